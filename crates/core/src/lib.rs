@@ -1,0 +1,11 @@
+//! tunnelbook-core: everything Tunnelbook knows how to do, with no UI attached.
+//!
+//! The desktop app (`src-tauri`) and the command line (`crates/cli`) are thin fronts over this
+//! crate. It must never depend on tauri (CI checks `cargo tree -p tunnelbook-core -i tauri`).
+//! Collaborators that belong to a front end — asking the human a question, the OS keychain — come
+//! in as traits ([`ssh::Prompter`], [`secret::SecretStore`]) so tests run core with no app around.
+
+pub mod profile;
+pub mod secret;
+pub mod ssh;
+pub mod tunnel;

@@ -1,0 +1,467 @@
+//! One SSH connection to a host: connect (through jump hosts), verify the host key,
+//! authenticate, keep alive, run commands, open channels.
+//!
+//! A [`Connection`] is a cheap-to-clone handle; russh's session task owns the socket and every
+//! channel runs concurrently over it, so a password or OTP is asked once per connection, not per
+//! action. What this module leaves out: forwarding listeners ([`crate::tunnel`]), reconnect
+//! policy ([`crate::session`]), and where profiles come from ([`crate::profile`]).
+
+mod auth;
+mod handler;
+mod known_hosts;
+mod prompt;
+
+use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
+
+use russh::{ChannelMsg, client};
+use serde::Serialize;
+use tokio::{io::AsyncWriteExt, net::TcpStream, sync::broadcast};
+
+pub use self::{
+    handler::RemoteForwards,
+    known_hosts::{HostKeyStatus, KnownHosts, fingerprint},
+    prompt::{
+        HostKeyPolicy, HostKeyQuestion, KbdPrompt, KbdRound, NoPrompter, Prompter, SecretAnswer,
+        SecretQuestion,
+    },
+};
+use self::handler::ClientHandler;
+use crate::{profile::Profile, secret::SecretStore};
+
+/// Errors of a connection. Messages say what is wrong and what to do; they never contain secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    /// TCP connect failed.
+    #[error("cannot reach {host}:{port}: {source}. Check the host name and port, and that sshd runs there.")]
+    Unreachable {
+        /// Host.
+        host: String,
+        /// Port.
+        port: u16,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Connect or handshake took too long.
+    #[error("{host}:{port} did not answer within {secs} s. Check the address, VPN and firewall.")]
+    Timeout {
+        /// Host.
+        host: String,
+        /// Port.
+        port: u16,
+        /// The limit.
+        secs: u64,
+    },
+    /// The host key differs from the one remembered: refused, nothing was sent.
+    #[error(
+        "HOST KEY CHANGED for {host}:{port}: expected {expected} ({file}:{line}), the server presented {presented}. \
+         Someone may be intercepting the connection, or the host was reinstalled. Nothing was sent. \
+         If the change is expected, remove line {line} of {file} and connect again."
+    )]
+    HostKeyChanged {
+        /// Host.
+        host: String,
+        /// Port.
+        port: u16,
+        /// Fingerprint of the remembered key.
+        expected: String,
+        /// Fingerprint of the key presented now.
+        presented: String,
+        /// File with the remembered key.
+        file: String,
+        /// Its line.
+        line: usize,
+    },
+    /// An unknown host key was not trusted (strict policy, no terminal, or the human said no).
+    #[error(
+        "the host key of {host}:{port} is not known ({fingerprint}) and was not accepted. \
+         Verify the fingerprint with the server's administrator, then connect again and accept it \
+         (or use --host-key-policy accept-new)."
+    )]
+    HostKeyNotTrusted {
+        /// Host.
+        host: String,
+        /// Port.
+        port: u16,
+        /// Fingerprint of the presented key.
+        fingerprint: String,
+    },
+    /// Every authentication method failed.
+    #[error(
+        "authentication as {user}@{host} failed (tried: {tried}; the server accepts: {accepted}). \
+         Check the user name and credentials."
+    )]
+    AuthFailed {
+        /// User.
+        user: String,
+        /// Host.
+        host: String,
+        /// The methods tried, comma separated.
+        tried: String,
+        /// The methods the server offered last, comma separated.
+        accepted: String,
+    },
+    /// A key file could not be used.
+    #[error("cannot use key file {path}: {message}")]
+    KeyFile {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// A known_hosts file could not be read or written.
+    #[error("cannot use known_hosts file {path}: {message}", path = path.display())]
+    KnownHosts {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The connection is closed.
+    #[error("the connection to {0} is closed")]
+    Closed(String),
+    /// The server refused to open a channel.
+    #[error("the server refused {what}: {message}")]
+    ChannelRefused {
+        /// What was asked, e.g. `a forward to 127.0.0.1:8888`.
+        what: String,
+        /// The server's reason.
+        message: String,
+    },
+    /// Any other SSH protocol error.
+    #[error("SSH error: {0}")]
+    Protocol(String),
+}
+
+impl From<russh::Error> for SshError {
+    fn from(e: russh::Error) -> Self {
+        SshError::Protocol(e.to_string())
+    }
+}
+
+/// Where a connection is in its life, for progress displays and reconnect logic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "state")]
+pub enum ConnectionState {
+    /// Opening TCP and the SSH handshake with one hop.
+    Connecting {
+        /// `host:port` of the hop.
+        hop: String,
+    },
+    /// Trying an authentication method.
+    Authenticating {
+        /// `user@host`.
+        destination: String,
+        /// The method, as SSH names it (`publickey`, `password`, …).
+        method: String,
+    },
+    /// Ready for commands and channels.
+    Authenticated {
+        /// `user@host`.
+        destination: String,
+    },
+    /// The connection ended.
+    Disconnected {
+        /// Why, in words.
+        reason: String,
+    },
+}
+
+/// Tuning of a connection.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Limit for TCP connect plus handshake, per hop.
+    pub connect_timeout: Duration,
+    /// What to do with unknown host keys.
+    pub host_key_policy: HostKeyPolicy,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self { connect_timeout: Duration::from_secs(15), host_key_policy: HostKeyPolicy::Ask }
+    }
+}
+
+/// The collaborators a connection needs.
+#[derive(Clone)]
+pub struct ConnectContext {
+    /// Asks the human.
+    pub prompter: Arc<dyn Prompter>,
+    /// Remembered host keys.
+    pub known_hosts: KnownHosts,
+    /// Remembered secrets, if a keychain is available.
+    pub secrets: Option<Arc<dyn SecretStore>>,
+    /// Timeouts and policies.
+    pub options: ConnectOptions,
+}
+
+/// The output of a finished remote command.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Output {
+    /// Everything written to stdout.
+    pub stdout: Vec<u8>,
+    /// Everything written to stderr.
+    pub stderr: Vec<u8>,
+    /// Exit status; `None` when the command was killed by a signal or the server sent none.
+    pub status: Option<u32>,
+    /// The signal that killed the command, if any (e.g. `KILL`).
+    pub signal: Option<String>,
+}
+
+impl Output {
+    /// stdout as text (invalid UTF-8 replaced).
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// stderr as text (invalid UTF-8 replaced).
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+
+    /// Whether the command exited with status 0.
+    pub fn success(&self) -> bool {
+        self.status == Some(0)
+    }
+}
+
+/// An authenticated SSH connection. Clones share the same session.
+#[derive(Clone)]
+pub struct Connection {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    handle: client::Handle<ClientHandler>,
+    /// Sessions of the jump hosts, kept alive as long as the target session lives.
+    _jumps: Vec<client::Handle<ClientHandler>>,
+    destination: String,
+    events: broadcast::Sender<ConnectionState>,
+    remote_forwards: RemoteForwards,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection").field("destination", &self.inner.destination).finish()
+    }
+}
+
+/// The russh settings every connection uses. The window is large because russh ignores
+/// `Handler::adjust_window` on the client (russh#770): one channel moves at most
+/// `window_size / RTT`.
+fn russh_config(profile: &Profile) -> client::Config {
+    let keepalive = (profile.keepalive_interval > 0)
+        .then(|| Duration::from_secs(u64::from(profile.keepalive_interval)));
+    client::Config {
+        window_size: 16 * 1024 * 1024,
+        maximum_packet_size: 65535,
+        channel_buffer_size: 128,
+        nodelay: true,
+        keepalive_interval: keepalive,
+        keepalive_max: profile.keepalive_max.max(1) as usize,
+        inactivity_timeout: None,
+        ..client::Config::default()
+    }
+}
+
+/// `user@host[:port]` for messages.
+fn destination(profile: &Profile) -> String {
+    let user = login_user(profile);
+    if profile.port == 22 {
+        format!("{user}@{}", profile.host)
+    } else {
+        format!("{user}@{}:{}", profile.host, profile.port)
+    }
+}
+
+/// The login user of a profile: its own, else the local user.
+pub fn login_user(profile: &Profile) -> String {
+    profile.user.clone().unwrap_or_else(|| {
+        std::env::var("USER")
+            .or_else(|_| std::env::var("USERNAME"))
+            .unwrap_or_else(|_| "root".to_string())
+    })
+}
+
+impl Connection {
+    /// Connects through `chain` (jump hosts first, the target last), checking each hop's host key
+    /// on its own and authenticating on each.
+    pub async fn open(chain: &[Profile], ctx: &ConnectContext) -> Result<Connection, SshError> {
+        let (events, _) = broadcast::channel(64);
+        Self::open_with_events(chain, ctx, events).await
+    }
+
+    /// Like [`Connection::open`], reporting progress on `events` (subscribe before calling).
+    pub async fn open_with_events(
+        chain: &[Profile],
+        ctx: &ConnectContext,
+        events: broadcast::Sender<ConnectionState>,
+    ) -> Result<Connection, SshError> {
+        let Some(target) = chain.last() else {
+            return Err(SshError::Protocol("no host to connect to".into()));
+        };
+        let remote_forwards = RemoteForwards::default();
+        let mut jumps: Vec<client::Handle<ClientHandler>> = Vec::new();
+        for (i, hop) in chain.iter().enumerate() {
+            let is_target = i + 1 == chain.len();
+            let hop_name = format!("{}:{}", hop.host, hop.port);
+            let _ = events.send(ConnectionState::Connecting { hop: hop_name });
+            let handler = ClientHandler::new(hop, ctx, events.clone(), remote_forwards.clone());
+            let config = Arc::new(russh_config(hop));
+            let timeout = ctx.options.connect_timeout;
+            let timed_out = || SshError::Timeout {
+                host: hop.host.clone(),
+                port: hop.port,
+                secs: timeout.as_secs(),
+            };
+            let handle = match jumps.last() {
+                None => {
+                    let tcp = tokio::time::timeout(timeout, TcpStream::connect((hop.host.as_str(), hop.port)))
+                        .await
+                        .map_err(|_| timed_out())?
+                        .map_err(|source| SshError::Unreachable {
+                            host: hop.host.clone(),
+                            port: hop.port,
+                            source,
+                        })?;
+                    tcp.set_nodelay(true).map_err(|e| SshError::Protocol(e.to_string()))?;
+                    tokio::time::timeout(timeout, client::connect_stream(config, tcp, handler))
+                        .await
+                        .map_err(|_| timed_out())??
+                }
+                Some(jump) => {
+                    let channel = jump
+                        .channel_open_direct_tcpip(hop.host.clone(), u32::from(hop.port), "127.0.0.1", 0)
+                        .await
+                        .map_err(|e| SshError::ChannelRefused {
+                            what: format!("a jump to {}:{}", hop.host, hop.port),
+                            message: e.to_string(),
+                        })?;
+                    tokio::time::timeout(timeout, client::connect_stream(config, channel.into_stream(), handler))
+                        .await
+                        .map_err(|_| timed_out())??
+                }
+            };
+            let mut handle = handle;
+            auth::authenticate(&mut handle, hop, ctx, &events).await?;
+            let _ = events.send(ConnectionState::Authenticated { destination: destination(hop) });
+            if is_target {
+                return Ok(Connection {
+                    inner: Arc::new(Inner {
+                        handle,
+                        _jumps: jumps,
+                        destination: destination(target),
+                        events,
+                        remote_forwards,
+                    }),
+                });
+            }
+            jumps.push(handle);
+        }
+        Err(SshError::Protocol("no host to connect to".into()))
+    }
+
+    /// `user@host[:port]` of the target.
+    pub fn destination(&self) -> &str {
+        &self.inner.destination
+    }
+
+    /// State changes from now on (including `Disconnected`).
+    pub fn events(&self) -> broadcast::Receiver<ConnectionState> {
+        self.inner.events.subscribe()
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        self.inner.handle.is_closed()
+    }
+
+    /// Closes the session (and with it every channel and forward).
+    pub async fn close(&self) {
+        let _ = self
+            .inner
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "bye", "en")
+            .await;
+    }
+
+    /// The remote-forward routing table shared with the session's handler.
+    pub fn remote_forwards(&self) -> &RemoteForwards {
+        &self.inner.remote_forwards
+    }
+
+    /// The russh handle, for channel-level work in sibling modules.
+    pub(crate) fn handle(&self) -> &client::Handle<ClientHandler> {
+        &self.inner.handle
+    }
+
+    /// Runs `command` through the user's login shell (so PATH from `.profile`, venvs and modules
+    /// apply) and collects its output.
+    pub async fn exec(&self, command: &str) -> Result<Output, SshError> {
+        self.exec_with_stdin(command, &[]).await
+    }
+
+    /// Like [`Connection::exec`], writing `stdin` to the command first (then EOF). This is how
+    /// secrets reach remote programs without appearing on a command line.
+    pub async fn exec_with_stdin(&self, command: &str, stdin: &[u8]) -> Result<Output, SshError> {
+        self.exec_raw(&login_shell(command), stdin).await
+    }
+
+    /// Runs `command` exactly as given (the server's `$SHELL -c`), without a login shell.
+    pub async fn exec_raw(&self, command: &str, stdin: &[u8]) -> Result<Output, SshError> {
+        let mut channel = self
+            .inner
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| self.channel_error("a command channel", e))?;
+        channel.exec(true, command.as_bytes()).await?;
+        if !stdin.is_empty() {
+            let mut writer = channel.make_writer();
+            writer.write_all(stdin).await.map_err(|e| SshError::Protocol(e.to_string()))?;
+            writer.flush().await.map_err(|e| SshError::Protocol(e.to_string()))?;
+        }
+        channel.eof().await?;
+        let mut out = Output::default();
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
+                ChannelMsg::ExtendedData { data, ext: 1 } => out.stderr.extend_from_slice(&data),
+                ChannelMsg::ExitStatus { exit_status } => out.status = Some(exit_status),
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    out.signal = Some(format!("{signal_name:?}"));
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    fn channel_error(&self, what: &str, e: russh::Error) -> SshError {
+        if self.is_closed() {
+            SshError::Closed(self.inner.destination.clone())
+        } else {
+            SshError::ChannelRefused { what: what.to_string(), message: e.to_string() }
+        }
+    }
+}
+
+/// Wraps `command` so the user's login shell runs it: `exec "$SHELL" -lc '<command>'`.
+pub fn login_shell(command: &str) -> String {
+    format!("exec \"${{SHELL:-/bin/sh}}\" -lc {}", shell_quote(command))
+}
+
+/// Quotes `s` as one POSIX shell word.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_survives_single_quotes() {
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(login_shell("echo 'a b'"), r#"exec "${SHELL:-/bin/sh}" -lc 'echo '\''a b'\'''"#);
+    }
+}
