@@ -50,7 +50,11 @@ pub struct Guard(Child);
 impl Guard {
     /// Spawns `cmd` as a guarded child.
     pub fn spawn(cmd: &mut Command) -> Guard {
-        Guard(die_with_parent(cmd).spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}")))
+        Guard(
+            die_with_parent(cmd)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}")),
+        )
     }
 
     /// The child's pid.
@@ -73,7 +77,9 @@ impl Drop for Guard {
 
 /// Runs a command to completion, panicking with its output if it fails.
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}\n{}",
@@ -85,7 +91,11 @@ pub fn run(cmd: &mut Command) -> Output {
 
 /// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Waits until something accepts connections on `port`.
@@ -104,12 +114,18 @@ pub fn wait_for_port(port: u16, timeout: Duration) {
 pub fn ensure_users() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        assert!(is_root(), "the test bed needs root (sshd logs other users in)");
+        assert!(
+            is_root(),
+            "the test bed needs root (sshd logs other users in)"
+        );
         // Test processes run in parallel: one creates the users, the others wait.
         let lock = std::fs::File::create("/tmp/tunnelbook-testbed-users.lock").unwrap();
         lock.lock().unwrap();
         for user in [USER, OTHER_USER] {
-            let exists = Command::new("id").arg(user).output().is_ok_and(|o| o.status.success());
+            let exists = Command::new("id")
+                .arg(user)
+                .output()
+                .is_ok_and(|o| o.status.success());
             if !exists {
                 run(Command::new("useradd").args(["--create-home", "--shell", "/bin/bash", user]));
             }
@@ -118,10 +134,20 @@ pub fn ensure_users() {
             // Debian's skeleton ~/.profile puts ~/bin on PATH in login shells.
             let profile = format!("/home/{user}/.profile");
             if !Path::new(&profile).exists() {
-                run(Command::new("install").args(["-o", user, "-m", "0644", "/etc/skel/.profile", &profile]));
+                run(Command::new("install").args([
+                    "-o",
+                    user,
+                    "-m",
+                    "0644",
+                    "/etc/skel/.profile",
+                    &profile,
+                ]));
             }
         }
-        let mut chpasswd = Command::new("chpasswd").stdin(Stdio::piped()).spawn().unwrap();
+        let mut chpasswd = Command::new("chpasswd")
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
         use std::io::Write;
         chpasswd
             .stdin
@@ -134,7 +160,10 @@ pub fn ensure_users() {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }
 
 /// A private key file made with ssh-keygen (or puttygen).
@@ -150,7 +179,17 @@ pub struct KeyFile {
 pub fn make_key(dir: &Path, name: &str, kind: &str, passphrase: Option<&str>) -> KeyFile {
     let path = dir.join(name);
     let mut cmd = Command::new("ssh-keygen");
-    cmd.args(["-q", "-t", kind, "-N", passphrase.unwrap_or(""), "-C", name, "-f"]).arg(&path);
+    cmd.args([
+        "-q",
+        "-t",
+        kind,
+        "-N",
+        passphrase.unwrap_or(""),
+        "-C",
+        name,
+        "-f",
+    ])
+    .arg(&path);
     if kind == "rsa" {
         cmd.args(["-b", "3072"]);
     }
@@ -158,7 +197,10 @@ pub fn make_key(dir: &Path, name: &str, kind: &str, passphrase: Option<&str>) ->
     let public = std::fs::read_to_string(path.with_extension("pub"))
         .or_else(|_| std::fs::read_to_string(format!("{}.pub", path.display())))
         .unwrap();
-    KeyFile { path, public: public.trim().to_string() }
+    KeyFile {
+        path,
+        public: public.trim().to_string(),
+    }
 }
 
 /// Converts an OpenSSH key to PuTTY's `.ppk` format (needs `puttygen`, Debian `putty-tools`).
@@ -173,7 +215,10 @@ pub fn to_ppk(key: &KeyFile, passphrase: Option<&str>) -> KeyFile {
         cmd.arg("--old-passphrase").arg(&pass_file);
     }
     run(&mut cmd);
-    KeyFile { path: ppk, public: key.public.clone() }
+    KeyFile {
+        path: ppk,
+        public: key.public.clone(),
+    }
 }
 
 /// How an sshd instance should behave.
@@ -189,7 +234,11 @@ pub struct SshdOptions {
 
 impl Default for SshdOptions {
     fn default() -> Self {
-        Self { password: true, otp: false, extra: Vec::new() }
+        Self {
+            password: true,
+            otp: false,
+            extra: Vec::new(),
+        }
     }
 }
 
@@ -210,7 +259,10 @@ impl Sshd {
     /// Starts sshd accepting `authorized` keys for both test users (and root).
     pub fn start(authorized: &[&KeyFile], options: SshdOptions) -> Sshd {
         ensure_users();
-        let dir = tempfile::Builder::new().prefix("tb-sshd-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("tb-sshd-")
+            .tempdir()
+            .unwrap();
         // sshd reads authorized_keys as the target user.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let mut host_keys = Vec::new();
@@ -239,7 +291,10 @@ impl Sshd {
             "LogLevel VERBOSE".into(),
             "MaxStartups 500".into(),
             "MaxSessions 500".into(),
-            format!("PasswordAuthentication {}", if options.password { "yes" } else { "no" }),
+            format!(
+                "PasswordAuthentication {}",
+                if options.password { "yes" } else { "no" }
+            ),
         ];
         if options.otp {
             // PAM's service name is sshd's program name: run it through a link named after our
@@ -272,7 +327,12 @@ impl Sshd {
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Sshd { port, dir, process, host_keys };
+                    return Sshd {
+                        port,
+                        dir,
+                        process,
+                        host_keys,
+                    };
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -357,16 +417,27 @@ impl Agent {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("agent.sock");
         let process = Guard::spawn(
-            Command::new("ssh-agent").arg("-D").arg("-a").arg(&socket).stdout(Stdio::null()),
+            Command::new("ssh-agent")
+                .arg("-D")
+                .arg("-a")
+                .arg(&socket)
+                .stdout(Stdio::null()),
         );
         let deadline = Instant::now() + Duration::from_secs(5);
         while !socket.exists() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
         for key in keys {
-            run(Command::new("ssh-add").arg("-q").arg(&key.path).env("SSH_AUTH_SOCK", &socket));
+            run(Command::new("ssh-add")
+                .arg("-q")
+                .arg(&key.path)
+                .env("SSH_AUTH_SOCK", &socket));
         }
-        Agent { socket, _dir: dir, _process: process }
+        Agent {
+            socket,
+            _dir: dir,
+            _process: process,
+        }
     }
 }
 
@@ -386,7 +457,12 @@ impl Default for Client {
 impl Client {
     /// A fresh client directory.
     pub fn new() -> Client {
-        Client { dir: tempfile::Builder::new().prefix("tb-client-").tempdir().unwrap() }
+        Client {
+            dir: tempfile::Builder::new()
+                .prefix("tb-client-")
+                .tempdir()
+                .unwrap(),
+        }
     }
 
     /// `$TUNNELBOOK_HOME`.
@@ -422,7 +498,10 @@ impl Client {
             prompter,
             known_hosts: self.known_hosts(),
             secrets,
-            options: ConnectOptions { host_key_policy: policy, ..ConnectOptions::default() },
+            options: ConnectOptions {
+                host_key_policy: policy,
+                ..ConnectOptions::default()
+            },
         }
     }
 
@@ -433,7 +512,7 @@ impl Client {
             .env("TUNNELBOOK_HOME", self.home())
             .env_remove("SSH_AUTH_SOCK")
             .env_remove("TUNNELBOOK_PASSWORD")
-            .env("RUST_LOG", "info")
+            .env_remove("RUST_LOG")
             .stdin(Stdio::null());
         cmd
     }
@@ -444,7 +523,11 @@ pub fn cli_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(Path::parent).unwrap();
     let bin = profile_dir.join("tunnelbook");
-    assert!(bin.exists(), "{} missing: build it with `cargo build -p tunnelbook-cli`", bin.display());
+    assert!(
+        bin.exists(),
+        "{} missing: build it with `cargo build -p tunnelbook-cli`",
+        bin.display()
+    );
     bin
 }
 

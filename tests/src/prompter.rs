@@ -33,7 +33,10 @@ impl ScriptedPrompter {
 #[async_trait::async_trait]
 impl Prompter for ScriptedPrompter {
     async fn confirm_host_key(&self, q: &HostKeyQuestion) -> bool {
-        self.asked.lock().unwrap().push(format!("host-key {} {}", q.algorithm, q.fingerprint));
+        self.asked
+            .lock()
+            .unwrap()
+            .push(format!("host-key {} {}", q.algorithm, q.fingerprint));
         self.accept_host_key
     }
 
@@ -43,13 +46,21 @@ impl Prompter for ScriptedPrompter {
         if secrets.is_empty() {
             return None;
         }
-        Some(SecretAnswer { value: Sensitive::new(secrets.remove(0)), remember: self.remember })
+        Some(SecretAnswer {
+            value: Sensitive::new(secrets.remove(0)),
+            remember: self.remember,
+        })
     }
 
     async fn keyboard_interactive(&self, round: &KbdRound) -> Option<Vec<Sensitive<String>>> {
         self.asked.lock().unwrap().push(format!(
             "kbd [{}]",
-            round.prompts.iter().map(|p| p.prompt.as_str()).collect::<Vec<_>>().join("|")
+            round
+                .prompts
+                .iter()
+                .map(|p| p.prompt.as_str())
+                .collect::<Vec<_>>()
+                .join("|")
         ));
         let kbd = self.kbd.as_ref()?;
         Some(kbd(round).into_iter().map(Sensitive::new).collect())
