@@ -62,6 +62,23 @@ impl Guard {
         self.0.id()
     }
 
+    /// Reads one line of the child's piped stdout (waits up to 30 s).
+    pub fn read_line(&mut self) -> String {
+        use std::io::BufRead;
+        let stdout = self.0.stdout.take().expect("stdout must be piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = std::io::BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let _ = tx.send((line, reader));
+        });
+        let (line, reader) = rx.recv_timeout(Duration::from_secs(30)).expect("no output line within 30 s");
+        // Keep draining so the child never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut { reader }, &mut std::io::sink()));
+        line.trim_end().to_string()
+    }
+
     /// Kills and reaps the child now.
     pub fn kill(&mut self) {
         let _ = self.0.kill();

@@ -180,6 +180,7 @@ impl Drop for OpenGuard {
 /// forwarded connection.
 pub struct Tunnel {
     local_addr: Option<SocketAddr>,
+    remote_port: Option<u16>,
     description: String,
     counters: Arc<Counters>,
     stop: CancellationToken,
@@ -253,11 +254,12 @@ impl Tunnel {
         let remote_port = if port == 0 { allocated } else { u32::from(port) };
         conn.remote_forwards().insert(bind, remote_port, tx);
         let description = format!("server {bind}:{remote_port} -> {host}:{host_port}");
-        let tunnel = Tunnel::new(
+        let mut tunnel = Tunnel::new(
             None,
             description,
             Some(RemoteCleanup { conn: conn.clone(), bind: bind.to_string(), port: remote_port }),
         );
+        tunnel.remote_port = u16::try_from(remote_port).ok();
         let (counters, stop) = (tunnel.counters.clone(), tunnel.stop.clone());
         let (host, host_port) = (host.to_string(), host_port);
         tokio::spawn(async move {
@@ -288,6 +290,7 @@ impl Tunnel {
     fn new(local_addr: Option<SocketAddr>, description: String, cleanup: Option<RemoteCleanup>) -> Tunnel {
         Tunnel {
             local_addr,
+            remote_port: None,
             description,
             counters: Arc::new(Counters::default()),
             stop: CancellationToken::new(),
@@ -298,6 +301,11 @@ impl Tunnel {
     /// The local address being listened on (`None` for a remote forward).
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local_addr
+    }
+
+    /// The port the server listens on, for a remote forward.
+    pub fn remote_port(&self) -> Option<u16> {
+        self.remote_port
     }
 
     /// What this tunnel forwards, for display.
