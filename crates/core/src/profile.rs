@@ -89,8 +89,12 @@ pub enum AuthMethod {
 
 impl AuthMethod {
     /// The order used when a profile names none.
-    pub const DEFAULT_ORDER: [AuthMethod; 4] =
-        [AuthMethod::Agent, AuthMethod::KeyFile, AuthMethod::Password, AuthMethod::KeyboardInteractive];
+    pub const DEFAULT_ORDER: [AuthMethod; 4] = [
+        AuthMethod::Agent,
+        AuthMethod::KeyFile,
+        AuthMethod::Password,
+        AuthMethod::KeyboardInteractive,
+    ];
 }
 
 /// Errors reading or writing profiles.
@@ -138,7 +142,9 @@ pub struct ProfileStore {
 impl ProfileStore {
     /// The store in `home` (the file is `home/hosts.toml`).
     pub fn in_home(home: &Path) -> Self {
-        Self { path: home.join("hosts.toml") }
+        Self {
+            path: home.join("hosts.toml"),
+        }
     }
 
     /// All saved profiles, in the order they were added.
@@ -146,7 +152,12 @@ impl ProfileStore {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(ProfileError::Io { path: self.path.clone(), source }),
+            Err(source) => {
+                return Err(ProfileError::Io {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
         };
         let file: HostsFile = toml::from_str(&text).map_err(|e| ProfileError::Corrupt {
             path: self.path.clone(),
@@ -157,8 +168,14 @@ impl ProfileStore {
 
     /// Replaces all profiles.
     pub fn save(&self, hosts: &[Profile]) -> Result<(), ProfileError> {
-        let io = |source| ProfileError::Io { path: self.path.clone(), source };
-        let file = HostsFile { version: 1, hosts: hosts.to_vec() };
+        let io = |source| ProfileError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let file = HostsFile {
+            version: 1,
+            hosts: hosts.to_vec(),
+        };
         let text = toml::to_string_pretty(&file).map_err(|e| ProfileError::Corrupt {
             path: self.path.clone(),
             message: e.to_string(),
@@ -217,6 +234,12 @@ impl Profile {
             },
             _ => (rest.to_string(), 22),
         };
-        Profile { name: dest.to_string(), host, port, user, ..Profile::default() }
+        Profile {
+            name: dest.to_string(),
+            host,
+            port,
+            user,
+            ..Profile::default()
+        }
     }
 }

@@ -105,18 +105,27 @@ pub struct MemoryStore {
 
 impl SecretStore for MemoryStore {
     fn persist(&self, key: &SecretKey, value: &Sensitive<String>) -> Result<(), SecretError> {
-        let mut entries = self.entries.lock().map_err(|e| SecretError::Platform(e.to_string()))?;
+        let mut entries = self
+            .entries
+            .lock()
+            .map_err(|e| SecretError::Platform(e.to_string()))?;
         entries.insert(key.clone(), value.clone());
         Ok(())
     }
 
     fn retrieve(&self, key: &SecretKey) -> Result<Option<Sensitive<String>>, SecretError> {
-        let entries = self.entries.lock().map_err(|e| SecretError::Platform(e.to_string()))?;
+        let entries = self
+            .entries
+            .lock()
+            .map_err(|e| SecretError::Platform(e.to_string()))?;
         Ok(entries.get(key).cloned())
     }
 
     fn delete(&self, key: &SecretKey) -> Result<(), SecretError> {
-        let mut entries = self.entries.lock().map_err(|e| SecretError::Platform(e.to_string()))?;
+        let mut entries = self
+            .entries
+            .lock()
+            .map_err(|e| SecretError::Platform(e.to_string()))?;
         entries.remove(key);
         Ok(())
     }
@@ -136,7 +145,10 @@ mod tests {
     #[test]
     fn memory_store_round_trip() {
         let store = MemoryStore::default();
-        let key = SecretKey { profile: "box".into(), kind: SecretKind::Password };
+        let key = SecretKey {
+            profile: "box".into(),
+            kind: SecretKind::Password,
+        };
         assert!(store.retrieve(&key).unwrap().is_none());
         store.persist(&key, &Sensitive::new("pw".into())).unwrap();
         assert_eq!(store.retrieve(&key).unwrap().unwrap().expose(), "pw");

@@ -42,7 +42,11 @@ impl RemoteForwards {
     }
 
     fn get(&self, address: &str, port: u32) -> Option<mpsc::Sender<Channel<Msg>>> {
-        self.routes.lock().ok()?.get(&(address.to_string(), port)).cloned()
+        self.routes
+            .lock()
+            .ok()?
+            .get(&(address.to_string(), port))
+            .cloned()
     }
 }
 
@@ -79,7 +83,11 @@ impl ClientHandler {
         let presented = fingerprint(key);
         match self.known_hosts.check(&self.host, self.port, key)? {
             HostKeyStatus::Known => Ok(true),
-            HostKeyStatus::Changed { expected, file, line } => {
+            HostKeyStatus::Changed {
+                expected,
+                file,
+                line,
+            } => {
                 warn!(host = %self.host, port = self.port, %expected, %presented, "host key changed");
                 Err(SshError::HostKeyChanged {
                     host: self.host.clone(),
@@ -128,7 +136,8 @@ impl client::Handler for ClientHandler {
             // Certificates are not requested (Preferred::host_key_certificates stays empty), so a
             // server sending one anyway is refused rather than trusted.
             PublicKeyOrCertificate::Certificate(_) => Err(SshError::Protocol(
-                "the server presented a host certificate, which Tunnelbook does not verify yet".into(),
+                "the server presented a host certificate, which Tunnelbook does not verify yet"
+                    .into(),
             )),
         }
     }
@@ -149,7 +158,10 @@ impl client::Handler for ClientHandler {
                 let _ = tx.send(channel).await;
             }
             None => {
-                warn!(connected_address, connected_port, "unexpected forwarded connection refused");
+                warn!(
+                    connected_address,
+                    connected_port, "unexpected forwarded connection refused"
+                );
                 drop(reply);
             }
         }
@@ -178,7 +190,9 @@ impl client::Handler for ClientHandler {
             }
             client::DisconnectReason::Error(e) => e.to_string(),
         };
-        let _ = self.events.send(ConnectionState::Disconnected { reason: text });
+        let _ = self
+            .events
+            .send(ConnectionState::Disconnected { reason: text });
         match reason {
             client::DisconnectReason::ReceivedDisconnect(_) => Ok(()),
             client::DisconnectReason::Error(e) => Err(e),
