@@ -288,7 +288,7 @@ async fn load_key(
     }
     match keys::load_secret_key(path, None) {
         Ok(key) => return Ok(Some((key, None))),
-        Err(keys::Error::KeyIsEncrypted) => {}
+        Err(e) if is_encrypted(&e) => {}
         Err(e) => return Err(key_error(e.to_string())),
     }
     let secret_key = SecretKey {
@@ -320,6 +320,16 @@ async fn load_key(
         }
     }
     Err(key_error("wrong passphrase".into()))
+}
+
+/// Whether loading failed only for want of a passphrase. OpenSSH-format keys say so with
+/// `KeyIsEncrypted`; PuTTY keys only through ssh-key's PPK error.
+fn is_encrypted(e: &keys::Error) -> bool {
+    match e {
+        keys::Error::KeyIsEncrypted => true,
+        keys::Error::SshKey(inner) => inner.to_string().contains("encrypted"),
+        _ => false,
+    }
 }
 
 async fn password(
