@@ -21,7 +21,9 @@ pub fn home(global: &Global) -> PathBuf {
 /// Opens a connection to the saved host `name`, asking on the terminal when needed.
 pub async fn open(global: &Global, name: &str) -> Result<Connection, String> {
     let home = home(global);
-    let chain = ProfileStore::in_home(&home).chain(name).map_err(|e| e.to_string())?;
+    let chain = ProfileStore::in_home(&home)
+        .chain(name)
+        .map_err(|e| e.to_string())?;
     let interactive = std::io::stdin().is_terminal() || std::io::stderr().is_terminal();
     let mut policy = HostKeyPolicy::from(global.host_key_policy);
     if policy == HostKeyPolicy::Ask && !interactive {
@@ -31,7 +33,12 @@ pub async fn open(global: &Global, name: &str) -> Result<Connection, String> {
         prompter: Arc::new(TerminalPrompter { interactive }),
         known_hosts: KnownHosts::new(home.join("known_hosts")),
         secrets: None,
-        options: ConnectOptions { host_key_policy: policy, ..ConnectOptions::default() },
+        options: ConnectOptions {
+            host_key_policy: policy,
+            ..ConnectOptions::default()
+        },
     };
-    Connection::open(&chain, &ctx).await.map_err(|e| e.to_string())
+    Connection::open(&chain, &ctx)
+        .await
+        .map_err(|e| e.to_string())
 }

@@ -3,6 +3,7 @@
 
 mod connect;
 mod exec;
+mod gpus;
 mod prompt;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -54,6 +55,8 @@ impl From<PolicyArg> for HostKeyPolicy {
 enum Command {
     /// Run a command on a saved host through its login shell; exits with the command's status.
     Exec(exec::ExecArgs),
+    /// Show a host's GPUs and who is using them (`local`: this computer), free ones marked.
+    Gpus(gpus::GpusArgs),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
     runtime.block_on(async move {
         match cli.command {
             Command::Exec(args) => exec::run(&cli.global, args).await,
+            Command::Gpus(args) => gpus::run(&cli.global, args).await,
         }
     })
 }

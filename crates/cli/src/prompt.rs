@@ -38,7 +38,10 @@ impl Prompter for TerminalPrompter {
              Are you sure you want to continue connecting (yes/no)? ",
             q.host, q.port, q.algorithm, q.fingerprint
         );
-        let answer = tokio::task::spawn_blocking(move || ask_line(&text)).await.ok().flatten();
+        let answer = tokio::task::spawn_blocking(move || ask_line(&text))
+            .await
+            .ok()
+            .flatten();
         matches!(answer.as_deref(), Some("yes" | "y"))
     }
 
@@ -46,21 +49,40 @@ impl Prompter for TerminalPrompter {
         if let SecretQuestion::Password { retry: false, .. } = q
             && let Ok(pw) = std::env::var("TUNNELBOOK_PASSWORD")
         {
-            return Some(SecretAnswer { value: Sensitive::new(pw), remember: false });
+            return Some(SecretAnswer {
+                value: Sensitive::new(pw),
+                remember: false,
+            });
         }
         if !self.interactive {
             return None;
         }
         let text = match q {
             SecretQuestion::Password { user, host, retry } => {
-                format!("{}{user}@{host}'s password: ", if *retry { "Permission denied, try again. " } else { "" })
+                format!(
+                    "{}{user}@{host}'s password: ",
+                    if *retry {
+                        "Permission denied, try again. "
+                    } else {
+                        ""
+                    }
+                )
             }
             SecretQuestion::Passphrase { path, retry } => {
-                format!("{}Enter passphrase for key '{path}': ", if *retry { "Wrong passphrase. " } else { "" })
+                format!(
+                    "{}Enter passphrase for key '{path}': ",
+                    if *retry { "Wrong passphrase. " } else { "" }
+                )
             }
         };
-        let value = tokio::task::spawn_blocking(move || ask_hidden(&text)).await.ok().flatten()?;
-        Some(SecretAnswer { value: Sensitive::new(value), remember: false })
+        let value = tokio::task::spawn_blocking(move || ask_hidden(&text))
+            .await
+            .ok()
+            .flatten()?;
+        Some(SecretAnswer {
+            value: Sensitive::new(value),
+            remember: false,
+        })
     }
 
     async fn keyboard_interactive(&self, round: &KbdRound) -> Option<Vec<Sensitive<String>>> {
@@ -81,7 +103,11 @@ impl Prompter for TerminalPrompter {
                 .prompts
                 .iter()
                 .map(|p| {
-                    let answer = if p.echo { ask_line(&p.prompt) } else { ask_hidden(&p.prompt) };
+                    let answer = if p.echo {
+                        ask_line(&p.prompt)
+                    } else {
+                        ask_hidden(&p.prompt)
+                    };
                     answer.map(Sensitive::new)
                 })
                 .collect::<Option<Vec<_>>>()
