@@ -440,6 +440,31 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn real_report_from_an_h100_parses_whole() {
+        let snap = parse_report("h100", &fixture("real/report-h100-torch.txt"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(snap.current_user.as_deref(), Some("root"));
+        assert_eq!(snap.gpus.len(), 1);
+        assert_eq!(
+            snap.gpus[0].uuid,
+            "GPU-629413a5-2b2b-37a3-3e2c-0728c7f662ef"
+        );
+        assert_eq!(snap.gpus[0].memory_used_mib, Some(683));
+        let p = &snap.processes[0];
+        assert_eq!(
+            (p.pid, p.used_memory_mib, p.running_secs),
+            (452, Some(674), Some(8))
+        );
+        assert_eq!(
+            (p.user.as_deref(), p.command.as_deref(), p.own),
+            (Some("root"), Some("python3"), true)
+        );
+        // 683 MiB of 81559 is "low memory", but a compute process makes it busy.
+        assert!(!snap.rank_free(false)[0].free);
+        assert!(snap.rank_free(true)[0].free);
+    }
+
+    #[test]
     fn verbatim_captures_with_header_and_units_parse_the_same() {
         // The real captures were taken with `--format=csv` (header, units, extra driver_version
         // column): the header line is skipped, units are stripped, the extra column ignored.
