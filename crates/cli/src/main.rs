@@ -4,6 +4,7 @@
 mod connect;
 mod exec;
 mod forward;
+mod gpus;
 mod prompt;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -57,6 +58,8 @@ enum Command {
     Exec(exec::ExecArgs),
     /// Forward ports over one connection until interrupted (like `ssh -N -L/-R/-D`).
     Forward(forward::ForwardArgs),
+    /// Show a host's GPUs and who is using them (`local`: this computer), free ones marked.
+    Gpus(gpus::GpusArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Exec(args) => exec::run(&cli.global, args).await,
             Command::Forward(args) => forward::run(&cli.global, args).await,
+            Command::Gpus(args) => gpus::run(&cli.global, args).await,
         }
     })
 }

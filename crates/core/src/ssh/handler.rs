@@ -19,11 +19,14 @@ use super::{
 };
 use crate::profile::Profile;
 
+/// Server listen address and port → the task serving that forward.
+type Routes = HashMap<(String, u32), mpsc::Sender<Channel<Msg>>>;
+
 /// Where channels for remote (`-R`) forwards go: the server's listen address and port, mapped
 /// to the task that serves that forward.
 #[derive(Clone, Default)]
 pub struct RemoteForwards {
-    routes: Arc<Mutex<HashMap<(String, u32), mpsc::Sender<Channel<Msg>>>>>,
+    routes: Arc<Mutex<Routes>>,
 }
 
 impl RemoteForwards {
