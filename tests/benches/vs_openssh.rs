@@ -20,15 +20,24 @@ use tokio::{
     net::{TcpListener, TcpStream},
 };
 use tunnelbook_core::profile::ProfileStore;
-use tunnelbook_testbed::{Client, Guard, Sshd, SshdOptions, USER, key_only, make_key, wait_for_port};
+use tunnelbook_testbed::{
+    Client, Guard, Sshd, SshdOptions, USER, key_only, make_key, wait_for_port,
+};
 
 const CIPHER: &str = "aes256-gcm@openssh.com";
 const BIG: u64 = 1 << 30;
 
 fn release_cli() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(|p| p.parent()).unwrap().join("tunnelbook");
-    assert!(bin.exists(), "build the release CLI first: cargo build --release -p tunnelbook-cli");
+    let bin = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .unwrap()
+        .join("tunnelbook");
+    assert!(
+        bin.exists(),
+        "build the release CLI first: cargo build --release -p tunnelbook-cli"
+    );
     bin
 }
 
@@ -57,7 +66,9 @@ async fn http_server() -> SocketAddr {
                 let mut buf = [0u8; 1024];
                 let n = s.read(&mut buf).await.unwrap_or(0);
                 if buf[..n].starts_with(b"GET /big") {
-                    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {BIG}\r\nConnection: close\r\n\r\n");
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {BIG}\r\nConnection: close\r\n\r\n"
+                    );
                     s.write_all(head.as_bytes()).await.unwrap();
                     for _ in 0..(BIG >> 20) {
                         if s.write_all(chunk).await.is_err() {
@@ -65,7 +76,11 @@ async fn http_server() -> SocketAddr {
                         }
                     }
                 } else {
-                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").await;
+                    let _ = s
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                        )
+                        .await;
                 }
             });
         }
@@ -76,7 +91,9 @@ async fn http_server() -> SocketAddr {
 async fn request(addr: SocketAddr, path: &str) -> u64 {
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.set_nodelay(true).unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
     let mut buf = vec![0u8; 1 << 18];
     let mut total = 0u64;
     loop {
@@ -124,8 +141,17 @@ async fn measure(forwards: &[Forward]) -> Vec<(String, f64, f64, f64, f64)> {
             }
             conc.push(t.elapsed().as_secs_f64() * 1000.0);
         }
-        let row = (f.name.to_string(), median(mibs), percentile(&lat, 0.5), percentile(&lat, 0.99), median(conc));
-        eprintln!("{:<12} {:>9.0} MiB/s  p50 {:>6.3} ms  p99 {:>6.3} ms  200 conc {:>7.1} ms", row.0, row.1, row.2, row.3, row.4);
+        let row = (
+            f.name.to_string(),
+            median(mibs),
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99),
+            median(conc),
+        );
+        eprintln!(
+            "{:<12} {:>9.0} MiB/s  p50 {:>6.3} ms  p99 {:>6.3} ms  200 conc {:>7.1} ms",
+            row.0, row.1, row.2, row.3, row.4
+        );
         rows.push(row);
     }
     rows
@@ -138,7 +164,9 @@ fn main() {
     let sshd = Sshd::start(&[&key], SshdOptions::default());
     let client = Client::new();
     client.trust(&sshd);
-    ProfileStore::in_home(&client.home()).save(&[key_only(sshd.profile("box", USER), &key)]).unwrap();
+    ProfileStore::in_home(&client.home())
+        .save(&[key_only(sshd.profile("box", USER), &key)])
+        .unwrap();
     let known = client.home().join("known_hosts");
     let ssh = |extra: &[&str]| {
         let mut c = Command::new("ssh");
@@ -149,18 +177,30 @@ fn main() {
             .args(["-p", &sshd.port.to_string(), "-c", CIPHER])
             .arg("-o")
             .arg(format!("UserKnownHostsFile={}", known.display()))
-            .args(["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"])
+            .args([
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "IdentitiesOnly=yes",
+            ])
             .args(extra)
             .arg(format!("{USER}@127.0.0.1"));
         c
     };
     let tb = || {
         let mut c = Command::new(&cli);
-        c.env("HOME", client.dir.path()).env("TUNNELBOOK_HOME", client.home()).env_remove("SSH_AUTH_SOCK");
+        c.env("HOME", client.dir.path())
+            .env("TUNNELBOOK_HOME", client.home())
+            .env_remove("SSH_AUTH_SOCK");
         c
     };
 
-    println!("# Tunnelbook vs OpenSSH ({}), cipher {CIPHER}, sshd on 127.0.0.1", ssh_version());
+    println!(
+        "# Tunnelbook vs OpenSSH ({}), cipher {CIPHER}, sshd on 127.0.0.1",
+        ssh_version()
+    );
     // 1. connect + auth + exec true.
     let (mut t_tb, mut t_ssh) = (Vec::new(), Vec::new());
     for i in 0..32 {
@@ -183,28 +223,63 @@ fn main() {
     println!("| {a:.1} | {b:.1} | {:.2} |", a / b);
 
     // 2. forwards.
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let server = rt.block_on(http_server());
     let ssh_port = tunnelbook_testbed::free_port();
     let _ssh_fwd = Guard::spawn(
-        ssh(&["-N", "-L", &format!("127.0.0.1:{ssh_port}:127.0.0.1:{}", server.port())]).stdin(Stdio::null()),
+        ssh(&[
+            "-N",
+            "-L",
+            &format!("127.0.0.1:{ssh_port}:127.0.0.1:{}", server.port()),
+        ])
+        .stdin(Stdio::null()),
     );
     wait_for_port(ssh_port, Duration::from_secs(10));
     let mut tb_fwd = Guard::spawn(
-        tb().args(["forward", "box", "-L", &format!("0:127.0.0.1:{}", server.port())]).stdout(Stdio::piped()),
+        tb().args([
+            "forward",
+            "box",
+            "-L",
+            &format!("0:127.0.0.1:{}", server.port()),
+        ])
+        .stdout(Stdio::piped()),
     );
     let line = tb_fwd.read_line();
-    let tb_addr: SocketAddr = line.trim_start_matches("forwarding ").split(" -> ").next().unwrap().parse().unwrap();
+    let tb_addr: SocketAddr = line
+        .trim_start_matches("forwarding ")
+        .split(" -> ")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let rows = rt.block_on(measure(&[
-        Forward { name: "raw-tcp", addr: server },
-        Forward { name: "openssh", addr: SocketAddr::from(([127, 0, 0, 1], ssh_port)) },
-        Forward { name: "tunnelbook", addr: tb_addr },
+        Forward {
+            name: "raw-tcp",
+            addr: server,
+        },
+        Forward {
+            name: "openssh",
+            addr: SocketAddr::from(([127, 0, 0, 1], ssh_port)),
+        },
+        Forward {
+            name: "tunnelbook",
+            addr: tb_addr,
+        },
     ]));
     let (raw, os, tbk) = (&rows[0], &rows[1], &rows[2]);
-    println!("\n## local forward (1 GiB download best of 3; 1,000 sequential requests; 200 concurrent, median of 3)");
+    println!(
+        "\n## local forward (1 GiB download best of 3; 1,000 sequential requests; 200 concurrent, median of 3)"
+    );
     println!("| path | MiB/s | p50 ms | p99 ms | 200 concurrent ms |\n|---|---|---|---|---|");
     for r in &rows {
-        println!("| {} | {:.0} | {:.3} | {:.3} | {:.1} |", r.0, r.1, r.2, r.3, r.4);
+        println!(
+            "| {} | {:.0} | {:.3} | {:.3} | {:.1} |",
+            r.0, r.1, r.2, r.3, r.4
+        );
     }
     println!(
         "\nratios tunnelbook/openssh: throughput {:.2} (target >= 1.0), p50 latency {:.2} (target <= 1.0), \

@@ -27,7 +27,9 @@ async fn exec_returns_stdout_stderr_and_exit_status_separately() {
     let client = Client::new();
     client.trust(&sshd);
     let ctx = client.context(Arc::new(NoPrompter), HostKeyPolicy::Strict, None);
-    let conn = Connection::open(&[key_only(sshd.profile("box", USER), &key)], &ctx).await.unwrap();
+    let conn = Connection::open(&[key_only(sshd.profile("box", USER), &key)], &ctx)
+        .await
+        .unwrap();
 
     let out = conn.exec("echo out; echo err >&2; exit 3").await.unwrap();
     assert_eq!(out.stdout_text(), "out\n");
@@ -39,7 +41,10 @@ async fn exec_returns_stdout_stderr_and_exit_status_separately() {
     assert!(out.success());
 
     // stdin reaches the command and is never part of the command line.
-    let out = conn.exec_with_stdin("read -r line; echo \"got:$line\"", b"secret-value\n").await.unwrap();
+    let out = conn
+        .exec_with_stdin("read -r line; echo \"got:$line\"", b"secret-value\n")
+        .await
+        .unwrap();
     assert_eq!(out.stdout_text(), "got:secret-value\n");
 
     // Killed by a signal: no status, the signal is reported.
@@ -66,7 +71,9 @@ async fn exec_runs_through_the_login_shell() {
     let client = Client::new();
     client.trust(&sshd);
     let ctx = client.context(Arc::new(NoPrompter), HostKeyPolicy::Strict, None);
-    let conn = Connection::open(&[key_only(sshd.profile("box", USER), &key)], &ctx).await.unwrap();
+    let conn = Connection::open(&[key_only(sshd.profile("box", USER), &key)], &ctx)
+        .await
+        .unwrap();
     // Debian's ~/.profile puts ~/bin on PATH only for login shells: the venv/conda problem.
     let out = conn
         .exec("mkdir -p ~/bin && printf '#!/bin/sh\\necho from-bin\\n' > ~/bin/tb-login-probe && chmod +x ~/bin/tb-login-probe")
@@ -76,7 +83,11 @@ async fn exec_runs_through_the_login_shell() {
     let out = conn.exec("tb-login-probe").await.unwrap();
     assert_eq!(out.stdout_text(), "from-bin\n", "{out:?}");
     let raw = conn.exec_raw("tb-login-probe", &[]).await.unwrap();
-    assert_ne!(raw.status, Some(0), "without a login shell ~/bin is not on PATH");
+    assert_ne!(
+        raw.status,
+        Some(0),
+        "without a login shell ~/bin is not on PATH"
+    );
 }
 
 #[tokio::test]
@@ -92,7 +103,10 @@ async fn every_key_type_and_format_authenticates() {
     let ppk_enc = to_ppk(&ppk_enc_src, Some("ppk pass"));
     let sshd = Sshd::start(
         &[&ed, &ec, &rsa, &enc, &ppk_src, &ppk_enc_src],
-        SshdOptions { password: false, ..Default::default() },
+        SshdOptions {
+            password: false,
+            ..Default::default()
+        },
     );
     let client = Client::new();
     client.trust(&sshd);
@@ -120,7 +134,10 @@ async fn every_key_type_and_format_authenticates() {
         assert!(conn.exec("true").await.unwrap().success());
         let asked = prompter.asked();
         assert_eq!(asked.len(), 2, "{asked:?}");
-        assert!(asked[0].contains("Passphrase") && asked[1].contains("retry: true"), "{asked:?}");
+        assert!(
+            asked[0].contains("Passphrase") && asked[1].contains("retry: true"),
+            "{asked:?}"
+        );
     }
 }
 
@@ -160,7 +177,13 @@ async fn agent_keys_authenticate() {
     let dir = keys_dir();
     let key = make_key(dir.path(), "agent", "ed25519", None);
     let agent = Agent::start(&[&key]);
-    let sshd = Sshd::start(&[&key], SshdOptions { password: false, ..Default::default() });
+    let sshd = Sshd::start(
+        &[&key],
+        SshdOptions {
+            password: false,
+            ..Default::default()
+        },
+    );
     let client = Client::new();
     client.trust(&sshd);
     // SSH_AUTH_SOCK is process-wide; the other tests here never list AuthMethod::Agent.
@@ -192,7 +215,10 @@ async fn password_and_wrong_password() {
     let store: Arc<dyn SecretStore> = Arc::new(MemoryStore::default());
     let ctx = client.context(prompter.clone(), HostKeyPolicy::Strict, Some(store.clone()));
     let conn = Connection::open(&[profile.clone()], &ctx).await.unwrap();
-    assert_eq!(conn.exec("whoami").await.unwrap().stdout_text().trim(), USER);
+    assert_eq!(
+        conn.exec("whoami").await.unwrap().stdout_text().trim(),
+        USER
+    );
     assert_eq!(prompter.asked().len(), 1);
 
     // Remembered: the next connection asks nothing.
@@ -208,11 +234,21 @@ async fn password_and_wrong_password() {
     });
     let ctx = client.context(wrong.clone(), HostKeyPolicy::Strict, None);
     let err = Connection::open(&[profile], &ctx).await.unwrap_err();
-    assert_eq!(wrong.asked().len(), 3, "no endless retry: {:?}", wrong.asked());
+    assert_eq!(
+        wrong.asked().len(),
+        3,
+        "no endless retry: {:?}",
+        wrong.asked()
+    );
     match &err {
-        SshError::AuthFailed { tried, accepted, .. } => {
+        SshError::AuthFailed {
+            tried, accepted, ..
+        } => {
             assert_eq!(tried, "password");
-            assert!(accepted.contains("publickey") && accepted.contains("password"), "{accepted}");
+            assert!(
+                accepted.contains("publickey") && accepted.contains("password"),
+                "{accepted}"
+            );
         }
         other => panic!("expected AuthFailed, got {other:?}"),
     }
@@ -220,7 +256,14 @@ async fn password_and_wrong_password() {
 
 #[tokio::test]
 async fn keyboard_interactive_password_then_totp_through_pam() {
-    let sshd = Sshd::start(&[], SshdOptions { password: false, otp: true, extra: vec![] });
+    let sshd = Sshd::start(
+        &[],
+        SshdOptions {
+            password: false,
+            otp: true,
+            extra: vec![],
+        },
+    );
     let client = Client::new();
     client.trust(&sshd);
     let mut profile = sshd.profile("hpc", USER);
@@ -231,7 +274,9 @@ async fn keyboard_interactive_password_then_totp_through_pam() {
                 .prompts
                 .iter()
                 .map(|p| {
-                    if p.prompt.to_lowercase().contains("password:") && !p.prompt.contains("One-time") {
+                    if p.prompt.to_lowercase().contains("password:")
+                        && !p.prompt.contains("One-time")
+                    {
                         PASSWORD.to_string()
                     } else {
                         otp_code()
@@ -245,9 +290,16 @@ async fn keyboard_interactive_password_then_totp_through_pam() {
     let conn = Connection::open(&[profile.clone()], &ctx)
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", sshd.log()));
-    assert_eq!(conn.exec("whoami").await.unwrap().stdout_text().trim(), USER);
+    assert_eq!(
+        conn.exec("whoami").await.unwrap().stdout_text().trim(),
+        USER
+    );
     let asked = prompter.asked();
-    assert_eq!(asked.len(), 2, "password and OTP are separate rounds: {asked:?}");
+    assert_eq!(
+        asked.len(),
+        2,
+        "password and OTP are separate rounds: {asked:?}"
+    );
     assert!(asked[1].contains("One-time password"), "{asked:?}");
 
     // A wrong code fails with a clear error, no retry loop.
@@ -256,7 +308,13 @@ async fn keyboard_interactive_password_then_totp_through_pam() {
             round
                 .prompts
                 .iter()
-                .map(|p| if p.prompt.contains("One-time") { "000000".into() } else { PASSWORD.into() })
+                .map(|p| {
+                    if p.prompt.contains("One-time") {
+                        "000000".into()
+                    } else {
+                        PASSWORD.into()
+                    }
+                })
                 .collect()
         })),
         ..Default::default()
@@ -284,29 +342,45 @@ async fn unknown_host_key_accepted_is_remembered_and_rejected_is_refused() {
     // Rejected.
     let no = Arc::new(ScriptedPrompter::default());
     let ctx = client.context(no.clone(), HostKeyPolicy::Ask, None);
-    let err = Connection::open(&[profile.clone()], &ctx).await.unwrap_err();
+    let err = Connection::open(&[profile.clone()], &ctx)
+        .await
+        .unwrap_err();
     assert!(matches!(err, SshError::HostKeyNotTrusted { .. }), "{err}");
-    assert_eq!(no.asked(), vec![format!("host-key ssh-ed25519 {expected_fp}")]);
+    assert_eq!(
+        no.asked(),
+        vec![format!("host-key ssh-ed25519 {expected_fp}")]
+    );
     assert!(!client.home().join("known_hosts").exists());
-    assert!(!sshd.log().contains("Accepted"), "no authentication after a refused key");
+    assert!(
+        !sshd.log().contains("Accepted"),
+        "no authentication after a refused key"
+    );
 
     // Strict: refused without asking.
     let ctx = client.context(no.clone(), HostKeyPolicy::Strict, None);
     assert!(matches!(
-        Connection::open(&[profile.clone()], &ctx).await.unwrap_err(),
+        Connection::open(&[profile.clone()], &ctx)
+            .await
+            .unwrap_err(),
         SshError::HostKeyNotTrusted { .. }
     ));
     assert_eq!(no.asked().len(), 1);
 
     // Accepted: remembered, and not asked again.
-    let yes = Arc::new(ScriptedPrompter { accept_host_key: true, ..Default::default() });
+    let yes = Arc::new(ScriptedPrompter {
+        accept_host_key: true,
+        ..Default::default()
+    });
     let ctx = client.context(yes.clone(), HostKeyPolicy::Ask, None);
     Connection::open(&[profile.clone()], &ctx).await.unwrap();
     let ctx = client.context(yes.clone(), HostKeyPolicy::Ask, None);
     Connection::open(&[profile], &ctx).await.unwrap();
     assert_eq!(yes.asked().len(), 1);
     let saved = std::fs::read_to_string(client.home().join("known_hosts")).unwrap();
-    assert!(saved.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", sshd.port)), "{saved}");
+    assert!(
+        saved.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", sshd.port)),
+        "{saved}"
+    );
 }
 
 #[tokio::test]
@@ -322,14 +396,26 @@ async fn changed_host_key_is_refused_before_authentication() {
         format!("[127.0.0.1]:{} {}\n", sshd.port, impostor.public),
     )
     .unwrap();
-    let yes = Arc::new(ScriptedPrompter { accept_host_key: true, ..Default::default() });
-    for policy in [HostKeyPolicy::Ask, HostKeyPolicy::AcceptNew, HostKeyPolicy::Strict] {
+    let yes = Arc::new(ScriptedPrompter {
+        accept_host_key: true,
+        ..Default::default()
+    });
+    for policy in [
+        HostKeyPolicy::Ask,
+        HostKeyPolicy::AcceptNew,
+        HostKeyPolicy::Strict,
+    ] {
         let ctx = client.context(yes.clone(), policy, None);
         let err = Connection::open(&[key_only(sshd.profile("box", USER), &key)], &ctx)
             .await
             .unwrap_err();
         match &err {
-            SshError::HostKeyChanged { expected, presented, line, .. } => {
+            SshError::HostKeyChanged {
+                expected,
+                presented,
+                line,
+                ..
+            } => {
                 assert_ne!(expected, presented);
                 assert!(expected.starts_with("SHA256:") && presented.starts_with("SHA256:"));
                 assert_eq!(*line, 1);
@@ -339,9 +425,15 @@ async fn changed_host_key_is_refused_before_authentication() {
             other => panic!("{policy:?}: expected HostKeyChanged, got {other:?}"),
         }
     }
-    assert!(yes.asked().is_empty(), "a changed key is never offered for acceptance");
+    assert!(
+        yes.asked().is_empty(),
+        "a changed key is never offered for acceptance"
+    );
     let log = sshd.log();
-    assert!(!log.contains("Accepted") && !log.contains("Failed"), "no auth attempted:\n{log}");
+    assert!(
+        !log.contains("Accepted") && !log.contains("Failed"),
+        "no auth attempted:\n{log}"
+    );
 }
 
 #[tokio::test]
@@ -355,7 +447,10 @@ async fn two_hop_jump_chain_checks_each_hop() {
     client.trust(&jump1);
     client.trust(&jump2);
     // The target's key is unknown: only it is asked about, with its own fingerprint.
-    let yes = Arc::new(ScriptedPrompter { accept_host_key: true, ..Default::default() });
+    let yes = Arc::new(ScriptedPrompter {
+        accept_host_key: true,
+        ..Default::default()
+    });
     let ctx = client.context(yes.clone(), HostKeyPolicy::Ask, None);
     let chain = [
         key_only(jump1.profile("j1", USER), &key),
@@ -371,19 +466,27 @@ async fn two_hop_jump_chain_checks_each_hop() {
     assert_eq!(yes.asked(), vec![format!("host-key ssh-ed25519 {fp}")]);
     // The target saw a connection coming from the second jump host (loopback), not from us.
     assert!(target.log().contains("Accepted publickey"));
-    assert!(jump1.log().contains("Accepted publickey") && jump2.log().contains("Accepted publickey"));
+    assert!(
+        jump1.log().contains("Accepted publickey") && jump2.log().contains("Accepted publickey")
+    );
 }
 
 #[tokio::test]
 async fn unreachable_port_and_silent_server_fail_clearly() {
     let client = Client::new();
     let port = tunnelbook_testbed::free_port();
-    let mut profile = tunnelbook_core::profile::Profile::from_destination(&format!("{USER}@127.0.0.1:{port}"));
+    let mut profile =
+        tunnelbook_core::profile::Profile::from_destination(&format!("{USER}@127.0.0.1:{port}"));
     profile.name = "nothing".into();
     let ctx = client.context(Arc::new(NoPrompter), HostKeyPolicy::Strict, None);
-    let err = Connection::open(&[profile.clone()], &ctx).await.unwrap_err();
+    let err = Connection::open(&[profile.clone()], &ctx)
+        .await
+        .unwrap_err();
     assert!(matches!(err, SshError::Unreachable { .. }), "{err}");
-    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
 
     // A listener that accepts and never speaks SSH: the connect timeout applies.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -33,8 +33,16 @@ async fn bed(user: &str) -> Bed {
     let client = Client::new();
     client.trust(&sshd);
     let ctx = client.context(Arc::new(NoPrompter), HostKeyPolicy::Strict, None);
-    let conn = Connection::open(&[key_only(sshd.profile("box", user), &key)], &ctx).await.unwrap();
-    Bed { _keys: keys, sshd, client, conn, key }
+    let conn = Connection::open(&[key_only(sshd.profile("box", user), &key)], &ctx)
+        .await
+        .unwrap();
+    Bed {
+        _keys: keys,
+        sshd,
+        client,
+        conn,
+        key,
+    }
 }
 
 /// Deterministic pseudo-random bytes (xorshift), so both ends can agree on content.
@@ -94,7 +102,10 @@ async fn test_server(size: usize) -> SocketAddr {
 }
 
 fn target(addr: SocketAddr) -> Target {
-    Target::Tcp { host: "127.0.0.1".into(), port: addr.port() }
+    Target::Tcp {
+        host: "127.0.0.1".into(),
+        port: addr.port(),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,7 +113,9 @@ async fn hundred_mib_each_way_with_checksums_and_counters() {
     const SIZE: usize = 100 << 20;
     let bed = bed(tunnelbook_testbed::USER).await;
     let server = test_server(SIZE).await;
-    let tunnel = Tunnel::local(&bed.conn, Listen::loopback_any(), target(server)).await.unwrap();
+    let tunnel = Tunnel::local(&bed.conn, Listen::loopback_any(), target(server))
+        .await
+        .unwrap();
     let local = tunnel.local_addr().unwrap();
     assert!(local.ip().is_loopback());
 
@@ -114,7 +127,11 @@ async fn hundred_mib_each_way_with_checksums_and_counters() {
     s.shutdown().await.unwrap();
     let mut digest = Vec::new();
     s.read_to_end(&mut digest).await.unwrap();
-    assert_eq!(digest, Sha256::digest(&data).to_vec(), "upload arrived intact");
+    assert_eq!(
+        digest,
+        Sha256::digest(&data).to_vec(),
+        "upload arrived intact"
+    );
 
     // Download 100 MiB.
     let mut s = TcpStream::connect(local).await.unwrap();
@@ -122,7 +139,11 @@ async fn hundred_mib_each_way_with_checksums_and_counters() {
     let mut got = Vec::with_capacity(SIZE);
     s.read_to_end(&mut got).await.unwrap();
     assert_eq!(got.len(), SIZE);
-    assert_eq!(Sha256::digest(&got), Sha256::digest(pattern(SIZE, 7)), "download arrived intact");
+    assert_eq!(
+        Sha256::digest(&got),
+        Sha256::digest(pattern(SIZE, 7)),
+        "download arrived intact"
+    );
     drop(s);
 
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -140,7 +161,9 @@ async fn hundred_mib_each_way_with_checksums_and_counters() {
 async fn two_hundred_concurrent_connections_all_complete_correctly() {
     let bed = bed(tunnelbook_testbed::USER).await;
     let server = test_server(0).await;
-    let tunnel = Tunnel::local(&bed.conn, Listen::loopback_any(), target(server)).await.unwrap();
+    let tunnel = Tunnel::local(&bed.conn, Listen::loopback_any(), target(server))
+        .await
+        .unwrap();
     let local = tunnel.local_addr().unwrap();
     let clients = (0..200u64).map(|i| {
         tokio::spawn(async move {
@@ -172,10 +195,16 @@ async fn half_close_keeps_the_other_direction_open() {
         let mut got = Vec::new();
         s.read_to_end(&mut got).await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        s.write_all(format!("received {} bytes", got.len()).as_bytes()).await.unwrap();
+        s.write_all(format!("received {} bytes", got.len()).as_bytes())
+            .await
+            .unwrap();
     });
-    let tunnel = Tunnel::local(&bed.conn, Listen::loopback_any(), target(addr)).await.unwrap();
-    let mut s = TcpStream::connect(tunnel.local_addr().unwrap()).await.unwrap();
+    let tunnel = Tunnel::local(&bed.conn, Listen::loopback_any(), target(addr))
+        .await
+        .unwrap();
+    let mut s = TcpStream::connect(tunnel.local_addr().unwrap())
+        .await
+        .unwrap();
     s.write_all(b"hello").await.unwrap();
     s.shutdown().await.unwrap();
     let mut reply = String::new();
@@ -196,11 +225,15 @@ async fn unix_socket_target() {
     let tunnel = Tunnel::local(
         &bed.conn,
         Listen::loopback_any(),
-        Target::UnixSocket { path: path.display().to_string() },
+        Target::UnixSocket {
+            path: path.display().to_string(),
+        },
     )
     .await
     .unwrap();
-    let mut s = TcpStream::connect(tunnel.local_addr().unwrap()).await.unwrap();
+    let mut s = TcpStream::connect(tunnel.local_addr().unwrap())
+        .await
+        .unwrap();
     let mut reply = String::new();
     s.read_to_string(&mut reply).await.unwrap();
     assert_eq!(reply, "from unix socket");
@@ -216,7 +249,9 @@ async fn remote_forward_brings_connections_back() {
     let server_port = tunnel.remote_port().unwrap();
     assert_ne!(server_port, 0);
     // The "server" is this machine: connect to where sshd now listens.
-    let mut s = TcpStream::connect(("127.0.0.1", server_port)).await.unwrap();
+    let mut s = TcpStream::connect(("127.0.0.1", server_port))
+        .await
+        .unwrap();
     s.write_all(b"ec-remote").await.unwrap();
     s.shutdown().await.unwrap();
     let mut back = String::new();
@@ -225,7 +260,12 @@ async fn remote_forward_brings_connections_back() {
     assert_eq!(tunnel.stats().total_connections, 1);
     tunnel.close().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(TcpStream::connect(("127.0.0.1", server_port)).await.is_err(), "sshd stopped listening");
+    assert!(
+        TcpStream::connect(("127.0.0.1", server_port))
+            .await
+            .is_err(),
+        "sshd stopped listening"
+    );
 }
 
 #[tokio::test]
@@ -245,7 +285,11 @@ async fn socks5_through_curl() {
             });
         }
     });
-    let tunnel = ForwardSpec::parse_dynamic("0").unwrap().start(&bed.conn).await.unwrap();
+    let tunnel = ForwardSpec::parse_dynamic("0")
+        .unwrap()
+        .start(&bed.conn)
+        .await
+        .unwrap();
     let socks = tunnel.local_addr().unwrap();
     let out = tokio::process::Command::new("curl")
         .args(["-sS", "--max-time", "10", "--socks5-hostname"])
@@ -254,7 +298,11 @@ async fn socks5_through_curl() {
         .output()
         .await
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "via socks!", "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "via socks!",
+        "{out:?}"
+    );
     // A destination nothing listens on: curl gets a SOCKS failure, not a hang.
     let dead = tunnelbook_testbed::free_port();
     let out = tokio::process::Command::new("curl")
@@ -265,7 +313,11 @@ async fn socks5_through_curl() {
         .await
         .unwrap();
     assert!(!out.status.success());
-    assert_ne!(out.status.code(), Some(28), "must fail fast, not time out: {out:?}");
+    assert_ne!(
+        out.status.code(),
+        Some(28),
+        "must fail fast, not time out: {out:?}"
+    );
 }
 
 #[tokio::test]
@@ -273,11 +325,19 @@ async fn port_in_use_is_named_or_replaced_when_only_preferred() {
     let bed = bed(tunnelbook_testbed::USER).await;
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let t = Target::Tcp { host: "127.0.0.1".into(), port: 9 };
-    let err = Tunnel::local(&bed.conn, Listen::loopback(port), t.clone()).await.unwrap_err();
+    let t = Target::Tcp {
+        host: "127.0.0.1".into(),
+        port: 9,
+    };
+    let err = Tunnel::local(&bed.conn, Listen::loopback(port), t.clone())
+        .await
+        .unwrap_err();
     assert!(matches!(err, TunnelError::PortInUse { .. }), "{err}");
     assert!(err.to_string().contains(&port.to_string()), "{err}");
-    let preferred = Listen { port_is_preference: true, ..Listen::loopback(port) };
+    let preferred = Listen {
+        port_is_preference: true,
+        ..Listen::loopback(port)
+    };
     let tunnel = Tunnel::local(&bed.conn, preferred, t).await.unwrap();
     assert_ne!(tunnel.local_addr().unwrap().port(), port);
 }
@@ -289,14 +349,19 @@ async fn refused_target_closes_the_client_and_the_tunnel_keeps_serving() {
     let tunnel = Tunnel::local(
         &bed.conn,
         Listen::loopback_any(),
-        Target::Tcp { host: "127.0.0.1".into(), port },
+        Target::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        },
     )
     .await
     .unwrap();
     let local = tunnel.local_addr().unwrap();
     let mut s = TcpStream::connect(local).await.unwrap();
     let mut buf = Vec::new();
-    let n = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf))
+        .await
+        .unwrap();
     assert!(n.map(|n| n == 0).unwrap_or(true), "closed without data");
 
     // The target comes up: the same tunnel now reaches it.
@@ -315,7 +380,9 @@ async fn refused_target_closes_the_client_and_the_tunnel_keeps_serving() {
 async fn close_stops_listening_and_ends_open_connections() {
     let bed = bed(tunnelbook_testbed::USER).await;
     let server = test_server(0).await;
-    let tunnel = Tunnel::local(&bed.conn, Listen::loopback_any(), target(server)).await.unwrap();
+    let tunnel = Tunnel::local(&bed.conn, Listen::loopback_any(), target(server))
+        .await
+        .unwrap();
     let local = tunnel.local_addr().unwrap();
     let mut open = TcpStream::connect(local).await.unwrap();
     open.write_all(b"ec").await.unwrap();
@@ -325,7 +392,10 @@ async fn close_stops_listening_and_ends_open_connections() {
     let mut rest = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), open.read_to_end(&mut rest)).await;
     assert!(read.is_ok(), "the open connection was closed");
-    assert!(TcpStream::connect(local).await.is_err(), "no longer listening");
+    assert!(
+        TcpStream::connect(local).await.is_err(),
+        "no longer listening"
+    );
 }
 
 #[test]
@@ -334,7 +404,10 @@ fn cli_forward_runs_until_interrupted_and_prints_addresses() {
     let bed = rt.block_on(bed(tunnelbook_testbed::USER));
     let server = rt.block_on(test_server(0));
     ProfileStore::in_home(&bed.client.home())
-        .save(&[key_only(bed.sshd.profile("box", tunnelbook_testbed::USER), &bed.key)])
+        .save(&[key_only(
+            bed.sshd.profile("box", tunnelbook_testbed::USER),
+            &bed.key,
+        )])
         .unwrap();
     let mut child = tunnelbook_testbed::Guard::spawn(
         bed.client

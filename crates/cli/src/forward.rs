@@ -30,7 +30,9 @@ fn specs(args: &ForwardArgs) -> Result<Vec<ForwardSpec>, String> {
         .map(|s| ForwardSpec::parse_local(s))
         .chain(args.remote.iter().map(|s| ForwardSpec::parse_remote(s)))
         .chain(args.dynamic.iter().map(|s| ForwardSpec::parse_dynamic(s)));
-    parsed.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
+    parsed
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())
 }
 
 /// Starts every forward, prints where each listens, and waits for Ctrl-C or the connection to end.
@@ -44,7 +46,13 @@ pub async fn run(global: &Global, args: ForwardArgs) -> ExitCode {
     };
     let saved = ProfileStore::in_home(&connect::home(global)).get(&args.name);
     if let Ok(profile) = &saved {
-        wanted.extend(profile.forwards.iter().filter(|r| r.enabled).map(|r| r.spec.clone()));
+        wanted.extend(
+            profile
+                .forwards
+                .iter()
+                .filter(|r| r.enabled)
+                .map(|r| r.spec.clone()),
+        );
     }
     if wanted.is_empty() {
         eprintln!(

@@ -18,7 +18,11 @@ const BUFFER: usize = 256 * 1024;
 /// on as EOF (half-close) while the other direction keeps flowing; an error in either direction
 /// ends both. Memory stays bounded: each direction holds one buffer, and russh's channel window
 /// and queue push back on a fast producer.
-pub(super) async fn bidirectional<S>(tcp: TcpStream, channel: S, counters: &Counters) -> io::Result<()>
+pub(super) async fn bidirectional<S>(
+    tcp: TcpStream,
+    channel: S,
+    counters: &Counters,
+) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin,
 {

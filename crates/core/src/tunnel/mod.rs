@@ -116,12 +116,20 @@ pub struct Listen {
 impl Listen {
     /// 127.0.0.1 on a free port.
     pub fn loopback_any() -> Self {
-        Self { bind: IpAddr::V4(Ipv4Addr::LOCALHOST), port: 0, port_is_preference: false }
+        Self {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            port_is_preference: false,
+        }
     }
 
     /// 127.0.0.1 on exactly `port`.
     pub fn loopback(port: u16) -> Self {
-        Self { bind: IpAddr::V4(Ipv4Addr::LOCALHOST), port, port_is_preference: false }
+        Self {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port,
+            port_is_preference: false,
+        }
     }
 }
 
@@ -201,13 +209,19 @@ impl fmt::Debug for Tunnel {
 
 impl Tunnel {
     /// Listens on `listen` and forwards each accepted connection as its own channel to `target`.
-    pub async fn local(conn: &Connection, listen: Listen, target: Target) -> Result<Tunnel, TunnelError> {
+    pub async fn local(
+        conn: &Connection,
+        listen: Listen,
+        target: Target,
+    ) -> Result<Tunnel, TunnelError> {
         let listener = bind(listen).await?;
-        let local_addr = listener.local_addr().map_err(|source| TunnelError::Listen {
-            bind: listen.bind,
-            port: listen.port,
-            source,
-        })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| TunnelError::Listen {
+                bind: listen.bind,
+                port: listen.port,
+                source,
+            })?;
         let description = format!("{local_addr} -> {target}");
         let tunnel = Tunnel::new(Some(local_addr), description, None);
         let (conn, counters, stop) = (conn.clone(), tunnel.counters.clone(), tunnel.stop.clone());
@@ -221,11 +235,13 @@ impl Tunnel {
     /// A SOCKS5 proxy on `listen` whose connections leave from the server (`ssh -D`).
     pub async fn dynamic(conn: &Connection, listen: Listen) -> Result<Tunnel, TunnelError> {
         let listener = bind(listen).await?;
-        let local_addr = listener.local_addr().map_err(|source| TunnelError::Listen {
-            bind: listen.bind,
-            port: listen.port,
-            source,
-        })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| TunnelError::Listen {
+                bind: listen.bind,
+                port: listen.port,
+                source,
+            })?;
         let tunnel = Tunnel::new(Some(local_addr), format!("{local_addr} -> SOCKS5"), None);
         let (conn, counters, stop) = (conn.clone(), tunnel.counters.clone(), tunnel.stop.clone());
         tokio::spawn(accept_loop(listener, stop, move |tcp, _peer| {
@@ -249,15 +265,27 @@ impl Tunnel {
             .handle()
             .tcpip_forward(bind, u32::from(port))
             .await
-            .map_err(|e| TunnelError::RemoteRefused { bind: bind.into(), port, message: e.to_string() })?;
+            .map_err(|e| TunnelError::RemoteRefused {
+                bind: bind.into(),
+                port,
+                message: e.to_string(),
+            })?;
         // Port 0 asks the server to choose; it reports the one it took.
-        let remote_port = if port == 0 { allocated } else { u32::from(port) };
+        let remote_port = if port == 0 {
+            allocated
+        } else {
+            u32::from(port)
+        };
         conn.remote_forwards().insert(bind, remote_port, tx);
         let description = format!("server {bind}:{remote_port} -> {host}:{host_port}");
         let mut tunnel = Tunnel::new(
             None,
             description,
-            Some(RemoteCleanup { conn: conn.clone(), bind: bind.to_string(), port: remote_port }),
+            Some(RemoteCleanup {
+                conn: conn.clone(),
+                bind: bind.to_string(),
+                port: remote_port,
+            }),
         );
         tunnel.remote_port = u16::try_from(remote_port).ok();
         let (counters, stop) = (tunnel.counters.clone(), tunnel.stop.clone());
@@ -279,7 +307,9 @@ impl Tunnel {
                                 _ = copy::bidirectional(tcp, channel.into_stream(), &counters) => {}
                             }
                         }
-                        Err(e) => debug!(%host, host_port, error = %e, "remote forward target refused"),
+                        Err(e) => {
+                            debug!(%host, host_port, error = %e, "remote forward target refused")
+                        }
                     }
                 });
             }
@@ -287,7 +317,11 @@ impl Tunnel {
         Ok(tunnel)
     }
 
-    fn new(local_addr: Option<SocketAddr>, description: String, cleanup: Option<RemoteCleanup>) -> Tunnel {
+    fn new(
+        local_addr: Option<SocketAddr>,
+        description: String,
+        cleanup: Option<RemoteCleanup>,
+    ) -> Tunnel {
         Tunnel {
             local_addr,
             remote_port: None,
@@ -324,7 +358,11 @@ impl Tunnel {
         self.stop.cancel();
         if let Some(c) = self.cleanup.take() {
             c.conn.remote_forwards().remove(&c.bind, c.port);
-            let _ = c.conn.handle().cancel_tcpip_forward(c.bind.as_str(), c.port).await;
+            let _ = c
+                .conn
+                .handle()
+                .cancel_tcpip_forward(c.bind.as_str(), c.port)
+                .await;
         }
     }
 }
@@ -343,16 +381,23 @@ async fn bind(listen: Listen) -> Result<TcpListener, TunnelError> {
         Ok(l) => Ok(l),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && listen.port_is_preference => {
             debug!(port = listen.port, "preferred port taken, using a free one");
-            TcpListener::bind((listen.bind, 0)).await.map_err(|source| TunnelError::Listen {
-                bind: listen.bind,
-                port: 0,
-                source,
-            })
+            TcpListener::bind((listen.bind, 0))
+                .await
+                .map_err(|source| TunnelError::Listen {
+                    bind: listen.bind,
+                    port: 0,
+                    source,
+                })
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            Err(TunnelError::PortInUse { bind: listen.bind, port: listen.port })
-        }
-        Err(source) => Err(TunnelError::Listen { bind: listen.bind, port: listen.port, source }),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(TunnelError::PortInUse {
+            bind: listen.bind,
+            port: listen.port,
+        }),
+        Err(source) => Err(TunnelError::Listen {
+            bind: listen.bind,
+            port: listen.port,
+            source,
+        }),
     }
 }
 
@@ -398,10 +443,19 @@ async fn forward_local(
     let channel = match target {
         Target::Tcp { host, port } => {
             conn.handle()
-                .channel_open_direct_tcpip(host.as_str(), u32::from(*port), peer.ip().to_string(), u32::from(peer.port()))
+                .channel_open_direct_tcpip(
+                    host.as_str(),
+                    u32::from(*port),
+                    peer.ip().to_string(),
+                    u32::from(peer.port()),
+                )
                 .await
         }
-        Target::UnixSocket { path } => conn.handle().channel_open_direct_streamlocal(path.as_str()).await,
+        Target::UnixSocket { path } => {
+            conn.handle()
+                .channel_open_direct_streamlocal(path.as_str())
+                .await
+        }
     };
     match channel {
         // Dropping `tcp` on failure closes the local connection: the client sees it refused.

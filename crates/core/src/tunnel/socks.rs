@@ -42,7 +42,8 @@ pub(super) async fn serve(conn: Connection, mut tcp: TcpStream, counters: Arc<Co
 }
 
 async fn reply(tcp: &mut TcpStream, code: u8) -> std::io::Result<()> {
-    tcp.write_all(&[VERSION, code, 0, 1, 0, 0, 0, 0, 0, 0]).await
+    tcp.write_all(&[VERSION, code, 0, 1, 0, 0, 0, 0, 0, 0])
+        .await
 }
 
 /// Reads the client's greeting and CONNECT request, opens the channel, and answers.
@@ -90,7 +91,11 @@ async fn handshake(conn: &Connection, tcp: &mut TcpStream) -> std::io::Result<Ch
         }
     };
     let port = tcp.read_u16().await?;
-    let channel = match conn.handle().channel_open_direct_tcpip(host.as_str(), u32::from(port), "127.0.0.1", 0).await {
+    let channel = match conn
+        .handle()
+        .channel_open_direct_tcpip(host.as_str(), u32::from(port), "127.0.0.1", 0)
+        .await
+    {
         Ok(c) => c,
         Err(e) => {
             reply(tcp, REPLY_HOST_UNREACHABLE).await?;
