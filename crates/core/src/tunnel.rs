@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A saved forwarding rule (Bitvise's C2S / S2C lists, OpenSSH's `-L` / `-R` / `-D`).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ForwardRule {
@@ -23,6 +24,7 @@ fn enabled_by_default() -> bool {
 }
 
 /// What a forward does.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum ForwardSpec {
