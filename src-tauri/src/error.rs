@@ -53,8 +53,7 @@ pub struct AppError {
     /// For humans; says what to do.
     pub message: String,
     /// Per-field messages when `code` is `validation`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    #[ts(optional, as = "Option<Vec<FieldError>>")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldError>,
 }
 

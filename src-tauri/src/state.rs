@@ -12,7 +12,6 @@ use std::{
     },
 };
 
-use tokio::task::AbortHandle;
 use tunnelbook_core::{profile::ProfileStore, ssh::Connection};
 
 use crate::{
@@ -40,7 +39,7 @@ pub struct SessionEntry {
     /// The SSH connection once open (`None` for this computer or while connecting).
     pub connection: Option<Connection>,
     /// The task driving the session, so Cancel can stop it.
-    pub task: Option<AbortHandle>,
+    pub task: Option<tauri::async_runtime::JoinHandle<()>>,
 }
 
 impl AppState {
