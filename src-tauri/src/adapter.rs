@@ -33,15 +33,30 @@ pub const SESSION_EVENT: &str = "session";
 /// Runs session `id` to its end, emitting `session` events. `chain` is `None` for this computer.
 pub async fn drive_session<R: Runtime>(app: AppHandle<R>, id: String, chain: Option<Vec<Profile>>) {
     let emit = |step, state, message: String, error: Option<AppError>| {
-        let event = SessionEvent { session_id: id.clone(), step, state, message, error };
+        let event = SessionEvent {
+            session_id: id.clone(),
+            step,
+            state,
+            message,
+            error,
+        };
         if let Err(e) = app.emit(SESSION_EVENT, event) {
             tracing::warn!(error = %e, "cannot deliver a session event");
         }
     };
     let state = app.state::<AppState>();
     let Some(chain) = chain else {
-        for step in [SessionStep::Connect, SessionStep::HostKey, SessionStep::Authenticate] {
-            emit(step, StepState::Skipped, "this computer: no SSH needed".into(), None);
+        for step in [
+            SessionStep::Connect,
+            SessionStep::HostKey,
+            SessionStep::Authenticate,
+        ] {
+            emit(
+                step,
+                StepState::Skipped,
+                "this computer: no SSH needed".into(),
+                None,
+            );
         }
         state.set_status(&id, SessionStatus::Connected);
         skip_missing_steps(&emit);
@@ -76,7 +91,12 @@ pub async fn drive_session<R: Runtime>(app: AppHandle<R>, id: String, chain: Opt
     }
     match result {
         Ok(conn) => {
-            emit(SessionStep::Authenticate, StepState::Done, format!("connected to {}", conn.destination()), None);
+            emit(
+                SessionStep::Authenticate,
+                StepState::Done,
+                format!("connected to {}", conn.destination()),
+                None,
+            );
             if let Some(entry) = state.sessions().get_mut(&id) {
                 entry.connection = Some(conn);
                 entry.summary.status = SessionStatus::Connected;
@@ -105,7 +125,12 @@ fn skip_missing_steps(emit: &impl Fn(SessionStep, StepState, String, Option<AppE
         SessionStep::StartJupyter,
         SessionStep::OpenTunnel,
     ] {
-        emit(step, StepState::Skipped, "not available in this build yet".into(), None);
+        emit(
+            step,
+            StepState::Skipped,
+            "not available in this build yet".into(),
+            None,
+        );
     }
 }
 
@@ -113,18 +138,45 @@ fn skip_missing_steps(emit: &impl Fn(SessionStep, StepState, String, Option<AppE
 fn steps_of(event: &ConnectionState) -> Vec<(SessionStep, StepState, String)> {
     match event {
         ConnectionState::Connecting { hop } => {
-            vec![(SessionStep::Connect, StepState::Running, format!("connecting to {hop}"))]
+            vec![(
+                SessionStep::Connect,
+                StepState::Running,
+                format!("connecting to {hop}"),
+            )]
         }
-        ConnectionState::Authenticating { destination, method } => vec![
-            (SessionStep::Connect, StepState::Done, "SSH handshake done".into()),
-            (SessionStep::HostKey, StepState::Done, "host key verified".into()),
-            (SessionStep::Authenticate, StepState::Running, format!("trying {method} as {destination}")),
+        ConnectionState::Authenticating {
+            destination,
+            method,
+        } => vec![
+            (
+                SessionStep::Connect,
+                StepState::Done,
+                "SSH handshake done".into(),
+            ),
+            (
+                SessionStep::HostKey,
+                StepState::Done,
+                "host key verified".into(),
+            ),
+            (
+                SessionStep::Authenticate,
+                StepState::Running,
+                format!("trying {method} as {destination}"),
+            ),
         ],
         ConnectionState::Authenticated { destination } => {
-            vec![(SessionStep::Authenticate, StepState::Done, format!("authenticated as {destination}"))]
+            vec![(
+                SessionStep::Authenticate,
+                StepState::Done,
+                format!("authenticated as {destination}"),
+            )]
         }
         ConnectionState::Disconnected { reason } => {
-            vec![(SessionStep::Connect, StepState::Failed, format!("disconnected: {reason}"))]
+            vec![(
+                SessionStep::Connect,
+                StepState::Failed,
+                format!("disconnected: {reason}"),
+            )]
         }
     }
 }
@@ -138,7 +190,10 @@ pub async fn gpu_snapshot(_session_id: &str) -> Result<GpuSnapshotView, AppError
 pub fn validate_profile(profile: &Profile, others: &[Profile]) -> Vec<FieldError> {
     let mut errors = Vec::new();
     let mut field = |field: &str, message: &str| {
-        errors.push(FieldError { field: field.into(), message: message.into() });
+        errors.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
     };
     let name = profile.name.trim();
     if name.is_empty() {
@@ -165,9 +220,21 @@ mod tests {
 
     #[test]
     fn validation_names_the_fields() {
-        let taken = Profile { name: "gpu1".into(), host: "a".into(), ..Profile::default() };
-        let p = Profile { name: "gpu1".into(), host: " ".into(), port: 0, ..Profile::default() };
-        let fields: Vec<_> = validate_profile(&p, &[taken]).into_iter().map(|f| f.field).collect();
+        let taken = Profile {
+            name: "gpu1".into(),
+            host: "a".into(),
+            ..Profile::default()
+        };
+        let p = Profile {
+            name: "gpu1".into(),
+            host: " ".into(),
+            port: 0,
+            ..Profile::default()
+        };
+        let fields: Vec<_> = validate_profile(&p, &[taken])
+            .into_iter()
+            .map(|f| f.field)
+            .collect();
         assert_eq!(fields, ["name", "host", "port"]);
     }
 }

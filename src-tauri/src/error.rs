@@ -60,7 +60,11 @@ pub struct AppError {
 impl AppError {
     /// An error with no field details.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), fields: Vec::new() }
+        Self {
+            code,
+            message: message.into(),
+            fields: Vec::new(),
+        }
     }
 
     /// A validation error listing the invalid fields.
@@ -69,12 +73,19 @@ impl AppError {
             [one] => one.message.clone(),
             _ => format!("{} fields need attention", fields.len()),
         };
-        Self { code: ErrorCode::Validation, message, fields }
+        Self {
+            code: ErrorCode::Validation,
+            message,
+            fields,
+        }
     }
 
     /// An error for something that core does not provide yet.
     pub fn unsupported(what: &str) -> Self {
-        Self::new(ErrorCode::Unsupported, format!("{what} is not available in this build yet"))
+        Self::new(
+            ErrorCode::Unsupported,
+            format!("{what} is not available in this build yet"),
+        )
     }
 }
 
@@ -121,7 +132,10 @@ mod tests {
     fn serializes_as_code_and_message() {
         let e = AppError::new(ErrorCode::AuthFailed, "nope");
         let json = serde_json::to_value(&e).unwrap();
-        assert_eq!(json, serde_json::json!({ "code": "authFailed", "message": "nope" }));
+        assert_eq!(
+            json,
+            serde_json::json!({ "code": "authFailed", "message": "nope" })
+        );
     }
 
     #[test]

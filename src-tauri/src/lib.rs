@@ -43,7 +43,8 @@ pub fn home_dir() -> Option<PathBuf> {
     if let Some(home) = std::env::var_os("TUNNELBOOK_HOME") {
         return Some(PathBuf::from(home));
     }
-    directories::ProjectDirs::from("dev", "tunnelbook", "Tunnelbook").map(|d| d.config_dir().to_path_buf())
+    directories::ProjectDirs::from("dev", "tunnelbook", "Tunnelbook")
+        .map(|d| d.config_dir().to_path_buf())
 }
 
 /// Starts the app; returns when the last window closes.

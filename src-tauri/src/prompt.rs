@@ -79,9 +79,15 @@ impl std::fmt::Debug for PromptAnswer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::HostKey { trust } => write!(f, "HostKey {{ trust: {trust} }}"),
-            Self::Secret { remember, .. } => write!(f, "Secret {{ value: <redacted>, remember: {remember} }}"),
+            Self::Secret { remember, .. } => {
+                write!(f, "Secret {{ value: <redacted>, remember: {remember} }}")
+            }
             Self::KeyboardInteractive { answers } => {
-                write!(f, "KeyboardInteractive {{ {} answers: <redacted> }}", answers.len())
+                write!(
+                    f,
+                    "KeyboardInteractive {{ {} answers: <redacted> }}",
+                    answers.len()
+                )
             }
             Self::Cancel => write!(f, "Cancel"),
         }
@@ -107,7 +113,10 @@ impl PromptBroker {
     /// Completes question `id`.
     pub fn answer(&self, id: u32, answer: PromptAnswer) -> Result<(), AppError> {
         let sender = self.lock().remove(&id).ok_or_else(|| {
-            AppError::new(ErrorCode::NotFound, format!("no open question with id {id} (it may have timed out or been cancelled)"))
+            AppError::new(
+                ErrorCode::NotFound,
+                format!("no open question with id {id} (it may have timed out or been cancelled)"),
+            )
         })?;
         // The asking side may have gone away (connection cancelled); nothing to do then.
         let _ = sender.send(answer);
@@ -151,12 +160,18 @@ impl<R: Runtime> AppPrompter<R> {
 #[async_trait]
 impl<R: Runtime> Prompter for AppPrompter<R> {
     async fn confirm_host_key(&self, question: &HostKeyQuestion) -> bool {
-        matches!(self.ask(PromptQuestion::HostKey(question.clone())).await, PromptAnswer::HostKey { trust: true })
+        matches!(
+            self.ask(PromptQuestion::HostKey(question.clone())).await,
+            PromptAnswer::HostKey { trust: true }
+        )
     }
 
     async fn secret(&self, question: &SecretQuestion) -> Option<SecretAnswer> {
         match self.ask(PromptQuestion::Secret(question.clone())).await {
-            PromptAnswer::Secret { value, remember } => Some(SecretAnswer { value: Sensitive::new(value), remember }),
+            PromptAnswer::Secret { value, remember } => Some(SecretAnswer {
+                value: Sensitive::new(value),
+                remember,
+            }),
             _ => None,
         }
     }
@@ -165,8 +180,13 @@ impl<R: Runtime> Prompter for AppPrompter<R> {
         if round.prompts.is_empty() {
             return Some(Vec::new());
         }
-        match self.ask(PromptQuestion::KeyboardInteractive(round.clone())).await {
-            PromptAnswer::KeyboardInteractive { answers } => Some(answers.into_iter().map(Sensitive::new).collect()),
+        match self
+            .ask(PromptQuestion::KeyboardInteractive(round.clone()))
+            .await
+        {
+            PromptAnswer::KeyboardInteractive { answers } => {
+                Some(answers.into_iter().map(Sensitive::new).collect())
+            }
             _ => None,
         }
     }

@@ -67,7 +67,10 @@ impl AppState {
 
     /// A fresh notebook window label; always `jupyter-<n>`, which no capability matches.
     pub fn new_notebook_label(&self) -> String {
-        format!("jupyter-{}", self.next_notebook.fetch_add(1, Ordering::Relaxed) + 1)
+        format!(
+            "jupyter-{}",
+            self.next_notebook.fetch_add(1, Ordering::Relaxed) + 1
+        )
     }
 
     /// The sessions, locked.
@@ -90,7 +93,10 @@ impl AppState {
             .get(id)
             .ok_or_else(|| AppError::new(ErrorCode::NotFound, format!("no session {id}")))?;
         entry.connection.clone().ok_or_else(|| {
-            AppError::new(ErrorCode::Unsupported, "this session has no SSH connection (yet)")
+            AppError::new(
+                ErrorCode::Unsupported,
+                "this session has no SSH connection (yet)",
+            )
         })
     }
 }

@@ -1,6 +1,9 @@
 //! The app on tauri's mock runtime: the real commands, the real capabilities (from
 //! `tauri.conf.json` and `capabilities/`), no window system.
 
+// Test helpers outside #[test] fns unwrap too; a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::{path::Path, sync::mpsc, time::Duration};
 
 use serde_json::{Value, json};
@@ -35,7 +38,9 @@ fn app(home: &Path) -> tauri::App<MockRuntime> {
 fn main_window(app: &tauri::App<MockRuntime>) -> WebviewWindow<MockRuntime> {
     match app.get_webview_window(MAIN_WINDOW) {
         Some(w) => w,
-        None => WebviewWindowBuilder::new(app, MAIN_WINDOW, WebviewUrl::default()).build().unwrap(),
+        None => WebviewWindowBuilder::new(app, MAIN_WINDOW, WebviewUrl::default())
+            .build()
+            .unwrap(),
     }
 }
 
@@ -72,15 +77,31 @@ fn notebook_window_has_no_ipc() {
     let home = tempfile::tempdir().unwrap();
     let app = app(home.path());
     let main = main_window(&app);
-    let notebook =
-        WebviewWindowBuilder::new(&app, "jupyter-1", WebviewUrl::External(NOTEBOOK_URL.parse().unwrap()))
-            .build()
-            .unwrap();
+    let notebook = WebviewWindowBuilder::new(
+        &app,
+        "jupyter-1",
+        WebviewUrl::External(NOTEBOOK_URL.parse().unwrap()),
+    )
+    .build()
+    .unwrap();
 
     // The page JupyterLab serves, calling an app command and a core plugin command: refused.
-    for cmd in ["list_hosts", "open_in_browser", "plugin:event|listen", "plugin:window|close"] {
-        let refused = invoke(&notebook, NOTEBOOK_URL, cmd, json!({ "url": "https://example.com" }));
-        assert!(refused.is_err(), "{cmd} from the notebook window was allowed: {refused:?}");
+    for cmd in [
+        "list_hosts",
+        "open_in_browser",
+        "plugin:event|listen",
+        "plugin:window|close",
+    ] {
+        let refused = invoke(
+            &notebook,
+            NOTEBOOK_URL,
+            cmd,
+            json!({ "url": "https://example.com" }),
+        );
+        assert!(
+            refused.is_err(),
+            "{cmd} from the notebook window was allowed: {refused:?}"
+        );
     }
     // Even a request claiming the app's own origin gets nothing in a jupyter-* window.
     assert!(invoke(&notebook, APP_ORIGIN, "list_hosts", json!({})).is_err());
@@ -96,27 +117,55 @@ fn save_host_reports_invalid_fields_then_saves() {
     let app = app(home.path());
     let main = main_window(&app);
 
-    let err = invoke(&main, APP_ORIGIN, "save_host", json!({ "profile": { "name": "", "host": "" } }))
-        .unwrap_err();
+    let err = invoke(
+        &main,
+        APP_ORIGIN,
+        "save_host",
+        json!({ "profile": { "name": "", "host": "" } }),
+    )
+    .unwrap_err();
     assert_eq!(err["code"], "validation");
-    let fields: Vec<&str> =
-        err["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> = err["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
     assert_eq!(fields, ["name", "host"]);
 
     let profile = json!({ "name": "gpu-box", "host": "10.0.0.5", "port": 2222, "user": "ana" });
-    let hosts = invoke(&main, APP_ORIGIN, "save_host", json!({ "profile": profile })).unwrap();
+    let hosts = invoke(
+        &main,
+        APP_ORIGIN,
+        "save_host",
+        json!({ "profile": profile }),
+    )
+    .unwrap();
     assert_eq!(hosts[1]["id"], "gpu-box");
     assert_eq!(hosts[1]["profile"]["port"], 2222);
 
-    let again = invoke(&main, APP_ORIGIN, "save_host", json!({ "profile": profile })).unwrap_err();
+    let again = invoke(
+        &main,
+        APP_ORIGIN,
+        "save_host",
+        json!({ "profile": profile }),
+    )
+    .unwrap_err();
     assert_eq!(again["fields"][0]["field"], "name");
     // Editing under the same name is not a duplicate.
-    let edited = json!({ "previousName": "gpu-box", "profile": { "name": "gpu-box", "host": "10.0.0.6" } });
+    let edited =
+        json!({ "previousName": "gpu-box", "profile": { "name": "gpu-box", "host": "10.0.0.6" } });
     let hosts = invoke(&main, APP_ORIGIN, "save_host", edited).unwrap();
     assert_eq!(hosts.as_array().unwrap().len(), 2);
     assert_eq!(hosts[1]["profile"]["host"], "10.0.0.6");
 
-    let missing = invoke(&main, APP_ORIGIN, "start_session", json!({ "hostId": "nope" })).unwrap_err();
+    let missing = invoke(
+        &main,
+        APP_ORIGIN,
+        "start_session",
+        json!({ "hostId": "nope" }),
+    )
+    .unwrap_err();
     assert_eq!(missing["code"], "notFound");
 }
 
@@ -157,29 +206,52 @@ fn prompts_round_trip_through_answer_prompt() {
 
     // Password: answered, with "remember".
     let asking = tauri::async_runtime::spawn(async move {
-        let question = SecretQuestion::Password { user: "ana".into(), host: "gpu-box".into(), retry: false };
-        prompter.secret(&question).await.map(|a| (a.value.expose().clone(), a.remember))
+        let question = SecretQuestion::Password {
+            user: "ana".into(),
+            host: "gpu-box".into(),
+            retry: false,
+        };
+        prompter
+            .secret(&question)
+            .await
+            .map(|a| (a.value.expose().clone(), a.remember))
     });
     let event = next_prompt(&rx);
     assert_eq!(event["question"]["detail"]["kind"], "password");
     let answer = json!({ "id": event["id"], "answer": { "kind": "secret", "value": "hunter2", "remember": true } });
     invoke(&main, APP_ORIGIN, "answer_prompt", answer).unwrap();
-    assert_eq!(tauri::async_runtime::block_on(asking).unwrap(), Some(("hunter2".to_string(), true)));
+    assert_eq!(
+        tauri::async_runtime::block_on(asking).unwrap(),
+        Some(("hunter2".to_string(), true))
+    );
 
     // Dismissed dialog: core sees "declined".
     let prompter = AppPrompter::new(app.handle().clone(), state.prompts.clone());
     let asking = tauri::async_runtime::spawn(async move {
-        let question = SecretQuestion::Passphrase { path: "/k".into(), retry: false };
+        let question = SecretQuestion::Passphrase {
+            path: "/k".into(),
+            retry: false,
+        };
         prompter.secret(&question).await.is_none()
     });
     let event = next_prompt(&rx);
-    invoke(&main, APP_ORIGIN, "answer_prompt", json!({ "id": event["id"], "answer": { "kind": "cancel" } }))
-        .unwrap();
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "answer_prompt",
+        json!({ "id": event["id"], "answer": { "kind": "cancel" } }),
+    )
+    .unwrap();
     assert!(tauri::async_runtime::block_on(asking).unwrap());
 
     // An id nobody asked: a typed error, not a hang.
-    let err = invoke(&main, APP_ORIGIN, "answer_prompt", json!({ "id": 999, "answer": { "kind": "cancel" } }))
-        .unwrap_err();
+    let err = invoke(
+        &main,
+        APP_ORIGIN,
+        "answer_prompt",
+        json!({ "id": 999, "answer": { "kind": "cancel" } }),
+    )
+    .unwrap_err();
     assert_eq!(err["code"], "notFound");
 }
 
@@ -192,7 +264,13 @@ fn local_session_reports_its_steps() {
     app.listen("session", move |event| {
         let _ = tx.send(event.payload().to_string());
     });
-    let id = invoke(&main, APP_ORIGIN, "start_session", json!({ "hostId": "local" })).unwrap();
+    let id = invoke(
+        &main,
+        APP_ORIGIN,
+        "start_session",
+        json!({ "hostId": "local" }),
+    )
+    .unwrap();
     let mut steps = Vec::new();
     while let Ok(payload) = rx.recv_timeout(Duration::from_secs(5)) {
         let event: Value = serde_json::from_str(&payload).unwrap();
@@ -206,7 +284,13 @@ fn local_session_reports_its_steps() {
     assert_eq!(steps.last().map(String::as_str), Some("openTunnel"));
     let sessions = invoke(&main, APP_ORIGIN, "list_sessions", json!({})).unwrap();
     assert_eq!(sessions[0]["status"], "connected");
-    invoke(&main, APP_ORIGIN, "close_session", json!({ "sessionId": id })).unwrap();
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
     let sessions = invoke(&main, APP_ORIGIN, "list_sessions", json!({})).unwrap();
     assert_eq!(sessions[0]["status"], "closed");
 }
@@ -217,7 +301,9 @@ fn local_session_reports_its_steps() {
 fn export_bindings() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/src/lib/bindings");
     // u64 and friends cross as JSON numbers, never as BigInt.
-    let cfg = ts_rs::Config::new().with_out_dir(dir).with_large_int("number");
+    let cfg = ts_rs::Config::new()
+        .with_out_dir(dir)
+        .with_large_int("number");
     HostEntry::export_all(&cfg).unwrap();
     SessionEvent::export_all(&cfg).unwrap();
     SessionSummary::export_all(&cfg).unwrap();

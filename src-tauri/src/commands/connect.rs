@@ -30,7 +30,14 @@ pub async fn start_session<R: Runtime>(
         gpu: None,
     };
     // Register before spawning so the task always finds its entry.
-    state.sessions().insert(id.clone(), SessionEntry { summary, connection: None, task: None });
+    state.sessions().insert(
+        id.clone(),
+        SessionEntry {
+            summary,
+            connection: None,
+            task: None,
+        },
+    );
     let task = tauri::async_runtime::spawn(adapter::drive_session(app, id.clone(), chain));
     if let Some(entry) = state.sessions().get_mut(&id) {
         entry.task = Some(task);
@@ -40,7 +47,10 @@ pub async fn start_session<R: Runtime>(
 
 /// Stops session `session_id` wherever it is (connecting, waiting for a prompt, running).
 #[tauri::command]
-pub async fn cancel_session(state: State<'_, AppState>, session_id: String) -> Result<(), AppError> {
+pub async fn cancel_session(
+    state: State<'_, AppState>,
+    session_id: String,
+) -> Result<(), AppError> {
     super::sessions::close(&state, &session_id).await
 }
 
@@ -62,5 +72,9 @@ pub async fn run_command(
     command: String,
 ) -> Result<ExecOutput, AppError> {
     let output = state.connection(&session_id)?.exec(&command).await?;
-    Ok(ExecOutput { status: output.status, stdout: output.stdout_text(), stderr: output.stderr_text() })
+    Ok(ExecOutput {
+        status: output.status,
+        stdout: output.stdout_text(),
+        stderr: output.stderr_text(),
+    })
 }

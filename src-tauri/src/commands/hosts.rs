@@ -24,9 +24,15 @@ pub async fn save_host(
     profile: Profile,
 ) -> Result<Vec<HostEntry>, AppError> {
     let mut all = state.profiles.load()?;
-    let slot = all.iter().position(|p| Some(&p.name) == previous_name.as_ref());
-    let others: Vec<Profile> =
-        all.iter().enumerate().filter(|(i, _)| Some(*i) != slot).map(|(_, p)| p.clone()).collect();
+    let slot = all
+        .iter()
+        .position(|p| Some(&p.name) == previous_name.as_ref());
+    let others: Vec<Profile> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != slot)
+        .map(|(_, p)| p.clone())
+        .collect();
     let errors = adapter::validate_profile(&profile, &others);
     if !errors.is_empty() {
         return Err(AppError::validation(errors));
@@ -41,9 +47,17 @@ pub async fn save_host(
 
 /// Removes the host called `name`; returns the new list.
 #[tauri::command]
-pub async fn delete_host(state: State<'_, AppState>, name: String) -> Result<Vec<HostEntry>, AppError> {
+pub async fn delete_host(
+    state: State<'_, AppState>,
+    name: String,
+) -> Result<Vec<HostEntry>, AppError> {
     state.profiles.get(&name)?;
-    let all: Vec<Profile> = state.profiles.load()?.into_iter().filter(|p| p.name != name).collect();
+    let all: Vec<Profile> = state
+        .profiles
+        .load()?
+        .into_iter()
+        .filter(|p| p.name != name)
+        .collect();
     state.profiles.save(&all)?;
     Ok(entries(all))
 }

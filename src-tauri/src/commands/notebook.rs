@@ -47,6 +47,9 @@ fn http_url(url: &str) -> Result<tauri::Url, AppError> {
         .map_err(|e| AppError::new(ErrorCode::Validation, format!("not a URL: {url} ({e})")))?;
     match parsed.scheme() {
         "http" | "https" => Ok(parsed),
-        other => Err(AppError::new(ErrorCode::Validation, format!("refusing a {other}: URL"))),
+        other => Err(AppError::new(
+            ErrorCode::Validation,
+            format!("refusing a {other}: URL"),
+        )),
     }
 }
