@@ -2,4 +2,19 @@
 import type { ErrorCode } from "./ErrorCode";
 import type { FieldError } from "./FieldError";
 
-export type AppError = { code: ErrorCode, message: string, fields?: Array<FieldError>, };
+/**
+ * The error every command returns.
+ */
+export type AppError = { 
+/**
+ * What the UI switches on.
+ */
+code: ErrorCode, 
+/**
+ * For humans; says what to do.
+ */
+message: string, 
+/**
+ * Per-field messages when `code` is `validation`.
+ */
+fields?: Array<FieldError>, };

@@ -2,4 +2,23 @@
 import type { HostKind } from "./HostKind";
 import type { Profile } from "./Profile";
 
-export type HostEntry = { id: string, kind: HostKind, label: string, profile: Profile | null, };
+/**
+ * One entry of the host list.
+ */
+export type HostEntry = { 
+/**
+ * `local` for this computer, otherwise the profile name.
+ */
+id: string, 
+/**
+ * Which kind of entry.
+ */
+kind: HostKind, 
+/**
+ * What the list shows.
+ */
+label: string, 
+/**
+ * The saved profile (`null` for this computer).
+ */
+profile: Profile | null, };

@@ -2,4 +2,74 @@
 import type { AuthMethod } from "./AuthMethod";
 import type { ForwardRule } from "./ForwardRule";
 
-export type Profile = { name: string, host: string, port: number, user: string | null, auth: Array<AuthMethod>, identityFiles: Array<string>, jump: string | null, keepaliveInterval: number, keepaliveMax: number, notebookDir: string | null, environment: string | null, gpu: string | null, preLaunch: Array<string>, forwards: Array<ForwardRule>, tags: Array<string>, color: string | null, };
+/**
+ * One saved host.
+ */
+export type Profile = { 
+/**
+ * Unique display name, also used on the command line (`tunnelbook exec NAME`).
+ */
+name: string, 
+/**
+ * Host name or address to connect to.
+ */
+host: string, 
+/**
+ * SSH port.
+ */
+port: number, 
+/**
+ * Login user; `None` means the local user name.
+ */
+user: string | null, 
+/**
+ * Authentication methods to try, in order; empty means the default order
+ * (agent, key files, password, keyboard-interactive).
+ */
+auth: Array<AuthMethod>, 
+/**
+ * Private key files to offer (OpenSSH or PuTTY `.ppk`); empty means the usual
+ * `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`.
+ */
+identityFiles: Array<string>, 
+/**
+ * The jump host: the name of another profile (which may itself have a jump host), or
+ * `[user@]host[:port]`.
+ */
+jump: string | null, 
+/**
+ * Seconds between keepalives; 0 turns them off.
+ */
+keepaliveInterval: number, 
+/**
+ * Keepalives without an answer before the connection counts as dead.
+ */
+keepaliveMax: number, 
+/**
+ * Remote directory JupyterLab starts in; `None` is the home directory.
+ */
+notebookDir: string | null, 
+/**
+ * Preferred Python environment (path or conda env name).
+ */
+environment: string | null, 
+/**
+ * Default GPU choice: `auto`, `none`, an index or a (MIG) UUID.
+ */
+gpu: string | null, 
+/**
+ * Shell lines run before JupyterLab starts (e.g. `module load cuda`).
+ */
+preLaunch: Array<string>, 
+/**
+ * Forwarding rules that start with the connection.
+ */
+forwards: Array<ForwardRule>, 
+/**
+ * Free-form tags, shown in the tray and host list.
+ */
+tags: Array<string>, 
+/**
+ * Colour used for this host in the UI (CSS colour).
+ */
+color: string | null, };

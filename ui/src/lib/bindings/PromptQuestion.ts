@@ -3,4 +3,7 @@ import type { HostKeyQuestion } from "./HostKeyQuestion";
 import type { KbdRound } from "./KbdRound";
 import type { SecretQuestion } from "./SecretQuestion";
 
+/**
+ * What is asked.
+ */
 export type PromptQuestion = { "kind": "hostKey", "detail": HostKeyQuestion } | { "kind": "secret", "detail": SecretQuestion } | { "kind": "keyboardInteractive", "detail": KbdRound };

@@ -3,4 +3,27 @@ import type { AppError } from "./AppError";
 import type { SessionStep } from "./SessionStep";
 import type { StepState } from "./StepState";
 
-export type SessionEvent = { sessionId: string, step: SessionStep, state: StepState, message: string, error: AppError | null, };
+/**
+ * Progress of one session, emitted as the `session` event.
+ */
+export type SessionEvent = { 
+/**
+ * The session (from `start_session`).
+ */
+sessionId: string, 
+/**
+ * The step this event is about.
+ */
+step: SessionStep, 
+/**
+ * Its new state.
+ */
+state: StepState, 
+/**
+ * One line for the details log.
+ */
+message: string, 
+/**
+ * Set when `state` is `failed`.
+ */
+error: AppError | null, };
