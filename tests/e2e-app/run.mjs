@@ -73,6 +73,7 @@ async function main() {
   };
   const text = async (el) => wd('GET', s(`/element/${el}/text`));
   const shot = async (name) => {
+    await sleep(400); // let WebKit paint the last change before capturing
     const png = await wd('GET', s('/screenshot'));
     writeFileSync(join(shots, name), Buffer.from(png, 'base64'));
     console.log(`screenshot docs/screenshots/${name}`);
