@@ -111,8 +111,9 @@ pub async fn drive_session<R: Runtime>(app: AppHandle<R>, id: String, chain: Opt
                 ErrorCode::AuthFailed => SessionStep::Authenticate,
                 _ => current,
             };
-            emit(step, StepState::Failed, error.message.clone(), Some(error));
+            // Status first: a UI reacting to the event must already see the session as failed.
             state.set_status(&id, SessionStatus::Failed);
+            emit(step, StepState::Failed, error.message.clone(), Some(error));
         }
     }
 }

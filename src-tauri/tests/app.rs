@@ -313,3 +313,46 @@ fn export_bindings() {
     PromptAnswer::export_all(&cfg).unwrap();
     AppError::export_all(&cfg).unwrap();
 }
+
+#[test]
+fn unreachable_host_fails_at_the_connect_step() {
+    let home = tempfile::tempdir().unwrap();
+    let app = app(home.path());
+    let main = main_window(&app);
+    // A port nothing listens on: bind one, then free it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let profile = json!({ "name": "closed", "host": "127.0.0.1", "port": port, "user": "nobody" });
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "save_host",
+        json!({ "profile": profile }),
+    )
+    .unwrap();
+    let (tx, rx) = mpsc::channel();
+    app.listen("session", move |event| {
+        let _ = tx.send(event.payload().to_string());
+    });
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "start_session",
+        json!({ "hostId": "closed" }),
+    )
+    .unwrap();
+    let failed = loop {
+        let event: Value =
+            serde_json::from_str(&rx.recv_timeout(Duration::from_secs(20)).unwrap()).unwrap();
+        if event["state"] == "failed" {
+            break event;
+        }
+    };
+    assert_eq!(failed["step"], "connect");
+    assert_eq!(failed["error"]["code"], "unreachable");
+    let sessions = invoke(&main, APP_ORIGIN, "list_sessions", json!({})).unwrap();
+    assert_eq!(sessions[0]["status"], "failed");
+}
