@@ -356,3 +356,153 @@ fn unreachable_host_fails_at_the_connect_step() {
     let sessions = invoke(&main, APP_ORIGIN, "list_sessions", json!({})).unwrap();
     assert_eq!(sessions[0]["status"], "failed");
 }
+
+/// A throwaway OpenSSH sshd on 127.0.0.1 accepting one fresh key for the current user.
+struct Sshd {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn keygen(path: &Path) {
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// `None` where OpenSSH's sshd is not installed.
+fn sshd() -> Option<Sshd> {
+    let binary = Path::new("/usr/sbin/sshd");
+    if !binary.exists() {
+        eprintln!("skipping: {} not installed", binary.display());
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    keygen(&d.join("host_key"));
+    keygen(&d.join("id_ed25519"));
+    std::fs::copy(d.join("id_ed25519.pub"), d.join("authorized_keys")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = format!(
+        "Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nAuthorizedKeysFile {keys}\n\
+         StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+         PermitRootLogin prohibit-password\nPidFile none\n",
+        host_key = d.join("host_key").display(),
+        keys = d.join("authorized_keys").display(),
+    );
+    std::fs::write(d.join("sshd_config"), config).unwrap();
+    let _ = std::fs::create_dir_all("/run/sshd");
+    let child = std::process::Command::new(binary)
+        .args(["-D", "-f"])
+        .arg(d.join("sshd_config"))
+        .arg("-E")
+        .arg(d.join("sshd.log"))
+        .spawn()
+        .unwrap();
+    let sshd = Sshd { child, port, dir };
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(sshd);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "sshd did not start: {}",
+        std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default()
+    );
+}
+
+#[test]
+fn connects_to_real_sshd_asking_for_the_host_key() {
+    let Some(sshd) = sshd() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let app = app(home.path());
+    let main = main_window(&app);
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    let key = sshd.dir.path().join("id_ed25519");
+    let profile = json!({
+        "name": "sshd", "host": "127.0.0.1", "port": sshd.port, "user": user,
+        "auth": ["key-file"], "identityFiles": [key],
+    });
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "save_host",
+        json!({ "profile": profile }),
+    )
+    .unwrap();
+
+    let (tx, rx) = mpsc::channel::<(&'static str, String)>();
+    let prompts = tx.clone();
+    app.listen(PROMPT_EVENT, move |e| {
+        let _ = prompts.send(("prompt", e.payload().to_string()));
+    });
+    app.listen("session", move |e| {
+        let _ = tx.send(("session", e.payload().to_string()));
+    });
+
+    let id = invoke(
+        &main,
+        APP_ORIGIN,
+        "start_session",
+        json!({ "hostId": "sshd" }),
+    )
+    .unwrap();
+    let mut asked = 0;
+    loop {
+        let (kind, payload) = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        let event: Value = serde_json::from_str(&payload).unwrap();
+        match kind {
+            "prompt" => {
+                assert_eq!(
+                    event["question"]["kind"], "hostKey",
+                    "unexpected prompt {event}"
+                );
+                let fingerprint = event["question"]["detail"]["fingerprint"].as_str().unwrap();
+                assert!(fingerprint.starts_with("SHA256:"), "{fingerprint}");
+                asked += 1;
+                let answer =
+                    json!({ "id": event["id"], "answer": { "kind": "hostKey", "trust": true } });
+                invoke(&main, APP_ORIGIN, "answer_prompt", answer).unwrap();
+            }
+            _ => {
+                assert_ne!(event["state"], "failed", "session failed: {event}");
+                if event["step"] == "openTunnel" {
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(asked, 1, "the unknown host key is asked about exactly once");
+    let known = std::fs::read_to_string(home.path().join("known_hosts")).unwrap();
+    assert!(
+        known.contains(&format!("[127.0.0.1]:{}", sshd.port)),
+        "{known}"
+    );
+
+    let args = json!({ "sessionId": id, "command": "echo tunnelbook-$((6*7))" });
+    let output = invoke(&main, APP_ORIGIN, "run_command", args).unwrap();
+    assert_eq!(output["status"], 0);
+    assert_eq!(output["stdout"].as_str().unwrap().trim(), "tunnelbook-42");
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+}
