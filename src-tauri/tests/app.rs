@@ -506,3 +506,20 @@ fn connects_to_real_sshd_asking_for_the_host_key() {
     )
     .unwrap();
 }
+
+#[test]
+fn open_notebook_makes_a_jupyter_window_for_web_urls_only() {
+    let home = tempfile::tempdir().unwrap();
+    let app = app(home.path());
+    let main = main_window(&app);
+    let args = json!({ "url": NOTEBOOK_URL, "title": "JupyterLab — gpu-box" });
+    let label = invoke(&main, APP_ORIGIN, "open_notebook", args).unwrap();
+    assert_eq!(label, "jupyter-1");
+    let window = app.get_webview_window("jupyter-1").unwrap();
+    // The new window is as powerless as the one in `notebook_window_has_no_ipc`.
+    assert!(invoke(&window, NOTEBOOK_URL, "list_hosts", json!({})).is_err());
+
+    let args = json!({ "url": "file:///etc/passwd", "title": "x" });
+    let err = invoke(&main, APP_ORIGIN, "open_notebook", args).unwrap_err();
+    assert_eq!(err["code"], "validation");
+}
