@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::tunnel::ForwardRule;
 
 /// One saved host.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Profile {
@@ -74,6 +75,7 @@ impl Default for Profile {
 }
 
 /// An authentication method a profile may ask for.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthMethod {

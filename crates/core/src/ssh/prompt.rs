@@ -20,6 +20,7 @@ pub enum HostKeyPolicy {
 }
 
 /// An unknown host key, as shown to the human.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HostKeyQuestion {
@@ -34,6 +35,7 @@ pub struct HostKeyQuestion {
 }
 
 /// A secret the connection needs.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum SecretQuestion {
@@ -65,6 +67,7 @@ pub struct SecretAnswer {
 }
 
 /// One prompt of a keyboard-interactive round.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KbdPrompt {
@@ -75,6 +78,7 @@ pub struct KbdPrompt {
 }
 
 /// One keyboard-interactive round from the server (OTP, Duo, …).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KbdRound {

@@ -470,6 +470,7 @@ async fn forward_local(
 
 /// A saved forwarding rule (Bitvise's C2S / S2C lists, OpenSSH's `-L` / `-R` / `-D`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ForwardRule {
     /// Whether the rule starts with the connection.
@@ -486,6 +487,7 @@ fn enabled_by_default() -> bool {
 
 /// What a forward does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum ForwardSpec {
     /// `-L bind:port:host:host_port`: listen here, connect there.

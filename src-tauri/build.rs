@@ -1,0 +1,27 @@
+//! Declares the app's commands to tauri's ACL: with an app manifest, every app command needs a
+//! capability that allows it, so a window no capability names (the `jupyter-*` notebook windows)
+//! can call nothing even from a local origin. The list must match `with_commands` in lib.rs.
+
+const COMMANDS: &[&str] = &[
+    "list_hosts",
+    "save_host",
+    "delete_host",
+    "start_session",
+    "cancel_session",
+    "answer_prompt",
+    "run_command",
+    "gpu_snapshot",
+    "list_sessions",
+    "close_session",
+    "open_notebook",
+    "open_in_browser",
+];
+
+fn main() {
+    let attributes = tauri_build::Attributes::new()
+        .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
+    if let Err(e) = tauri_build::try_build(attributes) {
+        eprintln!("tauri build script failed: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,241 @@
+//! ADAPTERS: stand-ins for core modules that are not there yet. Everything in this file is
+//! meant to shrink to a call into core when the module lands; nothing else in the app decides
+//! or loops.
+//!
+//! - [`drive_session`]: until `tunnelbook_core::session::run` exists, opens the SSH connection
+//!   with `Connection::open_with_events` and translates its `ConnectionState`s into the app's
+//!   [`SessionEvent`] steps; the GPU / environment / JupyterLab / tunnel steps are reported as
+//!   skipped. Replace the body with a loop over core's `SessionEvent` stream.
+//! - [`gpu_snapshot`]: until `tunnelbook_core::gpu` exists. Replace with `gpu::snapshot(&conn)`
+//!   (or `gpu::local()`) + `rank_free()`, converted into [`GpuSnapshotView`].
+//! - [`validate_profile`]: until core's `Profile` validation (per-field errors) lands on the
+//!   hosts branch. Replace with a conversion of core's field errors into [`FieldError`]s.
+
+use std::sync::Arc;
+
+use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tokio::sync::broadcast;
+use tunnelbook_core::{
+    profile::Profile,
+    ssh::{ConnectContext, ConnectOptions, Connection, ConnectionState, KnownHosts},
+};
+
+use crate::{
+    error::{AppError, ErrorCode, FieldError},
+    prompt::AppPrompter,
+    state::AppState,
+    wire::{GpuSnapshotView, LOCAL_HOST_ID, SessionEvent, SessionStatus, SessionStep, StepState},
+};
+
+/// Name of the event that carries a [`SessionEvent`].
+pub const SESSION_EVENT: &str = "session";
+
+/// Runs session `id` to its end, emitting `session` events. `chain` is `None` for this computer.
+pub async fn drive_session<R: Runtime>(app: AppHandle<R>, id: String, chain: Option<Vec<Profile>>) {
+    let emit = |step, state, message: String, error: Option<AppError>| {
+        let event = SessionEvent {
+            session_id: id.clone(),
+            step,
+            state,
+            message,
+            error,
+        };
+        if let Err(e) = app.emit(SESSION_EVENT, event) {
+            tracing::warn!(error = %e, "cannot deliver a session event");
+        }
+    };
+    let state = app.state::<AppState>();
+    let Some(chain) = chain else {
+        for step in [
+            SessionStep::Connect,
+            SessionStep::HostKey,
+            SessionStep::Authenticate,
+        ] {
+            emit(
+                step,
+                StepState::Skipped,
+                "this computer: no SSH needed".into(),
+                None,
+            );
+        }
+        state.set_status(&id, SessionStatus::Connected);
+        skip_missing_steps(&emit);
+        return;
+    };
+    let ctx = ConnectContext {
+        prompter: Arc::new(AppPrompter::new(app.clone(), state.prompts.clone())),
+        known_hosts: KnownHosts::new(state.known_hosts_file()),
+        // TODO(keychain): pass the OS keychain store when core's keyring backend lands.
+        secrets: None,
+        options: ConnectOptions::default(),
+    };
+    let (tx, mut rx) = broadcast::channel(64);
+    let open = Connection::open_with_events(&chain, &ctx, tx);
+    tokio::pin!(open);
+    let mut current = SessionStep::Connect;
+    let result = loop {
+        tokio::select! {
+            result = &mut open => break result,
+            Ok(event) = rx.recv() => {
+                for (step, st, message) in steps_of(&event) {
+                    current = step;
+                    emit(step, st, message, None);
+                }
+            }
+        }
+    };
+    while let Ok(event) = rx.try_recv() {
+        for (step, st, message) in steps_of(&event) {
+            emit(step, st, message, None);
+        }
+    }
+    match result {
+        Ok(conn) => {
+            emit(
+                SessionStep::Authenticate,
+                StepState::Done,
+                format!("connected to {}", conn.destination()),
+                None,
+            );
+            if let Some(entry) = state.sessions().get_mut(&id) {
+                entry.connection = Some(conn);
+                entry.summary.status = SessionStatus::Connected;
+            }
+            skip_missing_steps(&emit);
+        }
+        Err(e) => {
+            let error = AppError::from(e);
+            let step = match error.code {
+                ErrorCode::Unreachable | ErrorCode::Timeout => SessionStep::Connect,
+                ErrorCode::HostKeyChanged | ErrorCode::HostKeyNotTrusted => SessionStep::HostKey,
+                ErrorCode::AuthFailed => SessionStep::Authenticate,
+                _ => current,
+            };
+            // Status first: a UI reacting to the event must already see the session as failed.
+            state.set_status(&id, SessionStatus::Failed);
+            emit(step, StepState::Failed, error.message.clone(), Some(error));
+        }
+    }
+}
+
+/// The steps core's `session` module will drive; reported as skipped until it lands.
+fn skip_missing_steps(emit: &impl Fn(SessionStep, StepState, String, Option<AppError>)) {
+    for step in [
+        SessionStep::ReadGpus,
+        SessionStep::FindEnvironments,
+        SessionStep::StartJupyter,
+        SessionStep::OpenTunnel,
+    ] {
+        emit(
+            step,
+            StepState::Skipped,
+            "not available in this build yet".into(),
+            None,
+        );
+    }
+}
+
+/// The step updates one connection event stands for.
+fn steps_of(event: &ConnectionState) -> Vec<(SessionStep, StepState, String)> {
+    match event {
+        ConnectionState::Connecting { hop } => {
+            vec![(
+                SessionStep::Connect,
+                StepState::Running,
+                format!("connecting to {hop}"),
+            )]
+        }
+        ConnectionState::Authenticating {
+            destination,
+            method,
+        } => vec![
+            (
+                SessionStep::Connect,
+                StepState::Done,
+                "SSH handshake done".into(),
+            ),
+            (
+                SessionStep::HostKey,
+                StepState::Done,
+                "host key verified".into(),
+            ),
+            (
+                SessionStep::Authenticate,
+                StepState::Running,
+                format!("trying {method} as {destination}"),
+            ),
+        ],
+        ConnectionState::Authenticated { destination } => {
+            vec![(
+                SessionStep::Authenticate,
+                StepState::Done,
+                format!("authenticated as {destination}"),
+            )]
+        }
+        ConnectionState::Disconnected { reason } => {
+            vec![(
+                SessionStep::Connect,
+                StepState::Failed,
+                format!("disconnected: {reason}"),
+            )]
+        }
+    }
+}
+
+/// The GPUs of session `_session_id`'s host.
+pub async fn gpu_snapshot(_session_id: &str) -> Result<GpuSnapshotView, AppError> {
+    Err(AppError::unsupported("GPU listing"))
+}
+
+/// Per-field problems of `profile`, given the other saved profiles.
+pub fn validate_profile(profile: &Profile, others: &[Profile]) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let mut field = |field: &str, message: &str| {
+        errors.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
+    };
+    let name = profile.name.trim();
+    if name.is_empty() {
+        field("name", "Give the host a name.");
+    } else if name == LOCAL_HOST_ID {
+        field("name", "\"local\" is reserved for this computer.");
+    } else if others.iter().any(|p| p.name == profile.name) {
+        field("name", "A host with this name already exists.");
+    }
+    if profile.host.trim().is_empty() {
+        field("host", "Enter a host name or address.");
+    } else if profile.host.contains(char::is_whitespace) {
+        field("host", "A host name cannot contain spaces.");
+    }
+    if profile.port == 0 {
+        field("port", "The port must be between 1 and 65535.");
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_fields() {
+        let taken = Profile {
+            name: "gpu1".into(),
+            host: "a".into(),
+            ..Profile::default()
+        };
+        let p = Profile {
+            name: "gpu1".into(),
+            host: " ".into(),
+            port: 0,
+            ..Profile::default()
+        };
+        let fields: Vec<_> = validate_profile(&p, &[taken])
+            .into_iter()
+            .map(|f| f.field)
+            .collect();
+        assert_eq!(fields, ["name", "host", "port"]);
+    }
+}

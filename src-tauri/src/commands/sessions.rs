@@ -1,0 +1,49 @@
+//! The sessions list.
+
+use tauri::State;
+
+use crate::{
+    error::{AppError, ErrorCode},
+    state::AppState,
+    wire::{SessionStatus, SessionSummary},
+};
+
+/// Every session this app started, oldest first.
+#[tauri::command]
+pub async fn list_sessions(state: State<'_, AppState>) -> Result<Vec<SessionSummary>, AppError> {
+    let mut list: Vec<SessionSummary> = state
+        .sessions()
+        .values()
+        .map(|e| e.summary.clone())
+        .collect();
+    list.sort_by_key(|s| {
+        s.id.trim_start_matches('s')
+            .parse::<u32>()
+            .unwrap_or(u32::MAX)
+    });
+    Ok(list)
+}
+
+/// Closes session `session_id`: stops its task and its connection.
+#[tauri::command]
+pub async fn close_session(state: State<'_, AppState>, session_id: String) -> Result<(), AppError> {
+    close(&state, &session_id).await
+}
+
+pub(crate) async fn close(state: &AppState, session_id: &str) -> Result<(), AppError> {
+    let (task, connection) = {
+        let mut sessions = state.sessions();
+        let entry = sessions.get_mut(session_id).ok_or_else(|| {
+            AppError::new(ErrorCode::NotFound, format!("no session {session_id}"))
+        })?;
+        entry.summary.status = SessionStatus::Closed;
+        (entry.task.take(), entry.connection.take())
+    };
+    if let Some(task) = task {
+        task.abort();
+    }
+    if let Some(connection) = connection {
+        connection.close().await;
+    }
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! The one error type that crosses the IPC boundary: `{ code, message, fields? }`.
+//!
+//! The UI switches on `code`, never on `message` text. Every core error maps here; the mapping
+//! is the only place the app knows about core's error variants.
+
+use serde::Serialize;
+use ts_rs::TS;
+use tunnelbook_core::{profile::ProfileError, ssh::SshError};
+
+/// What went wrong, as the UI needs to tell it apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum ErrorCode {
+    /// The server's host key differs from the remembered one; nothing was sent.
+    HostKeyChanged,
+    /// An unknown host key was declined.
+    HostKeyNotTrusted,
+    /// Every authentication method failed.
+    AuthFailed,
+    /// TCP connect failed.
+    Unreachable,
+    /// Connect or handshake took too long.
+    Timeout,
+    /// A host, session or prompt named by the UI does not exist.
+    NotFound,
+    /// The input is invalid; `fields` says where.
+    Validation,
+    /// The user cancelled (declined a prompt or pressed Cancel).
+    Cancelled,
+    /// The feature is not available yet (core module not landed) or not on this platform.
+    Unsupported,
+    /// Anything else: a bug or an environment problem; `message` says what.
+    Internal,
+}
+
+/// One invalid form field, with the message to show next to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldError {
+    /// The field's wire name (camelCase, as in the TypeScript type), e.g. `host`.
+    pub field: String,
+    /// What is wrong, for humans.
+    pub message: String,
+}
+
+/// The error every command returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, thiserror::Error)]
+#[serde(rename_all = "camelCase")]
+#[error("{message}")]
+pub struct AppError {
+    /// What the UI switches on.
+    pub code: ErrorCode,
+    /// For humans; says what to do.
+    pub message: String,
+    /// Per-field messages when `code` is `validation`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldError>,
+}
+
+impl AppError {
+    /// An error with no field details.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            fields: Vec::new(),
+        }
+    }
+
+    /// A validation error listing the invalid fields.
+    pub fn validation(fields: Vec<FieldError>) -> Self {
+        let message = match fields.as_slice() {
+            [one] => one.message.clone(),
+            _ => format!("{} fields need attention", fields.len()),
+        };
+        Self {
+            code: ErrorCode::Validation,
+            message,
+            fields,
+        }
+    }
+
+    /// An error for something that core does not provide yet.
+    pub fn unsupported(what: &str) -> Self {
+        Self::new(
+            ErrorCode::Unsupported,
+            format!("{what} is not available in this build yet"),
+        )
+    }
+}
+
+impl From<SshError> for AppError {
+    fn from(e: SshError) -> Self {
+        let code = match &e {
+            SshError::Unreachable { .. } => ErrorCode::Unreachable,
+            SshError::Timeout { .. } => ErrorCode::Timeout,
+            SshError::HostKeyChanged { .. } => ErrorCode::HostKeyChanged,
+            SshError::HostKeyNotTrusted { .. } => ErrorCode::HostKeyNotTrusted,
+            SshError::AuthFailed { .. } => ErrorCode::AuthFailed,
+            SshError::KeyFile { .. }
+            | SshError::KnownHosts { .. }
+            | SshError::Closed(_)
+            | SshError::ChannelRefused { .. }
+            | SshError::Protocol(_) => ErrorCode::Internal,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+impl From<ProfileError> for AppError {
+    fn from(e: ProfileError) -> Self {
+        let code = match &e {
+            ProfileError::NotFound(_) => ErrorCode::NotFound,
+            ProfileError::JumpCycle(_) => ErrorCode::Validation,
+            ProfileError::Io { .. } | ProfileError::Corrupt { .. } => ErrorCode::Internal,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+impl From<tauri::Error> for AppError {
+    fn from(e: tauri::Error) -> Self {
+        Self::new(ErrorCode::Internal, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_as_code_and_message() {
+        let e = AppError::new(ErrorCode::AuthFailed, "nope");
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({ "code": "authFailed", "message": "nope" })
+        );
+    }
+
+    #[test]
+    fn host_key_changed_keeps_its_code() {
+        let e = SshError::HostKeyChanged {
+            host: "h".into(),
+            port: 22,
+            expected: "SHA256:a".into(),
+            presented: "SHA256:b".into(),
+            file: "kh".into(),
+            line: 3,
+        };
+        let app: AppError = e.into();
+        assert_eq!(app.code, ErrorCode::HostKeyChanged);
+        assert!(app.message.contains("SHA256:b"));
+    }
+}

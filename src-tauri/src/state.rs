@@ -1,0 +1,102 @@
+//! What the app keeps between commands: where its files are, the open questions, the sessions.
+//!
+//! Runtime-agnostic (no `AppHandle` inside) so the same state serves the real app and tests on
+//! tauri's mock runtime.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU32, Ordering},
+    },
+};
+
+use tunnelbook_core::{profile::ProfileStore, ssh::Connection};
+
+use crate::{
+    error::{AppError, ErrorCode},
+    prompt::PromptBroker,
+    wire::{SessionStatus, SessionSummary},
+};
+
+/// The app's state, managed by tauri.
+pub struct AppState {
+    home: PathBuf,
+    /// Saved hosts.
+    pub profiles: ProfileStore,
+    /// Questions waiting for the human.
+    pub prompts: Arc<PromptBroker>,
+    sessions: Mutex<HashMap<String, SessionEntry>>,
+    next_session: AtomicU32,
+    next_notebook: AtomicU32,
+}
+
+/// One session the app started.
+pub struct SessionEntry {
+    /// What the sessions list shows.
+    pub summary: SessionSummary,
+    /// The SSH connection once open (`None` for this computer or while connecting).
+    pub connection: Option<Connection>,
+    /// The task driving the session, so Cancel can stop it.
+    pub task: Option<tauri::async_runtime::JoinHandle<()>>,
+}
+
+impl AppState {
+    /// State whose files live under `home` (Tunnelbook's config directory).
+    pub fn new(home: &Path) -> Self {
+        Self {
+            home: home.to_path_buf(),
+            profiles: ProfileStore::in_home(home),
+            prompts: Arc::new(PromptBroker::default()),
+            sessions: Mutex::new(HashMap::new()),
+            next_session: AtomicU32::new(0),
+            next_notebook: AtomicU32::new(0),
+        }
+    }
+
+    /// Tunnelbook's own known_hosts file.
+    pub fn known_hosts_file(&self) -> PathBuf {
+        self.home.join("known_hosts")
+    }
+
+    /// A fresh session id.
+    pub fn new_session_id(&self) -> String {
+        format!("s{}", self.next_session.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    /// A fresh notebook window label; always `jupyter-<n>`, which no capability matches.
+    pub fn new_notebook_label(&self) -> String {
+        format!(
+            "jupyter-{}",
+            self.next_notebook.fetch_add(1, Ordering::Relaxed) + 1
+        )
+    }
+
+    /// The sessions, locked.
+    pub fn sessions(&self) -> MutexGuard<'_, HashMap<String, SessionEntry>> {
+        // Poisoning only means another thread panicked while holding the lock; the map is intact.
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes the status of session `id`, if it still exists.
+    pub fn set_status(&self, id: &str, status: SessionStatus) {
+        if let Some(entry) = self.sessions().get_mut(id) {
+            entry.summary.status = status;
+        }
+    }
+
+    /// The open connection of session `id`.
+    pub fn connection(&self, id: &str) -> Result<Connection, AppError> {
+        let sessions = self.sessions();
+        let entry = sessions
+            .get(id)
+            .ok_or_else(|| AppError::new(ErrorCode::NotFound, format!("no session {id}")))?;
+        entry.connection.clone().ok_or_else(|| {
+            AppError::new(
+                ErrorCode::Unsupported,
+                "this session has no SSH connection (yet)",
+            )
+        })
+    }
+}

@@ -1,0 +1,525 @@
+//! The app on tauri's mock runtime: the real commands, the real capabilities (from
+//! `tauri.conf.json` and `capabilities/`), no window system.
+
+// Test helpers outside #[test] fns unwrap too; a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{path::Path, sync::mpsc, time::Duration};
+
+use serde_json::{Value, json};
+use tauri::{
+    Listener, Manager, WebviewUrl, WebviewWindow, WebviewWindowBuilder,
+    ipc::{CallbackFn, InvokeBody},
+    test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder},
+    webview::InvokeRequest,
+};
+use ts_rs::TS;
+use tunnelbook_app::{
+    AppState, MAIN_WINDOW,
+    error::AppError,
+    prompt::{AppPrompter, PROMPT_EVENT, PromptAnswer, PromptEvent},
+    wire::{ExecOutput, GpuSnapshotView, HostEntry, SessionEvent, SessionSummary},
+    with_commands,
+};
+use tunnelbook_core::ssh::{HostKeyQuestion, Prompter, SecretQuestion};
+
+/// The origin the bundled UI is served from on Linux/macOS.
+const APP_ORIGIN: &str = "tauri://localhost";
+/// Where a notebook window's page comes from: the local end of a tunnel.
+const NOTEBOOK_URL: &str = "http://127.0.0.1:18888/lab?token=abc";
+
+fn app(home: &Path) -> tauri::App<MockRuntime> {
+    with_commands(mock_builder())
+        .manage(AppState::new(home))
+        .build(tauri::generate_context!())
+        .unwrap()
+}
+
+fn main_window(app: &tauri::App<MockRuntime>) -> WebviewWindow<MockRuntime> {
+    match app.get_webview_window(MAIN_WINDOW) {
+        Some(w) => w,
+        None => WebviewWindowBuilder::new(app, MAIN_WINDOW, WebviewUrl::default())
+            .build()
+            .unwrap(),
+    }
+}
+
+fn invoke(
+    window: &WebviewWindow<MockRuntime>,
+    origin: &str,
+    cmd: &str,
+    args: Value,
+) -> Result<Value, Value> {
+    let request = InvokeRequest {
+        cmd: cmd.into(),
+        callback: CallbackFn(0),
+        error: CallbackFn(1),
+        url: origin.parse().unwrap(),
+        body: InvokeBody::Json(args),
+        headers: Default::default(),
+        invoke_key: INVOKE_KEY.into(),
+    };
+    get_ipc_response(window, request).map(|body| body.deserialize::<Value>().unwrap())
+}
+
+#[test]
+fn main_window_lists_this_computer_first() {
+    let home = tempfile::tempdir().unwrap();
+    let app = app(home.path());
+    let hosts = invoke(&main_window(&app), APP_ORIGIN, "list_hosts", json!({})).unwrap();
+    assert_eq!(hosts[0]["id"], "local");
+    assert_eq!(hosts[0]["label"], "This computer");
+    assert_eq!(hosts[0]["kind"], "local");
+}
+
+#[test]
+fn notebook_window_has_no_ipc() {
+    let home = tempfile::tempdir().unwrap();
+    let app = app(home.path());
+    let main = main_window(&app);
+    let notebook = WebviewWindowBuilder::new(
+        &app,
+        "jupyter-1",
+        WebviewUrl::External(NOTEBOOK_URL.parse().unwrap()),
+    )
+    .build()
+    .unwrap();
+
+    // The page JupyterLab serves, calling an app command and a core plugin command: refused.
+    for cmd in [
+        "list_hosts",
+        "open_in_browser",
+        "plugin:event|listen",
+        "plugin:window|close",
+    ] {
+        let refused = invoke(
+            &notebook,
+            NOTEBOOK_URL,
+            cmd,
+            json!({ "url": "https://example.com" }),
+        );
+        assert!(
+            refused.is_err(),
+            "{cmd} from the notebook window was allowed: {refused:?}"
+        );
+    }
+    // Even a request claiming the app's own origin gets nothing in a jupyter-* window.
+    assert!(invoke(&notebook, APP_ORIGIN, "list_hosts", json!({})).is_err());
+    // And a remote page that somehow ended up in the main window gets nothing either.
+    assert!(invoke(&main, NOTEBOOK_URL, "list_hosts", json!({})).is_err());
+    // Control: the same command from the app's own page works.
+    assert!(invoke(&main, APP_ORIGIN, "list_hosts", json!({})).is_ok());
+}
+
+#[test]
+fn save_host_reports_invalid_fields_then_saves() {
+    let home = tempfile::tempdir().unwrap();
+    let app = app(home.path());
+    let main = main_window(&app);
+
+    let err = invoke(
+        &main,
+        APP_ORIGIN,
+        "save_host",
+        json!({ "profile": { "name": "", "host": "" } }),
+    )
+    .unwrap_err();
+    assert_eq!(err["code"], "validation");
+    let fields: Vec<&str> = err["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["name", "host"]);
+
+    let profile = json!({ "name": "gpu-box", "host": "10.0.0.5", "port": 2222, "user": "ana" });
+    let hosts = invoke(
+        &main,
+        APP_ORIGIN,
+        "save_host",
+        json!({ "profile": profile }),
+    )
+    .unwrap();
+    assert_eq!(hosts[1]["id"], "gpu-box");
+    assert_eq!(hosts[1]["profile"]["port"], 2222);
+
+    let again = invoke(
+        &main,
+        APP_ORIGIN,
+        "save_host",
+        json!({ "profile": profile }),
+    )
+    .unwrap_err();
+    assert_eq!(again["fields"][0]["field"], "name");
+    // Editing under the same name is not a duplicate.
+    let edited =
+        json!({ "previousName": "gpu-box", "profile": { "name": "gpu-box", "host": "10.0.0.6" } });
+    let hosts = invoke(&main, APP_ORIGIN, "save_host", edited).unwrap();
+    assert_eq!(hosts.as_array().unwrap().len(), 2);
+    assert_eq!(hosts[1]["profile"]["host"], "10.0.0.6");
+
+    let missing = invoke(
+        &main,
+        APP_ORIGIN,
+        "start_session",
+        json!({ "hostId": "nope" }),
+    )
+    .unwrap_err();
+    assert_eq!(missing["code"], "notFound");
+}
+
+/// Waits for the next `prompt` event and returns its payload.
+fn next_prompt(rx: &mpsc::Receiver<String>) -> Value {
+    serde_json::from_str(&rx.recv_timeout(Duration::from_secs(10)).unwrap()).unwrap()
+}
+
+#[test]
+fn prompts_round_trip_through_answer_prompt() {
+    let home = tempfile::tempdir().unwrap();
+    let app = app(home.path());
+    let main = main_window(&app);
+    let (tx, rx) = mpsc::channel();
+    app.listen(PROMPT_EVENT, move |event| {
+        let _ = tx.send(event.payload().to_string());
+    });
+    let state = app.state::<AppState>();
+    let prompter = AppPrompter::new(app.handle().clone(), state.prompts.clone());
+
+    // Host key: trusted.
+    let question = HostKeyQuestion {
+        host: "gpu-box".into(),
+        port: 22,
+        algorithm: "ssh-ed25519".into(),
+        fingerprint: "SHA256:abc".into(),
+    };
+    let asking = {
+        let prompter = AppPrompter::new(app.handle().clone(), state.prompts.clone());
+        tauri::async_runtime::spawn(async move { prompter.confirm_host_key(&question).await })
+    };
+    let event = next_prompt(&rx);
+    assert_eq!(event["question"]["kind"], "hostKey");
+    assert_eq!(event["question"]["detail"]["fingerprint"], "SHA256:abc");
+    let answer = json!({ "id": event["id"], "answer": { "kind": "hostKey", "trust": true } });
+    invoke(&main, APP_ORIGIN, "answer_prompt", answer).unwrap();
+    assert!(tauri::async_runtime::block_on(asking).unwrap());
+
+    // Password: answered, with "remember".
+    let asking = tauri::async_runtime::spawn(async move {
+        let question = SecretQuestion::Password {
+            user: "ana".into(),
+            host: "gpu-box".into(),
+            retry: false,
+        };
+        prompter
+            .secret(&question)
+            .await
+            .map(|a| (a.value.expose().clone(), a.remember))
+    });
+    let event = next_prompt(&rx);
+    assert_eq!(event["question"]["detail"]["kind"], "password");
+    let answer = json!({ "id": event["id"], "answer": { "kind": "secret", "value": "hunter2", "remember": true } });
+    invoke(&main, APP_ORIGIN, "answer_prompt", answer).unwrap();
+    assert_eq!(
+        tauri::async_runtime::block_on(asking).unwrap(),
+        Some(("hunter2".to_string(), true))
+    );
+
+    // Dismissed dialog: core sees "declined".
+    let prompter = AppPrompter::new(app.handle().clone(), state.prompts.clone());
+    let asking = tauri::async_runtime::spawn(async move {
+        let question = SecretQuestion::Passphrase {
+            path: "/k".into(),
+            retry: false,
+        };
+        prompter.secret(&question).await.is_none()
+    });
+    let event = next_prompt(&rx);
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "answer_prompt",
+        json!({ "id": event["id"], "answer": { "kind": "cancel" } }),
+    )
+    .unwrap();
+    assert!(tauri::async_runtime::block_on(asking).unwrap());
+
+    // An id nobody asked: a typed error, not a hang.
+    let err = invoke(
+        &main,
+        APP_ORIGIN,
+        "answer_prompt",
+        json!({ "id": 999, "answer": { "kind": "cancel" } }),
+    )
+    .unwrap_err();
+    assert_eq!(err["code"], "notFound");
+}
+
+#[test]
+fn local_session_reports_its_steps() {
+    let home = tempfile::tempdir().unwrap();
+    let app = app(home.path());
+    let main = main_window(&app);
+    let (tx, rx) = mpsc::channel();
+    app.listen("session", move |event| {
+        let _ = tx.send(event.payload().to_string());
+    });
+    let id = invoke(
+        &main,
+        APP_ORIGIN,
+        "start_session",
+        json!({ "hostId": "local" }),
+    )
+    .unwrap();
+    let mut steps = Vec::new();
+    while let Ok(payload) = rx.recv_timeout(Duration::from_secs(5)) {
+        let event: Value = serde_json::from_str(&payload).unwrap();
+        assert_eq!(event["sessionId"], id);
+        steps.push(event["step"].as_str().unwrap().to_string());
+        if event["step"] == "openTunnel" {
+            break;
+        }
+    }
+    assert_eq!(steps.first().map(String::as_str), Some("connect"));
+    assert_eq!(steps.last().map(String::as_str), Some("openTunnel"));
+    let sessions = invoke(&main, APP_ORIGIN, "list_sessions", json!({})).unwrap();
+    assert_eq!(sessions[0]["status"], "connected");
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+    let sessions = invoke(&main, APP_ORIGIN, "list_sessions", json!({})).unwrap();
+    assert_eq!(sessions[0]["status"], "closed");
+}
+
+/// Writes the TypeScript twins of the wire types into `ui/src/lib/bindings/`.
+/// `scripts/check-bindings.sh` runs this and fails when the committed files differ.
+#[test]
+fn export_bindings() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/src/lib/bindings");
+    // u64 and friends cross as JSON numbers, never as BigInt.
+    let cfg = ts_rs::Config::new()
+        .with_out_dir(dir)
+        .with_large_int("number");
+    HostEntry::export_all(&cfg).unwrap();
+    SessionEvent::export_all(&cfg).unwrap();
+    SessionSummary::export_all(&cfg).unwrap();
+    ExecOutput::export_all(&cfg).unwrap();
+    GpuSnapshotView::export_all(&cfg).unwrap();
+    PromptEvent::export_all(&cfg).unwrap();
+    PromptAnswer::export_all(&cfg).unwrap();
+    AppError::export_all(&cfg).unwrap();
+}
+
+#[test]
+fn unreachable_host_fails_at_the_connect_step() {
+    let home = tempfile::tempdir().unwrap();
+    let app = app(home.path());
+    let main = main_window(&app);
+    // A port nothing listens on: bind one, then free it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let profile = json!({ "name": "closed", "host": "127.0.0.1", "port": port, "user": "nobody" });
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "save_host",
+        json!({ "profile": profile }),
+    )
+    .unwrap();
+    let (tx, rx) = mpsc::channel();
+    app.listen("session", move |event| {
+        let _ = tx.send(event.payload().to_string());
+    });
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "start_session",
+        json!({ "hostId": "closed" }),
+    )
+    .unwrap();
+    let failed = loop {
+        let event: Value =
+            serde_json::from_str(&rx.recv_timeout(Duration::from_secs(20)).unwrap()).unwrap();
+        if event["state"] == "failed" {
+            break event;
+        }
+    };
+    assert_eq!(failed["step"], "connect");
+    assert_eq!(failed["error"]["code"], "unreachable");
+    let sessions = invoke(&main, APP_ORIGIN, "list_sessions", json!({})).unwrap();
+    assert_eq!(sessions[0]["status"], "failed");
+}
+
+/// A throwaway OpenSSH sshd on 127.0.0.1 accepting one fresh key for the current user.
+struct Sshd {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn keygen(path: &Path) {
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// `None` where OpenSSH's sshd is not installed.
+fn sshd() -> Option<Sshd> {
+    let binary = Path::new("/usr/sbin/sshd");
+    if !binary.exists() {
+        eprintln!("skipping: {} not installed", binary.display());
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    keygen(&d.join("host_key"));
+    keygen(&d.join("id_ed25519"));
+    std::fs::copy(d.join("id_ed25519.pub"), d.join("authorized_keys")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = format!(
+        "Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nAuthorizedKeysFile {keys}\n\
+         StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+         PermitRootLogin prohibit-password\nPidFile none\n",
+        host_key = d.join("host_key").display(),
+        keys = d.join("authorized_keys").display(),
+    );
+    std::fs::write(d.join("sshd_config"), config).unwrap();
+    let _ = std::fs::create_dir_all("/run/sshd");
+    let child = std::process::Command::new(binary)
+        .args(["-D", "-f"])
+        .arg(d.join("sshd_config"))
+        .arg("-E")
+        .arg(d.join("sshd.log"))
+        .spawn()
+        .unwrap();
+    let sshd = Sshd { child, port, dir };
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(sshd);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "sshd did not start: {}",
+        std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default()
+    );
+}
+
+#[test]
+fn connects_to_real_sshd_asking_for_the_host_key() {
+    let Some(sshd) = sshd() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let app = app(home.path());
+    let main = main_window(&app);
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    let key = sshd.dir.path().join("id_ed25519");
+    let profile = json!({
+        "name": "sshd", "host": "127.0.0.1", "port": sshd.port, "user": user,
+        "auth": ["key-file"], "identityFiles": [key],
+    });
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "save_host",
+        json!({ "profile": profile }),
+    )
+    .unwrap();
+
+    let (tx, rx) = mpsc::channel::<(&'static str, String)>();
+    let prompts = tx.clone();
+    app.listen(PROMPT_EVENT, move |e| {
+        let _ = prompts.send(("prompt", e.payload().to_string()));
+    });
+    app.listen("session", move |e| {
+        let _ = tx.send(("session", e.payload().to_string()));
+    });
+
+    let id = invoke(
+        &main,
+        APP_ORIGIN,
+        "start_session",
+        json!({ "hostId": "sshd" }),
+    )
+    .unwrap();
+    let mut asked = 0;
+    loop {
+        let (kind, payload) = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        let event: Value = serde_json::from_str(&payload).unwrap();
+        match kind {
+            "prompt" => {
+                assert_eq!(
+                    event["question"]["kind"], "hostKey",
+                    "unexpected prompt {event}"
+                );
+                let fingerprint = event["question"]["detail"]["fingerprint"].as_str().unwrap();
+                assert!(fingerprint.starts_with("SHA256:"), "{fingerprint}");
+                asked += 1;
+                let answer =
+                    json!({ "id": event["id"], "answer": { "kind": "hostKey", "trust": true } });
+                invoke(&main, APP_ORIGIN, "answer_prompt", answer).unwrap();
+            }
+            _ => {
+                assert_ne!(event["state"], "failed", "session failed: {event}");
+                if event["step"] == "openTunnel" {
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(asked, 1, "the unknown host key is asked about exactly once");
+    let known = std::fs::read_to_string(home.path().join("known_hosts")).unwrap();
+    assert!(
+        known.contains(&format!("[127.0.0.1]:{}", sshd.port)),
+        "{known}"
+    );
+
+    let args = json!({ "sessionId": id, "command": "echo tunnelbook-$((6*7))" });
+    let output = invoke(&main, APP_ORIGIN, "run_command", args).unwrap();
+    assert_eq!(output["status"], 0);
+    assert_eq!(output["stdout"].as_str().unwrap().trim(), "tunnelbook-42");
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+}
+
+#[test]
+fn open_notebook_makes_a_jupyter_window_for_web_urls_only() {
+    let home = tempfile::tempdir().unwrap();
+    let app = app(home.path());
+    let main = main_window(&app);
+    let args = json!({ "url": NOTEBOOK_URL, "title": "JupyterLab — gpu-box" });
+    let label = invoke(&main, APP_ORIGIN, "open_notebook", args).unwrap();
+    assert_eq!(label, "jupyter-1");
+    let window = app.get_webview_window("jupyter-1").unwrap();
+    // The new window is as powerless as the one in `notebook_window_has_no_ipc`.
+    assert!(invoke(&window, NOTEBOOK_URL, "list_hosts", json!({})).is_err());
+
+    let args = json!({ "url": "file:///etc/passwd", "title": "x" });
+    let err = invoke(&main, APP_ORIGIN, "open_notebook", args).unwrap_err();
+    assert_eq!(err["code"], "validation");
+}

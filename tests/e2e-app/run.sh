@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds the app with its bundled UI and drives it under Xvfb through tauri-driver.
+# Usage: tests/e2e-app/run.sh   (from anywhere; exits non-zero when a check fails)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+[ -d ui/node_modules ] || npm --prefix ui ci --no-audit --no-fund
+npm --prefix ui run build
+# custom-protocol: serve ui/dist from inside the binary instead of the Vite dev server.
+cargo build -p tunnelbook-app --features custom-protocol
+command -v tauri-driver >/dev/null || cargo install tauri-driver --version '^2' --locked
+command -v WebKitWebDriver >/dev/null || { echo "install the Debian package webkit2gtk-driver" >&2; exit 2; }
+
+xvfb-run -a -s "-screen 0 1280x900x24" node tests/e2e-app/run.mjs target/debug/tunnelbook-app

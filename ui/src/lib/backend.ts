@@ -1,0 +1,77 @@
+// The only module that talks to Tauri. Components and state classes import this, never
+// @tauri-apps/api, so tests mock one module. Every call rejects with an `AppError`
+// ({ code, message, fields? }); switch on `code`, never on the message.
+import { invoke } from '@tauri-apps/api/core';
+import { listen, type UnlistenFn } from '@tauri-apps/api/event';
+
+import type { AppError } from './bindings/AppError';
+import type { ErrorCode } from './bindings/ErrorCode';
+import type { ExecOutput } from './bindings/ExecOutput';
+import type { GpuSnapshotView } from './bindings/GpuSnapshotView';
+import type { HostEntry } from './bindings/HostEntry';
+import type { Profile } from './bindings/Profile';
+import type { PromptAnswer } from './bindings/PromptAnswer';
+import type { PromptEvent } from './bindings/PromptEvent';
+import type { SessionEvent } from './bindings/SessionEvent';
+import type { SessionSummary } from './bindings/SessionSummary';
+
+export type { UnlistenFn };
+
+const ERROR_CODES: readonly ErrorCode[] = [
+  'hostKeyChanged',
+  'hostKeyNotTrusted',
+  'authFailed',
+  'unreachable',
+  'timeout',
+  'notFound',
+  'validation',
+  'cancelled',
+  'unsupported',
+  'internal',
+];
+
+/** Whatever a command rejected with, as an AppError. */
+export function toAppError(e: unknown): AppError {
+  if (e && typeof e === 'object' && 'code' in e && 'message' in e) {
+    const { code, message, fields } = e as AppError;
+    if (ERROR_CODES.includes(code)) return fields ? { code, message, fields } : { code, message };
+  }
+  return { code: 'internal', message: e instanceof Error ? e.message : String(e) };
+}
+
+async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(cmd, args);
+  } catch (e) {
+    throw toAppError(e);
+  }
+}
+
+export const backend = {
+  listHosts: () => call<HostEntry[]>('list_hosts'),
+  saveHost: (profile: Profile, previousName: string | null) =>
+    call<HostEntry[]>('save_host', { profile, previousName }),
+  deleteHost: (name: string) => call<HostEntry[]>('delete_host', { name }),
+
+  startSession: (hostId: string) => call<string>('start_session', { hostId }),
+  cancelSession: (sessionId: string) => call<void>('cancel_session', { sessionId }),
+  answerPrompt: (id: number, answer: PromptAnswer) => call<void>('answer_prompt', { id, answer }),
+  runCommand: (sessionId: string, command: string) =>
+    call<ExecOutput>('run_command', { sessionId, command }),
+
+  gpuSnapshot: (sessionId: string) => call<GpuSnapshotView>('gpu_snapshot', { sessionId }),
+
+  listSessions: () => call<SessionSummary[]>('list_sessions'),
+  closeSession: (sessionId: string) => call<void>('close_session', { sessionId }),
+  openNotebook: (url: string, title: string) => call<string>('open_notebook', { url, title }),
+  openInBrowser: (url: string) => call<void>('open_in_browser', { url }),
+
+  onPrompt: (handler: (event: PromptEvent) => void): Promise<UnlistenFn> =>
+    listen<PromptEvent>('prompt', (e) => handler(e.payload)),
+  onSession: (handler: (event: SessionEvent) => void): Promise<UnlistenFn> =>
+    listen<SessionEvent>('session', (e) => handler(e.payload)),
+  onGpus: (handler: (snapshot: GpuSnapshotView) => void): Promise<UnlistenFn> =>
+    listen<GpuSnapshotView>('gpus', (e) => handler(e.payload)),
+};
+
+export type Backend = typeof backend;

@@ -1,0 +1,72 @@
+// Mirrors the backend's host list. The backend validates; this class only shows its answers.
+import { backend } from '../backend';
+import type { AppError } from '../bindings/AppError';
+import type { HostEntry } from '../bindings/HostEntry';
+import type { Profile } from '../bindings/Profile';
+
+/** A profile with every field at the backend's default, for the "Add host" form. */
+export function blankProfile(): Profile {
+  return {
+    name: '',
+    host: '',
+    port: 22,
+    user: null,
+    auth: [],
+    identityFiles: [],
+    jump: null,
+    keepaliveInterval: 15,
+    keepaliveMax: 2,
+    notebookDir: null,
+    environment: null,
+    gpu: null,
+    preLaunch: [],
+    forwards: [],
+    tags: [],
+    color: null,
+  };
+}
+
+export type FieldMessages = Record<string, string>;
+
+export class HostsState {
+  hosts = $state<HostEntry[]>([]);
+  error = $state<AppError | null>(null);
+  loading = $state(false);
+
+  async load(): Promise<void> {
+    this.loading = true;
+    try {
+      this.hosts = await backend.listHosts();
+      this.error = null;
+    } catch (e) {
+      this.error = e as AppError;
+    } finally {
+      this.loading = false;
+    }
+  }
+
+  /** Saves; on a validation error returns the per-field messages instead of throwing. */
+  async save(profile: Profile, previousName: string | null): Promise<FieldMessages | null> {
+    try {
+      this.hosts = await backend.saveHost(profile, previousName);
+      this.error = null;
+      return null;
+    } catch (e) {
+      const error = e as AppError;
+      if (error.code === 'validation' && error.fields?.length) {
+        return Object.fromEntries(error.fields.map((f) => [f.field, f.message]));
+      }
+      this.error = error;
+      return { '': error.message };
+    }
+  }
+
+  async remove(name: string): Promise<void> {
+    try {
+      this.hosts = await backend.deleteHost(name);
+      this.error = null;
+    } catch (e) {
+      this.error = e as AppError;
+    }
+  }
+}

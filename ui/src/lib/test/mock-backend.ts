@@ -1,0 +1,54 @@
+// A stand-in for backend.ts: every call a vi.fn, every event subscription captured so a test
+// can emit into it. Use with `vi.mock('<path>/backend', () => import('<path>/test/mock-backend'))`.
+import { vi } from 'vitest';
+import type { GpuSnapshotView } from '../bindings/GpuSnapshotView';
+import type { PromptEvent } from '../bindings/PromptEvent';
+import type { SessionEvent } from '../bindings/SessionEvent';
+
+type Handler<T> = (payload: T) => void;
+
+export const emitters = {
+  prompt: [] as Handler<PromptEvent>[],
+  session: [] as Handler<SessionEvent>[],
+  gpus: [] as Handler<GpuSnapshotView>[],
+};
+
+export const backend = {
+  listHosts: vi.fn(),
+  saveHost: vi.fn(),
+  deleteHost: vi.fn(),
+  startSession: vi.fn(),
+  cancelSession: vi.fn(),
+  answerPrompt: vi.fn(),
+  runCommand: vi.fn(),
+  gpuSnapshot: vi.fn(),
+  listSessions: vi.fn(),
+  closeSession: vi.fn(),
+  openNotebook: vi.fn(),
+  openInBrowser: vi.fn(),
+  onPrompt: vi.fn(async (h: Handler<PromptEvent>) => {
+    emitters.prompt.push(h);
+    return () => {};
+  }),
+  onSession: vi.fn(async (h: Handler<SessionEvent>) => {
+    emitters.session.push(h);
+    return () => {};
+  }),
+  onGpus: vi.fn(async (h: Handler<GpuSnapshotView>) => {
+    emitters.gpus.push(h);
+    return () => {};
+  }),
+};
+
+export function emit<K extends keyof typeof emitters>(kind: K, payload: Parameters<(typeof emitters)[K][number]>[0]) {
+  for (const h of emitters[kind]) (h as Handler<typeof payload>)(payload);
+}
+
+export function resetBackend() {
+  for (const fn of Object.values(backend)) fn.mockClear();
+  emitters.prompt.length = 0;
+  emitters.session.length = 0;
+  emitters.gpus.length = 0;
+}
+
+export const toAppError = (e: unknown) => e;
