@@ -32,6 +32,7 @@ fi
 command -v cargo >/dev/null || { echo "cargo (Rust 1.90+) is required: https://rustup.rs" >&2; exit 1; }
 command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
 command -v node >/dev/null || { echo "Node.js 20+ is required for the UI" >&2; exit 1; }
+command -v tauri-driver >/dev/null || cargo install tauri-driver --version '^2' --locked
 
 # The test bed's login users (password logins, "two different users" GPU tests).
 for user in tbtest tbother; do

@@ -17,13 +17,23 @@ cargo fmt --all --check
 echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== build"
-cargo build --workspace --locked
+echo "== ui: install, type-check, unit tests, build"
+npm --prefix ui ci --no-audit --no-fund
+npm --prefix ui run check
+npm --prefix ui test
+npm --prefix ui run build
 
-echo "== tests"
+echo "== generated TypeScript bindings are current"
+bash scripts/check-bindings.sh
+
+echo "== tests (unit, real sshd, real Secret Service)"
 dbus-run-session -- bash -c '
   set -euo pipefail
   printf "\n" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
   cargo nextest run --workspace --locked --no-fail-fast
 '
+
+echo "== desktop app end-to-end (tauri-driver + WebKitWebDriver under Xvfb)"
+dbus-run-session -- bash tests/e2e-app/run.sh
+
 echo "== all tests passed"
