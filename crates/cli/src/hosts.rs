@@ -154,7 +154,14 @@ pub fn run_with(
 ) -> Result<(), HostsError> {
     let store = ProfileStore::in_home(home);
     match cmd {
-        HostsCommand::Add { name, host, port, user, keys, jump } => {
+        HostsCommand::Add {
+            name,
+            host,
+            port,
+            user,
+            keys,
+            jump,
+        } => {
             let profile = Profile {
                 name: name.clone(),
                 host,
@@ -175,7 +182,11 @@ pub fn run_with(
                 writeln!(out, "no saved hosts (add one with `tunnelbook hosts add`)")?;
             } else {
                 for p in &hosts {
-                    let jump = p.jump.as_deref().map(|j| format!(" via {j}")).unwrap_or_default();
+                    let jump = p
+                        .jump
+                        .as_deref()
+                        .map(|j| format!(" via {j}"))
+                        .unwrap_or_default();
                     writeln!(out, "{}\t{}{jump}", p.name, destination(p))?;
                 }
             }
@@ -230,7 +241,12 @@ pub fn run_with(
             })?;
             writeln!(out, "saved {name}")?;
         }
-        HostsCommand::ForgetSecret { name, password, passphrase, all } => {
+        HostsCommand::ForgetSecret {
+            name,
+            password,
+            passphrase,
+            all,
+        } => {
             let profile = store.get(&name)?;
             let keychain = secrets()?;
             if all {
@@ -246,7 +262,9 @@ pub fn run_with(
             writeln!(out, "forgotten")?;
         }
         HostsCommand::ImportSshConfig { file, json } => {
-            let path = file.or_else(default_ssh_config_path).ok_or(ProfileError::NoHome)?;
+            let path = file
+                .or_else(default_ssh_config_path)
+                .ok_or(ProfileError::NoHome)?;
             let report = import_ssh_config(&store, &path)?;
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
@@ -259,26 +277,56 @@ pub fn run_with(
 }
 
 fn destination(p: &Profile) -> String {
-    let user = p.user.as_deref().map(|u| format!("{u}@")).unwrap_or_default();
-    let port = if p.port == 22 { String::new() } else { format!(":{}", p.port) };
+    let user = p
+        .user
+        .as_deref()
+        .map(|u| format!("{u}@"))
+        .unwrap_or_default();
+    let port = if p.port == 22 {
+        String::new()
+    } else {
+        format!(":{}", p.port)
+    };
     format!("{user}{}{port}", p.host)
 }
 
-fn show(p: &Profile, secrets: Option<&dyn SecretStore>, out: &mut dyn Write) -> std::io::Result<()> {
+fn show(
+    p: &Profile,
+    secrets: Option<&dyn SecretStore>,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     writeln!(out, "name:      {}", p.name)?;
     writeln!(out, "host:      {}", p.host)?;
     writeln!(out, "port:      {}", p.port)?;
-    writeln!(out, "user:      {}", p.user.as_deref().unwrap_or("(local user name)"))?;
+    writeln!(
+        out,
+        "user:      {}",
+        p.user.as_deref().unwrap_or("(local user name)")
+    )?;
     for key in &p.identity_files {
         writeln!(out, "key:       {}", key.display())?;
     }
-    writeln!(out, "jump:      {}", p.jump.as_deref().unwrap_or("(direct)"))?;
-    writeln!(out, "keepalive: every {}s, {} missed", p.keepalive_interval, p.keepalive_max)?;
+    writeln!(
+        out,
+        "jump:      {}",
+        p.jump.as_deref().unwrap_or("(direct)")
+    )?;
+    writeln!(
+        out,
+        "keepalive: every {}s, {} missed",
+        p.keepalive_interval, p.keepalive_max
+    )?;
     let remembered = match secrets.map(|s| s.list(&p.name)) {
         Some(Ok(keys)) if keys.is_empty() => "nothing".to_string(),
         Some(Ok(keys)) => {
-            let names: Vec<String> =
-                keys.iter().map(|k| k.account().trim_start_matches(&format!("{}:", p.name)).to_string()).collect();
+            let names: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    k.account()
+                        .trim_start_matches(&format!("{}:", p.name))
+                        .to_string()
+                })
+                .collect();
             names.join(", ")
         }
         Some(Err(e)) => format!("unknown ({e})"),
@@ -318,7 +366,12 @@ mod tests {
             .cmd;
         let mut out = Vec::new();
         let mem = mem.clone();
-        run_with(cmd, home, &move || Ok(mem.clone() as Arc<dyn SecretStore>), &mut out)?;
+        run_with(
+            cmd,
+            home,
+            &move || Ok(mem.clone() as Arc<dyn SecretStore>),
+            &mut out,
+        )?;
         Ok(String::from_utf8(out).unwrap())
     }
 
@@ -327,21 +380,58 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path();
         let mem = Arc::new(MemoryStore::default());
-        exec(home, &mem, &["add", "bastion", "--host", "bastion.example.edu"]).unwrap();
-        exec(home, &mem, &["add", "gpu", "--host", "gpu.example.edu", "--port", "2222", "--user", "alice", "--jump", "bastion"]).unwrap();
-        mem.persist(&SecretKey::password("gpu"), &Sensitive::new("hunter2".into())).unwrap();
-        let token = SecretKey { profile: "gpu".into(), kind: SecretKind::JupyterToken("t".into()) };
-        mem.persist(&token, &Sensitive::new("tok3n".into())).unwrap();
+        exec(
+            home,
+            &mem,
+            &["add", "bastion", "--host", "bastion.example.edu"],
+        )
+        .unwrap();
+        exec(
+            home,
+            &mem,
+            &[
+                "add",
+                "gpu",
+                "--host",
+                "gpu.example.edu",
+                "--port",
+                "2222",
+                "--user",
+                "alice",
+                "--jump",
+                "bastion",
+            ],
+        )
+        .unwrap();
+        mem.persist(
+            &SecretKey::password("gpu"),
+            &Sensitive::new("hunter2".into()),
+        )
+        .unwrap();
+        let token = SecretKey {
+            profile: "gpu".into(),
+            kind: SecretKind::JupyterToken("t".into()),
+        };
+        mem.persist(&token, &Sensitive::new("tok3n".into()))
+            .unwrap();
 
         let list = exec(home, &mem, &["list"]).unwrap();
-        assert!(list.contains("gpu\talice@gpu.example.edu:2222 via bastion"), "{list}");
+        assert!(
+            list.contains("gpu\talice@gpu.example.edu:2222 via bastion"),
+            "{list}"
+        );
         let json = exec(home, &mem, &["list", "--json"]).unwrap();
         assert!(!json.contains("hunter2") && !json.contains("tok3n"));
         let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(parsed[1]["name"], "gpu");
         assert_eq!(parsed[1]["keepaliveInterval"], 15);
         let shown = exec(home, &mem, &["show", "gpu"]).unwrap();
-        assert!(shown.contains("remembered: ") && shown.contains("password") && !shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("remembered: ")
+                && shown.contains("password")
+                && !shown.contains("hunter2"),
+            "{shown}"
+        );
 
         exec(home, &mem, &["edit", "gpu", "--port", "22", "--no-jump"]).unwrap();
         let shown = exec(home, &mem, &["show", "gpu", "--json"]).unwrap();
@@ -361,14 +451,29 @@ mod tests {
     fn errors_print_field_messages() {
         let dir = tempfile::tempdir().unwrap();
         let mem = Arc::new(MemoryStore::default());
-        let err = exec(dir.path(), &mem, &["add", "x", "--host", "bad host", "--port", "0", "--jump", "x"])
-            .unwrap_err()
-            .to_string();
-        for needle in ["x: host:", "x: port: the port must be between 1 and 65535", "x: jump:"] {
+        let err = exec(
+            dir.path(),
+            &mem,
+            &[
+                "add", "x", "--host", "bad host", "--port", "0", "--jump", "x",
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        for needle in [
+            "x: host:",
+            "x: port: the port must be between 1 and 65535",
+            "x: jump:",
+        ] {
             assert!(err.contains(needle), "{needle} not in {err}");
         }
-        let err = exec(dir.path(), &mem, &["rm", "nope"]).unwrap_err().to_string();
+        let err = exec(dir.path(), &mem, &["rm", "nope"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no saved host named \"nope\""), "{err}");
-        assert!(exec(dir.path(), &mem, &["forget-secret", "x"]).is_err(), "needs one of the flags");
+        assert!(
+            exec(dir.path(), &mem, &["forget-secret", "x"]).is_err(),
+            "needs one of the flags"
+        );
     }
 }

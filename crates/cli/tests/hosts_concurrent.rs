@@ -13,11 +13,21 @@ fn writer(home: &Path, prefix: &'static str) -> thread::JoinHandle<()> {
         for i in 0..WRITES {
             let name = format!("{prefix}-{i}");
             let out = Command::new(env!("CARGO_BIN_EXE_tunnelbook"))
-                .args(["hosts", "add", &name, "--host", &format!("{name}.example.edu")])
+                .args([
+                    "hosts",
+                    "add",
+                    &name,
+                    "--host",
+                    &format!("{name}.example.edu"),
+                ])
                 .env("TUNNELBOOK_HOME", &home)
                 .output()
                 .unwrap();
-            assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     })
 }
@@ -39,7 +49,10 @@ fn two_processes_writing_at_once_lose_nothing() {
     for prefix in ["app", "cli"] {
         for i in 0..WRITES {
             let name = format!("{prefix}-{i}");
-            assert!(hosts.iter().any(|h| h["name"] == name.as_str()), "{name} was lost");
+            assert!(
+                hosts.iter().any(|h| h["name"] == name.as_str()),
+                "{name} was lost"
+            );
         }
     }
 }

@@ -16,7 +16,9 @@ use tunnelbook_core::secret::{
 
 fn keychain() -> Option<KeychainStore> {
     if cfg!(target_os = "linux") && std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
-        eprintln!("SKIPPED: DBUS_SESSION_BUS_ADDRESS is unset; run this test under dbus-run-session");
+        eprintln!(
+            "SKIPPED: DBUS_SESSION_BUS_ADDRESS is unset; run this test under dbus-run-session"
+        );
         return None;
     }
     Some(KeychainStore::open().expect("a session bus is set, so the keychain must open"))
@@ -27,15 +29,27 @@ fn secret_service_store_read_replace_delete() {
     let Some(keychain) = keychain() else { return };
     let profile = format!("keychain-test-{}", std::process::id());
     let key = SecretKey::password(&profile);
-    let token = SecretKey { profile: profile.clone(), kind: SecretKind::JupyterToken("srv1".into()) };
+    let token = SecretKey {
+        profile: profile.clone(),
+        kind: SecretKind::JupyterToken("srv1".into()),
+    };
 
     assert!(keychain.retrieve(&key).unwrap().is_none());
-    keychain.persist(&key, &Sensitive::new("first pässword".into())).unwrap();
-    assert_eq!(keychain.retrieve(&key).unwrap().unwrap().expose(), "first pässword");
-    keychain.persist(&key, &Sensitive::new("second".into())).unwrap();
+    keychain
+        .persist(&key, &Sensitive::new("first pässword".into()))
+        .unwrap();
+    assert_eq!(
+        keychain.retrieve(&key).unwrap().unwrap().expose(),
+        "first pässword"
+    );
+    keychain
+        .persist(&key, &Sensitive::new("second".into()))
+        .unwrap();
     assert_eq!(keychain.retrieve(&key).unwrap().unwrap().expose(), "second");
 
-    keychain.persist(&token, &Sensitive::new("0123abcd".into())).unwrap();
+    keychain
+        .persist(&token, &Sensitive::new("0123abcd".into()))
+        .unwrap();
     let mut listed = keychain.list(&profile).unwrap();
     listed.sort_by_key(SecretKey::account);
     assert_eq!(listed, vec![token.clone(), key.clone()]);

@@ -45,7 +45,9 @@ fn v0_to_v1(doc: Table) -> Result<Table, String> {
         let Value::Table(old) = old else {
             return Err(format!("hosts[{i}] is not a table"));
         };
-        hosts.push(Value::Table(v0_host(old).map_err(|e| format!("hosts[{i}]: {e}"))?));
+        hosts.push(Value::Table(
+            v0_host(old).map_err(|e| format!("hosts[{i}]: {e}"))?,
+        ));
     }
     let mut new = Table::new();
     new.insert("version".into(), Value::Integer(1));
@@ -91,9 +93,16 @@ fn v0_forwards(value: &Value) -> Result<Value, String> {
         let (bind, rest) = match parts.as_slice() {
             [port, host, host_port] => ("127.0.0.1", [*port, *host, *host_port]),
             [bind, port, host, host_port] => (*bind, [*port, *host, *host_port]),
-            _ => return Err(format!("local forward \"{spec}\" is not [bind:]port:host:hostport")),
+            _ => {
+                return Err(format!(
+                    "local forward \"{spec}\" is not [bind:]port:host:hostport"
+                ));
+            }
         };
-        let port = |s: &str| s.parse::<u16>().map_err(|_| format!("bad port in \"{spec}\""));
+        let port = |s: &str| {
+            s.parse::<u16>()
+                .map_err(|_| format!("bad port in \"{spec}\""))
+        };
         let rule = ForwardRule {
             enabled: true,
             spec: ForwardSpec::Local {

@@ -17,15 +17,17 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(windows)]
+pub use self::putty::read_putty_sessions;
 pub use self::{
     migrate::CURRENT_VERSION,
     putty::{PuttySession, report_from_sessions},
-    ssh_config::{ImportReport, Skipped, default_ssh_config_path, import_ssh_config, read_ssh_config},
+    ssh_config::{
+        ImportReport, Skipped, default_ssh_config_path, import_ssh_config, read_ssh_config,
+    },
     store::ProfileStore,
     validate::{FieldError, validate, validate_changes},
 };
-#[cfg(windows)]
-pub use self::putty::read_putty_sessions;
 use crate::{
     secret::{SecretError, SecretKey},
     tunnel::ForwardRule,
@@ -114,8 +116,12 @@ pub enum AuthMethod {
 
 impl AuthMethod {
     /// The order used when a profile names none.
-    pub const DEFAULT_ORDER: [AuthMethod; 4] =
-        [AuthMethod::Agent, AuthMethod::KeyFile, AuthMethod::Password, AuthMethod::KeyboardInteractive];
+    pub const DEFAULT_ORDER: [AuthMethod; 4] = [
+        AuthMethod::Agent,
+        AuthMethod::KeyFile,
+        AuthMethod::Password,
+        AuthMethod::KeyboardInteractive,
+    ];
 }
 
 /// Errors reading or writing profiles.
@@ -172,7 +178,9 @@ pub enum ProfileError {
     #[error("cannot find a configuration directory for Tunnelbook; set {HOME_ENV}")]
     NoHome,
     /// The host's secrets could not be removed from the keychain, so the host was kept.
-    #[error("could not remove the secrets of \"{profile}\" from the keychain, so it was kept: {source}")]
+    #[error(
+        "could not remove the secrets of \"{profile}\" from the keychain, so it was kept: {source}"
+    )]
     Secrets {
         /// The profile.
         profile: String,
@@ -248,6 +256,12 @@ impl Profile {
             },
             _ => (rest.to_string(), 22),
         };
-        Profile { name: dest.to_string(), host, port, user, ..Profile::default() }
+        Profile {
+            name: dest.to_string(),
+            host,
+            port,
+            user,
+            ..Profile::default()
+        }
     }
 }

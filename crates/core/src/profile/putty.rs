@@ -29,7 +29,10 @@ impl PuttySession {
     /// The profile this session describes, or why it cannot be one.
     pub fn to_profile(&self) -> Result<Profile, Skipped> {
         let name = decode_key(&self.key);
-        let skip = |reason: &str| Skipped { name: name.clone(), reason: reason.to_string() };
+        let skip = |reason: &str| Skipped {
+            name: name.clone(),
+            reason: reason.to_string(),
+        };
         if name == "Default Settings" {
             return Err(skip("PuTTY's defaults, not a host"));
         }
@@ -43,11 +46,24 @@ impl PuttySession {
         if host.trim().is_empty() {
             return Err(skip("has no host name"));
         }
-        let port = u16::try_from(self.port).ok().filter(|p| *p != 0).unwrap_or(22);
+        let port = u16::try_from(self.port)
+            .ok()
+            .filter(|p| *p != 0)
+            .unwrap_or(22);
         let user = user.or_else(|| Some(self.user.clone()).filter(|u| !u.is_empty()));
-        let identity_files =
-            if self.key_file.is_empty() { Vec::new() } else { vec![PathBuf::from(&self.key_file)] };
-        Ok(Profile { name, host, port, user, identity_files, ..Profile::default() })
+        let identity_files = if self.key_file.is_empty() {
+            Vec::new()
+        } else {
+            vec![PathBuf::from(&self.key_file)]
+        };
+        Ok(Profile {
+            name,
+            host,
+            port,
+            user,
+            identity_files,
+            ..Profile::default()
+        })
     }
 }
 
@@ -87,7 +103,9 @@ pub fn report_from_sessions(sessions: &[PuttySession]) -> ImportReport {
 #[cfg(windows)]
 pub fn read_putty_sessions() -> std::io::Result<Vec<PuttySession>> {
     use winreg::{RegKey, enums::HKEY_CURRENT_USER};
-    let root = match RegKey::predef(HKEY_CURRENT_USER).open_subkey(r"Software\SimonTatham\PuTTY\Sessions") {
+    let root = match RegKey::predef(HKEY_CURRENT_USER)
+        .open_subkey(r"Software\SimonTatham\PuTTY\Sessions")
+    {
         Ok(root) => root,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
@@ -123,12 +141,23 @@ mod tests {
             ..PuttySession::default()
         };
         let p = s.to_profile().unwrap();
-        assert_eq!((p.name.as_str(), p.host.as_str(), p.port), ("GPU box", "gpu.lab.example.edu", 2222));
+        assert_eq!(
+            (p.name.as_str(), p.host.as_str(), p.port),
+            ("GPU box", "gpu.lab.example.edu", 2222)
+        );
         assert_eq!(p.user.as_deref(), Some("alice"));
         let report = report_from_sessions(&[
             s,
-            PuttySession { key: "Default%20Settings".into(), ..PuttySession::default() },
-            PuttySession { key: "router".into(), host_name: "r".into(), protocol: "telnet".into(), ..PuttySession::default() },
+            PuttySession {
+                key: "Default%20Settings".into(),
+                ..PuttySession::default()
+            },
+            PuttySession {
+                key: "router".into(),
+                host_name: "r".into(),
+                protocol: "telnet".into(),
+                ..PuttySession::default()
+            },
         ]);
         assert_eq!(report.imported.len(), 1);
         assert_eq!(report.skipped.len(), 2);

@@ -40,9 +40,14 @@ pub fn default_ssh_config_path() -> Option<PathBuf> {
 /// Relative `Include` paths are resolved against the directory of `path`, as OpenSSH resolves
 /// them against `~/.ssh`.
 pub fn read_ssh_config(path: &Path) -> Result<ImportReport, ProfileError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ProfileError::Io { path: path.to_path_buf(), source })?;
-    let base = path.parent().unwrap_or_else(|| Path::new(".")).to_path_buf();
+    let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let base = path
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .to_path_buf();
     let mut report = ImportReport::default();
     let mut lines = Vec::new();
     flatten(&text, path, &base, 0, &mut lines, &mut report.notes);
@@ -50,7 +55,10 @@ pub fn read_ssh_config(path: &Path) -> Result<ImportReport, ProfileError> {
     for alias in concrete_aliases(&blocks) {
         match profile_for(&alias, &blocks, &mut report.notes) {
             Ok(profile) => report.imported.push(profile),
-            Err(reason) => report.skipped.push(Skipped { name: alias, reason }),
+            Err(reason) => report.skipped.push(Skipped {
+                name: alias,
+                reason,
+            }),
         }
     }
     Ok(report)
@@ -92,7 +100,10 @@ pub fn import_ssh_config(store: &ProfileStore, path: &Path) -> Result<ImportRepo
                     .filter(|e| e.profile == name)
                     .map(|e| format!("{}: {}", e.field, e.message))
                     .collect();
-                report.skipped.push(Skipped { name: name.clone(), reason: reason.join("; ") });
+                report.skipped.push(Skipped {
+                    name: name.clone(),
+                    reason: reason.join("; "),
+                });
                 fresh.retain(|p| p.name != name);
             }
         }
@@ -111,10 +122,19 @@ struct Line {
 }
 
 /// Parses `text`, splicing `Include`d files in place (as OpenSSH reads them).
-fn flatten(text: &str, file: &Path, base: &Path, depth: u32, out: &mut Vec<Line>, notes: &mut Vec<String>) {
+fn flatten(
+    text: &str,
+    file: &Path,
+    base: &Path,
+    depth: u32,
+    out: &mut Vec<Line>,
+    notes: &mut Vec<String>,
+) {
     for (n, raw) in text.lines().enumerate() {
         let at = format!("{}:{}", file.display(), n + 1);
-        let Some((keyword, args)) = split_line(raw) else { continue };
+        let Some((keyword, args)) = split_line(raw) else {
+            continue;
+        };
         if keyword != "include" {
             out.push(Line { keyword, args, at });
             continue;
@@ -125,15 +145,25 @@ fn flatten(text: &str, file: &Path, base: &Path, depth: u32, out: &mut Vec<Line>
         }
         for pattern in args {
             let pattern = expand_home(Path::new(&pattern));
-            let pattern = if pattern.is_absolute() { pattern } else { base.join(pattern) };
+            let pattern = if pattern.is_absolute() {
+                pattern
+            } else {
+                base.join(pattern)
+            };
             let files = glob(&pattern);
             if files.is_empty() {
-                notes.push(format!("{at}: Include {} matches no file", pattern.display()));
+                notes.push(format!(
+                    "{at}: Include {} matches no file",
+                    pattern.display()
+                ));
             }
             for path in files {
                 match std::fs::read_to_string(&path) {
                     Ok(text) => flatten(&text, &path, base, depth + 1, out, notes),
-                    Err(e) => notes.push(format!("{at}: cannot read included {}: {e}", path.display())),
+                    Err(e) => notes.push(format!(
+                        "{at}: cannot read included {}: {e}",
+                        path.display()
+                    )),
                 }
             }
         }
@@ -146,7 +176,9 @@ fn split_line(raw: &str) -> Option<(String, Vec<String>)> {
     if line.is_empty() || line.starts_with('#') {
         return None;
     }
-    let end = line.find(|c: char| c.is_whitespace() || c == '=').unwrap_or(line.len());
+    let end = line
+        .find(|c: char| c.is_whitespace() || c == '=')
+        .unwrap_or(line.len());
     let keyword = line[..end].to_ascii_lowercase();
     let rest = line[end..].trim_start();
     let rest = rest.strip_prefix('=').unwrap_or(rest);
@@ -181,9 +213,16 @@ fn split_line(raw: &str) -> Option<(String, Vec<String>)> {
 
 /// The files matching a path whose last component may hold `*` and `?`, sorted.
 fn glob(pattern: &Path) -> Vec<PathBuf> {
-    let name = pattern.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = pattern
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if !name.contains(['*', '?']) {
-        return if pattern.is_file() { vec![pattern.to_path_buf()] } else { Vec::new() };
+        return if pattern.is_file() {
+            vec![pattern.to_path_buf()]
+        } else {
+            Vec::new()
+        };
     }
     let dir = pattern.parent().unwrap_or_else(|| Path::new("."));
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -230,15 +269,21 @@ struct Block {
 
 impl Block {
     fn matches(&self, alias: &str) -> bool {
-        let Some(patterns) = &self.patterns else { return false };
+        let Some(patterns) = &self.patterns else {
+            return false;
+        };
         let alias = alias.to_ascii_lowercase();
         let hit = |p: &str| wildcard(&p.to_ascii_lowercase(), &alias);
-        !patterns.iter().any(|(p, neg)| *neg && hit(p)) && patterns.iter().any(|(p, neg)| !*neg && hit(p))
+        !patterns.iter().any(|(p, neg)| *neg && hit(p))
+            && patterns.iter().any(|(p, neg)| !*neg && hit(p))
     }
 }
 
 fn blocks(lines: &[Line], report: &mut ImportReport) -> Vec<Block> {
-    let mut blocks = vec![Block { patterns: Some(vec![("*".into(), false)]), settings: Vec::new() }];
+    let mut blocks = vec![Block {
+        patterns: Some(vec![("*".into(), false)]),
+        settings: Vec::new(),
+    }];
     let mut ignored: Vec<String> = Vec::new();
     for line in lines {
         match line.keyword.as_str() {
@@ -262,16 +307,27 @@ fn blocks(lines: &[Line], report: &mut ImportReport) -> Vec<Block> {
                         });
                     }
                 }
-                blocks.push(Block { patterns: Some(patterns), settings: Vec::new() });
+                blocks.push(Block {
+                    patterns: Some(patterns),
+                    settings: Vec::new(),
+                });
             }
             "match" => {
                 report.notes.push(format!(
                     "{}: Match blocks are not evaluated; their settings were not imported",
                     line.at
                 ));
-                blocks.push(Block { patterns: None, settings: Vec::new() });
+                blocks.push(Block {
+                    patterns: None,
+                    settings: Vec::new(),
+                });
             }
-            "hostname" | "user" | "port" | "identityfile" | "proxyjump" | "serveraliveinterval"
+            "hostname"
+            | "user"
+            | "port"
+            | "identityfile"
+            | "proxyjump"
+            | "serveraliveinterval"
             | "serveralivecountmax" => {
                 if let Some(block) = blocks.last_mut() {
                     block.settings.push(Line {
@@ -293,7 +349,10 @@ fn blocks(lines: &[Line], report: &mut ImportReport) -> Vec<Block> {
         }
     }
     if !ignored.is_empty() {
-        report.notes.push(format!("settings with no Tunnelbook equivalent were ignored: {}", ignored.join(", ")));
+        report.notes.push(format!(
+            "settings with no Tunnelbook equivalent were ignored: {}",
+            ignored.join(", ")
+        ));
     }
     blocks
 }
@@ -313,12 +372,18 @@ fn concrete_aliases(blocks: &[Block]) -> Vec<String> {
 
 /// The profile OpenSSH's settings make of `alias`: first value wins, identity files add up.
 fn profile_for(alias: &str, blocks: &[Block], notes: &mut Vec<String>) -> Result<Profile, String> {
-    let mut profile = Profile { name: alias.to_string(), host: alias.to_string(), ..Profile::default() };
+    let mut profile = Profile {
+        name: alias.to_string(),
+        host: alias.to_string(),
+        ..Profile::default()
+    };
     let mut seen: Vec<&str> = Vec::new();
     for block in blocks.iter().filter(|b| b.matches(alias)) {
         for line in &block.settings {
             let keyword = line.keyword.as_str();
-            let Some(value) = line.args.first() else { continue };
+            let Some(value) = line.args.first() else {
+                continue;
+            };
             if keyword == "identityfile" {
                 if value.eq_ignore_ascii_case("none") {
                     continue;
@@ -329,7 +394,10 @@ fn profile_for(alias: &str, blocks: &[Block], notes: &mut Vec<String>) -> Result
                         profile.identity_files.push(path);
                     }
                 } else {
-                    notes.push(format!("{}: {alias}: key file {value} does not exist; left out", line.at));
+                    notes.push(format!(
+                        "{}: {alias}: key file {value} does not exist; left out",
+                        line.at
+                    ));
                 }
                 continue;
             }
@@ -338,20 +406,25 @@ fn profile_for(alias: &str, blocks: &[Block], notes: &mut Vec<String>) -> Result
             }
             seen.push(keyword);
             let number = |what: &str| -> Result<u32, String> {
-                value.parse().map_err(|_| format!("{}: {what} \"{value}\" is not a number", line.at))
+                value
+                    .parse()
+                    .map_err(|_| format!("{}: {what} \"{value}\" is not a number", line.at))
             };
             match keyword {
                 "hostname" => {
                     profile.host = value.replace("%h", alias).replace("%%", "%");
                     if profile.host.contains('%') {
-                        notes.push(format!("{}: {alias}: HostName tokens other than %h are kept as written", line.at));
+                        notes.push(format!(
+                            "{}: {alias}: HostName tokens other than %h are kept as written",
+                            line.at
+                        ));
                     }
                 }
                 "user" => profile.user = Some(value.clone()),
                 "port" => {
-                    profile.port = value
-                        .parse()
-                        .map_err(|_| format!("{}: Port \"{value}\" is not a port number", line.at))?;
+                    profile.port = value.parse().map_err(|_| {
+                        format!("{}: Port \"{value}\" is not a port number", line.at)
+                    })?;
                 }
                 "proxyjump" => {
                     if value.eq_ignore_ascii_case("none") {
@@ -369,7 +442,9 @@ fn profile_for(alias: &str, blocks: &[Block], notes: &mut Vec<String>) -> Result
                     }
                     profile.jump = Some(last.to_string());
                 }
-                "serveraliveinterval" => profile.keepalive_interval = number("ServerAliveInterval")?,
+                "serveraliveinterval" => {
+                    profile.keepalive_interval = number("ServerAliveInterval")?
+                }
                 "serveralivecountmax" => profile.keepalive_max = number("ServerAliveCountMax")?,
                 _ => {}
             }
@@ -394,7 +469,10 @@ mod tests {
     #[test]
     fn split_line_handles_equals_quotes_and_comments() {
         let (k, a) = split_line("  IdentityFile=\"/a b/key\"  # mine").unwrap();
-        assert_eq!((k.as_str(), a), ("identityfile", vec!["/a b/key".to_string()]));
+        assert_eq!(
+            (k.as_str(), a),
+            ("identityfile", vec!["/a b/key".to_string()])
+        );
         assert!(split_line("# only a comment").is_none());
         let (k, a) = split_line("Host a b").unwrap();
         assert_eq!((k.as_str(), a.len()), ("host", 2));

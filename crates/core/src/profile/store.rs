@@ -43,7 +43,9 @@ struct Lock {
 impl ProfileStore {
     /// The store in `home` (the file is `home/hosts.toml`).
     pub fn in_home(home: &Path) -> Self {
-        Self { path: home.join("hosts.toml") }
+        Self {
+            path: home.join("hosts.toml"),
+        }
     }
 
     /// The store in [`super::home_dir`].
@@ -143,9 +145,12 @@ impl ProfileStore {
                 .position(|p| p.name == name)
                 .ok_or_else(|| ProfileError::NotFound(name.to_string()))?;
             if let Some(store) = secrets {
-                store.forget_profile(name, &hosts[index].secret_keys()).map_err(|source| {
-                    ProfileError::Secrets { profile: name.to_string(), source }
-                })?;
+                store
+                    .forget_profile(name, &hosts[index].secret_keys())
+                    .map_err(|source| ProfileError::Secrets {
+                        profile: name.to_string(),
+                        source,
+                    })?;
             }
             Ok(hosts.remove(index))
         })
@@ -180,7 +185,10 @@ impl ProfileStore {
 
     fn io(&self, path: &Path) -> impl Fn(std::io::Error) -> ProfileError {
         let path = path.to_path_buf();
-        move |source| ProfileError::Io { path: path.clone(), source }
+        move |source| ProfileError::Io {
+            path: path.clone(),
+            source,
+        }
     }
 
     fn lock(&self) -> Result<Lock, ProfileError> {
@@ -206,7 +214,12 @@ impl ProfileStore {
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
                 return Err(self.set_aside("the file is not UTF-8 text".into()));
             }
-            Err(source) => return Err(ProfileError::Io { path: self.path.clone(), source }),
+            Err(source) => {
+                return Err(ProfileError::Io {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
         };
         let table: toml::Table = match toml::from_str(&text) {
             Ok(table) => table,
@@ -223,8 +236,11 @@ impl ProfileStore {
                 supported: CURRENT_VERSION,
             });
         }
-        let parsed = migrate::migrate(table)
-            .and_then(|t| toml::Value::Table(t).try_into::<HostsFile>().map_err(|e| e.to_string()));
+        let parsed = migrate::migrate(table).and_then(|t| {
+            toml::Value::Table(t)
+                .try_into::<HostsFile>()
+                .map_err(|e| e.to_string())
+        });
         match parsed {
             Ok(file) => Ok((found, file.hosts)),
             Err(message) => Err(self.set_aside(message)),
@@ -241,18 +257,29 @@ impl ProfileStore {
             kept_at = self.sibling(&format!("corrupt-{stamp}-{n}"));
         }
         if let Err(source) = fs::rename(&self.path, &kept_at) {
-            return ProfileError::Io { path: self.path.clone(), source };
+            return ProfileError::Io {
+                path: self.path.clone(),
+                source,
+            };
         }
         tracing::warn!(path = %self.path.display(), kept_at = %kept_at.display(), "hosts file unreadable; moved aside");
         let backup = Some(self.backup_path()).filter(|b| b.exists());
-        ProfileError::Corrupt { path: self.path.clone(), kept_at, backup, message }
+        ProfileError::Corrupt {
+            path: self.path.clone(),
+            kept_at,
+            backup,
+            message,
+        }
     }
 
     /// Writes atomically (the caller holds the lock): temp file in the same directory, fsync,
     /// the current file copied to `.bak`, rename over, fsync the directory. A file of an older
     /// schema version is also kept once as `hosts.toml.v{N}.bak`.
     fn write_locked(&self, on_disk: u32, hosts: &[Profile]) -> Result<(), ProfileError> {
-        let file = HostsFile { version: CURRENT_VERSION, hosts: hosts.to_vec() };
+        let file = HostsFile {
+            version: CURRENT_VERSION,
+            hosts: hosts.to_vec(),
+        };
         let text = toml::to_string_pretty(&file).map_err(|e| ProfileError::Io {
             path: self.path.clone(),
             source: std::io::Error::other(e),
@@ -321,7 +348,10 @@ fn sync_dir(dir: &Path) {
 
 /// `YYYYMMDD-HHMMSS` in UTC.
 pub(super) fn utc_stamp(at: SystemTime) -> String {
-    let secs = at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = at
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Howard Hinnant's civil_from_days.
     let z = days as i64 + 719_468;
@@ -351,6 +381,9 @@ mod tests {
     fn utc_stamp_formats_civil_time() {
         assert_eq!(utc_stamp(UNIX_EPOCH), "19700101-000000");
         // 2024-02-29 13:45:07 UTC
-        assert_eq!(utc_stamp(UNIX_EPOCH + Duration::from_secs(1_709_214_307)), "20240229-134507");
+        assert_eq!(
+            utc_stamp(UNIX_EPOCH + Duration::from_secs(1_709_214_307)),
+            "20240229-134507"
+        );
     }
 }

@@ -25,13 +25,19 @@ pub struct FieldError {
 
 impl FieldError {
     fn new(profile: &Profile, field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { profile: profile.name.clone(), field: field.into(), message: message.into() }
+        Self {
+            profile: profile.name.clone(),
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// One line per error: `NAME: field: message`.
     pub fn summary(errors: &[FieldError]) -> String {
-        let lines: Vec<String> =
-            errors.iter().map(|e| format!("{}: {}: {}", e.profile, e.field, e.message)).collect();
+        let lines: Vec<String> = errors
+            .iter()
+            .map(|e| format!("{}: {}: {}", e.profile, e.field, e.message))
+            .collect();
         lines.join("\n")
     }
 }
@@ -62,7 +68,10 @@ pub fn validate_changes(before: &[Profile], after: &[Profile]) -> Vec<FieldError
         .filter(|p| !before.contains(p))
         .map(|p| p.name.as_str())
         .collect();
-    validate(after).into_iter().filter(|e| changed.contains(e.profile.as_str())).collect()
+    validate(after)
+        .into_iter()
+        .filter(|e| changed.contains(e.profile.as_str()))
+        .collect()
 }
 
 fn check_profile(p: &Profile, all: &[Profile]) -> Vec<FieldError> {
@@ -74,7 +83,10 @@ fn check_profile(p: &Profile, all: &[Profile]) -> Vec<FieldError> {
     } else if p.name.trim() != p.name {
         err("name", "the name starts or ends with a space".into());
     } else if p.name.contains(':') || p.name.chars().any(char::is_control) {
-        err("name", "the name must not contain ':' or control characters".into());
+        err(
+            "name",
+            "the name must not contain ':' or control characters".into(),
+        );
     }
 
     if let Some(message) = host_problem(&p.host) {
@@ -91,44 +103,75 @@ fn check_profile(p: &Profile, all: &[Profile]) -> Vec<FieldError> {
     for (i, file) in p.identity_files.iter().enumerate() {
         let path = expand_home(file);
         if file.as_os_str().is_empty() {
-            err(&format!("identityFiles[{i}]"), "the key file path is empty".into());
+            err(
+                &format!("identityFiles[{i}]"),
+                "the key file path is empty".into(),
+            );
         } else if !path.is_file() {
-            err(&format!("identityFiles[{i}]"), format!("key file {} does not exist", path.display()));
+            err(
+                &format!("identityFiles[{i}]"),
+                format!("key file {} does not exist", path.display()),
+            );
         }
     }
     if let Some(message) = jump_problem(p, all) {
         err("jump", message);
     }
     if p.keepalive_interval > 0 && p.keepalive_max == 0 {
-        err("keepaliveMax", "must be at least 1 when keepalives are on".into());
+        err(
+            "keepaliveMax",
+            "must be at least 1 when keepalives are on".into(),
+        );
     }
     let mut listeners = HashSet::new();
     for (i, rule) in p.forwards.iter().enumerate() {
         let field = |name: &str| format!("forwards[{i}].{name}");
         let (bind, port, target) = match &rule.spec {
-            ForwardSpec::Local { bind, port, host, host_port } => (bind, *port, Some((host, *host_port))),
-            ForwardSpec::Remote { bind, port, host, host_port } => (bind, *port, Some((host, *host_port))),
+            ForwardSpec::Local {
+                bind,
+                port,
+                host,
+                host_port,
+            } => (bind, *port, Some((host, *host_port))),
+            ForwardSpec::Remote {
+                bind,
+                port,
+                host,
+                host_port,
+            } => (bind, *port, Some((host, *host_port))),
             ForwardSpec::Dynamic { bind, port } => {
                 if *port == 0 {
-                    err(&field("port"), "a SOCKS proxy needs a port between 1 and 65535".into());
+                    err(
+                        &field("port"),
+                        "a SOCKS proxy needs a port between 1 and 65535".into(),
+                    );
                 }
                 (bind, *port, None)
             }
         };
         if bind != "*" && bind != "localhost" && host_problem(bind).is_some() {
-            err(&field("bind"), format!("\"{bind}\" is not an address to listen on"));
+            err(
+                &field("bind"),
+                format!("\"{bind}\" is not an address to listen on"),
+            );
         }
         if let Some((host, host_port)) = target {
             if let Some(message) = host_problem(host) {
                 err(&field("host"), message);
             }
             if host_port == 0 {
-                err(&field("hostPort"), "the port must be between 1 and 65535".into());
+                err(
+                    &field("hostPort"),
+                    "the port must be between 1 and 65535".into(),
+                );
             }
         }
         let local = !matches!(rule.spec, ForwardSpec::Remote { .. });
         if rule.enabled && local && port != 0 && !listeners.insert((bind.clone(), port)) {
-            err(&field("port"), format!("another forward already listens on {bind}:{port}"));
+            err(
+                &field("port"),
+                format!("another forward already listens on {bind}:{port}"),
+            );
         }
     }
     errors
@@ -139,7 +182,10 @@ fn host_problem(host: &str) -> Option<String> {
     if host.trim().is_empty() {
         return Some("the host is empty".into());
     }
-    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     if bare.parse::<IpAddr>().is_ok() || bare.parse::<Ipv6Addr>().is_ok() {
         return None;
     }
@@ -156,7 +202,8 @@ fn host_problem(host: &str) -> Option<String> {
             && l.len() <= 63
             && !l.starts_with('-')
             && !l.ends_with('-')
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && l.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     };
     let name = host.strip_suffix('.').unwrap_or(host);
     if name.len() > 253 || !name.split('.').all(label_ok) {
@@ -170,7 +217,10 @@ fn user_problem(user: &str) -> Option<String> {
         Some("the user is empty; leave it out to use your local user name".into())
     } else if user.starts_with('-') {
         Some("a user name cannot start with '-'".into())
-    } else if user.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@' || c == ':') {
+    } else if user
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '@' || c == ':')
+    {
         Some("a user name cannot contain spaces, '@' or ':'".into())
     } else {
         None
@@ -195,7 +245,10 @@ fn jump_problem(p: &Profile, all: &[Profile]) -> Option<String> {
                 return Some(format!("the jump hosts form a cycle: {}", path.join(" → ")));
             }
             path.push(name);
-            next = all.iter().find(|q| q.name == name).and_then(|q| q.jump.as_deref());
+            next = all
+                .iter()
+                .find(|q| q.name == name)
+                .and_then(|q| q.jump.as_deref());
         }
         return None;
     }
@@ -209,7 +262,9 @@ fn jump_problem(p: &Profile, all: &[Profile]) -> Option<String> {
         ));
     }
     if let Some(message) = host_problem(&dest.host) {
-        return Some(format!("\"{jump}\" names no saved host and no server: {message}"));
+        return Some(format!(
+            "\"{jump}\" names no saved host and no server: {message}"
+        ));
     }
     if let Some(user) = &dest.user
         && let Some(message) = user_problem(user)

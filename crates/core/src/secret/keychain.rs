@@ -30,7 +30,9 @@ pub struct KeychainStore {
 
 impl std::fmt::Debug for KeychainStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeychainStore").field("vendor", &self.store.vendor()).finish()
+        f.debug_struct("KeychainStore")
+            .field("vendor", &self.store.vendor())
+            .finish()
     }
 }
 
@@ -73,7 +75,9 @@ impl KeychainStore {
 
     fn write(&self, account: &str, value: &str) -> Result<(), SecretError> {
         check_len(value)?;
-        self.entry(account)?.set_password(value).map_err(|e| map_error(&e))
+        self.entry(account)?
+            .set_password(value)
+            .map_err(|e| map_error(&e))
     }
 
     fn remove(&self, account: &str) -> Result<(), SecretError> {
@@ -88,13 +92,23 @@ impl KeychainStore {
     }
 
     fn index(&self, profile: &str) -> Result<Vec<String>, SecretError> {
-        let text = self.read(&Self::index_account(profile))?.unwrap_or_default();
-        Ok(text.lines().filter(|l| !l.is_empty()).map(str::to_string).collect())
+        let text = self
+            .read(&Self::index_account(profile))?
+            .unwrap_or_default();
+        Ok(text
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect())
     }
 
     fn write_index(&self, profile: &str, suffixes: &[String]) -> Result<(), SecretError> {
         let account = Self::index_account(profile);
-        if suffixes.is_empty() { self.remove(&account) } else { self.write(&account, &suffixes.join("\n")) }
+        if suffixes.is_empty() {
+            self.remove(&account)
+        } else {
+            self.write(&account, &suffixes.join("\n"))
+        }
     }
 }
 
@@ -131,7 +145,10 @@ impl SecretStore for KeychainStore {
             .index(profile)?
             .iter()
             .filter_map(|s| SecretKind::from_suffix(s))
-            .map(|kind| SecretKey { profile: profile.to_string(), kind })
+            .map(|kind| SecretKey {
+                profile: profile.to_string(),
+                kind,
+            })
             .collect())
     }
 }
@@ -139,12 +156,18 @@ impl SecretStore for KeychainStore {
 fn check_len(value: &str) -> Result<(), SecretError> {
     let len = value.encode_utf16().count() * 2;
     if len > MAX_SECRET_BYTES {
-        return Err(SecretError::TooLong { len, limit: MAX_SECRET_BYTES });
+        return Err(SecretError::TooLong {
+            len,
+            limit: MAX_SECRET_BYTES,
+        });
     }
     Ok(())
 }
 
-#[cfg(all(unix, not(any(target_os = "macos", target_os = "ios", target_os = "android"))))]
+#[cfg(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+))]
 fn platform_store() -> keyring_core::Result<Arc<CredentialStore>> {
     Ok(zbus_secret_service_keyring_store::Store::new()?)
 }
@@ -161,12 +184,16 @@ fn platform_store() -> keyring_core::Result<Arc<CredentialStore>> {
 
 #[cfg(not(any(windows, unix)))]
 fn platform_store() -> keyring_core::Result<Arc<CredentialStore>> {
-    Err(KeyringError::NotSupportedByStore("this platform has no supported keychain".into()))
+    Err(KeyringError::NotSupportedByStore(
+        "this platform has no supported keychain".into(),
+    ))
 }
 
 #[cfg(any(target_os = "ios", target_os = "android"))]
 fn platform_store() -> keyring_core::Result<Arc<CredentialStore>> {
-    Err(KeyringError::NotSupportedByStore("this platform has no supported keychain".into()))
+    Err(KeyringError::NotSupportedByStore(
+        "this platform has no supported keychain".into(),
+    ))
 }
 
 fn map_error(e: &KeyringError) -> SecretError {
@@ -174,9 +201,10 @@ fn map_error(e: &KeyringError) -> SecretError {
         KeyringError::NoStorageAccess(_) | KeyringError::NoDefaultStore => {
             SecretError::Unavailable(describe(e))
         }
-        KeyringError::TooLong(_, limit) => {
-            SecretError::TooLong { len: 0, limit: usize::try_from(*limit).unwrap_or(usize::MAX) }
-        }
+        KeyringError::TooLong(_, limit) => SecretError::TooLong {
+            len: 0,
+            limit: usize::try_from(*limit).unwrap_or(usize::MAX),
+        },
         _ => SecretError::Platform(describe(e)),
     }
 }
@@ -208,7 +236,13 @@ mod tests {
     fn windows_limit_is_checked_in_utf16_bytes() {
         assert!(check_len(&"a".repeat(1280)).is_ok());
         let err = check_len(&"a".repeat(1281)).unwrap_err();
-        assert!(matches!(err, SecretError::TooLong { len: 2562, limit: 2560 }));
+        assert!(matches!(
+            err,
+            SecretError::TooLong {
+                len: 2562,
+                limit: 2560
+            }
+        ));
         assert!(err.to_string().contains("too long"));
     }
 

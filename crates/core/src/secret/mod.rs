@@ -76,7 +76,10 @@ impl SecretKey {
 
     /// The profile's password.
     pub fn password(profile: &str) -> SecretKey {
-        SecretKey { profile: profile.to_string(), kind: SecretKind::Password }
+        SecretKey {
+            profile: profile.to_string(),
+            kind: SecretKind::Password,
+        }
     }
 
     /// The passphrase of a key file, as the SSH engine names it (the path as given to it).
@@ -155,7 +158,9 @@ impl SecretKind {
         } else if let Some(path) = suffix.strip_prefix("passphrase:") {
             Some(SecretKind::Passphrase(path.to_string()))
         } else {
-            suffix.strip_prefix("jupyter-token:").map(|id| SecretKind::JupyterToken(id.to_string()))
+            suffix
+                .strip_prefix("jupyter-token:")
+                .map(|id| SecretKind::JupyterToken(id.to_string()))
         }
     }
 }
@@ -168,25 +173,41 @@ pub struct MemoryStore {
 
 impl SecretStore for MemoryStore {
     fn persist(&self, key: &SecretKey, value: &Sensitive<String>) -> Result<(), SecretError> {
-        let mut entries = self.entries.lock().map_err(|e| SecretError::Platform(e.to_string()))?;
+        let mut entries = self
+            .entries
+            .lock()
+            .map_err(|e| SecretError::Platform(e.to_string()))?;
         entries.insert(key.clone(), value.clone());
         Ok(())
     }
 
     fn retrieve(&self, key: &SecretKey) -> Result<Option<Sensitive<String>>, SecretError> {
-        let entries = self.entries.lock().map_err(|e| SecretError::Platform(e.to_string()))?;
+        let entries = self
+            .entries
+            .lock()
+            .map_err(|e| SecretError::Platform(e.to_string()))?;
         Ok(entries.get(key).cloned())
     }
 
     fn delete(&self, key: &SecretKey) -> Result<(), SecretError> {
-        let mut entries = self.entries.lock().map_err(|e| SecretError::Platform(e.to_string()))?;
+        let mut entries = self
+            .entries
+            .lock()
+            .map_err(|e| SecretError::Platform(e.to_string()))?;
         entries.remove(key);
         Ok(())
     }
 
     fn list(&self, profile: &str) -> Result<Vec<SecretKey>, SecretError> {
-        let entries = self.entries.lock().map_err(|e| SecretError::Platform(e.to_string()))?;
-        Ok(entries.keys().filter(|k| k.profile == profile).cloned().collect())
+        let entries = self
+            .entries
+            .lock()
+            .map_err(|e| SecretError::Platform(e.to_string()))?;
+        Ok(entries
+            .keys()
+            .filter(|k| k.profile == profile)
+            .cloned()
+            .collect())
     }
 }
 
@@ -204,7 +225,10 @@ mod tests {
     #[test]
     fn memory_store_round_trip() {
         let store = MemoryStore::default();
-        let key = SecretKey { profile: "box".into(), kind: SecretKind::Password };
+        let key = SecretKey {
+            profile: "box".into(),
+            kind: SecretKind::Password,
+        };
         assert!(store.retrieve(&key).unwrap().is_none());
         store.persist(&key, &Sensitive::new("pw".into())).unwrap();
         assert_eq!(store.retrieve(&key).unwrap().unwrap().expose(), "pw");
@@ -229,12 +253,20 @@ mod tests {
     fn forget_profile_removes_listed_and_derived_secrets_only() {
         let store = MemoryStore::default();
         let v = Sensitive::new("v".to_string());
-        let token = SecretKey { profile: "box".into(), kind: SecretKind::JupyterToken("1".into()) };
+        let token = SecretKey {
+            profile: "box".into(),
+            kind: SecretKind::JupyterToken("1".into()),
+        };
         let other = SecretKey::password("other");
         store.persist(&SecretKey::password("box"), &v).unwrap();
         store.persist(&token, &v).unwrap();
         store.persist(&other, &v).unwrap();
-        store.forget_profile("box", &[SecretKey::passphrase("box", "/k".as_ref()), other.clone()]).unwrap();
+        store
+            .forget_profile(
+                "box",
+                &[SecretKey::passphrase("box", "/k".as_ref()), other.clone()],
+            )
+            .unwrap();
         assert!(store.list("box").unwrap().is_empty());
         assert!(store.retrieve(&other).unwrap().is_some());
     }
