@@ -1,1 +1,558 @@
-//! placeholder
+//! The test bed: real OpenSSH `sshd` instances on 127.0.0.1, an `ssh-agent`, throwaway keys, a
+//! password user, and helpers to run the `tunnelbook` binary against them.
+//!
+//! Everything started here is a child of the test process, killed on drop and, should the test
+//! process die without unwinding, by the kernel (`PR_SET_PDEATHSIG`). Tests run as root (CI does):
+//! sshd needs it to log other users in.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod prompter;
+
+use std::{
+    net::{SocketAddr, TcpListener, TcpStream},
+    os::unix::{fs::PermissionsExt, process::CommandExt},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::{Arc, Once},
+    time::{Duration, Instant},
+};
+
+use tempfile::TempDir;
+use tunnelbook_core::{
+    profile::{AuthMethod, Profile},
+    secret::SecretStore,
+    ssh::{ConnectContext, ConnectOptions, HostKeyPolicy, KnownHosts, Prompter},
+};
+
+/// The unprivileged login user the test bed uses (created on first use if missing).
+pub const USER: &str = "tbtest";
+/// Its password.
+pub const PASSWORD: &str = "tb-Test-pw-1";
+/// A second user, for "processes of two different users" tests.
+pub const OTHER_USER: &str = "tbother";
+
+/// Kills the child when the test process dies, even on abort.
+fn die_with_parent(cmd: &mut Command) -> &mut Command {
+    // SAFETY: prctl is async-signal-safe and only changes this (forked) process.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        })
+    }
+}
+
+/// A child process killed on drop.
+pub struct Guard(Child);
+
+impl Guard {
+    /// Spawns `cmd` as a guarded child.
+    pub fn spawn(cmd: &mut Command) -> Guard {
+        Guard(
+            die_with_parent(cmd)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}")),
+        )
+    }
+
+    /// The child's pid.
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Reads one line of the child's piped stdout (waits up to 30 s).
+    pub fn read_line(&mut self) -> String {
+        use std::io::BufRead;
+        let stdout = self.0.stdout.take().expect("stdout must be piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = std::io::BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let _ = tx.send((line, reader));
+        });
+        let (line, reader) = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("no output line within 30 s");
+        // Keep draining so the child never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut { reader }, &mut std::io::sink()));
+        line.trim_end().to_string()
+    }
+
+    /// Kills and reaps the child now.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs a command to completion, panicking with its output if it fails.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something accepts connections on `port`.
+pub fn wait_for_port(port: u16, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("nothing listens on 127.0.0.1:{port} after {timeout:?}");
+}
+
+/// Creates the test users with their passwords, once per process (idempotent across runs).
+pub fn ensure_users() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        assert!(
+            is_root(),
+            "the test bed needs root (sshd logs other users in)"
+        );
+        // Test processes run in parallel: one creates the users, the others wait.
+        let lock = std::fs::File::create("/tmp/tunnelbook-testbed-users.lock").unwrap();
+        lock.lock().unwrap();
+        for user in [USER, OTHER_USER] {
+            let exists = Command::new("id")
+                .arg(user)
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if !exists {
+                run(Command::new("useradd").args(["--create-home", "--shell", "/bin/bash", user]));
+            }
+            run(Command::new("mkdir").args(["-p", &format!("/home/{user}")]));
+            run(Command::new("chown").args([&format!("{user}:"), &format!("/home/{user}")]));
+            // Debian's skeleton ~/.profile puts ~/bin on PATH in login shells.
+            let profile = format!("/home/{user}/.profile");
+            if !Path::new(&profile).exists() {
+                run(Command::new("install").args([
+                    "-o",
+                    user,
+                    "-m",
+                    "0644",
+                    "/etc/skel/.profile",
+                    &profile,
+                ]));
+            }
+        }
+        let mut chpasswd = Command::new("chpasswd")
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        chpasswd
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{USER}:{PASSWORD}\n{OTHER_USER}:{PASSWORD}\n").as_bytes())
+            .unwrap();
+        assert!(chpasswd.wait().unwrap().success());
+    });
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// A private key file made with ssh-keygen (or puttygen).
+#[derive(Debug, Clone)]
+pub struct KeyFile {
+    /// The private key.
+    pub path: PathBuf,
+    /// The `.pub` line.
+    pub public: String,
+}
+
+/// Makes a key of `kind` (`ed25519`, `ecdsa`, `rsa`) in `dir`, encrypted when `passphrase` is set.
+pub fn make_key(dir: &Path, name: &str, kind: &str, passphrase: Option<&str>) -> KeyFile {
+    let path = dir.join(name);
+    let mut cmd = Command::new("ssh-keygen");
+    cmd.args([
+        "-q",
+        "-t",
+        kind,
+        "-N",
+        passphrase.unwrap_or(""),
+        "-C",
+        name,
+        "-f",
+    ])
+    .arg(&path);
+    if kind == "rsa" {
+        cmd.args(["-b", "3072"]);
+    }
+    run(&mut cmd);
+    let public = std::fs::read_to_string(path.with_extension("pub"))
+        .or_else(|_| std::fs::read_to_string(format!("{}.pub", path.display())))
+        .unwrap();
+    KeyFile {
+        path,
+        public: public.trim().to_string(),
+    }
+}
+
+/// Converts an OpenSSH key to PuTTY's `.ppk` format (needs `puttygen`, Debian `putty-tools`).
+pub fn to_ppk(key: &KeyFile, passphrase: Option<&str>) -> KeyFile {
+    let ppk = key.path.with_extension("ppk");
+    let mut cmd = Command::new("puttygen");
+    cmd.arg(&key.path).args(["-O", "private", "-o"]).arg(&ppk);
+    let pass_file = key.path.with_extension("pass");
+    if let Some(p) = passphrase {
+        std::fs::write(&pass_file, p).unwrap();
+        cmd.arg("--new-passphrase").arg(&pass_file);
+        cmd.arg("--old-passphrase").arg(&pass_file);
+    }
+    run(&mut cmd);
+    KeyFile {
+        path: ppk,
+        public: key.public.clone(),
+    }
+}
+
+/// How an sshd instance should behave.
+#[derive(Debug, Clone)]
+pub struct SshdOptions {
+    /// Password logins.
+    pub password: bool,
+    /// Keyboard-interactive through PAM asking the password then a TOTP code.
+    pub otp: bool,
+    /// Extra `sshd_config` lines.
+    pub extra: Vec<String>,
+}
+
+impl Default for SshdOptions {
+    fn default() -> Self {
+        Self {
+            password: true,
+            otp: false,
+            extra: Vec::new(),
+        }
+    }
+}
+
+/// A running OpenSSH sshd on 127.0.0.1 with throwaway host keys.
+pub struct Sshd {
+    /// Its port.
+    pub port: u16,
+    dir: TempDir,
+    process: Guard,
+    /// Host key public lines (ed25519, rsa).
+    pub host_keys: Vec<String>,
+}
+
+/// The OATH secret (hex) for the OTP sshd; `oathtool --totp OTP_SECRET` gives the code.
+pub const OTP_SECRET: &str = "3132333435363738393031323334353637383930";
+
+impl Sshd {
+    /// Starts sshd accepting `authorized` keys for both test users (and root).
+    pub fn start(authorized: &[&KeyFile], options: SshdOptions) -> Sshd {
+        ensure_users();
+        let dir = tempfile::Builder::new()
+            .prefix("tb-sshd-")
+            .tempdir()
+            .unwrap();
+        // sshd reads authorized_keys as the target user.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut host_keys = Vec::new();
+        for kind in ["ed25519", "rsa"] {
+            let key = make_key(dir.path(), &format!("host_{kind}"), kind, None);
+            host_keys.push(key.public);
+        }
+        let auth_keys = dir.path().join("authorized_keys");
+        let lines: Vec<&str> = authorized.iter().map(|k| k.public.as_str()).collect();
+        std::fs::write(&auth_keys, lines.join("\n") + "\n").unwrap();
+        std::fs::set_permissions(&auth_keys, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::create_dir_all("/run/sshd").unwrap();
+
+        let mut binary = PathBuf::from("/usr/sbin/sshd");
+        let mut config = vec![
+            "ListenAddress 127.0.0.1".to_string(),
+            format!("HostKey {}/host_ed25519", dir.path().display()),
+            format!("HostKey {}/host_rsa", dir.path().display()),
+            format!("AuthorizedKeysFile {}", auth_keys.display()),
+            format!("PidFile {}/sshd.pid", dir.path().display()),
+            "StrictModes no".into(),
+            "PermitRootLogin yes".into(),
+            "AllowTcpForwarding yes".into(),
+            "AllowStreamLocalForwarding yes".into(),
+            "GatewayPorts no".into(),
+            "LogLevel VERBOSE".into(),
+            "MaxStartups 500".into(),
+            "MaxSessions 500".into(),
+            format!(
+                "PasswordAuthentication {}",
+                if options.password { "yes" } else { "no" }
+            ),
+        ];
+        if options.otp {
+            // PAM's service name is sshd's program name: run it through a link named after our
+            // service so /etc/pam.d/tunnelbook-otp applies instead of the system's sshd stack.
+            install_otp_pam();
+            binary = dir.path().join("tunnelbook-otp");
+            std::os::unix::fs::symlink("/usr/sbin/sshd", &binary).unwrap();
+            config.extend([
+                "UsePAM yes".into(),
+                "KbdInteractiveAuthentication yes".into(),
+                "AuthenticationMethods keyboard-interactive".into(),
+            ]);
+        } else {
+            config.extend(["UsePAM no".into(), "KbdInteractiveAuthentication no".into()]);
+        }
+        config.extend(options.extra.iter().cloned());
+
+        for _attempt in 0..5 {
+            let port = free_port();
+            let cfg_path = dir.path().join("sshd_config");
+            std::fs::write(&cfg_path, format!("Port {port}\n{}\n", config.join("\n"))).unwrap();
+            let log = std::fs::File::create(dir.path().join("sshd.log")).unwrap();
+            let process = Guard::spawn(
+                Command::new(&binary)
+                    .args(["-D", "-e", "-f"])
+                    .arg(&cfg_path)
+                    .stdout(Stdio::null())
+                    .stderr(log),
+            );
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Sshd {
+                        port,
+                        dir,
+                        process,
+                        host_keys,
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            eprintln!("sshd did not start on {port}:\n{}", read_log(dir.path()));
+        }
+        panic!("sshd would not start:\n{}", read_log(dir.path()));
+    }
+
+    /// sshd's log so far (for assertions and failure messages).
+    pub fn log(&self) -> String {
+        read_log(self.dir.path())
+    }
+
+    /// A known_hosts line for this server's ed25519 key.
+    pub fn known_hosts_line(&self) -> String {
+        format!("[127.0.0.1]:{} {}", self.port, self.host_keys[0])
+    }
+
+    /// A profile for `user` on this server.
+    pub fn profile(&self, name: &str, user: &str) -> Profile {
+        Profile {
+            name: name.to_string(),
+            host: "127.0.0.1".into(),
+            port: self.port,
+            user: Some(user.to_string()),
+            ..Profile::default()
+        }
+    }
+
+    /// Stops the server (established connections keep their own sshd children).
+    pub fn stop(&mut self) {
+        self.process.kill();
+    }
+
+    /// The pid of the listening sshd.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+}
+
+fn read_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
+}
+
+fn install_otp_pam() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        std::fs::create_dir_all("/etc/tunnelbook-test").unwrap();
+        let users = "/etc/tunnelbook-test/users.oath";
+        std::fs::write(users, format!("HOTP/T30/6 {USER} - {OTP_SECRET}\n")).unwrap();
+        std::fs::set_permissions(users, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(
+            "/etc/pam.d/tunnelbook-otp",
+            format!(
+                "auth required pam_unix.so\n\
+                 auth required pam_oath.so usersfile={users} window=4 digits=6\n\
+                 account required pam_unix.so\n\
+                 session required pam_permit.so\n"
+            ),
+        )
+        .unwrap();
+    });
+}
+
+/// The current TOTP code for [`OTP_SECRET`].
+pub fn otp_code() -> String {
+    let out = run(Command::new("oathtool").args(["--totp", OTP_SECRET]));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A running ssh-agent holding some keys.
+pub struct Agent {
+    /// `SSH_AUTH_SOCK` value.
+    pub socket: PathBuf,
+    _dir: TempDir,
+    _process: Guard,
+}
+
+impl Agent {
+    /// Starts an agent and adds `keys` to it.
+    pub fn start(keys: &[&KeyFile]) -> Agent {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("agent.sock");
+        let process = Guard::spawn(
+            Command::new("ssh-agent")
+                .arg("-D")
+                .arg("-a")
+                .arg(&socket)
+                .stdout(Stdio::null()),
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !socket.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for key in keys {
+            run(Command::new("ssh-add")
+                .arg("-q")
+                .arg(&key.path)
+                .env("SSH_AUTH_SOCK", &socket));
+        }
+        Agent {
+            socket,
+            _dir: dir,
+            _process: process,
+        }
+    }
+}
+
+/// A throwaway client side: a home with keys, Tunnelbook's own known_hosts, and a way to run the
+/// `tunnelbook` binary in it.
+pub struct Client {
+    /// `$HOME` and `$TUNNELBOOK_HOME` parent.
+    pub dir: TempDir,
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Client {
+    /// A fresh client directory.
+    pub fn new() -> Client {
+        Client {
+            dir: tempfile::Builder::new()
+                .prefix("tb-client-")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+
+    /// `$TUNNELBOOK_HOME`.
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("tunnelbook")
+    }
+
+    /// Tunnelbook's own known_hosts.
+    pub fn known_hosts(&self) -> KnownHosts {
+        KnownHosts::with_files(self.home().join("known_hosts"), vec![])
+    }
+
+    /// Trusts `sshd`'s host key up front.
+    pub fn trust(&self, sshd: &Sshd) {
+        std::fs::create_dir_all(self.home()).unwrap();
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.home().join("known_hosts"))
+            .unwrap();
+        writeln!(f, "{}", sshd.known_hosts_line()).unwrap();
+    }
+
+    /// A connect context using this client's known_hosts.
+    pub fn context(
+        &self,
+        prompter: Arc<dyn Prompter>,
+        policy: HostKeyPolicy,
+        secrets: Option<Arc<dyn SecretStore>>,
+    ) -> ConnectContext {
+        ConnectContext {
+            prompter,
+            known_hosts: self.known_hosts(),
+            secrets,
+            options: ConnectOptions {
+                host_key_policy: policy,
+                ..ConnectOptions::default()
+            },
+        }
+    }
+
+    /// `tunnelbook ARGS` with `$HOME`/`$TUNNELBOOK_HOME` pointing here and no agent.
+    pub fn cli(&self) -> Command {
+        let mut cmd = Command::new(cli_binary());
+        cmd.env("HOME", self.dir.path())
+            .env("TUNNELBOOK_HOME", self.home())
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("TUNNELBOOK_PASSWORD")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        cmd
+    }
+}
+
+/// The `tunnelbook` binary built alongside the tests (`target/<profile>/tunnelbook`).
+pub fn cli_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = profile_dir.join("tunnelbook");
+    assert!(
+        bin.exists(),
+        "{} missing: build it with `cargo build -p tunnelbook-cli`",
+        bin.display()
+    );
+    bin
+}
+
+/// Key-file-only auth (no agent, no password prompts).
+pub fn key_only(mut profile: Profile, key: &KeyFile) -> Profile {
+    profile.auth = vec![AuthMethod::KeyFile];
+    profile.identity_files = vec![key.path.clone()];
+    profile
+}

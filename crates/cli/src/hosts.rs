@@ -4,6 +4,7 @@
 use std::{
     io::Write,
     path::{Path, PathBuf},
+    process::ExitCode,
     sync::Arc,
 };
 
@@ -132,6 +133,17 @@ pub enum HostsError {
     /// Serialising JSON failed.
     #[error("cannot print JSON: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+/// Runs a `hosts` command and prints its error (`tunnelbook: …`, field errors one per line).
+pub fn main(home: &Path, cmd: HostsCommand) -> ExitCode {
+    match run(cmd, home, &mut std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tunnelbook: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// Runs a `hosts` command against the profiles in `home`, opening the OS keychain only for the

@@ -1,48 +1,93 @@
-//! `tunnelbook`: the command line, a thin front over tunnelbook-core.
-//!
-//! Placeholder skeleton carrying only `hosts`; the lead's clap skeleton replaces it.
+//! `tunnelbook`: the command line over tunnelbook-core. Every verb parses its arguments, calls
+//! core and prints; nothing here decides or loops on its own.
 
+mod connect;
+mod exec;
+mod forward;
+mod gpus;
 mod hosts;
+mod prompt;
 
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
+use tunnelbook_core::ssh::HostKeyPolicy;
 
-/// Tunnelbook: JupyterLab on a free remote GPU, in one command.
+/// Remote JupyterLab on a free GPU, one command away.
 #[derive(Debug, Parser)]
-#[command(name = "tunnelbook", version)]
+#[command(name = "tunnelbook", version, about)]
 struct Cli {
-    /// Tunnelbook's home (saved hosts); default the platform configuration directory.
-    #[arg(long, env = "TUNNELBOOK_HOME", global = true, value_name = "DIR")]
-    home: Option<PathBuf>,
+    #[command(flatten)]
+    global: Global,
     #[command(subcommand)]
     command: Command,
 }
 
+/// Options that apply to every verb.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// What to do with a host key no known_hosts file lists (like OpenSSH's
+    /// StrictHostKeyChecking). Without a terminal, `ask` behaves as `strict`. A changed key is
+    /// refused under every policy.
+    #[arg(long, value_enum, default_value = "ask", global = true)]
+    host_key_policy: PolicyArg,
+    /// Where Tunnelbook keeps its state (default: the platform's config dir).
+    #[arg(long, env = "TUNNELBOOK_HOME", global = true, hide_env_values = true)]
+    home: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum PolicyArg {
+    Ask,
+    AcceptNew,
+    Strict,
+}
+
+impl From<PolicyArg> for HostKeyPolicy {
+    fn from(p: PolicyArg) -> Self {
+        match p {
+            PolicyArg::Ask => HostKeyPolicy::Ask,
+            PolicyArg::AcceptNew => HostKeyPolicy::AcceptNew,
+            PolicyArg::Strict => HostKeyPolicy::Strict,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Saved hosts.
+    /// Run a command on a saved host through its login shell; exits with the command's status.
+    Exec(exec::ExecArgs),
+    /// Forward ports over one connection until interrupted (like `ssh -N -L/-R/-D`).
+    Forward(forward::ForwardArgs),
+    /// Show a host's GPUs and who is using them (`local`: this computer), free ones marked.
+    Gpus(gpus::GpusArgs),
+    /// Saved hosts: add, list, show, edit, remove, forget secrets, import ~/.ssh/config.
     #[command(subcommand)]
     Hosts(hosts::HostsCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let home = match cli.home.map_or_else(tunnelbook_core::profile::home_dir, Ok) {
-        Ok(home) => home,
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
         }
     };
-    let result = match cli.command {
-        Command::Hosts(cmd) => hosts::run(cmd, &home, &mut std::io::stdout()),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Exec(args) => exec::run(&cli.global, args).await,
+            Command::Forward(args) => forward::run(&cli.global, args).await,
+            Command::Gpus(args) => gpus::run(&cli.global, args).await,
+            Command::Hosts(cmd) => hosts::main(&connect::home(&cli.global), cmd),
         }
-    }
+    })
 }

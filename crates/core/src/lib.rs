@@ -5,6 +5,7 @@
 //! Collaborators that belong to a front end — asking the human a question, the OS keychain — come
 //! in as traits ([`ssh::Prompter`], [`secret::SecretStore`]) so tests run core with no app around.
 
+pub mod gpu;
 pub mod profile;
 pub mod secret;
 pub mod ssh;

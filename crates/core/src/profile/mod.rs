@@ -198,13 +198,13 @@ fn backup_hint(backup: &Option<PathBuf>) -> String {
 
 /// Tunnelbook's home: `$TUNNELBOOK_HOME` when set and not empty, otherwise the platform
 /// configuration directory (`~/.config/tunnelbook` on Linux, `~/Library/Application
-/// Support/dev.tunnelbook.Tunnelbook` on macOS, `%APPDATA%\tunnelbook\Tunnelbook\config` on
+/// Support/org.Tunnelbook.tunnelbook` on macOS, `%APPDATA%\Tunnelbook\tunnelbook\config` on
 /// Windows). Nothing is created.
 pub fn home_dir() -> Result<PathBuf, ProfileError> {
     if let Some(home) = std::env::var_os(HOME_ENV).filter(|h| !h.is_empty()) {
         return Ok(PathBuf::from(home));
     }
-    directories::ProjectDirs::from("dev", "tunnelbook", "Tunnelbook")
+    directories::ProjectDirs::from("org", "Tunnelbook", "tunnelbook")
         .map(|dirs| dirs.config_dir().to_path_buf())
         .ok_or(ProfileError::NoHome)
 }

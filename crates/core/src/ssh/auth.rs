@@ -59,9 +59,15 @@ pub(super) async fn authenticate(
 ) -> Result<(), SshError> {
     let user = login_user(hop);
     let destination = format!("{user}@{}", hop.host);
-    let order: Vec<AuthMethod> =
-        if hop.auth.is_empty() { AuthMethod::DEFAULT_ORDER.to_vec() } else { hop.auth.clone() };
-    let mut progress = Progress { remaining: None, tried: Vec::new() };
+    let order: Vec<AuthMethod> = if hop.auth.is_empty() {
+        AuthMethod::DEFAULT_ORDER.to_vec()
+    } else {
+        hop.auth.clone()
+    };
+    let mut progress = Progress {
+        remaining: None,
+        tried: Vec::new(),
+    };
     for method in order {
         let (kind, name) = match method {
             AuthMethod::Agent | AuthMethod::KeyFile => (MethodKind::PublicKey, "publickey"),
@@ -90,7 +96,9 @@ pub(super) async fn authenticate(
             return Ok(());
         }
     }
-    let _ = handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+    let _ = handle
+        .disconnect(russh::Disconnect::ByApplication, "", "en")
+        .await;
     let accepted = match &progress.remaining {
         Some(r) if !r.is_empty() => r.iter().map(<&str>::from).collect::<Vec<_>>().join(", "),
         Some(_) => "none".to_string(),
@@ -101,7 +109,11 @@ pub(super) async fn authenticate(
     Err(SshError::AuthFailed {
         user,
         host: hop.host.clone(),
-        tried: if tried.is_empty() { "nothing usable".into() } else { tried.join(", ") },
+        tried: if tried.is_empty() {
+            "nothing usable".into()
+        } else {
+            tried.join(", ")
+        },
         accepted,
     })
 }
@@ -109,9 +121,12 @@ pub(super) async fn authenticate(
 fn result(progress: &mut Progress, result: AuthResult) -> Option<Outcome> {
     match result {
         AuthResult::Success => Some(Outcome::Success),
-        AuthResult::Failure { remaining_methods, partial_success } => {
-            progress.failed(&remaining_methods, partial_success).then_some(Outcome::Next)
-        }
+        AuthResult::Failure {
+            remaining_methods,
+            partial_success,
+        } => progress
+            .failed(&remaining_methods, partial_success)
+            .then_some(Outcome::Next),
     }
 }
 
@@ -131,10 +146,15 @@ async fn agent(
         }
     };
     for identity in identities {
-        let AgentIdentity::PublicKey { key, .. } = identity else { continue };
+        let AgentIdentity::PublicKey { key, .. } = identity else {
+            continue;
+        };
         progress.tried.push("agent");
         let hash = rsa_hash(handle, key.algorithm().is_rsa()).await?;
-        match handle.authenticate_publickey_with(user, key, hash, &mut agent).await {
+        match handle
+            .authenticate_publickey_with(user, key, hash, &mut agent)
+            .await
+        {
             Ok(r) => {
                 if let Some(outcome) = result(progress, r) {
                     return Ok(outcome);
@@ -148,19 +168,28 @@ async fn agent(
 
 /// The platform's ssh-agent: `SSH_AUTH_SOCK` on Unix; on Windows the OpenSSH named pipe, then
 /// Pageant.
-async fn connect_agent() -> Option<keys::agent::client::AgentClient<Box<dyn keys::agent::client::AgentStream + Send + Unpin>>> {
+async fn connect_agent() -> Option<
+    keys::agent::client::AgentClient<Box<dyn keys::agent::client::AgentStream + Send + Unpin>>,
+> {
     #[cfg(unix)]
     {
-        keys::agent::client::AgentClient::connect_env().await.ok().map(|a| a.dynamic())
+        keys::agent::client::AgentClient::connect_env()
+            .await
+            .ok()
+            .map(|a| a.dynamic())
     }
     #[cfg(windows)]
     {
         if let Ok(a) =
-            keys::agent::client::AgentClient::connect_named_pipe(r"\\.\pipe\openssh-ssh-agent").await
+            keys::agent::client::AgentClient::connect_named_pipe(r"\\.\pipe\openssh-ssh-agent")
+                .await
         {
             return Some(a.dynamic());
         }
-        keys::agent::client::AgentClient::connect_pageant().await.ok().map(|a| a.dynamic())
+        keys::agent::client::AgentClient::connect_pageant()
+            .await
+            .ok()
+            .map(|a| a.dynamic())
     }
 }
 
@@ -172,13 +201,23 @@ async fn rsa_hash(
     if !is_rsa {
         return Ok(None);
     }
-    Ok(handle.best_supported_rsa_hash().await?.flatten().or(Some(keys::HashAlg::Sha256)))
+    Ok(handle
+        .best_supported_rsa_hash()
+        .await?
+        .flatten()
+        .or(Some(keys::HashAlg::Sha256)))
 }
 
 fn default_identity_files() -> Vec<PathBuf> {
-    let Some(dirs) = directories::BaseDirs::new() else { return Vec::new() };
+    let Some(dirs) = directories::BaseDirs::new() else {
+        return Vec::new();
+    };
     let ssh = dirs.home_dir().join(".ssh");
-    ["id_ed25519", "id_ecdsa", "id_rsa"].iter().map(|f| ssh.join(f)).filter(|p| p.exists()).collect()
+    ["id_ed25519", "id_ecdsa", "id_rsa"]
+        .iter()
+        .map(|f| ssh.join(f))
+        .filter(|p| p.exists())
+        .collect()
 }
 
 /// `~/x` → `$HOME/x`.
@@ -203,13 +242,22 @@ async fn key_files(
         default_identity_files()
     };
     for path in files {
-        let Some((key, remember)) = load_key(&path, hop, ctx, explicit).await? else { continue };
+        let Some((key, remember)) = load_key(&path, hop, ctx, explicit).await? else {
+            continue;
+        };
         progress.tried.push("publickey");
         let hash = rsa_hash(handle, key.algorithm().is_rsa()).await?;
-        let r = handle.authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(key), hash)).await?;
+        let r = handle
+            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(key), hash))
+            .await?;
         let success = r.success();
         if let (true, Some(passphrase)) = (success, remember) {
-            store(ctx, &hop.name, SecretKind::Passphrase(path.display().to_string()), &passphrase);
+            store(
+                ctx,
+                &hop.name,
+                SecretKind::Passphrase(path.display().to_string()),
+                &passphrase,
+            );
         }
         if let Some(outcome) = result(progress, r) {
             return Ok(outcome);
@@ -227,28 +275,41 @@ async fn load_key(
     ctx: &ConnectContext,
     explicit: bool,
 ) -> Result<Option<(keys::PrivateKey, Option<Sensitive<String>>)>, SshError> {
-    let key_error = |message: String| SshError::KeyFile { path: path.display().to_string(), message };
+    let key_error = |message: String| SshError::KeyFile {
+        path: path.display().to_string(),
+        message,
+    };
     if !path.exists() {
-        return if explicit { Err(key_error("the file does not exist".into())) } else { Ok(None) };
+        return if explicit {
+            Err(key_error("the file does not exist".into()))
+        } else {
+            Ok(None)
+        };
     }
     match keys::load_secret_key(path, None) {
         Ok(key) => return Ok(Some((key, None))),
-        Err(keys::Error::KeyIsEncrypted) => {}
+        Err(e) if is_encrypted(&e) => {}
         Err(e) => return Err(key_error(e.to_string())),
     }
-    let secret_key =
-        SecretKey { profile: hop.name.clone(), kind: SecretKind::Passphrase(path.display().to_string()) };
+    let secret_key = SecretKey {
+        profile: hop.name.clone(),
+        kind: SecretKind::Passphrase(path.display().to_string()),
+    };
     if let Some(stored) = retrieve(ctx, &secret_key)
         && let Ok(key) = keys::load_secret_key(path, Some(stored.expose()))
     {
         return Ok(Some((key, None)));
     }
     for attempt in 0..PASSWORD_ATTEMPTS {
-        let question =
-            SecretQuestion::Passphrase { path: path.display().to_string(), retry: attempt > 0 };
+        let question = SecretQuestion::Passphrase {
+            path: path.display().to_string(),
+            retry: attempt > 0,
+        };
         let Some(answer) = ctx.prompter.secret(&question).await else {
             return if explicit {
-                Err(key_error("the key is encrypted and no passphrase was given".into()))
+                Err(key_error(
+                    "the key is encrypted and no passphrase was given".into(),
+                ))
             } else {
                 Ok(None)
             };
@@ -261,6 +322,16 @@ async fn load_key(
     Err(key_error("wrong passphrase".into()))
 }
 
+/// Whether loading failed only for want of a passphrase. OpenSSH-format keys say so with
+/// `KeyIsEncrypted`; PuTTY keys only through ssh-key's PPK error.
+fn is_encrypted(e: &keys::Error) -> bool {
+    match e {
+        keys::Error::KeyIsEncrypted => true,
+        keys::Error::SshKey(inner) => inner.to_string().contains("encrypted"),
+        _ => false,
+    }
+}
+
 async fn password(
     handle: &mut Handle<ClientHandler>,
     user: &str,
@@ -268,10 +339,15 @@ async fn password(
     ctx: &ConnectContext,
     progress: &mut Progress,
 ) -> Result<Outcome, SshError> {
-    let secret_key = SecretKey { profile: hop.name.clone(), kind: SecretKind::Password };
+    let secret_key = SecretKey {
+        profile: hop.name.clone(),
+        kind: SecretKind::Password,
+    };
     if let Some(stored) = retrieve(ctx, &secret_key) {
         progress.tried.push("password");
-        let r = handle.authenticate_password(user, stored.expose().as_str()).await?;
+        let r = handle
+            .authenticate_password(user, stored.expose().as_str())
+            .await?;
         if let Some(outcome) = result(progress, r) {
             return Ok(outcome);
         }
@@ -282,9 +358,13 @@ async fn password(
             host: hop.host.clone(),
             retry: attempt > 0 || progress.tried.contains(&"password"),
         };
-        let Some(answer) = ctx.prompter.secret(&question).await else { break };
+        let Some(answer) = ctx.prompter.secret(&question).await else {
+            break;
+        };
         progress.tried.push("password");
-        let r = handle.authenticate_password(user, answer.value.expose().as_str()).await?;
+        let r = handle
+            .authenticate_password(user, answer.value.expose().as_str())
+            .await?;
         if r.success() && answer.remember {
             store(ctx, &hop.name, SecretKind::Password, &answer.value);
         }
@@ -306,22 +386,34 @@ async fn keyboard_interactive(
     progress: &mut Progress,
 ) -> Result<Outcome, SshError> {
     progress.tried.push("keyboard-interactive");
-    let mut response = handle.authenticate_keyboard_interactive_start(user, None::<String>).await?;
+    let mut response = handle
+        .authenticate_keyboard_interactive_start(user, None::<String>)
+        .await?;
     for _ in 0..MAX_KBD_ROUNDS {
         match response {
             KeyboardInteractiveAuthResponse::Success => return Ok(Outcome::Success),
-            KeyboardInteractiveAuthResponse::Failure { remaining_methods, partial_success } => {
+            KeyboardInteractiveAuthResponse::Failure {
+                remaining_methods,
+                partial_success,
+            } => {
                 progress.failed(&remaining_methods, partial_success);
                 return Ok(Outcome::Next);
             }
-            KeyboardInteractiveAuthResponse::InfoRequest { name, instructions, prompts } => {
+            KeyboardInteractiveAuthResponse::InfoRequest {
+                name,
+                instructions,
+                prompts,
+            } => {
                 let round = KbdRound {
                     destination: destination.to_string(),
                     name,
                     instructions,
                     prompts: prompts
                         .into_iter()
-                        .map(|p| KbdPrompt { prompt: p.prompt, echo: p.echo })
+                        .map(|p| KbdPrompt {
+                            prompt: p.prompt,
+                            echo: p.echo,
+                        })
                         .collect(),
                 };
                 let answers = if round.prompts.is_empty() {
@@ -333,7 +425,9 @@ async fn keyboard_interactive(
                     }
                 };
                 let answers = answers.iter().map(|a| a.expose().clone()).collect();
-                response = handle.authenticate_keyboard_interactive_respond(answers).await?;
+                response = handle
+                    .authenticate_keyboard_interactive_respond(answers)
+                    .await?;
             }
         }
     }
@@ -353,7 +447,10 @@ fn retrieve(ctx: &ConnectContext, key: &SecretKey) -> Option<Sensitive<String>> 
 
 fn store(ctx: &ConnectContext, profile: &str, kind: SecretKind, value: &Sensitive<String>) {
     if let Some(store) = &ctx.secrets {
-        let key = SecretKey { profile: profile.to_string(), kind };
+        let key = SecretKey {
+            profile: profile.to_string(),
+            kind,
+        };
         if let Err(e) = store.persist(&key, value) {
             tracing::warn!(error = %e, "could not remember the secret in the keychain");
         }

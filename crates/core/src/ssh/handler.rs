@@ -19,11 +19,14 @@ use super::{
 };
 use crate::profile::Profile;
 
+/// Server listen address and port → the task serving that forward.
+type Routes = HashMap<(String, u32), mpsc::Sender<Channel<Msg>>>;
+
 /// Where channels for remote (`-R`) forwards go: the server's listen address and port, mapped
 /// to the task that serves that forward.
 #[derive(Clone, Default)]
 pub struct RemoteForwards {
-    routes: Arc<Mutex<HashMap<(String, u32), mpsc::Sender<Channel<Msg>>>>>,
+    routes: Arc<Mutex<Routes>>,
 }
 
 impl RemoteForwards {
@@ -42,7 +45,11 @@ impl RemoteForwards {
     }
 
     fn get(&self, address: &str, port: u32) -> Option<mpsc::Sender<Channel<Msg>>> {
-        self.routes.lock().ok()?.get(&(address.to_string(), port)).cloned()
+        self.routes
+            .lock()
+            .ok()?
+            .get(&(address.to_string(), port))
+            .cloned()
     }
 }
 
@@ -79,7 +86,11 @@ impl ClientHandler {
         let presented = fingerprint(key);
         match self.known_hosts.check(&self.host, self.port, key)? {
             HostKeyStatus::Known => Ok(true),
-            HostKeyStatus::Changed { expected, file, line } => {
+            HostKeyStatus::Changed {
+                expected,
+                file,
+                line,
+            } => {
                 warn!(host = %self.host, port = self.port, %expected, %presented, "host key changed");
                 Err(SshError::HostKeyChanged {
                     host: self.host.clone(),
@@ -128,7 +139,8 @@ impl client::Handler for ClientHandler {
             // Certificates are not requested (Preferred::host_key_certificates stays empty), so a
             // server sending one anyway is refused rather than trusted.
             PublicKeyOrCertificate::Certificate(_) => Err(SshError::Protocol(
-                "the server presented a host certificate, which Tunnelbook does not verify yet".into(),
+                "the server presented a host certificate, which Tunnelbook does not verify yet"
+                    .into(),
             )),
         }
     }
@@ -149,7 +161,10 @@ impl client::Handler for ClientHandler {
                 let _ = tx.send(channel).await;
             }
             None => {
-                warn!(connected_address, connected_port, "unexpected forwarded connection refused");
+                warn!(
+                    connected_address,
+                    connected_port, "unexpected forwarded connection refused"
+                );
                 drop(reply);
             }
         }
@@ -178,7 +193,9 @@ impl client::Handler for ClientHandler {
             }
             client::DisconnectReason::Error(e) => e.to_string(),
         };
-        let _ = self.events.send(ConnectionState::Disconnected { reason: text });
+        let _ = self
+            .events
+            .send(ConnectionState::Disconnected { reason: text });
         match reason {
             client::DisconnectReason::ReceivedDisconnect(_) => Ok(()),
             client::DisconnectReason::Error(e) => Err(e),

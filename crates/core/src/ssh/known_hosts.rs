@@ -59,8 +59,11 @@ impl KnownHosts {
     pub fn check(&self, host: &str, port: u16, key: &PublicKey) -> Result<HostKeyStatus, SshError> {
         let mut known = false;
         for file in &self.read {
-            let entries = kh::known_host_keys_path(host, port, file)
-                .map_err(|e| SshError::KnownHosts { path: file.clone(), message: e.to_string() })?;
+            let entries =
+                kh::known_host_keys_path(host, port, file).map_err(|e| SshError::KnownHosts {
+                    path: file.clone(),
+                    message: e.to_string(),
+                })?;
             for (line, listed) in entries {
                 if listed.algorithm() != key.algorithm() {
                     continue;
@@ -76,12 +79,19 @@ impl KnownHosts {
                 }
             }
         }
-        Ok(if known { HostKeyStatus::Known } else { HostKeyStatus::Unknown })
+        Ok(if known {
+            HostKeyStatus::Known
+        } else {
+            HostKeyStatus::Unknown
+        })
     }
 
     /// Remembers `key` for `host:port` in Tunnelbook's own file.
     pub fn learn(&self, host: &str, port: u16, key: &PublicKey) -> Result<(), SshError> {
-        let err = |message: String| SshError::KnownHosts { path: self.write.clone(), message };
+        let err = |message: String| SshError::KnownHosts {
+            path: self.write.clone(),
+            message,
+        };
         if let Some(dir) = self.write.parent() {
             std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
         }
@@ -102,7 +112,11 @@ impl KnownHosts {
 
 /// `host` or `[host]:port`, as OpenSSH writes it.
 fn host_pattern(host: &str, port: u16) -> String {
-    if port == 22 { host.to_string() } else { format!("[{host}]:{port}") }
+    if port == 22 {
+        host.to_string()
+    } else {
+        format!("[{host}]:{port}")
+    }
 }
 
 /// The `SHA256:…` fingerprint OpenSSH shows for a key.
@@ -114,8 +128,10 @@ pub fn fingerprint(key: &PublicKey) -> String {
 mod tests {
     use super::*;
 
-    const ED: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ";
-    const ED2: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA6rWI3G1sz07DnfFlrouTcysQlj2P+jpNSOEWD9OJ3X";
+    const ED: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ";
+    const ED2: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA6rWI3G1sz07DnfFlrouTcysQlj2P+jpNSOEWD9OJ3X";
 
     fn key(s: &str) -> PublicKey {
         PublicKey::from_openssh(s).unwrap()
@@ -125,11 +141,20 @@ mod tests {
     fn unknown_learned_known_changed() {
         let dir = tempfile::tempdir().unwrap();
         let kh = KnownHosts::with_files(dir.path().join("known_hosts"), vec![]);
-        assert_eq!(kh.check("box", 2222, &key(ED)).unwrap(), HostKeyStatus::Unknown);
+        assert_eq!(
+            kh.check("box", 2222, &key(ED)).unwrap(),
+            HostKeyStatus::Unknown
+        );
         kh.learn("box", 2222, &key(ED)).unwrap();
-        assert_eq!(kh.check("box", 2222, &key(ED)).unwrap(), HostKeyStatus::Known);
+        assert_eq!(
+            kh.check("box", 2222, &key(ED)).unwrap(),
+            HostKeyStatus::Known
+        );
         // Same host, other port: a different entry.
-        assert_eq!(kh.check("box", 22, &key(ED)).unwrap(), HostKeyStatus::Unknown);
+        assert_eq!(
+            kh.check("box", 22, &key(ED)).unwrap(),
+            HostKeyStatus::Unknown
+        );
         match kh.check("box", 2222, &key(ED2)).unwrap() {
             HostKeyStatus::Changed { expected, line, .. } => {
                 assert_eq!(expected, fingerprint(&key(ED)));
@@ -143,7 +168,11 @@ mod tests {
     fn reads_hashed_and_bracketed_entries_written_by_openssh() {
         let dir = tempfile::tempdir().unwrap();
         let user = dir.path().join("user_known_hosts");
-        std::fs::write(&user, format!("example.org {ED}\n[gpu.example.org]:2200 {ED2}\n")).unwrap();
+        std::fs::write(
+            &user,
+            format!("example.org {ED}\n[gpu.example.org]:2200 {ED2}\n"),
+        )
+        .unwrap();
         // Hash the names the way OpenSSH does (`HashKnownHosts yes`).
         let status = std::process::Command::new("ssh-keygen")
             .arg("-H")
@@ -154,9 +183,18 @@ mod tests {
         assert!(status.status.success(), "{status:?}");
         assert!(std::fs::read_to_string(&user).unwrap().starts_with("|1|"));
         let kh = KnownHosts::with_files(dir.path().join("own"), vec![user]);
-        assert_eq!(kh.check("example.org", 22, &key(ED)).unwrap(), HostKeyStatus::Known);
-        assert_eq!(kh.check("gpu.example.org", 2200, &key(ED2)).unwrap(), HostKeyStatus::Known);
-        assert_eq!(kh.check("gpu.example.org", 22, &key(ED2)).unwrap(), HostKeyStatus::Unknown);
+        assert_eq!(
+            kh.check("example.org", 22, &key(ED)).unwrap(),
+            HostKeyStatus::Known
+        );
+        assert_eq!(
+            kh.check("gpu.example.org", 2200, &key(ED2)).unwrap(),
+            HostKeyStatus::Known
+        );
+        assert_eq!(
+            kh.check("gpu.example.org", 22, &key(ED2)).unwrap(),
+            HostKeyStatus::Unknown
+        );
         assert!(matches!(
             kh.check("example.org", 22, &key(ED2)).unwrap(),
             HostKeyStatus::Changed { .. }

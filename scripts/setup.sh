@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs everything Tunnelbook needs to build, run and test on Debian 12 (run as root).
+# Idempotent: safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "setup.sh installs system packages and test users: run it as root (sudo)." >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt_packages=(
+  # build
+  build-essential pkg-config curl file git ca-certificates
+  # Tauri 2 on Linux (see shared/reference/environment.md; not libappindicator3-dev: it conflicts)
+  libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
+  # the test bed: real sshd, agent, PAM OTP, PuTTY keys, keychain, display, webdriver, JupyterLab
+  openssh-server openssh-client libpam-oath oathtool putty-tools
+  gnome-keyring dbus-x11 libsecret-tools xvfb webkit2gtk-driver imagemagick
+  python3 python3-venv python3-pip socat procps
+)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+command -v cargo >/dev/null || { echo "cargo (Rust 1.90+) is required: https://rustup.rs" >&2; exit 1; }
+command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
+command -v node >/dev/null || { echo "Node.js 20+ is required for the UI" >&2; exit 1; }
+
+# The test bed's login users (password logins, "two different users" GPU tests).
+for user in tbtest tbother; do
+  id "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$user"
+done
+printf 'tbtest:tb-Test-pw-1\ntbother:tb-Test-pw-1\n' | chpasswd
+mkdir -p /run/sshd
+
+echo "setup: done"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite: static checks, then every Rust test (unit, real-sshd end-to-end, real
+# Secret Service) inside a private D-Bus session with an unlocked gnome-keyring.
+# Needs what scripts/setup.sh installs; run as root (the test bed starts sshd).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== core stays GUI-free"
+if cargo tree -p tunnelbook-core --prefix none -e normal,build | grep -E '^(tauri|wry|tao|webkit2gtk)( |$)'; then
+  echo "tunnelbook-core depends on tauri (see above): core must stay GUI-free (DESIGN.md)" >&2
+  exit 1
+fi
+
+echo "== fmt"
+cargo fmt --all --check
+
+echo "== clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== build"
+cargo build --workspace --locked
+
+echo "== tests"
+dbus-run-session -- bash -c '
+  set -euo pipefail
+  printf "\n" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+  cargo nextest run --workspace --locked --no-fail-fast
+'
+echo "== all tests passed"

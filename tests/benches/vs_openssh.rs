@@ -1,0 +1,298 @@
+//! Tunnelbook against OpenSSH on the same sshd, cipher and machine, in one run.
+//!
+//! Run: `bash scripts/bench.sh` (builds the release CLI, then `cargo bench -p tunnelbook-testbed
+//! --bench vs_openssh`). Prints medians and the Tunnelbook / OpenSSH ratio for: connect +
+//! authenticate + `exec true`; throughput of a 1 GiB download through a local forward (with raw
+//! loopback TCP as the ceiling); p50/p99 latency of 1,000 sequential small HTTP requests; total
+//! time of 200 concurrent requests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+use tunnelbook_core::profile::ProfileStore;
+use tunnelbook_testbed::{
+    Client, Guard, Sshd, SshdOptions, USER, key_only, make_key, wait_for_port,
+};
+
+const CIPHER: &str = "aes256-gcm@openssh.com";
+const BIG: u64 = 1 << 30;
+
+fn release_cli() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .unwrap()
+        .join("tunnelbook");
+    assert!(
+        bin.exists(),
+        "build the release CLI first: cargo build --release -p tunnelbook-cli"
+    );
+    bin
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn percentile(v: &[f64], p: f64) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// "GET /big" → 1 GiB body; anything else → a 2-byte body. Connection: close.
+async fn http_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let chunk = vec![b'x'; 1 << 20];
+        let chunk: &'static [u8] = Box::leak(chunk.into_boxed_slice());
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let _ = s.set_nodelay(true);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                if buf[..n].starts_with(b"GET /big") {
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {BIG}\r\nConnection: close\r\n\r\n"
+                    );
+                    s.write_all(head.as_bytes()).await.unwrap();
+                    for _ in 0..(BIG >> 20) {
+                        if s.write_all(chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                } else {
+                    let _ = s
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                        )
+                        .await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+async fn request(addr: SocketAddr, path: &str) -> u64 {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 1 << 18];
+    let mut total = 0u64;
+    loop {
+        let n = s.read(&mut buf).await.unwrap();
+        if n == 0 {
+            return total;
+        }
+        total += n as u64;
+    }
+}
+
+struct Forward {
+    name: &'static str,
+    addr: SocketAddr,
+}
+
+async fn measure(forwards: &[Forward]) -> Vec<(String, f64, f64, f64, f64)> {
+    let mut rows = Vec::new();
+    for f in forwards {
+        // Throughput: best of 3 downloads of 1 GiB, MiB/s.
+        let mut mibs = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            let got = request(f.addr, "/big").await;
+            assert!(got > BIG, "{}: short download {got}", f.name);
+            mibs.push(got as f64 / (1 << 20) as f64 / t.elapsed().as_secs_f64());
+        }
+        // Latency: 1,000 sequential requests, each on a new connection.
+        let mut lat = Vec::new();
+        for _ in 0..1000 {
+            let t = Instant::now();
+            assert!(request(f.addr, "/").await > 0);
+            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        // 200 concurrent requests, median of 3 rounds, ms.
+        let mut conc = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            let reqs = (0..200).map(|_| {
+                let addr = f.addr;
+                tokio::spawn(async move { request(addr, "/").await })
+            });
+            for r in futures::future::join_all(reqs).await {
+                assert!(r.unwrap() > 0);
+            }
+            conc.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let row = (
+            f.name.to_string(),
+            median(mibs),
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99),
+            median(conc),
+        );
+        eprintln!(
+            "{:<12} {:>9.0} MiB/s  p50 {:>6.3} ms  p99 {:>6.3} ms  200 conc {:>7.1} ms",
+            row.0, row.1, row.2, row.3, row.4
+        );
+        rows.push(row);
+    }
+    rows
+}
+
+fn main() {
+    let cli = release_cli();
+    let keys = tempfile::tempdir().unwrap();
+    let key = make_key(keys.path(), "id", "ed25519", None);
+    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let client = Client::new();
+    client.trust(&sshd);
+    ProfileStore::in_home(&client.home())
+        .save(&[key_only(sshd.profile("box", USER), &key)])
+        .unwrap();
+    let known = client.home().join("known_hosts");
+    let ssh = |extra: &[&str]| {
+        let mut c = Command::new("ssh");
+        c.env("HOME", client.dir.path())
+            .env_remove("SSH_AUTH_SOCK")
+            .args(["-F", "/dev/null", "-i"])
+            .arg(&key.path)
+            .args(["-p", &sshd.port.to_string(), "-c", CIPHER])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", known.display()))
+            .args([
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "IdentitiesOnly=yes",
+            ])
+            .args(extra)
+            .arg(format!("{USER}@127.0.0.1"));
+        c
+    };
+    let tb = || {
+        let mut c = Command::new(&cli);
+        c.env("HOME", client.dir.path())
+            .env("TUNNELBOOK_HOME", client.home())
+            .env_remove("SSH_AUTH_SOCK");
+        c
+    };
+
+    println!(
+        "# Tunnelbook vs OpenSSH ({}), cipher {CIPHER}, sshd on 127.0.0.1",
+        ssh_version()
+    );
+    // 1. connect + auth + exec true.
+    let (mut t_tb, mut t_ssh) = (Vec::new(), Vec::new());
+    for i in 0..32 {
+        let t = Instant::now();
+        let out = tb().args(["exec", "box", "--", "true"]).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let a = t.elapsed().as_secs_f64() * 1000.0;
+        let t = Instant::now();
+        let out = ssh(&[]).arg("true").output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let b = t.elapsed().as_secs_f64() * 1000.0;
+        if i >= 2 {
+            t_tb.push(a);
+            t_ssh.push(b);
+        }
+    }
+    let (a, b) = (median(t_tb), median(t_ssh));
+    println!("\n## connect + authenticate + exec true (median of 30, ms)");
+    println!("| tunnelbook | openssh | ratio (target <= 1.0) |\n|---|---|---|");
+    println!("| {a:.1} | {b:.1} | {:.2} |", a / b);
+
+    // 2. forwards.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt.block_on(http_server());
+    let ssh_port = tunnelbook_testbed::free_port();
+    let _ssh_fwd = Guard::spawn(
+        ssh(&[
+            "-N",
+            "-L",
+            &format!("127.0.0.1:{ssh_port}:127.0.0.1:{}", server.port()),
+        ])
+        .stdin(Stdio::null()),
+    );
+    wait_for_port(ssh_port, Duration::from_secs(10));
+    let mut tb_fwd = Guard::spawn(
+        tb().args([
+            "forward",
+            "box",
+            "-L",
+            &format!("0:127.0.0.1:{}", server.port()),
+        ])
+        .stdout(Stdio::piped()),
+    );
+    let line = tb_fwd.read_line();
+    let tb_addr: SocketAddr = line
+        .trim_start_matches("forwarding ")
+        .split(" -> ")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let rows = rt.block_on(measure(&[
+        Forward {
+            name: "raw-tcp",
+            addr: server,
+        },
+        Forward {
+            name: "openssh",
+            addr: SocketAddr::from(([127, 0, 0, 1], ssh_port)),
+        },
+        Forward {
+            name: "tunnelbook",
+            addr: tb_addr,
+        },
+    ]));
+    let (raw, os, tbk) = (&rows[0], &rows[1], &rows[2]);
+    println!(
+        "\n## local forward (1 GiB download best of 3; 1,000 sequential requests; 200 concurrent, median of 3)"
+    );
+    println!("| path | MiB/s | p50 ms | p99 ms | 200 concurrent ms |\n|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {:.0} | {:.3} | {:.3} | {:.1} |",
+            r.0, r.1, r.2, r.3, r.4
+        );
+    }
+    println!(
+        "\nratios tunnelbook/openssh: throughput {:.2} (target >= 1.0), p50 latency {:.2} (target <= 1.0), \
+         p99 latency {:.2}, 200 concurrent {:.2}; raw loopback ceiling {:.0} MiB/s",
+        tbk.1 / os.1,
+        tbk.2 / os.2,
+        tbk.3 / os.3,
+        tbk.4 / os.4,
+        raw.1
+    );
+}
+
+fn ssh_version() -> String {
+    let out = Command::new("ssh").arg("-V").output().unwrap();
+    String::from_utf8_lossy(&out.stderr).trim().to_string()
+}

@@ -1,0 +1,186 @@
+//! GPUs over a real sshd: the `tests/shims/nvidia-smi` stand-in sits in the login user's `~/bin`
+//! (on PATH in Debian's login shells), answers with fixture data, and reports processes that the
+//! test really started as two different users, so the user mapping is the real `ps`'s.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    sync::Arc,
+    time::Duration,
+};
+
+use tunnelbook_core::{
+    gpu::{self, GpuError, GpuSelector},
+    ssh::{Connection, HostKeyPolicy, NoPrompter},
+};
+use tunnelbook_testbed::{
+    Client, Guard, OTHER_USER, Sshd, SshdOptions, USER, key_only, make_key, run,
+};
+
+const UUID: &str = "GPU-75cbcb3f-3580-af7a-4e6d-03d5aa80af6b";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Installs the shim as `~USER/bin/nvidia-smi`, reading `scenario`. Returns a guard that removes it.
+struct Shim(PathBuf);
+
+impl Shim {
+    fn install(user: &str, scenario: &Path) -> Shim {
+        let bin = PathBuf::from(format!("/home/{user}/bin"));
+        std::fs::create_dir_all(&bin).unwrap();
+        let shim = bin.join("nvidia-smi");
+        std::fs::copy(repo().join("tests/shims/nvidia-smi"), &shim).unwrap();
+        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(bin.join("nvidia-smi.dir"), scenario.display().to_string()).unwrap();
+        run(Command::new("chown")
+            .arg("-R")
+            .arg(format!("{user}:"))
+            .arg(&bin));
+        Shim(bin)
+    }
+}
+
+impl Drop for Shim {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0.join("nvidia-smi"));
+        let _ = std::fs::remove_file(self.0.join("nvidia-smi.dir"));
+    }
+}
+
+/// A scenario directory every user can read, from a fixture plus an `apps.csv`.
+fn scenario(fixture: &str, apps: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let src = repo()
+        .join("crates/core/tests/fixtures/nvidia-smi")
+        .join(fixture);
+    for f in ["query-gpu.csv", "list.txt"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    std::fs::write(dir.path().join("apps.csv"), apps).unwrap();
+    dir
+}
+
+/// `sleep` running as `user` (setpriv execs, so the guard's pid is the process's), killed on drop.
+fn sleeper(user: &str) -> Guard {
+    Guard::spawn(
+        Command::new("setpriv")
+            .args([
+                "--reuid",
+                user,
+                "--regid",
+                user,
+                "--init-groups",
+                "sleep",
+                "600",
+            ])
+            .stdout(Stdio::null()),
+    )
+}
+
+/// Both tests install the shim for [`USER`]: one at a time.
+static SHIM_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn connect(
+    sshd: &Sshd,
+    client: &Client,
+    key: &tunnelbook_testbed::KeyFile,
+    user: &str,
+) -> Connection {
+    let ctx = client.context(Arc::new(NoPrompter), HostKeyPolicy::Strict, None);
+    Connection::open(&[key_only(sshd.profile("box", user), key)], &ctx)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn processes_of_two_users_are_mapped_over_ssh() {
+    let keys = tempfile::tempdir().unwrap();
+    let key = make_key(keys.path(), "id", "ed25519", None);
+    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let client = Client::new();
+    client.trust(&sshd);
+
+    let mine = sleeper(USER);
+    let theirs = sleeper(OTHER_USER);
+    let (mine_pid, their_pid) = (mine.pid(), theirs.pid());
+    let dir = scenario(
+        "h100-two-users",
+        &format!(
+            "{UUID}, {their_pid}, python3, 3380\n{UUID}, {mine_pid}, /usr/bin/python3.12, 5288\n"
+        ),
+    );
+    let _lock = SHIM_LOCK.lock().await;
+    let _shim = Shim::install(USER, dir.path());
+    let conn = connect(&sshd, &client, &key, USER).await;
+
+    let snap = gpu::snapshot(&conn).await.unwrap();
+    assert_eq!(snap.host, conn.destination());
+    assert_eq!(snap.current_user.as_deref(), Some(USER));
+    assert_eq!(snap.no_gpu_reason, None);
+    assert_eq!(snap.gpus.len(), 1);
+    assert_eq!(snap.gpus[0].memory_used_mib, Some(8683));
+    let p = |pid| snap.processes.iter().find(|p| p.pid == pid).unwrap();
+    assert_eq!(p(mine_pid).user.as_deref(), Some(USER), "{snap:#?}");
+    assert!(p(mine_pid).own);
+    assert_eq!(p(mine_pid).command.as_deref(), Some("/usr/bin/python3.12"));
+    assert!(p(mine_pid).running_secs.is_some());
+    assert_eq!(p(their_pid).user.as_deref(), Some(OTHER_USER), "{snap:#?}");
+    assert!(!p(their_pid).own);
+
+    // Someone else's process keeps the GPU busy even when one's own count as free.
+    let ranked = snap.rank_free(true);
+    assert_eq!(ranked[0].cuda_visible_devices, UUID);
+    assert!(!ranked[0].free);
+    let err = snap.select(&GpuSelector::Auto, true).unwrap_err();
+    assert!(matches!(err, GpuError::NoFreeGpu { .. }), "{err}");
+
+    // The live stream over the same connection; dropping it stops the polling.
+    let mut rx = gpu::watch(conn.clone(), Duration::from_millis(100));
+    for _ in 0..2 {
+        let s = rx.recv().await.unwrap().unwrap();
+        assert_eq!(s.processes.len(), 2);
+    }
+    drop(rx);
+}
+
+#[tokio::test]
+async fn broken_driver_and_missing_nvidia_smi_over_ssh() {
+    let keys = tempfile::tempdir().unwrap();
+    let key = make_key(keys.path(), "id", "ed25519", None);
+    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let client = Client::new();
+    client.trust(&sshd);
+
+    // OTHER_USER has no shim in ~/bin: no nvidia-smi at all on this "host".
+    if !Command::new("sh")
+        .args(["-c", "command -v nvidia-smi"])
+        .status()
+        .unwrap()
+        .success()
+    {
+        let conn = connect(&sshd, &client, &key, OTHER_USER).await;
+        let snap = gpu::snapshot(&conn).await.unwrap();
+        assert!(snap.gpus.is_empty());
+        let reason = snap.no_gpu_reason.unwrap();
+        assert!(reason.starts_with("no NVIDIA GPU found on "), "{reason}");
+        assert_eq!(snap.current_user.as_deref(), Some(OTHER_USER));
+    }
+
+    let dir = scenario("h100-busy", "");
+    let line = "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. \
+                Make sure that the latest NVIDIA driver is installed and running.";
+    std::fs::write(dir.path().join("fail.txt"), format!("{line}\n\n")).unwrap();
+    let _lock = SHIM_LOCK.lock().await;
+    let _shim = Shim::install(USER, dir.path());
+    let conn = connect(&sshd, &client, &key, USER).await;
+    match gpu::snapshot(&conn).await {
+        Err(GpuError::Driver { message, .. }) => assert_eq!(message, line),
+        other => panic!("{other:?}"),
+    }
+}
