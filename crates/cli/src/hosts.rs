@@ -209,7 +209,12 @@ pub fn run_with(
                 eprintln!("note: {e}; no secrets are remembered to forget");
             }
             store.remove(&name, keychain.as_deref().ok())?;
-            writeln!(out, "removed {name} and its remembered secrets")?;
+            let secrets = if keychain.is_ok() {
+                " and its remembered secrets"
+            } else {
+                ""
+            };
+            writeln!(out, "removed {name}{secrets}")?;
         }
         HostsCommand::Show { name, json } => {
             let p = store.get(&name)?;
