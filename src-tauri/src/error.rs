@@ -111,8 +111,12 @@ impl From<ProfileError> for AppError {
     fn from(e: ProfileError) -> Self {
         let code = match &e {
             ProfileError::NotFound(_) => ErrorCode::NotFound,
-            ProfileError::JumpCycle(_) => ErrorCode::Validation,
-            ProfileError::Io { .. } | ProfileError::Corrupt { .. } => ErrorCode::Internal,
+            ProfileError::JumpCycle(_) | ProfileError::Invalid(_) => ErrorCode::Validation,
+            ProfileError::Io { .. }
+            | ProfileError::Corrupt { .. }
+            | ProfileError::TooNew { .. }
+            | ProfileError::NoHome
+            | ProfileError::Secrets { .. } => ErrorCode::Internal,
         };
         Self::new(code, e.to_string())
     }

@@ -12,9 +12,7 @@ use crate::{Global, prompt::TerminalPrompter};
 /// Tunnelbook's state directory: `--home` / `$TUNNELBOOK_HOME`, else the platform config dir.
 pub fn home(global: &Global) -> PathBuf {
     global.home.clone().unwrap_or_else(|| {
-        directories::ProjectDirs::from("org", "Tunnelbook", "tunnelbook")
-            .map(|d| d.config_dir().to_path_buf())
-            .unwrap_or_else(|| PathBuf::from(".tunnelbook"))
+        tunnelbook_core::profile::home_dir().unwrap_or_else(|_| PathBuf::from(".tunnelbook"))
     })
 }
 
@@ -29,10 +27,22 @@ pub async fn open(global: &Global, name: &str) -> Result<Connection, String> {
     if policy == HostKeyPolicy::Ask && !interactive {
         policy = HostKeyPolicy::Strict;
     }
+    // No keychain (headless Linux without a Secret Service): say so, and ask each time.
+    let secrets = match crate::hosts::system_keychain() {
+        Ok(store) => Some(store),
+        Err(e) => {
+            tracing::info!("{e}; secrets will be asked each time");
+            None
+        }
+    };
+    let remember = global.remember && secrets.is_some();
+    if global.remember && secrets.is_none() {
+        eprintln!("tunnelbook: no OS keychain is available, so --remember cannot keep secrets");
+    }
     let ctx = ConnectContext {
-        prompter: Arc::new(TerminalPrompter { interactive }),
+        prompter: Arc::new(TerminalPrompter { interactive, remember }),
         known_hosts: KnownHosts::new(home.join("known_hosts")),
-        secrets: None,
+        secrets,
         options: ConnectOptions {
             host_key_policy: policy,
             ..ConnectOptions::default()

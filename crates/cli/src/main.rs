@@ -5,6 +5,7 @@ mod connect;
 mod exec;
 mod forward;
 mod gpus;
+mod hosts;
 mod prompt;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -33,6 +34,10 @@ pub struct Global {
     /// Where Tunnelbook keeps its state (default: the platform's config dir).
     #[arg(long, env = "TUNNELBOOK_HOME", global = true, hide_env_values = true)]
     home: Option<PathBuf>,
+    /// Keep the passwords and passphrases entered now in the OS keychain, so later connections
+    /// need none (remove them with `tunnelbook hosts forget-secret`).
+    #[arg(long, global = true)]
+    remember: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -60,6 +65,9 @@ enum Command {
     Forward(forward::ForwardArgs),
     /// Show a host's GPUs and who is using them (`local`: this computer), free ones marked.
     Gpus(gpus::GpusArgs),
+    /// Saved hosts: add, list, show, edit, remove, forget secrets, import ~/.ssh/config.
+    #[command(subcommand)]
+    Hosts(hosts::HostsCommand),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +91,7 @@ fn main() -> ExitCode {
             Command::Exec(args) => exec::run(&cli.global, args).await,
             Command::Forward(args) => forward::run(&cli.global, args).await,
             Command::Gpus(args) => gpus::run(&cli.global, args).await,
+            Command::Hosts(cmd) => hosts::main(&connect::home(&cli.global), cmd),
         }
     })
 }

@@ -13,6 +13,8 @@ use tunnelbook_core::{
 pub struct TerminalPrompter {
     /// Whether a human is at a terminal.
     pub interactive: bool,
+    /// Whether secrets given should be kept in the OS keychain (`--remember`).
+    pub remember: bool,
 }
 
 fn ask_line(question: &str) -> Option<String> {
@@ -51,7 +53,7 @@ impl Prompter for TerminalPrompter {
         {
             return Some(SecretAnswer {
                 value: Sensitive::new(pw),
-                remember: false,
+                remember: self.remember,
             });
         }
         if !self.interactive {
@@ -81,7 +83,7 @@ impl Prompter for TerminalPrompter {
             .flatten()?;
         Some(SecretAnswer {
             value: Sensitive::new(value),
-            remember: false,
+            remember: self.remember,
         })
     }
 

@@ -1,0 +1,496 @@
+//! `tunnelbook hosts …`: saved hosts from the command line. Each command calls
+//! `tunnelbook_core::profile` / `secret` and prints the result; nothing is decided here.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::Arc,
+};
+
+use clap::{ArgGroup, Subcommand};
+use tunnelbook_core::{
+    profile::{
+        ImportReport, Profile, ProfileError, ProfileStore, default_ssh_config_path, expand_home,
+        import_ssh_config,
+    },
+    secret::{KeychainStore, SecretError, SecretKey, SecretStore},
+};
+
+/// `tunnelbook hosts …`
+#[derive(Debug, Subcommand)]
+pub enum HostsCommand {
+    /// Save a new host.
+    Add {
+        /// Name to save it under.
+        name: String,
+        /// Host name or address.
+        #[arg(long)]
+        host: String,
+        /// SSH port (default 22).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Login user (default: your local user name).
+        #[arg(long)]
+        user: Option<String>,
+        /// Private key file to offer; repeat for several.
+        #[arg(long = "key", value_name = "PATH")]
+        keys: Vec<PathBuf>,
+        /// Jump host: a saved host's name or [user@]host[:port].
+        #[arg(long)]
+        jump: Option<String>,
+    },
+    /// List saved hosts.
+    List {
+        /// Print JSON (never contains secrets).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a saved host and forget its secrets.
+    Rm {
+        /// The host's name.
+        name: String,
+    },
+    /// Show one saved host.
+    Show {
+        /// The host's name.
+        name: String,
+        /// Print JSON (never contains secrets).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a saved host.
+    Edit {
+        /// The host's name.
+        name: String,
+        /// New host name or address.
+        #[arg(long)]
+        host: Option<String>,
+        /// New SSH port.
+        #[arg(long)]
+        port: Option<u16>,
+        /// New login user.
+        #[arg(long, conflicts_with = "no_user")]
+        user: Option<String>,
+        /// Use the local user name.
+        #[arg(long)]
+        no_user: bool,
+        /// Key files to offer (replaces the list); repeat for several.
+        #[arg(long = "key", value_name = "PATH", conflicts_with = "no_keys")]
+        keys: Vec<PathBuf>,
+        /// Offer the default key files.
+        #[arg(long)]
+        no_keys: bool,
+        /// New jump host.
+        #[arg(long, conflicts_with = "no_jump")]
+        jump: Option<String>,
+        /// Connect directly.
+        #[arg(long)]
+        no_jump: bool,
+        /// Seconds between keepalives (0: off).
+        #[arg(long, value_name = "SECS")]
+        keepalive: Option<u32>,
+    },
+    /// Forget remembered secrets of a host (in the OS keychain).
+    #[command(group(ArgGroup::new("what").required(true).args(["password", "passphrase", "all"])))]
+    ForgetSecret {
+        /// The host's name.
+        name: String,
+        /// Forget the login password.
+        #[arg(long)]
+        password: bool,
+        /// Forget the passphrase of this key file.
+        #[arg(long, value_name = "PATH")]
+        passphrase: Option<PathBuf>,
+        /// Forget every secret of the host (password, passphrases, Jupyter tokens).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Import hosts from an OpenSSH config file.
+    ImportSshConfig {
+        /// The file (default ~/.ssh/config).
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Why a `hosts` command failed. `Display` is the message for the terminal, field errors one
+/// per line.
+#[derive(Debug, thiserror::Error)]
+pub enum HostsError {
+    /// From the profiles store (including every field error of an invalid host).
+    #[error("{0}")]
+    Profile(#[from] ProfileError),
+    /// From the keychain.
+    #[error("{0}")]
+    Secret(#[from] SecretError),
+    /// Writing the output failed.
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+    /// Serialising JSON failed.
+    #[error("cannot print JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Runs a `hosts` command and prints its error (`tunnelbook: …`, field errors one per line).
+pub fn main(home: &Path, cmd: HostsCommand) -> ExitCode {
+    match run(cmd, home, &mut std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tunnelbook: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs a `hosts` command against the profiles in `home`, opening the OS keychain only for the
+/// commands that touch secrets.
+pub fn run(cmd: HostsCommand, home: &Path, out: &mut dyn Write) -> Result<(), HostsError> {
+    run_with(cmd, home, &system_keychain, out)
+}
+
+/// The OS keychain, or `Err` saying why there is none.
+pub fn system_keychain() -> Result<Arc<dyn SecretStore>, SecretError> {
+    Ok(Arc::new(KeychainStore::open()?))
+}
+
+/// [`run`] with the keychain supplied (tests use an in-memory store).
+pub fn run_with(
+    cmd: HostsCommand,
+    home: &Path,
+    secrets: &dyn Fn() -> Result<Arc<dyn SecretStore>, SecretError>,
+    out: &mut dyn Write,
+) -> Result<(), HostsError> {
+    let store = ProfileStore::in_home(home);
+    match cmd {
+        HostsCommand::Add {
+            name,
+            host,
+            port,
+            user,
+            keys,
+            jump,
+        } => {
+            let profile = Profile {
+                name: name.clone(),
+                host,
+                port: port.unwrap_or(22),
+                user,
+                identity_files: keys,
+                jump,
+                ..Profile::default()
+            };
+            store.add(profile)?;
+            writeln!(out, "saved {name}")?;
+        }
+        HostsCommand::List { json } => {
+            let hosts = store.load()?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&hosts)?)?;
+            } else if hosts.is_empty() {
+                writeln!(out, "no saved hosts (add one with `tunnelbook hosts add`)")?;
+            } else {
+                for p in &hosts {
+                    let jump = p
+                        .jump
+                        .as_deref()
+                        .map(|j| format!(" via {j}"))
+                        .unwrap_or_default();
+                    writeln!(out, "{}\t{}{jump}", p.name, destination(p))?;
+                }
+            }
+        }
+        HostsCommand::Rm { name } => {
+            let keychain = secrets();
+            if let Err(e) = &keychain {
+                eprintln!("note: {e}; no secrets are remembered to forget");
+            }
+            store.remove(&name, keychain.as_deref().ok())?;
+            let secrets = if keychain.is_ok() {
+                " and its remembered secrets"
+            } else {
+                ""
+            };
+            writeln!(out, "removed {name}{secrets}")?;
+        }
+        HostsCommand::Show { name, json } => {
+            let p = store.get(&name)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&p)?)?;
+            } else {
+                show(&p, secrets().ok().as_deref(), out)?;
+            }
+        }
+        HostsCommand::Edit {
+            name,
+            host,
+            port,
+            user,
+            no_user,
+            keys,
+            no_keys,
+            jump,
+            no_jump,
+            keepalive,
+        } => {
+            store.edit(&name, |p| {
+                if let Some(host) = host {
+                    p.host = host;
+                }
+                if let Some(port) = port {
+                    p.port = port;
+                }
+                if user.is_some() || no_user {
+                    p.user = user;
+                }
+                if !keys.is_empty() || no_keys {
+                    p.identity_files = keys;
+                }
+                if jump.is_some() || no_jump {
+                    p.jump = jump;
+                }
+                if let Some(k) = keepalive {
+                    p.keepalive_interval = k;
+                }
+            })?;
+            writeln!(out, "saved {name}")?;
+        }
+        HostsCommand::ForgetSecret {
+            name,
+            password,
+            passphrase,
+            all,
+        } => {
+            let profile = store.get(&name)?;
+            let keychain = secrets()?;
+            if all {
+                keychain.forget_profile(&name, &profile.secret_keys())?;
+            }
+            if password {
+                keychain.delete(&SecretKey::password(&name))?;
+            }
+            if let Some(path) = passphrase {
+                keychain.delete(&SecretKey::passphrase(&name, &path))?;
+                keychain.delete(&SecretKey::passphrase(&name, &expand_home(&path)))?;
+            }
+            writeln!(out, "forgotten")?;
+        }
+        HostsCommand::ImportSshConfig { file, json } => {
+            let path = file
+                .or_else(default_ssh_config_path)
+                .ok_or(ProfileError::NoHome)?;
+            let report = import_ssh_config(&store, &path)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+            } else {
+                print_report(&report, out)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn destination(p: &Profile) -> String {
+    let user = p
+        .user
+        .as_deref()
+        .map(|u| format!("{u}@"))
+        .unwrap_or_default();
+    let port = if p.port == 22 {
+        String::new()
+    } else {
+        format!(":{}", p.port)
+    };
+    format!("{user}{}{port}", p.host)
+}
+
+fn show(
+    p: &Profile,
+    secrets: Option<&dyn SecretStore>,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    writeln!(out, "name:      {}", p.name)?;
+    writeln!(out, "host:      {}", p.host)?;
+    writeln!(out, "port:      {}", p.port)?;
+    writeln!(
+        out,
+        "user:      {}",
+        p.user.as_deref().unwrap_or("(local user name)")
+    )?;
+    for key in &p.identity_files {
+        writeln!(out, "key:       {}", key.display())?;
+    }
+    writeln!(
+        out,
+        "jump:      {}",
+        p.jump.as_deref().unwrap_or("(direct)")
+    )?;
+    writeln!(
+        out,
+        "keepalive: every {}s, {} missed",
+        p.keepalive_interval, p.keepalive_max
+    )?;
+    let remembered = match secrets.map(|s| s.list(&p.name)) {
+        Some(Ok(keys)) if keys.is_empty() => "nothing".to_string(),
+        Some(Ok(keys)) => {
+            let names: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    k.account()
+                        .trim_start_matches(&format!("{}:", p.name))
+                        .to_string()
+                })
+                .collect();
+            names.join(", ")
+        }
+        Some(Err(e)) => format!("unknown ({e})"),
+        None => "nothing (no keychain available)".to_string(),
+    };
+    writeln!(out, "remembered: {remembered}")
+}
+
+fn print_report(report: &ImportReport, out: &mut dyn Write) -> std::io::Result<()> {
+    let names: Vec<&str> = report.imported.iter().map(|p| p.name.as_str()).collect();
+    writeln!(out, "imported {}: {}", names.len(), names.join(", "))?;
+    for s in &report.skipped {
+        writeln!(out, "skipped {}: {}", s.name, s.reason)?;
+    }
+    for note in &report.notes {
+        writeln!(out, "note: {note}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use tunnelbook_core::secret::{MemoryStore, SecretKind, Sensitive};
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        cmd: HostsCommand,
+    }
+
+    fn exec(home: &Path, mem: &Arc<MemoryStore>, args: &[&str]) -> Result<String, HostsError> {
+        let cmd = Cli::try_parse_from(std::iter::once("hosts").chain(args.iter().copied()))
+            .map_err(|e| HostsError::Output(std::io::Error::other(e.to_string())))?
+            .cmd;
+        let mut out = Vec::new();
+        let mem = mem.clone();
+        run_with(
+            cmd,
+            home,
+            &move || Ok(mem.clone() as Arc<dyn SecretStore>),
+            &mut out,
+        )?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn add_list_show_edit_forget_rm() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path();
+        let mem = Arc::new(MemoryStore::default());
+        exec(
+            home,
+            &mem,
+            &["add", "bastion", "--host", "bastion.example.edu"],
+        )
+        .unwrap();
+        exec(
+            home,
+            &mem,
+            &[
+                "add",
+                "gpu",
+                "--host",
+                "gpu.example.edu",
+                "--port",
+                "2222",
+                "--user",
+                "alice",
+                "--jump",
+                "bastion",
+            ],
+        )
+        .unwrap();
+        mem.persist(
+            &SecretKey::password("gpu"),
+            &Sensitive::new("hunter2".into()),
+        )
+        .unwrap();
+        let token = SecretKey {
+            profile: "gpu".into(),
+            kind: SecretKind::JupyterToken("t".into()),
+        };
+        mem.persist(&token, &Sensitive::new("tok3n".into()))
+            .unwrap();
+
+        let list = exec(home, &mem, &["list"]).unwrap();
+        assert!(
+            list.contains("gpu\talice@gpu.example.edu:2222 via bastion"),
+            "{list}"
+        );
+        let json = exec(home, &mem, &["list", "--json"]).unwrap();
+        assert!(!json.contains("hunter2") && !json.contains("tok3n"));
+        let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(parsed[1]["name"], "gpu");
+        assert_eq!(parsed[1]["keepaliveInterval"], 15);
+        let shown = exec(home, &mem, &["show", "gpu"]).unwrap();
+        assert!(
+            shown.contains("remembered: ")
+                && shown.contains("password")
+                && !shown.contains("hunter2"),
+            "{shown}"
+        );
+
+        exec(home, &mem, &["edit", "gpu", "--port", "22", "--no-jump"]).unwrap();
+        let shown = exec(home, &mem, &["show", "gpu", "--json"]).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(parsed["port"].as_u64(), Some(22));
+        assert!(parsed["jump"].is_null());
+
+        exec(home, &mem, &["forget-secret", "gpu", "--password"]).unwrap();
+        assert!(mem.retrieve(&SecretKey::password("gpu")).unwrap().is_none());
+        assert!(mem.retrieve(&token).unwrap().is_some());
+        exec(home, &mem, &["rm", "gpu"]).unwrap();
+        assert!(mem.retrieve(&token).unwrap().is_none());
+        assert!(!exec(home, &mem, &["list"]).unwrap().contains("gpu"));
+    }
+
+    #[test]
+    fn errors_print_field_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let mem = Arc::new(MemoryStore::default());
+        let err = exec(
+            dir.path(),
+            &mem,
+            &[
+                "add", "x", "--host", "bad host", "--port", "0", "--jump", "x",
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        for needle in [
+            "x: host:",
+            "x: port: the port must be between 1 and 65535",
+            "x: jump:",
+        ] {
+            assert!(err.contains(needle), "{needle} not in {err}");
+        }
+        let err = exec(dir.path(), &mem, &["rm", "nope"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no saved host named \"nope\""), "{err}");
+        assert!(
+            exec(dir.path(), &mem, &["forget-secret", "x"]).is_err(),
+            "needs one of the flags"
+        );
+    }
+}

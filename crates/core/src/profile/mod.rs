@@ -1,0 +1,269 @@
+//! Saved hosts: the [`Profile`] model, its validation, the TOML store under Tunnelbook's home
+//! ([`home_dir`]), and imports from `~/.ssh/config` and PuTTY.
+//!
+//! Owns what a host is, whether it is well-formed, and where it is kept: `hosts.toml` with a
+//! schema version and migrations, atomic writes with a `.bak` of the previous version, corrupt
+//! files kept aside, and an advisory lock so the app and the CLI can write at once. Leaves out
+//! how to connect (see [`crate::ssh`]) and secrets (see [`crate::secret`]): a profile never holds
+//! a password, only names the keychain entries that belong to it ([`Profile::secret_keys`]).
+
+mod migrate;
+mod putty;
+mod ssh_config;
+mod store;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[cfg(windows)]
+pub use self::putty::read_putty_sessions;
+pub use self::{
+    migrate::CURRENT_VERSION,
+    putty::{PuttySession, report_from_sessions},
+    ssh_config::{
+        ImportReport, Skipped, default_ssh_config_path, import_ssh_config, read_ssh_config,
+    },
+    store::ProfileStore,
+    validate::{FieldError, validate, validate_changes},
+};
+use crate::{
+    secret::{SecretError, SecretKey},
+    tunnel::ForwardRule,
+};
+
+/// The environment variable that overrides Tunnelbook's home directory.
+pub const HOME_ENV: &str = "TUNNELBOOK_HOME";
+
+/// One saved host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", default)]
+pub struct Profile {
+    /// Unique display name, also used on the command line (`tunnelbook exec NAME`).
+    pub name: String,
+    /// Host name or address to connect to.
+    pub host: String,
+    /// SSH port.
+    pub port: u16,
+    /// Login user; `None` means the local user name.
+    pub user: Option<String>,
+    /// Authentication methods to try, in order; empty means the default order
+    /// (agent, key files, password, keyboard-interactive).
+    pub auth: Vec<AuthMethod>,
+    /// Private key files to offer (OpenSSH or PuTTY `.ppk`); empty means the usual
+    /// `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`.
+    pub identity_files: Vec<PathBuf>,
+    /// The jump host: the name of another profile (which may itself have a jump host), or
+    /// `[user@]host[:port]`.
+    pub jump: Option<String>,
+    /// Seconds between keepalives; 0 turns them off.
+    pub keepalive_interval: u32,
+    /// Keepalives without an answer before the connection counts as dead.
+    pub keepalive_max: u32,
+    /// Remote directory JupyterLab starts in; `None` is the home directory.
+    pub notebook_dir: Option<String>,
+    /// Preferred Python environment (path or conda env name).
+    pub environment: Option<String>,
+    /// Default GPU choice: `auto`, `none`, an index or a (MIG) UUID.
+    pub gpu: Option<String>,
+    /// Shell lines run before JupyterLab starts (e.g. `module load cuda`).
+    pub pre_launch: Vec<String>,
+    /// Forwarding rules that start with the connection.
+    pub forwards: Vec<ForwardRule>,
+    /// Free-form tags, shown in the tray and host list.
+    pub tags: Vec<String>,
+    /// Colour used for this host in the UI (CSS colour).
+    pub color: Option<String>,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            host: String::new(),
+            port: 22,
+            user: None,
+            auth: Vec::new(),
+            identity_files: Vec::new(),
+            jump: None,
+            keepalive_interval: 15,
+            keepalive_max: 2,
+            notebook_dir: None,
+            environment: None,
+            gpu: None,
+            pre_launch: Vec::new(),
+            forwards: Vec::new(),
+            tags: Vec::new(),
+            color: None,
+        }
+    }
+}
+
+/// An authentication method a profile may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthMethod {
+    /// Keys held by ssh-agent (Pageant or the OpenSSH named pipe on Windows).
+    Agent,
+    /// Private key files.
+    KeyFile,
+    /// Password.
+    Password,
+    /// Keyboard-interactive (OTP, Duo, …).
+    KeyboardInteractive,
+}
+
+impl AuthMethod {
+    /// The order used when a profile names none.
+    pub const DEFAULT_ORDER: [AuthMethod; 4] = [
+        AuthMethod::Agent,
+        AuthMethod::KeyFile,
+        AuthMethod::Password,
+        AuthMethod::KeyboardInteractive,
+    ];
+}
+
+/// Errors reading or writing profiles.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// No profile with this name.
+    #[error("no saved host named \"{0}\" (see `tunnelbook hosts list`)")]
+    NotFound(String),
+    /// The file could not be read or written.
+    #[error("cannot access {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file did not parse. It was moved aside (never overwritten); the store now starts
+    /// empty, and the previous good version may be in the `.bak` file.
+    #[error(
+        "{path} could not be read ({message}); it was moved to {kept_at} and the host list starts \
+         empty{}",
+        backup_hint(.backup)
+    )]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Where the unreadable file now is.
+        kept_at: PathBuf,
+        /// The previous good version, when there is one.
+        backup: Option<PathBuf>,
+        /// The parser's message.
+        message: String,
+    },
+    /// The file was written by a newer Tunnelbook; it is left untouched.
+    #[error(
+        "{path} has schema version {found}, newer than this Tunnelbook understands ({supported}); \
+         update Tunnelbook"
+    )]
+    TooNew {
+        /// The file.
+        path: PathBuf,
+        /// Its schema version.
+        found: u32,
+        /// The newest version this build reads.
+        supported: u32,
+    },
+    /// A jump-host chain loops.
+    #[error("the jump hosts of \"{0}\" form a cycle")]
+    JumpCycle(String),
+    /// One or more fields are invalid; nothing was written.
+    #[error("{}", FieldError::summary(.0))]
+    Invalid(Vec<FieldError>),
+    /// There is no configuration directory and `TUNNELBOOK_HOME` is not set.
+    #[error("cannot find a configuration directory for Tunnelbook; set {HOME_ENV}")]
+    NoHome,
+    /// The host's secrets could not be removed from the keychain, so the host was kept.
+    #[error(
+        "could not remove the secrets of \"{profile}\" from the keychain, so it was kept: {source}"
+    )]
+    Secrets {
+        /// The profile.
+        profile: String,
+        /// The keychain's error.
+        source: SecretError,
+    },
+}
+
+fn backup_hint(backup: &Option<PathBuf>) -> String {
+    backup
+        .as_ref()
+        .map(|b| format!(" (the previous version is in {})", b.display()))
+        .unwrap_or_default()
+}
+
+/// Tunnelbook's home: `$TUNNELBOOK_HOME` when set and not empty, otherwise the platform
+/// configuration directory (`~/.config/tunnelbook` on Linux, `~/Library/Application
+/// Support/org.Tunnelbook.tunnelbook` on macOS, `%APPDATA%\Tunnelbook\tunnelbook\config` on
+/// Windows). Nothing is created.
+pub fn home_dir() -> Result<PathBuf, ProfileError> {
+    if let Some(home) = std::env::var_os(HOME_ENV).filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(home));
+    }
+    directories::ProjectDirs::from("org", "Tunnelbook", "tunnelbook")
+        .map(|dirs| dirs.config_dir().to_path_buf())
+        .ok_or(ProfileError::NoHome)
+}
+
+/// `~/x` becomes `$HOME/x`; other paths are returned as they are.
+pub fn expand_home(path: &Path) -> PathBuf {
+    match (path.strip_prefix("~"), directories::BaseDirs::new()) {
+        (Ok(rest), Some(dirs)) => dirs.home_dir().join(rest),
+        _ => path.to_path_buf(),
+    }
+}
+
+impl Profile {
+    /// The keychain entries this profile's settings imply: its password and the passphrase of
+    /// every key file it may offer (each path as written and as the SSH engine expands it; the
+    /// default keys when it names none). Jupyter tokens are not derivable; the keychain's index
+    /// lists them ([`crate::secret::SecretStore::list`]).
+    pub fn secret_keys(&self) -> Vec<SecretKey> {
+        let mut keys = vec![SecretKey::password(&self.name)];
+        let files: Vec<PathBuf> = if self.identity_files.is_empty() {
+            ["id_ed25519", "id_ecdsa", "id_rsa"]
+                .iter()
+                .map(|f| expand_home(&Path::new("~/.ssh").join(f)))
+                .collect()
+        } else {
+            self.identity_files.clone()
+        };
+        for file in files {
+            for path in [file.clone(), expand_home(&file)] {
+                let key = SecretKey::passphrase(&self.name, &path);
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+        }
+        keys
+    }
+
+    /// A profile from an ssh-style destination `[user@]host[:port]`, named after it.
+    pub fn from_destination(dest: &str) -> Profile {
+        let (user, rest) = match dest.rsplit_once('@') {
+            Some((u, r)) => (Some(u.to_string()), r),
+            None => (None, dest),
+        };
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => match p.parse() {
+                Ok(port) => (h.to_string(), port),
+                Err(_) => (rest.to_string(), 22),
+            },
+            _ => (rest.to_string(), 22),
+        };
+        Profile {
+            name: dest.to_string(),
+            host,
+            port,
+            user,
+            ..Profile::default()
+        }
+    }
+}

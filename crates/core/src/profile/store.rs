@@ -1,0 +1,389 @@
+//! `hosts.toml`: reading (with migration and corrupt-file handling), atomic writing with a
+//! backup, and the advisory lock that serialises read-modify-write across processes.
+
+use std::{
+    fs::{self, File, OpenOptions},
+    io::Write,
+    path::{Path, PathBuf},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Profile, ProfileError,
+    migrate::{self, CURRENT_VERSION},
+    validate,
+};
+use crate::secret::SecretStore;
+
+/// The on-disk shape of `hosts.toml` at [`CURRENT_VERSION`].
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct HostsFile {
+    #[serde(default)]
+    version: u32,
+    #[serde(default, rename = "host")]
+    hosts: Vec<Profile>,
+}
+
+/// The profiles file in Tunnelbook's home.
+///
+/// Every operation holds an exclusive advisory lock on `hosts.toml.lock` for its whole
+/// read-modify-write, so the app and the CLI writing at once never lose each other's change.
+#[derive(Debug, Clone)]
+pub struct ProfileStore {
+    path: PathBuf,
+}
+
+/// Holds the advisory lock until dropped.
+struct Lock {
+    _file: File,
+}
+
+impl ProfileStore {
+    /// The store in `home` (the file is `home/hosts.toml`).
+    pub fn in_home(home: &Path) -> Self {
+        Self {
+            path: home.join("hosts.toml"),
+        }
+    }
+
+    /// The store in [`super::home_dir`].
+    pub fn open_default() -> Result<Self, ProfileError> {
+        Ok(Self::in_home(&super::home_dir()?))
+    }
+
+    /// The profiles file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where the previous version is kept after each write (`hosts.toml.bak`).
+    pub fn backup_path(&self) -> PathBuf {
+        self.sibling("bak")
+    }
+
+    /// All saved profiles, in the order they were added.
+    ///
+    /// A file that does not parse is moved aside (`hosts.toml.corrupt-YYYYMMDD-HHMMSS`, UTC) and
+    /// reported as [`ProfileError::Corrupt`]; the next call starts from an empty list. A file
+    /// from a newer Tunnelbook is [`ProfileError::TooNew`] and stays untouched. Older schema
+    /// versions are migrated in memory; the file is rewritten on the next change.
+    pub fn load(&self) -> Result<Vec<Profile>, ProfileError> {
+        let _lock = self.lock()?;
+        Ok(self.read_locked()?.1)
+    }
+
+    /// Replaces all profiles (validated like [`ProfileStore::update`]).
+    pub fn save(&self, hosts: &[Profile]) -> Result<(), ProfileError> {
+        self.update(|all| {
+            *all = hosts.to_vec();
+            Ok(())
+        })
+    }
+
+    /// Read-modify-write under the lock: `change` edits the list; when it returns `Ok` and the
+    /// profiles it added or changed validate, the list is written atomically. Otherwise nothing
+    /// is written and the error (for validation, [`ProfileError::Invalid`] with every field
+    /// error) is returned. Unchanged profiles are not re-validated, so a key file deleted since
+    /// does not block unrelated edits.
+    pub fn update<T>(
+        &self,
+        change: impl FnOnce(&mut Vec<Profile>) -> Result<T, ProfileError>,
+    ) -> Result<T, ProfileError> {
+        let _lock = self.lock()?;
+        let (version, before) = self.read_locked()?;
+        let mut hosts = before.clone();
+        let out = change(&mut hosts)?;
+        if hosts == before && version == CURRENT_VERSION {
+            return Ok(out);
+        }
+        let errors = validate::validate_changes(&before, &hosts);
+        if !errors.is_empty() {
+            return Err(ProfileError::Invalid(errors));
+        }
+        self.write_locked(version, &hosts)?;
+        Ok(out)
+    }
+
+    /// Adds a new profile; a taken name is a field error on `name`.
+    pub fn add(&self, profile: Profile) -> Result<(), ProfileError> {
+        self.update(|hosts| {
+            hosts.push(profile);
+            Ok(())
+        })
+    }
+
+    /// Changes one profile in place (validated like [`ProfileStore::update`]) and returns it.
+    pub fn edit(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut Profile),
+    ) -> Result<Profile, ProfileError> {
+        self.update(|hosts| {
+            let profile = hosts
+                .iter_mut()
+                .find(|p| p.name == name)
+                .ok_or_else(|| ProfileError::NotFound(name.to_string()))?;
+            change(profile);
+            Ok(profile.clone())
+        })
+    }
+
+    /// Removes a profile and its secrets (password, key passphrases, Jupyter tokens) from
+    /// `secrets`. The secrets go first: when the keychain refuses, the host is kept and
+    /// [`ProfileError::Secrets`] says why, so no secret outlives its host unnoticed. Pass `None`
+    /// only when no keychain is available (then none can hold its secrets).
+    pub fn remove(
+        &self,
+        name: &str,
+        secrets: Option<&dyn SecretStore>,
+    ) -> Result<Profile, ProfileError> {
+        self.update(|hosts| {
+            let index = hosts
+                .iter()
+                .position(|p| p.name == name)
+                .ok_or_else(|| ProfileError::NotFound(name.to_string()))?;
+            if let Some(store) = secrets {
+                store
+                    .forget_profile(name, &hosts[index].secret_keys())
+                    .map_err(|source| ProfileError::Secrets {
+                        profile: name.to_string(),
+                        source,
+                    })?;
+            }
+            Ok(hosts.remove(index))
+        })
+    }
+
+    /// One profile by name.
+    pub fn get(&self, name: &str) -> Result<Profile, ProfileError> {
+        self.load()?
+            .into_iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| ProfileError::NotFound(name.to_string()))
+    }
+
+    /// The hops to reach `name`, first hop first, the target last.
+    ///
+    /// A jump that names no saved profile is read as `[user@]host[:port]`.
+    pub fn chain(&self, name: &str) -> Result<Vec<Profile>, ProfileError> {
+        let all = self.load()?;
+        chain_in(&all, name)
+    }
+
+    fn sibling(&self, suffix: &str) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".");
+        name.push(suffix);
+        self.path.with_file_name(name)
+    }
+
+    fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or_else(|| Path::new("."))
+    }
+
+    fn io(&self, path: &Path) -> impl Fn(std::io::Error) -> ProfileError {
+        let path = path.to_path_buf();
+        move |source| ProfileError::Io {
+            path: path.clone(),
+            source,
+        }
+    }
+
+    fn lock(&self) -> Result<Lock, ProfileError> {
+        fs::create_dir_all(self.dir()).map_err(self.io(self.dir()))?;
+        let path = self.sibling("lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(self.io(&path))?;
+        file.lock().map_err(self.io(&path))?;
+        Ok(Lock { _file: file })
+    }
+
+    /// Reads the file (the caller holds the lock): its schema version on disk and the profiles.
+    fn read_locked(&self) -> Result<(u32, Vec<Profile>), ProfileError> {
+        let text = match fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((CURRENT_VERSION, Vec::new()));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(self.set_aside("the file is not UTF-8 text".into()));
+            }
+            Err(source) => {
+                return Err(ProfileError::Io {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        };
+        let table: toml::Table = match toml::from_str(&text) {
+            Ok(table) => table,
+            Err(e) => return Err(self.set_aside(e.to_string())),
+        };
+        let found = match migrate::version_of(&table) {
+            Ok(found) => found,
+            Err(message) => return Err(self.set_aside(message)),
+        };
+        if found > CURRENT_VERSION {
+            return Err(ProfileError::TooNew {
+                path: self.path.clone(),
+                found,
+                supported: CURRENT_VERSION,
+            });
+        }
+        let parsed = migrate::migrate(table).and_then(|t| {
+            toml::Value::Table(t)
+                .try_into::<HostsFile>()
+                .map_err(|e| e.to_string())
+        });
+        match parsed {
+            Ok(file) => Ok((found, file.hosts)),
+            Err(message) => Err(self.set_aside(message)),
+        }
+    }
+
+    /// Moves an unreadable file aside and says so.
+    fn set_aside(&self, message: String) -> ProfileError {
+        let stamp = utc_stamp(SystemTime::now());
+        let mut kept_at = self.sibling(&format!("corrupt-{stamp}"));
+        let mut n = 1;
+        while kept_at.exists() {
+            n += 1;
+            kept_at = self.sibling(&format!("corrupt-{stamp}-{n}"));
+        }
+        if let Err(source) = fs::rename(&self.path, &kept_at) {
+            return ProfileError::Io {
+                path: self.path.clone(),
+                source,
+            };
+        }
+        tracing::warn!(path = %self.path.display(), kept_at = %kept_at.display(), "hosts file unreadable; moved aside");
+        let backup = Some(self.backup_path()).filter(|b| b.exists());
+        ProfileError::Corrupt {
+            path: self.path.clone(),
+            kept_at,
+            backup,
+            message,
+        }
+    }
+
+    /// Writes atomically (the caller holds the lock): temp file in the same directory, fsync,
+    /// the current file copied to `.bak`, rename over, fsync the directory. A file of an older
+    /// schema version is also kept once as `hosts.toml.v{N}.bak`.
+    fn write_locked(&self, on_disk: u32, hosts: &[Profile]) -> Result<(), ProfileError> {
+        let file = HostsFile {
+            version: CURRENT_VERSION,
+            hosts: hosts.to_vec(),
+        };
+        let text = toml::to_string_pretty(&file).map_err(|e| ProfileError::Io {
+            path: self.path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        let tmp = self.sibling(&format!("tmp-{}", std::process::id()));
+        write_synced(&tmp, text.as_bytes()).map_err(self.io(&tmp))?;
+        if self.path.exists() {
+            if on_disk < CURRENT_VERSION {
+                let old = self.sibling(&format!("v{on_disk}.bak"));
+                if !old.exists() {
+                    copy_synced(&self.path, &old).map_err(self.io(&old))?;
+                }
+            }
+            let bak = self.backup_path();
+            let bak_tmp = self.sibling(&format!("bak.tmp-{}", std::process::id()));
+            copy_synced(&self.path, &bak_tmp).map_err(self.io(&bak_tmp))?;
+            fs::rename(&bak_tmp, &bak).map_err(self.io(&bak))?;
+        }
+        fs::rename(&tmp, &self.path).map_err(self.io(&self.path))?;
+        sync_dir(self.dir());
+        Ok(())
+    }
+}
+
+/// [`ProfileStore::chain`] over an already loaded list.
+pub(super) fn chain_in(all: &[Profile], name: &str) -> Result<Vec<Profile>, ProfileError> {
+    let mut chain = Vec::new();
+    let mut next = Some(name.to_string());
+    while let Some(current) = next {
+        if chain.iter().any(|p: &Profile| p.name == current) {
+            return Err(ProfileError::JumpCycle(name.to_string()));
+        }
+        let profile = match all.iter().find(|p| p.name == current) {
+            Some(p) => p.clone(),
+            None if !chain.is_empty() => Profile::from_destination(&current),
+            None => return Err(ProfileError::NotFound(current)),
+        };
+        next = profile.jump.clone();
+        chain.push(profile);
+    }
+    chain.reverse();
+    Ok(chain)
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+fn copy_synced(from: &Path, to: &Path) -> std::io::Result<()> {
+    fs::copy(from, to)?;
+    File::open(to)?.sync_all()
+}
+
+/// Makes the renames durable. Directories cannot be opened for syncing on Windows, where
+/// `MoveFileEx` is durable enough; failure here is not worth failing the write for.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+/// `YYYYMMDD-HHMMSS` in UTC.
+pub(super) fn utc_stamp(at: SystemTime) -> String {
+    let secs = at
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn utc_stamp_formats_civil_time() {
+        assert_eq!(utc_stamp(UNIX_EPOCH), "19700101-000000");
+        // 2024-02-29 13:45:07 UTC
+        assert_eq!(
+            utc_stamp(UNIX_EPOCH + Duration::from_secs(1_709_214_307)),
+            "20240229-134507"
+        );
+    }
+}

@@ -1,0 +1,278 @@
+//! Field-by-field validation of profiles, every error at once, in a shape the UI can show next
+//! to each field.
+
+use std::{
+    collections::HashSet,
+    net::{IpAddr, Ipv6Addr},
+};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Profile, expand_home};
+use crate::tunnel::ForwardSpec;
+
+/// One problem with one field of one profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldError {
+    /// The profile's name (as given, possibly empty).
+    pub profile: String,
+    /// The field, in wire spelling: `host`, `port`, `identityFiles[0]`, `forwards[1].hostPort`.
+    pub field: String,
+    /// What is wrong, for a human.
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(profile: &Profile, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            profile: profile.name.clone(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// One line per error: `NAME: field: message`.
+    pub fn summary(errors: &[FieldError]) -> String {
+        let lines: Vec<String> = errors
+            .iter()
+            .map(|e| format!("{}: {}: {}", e.profile, e.field, e.message))
+            .collect();
+        lines.join("\n")
+    }
+}
+
+/// Every field error of every profile in `hosts`, including the ones between profiles
+/// (duplicate names, jump cycles, jumps naming nothing).
+pub fn validate(hosts: &[Profile]) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let mut seen = HashSet::new();
+    for profile in hosts {
+        errors.extend(check_profile(profile, hosts));
+        if !profile.name.is_empty() && !seen.insert(profile.name.as_str()) {
+            errors.push(FieldError::new(
+                profile,
+                "name",
+                format!("a saved host named \"{}\" already exists", profile.name),
+            ));
+        }
+    }
+    errors
+}
+
+/// The errors of the profiles in `after` that are new or differ from `before`; unchanged
+/// profiles are not re-checked (a key file deleted since should not block unrelated edits).
+pub fn validate_changes(before: &[Profile], after: &[Profile]) -> Vec<FieldError> {
+    let changed: HashSet<&str> = after
+        .iter()
+        .filter(|p| !before.contains(p))
+        .map(|p| p.name.as_str())
+        .collect();
+    validate(after)
+        .into_iter()
+        .filter(|e| changed.contains(e.profile.as_str()))
+        .collect()
+}
+
+fn check_profile(p: &Profile, all: &[Profile]) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let mut err = |field: &str, message: String| errors.push(FieldError::new(p, field, message));
+
+    if p.name.trim().is_empty() {
+        err("name", "the name is empty".into());
+    } else if p.name.trim() != p.name {
+        err("name", "the name starts or ends with a space".into());
+    } else if p.name.contains(':') || p.name.chars().any(char::is_control) {
+        err(
+            "name",
+            "the name must not contain ':' or control characters".into(),
+        );
+    }
+
+    if let Some(message) = host_problem(&p.host) {
+        err("host", message);
+    }
+    if p.port == 0 {
+        err("port", "the port must be between 1 and 65535".into());
+    }
+    if let Some(user) = &p.user
+        && let Some(message) = user_problem(user)
+    {
+        err("user", message);
+    }
+    for (i, file) in p.identity_files.iter().enumerate() {
+        let path = expand_home(file);
+        if file.as_os_str().is_empty() {
+            err(
+                &format!("identityFiles[{i}]"),
+                "the key file path is empty".into(),
+            );
+        } else if !path.is_file() {
+            err(
+                &format!("identityFiles[{i}]"),
+                format!("key file {} does not exist", path.display()),
+            );
+        }
+    }
+    if let Some(message) = jump_problem(p, all) {
+        err("jump", message);
+    }
+    if p.keepalive_interval > 0 && p.keepalive_max == 0 {
+        err(
+            "keepaliveMax",
+            "must be at least 1 when keepalives are on".into(),
+        );
+    }
+    let mut listeners = HashSet::new();
+    for (i, rule) in p.forwards.iter().enumerate() {
+        let field = |name: &str| format!("forwards[{i}].{name}");
+        let (bind, port, target) = match &rule.spec {
+            ForwardSpec::Local {
+                bind,
+                port,
+                host,
+                host_port,
+            } => (bind, *port, Some((host, *host_port))),
+            ForwardSpec::Remote {
+                bind,
+                port,
+                host,
+                host_port,
+            } => (bind, *port, Some((host, *host_port))),
+            ForwardSpec::Dynamic { bind, port } => {
+                if *port == 0 {
+                    err(
+                        &field("port"),
+                        "a SOCKS proxy needs a port between 1 and 65535".into(),
+                    );
+                }
+                (bind, *port, None)
+            }
+        };
+        if bind != "*" && bind != "localhost" && host_problem(bind).is_some() {
+            err(
+                &field("bind"),
+                format!("\"{bind}\" is not an address to listen on"),
+            );
+        }
+        if let Some((host, host_port)) = target {
+            if let Some(message) = host_problem(host) {
+                err(&field("host"), message);
+            }
+            if host_port == 0 {
+                err(
+                    &field("hostPort"),
+                    "the port must be between 1 and 65535".into(),
+                );
+            }
+        }
+        let local = !matches!(rule.spec, ForwardSpec::Remote { .. });
+        if rule.enabled && local && port != 0 && !listeners.insert((bind.clone(), port)) {
+            err(
+                &field("port"),
+                format!("another forward already listens on {bind}:{port}"),
+            );
+        }
+    }
+    errors
+}
+
+/// Why `host` is not a host name or address, if it is not.
+fn host_problem(host: &str) -> Option<String> {
+    if host.trim().is_empty() {
+        return Some("the host is empty".into());
+    }
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if bare.parse::<IpAddr>().is_ok() || bare.parse::<Ipv6Addr>().is_ok() {
+        return None;
+    }
+    if host.contains('@') {
+        return Some("put the user name in the user field, not in the host".into());
+    }
+    if let Some((_, port)) = host.rsplit_once(':')
+        && port.parse::<u16>().is_ok()
+    {
+        return Some("put the port in the port field, not in the host".into());
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    let name = host.strip_suffix('.').unwrap_or(host);
+    if name.len() > 253 || !name.split('.').all(label_ok) {
+        return Some(format!("\"{host}\" is not a valid host name or IP address"));
+    }
+    None
+}
+
+fn user_problem(user: &str) -> Option<String> {
+    if user.is_empty() {
+        Some("the user is empty; leave it out to use your local user name".into())
+    } else if user.starts_with('-') {
+        Some("a user name cannot start with '-'".into())
+    } else if user
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '@' || c == ':')
+    {
+        Some("a user name cannot contain spaces, '@' or ':'".into())
+    } else {
+        None
+    }
+}
+
+fn jump_problem(p: &Profile, all: &[Profile]) -> Option<String> {
+    let jump = p.jump.as_deref()?;
+    if jump.trim().is_empty() {
+        return Some("the jump host is empty; leave it out to connect directly".into());
+    }
+    if jump == p.name {
+        return Some("a host cannot be its own jump host".into());
+    }
+    if all.iter().any(|q| q.name == jump) {
+        // Follow the chain of saved profiles; a loop back to anything seen is a cycle.
+        let mut path = vec![p.name.as_str()];
+        let mut next = Some(jump);
+        while let Some(name) = next {
+            if path.contains(&name) {
+                path.push(name);
+                return Some(format!("the jump hosts form a cycle: {}", path.join(" → ")));
+            }
+            path.push(name);
+            next = all
+                .iter()
+                .find(|q| q.name == name)
+                .and_then(|q| q.jump.as_deref());
+        }
+        return None;
+    }
+    // Not a saved host: must read as `[user@]host[:port]`.
+    let dest = Profile::from_destination(jump);
+    let plain_word = !jump.contains(['.', '@', ':']) && jump != "localhost";
+    if plain_word {
+        return Some(format!(
+            "no saved host is named \"{jump}\"; to jump through a server that is not saved, \
+             write it as user@host, host.domain or host:port"
+        ));
+    }
+    if let Some(message) = host_problem(&dest.host) {
+        return Some(format!(
+            "\"{jump}\" names no saved host and no server: {message}"
+        ));
+    }
+    if let Some(user) = &dest.user
+        && let Some(message) = user_problem(user)
+    {
+        return Some(format!("\"{jump}\": {message}"));
+    }
+    if dest.port == 0 {
+        return Some(format!("\"{jump}\" has no valid port"));
+    }
+    None
+}

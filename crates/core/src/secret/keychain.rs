@@ -1,0 +1,254 @@
+//! The OS keychain as a [`SecretStore`], through `keyring-core` and the platform store chosen
+//! explicitly here (Secret Service over D-Bus on Linux/BSD, Keychain on macOS, Credential Manager
+//! on Windows) rather than through keyring's one-shot default-store guess.
+//!
+//! One keychain entry per secret (service [`SERVICE`], account [`SecretKey::account`]), plus one
+//! index entry per profile (account `PROFILE:index`) listing the *names* of that profile's
+//! secrets, so that forgetting a host also finds its Jupyter tokens. The index holds no values.
+
+use std::sync::Arc;
+
+use keyring_core::{CredentialStore, Entry, Error as KeyringError};
+
+use super::{SecretError, SecretKey, SecretKind, SecretStore, Sensitive};
+
+/// The keychain service name of every Tunnelbook entry.
+pub const SERVICE: &str = "tunnelbook";
+
+/// The largest secret accepted, in bytes of UTF-16: Windows Credential Manager's
+/// `CRED_MAX_CREDENTIAL_BLOB_SIZE`. Enforced on every platform so a secret remembered on Linux
+/// behaves the same on Windows.
+pub const MAX_SECRET_BYTES: usize = 2560;
+
+/// The OS keychain.
+///
+/// Opened once at start-up with [`KeychainStore::open`]; when that fails, there is no keychain
+/// and callers must ask for secrets each time (never fall back to a file).
+pub struct KeychainStore {
+    store: Arc<CredentialStore>,
+}
+
+impl std::fmt::Debug for KeychainStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeychainStore")
+            .field("vendor", &self.store.vendor())
+            .finish()
+    }
+}
+
+impl KeychainStore {
+    /// Opens this platform's keychain and probes it with one harmless read.
+    ///
+    /// Errors with [`SecretError::Unavailable`] (whose message starts "the OS keychain is not
+    /// available") when there is no keychain: no D-Bus session or Secret Service on Linux, a
+    /// locked keychain that refuses access, or a platform without one.
+    pub fn open() -> Result<KeychainStore, SecretError> {
+        let store = platform_store().map_err(|e| SecretError::Unavailable(describe(&e)))?;
+        let keychain = KeychainStore { store };
+        // A read of an entry that normally does not exist: succeeds (None) when the keychain
+        // answers, fails when it cannot be reached.
+        match keychain.read("tunnelbook-probe") {
+            Ok(_) => Ok(keychain),
+            Err(SecretError::Platform(message) | SecretError::Unavailable(message)) => {
+                Err(SecretError::Unavailable(message))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Who provides the keychain (for diagnostics).
+    pub fn vendor(&self) -> String {
+        self.store.vendor()
+    }
+
+    fn entry(&self, account: &str) -> Result<Entry, SecretError> {
+        Entry::new_in_store(&self.store, SERVICE, account).map_err(|e| map_error(&e))
+    }
+
+    fn read(&self, account: &str) -> Result<Option<String>, SecretError> {
+        match self.entry(account)?.get_password() {
+            Ok(value) => Ok(Some(value)),
+            Err(KeyringError::NoEntry) => Ok(None),
+            Err(e) => Err(map_error(&e)),
+        }
+    }
+
+    fn write(&self, account: &str, value: &str) -> Result<(), SecretError> {
+        check_len(value)?;
+        self.entry(account)?
+            .set_password(value)
+            .map_err(|e| map_error(&e))
+    }
+
+    fn remove(&self, account: &str) -> Result<(), SecretError> {
+        match self.entry(account)?.delete_credential() {
+            Ok(()) | Err(KeyringError::NoEntry) => Ok(()),
+            Err(e) => Err(map_error(&e)),
+        }
+    }
+
+    fn index_account(profile: &str) -> String {
+        format!("{profile}:index")
+    }
+
+    fn index(&self, profile: &str) -> Result<Vec<String>, SecretError> {
+        let text = self
+            .read(&Self::index_account(profile))?
+            .unwrap_or_default();
+        Ok(text
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect())
+    }
+
+    fn write_index(&self, profile: &str, suffixes: &[String]) -> Result<(), SecretError> {
+        let account = Self::index_account(profile);
+        if suffixes.is_empty() {
+            self.remove(&account)
+        } else {
+            self.write(&account, &suffixes.join("\n"))
+        }
+    }
+}
+
+impl SecretStore for KeychainStore {
+    fn persist(&self, key: &SecretKey, value: &Sensitive<String>) -> Result<(), SecretError> {
+        check_len(value.expose())?;
+        let suffix = key.kind.suffix();
+        let mut index = self.index(&key.profile)?;
+        if !index.contains(&suffix) {
+            index.push(suffix);
+            // Index first: a secret the index does not name could outlive its host.
+            self.write_index(&key.profile, &index)?;
+        }
+        self.write(&key.account(), value.expose())
+    }
+
+    fn retrieve(&self, key: &SecretKey) -> Result<Option<Sensitive<String>>, SecretError> {
+        Ok(self.read(&key.account())?.map(Sensitive::new))
+    }
+
+    fn delete(&self, key: &SecretKey) -> Result<(), SecretError> {
+        self.remove(&key.account())?;
+        let suffix = key.kind.suffix();
+        let mut index = self.index(&key.profile)?;
+        if index.contains(&suffix) {
+            index.retain(|s| *s != suffix);
+            self.write_index(&key.profile, &index)?;
+        }
+        Ok(())
+    }
+
+    fn list(&self, profile: &str) -> Result<Vec<SecretKey>, SecretError> {
+        Ok(self
+            .index(profile)?
+            .iter()
+            .filter_map(|s| SecretKind::from_suffix(s))
+            .map(|kind| SecretKey {
+                profile: profile.to_string(),
+                kind,
+            })
+            .collect())
+    }
+}
+
+fn check_len(value: &str) -> Result<(), SecretError> {
+    let len = value.encode_utf16().count() * 2;
+    if len > MAX_SECRET_BYTES {
+        return Err(SecretError::TooLong {
+            len,
+            limit: MAX_SECRET_BYTES,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+))]
+fn platform_store() -> keyring_core::Result<Arc<CredentialStore>> {
+    Ok(zbus_secret_service_keyring_store::Store::new()?)
+}
+
+#[cfg(target_os = "macos")]
+fn platform_store() -> keyring_core::Result<Arc<CredentialStore>> {
+    Ok(apple_native_keyring_store::keychain::Store::new()?)
+}
+
+#[cfg(windows)]
+fn platform_store() -> keyring_core::Result<Arc<CredentialStore>> {
+    Ok(windows_native_keyring_store::Store::new()?)
+}
+
+#[cfg(not(any(windows, unix)))]
+fn platform_store() -> keyring_core::Result<Arc<CredentialStore>> {
+    Err(KeyringError::NotSupportedByStore(
+        "this platform has no supported keychain".into(),
+    ))
+}
+
+#[cfg(any(target_os = "ios", target_os = "android"))]
+fn platform_store() -> keyring_core::Result<Arc<CredentialStore>> {
+    Err(KeyringError::NotSupportedByStore(
+        "this platform has no supported keychain".into(),
+    ))
+}
+
+fn map_error(e: &KeyringError) -> SecretError {
+    match e {
+        KeyringError::NoStorageAccess(_) | KeyringError::NoDefaultStore => {
+            SecretError::Unavailable(describe(e))
+        }
+        KeyringError::TooLong(_, limit) => SecretError::TooLong {
+            len: 0,
+            limit: usize::try_from(*limit).unwrap_or(usize::MAX),
+        },
+        _ => SecretError::Platform(describe(e)),
+    }
+}
+
+/// A message for `e` that never includes secret bytes (`BadEncoding` and `BadDataFormat` carry
+/// the stored value, and their `Display` would print it).
+fn describe(e: &KeyringError) -> String {
+    match e {
+        KeyringError::PlatformFailure(inner) => format!("platform failure: {inner}"),
+        KeyringError::NoStorageAccess(inner) => format!("no access to the keychain: {inner}"),
+        KeyringError::NoEntry => "no such entry".to_string(),
+        KeyringError::BadEncoding(_) => "the stored value is not UTF-8".to_string(),
+        KeyringError::BadDataFormat(_, _) => "the stored value is malformed".to_string(),
+        KeyringError::BadStoreFormat(m) => format!("the keychain is malformed: {m}"),
+        KeyringError::TooLong(attr, limit) => format!("{attr} is longer than {limit}"),
+        KeyringError::Invalid(attr, why) => format!("invalid {attr}: {why}"),
+        KeyringError::Ambiguous(_) => "several keychain entries match".to_string(),
+        KeyringError::NoDefaultStore => "no keychain store".to_string(),
+        KeyringError::NotSupportedByStore(m) => format!("not supported: {m}"),
+        _ => "unknown keychain error".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_limit_is_checked_in_utf16_bytes() {
+        assert!(check_len(&"a".repeat(1280)).is_ok());
+        let err = check_len(&"a".repeat(1281)).unwrap_err();
+        assert!(matches!(
+            err,
+            SecretError::TooLong {
+                len: 2562,
+                limit: 2560
+            }
+        ));
+        assert!(err.to_string().contains("too long"));
+    }
+
+    #[test]
+    fn keychain_errors_never_carry_the_value() {
+        let e = KeyringError::BadEncoding(b"hunter2".to_vec());
+        assert!(!map_error(&e).to_string().contains("hunter2"));
+    }
+}

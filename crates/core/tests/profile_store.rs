@@ -1,0 +1,539 @@
+//! The profiles store on a real file system: round trip, migration, corrupt files, backups,
+//! validation and the ssh config import.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{fs, path::PathBuf};
+
+use tunnelbook_core::{
+    profile::{
+        AuthMethod, CURRENT_VERSION, FieldError, Profile, ProfileError, ProfileStore,
+        import_ssh_config, read_ssh_config, validate,
+    },
+    secret::{MemoryStore, SecretKey, SecretKind, SecretStore, Sensitive},
+    tunnel::{ForwardRule, ForwardSpec},
+};
+
+fn full_profile(dir: &std::path::Path) -> Profile {
+    let key = dir.join("id_ed25519");
+    fs::write(&key, "not really a key").unwrap();
+    Profile {
+        name: "a100".into(),
+        host: "gpu1.lab.example.edu".into(),
+        port: 2222,
+        user: Some("alice".into()),
+        auth: vec![AuthMethod::Agent, AuthMethod::KeyFile],
+        identity_files: vec![key],
+        jump: Some("alice@bastion.example.edu:2200".into()),
+        keepalive_interval: 30,
+        keepalive_max: 4,
+        notebook_dir: Some("~/work".into()),
+        environment: Some("torch".into()),
+        gpu: Some("auto".into()),
+        pre_launch: vec!["module load cuda/12.4".into()],
+        forwards: vec![
+            ForwardRule {
+                enabled: true,
+                spec: ForwardSpec::Local {
+                    bind: "127.0.0.1".into(),
+                    port: 6006,
+                    host: "localhost".into(),
+                    host_port: 6006,
+                },
+            },
+            ForwardRule {
+                enabled: false,
+                spec: ForwardSpec::Remote {
+                    bind: "localhost".into(),
+                    port: 9000,
+                    host: "127.0.0.1".into(),
+                    host_port: 9000,
+                },
+            },
+            ForwardRule {
+                enabled: true,
+                spec: ForwardSpec::Dynamic {
+                    bind: "127.0.0.1".into(),
+                    port: 1080,
+                },
+            },
+        ],
+        tags: vec!["lab".into(), "a100".into()],
+        color: Some("#3b82f6".into()),
+    }
+}
+
+fn simple(name: &str) -> Profile {
+    Profile {
+        name: name.into(),
+        host: format!("{name}.example.edu"),
+        ..Profile::default()
+    }
+}
+
+#[test]
+fn round_trip_keeps_every_field_and_backs_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ProfileStore::in_home(dir.path());
+    assert_eq!(store.load().unwrap(), vec![]);
+    let p = full_profile(dir.path());
+    store.add(p.clone()).unwrap();
+    store.add(simple("b")).unwrap();
+    assert_eq!(store.load().unwrap(), vec![p.clone(), simple("b")]);
+    assert_eq!(store.get("a100").unwrap(), p);
+    let text = fs::read_to_string(store.path()).unwrap();
+    assert!(
+        text.contains(&format!("version = {CURRENT_VERSION}")),
+        "{text}"
+    );
+    // The previous version (one host) is the backup.
+    let bak = fs::read_to_string(store.backup_path()).unwrap();
+    assert!(
+        bak.contains("a100") && !bak.contains("name = \"b\""),
+        "{bak}"
+    );
+    // No temp files left behind.
+    let names: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains("tmp")), "{names:?}");
+}
+
+#[test]
+fn edit_and_remove_with_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ProfileStore::in_home(dir.path());
+    store.add(full_profile(dir.path())).unwrap();
+    store.add(simple("other")).unwrap();
+    let edited = store.edit("a100", |p| p.port = 22).unwrap();
+    assert_eq!(edited.port, 22);
+    assert_eq!(store.get("a100").unwrap().port, 22);
+
+    let secrets = MemoryStore::default();
+    let v = Sensitive::new("s3cret".to_string());
+    let key_path = dir.path().join("id_ed25519");
+    let mine = [
+        SecretKey::password("a100"),
+        SecretKey::passphrase("a100", &key_path),
+        SecretKey {
+            profile: "a100".into(),
+            kind: SecretKind::JupyterToken("gpu1:8888".into()),
+        },
+    ];
+    for k in &mine {
+        secrets.persist(k, &v).unwrap();
+    }
+    secrets.persist(&SecretKey::password("other"), &v).unwrap();
+    let removed = store.remove("a100", Some(&secrets)).unwrap();
+    assert_eq!(removed.name, "a100");
+    for k in &mine {
+        assert!(secrets.retrieve(k).unwrap().is_none(), "{k:?} survived");
+    }
+    assert!(
+        secrets
+            .retrieve(&SecretKey::password("other"))
+            .unwrap()
+            .is_some()
+    );
+    assert!(matches!(store.get("a100"), Err(ProfileError::NotFound(_))));
+    assert!(matches!(
+        store.remove("a100", None),
+        Err(ProfileError::NotFound(_))
+    ));
+}
+
+#[test]
+fn migrates_v0_prototype_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let v0 = r#"# Tunnelbook 0.0.3 hosts
+[[hosts]]
+name = "a100"
+hostname = "gpu1.lab.example.edu"
+port = 2222
+username = "alice"
+identity_file = "~/.ssh/id_lab"
+proxy_jump = "bastion"
+keepalive = 30
+notebook_dir = "~/work"
+conda_env = "torch"
+gpu = 1
+local_forwards = ["6006:localhost:6006", "127.0.0.1:8265:localhost:8265"]
+
+[[hosts]]
+name = "bastion"
+hostname = "bastion.example.edu"
+username = "alice"
+"#;
+    fs::write(dir.path().join("hosts.toml"), v0).unwrap();
+    let store = ProfileStore::in_home(dir.path());
+    let hosts = store.load().unwrap();
+    assert_eq!(hosts.len(), 2);
+    let a = &hosts[0];
+    assert_eq!(
+        (a.host.as_str(), a.port, a.user.as_deref()),
+        ("gpu1.lab.example.edu", 2222, Some("alice"))
+    );
+    assert_eq!(a.identity_files, vec![PathBuf::from("~/.ssh/id_lab")]);
+    assert_eq!(a.jump.as_deref(), Some("bastion"));
+    assert_eq!((a.keepalive_interval, a.keepalive_max), (30, 2));
+    assert_eq!(
+        (
+            a.notebook_dir.as_deref(),
+            a.environment.as_deref(),
+            a.gpu.as_deref()
+        ),
+        (Some("~/work"), Some("torch"), Some("1"))
+    );
+    assert_eq!(
+        a.forwards[1].spec,
+        ForwardSpec::Local {
+            bind: "127.0.0.1".into(),
+            port: 8265,
+            host: "localhost".into(),
+            host_port: 8265
+        }
+    );
+    assert_eq!(hosts[1].port, 22);
+    // Loading does not rewrite; the next change writes v1 and keeps the v0 file.
+    assert_eq!(fs::read_to_string(store.path()).unwrap(), v0);
+    store.edit("bastion", |p| p.port = 2200).unwrap();
+    assert!(
+        fs::read_to_string(store.path())
+            .unwrap()
+            .contains("version = 1")
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("hosts.toml.v0.bak")).unwrap(),
+        v0
+    );
+    assert_eq!(store.load().unwrap()[0], hosts[0]);
+}
+
+#[test]
+fn corrupt_file_is_kept_aside_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ProfileStore::in_home(dir.path());
+    store.add(simple("a")).unwrap();
+    store.add(simple("b")).unwrap();
+    let garbage = "version = 1\n[[host]\nname = \"half-written";
+    fs::write(store.path(), garbage).unwrap();
+    let err = store.update(|h| {
+        h.push(simple("c"));
+        Ok(())
+    });
+    let Err(ProfileError::Corrupt {
+        kept_at,
+        backup,
+        message,
+        ..
+    }) = err
+    else {
+        panic!("{err:?}")
+    };
+    assert!(!message.is_empty());
+    let name = kept_at.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("hosts.toml.corrupt-")
+            && name.len() == "hosts.toml.corrupt-YYYYMMDD-HHMMSS".len(),
+        "{name}"
+    );
+    assert_eq!(
+        fs::read_to_string(&kept_at).unwrap(),
+        garbage,
+        "kept byte for byte"
+    );
+    assert_eq!(backup.as_deref(), Some(store.backup_path().as_path()));
+    let shown = ProfileError::Corrupt {
+        path: store.path().into(),
+        kept_at: kept_at.clone(),
+        backup,
+        message,
+    }
+    .to_string();
+    assert!(
+        shown.contains("moved to") && shown.contains(".bak"),
+        "{shown}"
+    );
+    // The user was told; from now on the store starts empty and the kept file is untouched.
+    assert_eq!(store.load().unwrap(), vec![]);
+    store.add(simple("c")).unwrap();
+    assert_eq!(fs::read_to_string(&kept_at).unwrap(), garbage);
+
+    // Valid TOML with the wrong shape is also set aside, not overwritten.
+    fs::write(
+        store.path(),
+        "version = 1\n[[host]]\nname = \"x\"\nport = \"ssh\"\n",
+    )
+    .unwrap();
+    assert!(matches!(store.load(), Err(ProfileError::Corrupt { .. })));
+}
+
+#[test]
+fn newer_schema_is_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ProfileStore::in_home(dir.path());
+    fs::write(store.path(), "version = 99\n").unwrap();
+    assert!(matches!(
+        store.add(simple("a")),
+        Err(ProfileError::TooNew { found: 99, .. })
+    ));
+    assert_eq!(fs::read_to_string(store.path()).unwrap(), "version = 99\n");
+}
+
+fn fields(errors: &[FieldError], profile: &str) -> Vec<String> {
+    errors
+        .iter()
+        .filter(|e| e.profile == profile)
+        .map(|e| e.field.clone())
+        .collect()
+}
+
+#[test]
+fn validation_reports_every_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = Profile {
+        name: "bad".into(),
+        host: "gpu 1.example.edu".into(),
+        port: 0,
+        user: Some("al ice".into()),
+        identity_files: vec![dir.path().join("missing_key")],
+        jump: Some("nosuchhost".into()),
+        forwards: vec![
+            ForwardRule {
+                enabled: true,
+                spec: ForwardSpec::Local {
+                    bind: "127.0.0.1".into(),
+                    port: 8888,
+                    host: "".into(),
+                    host_port: 0,
+                },
+            },
+            ForwardRule {
+                enabled: true,
+                spec: ForwardSpec::Dynamic {
+                    bind: "127.0.0.1".into(),
+                    port: 8888,
+                },
+            },
+        ],
+        ..Profile::default()
+    };
+    let errors = validate(&[bad]);
+    assert_eq!(
+        fields(&errors, "bad"),
+        [
+            "host",
+            "port",
+            "user",
+            "identityFiles[0]",
+            "jump",
+            "forwards[0].host",
+            "forwards[0].hostPort",
+            "forwards[1].port"
+        ]
+    );
+    assert!(errors.iter().all(|e| !e.message.is_empty()));
+    let json = serde_json::to_value(&errors[0]).unwrap();
+    assert_eq!(json["field"], "host");
+    assert!(json["message"].is_string());
+
+    // Empty host, user@host in the host field, host:port in the host field.
+    for (host, needle) in [("", "empty"), ("alice@gpu", "user"), ("gpu:22", "port")] {
+        let errors = validate(&[Profile {
+            name: "x".into(),
+            host: host.into(),
+            ..Profile::default()
+        }]);
+        assert!(errors[0].message.contains(needle), "{host}: {errors:?}");
+    }
+
+    // Duplicates, cycles, a jump to a saved host and to a server that is not saved.
+    let with_jump = |name: &str, jump: &str| Profile {
+        jump: Some(jump.into()),
+        ..simple(name)
+    };
+    let errors = validate(&[
+        with_jump("a", "b"),
+        with_jump("b", "c"),
+        with_jump("c", "a"),
+        simple("d"),
+        simple("d"),
+        with_jump("e", "d"),
+        with_jump("f", "bob@bastion.example.edu:2200"),
+        with_jump("g", "g"),
+    ]);
+    for name in ["a", "b", "c"] {
+        assert_eq!(fields(&errors, name), ["jump"], "{errors:?}");
+    }
+    assert!(
+        errors.iter().any(|e| e.message.contains("a → b → c → a")),
+        "{errors:?}"
+    );
+    assert_eq!(fields(&errors, "d"), ["name"]);
+    assert!(fields(&errors, "e").is_empty() && fields(&errors, "f").is_empty());
+    assert_eq!(fields(&errors, "g"), ["jump"]);
+    assert!(
+        validate(&[
+            simple("ok"),
+            Profile {
+                host: "10.0.0.7".into(),
+                ..simple("ip")
+            },
+            Profile {
+                host: "fe80::1".into(),
+                ..simple("ip6")
+            }
+        ])
+        .is_empty()
+    );
+}
+
+#[test]
+fn store_refuses_invalid_changes_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ProfileStore::in_home(dir.path());
+    store.add(simple("a")).unwrap();
+    let err = store
+        .add(Profile {
+            port: 0,
+            ..simple("a")
+        })
+        .unwrap_err();
+    let ProfileError::Invalid(errors) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(fields(errors, "a"), ["port", "name"]);
+    assert!(
+        err.to_string()
+            .contains("a: port: the port must be between 1 and 65535"),
+        "{err}"
+    );
+    assert_eq!(store.load().unwrap(), vec![simple("a")]);
+
+    // A key file that disappeared does not block editing another host.
+    let key = dir.path().join("k");
+    fs::write(&key, "k").unwrap();
+    store
+        .add(Profile {
+            identity_files: vec![key.clone()],
+            ..simple("keyed")
+        })
+        .unwrap();
+    fs::remove_file(&key).unwrap();
+    store.edit("a", |p| p.port = 2222).unwrap();
+    assert!(matches!(
+        store.edit("keyed", |p| p.port = 2222),
+        Err(ProfileError::Invalid(_))
+    ));
+}
+
+#[test]
+fn imports_ssh_config_with_patterns_and_includes() {
+    let dir = tempfile::tempdir().unwrap();
+    let ssh = dir.path().join("ssh");
+    fs::create_dir_all(ssh.join("config.d")).unwrap();
+    let key = ssh.join("id_lab");
+    fs::write(&key, "key").unwrap();
+    fs::write(
+        ssh.join("config"),
+        format!(
+            r#"# my hosts
+Include config.d/*.conf
+Include missing.conf
+
+Host gpu1 gpu2
+    HostName %h.lab.example.edu
+    User alice
+    IdentityFile {key}
+    IdentityFile {dir}/nope
+    ProxyJump bastion
+
+Host gpu2
+    Port 2222
+    User bob
+
+Host *.lab.example.edu !secret.lab.example.edu
+    User labuser
+
+Match host foo
+    User matched
+
+Host broken
+    HostName broken.example.edu
+    Port notaport
+
+Host *
+    ServerAliveInterval 60
+    ServerAliveCountMax 5
+    Port 2200
+    ForwardAgent yes
+    Compression yes
+"#,
+            key = key.display(),
+            dir = dir.path().display()
+        ),
+    )
+    .unwrap();
+    fs::write(
+        ssh.join("config.d/10-bastion.conf"),
+        "Host bastion\n  HostName bastion.example.edu\n  User alice\n  Port 22\n",
+    )
+    .unwrap();
+
+    let report = read_ssh_config(&ssh.join("config")).unwrap();
+    let names: Vec<&str> = report.imported.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["bastion", "gpu1", "gpu2"]);
+    let gpu1 = &report.imported[1];
+    assert_eq!(gpu1.host, "gpu1.lab.example.edu");
+    assert_eq!(gpu1.user.as_deref(), Some("alice"));
+    assert_eq!(gpu1.port, 2200, "from Host *");
+    assert_eq!((gpu1.keepalive_interval, gpu1.keepalive_max), (60, 5));
+    assert_eq!(gpu1.identity_files, vec![key.clone()]);
+    assert_eq!(gpu1.jump.as_deref(), Some("bastion"));
+    let gpu2 = &report.imported[2];
+    assert_eq!(
+        (gpu2.port, gpu2.user.as_deref()),
+        (2222, Some("alice")),
+        "first value wins"
+    );
+    assert_eq!(report.imported[0].port, 22);
+
+    let skipped: Vec<&str> = report.skipped.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        skipped,
+        [
+            "*.lab.example.edu",
+            "!secret.lab.example.edu",
+            "*",
+            "broken"
+        ]
+    );
+    assert!(report.skipped[0].reason.contains("pattern"));
+    assert!(report.skipped[3].reason.contains("notaport"));
+    let notes = report.notes.join("\n");
+    for needle in [
+        "missing.conf",
+        "Match",
+        "nope",
+        "forwardagent",
+        "compression",
+    ] {
+        assert!(notes.contains(needle), "{needle} not in {notes}");
+    }
+
+    // Importing into a store: an existing name is kept, the rest are added and validate.
+    let store = ProfileStore::in_home(&dir.path().join("home"));
+    store.add(simple("gpu2")).unwrap();
+    let report = import_ssh_config(&store, &ssh.join("config")).unwrap();
+    let names: Vec<&str> = report.imported.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["bastion", "gpu1"]);
+    assert!(
+        report
+            .skipped
+            .iter()
+            .any(|s| s.name == "gpu2" && s.reason.contains("exists"))
+    );
+    assert_eq!(store.get("gpu2").unwrap(), simple("gpu2"));
+    assert_eq!(store.chain("gpu1").unwrap().len(), 2);
+}
