@@ -6,6 +6,7 @@
 //! in as traits ([`ssh::Prompter`], [`secret::SecretStore`]) so tests run core with no app around.
 
 pub mod gpu;
+pub mod jupyter;
 pub mod profile;
 pub mod secret;
 pub mod ssh;
