@@ -2,10 +2,13 @@
 //! core and prints; nothing here decides or loops on its own.
 
 mod connect;
+mod envs;
 mod exec;
 mod forward;
 mod gpus;
 mod prompt;
+mod servers;
+mod up;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -60,6 +63,19 @@ enum Command {
     Forward(forward::ForwardArgs),
     /// Show a host's GPUs and who is using them (`local`: this computer), free ones marked.
     Gpus(gpus::GpusArgs),
+    /// Start JupyterLab on a free GPU and forward it here; prints the URL, keeps the tunnel
+    /// open until interrupted (`local`: this computer).
+    Up(up::UpArgs),
+    /// List the Jupyter servers running on a host.
+    Ls(servers::LsArgs),
+    /// Reattach a tunnel to a running Jupyter server; prints the URL.
+    Attach(servers::AttachArgs),
+    /// Stop a Jupyter server (or all Tunnelbook started).
+    Down(servers::DownArgs),
+    /// List the Python environments of a host and whether they have JupyterLab.
+    Envs(envs::EnvsArgs),
+    /// Create a venv with JupyterLab and ipykernel on a host.
+    InstallJupyter(envs::InstallArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +99,12 @@ fn main() -> ExitCode {
             Command::Exec(args) => exec::run(&cli.global, args).await,
             Command::Forward(args) => forward::run(&cli.global, args).await,
             Command::Gpus(args) => gpus::run(&cli.global, args).await,
+            Command::Up(args) => up::run(&cli.global, args).await,
+            Command::Ls(args) => servers::ls(&cli.global, args).await,
+            Command::Attach(args) => servers::attach(&cli.global, args).await,
+            Command::Down(args) => servers::down(&cli.global, args).await,
+            Command::Envs(args) => envs::envs(&cli.global, args).await,
+            Command::InstallJupyter(args) => envs::install(&cli.global, args).await,
         }
     })
 }

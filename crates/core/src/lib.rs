@@ -9,5 +9,6 @@ pub mod gpu;
 pub mod jupyter;
 pub mod profile;
 pub mod secret;
+pub mod session;
 pub mod ssh;
 pub mod tunnel;
