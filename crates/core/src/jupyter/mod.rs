@@ -225,7 +225,10 @@ pub(crate) fn log_tail(text: &str, n: usize) -> String {
 
 /// The shell lines that set `$tb_dir` to Tunnelbook's per-user runtime directory on the host
 /// (`$XDG_RUNTIME_DIR/tunnelbook`, else `~/.tunnelbook/run`), created with mode 0700.
+/// It also defines `tb_alive PID`: whether the process exists and is not a zombie (an orphan
+/// whose parent does not reap it still answers `kill -0`).
 pub(crate) const RUNTIME_DIR_SH: &str = r#"umask 077
+tb_alive() { tb_st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1; case $tb_st in Z*|"") return 1 ;; esac; }
 if [ -n "${XDG_RUNTIME_DIR:-}" ] && [ -d "$XDG_RUNTIME_DIR" ] && [ -w "$XDG_RUNTIME_DIR" ]; then tb_dir=$XDG_RUNTIME_DIR/tunnelbook; else tb_dir=$HOME/.tunnelbook/run; fi
 mkdir -p "$tb_dir" && chmod 700 "$tb_dir" || { echo "tunnelbook: cannot create $tb_dir" >&2; exit 91; }
 "#;

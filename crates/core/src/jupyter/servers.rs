@@ -70,7 +70,7 @@ pub async fn wait_ready(
 }
 
 async fn alive(host: &Host, pid: u32) -> Result<bool, JupyterError> {
-    let out = host.exec(&format!("kill -0 {pid} 2>/dev/null"), &[]).await?;
+    let out = host.exec(&format!("{RUNTIME_DIR_SH}tb_alive {pid}"), &[]).await?;
     Ok(out.success())
 }
 
@@ -99,6 +99,8 @@ pub(crate) fn diagnose(log: &str) -> String {
         "the port is already taken on the host".into()
     } else if log.contains("No such file or directory") && !log.contains("Traceback") {
         format!("a file is missing: {}", last_error.unwrap_or("see the log"))
+    } else if log.contains("Running as root is not recommended") {
+        "Jupyter refuses to run as root; run Tunnelbook as a normal user".into()
     } else if let Some(line) = last_error {
         format!("a Python error: {line}")
     } else {
@@ -128,7 +130,7 @@ const LIST: &str = r#"tb_pys=
 for tb_f in "$tb_dir"/*.json; do
     [ -f "$tb_f" ] || continue
     tb_pid=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' "$tb_f")
-    if [ -n "$tb_pid" ] && kill -0 "$tb_pid" 2>/dev/null && { [ ! -r "/proc/$tb_pid/cmdline" ] || tr '\0' ' ' < "/proc/$tb_pid/cmdline" | grep -q jupyter; }; then
+    if [ -n "$tb_pid" ] && tb_alive "$tb_pid" && { [ ! -r "/proc/$tb_pid/cmdline" ] || tr '\0' ' ' < "/proc/$tb_pid/cmdline" | grep -q jupyter; }; then
         printf 'record\t'; tr -d '\n' < "$tb_f"; echo
         tb_env=$(sed -n 's/.*"env":"\([^"]*\)".*/\1/p' "$tb_f")
         tb_pys="$tb_pys $tb_env"
@@ -402,16 +404,16 @@ pub async fn stop(
     };
     let script = format!(
         r#"{RUNTIME_DIR_SH}tb_pid={pid}
-tb_wait() {{ i=0; while kill -0 $tb_pid 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; }}
+tb_wait() {{ i=0; while tb_alive $tb_pid && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; }}
 tb_wait
-if kill -0 $tb_pid 2>/dev/null; then
+if tb_alive $tb_pid; then
     if [ "$(ps -o pgid= -p $tb_pid | tr -d ' ')" = "$tb_pid" ]; then tb_t=-$tb_pid; else tb_t=$tb_pid; fi
     kill -TERM -- $tb_t 2>/dev/null
     tb_wait
     kill -KILL -- $tb_t 2>/dev/null
     sleep 0.2
 fi
-{cleanup}if kill -0 $tb_pid 2>/dev/null; then echo "tunnelbook: process $tb_pid is still alive" >&2; exit 1; fi
+{cleanup}if tb_alive $tb_pid; then echo "tunnelbook: process $tb_pid is still alive" >&2; exit 1; fi
 "#
     );
     let out = host.exec(&script, &[]).await?;
