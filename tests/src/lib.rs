@@ -73,7 +73,9 @@ impl Guard {
             let _ = reader.read_line(&mut line);
             let _ = tx.send((line, reader));
         });
-        let (line, reader) = rx.recv_timeout(Duration::from_secs(30)).expect("no output line within 30 s");
+        let (line, reader) = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("no output line within 30 s");
         // Keep draining so the child never blocks on a full pipe.
         std::thread::spawn(move || std::io::copy(&mut { reader }, &mut std::io::sink()));
         line.trim_end().to_string()
@@ -575,7 +577,9 @@ pub fn jupyter_venv() -> PathBuf {
     lock.lock().unwrap();
     if !marker.exists() {
         let _ = std::fs::remove_dir_all(&venv);
-        run(Command::new("/usr/bin/python3").args(["-m", "venv"]).arg(&venv));
+        run(Command::new("/usr/bin/python3")
+            .args(["-m", "venv"])
+            .arg(&venv));
         run(Command::new(venv.join("bin/pip")).args([
             "install",
             "-q",

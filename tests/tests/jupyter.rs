@@ -25,8 +25,8 @@ use tunnelbook_core::{
     ssh::{Connection, HostKeyPolicy, NoPrompter},
 };
 use tunnelbook_testbed::{
-    Client, Guard, KeyFile, OTHER_USER, Sshd, SshdOptions, USER, jupyter_venv, key_only,
-    make_key, run, user_bin_lock,
+    Client, Guard, KeyFile, OTHER_USER, Sshd, SshdOptions, USER, jupyter_venv, key_only, make_key,
+    run, user_bin_lock,
 };
 
 const BUSY: &str = "GPU-aaaaaaaa-0000-4000-8000-000000000000";
@@ -83,7 +83,11 @@ impl Bed {
 
     /// Starts a long-running CLI verb (`up`, `attach`) with `--json` and reads its JSON line.
     fn spawn_json(&self, args: &[&str]) -> (Guard, serde_json::Value, PathBuf) {
-        let err_path = self.client.dir.path().join(format!("stderr-{}", rand_suffix()));
+        let err_path = self
+            .client
+            .dir
+            .path()
+            .join(format!("stderr-{}", rand_suffix()));
         let mut child = Guard::spawn(
             self.client
                 .cli()
@@ -152,7 +156,10 @@ impl Shim {
         std::fs::copy(repo.join("tests/shims/nvidia-smi"), &shim).unwrap();
         std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::write(bin.join("nvidia-smi.dir"), dir.path().display().to_string()).unwrap();
-        run(Command::new("chown").arg("-R").arg(format!("{USER}:")).arg(&bin));
+        run(Command::new("chown")
+            .arg("-R")
+            .arg(format!("{USER}:"))
+            .arg(&bin));
         Shim(bin, dir)
     }
 }
@@ -167,7 +174,15 @@ impl Drop for Shim {
 fn sleeper(user: &str) -> Guard {
     Guard::spawn(
         Command::new("setpriv")
-            .args(["--reuid", user, "--regid", user, "--init-groups", "sleep", "600"])
+            .args([
+                "--reuid",
+                user,
+                "--regid",
+                user,
+                "--init-groups",
+                "sleep",
+                "600",
+            ])
             .stdout(Stdio::null()),
     )
 }
@@ -218,7 +233,9 @@ async fn execute(port: u16, token: &Sensitive<String>, kernel: &str, code: &str)
             continue;
         }
         match v["header"]["msg_type"].as_str().unwrap_or("") {
-            "execute_result" => text.push_str(v["content"]["data"]["text/plain"].as_str().unwrap_or("")),
+            "execute_result" => {
+                text.push_str(v["content"]["data"]["text/plain"].as_str().unwrap_or(""))
+            }
             "stream" => text.push_str(v["content"]["text"].as_str().unwrap_or("")),
             "error" => panic!("the kernel raised: {}", v["content"]),
             "status" if v["content"]["execution_state"] == "idle" => break,
@@ -232,7 +249,13 @@ async fn execute(port: u16, token: &Sensitive<String>, kernel: &str, code: &str)
 /// Whether a process lives (a zombie does not count: orphans may be left unreaped here).
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
         .unwrap_or(false)
 }
 
@@ -240,9 +263,18 @@ fn alive(pid: u32) -> bool {
 fn group_members(pgid: u32) -> Vec<u32> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let rest: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let rest: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
         // state ppid pgrp …
         if rest.len() > 2 && rest[0] != "Z" && rest[2] == pgid.to_string() {
             found.push(pid);
@@ -287,13 +319,18 @@ async fn up_on_the_free_gpu_survives_the_connection_and_down_cleans_up() {
     let port = u16::try_from(ready["localPort"].as_u64().unwrap()).unwrap();
     let pid = u32::try_from(ready["remotePid"].as_u64().unwrap()).unwrap();
     let id = ready["serverId"].as_str().unwrap().to_string();
-    assert!(url.starts_with(&format!("http://127.0.0.1:{port}/lab?token=")), "{url}");
+    assert!(
+        url.starts_with(&format!("http://127.0.0.1:{port}/lab?token=")),
+        "{url}"
+    );
     assert_eq!(ready["env"], jupyter_venv().display().to_string());
     let token = token_of(&url);
     assert!(token.expose().len() >= 64);
 
     // The page itself answers through the tunnel.
-    let lab = http::request(addr(port), "GET", "/lab", Some(&token)).await.unwrap();
+    let lab = http::request(addr(port), "GET", "/lab", Some(&token))
+        .await
+        .unwrap();
     assert_eq!(lab.status, 200);
 
     // A kernel started through the tunnel sees the chosen GPU.
@@ -306,13 +343,20 @@ async fn up_on_the_free_gpu_survives_the_connection_and_down_cleans_up() {
     )
     .await;
     assert!(seen.contains(FREE), "kernel saw {seen:?}");
-    assert!(execute(port, &token, &kernel, "x = 41 + 1").await.is_empty());
+    assert!(
+        execute(port, &token, &kernel, "x = 41 + 1")
+            .await
+            .is_empty()
+    );
 
     // The token is on no command line, and the record (0600) does not hold it.
     assert_eq!(cmdlines_with(token.expose()), Vec::<String>::new());
     let record = std::fs::read_to_string(record_path(&id)).unwrap();
     assert!(!record.contains(token.expose()));
-    let mode = std::fs::metadata(record_path(&id)).unwrap().permissions().mode();
+    let mode = std::fs::metadata(record_path(&id))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     assert!(alive(pid));
 
@@ -329,7 +373,10 @@ async fn up_on_the_free_gpu_survives_the_connection_and_down_cleans_up() {
     let port2 = u16::try_from(attached["localPort"].as_u64().unwrap()).unwrap();
     let token2 = token_of(attached["url"].as_str().unwrap());
     assert_eq!(token2.expose(), token.expose());
-    assert_eq!(execute(port2, &token2, &kernel, "print(x)").await.trim(), "42");
+    assert_eq!(
+        execute(port2, &token2, &kernel, "print(x)").await.trim(),
+        "42"
+    );
     attach.kill();
 
     // down stops it; nothing of it is left.
@@ -354,7 +401,10 @@ async fn environments_are_listed_with_versions_and_jupyter() {
     assert_eq!(ours.prefix.as_deref(), Some(venv.as_str()));
     assert!(ours.jupyter_lab, "{envs:#?}");
     assert!(ours.python_version.as_deref().unwrap().starts_with("3."));
-    assert!(envs.iter().any(|e| e.kind == jupyter::EnvKind::System), "{envs:#?}");
+    assert!(
+        envs.iter().any(|e| e.kind == jupyter::EnvKind::System),
+        "{envs:#?}"
+    );
     let (code, out, err) = bed.cli(&["envs", "box"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&venv) && out.contains("jupyterlab"), "{out}");
@@ -383,9 +433,26 @@ async fn clear_errors_for_missing_jupyter_broken_env_unknown_gpu_and_busy_port()
     // A venv without Jupyter.
     let bare = UserDir::new("tb-bare");
     run(Command::new("setpriv")
-        .args(["--reuid", USER, "--regid", USER, "--init-groups", "/usr/bin/python3", "-m", "venv", "--without-pip"])
+        .args([
+            "--reuid",
+            USER,
+            "--regid",
+            USER,
+            "--init-groups",
+            "/usr/bin/python3",
+            "-m",
+            "venv",
+            "--without-pip",
+        ])
         .arg(&bare.0));
-    let (code, _, err) = bed.cli(&["up", "box", "--gpu", "none", "--env", &bare.0.display().to_string()]);
+    let (code, _, err) = bed.cli(&[
+        "up",
+        "box",
+        "--gpu",
+        "none",
+        "--env",
+        &bare.0.display().to_string(),
+    ]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("JupyterLab is not installed in"), "{err}");
     assert!(err.contains("install-jupyter"), "{err}");
@@ -394,17 +461,37 @@ async fn clear_errors_for_missing_jupyter_broken_env_unknown_gpu_and_busy_port()
     let broken = UserDir::new("tb-broken");
     std::fs::create_dir_all(broken.0.join("bin")).unwrap();
     let py = broken.0.join("bin/python3");
-    std::fs::write(&py, "#!/bin/sh\necho 'Fatal Python error: init_fs_encoding' >&2\nexit 1\n").unwrap();
+    std::fs::write(
+        &py,
+        "#!/bin/sh\necho 'Fatal Python error: init_fs_encoding' >&2\nexit 1\n",
+    )
+    .unwrap();
     std::fs::set_permissions(&py, std::fs::Permissions::from_mode(0o755)).unwrap();
-    run(Command::new("chown").arg("-R").arg(format!("{USER}:")).arg(&broken.0));
-    let (code, _, err) = bed.cli(&["up", "box", "--gpu", "none", "--env", &broken.0.display().to_string()]);
+    run(Command::new("chown")
+        .arg("-R")
+        .arg(format!("{USER}:"))
+        .arg(&broken.0));
+    let (code, _, err) = bed.cli(&[
+        "up",
+        "box",
+        "--gpu",
+        "none",
+        "--env",
+        &broken.0.display().to_string(),
+    ]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("is broken") && err.contains("init_fs_encoding"), "{err}");
+    assert!(
+        err.contains("is broken") && err.contains("init_fs_encoding"),
+        "{err}"
+    );
 
     // An environment that does not exist.
     let (code, _, err) = bed.cli(&["up", "box", "--gpu", "none", "--env", "no-such-env"]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("no Python environment \"no-such-env\""), "{err}");
+    assert!(
+        err.contains("no Python environment \"no-such-env\""),
+        "{err}"
+    );
 
     // A GPU the host does not have (this host has no nvidia-smi for the user without the shim:
     // the lock keeps other tests' shims out meanwhile).
@@ -423,10 +510,17 @@ async fn clear_errors_for_missing_jupyter_broken_env_unknown_gpu_and_busy_port()
     let port = taken.local_addr().unwrap().port().to_string();
     let (code, _, err) = bed.cli(&["up", "box", "--gpu", "none", "--port", &port]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains(&format!("local port {port}")) && err.contains("already in use"), "{err}");
+    assert!(
+        err.contains(&format!("local port {port}")) && err.contains("already in use"),
+        "{err}"
+    );
     let launched = err
         .lines()
-        .find_map(|l| l.split("server ").nth(1).and_then(|r| r.split_whitespace().next()))
+        .find_map(|l| {
+            l.split("server ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+        })
         .unwrap()
         .to_string();
     assert!(!record_path(&launched).exists(), "{launched} left a record");
@@ -447,14 +541,27 @@ async fn install_jupyter_into_a_fresh_venv_then_up() {
     assert!(out.status.success(), "{err}");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), path);
     assert!(err.contains("installing jupyterlab"), "{err}");
-    assert!(err.contains("Successfully installed") || err.contains("already satisfied"), "{err}");
+    assert!(
+        err.contains("Successfully installed") || err.contains("already satisfied"),
+        "{err}"
+    );
 
-    let (mut up, ready, _) = bed.spawn_json(&["up", "box", "--gpu", "none", "--env", &path, "--stop-on-exit"]);
+    let (mut up, ready, _) = bed.spawn_json(&[
+        "up",
+        "box",
+        "--gpu",
+        "none",
+        "--env",
+        &path,
+        "--stop-on-exit",
+    ]);
     assert_eq!(ready["env"], path);
     assert_eq!(ready["gpu"], serde_json::Value::Null);
     let token = token_of(ready["url"].as_str().unwrap());
     let port = u16::try_from(ready["localPort"].as_u64().unwrap()).unwrap();
-    let status = http::request(addr(port), "GET", "/api/status", Some(&token)).await.unwrap();
+    let status = http::request(addr(port), "GET", "/api/status", Some(&token))
+        .await
+        .unwrap();
     assert_eq!(status.status, 200);
     let id = ready["serverId"].as_str().unwrap().to_string();
     let (code, _, err) = bed.cli(&["down", "box", &id]);

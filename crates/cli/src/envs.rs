@@ -63,7 +63,10 @@ pub async fn envs(global: &Global, args: EnvsArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(list) => {
-            println!(" {:<7} {:<20} {:<8} {:<12} PATH", "KIND", "NAME", "PYTHON", "JUPYTER");
+            println!(
+                " {:<7} {:<20} {:<8} {:<12} PATH",
+                "KIND", "NAME", "PYTHON", "JUPYTER"
+            );
             for e in &list {
                 println!("{}", row(e));
             }

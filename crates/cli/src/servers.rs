@@ -118,7 +118,10 @@ pub async fn attach(global: &Global, args: AttachArgs) -> ExitCode {
         let servers = jupyter::list(&host, env).await?;
         let server = jupyter::find(&host.name(), &servers, args.server.as_deref())?.clone();
         let token = jupyter::token_for(&host, &server, &tokens(&profile.name), env).await?;
-        let listen = args.port.map(Listen::loopback).unwrap_or_else(Listen::loopback_any);
+        let listen = args
+            .port
+            .map(Listen::loopback)
+            .unwrap_or_else(Listen::loopback_any);
         let attached = jupyter::attach(&host, &server, &token, listen).await?;
         Ok::<_, jupyter::JupyterError>((server, attached))
     }
@@ -144,7 +147,10 @@ pub async fn attach(global: &Global, args: AttachArgs) -> ExitCode {
     let mut out = std::io::stdout();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
-    eprintln!("attached to {} (pid {}); Ctrl-C closes the tunnel", server.id, server.pid);
+    eprintln!(
+        "attached to {} (pid {}); Ctrl-C closes the tunnel",
+        server.id, server.pid
+    );
     connect::interrupted().await;
     if let Some(t) = attached.tunnel {
         t.close().await;

@@ -41,7 +41,12 @@ pub struct UpArgs {
 /// tunnel open until Ctrl-C / SIGTERM. Exit status 1 when a step fails, 255 when the host
 /// cannot be reached.
 pub async fn run(global: &Global, args: UpArgs) -> ExitCode {
-    let gpu = match args.gpu.as_deref().map(str::parse::<GpuSelector>).transpose() {
+    let gpu = match args
+        .gpu
+        .as_deref()
+        .map(str::parse::<GpuSelector>)
+        .transpose()
+    {
         Ok(g) => g,
         Err(e) => {
             eprintln!("tunnelbook: {e}");

@@ -17,7 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     gpu::{self, GpuChoice, GpuSelector},
-    jupyter::{self, Attached, EndpointChoice, Host, JupyterServer, Launched, LaunchSpec, TokenStore},
+    jupyter::{
+        self, Attached, EndpointChoice, Host, JupyterServer, LaunchSpec, Launched, TokenStore,
+    },
     profile::Profile,
     secret::{SecretStore, Sensitive},
     ssh::{ConnectContext, Connection, ConnectionState},
@@ -391,19 +393,34 @@ async fn steps(
         SessionHost::Ssh { chain, context } => {
             let target = chain.last().map(|p| p.host.clone()).unwrap_or_default();
             report
-                .step(Step::Connect, StepState::Started, format!("connecting to {target}"), 0)
+                .step(
+                    Step::Connect,
+                    StepState::Started,
+                    format!("connecting to {target}"),
+                    0,
+                )
                 .await;
             let conn = Connection::open(chain, context)
                 .await
                 .map_err(fail(Step::Connect))?;
             report
-                .step(Step::Connect, StepState::Done, format!("connected to {}", conn.destination()), 15)
+                .step(
+                    Step::Connect,
+                    StepState::Done,
+                    format!("connected to {}", conn.destination()),
+                    15,
+                )
                 .await;
             Host::Ssh(conn)
         }
         SessionHost::Local => {
             report
-                .step(Step::Connect, StepState::Skipped, "this computer: no SSH", 15)
+                .step(
+                    Step::Connect,
+                    StepState::Skipped,
+                    "this computer: no SSH",
+                    15,
+                )
                 .await;
             Host::Local
         }
@@ -437,7 +454,9 @@ async fn steps(
                 .map_err(fail(Step::Gpus))?,
         }
         .map_err(fail(Step::Gpus))?;
-        let choice = snapshot.select(&selector, false).map_err(fail(Step::Gpus))?;
+        let choice = snapshot
+            .select(&selector, false)
+            .map_err(fail(Step::Gpus))?;
         let message = match (&choice, &snapshot.no_gpu_reason) {
             (Some(c), _) => format!("{} ({})", c.label(), c.cuda_visible_devices),
             (None, Some(reason)) => format!("{reason}; running without a GPU"),
@@ -449,7 +468,12 @@ async fn steps(
 
     // Environment.
     report
-        .step(Step::Environment, StepState::Started, "looking for Python environments", 30)
+        .step(
+            Step::Environment,
+            StepState::Started,
+            "looking for Python environments",
+            30,
+        )
         .await;
     let wanted = spec.env.as_deref().or(profile.environment.as_deref());
     let envs = jupyter::environments(&host, wanted)
@@ -498,7 +522,12 @@ async fn steps(
 
     // Tunnel.
     report
-        .step(Step::Tunnel, StepState::Started, format!("forwarding to {}", server.endpoint), 60)
+        .step(
+            Step::Tunnel,
+            StepState::Started,
+            format!("forwarding to {}", server.endpoint),
+            60,
+        )
         .await;
     let listen = match spec.local_port {
         Some(port) => Listen::loopback(port),
@@ -511,18 +540,33 @@ async fn steps(
     let url = attached.url.clone();
     built.attached = Some(attached);
     report
-        .step(Step::Tunnel, StepState::Done, format!("listening on {local_addr}"), 70)
+        .step(
+            Step::Tunnel,
+            StepState::Done,
+            format!("listening on {local_addr}"),
+            70,
+        )
         .await;
 
     // Ready.
     report
-        .step(Step::Ready, StepState::Started, "waiting for JupyterLab to answer", 70)
+        .step(
+            Step::Ready,
+            StepState::Started,
+            "waiting for JupyterLab to answer",
+            70,
+        )
         .await;
     let version = jupyter::wait_ready(&host, &server, local_addr, &token, spec.ready_timeout)
         .await
         .map_err(fail(Step::Ready))?;
     report
-        .step(Step::Ready, StepState::Done, format!("Jupyter Server {version} is ready"), 100)
+        .step(
+            Step::Ready,
+            StepState::Done,
+            format!("Jupyter Server {version} is ready"),
+            100,
+        )
         .await;
     Ok(ReadyInfo {
         url,

@@ -164,7 +164,11 @@ pub fn parse_environments(text: &str) -> Vec<Environment> {
                 env.problem = Some(format!(
                     "{} does not start: {}",
                     env.python,
-                    if detail.is_empty() { "no output" } else { detail }
+                    if detail.is_empty() {
+                        "no output"
+                    } else {
+                        detail
+                    }
                 ));
             }
         }
@@ -194,10 +198,10 @@ pub fn choose<'a>(
 ) -> Result<&'a Environment, JupyterError> {
     let available = || envs.iter().map(Environment::label).collect::<Vec<_>>();
     if let Some(w) = wanted {
-        let found = envs
-            .iter()
-            .find(|e| e.configured)
-            .or_else(|| envs.iter().find(|e| e.name == w || e.prefix.as_deref() == Some(w)));
+        let found = envs.iter().find(|e| e.configured).or_else(|| {
+            envs.iter()
+                .find(|e| e.name == w || e.prefix.as_deref() == Some(w))
+        });
         let Some(env) = found else {
             return Err(JupyterError::NoEnvironment {
                 host: host.to_string(),
@@ -297,8 +301,20 @@ mod tests {
         assert!(envs[0].configured && envs[0].jupyter_lab);
         assert_eq!(envs[0].python_version.as_deref(), Some("3.11.2"));
         assert_eq!(envs[1].kind, EnvKind::Conda);
-        assert!(envs[1].problem.as_deref().unwrap().contains("ImportError: x"));
-        assert!(envs[2].problem.as_deref().unwrap().contains("does not exist"));
+        assert!(
+            envs[1]
+                .problem
+                .as_deref()
+                .unwrap()
+                .contains("ImportError: x")
+        );
+        assert!(
+            envs[2]
+                .problem
+                .as_deref()
+                .unwrap()
+                .contains("does not exist")
+        );
         assert_eq!(envs[3].prefix, None);
         assert_eq!(choose("h", &envs, None).unwrap().name, "jlab");
         assert!(matches!(

@@ -3,7 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{
-    Environment, EnvKind, Host, JupyterError, JupyterServer, RUNTIME_DIR_SH, log_tail, sh_path,
+    EnvKind, Environment, Host, JupyterError, JupyterServer, RUNTIME_DIR_SH, log_tail, sh_path,
     shell_quote,
 };
 use crate::{secret::Sensitive, tunnel::Target};
@@ -53,7 +53,10 @@ pub fn new_token() -> Sensitive<String> {
 
 fn new_id() -> String {
     let bytes: [u8; 5] = rand::random();
-    format!("tb-{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!(
+        "tb-{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
 }
 
 /// The launch script. The token is the first line of stdin; `read` is a shell builtin, so it
@@ -65,7 +68,10 @@ fn script(id: &str, spec: &LaunchSpec, socket: bool) -> String {
     let mut s = String::new();
     s.push_str("IFS= read -r JUPYTER_TOKEN || { echo 'tunnelbook: no token on stdin' >&2; exit 90; }\nexport JUPYTER_TOKEN\n");
     s.push_str(RUNTIME_DIR_SH);
-    s.push_str(&format!("tb_id={}\ntb_log=$tb_dir/$tb_id.log\n: > \"$tb_log\"\n", shell_quote(id)));
+    s.push_str(&format!(
+        "tb_id={}\ntb_log=$tb_dir/$tb_id.log\n: > \"$tb_log\"\n",
+        shell_quote(id)
+    ));
     let dir = spec.notebook_dir.as_deref().unwrap_or("~");
     s.push_str(&format!(
         "cd {} || {{ echo \"tunnelbook: cannot enter the notebook directory {}\" >&2; exit 92; }}\n",
@@ -74,11 +80,17 @@ fn script(id: &str, spec: &LaunchSpec, socket: bool) -> String {
     ));
     s.push_str("export CUDA_DEVICE_ORDER=PCI_BUS_ID\n");
     match &spec.cuda_visible_devices {
-        Some(devices) => s.push_str(&format!("export CUDA_VISIBLE_DEVICES={}\n", shell_quote(devices))),
+        Some(devices) => s.push_str(&format!(
+            "export CUDA_VISIBLE_DEVICES={}\n",
+            shell_quote(devices)
+        )),
         None => s.push_str("unset CUDA_VISIBLE_DEVICES\n"),
     }
     if let Some(prefix) = &spec.env.prefix {
-        s.push_str(&format!("tb_prefix={}\nexport PATH=\"$tb_prefix/bin:$PATH\"\n", shell_quote(prefix)));
+        s.push_str(&format!(
+            "tb_prefix={}\nexport PATH=\"$tb_prefix/bin:$PATH\"\n",
+            shell_quote(prefix)
+        ));
         match spec.env.kind {
             EnvKind::Conda => s.push_str("export CONDA_PREFIX=\"$tb_prefix\"\n"),
             _ => s.push_str("export VIRTUAL_ENV=\"$tb_prefix\"\n"),
@@ -93,7 +105,11 @@ fn script(id: &str, spec: &LaunchSpec, socket: bool) -> String {
         s.push_str("} >> \"$tb_log\" 2>&1 || { echo 'tunnelbook: a pre-launch command failed:' >&2; tail -n 20 \"$tb_log\" >&2; exit 93; }\n");
     }
     s.push_str(&format!("tb_py={}\n", shell_quote(&spec.env.python)));
-    let module = if spec.env.jupyter_lab { "jupyterlab" } else { "notebook" };
+    let module = if spec.env.jupyter_lab {
+        "jupyterlab"
+    } else {
+        "notebook"
+    };
     s.push_str("tb_port=; tb_sock=\n");
     if socket {
         s.push_str("tb_sock=$tb_dir/$tb_id.sock\n");
@@ -129,7 +145,9 @@ pub async fn launch(host: &Host, spec: &LaunchSpec) -> Result<Launched, JupyterE
     let id = new_id();
     let token = new_token();
     let stdin = format!("{}\n", token.expose());
-    let out = host.exec(&script(&id, spec, socket), stdin.as_bytes()).await?;
+    let out = host
+        .exec(&script(&id, spec, socket), stdin.as_bytes())
+        .await?;
     let line = out
         .stdout_text()
         .lines()

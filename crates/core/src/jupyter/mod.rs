@@ -23,7 +23,10 @@ pub use self::{
     launch::{EndpointChoice, LaunchSpec, Launched, launch, new_token},
     servers::{Attached, TokenStore, attach, find, list, stop, token_for, wait_ready},
 };
-use crate::{ssh::SshError, tunnel::{Target, TunnelError}};
+use crate::{
+    ssh::SshError,
+    tunnel::{Target, TunnelError},
+};
 
 /// Errors of the Jupyter side. Messages say what is wrong and what to do; they never hold tokens.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +41,10 @@ pub enum JupyterError {
     #[error("cannot run the local shell: {0}")]
     Local(String),
     /// The environment asked for does not exist.
-    #[error("{host} has no Python environment \"{wanted}\"; found: {}", list_or_none(available))]
+    #[error(
+        "{host} has no Python environment \"{wanted}\"; found: {}",
+        list_or_none(available)
+    )]
     NoEnvironment {
         /// The host.
         host: String,
@@ -124,7 +130,10 @@ pub enum JupyterError {
         id: String,
     },
     /// No running server has this id.
-    #[error("no running Jupyter server \"{id}\" on {host}; running: {}", list_or_none(running))]
+    #[error(
+        "no running Jupyter server \"{id}\" on {host}; running: {}",
+        list_or_none(running)
+    )]
     NotFound {
         /// The host.
         host: String,

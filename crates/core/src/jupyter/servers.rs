@@ -36,7 +36,11 @@ pub async fn wait_ready(
         {
             let version = serde_json::from_slice::<serde_json::Value>(&r.body)
                 .ok()
-                .and_then(|v| v.get("version").and_then(|s| s.as_str()).map(str::to_string))
+                .and_then(|v| {
+                    v.get("version")
+                        .and_then(|s| s.as_str())
+                        .map(str::to_string)
+                })
                 .unwrap_or_default();
             match http::request(addr, "GET", &status, Some(token)).await {
                 Ok(r) if r.status == 200 => return Ok(version),
@@ -70,7 +74,9 @@ pub async fn wait_ready(
 }
 
 async fn alive(host: &Host, pid: u32) -> Result<bool, JupyterError> {
-    let out = host.exec(&format!("{RUNTIME_DIR_SH}tb_alive {pid}"), &[]).await?;
+    let out = host
+        .exec(&format!("{RUNTIME_DIR_SH}tb_alive {pid}"), &[])
+        .await?;
     Ok(out.success())
 }
 
@@ -79,7 +85,10 @@ async fn log_of(host: &Host, server: &JupyterServer) -> (String, String) {
     let Some(log) = &server.log else {
         return ("no log".into(), String::new());
     };
-    let tail = match host.exec(&format!("tail -n 25 {}", shell_quote(log)), &[]).await {
+    let tail = match host
+        .exec(&format!("tail -n 25 {}", shell_quote(log)), &[])
+        .await
+    {
         Ok(out) => log_tail(&out.stdout_text(), 25),
         Err(e) => format!("(cannot read the log: {e})"),
     };
@@ -156,7 +165,7 @@ async fn list_with_tokens(
 ) -> Result<Vec<(JupyterServer, Option<Sensitive<String>>)>, JupyterError> {
     let cfg = configured_env
         .filter(|c| c.contains('/'))
-        .map(|c| super::sh_path(c))
+        .map(super::sh_path)
         .unwrap_or_default();
     let script = format!("{RUNTIME_DIR_SH}tb_cfg={cfg}\n{LIST}");
     let out = host.exec(&script, &[]).await?;
@@ -362,7 +371,9 @@ pub async fn attach(
         (Host::Local, Target::UnixSocket { path }) => {
             return Err(JupyterError::Unreachable {
                 id: server.id.clone(),
-                detail: format!("it listens on the Unix socket {path}, which a browser cannot open"),
+                detail: format!(
+                    "it listens on the Unix socket {path}, which a browser cannot open"
+                ),
             });
         }
     };
