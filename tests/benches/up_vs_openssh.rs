@@ -152,7 +152,8 @@ fn main() {
                 "-L",
                 &format!("127.0.0.1:{local_port}:127.0.0.1:{remote_port}"),
             ])
-            .stdin(Stdio::null()),
+            .stdin(Stdio::null())
+            .stderr(Stdio::null()),
         );
         first_200(&rt, local_port, &token);
         t_ssh.push(start.elapsed().as_secs_f64());
