@@ -556,3 +556,46 @@ pub fn key_only(mut profile: Profile, key: &KeyFile) -> Profile {
     profile.identity_files = vec![key.path.clone()];
     profile
 }
+
+/// Where the test bed keeps its JupyterLab venv: built once with `/usr/bin/python3` (other users
+/// run it; the PATH's python3 may live under root's home) and reused by every later run.
+pub const JUPYTER_VENV: &str = "/opt/tunnelbook-test/jlab-venv";
+
+/// The cached JupyterLab venv, built on first use (`python3 -m venv` + `pip install jupyterlab
+/// ipykernel`, ~35 s, needs PyPI). A file lock keeps parallel test processes from racing; a
+/// `.complete` marker tells a finished venv from one interrupted half-way.
+pub fn jupyter_venv() -> PathBuf {
+    let venv = PathBuf::from(JUPYTER_VENV);
+    let marker = venv.join(".complete");
+    if marker.exists() {
+        return venv;
+    }
+    let parent = venv.parent().unwrap();
+    std::fs::create_dir_all(parent).unwrap();
+    std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let lock = std::fs::File::create(parent.join("jlab-venv.lock")).unwrap();
+    lock.lock().unwrap();
+    if !marker.exists() {
+        let _ = std::fs::remove_dir_all(&venv);
+        run(Command::new("/usr/bin/python3")
+            .args(["-m", "venv"])
+            .arg(&venv));
+        run(Command::new(venv.join("bin/pip")).args([
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "jupyterlab",
+            "ipykernel",
+        ]));
+        std::fs::write(&marker, "").unwrap();
+    }
+    venv
+}
+
+/// Holds an exclusive lock on `~user/bin` (where GPU tests put the `nvidia-smi` shim) across test
+/// processes; released on drop.
+pub fn user_bin_lock(user: &str) -> std::fs::File {
+    let lock = std::fs::File::create(format!("/tmp/tunnelbook-testbed-bin-{user}.lock")).unwrap();
+    lock.lock().unwrap();
+    lock
+}

@@ -115,7 +115,10 @@ async fn processes_of_two_users_are_mapped_over_ssh() {
             "{UUID}, {their_pid}, python3, 3380\n{UUID}, {mine_pid}, /usr/bin/python3.12, 5288\n"
         ),
     );
-    let _lock = SHIM_LOCK.lock().await;
+    let _lock = (
+        SHIM_LOCK.lock().await,
+        tunnelbook_testbed::user_bin_lock(USER),
+    );
     let _shim = Shim::install(USER, dir.path());
     let conn = connect(&sshd, &client, &key, USER).await;
 
@@ -176,7 +179,10 @@ async fn broken_driver_and_missing_nvidia_smi_over_ssh() {
     let line = "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. \
                 Make sure that the latest NVIDIA driver is installed and running.";
     std::fs::write(dir.path().join("fail.txt"), format!("{line}\n\n")).unwrap();
-    let _lock = SHIM_LOCK.lock().await;
+    let _lock = (
+        SHIM_LOCK.lock().await,
+        tunnelbook_testbed::user_bin_lock(USER),
+    );
     let _shim = Shim::install(USER, dir.path());
     let conn = connect(&sshd, &client, &key, USER).await;
     match gpu::snapshot(&conn).await {

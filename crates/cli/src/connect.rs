@@ -3,7 +3,8 @@
 use std::{io::IsTerminal, path::PathBuf, sync::Arc};
 
 use tunnelbook_core::{
-    profile::ProfileStore,
+    jupyter::Host,
+    profile::{Profile, ProfileStore},
     ssh::{ConnectContext, ConnectOptions, Connection, HostKeyPolicy, KnownHosts},
 };
 
@@ -18,10 +19,18 @@ pub fn home(global: &Global) -> PathBuf {
 
 /// Opens a connection to the saved host `name`, asking on the terminal when needed.
 pub async fn open(global: &Global, name: &str) -> Result<Connection, String> {
-    let home = home(global);
-    let chain = ProfileStore::in_home(&home)
+    let chain = ProfileStore::in_home(&home(global))
         .chain(name)
         .map_err(|e| e.to_string())?;
+    Connection::open(&chain, &context(global))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The connect collaborators: the terminal prompter, Tunnelbook's known_hosts (with `ask`
+/// turned into `strict` when there is no terminal) and the OS keychain when there is one.
+pub fn context(global: &Global) -> ConnectContext {
+    let home = home(global);
     let interactive = std::io::stdin().is_terminal() || std::io::stderr().is_terminal();
     let mut policy = HostKeyPolicy::from(global.host_key_policy);
     if policy == HostKeyPolicy::Ask && !interactive {
@@ -35,11 +44,11 @@ pub async fn open(global: &Global, name: &str) -> Result<Connection, String> {
             None
         }
     };
-    let remember = global.remember && secrets.is_some();
     if global.remember && secrets.is_none() {
         eprintln!("tunnelbook: no OS keychain is available, so --remember cannot keep secrets");
     }
-    let ctx = ConnectContext {
+    let remember = global.remember && secrets.is_some();
+    ConnectContext {
         prompter: Arc::new(TerminalPrompter { interactive, remember }),
         known_hosts: KnownHosts::new(home.join("known_hosts")),
         secrets,
@@ -47,8 +56,54 @@ pub async fn open(global: &Global, name: &str) -> Result<Connection, String> {
             host_key_policy: policy,
             ..ConnectOptions::default()
         },
-    };
-    Connection::open(&chain, &ctx)
-        .await
+    }
+}
+
+/// The name that means this computer instead of a saved host.
+pub const LOCAL: &str = "local";
+
+/// The saved profile `name` (or a bare one named `local` for this computer).
+pub fn profile(global: &Global, name: &str) -> Result<Profile, String> {
+    if name == LOCAL {
+        return Ok(Profile {
+            name: LOCAL.into(),
+            host: "localhost".into(),
+            ..Profile::default()
+        });
+    }
+    ProfileStore::in_home(&home(global))
+        .get(name)
         .map_err(|e| e.to_string())
+}
+
+/// The Jupyter host behind `name` (connecting when it is a saved host) and its profile.
+pub async fn jupyter_host(global: &Global, name: &str) -> Result<(Host, Profile), String> {
+    let profile = profile(global, name)?;
+    if name == LOCAL {
+        return Ok((Host::Local, profile));
+    }
+    Ok((Host::Ssh(open(global, name).await?), profile))
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn interrupted() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

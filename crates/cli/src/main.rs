@@ -2,11 +2,14 @@
 //! core and prints; nothing here decides or loops on its own.
 
 mod connect;
+mod envs;
 mod exec;
 mod forward;
 mod gpus;
 mod hosts;
 mod prompt;
+mod servers;
+mod up;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -68,6 +71,19 @@ enum Command {
     /// Saved hosts: add, list, show, edit, remove, forget secrets, import ~/.ssh/config.
     #[command(subcommand)]
     Hosts(hosts::HostsCommand),
+    /// Start JupyterLab on a free GPU and forward it here; prints the URL, keeps the tunnel
+    /// open until interrupted (`local`: this computer).
+    Up(up::UpArgs),
+    /// List the Jupyter servers running on a host.
+    Ls(servers::LsArgs),
+    /// Reattach a tunnel to a running Jupyter server; prints the URL.
+    Attach(servers::AttachArgs),
+    /// Stop a Jupyter server (or all Tunnelbook started).
+    Down(servers::DownArgs),
+    /// List the Python environments of a host and whether they have JupyterLab.
+    Envs(envs::EnvsArgs),
+    /// Create a venv with JupyterLab and ipykernel on a host.
+    InstallJupyter(envs::InstallArgs),
 }
 
 fn main() -> ExitCode {
@@ -92,6 +108,12 @@ fn main() -> ExitCode {
             Command::Forward(args) => forward::run(&cli.global, args).await,
             Command::Gpus(args) => gpus::run(&cli.global, args).await,
             Command::Hosts(cmd) => hosts::main(&connect::home(&cli.global), cmd),
+            Command::Up(args) => up::run(&cli.global, args).await,
+            Command::Ls(args) => servers::ls(&cli.global, args).await,
+            Command::Attach(args) => servers::attach(&cli.global, args).await,
+            Command::Down(args) => servers::down(&cli.global, args).await,
+            Command::Envs(args) => envs::envs(&cli.global, args).await,
+            Command::InstallJupyter(args) => envs::install(&cli.global, args).await,
         }
     })
 }

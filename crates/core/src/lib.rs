@@ -6,7 +6,9 @@
 //! in as traits ([`ssh::Prompter`], [`secret::SecretStore`]) so tests run core with no app around.
 
 pub mod gpu;
+pub mod jupyter;
 pub mod profile;
 pub mod secret;
+pub mod session;
 pub mod ssh;
 pub mod tunnel;

@@ -477,6 +477,80 @@ impl Connection {
         Ok(out)
     }
 
+    /// Like [`Connection::exec`], sending every line of stdout and stderr to `lines` as it
+    /// arrives (for progress displays, e.g. `pip install`), and returning the whole output at the
+    /// end. A closed `lines` receiver does not stop the command.
+    pub async fn exec_lines(
+        &self,
+        command: &str,
+        lines: tokio::sync::mpsc::UnboundedSender<String>,
+    ) -> Result<Output, SshError> {
+        let mut channel = self
+            .inner
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| self.channel_error("a command channel", e))?;
+        channel.exec(true, login_shell(command).as_bytes()).await?;
+        channel.eof().await?;
+        let mut out = Output::default();
+        // Partial lines of stdout (0) and stderr (1) until their newline arrives.
+        let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+        let mut feed = |which: usize, data: &[u8]| {
+            pending[which].extend_from_slice(data);
+            while let Some(nl) = pending[which].iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending[which].drain(..=nl).collect();
+                let text = String::from_utf8_lossy(&line[..nl]);
+                let _ = lines.send(text.trim_end_matches('\r').to_string());
+            }
+        };
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => {
+                    out.stdout.extend_from_slice(&data);
+                    feed(0, &data);
+                }
+                ChannelMsg::ExtendedData { data, ext: 1 } => {
+                    out.stderr.extend_from_slice(&data);
+                    feed(1, &data);
+                }
+                ChannelMsg::ExitStatus { exit_status } => out.status = Some(exit_status),
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    out.signal = Some(format!("{signal_name:?}"));
+                }
+                _ => {}
+            }
+        }
+        for rest in pending.iter().filter(|p| !p.is_empty()) {
+            let _ = lines.send(String::from_utf8_lossy(rest).trim_end().to_string());
+        }
+        Ok(out)
+    }
+
+    /// Whether the server allows `direct-streamlocal` channels (forwards to Unix sockets). Asks
+    /// for a socket that does not exist: "connect failed" means allowed, "administratively
+    /// prohibited" (OpenSSH's `AllowStreamLocalForwarding no`) or an unknown channel type means
+    /// not.
+    pub async fn streamlocal_allowed(&self) -> bool {
+        match self
+            .inner
+            .handle
+            .channel_open_direct_streamlocal("/nonexistent/tunnelbook-probe.sock")
+            .await
+        {
+            Ok(channel) => {
+                let _ = channel.close().await;
+                true
+            }
+            Err(russh::Error::ChannelOpenFailure(reason)) => !matches!(
+                reason,
+                russh::ChannelOpenFailure::AdministrativelyProhibited
+                    | russh::ChannelOpenFailure::UnknownChannelType
+            ),
+            Err(_) => false,
+        }
+    }
+
     fn channel_error(&self, what: &str, e: russh::Error) -> SshError {
         if self.is_closed() {
             SshError::Closed(self.inner.destination.clone())

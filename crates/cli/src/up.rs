@@ -1,0 +1,152 @@
+//! `tunnelbook up NAME`: JupyterLab on a free GPU, forwarded here, until interrupted.
+
+use std::{io::Write, process::ExitCode};
+
+use tunnelbook_core::{
+    gpu::GpuSelector,
+    session::{Session, SessionEvent, SessionHost, SessionSpec, Step, StepState},
+};
+
+use crate::{Global, connect};
+
+/// Arguments of `up`.
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// Saved host name, or `local` for this computer.
+    name: String,
+    /// GPU: auto, none, an index or a GPU-…/MIG-… UUID (default: the profile's, else auto).
+    #[arg(long)]
+    gpu: Option<String>,
+    /// Python environment: a path (venv or conda prefix, or an interpreter) or a conda env name.
+    #[arg(long)]
+    env: Option<String>,
+    /// Directory JupyterLab serves (default: the profile's, else home).
+    #[arg(long)]
+    dir: Option<String>,
+    /// Local port of the forward (default: a free one).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Print the result as one JSON object instead of the URL.
+    #[arg(long)]
+    json: bool,
+    /// Stop the server when this command ends (default: it keeps running for `attach`).
+    #[arg(long)]
+    stop_on_exit: bool,
+    /// Seconds JupyterLab may take to answer.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
+/// Runs a session, prints progress to stderr and the URL (or JSON) to stdout, then keeps the
+/// tunnel open until Ctrl-C / SIGTERM. Exit status 1 when a step fails, 255 when the host
+/// cannot be reached.
+pub async fn run(global: &Global, args: UpArgs) -> ExitCode {
+    let gpu = match args
+        .gpu
+        .as_deref()
+        .map(str::parse::<GpuSelector>)
+        .transpose()
+    {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("tunnelbook: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let profile = match connect::profile(global, &args.name) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("tunnelbook: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // The server's token is kept in the OS keychain so `attach` and `down` find it later.
+    let secrets = crate::hosts::system_keychain().ok();
+    let host = if args.name == connect::LOCAL {
+        SessionHost::Local
+    } else {
+        let chain = match tunnelbook_core::profile::ProfileStore::in_home(&connect::home(global))
+            .chain(&args.name)
+        {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("tunnelbook: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        SessionHost::Ssh {
+            chain,
+            context: connect::context(global),
+        }
+    };
+    let mut spec = SessionSpec::new(host, profile);
+    spec.secrets = secrets;
+    spec.gpu = gpu;
+    spec.env = args.env;
+    spec.notebook_dir = args.dir;
+    spec.local_port = args.port;
+    spec.ready_timeout = std::time::Duration::from_secs(args.timeout);
+    spec.stop_server_on_cancel = args.stop_on_exit;
+    let mut session = Session::start(spec);
+    loop {
+        let Some(event) = session.next_event().await else {
+            eprintln!("tunnelbook: the session ended unexpectedly");
+            return ExitCode::from(1);
+        };
+        match event {
+            SessionEvent::Progress(p) => {
+                let mark = match p.state {
+                    StepState::Started => "…",
+                    StepState::Done => "✓",
+                    StepState::Skipped => "-",
+                };
+                eprintln!("{mark} {:<11} {}", p.step.to_string(), p.message);
+            }
+            SessionEvent::Failed { step, error } => {
+                eprintln!("tunnelbook: {step} failed: {error}");
+                return ExitCode::from(if step == Step::Connect { 255 } else { 1 });
+            }
+            SessionEvent::Disconnected { reason } => {
+                eprintln!("tunnelbook: connection lost: {reason}");
+                return ExitCode::from(255);
+            }
+            SessionEvent::Ready(info) => {
+                let line = if args.json {
+                    serde_json::to_string(&info).unwrap_or_default()
+                } else {
+                    info.url.clone()
+                };
+                let mut out = std::io::stdout();
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+                eprintln!(
+                    "JupyterLab {} runs as {} (pid {}); Ctrl-C closes the tunnel{}.",
+                    info.gpu_label
+                        .as_deref()
+                        .map(|g| format!("on {g}"))
+                        .unwrap_or_else(|| "without a GPU".into()),
+                    info.server_id,
+                    info.remote_pid,
+                    if args.stop_on_exit {
+                        " and stops the server"
+                    } else {
+                        "; the server keeps running (tunnelbook attach / down)"
+                    }
+                );
+                break;
+            }
+        }
+    }
+    let code = tokio::select! {
+        () = connect::interrupted() => ExitCode::SUCCESS,
+        ev = session.next_event() => match ev {
+            Some(SessionEvent::Disconnected { reason }) => {
+                eprintln!("tunnelbook: connection lost: {reason}; the server keeps running (tunnelbook attach {})", args.name);
+                ExitCode::from(255)
+            }
+            _ => ExitCode::from(1),
+        },
+    };
+    session.close(args.stop_on_exit).await;
+    code
+}

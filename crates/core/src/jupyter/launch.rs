@@ -1,0 +1,253 @@
+//! Starting a detached Jupyter server with a Tunnelbook-made token.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::{
+    EnvKind, Environment, Host, JupyterError, JupyterServer, RUNTIME_DIR_SH, log_tail, sh_path,
+    shell_quote,
+};
+use crate::{secret::Sensitive, tunnel::Target};
+
+/// How the server should listen on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EndpointChoice {
+    /// A 0600 Unix socket when the SSH server forwards to Unix sockets (`direct-streamlocal`),
+    /// else TCP on 127.0.0.1. Always TCP on this computer (the browser needs a port).
+    #[default]
+    Auto,
+    /// TCP on 127.0.0.1, a free port chosen on the host.
+    Tcp,
+    /// A Unix socket in the runtime directory, mode 0600.
+    UnixSocket,
+}
+
+/// What to launch.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    /// The environment to run Jupyter from (see [`super::choose`]).
+    pub env: Environment,
+    /// Value for `CUDA_VISIBLE_DEVICES` (a `GPU-`/`MIG-` UUID); `None` unsets it (CPU only).
+    pub cuda_visible_devices: Option<String>,
+    /// Directory to serve; `None` is the home directory. `~/` is expanded on the host.
+    pub notebook_dir: Option<String>,
+    /// Shell lines run first in the same shell (e.g. `module load cuda`).
+    pub pre_launch: Vec<String>,
+    /// Unix socket or TCP.
+    pub endpoint: EndpointChoice,
+}
+
+/// A server that was just started (not yet known to be ready: see [`super::wait_ready`]).
+#[derive(Debug)]
+pub struct Launched {
+    /// Its record, as written on the host.
+    pub server: JupyterServer,
+    /// Its token. Keep it in the [`crate::secret::SecretStore`]; never log it.
+    pub token: Sensitive<String>,
+}
+
+/// A fresh token: 32 random bytes as hex.
+pub fn new_token() -> Sensitive<String> {
+    let bytes: [u8; 32] = rand::random();
+    Sensitive::new(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn new_id() -> String {
+    let bytes: [u8; 5] = rand::random();
+    format!(
+        "tb-{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+/// The launch script. The token is the first line of stdin; `read` is a shell builtin, so it
+/// never appears in a process's arguments, and `JUPYTER_TOKEN` reaches Jupyter through its
+/// environment (readable only by the user and root). `setsid nohup … &` detaches the server from
+/// the SSH session: in a non-interactive shell the background child is not a group leader, so
+/// `setsid` execs in place and `$!` is the server's pid, session and process group.
+fn script(id: &str, spec: &LaunchSpec, socket: bool) -> String {
+    let mut s = String::new();
+    s.push_str("IFS= read -r JUPYTER_TOKEN || { echo 'tunnelbook: no token on stdin' >&2; exit 90; }\nexport JUPYTER_TOKEN\n");
+    s.push_str(RUNTIME_DIR_SH);
+    s.push_str(&format!(
+        "tb_id={}\ntb_log=$tb_dir/$tb_id.log\n: > \"$tb_log\"\n",
+        shell_quote(id)
+    ));
+    let dir = spec.notebook_dir.as_deref().unwrap_or("~");
+    s.push_str(&format!(
+        "cd {} || {{ echo \"tunnelbook: cannot enter the notebook directory {}\" >&2; exit 92; }}\n",
+        sh_path(dir),
+        dir.replace(['"', '\\', '$', '`'], "")
+    ));
+    s.push_str("export CUDA_DEVICE_ORDER=PCI_BUS_ID\n");
+    match &spec.cuda_visible_devices {
+        Some(devices) => s.push_str(&format!(
+            "export CUDA_VISIBLE_DEVICES={}\n",
+            shell_quote(devices)
+        )),
+        None => s.push_str("unset CUDA_VISIBLE_DEVICES\n"),
+    }
+    if let Some(prefix) = &spec.env.prefix {
+        s.push_str(&format!(
+            "tb_prefix={}\nexport PATH=\"$tb_prefix/bin:$PATH\"\n",
+            shell_quote(prefix)
+        ));
+        match spec.env.kind {
+            EnvKind::Conda => s.push_str("export CONDA_PREFIX=\"$tb_prefix\"\n"),
+            _ => s.push_str("export VIRTUAL_ENV=\"$tb_prefix\"\n"),
+        }
+    }
+    if !spec.pre_launch.is_empty() {
+        s.push_str("{\n");
+        for line in &spec.pre_launch {
+            s.push_str(line);
+            s.push('\n');
+        }
+        s.push_str("} >> \"$tb_log\" 2>&1 || { echo 'tunnelbook: a pre-launch command failed:' >&2; tail -n 20 \"$tb_log\" >&2; exit 93; }\n");
+    }
+    s.push_str(&format!("tb_py={}\n", shell_quote(&spec.env.python)));
+    let module = if spec.env.jupyter_lab {
+        "jupyterlab"
+    } else {
+        "notebook"
+    };
+    s.push_str("tb_port=; tb_sock=\n");
+    if socket {
+        s.push_str("tb_sock=$tb_dir/$tb_id.sock\n");
+        // sun_path holds 108 bytes: a long home directory falls back to TCP.
+        s.push_str("if [ ${#tb_sock} -gt 100 ]; then tb_sock=; fi\n");
+    }
+    s.push_str(
+        r#"if [ -n "$tb_sock" ]; then
+    rm -f "$tb_sock"
+    set -- "--ServerApp.sock=$tb_sock" --ServerApp.sock_mode=0600
+else
+    tb_port=$("$tb_py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') || { echo "tunnelbook: $tb_py cannot run" >&2; exit 94; }
+    set -- --ServerApp.ip=127.0.0.1 "--ServerApp.port=$tb_port" --ServerApp.port_retries=0
+fi
+"#,
+    );
+    s.push_str(&format!(
+        "setsid nohup \"$tb_py\" -m {module} --no-browser \"$@\" < /dev/null >> \"$tb_log\" 2>&1 &\n"
+    ));
+    s.push_str("printf 'tb_launched\\t%s\\t%s\\t%s\\t%s\\t%s\\n' \"$!\" \"$tb_dir\" \"$tb_port\" \"$tb_sock\" \"$PWD\"\n");
+    s
+}
+
+/// Starts Jupyter on `host` from `spec.env`, detached from the connection, with a new token
+/// handed over on stdin, and writes Tunnelbook's record of it (mode 0600, no token) next to its
+/// log in the user's runtime directory. Returns as soon as the process is started.
+pub async fn launch(host: &Host, spec: &LaunchSpec) -> Result<Launched, JupyterError> {
+    let socket = match (spec.endpoint, host) {
+        (_, Host::Local) | (EndpointChoice::Tcp, _) => false,
+        (EndpointChoice::UnixSocket, _) => true,
+        (EndpointChoice::Auto, Host::Ssh(conn)) => conn.streamlocal_allowed().await,
+    };
+    let id = new_id();
+    let token = new_token();
+    let stdin = format!("{}\n", token.expose());
+    let out = host
+        .exec(&script(&id, spec, socket), stdin.as_bytes())
+        .await?;
+    let line = out
+        .stdout_text()
+        .lines()
+        .find_map(|l| l.strip_prefix("tb_launched\t").map(str::to_string));
+    let Some(line) = line.filter(|_| out.success()) else {
+        let detail = log_tail(&out.stderr_text(), 10);
+        return Err(JupyterError::Launch(if detail.is_empty() {
+            format!("the launch script exited with {:?}", out.status)
+        } else {
+            detail
+        }));
+    };
+    let f: Vec<&str> = line.split('\t').collect();
+    let unreadable = || JupyterError::Unreadable {
+        host: host.name(),
+        detail: format!("unexpected launch answer {line:?}"),
+    };
+    let (Some(pid), Some(dir), Some(port), Some(sock), Some(cwd)) =
+        (f.first(), f.get(1), f.get(2), f.get(3), f.get(4))
+    else {
+        return Err(unreadable());
+    };
+    let pid: u32 = pid.parse().map_err(|_| unreadable())?;
+    let endpoint = if sock.is_empty() {
+        Target::Tcp {
+            host: "127.0.0.1".into(),
+            port: port.parse().map_err(|_| unreadable())?,
+        }
+    } else {
+        Target::UnixSocket {
+            path: sock.to_string(),
+        }
+    };
+    let server = JupyterServer {
+        id: id.clone(),
+        pid,
+        endpoint,
+        base_url: "/".into(),
+        env: Some(spec.env.label()),
+        gpu: spec.cuda_visible_devices.clone(),
+        started: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs()),
+        root_dir: Some(cwd.to_string()),
+        log: Some(format!("{dir}/{id}.log")),
+        app: if spec.env.jupyter_lab { "lab" } else { "tree" }.into(),
+        managed: true,
+    };
+    let record = serde_json::to_string(&server).map_err(|e| JupyterError::Unreadable {
+        host: host.name(),
+        detail: e.to_string(),
+    })?;
+    let write = format!(
+        "umask 077\ncat > {dir}/{id}.json.tmp && mv {dir}/{id}.json.tmp {dir}/{id}.json",
+        dir = shell_quote(dir),
+        id = shell_quote(&id)
+    );
+    let out = host.exec(&write, format!("{record}\n").as_bytes()).await?;
+    if !out.success() {
+        return Err(JupyterError::Launch(format!(
+            "cannot write the server record in {dir}: {}",
+            log_tail(&out.stderr_text(), 3)
+        )));
+    }
+    Ok(Launched { server, token })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_is_never_in_the_script() {
+        let env = Environment {
+            kind: EnvKind::Venv,
+            name: "v".into(),
+            prefix: Some("/opt/v".into()),
+            python: "/opt/v/bin/python3".into(),
+            python_version: Some("3.11.2".into()),
+            jupyter_lab: true,
+            notebook: false,
+            problem: None,
+            configured: false,
+        };
+        let spec = LaunchSpec {
+            env,
+            cuda_visible_devices: Some("GPU-1".into()),
+            notebook_dir: Some("~/work dir".into()),
+            pre_launch: vec!["module load cuda".into()],
+            endpoint: EndpointChoice::Auto,
+        };
+        let s = script("tb-1", &spec, true);
+        assert!(s.contains("IFS= read -r JUPYTER_TOKEN"));
+        assert!(s.contains("export CUDA_VISIBLE_DEVICES='GPU-1'"));
+        assert!(s.contains("cd \"$HOME\"/'work dir'"));
+        assert!(s.contains("-m jupyterlab --no-browser"));
+        assert!(!s.contains("token="));
+        let t = new_token();
+        assert_eq!(t.expose().len(), 64);
+        assert_ne!(t.expose(), new_token().expose());
+    }
+}

@@ -1,0 +1,243 @@
+//! Jupyter on a host: Python environments, installing JupyterLab, launching a detached server
+//! pinned to a GPU, readiness, listing and reattaching running servers, stopping them.
+//!
+//! What it owns: the remote (or local) side of a notebook server — the scripts that run through
+//! the login shell, Tunnelbook's record of each server it started (`<runtime dir>/<id>.json`,
+//! mode 0600, never the token), the token's path to the server (stdin → `JUPYTER_TOKEN`, never a
+//! command line), and the Jupyter REST calls Tunnelbook makes itself. What it leaves out: which
+//! GPU to pick ([`crate::gpu`]), the SSH connection and the forwarding ([`crate::ssh`],
+//! [`crate::tunnel`]), the order of steps and progress reporting ([`crate::session`]), and where
+//! tokens are kept ([`crate::secret`]).
+
+mod env;
+mod host;
+pub mod http;
+mod launch;
+mod servers;
+
+use serde::{Deserialize, Serialize};
+
+pub use self::{
+    env::{DEFAULT_VENV, EnvKind, Environment, choose, environments, install, parse_environments},
+    host::Host,
+    launch::{EndpointChoice, LaunchSpec, Launched, launch, new_token},
+    servers::{Attached, TokenStore, attach, find, list, stop, token_for, wait_ready},
+};
+use crate::{
+    ssh::SshError,
+    tunnel::{Target, TunnelError},
+};
+
+/// Errors of the Jupyter side. Messages say what is wrong and what to do; they never hold tokens.
+#[derive(Debug, thiserror::Error)]
+pub enum JupyterError {
+    /// The SSH command failed.
+    #[error(transparent)]
+    Ssh(#[from] SshError),
+    /// The tunnel to the server could not be opened.
+    #[error(transparent)]
+    Tunnel(#[from] TunnelError),
+    /// A local shell could not be run (this computer).
+    #[error("cannot run the local shell: {0}")]
+    Local(String),
+    /// The environment asked for does not exist.
+    #[error(
+        "{host} has no Python environment \"{wanted}\"; found: {}",
+        list_or_none(available)
+    )]
+    NoEnvironment {
+        /// The host.
+        host: String,
+        /// What was asked for.
+        wanted: String,
+        /// What was found.
+        available: Vec<String>,
+    },
+    /// The environment's interpreter is missing or fails to start.
+    #[error("the Python environment {env} is broken: {problem}")]
+    BrokenEnvironment {
+        /// The environment.
+        env: String,
+        /// Why.
+        problem: String,
+    },
+    /// The environment has neither JupyterLab nor the classic notebook.
+    #[error(
+        "JupyterLab is not installed in {env} on {host}. Install it with `pip install jupyterlab` \
+         in that environment, or let Tunnelbook make a venv with it (`tunnelbook install-jupyter`)."
+    )]
+    JupyterMissing {
+        /// The environment.
+        env: String,
+        /// The host.
+        host: String,
+    },
+    /// No environment on the host has Jupyter.
+    #[error(
+        "no Python environment on {host} has JupyterLab (looked at: {}). Let Tunnelbook install it \
+         into a venv (`tunnelbook install-jupyter`), or name an environment that has it.",
+        list_or_none(available)
+    )]
+    NoJupyterAnywhere {
+        /// The host.
+        host: String,
+        /// What was found.
+        available: Vec<String>,
+    },
+    /// Creating the venv or installing into it failed.
+    #[error("installing JupyterLab into {path} failed:\n{detail}")]
+    Install {
+        /// The venv.
+        path: String,
+        /// The last lines of the installer's output.
+        detail: String,
+    },
+    /// The launch script failed before the server started.
+    #[error("cannot start Jupyter: {0}")]
+    Launch(String),
+    /// The server process ended before it was ready.
+    #[error("Jupyter exited before it was ready: {reason}\n--- last lines of {log} ---\n{tail}")]
+    Exited {
+        /// What the log says, in words (jupyter missing, port taken, a Python error, …).
+        reason: String,
+        /// The log file on the host.
+        log: String,
+        /// Its last lines.
+        tail: String,
+    },
+    /// The server did not answer in time.
+    #[error("Jupyter did not answer within {secs} s.\n--- last lines of {log} ---\n{tail}")]
+    NotReady {
+        /// The limit.
+        secs: u64,
+        /// The log file on the host.
+        log: String,
+        /// Its last lines.
+        tail: String,
+    },
+    /// The server answered but refused the token.
+    #[error("Jupyter refused the token (HTTP {status}); the server was not started with it")]
+    TokenRejected {
+        /// The HTTP status of `/api/status`.
+        status: u16,
+    },
+    /// No token is known for a server.
+    #[error(
+        "no token known for server {id}: it is not in the keychain and `jupyter server list` does not show it"
+    )]
+    NoToken {
+        /// The server.
+        id: String,
+    },
+    /// No running server has this id.
+    #[error(
+        "no running Jupyter server \"{id}\" on {host}; running: {}",
+        list_or_none(running)
+    )]
+    NotFound {
+        /// The host.
+        host: String,
+        /// What was asked for.
+        id: String,
+        /// The ids of the running servers.
+        running: Vec<String>,
+    },
+    /// A script's answer could not be read.
+    #[error("cannot read the answer from {host}: {detail}")]
+    Unreadable {
+        /// The host.
+        host: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The server is not reachable from here (e.g. a Unix socket on this computer).
+    #[error("cannot reach server {id}: {detail}")]
+    Unreachable {
+        /// The server.
+        id: String,
+        /// Why.
+        detail: String,
+    },
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// A Jupyter server running on a host, as Tunnelbook's record (or `jupyter server list`) says.
+/// Written on the host as `<runtime dir>/<id>.json` (mode 0600) for servers Tunnelbook started;
+/// never holds the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JupyterServer {
+    /// Tunnelbook's id (`tb-…`), or `pid-N` for a server Tunnelbook did not start.
+    pub id: String,
+    /// Process id on the host (also its process group and session: it runs under `setsid`).
+    pub pid: u32,
+    /// Where it listens on the host.
+    pub endpoint: Target,
+    /// The server's base URL path, `/` unless configured otherwise.
+    pub base_url: String,
+    /// The environment's directory (or interpreter) it runs from.
+    pub env: Option<String>,
+    /// `CUDA_VISIBLE_DEVICES` it was started with (`None`: no GPU, or unknown).
+    pub gpu: Option<String>,
+    /// Seconds since the Unix epoch when it was started (by Tunnelbook's clock).
+    pub started: Option<u64>,
+    /// The directory notebooks are served from.
+    pub root_dir: Option<String>,
+    /// The server's log file on the host.
+    pub log: Option<String>,
+    /// The application: `lab` (JupyterLab) or `tree` (the classic notebook).
+    pub app: String,
+    /// Whether Tunnelbook started it (it has a record).
+    pub managed: bool,
+}
+
+impl JupyterServer {
+    /// The browser URL through a local port: `http://127.0.0.1:PORT/lab?token=…`.
+    pub fn url(&self, local_port: u16, token: &crate::secret::Sensitive<String>) -> String {
+        format!(
+            "http://127.0.0.1:{local_port}{}{}?token={}",
+            self.base_url,
+            self.app,
+            token.expose()
+        )
+    }
+}
+
+/// Quotes one shell word.
+pub(crate) fn shell_quote(s: &str) -> String {
+    crate::ssh::shell_quote(s)
+}
+
+/// A path as a shell word, with a leading `~/` expanded to `$HOME/` by the remote shell.
+pub(crate) fn sh_path(p: &str) -> String {
+    if p == "~" {
+        "\"$HOME\"".to_string()
+    } else if let Some(rest) = p.strip_prefix("~/") {
+        format!("\"$HOME\"/{}", shell_quote(rest))
+    } else {
+        shell_quote(p)
+    }
+}
+
+/// The last `n` non-empty lines of `text`.
+pub(crate) fn log_tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The shell lines that set `$tb_dir` to Tunnelbook's per-user runtime directory on the host
+/// (`$XDG_RUNTIME_DIR/tunnelbook`, else `~/.tunnelbook/run`), created with mode 0700.
+/// It also defines `tb_alive PID`: whether the process exists and is not a zombie (an orphan
+/// whose parent does not reap it still answers `kill -0`).
+pub(crate) const RUNTIME_DIR_SH: &str = r#"umask 077
+tb_alive() { tb_st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1; case $tb_st in Z*|"") return 1 ;; esac; }
+if [ -n "${XDG_RUNTIME_DIR:-}" ] && [ -d "$XDG_RUNTIME_DIR" ] && [ -w "$XDG_RUNTIME_DIR" ]; then tb_dir=$XDG_RUNTIME_DIR/tunnelbook; else tb_dir=$HOME/.tunnelbook/run; fi
+mkdir -p "$tb_dir" && chmod 700 "$tb_dir" || { echo "tunnelbook: cannot create $tb_dir" >&2; exit 91; }
+"#;

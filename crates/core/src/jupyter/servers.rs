@@ -1,0 +1,455 @@
+//! Running servers: readiness, listing, tokens, reattaching a tunnel, stopping.
+
+use std::{
+    fmt,
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use serde::Deserialize;
+
+use super::{Host, JupyterError, JupyterServer, RUNTIME_DIR_SH, http, log_tail, shell_quote};
+use crate::{
+    secret::{SecretKey, SecretKind, SecretStore, Sensitive},
+    tunnel::{Listen, Target, Tunnel},
+};
+
+/// Waits until `server` answers `GET /api` (unauthenticated liveness) and then
+/// `GET /api/status` with the token, through `addr` (the tunnel's local end). Checks every
+/// second whether the process still lives; when it died or `timeout` passes, the error carries
+/// the last lines of the server's log and what they mean. Returns the server's version.
+pub async fn wait_ready(
+    host: &Host,
+    server: &JupyterServer,
+    addr: SocketAddr,
+    token: &Sensitive<String>,
+    timeout: Duration,
+) -> Result<String, JupyterError> {
+    let start = Instant::now();
+    let mut last_check = Instant::now();
+    let api = format!("{}api", server.base_url);
+    let status = format!("{}api/status", server.base_url);
+    loop {
+        if let Ok(r) = http::request(addr, "GET", &api, None).await
+            && r.status == 200
+        {
+            let version = serde_json::from_slice::<serde_json::Value>(&r.body)
+                .ok()
+                .and_then(|v| {
+                    v.get("version")
+                        .and_then(|s| s.as_str())
+                        .map(str::to_string)
+                })
+                .unwrap_or_default();
+            match http::request(addr, "GET", &status, Some(token)).await {
+                Ok(r) if r.status == 200 => return Ok(version),
+                Ok(r) if r.status == 401 || r.status == 403 => {
+                    return Err(JupyterError::TokenRejected { status: r.status });
+                }
+                _ => {}
+            }
+        }
+        if start.elapsed() >= timeout {
+            let (_, tail) = log_of(host, server).await;
+            return Err(JupyterError::NotReady {
+                secs: timeout.as_secs(),
+                log: server.log.clone().unwrap_or_default(),
+                tail,
+            });
+        }
+        if last_check.elapsed() >= Duration::from_millis(700) {
+            last_check = Instant::now();
+            if !alive(host, server.pid).await? {
+                let (reason, tail) = log_of(host, server).await;
+                return Err(JupyterError::Exited {
+                    reason,
+                    log: server.log.clone().unwrap_or_default(),
+                    tail,
+                });
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn alive(host: &Host, pid: u32) -> Result<bool, JupyterError> {
+    let out = host
+        .exec(&format!("{RUNTIME_DIR_SH}tb_alive {pid}"), &[])
+        .await?;
+    Ok(out.success())
+}
+
+/// The server's log tail and what it means in words.
+async fn log_of(host: &Host, server: &JupyterServer) -> (String, String) {
+    let Some(log) = &server.log else {
+        return ("no log".into(), String::new());
+    };
+    let tail = match host
+        .exec(&format!("tail -n 25 {}", shell_quote(log)), &[])
+        .await
+    {
+        Ok(out) => log_tail(&out.stdout_text(), 25),
+        Err(e) => format!("(cannot read the log: {e})"),
+    };
+    (diagnose(&tail), tail)
+}
+
+/// Turns a server log into one sentence.
+pub(crate) fn diagnose(log: &str) -> String {
+    let last_error = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("Error") || l.contains("error:"))
+        .map(str::trim);
+    if log.contains("No module named jupyterlab") || log.contains("No module named notebook") {
+        "JupyterLab is not installed in this environment".into()
+    } else if log.contains("already in use") || log.contains("Address in use") {
+        "the port is already taken on the host".into()
+    } else if log.contains("No such file or directory") && !log.contains("Traceback") {
+        format!("a file is missing: {}", last_error.unwrap_or("see the log"))
+    } else if log.contains("Running as root is not recommended") {
+        "Jupyter refuses to run as root; run Tunnelbook as a normal user".into()
+    } else if let Some(line) = last_error {
+        format!("a Python error: {line}")
+    } else {
+        "see the log".into()
+    }
+}
+
+/// One line of `jupyter server list --json`.
+#[derive(Debug, Deserialize)]
+struct JpServer {
+    pid: u32,
+    #[serde(default)]
+    hostname: String,
+    #[serde(default)]
+    port: u16,
+    #[serde(default)]
+    sock: String,
+    #[serde(default)]
+    base_url: Option<String>,
+    #[serde(default)]
+    root_dir: Option<String>,
+    #[serde(default)]
+    token: String,
+}
+
+const LIST: &str = r#"tb_pys=
+for tb_f in "$tb_dir"/*.json; do
+    [ -f "$tb_f" ] || continue
+    tb_pid=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' "$tb_f")
+    if [ -n "$tb_pid" ] && tb_alive "$tb_pid" && { [ ! -r "/proc/$tb_pid/cmdline" ] || tr '\0' ' ' < "/proc/$tb_pid/cmdline" | grep -q jupyter; }; then
+        printf 'record\t'; tr -d '\n' < "$tb_f"; echo
+        tb_env=$(sed -n 's/.*"env":"\([^"]*\)".*/\1/p' "$tb_f")
+        tb_pys="$tb_pys $tb_env"
+    else
+        rm -f "$tb_f" "${tb_f%.json}.sock"
+    fi
+done
+tb_listed=
+for tb_c in $tb_cfg $tb_pys; do
+    [ -x "$tb_c/bin/python3" ] && tb_c=$tb_c/bin/python3
+    [ -f "$tb_c" ] && [ -x "$tb_c" ] || continue
+    if "$tb_c" -m jupyter_server list --json 2>/dev/null | sed 's/^/jpserver\t/'; then tb_listed=1; break; fi
+done
+if [ -z "$tb_listed" ] && command -v jupyter >/dev/null 2>&1; then
+    jupyter server list --json 2>/dev/null | sed 's/^/jpserver\t/'
+fi
+"#;
+
+/// Servers plus the tokens `jupyter server list` reported (same user; never logged).
+async fn list_with_tokens(
+    host: &Host,
+    configured_env: Option<&str>,
+) -> Result<Vec<(JupyterServer, Option<Sensitive<String>>)>, JupyterError> {
+    let cfg = configured_env
+        .filter(|c| c.contains('/'))
+        .map(super::sh_path)
+        .unwrap_or_default();
+    let script = format!("{RUNTIME_DIR_SH}tb_cfg={cfg}\n{LIST}");
+    let out = host.exec(&script, &[]).await?;
+    let mut found: Vec<(JupyterServer, Option<Sensitive<String>>)> = Vec::new();
+    let mut foreign = Vec::new();
+    for line in out.stdout_text().lines() {
+        if let Some(json) = line.strip_prefix("record\t") {
+            match serde_json::from_str::<JupyterServer>(json) {
+                Ok(s) => found.push((s, None)),
+                Err(e) => tracing::debug!(error = %e, "skipping an unreadable server record"),
+            }
+        } else if let Some(json) = line.strip_prefix("jpserver\t")
+            && let Ok(s) = serde_json::from_str::<JpServer>(json)
+        {
+            foreign.push(s);
+        }
+    }
+    for s in foreign {
+        let token = (!s.token.is_empty()).then(|| Sensitive::new(s.token.clone()));
+        if let Some(entry) = found.iter_mut().find(|(f, _)| f.pid == s.pid) {
+            entry.1 = token;
+            continue;
+        }
+        let endpoint = if s.sock.is_empty() {
+            let host = match s.hostname.as_str() {
+                "" | "0.0.0.0" | "localhost" | "::" => "127.0.0.1".to_string(),
+                h => h.to_string(),
+            };
+            Target::Tcp { host, port: s.port }
+        } else {
+            Target::UnixSocket { path: s.sock }
+        };
+        found.push((
+            JupyterServer {
+                id: format!("pid-{}", s.pid),
+                pid: s.pid,
+                endpoint,
+                base_url: s.base_url.unwrap_or_else(|| "/".into()),
+                env: None,
+                gpu: None,
+                started: None,
+                root_dir: s.root_dir,
+                log: None,
+                app: "lab".into(),
+                managed: false,
+            },
+            token,
+        ));
+    }
+    Ok(found)
+}
+
+/// The user's running Jupyter servers on `host`: Tunnelbook's records whose process is alive
+/// (stale records are removed) plus what `jupyter server list --json` reports (run with the
+/// records' environments, `configured_env`, or the PATH's `jupyter`).
+pub async fn list(
+    host: &Host,
+    configured_env: Option<&str>,
+) -> Result<Vec<JupyterServer>, JupyterError> {
+    Ok(list_with_tokens(host, configured_env)
+        .await?
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect())
+}
+
+/// Finds one running server by id (`tb-…`, `pid-N`, or the bare pid); `None` picks the only
+/// one, or the newest Tunnelbook started.
+pub fn find<'a>(
+    host: &str,
+    servers: &'a [JupyterServer],
+    id: Option<&str>,
+) -> Result<&'a JupyterServer, JupyterError> {
+    let found = match id {
+        Some(id) => servers
+            .iter()
+            .find(|s| s.id == id || s.pid.to_string() == id),
+        None => servers
+            .iter()
+            .filter(|s| s.managed)
+            .max_by_key(|s| s.started)
+            .or(servers.first()),
+    };
+    found.ok_or_else(|| JupyterError::NotFound {
+        host: host.to_string(),
+        id: id.unwrap_or("(any)").to_string(),
+        running: servers.iter().map(|s| s.id.clone()).collect(),
+    })
+}
+
+/// Where server tokens are remembered: the keychain entry
+/// `SecretKind::JupyterToken(server id)` of one profile, when a keychain is available.
+#[derive(Clone)]
+pub struct TokenStore {
+    /// The keychain, if any.
+    pub store: Option<Arc<dyn SecretStore>>,
+    /// The profile the servers belong to.
+    pub profile: String,
+}
+
+impl fmt::Debug for TokenStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenStore")
+            .field("keychain", &self.store.is_some())
+            .field("profile", &self.profile)
+            .finish()
+    }
+}
+
+impl TokenStore {
+    fn key(&self, id: &str) -> SecretKey {
+        SecretKey {
+            profile: self.profile.clone(),
+            kind: SecretKind::JupyterToken(id.to_string()),
+        }
+    }
+
+    /// Keeps a server's token (a no-op without a keychain; failures are logged, not fatal:
+    /// `jupyter server list` can still give it back).
+    pub fn remember(&self, id: &str, token: &Sensitive<String>) {
+        if let Some(store) = &self.store
+            && let Err(e) = store.persist(&self.key(id), token)
+        {
+            tracing::warn!(error = %e, server = id, "cannot keep the Jupyter token in the keychain");
+        }
+    }
+
+    /// The remembered token of a server.
+    pub fn retrieve(&self, id: &str) -> Option<Sensitive<String>> {
+        self.store
+            .as_ref()
+            .and_then(|s| s.retrieve(&self.key(id)).ok().flatten())
+    }
+
+    /// Forgets a server's token.
+    pub fn forget(&self, id: &str) {
+        if let Some(store) = &self.store {
+            let _ = store.delete(&self.key(id));
+        }
+    }
+}
+
+/// The token of `server`: from the keychain, else from `jupyter server list --json` run as the
+/// same user on the host (never from a log).
+pub async fn token_for(
+    host: &Host,
+    server: &JupyterServer,
+    tokens: &TokenStore,
+    configured_env: Option<&str>,
+) -> Result<Sensitive<String>, JupyterError> {
+    if let Some(t) = tokens.retrieve(&server.id) {
+        return Ok(t);
+    }
+    list_with_tokens(host, configured_env)
+        .await?
+        .into_iter()
+        .find(|(s, _)| s.pid == server.pid)
+        .and_then(|(_, t)| t)
+        .ok_or_else(|| JupyterError::NoToken {
+            id: server.id.clone(),
+        })
+}
+
+/// A server made reachable from this computer.
+pub struct Attached {
+    /// The forward (`None` on this computer, where the server's own port is used).
+    pub tunnel: Option<Tunnel>,
+    /// Where the browser connects.
+    pub local_addr: SocketAddr,
+    /// `http://127.0.0.1:PORT/lab?token=…` — holds the token: show it to the user, never log it.
+    pub url: String,
+}
+
+impl fmt::Debug for Attached {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Attached")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens a local listener on `listen` forwarding to `server` (or, on this computer, uses its own
+/// port) and builds the browser URL.
+pub async fn attach(
+    host: &Host,
+    server: &JupyterServer,
+    token: &Sensitive<String>,
+    listen: Listen,
+) -> Result<Attached, JupyterError> {
+    let (tunnel, local_addr) = match (host, &server.endpoint) {
+        (Host::Ssh(conn), target) => {
+            let t = Tunnel::local(conn, listen, target.clone()).await?;
+            let addr = t.local_addr().ok_or_else(|| JupyterError::Unreachable {
+                id: server.id.clone(),
+                detail: "the tunnel has no local address".into(),
+            })?;
+            (Some(t), addr)
+        }
+        (Host::Local, Target::Tcp { host, port }) => {
+            let ip = host.parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+            (None, SocketAddr::new(ip, *port))
+        }
+        (Host::Local, Target::UnixSocket { path }) => {
+            return Err(JupyterError::Unreachable {
+                id: server.id.clone(),
+                detail: format!(
+                    "it listens on the Unix socket {path}, which a browser cannot open"
+                ),
+            });
+        }
+    };
+    Ok(Attached {
+        tunnel,
+        local_addr,
+        url: server.url(local_addr.port(), token),
+    })
+}
+
+/// Stops `server`: `POST /api/shutdown` with its token (through a short-lived tunnel), then,
+/// if the process is still alive after 5 s, SIGTERM and finally SIGKILL to its process group;
+/// removes its record, socket and log, and forgets its token.
+pub async fn stop(
+    host: &Host,
+    server: &JupyterServer,
+    token: Option<&Sensitive<String>>,
+    tokens: &TokenStore,
+) -> Result<(), JupyterError> {
+    if let Some(token) = token
+        && let Ok(attached) = attach(host, server, token, Listen::loopback_any()).await
+    {
+        let path = format!("{}api/shutdown", server.base_url);
+        if let Err(e) = http::request(attached.local_addr, "POST", &path, Some(token)).await {
+            tracing::debug!(error = %e, "shutdown request failed; signalling instead");
+        }
+        if let Some(t) = attached.tunnel {
+            t.close().await;
+        }
+    }
+    let pid = server.pid;
+    let cleanup = if server.managed {
+        format!(
+            "kill -KILL -- -{pid} 2>/dev/null\nrm -f \"$tb_dir\"/{id}.json \"$tb_dir\"/{id}.sock \"$tb_dir\"/{id}.log\n",
+            id = shell_quote(&server.id)
+        )
+    } else {
+        String::new()
+    };
+    let script = format!(
+        r#"{RUNTIME_DIR_SH}tb_pid={pid}
+tb_wait() {{ i=0; while tb_alive $tb_pid && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; }}
+tb_wait
+if tb_alive $tb_pid; then
+    if [ "$(ps -o pgid= -p $tb_pid | tr -d ' ')" = "$tb_pid" ]; then tb_t=-$tb_pid; else tb_t=$tb_pid; fi
+    kill -TERM -- $tb_t 2>/dev/null
+    tb_wait
+    kill -KILL -- $tb_t 2>/dev/null
+    sleep 0.2
+fi
+{cleanup}if tb_alive $tb_pid; then echo "tunnelbook: process $tb_pid is still alive" >&2; exit 1; fi
+"#
+    );
+    let out = host.exec(&script, &[]).await?;
+    tokens.forget(&server.id);
+    if !out.success() {
+        return Err(JupyterError::Launch(format!(
+            "cannot stop server {}: {}",
+            server.id,
+            log_tail(&out.stderr_text(), 3)
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagnoses_common_failures() {
+        assert!(diagnose("/x/bin/python3: No module named jupyterlab").contains("not installed"));
+        assert!(diagnose("[C 12:00] ERROR: the Jupyter server is already in use").contains("port"));
+        assert!(
+            diagnose("Traceback (most recent call last):\nImportError: cannot import name 'x'")
+                .contains("ImportError")
+        );
+    }
+}

@@ -1,0 +1,570 @@
+//! JupyterLab end to end over a real sshd with a real JupyterLab (the test bed's cached venv,
+//! named as the profile's environment — what a user would do): `up` picks the free GPU (the
+//! `nvidia-smi` shim plays two GPUs, one busy), a kernel reached through the tunnel (REST +
+//! websocket) sees that GPU, the token is on no command line, the server outlives the connection,
+//! `attach` gets back to the same kernel, `down` leaves nothing running. Plus the errors a user
+//! meets and the install action.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{
+    net::SocketAddr,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use futures::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+use tunnelbook_core::{
+    jupyter::{self, Host, http},
+    profile::ProfileStore,
+    secret::Sensitive,
+    ssh::{Connection, HostKeyPolicy, NoPrompter},
+};
+use tunnelbook_testbed::{
+    Client, Guard, KeyFile, OTHER_USER, Sshd, SshdOptions, USER, jupyter_venv, key_only, make_key,
+    run, user_bin_lock,
+};
+
+const BUSY: &str = "GPU-aaaaaaaa-0000-4000-8000-000000000000";
+const FREE: &str = "GPU-bbbbbbbb-1111-4111-8111-111111111111";
+
+struct Bed {
+    sshd: Sshd,
+    client: Client,
+    key: KeyFile,
+    _keys: tempfile::TempDir,
+}
+
+/// sshd, a client that trusts it, and the saved host `box` (tbtest, key only) whose environment
+/// is the test bed's JupyterLab venv.
+fn bed() -> Bed {
+    let venv = jupyter_venv();
+    let keys = tempfile::tempdir().unwrap();
+    let key = make_key(keys.path(), "id", "ed25519", None);
+    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let client = Client::new();
+    client.trust(&sshd);
+    let mut profile = key_only(sshd.profile("box", USER), &key);
+    profile.environment = Some(venv.display().to_string());
+    ProfileStore::in_home(&client.home())
+        .save(&[profile])
+        .unwrap();
+    Bed {
+        sshd,
+        client,
+        key,
+        _keys: keys,
+    }
+}
+
+impl Bed {
+    async fn connect(&self) -> Connection {
+        let ctx = self
+            .client
+            .context(Arc::new(NoPrompter), HostKeyPolicy::Strict, None);
+        Connection::open(&[key_only(self.sshd.profile("box", USER), &self.key)], &ctx)
+            .await
+            .unwrap()
+    }
+
+    /// Runs a CLI verb to completion: (status, stdout, stderr).
+    fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.client.cli().args(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Starts a long-running CLI verb (`up`, `attach`) with `--json` and reads its JSON line.
+    fn spawn_json(&self, args: &[&str]) -> (Guard, serde_json::Value, PathBuf) {
+        let err_path = self
+            .client
+            .dir
+            .path()
+            .join(format!("stderr-{}", rand_suffix()));
+        let mut child = Guard::spawn(
+            self.client
+                .cli()
+                .args(args)
+                .arg("--json")
+                .stdout(Stdio::piped())
+                .stderr(std::fs::File::create(&err_path).unwrap()),
+        );
+        let line = child.read_line();
+        let value = serde_json::from_str(&line).unwrap_or_else(|_| {
+            panic!(
+                "{args:?} printed {line:?}; stderr:\n{}",
+                std::fs::read_to_string(&err_path).unwrap_or_default()
+            )
+        });
+        (child, value, err_path)
+    }
+}
+
+fn rand_suffix() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos() ^ u128::from(rand_u32())
+    )
+}
+
+fn rand_u32() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+}
+
+/// Installs the shim as `~tbtest/bin/nvidia-smi` with two H100s, GPU 0 busy with `busy_pid`.
+struct Shim(PathBuf, #[allow(dead_code)] tempfile::TempDir);
+
+impl Shim {
+    fn two_gpus(busy_pid: u32) -> Shim {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(
+            dir.path().join("query-gpu.csv"),
+            format!(
+                "0, {BUSY}, NVIDIA H100 80GB HBM3, 81559, 40000, 41559, 90, 10, 60, 300.00, 700.00, Disabled, 00000000:00:06.0, Default\n\
+                 1, {FREE}, NVIDIA H100 80GB HBM3, 81559, 0, 81559, 0, 0, 30, 60.00, 700.00, Disabled, 00000000:00:07.0, Default\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("list.txt"),
+            format!(
+                "GPU 0: NVIDIA H100 80GB HBM3 (UUID: {BUSY})\nGPU 1: NVIDIA H100 80GB HBM3 (UUID: {FREE})\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("apps.csv"),
+            format!("{BUSY}, {busy_pid}, python3, 39000\n"),
+        )
+        .unwrap();
+        let bin = PathBuf::from(format!("/home/{USER}/bin"));
+        std::fs::create_dir_all(&bin).unwrap();
+        let shim = bin.join("nvidia-smi");
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        std::fs::copy(repo.join("tests/shims/nvidia-smi"), &shim).unwrap();
+        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(bin.join("nvidia-smi.dir"), dir.path().display().to_string()).unwrap();
+        run(Command::new("chown")
+            .arg("-R")
+            .arg(format!("{USER}:"))
+            .arg(&bin));
+        Shim(bin, dir)
+    }
+}
+
+impl Drop for Shim {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0.join("nvidia-smi"));
+        let _ = std::fs::remove_file(self.0.join("nvidia-smi.dir"));
+    }
+}
+
+fn sleeper(user: &str) -> Guard {
+    Guard::spawn(
+        Command::new("setpriv")
+            .args([
+                "--reuid",
+                user,
+                "--regid",
+                user,
+                "--init-groups",
+                "sleep",
+                "600",
+            ])
+            .stdout(Stdio::null()),
+    )
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Starts a kernel through the tunnel (REST).
+async fn start_kernel(port: u16, token: &Sensitive<String>) -> String {
+    let r = http::request(addr(port), "POST", "/api/kernels", Some(token))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    v["id"].as_str().unwrap().to_string()
+}
+
+/// Runs `code` in the kernel over its websocket; returns its `execute_result` / `stream` text.
+async fn execute(port: u16, token: &Sensitive<String>, kernel: &str, code: &str) -> String {
+    let mut req = format!("ws://127.0.0.1:{port}/api/kernels/{kernel}/channels")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "Authorization",
+        format!("token {}", token.expose()).parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let msg_id = format!("tb-test-{}", rand_suffix());
+    let request = serde_json::json!({
+        "header": {"msg_id": msg_id, "username": "test", "session": "tb-test", "msg_type": "execute_request", "version": "5.3", "date": ""},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": code, "silent": false, "store_history": true, "user_expressions": {}, "allow_stdin": false, "stop_on_error": true},
+    });
+    ws.send(Message::text(request.to_string())).await.unwrap();
+    let mut text = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let Some(Ok(msg)) = tokio::time::timeout(Duration::from_secs(60), ws.next())
+            .await
+            .unwrap()
+        else {
+            panic!("the kernel websocket closed");
+        };
+        let Message::Text(body) = msg else { continue };
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if v["parent_header"]["msg_id"] != msg_id {
+            continue;
+        }
+        match v["header"]["msg_type"].as_str().unwrap_or("") {
+            "execute_result" => {
+                text.push_str(v["content"]["data"]["text/plain"].as_str().unwrap_or(""))
+            }
+            "stream" => text.push_str(v["content"]["text"].as_str().unwrap_or("")),
+            "error" => panic!("the kernel raised: {}", v["content"]),
+            "status" if v["content"]["execution_state"] == "idle" => break,
+            _ => {}
+        }
+    }
+    let _ = ws.close(None).await;
+    text
+}
+
+/// Whether a process lives (a zombie does not count: orphans may be left unreaped here).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+/// Live processes whose process group is `pgid`.
+fn group_members(pgid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let rest: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        // state ppid pgrp …
+        if rest.len() > 2 && rest[0] != "Z" && rest[2] == pgid.to_string() {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Every process whose command line holds `needle`.
+fn cmdlines_with(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(raw) = std::fs::read(entry.path().join("cmdline")) {
+            let text = String::from_utf8_lossy(&raw).replace('\0', " ");
+            if text.contains(needle) {
+                found.push(format!("{}: {text}", entry.file_name().to_string_lossy()));
+            }
+        }
+    }
+    found
+}
+
+fn token_of(url: &str) -> Sensitive<String> {
+    Sensitive::new(url.split("token=").nth(1).unwrap().to_string())
+}
+
+fn record_path(id: &str) -> PathBuf {
+    PathBuf::from(format!("/home/{USER}/.tunnelbook/run/{id}.json"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_on_the_free_gpu_survives_the_connection_and_down_cleans_up() {
+    let bed = bed();
+    let holder = sleeper(OTHER_USER);
+    let shim_lock = user_bin_lock(USER);
+    let shim = Shim::two_gpus(holder.pid());
+
+    let (mut up, ready, up_err) = bed.spawn_json(&["up", "box", "--gpu", "auto"]);
+    drop((shim, shim_lock));
+    assert_eq!(ready["gpu"], FREE, "{ready}");
+    let url = ready["url"].as_str().unwrap().to_string();
+    let port = u16::try_from(ready["localPort"].as_u64().unwrap()).unwrap();
+    let pid = u32::try_from(ready["remotePid"].as_u64().unwrap()).unwrap();
+    let id = ready["serverId"].as_str().unwrap().to_string();
+    assert!(
+        url.starts_with(&format!("http://127.0.0.1:{port}/lab?token=")),
+        "{url}"
+    );
+    assert_eq!(ready["env"], jupyter_venv().display().to_string());
+    let token = token_of(&url);
+    assert!(token.expose().len() >= 64);
+
+    // The page itself answers through the tunnel.
+    let lab = http::request(addr(port), "GET", "/lab", Some(&token))
+        .await
+        .unwrap();
+    assert_eq!(lab.status, 200);
+
+    // A kernel started through the tunnel sees the chosen GPU.
+    let kernel = start_kernel(port, &token).await;
+    let seen = execute(
+        port,
+        &token,
+        &kernel,
+        "import os; os.environ.get(\"CUDA_VISIBLE_DEVICES\")",
+    )
+    .await;
+    assert!(seen.contains(FREE), "kernel saw {seen:?}");
+    assert!(
+        execute(port, &token, &kernel, "x = 41 + 1")
+            .await
+            .is_empty()
+    );
+
+    // The token is on no command line, and the record (0600) does not hold it.
+    assert_eq!(cmdlines_with(token.expose()), Vec::<String>::new());
+    let record = std::fs::read_to_string(record_path(&id)).unwrap();
+    assert!(!record.contains(token.expose()));
+    let mode = std::fs::metadata(record_path(&id))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(alive(pid));
+
+    // The connection dies with the `up` process; the server does not.
+    up.kill();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(alive(pid), "the server died with the connection");
+    let (code, listed, err) = bed.cli(&["ls", "box", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(listed.contains(&id), "{listed}");
+
+    // attach reconnects to the same kernel, whose state is still there.
+    let (mut attach, attached, _) = bed.spawn_json(&["attach", "box", &id]);
+    let port2 = u16::try_from(attached["localPort"].as_u64().unwrap()).unwrap();
+    let token2 = token_of(attached["url"].as_str().unwrap());
+    assert_eq!(token2.expose(), token.expose());
+    assert_eq!(
+        execute(port2, &token2, &kernel, "print(x)").await.trim(),
+        "42"
+    );
+    attach.kill();
+
+    // down stops it; nothing of it is left.
+    let (code, _, err) = bed.cli(&["down", "box", &id]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!alive(pid), "pid {pid} still alive");
+    assert_eq!(group_members(pid), Vec::<u32>::new());
+    assert!(!record_path(&id).exists());
+    let (_, listed, _) = bed.cli(&["ls", "box", "--json"]);
+    assert!(!listed.contains(&id), "{listed}");
+    drop(up_err);
+}
+
+#[tokio::test]
+async fn environments_are_listed_with_versions_and_jupyter() {
+    let bed = bed();
+    let conn = bed.connect().await;
+    let host = Host::Ssh(conn);
+    let venv = jupyter_venv().display().to_string();
+    let envs = jupyter::environments(&host, Some(&venv)).await.unwrap();
+    let ours = envs.iter().find(|e| e.configured).unwrap();
+    assert_eq!(ours.prefix.as_deref(), Some(venv.as_str()));
+    assert!(ours.jupyter_lab, "{envs:#?}");
+    assert!(ours.python_version.as_deref().unwrap().starts_with("3."));
+    assert!(
+        envs.iter().any(|e| e.kind == jupyter::EnvKind::System),
+        "{envs:#?}"
+    );
+    let (code, out, err) = bed.cli(&["envs", "box"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&venv) && out.contains("jupyterlab"), "{out}");
+}
+
+/// A directory in tbtest's home, removed on drop.
+struct UserDir(PathBuf);
+
+impl UserDir {
+    fn new(name: &str) -> UserDir {
+        let path = PathBuf::from(format!("/home/{USER}/{name}-{}", rand_suffix()));
+        UserDir(path)
+    }
+}
+
+impl Drop for UserDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn clear_errors_for_missing_jupyter_broken_env_unknown_gpu_and_busy_port() {
+    let bed = bed();
+
+    // A venv without Jupyter.
+    let bare = UserDir::new("tb-bare");
+    run(Command::new("setpriv")
+        .args([
+            "--reuid",
+            USER,
+            "--regid",
+            USER,
+            "--init-groups",
+            "/usr/bin/python3",
+            "-m",
+            "venv",
+            "--without-pip",
+        ])
+        .arg(&bare.0));
+    let (code, _, err) = bed.cli(&[
+        "up",
+        "box",
+        "--gpu",
+        "none",
+        "--env",
+        &bare.0.display().to_string(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("JupyterLab is not installed in"), "{err}");
+    assert!(err.contains("install-jupyter"), "{err}");
+
+    // An environment whose interpreter does not start.
+    let broken = UserDir::new("tb-broken");
+    std::fs::create_dir_all(broken.0.join("bin")).unwrap();
+    let py = broken.0.join("bin/python3");
+    std::fs::write(
+        &py,
+        "#!/bin/sh\necho 'Fatal Python error: init_fs_encoding' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&py, std::fs::Permissions::from_mode(0o755)).unwrap();
+    run(Command::new("chown")
+        .arg("-R")
+        .arg(format!("{USER}:"))
+        .arg(&broken.0));
+    let (code, _, err) = bed.cli(&[
+        "up",
+        "box",
+        "--gpu",
+        "none",
+        "--env",
+        &broken.0.display().to_string(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("is broken") && err.contains("init_fs_encoding"),
+        "{err}"
+    );
+
+    // An environment that does not exist.
+    let (code, _, err) = bed.cli(&["up", "box", "--gpu", "none", "--env", "no-such-env"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("no Python environment \"no-such-env\""),
+        "{err}"
+    );
+
+    // A GPU the host does not have (this host has no nvidia-smi for the user without the shim:
+    // the lock keeps other tests' shims out meanwhile).
+    {
+        let _lock = user_bin_lock(USER);
+        let (code, _, err) = bed.cli(&["up", "box", "--gpu", "7"]);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("has no GPU 7"), "{err}");
+        let (code, _, err) = bed.cli(&["up", "box", "--gpu", "banana"]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("not a GPU choice"), "{err}");
+    }
+
+    // A busy local port: the error names it, and the server started for it is stopped again.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (code, _, err) = bed.cli(&["up", "box", "--gpu", "none", "--port", &port]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("local port {port}")) && err.contains("already in use"),
+        "{err}"
+    );
+    let launched = err
+        .lines()
+        .find_map(|l| {
+            l.split("server ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+        })
+        .unwrap()
+        .to_string();
+    assert!(!record_path(&launched).exists(), "{launched} left a record");
+}
+
+#[tokio::test]
+async fn install_jupyter_into_a_fresh_venv_then_up() {
+    let bed = bed();
+    let venv = UserDir::new("tb-install");
+    let path = venv.0.display().to_string();
+    let out = bed
+        .client
+        .cli()
+        .args(["install-jupyter", "box", "--venv", &path])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), path);
+    assert!(err.contains("installing jupyterlab"), "{err}");
+    assert!(
+        err.contains("Successfully installed") || err.contains("already satisfied"),
+        "{err}"
+    );
+
+    let (mut up, ready, _) = bed.spawn_json(&[
+        "up",
+        "box",
+        "--gpu",
+        "none",
+        "--env",
+        &path,
+        "--stop-on-exit",
+    ]);
+    assert_eq!(ready["env"], path);
+    assert_eq!(ready["gpu"], serde_json::Value::Null);
+    let token = token_of(ready["url"].as_str().unwrap());
+    let port = u16::try_from(ready["localPort"].as_u64().unwrap()).unwrap();
+    let status = http::request(addr(port), "GET", "/api/status", Some(&token))
+        .await
+        .unwrap();
+    assert_eq!(status.status, 200);
+    let id = ready["serverId"].as_str().unwrap().to_string();
+    let (code, _, err) = bed.cli(&["down", "box", &id]);
+    assert_eq!(code, 0, "{err}");
+    up.kill();
+}
