@@ -157,7 +157,9 @@ async fn remembered_passphrase_comes_from_the_store() {
         ..Default::default()
     });
     let ctx = client.context(prompter.clone(), HostKeyPolicy::Strict, Some(store.clone()));
-    Connection::open(&[profile.clone()], &ctx).await.unwrap();
+    Connection::open(std::slice::from_ref(&profile), &ctx)
+        .await
+        .unwrap();
     assert_eq!(prompter.asked().len(), 1);
     let key = SecretKey {
         profile: "box".into(),
@@ -214,7 +216,9 @@ async fn password_and_wrong_password() {
     });
     let store: Arc<dyn SecretStore> = Arc::new(MemoryStore::default());
     let ctx = client.context(prompter.clone(), HostKeyPolicy::Strict, Some(store.clone()));
-    let conn = Connection::open(&[profile.clone()], &ctx).await.unwrap();
+    let conn = Connection::open(std::slice::from_ref(&profile), &ctx)
+        .await
+        .unwrap();
     assert_eq!(
         conn.exec("whoami").await.unwrap().stdout_text().trim(),
         USER
@@ -224,7 +228,9 @@ async fn password_and_wrong_password() {
     // Remembered: the next connection asks nothing.
     let quiet = Arc::new(ScriptedPrompter::default());
     let ctx = client.context(quiet.clone(), HostKeyPolicy::Strict, Some(store));
-    Connection::open(&[profile.clone()], &ctx).await.unwrap();
+    Connection::open(std::slice::from_ref(&profile), &ctx)
+        .await
+        .unwrap();
     assert!(quiet.asked().is_empty());
 
     // Wrong passwords: three tries, then a clear error naming what the server accepts.
@@ -287,7 +293,7 @@ async fn keyboard_interactive_password_then_totp_through_pam() {
         ..Default::default()
     });
     let ctx = client.context(prompter.clone(), HostKeyPolicy::Strict, None);
-    let conn = Connection::open(&[profile.clone()], &ctx)
+    let conn = Connection::open(std::slice::from_ref(&profile), &ctx)
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", sshd.log()));
     assert_eq!(
@@ -332,17 +338,14 @@ async fn unknown_host_key_accepted_is_remembered_and_rejected_is_refused() {
     let sshd = Sshd::start(&[&key], SshdOptions::default());
     let client = Client::new();
     let profile = key_only(sshd.profile("box", USER), &key);
-    let expected_fp = {
-        let k = tunnelbook_core::ssh::fingerprint(
-            &russh::keys::PublicKey::from_openssh(&sshd.host_keys[0]).unwrap(),
-        );
-        k
-    };
+    let expected_fp = tunnelbook_core::ssh::fingerprint(
+        &russh::keys::PublicKey::from_openssh(&sshd.host_keys[0]).unwrap(),
+    );
 
     // Rejected.
     let no = Arc::new(ScriptedPrompter::default());
     let ctx = client.context(no.clone(), HostKeyPolicy::Ask, None);
-    let err = Connection::open(&[profile.clone()], &ctx)
+    let err = Connection::open(std::slice::from_ref(&profile), &ctx)
         .await
         .unwrap_err();
     assert!(matches!(err, SshError::HostKeyNotTrusted { .. }), "{err}");
@@ -359,7 +362,7 @@ async fn unknown_host_key_accepted_is_remembered_and_rejected_is_refused() {
     // Strict: refused without asking.
     let ctx = client.context(no.clone(), HostKeyPolicy::Strict, None);
     assert!(matches!(
-        Connection::open(&[profile.clone()], &ctx)
+        Connection::open(std::slice::from_ref(&profile), &ctx)
             .await
             .unwrap_err(),
         SshError::HostKeyNotTrusted { .. }
@@ -372,7 +375,9 @@ async fn unknown_host_key_accepted_is_remembered_and_rejected_is_refused() {
         ..Default::default()
     });
     let ctx = client.context(yes.clone(), HostKeyPolicy::Ask, None);
-    Connection::open(&[profile.clone()], &ctx).await.unwrap();
+    Connection::open(std::slice::from_ref(&profile), &ctx)
+        .await
+        .unwrap();
     let ctx = client.context(yes.clone(), HostKeyPolicy::Ask, None);
     Connection::open(&[profile], &ctx).await.unwrap();
     assert_eq!(yes.asked().len(), 1);
@@ -479,7 +484,7 @@ async fn unreachable_port_and_silent_server_fail_clearly() {
         tunnelbook_core::profile::Profile::from_destination(&format!("{USER}@127.0.0.1:{port}"));
     profile.name = "nothing".into();
     let ctx = client.context(Arc::new(NoPrompter), HostKeyPolicy::Strict, None);
-    let err = Connection::open(&[profile.clone()], &ctx)
+    let err = Connection::open(std::slice::from_ref(&profile), &ctx)
         .await
         .unwrap_err();
     assert!(matches!(err, SshError::Unreachable { .. }), "{err}");

@@ -49,7 +49,10 @@ pub fn context(global: &Global) -> ConnectContext {
     }
     let remember = global.remember && secrets.is_some();
     ConnectContext {
-        prompter: Arc::new(TerminalPrompter { interactive, remember }),
+        prompter: Arc::new(TerminalPrompter {
+            interactive,
+            remember,
+        }),
         known_hosts: KnownHosts::new(home.join("known_hosts")),
         secrets,
         options: ConnectOptions {
