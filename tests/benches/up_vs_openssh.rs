@@ -15,32 +15,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tunnelbook_core::{jupyter::http, profile::ProfileStore, secret::Sensitive};
-use tunnelbook_testbed::{
-    Client, Guard, Sshd, SshdOptions, USER, free_port, jupyter_venv, key_only, make_key,
-};
+use tunnelbook_core::{jupyter::http, secret::Sensitive};
+use tunnelbook_testbed::{BENCH_CIPHER, BenchBed, Guard, free_port, jupyter_venv, median};
 
-const CIPHER: &str = "aes256-gcm@openssh.com";
+const CIPHER: &str = BENCH_CIPHER;
 const ROUNDS: usize = 3;
 
-fn release_cli() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .unwrap()
-        .join("tunnelbook");
-    assert!(
-        bin.exists(),
-        "build the release CLI first: cargo build --release -p tunnelbook-cli"
-    );
-    bin
-}
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
 
 /// Polls `GET /lab` on `port` until it answers 200.
 fn first_200(rt: &tokio::runtime::Runtime, port: u16, token: &Sensitive<String>) {
@@ -59,47 +40,10 @@ fn first_200(rt: &tokio::runtime::Runtime, port: u16, token: &Sensitive<String>)
 
 fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let cli = release_cli();
     let venv = jupyter_venv();
-    let keys = tempfile::tempdir().unwrap();
-    let key = make_key(keys.path(), "id", "ed25519", None);
-    let sshd = Sshd::start(&[&key], SshdOptions::default());
-    let client = Client::new();
-    client.trust(&sshd);
-    let mut profile = key_only(sshd.profile("box", USER), &key);
-    profile.environment = Some(venv.display().to_string());
-    ProfileStore::in_home(&client.home())
-        .save(&[profile])
-        .unwrap();
-    let known = client.home().join("known_hosts");
-    let ssh = |extra: &[&str]| {
-        let mut c = Command::new("ssh");
-        c.env("HOME", client.dir.path())
-            .env_remove("SSH_AUTH_SOCK")
-            .args(["-F", "/dev/null", "-i"])
-            .arg(&key.path)
-            .args(["-p", &sshd.port.to_string(), "-c", CIPHER])
-            .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", known.display()))
-            .args([
-                "-o",
-                "StrictHostKeyChecking=yes",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "IdentitiesOnly=yes",
-            ])
-            .args(extra)
-            .arg(format!("{USER}@127.0.0.1"));
-        c
-    };
-    let tb = || {
-        let mut c = Command::new(&cli);
-        c.env("HOME", client.dir.path())
-            .env("TUNNELBOOK_HOME", client.home())
-            .env_remove("SSH_AUTH_SOCK");
-        c
-    };
+    let bed = BenchBed::start(|p| p.environment = Some(venv.display().to_string()));
+    let ssh = |extra: &[&str]| bed.ssh(extra);
+    let tb = || bed.tunnelbook();
 
     println!(
         "# tunnelbook up vs OpenSSH by hand: start to first 200 from /lab (JupyterLab in {})",

@@ -10,7 +10,6 @@
 
 use std::{
     net::SocketAddr,
-    path::PathBuf,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
@@ -19,32 +18,14 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
 };
-use tunnelbook_core::profile::ProfileStore;
 use tunnelbook_testbed::{
-    Client, Guard, Sshd, SshdOptions, USER, key_only, make_key, wait_for_port,
+    BENCH_CIPHER, BenchBed, Guard, median, wait_for_port,
 };
 
-const CIPHER: &str = "aes256-gcm@openssh.com";
+const CIPHER: &str = BENCH_CIPHER;
 const BIG: u64 = 1 << 30;
 
-fn release_cli() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .unwrap()
-        .join("tunnelbook");
-    assert!(
-        bin.exists(),
-        "build the release CLI first: cargo build --release -p tunnelbook-cli"
-    );
-    bin
-}
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
 
 fn percentile(v: &[f64], p: f64) -> f64 {
     let mut v = v.to_vec();
@@ -158,44 +139,9 @@ async fn measure(forwards: &[Forward]) -> Vec<(String, f64, f64, f64, f64)> {
 }
 
 fn main() {
-    let cli = release_cli();
-    let keys = tempfile::tempdir().unwrap();
-    let key = make_key(keys.path(), "id", "ed25519", None);
-    let sshd = Sshd::start(&[&key], SshdOptions::default());
-    let client = Client::new();
-    client.trust(&sshd);
-    ProfileStore::in_home(&client.home())
-        .save(&[key_only(sshd.profile("box", USER), &key)])
-        .unwrap();
-    let known = client.home().join("known_hosts");
-    let ssh = |extra: &[&str]| {
-        let mut c = Command::new("ssh");
-        c.env("HOME", client.dir.path())
-            .env_remove("SSH_AUTH_SOCK")
-            .args(["-F", "/dev/null", "-i"])
-            .arg(&key.path)
-            .args(["-p", &sshd.port.to_string(), "-c", CIPHER])
-            .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", known.display()))
-            .args([
-                "-o",
-                "StrictHostKeyChecking=yes",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "IdentitiesOnly=yes",
-            ])
-            .args(extra)
-            .arg(format!("{USER}@127.0.0.1"));
-        c
-    };
-    let tb = || {
-        let mut c = Command::new(&cli);
-        c.env("HOME", client.dir.path())
-            .env("TUNNELBOOK_HOME", client.home())
-            .env_remove("SSH_AUTH_SOCK");
-        c
-    };
+    let bed = BenchBed::start(|_| {});
+    let ssh = |extra: &[&str]| bed.ssh(extra);
+    let tb = || bed.tunnelbook();
 
     println!(
         "# Tunnelbook vs OpenSSH ({}), cipher {CIPHER}, sshd on 127.0.0.1",

@@ -599,3 +599,68 @@ pub fn user_bin_lock(user: &str) -> std::fs::File {
     lock.lock().unwrap();
     lock
 }
+
+/// The cipher both sides use in benchmarks.
+pub const BENCH_CIPHER: &str = "aes256-gcm@openssh.com";
+
+/// A benchmark bed: one sshd, a client home trusting it, a key, and ready-made commands for
+/// OpenSSH's `ssh` and the release `tunnelbook` against the same server.
+pub struct BenchBed {
+    /// The server.
+    pub sshd: Sshd,
+    /// The client side (`$HOME`, `$TUNNELBOOK_HOME`).
+    pub client: Client,
+    /// The login key.
+    pub key: KeyFile,
+    _keys: TempDir,
+    cli: PathBuf,
+}
+
+impl BenchBed {
+    /// Starts sshd and saves the host `box` (tbtest, key only), adjusted by `edit`.
+    pub fn start(edit: impl FnOnce(&mut Profile)) -> BenchBed {
+        let exe = std::env::current_exe().unwrap();
+        let cli = exe.parent().and_then(Path::parent).unwrap().join("tunnelbook");
+        assert!(cli.exists(), "build the release CLI first: cargo build --release -p tunnelbook-cli");
+        let keys = tempfile::tempdir().unwrap();
+        let key = make_key(keys.path(), "id", "ed25519", None);
+        let sshd = Sshd::start(&[&key], SshdOptions::default());
+        let client = Client::new();
+        client.trust(&sshd);
+        let mut profile = key_only(sshd.profile("box", USER), &key);
+        edit(&mut profile);
+        tunnelbook_core::profile::ProfileStore::in_home(&client.home()).save(&[profile]).unwrap();
+        BenchBed { sshd, client, key, _keys: keys, cli }
+    }
+
+    /// `ssh` to the same server with the same key, cipher and known_hosts, plus `extra` options.
+    pub fn ssh(&self, extra: &[&str]) -> Command {
+        let mut c = Command::new("ssh");
+        c.env("HOME", self.client.dir.path())
+            .env_remove("SSH_AUTH_SOCK")
+            .args(["-F", "/dev/null", "-i"])
+            .arg(&self.key.path)
+            .args(["-p", &self.sshd.port.to_string(), "-c", BENCH_CIPHER])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", self.client.home().join("known_hosts").display()))
+            .args(["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"])
+            .args(extra)
+            .arg(format!("{USER}@127.0.0.1"));
+        c
+    }
+
+    /// The release `tunnelbook` in this client's home.
+    pub fn tunnelbook(&self) -> Command {
+        let mut c = Command::new(&self.cli);
+        c.env("HOME", self.client.dir.path())
+            .env("TUNNELBOOK_HOME", self.client.home())
+            .env_remove("SSH_AUTH_SOCK");
+        c
+    }
+}
+
+/// The median of some measurements.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
