@@ -20,9 +20,9 @@ use tunnelbook_core::{
 };
 
 use crate::{
+    commands::gpus,
     error::{AppError, ErrorCode, FieldError},
     prompt::AppPrompter,
-    commands::gpus,
     state::{AppState, GpuHost},
     wire::{GpuReport, LOCAL_HOST_ID, SessionEvent, SessionStatus, SessionStep, StepState},
 };

@@ -145,7 +145,10 @@ impl AppState {
             }
             _ => {
                 task.abort();
-                Err(AppError::new(ErrorCode::NotFound, format!("no session {id}")))
+                Err(AppError::new(
+                    ErrorCode::NotFound,
+                    format!("no session {id}"),
+                ))
             }
         }
     }

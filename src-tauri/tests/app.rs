@@ -542,7 +542,11 @@ fn two_gpu_scenario(pid: u32) -> tempfile::TempDir {
     let free = format!(
         "1, {FREE_GPU}, NVIDIA H100 80GB HBM3, 81559, 0, 81559, 0, 0, 31, 70.10, 700.00, Disabled, 00000000:00:07.0, Default"
     );
-    std::fs::write(dir.path().join("query-gpu.csv"), format!("{busy}\n{free}\n")).unwrap();
+    std::fs::write(
+        dir.path().join("query-gpu.csv"),
+        format!("{busy}\n{free}\n"),
+    )
+    .unwrap();
     let list = std::fs::read_to_string(fixture.join("list.txt")).unwrap();
     std::fs::write(
         dir.path().join("list.txt"),
@@ -609,7 +613,13 @@ fn gpus_over_real_sshd_with_the_shim_two_gpus_one_busy() {
     // Someone else's job on GPU 0: a real process, so the remote `ps` maps it to its user.
     let theirs = Guard::spawn(
         std::process::Command::new("setpriv")
-            .args(["--reuid", OTHER_USER, "--regid", OTHER_USER, "--init-groups"])
+            .args([
+                "--reuid",
+                OTHER_USER,
+                "--regid",
+                OTHER_USER,
+                "--init-groups",
+            ])
             .args(["sleep", "600"])
             .stdout(std::process::Stdio::null()),
     );
@@ -700,7 +710,10 @@ fn gpus_over_real_sshd_with_the_shim_two_gpus_one_busy() {
     };
     invoke(&main, APP_ORIGIN, "watch_gpus", json!({ "sessionId": id })).unwrap();
     let events = gpu_events(Duration::from_millis(3500));
-    assert!(events.len() >= 2, "expected 2 refreshes in 3.5 s: {events:?}");
+    assert!(
+        events.len() >= 2,
+        "expected 2 refreshes in 3.5 s: {events:?}"
+    );
     for event in &events {
         assert_eq!(event["sessionId"], id);
         assert_eq!(event["report"]["recommended"], FREE_GPU, "{event}");
@@ -716,7 +729,10 @@ fn gpus_over_real_sshd_with_the_shim_two_gpus_one_busy() {
     // One poll may already be in flight when the watch stops; nothing comes after it.
     let _ = gpu_events(Duration::from_millis(300));
     let after = gpu_events(Duration::from_millis(2500));
-    assert!(after.is_empty(), "gpus events after unwatch_gpus: {after:?}");
+    assert!(
+        after.is_empty(),
+        "gpus events after unwatch_gpus: {after:?}"
+    );
 
     // Closing the session stops a running watch too.
     invoke(&main, APP_ORIGIN, "watch_gpus", json!({ "sessionId": id })).unwrap();
