@@ -11,6 +11,8 @@ const COMMANDS: &[&str] = &[
     "answer_prompt",
     "run_command",
     "gpu_snapshot",
+    "watch_gpus",
+    "unwatch_gpus",
     "list_sessions",
     "close_session",
     "open_notebook",

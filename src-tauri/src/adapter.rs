@@ -4,10 +4,9 @@
 //!
 //! - [`drive_session`]: until `tunnelbook_core::session::run` exists, opens the SSH connection
 //!   with `Connection::open_with_events` and translates its `ConnectionState`s into the app's
-//!   [`SessionEvent`] steps; the GPU / environment / JupyterLab / tunnel steps are reported as
-//!   skipped. Replace the body with a loop over core's `SessionEvent` stream.
-//! - [`gpu_snapshot`]: until `tunnelbook_core::gpu` exists. Replace with `gpu::snapshot(&conn)`
-//!   (or `gpu::local()`) + `rank_free()`, converted into [`GpuSnapshotView`].
+//!   [`SessionEvent`] steps, then reads the GPUs with core's `gpu` module (the "reading GPUs"
+//!   step); the environment / JupyterLab / tunnel steps are reported as skipped. Replace the body
+//!   with a loop over core's `SessionEvent` stream.
 //! - [`validate_profile`]: until core's `Profile` validation (per-field errors) lands on the
 //!   hosts branch. Replace with a conversion of core's field errors into [`FieldError`]s.
 
@@ -21,10 +20,11 @@ use tunnelbook_core::{
 };
 
 use crate::{
+    commands::gpus,
     error::{AppError, ErrorCode, FieldError},
     prompt::AppPrompter,
-    state::AppState,
-    wire::{GpuSnapshotView, LOCAL_HOST_ID, SessionEvent, SessionStatus, SessionStep, StepState},
+    state::{AppState, GpuHost},
+    wire::{GpuReport, LOCAL_HOST_ID, SessionEvent, SessionStatus, SessionStep, StepState},
 };
 
 /// Name of the event that carries a [`SessionEvent`].
@@ -59,7 +59,9 @@ pub async fn drive_session<R: Runtime>(app: AppHandle<R>, id: String, chain: Opt
             );
         }
         state.set_status(&id, SessionStatus::Connected);
-        skip_missing_steps(&emit);
+        if read_gpus(&state, &id, GpuHost::Local, &emit).await {
+            skip_missing_steps(&emit);
+        }
         return;
     };
     let ctx = ConnectContext {
@@ -98,10 +100,12 @@ pub async fn drive_session<R: Runtime>(app: AppHandle<R>, id: String, chain: Opt
                 None,
             );
             if let Some(entry) = state.sessions().get_mut(&id) {
-                entry.connection = Some(conn);
+                entry.connection = Some(conn.clone());
                 entry.summary.status = SessionStatus::Connected;
             }
-            skip_missing_steps(&emit);
+            if read_gpus(&state, &id, GpuHost::Remote(conn), &emit).await {
+                skip_missing_steps(&emit);
+            }
         }
         Err(e) => {
             let error = AppError::from(e);
@@ -118,10 +122,60 @@ pub async fn drive_session<R: Runtime>(app: AppHandle<R>, id: String, chain: Opt
     }
 }
 
+/// The "reading GPUs" step. A host without NVIDIA GPUs is done, with the reason as its message;
+/// a broken driver or a failed query fails the session. Returns whether the session goes on.
+async fn read_gpus(
+    state: &AppState,
+    id: &str,
+    host: GpuHost,
+    emit: &impl Fn(SessionStep, StepState, String, Option<AppError>),
+) -> bool {
+    emit(
+        SessionStep::ReadGpus,
+        StepState::Running,
+        "reading GPUs".into(),
+        None,
+    );
+    match gpus::read(host).await {
+        Ok(snapshot) => {
+            let message = gpu_summary(&GpuReport::from(snapshot));
+            emit(SessionStep::ReadGpus, StepState::Done, message, None);
+            true
+        }
+        Err(e) => {
+            let error = AppError::from(e);
+            state.set_status(id, SessionStatus::Failed);
+            emit(
+                SessionStep::ReadGpus,
+                StepState::Failed,
+                error.message.clone(),
+                Some(error),
+            );
+            false
+        }
+    }
+}
+
+/// One line for the details log: "2 GPUs, 1 free (best: GPU 1)" or why there are none.
+fn gpu_summary(report: &GpuReport) -> String {
+    if let Some(reason) = &report.snapshot.no_gpu_reason {
+        return reason.clone();
+    }
+    let gpus = report.snapshot.gpus.len();
+    let free = report.choices.iter().filter(|c| c.free).count();
+    let plural = if gpus == 1 { "" } else { "s" };
+    let best = report
+        .choices
+        .iter()
+        .find(|c| Some(&c.cuda_visible_devices) == report.recommended.as_ref())
+        .map(|c| format!(" (best: {})", c.label()))
+        .unwrap_or_default();
+    format!("{gpus} GPU{plural}, {free} free{best}")
+}
+
 /// The steps core's `session` module will drive; reported as skipped until it lands.
 fn skip_missing_steps(emit: &impl Fn(SessionStep, StepState, String, Option<AppError>)) {
     for step in [
-        SessionStep::ReadGpus,
         SessionStep::FindEnvironments,
         SessionStep::StartJupyter,
         SessionStep::OpenTunnel,
@@ -180,11 +234,6 @@ fn steps_of(event: &ConnectionState) -> Vec<(SessionStep, StepState, String)> {
             )]
         }
     }
-}
-
-/// The GPUs of session `_session_id`'s host.
-pub async fn gpu_snapshot(_session_id: &str) -> Result<GpuSnapshotView, AppError> {
-    Err(AppError::unsupported("GPU listing"))
 }
 
 /// Per-field problems of `profile`, given the other saved profiles.

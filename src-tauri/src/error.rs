@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 use ts_rs::TS;
-use tunnelbook_core::{profile::ProfileError, ssh::SshError};
+use tunnelbook_core::{gpu::GpuError, profile::ProfileError, ssh::SshError};
 
 /// What went wrong, as the UI needs to tell it apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
@@ -25,6 +25,11 @@ pub enum ErrorCode {
     NotFound,
     /// The input is invalid; `fields` says where.
     Validation,
+    /// The NVIDIA driver (nvidia-smi or NVML) on the host is broken; `message` quotes it and says
+    /// what usually helps. Not used for "no GPU", which is a valid empty snapshot.
+    GpuDriver,
+    /// Every GPU is in use and the choice was "auto".
+    NoFreeGpu,
     /// The user cancelled (declined a prompt or pressed Cancel).
     Cancelled,
     /// The feature is not available yet (core module not landed) or not on this platform.
@@ -91,17 +96,34 @@ impl AppError {
 
 impl From<SshError> for AppError {
     fn from(e: SshError) -> Self {
+        Self::new(ssh_code(&e), e.to_string())
+    }
+}
+
+fn ssh_code(e: &SshError) -> ErrorCode {
+    match e {
+        SshError::Unreachable { .. } => ErrorCode::Unreachable,
+        SshError::Timeout { .. } => ErrorCode::Timeout,
+        SshError::HostKeyChanged { .. } => ErrorCode::HostKeyChanged,
+        SshError::HostKeyNotTrusted { .. } => ErrorCode::HostKeyNotTrusted,
+        SshError::AuthFailed { .. } => ErrorCode::AuthFailed,
+        SshError::KeyFile { .. }
+        | SshError::KnownHosts { .. }
+        | SshError::Closed(_)
+        | SshError::ChannelRefused { .. }
+        | SshError::Protocol(_) => ErrorCode::Internal,
+    }
+}
+
+impl From<GpuError> for AppError {
+    fn from(e: GpuError) -> Self {
         let code = match &e {
-            SshError::Unreachable { .. } => ErrorCode::Unreachable,
-            SshError::Timeout { .. } => ErrorCode::Timeout,
-            SshError::HostKeyChanged { .. } => ErrorCode::HostKeyChanged,
-            SshError::HostKeyNotTrusted { .. } => ErrorCode::HostKeyNotTrusted,
-            SshError::AuthFailed { .. } => ErrorCode::AuthFailed,
-            SshError::KeyFile { .. }
-            | SshError::KnownHosts { .. }
-            | SshError::Closed(_)
-            | SshError::ChannelRefused { .. }
-            | SshError::Protocol(_) => ErrorCode::Internal,
+            GpuError::Ssh(ssh) => ssh_code(ssh),
+            GpuError::Driver { .. } | GpuError::Nvml(_) => ErrorCode::GpuDriver,
+            GpuError::NoFreeGpu { .. } => ErrorCode::NoFreeGpu,
+            GpuError::UnknownGpu { .. } => ErrorCode::NotFound,
+            GpuError::InvalidSelector { .. } => ErrorCode::Validation,
+            GpuError::Unreadable { .. } => ErrorCode::Internal,
         };
         Self::new(code, e.to_string())
     }
@@ -140,6 +162,30 @@ mod tests {
             json,
             serde_json::json!({ "code": "authFailed", "message": "nope" })
         );
+    }
+
+    #[test]
+    fn gpu_errors_get_their_codes() {
+        let driver = GpuError::Driver {
+            host: "h".into(),
+            message: "Failed to initialize NVML: Driver/library version mismatch".into(),
+        };
+        let app: AppError = driver.into();
+        assert_eq!(app.code, ErrorCode::GpuDriver);
+        assert!(app.message.contains("version mismatch"), "{}", app.message);
+        let busy: AppError = GpuError::NoFreeGpu {
+            host: "h".into(),
+            valid: vec!["0".into()],
+        }
+        .into();
+        assert_eq!(busy.code, ErrorCode::NoFreeGpu);
+        let unreachable: AppError = GpuError::Ssh(SshError::Unreachable {
+            host: "h".into(),
+            port: 22,
+            source: std::io::Error::other("refused"),
+        })
+        .into();
+        assert_eq!(unreachable.code, ErrorCode::Unreachable);
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::connect::answer_prompt,
         commands::connect::run_command,
         commands::gpus::gpu_snapshot,
+        commands::gpus::watch_gpus,
+        commands::gpus::unwatch_gpus,
         commands::sessions::list_sessions,
         commands::sessions::close_session,
         commands::notebook::open_notebook,

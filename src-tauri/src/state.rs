@@ -17,7 +17,7 @@ use tunnelbook_core::{profile::ProfileStore, ssh::Connection};
 use crate::{
     error::{AppError, ErrorCode},
     prompt::PromptBroker,
-    wire::{SessionStatus, SessionSummary},
+    wire::{LOCAL_HOST_ID, SessionStatus, SessionSummary},
 };
 
 /// The app's state, managed by tauri.
@@ -40,6 +40,18 @@ pub struct SessionEntry {
     pub connection: Option<Connection>,
     /// The task driving the session, so Cancel can stop it.
     pub task: Option<tauri::async_runtime::JoinHandle<()>>,
+    /// The task forwarding live GPU snapshots while the picker is open; aborting it drops core's
+    /// `gpu::watch` receiver, which stops the polling.
+    pub gpu_watch: Option<tauri::async_runtime::JoinHandle<()>>,
+}
+
+/// Where a session's GPUs are read.
+#[derive(Debug, Clone)]
+pub enum GpuHost {
+    /// Over the session's SSH connection.
+    Remote(Connection),
+    /// This computer, through NVML.
+    Local,
 }
 
 impl AppState {
@@ -98,5 +110,54 @@ impl AppState {
                 "this session has no SSH connection (yet)",
             )
         })
+    }
+
+    /// Where session `id`'s GPUs are read: this computer, or its open connection.
+    pub fn gpu_host(&self, id: &str) -> Result<GpuHost, AppError> {
+        let is_local = {
+            let sessions = self.sessions();
+            let entry = sessions
+                .get(id)
+                .ok_or_else(|| AppError::new(ErrorCode::NotFound, format!("no session {id}")))?;
+            entry.summary.host_id == LOCAL_HOST_ID
+        };
+        if is_local {
+            Ok(GpuHost::Local)
+        } else {
+            self.connection(id).map(GpuHost::Remote)
+        }
+    }
+
+    /// Makes `task` session `id`'s GPU watch, stopping the one before. When the session is gone
+    /// (closed meanwhile), `task` is stopped and the answer is `NotFound`.
+    pub fn set_gpu_watch(
+        &self,
+        id: &str,
+        task: tauri::async_runtime::JoinHandle<()>,
+    ) -> Result<(), AppError> {
+        let mut sessions = self.sessions();
+        match sessions.get_mut(id) {
+            Some(entry) if entry.summary.status != SessionStatus::Closed => {
+                if let Some(previous) = entry.gpu_watch.replace(task) {
+                    previous.abort();
+                }
+                Ok(())
+            }
+            _ => {
+                task.abort();
+                Err(AppError::new(
+                    ErrorCode::NotFound,
+                    format!("no session {id}"),
+                ))
+            }
+        }
+    }
+
+    /// Stops session `id`'s GPU watch, if one runs.
+    pub fn stop_gpu_watch(&self, id: &str) {
+        let task = self.sessions().get_mut(id).and_then(|e| e.gpu_watch.take());
+        if let Some(task) = task {
+            task.abort();
+        }
     }
 }

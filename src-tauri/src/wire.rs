@@ -1,13 +1,16 @@
 //! Wire types that belong to the app rather than to core: the host list, session progress,
 //! GPU cards, command output. Their TypeScript twins are generated into `ui/src/lib/bindings/`.
 //!
-//! The session and GPU types are the app's view of what core's `session` and `gpu` modules will
-//! emit; when those land, the adapters in [`crate::adapter`] convert core's types into these (or
-//! these become re-exports if core's types derive `TS` themselves).
+//! The session types are the app's view of what core's `session` module will emit; when it lands,
+//! [`crate::adapter`] converts core's types into these (or these become re-exports). The GPU types
+//! are core's own (they derive `TS` behind core's `ts` feature), wrapped with the session id.
 
 use serde::Serialize;
 use ts_rs::TS;
-use tunnelbook_core::profile::Profile;
+use tunnelbook_core::{
+    gpu::{GpuChoice, GpuSnapshot},
+    profile::Profile,
+};
 
 use crate::error::AppError;
 
@@ -115,43 +118,46 @@ pub struct ExecOutput {
     pub stderr: String,
 }
 
-/// The GPUs of a host at one moment, emitted as the `gpus` event while the picker is open.
+/// The GPUs of a session's host at one moment with core's ranking of them: what `gpu_snapshot`
+/// returns and what each `gpus` event carries while the picker is open.
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
-pub struct GpuSnapshotView {
-    pub session_id: String,
-    pub gpus: Vec<GpuView>,
-    /// Why the list is empty (no driver, no GPU, …).
-    pub reason: Option<String>,
-    /// UUID of the GPU core ranks best among the free ones.
+pub struct GpuReport {
+    /// What core read; `noGpuReason` says why `gpus` is empty ("no NVIDIA GPU" is not an error).
+    pub snapshot: GpuSnapshot,
+    /// Every GPU and MIG instance a notebook can be pinned to, best first (core's free ranking,
+    /// the user's own processes counting as busy).
+    pub choices: Vec<GpuChoice>,
+    /// `cudaVisibleDevices` of the choice to preselect: the best one when it is free; `null`
+    /// when nothing is free, so the picker preselects "CPU only".
     pub recommended: Option<String>,
 }
 
-/// One GPU card.
-#[derive(Debug, Clone, PartialEq, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-pub struct GpuView {
-    pub index: u32,
-    /// GPU or MIG UUID: what a session pins to.
-    pub uuid: String,
-    pub name: String,
-    pub memory_used_mib: u32,
-    pub memory_total_mib: u32,
-    pub utilization_pct: u32,
-    pub temperature_c: Option<u32>,
-    pub power_w: Option<f32>,
-    pub power_limit_w: Option<f32>,
-    /// Whether core counts it as free.
-    pub free: bool,
-    pub processes: Vec<GpuProcessView>,
+impl From<GpuSnapshot> for GpuReport {
+    fn from(snapshot: GpuSnapshot) -> Self {
+        let choices = snapshot.rank_free(false);
+        let recommended = choices
+            .first()
+            .filter(|c| c.free)
+            .map(|c| c.cuda_visible_devices.clone());
+        Self {
+            snapshot,
+            choices,
+            recommended,
+        }
+    }
 }
 
-/// A compute process on a GPU.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+/// One refresh of the live GPU picker, emitted as the `gpus` event every couple of seconds
+/// between `watch_gpus` and `unwatch_gpus`: a report, or why this refresh failed (polling goes
+/// on, so a transient failure heals by itself).
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
-pub struct GpuProcessView {
-    pub pid: u32,
-    pub user: String,
-    pub name: String,
-    pub memory_mib: u32,
+pub struct GpuEvent {
+    /// The session whose host was read.
+    pub session_id: String,
+    /// The GPUs, when this refresh worked.
+    pub report: Option<GpuReport>,
+    /// Why this refresh failed.
+    pub error: Option<AppError>,
 }

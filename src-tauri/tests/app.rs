@@ -18,7 +18,7 @@ use tunnelbook_app::{
     AppState, MAIN_WINDOW,
     error::AppError,
     prompt::{AppPrompter, PROMPT_EVENT, PromptAnswer, PromptEvent},
-    wire::{ExecOutput, GpuSnapshotView, HostEntry, SessionEvent, SessionSummary},
+    wire::{ExecOutput, GpuEvent, GpuReport, HostEntry, SessionEvent, SessionSummary},
     with_commands,
 };
 use tunnelbook_core::ssh::{HostKeyQuestion, Prompter, SecretQuestion};
@@ -308,7 +308,8 @@ fn export_bindings() {
     SessionEvent::export_all(&cfg).unwrap();
     SessionSummary::export_all(&cfg).unwrap();
     ExecOutput::export_all(&cfg).unwrap();
-    GpuSnapshotView::export_all(&cfg).unwrap();
+    GpuReport::export_all(&cfg).unwrap();
+    GpuEvent::export_all(&cfg).unwrap();
     PromptEvent::export_all(&cfg).unwrap();
     PromptAnswer::export_all(&cfg).unwrap();
     AppError::export_all(&cfg).unwrap();
@@ -522,4 +523,228 @@ fn open_notebook_makes_a_jupyter_window_for_web_urls_only() {
     let args = json!({ "url": "file:///etc/passwd", "title": "x" });
     let err = invoke(&main, APP_ORIGIN, "open_notebook", args).unwrap_err();
     assert_eq!(err["code"], "validation");
+}
+
+/// GPU 0 of the `h100-two-users` capture, plus an idle twin as GPU 1.
+const BUSY_GPU: &str = "GPU-75cbcb3f-3580-af7a-4e6d-03d5aa80af6b";
+const FREE_GPU: &str = "GPU-0f0e0d0c-0b0a-0908-0706-050403020100";
+
+/// A scenario for `tests/shims/nvidia-smi` that every user can read: two H100s, one busy with
+/// process `pid`.
+fn two_gpu_scenario(pid: u32) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/core/tests/fixtures/nvidia-smi/h100-two-users");
+    let busy = std::fs::read_to_string(fixture.join("query-gpu.csv")).unwrap();
+    let busy = busy.trim_end();
+    let free = format!(
+        "1, {FREE_GPU}, NVIDIA H100 80GB HBM3, 81559, 0, 81559, 0, 0, 31, 70.10, 700.00, Disabled, 00000000:00:07.0, Default"
+    );
+    std::fs::write(
+        dir.path().join("query-gpu.csv"),
+        format!("{busy}\n{free}\n"),
+    )
+    .unwrap();
+    let list = std::fs::read_to_string(fixture.join("list.txt")).unwrap();
+    std::fs::write(
+        dir.path().join("list.txt"),
+        format!(
+            "{}\nGPU 1: NVIDIA H100 80GB HBM3 (UUID: {FREE_GPU})\n",
+            list.trim_end()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("apps.csv"),
+        format!("{BUSY_GPU}, {pid}, python3, 8192\n"),
+    )
+    .unwrap();
+    dir
+}
+
+/// `tests/shims/nvidia-smi` as `~tbtest/bin/nvidia-smi` (on PATH in its login shell), reading
+/// `scenario`; removed on drop. Holds a file lock so test processes take turns with the shim.
+struct Shim {
+    bin: std::path::PathBuf,
+    _lock: std::fs::File,
+}
+
+impl Shim {
+    fn install(user: &str, scenario: &Path) -> Shim {
+        use std::os::unix::fs::PermissionsExt;
+        let lock = std::fs::File::create("/tmp/tunnelbook-gpu-shim.lock").unwrap();
+        lock.lock().unwrap();
+        let bin = std::path::PathBuf::from(format!("/home/{user}/bin"));
+        std::fs::create_dir_all(&bin).unwrap();
+        let shim = bin.join("nvidia-smi");
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/shims/nvidia-smi");
+        std::fs::copy(source, &shim).unwrap();
+        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(bin.join("nvidia-smi.dir"), scenario.display().to_string()).unwrap();
+        tunnelbook_testbed::run(
+            std::process::Command::new("chown")
+                .arg("-R")
+                .arg(format!("{user}:"))
+                .arg(&bin),
+        );
+        Shim { bin, _lock: lock }
+    }
+}
+
+impl Drop for Shim {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.bin.join("nvidia-smi"));
+        let _ = std::fs::remove_file(self.bin.join("nvidia-smi.dir"));
+    }
+}
+
+#[test]
+fn gpus_over_real_sshd_with_the_shim_two_gpus_one_busy() {
+    use tunnelbook_testbed::{Guard, OTHER_USER, Sshd, SshdOptions, USER, make_key};
+    if !Path::new("/usr/sbin/sshd").exists() {
+        eprintln!("skipping: /usr/sbin/sshd not installed");
+        return;
+    }
+    let keys = tempfile::tempdir().unwrap();
+    let key = make_key(keys.path(), "id", "ed25519", None);
+    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    // Someone else's job on GPU 0: a real process, so the remote `ps` maps it to its user.
+    let theirs = Guard::spawn(
+        std::process::Command::new("setpriv")
+            .args([
+                "--reuid",
+                OTHER_USER,
+                "--regid",
+                OTHER_USER,
+                "--init-groups",
+            ])
+            .args(["sleep", "600"])
+            .stdout(std::process::Stdio::null()),
+    );
+    let scenario = two_gpu_scenario(theirs.pid());
+    let _shim = Shim::install(USER, scenario.path());
+
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("known_hosts"),
+        sshd.known_hosts_line() + "\n",
+    )
+    .unwrap();
+    let app = app(home.path());
+    let main = main_window(&app);
+    let profile = json!({
+        "name": "gpu-box", "host": "127.0.0.1", "port": sshd.port, "user": USER,
+        "auth": ["key-file"], "identityFiles": [key.path],
+    });
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "save_host",
+        json!({ "profile": profile }),
+    )
+    .unwrap();
+    let (tx, rx) = mpsc::channel::<(&'static str, String)>();
+    let gpus_tx = tx.clone();
+    app.listen("session", move |e| {
+        let _ = tx.send(("session", e.payload().to_string()));
+    });
+    app.listen("gpus", move |e| {
+        let _ = gpus_tx.send(("gpus", e.payload().to_string()));
+    });
+    let id = invoke(
+        &main,
+        APP_ORIGIN,
+        "start_session",
+        json!({ "hostId": "gpu-box" }),
+    )
+    .unwrap();
+
+    // The session's "reading GPUs" step really reads them.
+    let read = loop {
+        let (_, payload) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        let event: Value = serde_json::from_str(&payload).unwrap();
+        assert_ne!(event["state"], "failed", "session failed: {event}");
+        if event["step"] == "readGpus" && event["state"] == "done" {
+            break event;
+        }
+    };
+    assert_eq!(read["message"], "2 GPUs, 1 free (best: GPU 1)");
+
+    let report = invoke(
+        &main,
+        APP_ORIGIN,
+        "gpu_snapshot",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+    let gpus = report["snapshot"]["gpus"].as_array().unwrap();
+    assert_eq!(gpus.len(), 2, "{report:#}");
+    assert_eq!(report["snapshot"]["currentUser"], USER);
+    let procs = report["snapshot"]["processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 1, "{report:#}");
+    assert_eq!(procs[0]["gpuUuid"], BUSY_GPU);
+    assert_eq!(procs[0]["user"], OTHER_USER);
+    assert_eq!(procs[0]["own"], false);
+    let choices = report["choices"].as_array().unwrap();
+    assert_eq!(choices[0]["cudaVisibleDevices"], FREE_GPU);
+    assert_eq!(choices[0]["free"], true);
+    assert_eq!(choices[1]["cudaVisibleDevices"], BUSY_GPU);
+    assert_eq!(choices[1]["free"], false);
+    assert_eq!(choices[1]["busyProcesses"], 1);
+    assert_eq!(report["recommended"], FREE_GPU);
+
+    // Live refresh: events while watched, none after unwatch_gpus.
+    let gpu_events = |timeout: Duration| -> Vec<Value> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut events = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(("gpus", payload)) => events.push(serde_json::from_str(&payload).unwrap()),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        events
+    };
+    invoke(&main, APP_ORIGIN, "watch_gpus", json!({ "sessionId": id })).unwrap();
+    let events = gpu_events(Duration::from_millis(3500));
+    assert!(
+        events.len() >= 2,
+        "expected 2 refreshes in 3.5 s: {events:?}"
+    );
+    for event in &events {
+        assert_eq!(event["sessionId"], id);
+        assert_eq!(event["report"]["recommended"], FREE_GPU, "{event}");
+        assert_eq!(event["error"], Value::Null);
+    }
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "unwatch_gpus",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+    // One poll may already be in flight when the watch stops; nothing comes after it.
+    let _ = gpu_events(Duration::from_millis(300));
+    let after = gpu_events(Duration::from_millis(2500));
+    assert!(
+        after.is_empty(),
+        "gpus events after unwatch_gpus: {after:?}"
+    );
+
+    // Closing the session stops a running watch too.
+    invoke(&main, APP_ORIGIN, "watch_gpus", json!({ "sessionId": id })).unwrap();
+    assert!(!gpu_events(Duration::from_millis(1000)).is_empty());
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+    let _ = gpu_events(Duration::from_millis(300));
+    assert!(gpu_events(Duration::from_millis(2500)).is_empty());
+    drop(theirs);
 }

@@ -36,6 +36,7 @@ pub async fn start_session<R: Runtime>(
             summary,
             connection: None,
             task: None,
+            gpu_watch: None,
         },
     );
     let task = tauri::async_runtime::spawn(adapter::drive_session(app, id.clone(), chain));

@@ -1,9 +1,89 @@
-//! The GPU picker's data.
+//! The GPU picker: one snapshot on demand, and a live refresh while the picker is open.
 
-use crate::{adapter, error::AppError, wire::GpuSnapshotView};
+use tauri::{AppHandle, Emitter, Runtime, State};
+use tokio::sync::mpsc;
+use tunnelbook_core::gpu::{self, GpuError, GpuSnapshot, LocalGpus};
 
-/// The GPUs of session `session_id`'s host, ranked, with the best free one recommended.
+use crate::{
+    error::{AppError, ErrorCode},
+    state::{AppState, GpuHost},
+    wire::{GpuEvent, GpuReport},
+};
+
+/// Name of the event that carries a [`GpuEvent`].
+pub const GPUS_EVENT: &str = "gpus";
+
+/// The GPUs of session `session_id`'s host now, ranked, with the best free one recommended.
 #[tauri::command]
-pub async fn gpu_snapshot(session_id: String) -> Result<GpuSnapshotView, AppError> {
-    adapter::gpu_snapshot(&session_id).await
+pub async fn gpu_snapshot(
+    state: State<'_, AppState>,
+    session_id: String,
+) -> Result<GpuReport, AppError> {
+    Ok(read(state.gpu_host(&session_id)?).await?.into())
+}
+
+/// Starts emitting `gpus` events for session `session_id` (the first right away, then every
+/// [`gpu::DEFAULT_INTERVAL`]) until [`unwatch_gpus`] or the session closes. Replaces an earlier
+/// watch of the same session.
+#[tauri::command]
+pub async fn watch_gpus<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    session_id: String,
+) -> Result<(), AppError> {
+    let rx = match state.gpu_host(&session_id)? {
+        GpuHost::Remote(connection) => gpu::watch(connection, gpu::DEFAULT_INTERVAL),
+        GpuHost::Local => gpu::watch(local_gpus().await?, gpu::DEFAULT_INTERVAL),
+    };
+    let task = tauri::async_runtime::spawn(forward(app, session_id.clone(), rx));
+    state.set_gpu_watch(&session_id, task)
+}
+
+/// Stops the `gpus` events of session `session_id` (the picker closed). Not an error when none run.
+#[tauri::command]
+pub async fn unwatch_gpus(state: State<'_, AppState>, session_id: String) -> Result<(), AppError> {
+    state.stop_gpu_watch(&session_id);
+    Ok(())
+}
+
+/// One snapshot of `host`'s GPUs.
+pub async fn read(host: GpuHost) -> Result<GpuSnapshot, GpuError> {
+    match host {
+        GpuHost::Remote(connection) => gpu::snapshot(&connection).await,
+        // NVML calls block; keep them off the async workers.
+        GpuHost::Local => tauri::async_runtime::spawn_blocking(gpu::local)
+            .await
+            .map_err(|e| GpuError::Nvml(format!("the NVML reader stopped: {e}")))?,
+    }
+}
+
+/// This computer's NVML handle (loading it blocks for a few milliseconds).
+async fn local_gpus() -> Result<LocalGpus, AppError> {
+    tauri::async_runtime::spawn_blocking(LocalGpus::new)
+        .await
+        .map_err(|e| AppError::new(ErrorCode::Internal, format!("cannot load NVML: {e}")))
+}
+
+/// Emits every result of `rx` as a `gpus` event; ends (dropping `rx`, which stops core's
+/// polling) when aborted or when events can no longer be delivered.
+async fn forward<R: Runtime>(
+    app: AppHandle<R>,
+    session_id: String,
+    mut rx: mpsc::Receiver<Result<GpuSnapshot, GpuError>>,
+) {
+    while let Some(result) = rx.recv().await {
+        let (report, error) = match result {
+            Ok(snapshot) => (Some(snapshot.into()), None),
+            Err(e) => (None, Some(e.into())),
+        };
+        let event = GpuEvent {
+            session_id: session_id.clone(),
+            report,
+            error,
+        };
+        if let Err(e) = app.emit(GPUS_EVENT, event) {
+            tracing::warn!(error = %e, "cannot deliver a gpus event; stopping the GPU watch");
+            break;
+        }
+    }
 }

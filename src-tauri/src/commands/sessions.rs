@@ -31,15 +31,20 @@ pub async fn close_session(state: State<'_, AppState>, session_id: String) -> Re
 }
 
 pub(crate) async fn close(state: &AppState, session_id: &str) -> Result<(), AppError> {
-    let (task, connection) = {
+    let (task, gpu_watch, connection) = {
         let mut sessions = state.sessions();
         let entry = sessions.get_mut(session_id).ok_or_else(|| {
             AppError::new(ErrorCode::NotFound, format!("no session {session_id}"))
         })?;
         entry.summary.status = SessionStatus::Closed;
-        (entry.task.take(), entry.connection.take())
+        (
+            entry.task.take(),
+            entry.gpu_watch.take(),
+            entry.connection.take(),
+        )
     };
-    if let Some(task) = task {
+    // Aborting the GPU watch drops its receiver: core stops polling the host.
+    for task in [task, gpu_watch].into_iter().flatten() {
         task.abort();
     }
     if let Some(connection) = connection {

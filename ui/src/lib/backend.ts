@@ -7,7 +7,8 @@ import { listen, type UnlistenFn } from '@tauri-apps/api/event';
 import type { AppError } from './bindings/AppError';
 import type { ErrorCode } from './bindings/ErrorCode';
 import type { ExecOutput } from './bindings/ExecOutput';
-import type { GpuSnapshotView } from './bindings/GpuSnapshotView';
+import type { GpuEvent } from './bindings/GpuEvent';
+import type { GpuReport } from './bindings/GpuReport';
 import type { HostEntry } from './bindings/HostEntry';
 import type { Profile } from './bindings/Profile';
 import type { PromptAnswer } from './bindings/PromptAnswer';
@@ -25,6 +26,8 @@ const ERROR_CODES: readonly ErrorCode[] = [
   'timeout',
   'notFound',
   'validation',
+  'gpuDriver',
+  'noFreeGpu',
   'cancelled',
   'unsupported',
   'internal',
@@ -59,7 +62,11 @@ export const backend = {
   runCommand: (sessionId: string, command: string) =>
     call<ExecOutput>('run_command', { sessionId, command }),
 
-  gpuSnapshot: (sessionId: string) => call<GpuSnapshotView>('gpu_snapshot', { sessionId }),
+  gpuSnapshot: (sessionId: string) => call<GpuReport>('gpu_snapshot', { sessionId }),
+  /** Starts `gpus` events for the session (first one right away, then every 2 s). */
+  watchGpus: (sessionId: string) => call<void>('watch_gpus', { sessionId }),
+  /** Stops them; call when the picker closes. */
+  unwatchGpus: (sessionId: string) => call<void>('unwatch_gpus', { sessionId }),
 
   listSessions: () => call<SessionSummary[]>('list_sessions'),
   closeSession: (sessionId: string) => call<void>('close_session', { sessionId }),
@@ -70,8 +77,8 @@ export const backend = {
     listen<PromptEvent>('prompt', (e) => handler(e.payload)),
   onSession: (handler: (event: SessionEvent) => void): Promise<UnlistenFn> =>
     listen<SessionEvent>('session', (e) => handler(e.payload)),
-  onGpus: (handler: (snapshot: GpuSnapshotView) => void): Promise<UnlistenFn> =>
-    listen<GpuSnapshotView>('gpus', (e) => handler(e.payload)),
+  onGpus: (handler: (event: GpuEvent) => void): Promise<UnlistenFn> =>
+    listen<GpuEvent>('gpus', (e) => handler(e.payload)),
 };
 
 export type Backend = typeof backend;

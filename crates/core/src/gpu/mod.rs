@@ -25,6 +25,7 @@ pub use self::{
 use crate::ssh::{Connection, SshError};
 
 /// Everything known about the GPUs of one host at one moment.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GpuSnapshot {
@@ -43,6 +44,7 @@ pub struct GpuSnapshot {
 
 /// One physical GPU. Every measured field is optional: drivers answer `[N/A]` or
 /// `[Not Supported]` for some of them depending on the card and its mode.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Gpu {
@@ -79,6 +81,7 @@ pub struct Gpu {
 }
 
 /// One MIG instance of a GPU, usable on its own through its UUID.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MigInstance {
@@ -91,6 +94,7 @@ pub struct MigInstance {
 }
 
 /// One compute process on a GPU or MIG instance.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GpuProcess {

@@ -16,6 +16,7 @@ use super::{Gpu, GpuError, GpuSnapshot, MigInstance};
 const LOW_MEMORY_SHARE: f64 = 0.10;
 
 /// One GPU or MIG instance a program can be pinned to, with what the ranking saw.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GpuChoice {

@@ -7,7 +7,8 @@ import Hosts from './Hosts.svelte';
 import GpuPicker from './GpuPicker.svelte';
 import PromptDialog from '../components/PromptDialog.svelte';
 import { HostsState } from '../state/hosts.svelte';
-import { GpusState } from '../state/gpus.svelte';
+import { CPU_ONLY, GpusState } from '../state/gpus.svelte';
+import { gpu, noGpuReport, proc, report } from '../test/gpu-fixtures';
 import { PromptsState } from '../state/prompts.svelte';
 import type { HostEntry } from '../bindings/HostEntry';
 
@@ -51,24 +52,48 @@ describe('Hosts screen', () => {
 });
 
 describe('GPU picker', () => {
-  it('highlights free GPUs and offers CPU only', () => {
+  it('highlights free GPUs, preselects the best and offers CPU only', async () => {
     const model = new GpusState();
-    model.apply({
-      sessionId: 's1',
-      recommended: 'GPU-b',
-      reason: null,
-      gpus: [
-        { index: 0, uuid: 'GPU-a', name: 'A100', memoryUsedMib: 30000, memoryTotalMib: 40960, utilizationPct: 97, temperatureC: 70, powerW: 300, powerLimitW: 400, free: false, processes: [{ pid: 42, user: 'bob', name: 'python', memoryMib: 30000 }] },
-        { index: 1, uuid: 'GPU-b', name: 'A100', memoryUsedMib: 0, memoryTotalMib: 40960, utilizationPct: 0, temperatureC: 35, powerW: 50, powerLimitW: 400, free: true, processes: [] },
-      ],
-    });
+    model.apply(report([gpu(0, 30000, 97), gpu(1, 0, 0)], [proc(0, 42, 'bob')]));
     render(GpuPicker, { model });
     const radios = screen.getAllByRole('radio');
     expect(radios).toHaveLength(3);
-    expect(radios[1]).toBeChecked();
-    expect(screen.getByText(/bob · python/)).toBeInTheDocument();
-    expect(screen.getAllByTestId('gpu-card')[1]).toHaveClass('free');
+    // Core's order: the free GPU 1 first, preselected and marked best.
+    expect(radios[0]).toHaveAttribute('value', 'GPU-1');
+    expect(radios[0]).toBeChecked();
+    const cards = screen.getAllByTestId('gpu-card');
+    expect(cards[0]).toHaveClass('free');
+    expect(cards[0]).toHaveTextContent('best');
+    expect(cards[1]).not.toHaveClass('free');
+    expect(cards[1]).toHaveTextContent('busy');
+    expect(screen.getByText(/bob · python3 \(42\)/)).toBeInTheDocument();
     expect(screen.getByText('CPU only')).toBeInTheDocument();
+    await fireEvent.click(radios[2]);
+    expect(model.selected).toBe(CPU_ONLY);
+  });
+
+  it('updates live from gpus events of the watched session', async () => {
+    const model = new GpusState();
+    await model.watch('s1');
+    render(GpuPicker, { model });
+    expect(screen.getByText('Reading GPUs…')).toBeInTheDocument();
+    emit('gpus', { sessionId: 's1', report: report([gpu(0, 30000, 97)], [proc(0, 42, 'bob')]), error: null });
+    expect(await screen.findByText('GPU 0')).toBeInTheDocument();
+    // Nothing free: CPU only is preselected.
+    expect(screen.getAllByRole('radio')[1]).toBeChecked();
+    emit('gpus', { sessionId: 's1', report: report([gpu(0, 30000, 97), gpu(1, 0, 0)], [proc(0, 42, 'bob')]), error: null });
+    expect(await screen.findByText('GPU 1')).toBeInTheDocument();
+    expect(screen.getAllByTestId('gpu-card')).toHaveLength(2);
+  });
+
+  it('shows "no NVIDIA GPU" as a state, not an error', () => {
+    const model = new GpusState();
+    model.apply(noGpuReport('no local NVIDIA GPU (the NVIDIA driver is not loaded)'));
+    render(GpuPicker, { model });
+    expect(screen.getByTestId('no-gpu')).toHaveTextContent('no local NVIDIA GPU');
+    expect(screen.queryByRole('status')).toBeNull();
+    expect(screen.getAllByRole('radio')).toHaveLength(1);
+    expect(screen.getByRole('radio')).toBeChecked();
   });
 });
 

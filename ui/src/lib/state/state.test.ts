@@ -6,7 +6,7 @@ import { ConnectState } from './connect.svelte';
 import { CPU_ONLY, GpusState, HISTORY } from './gpus.svelte';
 import { blankProfile, HostsState } from './hosts.svelte';
 import { PromptsState } from './prompts.svelte';
-import type { GpuView } from '../bindings/GpuView';
+import { gpu, noGpuReport, proc, report } from '../test/gpu-fixtures';
 import type { SessionEvent } from '../bindings/SessionEvent';
 
 beforeEach(() => resetBackend());
@@ -91,42 +91,61 @@ describe('ConnectState', () => {
   });
 });
 
-const gpu = (index: number, free: boolean, util: number): GpuView => ({
-  index,
-  uuid: `GPU-${index}`,
-  name: 'NVIDIA A100',
-  memoryUsedMib: free ? 0 : 30000,
-  memoryTotalMib: 40960,
-  utilizationPct: util,
-  temperatureC: 40,
-  powerW: 60,
-  powerLimitW: 400,
-  free,
-  processes: [],
-});
-
 describe('GpusState', () => {
   it('preselects the recommended GPU and keeps a short history', () => {
     const gpus = new GpusState();
     for (let i = 0; i < HISTORY + 5; i++) {
-      gpus.apply({ sessionId: 's1', gpus: [gpu(0, false, i), gpu(1, true, 0)], reason: null, recommended: 'GPU-1' });
+      gpus.apply(report([gpu(0, 30000, i), gpu(1, 0, 0)], [proc(0, 42, 'bob')]));
     }
     expect(gpus.selected).toBe('GPU-1');
     expect(gpus.history['GPU-0']).toHaveLength(HISTORY);
     expect(gpus.history['GPU-0'].at(-1)).toBe(HISTORY + 4);
     gpus.choose('GPU-0');
-    gpus.apply({ sessionId: 's1', gpus: [gpu(0, false, 1), gpu(1, true, 0)], reason: null, recommended: 'GPU-1' });
+    gpus.apply(report([gpu(0, 30000, 1), gpu(1, 0, 0)], [proc(0, 42, 'bob')]));
     expect(gpus.selected).toBe('GPU-0');
   });
 
-  it('falls back to CPU only when nothing is free', () => {
+  it('falls back to CPU only when nothing is free or there is no GPU', () => {
     const gpus = new GpusState();
-    gpus.apply({ sessionId: 's1', gpus: [gpu(0, false, 90)], reason: null, recommended: null });
+    gpus.apply(report([gpu(0, 30000, 90)], [proc(0, 42, 'bob')]));
     expect(gpus.selected).toBe(CPU_ONLY);
+    const none = new GpusState();
+    none.apply(noGpuReport());
+    expect(none.selected).toBe(CPU_ONLY);
+    expect(none.cards).toEqual([]);
   });
 
-  it('shows the backend error when GPU listing is not available', async () => {
-    backend.gpuSnapshot.mockRejectedValueOnce({ code: 'unsupported', message: 'GPU listing is not available' });
+  it('cards pair each choice with its GPU and processes, best first', () => {
+    const gpus = new GpusState();
+    gpus.apply(report([gpu(0, 30000, 97), gpu(1, 0, 0)], [proc(0, 42, 'bob'), proc(0, 43, 'tbtest', true)]));
+    expect(gpus.cards.map((c) => c.label)).toEqual(['GPU 1', 'GPU 0']);
+    expect(gpus.cards[1].processes.map((p) => p.pid)).toEqual([42, 43]);
+    expect(gpus.cards[1].gpu?.temperatureC).toBe(40);
+    expect(gpus.cards[0].processes).toEqual([]);
+  });
+
+  it('watches while open: events of its session apply, errors show, stop unwatches', async () => {
+    const gpus = new GpusState();
+    await gpus.watch('s1');
+    expect(backend.watchGpus).toHaveBeenCalledWith('s1');
+    emit('gpus', { sessionId: 's2', report: report([gpu(0, 0, 0)]), error: null });
+    expect(gpus.report).toBeNull();
+    emit('gpus', { sessionId: 's1', report: report([gpu(0, 0, 5), gpu(1, 100, 0)]), error: null });
+    expect(gpus.selected).toBe('GPU-0');
+    const driver = { code: 'gpuDriver' as const, message: 'the NVIDIA driver on gpu-box is not working' };
+    emit('gpus', { sessionId: 's1', report: null, error: driver });
+    expect(gpus.error).toEqual(driver);
+    // The last good report stays on screen under the error, and the next refresh clears it.
+    expect(gpus.cards).toHaveLength(2);
+    emit('gpus', { sessionId: 's1', report: report([gpu(0, 0, 5), gpu(1, 100, 0)]), error: null });
+    expect(gpus.error).toBeNull();
+    await gpus.stop();
+    expect(backend.unwatchGpus).toHaveBeenCalledWith('s1');
+    expect(gpus.sessionId).toBeNull();
+  });
+
+  it('shows the backend error when the session has no connection', async () => {
+    backend.watchGpus.mockRejectedValueOnce({ code: 'unsupported', message: 'this session has no SSH connection (yet)' });
     const gpus = new GpusState();
     await gpus.watch('s1');
     expect(gpus.error?.code).toBe('unsupported');

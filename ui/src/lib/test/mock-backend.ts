@@ -1,7 +1,7 @@
 // A stand-in for backend.ts: every call a vi.fn, every event subscription captured so a test
 // can emit into it. Use with `vi.mock('<path>/backend', () => import('<path>/test/mock-backend'))`.
 import { vi } from 'vitest';
-import type { GpuSnapshotView } from '../bindings/GpuSnapshotView';
+import type { GpuEvent } from '../bindings/GpuEvent';
 import type { PromptEvent } from '../bindings/PromptEvent';
 import type { SessionEvent } from '../bindings/SessionEvent';
 
@@ -10,7 +10,7 @@ type Handler<T> = (payload: T) => void;
 export const emitters = {
   prompt: [] as Handler<PromptEvent>[],
   session: [] as Handler<SessionEvent>[],
-  gpus: [] as Handler<GpuSnapshotView>[],
+  gpus: [] as Handler<GpuEvent>[],
 };
 
 export const backend = {
@@ -22,6 +22,8 @@ export const backend = {
   answerPrompt: vi.fn(),
   runCommand: vi.fn(),
   gpuSnapshot: vi.fn(),
+  watchGpus: vi.fn(),
+  unwatchGpus: vi.fn(),
   listSessions: vi.fn(),
   closeSession: vi.fn(),
   openNotebook: vi.fn(),
@@ -34,7 +36,7 @@ export const backend = {
     emitters.session.push(h);
     return () => {};
   }),
-  onGpus: vi.fn(async (h: Handler<GpuSnapshotView>) => {
+  onGpus: vi.fn(async (h: Handler<GpuEvent>) => {
     emitters.gpus.push(h);
     return () => {};
   }),
