@@ -574,8 +574,8 @@ struct Shim {
 impl Shim {
     fn install(user: &str, scenario: &Path) -> Shim {
         use std::os::unix::fs::PermissionsExt;
-        let lock = std::fs::File::create("/tmp/tunnelbook-gpu-shim.lock").unwrap();
-        lock.lock().unwrap();
+        // The same lock the core suites take around ~tbtest/bin.
+        let lock = tunnelbook_testbed::user_bin_lock(user);
         let bin = std::path::PathBuf::from(format!("/home/{user}/bin"));
         std::fs::create_dir_all(&bin).unwrap();
         let shim = bin.join("nvidia-smi");
