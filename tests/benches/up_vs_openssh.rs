@@ -10,18 +10,14 @@
 use std::{
     io::Write,
     net::SocketAddr,
-    path::PathBuf,
-    process::{Command, Stdio},
+    process::Stdio,
     time::{Duration, Instant},
 };
 
 use tunnelbook_core::{jupyter::http, secret::Sensitive};
-use tunnelbook_testbed::{BENCH_CIPHER, BenchBed, Guard, free_port, jupyter_venv, median};
+use tunnelbook_testbed::{BenchBed, Guard, free_port, jupyter_venv, median};
 
-const CIPHER: &str = BENCH_CIPHER;
 const ROUNDS: usize = 3;
-
-
 
 /// Polls `GET /lab` on `port` until it answers 200.
 fn first_200(rt: &tokio::runtime::Runtime, port: u16, token: &Sensitive<String>) {

@@ -18,14 +18,9 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
 };
-use tunnelbook_testbed::{
-    BENCH_CIPHER, BenchBed, Guard, median, wait_for_port,
-};
+use tunnelbook_testbed::{BENCH_CIPHER as CIPHER, BenchBed, Guard, median, wait_for_port};
 
-const CIPHER: &str = BENCH_CIPHER;
 const BIG: u64 = 1 << 30;
-
-
 
 fn percentile(v: &[f64], p: f64) -> f64 {
     let mut v = v.to_vec();

@@ -620,8 +620,15 @@ impl BenchBed {
     /// Starts sshd and saves the host `box` (tbtest, key only), adjusted by `edit`.
     pub fn start(edit: impl FnOnce(&mut Profile)) -> BenchBed {
         let exe = std::env::current_exe().unwrap();
-        let cli = exe.parent().and_then(Path::parent).unwrap().join("tunnelbook");
-        assert!(cli.exists(), "build the release CLI first: cargo build --release -p tunnelbook-cli");
+        let cli = exe
+            .parent()
+            .and_then(Path::parent)
+            .unwrap()
+            .join("tunnelbook");
+        assert!(
+            cli.exists(),
+            "build the release CLI first: cargo build --release -p tunnelbook-cli"
+        );
         let keys = tempfile::tempdir().unwrap();
         let key = make_key(keys.path(), "id", "ed25519", None);
         let sshd = Sshd::start(&[&key], SshdOptions::default());
@@ -629,8 +636,16 @@ impl BenchBed {
         client.trust(&sshd);
         let mut profile = key_only(sshd.profile("box", USER), &key);
         edit(&mut profile);
-        tunnelbook_core::profile::ProfileStore::in_home(&client.home()).save(&[profile]).unwrap();
-        BenchBed { sshd, client, key, _keys: keys, cli }
+        tunnelbook_core::profile::ProfileStore::in_home(&client.home())
+            .save(&[profile])
+            .unwrap();
+        BenchBed {
+            sshd,
+            client,
+            key,
+            _keys: keys,
+            cli,
+        }
     }
 
     /// `ssh` to the same server with the same key, cipher and known_hosts, plus `extra` options.
@@ -642,8 +657,18 @@ impl BenchBed {
             .arg(&self.key.path)
             .args(["-p", &self.sshd.port.to_string(), "-c", BENCH_CIPHER])
             .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", self.client.home().join("known_hosts").display()))
-            .args(["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"])
+            .arg(format!(
+                "UserKnownHostsFile={}",
+                self.client.home().join("known_hosts").display()
+            ))
+            .args([
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "IdentitiesOnly=yes",
+            ])
             .args(extra)
             .arg(format!("{USER}@127.0.0.1"));
         c

@@ -15,9 +15,9 @@ fn files_containing(dir: &Path, needle: &str, found: &mut Vec<String>) {
         let path = entry.path();
         if path.is_dir() {
             files_containing(&path, needle, found);
-        } else if std::fs::read(&path).is_ok_and(|bytes| {
-            bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
-        }) {
+        } else if std::fs::read(&path)
+            .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        {
             found.push(path.display().to_string());
         }
     }
@@ -36,37 +36,58 @@ fn remembered_password_and_jupyter_token_never_reach_files_logs_or_output() {
     let mut profile = sshd.profile(&name, USER);
     profile.auth = vec![AuthMethod::Password];
     profile.environment = Some(venv.display().to_string());
-    ProfileStore::in_home(&client.home()).save(&[profile]).unwrap();
-    let mut transcript = String::new();
-    let mut run = |args: &[&str], password: Option<&str>| {
+    ProfileStore::in_home(&client.home())
+        .save(&[profile])
+        .unwrap();
+    let transcript = std::cell::RefCell::new(String::new());
+    let run = |args: &[&str], password: Option<&str>| {
         let mut cmd = client.cli();
         cmd.env("RUST_LOG", "debug")
-            .env("DBUS_SESSION_BUS_ADDRESS", std::env::var_os("DBUS_SESSION_BUS_ADDRESS").unwrap())
+            .env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                std::env::var_os("DBUS_SESSION_BUS_ADDRESS").unwrap(),
+            )
             .args(args);
         if let Some(pw) = password {
             cmd.env("TUNNELBOOK_PASSWORD", pw);
         }
         let out = cmd.output().unwrap();
-        transcript.push_str(&String::from_utf8_lossy(&out.stdout));
-        transcript.push_str(&String::from_utf8_lossy(&out.stderr));
+        let mut t = transcript.borrow_mut();
+        t.push_str(&String::from_utf8_lossy(&out.stdout));
+        t.push_str(&String::from_utf8_lossy(&out.stderr));
         out
     };
 
     // Remember the password, then connect again with no password given.
     let out = run(
-        &["--host-key-policy", "accept-new", "--remember", "exec", &name, "--", "whoami"],
+        &[
+            "--host-key-policy",
+            "accept-new",
+            "--remember",
+            "exec",
+            &name,
+            "--",
+            "whoami",
+        ],
         Some(PASSWORD),
     );
     assert!(out.status.success(), "{out:?}");
     let out = run(&["exec", &name, "--", "whoami"], None);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{USER}\n"), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{USER}\n"),
+        "{out:?}"
+    );
 
     // A notebook: its token is printed once in the URL for the user, and kept in the keychain.
     let mut up = Guard::spawn(
         client
             .cli()
             .env("RUST_LOG", "debug")
-            .env("DBUS_SESSION_BUS_ADDRESS", std::env::var_os("DBUS_SESSION_BUS_ADDRESS").unwrap())
+            .env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                std::env::var_os("DBUS_SESSION_BUS_ADDRESS").unwrap(),
+            )
             .args(["up", &name, "--gpu", "none", "--json"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null()),
@@ -89,14 +110,21 @@ fn remembered_password_and_jupyter_token_never_reach_files_logs_or_output() {
     assert!(out.status.success(), "{out:?}");
 
     for secret in [PASSWORD, token.as_str()] {
-        assert!(!transcript.contains(secret), "a secret was printed or logged");
+        assert!(
+            !transcript.borrow().contains(secret),
+            "a secret was printed or logged"
+        );
         let mut found = Vec::new();
         files_containing(client.dir.path(), secret, &mut found);
         assert!(found.is_empty(), "secret found in {found:?}");
     }
     // The remote side: Tunnelbook's record and log hold no token either.
     let mut found = Vec::new();
-    files_containing(Path::new(&format!("/home/{USER}/.tunnelbook")), &token, &mut found);
+    files_containing(
+        Path::new(&format!("/home/{USER}/.tunnelbook")),
+        &token,
+        &mut found,
+    );
     assert!(found.is_empty(), "token found on the host in {found:?}");
 
     // Clean up the keychain entries this test made.
