@@ -40,13 +40,10 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
     ])
 }
 
-/// Where Tunnelbook keeps its files: `$TUNNELBOOK_HOME`, else the OS config directory.
+/// Where Tunnelbook keeps its files: the same place as the CLI (`$TUNNELBOOK_HOME`, else the OS
+/// config directory), so hosts and known host keys are shared.
 pub fn home_dir() -> Option<PathBuf> {
-    if let Some(home) = std::env::var_os("TUNNELBOOK_HOME") {
-        return Some(PathBuf::from(home));
-    }
-    directories::ProjectDirs::from("dev", "tunnelbook", "Tunnelbook")
-        .map(|d| d.config_dir().to_path_buf())
+    tunnelbook_core::profile::home_dir().ok()
 }
 
 /// Starts the app; returns when the last window closes.
