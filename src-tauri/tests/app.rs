@@ -564,45 +564,9 @@ fn two_gpu_scenario(pid: u32) -> tempfile::TempDir {
     dir
 }
 
-/// `tests/shims/nvidia-smi` as `~tbtest/bin/nvidia-smi` (on PATH in its login shell), reading
-/// `scenario`; removed on drop. Holds a file lock so test processes take turns with the shim.
-struct Shim {
-    bin: std::path::PathBuf,
-    _lock: std::fs::File,
-}
-
-impl Shim {
-    fn install(user: &str, scenario: &Path) -> Shim {
-        use std::os::unix::fs::PermissionsExt;
-        // The same lock the core suites take around ~tbtest/bin.
-        let lock = tunnelbook_testbed::user_bin_lock(user);
-        let bin = std::path::PathBuf::from(format!("/home/{user}/bin"));
-        std::fs::create_dir_all(&bin).unwrap();
-        let shim = bin.join("nvidia-smi");
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/shims/nvidia-smi");
-        std::fs::copy(source, &shim).unwrap();
-        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::write(bin.join("nvidia-smi.dir"), scenario.display().to_string()).unwrap();
-        tunnelbook_testbed::run(
-            std::process::Command::new("chown")
-                .arg("-R")
-                .arg(format!("{user}:"))
-                .arg(&bin),
-        );
-        Shim { bin, _lock: lock }
-    }
-}
-
-impl Drop for Shim {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(self.bin.join("nvidia-smi"));
-        let _ = std::fs::remove_file(self.bin.join("nvidia-smi.dir"));
-    }
-}
-
 #[test]
 fn gpus_over_real_sshd_with_the_shim_two_gpus_one_busy() {
-    use tunnelbook_testbed::{Guard, OTHER_USER, Sshd, SshdOptions, USER, make_key};
+    use tunnelbook_testbed::{OTHER_USER, Sshd, SshdOptions, USER, make_key};
     if !Path::new("/usr/sbin/sshd").exists() {
         eprintln!("skipping: /usr/sbin/sshd not installed");
         return;
@@ -611,20 +575,9 @@ fn gpus_over_real_sshd_with_the_shim_two_gpus_one_busy() {
     let key = make_key(keys.path(), "id", "ed25519", None);
     let sshd = Sshd::start(&[&key], SshdOptions::default());
     // Someone else's job on GPU 0: a real process, so the remote `ps` maps it to its user.
-    let theirs = Guard::spawn(
-        std::process::Command::new("setpriv")
-            .args([
-                "--reuid",
-                OTHER_USER,
-                "--regid",
-                OTHER_USER,
-                "--init-groups",
-            ])
-            .args(["sleep", "600"])
-            .stdout(std::process::Stdio::null()),
-    );
+    let theirs = tunnelbook_testbed::sleeper(OTHER_USER);
     let scenario = two_gpu_scenario(theirs.pid());
-    let _shim = Shim::install(USER, scenario.path());
+    let _shim = tunnelbook_testbed::NvidiaSmiShim::install(USER, scenario.path());
 
     let home = tempfile::tempdir().unwrap();
     std::fs::write(

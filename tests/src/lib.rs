@@ -689,3 +689,57 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
+
+/// `tests/shims/nvidia-smi` installed as `~user/bin/nvidia-smi` (on PATH in the user's login
+/// shell) reading the fixture files in `scenario`. Holds the user's `~/bin` lock, so test
+/// processes take turns; removed on drop.
+pub struct NvidiaSmiShim {
+    bin: PathBuf,
+    _lock: std::fs::File,
+}
+
+impl NvidiaSmiShim {
+    /// Installs the shim for `user`; `scenario` must be readable by that user.
+    pub fn install(user: &str, scenario: &Path) -> NvidiaSmiShim {
+        let lock = user_bin_lock(user);
+        let bin = PathBuf::from(format!("/home/{user}/bin"));
+        std::fs::create_dir_all(&bin).unwrap();
+        let shim = bin.join("nvidia-smi");
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("shims/nvidia-smi"),
+            &shim,
+        )
+        .unwrap();
+        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(bin.join("nvidia-smi.dir"), scenario.display().to_string()).unwrap();
+        run(Command::new("chown")
+            .arg("-R")
+            .arg(format!("{user}:"))
+            .arg(&bin));
+        NvidiaSmiShim { bin, _lock: lock }
+    }
+}
+
+impl Drop for NvidiaSmiShim {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.bin.join("nvidia-smi"));
+        let _ = std::fs::remove_file(self.bin.join("nvidia-smi.dir"));
+    }
+}
+
+/// `sleep 600` running as `user` (setpriv execs, so the guard's pid is the process's).
+pub fn sleeper(user: &str) -> Guard {
+    Guard::spawn(
+        Command::new("setpriv")
+            .args([
+                "--reuid",
+                user,
+                "--regid",
+                user,
+                "--init-groups",
+                "sleep",
+                "600",
+            ])
+            .stdout(Stdio::null()),
+    )
+}

@@ -7,7 +7,7 @@
 use std::{
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Command,
     sync::Arc,
     time::Duration,
 };
@@ -17,39 +17,13 @@ use tunnelbook_core::{
     ssh::{Connection, HostKeyPolicy, NoPrompter},
 };
 use tunnelbook_testbed::{
-    Client, Guard, OTHER_USER, Sshd, SshdOptions, USER, key_only, make_key, run,
+    Client, NvidiaSmiShim, OTHER_USER, Sshd, SshdOptions, USER, key_only, make_key, sleeper,
 };
 
 const UUID: &str = "GPU-75cbcb3f-3580-af7a-4e6d-03d5aa80af6b";
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Installs the shim as `~USER/bin/nvidia-smi`, reading `scenario`. Returns a guard that removes it.
-struct Shim(PathBuf);
-
-impl Shim {
-    fn install(user: &str, scenario: &Path) -> Shim {
-        let bin = PathBuf::from(format!("/home/{user}/bin"));
-        std::fs::create_dir_all(&bin).unwrap();
-        let shim = bin.join("nvidia-smi");
-        std::fs::copy(repo().join("tests/shims/nvidia-smi"), &shim).unwrap();
-        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::write(bin.join("nvidia-smi.dir"), scenario.display().to_string()).unwrap();
-        run(Command::new("chown")
-            .arg("-R")
-            .arg(format!("{user}:"))
-            .arg(&bin));
-        Shim(bin)
-    }
-}
-
-impl Drop for Shim {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(self.0.join("nvidia-smi"));
-        let _ = std::fs::remove_file(self.0.join("nvidia-smi.dir"));
-    }
 }
 
 /// A scenario directory every user can read, from a fixture plus an `apps.csv`.
@@ -64,23 +38,6 @@ fn scenario(fixture: &str, apps: &str) -> tempfile::TempDir {
     }
     std::fs::write(dir.path().join("apps.csv"), apps).unwrap();
     dir
-}
-
-/// `sleep` running as `user` (setpriv execs, so the guard's pid is the process's), killed on drop.
-fn sleeper(user: &str) -> Guard {
-    Guard::spawn(
-        Command::new("setpriv")
-            .args([
-                "--reuid",
-                user,
-                "--regid",
-                user,
-                "--init-groups",
-                "sleep",
-                "600",
-            ])
-            .stdout(Stdio::null()),
-    )
 }
 
 /// Both tests install the shim for [`USER`]: one at a time.
@@ -115,11 +72,8 @@ async fn processes_of_two_users_are_mapped_over_ssh() {
             "{UUID}, {their_pid}, python3, 3380\n{UUID}, {mine_pid}, /usr/bin/python3.12, 5288\n"
         ),
     );
-    let _lock = (
-        SHIM_LOCK.lock().await,
-        tunnelbook_testbed::user_bin_lock(USER),
-    );
-    let _shim = Shim::install(USER, dir.path());
+    let _lock = SHIM_LOCK.lock().await;
+    let _shim = NvidiaSmiShim::install(USER, dir.path());
     let conn = connect(&sshd, &client, &key, USER).await;
 
     let snap = gpu::snapshot(&conn).await.unwrap();
@@ -179,11 +133,8 @@ async fn broken_driver_and_missing_nvidia_smi_over_ssh() {
     let line = "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. \
                 Make sure that the latest NVIDIA driver is installed and running.";
     std::fs::write(dir.path().join("fail.txt"), format!("{line}\n\n")).unwrap();
-    let _lock = (
-        SHIM_LOCK.lock().await,
-        tunnelbook_testbed::user_bin_lock(USER),
-    );
-    let _shim = Shim::install(USER, dir.path());
+    let _lock = SHIM_LOCK.lock().await;
+    let _shim = NvidiaSmiShim::install(USER, dir.path());
     let conn = connect(&sshd, &client, &key, USER).await;
     match gpu::snapshot(&conn).await {
         Err(GpuError::Driver { message, .. }) => assert_eq!(message, line),

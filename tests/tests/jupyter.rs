@@ -10,7 +10,7 @@
 use std::{
     net::SocketAddr,
     os::unix::fs::PermissionsExt,
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
@@ -25,8 +25,8 @@ use tunnelbook_core::{
     ssh::{Connection, HostKeyPolicy, NoPrompter},
 };
 use tunnelbook_testbed::{
-    Client, Guard, KeyFile, OTHER_USER, Sshd, SshdOptions, USER, jupyter_venv, key_only, make_key,
-    run, user_bin_lock,
+    Client, Guard, KeyFile, NvidiaSmiShim, OTHER_USER, Sshd, SshdOptions, USER, jupyter_venv,
+    key_only, make_key, run, sleeper, user_bin_lock,
 };
 
 const BUSY: &str = "GPU-aaaaaaaa-0000-4000-8000-000000000000";
@@ -123,7 +123,10 @@ fn rand_u32() -> u32 {
 }
 
 /// Installs the shim as `~tbtest/bin/nvidia-smi` with two H100s, GPU 0 busy with `busy_pid`.
-struct Shim(PathBuf, #[allow(dead_code)] tempfile::TempDir);
+struct Shim(
+    #[allow(dead_code)] NvidiaSmiShim,
+    #[allow(dead_code)] tempfile::TempDir,
+);
 
 impl Shim {
     fn two_gpus(busy_pid: u32) -> Shim {
@@ -149,42 +152,9 @@ impl Shim {
             format!("{BUSY}, {busy_pid}, python3, 39000\n"),
         )
         .unwrap();
-        let bin = PathBuf::from(format!("/home/{USER}/bin"));
-        std::fs::create_dir_all(&bin).unwrap();
-        let shim = bin.join("nvidia-smi");
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        std::fs::copy(repo.join("tests/shims/nvidia-smi"), &shim).unwrap();
-        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::write(bin.join("nvidia-smi.dir"), dir.path().display().to_string()).unwrap();
-        run(Command::new("chown")
-            .arg("-R")
-            .arg(format!("{USER}:"))
-            .arg(&bin));
-        Shim(bin, dir)
+        let shim = NvidiaSmiShim::install(USER, dir.path());
+        Shim(shim, dir)
     }
-}
-
-impl Drop for Shim {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(self.0.join("nvidia-smi"));
-        let _ = std::fs::remove_file(self.0.join("nvidia-smi.dir"));
-    }
-}
-
-fn sleeper(user: &str) -> Guard {
-    Guard::spawn(
-        Command::new("setpriv")
-            .args([
-                "--reuid",
-                user,
-                "--regid",
-                user,
-                "--init-groups",
-                "sleep",
-                "600",
-            ])
-            .stdout(Stdio::null()),
-    )
 }
 
 fn addr(port: u16) -> SocketAddr {
@@ -309,11 +279,10 @@ fn record_path(id: &str) -> PathBuf {
 async fn up_on_the_free_gpu_survives_the_connection_and_down_cleans_up() {
     let bed = bed();
     let holder = sleeper(OTHER_USER);
-    let shim_lock = user_bin_lock(USER);
     let shim = Shim::two_gpus(holder.pid());
 
     let (mut up, ready, up_err) = bed.spawn_json(&["up", "box", "--gpu", "auto"]);
-    drop((shim, shim_lock));
+    drop(shim);
     assert_eq!(ready["gpu"], FREE, "{ready}");
     let url = ready["url"].as_str().unwrap().to_string();
     let port = u16::try_from(ready["localPort"].as_u64().unwrap()).unwrap();
