@@ -537,3 +537,59 @@ async fn install_jupyter_into_a_fresh_venv_then_up() {
     assert_eq!(code, 0, "{err}");
     up.kill();
 }
+
+#[test]
+fn saved_forwarding_rules_start_with_up() {
+    use std::io::{Read, Write};
+
+    use tunnelbook_core::tunnel::{ForwardRule, ForwardSpec};
+
+    let bed = bed();
+    // A service on the "server" side (this machine) that the saved rule reaches.
+    let service = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let service_port = service.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in service.incoming() {
+            let Ok(mut s) = stream else { return };
+            let _ = s.write_all(b"tensorboard here");
+        }
+    });
+    let local_port = tunnelbook_testbed::free_port();
+    let disabled_port = tunnelbook_testbed::free_port();
+    ProfileStore::in_home(&bed.client.home())
+        .edit("box", |p| {
+            p.forwards = vec![
+                ForwardRule {
+                    enabled: true,
+                    spec: ForwardSpec::Local {
+                        bind: "127.0.0.1".into(),
+                        port: local_port,
+                        host: "127.0.0.1".into(),
+                        host_port: service_port,
+                    },
+                },
+                ForwardRule {
+                    enabled: false,
+                    spec: ForwardSpec::Local {
+                        bind: "127.0.0.1".into(),
+                        port: disabled_port,
+                        host: "127.0.0.1".into(),
+                        host_port: service_port,
+                    },
+                },
+            ];
+        })
+        .unwrap();
+    let (_up, ready, _) = bed.spawn_json(&["up", "box", "--gpu", "none"]);
+    let id = ready["serverId"].as_str().unwrap().to_string();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", local_port)).unwrap();
+    let mut got = String::new();
+    s.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "tensorboard here");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", disabled_port)).is_err(),
+        "a disabled rule does not start"
+    );
+    let (code, _, err) = bed.cli(&["down", "box", &id]);
+    assert_eq!(code, 0, "{err}");
+}

@@ -23,7 +23,7 @@ use crate::{
     profile::Profile,
     secret::{SecretStore, Sensitive},
     ssh::{ConnectContext, Connection, ConnectionState},
-    tunnel::Listen,
+    tunnel::{Listen, Tunnel},
 };
 
 /// The steps of a session, in order.
@@ -263,6 +263,8 @@ struct Built {
     host: Option<Host>,
     launched: Option<(JupyterServer, Sensitive<String>)>,
     attached: Option<Attached>,
+    /// The host's saved forwarding rules, which live as long as the session.
+    forwards: Vec<Tunnel>,
     ready: bool,
 }
 
@@ -359,6 +361,9 @@ async fn run(
 /// Closes the tunnel, stops the server when it is not ready yet (or `stop_ready`), closes the
 /// connection.
 async fn cleanup(built: &mut Built, stop_ready: bool, tokens: &TokenStore) {
+    for forward in built.forwards.drain(..) {
+        forward.close().await;
+    }
     if let Some(attached) = built.attached.take()
         && let Some(t) = attached.tunnel
     {
@@ -539,11 +544,30 @@ async fn steps(
     let local_addr = attached.local_addr;
     let url = attached.url.clone();
     built.attached = Some(attached);
+    // The host's saved forwarding rules start with the connection. One that cannot start (its
+    // port taken, say) is reported and the notebook goes on: it is not what the user came for.
+    let mut saved = Vec::new();
+    if let Some(conn) = host.connection() {
+        for rule in profile.forwards.iter().filter(|r| r.enabled) {
+            match rule.spec.start(conn).await {
+                Ok(tunnel) => {
+                    saved.push(tunnel.description().to_string());
+                    built.forwards.push(tunnel);
+                }
+                Err(e) => saved.push(format!("failed: {e}")),
+            }
+        }
+    }
+    let saved = if saved.is_empty() {
+        String::new()
+    } else {
+        format!("; saved forwards: {}", saved.join(", "))
+    };
     report
         .step(
             Step::Tunnel,
             StepState::Done,
-            format!("listening on {local_addr}"),
+            format!("listening on {local_addr}{saved}"),
             70,
         )
         .await;
