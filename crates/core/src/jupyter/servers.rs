@@ -191,7 +191,8 @@ async fn list_with_tokens(
         }
         let endpoint = if s.sock.is_empty() {
             let host = match s.hostname.as_str() {
-                "" | "0.0.0.0" | "localhost" | "::" => "127.0.0.1".to_string(),
+                // A server listening on every address is reached through loopback.
+                "" | "0.0.0.0" | "localhost" | "::" => "127.0.0.1".to_string(), // connect, not bind
                 h => h.to_string(),
             };
             Target::Tcp { host, port: s.port }

@@ -214,14 +214,7 @@ impl Tunnel {
         listen: Listen,
         target: Target,
     ) -> Result<Tunnel, TunnelError> {
-        let listener = bind(listen).await?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| TunnelError::Listen {
-                bind: listen.bind,
-                port: listen.port,
-                source,
-            })?;
+        let (listener, local_addr) = bind(listen).await?;
         let description = format!("{local_addr} -> {target}");
         let tunnel = Tunnel::new(Some(local_addr), description, None);
         let (conn, counters, stop) = (conn.clone(), tunnel.counters.clone(), tunnel.stop.clone());
@@ -234,14 +227,7 @@ impl Tunnel {
 
     /// A SOCKS5 proxy on `listen` whose connections leave from the server (`ssh -D`).
     pub async fn dynamic(conn: &Connection, listen: Listen) -> Result<Tunnel, TunnelError> {
-        let listener = bind(listen).await?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| TunnelError::Listen {
-                bind: listen.bind,
-                port: listen.port,
-                source,
-            })?;
+        let (listener, local_addr) = bind(listen).await?;
         let tunnel = Tunnel::new(Some(local_addr), format!("{local_addr} -> SOCKS5"), None);
         let (conn, counters, stop) = (conn.clone(), tunnel.counters.clone(), tunnel.stop.clone());
         tokio::spawn(accept_loop(listener, stop, move |tcp, _peer| {
@@ -376,7 +362,21 @@ impl Drop for Tunnel {
     }
 }
 
-async fn bind(listen: Listen) -> Result<TcpListener, TunnelError> {
+/// Binds the local listener (falling back to a free port when the port was only preferred) and
+/// reports the address actually bound.
+async fn bind(listen: Listen) -> Result<(TcpListener, SocketAddr), TunnelError> {
+    let listener = bind_listener(listen).await?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|source| TunnelError::Listen {
+            bind: listen.bind,
+            port: listen.port,
+            source,
+        })?;
+    Ok((listener, local_addr))
+}
+
+async fn bind_listener(listen: Listen) -> Result<TcpListener, TunnelError> {
     match TcpListener::bind((listen.bind, listen.port)).await {
         Ok(l) => Ok(l),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && listen.port_is_preference => {
