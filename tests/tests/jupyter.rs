@@ -10,7 +10,7 @@
 use std::{
     net::SocketAddr,
     os::unix::fs::PermissionsExt,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
@@ -592,4 +592,68 @@ fn saved_forwarding_rules_start_with_up() {
     );
     let (code, _, err) = bed.cli(&["down", "box", &id]);
     assert_eq!(code, 0, "{err}");
+}
+
+/// `tunnelbook …` run as the unprivileged test user on this computer (Jupyter refuses root).
+fn local_cli(home: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid",
+        USER,
+        "--regid",
+        USER,
+        "--init-groups",
+        "env",
+        "-i",
+        "PATH=/usr/bin:/bin",
+    ])
+    .arg(format!("HOME={}", home.display()))
+    .arg(format!("TUNNELBOOK_HOME={}", home.join("tb").display()))
+    .arg(tunnelbook_testbed::cli_binary())
+    .args(args)
+    .stdin(Stdio::null());
+    cmd
+}
+
+#[tokio::test]
+async fn this_computer_up_answers_and_down_stops_it() {
+    let venv = jupyter_venv().display().to_string();
+    let home = tempfile::Builder::new()
+        .prefix("tb-local-")
+        .tempdir()
+        .unwrap();
+    run(Command::new("chown")
+        .arg(format!("{USER}:"))
+        .arg(home.path()));
+    let mut up = Guard::spawn(
+        local_cli(
+            home.path(),
+            &["up", "local", "--gpu", "none", "--env", &venv, "--json"],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null()),
+    );
+    let ready: serde_json::Value = serde_json::from_str(&up.read_line()).unwrap();
+    let port = u16::try_from(ready["localPort"].as_u64().unwrap()).unwrap();
+    let pid = u32::try_from(ready["remotePid"].as_u64().unwrap()).unwrap();
+    let token = token_of(ready["url"].as_str().unwrap());
+    let status = http::request(addr(port), "GET", "/api/status", Some(&token))
+        .await
+        .unwrap();
+    assert_eq!(status.status, 200);
+    assert!(
+        cmdlines_with(token.expose()).is_empty(),
+        "the token is on no command line"
+    );
+    up.kill();
+    assert!(alive(pid), "the server outlives the `up` process");
+    let out = local_cli(home.path(), &["down", "local", "--all"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!alive(pid), "down stopped the local server");
 }
