@@ -443,6 +443,28 @@ impl Connection {
 
     /// Runs `command` exactly as given (the server's `$SHELL -c`), without a login shell.
     pub async fn exec_raw(&self, command: &str, stdin: &[u8]) -> Result<Output, SshError> {
+        self.run(command, stdin, None).await
+    }
+
+    /// Like [`Connection::exec`], sending every line of stdout and stderr to `lines` as it
+    /// arrives (for progress displays, e.g. `pip install`), and returning the whole output at the
+    /// end. A closed `lines` receiver does not stop the command.
+    pub async fn exec_lines(
+        &self,
+        command: &str,
+        lines: tokio::sync::mpsc::UnboundedSender<String>,
+    ) -> Result<Output, SshError> {
+        self.run(&login_shell(command), &[], Some(&lines)).await
+    }
+
+    /// Runs `command` on a new session channel: writes `stdin` then EOF, collects the output,
+    /// and, when `lines` is given, also sends each complete stdout/stderr line as it arrives.
+    async fn run(
+        &self,
+        command: &str,
+        stdin: &[u8],
+        lines: Option<&tokio::sync::mpsc::UnboundedSender<String>>,
+    ) -> Result<Output, SshError> {
         let mut channel = self
             .inner
             .handle
@@ -463,40 +485,10 @@ impl Connection {
         }
         channel.eof().await?;
         let mut out = Output::default();
-        while let Some(msg) = channel.wait().await {
-            match msg {
-                ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
-                ChannelMsg::ExtendedData { data, ext: 1 } => out.stderr.extend_from_slice(&data),
-                ChannelMsg::ExitStatus { exit_status } => out.status = Some(exit_status),
-                ChannelMsg::ExitSignal { signal_name, .. } => {
-                    out.signal = Some(format!("{signal_name:?}"));
-                }
-                _ => {}
-            }
-        }
-        Ok(out)
-    }
-
-    /// Like [`Connection::exec`], sending every line of stdout and stderr to `lines` as it
-    /// arrives (for progress displays, e.g. `pip install`), and returning the whole output at the
-    /// end. A closed `lines` receiver does not stop the command.
-    pub async fn exec_lines(
-        &self,
-        command: &str,
-        lines: tokio::sync::mpsc::UnboundedSender<String>,
-    ) -> Result<Output, SshError> {
-        let mut channel = self
-            .inner
-            .handle
-            .channel_open_session()
-            .await
-            .map_err(|e| self.channel_error("a command channel", e))?;
-        channel.exec(true, login_shell(command).as_bytes()).await?;
-        channel.eof().await?;
-        let mut out = Output::default();
         // Partial lines of stdout (0) and stderr (1) until their newline arrives.
         let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
         let mut feed = |which: usize, data: &[u8]| {
+            let Some(lines) = lines else { return };
             pending[which].extend_from_slice(data);
             while let Some(nl) = pending[which].iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = pending[which].drain(..=nl).collect();
@@ -521,8 +513,10 @@ impl Connection {
                 _ => {}
             }
         }
-        for rest in pending.iter().filter(|p| !p.is_empty()) {
-            let _ = lines.send(String::from_utf8_lossy(rest).trim_end().to_string());
+        if let Some(lines) = lines {
+            for rest in pending.iter().filter(|p| !p.is_empty()) {
+                let _ = lines.send(String::from_utf8_lossy(rest).trim_end().to_string());
+            }
         }
         Ok(out)
     }
