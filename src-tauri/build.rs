@@ -17,6 +17,20 @@ const COMMANDS: &[&str] = &[
     "close_session",
     "open_notebook",
     "open_in_browser",
+    "list_forwards",
+    "save_forward",
+    "delete_forward",
+    "set_forward_enabled",
+    "start_forwards",
+    "start_one_off",
+    "stop_forward",
+    "get_settings",
+    "save_settings",
+    "tray_menu",
+    "app_paths",
+    "open_logs_folder",
+    "forget_all_secrets",
+    "quit_app",
 ];
 
 fn main() {

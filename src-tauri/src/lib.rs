@@ -9,6 +9,7 @@ pub mod commands;
 pub mod error;
 pub mod prompt;
 pub mod state;
+pub mod tray;
 pub mod wire;
 
 use std::path::PathBuf;
@@ -22,22 +23,39 @@ pub const MAIN_WINDOW: &str = "main";
 
 /// Registers every command. Shared by [`run`] and the tests on tauri's mock runtime.
 pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
-    builder.invoke_handler(tauri::generate_handler![
-        commands::hosts::list_hosts,
-        commands::hosts::save_host,
-        commands::hosts::delete_host,
-        commands::connect::start_session,
-        commands::connect::cancel_session,
-        commands::connect::answer_prompt,
-        commands::connect::run_command,
-        commands::gpus::gpu_snapshot,
-        commands::gpus::watch_gpus,
-        commands::gpus::unwatch_gpus,
-        commands::sessions::list_sessions,
-        commands::sessions::close_session,
-        commands::notebook::open_notebook,
-        commands::notebook::open_in_browser,
-    ])
+    builder
+        .manage(tray::TrayState::default())
+        .manage(commands::tunnels::Forwards::default())
+        .invoke_handler(tauri::generate_handler![
+            commands::hosts::list_hosts,
+            commands::hosts::save_host,
+            commands::hosts::delete_host,
+            commands::connect::start_session,
+            commands::connect::cancel_session,
+            commands::connect::answer_prompt,
+            commands::connect::run_command,
+            commands::gpus::gpu_snapshot,
+            commands::gpus::watch_gpus,
+            commands::gpus::unwatch_gpus,
+            commands::sessions::list_sessions,
+            commands::sessions::close_session,
+            commands::notebook::open_notebook,
+            commands::notebook::open_in_browser,
+            commands::tunnels::list_forwards,
+            commands::tunnels::save_forward,
+            commands::tunnels::delete_forward,
+            commands::tunnels::set_forward_enabled,
+            commands::tunnels::start_forwards,
+            commands::tunnels::start_one_off,
+            commands::tunnels::stop_forward,
+            commands::settings::get_settings,
+            commands::settings::save_settings,
+            commands::settings::tray_menu,
+            commands::settings::app_paths,
+            commands::settings::open_logs_folder,
+            commands::settings::forget_all_secrets,
+            commands::settings::quit_app,
+        ])
 }
 
 /// Where Tunnelbook keeps its files: the same place as the CLI (`$TUNNELBOOK_HOME`, else the OS
@@ -46,15 +64,40 @@ pub fn home_dir() -> Option<PathBuf> {
     tunnelbook_core::profile::home_dir().ok()
 }
 
-/// Starts the app; returns when the last window closes.
+/// Logs go to stderr and to `logs/tunnelbook.log` in Tunnelbook's home (shown in Settings).
+fn init_logging(home: &std::path::Path) {
+    use tracing_subscriber::fmt::writer::MakeWriterExt;
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,russh=warn"))
+    };
+    let dir = tunnelbook_core::settings::logs_dir(home);
+    let file = std::fs::create_dir_all(&dir).and_then(|()| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("tunnelbook.log"))
+    });
+    match file {
+        Ok(file) => tracing_subscriber::fmt()
+            .with_env_filter(filter())
+            .with_ansi(false)
+            .with_writer(std::io::stderr.and(std::sync::Mutex::new(file)))
+            .init(),
+        Err(e) => {
+            tracing_subscriber::fmt().with_env_filter(filter()).init();
+            tracing::warn!(error = %e, dir = %dir.display(), "cannot write a log file");
+        }
+    }
+}
+
+/// Starts the app; returns when "Quit" is chosen (closing the window keeps it in the tray).
 pub fn run() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
     let Some(home) = home_dir() else {
-        tracing::error!("no home directory: set TUNNELBOOK_HOME");
+        eprintln!("no home directory: set TUNNELBOOK_HOME");
         std::process::exit(2);
     };
+    init_logging(&home);
     // single-instance first: a second launch must exit before anything else starts.
     let builder = tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
@@ -70,7 +113,22 @@ pub fn run() {
                 .build(),
         )
         .plugin(tauri_plugin_opener::init())
-        .manage(AppState::new(&home));
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            None,
+        ))
+        .manage(AppState::new(&home))
+        .setup(|app| Ok(tray::setup(app.handle())?))
+        // Closing the main window keeps the app (sessions, tunnels) running in the tray.
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event
+                && window.label() == MAIN_WINDOW
+            {
+                api.prevent_close();
+                tray::on_main_close(window.app_handle());
+            }
+        });
     if let Err(e) = with_commands(builder).run(tauri::generate_context!()) {
         tracing::error!(error = %e, "the app stopped with an error");
         std::process::exit(1);

@@ -67,6 +67,11 @@ impl AppState {
         }
     }
 
+    /// Tunnelbook's home directory (hosts, settings, known hosts, logs).
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
     /// Tunnelbook's own known_hosts file.
     pub fn known_hosts_file(&self) -> PathBuf {
         self.home.join("known_hosts")

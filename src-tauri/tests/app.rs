@@ -313,6 +313,11 @@ fn export_bindings() {
     PromptEvent::export_all(&cfg).unwrap();
     PromptAnswer::export_all(&cfg).unwrap();
     AppError::export_all(&cfg).unwrap();
+    tunnelbook_app::tray::TrayMenu::export_all(&cfg).unwrap();
+    tunnelbook_app::commands::tunnels::TunnelsView::export_all(&cfg).unwrap();
+    tunnelbook_app::commands::settings::AppPaths::export_all(&cfg).unwrap();
+    tunnelbook_core::settings::Settings::export_all(&cfg).unwrap();
+    tunnelbook_core::tunnel::ForwardSpec::export_all(&cfg).unwrap();
 }
 
 #[test]

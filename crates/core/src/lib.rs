@@ -10,5 +10,6 @@ pub mod jupyter;
 pub mod profile;
 pub mod secret;
 pub mod session;
+pub mod settings;
 pub mod ssh;
 pub mod tunnel;

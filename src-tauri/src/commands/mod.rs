@@ -6,3 +6,5 @@ pub mod gpus;
 pub mod hosts;
 pub mod notebook;
 pub mod sessions;
+pub mod settings;
+pub mod tunnels;

@@ -15,6 +15,12 @@ import type { PromptAnswer } from './bindings/PromptAnswer';
 import type { PromptEvent } from './bindings/PromptEvent';
 import type { SessionEvent } from './bindings/SessionEvent';
 import type { SessionSummary } from './bindings/SessionSummary';
+import type { AppPaths } from './bindings/AppPaths';
+import type { ForwardRule } from './bindings/ForwardRule';
+import type { ForwardSpec } from './bindings/ForwardSpec';
+import type { Settings } from './bindings/Settings';
+import type { TrayMenu } from './bindings/TrayMenu';
+import type { TunnelsView } from './bindings/TunnelsView';
 
 export type { UnlistenFn };
 
@@ -72,6 +78,31 @@ export const backend = {
   closeSession: (sessionId: string) => call<void>('close_session', { sessionId }),
   openNotebook: (url: string, title: string) => call<string>('open_notebook', { url, title }),
   openInBrowser: (url: string) => call<void>('open_in_browser', { url }),
+
+  // Tunnels view: saved forwarding rules of a host, running forwards, one-offs.
+  listForwards: (hostId: string) => call<TunnelsView>('list_forwards', { hostId }),
+  saveForward: (hostId: string, index: number | null, rule: ForwardRule) =>
+    call<TunnelsView>('save_forward', { hostId, index, rule }),
+  deleteForward: (hostId: string, index: number) => call<TunnelsView>('delete_forward', { hostId, index }),
+  setForwardEnabled: (hostId: string, index: number, enabled: boolean) =>
+    call<TunnelsView>('set_forward_enabled', { hostId, index, enabled }),
+  startForwards: (hostId: string) => call<TunnelsView>('start_forwards', { hostId }),
+  startOneOff: (hostId: string, spec: ForwardSpec) => call<TunnelsView>('start_one_off', { hostId, spec }),
+  stopForward: (id: string) => call<TunnelsView>('stop_forward', { id }),
+
+  // Settings, tray, quitting.
+  getSettings: () => call<Settings>('get_settings'),
+  saveSettings: (settings: Settings) => call<Settings>('save_settings', { settings }),
+  trayMenu: () => call<TrayMenu>('tray_menu'),
+  appPaths: () => call<AppPaths>('app_paths'),
+  openLogsFolder: () => call<void>('open_logs_folder'),
+  forgetAllSecrets: () => call<number>('forget_all_secrets'),
+  quitApp: (stopNotebooks: boolean) => call<void>('quit_app', { stopNotebooks }),
+  /** The tray asks whether to stop remote notebooks before quitting. */
+  onQuitRequested: (handler: () => void): Promise<UnlistenFn> => listen('quit-requested', () => handler()),
+  /** The tray started a session (its id and host). */
+  onTraySession: (handler: (e: { sessionId: string; hostId: string }) => void): Promise<UnlistenFn> =>
+    listen<{ sessionId: string; hostId: string }>('tray-session', (e) => handler(e.payload)),
 
   onPrompt: (handler: (event: PromptEvent) => void): Promise<UnlistenFn> =>
     listen<PromptEvent>('prompt', (e) => handler(e.payload)),

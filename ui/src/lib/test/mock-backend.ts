@@ -28,6 +28,22 @@ export const backend = {
   closeSession: vi.fn(),
   openNotebook: vi.fn(),
   openInBrowser: vi.fn(),
+  listForwards: vi.fn(),
+  saveForward: vi.fn(),
+  deleteForward: vi.fn(),
+  setForwardEnabled: vi.fn(),
+  startForwards: vi.fn(),
+  startOneOff: vi.fn(),
+  stopForward: vi.fn(),
+  getSettings: vi.fn(),
+  saveSettings: vi.fn(),
+  trayMenu: vi.fn(),
+  appPaths: vi.fn(),
+  openLogsFolder: vi.fn(),
+  forgetAllSecrets: vi.fn(),
+  quitApp: vi.fn(),
+  onQuitRequested: vi.fn(async () => () => {}),
+  onTraySession: vi.fn(async () => () => {}),
   onPrompt: vi.fn(async (h: Handler<PromptEvent>) => {
     emitters.prompt.push(h);
     return () => {};

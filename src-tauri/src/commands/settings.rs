@@ -1,0 +1,183 @@
+//! Settings, the tray model, the logs folder, forgetting secrets and quitting.
+
+use serde::Serialize;
+use tauri::{AppHandle, Manager, Runtime, State};
+use ts_rs::TS;
+use tunnelbook_core::{
+    secret::{KeychainStore, SecretError, SecretStore},
+    settings::{self, Settings, SettingsError, SettingsStore},
+};
+
+use crate::{
+    error::{AppError, ErrorCode, FieldError},
+    state::AppState,
+    tray::{self, TrayMenu},
+    wire::SessionStatus,
+};
+
+impl From<SettingsError> for AppError {
+    fn from(e: SettingsError) -> Self {
+        match e {
+            SettingsError::Invalid(problems) => AppError::validation(
+                problems
+                    .into_iter()
+                    .map(|(field, message)| FieldError { field, message })
+                    .collect(),
+            ),
+            other => AppError::new(ErrorCode::Internal, other.to_string()),
+        }
+    }
+}
+
+impl From<SecretError> for AppError {
+    fn from(e: SecretError) -> Self {
+        let code = match e {
+            SecretError::Unavailable(_) => ErrorCode::Unsupported,
+            _ => ErrorCode::Internal,
+        };
+        AppError::new(code, e.to_string())
+    }
+}
+
+/// Where the app keeps its files, for the Settings screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct AppPaths {
+    /// Tunnelbook's home (hosts.toml, settings.toml, known_hosts).
+    pub home: String,
+    /// The settings file.
+    pub settings: String,
+    /// The folder of the log files.
+    pub logs: String,
+}
+
+fn store(state: &AppState) -> SettingsStore {
+    SettingsStore::in_home(state.home())
+}
+
+/// The saved settings (the defaults when none were saved).
+#[tauri::command]
+pub async fn get_settings(state: State<'_, AppState>) -> Result<Settings, AppError> {
+    Ok(store(&state).load()?)
+}
+
+/// Validates and saves `settings`; applies "start at login" when it changed. Returns what was
+/// saved.
+#[tauri::command]
+pub async fn save_settings<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    settings: Settings,
+) -> Result<Settings, AppError> {
+    let store = store(&state);
+    let before = store.load_or_default();
+    store.save(&settings)?;
+    if before.start_at_login != settings.start_at_login {
+        apply_autostart(&app, settings.start_at_login)?;
+    }
+    tray::refresh(&app);
+    Ok(settings)
+}
+
+fn apply_autostart<R: Runtime>(app: &AppHandle<R>, on: bool) -> Result<(), AppError> {
+    // Absent on tauri's mock runtime in tests: the setting is still saved.
+    let Some(manager) = app.try_state::<tauri_plugin_autostart::AutoLaunchManager>() else {
+        return Ok(());
+    };
+    let result = if on {
+        manager.enable()
+    } else {
+        manager.disable()
+    };
+    result.map_err(|e| {
+        AppError::new(
+            ErrorCode::Internal,
+            format!("the setting was saved, but start at login could not be changed: {e}"),
+        )
+    })
+}
+
+/// The tray menu as a plain model (what the tray shows now).
+#[tauri::command]
+pub async fn tray_menu<R: Runtime>(app: AppHandle<R>) -> Result<TrayMenu, AppError> {
+    Ok(tray::current_model(&app))
+}
+
+/// Where the app's files and logs are.
+#[tauri::command]
+pub async fn app_paths(state: State<'_, AppState>) -> Result<AppPaths, AppError> {
+    Ok(AppPaths {
+        home: state.home().display().to_string(),
+        settings: store(&state).path().display().to_string(),
+        logs: settings::logs_dir(state.home()).display().to_string(),
+    })
+}
+
+/// Opens the logs folder in the file manager.
+#[tauri::command]
+pub async fn open_logs_folder<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+) -> Result<(), AppError> {
+    use tauri_plugin_opener::OpenerExt;
+    let dir = settings::logs_dir(state.home());
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        AppError::new(
+            ErrorCode::Internal,
+            format!("cannot create {}: {e}", dir.display()),
+        )
+    })?;
+    app.opener()
+        .open_path(dir.display().to_string(), None::<&str>)
+        .map_err(|e| AppError::new(ErrorCode::Internal, format!("cannot open the folder: {e}")))
+}
+
+/// Removes every remembered secret (passwords, key passphrases, Jupyter tokens) of every saved
+/// host from the OS keychain. Returns how many hosts were cleared.
+#[tauri::command]
+pub async fn forget_all_secrets(state: State<'_, AppState>) -> Result<u32, AppError> {
+    let profiles = state.profiles.load()?;
+    let keychain = tauri::async_runtime::spawn_blocking(KeychainStore::open)
+        .await
+        .map_err(|e| AppError::new(ErrorCode::Internal, e.to_string()))??;
+    forget_all(&keychain, &profiles)
+}
+
+/// Forgets the secrets of `profiles` in `store`.
+pub fn forget_all(
+    store: &dyn SecretStore,
+    profiles: &[tunnelbook_core::profile::Profile],
+) -> Result<u32, AppError> {
+    for p in profiles {
+        store.forget_profile(&p.name, &p.secret_keys())?;
+    }
+    Ok(u32::try_from(profiles.len()).unwrap_or(u32::MAX))
+}
+
+/// Quits: stops every tunnel and session; `stop_notebooks` says whether the remote notebooks
+/// stop too (otherwise they keep running and can be reattached later).
+#[tauri::command]
+pub async fn quit_app<R: Runtime>(app: AppHandle<R>, stop_notebooks: bool) -> Result<(), AppError> {
+    quit(&app, stop_notebooks).await;
+    Ok(())
+}
+
+/// Stops tunnels and sessions, then exits.
+pub async fn quit<R: Runtime>(app: &AppHandle<R>, stop_notebooks: bool) {
+    tracing::info!(stop_notebooks, "quitting");
+    super::tunnels::stop_all(app).await;
+    let state = app.state::<AppState>();
+    let live: Vec<String> = state
+        .sessions()
+        .values()
+        .filter(|e| e.summary.status != SessionStatus::Closed)
+        .map(|e| e.summary.id.clone())
+        .collect();
+    // TODO(session): when the app runs core's `Session`, pass `stop_notebooks` to its close so
+    // the remote JupyterLab stops too; today sessions own no notebook server, so closing the
+    // connection is all there is to stop.
+    for id in live {
+        let _ = super::sessions::close(&state, &id).await;
+    }
+    app.exit(0);
+}

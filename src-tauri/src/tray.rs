@@ -1,0 +1,832 @@
+//! The tray: a plain model of its menu built from the app's state by a pure function
+//! ([`menu_model`], unit-tested and readable through the `tray_menu` command), the tauri menu
+//! made from that model, the handling of its actions, and the background tick that keeps it
+//! current (GPU summaries, notifications).
+//!
+//! On Linux the tray delivers only menu events (no clicks on the icon), so every action is a menu
+//! item.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Mutex,
+};
+
+use serde::Serialize;
+use tauri::{
+    AppHandle, Emitter, Listener, Manager, Runtime,
+    menu::{IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu},
+    tray::TrayIconBuilder,
+};
+use ts_rs::TS;
+use tunnelbook_core::{
+    gpu::GpuSnapshot,
+    profile::Profile,
+    settings::{Settings, SettingsStore},
+};
+
+use crate::{
+    AppState, MAIN_WINDOW,
+    commands::{self, gpus},
+    error::AppError,
+    wire::{LOCAL_HOST_ID, SessionStatus, SessionSummary},
+};
+
+/// Id of the one tray icon.
+pub const TRAY_ID: &str = "main";
+/// Event asking the UI whether to stop the remote notebooks before quitting.
+pub const QUIT_EVENT: &str = "quit-requested";
+/// Event telling the UI that the tray started a session (so it follows it).
+pub const TRAY_SESSION_EVENT: &str = "tray-session";
+
+/// One entry of the tray menu.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum TrayEntry {
+    /// A clickable item; `id` parses as a [`TrayAction`].
+    Action { id: String, label: String },
+    /// Information only (greyed out).
+    Info { label: String },
+    /// A line between groups.
+    Separator,
+    /// A submenu.
+    Submenu {
+        label: String,
+        items: Vec<TrayEntry>,
+    },
+}
+
+/// The whole tray menu, as `tray_menu` returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct TrayMenu {
+    pub items: Vec<TrayEntry>,
+}
+
+/// Free and total GPUs of a connected host at the last refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GpuCount {
+    pub free: usize,
+    pub total: usize,
+}
+
+/// What the menu is built from.
+#[derive(Debug, Clone, Default)]
+pub struct TrayInput {
+    /// Saved hosts, in their saved order ("This computer" is added by [`menu_model`]).
+    pub hosts: Vec<Profile>,
+    /// Every session the app started.
+    pub sessions: Vec<SessionSummary>,
+    /// GPU counts by session id, for connected sessions whose GPUs were read.
+    pub gpus: HashMap<String, GpuCount>,
+}
+
+/// What a menu item does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrayAction {
+    /// Start a session on a host (its saved defaults) and show it.
+    Connect(String),
+    /// Open a session's notebook in an app window.
+    Open(String),
+    /// Open a session's notebook in the browser.
+    Browser(String),
+    /// Stop a session.
+    Stop(String),
+    /// Show the main window.
+    Show,
+    /// Quit (asking about remote notebooks when some run).
+    Quit,
+}
+
+impl TrayAction {
+    /// The menu item id of this action.
+    pub fn id(&self) -> String {
+        match self {
+            TrayAction::Connect(h) => format!("connect:{h}"),
+            TrayAction::Open(s) => format!("open:{s}"),
+            TrayAction::Browser(s) => format!("browser:{s}"),
+            TrayAction::Stop(s) => format!("stop:{s}"),
+            TrayAction::Show => "show".into(),
+            TrayAction::Quit => "quit".into(),
+        }
+    }
+
+    /// The action of menu item `id`.
+    pub fn parse(id: &str) -> Option<TrayAction> {
+        match id {
+            "show" => return Some(TrayAction::Show),
+            "quit" => return Some(TrayAction::Quit),
+            _ => {}
+        }
+        let (verb, arg) = id.split_once(':')?;
+        let arg = arg.to_string();
+        match verb {
+            "connect" => Some(TrayAction::Connect(arg)),
+            "open" => Some(TrayAction::Open(arg)),
+            "browser" => Some(TrayAction::Browser(arg)),
+            "stop" => Some(TrayAction::Stop(arg)),
+            _ => None,
+        }
+    }
+}
+
+fn is_live(status: SessionStatus) -> bool {
+    matches!(
+        status,
+        SessionStatus::Starting | SessionStatus::Connected | SessionStatus::Ready
+    )
+}
+
+fn host_label(id: &str) -> String {
+    if id == LOCAL_HOST_ID {
+        "This computer".into()
+    } else {
+        id.to_string()
+    }
+}
+
+fn status_word(status: SessionStatus) -> &'static str {
+    match status {
+        SessionStatus::Starting => "starting",
+        SessionStatus::Connected => "connected",
+        SessionStatus::Ready => "notebook ready",
+        SessionStatus::Failed => "failed",
+        SessionStatus::Closed => "closed",
+    }
+}
+
+fn action(a: TrayAction, label: impl Into<String>) -> TrayEntry {
+    TrayEntry::Action {
+        id: a.id(),
+        label: label.into(),
+    }
+}
+
+fn info(label: impl Into<String>) -> TrayEntry {
+    TrayEntry::Info {
+        label: label.into(),
+    }
+}
+
+fn session_items(s: &SessionSummary) -> Vec<TrayEntry> {
+    let mut items = Vec::new();
+    if s.url.is_some() {
+        items.push(action(TrayAction::Open(s.id.clone()), "Open notebook"));
+        items.push(action(TrayAction::Browser(s.id.clone()), "Open in browser"));
+    }
+    items.push(action(TrayAction::Stop(s.id.clone()), "Stop"));
+    items
+}
+
+fn session_label(s: &SessionSummary) -> String {
+    let gpu = s
+        .gpu
+        .as_ref()
+        .map(|g| format!(", GPU {g}"))
+        .unwrap_or_default();
+    format!("Session {} ({}{gpu})", s.id, status_word(s.status))
+}
+
+/// The tray menu for `input`: one submenu per host (connect with its defaults, or its running
+/// sessions), the running notebooks, a free-GPU line per connected host, then Show and Quit.
+pub fn menu_model(input: &TrayInput) -> TrayMenu {
+    let mut items = Vec::new();
+    let local = Profile {
+        name: LOCAL_HOST_ID.into(),
+        ..Profile::default()
+    };
+    for host in std::iter::once(&local).chain(input.hosts.iter()) {
+        let label = host_label(&host.name);
+        let live: Vec<&SessionSummary> = input
+            .sessions
+            .iter()
+            .filter(|s| s.host_id == host.name && is_live(s.status))
+            .collect();
+        let mut sub = Vec::new();
+        if live.is_empty() {
+            sub.push(action(
+                TrayAction::Connect(host.name.clone()),
+                "Connect and open notebook",
+            ));
+            if host.name != LOCAL_HOST_ID {
+                let gpu = host.gpu.as_deref().unwrap_or("auto");
+                let user = host
+                    .user
+                    .as_ref()
+                    .map(|u| format!("{u}@"))
+                    .unwrap_or_default();
+                sub.push(info(format!(
+                    "{user}{}:{} · GPU {gpu}",
+                    host.host, host.port
+                )));
+            }
+        } else {
+            for s in live {
+                sub.push(TrayEntry::Submenu {
+                    label: session_label(s),
+                    items: session_items(s),
+                });
+            }
+            sub.push(TrayEntry::Separator);
+            sub.push(action(
+                TrayAction::Connect(host.name.clone()),
+                "New session",
+            ));
+        }
+        items.push(TrayEntry::Submenu { label, items: sub });
+    }
+
+    let ready: Vec<&SessionSummary> = input
+        .sessions
+        .iter()
+        .filter(|s| s.status == SessionStatus::Ready && s.url.is_some())
+        .collect();
+    if !ready.is_empty() {
+        items.push(TrayEntry::Separator);
+        items.push(info("Running notebooks"));
+        for s in ready {
+            items.push(TrayEntry::Submenu {
+                label: format!("{} ({})", host_label(&s.host_id), s.id),
+                items: session_items(s),
+            });
+        }
+    }
+
+    // One line per connected host, in session order, each host once.
+    let mut seen = HashSet::new();
+    let mut gpu_lines = Vec::new();
+    for s in input.sessions.iter().filter(|s| is_live(s.status)) {
+        if let Some(count) = input.gpus.get(&s.id)
+            && seen.insert(s.host_id.clone())
+        {
+            gpu_lines.push(info(if count.total == 0 {
+                format!("{}: no GPU", host_label(&s.host_id))
+            } else {
+                format!(
+                    "{}: {} of {} GPUs free",
+                    host_label(&s.host_id),
+                    count.free,
+                    count.total
+                )
+            }));
+        }
+    }
+    if !gpu_lines.is_empty() {
+        items.push(TrayEntry::Separator);
+        items.extend(gpu_lines);
+    }
+
+    items.push(TrayEntry::Separator);
+    items.push(action(TrayAction::Show, "Show Tunnelbook"));
+    items.push(action(TrayAction::Quit, "Quit"));
+    TrayMenu { items }
+}
+
+/// Free and total GPUs of a snapshot (MIG instances count as what a notebook can be pinned to).
+pub fn gpu_count(snapshot: &GpuSnapshot) -> GpuCount {
+    let choices = snapshot.rank_free(false);
+    GpuCount {
+        free: choices.iter().filter(|c| c.free).count(),
+        total: choices.len(),
+    }
+}
+
+/// A desktop notification to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub title: String,
+    pub body: String,
+}
+
+/// Notifications for what changed between two looks at the sessions: a notebook became ready,
+/// a connected session dropped.
+pub fn session_notices(before: &[SessionSummary], now: &[SessionSummary]) -> Vec<Notice> {
+    let mut out = Vec::new();
+    for s in now {
+        let was = before.iter().find(|b| b.id == s.id).map(|b| b.status);
+        let host = host_label(&s.host_id);
+        match (was, s.status) {
+            (Some(w), SessionStatus::Ready) if w != SessionStatus::Ready => out.push(Notice {
+                title: "Notebook ready".into(),
+                body: format!("JupyterLab on {host} is ready."),
+            }),
+            (Some(SessionStatus::Connected | SessionStatus::Ready), SessionStatus::Failed) => out
+                .push(Notice {
+                    title: "Connection dropped".into(),
+                    body: format!("The session on {host} ({}) lost its connection.", s.id),
+                }),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Busy GPUs (by `cudaVisibleDevices`) of a snapshot.
+pub fn busy_gpus(snapshot: &GpuSnapshot) -> HashSet<String> {
+    snapshot
+        .rank_free(false)
+        .into_iter()
+        .filter(|c| !c.free)
+        .map(|c| c.cuda_visible_devices)
+        .collect()
+}
+
+/// A notification for each GPU that was busy before and is free now, on a watched host.
+pub fn freed_notices(
+    host: &str,
+    busy_before: &HashSet<String>,
+    snapshot: &GpuSnapshot,
+) -> Vec<Notice> {
+    let mut freed: Vec<_> = snapshot
+        .rank_free(false)
+        .into_iter()
+        .filter(|c| c.free && busy_before.contains(&c.cuda_visible_devices))
+        .map(|c| c.label())
+        .collect();
+    freed.sort();
+    freed
+        .into_iter()
+        .map(|label| Notice {
+            title: "GPU free".into(),
+            body: format!("{label} on {} is free now.", host_label(host)),
+        })
+        .collect()
+}
+
+/// What the tray remembers between ticks.
+#[derive(Default)]
+pub struct TrayState {
+    inner: Mutex<TrayMemory>,
+}
+
+#[derive(Default)]
+struct TrayMemory {
+    sessions: Vec<SessionSummary>,
+    gpus: HashMap<String, GpuCount>,
+    busy: HashMap<String, HashSet<String>>,
+    menu: Option<TrayMenu>,
+}
+
+impl TrayState {
+    fn memory(&self) -> std::sync::MutexGuard<'_, TrayMemory> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The sessions, oldest first (as `list_sessions` orders them).
+fn sessions_of(state: &AppState) -> Vec<SessionSummary> {
+    let mut list: Vec<SessionSummary> = state
+        .sessions()
+        .values()
+        .map(|e| e.summary.clone())
+        .collect();
+    list.sort_by_key(|s| {
+        s.id.trim_start_matches('s')
+            .parse::<u32>()
+            .unwrap_or(u32::MAX)
+    });
+    list
+}
+
+/// The tray model for the app's state now (what `tray_menu` returns).
+pub fn current_model<R: Runtime>(app: &AppHandle<R>) -> TrayMenu {
+    let state = app.state::<AppState>();
+    let tray = app.state::<TrayState>();
+    let hosts = state.profiles.load().unwrap_or_default();
+    let sessions = sessions_of(&state);
+    let gpus = tray.memory().gpus.clone();
+    menu_model(&TrayInput {
+        hosts,
+        sessions,
+        gpus,
+    })
+}
+
+fn settings_store<R: Runtime>(app: &AppHandle<R>) -> SettingsStore {
+    SettingsStore::in_home(app.state::<AppState>().home())
+}
+
+/// Shows a desktop notification (best effort: no notification daemon is not an error).
+pub fn notify<R: Runtime>(app: &AppHandle<R>, notice: &Notice) {
+    tracing::info!(title = %notice.title, body = %notice.body, "notification");
+    // Absent on tauri's mock runtime in tests.
+    let Some(notification) = app.try_state::<tauri_plugin_notification::Notification<R>>() else {
+        return;
+    };
+    if let Err(e) = notification
+        .builder()
+        .title(&notice.title)
+        .body(&notice.body)
+        .show()
+    {
+        tracing::debug!(error = %e, "cannot show a notification");
+    }
+}
+
+/// Rebuilds the tray menu when its model changed; notifies about session changes.
+pub fn refresh<R: Runtime>(app: &AppHandle<R>) {
+    let state = app.state::<AppState>();
+    let sessions = sessions_of(&state);
+    let notices = {
+        let tray = app.state::<TrayState>();
+        let mut memory = tray.memory();
+        let notices = session_notices(&memory.sessions, &sessions);
+        memory.sessions = sessions;
+        let live: HashSet<String> = memory
+            .sessions
+            .iter()
+            .filter(|s| is_live(s.status))
+            .map(|s| s.id.clone())
+            .collect();
+        memory.gpus.retain(|id, _| live.contains(id));
+        memory.busy.retain(|id, _| live.contains(id));
+        notices
+    };
+    for n in &notices {
+        notify(app, n);
+    }
+    let model = current_model(app);
+    let changed = {
+        let tray = app.state::<TrayState>();
+        let mut memory = tray.memory();
+        let changed = memory.menu.as_ref() != Some(&model);
+        memory.menu = Some(model.clone());
+        changed
+    };
+    if changed && let Some(icon) = app.tray_by_id(TRAY_ID) {
+        match build_menu(app, &model) {
+            Ok(menu) => {
+                if let Err(e) = icon.set_menu(Some(menu)) {
+                    tracing::warn!(error = %e, "cannot update the tray menu");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot build the tray menu"),
+        }
+    }
+}
+
+/// Reads the GPUs of every live session (for the tray summary and free-GPU notifications), then
+/// refreshes the menu.
+pub async fn tick<R: Runtime>(app: &AppHandle<R>, settings: &Settings) {
+    let state = app.state::<AppState>();
+    let live: Vec<SessionSummary> = sessions_of(&state)
+        .into_iter()
+        .filter(|s| matches!(s.status, SessionStatus::Connected | SessionStatus::Ready))
+        .collect();
+    for s in live {
+        let Ok(host) = state.gpu_host(&s.id) else {
+            continue;
+        };
+        let Ok(snapshot) = gpus::read(host).await else {
+            continue;
+        };
+        let notices = {
+            let tray = app.state::<TrayState>();
+            let mut memory = tray.memory();
+            memory.gpus.insert(s.id.clone(), gpu_count(&snapshot));
+            let busy = busy_gpus(&snapshot);
+            let before = memory.busy.insert(s.id.clone(), busy);
+            match before {
+                Some(before) if settings.notify_gpu_free.contains(&s.host_id) => {
+                    freed_notices(&s.host_id, &before, &snapshot)
+                }
+                _ => Vec::new(),
+            }
+        };
+        for n in &notices {
+            notify(app, n);
+        }
+    }
+    refresh(app);
+}
+
+fn build_entries<R: Runtime>(
+    app: &AppHandle<R>,
+    entries: &[TrayEntry],
+) -> tauri::Result<Vec<Box<dyn IsMenuItem<R>>>> {
+    let mut out: Vec<Box<dyn IsMenuItem<R>>> = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        match entry {
+            TrayEntry::Action { id, label } => {
+                out.push(Box::new(MenuItem::with_id(
+                    app,
+                    id.as_str(),
+                    label,
+                    true,
+                    None::<&str>,
+                )?));
+            }
+            TrayEntry::Info { label } => out.push(Box::new(MenuItem::with_id(
+                app,
+                format!("info:{i}:{label}"),
+                label,
+                false,
+                None::<&str>,
+            )?)),
+            TrayEntry::Separator => out.push(Box::new(PredefinedMenuItem::separator(app)?)),
+            TrayEntry::Submenu { label, items } => {
+                let children = build_entries(app, items)?;
+                let refs: Vec<&dyn IsMenuItem<R>> = children.iter().map(|c| c.as_ref()).collect();
+                out.push(Box::new(Submenu::with_items(app, label, true, &refs)?));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The tauri menu for `model`.
+pub fn build_menu<R: Runtime>(app: &AppHandle<R>, model: &TrayMenu) -> tauri::Result<Menu<R>> {
+    let items = build_entries(app, &model.items)?;
+    let refs: Vec<&dyn IsMenuItem<R>> = items.iter().map(|c| c.as_ref()).collect();
+    Menu::with_items(app, &refs)
+}
+
+/// Shows, unminimizes and focuses the main window.
+pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
+    if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
+    }
+}
+
+/// Carries out a tray action.
+pub async fn perform<R: Runtime>(app: AppHandle<R>, action: TrayAction) -> Result<(), AppError> {
+    let state = app.state::<AppState>();
+    let url_of = |id: &str| state.sessions().get(id).and_then(|e| e.summary.url.clone());
+    match action {
+        TrayAction::Connect(host) => {
+            let id =
+                commands::connect::start_session(app.clone(), state.clone(), host.clone()).await?;
+            show_main(&app);
+            let _ = app.emit(
+                TRAY_SESSION_EVENT,
+                serde_json::json!({ "sessionId": id, "hostId": host }),
+            );
+        }
+        TrayAction::Open(id) => {
+            if let Some(url) = url_of(&id) {
+                commands::notebook::open_notebook(
+                    app.clone(),
+                    state.clone(),
+                    url,
+                    format!("JupyterLab — {id}"),
+                )
+                .await?;
+            }
+        }
+        TrayAction::Browser(id) => {
+            if let Some(url) = url_of(&id) {
+                commands::notebook::open_in_browser(app.clone(), url).await?;
+            }
+        }
+        TrayAction::Stop(id) => commands::sessions::close(&state, &id).await?,
+        TrayAction::Show => show_main(&app),
+        TrayAction::Quit => {
+            let notebooks = sessions_of(&state)
+                .iter()
+                .any(|s| s.status == SessionStatus::Ready);
+            if notebooks {
+                // The UI asks whether to stop the remote notebooks, then calls `quit_app`.
+                show_main(&app);
+                let _ = app.emit(QUIT_EVENT, ());
+            } else {
+                commands::settings::quit(&app, false).await;
+            }
+        }
+    }
+    refresh(&app);
+    Ok(())
+}
+
+/// Creates the tray icon, follows session events and starts the refresh tick.
+pub fn setup<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
+    let model = current_model(app);
+    let menu = build_menu(app, &model)?;
+    let mut builder = TrayIconBuilder::with_id(TRAY_ID)
+        .tooltip("Tunnelbook")
+        .menu(&menu)
+        .show_menu_on_left_click(true)
+        .on_menu_event(|app, event| {
+            let Some(action) = TrayAction::parse(event.id.as_ref()) else {
+                return;
+            };
+            let app = app.clone();
+            tauri::async_runtime::spawn(async move {
+                if let Err(e) = perform(app.clone(), action).await {
+                    tracing::warn!(error = %e, "tray action failed");
+                    notify(
+                        &app,
+                        &Notice {
+                            title: "Tunnelbook".into(),
+                            body: e.message,
+                        },
+                    );
+                }
+            });
+        });
+    if let Some(icon) = app.default_window_icon() {
+        builder = builder.icon(icon.clone());
+    }
+    builder.build(app)?;
+    app.state::<TrayState>().memory().menu = Some(model);
+
+    // Session progress changes the menu right away.
+    let handle = app.clone();
+    app.listen_any(crate::adapter::SESSION_EVENT, move |_| refresh(&handle));
+    let handle = app.clone();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            let settings = settings_store(&handle).load_or_default();
+            tick(&handle, &settings).await;
+            tokio::time::sleep(settings.refresh_interval()).await;
+        }
+    });
+    Ok(())
+}
+
+/// Keeps the app in the tray when the main window is closed; says so once.
+pub fn on_main_close<R: Runtime>(app: &AppHandle<R>) {
+    if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
+        let _ = window.hide();
+    }
+    let store = settings_store(app);
+    let mut settings = store.load_or_default();
+    if !settings.tray_notice_shown {
+        notify(
+            app,
+            &Notice {
+                title: "Tunnelbook is still running".into(),
+                body: "It keeps your sessions and tunnels open in the tray. Choose Quit there to \
+                       stop."
+                    .into(),
+            },
+        );
+        settings.tray_notice_shown = true;
+        if let Err(e) = store.save(&settings) {
+            tracing::warn!(error = %e, "cannot remember that the tray notice was shown");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(id: &str, host: &str, status: SessionStatus, url: Option<&str>) -> SessionSummary {
+        SessionSummary {
+            id: id.into(),
+            host_id: host.into(),
+            status,
+            url: url.map(Into::into),
+            gpu: None,
+        }
+    }
+
+    fn labels(entries: &[TrayEntry]) -> Vec<String> {
+        entries
+            .iter()
+            .map(|e| match e {
+                TrayEntry::Action { label, .. }
+                | TrayEntry::Info { label }
+                | TrayEntry::Submenu { label, .. } => label.clone(),
+                TrayEntry::Separator => "---".into(),
+            })
+            .collect()
+    }
+
+    fn submenu<'a>(menu: &'a TrayMenu, label: &str) -> &'a [TrayEntry] {
+        menu.items
+            .iter()
+            .find_map(|e| match e {
+                TrayEntry::Submenu { label: l, items } if l == label => Some(items.as_slice()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no submenu {label} in {menu:#?}"))
+    }
+
+    #[test]
+    fn idle_hosts_offer_connect_with_their_defaults() {
+        let menu = menu_model(&TrayInput {
+            hosts: vec![Profile {
+                name: "gpu-box".into(),
+                host: "10.0.0.5".into(),
+                user: Some("ana".into()),
+                gpu: Some("1".into()),
+                ..Profile::default()
+            }],
+            ..TrayInput::default()
+        });
+        assert_eq!(
+            labels(&menu.items),
+            ["This computer", "gpu-box", "---", "Show Tunnelbook", "Quit"]
+        );
+        let host = submenu(&menu, "gpu-box");
+        assert_eq!(
+            host[0],
+            TrayEntry::Action {
+                id: "connect:gpu-box".into(),
+                label: "Connect and open notebook".into()
+            }
+        );
+        assert_eq!(labels(host)[1], "ana@10.0.0.5:22 · GPU 1");
+    }
+
+    #[test]
+    fn running_sessions_notebooks_and_free_gpus_are_listed() {
+        let gpu_box = Profile {
+            name: "gpu-box".into(),
+            host: "h".into(),
+            ..Profile::default()
+        };
+        let menu = menu_model(&TrayInput {
+            hosts: vec![gpu_box],
+            sessions: vec![
+                session(
+                    "s1",
+                    "gpu-box",
+                    SessionStatus::Ready,
+                    Some("http://127.0.0.1:9/"),
+                ),
+                session("s2", "local", SessionStatus::Connected, None),
+                session("s3", "gpu-box", SessionStatus::Closed, None),
+            ],
+            gpus: HashMap::from([
+                ("s1".to_string(), GpuCount { free: 2, total: 4 }),
+                ("s2".to_string(), GpuCount { free: 0, total: 0 }),
+            ]),
+        });
+        assert_eq!(
+            labels(&menu.items),
+            [
+                "This computer",
+                "gpu-box",
+                "---",
+                "Running notebooks",
+                "gpu-box (s1)",
+                "---",
+                "gpu-box: 2 of 4 GPUs free",
+                "This computer: no GPU",
+                "---",
+                "Show Tunnelbook",
+                "Quit"
+            ]
+        );
+        let host = submenu(&menu, "gpu-box");
+        assert_eq!(
+            labels(host),
+            ["Session s1 (notebook ready)", "---", "New session"]
+        );
+        let TrayEntry::Submenu { items, .. } = &host[0] else {
+            panic!("{host:?}")
+        };
+        let ids: Vec<_> = items
+            .iter()
+            .filter_map(|e| match e {
+                TrayEntry::Action { id, .. } => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids, ["open:s1", "browser:s1", "stop:s1"]);
+        // A session without a notebook can only be stopped.
+        let local = submenu(&menu, "This computer");
+        assert_eq!(labels(local)[0], "Session s2 (connected)");
+    }
+
+    #[test]
+    fn action_ids_round_trip() {
+        for a in [
+            TrayAction::Connect("gpu:box".into()),
+            TrayAction::Open("s1".into()),
+            TrayAction::Browser("s1".into()),
+            TrayAction::Stop("s1".into()),
+            TrayAction::Show,
+            TrayAction::Quit,
+        ] {
+            assert_eq!(TrayAction::parse(&a.id()), Some(a));
+        }
+        assert_eq!(TrayAction::parse("info:1:x"), None);
+        assert_eq!(TrayAction::parse("bogus"), None);
+    }
+
+    #[test]
+    fn notices_for_ready_and_dropped_sessions() {
+        let before = vec![
+            session("s1", "gpu-box", SessionStatus::Starting, None),
+            session("s2", "local", SessionStatus::Connected, None),
+            session("s3", "x", SessionStatus::Starting, None),
+        ];
+        let now = vec![
+            session("s1", "gpu-box", SessionStatus::Ready, Some("u")),
+            session("s2", "local", SessionStatus::Failed, None),
+            // Failing while connecting is shown by the connect screen, not as a drop.
+            session("s3", "x", SessionStatus::Failed, None),
+        ];
+        let notices = session_notices(&before, &now);
+        assert_eq!(notices.len(), 2, "{notices:?}");
+        assert_eq!(notices[0].title, "Notebook ready");
+        assert!(notices[0].body.contains("gpu-box"));
+        assert_eq!(notices[1].title, "Connection dropped");
+        assert!(notices[1].body.contains("This computer"));
+        assert!(session_notices(&now, &now).is_empty());
+    }
+}

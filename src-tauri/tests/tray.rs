@@ -1,0 +1,357 @@
+//! Tray model, settings and forwarding rules through the app's real commands on tauri's mock
+//! runtime; the forwarding test carries traffic through a real OpenSSH sshd from the test bed.
+
+// Test helpers outside #[test] fns unwrap too; a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{
+    io::{Read, Write},
+    net::{TcpListener, TcpStream},
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+use tauri::{
+    Manager, WebviewUrl, WebviewWindow, WebviewWindowBuilder,
+    ipc::{CallbackFn, InvokeBody},
+    test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder},
+    webview::InvokeRequest,
+};
+use tunnelbook_app::{AppState, MAIN_WINDOW, with_commands};
+
+const APP_ORIGIN: &str = "tauri://localhost";
+
+fn app(home: &Path) -> tauri::App<MockRuntime> {
+    with_commands(mock_builder())
+        .manage(AppState::new(home))
+        .build(tauri::generate_context!())
+        .unwrap()
+}
+
+fn main_window(app: &tauri::App<MockRuntime>) -> WebviewWindow<MockRuntime> {
+    match app.get_webview_window(MAIN_WINDOW) {
+        Some(w) => w,
+        None => WebviewWindowBuilder::new(app, MAIN_WINDOW, WebviewUrl::default())
+            .build()
+            .unwrap(),
+    }
+}
+
+fn invoke(window: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
+    let request = InvokeRequest {
+        cmd: cmd.into(),
+        callback: CallbackFn(0),
+        error: CallbackFn(1),
+        url: APP_ORIGIN.parse().unwrap(),
+        body: InvokeBody::Json(args),
+        headers: Default::default(),
+        invoke_key: INVOKE_KEY.into(),
+    };
+    get_ipc_response(window, request).map(|body| body.deserialize::<Value>().unwrap())
+}
+
+fn wait_for_status(main: &WebviewWindow<MockRuntime>, id: &Value, status: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let sessions = invoke(main, "list_sessions", json!({})).unwrap();
+        let s = sessions
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| &s["id"] == id)
+            .unwrap()
+            .clone();
+        if s["status"] == status {
+            return;
+        }
+        assert_ne!(s["status"], "failed", "session failed: {s}");
+        assert!(Instant::now() < deadline, "session never {status}: {s}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Labels of a menu level, with submenus as `label ▸`.
+fn labels(items: &Value) -> Vec<String> {
+    items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| match e["kind"].as_str().unwrap() {
+            "separator" => "---".to_string(),
+            "submenu" => format!("{} ▸", e["label"].as_str().unwrap()),
+            _ => e["label"].as_str().unwrap().to_string(),
+        })
+        .collect()
+}
+
+fn submenu<'a>(items: &'a Value, label: &str) -> &'a Value {
+    &items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "submenu" && e["label"] == label)
+        .unwrap_or_else(|| panic!("no submenu {label}: {items:#}"))["items"]
+}
+
+#[test]
+fn settings_persist_across_app_instances_and_are_validated() {
+    let home = tempfile::tempdir().unwrap();
+    {
+        let app = app(home.path());
+        let main = main_window(&app);
+        let defaults = invoke(&main, "get_settings", json!({})).unwrap();
+        assert_eq!(defaults["refreshIntervalSecs"], 5);
+        assert_eq!(defaults["theme"], "system");
+        assert_eq!(defaults["hostKeyPolicy"], "ask");
+
+        let mut bad = defaults.clone();
+        bad["refreshIntervalSecs"] = json!(0);
+        let err = invoke(&main, "save_settings", json!({ "settings": bad })).unwrap_err();
+        assert_eq!(err["code"], "validation");
+        assert_eq!(err["fields"][0]["field"], "refreshIntervalSecs");
+
+        let mut changed = defaults;
+        changed["theme"] = json!("dark");
+        changed["refreshIntervalSecs"] = json!(9);
+        changed["hostKeyPolicy"] = json!("accept-new");
+        changed["notifyGpuFree"] = json!(["gpu-box"]);
+        invoke(&main, "save_settings", json!({ "settings": changed })).unwrap();
+        let paths = invoke(&main, "app_paths", json!({})).unwrap();
+        assert_eq!(
+            paths["logs"],
+            home.path().join("logs").display().to_string()
+        );
+    }
+    // A new app on the same home reads them back.
+    let app = app(home.path());
+    let main = main_window(&app);
+    let again = invoke(&main, "get_settings", json!({})).unwrap();
+    assert_eq!(again["theme"], "dark");
+    assert_eq!(again["refreshIntervalSecs"], 9);
+    assert_eq!(again["hostKeyPolicy"], "accept-new");
+    assert_eq!(again["notifyGpuFree"], json!(["gpu-box"]));
+    let text = std::fs::read_to_string(home.path().join("settings.toml")).unwrap();
+    assert!(text.contains("theme = \"dark\""), "{text}");
+}
+
+#[test]
+fn tray_menu_follows_a_local_session() {
+    let home = tempfile::tempdir().unwrap();
+    let app = app(home.path());
+    let main = main_window(&app);
+    let before = invoke(&main, "tray_menu", json!({})).unwrap();
+    assert_eq!(
+        labels(&before["items"]),
+        ["This computer ▸", "---", "Show Tunnelbook", "Quit"]
+    );
+    assert_eq!(
+        labels(submenu(&before["items"], "This computer")),
+        ["Connect and open notebook"]
+    );
+
+    let id = invoke(&main, "start_session", json!({ "hostId": "local" })).unwrap();
+    wait_for_status(&main, &id, "connected");
+    // The refresh tick reads the GPUs of live sessions (none on a CI box: "no GPU").
+    tauri::async_runtime::block_on(tunnelbook_app::tray::tick(
+        app.handle(),
+        &tunnelbook_core::settings::Settings::default(),
+    ));
+    let after = invoke(&main, "tray_menu", json!({})).unwrap();
+    let local = submenu(&after["items"], "This computer");
+    assert_eq!(
+        labels(local),
+        ["Session s1 (connected) ▸", "---", "New session"]
+    );
+    assert_eq!(labels(submenu(local, "Session s1 (connected)")), ["Stop"]);
+    let top = labels(&after["items"]);
+    assert!(
+        top.iter().any(|l| l.starts_with("This computer: ")
+            && (l.ends_with("no GPU") || l.contains("GPUs free"))),
+        "{top:?}"
+    );
+
+    invoke(&main, "close_session", json!({ "sessionId": id })).unwrap();
+    let closed = invoke(&main, "tray_menu", json!({})).unwrap();
+    assert_eq!(
+        labels(submenu(&closed["items"], "This computer")),
+        ["Connect and open notebook"]
+    );
+}
+
+/// Echoes every byte back, for as many connections as come.
+fn echo_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 || stream.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+fn echo_through(addr: &str, payload: &[u8]) -> Vec<u8> {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    tcp.write_all(payload).unwrap();
+    let mut got = vec![0u8; payload.len()];
+    tcp.read_exact(&mut got).unwrap();
+    got
+}
+
+#[test]
+fn forwarding_rules_carry_traffic_over_real_sshd_and_toggle() {
+    use tunnelbook_testbed::{Sshd, SshdOptions, USER, make_key};
+    if !Path::new("/usr/sbin/sshd").exists() {
+        eprintln!("skipping: /usr/sbin/sshd not installed");
+        return;
+    }
+    let keys = tempfile::tempdir().unwrap();
+    let key = make_key(keys.path(), "id", "ed25519", None);
+    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("known_hosts"),
+        sshd.known_hosts_line() + "\n",
+    )
+    .unwrap();
+    let app = app(home.path());
+    let main = main_window(&app);
+    let profile = json!({
+        "name": "gpu-box", "host": "127.0.0.1", "port": sshd.port, "user": USER,
+        "auth": ["key-file"], "identityFiles": [key.path],
+    });
+    invoke(&main, "save_host", json!({ "profile": profile })).unwrap();
+
+    // Not connected: the rule is saved, nothing runs.
+    let echo = echo_server();
+    let rule = json!({ "enabled": true, "kind": "local", "bind": "127.0.0.1", "port": 0,
+                       "host": "127.0.0.1", "host_port": echo });
+    let view = invoke(
+        &main,
+        "save_forward",
+        json!({ "hostId": "gpu-box", "index": null, "rule": rule }),
+    )
+    .unwrap();
+    assert_eq!(view["sessionId"], Value::Null);
+    assert_eq!(view["rules"][0]["runningId"], Value::Null);
+    let hosts = std::fs::read_to_string(home.path().join("hosts.toml")).unwrap();
+    assert!(hosts.contains(&format!("host_port = {echo}")), "{hosts}");
+
+    let id = invoke(&main, "start_session", json!({ "hostId": "gpu-box" })).unwrap();
+    wait_for_status(&main, &id, "connected");
+    let view = invoke(&main, "start_forwards", json!({ "hostId": "gpu-box" })).unwrap();
+    assert_eq!(view["sessionId"], id);
+    let local = view["rules"][0]["localAddr"].as_str().unwrap().to_string();
+    assert!(local.starts_with("127.0.0.1:"), "{view:#}");
+    assert_eq!(view["rules"][0]["url"], format!("http://{local}/"));
+
+    // Traffic through sshd (direct-tcpip) to the echo server, counted.
+    assert_eq!(echo_through(&local, b"hello tunnel"), b"hello tunnel");
+    assert_eq!(echo_through(&local, &[7u8; 100_000]), vec![7u8; 100_000]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let counters = loop {
+        let view = invoke(&main, "list_forwards", json!({ "hostId": "gpu-box" })).unwrap();
+        let c = view["rules"][0]["counters"].clone();
+        if c["bytesDown"].as_u64().unwrap() >= 100_012 || Instant::now() > deadline {
+            break c;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(counters["totalConnections"], 2, "{counters}");
+    assert_eq!(counters["bytesUp"], 100_012, "{counters}");
+    assert_eq!(counters["bytesDown"], 100_012, "{counters}");
+
+    // Off: saved in the profile, the listener is gone.
+    let view = invoke(
+        &main,
+        "set_forward_enabled",
+        json!({ "hostId": "gpu-box", "index": 0, "enabled": false }),
+    )
+    .unwrap();
+    assert_eq!(view["rules"][0]["rule"]["enabled"], false);
+    assert_eq!(view["rules"][0]["runningId"], Value::Null);
+    let hosts = std::fs::read_to_string(home.path().join("hosts.toml")).unwrap();
+    assert!(hosts.contains("enabled = false"), "{hosts}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(&local).is_ok() {
+        assert!(Instant::now() < deadline, "{local} still listens");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // On again: starts at once because the host is connected.
+    let view = invoke(
+        &main,
+        "set_forward_enabled",
+        json!({ "hostId": "gpu-box", "index": 0, "enabled": true }),
+    )
+    .unwrap();
+    let local = view["rules"][0]["localAddr"].as_str().unwrap().to_string();
+    assert_eq!(echo_through(&local, b"again"), b"again");
+
+    // A one-off forward is not saved and stops on request.
+    let spec = json!({ "kind": "local", "bind": "127.0.0.1", "port": 0, "host": "127.0.0.1",
+                       "host_port": echo });
+    let view = invoke(
+        &main,
+        "start_one_off",
+        json!({ "hostId": "gpu-box", "spec": spec }),
+    )
+    .unwrap();
+    let one = &view["oneOff"][0];
+    let one_addr = one["localAddr"].as_str().unwrap().to_string();
+    assert_eq!(echo_through(&one_addr, b"one-off"), b"one-off");
+    let hosts = std::fs::read_to_string(home.path().join("hosts.toml")).unwrap();
+    assert_eq!(hosts.matches("host_port").count(), 1, "{hosts}");
+    let view = invoke(&main, "stop_forward", json!({ "id": one["runningId"] })).unwrap();
+    assert_eq!(view["oneOff"], json!([]));
+
+    // The tray lists the connected host's session.
+    let tray = invoke(&main, "tray_menu", json!({})).unwrap();
+    assert_eq!(
+        labels(submenu(&tray["items"], "gpu-box"))[0],
+        "Session s1 (connected) ▸"
+    );
+
+    // Closing the session stops its forwards; deleting the rule empties the list.
+    invoke(&main, "close_session", json!({ "sessionId": id })).unwrap();
+    let view = invoke(&main, "list_forwards", json!({ "hostId": "gpu-box" })).unwrap();
+    assert_eq!(view["sessionId"], Value::Null);
+    assert_eq!(view["rules"][0]["runningId"], Value::Null);
+    let view = invoke(
+        &main,
+        "delete_forward",
+        json!({ "hostId": "gpu-box", "index": 0 }),
+    )
+    .unwrap();
+    assert_eq!(view["rules"], json!([]));
+}
+
+#[test]
+fn tunnels_need_a_connection() {
+    let home = tempfile::tempdir().unwrap();
+    let app = app(home.path());
+    let main = main_window(&app);
+    let profile = json!({ "name": "far", "host": "127.0.0.1", "port": 1 });
+    invoke(&main, "save_host", json!({ "profile": profile })).unwrap();
+    let spec =
+        json!({ "kind": "local", "bind": "127.0.0.1", "port": 0, "host": "h", "host_port": 1 });
+    let err = invoke(
+        &main,
+        "start_one_off",
+        json!({ "hostId": "far", "spec": spec }),
+    )
+    .unwrap_err();
+    assert_eq!(err["code"], "unsupported");
+    assert!(err["message"].as_str().unwrap().contains("not connected"));
+    let err = invoke(&main, "list_forwards", json!({ "hostId": "nope" })).unwrap_err();
+    assert_eq!(err["code"], "notFound");
+}
