@@ -17,7 +17,7 @@ apt_packages=(
   libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
   # the test bed: real sshd, agent, PAM OTP, PuTTY keys, keychain, display, webdriver, JupyterLab
   openssh-server openssh-client libpam-oath oathtool putty-tools
-  gnome-keyring dbus-x11 libsecret-tools xvfb webkit2gtk-driver imagemagick
+  gnome-keyring dbus-x11 libsecret-tools xvfb webkit2gtk-driver imagemagick xdotool
   python3 python3-venv python3-pip socat procps
 )
 missing=()

@@ -36,4 +36,7 @@ dbus-run-session -- bash -c '
 echo "== desktop app end-to-end (tauri-driver + WebKitWebDriver under Xvfb)"
 dbus-run-session -- bash tests/e2e-app/run.sh
 
+echo "== Linux installer: build the .deb, install it, start it under Xvfb, remove it"
+bash scripts/package-deb.sh
+
 echo "== all tests passed"

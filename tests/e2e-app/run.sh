@@ -12,3 +12,5 @@ command -v tauri-driver >/dev/null || cargo install tauri-driver --version '^2' 
 command -v WebKitWebDriver >/dev/null || { echo "install the Debian package webkit2gtk-driver" >&2; exit 2; }
 
 xvfb-run -a -s "-screen 0 1280x900x24" node tests/e2e-app/run.mjs target/debug/tunnelbook-app
+# Tray model, Tunnels (a rule carrying traffic through a real sshd) and Settings across a restart.
+xvfb-run -a -s "-screen 0 1280x900x24" node tests/e2e-app/tray.mjs target/debug/tunnelbook-app

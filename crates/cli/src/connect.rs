@@ -5,6 +5,7 @@ use std::{io::IsTerminal, path::PathBuf, sync::Arc};
 use tunnelbook_core::{
     jupyter::Host,
     profile::{Profile, ProfileStore},
+    settings::SettingsStore,
     ssh::{ConnectContext, ConnectOptions, Connection, HostKeyPolicy, KnownHosts},
 };
 
@@ -32,7 +33,15 @@ pub async fn open(global: &Global, name: &str) -> Result<Connection, String> {
 pub fn context(global: &Global) -> ConnectContext {
     let home = home(global);
     let interactive = std::io::stdin().is_terminal() || std::io::stderr().is_terminal();
-    let mut policy = HostKeyPolicy::from(global.host_key_policy);
+    // The flag wins; otherwise the default host-key policy chosen in the app's settings.
+    let mut policy = global.host_key_policy.map_or_else(
+        || {
+            SettingsStore::in_home(&home)
+                .load_or_default()
+                .host_key_policy
+        },
+        HostKeyPolicy::from,
+    );
     if policy == HostKeyPolicy::Ask && !interactive {
         policy = HostKeyPolicy::Strict;
     }

@@ -31,9 +31,9 @@ struct Cli {
 pub struct Global {
     /// What to do with a host key no known_hosts file lists (like OpenSSH's
     /// StrictHostKeyChecking). Without a terminal, `ask` behaves as `strict`. A changed key is
-    /// refused under every policy.
-    #[arg(long, value_enum, default_value = "ask", global = true)]
-    host_key_policy: PolicyArg,
+    /// refused under every policy. Default: the app's setting (settings.toml), else `ask`.
+    #[arg(long, value_enum, global = true)]
+    host_key_policy: Option<PolicyArg>,
     /// Where Tunnelbook keeps its state (default: the platform's config dir).
     #[arg(long, env = "TUNNELBOOK_HOME", global = true, hide_env_values = true)]
     home: Option<PathBuf>,

@@ -1,0 +1,338 @@
+// Tray, Tunnels and Settings through the real app (tauri-driver + WebKitWebDriver, plain W3C
+// WebDriver HTTP, no npm dependencies), against a real OpenSSH sshd started here on 127.0.0.1.
+//
+//   node tests/e2e-app/tray.mjs <path-to-tunnelbook-app-binary>     (under Xvfb; see run.sh)
+//
+// Checks:
+//  1. After "This computer" connects, the tray menu model (read through the app's own
+//     `tray_menu` command) lists its session.
+//  2. A saved host on the test sshd connects; a local forwarding rule added in the Tunnels view
+//     carries traffic to an echo server (the view's counters move); switching it off stops the
+//     listener and is saved in hosts.toml; a one-off forward runs and stops.
+//  3. Settings saved in the Settings view survive an app restart with the same TUNNELBOOK_HOME.
+// Screenshots: docs/screenshots/tunnels.png, tray-menu.png, settings.png.
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const binary = resolve(process.argv[2] ?? join(root, 'target/debug/tunnelbook-app'));
+const shots = join(root, 'docs/screenshots');
+const port = Number(process.env.TAURI_DRIVER_PORT ?? 4444);
+const base = `http://127.0.0.1:${port}`;
+const home = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-tray-'));
+const sshdDir = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-sshd-'));
+mkdirSync(shots, { recursive: true });
+
+const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const step = (name) => console.log(`ok - ${name}`);
+
+async function wd(method, path, body) {
+  const res = await fetch(base + path, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json.value ?? json)}`);
+  return json.value;
+}
+
+async function waitFor(what, fn, timeoutMs = 20000) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(250);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+}
+
+async function freePort() {
+  const server = createServer();
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port: p } = server.address();
+  await new Promise((r) => server.close(r));
+  return p;
+}
+
+// --- the test bed: sshd on 127.0.0.1 (root login with a throwaway key) and an echo server ---
+function startSshd(sshdPort) {
+  chmodSync(sshdDir, 0o755);
+  for (const name of ['host_ed25519', 'id']) {
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'tb-e2e', '-f', join(sshdDir, name)]);
+  }
+  const authorized = join(sshdDir, 'authorized_keys');
+  writeFileSync(authorized, readFileSync(join(sshdDir, 'id.pub')));
+  chmodSync(authorized, 0o644);
+  mkdirSync('/run/sshd', { recursive: true });
+  const cfg = join(sshdDir, 'sshd_config');
+  writeFileSync(
+    cfg,
+    [
+      `Port ${sshdPort}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${join(sshdDir, 'host_ed25519')}`,
+      `AuthorizedKeysFile ${authorized}`,
+      `PidFile ${join(sshdDir, 'sshd.pid')}`,
+      'StrictModes no',
+      'PermitRootLogin yes',
+      'AllowTcpForwarding yes',
+      'UsePAM no',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      '',
+    ].join('\n'),
+  );
+  const proc = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+  proc.stderr.on('data', () => {});
+  return proc;
+}
+
+function startEcho() {
+  const server = createServer((sock) => sock.pipe(sock));
+  return new Promise((r) => server.listen(0, '127.0.0.1', () => r(server)));
+}
+
+function echoThrough(addr, payload) {
+  const [host, p] = [addr.slice(0, addr.lastIndexOf(':')), Number(addr.slice(addr.lastIndexOf(':') + 1))];
+  return new Promise((resolveEcho, reject) => {
+    const sock = tcpConnect(p, host, () => sock.write(payload));
+    let got = Buffer.alloc(0);
+    sock.on('data', (d) => {
+      got = Buffer.concat([got, d]);
+      if (got.length >= payload.length) {
+        sock.end();
+        resolveEcho(got.toString());
+      }
+    });
+    sock.on('error', reject);
+    setTimeout(() => reject(new Error(`no echo through ${addr}`)), 10000);
+  });
+}
+
+function listens(addr) {
+  const p = Number(addr.slice(addr.lastIndexOf(':') + 1));
+  return new Promise((r) => {
+    const sock = tcpConnect(p, '127.0.0.1', () => {
+      sock.destroy();
+      r(true);
+    });
+    sock.on('error', () => r(false));
+  });
+}
+
+// The app's processes from this binary (to wait for the first one to be gone before a restart:
+// single-instance would otherwise hand the second launch to the first).
+function appPids() {
+  try {
+    return execFileSync('pgrep', ['-f', `^${binary}`]).toString().trim().split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+const driver = spawn('tauri-driver', ['--port', String(port)], {
+  stdio: ['ignore', 'inherit', 'inherit'],
+  env: { ...process.env, TUNNELBOOK_HOME: home },
+});
+let session;
+let sshd;
+let echo;
+let failed = false;
+
+async function newSession() {
+  const created = await wd('POST', '/session', {
+    capabilities: { alwaysMatch: { 'tauri:options': { application: binary } } },
+  });
+  session = created.sessionId;
+}
+
+async function endSession() {
+  if (!session) return;
+  await wd('DELETE', `/session/${session}`).catch(() => {});
+  session = undefined;
+  // Closing the window only hides it (the app stays in the tray): end the app itself.
+  const end = Date.now() + 5000;
+  while (appPids().length > 0 && Date.now() < end) await sleep(200);
+  for (const pid of appPids()) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {}
+  }
+  await waitFor('the app to exit', () => appPids().length === 0, 10000);
+}
+
+const s = (path) => `/session/${session}${path}`;
+const find = async (using, value) => (await wd('POST', s('/element'), { using, value }))[ELEMENT];
+const findAll = async (using, value) => (await wd('POST', s('/elements'), { using, value })).map((e) => e[ELEMENT]);
+const xpathText = (tag, t) => `//${tag}[contains(normalize-space(.), ${JSON.stringify(t)})]`;
+const click = async (el) => wd('POST', s(`/element/${el}/click`), {});
+const type = async (el, t) => {
+  await wd('POST', s(`/element/${el}/clear`), {});
+  await wd('POST', s(`/element/${el}/value`), { text: t });
+};
+const text = async (el) => wd('GET', s(`/element/${el}/text`));
+const prop = async (el, name) => wd('GET', s(`/element/${el}/property/${name}`));
+const tab = async (name) => click(await find('css selector', `[data-testid="tab-${name}"]`));
+const shot = async (name) => {
+  await sleep(500);
+  const png = await wd('GET', s('/screenshot'));
+  writeFileSync(join(shots, name), Buffer.from(png, 'base64'));
+  console.log(`screenshot docs/screenshots/${name}`);
+};
+/** Calls an app command from the page, as the UI does (the main window's capability allows it). */
+const command = async (cmd, args = {}) => {
+  const out = await wd('POST', s('/execute/async'), {
+    script:
+      'const done = arguments[arguments.length - 1];' +
+      'window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1]).then((v) => done({ ok: v }), (e) => done({ err: e }));',
+    args: [cmd, args],
+  });
+  if (out && 'err' in out) throw new Error(`${cmd}: ${JSON.stringify(out.err)}`);
+  return out.ok;
+};
+const menuLabels = (items) =>
+  items.map((e) => (e.kind === 'separator' ? '---' : e.kind === 'submenu' ? `${e.label} ▸` : e.label));
+const submenu = (items, label) => {
+  const found = items.find((e) => e.kind === 'submenu' && e.label === label);
+  if (!found) throw new Error(`no "${label}" submenu in ${JSON.stringify(menuLabels(items))}`);
+  return found.items;
+};
+
+async function main() {
+  const sshdPort = await freePort();
+  sshd = startSshd(sshdPort);
+  echo = await startEcho();
+  const echoPort = echo.address().port;
+  await waitFor('sshd', () => listens(`127.0.0.1:${sshdPort}`));
+  // The host is saved and its key trusted beforehand (the host-key dialog has its own test).
+  const hostKey = readFileSync(join(sshdDir, 'host_ed25519.pub'), 'utf8').trim().split(' ').slice(0, 2).join(' ');
+  writeFileSync(join(home, 'known_hosts'), `[127.0.0.1]:${sshdPort} ${hostKey}\n`);
+  writeFileSync(
+    join(home, 'hosts.toml'),
+    [
+      'version = 1',
+      '',
+      '[[host]]',
+      'name = "gpu-box"',
+      'host = "127.0.0.1"',
+      `port = ${sshdPort}`,
+      'user = "root"',
+      'auth = ["key-file"]',
+      `identityFiles = [${JSON.stringify(join(sshdDir, 'id'))}]`,
+      '',
+    ].join('\n'),
+  );
+
+  await waitFor('tauri-driver', () => wd('GET', '/status').then(() => true).catch(() => false));
+  await newSession();
+
+  // 1. "This computer" connects; the tray model lists its session.
+  await waitFor('the host list', () => find('xpath', xpathText('li', 'This computer')));
+  const before = await command('tray_menu');
+  const idle = submenu(before.items, 'This computer');
+  if (idle[0]?.label !== 'Connect and open notebook') throw new Error(`idle tray: ${JSON.stringify(idle)}`);
+  await click(await find('xpath', `${xpathText('li', 'This computer')}//button[normalize-space()='Connect']`));
+  await waitFor('the connected state', () => find('xpath', "//button[normalize-space()='Choose a GPU']"));
+  const tray = await waitFor('the session in the tray model', async () => {
+    const m = await command('tray_menu');
+    return menuLabels(submenu(m.items, 'This computer')).includes('Session s1 (connected) ▸') ? m : null;
+  });
+  step(`tray menu after a local session: ${JSON.stringify(menuLabels(tray.items))}`);
+
+  // 2. The sshd host connects; a rule added in the Tunnels view carries traffic.
+  await tab('hosts');
+  await click(await waitFor('gpu-box Connect', () => find('xpath', `${xpathText('li', 'gpu-box')}//button[normalize-space()='Connect']`)));
+  await waitFor('gpu-box connected', () => find('xpath', "//button[normalize-space()='Choose a GPU']"), 30000);
+  await tab('tunnels');
+  await waitFor('the connected host', async () => (await text(await find('css selector', '[data-testid="tunnels-connected"]'))).includes('session s2'));
+  await click(await find('xpath', "//button[normalize-space()='New rule']"));
+  await type(await find('css selector', '#tn-host-to'), '127.0.0.1');
+  await type(await find('css selector', '#tn-host-port'), String(echoPort));
+  await click(await find('xpath', "//button[normalize-space()='Add rule']"));
+  const row = await waitFor('the running rule', async () => {
+    const rows = await findAll('css selector', '[data-testid="rule-row"]');
+    return rows.length === 1 && (await text(rows[0])).includes('running') ? rows[0] : null;
+  });
+  const local = (await text(await find('css selector', '[data-testid="rule-listen"]'))).trim();
+  if (!/^127\.0\.0\.1:\d+$/.test(local) || local.endsWith(`:${echoPort}`)) throw new Error(`no local address in "${await text(row)}"`);
+  const reply = await echoThrough(local, 'hello through sshd');
+  if (reply !== 'hello through sshd') throw new Error(`echo: ${reply}`);
+  await waitFor('the counters to move', async () => {
+    const c = await text(await find('css selector', '[data-testid="rule-connections"]'));
+    return c.startsWith('1 ');
+  }, 10000);
+  step(`rule added in the UI forwards ${local} -> 127.0.0.1:${echoPort} through sshd; counters moved`);
+
+  // A one-off forward next to it, for the screenshot and the record.
+  await type(await find('css selector', '#oo-port'), String(echoPort));
+  await click(await find('xpath', "//button[normalize-space()='Forward']"));
+  await waitFor('the one-off forward', () => find('css selector', '[data-testid="oneoff-row"]'));
+  await shot('tunnels.png');
+
+  // Off: the listener stops and the profile says so.
+  await click(await find('css selector', 'input[aria-label="Enable rule 1"]'));
+  await waitFor('the rule to stop', async () => (await text(await find('css selector', '[data-testid="rule-row"]'))).includes('stopped'));
+  await waitFor('the listener to close', async () => !(await listens(local)));
+  const hosts = readFileSync(join(home, 'hosts.toml'), 'utf8');
+  if (!/enabled = false/.test(hosts)) throw new Error(`hosts.toml lacks the disabled rule:\n${hosts}`);
+  step('switching the rule off stops it and is saved in hosts.toml');
+  await click(await find('css selector', 'input[aria-label="Enable rule 1"]'));
+  await waitFor('the rule to run again', async () => (await text(await find('css selector', '[data-testid="rule-row"]'))).includes('running'));
+
+  // 3. Settings: the tray preview, then a change that must survive a restart.
+  await tab('settings');
+  const preview = await waitFor('the tray preview', () => find('css selector', '[data-testid="tray-preview"]'));
+  await waitFor('both sessions in the preview', async () => {
+    const t = await text(preview);
+    return t.includes('Session s1') && t.includes('Session s2') ? true : (await click(await find('xpath', "//button[normalize-space()='Refresh']")), false);
+  });
+  await wd('POST', s('/execute/sync'), { script: "document.getElementById('tray-title').scrollIntoView()", args: [] });
+  await shot('tray-menu.png');
+  await wd('POST', s('/execute/sync'), { script: 'window.scrollTo(0, 0)', args: [] });
+  await type(await find('css selector', '#st-refresh'), '7');
+  await click(await find('css selector', '#st-theme'));
+  await click(await find('css selector', '#st-theme option[value="dark"]'));
+  await click(await find('xpath', "//button[normalize-space()='Save settings']"));
+  await waitFor('saved', () => find('xpath', "//*[@role='status' and normalize-space()='Saved.']"));
+  await shot('settings.png');
+  await endSession();
+  const saved = readFileSync(join(home, 'settings.toml'), 'utf8');
+  if (!saved.includes('refreshIntervalSecs = 7') || !saved.includes('theme = "dark"')) throw new Error(`settings.toml:\n${saved}`);
+
+  await newSession();
+  await tab('settings');
+  const refresh = await waitFor('the settings form', () => find('css selector', '#st-refresh'));
+  await waitFor('the saved interval', async () => String(await prop(refresh, 'value')) === '7');
+  const theme = await prop(await find('css selector', '#st-theme'), 'value');
+  if (theme !== 'dark') throw new Error(`theme after restart: ${theme}`);
+  const applied = await wd('POST', s('/execute/sync'), { script: 'return document.documentElement.dataset.theme ?? null', args: [] });
+  if (applied !== 'dark') throw new Error(`theme not applied after restart: ${applied}`);
+  step('settings survive an app restart (interval 7 s, dark theme applied)');
+}
+
+try {
+  await main();
+  console.log('e2e-app tray: all checks passed');
+} catch (e) {
+  failed = true;
+  console.error(`not ok - ${e.message}`);
+} finally {
+  await endSession().catch((e) => console.error(e.message));
+  driver.kill('SIGTERM');
+  sshd?.kill('SIGTERM');
+  echo?.close();
+  rmSync(home, { recursive: true, force: true });
+  rmSync(sshdDir, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
