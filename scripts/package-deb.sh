@@ -3,15 +3,20 @@
 # prebuilt binary: no `cargo install tauri-cli` compile), installs it with apt-get, checks that
 # the installed app starts under Xvfb and opens its window, then removes it again.
 # Run as root (apt-get). Usage: scripts/package-deb.sh [--keep]   (--keep leaves it installed)
+#
+# By default the package holds a debug build (the same `custom-protocol` build the desktop
+# end-to-end test just made, so CI pays only for the packaging); TUNNELBOOK_DEB_RELEASE=1 builds
+# the optimized release package instead (about 15-30 minutes from cold on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ -x ui/node_modules/.bin/tauri ] || npm --prefix ui ci --no-audit --no-fund
 command -v xdotool >/dev/null || { echo "install xdotool (scripts/setup.sh does)" >&2; exit 2; }
 
-echo "== building the .deb (release)"
-(cd src-tauri && ../ui/node_modules/.bin/tauri build --ci --bundles deb)
-deb=$(ls -t target/release/bundle/deb/*.deb | head -n 1)
+if [ "${TUNNELBOOK_DEB_RELEASE:-0}" = 1 ]; then profile=release; flags=(); else profile=debug; flags=(--debug); fi
+echo "== building the .deb ($profile)"
+(cd src-tauri && ../ui/node_modules/.bin/tauri build --ci "${flags[@]}" --bundles deb)
+deb=$(ls -t "target/$profile/bundle/deb/"*.deb | head -n 1)
 echo "built $deb"
 dpkg-deb --info "$deb" | sed -n '/Package:/,/Description:/p'
 

@@ -98,6 +98,7 @@ pub fn run() {
         std::process::exit(2);
     };
     init_logging(&home);
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), home = %home.display(), "Tunnelbook starting");
     // single-instance first: a second launch must exit before anything else starts.
     let builder = tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {

@@ -309,15 +309,34 @@ pub fn session_notices(before: &[SessionSummary], now: &[SessionSummary]) -> Vec
                 title: "Notebook ready".into(),
                 body: format!("JupyterLab on {host} is ready."),
             }),
-            (Some(SessionStatus::Connected | SessionStatus::Ready), SessionStatus::Failed) => out
-                .push(Notice {
-                    title: "Connection dropped".into(),
-                    body: format!("The session on {host} ({}) lost its connection.", s.id),
-                }),
+            (Some(SessionStatus::Connected | SessionStatus::Ready), SessionStatus::Failed) => {
+                out.push(drop_notice(s))
+            }
             _ => {}
         }
     }
     out
+}
+
+fn drop_notice(s: &SessionSummary) -> Notice {
+    Notice {
+        title: "Connection dropped".into(),
+        body: format!(
+            "The session on {} ({}) lost its connection.",
+            host_label(&s.host_id),
+            s.id
+        ),
+    }
+}
+
+/// Notifications for live sessions whose SSH connection closed under them (`closed`), each
+/// session once (`told` remembers which were reported).
+pub fn closed_notices(closed: &[SessionSummary], told: &mut HashSet<String>) -> Vec<Notice> {
+    closed
+        .iter()
+        .filter(|s| told.insert(s.id.clone()))
+        .map(drop_notice)
+        .collect()
 }
 
 /// Busy GPUs (by `cudaVisibleDevices`) of a snapshot.
@@ -363,6 +382,7 @@ struct TrayMemory {
     sessions: Vec<SessionSummary>,
     gpus: HashMap<String, GpuCount>,
     busy: HashMap<String, HashSet<String>>,
+    dropped: HashSet<String>,
     menu: Option<TrayMenu>,
 }
 
@@ -426,10 +446,19 @@ pub fn notify<R: Runtime>(app: &AppHandle<R>, notice: &Notice) {
 pub fn refresh<R: Runtime>(app: &AppHandle<R>) {
     let state = app.state::<AppState>();
     let sessions = sessions_of(&state);
+    // Live sessions whose connection is gone (network drop, server restart).
+    let closed: Vec<SessionSummary> = state
+        .sessions()
+        .values()
+        .filter(|e| is_live(e.summary.status))
+        .filter(|e| e.connection.as_ref().is_some_and(|c| c.is_closed()))
+        .map(|e| e.summary.clone())
+        .collect();
     let notices = {
         let tray = app.state::<TrayState>();
         let mut memory = tray.memory();
-        let notices = session_notices(&memory.sessions, &sessions);
+        let mut notices = session_notices(&memory.sessions, &sessions);
+        notices.extend(closed_notices(&closed, &mut memory.dropped));
         memory.sessions = sessions;
         let live: HashSet<String> = memory
             .sessions
@@ -630,9 +659,13 @@ pub fn setup<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     builder.build(app)?;
     app.state::<TrayState>().memory().menu = Some(model);
 
-    // Session progress changes the menu right away.
+    // Session progress changes the menu right away. On a task of its own: a listener runs on the
+    // emitting thread, which may hold the sessions lock.
     let handle = app.clone();
-    app.listen_any(crate::adapter::SESSION_EVENT, move |_| refresh(&handle));
+    app.listen_any(crate::adapter::SESSION_EVENT, move |_| {
+        let handle = handle.clone();
+        tauri::async_runtime::spawn(async move { refresh(&handle) });
+    });
     let handle = app.clone();
     tauri::async_runtime::spawn(async move {
         loop {
@@ -808,6 +841,47 @@ mod tests {
         assert_eq!(TrayAction::parse("bogus"), None);
     }
 
+    fn snapshot(busy: &[u32]) -> GpuSnapshot {
+        let gpu = |i: u32| tunnelbook_core::gpu::Gpu {
+            index: i,
+            uuid: format!("GPU-{i}"),
+            memory_total_mib: Some(80_000),
+            memory_used_mib: Some(if busy.contains(&i) { 40_000 } else { 0 }),
+            memory_free_mib: Some(if busy.contains(&i) { 40_000 } else { 80_000 }),
+            utilization_gpu: Some(if busy.contains(&i) { 99 } else { 0 }),
+            ..Default::default()
+        };
+        GpuSnapshot {
+            host: "gpu-box".into(),
+            gpus: (0..4).map(gpu).collect(),
+            processes: busy
+                .iter()
+                .map(|i| tunnelbook_core::gpu::GpuProcess {
+                    gpu_uuid: format!("GPU-{i}"),
+                    pid: 100 + i,
+                    user: Some("bob".into()),
+                    ..Default::default()
+                })
+                .collect(),
+            no_gpu_reason: None,
+            current_user: Some("ana".into()),
+        }
+    }
+
+    #[test]
+    fn counts_and_freed_gpus_from_snapshots() {
+        let before = snapshot(&[0, 1]);
+        assert_eq!(gpu_count(&before), GpuCount { free: 2, total: 4 });
+        let busy = busy_gpus(&before);
+        assert_eq!(busy.len(), 2);
+        // GPU 1 finished; GPU 0 still busy.
+        let notices = freed_notices("gpu-box", &busy, &snapshot(&[0]));
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert_eq!(notices[0].title, "GPU free");
+        assert!(notices[0].body.contains("GPU 1") && notices[0].body.contains("gpu-box"));
+        assert!(freed_notices("gpu-box", &busy, &before).is_empty());
+    }
+
     #[test]
     fn notices_for_ready_and_dropped_sessions() {
         let before = vec![
@@ -828,5 +902,13 @@ mod tests {
         assert_eq!(notices[1].title, "Connection dropped");
         assert!(notices[1].body.contains("This computer"));
         assert!(session_notices(&now, &now).is_empty());
+
+        // A connection closing under a live session is told once.
+        let mut told = HashSet::new();
+        let closed = [session("s4", "gpu-box", SessionStatus::Connected, None)];
+        let first = closed_notices(&closed, &mut told);
+        assert_eq!(first.len(), 1);
+        assert!(first[0].body.contains("gpu-box (s4)"), "{first:?}");
+        assert!(closed_notices(&closed, &mut told).is_empty());
     }
 }

@@ -295,7 +295,7 @@ async function main() {
   const preview = await waitFor('the tray preview', () => find('css selector', '[data-testid="tray-preview"]'));
   await waitFor('both sessions in the preview', async () => {
     const t = await text(preview);
-    return t.includes('Session s1') && t.includes('Session s2') ? true : (await click(await find('xpath', "//button[normalize-space()='Refresh']")), false);
+    return t.includes('Session s1') && t.includes('Session s2') && t.includes('gpu-box: ') ? true : (await click(await find('xpath', "//button[normalize-space()='Refresh']")), false);
   });
   await wd('POST', s('/execute/sync'), { script: "document.getElementById('tray-title').scrollIntoView()", args: [] });
   await shot('tray-menu.png');
