@@ -21,7 +21,9 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const binary = resolve(process.argv[2] ?? join(root, 'target/debug/tunnelbook-app'));
 const shots = join(root, 'docs/screenshots');
-const port = Number(process.env.TAURI_DRIVER_PORT ?? 4444);
+// Free ports unless given: other suites (or other people's) may run a tauri-driver on 4444.
+const port = Number(process.env.TAURI_DRIVER_PORT ?? 0) || (await freePort());
+const nativePort = await freePort();
 const base = `http://127.0.0.1:${port}`;
 const home = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-tray-'));
 const sshdDir = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-sshd-'));
@@ -141,7 +143,7 @@ function appPids() {
   }
 }
 
-const driver = spawn('tauri-driver', ['--port', String(port)], {
+const driver = spawn('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
   stdio: ['ignore', 'inherit', 'inherit'],
   env: { ...process.env, TUNNELBOOK_HOME: home },
 });
