@@ -181,3 +181,40 @@ pub async fn quit<R: Runtime>(app: &AppHandle<R>, stop_notebooks: bool) {
     }
     app.exit(0);
 }
+
+#[cfg(test)]
+mod tests {
+    use tunnelbook_core::{
+        profile::Profile,
+        secret::{MemoryStore, SecretKey, Sensitive},
+    };
+
+    use super::*;
+
+    #[test]
+    fn forget_all_removes_every_hosts_secrets_and_nothing_else() {
+        let store = MemoryStore::default();
+        let a = Profile {
+            name: "a".into(),
+            ..Profile::default()
+        };
+        let b = Profile {
+            name: "b".into(),
+            identity_files: vec!["/k/id".into()],
+            ..Profile::default()
+        };
+        let secret = Sensitive::new("s3cret".to_string());
+        store.persist(&SecretKey::password("a"), &secret).unwrap();
+        store
+            .persist(&SecretKey::passphrase("b", "/k/id".as_ref()), &secret)
+            .unwrap();
+        store
+            .persist(&SecretKey::password("other"), &secret)
+            .unwrap();
+        assert_eq!(forget_all(&store, &[a, b]).unwrap(), 2);
+        assert!(store.list("a").unwrap().is_empty());
+        assert!(store.list("b").unwrap().is_empty());
+        // A host that is not saved (not in the list) keeps its secret.
+        assert_eq!(store.list("other").unwrap().len(), 1);
+    }
+}
