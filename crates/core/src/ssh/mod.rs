@@ -134,6 +134,22 @@ pub enum SshError {
     Protocol(String),
 }
 
+impl SshError {
+    /// Whether trying again later may succeed (the network, the server restarting), as opposed
+    /// to errors that need the human: a changed or untrusted host key, refused credentials, an
+    /// unusable key or known_hosts file. Reconnect loops stop on the latter.
+    pub fn is_transient(&self) -> bool {
+        !matches!(
+            self,
+            SshError::HostKeyChanged { .. }
+                | SshError::HostKeyNotTrusted { .. }
+                | SshError::AuthFailed { .. }
+                | SshError::KeyFile { .. }
+                | SshError::KnownHosts { .. }
+        )
+    }
+}
+
 impl From<russh::Error> for SshError {
     fn from(e: russh::Error) -> Self {
         SshError::Protocol(e.to_string())
@@ -409,13 +425,55 @@ impl Connection {
         self.inner.handle.is_closed()
     }
 
-    /// Closes the session (and with it every channel and forward).
+    /// Closes the session (and with it every channel and forward). Gives up after 2 s: a
+    /// connection whose network is gone may never take the goodbye.
     pub async fn close(&self) {
-        let _ = self
-            .inner
-            .handle
-            .disconnect(russh::Disconnect::ByApplication, "bye", "en")
-            .await;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            self.inner
+                .handle
+                .disconnect(russh::Disconnect::ByApplication, "bye", "en"),
+        )
+        .await;
+    }
+
+    /// Resolves when the session has ended, with why. Besides the handler's `Disconnected`
+    /// event this polls [`Connection::is_closed`], because russh does not call the handler on
+    /// every way a session ends (e.g. when shutting down an already reset socket fails).
+    pub async fn closed(&self) -> String {
+        let mut events = self.events();
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Ok(ConnectionState::Disconnected { reason }) => return reason,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    // The sender lives in `Inner`, which `self` holds: this cannot happen, but
+                    // if it does, the poll below still notices the end.
+                    Err(broadcast::error::RecvError::Closed) => {
+                        events = self.events();
+                    }
+                },
+                _ = tick.tick() => {
+                    if self.is_closed() {
+                        return "the connection closed".to_string();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the server answers a keepalive within `timeout` (for "is this connection still
+    /// good?" after the computer woke up or the network changed).
+    pub async fn ping(&self, timeout: Duration) -> bool {
+        // `send_ping` also returns when the session ends without a reply: look again after.
+        !self.is_closed()
+            && matches!(
+                tokio::time::timeout(timeout, self.inner.handle.send_ping()).await,
+                Ok(Ok(()))
+            )
+            && !self.is_closed()
     }
 
     /// The remote-forward routing table shared with the session's handler.
