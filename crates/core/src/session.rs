@@ -700,15 +700,6 @@ impl Live<'_> {
         if let Some(link) = &self.built.link {
             link.set(Some(conn.clone()));
         }
-        if let Some(link) = self.built.link.clone() {
-            for (rule, tunnel) in &mut self.built.remote {
-                *tunnel = None;
-                match rule.start_over(&link).await {
-                    Ok(t) => *tunnel = Some(t),
-                    Err(e) => tracing::warn!(error = %e, "a saved remote forward did not come back"),
-                }
-            }
-        }
         self.unanswered = 0;
         self.report
             .event(SessionEvent::Reconnected {
@@ -716,6 +707,24 @@ impl Live<'_> {
                 outage_secs: since.elapsed().as_secs(),
             })
             .await;
+        if let Some(link) = self.built.link.clone() {
+            for (rule, tunnel) in &mut self.built.remote {
+                *tunnel = None;
+                // The server may still hold the port for the old, dying session for a moment.
+                for attempt in 1..=3 {
+                    match rule.start_over(&link).await {
+                        Ok(t) => {
+                            *tunnel = Some(t);
+                            break;
+                        }
+                        Err(e) if attempt == 3 => {
+                            tracing::warn!(error = %e, "a saved remote forward did not come back");
+                        }
+                        Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+                    }
+                }
+            }
+        }
         if !self.gone {
             let host = Host::Ssh(conn);
             if let Some(server) = self.server() {
