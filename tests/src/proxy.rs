@@ -50,7 +50,11 @@ impl Proxy {
                     continue;
                 }
                 let rx = modes.subscribe();
-                tokio::spawn(serve(client, SocketAddr::from(([127, 0, 0, 1], target)), rx));
+                tokio::spawn(serve(
+                    client,
+                    SocketAddr::from(([127, 0, 0, 1], target)),
+                    rx,
+                ));
             }
         });
         Proxy { port, mode, accept }

@@ -223,7 +223,10 @@ async fn tcp_cut_for_5_s_comes_back_on_the_same_port_with_the_kernel_and_saved_f
     proxy.cut();
     let seen = until(&mut session, Duration::from_secs(10), is_reconnecting).await;
     assert!(
-        matches!(seen.last(), Some(SessionEvent::Reconnecting { attempt: 1, .. })),
+        matches!(
+            seen.last(),
+            Some(SessionEvent::Reconnecting { attempt: 1, .. })
+        ),
         "{seen:#?}"
     );
     // The listener stays bound through the outage: the port is not free for anyone else.
@@ -238,7 +241,9 @@ async fn tcp_cut_for_5_s_comes_back_on_the_same_port_with_the_kernel_and_saved_f
         "attempts during a 5 s outage with a 200 ms backoff: {seen:#?}"
     );
     assert!(
-        !seen.iter().any(|e| matches!(e, SessionEvent::ServerGone { .. })),
+        !seen
+            .iter()
+            .any(|e| matches!(e, SessionEvent::ServerGone { .. })),
         "{seen:#?}"
     );
 
@@ -262,7 +267,10 @@ async fn packets_dropped_longer_than_the_keepalive_window_are_survived() {
     until(&mut session, Duration::from_secs(10), is_reconnecting).await;
     let detected = start.elapsed();
     // keepalive 1 s × (2 + 1), plus a health check that may have been under way.
-    assert!(detected < Duration::from_secs(9), "found after {detected:?}");
+    assert!(
+        detected < Duration::from_secs(9),
+        "found after {detected:?}"
+    );
     tokio::time::sleep(Duration::from_secs(6).saturating_sub(start.elapsed())).await;
     proxy.restore();
     until(&mut session, Duration::from_secs(30), is_reconnected).await;
@@ -327,7 +335,10 @@ async fn a_killed_server_is_reported_gone_and_restarts_behind_the_same_port() {
         "2"
     );
     session.close(true).await;
-    assert!(!alive(again.remote_pid), "close(true) stopped the new server");
+    assert!(
+        !alive(again.remote_pid),
+        "close(true) stopped the new server"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -484,9 +495,10 @@ async fn soak_10k_requests_across_3_reconnects_fail_only_in_outages_and_leak_not
     assert!(failures.len() < SOAK_REQUESTS / 20, "{}", failures.len());
 
     x_is_still_42(&info, &kernel).await;
-    session.close(true).await;
+    // Measured with the session still up (its listener and its one SSH socket, as before).
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (fds_after, rss_after) = (open_fds(), rss_kib());
+    session.close(true).await;
     eprintln!("fds {fds_before} -> {fds_after}; RSS {rss_before} KiB -> {rss_after} KiB");
     assert!(
         fds_after <= fds_before + 8,

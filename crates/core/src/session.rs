@@ -35,8 +35,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     gpu::{self, GpuChoice, GpuSelector},
     jupyter::{
-        self, Attached, EndpointChoice, Host, JupyterServer, LaunchSpec, Launched, TokenStore,
-        http,
+        self, Attached, EndpointChoice, Host, JupyterServer, LaunchSpec, Launched, TokenStore, http,
     },
     profile::Profile,
     secret::{SecretStore, Sensitive},
@@ -731,7 +730,9 @@ impl Live<'_> {
                 match jupyter::is_running(&host, &server).await {
                     Ok(false) => self.server_gone(gone_reason(&host, &server)).await,
                     Ok(true) => {}
-                    Err(e) => tracing::debug!(error = %e, "cannot check the server after reconnecting"),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cannot check the server after reconnecting")
+                    }
                 }
             }
         }
@@ -743,9 +744,7 @@ impl Live<'_> {
 
     async fn server_gone(&mut self, reason: String) {
         self.gone = true;
-        self.report
-            .event(SessionEvent::ServerGone { reason })
-            .await;
+        self.report.event(SessionEvent::ServerGone { reason }).await;
     }
 
     /// Is the server alive and answering? A failing SSH command says nothing about the server
@@ -795,11 +794,17 @@ impl Live<'_> {
             tracing::debug!("restart asked while the server runs; ignored");
             return;
         }
-        let (Some(host), Some(launch)) = (self.built.host.clone(), self.built.launch.clone()) else {
+        let (Some(host), Some(launch)) = (self.built.host.clone(), self.built.launch.clone())
+        else {
             return;
         };
         self.report
-            .step(Step::Launch, StepState::Started, "starting JupyterLab again", 45)
+            .step(
+                Step::Launch,
+                StepState::Started,
+                "starting JupyterLab again",
+                45,
+            )
             .await;
         // The old one may still hang around (not answering): stop it and remove its record.
         if let Some((old, token)) = self.built.launched.take()
@@ -810,7 +815,8 @@ impl Live<'_> {
         let Launched { server, token } = match jupyter::launch(&host, &launch).await {
             Ok(l) => l,
             Err(e) => {
-                self.server_gone(format!("starting it again failed: {e}")).await;
+                self.server_gone(format!("starting it again failed: {e}"))
+                    .await;
                 return;
             }
         };
@@ -841,29 +847,31 @@ impl Live<'_> {
                     addr
                 }
                 Err(e) => {
-                    self.server_gone(format!("starting it again failed: {e}")).await;
+                    self.server_gone(format!("starting it again failed: {e}"))
+                        .await;
                     return;
                 }
             },
         };
         self.report
-            .step(Step::Ready, StepState::Started, "waiting for JupyterLab to answer", 70)
+            .step(
+                Step::Ready,
+                StepState::Started,
+                "waiting for JupyterLab to answer",
+                70,
+            )
             .await;
-        let version = match jupyter::wait_ready(
-            &host,
-            &server,
-            local_addr,
-            &token,
-            self.spec.ready_timeout,
-        )
-        .await
-        {
-            Ok(v) => v,
-            Err(e) => {
-                self.server_gone(format!("starting it again failed: {e}")).await;
-                return;
-            }
-        };
+        let version =
+            match jupyter::wait_ready(&host, &server, local_addr, &token, self.spec.ready_timeout)
+                .await
+            {
+                Ok(v) => v,
+                Err(e) => {
+                    self.server_gone(format!("starting it again failed: {e}"))
+                        .await;
+                    return;
+                }
+            };
         self.report
             .step(
                 Step::Ready,
@@ -897,9 +905,7 @@ impl Live<'_> {
 async fn connect(spec: &SessionSpec) -> Result<Connection, SshError> {
     match &spec.host {
         SessionHost::Ssh { chain, context } => Connection::open(chain, context).await,
-        SessionHost::Local => Err(SshError::Protocol(
-            "this computer has no connection".into(),
-        )),
+        SessionHost::Local => Err(SshError::Protocol("this computer has no connection".into())),
     }
 }
 
