@@ -624,11 +624,17 @@ impl Live<'_> {
                             },
                         }
                     }
-                    // A close asked meanwhile waits in the queue until the attempt is over.
-                    let result = tokio::select! {
-                        r = connect(self.spec) => r,
-                        () = self.cancel.cancelled() => {
-                            return (self.spec.stop_server_on_cancel, None);
+                    // The attempt may wait on the human (a password prompt): closing must not.
+                    let spec = self.spec;
+                    let attempt_fut = connect(spec);
+                    tokio::pin!(attempt_fut);
+                    let result = loop {
+                        tokio::select! {
+                            r = &mut attempt_fut => break r,
+                            wake = self.wake() => match wake {
+                                Wake::Close { stop_server, done } => return (stop_server, done),
+                                Wake::ReconnectNow | Wake::RestartServer => {}
+                            },
                         }
                     };
                     match result {
