@@ -278,7 +278,55 @@ async fn packets_dropped_longer_than_the_keepalive_window_are_survived() {
     session.close(true).await;
 }
 
-/// The test user's running Jupyter servers (pids), as root sees them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_now_checks_a_silent_connection_and_skips_the_backoff() {
+    let bed = bed();
+    let proxy = Proxy::start(bed.sshd.port).await;
+    bed.client.trust_port(&bed.sshd, proxy.port);
+    // Keepalive and backoff far too slow to matter: only `reconnect_now` acts here.
+    let mut profile = bed.profile(proxy.port);
+    profile.keepalive_interval = 120;
+    let mut spec = bed.spec(profile);
+    spec.reconnect.first_delay = Duration::from_secs(60);
+    spec.reconnect.max_delay = Duration::from_secs(60);
+    spec.reconnect.health_interval = Duration::from_secs(600);
+    let mut session = Session::start(spec);
+    let info = ready(&mut session).await;
+    let kernel = kernel_with_x(&info).await;
+
+    // As after the computer slept: the connection looks open but nothing gets through.
+    proxy.blackhole();
+    let control = session.control();
+    control.reconnect_now();
+    let seen = until(&mut session, Duration::from_secs(10), is_reconnecting).await;
+    assert!(
+        matches!(seen.last(), Some(SessionEvent::Reconnecting { attempt: 1, next_try_in_secs: 0, reason }) if reason.contains("did not answer")),
+        "{seen:#?}"
+    );
+    // The immediate attempt times out in the black hole; the next waits a minute…
+    let seen = until(&mut session, Duration::from_secs(10), is_reconnecting).await;
+    assert!(
+        matches!(
+            seen.last(),
+            Some(SessionEvent::Reconnecting {
+                attempt: 2,
+                next_try_in_secs: 60,
+                ..
+            })
+        ),
+        "{seen:#?}"
+    );
+    // …unless the network is back and the app says so.
+    proxy.restore();
+    let asked = Instant::now();
+    control.reconnect_now();
+    until(&mut session, Duration::from_secs(10), is_reconnected).await;
+    assert!(asked.elapsed() < Duration::from_secs(10));
+    x_is_still_42(&info, &kernel).await;
+    session.close(true).await;
+}
+
+/// Whether a process lives (a zombie does not count).
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| {
