@@ -158,6 +158,8 @@ pub enum SessionEvent {
         /// 1 for the first attempt after the loss, then 2, 3, …
         attempt: u32,
         /// Seconds until that attempt (0: now).
+        // `rename_all` renames variants only; fields of struct variants are renamed one by one.
+        #[serde(rename = "nextTryInSecs")]
         next_try_in_secs: u64,
         /// Why the connection was lost, or why the last attempt failed.
         reason: String,
@@ -167,6 +169,7 @@ pub enum SessionEvent {
         /// Attempts it took.
         attempts: u32,
         /// Seconds without a connection.
+        #[serde(rename = "outageSecs")]
         outage_secs: u64,
     },
     /// The Jupyter server itself is gone (killed, out of memory, host rebooted) or stopped
@@ -1202,6 +1205,23 @@ mod tests {
         assert_eq!(p.delay(u32::MAX), Duration::from_secs(30));
     }
 
+    #[cfg(feature = "ts")]
+    #[test]
+    fn typescript_twin_matches_the_wire_names() {
+        use ts_rs::TS;
+        let decl = SessionEvent::decl(&ts_rs::Config::new());
+        for name in [
+            "\"type\": \"reconnecting\"",
+            "nextTryInSecs",
+            "\"type\": \"reconnected\"",
+            "outageSecs",
+            "\"type\": \"serverGone\"",
+            "\"type\": \"disconnected\"",
+        ] {
+            assert!(decl.contains(name), "{name} not in {decl}");
+        }
+    }
+
     #[test]
     fn new_events_serialize_camel_case_with_a_type_tag() {
         let ev = SessionEvent::Reconnecting {
@@ -1212,6 +1232,14 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&ev).unwrap(),
             serde_json::json!({"type": "reconnecting", "attempt": 2, "nextTryInSecs": 4, "reason": "x"})
+        );
+        let ev = SessionEvent::Reconnected {
+            attempts: 3,
+            outage_secs: 7,
+        };
+        assert_eq!(
+            serde_json::to_value(&ev).unwrap(),
+            serde_json::json!({"type": "reconnected", "attempts": 3, "outageSecs": 7})
         );
         let ev = SessionEvent::ServerGone { reason: "y".into() };
         assert_eq!(
