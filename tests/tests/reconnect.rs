@@ -390,6 +390,42 @@ async fn a_killed_server_is_reported_gone_and_restarts_behind_the_same_port() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stops_answering_while_ssh_works_is_gone_too() {
+    let bed = bed();
+    let mut spec = bed.spec(bed.profile(bed.sshd.port));
+    spec.reconnect.unanswered_max = 1;
+    let mut session = Session::start(spec);
+    let info = ready(&mut session).await;
+
+    // Frozen: the process exists, nothing answers.
+    let status = Command::new("kill")
+        .args(["-STOP", "--", &format!("-{}", info.remote_pid)])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let seen = until(&mut session, Duration::from_secs(30), |e| {
+        matches!(e, SessionEvent::ServerGone { .. })
+    })
+    .await;
+    assert!(!seen.iter().any(is_reconnecting), "{seen:#?}");
+    assert!(
+        matches!(seen.last(), Some(SessionEvent::ServerGone { reason }) if reason.contains("has not answered")),
+        "{seen:#?}"
+    );
+
+    // A restart replaces the frozen server (stopped for good) behind the same port.
+    session.restart_server();
+    let again = ready(&mut session).await;
+    assert_eq!(again.local_port, info.local_port);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(info.remote_pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!alive(info.remote_pid), "the frozen server was stopped");
+    session.close(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sshd_restart_is_survived_by_up_which_says_so() {
     let mut bed = bed();
     ProfileStore::in_home(&bed.client.home())

@@ -815,9 +815,10 @@ impl Live<'_> {
                 45,
             )
             .await;
-        // The old one may still hang around (not answering): stop it and remove its record.
-        if let Some((old, token)) = self.built.launched.take()
-            && let Err(e) = jupyter::stop(&host, &old, Some(&token), self.tokens).await
+        // The old one may still hang around (not answering): stop it by signals (asking it over
+        // HTTP would only wait for a timeout) and remove its record.
+        if let Some((old, _)) = self.built.launched.take()
+            && let Err(e) = jupyter::stop(&host, &old, None, self.tokens).await
         {
             tracing::debug!(error = %e, server = %old.id, "cannot clean up the gone server");
         }
