@@ -337,7 +337,7 @@ impl Tunnel {
                             let _ = tcp.set_nodelay(true);
                             tokio::select! {
                                 () = stop.cancelled() => {}
-                                _ = copy::bidirectional(tcp, channel.into_stream(), &counters) => {}
+                                _ = copy::bidirectional(tcp, channel, &counters) => {}
                             }
                         }
                         Err(e) => {
@@ -509,7 +509,7 @@ async fn forward_local(
         // Dropping `tcp` on failure closes the local connection: the client sees it refused.
         Err(e) => debug!(%target, error = %e, "the server could not reach the target"),
         Ok(channel) => {
-            if let Err(e) = copy::bidirectional(tcp, channel.into_stream(), &counters).await {
+            if let Err(e) = copy::bidirectional(tcp, channel, &counters).await {
                 debug!(%target, error = %e, "forwarded connection ended with an error");
             }
         }
