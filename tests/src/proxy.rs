@@ -1,8 +1,15 @@
 //! A TCP proxy (in-process, tokio) between a client and a server that a test can break and mend:
 //! cut every connection and refuse new ones, or silently stop forwarding (a black hole: nothing
-//! is closed, nothing arrives), then restore.
+//! is closed, nothing arrives), then restore — or abandon the connections open now for good (as
+//! when a laptop wakes on another network) while new ones pass.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -30,7 +37,20 @@ pub struct Proxy {
     /// The port clients connect to.
     pub port: u16,
     mode: Arc<watch::Sender<Mode>>,
+    /// The number the next accepted connection gets.
+    next_id: Arc<AtomicU64>,
+    /// Connections numbered below this are black-holed for good
+    /// ([`Proxy::abandon_and_restore`]).
+    abandoned_below: Arc<AtomicU64>,
     accept: JoinHandle<()>,
+}
+
+/// One proxied connection: its number and what it obeys.
+#[derive(Clone)]
+struct Rules {
+    id: u64,
+    mode: watch::Receiver<Mode>,
+    abandoned_below: Arc<AtomicU64>,
 }
 
 impl Proxy {
@@ -40,6 +60,10 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         let mode = Arc::new(watch::Sender::new(Mode::Pass));
         let modes = mode.clone();
+        let abandoned_below = Arc::new(AtomicU64::new(0));
+        let abandoned = abandoned_below.clone();
+        let next_id = Arc::new(AtomicU64::new(0));
+        let ids = next_id.clone();
         let accept = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
@@ -49,15 +73,25 @@ impl Proxy {
                     drop(client);
                     continue;
                 }
-                let rx = modes.subscribe();
+                let rules = Rules {
+                    id: ids.fetch_add(1, Ordering::SeqCst),
+                    mode: modes.subscribe(),
+                    abandoned_below: abandoned.clone(),
+                };
                 tokio::spawn(serve(
                     client,
                     SocketAddr::from(([127, 0, 0, 1], target)),
-                    rx,
+                    rules,
                 ));
             }
         });
-        Proxy { port, mode, accept }
+        Proxy {
+            port,
+            mode,
+            next_id,
+            abandoned_below,
+            accept,
+        }
     }
 
     /// Closes every connection and refuses new ones until [`Proxy::restore`].
@@ -74,6 +108,15 @@ impl Proxy {
     pub fn restore(&self) {
         self.mode.send_replace(Mode::Pass);
     }
+
+    /// Forwards new connections again while every connection accepted so far stays silent for
+    /// good (never closed, nothing moves): a network that came back with none of the old
+    /// connections' state.
+    pub fn abandon_and_restore(&self) {
+        self.abandoned_below
+            .store(self.next_id.load(Ordering::SeqCst), Ordering::SeqCst);
+        self.mode.send_replace(Mode::Pass);
+    }
 }
 
 impl Drop for Proxy {
@@ -83,7 +126,7 @@ impl Drop for Proxy {
     }
 }
 
-async fn serve(client: TcpStream, target: SocketAddr, mode: watch::Receiver<Mode>) {
+async fn serve(client: TcpStream, target: SocketAddr, rules: Rules) {
     let Ok(server) = TcpStream::connect(target).await else {
         return;
     };
@@ -93,19 +136,22 @@ async fn serve(client: TcpStream, target: SocketAddr, mode: watch::Receiver<Mode
     let (sr, sw) = server.into_split();
     // Either direction ending (or a cut) drops all four halves: both sockets close.
     tokio::select! {
-        () = pump(cr, sw, mode.clone()) => {}
-        () = pump(sr, cw, mode) => {}
+        () = pump(cr, sw, rules.clone()) => {}
+        () = pump(sr, cw, rules) => {}
     }
 }
 
-/// Waits while the mode is `Blackhole`; false once it is `Cut` (or the proxy is gone).
-async fn passing(mode: &mut watch::Receiver<Mode>) -> bool {
+/// Waits while the mode is `Blackhole` (or the connection is abandoned); false once it is `Cut`
+/// (or the proxy is gone).
+async fn passing(rules: &mut Rules) -> bool {
+    let mode = &mut rules.mode;
     loop {
         let now = *mode.borrow_and_update();
+        let abandoned = rules.id < rules.abandoned_below.load(Ordering::SeqCst);
         match now {
-            Mode::Pass => return true,
+            Mode::Pass if !abandoned => return true,
             Mode::Cut => return false,
-            Mode::Blackhole => {
+            Mode::Pass | Mode::Blackhole => {
                 if mode.changed().await.is_err() {
                     return false;
                 }
@@ -114,10 +160,10 @@ async fn passing(mode: &mut watch::Receiver<Mode>) -> bool {
     }
 }
 
-async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut mode: watch::Receiver<Mode>) {
+async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut rules: Rules) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        if !passing(&mut mode).await {
+        if !passing(&mut rules).await {
             return;
         }
         tokio::select! {
@@ -128,11 +174,11 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut mode: watch::
                 };
                 // Read just as the black hole opened: keep it until then (dropping bytes would
                 // corrupt the stream rather than delay it).
-                if !passing(&mut mode).await || to.write_all(&buf[..n]).await.is_err() {
+                if !passing(&mut rules).await || to.write_all(&buf[..n]).await.is_err() {
                     return;
                 }
             }
-            changed = mode.changed() => {
+            changed = rules.mode.changed() => {
                 if changed.is_err() {
                     return;
                 }

@@ -446,15 +446,7 @@ async fn sshd_restart_is_survived_by_up_which_says_so() {
             std::fs::read_to_string(&err_path).unwrap_or_default()
         )
     });
-    let info = ReadyInfo {
-        url: ready["url"].as_str().unwrap().to_string(),
-        local_port: u16::try_from(ready["localPort"].as_u64().unwrap()).unwrap(),
-        gpu: None,
-        gpu_label: None,
-        remote_pid: u32::try_from(ready["remotePid"].as_u64().unwrap()).unwrap(),
-        env: String::new(),
-        server_id: ready["serverId"].as_str().unwrap().to_string(),
-    };
+    let info = ready_info(&ready);
     let kernel = kernel_with_x(&info).await;
 
     bed.sshd.restart(Duration::from_secs(2));
@@ -483,6 +475,19 @@ async fn sshd_restart_is_survived_by_up_which_says_so() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!alive(info.remote_pid));
+}
+
+/// The parts of `up --json`'s line the tests use.
+fn ready_info(ready: &serde_json::Value) -> ReadyInfo {
+    ReadyInfo {
+        url: ready["url"].as_str().unwrap().to_string(),
+        local_port: u16::try_from(ready["localPort"].as_u64().unwrap()).unwrap(),
+        gpu: None,
+        gpu_label: None,
+        remote_pid: u32::try_from(ready["remotePid"].as_u64().unwrap()).unwrap(),
+        env: String::new(),
+        server_id: ready["serverId"].as_str().unwrap().to_string(),
+    }
 }
 
 fn open_fds() -> usize {
@@ -592,4 +597,67 @@ async fn soak_10k_requests_across_3_reconnects_fail_only_in_outages_and_leak_not
         rss_after <= rss_before + 32 * 1024,
         "RSS grew: {rss_before} KiB -> {rss_after} KiB"
     );
+}
+
+/// The CLI notices it was suspended (here: SIGSTOP, as a laptop's sleep looks to a process) and
+/// checks its connection at once instead of waiting for the keepalives (30 s × 3 here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_checks_its_connection_at_once_after_a_suspend() {
+    let bed = bed();
+    let proxy = Proxy::start(bed.sshd.port).await;
+    bed.client.trust_port(&bed.sshd, proxy.port);
+    let mut profile = bed.profile(proxy.port);
+    profile.keepalive_interval = 30;
+    ProfileStore::in_home(&bed.client.home())
+        .save(&[profile])
+        .unwrap();
+    let err_path = bed.client.dir.path().join("up-stderr");
+    let mut up = Guard::spawn(
+        bed.client
+            .cli()
+            .args(["up", "box", "--gpu", "none", "--json", "--stop-on-exit"])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&err_path).unwrap()),
+    );
+    let line = up.read_line();
+    let ready: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| {
+        panic!(
+            "up printed {line:?}; stderr:\n{}",
+            std::fs::read_to_string(&err_path).unwrap_or_default()
+        )
+    });
+    let info = ready_info(&ready);
+    let kernel = kernel_with_x(&info).await;
+    let pid = up.pid().to_string();
+
+    // "Sleep": the process stops and the network goes silent; on "resume" the network is back
+    // but the old connection is dead without a word.
+    let _ = Command::new("kill").args(["-STOP", &pid]).status();
+    proxy.blackhole();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    proxy.abandon_and_restore();
+    let resumed = Instant::now();
+    let _ = Command::new("kill").args(["-CONT", &pid]).status();
+    let stderr = loop {
+        let text = std::fs::read_to_string(&err_path).unwrap_or_default();
+        if text.contains("tunnelbook: reconnected") || resumed.elapsed() > Duration::from_secs(30) {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        stderr.contains("tunnelbook: this computer woke up after ")
+            && stderr.contains(": checking the connection")
+            && stderr.contains("tunnelbook: reconnected"),
+        "{stderr}"
+    );
+    // Tick (2 s) + one unanswered keepalive (5 s) + a new connection; the keepalives alone would
+    // have taken 90 s.
+    assert!(
+        resumed.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        resumed.elapsed()
+    );
+    x_is_still_42(&info, &kernel).await;
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
 }

@@ -97,9 +97,18 @@ pub async fn run(global: &Global, args: UpArgs) -> ExitCode {
     // One line of stdin after the server is gone means "start it again" (only read then, so the
     // prompter keeps stdin for host-key questions while reconnecting).
     let (enter_tx, mut enter) = tokio::sync::mpsc::channel::<bool>(1);
+    // Waking from sleep or a new network checks the connection at once.
+    let mut wakes = tunnelbook_core::wake::watch(tunnelbook_core::wake::DEFAULT_TICK);
     let code = loop {
         let event = tokio::select! {
             () = connect::interrupted(), if ready => break ExitCode::SUCCESS,
+            Some(wake) = wakes.recv() => {
+                if ready {
+                    eprintln!("tunnelbook: {wake}: checking the connection");
+                    session.reconnect_now();
+                }
+                continue;
+            }
             Some(got_line) = enter.recv() => {
                 if got_line {
                     session.restart_server();

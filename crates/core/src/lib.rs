@@ -12,3 +12,4 @@ pub mod secret;
 pub mod session;
 pub mod ssh;
 pub mod tunnel;
+pub mod wake;

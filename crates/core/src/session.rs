@@ -589,8 +589,12 @@ impl Live<'_> {
                             self.down(1, reason, false).await
                         }
                         _ = health.tick(), if !self.gone => {
-                            self.check_health().await;
-                            Phase::Up
+                            if self.check_health().await {
+                                Phase::Up
+                            } else {
+                                self.lose_connection();
+                                self.down(1, "the connection did not answer".into(), true).await
+                            }
                         }
                     }
                 }
@@ -756,32 +760,36 @@ impl Live<'_> {
         self.report.event(SessionEvent::ServerGone { reason }).await;
     }
 
-    /// Is the server alive and answering? A failing SSH command says nothing about the server
-    /// (the connection watcher handles that); a process that is gone, or one that runs but does
-    /// not answer `GET /api` several checks in a row while SSH works, is reported gone.
-    async fn check_health(&mut self) {
+    /// Is the server alive and answering? Its process gone, or `GET /api` unanswered
+    /// `unanswered_max` checks in a row while SSH works, is reported as
+    /// [`SessionEvent::ServerGone`]. Returns false when the connection itself stopped answering
+    /// (the host ran no check and answered no keepalive). Each step is bounded by
+    /// [`PING_TIMEOUT`], so a request such as [`Command::ReconnectNow`] waits little.
+    async fn check_health(&mut self) -> bool {
         let (Some(host), Some(server)) = (self.built.host.clone(), self.server()) else {
-            return;
+            return true;
         };
-        match tokio::time::timeout(
-            self.spec.reconnect.health_interval.max(PING_TIMEOUT),
-            jupyter::is_running(&host, &server),
-        )
-        .await
-        {
+        match tokio::time::timeout(PING_TIMEOUT, jupyter::is_running(&host, &server)).await {
             Ok(Ok(true)) => {}
             Ok(Ok(false)) => {
                 self.server_gone(gone_reason(&host, &server)).await;
-                return;
+                return true;
             }
-            Ok(Err(_)) | Err(_) => return,
+            Ok(Err(_)) => return true,
+            Err(_) => {
+                return match host.connection() {
+                    Some(conn) => conn.ping(PING_TIMEOUT).await,
+                    None => true,
+                };
+            }
         }
         let Some(addr) = self.built.attached.as_ref().map(|a| a.local_addr) else {
-            return;
+            return true;
         };
         let api = format!("{}api", server.base_url);
-        match http::request(addr, "GET", &api, None).await {
-            Ok(r) if r.status == 200 => self.unanswered = 0,
+        let answer = tokio::time::timeout(PING_TIMEOUT, http::request(addr, "GET", &api, None));
+        match answer.await {
+            Ok(Ok(r)) if r.status == 200 => self.unanswered = 0,
             _ => {
                 self.unanswered = self.unanswered.saturating_add(1);
                 if self.unanswered >= self.spec.reconnect.unanswered_max.max(1) {
@@ -795,6 +803,7 @@ impl Live<'_> {
                 }
             }
         }
+        true
     }
 
     /// Starts a new server with the same launch spec behind the same local port.
