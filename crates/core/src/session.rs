@@ -19,8 +19,8 @@
 //!
 //! What it leaves out: how each step is done ([`crate::ssh`], [`crate::gpu`], [`crate::jupyter`],
 //! [`crate::tunnel`]), rendering the events (the CLI and the app), and noticing that the computer
-//! woke up or changed networks: the OS hooks belong to the app, which then calls
-//! [`Session::reconnect_now`] (or [`SessionControl::reconnect_now`]).
+//! woke up or changed networks ([`crate::wake`]; the front end then calls
+//! [`Session::reconnect_now`] or [`SessionControl::reconnect_now`]).
 
 use std::{
     fmt,
