@@ -124,9 +124,14 @@ pub async fn drive_notebook<R: Runtime>(
                 }
                 if step == SessionStep::Connect && st != StepState::Running {
                     // Core connects in one go: the host key and authentication are part of it.
-                    emit(&app, &id, SessionStep::Connect, st, p.message.clone(), None);
-                    emit(&app, &id, SessionStep::HostKey, st, "", None);
-                    emit(&app, &id, SessionStep::Authenticate, st, p.message, None);
+                    let (key, auth) = if st == StepState::Done {
+                        ("host key verified", "authenticated")
+                    } else {
+                        ("", "")
+                    };
+                    emit(&app, &id, SessionStep::Connect, st, p.message, None);
+                    emit(&app, &id, SessionStep::HostKey, st, key, None);
+                    emit(&app, &id, SessionStep::Authenticate, st, auth, None);
                 } else {
                     emit(&app, &id, step, st, p.message, None);
                 }
