@@ -25,7 +25,7 @@ const binary = resolve(process.argv[2] ?? join(root, 'target/debug/tunnelbook-ap
 const bedBinary = resolve(process.argv[3] ?? join(root, 'target/debug/tunnelbook-e2e-bed'));
 const bench = process.env.E2E_BENCH === '1';
 const benchSecs = Number(process.env.E2E_BENCH_SECS ?? 60);
-const shots = join(root, 'docs/screenshots');
+const shots = resolve(process.env.E2E_SHOTS_DIR ?? join(root, 'docs/screenshots'));
 const port = Number(process.env.TAURI_DRIVER_PORT ?? 4444);
 const base = `http://127.0.0.1:${port}`;
 const home = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-'));
@@ -107,7 +107,9 @@ function appPid() {
 }
 
 const comm = (pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-const rssKib = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+const statusKib = (pid, field) =>
+  Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+const rssKib = (pid) => statusKib(pid, 'VmRSS');
 const ticks = (pid) => {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -132,6 +134,9 @@ async function measure(secs) {
     name: p === pid ? 'tunnelbook-app' : comm(p),
     rssMiB: +(rssKib(p) / 1024).toFixed(1),
     peakRssMiB: +(peak.get(p) / 1024).toFixed(1),
+    // Anonymous memory is the process's own; file-backed is mostly shared libraries (GTK, WebKit).
+    anonMiB: +(statusKib(p, 'RssAnon') / 1024).toFixed(1),
+    fileMiB: +(statusKib(p, 'RssFile') / 1024).toFixed(1),
     cpuPercent: +((100 * (ticks(p) - before.get(p))) / 100 / elapsed).toFixed(2),
   }));
   return { seconds: +elapsed.toFixed(1), processes: rows };
@@ -157,7 +162,7 @@ async function main() {
     await sleep(400); // let WebKit paint the last change before capturing
     const png = await wd('GET', s('/screenshot'));
     writeFileSync(join(shots, name), Buffer.from(png, 'base64'));
-    console.log(`screenshot docs/screenshots/${name}`);
+    console.log(`screenshot ${join(shots, name)}`);
   };
   const step = (name) => console.log(`ok - ${name}`);
 
@@ -274,7 +279,9 @@ async function main() {
     const result = await measure(benchSecs);
     console.log(`BENCH ${JSON.stringify(result)}`);
     for (const p of result.processes) {
-      console.log(`bench: ${p.name.padEnd(22)} pid ${String(p.pid).padEnd(8)} RSS ${p.rssMiB} MiB (peak ${p.peakRssMiB})  CPU ${p.cpuPercent} %`);
+      console.log(
+        `bench: ${p.name.padEnd(16)} pid ${String(p.pid).padEnd(7)} RSS ${p.rssMiB} MiB (peak ${p.peakRssMiB}; anon ${p.anonMiB}, file ${p.fileMiB})  CPU ${p.cpuPercent} %`,
+      );
     }
   }
 
