@@ -37,7 +37,14 @@ fn ensure_user() {
     run(Command::new("usermod").args(["-p", "*", USER]));
     let profile = format!("/home/{USER}/.profile");
     if !Path::new(&profile).exists() {
-        run(Command::new("install").args(["-o", USER, "-m", "0644", "/etc/skel/.profile", &profile]));
+        run(Command::new("install").args([
+            "-o",
+            USER,
+            "-m",
+            "0644",
+            "/etc/skel/.profile",
+            &profile,
+        ]));
     }
 }
 
