@@ -202,23 +202,29 @@ pub async fn drive_notebook<R: Runtime>(
                     Some(app_error),
                 );
             }
-            CoreEvent::Disconnected { reason } => {
-                state.set_status(&id, SessionStatus::Disconnected);
-                let error = AppError::new(
-                    ErrorCode::Unreachable,
-                    format!(
-                        "the notebook's connection dropped ({reason}); the server keeps running — \
-                         open it again from Sessions"
-                    ),
-                );
-                emit(
-                    &app,
-                    &id,
-                    SessionStep::OpenTunnel,
-                    StepState::Failed,
-                    error.message.clone(),
-                    Some(error),
-                );
+            // Matched with `if let` rather than an arm so that events core adds later (e.g.
+            // reconnecting) compile and are logged until the app shows them.
+            other => {
+                if let CoreEvent::Disconnected { reason } = other {
+                    state.set_status(&id, SessionStatus::Disconnected);
+                    let error = AppError::new(
+                        ErrorCode::Unreachable,
+                        format!(
+                            "the notebook's connection dropped ({reason}); the server keeps \
+                             running — open it again from Sessions"
+                        ),
+                    );
+                    emit(
+                        &app,
+                        &id,
+                        SessionStep::OpenTunnel,
+                        StepState::Failed,
+                        error.message.clone(),
+                        Some(error),
+                    );
+                } else {
+                    tracing::info!(event = ?other, session = %id, "core session event the app does not show yet");
+                }
             }
         }
     }

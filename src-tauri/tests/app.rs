@@ -889,3 +889,103 @@ fn notebook_launches_through_core_session_on_the_chosen_gpu_and_stops() {
     .unwrap();
     drop(theirs);
 }
+
+#[test]
+fn cancelling_a_launch_stops_the_server_it_started() {
+    use tunnelbook_testbed::{Sshd, SshdOptions, USER, jupyter_venv, make_key};
+    if !Path::new("/usr/sbin/sshd").exists() {
+        eprintln!("skipping: /usr/sbin/sshd not installed");
+        return;
+    }
+    let venv = jupyter_venv().display().to_string();
+    let keys = tempfile::tempdir().unwrap();
+    let key = make_key(keys.path(), "id", "ed25519", None);
+    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("known_hosts"),
+        sshd.known_hosts_line() + "\n",
+    )
+    .unwrap();
+    let app = app(home.path());
+    let main = main_window(&app);
+    let profile = json!({
+        "name": "cancel-box", "host": "127.0.0.1", "port": sshd.port, "user": USER,
+        "auth": ["key-file"], "identityFiles": [key.path],
+    });
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "save_host",
+        json!({ "profile": profile }),
+    )
+    .unwrap();
+    let (tx, rx) = mpsc::channel::<(&'static str, String)>();
+    app.listen("session", move |e| {
+        let _ = tx.send(("session", e.payload().to_string()));
+    });
+    let start = |rx: &mpsc::Receiver<(&'static str, String)>| {
+        let id = invoke(
+            &main,
+            APP_ORIGIN,
+            "start_session",
+            json!({ "hostId": "cancel-box" }),
+        )
+        .unwrap();
+        session_until(rx, Duration::from_secs(30), |e| {
+            e["sessionId"] == id && e["step"] == "readGpus" && e["state"] != "running"
+        });
+        id
+    };
+    let id = start(&rx);
+    let servers = |id: &Value| -> Vec<String> {
+        invoke(
+            &main,
+            APP_ORIGIN,
+            "list_servers",
+            json!({ "sessionId": id }),
+        )
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["managed"] == true)
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
+    };
+    let args = json!({ "sessionId": id, "gpu": "cpu", "env": venv });
+    invoke(&main, APP_ORIGIN, "launch_notebook", args).unwrap();
+    // Cancel once the server has started but before it is ready.
+    let started = session_until(&rx, Duration::from_secs(60), |e| {
+        e["step"] == "startJupyter" && e["state"] == "done"
+    });
+    // "server tb-… started (pid N)"
+    let server = started["message"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert!(server.starts_with("tb-"), "{started}");
+    assert!(servers(&id).contains(&server));
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "cancel_session",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+    let sessions = invoke(&main, APP_ORIGIN, "list_sessions", json!({})).unwrap();
+    assert_eq!(sessions[0]["status"], "closed");
+    // A fresh session to the same host sees no server left behind.
+    let id2 = start(&rx);
+    assert!(!servers(&id2).contains(&server), "{server} still runs");
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": id2 }),
+    )
+    .unwrap();
+}
