@@ -202,29 +202,74 @@ pub async fn drive_notebook<R: Runtime>(
                     Some(app_error),
                 );
             }
-            // Matched with `if let` rather than an arm so that events core adds later (e.g.
-            // reconnecting) compile and are logged until the app shows them.
-            other => {
-                if let CoreEvent::Disconnected { reason } = other {
-                    state.set_status(&id, SessionStatus::Disconnected);
-                    let error = AppError::new(
-                        ErrorCode::Unreachable,
-                        format!(
-                            "the notebook's connection dropped ({reason}); the server keeps \
-                             running — open it again from Sessions"
-                        ),
-                    );
-                    emit(
-                        &app,
-                        &id,
-                        SessionStep::OpenTunnel,
-                        StepState::Failed,
-                        error.message.clone(),
-                        Some(error),
-                    );
-                } else {
-                    tracing::info!(event = ?other, session = %id, "core session event the app does not show yet");
-                }
+            CoreEvent::Reconnecting {
+                attempt,
+                next_try_in_secs,
+                reason,
+            } => {
+                state.set_status(&id, SessionStatus::Disconnected);
+                emit(
+                    &app,
+                    &id,
+                    SessionStep::OpenTunnel,
+                    StepState::Running,
+                    format!(
+                        "connection lost ({reason}); reconnecting, attempt {attempt} in \
+                         {next_try_in_secs} s — the local port stays"
+                    ),
+                    None,
+                );
+            }
+            CoreEvent::Reconnected {
+                attempts,
+                outage_secs,
+            } => {
+                state.set_status(&id, SessionStatus::Ready);
+                emit(
+                    &app,
+                    &id,
+                    SessionStep::OpenTunnel,
+                    StepState::Done,
+                    format!("reconnected after {outage_secs} s ({attempts} attempts)"),
+                    None,
+                );
+            }
+            CoreEvent::ServerGone { reason } => {
+                // Core keeps the session for a restart or a close; so does the app.
+                state.set_status(&id, SessionStatus::Failed);
+                let error = AppError::new(
+                    ErrorCode::Jupyter,
+                    format!(
+                        "the JupyterLab server is gone: {reason}. Stop this notebook and start \
+                         a new one."
+                    ),
+                );
+                emit(
+                    &app,
+                    &id,
+                    SessionStep::Ready,
+                    StepState::Failed,
+                    error.message.clone(),
+                    Some(error),
+                );
+            }
+            CoreEvent::Disconnected { reason } => {
+                state.set_status(&id, SessionStatus::Disconnected);
+                let error = AppError::new(
+                    ErrorCode::Unreachable,
+                    format!(
+                        "the notebook's connection is lost ({reason}); the server keeps \
+                         running — close this session and open the server again from a new one"
+                    ),
+                );
+                emit(
+                    &app,
+                    &id,
+                    SessionStep::OpenTunnel,
+                    StepState::Failed,
+                    error.message.clone(),
+                    Some(error),
+                );
             }
         }
     }
