@@ -17,6 +17,12 @@ const COMMANDS: &[&str] = &[
     "close_session",
     "open_notebook",
     "open_in_browser",
+    "list_environments",
+    "install_jupyter",
+    "launch_notebook",
+    "list_servers",
+    "attach_server",
+    "stop_server",
 ];
 
 fn main() {

@@ -7,6 +7,7 @@
 pub mod adapter;
 pub mod commands;
 pub mod error;
+pub mod launch;
 pub mod prompt;
 pub mod state;
 pub mod wire;
@@ -37,6 +38,12 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::sessions::close_session,
         commands::notebook::open_notebook,
         commands::notebook::open_in_browser,
+        commands::jupyter::list_environments,
+        commands::jupyter::install_jupyter,
+        commands::jupyter::launch_notebook,
+        commands::jupyter::list_servers,
+        commands::jupyter::attach_server,
+        commands::jupyter::stop_server,
     ])
 }
 

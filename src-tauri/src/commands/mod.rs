@@ -4,5 +4,6 @@
 pub mod connect;
 pub mod gpus;
 pub mod hosts;
+pub mod jupyter;
 pub mod notebook;
 pub mod sessions;
