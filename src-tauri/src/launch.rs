@@ -4,6 +4,8 @@
 //! Like the CLI's `up`, core's session opens its own connection from the profile chain (the
 //! session's first connection stays for the GPU picker, environments and commands). Nothing here
 //! decides how a step is done; this is the translation between core's events and the UI's.
+//! Waking from sleep or moving to another network makes core check the notebook's connection at
+//! once ([`wake`]) rather than after the keepalives give up.
 
 use std::sync::Arc;
 
@@ -12,6 +14,7 @@ use tokio::sync::oneshot;
 use tunnelbook_core::{
     session::{self as core, Session, SessionEvent as CoreEvent, SessionSpec},
     ssh::{ConnectContext, ConnectOptions, KnownHosts},
+    wake,
 };
 
 use crate::{
@@ -92,9 +95,18 @@ pub async fn drive_notebook<R: Runtime>(
     let mut session = Session::start(spec);
     let mut ready = false;
     let mut last_ready_message = String::new();
+    // Waking from sleep or a new network checks the notebook's connection at once.
+    let mut wakes = wake::watch(wake::DEFAULT_TICK);
     loop {
         let event = tokio::select! {
             event = session.next_event() => event,
+            Some(why) = wakes.recv() => {
+                if ready {
+                    tracing::info!(session = %id, "{why}: checking the connection");
+                    session.reconnect_now();
+                }
+                continue;
+            }
             stop_server = &mut stop => {
                 if ready {
                     session.close(stop_server.unwrap_or(true)).await;
