@@ -31,6 +31,12 @@ const COMMANDS: &[&str] = &[
     "open_logs_folder",
     "forget_all_secrets",
     "quit_app",
+    "list_environments",
+    "install_jupyter",
+    "launch_notebook",
+    "list_servers",
+    "attach_server",
+    "stop_server",
 ];
 
 fn main() {

@@ -2,27 +2,24 @@
 //! meant to shrink to a call into core when the module lands; nothing else in the app decides
 //! or loops.
 //!
-//! - [`drive_session`]: until `tunnelbook_core::session::run` exists, opens the SSH connection
-//!   with `Connection::open_with_events` and translates its `ConnectionState`s into the app's
-//!   [`SessionEvent`] steps, then reads the GPUs with core's `gpu` module (the "reading GPUs"
-//!   step); the environment / JupyterLab / tunnel steps are reported as skipped. Replace the body
-//!   with a loop over core's `SessionEvent` stream.
+//! - [`drive_session`]: the session's first phase, before anything is chosen: opens the SSH
+//!   connection with `Connection::open_with_events` (its `ConnectionState`s become the connect /
+//!   host key / authenticate steps, which core's session reports as one step) and reads the GPUs
+//!   for the picker. That connection then serves the picker, the environments and commands; the
+//!   notebook itself is launched through core's session ([`crate::launch`]) with the choices.
 //! - [`validate_profile`]: until core's `Profile` validation (per-field errors) lands on the
 //!   hosts branch. Replace with a conversion of core's field errors into [`FieldError`]s.
-
-use std::sync::Arc;
 
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::broadcast;
 use tunnelbook_core::{
     profile::Profile,
-    ssh::{ConnectContext, ConnectOptions, Connection, ConnectionState, KnownHosts},
+    ssh::{Connection, ConnectionState},
 };
 
 use crate::{
     commands::gpus,
     error::{AppError, ErrorCode, FieldError},
-    prompt::AppPrompter,
     state::{AppState, GpuHost},
     wire::{GpuReport, LOCAL_HOST_ID, SessionEvent, SessionStatus, SessionStep, StepState},
 };
@@ -59,18 +56,10 @@ pub async fn drive_session<R: Runtime>(app: AppHandle<R>, id: String, chain: Opt
             );
         }
         state.set_status(&id, SessionStatus::Connected);
-        if read_gpus(&state, &id, GpuHost::Local, &emit).await {
-            skip_missing_steps(&emit);
-        }
+        read_gpus(&state, &id, GpuHost::Local, &emit).await;
         return;
     };
-    let ctx = ConnectContext {
-        prompter: Arc::new(AppPrompter::new(app.clone(), state.prompts.clone())),
-        known_hosts: KnownHosts::new(state.known_hosts_file()),
-        // TODO(keychain): pass the OS keychain store when core's keyring backend lands.
-        secrets: None,
-        options: ConnectOptions::default(),
-    };
+    let ctx = crate::launch::connect_context(&app, &state);
     let (tx, mut rx) = broadcast::channel(64);
     let open = Connection::open_with_events(&chain, &ctx, tx);
     tokio::pin!(open);
@@ -103,9 +92,7 @@ pub async fn drive_session<R: Runtime>(app: AppHandle<R>, id: String, chain: Opt
                 entry.connection = Some(conn.clone());
                 entry.summary.status = SessionStatus::Connected;
             }
-            if read_gpus(&state, &id, GpuHost::Remote(conn), &emit).await {
-                skip_missing_steps(&emit);
-            }
+            read_gpus(&state, &id, GpuHost::Remote(conn), &emit).await;
         }
         Err(e) => {
             let error = AppError::from(e);
@@ -123,13 +110,13 @@ pub async fn drive_session<R: Runtime>(app: AppHandle<R>, id: String, chain: Opt
 }
 
 /// The "reading GPUs" step. A host without NVIDIA GPUs is done, with the reason as its message;
-/// a broken driver or a failed query fails the session. Returns whether the session goes on.
+/// a broken driver or a failed query fails the session.
 async fn read_gpus(
     state: &AppState,
     id: &str,
     host: GpuHost,
     emit: &impl Fn(SessionStep, StepState, String, Option<AppError>),
-) -> bool {
+) {
     emit(
         SessionStep::ReadGpus,
         StepState::Running,
@@ -140,7 +127,6 @@ async fn read_gpus(
         Ok(snapshot) => {
             let message = gpu_summary(&GpuReport::from(snapshot));
             emit(SessionStep::ReadGpus, StepState::Done, message, None);
-            true
         }
         Err(e) => {
             let error = AppError::from(e);
@@ -151,7 +137,6 @@ async fn read_gpus(
                 error.message.clone(),
                 Some(error),
             );
-            false
         }
     }
 }
@@ -171,22 +156,6 @@ fn gpu_summary(report: &GpuReport) -> String {
         .map(|c| format!(" (best: {})", c.label()))
         .unwrap_or_default();
     format!("{gpus} GPU{plural}, {free} free{best}")
-}
-
-/// The steps core's `session` module will drive; reported as skipped until it lands.
-fn skip_missing_steps(emit: &impl Fn(SessionStep, StepState, String, Option<AppError>)) {
-    for step in [
-        SessionStep::FindEnvironments,
-        SessionStep::StartJupyter,
-        SessionStep::OpenTunnel,
-    ] {
-        emit(
-            step,
-            StepState::Skipped,
-            "not available in this build yet".into(),
-            None,
-        );
-    }
 }
 
 /// The step updates one connection event stands for.

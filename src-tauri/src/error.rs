@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 use ts_rs::TS;
-use tunnelbook_core::{gpu::GpuError, profile::ProfileError, ssh::SshError};
+use tunnelbook_core::{gpu::GpuError, jupyter::JupyterError, profile::ProfileError, ssh::SshError};
 
 /// What went wrong, as the UI needs to tell it apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
@@ -30,6 +30,10 @@ pub enum ErrorCode {
     GpuDriver,
     /// Every GPU is in use and the choice was "auto".
     NoFreeGpu,
+    /// Finding an environment, installing, starting or reaching JupyterLab failed; `message`
+    /// quotes the host's answer and says what to do (install JupyterLab, pick another
+    /// environment, …).
+    Jupyter,
     /// The user cancelled (declined a prompt or pressed Cancel).
     Cancelled,
     /// The feature is not available yet (core module not landed) or not on this platform.
@@ -124,6 +128,17 @@ impl From<GpuError> for AppError {
             GpuError::UnknownGpu { .. } => ErrorCode::NotFound,
             GpuError::InvalidSelector { .. } => ErrorCode::Validation,
             GpuError::Unreadable { .. } => ErrorCode::Internal,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+impl From<JupyterError> for AppError {
+    fn from(e: JupyterError) -> Self {
+        let code = match &e {
+            JupyterError::Ssh(ssh) => ssh_code(ssh),
+            JupyterError::NotFound { .. } => ErrorCode::NotFound,
+            _ => ErrorCode::Jupyter,
         };
         Self::new(code, e.to_string())
     }

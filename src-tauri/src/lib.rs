@@ -7,6 +7,7 @@
 pub mod adapter;
 pub mod commands;
 pub mod error;
+pub mod launch;
 pub mod prompt;
 pub mod state;
 pub mod tray;
@@ -41,6 +42,12 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
             commands::sessions::close_session,
             commands::notebook::open_notebook,
             commands::notebook::open_in_browser,
+            commands::jupyter::list_environments,
+            commands::jupyter::install_jupyter,
+            commands::jupyter::launch_notebook,
+            commands::jupyter::list_servers,
+            commands::jupyter::attach_server,
+            commands::jupyter::stop_server,
             commands::tunnels::list_forwards,
             commands::tunnels::save_forward,
             commands::tunnels::delete_forward,

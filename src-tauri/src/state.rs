@@ -12,7 +12,12 @@ use std::{
     },
 };
 
-use tunnelbook_core::{profile::ProfileStore, ssh::Connection};
+use tunnelbook_core::{
+    jupyter::Host,
+    profile::{Profile, ProfileStore},
+    ssh::Connection,
+    tunnel::Tunnel,
+};
 
 use crate::{
     error::{AppError, ErrorCode},
@@ -43,6 +48,48 @@ pub struct SessionEntry {
     /// The task forwarding live GPU snapshots while the picker is open; aborting it drops core's
     /// `gpu::watch` receiver, which stops the polling.
     pub gpu_watch: Option<tauri::async_runtime::JoinHandle<()>>,
+    /// The hops to the host (`None` for this computer): core's session opens its own
+    /// connection with them, as the CLI's `up` does.
+    pub chain: Option<Vec<Profile>>,
+    /// The notebook core's session runs, once launched.
+    pub notebook: Option<NotebookHandle>,
+    /// Tunnels this app opened to servers it did not launch (Sessions → Open), by server id,
+    /// with their URL.
+    pub attached: HashMap<String, (Option<Tunnel>, String)>,
+}
+
+impl SessionEntry {
+    /// A fresh entry for a session just started.
+    pub fn new(summary: SessionSummary, chain: Option<Vec<Profile>>) -> Self {
+        Self {
+            summary,
+            connection: None,
+            task: None,
+            gpu_watch: None,
+            chain,
+            notebook: None,
+            attached: HashMap::new(),
+        }
+    }
+
+    /// The profile whose defaults the notebook takes (a bare `local` one for this computer).
+    pub fn profile(&self) -> Profile {
+        self.chain
+            .as_ref()
+            .and_then(|c| c.last().cloned())
+            .unwrap_or_else(|| Profile {
+                name: LOCAL_HOST_ID.into(),
+                ..Profile::default()
+            })
+    }
+}
+
+/// A running notebook: the task that drives core's `Session` and the way to end it.
+pub struct NotebookHandle {
+    /// Ends the notebook; `true` also stops the server on the host.
+    pub stop: tokio::sync::oneshot::Sender<bool>,
+    /// The driving task; it ends once core's session has cleaned up.
+    pub task: tauri::async_runtime::JoinHandle<()>,
 }
 
 /// Where a session's GPUs are read.
@@ -114,6 +161,14 @@ impl AppState {
                 ErrorCode::Unsupported,
                 "this session has no SSH connection (yet)",
             )
+        })
+    }
+
+    /// Where session `id`'s Jupyter servers run: this computer, or over its open connection.
+    pub fn jupyter_host(&self, id: &str) -> Result<Host, AppError> {
+        Ok(match self.gpu_host(id)? {
+            GpuHost::Local => Host::Local,
+            GpuHost::Remote(conn) => Host::Ssh(conn),
         })
     }
 

@@ -132,7 +132,11 @@ impl TrayAction {
 fn is_live(status: SessionStatus) -> bool {
     matches!(
         status,
-        SessionStatus::Starting | SessionStatus::Connected | SessionStatus::Ready
+        SessionStatus::Starting
+            | SessionStatus::Connected
+            | SessionStatus::Launching
+            | SessionStatus::Ready
+            | SessionStatus::Disconnected
     )
 }
 
@@ -148,6 +152,8 @@ fn status_word(status: SessionStatus) -> &'static str {
     match status {
         SessionStatus::Starting => "starting",
         SessionStatus::Connected => "connected",
+        SessionStatus::Launching => "launching notebook",
+        SessionStatus::Disconnected => "connection lost",
         SessionStatus::Ready => "notebook ready",
         SessionStatus::Failed => "failed",
         SessionStatus::Closed => "closed",
@@ -309,9 +315,10 @@ pub fn session_notices(before: &[SessionSummary], now: &[SessionSummary]) -> Vec
                 title: "Notebook ready".into(),
                 body: format!("JupyterLab on {host} is ready."),
             }),
-            (Some(SessionStatus::Connected | SessionStatus::Ready), SessionStatus::Failed) => {
-                out.push(drop_notice(s))
-            }
+            (
+                Some(SessionStatus::Connected | SessionStatus::Launching | SessionStatus::Ready),
+                SessionStatus::Failed | SessionStatus::Disconnected,
+            ) => out.push(drop_notice(s)),
             _ => {}
         }
     }
@@ -499,7 +506,12 @@ pub async fn tick<R: Runtime>(app: &AppHandle<R>, settings: &Settings) {
     let state = app.state::<AppState>();
     let live: Vec<SessionSummary> = sessions_of(&state)
         .into_iter()
-        .filter(|s| matches!(s.status, SessionStatus::Connected | SessionStatus::Ready))
+        .filter(|s| {
+            matches!(
+                s.status,
+                SessionStatus::Connected | SessionStatus::Launching | SessionStatus::Ready
+            )
+        })
         .collect();
     for s in live {
         let Ok(host) = state.gpu_host(&s.id) else {
@@ -608,7 +620,7 @@ pub async fn perform<R: Runtime>(app: AppHandle<R>, action: TrayAction) -> Resul
                 commands::notebook::open_in_browser(app.clone(), url).await?;
             }
         }
-        TrayAction::Stop(id) => commands::sessions::close(&state, &id).await?,
+        TrayAction::Stop(id) => commands::sessions::close(&app, &state, &id).await?,
         TrayAction::Show => show_main(&app),
         TrayAction::Quit => {
             let notebooks = sessions_of(&state)
@@ -712,6 +724,9 @@ mod tests {
             status,
             url: url.map(Into::into),
             gpu: None,
+            env: None,
+            server_id: None,
+            window: None,
         }
     }
 

@@ -86,10 +86,14 @@ pub struct SessionEvent {
 #[serde(rename_all = "camelCase")]
 pub enum SessionStatus {
     Starting,
-    /// SSH is up; later steps are not (yet) available.
+    /// SSH is up: GPUs and environments can be read, a notebook launched.
     Connected,
+    /// A notebook is being started (core's session runs).
+    Launching,
     /// JupyterLab is reachable through the tunnel.
     Ready,
+    /// The notebook's connection dropped after it was ready; the server keeps running.
+    Disconnected,
     Failed,
     Closed,
 }
@@ -106,6 +110,15 @@ pub struct SessionSummary {
     pub url: Option<String>,
     /// The GPU it runs on (`null` for CPU only or not chosen yet).
     pub gpu: Option<String>,
+    /// The environment the notebook runs from, once launched.
+    #[serde(default)]
+    pub env: Option<String>,
+    /// Tunnelbook's id of the notebook server on the host (`tb-…`), once launched.
+    #[serde(default)]
+    pub server_id: Option<String>,
+    /// Label of the notebook window, while one is open.
+    #[serde(default)]
+    pub window: Option<String>,
 }
 
 /// A finished remote command.
@@ -160,4 +173,88 @@ pub struct GpuEvent {
     pub report: Option<GpuReport>,
     /// Why this refresh failed.
     pub error: Option<AppError>,
+}
+
+/// What kind of Python environment (core's `EnvKind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum EnvKind {
+    Conda,
+    Venv,
+    System,
+}
+
+/// One Python environment on a session's host (core's `jupyter::Environment`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvironmentView {
+    pub kind: EnvKind,
+    /// The conda env name, the venv directory's name, or `python3`.
+    pub name: String,
+    /// What to pass as the environment when launching: the directory, or the interpreter.
+    pub path: String,
+    /// `3.11.2`, when the interpreter ran.
+    pub python_version: Option<String>,
+    /// Whether JupyterLab is importable.
+    pub jupyter_lab: bool,
+    /// Whether the classic notebook is importable.
+    pub notebook: bool,
+    /// Why the environment is unusable.
+    pub problem: Option<String>,
+    /// Whether it is the profile's environment.
+    pub configured: bool,
+}
+
+impl From<tunnelbook_core::jupyter::Environment> for EnvironmentView {
+    fn from(e: tunnelbook_core::jupyter::Environment) -> Self {
+        use tunnelbook_core::jupyter::EnvKind as Core;
+        Self {
+            kind: match e.kind {
+                Core::Conda => EnvKind::Conda,
+                Core::Venv => EnvKind::Venv,
+                Core::System => EnvKind::System,
+            },
+            path: e.label(),
+            name: e.name,
+            python_version: e.python_version,
+            jupyter_lab: e.jupyter_lab,
+            notebook: e.notebook,
+            problem: e.problem,
+            configured: e.configured,
+        }
+    }
+}
+
+/// One line of installer output, emitted as the `install` event while `install_jupyter` runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct InstallEvent {
+    /// The session whose host is being installed into.
+    pub session_id: String,
+    /// The line (pip's output).
+    pub line: String,
+}
+
+/// A Jupyter server running on a session's host: started by this app, by the CLI, earlier, or
+/// by hand (core's `jupyter::JupyterServer`, never with its token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerView {
+    /// The session whose host runs it.
+    pub session_id: String,
+    /// `tb-…` for servers Tunnelbook started, `pid-N` otherwise.
+    pub id: String,
+    pub pid: u32,
+    /// Where it listens on the host, e.g. `127.0.0.1:8890` or `unix:/run/…/tb-1.sock`.
+    pub endpoint: String,
+    /// The environment it runs from, when known.
+    pub env: Option<String>,
+    /// `CUDA_VISIBLE_DEVICES` it was started with, when known.
+    pub gpu: Option<String>,
+    /// Seconds since the Unix epoch it was started, when known.
+    pub started: Option<u64>,
+    /// Whether Tunnelbook started it.
+    pub managed: bool,
+    /// The local URL when this app has a tunnel to it (holds the token: show, never log).
+    pub url: Option<String>,
 }

@@ -18,7 +18,10 @@ use tunnelbook_app::{
     AppState, MAIN_WINDOW,
     error::AppError,
     prompt::{AppPrompter, PROMPT_EVENT, PromptAnswer, PromptEvent},
-    wire::{ExecOutput, GpuEvent, GpuReport, HostEntry, SessionEvent, SessionSummary},
+    wire::{
+        EnvironmentView, ExecOutput, GpuEvent, GpuReport, HostEntry, InstallEvent, ServerView,
+        SessionEvent, SessionSummary,
+    },
     with_commands,
 };
 use tunnelbook_core::ssh::{HostKeyQuestion, Prompter, SecretQuestion};
@@ -276,12 +279,12 @@ fn local_session_reports_its_steps() {
         let event: Value = serde_json::from_str(&payload).unwrap();
         assert_eq!(event["sessionId"], id);
         steps.push(event["step"].as_str().unwrap().to_string());
-        if event["step"] == "openTunnel" {
+        if event["step"] == "readGpus" && event["state"] != "running" {
             break;
         }
     }
     assert_eq!(steps.first().map(String::as_str), Some("connect"));
-    assert_eq!(steps.last().map(String::as_str), Some("openTunnel"));
+    assert_eq!(steps.last().map(String::as_str), Some("readGpus"));
     let sessions = invoke(&main, APP_ORIGIN, "list_sessions", json!({})).unwrap();
     assert_eq!(sessions[0]["status"], "connected");
     invoke(
@@ -318,6 +321,9 @@ fn export_bindings() {
     tunnelbook_app::commands::settings::AppPaths::export_all(&cfg).unwrap();
     tunnelbook_core::settings::Settings::export_all(&cfg).unwrap();
     tunnelbook_core::tunnel::ForwardSpec::export_all(&cfg).unwrap();
+    EnvironmentView::export_all(&cfg).unwrap();
+    InstallEvent::export_all(&cfg).unwrap();
+    ServerView::export_all(&cfg).unwrap();
 }
 
 #[test]
@@ -487,7 +493,7 @@ fn connects_to_real_sshd_asking_for_the_host_key() {
             }
             _ => {
                 assert_ne!(event["state"], "failed", "session failed: {event}");
-                if event["step"] == "openTunnel" {
+                if event["step"] == "readGpus" && event["state"] != "running" {
                     break;
                 }
             }
@@ -705,4 +711,286 @@ fn gpus_over_real_sshd_with_the_shim_two_gpus_one_busy() {
     let _ = gpu_events(Duration::from_millis(300));
     assert!(gpu_events(Duration::from_millis(2500)).is_empty());
     drop(theirs);
+}
+
+/// Waits for the next `session` event matching `until`, failing on any failed step.
+fn session_until(
+    rx: &mpsc::Receiver<(&'static str, String)>,
+    timeout: Duration,
+    until: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline
+            .checked_duration_since(std::time::Instant::now())
+            .expect("timed out waiting for a session event");
+        let (kind, payload) = rx.recv_timeout(left).unwrap();
+        if kind != "session" {
+            continue;
+        }
+        let event: Value = serde_json::from_str(&payload).unwrap();
+        assert_ne!(event["state"], "failed", "session failed: {event}");
+        if until(&event) {
+            return event;
+        }
+    }
+}
+
+#[test]
+fn notebook_launches_through_core_session_on_the_chosen_gpu_and_stops() {
+    use tunnelbook_testbed::{OTHER_USER, Sshd, SshdOptions, USER, jupyter_venv, make_key};
+    if !Path::new("/usr/sbin/sshd").exists() {
+        eprintln!("skipping: /usr/sbin/sshd not installed");
+        return;
+    }
+    let venv = jupyter_venv();
+    let keys = tempfile::tempdir().unwrap();
+    let key = make_key(keys.path(), "id", "ed25519", None);
+    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let theirs = tunnelbook_testbed::sleeper(OTHER_USER);
+    let scenario = two_gpu_scenario(theirs.pid());
+    let _shim = tunnelbook_testbed::NvidiaSmiShim::install(USER, scenario.path());
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("known_hosts"),
+        sshd.known_hosts_line() + "\n",
+    )
+    .unwrap();
+    let app = app(home.path());
+    let main = main_window(&app);
+    let profile = json!({
+        "name": "nb-box", "host": "127.0.0.1", "port": sshd.port, "user": USER,
+        "auth": ["key-file"], "identityFiles": [key.path],
+    });
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "save_host",
+        json!({ "profile": profile }),
+    )
+    .unwrap();
+    let (tx, rx) = mpsc::channel::<(&'static str, String)>();
+    app.listen("session", move |e| {
+        let _ = tx.send(("session", e.payload().to_string()));
+    });
+    let id = invoke(
+        &main,
+        APP_ORIGIN,
+        "start_session",
+        json!({ "hostId": "nb-box" }),
+    )
+    .unwrap();
+    session_until(&rx, Duration::from_secs(30), |e| {
+        e["step"] == "readGpus" && e["state"] == "done"
+    });
+
+    // The environment screen's list: the test bed's venv, with JupyterLab.
+    let venv_path = venv.display().to_string();
+    let envs = invoke(
+        &main,
+        APP_ORIGIN,
+        "list_environments",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+    let _ = envs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == "/usr/bin/python3" || e["kind"] == "system")
+        .expect("the PATH's python3 is listed");
+
+    let args = json!({ "sessionId": id, "gpu": FREE_GPU, "env": venv_path });
+    invoke(&main, APP_ORIGIN, "launch_notebook", args).unwrap();
+    let again = invoke(
+        &main,
+        APP_ORIGIN,
+        "launch_notebook",
+        json!({ "sessionId": id, "gpu": "cpu", "env": null }),
+    )
+    .unwrap_err();
+    assert_eq!(again["code"], "validation");
+    let ready = session_until(&rx, Duration::from_secs(90), |e| {
+        e["step"] == "ready" && e["state"] == "done"
+    });
+    assert!(
+        !ready["message"].as_str().unwrap().contains("token"),
+        "{ready}"
+    );
+    let sessions = invoke(&main, APP_ORIGIN, "list_sessions", json!({})).unwrap();
+    let s = &sessions[0];
+    assert_eq!(s["status"], "ready", "{s}");
+    assert_eq!(s["gpu"], "GPU 1");
+    assert_eq!(s["env"], venv_path);
+    assert_eq!(s["window"], "jupyter-1");
+    assert!(app.get_webview_window("jupyter-1").is_some());
+    let url = s["url"].as_str().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let server_id = s["serverId"].as_str().unwrap().to_string();
+
+    // The server answers through the tunnel, pinned to the chosen GPU.
+    let port: u16 = url["http://127.0.0.1:".len()..]
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    use std::io::{Read, Write};
+    write!(stream, "GET /api HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.contains("\"version\""), "{answer}");
+
+    let servers = invoke(
+        &main,
+        APP_ORIGIN,
+        "list_servers",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+    let ours = servers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == server_id.as_str())
+        .unwrap_or_else(|| panic!("{servers:#}"));
+    assert_eq!(ours["gpu"], FREE_GPU);
+    assert_eq!(ours["url"], url.as_str());
+    assert_eq!(ours["managed"], true);
+
+    // Stop: the server goes, the window closes, the connection stays for another launch.
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "stop_server",
+        json!({ "sessionId": id, "serverId": server_id }),
+    )
+    .unwrap();
+    let servers = invoke(
+        &main,
+        APP_ORIGIN,
+        "list_servers",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+    assert!(
+        servers
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["id"] != server_id.as_str()),
+        "{servers:#}"
+    );
+    let sessions = invoke(&main, APP_ORIGIN, "list_sessions", json!({})).unwrap();
+    assert_eq!(sessions[0]["status"], "connected");
+    assert_eq!(sessions[0]["url"], Value::Null);
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+    drop(theirs);
+}
+
+#[test]
+fn cancelling_a_launch_stops_the_server_it_started() {
+    use tunnelbook_testbed::{Sshd, SshdOptions, USER, jupyter_venv, make_key};
+    if !Path::new("/usr/sbin/sshd").exists() {
+        eprintln!("skipping: /usr/sbin/sshd not installed");
+        return;
+    }
+    let venv = jupyter_venv().display().to_string();
+    let keys = tempfile::tempdir().unwrap();
+    let key = make_key(keys.path(), "id", "ed25519", None);
+    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("known_hosts"),
+        sshd.known_hosts_line() + "\n",
+    )
+    .unwrap();
+    let app = app(home.path());
+    let main = main_window(&app);
+    let profile = json!({
+        "name": "cancel-box", "host": "127.0.0.1", "port": sshd.port, "user": USER,
+        "auth": ["key-file"], "identityFiles": [key.path],
+    });
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "save_host",
+        json!({ "profile": profile }),
+    )
+    .unwrap();
+    let (tx, rx) = mpsc::channel::<(&'static str, String)>();
+    app.listen("session", move |e| {
+        let _ = tx.send(("session", e.payload().to_string()));
+    });
+    let start = |rx: &mpsc::Receiver<(&'static str, String)>| {
+        let id = invoke(
+            &main,
+            APP_ORIGIN,
+            "start_session",
+            json!({ "hostId": "cancel-box" }),
+        )
+        .unwrap();
+        session_until(rx, Duration::from_secs(30), |e| {
+            e["sessionId"] == id && e["step"] == "readGpus" && e["state"] != "running"
+        });
+        id
+    };
+    let id = start(&rx);
+    let servers = |id: &Value| -> Vec<String> {
+        invoke(
+            &main,
+            APP_ORIGIN,
+            "list_servers",
+            json!({ "sessionId": id }),
+        )
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["managed"] == true)
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
+    };
+    let args = json!({ "sessionId": id, "gpu": "cpu", "env": venv });
+    invoke(&main, APP_ORIGIN, "launch_notebook", args).unwrap();
+    // Cancel once the server has started but before it is ready.
+    let started = session_until(&rx, Duration::from_secs(60), |e| {
+        e["step"] == "startJupyter" && e["state"] == "done"
+    });
+    // "server tb-… started (pid N)"
+    let server = started["message"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert!(server.starts_with("tb-"), "{started}");
+    assert!(servers(&id).contains(&server));
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "cancel_session",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+    let sessions = invoke(&main, APP_ORIGIN, "list_sessions", json!({})).unwrap();
+    assert_eq!(sessions[0]["status"], "closed");
+    // A fresh session to the same host sees no server left behind.
+    let id2 = start(&rx);
+    assert!(!servers(&id2).contains(&server), "{server} still runs");
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": id2 }),
+    )
+    .unwrap();
 }

@@ -5,16 +5,27 @@
 //
 // Checks: the Hosts screen lists "This computer"; the add-host form shows the backend's
 // per-field message; a valid host is saved (and lands in hosts.toml); "This computer" connects
-// and the Connect screen shows its steps. Screenshots go to docs/screenshots/.
+// and the Connect screen shows its steps. Then, against a real sshd from the test bed
+// (target/debug/tunnelbook-e2e-bed: sshd, the nvidia-smi shim with two GPUs one busy, the
+// JupyterLab venv): add the host, connect, trust its key in the dialog, see both GPUs, pick the
+// free one, choose the JupyterLab environment, launch, read JupyterLab's DOM in the notebook
+// window, and stop it from Sessions. Screenshots go to docs/screenshots/.
+//
+// E2E_BENCH=1 also measures the app with the notebook open and the GPU picker refreshing: RSS
+// of the app process and of its WebKit children, CPU % over E2E_BENCH_SECS (60) seconds.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const binary = resolve(process.argv[2] ?? join(root, 'target/debug/tunnelbook-app'));
-const shots = join(root, 'docs/screenshots');
+const bedBinary = resolve(process.argv[3] ?? join(root, 'target/debug/tunnelbook-e2e-bed'));
+const bench = process.env.E2E_BENCH === '1';
+const benchSecs = Number(process.env.E2E_BENCH_SECS ?? 60);
+const shots = resolve(process.env.E2E_SHOTS_DIR ?? join(root, 'docs/screenshots'));
 const port = Number(process.env.TAURI_DRIVER_PORT ?? 4444);
 const base = `http://127.0.0.1:${port}`;
 const home = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-'));
@@ -54,7 +65,82 @@ const driver = spawn('tauri-driver', ['--port', String(port)], {
   env: { ...process.env, TUNNELBOOK_HOME: home },
 });
 let session;
+let bed;
 let failed = false;
+
+/** Starts the test bed and resolves with what it prints: host, port, user, key, env, GPUs. */
+function startBed() {
+  bed = spawn(bedBinary, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  return new Promise((resolveBed, reject) => {
+    const lines = createInterface({ input: bed.stdout });
+    lines.once('line', (line) => resolveBed(JSON.parse(line)));
+    bed.once('exit', (code) => reject(new Error(`the test bed exited (${code}) before it was ready`)));
+  });
+}
+
+/** Pids whose parent is `pid`. */
+function children(pid) {
+  const found = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === pid) found.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+function appPid() {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readlinkSync(`/proc/${name}/exe`) === binary) return Number(name);
+    } catch {
+      // not ours to read, or gone
+    }
+  }
+  return null;
+}
+
+const comm = (pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+const statusKib = (pid, field) =>
+  Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+const rssKib = (pid) => statusKib(pid, 'VmRSS');
+const ticks = (pid) => {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]); // utime + stime, in clock ticks (100/s on Linux)
+};
+
+/** RSS and CPU of the app and its WebKit children over `secs` seconds of idling. */
+async function measure(secs) {
+  const pid = appPid();
+  if (!pid) throw new Error(`no running ${binary}`);
+  const procs = [pid, ...children(pid)];
+  const before = new Map(procs.map((p) => [p, ticks(p)]));
+  const t0 = Date.now();
+  const peak = new Map(procs.map((p) => [p, rssKib(p)]));
+  while (Date.now() - t0 < secs * 1000) {
+    await sleep(1000);
+    for (const p of procs) peak.set(p, Math.max(peak.get(p), rssKib(p)));
+  }
+  const elapsed = (Date.now() - t0) / 1000;
+  const rows = procs.map((p) => ({
+    pid: p,
+    name: p === pid ? 'tunnelbook-app' : comm(p),
+    rssMiB: +(rssKib(p) / 1024).toFixed(1),
+    peakRssMiB: +(peak.get(p) / 1024).toFixed(1),
+    // Anonymous memory is the process's own; file-backed is mostly shared libraries (GTK, WebKit).
+    anonMiB: +(statusKib(p, 'RssAnon') / 1024).toFixed(1),
+    fileMiB: +(statusKib(p, 'RssFile') / 1024).toFixed(1),
+    cpuPercent: +((100 * (ticks(p) - before.get(p))) / 100 / elapsed).toFixed(2),
+  }));
+  return { seconds: +elapsed.toFixed(1), processes: rows };
+}
 
 async function main() {
   await waitFor('tauri-driver', () => wd('GET', '/status').then(() => true).catch(() => false));
@@ -76,7 +162,7 @@ async function main() {
     await sleep(400); // let WebKit paint the last change before capturing
     const png = await wd('GET', s('/screenshot'));
     writeFileSync(join(shots, name), Buffer.from(png, 'base64'));
-    console.log(`screenshot docs/screenshots/${name}`);
+    console.log(`screenshot ${join(shots, name)}`);
   };
   const step = (name) => console.log(`ok - ${name}`);
 
@@ -120,6 +206,94 @@ async function main() {
   await waitFor('the session row', () => find('xpath', "//td[normalize-space()='connected']"));
   step('sessions list shows the session');
   await shot('sessions.png');
+  await click(await find('xpath', "//button[normalize-space()='Close']"));
+
+  // 6. A real GPU host: the test bed's sshd, GPU shim and JupyterLab venv.
+  const box = await startBed();
+  await click(await find('css selector', '[data-testid="tab-hosts"]'));
+  await click(await waitFor('Add host', () => find('xpath', "//button[normalize-space()='Add host']")));
+  await type(await waitFor('the name field', () => find('css selector', '#hf-name')), 'gpu-box');
+  await type(await find('css selector', '#hf-host'), box.host);
+  await type(await find('css selector', '#hf-port'), String(box.port));
+  await type(await find('css selector', '#hf-user'), box.user);
+  await type(await find('css selector', '#hf-keys'), box.key);
+  await click(await find('xpath', "//button[normalize-space()='Save']"));
+  const row = xpathText('li', `${box.user}@${box.host}:${box.port}`);
+  await waitFor('the GPU host in the list', () => find('xpath', row));
+  step('GPU host added');
+
+  // 7. Connect: the unknown host key is asked about in a dialog.
+  await click(await find('xpath', `${row}//button[normalize-space()='Connect']`));
+  const trust = await waitFor('the host key dialog', () => find('xpath', "//button[normalize-space()='Trust and connect']"));
+  const dialog = await text(await find('css selector', '[role="dialog"]'));
+  if (!dialog.includes('SHA256:')) throw new Error(`no fingerprint in the dialog: ${dialog}`);
+  await shot('host-key.png');
+  await click(trust);
+  step('host key shown with its SHA256 fingerprint and trusted');
+
+  // 8. Two GPUs, one busy (another user's process), the free one preselected; pick it.
+  await click(await waitFor('Choose a GPU', () => find('xpath', "//button[normalize-space()='Choose a GPU']"), 30000));
+  await waitFor('two GPU cards', async () => (await findAll('css selector', '[data-testid="gpu-card"]')).length === 2, 30000);
+  const cards = await Promise.all((await findAll('css selector', '[data-testid="gpu-card"]')).map(text));
+  const free = await Promise.all((await findAll('css selector', '[data-testid="gpu-card"].free')).map(text));
+  const busy = await Promise.all((await findAll('css selector', '[data-testid="gpu-card"]:not(.free)')).map(text));
+  if (free.length !== 1 || busy.length !== 1) throw new Error(`expected one free and one busy GPU: ${JSON.stringify(cards)}`);
+  if (!free[0].startsWith('GPU 1')) throw new Error(`GPU 1 should be the free one: ${free[0]}`);
+  if (!busy[0].includes('tbother')) throw new Error(`the busy GPU does not name its user: ${busy[0]}`);
+  await click(await find('css selector', `input[value="${box.freeGpu}"]`));
+  await shot('gpus.png');
+  step('two GPUs shown, GPU 0 busy (tbother), free GPU 1 picked');
+
+  // 9. The environment screen: the venv with JupyterLab; choose it and launch.
+  await click(await find('xpath', "//button[normalize-space()='Next: choose an environment']"));
+  const envRadio = await waitFor('the JupyterLab venv', () => find('css selector', `input[value="${box.env}"]`), 30000);
+  await click(envRadio);
+  await waitFor('the environment list', async () => (await findAll('css selector', '[data-testid="env-row"]')).length >= 2);
+  await shot('environment.png');
+  step('environments listed, the JupyterLab venv chosen');
+  await click(await find('xpath', "//button[normalize-space()='Start JupyterLab']"));
+  await waitFor('the notebook to be ready', () => find('css selector', '[data-testid="notebook-ready"]'), 120000);
+  await shot('connect-ready.png');
+  step('JupyterLab launched through core\'s session on the picked GPU');
+
+  // 10. The notebook window shows JupyterLab.
+  const main = await wd('GET', s('/window'));
+  const handles = await waitFor('the notebook window', async () => {
+    const all = await wd('GET', s('/window/handles'));
+    return all.length === 2 ? all : null;
+  });
+  const notebook = handles.find((h) => h !== main);
+  await wd('POST', s('/window'), { handle: notebook });
+  await waitFor('JupyterLab in the notebook window', () => find('css selector', '.jp-LabShell'), 90000);
+  await sleep(2000); // let JupyterLab finish laying out its panels
+  await shot('notebook.png');
+  const title = await wd('GET', s('/title'));
+  step(`notebook window shows JupyterLab (title "${title}")`);
+  await wd('POST', s('/window'), { handle: main });
+
+  if (bench) {
+    // GPU refresh on (the picker open) with the notebook open, then idle.
+    await click(await find('css selector', '[data-testid="tab-gpus"]'));
+    await waitFor('GPU cards', async () => (await findAll('css selector', '[data-testid="gpu-card"]')).length === 2);
+    await sleep(5000);
+    const result = await measure(benchSecs);
+    console.log(`BENCH ${JSON.stringify(result)}`);
+    for (const p of result.processes) {
+      console.log(
+        `bench: ${p.name.padEnd(16)} pid ${String(p.pid).padEnd(7)} RSS ${p.rssMiB} MiB (peak ${p.peakRssMiB}; anon ${p.anonMiB}, file ${p.fileMiB})  CPU ${p.cpuPercent} %`,
+      );
+    }
+  }
+
+  // 11. Sessions lists the notebook's server; Stop ends it and closes the window.
+  await click(await find('css selector', '[data-testid="tab-sessions"]'));
+  const serverRow = await waitFor('the server row', () => find('xpath', "//tr[@data-testid='server-row'][contains(., 'this session')]"), 30000);
+  await shot('sessions-servers.png');
+  await click(await find('xpath', "//tr[@data-testid='server-row'][contains(., 'this session')]//button[normalize-space()='Stop']"));
+  await waitFor('the server to go', async () => (await findAll('xpath', "//tr[@data-testid='server-row'][contains(., 'this session')]")).length === 0, 30000);
+  await waitFor('the notebook window to close', async () => (await wd('GET', s('/window/handles'))).length === 1);
+  void serverRow;
+  step('Stop in Sessions stopped the server and closed the notebook window');
 }
 
 try {
@@ -128,8 +302,23 @@ try {
 } catch (e) {
   failed = true;
   console.error(`not ok - ${e.message}`);
+  if (session) {
+    // What the app showed when it failed: a screenshot outside docs/ and the page's text.
+    try {
+      const png = await wd('GET', `/session/${session}/screenshot`);
+      writeFileSync(join(tmpdir(), 'tunnelbook-e2e-failure.png'), Buffer.from(png, 'base64'));
+      const body = await wd('POST', `/session/${session}/element`, { using: 'css selector', value: 'main' });
+      console.error(await wd('GET', `/session/${session}/element/${body[ELEMENT]}/text`));
+    } catch (err) {
+      console.error(`(no failure screenshot: ${err.message})`);
+    }
+  }
 } finally {
   if (session) await wd('DELETE', `/session/${session}`).catch(() => {});
+  if (bed) {
+    bed.stdin.end();
+    await new Promise((r) => (bed.exitCode !== null ? r() : bed.once('exit', r)));
+  }
   driver.kill('SIGTERM');
   rmSync(home, { recursive: true, force: true });
 }

@@ -8,9 +8,11 @@ cd "$(dirname "$0")/../.."
 npm --prefix ui run build
 # custom-protocol: serve ui/dist from inside the binary instead of the Vite dev server.
 cargo build -p tunnelbook-app --features custom-protocol
+# The bed: sshd, the nvidia-smi shim, the JupyterLab venv (see tests/src/bin/tunnelbook-e2e-bed.rs).
+cargo build -p tunnelbook-testbed --bin tunnelbook-e2e-bed
 command -v tauri-driver >/dev/null || cargo install tauri-driver --version '^2' --locked
 command -v WebKitWebDriver >/dev/null || { echo "install the Debian package webkit2gtk-driver" >&2; exit 2; }
 
-xvfb-run -a -s "-screen 0 1280x900x24" node tests/e2e-app/run.mjs target/debug/tunnelbook-app
+xvfb-run -a -s "-screen 0 1280x900x24" node tests/e2e-app/run.mjs target/debug/tunnelbook-app target/debug/tunnelbook-e2e-bed
 # Tray model, Tunnels (a rule carrying traffic through a real sshd) and Settings across a restart.
 xvfb-run -a -s "-screen 0 1280x900x24" node tests/e2e-app/tray.mjs target/debug/tunnelbook-app

@@ -7,7 +7,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod kernel;
 pub mod prompter;
+pub mod proxy;
 
 use std::{
     net::{SocketAddr, TcpListener, TcpStream},
@@ -267,6 +269,7 @@ pub struct Sshd {
     pub port: u16,
     dir: TempDir,
     process: Guard,
+    binary: PathBuf,
     /// Host key public lines (ed25519, rsa).
     pub host_keys: Vec<String>,
 }
@@ -350,6 +353,7 @@ impl Sshd {
                         port,
                         dir,
                         process,
+                        binary,
                         host_keys,
                     };
                 }
@@ -390,6 +394,72 @@ impl Sshd {
     pub fn pid(&self) -> u32 {
         self.process.pid()
     }
+
+    /// A server restart that ends established connections too, as a crash or reboot would:
+    /// kills sshd and every process under it (the SSH sessions; programs that detached with
+    /// `setsid`, like Jupyter, live on), waits `down`, then starts sshd again on the same port
+    /// with the same host keys and configuration.
+    pub fn restart(&mut self, down: Duration) {
+        let under = descendants(self.process.pid());
+        self.process.kill();
+        if !under.is_empty() {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .args(under.iter().map(u32::to_string))
+                .status();
+        }
+        std::thread::sleep(down);
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.dir.path().join("sshd.log"))
+            .unwrap();
+        self.process = Guard::spawn(
+            Command::new(&self.binary)
+                .args(["-D", "-e", "-f"])
+                .arg(self.dir.path().join("sshd_config"))
+                .stdout(Stdio::null())
+                .stderr(log),
+        );
+        wait_for_port(self.port, Duration::from_secs(10));
+    }
+}
+
+/// Every live process below `pid` (children, their children, …).
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid …": comm may hold spaces and parentheses.
+        let rest: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        if let Some(ppid) = rest.get(1).and_then(|s| s.parse::<u32>().ok()) {
+            parent_of.push((p, ppid));
+        }
+    }
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parent_of
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 fn read_log(dir: &Path) -> String {
@@ -504,6 +574,18 @@ impl Client {
             .open(self.home().join("known_hosts"))
             .unwrap();
         writeln!(f, "{}", sshd.known_hosts_line()).unwrap();
+    }
+
+    /// Trusts `sshd`'s host key as the key of `127.0.0.1:port` too (a proxy in front of it).
+    pub fn trust_port(&self, sshd: &Sshd, port: u16) {
+        std::fs::create_dir_all(self.home()).unwrap();
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.home().join("known_hosts"))
+            .unwrap();
+        writeln!(f, "[127.0.0.1]:{port} {}", sshd.host_keys[0]).unwrap();
     }
 
     /// A connect context using this client's known_hosts.

@@ -1,6 +1,6 @@
 //! Turning a profile name into an open connection with the terminal as the prompter.
 
-use std::{io::IsTerminal, path::PathBuf, sync::Arc};
+use std::{io::IsTerminal, path::PathBuf, process::ExitCode, sync::Arc};
 
 use tunnelbook_core::{
     jupyter::Host,
@@ -10,6 +10,13 @@ use tunnelbook_core::{
 };
 
 use crate::{Global, prompt::TerminalPrompter};
+
+/// Prints why the host could not be reached (or the connection failed) and returns ssh's exit
+/// status for that, 255.
+pub fn unreachable(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("tunnelbook: {e}");
+    ExitCode::from(255)
+}
 
 /// Tunnelbook's state directory: `--home` / `$TUNNELBOOK_HOME`, else the platform config dir.
 pub fn home(global: &Global) -> PathBuf {

@@ -48,10 +48,7 @@ fn row(e: &Environment) -> String {
 pub async fn envs(global: &Global, args: EnvsArgs) -> ExitCode {
     let (host, profile) = match connect::jupyter_host(global, &args.name).await {
         Ok(h) => h,
-        Err(e) => {
-            eprintln!("tunnelbook: {e}");
-            return ExitCode::from(255);
-        }
+        Err(e) => return connect::unreachable(e),
     };
     let result = jupyter::environments(&host, profile.environment.as_deref()).await;
     if let Some(conn) = host.connection() {
@@ -83,10 +80,7 @@ pub async fn envs(global: &Global, args: EnvsArgs) -> ExitCode {
 pub async fn install(global: &Global, args: InstallArgs) -> ExitCode {
     let (host, _) = match connect::jupyter_host(global, &args.name).await {
         Ok(h) => h,
-        Err(e) => {
-            eprintln!("tunnelbook: {e}");
-            return ExitCode::from(255);
-        }
+        Err(e) => return connect::unreachable(e),
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let printer = tokio::spawn(async move {

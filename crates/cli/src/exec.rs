@@ -18,17 +18,11 @@ pub struct ExecArgs {
 pub async fn run(global: &Global, args: ExecArgs) -> ExitCode {
     let conn = match connect::open(global, &args.name).await {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("tunnelbook: {e}");
-            return ExitCode::from(255);
-        }
+        Err(e) => return connect::unreachable(e),
     };
     let out = match conn.exec(&args.command.join(" ")).await {
         Ok(out) => out,
-        Err(e) => {
-            eprintln!("tunnelbook: {e}");
-            return ExitCode::from(255);
-        }
+        Err(e) => return connect::unreachable(e),
     };
     let _ = std::io::stdout().write_all(&out.stdout);
     let _ = std::io::stderr().write_all(&out.stderr);

@@ -63,10 +63,7 @@ pub async fn run(global: &Global, args: ForwardArgs) -> ExitCode {
     }
     let conn = match connect::open(global, &args.name).await {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("tunnelbook: {e}");
-            return ExitCode::from(255);
-        }
+        Err(e) => return connect::unreachable(e),
     };
     let mut tunnels = Vec::new();
     for spec in &wanted {

@@ -72,10 +72,7 @@ pub async fn run(global: &Global, args: GpusArgs) -> ExitCode {
     }
     let conn = match connect::open(global, &args.name).await {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("tunnelbook: {e}");
-            return ExitCode::from(255);
-        }
+        Err(e) => return connect::unreachable(e),
     };
     let code = show(conn.clone(), &args).await;
     conn.close().await;

@@ -441,7 +441,7 @@ mod tests {
         assert!(!json.contains("hunter2") && !json.contains("tok3n"));
         let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(parsed[1]["name"], "gpu");
-        assert_eq!(parsed[1]["keepaliveInterval"], 15);
+        assert_eq!(parsed[1]["keepaliveInterval"], 10);
         let shown = exec(home, &mem, &["show", "gpu"]).unwrap();
         assert!(
             shown.contains("remembered: ")

@@ -70,10 +70,7 @@ fn describe(s: &JupyterServer) -> String {
 pub async fn ls(global: &Global, args: LsArgs) -> ExitCode {
     let (host, profile) = match connect::jupyter_host(global, &args.name).await {
         Ok(h) => h,
-        Err(e) => {
-            eprintln!("tunnelbook: {e}");
-            return ExitCode::from(255);
-        }
+        Err(e) => return connect::unreachable(e),
     };
     let result = jupyter::list(&host, profile.environment.as_deref()).await;
     if let Some(conn) = host.connection() {
@@ -109,10 +106,7 @@ pub async fn ls(global: &Global, args: LsArgs) -> ExitCode {
 pub async fn attach(global: &Global, args: AttachArgs) -> ExitCode {
     let (host, profile) = match connect::jupyter_host(global, &args.name).await {
         Ok(h) => h,
-        Err(e) => {
-            eprintln!("tunnelbook: {e}");
-            return ExitCode::from(255);
-        }
+        Err(e) => return connect::unreachable(e),
     };
     let env = profile.environment.as_deref();
     let attached = async {
@@ -166,10 +160,7 @@ pub async fn attach(global: &Global, args: AttachArgs) -> ExitCode {
 pub async fn down(global: &Global, args: DownArgs) -> ExitCode {
     let (host, profile) = match connect::jupyter_host(global, &args.name).await {
         Ok(h) => h,
-        Err(e) => {
-            eprintln!("tunnelbook: {e}");
-            return ExitCode::from(255);
-        }
+        Err(e) => return connect::unreachable(e),
     };
     let env = profile.environment.as_deref();
     let tokens = tokens(&profile.name);

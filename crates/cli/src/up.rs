@@ -1,6 +1,9 @@
 //! `tunnelbook up NAME`: JupyterLab on a free GPU, forwarded here, until interrupted.
 
-use std::{io::Write, process::ExitCode};
+use std::{
+    io::{IsTerminal, Write},
+    process::ExitCode,
+};
 
 use tunnelbook_core::{
     gpu::GpuSelector,
@@ -38,8 +41,10 @@ pub struct UpArgs {
 }
 
 /// Runs a session, prints progress to stderr and the URL (or JSON) to stdout, then keeps the
-/// tunnel open until Ctrl-C / SIGTERM. Exit status 1 when a step fails, 255 when the host
-/// cannot be reached.
+/// tunnel open until Ctrl-C / SIGTERM, reconnecting through network drops (the URL stays
+/// valid). When the server itself dies, Enter starts a new one behind the same port (the new URL,
+/// or JSON, is printed again); without a terminal, `up` then ends with status 1. Exit status 1
+/// when a step fails, 255 when the host cannot be reached or the connection is lost for good.
 pub async fn run(global: &Global, args: UpArgs) -> ExitCode {
     let gpu = match args
         .gpu
@@ -88,10 +93,33 @@ pub async fn run(global: &Global, args: UpArgs) -> ExitCode {
     spec.ready_timeout = std::time::Duration::from_secs(args.timeout);
     spec.stop_server_on_cancel = args.stop_on_exit;
     let mut session = Session::start(spec);
-    loop {
-        let Some(event) = session.next_event().await else {
+    let mut ready = false;
+    // One line of stdin after the server is gone means "start it again" (only read then, so the
+    // prompter keeps stdin for host-key questions while reconnecting).
+    let (enter_tx, mut enter) = tokio::sync::mpsc::channel::<bool>(1);
+    // Waking from sleep or a new network checks the connection at once.
+    let mut wakes = tunnelbook_core::wake::watch(tunnelbook_core::wake::DEFAULT_TICK);
+    let code = loop {
+        let event = tokio::select! {
+            () = connect::interrupted(), if ready => break ExitCode::SUCCESS,
+            Some(wake) = wakes.recv() => {
+                if ready {
+                    eprintln!("tunnelbook: {wake}: checking the connection");
+                    session.reconnect_now();
+                }
+                continue;
+            }
+            Some(got_line) = enter.recv() => {
+                if got_line {
+                    session.restart_server();
+                }
+                continue;
+            }
+            ev = session.next_event() => ev,
+        };
+        let Some(event) = event else {
             eprintln!("tunnelbook: the session ended unexpectedly");
-            return ExitCode::from(1);
+            break ExitCode::from(1);
         };
         match event {
             SessionEvent::Progress(p) => {
@@ -106,9 +134,42 @@ pub async fn run(global: &Global, args: UpArgs) -> ExitCode {
                 eprintln!("tunnelbook: {step} failed: {error}");
                 return ExitCode::from(if step == Step::Connect { 255 } else { 1 });
             }
+            SessionEvent::Reconnecting {
+                attempt,
+                next_try_in_secs,
+                reason,
+            } => eprintln!(
+                "tunnelbook: connection lost ({reason}); reconnecting (attempt {attempt}, next try in {next_try_in_secs} s)"
+            ),
+            SessionEvent::Reconnected { outage_secs, .. } => {
+                eprintln!("tunnelbook: reconnected after {outage_secs} s; same local port")
+            }
+            SessionEvent::ServerGone { reason } => {
+                eprintln!("tunnelbook: the server is gone: {reason}");
+                if std::io::stdin().is_terminal() {
+                    eprintln!(
+                        "Press Enter to start a new one behind the same port, or Ctrl-C to quit."
+                    );
+                    let tx = enter_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let mut line = String::new();
+                        let got = std::io::stdin().read_line(&mut line).is_ok_and(|n| n > 0);
+                        let _ = tx.blocking_send(got);
+                    });
+                } else {
+                    eprintln!(
+                        "Start a new one with `tunnelbook up {}` (add `--port` to keep the port).",
+                        args.name
+                    );
+                    break ExitCode::from(1);
+                }
+            }
             SessionEvent::Disconnected { reason } => {
-                eprintln!("tunnelbook: connection lost: {reason}");
-                return ExitCode::from(255);
+                eprintln!(
+                    "tunnelbook: connection lost: {reason}; the server keeps running (tunnelbook attach {})",
+                    args.name
+                );
+                break ExitCode::from(255);
             }
             SessionEvent::Ready(info) => {
                 let line = if args.json {
@@ -120,7 +181,7 @@ pub async fn run(global: &Global, args: UpArgs) -> ExitCode {
                 let _ = writeln!(out, "{line}");
                 let _ = out.flush();
                 eprintln!(
-                    "JupyterLab {} runs as {} (pid {}); Ctrl-C closes the tunnel{}.",
+                    "JupyterLab {} runs as {} (pid {}); Ctrl-C closes the tunnel{}. A lost connection is reconnected on the same port.",
                     info.gpu_label
                         .as_deref()
                         .map(|g| format!("on {g}"))
@@ -133,19 +194,9 @@ pub async fn run(global: &Global, args: UpArgs) -> ExitCode {
                         "; the server keeps running (tunnelbook attach / down)"
                     }
                 );
-                break;
+                ready = true;
             }
         }
-    }
-    let code = tokio::select! {
-        () = connect::interrupted() => ExitCode::SUCCESS,
-        ev = session.next_event() => match ev {
-            Some(SessionEvent::Disconnected { reason }) => {
-                eprintln!("tunnelbook: connection lost: {reason}; the server keeps running (tunnelbook attach {})", args.name);
-                ExitCode::from(255)
-            }
-            _ => ExitCode::from(1),
-        },
     };
     session.close(args.stop_on_exit).await;
     code

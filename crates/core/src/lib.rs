@@ -13,3 +13,4 @@ pub mod session;
 pub mod settings;
 pub mod ssh;
 pub mod tunnel;
+pub mod wake;

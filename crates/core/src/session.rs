@@ -1,15 +1,32 @@
 //! One notebook session, start to finish: connect → GPUs → environment → launch → tunnel →
-//! ready, run as a task that reports typed progress events and is cancellable.
+//! ready, run as a task that reports typed progress events and is cancellable; then held through
+//! network trouble until it is closed.
 //!
-//! What it owns: the order of the steps, what each step reports, and the cleanup when a session
+//! What it owns: the order of the steps, what each step reports, the cleanup when a session
 //! is cancelled (a server that was launched but never became ready is stopped; a ready one is
-//! kept unless the spec says otherwise). What it leaves out: how each step is done
-//! ([`crate::ssh`], [`crate::gpu`], [`crate::jupyter`], [`crate::tunnel`]) and rendering the
-//! events (the CLI and the app). Reconnecting after a network drop is not done here yet: the
-//! session reports [`SessionEvent::Disconnected`] and the front end reattaches
-//! ([`crate::jupyter::attach`]).
+//! kept unless the spec says otherwise), and surviving the network once ready. A lost connection
+//! (found by the profile's SSH keepalives, or by [`Session::reconnect_now`]) is reported as
+//! [`SessionEvent::Reconnecting`] and tried again with backoff ([`ReconnectPolicy`]: 1, 2, 4 … up
+//! to 30 s, for as long as the session lives), asking for a secret only when none is remembered
+//! (the [`ConnectContext`]'s prompter and keychain do that). The local listeners stay bound
+//! meanwhile ([`Link`]), so the notebook and the saved forwards come back on the same ports and an
+//! open JupyterLab page reconnects its kernels by itself; remote (`-R`) forwards are asked for
+//! again. A server that died (killed, out of memory, host rebooted) is told apart from a network
+//! problem — its process is gone, or it stops answering while SSH works — and reported as
+//! [`SessionEvent::ServerGone`]; [`Session::restart_server`] starts a new one with the same
+//! launch spec behind the same local port. A connection that cannot come back without the human
+//! (changed host key, refused credentials) ends as [`SessionEvent::Disconnected`].
+//!
+//! What it leaves out: how each step is done ([`crate::ssh`], [`crate::gpu`], [`crate::jupyter`],
+//! [`crate::tunnel`]), rendering the events (the CLI and the app), and noticing that the computer
+//! woke up or changed networks ([`crate::wake`]; the front end then calls
+//! [`Session::reconnect_now`] or [`SessionControl::reconnect_now`]).
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
@@ -18,16 +35,17 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     gpu::{self, GpuChoice, GpuSelector},
     jupyter::{
-        self, Attached, EndpointChoice, Host, JupyterServer, LaunchSpec, Launched, TokenStore,
+        self, Attached, EndpointChoice, Host, JupyterServer, LaunchSpec, Launched, TokenStore, http,
     },
     profile::Profile,
     secret::{SecretStore, Sensitive},
-    ssh::{ConnectContext, Connection, ConnectionState},
-    tunnel::{Listen, Tunnel},
+    ssh::{ConnectContext, Connection, SshError},
+    tunnel::{ForwardSpec, Link, Listen, Tunnel},
 };
 
 /// The steps of a session, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum Step {
     /// SSH connect and authenticate.
@@ -59,6 +77,7 @@ impl fmt::Display for Step {
 
 /// Where a step is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum StepState {
     /// It began.
@@ -71,6 +90,7 @@ pub enum StepState {
 
 /// Progress of one step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
     /// The step.
@@ -85,6 +105,7 @@ pub struct Progress {
 
 /// The session is ready: the notebook can be opened.
 #[derive(Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ReadyInfo {
     /// `http://127.0.0.1:PORT/lab?token=…` (holds the token: show it, never log it).
@@ -117,6 +138,7 @@ impl fmt::Debug for ReadyInfo {
 
 /// What a session reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", tag = "type")]
 pub enum SessionEvent {
     /// A step began or ended.
@@ -130,11 +152,84 @@ pub enum SessionEvent {
         /// The error, in words.
         error: String,
     },
-    /// The SSH connection dropped after the session was ready. The server keeps running.
+    /// The connection was lost (or a reconnect attempt failed); the next attempt comes in
+    /// `next_try_in_secs`. The local ports stay bound meanwhile.
+    Reconnecting {
+        /// 1 for the first attempt after the loss, then 2, 3, …
+        attempt: u32,
+        /// Seconds until that attempt (0: now).
+        // `rename_all` renames variants only; fields of struct variants are renamed one by one.
+        #[serde(rename = "nextTryInSecs")]
+        next_try_in_secs: u64,
+        /// Why the connection was lost, or why the last attempt failed.
+        reason: String,
+    },
+    /// The connection is back; the tunnels forward again on the same local ports.
+    Reconnected {
+        /// Attempts it took.
+        attempts: u32,
+        /// Seconds without a connection.
+        #[serde(rename = "outageSecs")]
+        outage_secs: u64,
+    },
+    /// The Jupyter server itself is gone (killed, out of memory, host rebooted) or stopped
+    /// answering while SSH works: not a network problem. [`Session::restart_server`] starts a
+    /// new one behind the same local port (a [`SessionEvent::Ready`] follows), or close.
+    ServerGone {
+        /// What was seen, in words.
+        reason: String,
+    },
+    /// The connection is lost for good: reconnecting is off, or needs the human (a changed host
+    /// key, refused credentials). The server keeps running; the session waits to be closed.
     Disconnected {
         /// Why.
         reason: String,
     },
+}
+
+/// How a ready session survives the network. The keepalive that finds a dead connection is the
+/// profile's (`keepalive_interval` × (`keepalive_max` + 1): 30 s by default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconnectPolicy {
+    /// Whether a lost connection is reconnected; off, the session reports
+    /// [`SessionEvent::Disconnected`] and waits to be closed.
+    pub enabled: bool,
+    /// Wait before the first attempt; it doubles after each failed one.
+    pub first_delay: Duration,
+    /// The longest wait between attempts.
+    pub max_delay: Duration,
+    /// How long a local connection made during an outage waits for the connection to come back
+    /// before it is closed.
+    pub hold: Duration,
+    /// How often the server's health (process alive, Jupyter answering) is checked.
+    pub health_interval: Duration,
+    /// Health checks in a row in which the process runs and SSH works but Jupyter does not
+    /// answer before the server counts as gone.
+    pub unanswered_max: u32,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            first_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(30),
+            hold: Duration::from_secs(20),
+            health_interval: Duration::from_secs(10),
+            unanswered_max: 3,
+        }
+    }
+}
+
+impl ReconnectPolicy {
+    /// The wait before attempt `attempt` (1-based): `first_delay` doubled per failed attempt,
+    /// at most `max_delay`.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let doublings = attempt.saturating_sub(1).min(20);
+        self.first_delay
+            .saturating_mul(1 << doublings)
+            .min(self.max_delay)
+    }
 }
 
 /// Where the session runs.
@@ -176,11 +271,13 @@ pub struct SessionSpec {
     pub stop_server_on_cancel: bool,
     /// Where the token is kept.
     pub secrets: Option<Arc<dyn SecretStore>>,
+    /// Reconnecting and health checks once ready.
+    pub reconnect: ReconnectPolicy,
 }
 
 impl SessionSpec {
     /// A spec with the defaults: profile's choices, free local port, 60 s to get ready, the
-    /// server kept when the session ends.
+    /// server kept when the session ends, reconnecting with the default backoff.
     pub fn new(host: SessionHost, profile: Profile) -> Self {
         Self {
             host,
@@ -193,6 +290,7 @@ impl SessionSpec {
             ready_timeout: Duration::from_secs(60),
             stop_server_on_cancel: false,
             secrets: None,
+            reconnect: ReconnectPolicy::default(),
         }
     }
 }
@@ -202,27 +300,57 @@ enum Command {
         stop_server: bool,
         done: oneshot::Sender<()>,
     },
+    ReconnectNow,
+    RestartServer,
 }
 
 /// A running session. Dropping it cancels: a server not yet ready is stopped, a ready one is
 /// kept unless [`SessionSpec::stop_server_on_cancel`].
 pub struct Session {
     events: mpsc::Receiver<SessionEvent>,
+    control: SessionControl,
+}
+
+/// A cheap, cloneable handle to steer a running session from elsewhere (a tray menu, an OS
+/// wake-up hook) while another task reads its events. Its requests are answered by events.
+#[derive(Clone)]
+pub struct SessionControl {
     commands: mpsc::Sender<Command>,
     cancel: CancellationToken,
+}
+
+impl SessionControl {
+    /// Asks for a reconnect attempt now: while connected, the connection is checked (a
+    /// keepalive must be answered within 5 s) and replaced when it does not answer; while
+    /// reconnecting, the backoff wait is cut short. For resume-from-sleep and network changes.
+    pub fn reconnect_now(&self) {
+        // A full queue already holds requests that wake the session.
+        let _ = self.commands.try_send(Command::ReconnectNow);
+    }
+
+    /// After [`SessionEvent::ServerGone`]: starts a new server with the same launch spec behind
+    /// the same local port (events: `Progress` of the launch, then `Ready`, or `ServerGone` again
+    /// saying why it failed). Ignored while the server runs.
+    pub fn restart_server(&self) {
+        let _ = self.commands.try_send(Command::RestartServer);
+    }
+
+    /// Cancels the session (see [`Session`]).
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
 }
 
 impl Session {
     /// Starts the session's task.
     pub fn start(spec: SessionSpec) -> Session {
         let (tx, events) = mpsc::channel(64);
-        let (commands, rx) = mpsc::channel(4);
+        let (commands, rx) = mpsc::channel(16);
         let cancel = CancellationToken::new();
         tokio::spawn(run(spec, tx, rx, cancel.clone()));
         Session {
             events,
-            commands,
-            cancel,
+            control: SessionControl { commands, cancel },
         }
     }
 
@@ -231,9 +359,24 @@ impl Session {
         self.events.recv().await
     }
 
+    /// A handle to steer the session from another task.
+    pub fn control(&self) -> SessionControl {
+        self.control.clone()
+    }
+
+    /// See [`SessionControl::reconnect_now`].
+    pub fn reconnect_now(&self) {
+        self.control.reconnect_now();
+    }
+
+    /// See [`SessionControl::restart_server`].
+    pub fn restart_server(&self) {
+        self.control.restart_server();
+    }
+
     /// Cancels the session (see the type's documentation for what is cleaned up).
     pub fn cancel(&self) {
-        self.cancel.cancel();
+        self.control.cancel();
     }
 
     /// Ends a session: closes the tunnel and the connection, stopping the server first when
@@ -241,6 +384,7 @@ impl Session {
     pub async fn close(self, stop_server: bool) {
         let (done, wait) = oneshot::channel();
         if self
+            .control
             .commands
             .send(Command::Close { stop_server, done })
             .await
@@ -253,7 +397,7 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        self.cancel.cancel();
+        self.control.cancel.cancel();
     }
 }
 
@@ -263,14 +407,26 @@ struct Built {
     host: Option<Host>,
     launched: Option<(JupyterServer, Sensitive<String>)>,
     attached: Option<Attached>,
-    /// The host's saved forwarding rules, which live as long as the session.
+    /// The host's saved local and dynamic forwards, which live as long as the session.
     forwards: Vec<Tunnel>,
+    /// The saved remote forwards, started again on each new connection.
+    remote: Vec<(ForwardSpec, Option<Tunnel>)>,
+    /// The connection the tunnels forward over, swapped on reconnect.
+    link: Option<Link>,
+    /// What was launched, for a restart.
+    launch: Option<LaunchSpec>,
+    /// What was last reported ready.
+    info: Option<ReadyInfo>,
     ready: bool,
 }
 
 struct Reporter(mpsc::Sender<SessionEvent>);
 
 impl Reporter {
+    async fn event(&self, event: SessionEvent) {
+        let _ = self.0.send(event).await;
+    }
+
     async fn step(&self, step: Step, state: StepState, message: impl Into<String>, percent: u8) {
         let _ = self
             .0
@@ -303,6 +459,7 @@ async fn run(
     match outcome {
         Some(Ok(info)) => {
             built.ready = true;
+            built.info = Some(info.clone());
             let _ = tx.send(SessionEvent::Ready(info)).await;
         }
         Some(Err((step, error))) => {
@@ -315,47 +472,473 @@ async fn run(
             return;
         }
     }
-    // Ready: hold the tunnel until closed, cancelled, or the connection drops.
-    let mut conn_events = built
-        .host
-        .as_ref()
-        .and_then(Host::connection)
-        .map(Connection::events);
-    let disconnected = async {
-        match conn_events.as_mut() {
-            None => std::future::pending::<String>().await,
-            Some(rx) => loop {
-                match rx.recv().await {
-                    Ok(ConnectionState::Disconnected { reason }) => break reason,
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(_) => break "the connection closed".to_string(),
-                }
-            },
-        }
+    let mut live = Live {
+        spec: &spec,
+        report,
+        tokens: &tokens,
+        built: &mut built,
+        commands: &mut commands,
+        cancel: &cancel,
+        gone: false,
+        unanswered: 0,
     };
-    tokio::select! {
-        cmd = commands.recv() => {
-            let (stop_server, done) = match cmd {
-                Some(Command::Close { stop_server, done }) => (stop_server, Some(done)),
-                None => (spec.stop_server_on_cancel, None),
+    let (stop_server, done) = live.hold().await;
+    cleanup(&mut built, stop_server, &tokens).await;
+    if let Some(done) = done {
+        let _ = done.send(());
+    }
+}
+
+/// What woke a waiting session.
+enum Wake {
+    Close {
+        stop_server: bool,
+        done: Option<oneshot::Sender<()>>,
+    },
+    ReconnectNow,
+    RestartServer,
+}
+
+/// Where the connection of a ready session is.
+enum Phase {
+    /// Connected (or no SSH at all).
+    Up,
+    /// Lost; `attempt` is the next attempt, made after the backoff (at once when `now`).
+    Down {
+        attempt: u32,
+        reason: String,
+        since: Instant,
+        now: bool,
+    },
+    /// Lost for good; waiting to be closed.
+    Ended,
+}
+
+/// A ready session being held until it is closed.
+struct Live<'a> {
+    spec: &'a SessionSpec,
+    report: Reporter,
+    tokens: &'a TokenStore,
+    built: &'a mut Built,
+    commands: &'a mut mpsc::Receiver<Command>,
+    cancel: &'a CancellationToken,
+    /// The server is gone (reported); only a restart or closing helps.
+    gone: bool,
+    /// Health checks in a row in which Jupyter did not answer.
+    unanswered: u32,
+}
+
+/// How long a check that the connection still answers may take.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Live<'_> {
+    /// The next command, or a close when cancelled or every handle is gone.
+    async fn wake(&mut self) -> Wake {
+        let on_cancel = Wake::Close {
+            stop_server: self.spec.stop_server_on_cancel,
+            done: None,
+        };
+        tokio::select! {
+            cmd = self.commands.recv() => match cmd {
+                Some(Command::Close { stop_server, done }) => Wake::Close { stop_server, done: Some(done) },
+                Some(Command::ReconnectNow) => Wake::ReconnectNow,
+                Some(Command::RestartServer) => Wake::RestartServer,
+                None => on_cancel,
+            },
+            () = self.cancel.cancelled() => on_cancel,
+        }
+    }
+
+    /// Holds the session until it is closed; returns whether to stop the server, and whom to
+    /// tell when the cleanup is done.
+    async fn hold(&mut self) -> (bool, Option<oneshot::Sender<()>>) {
+        let policy = self.spec.reconnect.clone();
+        let mut phase = Phase::Up;
+        let mut health = tokio::time::interval_at(
+            tokio::time::Instant::now() + policy.health_interval,
+            policy.health_interval,
+        );
+        health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            phase = match phase {
+                Phase::Up => {
+                    let conn = self.built.host.as_ref().and_then(Host::connection).cloned();
+                    let closed = async {
+                        match &conn {
+                            Some(c) => c.closed().await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        wake = self.wake() => match wake {
+                            Wake::Close { stop_server, done } => return (stop_server, done),
+                            Wake::ReconnectNow => match &conn {
+                                Some(c) if !c.ping(PING_TIMEOUT).await => {
+                                    self.lose_connection();
+                                    self.down(1, "the connection did not answer".into(), true).await
+                                }
+                                _ => Phase::Up,
+                            },
+                            Wake::RestartServer => {
+                                self.restart().await;
+                                Phase::Up
+                            }
+                        },
+                        reason = closed => {
+                            self.lose_connection();
+                            self.down(1, reason, false).await
+                        }
+                        _ = health.tick(), if !self.gone => {
+                            if self.check_health().await {
+                                Phase::Up
+                            } else {
+                                self.lose_connection();
+                                self.down(1, "the connection did not answer".into(), true).await
+                            }
+                        }
+                    }
+                }
+                Phase::Down {
+                    attempt,
+                    reason,
+                    since,
+                    now,
+                } => {
+                    let delay = if now {
+                        Duration::ZERO
+                    } else {
+                        policy.delay(attempt)
+                    };
+                    self.report
+                        .event(SessionEvent::Reconnecting {
+                            attempt,
+                            next_try_in_secs: u64::try_from(delay.as_millis().div_ceil(1000))
+                                .unwrap_or(u64::MAX),
+                            reason,
+                        })
+                        .await;
+                    let sleep = tokio::time::sleep(delay);
+                    tokio::pin!(sleep);
+                    loop {
+                        tokio::select! {
+                            () = &mut sleep => break,
+                            wake = self.wake() => match wake {
+                                Wake::Close { stop_server, done } => return (stop_server, done),
+                                Wake::ReconnectNow => break,
+                                Wake::RestartServer => {
+                                    tracing::debug!("restart asked while reconnecting; ignored");
+                                }
+                            },
+                        }
+                    }
+                    // The attempt may wait on the human (a password prompt): closing must not.
+                    let spec = self.spec;
+                    let attempt_fut = connect(spec);
+                    tokio::pin!(attempt_fut);
+                    let result = loop {
+                        tokio::select! {
+                            r = &mut attempt_fut => break r,
+                            wake = self.wake() => match wake {
+                                Wake::Close { stop_server, done } => return (stop_server, done),
+                                Wake::ReconnectNow | Wake::RestartServer => {}
+                            },
+                        }
+                    };
+                    match result {
+                        Ok(conn) => {
+                            self.reconnected(conn, attempt, since).await;
+                            health.reset();
+                            Phase::Up
+                        }
+                        Err(e) if e.is_transient() => Phase::Down {
+                            attempt: attempt.saturating_add(1),
+                            reason: e.to_string(),
+                            since,
+                            now: false,
+                        },
+                        Err(e) => {
+                            self.end(e.to_string()).await;
+                            Phase::Ended
+                        }
+                    }
+                }
+                Phase::Ended => match self.wake().await {
+                    Wake::Close { stop_server, done } => return (stop_server, done),
+                    Wake::ReconnectNow | Wake::RestartServer => Phase::Ended,
+                },
             };
-            cleanup(&mut built, stop_server, &tokens).await;
-            if let Some(done) = done {
-                let _ = done.send(());
+        }
+    }
+
+    /// The phase after losing the connection: reconnecting, or the end when that is off.
+    async fn down(&mut self, attempt: u32, reason: String, now: bool) -> Phase {
+        if self.spec.reconnect.enabled {
+            Phase::Down {
+                attempt,
+                reason,
+                since: Instant::now(),
+                now,
+            }
+        } else {
+            self.end(reason).await;
+            Phase::Ended
+        }
+    }
+
+    /// Forgets the dead connection: the tunnels hold new local connections until the next one.
+    fn lose_connection(&mut self) {
+        if let Some(link) = &self.built.link {
+            link.set(None);
+        }
+        if let Some(conn) = self.built.host.as_ref().and_then(Host::connection).cloned() {
+            tokio::spawn(async move { conn.close().await });
+        }
+    }
+
+    /// The connection is lost for good: the local ports are released, the server keeps running.
+    async fn end(&mut self, reason: String) {
+        self.built.attached = None;
+        self.built.forwards.clear();
+        self.built.remote.clear();
+        self.report
+            .event(SessionEvent::Disconnected { reason })
+            .await;
+    }
+
+    /// The connection is back: the tunnels use it, remote forwards are asked for again, and the
+    /// server is checked (it may have died meanwhile).
+    async fn reconnected(&mut self, conn: Connection, attempts: u32, since: Instant) {
+        self.built.host = Some(Host::Ssh(conn.clone()));
+        if let Some(link) = &self.built.link {
+            link.set(Some(conn.clone()));
+        }
+        self.unanswered = 0;
+        self.report
+            .event(SessionEvent::Reconnected {
+                attempts,
+                outage_secs: since.elapsed().as_secs(),
+            })
+            .await;
+        if let Some(link) = self.built.link.clone() {
+            for (rule, tunnel) in &mut self.built.remote {
+                *tunnel = None;
+                // The server may still hold the port for the old, dying session for a moment.
+                for attempt in 1..=3 {
+                    match rule.start_over(&link).await {
+                        Ok(t) => {
+                            *tunnel = Some(t);
+                            break;
+                        }
+                        Err(e) if attempt == 3 => {
+                            tracing::warn!(error = %e, "a saved remote forward did not come back");
+                        }
+                        Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+                    }
+                }
             }
         }
-        () = cancel.cancelled() => {
-            cleanup(&mut built, spec.stop_server_on_cancel, &tokens).await;
-        }
-        reason = disconnected => {
-            built.attached = None;
-            let _ = tx.send(SessionEvent::Disconnected { reason }).await;
-            // The server lives on; wait for the front end to close the session.
-            if let Some(Command::Close { done, .. }) = commands.recv().await {
-                let _ = done.send(());
+        if !self.gone {
+            let host = Host::Ssh(conn);
+            if let Some(server) = self.server() {
+                match jupyter::is_running(&host, &server).await {
+                    Ok(false) => self.server_gone(gone_reason(&host, &server)).await,
+                    Ok(true) => {}
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cannot check the server after reconnecting")
+                    }
+                }
             }
         }
     }
+
+    fn server(&self) -> Option<JupyterServer> {
+        self.built.launched.as_ref().map(|(s, _)| s.clone())
+    }
+
+    async fn server_gone(&mut self, reason: String) {
+        self.gone = true;
+        self.report.event(SessionEvent::ServerGone { reason }).await;
+    }
+
+    /// Is the server alive and answering? Its process gone, or `GET /api` unanswered
+    /// `unanswered_max` checks in a row while SSH works, is reported as
+    /// [`SessionEvent::ServerGone`]. Returns false when the connection itself stopped answering
+    /// (the host ran no check and answered no keepalive). Each step is bounded by
+    /// [`PING_TIMEOUT`], so a request such as [`Command::ReconnectNow`] waits little.
+    async fn check_health(&mut self) -> bool {
+        let (Some(host), Some(server)) = (self.built.host.clone(), self.server()) else {
+            return true;
+        };
+        match tokio::time::timeout(PING_TIMEOUT, jupyter::is_running(&host, &server)).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => {
+                self.server_gone(gone_reason(&host, &server)).await;
+                return true;
+            }
+            Ok(Err(_)) => return true,
+            Err(_) => {
+                return match host.connection() {
+                    Some(conn) => conn.ping(PING_TIMEOUT).await,
+                    None => true,
+                };
+            }
+        }
+        let Some(addr) = self.built.attached.as_ref().map(|a| a.local_addr) else {
+            return true;
+        };
+        let api = format!("{}api", server.base_url);
+        let answer = tokio::time::timeout(PING_TIMEOUT, http::request(addr, "GET", &api, None));
+        match answer.await {
+            Ok(Ok(r)) if r.status == 200 => self.unanswered = 0,
+            _ => {
+                self.unanswered = self.unanswered.saturating_add(1);
+                if self.unanswered >= self.spec.reconnect.unanswered_max.max(1) {
+                    self.server_gone(format!(
+                        "the Jupyter server (pid {}) runs on {} but has not answered {} checks in a row",
+                        server.pid,
+                        host.name(),
+                        self.unanswered
+                    ))
+                    .await;
+                }
+            }
+        }
+        true
+    }
+
+    /// Starts a new server with the same launch spec behind the same local port.
+    async fn restart(&mut self) {
+        if !self.gone {
+            tracing::debug!("restart asked while the server runs; ignored");
+            return;
+        }
+        let (Some(host), Some(launch)) = (self.built.host.clone(), self.built.launch.clone())
+        else {
+            return;
+        };
+        self.report
+            .step(
+                Step::Launch,
+                StepState::Started,
+                "starting JupyterLab again",
+                45,
+            )
+            .await;
+        // The old one may still hang around (not answering): stop it by signals (asking it over
+        // HTTP would only wait for a timeout) and remove its record.
+        if let Some((old, _)) = self.built.launched.take()
+            && let Err(e) = jupyter::stop(&host, &old, None, self.tokens).await
+        {
+            tracing::debug!(error = %e, server = %old.id, "cannot clean up the gone server");
+        }
+        let Launched { server, token } = match jupyter::launch(&host, &launch).await {
+            Ok(l) => l,
+            Err(e) => {
+                self.server_gone(format!("starting it again failed: {e}"))
+                    .await;
+                return;
+            }
+        };
+        self.tokens.remember(&server.id, &token);
+        self.built.launched = Some((server.clone(), Sensitive::new(token.expose().clone())));
+        self.report
+            .step(
+                Step::Launch,
+                StepState::Done,
+                format!("server {} started (pid {})", server.id, server.pid),
+                60,
+            )
+            .await;
+        let local_addr = match self.built.attached.as_ref() {
+            Some(Attached {
+                tunnel: Some(tunnel),
+                local_addr,
+                ..
+            }) => {
+                tunnel.retarget(server.endpoint.clone());
+                *local_addr
+            }
+            // This computer: the browser goes to the server's own port.
+            _ => match jupyter::attach(&host, &server, &token, Listen::loopback_any()).await {
+                Ok(a) => {
+                    let addr = a.local_addr;
+                    self.built.attached = Some(a);
+                    addr
+                }
+                Err(e) => {
+                    self.server_gone(format!("starting it again failed: {e}"))
+                        .await;
+                    return;
+                }
+            },
+        };
+        self.report
+            .step(
+                Step::Ready,
+                StepState::Started,
+                "waiting for JupyterLab to answer",
+                70,
+            )
+            .await;
+        let version =
+            match jupyter::wait_ready(&host, &server, local_addr, &token, self.spec.ready_timeout)
+                .await
+            {
+                Ok(v) => v,
+                Err(e) => {
+                    self.server_gone(format!("starting it again failed: {e}"))
+                        .await;
+                    return;
+                }
+            };
+        self.report
+            .step(
+                Step::Ready,
+                StepState::Done,
+                format!("Jupyter Server {version} is ready"),
+                100,
+            )
+            .await;
+        self.gone = false;
+        self.unanswered = 0;
+        let mut info = self.built.info.clone().unwrap_or_else(|| ReadyInfo {
+            url: String::new(),
+            local_port: 0,
+            gpu: None,
+            gpu_label: None,
+            remote_pid: 0,
+            env: String::new(),
+            server_id: String::new(),
+        });
+        info.url = server.url(local_addr.port(), &token);
+        info.local_port = local_addr.port();
+        info.gpu = server.gpu.clone();
+        info.remote_pid = server.pid;
+        info.server_id = server.id.clone();
+        self.built.info = Some(info.clone());
+        self.report.event(SessionEvent::Ready(info)).await;
+    }
+}
+
+/// One reconnect attempt.
+async fn connect(spec: &SessionSpec) -> Result<Connection, SshError> {
+    match &spec.host {
+        SessionHost::Ssh { chain, context } => Connection::open(chain, context).await,
+        SessionHost::Local => Err(SshError::Protocol("this computer has no connection".into())),
+    }
+}
+
+fn gone_reason(host: &Host, server: &JupyterServer) -> String {
+    format!(
+        "the Jupyter server (pid {}) is no longer running on {}{}",
+        server.pid,
+        host.name(),
+        server
+            .log
+            .as_deref()
+            .map(|l| format!("; its log: {l}"))
+            .unwrap_or_default()
+    )
 }
 
 /// Closes the tunnel, stops the server when it is not ready yet (or `stop_ready`), closes the
@@ -363,6 +946,11 @@ async fn run(
 async fn cleanup(built: &mut Built, stop_ready: bool, tokens: &TokenStore) {
     for forward in built.forwards.drain(..) {
         forward.close().await;
+    }
+    for (_, forward) in built.remote.drain(..) {
+        if let Some(f) = forward {
+            f.close().await;
+        }
     }
     if let Some(attached) = built.attached.take()
         && let Some(t) = attached.tunnel
@@ -408,6 +996,7 @@ async fn steps(
             let conn = Connection::open(chain, context)
                 .await
                 .map_err(fail(Step::Connect))?;
+            built.link = Some(Link::new(Some(conn.clone()), spec.reconnect.hold));
             report
                 .step(
                     Step::Connect,
@@ -511,6 +1100,7 @@ async fn steps(
         pre_launch: profile.pre_launch.clone(),
         endpoint: spec.endpoint,
     };
+    built.launch = Some(launch.clone());
     let Launched { server, token } = jupyter::launch(&host, &launch)
         .await
         .map_err(fail(Step::Launch))?;
@@ -538,7 +1128,7 @@ async fn steps(
         Some(port) => Listen::loopback(port),
         None => Listen::loopback_any(),
     };
-    let attached = jupyter::attach(&host, &server, &token, listen)
+    let attached = jupyter::attach_over(&host, built.link.as_ref(), &server, &token, listen)
         .await
         .map_err(fail(Step::Tunnel))?;
     let local_addr = attached.local_addr;
@@ -547,14 +1137,24 @@ async fn steps(
     // The host's saved forwarding rules start with the connection. One that cannot start (its
     // port taken, say) is reported and the notebook goes on: it is not what the user came for.
     let mut saved = Vec::new();
-    if let Some(conn) = host.connection() {
+    if let Some(link) = built.link.clone() {
         for rule in profile.forwards.iter().filter(|r| r.enabled) {
-            match rule.spec.start(conn).await {
+            match rule.spec.start_over(&link).await {
                 Ok(tunnel) => {
                     saved.push(tunnel.description().to_string());
-                    built.forwards.push(tunnel);
+                    if rule.spec.is_remote() {
+                        built.remote.push((rule.spec.clone(), Some(tunnel)));
+                    } else {
+                        built.forwards.push(tunnel);
+                    }
                 }
-                Err(e) => saved.push(format!("failed: {e}")),
+                Err(e) => {
+                    saved.push(format!("failed: {e}"));
+                    // A remote forward is asked for again on the next connection.
+                    if rule.spec.is_remote() {
+                        built.remote.push((rule.spec.clone(), None));
+                    }
+                }
             }
         }
     }
@@ -601,4 +1201,60 @@ async fn steps(
         env: env.label(),
         server_id: server.id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let p = ReconnectPolicy::default();
+        let secs: Vec<u64> = (1..=8).map(|a| p.delay(a).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(p.delay(u32::MAX), Duration::from_secs(30));
+    }
+
+    #[cfg(feature = "ts")]
+    #[test]
+    fn typescript_twin_matches_the_wire_names() {
+        use ts_rs::TS;
+        let decl = SessionEvent::decl(&ts_rs::Config::new());
+        for name in [
+            "\"type\": \"reconnecting\"",
+            "nextTryInSecs",
+            "\"type\": \"reconnected\"",
+            "outageSecs",
+            "\"type\": \"serverGone\"",
+            "\"type\": \"disconnected\"",
+        ] {
+            assert!(decl.contains(name), "{name} not in {decl}");
+        }
+    }
+
+    #[test]
+    fn new_events_serialize_camel_case_with_a_type_tag() {
+        let ev = SessionEvent::Reconnecting {
+            attempt: 2,
+            next_try_in_secs: 4,
+            reason: "x".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&ev).unwrap(),
+            serde_json::json!({"type": "reconnecting", "attempt": 2, "nextTryInSecs": 4, "reason": "x"})
+        );
+        let ev = SessionEvent::Reconnected {
+            attempts: 3,
+            outage_secs: 7,
+        };
+        assert_eq!(
+            serde_json::to_value(&ev).unwrap(),
+            serde_json::json!({"type": "reconnected", "attempts": 3, "outageSecs": 7})
+        );
+        let ev = SessionEvent::ServerGone { reason: "y".into() };
+        assert_eq!(
+            serde_json::to_value(&ev).unwrap(),
+            serde_json::json!({"type": "serverGone", "reason": "y"})
+        );
+    }
 }

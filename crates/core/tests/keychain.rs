@@ -70,3 +70,60 @@ fn secret_service_store_read_replace_delete() {
     assert!(keychain.retrieve(&key).unwrap().is_none());
     assert!(keychain.list(&profile).unwrap().is_empty());
 }
+
+/// Set in the child processes of `two_processes_remembering_at_once_keep_every_name`.
+const CHILD_ENV: &str = "TUNNELBOOK_KEYCHAIN_CHILD";
+const PER_CHILD: usize = 15;
+
+#[test]
+fn two_processes_remembering_at_once_keep_every_name() {
+    let Some(keychain) = keychain() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let lock = dir.path().join("keychain-index.lock");
+    let profile = format!("keychain-race-{}", std::process::id());
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|tag| {
+            std::process::Command::new(&exe)
+                .args(["--exact", "keychain_index_writer_child", "--nocapture"])
+                .env(CHILD_ENV, format!("{profile}\n{tag}\n{}", lock.display()))
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let keychain = keychain.with_index_lock(lock);
+    let listed = keychain.list(&profile).unwrap();
+    // Every token each process remembered is named in the index, so forgetting finds them all.
+    assert_eq!(listed.len(), 2 * PER_CHILD, "{listed:?}");
+    keychain.forget_profile(&profile, &[]).unwrap();
+    assert!(keychain.list(&profile).unwrap().is_empty());
+}
+
+/// Not a test on its own: the writer that `two_processes_remembering_at_once_keep_every_name`
+/// starts twice. Without its environment variable it returns at once.
+#[test]
+fn keychain_index_writer_child() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let mut parts = spec.lines();
+    let (profile, tag, lock) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    let keychain = KeychainStore::open().unwrap().with_index_lock(lock.into());
+    for i in 0..PER_CHILD {
+        let key = SecretKey {
+            profile: profile.to_string(),
+            kind: SecretKind::JupyterToken(format!("{tag}{i}")),
+        };
+        keychain
+            .persist(&key, &Sensitive::new(format!("token-{i}")))
+            .unwrap();
+    }
+}

@@ -28,17 +28,14 @@ pub async fn start_session<R: Runtime>(
         status: SessionStatus::Starting,
         url: None,
         gpu: None,
+        env: None,
+        server_id: None,
+        window: None,
     };
     // Register before spawning so the task always finds its entry.
-    state.sessions().insert(
-        id.clone(),
-        SessionEntry {
-            summary,
-            connection: None,
-            task: None,
-            gpu_watch: None,
-        },
-    );
+    state
+        .sessions()
+        .insert(id.clone(), SessionEntry::new(summary, chain.clone()));
     let task = tauri::async_runtime::spawn(adapter::drive_session(app, id.clone(), chain));
     if let Some(entry) = state.sessions().get_mut(&id) {
         entry.task = Some(task);
@@ -48,11 +45,12 @@ pub async fn start_session<R: Runtime>(
 
 /// Stops session `session_id` wherever it is (connecting, waiting for a prompt, running).
 #[tauri::command]
-pub async fn cancel_session(
+pub async fn cancel_session<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     session_id: String,
 ) -> Result<(), AppError> {
-    super::sessions::close(&state, &session_id).await
+    super::sessions::close(&app, &state, &session_id).await
 }
 
 /// Completes question `id` (from a `prompt` event).

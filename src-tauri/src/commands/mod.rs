@@ -4,6 +4,7 @@
 pub mod connect;
 pub mod gpus;
 pub mod hosts;
+pub mod jupyter;
 pub mod notebook;
 pub mod sessions;
 pub mod settings;

@@ -22,9 +22,19 @@ pub async fn open_notebook<R: Runtime>(
     url: String,
     title: String,
 ) -> Result<String, AppError> {
-    let url = http_url(&url)?;
+    open_window(&app, &state, &url, &title)
+}
+
+/// Opens a `jupyter-<n>` window on `url`; returns its label. Call from async code only.
+pub fn open_window<R: Runtime>(
+    app: &AppHandle<R>,
+    state: &AppState,
+    url: &str,
+    title: &str,
+) -> Result<String, AppError> {
+    let url = http_url(url)?;
     let label = state.new_notebook_label();
-    WebviewWindowBuilder::new(&app, &label, WebviewUrl::External(url))
+    WebviewWindowBuilder::new(app, &label, WebviewUrl::External(url))
         .title(title)
         .inner_size(1200.0, 800.0)
         .build()?;

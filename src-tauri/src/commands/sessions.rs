@@ -1,6 +1,6 @@
 //! The sessions list.
 
-use tauri::State;
+use tauri::{AppHandle, Runtime, State};
 
 use crate::{
     error::{AppError, ErrorCode},
@@ -24,13 +24,42 @@ pub async fn list_sessions(state: State<'_, AppState>) -> Result<Vec<SessionSumm
     Ok(list)
 }
 
-/// Closes session `session_id`: stops its task and its connection.
+/// Closes session `session_id`: stops its notebook (and the server), its tasks, its tunnels and
+/// its connection.
 #[tauri::command]
-pub async fn close_session(state: State<'_, AppState>, session_id: String) -> Result<(), AppError> {
-    close(&state, &session_id).await
+pub async fn close_session<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    session_id: String,
+) -> Result<(), AppError> {
+    close(&app, &state, &session_id).await
 }
 
-pub(crate) async fn close(state: &AppState, session_id: &str) -> Result<(), AppError> {
+pub(crate) async fn close<R: Runtime>(
+    app: &AppHandle<R>,
+    state: &AppState,
+    session_id: &str,
+) -> Result<(), AppError> {
+    let (notebook, window, attached) = {
+        let mut sessions = state.sessions();
+        let entry = sessions.get_mut(session_id).ok_or_else(|| {
+            AppError::new(ErrorCode::NotFound, format!("no session {session_id}"))
+        })?;
+        (
+            entry.notebook.take(),
+            entry.summary.window.take(),
+            std::mem::take(&mut entry.attached),
+        )
+    };
+    super::jupyter::close_window(app, window);
+    if let Some(handle) = notebook {
+        super::jupyter::end_notebook(handle, true).await;
+    }
+    for (tunnel, _) in attached.into_values() {
+        if let Some(tunnel) = tunnel {
+            tunnel.close().await;
+        }
+    }
     let (task, gpu_watch, connection) = {
         let mut sessions = state.sessions();
         let entry = sessions.get_mut(session_id).ok_or_else(|| {

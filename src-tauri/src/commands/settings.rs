@@ -173,11 +173,19 @@ pub async fn quit<R: Runtime>(app: &AppHandle<R>, stop_notebooks: bool) {
         .filter(|e| e.summary.status != SessionStatus::Closed)
         .map(|e| e.summary.id.clone())
         .collect();
-    // TODO(session): when the app runs core's `Session`, pass `stop_notebooks` to its close so
-    // the remote JupyterLab stops too; today sessions own no notebook server, so closing the
-    // connection is all there is to stop.
     for id in live {
-        let _ = super::sessions::close(&state, &id).await;
+        // Leaving notebooks running: end core's session without stopping its server first, so
+        // `close` (which stops a notebook it still holds) finds none.
+        if !stop_notebooks {
+            let notebook = state
+                .sessions()
+                .get_mut(&id)
+                .and_then(|e| e.notebook.take());
+            if let Some(handle) = notebook {
+                super::jupyter::end_notebook(handle, false).await;
+            }
+        }
+        let _ = super::sessions::close(app, &state, &id).await;
     }
     app.exit(0);
 }

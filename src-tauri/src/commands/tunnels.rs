@@ -122,7 +122,9 @@ impl Forwards {
                     e.connection.is_some()
                         && matches!(
                             e.summary.status,
-                            SessionStatus::Connected | SessionStatus::Ready
+                            SessionStatus::Connected
+                                | SessionStatus::Launching
+                                | SessionStatus::Ready
                         )
                 })
             })
@@ -175,7 +177,7 @@ fn connection_of(state: &AppState, host_id: &str) -> Option<(String, Connection)
             e.summary.host_id == host_id
                 && matches!(
                     e.summary.status,
-                    SessionStatus::Connected | SessionStatus::Ready
+                    SessionStatus::Connected | SessionStatus::Launching | SessionStatus::Ready
                 )
         })
         .filter_map(|e| {

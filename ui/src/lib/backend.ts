@@ -5,14 +5,17 @@ import { invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
 
 import type { AppError } from './bindings/AppError';
+import type { EnvironmentView } from './bindings/EnvironmentView';
 import type { ErrorCode } from './bindings/ErrorCode';
 import type { ExecOutput } from './bindings/ExecOutput';
 import type { GpuEvent } from './bindings/GpuEvent';
 import type { GpuReport } from './bindings/GpuReport';
 import type { HostEntry } from './bindings/HostEntry';
+import type { InstallEvent } from './bindings/InstallEvent';
 import type { Profile } from './bindings/Profile';
 import type { PromptAnswer } from './bindings/PromptAnswer';
 import type { PromptEvent } from './bindings/PromptEvent';
+import type { ServerView } from './bindings/ServerView';
 import type { SessionEvent } from './bindings/SessionEvent';
 import type { SessionSummary } from './bindings/SessionSummary';
 import type { AppPaths } from './bindings/AppPaths';
@@ -34,6 +37,7 @@ const ERROR_CODES: readonly ErrorCode[] = [
   'validation',
   'gpuDriver',
   'noFreeGpu',
+  'jupyter',
   'cancelled',
   'unsupported',
   'internal',
@@ -103,6 +107,17 @@ export const backend = {
   /** The tray started a session (its id and host). */
   onTraySession: (handler: (e: { sessionId: string; hostId: string }) => void): Promise<UnlistenFn> =>
     listen<{ sessionId: string; hostId: string }>('tray-session', (e) => handler(e.payload)),
+  listEnvironments: (sessionId: string) => call<EnvironmentView[]>('list_environments', { sessionId }),
+  /** Creates a venv with JupyterLab on the host; each output line arrives as an `install` event. */
+  installJupyter: (sessionId: string, path: string | null) =>
+    call<EnvironmentView>('install_jupyter', { sessionId, path }),
+  /** `gpu`: a choice's cudaVisibleDevices, 'cpu', or null (best free); `env`: an environment's path. */
+  launchNotebook: (sessionId: string, gpu: string | null, env: string | null) =>
+    call<void>('launch_notebook', { sessionId, gpu, env }),
+  listServers: (sessionId: string) => call<ServerView[]>('list_servers', { sessionId }),
+  /** A tunnel to a server on the session's host; returns its URL. */
+  attachServer: (sessionId: string, serverId: string) => call<string>('attach_server', { sessionId, serverId }),
+  stopServer: (sessionId: string, serverId: string) => call<void>('stop_server', { sessionId, serverId }),
 
   onPrompt: (handler: (event: PromptEvent) => void): Promise<UnlistenFn> =>
     listen<PromptEvent>('prompt', (e) => handler(e.payload)),
@@ -110,6 +125,8 @@ export const backend = {
     listen<SessionEvent>('session', (e) => handler(e.payload)),
   onGpus: (handler: (event: GpuEvent) => void): Promise<UnlistenFn> =>
     listen<GpuEvent>('gpus', (e) => handler(e.payload)),
+  onInstall: (handler: (event: InstallEvent) => void): Promise<UnlistenFn> =>
+    listen<InstallEvent>('install', (e) => handler(e.payload)),
 };
 
 export type Backend = typeof backend;

@@ -464,6 +464,60 @@ pub(crate) mod tests {
         assert!(snap.rank_free(true)[0].free);
     }
 
+    /// The text of `file` between the line `start` and the next line beginning with `end`.
+    fn section(file: &str, start: &str, end: &str) -> String {
+        let text = fixture(file);
+        let from = text
+            .find(start)
+            .unwrap_or_else(|| panic!("{start:?} missing"))
+            + start.len();
+        let rest = &text[from..];
+        let to = rest.find(end).unwrap_or_else(|| panic!("{end:?} missing"));
+        rest[..to].trim_start_matches('\n').to_string()
+    }
+
+    #[test]
+    fn nvml_and_the_query_agree_on_a_real_h100() {
+        for file in ["real/device-check-busy.txt", "real/device-check-idle.txt"] {
+            let raw = section(file, "=== remote query run locally through sh\n", "(took ");
+            let parsed = parse_report("vm", &raw).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let nvml: serde_json::Value = serde_json::from_str(&section(
+                file,
+                "=== NVML: tunnelbook gpus local --json\n",
+                "=== NVML: tunnelbook gpus local\n",
+            ))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+            let query = serde_json::to_value(&parsed).unwrap_or_else(|e| panic!("{e}"));
+            let gpu_fields = ["uuid", "name", "memoryTotalMib", "migEnabled", "pciBusId"];
+            for field in gpu_fields {
+                assert_eq!(
+                    query["gpus"][0][field], nvml["gpus"][0][field],
+                    "{file}: {field}"
+                );
+            }
+            // Sampled a few ms apart: memory may move by a MiB.
+            let used = |v: &serde_json::Value| v["gpus"][0]["memoryUsedMib"].as_i64();
+            let (q, n) = (used(&query), used(&nvml));
+            assert!(
+                q.zip(n).is_some_and(|(q, n)| (q - n).abs() <= 2),
+                "{q:?} vs {n:?}"
+            );
+            assert_eq!(query["processes"], nvml["processes"], "{file}: processes");
+            assert_eq!(query["currentUser"], nvml["currentUser"], "{file}");
+        }
+        let busy = parse_report(
+            "vm",
+            &section(
+                "real/device-check-busy.txt",
+                "=== remote query run locally through sh\n",
+                "(took ",
+            ),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(busy.processes.len(), 1);
+        assert!(!busy.rank_free(false)[0].free);
+    }
+
     #[test]
     fn verbatim_captures_with_header_and_units_parse_the_same() {
         // The real captures were taken with `--format=csv` (header, units, extra driver_version

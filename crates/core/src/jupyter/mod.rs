@@ -21,7 +21,10 @@ pub use self::{
     env::{DEFAULT_VENV, EnvKind, Environment, choose, environments, install, parse_environments},
     host::Host,
     launch::{EndpointChoice, LaunchSpec, Launched, launch, new_token},
-    servers::{Attached, TokenStore, attach, find, list, stop, token_for, wait_ready},
+    servers::{
+        Attached, TokenStore, attach, attach_over, find, is_running, list, stop, token_for,
+        wait_ready,
+    },
 };
 use crate::{
     ssh::SshError,

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::{Host, JupyterError, JupyterServer, RUNTIME_DIR_SH, http, log_tail, shell_quote};
 use crate::{
     secret::{SecretKey, SecretKind, SecretStore, Sensitive},
-    tunnel::{Listen, Target, Tunnel},
+    tunnel::{Link, Listen, Target, Tunnel},
 };
 
 /// Waits until `server` answers `GET /api` (unauthenticated liveness) and then
@@ -70,6 +70,28 @@ pub async fn wait_ready(
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Whether `server`'s process still runs on `host` (not a zombie). A failed command (the
+/// connection, say) is an error, not a "no".
+pub async fn is_running(host: &Host, server: &JupyterServer) -> Result<bool, JupyterError> {
+    let out = host
+        .exec(&format!("{RUNTIME_DIR_SH}tb_alive {}", server.pid), &[])
+        .await?;
+    // Only `tb_alive`'s own answers count: a channel cut before the exit status arrived (no
+    // status) says nothing about the server.
+    match out.status {
+        Some(0) => Ok(true),
+        Some(1) => Ok(false),
+        other => Err(JupyterError::Unreadable {
+            host: host.name(),
+            detail: format!(
+                "the liveness check of pid {} ended with {other:?}: {}",
+                server.pid,
+                log_tail(&out.stderr_text(), 2)
+            ),
+        }),
     }
 }
 
@@ -356,9 +378,22 @@ pub async fn attach(
     token: &Sensitive<String>,
     listen: Listen,
 ) -> Result<Attached, JupyterError> {
+    attach_over(host, None, server, token, listen).await
+}
+
+/// Like [`attach`], forwarding over whatever connection `link` holds (when given), so the local
+/// port outlives the connection (see [`Link`]).
+pub async fn attach_over(
+    host: &Host,
+    link: Option<&Link>,
+    server: &JupyterServer,
+    token: &Sensitive<String>,
+    listen: Listen,
+) -> Result<Attached, JupyterError> {
     let (tunnel, local_addr) = match (host, &server.endpoint) {
         (Host::Ssh(conn), target) => {
-            let t = Tunnel::local(conn, listen, target.clone()).await?;
+            let link = link.cloned().unwrap_or_else(|| Link::fixed(conn));
+            let t = Tunnel::local_over(&link, listen, target.clone()).await?;
             let addr = t.local_addr().ok_or_else(|| JupyterError::Unreachable {
                 id: server.id.clone(),
                 detail: "the tunnel has no local address".into(),

@@ -58,7 +58,9 @@ pub struct Profile {
     /// The jump host: the name of another profile (which may itself have a jump host), or
     /// `[user@]host[:port]`.
     pub jump: Option<String>,
-    /// Seconds between keepalives; 0 turns them off.
+    /// Seconds without hearing from the server before a keepalive is sent; 0 turns them off.
+    /// A dead connection is found after `keepalive_interval` × (`keepalive_max` + 1) seconds
+    /// (30 s by default), and a session then reconnects.
     pub keepalive_interval: u32,
     /// Keepalives without an answer before the connection counts as dead.
     pub keepalive_max: u32,
@@ -88,7 +90,7 @@ impl Default for Profile {
             auth: Vec::new(),
             identity_files: Vec::new(),
             jump: None,
-            keepalive_interval: 15,
+            keepalive_interval: 10,
             keepalive_max: 2,
             notebook_dir: None,
             environment: None,

@@ -5,8 +5,14 @@
 //! One keychain entry per secret (service [`SERVICE`], account [`SecretKey::account`]), plus one
 //! index entry per profile (account `PROFILE:index`) listing the *names* of that profile's
 //! secrets, so that forgetting a host also finds its Jupyter tokens. The index holds no values.
+//! Its read-modify-write is serialised across processes (the app, CLI runs) by a lock file in
+//! Tunnelbook's home, so two processes remembering secrets at once do not drop each other's names.
 
-use std::sync::Arc;
+use std::{
+    fs::{File, OpenOptions},
+    path::PathBuf,
+    sync::Arc,
+};
 
 use keyring_core::{CredentialStore, Entry, Error as KeyringError};
 
@@ -26,6 +32,8 @@ pub const MAX_SECRET_BYTES: usize = 2560;
 /// and callers must ask for secrets each time (never fall back to a file).
 pub struct KeychainStore {
     store: Arc<CredentialStore>,
+    /// The lock file taken around index updates (`None`: no home, in-process only).
+    index_lock: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for KeychainStore {
@@ -44,7 +52,10 @@ impl KeychainStore {
     /// locked keychain that refuses access, or a platform without one.
     pub fn open() -> Result<KeychainStore, SecretError> {
         let store = platform_store().map_err(|e| SecretError::Unavailable(describe(&e)))?;
-        let keychain = KeychainStore { store };
+        let index_lock = crate::profile::home_dir()
+            .ok()
+            .map(|home| home.join("keychain-index.lock"));
+        let keychain = KeychainStore { store, index_lock };
         // A read of an entry that normally does not exist: succeeds (None) when the keychain
         // answers, fails when it cannot be reached.
         match keychain.read("tunnelbook-probe") {
@@ -87,6 +98,36 @@ impl KeychainStore {
         }
     }
 
+    /// Uses `path` as the lock file around index updates instead of the one in Tunnelbook's home.
+    pub fn with_index_lock(mut self, path: PathBuf) -> Self {
+        self.index_lock = Some(path);
+        self
+    }
+
+    /// Holds the index lock until dropped.
+    fn lock_index(&self) -> Result<Option<File>, SecretError> {
+        let Some(path) = &self.index_lock else {
+            return Ok(None);
+        };
+        let failed = |e: std::io::Error| {
+            SecretError::Platform(format!(
+                "cannot lock {} to update the keychain index: {e}",
+                path.display()
+            ))
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(failed)?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(failed)?;
+        file.lock().map_err(failed)?;
+        Ok(Some(file))
+    }
+
     fn index_account(profile: &str) -> String {
         format!("{profile}:index")
     }
@@ -116,6 +157,7 @@ impl SecretStore for KeychainStore {
     fn persist(&self, key: &SecretKey, value: &Sensitive<String>) -> Result<(), SecretError> {
         check_len(value.expose())?;
         let suffix = key.kind.suffix();
+        let _lock = self.lock_index()?;
         let mut index = self.index(&key.profile)?;
         if !index.contains(&suffix) {
             index.push(suffix);
@@ -132,6 +174,7 @@ impl SecretStore for KeychainStore {
     fn delete(&self, key: &SecretKey) -> Result<(), SecretError> {
         self.remove(&key.account())?;
         let suffix = key.kind.suffix();
+        let _lock = self.lock_index()?;
         let mut index = self.index(&key.profile)?;
         if index.contains(&suffix) {
             index.retain(|s| *s != suffix);

@@ -134,6 +134,22 @@ pub enum SshError {
     Protocol(String),
 }
 
+impl SshError {
+    /// Whether trying again later may succeed (the network, the server restarting), as opposed
+    /// to errors that need the human: a changed or untrusted host key, refused credentials, an
+    /// unusable key or known_hosts file. Reconnect loops stop on the latter.
+    pub fn is_transient(&self) -> bool {
+        !matches!(
+            self,
+            SshError::HostKeyChanged { .. }
+                | SshError::HostKeyNotTrusted { .. }
+                | SshError::AuthFailed { .. }
+                | SshError::KeyFile { .. }
+                | SshError::KnownHosts { .. }
+        )
+    }
+}
+
 impl From<russh::Error> for SshError {
     fn from(e: russh::Error) -> Self {
         SshError::Protocol(e.to_string())
@@ -264,6 +280,31 @@ const CIPHERS: &[russh::cipher::Name] = &[
     russh::cipher::AES_128_CTR,
 ];
 
+/// Read buffer in front of the connection's socket.
+const READ_BUFFER: usize = 256 * 1024;
+
+/// How long a silent connection lives: the keepalive interval times (missed answers + 1).
+fn keepalive_window(profile: &Profile) -> Option<Duration> {
+    (profile.keepalive_interval > 0).then(|| {
+        Duration::from_secs(
+            u64::from(profile.keepalive_interval) * (u64::from(profile.keepalive_max.max(1)) + 1),
+        )
+    })
+}
+
+/// Data the host has not acknowledged within `window` ends the connection (Linux's
+/// `TCP_USER_TIMEOUT`). Keepalives alone cannot notice a dead network while russh is blocked
+/// writing a large backlog: its keepalive timer does not fire then. Best effort; elsewhere the
+/// keepalive is the only check.
+fn user_timeout(tcp: &TcpStream, window: Option<Duration>) {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = socket2::SockRef::from(tcp).set_tcp_user_timeout(window) {
+        tracing::debug!(error = %e, "cannot set TCP_USER_TIMEOUT");
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (tcp, window);
+}
+
 fn russh_config(profile: &Profile) -> client::Config {
     let keepalive = (profile.keepalive_interval > 0)
         .then(|| Duration::from_secs(u64::from(profile.keepalive_interval)));
@@ -348,6 +389,10 @@ impl Connection {
                     })?;
                     tcp.set_nodelay(true)
                         .map_err(|e| SshError::Protocol(e.to_string()))?;
+                    user_timeout(&tcp, keepalive_window(hop));
+                    // Buffered: russh reads each packet's length and body with separate reads; the
+                    // buffer turns those into one read per many packets.
+                    let tcp = tokio::io::BufReader::with_capacity(READ_BUFFER, tcp);
                     tokio::time::timeout(timeout, client::connect_stream(config, tcp, handler))
                         .await
                         .map_err(|_| timed_out())??
@@ -409,13 +454,55 @@ impl Connection {
         self.inner.handle.is_closed()
     }
 
-    /// Closes the session (and with it every channel and forward).
+    /// Closes the session (and with it every channel and forward). Gives up after 2 s: a
+    /// connection whose network is gone may never take the goodbye.
     pub async fn close(&self) {
-        let _ = self
-            .inner
-            .handle
-            .disconnect(russh::Disconnect::ByApplication, "bye", "en")
-            .await;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            self.inner
+                .handle
+                .disconnect(russh::Disconnect::ByApplication, "bye", "en"),
+        )
+        .await;
+    }
+
+    /// Resolves when the session has ended, with why. Besides the handler's `Disconnected`
+    /// event this polls [`Connection::is_closed`], because russh does not call the handler on
+    /// every way a session ends (e.g. when shutting down an already reset socket fails).
+    pub async fn closed(&self) -> String {
+        let mut events = self.events();
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Ok(ConnectionState::Disconnected { reason }) => return reason,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    // The sender lives in `Inner`, which `self` holds: this cannot happen, but
+                    // if it does, the poll below still notices the end.
+                    Err(broadcast::error::RecvError::Closed) => {
+                        events = self.events();
+                    }
+                },
+                _ = tick.tick() => {
+                    if self.is_closed() {
+                        return "the connection closed".to_string();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the server answers a keepalive within `timeout` (for "is this connection still
+    /// good?" after the computer woke up or the network changed).
+    pub async fn ping(&self, timeout: Duration) -> bool {
+        // `send_ping` also returns when the session ends without a reply: look again after.
+        !self.is_closed()
+            && matches!(
+                tokio::time::timeout(timeout, self.inner.handle.send_ping()).await,
+                Ok(Ok(()))
+            )
+            && !self.is_closed()
     }
 
     /// The remote-forward routing table shared with the session's handler.
@@ -570,6 +657,35 @@ pub fn shell_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_socket_gives_up_after_the_keepalive_window() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let tcp = TcpStream::connect(addr)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let profile = Profile {
+            keepalive_interval: 10,
+            keepalive_max: 2,
+            ..Profile::default()
+        };
+        let window = keepalive_window(&profile);
+        assert_eq!(window, Some(Duration::from_secs(30)));
+        user_timeout(&tcp, window);
+        let set = socket2::SockRef::from(&tcp)
+            .tcp_user_timeout()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(set, Some(Duration::from_secs(30)));
+        let off = Profile {
+            keepalive_interval: 0,
+            ..profile
+        };
+        assert_eq!(keepalive_window(&off), None);
+    }
 
     #[test]
     fn quoting_survives_single_quotes() {

@@ -5,6 +5,7 @@
 //! connection is made ([`crate::ssh`]) and what runs behind the tunnel ([`crate::jupyter`]).
 
 mod copy;
+mod link;
 mod socks;
 mod spec;
 
@@ -12,7 +13,7 @@ use std::{
     fmt,
     net::{IpAddr, Ipv4Addr, SocketAddr},
     sync::{
-        Arc,
+        Arc, RwLock,
         atomic::{AtomicU64, Ordering},
     },
 };
@@ -26,6 +27,7 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+pub use self::link::Link;
 use crate::ssh::{Connection, SshError};
 
 /// Errors of a tunnel.
@@ -193,6 +195,8 @@ pub struct Tunnel {
     counters: Arc<Counters>,
     stop: CancellationToken,
     cleanup: Option<RemoteCleanup>,
+    /// Where a local forward's new connections go (swappable: see [`Tunnel::retarget`]).
+    target: Option<Arc<RwLock<Target>>>,
 }
 
 struct RemoteCleanup {
@@ -214,27 +218,70 @@ impl Tunnel {
         listen: Listen,
         target: Target,
     ) -> Result<Tunnel, TunnelError> {
+        Tunnel::local_over(&Link::fixed(conn), listen, target).await
+    }
+
+    /// Like [`Tunnel::local`], over whatever connection `link` holds when a local connection
+    /// arrives: the listener outlives the connection, so the local port survives a reconnect.
+    pub async fn local_over(
+        link: &Link,
+        listen: Listen,
+        target: Target,
+    ) -> Result<Tunnel, TunnelError> {
         let (listener, local_addr) = bind(listen).await?;
         let description = format!("{local_addr} -> {target}");
-        let tunnel = Tunnel::new(Some(local_addr), description, None);
-        let (conn, counters, stop) = (conn.clone(), tunnel.counters.clone(), tunnel.stop.clone());
+        let mut tunnel = Tunnel::new(Some(local_addr), description, None);
+        let target = Arc::new(RwLock::new(target));
+        tunnel.target = Some(target.clone());
+        let (link, counters, stop) = (link.clone(), tunnel.counters.clone(), tunnel.stop.clone());
         tokio::spawn(accept_loop(listener, stop, move |tcp, peer| {
-            let (conn, target, counters) = (conn.clone(), target.clone(), counters.clone());
-            async move { forward_local(conn, tcp, peer, &target, counters).await }
+            let (link, target, counters) = (link.clone(), target.clone(), counters.clone());
+            async move {
+                // Dropping `tcp` closes the local connection: the client sees it refused.
+                let Some(conn) = link.get().await else {
+                    debug!(%peer, "no connection to forward over; local connection closed");
+                    return;
+                };
+                let Some(target) = target.read().ok().map(|t| t.clone()) else {
+                    return;
+                };
+                forward_local(conn, tcp, peer, &target, counters).await
+            }
         }));
         Ok(tunnel)
     }
 
     /// A SOCKS5 proxy on `listen` whose connections leave from the server (`ssh -D`).
     pub async fn dynamic(conn: &Connection, listen: Listen) -> Result<Tunnel, TunnelError> {
+        Tunnel::dynamic_over(&Link::fixed(conn), listen).await
+    }
+
+    /// Like [`Tunnel::dynamic`], over whatever connection `link` holds (see
+    /// [`Tunnel::local_over`]).
+    pub async fn dynamic_over(link: &Link, listen: Listen) -> Result<Tunnel, TunnelError> {
         let (listener, local_addr) = bind(listen).await?;
         let tunnel = Tunnel::new(Some(local_addr), format!("{local_addr} -> SOCKS5"), None);
-        let (conn, counters, stop) = (conn.clone(), tunnel.counters.clone(), tunnel.stop.clone());
+        let (link, counters, stop) = (link.clone(), tunnel.counters.clone(), tunnel.stop.clone());
         tokio::spawn(accept_loop(listener, stop, move |tcp, _peer| {
-            let (conn, counters) = (conn.clone(), counters.clone());
-            async move { socks::serve(conn, tcp, counters).await }
+            let (link, counters) = (link.clone(), counters.clone());
+            async move {
+                if let Some(conn) = link.get().await {
+                    socks::serve(conn, tcp, counters).await;
+                }
+            }
         }));
         Ok(tunnel)
+    }
+
+    /// Sends a local forward's new connections to `target` from now on (connections already
+    /// forwarded keep theirs). Used when the server behind the tunnel was started again and
+    /// listens somewhere else, so the local port stays the same. No effect on other kinds.
+    pub fn retarget(&self, target: Target) {
+        if let Some(slot) = &self.target
+            && let Ok(mut t) = slot.write()
+        {
+            *t = target;
+        }
     }
 
     /// Asks the server to listen on `bind:port` (`ssh -R`); its connections come back over the
@@ -290,7 +337,7 @@ impl Tunnel {
                             let _ = tcp.set_nodelay(true);
                             tokio::select! {
                                 () = stop.cancelled() => {}
-                                _ = copy::bidirectional(tcp, channel.into_stream(), &counters) => {}
+                                _ = copy::bidirectional(tcp, channel, &counters) => {}
                             }
                         }
                         Err(e) => {
@@ -315,6 +362,7 @@ impl Tunnel {
             counters: Arc::new(Counters::default()),
             stop: CancellationToken::new(),
             cleanup,
+            target: None,
         }
     }
 
@@ -461,7 +509,7 @@ async fn forward_local(
         // Dropping `tcp` on failure closes the local connection: the client sees it refused.
         Err(e) => debug!(%target, error = %e, "the server could not reach the target"),
         Ok(channel) => {
-            if let Err(e) = copy::bidirectional(tcp, channel.into_stream(), &counters).await {
+            if let Err(e) = copy::bidirectional(tcp, channel, &counters).await {
                 debug!(%target, error = %e, "forwarded connection ended with an error");
             }
         }

@@ -36,7 +36,7 @@ pub(super) async fn serve(conn: Connection, mut tcp: TcpStream, counters: Arc<Co
             return;
         }
     };
-    if let Err(e) = copy::bidirectional(tcp, channel.into_stream(), &counters).await {
+    if let Err(e) = copy::bidirectional(tcp, channel, &counters).await {
         debug!(error = %e, "SOCKS connection ended with an error");
     }
 }

@@ -2,8 +2,8 @@
 
 use std::net::IpAddr;
 
-use super::{ForwardSpec, Listen, Target, Tunnel, TunnelError};
-use crate::ssh::Connection;
+use super::{ForwardSpec, Link, Listen, Target, Tunnel, TunnelError};
+use crate::ssh::{Connection, SshError};
 
 const LOOPBACK: &str = "127.0.0.1";
 
@@ -96,6 +96,19 @@ impl ForwardSpec {
 
     /// Starts this forward over `conn`.
     pub async fn start(&self, conn: &Connection) -> Result<Tunnel, TunnelError> {
+        self.start_over(&Link::fixed(conn)).await
+    }
+
+    /// Whether the forward lives on the server's side (`-R`): it ends with its connection and
+    /// must be started again on a new one. Local and dynamic forwards started with
+    /// [`ForwardSpec::start_over`] keep their listeners across connections.
+    pub fn is_remote(&self) -> bool {
+        matches!(self, ForwardSpec::Remote { .. })
+    }
+
+    /// Starts this forward over the connection `link` holds; local and dynamic forwards follow
+    /// the link to later connections, a remote one stays with the current connection.
+    pub async fn start_over(&self, link: &Link) -> Result<Tunnel, TunnelError> {
         let listen = |spec: &ForwardSpec, bind: &str, port: u16| -> Result<Listen, TunnelError> {
             let bind: IpAddr = match bind {
                 "" | "localhost" => LOOPBACK
@@ -129,16 +142,21 @@ impl ForwardSpec {
                         port: *host_port,
                     }
                 };
-                Tunnel::local(conn, listen(self, bind, *port)?, target).await
+                Tunnel::local_over(link, listen(self, bind, *port)?, target).await
             }
             ForwardSpec::Remote {
                 bind,
                 port,
                 host,
                 host_port,
-            } => Tunnel::remote(conn, bind, *port, host, *host_port).await,
+            } => {
+                let conn = link.current().ok_or_else(|| {
+                    SshError::Closed("the host (no connection at the moment)".into())
+                })?;
+                Tunnel::remote(&conn, bind, *port, host, *host_port).await
+            }
             ForwardSpec::Dynamic { bind, port } => {
-                Tunnel::dynamic(conn, listen(self, bind, *port)?).await
+                Tunnel::dynamic_over(link, listen(self, bind, *port)?).await
             }
         }
     }

@@ -38,7 +38,9 @@ identityFiles: Array<string>,
  */
 jump: string | null, 
 /**
- * Seconds between keepalives; 0 turns them off.
+ * Seconds without hearing from the server before a keepalive is sent; 0 turns them off.
+ * A dead connection is found after `keepalive_interval` × (`keepalive_max` + 1) seconds
+ * (30 s by default), and a session then reconnects.
  */
 keepaliveInterval: number, 
 /**

@@ -3,4 +3,4 @@
 /**
  * Overall state of a session, for the sessions list.
  */
-export type SessionStatus = "starting" | "connected" | "ready" | "failed" | "closed";
+export type SessionStatus = "starting" | "connected" | "launching" | "ready" | "disconnected" | "failed" | "closed";

@@ -16,4 +16,16 @@ url: string | null,
 /**
  * The GPU it runs on (`null` for CPU only or not chosen yet).
  */
-gpu: string | null, };
+gpu: string | null, 
+/**
+ * The environment the notebook runs from, once launched.
+ */
+env: string | null, 
+/**
+ * Tunnelbook's id of the notebook server on the host (`tb-…`), once launched.
+ */
+serverId: string | null, 
+/**
+ * Label of the notebook window, while one is open.
+ */
+window: string | null, };

@@ -4,6 +4,7 @@ import type { AppError } from '../bindings/AppError';
 import type { ExecOutput } from '../bindings/ExecOutput';
 import type { SessionEvent } from '../bindings/SessionEvent';
 import type { SessionStep } from '../bindings/SessionStep';
+import type { SessionSummary } from '../bindings/SessionSummary';
 import type { StepState } from '../bindings/StepState';
 
 export const STEP_LABELS: Record<SessionStep, string> = {
@@ -27,7 +28,28 @@ export interface StepView {
   error: AppError | null;
 }
 
-export type Phase = 'idle' | 'running' | 'connected' | 'ready' | 'failed' | 'cancelled';
+/**
+ * running: connecting and reading GPUs; connected: choose a GPU and an environment; launching:
+ * core's session starts JupyterLab; ready: the notebook is open.
+ */
+export type Phase = 'idle' | 'running' | 'connected' | 'launching' | 'ready' | 'failed' | 'cancelled';
+
+/** The steps core's session runs for a launch (the ones before stay as the connection left them). */
+const LAUNCH_STEPS: SessionStep[] = ['findEnvironments', 'startJupyter', 'openTunnel', 'ready'];
+
+/** What to do next when a step failed, by error code (the message says what happened). */
+export const NEXT_STEP_HINTS: Partial<Record<string, string>> = {
+  hostKeyChanged: 'If the server was reinstalled, remove its old key from known_hosts, then connect again.',
+  hostKeyNotTrusted: 'Connect again and trust the key if its fingerprint is the one your admin gave you.',
+  authFailed: 'Check the user name, key file or password in the host settings, then connect again.',
+  unreachable: 'Check the host name, port and network (VPN?), then connect again.',
+  timeout: 'The host did not answer in time: check the network, then connect again.',
+  gpuDriver: 'The NVIDIA driver on the host is broken; choose "CPU only" or ask the admin.',
+  noFreeGpu: 'Every GPU is busy: pick one anyway, or choose "CPU only".',
+  jupyter: 'Pick another environment, or install JupyterLab on the Environment screen, then start again.',
+};
+
+const KNOWN_STATES: StepState[] = ['running', 'done', 'skipped', 'failed'];
 
 function freshSteps(): StepView[] {
   return STEPS.map((step) => ({ step, label: STEP_LABELS[step], state: 'pending', message: '', error: null }));
@@ -42,6 +64,10 @@ export class ConnectState {
   error = $state<AppError | null>(null);
   output = $state<ExecOutput | null>(null);
   running = $state(false);
+  /** Whether a failure happened while launching (the connection is still up: choose again). */
+  launchFailed = $state(false);
+  /** The session as the Sessions list shows it, once the notebook is ready (URL, GPU, server). */
+  summary = $state<SessionSummary | null>(null);
   // Events that arrive before start_session has returned the id.
   #early: SessionEvent[] = [];
   #unlisten: UnlistenFn | null = null;
@@ -63,6 +89,7 @@ export class ConnectState {
     this.log = [];
     this.error = null;
     this.output = null;
+    this.launchFailed = false;
     this.phase = 'running';
     this.#early = [];
     try {
@@ -72,6 +99,73 @@ export class ConnectState {
       for (const event of early) this.#receive(event);
     } catch (e) {
       this.#fail(e as AppError, 'connect');
+    }
+  }
+
+  /** Starts JupyterLab through core's session with the picker's GPU and the chosen environment. */
+  async launch(gpu: string | null, env: string | null): Promise<void> {
+    const id = this.sessionId;
+    if (!id) return;
+    this.steps = this.steps.map((s) =>
+      LAUNCH_STEPS.includes(s.step) ? { ...s, state: 'pending', message: '', error: null } : s,
+    );
+    this.error = null;
+    this.launchFailed = false;
+    this.summary = null;
+    this.phase = 'launching';
+    this.log = [...this.log, `launching JupyterLab (${gpu === 'cpu' ? 'CPU only' : (gpu ?? 'best free GPU')}, ${env ?? 'default environment'})`];
+    try {
+      await backend.launchNotebook(id, gpu, env);
+    } catch (e) {
+      this.launchFailed = true;
+      this.#fail(e as AppError, 'startJupyter');
+    }
+  }
+
+  /** Opens the ready notebook in an app window again (e.g. after closing it). */
+  async openNotebook(): Promise<void> {
+    const url = this.summary?.url;
+    if (!url) return;
+    const host = this.hostId === 'local' ? 'This computer' : this.hostId;
+    try {
+      await backend.openNotebook(url, `JupyterLab — ${host}`);
+    } catch (e) {
+      this.error = e as AppError;
+    }
+  }
+
+  async openInBrowser(): Promise<void> {
+    const url = this.summary?.url;
+    if (!url) return;
+    try {
+      await backend.openInBrowser(url);
+    } catch (e) {
+      this.error = e as AppError;
+    }
+  }
+
+  async refreshSummary(): Promise<void> {
+    try {
+      const all = await backend.listSessions();
+      this.summary = all.find((s) => s.id === this.sessionId) ?? null;
+    } catch (e) {
+      this.error = e as AppError;
+    }
+  }
+
+  /** Stops this session's notebook server; the connection stays, ready for another launch. */
+  async stopNotebook(serverId: string): Promise<void> {
+    if (!this.sessionId) return;
+    try {
+      await backend.stopServer(this.sessionId, serverId);
+      this.phase = 'connected';
+      this.summary = null;
+      this.steps = this.steps.map((s) =>
+        LAUNCH_STEPS.includes(s.step) ? { ...s, state: 'pending', message: '', error: null } : s,
+      );
+      this.log = [...this.log, 'notebook stopped'];
+    } catch (e) {
+      this.error = e as AppError;
     }
   }
 
@@ -107,17 +201,22 @@ export class ConnectState {
       return;
     }
     if (event.sessionId !== this.sessionId || this.phase === 'cancelled') return;
+    // Newer backends may report steps or states this UI does not know: log them, change nothing.
+    const label = STEP_LABELS[event.step as SessionStep] as string | undefined;
+    this.log = [...this.log, `${label ?? String(event.step)}: ${event.message}`];
+    if (!label || !KNOWN_STATES.includes(event.state)) return;
     this.steps = this.steps.map((s) =>
       s.step === event.step ? { ...s, state: event.state, message: event.message, error: event.error } : s,
     );
-    this.log = [...this.log, `${STEP_LABELS[event.step]}: ${event.message}`];
     if (event.state === 'failed') {
+      this.launchFailed = this.phase === 'launching' || this.phase === 'ready';
       this.phase = 'failed';
       this.error = event.error;
     } else if (event.step === 'ready' && event.state === 'done') {
       this.phase = 'ready';
-    } else if (event.step === 'openTunnel' && event.state !== 'running' && this.phase === 'running') {
-      // Without core's session module the flow ends after SSH; see src-tauri/src/adapter.rs.
+      void this.refreshSummary();
+    } else if (event.step === 'readGpus' && event.state !== 'running' && this.phase === 'running') {
+      // The connection is up and the GPUs are read: the user chooses next.
       this.phase = 'connected';
     }
   }

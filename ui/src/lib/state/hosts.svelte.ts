@@ -14,7 +14,7 @@ export function blankProfile(): Profile {
     auth: [],
     identityFiles: [],
     jump: null,
-    keepaliveInterval: 15,
+    keepaliveInterval: 10,
     keepaliveMax: 2,
     notebookDir: null,
     environment: null,

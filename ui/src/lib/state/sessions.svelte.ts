@@ -1,11 +1,24 @@
-// The sessions this app started.
+// The sessions this app started, and the Jupyter servers running on their hosts (this app's
+// notebooks, ones the CLI or an earlier run started, ones started by hand).
 import { backend } from '../backend';
 import type { AppError } from '../bindings/AppError';
+import type { ServerView } from '../bindings/ServerView';
 import type { SessionSummary } from '../bindings/SessionSummary';
+
+/** Statuses with a live connection, whose host's servers can be listed. */
+const CONNECTED = ['connected', 'launching', 'ready', 'failed', 'disconnected'];
+
+export function hostLabel(hostId: string): string {
+  return hostId === 'local' ? 'This computer' : hostId;
+}
 
 export class SessionsState {
   sessions = $state<SessionSummary[]>([]);
+  /** Servers per session id. */
+  servers = $state<Record<string, ServerView[]>>({});
   error = $state<AppError | null>(null);
+  /** The server id whose URL was just copied (for a short "Copied" label). */
+  copied = $state<string | null>(null);
 
   async refresh(): Promise<void> {
     try {
@@ -13,7 +26,23 @@ export class SessionsState {
       this.error = null;
     } catch (e) {
       this.error = e as AppError;
+      return;
     }
+    const servers: Record<string, ServerView[]> = {};
+    await Promise.all(
+      this.sessions
+        .filter((s) => CONNECTED.includes(s.status))
+        .map(async (s) => {
+          try {
+            servers[s.id] = await backend.listServers(s.id);
+          } catch (e) {
+            // A session whose connection went away lists nothing; the others still show.
+            servers[s.id] = [];
+            if ((e as AppError).code !== 'unsupported') this.error = e as AppError;
+          }
+        }),
+    );
+    this.servers = servers;
   }
 
   async close(id: string): Promise<void> {
@@ -28,7 +57,7 @@ export class SessionsState {
   async open(session: SessionSummary): Promise<void> {
     if (!session.url) return;
     try {
-      await backend.openNotebook(session.url, `JupyterLab — ${session.hostId}`);
+      await backend.openNotebook(session.url, `JupyterLab — ${hostLabel(session.hostId)}`);
     } catch (e) {
       this.error = e as AppError;
     }
@@ -41,5 +70,53 @@ export class SessionsState {
     } catch (e) {
       this.error = e as AppError;
     }
+  }
+
+  /** The URL of a server, opening a tunnel to it first when this app has none. */
+  async urlOf(server: ServerView): Promise<string | null> {
+    if (server.url) return server.url;
+    try {
+      const url = await backend.attachServer(server.sessionId, server.id);
+      this.servers = {
+        ...this.servers,
+        [server.sessionId]: (this.servers[server.sessionId] ?? []).map((s) => (s.id === server.id ? { ...s, url } : s)),
+      };
+      return url;
+    } catch (e) {
+      this.error = e as AppError;
+      return null;
+    }
+  }
+
+  async openServer(server: ServerView, where: 'window' | 'browser'): Promise<void> {
+    const url = await this.urlOf(server);
+    if (!url) return;
+    const session = this.sessions.find((s) => s.id === server.sessionId);
+    try {
+      if (where === 'window') await backend.openNotebook(url, `JupyterLab — ${hostLabel(session?.hostId ?? '')}`);
+      else await backend.openInBrowser(url);
+    } catch (e) {
+      this.error = e as AppError;
+    }
+  }
+
+  async copyUrl(server: ServerView): Promise<void> {
+    const url = await this.urlOf(server);
+    if (!url) return;
+    try {
+      await navigator.clipboard.writeText(url);
+      this.copied = server.id;
+    } catch {
+      this.error = { code: 'internal', message: 'The clipboard is not available here.' };
+    }
+  }
+
+  async stopServer(server: ServerView): Promise<void> {
+    try {
+      await backend.stopServer(server.sessionId, server.id);
+    } catch (e) {
+      this.error = e as AppError;
+    }
+    await this.refresh();
   }
 }

@@ -71,11 +71,11 @@ describe('ConnectState', () => {
     expect(connect.steps[0].state).toBe('pending');
   });
 
-  it('is connected once the SSH-only flow ends, and cancels', async () => {
+  it('is connected once the GPUs are read, and cancels', async () => {
     const connect = new ConnectState();
     backend.startSession.mockResolvedValueOnce('s1');
     await connect.start('local');
-    emit('session', ev('openTunnel', 'skipped'));
+    emit('session', ev('readGpus', 'done'));
     expect(connect.phase).toBe('connected');
     await connect.cancel();
     expect(backend.cancelSession).toHaveBeenCalledWith('s1');

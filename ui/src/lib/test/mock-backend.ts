@@ -2,6 +2,7 @@
 // can emit into it. Use with `vi.mock('<path>/backend', () => import('<path>/test/mock-backend'))`.
 import { vi } from 'vitest';
 import type { GpuEvent } from '../bindings/GpuEvent';
+import type { InstallEvent } from '../bindings/InstallEvent';
 import type { PromptEvent } from '../bindings/PromptEvent';
 import type { SessionEvent } from '../bindings/SessionEvent';
 
@@ -11,6 +12,7 @@ export const emitters = {
   prompt: [] as Handler<PromptEvent>[],
   session: [] as Handler<SessionEvent>[],
   gpus: [] as Handler<GpuEvent>[],
+  install: [] as Handler<InstallEvent>[],
 };
 
 export const backend = {
@@ -44,6 +46,12 @@ export const backend = {
   quitApp: vi.fn(),
   onQuitRequested: vi.fn(async () => () => {}),
   onTraySession: vi.fn(async () => () => {}),
+  listEnvironments: vi.fn(),
+  installJupyter: vi.fn(),
+  launchNotebook: vi.fn(),
+  listServers: vi.fn(),
+  attachServer: vi.fn(),
+  stopServer: vi.fn(),
   onPrompt: vi.fn(async (h: Handler<PromptEvent>) => {
     emitters.prompt.push(h);
     return () => {};
@@ -54,6 +62,10 @@ export const backend = {
   }),
   onGpus: vi.fn(async (h: Handler<GpuEvent>) => {
     emitters.gpus.push(h);
+    return () => {};
+  }),
+  onInstall: vi.fn(async (h: Handler<InstallEvent>) => {
+    emitters.install.push(h);
     return () => {};
   }),
 };
@@ -67,6 +79,7 @@ export function resetBackend() {
   emitters.prompt.length = 0;
   emitters.session.length = 0;
   emitters.gpus.length = 0;
+  emitters.install.length = 0;
 }
 
 export const toAppError = (e: unknown) => e;

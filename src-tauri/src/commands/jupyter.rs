@@ -1,0 +1,301 @@
+//! Notebooks: the host's Python environments, installing JupyterLab, launching a notebook through
+//! core's session, and the Jupyter servers running on the host (listed, opened, stopped).
+
+use std::time::Duration;
+
+use tauri::{AppHandle, Emitter, Manager, Runtime, State};
+use tunnelbook_core::{
+    gpu::GpuSelector,
+    jupyter::{self, TokenStore},
+    session::{SessionHost, SessionSpec},
+    tunnel::Listen,
+};
+
+use crate::{
+    error::{AppError, ErrorCode},
+    launch,
+    state::{AppState, NotebookHandle},
+    wire::{EnvironmentView, InstallEvent, ServerView, SessionStatus},
+};
+
+/// Name of the event that carries an [`InstallEvent`].
+pub const INSTALL_EVENT: &str = "install";
+
+/// What the UI sends for "CPU only".
+pub const CPU_ONLY: &str = "cpu";
+
+/// The Python environments on session `session_id`'s host, the profile's first.
+#[tauri::command]
+pub async fn list_environments(
+    state: State<'_, AppState>,
+    session_id: String,
+) -> Result<Vec<EnvironmentView>, AppError> {
+    let host = state.jupyter_host(&session_id)?;
+    let configured = configured_env(&state, &session_id)?;
+    let envs = jupyter::environments(&host, configured.as_deref()).await?;
+    Ok(envs.into_iter().map(EnvironmentView::from).collect())
+}
+
+/// Creates a venv with JupyterLab on the host (`path`, default `~/.tunnelbook/venv`), emitting
+/// each installer line as an `install` event; returns the new environment.
+#[tauri::command]
+pub async fn install_jupyter<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    session_id: String,
+    path: Option<String>,
+) -> Result<EnvironmentView, AppError> {
+    let host = state.jupyter_host(&session_id)?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let id = session_id.clone();
+    let forward = tauri::async_runtime::spawn(async move {
+        while let Some(line) = rx.recv().await {
+            let event = InstallEvent {
+                session_id: id.clone(),
+                line,
+            };
+            if let Err(e) = app.emit(INSTALL_EVENT, event) {
+                tracing::warn!(error = %e, "cannot deliver an install event");
+            }
+        }
+    });
+    let result = jupyter::install(&host, path.as_deref(), tx).await;
+    let _ = forward.await;
+    Ok(result?.into())
+}
+
+/// Starts JupyterLab in session `session_id` through core's session: on `gpu` (a
+/// `cudaVisibleDevices` from the picker, `cpu` for CPU only, `null` for the best free one) from
+/// `env` (an environment's `path`; `null`: the profile's, else the first with JupyterLab).
+/// Progress arrives as `session` events; on ready the notebook window opens.
+#[tauri::command]
+pub async fn launch_notebook<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    session_id: String,
+    gpu: Option<String>,
+    env: Option<String>,
+) -> Result<(), AppError> {
+    let gpu = match gpu.as_deref() {
+        None => None,
+        Some(CPU_ONLY) => Some(GpuSelector::None),
+        Some(s) => Some(s.parse::<GpuSelector>()?),
+    };
+    let (chain, profile) = {
+        let sessions = state.sessions();
+        let entry = sessions
+            .get(&session_id)
+            .ok_or_else(|| not_found(&session_id))?;
+        match entry.summary.status {
+            SessionStatus::Connected | SessionStatus::Failed | SessionStatus::Disconnected => {}
+            SessionStatus::Launching | SessionStatus::Ready => {
+                return Err(AppError::new(
+                    ErrorCode::Validation,
+                    "a notebook already runs in this session; stop it first",
+                ));
+            }
+            SessionStatus::Starting | SessionStatus::Closed => {
+                return Err(AppError::new(
+                    ErrorCode::Validation,
+                    "the session is not connected",
+                ));
+            }
+        }
+        (entry.chain.clone(), entry.profile())
+    };
+    let host = match chain {
+        Some(chain) => SessionHost::Ssh {
+            chain,
+            context: launch::connect_context(&app, &state),
+        },
+        None => SessionHost::Local,
+    };
+    let mut spec = SessionSpec::new(host, profile);
+    spec.gpu = gpu;
+    spec.env = env;
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let mut sessions = state.sessions();
+    let entry = sessions
+        .get_mut(&session_id)
+        .ok_or_else(|| not_found(&session_id))?;
+    entry.summary.status = SessionStatus::Launching;
+    entry.summary.url = None;
+    let task = tauri::async_runtime::spawn(launch::drive_notebook(
+        app.clone(),
+        session_id.clone(),
+        spec,
+        stopped,
+    ));
+    entry.notebook = Some(NotebookHandle { stop, task });
+    Ok(())
+}
+
+/// The Jupyter servers running on session `session_id`'s host: this app's notebook, servers
+/// the CLI or an earlier run started, and ones started by hand.
+#[tauri::command]
+pub async fn list_servers(
+    state: State<'_, AppState>,
+    session_id: String,
+) -> Result<Vec<ServerView>, AppError> {
+    let host = state.jupyter_host(&session_id)?;
+    let configured = configured_env(&state, &session_id)?;
+    let servers = jupyter::list(&host, configured.as_deref()).await?;
+    let sessions = state.sessions();
+    let entry = sessions.get(&session_id);
+    Ok(servers
+        .into_iter()
+        .map(|s| {
+            let url = entry.and_then(|e| {
+                if e.summary.server_id.as_deref() == Some(s.id.as_str()) {
+                    e.summary.url.clone()
+                } else {
+                    e.attached.get(&s.id).map(|(_, url)| url.clone())
+                }
+            });
+            ServerView {
+                session_id: session_id.clone(),
+                endpoint: s.endpoint.to_string(),
+                id: s.id,
+                pid: s.pid,
+                env: s.env.or(s.root_dir),
+                gpu: s.gpu,
+                started: s.started,
+                managed: s.managed,
+                url,
+            }
+        })
+        .collect())
+}
+
+/// Makes server `server_id` on session `session_id`'s host reachable here (a tunnel over the
+/// session's connection, kept until the session closes); returns its URL.
+#[tauri::command]
+pub async fn attach_server(
+    state: State<'_, AppState>,
+    session_id: String,
+    server_id: String,
+) -> Result<String, AppError> {
+    {
+        let sessions = state.sessions();
+        let entry = sessions
+            .get(&session_id)
+            .ok_or_else(|| not_found(&session_id))?;
+        if entry.summary.server_id.as_deref() == Some(server_id.as_str())
+            && let Some(url) = &entry.summary.url
+        {
+            return Ok(url.clone());
+        }
+        if let Some((_, url)) = entry.attached.get(&server_id) {
+            return Ok(url.clone());
+        }
+    }
+    let host = state.jupyter_host(&session_id)?;
+    let configured = configured_env(&state, &session_id)?;
+    let tokens = token_store(&state, &session_id)?;
+    let servers = jupyter::list(&host, configured.as_deref()).await?;
+    let server = jupyter::find(&host.name(), &servers, Some(&server_id))?;
+    let token = jupyter::token_for(&host, server, &tokens, configured.as_deref()).await?;
+    let attached = jupyter::attach(&host, server, &token, Listen::loopback_any()).await?;
+    let url = attached.url.clone();
+    let mut sessions = state.sessions();
+    match sessions.get_mut(&session_id) {
+        Some(entry) => {
+            entry
+                .attached
+                .insert(server_id, (attached.tunnel, url.clone()));
+            Ok(url)
+        }
+        None => Err(not_found(&session_id)),
+    }
+}
+
+/// Stops server `server_id` on session `session_id`'s host. For this session's own notebook it
+/// also ends core's session and closes the notebook window; the connection stays.
+#[tauri::command]
+pub async fn stop_server<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    session_id: String,
+    server_id: String,
+) -> Result<(), AppError> {
+    let (own, attached) = {
+        let mut sessions = state.sessions();
+        let entry = sessions
+            .get_mut(&session_id)
+            .ok_or_else(|| not_found(&session_id))?;
+        if entry.summary.server_id.as_deref() == Some(server_id.as_str()) {
+            let handle = entry.notebook.take();
+            let window = entry.summary.window.take();
+            entry.summary.url = None;
+            entry.summary.server_id = None;
+            entry.summary.status = SessionStatus::Connected;
+            (Some((handle, window)), None)
+        } else {
+            (None, entry.attached.remove(&server_id))
+        }
+    };
+    if let Some((handle, window)) = own {
+        close_window(&app, window);
+        if let Some(handle) = handle {
+            end_notebook(handle, true).await;
+        }
+        return Ok(());
+    }
+    if let Some((Some(tunnel), _)) = attached {
+        tunnel.close().await;
+    }
+    let host = state.jupyter_host(&session_id)?;
+    let configured = configured_env(&state, &session_id)?;
+    let tokens = token_store(&state, &session_id)?;
+    let servers = jupyter::list(&host, configured.as_deref()).await?;
+    let server = jupyter::find(&host.name(), &servers, Some(&server_id))?;
+    let token = jupyter::token_for(&host, server, &tokens, configured.as_deref())
+        .await
+        .ok();
+    jupyter::stop(&host, server, token.as_ref(), &tokens).await?;
+    Ok(())
+}
+
+/// Ends a notebook: tells its task to stop (`stop_server`: the server too) and waits for core's
+/// cleanup, at most 20 s.
+pub async fn end_notebook(handle: NotebookHandle, stop_server: bool) {
+    let NotebookHandle { stop, task } = handle;
+    let _ = stop.send(stop_server);
+    if tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the notebook did not stop within 20 s");
+    }
+}
+
+/// Closes notebook window `label`, if it is still open.
+pub fn close_window<R: Runtime>(app: &AppHandle<R>, label: Option<String>) {
+    if let Some(window) = label.and_then(|l| app.get_webview_window(&l))
+        && let Err(e) = window.close()
+    {
+        tracing::warn!(error = %e, "cannot close the notebook window");
+    }
+}
+
+fn not_found(id: &str) -> AppError {
+    AppError::new(ErrorCode::NotFound, format!("no session {id}"))
+}
+
+/// The profile's environment, which discovery lists first.
+fn configured_env(state: &AppState, id: &str) -> Result<Option<String>, AppError> {
+    let sessions = state.sessions();
+    let entry = sessions.get(id).ok_or_else(|| not_found(id))?;
+    Ok(entry.profile().environment)
+}
+
+/// Tokens of this host's servers. The app has no keychain wiring yet, so tokens come from
+/// `jupyter server list` on the host.
+fn token_store(state: &AppState, id: &str) -> Result<TokenStore, AppError> {
+    let sessions = state.sessions();
+    let entry = sessions.get(id).ok_or_else(|| not_found(id))?;
+    Ok(TokenStore {
+        store: None,
+        profile: entry.profile().name,
+    })
+}

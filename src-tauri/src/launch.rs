@@ -1,0 +1,291 @@
+//! The notebook of a session: core's [`Session`] run to ready, its typed events turned into the
+//! app's step events, the notebook window opened on ready, and the session ended on request.
+//!
+//! Like the CLI's `up`, core's session opens its own connection from the profile chain (the
+//! session's first connection stays for the GPU picker, environments and commands). Nothing here
+//! decides how a step is done; this is the translation between core's events and the UI's.
+//! Waking from sleep or moving to another network makes core check the notebook's connection at
+//! once ([`wake`]) rather than after the keepalives give up.
+
+use std::sync::Arc;
+
+use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tokio::sync::oneshot;
+use tunnelbook_core::{
+    session::{self as core, Session, SessionEvent as CoreEvent, SessionSpec},
+    ssh::{ConnectContext, ConnectOptions, KnownHosts},
+    wake,
+};
+
+use crate::{
+    adapter::SESSION_EVENT,
+    commands::notebook,
+    error::{AppError, ErrorCode},
+    prompt::AppPrompter,
+    state::AppState,
+    wire::{SessionEvent, SessionStatus, SessionStep, StepState},
+};
+
+/// How core connects from the app: questions become dialogs, keys are checked against the app's
+/// known_hosts.
+pub fn connect_context<R: Runtime>(app: &AppHandle<R>, state: &AppState) -> ConnectContext {
+    ConnectContext {
+        prompter: Arc::new(AppPrompter::new(app.clone(), state.prompts.clone())),
+        known_hosts: KnownHosts::new(state.known_hosts_file()),
+        // TODO(keychain): pass the OS keychain store when the app's keychain wiring lands.
+        secrets: None,
+        options: ConnectOptions::default(),
+    }
+}
+
+/// Emits one step event of session `id`.
+pub fn emit<R: Runtime>(
+    app: &AppHandle<R>,
+    id: &str,
+    step: SessionStep,
+    state: StepState,
+    message: impl Into<String>,
+    error: Option<AppError>,
+) {
+    let event = SessionEvent {
+        session_id: id.to_string(),
+        step,
+        state,
+        message: message.into(),
+        error,
+    };
+    if let Err(e) = app.emit(SESSION_EVENT, event) {
+        tracing::warn!(error = %e, "cannot deliver a session event");
+    }
+}
+
+/// The app's step for a core step.
+fn app_step(step: core::Step) -> SessionStep {
+    match step {
+        core::Step::Connect => SessionStep::Connect,
+        core::Step::Gpus => SessionStep::ReadGpus,
+        core::Step::Environment => SessionStep::FindEnvironments,
+        core::Step::Launch => SessionStep::StartJupyter,
+        core::Step::Tunnel => SessionStep::OpenTunnel,
+        core::Step::Ready => SessionStep::Ready,
+    }
+}
+
+/// The code the UI switches on for a step that failed (core reports failures as text).
+fn failure_code(step: core::Step) -> ErrorCode {
+    match step {
+        core::Step::Connect => ErrorCode::Unreachable,
+        core::Step::Gpus => ErrorCode::GpuDriver,
+        core::Step::Environment | core::Step::Launch | core::Step::Tunnel | core::Step::Ready => {
+            ErrorCode::Jupyter
+        }
+    }
+}
+
+/// Runs core's session for session `id` until it fails, or is ready and then told to `stop`
+/// (`true`: stop the server too). A `stop` before ready cancels: core stops a server that was
+/// started but never became ready.
+pub async fn drive_notebook<R: Runtime>(
+    app: AppHandle<R>,
+    id: String,
+    spec: SessionSpec,
+    mut stop: oneshot::Receiver<bool>,
+) {
+    let state = app.state::<AppState>();
+    let mut session = Session::start(spec);
+    let mut ready = false;
+    let mut last_ready_message = String::new();
+    // Waking from sleep or a new network checks the notebook's connection at once.
+    let mut wakes = wake::watch(wake::DEFAULT_TICK);
+    loop {
+        let event = tokio::select! {
+            event = session.next_event() => event,
+            Some(why) = wakes.recv() => {
+                if ready {
+                    tracing::info!(session = %id, "{why}: checking the connection");
+                    session.reconnect_now();
+                }
+                continue;
+            }
+            stop_server = &mut stop => {
+                if ready {
+                    session.close(stop_server.unwrap_or(true)).await;
+                } else {
+                    session.cancel();
+                    // The channel closes once core has cleaned up.
+                    while session.next_event().await.is_some() {}
+                }
+                return;
+            }
+        };
+        let Some(event) = event else {
+            break;
+        };
+        match event {
+            CoreEvent::Progress(p) => {
+                let step = app_step(p.step);
+                let st = match p.state {
+                    core::StepState::Started => StepState::Running,
+                    core::StepState::Done => StepState::Done,
+                    core::StepState::Skipped => StepState::Skipped,
+                };
+                if step == SessionStep::Ready && st == StepState::Done {
+                    // Reported with the URL in place, below.
+                    last_ready_message = p.message;
+                    continue;
+                }
+                if step == SessionStep::Connect && st != StepState::Running {
+                    // Core connects in one go: the host key and authentication are part of it.
+                    let (key, auth) = if st == StepState::Done {
+                        ("host key verified", "authenticated")
+                    } else {
+                        ("", "")
+                    };
+                    emit(&app, &id, SessionStep::Connect, st, p.message, None);
+                    emit(&app, &id, SessionStep::HostKey, st, key, None);
+                    emit(&app, &id, SessionStep::Authenticate, st, auth, None);
+                } else {
+                    emit(&app, &id, step, st, p.message, None);
+                }
+            }
+            CoreEvent::Ready(info) => {
+                ready = true;
+                let host_id = state
+                    .sessions()
+                    .get(&id)
+                    .map(|e| e.summary.host_id.clone())
+                    .unwrap_or_default();
+                let title = format!(
+                    "JupyterLab — {}",
+                    if host_id == crate::wire::LOCAL_HOST_ID {
+                        "This computer"
+                    } else {
+                        &host_id
+                    }
+                );
+                let window = match notebook::open_window(&app, &state, &info.url, &title) {
+                    Ok(label) => Some(label),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot open the notebook window");
+                        None
+                    }
+                };
+                if let Some(entry) = state.sessions().get_mut(&id) {
+                    entry.summary.status = SessionStatus::Ready;
+                    entry.summary.url = Some(info.url.clone());
+                    entry.summary.gpu = info.gpu_label.clone().or(info.gpu.clone());
+                    entry.summary.env = Some(info.env.clone());
+                    entry.summary.server_id = Some(info.server_id.clone());
+                    entry.summary.window = window;
+                }
+                let message = format!(
+                    "{} — JupyterLab on 127.0.0.1:{} ({})",
+                    if last_ready_message.is_empty() {
+                        "ready"
+                    } else {
+                        &last_ready_message
+                    },
+                    info.local_port,
+                    info.gpu_label.as_deref().unwrap_or("CPU only"),
+                );
+                emit(
+                    &app,
+                    &id,
+                    SessionStep::Ready,
+                    StepState::Done,
+                    message,
+                    None,
+                );
+            }
+            CoreEvent::Failed { step, error } => {
+                let app_error = AppError::new(failure_code(step), error);
+                // Status first: a UI reacting to the event must already see the failure.
+                if let Some(entry) = state.sessions().get_mut(&id) {
+                    // The session's own connection is still up: back to choosing.
+                    entry.summary.status = SessionStatus::Failed;
+                    entry.notebook = None;
+                }
+                emit(
+                    &app,
+                    &id,
+                    app_step(step),
+                    StepState::Failed,
+                    app_error.message.clone(),
+                    Some(app_error),
+                );
+            }
+            CoreEvent::Reconnecting {
+                attempt,
+                next_try_in_secs,
+                reason,
+            } => {
+                state.set_status(&id, SessionStatus::Disconnected);
+                emit(
+                    &app,
+                    &id,
+                    SessionStep::OpenTunnel,
+                    StepState::Running,
+                    format!(
+                        "connection lost ({reason}); reconnecting, attempt {attempt} in \
+                         {next_try_in_secs} s — the local port stays"
+                    ),
+                    None,
+                );
+            }
+            CoreEvent::Reconnected {
+                attempts,
+                outage_secs,
+            } => {
+                state.set_status(&id, SessionStatus::Ready);
+                emit(
+                    &app,
+                    &id,
+                    SessionStep::OpenTunnel,
+                    StepState::Done,
+                    format!("reconnected after {outage_secs} s ({attempts} attempts)"),
+                    None,
+                );
+            }
+            CoreEvent::ServerGone { reason } => {
+                // Core keeps the session for a restart or a close; so does the app.
+                state.set_status(&id, SessionStatus::Failed);
+                let error = AppError::new(
+                    ErrorCode::Jupyter,
+                    format!(
+                        "the JupyterLab server is gone: {reason}. Stop this notebook and start \
+                         a new one."
+                    ),
+                );
+                emit(
+                    &app,
+                    &id,
+                    SessionStep::Ready,
+                    StepState::Failed,
+                    error.message.clone(),
+                    Some(error),
+                );
+            }
+            CoreEvent::Disconnected { reason } => {
+                state.set_status(&id, SessionStatus::Disconnected);
+                let error = AppError::new(
+                    ErrorCode::Unreachable,
+                    format!(
+                        "the notebook's connection is lost ({reason}); the server keeps \
+                         running — close this session and open the server again from a new one"
+                    ),
+                );
+                emit(
+                    &app,
+                    &id,
+                    SessionStep::OpenTunnel,
+                    StepState::Failed,
+                    error.message.clone(),
+                    Some(error),
+                );
+            }
+        }
+    }
+    // Core's session ended by itself (failed, or dropped its connection and was closed): wait
+    // for the stop that close_session sends, so the handle stays consistent.
+    let _ = stop.await;
+}

@@ -1,0 +1,142 @@
+//! The desktop app's end-to-end bed: a real sshd on 127.0.0.1 accepting a fresh key for the
+//! login user `tbapp` (created on first use, so other suites' users are left alone), the
+//! `nvidia-smi` shim with two H100s (GPU 0 busy with another user's process, GPU 1 free), and
+//! the test bed's JupyterLab venv linked into the user's home as `~/jlab` so environment
+//! discovery finds it.
+//!
+//! Prints one JSON line — `{"host","port","user","key","venv","env","busyGpu","freeGpu"}` —
+//! then keeps everything up until stdin closes (the e2e runner closes it), and cleans up.
+//!
+//!   target/debug/tunnelbook-e2e-bed
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{io::Read, os::unix::fs::PermissionsExt, path::Path, process::Command};
+
+use tunnelbook_testbed::{
+    NvidiaSmiShim, OTHER_USER, Sshd, SshdOptions, ensure_users, jupyter_venv, make_key, run,
+    sleeper,
+};
+
+/// The login user of the app e2e.
+const USER: &str = "tbapp";
+/// GPU 0 of the `h100-two-users` capture, plus an idle twin as GPU 1.
+const BUSY_GPU: &str = "GPU-75cbcb3f-3580-af7a-4e6d-03d5aa80af6b";
+const FREE_GPU: &str = "GPU-0f0e0d0c-0b0a-0908-0706-050403020100";
+
+fn ensure_user() {
+    let exists = Command::new("id")
+        .arg(USER)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !exists {
+        run(Command::new("useradd").args(["--create-home", "--shell", "/bin/bash", USER]));
+    }
+    // useradd leaves the account locked ("!"), which sshd without PAM refuses even for keys;
+    // "*" means "no password login" without locking it.
+    run(Command::new("usermod").args(["-p", "*", USER]));
+    let profile = format!("/home/{USER}/.profile");
+    if !Path::new(&profile).exists() {
+        run(Command::new("install").args([
+            "-o",
+            USER,
+            "-m",
+            "0644",
+            "/etc/skel/.profile",
+            &profile,
+        ]));
+    }
+}
+
+/// Two H100s, GPU 0 busy with `pid`, readable by every user.
+fn scenario(pid: u32) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/core/tests/fixtures/nvidia-smi/h100-two-users");
+    let busy = std::fs::read_to_string(fixture.join("query-gpu.csv")).unwrap();
+    let free = format!(
+        "1, {FREE_GPU}, NVIDIA H100 80GB HBM3, 81559, 0, 81559, 0, 0, 31, 70.10, 700.00, Disabled, 00000000:00:07.0, Default"
+    );
+    std::fs::write(
+        dir.path().join("query-gpu.csv"),
+        format!("{}\n{free}\n", busy.trim_end()),
+    )
+    .unwrap();
+    let list = std::fs::read_to_string(fixture.join("list.txt")).unwrap();
+    std::fs::write(
+        dir.path().join("list.txt"),
+        format!(
+            "{}\nGPU 1: NVIDIA H100 80GB HBM3 (UUID: {FREE_GPU})\n",
+            list.trim_end()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("apps.csv"),
+        format!("{BUSY_GPU}, {pid}, python3, 8192\n"),
+    )
+    .unwrap();
+    dir
+}
+
+/// Jupyter servers a failed run left behind: Tunnelbook's records on the host name their pids
+/// (each leads its own process group, started under `setsid`).
+fn stop_leftover_servers() {
+    let Ok(dir) = std::fs::read_dir(format!("/home/{USER}/.tunnelbook/run")) else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let record: Option<serde_json::Value> = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        if let Some(pid) = record.and_then(|r| r["pid"].as_u64()) {
+            eprintln!("e2e bed: stopping leftover Jupyter server, process group {pid}");
+            let _ = Command::new("kill")
+                .args(["-TERM", "--", &format!("-{pid}")])
+                .status();
+        }
+    }
+}
+
+fn main() {
+    ensure_users();
+    ensure_user();
+    let venv = jupyter_venv();
+    let keys = tempfile::tempdir().unwrap();
+    let key = make_key(keys.path(), "id_ed25519", "ed25519", None);
+    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let theirs = sleeper(OTHER_USER);
+    let gpus = scenario(theirs.pid());
+    let shim = NvidiaSmiShim::install(USER, gpus.path());
+    let link = format!("/home/{USER}/jlab");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&venv, &link).unwrap();
+    // The user's own Jupyter runtime files from an earlier run would list stale servers.
+    let _ = std::fs::remove_dir_all(format!("/home/{USER}/.tunnelbook"));
+
+    println!(
+        "{}",
+        serde_json::json!({
+            "host": "127.0.0.1",
+            "port": sshd.port,
+            "user": USER,
+            "key": key.path,
+            "venv": venv,
+            "env": link,
+            "busyGpu": BUSY_GPU,
+            "freeGpu": FREE_GPU,
+        })
+    );
+    // Until the runner closes stdin (or dies: the pipe closes then too).
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    let _ = std::fs::remove_file(&link);
+    stop_leftover_servers();
+    drop(shim);
+    drop(theirs);
+    drop(sshd);
+}

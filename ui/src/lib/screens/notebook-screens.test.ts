@@ -1,0 +1,95 @@
+import { fireEvent, render, screen } from '@testing-library/svelte';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+
+vi.mock('../backend', () => import('../test/mock-backend'));
+import { backend, emit, resetBackend } from '../test/mock-backend';
+import Environment from './Environment.svelte';
+import Connect from './Connect.svelte';
+import Sessions from './Sessions.svelte';
+import { EnvironmentsState } from '../state/environments.svelte';
+import { ConnectState } from '../state/connect.svelte';
+import { SessionsState } from '../state/sessions.svelte';
+import { env } from '../test/env-fixtures';
+
+beforeEach(() => resetBackend());
+
+describe('Environment screen', () => {
+  it('lists environments, disables those without Jupyter, and launches the chosen one', async () => {
+    const model = new EnvironmentsState();
+    backend.listEnvironments.mockResolvedValueOnce([env('python3', { kind: 'system', jupyterLab: false, path: '/usr/bin/python3' }), env('jlab')]);
+    await model.load('s1');
+    const onLaunch = vi.fn();
+    render(Environment, { model, gpuLabel: 'GPU 1', onLaunch, canLaunch: true });
+    const radios = screen.getAllByRole('radio');
+    expect(radios[0]).toBeDisabled();
+    expect(radios[1]).toBeChecked();
+    expect(screen.getByText('no Jupyter')).toBeInTheDocument();
+    expect(screen.getByText('✓ JupyterLab')).toBeInTheDocument();
+    expect(screen.getByTestId('env-gpu')).toHaveTextContent('GPU 1');
+    await fireEvent.click(screen.getByRole('button', { name: 'Start JupyterLab' }));
+    expect(onLaunch).toHaveBeenCalledWith('/home/u/jlab');
+  });
+
+  it('installs JupyterLab into the path typed, showing the output', async () => {
+    const model = new EnvironmentsState();
+    backend.listEnvironments.mockResolvedValue([]);
+    await model.load('s1');
+    backend.installJupyter.mockImplementationOnce(async () => {
+      emit('install', { sessionId: 's1', line: 'installing jupyterlab ipykernel into /home/u/v' });
+      return env('v');
+    });
+    render(Environment, { model, gpuLabel: 'CPU only', onLaunch: vi.fn(), canLaunch: true });
+    expect(screen.getByRole('button', { name: 'Start JupyterLab' })).toBeDisabled();
+    await fireEvent.input(screen.getByLabelText(/Install JupyterLab into/), { target: { value: '~/v' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Install JupyterLab' }));
+    expect(await screen.findByText(/installing jupyterlab ipykernel/)).toBeInTheDocument();
+    expect(backend.installJupyter).toHaveBeenCalledWith('s1', '~/v');
+  });
+});
+
+describe('Connect screen', () => {
+  it('shows a failed step with what to do next, and the ready actions', async () => {
+    const model = new ConnectState();
+    backend.startSession.mockResolvedValueOnce('s1');
+    await model.start('gpu-box');
+    emit('session', { sessionId: 's1', step: 'readGpus', state: 'done', message: '2 GPUs', error: null });
+    backend.launchNotebook.mockResolvedValue(undefined);
+    await model.launch('GPU-1', '/x');
+    render(Connect, { model, onPickGpu: vi.fn(), onPickEnvironment: vi.fn() });
+    const error = { code: 'jupyter' as const, message: 'Jupyter exited before it was ready' };
+    emit('session', { sessionId: 's1', step: 'startJupyter', state: 'failed', message: error.message, error });
+    expect(await screen.findByText(/Pick another environment/)).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Choose the environment again' })).toBeInTheDocument();
+
+    await model.launch('GPU-1', '/x');
+    backend.listSessions.mockResolvedValueOnce([
+      { id: 's1', hostId: 'gpu-box', status: 'ready', url: 'http://127.0.0.1:4000/lab?token=t', gpu: 'GPU 1', env: '/x', serverId: 'tb-1', window: 'jupyter-1' },
+    ]);
+    emit('session', { sessionId: 's1', step: 'ready', state: 'done', message: 'ready', error: null });
+    expect(await screen.findByRole('button', { name: 'Open notebook' })).toBeInTheDocument();
+    await fireEvent.click(screen.getByRole('button', { name: 'Open in browser' }));
+    expect(backend.openInBrowser).toHaveBeenCalledWith('http://127.0.0.1:4000/lab?token=t');
+    await fireEvent.click(screen.getByRole('button', { name: 'Stop' }));
+    expect(backend.stopServer).toHaveBeenCalledWith('s1', 'tb-1');
+  });
+});
+
+describe('Sessions screen', () => {
+  it('shows the servers on each connected host with their actions', async () => {
+    backend.listSessions.mockResolvedValue([
+      { id: 's1', hostId: 'gpu-box', status: 'ready', url: 'http://127.0.0.1:4000/lab?token=t', gpu: 'GPU 1', env: '/x', serverId: 'tb-1', window: null },
+    ]);
+    backend.listServers.mockResolvedValue([
+      { sessionId: 's1', id: 'tb-1', pid: 1, endpoint: 'unix:/run/x.sock', env: '/x', gpu: 'GPU-1', started: 0, managed: true, url: 'http://127.0.0.1:4000/lab?token=t' },
+      { sessionId: 's1', id: 'tb-cli', pid: 2, endpoint: 'unix:/run/y.sock', env: '/x', gpu: null, started: 0, managed: true, url: null },
+    ]);
+    const model = new SessionsState();
+    await model.refresh();
+    render(Sessions, { model });
+    const rows = screen.getAllByTestId('server-row');
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toHaveTextContent('this session');
+    expect(rows[1]).toHaveTextContent('Tunnelbook');
+    expect(screen.getAllByRole('button', { name: 'Copy URL' })).toHaveLength(2);
+  });
+});
