@@ -603,6 +603,11 @@ pub async fn perform<R: Runtime>(app: AppHandle<R>, action: TrayAction) -> Resul
                 TRAY_SESSION_EVENT,
                 serde_json::json!({ "sessionId": id, "hostId": host }),
             );
+            // "Connect and open notebook": once connected (the human may have answered host-key
+            // or password dialogs meanwhile), launch with the host's saved defaults; the notebook
+            // window opens when it is ready.
+            let gpu = state.profiles.get(&host).ok().and_then(|p| p.gpu);
+            tauri::async_runtime::spawn(launch_when_connected(app.clone(), id, gpu));
         }
         TrayAction::Open(id) => {
             if let Some(url) = url_of(&id) {
@@ -637,6 +642,39 @@ pub async fn perform<R: Runtime>(app: AppHandle<R>, action: TrayAction) -> Resul
     }
     refresh(&app);
     Ok(())
+}
+
+/// Waits (up to 5 minutes) for session `id` to connect, then launches its notebook on `gpu` (the
+/// profile's default; `None`: the best free one) from the profile's environment.
+async fn launch_when_connected<R: Runtime>(app: AppHandle<R>, id: String, gpu: Option<String>) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let status = app
+            .state::<AppState>()
+            .sessions()
+            .get(&id)
+            .map(|e| e.summary.status);
+        match status {
+            Some(SessionStatus::Connected) => break,
+            Some(SessionStatus::Starting) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            _ => return,
+        }
+    }
+    let state = app.state::<AppState>();
+    if let Err(e) =
+        commands::jupyter::launch_notebook(app.clone(), state, id.clone(), gpu, None).await
+    {
+        tracing::warn!(session = %id, error = %e, "the tray could not launch the notebook");
+        notify(
+            &app,
+            &Notice {
+                title: "Notebook not started".into(),
+                body: e.message,
+            },
+        );
+    }
 }
 
 /// Creates the tray icon, follows session events and starts the refresh tick.
