@@ -661,3 +661,29 @@ async fn up_checks_its_connection_at_once_after_a_suspend() {
     x_is_still_42(&info, &kernel).await;
     let _ = Command::new("kill").args(["-TERM", &pid]).status();
 }
+
+/// The app runs saved rules from its Tunnels view and asks the session to leave them alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_rules_stay_off_when_the_session_is_told_so() {
+    let bed = bed();
+    let local_port = free_port();
+    let mut profile = bed.profile(bed.sshd.port);
+    profile.forwards = vec![ForwardRule {
+        enabled: true,
+        spec: ForwardSpec::Local {
+            bind: "127.0.0.1".into(),
+            port: local_port,
+            host: "127.0.0.1".into(),
+            host_port: service("tensorboard here"),
+        },
+    }];
+    let mut spec = bed.spec(profile);
+    spec.saved_forwards = false;
+    let mut session = Session::start(spec);
+    let _info = ready(&mut session).await;
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", local_port)).is_err(),
+        "the saved rule did not start"
+    );
+    session.close(true).await;
+}

@@ -273,6 +273,10 @@ pub struct SessionSpec {
     pub secrets: Option<Arc<dyn SecretStore>>,
     /// Reconnecting and health checks once ready.
     pub reconnect: ReconnectPolicy,
+    /// Whether the profile's enabled forwarding rules start with the notebook (and live as long
+    /// as the session). The CLI's `up` wants that; the app runs saved rules from its Tunnels view
+    /// and turns this off so no rule runs twice.
+    pub saved_forwards: bool,
 }
 
 impl SessionSpec {
@@ -291,6 +295,7 @@ impl SessionSpec {
             stop_server_on_cancel: false,
             secrets: None,
             reconnect: ReconnectPolicy::default(),
+            saved_forwards: true,
         }
     }
 }
@@ -1137,7 +1142,7 @@ async fn steps(
     // The host's saved forwarding rules start with the connection. One that cannot start (its
     // port taken, say) is reported and the notebook goes on: it is not what the user came for.
     let mut saved = Vec::new();
-    if let Some(link) = built.link.clone() {
+    if let Some(link) = built.link.clone().filter(|_| spec.saved_forwards) {
         for rule in profile.forwards.iter().filter(|r| r.enabled) {
             match rule.spec.start_over(&link).await {
                 Ok(tunnel) => {

@@ -113,6 +113,8 @@ pub async fn launch_notebook<R: Runtime>(
     let mut spec = SessionSpec::new(host, profile);
     spec.gpu = gpu;
     spec.env = env;
+    // Saved forwarding rules are the Tunnels view's (started there, over the host's connection).
+    spec.saved_forwards = false;
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let mut sessions = state.sessions();
     let entry = sessions
