@@ -283,28 +283,6 @@ const CIPHERS: &[russh::cipher::Name] = &[
 /// Read buffer in front of the connection's socket.
 const READ_BUFFER: usize = 256 * 1024;
 
-/// How long a silent connection lives: the keepalive interval times (missed answers + 1).
-fn keepalive_window(profile: &Profile) -> Option<Duration> {
-    (profile.keepalive_interval > 0).then(|| {
-        Duration::from_secs(
-            u64::from(profile.keepalive_interval) * (u64::from(profile.keepalive_max.max(1)) + 1),
-        )
-    })
-}
-
-/// Data the host has not acknowledged within `window` ends the connection (Linux's
-/// `TCP_USER_TIMEOUT`). Keepalives alone cannot notice a dead network while russh is blocked
-/// writing a large backlog: its keepalive timer does not fire then. Best effort; elsewhere the
-/// keepalive is the only check.
-fn user_timeout(tcp: &TcpStream, window: Option<Duration>) {
-    #[cfg(target_os = "linux")]
-    if let Err(e) = socket2::SockRef::from(tcp).set_tcp_user_timeout(window) {
-        tracing::debug!(error = %e, "cannot set TCP_USER_TIMEOUT");
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (tcp, window);
-}
-
 fn russh_config(profile: &Profile) -> client::Config {
     let keepalive = (profile.keepalive_interval > 0)
         .then(|| Duration::from_secs(u64::from(profile.keepalive_interval)));
@@ -389,7 +367,6 @@ impl Connection {
                     })?;
                     tcp.set_nodelay(true)
                         .map_err(|e| SshError::Protocol(e.to_string()))?;
-                    user_timeout(&tcp, keepalive_window(hop));
                     // Buffered: russh reads each packet's length and body with separate reads; the
                     // buffer turns those into one read per many packets.
                     let tcp = tokio::io::BufReader::with_capacity(READ_BUFFER, tcp);
@@ -657,35 +634,6 @@ pub fn shell_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[cfg(target_os = "linux")]
-    #[tokio::test]
-    async fn the_socket_gives_up_after_the_keepalive_window() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
-        let tcp = TcpStream::connect(addr)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let profile = Profile {
-            keepalive_interval: 10,
-            keepalive_max: 2,
-            ..Profile::default()
-        };
-        let window = keepalive_window(&profile);
-        assert_eq!(window, Some(Duration::from_secs(30)));
-        user_timeout(&tcp, window);
-        let set = socket2::SockRef::from(&tcp)
-            .tcp_user_timeout()
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(set, Some(Duration::from_secs(30)));
-        let off = Profile {
-            keepalive_interval: 0,
-            ..profile
-        };
-        assert_eq!(keepalive_window(&off), None);
-    }
 
     #[test]
     fn quoting_survives_single_quotes() {
