@@ -20,6 +20,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { ELEMENT, sleep, waitFor, webdriver } from './webdriver.mjs';
+
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const binary = resolve(process.argv[2] ?? join(root, 'target/debug/tunnelbook-app'));
 const bedBinary = resolve(process.argv[3] ?? join(root, 'target/debug/tunnelbook-e2e-bed'));
@@ -28,37 +30,10 @@ const benchSecs = Number(process.env.E2E_BENCH_SECS ?? 60);
 const shots = resolve(process.env.E2E_SHOTS_DIR ?? join(root, 'docs/screenshots'));
 const port = Number(process.env.TAURI_DRIVER_PORT ?? 4444);
 const base = `http://127.0.0.1:${port}`;
+const wd = webdriver(base);
 const home = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-'));
 mkdirSync(shots, { recursive: true });
 
-const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function wd(method, path, body) {
-  const res = await fetch(base + path, {
-    method,
-    headers: { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json.value ?? json)}`);
-  return json.value;
-}
-
-async function waitFor(what, fn, timeoutMs = 20000) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(250);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
-}
 
 const driver = spawn('tauri-driver', ['--port', String(port)], {
   stdio: ['ignore', 'inherit', 'inherit'],

@@ -18,6 +18,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { ELEMENT, freePort, sleep, waitFor, webdriver } from './webdriver.mjs';
+
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const binary = resolve(process.argv[2] ?? join(root, 'target/debug/tunnelbook-app'));
 const shots = join(root, 'docs/screenshots');
@@ -25,47 +27,12 @@ const shots = join(root, 'docs/screenshots');
 const port = Number(process.env.TAURI_DRIVER_PORT ?? 0) || (await freePort());
 const nativePort = await freePort();
 const base = `http://127.0.0.1:${port}`;
+const wd = webdriver(base);
 const home = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-tray-'));
 const sshdDir = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-sshd-'));
 mkdirSync(shots, { recursive: true });
 
-const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const step = (name) => console.log(`ok - ${name}`);
-
-async function wd(method, path, body) {
-  const res = await fetch(base + path, {
-    method,
-    headers: { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json.value ?? json)}`);
-  return json.value;
-}
-
-async function waitFor(what, fn, timeoutMs = 20000) {
-  const end = Date.now() + timeoutMs;
-  let last;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(250);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
-}
-
-async function freePort() {
-  const server = createServer();
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const { port: p } = server.address();
-  await new Promise((r) => server.close(r));
-  return p;
-}
 
 // --- the test bed: sshd on 127.0.0.1 (root login with a throwaway key) and an echo server ---
 function startSshd(sshdPort) {

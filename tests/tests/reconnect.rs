@@ -431,22 +431,7 @@ async fn sshd_restart_is_survived_by_up_which_says_so() {
     ProfileStore::in_home(&bed.client.home())
         .save(&[bed.profile(bed.sshd.port)])
         .unwrap();
-    let err_path = bed.client.dir.path().join("up-stderr");
-    let mut up = Guard::spawn(
-        bed.client
-            .cli()
-            .args(["up", "box", "--gpu", "none", "--json", "--stop-on-exit"])
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&err_path).unwrap()),
-    );
-    let line = up.read_line();
-    let ready: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| {
-        panic!(
-            "up printed {line:?}; stderr:\n{}",
-            std::fs::read_to_string(&err_path).unwrap_or_default()
-        )
-    });
-    let info = ready_info(&ready);
+    let (up, info, err_path) = spawn_up(&bed);
     let kernel = kernel_with_x(&info).await;
 
     bed.sshd.restart(Duration::from_secs(2));
@@ -475,6 +460,27 @@ async fn sshd_restart_is_survived_by_up_which_says_so() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!alive(info.remote_pid));
+}
+
+/// `tunnelbook up box --json --stop-on-exit` with its stderr in a file, once it printed its line:
+/// the process, what the line says, and the file.
+fn spawn_up(bed: &Bed) -> (Guard, ReadyInfo, std::path::PathBuf) {
+    let err_path = bed.client.dir.path().join("up-stderr");
+    let mut up = Guard::spawn(
+        bed.client
+            .cli()
+            .args(["up", "box", "--gpu", "none", "--json", "--stop-on-exit"])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&err_path).unwrap()),
+    );
+    let line = up.read_line();
+    let ready: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| {
+        panic!(
+            "up printed {line:?}; stderr:\n{}",
+            std::fs::read_to_string(&err_path).unwrap_or_default()
+        )
+    });
+    (up, ready_info(&ready), err_path)
 }
 
 /// The parts of `up --json`'s line the tests use.
@@ -611,22 +617,7 @@ async fn up_checks_its_connection_at_once_after_a_suspend() {
     ProfileStore::in_home(&bed.client.home())
         .save(&[profile])
         .unwrap();
-    let err_path = bed.client.dir.path().join("up-stderr");
-    let mut up = Guard::spawn(
-        bed.client
-            .cli()
-            .args(["up", "box", "--gpu", "none", "--json", "--stop-on-exit"])
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&err_path).unwrap()),
-    );
-    let line = up.read_line();
-    let ready: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| {
-        panic!(
-            "up printed {line:?}; stderr:\n{}",
-            std::fs::read_to_string(&err_path).unwrap_or_default()
-        )
-    });
-    let info = ready_info(&ready);
+    let (up, info, err_path) = spawn_up(&bed);
     let kernel = kernel_with_x(&info).await;
     let pid = up.pid().to_string();
 
