@@ -32,8 +32,7 @@ pub fn connect_context<R: Runtime>(app: &AppHandle<R>, state: &AppState) -> Conn
     ConnectContext {
         prompter: Arc::new(AppPrompter::new(app.clone(), state.prompts.clone())),
         known_hosts: KnownHosts::new(state.known_hosts_file()),
-        // TODO(keychain): pass the OS keychain store when the app's keychain wiring lands.
-        secrets: None,
+        secrets: state.secrets(),
         options: ConnectOptions::default(),
     }
 }

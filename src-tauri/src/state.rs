@@ -15,6 +15,7 @@ use std::{
 use tunnelbook_core::{
     jupyter::Host,
     profile::{Profile, ProfileStore},
+    secret::{KeychainStore, SecretStore},
     ssh::Connection,
     tunnel::Tunnel,
 };
@@ -35,6 +36,8 @@ pub struct AppState {
     sessions: Mutex<HashMap<String, SessionEntry>>,
     next_session: AtomicU32,
     next_notebook: AtomicU32,
+    /// The OS keychain, opened on first use (`None` inside: there is none).
+    secrets: std::sync::OnceLock<Option<Arc<dyn SecretStore>>>,
 }
 
 /// One session the app started.
@@ -111,7 +114,26 @@ impl AppState {
             sessions: Mutex::new(HashMap::new()),
             next_session: AtomicU32::new(0),
             next_notebook: AtomicU32::new(0),
+            secrets: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The OS keychain, where remembered passwords, passphrases and Jupyter tokens live; opened
+    /// on first use. `None` when the system has none (no Secret Service, say): secrets are then
+    /// asked each time and never written anywhere else.
+    pub fn secrets(&self) -> Option<Arc<dyn SecretStore>> {
+        self.secrets
+            .get_or_init(|| match KeychainStore::open() {
+                Ok(store) => {
+                    let store = store.with_index_lock(self.home.join("keychain-index.lock"));
+                    Some(Arc::new(store) as Arc<dyn SecretStore>)
+                }
+                Err(e) => {
+                    tracing::info!("{e}; secrets will be asked each time");
+                    None
+                }
+            })
+            .clone()
     }
 
     /// Tunnelbook's home directory (hosts, settings, known hosts, logs).

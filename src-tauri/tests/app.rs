@@ -994,3 +994,100 @@ fn cancelling_a_launch_stops_the_server_it_started() {
     )
     .unwrap();
 }
+
+/// "Remember in the keychain" in the passphrase dialog keeps the passphrase in the OS keychain
+/// (the real Secret Service), so the next connection asks nothing.
+#[test]
+fn a_remembered_passphrase_is_not_asked_again() {
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
+        eprintln!("SKIPPED: no session bus; run under dbus-run-session with gnome-keyring");
+        return;
+    }
+    let Some(sshd) = sshd() else { return };
+    // A key of its own, with a passphrase, that the server accepts.
+    let key = sshd.dir.path().join("id_pp");
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "open sesame", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let keys = sshd.dir.path().join("authorized_keys");
+    let mut authorized = std::fs::read_to_string(&keys).unwrap();
+    authorized.push_str(&public);
+    std::fs::write(&keys, authorized).unwrap();
+
+    let home = tempfile::tempdir().unwrap();
+    let app = app(home.path());
+    let main = main_window(&app);
+    let name = format!("pp-{}", std::process::id());
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    let profile = json!({
+        "name": name, "host": "127.0.0.1", "port": sshd.port, "user": user,
+        "auth": ["key-file"], "identityFiles": [key],
+    });
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "save_host",
+        json!({ "profile": profile }),
+    )
+    .unwrap();
+    let (tx, rx) = mpsc::channel::<(&'static str, String)>();
+    let prompts = tx.clone();
+    app.listen(PROMPT_EVENT, move |e| {
+        let _ = prompts.send(("prompt", e.payload().to_string()));
+    });
+    app.listen("session", move |e| {
+        let _ = tx.send(("session", e.payload().to_string()));
+    });
+    let mut secrets_asked = 0;
+    for _ in 0..2 {
+        let id = invoke(
+            &main,
+            APP_ORIGIN,
+            "start_session",
+            json!({ "hostId": name }),
+        )
+        .unwrap();
+        loop {
+            let (kind, payload) = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+            let event: Value = serde_json::from_str(&payload).unwrap();
+            if kind == "prompt" {
+                let answer = match event["question"]["kind"].as_str() {
+                    Some("hostKey") => json!({ "kind": "hostKey", "trust": true }),
+                    Some("secret") => {
+                        secrets_asked += 1;
+                        json!({ "kind": "secret", "value": "open sesame", "remember": true })
+                    }
+                    _ => panic!("unexpected prompt {event}"),
+                };
+                let answer = json!({ "id": event["id"], "answer": answer });
+                invoke(&main, APP_ORIGIN, "answer_prompt", answer).unwrap();
+                continue;
+            }
+            assert_ne!(event["state"], "failed", "session failed: {event}");
+            if event["step"] == "readGpus" && event["state"] != "running" {
+                break;
+            }
+        }
+        invoke(
+            &main,
+            APP_ORIGIN,
+            "close_session",
+            json!({ "sessionId": id }),
+        )
+        .unwrap();
+    }
+    let state = app.state::<AppState>();
+    let keychain = state.secrets().expect("the keychain is there");
+    let remembered = keychain.list(&name).unwrap();
+    // Forget before asserting, so a failure leaves nothing behind in the keychain.
+    keychain.forget_profile(&name, &[]).unwrap();
+    assert_eq!(
+        secrets_asked, 1,
+        "the passphrase was asked once, then taken from the keychain"
+    );
+    assert_eq!(remembered.len(), 1, "{remembered:?}");
+}

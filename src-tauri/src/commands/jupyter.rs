@@ -113,6 +113,8 @@ pub async fn launch_notebook<R: Runtime>(
     let mut spec = SessionSpec::new(host, profile);
     spec.gpu = gpu;
     spec.env = env;
+    // The server's token goes to the keychain, so `tunnelbook attach` / `down` find it too.
+    spec.secrets = state.secrets();
     // Saved forwarding rules are the Tunnels view's (started there, over the host's connection).
     spec.saved_forwards = false;
     let (stop, stopped) = tokio::sync::oneshot::channel();
