@@ -425,6 +425,29 @@ impl Sshd {
     }
 }
 
+/// The fields of `/proc/PID/stat` after the command name (state, ppid, pgrp, …); `None` when
+/// the process is gone. The name may hold spaces and parentheses, so it is cut at the last `)`.
+pub fn proc_stat(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+/// Every process now, with its [`proc_stat`] fields.
+pub fn processes() -> Vec<(u32, Vec<String>)> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter_map(|pid| proc_stat(pid).map(|fields| (pid, fields)))
+        .collect()
+}
+
+/// Whether `pid` runs (exists and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    proc_stat(pid).is_some_and(|f| f.first().is_some_and(|state| state != "Z"))
+}
+
 /// Every live process below `pid` (children, their children, …).
 pub fn descendants(pid: u32) -> Vec<u32> {
     let mut parent_of = Vec::new();

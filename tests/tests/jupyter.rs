@@ -23,9 +23,10 @@ use tunnelbook_core::{
     ssh::{Connection, HostKeyPolicy, NoPrompter},
 };
 use tunnelbook_testbed::{
-    Client, Guard, KeyFile, NvidiaSmiShim, OTHER_USER, Sshd, SshdOptions, USER, jupyter_venv,
+    Client, Guard, KeyFile, NvidiaSmiShim, OTHER_USER, Sshd, SshdOptions, USER, alive,
+    jupyter_venv,
     kernel::{execute, start_kernel},
-    key_only, make_key, run, sleeper, user_bin_lock,
+    key_only, make_key, processes, run, sleeper, user_bin_lock,
 };
 
 const BUSY: &str = "GPU-aaaaaaaa-0000-4000-8000-000000000000";
@@ -160,41 +161,15 @@ fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// Whether a process lives (a zombie does not count: orphans may be left unreaped here).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(false)
-}
-
 /// Live processes whose process group is `pgid`.
 fn group_members(pgid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let rest: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .split_whitespace()
-            .collect();
+    let pgid = pgid.to_string();
+    processes()
+        .into_iter()
         // state ppid pgrp …
-        if rest.len() > 2 && rest[0] != "Z" && rest[2] == pgid.to_string() {
-            found.push(pid);
-        }
-    }
-    found
+        .filter(|(_, f)| f.len() > 2 && f[0] != "Z" && f[2] == pgid)
+        .map(|(pid, _)| pid)
+        .collect()
 }
 
 /// Every process whose command line holds `needle`.

@@ -28,7 +28,7 @@ use tunnelbook_core::{
     tunnel::{ForwardRule, ForwardSpec},
 };
 use tunnelbook_testbed::{
-    Client, Guard, KeyFile, Sshd, SshdOptions, USER, free_port, jupyter_venv,
+    Client, Guard, KeyFile, Sshd, SshdOptions, USER, alive, free_port, jupyter_venv,
     kernel::{execute, start_kernel},
     key_only, make_key,
     proxy::Proxy,
@@ -324,19 +324,6 @@ async fn reconnect_now_checks_a_silent_connection_and_skips_the_backoff() {
     assert!(asked.elapsed() < Duration::from_secs(10));
     x_is_still_42(&info, &kernel).await;
     session.close(true).await;
-}
-
-/// Whether a process lives (a zombie does not count).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(false)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
