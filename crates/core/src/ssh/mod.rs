@@ -10,6 +10,7 @@ mod auth;
 mod handler;
 mod known_hosts;
 mod prompt;
+mod socket;
 
 use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
 
@@ -280,9 +281,6 @@ const CIPHERS: &[russh::cipher::Name] = &[
     russh::cipher::AES_128_CTR,
 ];
 
-/// Read buffer in front of the connection's socket.
-const READ_BUFFER: usize = 256 * 1024;
-
 fn russh_config(profile: &Profile) -> client::Config {
     let keepalive = (profile.keepalive_interval > 0)
         .then(|| Duration::from_secs(u64::from(profile.keepalive_interval)));
@@ -367,9 +365,7 @@ impl Connection {
                     })?;
                     tcp.set_nodelay(true)
                         .map_err(|e| SshError::Protocol(e.to_string()))?;
-                    // Buffered: russh reads each packet's length and body with separate reads; the
-                    // buffer turns those into one read per many packets.
-                    let tcp = tokio::io::BufReader::with_capacity(READ_BUFFER, tcp);
+                    let tcp = socket::wrap(tcp);
                     tokio::time::timeout(timeout, client::connect_stream(config, tcp, handler))
                         .await
                         .map_err(|_| timed_out())??
