@@ -22,7 +22,7 @@ use tunnelbook_testbed::{BENCH_CIPHER as CIPHER, BenchBed, Guard, median, wait_f
 
 const BIG: u64 = 1 << 30;
 
-/// `TB_BENCH_QUICK=1`: forwards only, one download and 200 requests per path (for iterating on
+/// `TB_BENCH_QUICK=1`: forwards only, 200 sequential requests per path (for iterating on
 /// the data path; record full runs only).
 fn quick() -> bool {
     std::env::var_os("TB_BENCH_QUICK").is_some()
@@ -149,16 +149,19 @@ impl Row {
 }
 
 async fn measure(forwards: &[Forward]) -> Vec<Row> {
-    let mut rows = Vec::new();
-    for f in forwards {
-        // Throughput: best of 3 downloads of 1 GiB, MiB/s.
-        let mut mibs = Vec::new();
-        for _ in 0..if quick() { 1 } else { 3 } {
+    // Throughput: 1 GiB downloads, the paths taking turns round by round so that a change in the
+    // machine's load hits every path alike; the best of each path's rounds, MiB/s.
+    let mut mibs = vec![Vec::new(); forwards.len()];
+    for _ in 0..3 {
+        for (f, mibs) in forwards.iter().zip(&mut mibs) {
             let t = Instant::now();
             let (got, _, _) = request(f.addr, "/big").await;
             assert!(got > BIG, "{}: short download {got}", f.name);
             mibs.push(got as f64 / (1 << 20) as f64 / t.elapsed().as_secs_f64());
         }
+    }
+    let mut rows = Vec::new();
+    for (f, mibs) in forwards.iter().zip(mibs) {
         // Latency: 1,000 sequential requests, each on a new connection: until the response is
         // complete, and until the connection has closed.
         let (mut lat, mut lat_close) = (Vec::new(), Vec::new());
@@ -183,7 +186,7 @@ async fn measure(forwards: &[Forward]) -> Vec<Row> {
         }
         let row = Row {
             name: f.name,
-            mib_s: median(mibs),
+            mib_s: mibs.iter().copied().fold(0.0, f64::max),
             p50: percentile(&lat, 0.5),
             p99: percentile(&lat, 0.99),
             close_p50: percentile(&lat_close, 0.5),
@@ -278,7 +281,7 @@ fn main() {
     ]));
     let (raw, os, tbk) = (&rows[0], &rows[1], &rows[2]);
     println!(
-        "\n## local forward (1 GiB download best of 3; 1,000 sequential requests, each on a new \
+        "\n## local forward (1 GiB download best of 3, the paths taking turns; 1,000 sequential requests, each on a new \
          connection, until the response is complete and until the connection closed; 200 \
          concurrent, median of 3)"
     );

@@ -6,24 +6,29 @@
 //! hundreds of MiB/s the saved copies are measurable (docs/PERFORMANCE.md).
 
 use std::{
-    io,
+    collections::VecDeque,
+    io::{self, IoSlice},
     sync::atomic::{AtomicU64, Ordering},
 };
 
-use bytes::BytesMut;
+use bytes::{Buf, Bytes, BytesMut};
+use futures::FutureExt;
 use russh::{
     ChannelMsg, ChannelWriteHalf,
     client::{self, Msg},
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
+    net::{TcpStream, tcp::OwnedWriteHalf},
 };
 
 use super::Counters;
 
 /// Bytes read from the socket per channel message batch.
 const BUFFER: usize = 256 * 1024;
+
+/// Messages from the host written to the socket with one `writev` at most.
+const MAX_BATCH: usize = 64;
 
 /// Copies `tcp` → `channel` and back until both directions have ended. EOF on one side is passed
 /// on as EOF (half-close) while the other direction keeps flowing; an error in either direction
@@ -53,21 +58,54 @@ pub(super) async fn bidirectional(
         }
     };
     let down = async {
-        while let Some(msg) = from_host.wait().await {
-            match msg {
-                ChannelMsg::Data { data } => {
-                    tcp_write.write_all(&data).await?;
-                    add(&counters.down, data.len());
+        let mut batch = VecDeque::new();
+        'messages: while let Some(msg) = from_host.wait().await {
+            // What the host has already sent goes out in one vectored write.
+            let mut msg = Some(msg);
+            while let Some(m) = msg.take() {
+                match m {
+                    ChannelMsg::Data { data } => {
+                        add(&counters.down, data.len());
+                        batch.push_back(data);
+                    }
+                    ChannelMsg::Eof | ChannelMsg::Close => {
+                        write_all(&mut tcp_write, &mut batch).await?;
+                        break 'messages;
+                    }
+                    _ => {}
                 }
-                ChannelMsg::Eof | ChannelMsg::Close => break,
-                _ => {}
+                if batch.len() < MAX_BATCH {
+                    msg = from_host.wait().now_or_never().flatten();
+                }
             }
+            write_all(&mut tcp_write, &mut batch).await?;
         }
         // The peer may already be gone; its half-close is then moot.
         let _ = tcp_write.shutdown().await;
         Ok(())
     };
     tokio::try_join!(up, down).map(|_| ())
+}
+
+/// Writes every buffer in `batch`, with as few `writev` calls as the socket allows.
+async fn write_all(tcp: &mut OwnedWriteHalf, batch: &mut VecDeque<Bytes>) -> io::Result<()> {
+    while !batch.is_empty() {
+        let slices: Vec<IoSlice<'_>> = batch.iter().map(|b| IoSlice::new(b)).collect();
+        let mut written = tcp.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        while written > 0 {
+            let Some(front) = batch.front_mut() else { break };
+            if written < front.len() {
+                front.advance(written);
+                break;
+            }
+            written -= front.len();
+            batch.pop_front();
+        }
+    }
+    Ok(())
 }
 
 fn add(counter: &AtomicU64, n: usize) {
