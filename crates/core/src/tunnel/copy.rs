@@ -96,7 +96,9 @@ async fn write_all(tcp: &mut OwnedWriteHalf, batch: &mut VecDeque<Bytes>) -> io:
             return Err(io::ErrorKind::WriteZero.into());
         }
         while written > 0 {
-            let Some(front) = batch.front_mut() else { break };
+            let Some(front) = batch.front_mut() else {
+                break;
+            };
             if written < front.len() {
                 front.advance(written);
                 break;
