@@ -4,7 +4,8 @@
 //! sends (a channel's CLOSE, an open confirmation, EOF) waits until its previous one is
 //! acknowledged. A client that delays its ACKs (Linux and Windows do, by 40–200 ms) then makes
 //! every short forwarded connection wait a delayed-ACK round. Acknowledging each read at once
-//! removes that wait (docs/PERFORMANCE.md: p50 of a small request 44 ms → about 1 ms).
+//! removes that wait (docs/PERFORMANCE.md: p50 of a small request 44 ms → about 1 ms). macOS
+//! has no per-socket switch for it.
 
 use std::{
     io,
@@ -23,6 +24,7 @@ const READ_BUFFER: usize = 256 * 1024;
 
 /// The socket russh runs a connection over.
 pub(super) fn wrap(tcp: TcpStream) -> BufReader<PromptAck> {
+    ack_every_segment(&tcp);
     BufReader::with_capacity(READ_BUFFER, PromptAck(tcp))
 }
 
@@ -81,6 +83,37 @@ fn ack_now(tcp: &TcpStream) {
     let _ = socket2::SockRef::from(tcp).set_tcp_quickack(true);
 }
 
-/// Other systems have no per-read switch (macOS has none; Windows' is not wired yet).
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn ack_now(_: &TcpStream) {}
+
+/// Windows delays ACKs by up to 200 ms and has no per-read switch, but a socket can be told to
+/// acknowledge every segment (`SIO_TCP_SET_ACK_FREQUENCY` = 1), which lasts for its lifetime.
+/// Best effort: older systems refuse it and keep delaying.
+#[cfg(windows)]
+#[allow(unsafe_code)] // One Winsock ioctl that socket2 does not wrap (rust-lang/socket2#637).
+fn ack_every_segment(tcp: &TcpStream) {
+    use std::os::windows::io::AsRawSocket;
+
+    use windows_sys::Win32::Networking::WinSock::{SIO_TCP_SET_ACK_FREQUENCY, SOCKET, WSAIoctl};
+
+    let frequency: u32 = 1;
+    let mut returned: u32 = 0;
+    // SAFETY: the socket is open for the duration of the call; the input buffer is a live u32
+    // of the given size, there is no output buffer, and the call is synchronous (no overlapped).
+    unsafe {
+        WSAIoctl(
+            tcp.as_raw_socket() as SOCKET,
+            SIO_TCP_SET_ACK_FREQUENCY,
+            std::ptr::from_ref(&frequency).cast(),
+            std::mem::size_of::<u32>() as u32,
+            std::ptr::null_mut(),
+            0,
+            &mut returned,
+            std::ptr::null_mut(),
+            None,
+        );
+    }
+}
+
+#[cfg(not(windows))]
+fn ack_every_segment(_: &TcpStream) {}
