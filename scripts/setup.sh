@@ -19,6 +19,8 @@ apt_packages=(
   openssh-server openssh-client libpam-oath oathtool putty-tools
   gnome-keyring dbus-x11 libsecret-tools xvfb webkit2gtk-driver imagemagick xdotool
   python3 python3-venv python3-pip socat procps
+  # the Windows code is type-checked by cross-compiling (ring's build script needs the C compiler)
+  gcc-mingw-w64-x86-64
 )
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -33,6 +35,11 @@ command -v cargo >/dev/null || { echo "cargo (Rust 1.90+) is required: https://r
 command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
 command -v node >/dev/null || { echo "Node.js 20+ is required for the UI" >&2; exit 1; }
 command -v tauri-driver >/dev/null || cargo install tauri-driver --version '^2' --locked
+# Windows is the first audience but cannot run here: its code is at least compiled and linted.
+if command -v rustup >/dev/null; then
+  rustup target add x86_64-pc-windows-gnu ||
+    echo "warning: could not add the x86_64-pc-windows-gnu target; test-all.sh will skip the Windows check" >&2
+fi
 
 # The test bed's login users (password logins, "two different users" GPU tests).
 for user in tbtest tbother; do

@@ -17,6 +17,14 @@ cargo fmt --all --check
 echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== clippy for Windows (x86_64-pc-windows-gnu: the cfg(windows) code compiles and lints)"
+if rustup target list --installed 2>/dev/null | grep -qx x86_64-pc-windows-gnu; then
+  cargo clippy --target x86_64-pc-windows-gnu -p tunnelbook-core -p tunnelbook-cli -p tunnelbook-app \
+    --locked -- -D warnings
+else
+  echo "SKIPPED: the x86_64-pc-windows-gnu target is not installed (scripts/setup.sh adds it)" >&2
+fi
+
 echo "== ui: install, type-check, unit tests, build"
 npm --prefix ui ci --no-audit --no-fund
 npm --prefix ui run check
