@@ -1,9 +1,10 @@
 //! The notebook of a session: core's [`Session`] run to ready, its typed events turned into the
 //! app's step events, the notebook window opened on ready, and the session ended on request.
 //!
-//! Like the CLI's `up`, core's session opens its own connection from the profile chain (the
-//! session's first connection stays for the GPU picker, environments and commands). Nothing here
-//! decides how a step is done; this is the translation between core's events and the UI's.
+//! Core's session starts on the host's open connection (the one the GPU picker, environments
+//! and commands use), so nothing is asked twice; after a lost connection it dials its own from
+//! the profile chain, as the CLI's `up` does. Nothing here decides how a step is done; this is
+//! the translation between core's events and the UI's.
 //! Waking from sleep or moving to another network makes core check the notebook's connection at
 //! once ([`wake`]) rather than after the keepalives give up.
 
@@ -200,7 +201,7 @@ pub async fn drive_notebook<R: Runtime>(
                 let app_error = AppError::new(failure_code(step), error);
                 // Status first: a UI reacting to the event must already see the failure.
                 if let Some(entry) = state.sessions().get_mut(&id) {
-                    // The session's own connection is still up: back to choosing.
+                    // The host's connection is still up: back to choosing.
                     entry.summary.status = SessionStatus::Failed;
                     entry.notebook = None;
                 }

@@ -736,6 +736,39 @@ fn session_until(
     }
 }
 
+/// Answers every secret question (the passphrase, not remembered) on a thread of its own,
+/// counting them; stops when the app is dropped.
+fn answer_secrets(
+    app: &tauri::App<MockRuntime>,
+    passphrase: &'static str,
+) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+    let asked = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = mpsc::channel::<String>();
+    app.listen(PROMPT_EVENT, move |e| {
+        let _ = tx.send(e.payload().to_string());
+    });
+    let main = main_window(app);
+    let count = asked.clone();
+    std::thread::spawn(move || {
+        while let Ok(payload) = rx.recv() {
+            let event: Value = serde_json::from_str(&payload).unwrap();
+            assert_eq!(
+                event["question"]["kind"], "secret",
+                "unexpected prompt {event}"
+            );
+            count.fetch_add(1, Ordering::SeqCst);
+            let answer = json!({ "kind": "secret", "value": passphrase, "remember": false });
+            let answer = json!({ "id": event["id"], "answer": answer });
+            let _ = invoke(&main, APP_ORIGIN, "answer_prompt", answer);
+        }
+    });
+    asked
+}
+
 #[test]
 fn notebook_launches_through_core_session_on_the_chosen_gpu_and_stops() {
     use tunnelbook_testbed::{OTHER_USER, Sshd, SshdOptions, USER, jupyter_venv, make_key};
@@ -745,7 +778,8 @@ fn notebook_launches_through_core_session_on_the_chosen_gpu_and_stops() {
     }
     let venv = jupyter_venv();
     let keys = tempfile::tempdir().unwrap();
-    let key = make_key(keys.path(), "id", "ed25519", None);
+    // With a passphrase that is not remembered: the launch must not ask it a second time.
+    let key = make_key(keys.path(), "id", "ed25519", Some("open sesame"));
     let sshd = Sshd::start(&[&key], SshdOptions::default());
     let theirs = tunnelbook_testbed::sleeper(OTHER_USER);
     let scenario = two_gpu_scenario(theirs.pid());
@@ -773,6 +807,7 @@ fn notebook_launches_through_core_session_on_the_chosen_gpu_and_stops() {
     app.listen("session", move |e| {
         let _ = tx.send(("session", e.payload().to_string()));
     });
+    let asked = answer_secrets(&app, "open sesame");
     let id = invoke(
         &main,
         APP_ORIGIN,
@@ -813,6 +848,11 @@ fn notebook_launches_through_core_session_on_the_chosen_gpu_and_stops() {
     let ready = session_until(&rx, Duration::from_secs(90), |e| {
         e["step"] == "ready" && e["state"] == "done"
     });
+    assert_eq!(
+        asked.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the passphrase is asked when connecting, and not again for the notebook"
+    );
     assert!(
         !ready["message"].as_str().unwrap().contains("token"),
         "{ready}"

@@ -277,6 +277,12 @@ pub struct SessionSpec {
     /// as the session). The CLI's `up` wants that; the app runs saved rules from its Tunnels view
     /// and turns this off so no rule runs twice.
     pub saved_forwards: bool,
+    /// An open, authenticated connection to the host to start on instead of dialing (the app's
+    /// connection, opened when the user picked the host): nothing is asked twice and the launch
+    /// skips a handshake. The session borrows it: it is left open when the session ends, and
+    /// reconnects dial from [`SessionHost::Ssh`]'s chain. Ignored when closed or for
+    /// [`SessionHost::Local`].
+    pub connection: Option<Connection>,
 }
 
 impl SessionSpec {
@@ -296,6 +302,7 @@ impl SessionSpec {
             secrets: None,
             reconnect: ReconnectPolicy::default(),
             saved_forwards: true,
+            connection: None,
         }
     }
 }
@@ -423,6 +430,8 @@ struct Built {
     /// What was last reported ready.
     info: Option<ReadyInfo>,
     ready: bool,
+    /// Whether the connection in `host` is [`SessionSpec::connection`], which its owner closes.
+    borrowed: bool,
 }
 
 struct Reporter(mpsc::Sender<SessionEvent>);
@@ -695,6 +704,9 @@ impl Live<'_> {
         if let Some(link) = &self.built.link {
             link.set(None);
         }
+        if self.built.borrowed {
+            return;
+        }
         if let Some(conn) = self.built.host.as_ref().and_then(Host::connection).cloned() {
             tokio::spawn(async move { conn.close().await });
         }
@@ -714,6 +726,7 @@ impl Live<'_> {
     /// server is checked (it may have died meanwhile).
     async fn reconnected(&mut self, conn: Connection, attempts: u32, since: Instant) {
         self.built.host = Some(Host::Ssh(conn.clone()));
+        self.built.borrowed = false;
         if let Some(link) = &self.built.link {
             link.set(Some(conn.clone()));
         }
@@ -968,7 +981,9 @@ async fn cleanup(built: &mut Built, stop_ready: bool, tokens: &TokenStore) {
     {
         tracing::warn!(error = %e, server = %server.id, "cannot stop the server while cleaning up");
     }
-    if let Some(conn) = built.host.as_ref().and_then(Host::connection) {
+    if let Some(conn) = built.host.as_ref().and_then(Host::connection)
+        && !built.borrowed
+    {
         conn.close().await;
     }
 }
@@ -998,15 +1013,26 @@ async fn steps(
                     0,
                 )
                 .await;
-            let conn = Connection::open(chain, context)
-                .await
-                .map_err(fail(Step::Connect))?;
+            let conn = match spec.connection.as_ref().filter(|c| !c.is_closed()) {
+                Some(open) => {
+                    built.borrowed = true;
+                    open.clone()
+                }
+                None => Connection::open(chain, context)
+                    .await
+                    .map_err(fail(Step::Connect))?,
+            };
             built.link = Some(Link::new(Some(conn.clone()), spec.reconnect.hold));
+            let how = if built.borrowed {
+                "using the open connection to"
+            } else {
+                "connected to"
+            };
             report
                 .step(
                     Step::Connect,
                     StepState::Done,
-                    format!("connected to {}", conn.destination()),
+                    format!("{how} {}", conn.destination()),
                     15,
                 )
                 .await;

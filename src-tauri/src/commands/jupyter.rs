@@ -81,7 +81,7 @@ pub async fn launch_notebook<R: Runtime>(
         Some(CPU_ONLY) => Some(GpuSelector::None),
         Some(s) => Some(s.parse::<GpuSelector>()?),
     };
-    let (chain, profile) = {
+    let (chain, profile, connection) = {
         let sessions = state.sessions();
         let entry = sessions
             .get(&session_id)
@@ -101,7 +101,11 @@ pub async fn launch_notebook<R: Runtime>(
                 ));
             }
         }
-        (entry.chain.clone(), entry.profile())
+        (
+            entry.chain.clone(),
+            entry.profile(),
+            entry.connection.clone(),
+        )
     };
     let host = match chain {
         Some(chain) => SessionHost::Ssh {
@@ -113,6 +117,8 @@ pub async fn launch_notebook<R: Runtime>(
     let mut spec = SessionSpec::new(host, profile);
     spec.gpu = gpu;
     spec.env = env;
+    // The host's open connection: nothing is asked again, and the launch skips a handshake.
+    spec.connection = connection;
     // The server's token goes to the keychain, so `tunnelbook attach` / `down` find it too.
     spec.secrets = state.secrets();
     // Saved forwarding rules are the Tunnels view's (started there, over the host's connection).
