@@ -34,6 +34,8 @@ const COMMANDS: &[&str] = &[
     "list_environments",
     "install_jupyter",
     "launch_notebook",
+    "restart_notebook",
+    "reconnect_notebook",
     "list_servers",
     "attach_server",
     "stop_server",

@@ -34,6 +34,9 @@ pub enum ErrorCode {
     /// quotes the host's answer and says what to do (install JupyterLab, pick another
     /// environment, …).
     Jupyter,
+    /// A ready notebook's Jupyter server stopped (crashed, killed, out of memory) while the
+    /// connection works; `restart_notebook` starts it again behind the same local port.
+    ServerGone,
     /// The user cancelled (declined a prompt or pressed Cancel).
     Cancelled,
     /// The feature is not available yet (core module not landed) or not on this platform.

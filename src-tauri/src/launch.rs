@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::oneshot;
 use tunnelbook_core::{
-    session::{self as core, Session, SessionEvent as CoreEvent, SessionSpec},
+    session::{self as core, Session, SessionEvent as CoreEvent},
     ssh::{ConnectContext, ConnectOptions, KnownHosts},
     wake,
 };
@@ -88,11 +88,10 @@ fn failure_code(step: core::Step) -> ErrorCode {
 pub async fn drive_notebook<R: Runtime>(
     app: AppHandle<R>,
     id: String,
-    spec: SessionSpec,
+    mut session: Session,
     mut stop: oneshot::Receiver<bool>,
 ) {
     let state = app.state::<AppState>();
-    let mut session = Session::start(spec);
     let mut ready = false;
     let mut last_ready_message = String::new();
     // Waking from sleep or a new network checks the notebook's connection at once.
@@ -163,12 +162,27 @@ pub async fn drive_notebook<R: Runtime>(
                         &host_id
                     }
                 );
-                let window = match notebook::open_window(&app, &state, &info.url, &title) {
-                    Ok(label) => Some(label),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot open the notebook window");
-                        None
-                    }
+                // Ready again after a restart: the open notebook window follows the new server.
+                let open = state
+                    .sessions()
+                    .get(&id)
+                    .and_then(|e| e.summary.window.clone())
+                    .and_then(|label| app.get_webview_window(&label));
+                let window = match open {
+                    Some(window) => match notebook::navigate(&window, &info.url) {
+                        Ok(()) => Some(window.label().to_string()),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot reload the notebook window");
+                            None
+                        }
+                    },
+                    None => match notebook::open_window(&app, &state, &info.url, &title) {
+                        Ok(label) => Some(label),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot open the notebook window");
+                            None
+                        }
+                    },
                 };
                 if let Some(entry) = state.sessions().get_mut(&id) {
                     entry.summary.status = SessionStatus::Ready;
@@ -250,10 +264,10 @@ pub async fn drive_notebook<R: Runtime>(
                 // Core keeps the session for a restart or a close; so does the app.
                 state.set_status(&id, SessionStatus::Failed);
                 let error = AppError::new(
-                    ErrorCode::Jupyter,
+                    ErrorCode::ServerGone,
                     format!(
-                        "the JupyterLab server is gone: {reason}. Stop this notebook and start \
-                         a new one."
+                        "the JupyterLab server is gone: {reason}. Restart it (same address, \
+                         unsaved notebook changes are lost) or stop this notebook."
                     ),
                 );
                 emit(

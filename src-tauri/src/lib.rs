@@ -45,6 +45,8 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
             commands::jupyter::list_environments,
             commands::jupyter::install_jupyter,
             commands::jupyter::launch_notebook,
+            commands::jupyter::restart_notebook,
+            commands::jupyter::reconnect_notebook,
             commands::jupyter::list_servers,
             commands::jupyter::attach_server,
             commands::jupyter::stop_server,

@@ -93,6 +93,8 @@ pub struct NotebookHandle {
     pub stop: tokio::sync::oneshot::Sender<bool>,
     /// The driving task; it ends once core's session has cleaned up.
     pub task: tauri::async_runtime::JoinHandle<()>,
+    /// Reconnect now, restart the server: answered by the session's events.
+    pub control: tunnelbook_core::session::SessionControl,
 }
 
 /// Where a session's GPUs are read.
@@ -184,6 +186,27 @@ impl AppState {
                 "this session has no SSH connection (yet)",
             )
         })
+    }
+
+    /// The running notebook of session `id`, to steer.
+    pub fn notebook_control(
+        &self,
+        id: &str,
+    ) -> Result<tunnelbook_core::session::SessionControl, AppError> {
+        let sessions = self.sessions();
+        let entry = sessions
+            .get(id)
+            .ok_or_else(|| AppError::new(ErrorCode::NotFound, format!("no session {id}")))?;
+        entry
+            .notebook
+            .as_ref()
+            .map(|n| n.control.clone())
+            .ok_or_else(|| {
+                AppError::new(
+                    ErrorCode::Validation,
+                    "no notebook runs in this session; launch one first",
+                )
+            })
     }
 
     /// Where session `id`'s Jupyter servers run: this computer, or over its open connection.

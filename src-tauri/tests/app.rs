@@ -899,6 +899,50 @@ fn notebook_launches_through_core_session_on_the_chosen_gpu_and_stops() {
     assert_eq!(ours["url"], url.as_str());
     assert_eq!(ours["managed"], true);
 
+    // The server dies: the app says so, and "Restart server" brings it back behind the same
+    // port, in the same window.
+    let pid = ours["pid"].as_u64().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    let gone = loop {
+        let left = deadline
+            .checked_duration_since(std::time::Instant::now())
+            .expect("no serverGone after the server was killed");
+        let (_, payload) = rx.recv_timeout(left).unwrap();
+        let event: Value = serde_json::from_str(&payload).unwrap();
+        if event["state"] == "failed" {
+            break event;
+        }
+    };
+    assert_eq!(gone["error"]["code"], "serverGone", "{gone}");
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "restart_notebook",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+    session_until(&rx, Duration::from_secs(90), |e| {
+        e["step"] == "ready" && e["state"] == "done"
+    });
+    let sessions = invoke(&main, APP_ORIGIN, "list_sessions", json!({})).unwrap();
+    let s = &sessions[0];
+    assert_eq!(s["status"], "ready", "{s}");
+    assert_eq!(s["window"], "jupyter-1", "the same window follows the new server");
+    assert!(app.get_webview_window("jupyter-2").is_none());
+    let new_url = s["url"].as_str().unwrap();
+    assert!(new_url.starts_with(&format!("http://127.0.0.1:{port}/")), "{new_url}");
+    let server_id = s["serverId"].as_str().unwrap().to_string();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(stream, "GET /api HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.contains("\"version\""), "{answer}");
+
     // Stop: the server goes, the window closes, the connection stays for another launch.
     invoke(
         &main,

@@ -7,7 +7,7 @@ use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 use tunnelbook_core::{
     gpu::GpuSelector,
     jupyter::{self, TokenStore},
-    session::{SessionHost, SessionSpec},
+    session::{Session, SessionHost, SessionSpec},
     tunnel::Listen,
 };
 
@@ -130,13 +130,41 @@ pub async fn launch_notebook<R: Runtime>(
         .ok_or_else(|| not_found(&session_id))?;
     entry.summary.status = SessionStatus::Launching;
     entry.summary.url = None;
+    let session = Session::start(spec);
+    let control = session.control();
     let task = tauri::async_runtime::spawn(launch::drive_notebook(
         app.clone(),
         session_id.clone(),
-        spec,
+        session,
         stopped,
     ));
-    entry.notebook = Some(NotebookHandle { stop, task });
+    entry.notebook = Some(NotebookHandle {
+        stop,
+        task,
+        control,
+    });
+    Ok(())
+}
+
+/// Starts session `session_id`'s notebook server again after it stopped (`serverGone`), behind
+/// the same local port; the notebook window follows. Progress arrives as `session` events.
+#[tauri::command]
+pub async fn restart_notebook(
+    state: State<'_, AppState>,
+    session_id: String,
+) -> Result<(), AppError> {
+    state.notebook_control(&session_id)?.restart_server();
+    Ok(())
+}
+
+/// Checks session `session_id`'s notebook connection now and reconnects at once when it does
+/// not answer, instead of waiting for the next try. Progress arrives as `session` events.
+#[tauri::command]
+pub async fn reconnect_notebook(
+    state: State<'_, AppState>,
+    session_id: String,
+) -> Result<(), AppError> {
+    state.notebook_control(&session_id)?.reconnect_now();
     Ok(())
 }
 
@@ -269,7 +297,7 @@ pub async fn stop_server<R: Runtime>(
 /// Ends a notebook: tells its task to stop (`stop_server`: the server too) and waits for core's
 /// cleanup, at most 20 s.
 pub async fn end_notebook(handle: NotebookHandle, stop_server: bool) {
-    let NotebookHandle { stop, task } = handle;
+    let NotebookHandle { stop, task, .. } = handle;
     let _ = stop.send(stop_server);
     if tokio::time::timeout(Duration::from_secs(20), task)
         .await

@@ -4,7 +4,7 @@
 //! `jupyter-<n>`: no capability matches that label and none allows a remote URL, so since tauri
 //! 2.11.1 every IPC call from the page is refused (see the `notebook_window_has_no_ipc` test).
 
-use tauri::{AppHandle, Runtime, State, WebviewUrl, WebviewWindowBuilder};
+use tauri::{AppHandle, Runtime, State, WebviewUrl, WebviewWindow, WebviewWindowBuilder};
 use tauri_plugin_opener::OpenerExt;
 
 use crate::{
@@ -39,6 +39,13 @@ pub fn open_window<R: Runtime>(
         .inner_size(1200.0, 800.0)
         .build()?;
     Ok(label)
+}
+
+/// Points an open notebook window at `url` (the same server address with a new token, after a
+/// restart).
+pub fn navigate<R: Runtime>(window: &WebviewWindow<R>, url: &str) -> Result<(), AppError> {
+    window.navigate(http_url(url)?)?;
+    Ok(())
 }
 
 /// Opens `url` in the default browser.

@@ -3,4 +3,4 @@
 /**
  * What went wrong, as the UI needs to tell it apart.
  */
-export type ErrorCode = "hostKeyChanged" | "hostKeyNotTrusted" | "authFailed" | "unreachable" | "timeout" | "notFound" | "validation" | "gpuDriver" | "noFreeGpu" | "jupyter" | "cancelled" | "unsupported" | "internal";
+export type ErrorCode = "hostKeyChanged" | "hostKeyNotTrusted" | "authFailed" | "unreachable" | "timeout" | "notFound" | "validation" | "gpuDriver" | "noFreeGpu" | "jupyter" | "serverGone" | "cancelled" | "unsupported" | "internal";
