@@ -114,6 +114,10 @@ export const backend = {
   /** `gpu`: a choice's cudaVisibleDevices, 'cpu', or null (best free); `env`: an environment's path. */
   launchNotebook: (sessionId: string, gpu: string | null, env: string | null) =>
     call<void>('launch_notebook', { sessionId, gpu, env }),
+  /** Starts the notebook's server again after it stopped (`serverGone`), behind the same port. */
+  restartNotebook: (sessionId: string) => call<void>('restart_notebook', { sessionId }),
+  /** Checks the notebook's connection now and reconnects at once if it does not answer. */
+  reconnectNotebook: (sessionId: string) => call<void>('reconnect_notebook', { sessionId }),
   listServers: (sessionId: string) => call<ServerView[]>('list_servers', { sessionId }),
   /** A tunnel to a server on the session's host; returns its URL. */
   attachServer: (sessionId: string, serverId: string) => call<string>('attach_server', { sessionId, serverId }),

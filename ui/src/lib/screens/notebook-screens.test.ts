@@ -74,6 +74,54 @@ describe('Connect screen', () => {
   });
 });
 
+describe('Connect screen, a ready notebook in trouble', () => {
+  async function ready(): Promise<ConnectState> {
+    const model = new ConnectState();
+    backend.startSession.mockResolvedValueOnce('s1');
+    await model.start('gpu-box');
+    emit('session', { sessionId: 's1', step: 'readGpus', state: 'done', message: '2 GPUs', error: null });
+    backend.launchNotebook.mockResolvedValue(undefined);
+    await model.launch('GPU-1', '/x');
+    backend.listSessions.mockResolvedValue([
+      { id: 's1', hostId: 'gpu-box', status: 'ready', url: 'http://127.0.0.1:4000/lab?token=t', gpu: 'GPU 1', env: '/x', serverId: 'tb-1', window: 'jupyter-1' },
+    ]);
+    emit('session', { sessionId: 's1', step: 'ready', state: 'done', message: 'ready', error: null });
+    return model;
+  }
+
+  it('offers Restart server when the server is gone, and follows the restart back to ready', async () => {
+    const model = await ready();
+    render(Connect, { model, onPickGpu: vi.fn(), onPickEnvironment: vi.fn() });
+    expect(await screen.findByRole('button', { name: 'Open notebook' })).toBeInTheDocument();
+    const error = { code: 'serverGone' as const, message: 'the JupyterLab server is gone: killed' };
+    emit('session', { sessionId: 's1', step: 'ready', state: 'failed', message: error.message, error });
+    expect(await screen.findByText(/Restart server starts it again/)).toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: 'Choose the environment again' })).not.toBeInTheDocument();
+    backend.restartNotebook.mockResolvedValueOnce(undefined);
+    await fireEvent.click(screen.getByRole('button', { name: 'Restart server' }));
+    expect(backend.restartNotebook).toHaveBeenCalledWith('s1');
+    expect(model.phase).toBe('launching');
+    expect(screen.queryByTestId('server-gone')).not.toBeInTheDocument();
+    emit('session', { sessionId: 's1', step: 'startJupyter', state: 'done', message: 'server tb-2 started', error: null });
+    emit('session', { sessionId: 's1', step: 'ready', state: 'done', message: 'ready', error: null });
+    expect(await screen.findByRole('button', { name: 'Open notebook' })).toBeInTheDocument();
+  });
+
+  it('offers Reconnect now while the connection is re-established', async () => {
+    const model = await ready();
+    render(Connect, { model, onPickGpu: vi.fn(), onPickEnvironment: vi.fn() });
+    expect(await screen.findByRole('button', { name: 'Open notebook' })).toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: 'Reconnect now' })).not.toBeInTheDocument();
+    emit('session', { sessionId: 's1', step: 'openTunnel', state: 'running', message: 'connection lost; reconnecting, attempt 3 in 4 s', error: null });
+    backend.reconnectNotebook.mockResolvedValueOnce(undefined);
+    await fireEvent.click(await screen.findByRole('button', { name: 'Reconnect now' }));
+    expect(backend.reconnectNotebook).toHaveBeenCalledWith('s1');
+    emit('session', { sessionId: 's1', step: 'openTunnel', state: 'done', message: 'reconnected after 9 s (3 attempts)', error: null });
+    await vi.waitFor(() => expect(screen.queryByRole('button', { name: 'Reconnect now' })).not.toBeInTheDocument());
+    expect(model.phase).toBe('ready');
+  });
+});
+
 describe('Sessions screen', () => {
   it('shows the servers on each connected host with their actions', async () => {
     backend.listSessions.mockResolvedValue([

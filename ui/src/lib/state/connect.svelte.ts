@@ -47,6 +47,7 @@ export const NEXT_STEP_HINTS: Partial<Record<string, string>> = {
   gpuDriver: 'The NVIDIA driver on the host is broken; choose "CPU only" or ask the admin.',
   noFreeGpu: 'Every GPU is busy: pick one anyway, or choose "CPU only".',
   jupyter: 'Pick another environment, or install JupyterLab on the Environment screen, then start again.',
+  serverGone: 'It may have run out of memory or been stopped on the host. Restart server starts it again at the same address.',
 };
 
 const KNOWN_STATES: StepState[] = ['running', 'done', 'skipped', 'failed'];
@@ -66,6 +67,10 @@ export class ConnectState {
   running = $state(false);
   /** Whether a failure happened while launching (the connection is still up: choose again). */
   launchFailed = $state(false);
+  /** Whether the ready notebook's server stopped (it can be restarted behind the same port). */
+  serverGone = $state(false);
+  /** Whether the ready notebook's connection is lost and being re-established. */
+  reconnecting = $state(false);
   /** The session as the Sessions list shows it, once the notebook is ready (URL, GPU, server). */
   summary = $state<SessionSummary | null>(null);
   // Events that arrive before start_session has returned the id.
@@ -119,6 +124,36 @@ export class ConnectState {
     } catch (e) {
       this.launchFailed = true;
       this.#fail(e as AppError, 'startJupyter');
+    }
+  }
+
+  /** Starts the gone server again; the notebook window follows it once it is ready. */
+  async restartServer(): Promise<void> {
+    const id = this.sessionId;
+    if (!id) return;
+    this.serverGone = false;
+    this.error = null;
+    this.steps = this.steps.map((s) =>
+      s.step === 'startJupyter' || s.step === 'ready' ? { ...s, state: 'pending', message: '', error: null } : s,
+    );
+    this.phase = 'launching';
+    this.log = [...this.log, 'restarting JupyterLab'];
+    try {
+      await backend.restartNotebook(id);
+    } catch (e) {
+      this.#fail(e as AppError, 'startJupyter');
+    }
+  }
+
+  /** Cuts the wait before the next reconnect attempt short. */
+  async reconnectNow(): Promise<void> {
+    const id = this.sessionId;
+    if (!id) return;
+    this.log = [...this.log, 'reconnecting now'];
+    try {
+      await backend.reconnectNotebook(id);
+    } catch (e) {
+      this.error = e as AppError;
     }
   }
 
@@ -208,8 +243,14 @@ export class ConnectState {
     this.steps = this.steps.map((s) =>
       s.step === event.step ? { ...s, state: event.state, message: event.message, error: event.error } : s,
     );
+    if (event.step === 'openTunnel' && this.phase === 'ready') {
+      // A ready notebook's tunnel runs again only while its connection is being re-established.
+      this.reconnecting = event.state === 'running';
+    }
     if (event.state === 'failed') {
-      this.launchFailed = this.phase === 'launching' || this.phase === 'ready';
+      this.serverGone = event.error?.code === 'serverGone';
+      this.launchFailed = !this.serverGone && (this.phase === 'launching' || this.phase === 'ready');
+      this.reconnecting = false;
       this.phase = 'failed';
       this.error = event.error;
     } else if (event.step === 'ready' && event.state === 'done') {

@@ -49,6 +49,8 @@ export const backend = {
   listEnvironments: vi.fn(),
   installJupyter: vi.fn(),
   launchNotebook: vi.fn(),
+  restartNotebook: vi.fn(),
+  reconnectNotebook: vi.fn(),
   listServers: vi.fn(),
   attachServer: vi.fn(),
   stopServer: vi.fn(),
