@@ -47,14 +47,20 @@ describe('Environment screen', () => {
   });
 });
 
+/** A session connected to gpu-box whose launch (GPU-1, /x) has been asked for. */
+async function launched(): Promise<ConnectState> {
+  const model = new ConnectState();
+  backend.startSession.mockResolvedValueOnce('s1');
+  await model.start('gpu-box');
+  emit('session', { sessionId: 's1', step: 'readGpus', state: 'done', message: '2 GPUs', error: null });
+  backend.launchNotebook.mockResolvedValue(undefined);
+  await model.launch('GPU-1', '/x');
+  return model;
+}
+
 describe('Connect screen', () => {
   it('shows a failed step with what to do next, and the ready actions', async () => {
-    const model = new ConnectState();
-    backend.startSession.mockResolvedValueOnce('s1');
-    await model.start('gpu-box');
-    emit('session', { sessionId: 's1', step: 'readGpus', state: 'done', message: '2 GPUs', error: null });
-    backend.launchNotebook.mockResolvedValue(undefined);
-    await model.launch('GPU-1', '/x');
+    const model = await launched();
     render(Connect, { model, onPickGpu: vi.fn(), onPickEnvironment: vi.fn() });
     const error = { code: 'jupyter' as const, message: 'Jupyter exited before it was ready' };
     emit('session', { sessionId: 's1', step: 'startJupyter', state: 'failed', message: error.message, error });
@@ -76,12 +82,7 @@ describe('Connect screen', () => {
 
 describe('Connect screen, a ready notebook in trouble', () => {
   async function ready(): Promise<ConnectState> {
-    const model = new ConnectState();
-    backend.startSession.mockResolvedValueOnce('s1');
-    await model.start('gpu-box');
-    emit('session', { sessionId: 's1', step: 'readGpus', state: 'done', message: '2 GPUs', error: null });
-    backend.launchNotebook.mockResolvedValue(undefined);
-    await model.launch('GPU-1', '/x');
+    const model = await launched();
     backend.listSessions.mockResolvedValue([
       { id: 's1', hostId: 'gpu-box', status: 'ready', url: 'http://127.0.0.1:4000/lab?token=t', gpu: 'GPU 1', env: '/x', serverId: 'tb-1', window: 'jupyter-1' },
     ]);
