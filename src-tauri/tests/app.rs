@@ -932,10 +932,16 @@ fn notebook_launches_through_core_session_on_the_chosen_gpu_and_stops() {
     let sessions = invoke(&main, APP_ORIGIN, "list_sessions", json!({})).unwrap();
     let s = &sessions[0];
     assert_eq!(s["status"], "ready", "{s}");
-    assert_eq!(s["window"], "jupyter-1", "the same window follows the new server");
+    assert_eq!(
+        s["window"], "jupyter-1",
+        "the same window follows the new server"
+    );
     assert!(app.get_webview_window("jupyter-2").is_none());
     let new_url = s["url"].as_str().unwrap();
-    assert!(new_url.starts_with(&format!("http://127.0.0.1:{port}/")), "{new_url}");
+    assert!(
+        new_url.starts_with(&format!("http://127.0.0.1:{port}/")),
+        "{new_url}"
+    );
     let server_id = s["serverId"].as_str().unwrap().to_string();
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(stream, "GET /api HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
