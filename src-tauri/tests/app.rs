@@ -1181,3 +1181,111 @@ fn a_remembered_passphrase_is_not_asked_again() {
     );
     assert_eq!(remembered.len(), 1, "{remembered:?}");
 }
+
+#[test]
+fn installing_jupyterlab_streams_its_output_and_lists_the_new_environment() {
+    use tunnelbook_testbed::{Sshd, SshdOptions, USER, make_key};
+    if !Path::new("/usr/sbin/sshd").exists() {
+        eprintln!("skipping: /usr/sbin/sshd not installed");
+        return;
+    }
+    /// The venv on the host (this machine, as the test user), removed at the end.
+    struct Venv(std::path::PathBuf);
+    impl Drop for Venv {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let venv = Venv(format!("/home/{USER}/tb-app-install-{}", std::process::id()).into());
+    let keys = tempfile::tempdir().unwrap();
+    let key = make_key(keys.path(), "id", "ed25519", None);
+    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("known_hosts"),
+        sshd.known_hosts_line() + "\n",
+    )
+    .unwrap();
+    let app = app(home.path());
+    let main = main_window(&app);
+    let profile = json!({
+        "name": "install-box", "host": "127.0.0.1", "port": sshd.port, "user": USER,
+        "auth": ["key-file"], "identityFiles": [key.path],
+    });
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "save_host",
+        json!({ "profile": profile }),
+    )
+    .unwrap();
+    let (tx, rx) = mpsc::channel::<(&'static str, String)>();
+    let lines = tx.clone();
+    app.listen("session", move |e| {
+        let _ = tx.send(("session", e.payload().to_string()));
+    });
+    app.listen("install", move |e| {
+        let _ = lines.send(("install", e.payload().to_string()));
+    });
+    let id = invoke(
+        &main,
+        APP_ORIGIN,
+        "start_session",
+        json!({ "hostId": "install-box" }),
+    )
+    .unwrap();
+    session_until(&rx, Duration::from_secs(30), |e| {
+        e["step"] == "readGpus" && e["state"] != "running"
+    });
+
+    let path = venv.0.display().to_string();
+    let installed = invoke(
+        &main,
+        APP_ORIGIN,
+        "install_jupyter",
+        json!({ "sessionId": id, "path": path }),
+    )
+    .unwrap();
+    assert_eq!(installed["path"], path.as_str(), "{installed}");
+    assert_eq!(installed["jupyterLab"], true, "{installed}");
+    let streamed: Vec<String> = rx
+        .try_iter()
+        .filter(|(kind, _)| *kind == "install")
+        .map(|(_, payload)| {
+            let event: Value = serde_json::from_str(&payload).unwrap();
+            assert_eq!(event["sessionId"], id);
+            event["line"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert!(
+        streamed.iter().any(|l| l.contains("installing jupyterlab")),
+        "{streamed:#?}"
+    );
+    assert!(
+        streamed
+            .iter()
+            .any(|l| l.contains("Successfully installed") || l.contains("already satisfied")),
+        "{streamed:#?}"
+    );
+    let envs = invoke(
+        &main,
+        APP_ORIGIN,
+        "list_environments",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+    assert!(
+        envs.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["path"] == path.as_str() && e["jupyterLab"] == true),
+        "{envs:#}"
+    );
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+}
