@@ -14,7 +14,7 @@ use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::oneshot;
 use tunnelbook_core::{
     session::{self as core, Session, SessionEvent as CoreEvent},
-    ssh::{ConnectContext, ConnectOptions, KnownHosts},
+    ssh::{ConnectContext, ConnectOptions, Connection, KnownHosts},
     wake,
 };
 
@@ -26,6 +26,18 @@ use crate::{
     state::AppState,
     wire::{SessionEvent, SessionStatus, SessionStep, StepState},
 };
+
+/// Makes `conn` session `id`'s connection, closing the one it replaces.
+async fn adopt_connection(state: &AppState, id: &str, conn: Option<Connection>) {
+    let Some(conn) = conn else { return };
+    let old = state
+        .sessions()
+        .get_mut(id)
+        .and_then(|entry| entry.connection.replace(conn.clone()));
+    if let Some(old) = old.filter(|old| !old.is_same(&conn)) {
+        old.close().await;
+    }
+}
 
 /// How core connects from the app: questions become dialogs, keys are checked against the app's
 /// known_hosts.
@@ -251,6 +263,9 @@ pub async fn drive_notebook<R: Runtime>(
                 outage_secs,
             } => {
                 state.set_status(&id, SessionStatus::Ready);
+                // The host's connection died with the old one: the GPU picker, environments and
+                // commands take over the notebook's new connection (core leaves it open for us).
+                adopt_connection(&state, &id, session.control().connection()).await;
                 emit(
                     &app,
                     &id,

@@ -780,7 +780,7 @@ fn notebook_launches_through_core_session_on_the_chosen_gpu_and_stops() {
     let keys = tempfile::tempdir().unwrap();
     // With a passphrase that is not remembered: the launch must not ask it a second time.
     let key = make_key(keys.path(), "id", "ed25519", Some("open sesame"));
-    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let mut sshd = Sshd::start(&[&key], SshdOptions::default());
     let theirs = tunnelbook_testbed::sleeper(OTHER_USER);
     let scenario = two_gpu_scenario(theirs.pid());
     let _shim = tunnelbook_testbed::NvidiaSmiShim::install(USER, scenario.path());
@@ -948,6 +948,33 @@ fn notebook_launches_through_core_session_on_the_chosen_gpu_and_stops() {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     assert!(answer.contains("\"version\""), "{answer}");
+
+    // The server restarts, dropping every connection: the notebook reconnects, and the host's
+    // commands (here the server list) work again over the notebook's new connection.
+    sshd.restart(Duration::from_millis(300));
+    session_until(&rx, Duration::from_secs(30), |e| {
+        e["step"] == "openTunnel"
+            && e["state"] == "done"
+            && e["message"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("reconnected")
+    });
+    let servers = invoke(
+        &main,
+        APP_ORIGIN,
+        "list_servers",
+        json!({ "sessionId": id }),
+    )
+    .unwrap_or_else(|e| panic!("the host's commands after the reconnect: {e}"));
+    assert!(
+        servers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["id"] == server_id.as_str()),
+        "{servers:#}"
+    );
 
     // Stop: the server goes, the window closes, the connection stays for another launch.
     invoke(

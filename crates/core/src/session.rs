@@ -24,7 +24,7 @@
 
 use std::{
     fmt,
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -279,8 +279,10 @@ pub struct SessionSpec {
     pub saved_forwards: bool,
     /// An open, authenticated connection to the host to start on instead of dialing (the app's
     /// connection, opened when the user picked the host): nothing is asked twice and the launch
-    /// skips a handshake. The session borrows it: it is left open when the session ends, and
-    /// reconnects dial from [`SessionHost::Ssh`]'s chain. Ignored when closed or for
+    /// skips a handshake. Its owner keeps owning it: the session does not close it, and after a
+    /// reconnect (over a connection the session dials from [`SessionHost::Ssh`]'s chain) the
+    /// session leaves its last connection open when it ends, for the owner to take over from
+    /// [`SessionControl::connection`] and close. Ignored when closed or for
     /// [`SessionHost::Local`].
     pub connection: Option<Connection>,
 }
@@ -329,6 +331,7 @@ pub struct Session {
 pub struct SessionControl {
     commands: mpsc::Sender<Command>,
     cancel: CancellationToken,
+    current: Arc<Mutex<Option<Connection>>>,
 }
 
 impl SessionControl {
@@ -351,6 +354,16 @@ impl SessionControl {
     pub fn cancel(&self) {
         self.cancel.cancel();
     }
+
+    /// The session's connection now, while it is open: the one it started on, or the one it
+    /// dialed after a reconnect. `None` for this computer and while there is none.
+    pub fn connection(&self) -> Option<Connection> {
+        self.current
+            .lock()
+            .ok()
+            .and_then(|c| c.clone())
+            .filter(|c| !c.is_closed())
+    }
 }
 
 impl Session {
@@ -359,10 +372,15 @@ impl Session {
         let (tx, events) = mpsc::channel(64);
         let (commands, rx) = mpsc::channel(16);
         let cancel = CancellationToken::new();
-        tokio::spawn(run(spec, tx, rx, cancel.clone()));
+        let current = Arc::new(Mutex::new(None));
+        tokio::spawn(run(spec, tx, rx, cancel.clone(), current.clone()));
         Session {
             events,
-            control: SessionControl { commands, cancel },
+            control: SessionControl {
+                commands,
+                cancel,
+                current,
+            },
         }
     }
 
@@ -432,6 +450,21 @@ struct Built {
     ready: bool,
     /// Whether the connection in `host` is [`SessionSpec::connection`], which its owner closes.
     borrowed: bool,
+    /// Whether the session started on [`SessionSpec::connection`]: its last connection is then
+    /// left open at the end, for the owner.
+    leave_open: bool,
+    /// The connection now, as [`SessionControl::connection`] reads it.
+    current: Arc<Mutex<Option<Connection>>>,
+}
+
+impl Built {
+    /// Uses `conn` from now on, and shows it to [`SessionControl::connection`].
+    fn connected(&mut self, conn: &Connection) {
+        self.host = Some(Host::Ssh(conn.clone()));
+        if let Ok(mut current) = self.current.lock() {
+            *current = Some(conn.clone());
+        }
+    }
 }
 
 struct Reporter(mpsc::Sender<SessionEvent>);
@@ -459,13 +492,17 @@ async fn run(
     tx: mpsc::Sender<SessionEvent>,
     mut commands: mpsc::Receiver<Command>,
     cancel: CancellationToken,
+    current: Arc<Mutex<Option<Connection>>>,
 ) {
     let tokens = TokenStore {
         store: spec.secrets.clone(),
         profile: spec.profile.name.clone(),
     };
     let report = Reporter(tx.clone());
-    let mut built = Built::default();
+    let mut built = Built {
+        current,
+        ..Built::default()
+    };
     let outcome = tokio::select! {
         r = steps(&spec, &report, &tokens, &mut built) => Some(r),
         () = cancel.cancelled() => None,
@@ -725,7 +762,7 @@ impl Live<'_> {
     /// The connection is back: the tunnels use it, remote forwards are asked for again, and the
     /// server is checked (it may have died meanwhile).
     async fn reconnected(&mut self, conn: Connection, attempts: u32, since: Instant) {
-        self.built.host = Some(Host::Ssh(conn.clone()));
+        self.built.connected(&conn);
         self.built.borrowed = false;
         if let Some(link) = &self.built.link {
             link.set(Some(conn.clone()));
@@ -982,7 +1019,7 @@ async fn cleanup(built: &mut Built, stop_ready: bool, tokens: &TokenStore) {
         tracing::warn!(error = %e, server = %server.id, "cannot stop the server while cleaning up");
     }
     if let Some(conn) = built.host.as_ref().and_then(Host::connection)
-        && !built.borrowed
+        && !built.leave_open
     {
         conn.close().await;
     }
@@ -1016,6 +1053,7 @@ async fn steps(
             let conn = match spec.connection.as_ref().filter(|c| !c.is_closed()) {
                 Some(open) => {
                     built.borrowed = true;
+                    built.leave_open = true;
                     open.clone()
                 }
                 None => Connection::open(chain, context)
@@ -1023,6 +1061,7 @@ async fn steps(
                     .map_err(fail(Step::Connect))?,
             };
             built.link = Some(Link::new(Some(conn.clone()), spec.reconnect.hold));
+            built.connected(&conn);
             let how = if built.borrowed {
                 "using the open connection to"
             } else {

@@ -427,6 +427,11 @@ impl Connection {
         self.inner.handle.is_closed()
     }
 
+    /// Whether `other` is a handle to this very connection.
+    pub fn is_same(&self, other: &Connection) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// Closes the session (and with it every channel and forward). Gives up after 2 s: a
     /// connection whose network is gone may never take the goodbye.
     pub async fn close(&self) {
