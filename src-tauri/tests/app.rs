@@ -736,6 +736,72 @@ fn session_until(
     }
 }
 
+/// A real sshd trusting a fresh ed25519 key (with `passphrase`), and an app whose home knows the
+/// server's host key and holds host `name` logging in as the test user with that key.
+struct HostBed {
+    app: tauri::App<MockRuntime>,
+    sshd: tunnelbook_testbed::Sshd,
+    _home: tempfile::TempDir,
+    _keys: tempfile::TempDir,
+}
+
+impl HostBed {
+    fn start(name: &str, passphrase: Option<&str>) -> HostBed {
+        use tunnelbook_testbed::{Sshd, SshdOptions, USER, make_key};
+        let keys = tempfile::tempdir().unwrap();
+        let key = make_key(keys.path(), "id", "ed25519", passphrase);
+        let sshd = Sshd::start(&[&key], SshdOptions::default());
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(
+            home.path().join("known_hosts"),
+            sshd.known_hosts_line() + "\n",
+        )
+        .unwrap();
+        let app = app(home.path());
+        let profile = json!({
+            "name": name, "host": "127.0.0.1", "port": sshd.port, "user": USER,
+            "auth": ["key-file"], "identityFiles": [key.path],
+        });
+        invoke(
+            &main_window(&app),
+            APP_ORIGIN,
+            "save_host",
+            json!({ "profile": profile }),
+        )
+        .unwrap();
+        HostBed {
+            app,
+            sshd,
+            _home: home,
+            _keys: keys,
+        }
+    }
+
+    /// The app's `session` events, from now on.
+    fn session_events(&self) -> mpsc::Receiver<(&'static str, String)> {
+        let (tx, rx) = mpsc::channel();
+        self.app.listen("session", move |e| {
+            let _ = tx.send(("session", e.payload().to_string()));
+        });
+        rx
+    }
+
+    /// Starts a session on host `name` and waits until its GPUs are read; returns its id.
+    fn connect(&self, name: &str, rx: &mpsc::Receiver<(&'static str, String)>) -> Value {
+        let id = invoke(
+            &main_window(&self.app),
+            APP_ORIGIN,
+            "start_session",
+            json!({ "hostId": name }),
+        )
+        .unwrap();
+        session_until(rx, Duration::from_secs(30), |e| {
+            e["sessionId"] == id && e["step"] == "readGpus" && e["state"] != "running"
+        });
+        id
+    }
+}
+
 /// Answers every secret question (the passphrase, not remembered) on a thread of its own,
 /// counting them; stops when the app is dropped.
 fn answer_secrets(
@@ -771,53 +837,22 @@ fn answer_secrets(
 
 #[test]
 fn notebook_launches_through_core_session_on_the_chosen_gpu_and_stops() {
-    use tunnelbook_testbed::{OTHER_USER, Sshd, SshdOptions, USER, jupyter_venv, make_key};
+    use tunnelbook_testbed::{OTHER_USER, USER, jupyter_venv};
     if !Path::new("/usr/sbin/sshd").exists() {
         eprintln!("skipping: /usr/sbin/sshd not installed");
         return;
     }
     let venv = jupyter_venv();
-    let keys = tempfile::tempdir().unwrap();
     // With a passphrase that is not remembered: the launch must not ask it a second time.
-    let key = make_key(keys.path(), "id", "ed25519", Some("open sesame"));
-    let mut sshd = Sshd::start(&[&key], SshdOptions::default());
+    let mut bed = HostBed::start("nb-box", Some("open sesame"));
     let theirs = tunnelbook_testbed::sleeper(OTHER_USER);
     let scenario = two_gpu_scenario(theirs.pid());
     let _shim = tunnelbook_testbed::NvidiaSmiShim::install(USER, scenario.path());
-    let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        home.path().join("known_hosts"),
-        sshd.known_hosts_line() + "\n",
-    )
-    .unwrap();
-    let app = app(home.path());
-    let main = main_window(&app);
-    let profile = json!({
-        "name": "nb-box", "host": "127.0.0.1", "port": sshd.port, "user": USER,
-        "auth": ["key-file"], "identityFiles": [key.path],
-    });
-    invoke(
-        &main,
-        APP_ORIGIN,
-        "save_host",
-        json!({ "profile": profile }),
-    )
-    .unwrap();
-    let (tx, rx) = mpsc::channel::<(&'static str, String)>();
-    app.listen("session", move |e| {
-        let _ = tx.send(("session", e.payload().to_string()));
-    });
-    let asked = answer_secrets(&app, "open sesame");
-    let id = invoke(
-        &main,
-        APP_ORIGIN,
-        "start_session",
-        json!({ "hostId": "nb-box" }),
-    )
-    .unwrap();
-    session_until(&rx, Duration::from_secs(30), |e| {
-        e["step"] == "readGpus" && e["state"] == "done"
-    });
+    let app = &bed.app;
+    let main = main_window(app);
+    let rx = bed.session_events();
+    let asked = answer_secrets(app, "open sesame");
+    let id = bed.connect("nb-box", &rx);
 
     // The environment screen's list: the test bed's venv, with JupyterLab.
     let venv_path = venv.display().to_string();
@@ -951,7 +986,7 @@ fn notebook_launches_through_core_session_on_the_chosen_gpu_and_stops() {
 
     // The server restarts, dropping every connection: the notebook reconnects, and the host's
     // commands (here the server list) work again over the notebook's new connection.
-    sshd.restart(Duration::from_millis(300));
+    bed.sshd.restart(Duration::from_millis(300));
     session_until(&rx, Duration::from_secs(30), |e| {
         e["step"] == "openTunnel"
             && e["state"] == "done"
@@ -1014,51 +1049,17 @@ fn notebook_launches_through_core_session_on_the_chosen_gpu_and_stops() {
 
 #[test]
 fn cancelling_a_launch_stops_the_server_it_started() {
-    use tunnelbook_testbed::{Sshd, SshdOptions, USER, jupyter_venv, make_key};
+    use tunnelbook_testbed::jupyter_venv;
     if !Path::new("/usr/sbin/sshd").exists() {
         eprintln!("skipping: /usr/sbin/sshd not installed");
         return;
     }
     let venv = jupyter_venv().display().to_string();
-    let keys = tempfile::tempdir().unwrap();
-    let key = make_key(keys.path(), "id", "ed25519", None);
-    let sshd = Sshd::start(&[&key], SshdOptions::default());
-    let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        home.path().join("known_hosts"),
-        sshd.known_hosts_line() + "\n",
-    )
-    .unwrap();
-    let app = app(home.path());
-    let main = main_window(&app);
-    let profile = json!({
-        "name": "cancel-box", "host": "127.0.0.1", "port": sshd.port, "user": USER,
-        "auth": ["key-file"], "identityFiles": [key.path],
-    });
-    invoke(
-        &main,
-        APP_ORIGIN,
-        "save_host",
-        json!({ "profile": profile }),
-    )
-    .unwrap();
-    let (tx, rx) = mpsc::channel::<(&'static str, String)>();
-    app.listen("session", move |e| {
-        let _ = tx.send(("session", e.payload().to_string()));
-    });
-    let start = |rx: &mpsc::Receiver<(&'static str, String)>| {
-        let id = invoke(
-            &main,
-            APP_ORIGIN,
-            "start_session",
-            json!({ "hostId": "cancel-box" }),
-        )
-        .unwrap();
-        session_until(rx, Duration::from_secs(30), |e| {
-            e["sessionId"] == id && e["step"] == "readGpus" && e["state"] != "running"
-        });
-        id
-    };
+    let bed = HostBed::start("cancel-box", None);
+    let app = &bed.app;
+    let main = main_window(app);
+    let rx = bed.session_events();
+    let start = |rx: &mpsc::Receiver<(&'static str, String)>| bed.connect("cancel-box", rx);
     let id = start(&rx);
     let servers = |id: &Value| -> Vec<String> {
         invoke(
@@ -1211,7 +1212,7 @@ fn a_remembered_passphrase_is_not_asked_again() {
 
 #[test]
 fn installing_jupyterlab_streams_its_output_and_lists_the_new_environment() {
-    use tunnelbook_testbed::{Sshd, SshdOptions, USER, make_key};
+    use tunnelbook_testbed::USER;
     if !Path::new("/usr/sbin/sshd").exists() {
         eprintln!("skipping: /usr/sbin/sshd not installed");
         return;
@@ -1224,45 +1225,13 @@ fn installing_jupyterlab_streams_its_output_and_lists_the_new_environment() {
         }
     }
     let venv = Venv(format!("/home/{USER}/tb-app-install-{}", std::process::id()).into());
-    let keys = tempfile::tempdir().unwrap();
-    let key = make_key(keys.path(), "id", "ed25519", None);
-    let sshd = Sshd::start(&[&key], SshdOptions::default());
-    let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        home.path().join("known_hosts"),
-        sshd.known_hosts_line() + "\n",
-    )
-    .unwrap();
-    let app = app(home.path());
-    let main = main_window(&app);
-    let profile = json!({
-        "name": "install-box", "host": "127.0.0.1", "port": sshd.port, "user": USER,
-        "auth": ["key-file"], "identityFiles": [key.path],
-    });
-    invoke(
-        &main,
-        APP_ORIGIN,
-        "save_host",
-        json!({ "profile": profile }),
-    )
-    .unwrap();
-    let (tx, rx) = mpsc::channel::<(&'static str, String)>();
-    let lines = tx.clone();
-    app.listen("session", move |e| {
-        let _ = tx.send(("session", e.payload().to_string()));
-    });
-    app.listen("install", move |e| {
-        let _ = lines.send(("install", e.payload().to_string()));
-    });
-    let id = invoke(
-        &main,
-        APP_ORIGIN,
-        "start_session",
-        json!({ "hostId": "install-box" }),
-    )
-    .unwrap();
-    session_until(&rx, Duration::from_secs(30), |e| {
-        e["step"] == "readGpus" && e["state"] != "running"
+    let bed = HostBed::start("install-box", None);
+    let main = main_window(&bed.app);
+    let rx = bed.session_events();
+    let id = bed.connect("install-box", &rx);
+    let (tx, lines) = mpsc::channel::<String>();
+    bed.app.listen("install", move |e| {
+        let _ = tx.send(e.payload().to_string());
     });
 
     let path = venv.0.display().to_string();
@@ -1275,10 +1244,9 @@ fn installing_jupyterlab_streams_its_output_and_lists_the_new_environment() {
     .unwrap();
     assert_eq!(installed["path"], path.as_str(), "{installed}");
     assert_eq!(installed["jupyterLab"], true, "{installed}");
-    let streamed: Vec<String> = rx
+    let streamed: Vec<String> = lines
         .try_iter()
-        .filter(|(kind, _)| *kind == "install")
-        .map(|(_, payload)| {
+        .map(|payload| {
             let event: Value = serde_json::from_str(&payload).unwrap();
             assert_eq!(event["sessionId"], id);
             event["line"].as_str().unwrap().to_string()
