@@ -167,6 +167,21 @@ impl AppState {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Every session's summary, oldest first (ids are `s1`, `s2`, …).
+    pub fn summaries(&self) -> Vec<SessionSummary> {
+        let mut list: Vec<SessionSummary> = self
+            .sessions()
+            .values()
+            .map(|e| e.summary.clone())
+            .collect();
+        list.sort_by_key(|s| {
+            s.id.trim_start_matches('s')
+                .parse::<u32>()
+                .unwrap_or(u32::MAX)
+        });
+        list
+    }
+
     /// Changes the status of session `id`, if it still exists.
     pub fn set_status(&self, id: &str, status: SessionStatus) {
         if let Some(entry) = self.sessions().get_mut(id) {

@@ -399,27 +399,12 @@ impl TrayState {
     }
 }
 
-/// The sessions, oldest first (as `list_sessions` orders them).
-fn sessions_of(state: &AppState) -> Vec<SessionSummary> {
-    let mut list: Vec<SessionSummary> = state
-        .sessions()
-        .values()
-        .map(|e| e.summary.clone())
-        .collect();
-    list.sort_by_key(|s| {
-        s.id.trim_start_matches('s')
-            .parse::<u32>()
-            .unwrap_or(u32::MAX)
-    });
-    list
-}
-
 /// The tray model for the app's state now (what `tray_menu` returns).
 pub fn current_model<R: Runtime>(app: &AppHandle<R>) -> TrayMenu {
     let state = app.state::<AppState>();
     let tray = app.state::<TrayState>();
     let hosts = state.profiles.load().unwrap_or_default();
-    let sessions = sessions_of(&state);
+    let sessions = state.summaries();
     let gpus = tray.memory().gpus.clone();
     menu_model(&TrayInput {
         hosts,
@@ -452,7 +437,7 @@ pub fn notify<R: Runtime>(app: &AppHandle<R>, notice: &Notice) {
 /// Rebuilds the tray menu when its model changed; notifies about session changes.
 pub fn refresh<R: Runtime>(app: &AppHandle<R>) {
     let state = app.state::<AppState>();
-    let sessions = sessions_of(&state);
+    let sessions = state.summaries();
     // Live sessions whose connection is gone (network drop, server restart).
     let closed: Vec<SessionSummary> = state
         .sessions()
@@ -504,7 +489,8 @@ pub fn refresh<R: Runtime>(app: &AppHandle<R>) {
 /// refreshes the menu.
 pub async fn tick<R: Runtime>(app: &AppHandle<R>, settings: &Settings) {
     let state = app.state::<AppState>();
-    let live: Vec<SessionSummary> = sessions_of(&state)
+    let live: Vec<SessionSummary> = state
+        .summaries()
         .into_iter()
         .filter(|s| {
             matches!(
@@ -628,7 +614,8 @@ pub async fn perform<R: Runtime>(app: AppHandle<R>, action: TrayAction) -> Resul
         TrayAction::Stop(id) => commands::sessions::close(&app, &state, &id).await?,
         TrayAction::Show => show_main(&app),
         TrayAction::Quit => {
-            let notebooks = sessions_of(&state)
+            let notebooks = state
+                .summaries()
                 .iter()
                 .any(|s| s.status == SessionStatus::Ready);
             if notebooks {

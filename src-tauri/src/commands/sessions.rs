@@ -11,17 +11,7 @@ use crate::{
 /// Every session this app started, oldest first.
 #[tauri::command]
 pub async fn list_sessions(state: State<'_, AppState>) -> Result<Vec<SessionSummary>, AppError> {
-    let mut list: Vec<SessionSummary> = state
-        .sessions()
-        .values()
-        .map(|e| e.summary.clone())
-        .collect();
-    list.sort_by_key(|s| {
-        s.id.trim_start_matches('s')
-            .parse::<u32>()
-            .unwrap_or(u32::MAX)
-    });
-    Ok(list)
+    Ok(state.summaries())
 }
 
 /// Closes session `session_id`: stops its notebook (and the server), its tasks, its tunnels and
