@@ -12,49 +12,15 @@ use std::{
 };
 
 use serde_json::{Value, json};
-use tauri::{
-    Manager, WebviewUrl, WebviewWindow, WebviewWindowBuilder,
-    ipc::{CallbackFn, InvokeBody},
-    test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder},
-    webview::InvokeRequest,
-};
-use tunnelbook_app::{AppState, MAIN_WINDOW, with_commands};
+use tauri::{WebviewWindow, test::MockRuntime};
 
-const APP_ORIGIN: &str = "tauri://localhost";
-
-fn app(home: &Path) -> tauri::App<MockRuntime> {
-    with_commands(mock_builder())
-        .manage(AppState::new(home))
-        .build(tauri::generate_context!())
-        .unwrap()
-}
-
-fn main_window(app: &tauri::App<MockRuntime>) -> WebviewWindow<MockRuntime> {
-    match app.get_webview_window(MAIN_WINDOW) {
-        Some(w) => w,
-        None => WebviewWindowBuilder::new(app, MAIN_WINDOW, WebviewUrl::default())
-            .build()
-            .unwrap(),
-    }
-}
-
-fn invoke(window: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
-    let request = InvokeRequest {
-        cmd: cmd.into(),
-        callback: CallbackFn(0),
-        error: CallbackFn(1),
-        url: APP_ORIGIN.parse().unwrap(),
-        body: InvokeBody::Json(args),
-        headers: Default::default(),
-        invoke_key: INVOKE_KEY.into(),
-    };
-    get_ipc_response(window, request).map(|body| body.deserialize::<Value>().unwrap())
-}
+mod common;
+use common::{HostBed, app, call, main_window};
 
 fn wait_for_status(main: &WebviewWindow<MockRuntime>, id: &Value, status: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let sessions = invoke(main, "list_sessions", json!({})).unwrap();
+        let sessions = call(main, "list_sessions", json!({})).unwrap();
         let s = sessions
             .as_array()
             .unwrap()
@@ -100,14 +66,14 @@ fn settings_persist_across_app_instances_and_are_validated() {
     {
         let app = app(home.path());
         let main = main_window(&app);
-        let defaults = invoke(&main, "get_settings", json!({})).unwrap();
+        let defaults = call(&main, "get_settings", json!({})).unwrap();
         assert_eq!(defaults["refreshIntervalSecs"], 5);
         assert_eq!(defaults["theme"], "system");
         assert_eq!(defaults["hostKeyPolicy"], "ask");
 
         let mut bad = defaults.clone();
         bad["refreshIntervalSecs"] = json!(0);
-        let err = invoke(&main, "save_settings", json!({ "settings": bad })).unwrap_err();
+        let err = call(&main, "save_settings", json!({ "settings": bad })).unwrap_err();
         assert_eq!(err["code"], "validation");
         assert_eq!(err["fields"][0]["field"], "refreshIntervalSecs");
 
@@ -116,8 +82,8 @@ fn settings_persist_across_app_instances_and_are_validated() {
         changed["refreshIntervalSecs"] = json!(9);
         changed["hostKeyPolicy"] = json!("accept-new");
         changed["notifyGpuFree"] = json!(["gpu-box"]);
-        invoke(&main, "save_settings", json!({ "settings": changed })).unwrap();
-        let paths = invoke(&main, "app_paths", json!({})).unwrap();
+        call(&main, "save_settings", json!({ "settings": changed })).unwrap();
+        let paths = call(&main, "app_paths", json!({})).unwrap();
         assert_eq!(
             paths["logs"],
             home.path().join("logs").display().to_string()
@@ -126,7 +92,7 @@ fn settings_persist_across_app_instances_and_are_validated() {
     // A new app on the same home reads them back.
     let app = app(home.path());
     let main = main_window(&app);
-    let again = invoke(&main, "get_settings", json!({})).unwrap();
+    let again = call(&main, "get_settings", json!({})).unwrap();
     assert_eq!(again["theme"], "dark");
     assert_eq!(again["refreshIntervalSecs"], 9);
     assert_eq!(again["hostKeyPolicy"], "accept-new");
@@ -140,7 +106,7 @@ fn tray_menu_follows_a_local_session() {
     let home = tempfile::tempdir().unwrap();
     let app = app(home.path());
     let main = main_window(&app);
-    let before = invoke(&main, "tray_menu", json!({})).unwrap();
+    let before = call(&main, "tray_menu", json!({})).unwrap();
     assert_eq!(
         labels(&before["items"]),
         ["This computer ▸", "---", "Show Tunnelbook", "Quit"]
@@ -150,14 +116,14 @@ fn tray_menu_follows_a_local_session() {
         ["Connect and open notebook"]
     );
 
-    let id = invoke(&main, "start_session", json!({ "hostId": "local" })).unwrap();
+    let id = call(&main, "start_session", json!({ "hostId": "local" })).unwrap();
     wait_for_status(&main, &id, "connected");
     // The refresh tick reads the GPUs of live sessions (none on a CI box: "no GPU").
     tauri::async_runtime::block_on(tunnelbook_app::tray::tick(
         app.handle(),
         &tunnelbook_core::settings::Settings::default(),
     ));
-    let after = invoke(&main, "tray_menu", json!({})).unwrap();
+    let after = call(&main, "tray_menu", json!({})).unwrap();
     let local = submenu(&after["items"], "This computer");
     assert_eq!(
         labels(local),
@@ -171,8 +137,8 @@ fn tray_menu_follows_a_local_session() {
         "{top:?}"
     );
 
-    invoke(&main, "close_session", json!({ "sessionId": id })).unwrap();
-    let closed = invoke(&main, "tray_menu", json!({})).unwrap();
+    call(&main, "close_session", json!({ "sessionId": id })).unwrap();
+    let closed = call(&main, "tray_menu", json!({})).unwrap();
     assert_eq!(
         labels(submenu(&closed["items"], "This computer")),
         ["Connect and open notebook"]
@@ -210,33 +176,19 @@ fn echo_through(addr: &str, payload: &[u8]) -> Vec<u8> {
 
 #[test]
 fn forwarding_rules_carry_traffic_over_real_sshd_and_toggle() {
-    use tunnelbook_testbed::{Sshd, SshdOptions, USER, make_key};
     if !Path::new("/usr/sbin/sshd").exists() {
         eprintln!("skipping: /usr/sbin/sshd not installed");
         return;
     }
-    let keys = tempfile::tempdir().unwrap();
-    let key = make_key(keys.path(), "id", "ed25519", None);
-    let sshd = Sshd::start(&[&key], SshdOptions::default());
-    let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        home.path().join("known_hosts"),
-        sshd.known_hosts_line() + "\n",
-    )
-    .unwrap();
-    let app = app(home.path());
-    let main = main_window(&app);
-    let profile = json!({
-        "name": "gpu-box", "host": "127.0.0.1", "port": sshd.port, "user": USER,
-        "auth": ["key-file"], "identityFiles": [key.path],
-    });
-    invoke(&main, "save_host", json!({ "profile": profile })).unwrap();
+    let bed = HostBed::start("gpu-box", None);
+    let app = &bed.app;
+    let main = main_window(app);
 
     // Not connected: the rule is saved, nothing runs.
     let echo = echo_server();
     let rule = json!({ "enabled": true, "kind": "local", "bind": "127.0.0.1", "port": 0,
                        "host": "127.0.0.1", "host_port": echo });
-    let view = invoke(
+    let view = call(
         &main,
         "save_forward",
         json!({ "hostId": "gpu-box", "index": null, "rule": rule }),
@@ -244,12 +196,12 @@ fn forwarding_rules_carry_traffic_over_real_sshd_and_toggle() {
     .unwrap();
     assert_eq!(view["sessionId"], Value::Null);
     assert_eq!(view["rules"][0]["runningId"], Value::Null);
-    let hosts = std::fs::read_to_string(home.path().join("hosts.toml")).unwrap();
+    let hosts = std::fs::read_to_string(bed.home.path().join("hosts.toml")).unwrap();
     assert!(hosts.contains(&format!("host_port = {echo}")), "{hosts}");
 
-    let id = invoke(&main, "start_session", json!({ "hostId": "gpu-box" })).unwrap();
+    let id = call(&main, "start_session", json!({ "hostId": "gpu-box" })).unwrap();
     wait_for_status(&main, &id, "connected");
-    let view = invoke(&main, "start_forwards", json!({ "hostId": "gpu-box" })).unwrap();
+    let view = call(&main, "start_forwards", json!({ "hostId": "gpu-box" })).unwrap();
     assert_eq!(view["sessionId"], id);
     let local = view["rules"][0]["localAddr"].as_str().unwrap().to_string();
     assert!(local.starts_with("127.0.0.1:"), "{view:#}");
@@ -260,7 +212,7 @@ fn forwarding_rules_carry_traffic_over_real_sshd_and_toggle() {
     assert_eq!(echo_through(&local, &[7u8; 100_000]), vec![7u8; 100_000]);
     let deadline = Instant::now() + Duration::from_secs(5);
     let counters = loop {
-        let view = invoke(&main, "list_forwards", json!({ "hostId": "gpu-box" })).unwrap();
+        let view = call(&main, "list_forwards", json!({ "hostId": "gpu-box" })).unwrap();
         let c = view["rules"][0]["counters"].clone();
         if c["bytesDown"].as_u64().unwrap() >= 100_012 || Instant::now() > deadline {
             break c;
@@ -272,7 +224,7 @@ fn forwarding_rules_carry_traffic_over_real_sshd_and_toggle() {
     assert_eq!(counters["bytesDown"], 100_012, "{counters}");
 
     // Off: saved in the profile, the listener is gone.
-    let view = invoke(
+    let view = call(
         &main,
         "set_forward_enabled",
         json!({ "hostId": "gpu-box", "index": 0, "enabled": false }),
@@ -280,7 +232,7 @@ fn forwarding_rules_carry_traffic_over_real_sshd_and_toggle() {
     .unwrap();
     assert_eq!(view["rules"][0]["rule"]["enabled"], false);
     assert_eq!(view["rules"][0]["runningId"], Value::Null);
-    let hosts = std::fs::read_to_string(home.path().join("hosts.toml")).unwrap();
+    let hosts = std::fs::read_to_string(bed.home.path().join("hosts.toml")).unwrap();
     assert!(hosts.contains("enabled = false"), "{hosts}");
     let deadline = Instant::now() + Duration::from_secs(5);
     while TcpStream::connect(&local).is_ok() {
@@ -288,7 +240,7 @@ fn forwarding_rules_carry_traffic_over_real_sshd_and_toggle() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // On again: starts at once because the host is connected.
-    let view = invoke(
+    let view = call(
         &main,
         "set_forward_enabled",
         json!({ "hostId": "gpu-box", "index": 0, "enabled": true }),
@@ -300,7 +252,7 @@ fn forwarding_rules_carry_traffic_over_real_sshd_and_toggle() {
     // A one-off forward is not saved and stops on request.
     let spec = json!({ "kind": "local", "bind": "127.0.0.1", "port": 0, "host": "127.0.0.1",
                        "host_port": echo });
-    let view = invoke(
+    let view = call(
         &main,
         "start_one_off",
         json!({ "hostId": "gpu-box", "spec": spec }),
@@ -309,24 +261,24 @@ fn forwarding_rules_carry_traffic_over_real_sshd_and_toggle() {
     let one = &view["oneOff"][0];
     let one_addr = one["localAddr"].as_str().unwrap().to_string();
     assert_eq!(echo_through(&one_addr, b"one-off"), b"one-off");
-    let hosts = std::fs::read_to_string(home.path().join("hosts.toml")).unwrap();
+    let hosts = std::fs::read_to_string(bed.home.path().join("hosts.toml")).unwrap();
     assert_eq!(hosts.matches("host_port").count(), 1, "{hosts}");
-    let view = invoke(&main, "stop_forward", json!({ "id": one["runningId"] })).unwrap();
+    let view = call(&main, "stop_forward", json!({ "id": one["runningId"] })).unwrap();
     assert_eq!(view["oneOff"], json!([]));
 
     // The tray lists the connected host's session.
-    let tray = invoke(&main, "tray_menu", json!({})).unwrap();
+    let tray = call(&main, "tray_menu", json!({})).unwrap();
     assert_eq!(
         labels(submenu(&tray["items"], "gpu-box"))[0],
         "Session s1 (connected) ▸"
     );
 
     // Closing the session stops its forwards; deleting the rule empties the list.
-    invoke(&main, "close_session", json!({ "sessionId": id })).unwrap();
-    let view = invoke(&main, "list_forwards", json!({ "hostId": "gpu-box" })).unwrap();
+    call(&main, "close_session", json!({ "sessionId": id })).unwrap();
+    let view = call(&main, "list_forwards", json!({ "hostId": "gpu-box" })).unwrap();
     assert_eq!(view["sessionId"], Value::Null);
     assert_eq!(view["rules"][0]["runningId"], Value::Null);
-    let view = invoke(
+    let view = call(
         &main,
         "delete_forward",
         json!({ "hostId": "gpu-box", "index": 0 }),
@@ -341,10 +293,10 @@ fn tunnels_need_a_connection() {
     let app = app(home.path());
     let main = main_window(&app);
     let profile = json!({ "name": "far", "host": "127.0.0.1", "port": 1 });
-    invoke(&main, "save_host", json!({ "profile": profile })).unwrap();
+    call(&main, "save_host", json!({ "profile": profile })).unwrap();
     let spec =
         json!({ "kind": "local", "bind": "127.0.0.1", "port": 0, "host": "h", "host_port": 1 });
-    let err = invoke(
+    let err = call(
         &main,
         "start_one_off",
         json!({ "hostId": "far", "spec": spec }),
@@ -352,6 +304,6 @@ fn tunnels_need_a_connection() {
     .unwrap_err();
     assert_eq!(err["code"], "unsupported");
     assert!(err["message"].as_str().unwrap().contains("not connected"));
-    let err = invoke(&main, "list_forwards", json!({ "hostId": "nope" })).unwrap_err();
+    let err = call(&main, "list_forwards", json!({ "hostId": "nope" })).unwrap_err();
     assert_eq!(err["code"], "notFound");
 }
