@@ -22,6 +22,7 @@ use tunnelbook_core::ssh::{HostKeyQuestion, Prompter, SecretQuestion};
 
 mod common;
 use common::{APP_ORIGIN, HostBed, app, invoke, main_window, session_until};
+use tunnelbook_testbed::{BUSY_GPU, FREE_GPU, two_gpu_scenario};
 
 /// Where a notebook window's page comes from: the local end of a tunnel.
 const NOTEBOOK_URL: &str = "http://127.0.0.1:18888/lab?token=abc";
@@ -497,79 +498,20 @@ fn open_notebook_makes_a_jupyter_window_for_web_urls_only() {
     assert_eq!(err["code"], "validation");
 }
 
-/// GPU 0 of the `h100-two-users` capture, plus an idle twin as GPU 1.
-const BUSY_GPU: &str = "GPU-75cbcb3f-3580-af7a-4e6d-03d5aa80af6b";
-const FREE_GPU: &str = "GPU-0f0e0d0c-0b0a-0908-0706-050403020100";
-
-/// A scenario for `tests/shims/nvidia-smi` that every user can read: two H100s, one busy with
-/// process `pid`.
-fn two_gpu_scenario(pid: u32) -> tempfile::TempDir {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../crates/core/tests/fixtures/nvidia-smi/h100-two-users");
-    let busy = std::fs::read_to_string(fixture.join("query-gpu.csv")).unwrap();
-    let busy = busy.trim_end();
-    let free = format!(
-        "1, {FREE_GPU}, NVIDIA H100 80GB HBM3, 81559, 0, 81559, 0, 0, 31, 70.10, 700.00, Disabled, 00000000:00:07.0, Default"
-    );
-    std::fs::write(
-        dir.path().join("query-gpu.csv"),
-        format!("{busy}\n{free}\n"),
-    )
-    .unwrap();
-    let list = std::fs::read_to_string(fixture.join("list.txt")).unwrap();
-    std::fs::write(
-        dir.path().join("list.txt"),
-        format!(
-            "{}\nGPU 1: NVIDIA H100 80GB HBM3 (UUID: {FREE_GPU})\n",
-            list.trim_end()
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("apps.csv"),
-        format!("{BUSY_GPU}, {pid}, python3, 8192\n"),
-    )
-    .unwrap();
-    dir
-}
-
 #[test]
 fn gpus_over_real_sshd_with_the_shim_two_gpus_one_busy() {
-    use tunnelbook_testbed::{OTHER_USER, Sshd, SshdOptions, USER, make_key};
+    use tunnelbook_testbed::{OTHER_USER, USER};
     if !Path::new("/usr/sbin/sshd").exists() {
         eprintln!("skipping: /usr/sbin/sshd not installed");
         return;
     }
-    let keys = tempfile::tempdir().unwrap();
-    let key = make_key(keys.path(), "id", "ed25519", None);
-    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let bed = HostBed::start("gpu-box", None);
     // Someone else's job on GPU 0: a real process, so the remote `ps` maps it to its user.
     let theirs = tunnelbook_testbed::sleeper(OTHER_USER);
     let scenario = two_gpu_scenario(theirs.pid());
     let _shim = tunnelbook_testbed::NvidiaSmiShim::install(USER, scenario.path());
-
-    let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        home.path().join("known_hosts"),
-        sshd.known_hosts_line() + "\n",
-    )
-    .unwrap();
-    let app = app(home.path());
-    let main = main_window(&app);
-    let profile = json!({
-        "name": "gpu-box", "host": "127.0.0.1", "port": sshd.port, "user": USER,
-        "auth": ["key-file"], "identityFiles": [key.path],
-    });
-    invoke(
-        &main,
-        APP_ORIGIN,
-        "save_host",
-        json!({ "profile": profile }),
-    )
-    .unwrap();
+    let app = &bed.app;
+    let main = main_window(app);
     let (tx, rx) = mpsc::channel::<(&'static str, String)>();
     let gpus_tx = tx.clone();
     app.listen("session", move |e| {

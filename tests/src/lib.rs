@@ -795,6 +795,44 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// GPU 0 of the `h100-two-users` capture, busy in [`two_gpu_scenario`].
+pub const BUSY_GPU: &str = "GPU-75cbcb3f-3580-af7a-4e6d-03d5aa80af6b";
+/// An idle twin of it, GPU 1 in [`two_gpu_scenario`].
+pub const FREE_GPU: &str = "GPU-0f0e0d0c-0b0a-0908-0706-050403020100";
+
+/// A scenario for [`NvidiaSmiShim`] that every user can read: two H100s, GPU 0
+/// ([`BUSY_GPU`]) busy with process `pid`, GPU 1 ([`FREE_GPU`]) free.
+pub fn two_gpu_scenario(pid: u32) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/core/tests/fixtures/nvidia-smi/h100-two-users");
+    let busy = std::fs::read_to_string(fixture.join("query-gpu.csv")).unwrap();
+    let free = format!(
+        "1, {FREE_GPU}, NVIDIA H100 80GB HBM3, 81559, 0, 81559, 0, 0, 31, 70.10, 700.00, Disabled, 00000000:00:07.0, Default"
+    );
+    std::fs::write(
+        dir.path().join("query-gpu.csv"),
+        format!("{}\n{free}\n", busy.trim_end()),
+    )
+    .unwrap();
+    let list = std::fs::read_to_string(fixture.join("list.txt")).unwrap();
+    std::fs::write(
+        dir.path().join("list.txt"),
+        format!(
+            "{}\nGPU 1: NVIDIA H100 80GB HBM3 (UUID: {FREE_GPU})\n",
+            list.trim_end()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("apps.csv"),
+        format!("{BUSY_GPU}, {pid}, python3, 8192\n"),
+    )
+    .unwrap();
+    dir
+}
+
 /// `tests/shims/nvidia-smi` installed as `~user/bin/nvidia-smi` (on PATH in the user's login
 /// shell) reading the fixture files in `scenario`. Holds the user's `~/bin` lock, so test
 /// processes take turns; removed on drop.

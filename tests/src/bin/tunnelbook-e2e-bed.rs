@@ -11,18 +11,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::{io::Read, os::unix::fs::PermissionsExt, path::Path, process::Command};
+use std::{io::Read, path::Path, process::Command};
 
 use tunnelbook_testbed::{
-    NvidiaSmiShim, OTHER_USER, Sshd, SshdOptions, ensure_users, jupyter_venv, make_key, run,
-    sleeper,
+    BUSY_GPU, FREE_GPU, NvidiaSmiShim, OTHER_USER, Sshd, SshdOptions, ensure_users, jupyter_venv,
+    make_key, run, sleeper, two_gpu_scenario,
 };
 
 /// The login user of the app e2e.
 const USER: &str = "tbapp";
-/// GPU 0 of the `h100-two-users` capture, plus an idle twin as GPU 1.
-const BUSY_GPU: &str = "GPU-75cbcb3f-3580-af7a-4e6d-03d5aa80af6b";
-const FREE_GPU: &str = "GPU-0f0e0d0c-0b0a-0908-0706-050403020100";
 
 fn ensure_user() {
     let exists = Command::new("id")
@@ -46,38 +43,6 @@ fn ensure_user() {
             &profile,
         ]));
     }
-}
-
-/// Two H100s, GPU 0 busy with `pid`, readable by every user.
-fn scenario(pid: u32) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../crates/core/tests/fixtures/nvidia-smi/h100-two-users");
-    let busy = std::fs::read_to_string(fixture.join("query-gpu.csv")).unwrap();
-    let free = format!(
-        "1, {FREE_GPU}, NVIDIA H100 80GB HBM3, 81559, 0, 81559, 0, 0, 31, 70.10, 700.00, Disabled, 00000000:00:07.0, Default"
-    );
-    std::fs::write(
-        dir.path().join("query-gpu.csv"),
-        format!("{}\n{free}\n", busy.trim_end()),
-    )
-    .unwrap();
-    let list = std::fs::read_to_string(fixture.join("list.txt")).unwrap();
-    std::fs::write(
-        dir.path().join("list.txt"),
-        format!(
-            "{}\nGPU 1: NVIDIA H100 80GB HBM3 (UUID: {FREE_GPU})\n",
-            list.trim_end()
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("apps.csv"),
-        format!("{BUSY_GPU}, {pid}, python3, 8192\n"),
-    )
-    .unwrap();
-    dir
 }
 
 /// Jupyter servers a failed run left behind: Tunnelbook's records on the host name their pids
@@ -111,7 +76,7 @@ fn main() {
     let key = make_key(keys.path(), "id_ed25519", "ed25519", None);
     let sshd = Sshd::start(&[&key], SshdOptions::default());
     let theirs = sleeper(OTHER_USER);
-    let gpus = scenario(theirs.pid());
+    let gpus = two_gpu_scenario(theirs.pid());
     let shim = NvidiaSmiShim::install(USER, gpus.path());
     let link = format!("/home/{USER}/jlab");
     let _ = std::fs::remove_file(&link);
