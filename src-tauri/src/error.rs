@@ -79,6 +79,11 @@ impl AppError {
         }
     }
 
+    /// The UI named session `id`, which does not exist (any more).
+    pub fn no_session(id: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("no session {id}"))
+    }
+
     /// A validation error listing the invalid fields.
     pub fn validation(fields: Vec<FieldError>) -> Self {
         let message = match fields.as_slice() {

@@ -192,9 +192,7 @@ impl AppState {
     /// The open connection of session `id`.
     pub fn connection(&self, id: &str) -> Result<Connection, AppError> {
         let sessions = self.sessions();
-        let entry = sessions
-            .get(id)
-            .ok_or_else(|| AppError::new(ErrorCode::NotFound, format!("no session {id}")))?;
+        let entry = sessions.get(id).ok_or_else(|| AppError::no_session(id))?;
         entry.connection.clone().ok_or_else(|| {
             AppError::new(
                 ErrorCode::Unsupported,
@@ -209,9 +207,7 @@ impl AppState {
         id: &str,
     ) -> Result<tunnelbook_core::session::SessionControl, AppError> {
         let sessions = self.sessions();
-        let entry = sessions
-            .get(id)
-            .ok_or_else(|| AppError::new(ErrorCode::NotFound, format!("no session {id}")))?;
+        let entry = sessions.get(id).ok_or_else(|| AppError::no_session(id))?;
         entry
             .notebook
             .as_ref()
@@ -236,9 +232,7 @@ impl AppState {
     pub fn gpu_host(&self, id: &str) -> Result<GpuHost, AppError> {
         let is_local = {
             let sessions = self.sessions();
-            let entry = sessions
-                .get(id)
-                .ok_or_else(|| AppError::new(ErrorCode::NotFound, format!("no session {id}")))?;
+            let entry = sessions.get(id).ok_or_else(|| AppError::no_session(id))?;
             entry.summary.host_id == LOCAL_HOST_ID
         };
         if is_local {
@@ -265,10 +259,7 @@ impl AppState {
             }
             _ => {
                 task.abort();
-                Err(AppError::new(
-                    ErrorCode::NotFound,
-                    format!("no session {id}"),
-                ))
+                Err(AppError::no_session(id))
             }
         }
     }

@@ -85,7 +85,7 @@ pub async fn launch_notebook<R: Runtime>(
         let sessions = state.sessions();
         let entry = sessions
             .get(&session_id)
-            .ok_or_else(|| not_found(&session_id))?;
+            .ok_or_else(|| AppError::no_session(&session_id))?;
         match entry.summary.status {
             SessionStatus::Connected | SessionStatus::Failed | SessionStatus::Disconnected => {}
             SessionStatus::Launching | SessionStatus::Ready => {
@@ -127,7 +127,7 @@ pub async fn launch_notebook<R: Runtime>(
     let mut sessions = state.sessions();
     let entry = sessions
         .get_mut(&session_id)
-        .ok_or_else(|| not_found(&session_id))?;
+        .ok_or_else(|| AppError::no_session(&session_id))?;
     entry.summary.status = SessionStatus::Launching;
     entry.summary.url = None;
     let session = Session::start(spec);
@@ -217,7 +217,7 @@ pub async fn attach_server(
         let sessions = state.sessions();
         let entry = sessions
             .get(&session_id)
-            .ok_or_else(|| not_found(&session_id))?;
+            .ok_or_else(|| AppError::no_session(&session_id))?;
         if entry.summary.server_id.as_deref() == Some(server_id.as_str())
             && let Some(url) = &entry.summary.url
         {
@@ -243,7 +243,7 @@ pub async fn attach_server(
                 .insert(server_id, (attached.tunnel, url.clone()));
             Ok(url)
         }
-        None => Err(not_found(&session_id)),
+        None => Err(AppError::no_session(&session_id)),
     }
 }
 
@@ -260,7 +260,7 @@ pub async fn stop_server<R: Runtime>(
         let mut sessions = state.sessions();
         let entry = sessions
             .get_mut(&session_id)
-            .ok_or_else(|| not_found(&session_id))?;
+            .ok_or_else(|| AppError::no_session(&session_id))?;
         if entry.summary.server_id.as_deref() == Some(server_id.as_str()) {
             let handle = entry.notebook.take();
             let window = entry.summary.window.take();
@@ -316,14 +316,10 @@ pub fn close_window<R: Runtime>(app: &AppHandle<R>, label: Option<String>) {
     }
 }
 
-fn not_found(id: &str) -> AppError {
-    AppError::new(ErrorCode::NotFound, format!("no session {id}"))
-}
-
 /// The profile's environment, which discovery lists first.
 fn configured_env(state: &AppState, id: &str) -> Result<Option<String>, AppError> {
     let sessions = state.sessions();
-    let entry = sessions.get(id).ok_or_else(|| not_found(id))?;
+    let entry = sessions.get(id).ok_or_else(|| AppError::no_session(id))?;
     Ok(entry.profile().environment)
 }
 
@@ -331,7 +327,7 @@ fn configured_env(state: &AppState, id: &str) -> Result<Option<String>, AppError
 /// `jupyter server list` on the host.
 fn token_store(state: &AppState, id: &str) -> Result<TokenStore, AppError> {
     let sessions = state.sessions();
-    let entry = sessions.get(id).ok_or_else(|| not_found(id))?;
+    let entry = sessions.get(id).ok_or_else(|| AppError::no_session(id))?;
     Ok(TokenStore {
         store: None,
         profile: entry.profile().name,

@@ -3,7 +3,7 @@
 use tauri::{AppHandle, Runtime, State};
 
 use crate::{
-    error::{AppError, ErrorCode},
+    error::AppError,
     state::AppState,
     wire::{SessionStatus, SessionSummary},
 };
@@ -32,9 +32,9 @@ pub(crate) async fn close<R: Runtime>(
 ) -> Result<(), AppError> {
     let (notebook, window, attached) = {
         let mut sessions = state.sessions();
-        let entry = sessions.get_mut(session_id).ok_or_else(|| {
-            AppError::new(ErrorCode::NotFound, format!("no session {session_id}"))
-        })?;
+        let entry = sessions
+            .get_mut(session_id)
+            .ok_or_else(|| AppError::no_session(session_id))?;
         (
             entry.notebook.take(),
             entry.summary.window.take(),
@@ -52,9 +52,9 @@ pub(crate) async fn close<R: Runtime>(
     }
     let (task, gpu_watch, connection) = {
         let mut sessions = state.sessions();
-        let entry = sessions.get_mut(session_id).ok_or_else(|| {
-            AppError::new(ErrorCode::NotFound, format!("no session {session_id}"))
-        })?;
+        let entry = sessions
+            .get_mut(session_id)
+            .ok_or_else(|| AppError::no_session(session_id))?;
         entry.summary.status = SessionStatus::Closed;
         (
             entry.task.take(),
