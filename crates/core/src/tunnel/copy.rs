@@ -69,7 +69,7 @@ pub(super) async fn bidirectional(
                         batch.push_back(data);
                     }
                     ChannelMsg::Eof | ChannelMsg::Close => {
-                        write_all(&mut tcp_write, &mut batch).await?;
+                        write_batch(&mut tcp_write, &mut batch).await?;
                         break 'messages;
                     }
                     _ => {}
@@ -78,7 +78,7 @@ pub(super) async fn bidirectional(
                     msg = from_host.wait().now_or_never().flatten();
                 }
             }
-            write_all(&mut tcp_write, &mut batch).await?;
+            write_batch(&mut tcp_write, &mut batch).await?;
         }
         // The peer may already be gone; its half-close is then moot.
         let _ = tcp_write.shutdown().await;
@@ -88,7 +88,7 @@ pub(super) async fn bidirectional(
 }
 
 /// Writes every buffer in `batch`, with as few `writev` calls as the socket allows.
-async fn write_all(tcp: &mut OwnedWriteHalf, batch: &mut VecDeque<Bytes>) -> io::Result<()> {
+async fn write_batch(tcp: &mut OwnedWriteHalf, batch: &mut VecDeque<Bytes>) -> io::Result<()> {
     while !batch.is_empty() {
         let slices: Vec<IoSlice<'_>> = batch.iter().map(|b| IoSlice::new(b)).collect();
         let mut written = tcp.write_vectored(&slices).await?;
