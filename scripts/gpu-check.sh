@@ -29,7 +29,8 @@ nvidia-smi -L 2>&1 || echo "(no nvidia-smi)"
 echo "=== remote query run locally through sh"
 query=$("$bin" gpus local --print-query) || exit 1
 start=$(date +%s%N 2>/dev/null || echo 0)
-raw=$(sh -c "$query")
+# The query reads its marker token and fields on stdin (a fixed token here; empty: all fields).
+raw=$(printf 'tunnelbook-gpu\n\n' | sh -c "$query")
 end=$(date +%s%N 2>/dev/null || echo 0)
 printf '%s\n' "$raw"
 echo "(took $(( (end - start) / 1000000 )) ms)"

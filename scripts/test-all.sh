@@ -41,6 +41,10 @@ dbus-run-session -- bash -c '
   cargo nextest run --workspace --locked --no-fail-fast
 '
 
+echo "== GPU parser fuzz: 1 minute of mutated real nvidia-smi captures and hostile process names"
+GPU_FUZZ_SECS=60 cargo nextest run -p tunnelbook-core --locked --run-ignored ignored-only \
+  -E 'test(parser_never_panics_long)'
+
 echo "== desktop app end-to-end (tauri-driver + WebKitWebDriver under Xvfb)"
 dbus-run-session -- bash tests/e2e-app/run.sh
 

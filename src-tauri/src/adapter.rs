@@ -141,7 +141,8 @@ async fn read_gpus(
     }
 }
 
-/// One line for the details log: "2 GPUs, 1 free (best: GPU 1)" or why there are none.
+/// One line for the details log: "2 GPUs, 1 free (best: GPU 1)" (", 1 unreadable" when
+/// nvidia-smi cannot read one) or why there are none.
 fn gpu_summary(report: &GpuReport) -> String {
     if let Some(reason) = &report.snapshot.no_gpu_reason {
         return reason.clone();
@@ -155,7 +156,11 @@ fn gpu_summary(report: &GpuReport) -> String {
         .find(|c| Some(&c.cuda_visible_devices) == report.recommended.as_ref())
         .map(|c| format!(" (best: {})", c.label()))
         .unwrap_or_default();
-    format!("{gpus} GPU{plural}, {free} free{best}")
+    let unreadable = match report.snapshot.unreadable.len() {
+        0 => String::new(),
+        n => format!(", {n} unreadable"),
+    };
+    format!("{gpus} GPU{plural}, {free} free{best}{unreadable}")
 }
 
 /// The step updates one connection event stands for.

@@ -136,6 +136,8 @@ impl From<GpuError> for AppError {
             GpuError::UnknownGpu { .. } => ErrorCode::NotFound,
             GpuError::InvalidSelector { .. } => ErrorCode::Validation,
             GpuError::Unreadable { .. } => ErrorCode::Internal,
+            GpuError::TimedOut { .. } => ErrorCode::Timeout,
+            GpuError::UnusableGpu { .. } => ErrorCode::Validation,
         };
         Self::new(code, e.to_string())
     }

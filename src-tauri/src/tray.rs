@@ -905,6 +905,7 @@ mod tests {
                 .collect(),
             no_gpu_reason: None,
             current_user: Some("ana".into()),
+            ..Default::default()
         }
     }
 

@@ -8,7 +8,7 @@
 use serde::Serialize;
 use ts_rs::TS;
 use tunnelbook_core::{
-    gpu::{GpuChoice, GpuSnapshot},
+    gpu::{FreeRule, GpuChoice, GpuSnapshot},
     profile::Profile,
 };
 
@@ -148,7 +148,14 @@ pub struct GpuReport {
 
 impl From<GpuSnapshot> for GpuReport {
     fn from(snapshot: GpuSnapshot) -> Self {
-        let choices = snapshot.rank_free(false);
+        Self::new(snapshot, &FreeRule::default())
+    }
+}
+
+impl GpuReport {
+    /// The report of `snapshot` with GPUs judged free by `rule` (the user's settings).
+    pub fn new(snapshot: GpuSnapshot, rule: &FreeRule) -> Self {
+        let choices = snapshot.rank(rule);
         let recommended = choices
             .first()
             .filter(|c| c.free)

@@ -616,6 +616,119 @@ fn gpus_over_real_sshd_with_the_shim_two_gpus_one_busy() {
     drop(theirs);
 }
 
+/// The picker for the box of issue 17 over a real sshd: the GPU that fell off the bus is listed
+/// with nvidia-smi's words, the GPU busy in another container says so and is not recommended,
+/// the idle one is; when nvidia-smi then hangs, the refresh fails within the time limit with a
+/// `timeout` error (the picker keeps the last report, marked stale) and heals afterwards.
+#[test]
+fn gpu_picker_with_a_lost_gpu_a_container_busy_gpu_and_a_hung_nvidia_smi() {
+    use tunnelbook_testbed::{
+        CONTAINER_BUSY_GPU, IDLE_GPU, OTHER_USER, THEIR_GPU, USER,
+        lost_and_container_busy_scenario,
+    };
+    if !Path::new("/usr/sbin/sshd").exists() {
+        eprintln!("skipping: /usr/sbin/sshd not installed");
+        return;
+    }
+    let bed = HostBed::start("gpu-box", None);
+    let theirs = tunnelbook_testbed::sleeper(OTHER_USER);
+    let scenario = lost_and_container_busy_scenario(theirs.pid());
+    let _shim = tunnelbook_testbed::NvidiaSmiShim::install(USER, scenario.path());
+    let main = main_window(&bed.app);
+    let rx = bed.session_events();
+    let id = invoke(
+        &main,
+        APP_ORIGIN,
+        "start_session",
+        json!({ "hostId": "gpu-box" }),
+    )
+    .unwrap();
+    let read = session_until(&rx, Duration::from_secs(30), |e| {
+        e["sessionId"] == id && e["step"] == "readGpus" && e["state"] == "done"
+    });
+    assert_eq!(
+        read["message"], "3 GPUs, 1 free (best: GPU 2), 1 unreadable",
+        "{read}"
+    );
+
+    let report = invoke(&main, APP_ORIGIN, "gpu_snapshot", json!({ "sessionId": id })).unwrap();
+    let snapshot = &report["snapshot"];
+    let indexes: Vec<u64> = snapshot["gpus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indexes, [0, 2, 3], "{report:#}");
+    assert_eq!(snapshot["unreadable"][0]["pciBusId"], "0000:0B:00.0");
+    assert_eq!(
+        snapshot["unreadable"][0]["message"],
+        "Unable to determine the device handle for GPU 0000:0B:00.0: Unknown Error"
+    );
+    assert_eq!(report["recommended"], IDLE_GPU, "{report:#}");
+    let choice = |uuid: &str| {
+        report["choices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["cudaVisibleDevices"] == uuid)
+            .cloned()
+            .unwrap()
+    };
+    let ctr = choice(CONTAINER_BUSY_GPU);
+    assert_eq!(ctr["free"], false);
+    assert!(
+        ctr["why"]
+            .as_str()
+            .unwrap()
+            .starts_with("in use (processes not visible: another container or namespace)"),
+        "{ctr}"
+    );
+    let their = choice(THEIR_GPU);
+    assert_eq!(their["free"], false);
+    assert!(their["why"].as_str().unwrap().starts_with(&format!("in use by {OTHER_USER}")));
+    // The hostile process name arrives display-safe and changes nothing else.
+    let procs = snapshot["processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 1);
+    assert_eq!(
+        procs[0]["command"],
+        "/tmp/NVIDIA-SMI has failed/@@tunnelbook-gpu end@@"
+    );
+
+    // Live refresh, then nvidia-smi hangs: the refresh ends with a timeout error, then heals.
+    let (tx, events) = mpsc::channel::<String>();
+    bed.app.listen("gpus", move |e| {
+        let _ = tx.send(e.payload().to_string());
+    });
+    invoke(&main, APP_ORIGIN, "watch_gpus", json!({ "sessionId": id })).unwrap();
+    let first: Value =
+        serde_json::from_str(&events.recv_timeout(Duration::from_secs(10)).unwrap()).unwrap();
+    assert_eq!(first["report"]["recommended"], IDLE_GPU, "{first}");
+    std::fs::write(scenario.path().join("hang"), "600").unwrap();
+    let started = std::time::Instant::now();
+    let failed = loop {
+        let event: Value =
+            serde_json::from_str(&events.recv_timeout(Duration::from_secs(30)).unwrap()).unwrap();
+        if event["error"] != Value::Null {
+            break event;
+        }
+    };
+    assert!(started.elapsed() < Duration::from_secs(25), "{:?}", started.elapsed());
+    assert_eq!(failed["error"]["code"], "timeout", "{failed}");
+    assert_eq!(failed["report"], Value::Null);
+    std::fs::remove_file(scenario.path().join("hang")).unwrap();
+    let healed = loop {
+        let event: Value =
+            serde_json::from_str(&events.recv_timeout(Duration::from_secs(30)).unwrap()).unwrap();
+        if event["report"] != Value::Null {
+            break event;
+        }
+    };
+    assert_eq!(healed["report"]["recommended"], IDLE_GPU);
+    invoke(&main, APP_ORIGIN, "close_session", json!({ "sessionId": id })).unwrap();
+    drop(theirs);
+}
+
 /// Answers every secret question (the passphrase, not remembered) on a thread of its own,
 /// counting them; stops when the app is dropped.
 fn answer_secrets(

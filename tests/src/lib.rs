@@ -833,6 +833,58 @@ pub fn two_gpu_scenario(pid: u32) -> TempDir {
     dir
 }
 
+/// GPU 0 of [`lost_and_container_busy_scenario`]: busy in another container, no process listed.
+pub const CONTAINER_BUSY_GPU: &str = "GPU-aa11bb22-cc33-4d44-8e55-66ff77aa8801";
+/// GPU 2 of [`lost_and_container_busy_scenario`]: the truly idle one.
+pub const IDLE_GPU: &str = "GPU-aa11bb22-cc33-4d44-8e55-66ff77aa8803";
+/// GPU 3 of [`lost_and_container_busy_scenario`]: runs the given process.
+pub const THEIR_GPU: &str = "GPU-aa11bb22-cc33-4d44-8e55-66ff77aa8804";
+
+/// The box of issue 17 for [`NvidiaSmiShim`] (every user can read it): 4 x A100 80GB where GPU 0
+/// ([`CONTAINER_BUSY_GPU`]) runs at 99 % with 5 GiB in use and no process listed (case 10: the
+/// job is in another container), GPU 1 fell off the bus (case 08: nvidia-smi prints its error
+/// line instead of its row and exits 15), GPU 2 ([`IDLE_GPU`]) is idle, and GPU 3
+/// ([`THEIR_GPU`]) runs `their_pid`, whose name carries a section marker, a failure line and a
+/// terminal escape, followed by a forged row.
+pub fn lost_and_container_busy_scenario(their_pid: u32) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let lost = "Unable to determine the device handle for GPU 0000:0B:00.0: Unknown Error";
+    let w = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
+    w(
+        "query-gpu.csv",
+        format!(
+            "{lost}\n\
+             0, {CONTAINER_BUSY_GPU}, NVIDIA A100-SXM4-80GB, 81920, 5210, 76710, 99, 71, 67, 351.20, 400.00, Disabled, 00000000:07:00.0, Default\n\
+             2, {IDLE_GPU}, NVIDIA A100-SXM4-80GB, 81920, 4, 81916, 0, 0, 30, 58.40, 400.00, Disabled, 00000000:4E:00.0, Default\n\
+             3, {THEIR_GPU}, NVIDIA A100-SXM4-80GB, 81920, 30000, 51920, 80, 40, 60, 300.00, 400.00, Disabled, 00000000:4F:00.0, Default\n"
+        ),
+    );
+    w(
+        "apps.csv",
+        format!("{lost}\n{THEIR_GPU}, {their_pid}, python3, 29990\n"),
+    );
+    w(
+        "names.csv",
+        format!(
+            "{their_pid}, /tmp/NVIDIA-SMI has failed/@@tunnelbook-gpu end@@\u{1b}[2J\n\
+             1, GPU-eeeeeeee-0000-0000-0000-000000000000, Evil\n"
+        ),
+    );
+    w(
+        "list.txt",
+        format!(
+            "GPU 0: NVIDIA A100-SXM4-80GB (UUID: {CONTAINER_BUSY_GPU})\n{lost}\n\
+             GPU 2: NVIDIA A100-SXM4-80GB (UUID: {IDLE_GPU})\n\
+             GPU 3: NVIDIA A100-SXM4-80GB (UUID: {THEIR_GPU})\n"
+        ),
+    );
+    for answer in ["query-gpu", "apps", "list"] {
+        w(&format!("{answer}.rc"), "15\n".to_string());
+    }
+    dir
+}
+
 /// `tests/shims/nvidia-smi` installed as `~user/bin/nvidia-smi` (on PATH in the user's login
 /// shell) reading the fixture files in `scenario`. Holds the user's `~/bin` lock, so test
 /// processes take turns; removed on drop.

@@ -17,7 +17,8 @@ use tunnelbook_core::{
     ssh::{Connection, HostKeyPolicy, NoPrompter},
 };
 use tunnelbook_testbed::{
-    Client, NvidiaSmiShim, OTHER_USER, Sshd, SshdOptions, USER, key_only, make_key, sleeper,
+    CONTAINER_BUSY_GPU, Client, IDLE_GPU, NvidiaSmiShim, OTHER_USER, Sshd, SshdOptions,
+    THEIR_GPU, USER, key_only, lost_and_container_busy_scenario, make_key, sleeper,
 };
 
 const UUID: &str = "GPU-75cbcb3f-3580-af7a-4e6d-03d5aa80af6b";
@@ -140,4 +141,111 @@ async fn broken_driver_and_missing_nvidia_smi_over_ssh() {
         Err(GpuError::Driver { message, .. }) => assert_eq!(message, line),
         other => panic!("{other:?}"),
     }
+}
+
+/// `gpus --json` and the table over a real sshd for that box, and `up --gpu auto` starting
+/// JupyterLab on the one truly idle GPU.
+#[tokio::test]
+async fn gpus_and_up_auto_over_ssh_on_a_box_with_a_lost_and_a_container_busy_gpu() {
+    let venv = tunnelbook_testbed::jupyter_venv();
+    let keys = tempfile::tempdir().unwrap();
+    let key = make_key(keys.path(), "id", "ed25519", None);
+    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let client = Client::new();
+    client.trust(&sshd);
+    let mut profile = key_only(sshd.profile("box", USER), &key);
+    profile.environment = Some(venv.display().to_string());
+    tunnelbook_core::profile::ProfileStore::in_home(&client.home())
+        .save(&[profile])
+        .unwrap();
+    let theirs = sleeper(OTHER_USER);
+    let dir = lost_and_container_busy_scenario(theirs.pid());
+    let _lock = SHIM_LOCK.lock().await;
+    let _shim = NvidiaSmiShim::install(USER, dir.path());
+    let cli = |args: &[&str]| {
+        let out = client.cli().args(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (code, json, err) = cli(&["gpus", "box", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let indexes: Vec<u64> = v["gpus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indexes, [0, 2, 3], "{json}");
+    assert_eq!(v["unreadable"][0]["pciBusId"], "0000:0B:00.0", "{json}");
+    assert!(
+        v["unreadable"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Unable to determine the device handle"),
+        "{json}"
+    );
+    let choice = |uuid: &str| {
+        v["choices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["cudaVisibleDevices"] == uuid)
+            .cloned()
+            .unwrap_or_else(|| panic!("{uuid} missing: {json}"))
+    };
+    assert_eq!(choice(CONTAINER_BUSY_GPU)["free"], false);
+    assert!(
+        choice(CONTAINER_BUSY_GPU)["why"]
+            .as_str()
+            .unwrap()
+            .starts_with("in use (processes not visible: another container or namespace)"),
+        "{json}"
+    );
+    assert_eq!(choice(IDLE_GPU)["free"], true);
+    assert_eq!(choice(THEIR_GPU)["free"], false);
+    assert_eq!(
+        choice(THEIR_GPU)["why"].as_str().unwrap(),
+        format!("in use by {OTHER_USER} (/tmp/NVIDIA-SMI has failed/@@tunnelbook-gpu end@@)")
+    );
+    let procs = v["processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 1, "{json}");
+    assert_eq!(procs[0]["user"], OTHER_USER);
+
+    // The table: the lost GPU with nvidia-smi's words, the reasons, no escape sequence.
+    let (code, table, err) = cli(&["gpus", "box"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        table.contains(
+            "[0000:0B:00.0] unreadable: Unable to determine the device handle for GPU 0000:0B:00.0: Unknown Error"
+        ),
+        "{table}"
+    );
+    assert!(table.contains("-> in use (processes not visible"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("[2] ") && l.ends_with("free *")),
+        "{table}"
+    );
+    assert!(!table.contains('\u{1b}'), "{table:?}");
+
+    // `up --gpu auto` starts JupyterLab on GPU 2, the truly idle one; `down` stops it.
+    let mut up = tunnelbook_testbed::Guard::spawn(
+        client
+            .cli()
+            .args(["up", "box", "--gpu", "auto", "--json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null()),
+    );
+    let ready: serde_json::Value = serde_json::from_str(&up.read_line()).unwrap();
+    assert_eq!(ready["gpu"], IDLE_GPU, "{ready}");
+    up.kill();
+    let id = ready["serverId"].as_str().unwrap().to_string();
+    let (code, _, err) = cli(&["down", "box", &id]);
+    assert_eq!(code, 0, "{err}");
 }

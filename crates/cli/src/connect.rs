@@ -18,6 +18,13 @@ pub fn unreachable(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(255)
 }
 
+/// When a GPU counts as free: the thresholds saved in the settings (`gpuFree`).
+pub fn free_rule(global: &Global) -> tunnelbook_core::gpu::FreeRule {
+    SettingsStore::in_home(&home(global))
+        .load_or_default()
+        .gpu_free
+}
+
 /// Tunnelbook's state directory: `--home` / `$TUNNELBOOK_HOME`, else the platform config dir.
 pub fn home(global: &Global) -> PathBuf {
     global.home.clone().unwrap_or_else(|| {

@@ -5,7 +5,9 @@
 
 use std::{fmt::Write as _, io::Write, process::ExitCode, time::Duration};
 
-use tunnelbook_core::gpu::{self, GpuChoice, GpuSnapshot, GpuSource, LocalGpus};
+use tunnelbook_core::gpu::{
+    self, FreeRule, GpuChoice, GpuSnapshot, GpuSource, LocalGpus, display_safe,
+};
 
 use crate::{Global, connect};
 
@@ -29,6 +31,9 @@ pub struct GpusArgs {
     /// Count your own processes as free when marking free GPUs.
     #[arg(long)]
     own_as_free: bool,
+    /// When a GPU counts as free (from the settings; `--own-as-free` added).
+    #[arg(skip)]
+    rule: FreeRule,
     /// Print the remote query command and exit (for scripts/gpu-check.sh).
     #[arg(long, hide = true)]
     print_query: bool,
@@ -47,8 +52,13 @@ fn parse_interval(s: &str) -> Result<f64, String> {
 }
 
 /// Shows the GPUs of a saved host or of `local`; exit status 1 on a query error, 255 when the
-/// host cannot be reached (as ssh).
-pub async fn run(global: &Global, args: GpusArgs) -> ExitCode {
+/// host cannot be reached (as ssh). `--json` prints the snapshot with a `choices` array (the
+/// ranking: `free`, `usable`, `why` for each GPU and MIG instance).
+pub async fn run(global: &Global, mut args: GpusArgs) -> ExitCode {
+    args.rule = FreeRule {
+        own_as_free: args.own_as_free,
+        ..connect::free_rule(global)
+    };
     if args.print_query {
         println!("{}", gpu::REMOTE_SCRIPT);
         return ExitCode::SUCCESS;
@@ -94,6 +104,9 @@ async fn show<S: GpuSource>(source: S, args: &GpusArgs) -> ExitCode {
         };
     }
     let mut rx = gpu::watch(source, Duration::from_secs_f64(args.interval));
+    // The last snapshot that worked, shown marked stale while a refresh fails (a hung
+    // nvidia-smi, a dropped connection).
+    let mut last: Option<(GpuSnapshot, std::time::Instant)> = None;
     loop {
         let next = tokio::select! {
             next = rx.recv() => next,
@@ -103,12 +116,22 @@ async fn show<S: GpuSource>(source: S, args: &GpusArgs) -> ExitCode {
             return ExitCode::from(1);
         };
         let text = match (&result, args.json) {
-            (Ok(snap), _) => render(snap, args),
+            (Ok(snap), _) => {
+                last = Some((snap.clone(), std::time::Instant::now()));
+                render(snap, args)
+            }
             (Err(e), true) => {
                 eprintln!("tunnelbook: {e}");
                 continue;
             }
-            (Err(e), false) => format!("tunnelbook: {e}\n"),
+            (Err(e), false) => match &last {
+                Some((snap, at)) => format!(
+                    "STALE (last read {} ago): {e}\n{}",
+                    duration(at.elapsed().as_secs()),
+                    render(snap, args)
+                ),
+                None => format!("tunnelbook: {e}\n"),
+            },
         };
         if !args.json {
             // Home and clear: redraw in place.
@@ -120,17 +143,27 @@ async fn show<S: GpuSource>(source: S, args: &GpusArgs) -> ExitCode {
 }
 
 fn render(snap: &GpuSnapshot, args: &GpusArgs) -> String {
+    let ranked = snap.rank(&args.rule);
     if args.json {
-        let json = if args.watch {
-            serde_json::to_string(snap)
-        } else {
-            serde_json::to_string_pretty(snap)
-        };
+        // The snapshot, plus `choices`: core's ranking with why each GPU is or is not free.
+        let value = serde_json::to_value(snap).and_then(|mut v| {
+            if let Some(map) = v.as_object_mut() {
+                map.insert("choices".to_string(), serde_json::to_value(&ranked)?);
+            }
+            Ok(v)
+        });
+        let json = value.and_then(|v| {
+            if args.watch {
+                serde_json::to_string(&v)
+            } else {
+                serde_json::to_string_pretty(&v)
+            }
+        });
         return json
             .map(|j| j + "\n")
             .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}\n"));
     }
-    render_table(snap, &snap.rank_free(args.own_as_free))
+    render_table(snap, &ranked)
 }
 
 fn opt<T: std::fmt::Display>(v: Option<T>, unit: &str) -> String {
@@ -161,36 +194,61 @@ fn duration(secs: u64) -> String {
     }
 }
 
-/// Where a GPU or MIG instance stands in the ranking: `free *` for the best pick, `free`, or
-/// `busy`.
+/// Where a GPU or MIG instance stands in the ranking: `free *` for the best pick, `free`,
+/// `busy`, or `unusable` (nvidia-smi cannot read it).
 fn mark(uuid: &str, ranked: &[GpuChoice]) -> &'static str {
     match ranked.iter().position(|c| c.cuda_visible_devices == uuid) {
         Some(0) if ranked[0].free => "free *",
         Some(i) if ranked[i].free => "free",
+        Some(i) if !ranked[i].usable => "unusable",
         Some(_) => "busy",
         None => "",
     }
 }
 
+/// The ranking's words for a GPU or MIG instance (why it is or is not free).
+fn why<'a>(uuid: &str, ranked: &'a [GpuChoice]) -> Option<&'a str> {
+    ranked
+        .iter()
+        .find(|c| c.cuda_visible_devices == uuid)
+        .map(|c| c.why.as_str())
+}
+
 /// The gpustat-like table: one line per GPU (index, name, memory bar used/total, utilization,
-/// temperature, power, free/busy), its MIG instances, and its processes (user, pid, memory,
-/// command, running time). `free *` marks the pick `--gpu auto` would make.
+/// temperature, power, free/busy), why it is or is not free, its MIG instances, and its
+/// processes (user, container, pid, memory, command, running time); then the GPUs nvidia-smi
+/// cannot read and the warnings. `free *` marks the pick `--gpu auto` would make. Every remote
+/// string is display-safe (no control characters or escape sequences reach the terminal).
 pub fn render_table(snapshot: &GpuSnapshot, ranked: &[GpuChoice]) -> String {
     let mut s = String::new();
-    let user = snapshot.current_user.as_deref().unwrap_or("?");
-    let _ = writeln!(s, "{} (as {user})", snapshot.host);
+    let user = display_safe(snapshot.current_user.as_deref().unwrap_or("?"));
+    let _ = writeln!(s, "{} (as {user})", display_safe(&snapshot.host));
+    let footer = |s: &mut String| {
+        for u in &snapshot.unreadable {
+            let id = match (&u.index, &u.pci_bus_id) {
+                (Some(i), _) => format!("[{i}]"),
+                (None, Some(bus)) => format!("[{}]", display_safe(bus)),
+                (None, None) => "[?]".to_string(),
+            };
+            let _ = writeln!(s, "{id} unreadable: {}", display_safe(&u.message));
+        }
+        for w in &snapshot.warnings {
+            let _ = writeln!(s, "warning: {}", display_safe(w));
+        }
+    };
     if snapshot.gpus.is_empty() {
         let reason = snapshot
             .no_gpu_reason
             .as_deref()
             .unwrap_or("no NVIDIA GPU found");
-        let _ = writeln!(s, "  {reason}");
+        let _ = writeln!(s, "  {}", display_safe(reason));
+        footer(&mut s);
         return s;
     }
     let name_width = snapshot
         .gpus
         .iter()
-        .map(|g| g.name.as_deref().unwrap_or("-").chars().count())
+        .map(|g| display_safe(g.name.as_deref().unwrap_or("-")).chars().count())
         .max()
         .unwrap_or(0);
     for g in &snapshot.gpus {
@@ -209,7 +267,7 @@ pub fn render_table(snapshot: &GpuSnapshot, ranked: &[GpuChoice]) -> String {
             s,
             "[{}] {:<name_width$} | {} | {:>4} | {:>5} | {:>11} | {}",
             g.index,
-            g.name.as_deref().unwrap_or("-"),
+            display_safe(g.name.as_deref().unwrap_or("-")),
             memory,
             opt(g.utilization_gpu, "%"),
             opt(g.temperature_c, "°C"),
@@ -220,27 +278,39 @@ pub fn render_table(snapshot: &GpuSnapshot, ranked: &[GpuChoice]) -> String {
                 mark(&g.uuid, ranked)
             },
         );
+        if g.mig_enabled != Some(true)
+            && let Some(why) = why(&g.uuid, ranked)
+        {
+            let _ = writeln!(s, "    -> {}", display_safe(why));
+        }
         for m in &g.mig {
             let _ = writeln!(
                 s,
                 "    MIG {:<10} #{} {}  {}",
-                m.profile.as_deref().unwrap_or("?"),
+                display_safe(m.profile.as_deref().unwrap_or("?")),
                 opt(m.device_index, ""),
-                m.uuid,
+                display_safe(&m.uuid),
                 mark(&m.uuid, ranked)
             );
+            if let Some(why) = why(&m.uuid, ranked) {
+                let _ = writeln!(s, "        -> {}", display_safe(why));
+            }
         }
         let on_gpu = snapshot
             .processes
             .iter()
             .filter(|p| p.gpu_uuid == g.uuid || g.mig.iter().any(|m| m.uuid == p.gpu_uuid));
         for p in on_gpu {
+            let who = match &p.container {
+                Some(c) => format!("{} [{}]", p.user.as_deref().unwrap_or("?"), c),
+                None => p.user.as_deref().unwrap_or("?").to_string(),
+            };
             let line = format!(
                 "    {:<10} {:>8} {:>10} {} {}{}",
-                p.user.as_deref().unwrap_or("?"),
+                display_safe(&who),
                 p.pid,
                 opt(p.used_memory_mib, " MiB"),
-                p.command.as_deref().unwrap_or("?"),
+                display_safe(p.command.as_deref().unwrap_or("?")),
                 p.running_secs
                     .map(|t| format!("({}) ", duration(t)))
                     .unwrap_or_default(),
@@ -249,6 +319,7 @@ pub fn render_table(snapshot: &GpuSnapshot, ranked: &[GpuChoice]) -> String {
             let _ = writeln!(s, "{}", line.trim_end());
         }
     }
+    footer(&mut s);
     s
 }
 
@@ -275,6 +346,7 @@ mod tests {
             pci_bus_id: None,
             compute_mode: Some("Default".into()),
             mig: vec![],
+            problem: None,
         };
         let mut mig = gpu(2, "GPU-c", 10);
         mig.mig_enabled = Some(true);
@@ -295,9 +367,11 @@ mod tests {
                 used_memory_mib: Some(6946),
                 running_secs: Some(3725),
                 own: false,
+                container: None,
             }],
             no_gpu_reason: None,
             current_user: Some("alice".into()),
+            ..GpuSnapshot::default()
         }
     }
 

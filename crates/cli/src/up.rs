@@ -87,6 +87,7 @@ pub async fn run(global: &Global, args: UpArgs) -> ExitCode {
     let mut spec = SessionSpec::new(host, profile);
     spec.secrets = secrets;
     spec.gpu = gpu;
+    spec.free_rule = connect::free_rule(global);
     spec.env = args.env;
     spec.notebook_dir = args.dir;
     spec.local_port = args.port;

@@ -33,7 +33,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    gpu::{self, GpuChoice, GpuSelector},
+    gpu::{self, FreeRule, GpuChoice, GpuSelector},
     jupyter::{
         self, Attached, EndpointChoice, Host, JupyterServer, LaunchSpec, Launched, TokenStore, http,
     },
@@ -285,6 +285,8 @@ pub struct SessionSpec {
     /// [`SessionControl::connection`] and close. Ignored when closed or for
     /// [`SessionHost::Local`].
     pub connection: Option<Connection>,
+    /// When a GPU counts as free for `auto` (the user's settings).
+    pub free_rule: FreeRule,
 }
 
 impl SessionSpec {
@@ -305,6 +307,7 @@ impl SessionSpec {
             reconnect: ReconnectPolicy::default(),
             saved_forwards: true,
             connection: None,
+            free_rule: FreeRule::default(),
         }
     }
 }
@@ -1119,7 +1122,7 @@ async fn steps(
         }
         .map_err(fail(Step::Gpus))?;
         let choice = snapshot
-            .select(&selector, false)
+            .select_with(&selector, &spec.free_rule)
             .map_err(fail(Step::Gpus))?;
         let message = match (&choice, &snapshot.no_gpu_reason) {
             (Some(c), _) => format!("{} ({})", c.label(), c.cuda_visible_devices),

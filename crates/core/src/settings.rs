@@ -12,7 +12,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::ssh::HostKeyPolicy;
+use crate::{gpu::FreeRule, ssh::HostKeyPolicy};
 
 /// Shortest GPU/tray refresh interval accepted, in seconds.
 pub const MIN_REFRESH_SECS: u32 = 1;
@@ -52,6 +52,9 @@ pub struct Settings {
     pub notify_gpu_free: Vec<String>,
     /// Whether the "still running in the tray" notice was shown once already.
     pub tray_notice_shown: bool,
+    /// When a GPU counts as free (utilization, memory in use, free memory thresholds after
+    /// nvisel's); used by the picker's recommendation and `up --gpu auto`.
+    pub gpu_free: FreeRule,
 }
 
 impl Default for Settings {
@@ -63,6 +66,7 @@ impl Default for Settings {
             theme: Theme::System,
             notify_gpu_free: Vec::new(),
             tray_notice_shown: false,
+            gpu_free: FreeRule::default(),
         }
     }
 }
@@ -81,6 +85,12 @@ impl Settings {
                 ),
             ));
         }
+        out.extend(
+            self.gpu_free
+                .problems()
+                .into_iter()
+                .map(|m| ("gpuFree".to_string(), m)),
+        );
         out
     }
 
@@ -226,9 +236,21 @@ mod tests {
             theme: Theme::Dark,
             notify_gpu_free: vec!["gpu-box".into()],
             tray_notice_shown: true,
+            gpu_free: FreeRule {
+                max_utilization_percent: 5,
+                max_memory_percent: 20,
+                min_free_memory_mib: 8192,
+                own_as_free: false,
+            },
         };
         store.save(&s).unwrap();
         assert_eq!(store.load().unwrap(), s);
+        assert!(
+            fs::read_to_string(store.path())
+                .unwrap()
+                .contains("[gpuFree]\nmaxUtilizationPercent = 5"),
+            "the thresholds are plain settings"
+        );
         let text = fs::read_to_string(store.path()).unwrap();
         assert!(text.contains("hostKeyPolicy = \"accept-new\""), "{text}");
         assert!(text.contains("theme = \"dark\""), "{text}");

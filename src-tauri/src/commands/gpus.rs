@@ -2,7 +2,10 @@
 
 use tauri::{AppHandle, Emitter, Runtime, State};
 use tokio::sync::mpsc;
-use tunnelbook_core::gpu::{self, GpuError, GpuSnapshot, LocalGpus};
+use tunnelbook_core::{
+    gpu::{self, FreeRule, GpuError, GpuSnapshot, LocalGpus},
+    settings::SettingsStore,
+};
 
 use crate::{
     error::{AppError, ErrorCode},
@@ -19,7 +22,18 @@ pub async fn gpu_snapshot(
     state: State<'_, AppState>,
     session_id: String,
 ) -> Result<GpuReport, AppError> {
-    Ok(read(state.gpu_host(&session_id)?).await?.into())
+    let rule = free_rule(&state);
+    Ok(GpuReport::new(
+        read(state.gpu_host(&session_id)?).await?,
+        &rule,
+    ))
+}
+
+/// When a GPU counts as free: the user's settings (`gpuFree`).
+fn free_rule(state: &AppState) -> FreeRule {
+    SettingsStore::in_home(state.home())
+        .load_or_default()
+        .gpu_free
 }
 
 /// Starts emitting `gpus` events for session `session_id` (the first right away, then every
@@ -35,7 +49,7 @@ pub async fn watch_gpus<R: Runtime>(
         GpuHost::Remote(connection) => gpu::watch(connection, gpu::DEFAULT_INTERVAL),
         GpuHost::Local => gpu::watch(local_gpus().await?, gpu::DEFAULT_INTERVAL),
     };
-    let task = tauri::async_runtime::spawn(forward(app, session_id.clone(), rx));
+    let task = tauri::async_runtime::spawn(forward(app, session_id.clone(), rx, free_rule(&state)));
     state.set_gpu_watch(&session_id, task)
 }
 
@@ -70,10 +84,12 @@ async fn forward<R: Runtime>(
     app: AppHandle<R>,
     session_id: String,
     mut rx: mpsc::Receiver<Result<GpuSnapshot, GpuError>>,
+    rule: FreeRule,
 ) {
     while let Some(result) = rx.recv().await {
         let (report, error) = match result {
-            Ok(snapshot) => (Some(snapshot.into()), None),
+            Ok(snapshot) => (Some(GpuReport::new(snapshot, &rule)), None),
+            // The picker keeps the last report on screen, marked stale, under the error.
             Err(e) => (None, Some(e.into())),
         };
         let event = GpuEvent {

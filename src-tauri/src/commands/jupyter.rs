@@ -116,6 +116,9 @@ pub async fn launch_notebook<R: Runtime>(
     };
     let mut spec = SessionSpec::new(host, profile);
     spec.gpu = gpu;
+    spec.free_rule = tunnelbook_core::settings::SettingsStore::in_home(state.home())
+        .load_or_default()
+        .gpu_free;
     spec.env = env;
     // The host's open connection: nothing is asked again, and the launch skips a handshake.
     spec.connection = connection;

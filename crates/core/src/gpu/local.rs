@@ -11,7 +11,7 @@ use nvml_wrapper::{
     error::NvmlError, struct_wrappers::device::ProcessInfo,
 };
 
-use super::{Gpu, GpuError, GpuProcess, GpuSnapshot, MigInstance};
+use super::{Gpu, GpuError, GpuProcess, GpuSnapshot, MigInstance, UnreadableGpu, display_safe};
 
 /// The host name local snapshots carry.
 const LOCAL_HOST: &str = "local";
@@ -87,17 +87,29 @@ impl LocalGpus {
             ));
         }
         let mut gpus = Vec::new();
+        let mut unreadable = Vec::new();
         let mut processes = Vec::new();
         for index in 0..count {
+            // The same rule as the remote query: a GPU that cannot be read is listed with its
+            // reason beside the healthy ones, never dropped and never fatal.
             let device = match nvml.device_by_index(index) {
                 Ok(d) => d,
                 Err(e) => {
-                    tracing::warn!(index, error = %e, "skipping a local GPU NVML cannot open");
+                    tracing::warn!(index, error = %e, "a local GPU NVML cannot open");
+                    unreadable.push(UnreadableGpu {
+                        index: Some(index),
+                        pci_bus_id: None,
+                        message: display_safe(&format!("NVML cannot open GPU {index}: {e}")),
+                    });
                     continue;
                 }
             };
-            let Some(mut gpu) = read_gpu(&device, index) else {
-                continue;
+            let mut gpu = match read_gpu(&device, index) {
+                Ok(gpu) => gpu,
+                Err(u) => {
+                    unreadable.push(u);
+                    continue;
+                }
             };
             if gpu.mig_enabled == Some(true) {
                 // Asked per instance, processes carry the MIG UUID they really run on.
@@ -112,17 +124,26 @@ impl LocalGpus {
         }
         for p in &mut processes {
             let info = table.process(p.pid);
-            p.user = info.user;
-            p.command = info.command;
+            p.user = info.user.as_deref().map(display_safe);
+            p.command = info.command.as_deref().map(display_safe);
             p.running_secs = info.running_secs;
+            p.container = info.container;
             p.own = p.user.is_some() && p.user == current_user;
         }
+        let no_gpu_reason = gpus.is_empty().then(|| {
+            format!(
+                "no local NVIDIA GPU can be read ({} unreadable)",
+                unreadable.len()
+            )
+        });
         Ok(GpuSnapshot {
             host: LOCAL_HOST.to_string(),
             gpus,
             processes,
-            no_gpu_reason: None,
+            no_gpu_reason,
             current_user,
+            unreadable,
+            warnings: Vec::new(),
         })
     }
 }
@@ -134,20 +155,48 @@ fn driver_error(e: NvmlError) -> GpuError {
     }
 }
 
-fn read_gpu(device: &Device<'_>, index: u32) -> Option<Gpu> {
+/// Whether an NVML error means the GPU failed (as opposed to a field the card does not have).
+fn is_failure(e: &NvmlError) -> bool {
+    !matches!(
+        e,
+        NvmlError::NotSupported | NvmlError::NotFound | NvmlError::NoPermission
+    )
+}
+
+fn read_gpu(device: &Device<'_>, index: u32) -> Result<Gpu, UnreadableGpu> {
+    let pci_bus_id = device.pci_info().ok().map(|p| display_safe(&p.bus_id));
     let uuid = match device.uuid() {
-        Ok(u) => u,
+        Ok(u) => display_safe(&u),
         Err(e) => {
-            tracing::warn!(index, error = %e, "skipping a local GPU without a UUID");
-            return None;
+            return Err(UnreadableGpu {
+                index: Some(index),
+                pci_bus_id,
+                message: display_safe(&format!("NVML cannot read GPU {index}'s UUID: {e}")),
+            });
         }
     };
-    let memory = device.memory_info().ok();
-    let utilization = device.utilization_rates().ok();
-    Some(Gpu {
+    let memory = device.memory_info();
+    let utilization = device.utilization_rates();
+    let mut failures = Vec::new();
+    if let Err(e) = &memory
+        && is_failure(e)
+    {
+        failures.push(format!("memory: {e}"));
+    }
+    if let Err(e) = &utilization
+        && is_failure(e)
+    {
+        failures.push(format!("utilization: {e}"));
+    }
+    let memory = memory.ok();
+    let utilization = utilization.ok();
+    Ok(Gpu {
+        problem: (!failures.is_empty()).then(|| {
+            display_safe(&format!("NVML cannot read it ({})", failures.join(", ")))
+        }),
         index: device.index().unwrap_or(index),
         uuid,
-        name: device.name().ok(),
+        name: device.name().ok().map(|n| display_safe(&n)),
         memory_total_mib: memory.as_ref().map(|m| m.total / MIB),
         memory_used_mib: memory.as_ref().map(|m| m.used / MIB),
         memory_free_mib: memory.as_ref().map(|m| m.free / MIB),
@@ -160,7 +209,7 @@ fn read_gpu(device: &Device<'_>, index: u32) -> Option<Gpu> {
             .ok()
             .map(|mw| f64::from(mw) / 1000.0),
         mig_enabled: device.mig_mode().ok().map(|m| m.current == 1),
-        pci_bus_id: device.pci_info().ok().map(|p| p.bus_id),
+        pci_bus_id,
         compute_mode: device.compute_mode().ok().map(|m| format!("{m:?}")),
         mig: Vec::new(),
     })
@@ -173,12 +222,12 @@ fn mig_devices<'n>(device: &Device<'n>) -> Vec<(Device<'n>, MigInstance)> {
     (0..max)
         .filter_map(|i| {
             let mig = device.mig_device_by_index(i).ok()?;
-            let uuid = mig.uuid().ok()?;
+            let uuid = display_safe(&mig.uuid().ok()?);
             // NVML names a MIG device "NVIDIA A100-SXM4-80GB MIG 3g.40gb".
             let profile = mig
                 .name()
                 .ok()
-                .and_then(|n| n.split_once(" MIG ").map(|(_, p)| p.trim().to_string()));
+                .and_then(|n| n.split_once(" MIG ").map(|(_, p)| display_safe(p.trim())));
             Some((
                 mig,
                 MigInstance {
@@ -213,6 +262,7 @@ mod procs {
         pub(super) user: Option<String>,
         pub(super) command: Option<String>,
         pub(super) running_secs: Option<u64>,
+        pub(super) container: Option<String>,
     }
 
     #[cfg(target_os = "linux")]
@@ -282,10 +332,14 @@ mod procs {
                     (Some(u), Some(s)) => running_secs(&u, &s),
                     _ => None,
                 };
+                let container = fs::read_to_string(dir.join("cgroup"))
+                    .ok()
+                    .and_then(|c| crate::gpu::container::from_cgroup(&c));
                 ProcessInfo {
                     user: self.owner(&pid.to_string()),
                     command,
                     running_secs,
+                    container,
                 }
             }
         }

@@ -9,17 +9,22 @@
 //! A host without NVIDIA GPUs is a valid snapshot with [`GpuSnapshot::no_gpu_reason`], not an
 //! error; errors are for a broken driver, a failed connection or an unreadable answer.
 
+mod container;
 mod local;
 mod query;
 mod rank;
+mod text;
 mod watch;
 
 use serde::{Deserialize, Serialize};
 
 pub use self::{
     local::{LocalGpus, local},
-    query::{REMOTE_SCRIPT, parse_report},
-    rank::{GpuChoice, GpuSelector},
+    query::{
+        GpuQuery, QUERY_TIMEOUT, REMOTE_SCRIPT, REPORT_CAP_BYTES, SECTION_CAP_BYTES, parse_report,
+    },
+    rank::{FreeRule, GpuChoice, GpuSelector},
+    text::display_safe,
     watch::{DEFAULT_INTERVAL, GpuSource, watch},
 };
 use crate::ssh::{Connection, SshError};
@@ -40,6 +45,29 @@ pub struct GpuSnapshot {
     pub no_gpu_reason: Option<String>,
     /// The user the query ran as; processes of this user have [`GpuProcess::own`] set.
     pub current_user: Option<String>,
+    /// GPUs the driver knows of but cannot read at all (fallen off the bus, `GPU is lost`,
+    /// `Unable to determine the device handle…`): shown with their reason, never chosen.
+    #[serde(default)]
+    pub unreadable: Vec<UnreadableGpu>,
+    /// Things that went wrong without making the snapshot wrong, in words (a process list that
+    /// could not be read, an answer cut at [`SECTION_CAP_BYTES`], query fields the driver does
+    /// not know). Display-safe.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// A GPU nvidia-smi (or NVML) reports but cannot read: nothing about it can be trusted, so it is
+/// listed with nvidia-smi's own words and never offered.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnreadableGpu {
+    /// Its index, when the driver still gave one.
+    pub index: Option<u32>,
+    /// Its PCI bus id (`0000:0B:00.0`), when the message names it.
+    pub pci_bus_id: Option<String>,
+    /// What nvidia-smi or NVML said, display-safe (control characters removed).
+    pub message: String,
 }
 
 /// One physical GPU. Every measured field is optional: drivers answer `[N/A]` or
@@ -78,6 +106,11 @@ pub struct Gpu {
     pub compute_mode: Option<String>,
     /// MIG instances (empty unless MIG is enabled and instances were created).
     pub mig: Vec<MigInstance>,
+    /// Why this GPU cannot be trusted although it answered: a field read as `ERR!`,
+    /// `[Unknown Error]` or `[GPU is lost]` (e.g. `memory.used is "[Unknown Error]"`). A GPU with
+    /// a problem is shown with it and never chosen; `None` for a healthy GPU.
+    #[serde(default)]
+    pub problem: Option<String>,
 }
 
 /// One MIG instance of a GPU, usable on its own through its UUID.
@@ -113,6 +146,11 @@ pub struct GpuProcess {
     pub running_secs: Option<u64>,
     /// Whether it belongs to [`GpuSnapshot::current_user`].
     pub own: bool,
+    /// The container it runs in, from its cgroup (`docker 1a2b3c4d5e6f`, `podman …`,
+    /// `kubernetes …`, `lxc NAME`); absent for a process on the host or when unreadable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub container: Option<String>,
 }
 
 /// What can go wrong while reading GPUs. "No GPU on this host" is not an error.
@@ -136,6 +174,18 @@ pub enum GpuError {
         host: String,
         /// What was wrong, with an excerpt of the output.
         detail: String,
+    },
+    /// The query did not answer within its time limit (a hung `nvidia-smi`, e.g. while a GPU
+    /// falls off the bus). Polling goes on; the last snapshot stays valid but stale.
+    #[error(
+        "nvidia-smi on {host} did not answer within {secs} s (the driver may be hung on a \
+         failing GPU); try again, or check the host with nvidia-smi"
+    )]
+    TimedOut {
+        /// The host.
+        host: String,
+        /// The time limit, seconds.
+        secs: u64,
     },
     /// The SSH command failed.
     #[error(transparent)]
@@ -161,6 +211,16 @@ pub enum GpuError {
         /// Every index and UUID that would have been accepted.
         valid: Vec<String>,
     },
+    /// The GPU asked for cannot be used: nvidia-smi cannot read it (`reason`).
+    #[error("{id} on {host} cannot be used: {reason}; pick another GPU")]
+    UnusableGpu {
+        /// The host.
+        host: String,
+        /// The id asked for.
+        id: String,
+        /// Why, in words.
+        reason: String,
+    },
     /// `auto` found GPUs but none of them free.
     #[error("every GPU on {host} is in use; pick one explicitly (valid choices: {})", valid.join(", "))]
     NoFreeGpu {
@@ -171,21 +231,36 @@ pub enum GpuError {
     },
 }
 
-/// Reads the GPUs of the host behind `connection` with one remote command ([`REMOTE_SCRIPT`]).
+/// Reads the GPUs of the host behind `connection` with one remote command (a [`GpuQuery`] with a
+/// fresh marker), within [`QUERY_TIMEOUT`]. The answer is capped at [`REPORT_CAP_BYTES`] before it
+/// is parsed.
 pub async fn snapshot(connection: &Connection) -> Result<GpuSnapshot, GpuError> {
-    let output = connection.exec(REMOTE_SCRIPT).await?;
     let host = connection.destination();
-    if !output.success() && output.stdout.is_empty() {
+    let query = GpuQuery::for_host(host);
+    let stdin = query.stdin();
+    let run = connection.exec_with_stdin(query.command(), stdin.as_bytes());
+    let output = match tokio::time::timeout(QUERY_TIMEOUT, run).await {
+        Ok(output) => output?,
+        Err(_) => {
+            return Err(GpuError::TimedOut {
+                host: host.to_string(),
+                secs: QUERY_TIMEOUT.as_secs(),
+            });
+        }
+    };
+    let mut stdout = output.stdout;
+    stdout.truncate(REPORT_CAP_BYTES);
+    if !output.status.is_some_and(|s| s == 0) && stdout.is_empty() {
         return Err(GpuError::Unreadable {
             host: host.to_string(),
             detail: format!(
                 "the query exited with {:?} and printed nothing; stderr: {}",
                 output.status,
-                excerpt(&output.stderr_text())
+                excerpt(&String::from_utf8_lossy(&output.stderr))
             ),
         });
     }
-    parse_report(host, &output.stdout_text())
+    query.parse(host, &String::from_utf8_lossy(&stdout))
 }
 
 impl GpuSnapshot {
@@ -205,10 +280,11 @@ impl GpuSnapshot {
     }
 }
 
-/// The first few hundred characters of `text`, for error messages.
+/// The first few hundred characters of `text`, display-safe, for error messages.
 fn excerpt(text: &str) -> String {
     const MAX: usize = 300;
-    let trimmed = text.trim();
+    let safe = display_safe(text::cut(text, 64 * 1024));
+    let trimmed = safe.trim();
     match trimmed.char_indices().nth(MAX) {
         Some((cut, _)) => format!("{}…", &trimmed[..cut]),
         None => trimmed.to_string(),

@@ -5,105 +5,274 @@
 //! or missing columns) gives a snapshot or a [`GpuError`], never a panic. nvidia-smi's man page
 //! says its output "is not guaranteed to be backwards compatible", so every field is read on its
 //! own and a line that cannot be read is skipped rather than failing the whole snapshot.
+//!
+//! Remote text is hostile on a shared machine: any user names their processes as they like. So
+//! the section marker carries a random token sent on stdin (not on the command line, where `ps`
+//! would show it), the processes and their memory come from a query without names in it (names
+//! are attached by pid afterwards), only the GPU list can say the driver is broken, every answer
+//! is cut at [`SECTION_CAP_BYTES`] on the host and the whole report at [`REPORT_CAP_BYTES`]
+//! here, and all text is made display-safe.
 
-use std::collections::HashMap;
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Mutex,
+    time::Duration,
+};
 
-use super::{Gpu, GpuError, GpuProcess, GpuSnapshot, MigInstance, excerpt};
+use super::{
+    Gpu, GpuError, GpuProcess, GpuSnapshot, MigInstance, UnreadableGpu, display_safe, excerpt,
+    text::cut,
+};
 
-/// Marks the start of a section in the script's output: `@@tunnelbook-gpu NAME [ARG]@@`.
-const MARK: &str = "@@tunnelbook-gpu ";
+/// The marker token of reports made without a random one (`scripts/gpu-check.sh`, captures).
+const LEGACY_TOKEN: &str = "tunnelbook-gpu";
+
+/// The `--query-gpu` fields asked of drivers that know them all, in column order.
+const FULL_FIELDS: &str = "index,uuid,name,memory.total,memory.used,memory.free,utilization.gpu,utilization.memory,temperature.gpu,power.draw,power.limit,mig.mode.current,pci.bus_id,compute_mode";
+
+/// The fields every driver since MIG-less times knows: [`FULL_FIELDS`] without the MIG one.
+const BASE_FIELDS: &str = "index,uuid,name,memory.total,memory.used,memory.free,utilization.gpu,utilization.memory,temperature.gpu,power.draw,power.limit,pci.bus_id,compute_mode";
+
+/// Most bytes of one nvidia-smi (or `ps`) answer the remote script passes on; the rest is cut
+/// there and the snapshot says so in its warnings.
+pub const SECTION_CAP_BYTES: usize = 256 * 1024;
+
+/// Most bytes of a report that are parsed (the sections' caps plus room for the markers).
+pub const REPORT_CAP_BYTES: usize = 6 * SECTION_CAP_BYTES + 64 * 1024;
+
+/// How long the whole query may take, end to end, before [`GpuError::TimedOut`]. Each
+/// nvidia-smi call on the host is also stopped after [`REMOTE_TIMEOUT_SECS`] where `timeout(1)`
+/// exists.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The time limit of each nvidia-smi call on the host, seconds.
+const REMOTE_TIMEOUT_SECS: u32 = 8;
 
 /// The POSIX sh script (one line, no single quotes, so it survives being quoted for any login
-/// shell, csh and fish included). Each nvidia-smi answer goes in its own section, followed by its
-/// exit status; `ps` runs only for the pids nvidia-smi reported.
+/// shell, csh and fish included). It reads two lines on stdin: the marker token and the
+/// `--query-gpu` fields (empty: all of them). Each answer goes in its own section, followed by
+/// `NAME-rc STATUS LENGTH`; a driver that rejects a field is asked again with [`BASE_FIELDS`]
+/// and the `rejected` section says so; `ps` runs only for the pids nvidia-smi reported.
 macro_rules! script {
     () => {
-        "PATH=\"$PATH:/usr/local/nvidia/bin:/usr/lib/wsl/lib\"; \
-         echo \"@@tunnelbook-gpu user@@\"; id -un 2>/dev/null; \
-         if ! command -v nvidia-smi >/dev/null 2>&1; then echo \"@@tunnelbook-gpu no-nvidia-smi@@\"; exit 0; fi; \
-         echo \"@@tunnelbook-gpu gpus@@\"; \
-         nvidia-smi --query-gpu=index,uuid,name,memory.total,memory.used,memory.free,utilization.gpu,utilization.memory,temperature.gpu,power.draw,power.limit,mig.mode.current,pci.bus_id,compute_mode --format=csv,noheader,nounits 2>&1; \
-         echo \"@@tunnelbook-gpu gpus-rc $?@@\"; \
-         apps=$(nvidia-smi --query-compute-apps=gpu_uuid,pid,process_name,used_memory --format=csv,noheader,nounits 2>&1); rc=$?; \
-         echo \"@@tunnelbook-gpu apps@@\"; echo \"$apps\"; echo \"@@tunnelbook-gpu apps-rc $rc@@\"; \
-         echo \"@@tunnelbook-gpu list@@\"; nvidia-smi -L 2>&1; echo \"@@tunnelbook-gpu list-rc $?@@\"; \
-         pids=$(echo \"$apps\" | cut -d, -f2 | tr -d \" \" | grep -E \"^[0-9]+$\" | paste -sd, -); \
-         echo \"@@tunnelbook-gpu ps@@\"; \
-         if [ -n \"$pids\" ]; then \
-         if ps -o user:64= -p $$ >/dev/null 2>&1; then ps -o user:64=,pid=,etimes=,comm= -p \"$pids\" 2>/dev/null; \
-         else ps -o user=,pid=,etimes=,comm= -p \"$pids\" 2>/dev/null; fi; fi; \
-         echo \"@@tunnelbook-gpu end@@\"; exit 0"
+        "IFS= read -r t; IFS= read -r f; m=\"@@$t\"; [ -n \"$f\" ] || f=index,uuid,name,memory.total,memory.used,memory.free,utilization.gpu,utilization.memory,temperature.gpu,power.draw,power.limit,mig.mode.current,pci.bus_id,compute_mode; \
+         PATH=\"$PATH:/usr/local/nvidia/bin:/usr/lib/wsl/lib\"; \
+         s() { printf \"%s %s@@\\n\" \"$m\" \"$*\"; }; \
+         c() { printf \"%s\\n\" \"$o\" | head -c 262144; echo; s \"$1-rc\" \"$rc\" \"${#o}\"; if [ \"$rc\" = 124 ]; then w=\"timeout -k 1 1\"; fi; }; \
+         s user; id -un 2>/dev/null; \
+         if ! command -v nvidia-smi >/dev/null 2>&1; then s no-nvidia-smi; exit 0; fi; \
+         w=; if command -v timeout >/dev/null 2>&1; then w=\"timeout -k 2 8\"; fi; \
+         o=$($w nvidia-smi --query-gpu=\"$f\" --format=csv,noheader,nounits 2>&1); rc=$?; \
+         case \"$rc:$o\" in 0:*) ;; *\"is not a valid field\"*) s rejected \"$f\"; f=index,uuid,name,memory.total,memory.used,memory.free,utilization.gpu,utilization.memory,temperature.gpu,power.draw,power.limit,pci.bus_id,compute_mode; o=$($w nvidia-smi --query-gpu=\"$f\" --format=csv,noheader,nounits 2>&1); rc=$?;; esac; \
+         s gpus \"$f\"; c gpus; \
+         o=$($w nvidia-smi --query-compute-apps=pid,gpu_uuid,used_memory --format=csv,noheader,nounits 2>&1); rc=$?; a=$o; s apps; c apps; \
+         o=$($w nvidia-smi --query-compute-apps=pid,process_name --format=csv,noheader,nounits 2>&1); rc=$?; s names; c names; \
+         o=$($w nvidia-smi -L 2>&1); rc=$?; s list; c list; \
+         p=$(printf \"%s\\n\" \"$a\" | cut -d, -f1 | tr -d \" \" | grep -E \"^[0-9]+$\" | sort -un | head -n 512 | paste -sd, -); \
+         o=; rc=0; \
+         if [ -n \"$p\" ]; then \
+         s cgroups; for x in $(printf \"%s\\n\" \"$p\" | tr , \" \"); do printf \"%s \" \"$x\"; head -c 1024 /proc/$x/cgroup 2>/dev/null | tr \"\\n\" \" \"; echo; done; \
+         if ps -o user:64= -p $$ >/dev/null 2>&1; then o=$(ps -o user:64=,pid=,etimes=,comm= -p \"$p\" 2>/dev/null); \
+         else o=$(ps -o user=,pid=,etimes=,comm= -p \"$p\" 2>/dev/null); fi; fi; \
+         s ps; c ps; \
+         s end; exit 0"
     };
 }
 
 /// The command [`super::snapshot`] runs on the remote host (through the login shell, so PATH is
-/// the user's). Public so tests and `scripts/gpu-check.sh` run exactly the same thing.
+/// the user's), fed [`GpuQuery::stdin`]. Public so tests and `scripts/gpu-check.sh` run exactly
+/// the same thing (`printf "tunnelbook-gpu\n\n" | sh -c "$REMOTE_SCRIPT"`).
 pub const REMOTE_SCRIPT: &str = concat!("sh -c '", script!(), "'");
 
-/// nvidia-smi's lines that mean the driver itself is broken.
-const DRIVER_FAILURES: [&str; 5] = [
+/// nvidia-smi's lines that mean the driver itself is broken (only believed in the GPU list's
+/// answer, and only when no GPU could be read at all).
+const DRIVER_FAILURES: [&str; 4] = [
     "Failed to initialize NVML",
     "NVIDIA-SMI has failed",
     "couldn't communicate with the NVIDIA driver",
     "Driver/library version mismatch",
-    "Unable to determine the device handle",
 ];
 
-/// Parses the output of [`REMOTE_SCRIPT`] run on `host`.
+/// What nvidia-smi puts in a field it failed to read (as opposed to `[N/A]`, a field the card
+/// does not have).
+const FIELD_FAILURES: [&str; 4] = ["ERR!", "Unknown Error", "GPU is lost", "requires reset"];
+
+/// Hosts whose driver rejected [`FULL_FIELDS`]: asked with [`BASE_FIELDS`] from then on.
+static OLD_DRIVERS: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+
+/// One run of [`REMOTE_SCRIPT`]: the random marker token and the fields to ask for, and the parser
+/// for its answer.
+#[derive(Debug, Clone)]
+pub struct GpuQuery {
+    token: String,
+    fields: &'static str,
+}
+
+impl GpuQuery {
+    /// A query for `host` with a fresh random token, asking for the fields its driver accepted
+    /// last time (all of them the first time).
+    pub fn for_host(host: &str) -> Self {
+        let old = OLD_DRIVERS
+            .lock()
+            .ok()
+            .and_then(|set| set.as_ref().map(|s| s.contains(host)))
+            .unwrap_or(false);
+        Self {
+            token: format!("{LEGACY_TOKEN}-{:032x}", rand::random::<u128>()),
+            fields: if old { BASE_FIELDS } else { FULL_FIELDS },
+        }
+    }
+
+    /// A query with a known token (tests, saved captures).
+    pub fn with_token(token: &str) -> Self {
+        Self {
+            token: display_safe(token).replace(char::is_whitespace, ""),
+            fields: FULL_FIELDS,
+        }
+    }
+
+    /// The command to run ([`REMOTE_SCRIPT`]).
+    pub fn command(&self) -> &'static str {
+        REMOTE_SCRIPT
+    }
+
+    /// What to write to the command's stdin: the token, then the fields.
+    pub fn stdin(&self) -> String {
+        format!("{}\n{}\n", self.token, self.fields)
+    }
+
+    /// Parses the answer to this query from `host`; remembers when its driver rejected fields.
+    pub fn parse(&self, host: &str, text: &str) -> Result<GpuSnapshot, GpuError> {
+        let parsed = parse_marked(host, text, &self.token);
+        if let Ok((_, true)) = &parsed
+            && let Ok(mut set) = OLD_DRIVERS.lock()
+        {
+            set.get_or_insert_with(HashSet::new).insert(host.to_string());
+        }
+        parsed.map(|(snap, _)| snap)
+    }
+}
+
+/// Parses a saved report of [`REMOTE_SCRIPT`] from `host`, finding its marker token from its
+/// `user` section (for `--from-stdin` and captures; live queries use [`GpuQuery::parse`]).
 ///
 /// Lines before the first marker (a chatty `.profile`) are ignored. A host without nvidia-smi,
 /// or where nvidia-smi finds no device, gives a snapshot with `no_gpu_reason`; a broken driver
-/// gives [`GpuError::Driver`] with nvidia-smi's own line.
+/// gives [`GpuError::Driver`] with nvidia-smi's own line; GPUs that cannot be read are listed in
+/// [`GpuSnapshot::unreadable`] beside the healthy ones.
 pub fn parse_report(host: &str, text: &str) -> Result<GpuSnapshot, GpuError> {
-    let report = Sections::split(text);
+    let token = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("@@")?.strip_suffix(" user@@"))
+        .find(|t| t.starts_with(LEGACY_TOKEN) && !t.contains(char::is_whitespace))
+        .unwrap_or(LEGACY_TOKEN);
+    parse_marked(host, text, token).map(|(snap, _)| snap)
+}
+
+/// The parser: the snapshot, and whether the driver rejected [`FULL_FIELDS`].
+fn parse_marked(host: &str, text: &str, token: &str) -> Result<(GpuSnapshot, bool), GpuError> {
+    let mut warnings = Vec::new();
+    let capped = cut(text, REPORT_CAP_BYTES);
+    if capped.len() < text.len() {
+        warnings.push(format!(
+            "the answer was {} bytes; only the first {REPORT_CAP_BYTES} were read",
+            text.len()
+        ));
+    }
+    let mark = format!("@@{token} ");
+    let report = Sections::split(capped, &mark);
     if report.sections.is_empty() {
         return Err(unreadable(
             host,
             "it has none of the expected section markers",
-            text,
+            capped,
         ));
     }
     let current_user = report
         .lines("user")
         .iter()
-        .map(|l| l.trim())
-        .find(|l| !l.is_empty() && !l.contains(char::is_whitespace))
-        .map(str::to_string);
+        .map(|l| display_safe(l.trim()))
+        .find(|l| !l.is_empty() && !l.contains(char::is_whitespace));
     if report.sections.contains_key("no-nvidia-smi") {
-        return Ok(GpuSnapshot::without_gpus(
-            host,
-            format!("no NVIDIA GPU found on {host} (nvidia-smi is not installed)"),
-            current_user,
-        ));
-    }
-    for section in ["gpus", "apps", "list"] {
-        if let Some(line) = report.lines(section).iter().find(|l| is_driver_failure(l)) {
-            return Err(GpuError::Driver {
-                host: host.to_string(),
-                message: line.trim().to_string(),
-            });
-        }
-    }
-    let Some(gpu_lines) = report.sections.get("gpus") else {
-        return Err(unreadable(host, "it stops before the GPU list", text));
-    };
-    let mut gpus: Vec<Gpu> = gpu_lines.iter().filter_map(|l| parse_gpu_line(l)).collect();
-    if gpus.is_empty() {
-        let all = gpu_lines.join("\n");
-        let rc = report.status("gpus-rc");
-        if all.contains("No devices were found") || (rc == Some(0) && all.trim().is_empty()) {
-            return Ok(GpuSnapshot::without_gpus(
-                host,
-                format!("no NVIDIA GPU found on {host} (nvidia-smi found no devices)"),
-                current_user,
-            ));
-        }
-        if rc == Some(127) || all.contains("command not found") {
-            return Ok(GpuSnapshot::without_gpus(
+        return Ok((
+            GpuSnapshot::without_gpus(
                 host,
                 format!("no NVIDIA GPU found on {host} (nvidia-smi is not installed)"),
                 current_user,
+            ),
+            false,
+        ));
+    }
+    let rejected = report.sections.contains_key("rejected");
+    if rejected {
+        warnings.push(
+            "this NVIDIA driver does not know the MIG query fields; MIG mode is read from \
+             nvidia-smi -L instead"
+                .to_string(),
+        );
+    }
+    let Some(gpu_section) = report.sections.get("gpus") else {
+        return Err(unreadable(host, "it stops before the GPU list", capped));
+    };
+    let fields: Vec<&str> = gpu_section
+        .args
+        .first()
+        .copied()
+        .unwrap_or(FULL_FIELDS)
+        .split(',')
+        .collect();
+    let mut gpus = Vec::new();
+    let mut lost = Vec::new();
+    let mut driver_lines = Vec::new();
+    let mut other_lines = Vec::new();
+    for line in &gpu_section.lines {
+        let line = display_safe(line);
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        match classify_gpu_line(line, &fields) {
+            GpuLine::Gpu(g) => gpus.push(*g),
+            GpuLine::Unreadable(u) => lost.push(u),
+            GpuLine::Driver => driver_lines.push(line.to_string()),
+            GpuLine::Other => other_lines.push(line.to_string()),
+        }
+    }
+    let rc = report.status("gpus-rc");
+    note_cut(&report, "gpus-rc", "nvidia-smi --query-gpu", &mut warnings);
+    if gpus.is_empty() && lost.is_empty() {
+        let all = gpu_section.lines.join("\n");
+        if let Some(line) = driver_lines.first() {
+            return Err(GpuError::Driver {
+                host: host.to_string(),
+                message: line.clone(),
+            });
+        }
+        if all.contains("No devices were found") || (rc == Some(0) && all.trim().is_empty()) {
+            return Ok((
+                GpuSnapshot::without_gpus(
+                    host,
+                    format!("no NVIDIA GPU found on {host} (nvidia-smi found no devices)"),
+                    current_user,
+                ),
+                rejected,
             ));
+        }
+        if rc == Some(127) || all.contains("command not found") {
+            return Ok((
+                GpuSnapshot::without_gpus(
+                    host,
+                    format!("no NVIDIA GPU found on {host} (nvidia-smi is not installed)"),
+                    current_user,
+                ),
+                rejected,
+            ));
+        }
+        if rc == Some(124) {
+            return Err(GpuError::TimedOut {
+                host: host.to_string(),
+                secs: u64::from(REMOTE_TIMEOUT_SECS),
+            });
         }
         let detail = match rc {
             Some(rc) if rc != 0 => format!("nvidia-smi exited with {rc}"),
@@ -111,31 +280,146 @@ pub fn parse_report(host: &str, text: &str) -> Result<GpuSnapshot, GpuError> {
         };
         return Err(unreadable(host, &detail, &all));
     }
+    for line in driver_lines.iter().chain(&other_lines).take(3) {
+        warnings.push(format!("nvidia-smi also said: {}", excerpt(line)));
+    }
+    if rejected || !fields.contains(&"mig.mode.current") {
+        mig_mode_from_list(&mut gpus, report.lines("list"));
+    }
     attach_mig(&mut gpus, report.lines("list"));
-    let users = parse_ps(report.lines("ps"));
-    let processes = report
-        .lines("apps")
+    // Reports of the script before the marker token (saved captures) list processes as
+    // `gpu_uuid, pid, process_name, used_memory` and have no `names` section.
+    let legacy = gpu_section.args.is_empty();
+    let processes = processes(&report, &gpus, current_user.as_deref(), legacy, &mut warnings);
+    let no_gpu_reason = gpus.is_empty().then(|| {
+        format!(
+            "no NVIDIA GPU on {host} can be read ({} unreadable)",
+            lost.len()
+        )
+    });
+    Ok((
+        GpuSnapshot {
+            host: host.to_string(),
+            gpus,
+            processes,
+            no_gpu_reason,
+            current_user,
+            unreadable: lost,
+            warnings,
+        },
+        rejected,
+    ))
+}
+
+/// The compute processes: pids, GPUs and memory from the name-free answer; names attached by
+/// pid from the second one (a pid named twice differently gets no name: one of the two was
+/// forged through a newline in a process name); users and running times from `ps`.
+fn processes(
+    report: &Sections<'_>,
+    gpus: &[Gpu],
+    current_user: Option<&str>,
+    legacy: bool,
+    warnings: &mut Vec<String>,
+) -> Vec<GpuProcess> {
+    let known: HashSet<&str> = gpus
         .iter()
-        .filter_map(|l| parse_app_line(l))
-        .map(|mut p| {
-            if let Some(row) = users.get(&p.pid) {
-                p.user = row.user.clone();
-                p.running_secs = row.running_secs;
-                if p.command.is_none() {
-                    p.command = row.command.clone();
-                }
-            }
-            p.own = p.user.is_some() && p.user == current_user;
-            p
-        })
+        .flat_map(|g| std::iter::once(g.uuid.as_str()).chain(g.mig.iter().map(|m| m.uuid.as_str())))
         .collect();
-    Ok(GpuSnapshot {
-        host: host.to_string(),
-        gpus,
-        processes,
-        no_gpu_reason: None,
-        current_user,
-    })
+    let mut names: HashMap<u32, Option<String>> = HashMap::new();
+    let legacy_rows: Vec<(String, String)> = if legacy {
+        report
+            .lines("apps")
+            .iter()
+            .filter_map(|l| legacy_app_line(l))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (apps, name_lines): (Vec<&str>, Vec<&str>) = if legacy {
+        (
+            legacy_rows.iter().map(|(a, _)| a.as_str()).collect(),
+            legacy_rows.iter().map(|(_, n)| n.as_str()).collect(),
+        )
+    } else {
+        (report.lines("apps").to_vec(), report.lines("names").to_vec())
+    };
+    for line in name_lines {
+        let Some((pid, name)) = line.split_once(',') else {
+            continue;
+        };
+        let Ok(pid) = pid.trim().parse::<u32>() else {
+            continue;
+        };
+        let name = value(name).map(display_safe);
+        names
+            .entry(pid)
+            .and_modify(|seen| {
+                if *seen != name {
+                    *seen = None;
+                }
+            })
+            .or_insert(name);
+    }
+    let users = parse_ps(report.lines("ps"));
+    let containers = parse_cgroups(report.lines("cgroups"));
+    let mut out: Vec<GpuProcess> = Vec::new();
+    let mut unparsed = Vec::new();
+    for line in apps {
+        let safe = display_safe(line);
+        if safe.trim().is_empty() {
+            continue;
+        }
+        let Some(mut p) = parse_app_line(&safe) else {
+            unparsed.push(safe);
+            continue;
+        };
+        if !known.contains(p.gpu_uuid.as_str()) || out.iter().any(|q| q.pid == p.pid && q.gpu_uuid == p.gpu_uuid) {
+            continue;
+        }
+        p.command = names.get(&p.pid).cloned().flatten();
+        if let Some(row) = users.get(&p.pid) {
+            p.user = row.user.clone();
+            p.running_secs = row.running_secs;
+            if p.command.is_none() {
+                p.command = row.command.clone();
+            }
+        }
+        if let Some(container) = containers.get(&p.pid) {
+            p.container = Some(container.clone());
+        }
+        p.own = p.user.is_some() && p.user.as_deref() == current_user;
+        out.push(p);
+    }
+    let rc = report.status("apps-rc");
+    if out.is_empty() && rc.is_some_and(|rc| rc != 0) {
+        let said = unparsed
+            .iter()
+            .find(|l| !l.contains("Unable to determine the device handle"))
+            .or(unparsed.first())
+            .map(|l| excerpt(l))
+            .unwrap_or_default();
+        warnings.push(format!(
+            "the list of GPU processes could not be read (nvidia-smi exited with {}: {said}); \
+             GPUs are judged by their memory and utilization alone",
+            rc.unwrap_or_default()
+        ));
+    }
+    note_cut(report, "apps-rc", "nvidia-smi --query-compute-apps", warnings);
+    out
+}
+
+/// Adds a warning when the section whose status line is `rc_section` was cut on the host.
+fn note_cut(report: &Sections<'_>, rc_section: &str, what: &str, warnings: &mut Vec<String>) {
+    let length = report
+        .sections
+        .get(rc_section)
+        .and_then(|s| s.args.get(1))
+        .and_then(|n| n.parse::<usize>().ok());
+    if let Some(n) = length.filter(|n| *n > SECTION_CAP_BYTES) {
+        warnings.push(format!(
+            "{what} printed {n} bytes; only the first {SECTION_CAP_BYTES} were read"
+        ));
+    }
 }
 
 fn unreadable(host: &str, what: &str, output: &str) -> GpuError {
@@ -145,34 +429,45 @@ fn unreadable(host: &str, what: &str, output: &str) -> GpuError {
     }
 }
 
-fn is_driver_failure(line: &str) -> bool {
-    DRIVER_FAILURES.iter().any(|p| line.contains(p))
+/// One section of the script's output: the marker's arguments and the lines after it.
+#[derive(Default)]
+struct Section<'a> {
+    args: Vec<&'a str>,
+    lines: Vec<&'a str>,
 }
 
-/// The script's output cut at its markers.
+/// The script's output cut at its markers. Each section counts once (the first).
 #[derive(Default)]
 struct Sections<'a> {
-    sections: HashMap<&'a str, Vec<&'a str>>,
+    sections: HashMap<&'a str, Section<'a>>,
 }
 
 impl<'a> Sections<'a> {
-    fn split(text: &'a str) -> Self {
+    fn split(text: &'a str, mark: &str) -> Self {
         let mut out = Self::default();
         let mut current: Option<&'a str> = None;
         for line in text.lines() {
             let trimmed = line.trim();
             if let Some(name) = trimmed
-                .strip_prefix(MARK)
+                .strip_prefix(mark)
                 .and_then(|r| r.strip_suffix("@@"))
             {
-                // `gpus-rc 0`: a one-line section whose content is the status.
                 let mut words = name.split_whitespace();
                 let Some(key) = words.next() else { continue };
-                let entry = out.sections.entry(key).or_default();
-                entry.extend(words);
+                if out.sections.contains_key(key) {
+                    current = None;
+                    continue;
+                }
+                out.sections.insert(
+                    key,
+                    Section {
+                        args: words.collect(),
+                        lines: Vec::new(),
+                    },
+                );
                 current = Some(key);
-            } else if let Some(key) = current {
-                out.sections.entry(key).or_default().push(line);
+            } else if let Some(section) = current.and_then(|k| out.sections.get_mut(k)) {
+                section.lines.push(line);
             }
         }
         out
@@ -181,12 +476,18 @@ impl<'a> Sections<'a> {
     fn lines(&self, name: &str) -> &[&'a str] {
         self.sections
             .get(name)
-            .map(Vec::as_slice)
+            .map(|s| s.lines.as_slice())
             .unwrap_or_default()
     }
 
+    /// The exit status a `NAME-rc STATUS [LENGTH]` marker (or an old `NAME-rc` section) gives.
     fn status(&self, name: &str) -> Option<i32> {
-        self.lines(name).first().and_then(|s| s.trim().parse().ok())
+        let section = self.sections.get(name)?;
+        section
+            .args
+            .first()
+            .or(section.lines.first())
+            .and_then(|s| s.trim().parse().ok())
     }
 }
 
@@ -194,11 +495,22 @@ impl<'a> Sections<'a> {
 /// `[Not Supported]`, `[Insufficient Permissions]`, …).
 fn value(raw: &str) -> Option<&str> {
     let v = raw.trim();
-    if v.is_empty() || v.starts_with('[') || v.eq_ignore_ascii_case("N/A") {
+    if v.is_empty() || v.starts_with('[') || v.eq_ignore_ascii_case("N/A") || failure(v).is_some()
+    {
         None
     } else {
         Some(v)
     }
+}
+
+/// The failure nvidia-smi wrote in place of a value (`ERR!`, `[Unknown Error]`, `[GPU is lost]`).
+fn failure(raw: &str) -> Option<&str> {
+    let v = raw.trim();
+    let lower = v.to_ascii_lowercase();
+    FIELD_FAILURES
+        .iter()
+        .any(|f| lower.contains(&f.to_ascii_lowercase()))
+        .then_some(v)
 }
 
 /// A non-negative number, with or without its unit (`81559 MiB`, `682.70 W`, `100 %`).
@@ -220,63 +532,140 @@ fn whole_u32(raw: &str) -> Option<u32> {
         .map(|n| n.round() as u32)
 }
 
-/// One line of `--query-gpu`. Lines whose first two columns are not an index and a UUID (a
-/// header, an error message, garbage) are skipped; extra columns are ignored.
-fn parse_gpu_line(line: &str) -> Option<Gpu> {
-    let f: Vec<&str> = line.split(',').collect();
-    let field = |i: usize| f.get(i).copied().unwrap_or("");
-    let index: u32 = field(0).trim().parse().ok()?;
-    let uuid = value(field(1))?;
-    if uuid.contains(char::is_whitespace) {
-        return None;
-    }
-    Some(Gpu {
-        index,
-        uuid: uuid.to_string(),
-        name: value(field(2)).map(str::to_string),
-        memory_total_mib: whole_u64(field(3)),
-        memory_used_mib: whole_u64(field(4)),
-        memory_free_mib: whole_u64(field(5)),
-        utilization_gpu: whole_u32(field(6)),
-        utilization_memory: whole_u32(field(7)),
-        temperature_c: whole_u32(field(8)),
-        power_draw_w: number(field(9)),
-        power_limit_w: number(field(10)),
-        mig_enabled: value(field(11)).and_then(|v| match v.to_ascii_lowercase().as_str() {
-            "enabled" => Some(true),
-            "disabled" => Some(false),
-            _ => None,
-        }),
-        pci_bus_id: value(field(12)).map(str::to_string),
-        compute_mode: value(field(13)).map(str::to_string),
-        mig: Vec::new(),
-    })
+/// What one line of the GPU list is.
+enum GpuLine {
+    Gpu(Box<Gpu>),
+    Unreadable(UnreadableGpu),
+    Driver,
+    Other,
 }
 
-/// One line of `--query-compute-apps=gpu_uuid,pid,process_name,used_memory`. A process name
-/// may itself contain commas, so the name is everything between the pid and the last column.
+/// Reads one (display-safe) line of `--query-gpu` asked with `fields`. A row whose index reads
+/// but whose UUID does not is an unreadable GPU; `Unable to determine the device handle for GPU
+/// BUS: …` and `GPU is lost` lines are unreadable GPUs; driver failure lines and anything else
+/// (a header, a newer driver's notice) are told apart for the caller.
+fn classify_gpu_line(line: &str, fields: &[&str]) -> GpuLine {
+    let lower = line.to_ascii_lowercase();
+    if lower.contains("unable to determine the device handle") || lower.starts_with("gpu is lost")
+    {
+        return GpuLine::Unreadable(UnreadableGpu {
+            index: None,
+            pci_bus_id: bus_id_in(line),
+            message: line.to_string(),
+        });
+    }
+    if DRIVER_FAILURES.iter().any(|f| line.contains(f)) {
+        return GpuLine::Driver;
+    }
+    let f: Vec<&str> = line.split(',').collect();
+    let col = |name: &str| {
+        fields
+            .iter()
+            .position(|n| *n == name)
+            .and_then(|i| f.get(i).copied())
+            .unwrap_or("")
+    };
+    let pci_bus_id = value(col("pci.bus_id")).map(str::to_string);
+    let uuid = col("uuid").trim();
+    let uuid_ok = uuid.len() > 4
+        && uuid.is_char_boundary(4)
+        && uuid[..4].eq_ignore_ascii_case("GPU-")
+        && !uuid.contains(char::is_whitespace);
+    let Ok(index) = col("index").trim().parse::<u32>() else {
+        // A GPU row whose index nvidia-smi could not read.
+        return if uuid_ok {
+            GpuLine::Unreadable(UnreadableGpu {
+                index: None,
+                pci_bus_id,
+                message: format!("nvidia-smi cannot read the index of {uuid}: {line}"),
+            })
+        } else {
+            GpuLine::Other
+        };
+    };
+    if !uuid_ok {
+        return GpuLine::Unreadable(UnreadableGpu {
+            index: Some(index),
+            pci_bus_id,
+            message: format!("nvidia-smi cannot read GPU {index}: {line}"),
+        });
+    }
+    let failures: Vec<String> = fields
+        .iter()
+        .zip(&f)
+        .filter_map(|(name, raw)| failure(raw).map(|v| format!("{name} is \"{v}\"")))
+        .collect();
+    GpuLine::Gpu(Box::new(Gpu {
+        index,
+        uuid: uuid.to_string(),
+        name: value(col("name")).map(str::to_string),
+        memory_total_mib: whole_u64(col("memory.total")),
+        memory_used_mib: whole_u64(col("memory.used")),
+        memory_free_mib: whole_u64(col("memory.free")),
+        utilization_gpu: whole_u32(col("utilization.gpu")),
+        utilization_memory: whole_u32(col("utilization.memory")),
+        temperature_c: whole_u32(col("temperature.gpu")),
+        power_draw_w: number(col("power.draw")),
+        power_limit_w: number(col("power.limit")),
+        mig_enabled: value(col("mig.mode.current")).and_then(|v| {
+            match v.to_ascii_lowercase().as_str() {
+                "enabled" => Some(true),
+                "disabled" => Some(false),
+                _ => None,
+            }
+        }),
+        pci_bus_id,
+        compute_mode: value(col("compute_mode")).map(str::to_string),
+        mig: Vec::new(),
+        problem: (!failures.is_empty())
+            .then(|| format!("nvidia-smi cannot read it ({})", failures.join(", "))),
+    }))
+}
+
+/// The PCI bus id in `… for GPU 0000:0B:00.0: Unknown Error` (also `GPU0000:0B:00.0`).
+fn bus_id_in(line: &str) -> Option<String> {
+    line.split(|c: char| c.is_whitespace() || c == ',')
+        .map(|w| w.trim_start_matches("GPU").trim_end_matches([':', '.']))
+        .find(|w| {
+            let parts: Vec<&str> = w.split(':').collect();
+            parts.len() >= 2
+                && parts.last().is_some_and(|p| p.contains('.'))
+                && w.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        })
+        .map(str::to_string)
+}
+
+/// One line of `--query-compute-apps=pid,gpu_uuid,used_memory`.
 fn parse_app_line(line: &str) -> Option<GpuProcess> {
     let f: Vec<&str> = line.split(',').collect();
-    let uuid = value(f.first()?)?;
-    if uuid.contains(char::is_whitespace) {
+    let pid: u32 = f.first()?.trim().parse().ok()?;
+    let uuid = value(f.get(1)?)?;
+    let upper = uuid.get(..4)?.to_ascii_uppercase();
+    if !(upper == "GPU-" || upper == "MIG-") || uuid.contains(char::is_whitespace) {
         return None;
     }
-    let pid: u32 = f.get(1)?.trim().parse().ok()?;
-    let (command, memory) = match f.len() {
-        0..=2 => (None, None),
-        3 => (value(f[2]).map(str::to_string), None),
-        n => {
-            let name = f[2..n - 1].join(",");
-            (value(&name).map(str::to_string), whole_u64(f[n - 1]))
-        }
-    };
     Some(GpuProcess {
         gpu_uuid: uuid.to_string(),
         pid,
-        command,
-        used_memory_mib: memory,
+        used_memory_mib: f.get(2).and_then(|m| whole_u64(m)),
         ..GpuProcess::default()
     })
+}
+
+/// An old report's `gpu_uuid, pid, process_name, used_memory` line as the two new ones
+/// (`pid, gpu_uuid, used_memory` and `pid, process_name`); the name is everything between the
+/// pid and the last column.
+fn legacy_app_line(line: &str) -> Option<(String, String)> {
+    let f: Vec<&str> = line.split(',').collect();
+    let uuid = f.first()?.trim();
+    let pid = f.get(1)?.trim();
+    pid.parse::<u32>().ok()?;
+    let (name, memory) = match f.len() {
+        0..=2 => (String::new(), ""),
+        3 => (f[2].to_string(), ""),
+        n => (f[2..n - 1].join(","), f[n - 1]),
+    };
+    Some((format!("{pid}, {uuid}, {memory}"), format!("{pid},{name}")))
 }
 
 /// What `ps -o user=,pid=,etimes=,comm=` says about one pid.
@@ -290,6 +679,7 @@ struct PsRow {
 fn parse_ps(lines: &[&str]) -> HashMap<u32, PsRow> {
     let mut rows = HashMap::new();
     for line in lines {
+        let line = display_safe(line);
         let mut words = line.split_whitespace();
         let (Some(user), Some(pid)) = (words.next(), words.next()) else {
             continue;
@@ -299,16 +689,30 @@ fn parse_ps(lines: &[&str]) -> HashMap<u32, PsRow> {
         };
         let running_secs = words.next().and_then(|s| s.parse().ok());
         let command = words.collect::<Vec<_>>().join(" ");
-        rows.insert(
-            pid,
-            PsRow {
-                user: Some(user.to_string()),
-                running_secs,
-                command: (!command.is_empty()).then_some(command),
-            },
-        );
+        rows.entry(pid).or_insert(PsRow {
+            user: Some(user.to_string()),
+            running_secs,
+            command: (!command.is_empty()).then_some(command),
+        });
     }
     rows
+}
+
+/// `PID CGROUP-LINES…` rows: the container each pid runs in, when its cgroup path names one.
+fn parse_cgroups(lines: &[&str]) -> HashMap<u32, String> {
+    let mut out = HashMap::new();
+    for line in lines {
+        let Some((pid, rest)) = line.trim().split_once(' ') else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if let Some(name) = super::container::from_cgroup(rest) {
+            out.entry(pid).or_insert(name);
+        }
+    }
+    out
 }
 
 /// The UUID in `… (UUID: GPU-…)`.
@@ -320,11 +724,28 @@ fn uuid_in(line: &str) -> Option<&str> {
     (!uuid.is_empty()).then_some(uuid)
 }
 
+/// For drivers that cannot be asked `mig.mode.current`: a GPU with `MIG` lines under it in
+/// `nvidia-smi -L` is in MIG mode.
+fn mig_mode_from_list(gpus: &mut [Gpu], list: &[&str]) {
+    let mut parent: Option<usize> = None;
+    for line in list {
+        let t = line.trim();
+        if t.starts_with("GPU ") {
+            parent = uuid_in(t).and_then(|u| gpus.iter().position(|g| g.uuid == u));
+        } else if t.starts_with("MIG ")
+            && let Some(g) = parent.and_then(|i| gpus.get_mut(i))
+        {
+            g.mig_enabled = Some(true);
+        }
+    }
+}
+
 /// Reads `nvidia-smi -L`: `GPU i: NAME (UUID: GPU-…)` lines, each followed by its indented
 /// `MIG 3g.40gb Device 0: (UUID: MIG-…)` lines, and attaches the instances to their GPU.
 fn attach_mig(gpus: &mut [Gpu], list: &[&str]) {
     let mut parent: Option<usize> = None;
     for line in list {
+        let line = display_safe(line);
         let t = line.trim();
         if t.starts_with("GPU ") {
             parent = uuid_in(t).and_then(|u| gpus.iter().position(|g| g.uuid == u));
@@ -342,7 +763,9 @@ fn attach_mig(gpus: &mut [Gpu], list: &[&str]) {
                 .position(|w| *w == "Device")
                 .and_then(|i| words.get(i + 1))
                 .and_then(|w| w.trim_end_matches(':').parse().ok());
-            if let Some(g) = gpus.get_mut(gpu) {
+            if let Some(g) = gpus.get_mut(gpu)
+                && !g.mig.iter().any(|m| m.uuid == uuid)
+            {
                 g.mig.push(MigInstance {
                     uuid: uuid.to_string(),
                     profile,
@@ -357,7 +780,11 @@ fn attach_mig(gpus: &mut [Gpu], list: &[&str]) {
 pub(crate) mod tests {
     use proptest::prelude::*;
 
-    use super::*;
+    use super::{super::GpuSelector, *};
+    use crate::gpu::FreeRule;
+
+    /// The marker of reports made by the script before it had a token (saved captures).
+    const MARK: &str = "@@tunnelbook-gpu ";
 
     /// A fixture file under `crates/core/tests/fixtures/nvidia-smi/`.
     pub(crate) fn fixture(path: &str) -> String {
@@ -368,7 +795,8 @@ pub(crate) mod tests {
         std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
     }
 
-    /// Builds what [`REMOTE_SCRIPT`] prints from its parts.
+    /// Builds what [`REMOTE_SCRIPT`] printed before the marker token (the saved captures' format)
+    /// from its parts.
     pub(crate) fn report(user: &str, gpus: &str, apps: &str, list: &str, ps: &str) -> String {
         format!(
             "{MARK}user@@\n{user}\n{MARK}gpus@@\n{gpus}{MARK}gpus-rc 0@@\n{MARK}apps@@\n{apps}\n\
@@ -399,8 +827,23 @@ pub(crate) mod tests {
             !body.contains('\n'),
             "csh cannot take newlines inside quotes"
         );
-        assert!(body.contains("--query-gpu=index,uuid,name,memory.total,memory.used,memory.free,utilization.gpu,utilization.memory,temperature.gpu,power.draw,power.limit,mig.mode.current,pci.bus_id,compute_mode --format=csv,noheader,nounits"));
+        assert!(body.contains(&format!("f={FULL_FIELDS};")));
+        assert!(body.contains(&format!("f={BASE_FIELDS};")));
+        assert_eq!(
+            FULL_FIELDS.replace(",mig.mode.current", ""),
+            BASE_FIELDS,
+            "the base fields are the full ones less the MIG field"
+        );
+        assert!(body.contains(&format!("head -c {SECTION_CAP_BYTES};")));
+        assert!(body.contains(&format!("timeout -k 2 {REMOTE_TIMEOUT_SECS}")));
+        // A hung first call, then 1 s for each of the other three, fits in the whole query's limit.
+        assert!(u64::from(REMOTE_TIMEOUT_SECS) + 3 < QUERY_TIMEOUT.as_secs());
         assert!(REMOTE_SCRIPT.starts_with("sh -c '") && REMOTE_SCRIPT.ends_with('\''));
+        // The token never appears on the command line, where `ps` would show it.
+        let q = GpuQuery::for_host("h");
+        assert!(!q.command().contains(&q.token));
+        assert!(q.stdin().starts_with(&q.token));
+        assert_ne!(GpuQuery::for_host("h").token, q.token);
     }
 
     #[test]
@@ -732,6 +1175,370 @@ pub(crate) mod tests {
         assert_eq!(whole_u32("99.6 %"), Some(100));
     }
 
+    /// The token the script tests send.
+    const TOKEN: &str = "tunnelbook-gpu-0123456789abcdef0123456789abcdef";
+
+    /// A copy of fixture scenario `name` (in the `tests/shims/nvidia-smi` layout) to add files
+    /// to.
+    pub(crate) fn scenario_dir(name: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let src = format!(
+            "{}/tests/fixtures/nvidia-smi/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        for entry in std::fs::read_dir(&src).unwrap_or_else(|e| panic!("{src}: {e}")) {
+            let entry = entry.unwrap_or_else(|e| panic!("{e}"));
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name()))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        dir
+    }
+
+    /// Runs the real [`REMOTE_SCRIPT`] through `sh` as a host would, with the test shim
+    /// (`tests/shims/nvidia-smi`, reading `dir`) first on PATH and `stdin` as the query's stdin;
+    /// returns what it printed.
+    #[cfg(unix)]
+    pub(crate) fn run_script(dir: &std::path::Path, stdin: &str) -> String {
+        use std::io::Write as _;
+        let bin = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let shim = format!("{}/../../tests/shims/nvidia-smi", env!("CARGO_MANIFEST_DIR"));
+        std::os::unix::fs::symlink(&shim, bin.path().join("nvidia-smi"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let path = format!(
+            "{}:{}",
+            bin.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", script!()])
+            .env("PATH", path)
+            .env("NVIDIA_SMI_SHIM_DIR", dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        if let Some(mut input) = child.stdin.take() {
+            let _ = input.write_all(stdin.as_bytes());
+        }
+        let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `dir` queried through the real script and parsed, as `gpus` does for host `host`.
+    #[cfg(unix)]
+    fn query(host: &str, dir: &std::path::Path) -> Result<GpuSnapshot, GpuError> {
+        let q = GpuQuery::for_host(host);
+        q.parse(host, &run_script(dir, &q.stdin()))
+    }
+
+    fn indexes(snap: &GpuSnapshot) -> Vec<u32> {
+        snap.gpus.iter().map(|g| g.index).collect()
+    }
+
+    /// Case 08 (shared/cases/08-gpu-fallen-off-bus.md): one GPU of four fell off the bus.
+    #[cfg(unix)]
+    #[test]
+    fn case_08_a_lost_gpu_leaves_the_other_three() {
+        let dir = scenario_dir("case08-lost");
+        let snap = query("lost", dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(indexes(&snap), [0, 2, 3]);
+        assert_eq!(snap.no_gpu_reason, None);
+        assert_eq!(snap.unreadable.len(), 1, "{snap:#?}");
+        let lost = &snap.unreadable[0];
+        assert_eq!(lost.pci_bus_id.as_deref(), Some("0000:0B:00.0"));
+        assert_eq!(
+            lost.message,
+            "Unable to determine the device handle for GPU 0000:0B:00.0: Unknown Error"
+        );
+        assert_eq!(snap.processes.len(), 1);
+        assert_eq!(snap.processes[0].pid, 4242);
+        assert_eq!(snap.processes[0].command.as_deref(), Some("python"));
+        let ranked = snap.rank_free(false);
+        let free: Vec<u32> = ranked.iter().filter(|c| c.free).map(|c| c.gpu_index).collect();
+        assert_eq!(free, [0, 3]);
+        let busy = ranked.iter().find(|c| c.gpu_index == 2);
+        assert!(busy.is_some_and(|c| !c.free && c.why.starts_with("in use by")));
+        let auto = snap.select(&GpuSelector::Auto, false);
+        assert_eq!(auto.ok().flatten().map(|c| c.gpu_index), Some(0));
+    }
+
+    /// Case 10 (shared/cases/10-container-busy-gpu-no-processes.md): a GPU at 99 % whose
+    /// processes are in another container.
+    #[cfg(unix)]
+    #[test]
+    fn case_10_a_busy_gpu_without_visible_processes_is_not_free() {
+        let dir = scenario_dir("case10-container");
+        let snap = query("ctr", dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(indexes(&snap), [0, 1]);
+        let ranked = snap.rank_free(false);
+        assert!(ranked.iter().all(|c| !c.free), "{ranked:#?}");
+        let gpu0 = ranked.iter().find(|c| c.gpu_index == 0);
+        let why = gpu0.map(|c| c.why.as_str()).unwrap_or_default();
+        assert!(
+            why.starts_with("in use (processes not visible: another container or namespace)")
+                && why.contains("99 % utilization"),
+            "{why}"
+        );
+        let err = snap.select(&GpuSelector::Auto, false).err();
+        assert!(matches!(err, Some(GpuError::NoFreeGpu { .. })), "{err:?}");
+    }
+
+    /// A GPU at 100 % with nothing listed (the real H100 capture with its process hidden).
+    #[test]
+    fn a_fully_busy_gpu_with_no_processes_is_in_use() {
+        let text = report(
+            "alice",
+            &fixture("h100-busy/query-gpu.csv"),
+            "",
+            &fixture("h100-busy/list.txt"),
+            "",
+        );
+        let snap = parse_report("h", &text).unwrap_or_else(|e| panic!("{e}"));
+        assert!(snap.processes.is_empty());
+        let c = &snap.rank_free(true)[0];
+        assert!(!c.free);
+        assert!(c.why.contains("processes not visible"), "{}", c.why);
+        assert!(c.why.contains("100 % utilization"), "{}", c.why);
+    }
+
+    /// Every failure string nvidia-smi writes, in every field of one GPU beside a healthy one:
+    /// never an error, the healthy GPU always there, a failed field makes its GPU unusable.
+    #[test]
+    fn each_failure_string_in_each_field_is_partial() {
+        let healthy = "1, GPU-0f0e0d0c-0b0a-0908-0706-050403020100, NVIDIA H100 80GB HBM3, 81559, 0, 81559, 0, 0, 31, 70.10, 700.00, Disabled, 00000000:00:07.0, Default";
+        // GPU 0 would win on free memory if it were healthy.
+        let victim = "0, GPU-75cbcb3f-3580-af7a-4e6d-03d5aa80af6b, NVIDIA H100 80GB HBM3, 81559, 0, 81559, 0, 0, 30, 69.00, 700.00, Disabled, 00000000:00:06.0, Default";
+        let hard = ["ERR!", "[Unknown Error]", "[GPU is lost]", "Unknown Error"];
+        let soft = ["[N/A]", "[Not Supported]", "N/A"];
+        let fields: Vec<&str> = FULL_FIELDS.split(',').collect();
+        for (i, field) in fields.iter().enumerate() {
+            for bad in hard.iter().chain(&soft) {
+                let mut cols: Vec<&str> = victim.split(", ").collect();
+                cols[i] = bad;
+                let gpus = format!("{}\n{healthy}\n", cols.join(", "));
+                let text = report("u", &gpus, "", "", "");
+                let snap = parse_report("h", &text)
+                    .unwrap_or_else(|e| panic!("{field} = {bad}: {e}"));
+                assert!(
+                    snap.gpus.iter().any(|g| g.index == 1 && g.problem.is_none()),
+                    "{field} = {bad}: {snap:#?}"
+                );
+                let picked = snap
+                    .select(&GpuSelector::Auto, false)
+                    .unwrap_or_else(|e| panic!("{field} = {bad}: {e}"))
+                    .map(|c| c.gpu_index);
+                let victim_gpu = snap.gpus.iter().find(|g| g.index == 0);
+                if hard.contains(bad) || *field == "uuid" || *field == "index" {
+                    assert_eq!(picked, Some(1), "{field} = {bad}");
+                    // Shown with its reason: as a GPU with a problem, or as unreadable.
+                    let shown = victim_gpu.is_some_and(|g| {
+                        g.problem.as_deref().is_some_and(|p| p.contains(field) && p.contains(bad.trim_matches(['[', ']'])))
+                    }) || snap.unreadable.iter().any(|u| u.message.contains(bad));
+                    assert!(shown, "{field} = {bad}: {snap:#?}");
+                    if let Some(g) = victim_gpu {
+                        let err = snap.select_with(&GpuSelector::Uuid(g.uuid.clone()), &FreeRule::default());
+                        assert!(matches!(err, Err(GpuError::UnusableGpu { .. })), "{err:?}");
+                    }
+                } else {
+                    assert!(victim_gpu.is_some_and(|g| g.problem.is_none()), "{field} = {bad}");
+                    assert!(picked.is_some(), "{field} = {bad}");
+                }
+            }
+        }
+        // Whole lines for a GPU.
+        for line in [
+            "Unable to determine the device handle for GPU 0000:00:06.0: Unknown Error",
+            "Unable to determine the device handle for GPU0000:00:06.0: GPU is lost.  Reboot the system to recover this GPU",
+        ] {
+            let text = report("u", &format!("{line}\n{healthy}\n"), "", "", "");
+            let snap = parse_report("h", &text).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(indexes(&snap), [1]);
+            assert_eq!(snap.unreadable.len(), 1);
+            assert_eq!(snap.unreadable[0].pci_bus_id.as_deref(), Some("0000:00:06.0"));
+        }
+        // Nothing readable at all: an error that quotes the output.
+        let text = report(
+            "u",
+            "Unable to determine the device handle for GPU 0000:00:06.0: Unknown Error\n",
+            "",
+            "",
+            "",
+        );
+        let snap = parse_report("h", &text).unwrap_or_else(|e| panic!("{e}"));
+        assert!(snap.gpus.is_empty());
+        assert!(snap.no_gpu_reason.as_deref().is_some_and(|r| r.contains("1 unreadable")));
+    }
+
+    /// An old driver rejects `mig.mode.current`: asked again without it, MIG mode then comes from
+    /// `nvidia-smi -L`, and the host is asked without it from then on.
+    #[cfg(unix)]
+    #[test]
+    fn a_driver_rejecting_the_mig_fields_is_asked_without_them() {
+        let dir = scenario_dir("a100-mig-4x");
+        std::fs::write(dir.path().join("rejects"), "mig.mode.current\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let host = "old-driver-box";
+        assert_eq!(GpuQuery::for_host(host).fields, FULL_FIELDS);
+        let snap = query(host, dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(snap.gpus.len(), 4);
+        assert_eq!(snap.gpus[0].mig_enabled, Some(true));
+        assert_eq!(snap.gpus[0].mig.len(), 3);
+        assert_eq!(snap.gpus[2].pci_bus_id.as_deref(), Some("00000000:47:00.0"));
+        assert_eq!(snap.gpus[2].compute_mode.as_deref(), Some("Default"));
+        assert!(snap.warnings.iter().any(|w| w.contains("MIG")), "{:?}", snap.warnings);
+        assert_eq!(GpuQuery::for_host(host).fields, BASE_FIELDS);
+        // Asked with the base fields straight away: no rejection the second time.
+        let again = query(host, dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again.gpus, snap.gpus);
+        assert!(again.warnings.is_empty(), "{:?}", again.warnings);
+        // The same scenario on a current driver reads MIG mode from the query.
+        let dir = scenario_dir("a100-mig-4x");
+        let current = query("new-driver-box", dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(current.gpus[2].mig_enabled, Some(false));
+        // The old driver cannot say whether a GPU without instances has MIG mode off or no MIG.
+        let mut without = current.gpus.clone();
+        for g in without.iter_mut().filter(|g| g.mig.is_empty()) {
+            g.mig_enabled = None;
+        }
+        assert_eq!(without, snap.gpus);
+    }
+
+    /// Hostile process names: each marker (legacy and a guess at the token), nvidia-smi's failure
+    /// lines, a newline followed by forged rows, terminal escapes. Nothing changes but names.
+    #[cfg(unix)]
+    #[test]
+    fn process_names_cannot_forge_markers_inject_or_fail() {
+        let dir = scenario_dir("case08-lost");
+        let clean = query("names", dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let hostile = [
+            "@@tunnelbook-gpu gpus@@".to_string(),
+            "@@tunnelbook-gpu end@@".to_string(),
+            "@@tunnelbook-gpu no-nvidia-smi@@".to_string(),
+            format!("@@{TOKEN} gpus@@"),
+            "/tmp/NVIDIA-SMI has failed/python3".to_string(),
+            "Failed to initialize NVML: Driver/library version mismatch".to_string(),
+            "Unable to determine the device handle for GPU 0000:0C:00.0: Unknown Error".to_string(),
+            "x\n9, GPU-eeeeeeee-0000-0000-0000-000000000000, Evil GPU, 1, 0, 1, 0, 0, 1, 1, 1, Disabled, 00000000:99:00.0, Default".to_string(),
+            "x\n4243, GPU-67a571b1-79ee-1016-8ea3-c1fff3f1c1d2, 99999".to_string(),
+            "x\n4242, forged-name".to_string(),
+            "\u{1b}[2J\u{1b}]0;pwned\u{7}red\u{1b}[31m".to_string(),
+            "x\n@@tunnelbook-gpu gpus@@\n9, GPU-eeeeeeee-0000-0000-0000-000000000000, Evil".to_string(),
+            format!("x\n@@{TOKEN} gpus@@\n9, GPU-eeeeeeee-0000-0000-0000-000000000000, Evil"),
+        ];
+        for name in &hostile {
+            let names = format!("4242, {name}\n");
+            std::fs::write(dir.path().join("names.csv"), &names).unwrap_or_else(|e| panic!("{e}"));
+            let snap = query("names", dir.path()).unwrap_or_else(|e| panic!("{name:?}: {e}"));
+            assert_eq!(snap.gpus, clean.gpus, "{name:?}");
+            assert_eq!(snap.unreadable, clean.unreadable, "{name:?}");
+            let pids: Vec<(u32, &str, Option<u64>)> = snap
+                .processes
+                .iter()
+                .map(|p| (p.pid, p.gpu_uuid.as_str(), p.used_memory_mib))
+                .collect();
+            assert_eq!(pids, [(4242, "GPU-2d540dd6-583b-cf11-80dd-cc28edc1dd62", Some(10640))]);
+            let command = snap.processes[0].command.clone().unwrap_or_default();
+            assert!(!command.chars().any(char::is_control), "{command:?}");
+            assert_ne!(command, "forged-name");
+            // Over the legacy marker (the saved-capture format, which a newline and the marker in a
+            // name can forge: why live queries carry a token) the rest holds.
+            if name.contains("\n@@") {
+                continue;
+            }
+            let legacy = run_script(dir.path(), "tunnelbook-gpu\n\n");
+            let snap = parse_report("names", &legacy).unwrap_or_else(|e| panic!("{name:?}: {e}"));
+            assert_eq!(snap.gpus, clean.gpus, "{name:?}");
+        }
+    }
+
+    /// 10 MB of process list: cut on the host, the report stays small, the GPUs intact.
+    #[cfg(unix)]
+    #[test]
+    fn ten_megabytes_of_output_are_capped() {
+        let dir = scenario_dir("case08-lost");
+        let row = format!(
+            "GPU-2d540dd6-583b-cf11-80dd-cc28edc1dd62, 4242, {}, 10640\n",
+            "p".repeat(1000)
+        );
+        let big = row.repeat(10 * 1024 * 1024 / row.len() + 1);
+        assert!(big.len() >= 10 * 1024 * 1024);
+        std::fs::write(dir.path().join("apps.csv"), &big).unwrap_or_else(|e| panic!("{e}"));
+        let q = GpuQuery::for_host("big");
+        let text = run_script(dir.path(), &q.stdin());
+        assert!(text.len() < REPORT_CAP_BYTES, "{} bytes", text.len());
+        let snap = q.parse("big", &text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(indexes(&snap), [0, 2, 3]);
+        assert!(
+            snap.warnings.iter().any(|w| w.contains("only the first")),
+            "{:?}",
+            snap.warnings
+        );
+        // The parser alone, given 10 MB, reads only its cap.
+        let huge = format!("{}{}", report("u", &fixture("case10-container/query-gpu.csv"), "", "", ""), big);
+        let snap = parse_report("h", &huge).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(snap.gpus.len(), 2);
+        assert!(snap.warnings.iter().any(|w| w.contains("only the first")));
+    }
+
+    /// A hung nvidia-smi is stopped on the host and the query says so.
+    #[cfg(unix)]
+    #[test]
+    fn a_hung_nvidia_smi_ends_within_the_time_limit() {
+        if std::process::Command::new("sh")
+            .args(["-c", "command -v timeout"])
+            .output()
+            .map(|o| !o.status.success())
+            .unwrap_or(true)
+        {
+            return;
+        }
+        let dir = scenario_dir("case10-container");
+        std::fs::write(dir.path().join("hang"), "600").unwrap_or_else(|e| panic!("{e}"));
+        let start = std::time::Instant::now();
+        let result = query("hung", dir.path());
+        assert!(
+            start.elapsed() < QUERY_TIMEOUT,
+            "took {:?}",
+            start.elapsed()
+        );
+        assert!(
+            matches!(result, Err(GpuError::TimedOut { secs: 8, .. })),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_snapshot() {
+        let gpus = "0, GPU-a1, NVIDIA \u{1b}[31mH100\u{7}, 100, 0, 100, 0, 0, 30, 1, 2, Disabled, 0000:01:00.0, Default\n";
+        let apps = "GPU-a1, 12, py\u{1b}]0;x\u{7}thon\u{202e}, 1\n";
+        let ps = "bo\u{1b}[1mb 12 5 python\n";
+        let snap = parse_report("h", &report("u", gpus, apps, "", ps)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(snap.gpus[0].name.as_deref(), Some("NVIDIA H100"));
+        assert_eq!(snap.processes[0].command.as_deref(), Some("python"));
+        assert_eq!(snap.processes[0].user.as_deref(), Some("bob"));
+        let json = serde_json::to_string(&snap).unwrap_or_default();
+        assert!(!json.contains("\\u001b"), "{json}");
+    }
+
+    #[test]
+    fn containers_are_read_from_cgroups() {
+        let gpus = "0, GPU-a1, X, 100, 50, 50, 90, 0, 30, 1, 2, Disabled, 0000:01:00.0, Default\n";
+        let text = format!(
+            "{MARK}user@@\nu\n{MARK}gpus {FULL_FIELDS}@@\n{gpus}{MARK}gpus-rc 0 10@@\n\
+             {MARK}apps@@\n12, GPU-a1, 40\n13, GPU-a1, 10\n{MARK}apps-rc 0 10@@\n\
+             {MARK}names@@\n12, python\n13, torchrun\n{MARK}names-rc 0 10@@\n\
+             {MARK}cgroups@@\n12 0::/system.slice/docker-4f9a1c2b3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8.scope \n13 0::/user.slice/user-1000.slice/session-3.scope \n\
+             {MARK}ps@@\nbob 12 5 python\nann 13 5 torchrun\n{MARK}ps-rc 0 10@@\n{MARK}end@@\n"
+        );
+        let snap = parse_report("h", &text).unwrap_or_else(|e| panic!("{e}"));
+        let by = |pid| snap.processes.iter().find(|p| p.pid == pid);
+        assert_eq!(by(12).and_then(|p| p.container.as_deref()), Some("docker 4f9a1c2b3d4e"));
+        assert_eq!(by(12).and_then(|p| p.user.as_deref()), Some("bob"));
+        assert_eq!(by(13).and_then(|p| p.container.as_deref()), None);
+        let why = &snap.rank_free(false)[0].why;
+        assert_eq!(why, "in use by bob in docker 4f9a1c2b3d4e, ann (2 processes)");
+    }
+
     /// Text built from the pieces real output is made of, so mutations reach deep paths.
     fn noisy_report() -> impl Strategy<Value = String> {
         let piece = prop_oneof![
@@ -763,27 +1570,119 @@ pub(crate) mod tests {
         prop::collection::vec(piece, 0..80).prop_map(|v| v.concat())
     }
 
-    /// The real captures, cut and spliced at arbitrary byte offsets (char boundaries).
+    /// The real captures (in the saved format, and in today's with a token), cut and spliced at
+    /// arbitrary char offsets.
     fn mutated_capture() -> impl Strategy<Value = String> {
-        let base = report(
+        let legacy = report(
             "root",
             &fixture("h100-two-users/query-gpu.csv"),
             &fixture("h100-two-users/apps.csv"),
             &fixture("a100-mig-4x/list.txt"),
             &fixture("h100-two-users/ps.txt"),
         );
-        let len = base.chars().count();
-        (0..=len, 0..=len, any::<String>(), 0..=len).prop_map(move |(a, b, insert, c)| {
-            let chars: Vec<char> = base.chars().collect();
+        let bases = [legacy, token_report("python3")];
+        (0..bases.len(), any::<prop::sample::Index>(), any::<prop::sample::Index>(), any::<String>(), any::<prop::sample::Index>()).prop_map(move |(which, a, b, insert, c)| {
+            let chars: Vec<char> = bases[which].chars().collect();
+            let len = chars.len() + 1;
+            let (a, b) = (a.index(len), b.index(len));
             let (lo, hi) = (a.min(b), a.max(b));
             let mut out: String = chars[..lo].iter().collect();
             out.push_str(&insert);
             out.extend(&chars[hi..]);
-            let c = c.min(out.chars().count());
+            let c = c.index(out.chars().count() + 1);
             let mut dup: String = out.chars().take(c).collect();
             dup.push_str(&out);
             dup
         })
+    }
+
+    /// A process name made of what could fool a parser: markers, failure lines, separators,
+    /// newlines, UUIDs, escapes, and anything.
+    fn hostile_name() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("\n".to_string()),
+            Just(",".to_string()),
+            Just(", ".to_string()),
+            Just("@@".to_string()),
+            Just(MARK.to_string()),
+            // A guess at the token (the real one is random and never on a command line).
+            Just("@@tunnelbook-gpu-00000000000000000000000000000000 ".to_string()),
+            Just("gpus@@".to_string()),
+            Just("end@@".to_string()),
+            Just("no-nvidia-smi@@".to_string()),
+            Just("gpus-rc 0@@".to_string()),
+            Just("NVIDIA-SMI has failed".to_string()),
+            Just("Failed to initialize NVML: Driver/library version mismatch".to_string()),
+            Just("Unable to determine the device handle for GPU 0000:04:00.0: Unknown Error".to_string()),
+            Just("GPU-67a571b1-79ee-1016-8ea3-c1fff3f1c1d2".to_string()),
+            Just("7, GPU-eeeeeeee-0000-0000-0000-000000000000, Evil, 1, 0, 1, 0, 0".to_string()),
+            Just("4242".to_string()),
+            Just("ERR!".to_string()),
+            Just("[N/A]".to_string()),
+            Just("\u{1b}[".to_string()),
+            "[0-9]{1,7}".prop_map(|s| s),
+            any::<String>(),
+        ];
+        prop::collection::vec(piece, 0..12).prop_map(|v| v.concat())
+    }
+
+    /// What the script prints for case 08 with the token, the process named `name`.
+    fn token_report(name: &str) -> String {
+        let m = format!("@@{TOKEN} ");
+        let gpus = fixture("case08-lost/query-gpu.csv");
+        let list = fixture("case08-lost/list.txt");
+        format!(
+            "{m}user@@\nalice\n{m}gpus {FULL_FIELDS}@@\n{gpus}\n{m}gpus-rc 15 100@@\n\
+             {m}apps@@\n4242, GPU-2d540dd6-583b-cf11-80dd-cc28edc1dd62, 10640\n\n{m}apps-rc 0 10@@\n\
+             {m}names@@\n4242, {name}\n\n{m}names-rc 0 10@@\n{m}list@@\n{list}\n{m}list-rc 15 10@@\n\
+             {m}cgroups@@\n4242 0::/init.scope \n{m}ps@@\nbob 4242 10 python\n\n{m}ps-rc 0 10@@\n{m}end@@\n"
+        )
+    }
+
+    /// No process name changes the GPUs, the unreadable ones, or which processes hold what.
+    fn check_hostile_name(name: &str) {
+        let q = GpuQuery::with_token(TOKEN);
+        let clean = q.parse("h", &token_report("python")).unwrap_or_else(|e| panic!("{e}"));
+        let snap = q
+            .parse("h", &token_report(name))
+            .unwrap_or_else(|e| panic!("{name:?}: {e}"));
+        assert_eq!(snap.gpus, clean.gpus, "{name:?}");
+        assert_eq!(snap.unreadable, clean.unreadable, "{name:?}");
+        assert_eq!(snap.no_gpu_reason, clean.no_gpu_reason, "{name:?}");
+        let shape = |s: &GpuSnapshot| -> Vec<(u32, String, Option<u64>, Option<String>)> {
+            s.processes
+                .iter()
+                .map(|p| (p.pid, p.gpu_uuid.clone(), p.used_memory_mib, p.user.clone()))
+                .collect()
+        };
+        assert_eq!(shape(&snap), shape(&clean), "{name:?}");
+        assert_eq!(snap.rank_free(false), {
+            let mut ranked = clean.rank_free(false);
+            // Only the busy GPU's words name the process.
+            for (c, s) in ranked.iter_mut().zip(snap.rank_free(false)) {
+                c.why = s.why;
+            }
+            ranked
+        });
+        for p in &snap.processes {
+            let c = p.command.as_deref().unwrap_or_default();
+            assert!(!c.chars().any(char::is_control), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn the_token_report_matches_the_real_script() {
+        // The hand-built report the fuzzer mutates is what the script prints.
+        let dir = scenario_dir("case08-lost");
+        let from_script = GpuQuery::with_token(TOKEN)
+            .parse("h", &run_script(dir.path(), &format!("{TOKEN}\n\n")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let built = GpuQuery::with_token(TOKEN)
+            .parse("h", &token_report("python"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(from_script.gpus, built.gpus);
+        assert_eq!(from_script.unreadable, built.unreadable);
+        assert_eq!(from_script.processes[0].command, built.processes[0].command);
     }
 
     fn check_total(text: &str) {
@@ -794,6 +1693,20 @@ pub(crate) mod tests {
             let _ = snap.rank_free(true);
             let _ = snap.rank_free(false);
             assert!(serde_json::to_string(&snap).is_ok());
+            for c in snap.rank_free(false) {
+                assert!(!c.free || c.usable, "{c:?}");
+            }
+            let strings = snap
+                .gpus
+                .iter()
+                .flat_map(|g| [g.name.clone(), g.problem.clone(), g.compute_mode.clone()])
+                .chain(snap.processes.iter().flat_map(|p| [p.command.clone(), p.user.clone()]))
+                .flatten()
+                .chain(snap.warnings.iter().cloned())
+                .chain(snap.unreadable.iter().map(|u| u.message.clone()));
+            for s in strings {
+                assert!(!s.chars().any(char::is_control), "{s:?}");
+            }
         }
     }
 
@@ -803,6 +1716,11 @@ pub(crate) mod tests {
         #[test]
         fn parser_never_panics_quick(text in prop_oneof![noisy_report(), mutated_capture(), any::<String>()]) {
             check_total(&text);
+        }
+
+        #[test]
+        fn no_process_name_changes_the_set_of_gpus(name in hostile_name()) {
+            check_hostile_name(&name);
         }
     }
 
@@ -833,11 +1751,19 @@ pub(crate) mod tests {
             if let Err(e) = result {
                 panic!("parser failed: {e}");
             }
+            let result = runner.run(&hostile_name(), |name| {
+                check_hostile_name(&name);
+                check_total(&token_report(&name));
+                Ok(())
+            });
+            if let Err(e) = result {
+                panic!("a process name changed the snapshot: {e}");
+            }
             rounds += 1;
         }
         println!(
             "fuzzed the GPU parser with {} inputs in {secs} s",
-            rounds * 2_000
+            rounds * 4_000
         );
     }
 }

@@ -2,8 +2,11 @@
 //!
 //! A candidate is a whole GPU, or each MIG instance of a GPU in MIG mode (CUDA sees no device on
 //! a MIG-mode GPU through its `GPU-` UUID, only through its instances). Free means no compute
-//! process of anybody else and little memory in use; free candidates come first, then by free
-//! memory (most first) and utilization (least first).
+//! process of anybody else, and memory use and utilization within the [`FreeRule`]'s thresholds
+//! even when no process is visible (processes in another container or PID namespace are not
+//! listed, but their memory and utilization are). A GPU nvidia-smi cannot fully read is never
+//! free. Free candidates come first, then by free memory (most first) and utilization (least
+//! first); each says why it is or is not free, in words.
 
 use std::{cmp::Reverse, fmt, str::FromStr};
 
@@ -11,9 +14,62 @@ use serde::{Deserialize, Serialize};
 
 use super::{Gpu, GpuError, GpuSnapshot, MigInstance};
 
-/// Memory use at or under this share of the total still counts as "free" (a desktop's display
-/// server or a stray context holds a little memory without being a compute process).
-const LOW_MEMORY_SHARE: f64 = 0.10;
+/// When a GPU counts as free: the thresholds of nvitop's `nvisel` (`--max-gpu-utilization`,
+/// `--max-memory-utilization`, `--min-free-memory`), kept in the settings.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FreeRule {
+    /// Most GPU utilization, percent, a free GPU may show (nvisel's `--max-gpu-utilization`).
+    /// Default 10: a display server or an idle context shows a few percent.
+    pub max_utilization_percent: u32,
+    /// Most memory in use, percent of the total, a free GPU may show (nvisel's
+    /// `--max-memory-utilization`). Default 10.
+    pub max_memory_percent: u32,
+    /// Least free memory, MiB, a free GPU must have (nvisel's `--min-free-memory`). Default 0.
+    pub min_free_memory_mib: u64,
+    /// Whether the current user's own processes (and their memory) leave a GPU free: handy to
+    /// replace one's own notebook (`--own-as-free`).
+    pub own_as_free: bool,
+}
+
+impl Default for FreeRule {
+    fn default() -> Self {
+        Self {
+            max_utilization_percent: 10,
+            max_memory_percent: 10,
+            min_free_memory_mib: 0,
+            own_as_free: false,
+        }
+    }
+}
+
+impl FreeRule {
+    /// The default thresholds, with own processes counted as free or not.
+    pub fn own_as_free(own_as_free: bool) -> Self {
+        Self {
+            own_as_free,
+            ..Self::default()
+        }
+    }
+
+    /// Problems that keep this rule from being saved, as messages.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.max_utilization_percent > 100 {
+            out.push("The most utilization a free GPU may show must be 0 to 100 %.".to_string());
+        }
+        if self.max_memory_percent > 100 {
+            out.push("The most memory a free GPU may use must be 0 to 100 %.".to_string());
+        }
+        out
+    }
+}
+
+/// MiB as GiB with one decimal, for the words of [`GpuChoice::why`].
+fn gib(mib: u64) -> String {
+    format!("{:.1} GiB", mib as f64 / 1024.0)
+}
 
 /// One GPU or MIG instance a program can be pinned to, with what the ranking saw.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -31,8 +87,15 @@ pub struct GpuChoice {
     pub mig: Option<MigInstance>,
     /// The GPU's name.
     pub name: Option<String>,
-    /// No compute process counted against it and little memory in use.
+    /// No compute process counted against it, memory and utilization within the [`FreeRule`],
+    /// and nothing nvidia-smi could not read.
     pub free: bool,
+    /// Why it is or is not free, in words: `free: 0 % utilization, 79.6 GiB of 79.6 GiB free`,
+    /// `in use by bob (python3)`, `in use (processes not visible: another container or
+    /// namespace): 99 % utilization`, `nvidia-smi cannot read it (…)`.
+    pub why: String,
+    /// Whether it can be picked at all (`false`: nvidia-smi cannot read it; see `why`).
+    pub usable: bool,
     /// Compute processes counted against it (the current user's are left out when they are
     /// counted as free). For a MIG instance this includes processes nvidia-smi only attributed
     /// to the parent GPU, since they may be on this instance.
@@ -130,17 +193,23 @@ fn profile_memory_mib(profile: &str) -> Option<u64> {
 }
 
 impl GpuSnapshot {
-    /// Every usable GPU and MIG instance, best first. With `own_as_free`, the current user's own
-    /// processes (and their memory) do not make a GPU busy: handy to replace one's own notebook.
+    /// Every GPU and MIG instance, best first, with the default [`FreeRule`]. With
+    /// `own_as_free`, the current user's own processes (and their memory) do not make a GPU busy.
     pub fn rank_free(&self, own_as_free: bool) -> Vec<GpuChoice> {
+        self.rank(&FreeRule::own_as_free(own_as_free))
+    }
+
+    /// Every GPU and MIG instance, best first, judged by `rule`; unusable ones last.
+    pub fn rank(&self, rule: &FreeRule) -> Vec<GpuChoice> {
         let mut choices: Vec<GpuChoice> = self
             .gpus
             .iter()
-            .flat_map(|g| self.candidates(g, own_as_free))
+            .flat_map(|g| self.candidates(g, rule))
             .collect();
         choices.sort_by_key(|c| {
             (
                 !c.free,
+                !c.usable,
                 Reverse(c.memory_free_mib.unwrap_or(0)),
                 c.utilization_gpu.unwrap_or(0),
                 c.busy_processes,
@@ -160,7 +229,17 @@ impl GpuSnapshot {
         selector: &GpuSelector,
         own_as_free: bool,
     ) -> Result<Option<GpuChoice>, GpuError> {
-        let ranked = self.rank_free(own_as_free);
+        self.select_with(selector, &FreeRule::own_as_free(own_as_free))
+    }
+
+    /// [`GpuSnapshot::select`] judged by `rule`. A GPU nvidia-smi cannot read is never picked:
+    /// naming it is [`GpuError::UnusableGpu`].
+    pub fn select_with(
+        &self,
+        selector: &GpuSelector,
+        rule: &FreeRule,
+    ) -> Result<Option<GpuChoice>, GpuError> {
+        let ranked = self.rank(rule);
         let found = match selector {
             GpuSelector::None => return Ok(None),
             GpuSelector::Auto => {
@@ -178,11 +257,19 @@ impl GpuSnapshot {
                 c.cuda_visible_devices.eq_ignore_ascii_case(u) || c.gpu_uuid.eq_ignore_ascii_case(u)
             }),
         };
-        found.map(Some).ok_or_else(|| GpuError::UnknownGpu {
-            host: self.host.clone(),
-            id: selector.to_string(),
-            valid: self.valid_ids(),
-        })
+        match found {
+            Some(c) if !c.usable => Err(GpuError::UnusableGpu {
+                host: self.host.clone(),
+                id: c.label(),
+                reason: c.why,
+            }),
+            Some(c) => Ok(Some(c)),
+            None => Err(GpuError::UnknownGpu {
+                host: self.host.clone(),
+                id: selector.to_string(),
+                valid: self.valid_ids(),
+            }),
+        }
     }
 
     /// Every id [`GpuSnapshot::select`] accepts: indexes, GPU UUIDs, MIG UUIDs.
@@ -196,12 +283,12 @@ impl GpuSnapshot {
         ids
     }
 
-    fn candidates(&self, gpu: &Gpu, own_as_free: bool) -> Vec<GpuChoice> {
-        let counts = |p: &&super::GpuProcess| !(own_as_free && p.own);
+    fn candidates(&self, gpu: &Gpu, rule: &FreeRule) -> Vec<GpuChoice> {
+        let counts = |p: &&super::GpuProcess| !(rule.own_as_free && p.own);
         if gpu.mig_enabled == Some(true) {
             // nvidia-smi may attribute a MIG process to the parent GPU only; such a process could
             // be on any instance, so it counts against each (never call a busy slice free).
-            let unattributed = self.processes_on(&gpu.uuid).filter(counts).count();
+            let unattributed: Vec<_> = self.processes_on(&gpu.uuid).filter(counts).collect();
             return gpu
                 .mig
                 .iter()
@@ -209,40 +296,121 @@ impl GpuSnapshot {
                     let on_it: Vec<_> = self.processes_on(&m.uuid).filter(counts).collect();
                     let used: u64 = on_it.iter().filter_map(|p| p.used_memory_mib).sum();
                     let total = m.profile.as_deref().and_then(profile_memory_mib);
-                    let busy = on_it.len() + unattributed;
+                    let busy: Vec<&super::GpuProcess> =
+                        on_it.iter().chain(&unattributed).copied().collect();
+                    let free_memory = total.map(|t| t.saturating_sub(used));
+                    let (free, why) = if let Some(problem) = &gpu.problem {
+                        (false, problem.clone())
+                    } else if !busy.is_empty() {
+                        (false, in_use_by(&busy))
+                    } else if free_memory.is_some_and(|f| f < rule.min_free_memory_mib) {
+                        (
+                            false,
+                            format!(
+                                "only {} free (at least {} wanted)",
+                                gib(free_memory.unwrap_or(0)),
+                                gib(rule.min_free_memory_mib)
+                            ),
+                        )
+                    } else {
+                        let mut why = "free: no process on this MIG instance".to_string();
+                        if let Some(t) = total {
+                            why.push_str(&format!(", {} of {} free", gib(t - used.min(t)), gib(t)));
+                        }
+                        (true, why)
+                    };
                     GpuChoice {
                         cuda_visible_devices: m.uuid.clone(),
                         gpu_index: gpu.index,
                         gpu_uuid: gpu.uuid.clone(),
                         mig: Some(m.clone()),
                         name: gpu.name.clone(),
-                        free: busy == 0,
-                        busy_processes: busy,
+                        free,
+                        why,
+                        usable: gpu.problem.is_none(),
+                        busy_processes: busy.len(),
                         memory_used_mib: Some(used),
                         memory_total_mib: total,
-                        memory_free_mib: total.map(|t| t.saturating_sub(used)),
+                        memory_free_mib: free_memory,
                         utilization_gpu: None,
                     }
                 })
                 .collect();
         }
-        let busy = self.processes_on(&gpu.uuid).filter(counts).count();
-        let own_memory: u64 = if own_as_free {
-            self.processes_on(&gpu.uuid)
-                .filter(|p| p.own)
-                .filter_map(|p| p.used_memory_mib)
-                .sum()
+        let busy: Vec<_> = self.processes_on(&gpu.uuid).filter(counts).collect();
+        let own: Vec<_> = self.processes_on(&gpu.uuid).filter(|p| p.own).collect();
+        let own_memory: u64 = if rule.own_as_free {
+            own.iter().filter_map(|p| p.used_memory_mib).sum()
         } else {
             0
         };
         let used = gpu.memory_used_mib.map(|u| u.saturating_sub(own_memory));
-        let low_memory = match (used, gpu.memory_total_mib) {
-            (Some(u), Some(t)) if t > 0 => (u as f64) <= (t as f64) * LOW_MEMORY_SHARE,
-            _ => true,
-        };
         let free_memory = match (gpu.memory_total_mib, used) {
             (Some(t), Some(u)) => Some(t.saturating_sub(u)),
             _ => gpu.memory_free_mib,
+        };
+        let memory_percent = match (used, gpu.memory_total_mib) {
+            (Some(u), Some(t)) if t > 0 => Some(u as f64 * 100.0 / t as f64),
+            _ => None,
+        };
+        // Own processes running on it explain its utilization when they count as free.
+        let utilization = gpu
+            .utilization_gpu
+            .filter(|_| !(rule.own_as_free && !own.is_empty()));
+        let too_busy = utilization.is_some_and(|u| u > rule.max_utilization_percent);
+        let too_full = memory_percent.is_some_and(|m| m > f64::from(rule.max_memory_percent));
+        let unknown = used.is_none() && gpu.utilization_gpu.is_none();
+        let (free, why) = if let Some(problem) = &gpu.problem {
+            (false, problem.clone())
+        } else if !busy.is_empty() {
+            (false, in_use_by(&busy))
+        } else if too_busy || too_full {
+            let mut seen = Vec::new();
+            if let Some(u) = gpu.utilization_gpu {
+                seen.push(format!("{u} % utilization"));
+            }
+            if let (Some(u), Some(t)) = (used, gpu.memory_total_mib) {
+                seen.push(format!("{} of {} in use", gib(u), gib(t)));
+            }
+            (
+                false,
+                format!(
+                    "in use (processes not visible: another container or namespace): {}",
+                    seen.join(", ")
+                ),
+            )
+        } else if unknown {
+            (
+                false,
+                "cannot tell whether it is free: nvidia-smi reports neither its memory use nor \
+                 its utilization"
+                    .to_string(),
+            )
+        } else if free_memory.is_some_and(|f| f < rule.min_free_memory_mib) {
+            (
+                false,
+                format!(
+                    "only {} free (at least {} wanted)",
+                    gib(free_memory.unwrap_or(0)),
+                    gib(rule.min_free_memory_mib)
+                ),
+            )
+        } else {
+            let mut seen = Vec::new();
+            if let Some(u) = gpu.utilization_gpu {
+                seen.push(format!("{u} % utilization"));
+            }
+            match (free_memory, gpu.memory_total_mib) {
+                (Some(f), Some(t)) => seen.push(format!("{} of {} free", gib(f), gib(t))),
+                (Some(f), None) => seen.push(format!("{} free", gib(f))),
+                _ => {}
+            }
+            if rule.own_as_free && !own.is_empty() {
+                seen.push("only your own processes".to_string());
+            } else {
+                seen.push("no processes".to_string());
+            }
+            (true, format!("free: {}", seen.join(", ")))
         };
         vec![GpuChoice {
             cuda_visible_devices: gpu.uuid.clone(),
@@ -250,14 +418,41 @@ impl GpuSnapshot {
             gpu_uuid: gpu.uuid.clone(),
             mig: None,
             name: gpu.name.clone(),
-            free: busy == 0 && low_memory,
-            busy_processes: busy,
+            free,
+            why,
+            usable: gpu.problem.is_none(),
+            busy_processes: busy.len(),
             memory_used_mib: used,
             memory_total_mib: gpu.memory_total_mib,
             memory_free_mib: free_memory,
             utilization_gpu: gpu.utilization_gpu,
         }]
     }
+}
+
+/// `in use by bob (python3)`, `in use by bob, carol (3 processes)`, `in use by an unknown user
+/// (pid 4242)`.
+fn in_use_by(processes: &[&super::GpuProcess]) -> String {
+    let mut who: Vec<String> = Vec::new();
+    for p in processes {
+        let name = match (&p.user, &p.container) {
+            (Some(u), Some(c)) => format!("{u} in {c}"),
+            (Some(u), None) => u.clone(),
+            (None, Some(c)) => format!("a process in {c}"),
+            (None, None) => "an unknown user".to_string(),
+        };
+        if !who.contains(&name) {
+            who.push(name);
+        }
+    }
+    let what = match processes {
+        [one] => one
+            .command
+            .clone()
+            .unwrap_or_else(|| format!("pid {}", one.pid)),
+        many => format!("{} processes", many.len()),
+    };
+    format!("in use by {} ({what})", who.join(", "))
 }
 
 #[cfg(test)]
@@ -345,9 +540,66 @@ mod tests {
         let snap = scenario("mixed-na", "u");
         let ranked = snap.rank_free(false);
         assert_eq!(ranked.len(), 2);
-        // The T4 has no compute process and unknown memory: free; the 4090 runs pid 777.
-        assert_eq!(ranked[0].gpu_index, 1);
-        assert!(ranked[0].free && !ranked[1].free);
+        // The T4 reports neither memory use nor utilization: it cannot be called free; the 4090
+        // runs pid 777.
+        assert!(ranked.iter().all(|c| !c.free && c.usable));
+        let t4 = ranked.iter().find(|c| c.gpu_index == 1);
+        assert!(t4.is_some_and(|c| c.why.starts_with("cannot tell whether it is free")));
+        let rtx = ranked.iter().find(|c| c.gpu_index == 0);
+        assert_eq!(
+            rtx.map(|c| c.why.as_str()),
+            Some("in use by an unknown user (pid 777)")
+        );
+    }
+
+    #[test]
+    fn thresholds_follow_the_rule_and_say_why() {
+        let mut snap = scenario("h100-busy", "root");
+        snap.processes.clear();
+        let g = &mut snap.gpus[0];
+        // Issue 14: 3 % utilization and 78 GB free with nothing running is free, and says so.
+        (g.utilization_gpu, g.memory_used_mib) = (Some(3), Some(1_700));
+        let c = &snap.rank_free(false)[0];
+        assert!(c.free, "{c:?}");
+        assert_eq!(
+            c.why,
+            "free: 3 % utilization, 78.0 GiB of 79.6 GiB free, no processes"
+        );
+        let strict = FreeRule {
+            max_utilization_percent: 2,
+            ..FreeRule::default()
+        };
+        let c = &snap.rank(&strict)[0];
+        assert!(!c.free);
+        assert!(c.why.starts_with("in use (processes not visible"), "{}", c.why);
+        let roomy = FreeRule {
+            min_free_memory_mib: 80 * 1024,
+            ..FreeRule::default()
+        };
+        let c = &snap.rank(&roomy)[0];
+        assert!(!c.free);
+        assert_eq!(c.why, "only 78.0 GiB free (at least 80.0 GiB wanted)");
+        // 20 % of the memory in use with no process visible: someone holds it.
+        snap.gpus[0].memory_used_mib = Some(16_000);
+        snap.gpus[0].utilization_gpu = Some(0);
+        let c = &snap.rank_free(false)[0];
+        assert!(!c.free);
+        assert!(c.why.contains("15.6 GiB of 79.6 GiB in use"), "{}", c.why);
+        let lenient = FreeRule {
+            max_memory_percent: 25,
+            ..FreeRule::default()
+        };
+        assert!(snap.rank(&lenient)[0].free);
+        assert!(FreeRule::default().problems().is_empty());
+        assert_eq!(
+            FreeRule {
+                max_utilization_percent: 101,
+                ..FreeRule::default()
+            }
+            .problems()
+            .len(),
+            1
+        );
     }
 
     #[test]

@@ -58,18 +58,54 @@ describe('GPU picker', () => {
     render(GpuPicker, { model });
     const radios = screen.getAllByRole('radio');
     expect(radios).toHaveLength(3);
-    // Core's order: the free GPU 1 first, preselected and marked best.
-    expect(radios[0]).toHaveAttribute('value', 'GPU-1');
-    expect(radios[0]).toBeChecked();
+    // nvidia-smi's order (0, 1), not the ranking's; the free GPU 1 is preselected and marked best.
+    expect(radios[0]).toHaveAttribute('value', 'GPU-0');
+    expect(radios[1]).toHaveAttribute('value', 'GPU-1');
+    expect(radios[1]).toBeChecked();
     const cards = screen.getAllByTestId('gpu-card');
-    expect(cards[0]).toHaveClass('free');
-    expect(cards[0]).toHaveTextContent('best');
-    expect(cards[1]).not.toHaveClass('free');
-    expect(cards[1]).toHaveTextContent('busy');
+    expect(cards[1]).toHaveClass('free');
+    expect(cards[1]).toHaveTextContent('best');
+    expect(cards[0]).not.toHaveClass('free');
+    expect(cards[0]).toHaveTextContent('busy');
+    // Each card says why, in words.
+    const why = screen.getAllByTestId('gpu-why');
+    expect(why[0]).toHaveTextContent('in use by bob');
+    expect(why[1]).toHaveTextContent(/^Recommended — free: 0 % utilization/);
     expect(screen.getByText(/bob · python3 \(42\)/)).toBeInTheDocument();
     expect(screen.getByText('CPU only')).toBeInTheDocument();
     await fireEvent.click(radios[2]);
     expect(model.selected).toBe(CPU_ONLY);
+  });
+
+  it('shows unreadable GPUs and GPUs with a problem with their reason, never selectable', async () => {
+    const broken = { ...gpu(1, 0, 0), problem: 'nvidia-smi cannot read it (memory.used is "[Unknown Error]")' };
+    const r = report([gpu(0, 30000, 97), broken, gpu(3, 0, 0)], [proc(0, 42, 'bob')]);
+    r.snapshot.unreadable = [{ index: null, pciBusId: '0000:0B:00.0', message: 'Unable to determine the device handle for GPU 0000:0B:00.0: Unknown Error' }];
+    const model = new GpusState();
+    model.apply(r);
+    render(GpuPicker, { model });
+    expect(screen.getByTestId('gpu-unreadable')).toHaveTextContent('GPU at 0000:0B:00.0 cannot be read: Unable to determine the device handle');
+    const cards = screen.getAllByTestId('gpu-card');
+    expect(cards.map((c) => c.querySelector('input')?.value)).toEqual(['GPU-0', 'GPU-1', 'GPU-3']);
+    expect(cards[1]).toHaveTextContent('unusable');
+    expect(cards[1]).toHaveTextContent('[Unknown Error]');
+    const radio = cards[1].querySelector('input') as HTMLInputElement;
+    expect(radio).toBeDisabled();
+    model.choose('GPU-1');
+    expect(model.selected).toBe('GPU-3');
+  });
+
+  it('keeps the last known state on screen, marked stale, while a refresh fails', async () => {
+    const model = new GpusState();
+    await model.watch('s1');
+    render(GpuPicker, { model });
+    emit('gpus', { sessionId: 's1', report: report([gpu(0, 0, 0)]), error: null });
+    expect(await screen.findByText('GPU 0')).toBeInTheDocument();
+    expect(screen.queryByTestId('gpu-stale')).toBeNull();
+    emit('gpus', { sessionId: 's1', report: null, error: { code: 'timeout', message: 'nvidia-smi on box did not answer within 20 s' } });
+    expect(await screen.findByTestId('gpu-stale')).toHaveTextContent('Last known state');
+    expect(screen.getByText('GPU 0')).toBeInTheDocument();
+    expect(screen.getByRole('status')).toHaveTextContent('did not answer');
   });
 
   it('updates live from gpus events of the watched session', async () => {

@@ -38,11 +38,19 @@ export class GpusState {
   error = $state<AppError | null>(null);
   /** The session being watched; null when the picker is closed. */
   sessionId = $state<string | null>(null);
+  /** When the report on screen was read (ms since the epoch); it is stale while `error` is set. */
+  readAt = $state<number | null>(null);
+  /** The report on screen is the last known state: the latest refresh failed (e.g. a hung
+   * nvidia-smi). */
+  stale = $derived(this.report !== null && this.error !== null);
   #unlisten: UnlistenFn | null = null;
 
-  /** The cards, best first (core's order). */
+  /** The cards in nvidia-smi's order (GPU index, then MIG device); core's pick is marked, not
+   * moved. */
   cards = $derived<GpuCard[]>(
-    (this.report?.choices ?? []).map((choice) => {
+    [...(this.report?.choices ?? [])]
+      .sort((a, b) => a.gpuIndex - b.gpuIndex || (a.mig?.deviceIndex ?? 0) - (b.mig?.deviceIndex ?? 0))
+      .map((choice) => {
       const snapshot = this.report?.snapshot;
       const own = (p: GpuProcess) =>
         p.gpuUuid === choice.cudaVisibleDevices || (choice.mig !== null && p.gpuUuid === choice.gpuUuid);
@@ -52,7 +60,7 @@ export class GpusState {
         processes: snapshot?.processes.filter(own) ?? [],
         label: choiceLabel(choice),
       };
-    }),
+      }),
   );
 
   /** Opens the picker on `sessionId`: the backend polls its host and emits `gpus` events. */
@@ -100,6 +108,7 @@ export class GpusState {
 
   apply(report: GpuReport): void {
     this.report = report;
+    this.readAt = Date.now();
     const history: Record<string, number[]> = {};
     for (const c of report.choices) {
       const id = c.cudaVisibleDevices;
@@ -112,6 +121,9 @@ export class GpusState {
   }
 
   choose(choice: string): void {
+    // A GPU nvidia-smi cannot read is never chosen.
+    const c = this.report?.choices.find((x) => x.cudaVisibleDevices === choice);
+    if (c && !c.usable) return;
     this.selected = choice;
   }
 }

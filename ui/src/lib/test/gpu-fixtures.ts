@@ -21,6 +21,7 @@ export function gpu(index: number, used: number, util: number): Gpu {
     pciBusId: `00000000:00:0${6 + index}.0`,
     computeMode: 'Default',
     mig: [],
+    problem: null,
   };
 }
 
@@ -30,13 +31,22 @@ export function proc(gpuIndex: number, pid: number, user: string, own = false): 
 
 function choiceOf(g: Gpu, procs: GpuProcess[]): GpuChoice {
   const busy = procs.filter((p) => p.gpuUuid === g.uuid).length;
+  const users = procs.filter((p) => p.gpuUuid === g.uuid).map((p) => p.user ?? 'an unknown user');
+  const usable = g.problem === null;
+  const free = usable && busy === 0;
   return {
     cudaVisibleDevices: g.uuid,
     gpuIndex: g.index,
     gpuUuid: g.uuid,
     mig: null,
     name: g.name,
-    free: busy === 0,
+    free,
+    why: !usable
+      ? (g.problem ?? '')
+      : free
+        ? `free: ${g.utilizationGpu ?? 0} % utilization, no processes`
+        : `in use by ${[...new Set(users)].join(', ')}`,
+    usable,
     busyProcesses: busy,
     memoryUsedMib: g.memoryUsedMib,
     memoryTotalMib: g.memoryTotalMib,
@@ -51,7 +61,7 @@ export function report(gpus: Gpu[], processes: GpuProcess[] = []): GpuReport {
     .map((g) => choiceOf(g, processes))
     .sort((a, b) => Number(b.free) - Number(a.free) || (b.memoryFreeMib ?? 0) - (a.memoryFreeMib ?? 0));
   return {
-    snapshot: { host: 'tbtest@gpu-box', gpus, processes, noGpuReason: null, currentUser: 'tbtest' },
+    snapshot: { host: 'tbtest@gpu-box', gpus, processes, noGpuReason: null, currentUser: 'tbtest', unreadable: [], warnings: [] },
     choices,
     recommended: choices[0]?.free ? choices[0].cudaVisibleDevices : null,
   };
@@ -60,7 +70,7 @@ export function report(gpus: Gpu[], processes: GpuProcess[] = []): GpuReport {
 /** A host without NVIDIA GPUs: a valid report, not an error. */
 export function noGpuReport(reason = 'no NVIDIA GPU found on tbtest@gpu-box'): GpuReport {
   return {
-    snapshot: { host: 'tbtest@gpu-box', gpus: [], processes: [], noGpuReason: reason, currentUser: 'tbtest' },
+    snapshot: { host: 'tbtest@gpu-box', gpus: [], processes: [], noGpuReason: reason, currentUser: 'tbtest', unreadable: [], warnings: [] },
     choices: [],
     recommended: null,
   };
