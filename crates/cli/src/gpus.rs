@@ -382,25 +382,60 @@ mod tests {
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines[0], "gpubox (as alice)");
         assert!(lines[1].starts_with("[0] NVIDIA H100 80GB HBM3 | [##########..........]  40778 /  81559 MiB | 100% |  68°C | 683 / 700 W | busy"), "{table}");
+        assert_eq!(lines[2], "    -> in use by root (python3)");
         assert!(
-            lines[2].contains("root") && lines[2].contains("433") && lines[2].contains("6946 MiB")
+            lines[3].contains("root") && lines[3].contains("433") && lines[3].contains("6946 MiB")
         );
-        assert!(lines[2].ends_with("python3 (1h02m)"), "{table}");
+        assert!(lines[3].ends_with("python3 (1h02m)"), "{table}");
         assert!(
-            lines[3].starts_with("[1] ") && lines[3].ends_with("| free *"),
+            lines[4].starts_with("[1] ") && lines[4].ends_with("| free *"),
             "{table}"
         );
         assert!(
-            lines[3].contains("[....................]      0 /  81559 MiB |   0% |"),
+            lines[4].contains("[....................]      0 /  81559 MiB |   0% |"),
             "{table}"
         );
-        assert!(
-            lines[4].starts_with("[2] ")
-                && lines[4].contains("|    - |")
-                && lines[4].ends_with("| MIG")
+        assert_eq!(
+            lines[5],
+            "    -> free: 0 % utilization, 79.6 GiB of 79.6 GiB free, no processes"
         );
-        assert_eq!(lines[5], "    MIG 3g.40gb    #0 MIG-1  free");
-        assert_eq!(lines.len(), 6);
+        assert!(
+            lines[6].starts_with("[2] ")
+                && lines[6].contains("|    - |")
+                && lines[6].ends_with("| MIG")
+        );
+        assert_eq!(lines[7], "    MIG 3g.40gb    #0 MIG-1  free");
+        assert_eq!(
+            lines[8],
+            "        -> free: no process on this MIG instance, 40.0 GiB of 40.0 GiB free"
+        );
+        assert_eq!(lines.len(), 9, "{table}");
+    }
+
+    #[test]
+    fn unreadable_gpus_problems_and_hostile_text_are_shown_safely() {
+        let mut snap = snapshot();
+        snap.processes[0].command = Some("py\u{1b}[2Jthon\u{1b}]0;owned\u{7}".into());
+        snap.processes[0].container = Some("docker 4f9a1c2b3d4e".into());
+        snap.gpus[1].problem = Some("nvidia-smi cannot read it (memory.used is \"ERR!\")".into());
+        snap.unreadable = vec![tunnelbook_core::gpu::UnreadableGpu {
+            index: None,
+            pci_bus_id: Some("0000:0B:00.0".into()),
+            message: "Unable to determine the device handle for GPU 0000:0B:00.0: Unknown Error"
+                .into(),
+        }];
+        snap.warnings = vec!["nvidia-smi also said: \u{1b}[31mhi".into()];
+        let table = render_table(&snap, &snap.rank_free(false));
+        assert!(!table.contains('\u{1b}') && !table.contains('\u{7}'), "{table:?}");
+        assert!(table.contains("root [docker 4f9a1c2b3d4e]"), "{table}");
+        assert!(table.contains(" python (1h02m)"), "{table}");
+        let gpu1 = table.lines().find(|l| l.starts_with("[1] ")).unwrap_or_default();
+        assert!(gpu1.ends_with("| unusable"), "{table}");
+        assert!(table.contains("    -> nvidia-smi cannot read it (memory.used is \"ERR!\")"));
+        assert!(table.ends_with(
+            "[0000:0B:00.0] unreadable: Unable to determine the device handle for GPU 0000:0B:00.0: Unknown Error\n\
+             warning: nvidia-smi also said: hi\n"
+        ), "{table}");
     }
 
     #[test]

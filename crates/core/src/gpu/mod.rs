@@ -250,7 +250,7 @@ pub async fn snapshot(connection: &Connection) -> Result<GpuSnapshot, GpuError> 
     };
     let mut stdout = output.stdout;
     stdout.truncate(REPORT_CAP_BYTES);
-    if !output.status.is_some_and(|s| s == 0) && stdout.is_empty() {
+    if output.status != Some(0) && stdout.is_empty() {
         return Err(GpuError::Unreadable {
             host: host.to_string(),
             detail: format!(

@@ -356,7 +356,7 @@ impl GpuSnapshot {
         // Own processes running on it explain its utilization when they count as free.
         let utilization = gpu
             .utilization_gpu
-            .filter(|_| !(rule.own_as_free && !own.is_empty()));
+            .filter(|_| !rule.own_as_free || own.is_empty());
         let too_busy = utilization.is_some_and(|u| u > rule.max_utilization_percent);
         let too_full = memory_percent.is_some_and(|m| m > f64::from(rule.max_memory_percent));
         let unknown = used.is_none() && gpu.utilization_gpu.is_none();
