@@ -65,4 +65,10 @@ computeMode: string | null,
 /**
  * MIG instances (empty unless MIG is enabled and instances were created).
  */
-mig: Array<MigInstance>, };
+mig: Array<MigInstance>, 
+/**
+ * Why this GPU cannot be trusted although it answered: a field read as `ERR!`,
+ * `[Unknown Error]` or `[GPU is lost]` (e.g. `memory.used is "[Unknown Error]"`). A GPU with
+ * a problem is shown with it and never chosen; `None` for a healthy GPU.
+ */
+problem: string | null, };

@@ -27,9 +27,20 @@ mig: MigInstance | null,
  */
 name: string | null, 
 /**
- * No compute process counted against it and little memory in use.
+ * No compute process counted against it, memory and utilization within the [`FreeRule`],
+ * and nothing nvidia-smi could not read.
  */
 free: boolean, 
+/**
+ * Why it is or is not free, in words: `free: 0 % utilization, 79.6 GiB of 79.6 GiB free`,
+ * `in use by bob (python3)`, `in use (processes not visible: another container or
+ * namespace): 99 % utilization`, `nvidia-smi cannot read it (…)`.
+ */
+why: string, 
+/**
+ * Whether it can be picked at all (`false`: nvidia-smi cannot read it; see `why`).
+ */
+usable: boolean, 
 /**
  * Compute processes counted against it (the current user's are left out when they are
  * counted as free). For a MIG instance this includes processes nvidia-smi only attributed

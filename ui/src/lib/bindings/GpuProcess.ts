@@ -32,4 +32,9 @@ runningSecs: number | null,
 /**
  * Whether it belongs to [`GpuSnapshot::current_user`].
  */
-own: boolean, };
+own: boolean, 
+/**
+ * The container it runs in, from its cgroup (`docker 1a2b3c4d5e6f`, `podman …`,
+ * `kubernetes …`, `lxc NAME`); absent for a process on the host or when unreadable.
+ */
+container?: string, };
