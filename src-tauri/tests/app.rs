@@ -623,8 +623,7 @@ fn gpus_over_real_sshd_with_the_shim_two_gpus_one_busy() {
 #[test]
 fn gpu_picker_with_a_lost_gpu_a_container_busy_gpu_and_a_hung_nvidia_smi() {
     use tunnelbook_testbed::{
-        CONTAINER_BUSY_GPU, IDLE_GPU, OTHER_USER, THEIR_GPU, USER,
-        lost_and_container_busy_scenario,
+        CONTAINER_BUSY_GPU, IDLE_GPU, OTHER_USER, THEIR_GPU, USER, lost_and_container_busy_scenario,
     };
     if !Path::new("/usr/sbin/sshd").exists() {
         eprintln!("skipping: /usr/sbin/sshd not installed");
@@ -651,7 +650,13 @@ fn gpu_picker_with_a_lost_gpu_a_container_busy_gpu_and_a_hung_nvidia_smi() {
         "{read}"
     );
 
-    let report = invoke(&main, APP_ORIGIN, "gpu_snapshot", json!({ "sessionId": id })).unwrap();
+    let report = invoke(
+        &main,
+        APP_ORIGIN,
+        "gpu_snapshot",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
     let snapshot = &report["snapshot"];
     let indexes: Vec<u64> = snapshot["gpus"]
         .as_array()
@@ -686,7 +691,12 @@ fn gpu_picker_with_a_lost_gpu_a_container_busy_gpu_and_a_hung_nvidia_smi() {
     );
     let their = choice(THEIR_GPU);
     assert_eq!(their["free"], false);
-    assert!(their["why"].as_str().unwrap().starts_with(&format!("in use by {OTHER_USER}")));
+    assert!(
+        their["why"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("in use by {OTHER_USER}"))
+    );
     // The hostile process name arrives display-safe and changes nothing else.
     let procs = snapshot["processes"].as_array().unwrap();
     assert_eq!(procs.len(), 1);
@@ -713,7 +723,11 @@ fn gpu_picker_with_a_lost_gpu_a_container_busy_gpu_and_a_hung_nvidia_smi() {
             break event;
         }
     };
-    assert!(started.elapsed() < Duration::from_secs(25), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(failed["error"]["code"], "timeout", "{failed}");
     assert_eq!(failed["report"], Value::Null);
     std::fs::remove_file(scenario.path().join("hang")).unwrap();
@@ -725,7 +739,13 @@ fn gpu_picker_with_a_lost_gpu_a_container_busy_gpu_and_a_hung_nvidia_smi() {
         }
     };
     assert_eq!(healed["report"]["recommended"], IDLE_GPU);
-    invoke(&main, APP_ORIGIN, "close_session", json!({ "sessionId": id })).unwrap();
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
     drop(theirs);
 }
 

@@ -17,8 +17,8 @@ use tunnelbook_core::{
     ssh::{Connection, HostKeyPolicy, NoPrompter},
 };
 use tunnelbook_testbed::{
-    CONTAINER_BUSY_GPU, Client, IDLE_GPU, NvidiaSmiShim, OTHER_USER, Sshd, SshdOptions,
-    THEIR_GPU, USER, key_only, lost_and_container_busy_scenario, make_key, sleeper,
+    CONTAINER_BUSY_GPU, Client, IDLE_GPU, NvidiaSmiShim, OTHER_USER, Sshd, SshdOptions, THEIR_GPU,
+    USER, key_only, lost_and_container_busy_scenario, make_key, sleeper,
 };
 
 const UUID: &str = "GPU-75cbcb3f-3580-af7a-4e6d-03d5aa80af6b";
@@ -225,7 +225,10 @@ async fn gpus_and_up_auto_over_ssh_on_a_box_with_a_lost_and_a_container_busy_gpu
         ),
         "{table}"
     );
-    assert!(table.contains("-> in use (processes not visible"), "{table}");
+    assert!(
+        table.contains("-> in use (processes not visible"),
+        "{table}"
+    );
     assert!(
         table
             .lines()

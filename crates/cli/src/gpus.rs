@@ -248,7 +248,11 @@ pub fn render_table(snapshot: &GpuSnapshot, ranked: &[GpuChoice]) -> String {
     let name_width = snapshot
         .gpus
         .iter()
-        .map(|g| display_safe(g.name.as_deref().unwrap_or("-")).chars().count())
+        .map(|g| {
+            display_safe(g.name.as_deref().unwrap_or("-"))
+                .chars()
+                .count()
+        })
         .max()
         .unwrap_or(0);
     for g in &snapshot.gpus {
@@ -426,10 +430,16 @@ mod tests {
         }];
         snap.warnings = vec!["nvidia-smi also said: \u{1b}[31mhi".into()];
         let table = render_table(&snap, &snap.rank_free(false));
-        assert!(!table.contains('\u{1b}') && !table.contains('\u{7}'), "{table:?}");
+        assert!(
+            !table.contains('\u{1b}') && !table.contains('\u{7}'),
+            "{table:?}"
+        );
         assert!(table.contains("root [docker 4f9a1c2b3d4e]"), "{table}");
         assert!(table.contains(" python (1h02m)"), "{table}");
-        let gpu1 = table.lines().find(|l| l.starts_with("[1] ")).unwrap_or_default();
+        let gpu1 = table
+            .lines()
+            .find(|l| l.starts_with("[1] "))
+            .unwrap_or_default();
         assert!(gpu1.ends_with("| unusable"), "{table}");
         assert!(table.contains("    -> nvidia-smi cannot read it (memory.used is \"ERR!\")"));
         assert!(table.ends_with(

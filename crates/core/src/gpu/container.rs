@@ -80,10 +80,16 @@ mod tests {
             Some("containerd 4f9a1c2b3d4e")
         );
         assert_eq!(
-            from_cgroup(&format!("0::/kubepods/burstable/pod0f1e2d3c-aaaa-bbbb-cccc-1234567890ab/{ID}")).as_deref(),
+            from_cgroup(&format!(
+                "0::/kubepods/burstable/pod0f1e2d3c-aaaa-bbbb-cccc-1234567890ab/{ID}"
+            ))
+            .as_deref(),
             Some("kubernetes 4f9a1c2b3d4e")
         );
-        assert_eq!(from_cgroup("0::/lxc.payload.build1").as_deref(), Some("lxc build1"));
+        assert_eq!(
+            from_cgroup("0::/lxc.payload.build1").as_deref(),
+            Some("lxc build1")
+        );
     }
 
     #[test]

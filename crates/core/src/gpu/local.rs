@@ -191,9 +191,8 @@ fn read_gpu(device: &Device<'_>, index: u32) -> Result<Gpu, UnreadableGpu> {
     let memory = memory.ok();
     let utilization = utilization.ok();
     Ok(Gpu {
-        problem: (!failures.is_empty()).then(|| {
-            display_safe(&format!("NVML cannot read it ({})", failures.join(", ")))
-        }),
+        problem: (!failures.is_empty())
+            .then(|| display_safe(&format!("NVML cannot read it ({})", failures.join(", ")))),
         index: device.index().unwrap_or(index),
         uuid,
         name: device.name().ok().map(|n| display_safe(&n)),

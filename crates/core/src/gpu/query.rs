@@ -147,7 +147,8 @@ impl GpuQuery {
         if let Ok((_, true)) = &parsed
             && let Ok(mut set) = OLD_DRIVERS.lock()
         {
-            set.get_or_insert_with(HashSet::new).insert(host.to_string());
+            set.get_or_insert_with(HashSet::new)
+                .insert(host.to_string());
         }
         parsed.map(|(snap, _)| snap)
     }
@@ -290,7 +291,13 @@ fn parse_marked(host: &str, text: &str, token: &str) -> Result<(GpuSnapshot, boo
     // Reports of the script before the marker token (saved captures) list processes as
     // `gpu_uuid, pid, process_name, used_memory` and have no `names` section.
     let legacy = gpu_section.args.is_empty();
-    let processes = processes(&report, &gpus, current_user.as_deref(), legacy, &mut warnings);
+    let processes = processes(
+        &report,
+        &gpus,
+        current_user.as_deref(),
+        legacy,
+        &mut warnings,
+    );
     let no_gpu_reason = gpus.is_empty().then(|| {
         format!(
             "no NVIDIA GPU on {host} can be read ({} unreadable)",
@@ -341,7 +348,10 @@ fn processes(
             legacy_rows.iter().map(|(_, n)| n.as_str()).collect(),
         )
     } else {
-        (report.lines("apps").to_vec(), report.lines("names").to_vec())
+        (
+            report.lines("apps").to_vec(),
+            report.lines("names").to_vec(),
+        )
     };
     for line in name_lines {
         let Some((pid, name)) = line.split_once(',') else {
@@ -373,7 +383,11 @@ fn processes(
             unparsed.push(safe);
             continue;
         };
-        if !known.contains(p.gpu_uuid.as_str()) || out.iter().any(|q| q.pid == p.pid && q.gpu_uuid == p.gpu_uuid) {
+        if !known.contains(p.gpu_uuid.as_str())
+            || out
+                .iter()
+                .any(|q| q.pid == p.pid && q.gpu_uuid == p.gpu_uuid)
+        {
             continue;
         }
         p.command = names.get(&p.pid).cloned().flatten();
@@ -404,7 +418,12 @@ fn processes(
             rc.unwrap_or_default()
         ));
     }
-    note_cut(report, "apps-rc", "nvidia-smi --query-compute-apps", warnings);
+    note_cut(
+        report,
+        "apps-rc",
+        "nvidia-smi --query-compute-apps",
+        warnings,
+    );
     out
 }
 
@@ -495,8 +514,7 @@ impl<'a> Sections<'a> {
 /// `[Not Supported]`, `[Insufficient Permissions]`, …).
 fn value(raw: &str) -> Option<&str> {
     let v = raw.trim();
-    if v.is_empty() || v.starts_with('[') || v.eq_ignore_ascii_case("N/A") || failure(v).is_some()
-    {
+    if v.is_empty() || v.starts_with('[') || v.eq_ignore_ascii_case("N/A") || failure(v).is_some() {
         None
     } else {
         Some(v)
@@ -546,8 +564,7 @@ enum GpuLine {
 /// (a header, a newer driver's notice) are told apart for the caller.
 fn classify_gpu_line(line: &str, fields: &[&str]) -> GpuLine {
     let lower = line.to_ascii_lowercase();
-    if lower.contains("unable to determine the device handle") || lower.starts_with("gpu is lost")
-    {
+    if lower.contains("unable to determine the device handle") || lower.starts_with("gpu is lost") {
         return GpuLine::Unreadable(UnreadableGpu {
             index: None,
             pci_bus_id: bus_id_in(line),
@@ -630,7 +647,8 @@ fn bus_id_in(line: &str) -> Option<String> {
             let parts: Vec<&str> = w.split(':').collect();
             parts.len() >= 2
                 && parts.last().is_some_and(|p| p.contains('.'))
-                && w.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+                && w.chars()
+                    .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
         })
         .map(str::to_string)
 }
@@ -1201,7 +1219,10 @@ pub(crate) mod tests {
     pub(crate) fn run_script(dir: &std::path::Path, stdin: &str) -> String {
         use std::io::Write as _;
         let bin = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let shim = format!("{}/../../tests/shims/nvidia-smi", env!("CARGO_MANIFEST_DIR"));
+        let shim = format!(
+            "{}/../../tests/shims/nvidia-smi",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::os::unix::fs::symlink(&shim, bin.path().join("nvidia-smi"))
             .unwrap_or_else(|e| panic!("{e}"));
         let path = format!(
@@ -1254,7 +1275,11 @@ pub(crate) mod tests {
         assert_eq!(snap.processes[0].pid, 4242);
         assert_eq!(snap.processes[0].command.as_deref(), Some("python"));
         let ranked = snap.rank_free(false);
-        let free: Vec<u32> = ranked.iter().filter(|c| c.free).map(|c| c.gpu_index).collect();
+        let free: Vec<u32> = ranked
+            .iter()
+            .filter(|c| c.free)
+            .map(|c| c.gpu_index)
+            .collect();
         assert_eq!(free, [0, 3]);
         let busy = ranked.iter().find(|c| c.gpu_index == 2);
         assert!(busy.is_some_and(|c| !c.free && c.why.starts_with("in use by")));
@@ -1317,10 +1342,12 @@ pub(crate) mod tests {
                 cols[i] = bad;
                 let gpus = format!("{}\n{healthy}\n", cols.join(", "));
                 let text = report("u", &gpus, "", "", "");
-                let snap = parse_report("h", &text)
-                    .unwrap_or_else(|e| panic!("{field} = {bad}: {e}"));
+                let snap =
+                    parse_report("h", &text).unwrap_or_else(|e| panic!("{field} = {bad}: {e}"));
                 assert!(
-                    snap.gpus.iter().any(|g| g.index == 1 && g.problem.is_none()),
+                    snap.gpus
+                        .iter()
+                        .any(|g| g.index == 1 && g.problem.is_none()),
                     "{field} = {bad}: {snap:#?}"
                 );
                 let picked = snap
@@ -1332,15 +1359,21 @@ pub(crate) mod tests {
                     assert_eq!(picked, Some(1), "{field} = {bad}");
                     // Shown with its reason: as a GPU with a problem, or as unreadable.
                     let shown = victim_gpu.is_some_and(|g| {
-                        g.problem.as_deref().is_some_and(|p| p.contains(field) && p.contains(bad.trim_matches(['[', ']'])))
+                        g.problem.as_deref().is_some_and(|p| {
+                            p.contains(field) && p.contains(bad.trim_matches(['[', ']']))
+                        })
                     }) || snap.unreadable.iter().any(|u| u.message.contains(bad));
                     assert!(shown, "{field} = {bad}: {snap:#?}");
                     if let Some(g) = victim_gpu {
-                        let err = snap.select_with(&GpuSelector::Uuid(g.uuid.clone()), &FreeRule::default());
+                        let err = snap
+                            .select_with(&GpuSelector::Uuid(g.uuid.clone()), &FreeRule::default());
                         assert!(matches!(err, Err(GpuError::UnusableGpu { .. })), "{err:?}");
                     }
                 } else {
-                    assert!(victim_gpu.is_some_and(|g| g.problem.is_none()), "{field} = {bad}");
+                    assert!(
+                        victim_gpu.is_some_and(|g| g.problem.is_none()),
+                        "{field} = {bad}"
+                    );
                     assert!(picked.is_some(), "{field} = {bad}");
                 }
             }
@@ -1354,7 +1387,10 @@ pub(crate) mod tests {
             let snap = parse_report("h", &text).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(indexes(&snap), [1]);
             assert_eq!(snap.unreadable.len(), 1);
-            assert_eq!(snap.unreadable[0].pci_bus_id.as_deref(), Some("0000:00:06.0"));
+            assert_eq!(
+                snap.unreadable[0].pci_bus_id.as_deref(),
+                Some("0000:00:06.0")
+            );
         }
         // Nothing readable at all: an error that quotes the output.
         let text = report(
@@ -1366,7 +1402,11 @@ pub(crate) mod tests {
         );
         let snap = parse_report("h", &text).unwrap_or_else(|e| panic!("{e}"));
         assert!(snap.gpus.is_empty());
-        assert!(snap.no_gpu_reason.as_deref().is_some_and(|r| r.contains("1 unreadable")));
+        assert!(
+            snap.no_gpu_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("1 unreadable"))
+        );
     }
 
     /// An old driver rejects `mig.mode.current`: asked again without it, MIG mode then comes from
@@ -1385,7 +1425,11 @@ pub(crate) mod tests {
         assert_eq!(snap.gpus[0].mig.len(), 3);
         assert_eq!(snap.gpus[2].pci_bus_id.as_deref(), Some("00000000:47:00.0"));
         assert_eq!(snap.gpus[2].compute_mode.as_deref(), Some("Default"));
-        assert!(snap.warnings.iter().any(|w| w.contains("MIG")), "{:?}", snap.warnings);
+        assert!(
+            snap.warnings.iter().any(|w| w.contains("MIG")),
+            "{:?}",
+            snap.warnings
+        );
         assert_eq!(GpuQuery::for_host(host).fields, BASE_FIELDS);
         // Asked with the base fields straight away: no rejection the second time.
         let again = query(host, dir.path()).unwrap_or_else(|e| panic!("{e}"));
@@ -1436,7 +1480,14 @@ pub(crate) mod tests {
                 .iter()
                 .map(|p| (p.pid, p.gpu_uuid.as_str(), p.used_memory_mib))
                 .collect();
-            assert_eq!(pids, [(4242, "GPU-2d540dd6-583b-cf11-80dd-cc28edc1dd62", Some(10640))]);
+            assert_eq!(
+                pids,
+                [(
+                    4242,
+                    "GPU-2d540dd6-583b-cf11-80dd-cc28edc1dd62",
+                    Some(10640)
+                )]
+            );
             let command = snap.processes[0].command.clone().unwrap_or_default();
             assert!(!command.chars().any(char::is_control), "{command:?}");
             assert_ne!(command, "forged-name");
@@ -1474,7 +1525,11 @@ pub(crate) mod tests {
             snap.warnings
         );
         // The parser alone, given 10 MB, reads only its cap.
-        let huge = format!("{}{}", report("u", &fixture("case10-container/query-gpu.csv"), "", "", ""), big);
+        let huge = format!(
+            "{}{}",
+            report("u", &fixture("case10-container/query-gpu.csv"), "", "", ""),
+            big
+        );
         let snap = parse_report("h", &huge).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(snap.gpus.len(), 2);
         assert!(snap.warnings.iter().any(|w| w.contains("only the first")));
@@ -1512,7 +1567,8 @@ pub(crate) mod tests {
         let gpus = "0, GPU-a1, NVIDIA \u{1b}[31mH100\u{7}, 100, 0, 100, 0, 0, 30, 1, 2, Disabled, 0000:01:00.0, Default\n";
         let apps = "GPU-a1, 12, py\u{1b}]0;x\u{7}thon\u{202e}, 1\n";
         let ps = "bo\u{1b}[1mb 12 5 python\n";
-        let snap = parse_report("h", &report("u", gpus, apps, "", ps)).unwrap_or_else(|e| panic!("{e}"));
+        let snap =
+            parse_report("h", &report("u", gpus, apps, "", ps)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(snap.gpus[0].name.as_deref(), Some("NVIDIA H100"));
         assert_eq!(snap.processes[0].command.as_deref(), Some("python"));
         assert_eq!(snap.processes[0].user.as_deref(), Some("bob"));
@@ -1532,11 +1588,17 @@ pub(crate) mod tests {
         );
         let snap = parse_report("h", &text).unwrap_or_else(|e| panic!("{e}"));
         let by = |pid| snap.processes.iter().find(|p| p.pid == pid);
-        assert_eq!(by(12).and_then(|p| p.container.as_deref()), Some("docker 4f9a1c2b3d4e"));
+        assert_eq!(
+            by(12).and_then(|p| p.container.as_deref()),
+            Some("docker 4f9a1c2b3d4e")
+        );
         assert_eq!(by(12).and_then(|p| p.user.as_deref()), Some("bob"));
         assert_eq!(by(13).and_then(|p| p.container.as_deref()), None);
         let why = &snap.rank_free(false)[0].why;
-        assert_eq!(why, "in use by bob in docker 4f9a1c2b3d4e, ann (2 processes)");
+        assert_eq!(
+            why,
+            "in use by bob in docker 4f9a1c2b3d4e, ann (2 processes)"
+        );
     }
 
     /// Text built from the pieces real output is made of, so mutations reach deep paths.
@@ -1581,19 +1643,26 @@ pub(crate) mod tests {
             &fixture("h100-two-users/ps.txt"),
         );
         let bases = [legacy, token_report("python3")];
-        (0..bases.len(), any::<prop::sample::Index>(), any::<prop::sample::Index>(), any::<String>(), any::<prop::sample::Index>()).prop_map(move |(which, a, b, insert, c)| {
-            let chars: Vec<char> = bases[which].chars().collect();
-            let len = chars.len() + 1;
-            let (a, b) = (a.index(len), b.index(len));
-            let (lo, hi) = (a.min(b), a.max(b));
-            let mut out: String = chars[..lo].iter().collect();
-            out.push_str(&insert);
-            out.extend(&chars[hi..]);
-            let c = c.index(out.chars().count() + 1);
-            let mut dup: String = out.chars().take(c).collect();
-            dup.push_str(&out);
-            dup
-        })
+        (
+            0..bases.len(),
+            any::<prop::sample::Index>(),
+            any::<prop::sample::Index>(),
+            any::<String>(),
+            any::<prop::sample::Index>(),
+        )
+            .prop_map(move |(which, a, b, insert, c)| {
+                let chars: Vec<char> = bases[which].chars().collect();
+                let len = chars.len() + 1;
+                let (a, b) = (a.index(len), b.index(len));
+                let (lo, hi) = (a.min(b), a.max(b));
+                let mut out: String = chars[..lo].iter().collect();
+                out.push_str(&insert);
+                out.extend(&chars[hi..]);
+                let c = c.index(out.chars().count() + 1);
+                let mut dup: String = out.chars().take(c).collect();
+                dup.push_str(&out);
+                dup
+            })
     }
 
     /// A process name made of what could fool a parser: markers, failure lines, separators,
@@ -1613,7 +1682,10 @@ pub(crate) mod tests {
             Just("gpus-rc 0@@".to_string()),
             Just("NVIDIA-SMI has failed".to_string()),
             Just("Failed to initialize NVML: Driver/library version mismatch".to_string()),
-            Just("Unable to determine the device handle for GPU 0000:04:00.0: Unknown Error".to_string()),
+            Just(
+                "Unable to determine the device handle for GPU 0000:04:00.0: Unknown Error"
+                    .to_string()
+            ),
             Just("GPU-67a571b1-79ee-1016-8ea3-c1fff3f1c1d2".to_string()),
             Just("7, GPU-eeeeeeee-0000-0000-0000-000000000000, Evil, 1, 0, 1, 0, 0".to_string()),
             Just("4242".to_string()),
@@ -1642,7 +1714,9 @@ pub(crate) mod tests {
     /// No process name changes the GPUs, the unreadable ones, or which processes hold what.
     fn check_hostile_name(name: &str) {
         let q = GpuQuery::with_token(TOKEN);
-        let clean = q.parse("h", &token_report("python")).unwrap_or_else(|e| panic!("{e}"));
+        let clean = q
+            .parse("h", &token_report("python"))
+            .unwrap_or_else(|e| panic!("{e}"));
         let snap = q
             .parse("h", &token_report(name))
             .unwrap_or_else(|e| panic!("{name:?}: {e}"));
@@ -1700,7 +1774,11 @@ pub(crate) mod tests {
                 .gpus
                 .iter()
                 .flat_map(|g| [g.name.clone(), g.problem.clone(), g.compute_mode.clone()])
-                .chain(snap.processes.iter().flat_map(|p| [p.command.clone(), p.user.clone()]))
+                .chain(
+                    snap.processes
+                        .iter()
+                        .flat_map(|p| [p.command.clone(), p.user.clone()]),
+                )
                 .flatten()
                 .chain(snap.warnings.iter().cloned())
                 .chain(snap.unreadable.iter().map(|u| u.message.clone()));

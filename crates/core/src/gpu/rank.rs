@@ -571,7 +571,11 @@ mod tests {
         };
         let c = &snap.rank(&strict)[0];
         assert!(!c.free);
-        assert!(c.why.starts_with("in use (processes not visible"), "{}", c.why);
+        assert!(
+            c.why.starts_with("in use (processes not visible"),
+            "{}",
+            c.why
+        );
         let roomy = FreeRule {
             min_free_memory_mib: 80 * 1024,
             ..FreeRule::default()

@@ -74,7 +74,10 @@ mod tests {
         assert_eq!(display_safe("x\r\ny\u{0}\u{7f}\u{9b}z"), "xyz");
         assert_eq!(display_safe("tab\there"), "tab here");
         assert_eq!(display_safe("evil\u{202e}txt.exe"), "eviltxt.exe");
-        assert_eq!(display_safe("NVIDIA H100 80GB HBM3 · ü"), "NVIDIA H100 80GB HBM3 · ü");
+        assert_eq!(
+            display_safe("NVIDIA H100 80GB HBM3 · ü"),
+            "NVIDIA H100 80GB HBM3 · ü"
+        );
         assert_eq!(display_safe("trailing\u{1b}"), "trailing");
     }
 

@@ -122,6 +122,7 @@ const defaults: SettingsT = {
   theme: 'system',
   notifyGpuFree: [],
   trayNoticeShown: false,
+  gpuFree: { maxUtilizationPercent: 10, maxMemoryPercent: 10, minFreeMemoryMib: 0, ownAsFree: false },
 };
 const tray: TrayMenu = {
   items: [
@@ -152,7 +153,17 @@ describe('Settings screen', () => {
     await fireEvent.change(screen.getByLabelText('Unknown host keys'), { target: { value: 'strict' } });
     await fireEvent.click(screen.getByLabelText('Start at login'));
     await fireEvent.click(screen.getByLabelText('gpu-box'));
-    const expected = { ...defaults, refreshIntervalSecs: 10, theme: 'dark', hostKeyPolicy: 'strict', startAtLogin: true, notifyGpuFree: ['gpu-box'] };
+    await fireEvent.input(screen.getByLabelText('% utilization'), { target: { value: '5' } });
+    await fireEvent.input(screen.getByLabelText(/MiB free/), { target: { value: '8192' } });
+    const expected = {
+      ...defaults,
+      refreshIntervalSecs: 10,
+      theme: 'dark',
+      hostKeyPolicy: 'strict',
+      startAtLogin: true,
+      notifyGpuFree: ['gpu-box'],
+      gpuFree: { ...defaults.gpuFree, maxUtilizationPercent: 5, minFreeMemoryMib: 8192 },
+    };
     backend.saveSettings.mockResolvedValueOnce(expected);
     await fireEvent.click(screen.getByRole('button', { name: 'Save settings' }));
     expect(backend.saveSettings).toHaveBeenCalledWith(expected);

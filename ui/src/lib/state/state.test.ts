@@ -115,13 +115,16 @@ describe('GpusState', () => {
     expect(none.cards).toEqual([]);
   });
 
-  it('cards pair each choice with its GPU and processes, best first', () => {
+  it('cards pair each choice with its GPU and processes, in nvidia-smi order', () => {
     const gpus = new GpusState();
-    gpus.apply(report([gpu(0, 30000, 97), gpu(1, 0, 0)], [proc(0, 42, 'bob'), proc(0, 43, 'tbtest', true)]));
-    expect(gpus.cards.map((c) => c.label)).toEqual(['GPU 1', 'GPU 0']);
-    expect(gpus.cards[1].processes.map((p) => p.pid)).toEqual([42, 43]);
-    expect(gpus.cards[1].gpu?.temperatureC).toBe(40);
-    expect(gpus.cards[0].processes).toEqual([]);
+    const r = report([gpu(0, 30000, 97), gpu(1, 0, 0), gpu(2, 0, 0), gpu(3, 0, 0)], [proc(0, 42, 'bob'), proc(0, 43, 'tbtest', true)]);
+    // The backend ranks best first (here 1, 2, 3, 0): the picker still lists 0, 1, 2, 3.
+    expect(r.choices.map((c) => c.gpuIndex)).not.toEqual([0, 1, 2, 3]);
+    gpus.apply(r);
+    expect(gpus.cards.map((c) => c.label)).toEqual(['GPU 0', 'GPU 1', 'GPU 2', 'GPU 3']);
+    expect(gpus.cards[0].processes.map((p) => p.pid)).toEqual([42, 43]);
+    expect(gpus.cards[0].gpu?.temperatureC).toBe(40);
+    expect(gpus.cards[1].processes).toEqual([]);
   });
 
   it('watches while open: events of its session apply, errors show, stop unwatches', async () => {
