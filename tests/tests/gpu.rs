@@ -252,3 +252,55 @@ async fn gpus_and_up_auto_over_ssh_on_a_box_with_a_lost_and_a_container_busy_gpu
     let (code, _, err) = cli(&["down", "box", &id]);
     assert_eq!(code, 0, "{err}");
 }
+
+/// MIG over a real sshd: the instances of an A100 in MIG mode (NVIDIA's documented `nvidia-smi
+/// -L` format, see the fixture's README) are listed under their GPU by `gpus --json`, and
+/// `up --gpu MIG-…` starts JupyterLab pinned to that instance.
+#[tokio::test]
+async fn up_pins_to_a_mig_instance_over_ssh() {
+    const INSTANCE: &str = "MIG-1a2b3c4d-5e6f-5a7b-8c9d-0e1f2a3b4c5d";
+    let venv = tunnelbook_testbed::jupyter_venv();
+    let keys = tempfile::tempdir().unwrap();
+    let key = make_key(keys.path(), "id", "ed25519", None);
+    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let client = Client::new();
+    client.trust(&sshd);
+    let mut profile = key_only(sshd.profile("box", USER), &key);
+    profile.environment = Some(venv.display().to_string());
+    tunnelbook_core::profile::ProfileStore::in_home(&client.home())
+        .save(&[profile])
+        .unwrap();
+    let dir = scenario("a100-mig-4x", "");
+    let _lock = SHIM_LOCK.lock().await;
+    let _shim = NvidiaSmiShim::install(USER, dir.path());
+
+    let out = client
+        .cli()
+        .args(["gpus", "box", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mig: Vec<&str> = v["gpus"][0]["mig"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["uuid"].as_str().unwrap())
+        .collect();
+    assert_eq!(mig.len(), 3, "{v}");
+    assert!(mig.contains(&INSTANCE));
+
+    let mut up = tunnelbook_testbed::Guard::spawn(
+        client
+            .cli()
+            .args(["up", "box", "--gpu", INSTANCE, "--json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null()),
+    );
+    let ready: serde_json::Value = serde_json::from_str(&up.read_line()).unwrap();
+    assert_eq!(ready["gpu"], INSTANCE, "{ready}");
+    up.kill();
+    let id = ready["serverId"].as_str().unwrap().to_string();
+    let down = client.cli().args(["down", "box", &id]).output().unwrap();
+    assert!(down.status.success(), "{down:?}");
+}

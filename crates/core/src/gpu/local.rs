@@ -453,9 +453,16 @@ mod procs {
                 b"/usr/bin/python3\0--token=secret\0",
             )
             .unwrap_or_else(|e| panic!("{e}"));
+            std::fs::write(
+                root.join("proc/42/cgroup"),
+                "0::/system.slice/docker-4f9a1c2b3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8.scope\n",
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
             let info = ProcessTable::at(root).process(42);
             assert_eq!(info.user.as_deref(), Some("bob"));
             assert_eq!(info.command.as_deref(), Some("/usr/bin/python3"));
+            // A process in a container is named by its container, as over SSH.
+            assert_eq!(info.container.as_deref(), Some("docker 4f9a1c2b3d4e"));
             assert_eq!(
                 ProcessTable::at(root).process(43),
                 super::ProcessInfo::default()
