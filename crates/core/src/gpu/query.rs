@@ -37,7 +37,8 @@ const BASE_FIELDS: &str = "index,uuid,name,memory.total,memory.used,memory.free,
 /// there and the snapshot says so in its warnings.
 pub const SECTION_CAP_BYTES: usize = 256 * 1024;
 
-/// Most bytes of a report that are parsed (the sections' caps plus room for the markers).
+/// Most bytes of a report that are parsed: more than the script can print (five answers of at
+/// most [`SECTION_CAP_BYTES`], up to 512 cgroup lines of 256 bytes, the markers).
 pub const REPORT_CAP_BYTES: usize = 6 * SECTION_CAP_BYTES + 64 * 1024;
 
 /// How long the whole query may take, end to end, before [`GpuError::TimedOut`]. Each
@@ -71,7 +72,7 @@ macro_rules! script {
          p=$(printf \"%s\\n\" \"$a\" | cut -d, -f1 | tr -d \" \" | grep -E \"^[0-9]+$\" | sort -un | head -n 512 | paste -sd, -); \
          o=; rc=0; \
          if [ -n \"$p\" ]; then \
-         s cgroups; for x in $(printf \"%s\\n\" \"$p\" | tr , \" \"); do printf \"%s \" \"$x\"; head -c 1024 /proc/$x/cgroup 2>/dev/null | tr \"\\n\" \" \"; echo; done; \
+         s cgroups; for x in $(printf \"%s\\n\" \"$p\" | tr , \" \"); do printf \"%s \" \"$x\"; head -c 256 /proc/$x/cgroup 2>/dev/null | tr \"\\n\" \" \"; echo; done; \
          if ps -o user:64= -p $$ >/dev/null 2>&1; then o=$(ps -o user:64=,pid=,etimes=,comm= -p \"$p\" 2>/dev/null); \
          else o=$(ps -o user=,pid=,etimes=,comm= -p \"$p\" 2>/dev/null); fi; fi; \
          s ps; c ps; \
