@@ -125,11 +125,9 @@ async fn show<S: GpuSource>(source: S, args: &GpusArgs) -> ExitCode {
                 continue;
             }
             (Err(e), false) => match &last {
-                Some((snap, at)) => format!(
-                    "STALE (last read {} ago): {e}\n{}",
-                    duration(at.elapsed().as_secs()),
-                    render(snap, args)
-                ),
+                Some((snap, at)) => {
+                    stale_frame(&e.to_string(), at.elapsed().as_secs(), &render(snap, args))
+                }
                 None => format!("tunnelbook: {e}\n"),
             },
         };
@@ -164,6 +162,16 @@ fn render(snap: &GpuSnapshot, args: &GpusArgs) -> String {
             .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}\n"));
     }
     render_table(snap, &ranked)
+}
+
+/// A `--watch` frame while refreshes fail: the last table that worked under a `STALE` line that
+/// says how old it is and why the refresh failed.
+fn stale_frame(error: &str, age_secs: u64, last_table: &str) -> String {
+    format!(
+        "STALE (last read {} ago): {}\n{last_table}",
+        duration(age_secs),
+        display_safe(error)
+    )
 }
 
 fn opt<T: std::fmt::Display>(v: Option<T>, unit: &str) -> String {
@@ -473,6 +481,24 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("- / 700 W"), "{table}");
+    }
+
+    #[test]
+    fn a_failed_refresh_shows_the_last_table_marked_stale() {
+        let snap = snapshot();
+        let table = render_table(&snap, &snap.rank_free(false));
+        let err = tunnelbook_core::gpu::GpuError::TimedOut {
+            host: "gpubox".into(),
+            secs: 20,
+        };
+        let frame = stale_frame(&err.to_string(), 75, &table);
+        assert!(
+            frame.starts_with(
+                "STALE (last read 1m15s ago): nvidia-smi on gpubox did not answer within 20 s"
+            ),
+            "{frame}"
+        );
+        assert!(frame.ends_with(&table));
     }
 
     #[test]
