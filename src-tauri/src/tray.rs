@@ -19,7 +19,7 @@ use tauri::{
 };
 use ts_rs::TS;
 use tunnelbook_core::{
-    gpu::GpuSnapshot,
+    gpu::{FreeRule, GpuSnapshot},
     profile::Profile,
     settings::{Settings, SettingsStore},
 };
@@ -287,9 +287,10 @@ pub fn menu_model(input: &TrayInput) -> TrayMenu {
     TrayMenu { items }
 }
 
-/// Free and total GPUs of a snapshot (MIG instances count as what a notebook can be pinned to).
-pub fn gpu_count(snapshot: &GpuSnapshot) -> GpuCount {
-    let choices = snapshot.rank_free(false);
+/// Free and total GPUs of a snapshot (MIG instances count as what a notebook can be pinned to),
+/// free as `rule` (the settings) says.
+pub fn gpu_count(snapshot: &GpuSnapshot, rule: &FreeRule) -> GpuCount {
+    let choices = snapshot.rank(rule);
     GpuCount {
         free: choices.iter().filter(|c| c.free).count(),
         total: choices.len(),
@@ -346,10 +347,10 @@ pub fn closed_notices(closed: &[SessionSummary], told: &mut HashSet<String>) -> 
         .collect()
 }
 
-/// Busy GPUs (by `cudaVisibleDevices`) of a snapshot.
-pub fn busy_gpus(snapshot: &GpuSnapshot) -> HashSet<String> {
+/// Busy GPUs (by `cudaVisibleDevices`) of a snapshot, by `rule`.
+pub fn busy_gpus(snapshot: &GpuSnapshot, rule: &FreeRule) -> HashSet<String> {
     snapshot
-        .rank_free(false)
+        .rank(rule)
         .into_iter()
         .filter(|c| !c.free)
         .map(|c| c.cuda_visible_devices)
@@ -361,9 +362,10 @@ pub fn freed_notices(
     host: &str,
     busy_before: &HashSet<String>,
     snapshot: &GpuSnapshot,
+    rule: &FreeRule,
 ) -> Vec<Notice> {
     let mut freed: Vec<_> = snapshot
-        .rank_free(false)
+        .rank(rule)
         .into_iter()
         .filter(|c| c.free && busy_before.contains(&c.cuda_visible_devices))
         .map(|c| c.label())
@@ -509,12 +511,14 @@ pub async fn tick<R: Runtime>(app: &AppHandle<R>, settings: &Settings) {
         let notices = {
             let tray = app.state::<TrayState>();
             let mut memory = tray.memory();
-            memory.gpus.insert(s.id.clone(), gpu_count(&snapshot));
-            let busy = busy_gpus(&snapshot);
+            memory
+                .gpus
+                .insert(s.id.clone(), gpu_count(&snapshot, &settings.gpu_free));
+            let busy = busy_gpus(&snapshot, &settings.gpu_free);
             let before = memory.busy.insert(s.id.clone(), busy);
             match before {
                 Some(before) if settings.notify_gpu_free.contains(&s.host_id) => {
-                    freed_notices(&s.host_id, &before, &snapshot)
+                    freed_notices(&s.host_id, &before, &snapshot, &settings.gpu_free)
                 }
                 _ => Vec::new(),
             }
@@ -912,15 +916,16 @@ mod tests {
     #[test]
     fn counts_and_freed_gpus_from_snapshots() {
         let before = snapshot(&[0, 1]);
-        assert_eq!(gpu_count(&before), GpuCount { free: 2, total: 4 });
-        let busy = busy_gpus(&before);
+        let rule = FreeRule::default();
+        assert_eq!(gpu_count(&before, &rule), GpuCount { free: 2, total: 4 });
+        let busy = busy_gpus(&before, &rule);
         assert_eq!(busy.len(), 2);
         // GPU 1 finished; GPU 0 still busy.
-        let notices = freed_notices("gpu-box", &busy, &snapshot(&[0]));
+        let notices = freed_notices("gpu-box", &busy, &snapshot(&[0]), &rule);
         assert_eq!(notices.len(), 1, "{notices:?}");
         assert_eq!(notices[0].title, "GPU free");
         assert!(notices[0].body.contains("GPU 1") && notices[0].body.contains("gpu-box"));
-        assert!(freed_notices("gpu-box", &busy, &before).is_empty());
+        assert!(freed_notices("gpu-box", &busy, &before, &rule).is_empty());
     }
 
     #[test]
