@@ -42,7 +42,7 @@ pub const SECTION_CAP_BYTES: usize = 256 * 1024;
 pub const REPORT_CAP_BYTES: usize = 6 * SECTION_CAP_BYTES + 64 * 1024;
 
 /// How long the whole query may take, end to end, before [`GpuError::TimedOut`]. Each
-/// nvidia-smi call on the host is also stopped after [`REMOTE_TIMEOUT_SECS`] where `timeout(1)`
+/// nvidia-smi call on the host is also stopped after [`REMOTE_TIMEOUT_SECS`] where `timeout -k`
 /// exists.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -62,7 +62,7 @@ macro_rules! script {
          c() { printf \"%s\\n\" \"$o\" | head -c 262144; echo; s \"$1-rc\" \"$rc\" \"${#o}\"; if [ \"$rc\" = 124 ]; then w=\"timeout -k 1 1\"; fi; }; \
          s user; id -un 2>/dev/null; \
          if ! command -v nvidia-smi >/dev/null 2>&1; then s no-nvidia-smi; exit 0; fi; \
-         w=; if command -v timeout >/dev/null 2>&1; then w=\"timeout -k 2 8\"; fi; \
+         w=; if timeout -k 1 5 true >/dev/null 2>&1; then w=\"timeout -k 2 8\"; fi; \
          o=$($w nvidia-smi --query-gpu=\"$f\" --format=csv,noheader,nounits 2>&1); rc=$?; \
          case \"$rc:$o\" in 0:*) ;; *\"is not a valid field\"*) s rejected \"$f\"; f=index,uuid,name,memory.total,memory.used,memory.free,utilization.gpu,utilization.memory,temperature.gpu,power.draw,power.limit,pci.bus_id,compute_mode; o=$($w nvidia-smi --query-gpu=\"$f\" --format=csv,noheader,nounits 2>&1); rc=$?;; esac; \
          s gpus \"$f\"; c gpus; \
