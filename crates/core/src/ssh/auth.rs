@@ -2,6 +2,8 @@
 //!
 //! Each method is tried at most once per connection (a password up to three times, as OpenSSH
 //! does), only when the server still accepts it, and partial success moves on to the next method.
+//! PAM's keyboard-interactive `Password:` prompt is answered as the password (see
+//! `is_password_round`).
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -68,6 +70,12 @@ pub(super) async fn authenticate(
         remaining: None,
         tried: Vec::new(),
     };
+    // Like OpenSSH, ask with "none" first: the server answers with the methods it accepts, so a
+    // password is never offered to a server that only asks through keyboard-interactive.
+    let none = handle.authenticate_none(user.clone()).await?;
+    if let Some(Outcome::Success) = result(&mut progress, none) {
+        return Ok(());
+    }
     for method in order {
         let (kind, name) = match method {
             AuthMethod::Agent | AuthMethod::KeyFile => (MethodKind::PublicKey, "publickey"),
@@ -88,7 +96,7 @@ pub(super) async fn authenticate(
             AuthMethod::KeyFile => key_files(handle, &user, hop, ctx, &mut progress).await?,
             AuthMethod::Password => password(handle, &user, hop, ctx, &mut progress).await?,
             AuthMethod::KeyboardInteractive => {
-                keyboard_interactive(handle, &user, &destination, ctx, &mut progress).await?
+                keyboard_interactive(handle, &user, hop, &destination, ctx, &mut progress).await?
             }
         };
         if let Outcome::Success = outcome {
@@ -378,26 +386,112 @@ async fn password(
     Ok(Outcome::Next)
 }
 
+/// Keyboard-interactive, up to three times when the password was wrong (OpenSSH's
+/// `NumberOfPasswordPrompts`).
+///
+/// A round that is PAM's single hidden `Password:` prompt is the login password to the user (as
+/// PuTTY, Bitvise and OpenSSH with an askpass helper treat it): it is answered like the
+/// `password` method — the remembered password first, then [`SecretQuestion::Password`] (which
+/// the CLI answers from `TUNNELBOOK_PASSWORD` and the app with its password dialog and
+/// "Remember"). Every other round (OTP, Duo, …) is asked as it comes.
 async fn keyboard_interactive(
     handle: &mut Handle<ClientHandler>,
     user: &str,
+    hop: &Profile,
     destination: &str,
     ctx: &ConnectContext,
     progress: &mut Progress,
 ) -> Result<Outcome, SshError> {
-    progress.tried.push("keyboard-interactive");
+    let mut password = KbdPassword {
+        stored: retrieve(
+            ctx,
+            &SecretKey {
+                profile: hop.name.clone(),
+                kind: SecretKind::Password,
+            },
+        ),
+        rejected: progress.tried.contains(&"password"),
+    };
+    for _ in 0..PASSWORD_ATTEMPTS {
+        progress.tried.push("keyboard-interactive");
+        match kbd_attempt(handle, user, hop, destination, ctx, progress, &mut password).await? {
+            KbdEnd::Success => return Ok(Outcome::Success),
+            KbdEnd::PasswordRejected if progress.allows(MethodKind::KeyboardInteractive) => {
+                password.rejected = true;
+            }
+            KbdEnd::PasswordRejected | KbdEnd::Failed => return Ok(Outcome::Next),
+        }
+    }
+    Ok(Outcome::Next)
+}
+
+/// Where the password for a keyboard-interactive `Password:` prompt comes from.
+struct KbdPassword {
+    /// The remembered password, until it has been used once.
+    stored: Option<Sensitive<String>>,
+    /// Whether a password given earlier in this connection was wrong.
+    rejected: bool,
+}
+
+enum KbdEnd {
+    Success,
+    /// The server refused right after the answer to a password prompt.
+    PasswordRejected,
+    /// Refused after any other round, or the human declined.
+    Failed,
+}
+
+/// Whether a round is the login password and nothing else: one hidden prompt that names the
+/// password and is not a one-time code or a password change.
+fn is_password_round(round: &KbdRound) -> bool {
+    let [prompt] = round.prompts.as_slice() else {
+        return false;
+    };
+    let text = prompt.prompt.to_lowercase();
+    !prompt.echo
+        && text.contains("password")
+        && ![
+            "one-time", "one time", "otp", "oath", "token", "code", "passcode", "pin", "new ",
+            "retype", "again", "verif",
+        ]
+        .iter()
+        .any(|word| text.contains(word))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn kbd_attempt(
+    handle: &mut Handle<ClientHandler>,
+    user: &str,
+    hop: &Profile,
+    destination: &str,
+    ctx: &ConnectContext,
+    progress: &mut Progress,
+    password: &mut KbdPassword,
+) -> Result<KbdEnd, SshError> {
     let mut response = handle
         .authenticate_keyboard_interactive_start(user, None::<String>)
         .await?;
+    // The password answered in the last round, and whether to remember it on success.
+    let mut answered: Option<(Sensitive<String>, bool)> = None;
+    let mut last_was_password = false;
     for _ in 0..MAX_KBD_ROUNDS {
         match response {
-            KeyboardInteractiveAuthResponse::Success => return Ok(Outcome::Success),
+            KeyboardInteractiveAuthResponse::Success => {
+                if let Some((value, true)) = &answered {
+                    store(ctx, &hop.name, SecretKind::Password, value);
+                }
+                return Ok(KbdEnd::Success);
+            }
             KeyboardInteractiveAuthResponse::Failure {
                 remaining_methods,
                 partial_success,
             } => {
                 progress.failed(&remaining_methods, partial_success);
-                return Ok(Outcome::Next);
+                return Ok(if last_was_password {
+                    KbdEnd::PasswordRejected
+                } else {
+                    KbdEnd::Failed
+                });
             }
             KeyboardInteractiveAuthResponse::InfoRequest {
                 name,
@@ -416,22 +510,53 @@ async fn keyboard_interactive(
                         })
                         .collect(),
                 };
-                let answers = if round.prompts.is_empty() {
+                last_was_password = false;
+                let answers: Vec<String> = if round.prompts.is_empty() {
                     Vec::new()
+                } else if is_password_round(&round) {
+                    let Some((value, remember)) = kbd_password(user, hop, ctx, password).await
+                    else {
+                        return Ok(KbdEnd::Failed);
+                    };
+                    last_was_password = true;
+                    let answer = vec![value.expose().clone()];
+                    answered = Some((value, remember));
+                    answer
                 } else {
                     match ctx.prompter.keyboard_interactive(&round).await {
-                        Some(a) if a.len() == round.prompts.len() => a,
-                        _ => return Ok(Outcome::Next),
+                        Some(a) if a.len() == round.prompts.len() => {
+                            a.iter().map(|a| a.expose().clone()).collect()
+                        }
+                        _ => return Ok(KbdEnd::Failed),
                     }
                 };
-                let answers = answers.iter().map(|a| a.expose().clone()).collect();
                 response = handle
                     .authenticate_keyboard_interactive_respond(answers)
                     .await?;
             }
         }
     }
-    Ok(Outcome::Next)
+    Ok(KbdEnd::Failed)
+}
+
+/// The password for a `Password:` round: the remembered one once, then the human's (or
+/// `TUNNELBOOK_PASSWORD`). Returns it with whether to remember it.
+async fn kbd_password(
+    user: &str,
+    hop: &Profile,
+    ctx: &ConnectContext,
+    password: &mut KbdPassword,
+) -> Option<(Sensitive<String>, bool)> {
+    if let Some(stored) = password.stored.take() {
+        return Some((stored, false));
+    }
+    let question = SecretQuestion::Password {
+        user: user.to_string(),
+        host: hop.host.clone(),
+        retry: password.rejected,
+    };
+    let answer = ctx.prompter.secret(&question).await?;
+    Some((answer.value, answer.remember))
 }
 
 fn retrieve(ctx: &ConnectContext, key: &SecretKey) -> Option<Sensitive<String>> {
@@ -454,5 +579,53 @@ fn store(ctx: &ConnectContext, profile: &str, kind: SecretKind, value: &Sensitiv
         if let Err(e) = store.persist(&key, value) {
             tracing::warn!(error = %e, "could not remember the secret in the keychain");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round(prompts: &[(&str, bool)]) -> KbdRound {
+        KbdRound {
+            destination: "u@h".into(),
+            name: String::new(),
+            instructions: String::new(),
+            prompts: prompts
+                .iter()
+                .map(|(p, echo)| KbdPrompt {
+                    prompt: (*p).to_string(),
+                    echo: *echo,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn pam_password_prompts_are_the_password() {
+        for p in ["Password: ", "password:", "LDAP Password: ", "tbuser@gpu's password: "] {
+            assert!(is_password_round(&round(&[(p, false)])), "{p}");
+        }
+    }
+
+    #[test]
+    fn otp_changes_echoed_and_multi_prompt_rounds_are_asked() {
+        for p in [
+            "One-time password (OATH) for `tbuser': ",
+            "Verification code: ",
+            "OTP password: ",
+            "New password: ",
+            "Retype new password: ",
+            "Passcode or option (1-3): ",
+            "Duo token: ",
+        ] {
+            assert!(!is_password_round(&round(&[(p, false)])), "{p}");
+        }
+        assert!(!is_password_round(&round(&[("Password: ", true)])));
+        assert!(!is_password_round(&round(&[
+            ("Password: ", false),
+            ("Password: ", false)
+        ])));
+        assert!(!is_password_round(&round(&[])));
     }
 }
