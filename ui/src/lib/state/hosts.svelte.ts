@@ -23,6 +23,9 @@ export function blankProfile(): Profile {
     forwards: [],
     tags: [],
     color: null,
+    hostKeyAlias: null,
+    userKnownHostsFiles: [],
+    globalKnownHostsFiles: [],
   };
 }
 
