@@ -240,8 +240,9 @@ impl KnownHosts {
         Self::with_files(self.write.clone(), others)
     }
 
-    /// Every line listing `name`, in file order; malformed lines are logged as warnings.
-    fn entries(&self, name: &str) -> Result<Vec<Entry>, SshError> {
+    /// Every line listing `name`, in file order; malformed lines are logged as warnings when
+    /// `report`.
+    fn entries(&self, name: &str, report: bool) -> Result<Vec<Entry>, SshError> {
         let mut out = Vec::new();
         for file in &self.read {
             let text = match std::fs::read(file) {
@@ -255,8 +256,10 @@ impl KnownHosts {
                 }
             };
             let (entries, warnings) = parse(file, &text);
-            for warning in warnings {
-                warn!("{warning}");
+            if report {
+                for warning in warnings {
+                    warn!("{warning}");
+                }
             }
             out.extend(
                 entries
@@ -274,7 +277,7 @@ impl KnownHosts {
 
     /// Looks a plain `key` up under `name` (see [`lookup_name`]).
     pub fn check_named(&self, name: &str, key: &PublicKey) -> Result<HostKeyStatus, SshError> {
-        let entries = self.entries(name)?;
+        let entries = self.entries(name, true)?;
         Ok(plain_status(&entries, key))
     }
 
@@ -287,7 +290,7 @@ impl KnownHosts {
         host: &str,
         cert: &Certificate,
     ) -> Result<HostKeyStatus, SshError> {
-        let entries = self.entries(name)?;
+        let entries = self.entries(name, true)?;
         let plain = PublicKey::from(cert.public_key().clone());
         let ca = cert.signature_key();
         if let Some(e) = entries
@@ -341,7 +344,7 @@ impl KnownHosts {
     /// The key algorithms listed for `name` (in the order OpenSSH prefers them, see
     /// [`Self::preferred_algorithms`]) and whether a `@cert-authority` is listed for it.
     pub fn listed(&self, name: &str) -> (Vec<Algorithm>, bool) {
-        let Ok(entries) = self.entries(name) else {
+        let Ok(entries) = self.entries(name, false) else {
             return (Vec::new(), false);
         };
         let mut algorithms: Vec<Algorithm> = Vec::new();
@@ -372,6 +375,16 @@ impl KnownHosts {
             .partition(|a| listed.iter().any(|l| same_type(l, a)));
         known.extend(others);
         (known, has_ca)
+    }
+
+    /// The lines (file, 1-based line) listing `name`, in file order — what `ssh-keygen -F name`
+    /// finds.
+    pub fn lines_for(&self, name: &str) -> Result<Vec<(PathBuf, usize)>, SshError> {
+        Ok(self
+            .entries(name, false)?
+            .into_iter()
+            .map(|e| (e.file, e.line))
+            .collect())
     }
 
     /// Remembers `key` under `name` (see [`lookup_name`]) in Tunnelbook's own file.

@@ -21,7 +21,7 @@ use tokio::{io::AsyncWriteExt, net::TcpStream, sync::broadcast};
 use self::handler::ClientHandler;
 pub use self::{
     handler::RemoteForwards,
-    known_hosts::{HostKeyStatus, KnownHosts, fingerprint},
+    known_hosts::{HostKeyStatus, KnownHosts, fingerprint, lookup_name},
     prompt::{
         HostKeyPolicy, HostKeyQuestion, KbdPrompt, KbdRound, NoPrompter, Prompter, SecretAnswer,
         SecretQuestion,
