@@ -78,6 +78,9 @@ pub struct Profile {
     pub tags: Vec<String>,
     /// Colour used for this host in the UI (CSS colour).
     pub color: Option<String>,
+    /// OpenSSH's `IdentitiesOnly`: offer only `identity_files` (through the agent when it holds
+    /// them), never the agent's other keys.
+    pub identities_only: bool,
     /// OpenSSH's `HostKeyAlias`: the name this host's key is looked up and remembered under in
     /// known_hosts, instead of `host` (port 22) or `[host]:port`.
     pub host_key_alias: Option<String>,
@@ -108,6 +111,7 @@ impl Default for Profile {
             forwards: Vec::new(),
             tags: Vec::new(),
             color: None,
+            identities_only: false,
             host_key_alias: None,
             user_known_hosts_files: Vec::new(),
             global_known_hosts_files: Vec::new(),

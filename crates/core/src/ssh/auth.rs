@@ -76,7 +76,8 @@ pub(super) async fn authenticate(
     if let Some(Outcome::Success) = result(&mut progress, none) {
         return Ok(());
     }
-    for method in order {
+    let mut publickey_done = false;
+    for method in order.iter().copied() {
         let (kind, name) = match method {
             AuthMethod::Agent | AuthMethod::KeyFile => (MethodKind::PublicKey, "publickey"),
             AuthMethod::Password => (MethodKind::Password, "password"),
@@ -84,7 +85,7 @@ pub(super) async fn authenticate(
                 (MethodKind::KeyboardInteractive, "keyboard-interactive")
             }
         };
-        if !progress.allows(kind) {
+        if !progress.allows(kind) || (kind == MethodKind::PublicKey && publickey_done) {
             continue;
         }
         let _ = events.send(ConnectionState::Authenticating {
@@ -92,8 +93,15 @@ pub(super) async fn authenticate(
             method: name.to_string(),
         });
         let outcome = match method {
-            AuthMethod::Agent => agent(handle, &user, &mut progress).await?,
-            AuthMethod::KeyFile => key_files(handle, &user, hop, ctx, &mut progress).await?,
+            AuthMethod::Agent | AuthMethod::KeyFile => {
+                // Agent and key files are one publickey pass, in OpenSSH's identity order.
+                publickey_done = true;
+                let sources = Sources {
+                    agent: order_has(&order, AuthMethod::Agent),
+                    files: order_has(&order, AuthMethod::KeyFile),
+                };
+                publickey(handle, &user, hop, ctx, &mut progress, sources).await?
+            }
             AuthMethod::Password => password(handle, &user, hop, ctx, &mut progress).await?,
             AuthMethod::KeyboardInteractive => {
                 keyboard_interactive(handle, &user, hop, &destination, ctx, &mut progress).await?
@@ -138,47 +146,196 @@ fn result(progress: &mut Progress, result: AuthResult) -> Option<Outcome> {
     }
 }
 
-async fn agent(
+fn order_has(order: &[AuthMethod], method: AuthMethod) -> bool {
+    order.contains(&method)
+}
+
+/// Where public keys may come from in a publickey pass.
+#[derive(Clone, Copy)]
+struct Sources {
+    /// The ssh-agent's keys.
+    agent: bool,
+    /// Key files (the profile's, else the default `~/.ssh/id_*`).
+    files: bool,
+}
+
+type Agent =
+    keys::agent::client::AgentClient<Box<dyn keys::agent::client::AgentStream + Send + Unpin>>;
+
+/// One publickey pass, identities in this order (so an agent holding many keys does not use up
+/// the server's `MaxAuthTries` before the configured key):
+/// 1. the profile's `IdentityFile`s, signed by the agent when it holds them, else loaded from
+///    the file (passphrase asked);
+/// 2. the agent's other keys — unless `IdentitiesOnly`;
+/// 3. without configured files, the default `~/.ssh/id_*` files the agent does not hold.
+async fn publickey(
     handle: &mut Handle<ClientHandler>,
     user: &str,
+    hop: &Profile,
+    ctx: &ConnectContext,
     progress: &mut Progress,
+    sources: Sources,
 ) -> Result<Outcome, SshError> {
-    let Some(mut agent) = connect_agent().await else {
-        return Ok(Outcome::Next);
+    let mut agent = if sources.agent {
+        connect_agent().await
+    } else {
+        None
     };
-    let identities = match agent.request_identities().await {
-        Ok(ids) => ids,
-        Err(e) => {
-            debug!(error = %e, "ssh-agent did not list identities");
-            return Ok(Outcome::Next);
-        }
-    };
-    for identity in identities {
-        let AgentIdentity::PublicKey { key, .. } = identity else {
-            continue;
-        };
-        progress.tried.push("agent");
-        let hash = rsa_hash(handle, key.algorithm().is_rsa()).await?;
-        match handle
-            .authenticate_publickey_with(user, key, hash, &mut agent)
-            .await
-        {
-            Ok(r) => {
-                if let Some(outcome) = result(progress, r) {
-                    return Ok(outcome);
-                }
+    let agent_keys: Vec<keys::PublicKey> = match agent.as_mut() {
+        Some(a) => match a.request_identities().await {
+            Ok(ids) => ids
+                .into_iter()
+                .filter_map(|id| match id {
+                    AgentIdentity::PublicKey { key, .. } => Some(key),
+                    _ => None,
+                })
+                .collect(),
+            Err(e) => {
+                debug!(error = %e, "ssh-agent did not list identities");
+                Vec::new()
             }
-            Err(e) => debug!(error = ?e, "agent signature failed"),
+        },
+        None => Vec::new(),
+    };
+    let mut agent_used = vec![false; agent_keys.len()];
+    let explicit = !hop.identity_files.is_empty();
+    let configured: Vec<PathBuf> = hop.identity_files.iter().map(|p| expand_home(p)).collect();
+    let defaults = if explicit {
+        Vec::new()
+    } else {
+        default_identity_files()
+    };
+
+    // 1. Configured files.
+    for path in &configured {
+        if let Some(i) = file_public_key(path)
+            .and_then(|public| agent_keys.iter().position(|k| k.key_data() == public.key_data()))
+            && let Some(agent) = agent.as_mut()
+        {
+            agent_used[i] = true;
+            if let Some(outcome) = agent_attempt(handle, user, &agent_keys[i], agent, progress).await? {
+                return Ok(outcome);
+            }
+            continue;
+        }
+        if sources.files
+            && let Some(outcome) = file_attempt(handle, user, path, hop, ctx, progress, true).await?
+        {
+            return Ok(outcome);
+        }
+    }
+    // 2. The agent's other keys.
+    if !hop.identities_only
+        && let Some(agent) = agent.as_mut()
+    {
+        for (i, key) in agent_keys.iter().enumerate() {
+            if agent_used[i] {
+                continue;
+            }
+            agent_used[i] = true;
+            if let Some(outcome) = agent_attempt(handle, user, key, agent, progress).await? {
+                return Ok(outcome);
+            }
+        }
+    }
+    // 3. Default files not already offered through the agent.
+    if sources.files {
+        for path in &defaults {
+            let held = file_public_key(path).is_some_and(|public| {
+                agent_keys
+                    .iter()
+                    .zip(&agent_used)
+                    .any(|(k, used)| *used && k.key_data() == public.key_data())
+            });
+            if held {
+                continue;
+            }
+            if let Some(outcome) =
+                file_attempt(handle, user, path, hop, ctx, progress, false).await?
+            {
+                return Ok(outcome);
+            }
         }
     }
     Ok(Outcome::Next)
 }
 
+/// The public half of a key file without its passphrase: `FILE.pub`, else the public key an
+/// OpenSSH-format private key carries in the clear.
+fn file_public_key(path: &std::path::Path) -> Option<keys::PublicKey> {
+    let mut pub_path = path.as_os_str().to_owned();
+    pub_path.push(".pub");
+    if let Ok(text) = std::fs::read_to_string(PathBuf::from(pub_path))
+        && let Ok(key) = keys::PublicKey::from_openssh(text.trim())
+    {
+        return Some(key);
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    keys::ssh_key::PrivateKey::from_openssh(text.trim())
+        .ok()
+        .map(|k| k.public_key().clone())
+}
+
+/// Offers one agent key; `Some` ends the pass (success, or partial success moving on).
+async fn agent_attempt(
+    handle: &mut Handle<ClientHandler>,
+    user: &str,
+    key: &keys::PublicKey,
+    agent: &mut Agent,
+    progress: &mut Progress,
+) -> Result<Option<Outcome>, SshError> {
+    if !progress.allows(MethodKind::PublicKey) {
+        return Ok(Some(Outcome::Next));
+    }
+    progress.tried.push("agent");
+    let hash = rsa_hash(handle, key.algorithm().is_rsa()).await?;
+    match handle
+        .authenticate_publickey_with(user, key.clone(), hash, agent)
+        .await
+    {
+        Ok(r) => Ok(result(progress, r)),
+        Err(e) => {
+            debug!(error = ?e, "agent signature failed");
+            Ok(None)
+        }
+    }
+}
+
+/// Offers one key file (asking for its passphrase when needed); `Some` ends the pass.
+async fn file_attempt(
+    handle: &mut Handle<ClientHandler>,
+    user: &str,
+    path: &std::path::Path,
+    hop: &Profile,
+    ctx: &ConnectContext,
+    progress: &mut Progress,
+    explicit: bool,
+) -> Result<Option<Outcome>, SshError> {
+    if !progress.allows(MethodKind::PublicKey) {
+        return Ok(Some(Outcome::Next));
+    }
+    let Some((key, remember)) = load_key(path, hop, ctx, explicit).await? else {
+        return Ok(None);
+    };
+    progress.tried.push("publickey");
+    let hash = rsa_hash(handle, key.algorithm().is_rsa()).await?;
+    let r = handle
+        .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(key), hash))
+        .await?;
+    if let (true, Some(passphrase)) = (r.success(), remember) {
+        store(
+            ctx,
+            &hop.name,
+            SecretKind::Passphrase(path.display().to_string()),
+            &passphrase,
+        );
+    }
+    Ok(result(progress, r))
+}
+
 /// The platform's ssh-agent: `SSH_AUTH_SOCK` on Unix; on Windows the OpenSSH named pipe, then
 /// Pageant.
-async fn connect_agent() -> Option<
-    keys::agent::client::AgentClient<Box<dyn keys::agent::client::AgentStream + Send + Unpin>>,
-> {
+async fn connect_agent() -> Option<Agent> {
     #[cfg(unix)]
     {
         keys::agent::client::AgentClient::connect_env()
@@ -234,44 +391,6 @@ pub(crate) fn expand_home(path: &std::path::Path) -> PathBuf {
         (Ok(rest), Some(dirs)) => dirs.home_dir().join(rest),
         _ => path.to_path_buf(),
     }
-}
-
-async fn key_files(
-    handle: &mut Handle<ClientHandler>,
-    user: &str,
-    hop: &Profile,
-    ctx: &ConnectContext,
-    progress: &mut Progress,
-) -> Result<Outcome, SshError> {
-    let explicit = !hop.identity_files.is_empty();
-    let files: Vec<PathBuf> = if explicit {
-        hop.identity_files.iter().map(|p| expand_home(p)).collect()
-    } else {
-        default_identity_files()
-    };
-    for path in files {
-        let Some((key, remember)) = load_key(&path, hop, ctx, explicit).await? else {
-            continue;
-        };
-        progress.tried.push("publickey");
-        let hash = rsa_hash(handle, key.algorithm().is_rsa()).await?;
-        let r = handle
-            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(key), hash))
-            .await?;
-        let success = r.success();
-        if let (true, Some(passphrase)) = (success, remember) {
-            store(
-                ctx,
-                &hop.name,
-                SecretKind::Passphrase(path.display().to_string()),
-                &passphrase,
-            );
-        }
-        if let Some(outcome) = result(progress, r) {
-            return Ok(outcome);
-        }
-    }
-    Ok(Outcome::Next)
 }
 
 /// Loads a key file, asking for its passphrase when it is encrypted. Returns the passphrase to

@@ -23,6 +23,7 @@ export function blankProfile(): Profile {
     forwards: [],
     tags: [],
     color: null,
+    identitiesOnly: false,
     hostKeyAlias: null,
     userKnownHostsFiles: [],
     globalKnownHostsFiles: [],
