@@ -40,7 +40,12 @@ fn case15_tunnelbook_password_answers_the_pam_password_prompt_like_openssh() {
     std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o755)).unwrap();
     let reference = std::process::Command::new("ssh")
         .args(["-F", "/dev/null", "-p", &sshd.port.to_string()])
-        .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
+        .args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
         .args(["-o", "PreferredAuthentications=keyboard-interactive"])
         .arg(format!("{USER}@127.0.0.1"))
         .args(["echo", "kbd-ok"])
@@ -60,7 +65,15 @@ fn case15_tunnelbook_password_answers_the_pam_password_prompt_like_openssh() {
     let out = client
         .cli()
         .env("TUNNELBOOK_PASSWORD", PASSWORD)
-        .args(["--host-key-policy", "accept-new", "exec", "kb", "--", "echo", "kbd-ok"])
+        .args([
+            "--host-key-policy",
+            "accept-new",
+            "exec",
+            "kb",
+            "--",
+            "echo",
+            "kbd-ok",
+        ])
         .output()
         .unwrap();
     assert_eq!(
@@ -89,7 +102,10 @@ fn case15_tunnelbook_password_answers_the_pam_password_prompt_like_openssh() {
         err.contains("authentication") && err.contains("keyboard-interactive"),
         "{err}"
     );
-    assert!(!err.contains("not-the-password"), "secret in the error: {err}");
+    assert!(
+        !err.contains("not-the-password"),
+        "secret in the error: {err}"
+    );
 }
 
 /// The remembered password answers the prompt with no question; a wrong remembered one is
@@ -106,7 +122,10 @@ async fn remembered_password_answers_pam_and_a_wrong_one_is_asked_again() {
     };
     let store: Arc<dyn SecretStore> = Arc::new(MemoryStore::default());
     store
-        .persist(&key, &tunnelbook_core::secret::Sensitive::new("stale".into()))
+        .persist(
+            &key,
+            &tunnelbook_core::secret::Sensitive::new("stale".into()),
+        )
         .unwrap();
 
     let prompter = Arc::new(ScriptedPrompter {

@@ -129,7 +129,17 @@ async fn host_certificate_signed_by_a_listed_ca_is_accepted() {
     let cert = dir.path().join("host-cert.pub");
     let sign = |principals: &str, validity: &str| {
         ssh_keygen(
-            &["-s", ca.path.to_str().unwrap(), "-I", "hostcert", "-h", "-n", principals, "-V", validity],
+            &[
+                "-s",
+                ca.path.to_str().unwrap(),
+                "-I",
+                "hostcert",
+                "-h",
+                "-n",
+                principals,
+                "-V",
+                validity,
+            ],
             &[&host_pub],
         );
     };
@@ -140,7 +150,11 @@ async fn host_certificate_signed_by_a_listed_ca_is_accepted() {
     std::fs::write(&empty, "").unwrap();
     let known = dir.path().join("known_hosts");
     let check = |ca: &KeyFile| {
-        std::fs::write(&known, format!("# site CA\n@cert-authority * {}\n", ca.public)).unwrap();
+        std::fs::write(
+            &known,
+            format!("# site CA\n@cert-authority * {}\n", ca.public),
+        )
+        .unwrap();
     };
 
     check(&ca);
@@ -166,7 +180,10 @@ async fn host_certificate_signed_by_a_listed_ca_is_accepted() {
         sign(principals, validity);
         // sshd reads its certificate when it starts.
         sshd.restart(std::time::Duration::ZERO);
-        assert!(!openssh_accepts(&sshd, &key, &known, &empty), "{principals} {validity}");
+        assert!(
+            !openssh_accepts(&sshd, &key, &known, &empty),
+            "{principals} {validity}"
+        );
         let err = tunnelbook(&client, &sshd, &key, &known, &empty, HostKeyPolicy::Strict)
             .await
             .unwrap_err();
@@ -183,14 +200,27 @@ async fn host_certificate_signed_by_a_listed_ca_is_accepted() {
     sshd.restart(std::time::Duration::ZERO);
     std::fs::write(
         &known,
-        format!("@cert-authority * {}\n@revoked * {}\n", ca.public, ca.public),
+        format!(
+            "@cert-authority * {}\n@revoked * {}\n",
+            ca.public, ca.public
+        ),
     )
     .unwrap();
     assert!(!openssh_accepts(&sshd, &key, &known, &empty));
-    let err = tunnelbook(&client, &sshd, &key, &known, &empty, HostKeyPolicy::AcceptNew)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, SshError::HostKeyRevoked { line: 2, .. }), "{err}");
+    let err = tunnelbook(
+        &client,
+        &sshd,
+        &key,
+        &known,
+        &empty,
+        HostKeyPolicy::AcceptNew,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, SshError::HostKeyRevoked { line: 2, .. }),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -212,7 +242,11 @@ async fn revoked_host_key_is_refused_under_every_policy() {
     )
     .unwrap();
     assert!(!openssh_accepts(&sshd, &key, &known, &empty));
-    for policy in [HostKeyPolicy::Strict, HostKeyPolicy::AcceptNew, HostKeyPolicy::Ask] {
+    for policy in [
+        HostKeyPolicy::Strict,
+        HostKeyPolicy::AcceptNew,
+        HostKeyPolicy::Ask,
+    ] {
         let err = tunnelbook(&client, &sshd, &key, &known, &empty, policy)
             .await
             .unwrap_err();
@@ -238,7 +272,11 @@ async fn a_known_host_is_asked_for_its_known_key_type_and_another_type_is_change
     let empty = dir.path().join("empty");
     std::fs::write(&empty, "").unwrap();
     let known = dir.path().join("known_hosts");
-    std::fs::write(&known, format!("[127.0.0.1]:{} {}\n", sshd.port, sshd.host_keys[1])).unwrap();
+    std::fs::write(
+        &known,
+        format!("[127.0.0.1]:{} {}\n", sshd.port, sshd.host_keys[1]),
+    )
+    .unwrap();
     assert!(openssh_accepts(&sshd, &key, &known, &empty));
     tunnelbook(&client, &sshd, &key, &known, &empty, HostKeyPolicy::Strict)
         .await
@@ -248,11 +286,22 @@ async fn a_known_host_is_asked_for_its_known_key_type_and_another_type_is_change
     // changed key, refused even under accept-new, and nothing is learned.
     let host = make_key(dir.path(), "host", "ed25519", None);
     let other = sshd_with_host_keys(&key, &[&host.path], None);
-    std::fs::write(&known, format!("[127.0.0.1]:{} {}\n", other.port, sshd.host_keys[1])).unwrap();
+    std::fs::write(
+        &known,
+        format!("[127.0.0.1]:{} {}\n", other.port, sshd.host_keys[1]),
+    )
+    .unwrap();
     assert!(!openssh_accepts(&other, &key, &known, &empty));
-    let err = tunnelbook(&client, &other, &key, &known, &empty, HostKeyPolicy::AcceptNew)
-        .await
-        .unwrap_err();
+    let err = tunnelbook(
+        &client,
+        &other,
+        &key,
+        &known,
+        &empty,
+        HostKeyPolicy::AcceptNew,
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(err, SshError::HostKeyChanged { line: 1, .. }),
         "{err}"
@@ -278,9 +327,7 @@ fn keygen_finds(file: &Path, name: &str) -> Vec<usize> {
 fn lookups_match_ssh_keygen_f() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("known_hosts");
-    let k = |i: usize| {
-        make_key(dir.path(), &format!("k{i}"), "ed25519", None).public
-    };
+    let k = |i: usize| make_key(dir.path(), &format!("k{i}"), "ed25519", None).public;
     let lines = [
         "# comment".to_string(),
         String::new(),
@@ -316,7 +363,12 @@ fn lookups_match_ssh_keygen_f() {
                 .into_iter()
                 .map(|(_, line)| line)
                 .collect();
-            assert_eq!(mine, keygen_finds(file, name), "{name} in\n{}", std::fs::read_to_string(file).unwrap());
+            assert_eq!(
+                mine,
+                keygen_finds(file, name),
+                "{name} in\n{}",
+                std::fs::read_to_string(file).unwrap()
+            );
         }
     };
     check(&file);
@@ -329,13 +381,21 @@ fn lookups_match_ssh_keygen_f() {
         .collect();
     std::fs::write(
         &hashed,
-        plain.iter().map(|l| l.as_str()).collect::<Vec<_>>().join("\n") + "\n",
+        plain
+            .iter()
+            .map(|l| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n",
     )
     .unwrap();
     ssh_keygen(&["-H", "-f"], &[&hashed]);
     assert!(std::fs::read_to_string(&hashed).unwrap().contains("|1|"));
     check(&hashed);
-    assert_eq!(lookup_name("GPU1.example.org", 2222, None), "[gpu1.example.org]:2222");
+    assert_eq!(
+        lookup_name("GPU1.example.org", 2222, None),
+        "[gpu1.example.org]:2222"
+    );
     assert_eq!(lookup_name("h", 2222, Some("alias")), "alias");
 }
 
@@ -387,7 +447,15 @@ fn malformed_line_is_reported_by_file_and_line_and_skipped() {
         .unwrap();
     let out = client
         .cli()
-        .args(["--host-key-policy", "strict", "exec", "box", "--", "echo", "ok"])
+        .args([
+            "--host-key-policy",
+            "strict",
+            "exec",
+            "box",
+            "--",
+            "echo",
+            "ok",
+        ])
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n", "{out:?}");

@@ -208,18 +208,23 @@ async fn publickey(
 
     // 1. Configured files.
     for path in &configured {
-        if let Some(i) = file_public_key(path)
-            .and_then(|public| agent_keys.iter().position(|k| k.key_data() == public.key_data()))
-            && let Some(agent) = agent.as_mut()
+        if let Some(i) = file_public_key(path).and_then(|public| {
+            agent_keys
+                .iter()
+                .position(|k| k.key_data() == public.key_data())
+        }) && let Some(agent) = agent.as_mut()
         {
             agent_used[i] = true;
-            if let Some(outcome) = agent_attempt(handle, user, &agent_keys[i], agent, progress).await? {
+            if let Some(outcome) =
+                agent_attempt(handle, user, &agent_keys[i], agent, progress).await?
+            {
                 return Ok(outcome);
             }
             continue;
         }
         if sources.files
-            && let Some(outcome) = file_attempt(handle, user, path, hop, ctx, progress, true).await?
+            && let Some(outcome) =
+                file_attempt(handle, user, path, hop, ctx, progress, true).await?
         {
             return Ok(outcome);
         }
@@ -722,7 +727,12 @@ mod tests {
 
     #[test]
     fn pam_password_prompts_are_the_password() {
-        for p in ["Password: ", "password:", "LDAP Password: ", "tbuser@gpu's password: "] {
+        for p in [
+            "Password: ",
+            "password:",
+            "LDAP Password: ",
+            "tbuser@gpu's password: ",
+        ] {
             assert!(is_password_round(&round(&[(p, false)])), "{p}");
         }
     }

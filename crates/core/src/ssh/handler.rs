@@ -124,13 +124,11 @@ impl ClientHandler {
                     line,
                 })
             }
-            HostKeyStatus::CertificateInvalid { reason } => {
-                Err(SshError::HostCertificateInvalid {
-                    host: self.host.clone(),
-                    port: self.port,
-                    reason,
-                })
-            }
+            HostKeyStatus::CertificateInvalid { reason } => Err(SshError::HostCertificateInvalid {
+                host: self.host.clone(),
+                port: self.port,
+                reason,
+            }),
             HostKeyStatus::Unknown => {
                 let accepted = match self.policy {
                     HostKeyPolicy::Strict => false,

@@ -158,8 +158,10 @@ fn host_matches(hosts: &str, name: &str) -> bool {
         let (Some(salt), Some(hash)) = (parts.next(), parts.next()) else {
             return false;
         };
-        let (Ok(salt), Ok(hash)) = (BASE64.decode(salt.as_bytes()), BASE64.decode(hash.as_bytes()))
-        else {
+        let (Ok(salt), Ok(hash)) = (
+            BASE64.decode(salt.as_bytes()),
+            BASE64.decode(hash.as_bytes()),
+        ) else {
             return false;
         };
         return <Hmac<Sha1> as KeyInit>::new_from_slice(&salt).is_ok_and(|mac| {
@@ -261,11 +263,7 @@ impl KnownHosts {
                     warn!("{warning}");
                 }
             }
-            out.extend(
-                entries
-                    .into_iter()
-                    .filter(|e| host_matches(&e.hosts, name)),
-            );
+            out.extend(entries.into_iter().filter(|e| host_matches(&e.hosts, name)));
         }
         Ok(out)
     }
@@ -367,7 +365,11 @@ impl KnownHosts {
     /// listed for `name` come first (each keeping its place among them), so a known host is
     /// asked for a key type it is known by. Also says whether to ask for host certificates
     /// (only when a `@cert-authority` is listed for `name`).
-    pub fn preferred_algorithms(&self, name: &str, defaults: &[Algorithm]) -> (Vec<Algorithm>, bool) {
+    pub fn preferred_algorithms(
+        &self,
+        name: &str,
+        defaults: &[Algorithm],
+    ) -> (Vec<Algorithm>, bool) {
         let (listed, has_ca) = self.listed(name);
         let (mut known, others): (Vec<Algorithm>, Vec<Algorithm>) = defaults
             .iter()
@@ -436,7 +438,10 @@ fn plain_status(entries: &[Entry], key: &PublicKey) -> HostKeyStatus {
     if let Some(status) = revoked(entries, key) {
         return status;
     }
-    let keys: Vec<&Entry> = entries.iter().filter(|e| e.marker == Marker::None).collect();
+    let keys: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.marker == Marker::None)
+        .collect();
     if keys.iter().any(|e| e.key.key_data() == key.key_data()) {
         return HostKeyStatus::Known;
     }
@@ -600,10 +605,7 @@ mod tests {
         assert_eq!(entries[0].line, 7);
         assert_eq!(warnings.len(), 3, "{warnings:?}");
         for (w, line) in warnings.iter().zip([4, 5, 6]) {
-            assert!(
-                w.starts_with(&format!("{}:{line}:", file.display())),
-                "{w}"
-            );
+            assert!(w.starts_with(&format!("{}:{line}:", file.display())), "{w}");
         }
         std::fs::write(&file, text).unwrap();
         let kh = KnownHosts::with_files(dir.path().join("own"), vec![file]);
@@ -614,11 +616,7 @@ mod tests {
     fn revoked_keys_and_several_keys_per_host() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("kh");
-        std::fs::write(
-            &file,
-            format!("box {ED2}\nbox {ED}\n@revoked * {ED2}\n"),
-        )
-        .unwrap();
+        std::fs::write(&file, format!("box {ED2}\nbox {ED}\n@revoked * {ED2}\n")).unwrap();
         let kh = KnownHosts::with_files(dir.path().join("own"), vec![file]);
         assert_eq!(kh.check("box", 22, &key(ED)).unwrap(), HostKeyStatus::Known);
         assert!(matches!(

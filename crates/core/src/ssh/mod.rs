@@ -318,7 +318,11 @@ fn russh_config(profile: &Profile, known_hosts: &KnownHosts) -> client::Config {
     // Ask for the key types known_hosts already lists for this host first (OpenSSH's
     // HostKeyAlgorithms ordering), and for host certificates only where a CA is listed.
     let (key, certificates) = known_hosts.preferred_algorithms(
-        &known_hosts::lookup_name(&profile.host, profile.port, profile.host_key_alias.as_deref()),
+        &known_hosts::lookup_name(
+            &profile.host,
+            profile.port,
+            profile.host_key_alias.as_deref(),
+        ),
         &russh::Preferred::default().key,
     );
     let keepalive = (profile.keepalive_interval > 0)
