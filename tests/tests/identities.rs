@@ -122,3 +122,59 @@ async fn identities_only_never_offers_the_agents_other_keys() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 }
+
+/// A user certificate signed by a CA the server trusts (`TrustedUserCAKeys`): offered from
+/// `FILE-cert.pub` beside the key, or from a `CertificateFile`, as OpenSSH does.
+#[tokio::test]
+async fn user_certificates_beside_the_key_or_from_certificate_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = make_key(dir.path(), "ca", "ed25519", None);
+    let key = make_key(dir.path(), "id", "ed25519", None);
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-s"])
+        .arg(&ca.path)
+        .args(["-I", "tb-user", "-n", USER, "-V", "-5m:+1h"])
+        .arg(dir.path().join("id.pub"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let ca_file = dir.path().join("ca.pub");
+    // No authorized key: only the certificate can log in.
+    let sshd = Sshd::start(
+        &[],
+        SshdOptions {
+            password: false,
+            extra: vec![format!("TrustedUserCAKeys {}", ca_file.display())],
+            ..Default::default()
+        },
+    );
+    let agent = Agent::start(&[]);
+    assert!(openssh(
+        &sshd,
+        &agent,
+        Some(&key),
+        &["-o", "IdentitiesOnly=yes"]
+    ));
+
+    let client = Client::new();
+    client.trust(&sshd);
+    let ctx = client.context(Arc::new(NoPrompter), HostKeyPolicy::Strict, None);
+    let mut profile = tunnelbook_testbed::key_only(sshd.profile("box", USER), &key);
+    let conn = Connection::open(std::slice::from_ref(&profile), &ctx)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", sshd.log()));
+    assert!(conn.exec("true").await.unwrap().success());
+    assert!(sshd.log().contains("ED25519-CERT"), "{}", sshd.log());
+
+    // Elsewhere, named by CertificateFile.
+    let moved = dir.path().join("elsewhere-cert.pub");
+    std::fs::rename(dir.path().join("id-cert.pub"), &moved).unwrap();
+    let err = Connection::open(std::slice::from_ref(&profile), &ctx)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SshError::AuthFailed { .. }), "{err}");
+    profile.certificate_files = vec![moved];
+    Connection::open(&[profile], &ctx)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", sshd.log()));
+}

@@ -61,6 +61,7 @@ fn full_profile(dir: &std::path::Path) -> Profile {
         tags: vec!["lab".into(), "a100".into()],
         color: Some("#3b82f6".into()),
         identities_only: true,
+        certificate_files: vec!["~/.ssh/id_lab-cert.pub".into()],
         host_key_alias: Some("a100-login".into()),
         user_known_hosts_files: vec!["~/.ssh/known_hosts_lab".into()],
         global_known_hosts_files: vec!["/etc/ssh/ssh_known_hosts_lab".into()],

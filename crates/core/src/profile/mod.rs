@@ -81,6 +81,9 @@ pub struct Profile {
     /// OpenSSH's `IdentitiesOnly`: offer only `identity_files` (through the agent when it holds
     /// them), never the agent's other keys.
     pub identities_only: bool,
+    /// OpenSSH's `CertificateFile`: certificates offered with the identity they certify (besides
+    /// each identity's own `FILE-cert.pub`).
+    pub certificate_files: Vec<PathBuf>,
     /// OpenSSH's `HostKeyAlias`: the name this host's key is looked up and remembered under in
     /// known_hosts, instead of `host` (port 22) or `[host]:port`.
     pub host_key_alias: Option<String>,
@@ -112,6 +115,7 @@ impl Default for Profile {
             tags: Vec::new(),
             color: None,
             identities_only: false,
+            certificate_files: Vec::new(),
             host_key_alias: None,
             user_known_hosts_files: Vec::new(),
             global_known_hosts_files: Vec::new(),

@@ -322,20 +322,56 @@ async fn file_attempt(
     let Some((key, remember)) = load_key(path, hop, ctx, explicit).await? else {
         return Ok(None);
     };
+    let key = Arc::new(key);
+    let remember = |success: bool| {
+        if let (true, Some(passphrase)) = (success, &remember) {
+            store(
+                ctx,
+                &hop.name,
+                SecretKind::Passphrase(path.display().to_string()),
+                passphrase,
+            );
+        }
+    };
+    // Like OpenSSH, a certificate of the key (`FILE-cert.pub`, or a `CertificateFile`) is
+    // offered before the plain key.
+    for cert in certificates_for(path, hop, key.public_key()) {
+        progress.tried.push("publickey");
+        let r = handle
+            .authenticate_openssh_cert(user, key.clone(), cert)
+            .await?;
+        remember(r.success());
+        if let Some(outcome) = result(progress, r) {
+            return Ok(Some(outcome));
+        }
+        if !progress.allows(MethodKind::PublicKey) {
+            return Ok(Some(Outcome::Next));
+        }
+    }
     progress.tried.push("publickey");
     let hash = rsa_hash(handle, key.algorithm().is_rsa()).await?;
     let r = handle
-        .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(key), hash))
+        .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, hash))
         .await?;
-    if let (true, Some(passphrase)) = (r.success(), remember) {
-        store(
-            ctx,
-            &hop.name,
-            SecretKind::Passphrase(path.display().to_string()),
-            &passphrase,
-        );
-    }
+    remember(r.success());
     Ok(result(progress, r))
+}
+
+/// The certificates for `key`: `FILE-cert.pub` beside its file, then the profile's
+/// `certificate_files` that certify it (unreadable or other keys' certificates skipped).
+fn certificates_for(
+    path: &std::path::Path,
+    hop: &Profile,
+    key: &keys::PublicKey,
+) -> Vec<keys::Certificate> {
+    let mut beside = path.as_os_str().to_owned();
+    beside.push("-cert.pub");
+    std::iter::once(PathBuf::from(beside))
+        .chain(hop.certificate_files.iter().map(|p| expand_home(p)))
+        .filter_map(|p| std::fs::read_to_string(&p).ok())
+        .filter_map(|text| keys::Certificate::from_openssh(text.trim()).ok())
+        .filter(|cert| cert.public_key() == key.key_data())
+        .collect()
 }
 
 /// The platform's ssh-agent: `SSH_AUTH_SOCK` on Unix; on Windows the OpenSSH named pipe, then

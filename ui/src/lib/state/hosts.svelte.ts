@@ -24,6 +24,7 @@ export function blankProfile(): Profile {
     tags: [],
     color: null,
     identitiesOnly: false,
+    certificateFiles: [],
     hostKeyAlias: null,
     userKnownHostsFiles: [],
     globalKnownHostsFiles: [],
