@@ -81,6 +81,11 @@ color: string | null,
  */
 identitiesOnly: boolean, 
 /**
+ * OpenSSH's `CertificateFile`: certificates offered with the identity they certify (besides
+ * each identity's own `FILE-cert.pub`).
+ */
+certificateFiles: Array<string>, 
+/**
  * OpenSSH's `HostKeyAlias`: the name this host's key is looked up and remembered under in
  * known_hosts, instead of `host` (port 22) or `[host]:port`.
  */
