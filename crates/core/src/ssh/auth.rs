@@ -13,7 +13,7 @@ use russh::{
     keys::{self, PrivateKeyWithHashAlg, agent::AgentIdentity},
 };
 use tokio::sync::broadcast;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::{
     ConnectContext, ConnectionState, KbdPrompt, KbdRound, SecretQuestion, SshError,
@@ -293,15 +293,29 @@ async fn agent_attempt(
         return Ok(Some(Outcome::Next));
     }
     progress.tried.push("agent");
-    let hash = rsa_hash(handle, key.algorithm().is_rsa()).await?;
-    match handle
-        .authenticate_publickey_with(user, key.clone(), hash, agent)
-        .await
-    {
-        Ok(r) => Ok(result(progress, r)),
-        Err(e) => {
-            debug!(error = ?e, "agent signature failed");
-            Ok(None)
+    let (mut hash, mut legacy) = rsa_hash(handle, key.algorithm().is_rsa()).await?;
+    loop {
+        match handle
+            .authenticate_publickey_with(user, key.clone(), hash, agent)
+            .await
+        {
+            Ok(r) => {
+                if let AuthResult::Failure {
+                    remaining_methods, ..
+                } = &r
+                {
+                    progress.remaining = Some(remaining_methods.to_vec());
+                }
+                if legacy_rsa_retry(legacy, &r, progress) {
+                    (hash, legacy) = (None, false);
+                    continue;
+                }
+                return Ok(result(progress, r));
+            }
+            Err(e) => {
+                debug!(error = ?e, "agent signature failed");
+                return Ok(None);
+            }
         }
     }
 }
@@ -349,10 +363,21 @@ async fn file_attempt(
         }
     }
     progress.tried.push("publickey");
-    let hash = rsa_hash(handle, key.algorithm().is_rsa()).await?;
-    let r = handle
-        .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, hash))
+    let (hash, legacy) = rsa_hash(handle, key.algorithm().is_rsa()).await?;
+    let mut r = handle
+        .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key.clone(), hash))
         .await?;
+    if let AuthResult::Failure {
+        remaining_methods, ..
+    } = &r
+    {
+        progress.remaining = Some(remaining_methods.to_vec());
+    }
+    if legacy_rsa_retry(legacy, &r, progress) {
+        r = handle
+            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, None))
+            .await?;
+    }
     remember(r.success());
     Ok(result(progress, r))
 }
@@ -399,19 +424,43 @@ async fn connect_agent() -> Option<Agent> {
     }
 }
 
+/// The signature hash for a key: `None` for non-RSA keys and for servers that accept only
+/// `ssh-rsa`; for RSA the best SHA-2 the server lists in `server-sig-algs`. The flag says the
+/// server listed no RSA algorithm at all (OpenSSH before 7.2 sends no `server-sig-algs`):
+/// SHA-256 is tried, and legacy `ssh-rsa` after it if refused.
 async fn rsa_hash(
     handle: &Handle<ClientHandler>,
     is_rsa: bool,
-) -> Result<Option<keys::HashAlg>, SshError> {
+) -> Result<(Option<keys::HashAlg>, bool), SshError> {
     // Only RSA needs this, and it can wait up to 1 s for the server's EXT_INFO.
     if !is_rsa {
-        return Ok(None);
+        return Ok((None, false));
     }
-    Ok(handle
-        .best_supported_rsa_hash()
-        .await?
-        .flatten()
-        .or(Some(keys::HashAlg::Sha256)))
+    Ok(match handle.best_supported_rsa_hash().await? {
+        Some(Some(hash)) => (Some(hash), false),
+        Some(None) => {
+            warn!(
+                "the server accepts only legacy ssh-rsa (SHA-1) signatures: it is old, ask its \
+                 administrators to update OpenSSH"
+            );
+            (None, false)
+        }
+        None => (Some(keys::HashAlg::Sha256), true),
+    })
+}
+
+/// After a refused SHA-256 RSA signature to a server that listed no signature algorithms:
+/// whether to retry with legacy `ssh-rsa`, saying why.
+fn legacy_rsa_retry(legacy: bool, r: &AuthResult, progress: &Progress) -> bool {
+    let retry = legacy && !r.success() && progress.allows(MethodKind::PublicKey);
+    if retry {
+        warn!(
+            "the server sent no server-sig-algs and refused the RSA key signed with SHA-256: it is \
+             old (OpenSSH before 7.2?); retrying with legacy ssh-rsa (SHA-1). Ask its \
+             administrators to update OpenSSH"
+        );
+    }
+    retry
 }
 
 fn default_identity_files() -> Vec<PathBuf> {
