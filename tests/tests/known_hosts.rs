@@ -465,3 +465,70 @@ fn malformed_line_is_reported_by_file_and_line_and_skipped() {
         "{err}"
     );
 }
+
+/// The CLI saves the OpenSSH options (`hosts add/edit --host-key-alias --global-known-hosts-file
+/// --known-hosts-file --identities-only`) and the connection follows them.
+#[test]
+fn cli_host_options_reach_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = make_key(dir.path(), "id", "ed25519", None);
+    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let client = Client::new();
+    let global = dir.path().join("site_known_hosts");
+    std::fs::write(&global, format!("gpu-login {}\n", sshd.host_keys[0])).unwrap();
+    let port = sshd.port.to_string();
+    let out = client
+        .cli()
+        .args([
+            "hosts",
+            "add",
+            "box",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+        ])
+        .args(["--user", USER, "--key", key.path.to_str().unwrap()])
+        .args(["--identities-only", "yes", "--host-key-alias", "gpu-login"])
+        .arg("--global-known-hosts-file")
+        .arg(&global)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let exec = || {
+        client
+            .cli()
+            .args([
+                "--host-key-policy",
+                "strict",
+                "exec",
+                "box",
+                "--",
+                "echo",
+                "ok",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = exec();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n", "{out:?}");
+    let shown = run(client.cli().args(["hosts", "show", "box", "--json"]));
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["identitiesOnly"], true, "{shown}");
+
+    // Without the alias the host is listed under no name this file knows: refused.
+    run(client
+        .cli()
+        .args(["hosts", "edit", "box", "--host-key-alias", ""]));
+    let out = exec();
+    assert_eq!(out.status.code(), Some(255), "{out:?}");
+    // A user file that knows it by [host]:port.
+    let user_file = dir.path().join("mine");
+    std::fs::write(&user_file, sshd.known_hosts_line() + "\n").unwrap();
+    run(client
+        .cli()
+        .args(["hosts", "edit", "box", "--known-hosts-file"])
+        .arg(&user_file));
+    let out = exec();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n", "{out:?}");
+}
