@@ -116,7 +116,11 @@ fn ssh_code(e: &SshError) -> ErrorCode {
     match e {
         SshError::Unreachable { .. } => ErrorCode::Unreachable,
         SshError::Timeout { .. } => ErrorCode::Timeout,
-        SshError::HostKeyChanged { .. } => ErrorCode::HostKeyChanged,
+        // Revoked keys and refused host certificates are, to the user, a changed key: refused
+        // with no way to accept it from the dialog.
+        SshError::HostKeyChanged { .. }
+        | SshError::HostKeyRevoked { .. }
+        | SshError::HostCertificateInvalid { .. } => ErrorCode::HostKeyChanged,
         SshError::HostKeyNotTrusted { .. } => ErrorCode::HostKeyNotTrusted,
         SshError::AuthFailed { .. } => ErrorCode::AuthFailed,
         SshError::KeyFile { .. }

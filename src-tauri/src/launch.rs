@@ -14,6 +14,7 @@ use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::oneshot;
 use tunnelbook_core::{
     session::{self as core, Session, SessionEvent as CoreEvent},
+    settings::SettingsStore,
     ssh::{ConnectContext, ConnectOptions, Connection, KnownHosts},
     wake,
 };
@@ -40,13 +41,20 @@ async fn adopt_connection(state: &AppState, id: &str, conn: Option<Connection>) 
 }
 
 /// How core connects from the app: questions become dialogs, keys are checked against the app's
-/// known_hosts.
+/// known_hosts under the host-key policy chosen in Settings (read at each connection, so a
+/// change applies to the next one).
 pub fn connect_context<R: Runtime>(app: &AppHandle<R>, state: &AppState) -> ConnectContext {
+    let host_key_policy = SettingsStore::in_home(state.home())
+        .load_or_default()
+        .host_key_policy;
     ConnectContext {
         prompter: Arc::new(AppPrompter::new(app.clone(), state.prompts.clone())),
         known_hosts: KnownHosts::new(state.known_hosts_file()),
         secrets: state.secrets(),
-        options: ConnectOptions::default(),
+        options: ConnectOptions {
+            host_key_policy,
+            ..ConnectOptions::default()
+        },
     }
 }
 

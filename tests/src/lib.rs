@@ -249,8 +249,26 @@ pub struct SshdOptions {
     pub password: bool,
     /// Keyboard-interactive through PAM asking the password then a TOTP code.
     pub otp: bool,
-    /// Extra `sshd_config` lines.
+    /// Extra `sshd_config` lines; one naming a keyword the bed sets (before any `Match`)
+    /// replaces the bed's line.
     pub extra: Vec<String>,
+}
+
+impl SshdOptions {
+    /// The common PAM server of case 15 (FreeBSD's default, many HPC sites): the password only
+    /// through keyboard-interactive with the system's `/etc/pam.d/sshd` (Debian's stock stack
+    /// prompts `Password: `), no `password` method, no public keys.
+    pub fn pam_password() -> SshdOptions {
+        SshdOptions {
+            password: false,
+            otp: false,
+            extra: vec![
+                "UsePAM yes".into(),
+                "KbdInteractiveAuthentication yes".into(),
+                "PubkeyAuthentication no".into(),
+            ],
+        }
+    }
 }
 
 impl Default for SshdOptions {
@@ -332,6 +350,18 @@ impl Sshd {
         } else {
             config.extend(["UsePAM no".into(), "KbdInteractiveAuthentication no".into()]);
         }
+        // An extra line replaces the bed's default for its keyword (sshd keeps the first value).
+        let overridden: Vec<String> = options
+            .extra
+            .iter()
+            .take_while(|l| !l.trim_start().to_lowercase().starts_with("match "))
+            .filter_map(|l| l.split_whitespace().next().map(str::to_lowercase))
+            .collect();
+        config.retain(|l| {
+            l.split_whitespace()
+                .next()
+                .is_none_or(|k| !overridden.contains(&k.to_lowercase()))
+        });
         config.extend(options.extra.iter().cloned());
 
         for _attempt in 0..5 {

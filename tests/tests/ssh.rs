@@ -274,21 +274,12 @@ async fn keyboard_interactive_password_then_totp_through_pam() {
     client.trust(&sshd);
     let mut profile = sshd.profile("hpc", USER);
     profile.auth = vec![AuthMethod::KeyboardInteractive];
+    // PAM's `Password:` round is the login password (asked as such); the OTP round that
+    // follows is still asked as keyboard-interactive.
     let prompter = Arc::new(ScriptedPrompter {
+        secrets: vec![PASSWORD.to_string()].into(),
         kbd: Some(Box::new(|round| {
-            round
-                .prompts
-                .iter()
-                .map(|p| {
-                    if p.prompt.to_lowercase().contains("password:")
-                        && !p.prompt.contains("One-time")
-                    {
-                        PASSWORD.to_string()
-                    } else {
-                        otp_code()
-                    }
-                })
-                .collect()
+            round.prompts.iter().map(|_| otp_code()).collect()
         })),
         ..Default::default()
     });
@@ -306,22 +297,14 @@ async fn keyboard_interactive_password_then_totp_through_pam() {
         2,
         "password and OTP are separate rounds: {asked:?}"
     );
+    assert!(asked[0].starts_with("Password {"), "{asked:?}");
     assert!(asked[1].contains("One-time password"), "{asked:?}");
 
     // A wrong code fails with a clear error, no retry loop.
     let bad = Arc::new(ScriptedPrompter {
+        secrets: vec![PASSWORD.to_string()].into(),
         kbd: Some(Box::new(|round| {
-            round
-                .prompts
-                .iter()
-                .map(|p| {
-                    if p.prompt.contains("One-time") {
-                        "000000".into()
-                    } else {
-                        PASSWORD.into()
-                    }
-                })
-                .collect()
+            round.prompts.iter().map(|_| "000000".into()).collect()
         })),
         ..Default::default()
     });

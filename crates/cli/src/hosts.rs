@@ -39,6 +39,8 @@ pub enum HostsCommand {
         /// Jump host: a saved host's name or [user@]host[:port].
         #[arg(long)]
         jump: Option<String>,
+        #[command(flatten)]
+        openssh: OpenSshOptions,
     },
     /// List saved hosts.
     List {
@@ -90,6 +92,8 @@ pub enum HostsCommand {
         /// Seconds between keepalives (0: off).
         #[arg(long, value_name = "SECS")]
         keepalive: Option<u32>,
+        #[command(flatten)]
+        openssh: OpenSshOptions,
     },
     /// Forget remembered secrets of a host (in the OS keychain).
     #[command(group(ArgGroup::new("what").required(true).args(["password", "passphrase", "all"])))]
@@ -115,6 +119,47 @@ pub enum HostsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// OpenSSH options of a host, as `ssh_config` names them. On `edit`, each one given replaces
+/// the saved value.
+#[derive(Debug, Default, clap::Args)]
+pub struct OpenSshOptions {
+    /// IdentitiesOnly: offer only the host's key files, never the agent's other keys.
+    #[arg(long, value_name = "yes|no", value_parser = clap::builder::BoolishValueParser::new())]
+    identities_only: Option<bool>,
+    /// CertificateFile: a certificate to offer with the key it certifies; repeat for several.
+    #[arg(long = "certificate", value_name = "PATH")]
+    certificates: Vec<PathBuf>,
+    /// HostKeyAlias: the name the host key is listed under in known_hosts ("" removes it).
+    #[arg(long, value_name = "NAME")]
+    host_key_alias: Option<String>,
+    /// UserKnownHostsFile: read instead of ~/.ssh/known_hosts; repeat for several.
+    #[arg(long = "known-hosts-file", value_name = "PATH")]
+    known_hosts_files: Vec<PathBuf>,
+    /// GlobalKnownHostsFile: read instead of /etc/ssh/ssh_known_hosts; repeat for several.
+    #[arg(long = "global-known-hosts-file", value_name = "PATH")]
+    global_known_hosts_files: Vec<PathBuf>,
+}
+
+impl OpenSshOptions {
+    fn apply(self, p: &mut Profile) {
+        if let Some(only) = self.identities_only {
+            p.identities_only = only;
+        }
+        if !self.certificates.is_empty() {
+            p.certificate_files = self.certificates;
+        }
+        if let Some(alias) = self.host_key_alias {
+            p.host_key_alias = (!alias.is_empty()).then_some(alias);
+        }
+        if !self.known_hosts_files.is_empty() {
+            p.user_known_hosts_files = self.known_hosts_files;
+        }
+        if !self.global_known_hosts_files.is_empty() {
+            p.global_known_hosts_files = self.global_known_hosts_files;
+        }
+    }
 }
 
 /// Why a `hosts` command failed. `Display` is the message for the terminal, field errors one
@@ -173,8 +218,9 @@ pub fn run_with(
             user,
             keys,
             jump,
+            openssh,
         } => {
-            let profile = Profile {
+            let mut profile = Profile {
                 name: name.clone(),
                 host,
                 port: port.unwrap_or(22),
@@ -183,6 +229,7 @@ pub fn run_with(
                 jump,
                 ..Profile::default()
             };
+            openssh.apply(&mut profile);
             store.add(profile)?;
             writeln!(out, "saved {name}")?;
         }
@@ -235,8 +282,10 @@ pub fn run_with(
             jump,
             no_jump,
             keepalive,
+            openssh,
         } => {
             store.edit(&name, |p| {
+                openssh.apply(p);
                 if let Some(host) = host {
                     p.host = host;
                 }

@@ -60,6 +60,11 @@ fn full_profile(dir: &std::path::Path) -> Profile {
         ],
         tags: vec!["lab".into(), "a100".into()],
         color: Some("#3b82f6".into()),
+        identities_only: true,
+        certificate_files: vec!["~/.ssh/id_lab-cert.pub".into()],
+        host_key_alias: Some("a100-login".into()),
+        user_known_hosts_files: vec!["~/.ssh/known_hosts_lab".into()],
+        global_known_hosts_files: vec!["/etc/ssh/ssh_known_hosts_lab".into()],
     }
 }
 
@@ -536,4 +541,37 @@ Host *
     );
     assert_eq!(store.get("gpu2").unwrap(), simple("gpu2"));
     assert_eq!(store.chain("gpu1").unwrap().len(), 2);
+}
+
+/// A HostKeyAlias becomes the host field of a known_hosts line: one plain word; known_hosts and
+/// certificate paths are not empty.
+#[test]
+fn host_key_alias_and_known_hosts_paths_are_validated() {
+    for (alias, ok) in [
+        ("gpu-login", true),
+        ("gpu.example.org", true),
+        ("", false),
+        ("two words", false),
+        ("a,b", false),
+        ("@revoked", false),
+        ("|1|x", false),
+        ("!neg", false),
+    ] {
+        let errors = validate(&[Profile {
+            host_key_alias: Some(alias.into()),
+            ..simple("x")
+        }]);
+        assert_eq!(errors.is_empty(), ok, "{alias:?}: {errors:?}");
+        if !ok {
+            assert_eq!(errors[0].field, "hostKeyAlias");
+        }
+    }
+    let errors = validate(&[Profile {
+        user_known_hosts_files: vec!["".into()],
+        global_known_hosts_files: vec!["/etc/ssh/ssh_known_hosts".into()],
+        certificate_files: vec!["".into()],
+        ..simple("x")
+    }]);
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["userKnownHostsFiles[0]", "certificateFiles[0]"]);
 }

@@ -78,6 +78,21 @@ pub struct Profile {
     pub tags: Vec<String>,
     /// Colour used for this host in the UI (CSS colour).
     pub color: Option<String>,
+    /// OpenSSH's `IdentitiesOnly`: offer only `identity_files` (through the agent when it holds
+    /// them), never the agent's other keys.
+    pub identities_only: bool,
+    /// OpenSSH's `CertificateFile`: certificates offered with the identity they certify (besides
+    /// each identity's own `FILE-cert.pub`).
+    pub certificate_files: Vec<PathBuf>,
+    /// OpenSSH's `HostKeyAlias`: the name this host's key is looked up and remembered under in
+    /// known_hosts, instead of `host` (port 22) or `[host]:port`.
+    pub host_key_alias: Option<String>,
+    /// OpenSSH's `UserKnownHostsFile`: the user's known_hosts files read for this host instead
+    /// of `~/.ssh/known_hosts` and `~/.ssh/known_hosts2` (`~` allowed); empty keeps those.
+    pub user_known_hosts_files: Vec<PathBuf>,
+    /// OpenSSH's `GlobalKnownHostsFile`: the system's known_hosts files read for this host
+    /// instead of `/etc/ssh/ssh_known_hosts` and `ssh_known_hosts2`; empty keeps those.
+    pub global_known_hosts_files: Vec<PathBuf>,
 }
 
 impl Default for Profile {
@@ -99,6 +114,11 @@ impl Default for Profile {
             forwards: Vec::new(),
             tags: Vec::new(),
             color: None,
+            identities_only: false,
+            certificate_files: Vec::new(),
+            host_key_alias: None,
+            user_known_hosts_files: Vec::new(),
+            global_known_hosts_files: Vec::new(),
         }
     }
 }

@@ -117,6 +117,29 @@ fn check_profile(p: &Profile, all: &[Profile]) -> Vec<FieldError> {
     if let Some(message) = jump_problem(p, all) {
         err("jump", message);
     }
+    // The alias is written as the host field of a known_hosts line: one plain word.
+    if let Some(alias) = &p.host_key_alias
+        && (alias.is_empty()
+            || alias.chars().any(|c| c.is_whitespace() || c == ',')
+            || alias.starts_with(['@', '#', '|', '!']))
+    {
+        err(
+            "hostKeyAlias",
+            "must be one name, without spaces or commas, not starting with @ # | or !".into(),
+        );
+    }
+    let lists = [
+        ("userKnownHostsFiles", &p.user_known_hosts_files),
+        ("globalKnownHostsFiles", &p.global_known_hosts_files),
+        ("certificateFiles", &p.certificate_files),
+    ];
+    for (name, files) in lists {
+        for (i, file) in files.iter().enumerate() {
+            if file.as_os_str().is_empty() {
+                err(&format!("{name}[{i}]"), "the path is empty".into());
+            }
+        }
+    }
     if p.keepalive_interval > 0 && p.keepalive_max == 0 {
         err(
             "keepaliveMax",

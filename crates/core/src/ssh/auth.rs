@@ -2,6 +2,8 @@
 //!
 //! Each method is tried at most once per connection (a password up to three times, as OpenSSH
 //! does), only when the server still accepts it, and partial success moves on to the next method.
+//! PAM's keyboard-interactive `Password:` prompt is answered as the password (see
+//! `is_password_round`).
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -11,7 +13,7 @@ use russh::{
     keys::{self, PrivateKeyWithHashAlg, agent::AgentIdentity},
 };
 use tokio::sync::broadcast;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::{
     ConnectContext, ConnectionState, KbdPrompt, KbdRound, SecretQuestion, SshError,
@@ -68,7 +70,14 @@ pub(super) async fn authenticate(
         remaining: None,
         tried: Vec::new(),
     };
-    for method in order {
+    // Like OpenSSH, ask with "none" first: the server answers with the methods it accepts, so a
+    // password is never offered to a server that only asks through keyboard-interactive.
+    let none = handle.authenticate_none(user.clone()).await?;
+    if let Some(Outcome::Success) = result(&mut progress, none) {
+        return Ok(());
+    }
+    let mut publickey_done = false;
+    for method in order.iter().copied() {
         let (kind, name) = match method {
             AuthMethod::Agent | AuthMethod::KeyFile => (MethodKind::PublicKey, "publickey"),
             AuthMethod::Password => (MethodKind::Password, "password"),
@@ -76,7 +85,7 @@ pub(super) async fn authenticate(
                 (MethodKind::KeyboardInteractive, "keyboard-interactive")
             }
         };
-        if !progress.allows(kind) {
+        if !progress.allows(kind) || (kind == MethodKind::PublicKey && publickey_done) {
             continue;
         }
         let _ = events.send(ConnectionState::Authenticating {
@@ -84,11 +93,18 @@ pub(super) async fn authenticate(
             method: name.to_string(),
         });
         let outcome = match method {
-            AuthMethod::Agent => agent(handle, &user, &mut progress).await?,
-            AuthMethod::KeyFile => key_files(handle, &user, hop, ctx, &mut progress).await?,
+            AuthMethod::Agent | AuthMethod::KeyFile => {
+                // Agent and key files are one publickey pass, in OpenSSH's identity order.
+                publickey_done = true;
+                let sources = Sources {
+                    agent: order_has(&order, AuthMethod::Agent),
+                    files: order_has(&order, AuthMethod::KeyFile),
+                };
+                publickey(handle, &user, hop, ctx, &mut progress, sources).await?
+            }
             AuthMethod::Password => password(handle, &user, hop, ctx, &mut progress).await?,
             AuthMethod::KeyboardInteractive => {
-                keyboard_interactive(handle, &user, &destination, ctx, &mut progress).await?
+                keyboard_interactive(handle, &user, hop, &destination, ctx, &mut progress).await?
             }
         };
         if let Outcome::Success = outcome {
@@ -130,47 +146,262 @@ fn result(progress: &mut Progress, result: AuthResult) -> Option<Outcome> {
     }
 }
 
-async fn agent(
+fn order_has(order: &[AuthMethod], method: AuthMethod) -> bool {
+    order.contains(&method)
+}
+
+/// Where public keys may come from in a publickey pass.
+#[derive(Clone, Copy)]
+struct Sources {
+    /// The ssh-agent's keys.
+    agent: bool,
+    /// Key files (the profile's, else the default `~/.ssh/id_*`).
+    files: bool,
+}
+
+type Agent =
+    keys::agent::client::AgentClient<Box<dyn keys::agent::client::AgentStream + Send + Unpin>>;
+
+/// One publickey pass, identities in this order (so an agent holding many keys does not use up
+/// the server's `MaxAuthTries` before the configured key):
+/// 1. the profile's `IdentityFile`s, signed by the agent when it holds them, else loaded from
+///    the file (passphrase asked);
+/// 2. the agent's other keys — unless `IdentitiesOnly`;
+/// 3. without configured files, the default `~/.ssh/id_*` files the agent does not hold.
+async fn publickey(
     handle: &mut Handle<ClientHandler>,
     user: &str,
+    hop: &Profile,
+    ctx: &ConnectContext,
     progress: &mut Progress,
+    sources: Sources,
 ) -> Result<Outcome, SshError> {
-    let Some(mut agent) = connect_agent().await else {
-        return Ok(Outcome::Next);
+    let mut agent = if sources.agent {
+        connect_agent().await
+    } else {
+        None
     };
-    let identities = match agent.request_identities().await {
-        Ok(ids) => ids,
-        Err(e) => {
-            debug!(error = %e, "ssh-agent did not list identities");
-            return Ok(Outcome::Next);
-        }
-    };
-    for identity in identities {
-        let AgentIdentity::PublicKey { key, .. } = identity else {
-            continue;
-        };
-        progress.tried.push("agent");
-        let hash = rsa_hash(handle, key.algorithm().is_rsa()).await?;
-        match handle
-            .authenticate_publickey_with(user, key, hash, &mut agent)
-            .await
-        {
-            Ok(r) => {
-                if let Some(outcome) = result(progress, r) {
-                    return Ok(outcome);
-                }
+    let agent_keys: Vec<keys::PublicKey> = match agent.as_mut() {
+        Some(a) => match a.request_identities().await {
+            Ok(ids) => ids
+                .into_iter()
+                .filter_map(|id| match id {
+                    AgentIdentity::PublicKey { key, .. } => Some(key),
+                    _ => None,
+                })
+                .collect(),
+            Err(e) => {
+                debug!(error = %e, "ssh-agent did not list identities");
+                Vec::new()
             }
-            Err(e) => debug!(error = ?e, "agent signature failed"),
+        },
+        None => Vec::new(),
+    };
+    let mut agent_used = vec![false; agent_keys.len()];
+    let explicit = !hop.identity_files.is_empty();
+    let configured: Vec<PathBuf> = hop.identity_files.iter().map(|p| expand_home(p)).collect();
+    let defaults = if explicit {
+        Vec::new()
+    } else {
+        default_identity_files()
+    };
+
+    // 1. Configured files.
+    for path in &configured {
+        if let Some(i) = file_public_key(path).and_then(|public| {
+            agent_keys
+                .iter()
+                .position(|k| k.key_data() == public.key_data())
+        }) && let Some(agent) = agent.as_mut()
+        {
+            agent_used[i] = true;
+            if let Some(outcome) =
+                agent_attempt(handle, user, &agent_keys[i], agent, progress).await?
+            {
+                return Ok(outcome);
+            }
+            continue;
+        }
+        if sources.files
+            && let Some(outcome) =
+                file_attempt(handle, user, path, hop, ctx, progress, true).await?
+        {
+            return Ok(outcome);
+        }
+    }
+    // 2. The agent's other keys.
+    if !hop.identities_only
+        && let Some(agent) = agent.as_mut()
+    {
+        for (i, key) in agent_keys.iter().enumerate() {
+            if agent_used[i] {
+                continue;
+            }
+            agent_used[i] = true;
+            if let Some(outcome) = agent_attempt(handle, user, key, agent, progress).await? {
+                return Ok(outcome);
+            }
+        }
+    }
+    // 3. Default files not already offered through the agent.
+    if sources.files {
+        for path in &defaults {
+            let held = file_public_key(path).is_some_and(|public| {
+                agent_keys
+                    .iter()
+                    .zip(&agent_used)
+                    .any(|(k, used)| *used && k.key_data() == public.key_data())
+            });
+            if held {
+                continue;
+            }
+            if let Some(outcome) =
+                file_attempt(handle, user, path, hop, ctx, progress, false).await?
+            {
+                return Ok(outcome);
+            }
         }
     }
     Ok(Outcome::Next)
 }
 
+/// The public half of a key file without its passphrase: `FILE.pub`, else the public key an
+/// OpenSSH-format private key carries in the clear.
+fn file_public_key(path: &std::path::Path) -> Option<keys::PublicKey> {
+    let mut pub_path = path.as_os_str().to_owned();
+    pub_path.push(".pub");
+    if let Ok(text) = std::fs::read_to_string(PathBuf::from(pub_path))
+        && let Ok(key) = keys::PublicKey::from_openssh(text.trim())
+    {
+        return Some(key);
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    keys::ssh_key::PrivateKey::from_openssh(text.trim())
+        .ok()
+        .map(|k| k.public_key().clone())
+}
+
+/// Offers one agent key; `Some` ends the pass (success, or partial success moving on).
+async fn agent_attempt(
+    handle: &mut Handle<ClientHandler>,
+    user: &str,
+    key: &keys::PublicKey,
+    agent: &mut Agent,
+    progress: &mut Progress,
+) -> Result<Option<Outcome>, SshError> {
+    if !progress.allows(MethodKind::PublicKey) {
+        return Ok(Some(Outcome::Next));
+    }
+    progress.tried.push("agent");
+    let (mut hash, mut legacy) = rsa_hash(handle, key.algorithm().is_rsa()).await?;
+    loop {
+        match handle
+            .authenticate_publickey_with(user, key.clone(), hash, agent)
+            .await
+        {
+            Ok(r) => {
+                if let AuthResult::Failure {
+                    remaining_methods, ..
+                } = &r
+                {
+                    progress.remaining = Some(remaining_methods.to_vec());
+                }
+                if legacy_rsa_retry(legacy, &r, progress) {
+                    (hash, legacy) = (None, false);
+                    continue;
+                }
+                return Ok(result(progress, r));
+            }
+            Err(e) => {
+                debug!(error = ?e, "agent signature failed");
+                return Ok(None);
+            }
+        }
+    }
+}
+
+/// Offers one key file (asking for its passphrase when needed); `Some` ends the pass.
+async fn file_attempt(
+    handle: &mut Handle<ClientHandler>,
+    user: &str,
+    path: &std::path::Path,
+    hop: &Profile,
+    ctx: &ConnectContext,
+    progress: &mut Progress,
+    explicit: bool,
+) -> Result<Option<Outcome>, SshError> {
+    if !progress.allows(MethodKind::PublicKey) {
+        return Ok(Some(Outcome::Next));
+    }
+    let Some((key, remember)) = load_key(path, hop, ctx, explicit).await? else {
+        return Ok(None);
+    };
+    let key = Arc::new(key);
+    let remember = |success: bool| {
+        if let (true, Some(passphrase)) = (success, &remember) {
+            store(
+                ctx,
+                &hop.name,
+                SecretKind::Passphrase(path.display().to_string()),
+                passphrase,
+            );
+        }
+    };
+    // Like OpenSSH, a certificate of the key (`FILE-cert.pub`, or a `CertificateFile`) is
+    // offered before the plain key.
+    for cert in certificates_for(path, hop, key.public_key()) {
+        progress.tried.push("publickey");
+        let r = handle
+            .authenticate_openssh_cert(user, key.clone(), cert)
+            .await?;
+        remember(r.success());
+        if let Some(outcome) = result(progress, r) {
+            return Ok(Some(outcome));
+        }
+        if !progress.allows(MethodKind::PublicKey) {
+            return Ok(Some(Outcome::Next));
+        }
+    }
+    progress.tried.push("publickey");
+    let (hash, legacy) = rsa_hash(handle, key.algorithm().is_rsa()).await?;
+    let mut r = handle
+        .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key.clone(), hash))
+        .await?;
+    if let AuthResult::Failure {
+        remaining_methods, ..
+    } = &r
+    {
+        progress.remaining = Some(remaining_methods.to_vec());
+    }
+    if legacy_rsa_retry(legacy, &r, progress) {
+        r = handle
+            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, None))
+            .await?;
+    }
+    remember(r.success());
+    Ok(result(progress, r))
+}
+
+/// The certificates for `key`: `FILE-cert.pub` beside its file, then the profile's
+/// `certificate_files` that certify it (unreadable or other keys' certificates skipped).
+fn certificates_for(
+    path: &std::path::Path,
+    hop: &Profile,
+    key: &keys::PublicKey,
+) -> Vec<keys::Certificate> {
+    let mut beside = path.as_os_str().to_owned();
+    beside.push("-cert.pub");
+    std::iter::once(PathBuf::from(beside))
+        .chain(hop.certificate_files.iter().map(|p| expand_home(p)))
+        .filter_map(|p| std::fs::read_to_string(&p).ok())
+        .filter_map(|text| keys::Certificate::from_openssh(text.trim()).ok())
+        .filter(|cert| cert.public_key() == key.key_data())
+        .collect()
+}
+
 /// The platform's ssh-agent: `SSH_AUTH_SOCK` on Unix; on Windows the OpenSSH named pipe, then
 /// Pageant.
-async fn connect_agent() -> Option<
-    keys::agent::client::AgentClient<Box<dyn keys::agent::client::AgentStream + Send + Unpin>>,
-> {
+async fn connect_agent() -> Option<Agent> {
     #[cfg(unix)]
     {
         keys::agent::client::AgentClient::connect_env()
@@ -193,19 +424,43 @@ async fn connect_agent() -> Option<
     }
 }
 
+/// The signature hash for a key: `None` for non-RSA keys and for servers that accept only
+/// `ssh-rsa`; for RSA the best SHA-2 the server lists in `server-sig-algs`. The flag says the
+/// server listed no RSA algorithm at all (OpenSSH before 7.2 sends no `server-sig-algs`):
+/// SHA-256 is tried, and legacy `ssh-rsa` after it if refused.
 async fn rsa_hash(
     handle: &Handle<ClientHandler>,
     is_rsa: bool,
-) -> Result<Option<keys::HashAlg>, SshError> {
+) -> Result<(Option<keys::HashAlg>, bool), SshError> {
     // Only RSA needs this, and it can wait up to 1 s for the server's EXT_INFO.
     if !is_rsa {
-        return Ok(None);
+        return Ok((None, false));
     }
-    Ok(handle
-        .best_supported_rsa_hash()
-        .await?
-        .flatten()
-        .or(Some(keys::HashAlg::Sha256)))
+    Ok(match handle.best_supported_rsa_hash().await? {
+        Some(Some(hash)) => (Some(hash), false),
+        Some(None) => {
+            warn!(
+                "the server accepts only legacy ssh-rsa (SHA-1) signatures: it is old, ask its \
+                 administrators to update OpenSSH"
+            );
+            (None, false)
+        }
+        None => (Some(keys::HashAlg::Sha256), true),
+    })
+}
+
+/// After a refused SHA-256 RSA signature to a server that listed no signature algorithms:
+/// whether to retry with legacy `ssh-rsa`, saying why.
+fn legacy_rsa_retry(legacy: bool, r: &AuthResult, progress: &Progress) -> bool {
+    let retry = legacy && !r.success() && progress.allows(MethodKind::PublicKey);
+    if retry {
+        warn!(
+            "the server sent no server-sig-algs and refused the RSA key signed with SHA-256: it is \
+             old (OpenSSH before 7.2?); retrying with legacy ssh-rsa (SHA-1). Ask its \
+             administrators to update OpenSSH"
+        );
+    }
+    retry
 }
 
 fn default_identity_files() -> Vec<PathBuf> {
@@ -226,44 +481,6 @@ pub(crate) fn expand_home(path: &std::path::Path) -> PathBuf {
         (Ok(rest), Some(dirs)) => dirs.home_dir().join(rest),
         _ => path.to_path_buf(),
     }
-}
-
-async fn key_files(
-    handle: &mut Handle<ClientHandler>,
-    user: &str,
-    hop: &Profile,
-    ctx: &ConnectContext,
-    progress: &mut Progress,
-) -> Result<Outcome, SshError> {
-    let explicit = !hop.identity_files.is_empty();
-    let files: Vec<PathBuf> = if explicit {
-        hop.identity_files.iter().map(|p| expand_home(p)).collect()
-    } else {
-        default_identity_files()
-    };
-    for path in files {
-        let Some((key, remember)) = load_key(&path, hop, ctx, explicit).await? else {
-            continue;
-        };
-        progress.tried.push("publickey");
-        let hash = rsa_hash(handle, key.algorithm().is_rsa()).await?;
-        let r = handle
-            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(key), hash))
-            .await?;
-        let success = r.success();
-        if let (true, Some(passphrase)) = (success, remember) {
-            store(
-                ctx,
-                &hop.name,
-                SecretKind::Passphrase(path.display().to_string()),
-                &passphrase,
-            );
-        }
-        if let Some(outcome) = result(progress, r) {
-            return Ok(outcome);
-        }
-    }
-    Ok(Outcome::Next)
 }
 
 /// Loads a key file, asking for its passphrase when it is encrypted. Returns the passphrase to
@@ -378,26 +595,112 @@ async fn password(
     Ok(Outcome::Next)
 }
 
+/// Keyboard-interactive, up to three times when the password was wrong (OpenSSH's
+/// `NumberOfPasswordPrompts`).
+///
+/// A round that is PAM's single hidden `Password:` prompt is the login password to the user (as
+/// PuTTY, Bitvise and OpenSSH with an askpass helper treat it): it is answered like the
+/// `password` method — the remembered password first, then [`SecretQuestion::Password`] (which
+/// the CLI answers from `TUNNELBOOK_PASSWORD` and the app with its password dialog and
+/// "Remember"). Every other round (OTP, Duo, …) is asked as it comes.
 async fn keyboard_interactive(
     handle: &mut Handle<ClientHandler>,
     user: &str,
+    hop: &Profile,
     destination: &str,
     ctx: &ConnectContext,
     progress: &mut Progress,
 ) -> Result<Outcome, SshError> {
-    progress.tried.push("keyboard-interactive");
+    let mut password = KbdPassword {
+        stored: retrieve(
+            ctx,
+            &SecretKey {
+                profile: hop.name.clone(),
+                kind: SecretKind::Password,
+            },
+        ),
+        rejected: progress.tried.contains(&"password"),
+    };
+    for _ in 0..PASSWORD_ATTEMPTS {
+        progress.tried.push("keyboard-interactive");
+        match kbd_attempt(handle, user, hop, destination, ctx, progress, &mut password).await? {
+            KbdEnd::Success => return Ok(Outcome::Success),
+            KbdEnd::PasswordRejected if progress.allows(MethodKind::KeyboardInteractive) => {
+                password.rejected = true;
+            }
+            KbdEnd::PasswordRejected | KbdEnd::Failed => return Ok(Outcome::Next),
+        }
+    }
+    Ok(Outcome::Next)
+}
+
+/// Where the password for a keyboard-interactive `Password:` prompt comes from.
+struct KbdPassword {
+    /// The remembered password, until it has been used once.
+    stored: Option<Sensitive<String>>,
+    /// Whether a password given earlier in this connection was wrong.
+    rejected: bool,
+}
+
+enum KbdEnd {
+    Success,
+    /// The server refused right after the answer to a password prompt.
+    PasswordRejected,
+    /// Refused after any other round, or the human declined.
+    Failed,
+}
+
+/// Whether a round is the login password and nothing else: one hidden prompt that names the
+/// password and is not a one-time code or a password change.
+fn is_password_round(round: &KbdRound) -> bool {
+    let [prompt] = round.prompts.as_slice() else {
+        return false;
+    };
+    let text = prompt.prompt.to_lowercase();
+    !prompt.echo
+        && text.contains("password")
+        && ![
+            "one-time", "one time", "otp", "oath", "token", "code", "passcode", "pin", "new ",
+            "retype", "again", "verif",
+        ]
+        .iter()
+        .any(|word| text.contains(word))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn kbd_attempt(
+    handle: &mut Handle<ClientHandler>,
+    user: &str,
+    hop: &Profile,
+    destination: &str,
+    ctx: &ConnectContext,
+    progress: &mut Progress,
+    password: &mut KbdPassword,
+) -> Result<KbdEnd, SshError> {
     let mut response = handle
         .authenticate_keyboard_interactive_start(user, None::<String>)
         .await?;
+    // The password answered in the last round, and whether to remember it on success.
+    let mut answered: Option<(Sensitive<String>, bool)> = None;
+    let mut last_was_password = false;
     for _ in 0..MAX_KBD_ROUNDS {
         match response {
-            KeyboardInteractiveAuthResponse::Success => return Ok(Outcome::Success),
+            KeyboardInteractiveAuthResponse::Success => {
+                if let Some((value, true)) = &answered {
+                    store(ctx, &hop.name, SecretKind::Password, value);
+                }
+                return Ok(KbdEnd::Success);
+            }
             KeyboardInteractiveAuthResponse::Failure {
                 remaining_methods,
                 partial_success,
             } => {
                 progress.failed(&remaining_methods, partial_success);
-                return Ok(Outcome::Next);
+                return Ok(if last_was_password {
+                    KbdEnd::PasswordRejected
+                } else {
+                    KbdEnd::Failed
+                });
             }
             KeyboardInteractiveAuthResponse::InfoRequest {
                 name,
@@ -416,22 +719,53 @@ async fn keyboard_interactive(
                         })
                         .collect(),
                 };
-                let answers = if round.prompts.is_empty() {
+                last_was_password = false;
+                let answers: Vec<String> = if round.prompts.is_empty() {
                     Vec::new()
+                } else if is_password_round(&round) {
+                    let Some((value, remember)) = kbd_password(user, hop, ctx, password).await
+                    else {
+                        return Ok(KbdEnd::Failed);
+                    };
+                    last_was_password = true;
+                    let answer = vec![value.expose().clone()];
+                    answered = Some((value, remember));
+                    answer
                 } else {
                     match ctx.prompter.keyboard_interactive(&round).await {
-                        Some(a) if a.len() == round.prompts.len() => a,
-                        _ => return Ok(Outcome::Next),
+                        Some(a) if a.len() == round.prompts.len() => {
+                            a.iter().map(|a| a.expose().clone()).collect()
+                        }
+                        _ => return Ok(KbdEnd::Failed),
                     }
                 };
-                let answers = answers.iter().map(|a| a.expose().clone()).collect();
                 response = handle
                     .authenticate_keyboard_interactive_respond(answers)
                     .await?;
             }
         }
     }
-    Ok(Outcome::Next)
+    Ok(KbdEnd::Failed)
+}
+
+/// The password for a `Password:` round: the remembered one once, then the human's (or
+/// `TUNNELBOOK_PASSWORD`). Returns it with whether to remember it.
+async fn kbd_password(
+    user: &str,
+    hop: &Profile,
+    ctx: &ConnectContext,
+    password: &mut KbdPassword,
+) -> Option<(Sensitive<String>, bool)> {
+    if let Some(stored) = password.stored.take() {
+        return Some((stored, false));
+    }
+    let question = SecretQuestion::Password {
+        user: user.to_string(),
+        host: hop.host.clone(),
+        retry: password.rejected,
+    };
+    let answer = ctx.prompter.secret(&question).await?;
+    Some((answer.value, answer.remember))
 }
 
 fn retrieve(ctx: &ConnectContext, key: &SecretKey) -> Option<Sensitive<String>> {
@@ -454,5 +788,58 @@ fn store(ctx: &ConnectContext, profile: &str, kind: SecretKind, value: &Sensitiv
         if let Err(e) = store.persist(&key, value) {
             tracing::warn!(error = %e, "could not remember the secret in the keychain");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round(prompts: &[(&str, bool)]) -> KbdRound {
+        KbdRound {
+            destination: "u@h".into(),
+            name: String::new(),
+            instructions: String::new(),
+            prompts: prompts
+                .iter()
+                .map(|(p, echo)| KbdPrompt {
+                    prompt: (*p).to_string(),
+                    echo: *echo,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn pam_password_prompts_are_the_password() {
+        for p in [
+            "Password: ",
+            "password:",
+            "LDAP Password: ",
+            "tbuser@gpu's password: ",
+        ] {
+            assert!(is_password_round(&round(&[(p, false)])), "{p}");
+        }
+    }
+
+    #[test]
+    fn otp_changes_echoed_and_multi_prompt_rounds_are_asked() {
+        for p in [
+            "One-time password (OATH) for `tbuser': ",
+            "Verification code: ",
+            "OTP password: ",
+            "New password: ",
+            "Retype new password: ",
+            "Passcode or option (1-3): ",
+            "Duo token: ",
+        ] {
+            assert!(!is_password_round(&round(&[(p, false)])), "{p}");
+        }
+        assert!(!is_password_round(&round(&[("Password: ", true)])));
+        assert!(!is_password_round(&round(&[
+            ("Password: ", false),
+            ("Password: ", false)
+        ])));
+        assert!(!is_password_round(&round(&[])));
     }
 }

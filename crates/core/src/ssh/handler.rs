@@ -15,7 +15,7 @@ use tracing::{info, warn};
 
 use super::{
     ConnectContext, ConnectionState, HostKeyPolicy, HostKeyQuestion, HostKeyStatus, KnownHosts,
-    Prompter, SshError, fingerprint,
+    Prompter, SshError, fingerprint, known_hosts,
 };
 use crate::profile::Profile;
 
@@ -57,7 +57,10 @@ impl RemoteForwards {
 pub struct ClientHandler {
     host: String,
     port: u16,
-    known_hosts: KnownHosts,
+    /// What known_hosts lists the host under (`host`, `[host]:port` or its `HostKeyAlias`).
+    name: String,
+    /// The files this hop reads (its `UserKnownHostsFile` / `GlobalKnownHostsFile`).
+    pub(super) known_hosts: KnownHosts,
     prompter: Arc<dyn Prompter>,
     policy: HostKeyPolicy,
     events: broadcast::Sender<ConnectionState>,
@@ -74,7 +77,10 @@ impl ClientHandler {
         Self {
             host: hop.host.clone(),
             port: hop.port,
-            known_hosts: ctx.known_hosts.clone(),
+            name: known_hosts::lookup_name(&hop.host, hop.port, hop.host_key_alias.as_deref()),
+            known_hosts: ctx
+                .known_hosts
+                .with_profile_files(&hop.user_known_hosts_files, &hop.global_known_hosts_files),
             prompter: ctx.prompter.clone(),
             policy: ctx.options.host_key_policy,
             events,
@@ -82,9 +88,16 @@ impl ClientHandler {
         }
     }
 
-    async fn verify(&self, key: &PublicKey) -> Result<bool, SshError> {
+    /// Decides on a known_hosts answer for the presented `key` (a certificate's plain key when
+    /// `cert` is set): known passes, changed/revoked/invalid fail, unknown follows the policy.
+    async fn decide(
+        &self,
+        status: HostKeyStatus,
+        key: &PublicKey,
+        cert: bool,
+    ) -> Result<bool, SshError> {
         let presented = fingerprint(key);
-        match self.known_hosts.check(&self.host, self.port, key)? {
+        match status {
             HostKeyStatus::Known => Ok(true),
             HostKeyStatus::Changed {
                 expected,
@@ -101,6 +114,21 @@ impl ClientHandler {
                     line,
                 })
             }
+            HostKeyStatus::Revoked { file, line } => {
+                warn!(host = %self.host, port = self.port, %presented, "host key revoked");
+                Err(SshError::HostKeyRevoked {
+                    host: self.host.clone(),
+                    port: self.port,
+                    fingerprint: presented,
+                    file: file.display().to_string(),
+                    line,
+                })
+            }
+            HostKeyStatus::CertificateInvalid { reason } => Err(SshError::HostCertificateInvalid {
+                host: self.host.clone(),
+                port: self.port,
+                reason,
+            }),
             HostKeyStatus::Unknown => {
                 let accepted = match self.policy {
                     HostKeyPolicy::Strict => false,
@@ -122,8 +150,10 @@ impl ClientHandler {
                         fingerprint: presented,
                     });
                 }
-                info!(host = %self.host, port = self.port, fingerprint = %presented, "host key accepted");
-                self.known_hosts.learn(&self.host, self.port, key)?;
+                info!(host = %self.host, port = self.port, fingerprint = %presented, cert, "host key accepted");
+                // A certificate's plain key is remembered: the next connection knows the host
+                // by it, as OpenSSH does after "Retry with plain key".
+                self.known_hosts.learn_named(&self.name, key)?;
                 Ok(true)
             }
         }
@@ -135,13 +165,24 @@ impl client::Handler for ClientHandler {
 
     async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, SshError> {
         match key {
-            PublicKeyOrCertificate::PublicKey { key, .. } => self.verify(key).await,
-            // Certificates are not requested (Preferred::host_key_certificates stays empty), so a
-            // server sending one anyway is refused rather than trusted.
-            PublicKeyOrCertificate::Certificate(_) => Err(SshError::Protocol(
-                "the server presented a host certificate, which Tunnelbook does not verify yet"
-                    .into(),
-            )),
+            PublicKeyOrCertificate::PublicKey { key, .. } => {
+                let status = self.known_hosts.check_named(&self.name, key)?;
+                self.decide(status, key, false).await
+            }
+            // Asked for only when a @cert-authority is listed for the host (russh_config).
+            PublicKeyOrCertificate::Certificate(cert) => {
+                let principal = self
+                    .name
+                    .strip_prefix('[')
+                    .and_then(|n| n.split_once("]:"))
+                    .map_or(self.name.as_str(), |(host, _)| host)
+                    .to_string();
+                let status = self
+                    .known_hosts
+                    .check_certificate(&self.name, &principal, cert)?;
+                let plain = PublicKey::from(cert.public_key().clone());
+                self.decide(status, &plain, true).await
+            }
         }
     }
 

@@ -21,7 +21,7 @@ use tokio::{io::AsyncWriteExt, net::TcpStream, sync::broadcast};
 use self::handler::ClientHandler;
 pub use self::{
     handler::RemoteForwards,
-    known_hosts::{HostKeyStatus, KnownHosts, fingerprint},
+    known_hosts::{HostKeyStatus, KnownHosts, fingerprint, lookup_name},
     prompt::{
         HostKeyPolicy, HostKeyQuestion, KbdPrompt, KbdRound, NoPrompter, Prompter, SecretAnswer,
         SecretQuestion,
@@ -73,6 +73,37 @@ pub enum SshError {
         file: String,
         /// Its line.
         line: usize,
+    },
+    /// The host key, or the CA that signed the host certificate, is marked `@revoked`: refused,
+    /// nothing was sent.
+    #[error(
+        "the host key of {host}:{port} ({fingerprint}) is REVOKED in {file}:{line}: refused, nothing \
+         was sent. Ask the host's administrators for its current key."
+    )]
+    HostKeyRevoked {
+        /// Host.
+        host: String,
+        /// Port.
+        port: u16,
+        /// Fingerprint of the presented key (or of the CA that signed its certificate).
+        fingerprint: String,
+        /// File with the `@revoked` line.
+        file: String,
+        /// Its line.
+        line: usize,
+    },
+    /// A host certificate from a listed `@cert-authority` that is not valid here and now.
+    #[error(
+        "the host certificate of {host}:{port} was signed by a trusted CA but is refused: {reason}. \
+         Nothing was sent. Ask the host's administrators to renew it."
+    )]
+    HostCertificateInvalid {
+        /// Host.
+        host: String,
+        /// Port.
+        port: u16,
+        /// Why it is refused.
+        reason: String,
     },
     /// An unknown host key was not trusted (strict policy, no terminal, or the human said no).
     #[error(
@@ -143,6 +174,8 @@ impl SshError {
         !matches!(
             self,
             SshError::HostKeyChanged { .. }
+                | SshError::HostKeyRevoked { .. }
+                | SshError::HostCertificateInvalid { .. }
                 | SshError::HostKeyNotTrusted { .. }
                 | SshError::AuthFailed { .. }
                 | SshError::KeyFile { .. }
@@ -281,7 +314,17 @@ const CIPHERS: &[russh::cipher::Name] = &[
     russh::cipher::AES_128_CTR,
 ];
 
-fn russh_config(profile: &Profile) -> client::Config {
+fn russh_config(profile: &Profile, known_hosts: &KnownHosts) -> client::Config {
+    // Ask for the key types known_hosts already lists for this host first (OpenSSH's
+    // HostKeyAlgorithms ordering), and for host certificates only where a CA is listed.
+    let (key, certificates) = known_hosts.preferred_algorithms(
+        &known_hosts::lookup_name(
+            &profile.host,
+            profile.port,
+            profile.host_key_alias.as_deref(),
+        ),
+        &russh::Preferred::default().key,
+    );
     let keepalive = (profile.keepalive_interval > 0)
         .then(|| Duration::from_secs(u64::from(profile.keepalive_interval)));
     client::Config {
@@ -294,6 +337,12 @@ fn russh_config(profile: &Profile) -> client::Config {
         inactivity_timeout: None,
         preferred: russh::Preferred {
             cipher: std::borrow::Cow::Borrowed(CIPHERS),
+            host_key_certificates: if certificates {
+                key.clone().into()
+            } else {
+                std::borrow::Cow::Borrowed(&[])
+            },
+            key: key.into(),
             ..russh::Preferred::default()
         },
         ..client::Config::default()
@@ -343,7 +392,7 @@ impl Connection {
             let hop_name = format!("{}:{}", hop.host, hop.port);
             let _ = events.send(ConnectionState::Connecting { hop: hop_name });
             let handler = ClientHandler::new(hop, ctx, events.clone(), remote_forwards.clone());
-            let config = Arc::new(russh_config(hop));
+            let config = Arc::new(russh_config(hop, &handler.known_hosts));
             let timeout = ctx.options.connect_timeout;
             let timed_out = || SshError::Timeout {
                 host: hop.host.clone(),

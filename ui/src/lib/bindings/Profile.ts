@@ -74,4 +74,29 @@ tags: Array<string>,
 /**
  * Colour used for this host in the UI (CSS colour).
  */
-color: string | null, };
+color: string | null, 
+/**
+ * OpenSSH's `IdentitiesOnly`: offer only `identity_files` (through the agent when it holds
+ * them), never the agent's other keys.
+ */
+identitiesOnly: boolean, 
+/**
+ * OpenSSH's `CertificateFile`: certificates offered with the identity they certify (besides
+ * each identity's own `FILE-cert.pub`).
+ */
+certificateFiles: Array<string>, 
+/**
+ * OpenSSH's `HostKeyAlias`: the name this host's key is looked up and remembered under in
+ * known_hosts, instead of `host` (port 22) or `[host]:port`.
+ */
+hostKeyAlias: string | null, 
+/**
+ * OpenSSH's `UserKnownHostsFile`: the user's known_hosts files read for this host instead
+ * of `~/.ssh/known_hosts` and `~/.ssh/known_hosts2` (`~` allowed); empty keeps those.
+ */
+userKnownHostsFiles: Array<string>, 
+/**
+ * OpenSSH's `GlobalKnownHostsFile`: the system's known_hosts files read for this host
+ * instead of `/etc/ssh/ssh_known_hosts` and `ssh_known_hosts2`; empty keeps those.
+ */
+globalKnownHostsFiles: Array<string>, };

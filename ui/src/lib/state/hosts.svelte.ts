@@ -23,6 +23,11 @@ export function blankProfile(): Profile {
     forwards: [],
     tags: [],
     color: null,
+    identitiesOnly: false,
+    certificateFiles: [],
+    hostKeyAlias: null,
+    userKnownHostsFiles: [],
+    globalKnownHostsFiles: [],
   };
 }
 
