@@ -328,6 +328,9 @@ fn show(
         "jump:      {}",
         p.jump.as_deref().unwrap_or("(direct)")
     )?;
+    if let Some(command) = &p.proxy_command {
+        writeln!(out, "proxy:     {command}")?;
+    }
     writeln!(
         out,
         "keepalive: every {}s, {} missed",
