@@ -25,6 +25,7 @@ fn full_profile(dir: &std::path::Path) -> Profile {
         auth: vec![AuthMethod::Agent, AuthMethod::KeyFile],
         identity_files: vec![key],
         jump: Some("alice@bastion.example.edu:2200".into()),
+        proxy_command: Some("ssh -W %h:%p bastion".into()),
         keepalive_interval: 30,
         keepalive_max: 4,
         notebook_dir: Some("~/work".into()),

@@ -16,7 +16,7 @@ use std::{
 };
 
 use tunnelbook_core::{
-    profile::{Profile, SshConfig, read_ssh_config},
+    profile::{DEFAULT_IDENTITY_FILES, Profile, SshConfig, read_ssh_config},
     tunnel::ForwardSpec,
 };
 
@@ -260,7 +260,14 @@ fn every_fixture_resolves_like_openssh_ssh_g() {
             // What is saved: the imported profile of each concrete alias.
             if let Some(profile) = report.imported.iter().find(|p| &p.name == host) {
                 for (option, mine) in profile_view(profile, &local_user) {
-                    let theirs = expected.get(option).cloned().unwrap_or_default();
+                    // An explicit 127.0.0.1 listener and OpenSSH's default one are the same.
+                    let theirs: Vec<String> = expected
+                        .get(option)
+                        .cloned()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|v| v.strip_prefix("[127.0.0.1]:").map(str::to_string).unwrap_or(v))
+                        .collect();
                     if theirs != mine {
                         differences.push(format!(
                             "{name}: host {host}: imported {option}: Tunnelbook saves {mine:?}, OpenSSH {theirs:?}"
@@ -276,14 +283,18 @@ fn every_fixture_resolves_like_openssh_ssh_g() {
                         profile.keepalive_interval
                     ));
                 }
-                // Key files: those that exist, ~ and tokens expanded, in OpenSSH's order.
-                let files: Vec<PathBuf> = expected
-                    .get("identityfile")
-                    .into_iter()
-                    .flatten()
-                    .map(|f| PathBuf::from(resolved.expand_path(f).unwrap()))
-                    .filter(|p| p.is_file())
-                    .collect();
+                // Key files: those that exist, ~ and tokens expanded, in OpenSSH's order; none
+                // named means the default keys, which an empty list also means to Tunnelbook.
+                let named = expected.get("identityfile").cloned().unwrap_or_default();
+                let files: Vec<PathBuf> = if named == DEFAULT_IDENTITY_FILES {
+                    Vec::new()
+                } else {
+                    named
+                        .iter()
+                        .map(|f| PathBuf::from(resolved.expand_path(f).unwrap()))
+                        .filter(|p| p.is_file())
+                        .collect()
+                };
                 if profile.identity_files != files {
                     differences.push(format!(
                         "{name}: host {host}: imported identityfile: Tunnelbook saves {:?}, OpenSSH {files:?}",

@@ -14,6 +14,7 @@ export function blankProfile(): Profile {
     auth: [],
     identityFiles: [],
     jump: null,
+    proxyCommand: null,
     keepaliveInterval: 10,
     keepaliveMax: 2,
     notebookDir: null,

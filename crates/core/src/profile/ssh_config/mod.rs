@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use self::{
-    resolve::{ConfigForward, SshConfig, SshConfigHost},
+    resolve::{ConfigForward, DEFAULT_IDENTITY_FILES, SshConfig, SshConfigHost},
     tokens::{DEFAULT_KEY_ALGORITHMS, assemble_key_algorithms},
 };
 pub(crate) use self::tokens::expand as expand_tokens;

@@ -8,6 +8,7 @@ use std::path::Path;
 const WHITESPACE: &[char] = &[' ', '\t', '\r', '\n'];
 
 /// The text of a config file, and a remark when it was not plain UTF-8.
+#[derive(Debug)]
 pub(super) struct Decoded {
     /// The text, without a byte-order mark.
     pub text: String,

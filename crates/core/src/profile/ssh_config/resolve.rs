@@ -14,6 +14,17 @@ use super::{
 };
 use crate::profile::ProfileError;
 
+/// The key files OpenSSH 9.2 tries when the config names none.
+pub const DEFAULT_IDENTITY_FILES: &[&str] = &[
+    "~/.ssh/id_rsa",
+    "~/.ssh/id_ecdsa",
+    "~/.ssh/id_ecdsa_sk",
+    "~/.ssh/id_ed25519",
+    "~/.ssh/id_ed25519_sk",
+    "~/.ssh/id_xmss",
+    "~/.ssh/id_dsa",
+];
+
 /// OpenSSH's `READCONF_MAX_DEPTH`.
 const MAX_DEPTH: u32 = 16;
 
@@ -415,7 +426,8 @@ struct Pass<'a> {
 
 impl Pass<'_> {
     fn file(&mut self, path: &Path, never: bool, active: &mut bool, depth: u32) {
-        let Some(lines) = self.config.files.get(path) else {
+        let config = self.config;
+        let Some(lines) = config.files.get(path) else {
             return;
         };
         *active = !never;
@@ -452,8 +464,7 @@ impl Pass<'_> {
                     if !*active {
                         continue;
                     }
-                    let targets = self
-                        .config
+                    let targets = config
                         .includes
                         .get(&(path.to_path_buf(), line.number))
                         .cloned()
@@ -482,7 +493,8 @@ impl Pass<'_> {
                 None => self.original.to_lowercase(),
             }
         };
-        let local = &self.config.local;
+        let config = self.config;
+        let local = &config.local;
         let user = self.out.user.clone().unwrap_or_else(|| local.user.clone());
         let mut result = true;
         let mut args = args.iter();
@@ -548,12 +560,12 @@ impl Pass<'_> {
             }
             return;
         };
-        let mut origin = |o: &mut SshConfigHost| {
+        let origin = |o: &mut SshConfigHost| {
             o.origins
                 .entry(keyword.to_string())
                 .or_insert_with(|| at.to_string());
         };
-        let mut bad = |o: &mut SshConfigHost, what: &str| {
+        let bad = |o: &mut SshConfigHost, what: &str| {
             o.problems
                 .push(format!("{at}: {} \"{arg}\" {what}", line.written));
         };
@@ -598,12 +610,22 @@ impl Pass<'_> {
             }
             "proxyjump" => {
                 if o.proxy_jump.is_none() && o.proxy_command.is_none() {
-                    if !arg.eq_ignore_ascii_case("none")
-                        && let Err(e) = crate::profile::jump::parse_jump(&arg)
-                    {
-                        return bad(o, &e);
-                    }
-                    o.proxy_jump = Some(arg);
+                    let value = if arg.eq_ignore_ascii_case("none") {
+                        arg
+                    } else {
+                        // As OpenSSH keeps it: the hops before the last as written, the last
+                        // one parsed (`ssh://` and defaults dropped).
+                        let hops = match crate::profile::jump::parse_jump(&arg) {
+                            Ok(hops) => hops,
+                            Err(e) => return bad(o, &e),
+                        };
+                        let last = hops.last().map(|h| h.to_destination()).unwrap_or_default();
+                        match arg.rsplit_once(',') {
+                            Some((before, _)) => format!("{before},{last}"),
+                            None => last,
+                        }
+                    };
+                    o.proxy_jump = Some(value);
                     origin(o);
                 }
             }
@@ -833,7 +855,13 @@ impl SshConfigHost {
         put("hostname", self.final_hostname());
         put("user", self.final_user());
         put("port", self.final_port().to_string());
-        for f in &self.identity_files {
+        let defaults: Vec<String> = DEFAULT_IDENTITY_FILES.iter().map(|f| f.to_string()).collect();
+        let identity_files = if self.identity_files.is_empty() {
+            &defaults
+        } else {
+            &self.identity_files
+        };
+        for f in identity_files {
             put("identityfile", f.clone());
         }
         for f in &self.certificate_files {

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 /// What the local machine contributes to tokens: `%d %u %l %L %i`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Local {
     /// `%d` and `~`: the local home directory.
     pub home: String,
@@ -56,7 +56,7 @@ fn local_uid() -> String {
 /// Replaces `%x` tokens from `tokens` (`%%` is `%`) and, when `dollar`, `${NAME}` with the
 /// environment variable. An unknown token, a lone `%` at the end or an unset variable is an
 /// error, as in OpenSSH (which refuses to connect).
-pub(super) fn expand(s: &str, tokens: &[(char, &str)], dollar: bool) -> Result<String, String> {
+pub(crate) fn expand(s: &str, tokens: &[(char, &str)], dollar: bool) -> Result<String, String> {
     let mut out = String::new();
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
