@@ -105,7 +105,8 @@ fn two_hop_proxyjump_user_at_alias_port_chain_from_ssh_config() {
     assert_eq!(accepted(&target), 1, "{}", target.log());
     // And the chain really went hop1 → hop2 → target: hop1 forwarded to hop2, hop2 to target.
     assert!(
-        hop1.log().contains(&format!("127.0.0.1 port {}", hop2.port))
+        hop1.log()
+            .contains(&format!("127.0.0.1 port {}", hop2.port))
             || hop1.log().contains("direct-tcpip"),
         "{}",
         hop1.log()

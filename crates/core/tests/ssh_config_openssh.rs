@@ -8,6 +8,8 @@
 //! `# ask: h1 h2` adds hosts that only patterns match. Files with a byte-order mark or in UTF-16
 //! are given to ssh as plain UTF-8 (ssh refuses them; Tunnelbook reads them).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::{
     collections::BTreeMap,
     fs,
@@ -266,7 +268,11 @@ fn every_fixture_resolves_like_openssh_ssh_g() {
                         .cloned()
                         .unwrap_or_default()
                         .into_iter()
-                        .map(|v| v.strip_prefix("[127.0.0.1]:").map(str::to_string).unwrap_or(v))
+                        .map(|v| {
+                            v.strip_prefix("[127.0.0.1]:")
+                                .map(str::to_string)
+                                .unwrap_or(v)
+                        })
                         .collect();
                     if theirs != mine {
                         differences.push(format!(

@@ -220,6 +220,9 @@ mod tests {
                 ("gpu", "10.0.0.2", 22, None),
             ]
         );
-        assert_eq!(chain[2].identity_files, vec![std::path::PathBuf::from("/k")]);
+        assert_eq!(
+            chain[2].identity_files,
+            vec![std::path::PathBuf::from("/k")]
+        );
     }
 }

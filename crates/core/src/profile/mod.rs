@@ -25,8 +25,9 @@ pub use self::{
     migrate::CURRENT_VERSION,
     putty::{PuttySession, report_from_sessions},
     ssh_config::{
-        ConfigForward, DEFAULT_IDENTITY_FILES, DEFAULT_KEY_ALGORITHMS, ImportReport, Skipped, SshConfig, SshConfigHost,
-        assemble_key_algorithms, default_ssh_config_path, import_ssh_config, read_ssh_config,
+        ConfigForward, DEFAULT_IDENTITY_FILES, DEFAULT_KEY_ALGORITHMS, ImportReport, Skipped,
+        SshConfig, SshConfigHost, assemble_key_algorithms, default_ssh_config_path,
+        import_ssh_config, read_ssh_config,
     },
     store::ProfileStore,
     validate::{FieldError, validate, validate_changes},

@@ -46,9 +46,7 @@ pub enum SshError {
         source: std::io::Error,
     },
     /// The `ProxyCommand` that should carry the connection failed.
-    #[error(
-        "the proxy command `{command}` failed: {message}. What it wrote to stderr: {stderr}"
-    )]
+    #[error("the proxy command `{command}` failed: {message}. What it wrote to stderr: {stderr}")]
     ProxyCommand {
         /// The command, tokens expanded.
         command: String,

@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use self::tokens::expand as expand_tokens;
 pub use self::{
     resolve::{ConfigForward, DEFAULT_IDENTITY_FILES, SshConfig, SshConfigHost},
     tokens::{DEFAULT_KEY_ALGORITHMS, assemble_key_algorithms},
 };
-pub(crate) use self::tokens::expand as expand_tokens;
 use super::{Profile, ProfileError, ProfileStore, validate::validate};
 use crate::tunnel::{ForwardRule, ForwardSpec};
 
@@ -57,7 +57,9 @@ pub fn read_ssh_config(path: &Path) -> Result<ImportReport, ProfileError> {
     for (pattern, at) in &config.patterns {
         report.skipped.push(Skipped {
             name: pattern.clone(),
-            reason: format!("{at}: a pattern, not a host; its settings apply to the matching hosts"),
+            reason: format!(
+                "{at}: a pattern, not a host; its settings apply to the matching hosts"
+            ),
         });
     }
     for alias in &config.aliases {
@@ -132,8 +134,12 @@ fn profile_for(host: &SshConfigHost, notes: &mut Vec<String>) -> Result<Profile,
     }
     let at = |keyword: &str| host.origins.get(keyword).cloned().unwrap_or_default();
     if let Some(h) = &host.hostname {
-        tokens::expand(h, &[('h', alias)], false)
-            .map_err(|e| format!("{}: HostName {e} (only %h and %% are allowed)", at("hostname")))?;
+        tokens::expand(h, &[('h', alias)], false).map_err(|e| {
+            format!(
+                "{}: HostName {e} (only %h and %% are allowed)",
+                at("hostname")
+            )
+        })?;
     }
     let mut profile = Profile {
         name: alias.to_string(),
@@ -227,9 +233,21 @@ fn profile_for(host: &SshConfigHost, notes: &mut Vec<String>) -> Result<Profile,
     }
     // Resolved like OpenSSH, but not applied by the connection yet: say so, with the line.
     let unapplied = [
-        ("identitiesonly", "IdentitiesOnly", host.identities_only.is_some()),
-        ("certificatefile", "CertificateFile", !host.certificate_files.is_empty()),
-        ("connecttimeout", "ConnectTimeout", host.connect_timeout.is_some()),
+        (
+            "identitiesonly",
+            "IdentitiesOnly",
+            host.identities_only.is_some(),
+        ),
+        (
+            "certificatefile",
+            "CertificateFile",
+            !host.certificate_files.is_empty(),
+        ),
+        (
+            "connecttimeout",
+            "ConnectTimeout",
+            host.connect_timeout.is_some(),
+        ),
         (
             "stricthostkeychecking",
             "StrictHostKeyChecking",
@@ -240,7 +258,11 @@ fn profile_for(host: &SshConfigHost, notes: &mut Vec<String>) -> Result<Profile,
             "UserKnownHostsFile",
             host.user_known_hosts_files.is_some(),
         ),
-        ("hostkeyalias", "HostKeyAlias", host.host_key_alias.is_some()),
+        (
+            "hostkeyalias",
+            "HostKeyAlias",
+            host.host_key_alias.is_some(),
+        ),
         (
             "hostkeyalgorithms",
             "HostKeyAlgorithms",

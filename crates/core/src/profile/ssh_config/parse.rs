@@ -33,7 +33,7 @@ pub(super) fn decode(bytes: &[u8], path: &Path) -> Result<Decoded, String> {
         });
     }
     let utf16 = |rest: &[u8], little: bool| -> Result<String, String> {
-        if rest.len() % 2 != 0 {
+        if !rest.len().is_multiple_of(2) {
             return Err(format!(
                 "{shown} is UTF-16 but has an odd number of bytes; save it as UTF-8"
             ));
@@ -134,7 +134,9 @@ pub(super) fn lines(text: &str) -> Vec<Line> {
             keyword: keyword.to_ascii_lowercase(),
             written: keyword,
             args,
-            raw: rest.trim_start_matches([' ', '\t', '\r', '\n', '=']).to_string(),
+            raw: rest
+                .trim_start_matches([' ', '\t', '\r', '\n', '='])
+                .to_string(),
             bad_quotes,
             number: n + 1,
         });
@@ -229,7 +231,10 @@ mod tests {
             ("identityfile", vec!["/a b/key".to_string()])
         );
         let l = one("HOSTNAME = x.example");
-        assert_eq!((l.keyword.as_str(), l.args), ("hostname", vec!["x.example".into()]));
+        assert_eq!(
+            (l.keyword.as_str(), l.args),
+            ("hostname", vec!["x.example".into()])
+        );
         let l = one("\tPort\t2222\r");
         assert_eq!((l.keyword.as_str(), l.args), ("port", vec!["2222".into()]));
         assert!(lines("# only a comment\n\n   \r\n").is_empty());
@@ -257,7 +262,10 @@ mod tests {
             .chain("Host c".encode_utf16().flat_map(|u| u.to_be_bytes()))
             .collect();
         assert_eq!(decode(&be, p).unwrap().text, "Host c");
-        let bare: Vec<u8> = "Host c".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+        let bare: Vec<u8> = "Host c"
+            .encode_utf16()
+            .flat_map(|u| u.to_le_bytes())
+            .collect();
         assert!(decode(&bare, p).unwrap_err().contains("UTF-16"));
         assert!(decode(b"Host \xff", p).unwrap_err().contains("not UTF-8"));
     }

@@ -506,9 +506,9 @@ impl Pass<'_> {
             };
             if name == "all" {
                 if criteria > 0 || args.len() > 0 {
-                    self.out
-                        .problems
-                        .push(format!("{at}: Match all cannot be combined with other criteria"));
+                    self.out.problems.push(format!(
+                        "{at}: Match all cannot be combined with other criteria"
+                    ));
                     return false;
                 }
                 return result && !negate;
@@ -584,17 +584,13 @@ impl Pass<'_> {
                 Ok(p) if p > 0 => first!(o.port, p),
                 _ => bad(o, "is not a port number"),
             },
-            "identityfile" => {
-                if !o.identity_files.contains(&arg) {
-                    o.identity_files.push(arg);
-                    origin(o);
-                }
+            "identityfile" if !o.identity_files.contains(&arg) => {
+                o.identity_files.push(arg);
+                origin(o);
             }
-            "certificatefile" => {
-                if !o.certificate_files.contains(&arg) {
-                    o.certificate_files.push(arg);
-                    origin(o);
-                }
+            "certificatefile" if !o.certificate_files.contains(&arg) => {
+                o.certificate_files.push(arg);
+                origin(o);
             }
             "identitiesonly" | "clearallforwardings" => {
                 let value = match arg.to_ascii_lowercase().as_str() {
@@ -608,26 +604,24 @@ impl Pass<'_> {
                     first!(o.clear_all_forwardings, value);
                 }
             }
-            "proxyjump" => {
-                if o.proxy_jump.is_none() && o.proxy_command.is_none() {
-                    let value = if arg.eq_ignore_ascii_case("none") {
-                        arg
-                    } else {
-                        // As OpenSSH keeps it: the hops before the last as written, the last
-                        // one parsed (`ssh://` and defaults dropped).
-                        let hops = match crate::profile::jump::parse_jump(&arg) {
-                            Ok(hops) => hops,
-                            Err(e) => return bad(o, &e),
-                        };
-                        let last = hops.last().map(|h| h.to_destination()).unwrap_or_default();
-                        match arg.rsplit_once(',') {
-                            Some((before, _)) => format!("{before},{last}"),
-                            None => last,
-                        }
+            "proxyjump" if o.proxy_jump.is_none() && o.proxy_command.is_none() => {
+                let value = if arg.eq_ignore_ascii_case("none") {
+                    arg
+                } else {
+                    // As OpenSSH keeps it: the hops before the last as written, the last
+                    // one parsed (`ssh://` and defaults dropped).
+                    let hops = match crate::profile::jump::parse_jump(&arg) {
+                        Ok(hops) => hops,
+                        Err(e) => return bad(o, &e),
                     };
-                    o.proxy_jump = Some(value);
-                    origin(o);
-                }
+                    let last = hops.last().map(|h| h.to_destination()).unwrap_or_default();
+                    match arg.rsplit_once(',') {
+                        Some((before, _)) => format!("{before},{last}"),
+                        None => last,
+                    }
+                };
+                o.proxy_jump = Some(value);
+                origin(o);
             }
             "proxycommand" => {
                 let jump_set = o
@@ -777,8 +771,9 @@ impl SshConfigHost {
     /// case unless it is an IP address.
     pub fn final_hostname(&self) -> String {
         let host = match &self.hostname {
-            Some(h) => tokens::expand(h, &[('h', &self.alias)], false)
-                .unwrap_or_else(|_| h.clone()),
+            Some(h) => {
+                tokens::expand(h, &[('h', &self.alias)], false).unwrap_or_else(|_| h.clone())
+            }
             None => self.alias.clone(),
         };
         if host.parse::<std::net::IpAddr>().is_ok() {
@@ -855,7 +850,10 @@ impl SshConfigHost {
         put("hostname", self.final_hostname());
         put("user", self.final_user());
         put("port", self.final_port().to_string());
-        let defaults: Vec<String> = DEFAULT_IDENTITY_FILES.iter().map(|f| f.to_string()).collect();
+        let defaults: Vec<String> = DEFAULT_IDENTITY_FILES
+            .iter()
+            .map(|f| f.to_string())
+            .collect();
         let identity_files = if self.identity_files.is_empty() {
             &defaults
         } else {
@@ -876,7 +874,11 @@ impl SshConfigHost {
             }
             .into(),
         );
-        if let Some(j) = self.proxy_jump.as_ref().filter(|j| !j.eq_ignore_ascii_case("none")) {
+        if let Some(j) = self
+            .proxy_jump
+            .as_ref()
+            .filter(|j| !j.eq_ignore_ascii_case("none"))
+        {
             put("proxyjump", j.clone());
         }
         if let Some(c) = self
@@ -972,7 +974,10 @@ mod tests {
         assert_eq!(f.openssh(), "[127.0.0.1]:8080 [localhost]:80");
         let f = parse_forward("[::1]:9000:[fe80::1]:22", false, false).unwrap();
         assert_eq!(f.openssh(), "[::1]:9000 [fe80::1]:22");
-        assert_eq!(parse_forward("1080", true, false).unwrap().openssh(), "1080");
+        assert_eq!(
+            parse_forward("1080", true, false).unwrap().openssh(),
+            "1080"
+        );
         assert!(parse_forward("/tmp/s:h:1", false, false).is_none());
     }
 }

@@ -64,14 +64,14 @@ pub(crate) fn expand(s: &str, tokens: &[(char, &str)], dollar: bool) -> Result<S
             chars.next();
             let name: String = chars.by_ref().take_while(|c| *c != '}').collect();
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!("\"{s}\": invalid environment variable \"${{{name}}}\""));
+                return Err(format!(
+                    "\"{s}\": invalid environment variable \"${{{name}}}\""
+                ));
             }
             match std::env::var(&name) {
                 Ok(v) => out.push_str(&v),
                 Err(_) => {
-                    return Err(format!(
-                        "\"{s}\": environment variable {name} is not set"
-                    ));
+                    return Err(format!("\"{s}\": environment variable {name} is not set"));
                 }
             }
             continue;
@@ -220,7 +220,11 @@ mod tests {
         assert_eq!(expand("%h:%p %%", &t, false).unwrap(), "gpu:22 %");
         assert!(expand("%x", &t, false).unwrap_err().contains("%x"));
         assert_eq!(expand("${TB_UNSET_X}", &t, false).unwrap(), "${TB_UNSET_X}");
-        assert!(expand("${TB_UNSET_X}", &t, true).unwrap_err().contains("TB_UNSET_X"));
+        assert!(
+            expand("${TB_UNSET_X}", &t, true)
+                .unwrap_err()
+                .contains("TB_UNSET_X")
+        );
         assert_eq!(tilde("~/.ssh/k", "/home/a"), "/home/a/.ssh/k");
         assert_eq!(tilde("~bob/k", "/home/a"), "~bob/k");
     }
