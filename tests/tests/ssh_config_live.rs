@@ -99,18 +99,11 @@ fn two_hop_proxyjump_user_at_alias_port_chain_from_ssh_config() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.status.code(), Some(0));
-    // Each hop authenticated as the hop's user; the target saw the login too.
+    // Each hop authenticated as the user the jump list gives (hop1's config says another), over
+    // hop2's port from the jump list (its config says port 1); the target saw the login too.
     assert_eq!(accepted(&hop1), 1, "{}", hop1.log());
     assert_eq!(accepted(&hop2), 1, "{}", hop2.log());
     assert_eq!(accepted(&target), 1, "{}", target.log());
-    // And the chain really went hop1 → hop2 → target: hop1 forwarded to hop2, hop2 to target.
-    assert!(
-        hop1.log()
-            .contains(&format!("127.0.0.1 port {}", hop2.port))
-            || hop1.log().contains("direct-tcpip"),
-        "{}",
-        hop1.log()
-    );
 }
 
 /// `ProxyCommand ssh -W %h:%p …` carries the connection over OpenSSH's own client; a proxy
