@@ -161,3 +161,31 @@ fn proxycommand_ssh_w_is_the_transport_and_its_stderr_is_shown_on_failure() {
         .collect();
     assert!(left.is_empty(), "left running: {left:?}");
 }
+
+/// `ConnectTimeout 1` from the config bounds the connection to a server that accepts TCP and
+/// never speaks SSH (the default would wait 15 s).
+#[test]
+fn connect_timeout_from_ssh_config_bounds_a_silent_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let client = Client::new();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        format!("Host silent\n    HostName 127.0.0.1\n    Port {port}\n    ConnectTimeout 1\n"),
+    )
+    .unwrap();
+    import(&client, &config);
+    let started = std::time::Instant::now();
+    let out = exec(&client, "silent", "true");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(255), "{err}");
+    assert!(err.contains("within 1 s"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "took {:?}",
+        started.elapsed()
+    );
+    drop(silent);
+}

@@ -331,6 +331,9 @@ fn show(
     if let Some(command) = &p.proxy_command {
         writeln!(out, "proxy:     {command}")?;
     }
+    if let Some(secs) = p.connect_timeout {
+        writeln!(out, "timeout:   {secs}s to connect")?;
+    }
     writeln!(
         out,
         "keepalive: every {}s, {} missed",

@@ -26,6 +26,7 @@ fn full_profile(dir: &std::path::Path) -> Profile {
         identity_files: vec![key],
         jump: Some("alice@bastion.example.edu:2200".into()),
         proxy_command: Some("ssh -W %h:%p bastion".into()),
+        connect_timeout: Some(20),
         keepalive_interval: 30,
         keepalive_max: 4,
         notebook_dir: Some("~/work".into()),

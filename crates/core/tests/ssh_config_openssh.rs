@@ -165,6 +165,14 @@ fn profile_view(p: &Profile, local_user: &str) -> Vec<(&'static str, Vec<String>
         ("port", vec![p.port.to_string()]),
         ("proxyjump", p.jump.iter().cloned().collect()),
         ("proxycommand", p.proxy_command.iter().cloned().collect()),
+        (
+            "connecttimeout",
+            vec![
+                p.connect_timeout
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| "none".into()),
+            ],
+        ),
         ("localforward", fwd("localforward")),
         ("remoteforward", fwd("remoteforward")),
         ("dynamicforward", fwd("dynamicforward")),
@@ -448,5 +456,19 @@ fn case_03_settings_after_include_are_global() {
     assert_eq!(
         (orb.user.as_deref(), orb.port, orb.keepalive_interval),
         (Some("default"), 32222, 60)
+    );
+}
+
+/// A jump host that only pattern blocks describe is dialled as written: the import says which
+/// of its settings are not applied.
+#[test]
+fn a_jump_host_known_only_to_patterns_is_reported() {
+    let report = read_ssh_config(&fixtures().join("33-proxyjump-chains.conf")).unwrap();
+    let notes = report.notes.join("\n");
+    assert!(
+        notes.contains("via-pattern-hop: jump host j1.hops.example.org")
+            && notes.contains("user (")
+            && notes.contains("33-proxyjump-chains.conf:"),
+        "{notes}"
     );
 }

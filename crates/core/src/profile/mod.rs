@@ -69,6 +69,9 @@ pub struct Profile {
     /// --hostname %h`). Run by `sh -c`; `%h` `%p` `%r` `%n` `%%` are expanded first. Ignored
     /// when `jump` is set.
     pub proxy_command: Option<String>,
+    /// Seconds to wait for each hop's TCP connection and SSH handshake (OpenSSH's
+    /// `ConnectTimeout`); `None` uses the connection's default (15 s).
+    pub connect_timeout: Option<u32>,
     /// Seconds without hearing from the server before a keepalive is sent; 0 turns them off.
     /// A dead connection is found after `keepalive_interval` × (`keepalive_max` + 1) seconds
     /// (30 s by default), and a session then reconnects.
@@ -102,6 +105,7 @@ impl Default for Profile {
             identity_files: Vec::new(),
             jump: None,
             proxy_command: None,
+            connect_timeout: None,
             keepalive_interval: 10,
             keepalive_max: 2,
             notebook_dir: None,

@@ -355,7 +355,10 @@ impl Connection {
             let _ = events.send(ConnectionState::Connecting { hop: hop_name });
             let handler = ClientHandler::new(hop, ctx, events.clone(), remote_forwards.clone());
             let config = Arc::new(russh_config(hop));
-            let timeout = ctx.options.connect_timeout;
+            let timeout = hop
+                .connect_timeout
+                .map(|secs| Duration::from_secs(u64::from(secs)))
+                .unwrap_or(ctx.options.connect_timeout);
             let timed_out = || SshError::Timeout {
                 host: hop.host.clone(),
                 port: hop.port,

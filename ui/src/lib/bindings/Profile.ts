@@ -47,6 +47,11 @@ jump: string | null,
  */
 proxyCommand: string | null, 
 /**
+ * Seconds to wait for each hop's TCP connection and SSH handshake (OpenSSH's
+ * `ConnectTimeout`); `None` uses the connection's default (15 s).
+ */
+connectTimeout: number | null, 
+/**
  * Seconds without hearing from the server before a keepalive is sent; 0 turns them off.
  * A dead connection is found after `keepalive_interval` × (`keepalive_max` + 1) seconds
  * (30 s by default), and a session then reconnects.

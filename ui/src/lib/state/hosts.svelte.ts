@@ -15,6 +15,7 @@ export function blankProfile(): Profile {
     identityFiles: [],
     jump: null,
     proxyCommand: null,
+    connectTimeout: null,
     keepaliveInterval: 10,
     keepaliveMax: 2,
     notebookDir: null,

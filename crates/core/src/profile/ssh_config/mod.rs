@@ -65,7 +65,10 @@ pub fn read_ssh_config(path: &Path) -> Result<ImportReport, ProfileError> {
     for alias in &config.aliases {
         let host = config.resolve(alias);
         match profile_for(&host, &mut report.notes) {
-            Ok(profile) => report.imported.push(profile),
+            Ok(profile) => {
+                note_unsaved_hops(&config, &profile, &mut report.notes);
+                report.imported.push(profile);
+            }
             Err(reason) => report.skipped.push(Skipped {
                 name: alias.clone(),
                 reason,
@@ -123,6 +126,46 @@ pub fn import_ssh_config(store: &ProfileStore, path: &Path) -> Result<ImportRepo
         Ok(())
     })?;
     Ok(report)
+}
+
+/// OpenSSH resolves every jump host through the config, pattern blocks included; a hop that
+/// is no `Host` alias of its own is dialled as written, so say which of its settings are lost.
+fn note_unsaved_hops(config: &SshConfig, profile: &Profile, notes: &mut Vec<String>) {
+    let Some(hops) = profile
+        .jump
+        .as_deref()
+        .and_then(|j| super::parse_jump(j).ok())
+    else {
+        return;
+    };
+    for hop in hops {
+        if config.aliases.contains(&hop.host) {
+            continue;
+        }
+        let resolved = config.resolve(&hop.host);
+        let mut lost: Vec<String> = [
+            "hostname",
+            "user",
+            "port",
+            "identityfile",
+            "proxyjump",
+            "proxycommand",
+        ]
+        .iter()
+        .filter_map(|k| resolved.origins.get(*k).map(|at| format!("{k} ({at})")))
+        .collect();
+        lost.sort();
+        if !lost.is_empty() {
+            notes.push(format!(
+                "{}: jump host {} gets settings from pattern blocks that are not applied to it: \
+                 {}; add a Host {} block so that it is imported as a host",
+                profile.name,
+                hop.to_destination(),
+                lost.join(", "),
+                hop.host
+            ));
+        }
+    }
 }
 
 /// The profile OpenSSH's settings make of one host. Settings Tunnelbook does not apply yet
@@ -183,6 +226,7 @@ fn profile_for(host: &SshConfigHost, notes: &mut Vec<String>) -> Result<Profile,
     {
         profile.proxy_command = Some(command.clone());
     }
+    profile.connect_timeout = host.connect_timeout;
     if let Some(secs) = host.server_alive_interval {
         profile.keepalive_interval = secs;
     }
@@ -242,11 +286,6 @@ fn profile_for(host: &SshConfigHost, notes: &mut Vec<String>) -> Result<Profile,
             "certificatefile",
             "CertificateFile",
             !host.certificate_files.is_empty(),
-        ),
-        (
-            "connecttimeout",
-            "ConnectTimeout",
-            host.connect_timeout.is_some(),
         ),
         (
             "stricthostkeychecking",
