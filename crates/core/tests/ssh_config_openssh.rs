@@ -472,3 +472,37 @@ fn a_jump_host_known_only_to_patterns_is_reported() {
         "{notes}"
     );
 }
+
+/// Every setting Tunnelbook does not map, and every missing key file, is reported with the
+/// file and line it comes from.
+#[test]
+fn unmapped_settings_and_missing_keys_name_their_line() {
+    let file = fixtures().join("47-real-world.conf");
+    let report = read_ssh_config(&file).unwrap();
+    let notes = report.notes.join("\n");
+    let at = |line: u32| format!("{}:{line}", file.display());
+    assert!(
+        notes.contains(&format!(
+            "AddKeysToAgent has no Tunnelbook equivalent and was ignored ({})",
+            at(29)
+        )),
+        "{notes}"
+    );
+    assert!(
+        notes.contains(&format!("{}: github.com: key file", at(5))) && notes.contains("id_github"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains(&format!("{}: github.com: IdentitiesOnly", at(6))),
+        "{notes}"
+    );
+    let report = read_ssh_config(&fixtures().join("14-match-exec.conf")).unwrap();
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("14-match-exec.conf:3: Match exec is not run")),
+        "{:?}",
+        report.notes
+    );
+}

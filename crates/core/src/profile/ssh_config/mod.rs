@@ -195,9 +195,14 @@ fn profile_for(host: &SshConfigHost, notes: &mut Vec<String>) -> Result<Profile,
         if file.eq_ignore_ascii_case("none") {
             continue;
         }
+        let line = host
+            .origins
+            .get(&format!("identityfile {file}"))
+            .cloned()
+            .unwrap_or_else(|| at("identityfile"));
         let expanded = host
             .expand_path(file)
-            .map_err(|e| format!("{}: IdentityFile {e}", at("identityfile")))?;
+            .map_err(|e| format!("{line}: IdentityFile {e}"))?;
         let path = PathBuf::from(expanded);
         if path.is_file() {
             if !profile.identity_files.contains(&path) {
@@ -206,8 +211,7 @@ fn profile_for(host: &SshConfigHost, notes: &mut Vec<String>) -> Result<Profile,
         } else {
             // OpenSSH skips a missing key file without a word; say so once.
             notes.push(format!(
-                "{}: {alias}: key file {} does not exist; left out",
-                at("identityfile"),
+                "{line}: {alias}: key file {} does not exist; left out",
                 path.display()
             ));
         }

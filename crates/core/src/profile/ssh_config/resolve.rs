@@ -117,7 +117,8 @@ pub struct SshConfigHost {
     pub dynamic_forwards: Vec<ConfigForward>,
     /// `ClearAllForwardings`.
     pub clear_all_forwardings: Option<bool>,
-    /// `file:line` of the line that set each keyword (lower case), for messages.
+    /// `file:line` of the line that set each keyword (lower case), and of each identity file
+    /// (`identityfile PATH`), for messages.
     pub origins: HashMap<String, String>,
     /// Lines that OpenSSH would refuse or that could not be evaluated for this host (a
     /// `Match exec`, a bad value), each naming file and line.
@@ -585,6 +586,8 @@ impl Pass<'_> {
                 _ => bad(o, "is not a port number"),
             },
             "identityfile" if !o.identity_files.contains(&arg) => {
+                o.origins
+                    .insert(format!("identityfile {arg}"), at.to_string());
                 o.identity_files.push(arg);
                 origin(o);
             }
