@@ -506,3 +506,44 @@ fn unmapped_settings_and_missing_keys_name_their_line() {
         report.notes
     );
 }
+
+/// IdentityFile paths are expanded as OpenSSH expands them when it connects: `~`, `${ENV}`
+/// and the tokens `%d %h %r %p %n %u %%`.
+#[test]
+fn identity_file_tokens_expand_like_openssh() {
+    let home = PathBuf::from(std::env::var("HOME").unwrap());
+    let rel = format!("tunnelbook-idtokens-{}", std::process::id());
+    let keys = home.join(".ssh").join(&rel);
+    fs::create_dir_all(&keys).unwrap();
+    let _cleanup = SshDirCopy(keys.clone());
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    let expected = [
+        keys.join("id_tok.example.org_alice_2200"),
+        keys.join("id_tok"),
+        keys.join(format!("id_{user}_%")),
+    ];
+    for k in &expected {
+        fs::write(k, "key").unwrap();
+    }
+    let config = keys.join("config");
+    fs::write(
+        &config,
+        format!(
+            "Host tok\n    HostName tok.example.org\n    User alice\n    Port 2200\n    \
+             IdentityFile ${{HOME}}/.ssh/{rel}/id_%h_%r_%p\n    IdentityFile ~/.ssh/{rel}/id_%n\n    \
+             IdentityFile %d/.ssh/{rel}/id_%u_%%\n    IdentityFile ~/.ssh/{rel}/missing_%h\n"
+        ),
+    )
+    .unwrap();
+    let report = read_ssh_config(&config).unwrap();
+    let tok = imported(&report, "tok");
+    assert_eq!(tok.identity_files, expected.to_vec());
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("missing_tok.example.org") && n.contains("does not exist")),
+        "{:?}",
+        report.notes
+    );
+}
