@@ -547,3 +547,20 @@ fn identity_file_tokens_expand_like_openssh() {
         report.notes
     );
 }
+
+/// Forwards OpenSSH accepts but Tunnelbook cannot save (Unix sockets, a remote SOCKS forward)
+/// are left out with a note naming the line; the host and its TCP forwards are imported.
+#[test]
+fn unix_socket_and_remote_socks_forwards_are_reported_not_dropped_silently() {
+    let file = fixtures().join("unmappable/socket-forwards.conf");
+    let report = read_ssh_config(&file).unwrap();
+    let sock = imported(&report, "sock");
+    assert_eq!(sock.forwards.len(), 1, "{:?}", sock.forwards);
+    let notes = report.notes.join("\n");
+    for line in [3, 4, 5] {
+        assert!(
+            notes.contains(&format!("sock: {}:{line}: ", file.display())),
+            "line {line}: {notes}"
+        );
+    }
+}

@@ -238,6 +238,9 @@ fn profile_for(host: &SshConfigHost, notes: &mut Vec<String>) -> Result<Profile,
         profile.keepalive_max = n;
     }
     if host.clear_all_forwardings != Some(true) {
+        for message in &host.unimported_forwards {
+            notes.push(format!("{alias}: {message}"));
+        }
         let bind = |f: &ConfigForward| {
             f.listen_host
                 .clone()

@@ -123,6 +123,9 @@ pub struct SshConfigHost {
     /// Lines that OpenSSH would refuse or that could not be evaluated for this host (a
     /// `Match exec`, a bad value), each naming file and line.
     pub problems: Vec<String>,
+    /// Forwards that are valid for OpenSSH but that Tunnelbook cannot save (Unix sockets, a
+    /// remote SOCKS forward), each naming file and line: the host is imported without them.
+    pub unimported_forwards: Vec<String>,
     local: Option<Local>,
 }
 
@@ -681,16 +684,22 @@ impl Pass<'_> {
                 };
                 let Some(forward) = parse_forward(&spec, dynamic, keyword == "remoteforward")
                 else {
-                    return bad(
-                        o,
-                        "is not a forward Tunnelbook can import (TCP [bind:]port host:port)",
-                    );
+                    o.unimported_forwards.push(format!(
+                        "{at}: {} {spec} is not a TCP forward ([bind:]port host:port) that \
+                         Tunnelbook can save; left out",
+                        line.written
+                    ));
+                    return;
                 };
                 let list = match keyword {
                     "localforward" => &mut o.local_forwards,
                     "remoteforward" if !dynamic => &mut o.remote_forwards,
                     "remoteforward" => {
-                        return bad(o, "is a remote SOCKS forward, which Tunnelbook lacks");
+                        o.unimported_forwards.push(format!(
+                            "{at}: RemoteForward {spec} is a remote SOCKS forward, which \
+                             Tunnelbook lacks; left out"
+                        ));
+                        return;
                     }
                     _ => &mut o.dynamic_forwards,
                 };
