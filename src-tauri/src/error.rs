@@ -114,7 +114,7 @@ impl From<SshError> for AppError {
 
 fn ssh_code(e: &SshError) -> ErrorCode {
     match e {
-        SshError::Unreachable { .. } => ErrorCode::Unreachable,
+        SshError::Unreachable { .. } | SshError::ProxyCommand { .. } => ErrorCode::Unreachable,
         SshError::Timeout { .. } => ErrorCode::Timeout,
         // Revoked keys and refused host certificates are, to the user, a changed key: refused
         // with no way to accept it from the dialog.
@@ -162,7 +162,9 @@ impl From<ProfileError> for AppError {
     fn from(e: ProfileError) -> Self {
         let code = match &e {
             ProfileError::NotFound(_) => ErrorCode::NotFound,
-            ProfileError::JumpCycle(_) | ProfileError::Invalid(_) => ErrorCode::Validation,
+            ProfileError::JumpCycle(_) | ProfileError::Invalid(_) | ProfileError::SshConfig(_) => {
+                ErrorCode::Validation
+            }
             ProfileError::Io { .. }
             | ProfileError::Corrupt { .. }
             | ProfileError::TooNew { .. }

@@ -94,6 +94,16 @@ pub enum HostsCommand {
         keepalive: Option<u32>,
         #[command(flatten)]
         openssh: OpenSshOptions,
+        /// A command that carries the connection, as OpenSSH's ProxyCommand
+        /// (e.g. 'ssh -W %h:%p bastion'); tokens %h %p %r %n %% are expanded.
+        #[arg(long, value_name = "CMD", conflicts_with = "no_proxy_command")]
+        proxy_command: Option<String>,
+        /// Connect without a proxy command.
+        #[arg(long)]
+        no_proxy_command: bool,
+        /// Seconds to wait for each hop to connect (OpenSSH's ConnectTimeout).
+        #[arg(long, value_name = "SECS")]
+        connect_timeout: Option<u32>,
     },
     /// Forget remembered secrets of a host (in the OS keychain).
     #[command(group(ArgGroup::new("what").required(true).args(["password", "passphrase", "all"])))]
@@ -283,6 +293,9 @@ pub fn run_with(
             no_jump,
             keepalive,
             openssh,
+            proxy_command,
+            no_proxy_command,
+            connect_timeout,
         } => {
             store.edit(&name, |p| {
                 openssh.apply(p);
@@ -303,6 +316,12 @@ pub fn run_with(
                 }
                 if let Some(k) = keepalive {
                     p.keepalive_interval = k;
+                }
+                if proxy_command.is_some() || no_proxy_command {
+                    p.proxy_command = proxy_command;
+                }
+                if let Some(secs) = connect_timeout {
+                    p.connect_timeout = Some(secs);
                 }
             })?;
             writeln!(out, "saved {name}")?;
@@ -377,6 +396,12 @@ fn show(
         "jump:      {}",
         p.jump.as_deref().unwrap_or("(direct)")
     )?;
+    if let Some(command) = &p.proxy_command {
+        writeln!(out, "proxy:     {command}")?;
+    }
+    if let Some(secs) = p.connect_timeout {
+        writeln!(out, "timeout:   {secs}s to connect")?;
+    }
     writeln!(
         out,
         "keepalive: every {}s, {} missed",
@@ -504,6 +529,31 @@ mod tests {
         let parsed: serde_json::Value = serde_json::from_str(&shown).unwrap();
         assert_eq!(parsed["port"].as_u64(), Some(22));
         assert!(parsed["jump"].is_null());
+
+        exec(
+            home,
+            &mem,
+            &[
+                "edit",
+                "gpu",
+                "--proxy-command",
+                "ssh -W %h:%p bastion",
+                "--connect-timeout",
+                "5",
+            ],
+        )
+        .unwrap();
+        let shown = exec(home, &mem, &["show", "gpu"]).unwrap();
+        assert!(
+            shown.contains("proxy:     ssh -W %h:%p bastion") && shown.contains("timeout:   5s"),
+            "{shown}"
+        );
+        exec(home, &mem, &["edit", "gpu", "--no-proxy-command"]).unwrap();
+        assert!(
+            !exec(home, &mem, &["show", "gpu"])
+                .unwrap()
+                .contains("proxy:")
+        );
 
         exec(home, &mem, &["forget-secret", "gpu", "--password"]).unwrap();
         assert!(mem.retrieve(&SecretKey::password("gpu")).unwrap().is_none());

@@ -7,6 +7,7 @@
 //! how to connect (see [`crate::ssh`]) and secrets (see [`crate::secret`]): a profile never holds
 //! a password, only names the keychain entries that belong to it ([`Profile::secret_keys`]).
 
+mod jump;
 mod migrate;
 mod putty;
 mod ssh_config;
@@ -20,10 +21,13 @@ use serde::{Deserialize, Serialize};
 #[cfg(windows)]
 pub use self::putty::read_putty_sessions;
 pub use self::{
+    jump::{JumpHop, parse_jump},
     migrate::CURRENT_VERSION,
     putty::{PuttySession, report_from_sessions},
     ssh_config::{
-        ImportReport, Skipped, default_ssh_config_path, import_ssh_config, read_ssh_config,
+        ConfigForward, DEFAULT_IDENTITY_FILES, DEFAULT_KEY_ALGORITHMS, ImportReport, Skipped,
+        SshConfig, SshConfigHost, assemble_key_algorithms, default_ssh_config_path,
+        import_ssh_config, read_ssh_config,
     },
     store::ProfileStore,
     validate::{FieldError, validate, validate_changes},
@@ -55,9 +59,19 @@ pub struct Profile {
     /// Private key files to offer (OpenSSH or PuTTY `.ppk`); empty means the usual
     /// `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`.
     pub identity_files: Vec<PathBuf>,
-    /// The jump host: the name of another profile (which may itself have a jump host), or
-    /// `[user@]host[:port]`.
+    /// The jump hosts, as OpenSSH's `ProxyJump` writes them: one or more hops separated by
+    /// commas (first hop first), each the name of another profile (which may itself have a
+    /// jump host) or `[user@]host[:port]`; `user@name:port` takes the saved host `name` with
+    /// that user and port.
     pub jump: Option<String>,
+    /// A command whose stdin/stdout carry the SSH connection instead of a TCP socket, as
+    /// OpenSSH's `ProxyCommand` (e.g. `ssh -W %h:%p bastion`, `cloudflared access ssh
+    /// --hostname %h`). Run by `sh -c`; `%h` `%p` `%r` `%n` `%%` are expanded first. Ignored
+    /// when `jump` is set.
+    pub proxy_command: Option<String>,
+    /// Seconds to wait for each hop's TCP connection and SSH handshake (OpenSSH's
+    /// `ConnectTimeout`); `None` uses the connection's default (15 s).
+    pub connect_timeout: Option<u32>,
     /// Seconds without hearing from the server before a keepalive is sent; 0 turns them off.
     /// A dead connection is found after `keepalive_interval` × (`keepalive_max` + 1) seconds
     /// (30 s by default), and a session then reconnects.
@@ -105,6 +119,8 @@ impl Default for Profile {
             auth: Vec::new(),
             identity_files: Vec::new(),
             jump: None,
+            proxy_command: None,
+            connect_timeout: None,
             keepalive_interval: 10,
             keepalive_max: 2,
             notebook_dir: None,
@@ -192,6 +208,9 @@ pub enum ProfileError {
         /// The newest version this build reads.
         supported: u32,
     },
+    /// An ssh_config file cannot be read as text (an encoding it is not in, …).
+    #[error("{0}")]
+    SshConfig(String),
     /// A jump-host chain loops.
     #[error("the jump hosts of \"{0}\" form a cycle")]
     JumpCycle(String),
@@ -265,6 +284,25 @@ impl Profile {
             }
         }
         keys
+    }
+
+    /// [`Profile::proxy_command`] with OpenSSH's tokens expanded for this host: `%h` the host,
+    /// `%p` the port, `%r` the login user (the local one when unset), `%n` the profile's name,
+    /// `%%` a `%`. `None` when there is no proxy command; the error names an unknown token.
+    pub fn expanded_proxy_command(&self) -> Option<Result<String, String>> {
+        let command = self.proxy_command.as_deref()?;
+        let user = crate::ssh::login_user(self);
+        let port = self.port.to_string();
+        Some(ssh_config::expand_tokens(
+            command,
+            &[
+                ('h', &self.host),
+                ('p', &port),
+                ('r', &user),
+                ('n', &self.name),
+            ],
+            false,
+        ))
     }
 
     /// A profile from an ssh-style destination `[user@]host[:port]`, named after it.

@@ -166,7 +166,8 @@ impl ProfileStore {
 
     /// The hops to reach `name`, first hop first, the target last.
     ///
-    /// A jump that names no saved profile is read as `[user@]host[:port]`.
+    /// The jump is a list of hops as OpenSSH's `ProxyJump` writes them; a hop that names no
+    /// saved profile is read as `[user@]host[:port]` (see [`super::jump`]).
     pub fn chain(&self, name: &str) -> Result<Vec<Profile>, ProfileError> {
         let all = self.load()?;
         chain_in(&all, name)
@@ -306,22 +307,12 @@ impl ProfileStore {
 
 /// [`ProfileStore::chain`] over an already loaded list.
 pub(super) fn chain_in(all: &[Profile], name: &str) -> Result<Vec<Profile>, ProfileError> {
-    let mut chain = Vec::new();
-    let mut next = Some(name.to_string());
-    while let Some(current) = next {
-        if chain.iter().any(|p: &Profile| p.name == current) {
-            return Err(ProfileError::JumpCycle(name.to_string()));
-        }
-        let profile = match all.iter().find(|p| p.name == current) {
-            Some(p) => p.clone(),
-            None if !chain.is_empty() => Profile::from_destination(&current),
-            None => return Err(ProfileError::NotFound(current)),
-        };
-        next = profile.jump.clone();
-        chain.push(profile);
-    }
-    chain.reverse();
-    Ok(chain)
+    let profile = all
+        .iter()
+        .find(|p| p.name == name)
+        .cloned()
+        .ok_or_else(|| ProfileError::NotFound(name.to_string()))?;
+    super::jump::hops_to(all, profile, &mut vec![name.to_string()], name)
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -8,7 +8,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use super::{Profile, expand_home};
+use super::{Profile, ProfileError, expand_home};
 use crate::tunnel::ForwardSpec;
 
 /// One problem with one field of one profile.
@@ -258,44 +258,73 @@ fn jump_problem(p: &Profile, all: &[Profile]) -> Option<String> {
     if jump == p.name {
         return Some("a host cannot be its own jump host".into());
     }
-    if all.iter().any(|q| q.name == jump) {
-        // Follow the chain of saved profiles; a loop back to anything seen is a cycle.
-        let mut path = vec![p.name.as_str()];
-        let mut next = Some(jump);
-        while let Some(name) = next {
-            if path.contains(&name) {
-                path.push(name);
-                return Some(format!("the jump hosts form a cycle: {}", path.join(" → ")));
-            }
-            path.push(name);
-            next = all
-                .iter()
-                .find(|q| q.name == name)
-                .and_then(|q| q.jump.as_deref());
+    let hops = match super::jump::parse_jump(jump) {
+        Ok(hops) => hops,
+        Err(message) => return Some(message),
+    };
+    for hop in &hops {
+        if all.iter().any(|q| q.name == hop.host) {
+            continue;
         }
-        return None;
+        // Not a saved host: must read as `[user@]host[:port]`.
+        let plain_word = hop.user.is_none()
+            && hop.port.is_none()
+            && !hop.host.contains(['.', ':'])
+            && hop.host != "localhost";
+        if plain_word {
+            return Some(format!(
+                "no saved host is named \"{}\"; to jump through a server that is not saved, \
+                 write it as user@host, host.domain or host:port",
+                hop.host
+            ));
+        }
+        if let Some(message) = host_problem(&hop.host) {
+            return Some(format!(
+                "\"{}\" names no saved host and no server: {message}",
+                hop.to_destination()
+            ));
+        }
+        if let Some(user) = &hop.user
+            && let Some(message) = user_problem(user)
+        {
+            return Some(format!("\"{}\": {message}", hop.to_destination()));
+        }
     }
-    // Not a saved host: must read as `[user@]host[:port]`.
-    let dest = Profile::from_destination(jump);
-    let plain_word = !jump.contains(['.', '@', ':']) && jump != "localhost";
-    if plain_word {
-        return Some(format!(
-            "no saved host is named \"{jump}\"; to jump through a server that is not saved, \
-             write it as user@host, host.domain or host:port"
-        ));
+    // Follow the chain of saved profiles; a loop back to anything seen is a cycle.
+    let mut with_p: Vec<Profile> = all.iter().filter(|q| q.name != p.name).cloned().collect();
+    with_p.push(p.clone());
+    match super::store::chain_in(&with_p, &p.name) {
+        Err(ProfileError::JumpCycle(_)) => Some(format!(
+            "the jump hosts form a cycle: {}",
+            cycle_path(p, &with_p).join(" → ")
+        )),
+        _ => None,
     }
-    if let Some(message) = host_problem(&dest.host) {
-        return Some(format!(
-            "\"{jump}\" names no saved host and no server: {message}"
-        ));
+}
+
+/// The saved hosts on the way from `p` until one repeats (for the cycle message).
+fn cycle_path<'a>(p: &'a Profile, all: &'a [Profile]) -> Vec<&'a str> {
+    let mut path = vec![p.name.as_str()];
+    let mut current = p;
+    while path.len() <= all.len() {
+        let hops = current
+            .jump
+            .as_deref()
+            .and_then(|j| super::jump::parse_jump(j).ok())
+            .unwrap_or_default();
+        let Some(next) = hops
+            .iter()
+            .rev()
+            .find_map(|h| all.iter().find(|q| q.name == h.host))
+        else {
+            break;
+        };
+        let seen = path.contains(&next.name.as_str());
+        path.push(next.name.as_str());
+        if seen {
+            break;
+        }
+        current = next;
     }
-    if let Some(user) = &dest.user
-        && let Some(message) = user_problem(user)
-    {
-        return Some(format!("\"{jump}\": {message}"));
-    }
-    if dest.port == 0 {
-        return Some(format!("\"{jump}\" has no valid port"));
-    }
-    None
+    path
 }

@@ -10,6 +10,7 @@ mod auth;
 mod handler;
 mod known_hosts;
 mod prompt;
+mod proxy;
 mod socket;
 
 use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
@@ -43,6 +44,16 @@ pub enum SshError {
         port: u16,
         /// The OS error.
         source: std::io::Error,
+    },
+    /// The `ProxyCommand` that should carry the connection failed.
+    #[error("the proxy command `{command}` failed: {message}. What it wrote to stderr: {stderr}")]
+    ProxyCommand {
+        /// The command, tokens expanded.
+        command: String,
+        /// What went wrong (could not start, ended, handshake failed).
+        message: String,
+        /// The end of its stderr (the last 8 KiB), or `(nothing)`.
+        stderr: String,
     },
     /// Connect or handshake took too long.
     #[error("{host}:{port} did not answer within {secs} s. Check the address, VPN and firewall.")]
@@ -393,14 +404,52 @@ impl Connection {
             let _ = events.send(ConnectionState::Connecting { hop: hop_name });
             let handler = ClientHandler::new(hop, ctx, events.clone(), remote_forwards.clone());
             let config = Arc::new(russh_config(hop, &handler.known_hosts));
-            let timeout = ctx.options.connect_timeout;
+            let timeout = hop
+                .connect_timeout
+                .map(|secs| Duration::from_secs(u64::from(secs)))
+                .unwrap_or(ctx.options.connect_timeout);
             let timed_out = || SshError::Timeout {
                 host: hop.host.clone(),
                 port: hop.port,
                 secs: timeout.as_secs(),
             };
-            let handle = match jumps.last() {
-                None => {
+            let proxy = match (i, hop.expanded_proxy_command()) {
+                (0, Some(Ok(command))) => Some(command),
+                (0, Some(Err(message))) => {
+                    return Err(SshError::ProxyCommand {
+                        command: hop.proxy_command.clone().unwrap_or_default(),
+                        message: format!("it cannot be expanded: {message}"),
+                        stderr: "(not started)".into(),
+                    });
+                }
+                _ => None,
+            };
+            let handle = match (jumps.last(), proxy) {
+                (None, Some(command)) => {
+                    let (stream, witness) = proxy::spawn(&command)?;
+                    match tokio::time::timeout(
+                        timeout,
+                        client::connect_stream(config, stream, handler),
+                    )
+                    .await
+                    {
+                        Ok(Ok(handle)) => handle,
+                        Ok(Err(e)) => {
+                            return Err(witness
+                                .error(&format!("the SSH handshake over it failed ({e})"))
+                                .await);
+                        }
+                        Err(_) => {
+                            return Err(witness
+                                .error(&format!(
+                                    "no SSH handshake over it within {} s",
+                                    timeout.as_secs()
+                                ))
+                                .await);
+                        }
+                    }
+                }
+                (None, None) => {
                     let tcp = tokio::time::timeout(
                         timeout,
                         TcpStream::connect((hop.host.as_str(), hop.port)),
@@ -419,7 +468,7 @@ impl Connection {
                         .await
                         .map_err(|_| timed_out())??
                 }
-                Some(jump) => {
+                (Some(jump), _) => {
                     let channel = jump
                         .channel_open_direct_tcpip(
                             hop.host.clone(),

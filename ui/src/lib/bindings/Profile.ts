@@ -33,10 +33,24 @@ auth: Array<AuthMethod>,
  */
 identityFiles: Array<string>, 
 /**
- * The jump host: the name of another profile (which may itself have a jump host), or
- * `[user@]host[:port]`.
+ * The jump hosts, as OpenSSH's `ProxyJump` writes them: one or more hops separated by
+ * commas (first hop first), each the name of another profile (which may itself have a
+ * jump host) or `[user@]host[:port]`; `user@name:port` takes the saved host `name` with
+ * that user and port.
  */
 jump: string | null, 
+/**
+ * A command whose stdin/stdout carry the SSH connection instead of a TCP socket, as
+ * OpenSSH's `ProxyCommand` (e.g. `ssh -W %h:%p bastion`, `cloudflared access ssh
+ * --hostname %h`). Run by `sh -c`; `%h` `%p` `%r` `%n` `%%` are expanded first. Ignored
+ * when `jump` is set.
+ */
+proxyCommand: string | null, 
+/**
+ * Seconds to wait for each hop's TCP connection and SSH handshake (OpenSSH's
+ * `ConnectTimeout`); `None` uses the connection's default (15 s).
+ */
+connectTimeout: number | null, 
 /**
  * Seconds without hearing from the server before a keepalive is sent; 0 turns them off.
  * A dead connection is found after `keepalive_interval` × (`keepalive_max` + 1) seconds

@@ -14,6 +14,8 @@ export function blankProfile(): Profile {
     auth: [],
     identityFiles: [],
     jump: null,
+    proxyCommand: null,
+    connectTimeout: null,
     keepaliveInterval: 10,
     keepaliveMax: 2,
     notebookDir: null,

@@ -1,0 +1,338 @@
+//! Importing OpenSSH's `~/.ssh/config`: every concrete `Host` alias becomes a profile with the
+//! settings OpenSSH resolves for it ([`SshConfig::resolve`] equals `ssh -G`). Wildcard
+//! patterns, `Match exec` and settings Tunnelbook has no field for are reported by name and
+//! line, never silently dropped.
+
+mod parse;
+mod resolve;
+mod tokens;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub(crate) use self::tokens::expand as expand_tokens;
+pub use self::{
+    resolve::{ConfigForward, DEFAULT_IDENTITY_FILES, SshConfig, SshConfigHost},
+    tokens::{DEFAULT_KEY_ALGORITHMS, assemble_key_algorithms},
+};
+use super::{Profile, ProfileError, ProfileStore, validate::validate};
+use crate::tunnel::{ForwardRule, ForwardSpec};
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportReport {
+    /// The profiles imported (or, from [`read_ssh_config`], importable).
+    pub imported: Vec<Profile>,
+    /// Hosts or patterns not imported, with the reason.
+    pub skipped: Vec<Skipped>,
+    /// Other things the user should know: ignored settings, missing includes, approximations.
+    pub notes: Vec<String>,
+}
+
+/// A host or pattern that was not imported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Skipped {
+    /// The `Host` alias or pattern.
+    pub name: String,
+    /// Why it was not imported.
+    pub reason: String,
+}
+
+/// `~/.ssh/config`, when there is a home directory.
+pub fn default_ssh_config_path() -> Option<PathBuf> {
+    directories::BaseDirs::new().map(|d| d.home_dir().join(".ssh").join("config"))
+}
+
+/// Reads an ssh config (following `Include`) into profiles without saving anything.
+/// Relative `Include` paths are taken from `~/.ssh`, as OpenSSH does.
+pub fn read_ssh_config(path: &Path) -> Result<ImportReport, ProfileError> {
+    let config = SshConfig::load(path)?;
+    let mut report = ImportReport {
+        notes: config.notes.clone(),
+        ..ImportReport::default()
+    };
+    for (pattern, at) in &config.patterns {
+        report.skipped.push(Skipped {
+            name: pattern.clone(),
+            reason: format!(
+                "{at}: a pattern, not a host; its settings apply to the matching hosts"
+            ),
+        });
+    }
+    for alias in &config.aliases {
+        let host = config.resolve(alias);
+        match profile_for(&host, &mut report.notes) {
+            Ok(profile) => {
+                note_unsaved_hops(&config, &profile, &mut report.notes);
+                report.imported.push(profile);
+            }
+            Err(reason) => report.skipped.push(Skipped {
+                name: alias.clone(),
+                reason,
+            }),
+        }
+    }
+    Ok(report)
+}
+
+/// Imports an ssh config into `store`: names already saved are skipped (the saved host is kept
+/// as it is), and so are hosts that do not validate, each with its reason.
+pub fn import_ssh_config(store: &ProfileStore, path: &Path) -> Result<ImportReport, ProfileError> {
+    let mut report = read_ssh_config(path)?;
+    let candidates = std::mem::take(&mut report.imported);
+    store.update(|hosts| {
+        let mut fresh = Vec::new();
+        for profile in candidates {
+            if hosts.iter().any(|h| h.name == profile.name) {
+                report.skipped.push(Skipped {
+                    name: profile.name,
+                    reason: "a saved host with this name exists; it was left unchanged".into(),
+                });
+            } else {
+                fresh.push(profile);
+            }
+        }
+        // Dropping one host can break another's jump, so repeat until all that remain pass.
+        loop {
+            let mut all = hosts.clone();
+            all.extend(fresh.iter().cloned());
+            let errors = validate(&all);
+            let failing: Vec<String> = fresh
+                .iter()
+                .filter(|p| errors.iter().any(|e| e.profile == p.name))
+                .map(|p| p.name.clone())
+                .collect();
+            if failing.is_empty() {
+                break;
+            }
+            for name in failing {
+                let reason: Vec<String> = errors
+                    .iter()
+                    .filter(|e| e.profile == name)
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect();
+                report.skipped.push(Skipped {
+                    name: name.clone(),
+                    reason: reason.join("; "),
+                });
+                fresh.retain(|p| p.name != name);
+            }
+        }
+        report.imported = fresh.clone();
+        hosts.extend(fresh);
+        Ok(())
+    })?;
+    Ok(report)
+}
+
+/// OpenSSH resolves every jump host through the config, pattern blocks included; a hop that
+/// is no `Host` alias of its own is dialled as written, so say which of its settings are lost.
+fn note_unsaved_hops(config: &SshConfig, profile: &Profile, notes: &mut Vec<String>) {
+    let Some(hops) = profile
+        .jump
+        .as_deref()
+        .and_then(|j| super::parse_jump(j).ok())
+    else {
+        return;
+    };
+    for hop in hops {
+        if config.aliases.contains(&hop.host) {
+            continue;
+        }
+        let resolved = config.resolve(&hop.host);
+        let mut lost: Vec<String> = [
+            "hostname",
+            "user",
+            "port",
+            "identityfile",
+            "proxyjump",
+            "proxycommand",
+        ]
+        .iter()
+        .filter_map(|k| resolved.origins.get(*k).map(|at| format!("{k} ({at})")))
+        .collect();
+        lost.sort();
+        if !lost.is_empty() {
+            notes.push(format!(
+                "{}: jump host {} gets settings from pattern blocks that are not applied to it: \
+                 {}; add a Host {} block so that it is imported as a host",
+                profile.name,
+                hop.to_destination(),
+                lost.join(", "),
+                hop.host
+            ));
+        }
+    }
+}
+
+/// The profile OpenSSH's settings make of one host. Settings Tunnelbook does not apply yet
+/// are noted with their line; a host whose settings OpenSSH would refuse is not imported.
+fn profile_for(host: &SshConfigHost, notes: &mut Vec<String>) -> Result<Profile, String> {
+    let alias = host.alias.as_str();
+    if !host.problems.is_empty() {
+        return Err(host.problems.join("; "));
+    }
+    let at = |keyword: &str| host.origins.get(keyword).cloned().unwrap_or_default();
+    if let Some(h) = &host.hostname {
+        tokens::expand(h, &[('h', alias)], false).map_err(|e| {
+            format!(
+                "{}: HostName {e} (only %h and %% are allowed)",
+                at("hostname")
+            )
+        })?;
+    }
+    let mut profile = Profile {
+        name: alias.to_string(),
+        host: host.final_hostname(),
+        port: host.final_port(),
+        user: host.user.clone(),
+        ..Profile::default()
+    };
+    for file in &host.identity_files {
+        if file.eq_ignore_ascii_case("none") {
+            continue;
+        }
+        let line = host
+            .origins
+            .get(&format!("identityfile {file}"))
+            .cloned()
+            .unwrap_or_else(|| at("identityfile"));
+        let expanded = host
+            .expand_path(file)
+            .map_err(|e| format!("{line}: IdentityFile {e}"))?;
+        let path = PathBuf::from(expanded);
+        if path.is_file() {
+            if !profile.identity_files.contains(&path) {
+                profile.identity_files.push(path);
+            }
+        } else {
+            // OpenSSH skips a missing key file without a word; say so once.
+            notes.push(format!(
+                "{line}: {alias}: key file {} does not exist; left out",
+                path.display()
+            ));
+        }
+    }
+    if let Some(jump) = host
+        .proxy_jump
+        .as_ref()
+        .filter(|j| !j.eq_ignore_ascii_case("none"))
+    {
+        profile.jump = Some(jump.clone());
+    }
+    if let Some(command) = host
+        .proxy_command
+        .as_ref()
+        .filter(|c| !c.eq_ignore_ascii_case("none"))
+    {
+        profile.proxy_command = Some(command.clone());
+    }
+    profile.connect_timeout = host.connect_timeout;
+    if let Some(secs) = host.server_alive_interval {
+        profile.keepalive_interval = secs;
+    }
+    if let Some(n) = host.server_alive_count_max {
+        profile.keepalive_max = n;
+    }
+    if host.clear_all_forwardings != Some(true) {
+        for message in &host.unimported_forwards {
+            notes.push(format!("{alias}: {message}"));
+        }
+        let bind = |f: &ConfigForward| {
+            f.listen_host
+                .clone()
+                .unwrap_or_else(|| "127.0.0.1".to_string())
+        };
+        for f in &host.local_forwards {
+            if let Some((h, p)) = &f.connect {
+                profile.forwards.push(ForwardRule {
+                    enabled: true,
+                    spec: ForwardSpec::Local {
+                        bind: bind(f),
+                        port: f.listen_port,
+                        host: h.clone(),
+                        host_port: *p,
+                    },
+                });
+            }
+        }
+        for f in &host.remote_forwards {
+            if let Some((h, p)) = &f.connect {
+                profile.forwards.push(ForwardRule {
+                    enabled: true,
+                    spec: ForwardSpec::Remote {
+                        bind: bind(f),
+                        port: f.listen_port,
+                        host: h.clone(),
+                        host_port: *p,
+                    },
+                });
+            }
+        }
+        for f in &host.dynamic_forwards {
+            profile.forwards.push(ForwardRule {
+                enabled: true,
+                spec: ForwardSpec::Dynamic {
+                    bind: bind(f),
+                    port: f.listen_port,
+                },
+            });
+        }
+    }
+    // Resolved like OpenSSH, but not applied by the connection yet: say so, with the line.
+    let unapplied = [
+        (
+            "identitiesonly",
+            "IdentitiesOnly",
+            host.identities_only.is_some(),
+        ),
+        (
+            "certificatefile",
+            "CertificateFile",
+            !host.certificate_files.is_empty(),
+        ),
+        (
+            "stricthostkeychecking",
+            "StrictHostKeyChecking",
+            host.strict_host_key_checking.is_some(),
+        ),
+        (
+            "userknownhostsfile",
+            "UserKnownHostsFile",
+            host.user_known_hosts_files.is_some(),
+        ),
+        (
+            "hostkeyalias",
+            "HostKeyAlias",
+            host.host_key_alias.is_some(),
+        ),
+        (
+            "hostkeyalgorithms",
+            "HostKeyAlgorithms",
+            host.host_key_algorithms.is_some(),
+        ),
+        (
+            "pubkeyacceptedalgorithms",
+            "PubkeyAcceptedAlgorithms",
+            host.pubkey_accepted_algorithms.is_some(),
+        ),
+    ];
+    for (keyword, name, set) in unapplied {
+        if set {
+            let at = host
+                .origins
+                .get(keyword)
+                .or_else(|| host.origins.get("pubkeyacceptedkeytypes"))
+                .cloned()
+                .unwrap_or_default();
+            notes.push(format!(
+                "{at}: {alias}: {name} is not applied by Tunnelbook yet; the host was imported \
+                 without it"
+            ));
+        }
+    }
+    Ok(profile)
+}

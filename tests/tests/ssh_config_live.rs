@@ -1,0 +1,191 @@
+//! An imported `~/.ssh/config` used for real: `tunnelbook hosts import-ssh-config` then
+//! `tunnelbook exec` through real sshd instances — a two-hop `ProxyJump user@alias:port` chain
+//! whose aliases resolve through the same config (case 02), and `ProxyCommand ssh -W %h:%p`
+//! as the transport, with a failing proxy's stderr in the error.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{path::Path, process::Output, time::Duration};
+
+use tunnelbook_testbed::{Client, KeyFile, Sshd, SshdOptions, USER, make_key, processes};
+
+fn import(client: &Client, config: &Path) -> String {
+    let out = client
+        .cli()
+        .args(["hosts", "import-ssh-config", "--file"])
+        .arg(config)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "import failed: {text}");
+    text
+}
+
+fn exec(client: &Client, host: &str, command: &str) -> Output {
+    client
+        .cli()
+        .args([
+            "--host-key-policy",
+            "accept-new",
+            "exec",
+            host,
+            "--",
+            command,
+        ])
+        .output()
+        .unwrap()
+}
+
+fn accepted(sshd: &Sshd) -> usize {
+    sshd.log()
+        .matches(&format!("Accepted publickey for {USER}"))
+        .count()
+}
+
+/// A process's argv, empty when it is gone.
+fn cmdline(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            b.split(|c| *c == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn key(dir: &Path) -> KeyFile {
+    make_key(dir, "id_cfg", "ed25519", None)
+}
+
+/// `ProxyJump USER@hop1,USER@hop2:PORT`: hop1's User and hop2's Port in the config are wrong
+/// on purpose; the hop's own user and port win, the rest (HostName, IdentityFile) comes from
+/// the alias's block, as with OpenSSH.
+#[test]
+fn two_hop_proxyjump_user_at_alias_port_chain_from_ssh_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key(dir.path());
+    let hop1 = Sshd::start(&[&key], SshdOptions::default());
+    let hop2 = Sshd::start(&[&key], SshdOptions::default());
+    let target = Sshd::start(&[&key], SshdOptions::default());
+    let client = Client::new();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host hop1\n    HostName 127.0.0.1\n    Port {p1}\n    User nobody-here\n    IdentityFile {k}\n\n\
+             Host hop2\n    HostName 127.0.0.1\n    Port 1\n    IdentityFile {k}\n\n\
+             Host gpu\n    HostName 127.0.0.1\n    Port {pt}\n    User {USER}\n    IdentityFile {k}\n    \
+             ProxyJump {USER}@hop1,{USER}@hop2:{p2}\n",
+            p1 = hop1.port,
+            p2 = hop2.port,
+            pt = target.port,
+            k = key.path.display()
+        ),
+    )
+    .unwrap();
+    let report = import(&client, &config);
+    assert!(report.contains("imported 3"), "{report}");
+
+    let out = exec(&client, "gpu", "echo via-jump-ok");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "via-jump-ok\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0));
+    // Each hop authenticated as the user the jump list gives (hop1's config says another), over
+    // hop2's port from the jump list (its config says port 1); the target saw the login too.
+    assert_eq!(accepted(&hop1), 1, "{}", hop1.log());
+    assert_eq!(accepted(&hop2), 1, "{}", hop2.log());
+    assert_eq!(accepted(&target), 1, "{}", target.log());
+}
+
+/// `ProxyCommand ssh -W %h:%p …` carries the connection over OpenSSH's own client; a proxy
+/// that fails shows what it wrote to stderr; nothing is left running.
+#[test]
+fn proxycommand_ssh_w_is_the_transport_and_its_stderr_is_shown_on_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key(dir.path());
+    let jump = Sshd::start(&[&key], SshdOptions::default());
+    let target = Sshd::start(&[&key], SshdOptions::default());
+    let client = Client::new();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host via-proxy\n    HostName 127.0.0.1\n    Port {pt}\n    User {USER}\n    IdentityFile {k}\n    \
+             ProxyCommand ssh -F none -i {k} -p {pj} -o BatchMode=yes -o StrictHostKeyChecking=no \
+             -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -W %h:%p %r@127.0.0.1\n\n\
+             Host broken-proxy\n    HostName 127.0.0.1\n    Port {pt}\n    \
+             ProxyCommand sh -c 'echo tb-proxy-broke-for-%h >&2; exit 3'\n",
+            pt = target.port,
+            pj = jump.port,
+            k = key.path.display()
+        ),
+    )
+    .unwrap();
+    import(&client, &config);
+    let out = exec(&client, "via-proxy", "echo via-proxy-ok");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "via-proxy-ok\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The proxy (OpenSSH's client) logged in to the jump sshd, and the target accepted us.
+    assert_eq!(accepted(&jump), 1, "{}", jump.log());
+    assert_eq!(accepted(&target), 1, "{}", target.log());
+
+    let out = exec(&client, "broken-proxy", "true");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(255), "{err}");
+    assert!(
+        err.contains("proxy command") && err.contains("tb-proxy-broke-for-127.0.0.1"),
+        "{err}"
+    );
+
+    // No proxy process outlives the command.
+    std::thread::sleep(Duration::from_millis(500));
+    let port = jump.port.to_string();
+    let left: Vec<(u32, Vec<String>)> = processes()
+        .into_iter()
+        .filter(|(pid, stat)| stat.first().is_some_and(|s| s != "Z") && *pid > 0)
+        .map(|(pid, _)| (pid, cmdline(pid)))
+        .filter(|(_, argv)| argv.first().is_some_and(|a| a == "ssh") && argv.contains(&port))
+        .collect();
+    assert!(left.is_empty(), "left running: {left:?}");
+}
+
+/// `ConnectTimeout 1` from the config bounds the connection to a server that accepts TCP and
+/// never speaks SSH (the default would wait 15 s).
+#[test]
+fn connect_timeout_from_ssh_config_bounds_a_silent_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let client = Client::new();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        format!("Host silent\n    HostName 127.0.0.1\n    Port {port}\n    ConnectTimeout 1\n"),
+    )
+    .unwrap();
+    import(&client, &config);
+    let started = std::time::Instant::now();
+    let out = exec(&client, "silent", "true");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(255), "{err}");
+    assert!(err.contains("within 1 s"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "took {:?}",
+        started.elapsed()
+    );
+    drop(silent);
+}
