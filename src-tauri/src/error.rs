@@ -154,6 +154,18 @@ impl From<JupyterError> for AppError {
 
 impl From<ProfileError> for AppError {
     fn from(e: ProfileError) -> Self {
+        // Core's validator is the only one: its field errors go to the form as they are.
+        if let ProfileError::Invalid(errors) = &e {
+            return Self::validation(
+                errors
+                    .iter()
+                    .map(|f| FieldError {
+                        field: f.field.clone(),
+                        message: f.message.clone(),
+                    })
+                    .collect(),
+            );
+        }
         let code = match &e {
             ProfileError::NotFound(_) => ErrorCode::NotFound,
             ProfileError::JumpCycle(_) | ProfileError::Invalid(_) => ErrorCode::Validation,

@@ -187,7 +187,8 @@ fn session_label(s: &SessionSummary) -> String {
     let gpu = s
         .gpu
         .as_ref()
-        .map(|g| format!(", GPU {g}"))
+        // Already in words ("GPU 3"), or a UUID when core had no label for it.
+        .map(|g| format!(", {g}"))
         .unwrap_or_default();
     format!("Session {} ({}{gpu})", s.id, status_word(s.status))
 }
@@ -863,6 +864,11 @@ mod tests {
         // A session without a notebook can only be stopped.
         let local = submenu(&menu, "This computer");
         assert_eq!(labels(local)[0], "Session s2 (connected)");
+
+        // The GPU is named once: "GPU 3", not "GPU GPU 3".
+        let mut on_gpu = session("s4", "gpu-box", SessionStatus::Ready, Some("http://x/"));
+        on_gpu.gpu = Some("GPU 3".into());
+        assert_eq!(session_label(&on_gpu), "Session s4 (notebook ready, GPU 3)");
     }
 
     #[test]

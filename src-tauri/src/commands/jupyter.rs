@@ -36,6 +36,19 @@ pub async fn list_environments(
     Ok(envs.into_iter().map(EnvironmentView::from).collect())
 }
 
+/// Checks the environment at `path` on session `session_id`'s host ("Add environment path…",
+/// e.g. a shared `/opt/jlab` that discovery does not find): its Python version and whether
+/// JupyterLab is installed; `problem` says why it cannot be used.
+#[tauri::command]
+pub async fn check_environment(
+    state: State<'_, AppState>,
+    session_id: String,
+    path: String,
+) -> Result<EnvironmentView, AppError> {
+    let host = state.jupyter_host(&session_id)?;
+    Ok(jupyter::check_environment(&host, &path).await?.into())
+}
+
 /// Creates a venv with JupyterLab on the host (`path`, default `~/.tunnelbook/venv`), emitting
 /// each installer line as an `install` event; returns the new environment.
 #[tauri::command]

@@ -18,7 +18,10 @@ mod servers;
 use serde::{Deserialize, Serialize};
 
 pub use self::{
-    env::{DEFAULT_VENV, EnvKind, Environment, choose, environments, install, parse_environments},
+    env::{
+        DEFAULT_VENV, EnvKind, Environment, check_environment, choose, environments, install,
+        parse_environments,
+    },
     host::Host,
     launch::{EndpointChoice, LaunchSpec, Launched, launch, new_token},
     servers::{

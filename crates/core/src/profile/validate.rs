@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 use super::{Profile, expand_home};
 use crate::tunnel::ForwardSpec;
 
+/// The name that means this computer on the command line (`tunnelbook up local`) and in the
+/// app's host list, so no saved host may take it.
+pub const LOCAL_NAME: &str = "local";
+
 /// One problem with one field of one profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -86,6 +90,11 @@ fn check_profile(p: &Profile, all: &[Profile]) -> Vec<FieldError> {
         err(
             "name",
             "the name must not contain ':' or control characters".into(),
+        );
+    } else if p.name == LOCAL_NAME {
+        err(
+            "name",
+            format!("\"{LOCAL_NAME}\" means this computer; choose another name"),
         );
     }
 
