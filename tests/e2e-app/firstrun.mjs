@@ -12,11 +12,13 @@
 //     in the home (the bed runs with --no-env-link): "Add environment path…" checks it on the host
 //     (Python version, JupyterLab present), it is kept in the host's profile, and the launch is
 //     ready. Clicks and typed fields from first start to the open notebook are counted.
-//  3. A second launch from Hosts needs no choice (Connect, Start JupyterLab: the saved environment),
-//     and so does the tray's one-click "Connect and open notebook".
+//  3. A second launch from Hosts needs no choice (Connect, Start JupyterLab: the saved environment).
+//     The app quits with that notebook running and starts again: on connect the host card says
+//     "Notebook running on GPU 1 — Reopen", and Reopen opens it on the same local port. The tray's
+//     one-click "Connect and open notebook" then launches with no choice either.
 //  4. Importing again marks every host as already saved; one is imported under a new name.
 //  5. The host form refuses port "5O609" and user@host in Host (core's messages); Delete asks first.
-// Screenshots: docs/screenshots/first-run-import.png, environment-add-path.png.
+// Screenshots: docs/screenshots/first-run-import.png, environment-add-path.png, host-card-reopen.png.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
@@ -152,7 +154,6 @@ async function main() {
     capabilities: { alwaysMatch: { 'tauri:options': { application: binary } } },
   });
   session = created.sessionId;
-  const main = await wd('GET', s('/window'));
 
   // 1. First start: the import preview of ~/.ssh/config.
   const panel = await waitFor('the first-run import', () => find('css selector', '[data-testid="import-hosts"]'), 30000);
@@ -216,11 +217,44 @@ async function main() {
   await waitFor('the second notebook to be ready', () => find('css selector', '[data-testid="notebook-ready"]'), 120000);
   ready = await readyOn('gpu-box');
   if (ready?.env !== box.venv) throw new Error(`second launch env: ${JSON.stringify(ready)}`);
+  const localPort = new URL(ready.url).port;
   step(`second launch: ${count.clicks - before} clicks from Hosts (Connect, Start JupyterLab), the saved environment, no choice`);
-  await rawClick(await find('xpath', `//*[@data-testid='notebook-ready']${button('Stop')}`));
-  await waitFor('the notebook window to close', async () => (await windows()) === 1, 30000);
 
-  // 3b. The tray's one-click launch, with every session closed as on a later day.
+  // 3b. Quit with the notebook running, start the app again: the host card offers Reopen, on the
+  // same local port.
+  await command('quit_app', { stopNotebooks: false }).catch(() => {});
+  await waitFor('the app to exit', () => appPids().length === 0, 20000);
+  await wd('DELETE', s('')).catch(() => {});
+  session = (await wd('POST', '/session', { capabilities: { alwaysMatch: { 'tauri:options': { application: binary } } } })).sessionId;
+  const main2 = await wd('GET', s('/window'));
+  await click(await waitFor('gpu-box Connect after the restart', () => find('xpath', `${hostCard('gpu-box')}${button('Connect')}`), 30000));
+  const running = await waitFor('the running notebook on connect', () => find('css selector', '[data-testid="running-notebook"]'), 60000);
+  if (!(await text(running)).includes('Notebook running on GPU 1')) throw new Error(`running: ${await text(running)}`);
+  await rawClick(await find('css selector', '[data-testid="tab-hosts"]'));
+  const card = await waitFor('Reopen on the host card', () => find('css selector', '[data-testid="host-running"]'));
+  if (!(await text(card)).includes('Notebook running on GPU 1')) throw new Error(`host card: ${await text(card)}`);
+  await shot('host-card-reopen.png');
+  await click(await find('xpath', `//*[@data-testid='host-running']${button('Reopen')}`));
+  const reopened = await waitFor('the reopened notebook window', async () => {
+    const all = await wd('GET', s('/window/handles'));
+    return all.length === 2 ? all.find((h) => h !== main2) : null;
+  }, 60000);
+  await wd('POST', s('/window'), { handle: reopened });
+  const reopenedUrl = await waitFor('the notebook URL', async () => {
+    const u = await wd('GET', s('/url'));
+    return u.startsWith('http://127.0.0.1') ? u : null;
+  }, 30000);
+  if (new URL(reopenedUrl).port !== localPort) throw new Error(`reopened on ${new URL(reopenedUrl).port}, was ${localPort}`);
+  await waitFor('JupyterLab in the reopened window', () => find('css selector', '.jp-LabShell'), 90000);
+  await wd('DELETE', s('/window'));
+  await wd('POST', s('/window'), { handle: main2 });
+  step(`after quitting with the notebook running and starting again, the host card offers Reopen; it reopened on the same port ${localPort}`);
+  // Stop it (from Sessions, as a user would) before the tray test.
+  const [own] = (await command('list_sessions')).filter((x) => x.hostId === 'gpu-box' && x.status === 'connected');
+  const servers = await command('list_servers', { sessionId: own.id });
+  for (const server of servers) await command('stop_server', { sessionId: own.id, serverId: server.id });
+
+  // 3c. The tray's one-click launch, with every session closed as on a later day.
   for (const x of await command('list_sessions')) await command('close_session', { sessionId: x.id });
   const menu = await command('tray_menu');
   const sub = menu.items.find((e) => e.kind === 'submenu' && e.label === 'gpu-box')?.items ?? [];
@@ -234,7 +268,7 @@ async function main() {
   step('tray: "Connect and open notebook" launched from the saved environment with no choice (2 clicks: menu, item)');
   await command('tray_action', { id: `stop:${ready.id}` });
   await waitFor('the notebook window to close', async () => (await windows()) === 1, 30000);
-  await wd('POST', s('/window'), { handle: main });
+  await wd('POST', s('/window'), { handle: main2 });
 
   // 4. Importing again: every name is taken; one comes in under a new name.
   await rawClick(await find('css selector', '[data-testid="tab-hosts"]'));

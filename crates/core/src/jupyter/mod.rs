@@ -13,6 +13,7 @@ mod env;
 mod host;
 pub mod http;
 mod launch;
+mod ports;
 mod servers;
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,7 @@ pub use self::{
     },
     host::Host,
     launch::{EndpointChoice, LaunchSpec, Launched, launch, new_token},
+    ports::PortBook,
     servers::{
         Attached, TokenStore, attach, attach_over, find, is_running, list, stop, token_for,
         wait_ready,

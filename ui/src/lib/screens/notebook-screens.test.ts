@@ -27,7 +27,7 @@ describe('Environment screen', () => {
     expect(screen.getByText('✓ JupyterLab')).toBeInTheDocument();
     expect(screen.getByTestId('env-gpu')).toHaveTextContent('GPU 1');
     await fireEvent.click(screen.getByRole('button', { name: 'Start JupyterLab' }));
-    expect(onLaunch).toHaveBeenCalledWith('/home/u/jlab');
+    expect(onLaunch).toHaveBeenCalledWith('/home/u/jlab', false);
   });
 
   it('installs JupyterLab into the path typed, showing the output', async () => {

@@ -34,6 +34,8 @@ export class HostsState {
   loading = $state(false);
   /** Whether the list was read at least once. */
   loaded = $state(false);
+  /** A host whose form should open when the Hosts screen shows next ("Edit host" on an error). */
+  requestEdit = $state<string | null>(null);
 
   async load(): Promise<void> {
     this.loading = true;
