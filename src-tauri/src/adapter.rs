@@ -19,7 +19,7 @@ use crate::{
     commands::gpus,
     error::{AppError, ErrorCode},
     state::{AppState, GpuHost},
-    wire::{GpuReport, LOCAL_HOST_ID, SessionEvent, SessionStatus, SessionStep, StepState},
+    wire::{GpuReport, SessionEvent, SessionStatus, SessionStep, StepState},
 };
 
 /// Name of the event that carries a [`SessionEvent`].

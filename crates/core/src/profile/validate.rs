@@ -66,11 +66,16 @@ pub fn validate(hosts: &[Profile]) -> Vec<FieldError> {
 
 /// The errors of the profiles in `after` that are new or differ from `before`; unchanged
 /// profiles are not re-checked (a key file deleted since should not block unrelated edits).
+/// A second copy of a saved profile counts as new, so an exact duplicate is refused by name.
 pub fn validate_changes(before: &[Profile], after: &[Profile]) -> Vec<FieldError> {
     let changed: HashSet<&str> = after
         .iter()
-        .filter(|p| !before.contains(p))
-        .map(|p| p.name.as_str())
+        .enumerate()
+        .filter(|(i, p)| {
+            let copies = |list: &[Profile]| list.iter().filter(|q| q.name == p.name).count();
+            !before.contains(p) || (copies(&after[..*i]) > 0 && copies(after) > copies(before))
+        })
+        .map(|(_, p)| p.name.as_str())
         .collect();
     validate(after)
         .into_iter()

@@ -90,7 +90,7 @@ export class ConnectState {
   /** The session as the Sessions list shows it, once the notebook is ready (URL, GPU, server). */
   summary = $state<SessionSummary | null>(null);
   /** Servers found running on the host when it connected (Reopen instead of starting another). */
-  running = $state<RunningServer[]>([]);
+  runningServers = $state<RunningServer[]>([]);
   /** The server reopened from `running`, with its URL. */
   reopened = $state<{ serverId: string; url: string } | null>(null);
   // Events that arrive before start_session has returned the id.
@@ -115,7 +115,7 @@ export class ConnectState {
     this.error = null;
     this.output = null;
     this.launchFailed = false;
-    this.running = [];
+    this.runningServers = [];
     this.reopened = null;
     this.phase = 'running';
     this.#early = [];
@@ -295,12 +295,12 @@ export class ConnectState {
         backend.gpuSnapshot(id).catch(() => null),
       ]);
       if (id !== this.sessionId) return;
-      this.running = servers
+      this.runningServers = servers
         .filter((server) => server.id !== this.summary?.serverId)
         .map((server) => ({ server, gpu: serverGpuLabel(server, report) }));
     } catch {
       // Not knowing is not an error worth a message: the Sessions screen lists servers too.
-      this.running = [];
+      this.runningServers = [];
     }
   }
 
