@@ -98,7 +98,8 @@ const text = async (el) => wd('GET', s(`/element/${el}/text`));
 const prop = async (el, name) => wd('GET', s(`/element/${el}/property/${name}`));
 const button = (label) => `//button[normalize-space()=${JSON.stringify(label)}]`;
 /** The host card whose name is exactly `name`. */
-const hostCard = (name) => `//li[@data-testid='host-entry'][.//div[@class='name' and normalize-space()=${JSON.stringify(name)}]]`;
+const hostCard = (name) =>
+  `//li[@data-testid='host-entry'][.//div[contains(concat(' ', @class, ' '), ' name ') and normalize-space()=${JSON.stringify(name)}]]`;
 const shot = async (name) => {
   await sleep(500);
   writeFileSync(join(shots, name), Buffer.from(await wd('GET', s('/screenshot')), 'base64'));
@@ -156,13 +157,15 @@ async function main() {
   session = created.sessionId;
 
   // 1. First start: the import preview of ~/.ssh/config.
-  const panel = await waitFor('the first-run import', () => find('css selector', '[data-testid="import-hosts"]'), 30000);
+  const panel = await waitFor('the first-run import', () => find('css selector', '[data-testid="import-hosts"]'), 30000).catch(async (e) => {
+    throw new Error(`${e.message}; the import preview: ${JSON.stringify(await command('preview_import').catch((x) => x.message))}`);
+  });
   if (!(await text(panel)).includes('Welcome')) throw new Error(`not a first-run greeting: ${await text(panel)}`);
   const rows = await Promise.all((await findAll('css selector', '[data-testid="import-row"]')).map(text));
   if (rows.length !== 3) throw new Error(`expected three hosts to import: ${JSON.stringify(rows)}`);
   const row = (name) => rows.find((r) => r.startsWith(name)) ?? '';
   if (!row('gpu-box').includes(`${box.user}@${box.host}:${box.port}`)) throw new Error(`gpu-box maps to: ${row('gpu-box')}`);
-  if (!row('inner').includes('ana@10.1.2.3 via gpu-box')) throw new Error(`inner maps to: ${row('inner')}`);
+  if (!row('inner').includes('ana@10.1.2.3') || !row('inner').includes('via gpu-box')) throw new Error(`inner maps to: ${row('inner')}`);
   const skipped = await text(await find('css selector', '[data-testid="import-skipped"]'));
   if (!skipped.includes('* —') || !skipped.includes('a pattern')) throw new Error(`skipped: ${skipped}`);
   const notes = await text(await find('css selector', '[data-testid="import-notes"]'));
@@ -207,6 +210,7 @@ async function main() {
   step(`shared venv ${box.venv} checked on the host, kept for gpu-box and launched`);
   console.log(`CLICKS first start -> JupyterLab open: ${first.clicks} clicks, ${first.typed} typed field(s)`);
   await rawClick(await find('xpath', `//*[@data-testid='notebook-ready']${button('Stop')}`));
+  await rawClick(await find('xpath', `//*[@data-testid='notebook-ready']${button('Stop server')}`));
   await waitFor('the notebook window to close', async () => (await windows()) === 1, 30000);
 
   // 3a. Second launch from Hosts: no GPU or environment to choose.

@@ -152,3 +152,29 @@ describe('Add environment path', () => {
     expect(onLaunch).toHaveBeenCalledWith('/opt/jlab', true);
   });
 });
+
+describe('a notebook already running on the host', () => {
+  it('is offered with its GPU on connect, Reopen attaches to it and opens its window', async () => {
+    const { ConnectState } = await import('../state/connect.svelte');
+    const Connect = (await import('./Connect.svelte')).default;
+    const { gpu, report } = await import('../test/gpu-fixtures');
+    const { emit } = await import('../test/mock-backend');
+    const model = new ConnectState();
+    backend.startSession.mockResolvedValueOnce('s1');
+    backend.listServers.mockResolvedValueOnce([
+      { sessionId: 's1', id: 'tb-7', pid: 42, endpoint: '127.0.0.1:8890', env: '/opt/jlab', gpu: 'GPU-1', started: null, managed: true, url: null },
+    ]);
+    backend.gpuSnapshot.mockResolvedValueOnce(report([gpu(0, 0, 0), gpu(1, 0, 0)], []));
+    await model.start('gpu-box');
+    emit('session', { sessionId: 's1', step: 'readGpus', state: 'done', message: '2 GPUs', error: null });
+    render(Connect, { model, onPickGpu: vi.fn(), savedEnvironment: '/opt/jlab', onLaunchSaved: vi.fn() });
+    const offer = await screen.findByTestId('running-notebook');
+    expect(offer).toHaveTextContent('Notebook running on GPU 1');
+    expect(screen.getByText(/starts another server next to it/)).toBeInTheDocument();
+    backend.attachServer.mockResolvedValueOnce('http://127.0.0.1:41234/lab?token=t');
+    await fireEvent.click(screen.getByRole('button', { name: 'Reopen' }));
+    expect(backend.attachServer).toHaveBeenCalledWith('s1', 'tb-7');
+    expect(backend.openNotebook).toHaveBeenCalledWith('http://127.0.0.1:41234/lab?token=t', 'JupyterLab — gpu-box — GPU 1');
+    expect(await screen.findByText('127.0.0.1:41234')).toBeInTheDocument();
+  });
+});
