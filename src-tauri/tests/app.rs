@@ -147,7 +147,12 @@ fn save_host_reports_invalid_fields_then_saves() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["field"].as_str().unwrap().into(), f["message"].as_str().unwrap().into()))
+        .map(|f| {
+            (
+                f["field"].as_str().unwrap().into(),
+                f["message"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     let field = |name: &str| {
         messages
@@ -158,10 +163,19 @@ fn save_host_reports_invalid_fields_then_saves() {
     };
     assert!(field("name").contains("this computer"), "{messages:?}");
     assert!(field("host").contains("user field"), "{messages:?}");
-    assert!(field("identityFiles[0]").contains("does not exist"), "{messages:?}");
+    assert!(
+        field("identityFiles[0]").contains("does not exist"),
+        "{messages:?}"
+    );
 
     // Delete removes the host (and forgets its secrets: none here).
-    let hosts = invoke(&main, APP_ORIGIN, "delete_host", json!({ "name": "gpu-box" })).unwrap();
+    let hosts = invoke(
+        &main,
+        APP_ORIGIN,
+        "delete_host",
+        json!({ "name": "gpu-box" }),
+    )
+    .unwrap();
     assert_eq!(hosts.as_array().unwrap().len(), 1);
 }
 

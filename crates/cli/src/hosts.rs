@@ -495,14 +495,7 @@ mod tests {
         exec(
             home,
             &mem,
-            &[
-                "edit",
-                "gpu",
-                "--env",
-                "/opt/jlab",
-                "--dir",
-                "~/projects",
-            ],
+            &["edit", "gpu", "--env", "/opt/jlab", "--dir", "~/projects"],
         )
         .unwrap();
         let parsed: serde_json::Value =

@@ -67,7 +67,12 @@ impl PortBook {
     /// written only means the next attach picks a free port, so the error is for logging.
     pub fn remember(&self, profile: &str, server_id: &str, port: u16) -> std::io::Result<()> {
         let mut entries = self.read();
-        let next = entries.ports.values().map(|(n, _)| n + 1).max().unwrap_or(0);
+        let next = entries
+            .ports
+            .values()
+            .map(|(n, _)| n + 1)
+            .max()
+            .unwrap_or(0);
         entries
             .ports
             .insert(Self::key(profile, server_id), (next, port));
@@ -86,7 +91,10 @@ impl PortBook {
             std::fs::create_dir_all(dir)?;
         }
         let tmp = self.path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec(&entries).map_err(std::io::Error::other)?)?;
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec(&entries).map_err(std::io::Error::other)?,
+        )?;
         std::fs::rename(&tmp, &self.path)
     }
 }
@@ -108,9 +116,14 @@ mod tests {
         assert_eq!((listen.port, listen.port_is_preference), (41234, true));
         assert_eq!(again.get("other", "tb-1"), Some(41235));
         for i in 0..(KEEP as u16 + 5) {
-            again.remember("many", &format!("tb-{i}"), 40000 + i).unwrap();
+            again
+                .remember("many", &format!("tb-{i}"), 40000 + i)
+                .unwrap();
         }
         assert_eq!(again.get("gpu", "tb-1"), None, "the oldest entries go");
-        assert_eq!(again.get("many", &format!("tb-{}", KEEP + 4)), Some(40000 + KEEP as u16 + 4));
+        assert_eq!(
+            again.get("many", &format!("tb-{}", KEEP + 4)),
+            Some(40000 + KEEP as u16 + 4)
+        );
     }
 }

@@ -164,7 +164,11 @@ mod tests {
         // The jump names another candidate: fine when both are imported.
         assert!(by("inner").problems.is_empty(), "{:?}", by("inner"));
         assert!(by("gpu").saved && by("gpu").problems.is_empty());
-        assert!(by("bad").problems[0].starts_with("host: "), "{:?}", by("bad"));
+        assert!(
+            by("bad").problems[0].starts_with("host: "),
+            "{:?}",
+            by("bad")
+        );
         assert_eq!(p.skipped[0].name, "*");
         assert_eq!(p.notes.len(), 1);
     }
