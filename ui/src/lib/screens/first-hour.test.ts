@@ -178,3 +178,43 @@ describe('a notebook already running on the host', () => {
     expect(await screen.findByText('127.0.0.1:41234')).toBeInTheDocument();
   });
 });
+
+describe('each host keeps its own view', () => {
+  it('a second host that fails does not take over the first one', async () => {
+    const { HostViews } = await import('../state/host-views.svelte');
+    const { emit } = await import('../test/mock-backend');
+    backend.listServers.mockResolvedValue([]);
+    backend.gpuSnapshot.mockResolvedValue(null);
+    const views = new HostViews();
+    backend.startSession.mockResolvedValueOnce('s1');
+    await views.start('gpu-box');
+    emit('session', { sessionId: 's1', step: 'readGpus', state: 'done', message: '2 GPUs', error: null });
+    expect(views.connect.phase).toBe('connected');
+
+    backend.startSession.mockResolvedValueOnce('s2');
+    await views.start('broken');
+    const error = { code: 'unreachable' as const, message: 'Cannot reach broken:22: nothing accepts connections' };
+    emit('session', { sessionId: 's2', step: 'connect', state: 'failed', message: error.message, error });
+    expect(views.connect.hostId).toBe('broken');
+    expect(views.connect.phase).toBe('failed');
+    // The first host's view is as it was.
+    expect(views.byHost['gpu-box'].phase).toBe('connected');
+    expect(views.byHost['gpu-box'].sessionId).toBe('s1');
+    // The error is said once, in words, with what to do next to it.
+    const Connect = (await import('./Connect.svelte')).default;
+    const onEditHost = vi.fn();
+    const shown = render(Connect, { model: views.connect, onPickGpu: vi.fn(), onEditHost });
+    const { within } = await import('@testing-library/svelte');
+    expect(within(screen.getByRole('list', { name: 'Progress' })).getAllByText(/nothing accepts connections/)).toHaveLength(1);
+    await fireEvent.click(screen.getByRole('button', { name: 'Edit host' }));
+    expect(onEditHost).toHaveBeenCalledWith('broken');
+    backend.startSession.mockResolvedValueOnce('s3');
+    await fireEvent.click(screen.getByRole('button', { name: 'Retry' }));
+    expect(backend.startSession).toHaveBeenLastCalledWith('broken');
+    shown.unmount();
+
+    views.show('gpu-box');
+    expect(views.connect.sessionId).toBe('s1');
+    expect(views.hostIds).toEqual(['gpu-box', 'broken']);
+  });
+});
