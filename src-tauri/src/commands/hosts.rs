@@ -2,9 +2,7 @@
 //! the environment kept per host, and importing from `~/.ssh/config` / PuTTY.
 
 use tauri::State;
-use tunnelbook_core::profile::{
-    self, ImportPreview, ImportReport, ImportSource, Profile, ProfileError,
-};
+use tunnelbook_core::profile::{self, ImportPreview, Profile, ProfileError};
 
 use crate::{
     error::{AppError, ErrorCode},
@@ -70,41 +68,8 @@ pub async fn remember_environment(
 /// candidates and a note saying so.
 #[tauri::command]
 pub async fn preview_import(state: State<'_, AppState>) -> Result<Vec<ImportPreview>, AppError> {
-    let saved = state.profiles.load()?;
-    let mut previews = Vec::new();
     let path = profile::default_ssh_config_path().unwrap_or_default();
-    let origin = path.display().to_string();
-    let report = if path.is_file() {
-        profile::read_ssh_config(&path)?
-    } else {
-        ImportReport {
-            notes: vec![format!("there is no {origin}")],
-            ..ImportReport::default()
-        }
-    };
-    previews.push(profile::preview(
-        ImportSource::SshConfig,
-        origin,
-        report,
-        &saved,
-    ));
-    #[cfg(windows)]
-    {
-        let report = match profile::read_putty_sessions() {
-            Ok(sessions) => profile::report_from_sessions(&sessions),
-            Err(e) => ImportReport {
-                notes: vec![format!("PuTTY's saved sessions could not be read: {e}")],
-                ..ImportReport::default()
-            },
-        };
-        previews.push(profile::preview(
-            ImportSource::Putty,
-            "PuTTY saved sessions",
-            report,
-            &saved,
-        ));
-    }
-    Ok(previews)
+    Ok(profile::previews(&path, &state.profiles.load()?)?)
 }
 
 /// Saves the chosen imported hosts (renamed where the user gave another name), all or none;

@@ -5,6 +5,8 @@
 //! Reading the sources is [`super::read_ssh_config`] and [`super::report_from_sessions`]; this
 //! module only compares and saves.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 
 use super::{ImportReport, Profile, ProfileError, ProfileStore, validate::validate};
@@ -113,6 +115,40 @@ pub fn preview(
     }
 }
 
+/// Every source's preview against the `saved` hosts: the OpenSSH config at `ssh_config` (a
+/// missing file is a preview with no candidates and a note saying so) and, on Windows, PuTTY's
+/// saved sessions (a registry that cannot be read is a note too). Nothing is saved.
+pub fn previews(ssh_config: &Path, saved: &[Profile]) -> Result<Vec<ImportPreview>, ProfileError> {
+    let origin = ssh_config.display().to_string();
+    let report = if ssh_config.is_file() {
+        super::read_ssh_config(ssh_config)?
+    } else {
+        ImportReport {
+            notes: vec![format!("there is no {origin}")],
+            ..ImportReport::default()
+        }
+    };
+    #[cfg_attr(not(windows), allow(unused_mut))]
+    let mut out = vec![preview(ImportSource::SshConfig, origin, report, saved)];
+    #[cfg(windows)]
+    {
+        let report = match super::read_putty_sessions() {
+            Ok(sessions) => super::report_from_sessions(&sessions),
+            Err(e) => ImportReport {
+                notes: vec![format!("PuTTY's saved sessions could not be read: {e}")],
+                ..ImportReport::default()
+            },
+        };
+        out.push(preview(
+            ImportSource::Putty,
+            "PuTTY saved sessions",
+            report,
+            saved,
+        ));
+    }
+    Ok(out)
+}
+
 /// Saves the chosen `profiles` (possibly renamed by the user) next to the saved hosts, all or
 /// none: every field error of every profile is [`ProfileError::Invalid`] (a taken name included)
 /// and nothing is written. Returns the saved hosts afterwards.
@@ -171,6 +207,19 @@ mod tests {
         );
         assert_eq!(p.skipped[0].name, "*");
         assert_eq!(p.notes.len(), 1);
+    }
+
+    #[test]
+    fn previews_read_the_ssh_config_or_say_it_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = previews(&dir.path().join("config"), &[]).unwrap();
+        assert!(missing[0].candidates.is_empty());
+        assert!(missing[0].notes[0].contains("there is no"), "{missing:?}");
+        let cfg = dir.path().join("config");
+        std::fs::write(&cfg, "Host a\n  HostName a.example.edu\n").unwrap();
+        let found = previews(&cfg, &[host("a", None)]).unwrap();
+        assert_eq!(found[0].source, ImportSource::SshConfig);
+        assert!(found[0].candidates[0].saved);
     }
 
     #[test]
