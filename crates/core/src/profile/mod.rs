@@ -21,7 +21,10 @@ use serde::{Deserialize, Serialize};
 #[cfg(windows)]
 pub use self::putty::read_putty_sessions;
 pub use self::{
-    import::{ImportCandidate, ImportPreview, ImportSkip, ImportSource, import_profiles, preview},
+    import::{
+        ImportCandidate, ImportPreview, ImportSkip, ImportSource, import_profiles, preview,
+        previews,
+    },
     migrate::CURRENT_VERSION,
     putty::{PuttySession, report_from_sessions},
     ssh_config::{

@@ -56,7 +56,7 @@ describe('Tunnels screen', () => {
     expect(within(row).getByText('running')).toBeInTheDocument();
     expect(within(row).getByTestId('rule-connections')).toHaveTextContent('3 (1 open)');
     expect(within(row).getByTestId('rule-bytes')).toHaveTextContent('↑ 2.0 KiB ↓ 5.0 MiB');
-    expect(screen.getByTestId('tunnels-connected')).toHaveTextContent('session s1');
+    expect(screen.getByTestId('tunnels-connected')).toHaveTextContent('connected');
 
     // Toggle off: the backend saves it in the profile and stops it.
     const stopped: ForwardView = { ...running, rule: { ...running.rule, enabled: false }, runningId: null, localAddr: null, url: null, counters: zero };
