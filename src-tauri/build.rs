@@ -39,6 +39,11 @@ const COMMANDS: &[&str] = &[
     "list_servers",
     "attach_server",
     "stop_server",
+    "remember_environment",
+    "preview_import",
+    "import_hosts",
+    "check_environment",
+    "tray_action",
 ];
 
 fn main() {

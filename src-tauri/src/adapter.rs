@@ -7,8 +7,6 @@
 //!   host key / authenticate steps, which core's session reports as one step) and reads the GPUs
 //!   for the picker. That connection then serves the picker, the environments and commands; the
 //!   notebook itself is launched through core's session ([`crate::launch`]) with the choices.
-//! - [`validate_profile`]: until core's `Profile` validation (per-field errors) lands on the
-//!   hosts branch. Replace with a conversion of core's field errors into [`FieldError`]s.
 
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::broadcast;
@@ -19,9 +17,9 @@ use tunnelbook_core::{
 
 use crate::{
     commands::gpus,
-    error::{AppError, ErrorCode, FieldError},
+    error::{AppError, ErrorCode},
     state::{AppState, GpuHost},
-    wire::{GpuReport, LOCAL_HOST_ID, SessionEvent, SessionStatus, SessionStep, StepState},
+    wire::{GpuReport, SessionEvent, SessionStatus, SessionStep, StepState},
 };
 
 /// Name of the event that carries a [`SessionEvent`].
@@ -207,58 +205,5 @@ fn steps_of(event: &ConnectionState) -> Vec<(SessionStep, StepState, String)> {
                 format!("disconnected: {reason}"),
             )]
         }
-    }
-}
-
-/// Per-field problems of `profile`, given the other saved profiles.
-pub fn validate_profile(profile: &Profile, others: &[Profile]) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    let mut field = |field: &str, message: &str| {
-        errors.push(FieldError {
-            field: field.into(),
-            message: message.into(),
-        });
-    };
-    let name = profile.name.trim();
-    if name.is_empty() {
-        field("name", "Give the host a name.");
-    } else if name == LOCAL_HOST_ID {
-        field("name", "\"local\" is reserved for this computer.");
-    } else if others.iter().any(|p| p.name == profile.name) {
-        field("name", "A host with this name already exists.");
-    }
-    if profile.host.trim().is_empty() {
-        field("host", "Enter a host name or address.");
-    } else if profile.host.contains(char::is_whitespace) {
-        field("host", "A host name cannot contain spaces.");
-    }
-    if profile.port == 0 {
-        field("port", "The port must be between 1 and 65535.");
-    }
-    errors
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn validation_names_the_fields() {
-        let taken = Profile {
-            name: "gpu1".into(),
-            host: "a".into(),
-            ..Profile::default()
-        };
-        let p = Profile {
-            name: "gpu1".into(),
-            host: " ".into(),
-            port: 0,
-            ..Profile::default()
-        };
-        let fields: Vec<_> = validate_profile(&p, &[taken])
-            .into_iter()
-            .map(|f| f.field)
-            .collect();
-        assert_eq!(fields, ["name", "host", "port"]);
     }
 }

@@ -108,7 +108,53 @@ impl AppError {
 
 impl From<SshError> for AppError {
     fn from(e: SshError) -> Self {
-        Self::new(ssh_code(&e), e.to_string())
+        Self::new(ssh_code(&e), ssh_message(&e))
+    }
+}
+
+/// Core's message, except where it speaks to a terminal user (command-line flags) or quotes the
+/// OS (`os error 111`): the app says it in words, next to the buttons that act on it.
+fn ssh_message(e: &SshError) -> String {
+    match e {
+        SshError::Unreachable { host, port, source } => format!(
+            "Cannot reach {host}:{port}: {}. Check the host name and port, and that the SSH \
+             server runs there.",
+            io_words(source)
+        ),
+        SshError::HostKeyNotTrusted {
+            host,
+            port,
+            fingerprint,
+        } => format!(
+            "The host key of {host}:{port} ({fingerprint}) was not trusted, so nothing was sent. \
+             Check the fingerprint with the server's administrator, then connect again and \
+             trust it."
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// An OS error in words, without its number.
+fn io_words(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::ConnectionRefused => {
+            "nothing accepts connections on that port (connection refused)".into()
+        }
+        ErrorKind::TimedOut => "it did not answer (timed out)".into(),
+        ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
+            "this computer has no route to it (is the VPN on?)".into()
+        }
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
+            "the connection was closed at once (a firewall?)".into()
+        }
+        _ => {
+            let text = e.to_string();
+            match text.find(" (os error") {
+                Some(i) => text[..i].to_string(),
+                None => text,
+            }
+        }
     }
 }
 
@@ -154,12 +200,38 @@ impl From<JupyterError> for AppError {
             JupyterError::NotFound { .. } => ErrorCode::NotFound,
             _ => ErrorCode::Jupyter,
         };
-        Self::new(code, e.to_string())
+        // Core's advice names `tunnelbook install-jupyter`; in the app it is a button.
+        let message = match &e {
+            JupyterError::Ssh(ssh) => ssh_message(ssh),
+            JupyterError::JupyterMissing { env, host } => format!(
+                "JupyterLab is not installed in {env} on {host}. Choose another environment, or \
+                 install JupyterLab with \"Install JupyterLab\" on the Environment screen."
+            ),
+            JupyterError::NoJupyterAnywhere { host, .. } => format!(
+                "No Python environment found on {host} has JupyterLab. Add the path of one that \
+                 has it (\"Add environment path…\"), or install JupyterLab with \"Install \
+                 JupyterLab\" on the Environment screen."
+            ),
+            _ => e.to_string(),
+        };
+        Self::new(code, message)
     }
 }
 
 impl From<ProfileError> for AppError {
     fn from(e: ProfileError) -> Self {
+        // Core's validator is the only one: its field errors go to the form as they are.
+        if let ProfileError::Invalid(errors) = &e {
+            return Self::validation(
+                errors
+                    .iter()
+                    .map(|f| FieldError {
+                        field: f.field.clone(),
+                        message: f.message.clone(),
+                    })
+                    .collect(),
+            );
+        }
         let code = match &e {
             ProfileError::NotFound(_) => ErrorCode::NotFound,
             ProfileError::JumpCycle(_) | ProfileError::Invalid(_) | ProfileError::SshConfig(_) => {
@@ -217,6 +289,40 @@ mod tests {
         })
         .into();
         assert_eq!(unreachable.code, ErrorCode::Unreachable);
+    }
+
+    #[test]
+    fn app_messages_have_no_os_error_numbers_or_cli_flags() {
+        let refused: AppError = SshError::Unreachable {
+            host: "gpu".into(),
+            port: 22,
+            source: std::io::Error::from_raw_os_error(111),
+        }
+        .into();
+        assert_eq!(refused.code, ErrorCode::Unreachable);
+        assert!(
+            refused.message.contains("connection refused") && !refused.message.contains("os error"),
+            "{}",
+            refused.message
+        );
+        let declined: AppError = SshError::HostKeyNotTrusted {
+            host: "gpu".into(),
+            port: 22,
+            fingerprint: "SHA256:x".into(),
+        }
+        .into();
+        assert!(!declined.message.contains("--"), "{}", declined.message);
+        assert!(declined.message.contains("SHA256:x"));
+        let missing: AppError = JupyterError::JupyterMissing {
+            env: "/opt/jlab".into(),
+            host: "gpu".into(),
+        }
+        .into();
+        assert!(
+            !missing.message.contains("tunnelbook ") && missing.message.contains("/opt/jlab"),
+            "{}",
+            missing.message
+        );
     }
 
     #[test]

@@ -174,6 +174,11 @@ pub async fn drive_notebook<R: Runtime>(
                     .get(&id)
                     .map(|e| e.summary.host_id.clone())
                     .unwrap_or_default();
+                // Reopen (after the app restarts, or from the CLI's attach) comes back here.
+                let book = tunnelbook_core::jupyter::PortBook::in_home(state.home());
+                if let Err(e) = book.remember(&host_id, &info.server_id, info.local_port) {
+                    tracing::debug!(error = %e, "cannot remember the notebook's local port");
+                }
                 let title = format!(
                     "JupyterLab — {}",
                     if host_id == crate::wire::LOCAL_HOST_ID {

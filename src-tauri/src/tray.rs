@@ -183,13 +183,38 @@ fn session_items(s: &SessionSummary) -> Vec<TrayEntry> {
     items
 }
 
+/// What a session is, in the user's words ("Notebook ready, GPU 3"), never its internal id.
 fn session_label(s: &SessionSummary) -> String {
     let gpu = s
         .gpu
         .as_ref()
-        .map(|g| format!(", GPU {g}"))
+        // Already in words ("GPU 3"), or a UUID when core had no label for it.
+        .map(|g| format!(", {g}"))
         .unwrap_or_default();
-    format!("Session {} ({}{gpu})", s.id, status_word(s.status))
+    let word = status_word(s.status);
+    let mut chars = word.chars();
+    let word = chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect::<String>())
+        .unwrap_or_default();
+    format!("{word}{gpu}")
+}
+
+/// `labels` made unique for a menu: the second "Connected" becomes "Connected (2)".
+fn numbered(labels: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(labels.len());
+    for label in labels {
+        let seen = out
+            .iter()
+            .filter(|l| *l == &label || l.starts_with(&format!("{label} (")))
+            .count();
+        out.push(if seen == 0 {
+            label
+        } else {
+            format!("{label} ({})", seen + 1)
+        });
+    }
+    out
 }
 
 /// The tray menu for `input`: one submenu per host (connect with its defaults, or its running
@@ -226,9 +251,10 @@ pub fn menu_model(input: &TrayInput) -> TrayMenu {
                 )));
             }
         } else {
-            for s in live {
+            let labels = numbered(live.iter().map(|s| session_label(s)).collect());
+            for (s, label) in live.into_iter().zip(labels) {
                 sub.push(TrayEntry::Submenu {
-                    label: session_label(s),
+                    label,
                     items: session_items(s),
                 });
             }
@@ -249,9 +275,18 @@ pub fn menu_model(input: &TrayInput) -> TrayMenu {
     if !ready.is_empty() {
         items.push(TrayEntry::Separator);
         items.push(info("Running notebooks"));
-        for s in ready {
+        let labels = numbered(
+            ready
+                .iter()
+                .map(|s| match &s.gpu {
+                    Some(gpu) => format!("{} — {gpu}", host_label(&s.host_id)),
+                    None => host_label(&s.host_id),
+                })
+                .collect(),
+        );
+        for (s, label) in ready.into_iter().zip(labels) {
             items.push(TrayEntry::Submenu {
-                label: format!("{} ({})", host_label(&s.host_id), s.id),
+                label,
                 items: session_items(s),
             });
         }
@@ -601,13 +636,18 @@ pub async fn perform<R: Runtime>(app: AppHandle<R>, action: TrayAction) -> Resul
         }
         TrayAction::Open(id) => {
             if let Some(url) = url_of(&id) {
-                commands::notebook::open_notebook(
-                    app.clone(),
-                    state.clone(),
-                    url,
-                    format!("JupyterLab — {id}"),
-                )
-                .await?;
+                let title = state
+                    .sessions()
+                    .get(&id)
+                    .map(|e| {
+                        let host = host_label(&e.summary.host_id);
+                        match &e.summary.gpu {
+                            Some(gpu) => format!("JupyterLab — {host} — {gpu}"),
+                            None => format!("JupyterLab — {host}"),
+                        }
+                    })
+                    .unwrap_or_else(|| "JupyterLab".into());
+                commands::notebook::open_notebook(app.clone(), state.clone(), url, title).await?;
             }
         }
         TrayAction::Browser(id) => {
@@ -839,7 +879,7 @@ mod tests {
                 "gpu-box",
                 "---",
                 "Running notebooks",
-                "gpu-box (s1)",
+                "gpu-box",
                 "---",
                 "gpu-box: 2 of 4 GPUs free",
                 "This computer: no GPU",
@@ -849,10 +889,7 @@ mod tests {
             ]
         );
         let host = submenu(&menu, "gpu-box");
-        assert_eq!(
-            labels(host),
-            ["Session s1 (notebook ready)", "---", "New session"]
-        );
+        assert_eq!(labels(host), ["Notebook ready", "---", "New session"]);
         let TrayEntry::Submenu { items, .. } = &host[0] else {
             panic!("{host:?}")
         };
@@ -866,7 +903,17 @@ mod tests {
         assert_eq!(ids, ["open:s1", "browser:s1", "stop:s1"]);
         // A session without a notebook can only be stopped.
         let local = submenu(&menu, "This computer");
-        assert_eq!(labels(local)[0], "Session s2 (connected)");
+        assert_eq!(labels(local)[0], "Connected");
+
+        // The GPU is named once: "GPU 3", not "GPU GPU 3".
+        let mut on_gpu = session("s4", "gpu-box", SessionStatus::Ready, Some("http://x/"));
+        on_gpu.gpu = Some("GPU 3".into());
+        assert_eq!(session_label(&on_gpu), "Notebook ready, GPU 3");
+        // Labels say what a session is, not its internal id; equal ones are numbered.
+        assert_eq!(
+            numbered(vec!["Connected".into(), "Connected".into(), "Ready".into()]),
+            ["Connected", "Connected (2)", "Ready"]
+        );
     }
 
     #[test]

@@ -132,6 +132,51 @@ fn save_host_reports_invalid_fields_then_saves() {
     )
     .unwrap_err();
     assert_eq!(missing["code"], "notFound");
+
+    // Core's validator, not a copy: user@host in Host, a key file that is not there, "local".
+    let key = home.path().join("no_such_key");
+    let err = invoke(
+        &main,
+        APP_ORIGIN,
+        "save_host",
+        json!({ "profile": { "name": "local", "host": "ana@gpu.example.edu",
+                             "identityFiles": [key] } }),
+    )
+    .unwrap_err();
+    let messages: Vec<(String, String)> = err["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["field"].as_str().unwrap().into(),
+                f["message"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let field = |name: &str| {
+        messages
+            .iter()
+            .find(|(f, _)| f == name)
+            .map(|(_, m)| m.clone())
+            .unwrap_or_else(|| panic!("no {name} error in {messages:?}"))
+    };
+    assert!(field("name").contains("this computer"), "{messages:?}");
+    assert!(field("host").contains("user field"), "{messages:?}");
+    assert!(
+        field("identityFiles[0]").contains("does not exist"),
+        "{messages:?}"
+    );
+
+    // Delete removes the host (and forgets its secrets: none here).
+    let hosts = invoke(
+        &main,
+        APP_ORIGIN,
+        "delete_host",
+        json!({ "name": "gpu-box" }),
+    )
+    .unwrap();
+    assert_eq!(hosts.as_array().unwrap().len(), 1);
 }
 
 /// Waits for the next `prompt` event and returns its payload.
@@ -286,6 +331,7 @@ fn export_bindings() {
     EnvironmentView::export_all(&cfg).unwrap();
     InstallEvent::export_all(&cfg).unwrap();
     ServerView::export_all(&cfg).unwrap();
+    tunnelbook_core::profile::ImportPreview::export_all(&cfg).unwrap();
 }
 
 #[test]

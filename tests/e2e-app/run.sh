@@ -16,3 +16,6 @@ command -v WebKitWebDriver >/dev/null || { echo "install the Debian package webk
 xvfb-run -a -s "-screen 0 1280x900x24" node tests/e2e-app/run.mjs target/debug/tunnelbook-app target/debug/tunnelbook-e2e-bed
 # Tray model, Tunnels (a rule carrying traffic through a real sshd) and Settings across a restart.
 xvfb-run -a -s "-screen 0 1280x900x24" node tests/e2e-app/tray.mjs target/debug/tunnelbook-app
+# First hour: ~/.ssh/config imported on first start, a shared /opt venv added by path and kept,
+# later launches (Hosts, tray) with no choice; its own bed user and tauri-driver ports.
+xvfb-run -a -s "-screen 0 1280x900x24" node tests/e2e-app/firstrun.mjs target/debug/tunnelbook-app target/debug/tunnelbook-e2e-bed

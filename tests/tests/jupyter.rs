@@ -259,6 +259,8 @@ async fn up_on_the_free_gpu_survives_the_connection_and_down_cleans_up() {
     // attach reconnects to the same kernel, whose state is still there.
     let (mut attach, attached, _) = bed.spawn_json(&["attach", "box", &id]);
     let port2 = u16::try_from(attached["localPort"].as_u64().unwrap()).unwrap();
+    // The port `up` had, free again: bookmarks and open tabs keep working.
+    assert_eq!(port2, port, "attach did not come back on up's port");
     let token2 = token_of(attached["url"].as_str().unwrap());
     assert_eq!(token2.expose(), token.expose());
     assert_eq!(
@@ -412,6 +414,38 @@ async fn clear_errors_for_missing_jupyter_broken_env_unknown_gpu_and_busy_port()
         .unwrap()
         .to_string();
     assert!(!record_path(&launched).exists(), "{launched} left a record");
+}
+
+#[test]
+fn hosts_edit_env_and_dir_are_what_up_launches_with() {
+    let bed = bed();
+    let venv = jupyter_venv().display().to_string();
+    let dir = UserDir::new("tb-nbdir");
+    run(Command::new("install")
+        .args(["-d", "-o", USER, "-g", USER])
+        .arg(&dir.0));
+    let dir_text = dir.0.display().to_string();
+    let (code, _, err) = bed.cli(&["hosts", "edit", "box", "--no-env"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = bed.cli(&["hosts", "edit", "box", "--env", &venv, "--dir", &dir_text]);
+    assert_eq!(code, 0, "{err}");
+    // No --env, no --dir: the profile's.
+    let (mut up, ready, _) = bed.spawn_json(&["up", "box", "--gpu", "none", "--stop-on-exit"]);
+    assert_eq!(ready["env"], venv.as_str());
+    let id = ready["serverId"].as_str().unwrap().to_string();
+    let (code, listed, err) = bed.cli(&["ls", "box", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let servers: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let server = servers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id.as_str())
+        .unwrap_or_else(|| panic!("{id} not in {listed}"));
+    assert_eq!(server["rootDir"], dir_text.as_str(), "{listed}");
+    let (code, _, err) = bed.cli(&["down", "box", &id]);
+    assert_eq!(code, 0, "{err}");
+    up.kill();
 }
 
 #[tokio::test]

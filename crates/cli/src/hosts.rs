@@ -104,6 +104,19 @@ pub enum HostsCommand {
         /// Seconds to wait for each hop to connect (OpenSSH's ConnectTimeout).
         #[arg(long, value_name = "SECS")]
         connect_timeout: Option<u32>,
+        /// Python environment every launch on this host uses (`up`, the app, the tray): a venv
+        /// or conda prefix such as /opt/jlab, an interpreter, or a conda env name.
+        #[arg(long, value_name = "PATH", conflicts_with = "no_env")]
+        env: Option<String>,
+        /// Let each launch take the first environment with JupyterLab.
+        #[arg(long)]
+        no_env: bool,
+        /// Remote folder JupyterLab opens in on every launch (default: the home directory).
+        #[arg(long, value_name = "PATH", conflicts_with = "no_dir")]
+        dir: Option<String>,
+        /// Open JupyterLab in the home directory.
+        #[arg(long)]
+        no_dir: bool,
     },
     /// Forget remembered secrets of a host (in the OS keychain).
     #[command(group(ArgGroup::new("what").required(true).args(["password", "passphrase", "all"])))]
@@ -296,6 +309,10 @@ pub fn run_with(
             proxy_command,
             no_proxy_command,
             connect_timeout,
+            env,
+            no_env,
+            dir,
+            no_dir,
         } => {
             store.edit(&name, |p| {
                 openssh.apply(p);
@@ -322,6 +339,12 @@ pub fn run_with(
                 }
                 if let Some(secs) = connect_timeout {
                     p.connect_timeout = Some(secs);
+                }
+                if env.is_some() || no_env {
+                    p.environment = env;
+                }
+                if dir.is_some() || no_dir {
+                    p.notebook_dir = dir;
                 }
             })?;
             writeln!(out, "saved {name}")?;
@@ -406,6 +429,18 @@ fn show(
         out,
         "keepalive: every {}s, {} missed",
         p.keepalive_interval, p.keepalive_max
+    )?;
+    writeln!(
+        out,
+        "env:       {}",
+        p.environment
+            .as_deref()
+            .unwrap_or("(the first with JupyterLab)")
+    )?;
+    writeln!(
+        out,
+        "dir:       {}",
+        p.notebook_dir.as_deref().unwrap_or("(home directory)")
     )?;
     let remembered = match secrets.map(|s| s.list(&p.name)) {
         Some(Ok(keys)) if keys.is_empty() => "nothing".to_string(),
@@ -554,6 +589,26 @@ mod tests {
                 .unwrap()
                 .contains("proxy:")
         );
+        // The environment and folder every launch uses, kept in the profile.
+        exec(
+            home,
+            &mem,
+            &["edit", "gpu", "--env", "/opt/jlab", "--dir", "~/projects"],
+        )
+        .unwrap();
+        let parsed: serde_json::Value =
+            serde_json::from_str(&exec(home, &mem, &["show", "gpu", "--json"]).unwrap()).unwrap();
+        assert_eq!(parsed["environment"], "/opt/jlab");
+        assert_eq!(parsed["notebookDir"], "~/projects");
+        let shown = exec(home, &mem, &["show", "gpu"]).unwrap();
+        assert!(
+            shown.contains("env:       /opt/jlab") && shown.contains("dir:       ~/projects"),
+            "{shown}"
+        );
+        exec(home, &mem, &["edit", "gpu", "--no-env", "--no-dir"]).unwrap();
+        let parsed: serde_json::Value =
+            serde_json::from_str(&exec(home, &mem, &["show", "gpu", "--json"]).unwrap()).unwrap();
+        assert!(parsed["environment"].is_null() && parsed["notebookDir"].is_null());
 
         exec(home, &mem, &["forget-secret", "gpu", "--password"]).unwrap();
         assert!(mem.retrieve(&SecretKey::password("gpu")).unwrap().is_none());

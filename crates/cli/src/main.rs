@@ -70,7 +70,7 @@ enum Command {
     Gpus(gpus::GpusArgs),
     /// Saved hosts: add, list, show, edit, remove, forget secrets, import ~/.ssh/config.
     #[command(subcommand)]
-    Hosts(hosts::HostsCommand),
+    Hosts(Box<hosts::HostsCommand>),
     /// Start JupyterLab on a free GPU and forward it here; prints the URL, keeps the tunnel
     /// open until interrupted (`local`: this computer).
     Up(up::UpArgs),
@@ -107,7 +107,7 @@ fn main() -> ExitCode {
             Command::Exec(args) => exec::run(&cli.global, args).await,
             Command::Forward(args) => forward::run(&cli.global, args).await,
             Command::Gpus(args) => gpus::run(&cli.global, args).await,
-            Command::Hosts(cmd) => hosts::main(&connect::home(&cli.global), cmd),
+            Command::Hosts(cmd) => hosts::main(&connect::home(&cli.global), *cmd),
             Command::Up(args) => up::run(&cli.global, args).await,
             Command::Ls(args) => servers::ls(&cli.global, args).await,
             Command::Attach(args) => servers::attach(&cli.global, args).await,

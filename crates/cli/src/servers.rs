@@ -113,11 +113,16 @@ pub async fn attach(global: &Global, args: AttachArgs) -> ExitCode {
         let servers = jupyter::list(&host, env).await?;
         let server = jupyter::find(&host.name(), &servers, args.server.as_deref())?.clone();
         let token = jupyter::token_for(&host, &server, &tokens(&profile.name), env).await?;
+        // Without --port: the port this server had last time, when it is free.
+        let book = jupyter::PortBook::in_home(&connect::home(global));
         let listen = args
             .port
             .map(Listen::loopback)
-            .unwrap_or_else(Listen::loopback_any);
+            .unwrap_or_else(|| book.listen(&profile.name, &server.id));
         let attached = jupyter::attach(&host, &server, &token, listen).await?;
+        if let Err(e) = book.remember(&profile.name, &server.id, attached.local_addr.port()) {
+            tracing::debug!(error = %e, "cannot remember the notebook's local port");
+        }
         Ok::<_, jupyter::JupyterError>((server, attached))
     }
     .await;

@@ -173,6 +173,11 @@ pub async fn run(global: &Global, args: UpArgs) -> ExitCode {
                 break ExitCode::from(255);
             }
             SessionEvent::Ready(info) => {
+                // `attach` and the app's Reopen come back on this port when it is free.
+                let book = tunnelbook_core::jupyter::PortBook::in_home(&connect::home(global));
+                if let Err(e) = book.remember(&args.name, &info.server_id, info.local_port) {
+                    tracing::debug!(error = %e, "cannot remember the notebook's local port");
+                }
                 let line = if args.json {
                     serde_json::to_string(&info).unwrap_or_default()
                 } else {

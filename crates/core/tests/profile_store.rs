@@ -355,6 +355,11 @@ fn validation_reports_every_field() {
         assert!(errors[0].message.contains(needle), "{host}: {errors:?}");
     }
 
+    // "local" is this computer (`tunnelbook up local`, the app's first host entry).
+    let errors = validate(&[simple("local")]);
+    assert_eq!(fields(&errors, "local"), ["name"], "{errors:?}");
+    assert!(errors[0].message.contains("this computer"), "{errors:?}");
+
     // Duplicates, cycles, a jump to a saved host and to a server that is not saved.
     let with_jump = |name: &str, jump: &str| Profile {
         jump: Some(jump.into()),

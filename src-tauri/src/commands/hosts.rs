@@ -1,11 +1,11 @@
-//! The host list: "This computer" plus the saved profiles.
+//! The host list: "This computer" plus the saved profiles; saving (core validates), deleting,
+//! the environment kept per host, and importing from `~/.ssh/config` / PuTTY.
 
 use tauri::State;
-use tunnelbook_core::profile::Profile;
+use tunnelbook_core::profile::{self, ImportPreview, Profile, ProfileError};
 
 use crate::{
-    adapter,
-    error::AppError,
+    error::{AppError, ErrorCode},
     state::AppState,
     wire::{HostEntry, HostKind, LOCAL_HOST_ID},
 };
@@ -16,50 +16,77 @@ pub async fn list_hosts(state: State<'_, AppState>) -> Result<Vec<HostEntry>, Ap
     Ok(entries(state.profiles.load()?))
 }
 
-/// Adds `profile`, or replaces the host called `previous_name`; returns the new list.
+/// Adds `profile`, or replaces the host called `previous_name`; returns the new list. Core's
+/// validator decides: its per-field messages come back as a `validation` error.
 #[tauri::command]
 pub async fn save_host(
     state: State<'_, AppState>,
     previous_name: Option<String>,
     profile: Profile,
 ) -> Result<Vec<HostEntry>, AppError> {
-    let mut all = state.profiles.load()?;
-    let slot = all
-        .iter()
-        .position(|p| Some(&p.name) == previous_name.as_ref());
-    let others: Vec<Profile> = all
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| Some(*i) != slot)
-        .map(|(_, p)| p.clone())
-        .collect();
-    let errors = adapter::validate_profile(&profile, &others);
-    if !errors.is_empty() {
-        return Err(AppError::validation(errors));
-    }
-    match slot {
-        Some(i) => all[i] = profile,
-        None => all.push(profile),
-    }
-    state.profiles.save(&all)?;
+    let all = state.profiles.update(|hosts| {
+        match previous_name.and_then(|n| hosts.iter().position(|p| p.name == n)) {
+            Some(i) => hosts[i] = profile,
+            None => hosts.push(profile),
+        }
+        Ok(hosts.clone())
+    })?;
     Ok(entries(all))
 }
 
-/// Removes the host called `name`; returns the new list.
+/// Removes the host called `name` and forgets its secrets in the keychain (password,
+/// passphrases, Jupyter tokens); returns the new list.
 #[tauri::command]
 pub async fn delete_host(
     state: State<'_, AppState>,
     name: String,
 ) -> Result<Vec<HostEntry>, AppError> {
-    state.profiles.get(&name)?;
-    let all: Vec<Profile> = state
-        .profiles
-        .load()?
-        .into_iter()
-        .filter(|p| p.name != name)
-        .collect();
-    state.profiles.save(&all)?;
-    Ok(entries(all))
+    let secrets = state.secrets();
+    state.profiles.remove(&name, secrets.as_deref())?;
+    Ok(entries(state.profiles.load()?))
+}
+
+/// Keeps `environment` (a path or conda env name; `null`: the first with JupyterLab) as the one
+/// every later launch on saved host `host_id` uses — the app's, the tray's, `tunnelbook up`'s.
+/// This computer has no profile: nothing is kept.
+#[tauri::command]
+pub async fn remember_environment(
+    state: State<'_, AppState>,
+    host_id: String,
+    environment: Option<String>,
+) -> Result<Vec<HostEntry>, AppError> {
+    if host_id != LOCAL_HOST_ID {
+        state
+            .profiles
+            .edit(&host_id, |p| p.environment = environment)?;
+    }
+    Ok(entries(state.profiles.load()?))
+}
+
+/// What importing would add from `~/.ssh/config` (and, on Windows, PuTTY's saved sessions),
+/// compared with the saved hosts; nothing is saved. A source that is not there has no
+/// candidates and a note saying so.
+#[tauri::command]
+pub async fn preview_import(state: State<'_, AppState>) -> Result<Vec<ImportPreview>, AppError> {
+    let path = profile::default_ssh_config_path().unwrap_or_default();
+    Ok(profile::previews(&path, &state.profiles.load()?)?)
+}
+
+/// Saves the chosen imported hosts (renamed where the user gave another name), all or none;
+/// returns the new list. A refusal names each host and field (`NAME: field: message`).
+#[tauri::command]
+pub async fn import_hosts(
+    state: State<'_, AppState>,
+    profiles: Vec<Profile>,
+) -> Result<Vec<HostEntry>, AppError> {
+    match profile::import_profiles(&state.profiles, profiles) {
+        Ok(all) => Ok(entries(all)),
+        Err(ProfileError::Invalid(errors)) => Err(AppError::new(
+            ErrorCode::Validation,
+            profile::FieldError::summary(&errors),
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn entries(profiles: Vec<Profile>) -> Vec<HostEntry> {

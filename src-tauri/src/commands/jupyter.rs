@@ -8,7 +8,6 @@ use tunnelbook_core::{
     gpu::GpuSelector,
     jupyter::{self, TokenStore},
     session::{Session, SessionHost, SessionSpec},
-    tunnel::Listen,
 };
 
 use crate::{
@@ -34,6 +33,19 @@ pub async fn list_environments(
     let configured = configured_env(&state, &session_id)?;
     let envs = jupyter::environments(&host, configured.as_deref()).await?;
     Ok(envs.into_iter().map(EnvironmentView::from).collect())
+}
+
+/// Checks the environment at `path` on session `session_id`'s host ("Add environment path…",
+/// e.g. a shared `/opt/jlab` that discovery does not find): its Python version and whether
+/// JupyterLab is installed; `problem` says why it cannot be used.
+#[tauri::command]
+pub async fn check_environment(
+    state: State<'_, AppState>,
+    session_id: String,
+    path: String,
+) -> Result<EnvironmentView, AppError> {
+    let host = state.jupyter_host(&session_id)?;
+    Ok(jupyter::check_environment(&host, &path).await?.into())
 }
 
 /// Creates a venv with JupyterLab on the host (`path`, default `~/.tunnelbook/venv`), emitting
@@ -236,7 +248,13 @@ pub async fn attach_server(
     let servers = jupyter::list(&host, configured.as_deref()).await?;
     let server = jupyter::find(&host.name(), &servers, Some(&server_id))?;
     let token = jupyter::token_for(&host, server, &tokens, configured.as_deref()).await?;
-    let attached = jupyter::attach(&host, server, &token, Listen::loopback_any()).await?;
+    // The same local port as last time when it is free: bookmarks and open tabs keep working.
+    let book = jupyter::PortBook::in_home(state.home());
+    let listen = book.listen(&tokens.profile, &server.id);
+    let attached = jupyter::attach(&host, server, &token, listen).await?;
+    if let Err(e) = book.remember(&tokens.profile, &server.id, attached.local_addr.port()) {
+        tracing::debug!(error = %e, "cannot remember the notebook's local port");
+    }
     let url = attached.url.clone();
     let mut sessions = state.sessions();
     match sessions.get_mut(&session_id) {
@@ -326,13 +344,16 @@ fn configured_env(state: &AppState, id: &str) -> Result<Option<String>, AppError
     Ok(entry.profile().environment)
 }
 
-/// Tokens of this host's servers. The app has no keychain wiring yet, so tokens come from
-/// `jupyter server list` on the host.
+/// Tokens of this host's servers: the keychain, where launches keep them (the app's and the
+/// CLI's), else `jupyter server list` on the host.
 fn token_store(state: &AppState, id: &str) -> Result<TokenStore, AppError> {
-    let sessions = state.sessions();
-    let entry = sessions.get(id).ok_or_else(|| AppError::no_session(id))?;
+    let profile = {
+        let sessions = state.sessions();
+        let entry = sessions.get(id).ok_or_else(|| AppError::no_session(id))?;
+        entry.profile().name
+    };
     Ok(TokenStore {
-        store: None,
-        profile: entry.profile().name,
+        store: state.secrets(),
+        profile,
     })
 }

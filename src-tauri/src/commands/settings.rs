@@ -103,6 +103,16 @@ pub async fn tray_menu<R: Runtime>(app: AppHandle<R>) -> Result<TrayMenu, AppErr
     Ok(tray::current_model(&app))
 }
 
+/// Carries out the tray menu item `id` (an `action` entry's id from `tray_menu`) exactly as a
+/// click on it in the OS tray does. The OS tray cannot be clicked by an automated test (Xvfb has
+/// no tray host), so the end-to-end tests click through this.
+#[tauri::command]
+pub async fn tray_action<R: Runtime>(app: AppHandle<R>, id: String) -> Result<(), AppError> {
+    let action = tray::TrayAction::parse(&id)
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound, format!("no tray menu item {id}")))?;
+    tray::perform(app, action).await
+}
+
 /// Where the app's files and logs are.
 #[tauri::command]
 pub async fn app_paths(state: State<'_, AppState>) -> Result<AppPaths, AppError> {

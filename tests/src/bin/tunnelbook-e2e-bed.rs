@@ -4,6 +4,12 @@
 //! the test bed's JupyterLab venv linked into the user's home as `~/jlab` so environment
 //! discovery finds it.
 //!
+//! Options (for suites that run beside `run.mjs`): `--user NAME` logs in as NAME instead of
+//! `tbapp` (created the same way), so two suites never share a home or the GPU shim's
+//! `~/bin`; `--no-env-link` leaves the venv out of the home, so it is only reachable by its
+//! shared path (`venv` in the JSON, under /opt, not on the login PATH), as a system-wide
+//! JupyterLab is.
+//!
 //! Prints one JSON line — `{"host","port","user","key","venv","env","busyGpu","freeGpu"}` —
 //! then keeps everything up until stdin closes (the e2e runner closes it), and cleans up.
 //!
@@ -18,25 +24,25 @@ use tunnelbook_testbed::{
     make_key, run, sleeper, two_gpu_scenario,
 };
 
-/// The login user of the app e2e.
+/// The login user of the app e2e, unless `--user` names another.
 const USER: &str = "tbapp";
 
-fn ensure_user() {
+fn ensure_user(user: &str) {
     let exists = Command::new("id")
-        .arg(USER)
+        .arg(user)
         .output()
         .is_ok_and(|o| o.status.success());
     if !exists {
-        run(Command::new("useradd").args(["--create-home", "--shell", "/bin/bash", USER]));
+        run(Command::new("useradd").args(["--create-home", "--shell", "/bin/bash", user]));
     }
     // useradd leaves the account locked ("!"), which sshd without PAM refuses even for keys;
     // "*" means "no password login" without locking it.
-    run(Command::new("usermod").args(["-p", "*", USER]));
-    let profile = format!("/home/{USER}/.profile");
+    run(Command::new("usermod").args(["-p", "*", user]));
+    let profile = format!("/home/{user}/.profile");
     if !Path::new(&profile).exists() {
         run(Command::new("install").args([
             "-o",
-            USER,
+            user,
             "-m",
             "0644",
             "/etc/skel/.profile",
@@ -47,8 +53,8 @@ fn ensure_user() {
 
 /// Jupyter servers a failed run left behind: Tunnelbook's records on the host name their pids
 /// (each leads its own process group, started under `setsid`).
-fn stop_leftover_servers() {
-    let Ok(dir) = std::fs::read_dir(format!("/home/{USER}/.tunnelbook/run")) else {
+fn stop_leftover_servers(user: &str) {
+    let Ok(dir) = std::fs::read_dir(format!("/home/{user}/.tunnelbook/run")) else {
         return;
     };
     for entry in dir.flatten() {
@@ -69,30 +75,41 @@ fn stop_leftover_servers() {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let user = args
+        .iter()
+        .position(|a| a == "--user")
+        .and_then(|i| args.get(i + 1))
+        .map_or(USER, String::as_str)
+        .to_string();
+    let env_link = !args.iter().any(|a| a == "--no-env-link");
+    let user = user.as_str();
     ensure_users();
-    ensure_user();
+    ensure_user(user);
     let venv = jupyter_venv();
     let keys = tempfile::tempdir().unwrap();
     let key = make_key(keys.path(), "id_ed25519", "ed25519", None);
     let sshd = Sshd::start(&[&key], SshdOptions::default());
     let theirs = sleeper(OTHER_USER);
     let gpus = two_gpu_scenario(theirs.pid());
-    let shim = NvidiaSmiShim::install(USER, gpus.path());
-    let link = format!("/home/{USER}/jlab");
+    let shim = NvidiaSmiShim::install(user, gpus.path());
+    let link = format!("/home/{user}/jlab");
     let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink(&venv, &link).unwrap();
+    if env_link {
+        std::os::unix::fs::symlink(&venv, &link).unwrap();
+    }
     // The user's own Jupyter runtime files from an earlier run would list stale servers.
-    let _ = std::fs::remove_dir_all(format!("/home/{USER}/.tunnelbook"));
+    let _ = std::fs::remove_dir_all(format!("/home/{user}/.tunnelbook"));
 
     println!(
         "{}",
         serde_json::json!({
             "host": "127.0.0.1",
             "port": sshd.port,
-            "user": USER,
+            "user": user,
             "key": key.path,
             "venv": venv,
-            "env": link,
+            "env": if env_link { link.clone() } else { venv.display().to_string() },
             "busyGpu": BUSY_GPU,
             "freeGpu": FREE_GPU,
         })
@@ -100,7 +117,7 @@ fn main() {
     // Until the runner closes stdin (or dies: the pipe closes then too).
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
     let _ = std::fs::remove_file(&link);
-    stop_leftover_servers();
+    stop_leftover_servers(user);
     drop(shim);
     drop(theirs);
     drop(sshd);

@@ -11,6 +11,7 @@ import type { ExecOutput } from './bindings/ExecOutput';
 import type { GpuEvent } from './bindings/GpuEvent';
 import type { GpuReport } from './bindings/GpuReport';
 import type { HostEntry } from './bindings/HostEntry';
+import type { ImportPreview } from './bindings/ImportPreview';
 import type { InstallEvent } from './bindings/InstallEvent';
 import type { Profile } from './bindings/Profile';
 import type { PromptAnswer } from './bindings/PromptAnswer';
@@ -38,6 +39,7 @@ const ERROR_CODES: readonly ErrorCode[] = [
   'gpuDriver',
   'noFreeGpu',
   'jupyter',
+  'serverGone',
   'cancelled',
   'unsupported',
   'internal',
@@ -64,7 +66,15 @@ export const backend = {
   listHosts: () => call<HostEntry[]>('list_hosts'),
   saveHost: (profile: Profile, previousName: string | null) =>
     call<HostEntry[]>('save_host', { profile, previousName }),
+  /** Removes the host and forgets its secrets in the keychain. */
   deleteHost: (name: string) => call<HostEntry[]>('delete_host', { name }),
+  /** Keeps `environment` for every later launch on the host (null: the first with JupyterLab). */
+  rememberEnvironment: (hostId: string, environment: string | null) =>
+    call<HostEntry[]>('remember_environment', { hostId, environment }),
+  /** What importing from ~/.ssh/config (and PuTTY on Windows) would add; nothing is saved. */
+  previewImport: () => call<ImportPreview[]>('preview_import'),
+  /** Saves the chosen imported hosts, all or none. */
+  importHosts: (profiles: Profile[]) => call<HostEntry[]>('import_hosts', { profiles }),
 
   startSession: (hostId: string) => call<string>('start_session', { hostId }),
   cancelSession: (sessionId: string) => call<void>('cancel_session', { sessionId }),
@@ -98,6 +108,8 @@ export const backend = {
   getSettings: () => call<Settings>('get_settings'),
   saveSettings: (settings: Settings) => call<Settings>('save_settings', { settings }),
   trayMenu: () => call<TrayMenu>('tray_menu'),
+  /** Does what clicking tray menu item `id` does. */
+  trayAction: (id: string) => call<void>('tray_action', { id }),
   appPaths: () => call<AppPaths>('app_paths'),
   openLogsFolder: () => call<void>('open_logs_folder'),
   forgetAllSecrets: () => call<number>('forget_all_secrets'),
@@ -108,6 +120,9 @@ export const backend = {
   onTraySession: (handler: (e: { sessionId: string; hostId: string }) => void): Promise<UnlistenFn> =>
     listen<{ sessionId: string; hostId: string }>('tray-session', (e) => handler(e.payload)),
   listEnvironments: (sessionId: string) => call<EnvironmentView[]>('list_environments', { sessionId }),
+  /** Checks the environment at `path` on the host (Python version, JupyterLab present). */
+  checkEnvironment: (sessionId: string, path: string) =>
+    call<EnvironmentView>('check_environment', { sessionId, path }),
   /** Creates a venv with JupyterLab on the host; each output line arrives as an `install` event. */
   installJupyter: (sessionId: string, path: string | null) =>
     call<EnvironmentView>('install_jupyter', { sessionId, path }),

@@ -126,6 +126,29 @@ pub async fn environments(
     Ok(envs)
 }
 
+/// Checks one environment the user names by its path on `host` (a venv or conda prefix such as
+/// a shared `/opt/jlab`, or its interpreter; `~/` is the remote home): whether its Python starts,
+/// its version, and whether JupyterLab is installed. Returns it as discovery would list it, with
+/// `configured` set; a missing or broken interpreter is an `Ok` whose
+/// [`Environment::problem`] says why, so the caller can show it next to the path. A `path` that
+/// is not a path (no `/`) is [`JupyterError::NoEnvironment`].
+pub async fn check_environment(host: &Host, path: &str) -> Result<Environment, JupyterError> {
+    let path = path.trim();
+    let not_a_path = || JupyterError::NoEnvironment {
+        host: host.name(),
+        wanted: path.to_string(),
+        available: Vec::new(),
+    };
+    if !path.contains('/') && path != "~" {
+        return Err(not_a_path());
+    }
+    environments(host, Some(path))
+        .await?
+        .into_iter()
+        .find(|e| e.configured)
+        .ok_or_else(not_a_path)
+}
+
 /// Parses the `env` lines of the discovery script, keeping the first entry for each directory.
 pub fn parse_environments(text: &str) -> Vec<Environment> {
     let mut envs: Vec<Environment> = Vec::new();

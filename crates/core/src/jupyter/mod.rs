@@ -13,14 +13,19 @@ mod env;
 mod host;
 pub mod http;
 mod launch;
+mod ports;
 mod servers;
 
 use serde::{Deserialize, Serialize};
 
 pub use self::{
-    env::{DEFAULT_VENV, EnvKind, Environment, choose, environments, install, parse_environments},
+    env::{
+        DEFAULT_VENV, EnvKind, Environment, check_environment, choose, environments, install,
+        parse_environments,
+    },
     host::Host,
     launch::{EndpointChoice, LaunchSpec, Launched, launch, new_token},
+    ports::PortBook,
     servers::{
         Attached, TokenStore, attach, attach_over, find, is_running, list, stop, token_for,
         wait_ready,

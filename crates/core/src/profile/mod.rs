@@ -7,6 +7,7 @@
 //! how to connect (see [`crate::ssh`]) and secrets (see [`crate::secret`]): a profile never holds
 //! a password, only names the keychain entries that belong to it ([`Profile::secret_keys`]).
 
+mod import;
 mod jump;
 mod migrate;
 mod putty;
@@ -21,6 +22,10 @@ use serde::{Deserialize, Serialize};
 #[cfg(windows)]
 pub use self::putty::read_putty_sessions;
 pub use self::{
+    import::{
+        ImportCandidate, ImportPreview, ImportSkip, ImportSource, import_profiles, preview,
+        previews,
+    },
     jump::{JumpHop, parse_jump},
     migrate::CURRENT_VERSION,
     putty::{PuttySession, report_from_sessions},
@@ -30,7 +35,7 @@ pub use self::{
         import_ssh_config, read_ssh_config,
     },
     store::ProfileStore,
-    validate::{FieldError, validate, validate_changes},
+    validate::{FieldError, LOCAL_NAME, validate, validate_changes},
 };
 use crate::{
     secret::{SecretError, SecretKey},

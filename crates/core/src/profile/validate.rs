@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 use super::{Profile, ProfileError, expand_home};
 use crate::tunnel::ForwardSpec;
 
+/// The name that means this computer on the command line (`tunnelbook up local`) and in the
+/// app's host list, so no saved host may take it.
+pub const LOCAL_NAME: &str = "local";
+
 /// One problem with one field of one profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -62,11 +66,16 @@ pub fn validate(hosts: &[Profile]) -> Vec<FieldError> {
 
 /// The errors of the profiles in `after` that are new or differ from `before`; unchanged
 /// profiles are not re-checked (a key file deleted since should not block unrelated edits).
+/// A second copy of a saved profile counts as new, so an exact duplicate is refused by name.
 pub fn validate_changes(before: &[Profile], after: &[Profile]) -> Vec<FieldError> {
     let changed: HashSet<&str> = after
         .iter()
-        .filter(|p| !before.contains(p))
-        .map(|p| p.name.as_str())
+        .enumerate()
+        .filter(|(i, p)| {
+            let copies = |list: &[Profile]| list.iter().filter(|q| q.name == p.name).count();
+            !before.contains(p) || (copies(&after[..*i]) > 0 && copies(after) > copies(before))
+        })
+        .map(|(_, p)| p.name.as_str())
         .collect();
     validate(after)
         .into_iter()
@@ -86,6 +95,11 @@ fn check_profile(p: &Profile, all: &[Profile]) -> Vec<FieldError> {
         err(
             "name",
             "the name must not contain ':' or control characters".into(),
+        );
+    } else if p.name == LOCAL_NAME {
+        err(
+            "name",
+            format!("\"{LOCAL_NAME}\" means this computer; choose another name"),
         );
     }
 

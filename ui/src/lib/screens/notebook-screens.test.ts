@@ -27,7 +27,7 @@ describe('Environment screen', () => {
     expect(screen.getByText('✓ JupyterLab')).toBeInTheDocument();
     expect(screen.getByTestId('env-gpu')).toHaveTextContent('GPU 1');
     await fireEvent.click(screen.getByRole('button', { name: 'Start JupyterLab' }));
-    expect(onLaunch).toHaveBeenCalledWith('/home/u/jlab');
+    expect(onLaunch).toHaveBeenCalledWith('/home/u/jlab', false);
   });
 
   it('installs JupyterLab into the path typed, showing the output', async () => {
@@ -76,6 +76,10 @@ describe('Connect screen', () => {
     await fireEvent.click(screen.getByRole('button', { name: 'Open in browser' }));
     expect(backend.openInBrowser).toHaveBeenCalledWith('http://127.0.0.1:4000/lab?token=t');
     await fireEvent.click(screen.getByRole('button', { name: 'Stop' }));
+    // Kernels end with the server: it asks first.
+    expect(backend.stopServer).not.toHaveBeenCalled();
+    expect(screen.getByText(/running kernels end/)).toBeInTheDocument();
+    await fireEvent.click(screen.getByRole('button', { name: 'Stop server' }));
     expect(backend.stopServer).toHaveBeenCalledWith('s1', 'tb-1');
   });
 });

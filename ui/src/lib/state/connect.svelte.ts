@@ -2,6 +2,9 @@
 import { backend, type UnlistenFn } from '../backend';
 import type { AppError } from '../bindings/AppError';
 import type { ExecOutput } from '../bindings/ExecOutput';
+import type { GpuReport } from '../bindings/GpuReport';
+import type { ServerView } from '../bindings/ServerView';
+import { choiceLabel } from './gpus.svelte';
 import type { SessionEvent } from '../bindings/SessionEvent';
 import type { SessionStep } from '../bindings/SessionStep';
 import type { SessionSummary } from '../bindings/SessionSummary';
@@ -37,13 +40,12 @@ export type Phase = 'idle' | 'running' | 'connected' | 'launching' | 'ready' | '
 /** The steps core's session runs for a launch (the ones before stay as the connection left them). */
 const LAUNCH_STEPS: SessionStep[] = ['findEnvironments', 'startJupyter', 'openTunnel', 'ready'];
 
-/** What to do next when a step failed, by error code (the message says what happened). */
+/**
+ * What to do next when a step failed, by error code, where the message itself does not say it.
+ * Connection errors (unreachable, timeout, host key, authentication) carry their advice in the
+ * message and get Retry / Edit host buttons instead, so nothing is said twice.
+ */
 export const NEXT_STEP_HINTS: Partial<Record<string, string>> = {
-  hostKeyChanged: 'If the server was reinstalled, remove its old key from known_hosts, then connect again.',
-  hostKeyNotTrusted: 'Connect again and trust the key if its fingerprint is the one your admin gave you.',
-  authFailed: 'Check the user name, key file or password in the host settings, then connect again.',
-  unreachable: 'Check the host name, port and network (VPN?), then connect again.',
-  timeout: 'The host did not answer in time: check the network, then connect again.',
   gpuDriver: 'The NVIDIA driver on the host is broken; choose "CPU only" or ask the admin.',
   noFreeGpu: 'Every GPU is busy: pick one anyway, or choose "CPU only".',
   jupyter: 'Pick another environment, or install JupyterLab on the Environment screen, then start again.',
@@ -51,6 +53,20 @@ export const NEXT_STEP_HINTS: Partial<Record<string, string>> = {
 };
 
 const KNOWN_STATES: StepState[] = ['running', 'done', 'skipped', 'failed'];
+
+/** A Jupyter server already running on the host (this app's earlier run, the CLI's, by hand). */
+export interface RunningServer {
+  server: ServerView;
+  /** "GPU 3", "CPU only", or null when unknown (a server Tunnelbook did not start). */
+  gpu: string | null;
+}
+
+/** The GPU a server runs on, as the user knows it. */
+export function serverGpuLabel(server: ServerView, report: GpuReport | null): string | null {
+  if (server.gpu === null) return server.managed ? 'CPU only' : null;
+  const choice = report?.choices.find((c) => c.cudaVisibleDevices === server.gpu);
+  return choice ? choiceLabel(choice) : server.gpu;
+}
 
 function freshSteps(): StepView[] {
   return STEPS.map((step) => ({ step, label: STEP_LABELS[step], state: 'pending', message: '', error: null }));
@@ -73,6 +89,10 @@ export class ConnectState {
   reconnecting = $state(false);
   /** The session as the Sessions list shows it, once the notebook is ready (URL, GPU, server). */
   summary = $state<SessionSummary | null>(null);
+  /** Servers found running on the host when it connected (Reopen instead of starting another). */
+  runningServers = $state<RunningServer[]>([]);
+  /** The server reopened from `running`, with its URL. */
+  reopened = $state<{ serverId: string; url: string } | null>(null);
   // Events that arrive before start_session has returned the id.
   #early: SessionEvent[] = [];
   #unlisten: UnlistenFn | null = null;
@@ -95,6 +115,8 @@ export class ConnectState {
     this.error = null;
     this.output = null;
     this.launchFailed = false;
+    this.runningServers = [];
+    this.reopened = null;
     this.phase = 'running';
     this.#early = [];
     try {
@@ -259,6 +281,42 @@ export class ConnectState {
     } else if (event.step === 'readGpus' && event.state !== 'running' && this.phase === 'running') {
       // The connection is up and the GPUs are read: the user chooses next.
       this.phase = 'connected';
+      void this.findRunning();
+    }
+  }
+
+  /** Looks for Jupyter servers already running on the host, named by their GPU. */
+  async findRunning(): Promise<void> {
+    const id = this.sessionId;
+    if (!id) return;
+    try {
+      const [servers, report] = await Promise.all([
+        backend.listServers(id),
+        backend.gpuSnapshot(id).catch(() => null),
+      ]);
+      if (id !== this.sessionId) return;
+      this.runningServers = servers
+        .filter((server) => server.id !== this.summary?.serverId)
+        .map((server) => ({ server, gpu: serverGpuLabel(server, report) }));
+    } catch {
+      // Not knowing is not an error worth a message: the Sessions screen lists servers too.
+      this.runningServers = [];
+    }
+  }
+
+  /** Reopens a running server: a tunnel on its earlier local port when free, in a notebook window. */
+  async reopen(running: RunningServer): Promise<void> {
+    const id = this.sessionId;
+    if (!id) return;
+    try {
+      const url = await backend.attachServer(id, running.server.id);
+      this.reopened = { serverId: running.server.id, url };
+      const host = this.hostId === 'local' ? 'This computer' : this.hostId;
+      const gpu = running.gpu ? ` — ${running.gpu}` : '';
+      await backend.openNotebook(url, `JupyterLab — ${host}${gpu}`);
+      this.log = [...this.log, `reopened the notebook running on ${running.gpu ?? 'the host'}`];
+    } catch (e) {
+      this.error = e as AppError;
     }
   }
 

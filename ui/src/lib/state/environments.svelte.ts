@@ -24,6 +24,10 @@ export class EnvironmentsState {
   installing = $state(false);
   installLog = $state<string[]>([]);
   installError = $state<AppError | null>(null);
+  /** Whether an added path is being checked on the host. */
+  checking = $state(false);
+  /** Why the added path cannot be used. */
+  checkProblem = $state<string | null>(null);
   #unlisten: UnlistenFn | null = null;
 
   /** Reads the environments of `sessionId`'s host and preselects one with Jupyter. */
@@ -52,6 +56,34 @@ export class EnvironmentsState {
     if (!still) {
       const pick = envs.find((e) => e.configured && usable(e)) ?? envs.find((e) => usable(e) && e.jupyterLab) ?? envs.find(usable);
       this.selected = pick?.path ?? null;
+    }
+  }
+
+  /**
+   * "Add environment path…": checks `path` on the host (e.g. a shared /opt/jlab that discovery
+   * does not find). A usable one joins the list and is chosen; otherwise `checkProblem` says why.
+   */
+  async check(path: string): Promise<boolean> {
+    const id = this.sessionId;
+    if (!id || !path.trim()) return false;
+    this.checking = true;
+    this.checkProblem = null;
+    try {
+      const env = await backend.checkEnvironment(id, path.trim());
+      if (!usable(env)) {
+        this.checkProblem =
+          env.problem ??
+          `${env.path} has Python ${env.pythonVersion ?? '?'} but no JupyterLab: install it there, or use "Install JupyterLab" below.`;
+        return false;
+      }
+      this.envs = [env, ...this.envs.filter((e) => e.path !== env.path)];
+      this.selected = env.path;
+      return true;
+    } catch (e) {
+      this.checkProblem = (e as AppError).message;
+      return false;
+    } finally {
+      this.checking = false;
     }
   }
 

@@ -39,11 +39,16 @@ export class HostsState {
   hosts = $state<HostEntry[]>([]);
   error = $state<AppError | null>(null);
   loading = $state(false);
+  /** Whether the list was read at least once. */
+  loaded = $state(false);
+  /** A host whose form should open when the Hosts screen shows next ("Edit host" on an error). */
+  requestEdit = $state<string | null>(null);
 
   async load(): Promise<void> {
     this.loading = true;
     try {
       this.hosts = await backend.listHosts();
+      this.loaded = true;
       this.error = null;
     } catch (e) {
       this.error = e as AppError;
@@ -66,6 +71,27 @@ export class HostsState {
       this.error = error;
       return { '': error.message };
     }
+  }
+
+  /** Keeps `environment` in host `name`'s profile for every later launch. */
+  async rememberEnvironment(name: string, environment: string | null): Promise<void> {
+    try {
+      this.hosts = await backend.rememberEnvironment(name, environment);
+      this.error = null;
+    } catch (e) {
+      this.error = e as AppError;
+    }
+  }
+
+  /** Replaces the list (after an import). */
+  set(hosts: HostEntry[]): void {
+    this.hosts = hosts;
+    this.error = null;
+  }
+
+  /** Whether any host is saved besides this computer. */
+  get hasSaved(): boolean {
+    return this.hosts.some((h) => h.profile !== null);
   }
 
   async remove(name: string): Promise<void> {

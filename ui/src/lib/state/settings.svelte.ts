@@ -1,10 +1,9 @@
-// The user's settings, the tray menu model and where the app keeps its files.
+// The user's settings and where the app keeps its files.
 import { backend } from '../backend';
 import type { AppError } from '../bindings/AppError';
 import type { AppPaths } from '../bindings/AppPaths';
 import type { Settings } from '../bindings/Settings';
 import type { Theme } from '../bindings/Theme';
-import type { TrayMenu } from '../bindings/TrayMenu';
 
 /** Applies a theme to the document (`system` follows the OS through CSS). */
 export function applyTheme(theme: Theme): void {
@@ -16,31 +15,17 @@ export function applyTheme(theme: Theme): void {
 export class SettingsState {
   settings = $state<Settings | null>(null);
   paths = $state<AppPaths | null>(null);
-  tray = $state<TrayMenu | null>(null);
   error = $state<AppError | null>(null);
   saved = $state(false);
   forgotten = $state<number | null>(null);
 
   async load(): Promise<void> {
     try {
-      const [settings, paths, tray] = await Promise.all([
-        backend.getSettings(),
-        backend.appPaths(),
-        backend.trayMenu(),
-      ]);
+      const [settings, paths] = await Promise.all([backend.getSettings(), backend.appPaths()]);
       this.settings = settings;
       this.paths = paths;
-      this.tray = tray;
       this.error = null;
       applyTheme(settings.theme);
-    } catch (e) {
-      this.error = e as AppError;
-    }
-  }
-
-  async refreshTray(): Promise<void> {
-    try {
-      this.tray = await backend.trayMenu();
     } catch (e) {
       this.error = e as AppError;
     }

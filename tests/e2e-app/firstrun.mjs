@@ -1,0 +1,339 @@
+// A Bitvise user's first hour, through the real app (tauri-driver + WebKitWebDriver, plain W3C
+// WebDriver HTTP, no npm dependencies), against the test bed's real sshd, GPU shim and JupyterLab.
+//
+//   node tests/e2e-app/firstrun.mjs <tunnelbook-app binary> <tunnelbook-e2e-bed binary>   (under Xvfb)
+//
+// The app starts with no saved host and a ~/.ssh/config of three hosts (gpu-box: the bed's sshd;
+// inner: behind gpu-box as its ProxyJump; x11-box: with ForwardX11, which has no Tunnelbook
+// equivalent) plus a `Host *` pattern. Checks:
+//  1. First start offers the import: one row per host with what it maps to (inner "via gpu-box"),
+//     the pattern skipped with its reason, the unmapped option named; importing saves all three.
+//  2. The JupyterLab environment is a shared venv under /opt that is not on the login PATH and not
+//     in the home (the bed runs with --no-env-link): "Add environment path…" checks it on the host
+//     (Python version, JupyterLab present), it is kept in the host's profile, and the launch is
+//     ready. Clicks and typed fields from first start to the open notebook are counted.
+//  3. A second launch from Hosts needs no choice (Connect, Start JupyterLab: the saved environment).
+//     The app quits with that notebook running and starts again: on connect the host card says
+//     "Notebook running on GPU 1 — Reopen", and Reopen opens it on the same local port. The tray's
+//     one-click "Connect and open notebook" then launches with no choice either.
+//  4. Importing again marks every host as already saved; one is imported under a new name.
+//  5. The host form refuses port "5O609" and user@host in Host (core's messages); Delete asks first.
+// Screenshots: docs/screenshots/first-run-import.png, environment-add-path.png, host-card-reopen.png.
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { ELEMENT, freePort, sleep, waitFor, webdriver } from './webdriver.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const binary = resolve(process.argv[2] ?? join(root, 'target/debug/tunnelbook-app'));
+const bedBinary = resolve(process.argv[3] ?? join(root, 'target/debug/tunnelbook-e2e-bed'));
+const shots = resolve(process.env.E2E_SHOTS_DIR ?? join(root, 'docs/screenshots'));
+// Its own ports: run.mjs and tray.mjs (or another person's run) may have a tauri-driver up.
+const port = Number(process.env.FIRSTRUN_DRIVER_PORT ?? 0) || (await freePort());
+const nativePort = await freePort();
+const wd = webdriver(`http://127.0.0.1:${port}`);
+const home = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-firstrun-'));
+// The app's $HOME: its ~/.ssh/config is the one written here, not the machine's.
+const userHome = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-firstrun-home-'));
+// The bed's login user: not run.mjs's `tbapp`, so both can run at once.
+const BED_USER = 'tbfirst';
+mkdirSync(shots, { recursive: true });
+
+const step = (name) => console.log(`ok - ${name}`);
+let session;
+let bed;
+let driver;
+let failed = false;
+// What the user does, counted: clicks and typed fields.
+const count = { clicks: 0, typed: 0 };
+
+/** This run's app processes: the ones whose TUNNELBOOK_HOME is this run's (the tray keeps the app
+ * running after its window closes). */
+function appPids() {
+  const pids = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const environ = readFileSync(`/proc/${name}/environ`, 'utf8').split('\0');
+      if (readlinkSync(`/proc/${name}/exe`) === binary && environ.includes(`TUNNELBOOK_HOME=${home}`)) pids.push(Number(name));
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return pids;
+}
+
+function startBed() {
+  bed = spawn(bedBinary, ['--user', BED_USER, '--no-env-link'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  return new Promise((resolveBed, reject) => {
+    const lines = createInterface({ input: bed.stdout });
+    lines.once('line', (line) => resolveBed(JSON.parse(line)));
+    bed.once('exit', (code) => reject(new Error(`the test bed exited (${code}) before it was ready`)));
+  });
+}
+
+const s = (path) => `/session/${session}${path}`;
+const find = async (using, value) => (await wd('POST', s('/element'), { using, value }))[ELEMENT];
+const findAll = async (using, value) => (await wd('POST', s('/elements'), { using, value })).map((e) => e[ELEMENT]);
+const rawClick = async (el) => wd('POST', s(`/element/${el}/click`), {});
+/** A click the user makes (counted). */
+const click = async (el) => {
+  count.clicks += 1;
+  return rawClick(el);
+};
+const rawType = async (el, t) => {
+  await wd('POST', s(`/element/${el}/clear`), {});
+  await wd('POST', s(`/element/${el}/value`), { text: t });
+};
+/** A field the user types into (counted). */
+const type = async (el, t) => {
+  count.typed += 1;
+  return rawType(el, t);
+};
+const text = async (el) => wd('GET', s(`/element/${el}/text`));
+const prop = async (el, name) => wd('GET', s(`/element/${el}/property/${name}`));
+const button = (label) => `//button[normalize-space()=${JSON.stringify(label)}]`;
+/** The host card whose name is exactly `name`. */
+const hostCard = (name) =>
+  `//li[@data-testid='host-entry'][.//div[contains(concat(' ', @class, ' '), ' name ') and normalize-space()=${JSON.stringify(name)}]]`;
+const shot = async (name) => {
+  await sleep(500);
+  writeFileSync(join(shots, name), Buffer.from(await wd('GET', s('/screenshot')), 'base64'));
+  console.log(`screenshot docs/screenshots/${name}`);
+};
+/** Calls an app command from the page, as the UI does. */
+const command = async (cmd, args = {}) => {
+  const out = await wd('POST', s('/execute/async'), {
+    script:
+      'const done = arguments[arguments.length - 1];' +
+      'window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1]).then((v) => done({ ok: v }), (e) => done({ err: e }));',
+    args: [cmd, args],
+  });
+  if (out && 'err' in out) throw new Error(`${cmd}: ${JSON.stringify(out.err)}`);
+  return out.ok;
+};
+const windows = async () => (await wd('GET', s('/window/handles'))).length;
+const readyOn = async (host) =>
+  (await command('list_sessions')).find((x) => x.hostId === host && x.status === 'ready' && x.url) ?? null;
+
+async function main() {
+  const box = await startBed();
+  mkdirSync(join(userHome, '.ssh'), { recursive: true, mode: 0o700 });
+  writeFileSync(
+    join(userHome, '.ssh/config'),
+    [
+      'Host *',
+      '    ServerAliveInterval 15',
+      '',
+      'Host gpu-box',
+      `    HostName ${box.host}`,
+      `    Port ${box.port}`,
+      `    User ${box.user}`,
+      `    IdentityFile ${box.key}`,
+      '',
+      'Host inner',
+      '    HostName 10.1.2.3',
+      '    User ana',
+      '    ProxyJump gpu-box',
+      '',
+      'Host x11-box',
+      '    HostName 10.1.2.4',
+      '    ForwardX11 yes',
+      '',
+    ].join('\n'),
+  );
+  driver = spawn('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, TUNNELBOOK_HOME: home, HOME: userHome },
+  });
+  await waitFor('tauri-driver', () => wd('GET', '/status').then(() => true).catch(() => false));
+  const created = await wd('POST', '/session', {
+    capabilities: { alwaysMatch: { 'tauri:options': { application: binary } } },
+  });
+  session = created.sessionId;
+
+  // 1. First start: the import preview of ~/.ssh/config.
+  const panel = await waitFor('the first-run import', () => find('css selector', '[data-testid="import-hosts"]'), 30000).catch(async (e) => {
+    throw new Error(`${e.message}; the import preview: ${JSON.stringify(await command('preview_import').catch((x) => x.message))}`);
+  });
+  if (!(await text(panel)).includes('Welcome')) throw new Error(`not a first-run greeting: ${await text(panel)}`);
+  const rows = await Promise.all((await findAll('css selector', '[data-testid="import-row"]')).map(text));
+  if (rows.length !== 3) throw new Error(`expected three hosts to import: ${JSON.stringify(rows)}`);
+  const row = (name) => rows.find((r) => r.startsWith(name)) ?? '';
+  if (!row('gpu-box').includes(`${box.user}@${box.host}:${box.port}`)) throw new Error(`gpu-box maps to: ${row('gpu-box')}`);
+  if (!row('inner').includes('ana@10.1.2.3') || !row('inner').includes('via gpu-box')) throw new Error(`inner maps to: ${row('inner')}`);
+  const skipped = await text(await find('css selector', '[data-testid="import-skipped"]'));
+  if (!skipped.includes('* —') || !skipped.includes('a pattern')) throw new Error(`skipped: ${skipped}`);
+  const notes = await text(await find('css selector', '[data-testid="import-notes"]'));
+  if (!/forwardx11/i.test(notes)) throw new Error(`the unmapped ForwardX11 is not named: ${notes}`);
+  for (const name of ['gpu-box', 'inner', 'x11-box']) {
+    if (!(await prop(await find('css selector', `input[aria-label="Import ${name}"]`), 'checked'))) throw new Error(`${name} not chosen`);
+  }
+  await shot('first-run-import.png');
+  await click(await find('xpath', button('Import 3 hosts')));
+  await waitFor('the imported hosts', async () => (await findAll('xpath', `${hostCard('gpu-box')} | ${hostCard('inner')} | ${hostCard('x11-box')}`)).length === 3);
+  const saved = readFileSync(join(home, 'hosts.toml'), 'utf8');
+  if (!saved.includes('jump = "gpu-box"') || !saved.includes(`port = ${box.port}`)) throw new Error(`hosts.toml:\n${saved}`);
+  step('first start: ~/.ssh/config previewed (jump kept, pattern skipped, ForwardX11 named) and three hosts imported');
+
+  // 2. Connect, trust the key, take the preselected free GPU, add the shared venv by its path.
+  await click(await find('xpath', `${hostCard('gpu-box')}${button('Connect')}`));
+  await click(await waitFor('the host key dialog', () => find('xpath', button('Trust and connect')), 30000));
+  await click(await waitFor('Choose a GPU', () => find('xpath', button('Choose a GPU')), 30000));
+  await waitFor('two GPU cards', async () => (await findAll('css selector', '[data-testid="gpu-card"]')).length === 2, 30000);
+  const chosen = await find('css selector', `input[value="${box.freeGpu}"]`);
+  if (!(await prop(chosen, 'checked'))) throw new Error('the free GPU is not preselected');
+  await click(await find('xpath', button('Next: choose an environment')));
+  await waitFor('the discovered environments', async () => (await findAll('css selector', '[data-testid="env-row"]')).length >= 1, 30000);
+  const found = await Promise.all((await findAll('css selector', '[data-testid="env-row"]')).map(text));
+  if (found.some((r) => r.includes(box.venv))) throw new Error(`the shared venv was found without being added: ${found}`);
+  await click(await find('xpath', button('Add environment path…')));
+  await type(await find('css selector', '#env-add-path'), box.venv);
+  await click(await find('xpath', button('Check and add')));
+  const added = await waitFor('the added environment', () => find('css selector', `input[value="${box.venv}"]`), 30000);
+  if (!(await prop(added, 'checked'))) throw new Error('the added environment is not chosen');
+  const addedRow = await text(await find('xpath', `//label[@data-testid='env-row'][.//input[@value=${JSON.stringify(box.venv)}]]`));
+  if (!/Python 3\.\d+/.test(addedRow) || !addedRow.includes('JupyterLab')) throw new Error(`added row: ${addedRow}`);
+  await shot('environment-add-path.png');
+  await click(await find('xpath', button('Start JupyterLab')));
+  await waitFor('the notebook to be ready', () => find('css selector', '[data-testid="notebook-ready"]'), 120000);
+  const first = { ...count };
+  await waitFor('the notebook window', async () => (await windows()) === 2, 30000);
+  const profile = readFileSync(join(home, 'hosts.toml'), 'utf8');
+  if (!profile.includes(`environment = "${box.venv}"`)) throw new Error(`the environment is not kept:\n${profile}`);
+  let ready = await readyOn('gpu-box');
+  if (ready?.env !== box.venv) throw new Error(`first launch env: ${JSON.stringify(ready)}`);
+  step(`shared venv ${box.venv} checked on the host, kept for gpu-box and launched`);
+  console.log(`CLICKS first start -> JupyterLab open: ${first.clicks} clicks, ${first.typed} typed field(s)`);
+  await rawClick(await find('xpath', `//*[@data-testid='notebook-ready']${button('Stop')}`));
+  await rawClick(await find('xpath', `//*[@data-testid='notebook-ready']${button('Stop server')}`));
+  await waitFor('the notebook window to close', async () => (await windows()) === 1, 30000);
+
+  // 3a. Second launch from Hosts: no GPU or environment to choose.
+  await rawClick(await find('css selector', '[data-testid="tab-hosts"]'));
+  const before = count.clicks;
+  await click(await waitFor('gpu-box Connect', () => find('xpath', `${hostCard('gpu-box')}${button('Connect')}`)));
+  await click(await waitFor('Start JupyterLab with the saved choices', () => find('css selector', '[data-testid="launch-saved"]'), 30000));
+  await waitFor('the second notebook to be ready', () => find('css selector', '[data-testid="notebook-ready"]'), 120000);
+  ready = await readyOn('gpu-box');
+  if (ready?.env !== box.venv) throw new Error(`second launch env: ${JSON.stringify(ready)}`);
+  const localPort = new URL(ready.url).port;
+  step(`second launch: ${count.clicks - before} clicks from Hosts (Connect, Start JupyterLab), the saved environment, no choice`);
+
+  // 3b. Quit with the notebook running, start the app again: the host card offers Reopen, on the
+  // same local port.
+  await command('quit_app', { stopNotebooks: false }).catch(() => {});
+  await waitFor('the app to exit', () => appPids().length === 0, 20000);
+  await wd('DELETE', s('')).catch(() => {});
+  session = (await wd('POST', '/session', { capabilities: { alwaysMatch: { 'tauri:options': { application: binary } } } })).sessionId;
+  const main2 = await wd('GET', s('/window'));
+  await click(await waitFor('gpu-box Connect after the restart', () => find('xpath', `${hostCard('gpu-box')}${button('Connect')}`), 30000));
+  const running = await waitFor('the running notebook on connect', () => find('css selector', '[data-testid="running-notebook"]'), 60000);
+  if (!(await text(running)).includes('Notebook running on GPU 1')) throw new Error(`running: ${await text(running)}`);
+  await rawClick(await find('css selector', '[data-testid="tab-hosts"]'));
+  const card = await waitFor('Reopen on the host card', () => find('css selector', '[data-testid="host-running"]'));
+  if (!(await text(card)).includes('Notebook running on GPU 1')) throw new Error(`host card: ${await text(card)}`);
+  await shot('host-card-reopen.png');
+  await click(await find('xpath', `//*[@data-testid='host-running']${button('Reopen')}`));
+  const reopened = await waitFor('the reopened notebook window', async () => {
+    const all = await wd('GET', s('/window/handles'));
+    return all.length === 2 ? all.find((h) => h !== main2) : null;
+  }, 60000);
+  await wd('POST', s('/window'), { handle: reopened });
+  const reopenedUrl = await waitFor('the notebook URL', async () => {
+    const u = await wd('GET', s('/url'));
+    return u.startsWith('http://127.0.0.1') ? u : null;
+  }, 30000);
+  if (new URL(reopenedUrl).port !== localPort) throw new Error(`reopened on ${new URL(reopenedUrl).port}, was ${localPort}`);
+  await waitFor('JupyterLab in the reopened window', () => find('css selector', '.jp-LabShell'), 90000);
+  await wd('DELETE', s('/window'));
+  await wd('POST', s('/window'), { handle: main2 });
+  step(`after quitting with the notebook running and starting again, the host card offers Reopen; it reopened on the same port ${localPort}`);
+  // Stop it (from Sessions, as a user would) before the tray test.
+  const [own] = (await command('list_sessions')).filter((x) => x.hostId === 'gpu-box' && x.status === 'connected');
+  const servers = await command('list_servers', { sessionId: own.id });
+  for (const server of servers) await command('stop_server', { sessionId: own.id, serverId: server.id });
+
+  // 3c. The tray's one-click launch, with every session closed as on a later day.
+  for (const x of await command('list_sessions')) await command('close_session', { sessionId: x.id });
+  const menu = await command('tray_menu');
+  const sub = menu.items.find((e) => e.kind === 'submenu' && e.label === 'gpu-box')?.items ?? [];
+  const item = sub.find((e) => e.kind === 'action' && e.label === 'Connect and open notebook');
+  if (!item) throw new Error(`no one-click launch in the tray: ${JSON.stringify(sub)}`);
+  // Opening the tray menu and clicking the item: the click is done as the tray does it.
+  await command('tray_action', { id: item.id });
+  ready = await waitFor('the tray launch to be ready', () => readyOn('gpu-box'), 120000);
+  if (ready.env !== box.venv) throw new Error(`tray launch env: ${JSON.stringify(ready)}`);
+  await waitFor('the notebook window', async () => (await windows()) === 2, 30000);
+  step('tray: "Connect and open notebook" launched from the saved environment with no choice (2 clicks: menu, item)');
+  await command('tray_action', { id: `stop:${ready.id}` });
+  await waitFor('the notebook window to close', async () => (await windows()) === 1, 30000);
+  await wd('POST', s('/window'), { handle: main2 });
+
+  // 4. Importing again: every name is taken; one comes in under a new name.
+  await rawClick(await find('css selector', '[data-testid="tab-hosts"]'));
+  await rawClick(await waitFor('Import hosts…', () => find('xpath', button('Import hosts…'))));
+  const rename = await waitFor('the rename field', () => find('css selector', 'input[aria-label="Name for gpu-box"]'));
+  for (const name of ['gpu-box', 'inner', 'x11-box']) {
+    if (await prop(await find('css selector', `input[aria-label="Import ${name}"]`), 'checked')) throw new Error(`${name} is chosen though saved`);
+  }
+  await rawType(rename, 'gpu-box-2');
+  await rawClick(await find('css selector', 'input[aria-label="Import gpu-box"]'));
+  await rawClick(await find('xpath', button('Import 1 host')));
+  await waitFor('gpu-box-2 in the list', () => find('xpath', hostCard('gpu-box-2')));
+  step('a second import marks saved names; gpu-box comes in again as gpu-box-2');
+
+  // 5. The host form: core's messages; Delete asks first.
+  await rawClick(await find('css selector', 'button[aria-label="Edit gpu-box-2"]'));
+  await rawType(await waitFor('the port field', () => find('css selector', '#hf-port')), '5O609');
+  await rawType(await find('css selector', '#hf-host'), 'ana@gpu.example.edu');
+  await rawClick(await find('xpath', button('Save')));
+  const portError = await text(await waitFor('the port message', () => find('css selector', '#hf-port-err')));
+  const hostError = await text(await find('css selector', '#hf-host-err'));
+  if (!/port/.test(portError) || !/user field/.test(hostError)) throw new Error(`form messages: ${portError} / ${hostError}`);
+  if (/port = 5\n/.test(readFileSync(join(home, 'hosts.toml'), 'utf8'))) throw new Error('port 5 was saved from "5O609"');
+  await rawClick(await find('xpath', button('Cancel')));
+  await rawClick(await find('css selector', 'button[aria-label="Delete x11-box"]'));
+  const confirm = await text(await find('xpath', `${hostCard('x11-box')}//*[@role='alert']`));
+  if (!confirm.includes('Delete x11-box')) throw new Error(`no confirmation: ${confirm}`);
+  await rawClick(await find('xpath', `${hostCard('x11-box')}${button('Delete')}`));
+  await waitFor('x11-box gone', async () => (await findAll('xpath', hostCard('x11-box'))).length === 0);
+  step(`host form: "5O609" refused ("${portError}"), user@host refused ("${hostError}"); Delete asked before deleting`);
+}
+
+try {
+  await main();
+  console.log('e2e-app firstrun: all checks passed');
+} catch (e) {
+  failed = true;
+  console.error(`not ok - ${e.message}`);
+  if (session) {
+    try {
+      writeFileSync(join(tmpdir(), 'tunnelbook-e2e-firstrun-failure.png'), Buffer.from(await wd('GET', s('/screenshot')), 'base64'));
+      console.error(await text(await find('css selector', 'main')));
+    } catch (err) {
+      console.error(`(no failure screenshot: ${err.message})`);
+    }
+  }
+} finally {
+  if (session) await wd('DELETE', s('')).catch(() => {});
+  const end = Date.now() + 5000;
+  while (appPids().length > 0 && Date.now() < end) await sleep(200);
+  for (const pid of appPids()) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {}
+  }
+  if (bed) {
+    bed.stdin.end();
+    await new Promise((r) => (bed.exitCode !== null ? r() : bed.once('exit', r)));
+  }
+  driver?.kill('SIGTERM');
+  rmSync(home, { recursive: true, force: true });
+  rmSync(userHome, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);

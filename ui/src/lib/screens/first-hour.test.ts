@@ -1,0 +1,220 @@
+// A first hour in the app: hosts imported on first start, an environment added by its path and
+// kept, the host form's numbers and deletion.
+import { fireEvent, render, screen } from '@testing-library/svelte';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+
+vi.mock('../backend', () => import('../test/mock-backend'));
+import { backend, resetBackend } from '../test/mock-backend';
+import Hosts from './Hosts.svelte';
+import Environment from './Environment.svelte';
+import { blankProfile, HostsState } from '../state/hosts.svelte';
+import { EnvironmentsState } from '../state/environments.svelte';
+import { env } from '../test/env-fixtures';
+import type { HostEntry } from '../bindings/HostEntry';
+import type { ImportPreview } from '../bindings/ImportPreview';
+import type { Profile } from '../bindings/Profile';
+
+const local: HostEntry = { id: 'local', kind: 'local', label: 'This computer', profile: null };
+const profile = (name: string, extra: Partial<Profile> = {}): Profile => ({ ...blankProfile(), name, host: `${name}.lab`, ...extra });
+const saved = (p: Profile): HostEntry => ({ id: p.name, kind: 'saved', label: p.name, profile: p });
+
+beforeEach(() => resetBackend());
+
+describe('first start', () => {
+  it('offers ~/.ssh/config hosts with what maps and what is skipped, and imports the chosen', async () => {
+    backend.listHosts.mockResolvedValue([local]);
+    const preview: ImportPreview = {
+      source: 'sshConfig',
+      origin: '/home/ana/.ssh/config',
+      candidates: [
+        { profile: profile('gpu', { user: 'ana', port: 2222 }), saved: false, problems: [] },
+        { profile: profile('inner', { jump: 'gpu' }), saved: false, problems: [] },
+        { profile: profile('bad', { host: 'a b' }), saved: false, problems: ['host: "a b" is not a valid host name'] },
+      ],
+      skipped: [{ name: '*', reason: 'config:1: a pattern, not a host' }],
+      notes: ['settings with no Tunnelbook equivalent were ignored: forwardx11'],
+    };
+    backend.previewImport.mockResolvedValue([preview]);
+    const model = new HostsState();
+    render(Hosts, { model, onConnect: vi.fn() });
+    expect(await screen.findByText(/Welcome/)).toBeInTheDocument();
+    expect(screen.getByText('ana@gpu.lab:2222')).toBeInTheDocument();
+    expect(screen.getByText(/via gpu/)).toBeInTheDocument();
+    expect(screen.getByText(/a pattern, not a host/)).toBeInTheDocument();
+    expect(screen.getByText(/forwardx11/)).toBeInTheDocument();
+    expect(screen.getByLabelText('Import gpu')).toBeChecked();
+    expect(screen.getByLabelText('Import bad')).not.toBeChecked();
+
+    backend.importHosts.mockResolvedValueOnce([local, saved(profile('gpu')), saved(profile('inner'))]);
+    await fireEvent.click(screen.getByRole('button', { name: 'Import 2 hosts' }));
+    expect(backend.importHosts).toHaveBeenCalledWith([
+      expect.objectContaining({ name: 'gpu', port: 2222 }),
+      expect.objectContaining({ name: 'inner', jump: 'gpu' }),
+    ]);
+    expect(await screen.findByText('inner')).toBeInTheDocument();
+    expect(screen.queryByText(/Welcome/)).toBeNull();
+  });
+
+  it('imports a host whose name is taken under a new name, its jumps following', async () => {
+    backend.listHosts.mockResolvedValue([local, saved(profile('gpu'))]);
+    backend.previewImport.mockResolvedValue([
+      {
+        source: 'sshConfig',
+        origin: 'cfg',
+        candidates: [
+          { profile: profile('gpu'), saved: true, problems: [] },
+          { profile: profile('inner', { jump: 'gpu' }), saved: false, problems: [] },
+        ],
+        skipped: [],
+        notes: [],
+      },
+    ]);
+    const model = new HostsState();
+    render(Hosts, { model, onConnect: vi.fn() });
+    await fireEvent.click(await screen.findByRole('button', { name: 'Import hosts…' }));
+    const rename = await screen.findByLabelText('Name for gpu');
+    expect(screen.getByLabelText('Import gpu')).not.toBeChecked();
+    await fireEvent.input(rename, { target: { value: 'gpu-2' } });
+    await fireEvent.click(screen.getByLabelText('Import gpu'));
+    backend.importHosts.mockResolvedValueOnce([local]);
+    await fireEvent.click(screen.getByRole('button', { name: 'Import 2 hosts' }));
+    expect(backend.importHosts).toHaveBeenCalledWith([
+      expect.objectContaining({ name: 'gpu-2' }),
+      expect.objectContaining({ name: 'inner', jump: 'gpu-2' }),
+    ]);
+  });
+});
+
+describe('host form and list', () => {
+  it('sends "5O609" as no port (core refuses it) and keeps environment and folder', async () => {
+    backend.listHosts.mockResolvedValue([local, saved(profile('gpu'))]);
+    backend.previewImport.mockResolvedValue([]);
+    const model = new HostsState();
+    await model.load();
+    render(Hosts, { model, onConnect: vi.fn() });
+    await fireEvent.click(screen.getByRole('button', { name: 'Edit gpu' }));
+    await fireEvent.input(screen.getByLabelText('Port'), { target: { value: '5O609' } });
+    await fireEvent.input(screen.getByLabelText('Python environment'), { target: { value: '/opt/jlab' } });
+    await fireEvent.input(screen.getByLabelText('Notebook folder'), { target: { value: '~/work' } });
+    backend.saveHost.mockRejectedValueOnce({
+      code: 'validation',
+      message: 'x',
+      fields: [
+        { field: 'port', message: 'the port must be between 1 and 65535' },
+        { field: 'identityFiles[0]', message: 'key file /k does not exist' },
+      ],
+    });
+    await fireEvent.click(screen.getByRole('button', { name: 'Save' }));
+    expect(backend.saveHost).toHaveBeenCalledWith(
+      expect.objectContaining({ port: 0, environment: '/opt/jlab', notebookDir: '~/work' }),
+      'gpu',
+    );
+    expect(await screen.findByText('the port must be between 1 and 65535')).toBeInTheDocument();
+    expect(screen.getByText('key file /k does not exist')).toBeInTheDocument();
+  });
+
+  it('asks before deleting', async () => {
+    backend.listHosts.mockResolvedValue([local, saved(profile('gpu'))]);
+    backend.previewImport.mockResolvedValue([]);
+    const model = new HostsState();
+    await model.load();
+    render(Hosts, { model, onConnect: vi.fn() });
+    await fireEvent.click(screen.getByRole('button', { name: 'Delete gpu' }));
+    expect(backend.deleteHost).not.toHaveBeenCalled();
+    expect(screen.getByRole('alert')).toHaveTextContent('Delete gpu and forget');
+    backend.deleteHost.mockResolvedValueOnce([local]);
+    await fireEvent.click(screen.getByRole('button', { name: 'Delete' }));
+    expect(backend.deleteHost).toHaveBeenCalledWith('gpu');
+  });
+});
+
+describe('Add environment path', () => {
+  it('checks a shared path on the host, adds and chooses it, and launches remembering it', async () => {
+    const model = new EnvironmentsState();
+    backend.listEnvironments.mockResolvedValueOnce([env('python3', { kind: 'system', jupyterLab: false, path: '/usr/bin/python3' })]);
+    await model.load('s1');
+    const onLaunch = vi.fn();
+    render(Environment, { model, gpuLabel: 'GPU 1', onLaunch, canLaunch: true, hostName: 'gpu' });
+    await fireEvent.click(screen.getByRole('button', { name: 'Add environment path…' }));
+    backend.checkEnvironment.mockResolvedValueOnce(env('nope', { path: '/opt/nope', jupyterLab: false }));
+    await fireEvent.input(screen.getByLabelText(/Path of an environment/), { target: { value: '/opt/nope' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Check and add' }));
+    expect(await screen.findByText(/no JupyterLab/)).toBeInTheDocument();
+
+    backend.checkEnvironment.mockResolvedValueOnce(env('jlab', { path: '/opt/jlab', configured: true }));
+    await fireEvent.input(screen.getByLabelText(/Path of an environment/), { target: { value: '/opt/jlab' } });
+    await fireEvent.click(screen.getByRole('button', { name: 'Check and add' }));
+    expect(backend.checkEnvironment).toHaveBeenLastCalledWith('s1', '/opt/jlab');
+    const radio = await screen.findByDisplayValue('/opt/jlab');
+    expect(radio).toBeChecked();
+    expect(screen.getByLabelText(/every launch on gpu/)).toBeChecked();
+    await fireEvent.click(screen.getByRole('button', { name: 'Start JupyterLab' }));
+    expect(onLaunch).toHaveBeenCalledWith('/opt/jlab', true);
+  });
+});
+
+describe('a notebook already running on the host', () => {
+  it('is offered with its GPU on connect, Reopen attaches to it and opens its window', async () => {
+    const { ConnectState } = await import('../state/connect.svelte');
+    const Connect = (await import('./Connect.svelte')).default;
+    const { gpu, report } = await import('../test/gpu-fixtures');
+    const { emit } = await import('../test/mock-backend');
+    const model = new ConnectState();
+    backend.startSession.mockResolvedValueOnce('s1');
+    backend.listServers.mockResolvedValueOnce([
+      { sessionId: 's1', id: 'tb-7', pid: 42, endpoint: '127.0.0.1:8890', env: '/opt/jlab', gpu: 'GPU-1', started: null, managed: true, url: null },
+    ]);
+    backend.gpuSnapshot.mockResolvedValueOnce(report([gpu(0, 0, 0), gpu(1, 0, 0)], []));
+    await model.start('gpu-box');
+    emit('session', { sessionId: 's1', step: 'readGpus', state: 'done', message: '2 GPUs', error: null });
+    render(Connect, { model, onPickGpu: vi.fn(), savedEnvironment: '/opt/jlab', onLaunchSaved: vi.fn() });
+    const offer = await screen.findByTestId('running-notebook');
+    expect(offer).toHaveTextContent('Notebook running on GPU 1');
+    expect(screen.getByText(/starts another server next to it/)).toBeInTheDocument();
+    backend.attachServer.mockResolvedValueOnce('http://127.0.0.1:41234/lab?token=t');
+    await fireEvent.click(screen.getByRole('button', { name: 'Reopen' }));
+    expect(backend.attachServer).toHaveBeenCalledWith('s1', 'tb-7');
+    expect(backend.openNotebook).toHaveBeenCalledWith('http://127.0.0.1:41234/lab?token=t', 'JupyterLab — gpu-box — GPU 1');
+    expect(await screen.findByText('127.0.0.1:41234')).toBeInTheDocument();
+  });
+});
+
+describe('each host keeps its own view', () => {
+  it('a second host that fails does not take over the first one', async () => {
+    const { HostViews } = await import('../state/host-views.svelte');
+    const { emit } = await import('../test/mock-backend');
+    backend.listServers.mockResolvedValue([]);
+    backend.gpuSnapshot.mockResolvedValue(null);
+    const views = new HostViews();
+    backend.startSession.mockResolvedValueOnce('s1');
+    await views.start('gpu-box');
+    emit('session', { sessionId: 's1', step: 'readGpus', state: 'done', message: '2 GPUs', error: null });
+    expect(views.connect.phase).toBe('connected');
+
+    backend.startSession.mockResolvedValueOnce('s2');
+    await views.start('broken');
+    const error = { code: 'unreachable' as const, message: 'Cannot reach broken:22: nothing accepts connections' };
+    emit('session', { sessionId: 's2', step: 'connect', state: 'failed', message: error.message, error });
+    expect(views.connect.hostId).toBe('broken');
+    expect(views.connect.phase).toBe('failed');
+    // The first host's view is as it was.
+    expect(views.byHost['gpu-box'].phase).toBe('connected');
+    expect(views.byHost['gpu-box'].sessionId).toBe('s1');
+    // The error is said once, in words, with what to do next to it.
+    const Connect = (await import('./Connect.svelte')).default;
+    const onEditHost = vi.fn();
+    const shown = render(Connect, { model: views.connect, onPickGpu: vi.fn(), onEditHost });
+    const { within } = await import('@testing-library/svelte');
+    expect(within(screen.getByRole('list', { name: 'Progress' })).getAllByText(/nothing accepts connections/)).toHaveLength(1);
+    await fireEvent.click(screen.getByRole('button', { name: 'Edit host' }));
+    expect(onEditHost).toHaveBeenCalledWith('broken');
+    backend.startSession.mockResolvedValueOnce('s3');
+    await fireEvent.click(screen.getByRole('button', { name: 'Retry' }));
+    expect(backend.startSession).toHaveBeenLastCalledWith('broken');
+    shown.unmount();
+
+    views.show('gpu-box');
+    expect(views.connect.sessionId).toBe('s1');
+    expect(views.hostIds).toEqual(['gpu-box', 'broken']);
+  });
+});
