@@ -115,7 +115,7 @@ impl From<SshError> for AppError {
 fn ssh_code(e: &SshError) -> ErrorCode {
     match e {
         SshError::Unreachable { .. } => ErrorCode::Unreachable,
-        SshError::Timeout { .. } => ErrorCode::Timeout,
+        SshError::Timeout { .. } | SshError::CommandTimedOut { .. } => ErrorCode::Timeout,
         SshError::HostKeyChanged { .. } => ErrorCode::HostKeyChanged,
         SshError::HostKeyNotTrusted { .. } => ErrorCode::HostKeyNotTrusted,
         SshError::AuthFailed { .. } => ErrorCode::AuthFailed,
@@ -123,7 +123,9 @@ fn ssh_code(e: &SshError) -> ErrorCode {
         | SshError::KnownHosts { .. }
         | SshError::Closed(_)
         | SshError::ChannelRefused { .. }
-        | SshError::Protocol(_) => ErrorCode::Internal,
+        | SshError::Protocol(_)
+        | SshError::NotRun { .. }
+        | SshError::OutputTooLarge { .. } => ErrorCode::Internal,
     }
 }
 

@@ -59,6 +59,38 @@ fn new_id() -> String {
     )
 }
 
+/// How the server is started: `python -c MAIN_PY MODULE ARGS…` runs `python -m MODULE ARGS…`
+/// with Tunnelbook's token added to the arguments inside the process. Command-line settings beat
+/// everything in the user's `~/.jupyter` / `JUPYTER_CONFIG_DIR` config files (a fixed token, an
+/// empty token, a password, `base_url`, `ip`, `port`, `root_dir`), and arguments added here never
+/// reach the process's command line that `ps` shows. The class that owns each setting depends
+/// on the install: classic Notebook 6 (`NotebookApp`), jupyter_server 1 (`ServerApp.token`) or 2
+/// (`IdentityProvider.token`).
+const MAIN_PY: &str = r#"import os, runpy, sys
+from importlib.metadata import version
+def major(name):
+    try:
+        return int(version(name).split(".")[0])
+    except Exception:
+        return 0
+m = sys.argv.pop(1)
+t = os.environ.get("JUPYTER_TOKEN", "")
+classic = m == "notebook" and 0 < major("notebook") < 7
+app = "NotebookApp" if classic else "ServerApp"
+args = [a.replace("--ServerApp.", "--%s." % app, 1) for a in sys.argv[1:]]
+if classic:
+    args = [a.replace("--NotebookApp.root_dir=", "--NotebookApp.notebook_dir=", 1) for a in args]
+    args.append("--NotebookApp.token=" + t)
+    args.append("--NotebookApp.password=")
+elif major("jupyter_server") >= 2:
+    args.append("--IdentityProvider.token=" + t)
+else:
+    args.append("--ServerApp.token=" + t)
+    args.append("--ServerApp.password=")
+sys.argv[1:] = args
+runpy.run_module(m, run_name="__main__", alter_sys=True)
+"#;
+
 /// The launch script. The token is the first line of stdin; `read` is a shell builtin, so it
 /// never appears in a process's arguments, and `JUPYTER_TOKEN` reaches Jupyter through its
 /// environment (readable only by the user and root). `setsid nohup … &` detaches the server from
@@ -124,10 +156,12 @@ else
     tb_port=$("$tb_py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') || { echo "tunnelbook: $tb_py cannot run" >&2; exit 94; }
     set -- --ServerApp.ip=127.0.0.1 "--ServerApp.port=$tb_port" --ServerApp.port_retries=0
 fi
+set -- "$@" --ServerApp.base_url=/ "--ServerApp.root_dir=$PWD" --ServerApp.open_browser=False
 "#,
     );
+    s.push_str(&format!("tb_main={}\n", shell_quote(MAIN_PY)));
     s.push_str(&format!(
-        "setsid nohup \"$tb_py\" -m {module} --no-browser \"$@\" < /dev/null >> \"$tb_log\" 2>&1 &\n"
+        "setsid nohup \"$tb_py\" -c \"$tb_main\" {module} --no-browser \"$@\" < /dev/null >> \"$tb_log\" 2>&1 &\n"
     ));
     s.push_str("printf 'tb_launched\\t%s\\t%s\\t%s\\t%s\\t%s\\n' \"$!\" \"$tb_dir\" \"$tb_port\" \"$tb_sock\" \"$PWD\"\n");
     s
@@ -244,8 +278,10 @@ mod tests {
         assert!(s.contains("IFS= read -r JUPYTER_TOKEN"));
         assert!(s.contains("export CUDA_VISIBLE_DEVICES='GPU-1'"));
         assert!(s.contains("cd \"$HOME\"/'work dir'"));
-        assert!(s.contains("-m jupyterlab --no-browser"));
-        assert!(!s.contains("token="));
+        assert!(s.contains("-c \"$tb_main\" jupyterlab --no-browser"));
+        assert!(s.contains("--ServerApp.base_url=/"));
+        // The token is added inside the Python process, never as a shell-level argument.
+        assert!(!s.contains("token=$"), "{s}");
         let t = new_token();
         assert_eq!(t.expose().len(), 64);
         assert_ne!(t.expose(), new_token().expose());
