@@ -250,7 +250,7 @@ pub struct SshdOptions {
     pub password: bool,
     /// Keyboard-interactive through PAM asking the password then a TOTP code.
     pub otp: bool,
-    /// Extra `sshd_config` lines.
+    /// Extra `sshd_config` lines; one with the keyword of a default line replaces it.
     pub extra: Vec<String>,
 }
 
@@ -333,6 +333,16 @@ impl Sshd {
         } else {
             config.extend(["UsePAM no".into(), "KbdInteractiveAuthentication no".into()]);
         }
+        // sshd takes the first value of a keyword: an extra line replaces the default one with
+        // the same keyword (e.g. `AllowTcpForwarding no`) instead of being ignored after it.
+        let keyword = |line: &str| {
+            line.split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase()
+        };
+        let overridden: Vec<String> = options.extra.iter().map(|l| keyword(l)).collect();
+        config.retain(|line| !overridden.contains(&keyword(line)));
         config.extend(options.extra.iter().cloned());
 
         for _attempt in 0..5 {

@@ -174,7 +174,20 @@ pub async fn launch(host: &Host, spec: &LaunchSpec) -> Result<Launched, JupyterE
     let socket = match (spec.endpoint, host) {
         (_, Host::Local) | (EndpointChoice::Tcp, _) => false,
         (EndpointChoice::UnixSocket, _) => true,
-        (EndpointChoice::Auto, Host::Ssh(conn)) => conn.streamlocal_allowed().await,
+        // A 0600 socket unless only TCP forwarding works; where neither works the socket is
+        // reached through a relay over an exec channel (`Connection::open_unix_socket`).
+        (EndpointChoice::Auto, Host::Ssh(conn)) => {
+            let policy = conn.forwarding().await;
+            if !policy.tcp && policy.streamlocal == Some(false) && policy.relay_python.is_none() {
+                return Err(JupyterError::Launch(format!(
+                    "{} on {}, and it has no python3 to relay the notebook through; ask its \
+                     administrator to allow forwarding for your account",
+                    policy.describe(),
+                    host.name()
+                )));
+            }
+            !(policy.tcp && policy.streamlocal == Some(false))
+        }
     };
     let id = new_id();
     let token = new_token();

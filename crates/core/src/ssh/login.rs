@@ -56,7 +56,13 @@ pub fn login_shell(script: &str) -> String {
          printf '%s\\n' \"exec /bin/sh -c 'eval \\\"\\$TB_RUN\\\"'\" | \"${{SHELL:-/bin/sh}}\" -l\n",
         super::shell_quote(&run)
     );
-    let word = base64::engine::general_purpose::STANDARD.encode(outer);
+    posix_command(&outer)
+}
+
+/// The POSIX `script` as one line every login shell passes to `/bin/sh` unchanged, without the
+/// login environment and with the channel's stdin left alone (for long-lived relays).
+pub fn posix_command(script: &str) -> String {
+    let word = base64::engine::general_purpose::STANDARD.encode(script);
     format!("exec /bin/sh -c 'eval \"$(echo {word} | base64 -d)\"'")
 }
 

@@ -7,6 +7,7 @@
 //! policy ([`crate::session`]), and where profiles come from ([`crate::profile`]).
 
 mod auth;
+mod forwarding;
 mod handler;
 mod known_hosts;
 pub mod login;
@@ -21,6 +22,7 @@ use tokio::{io::AsyncWriteExt, net::TcpStream, sync::broadcast};
 
 use self::handler::ClientHandler;
 pub use self::{
+    forwarding::Forwarding,
     handler::RemoteForwards,
     known_hosts::{HostKeyStatus, KnownHosts, fingerprint},
     prompt::{
@@ -346,6 +348,8 @@ struct Inner {
     destination: String,
     events: broadcast::Sender<ConnectionState>,
     remote_forwards: RemoteForwards,
+    /// The server's forwarding policy, probed on first use ([`Connection::forwarding`]).
+    forwarding: tokio::sync::OnceCell<Forwarding>,
 }
 
 impl fmt::Debug for Connection {
@@ -458,15 +462,20 @@ impl Connection {
                         .map_err(|_| timed_out())??
                 }
                 Some(jump) => {
-                    let channel = jump
-                        .channel_open_direct_tcpip(
+                    // The jump host may hang on the way to the next hop (a firewall that drops
+                    // packets): opening the channel shares the connect time limit.
+                    let channel = tokio::time::timeout(
+                        timeout,
+                        jump.channel_open_direct_tcpip(
                             hop.host.clone(),
                             u32::from(hop.port),
                             "127.0.0.1",
                             0,
-                        )
-                        .await
-                        .map_err(|e| SshError::ChannelRefused {
+                        ),
+                    )
+                    .await
+                    .map_err(|_| timed_out())?
+                    .map_err(|e| SshError::ChannelRefused {
                             what: format!("a jump to {}:{}", hop.host, hop.port),
                             message: e.to_string(),
                         })?;
@@ -491,6 +500,7 @@ impl Connection {
                         destination: destination(target),
                         events,
                         remote_forwards,
+                        forwarding: tokio::sync::OnceCell::new(),
                     }),
                 });
             }
@@ -759,28 +769,10 @@ impl Connection {
         }
     }
 
-    /// Whether the server allows `direct-streamlocal` channels (forwards to Unix sockets). Asks
-    /// for a socket that does not exist: "connect failed" means allowed, "administratively
-    /// prohibited" (OpenSSH's `AllowStreamLocalForwarding no`) or an unknown channel type means
-    /// not.
+    /// Whether the server allows `direct-streamlocal` channels (forwards to Unix sockets), as
+    /// [`Connection::forwarding`] found out; `true` when it could not be told.
     pub async fn streamlocal_allowed(&self) -> bool {
-        match self
-            .inner
-            .handle
-            .channel_open_direct_streamlocal("/nonexistent/tunnelbook-probe.sock")
-            .await
-        {
-            Ok(channel) => {
-                let _ = channel.close().await;
-                true
-            }
-            Err(russh::Error::ChannelOpenFailure(reason)) => !matches!(
-                reason,
-                russh::ChannelOpenFailure::AdministrativelyProhibited
-                    | russh::ChannelOpenFailure::UnknownChannelType
-            ),
-            Err(_) => false,
-        }
+        self.forwarding().await.streamlocal != Some(false)
     }
 
     fn channel_error(&self, what: &str, e: russh::Error) -> SshError {
