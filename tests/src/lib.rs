@@ -314,6 +314,9 @@ impl Sshd {
             "LogLevel VERBOSE".into(),
             "MaxStartups 500".into(),
             "MaxSessions 500".into(),
+            // Every process started through this sshd (and what it starts: detached Jupyter
+            // servers, their kernels) carries the tag, so dropping the server ends them all.
+            format!("SetEnv {}", sshd_tag(dir.path())),
             format!(
                 "PasswordAuthentication {}",
                 if options.password { "yes" } else { "no" }
@@ -433,6 +436,48 @@ impl Sshd {
                 .stderr(log),
         );
         wait_for_port(self.port, Duration::from_secs(10));
+    }
+}
+
+/// `TB_TESTBED_SSHD=<the server's directory name>`: the environment entry that marks processes
+/// started through one test sshd.
+fn sshd_tag(dir: &Path) -> String {
+    format!(
+        "TB_TESTBED_SSHD={}",
+        dir.file_name().unwrap_or_default().to_string_lossy()
+    )
+}
+
+/// Every live process whose environment holds exactly `entry` (`NAME=VALUE`).
+pub fn processes_with_env(entry: &str) -> Vec<u32> {
+    processes()
+        .into_iter()
+        .filter(|(pid, f)| {
+            f.first().is_some_and(|s| s != "Z")
+                && std::fs::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|env| env.split(|b| *b == 0).any(|e| e == entry.as_bytes()))
+        })
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+impl Drop for Sshd {
+    /// Nothing started through this server outlives it: Jupyter servers a test left running
+    /// (detached with `setsid`, so not below sshd) and their kernels are killed too.
+    fn drop(&mut self) {
+        self.process.kill();
+        let tag = sshd_tag(self.dir.path());
+        for _round in 0..3 {
+            let left = processes_with_env(&tag);
+            if left.is_empty() {
+                break;
+            }
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .args(left.iter().map(u32::to_string))
+                .status();
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
