@@ -65,7 +65,11 @@ async fn local_exec(
     lines: Option<mpsc::UnboundedSender<String>>,
 ) -> Result<Output, JupyterError> {
     let io = |e: std::io::Error| JupyterError::Local(e.to_string());
-    let mut child = tokio::process::Command::new("/bin/sh")
+    let mut command = tokio::process::Command::new("/bin/sh");
+    // The wrapper may signal its own process group: never ours.
+    #[cfg(unix)]
+    command.process_group(0);
+    let mut child = command
         .arg("-c")
         .arg(login::login_shell(script))
         .stdin(Stdio::piped())

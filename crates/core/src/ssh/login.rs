@@ -49,11 +49,17 @@ pub fn login_shell(script: &str) -> String {
     );
     // The outer /bin/sh: keeps stdin away from the startup files, then starts the login shell.
     // `-l` alone is the one login flag every shell takes (csh and tcsh accept it only alone).
+    // It waits in `wait` (which a signal interrupts) so that a TERM or HUP sent when the command
+    // runs past its time limit ends the whole process group (sshd made it a session leader),
+    // not only this shell; detached servers (`setsid`) are in groups of their own.
     let outer = format!(
         "tb_in=$(cat; printf x); TB_STDIN=${{tb_in%x}}; unset tb_in\n\
          TB_RUN={}\n\
          export TB_STDIN TB_RUN\n\
-         printf '%s\\n' \"exec /bin/sh -c 'eval \\\"\\$TB_RUN\\\"'\" | \"${{SHELL:-/bin/sh}}\" -l\n",
+         printf '%s\\n' \"exec /bin/sh -c 'eval \\\"\\$TB_RUN\\\"'\" | \"${{SHELL:-/bin/sh}}\" -l &\n\
+         tb_job=$!\n\
+         trap 'trap - TERM HUP; kill -KILL 0' TERM HUP\n\
+         wait \"$tb_job\"\n",
         super::shell_quote(&run)
     );
     posix_command(&outer)

@@ -319,6 +319,22 @@ impl ExecLimits {
         timeout: None,
         max_output: 256 << 20,
     };
+
+    /// [`ExecLimits::DEFAULT`], with the time limit from `TUNNELBOOK_COMMAND_TIMEOUT` (seconds)
+    /// when that is set to a positive number (for hosts that are slow to answer, and tests).
+    pub fn standard() -> ExecLimits {
+        static FROM_ENV: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+        let secs = *FROM_ENV.get_or_init(|| {
+            std::env::var("TUNNELBOOK_COMMAND_TIMEOUT")
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|s| *s > 0)
+        });
+        ExecLimits {
+            timeout: secs.map(Duration::from_secs).or(Self::DEFAULT.timeout),
+            ..Self::DEFAULT
+        }
+    }
 }
 
 /// A command's name for messages: its first non-blank line, at most 60 characters.
@@ -593,7 +609,7 @@ impl Connection {
 
     /// Runs the POSIX `command` in the user's login environment, whatever their login shell
     /// (so PATH from `.profile`/`.cshrc`/`config.fish`, venvs and modules apply; see
-    /// [`login`]), and collects its output, within [`ExecLimits::DEFAULT`].
+    /// [`login`]), and collects its output, within [`ExecLimits::standard`].
     ///
     /// # Errors
     /// [`SshError::NotRun`] when the login shell did not run it, [`SshError::CommandTimedOut`] /
@@ -605,7 +621,23 @@ impl Connection {
     /// Like [`Connection::exec`], writing `stdin` to the command first (then EOF). This is how
     /// secrets reach remote programs without appearing on a command line.
     pub async fn exec_with_stdin(&self, command: &str, stdin: &[u8]) -> Result<Output, SshError> {
-        self.exec_limited(command, stdin, ExecLimits::DEFAULT).await
+        self.exec_limited(command, stdin, ExecLimits::standard())
+            .await
+    }
+
+    /// Like [`Connection::exec`], calling the command `name` in messages (e.g. `nvidia-smi`)
+    /// instead of its first line.
+    pub async fn exec_named(&self, name: &str, command: &str) -> Result<Output, SshError> {
+        let out = self
+            .run(
+                &login::login_shell(command),
+                name,
+                &[],
+                None,
+                ExecLimits::standard(),
+            )
+            .await?;
+        login::finish(out, &self.inner.destination)
     }
 
     /// Like [`Connection::exec_with_stdin`] with other limits (e.g. a user's own command).
@@ -622,9 +654,9 @@ impl Connection {
     }
 
     /// Runs `command` exactly as given (parsed by the server's `$SHELL -c`, so it must suit the
-    /// user's shell), without a login shell, within [`ExecLimits::DEFAULT`].
+    /// user's shell), without a login shell, within [`ExecLimits::standard`].
     pub async fn exec_raw(&self, command: &str, stdin: &[u8]) -> Result<Output, SshError> {
-        self.run(command, command, stdin, None, ExecLimits::DEFAULT)
+        self.run(command, command, stdin, None, ExecLimits::standard())
             .await
     }
 
@@ -750,9 +782,10 @@ impl Connection {
             None => body.await,
         };
         if let Err(e) = result {
-            // Stop the command where sshd lets us, and free the channel either way.
+            // Stop the command where sshd lets us (the login wrapper ends its whole process
+            // group on TERM), and free the channel either way.
             let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                let _ = channel.signal(russh::Sig::KILL).await;
+                let _ = channel.signal(russh::Sig::TERM).await;
                 let _ = channel.close().await;
             })
             .await;
