@@ -346,7 +346,14 @@ impl Sshd {
         };
         let overridden: Vec<String> = options.extra.iter().map(|l| keyword(l)).collect();
         config.retain(|line| !overridden.contains(&keyword(line)));
-        config.extend(options.extra.iter().cloned());
+        // Only the first SetEnv line counts: the tag joins the test's own.
+        config.extend(options.extra.iter().map(|line| {
+            if keyword(line) == "setenv" {
+                format!("{line} {}", sshd_tag(dir.path()))
+            } else {
+                line.clone()
+            }
+        }));
 
         for _attempt in 0..5 {
             let port = free_port();

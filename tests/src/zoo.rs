@@ -116,8 +116,29 @@ pub const BANNER: ZooUser = ZooUser {
     ],
 };
 
+/// A bash user whose `~/.jupyter` config the Jupyter-config tests write (case 12).
+pub const JUPYTER_CONFIG: ZooUser = ZooUser {
+    name: "tbjupcfg",
+    shell: "/bin/bash",
+    probe: "jupcfg",
+    files: &[(
+        ".profile",
+        "PATH=\"$HOME/bin:$PATH\"; export PATH\nexport TB_LOGIN_PROBE=jupcfg\n\
+         [ -f \"$HOME/.jupyter-env\" ] && . \"$HOME/.jupyter-env\"\n",
+    )],
+};
+
 /// The whole zoo.
-pub const ZOO: [ZooUser; 7] = [TCSH, FISH, ZSH, KSH, DASH, EXEC_ZSH, BANNER];
+pub const ZOO: [ZooUser; 8] = [
+    TCSH,
+    FISH,
+    ZSH,
+    KSH,
+    DASH,
+    EXEC_ZSH,
+    BANNER,
+    JUPYTER_CONFIG,
+];
 
 /// Creates missing zoo users and (re)writes every zoo user's startup files, once per process.
 /// Panics, saying to run `scripts/setup.sh`, when a shell is not installed.
