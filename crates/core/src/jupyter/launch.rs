@@ -59,7 +59,7 @@ fn new_id() -> String {
     )
 }
 
-/// How the server is started: `python -c MAIN_PY MODULE ARGS…` runs `python -m MODULE ARGS…`
+/// How the server is started: `python -c MAIN_PY ID MODULE ARGS…` runs `python -m MODULE ARGS…`
 /// with Tunnelbook's token added to the arguments inside the process. Command-line settings beat
 /// everything in the user's `~/.jupyter` / `JUPYTER_CONFIG_DIR` config files (a fixed token, an
 /// empty token, a password, `base_url`, `ip`, `port`, `root_dir`), and arguments added here never
@@ -73,6 +73,7 @@ def major(name):
         return int(version(name).split(".")[0])
     except Exception:
         return 0
+sys.argv.pop(1)  # Tunnelbook's server id: on the command line so `stop` can tell this process
 m = sys.argv.pop(1)
 t = os.environ.get("JUPYTER_TOKEN", "")
 classic = m == "notebook" and 0 < major("notebook") < 7
@@ -161,7 +162,7 @@ set -- "$@" --ServerApp.base_url=/ "--ServerApp.root_dir=$PWD" --ServerApp.open_
     );
     s.push_str(&format!("tb_main={}\n", shell_quote(MAIN_PY)));
     s.push_str(&format!(
-        "setsid nohup \"$tb_py\" -c \"$tb_main\" {module} --no-browser \"$@\" < /dev/null >> \"$tb_log\" 2>&1 &\n"
+        "setsid nohup \"$tb_py\" -c \"$tb_main\" \"$tb_id\" {module} --no-browser \"$@\" < /dev/null >> \"$tb_log\" 2>&1 &\n"
     ));
     s.push_str("printf 'tb_launched\\t%s\\t%s\\t%s\\t%s\\t%s\\n' \"$!\" \"$tb_dir\" \"$tb_port\" \"$tb_sock\" \"$PWD\"\n");
     s
@@ -291,7 +292,7 @@ mod tests {
         assert!(s.contains("IFS= read -r JUPYTER_TOKEN"));
         assert!(s.contains("export CUDA_VISIBLE_DEVICES='GPU-1'"));
         assert!(s.contains("cd \"$HOME\"/'work dir'"));
-        assert!(s.contains("-c \"$tb_main\" jupyterlab --no-browser"));
+        assert!(s.contains("-c \"$tb_main\" \"$tb_id\" jupyterlab --no-browser"));
         assert!(s.contains("--ServerApp.base_url=/"));
         // The token is added inside the Python process, never as a shell-level argument.
         assert!(!s.contains("token=$"), "{s}");
