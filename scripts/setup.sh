@@ -64,7 +64,7 @@ for entry in tbzsh:/usr/bin/zsh tbtcsh:/usr/bin/tcsh tbfish:/usr/bin/fish tbksh:
   tbdash:/usr/bin/dash tbexeczsh:/bin/bash tbbanner:/bin/bash tbjupcfg:/bin/bash; do
   user=${entry%%:*} shell=${entry#*:}
   id "$user" >/dev/null 2>&1 || useradd --create-home --shell "$shell" "$user"
-  usermod --shell "$shell" "$user"
+  usermod --shell "$shell" --password '*' "$user" # not locked: sshd (UsePAM no) refuses those
 done
 # --- end server zoo ---------------------------------------------------------------------------
 

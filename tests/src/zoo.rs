@@ -167,7 +167,14 @@ pub fn ensure_zoo() {
                     user.name,
                 ]));
             }
-            run(Command::new("usermod").args(["--shell", user.shell, user.name]));
+            // sshd (UsePAM no) refuses accounts whose password is locked, as useradd leaves it.
+            run(Command::new("usermod").args([
+                "--shell",
+                user.shell,
+                "--password",
+                "*",
+                user.name,
+            ]));
             let home = format!("/home/{}", user.name);
             std::fs::create_dir_all(&home).unwrap();
             for (file, text) in user.files {
