@@ -129,16 +129,7 @@ pub const JUPYTER_CONFIG: ZooUser = ZooUser {
 };
 
 /// The whole zoo.
-pub const ZOO: [ZooUser; 8] = [
-    TCSH,
-    FISH,
-    ZSH,
-    KSH,
-    DASH,
-    EXEC_ZSH,
-    BANNER,
-    JUPYTER_CONFIG,
-];
+pub const ZOO: [ZooUser; 8] = [TCSH, FISH, ZSH, KSH, DASH, EXEC_ZSH, BANNER, JUPYTER_CONFIG];
 
 /// Creates missing zoo users and (re)writes every zoo user's startup files, once per process.
 /// Panics, saying to run `scripts/setup.sh`, when a shell is not installed.

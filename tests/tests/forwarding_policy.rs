@@ -143,7 +143,10 @@ async fn both_off_case_14b_relays_and_forward_says_prohibited() {
     let bed = bed(&["AllowTcpForwarding no", "AllowStreamLocalForwarding no"]);
     let (policy, took) = bed.policy().await;
     assert!(took < Duration::from_secs(2), "{took:?}");
-    assert!(!policy.tcp && policy.streamlocal == Some(false), "{policy:?}");
+    assert!(
+        !policy.tcp && policy.streamlocal == Some(false),
+        "{policy:?}"
+    );
     bed.up_runs_kernel_code("both off").await;
 
     // `forward -L` on this server: the connection is refused the way OpenSSH says it.
@@ -164,7 +167,8 @@ async fn both_off_case_14b_relays_and_forward_says_prohibited() {
     let line = forward.read_line();
     assert!(line.starts_with("forwarding"), "{line}");
     let mut conn = TcpStream::connect(("127.0.0.1", local)).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut buf = Vec::new();
     let _ = conn.read_to_end(&mut buf);
     assert!(buf.is_empty(), "{buf:?}");
@@ -188,7 +192,8 @@ async fn allow_stream_local_forwarding_no_case_14c_uses_tcp() {
     assert!(took < Duration::from_secs(2), "{took:?}");
     assert!(policy.tcp, "{policy:?}");
     assert_eq!(policy.streamlocal, Some(false), "{policy:?}");
-    bed.up_runs_kernel_code("AllowStreamLocalForwarding no").await;
+    bed.up_runs_kernel_code("AllowStreamLocalForwarding no")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

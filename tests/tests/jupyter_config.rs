@@ -78,7 +78,10 @@ struct Up {
 }
 
 fn up(client: &Client, what: &str) -> Up {
-    let err_path = client.dir.path().join(format!("up-{}", what.replace(' ', "-")));
+    let err_path = client
+        .dir
+        .path()
+        .join(format!("up-{}", what.replace(' ', "-")));
     let mut guard = Guard::spawn(
         client
             .cli()
@@ -169,7 +172,11 @@ async fn the_users_jupyter_config_cannot_take_over_token_address_or_base_url() {
         "import os; print(6 * 7, os.getcwd())",
     )
     .await;
-    assert_eq!(seen.trim(), format!("42 {}", home()), "root_dir is the home");
+    assert_eq!(
+        seen.trim(),
+        format!("42 {}", home()),
+        "root_dir is the home"
+    );
     let lab = http::request(addr(a.port), "GET", "/lab", Some(&a.token))
         .await
         .unwrap();
@@ -179,11 +186,7 @@ async fn the_users_jupyter_config_cannot_take_over_token_address_or_base_url() {
         .await
         .unwrap();
     assert_eq!(refused.status, 403, "the config's token must not work");
-    let listed = client
-        .cli()
-        .args(["ls", "jc", "--json"])
-        .output()
-        .unwrap();
+    let listed = client.cli().args(["ls", "jc", "--json"]).output().unwrap();
     let servers: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
     let remote_port = servers[0]["endpoint"]["port"].as_u64().unwrap();
     let remote_port = u16::try_from(remote_port).unwrap();
@@ -214,7 +217,10 @@ async fn the_users_jupyter_config_cannot_take_over_token_address_or_base_url() {
     let refused = http::request(addr(b.port), "GET", "/api/kernels", Some(&env_token))
         .await
         .unwrap();
-    assert_eq!(refused.status, 403, "JUPYTER_TOKEN from the profile must not work");
+    assert_eq!(
+        refused.status, 403,
+        "JUPYTER_TOKEN from the profile must not work"
+    );
     assert_eq!(listens_beyond_loopback(8898), Vec::<String>::new());
     down(&client, b).await;
     clean();

@@ -79,7 +79,10 @@ fn processes_of(user: &str) -> Vec<String> {
         })
         .map(|(pid, _)| {
             let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            format!("{pid}: {}", String::from_utf8_lossy(&cmd).replace('\0', " "))
+            format!(
+                "{pid}: {}",
+                String::from_utf8_lossy(&cmd).replace('\0', " ")
+            )
         })
         .collect()
 }
@@ -104,7 +107,11 @@ async fn everything_works_for(user: ZooUser) {
     assert_eq!(lines.len(), 3, "{}: {out:?}", user.name);
     assert_eq!(lines[0], "hello", "{}: {out:?}", user.name);
     assert_eq!(lines[1], format!("{} posix", user.probe), "{}", user.name);
-    assert!(lines[2].starts_with("GPU 0: NVIDIA H100"), "{}: {out:?}", user.name);
+    assert!(
+        lines[2].starts_with("GPU 0: NVIDIA H100"),
+        "{}: {out:?}",
+        user.name
+    );
     assert!(
         !err.contains("Welcome") && !err.contains("motd") && !err.contains("stty"),
         "{}: the startup files' noise leaked: {err:?}",
@@ -170,7 +177,11 @@ async fn everything_works_for(user: ZooUser) {
     while alive(pid) && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(!alive(pid), "{}: the server {pid} is still alive", user.name);
+    assert!(
+        !alive(pid),
+        "{}: the server {pid} is still alive",
+        user.name
+    );
     // Nothing of this user is left (the kernel, a wrapper shell, …).
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let mut left = processes_of(user.name);

@@ -25,7 +25,8 @@ pub async fn run(global: &Global, args: ExecArgs) -> ExitCode {
     };
     let out = match conn
         .exec_limited(&args.command.join(" "), &[], ExecLimits::USER)
-        .await {
+        .await
+    {
         Ok(out) => out,
         Err(e) => return connect::unreachable(e),
     };

@@ -237,11 +237,7 @@ impl Connection {
 
     /// Starts [`RELAY_PY`] with `python` on an exec channel and returns the channel once the
     /// relay is connected (its [`login::BEGIN`] line read; nothing else is passed on before).
-    async fn open_relay(
-        &self,
-        python: &str,
-        path: &str,
-    ) -> Result<russh::Channel<Msg>, SshError> {
+    async fn open_relay(&self, python: &str, path: &str) -> Result<russh::Channel<Msg>, SshError> {
         let refused = |message: String| SshError::ChannelRefused {
             what: format!("a relay to {path}"),
             message,

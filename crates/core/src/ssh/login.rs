@@ -254,7 +254,10 @@ mod tests {
             ("zsh", vec![(".zprofile", posix)]),
             (
                 "tcsh",
-                vec![(".cshrc", "set path = ( $HOME/bin $path )\nsetenv TB_PROBE profile\n")],
+                vec![(
+                    ".cshrc",
+                    "set path = ( $HOME/bin $path )\nsetenv TB_PROBE profile\n",
+                )],
             ),
             (
                 "fish",
@@ -304,7 +307,13 @@ mod tests {
     /// A login shell that runs nothing (a startup file that exits) is an error, not status 0.
     #[test]
     fn a_startup_file_that_exits_is_reported() {
-        let out = run_as("bash", &[(".bash_profile", "echo bye; exit 0\n")], "true", "").unwrap();
+        let out = run_as(
+            "bash",
+            &[(".bash_profile", "echo bye; exit 0\n")],
+            "true",
+            "",
+        )
+        .unwrap();
         let err = finish(out, "me@box").unwrap_err().to_string();
         assert!(err.contains("did not run") && err.contains("bye"), "{err}");
     }

@@ -492,9 +492,9 @@ impl Connection {
                     .await
                     .map_err(|_| timed_out())?
                     .map_err(|e| SshError::ChannelRefused {
-                            what: format!("a jump to {}:{}", hop.host, hop.port),
-                            message: e.to_string(),
-                        })?;
+                        what: format!("a jump to {}:{}", hop.host, hop.port),
+                        message: e.to_string(),
+                    })?;
                     tokio::time::timeout(
                         timeout,
                         client::connect_stream(config, channel.into_stream(), handler),

@@ -508,7 +508,9 @@ async fn forward_local(
     match channel {
         // Dropping `tcp` on failure closes the local connection: the client sees it refused.
         // A refusal by the server's policy is said the way OpenSSH says it.
-        Err(russh::Error::ChannelOpenFailure(russh::ChannelOpenFailure::AdministrativelyProhibited)) => {
+        Err(russh::Error::ChannelOpenFailure(
+            russh::ChannelOpenFailure::AdministrativelyProhibited,
+        )) => {
             tracing::warn!(
                 "channel open failed: administratively prohibited: open failed (forwarding to {target}; the server's AllowTcpForwarding / PermitOpen forbids it)"
             );
