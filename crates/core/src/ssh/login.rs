@@ -51,7 +51,8 @@ pub fn login_shell(script: &str) -> String {
     // `-l` alone is the one login flag every shell takes (csh and tcsh accept it only alone).
     // It waits in `wait` (which a signal interrupts) so that a TERM or HUP sent when the command
     // runs past its time limit ends the whole process group (sshd made it a session leader),
-    // not only this shell; detached servers (`setsid`) are in groups of their own.
+    // not only this shell; detached servers (`setsid`) are in groups of their own. A script
+    // killed by a signal ends this shell with the same signal, so the caller sees the signal.
     let outer = format!(
         "tb_in=$(cat; printf x); TB_STDIN=${{tb_in%x}}; unset tb_in\n\
          TB_RUN={}\n\
@@ -59,7 +60,9 @@ pub fn login_shell(script: &str) -> String {
          printf '%s\\n' \"exec /bin/sh -c 'eval \\\"\\$TB_RUN\\\"'\" | \"${{SHELL:-/bin/sh}}\" -l &\n\
          tb_job=$!\n\
          trap 'trap - TERM HUP; kill -KILL 0' TERM HUP\n\
-         wait \"$tb_job\"\n",
+         wait \"$tb_job\"; tb_st=$?\n\
+         if [ \"$tb_st\" -gt 128 ] && [ \"$tb_st\" -lt 160 ]; then trap - TERM HUP; kill -s \"$(kill -l \"$tb_st\")\" $$; fi\n\
+         exit \"$tb_st\"\n",
         super::shell_quote(&run)
     );
     posix_command(&outer)
@@ -302,6 +305,14 @@ mod tests {
         let out = finish(out, "bash").unwrap();
         assert_eq!(out.stdout_text(), "x zprofile\n");
         assert_eq!(out.status, Some(0));
+    }
+
+    /// A script killed by a signal is reported killed, not as exit status 128 + n.
+    #[test]
+    fn a_signal_that_killed_the_script_is_passed_on() {
+        let out = run_as("dash", &[], "kill -KILL $$", "").unwrap();
+        let out = finish(out, "dash").unwrap();
+        assert_eq!(out.status, None, "{out:?}");
     }
 
     /// A login shell that runs nothing (a startup file that exits) is an error, not status 0.
