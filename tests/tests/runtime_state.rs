@@ -156,3 +156,72 @@ async fn down_never_signals_a_process_that_is_not_the_recorded_server() {
     assert!(!std::path::Path::new(&path).exists(), "{out:?}");
     other.kill();
 }
+
+/// No race for the TCP port: the server binds a port the kernel picks and Tunnelbook learns it
+/// from the server's own listening socket (another user listening on loopback meanwhile): the
+/// recorded port is the one the server process itself holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tcp_port_is_the_one_the_server_itself_listens_on() {
+    let (_sshd, client, _keys) = bed(vec!["AllowStreamLocalForwarding no".into()]);
+    // Another local user listening on loopback, counting connections.
+    let mut other = Guard::spawn(
+        Command::new("setpriv")
+            .args([
+                "--reuid",
+                tunnelbook_testbed::OTHER_USER,
+                "--regid",
+                tunnelbook_testbed::OTHER_USER,
+                "--init-groups",
+                "/usr/bin/python3",
+                "-c",
+                "import socket, sys\ns = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(8)\n\
+                 print(s.getsockname()[1], flush=True)\ns.settimeout(120)\n\
+                 c, _ = s.accept(); print('got', c.recv(4096), flush=True)",
+            ])
+            .stdout(Stdio::piped()),
+    );
+    let _their_port: u16 = other.read_line().parse().unwrap();
+
+    let (mut up, ready) = spawn_json(&client, &["up", "box", "--gpu", "none"]);
+    let pid = u32::try_from(ready["remotePid"].as_u64().unwrap()).unwrap();
+    let url = ready["url"].as_str().unwrap();
+    let port = u16::try_from(ready["localPort"].as_u64().unwrap()).unwrap();
+    let token = Sensitive::new(url.split("token=").nth(1).unwrap().to_string());
+    let kernel = start_kernel(port, &token).await;
+    assert_eq!(execute(port, &token, &kernel, "print(42)").await.trim(), "42");
+
+    let listed = client.cli().args(["ls", "box", "--json"]).output().unwrap();
+    let servers: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let server = servers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["pid"] == pid)
+        .unwrap();
+    assert_eq!(server["endpoint"]["kind"], "tcp", "{server}");
+    let remote_port = u16::try_from(server["endpoint"]["port"].as_u64().unwrap()).unwrap();
+    // The listening socket on that port is one of the server process's own descriptors.
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let inode = tcp
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| {
+            f[3] == "0A" && f[1].rsplit(':').next() == Some(&format!("{remote_port:04X}")[..])
+        })
+        .map(|f| f[9].to_string())
+        .expect("nothing listens on the recorded port");
+    let owned = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .any(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|l| l.to_string_lossy() == format!("socket:[{inode}]"))
+        });
+    assert!(owned, "port {remote_port} is not held by the server {pid}");
+    up.kill();
+    let out = client.cli().args(["down", "box", "--all"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // The tunnel led to the server's own socket, not to the other user's listener.
+    other.kill();
+}

@@ -89,6 +89,35 @@ else:
     args.append("--ServerApp.token=" + t)
     args.append("--ServerApp.password=")
 sys.argv[1:] = args
+pf = os.environ.pop("TB_PORT_FILE", "")
+def report_port():
+    # The port this very process listens on (asked for port 0): its own socket's inode in
+    # /proc/self/fd matched against the kernel's table of listening sockets.
+    import time
+    for _ in range(900):
+        time.sleep(0.05)
+        try:
+            mine = set()
+            for fd in os.listdir("/proc/self/fd"):
+                try:
+                    link = os.readlink("/proc/self/fd/" + fd)
+                except OSError:
+                    continue
+                if link.startswith("socket:["):
+                    mine.add(link[8:-1])
+            with open("/proc/self/net/tcp") as f:
+                rows = [r.split() for r in f.readlines()[1:]]
+            for r in rows:
+                if r[3] == "0A" and r[9] in mine:
+                    with open(pf + ".tmp", "w") as o:
+                        o.write("%d\n" % int(r[1].rsplit(":", 1)[1], 16))
+                    os.rename(pf + ".tmp", pf)
+                    return
+        except OSError:
+            pass
+if pf:
+    import threading
+    threading.Thread(target=report_port, daemon=True).start()
 runpy.run_module(m, run_name="__main__", alter_sys=True)
 "#;
 
@@ -154,8 +183,14 @@ fn script(id: &str, spec: &LaunchSpec, socket: bool) -> String {
     rm -f "$tb_sock"
     set -- "--ServerApp.sock=$tb_sock" --ServerApp.sock_mode=0600
 else
-    tb_port=$("$tb_py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') || { echo "tunnelbook: $tb_py cannot run" >&2; exit 94; }
-    set -- --ServerApp.ip=127.0.0.1 "--ServerApp.port=$tb_port" --ServerApp.port_retries=0
+    if [ -d /proc/self/fd ]; then
+        # The server binds a port the kernel picks and reports the one its own socket holds.
+        TB_PORT_FILE=$tb_dir/$tb_id.port; export TB_PORT_FILE; rm -f "$TB_PORT_FILE"
+        set -- --ServerApp.ip=127.0.0.1 --ServerApp.port=0 --ServerApp.port_retries=0
+    else
+        tb_port=$("$tb_py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') || { echo "tunnelbook: $tb_py cannot run" >&2; exit 94; }
+        set -- --ServerApp.ip=127.0.0.1 "--ServerApp.port=$tb_port" --ServerApp.port_retries=0
+    fi
 fi
 set -- "$@" --ServerApp.base_url=/ "--ServerApp.root_dir=$PWD" --ServerApp.open_browser=False
 "#,
@@ -164,7 +199,22 @@ set -- "$@" --ServerApp.base_url=/ "--ServerApp.root_dir=$PWD" --ServerApp.open_
     s.push_str(&format!(
         "setsid nohup \"$tb_py\" -c \"$tb_main\" \"$tb_id\" {module} --no-browser \"$@\" < /dev/null >> \"$tb_log\" 2>&1 &\n"
     ));
-    s.push_str("printf 'tb_launched\\t%s\\t%s\\t%s\\t%s\\t%s\\n' \"$!\" \"$tb_dir\" \"$tb_port\" \"$tb_sock\" \"$PWD\"\n");
+    s.push_str(
+        r#"tb_pid=$!
+if [ -n "${TB_PORT_FILE:-}" ]; then
+    tb_i=0
+    while [ ! -s "$TB_PORT_FILE" ] && tb_alive "$tb_pid" && [ $tb_i -lt 450 ]; do sleep 0.1; tb_i=$((tb_i+1)); done
+    tb_port=$(cat "$TB_PORT_FILE" 2>/dev/null); rm -f "$TB_PORT_FILE"
+    if [ -z "$tb_port" ]; then
+        echo "tunnelbook: the server did not start listening; its log ($tb_log) ends:" >&2
+        tail -n 20 "$tb_log" >&2
+        kill -TERM -- "-$tb_pid" 2>/dev/null
+        exit 95
+    fi
+fi
+"#,
+    );
+    s.push_str("printf 'tb_launched\\t%s\\t%s\\t%s\\t%s\\t%s\\n' \"$tb_pid\" \"$tb_dir\" \"$tb_port\" \"$tb_sock\" \"$PWD\"\n");
     s
 }
 
