@@ -8,8 +8,7 @@ use std::{os::unix::fs::PermissionsExt, process::Command};
 
 use tunnelbook_core::profile::ProfileStore;
 use tunnelbook_testbed::{
-    Client, JUPYTER_VENV, Sshd, SshdOptions, jupyter_venv, key_only, make_key, run,
-    user_bin_lock,
+    Client, JUPYTER_VENV, Sshd, SshdOptions, jupyter_venv, key_only, make_key, run, user_bin_lock,
     zoo::{self, JUPYTER_CONFIG},
 };
 

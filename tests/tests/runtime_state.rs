@@ -188,7 +188,10 @@ async fn the_tcp_port_is_the_one_the_server_itself_listens_on() {
     let port = u16::try_from(ready["localPort"].as_u64().unwrap()).unwrap();
     let token = Sensitive::new(url.split("token=").nth(1).unwrap().to_string());
     let kernel = start_kernel(port, &token).await;
-    assert_eq!(execute(port, &token, &kernel, "print(42)").await.trim(), "42");
+    assert_eq!(
+        execute(port, &token, &kernel, "print(42)").await.trim(),
+        "42"
+    );
 
     let listed = client.cli().args(["ls", "box", "--json"]).output().unwrap();
     let servers: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
@@ -220,7 +223,11 @@ async fn the_tcp_port_is_the_one_the_server_itself_listens_on() {
         });
     assert!(owned, "port {remote_port} is not held by the server {pid}");
     up.kill();
-    let out = client.cli().args(["down", "box", "--all"]).output().unwrap();
+    let out = client
+        .cli()
+        .args(["down", "box", "--all"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{out:?}");
     // The tunnel led to the server's own socket, not to the other user's listener.
     other.kill();
