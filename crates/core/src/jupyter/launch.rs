@@ -208,7 +208,7 @@ if [ -n "${TB_PORT_FILE:-}" ]; then
     if [ -z "$tb_port" ]; then
         echo "tunnelbook: the server did not start listening; its log ($tb_log) ends:" >&2
         tail -n 20 "$tb_log" >&2
-        kill -TERM -- "-$tb_pid" 2>/dev/null
+        kill -TERM "-$tb_pid" 2>/dev/null
         exit 95
     fi
 fi

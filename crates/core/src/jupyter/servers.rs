@@ -451,7 +451,7 @@ pub async fn stop(
     };
     let cleanup = if server.managed {
         format!(
-            "if tb_ours; then kill -KILL -- -$tb_pid 2>/dev/null; fi\nrm -f \"$tb_dir\"/{id}.json \"$tb_dir\"/{id}.sock \"$tb_dir\"/{id}.log\n",
+            "if tb_ours; then kill -KILL -$tb_pid 2>/dev/null; fi\nrm -f \"$tb_dir\"/{id}.json \"$tb_dir\"/{id}.sock \"$tb_dir\"/{id}.log\n",
             id = shell_quote(&server.id)
         )
     } else {
@@ -464,9 +464,9 @@ tb_wait() {{ i=0; while tb_ours && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 tb_wait
 if tb_ours; then
     if [ "$(ps -o pgid= -p $tb_pid | tr -d ' ')" = "$tb_pid" ]; then tb_t=-$tb_pid; else tb_t=$tb_pid; fi
-    kill -TERM -- $tb_t 2>/dev/null
+    kill -TERM $tb_t 2>/dev/null
     tb_wait
-    if tb_ours; then kill -KILL -- $tb_t 2>/dev/null; fi
+    if tb_ours; then kill -KILL $tb_t 2>/dev/null; fi
     sleep 0.2
 fi
 {cleanup}if tb_ours; then echo "tunnelbook: process $tb_pid is still alive" >&2; exit 1; fi
