@@ -225,3 +225,33 @@ async fn the_users_jupyter_config_cannot_take_over_token_address_or_base_url() {
     down(&client, b).await;
     clean();
 }
+
+/// A classic-only install (Notebook 6, no JupyterLab) starts too, with Tunnelbook's token in
+/// force, and runs kernel code through the tunnel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_classic_notebook_6_install_starts_too() {
+    let venv = zoo::classic_notebook_venv();
+    let keys = tempfile::tempdir().unwrap();
+    let key = make_key(keys.path(), "id", "ed25519", None);
+    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let client = Client::new();
+    client.trust(&sshd);
+    let mut profile = key_only(sshd.profile("jc", tunnelbook_testbed::USER), &key);
+    profile.environment = Some(venv.display().to_string());
+    ProfileStore::in_home(&client.home())
+        .save(&[profile])
+        .unwrap();
+    let up = up(&client, "classic");
+    let kernel = start_kernel(up.port, &up.token).await;
+    let seen = execute(up.port, &up.token, &kernel, "print(6 * 7)").await;
+    assert_eq!(seen.trim(), "42");
+    let tree = http::request(addr(up.port), "GET", "/tree", Some(&up.token))
+        .await
+        .unwrap();
+    assert_eq!(tree.status, 200);
+    let anonymous = http::request(addr(up.port), "GET", "/api/kernels", None)
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status, 403);
+    down(&client, up).await;
+}

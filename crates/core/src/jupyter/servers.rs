@@ -469,7 +469,7 @@ if tb_ours; then
     if tb_ours; then kill -KILL $tb_t 2>/dev/null; fi
     sleep 0.2
 fi
-{cleanup}if tb_ours; then echo "tunnelbook: process $tb_pid is still alive" >&2; exit 1; fi
+{cleanup}if tb_ours; then echo "tunnelbook: process $tb_pid is still alive ($(ps -o stat=,args= -p $tb_pid 2>/dev/null | cut -c1-200))" >&2; exit 1; fi
 "#,
         needle = shell_quote(needle)
     );
