@@ -50,7 +50,8 @@ impl Forwarding {
 }
 
 /// Listens on a fresh Unix socket in the runtime directory, prints `tb_probe PYTHON PATH`, waits
-/// up to 5 s for one connection, then removes the socket.
+/// up to 5 s for one connection, then removes the socket (also when ended by TERM or HUP; the
+/// next probe removes sockets older than a minute that a KILL left behind).
 const PROBE_PY: &str = r#"import os, socket, sys
 p = sys.argv[1]
 try:
@@ -61,6 +62,14 @@ s = socket.socket(socket.AF_UNIX)
 s.bind(p)
 s.listen(1)
 s.settimeout(5)
+import signal
+def gone(*_):
+    try:
+        os.unlink(p)
+    finally:
+        os._exit(0)
+signal.signal(signal.SIGTERM, gone)
+signal.signal(signal.SIGHUP, gone)
 print("tb_probe", sys.executable, p, sep="\t", flush=True)
 try:
     s.accept()
@@ -103,6 +112,7 @@ fn probe_script() -> String {
         "umask 077\n\
          tb_d=$HOME/.tunnelbook/run\n\
          mkdir -p \"$tb_d\" 2>/dev/null && chmod 700 \"$HOME/.tunnelbook\" \"$tb_d\" 2>/dev/null\n\
+         find \"$tb_d\" -maxdepth 1 -name 'probe-*.sock' -mmin +1 -exec rm -f {{}} + 2>/dev/null\n\
          tb_p=$tb_d/probe-$$.sock\n\
          if [ ${{#tb_p}} -gt 100 ]; then tb_p=${{TMPDIR:-/tmp}}/tb-probe-$(id -u)-$$.sock; fi\n\
          for tb_py in python3 /usr/bin/python3 python; do\n\
@@ -197,7 +207,15 @@ impl Connection {
                 }
                 Err(_) => false,
             };
-            let _ = channel.close().await;
+            // Let the probe end by itself (at once when it was reached, else after its 5 s),
+            // so it removes its socket; closing the channel now would kill it first.
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(8), async {
+                    while channel.wait().await.is_some() {}
+                })
+                .await;
+                let _ = channel.close().await;
+            });
             Some((Some(allowed), Some(python)))
         };
         tokio::time::timeout(Duration::from_secs(5), work)
