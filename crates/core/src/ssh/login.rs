@@ -34,9 +34,12 @@ pub const BEGIN: &str = "tunnelbook:begin:5d0c7e1a";
 pub fn login_shell(script: &str) -> String {
     // The script proper, run by /bin/sh inside the login environment. With no stdin it runs at
     // the top level (so `$$`, `exec` and `exit` mean what they say); with stdin it reads a pipe.
+    // `module` (Lmod, Environment Modules) is a function of the login shell, which /bin/sh does
+    // not inherit: define it again from $MODULESHOME, as `module load` in a script expects.
     let run = format!(
         "unset TB_RUN\n\
          tb_in=$TB_STDIN; unset TB_STDIN\n\
+         if ! command -v module >/dev/null 2>&1 && [ -n \"${{MODULESHOME:-}}\" ] && [ -r \"$MODULESHOME/init/sh\" ]; then . \"$MODULESHOME/init/sh\" >/dev/null 2>&1; fi\n\
          printf '%s\\n' {BEGIN}; printf '%s\\n' {BEGIN} >&2\n\
          if [ -z \"$tb_in\" ]; then\n\
          unset tb_in; exec </dev/null\n\
@@ -305,6 +308,29 @@ mod tests {
         let out = finish(out, "bash").unwrap();
         assert_eq!(out.stdout_text(), "x zprofile\n");
         assert_eq!(out.status, Some(0));
+    }
+
+    /// `module load` works in the script when the login environment has Lmod / Environment
+    /// Modules (`$MODULESHOME/init/sh`), although `module` is a login-shell function.
+    #[test]
+    fn module_is_defined_again_for_the_script() {
+        let home = tempfile::tempdir().unwrap();
+        let init = home.path().join("modules/init");
+        std::fs::create_dir_all(&init).unwrap();
+        std::fs::write(init.join("sh"), "module() { echo \"loaded $*\"; }\n").unwrap();
+        let profile = format!(
+            "MODULESHOME={}; export MODULESHOME\n",
+            home.path().join("modules").display()
+        );
+        let out = run_as(
+            "bash",
+            &[(".bash_profile", &profile)],
+            "module load cuda",
+            "",
+        )
+        .unwrap();
+        let out = finish(out, "bash").unwrap();
+        assert_eq!(out.stdout_text(), "loaded load cuda\n");
     }
 
     /// A script killed by a signal is reported killed, not as exit status 128 + n.
