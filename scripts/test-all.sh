@@ -51,4 +51,18 @@ dbus-run-session -- bash tests/e2e-app/run.sh
 echo "== Linux installer: build the .deb, install it, start it under Xvfb, remove it"
 bash scripts/package-deb.sh
 
+echo "== nothing of the test users is left running (issue 16)"
+# Every test user of the test bed and the server zoo: a Jupyter server or kernel a test left
+# behind (or anything else) fails the run, listed with its command line.
+left=
+for u in tbtest tbother tbzsh tbtcsh tbfish tbksh tbdash tbexeczsh tbbanner tbjupcfg; do
+  id "$u" >/dev/null 2>&1 || continue
+  if procs=$(ps -o user=,pid=,etimes=,args= -u "$u" 2>/dev/null); then left+="$procs"$'\n'; fi
+done
+if [[ -n $left ]]; then
+  echo "processes of test users are still running after the tests:" >&2
+  echo "$left" >&2
+  exit 1
+fi
+
 echo "== all tests passed"

@@ -161,7 +161,7 @@ fn io_words(e: &std::io::Error) -> String {
 fn ssh_code(e: &SshError) -> ErrorCode {
     match e {
         SshError::Unreachable { .. } | SshError::ProxyCommand { .. } => ErrorCode::Unreachable,
-        SshError::Timeout { .. } => ErrorCode::Timeout,
+        SshError::Timeout { .. } | SshError::CommandTimedOut { .. } => ErrorCode::Timeout,
         // Revoked keys and refused host certificates are, to the user, a changed key: refused
         // with no way to accept it from the dialog.
         SshError::HostKeyChanged { .. }
@@ -173,7 +173,9 @@ fn ssh_code(e: &SshError) -> ErrorCode {
         | SshError::KnownHosts { .. }
         | SshError::Closed(_)
         | SshError::ChannelRefused { .. }
-        | SshError::Protocol(_) => ErrorCode::Internal,
+        | SshError::Protocol(_)
+        | SshError::NotRun { .. }
+        | SshError::OutputTooLarge { .. } => ErrorCode::Internal,
     }
 }
 

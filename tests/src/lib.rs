@@ -10,6 +10,7 @@
 pub mod kernel;
 pub mod prompter;
 pub mod proxy;
+pub mod zoo;
 
 use std::{
     net::{SocketAddr, TcpListener, TcpStream},
@@ -331,6 +332,9 @@ impl Sshd {
             "LogLevel VERBOSE".into(),
             "MaxStartups 500".into(),
             "MaxSessions 500".into(),
+            // Every process started through this sshd (and what it starts: detached Jupyter
+            // servers, their kernels) carries the tag, so dropping the server ends them all.
+            format!("SetEnv {}", sshd_tag(dir.path())),
             format!(
                 "PasswordAuthentication {}",
                 if options.password { "yes" } else { "no" }
@@ -350,19 +354,29 @@ impl Sshd {
         } else {
             config.extend(["UsePAM no".into(), "KbdInteractiveAuthentication no".into()]);
         }
-        // An extra line replaces the bed's default for its keyword (sshd keeps the first value).
+        // sshd takes the first value of a keyword: an extra line (before any `Match`) replaces the
+        // bed's line with the same keyword (e.g. `AllowTcpForwarding no`) instead of being ignored.
+        let keyword = |line: &str| {
+            line.split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase()
+        };
         let overridden: Vec<String> = options
             .extra
             .iter()
-            .take_while(|l| !l.trim_start().to_lowercase().starts_with("match "))
-            .filter_map(|l| l.split_whitespace().next().map(str::to_lowercase))
+            .map(|l| keyword(l))
+            .take_while(|k| k != "match")
             .collect();
-        config.retain(|l| {
-            l.split_whitespace()
-                .next()
-                .is_none_or(|k| !overridden.contains(&k.to_lowercase()))
-        });
-        config.extend(options.extra.iter().cloned());
+        config.retain(|line| !overridden.contains(&keyword(line)));
+        // Only the first SetEnv line counts: the tag joins the test's own.
+        config.extend(options.extra.iter().map(|line| {
+            if keyword(line) == "setenv" {
+                format!("{line} {}", sshd_tag(dir.path()))
+            } else {
+                line.clone()
+            }
+        }));
 
         for _attempt in 0..5 {
             let port = free_port();
@@ -452,6 +466,48 @@ impl Sshd {
                 .stderr(log),
         );
         wait_for_port(self.port, Duration::from_secs(10));
+    }
+}
+
+/// `TB_TESTBED_SSHD=<the server's directory name>`: the environment entry that marks processes
+/// started through one test sshd.
+fn sshd_tag(dir: &Path) -> String {
+    format!(
+        "TB_TESTBED_SSHD={}",
+        dir.file_name().unwrap_or_default().to_string_lossy()
+    )
+}
+
+/// Every live process whose environment holds exactly `entry` (`NAME=VALUE`).
+pub fn processes_with_env(entry: &str) -> Vec<u32> {
+    processes()
+        .into_iter()
+        .filter(|(pid, f)| {
+            f.first().is_some_and(|s| s != "Z")
+                && std::fs::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|env| env.split(|b| *b == 0).any(|e| e == entry.as_bytes()))
+        })
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+impl Drop for Sshd {
+    /// Nothing started through this server outlives it: Jupyter servers a test left running
+    /// (detached with `setsid`, so not below sshd) and their kernels are killed too.
+    fn drop(&mut self) {
+        self.process.kill();
+        let tag = sshd_tag(self.dir.path());
+        for _round in 0..3 {
+            let left = processes_with_env(&tag);
+            if left.is_empty() {
+                break;
+            }
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .args(left.iter().map(u32::to_string))
+                .status();
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 

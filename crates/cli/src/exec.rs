@@ -2,6 +2,8 @@
 
 use std::{io::Write, process::ExitCode};
 
+use tunnelbook_core::ssh::ExecLimits;
+
 use crate::{Global, connect};
 
 /// Arguments of `exec`.
@@ -9,7 +11,8 @@ use crate::{Global, connect};
 pub struct ExecArgs {
     /// Saved host name.
     name: String,
-    /// The command and its arguments (after `--`), run through the login shell.
+    /// The command and its arguments (after `--`): a POSIX shell command line, run in the login
+    /// environment whatever the login shell (no time limit).
     #[arg(last = true, required = true)]
     command: Vec<String>,
 }
@@ -20,7 +23,10 @@ pub async fn run(global: &Global, args: ExecArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return connect::unreachable(e),
     };
-    let out = match conn.exec(&args.command.join(" ")).await {
+    let out = match conn
+        .exec_limited(&args.command.join(" "), &[], ExecLimits::USER)
+        .await
+    {
         Ok(out) => out,
         Err(e) => return connect::unreachable(e),
     };

@@ -97,6 +97,27 @@ for tb_py in "$HOME"/.tunnelbook/venv/bin/python "$HOME"/*/bin/python "$HOME"/.v
     [ -f "$tb_p/pyvenv.cfg" ] || [ -d "$tb_p/conda-meta" ] || continue
     tb_probe venv "$(basename "$tb_p")" "$tb_p" "$(tb_prefix_py "$tb_p")"
 done
+tb_envs_dirs=$(sed -n '/^envs_dirs:/,/^[^ -]/s/^ *- *//p' "$HOME/.condarc" 2>/dev/null)
+for tb_d in $tb_envs_dirs $(printf '%s' "${CONDA_ENVS_PATH:-}" | tr ':' ' ') "$HOME"/.conda/envs "$HOME"/*/envs /opt/*/envs; do
+    case $tb_d in "~/"*) tb_d=$HOME/${tb_d#"~/"} ;; esac
+    for tb_py in "$tb_d"/*/bin/python; do
+        [ -e "$tb_py" ] || continue
+        tb_p=$(dirname "$(dirname "$tb_py")")
+        tb_probe conda "$(basename "$tb_p")" "$tb_p" "$(tb_prefix_py "$tb_p")"
+    done
+done
+if tb_j=$(command -v jupyter 2>/dev/null) && [ -f "$tb_j" ]; then
+    tb_py=$(sed -n '1s/^#! *\([^ ]*\).*/\1/p' "$tb_j")
+    case $tb_py in
+    /*/python*) tb_p=$(dirname "$(dirname "$tb_py")"); tb_probe venv "$(basename "$tb_p")" "$tb_p" "$tb_py" ;;
+    esac
+fi
+for tb_py in /opt/*/bin/python3 /opt/*/*/bin/python3 /usr/local/bin/python3; do
+    [ -x "$tb_py" ] || continue
+    tb_p=$(dirname "$(dirname "$tb_py")")
+    if [ -d "$tb_p/conda-meta" ]; then tb_k=conda; else tb_k=venv; fi
+    tb_probe "$tb_k" "$(basename "$tb_p")" "$tb_p" "$tb_py"
+done
 if tb_py=$(command -v python3 2>/dev/null); then tb_probe system python3 "" "$tb_py"; fi
 "#;
 
@@ -110,8 +131,10 @@ fn discover_script(configured: Option<&str>) -> String {
 }
 
 /// Every Python environment on `host`, in one round trip: the `configured` one (a path, or a
-/// conda env name) first when given, then conda envs, venvs in the home directory, and the
-/// PATH's `python3`. Each says its Python version and whether JupyterLab is installed.
+/// conda env name) first when given, then conda envs (as `conda env list` has them), venvs in
+/// the home directory, conda's configured `envs_dirs` (`~/.condarc`, `CONDA_ENVS_PATH`, also
+/// without `conda` on PATH), the environment of the `jupyter` on the login PATH, system-wide
+/// installs (`/opt/*`, `/opt/*/*`, `/usr/local`), and the PATH's `python3`. Each says its Python version and whether JupyterLab is installed.
 pub async fn environments(
     host: &Host,
     configured: Option<&str>,

@@ -9,14 +9,15 @@ use tokio::{
 };
 
 use super::JupyterError;
-use crate::ssh::{Connection, Output};
+use crate::ssh::{Connection, Output, login};
 
 /// A machine Jupyter servers run on.
 #[derive(Debug, Clone)]
 pub enum Host {
     /// A remote host; scripts run through the login shell over this connection.
     Ssh(Connection),
-    /// This computer; scripts run through `$SHELL -l`, no SSH.
+    /// This computer; scripts run in the login environment of `$SHELL` (the same wrapper as over
+    /// SSH, [`crate::ssh::login`]), no SSH.
     Local,
 }
 
@@ -58,22 +59,19 @@ impl Host {
     }
 }
 
-fn login_shell() -> String {
-    std::env::var("SHELL")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "/bin/sh".to_string())
-}
-
 async fn local_exec(
     script: &str,
     stdin: &[u8],
     lines: Option<mpsc::UnboundedSender<String>>,
 ) -> Result<Output, JupyterError> {
     let io = |e: std::io::Error| JupyterError::Local(e.to_string());
-    let mut child = tokio::process::Command::new(login_shell())
-        .arg("-lc")
-        .arg(script)
+    let mut command = tokio::process::Command::new("/bin/sh");
+    // The wrapper may signal its own process group: never ours.
+    #[cfg(unix)]
+    command.process_group(0);
+    let mut child = command
+        .arg("-c")
+        .arg(login::login_shell(script))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -91,11 +89,18 @@ async fn local_exec(
         let mut all = Vec::new();
         let mut reader = BufReader::new(stream);
         let mut line = Vec::new();
+        let mut started = false;
         while reader.read_until(b'\n', &mut line).await.unwrap_or(0) > 0 {
             all.extend_from_slice(&line);
             if let Some(tx) = &lines {
                 let text = String::from_utf8_lossy(&line);
-                let _ = tx.send(text.trim_end().to_string());
+                let text = text.trim_end();
+                // The login shell's startup output before the script's mark is not progress.
+                if started {
+                    let _ = tx.send(text.to_string());
+                } else {
+                    started = text.ends_with(login::BEGIN);
+                }
             }
             line.clear();
         }
@@ -106,10 +111,11 @@ async fn local_exec(
         collect(Box::new(stderr), lines)
     );
     let status = child.wait().await.map_err(io)?;
-    Ok(Output {
+    let out = Output {
         stdout: out,
         stderr: err,
         status: status.code().and_then(|c| u32::try_from(c).ok()),
         signal: None,
-    })
+    };
+    Ok(login::finish(out, "this computer")?)
 }

@@ -59,6 +59,68 @@ fn new_id() -> String {
     )
 }
 
+/// How the server is started: `python -c MAIN_PY ID MODULE ARGS…` runs `python -m MODULE ARGS…`
+/// with Tunnelbook's token added to the arguments inside the process. Command-line settings beat
+/// everything in the user's `~/.jupyter` / `JUPYTER_CONFIG_DIR` config files (a fixed token, an
+/// empty token, a password, `base_url`, `ip`, `port`, `root_dir`), and arguments added here never
+/// reach the process's command line that `ps` shows. The class that owns each setting depends
+/// on the install: classic Notebook 6 (`NotebookApp`), jupyter_server 1 (`ServerApp.token`) or 2
+/// (`IdentityProvider.token`).
+const MAIN_PY: &str = r#"import os, runpy, sys
+from importlib.metadata import version
+def major(name):
+    try:
+        return int(version(name).split(".")[0])
+    except Exception:
+        return 0
+sys.argv.pop(1)  # Tunnelbook's server id: on the command line so `stop` can tell this process
+m = sys.argv.pop(1)
+t = os.environ.get("JUPYTER_TOKEN", "")
+classic = m == "notebook" and 0 < major("notebook") < 7
+app = "NotebookApp" if classic else "ServerApp"
+args = [a.replace("--ServerApp.", "--%s." % app, 1) for a in sys.argv[1:]]
+if classic:
+    args = [a.replace("--NotebookApp.root_dir=", "--NotebookApp.notebook_dir=", 1) for a in args]
+    args.append("--NotebookApp.token=" + t)
+    args.append("--NotebookApp.password=")
+elif major("jupyter_server") >= 2:
+    args.append("--IdentityProvider.token=" + t)
+else:
+    args.append("--ServerApp.token=" + t)
+    args.append("--ServerApp.password=")
+sys.argv[1:] = args
+pf = os.environ.pop("TB_PORT_FILE", "")
+def report_port():
+    # The port this very process listens on (asked for port 0): its own socket's inode in
+    # /proc/self/fd matched against the kernel's table of listening sockets.
+    import time
+    for _ in range(900):
+        time.sleep(0.05)
+        try:
+            mine = set()
+            for fd in os.listdir("/proc/self/fd"):
+                try:
+                    link = os.readlink("/proc/self/fd/" + fd)
+                except OSError:
+                    continue
+                if link.startswith("socket:["):
+                    mine.add(link[8:-1])
+            with open("/proc/self/net/tcp") as f:
+                rows = [r.split() for r in f.readlines()[1:]]
+            for r in rows:
+                if r[3] == "0A" and r[9] in mine:
+                    with open(pf + ".tmp", "w") as o:
+                        o.write("%d\n" % int(r[1].rsplit(":", 1)[1], 16))
+                    os.rename(pf + ".tmp", pf)
+                    return
+        except OSError:
+            pass
+if pf:
+    import threading
+    threading.Thread(target=report_port, daemon=True).start()
+runpy.run_module(m, run_name="__main__", alter_sys=True)
+"#;
+
 /// The launch script. The token is the first line of stdin; `read` is a shell builtin, so it
 /// never appears in a process's arguments, and `JUPYTER_TOKEN` reaches Jupyter through its
 /// environment (readable only by the user and root). `setsid nohup … &` detaches the server from
@@ -121,15 +183,38 @@ fn script(id: &str, spec: &LaunchSpec, socket: bool) -> String {
     rm -f "$tb_sock"
     set -- "--ServerApp.sock=$tb_sock" --ServerApp.sock_mode=0600
 else
-    tb_port=$("$tb_py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') || { echo "tunnelbook: $tb_py cannot run" >&2; exit 94; }
-    set -- --ServerApp.ip=127.0.0.1 "--ServerApp.port=$tb_port" --ServerApp.port_retries=0
+    if [ -d /proc/self/fd ]; then
+        # The server binds a port the kernel picks and reports the one its own socket holds.
+        TB_PORT_FILE=$tb_dir/$tb_id.port; export TB_PORT_FILE; rm -f "$TB_PORT_FILE"
+        set -- --ServerApp.ip=127.0.0.1 --ServerApp.port=0 --ServerApp.port_retries=0
+    else
+        tb_port=$("$tb_py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') || { echo "tunnelbook: $tb_py cannot run" >&2; exit 94; }
+        set -- --ServerApp.ip=127.0.0.1 "--ServerApp.port=$tb_port" --ServerApp.port_retries=0
+    fi
+fi
+set -- "$@" --ServerApp.base_url=/ "--ServerApp.root_dir=$PWD" --ServerApp.open_browser=False
+"#,
+    );
+    s.push_str(&format!("tb_main={}\n", shell_quote(MAIN_PY)));
+    s.push_str(&format!(
+        "setsid nohup \"$tb_py\" -c \"$tb_main\" \"$tb_id\" {module} --no-browser \"$@\" < /dev/null >> \"$tb_log\" 2>&1 &\n"
+    ));
+    s.push_str(
+        r#"tb_pid=$!
+if [ -n "${TB_PORT_FILE:-}" ]; then
+    tb_i=0
+    while [ ! -s "$TB_PORT_FILE" ] && tb_alive "$tb_pid" && [ $tb_i -lt 450 ]; do sleep 0.1; tb_i=$((tb_i+1)); done
+    tb_port=$(cat "$TB_PORT_FILE" 2>/dev/null); rm -f "$TB_PORT_FILE"
+    if [ -z "$tb_port" ]; then
+        echo "tunnelbook: the server did not start listening; its log ($tb_log) ends:" >&2
+        tail -n 20 "$tb_log" >&2
+        kill -TERM "-$tb_pid" 2>/dev/null
+        exit 95
+    fi
 fi
 "#,
     );
-    s.push_str(&format!(
-        "setsid nohup \"$tb_py\" -m {module} --no-browser \"$@\" < /dev/null >> \"$tb_log\" 2>&1 &\n"
-    ));
-    s.push_str("printf 'tb_launched\\t%s\\t%s\\t%s\\t%s\\t%s\\n' \"$!\" \"$tb_dir\" \"$tb_port\" \"$tb_sock\" \"$PWD\"\n");
+    s.push_str("printf 'tb_launched\\t%s\\t%s\\t%s\\t%s\\t%s\\n' \"$tb_pid\" \"$tb_dir\" \"$tb_port\" \"$tb_sock\" \"$PWD\"\n");
     s
 }
 
@@ -140,7 +225,20 @@ pub async fn launch(host: &Host, spec: &LaunchSpec) -> Result<Launched, JupyterE
     let socket = match (spec.endpoint, host) {
         (_, Host::Local) | (EndpointChoice::Tcp, _) => false,
         (EndpointChoice::UnixSocket, _) => true,
-        (EndpointChoice::Auto, Host::Ssh(conn)) => conn.streamlocal_allowed().await,
+        // A 0600 socket unless only TCP forwarding works; where neither works the socket is
+        // reached through a relay over an exec channel (`Connection::open_unix_socket`).
+        (EndpointChoice::Auto, Host::Ssh(conn)) => {
+            let policy = conn.forwarding().await;
+            if !policy.tcp && policy.streamlocal == Some(false) && policy.relay_python.is_none() {
+                return Err(JupyterError::Launch(format!(
+                    "{} on {}, and it has no python3 to relay the notebook through; ask its \
+                     administrator to allow forwarding for your account",
+                    policy.describe(),
+                    host.name()
+                )));
+            }
+            !(policy.tcp && policy.streamlocal == Some(false))
+        }
     };
     let id = new_id();
     let token = new_token();
@@ -244,8 +342,10 @@ mod tests {
         assert!(s.contains("IFS= read -r JUPYTER_TOKEN"));
         assert!(s.contains("export CUDA_VISIBLE_DEVICES='GPU-1'"));
         assert!(s.contains("cd \"$HOME\"/'work dir'"));
-        assert!(s.contains("-m jupyterlab --no-browser"));
-        assert!(!s.contains("token="));
+        assert!(s.contains("-c \"$tb_main\" \"$tb_id\" jupyterlab --no-browser"));
+        assert!(s.contains("--ServerApp.base_url=/"));
+        // The token is added inside the Python process, never as a shell-level argument.
+        assert!(!s.contains("token=$"), "{s}");
         let t = new_token();
         assert_eq!(t.expose().len(), 64);
         assert_ne!(t.expose(), new_token().expose());

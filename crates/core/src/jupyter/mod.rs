@@ -240,12 +240,14 @@ pub(crate) fn log_tail(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// The shell lines that set `$tb_dir` to Tunnelbook's per-user runtime directory on the host
-/// (`$XDG_RUNTIME_DIR/tunnelbook`, else `~/.tunnelbook/run`), created with mode 0700.
+/// The shell lines that set `$tb_dir` to Tunnelbook's per-user runtime directory on the host,
+/// `~/.tunnelbook/run`, created with mode 0700 (and `~/.tunnelbook` too). Not `$XDG_RUNTIME_DIR`:
+/// systemd-logind deletes that when the user's last session ends, which would take the sockets
+/// and records of servers meant to outlive the connection with it.
 /// It also defines `tb_alive PID`: whether the process exists and is not a zombie (an orphan
 /// whose parent does not reap it still answers `kill -0`).
 pub(crate) const RUNTIME_DIR_SH: &str = r#"umask 077
 tb_alive() { tb_st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1; case $tb_st in Z*|"") return 1 ;; esac; }
-if [ -n "${XDG_RUNTIME_DIR:-}" ] && [ -d "$XDG_RUNTIME_DIR" ] && [ -w "$XDG_RUNTIME_DIR" ]; then tb_dir=$XDG_RUNTIME_DIR/tunnelbook; else tb_dir=$HOME/.tunnelbook/run; fi
-mkdir -p "$tb_dir" && chmod 700 "$tb_dir" || { echo "tunnelbook: cannot create $tb_dir" >&2; exit 91; }
+tb_dir=$HOME/.tunnelbook/run
+mkdir -p "$tb_dir" && chmod 700 "$HOME/.tunnelbook" "$tb_dir" || { echo "tunnelbook: cannot create $tb_dir" >&2; exit 91; }
 "#;

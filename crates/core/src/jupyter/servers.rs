@@ -441,9 +441,17 @@ pub async fn stop(
         }
     }
     let pid = server.pid;
+    // Signals go only to the recorded process, and only while it is still the server: a pid
+    // reused by another program (the server died, the host rebooted) no longer has the server's
+    // id (Tunnelbook's) or `jupyter` (a server found running) on its command line. Never pid <= 1.
+    let needle = if server.managed {
+        server.id.as_str()
+    } else {
+        "jupyter"
+    };
     let cleanup = if server.managed {
         format!(
-            "kill -KILL -- -{pid} 2>/dev/null\nrm -f \"$tb_dir\"/{id}.json \"$tb_dir\"/{id}.sock \"$tb_dir\"/{id}.log\n",
+            "if tb_ours; then kill -KILL -$tb_pid 2>/dev/null; fi\nrm -f \"$tb_dir\"/{id}.json \"$tb_dir\"/{id}.sock \"$tb_dir\"/{id}.log\n",
             id = shell_quote(&server.id)
         )
     } else {
@@ -451,17 +459,19 @@ pub async fn stop(
     };
     let script = format!(
         r#"{RUNTIME_DIR_SH}tb_pid={pid}
-tb_wait() {{ i=0; while tb_alive $tb_pid && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; }}
+tb_ours() {{ [ "$tb_pid" -gt 1 ] 2>/dev/null && tb_alive $tb_pid && {{ if [ -r /proc/$tb_pid/cmdline ]; then tr '\0' '\n' < /proc/$tb_pid/cmdline; else ps -o args= -p $tb_pid; fi; }} 2>/dev/null | grep -qF -- {needle}; }}
+tb_wait() {{ i=0; while tb_ours && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; }}
 tb_wait
-if tb_alive $tb_pid; then
+if tb_ours; then
     if [ "$(ps -o pgid= -p $tb_pid | tr -d ' ')" = "$tb_pid" ]; then tb_t=-$tb_pid; else tb_t=$tb_pid; fi
-    kill -TERM -- $tb_t 2>/dev/null
+    kill -TERM $tb_t 2>/dev/null
     tb_wait
-    kill -KILL -- $tb_t 2>/dev/null
+    if tb_ours; then kill -KILL $tb_t 2>/dev/null; fi
     sleep 0.2
 fi
-{cleanup}if tb_alive $tb_pid; then echo "tunnelbook: process $tb_pid is still alive" >&2; exit 1; fi
-"#
+{cleanup}if tb_ours; then echo "tunnelbook: process $tb_pid is still alive ($(ps -o stat=,args= -p $tb_pid 2>/dev/null | cut -c1-200))" >&2; exit 1; fi
+"#,
+        needle = shell_quote(needle)
     );
     let out = host.exec(&script, &[]).await?;
     tokens.forget(&server.id);

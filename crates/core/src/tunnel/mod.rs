@@ -499,14 +499,22 @@ async fn forward_local(
                 )
                 .await
         }
-        Target::UnixSocket { path } => {
-            conn.handle()
-                .channel_open_direct_streamlocal(path.as_str())
-                .await
-        }
+        // Relayed over an exec channel where the server forbids forwarding to sockets.
+        Target::UnixSocket { path } => conn
+            .open_unix_socket(path)
+            .await
+            .map_err(|e| russh::Error::IO(std::io::Error::other(e.to_string()))),
     };
     match channel {
         // Dropping `tcp` on failure closes the local connection: the client sees it refused.
+        // A refusal by the server's policy is said the way OpenSSH says it.
+        Err(russh::Error::ChannelOpenFailure(
+            russh::ChannelOpenFailure::AdministrativelyProhibited,
+        )) => {
+            tracing::warn!(
+                "channel open failed: administratively prohibited: open failed (forwarding to {target}; the server's AllowTcpForwarding / PermitOpen forbids it)"
+            );
+        }
         Err(e) => debug!(%target, error = %e, "the server could not reach the target"),
         Ok(channel) => {
             if let Err(e) = copy::bidirectional(tcp, channel, &counters).await {
