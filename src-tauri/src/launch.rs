@@ -166,14 +166,12 @@ pub async fn drive_notebook<R: Runtime>(
                     .get(&id)
                     .map(|e| e.summary.host_id.clone())
                     .unwrap_or_default();
-                let title = format!(
-                    "JupyterLab — {}",
-                    if host_id == crate::wire::LOCAL_HOST_ID {
-                        "This computer"
-                    } else {
-                        &host_id
-                    }
-                );
+                let host = if host_id == crate::wire::LOCAL_HOST_ID {
+                    "This computer"
+                } else {
+                    &host_id
+                };
+                let title = notebook::window_title(host, info.gpu_label.as_deref());
                 // Ready again after a restart: the open notebook window follows the new server.
                 let open = state
                     .sessions()

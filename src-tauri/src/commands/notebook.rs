@@ -3,6 +3,11 @@
 //! A notebook window shows a remote page (JupyterLab through the tunnel). Its label is always
 //! `jupyter-<n>`: no capability matches that label and none allows a remote URL, so since tauri
 //! 2.11.1 every IPC call from the page is refused (see the `notebook_window_has_no_ipc` test).
+//! Unlike the main window its prototype is not frozen ([`crate::FREEZE_PROTOTYPE`]): JupyterLab
+//! needs to extend built-ins.
+//!
+//! The window stays on the notebook server: a link or a `window.open` to any other origin opens
+//! in the system browser instead ([`is_notebook_page`]).
 
 use tauri::{AppHandle, Runtime, State, WebviewUrl, WebviewWindow, WebviewWindowBuilder};
 use tauri_plugin_opener::OpenerExt;
@@ -34,11 +39,51 @@ pub fn open_window<R: Runtime>(
 ) -> Result<String, AppError> {
     let url = http_url(url)?;
     let label = state.new_notebook_label();
+    let (nav_app, server) = (app.clone(), url.clone());
+    let new_window_app = app.clone();
     WebviewWindowBuilder::new(app, &label, WebviewUrl::External(url))
         .title(title)
         .inner_size(1200.0, 800.0)
+        .on_navigation(move |to| {
+            if is_notebook_page(&server, to) {
+                return true;
+            }
+            open_outside(&nav_app, to);
+            false
+        })
+        // JupyterLab opens documentation and links in rendered Markdown with `target=_blank`:
+        // in the user's browser, never as a second, unmanaged app window.
+        .on_new_window(move |to, _features| {
+            open_outside(&new_window_app, &to);
+            tauri::webview::NewWindowResponse::Deny
+        })
         .build()?;
     Ok(label)
+}
+
+/// The title of a notebook window: `JupyterLab — <host> — <GPU>` (`GPU 3`, or `CPU only`).
+pub fn window_title(host: &str, gpu_label: Option<&str>) -> String {
+    format!("JupyterLab — {host} — {}", gpu_label.unwrap_or("CPU only"))
+}
+
+/// Whether the notebook window may show `to`: pages of the notebook server at `server` (same
+/// scheme, host and port), and the `about:`/`blob:`/`data:` documents JupyterLab puts in frames
+/// (HTML and PDF viewers).
+pub fn is_notebook_page(server: &tauri::Url, to: &tauri::Url) -> bool {
+    matches!(to.scheme(), "about" | "blob" | "data") || to.origin() == server.origin()
+}
+
+/// Hands a web or mail link to the system; anything else (`file:`, custom schemes) is dropped.
+fn open_outside<R: Runtime>(app: &AppHandle<R>, to: &tauri::Url) {
+    if !matches!(to.scheme(), "http" | "https" | "mailto") {
+        tracing::warn!(scheme = to.scheme(), "a notebook window link was not opened");
+        return;
+    }
+    // The URL may carry a token: log only where it goes.
+    tracing::info!(host = to.host_str().unwrap_or(""), "opening a notebook link in the browser");
+    if let Err(e) = app.opener().open_url(to.as_str(), None::<&str>) {
+        tracing::warn!(error = %e, "cannot open the browser");
+    }
 }
 
 /// Points an open notebook window at `url` (the same server address with a new token, after a
@@ -68,5 +113,37 @@ fn http_url(url: &str) -> Result<tauri::Url, AppError> {
             ErrorCode::Validation,
             format!("refusing a {other}: URL"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn title_names_host_and_gpu() {
+        assert_eq!(
+            window_title("lab-a100", Some("GPU 3")),
+            "JupyterLab — lab-a100 — GPU 3"
+        );
+        assert_eq!(
+            window_title("This computer", None),
+            "JupyterLab — This computer — CPU only"
+        );
+    }
+
+    #[test]
+    fn only_the_notebook_server_stays_in_the_window() {
+        let server = http_url("http://127.0.0.1:8890/lab?token=x").unwrap();
+        let page = |u: &str| is_notebook_page(&server, &u.parse().unwrap());
+        assert!(page("http://127.0.0.1:8890/lab/tree/a.ipynb"));
+        assert!(page("http://127.0.0.1:8890/files/a.csv?download=1"));
+        assert!(page("about:blank"));
+        assert!(page("blob:http://127.0.0.1:8890/0b1c"));
+        // Another port on the same machine is another server; other sites go to the browser.
+        assert!(!page("http://127.0.0.1:8891/lab"));
+        assert!(!page("http://localhost:8890/lab"));
+        assert!(!page("https://jupyter.org/"));
+        assert!(!page("file:///etc/passwd"));
     }
 }
