@@ -300,7 +300,22 @@ async function main() {
   if (output !== box.freeGpu) throw new Error(`the kernel saw CUDA_VISIBLE_DEVICES=${output}, not ${box.freeGpu}`);
   await shot('notebook-cell.png');
   step(`a Python notebook cell ran in the notebook window and printed the chosen GPU (${output})`);
+
+  // 13. The connection drops (sshd killed with every session under it, back after 12 s): the
+  // notebook window shows a banner and the main window does not say "ready"; then both recover.
+  const bannerText = 'const b = document.getElementById("tunnelbook-banner"); done(b ? b.textContent : "");';
+  bed.stdin.write('restart-sshd 12\n');
+  const banner = await waitFor('the connection banner in the notebook window', () => script(bannerText), 30000);
+  if (!banner.includes('Connection to gpu-box lost')) throw new Error(`banner: ${banner}`);
+  await shot('notebook-connection-lost.png');
   await wd('POST', s('/window'), { handle: main });
+  const headline = await text(await find('css selector', '[data-testid="notebook-ready"] strong'));
+  if (/ready/i.test(headline) || !/Connection lost/.test(headline)) throw new Error(`during the outage the app says: ${headline}`);
+  await wd('POST', s('/window'), { handle: notebook });
+  await waitFor('the banner to go after the reconnect', async () => (await script(bannerText)) === '', 120000);
+  await wd('POST', s('/window'), { handle: main });
+  await waitFor('"ready" again', async () => /JupyterLab is ready/.test(await text(await find('css selector', '[data-testid="notebook-ready"] strong'))), 20000);
+  step(`connection lost: the notebook window showed "${banner}", the app did not say ready; both recovered`);
 
   if (bench) {
     // GPU refresh on (the picker open) with the notebook open, then idle.

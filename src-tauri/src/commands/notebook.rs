@@ -93,6 +93,42 @@ pub fn navigate<R: Runtime>(window: &WebviewWindow<R>, url: &str) -> Result<(), 
     Ok(())
 }
 
+/// Element id of the banner a notebook window shows while its connection or server is down.
+pub const BANNER_ID: &str = "tunnelbook-banner";
+
+/// Shows `message` in a banner across the top of notebook window `window`, or removes the banner
+/// (`None`). The page is JupyterLab's: the banner is plain DOM put there by the app (the page
+/// itself cannot call the app), and it goes with the page when the window navigates.
+pub fn set_banner<R: Runtime>(window: &WebviewWindow<R>, message: Option<&str>) {
+    let script = banner_script(message);
+    if let Err(e) = window.eval(script) {
+        tracing::warn!(error = %e, "cannot update the notebook window's banner");
+    }
+}
+
+/// The script behind [`set_banner`]: idempotent, and the message is inserted as text (JSON), so
+/// nothing in it is run or parsed as HTML.
+fn banner_script(message: Option<&str>) -> String {
+    let message = serde_json::to_string(&message).unwrap_or_else(|_| "null".into());
+    format!(
+        r#"(() => {{
+  const msg = {message};
+  let b = document.getElementById("{BANNER_ID}");
+  if (msg === null) {{ if (b) b.remove(); return; }}
+  if (!b) {{
+    b = document.createElement("div");
+    b.id = "{BANNER_ID}";
+    b.setAttribute("role", "alert");
+    b.style.cssText = "position:fixed;top:0;left:0;right:0;z-index:2147483647;padding:8px 16px;" +
+      "background:#9a3412;color:#fff;font:14px/1.4 system-ui,sans-serif;text-align:center;" +
+      "box-shadow:0 2px 6px rgba(0,0,0,.3)";
+    (document.body || document.documentElement).appendChild(b);
+  }}
+  b.textContent = msg;
+}})();"#
+    )
+}
+
 /// Opens `url` in the default browser.
 #[tauri::command]
 pub async fn open_in_browser<R: Runtime>(app: AppHandle<R>, url: String) -> Result<(), AppError> {
@@ -130,6 +166,14 @@ mod tests {
             window_title("This computer", None),
             "JupyterLab — This computer — CPU only"
         );
+    }
+
+    #[test]
+    fn the_banner_message_is_text_not_code() {
+        let s = banner_script(Some("lost \"x\" </script><b>"));
+        assert!(s.contains(r#"const msg = "lost \"x\" </script><b>";"#), "{s}");
+        assert!(s.contains("b.textContent = msg"));
+        assert!(banner_script(None).contains("const msg = null;"));
     }
 
     #[test]

@@ -6,12 +6,15 @@
 //!
 //! Prints one JSON line — `{"host","port","user","key","venv","env","busyGpu","freeGpu"}` —
 //! then keeps everything up until stdin closes (the e2e runner closes it), and cleans up.
+//! A line `restart-sshd SECS` on stdin kills sshd and every SSH session under it (a network
+//! outage or a server reboot, as the app sees it), keeps it down SECS seconds, starts it again
+//! and prints `{"sshdRestarted":SECS}`.
 //!
 //!   target/debug/tunnelbook-e2e-bed
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::{io::Read, path::Path, process::Command};
+use std::{io::BufRead, path::Path, process::Command, time::Duration};
 
 use tunnelbook_testbed::{
     BUSY_GPU, FREE_GPU, NvidiaSmiShim, OTHER_USER, Sshd, SshdOptions, ensure_users, jupyter_venv,
@@ -74,7 +77,7 @@ fn main() {
     let venv = jupyter_venv();
     let keys = tempfile::tempdir().unwrap();
     let key = make_key(keys.path(), "id_ed25519", "ed25519", None);
-    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let mut sshd = Sshd::start(&[&key], SshdOptions::default());
     let theirs = sleeper(OTHER_USER);
     let gpus = two_gpu_scenario(theirs.pid());
     let shim = NvidiaSmiShim::install(USER, gpus.path());
@@ -98,7 +101,14 @@ fn main() {
         })
     );
     // Until the runner closes stdin (or dies: the pipe closes then too).
-    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        if let Some(secs) = line.strip_prefix("restart-sshd ") {
+            let secs: u64 = secs.trim().parse().unwrap_or(10);
+            sshd.restart(Duration::from_secs(secs));
+            println!("{}", serde_json::json!({ "sshdRestarted": secs }));
+        }
+    }
     let _ = std::fs::remove_file(&link);
     stop_leftover_servers();
     drop(shim);

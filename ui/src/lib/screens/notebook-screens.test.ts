@@ -117,8 +117,13 @@ describe('Connect screen, a ready notebook in trouble', () => {
     backend.reconnectNotebook.mockResolvedValueOnce(undefined);
     await fireEvent.click(await screen.findByRole('button', { name: 'Reconnect now' }));
     expect(backend.reconnectNotebook).toHaveBeenCalledWith('s1');
+    // While the connection is down the screen does not claim the notebook is ready.
+    expect(screen.getByTestId('connection-lost')).toHaveTextContent('Connection lost — reconnecting');
+    expect(screen.queryByText(/JupyterLab is ready/)).not.toBeInTheDocument();
     emit('session', { sessionId: 's1', step: 'openTunnel', state: 'done', message: 'reconnected after 9 s (3 attempts)', error: null });
     await vi.waitFor(() => expect(screen.queryByRole('button', { name: 'Reconnect now' })).not.toBeInTheDocument());
+    expect(screen.getByText(/JupyterLab is ready/)).toBeInTheDocument();
+    expect(screen.queryByTestId('connection-lost')).not.toBeInTheDocument();
     expect(model.phase).toBe('ready');
   });
 });
