@@ -6,6 +6,7 @@
 
 pub mod adapter;
 pub mod commands;
+pub mod download;
 pub mod error;
 pub mod launch;
 pub mod prompt;
@@ -153,6 +154,7 @@ pub fn run() {
                 .build(),
         )
         .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_autostart::init(
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,

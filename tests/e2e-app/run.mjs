@@ -17,9 +17,9 @@
 //
 // E2E_BENCH=1 also measures the app with the notebook open and the GPU picker refreshing: RSS
 // of the app process and of its WebKit children, CPU % over E2E_BENCH_SECS (60) seconds.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -300,6 +300,30 @@ async function main() {
   if (output !== box.freeGpu) throw new Error(`the kernel saw CUDA_VISIBLE_DEVICES=${output}, not ${box.freeGpu}`);
   await shot('notebook-cell.png');
   step(`a Python notebook cell ran in the notebook window and printed the chosen GPU (${output})`);
+
+  // 12b. File ▸ Download asks where to save in a save dialog (driven here with xdotool: it is a
+  // native window, not a page); the notebook lands there, and nowhere without asking.
+  const saveDir = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-save-'));
+  const savedTo = join(saveDir, 'from-the-notebook-window.ipynb');
+  const silently = ['Untitled.ipynb', 'Downloads/Untitled.ipynb'].map((f) => join(process.cwd(), f));
+  await click(await find('xpath', "//div[contains(@class,'lm-MenuBar-itemLabel') and normalize-space()='File']"));
+  await click(await waitFor('File ▸ Download', () => find('css selector', 'li.lm-Menu-item[data-command="docmanager:download"]')));
+  const saveWindow = await waitFor('the save dialog', () => {
+    try {
+      return execFileSync('xdotool', ['search', '--name', 'Save download'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim().split('\n')[0];
+    } catch {
+      return null; // not there yet
+    }
+  }, 30000);
+  await sleep(1000); // let GTK map and focus the name field
+  execFileSync('xdotool', ['windowfocus', '--sync', saveWindow]);
+  execFileSync('xdotool', ['key', '--clearmodifiers', 'ctrl+a']);
+  execFileSync('xdotool', ['type', '--delay', '10', savedTo]);
+  execFileSync('xdotool', ['key', 'Return']);
+  await waitFor('the download at the chosen place', () => existsSync(savedTo) && readFileSync(savedTo, 'utf8').includes('"nbformat"'), 30000);
+  for (const f of silently) if (existsSync(f)) throw new Error(`a download landed silently in ${f}`);
+  rmSync(saveDir, { recursive: true, force: true });
+  step('File ▸ Download asked where to save and saved the notebook there');
 
   // 13. The connection drops (sshd killed with every session under it, back after 12 s): the
   // notebook window shows a banner and the main window does not say "ready"; then both recover.

@@ -7,7 +7,8 @@
 //! needs to extend built-ins.
 //!
 //! The window stays on the notebook server: a link or a `window.open` to any other origin opens
-//! in the system browser instead ([`is_notebook_page`]).
+//! in the system browser instead ([`is_notebook_page`]); a download asks where to save it
+//! ([`crate::download`]).
 
 use tauri::{AppHandle, Runtime, State, WebviewUrl, WebviewWindow, WebviewWindowBuilder};
 use tauri_plugin_opener::OpenerExt;
@@ -57,6 +58,8 @@ pub fn open_window<R: Runtime>(
             open_outside(&new_window_app, &to);
             tauri::webview::NewWindowResponse::Deny
         })
+        // Downloads go through a save dialog instead of landing silently somewhere.
+        .on_download(crate::download::on_download)
         .build()?;
     Ok(label)
 }
