@@ -85,6 +85,12 @@ fn host_name(state: &AppState, id: &str) -> String {
     }
 }
 
+/// The notebook window title of session `id` ([`notebook::window_title`]): host and GPU.
+pub fn notebook_title(state: &AppState, id: &str) -> String {
+    let gpu = state.sessions().get(id).and_then(|e| e.summary.gpu.clone());
+    notebook::window_title(&host_name(state, id), gpu.as_deref())
+}
+
 /// Shows (`Some`) or removes (`None`) the banner of session `id`'s notebook window, if open.
 fn notebook_banner<R: Runtime>(app: &AppHandle<R>, state: &AppState, id: &str, message: Option<&str>) {
     let window = state

@@ -601,7 +601,7 @@ pub async fn perform<R: Runtime>(app: AppHandle<R>, action: TrayAction) -> Resul
                     app.clone(),
                     state.clone(),
                     url,
-                    format!("JupyterLab — {id}"),
+                    crate::launch::notebook_title(&state, &id),
                 )
                 .await?;
             }

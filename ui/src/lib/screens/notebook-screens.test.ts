@@ -108,6 +108,15 @@ describe('Connect screen, a ready notebook in trouble', () => {
     expect(await screen.findByRole('button', { name: 'Open notebook' })).toBeInTheDocument();
   });
 
+  it('says the chosen GPU is CUDA device 0 and titles the notebook window with host and GPU', async () => {
+    const model = await ready();
+    render(Connect, { model, onPickGpu: vi.fn(), onPickEnvironment: vi.fn() });
+    expect(await screen.findByTestId('cuda-note')).toHaveTextContent('Inside the notebook GPU 1 is CUDA device 0 (cuda:0)');
+    backend.openNotebook.mockResolvedValueOnce('jupyter-2');
+    await fireEvent.click(screen.getByRole('button', { name: 'Open notebook' }));
+    expect(backend.openNotebook).toHaveBeenCalledWith('http://127.0.0.1:4000/lab?token=t', 'JupyterLab — gpu-box — GPU 1');
+  });
+
   it('offers Reconnect now while the connection is re-established', async () => {
     const model = await ready();
     render(Connect, { model, onPickGpu: vi.fn(), onPickEnvironment: vi.fn() });
