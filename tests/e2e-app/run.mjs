@@ -41,9 +41,15 @@ const home = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-'));
 mkdirSync(shots, { recursive: true });
 
 
+// The system browser, as the app sees it: an `xdg-open` on its PATH that records what it was
+// asked to open (no real browser can be driven here).
+const browserDir = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-browser-'));
+const opened = join(browserDir, 'opened.log');
+writeFileSync(join(browserDir, 'xdg-open'), `#!/bin/sh\nprintf '%s\\n' "$1" >> '${opened}'\n`, { mode: 0o755 });
+
 const driver = spawn('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
   stdio: ['ignore', 'inherit', 'inherit'],
-  env: { ...process.env, TUNNELBOOK_HOME: home },
+  env: { ...process.env, TUNNELBOOK_HOME: home, PATH: `${browserDir}:${process.env.PATH}` },
 });
 let session;
 let bed;
@@ -301,6 +307,28 @@ async function main() {
   await shot('notebook-cell.png');
   step(`a Python notebook cell ran in the notebook window and printed the chosen GPU (${output})`);
 
+  // 12a. Links away from the notebook server, in the same window or a new one, open in the
+  // system browser; the window stays on JupyterLab.
+  await script(`
+    for (const [href, target] of [['https://example.com/same-window', ''], ['https://jupyter.org/new-window', '_blank']]) {
+      const a = document.createElement('a');
+      a.href = href;
+      if (target) a.target = target;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+    }
+    done(true);`);
+  const browsed = await waitFor('both links in the system browser', () => {
+    const log = existsSync(opened) ? readFileSync(opened, 'utf8') : '';
+    return log.includes('https://example.com/same-window') && log.includes('https://jupyter.org/new-window') ? log : null;
+  }, 15000);
+  await sleep(1000);
+  const still = await script('done(location.origin);');
+  if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(still)) throw new Error(`the notebook window left JupyterLab for ${still}`);
+  if ((await wd('GET', s('/window/handles'))).length !== 2) throw new Error('a link opened another app window');
+  step(`off-server links went to the system browser (${browsed.trim().split('\n').join(', ')}); the window stayed on JupyterLab`);
+
   // 12b. File ▸ Download asks where to save in a save dialog (driven here with xdotool: it is a
   // native window, not a page); the notebook lands there, and nowhere without asking.
   const saveDir = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-save-'));
@@ -391,5 +419,6 @@ try {
   }
   driver.kill('SIGTERM');
   rmSync(home, { recursive: true, force: true });
+  rmSync(browserDir, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);
