@@ -162,7 +162,7 @@ pub fn run() {
         ))
         .manage(AppState::new(&home))
         .setup(|app| {
-            create_main_window(app)?;
+            create_main_window(app.handle())?;
             Ok(tray::setup(app.handle())?)
         })
         // Closing the main window keeps the app (sessions, tunnels) running in the tray.

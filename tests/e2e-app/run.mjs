@@ -259,8 +259,16 @@ async function main() {
   const notebook = handles.find((h) => h !== main);
   await wd('POST', s('/window'), { handle: notebook });
   await waitFor('JupyterLab in the notebook window', () => find('css selector', '.jp-LabShell'), 90000);
-  const title = await wd('GET', s('/title'));
-  if (title !== 'JupyterLab — gpu-box — GPU 1') throw new Error(`notebook window title: "${title}"`);
+  // WebDriver's title is the page's; the window's own title is read from X.
+  const title = 'JupyterLab — gpu-box — GPU 1';
+  const titled = () => {
+    try {
+      return execFileSync('xdotool', ['search', '--name', `^${title}$`], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() !== '';
+    } catch {
+      return false; // no such window
+    }
+  };
+  if (!titled()) throw new Error(`no window titled "${title}"`);
   if ((await script(frozen)) !== false) throw new Error('the notebook window\'s Object.prototype is frozen');
   const ipc = await script(`
     const t = window.__TAURI_INTERNALS__;
