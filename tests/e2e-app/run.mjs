@@ -280,11 +280,13 @@ async function main() {
 
   // 11. The launcher offers the Python kernel (today's bug: only "Terminal" with a frozen
   // prototype); Jupyter's news question is not asked.
-  const pythonCard = await waitFor(
+  const pythonCardSelector = '.jp-LauncherCard[data-category="Notebook"]';
+  const cardText = await waitFor(
     'the Python 3 notebook card in the launcher',
-    () => find('css selector', '.jp-LauncherCard[data-category="Notebook"]'),
+    async () => text(await find('css selector', pythonCardSelector)),
     60000,
   );
+  if (!cardText.includes('Python 3')) throw new Error(`the launcher's notebook card: ${cardText}`);
   await sleep(3000); // the news question, if asked, shows up after the launcher
   const page = await script('done(document.body.innerText);');
   if (/Jupyter news/i.test(page)) throw new Error('JupyterLab asks about Jupyter news');
@@ -292,7 +294,8 @@ async function main() {
   step('launcher lists the Python 3 kernel; no Jupyter news question');
 
   // 12. A notebook with that kernel, one cell run: the kernel sees the chosen GPU.
-  await click(pythonCard);
+  // Found again: JupyterLab re-renders the launcher meanwhile.
+  await click(await find('css selector', pythonCardSelector));
   const editor = await waitFor(
     'the first cell of the new notebook',
     () => find('css selector', '.jp-NotebookPanel .jp-Cell .cm-content'),
