@@ -281,12 +281,17 @@ async function main() {
   // 11. The launcher offers the Python kernel (today's bug: only "Terminal" with a frozen
   // prototype); Jupyter's news question is not asked.
   const pythonCardSelector = '.jp-LauncherCard[data-category="Notebook"]';
-  const cardText = await waitFor(
+  let launcherCards = [];
+  await waitFor(
     'the Python 3 notebook card in the launcher',
-    async () => text(await find('css selector', pythonCardSelector)),
+    async () => {
+      launcherCards = await script(`done([...document.querySelectorAll('.jp-LauncherCard')].map((c) => c.getAttribute('data-category') + ': ' + c.innerText.trim().replace(/\\s+/g, ' ')));`);
+      return launcherCards.some((c) => c.startsWith('Notebook: Python 3'));
+    },
     60000,
-  );
-  if (!cardText.includes('Python 3')) throw new Error(`the launcher's notebook card: ${cardText}`);
+  ).catch((e) => {
+    throw new Error(`${e.message}; the launcher's cards: ${JSON.stringify(launcherCards)}`);
+  });
   await sleep(3000); // the news question, if asked, shows up after the launcher
   const page = await script('done(document.body.innerText);');
   if (/Jupyter news/i.test(page)) throw new Error('JupyterLab asks about Jupyter news');
@@ -294,8 +299,11 @@ async function main() {
   step('launcher lists the Python 3 kernel; no Jupyter news question');
 
   // 12. A notebook with that kernel, one cell run: the kernel sees the chosen GPU.
-  // Found again: JupyterLab re-renders the launcher meanwhile.
-  await click(await find('css selector', pythonCardSelector));
+  // Found at the click: JupyterLab re-renders the launcher now and then.
+  await waitFor('a click on the Python 3 card', async () => {
+    await click(await find('css selector', pythonCardSelector));
+    return true;
+  });
   const editor = await waitFor(
     'the first cell of the new notebook',
     () => find('css selector', '.jp-NotebookPanel .jp-Cell .cm-content'),
