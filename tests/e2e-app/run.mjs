@@ -304,15 +304,18 @@ async function main() {
     await click(await find('css selector', pythonCardSelector));
     return true;
   });
-  const editor = await waitFor(
-    'the first cell of the new notebook',
-    () => find('css selector', '.jp-NotebookPanel .jp-Cell .cm-content'),
-    60000,
-  );
-  await click(editor);
-  await wd('POST', s(`/element/${editor}/value`), {
-    // Shift+Enter runs the cell; NULL releases Shift.
-    text: 'import os; print(os.environ["CUDA_VISIBLE_DEVICES"])\uE008\uE007\uE000',
+  // Found again at each use: JupyterLab re-renders the new notebook while its kernel starts.
+  const editorSelector = '.jp-NotebookPanel .jp-Cell .cm-content';
+  await waitFor('the first cell of the new notebook', () => find('css selector', editorSelector), 60000);
+  await sleep(2000);
+  await waitFor('typing in the first cell', async () => {
+    const editor = await find('css selector', editorSelector);
+    await click(editor);
+    await wd('POST', s(`/element/${editor}/value`), {
+      // Shift+Enter runs the cell; NULL releases Shift.
+      text: 'import os; print(os.environ["CUDA_VISIBLE_DEVICES"])\uE008\uE007\uE000',
+    });
+    return true;
   });
   const output = await waitFor(
     'the cell output',
