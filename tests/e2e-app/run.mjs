@@ -331,16 +331,21 @@ async function main() {
 
   // 12a. Links away from the notebook server, in the same window or a new one, open in the
   // system browser; the window stays on JupyterLab.
+  // Two links as a notebook's Markdown would have them, clicked like a person would.
   await script(`
-    for (const [href, target] of [['https://example.com/same-window', ''], ['https://jupyter.org/new-window', '_blank']]) {
+    [['tb-same', 'https://example.com/same-window', ''], ['tb-new', 'https://jupyter.org/new-window', '_blank']].forEach(([id, href, target], i) => {
       const a = document.createElement('a');
+      a.id = id;
       a.href = href;
+      a.textContent = id;
       if (target) a.target = target;
+      a.style.cssText = 'position:fixed;left:' + (300 + 120 * i) + 'px;top:300px;z-index:2147483647;background:#ff0;padding:8px';
       document.body.appendChild(a);
-      a.click();
-      a.remove();
-    }
+    });
     done(true);`);
+  await click(await find('css selector', '#tb-new'));
+  await sleep(500);
+  await click(await find('css selector', '#tb-same'));
   const browsed = await waitFor('both links in the system browser', () => {
     const log = existsSync(opened) ? readFileSync(opened, 'utf8') : '';
     return log.includes('https://example.com/same-window') && log.includes('https://jupyter.org/new-window') ? log : null;
