@@ -355,7 +355,18 @@ async function main() {
   const savedTo = join(saveDir, 'from-the-notebook-window.ipynb');
   const silently = ['Untitled.ipynb', 'Downloads/Untitled.ipynb'].map((f) => join(process.cwd(), f));
   await click(await find('xpath', "//div[contains(@class,'lm-MenuBar-itemLabel') and normalize-space()='File']"));
-  await click(await waitFor('File ▸ Download', () => find('css selector', 'li.lm-Menu-item[data-command="docmanager:download"]')));
+  // The open File menu's item (hidden context menus carry the same command).
+  await waitFor('File ▸ Download', async () => {
+    for (const item of await findAll('css selector', '.lm-MenuBar-menu li.lm-Menu-item[data-command="docmanager:download"]')) {
+      try {
+        await click(item);
+        return true;
+      } catch {
+        // not the visible one
+      }
+    }
+    return false;
+  });
   const saveWindow = await waitFor('the save dialog', () => {
     try {
       return execFileSync('xdotool', ['search', '--name', 'Save download'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim().split('\n')[0];
