@@ -355,17 +355,25 @@ async function main() {
   const savedTo = join(saveDir, 'from-the-notebook-window.ipynb');
   const silently = ['Untitled.ipynb', 'Downloads/Untitled.ipynb'].map((f) => join(process.cwd(), f));
   await click(await find('xpath', "//div[contains(@class,'lm-MenuBar-itemLabel') and normalize-space()='File']"));
-  // The open File menu's item (hidden context menus carry the same command).
-  await waitFor('File ▸ Download', async () => {
-    for (const item of await findAll('css selector', '.lm-MenuBar-menu li.lm-Menu-item[data-command="docmanager:download"]')) {
-      try {
-        await click(item);
-        return true;
-      } catch {
-        // not the visible one
-      }
-    }
-    return false;
+  // The open File menu's item, clicked where it is drawn (WebDriver finds Lumino's menu items
+  // not interactable; hidden context menus carry the same command).
+  const downloadAt = await waitFor('File ▸ Download', () => script(`
+    const item = [...document.querySelectorAll('li.lm-Menu-item[data-command="docmanager:download"]')]
+      .find((e) => e.getBoundingClientRect().width > 0);
+    if (!item) { done(null); return; }
+    const r = item.getBoundingClientRect();
+    done([Math.round(r.x + r.width / 2), Math.round(r.y + r.height / 2)]);`));
+  await wd('POST', s('/actions'), {
+    actions: [{
+      type: 'pointer',
+      id: 'mouse',
+      parameters: { pointerType: 'mouse' },
+      actions: [
+        { type: 'pointerMove', duration: 0, origin: 'viewport', x: downloadAt[0], y: downloadAt[1] },
+        { type: 'pointerDown', button: 0 },
+        { type: 'pointerUp', button: 0 },
+      ],
+    }],
   });
   const saveWindow = await waitFor('the save dialog', () => {
     try {
