@@ -161,7 +161,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let staging = tmp.path().join("downloads");
         // The page's suggested path never decides the folder: only its file name is kept.
-        let a = stage(&staging, Path::new("/home/u/Downloads/../../etc/Untitled.ipynb")).unwrap();
+        let a = stage(
+            &staging,
+            Path::new("/home/u/Downloads/../../etc/Untitled.ipynb"),
+        )
+        .unwrap();
         let b = stage(&staging, Path::new("Untitled.ipynb")).unwrap();
         assert_eq!(a.file_name().unwrap(), "Untitled.ipynb");
         assert!(a.starts_with(&staging) && b.starts_with(&staging));
@@ -169,10 +173,19 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(a.parent().unwrap()).unwrap().permissions().mode();
+            let mode = std::fs::metadata(a.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o700);
         }
-        assert_eq!(stage(&staging, Path::new("/")).unwrap().file_name().unwrap(), "download");
+        assert_eq!(
+            stage(&staging, Path::new("/"))
+                .unwrap()
+                .file_name()
+                .unwrap(),
+            "download"
+        );
 
         std::fs::write(&a, "{}").unwrap();
         let to = tmp.path().join("chosen.ipynb");

@@ -92,7 +92,12 @@ pub fn notebook_title(state: &AppState, id: &str) -> String {
 }
 
 /// Shows (`Some`) or removes (`None`) the banner of session `id`'s notebook window, if open.
-fn notebook_banner<R: Runtime>(app: &AppHandle<R>, state: &AppState, id: &str, message: Option<&str>) {
+fn notebook_banner<R: Runtime>(
+    app: &AppHandle<R>,
+    state: &AppState,
+    id: &str,
+    message: Option<&str>,
+) {
     let window = state
         .sessions()
         .get(id)
@@ -272,8 +277,8 @@ pub async fn drive_notebook<R: Runtime>(
                     &state,
                     &id,
                     Some(&format!(
-                        "Connection to {} lost ({reason}) — reconnecting (attempt {attempt}). \
-                         Your kernels keep running on the host; this window carries on when the \
+                        "Connection to {} lost — reconnecting (attempt {attempt}). Your \
+                         kernels keep running on the host; this notebook carries on when the \
                          connection is back.",
                         host_name(&state, &id)
                     )),

@@ -45,9 +45,7 @@ pub fn create_main_window<R: Runtime, M: Manager<R>>(
         .iter()
         .find(|w| w.label == MAIN_WINDOW)
         .cloned()
-        .ok_or_else(|| {
-            tauri::Error::WindowNotFound
-        })?;
+        .ok_or_else(|| tauri::Error::WindowNotFound)?;
     tauri::WebviewWindowBuilder::from_config(manager, &config)?
         .initialization_script(FREEZE_PROTOTYPE)
         .build()

@@ -236,7 +236,9 @@ async fn up_on_the_free_gpu_survives_the_connection_and_down_cleans_up() {
     let disabled = page_config(&lab.body)["disabledExtensions"].clone();
     let announcements = "@jupyterlab/apputils-extension:announcements";
     assert!(
-        disabled.as_array().is_some_and(|a| a.iter().any(|e| e == announcements))
+        disabled
+            .as_array()
+            .is_some_and(|a| a.iter().any(|e| e == announcements))
             || disabled[announcements] == true,
         "announcements not disabled: {disabled}"
     );

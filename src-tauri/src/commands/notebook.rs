@@ -79,11 +79,17 @@ pub fn is_notebook_page(server: &tauri::Url, to: &tauri::Url) -> bool {
 /// Hands a web or mail link to the system; anything else (`file:`, custom schemes) is dropped.
 fn open_outside<R: Runtime>(app: &AppHandle<R>, to: &tauri::Url) {
     if !matches!(to.scheme(), "http" | "https" | "mailto") {
-        tracing::warn!(scheme = to.scheme(), "a notebook window link was not opened");
+        tracing::warn!(
+            scheme = to.scheme(),
+            "a notebook window link was not opened"
+        );
         return;
     }
     // The URL may carry a token: log only where it goes.
-    tracing::info!(host = to.host_str().unwrap_or(""), "opening a notebook link in the browser");
+    tracing::info!(
+        host = to.host_str().unwrap_or(""),
+        "opening a notebook link in the browser"
+    );
     if let Err(e) = app.opener().open_url(to.as_str(), None::<&str>) {
         tracing::warn!(error = %e, "cannot open the browser");
     }
@@ -174,7 +180,10 @@ mod tests {
     #[test]
     fn the_banner_message_is_text_not_code() {
         let s = banner_script(Some("lost \"x\" </script><b>"));
-        assert!(s.contains(r#"const msg = "lost \"x\" </script><b>";"#), "{s}");
+        assert!(
+            s.contains(r#"const msg = "lost \"x\" </script><b>";"#),
+            "{s}"
+        );
         assert!(s.contains("b.textContent = msg"));
         assert!(banner_script(None).contains("const msg = null;"));
     }

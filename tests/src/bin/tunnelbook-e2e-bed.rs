@@ -88,7 +88,11 @@ fn main() {
     let _ = std::fs::remove_dir_all(format!("/home/{USER}/.tunnelbook"));
     // Notebooks an earlier run created (and JupyterLab's saved layout) would show up in this
     // run's screenshots.
-    for entry in std::fs::read_dir(format!("/home/{USER}")).into_iter().flatten().flatten() {
+    for entry in std::fs::read_dir(format!("/home/{USER}"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with("Untitled") && name.ends_with(".ipynb") {
             let _ = std::fs::remove_file(entry.path());
