@@ -408,6 +408,23 @@ async function main() {
   await waitFor('"ready" again', async () => /JupyterLab is ready/.test(await text(await find('css selector', '[data-testid="notebook-ready"] strong'))), 20000);
   step(`connection lost: the notebook window showed "${banner}", the app did not say ready; both recovered`);
 
+  // 14. The server is stopped behind the app's back: the notebook window says what happened (not a
+  // stale "Server Connection Error"), and Restart server brings it back in the same window.
+  bed.stdin.write('kill-jupyter\n');
+  await wd('POST', s('/window'), { handle: notebook });
+  const goneBanner = await waitFor('the server-gone banner', async () => {
+    const t = await script(bannerText);
+    return t.includes('is gone') ? t : null;
+  }, 60000);
+  await wd('POST', s('/window'), { handle: main });
+  await click(await waitFor('Restart server', () => find('xpath', "//button[normalize-space()='Restart server']"), 20000));
+  await waitFor('ready after the restart', () => find('css selector', '[data-testid="notebook-ready"]'), 120000);
+  await wd('POST', s('/window'), { handle: notebook });
+  await waitFor('JupyterLab again in the same window, without the banner', async () =>
+    (await script(bannerText)) === '' && (await findAll('css selector', '.jp-LabShell')).length === 1, 90000);
+  await wd('POST', s('/window'), { handle: main });
+  step(`server gone: the notebook window said "${goneBanner}"; Restart server brought JupyterLab back in it`);
+
   if (bench) {
     // GPU refresh on (the picker open) with the notebook open, then idle.
     await click(await find('css selector', '[data-testid="tab-gpus"]'));

@@ -8,7 +8,8 @@
 //! then keeps everything up until stdin closes (the e2e runner closes it), and cleans up.
 //! A line `restart-sshd SECS` on stdin kills sshd and every SSH session under it (a network
 //! outage or a server reboot, as the app sees it), keeps it down SECS seconds, starts it again
-//! and prints `{"sshdRestarted":SECS}`.
+//! and prints `{"sshdRestarted":SECS}`; a line `kill-jupyter` stops the user's Jupyter servers
+//! behind the app's back (as `kill` on the host would) and prints `{"jupyterKilled":true}`.
 //!
 //!   target/debug/tunnelbook-e2e-bed
 
@@ -121,6 +122,9 @@ fn main() {
             let secs: u64 = secs.trim().parse().unwrap_or(10);
             sshd.restart(Duration::from_secs(secs));
             println!("{}", serde_json::json!({ "sshdRestarted": secs }));
+        } else if line.trim() == "kill-jupyter" {
+            stop_leftover_servers();
+            println!("{}", serde_json::json!({ "jupyterKilled": true }));
         }
     }
     let _ = std::fs::remove_file(&link);
