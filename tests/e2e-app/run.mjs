@@ -329,25 +329,29 @@ async function main() {
   await shot('notebook-cell.png');
   step(`a Python notebook cell ran in the notebook window and printed the chosen GPU (${output})`);
 
-  // 12a. A link away from the notebook server, clicked in the page, opens in the system browser;
-  // the window stays on JupyterLab. (`target=_blank` links go the same way through the
-  // new-window handler, but WebKit under WebDriver and Xvfb raises no new-window request for
-  // them, so that path is not checked here.)
+  // 12a. Links away from the notebook server, clicked in the page — in the same tab, and in a
+  // new tab as JupyterLab renders Markdown links — open in the system browser; the window stays
+  // on JupyterLab and no other window opens.
   await script(`
-    const a = document.createElement('a');
-    a.id = 'tb-link';
-    a.href = 'https://example.com/from-a-notebook';
-    a.textContent = 'a link in a notebook';
-    a.style.cssText = 'position:fixed;left:300px;top:300px;z-index:2147483647;background:#ff0;padding:8px';
-    document.body.appendChild(a);
+    [['tb-same', 'https://example.com/same-tab', ''], ['tb-new', 'https://jupyter.org/new-tab', '_blank']].forEach(([id, href, target], i) => {
+      const a = document.createElement('a');
+      a.id = id;
+      a.href = href;
+      a.textContent = id;
+      if (target) { a.target = target; a.rel = 'noopener'; }
+      a.style.cssText = 'position:fixed;left:' + (300 + 120 * i) + 'px;top:300px;z-index:2147483647;background:#ff0;padding:8px';
+      document.body.appendChild(a);
+    });
     done(true);`);
-  await click(await find('css selector', '#tb-link'));
-  await waitFor('the link in the system browser', () => existsSync(opened) && readFileSync(opened, 'utf8').includes('https://example.com/from-a-notebook'), 15000);
+  await click(await find('css selector', '#tb-new'));
+  await waitFor('the new-tab link in the system browser', () => existsSync(opened) && readFileSync(opened, 'utf8').includes('https://jupyter.org/new-tab'), 15000);
+  await click(await find('css selector', '#tb-same'));
+  await waitFor('the same-tab link in the system browser', () => readFileSync(opened, 'utf8').includes('https://example.com/same-tab'), 15000);
   await sleep(1000);
-  const still = await script('document.getElementById("tb-link")?.remove(); done(location.origin);');
+  const still = await script('document.querySelectorAll("#tb-same, #tb-new").forEach((a) => a.remove()); done(location.origin);');
   if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(still)) throw new Error(`the notebook window left JupyterLab for ${still}`);
   if ((await wd('GET', s('/window/handles'))).length !== 2) throw new Error('a link opened another app window');
-  step('a link off the notebook server went to the system browser; the window stayed on JupyterLab');
+  step('links off the notebook server (same tab and new tab) went to the system browser; the window stayed on JupyterLab');
 
   // 12b. File ▸ Download asks where to save in a save dialog (driven here with xdotool: it is a
   // native window, not a page); the notebook lands there, and nowhere without asking.

@@ -45,6 +45,7 @@ pub fn open_window<R: Runtime>(
     WebviewWindowBuilder::new(app, &label, WebviewUrl::External(url))
         .title(title)
         .inner_size(1200.0, 800.0)
+        .initialization_script(NEW_TAB_LINKS_OUTSIDE)
         .on_navigation(move |to| {
             if is_notebook_page(&server, to) {
                 return true;
@@ -63,6 +64,39 @@ pub fn open_window<R: Runtime>(
         .build()?;
     Ok(label)
 }
+
+/// Runs in the notebook window's page before JupyterLab: a click on a link to another site that
+/// asks for a new tab (`target=_blank`, as JupyterLab renders every Markdown link), and a
+/// `window.open` of another site (JupyterLab's Help menu), navigate the window instead, which the
+/// navigation handler turns into the system browser while the window stays on JupyterLab. Left
+/// to WebKitGTK such a link either opens nothing (JupyterLab cancels the click and opens a popup,
+/// which WebKit may block) or a bare app window. Same-origin links, `file:` and friends, and
+/// modified clicks are left alone.
+const NEW_TAB_LINKS_OUTSIDE: &str = r#"(() => {
+  const outside = (href) => {
+    try {
+      const url = new URL(href, location.href);
+      return url.origin !== location.origin && /^(https?|mailto):$/.test(url.protocol) ? url.href : null;
+    } catch { return null; }
+  };
+  window.addEventListener("click", (e) => {
+    if (e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
+    const a = e.target instanceof Element ? e.target.closest("a[href]") : null;
+    if (!a || !a.target || a.target === "_self") return;
+    const href = outside(a.href);
+    if (!href) return;
+    e.preventDefault();
+    e.stopPropagation();
+    location.href = href;
+  }, true);
+  const open = window.open;
+  window.open = function (url, ...rest) {
+    const href = url === undefined ? null : outside(String(url));
+    if (!href) return open.call(this, url, ...rest);
+    location.href = href;
+    return null;
+  };
+})();"#;
 
 /// The title of a notebook window: `JupyterLab — <host> — <GPU>` (`GPU 3`, or `CPU only`).
 pub fn window_title(host: &str, gpu_label: Option<&str>) -> String {
