@@ -79,6 +79,43 @@ pub fn emit<R: Runtime>(
     }
 }
 
+/// Session `id`'s host as a person knows it (the saved host's name, or "This computer").
+fn host_name(state: &AppState, id: &str) -> String {
+    let host_id = state
+        .sessions()
+        .get(id)
+        .map(|e| e.summary.host_id.clone())
+        .unwrap_or_default();
+    if host_id == crate::wire::LOCAL_HOST_ID {
+        "This computer".into()
+    } else {
+        host_id
+    }
+}
+
+/// The notebook window title of session `id` ([`notebook::window_title`]): host and GPU.
+pub fn notebook_title(state: &AppState, id: &str) -> String {
+    let gpu = state.sessions().get(id).and_then(|e| e.summary.gpu.clone());
+    notebook::window_title(&host_name(state, id), gpu.as_deref())
+}
+
+/// Shows (`Some`) or removes (`None`) the banner of session `id`'s notebook window, if open.
+fn notebook_banner<R: Runtime>(
+    app: &AppHandle<R>,
+    state: &AppState,
+    id: &str,
+    message: Option<&str>,
+) {
+    let window = state
+        .sessions()
+        .get(id)
+        .and_then(|e| e.summary.window.clone())
+        .and_then(|label| app.get_webview_window(&label));
+    if let Some(window) = window {
+        notebook::set_banner(&window, message);
+    }
+}
+
 /// The app's step for a core step.
 fn app_step(step: core::Step) -> SessionStep {
     match step {
@@ -179,14 +216,8 @@ pub async fn drive_notebook<R: Runtime>(
                 if let Err(e) = book.remember(&host_id, &info.server_id, info.local_port) {
                     tracing::debug!(error = %e, "cannot remember the notebook's local port");
                 }
-                let title = format!(
-                    "JupyterLab — {}",
-                    if host_id == crate::wire::LOCAL_HOST_ID {
-                        "This computer"
-                    } else {
-                        &host_id
-                    }
-                );
+                let title =
+                    notebook::window_title(&host_name(&state, &id), info.gpu_label.as_deref());
                 // Ready again after a restart: the open notebook window follows the new server.
                 let open = state
                     .sessions()
@@ -259,6 +290,17 @@ pub async fn drive_notebook<R: Runtime>(
                 reason,
             } => {
                 state.set_status(&id, SessionStatus::Disconnected);
+                notebook_banner(
+                    &app,
+                    &state,
+                    &id,
+                    Some(&format!(
+                        "Connection to {} lost — reconnecting (attempt {attempt}). Your \
+                         kernels keep running on the host; this notebook carries on when the \
+                         connection is back.",
+                        host_name(&state, &id)
+                    )),
+                );
                 emit(
                     &app,
                     &id,
@@ -276,6 +318,7 @@ pub async fn drive_notebook<R: Runtime>(
                 outage_secs,
             } => {
                 state.set_status(&id, SessionStatus::Ready);
+                notebook_banner(&app, &state, &id, None);
                 // The host's connection died with the old one: the GPU picker, environments and
                 // commands take over the notebook's new connection (core leaves it open for us).
                 adopt_connection(&state, &id, session.control().connection()).await;
@@ -298,6 +341,17 @@ pub async fn drive_notebook<R: Runtime>(
                          unsaved notebook changes are lost) or stop this notebook."
                     ),
                 );
+                notebook_banner(
+                    &app,
+                    &state,
+                    &id,
+                    Some(&format!(
+                        "The JupyterLab server on {} is gone ({reason}). Restart it from \
+                         Tunnelbook's window (same address; unsaved changes are lost) or close \
+                         this window.",
+                        host_name(&state, &id)
+                    )),
+                );
                 emit(
                     &app,
                     &id,
@@ -315,6 +369,17 @@ pub async fn drive_notebook<R: Runtime>(
                         "the notebook's connection is lost ({reason}); the server keeps \
                          running — close this session and open the server again from a new one"
                     ),
+                );
+                notebook_banner(
+                    &app,
+                    &state,
+                    &id,
+                    Some(&format!(
+                        "The connection to {} is lost ({reason}); Tunnelbook stopped trying. The \
+                         server keeps running on the host: open it again from Tunnelbook's \
+                         Sessions.",
+                        host_name(&state, &id)
+                    )),
                 );
                 emit(
                     &app,

@@ -6,6 +6,7 @@
 
 pub mod adapter;
 pub mod commands;
+pub mod download;
 pub mod error;
 pub mod launch;
 pub mod prompt;
@@ -21,6 +22,34 @@ pub use crate::state::AppState;
 
 /// Label of the app's own window, the only one a capability grants IPC to.
 pub const MAIN_WINDOW: &str = "main";
+
+/// Run before any of the main window's own scripts: its page cannot be prototype-polluted.
+///
+/// Only the main window gets it. Tauri's `freezePrototype` setting would inject it into every
+/// webview, and JupyterLab does not work with a frozen `Object.prototype` (its launcher shows no
+/// kernels and notebooks open as JSON), so the notebook windows run without it: they have no IPC
+/// to protect (see [`commands::notebook`]).
+pub const FREEZE_PROTOTYPE: &str = "Object.freeze(Object.prototype);";
+
+/// Creates the main window from its `tauri.conf.json` entry (which has `"create": false` so that
+/// this is the only place it is built), hardened with [`FREEZE_PROTOTYPE`].
+///
+/// Errors: no `main` window in the configuration, or the window cannot be created.
+pub fn create_main_window<R: Runtime, M: Manager<R>>(
+    manager: &M,
+) -> tauri::Result<tauri::WebviewWindow<R>> {
+    let config = manager
+        .config()
+        .app
+        .windows
+        .iter()
+        .find(|w| w.label == MAIN_WINDOW)
+        .cloned()
+        .ok_or_else(|| tauri::Error::WindowNotFound)?;
+    tauri::WebviewWindowBuilder::from_config(manager, &config)?
+        .initialization_script(FREEZE_PROTOTYPE)
+        .build()
+}
 
 /// Registers every command. Shared by [`run`] and the tests on tauri's mock runtime.
 pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
@@ -128,13 +157,17 @@ pub fn run() {
                 .build(),
         )
         .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_autostart::init(
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
             None,
         ))
         .manage(AppState::new(&home))
-        .setup(|app| Ok(tray::setup(app.handle())?))
+        .setup(|app| {
+            create_main_window(app.handle())?;
+            Ok(tray::setup(app.handle())?)
+        })
         // Closing the main window keeps the app (sessions, tunnels) running in the tray.
         .on_window_event(|window, event| {
             if let tauri::WindowEvent::CloseRequested { api, .. } = event

@@ -636,18 +636,13 @@ pub async fn perform<R: Runtime>(app: AppHandle<R>, action: TrayAction) -> Resul
         }
         TrayAction::Open(id) => {
             if let Some(url) = url_of(&id) {
-                let title = state
-                    .sessions()
-                    .get(&id)
-                    .map(|e| {
-                        let host = host_label(&e.summary.host_id);
-                        match &e.summary.gpu {
-                            Some(gpu) => format!("JupyterLab — {host} — {gpu}"),
-                            None => format!("JupyterLab — {host}"),
-                        }
-                    })
-                    .unwrap_or_else(|| "JupyterLab".into());
-                commands::notebook::open_notebook(app.clone(), state.clone(), url, title).await?;
+                commands::notebook::open_notebook(
+                    app.clone(),
+                    state.clone(),
+                    url,
+                    crate::launch::notebook_title(&state, &id),
+                )
+                .await?;
             }
         }
         TrayAction::Browser(id) => {

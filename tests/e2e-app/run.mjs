@@ -8,19 +8,23 @@
 // and the Connect screen shows its steps. Then, against a real sshd from the test bed
 // (target/debug/tunnelbook-e2e-bed: sshd, the nvidia-smi shim with two GPUs one busy, the
 // JupyterLab venv): add the host, connect, trust its key in the dialog, see both GPUs, pick the
-// free one, choose the JupyterLab environment, launch, read JupyterLab's DOM in the notebook
-// window, and stop it from Sessions. Screenshots go to docs/screenshots/.
+// free one, choose the JupyterLab environment, launch; in the embedded notebook window (titled
+// with host and GPU, prototype not frozen there but frozen in the main window, no IPC) create a
+// notebook with the Python kernel from the launcher, run a cell printing CUDA_VISIBLE_DEVICES and
+// read the chosen GPU from the page; then stop it from Sessions. Screenshots go to
+// docs/screenshots/. tauri-driver listens on free ports (TAURI_DRIVER_PORT and
+// TAURI_DRIVER_NATIVE_PORT to choose them).
 //
 // E2E_BENCH=1 also measures the app with the notebook open and the GPU picker refreshing: RSS
 // of the app process and of its WebKit children, CPU % over E2E_BENCH_SECS (60) seconds.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { ELEMENT, sleep, waitFor, webdriver } from './webdriver.mjs';
+import { ELEMENT, freePort, sleep, waitFor, webdriver } from './webdriver.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const binary = resolve(process.argv[2] ?? join(root, 'target/debug/tunnelbook-app'));
@@ -28,16 +32,24 @@ const bedBinary = resolve(process.argv[3] ?? join(root, 'target/debug/tunnelbook
 const bench = process.env.E2E_BENCH === '1';
 const benchSecs = Number(process.env.E2E_BENCH_SECS ?? 60);
 const shots = resolve(process.env.E2E_SHOTS_DIR ?? join(root, 'docs/screenshots'));
-const port = Number(process.env.TAURI_DRIVER_PORT ?? 4444);
+// Free ports unless given: other suites (or other people's) may run a tauri-driver on 4444.
+const port = Number(process.env.TAURI_DRIVER_PORT ?? 0) || (await freePort());
+const nativePort = Number(process.env.TAURI_DRIVER_NATIVE_PORT ?? 0) || (await freePort());
 const base = `http://127.0.0.1:${port}`;
 const wd = webdriver(base);
 const home = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-'));
 mkdirSync(shots, { recursive: true });
 
 
-const driver = spawn('tauri-driver', ['--port', String(port)], {
+// The system browser, as the app sees it: an `xdg-open` on its PATH that records what it was
+// asked to open (no real browser can be driven here).
+const browserDir = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-browser-'));
+const opened = join(browserDir, 'opened.log');
+writeFileSync(join(browserDir, 'xdg-open'), `#!/bin/sh\nprintf '%s\\n' "$1" >> '${opened}'\n`, { mode: 0o755 });
+
+const driver = spawn('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
   stdio: ['ignore', 'inherit', 'inherit'],
-  env: { ...process.env, TUNNELBOOK_HOME: home },
+  env: { ...process.env, TUNNELBOOK_HOME: home, PATH: `${browserDir}:${process.env.PATH}` },
 });
 let session;
 let bed;
@@ -133,6 +145,8 @@ async function main() {
     await wd('POST', s(`/element/${el}/value`), { text });
   };
   const text = async (el) => wd('GET', s(`/element/${el}/text`));
+  // Runs `body` (a function body; `done(value)` answers) in the current window's page.
+  const script = async (body) => wd('POST', s('/execute/async'), { script: `const done = arguments[arguments.length - 1];\n${body}`, args: [] });
   const shot = async (name) => {
     await sleep(400); // let WebKit paint the last change before capturing
     const png = await wd('GET', s('/screenshot'));
@@ -228,11 +242,16 @@ async function main() {
   step('environments listed, the JupyterLab venv chosen');
   await click(await find('xpath', "//button[normalize-space()='Start JupyterLab']"));
   await waitFor('the notebook to be ready', () => find('css selector', '[data-testid="notebook-ready"]'), 120000);
+  const cudaNote = await text(await find('css selector', '[data-testid="cuda-note"]'));
+  if (!cudaNote.includes('GPU 1 is CUDA device 0')) throw new Error(`the CUDA note: ${cudaNote}`);
   await shot('connect-ready.png');
   step('JupyterLab launched through core\'s session on the picked GPU');
 
-  // 10. The notebook window shows JupyterLab.
+  // 10. The notebook window shows JupyterLab, titled with host and GPU; the main window stays
+  // hardened (prototype frozen) while JupyterLab's is not (it cannot work frozen) and has no IPC.
   const main = await wd('GET', s('/window'));
+  const frozen = 'done(Object.isFrozen(Object.prototype));';
+  if ((await script(frozen)) !== true) throw new Error('the main window\'s Object.prototype is not frozen');
   const handles = await waitFor('the notebook window', async () => {
     const all = await wd('GET', s('/window/handles'));
     return all.length === 2 ? all : null;
@@ -240,11 +259,175 @@ async function main() {
   const notebook = handles.find((h) => h !== main);
   await wd('POST', s('/window'), { handle: notebook });
   await waitFor('JupyterLab in the notebook window', () => find('css selector', '.jp-LabShell'), 90000);
-  await sleep(2000); // let JupyterLab finish laying out its panels
-  await shot('notebook.png');
-  const title = await wd('GET', s('/title'));
-  step(`notebook window shows JupyterLab (title "${title}")`);
+  // WebDriver's title is the page's; the window's own title is read from X.
+  const title = 'JupyterLab — gpu-box — GPU 1';
+  const titled = () => {
+    try {
+      return execFileSync('xdotool', ['search', '--name', `^${title}$`], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() !== '';
+    } catch {
+      return false; // no such window
+    }
+  };
+  if (!titled()) throw new Error(`no window titled "${title}"`);
+  if ((await script(frozen)) !== false) throw new Error('the notebook window\'s Object.prototype is frozen');
+  const ipc = await script(`
+    const t = window.__TAURI_INTERNALS__;
+    if (!t || typeof t.invoke !== 'function') { done('no IPC'); return; }
+    setTimeout(() => done('no answer'), 5000);
+    t.invoke('list_hosts', {}).then((r) => done('allowed: ' + JSON.stringify(r)), (e) => done('refused: ' + String(e)));`);
+  if (String(ipc).startsWith('allowed')) throw new Error(`the notebook page called the app: ${ipc}`);
+  step(`notebook window shows JupyterLab ("${title}"), not frozen, app calls ${ipc}; main window frozen`);
+
+  // 11. The launcher offers the Python kernel (today's bug: only "Terminal" with a frozen
+  // prototype); Jupyter's news question is not asked.
+  const pythonCardSelector = '.jp-LauncherCard[data-category="Notebook"]';
+  let launcherCards = [];
+  await waitFor(
+    'the Python 3 notebook card in the launcher',
+    async () => {
+      launcherCards = await script(`done([...document.querySelectorAll('.jp-LauncherCard')].map((c) => c.getAttribute('data-category') + ': ' + c.innerText.trim().replace(/\\s+/g, ' ')));`);
+      return launcherCards.some((c) => c.startsWith('Notebook: Python 3'));
+    },
+    60000,
+  ).catch((e) => {
+    throw new Error(`${e.message}; the launcher's cards: ${JSON.stringify(launcherCards)}`);
+  });
+  await sleep(3000); // the news question, if asked, shows up after the launcher
+  const page = await script('done(document.body.innerText);');
+  if (/Jupyter news/i.test(page)) throw new Error('JupyterLab asks about Jupyter news');
+  await shot('notebook-launcher.png');
+  step('launcher lists the Python 3 kernel; no Jupyter news question');
+
+  // 12. A notebook with that kernel, one cell run: the kernel sees the chosen GPU.
+  // Found at the click: JupyterLab re-renders the launcher now and then.
+  await waitFor('a click on the Python 3 card', async () => {
+    await click(await find('css selector', pythonCardSelector));
+    return true;
+  });
+  // Found again at each use: JupyterLab re-renders the new notebook while its kernel starts.
+  const editorSelector = '.jp-NotebookPanel .jp-Cell .cm-content';
+  await waitFor('the first cell of the new notebook', () => find('css selector', editorSelector), 60000);
+  await sleep(2000);
+  await waitFor('typing in the first cell', async () => {
+    const editor = await find('css selector', editorSelector);
+    await click(editor);
+    await wd('POST', s(`/element/${editor}/value`), {
+      // Shift+Enter runs the cell; NULL releases Shift.
+      text: 'import os; print(os.environ["CUDA_VISIBLE_DEVICES"])\uE008\uE007\uE000',
+    });
+    return true;
+  });
+  const output = await waitFor(
+    'the cell output',
+    async () => {
+      const outs = await findAll('css selector', '.jp-NotebookPanel .jp-OutputArea-output');
+      return outs.length > 0 ? (await text(outs[0])).trim() : null;
+    },
+    90000,
+  );
+  if (output !== box.freeGpu) throw new Error(`the kernel saw CUDA_VISIBLE_DEVICES=${output}, not ${box.freeGpu}`);
+  await shot('notebook-cell.png');
+  step(`a Python notebook cell ran in the notebook window and printed the chosen GPU (${output})`);
+
+  // 12a. Links away from the notebook server, clicked in the page — in the same tab, and in a
+  // new tab as JupyterLab renders Markdown links — open in the system browser; the window stays
+  // on JupyterLab and no other window opens.
+  await script(`
+    [['tb-same', 'https://example.com/same-tab', ''], ['tb-new', 'https://jupyter.org/new-tab', '_blank']].forEach(([id, href, target], i) => {
+      const a = document.createElement('a');
+      a.id = id;
+      a.href = href;
+      a.textContent = id;
+      if (target) { a.target = target; a.rel = 'noopener'; }
+      a.style.cssText = 'position:fixed;left:' + (300 + 120 * i) + 'px;top:300px;z-index:2147483647;background:#ff0;padding:8px';
+      document.body.appendChild(a);
+    });
+    done(true);`);
+  await click(await find('css selector', '#tb-new'));
+  await waitFor('the new-tab link in the system browser', () => existsSync(opened) && readFileSync(opened, 'utf8').includes('https://jupyter.org/new-tab'), 15000);
+  await click(await find('css selector', '#tb-same'));
+  await waitFor('the same-tab link in the system browser', () => readFileSync(opened, 'utf8').includes('https://example.com/same-tab'), 15000);
+  await sleep(1000);
+  const still = await script('document.querySelectorAll("#tb-same, #tb-new").forEach((a) => a.remove()); done(location.origin);');
+  if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(still)) throw new Error(`the notebook window left JupyterLab for ${still}`);
+  if ((await wd('GET', s('/window/handles'))).length !== 2) throw new Error('a link opened another app window');
+  step('links off the notebook server (same tab and new tab) went to the system browser; the window stayed on JupyterLab');
+
+  // 12b. File ▸ Download asks where to save in a save dialog (driven here with xdotool: it is a
+  // native window, not a page); the notebook lands there, and nowhere without asking.
+  const saveDir = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-save-'));
+  const savedTo = join(saveDir, 'from-the-notebook-window.ipynb');
+  const silently = ['Untitled.ipynb', 'Downloads/Untitled.ipynb'].map((f) => join(process.cwd(), f));
+  await click(await find('xpath', "//div[contains(@class,'lm-MenuBar-itemLabel') and normalize-space()='File']"));
+  // The open File menu's item, clicked where it is drawn (WebDriver finds Lumino's menu items
+  // not interactable; hidden context menus carry the same command).
+  const downloadAt = await waitFor('File ▸ Download', () => script(`
+    const item = [...document.querySelectorAll('li.lm-Menu-item[data-command="docmanager:download"]')]
+      .find((e) => e.getBoundingClientRect().width > 0);
+    if (!item) { done(null); return; }
+    const r = item.getBoundingClientRect();
+    done([Math.round(r.x + r.width / 2), Math.round(r.y + r.height / 2)]);`));
+  await wd('POST', s('/actions'), {
+    actions: [{
+      type: 'pointer',
+      id: 'mouse',
+      parameters: { pointerType: 'mouse' },
+      actions: [
+        { type: 'pointerMove', duration: 0, origin: 'viewport', x: downloadAt[0], y: downloadAt[1] },
+        { type: 'pointerDown', button: 0 },
+        { type: 'pointerUp', button: 0 },
+      ],
+    }],
+  });
+  const saveWindow = await waitFor('the save dialog', () => {
+    try {
+      return execFileSync('xdotool', ['search', '--name', 'Save download'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim().split('\n')[0];
+    } catch {
+      return null; // not there yet
+    }
+  }, 30000);
+  await sleep(1000); // let GTK map and focus the name field
+  execFileSync('xdotool', ['windowfocus', '--sync', saveWindow]);
+  execFileSync('xdotool', ['key', '--clearmodifiers', 'ctrl+a']);
+  execFileSync('xdotool', ['type', '--delay', '10', savedTo]);
+  execFileSync('xdotool', ['key', 'Return']);
+  await waitFor('the download at the chosen place', () => existsSync(savedTo) && readFileSync(savedTo, 'utf8').includes('"nbformat"'), 30000);
+  for (const f of silently) if (existsSync(f)) throw new Error(`a download landed silently in ${f}`);
+  rmSync(saveDir, { recursive: true, force: true });
+  step('File ▸ Download asked where to save and saved the notebook there');
+
+  // 13. The connection drops (sshd killed with every session under it, back after 12 s): the
+  // notebook window shows a banner and the main window does not say "ready"; then both recover.
+  const bannerText = 'const b = document.getElementById("tunnelbook-banner"); done(b ? b.textContent : "");';
+  bed.stdin.write('restart-sshd 12\n');
+  const banner = await waitFor('the connection banner in the notebook window', () => script(bannerText), 30000);
+  if (!banner.includes('Connection to gpu-box lost')) throw new Error(`banner: ${banner}`);
+  await shot('notebook-connection-lost.png');
   await wd('POST', s('/window'), { handle: main });
+  const headline = await text(await find('css selector', '[data-testid="notebook-ready"] strong'));
+  if (/ready/i.test(headline) || !/Connection lost/.test(headline)) throw new Error(`during the outage the app says: ${headline}`);
+  await wd('POST', s('/window'), { handle: notebook });
+  await waitFor('the banner to go after the reconnect', async () => (await script(bannerText)) === '', 120000);
+  await wd('POST', s('/window'), { handle: main });
+  await waitFor('"ready" again', async () => /JupyterLab is ready/.test(await text(await find('css selector', '[data-testid="notebook-ready"] strong'))), 20000);
+  step(`connection lost: the notebook window showed "${banner}", the app did not say ready; both recovered`);
+
+  // 14. The server is stopped behind the app's back: the notebook window says what happened (not a
+  // stale "Server Connection Error"), and Restart server brings it back in the same window.
+  bed.stdin.write('kill-jupyter\n');
+  await wd('POST', s('/window'), { handle: notebook });
+  const goneBanner = await waitFor('the server-gone banner', async () => {
+    const t = await script(bannerText);
+    return t.includes('is gone') ? t : null;
+  }, 60000);
+  await wd('POST', s('/window'), { handle: main });
+  await click(await waitFor('Restart server', () => find('xpath', "//button[normalize-space()='Restart server']"), 20000));
+  await waitFor('ready after the restart', () => find('css selector', '[data-testid="notebook-ready"]'), 120000);
+  await wd('POST', s('/window'), { handle: notebook });
+  await waitFor('JupyterLab again in the same window, without the banner', async () =>
+    (await script(bannerText)) === '' && (await findAll('css selector', '.jp-LabShell')).length === 1, 90000);
+  await wd('POST', s('/window'), { handle: main });
+  step(`server gone: the notebook window said "${goneBanner}"; Restart server brought JupyterLab back in it`);
 
   if (bench) {
     // GPU refresh on (the picker open) with the notebook open, then idle.
@@ -260,7 +443,7 @@ async function main() {
     }
   }
 
-  // 11. Sessions lists the notebook's server; Stop ends it and closes the window.
+  // 13. Sessions lists the notebook's server; Stop ends it and closes the window.
   await click(await find('css selector', '[data-testid="tab-sessions"]'));
   const serverRow = await waitFor('the server row', () => find('xpath', "//tr[@data-testid='server-row'][contains(., 'this session')]"), 30000);
   await shot('sessions-servers.png');
@@ -296,5 +479,6 @@ try {
   }
   driver.kill('SIGTERM');
   rmSync(home, { recursive: true, force: true });
+  rmSync(browserDir, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);

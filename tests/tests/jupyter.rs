@@ -190,6 +190,17 @@ fn token_of(url: &str) -> Sensitive<String> {
     Sensitive::new(url.split("token=").nth(1).unwrap().to_string())
 }
 
+/// The JSON JupyterLab's `/lab` page carries in `<script id="jupyter-config-data">`.
+fn page_config(html: &[u8]) -> serde_json::Value {
+    let html = String::from_utf8_lossy(html);
+    let start = html
+        .find(r#"id="jupyter-config-data""#)
+        .and_then(|i| html[i..].find('>').map(|j| i + j + 1))
+        .unwrap_or_else(|| panic!("no page config in {html}"));
+    let end = start + html[start..].find("</script>").unwrap();
+    serde_json::from_str(&html[start..end]).unwrap()
+}
+
 fn record_path(id: &str) -> PathBuf {
     PathBuf::from(format!("/home/{USER}/.tunnelbook/run/{id}.json"))
 }
@@ -220,6 +231,17 @@ async fn up_on_the_free_gpu_survives_the_connection_and_down_cleans_up() {
         .await
         .unwrap();
     assert_eq!(lab.status, 200);
+    // Jupyter's first-run "official Jupyter news?" question is answered before it is asked:
+    // the page's own configuration disables the announcements plugin.
+    let disabled = page_config(&lab.body)["disabledExtensions"].clone();
+    let announcements = "@jupyterlab/apputils-extension:announcements";
+    assert!(
+        disabled
+            .as_array()
+            .is_some_and(|a| a.iter().any(|e| e == announcements))
+            || disabled[announcements] == true,
+        "announcements not disabled: {disabled}"
+    );
 
     // A kernel started through the tunnel sees the chosen GPU.
     let kernel = start_kernel(port, &token).await;

@@ -3,6 +3,12 @@
 //! A notebook window shows a remote page (JupyterLab through the tunnel). Its label is always
 //! `jupyter-<n>`: no capability matches that label and none allows a remote URL, so since tauri
 //! 2.11.1 every IPC call from the page is refused (see the `notebook_window_has_no_ipc` test).
+//! Unlike the main window its prototype is not frozen ([`crate::FREEZE_PROTOTYPE`]): JupyterLab
+//! needs to extend built-ins.
+//!
+//! The window stays on the notebook server: a link or a `window.open` to any other origin opens
+//! in the system browser instead ([`is_notebook_page`]); a download asks where to save it
+//! ([`crate::download`]).
 
 use tauri::{AppHandle, Runtime, State, WebviewUrl, WebviewWindow, WebviewWindowBuilder};
 use tauri_plugin_opener::OpenerExt;
@@ -34,11 +40,93 @@ pub fn open_window<R: Runtime>(
 ) -> Result<String, AppError> {
     let url = http_url(url)?;
     let label = state.new_notebook_label();
+    let (nav_app, server) = (app.clone(), url.clone());
+    let new_window_app = app.clone();
     WebviewWindowBuilder::new(app, &label, WebviewUrl::External(url))
         .title(title)
         .inner_size(1200.0, 800.0)
+        .initialization_script(NEW_TAB_LINKS_OUTSIDE)
+        .on_navigation(move |to| {
+            if is_notebook_page(&server, to) {
+                return true;
+            }
+            open_outside(&nav_app, to);
+            false
+        })
+        // JupyterLab opens documentation and links in rendered Markdown with `target=_blank`:
+        // in the user's browser, never as a second, unmanaged app window.
+        .on_new_window(move |to, _features| {
+            open_outside(&new_window_app, &to);
+            tauri::webview::NewWindowResponse::Deny
+        })
+        // Downloads go through a save dialog instead of landing silently somewhere.
+        .on_download(crate::download::on_download)
         .build()?;
     Ok(label)
+}
+
+/// Runs in the notebook window's page before JupyterLab: a click on a link to another site that
+/// asks for a new tab (`target=_blank`, as JupyterLab renders every Markdown link), and a
+/// `window.open` of another site (JupyterLab's Help menu), navigate the window instead, which the
+/// navigation handler turns into the system browser while the window stays on JupyterLab. Left
+/// to WebKitGTK such a link either opens nothing (JupyterLab cancels the click and opens a popup,
+/// which WebKit may block) or a bare app window. Same-origin links, `file:` and friends, and
+/// modified clicks are left alone.
+const NEW_TAB_LINKS_OUTSIDE: &str = r#"(() => {
+  const outside = (href) => {
+    try {
+      const url = new URL(href, location.href);
+      return url.origin !== location.origin && /^(https?|mailto):$/.test(url.protocol) ? url.href : null;
+    } catch { return null; }
+  };
+  window.addEventListener("click", (e) => {
+    if (e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
+    const a = e.target instanceof Element ? e.target.closest("a[href]") : null;
+    if (!a || !a.target || a.target === "_self") return;
+    const href = outside(a.href);
+    if (!href) return;
+    e.preventDefault();
+    e.stopPropagation();
+    location.href = href;
+  }, true);
+  const open = window.open;
+  window.open = function (url, ...rest) {
+    const href = url === undefined ? null : outside(String(url));
+    if (!href) return open.call(this, url, ...rest);
+    location.href = href;
+    return null;
+  };
+})();"#;
+
+/// The title of a notebook window: `JupyterLab — <host> — <GPU>` (`GPU 3`, or `CPU only`).
+pub fn window_title(host: &str, gpu_label: Option<&str>) -> String {
+    format!("JupyterLab — {host} — {}", gpu_label.unwrap_or("CPU only"))
+}
+
+/// Whether the notebook window may show `to`: pages of the notebook server at `server` (same
+/// scheme, host and port), and the `about:`/`blob:`/`data:` documents JupyterLab puts in frames
+/// (HTML and PDF viewers).
+pub fn is_notebook_page(server: &tauri::Url, to: &tauri::Url) -> bool {
+    matches!(to.scheme(), "about" | "blob" | "data") || to.origin() == server.origin()
+}
+
+/// Hands a web or mail link to the system; anything else (`file:`, custom schemes) is dropped.
+fn open_outside<R: Runtime>(app: &AppHandle<R>, to: &tauri::Url) {
+    if !matches!(to.scheme(), "http" | "https" | "mailto") {
+        tracing::warn!(
+            scheme = to.scheme(),
+            "a notebook window link was not opened"
+        );
+        return;
+    }
+    // The URL may carry a token: log only where it goes.
+    tracing::info!(
+        host = to.host_str().unwrap_or(""),
+        "opening a notebook link in the browser"
+    );
+    if let Err(e) = app.opener().open_url(to.as_str(), None::<&str>) {
+        tracing::warn!(error = %e, "cannot open the browser");
+    }
 }
 
 /// Points an open notebook window at `url` (the same server address with a new token, after a
@@ -46,6 +134,42 @@ pub fn open_window<R: Runtime>(
 pub fn navigate<R: Runtime>(window: &WebviewWindow<R>, url: &str) -> Result<(), AppError> {
     window.navigate(http_url(url)?)?;
     Ok(())
+}
+
+/// Element id of the banner a notebook window shows while its connection or server is down.
+pub const BANNER_ID: &str = "tunnelbook-banner";
+
+/// Shows `message` in a banner across the top of notebook window `window`, or removes the banner
+/// (`None`). The page is JupyterLab's: the banner is plain DOM put there by the app (the page
+/// itself cannot call the app), and it goes with the page when the window navigates.
+pub fn set_banner<R: Runtime>(window: &WebviewWindow<R>, message: Option<&str>) {
+    let script = banner_script(message);
+    if let Err(e) = window.eval(script) {
+        tracing::warn!(error = %e, "cannot update the notebook window's banner");
+    }
+}
+
+/// The script behind [`set_banner`]: idempotent, and the message is inserted as text (JSON), so
+/// nothing in it is run or parsed as HTML.
+fn banner_script(message: Option<&str>) -> String {
+    let message = serde_json::to_string(&message).unwrap_or_else(|_| "null".into());
+    format!(
+        r#"(() => {{
+  const msg = {message};
+  let b = document.getElementById("{BANNER_ID}");
+  if (msg === null) {{ if (b) b.remove(); return; }}
+  if (!b) {{
+    b = document.createElement("div");
+    b.id = "{BANNER_ID}";
+    b.setAttribute("role", "alert");
+    b.style.cssText = "position:fixed;top:0;left:0;right:0;z-index:2147483647;padding:8px 16px;" +
+      "background:#9a3412;color:#fff;font:14px/1.4 system-ui,sans-serif;text-align:center;" +
+      "box-shadow:0 2px 6px rgba(0,0,0,.3)";
+    (document.body || document.documentElement).appendChild(b);
+  }}
+  b.textContent = msg;
+}})();"#
+    )
 }
 
 /// Opens `url` in the default browser.
@@ -68,5 +192,48 @@ fn http_url(url: &str) -> Result<tauri::Url, AppError> {
             ErrorCode::Validation,
             format!("refusing a {other}: URL"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn title_names_host_and_gpu() {
+        assert_eq!(
+            window_title("lab-a100", Some("GPU 3")),
+            "JupyterLab — lab-a100 — GPU 3"
+        );
+        assert_eq!(
+            window_title("This computer", None),
+            "JupyterLab — This computer — CPU only"
+        );
+    }
+
+    #[test]
+    fn the_banner_message_is_text_not_code() {
+        let s = banner_script(Some("lost \"x\" </script><b>"));
+        assert!(
+            s.contains(r#"const msg = "lost \"x\" </script><b>";"#),
+            "{s}"
+        );
+        assert!(s.contains("b.textContent = msg"));
+        assert!(banner_script(None).contains("const msg = null;"));
+    }
+
+    #[test]
+    fn only_the_notebook_server_stays_in_the_window() {
+        let server = http_url("http://127.0.0.1:8890/lab?token=x").unwrap();
+        let page = |u: &str| is_notebook_page(&server, &u.parse().unwrap());
+        assert!(page("http://127.0.0.1:8890/lab/tree/a.ipynb"));
+        assert!(page("http://127.0.0.1:8890/files/a.csv?download=1"));
+        assert!(page("about:blank"));
+        assert!(page("blob:http://127.0.0.1:8890/0b1c"));
+        // Another port on the same machine is another server; other sites go to the browser.
+        assert!(!page("http://127.0.0.1:8891/lab"));
+        assert!(!page("http://localhost:8890/lab"));
+        assert!(!page("https://jupyter.org/"));
+        assert!(!page("file:///etc/passwd"));
     }
 }

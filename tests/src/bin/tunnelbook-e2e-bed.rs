@@ -12,12 +12,16 @@
 //!
 //! Prints one JSON line — `{"host","port","user","key","venv","env","busyGpu","freeGpu"}` —
 //! then keeps everything up until stdin closes (the e2e runner closes it), and cleans up.
+//! A line `restart-sshd SECS` on stdin kills sshd and every SSH session under it (a network
+//! outage or a server reboot, as the app sees it), keeps it down SECS seconds, starts it again
+//! and prints `{"sshdRestarted":SECS}`; a line `kill-jupyter` stops the user's Jupyter servers
+//! behind the app's back (as `kill` on the host would) and prints `{"jupyterKilled":true}`.
 //!
 //!   target/debug/tunnelbook-e2e-bed
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::{io::Read, path::Path, process::Command};
+use std::{io::BufRead, path::Path, process::Command, time::Duration};
 
 use tunnelbook_testbed::{
     BUSY_GPU, FREE_GPU, NvidiaSmiShim, OTHER_USER, Sshd, SshdOptions, ensure_users, jupyter_venv,
@@ -89,7 +93,7 @@ fn main() {
     let venv = jupyter_venv();
     let keys = tempfile::tempdir().unwrap();
     let key = make_key(keys.path(), "id_ed25519", "ed25519", None);
-    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let mut sshd = Sshd::start(&[&key], SshdOptions::default());
     let theirs = sleeper(OTHER_USER);
     let gpus = two_gpu_scenario(theirs.pid());
     let shim = NvidiaSmiShim::install(user, gpus.path());
@@ -100,6 +104,20 @@ fn main() {
     }
     // The user's own Jupyter runtime files from an earlier run would list stale servers.
     let _ = std::fs::remove_dir_all(format!("/home/{user}/.tunnelbook"));
+    // Notebooks an earlier run created (and JupyterLab's saved layout) would show up in this
+    // run's screenshots.
+    for entry in std::fs::read_dir(format!("/home/{user}"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("Untitled") && name.ends_with(".ipynb") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    let _ = std::fs::remove_dir_all(format!("/home/{user}/.ipynb_checkpoints"));
+    let _ = std::fs::remove_dir_all(format!("/home/{user}/.jupyter/lab/workspaces"));
 
     println!(
         "{}",
@@ -115,7 +133,17 @@ fn main() {
         })
     );
     // Until the runner closes stdin (or dies: the pipe closes then too).
-    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        if let Some(secs) = line.strip_prefix("restart-sshd ") {
+            let secs: u64 = secs.trim().parse().unwrap_or(10);
+            sshd.restart(Duration::from_secs(secs));
+            println!("{}", serde_json::json!({ "sshdRestarted": secs }));
+        } else if line.trim() == "kill-jupyter" {
+            stop_leftover_servers(user);
+            println!("{}", serde_json::json!({ "jupyterKilled": true }));
+        }
+    }
     let _ = std::fs::remove_file(&link);
     stop_leftover_servers(user);
     drop(shim);

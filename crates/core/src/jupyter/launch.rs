@@ -121,6 +121,16 @@ if pf:
 runpy.run_module(m, run_name="__main__", alter_sys=True)
 "#;
 
+/// Answers JupyterLab's first-run "Would you like to get notified about official Jupyter news?"
+/// toast (and its "a newer version is available" checks) before it is asked: the window is an
+/// app, not a browser tab. The documented way (JupyterLab 4, "Announcements") is to disable the
+/// `@jupyterlab/apputils-extension:announcements` plugin in a `labconfig/page_config.json`; it goes
+/// in a directory of Tunnelbook's own put first on `JUPYTER_CONFIG_PATH`, so neither the user's
+/// settings nor a shared environment is written to, and the user's own configuration still
+/// applies.
+const NEWS_ANSWERED_SH: &str = r#"mkdir -p "$tb_dir/jupyter-config/labconfig" && printf '%s\n' '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}' > "$tb_dir/jupyter-config/labconfig/page_config.json" && export JUPYTER_CONFIG_PATH="$tb_dir/jupyter-config${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}"
+"#;
+
 /// The launch script. The token is the first line of stdin; `read` is a shell builtin, so it
 /// never appears in a process's arguments, and `JUPYTER_TOKEN` reaches Jupyter through its
 /// environment (readable only by the user and root). `setsid nohup … &` detaches the server from
@@ -140,6 +150,7 @@ fn script(id: &str, spec: &LaunchSpec, socket: bool) -> String {
         sh_path(dir),
         dir.replace(['"', '\\', '$', '`'], "")
     ));
+    s.push_str(NEWS_ANSWERED_SH);
     s.push_str("export CUDA_DEVICE_ORDER=PCI_BUS_ID\n");
     match &spec.cuda_visible_devices {
         Some(devices) => s.push_str(&format!(

@@ -112,6 +112,15 @@ describe('Connect screen, a ready notebook in trouble', () => {
     expect(await screen.findByRole('button', { name: 'Open notebook' })).toBeInTheDocument();
   });
 
+  it('says the chosen GPU is CUDA device 0 and titles the notebook window with host and GPU', async () => {
+    const model = await ready();
+    render(Connect, { model, onPickGpu: vi.fn(), onPickEnvironment: vi.fn() });
+    expect(await screen.findByTestId('cuda-note')).toHaveTextContent('Inside the notebook GPU 1 is CUDA device 0 (cuda:0)');
+    backend.openNotebook.mockResolvedValueOnce('jupyter-2');
+    await fireEvent.click(screen.getByRole('button', { name: 'Open notebook' }));
+    expect(backend.openNotebook).toHaveBeenCalledWith('http://127.0.0.1:4000/lab?token=t', 'JupyterLab — gpu-box — GPU 1');
+  });
+
   it('offers Reconnect now while the connection is re-established', async () => {
     const model = await ready();
     render(Connect, { model, onPickGpu: vi.fn(), onPickEnvironment: vi.fn() });
@@ -121,8 +130,13 @@ describe('Connect screen, a ready notebook in trouble', () => {
     backend.reconnectNotebook.mockResolvedValueOnce(undefined);
     await fireEvent.click(await screen.findByRole('button', { name: 'Reconnect now' }));
     expect(backend.reconnectNotebook).toHaveBeenCalledWith('s1');
+    // While the connection is down the screen does not claim the notebook is ready.
+    expect(screen.getByTestId('connection-lost')).toHaveTextContent('Connection lost — reconnecting');
+    expect(screen.queryByText(/JupyterLab is ready/)).not.toBeInTheDocument();
     emit('session', { sessionId: 's1', step: 'openTunnel', state: 'done', message: 'reconnected after 9 s (3 attempts)', error: null });
     await vi.waitFor(() => expect(screen.queryByRole('button', { name: 'Reconnect now' })).not.toBeInTheDocument());
+    expect(screen.getByText(/JupyterLab is ready/)).toBeInTheDocument();
+    expect(screen.queryByTestId('connection-lost')).not.toBeInTheDocument();
     expect(model.phase).toBe('ready');
   });
 });

@@ -185,7 +185,7 @@ export class ConnectState {
     if (!url) return;
     const host = this.hostId === 'local' ? 'This computer' : this.hostId;
     try {
-      await backend.openNotebook(url, `JupyterLab — ${host}`);
+      await backend.openNotebook(url, `JupyterLab — ${host} — ${this.summary?.gpu ?? 'CPU only'}`);
     } catch (e) {
       this.error = e as AppError;
     }

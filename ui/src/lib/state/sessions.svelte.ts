@@ -57,7 +57,7 @@ export class SessionsState {
   async open(session: SessionSummary): Promise<void> {
     if (!session.url) return;
     try {
-      await backend.openNotebook(session.url, `JupyterLab — ${hostLabel(session.hostId)}`);
+      await backend.openNotebook(session.url, `JupyterLab — ${hostLabel(session.hostId)} — ${session.gpu ?? 'CPU only'}`);
     } catch (e) {
       this.error = e as AppError;
     }
