@@ -37,12 +37,23 @@ fn run_query(path_front: Option<&Path>) -> String {
         Some(front) => format!("{}:{path}", front.display()),
         None => path,
     };
-    let out = Command::new("sh")
+    // The query reads its marker token and the fields to ask for on stdin (empty: all fields),
+    // as `gpu::snapshot` sends them.
+    let mut child = Command::new("sh")
         .arg("-c")
         .arg(gpu::REMOTE_SCRIPT)
         .env("PATH", path)
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"tunnelbook-gpu\n\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
     String::from_utf8(out.stdout).unwrap()
 }

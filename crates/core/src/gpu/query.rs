@@ -60,15 +60,16 @@ macro_rules! script {
          PATH=\"$PATH:/usr/local/nvidia/bin:/usr/lib/wsl/lib\"; \
          s() { printf \"%s %s@@\\n\" \"$m\" \"$*\"; }; \
          c() { printf \"%s\\n\" \"$o\" | head -c 262144; echo; s \"$1-rc\" \"$rc\" \"${#o}\"; if [ \"$rc\" = 124 ]; then w=\"timeout -k 1 1\"; fi; }; \
+         r() { o=$( { $w nvidia-smi \"$@\" 2>&1; echo \"@@rc $?\"; } | head -c 262400); case \"$o\" in *\"@@rc \"*) rc=${o##*@@rc }; o=$(printf \"%s\" \"${o%@@rc *}\");; *) rc=125;; esac; case \"$rc\" in \"\"|*[!0-9]*) rc=125;; esac; }; \
          s user; id -un 2>/dev/null; \
          if ! command -v nvidia-smi >/dev/null 2>&1; then s no-nvidia-smi; exit 0; fi; \
          w=; if timeout -k 1 5 true >/dev/null 2>&1; then w=\"timeout -k 2 8\"; fi; \
-         o=$($w nvidia-smi --query-gpu=\"$f\" --format=csv,noheader,nounits 2>&1); rc=$?; \
-         case \"$rc:$o\" in 0:*) ;; *\"is not a valid field\"*) s rejected \"$f\"; f=index,uuid,name,memory.total,memory.used,memory.free,utilization.gpu,utilization.memory,temperature.gpu,power.draw,power.limit,pci.bus_id,compute_mode; o=$($w nvidia-smi --query-gpu=\"$f\" --format=csv,noheader,nounits 2>&1); rc=$?;; esac; \
+         r --query-gpu=\"$f\" --format=csv,noheader,nounits; \
+         case \"$rc:$o\" in 0:*) ;; *\"is not a valid field\"*) s rejected \"$f\"; f=index,uuid,name,memory.total,memory.used,memory.free,utilization.gpu,utilization.memory,temperature.gpu,power.draw,power.limit,pci.bus_id,compute_mode; r --query-gpu=\"$f\" --format=csv,noheader,nounits;; esac; \
          s gpus \"$f\"; c gpus; \
-         o=$($w nvidia-smi --query-compute-apps=pid,gpu_uuid,used_memory --format=csv,noheader,nounits 2>&1); rc=$?; a=$o; s apps; c apps; \
-         o=$($w nvidia-smi --query-compute-apps=pid,process_name --format=csv,noheader,nounits 2>&1); rc=$?; s names; c names; \
-         o=$($w nvidia-smi -L 2>&1); rc=$?; s list; c list; \
+         r --query-compute-apps=pid,gpu_uuid,used_memory --format=csv,noheader,nounits; a=$o; s apps; c apps; \
+         r --query-compute-apps=pid,process_name --format=csv,noheader,nounits; s names; c names; \
+         r -L; s list; c list; \
          p=$(printf \"%s\\n\" \"$a\" | cut -d, -f1 | tr -d \" \" | grep -E \"^[0-9]+$\" | sort -un | head -n 512 | paste -sd, -); \
          o=; rc=0; \
          if [ -n \"$p\" ]; then \
