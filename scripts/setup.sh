@@ -48,4 +48,13 @@ done
 printf 'tbtest:tb-Test-pw-1\ntbother:tb-Test-pw-1\n' | chpasswd
 mkdir -p /run/sshd
 
+# --- Windows under Wine (issue 22): scripts/test-windows.sh runs the x86_64-pc-windows-gnu tests
+# and CLI under Debian's Wine 8.0 (64-bit only: no i386 architecture needed).
+if ! dpkg-query -W -f='${Status}' wine64 2>/dev/null | grep -q "install ok installed"; then
+  apt-get update -qq
+  apt-get install -y -qq -o DPkg::Lock::Timeout=900 --no-install-recommends wine64
+fi
+bash scripts/wine/setup-wine.sh
+# --- end Windows under Wine
+
 echo "setup: done"

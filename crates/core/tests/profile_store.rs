@@ -100,6 +100,36 @@ fn round_trip_keeps_every_field_and_backs_up() {
     assert!(!names.iter().any(|n| n.contains("tmp")), "{names:?}");
 }
 
+/// A write that fails half-way (here: the backup cannot replace `hosts.toml.bak`, which is a
+/// directory) keeps the old file and removes its temporary copies, so failed writes do not pile
+/// up `*.tmp-PID` files; the next write after the obstacle is gone works.
+#[test]
+fn failed_write_keeps_the_file_and_leaves_no_temporary_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ProfileStore::in_home(dir.path());
+    store.add(simple("a")).unwrap();
+    let before = fs::read_to_string(store.path()).unwrap();
+    fs::create_dir(store.backup_path()).unwrap();
+    fs::write(store.backup_path().join("in-the-way"), "x").unwrap();
+
+    let err = store.add(simple("b")).unwrap_err();
+    assert!(matches!(err, ProfileError::Io { .. }), "{err:?}");
+    assert_eq!(fs::read_to_string(store.path()).unwrap(), before);
+    let names: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains("tmp")), "{names:?}");
+
+    fs::remove_dir_all(store.backup_path()).unwrap();
+    store.add(simple("b")).unwrap();
+    store.add(simple("c")).unwrap();
+    assert_eq!(
+        store.load().unwrap(),
+        vec![simple("a"), simple("b"), simple("c")]
+    );
+}
+
 #[test]
 fn edit_and_remove_with_secrets() {
     let dir = tempfile::tempdir().unwrap();
