@@ -47,4 +47,7 @@ dbus-run-session -- bash tests/e2e-app/run.sh
 echo "== Linux installer: build the .deb, install it, start it under Xvfb, remove it"
 bash scripts/package-deb.sh
 
+echo "== Windows under Wine: core and CLI tests, the Windows CLI against a real sshd (issue 22)"
+bash scripts/test-windows.sh
+
 echo "== all tests passed"

@@ -567,3 +567,42 @@ Host *
     assert_eq!(store.get("gpu2").unwrap(), simple("gpu2"));
     assert_eq!(store.chain("gpu1").unwrap().len(), 2);
 }
+
+/// Windows users write key files as `~\.ssh\id` or `C:\…`: `~\` is the user's profile folder
+/// (`%USERPROFILE%`), a drive path stays as written, and a profile naming `~\.ssh\…` validates
+/// when the file is there. Runs in the Windows test run (under Wine in CI).
+#[cfg(windows)]
+#[test]
+fn windows_key_paths_resolve() {
+    use tunnelbook_core::profile::expand_home;
+    let profile_dir = PathBuf::from(std::env::var_os("USERPROFILE").unwrap());
+    assert_eq!(
+        expand_home(std::path::Path::new(r"~\.ssh\id_ed25519")),
+        profile_dir.join(".ssh").join("id_ed25519")
+    );
+    assert_eq!(
+        expand_home(std::path::Path::new(r"C:\keys\id_ed25519")),
+        PathBuf::from(r"C:\keys\id_ed25519")
+    );
+
+    // A key under the profile folder, named with `~\`.
+    let ssh = profile_dir.join(".ssh");
+    fs::create_dir_all(&ssh).unwrap();
+    let name = format!("tb-test-key-{}", std::process::id());
+    fs::write(ssh.join(&name), "not really a key").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = ProfileStore::in_home(dir.path());
+    let mut p = simple("win");
+    p.identity_files = vec![PathBuf::from(format!(r"~\.ssh\{name}"))];
+    let added = store.add(p.clone());
+    fs::remove_file(ssh.join(&name)).unwrap();
+    added.unwrap();
+    assert_eq!(store.get("win").unwrap(), p);
+    // A missing one is a field error naming the path.
+    let mut missing = simple("win2");
+    missing.identity_files = vec![PathBuf::from(r"~\.ssh\tb-no-such-key")];
+    assert!(matches!(
+        store.add(missing),
+        Err(ProfileError::Invalid(_))
+    ));
+}

@@ -220,14 +220,6 @@ fn default_identity_files() -> Vec<PathBuf> {
         .collect()
 }
 
-/// `~/x` → `$HOME/x`.
-pub(crate) fn expand_home(path: &std::path::Path) -> PathBuf {
-    match (path.strip_prefix("~"), directories::BaseDirs::new()) {
-        (Ok(rest), Some(dirs)) => dirs.home_dir().join(rest),
-        _ => path.to_path_buf(),
-    }
-}
-
 async fn key_files(
     handle: &mut Handle<ClientHandler>,
     user: &str,
@@ -237,7 +229,10 @@ async fn key_files(
 ) -> Result<Outcome, SshError> {
     let explicit = !hop.identity_files.is_empty();
     let files: Vec<PathBuf> = if explicit {
-        hop.identity_files.iter().map(|p| expand_home(p)).collect()
+        hop.identity_files
+            .iter()
+            .map(|p| crate::profile::expand_home(p))
+            .collect()
     } else {
         default_identity_files()
     };
