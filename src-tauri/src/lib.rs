@@ -108,9 +108,7 @@ pub fn run() {
         std::process::exit(2);
     };
     init_logging(&home);
-    startup::report_panics(
-        tunnelbook_core::settings::logs_dir(&home).join("tunnelbook.log"),
-    );
+    startup::report_panics(tunnelbook_core::settings::logs_dir(&home).join("tunnelbook.log"));
     tracing::info!(version = env!("CARGO_PKG_VERSION"), home = %home.display(), "Tunnelbook starting");
     // single-instance first: a second launch must exit before anything else starts.
     let builder = tauri::Builder::default()

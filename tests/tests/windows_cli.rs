@@ -21,12 +21,12 @@ use std::{
 };
 
 use sha2::{Digest, Sha256};
-use tunnelbook_core::{jupyter::http, secret::Sensitive};
+use tunnelbook_core::{jupyter::http, profile::ProfileStore, secret::Sensitive};
 use tunnelbook_testbed::{
-    BUSY_GPU, Client, FREE_GPU, KeyFile, NvidiaSmiShim, OTHER_USER, PASSWORD, Sshd,
-    SshdOptions, USER, alive, jupyter_venv,
+    BUSY_GPU, Client, FREE_GPU, KeyFile, NvidiaSmiShim, OTHER_USER, PASSWORD, Sshd, SshdOptions,
+    USER, alive, jupyter_venv,
     kernel::{execute, start_kernel},
-    make_key, sleeper, two_gpu_scenario,
+    key_only, make_key, sleeper, two_gpu_scenario,
 };
 
 /// The Windows CLI under Wine, with a fresh Tunnelbook home of its own.
@@ -178,7 +178,15 @@ impl Drop for Running {
 fn add_host(cli: &WinCli, name: &str, sshd: &Sshd, key: Option<&KeyFile>) {
     let port = sshd.port.to_string();
     let mut args = vec![
-        "hosts", "add", name, "--host", "127.0.0.1", "--port", &port, "--user", USER,
+        "hosts",
+        "add",
+        name,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--user",
+        USER,
     ];
     let key_path = key.map(|k| windows_path(&k.path));
     if let Some(k) = &key_path {
@@ -216,7 +224,10 @@ fn hosts_exec_and_gpus_on_windows() {
     // Unknown host key, no terminal: refused with the fingerprint and what to do.
     let (code, _, err) = cli.run(&["exec", "box", "--", "true"]);
     assert_eq!(code, 255, "{err}");
-    assert!(err.contains("SHA256:") && err.contains("accept-new"), "{err}");
+    assert!(
+        err.contains("SHA256:") && err.contains("accept-new"),
+        "{err}"
+    );
     // accept-new: output and exit status come back; the key is remembered.
     let (code, out, err) = cli.run(&[
         "--host-key-policy",
@@ -227,7 +238,10 @@ fn hosts_exec_and_gpus_on_windows() {
         "echo out; echo err >&2; exit 7",
     ]);
     assert_eq!((code, out.as_str(), err.as_str()), (7, "out\n", "err\n"));
-    assert_eq!(cli.ok(&["exec", "box", "--", "whoami"]), format!("{USER}\n"));
+    assert_eq!(
+        cli.ok(&["exec", "box", "--", "whoami"]),
+        format!("{USER}\n")
+    );
     let files = cli.home_files();
     assert!(files.contains(&"known_hosts".to_string()), "{files:?}");
 
@@ -282,11 +296,16 @@ fn forward_carries_a_checksummed_download_on_windows() {
         SIZE,
         &expected,
     );
-    // The Linux CLI on the same sshd and payload, for the row beside it in docs/PERFORMANCE.md.
+    // The Linux CLI on the same sshd and payload, for the row beside it in docs/PERFORMANCE.md
+    // (a home of its own: the Windows one names the key as `Z:\…`).
+    let linux_client = Client::new();
+    linux_client.trust(&sshd);
+    ProfileStore::in_home(&linux_client.home())
+        .save(&[key_only(sshd.profile("box", USER), &key)])
+        .unwrap();
     let linux = download(
         Running {
-            child: cli
-                .client
+            child: linux_client
                 .cli()
                 .args(["forward", "box", "-L", &target])
                 .stdout(Stdio::piped())
@@ -419,7 +438,11 @@ fn remembered_password_comes_from_the_credential_manager() {
         .output()
         .unwrap();
     let (code, out, err) = split(&out);
-    assert_eq!((code, out.as_str()), (0, format!("{USER}\n").as_str()), "{err}");
+    assert_eq!(
+        (code, out.as_str()),
+        (0, format!("{USER}\n").as_str()),
+        "{err}"
+    );
     let shown = cli.ok(&["hosts", "show", &name]);
     assert!(shown.contains("remembered: password"), "{shown}");
 

@@ -601,8 +601,5 @@ fn windows_key_paths_resolve() {
     // A missing one is a field error naming the path.
     let mut missing = simple("win2");
     missing.identity_files = vec![PathBuf::from(r"~\.ssh\tb-no-such-key")];
-    assert!(matches!(
-        store.add(missing),
-        Err(ProfileError::Invalid(_))
-    ));
+    assert!(matches!(store.add(missing), Err(ProfileError::Invalid(_))));
 }
