@@ -36,6 +36,8 @@ echo "== Windows: the CLI under Wine against a real sshd"
 exe="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/x86_64-pc-windows-gnu/debug/tunnelbook.exe"
 [[ -f $exe ]] || cargo build --target x86_64-pc-windows-gnu -p tunnelbook-cli --locked
 start=$SECONDS
+# The OpenSSH agent's named pipe, served by crates/core/examples/pipe_agent.rs (built by the tests).
+export TUNNELBOOK_WINDOWS_PIPE_AGENT=${exe%/tunnelbook.exe}/examples/pipe_agent.exe
 TUNNELBOOK_WINDOWS_CLI=$exe cargo nextest run -p tunnelbook-testbed --locked \
   --test windows_cli --run-ignored only --no-fail-fast
 echo "(ran in $((SECONDS - start)) s)"

@@ -2,8 +2,8 @@
 //! the test bed's real sshd: what a Windows user does, end to end. Two `hosts add` in one home
 //! (the profile store's atomic write on Windows), `exec` with its exit status and the host-key
 //! policies, `gpus --json`, a forward carrying a checksummed download, `up` → code run in a
-//! kernel through the tunnel → `down`, and `--remember` through Wine's Credential Manager then a
-//! run without the password.
+//! kernel through the tunnel → `down`, `--remember` through Wine's Credential Manager then a
+//! run without the password, and a login through an agent on the OpenSSH named pipe.
 //!
 //! Ignored in the Linux run: `scripts/test-windows.sh` builds the Windows CLI, sets
 //! `TUNNELBOOK_WINDOWS_CLI` to it (and the Wine prefix from `scripts/wine/env.sh`), and runs
@@ -64,7 +64,9 @@ impl WinCli {
         }
     }
 
-    /// `tunnelbook.exe ARGS` under Wine, its home given as a Windows path, no agent, no password.
+    /// `tunnelbook.exe ARGS` under Wine, its home given as a Windows path, no password. (Windows
+    /// finds an agent on the OpenSSH named pipe, which exists only while the agent test runs;
+    /// its key opens none of the other tests' sshds.)
     fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.wine);
         cmd.arg(&self.exe)
@@ -467,4 +469,52 @@ fn remembered_password_comes_from_the_credential_manager() {
     let (code, _, err) = cli.run(&["exec", &name, "--", "whoami"]);
     assert_eq!(code, 255, "a forgotten password must not log in: {err}");
     cli.ok(&["hosts", "rm", &name]);
+}
+
+#[test]
+#[ignore = "needs the Windows CLI and Wine: run by scripts/test-windows.sh"]
+fn login_through_the_openssh_agent_named_pipe_on_windows() {
+    let cli = WinCli::new();
+    let agent_exe = std::env::var_os("TUNNELBOOK_WINDOWS_PIPE_AGENT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            panic!(
+                "TUNNELBOOK_WINDOWS_PIPE_AGENT is not set: scripts/test-windows.sh sets it to \
+                 crates/core/examples/pipe_agent.rs built for Windows"
+            )
+        });
+    let keys = tempfile::tempdir().unwrap();
+    let key = make_key(keys.path(), "id_ed25519", "ed25519", None);
+    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    cli.client.trust(&sshd);
+    // No key file and no password: only an agent can log this host in.
+    add_host(&cli, "agent", &sshd, None);
+    let (code, _, err) = cli.run(&["exec", "agent", "--", "whoami"]);
+    assert_eq!(code, 255, "logged in without the agent: {err}");
+
+    let stderr = cli.client.dir.path().join("agent.stderr");
+    let mut agent = Running {
+        child: Command::new(&cli.wine)
+            .arg(&agent_exe)
+            .arg(windows_path(&key.path))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap(),
+    };
+    let ready = agent.read_line();
+    assert_eq!(
+        ready,
+        "ready",
+        "the pipe agent did not start: {}",
+        std::fs::read_to_string(&stderr).unwrap_or_default()
+    );
+    assert_eq!(cli.ok(&["exec", "agent", "--", "whoami"]), format!("{USER}\n"));
+    let log = sshd.log();
+    assert!(
+        log.contains("Accepted publickey") && log.contains("ED25519"),
+        "{log}"
+    );
+    drop(agent);
 }
