@@ -41,3 +41,6 @@ export TUNNELBOOK_WINDOWS_PIPE_AGENT=${exe%/tunnelbook.exe}/examples/pipe_agent.
 TUNNELBOOK_WINDOWS_CLI=$exe cargo nextest run -p tunnelbook-testbed --locked \
   --test windows_cli --run-ignored only --no-fail-fast
 echo "(ran in $((SECONDS - start)) s)"
+
+echo "== Windows: the desktop app without WebView2 says so (message box, log, status 1)"
+bash scripts/wine/app-without-webview2.sh
