@@ -510,7 +510,10 @@ fn login_through_the_openssh_agent_named_pipe_on_windows() {
         "the pipe agent did not start: {}",
         std::fs::read_to_string(&stderr).unwrap_or_default()
     );
-    assert_eq!(cli.ok(&["exec", "agent", "--", "whoami"]), format!("{USER}\n"));
+    assert_eq!(
+        cli.ok(&["exec", "agent", "--", "whoami"]),
+        format!("{USER}\n")
+    );
     let log = sshd.log();
     assert!(
         log.contains("Accepted publickey") && log.contains("ED25519"),

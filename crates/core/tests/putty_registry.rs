@@ -14,9 +14,7 @@ fn putty_sessions_in_the_registry_become_profiles() {
     let key = format!("TB%20test%20{}", std::process::id());
     let name = format!("TB test {}", std::process::id());
     let hkcu = RegKey::predef(HKEY_CURRENT_USER);
-    let (session, _) = hkcu
-        .create_subkey(format!(r"{sessions}\{key}"))
-        .unwrap();
+    let (session, _) = hkcu.create_subkey(format!(r"{sessions}\{key}")).unwrap();
     session
         .set_value("HostName", &"alice@gpu.lab.example.edu")
         .unwrap();
