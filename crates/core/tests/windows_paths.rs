@@ -45,3 +45,17 @@ fn known_hosts_under_userprofile_is_read() {
     std::fs::write(&file, before).unwrap();
     assert_eq!(status.unwrap(), HostKeyStatus::Known);
 }
+
+/// Tunnelbook's own state (hosts, known hosts, logs) lives under `%APPDATA%` (roaming).
+#[test]
+fn state_is_under_appdata() {
+    assert!(
+        std::env::var_os("TUNNELBOOK_HOME").is_none(),
+        "run without TUNNELBOOK_HOME: this checks the default"
+    );
+    let appdata = PathBuf::from(std::env::var_os("APPDATA").unwrap());
+    assert_eq!(
+        tunnelbook_core::profile::home_dir().unwrap(),
+        appdata.join("Tunnelbook").join("tunnelbook").join("config")
+    );
+}
