@@ -257,7 +257,8 @@ pub fn home_dir() -> Result<PathBuf, ProfileError> {
         .ok_or(ProfileError::NoHome)
 }
 
-/// `~/x` becomes `$HOME/x`; other paths are returned as they are.
+/// `~/x` becomes `$HOME/x` (on Windows also `~\x`, under `%USERPROFILE%`); other paths, such as
+/// `C:\keys\id`, are returned as they are.
 pub fn expand_home(path: &Path) -> PathBuf {
     match (path.strip_prefix("~"), directories::BaseDirs::new()) {
         (Ok(rest), Some(dirs)) => dirs.home_dir().join(rest),
