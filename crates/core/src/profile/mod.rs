@@ -11,6 +11,7 @@ mod import;
 mod jump;
 mod migrate;
 mod putty;
+pub(crate) use self::putty::decode_key as decode_putty_name;
 mod ssh_config;
 mod store;
 mod validate;

@@ -47,7 +47,8 @@ pub enum HostKeyStatus {
         expected: String,
         /// File holding the listed key.
         file: PathBuf,
-        /// Line of that file (1-based, counting comments and blank lines).
+        /// Line of that file (1-based, counting comments and blank lines); 0 when the key is
+        /// PuTTY's (Windows), `file` then naming the registry value.
         line: usize,
     },
     /// The key (or the CA that signed the certificate) is marked `@revoked`.
@@ -268,6 +269,8 @@ impl KnownHosts {
             }
             out.extend(entries.into_iter().filter(|e| host_matches(&e.hosts, name)));
         }
+        #[cfg(windows)]
+        out.extend(putty_entries(name, report));
         Ok(out)
     }
 
@@ -423,6 +426,45 @@ impl KnownHosts {
     /// Every file read, Tunnelbook's own first.
     pub fn files(&self) -> &[PathBuf] {
         &self.read
+    }
+}
+
+/// On Windows, PuTTY's cached host keys for `name` count like known_hosts lines; their `file` is
+/// the registry value (see [`super::putty_host_keys::location`]) and their `line` 0.
+#[cfg(windows)]
+fn putty_entries(name: &str, report: bool) -> Vec<Entry> {
+    let (keys, warnings) = super::putty_host_keys::read_registry(name);
+    if report {
+        for warning in warnings {
+            warn!("{warning}");
+        }
+    }
+    keys.into_iter()
+        .map(|k| Entry {
+            file: PathBuf::from(super::putty_host_keys::location(&k.value_name)),
+            line: 0,
+            marker: Marker::None,
+            hosts: k.lookup_name,
+            key: k.key,
+        })
+        .collect()
+}
+
+/// Where a listed key is, for messages: `FILE:LINE`, or the PuTTY registry value (line 0).
+pub(crate) fn describe(file: &str, line: usize) -> String {
+    if line == 0 {
+        file.to_string()
+    } else {
+        format!("{file}:{line}")
+    }
+}
+
+/// What to do when the key listed at `file`/`line` no longer matches and the change is expected.
+pub(crate) fn remedy(file: &str, line: usize) -> String {
+    if line == 0 {
+        format!("delete {file} (PuTTY asks again on its next connection)")
+    } else {
+        format!("remove line {line} of {file}")
     }
 }
 
