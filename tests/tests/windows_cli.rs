@@ -3,7 +3,8 @@
 //! (the profile store's atomic write on Windows), `exec` with its exit status and the host-key
 //! policies, `gpus --json`, a forward carrying a checksummed download, `up` → code run in a
 //! kernel through the tunnel → `down`, `--remember` through Wine's Credential Manager then a
-//! run without the password, and a login through an agent on the OpenSSH named pipe.
+//! run without the password, a login through an agent on the OpenSSH named pipe, and PuTTY's
+//! cached host keys in the registry counting as known.
 //!
 //! Ignored in the Linux run: `scripts/test-windows.sh` builds the Windows CLI, sets
 //! `TUNNELBOOK_WINDOWS_CLI` to it (and the Wine prefix from `scripts/wine/env.sh`), and runs
@@ -520,4 +521,141 @@ fn login_through_the_openssh_agent_named_pipe_on_windows() {
         "{log}"
     );
     drop(agent);
+}
+
+/// The value PuTTY caches for `sshd`'s host key: real PuTTY (`plink`, Debian's `putty-tools`)
+/// connects once, is told to store the key, and its cache file (`$PUTTYDIR/sshhostkeys`, the same
+/// `NAME DATA` strings Windows PuTTY keeps in the registry) is read back. Returns (name, data).
+fn putty_cached_host_key(sshd: &Sshd) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut plink = Command::new("plink")
+        .args([
+            "-ssh",
+            "-P",
+            &sshd.port.to_string(),
+            "-l",
+            "nobody",
+            "127.0.0.1",
+            "exit",
+        ])
+        .env("PUTTYDIR", dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run plink (scripts/setup.sh installs putty-tools): {e}")
+        });
+    // "Store key in cache? (y/n…)"
+    plink.stdin.take().unwrap().write_all(b"y\n").unwrap();
+    let cache = dir.path().join("sshhostkeys");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        if let Ok(text) = std::fs::read_to_string(&cache)
+            && text.ends_with('\n')
+        {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "plink stored no host key");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = plink.kill();
+    let _ = plink.wait();
+    let (name, data) = text.lines().next().unwrap().split_once(' ').unwrap();
+    (name.to_string(), data.to_string())
+}
+
+/// A value under PuTTY's `HKCU\Software\SimonTatham\PuTTY\SshHostKeys` in Wine's registry
+/// (written with Wine's `reg.exe`), deleted on drop.
+struct PuttyRegistryValue<'a> {
+    cli: &'a WinCli,
+    name: String,
+}
+
+const PUTTY_HOST_KEYS: &str = r"HKCU\Software\SimonTatham\PuTTY\SshHostKeys";
+
+impl<'a> PuttyRegistryValue<'a> {
+    fn set(cli: &'a WinCli, name: &str, data: &str) -> PuttyRegistryValue<'a> {
+        let status = Command::new(&cli.wine)
+            .args([
+                "reg",
+                "add",
+                PUTTY_HOST_KEYS,
+                "/v",
+                name,
+                "/t",
+                "REG_SZ",
+                "/d",
+                data,
+                "/f",
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "Wine's reg add {name} failed: {status}");
+        PuttyRegistryValue {
+            cli,
+            name: name.to_string(),
+        }
+    }
+}
+
+impl Drop for PuttyRegistryValue<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.cli.wine)
+            .args(["reg", "delete", PUTTY_HOST_KEYS, "/v", &self.name, "/f"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+#[ignore = "needs the Windows CLI and Wine: run by scripts/test-windows.sh"]
+fn putty_host_keys_in_the_registry_count_as_known_on_windows() {
+    let cli = WinCli::new();
+    let keys = tempfile::tempdir().unwrap();
+    let key = make_key(keys.path(), "id_ed25519", "ed25519", None);
+    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let other = Sshd::start(&[&key], SshdOptions::default());
+    add_host(&cli, "box", &sshd, Some(&key));
+    let (name, data) = putty_cached_host_key(&sshd);
+    assert!(
+        name.starts_with("ssh-ed25519@") && name.ends_with(&format!("@{}:127.0.0.1", sshd.port)),
+        "{name}"
+    );
+
+    // Unknown everywhere: strict refuses.
+    let (code, _, err) = cli.run(&["--host-key-policy", "strict", "exec", "box", "--", "true"]);
+    assert_eq!(code, 255, "{err}");
+
+    // PuTTY trusts it: strict connects, and nothing is written to Tunnelbook's own known_hosts.
+    {
+        let _value = PuttyRegistryValue::set(&cli, &name, &data);
+        let out = cli.ok(&["--host-key-policy", "strict", "exec", "box", "--", "whoami"]);
+        assert_eq!(out, format!("{USER}\n"));
+        assert!(!cli.home_files().contains(&"known_hosts".to_string()));
+    }
+
+    // PuTTY holds another key of that type for this host (here: the other server's): refused as
+    // changed, naming the registry value, even with accept-new.
+    let (other_name, other_data) = putty_cached_host_key(&other);
+    let (other_type, _) = other_name.split_once('@').unwrap();
+    assert_eq!(other_type, "ssh-ed25519", "{other_name}");
+    let _value = PuttyRegistryValue::set(&cli, &name, &other_data);
+    let (code, _, err) = cli.run(&[
+        "--host-key-policy",
+        "accept-new",
+        "exec",
+        "box",
+        "--",
+        "true",
+    ]);
+    assert_eq!(code, 255, "{err}");
+    assert!(
+        err.contains("HOST KEY CHANGED")
+            && err.contains(r"SimonTatham\PuTTY\SshHostKeys")
+            && err.contains(&name),
+        "{err}"
+    );
 }
