@@ -57,3 +57,52 @@ fn putty_sessions_in_the_registry_become_profiles() {
         "{report:?}"
     );
 }
+
+/// A host key PuTTY cached (`HKCU\Software\SimonTatham\PuTTY\SshHostKeys`) counts as known; a
+/// different key of that type is changed, naming the registry value; other hosts stay unknown.
+#[test]
+fn putty_cached_host_keys_count_as_known() {
+    use russh::keys::PublicKey;
+    use tunnelbook_core::ssh::{HostKeyStatus, KnownHosts};
+
+    // PuTTY 0.78's cache string for this ssh-keygen key (as plink stored it).
+    let known = PublicKey::from_openssh(
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIJNvQEfnhW5a/CEkfK4Dk26SumEVOLEChfQgClyLzf2",
+    )
+    .unwrap();
+    let other = PublicKey::from_openssh(
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq454yWBdwLWbieU1ebz9/cu7/QEXn9OIeZJ",
+    )
+    .unwrap();
+    let data = "0x7ffa26138982ae5ad11bfc3e135e4dc84cf8bcbe175c76c533f108b492173b7b,\
+                0x76372f722980d0170ac4e25484e94aba4d0eb8f29184f06bb9159e1f01bd4d82";
+    let port = 40000 + (std::process::id() % 20000) as u16;
+    let host = format!("tb-putty-{}.example", std::process::id());
+    let name = format!("ssh-ed25519@{port}:{host}");
+    let hkcu = RegKey::predef(HKEY_CURRENT_USER);
+    let (cache, _) = hkcu
+        .create_subkey(r"Software\SimonTatham\PuTTY\SshHostKeys")
+        .unwrap();
+    cache.set_value(&name, &data).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let kh = KnownHosts::with_files(dir.path().join("known_hosts"), Vec::new());
+    let on_port = kh.check(&host, port, &known);
+    let changed = kh.check(&host, port, &other);
+    let elsewhere = kh.check(&host, 22, &known);
+    cache.delete_value(&name).unwrap();
+
+    assert_eq!(on_port.unwrap(), HostKeyStatus::Known);
+    match changed.unwrap() {
+        HostKeyStatus::Changed { file, line, .. } => {
+            assert_eq!(line, 0);
+            let file = file.display().to_string();
+            assert!(
+                file.contains(r"SimonTatham\PuTTY\SshHostKeys") && file.contains(&name),
+                "{file}"
+            );
+        }
+        s => panic!("expected changed, got {s:?}"),
+    }
+    assert_eq!(elsewhere.unwrap(), HostKeyStatus::Unknown);
+}

@@ -679,6 +679,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)] // runs `ssh-keygen`, which a Windows test run does not have on PATH
     fn known_types_are_preferred_and_another_type_is_changed() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("kh");
