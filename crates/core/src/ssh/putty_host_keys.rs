@@ -277,6 +277,39 @@ mod tests {
         }
     }
 
+    /// A changed key found in PuTTY's cache names the registry value and says to delete it.
+    #[test]
+    fn changed_message_names_the_registry_value() {
+        let e = crate::ssh::SshError::HostKeyChanged {
+            host: "h".into(),
+            port: 22,
+            expected: "SHA256:a".into(),
+            presented: "SHA256:b".into(),
+            file: location("ssh-ed25519@22:h"),
+            line: 0,
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains(r#"expected SHA256:a (HKCU\Software\SimonTatham\PuTTY\SshHostKeys value "ssh-ed25519@22:h")"#)
+                && text.contains(r#"delete HKCU\Software\SimonTatham\PuTTY\SshHostKeys value "ssh-ed25519@22:h""#)
+                && !text.contains("line 0"),
+            "{text}"
+        );
+        let e = crate::ssh::SshError::HostKeyChanged {
+            host: "h".into(),
+            port: 22,
+            expected: "SHA256:a".into(),
+            presented: "SHA256:b".into(),
+            file: "/k".into(),
+            line: 3,
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains("(/k:3)") && text.contains("remove line 3 of /k"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn escaped_value_names_are_decoded() {
         let parsed = parse("ssh-ed25519@22:my%20host", ED_PUTTY).unwrap();
