@@ -68,4 +68,13 @@ for entry in tbzsh:/usr/bin/zsh tbtcsh:/usr/bin/tcsh tbfish:/usr/bin/fish tbksh:
 done
 # --- end server zoo ---------------------------------------------------------------------------
 
+# --- Windows under Wine (issue 22): scripts/test-windows.sh runs the x86_64-pc-windows-gnu tests
+# and CLI under Debian's Wine 8.0 (64-bit only: no i386 architecture needed).
+if ! dpkg-query -W -f='${Status}' wine64 2>/dev/null | grep -q "install ok installed"; then
+  apt-get update -qq
+  apt-get install -y -qq -o DPkg::Lock::Timeout=900 --no-install-recommends wine64
+fi
+bash scripts/wine/setup-wine.sh
+# --- end Windows under Wine
+
 echo "setup: done"

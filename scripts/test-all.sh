@@ -51,6 +51,9 @@ dbus-run-session -- bash tests/e2e-app/run.sh
 echo "== Linux installer: build the .deb, install it, start it under Xvfb, remove it"
 bash scripts/package-deb.sh
 
+echo "== Windows under Wine: core and CLI tests, the Windows CLI against a real sshd (issue 22)"
+bash scripts/test-windows.sh
+
 echo "== nothing of the test users is left running (issue 16)"
 # Every test user of the test bed and the server zoo: a Jupyter server or kernel a test left
 # behind (or anything else) fails the run, listed with its command line.

@@ -10,6 +10,7 @@ pub mod download;
 pub mod error;
 pub mod launch;
 pub mod prompt;
+pub mod startup;
 pub mod state;
 pub mod tray;
 pub mod wire;
@@ -141,6 +142,7 @@ pub fn run() {
         std::process::exit(2);
     };
     init_logging(&home);
+    startup::report_panics(tunnelbook_core::settings::logs_dir(&home).join("tunnelbook.log"));
     tracing::info!(version = env!("CARGO_PKG_VERSION"), home = %home.display(), "Tunnelbook starting");
     // single-instance first: a second launch must exit before anything else starts.
     let builder = tauri::Builder::default()
@@ -179,6 +181,10 @@ pub fn run() {
         });
     if let Err(e) = with_commands(builder).run(tauri::generate_context!()) {
         tracing::error!(error = %e, "the app stopped with an error");
+        let log = tunnelbook_core::settings::logs_dir(&home).join("tunnelbook.log");
+        if let Some(text) = startup::explain(&e.to_string(), &log) {
+            startup::cannot_start(&text);
+        }
         std::process::exit(1);
     }
 }

@@ -2,6 +2,9 @@
 //! `tests/shims/nvidia-smi` stand-in first on PATH: checks the script and the shim agree, and that
 //! real pids get their user from `ps`. (Over a real sshd: `tests/tests/gpu.rs`.)
 
+// Unix only: the remote GPU script is POSIX `sh` run on the (Linux) server, with a `:`-joined
+// PATH and `ps`; a Windows client never runs it locally (under Wine there is no `sh` at all).
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{

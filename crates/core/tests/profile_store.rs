@@ -107,6 +107,36 @@ fn round_trip_keeps_every_field_and_backs_up() {
     assert!(!names.iter().any(|n| n.contains("tmp")), "{names:?}");
 }
 
+/// A write that fails half-way (here: the backup cannot replace `hosts.toml.bak`, which is a
+/// directory) keeps the old file and removes its temporary copies, so failed writes do not pile
+/// up `*.tmp-PID` files; the next write after the obstacle is gone works.
+#[test]
+fn failed_write_keeps_the_file_and_leaves_no_temporary_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ProfileStore::in_home(dir.path());
+    store.add(simple("a")).unwrap();
+    let before = fs::read_to_string(store.path()).unwrap();
+    fs::create_dir(store.backup_path()).unwrap();
+    fs::write(store.backup_path().join("in-the-way"), "x").unwrap();
+
+    let err = store.add(simple("b")).unwrap_err();
+    assert!(matches!(err, ProfileError::Io { .. }), "{err:?}");
+    assert_eq!(fs::read_to_string(store.path()).unwrap(), before);
+    let names: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains("tmp")), "{names:?}");
+
+    fs::remove_dir_all(store.backup_path()).unwrap();
+    store.add(simple("b")).unwrap();
+    store.add(simple("c")).unwrap();
+    assert_eq!(
+        store.load().unwrap(),
+        vec![simple("a"), simple("b"), simple("c")]
+    );
+}
+
 #[test]
 fn edit_and_remove_with_secrets() {
     let dir = tempfile::tempdir().unwrap();
@@ -576,4 +606,40 @@ fn host_key_alias_and_known_hosts_paths_are_validated() {
     }]);
     let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(fields, ["userKnownHostsFiles[0]", "certificateFiles[0]"]);
+}
+
+/// Windows users write key files as `~\.ssh\id` or `C:\…`: `~\` is the user's profile folder
+/// (`%USERPROFILE%`), a drive path stays as written, and a profile naming `~\.ssh\…` validates
+/// when the file is there. Runs in the Windows test run (under Wine in CI).
+#[cfg(windows)]
+#[test]
+fn windows_key_paths_resolve() {
+    use tunnelbook_core::profile::expand_home;
+    let profile_dir = PathBuf::from(std::env::var_os("USERPROFILE").unwrap());
+    assert_eq!(
+        expand_home(std::path::Path::new(r"~\.ssh\id_ed25519")),
+        profile_dir.join(".ssh").join("id_ed25519")
+    );
+    assert_eq!(
+        expand_home(std::path::Path::new(r"C:\keys\id_ed25519")),
+        PathBuf::from(r"C:\keys\id_ed25519")
+    );
+
+    // A key under the profile folder, named with `~\`.
+    let ssh = profile_dir.join(".ssh");
+    fs::create_dir_all(&ssh).unwrap();
+    let name = format!("tb-test-key-{}", std::process::id());
+    fs::write(ssh.join(&name), "not really a key").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = ProfileStore::in_home(dir.path());
+    let mut p = simple("win");
+    p.identity_files = vec![PathBuf::from(format!(r"~\.ssh\{name}"))];
+    let added = store.add(p.clone());
+    fs::remove_file(ssh.join(&name)).unwrap();
+    added.unwrap();
+    assert_eq!(store.get("win").unwrap(), p);
+    // A missing one is a field error naming the path.
+    let mut missing = simple("win2");
+    missing.identity_files = vec![PathBuf::from(r"~\.ssh\tb-no-such-key")];
+    assert!(matches!(store.add(missing), Err(ProfileError::Invalid(_))));
 }

@@ -1200,6 +1200,7 @@ pub(crate) mod tests {
 
     /// A copy of fixture scenario `name` (in the `tests/shims/nvidia-smi` layout) to add files
     /// to.
+    #[cfg(unix)]
     pub(crate) fn scenario_dir(name: &str) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let src = format!(
@@ -1754,6 +1755,7 @@ pub(crate) mod tests {
     }
 
     #[test]
+    #[cfg(unix)] // runs the query script with `sh`
     fn the_token_report_matches_the_real_script() {
         // The hand-built report the fuzzer mutates is what the script prints.
         let dir = scenario_dir("case08-lost");

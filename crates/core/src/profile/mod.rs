@@ -11,6 +11,7 @@ mod import;
 mod jump;
 mod migrate;
 mod putty;
+pub(crate) use self::putty::decode_key as decode_putty_name;
 mod ssh_config;
 mod store;
 mod validate;
@@ -257,7 +258,8 @@ pub fn home_dir() -> Result<PathBuf, ProfileError> {
         .ok_or(ProfileError::NoHome)
 }
 
-/// `~/x` becomes `$HOME/x`; other paths are returned as they are.
+/// `~/x` becomes `$HOME/x` (on Windows also `~\x`, under `%USERPROFILE%`); other paths, such as
+/// `C:\keys\id`, are returned as they are.
 pub fn expand_home(path: &Path) -> PathBuf {
     match (path.strip_prefix("~"), directories::BaseDirs::new()) {
         (Ok(rest), Some(dirs)) => dirs.home_dir().join(rest),

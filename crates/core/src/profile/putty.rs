@@ -67,8 +67,8 @@ impl PuttySession {
     }
 }
 
-/// Undoes PuTTY's `%XX` escaping of session names.
-fn decode_key(key: &str) -> String {
+/// Undoes PuTTY's `%XX` escaping of registry names (session names, host-key value names).
+pub(crate) fn decode_key(key: &str) -> String {
     let bytes = key.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

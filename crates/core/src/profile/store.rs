@@ -286,7 +286,28 @@ impl ProfileStore {
             source: std::io::Error::other(e),
         })?;
         let tmp = self.sibling(&format!("tmp-{}", std::process::id()));
-        write_synced(&tmp, text.as_bytes()).map_err(self.io(&tmp))?;
+        let bak_tmp = self.sibling(&format!("bak.tmp-{}", std::process::id()));
+        let written = self.replace_locked(on_disk, text.as_bytes(), &tmp, &bak_tmp);
+        if written.is_err() {
+            // A failed write leaves the old file in place; its temporary copies must not pile
+            // up beside it (one pair per failed process id).
+            for leftover in [&tmp, &bak_tmp] {
+                let _ = fs::remove_file(leftover);
+            }
+        }
+        written
+    }
+
+    /// The steps of [`Self::write_locked`] that touch the disk, through the temporary files
+    /// `tmp` (the new contents) and `bak_tmp` (the backup being made).
+    fn replace_locked(
+        &self,
+        on_disk: u32,
+        text: &[u8],
+        tmp: &Path,
+        bak_tmp: &Path,
+    ) -> Result<(), ProfileError> {
+        write_synced(tmp, text).map_err(self.io(tmp))?;
         if self.path.exists() {
             if on_disk < CURRENT_VERSION {
                 let old = self.sibling(&format!("v{on_disk}.bak"));
@@ -295,11 +316,10 @@ impl ProfileStore {
                 }
             }
             let bak = self.backup_path();
-            let bak_tmp = self.sibling(&format!("bak.tmp-{}", std::process::id()));
-            copy_synced(&self.path, &bak_tmp).map_err(self.io(&bak_tmp))?;
-            fs::rename(&bak_tmp, &bak).map_err(self.io(&bak))?;
+            copy_synced(&self.path, bak_tmp).map_err(self.io(bak_tmp))?;
+            fs::rename(bak_tmp, &bak).map_err(self.io(&bak))?;
         }
-        fs::rename(&tmp, &self.path).map_err(self.io(&self.path))?;
+        fs::rename(tmp, &self.path).map_err(self.io(&self.path))?;
         sync_dir(self.dir());
         Ok(())
     }
@@ -321,9 +341,14 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// Copies `from` to `to` and flushes the copy to disk.
+///
+/// The flush goes through a handle opened for writing: on Windows `sync_all` is
+/// `FlushFileBuffers`, which fails with "Access denied" (os error 5) on a read-only handle, and
+/// that made every write to an existing `hosts.toml` fail there.
 fn copy_synced(from: &Path, to: &Path) -> std::io::Result<()> {
     fs::copy(from, to)?;
-    File::open(to)?.sync_all()
+    OpenOptions::new().write(true).open(to)?.sync_all()
 }
 
 /// Makes the renames durable. Directories cannot be opened for syncing on Windows, where

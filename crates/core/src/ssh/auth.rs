@@ -199,7 +199,11 @@ async fn publickey(
     };
     let mut agent_used = vec![false; agent_keys.len()];
     let explicit = !hop.identity_files.is_empty();
-    let configured: Vec<PathBuf> = hop.identity_files.iter().map(|p| expand_home(p)).collect();
+    let configured: Vec<PathBuf> = hop
+        .identity_files
+        .iter()
+        .map(|p| crate::profile::expand_home(p))
+        .collect();
     let defaults = if explicit {
         Vec::new()
     } else {
@@ -392,7 +396,11 @@ fn certificates_for(
     let mut beside = path.as_os_str().to_owned();
     beside.push("-cert.pub");
     std::iter::once(PathBuf::from(beside))
-        .chain(hop.certificate_files.iter().map(|p| expand_home(p)))
+        .chain(
+            hop.certificate_files
+                .iter()
+                .map(|p| crate::profile::expand_home(p)),
+        )
         .filter_map(|p| std::fs::read_to_string(&p).ok())
         .filter_map(|text| keys::Certificate::from_openssh(text.trim()).ok())
         .filter(|cert| cert.public_key() == key.key_data())
@@ -473,14 +481,6 @@ fn default_identity_files() -> Vec<PathBuf> {
         .map(|f| ssh.join(f))
         .filter(|p| p.exists())
         .collect()
-}
-
-/// `~/x` → `$HOME/x`.
-pub(crate) fn expand_home(path: &std::path::Path) -> PathBuf {
-    match (path.strip_prefix("~"), directories::BaseDirs::new()) {
-        (Ok(rest), Some(dirs)) => dirs.home_dir().join(rest),
-        _ => path.to_path_buf(),
-    }
 }
 
 /// Loads a key file, asking for its passphrase when it is encrypted. Returns the passphrase to

@@ -47,7 +47,8 @@ pub enum HostKeyStatus {
         expected: String,
         /// File holding the listed key.
         file: PathBuf,
-        /// Line of that file (1-based, counting comments and blank lines).
+        /// Line of that file (1-based, counting comments and blank lines); 0 when the key is
+        /// PuTTY's (Windows), `file` then naming the registry value.
         line: usize,
     },
     /// The key (or the CA that signed the certificate) is marked `@revoked`.
@@ -227,7 +228,10 @@ impl KnownHosts {
             return self.clone();
         }
         let expand = |files: &[PathBuf]| -> Vec<PathBuf> {
-            files.iter().map(|p| super::auth::expand_home(p)).collect()
+            files
+                .iter()
+                .map(|p| crate::profile::expand_home(p))
+                .collect()
         };
         let mut others = if user.is_empty() {
             default_user_files()
@@ -265,6 +269,8 @@ impl KnownHosts {
             }
             out.extend(entries.into_iter().filter(|e| host_matches(&e.hosts, name)));
         }
+        #[cfg(windows)]
+        out.extend(putty_entries(name, report));
         Ok(out)
     }
 
@@ -423,6 +429,45 @@ impl KnownHosts {
     }
 }
 
+/// On Windows, PuTTY's cached host keys for `name` count like known_hosts lines; their `file` is
+/// the registry value (see [`super::putty_host_keys::location`]) and their `line` 0.
+#[cfg(windows)]
+fn putty_entries(name: &str, report: bool) -> Vec<Entry> {
+    let (keys, warnings) = super::putty_host_keys::read_registry(name);
+    if report {
+        for warning in warnings {
+            warn!("{warning}");
+        }
+    }
+    keys.into_iter()
+        .map(|k| Entry {
+            file: PathBuf::from(super::putty_host_keys::location(&k.value_name)),
+            line: 0,
+            marker: Marker::None,
+            hosts: k.lookup_name,
+            key: k.key,
+        })
+        .collect()
+}
+
+/// Where a listed key is, for messages: `FILE:LINE`, or the PuTTY registry value (line 0).
+pub(crate) fn describe(file: &str, line: usize) -> String {
+    if line == 0 {
+        file.to_string()
+    } else {
+        format!("{file}:{line}")
+    }
+}
+
+/// What to do when the key listed at `file`/`line` no longer matches and the change is expected.
+pub(crate) fn remedy(file: &str, line: usize) -> String {
+    if line == 0 {
+        format!("delete {file} (PuTTY asks again on its next connection)")
+    } else {
+        format!("remove line {line} of {file}")
+    }
+}
+
 /// The `@revoked` line listing `key`, if any.
 fn revoked(entries: &[Entry], key: &PublicKey) -> Option<HostKeyStatus> {
     entries
@@ -536,6 +581,9 @@ mod tests {
         }
     }
 
+    // Unix only: it runs OpenSSH's `ssh-keygen -H` to hash the names, which a Windows test run
+    // (and Wine) does not have on PATH; the hashed-entry reading itself is platform-neutral.
+    #[cfg(unix)]
     #[test]
     fn reads_hashed_and_bracketed_entries_written_by_openssh() {
         let dir = tempfile::tempdir().unwrap();
@@ -631,6 +679,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)] // runs `ssh-keygen`, which a Windows test run does not have on PATH
     fn known_types_are_preferred_and_another_type_is_changed() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("kh");

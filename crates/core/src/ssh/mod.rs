@@ -13,6 +13,7 @@ mod known_hosts;
 pub mod login;
 mod prompt;
 mod proxy;
+pub mod putty_host_keys;
 mod socket;
 
 use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
@@ -70,9 +71,11 @@ pub enum SshError {
     },
     /// The host key differs from the one remembered: refused, nothing was sent.
     #[error(
-        "HOST KEY CHANGED for {host}:{port}: expected {expected} ({file}:{line}), the server presented {presented}. \
+        "HOST KEY CHANGED for {host}:{port}: expected {expected} ({}), the server presented {presented}. \
          Someone may be intercepting the connection, or the host was reinstalled. Nothing was sent. \
-         If the change is expected, remove line {line} of {file} and connect again."
+         If the change is expected, {} and connect again.",
+        known_hosts::describe(.file, *.line),
+        known_hosts::remedy(.file, *.line)
     )]
     HostKeyChanged {
         /// Host.
@@ -83,9 +86,9 @@ pub enum SshError {
         expected: String,
         /// Fingerprint of the key presented now.
         presented: String,
-        /// File with the remembered key.
+        /// File with the remembered key (on Windows possibly PuTTY's registry value).
         file: String,
-        /// Its line.
+        /// Its line (0 for PuTTY's registry value).
         line: usize,
     },
     /// The host key, or the CA that signed the host certificate, is marked `@revoked`: refused,
