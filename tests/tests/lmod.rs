@@ -58,10 +58,7 @@ async fn lmod_module_is_listed_saved_and_loaded_before_up() {
     assert_eq!(module["kind"], "module", "{module}");
     assert_eq!(module["prefix"], JUPYTER_VENV, "{module}");
     assert_eq!(module["jupyterLab"], true, "{module}");
-    assert!(
-        !envs.iter().any(|e| e["name"] == OTHER_MODULE),
-        "{envs:#?}"
-    );
+    assert!(!envs.iter().any(|e| e["name"] == OTHER_MODULE), "{envs:#?}");
     let (code, out, _) = cli(&client, &["envs", "lmod"]);
     assert_eq!(code, 0);
     assert!(
@@ -81,8 +78,9 @@ async fn lmod_module_is_listed_saved_and_loaded_before_up() {
     let (_, out, _) = cli(&client, &["envs", "lmod", "--json"]);
     let envs: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
     assert!(
-        envs.iter()
-            .any(|e| e["configured"] == true && e["kind"] == "module" && e["prefix"] == JUPYTER_VENV),
+        envs.iter().any(|e| e["configured"] == true
+            && e["kind"] == "module"
+            && e["prefix"] == JUPYTER_VENV),
         "{envs:#?}"
     );
 
@@ -128,7 +126,9 @@ async fn lmod_module_is_listed_saved_and_loaded_before_up() {
     // A module that does not load: `up` fails at once, naming it and with Lmod's own reason.
     let (code, out, err) = cli(
         &client,
-        &["up", "lmod", "--module", "nope/9.9", "--gpu", "none", "--json"],
+        &[
+            "up", "lmod", "--module", "nope/9.9", "--gpu", "none", "--json",
+        ],
     );
     assert_eq!(code, 1, "{out}{err}");
     assert!(

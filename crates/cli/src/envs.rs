@@ -52,12 +52,9 @@ pub async fn envs(global: &Global, args: EnvsArgs) -> ExitCode {
         Ok(h) => h,
         Err(e) => return connect::unreachable(e),
     };
-    let result = jupyter::environments_with_modules(
-        &host,
-        profile.environment.as_deref(),
-        &profile.modules,
-    )
-    .await;
+    let result =
+        jupyter::environments_with_modules(&host, profile.environment.as_deref(), &profile.modules)
+            .await;
     if let Some(conn) = host.connection() {
         conn.close().await;
     }

@@ -219,7 +219,9 @@ pub async fn environments_with_modules(
     configured: Option<&str>,
     modules: &[String],
 ) -> Result<Vec<Environment>, JupyterError> {
-    let out = host.exec(&discover_script(configured, modules), &[]).await?;
+    let out = host
+        .exec(&discover_script(configured, modules), &[])
+        .await?;
     if out.status == Some(MODULE_LOAD_FAILED) {
         return Err(JupyterError::ModuleLoad {
             host: host.name(),
@@ -477,8 +479,14 @@ mod tests {
                     env\tmodule\tjlab/1\t/opt/jlab\t/opt/jlab/bin/python3\tok\t3.11.2\t1\t0\n";
         let envs = parse_environments(text);
         assert_eq!(envs.len(), 2);
-        assert_eq!((envs[0].kind, envs[0].name.as_str()), (EnvKind::Module, "python/3.11"));
-        assert_eq!((envs[1].kind, envs[1].name.as_str()), (EnvKind::Module, "jlab/1"));
+        assert_eq!(
+            (envs[0].kind, envs[0].name.as_str()),
+            (EnvKind::Module, "python/3.11")
+        );
+        assert_eq!(
+            (envs[1].kind, envs[1].name.as_str()),
+            (EnvKind::Module, "jlab/1")
+        );
         // The saved modules' python3 is configured and chosen first.
         let text = "env\tvenv\tjlab\t/opt/jlab\t/opt/jlab/bin/python3\tok\t3.11.2\t1\t0\n\
                     env\tmodule-configured\tpy/3\t/apps/py\t/apps/py/bin/python3\tok\t3.11.2\t0\t1\n";
