@@ -314,8 +314,10 @@ pub fn parse_environments(text: &str) -> Vec<Environment> {
         };
         if let Some(existing) = envs.iter_mut().find(|e| same(e)) {
             existing.configured |= env.configured;
+            // A directory a module provides is launched with the module loaded, also when
+            // it was asked for by its path.
             if existing.kind == EnvKind::Venv && env.kind == EnvKind::Conda
-                || (env.kind == EnvKind::Module && !existing.configured)
+                || (env.kind == EnvKind::Module && existing.kind != EnvKind::Module)
             {
                 existing.kind = env.kind;
                 existing.name = env.name;
