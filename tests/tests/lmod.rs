@@ -2,7 +2,8 @@
 //! user adds in `~/.bash_profile`, `envs` lists the module that provides Python and JupyterLab
 //! (as a module), a saved list of modules (`hosts edit --module`) is loaded before `up` launches
 //! (the kernel, reached through the tunnel, runs in the module's venv with the module's
-//! environment), and a module that does not load fails `up` with a message naming it.
+//! environment), and a module that does not load fails `up` with a message naming it. `exec`
+//! and `gpus` run in the same login environment.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,9 +11,9 @@ use std::{process::Stdio, time::Duration};
 
 use tunnelbook_core::{profile::ProfileStore, secret::Sensitive};
 use tunnelbook_testbed::{
-    Client, Guard, JUPYTER_VENV, Sshd, SshdOptions, alive,
+    Client, FREE_GPU, Guard, JUPYTER_VENV, NvidiaSmiShim, Sshd, SshdOptions, alive,
     kernel::{execute, start_kernel},
-    key_only, make_key,
+    key_only, make_key, two_gpu_scenario,
     zoo::{self, LMOD, OTHER_MODULE, PYTHON_MODULE},
 };
 
@@ -45,6 +46,14 @@ async fn lmod_module_is_listed_saved_and_loaded_before_up() {
     );
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), "none");
+
+    // gpus: the query runs in the same login environment (Lmod's startup files included).
+    let scenario = two_gpu_scenario(1);
+    let shim = NvidiaSmiShim::install(LMOD.name, scenario.path());
+    let (code, out, err) = cli(&client, &["gpus", "lmod", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(FREE_GPU), "{out}");
+    drop(shim);
 
     // envs: the Python module is listed as a module, with its venv and JupyterLab; the compiler
     // module is not an environment.
@@ -136,4 +145,8 @@ async fn lmod_module_is_listed_saved_and_loaded_before_up() {
         "{err}"
     );
     assert!(err.contains("--no-modules"), "{err}");
+    // A name that is no module name is refused when saved.
+    let (code, _, err) = cli(&client, &["hosts", "edit", "lmod", "--module", "a b"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not a module name"), "{err}");
 }
