@@ -625,6 +625,35 @@ mod tests {
         let parsed: serde_json::Value =
             serde_json::from_str(&exec(home, &mem, &["show", "gpu", "--json"]).unwrap()).unwrap();
         assert!(parsed["environment"].is_null() && parsed["notebookDir"].is_null());
+        // Lmod modules loaded before every launch, in order.
+        exec(
+            home,
+            &mem,
+            &[
+                "edit",
+                "gpu",
+                "--module",
+                "cuda/12.4",
+                "--module",
+                "python/3.11",
+            ],
+        )
+        .unwrap();
+        let parsed: serde_json::Value =
+            serde_json::from_str(&exec(home, &mem, &["show", "gpu", "--json"]).unwrap()).unwrap();
+        assert_eq!(
+            parsed["modules"],
+            serde_json::json!(["cuda/12.4", "python/3.11"])
+        );
+        assert!(
+            exec(home, &mem, &["show", "gpu"])
+                .unwrap()
+                .contains("modules:   cuda/12.4 python/3.11")
+        );
+        exec(home, &mem, &["edit", "gpu", "--no-modules"]).unwrap();
+        let parsed: serde_json::Value =
+            serde_json::from_str(&exec(home, &mem, &["show", "gpu", "--json"]).unwrap()).unwrap();
+        assert_eq!(parsed["modules"], serde_json::json!([]));
 
         exec(home, &mem, &["forget-secret", "gpu", "--password"]).unwrap();
         assert!(mem.retrieve(&SecretKey::password("gpu")).unwrap().is_none());
