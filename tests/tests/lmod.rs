@@ -95,11 +95,53 @@ async fn lmod_module_is_listed_saved_and_loaded_before_up() {
 
     // up: the module is loaded before the launch; kernel code runs through the tunnel in the
     // module's venv, with the module's environment.
+    up_runs_in_the_module(&client, &["up", "lmod", "--gpu", "none", "--json"]).await;
+    // Without saved modules, choosing the module's environment by its path (as the app's list
+    // does) loads the module too.
+    let (code, _, err) = cli(&client, &["hosts", "edit", "lmod", "--no-modules"]);
+    assert_eq!(code, 0, "{err}");
+    up_runs_in_the_module(
+        &client,
+        &[
+            "up",
+            "lmod",
+            "--env",
+            JUPYTER_VENV,
+            "--gpu",
+            "none",
+            "--json",
+        ],
+    )
+    .await;
+
+    // A module that does not load: `up` fails at once, naming it and with Lmod's own reason.
+    let (code, out, err) = cli(
+        &client,
+        &[
+            "up", "lmod", "--module", "nope/9.9", "--gpu", "none", "--json",
+        ],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("`module load nope/9.9` failed") && err.contains("unknown"),
+        "{err}"
+    );
+    assert!(err.contains("--no-modules"), "{err}");
+    // A name that is no module name is refused when saved.
+    let (code, _, err) = cli(&client, &["hosts", "edit", "lmod", "--module", "a b"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not a module name"), "{err}");
+}
+
+/// Runs `up` with `args`, then kernel code through the tunnel: its `sys.prefix` must be the
+/// module's venv and `TB_MODULE_PROBE` (set only by the module) the module's name. Stops the
+/// server.
+async fn up_runs_in_the_module(client: &Client, args: &[&str]) {
     let err_path = client.dir.path().join("up-stderr");
     let mut up = Guard::spawn(
         client
             .cli()
-            .args(["up", "lmod", "--gpu", "none", "--json"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&err_path).unwrap()),
     );
@@ -124,29 +166,11 @@ async fn lmod_module_is_listed_saved_and_loaded_before_up() {
     .await;
     assert_eq!(seen.trim(), format!("{JUPYTER_VENV} {PYTHON_MODULE}"));
     up.kill();
-    let (code, _, err) = cli(&client, &["down", "lmod", "--all"]);
+    let (code, _, err) = cli(client, &["down", "lmod", "--all"]);
     assert_eq!(code, 0, "{err}");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while alive(pid) && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!alive(pid), "the server {pid} is still alive");
-
-    // A module that does not load: `up` fails at once, naming it and with Lmod's own reason.
-    let (code, out, err) = cli(
-        &client,
-        &[
-            "up", "lmod", "--module", "nope/9.9", "--gpu", "none", "--json",
-        ],
-    );
-    assert_eq!(code, 1, "{out}{err}");
-    assert!(
-        err.contains("`module load nope/9.9` failed") && err.contains("unknown"),
-        "{err}"
-    );
-    assert!(err.contains("--no-modules"), "{err}");
-    // A name that is no module name is refused when saved.
-    let (code, _, err) = cli(&client, &["hosts", "edit", "lmod", "--module", "a b"]);
-    assert_ne!(code, 0);
-    assert!(err.contains("not a module name"), "{err}");
 }
