@@ -51,7 +51,8 @@ mkdir -p /run/sshd
 # --- server zoo (issue 16): login shells as real users have them -------------------------------
 # One test user per login shell, one whose ~/.bash_profile execs zsh, one whose ~/.bashrc prints a
 # banner and calls stty, one whose ~/.jupyter config the tests write. Their startup files are (re)written by the test bed (tests/src/zoo.rs).
-zoo_packages=(zsh tcsh fish ksh dash)
+# tblmod: a site with Lmod (Debian's lmod); the test bed writes its module tree under /opt/tunnelbook-test/modules.
+zoo_packages=(zsh tcsh fish ksh dash lmod)
 zoo_missing=()
 for p in "${zoo_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || zoo_missing+=("$p")
@@ -61,7 +62,7 @@ if ((${#zoo_missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${zoo_missing[@]}"
 fi
 for entry in tbzsh:/usr/bin/zsh tbtcsh:/usr/bin/tcsh tbfish:/usr/bin/fish tbksh:/usr/bin/ksh \
-  tbdash:/usr/bin/dash tbexeczsh:/bin/bash tbbanner:/bin/bash tbjupcfg:/bin/bash; do
+  tbdash:/usr/bin/dash tbexeczsh:/bin/bash tbbanner:/bin/bash tbjupcfg:/bin/bash tblmod:/bin/bash; do
   user=${entry%%:*} shell=${entry#*:}
   id "$user" >/dev/null 2>&1 || useradd --create-home --shell "$shell" "$user"
   usermod --shell "$shell" --password '*' "$user" # not locked: sshd (UsePAM no) refuses those

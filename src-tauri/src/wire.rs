@@ -189,6 +189,8 @@ pub enum EnvKind {
     Conda,
     Venv,
     System,
+    /// An Lmod / Environment Modules module (`name` is the module).
+    Module,
 }
 
 /// One Python environment on a session's host (core's `jupyter::Environment`).
@@ -220,6 +222,7 @@ impl From<tunnelbook_core::jupyter::Environment> for EnvironmentView {
                 Core::Conda => EnvKind::Conda,
                 Core::Venv => EnvKind::Venv,
                 Core::System => EnvKind::System,
+                Core::Module => EnvKind::Module,
             },
             path: e.label(),
             name: e.name,

@@ -128,8 +128,83 @@ pub const JUPYTER_CONFIG: ZooUser = ZooUser {
     )],
 };
 
+/// A bash user on a site with Lmod (Debian's `lmod`, whose `/etc/profile.d/lmod.sh` defines
+/// `module`): `~/.bash_profile` adds the site's module tree ([`MODULES_DIR`]) with `module use`,
+/// as sites tell their users to. JupyterLab is only reachable by loading [`PYTHON_MODULE`].
+pub const LMOD: ZooUser = ZooUser {
+    name: "tblmod",
+    shell: "/bin/bash",
+    probe: "lmod",
+    files: &[(
+        ".bash_profile",
+        "PATH=\"$HOME/bin:$PATH\"; export PATH\nexport TB_LOGIN_PROBE=lmod\n\
+         module use /opt/tunnelbook-test/modules\n",
+    )],
+};
+
 /// The whole zoo.
-pub const ZOO: [ZooUser; 8] = [TCSH, FISH, ZSH, KSH, DASH, EXEC_ZSH, BANNER, JUPYTER_CONFIG];
+pub const ZOO: [ZooUser; 9] = [
+    TCSH,
+    FISH,
+    ZSH,
+    KSH,
+    DASH,
+    EXEC_ZSH,
+    BANNER,
+    JUPYTER_CONFIG,
+    LMOD,
+];
+
+/// The site's Lmod module tree that [`LMOD`]'s startup file adds.
+pub const MODULES_DIR: &str = "/opt/tunnelbook-test/modules";
+
+/// The module that provides Python with JupyterLab: the test bed's JupyterLab venv
+/// ([`crate::JUPYTER_VENV`]) first on PATH, and `TB_MODULE_PROBE` set to its name.
+pub const PYTHON_MODULE: &str = "python-jlab/1.0";
+
+/// A module that has nothing to do with Python (not listed as an environment).
+pub const OTHER_MODULE: &str = "gcc/12.2";
+
+/// (Re)writes the Lmod module tree ([`MODULES_DIR`]: [`PYTHON_MODULE`], [`OTHER_MODULE`]) and
+/// builds the JupyterLab venv it points at. Panics, saying to run `scripts/setup.sh`, when Lmod
+/// is not installed.
+pub fn ensure_modules() {
+    assert!(
+        Path::new("/usr/share/lmod/lmod/init/sh").exists(),
+        "Lmod is missing: run scripts/setup.sh (it installs Debian's lmod)"
+    );
+    let venv = crate::jupyter_venv();
+    let files = [
+        (
+            format!("{MODULES_DIR}/{PYTHON_MODULE}.lua"),
+            format!(
+                "whatis(\"Python 3 with JupyterLab (Tunnelbook test bed)\")\n\
+                 prepend_path(\"PATH\", \"{}/bin\")\n\
+                 setenv(\"TB_MODULE_PROBE\", \"{PYTHON_MODULE}\")\n",
+                venv.display()
+            ),
+        ),
+        (
+            format!("{MODULES_DIR}/{OTHER_MODULE}.lua"),
+            "whatis(\"GNU compilers (Tunnelbook test bed)\")\nsetenv(\"TB_GCC\", \"12\")\n".into(),
+        ),
+    ];
+    for (path, text) in files {
+        let path = Path::new(&path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::rename(&tmp, path).unwrap();
+    }
+    for dir in [
+        MODULES_DIR.to_string(),
+        format!("{MODULES_DIR}/python-jlab"),
+        format!("{MODULES_DIR}/gcc"),
+    ] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
 
 /// Creates missing zoo users and (re)writes every zoo user's startup files, once per process.
 /// Panics, saying to run `scripts/setup.sh`, when a shell is not installed.

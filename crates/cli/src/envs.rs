@@ -44,13 +44,17 @@ fn row(e: &Environment) -> String {
     )
 }
 
-/// Lists the Python environments of a host (`*` marks the profile's).
+/// Lists the Python environments of a host (`*` marks the profile's), with the profile's saved
+/// modules loaded first; kind `module` rows are Lmod / Environment Modules modules (use one with
+/// `up --module NAME` or `hosts edit --module NAME`).
 pub async fn envs(global: &Global, args: EnvsArgs) -> ExitCode {
     let (host, profile) = match connect::jupyter_host(global, &args.name).await {
         Ok(h) => h,
         Err(e) => return connect::unreachable(e),
     };
-    let result = jupyter::environments(&host, profile.environment.as_deref()).await;
+    let result =
+        jupyter::environments_with_modules(&host, profile.environment.as_deref(), &profile.modules)
+            .await;
     if let Some(conn) = host.connection() {
         conn.close().await;
     }

@@ -111,6 +111,14 @@ pub enum HostsCommand {
         /// Let each launch take the first environment with JupyterLab.
         #[arg(long)]
         no_env: bool,
+        /// Lmod / Environment Modules module loaded before every launch (`module load M`), e.g.
+        /// python/3.11 (see `tunnelbook envs`); repeat for several, loaded in order. Replaces the
+        /// saved list.
+        #[arg(long = "module", value_name = "M", conflicts_with = "no_modules")]
+        modules: Vec<String>,
+        /// Load no modules before launching.
+        #[arg(long)]
+        no_modules: bool,
         /// Remote folder JupyterLab opens in on every launch (default: the home directory).
         #[arg(long, value_name = "PATH", conflicts_with = "no_dir")]
         dir: Option<String>,
@@ -311,6 +319,8 @@ pub fn run_with(
             connect_timeout,
             env,
             no_env,
+            modules,
+            no_modules,
             dir,
             no_dir,
         } => {
@@ -342,6 +352,9 @@ pub fn run_with(
                 }
                 if env.is_some() || no_env {
                     p.environment = env;
+                }
+                if !modules.is_empty() || no_modules {
+                    p.modules = modules;
                 }
                 if dir.is_some() || no_dir {
                     p.notebook_dir = dir;
@@ -437,6 +450,9 @@ fn show(
             .as_deref()
             .unwrap_or("(the first with JupyterLab)")
     )?;
+    if !p.modules.is_empty() {
+        writeln!(out, "modules:   {}", p.modules.join(" "))?;
+    }
     writeln!(
         out,
         "dir:       {}",
@@ -609,6 +625,35 @@ mod tests {
         let parsed: serde_json::Value =
             serde_json::from_str(&exec(home, &mem, &["show", "gpu", "--json"]).unwrap()).unwrap();
         assert!(parsed["environment"].is_null() && parsed["notebookDir"].is_null());
+        // Lmod modules loaded before every launch, in order.
+        exec(
+            home,
+            &mem,
+            &[
+                "edit",
+                "gpu",
+                "--module",
+                "cuda/12.4",
+                "--module",
+                "python/3.11",
+            ],
+        )
+        .unwrap();
+        let parsed: serde_json::Value =
+            serde_json::from_str(&exec(home, &mem, &["show", "gpu", "--json"]).unwrap()).unwrap();
+        assert_eq!(
+            parsed["modules"],
+            serde_json::json!(["cuda/12.4", "python/3.11"])
+        );
+        assert!(
+            exec(home, &mem, &["show", "gpu"])
+                .unwrap()
+                .contains("modules:   cuda/12.4 python/3.11")
+        );
+        exec(home, &mem, &["edit", "gpu", "--no-modules"]).unwrap();
+        let parsed: serde_json::Value =
+            serde_json::from_str(&exec(home, &mem, &["show", "gpu", "--json"]).unwrap()).unwrap();
+        assert_eq!(parsed["modules"], serde_json::json!([]));
 
         exec(home, &mem, &["forget-secret", "gpu", "--password"]).unwrap();
         assert!(mem.retrieve(&SecretKey::password("gpu")).unwrap().is_none());

@@ -23,6 +23,10 @@ pub struct UpArgs {
     /// Python environment: a path (venv or conda prefix, or an interpreter) or a conda env name.
     #[arg(long)]
     env: Option<String>,
+    /// Lmod / Environment Modules module to load before launching (default: the profile's saved
+    /// list); repeat for several, loaded in order.
+    #[arg(long = "module", value_name = "M")]
+    modules: Vec<String>,
     /// Directory JupyterLab serves (default: the profile's, else home).
     #[arg(long)]
     dir: Option<String>,
@@ -89,6 +93,7 @@ pub async fn run(global: &Global, args: UpArgs) -> ExitCode {
     spec.gpu = gpu;
     spec.free_rule = connect::free_rule(global);
     spec.env = args.env;
+    spec.modules = args.modules;
     spec.notebook_dir = args.dir;
     spec.local_port = args.port;
     spec.ready_timeout = std::time::Duration::from_secs(args.timeout);

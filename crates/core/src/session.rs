@@ -259,6 +259,9 @@ pub struct SessionSpec {
     pub gpu: Option<GpuSelector>,
     /// Environment path or name; `None` takes the profile's, else the first with JupyterLab.
     pub env: Option<String>,
+    /// Lmod / Environment Modules modules to load before the launch; empty takes the profile's
+    /// [`Profile::modules`].
+    pub modules: Vec<String>,
     /// Notebook directory; `None` takes the profile's, else home.
     pub notebook_dir: Option<String>,
     /// Local port for the forward; `None` picks a free one.
@@ -298,6 +301,7 @@ impl SessionSpec {
             profile,
             gpu: None,
             env: None,
+            modules: Vec::new(),
             notebook_dir: None,
             local_port: None,
             endpoint: EndpointChoice::Auto,
@@ -1143,12 +1147,24 @@ async fn steps(
         )
         .await;
     let wanted = spec.env.as_deref().or(profile.environment.as_deref());
-    let envs = jupyter::environments(&host, wanted)
+    let mut modules = if spec.modules.is_empty() {
+        profile.modules.clone()
+    } else {
+        spec.modules.clone()
+    };
+    let envs = jupyter::environments_with_modules(&host, wanted, &modules)
         .await
         .map_err(fail(Step::Environment))?;
     let env = jupyter::choose(&host.name(), &envs, wanted)
         .map_err(fail(Step::Environment))?
         .clone();
+    // An environment a module provides runs with that module loaded.
+    if env.kind == jupyter::EnvKind::Module
+        && env.name != modules.join(" ")
+        && !modules.contains(&env.name)
+    {
+        modules.push(env.name.clone());
+    }
     report
         .step(
             Step::Environment,
@@ -1170,6 +1186,7 @@ async fn steps(
         env: env.clone(),
         cuda_visible_devices: choice.as_ref().map(|c| c.cuda_visible_devices.clone()),
         notebook_dir: spec.notebook_dir.clone().or(profile.notebook_dir.clone()),
+        modules,
         pre_launch: profile.pre_launch.clone(),
         endpoint: spec.endpoint,
     };

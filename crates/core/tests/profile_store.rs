@@ -32,6 +32,7 @@ fn full_profile(dir: &std::path::Path) -> Profile {
         notebook_dir: Some("~/work".into()),
         environment: Some("torch".into()),
         gpu: Some("auto".into()),
+        modules: vec!["python/3.11".into()],
         pre_launch: vec!["module load cuda/12.4".into()],
         forwards: vec![
             ForwardRule {

@@ -31,7 +31,15 @@ pub async fn list_environments(
 ) -> Result<Vec<EnvironmentView>, AppError> {
     let host = state.jupyter_host(&session_id)?;
     let configured = configured_env(&state, &session_id)?;
-    let envs = jupyter::environments(&host, configured.as_deref()).await?;
+    // The profile's saved Lmod modules are loaded first, as the launch will.
+    let modules = {
+        let sessions = state.sessions();
+        let entry = sessions
+            .get(&session_id)
+            .ok_or_else(|| AppError::no_session(&session_id))?;
+        entry.profile().modules
+    };
+    let envs = jupyter::environments_with_modules(&host, configured.as_deref(), &modules).await?;
     Ok(envs.into_iter().map(EnvironmentView::from).collect())
 }
 

@@ -19,6 +19,9 @@ pub enum EnvKind {
     Venv,
     /// The `python3` on the login shell's PATH.
     System,
+    /// The `python3` an Lmod / Environment Modules module puts on PATH (`module load NAME`);
+    /// [`Environment::name`] is the module, loaded before every launch from it.
+    Module,
 }
 
 /// One Python environment found on a host.
@@ -27,7 +30,8 @@ pub enum EnvKind {
 pub struct Environment {
     /// Conda, venv, or the PATH's python3.
     pub kind: EnvKind,
-    /// Display name: the conda env name, the venv directory's name, or `python3`.
+    /// Display name: the conda env name, the venv directory's name, the module (`python/3.11`),
+    /// or `python3`.
     pub name: String,
     /// The environment's directory (`None` for the PATH's python3).
     pub prefix: Option<String>,
@@ -82,6 +86,26 @@ if [ -n "$tb_cfg" ]; then
         fi ;;
     esac
 fi
+if [ -n "$tb_mods" ] && [ -z "$tb_cfg" ] && tb_py=$(command -v python3 2>/dev/null); then
+    tb_probe module-configured "$tb_mods" "$(dirname "$(dirname "$tb_py")")" "$tb_py"
+fi
+if command -v module >/dev/null 2>&1; then
+    # Lmod and Environment Modules print `module -t avail` on stderr: `DIR:` headers, `NAME/`
+    # directories, `NAME/VERSION(default)` entries. Modules named like a Python stack are loaded,
+    # each in a subshell, and the python3 they put on PATH is probed.
+    module -t avail 2>&1 >/dev/null | while IFS= read -r tb_m; do
+        tb_m=${tb_m%%(*}
+        case $tb_m in ''|*:|*/|*' '*|-*) continue ;; esac
+        case $(printf '%s' "$tb_m" | tr 'A-Z' 'a-z') in
+        *python*|*jupyter*|*conda*|*mamba*|*miniforge*|*torch*|*tensorflow*|*jax*)
+            (
+                module load "$tb_m" >/dev/null 2>&1 || exit 0
+                tb_py=$(command -v python3 2>/dev/null) || exit 0
+                tb_probe module "$tb_m" "$(dirname "$(dirname "$tb_py")")" "$tb_py"
+            ) ;;
+        esac
+    done
+fi
 for tb_c in "${CONDA_EXE:-}" "$(command -v conda 2>/dev/null)" "$(command -v mamba 2>/dev/null)"; do
     [ -n "$tb_c" ] && [ -x "$tb_c" ] || continue
     tb_base=$(cd "$(dirname "$tb_c")/.." && pwd)
@@ -121,12 +145,53 @@ done
 if tb_py=$(command -v python3 2>/dev/null); then tb_probe system python3 "" "$tb_py"; fi
 "#;
 
-/// The discovery script, with the configured environment (path or name) to include.
-fn discover_script(configured: Option<&str>) -> String {
+/// Exit status of a script whose `module load` failed (see [`module_load_sh`]).
+pub(crate) const MODULE_LOAD_FAILED: u32 = 96;
+
+/// Shell lines that load `modules` in order (Lmod / Environment Modules `module load`), each
+/// module's output appended to `log` (a shell word, e.g. `"$tb_log"` or `/dev/null`). When
+/// `module` is not defined, or a module does not load, the script prints a `tunnelbook:` line
+/// naming the module (and the tool's own last lines) on stderr and exits with
+/// [`MODULE_LOAD_FAILED`].
+pub(crate) fn module_load_sh(modules: &[String], log: &str) -> String {
+    if modules.is_empty() {
+        return String::new();
+    }
+    let mut s = format!(
+        "command -v module >/dev/null 2>&1 || {{ echo {} >&2; exit {MODULE_LOAD_FAILED}; }}\n",
+        super::shell_quote(&format!(
+            "tunnelbook: modules to load ({}) but `module` (Lmod / Environment Modules) is not \
+             defined in the login environment",
+            modules.join(" ")
+        ))
+    );
+    for m in modules {
+        s.push_str(&format!("tb_m={}\n", super::shell_quote(m)));
+        s.push_str(&format!(
+            r#"tb_ml=$(mktemp) || exit {MODULE_LOAD_FAILED}
+module load "$tb_m" > "$tb_ml" 2>&1; tb_rc=$?
+cat "$tb_ml" >> {log}
+if [ $tb_rc -ne 0 ]; then
+    echo "tunnelbook: \`module load $tb_m\` failed (exit status $tb_rc):" >&2
+    grep -v '^ *$' "$tb_ml" | head -n 4 >&2
+    rm -f "$tb_ml"; exit {MODULE_LOAD_FAILED}
+fi
+rm -f "$tb_ml"
+"#
+        ));
+    }
+    s
+}
+
+/// The discovery script, with the configured environment (path or name) to include and the
+/// modules to load first.
+fn discover_script(configured: Option<&str>, modules: &[String]) -> String {
     format!(
-        "tb_cfg={}\ntb_code={}\n{DISCOVER}",
+        "tb_cfg={}\ntb_code={}\ntb_mods={}\n{}{DISCOVER}",
         super::shell_quote(configured.unwrap_or("")),
-        super::shell_quote(PROBE)
+        super::shell_quote(PROBE),
+        super::shell_quote(&modules.join(" ")),
+        module_load_sh(modules, "/dev/null"),
     )
 }
 
@@ -135,11 +200,34 @@ fn discover_script(configured: Option<&str>) -> String {
 /// the home directory, conda's configured `envs_dirs` (`~/.condarc`, `CONDA_ENVS_PATH`, also
 /// without `conda` on PATH), the environment of the `jupyter` on the login PATH, system-wide
 /// installs (`/opt/*`, `/opt/*/*`, `/usr/local`), and the PATH's `python3`. Each says its Python version and whether JupyterLab is installed.
+/// Lmod / Environment Modules modules named like a Python stack (`python`, `jupyter`, `conda`,
+/// `mamba`, `miniforge`, `torch`, `tensorflow`, `jax`) in `module -t avail` are listed as
+/// [`EnvKind::Module`] with the `python3` each puts on PATH.
 pub async fn environments(
     host: &Host,
     configured: Option<&str>,
 ) -> Result<Vec<Environment>, JupyterError> {
-    let out = host.exec(&discover_script(configured), &[]).await?;
+    environments_with_modules(host, configured, &[]).await
+}
+
+/// [`environments`] with `modules` loaded first (`module load`, in order, as a launch does): the
+/// `python3` they put on PATH comes first, as the configured [`EnvKind::Module`] environment,
+/// unless `configured` names another. A module that does not load is
+/// [`JupyterError::ModuleLoad`].
+pub async fn environments_with_modules(
+    host: &Host,
+    configured: Option<&str>,
+    modules: &[String],
+) -> Result<Vec<Environment>, JupyterError> {
+    let out = host
+        .exec(&discover_script(configured, modules), &[])
+        .await?;
+    if out.status == Some(MODULE_LOAD_FAILED) {
+        return Err(JupyterError::ModuleLoad {
+            host: host.name(),
+            detail: log_tail(&out.stderr_text(), 5),
+        });
+    }
     let mut envs = parse_environments(&out.stdout_text());
     if let Some(wanted) = configured.filter(|w| !w.contains('/') && !w.starts_with('~')) {
         for env in envs.iter_mut().filter(|e| e.name == wanted) {
@@ -184,6 +272,8 @@ pub fn parse_environments(text: &str) -> Vec<Environment> {
             "conda" => (EnvKind::Conda, false),
             "system" => (EnvKind::System, false),
             "configured" => (EnvKind::Venv, true),
+            "module" => (EnvKind::Module, false),
+            "module-configured" => (EnvKind::Module, true),
             _ => (EnvKind::Venv, false),
         };
         let prefix = (!f[3].is_empty()).then(|| f[3].to_string());
@@ -224,8 +314,12 @@ pub fn parse_environments(text: &str) -> Vec<Environment> {
         };
         if let Some(existing) = envs.iter_mut().find(|e| same(e)) {
             existing.configured |= env.configured;
-            if existing.kind == EnvKind::Venv && env.kind == EnvKind::Conda {
-                existing.kind = EnvKind::Conda;
+            // A directory a module provides is launched with the module loaded, also when
+            // it was asked for by its path.
+            if existing.kind == EnvKind::Venv && env.kind == EnvKind::Conda
+                || (env.kind == EnvKind::Module && existing.kind != EnvKind::Module)
+            {
+                existing.kind = env.kind;
                 existing.name = env.name;
             }
         } else {
@@ -236,7 +330,8 @@ pub fn parse_environments(text: &str) -> Vec<Environment> {
 }
 
 /// Picks the environment to launch from: the one asked for (`wanted`, a path or name; it must
-/// have Jupyter), else the first that has JupyterLab, else the first with the classic notebook.
+/// have Jupyter), else the configured one with Jupyter (the saved modules' python3), else the
+/// first that has JupyterLab, else the first with the classic notebook.
 pub fn choose<'a>(
     host: &str,
     envs: &'a [Environment],
@@ -270,7 +365,8 @@ pub fn choose<'a>(
         return Ok(env);
     }
     envs.iter()
-        .find(|e| e.problem.is_none() && e.jupyter_lab)
+        .find(|e| e.configured && e.has_jupyter())
+        .or_else(|| envs.iter().find(|e| e.problem.is_none() && e.jupyter_lab))
         .or_else(|| envs.iter().find(|e| e.has_jupyter()))
         .ok_or_else(|| JupyterError::NoJupyterAnywhere {
             host: host.to_string(),
@@ -375,5 +471,31 @@ mod tests {
             choose("h", &envs[3..], Some("nope")),
             Err(JupyterError::NoEnvironment { .. })
         ));
+    }
+
+    #[test]
+    fn a_module_providing_an_environment_found_elsewhere_is_listed_as_the_module() {
+        let text = "env\tmodule\tpython/3.11\t/apps/py\t/apps/py/bin/python3\tok\t3.11.2\t1\t0\n\
+                    env\tvenv\tpy\t/apps/py\t/apps/py/bin/python3\tok\t3.11.2\t1\t0\n\
+                    env\tvenv\tjlab\t/opt/jlab\t/opt/jlab/bin/python3\tok\t3.11.2\t1\t0\n\
+                    env\tmodule\tjlab/1\t/opt/jlab\t/opt/jlab/bin/python3\tok\t3.11.2\t1\t0\n";
+        let envs = parse_environments(text);
+        assert_eq!(envs.len(), 2);
+        assert_eq!(
+            (envs[0].kind, envs[0].name.as_str()),
+            (EnvKind::Module, "python/3.11")
+        );
+        assert_eq!(
+            (envs[1].kind, envs[1].name.as_str()),
+            (EnvKind::Module, "jlab/1")
+        );
+        // The saved modules' python3 is configured and chosen first.
+        let text = "env\tvenv\tjlab\t/opt/jlab\t/opt/jlab/bin/python3\tok\t3.11.2\t1\t0\n\
+                    env\tmodule-configured\tpy/3\t/apps/py\t/apps/py/bin/python3\tok\t3.11.2\t0\t1\n";
+        let envs = parse_environments(text);
+        assert_eq!(choose("h", &envs, None).unwrap().name, "py/3");
+        let script = module_load_sh(&["py/3".into(), "cuda 12".into()], "/dev/null");
+        assert!(script.contains("tb_m='cuda 12'\n"), "{script}");
+        assert!(script.contains("module load \"$tb_m\""), "{script}");
     }
 }

@@ -30,6 +30,9 @@ pub struct LaunchSpec {
     pub cuda_visible_devices: Option<String>,
     /// Directory to serve; `None` is the home directory. `~/` is expanded on the host.
     pub notebook_dir: Option<String>,
+    /// Lmod / Environment Modules modules loaded first, in order (`module load NAME`); one that
+    /// does not load fails the launch with [`JupyterError::ModuleLoad`] naming it.
+    pub modules: Vec<String>,
     /// Shell lines run first in the same shell (e.g. `module load cuda`).
     pub pre_launch: Vec<String>,
     /// Unix socket or TCP.
@@ -159,6 +162,7 @@ fn script(id: &str, spec: &LaunchSpec, socket: bool) -> String {
         )),
         None => s.push_str("unset CUDA_VISIBLE_DEVICES\n"),
     }
+    s.push_str(&super::env::module_load_sh(&spec.modules, "\"$tb_log\""));
     if let Some(prefix) = &spec.env.prefix {
         s.push_str(&format!(
             "tb_prefix={}\nexport PATH=\"$tb_prefix/bin:$PATH\"\n",
@@ -261,6 +265,12 @@ pub async fn launch(host: &Host, spec: &LaunchSpec) -> Result<Launched, JupyterE
         .stdout_text()
         .lines()
         .find_map(|l| l.strip_prefix("tb_launched\t").map(str::to_string));
+    if out.status == Some(super::env::MODULE_LOAD_FAILED) {
+        return Err(JupyterError::ModuleLoad {
+            host: host.name(),
+            detail: log_tail(&out.stderr_text(), 5),
+        });
+    }
     let Some(line) = line.filter(|_| out.success()) else {
         let detail = log_tail(&out.stderr_text(), 10);
         return Err(JupyterError::Launch(if detail.is_empty() {
@@ -346,12 +356,14 @@ mod tests {
             env,
             cuda_visible_devices: Some("GPU-1".into()),
             notebook_dir: Some("~/work dir".into()),
+            modules: vec!["python/3.11".into()],
             pre_launch: vec!["module load cuda".into()],
             endpoint: EndpointChoice::Auto,
         };
         let s = script("tb-1", &spec, true);
         assert!(s.contains("IFS= read -r JUPYTER_TOKEN"));
         assert!(s.contains("export CUDA_VISIBLE_DEVICES='GPU-1'"));
+        assert!(s.contains("tb_m='python/3.11'\ntb_ml=$(mktemp)"), "{s}");
         assert!(s.contains("cd \"$HOME\"/'work dir'"));
         assert!(s.contains("-c \"$tb_main\" \"$tb_id\" jupyterlab --no-browser"));
         assert!(s.contains("--ServerApp.base_url=/"));

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 
 pub use self::{
     env::{
-        DEFAULT_VENV, EnvKind, Environment, check_environment, choose, environments, install,
-        parse_environments,
+        DEFAULT_VENV, EnvKind, Environment, check_environment, choose, environments,
+        environments_with_modules, install, parse_environments,
     },
     host::Host,
     launch::{EndpointChoice, LaunchSpec, Launched, launch, new_token},
@@ -91,6 +91,17 @@ pub enum JupyterError {
         host: String,
         /// What was found.
         available: Vec<String>,
+    },
+    /// `module load` of a saved or asked-for module failed (or `module` is not defined).
+    #[error(
+        "{detail} (on {host}). See the modules there with `tunnelbook envs`, or change the list \
+         to load with `tunnelbook hosts edit NAME --module M` / `--no-modules`."
+    )]
+    ModuleLoad {
+        /// The host.
+        host: String,
+        /// Which module failed and the module tool's own message.
+        detail: String,
     },
     /// Creating the venv or installing into it failed.
     #[error("installing JupyterLab into {path} failed:\n{detail}")]

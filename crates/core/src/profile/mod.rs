@@ -90,6 +90,10 @@ pub struct Profile {
     pub environment: Option<String>,
     /// Default GPU choice: `auto`, `none`, an index or a (MIG) UUID.
     pub gpu: Option<String>,
+    /// Lmod / Environment Modules modules loaded, in order, before every launch on this host
+    /// (`module load NAME`, e.g. `python/3.11`); also before looking for environments, so the
+    /// `python3` they provide is the one used unless `environment` names another.
+    pub modules: Vec<String>,
     /// Shell lines run before JupyterLab starts (e.g. `module load cuda`).
     pub pre_launch: Vec<String>,
     /// Forwarding rules that start with the connection.
@@ -132,6 +136,7 @@ impl Default for Profile {
             notebook_dir: None,
             environment: None,
             gpu: None,
+            modules: Vec::new(),
             pre_launch: Vec::new(),
             forwards: Vec::new(),
             tags: Vec::new(),

@@ -114,6 +114,18 @@ fn check_profile(p: &Profile, all: &[Profile]) -> Vec<FieldError> {
     {
         err("user", message);
     }
+    for (i, module) in p.modules.iter().enumerate() {
+        if module.is_empty() || module.starts_with('-') || module.chars().any(char::is_whitespace) {
+            err(
+                &format!("modules[{i}]"),
+                format!(
+                    "\"{}\" is not a module name (as `module avail` lists them, e.g. python/3.11): \
+                     no spaces, not starting with '-'",
+                    module.escape_debug()
+                ),
+            );
+        }
+    }
     for (i, file) in p.identity_files.iter().enumerate() {
         let path = expand_home(file);
         if file.as_os_str().is_empty() {

@@ -318,8 +318,10 @@ mod tests {
         let init = home.path().join("modules/init");
         std::fs::create_dir_all(&init).unwrap();
         std::fs::write(init.join("sh"), "module() { echo \"loaded $*\"; }\n").unwrap();
+        // Debian's lmod (installed for the Lmod zoo user) defines the real `module` and sets
+        // BASH_ENV in /etc/profile.d: this user replaces it with the fake one.
         let profile = format!(
-            "MODULESHOME={}; export MODULESHOME\n",
+            "unset BASH_ENV; unset -f module ml 2>/dev/null\nMODULESHOME={}; export MODULESHOME\n",
             home.path().join("modules").display()
         );
         let out = run_as(

@@ -3,4 +3,4 @@
 /**
  * What kind of Python environment (core's `EnvKind`).
  */
-export type EnvKind = "conda" | "venv" | "system";
+export type EnvKind = "conda" | "venv" | "system" | "module";

@@ -74,6 +74,12 @@ environment: string | null,
  */
 gpu: string | null, 
 /**
+ * Lmod / Environment Modules modules loaded, in order, before every launch on this host
+ * (`module load NAME`, e.g. `python/3.11`); also before looking for environments, so the
+ * `python3` they provide is the one used unless `environment` names another.
+ */
+modules: Array<string>, 
+/**
  * Shell lines run before JupyterLab starts (e.g. `module load cuda`).
  */
 preLaunch: Array<string>, 

@@ -21,6 +21,7 @@ export function blankProfile(): Profile {
     notebookDir: null,
     environment: null,
     gpu: null,
+    modules: [],
     preLaunch: [],
     forwards: [],
     tags: [],
