@@ -11,8 +11,8 @@ use std::{
 use clap::{ArgGroup, Subcommand};
 use tunnelbook_core::{
     profile::{
-        ImportReport, Profile, ProfileError, ProfileStore, default_ssh_config_path, expand_home,
-        import_ssh_config,
+        ImportReport, Profile, ProfileError, ProfileStore, StrictHostKeyChecking,
+        default_ssh_config_path, expand_home, import_ssh_config,
     },
     secret::{KeychainStore, SecretError, SecretKey, SecretStore},
 };
@@ -163,6 +163,27 @@ pub struct OpenSshOptions {
     /// GlobalKnownHostsFile: read instead of /etc/ssh/ssh_known_hosts; repeat for several.
     #[arg(long = "global-known-hosts-file", value_name = "PATH")]
     global_known_hosts_files: Vec<PathBuf>,
+    /// StrictHostKeyChecking: what to do with this host's key when no known_hosts lists it
+    /// (yes, accept-new, no, ask; "" follows the Settings default). --host-key-policy wins.
+    #[arg(long, value_name = "yes|accept-new|no|ask", value_parser = parse_strict)]
+    strict_host_key_checking: Option<StrictArg>,
+    /// HostKeyAlgorithms: host key types to ask for, as ssh_config writes them (e.g.
+    /// "+ssh-rsa", "ssh-ed25519,rsa-sha2-512"; "" restores OpenSSH's default).
+    #[arg(long, value_name = "LIST")]
+    host_key_algorithms: Option<String>,
+}
+
+/// A `--strict-host-key-checking` value; `None` for "" (follow Settings).
+#[derive(Debug, Clone)]
+struct StrictArg(Option<StrictHostKeyChecking>);
+
+fn parse_strict(value: &str) -> Result<StrictArg, String> {
+    if value.is_empty() {
+        return Ok(StrictArg(None));
+    }
+    StrictHostKeyChecking::parse(value)
+        .map(|s| StrictArg(Some(s)))
+        .ok_or_else(|| format!("\"{value}\" is not yes, accept-new, no or ask"))
 }
 
 impl OpenSshOptions {
@@ -178,6 +199,12 @@ impl OpenSshOptions {
         }
         if !self.known_hosts_files.is_empty() {
             p.user_known_hosts_files = self.known_hosts_files;
+        }
+        if let Some(strict) = self.strict_host_key_checking {
+            p.strict_host_key_checking = strict.0;
+        }
+        if let Some(list) = self.host_key_algorithms {
+            p.host_key_algorithms = (!list.is_empty()).then_some(list);
         }
         if !self.global_known_hosts_files.is_empty() {
             p.global_known_hosts_files = self.global_known_hosts_files;
