@@ -232,21 +232,33 @@ fn strict_host_key_checking_from_ssh_config_decides_for_a_new_host() {
     // The flag wins over the profile: accept-new's host refused under --host-key-policy strict.
     let out = client
         .cli()
-        .args(["--host-key-policy", "strict", "exec", "accept-new", "--", "echo no"])
+        .args([
+            "--host-key-policy",
+            "strict",
+            "exec",
+            "accept-new",
+            "--",
+            "echo no",
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("is not known"), "{err}");
     assert_eq!(accepted(&sshd), 0, "{}", sshd.log());
-    assert!(!std::fs::read_to_string(&known).unwrap_or_default().contains(&format!(
-        "[127.0.0.1]:{}",
-        sshd.port
-    )));
+    assert!(
+        !std::fs::read_to_string(&known)
+            .unwrap_or_default()
+            .contains(&format!("[127.0.0.1]:{}", sshd.port))
+    );
 
     // accept-new from the config: in without a prompt (stdin is no terminal), key remembered.
     let (out, err) = exec_plain(&client, "accept-new", "echo accept-new-ok");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "accept-new-ok\n", "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "accept-new-ok\n",
+        "{err}"
+    );
     assert!(
         std::fs::read_to_string(&known)
             .unwrap()
@@ -301,4 +313,54 @@ fn host_key_algorithms_from_ssh_config_choose_the_key_type_or_fail_clearly() {
         .find(|l| l.starts_with(&format!("[127.0.0.1]:{} ", sshd.port)))
         .unwrap_or_else(|| panic!("{known}"));
     assert!(line.contains(" ssh-rsa "), "{line}");
+}
+
+/// `PubkeyAcceptedAlgorithms` from the config: a key of a type it leaves out is not offered
+/// (the server would have accepted it), and an RSA key is offered with the allowed rsa-sha2
+/// signature.
+#[test]
+fn pubkey_accepted_algorithms_from_ssh_config_choose_the_keys_offered() {
+    let dir = tempfile::tempdir().unwrap();
+    let ed = key(dir.path());
+    let rsa = make_key(dir.path(), "id_cfg_rsa", "rsa", None);
+    let sshd = Sshd::start(&[&ed, &rsa], SshdOptions::default());
+    let client = Client::new();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host no-ed25519\n    PubkeyAcceptedAlgorithms -ssh-ed25519\n    IdentityFile {e}\n\n\
+             Host rsa-256\n    PubkeyAcceptedAlgorithms rsa-sha2-256\n    IdentityFile {e}\n    \
+             IdentityFile {r}\n\n\
+             Host *\n    HostName 127.0.0.1\n    Port {p}\n    User {USER}\n    IdentitiesOnly yes\n",
+            p = sshd.port,
+            e = ed.path.display(),
+            r = rsa.path.display()
+        ),
+    )
+    .unwrap();
+    import(&client, &config);
+
+    let out = exec(&client, "no-ed25519", "echo no");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("authentication as"), "{err}");
+    assert_eq!(accepted(&sshd), 0, "{}", sshd.log());
+
+    let out = exec(&client, "rsa-256", "echo rsa-ok");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "rsa-ok\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = sshd.log();
+    assert!(
+        log.contains(&format!("Accepted publickey for {USER}")) && log.contains(": RSA SHA256:"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("ED25519 SHA256:"),
+        "ed25519 was not offered: {log}"
+    );
 }

@@ -171,6 +171,10 @@ pub struct OpenSshOptions {
     /// "+ssh-rsa", "ssh-ed25519,rsa-sha2-512"; "" restores OpenSSH's default).
     #[arg(long, value_name = "LIST")]
     host_key_algorithms: Option<String>,
+    /// PubkeyAcceptedAlgorithms: signature algorithms keys may be offered with, as ssh_config
+    /// writes them (e.g. "+ssh-rsa", "-ssh-ed25519"; "" restores OpenSSH's default).
+    #[arg(long, value_name = "LIST")]
+    pubkey_accepted_algorithms: Option<String>,
 }
 
 /// A `--strict-host-key-checking` value; `None` for "" (follow Settings).
@@ -205,6 +209,9 @@ impl OpenSshOptions {
         }
         if let Some(list) = self.host_key_algorithms {
             p.host_key_algorithms = (!list.is_empty()).then_some(list);
+        }
+        if let Some(list) = self.pubkey_accepted_algorithms {
+            p.pubkey_accepted_algorithms = (!list.is_empty()).then_some(list);
         }
         if !self.global_known_hosts_files.is_empty() {
             p.global_known_hosts_files = self.global_known_hosts_files;

@@ -233,14 +233,23 @@ fn profile_view(p: &Profile, local_user: &str, home: &Path) -> Vec<(&'static str
         ),
         (
             "hostkeyalgorithms",
-            vec![match &p.host_key_algorithms {
-                Some(spec) => assemble_key_algorithms(spec)
-                    .map(|l| l.join(","))
-                    .unwrap_or_else(|e| format!("<{e}>")),
-                None => DEFAULT_KEY_ALGORITHMS.join(","),
-            }],
+            vec![algorithms(&p.host_key_algorithms)],
+        ),
+        (
+            "pubkeyacceptedalgorithms",
+            vec![algorithms(&p.pubkey_accepted_algorithms)],
         ),
     ]
+}
+
+/// A saved algorithm list as `ssh -G` prints it (`None`: the default list).
+fn algorithms(spec: &Option<String>) -> String {
+    match spec {
+        Some(spec) => assemble_key_algorithms(spec)
+            .map(|l| l.join(","))
+            .unwrap_or_else(|e| format!("<{e}>")),
+        None => DEFAULT_KEY_ALGORITHMS.join(","),
+    }
 }
 
 /// A listen address as `ssh -G` prints it; the import writes OpenSSH's default (loopback) as

@@ -124,6 +124,10 @@ pub struct Profile {
     /// allowed): the host key types asked for, in that order, with the types known_hosts lists
     /// for the host moved first. `None`: OpenSSH's default list.
     pub host_key_algorithms: Option<String>,
+    /// OpenSSH's `PubkeyAcceptedAlgorithms` as written (same forms as `host_key_algorithms`):
+    /// the signature algorithms a key (or certificate) may be offered with; a key of a type
+    /// not listed is not offered. `None`: OpenSSH's default list.
+    pub pubkey_accepted_algorithms: Option<String>,
 }
 
 /// OpenSSH's `StrictHostKeyChecking` values (`off` is read as `no`, `true`/`false` as
@@ -194,6 +198,7 @@ impl Default for Profile {
             global_known_hosts_files: Vec::new(),
             strict_host_key_checking: None,
             host_key_algorithms: None,
+            pubkey_accepted_algorithms: None,
         }
     }
 }

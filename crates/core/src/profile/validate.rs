@@ -152,6 +152,14 @@ fn check_profile(p: &Profile, all: &[Profile]) -> Vec<FieldError> {
             ),
         );
     }
+    if let Some(spec) = &p.pubkey_accepted_algorithms
+        && let Err(message) = super::assemble_key_algorithms(spec)
+    {
+        err(
+            "pubkeyAcceptedAlgorithms",
+            format!("PubkeyAcceptedAlgorithms \"{spec}\": {message}"),
+        );
+    }
     let lists = [
         ("userKnownHostsFiles", &p.user_known_hosts_files),
         ("globalKnownHostsFiles", &p.global_known_hosts_files),

@@ -168,8 +168,8 @@ fn note_unsaved_hops(config: &SshConfig, profile: &Profile, notes: &mut Vec<Stri
     }
 }
 
-/// The profile OpenSSH's settings make of one host. Settings Tunnelbook does not apply yet
-/// are noted with their line; a host whose settings OpenSSH would refuse is not imported.
+/// The profile OpenSSH's settings make of one host; a host whose settings OpenSSH would refuse
+/// is not imported.
 fn profile_for(host: &SshConfigHost, notes: &mut Vec<String>) -> Result<Profile, String> {
     let alias = host.alias.as_str();
     if !host.problems.is_empty() {
@@ -283,26 +283,6 @@ fn profile_for(host: &SshConfigHost, notes: &mut Vec<String>) -> Result<Profile,
         }
     }
     apply_openssh_options(host, &mut profile, notes)?;
-    // Resolved like OpenSSH, but not applied by the connection yet: say so, with the line.
-    let unapplied = [(
-        "pubkeyacceptedalgorithms",
-        "PubkeyAcceptedAlgorithms",
-        host.pubkey_accepted_algorithms.is_some(),
-    )];
-    for (keyword, name, set) in unapplied {
-        if set {
-            let at = host
-                .origins
-                .get(keyword)
-                .or_else(|| host.origins.get("pubkeyacceptedkeytypes"))
-                .cloned()
-                .unwrap_or_default();
-            notes.push(format!(
-                "{at}: {alias}: {name} is not applied by Tunnelbook yet; the host was imported \
-                 without it"
-            ));
-        }
-    }
     Ok(profile)
 }
 
@@ -377,6 +357,7 @@ fn apply_openssh_options(
         profile.strict_host_key_checking = Some(strict);
     }
     profile.host_key_algorithms = host.host_key_algorithms.clone();
+    profile.pubkey_accepted_algorithms = host.pubkey_accepted_algorithms.clone();
     Ok(())
 }
 
