@@ -1048,6 +1048,68 @@ pub fn shell_quote(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// OpenSSH's `+`, `-` and `^` forms choose and order the host key types asked for;
+    /// certificate names allow certificates of their base type; a list of types Tunnelbook
+    /// does not implement is refused with the value in the message.
+    #[test]
+    fn host_key_algorithms_follow_openssh_forms() {
+        let names = |spec: &str| -> Vec<String> {
+            host_key_algorithms(spec)
+                .unwrap()
+                .0
+                .iter()
+                .map(|a| a.to_string())
+                .collect()
+        };
+        assert!(names("+ssh-rsa").contains(&"ssh-rsa".to_string()));
+        assert!(!names("-ssh-ed25519*").contains(&"ssh-ed25519".to_string()));
+        assert_eq!(names("^ssh-rsa")[0], "ssh-rsa");
+        assert_eq!(
+            names("rsa-sha2-512,ssh-ed25519"),
+            ["rsa-sha2-512", "ssh-ed25519"]
+        );
+        let (plain, certs) = host_key_algorithms("ssh-ed25519-cert-v01@openssh.com").unwrap();
+        assert!(plain.is_empty());
+        assert_eq!(certs, [Algorithm::Ed25519]);
+        let err = host_key_algorithms("ssh-dss").unwrap_err();
+        assert!(
+            err.contains("\"ssh-dss\"") && err.contains("ssh-ed25519"),
+            "{err}"
+        );
+    }
+
+    /// A configured HostKeyAlgorithms is what the connection asks for, with the types
+    /// known_hosts lists for the host moved first; unset, the default list is used.
+    #[test]
+    fn russh_config_asks_for_the_configured_host_key_types_known_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kh");
+        std::fs::write(
+            &file,
+            "[box]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n",
+        )
+        .unwrap();
+        let kh = KnownHosts::with_files(dir.path().join("own"), vec![file]);
+        let mut profile = Profile {
+            host: "box".into(),
+            port: 2222,
+            host_key_algorithms: Some("rsa-sha2-512,ecdsa-sha2-nistp256,ssh-ed25519".into()),
+            ..Profile::default()
+        };
+        let config = russh_config(&profile, &kh);
+        let asked: Vec<String> = config.preferred.key.iter().map(|a| a.to_string()).collect();
+        assert_eq!(
+            asked,
+            ["ssh-ed25519", "rsa-sha2-512", "ecdsa-sha2-nistp256"]
+        );
+        profile.host_key_algorithms = None;
+        let config = russh_config(&profile, &kh);
+        assert_eq!(
+            config.preferred.key.len(),
+            russh::Preferred::default().key.len()
+        );
+    }
+
     #[test]
     fn quoting_survives_single_quotes() {
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
