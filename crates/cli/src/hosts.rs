@@ -476,6 +476,34 @@ fn show(
         "dir:       {}",
         p.notebook_dir.as_deref().unwrap_or("(home directory)")
     )?;
+    // The OpenSSH options that are set, under ssh_config's names.
+    if p.identities_only {
+        writeln!(out, "IdentitiesOnly yes")?;
+    }
+    for file in &p.certificate_files {
+        writeln!(out, "CertificateFile {}", file.display())?;
+    }
+    if let Some(alias) = &p.host_key_alias {
+        writeln!(out, "HostKeyAlias {alias}")?;
+    }
+    for (name, files) in [
+        ("UserKnownHostsFile", &p.user_known_hosts_files),
+        ("GlobalKnownHostsFile", &p.global_known_hosts_files),
+    ] {
+        if !files.is_empty() {
+            let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+            writeln!(out, "{name} {}", files.join(" "))?;
+        }
+    }
+    if let Some(strict) = p.strict_host_key_checking {
+        writeln!(out, "StrictHostKeyChecking {}", strict.openssh())?;
+    }
+    if let Some(list) = &p.host_key_algorithms {
+        writeln!(out, "HostKeyAlgorithms {list}")?;
+    }
+    if let Some(list) = &p.pubkey_accepted_algorithms {
+        writeln!(out, "PubkeyAcceptedAlgorithms {list}")?;
+    }
     let remembered = match secrets.map(|s| s.list(&p.name)) {
         Some(Ok(keys)) if keys.is_empty() => "nothing".to_string(),
         Some(Ok(keys)) => {
@@ -618,6 +646,56 @@ mod tests {
             "{shown}"
         );
         exec(home, &mem, &["edit", "gpu", "--no-proxy-command"]).unwrap();
+        // StrictHostKeyChecking and the algorithm lists, under ssh_config's names and values.
+        exec(
+            home,
+            &mem,
+            &[
+                "edit",
+                "gpu",
+                "--strict-host-key-checking",
+                "accept-new",
+                "--host-key-algorithms=+ssh-rsa",
+                "--pubkey-accepted-algorithms=-ssh-ed25519",
+            ],
+        )
+        .unwrap();
+        let shown = exec(home, &mem, &["show", "gpu"]).unwrap();
+        assert!(
+            shown.contains("StrictHostKeyChecking accept-new\n")
+                && shown.contains("HostKeyAlgorithms +ssh-rsa\n")
+                && shown.contains("PubkeyAcceptedAlgorithms -ssh-ed25519\n"),
+            "{shown}"
+        );
+        let err = exec(
+            home,
+            &mem,
+            &["edit", "gpu", "--host-key-algorithms", "ssh-dss"],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("hostKeyAlgorithms") && err.contains("ssh-dss"),
+            "{err}"
+        );
+        exec(
+            home,
+            &mem,
+            &[
+                "edit",
+                "gpu",
+                "--strict-host-key-checking",
+                "",
+                "--host-key-algorithms",
+                "",
+            ],
+        )
+        .unwrap();
+        let shown = exec(home, &mem, &["show", "gpu"]).unwrap();
+        assert!(
+            !shown.contains("StrictHostKeyChecking") && !shown.contains("HostKeyAlgorithms"),
+            "{shown}"
+        );
         assert!(
             !exec(home, &mem, &["show", "gpu"])
                 .unwrap()
