@@ -175,7 +175,9 @@ fn ssh_code(e: &SshError) -> ErrorCode {
         | SshError::ChannelRefused { .. }
         | SshError::Protocol(_)
         | SshError::NotRun { .. }
-        | SshError::OutputTooLarge { .. } => ErrorCode::Internal,
+        | SshError::OutputTooLarge { .. }
+        // A host setting (HostKeyAlgorithms) to change; the message says which and how.
+        | SshError::NoCommonHostKeyAlgorithm { .. } => ErrorCode::Internal,
     }
 }
 

@@ -195,3 +195,70 @@ fn settings_host_key_policy_is_honoured() {
         "{known}"
     );
 }
+
+/// A host's own StrictHostKeyChecking (e.g. imported from ~/.ssh/config) wins over the
+/// Settings policy in the app: `yes` refuses a new key while Settings say accept-new, and
+/// `accept-new` lets a new host in without a dialog while Settings say strict.
+#[test]
+fn host_strict_host_key_checking_wins_over_settings() {
+    if !Path::new("/usr/sbin/sshd").exists() {
+        eprintln!("skipping: /usr/sbin/sshd not installed");
+        return;
+    }
+    let sshd = Sshd::start(&[], SshdOptions::default());
+    let home = tempfile::tempdir().unwrap();
+    let app = app(home.path());
+    let main = main_window(&app);
+    let rx = events(&app);
+    let save = |name: &str, strict: &str, alias: &str| {
+        let profile = json!({
+            "name": name, "host": "127.0.0.1", "port": sshd.port, "user": USER,
+            "strictHostKeyChecking": strict, "hostKeyAlias": alias,
+        });
+        invoke(
+            &main,
+            APP_ORIGIN,
+            "save_host",
+            json!({ "profile": profile }),
+        )
+        .unwrap();
+    };
+    save("refuse", "yes", "refuse-alias");
+    save("welcome", "accept-new", "welcome-alias");
+    let set_policy = |policy: &str| {
+        let mut settings = invoke(&main, APP_ORIGIN, "get_settings", json!({})).unwrap();
+        settings["hostKeyPolicy"] = json!(policy);
+        invoke(
+            &main,
+            APP_ORIGIN,
+            "save_settings",
+            json!({ "settings": settings }),
+        )
+        .unwrap();
+    };
+    let password = |question: &Value| {
+        assert_eq!(question["kind"], "secret", "unexpected prompt {question}");
+        json!({ "kind": "secret", "value": PASSWORD, "remember": false })
+    };
+    let known = || std::fs::read_to_string(home.path().join("known_hosts")).unwrap_or_default();
+
+    set_policy("accept-new");
+    let (id, asked, last) = connect(&app, &rx, "refuse", password);
+    close(&app, &id);
+    assert!(
+        asked.is_empty(),
+        "no dialog for StrictHostKeyChecking yes: {asked:?}"
+    );
+    assert_eq!(last["error"]["code"], "hostKeyNotTrusted", "{last}");
+    assert!(!known().contains("refuse-alias"), "{}", known());
+
+    set_policy("strict");
+    let (id, asked, last) = connect(&app, &rx, "welcome", password);
+    close(&app, &id);
+    assert_ne!(last["state"], "failed", "{last}");
+    assert!(
+        asked.iter().all(|q| q["kind"] == "secret"),
+        "no host-key dialog for StrictHostKeyChecking accept-new: {asked:?}"
+    );
+    assert!(known().contains("welcome-alias "), "{}", known());
+}

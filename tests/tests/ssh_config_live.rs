@@ -189,3 +189,178 @@ fn connect_timeout_from_ssh_config_bounds_a_silent_server() {
     );
     drop(silent);
 }
+
+/// `tunnelbook exec` without `--host-key-policy` (no terminal: the Settings default `ask`
+/// refuses), with the output and error text.
+fn exec_plain(client: &Client, host: &str, command: &str) -> (Output, String) {
+    let out = client
+        .cli()
+        .args(["exec", host, "--", command])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, err)
+}
+
+/// `StrictHostKeyChecking` from the config is the host's policy for a key no known_hosts
+/// lists: `yes` refuses a new host, `accept-new` lets it in without a prompt and remembers its
+/// key; the CLI's `--host-key-policy` wins over both.
+#[test]
+fn strict_host_key_checking_from_ssh_config_decides_for_a_new_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key(dir.path());
+    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let client = Client::new();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host strict-new\n    StrictHostKeyChecking yes\n\n\
+             Host accept-new\n    StrictHostKeyChecking accept-new\n\n\
+             Host *\n    HostName 127.0.0.1\n    Port {p}\n    User {USER}\n    IdentityFile {k}\n",
+            p = sshd.port,
+            k = key.path.display()
+        ),
+    )
+    .unwrap();
+    import(&client, &config);
+    let known = client.home().join("known_hosts");
+
+    let (out, err) = exec_plain(&client, "strict-new", "echo no");
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("is not known"), "{err}");
+    // The flag wins over the profile: accept-new's host refused under --host-key-policy strict.
+    let out = client
+        .cli()
+        .args([
+            "--host-key-policy",
+            "strict",
+            "exec",
+            "accept-new",
+            "--",
+            "echo no",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("is not known"), "{err}");
+    assert_eq!(accepted(&sshd), 0, "{}", sshd.log());
+    assert!(
+        !std::fs::read_to_string(&known)
+            .unwrap_or_default()
+            .contains(&format!("[127.0.0.1]:{}", sshd.port))
+    );
+
+    // accept-new from the config: in without a prompt (stdin is no terminal), key remembered.
+    let (out, err) = exec_plain(&client, "accept-new", "echo accept-new-ok");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "accept-new-ok\n",
+        "{err}"
+    );
+    assert!(
+        std::fs::read_to_string(&known)
+            .unwrap()
+            .contains(&format!("[127.0.0.1]:{}", sshd.port)),
+        "the accepted key is remembered"
+    );
+    // Now known, the strict host gets in too.
+    let (out, err) = exec_plain(&client, "strict-new", "echo strict-ok");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "strict-ok\n", "{err}");
+    assert_eq!(accepted(&sshd), 2, "{}", sshd.log());
+}
+
+/// `HostKeyAlgorithms` from the config chooses the host key type asked for: `rsa-sha2-512`
+/// gets the server's RSA key (remembered as such), and a list without any of the server's
+/// types (it has ed25519 and RSA keys) fails before anything is sent, naming both lists.
+#[test]
+fn host_key_algorithms_from_ssh_config_choose_the_key_type_or_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key(dir.path());
+    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let client = Client::new();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host rsa-only\n    HostKeyAlgorithms rsa-sha2-512\n\n\
+             Host ecdsa-only\n    HostKeyAlgorithms ecdsa-sha2-nistp256,ecdsa-sha2-nistp384\n\n\
+             Host *\n    HostName 127.0.0.1\n    Port {p}\n    User {USER}\n    IdentityFile {k}\n    \
+             StrictHostKeyChecking accept-new\n",
+            p = sshd.port,
+            k = key.path.display()
+        ),
+    )
+    .unwrap();
+    import(&client, &config);
+
+    let (out, err) = exec_plain(&client, "ecdsa-only", "echo no");
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("offers no host key type that this host's HostKeyAlgorithms allows")
+            && err.contains("ecdsa-sha2-nistp256")
+            && err.contains("ssh-ed25519"),
+        "{err}"
+    );
+    assert_eq!(accepted(&sshd), 0, "{}", sshd.log());
+
+    let (out, err) = exec_plain(&client, "rsa-only", "echo rsa-ok");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "rsa-ok\n", "{err}");
+    let known = std::fs::read_to_string(client.home().join("known_hosts")).unwrap();
+    let line = known
+        .lines()
+        .find(|l| l.starts_with(&format!("[127.0.0.1]:{} ", sshd.port)))
+        .unwrap_or_else(|| panic!("{known}"));
+    assert!(line.contains(" ssh-rsa "), "{line}");
+}
+
+/// `PubkeyAcceptedAlgorithms` from the config: a key of a type it leaves out is not offered
+/// (the server would have accepted it), and an RSA key is offered with the allowed rsa-sha2
+/// signature.
+#[test]
+fn pubkey_accepted_algorithms_from_ssh_config_choose_the_keys_offered() {
+    let dir = tempfile::tempdir().unwrap();
+    let ed = key(dir.path());
+    let rsa = make_key(dir.path(), "id_cfg_rsa", "rsa", None);
+    let sshd = Sshd::start(&[&ed, &rsa], SshdOptions::default());
+    let client = Client::new();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host no-ed25519\n    PubkeyAcceptedAlgorithms -ssh-ed25519\n    IdentityFile {e}\n\n\
+             Host rsa-256\n    PubkeyAcceptedAlgorithms rsa-sha2-256\n    IdentityFile {e}\n    \
+             IdentityFile {r}\n\n\
+             Host *\n    HostName 127.0.0.1\n    Port {p}\n    User {USER}\n    IdentitiesOnly yes\n",
+            p = sshd.port,
+            e = ed.path.display(),
+            r = rsa.path.display()
+        ),
+    )
+    .unwrap();
+    import(&client, &config);
+
+    let out = exec(&client, "no-ed25519", "echo no");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("authentication as"), "{err}");
+    assert_eq!(accepted(&sshd), 0, "{}", sshd.log());
+
+    let out = exec(&client, "rsa-256", "echo rsa-ok");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "rsa-ok\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = sshd.log();
+    assert!(
+        log.contains(&format!("Accepted publickey for {USER}")) && log.contains(": RSA SHA256:"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("ED25519 SHA256:"),
+        "ed25519 was not offered: {log}"
+    );
+}

@@ -80,6 +80,7 @@ pub fn context(global: &Global) -> ConnectContext {
         secrets,
         options: ConnectOptions {
             host_key_policy: policy,
+            host_key_policy_forced: global.host_key_policy.is_some(),
             ..ConnectOptions::default()
         },
     }

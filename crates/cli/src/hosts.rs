@@ -11,8 +11,8 @@ use std::{
 use clap::{ArgGroup, Subcommand};
 use tunnelbook_core::{
     profile::{
-        ImportReport, Profile, ProfileError, ProfileStore, default_ssh_config_path, expand_home,
-        import_ssh_config,
+        ImportReport, Profile, ProfileError, ProfileStore, StrictHostKeyChecking,
+        default_ssh_config_path, expand_home, import_ssh_config,
     },
     secret::{KeychainStore, SecretError, SecretKey, SecretStore},
 };
@@ -171,6 +171,31 @@ pub struct OpenSshOptions {
     /// GlobalKnownHostsFile: read instead of /etc/ssh/ssh_known_hosts; repeat for several.
     #[arg(long = "global-known-hosts-file", value_name = "PATH")]
     global_known_hosts_files: Vec<PathBuf>,
+    /// StrictHostKeyChecking: what to do with this host's key when no known_hosts lists it
+    /// (yes, accept-new, no, ask; "" follows the Settings default). --host-key-policy wins.
+    #[arg(long, value_name = "yes|accept-new|no|ask", value_parser = parse_strict)]
+    strict_host_key_checking: Option<StrictArg>,
+    /// HostKeyAlgorithms: host key types to ask for, as ssh_config writes them (e.g.
+    /// "+ssh-rsa", "ssh-ed25519,rsa-sha2-512"; "" restores OpenSSH's default).
+    #[arg(long, value_name = "LIST")]
+    host_key_algorithms: Option<String>,
+    /// PubkeyAcceptedAlgorithms: signature algorithms keys may be offered with, as ssh_config
+    /// writes them (e.g. "+ssh-rsa", "-ssh-ed25519"; "" restores OpenSSH's default).
+    #[arg(long, value_name = "LIST")]
+    pubkey_accepted_algorithms: Option<String>,
+}
+
+/// A `--strict-host-key-checking` value; `None` for "" (follow Settings).
+#[derive(Debug, Clone)]
+struct StrictArg(Option<StrictHostKeyChecking>);
+
+fn parse_strict(value: &str) -> Result<StrictArg, String> {
+    if value.is_empty() {
+        return Ok(StrictArg(None));
+    }
+    StrictHostKeyChecking::parse(value)
+        .map(|s| StrictArg(Some(s)))
+        .ok_or_else(|| format!("\"{value}\" is not yes, accept-new, no or ask"))
 }
 
 impl OpenSshOptions {
@@ -186,6 +211,15 @@ impl OpenSshOptions {
         }
         if !self.known_hosts_files.is_empty() {
             p.user_known_hosts_files = self.known_hosts_files;
+        }
+        if let Some(strict) = self.strict_host_key_checking {
+            p.strict_host_key_checking = strict.0;
+        }
+        if let Some(list) = self.host_key_algorithms {
+            p.host_key_algorithms = (!list.is_empty()).then_some(list);
+        }
+        if let Some(list) = self.pubkey_accepted_algorithms {
+            p.pubkey_accepted_algorithms = (!list.is_empty()).then_some(list);
         }
         if !self.global_known_hosts_files.is_empty() {
             p.global_known_hosts_files = self.global_known_hosts_files;
@@ -458,6 +492,34 @@ fn show(
         "dir:       {}",
         p.notebook_dir.as_deref().unwrap_or("(home directory)")
     )?;
+    // The OpenSSH options that are set, under ssh_config's names.
+    if p.identities_only {
+        writeln!(out, "IdentitiesOnly yes")?;
+    }
+    for file in &p.certificate_files {
+        writeln!(out, "CertificateFile {}", file.display())?;
+    }
+    if let Some(alias) = &p.host_key_alias {
+        writeln!(out, "HostKeyAlias {alias}")?;
+    }
+    for (name, files) in [
+        ("UserKnownHostsFile", &p.user_known_hosts_files),
+        ("GlobalKnownHostsFile", &p.global_known_hosts_files),
+    ] {
+        if !files.is_empty() {
+            let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+            writeln!(out, "{name} {}", files.join(" "))?;
+        }
+    }
+    if let Some(strict) = p.strict_host_key_checking {
+        writeln!(out, "StrictHostKeyChecking {}", strict.openssh())?;
+    }
+    if let Some(list) = &p.host_key_algorithms {
+        writeln!(out, "HostKeyAlgorithms {list}")?;
+    }
+    if let Some(list) = &p.pubkey_accepted_algorithms {
+        writeln!(out, "PubkeyAcceptedAlgorithms {list}")?;
+    }
     let remembered = match secrets.map(|s| s.list(&p.name)) {
         Some(Ok(keys)) if keys.is_empty() => "nothing".to_string(),
         Some(Ok(keys)) => {
@@ -600,6 +662,56 @@ mod tests {
             "{shown}"
         );
         exec(home, &mem, &["edit", "gpu", "--no-proxy-command"]).unwrap();
+        // StrictHostKeyChecking and the algorithm lists, under ssh_config's names and values.
+        exec(
+            home,
+            &mem,
+            &[
+                "edit",
+                "gpu",
+                "--strict-host-key-checking",
+                "accept-new",
+                "--host-key-algorithms=+ssh-rsa",
+                "--pubkey-accepted-algorithms=-ssh-ed25519",
+            ],
+        )
+        .unwrap();
+        let shown = exec(home, &mem, &["show", "gpu"]).unwrap();
+        assert!(
+            shown.contains("StrictHostKeyChecking accept-new\n")
+                && shown.contains("HostKeyAlgorithms +ssh-rsa\n")
+                && shown.contains("PubkeyAcceptedAlgorithms -ssh-ed25519\n"),
+            "{shown}"
+        );
+        let err = exec(
+            home,
+            &mem,
+            &["edit", "gpu", "--host-key-algorithms", "ssh-dss"],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("hostKeyAlgorithms") && err.contains("ssh-dss"),
+            "{err}"
+        );
+        exec(
+            home,
+            &mem,
+            &[
+                "edit",
+                "gpu",
+                "--strict-host-key-checking",
+                "",
+                "--host-key-algorithms",
+                "",
+            ],
+        )
+        .unwrap();
+        let shown = exec(home, &mem, &["show", "gpu"]).unwrap();
+        assert!(
+            !shown.contains("StrictHostKeyChecking") && !shown.contains("HostKeyAlgorithms"),
+            "{shown}"
+        );
         assert!(
             !exec(home, &mem, &["show", "gpu"])
                 .unwrap()

@@ -68,6 +68,9 @@ fn full_profile(dir: &std::path::Path) -> Profile {
         host_key_alias: Some("a100-login".into()),
         user_known_hosts_files: vec!["~/.ssh/known_hosts_lab".into()],
         global_known_hosts_files: vec!["/etc/ssh/ssh_known_hosts_lab".into()],
+        strict_host_key_checking: Some(tunnelbook_core::profile::StrictHostKeyChecking::AcceptNew),
+        host_key_algorithms: Some("+ssh-rsa".into()),
+        pubkey_accepted_algorithms: Some("-ssh-rsa,ssh-dss".into()),
     }
 }
 

@@ -18,7 +18,10 @@ use std::{
 };
 
 use tunnelbook_core::{
-    profile::{DEFAULT_IDENTITY_FILES, Profile, SshConfig, read_ssh_config},
+    profile::{
+        DEFAULT_IDENTITY_FILES, DEFAULT_KEY_ALGORITHMS, Profile, SshConfig,
+        assemble_key_algorithms, read_ssh_config,
+    },
     tunnel::ForwardSpec,
 };
 
@@ -37,6 +40,7 @@ const COMPARED: &[&str] = &[
     "connecttimeout",
     "stricthostkeychecking",
     "userknownhostsfile",
+    "globalknownhostsfile",
     "hostkeyalias",
     "hostkeyalgorithms",
     "pubkeyacceptedalgorithms",
@@ -126,7 +130,25 @@ impl Drop for SshDirCopy {
 }
 
 /// The imported profile's fields in `ssh -G` terms, for the options a profile holds.
-fn profile_view(p: &Profile, local_user: &str) -> Vec<(&'static str, Vec<String>)> {
+fn profile_view(p: &Profile, local_user: &str, home: &Path) -> Vec<(&'static str, Vec<String>)> {
+    // An empty known_hosts list means OpenSSH's default files; /dev/null stands for `none`.
+    let files = |list: &[PathBuf], default: [String; 2]| -> Vec<String> {
+        if list.is_empty() {
+            return vec![default.join(" ")];
+        }
+        let names: Vec<String> = list
+            .iter()
+            .map(|f| {
+                if f == Path::new("/dev/null") {
+                    "none".to_string()
+                } else {
+                    f.display().to_string()
+                }
+            })
+            .collect();
+        vec![names.join(" ")]
+    };
+    let ssh = home.join(".ssh");
     let fwd = |want: &str| -> Vec<String> {
         p.forwards
             .iter()
@@ -176,7 +198,58 @@ fn profile_view(p: &Profile, local_user: &str) -> Vec<(&'static str, Vec<String>
         ("localforward", fwd("localforward")),
         ("remoteforward", fwd("remoteforward")),
         ("dynamicforward", fwd("dynamicforward")),
+        (
+            "identitiesonly",
+            vec![if p.identities_only { "yes" } else { "no" }.to_string()],
+        ),
+        ("hostkeyalias", p.host_key_alias.iter().cloned().collect()),
+        (
+            "userknownhostsfile",
+            files(
+                &p.user_known_hosts_files,
+                [
+                    ssh.join("known_hosts").display().to_string(),
+                    ssh.join("known_hosts2").display().to_string(),
+                ],
+            ),
+        ),
+        (
+            "globalknownhostsfile",
+            files(
+                &p.global_known_hosts_files,
+                [
+                    "/etc/ssh/ssh_known_hosts".into(),
+                    "/etc/ssh/ssh_known_hosts2".into(),
+                ],
+            ),
+        ),
+        (
+            "stricthostkeychecking",
+            vec![
+                p.strict_host_key_checking
+                    .map_or("ask", |s| s.openssh())
+                    .to_string(),
+            ],
+        ),
+        (
+            "hostkeyalgorithms",
+            vec![algorithms(&p.host_key_algorithms)],
+        ),
+        (
+            "pubkeyacceptedalgorithms",
+            vec![algorithms(&p.pubkey_accepted_algorithms)],
+        ),
     ]
+}
+
+/// A saved algorithm list as `ssh -G` prints it (`None`: the default list).
+fn algorithms(spec: &Option<String>) -> String {
+    match spec {
+        Some(spec) => assemble_key_algorithms(spec)
+            .map(|l| l.join(","))
+            .unwrap_or_else(|e| format!("<{e}>")),
+        None => DEFAULT_KEY_ALGORITHMS.join(","),
+    }
 }
 
 /// A listen address as `ssh -G` prints it; the import writes OpenSSH's default (loopback) as
@@ -269,7 +342,7 @@ fn every_fixture_resolves_like_openssh_ssh_g() {
             }
             // What is saved: the imported profile of each concrete alias.
             if let Some(profile) = report.imported.iter().find(|p| &p.name == host) {
-                for (option, mine) in profile_view(profile, &local_user) {
+                for (option, mine) in profile_view(profile, &local_user, &home) {
                     // An explicit 127.0.0.1 listener and OpenSSH's default one are the same.
                     let theirs: Vec<String> = expected
                         .get(option)
@@ -313,6 +386,21 @@ fn every_fixture_resolves_like_openssh_ssh_g() {
                     differences.push(format!(
                         "{name}: host {host}: imported identityfile: Tunnelbook saves {:?}, OpenSSH {files:?}",
                         profile.identity_files
+                    ));
+                }
+                // Certificates: those that exist, expanded as OpenSSH does when it connects.
+                let certificates: Vec<PathBuf> = expected
+                    .get("certificatefile")
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|f| PathBuf::from(resolved.expand_path(f).unwrap()))
+                    .filter(|p| p.is_file())
+                    .collect();
+                if profile.certificate_files != certificates {
+                    differences.push(format!(
+                        "{name}: host {host}: imported certificatefile: Tunnelbook saves {:?}, OpenSSH {certificates:?}",
+                        profile.certificate_files
                     ));
                 }
             } else if config.aliases.contains(host) {
@@ -492,10 +580,12 @@ fn unmapped_settings_and_missing_keys_name_their_line() {
         notes.contains(&format!("{}: github.com: key file", at(5))) && notes.contains("id_github"),
         "{notes}"
     );
+    // IdentitiesOnly (line 6) is applied now: saved, not reported.
     assert!(
-        notes.contains(&format!("{}: github.com: IdentitiesOnly", at(6))),
-        "{notes}"
+        imported(&report, "github.com").identities_only,
+        "{report:?}"
     );
+    assert!(!notes.contains("IdentitiesOnly"), "{notes}");
     let report = read_ssh_config(&fixtures().join("14-match-exec.conf")).unwrap();
     assert!(
         report
@@ -563,4 +653,53 @@ fn unix_socket_and_remote_socks_forwards_are_reported_not_dropped_silently() {
             "line {line}: {notes}"
         );
     }
+}
+
+/// IdentitiesOnly, CertificateFile, HostKeyAlias, UserKnownHostsFile, GlobalKnownHostsFile,
+/// StrictHostKeyChecking and HostKeyAlgorithms are saved on the profile (the differential
+/// test compares their values with `ssh -G`), none is reported as "not applied", a missing
+/// certificate is named with its line, and `StrictHostKeyChecking no` says how it differs.
+#[test]
+fn host_key_and_identity_options_are_saved_not_reported() {
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("57.conf");
+    fs::write(
+        &file,
+        fs::read_to_string(fixtures().join("57-known-hosts-certificates-policy.conf"))
+            .unwrap()
+            .replace("@SSHREL@", "no-such-dir"),
+    )
+    .unwrap();
+    let report = read_ssh_config(&file).unwrap();
+    let notes = report.notes.join("\n");
+    assert!(!notes.contains("not applied"), "{notes}");
+    assert!(
+        report.notes.iter().any(|n| n
+            .starts_with(&format!("{}:9: gk1: certificate file ", file.display()))
+            && n.ends_with("certs/missing-cert.pub does not exist; left out")),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("gk2: StrictHostKeyChecking no") && notes.contains("changed"),
+        "{notes}"
+    );
+    use tunnelbook_core::profile::StrictHostKeyChecking as S;
+    let gk1 = imported(&report, "gk1");
+    assert!(gk1.identities_only);
+    assert_eq!(gk1.host_key_alias.as_deref(), Some("gpu-cluster"));
+    assert_eq!(gk1.user_known_hosts_files, [PathBuf::from("/dev/null")]);
+    assert_eq!(gk1.strict_host_key_checking, Some(S::AcceptNew));
+    assert_eq!(gk1.host_key_algorithms.as_deref(), Some("-ssh-rsa*"));
+    let gk2 = imported(&report, "gk2");
+    assert_eq!(gk2.strict_host_key_checking, Some(S::No));
+    assert_eq!(gk2.global_known_hosts_files, [PathBuf::from("/dev/null")]);
+    let gk3 = imported(&report, "gk3");
+    assert_eq!(gk3.strict_host_key_checking, Some(S::Yes));
+    assert_eq!(gk3.host_key_algorithms.as_deref(), Some("^ssh-rsa"));
+    // Saved through the store, the options survive the round trip.
+    let home = tempfile::tempdir().unwrap();
+    let store = tunnelbook_core::profile::ProfileStore::in_home(home.path());
+    let report = tunnelbook_core::profile::import_ssh_config(&store, &file).unwrap();
+    assert!(report.skipped.iter().all(|s| s.name == "*"), "{report:?}");
+    assert_eq!(store.get("gk3").unwrap(), gk3);
 }

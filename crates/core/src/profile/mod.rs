@@ -117,6 +117,62 @@ pub struct Profile {
     /// OpenSSH's `GlobalKnownHostsFile`: the system's known_hosts files read for this host
     /// instead of `/etc/ssh/ssh_known_hosts` and `ssh_known_hosts2`; empty keeps those.
     pub global_known_hosts_files: Vec<PathBuf>,
+    /// OpenSSH's `StrictHostKeyChecking` for this host: what to do with a host key no
+    /// known_hosts file lists. `None` follows the default policy in Settings; the CLI's
+    /// `--host-key-policy` overrides both. A changed key is refused whatever it says.
+    #[cfg_attr(
+        feature = "ts",
+        ts(type = r#""yes" | "accept-new" | "no" | "ask" | null"#)
+    )]
+    pub strict_host_key_checking: Option<StrictHostKeyChecking>,
+    /// OpenSSH's `HostKeyAlgorithms` as written (`ALG,ALG`, `+ALG`, `-ALG`, `^ALG`; patterns
+    /// allowed): the host key types asked for, in that order, with the types known_hosts lists
+    /// for the host moved first. `None`: OpenSSH's default list.
+    pub host_key_algorithms: Option<String>,
+    /// OpenSSH's `PubkeyAcceptedAlgorithms` as written (same forms as `host_key_algorithms`):
+    /// the signature algorithms a key (or certificate) may be offered with; a key of a type
+    /// not listed is not offered. `None`: OpenSSH's default list.
+    pub pubkey_accepted_algorithms: Option<String>,
+}
+
+/// OpenSSH's `StrictHostKeyChecking` values (`off` is read as `no`, `true`/`false` as
+/// `yes`/`no`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StrictHostKeyChecking {
+    /// Refuse a host key that no known_hosts file lists.
+    Yes,
+    /// Remember a new host's key without asking.
+    AcceptNew,
+    /// Like `accept-new` for an unknown key (OpenSSH's `no` also connects despite a changed
+    /// key; Tunnelbook never does).
+    No,
+    /// Ask the human.
+    Ask,
+}
+
+impl StrictHostKeyChecking {
+    /// Reads an ssh_config value (case-insensitive): `yes`/`true`, `accept-new`,
+    /// `no`/`false`/`off`, `ask`.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.to_ascii_lowercase().as_str() {
+            "yes" | "true" => Some(Self::Yes),
+            "accept-new" => Some(Self::AcceptNew),
+            "no" | "false" | "off" => Some(Self::No),
+            "ask" => Some(Self::Ask),
+            _ => None,
+        }
+    }
+
+    /// The value as `ssh -G` prints it: `true`, `accept-new`, `false`, `ask`.
+    pub fn openssh(self) -> &'static str {
+        match self {
+            Self::Yes => "true",
+            Self::AcceptNew => "accept-new",
+            Self::No => "false",
+            Self::Ask => "ask",
+        }
+    }
 }
 
 impl Default for Profile {
@@ -146,6 +202,9 @@ impl Default for Profile {
             host_key_alias: None,
             user_known_hosts_files: Vec::new(),
             global_known_hosts_files: Vec::new(),
+            strict_host_key_checking: None,
+            host_key_algorithms: None,
+            pubkey_accepted_algorithms: None,
         }
     }
 }

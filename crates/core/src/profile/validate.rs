@@ -154,6 +154,24 @@ fn check_profile(p: &Profile, all: &[Profile]) -> Vec<FieldError> {
             "must be one name, without spaces or commas, not starting with @ # | or !".into(),
         );
     }
+    if let Some(spec) = &p.host_key_algorithms
+        && let Err(message) = crate::ssh::host_key_algorithms(spec)
+    {
+        err(
+            "hostKeyAlgorithms",
+            format!(
+                "{message}; write it as ssh_config does, e.g. +ssh-rsa or ssh-ed25519,rsa-sha2-512"
+            ),
+        );
+    }
+    if let Some(spec) = &p.pubkey_accepted_algorithms
+        && let Err(message) = super::assemble_key_algorithms(spec)
+    {
+        err(
+            "pubkeyAcceptedAlgorithms",
+            format!("PubkeyAcceptedAlgorithms \"{spec}\": {message}"),
+        );
+    }
     let lists = [
         ("userKnownHostsFiles", &p.user_known_hosts_files),
         ("globalKnownHostsFiles", &p.global_known_hosts_files),

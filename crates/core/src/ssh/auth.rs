@@ -198,6 +198,7 @@ async fn publickey(
         None => Vec::new(),
     };
     let mut agent_used = vec![false; agent_keys.len()];
+    let accepted = Accepted::of(hop);
     let explicit = !hop.identity_files.is_empty();
     let configured: Vec<PathBuf> = hop
         .identity_files
@@ -220,7 +221,7 @@ async fn publickey(
         {
             agent_used[i] = true;
             if let Some(outcome) =
-                agent_attempt(handle, user, &agent_keys[i], agent, progress).await?
+                agent_attempt(handle, user, &agent_keys[i], agent, progress, &accepted).await?
             {
                 return Ok(outcome);
             }
@@ -242,7 +243,9 @@ async fn publickey(
                 continue;
             }
             agent_used[i] = true;
-            if let Some(outcome) = agent_attempt(handle, user, key, agent, progress).await? {
+            if let Some(outcome) =
+                agent_attempt(handle, user, key, agent, progress, &accepted).await?
+            {
                 return Ok(outcome);
             }
         }
@@ -292,12 +295,16 @@ async fn agent_attempt(
     key: &keys::PublicKey,
     agent: &mut Agent,
     progress: &mut Progress,
+    accepted: &Accepted,
 ) -> Result<Option<Outcome>, SshError> {
     if !progress.allows(MethodKind::PublicKey) {
         return Ok(Some(Outcome::Next));
     }
+    let Some((mut hash, mut legacy)) = rsa_hash(handle, &key.algorithm(), accepted).await? else {
+        debug!(algorithm = %key.algorithm(), "agent key not offered: not in PubkeyAcceptedAlgorithms");
+        return Ok(None);
+    };
     progress.tried.push("agent");
-    let (mut hash, mut legacy) = rsa_hash(handle, key.algorithm().is_rsa()).await?;
     loop {
         match handle
             .authenticate_publickey_with(user, key.clone(), hash, agent)
@@ -337,9 +344,24 @@ async fn file_attempt(
     if !progress.allows(MethodKind::PublicKey) {
         return Ok(Some(Outcome::Next));
     }
+    // Keys of a type PubkeyAcceptedAlgorithms leaves out are not offered (nor unlocked).
+    let accepted = Accepted::of(hop);
+    let offered = |algorithm: &keys::Algorithm| {
+        let yes = accepted.key(algorithm);
+        if !yes {
+            debug!(path = %path.display(), %algorithm, "key not offered: not in PubkeyAcceptedAlgorithms");
+        }
+        yes
+    };
+    if file_public_key(path).is_some_and(|public| !offered(&public.algorithm())) {
+        return Ok(None);
+    }
     let Some((key, remember)) = load_key(path, hop, ctx, explicit).await? else {
         return Ok(None);
     };
+    if !offered(&key.algorithm()) {
+        return Ok(None);
+    }
     let key = Arc::new(key);
     let remember = |success: bool| {
         if let (true, Some(passphrase)) = (success, &remember) {
@@ -353,7 +375,10 @@ async fn file_attempt(
     };
     // Like OpenSSH, a certificate of the key (`FILE-cert.pub`, or a `CertificateFile`) is
     // offered before the plain key.
-    for cert in certificates_for(path, hop, key.public_key()) {
+    for cert in certificates_for(path, hop, key.public_key())
+        .into_iter()
+        .filter(|c| accepted.certificate(&c.algorithm()))
+    {
         progress.tried.push("publickey");
         let r = handle
             .authenticate_openssh_cert(user, key.clone(), cert)
@@ -366,8 +391,10 @@ async fn file_attempt(
             return Ok(Some(Outcome::Next));
         }
     }
+    let Some((hash, legacy)) = rsa_hash(handle, &key.algorithm(), &accepted).await? else {
+        return Ok(None);
+    };
     progress.tried.push("publickey");
-    let (hash, legacy) = rsa_hash(handle, key.algorithm().is_rsa()).await?;
     let mut r = handle
         .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key.clone(), hash))
         .await?;
@@ -432,28 +459,96 @@ async fn connect_agent() -> Option<Agent> {
     }
 }
 
-/// The signature hash for a key: `None` for non-RSA keys and for servers that accept only
-/// `ssh-rsa`; for RSA the best SHA-2 the server lists in `server-sig-algs`. The flag says the
-/// server listed no RSA algorithm at all (OpenSSH before 7.2 sends no `server-sig-algs`):
-/// SHA-256 is tried, and legacy `ssh-rsa` after it if refused.
+/// The hop's `PubkeyAcceptedAlgorithms`: the signature algorithms a key may be offered with.
+/// Not set: every algorithm Tunnelbook implements (legacy `ssh-rsa` included, for old servers).
+struct Accepted(Option<Vec<String>>);
+
+impl Accepted {
+    fn of(hop: &Profile) -> Self {
+        Self(
+            hop.pubkey_accepted_algorithms
+                .as_deref()
+                .and_then(|spec| crate::profile::assemble_key_algorithms(spec).ok()),
+        )
+    }
+
+    fn allows(&self, name: &str) -> bool {
+        self.0
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|a| a == name))
+    }
+
+    /// Whether a plain key of this type may be offered with some signature algorithm.
+    fn key(&self, algorithm: &keys::Algorithm) -> bool {
+        if matches!(algorithm, keys::Algorithm::Rsa { .. }) {
+            RSA_SIGNATURES.iter().any(|(name, _)| self.allows(name))
+        } else {
+            self.allows(algorithm.as_str())
+        }
+    }
+
+    /// Whether a certificate of this key type may be offered.
+    fn certificate(&self, algorithm: &keys::Algorithm) -> bool {
+        if matches!(algorithm, keys::Algorithm::Rsa { .. }) {
+            RSA_SIGNATURES
+                .iter()
+                .any(|(name, _)| self.allows(&format!("{name}-cert-v01@openssh.com")))
+        } else {
+            self.allows(&algorithm.to_certificate_type())
+        }
+    }
+}
+
+/// RSA signature algorithms, best first, with the hash each signs with.
+const RSA_SIGNATURES: [(&str, Option<keys::HashAlg>); 3] = [
+    ("rsa-sha2-512", Some(keys::HashAlg::Sha512)),
+    ("rsa-sha2-256", Some(keys::HashAlg::Sha256)),
+    ("ssh-rsa", None),
+];
+
+/// The signature hash for a key, `None` when `accepted` allows none the server may take (the
+/// key is then not offered). `Some((None, _))` for non-RSA keys and for servers that accept
+/// only `ssh-rsa`; for RSA the best SHA-2 the server lists in `server-sig-algs` (or the next
+/// one `accepted` allows). The flag says the server listed no RSA algorithm at all (OpenSSH
+/// before 7.2 sends no `server-sig-algs`): SHA-256 is tried, and legacy `ssh-rsa` after it if
+/// refused.
 async fn rsa_hash(
     handle: &Handle<ClientHandler>,
-    is_rsa: bool,
-) -> Result<(Option<keys::HashAlg>, bool), SshError> {
-    // Only RSA needs this, and it can wait up to 1 s for the server's EXT_INFO.
-    if !is_rsa {
-        return Ok((None, false));
+    algorithm: &keys::Algorithm,
+    accepted: &Accepted,
+) -> Result<Option<(Option<keys::HashAlg>, bool)>, SshError> {
+    if !accepted.key(algorithm) {
+        return Ok(None);
     }
+    // Only RSA needs this, and it can wait up to 1 s for the server's EXT_INFO.
+    if !matches!(algorithm, keys::Algorithm::Rsa { .. }) {
+        return Ok(Some((None, false)));
+    }
+    let allowed = |hash: Option<keys::HashAlg>| {
+        RSA_SIGNATURES
+            .iter()
+            .any(|(name, h)| *h == hash && accepted.allows(name))
+    };
     Ok(match handle.best_supported_rsa_hash().await? {
-        Some(Some(hash)) => (Some(hash), false),
-        Some(None) => {
+        // The server's best, else a weaker one it also takes (OpenSSH servers list all).
+        Some(Some(best)) => RSA_SIGNATURES
+            .iter()
+            .map(|(_, h)| *h)
+            .skip_while(|h| *h != Some(best))
+            .find(|h| allowed(*h))
+            .map(|h| (h, false)),
+        Some(None) if allowed(None) => {
             warn!(
                 "the server accepts only legacy ssh-rsa (SHA-1) signatures: it is old, ask its \
                  administrators to update OpenSSH"
             );
-            (None, false)
+            Some((None, false))
         }
-        None => (Some(keys::HashAlg::Sha256), true),
+        Some(None) => None,
+        None if allowed(Some(keys::HashAlg::Sha256)) => {
+            Some((Some(keys::HashAlg::Sha256), allowed(None)))
+        }
+        None => allowed(None).then_some((None, false)),
     })
 }
 

@@ -82,7 +82,10 @@ impl ClientHandler {
                 .known_hosts
                 .with_profile_files(&hop.user_known_hosts_files, &hop.global_known_hosts_files),
             prompter: ctx.prompter.clone(),
-            policy: ctx.options.host_key_policy,
+            policy: match hop.strict_host_key_checking {
+                Some(strict) if !ctx.options.host_key_policy_forced => strict.into(),
+                _ => ctx.options.host_key_policy,
+            },
             events,
             remote_forwards,
         }

@@ -18,7 +18,7 @@ mod socket;
 
 use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
 
-use russh::{ChannelMsg, client};
+use russh::{ChannelMsg, client, keys::Algorithm};
 use serde::Serialize;
 use tokio::{io::AsyncWriteExt, net::TcpStream, sync::broadcast};
 
@@ -121,6 +121,24 @@ pub enum SshError {
         port: u16,
         /// Why it is refused.
         reason: String,
+    },
+    /// The server offers no host key type that Tunnelbook asks for (the host's
+    /// `HostKeyAlgorithms`).
+    #[error(
+        "{host}:{port} offers no host key type that this host's HostKeyAlgorithms allows \
+         (asked for: {ours}; the server offers: {theirs}). Nothing was sent. Add one of the \
+         server's types to HostKeyAlgorithms (e.g. +{first_theirs}) or remove the setting.",
+        first_theirs = theirs.split(',').next().unwrap_or_default()
+    )]
+    NoCommonHostKeyAlgorithm {
+        /// Host.
+        host: String,
+        /// Port.
+        port: u16,
+        /// The host key algorithms asked for, comma-separated.
+        ours: String,
+        /// The host key algorithms the server offers, comma-separated.
+        theirs: String,
     },
     /// An unknown host key was not trusted (strict policy, no terminal, or the human said no).
     #[error(
@@ -236,6 +254,7 @@ impl SshError {
                 | SshError::HostKeyRevoked { .. }
                 | SshError::HostCertificateInvalid { .. }
                 | SshError::HostKeyNotTrusted { .. }
+                | SshError::NoCommonHostKeyAlgorithm { .. }
                 | SshError::AuthFailed { .. }
                 | SshError::KeyFile { .. }
                 | SshError::KnownHosts { .. }
@@ -247,7 +266,36 @@ impl SshError {
 
 impl From<russh::Error> for SshError {
     fn from(e: russh::Error) -> Self {
-        SshError::Protocol(e.to_string())
+        match e {
+            russh::Error::NoCommonAlgo {
+                kind: russh::AlgorithmKind::Key,
+                ours,
+                theirs,
+            } => SshError::NoCommonHostKeyAlgorithm {
+                host: String::new(),
+                port: 0,
+                ours: ours.join(","),
+                theirs: theirs.join(","),
+            },
+            e => SshError::Protocol(e.to_string()),
+        }
+    }
+}
+
+impl SshError {
+    /// Names the hop in an error raised by the SSH library, which does not know it.
+    fn at_hop(self, hop: &Profile) -> SshError {
+        match self {
+            SshError::NoCommonHostKeyAlgorithm { ours, theirs, .. } => {
+                SshError::NoCommonHostKeyAlgorithm {
+                    host: hop.host.clone(),
+                    port: hop.port,
+                    ours,
+                    theirs,
+                }
+            }
+            e => e,
+        }
     }
 }
 
@@ -284,8 +332,12 @@ pub enum ConnectionState {
 pub struct ConnectOptions {
     /// Limit for TCP connect plus handshake, per hop.
     pub connect_timeout: Duration,
-    /// What to do with unknown host keys.
+    /// What to do with unknown host keys of a hop whose profile sets no
+    /// `strict_host_key_checking` (OpenSSH's `StrictHostKeyChecking`).
     pub host_key_policy: HostKeyPolicy,
+    /// Whether `host_key_policy` applies to every hop, whatever its profile says (the CLI's
+    /// `--host-key-policy`).
+    pub host_key_policy_forced: bool,
 }
 
 impl Default for ConnectOptions {
@@ -293,6 +345,7 @@ impl Default for ConnectOptions {
         Self {
             connect_timeout: Duration::from_secs(15),
             host_key_policy: HostKeyPolicy::Ask,
+            host_key_policy_forced: false,
         }
     }
 }
@@ -438,13 +491,31 @@ const CIPHERS: &[russh::cipher::Name] = &[
 fn russh_config(profile: &Profile, known_hosts: &KnownHosts) -> client::Config {
     // Ask for the key types known_hosts already lists for this host first (OpenSSH's
     // HostKeyAlgorithms ordering), and for host certificates only where a CA is listed.
+    // The host's HostKeyAlgorithms choose and order the types (validated when saved; an
+    // unusable list falls back to the default).
+    let (configured, certificate_types) = profile
+        .host_key_algorithms
+        .as_deref()
+        .and_then(|spec| host_key_algorithms(spec).ok())
+        .unwrap_or_else(|| {
+            let key = russh::Preferred::default().key.to_vec();
+            (key.clone(), key)
+        });
     let (key, certificates) = known_hosts.preferred_algorithms(
         &known_hosts::lookup_name(
             &profile.host,
             profile.port,
             profile.host_key_alias.as_deref(),
         ),
-        &russh::Preferred::default().key,
+        &configured,
+    );
+    let (certificate_key, _) = known_hosts.preferred_algorithms(
+        &known_hosts::lookup_name(
+            &profile.host,
+            profile.port,
+            profile.host_key_alias.as_deref(),
+        ),
+        &certificate_types,
     );
     let keepalive = (profile.keepalive_interval > 0)
         .then(|| Duration::from_secs(u64::from(profile.keepalive_interval)));
@@ -459,7 +530,7 @@ fn russh_config(profile: &Profile, known_hosts: &KnownHosts) -> client::Config {
         preferred: russh::Preferred {
             cipher: std::borrow::Cow::Borrowed(CIPHERS),
             host_key_certificates: if certificates {
-                key.clone().into()
+                certificate_key.into()
             } else {
                 std::borrow::Cow::Borrowed(&[])
             },
@@ -468,6 +539,52 @@ fn russh_config(profile: &Profile, known_hosts: &KnownHosts) -> client::Config {
         },
         ..client::Config::default()
     }
+}
+
+/// An OpenSSH `HostKeyAlgorithms` value (`+`, `-`, `^` forms and patterns) as the russh host
+/// key algorithms to ask for, in order: the plain key types, and the types whose certificates
+/// (`…-cert-v01@openssh.com`) are allowed. Names russh does not implement are left out; a list
+/// left with no plain type and no certificate type is an error naming the value.
+pub fn host_key_algorithms(spec: &str) -> Result<(Vec<Algorithm>, Vec<Algorithm>), String> {
+    let names = crate::profile::assemble_key_algorithms(spec)?;
+    let supported = russh::Preferred::default().key;
+    let mut plain = Vec::new();
+    let mut certificates = Vec::new();
+    for name in &names {
+        let (list, base) = match name.strip_suffix("-cert-v01@openssh.com") {
+            // Certificates are signed with the base type; RSA ones are negotiated by the
+            // rsa-sha2 names, as OpenSSH does.
+            Some("ssh-rsa") => {
+                for hash in ["rsa-sha2-512", "rsa-sha2-256"] {
+                    if let Ok(a) = Algorithm::new(hash)
+                        && !certificates.contains(&a)
+                    {
+                        certificates.push(a);
+                    }
+                }
+                continue;
+            }
+            Some(base) => (&mut certificates, base),
+            None => (&mut plain, name.as_str()),
+        };
+        if let Ok(a) = Algorithm::new(base)
+            && supported.contains(&a)
+            && !list.contains(&a)
+        {
+            list.push(a);
+        }
+    }
+    if plain.is_empty() && certificates.is_empty() {
+        return Err(format!(
+            "HostKeyAlgorithms \"{spec}\" names no host key type Tunnelbook implements ({})",
+            supported
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok((plain, certificates))
 }
 
 /// `user@host[:port]` for messages.
@@ -576,7 +693,8 @@ impl Connection {
                     let tcp = socket::wrap(tcp);
                     tokio::time::timeout(timeout, client::connect_stream(config, tcp, handler))
                         .await
-                        .map_err(|_| timed_out())??
+                        .map_err(|_| timed_out())?
+                        .map_err(|e| e.at_hop(hop))?
                 }
                 (Some(jump), _) => {
                     // The jump host may hang on the way to the next hop (a firewall that drops
@@ -601,7 +719,8 @@ impl Connection {
                         client::connect_stream(config, channel.into_stream(), handler),
                     )
                     .await
-                    .map_err(|_| timed_out())??
+                    .map_err(|_| timed_out())?
+                    .map_err(|e| e.at_hop(hop))?
                 }
             };
             let mut handle = handle;
@@ -931,6 +1050,68 @@ pub fn shell_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// OpenSSH's `+`, `-` and `^` forms choose and order the host key types asked for;
+    /// certificate names allow certificates of their base type; a list of types Tunnelbook
+    /// does not implement is refused with the value in the message.
+    #[test]
+    fn host_key_algorithms_follow_openssh_forms() {
+        let names = |spec: &str| -> Vec<String> {
+            host_key_algorithms(spec)
+                .unwrap()
+                .0
+                .iter()
+                .map(|a| a.to_string())
+                .collect()
+        };
+        assert!(names("+ssh-rsa").contains(&"ssh-rsa".to_string()));
+        assert!(!names("-ssh-ed25519*").contains(&"ssh-ed25519".to_string()));
+        assert_eq!(names("^ssh-rsa")[0], "ssh-rsa");
+        assert_eq!(
+            names("rsa-sha2-512,ssh-ed25519"),
+            ["rsa-sha2-512", "ssh-ed25519"]
+        );
+        let (plain, certs) = host_key_algorithms("ssh-ed25519-cert-v01@openssh.com").unwrap();
+        assert!(plain.is_empty());
+        assert_eq!(certs, [Algorithm::Ed25519]);
+        let err = host_key_algorithms("ssh-dss").unwrap_err();
+        assert!(
+            err.contains("\"ssh-dss\"") && err.contains("ssh-ed25519"),
+            "{err}"
+        );
+    }
+
+    /// A configured HostKeyAlgorithms is what the connection asks for, with the types
+    /// known_hosts lists for the host moved first; unset, the default list is used.
+    #[test]
+    fn russh_config_asks_for_the_configured_host_key_types_known_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kh");
+        std::fs::write(
+            &file,
+            "[box]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n",
+        )
+        .unwrap();
+        let kh = KnownHosts::with_files(dir.path().join("own"), vec![file]);
+        let mut profile = Profile {
+            host: "box".into(),
+            port: 2222,
+            host_key_algorithms: Some("rsa-sha2-512,ecdsa-sha2-nistp256,ssh-ed25519".into()),
+            ..Profile::default()
+        };
+        let config = russh_config(&profile, &kh);
+        let asked: Vec<String> = config.preferred.key.iter().map(|a| a.to_string()).collect();
+        assert_eq!(
+            asked,
+            ["ssh-ed25519", "rsa-sha2-512", "ecdsa-sha2-nistp256"]
+        );
+        profile.host_key_algorithms = None;
+        let config = russh_config(&profile, &kh);
+        assert_eq!(
+            config.preferred.key.len(),
+            russh::Preferred::default().key.len()
+        );
+    }
 
     #[test]
     fn quoting_survives_single_quotes() {

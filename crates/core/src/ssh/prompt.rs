@@ -19,6 +19,19 @@ pub enum HostKeyPolicy {
     Strict,
 }
 
+impl From<crate::profile::StrictHostKeyChecking> for HostKeyPolicy {
+    /// OpenSSH's `no` accepts and remembers a new key, as `accept-new` does (a changed key is
+    /// refused all the same).
+    fn from(value: crate::profile::StrictHostKeyChecking) -> Self {
+        use crate::profile::StrictHostKeyChecking as S;
+        match value {
+            S::Yes => HostKeyPolicy::Strict,
+            S::AcceptNew | S::No => HostKeyPolicy::AcceptNew,
+            S::Ask => HostKeyPolicy::Ask,
+        }
+    }
+}
+
 /// An unknown host key, as shown to the human.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -119,4 +119,22 @@ userKnownHostsFiles: Array<string>,
  * OpenSSH's `GlobalKnownHostsFile`: the system's known_hosts files read for this host
  * instead of `/etc/ssh/ssh_known_hosts` and `ssh_known_hosts2`; empty keeps those.
  */
-globalKnownHostsFiles: Array<string>, };
+globalKnownHostsFiles: Array<string>, 
+/**
+ * OpenSSH's `StrictHostKeyChecking` for this host: what to do with a host key no
+ * known_hosts file lists. `None` follows the default policy in Settings; the CLI's
+ * `--host-key-policy` overrides both. A changed key is refused whatever it says.
+ */
+strictHostKeyChecking: "yes" | "accept-new" | "no" | "ask" | null, 
+/**
+ * OpenSSH's `HostKeyAlgorithms` as written (`ALG,ALG`, `+ALG`, `-ALG`, `^ALG`; patterns
+ * allowed): the host key types asked for, in that order, with the types known_hosts lists
+ * for the host moved first. `None`: OpenSSH's default list.
+ */
+hostKeyAlgorithms: string | null, 
+/**
+ * OpenSSH's `PubkeyAcceptedAlgorithms` as written (same forms as `host_key_algorithms`):
+ * the signature algorithms a key (or certificate) may be offered with; a key of a type
+ * not listed is not offered. `None`: OpenSSH's default list.
+ */
+pubkeyAcceptedAlgorithms: string | null, };

@@ -31,6 +31,9 @@ export function blankProfile(): Profile {
     hostKeyAlias: null,
     userKnownHostsFiles: [],
     globalKnownHostsFiles: [],
+    strictHostKeyChecking: null,
+    hostKeyAlgorithms: null,
+    pubkeyAcceptedAlgorithms: null,
   };
 }
 

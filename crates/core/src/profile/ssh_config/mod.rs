@@ -16,7 +16,7 @@ pub use self::{
     resolve::{ConfigForward, DEFAULT_IDENTITY_FILES, SshConfig, SshConfigHost},
     tokens::{DEFAULT_KEY_ALGORITHMS, assemble_key_algorithms},
 };
-use super::{Profile, ProfileError, ProfileStore, validate::validate};
+use super::{Profile, ProfileError, ProfileStore, StrictHostKeyChecking, validate::validate};
 use crate::tunnel::{ForwardRule, ForwardSpec};
 
 /// What an import did.
@@ -168,8 +168,8 @@ fn note_unsaved_hops(config: &SshConfig, profile: &Profile, notes: &mut Vec<Stri
     }
 }
 
-/// The profile OpenSSH's settings make of one host. Settings Tunnelbook does not apply yet
-/// are noted with their line; a host whose settings OpenSSH would refuse is not imported.
+/// The profile OpenSSH's settings make of one host; a host whose settings OpenSSH would refuse
+/// is not imported.
 fn profile_for(host: &SshConfigHost, notes: &mut Vec<String>) -> Result<Profile, String> {
     let alias = host.alias.as_str();
     if !host.problems.is_empty() {
@@ -282,57 +282,87 @@ fn profile_for(host: &SshConfigHost, notes: &mut Vec<String>) -> Result<Profile,
             });
         }
     }
-    // Resolved like OpenSSH, but not applied by the connection yet: say so, with the line.
-    let unapplied = [
-        (
-            "identitiesonly",
-            "IdentitiesOnly",
-            host.identities_only.is_some(),
-        ),
-        (
-            "certificatefile",
-            "CertificateFile",
-            !host.certificate_files.is_empty(),
-        ),
-        (
-            "stricthostkeychecking",
-            "StrictHostKeyChecking",
-            host.strict_host_key_checking.is_some(),
-        ),
-        (
-            "userknownhostsfile",
-            "UserKnownHostsFile",
-            host.user_known_hosts_files.is_some(),
-        ),
-        (
-            "hostkeyalias",
-            "HostKeyAlias",
-            host.host_key_alias.is_some(),
-        ),
-        (
-            "hostkeyalgorithms",
-            "HostKeyAlgorithms",
-            host.host_key_algorithms.is_some(),
-        ),
-        (
-            "pubkeyacceptedalgorithms",
-            "PubkeyAcceptedAlgorithms",
-            host.pubkey_accepted_algorithms.is_some(),
-        ),
-    ];
-    for (keyword, name, set) in unapplied {
-        if set {
-            let at = host
-                .origins
-                .get(keyword)
-                .or_else(|| host.origins.get("pubkeyacceptedkeytypes"))
-                .cloned()
-                .unwrap_or_default();
+    apply_openssh_options(host, &mut profile, notes)?;
+    Ok(profile)
+}
+
+/// The identity and host-key options, as OpenSSH applies them when it connects: paths with `~`
+/// and tokens expanded (`UserKnownHostsFile`, `CertificateFile`; `GlobalKnownHostsFile` is
+/// taken as written, as OpenSSH does), `HostKeyAlias` in lower case.
+fn apply_openssh_options(
+    host: &SshConfigHost,
+    profile: &mut Profile,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    let alias = host.alias.as_str();
+    let at = |keyword: &str| host.origins.get(keyword).cloned().unwrap_or_default();
+    profile.identities_only = host.identities_only == Some(true);
+    for file in &host.certificate_files {
+        let line = host
+            .origins
+            .get(&format!("certificatefile {file}"))
+            .cloned()
+            .unwrap_or_else(|| at("certificatefile"));
+        let expanded = host
+            .expand_path(file)
+            .map_err(|e| format!("{line}: CertificateFile {e}"))?;
+        let path = PathBuf::from(expanded);
+        if path.is_file() {
+            if !profile.certificate_files.contains(&path) {
+                profile.certificate_files.push(path);
+            }
+        } else {
             notes.push(format!(
-                "{at}: {alias}: {name} is not applied by Tunnelbook yet; the host was imported \
-                 without it"
+                "{line}: {alias}: certificate file {} does not exist; left out",
+                path.display()
             ));
         }
     }
-    Ok(profile)
+    profile.host_key_alias = host.host_key_alias.as_ref().map(|a| a.to_lowercase());
+    let none = |files: &[String]| files.iter().any(|f| f.eq_ignore_ascii_case("none"));
+    if let Some(files) = &host.user_known_hosts_files {
+        if none(files) {
+            // OpenSSH reads no user file; Tunnelbook's own file is still read and written.
+            profile.user_known_hosts_files = vec![PathBuf::from(NULL_DEVICE)];
+        } else {
+            for file in files {
+                let expanded = host
+                    .expand_path(file)
+                    .map_err(|e| format!("{}: UserKnownHostsFile {e}", at("userknownhostsfile")))?;
+                profile.user_known_hosts_files.push(PathBuf::from(expanded));
+            }
+        }
+    }
+    if let Some(files) = &host.global_known_hosts_files {
+        profile.global_known_hosts_files = if none(files) {
+            vec![PathBuf::from(NULL_DEVICE)]
+        } else {
+            files.iter().map(PathBuf::from).collect()
+        };
+    }
+    if let Some(value) = &host.strict_host_key_checking {
+        let strict = StrictHostKeyChecking::parse(value).ok_or_else(|| {
+            format!(
+                "{}: StrictHostKeyChecking {value} is not yes, no, ask or accept-new",
+                at("stricthostkeychecking")
+            )
+        })?;
+        if strict == StrictHostKeyChecking::No {
+            notes.push(format!(
+                "{}: {alias}: StrictHostKeyChecking no: a new host key is accepted and \
+                 remembered, but unlike OpenSSH Tunnelbook still refuses a changed one",
+                at("stricthostkeychecking")
+            ));
+        }
+        profile.strict_host_key_checking = Some(strict);
+    }
+    profile.host_key_algorithms = host.host_key_algorithms.clone();
+    profile.pubkey_accepted_algorithms = host.pubkey_accepted_algorithms.clone();
+    Ok(())
 }
+
+/// What OpenSSH's `none` known_hosts file stands for: no file.
+#[cfg(windows)]
+const NULL_DEVICE: &str = "NUL";
+#[cfg(not(windows))]
+const NULL_DEVICE: &str = "/dev/null";

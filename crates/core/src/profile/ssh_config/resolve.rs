@@ -103,6 +103,9 @@ pub struct SshConfigHost {
     pub strict_host_key_checking: Option<String>,
     /// `UserKnownHostsFile`, every file of the first such line, unexpanded.
     pub user_known_hosts_files: Option<Vec<String>>,
+    /// `GlobalKnownHostsFile`, every file of the first such line, as written (OpenSSH expands
+    /// neither `~` nor tokens in it).
+    pub global_known_hosts_files: Option<Vec<String>>,
     /// `HostKeyAlias`.
     pub host_key_alias: Option<String>,
     /// `HostKeyAlgorithms` as written (`+ssh-rsa`, …).
@@ -302,6 +305,7 @@ const MAPPED: &[&str] = &[
     "connecttimeout",
     "stricthostkeychecking",
     "userknownhostsfile",
+    "globalknownhostsfile",
     "hostkeyalias",
     "hostkeyalgorithms",
     "pubkeyacceptedalgorithms",
@@ -595,6 +599,8 @@ impl Pass<'_> {
                 origin(o);
             }
             "certificatefile" if !o.certificate_files.contains(&arg) => {
+                o.origins
+                    .insert(format!("certificatefile {arg}"), at.to_string());
                 o.certificate_files.push(arg);
                 origin(o);
             }
@@ -663,6 +669,7 @@ impl Pass<'_> {
                 first!(o.strict_host_key_checking, value.to_string());
             }
             "userknownhostsfile" => first!(o.user_known_hosts_files, line.args.clone()),
+            "globalknownhostsfile" => first!(o.global_known_hosts_files, line.args.clone()),
             "hostkeyalias" => first!(o.host_key_alias, arg),
             "hostkeyalgorithms" | "pubkeyacceptedalgorithms" | "pubkeyacceptedkeytypes" => {
                 if let Err(e) = tokens::assemble_key_algorithms(&arg) {
@@ -828,8 +835,10 @@ impl SshConfigHost {
             ('i', local.uid.clone()),
             (
                 'k',
+                // ssh lowercases HostKeyAlias before it expands %k.
                 self.host_key_alias
-                    .clone()
+                    .as_ref()
+                    .map(|a| a.to_lowercase())
                     .unwrap_or_else(|| self.alias.clone()),
             ),
             ('L', short),
@@ -929,8 +938,15 @@ impl SshConfigHost {
             .map(|f| self.expand_path(f).unwrap_or_else(|e| format!("<{e}>")))
             .collect();
         put("userknownhostsfile", expanded.join(" "));
+        let global = self.global_known_hosts_files.clone().unwrap_or_else(|| {
+            vec![
+                "/etc/ssh/ssh_known_hosts".into(),
+                "/etc/ssh/ssh_known_hosts2".into(),
+            ]
+        });
+        put("globalknownhostsfile", global.join(" "));
         if let Some(a) = &self.host_key_alias {
-            put("hostkeyalias", a.clone());
+            put("hostkeyalias", a.to_lowercase());
         }
         for (key, spec) in [
             ("hostkeyalgorithms", &self.host_key_algorithms),
