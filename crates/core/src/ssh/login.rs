@@ -201,6 +201,7 @@ mod tests {
         assert!(p.keep(1, "err"));
     }
 
+    #[cfg(unix)] // runs this computer's sh, bash, dash… (not under Wine)
     /// Runs the wrapped script with this computer's `shell` as the login shell (as sshd would:
     /// `$SHELL -c COMMAND`) in a throwaway home prepared by `setup`.
     fn run_as(shell: &str, setup: &[(&str, &str)], script: &str, stdin: &str) -> Option<Output> {
@@ -246,6 +247,7 @@ mod tests {
     const SCRIPT: &str = "read -r line; echo \"got:$line\" \"${TB_PROBE:-unset}\"; \
                           case :$PATH: in *:$HOME/bin:*) echo bin-on-path;; esac; exit 3";
 
+    #[cfg(unix)] // runs this computer's sh, bash, dash… (not under Wine)
     /// Every shell Debian ships that is installed here: the startup file that sets PATH and a
     /// variable in that shell's own syntax is read, the script's stdin arrives, and the exit
     /// status is the script's.
@@ -290,6 +292,7 @@ mod tests {
         assert!(ran.contains(&"bash") && ran.contains(&"dash"), "{ran:?}");
     }
 
+    #[cfg(unix)] // runs this computer's sh, bash, dash… (not under Wine)
     /// `exec zsh -l` in `.bash_profile` (an HPC habit), a banner with escape codes, `stty`
     /// without a terminal: the script still runs, in zsh's login environment, with clean output.
     #[test]
@@ -310,6 +313,7 @@ mod tests {
         assert_eq!(out.status, Some(0));
     }
 
+    #[cfg(unix)] // runs this computer's sh, bash, dash… (not under Wine)
     /// `module load` works in the script when the login environment has Lmod / Environment
     /// Modules (`$MODULESHOME/init/sh`), although `module` is a login-shell function.
     #[test]
@@ -335,6 +339,7 @@ mod tests {
         assert_eq!(out.stdout_text(), "loaded load cuda\n");
     }
 
+    #[cfg(unix)] // runs this computer's sh, bash, dash… (not under Wine)
     /// A script killed by a signal is reported killed, not as exit status 128 + n.
     #[test]
     fn a_signal_that_killed_the_script_is_passed_on() {
@@ -343,6 +348,7 @@ mod tests {
         assert_eq!(out.status, None, "{out:?}");
     }
 
+    #[cfg(unix)] // runs this computer's sh, bash, dash… (not under Wine)
     /// A login shell that runs nothing (a startup file that exits) is an error, not status 0.
     #[test]
     fn a_startup_file_that_exits_is_reported() {

@@ -1,8 +1,6 @@
 //! OpenSSH's expansions: `%` tokens, `${ENV}` variables and a leading `~`, each applied only
 //! where OpenSSH applies it, and the algorithm lists (`+`, `-`, `^`) of OpenSSH 9.2.
 
-use std::path::Path;
-
 /// What the local machine contributes to tokens: `%d %u %l %L %i`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Local {
@@ -98,7 +96,8 @@ pub(super) fn tilde(s: &str, home: &str) -> String {
     if s == "~" {
         home.to_string()
     } else if let Some(rest) = s.strip_prefix("~/") {
-        Path::new(home).join(rest).display().to_string()
+        // String concatenation with `/`, as OpenSSH's tilde_expand_filename does (also on Windows).
+        format!("{}/{rest}", home.trim_end_matches(['/', '\\']))
     } else {
         s.to_string()
     }
