@@ -146,6 +146,7 @@ impl Preamble {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(unix)]
     use std::process::{Command, Stdio};
 
     use super::*;
@@ -244,6 +245,7 @@ mod tests {
         })
     }
 
+    #[cfg(unix)]
     const SCRIPT: &str = "read -r line; echo \"got:$line\" \"${TB_PROBE:-unset}\"; \
                           case :$PATH: in *:$HOME/bin:*) echo bin-on-path;; esac; exit 3";
 
