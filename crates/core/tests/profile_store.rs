@@ -647,3 +647,28 @@ fn windows_key_paths_resolve() {
     missing.identity_files = vec![PathBuf::from(r"~\.ssh\tb-no-such-key")];
     assert!(matches!(store.add(missing), Err(ProfileError::Invalid(_))));
 }
+
+/// A name holding ':', '@' or ',' would be ambiguous where names are used in a jump list
+/// (`--jump user@name:port,next`, as OpenSSH's ProxyJump), e.g. `tbapp@bed` read as user tbapp on
+/// host `bed`: refused, as a name field error.
+#[test]
+fn names_that_read_as_user_port_or_jump_lists_are_refused() {
+    for (name, ok) in [
+        ("gpu-box", true),
+        ("lab a100", true),
+        ("tbapp@bed", false),
+        ("bed:2222", false),
+        ("a,b", false),
+    ] {
+        let errors = validate(&[Profile {
+            name: name.into(),
+            host: "gpu.example.edu".into(),
+            ..Profile::default()
+        }]);
+        assert_eq!(errors.is_empty(), ok, "{name:?}: {errors:?}");
+        if !ok {
+            assert_eq!(errors[0].field, "name");
+            assert!(errors[0].message.contains("'@'"), "{errors:?}");
+        }
+    }
+}

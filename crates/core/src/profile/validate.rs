@@ -91,10 +91,14 @@ fn check_profile(p: &Profile, all: &[Profile]) -> Vec<FieldError> {
         err("name", "the name is empty".into());
     } else if p.name.trim() != p.name {
         err("name", "the name starts or ends with a space".into());
-    } else if p.name.contains(':') || p.name.chars().any(char::is_control) {
+    } else if p.name.contains([':', '@', ',']) || p.name.chars().any(char::is_control) {
+        // ':', '@' and ',' separate port, user and hops where a name is used in a jump list
+        // (`--jump user@name:port,next`, as OpenSSH's ProxyJump): a name holding one is ambiguous.
         err(
             "name",
-            "the name must not contain ':' or control characters".into(),
+            "the name must not contain ':', '@', ',' or control characters (the user goes in \
+             the user field)"
+                .into(),
         );
     } else if p.name == LOCAL_NAME {
         err(
