@@ -672,3 +672,16 @@ fn names_that_read_as_user_port_or_jump_lists_are_refused() {
         }
     }
 }
+
+/// A key path that is a folder says so instead of "does not exist".
+#[test]
+fn a_folder_given_as_key_file_is_named_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let errors = validate(&[Profile {
+        identity_files: vec![dir.path().to_path_buf()],
+        ..simple("gpu")
+    }]);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].field, "identityFiles[0]");
+    assert!(errors[0].message.contains("is a folder"), "{errors:?}");
+}

@@ -137,6 +137,11 @@ fn check_profile(p: &Profile, all: &[Profile]) -> Vec<FieldError> {
                 &format!("identityFiles[{i}]"),
                 "the key file path is empty".into(),
             );
+        } else if path.is_dir() {
+            err(
+                &format!("identityFiles[{i}]"),
+                format!("{} is a folder, not a key file", path.display()),
+            );
         } else if !path.is_file() {
             err(
                 &format!("identityFiles[{i}]"),
