@@ -1048,6 +1048,9 @@ fn cancelling_a_launch_stops_the_server_it_started() {
         return;
     }
     let venv = jupyter_venv().display().to_string();
+    // No GPU here, but the connect step still runs `nvidia-smi` from ~tbtest/bin: hold that
+    // folder so another test's hung or endless stand-in is not there meanwhile.
+    let _bin = tunnelbook_testbed::user_bin_lock(tunnelbook_testbed::USER);
     let bed = HostBed::start("cancel-box", None);
     let app = &bed.app;
     let main = main_window(app);
