@@ -756,31 +756,34 @@ pub const JUPYTER_VENV: &str = "/opt/tunnelbook-test/jlab-venv";
 /// ipykernel`, ~35 s, needs PyPI). A file lock keeps parallel test processes from racing; a
 /// `.complete` marker tells a finished venv from one interrupted half-way.
 pub fn jupyter_venv() -> PathBuf {
-    let venv = PathBuf::from(JUPYTER_VENV);
+    cached_venv(Path::new(JUPYTER_VENV), &["jupyterlab", "ipykernel"])
+}
+
+/// A venv at `venv` with `packages`, built once with `/usr/bin/python3` (other users must run it)
+/// and reused: a file lock beside it keeps parallel test processes from racing, a `.complete`
+/// marker tells a finished venv from one interrupted half-way.
+pub fn cached_venv(venv: &Path, packages: &[&str]) -> PathBuf {
     let marker = venv.join(".complete");
     if marker.exists() {
-        return venv;
+        return venv.to_path_buf();
     }
     let parent = venv.parent().unwrap();
     std::fs::create_dir_all(parent).unwrap();
     std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let lock = std::fs::File::create(parent.join("jlab-venv.lock")).unwrap();
+    let name = venv.file_name().unwrap().to_string_lossy();
+    let lock = std::fs::File::create(parent.join(format!("{name}.lock"))).unwrap();
     lock.lock().unwrap();
     if !marker.exists() {
-        let _ = std::fs::remove_dir_all(&venv);
+        let _ = std::fs::remove_dir_all(venv);
         run(Command::new("/usr/bin/python3")
             .args(["-m", "venv"])
-            .arg(&venv));
-        run(Command::new(venv.join("bin/pip")).args([
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "jupyterlab",
-            "ipykernel",
-        ]));
+            .arg(venv));
+        run(Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", "--disable-pip-version-check"])
+            .args(packages));
         std::fs::write(&marker, "").unwrap();
     }
-    venv
+    venv.to_path_buf()
 }
 
 /// Holds an exclusive lock on `~user/bin` (where GPU tests put the `nvidia-smi` shim) across test

@@ -270,29 +270,8 @@ pub const CLASSIC_VENV: &str = "/opt/tunnelbook-test/nb6-venv";
 /// `/usr/bin/python3` (~40 s, needs PyPI) and reused; a lock and a `.complete` marker as for
 /// [`crate::jupyter_venv`].
 pub fn classic_notebook_venv() -> std::path::PathBuf {
-    let venv = std::path::PathBuf::from(CLASSIC_VENV);
-    let marker = venv.join(".complete");
-    if marker.exists() {
-        return venv;
-    }
-    let parent = venv.parent().unwrap();
-    std::fs::create_dir_all(parent).unwrap();
-    std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let lock = std::fs::File::create(parent.join("nb6-venv.lock")).unwrap();
-    lock.lock().unwrap();
-    if !marker.exists() {
-        let _ = std::fs::remove_dir_all(&venv);
-        run(Command::new("/usr/bin/python3")
-            .args(["-m", "venv"])
-            .arg(&venv));
-        run(Command::new(venv.join("bin/pip")).args([
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "notebook==6.5.7",
-            "ipykernel",
-        ]));
-        std::fs::write(&marker, "").unwrap();
-    }
-    venv
+    crate::cached_venv(
+        std::path::Path::new(CLASSIC_VENV),
+        &["notebook==6.5.7", "ipykernel"],
+    )
 }
