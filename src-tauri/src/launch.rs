@@ -15,30 +15,17 @@ use tokio::sync::oneshot;
 use tunnelbook_core::{
     session::{self as core, Session, SessionEvent as CoreEvent},
     settings::SettingsStore,
-    ssh::{ConnectContext, ConnectOptions, Connection, KnownHosts},
+    ssh::{ConnectContext, ConnectOptions, KnownHosts},
     wake,
 };
 
 use crate::{
-    adapter::SESSION_EVENT,
     commands::notebook,
-    error::{AppError, ErrorCode},
+    error::AppError,
     prompt::AppPrompter,
     state::AppState,
-    wire::{SessionEvent, SessionStatus, SessionStep, StepState},
+    wire::{SESSION_EVENT, SessionEvent, SessionStatus, SessionStep, StepState},
 };
-
-/// Makes `conn` session `id`'s connection, closing the one it replaces.
-async fn adopt_connection(state: &AppState, id: &str, conn: Option<Connection>) {
-    let Some(conn) = conn else { return };
-    let old = state
-        .sessions()
-        .get_mut(id)
-        .and_then(|entry| entry.connection.replace(conn.clone()));
-    if let Some(old) = old.filter(|old| !old.is_same(&conn)) {
-        old.close().await;
-    }
-}
 
 /// How core connects from the app: questions become dialogs, keys are checked against the app's
 /// known_hosts under the host-key policy chosen in Settings (read at each connection, so a
@@ -125,17 +112,6 @@ fn app_step(step: core::Step) -> SessionStep {
         core::Step::Launch => SessionStep::StartJupyter,
         core::Step::Tunnel => SessionStep::OpenTunnel,
         core::Step::Ready => SessionStep::Ready,
-    }
-}
-
-/// The code the UI switches on for a step that failed (core reports failures as text).
-fn failure_code(step: core::Step) -> ErrorCode {
-    match step {
-        core::Step::Connect => ErrorCode::Unreachable,
-        core::Step::Gpus => ErrorCode::GpuDriver,
-        core::Step::Environment | core::Step::Launch | core::Step::Tunnel | core::Step::Ready => {
-            ErrorCode::Jupyter
-        }
     }
 }
 
@@ -268,7 +244,7 @@ pub async fn drive_notebook<R: Runtime>(
                 );
             }
             CoreEvent::Failed { step, error } => {
-                let app_error = AppError::new(failure_code(step), error);
+                let app_error = AppError::from(error);
                 // Status first: a UI reacting to the event must already see the failure.
                 if let Some(entry) = state.sessions().get_mut(&id) {
                     // The host's connection is still up: back to choosing.
@@ -319,9 +295,6 @@ pub async fn drive_notebook<R: Runtime>(
             } => {
                 state.set_status(&id, SessionStatus::Ready);
                 notebook_banner(&app, &state, &id, None);
-                // The host's connection died with the old one: the GPU picker, environments and
-                // commands take over the notebook's new connection (core leaves it open for us).
-                adopt_connection(&state, &id, session.control().connection()).await;
                 emit(
                     &app,
                     &id,
@@ -335,7 +308,7 @@ pub async fn drive_notebook<R: Runtime>(
                 // Core keeps the session for a restart or a close; so does the app.
                 state.set_status(&id, SessionStatus::Failed);
                 let error = AppError::new(
-                    ErrorCode::ServerGone,
+                    tunnelbook_core::error::ErrorCode::ServerGone,
                     format!(
                         "the JupyterLab server is gone: {reason}. Restart it (same address, \
                          unsaved notebook changes are lost) or stop this notebook."
@@ -363,8 +336,9 @@ pub async fn drive_notebook<R: Runtime>(
             }
             CoreEvent::Disconnected { reason } => {
                 state.set_status(&id, SessionStatus::Disconnected);
+                // The code says why (a changed host key, refused credentials, …).
                 let error = AppError::new(
-                    ErrorCode::Unreachable,
+                    reason.code,
                     format!(
                         "the notebook's connection is lost ({reason}); the server keeps \
                          running — close this session and open the server again from a new one"

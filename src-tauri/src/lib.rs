@@ -2,9 +2,8 @@
 //!
 //! Nothing here parses, loops or decides; that is core's job. What is here: the [`AppState`]
 //! tauri manages, the dialog-backed [`prompt::AppPrompter`], one command module per area, and
-//! [`adapter`] for the core modules that have not landed yet.
+//! the forwarding of core's events to the windows.
 
-pub mod adapter;
 pub mod commands;
 pub mod download;
 pub mod error;

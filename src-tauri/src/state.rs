@@ -13,6 +13,7 @@ use std::{
 };
 
 use tunnelbook_core::{
+    host::HostSession,
     jupyter::Host,
     profile::{Profile, ProfileStore},
     secret::{KeychainStore, SecretStore},
@@ -44,9 +45,9 @@ pub struct AppState {
 pub struct SessionEntry {
     /// What the sessions list shows.
     pub summary: SessionSummary,
-    /// The SSH connection once open (`None` for this computer or while connecting).
-    pub connection: Option<Connection>,
-    /// The task driving the session, so Cancel can stop it.
+    /// Core's host session: owns the connection from the first dial through every reconnect.
+    pub host: HostSession,
+    /// The task forwarding the host session's events, so Cancel can stop it.
     pub task: Option<tauri::async_runtime::JoinHandle<()>>,
     /// The task forwarding live GPU snapshots while the picker is open; aborting it drops core's
     /// `gpu::watch` receiver, which stops the polling.
@@ -63,10 +64,10 @@ pub struct SessionEntry {
 
 impl SessionEntry {
     /// A fresh entry for a session just started.
-    pub fn new(summary: SessionSummary, chain: Option<Vec<Profile>>) -> Self {
+    pub fn new(summary: SessionSummary, chain: Option<Vec<Profile>>, host: HostSession) -> Self {
         Self {
             summary,
-            connection: None,
+            host,
             task: None,
             gpu_watch: None,
             chain,
@@ -95,15 +96,6 @@ pub struct NotebookHandle {
     pub task: tauri::async_runtime::JoinHandle<()>,
     /// Reconnect now, restart the server: answered by the session's events.
     pub control: tunnelbook_core::session::SessionControl,
-}
-
-/// Where a session's GPUs are read.
-#[derive(Debug, Clone)]
-pub enum GpuHost {
-    /// Over the session's SSH connection.
-    Remote(Connection),
-    /// This computer, through NVML.
-    Local,
 }
 
 impl AppState {
@@ -189,15 +181,27 @@ impl AppState {
         }
     }
 
-    /// The open connection of session `id`.
-    pub fn connection(&self, id: &str) -> Result<Connection, AppError> {
+    /// The host session of session `id`.
+    pub fn host(&self, id: &str) -> Result<HostSession, AppError> {
         let sessions = self.sessions();
         let entry = sessions.get(id).ok_or_else(|| AppError::no_session(id))?;
-        entry.connection.clone().ok_or_else(|| {
-            AppError::new(
+        Ok(entry.host.clone())
+    }
+
+    /// The open connection of session `id` now (it changes after a reconnect: ask each time).
+    pub fn connection(&self, id: &str) -> Result<Connection, AppError> {
+        let host = self.host(id)?;
+        host.connection().ok_or_else(|| match host.ended() {
+            Some(problem) => problem.into(),
+            None if host.is_local() => AppError::new(
                 ErrorCode::Unsupported,
-                "this session has no SSH connection (yet)",
-            )
+                "this computer is used without SSH: there is no connection",
+            ),
+            None => AppError::new(
+                ErrorCode::Unreachable,
+                "the host is not connected right now; Tunnelbook is connecting to it — try again \
+                 in a moment",
+            ),
         })
     }
 
@@ -222,24 +226,7 @@ impl AppState {
 
     /// Where session `id`'s Jupyter servers run: this computer, or over its open connection.
     pub fn jupyter_host(&self, id: &str) -> Result<Host, AppError> {
-        Ok(match self.gpu_host(id)? {
-            GpuHost::Local => Host::Local,
-            GpuHost::Remote(conn) => Host::Ssh(conn),
-        })
-    }
-
-    /// Where session `id`'s GPUs are read: this computer, or its open connection.
-    pub fn gpu_host(&self, id: &str) -> Result<GpuHost, AppError> {
-        let is_local = {
-            let sessions = self.sessions();
-            let entry = sessions.get(id).ok_or_else(|| AppError::no_session(id))?;
-            entry.summary.host_id == LOCAL_HOST_ID
-        };
-        if is_local {
-            Ok(GpuHost::Local)
-        } else {
-            self.connection(id).map(GpuHost::Remote)
-        }
+        Ok(self.host(id)?.jupyter_host()?)
     }
 
     /// Makes `task` session `id`'s GPU watch, stopping the one before. When the session is gone

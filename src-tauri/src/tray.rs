@@ -26,7 +26,7 @@ use tunnelbook_core::{
 
 use crate::{
     AppState, MAIN_WINDOW,
-    commands::{self, gpus},
+    commands,
     error::AppError,
     wire::{LOCAL_HOST_ID, SessionStatus, SessionSummary},
 };
@@ -480,7 +480,7 @@ pub fn refresh<R: Runtime>(app: &AppHandle<R>) {
         .sessions()
         .values()
         .filter(|e| is_live(e.summary.status))
-        .filter(|e| e.connection.as_ref().is_some_and(|c| c.is_closed()))
+        .filter(|e| !e.host.is_local() && e.host.connection().is_none())
         .map(|e| e.summary.clone())
         .collect();
     let notices = {
@@ -537,10 +537,10 @@ pub async fn tick<R: Runtime>(app: &AppHandle<R>, settings: &Settings) {
         })
         .collect();
     for s in live {
-        let Ok(host) = state.gpu_host(&s.id) else {
+        let Ok(host) = state.host(&s.id) else {
             continue;
         };
-        let Ok(snapshot) = gpus::read(host).await else {
+        let Ok(snapshot) = host.gpus().await else {
             continue;
         };
         let notices = {
@@ -738,7 +738,7 @@ pub fn setup<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     // Session progress changes the menu right away. On a task of its own: a listener runs on the
     // emitting thread, which may hold the sessions lock.
     let handle = app.clone();
-    app.listen_any(crate::adapter::SESSION_EVENT, move |_| {
+    app.listen_any(crate::wire::SESSION_EVENT, move |_| {
         let handle = handle.clone();
         tauri::async_runtime::spawn(async move { refresh(&handle) });
     });

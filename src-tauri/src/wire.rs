@@ -1,14 +1,14 @@
 //! Wire types that belong to the app rather than to core: the host list, session progress,
 //! GPU cards, command output. Their TypeScript twins are generated into `ui/src/lib/bindings/`.
 //!
-//! The session types are the app's view of what core's `session` module will emit; when it lands,
-//! [`crate::adapter`] converts core's types into these (or these become re-exports). The GPU types
-//! are core's own (they derive `TS` behind core's `ts` feature), wrapped with the session id.
+//! The session event is core's [`HostEvent`] with the session id; the GPU types are core's own
+//! (they derive `TS` behind core's `ts` feature), wrapped with the session id.
 
 use serde::Serialize;
 use ts_rs::TS;
 use tunnelbook_core::{
     gpu::{FreeRule, GpuChoice, GpuSnapshot},
+    host::HostEvent,
     profile::Profile,
 };
 
@@ -41,29 +41,8 @@ pub enum HostKind {
     Saved,
 }
 
-/// The steps of a notebook session, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-pub enum SessionStep {
-    Connect,
-    HostKey,
-    Authenticate,
-    ReadGpus,
-    FindEnvironments,
-    StartJupyter,
-    OpenTunnel,
-    Ready,
-}
-
-/// Where a step is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-pub enum StepState {
-    Running,
-    Done,
-    Skipped,
-    Failed,
-}
+/// The steps of a session (core's host session and the notebook launched on it), in order.
+pub use tunnelbook_core::host::{Step as SessionStep, StepState};
 
 /// Progress of one session, emitted as the `session` event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -77,8 +56,25 @@ pub struct SessionEvent {
     pub state: StepState,
     /// One line for the details log.
     pub message: String,
-    /// Set when `state` is `failed`.
+    /// Set when `state` is `failed` (and, on `connect` running again, the cause of a lost
+    /// connection being dialed again).
     pub error: Option<AppError>,
+}
+
+/// Name of the event that carries a [`SessionEvent`].
+pub const SESSION_EVENT: &str = "session";
+
+impl SessionEvent {
+    /// Core's host event `event`, of session `session_id`.
+    pub fn of(session_id: &str, event: HostEvent) -> Self {
+        Self {
+            session_id: session_id.to_string(),
+            step: event.step,
+            state: event.state,
+            message: event.message,
+            error: event.error.map(AppError::from),
+        }
+    }
 }
 
 /// Overall state of a session, for the sessions list.

@@ -300,7 +300,7 @@ async fn reconnect_now_checks_a_silent_connection_and_skips_the_backoff() {
     control.reconnect_now();
     let seen = until(&mut session, Duration::from_secs(10), is_reconnecting).await;
     assert!(
-        matches!(seen.last(), Some(SessionEvent::Reconnecting { attempt: 1, next_try_in_secs: 0, reason }) if reason.contains("did not answer")),
+        matches!(seen.last(), Some(SessionEvent::Reconnecting { attempt: 1, next_try_in_secs: 0, reason }) if reason.message.contains("did not answer")),
         "{seen:#?}"
     );
     // The immediate attempt times out in the black hole; the next waits a minute…

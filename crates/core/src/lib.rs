@@ -5,7 +5,9 @@
 //! Collaborators that belong to a front end — asking the human a question, the OS keychain — come
 //! in as traits ([`ssh::Prompter`], [`secret::SecretStore`]) so tests run core with no app around.
 
+pub mod error;
 pub mod gpu;
+pub mod host;
 pub mod jupyter;
 pub mod profile;
 pub mod secret;

@@ -33,13 +33,15 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    error::{ErrorCode, Problem},
     gpu::{self, FreeRule, GpuChoice, GpuSelector},
+    host::HostSession,
     jupyter::{
         self, Attached, EndpointChoice, Host, JupyterServer, LaunchSpec, Launched, TokenStore, http,
     },
     profile::Profile,
     secret::{SecretStore, Sensitive},
-    ssh::{ConnectContext, Connection, SshError},
+    ssh::{ConnectContext, Connection},
     tunnel::{ForwardSpec, Link, Listen, Tunnel},
 };
 
@@ -149,8 +151,8 @@ pub enum SessionEvent {
     Failed {
         /// The step.
         step: Step,
-        /// The error, in words.
-        error: String,
+        /// The error, with its code (e.g. `noFreeGpu` at the GPU step).
+        error: Problem,
     },
     /// The connection was lost (or a reconnect attempt failed); the next attempt comes in
     /// `next_try_in_secs`. The local ports stay bound meanwhile.
@@ -161,8 +163,8 @@ pub enum SessionEvent {
         // `rename_all` renames variants only; fields of struct variants are renamed one by one.
         #[serde(rename = "nextTryInSecs")]
         next_try_in_secs: u64,
-        /// Why the connection was lost, or why the last attempt failed.
-        reason: String,
+        /// Why the connection was lost, or why the last attempt failed, with its code.
+        reason: Problem,
     },
     /// The connection is back; the tunnels forward again on the same local ports.
     Reconnected {
@@ -182,8 +184,8 @@ pub enum SessionEvent {
     /// The connection is lost for good: reconnecting is off, or needs the human (a changed host
     /// key, refused credentials). The server keeps running; the session waits to be closed.
     Disconnected {
-        /// Why.
-        reason: String,
+        /// Why, with its code (e.g. `hostKeyChanged` when the host came back with another key).
+        reason: Problem,
     },
 }
 
@@ -280,14 +282,12 @@ pub struct SessionSpec {
     /// as the session). The CLI's `up` wants that; the app runs saved rules from its Tunnels view
     /// and turns this off so no rule runs twice.
     pub saved_forwards: bool,
-    /// An open, authenticated connection to the host to start on instead of dialing (the app's
-    /// connection, opened when the user picked the host): nothing is asked twice and the launch
-    /// skips a handshake. Its owner keeps owning it: the session does not close it, and after a
-    /// reconnect (over a connection the session dials from [`SessionHost::Ssh`]'s chain) the
-    /// session leaves its last connection open when it ends, for the owner to take over from
-    /// [`SessionControl::connection`] and close. Ignored when closed or for
-    /// [`SessionHost::Local`].
-    pub connection: Option<Connection>,
+    /// The host session to run on instead of dialing (the app's, opened when the user picked
+    /// the host): nothing is asked twice, the launch skips a handshake, and a lost connection is
+    /// the host session's to dial again — this session waits for it and follows it to the new
+    /// connection (its tunnels forward over the host session's [`Link`]). The session never
+    /// closes the host session's connection. Ignored for [`SessionHost::Local`].
+    pub host_session: Option<HostSession>,
     /// When a GPU counts as free for `auto` (the user's settings).
     pub free_rule: FreeRule,
 }
@@ -310,7 +310,7 @@ impl SessionSpec {
             secrets: None,
             reconnect: ReconnectPolicy::default(),
             saved_forwards: true,
-            connection: None,
+            host_session: None,
             free_rule: FreeRule::default(),
         }
     }
@@ -455,11 +455,8 @@ struct Built {
     /// What was last reported ready.
     info: Option<ReadyInfo>,
     ready: bool,
-    /// Whether the connection in `host` is [`SessionSpec::connection`], which its owner closes.
-    borrowed: bool,
-    /// Whether the session started on [`SessionSpec::connection`]: its last connection is then
-    /// left open at the end, for the owner.
-    leave_open: bool,
+    /// Whether the session runs on [`SessionSpec::host_session`], which owns the connection.
+    hosted: bool,
     /// The connection now, as [`SessionControl::connection`] reads it.
     current: Arc<Mutex<Option<Connection>>>,
 }
@@ -564,7 +561,7 @@ enum Phase {
     /// Lost; `attempt` is the next attempt, made after the backoff (at once when `now`).
     Down {
         attempt: u32,
-        reason: String,
+        reason: Problem,
         since: Instant,
         now: bool,
     },
@@ -633,7 +630,7 @@ impl Live<'_> {
                             Wake::ReconnectNow => match &conn {
                                 Some(c) if !c.ping(PING_TIMEOUT).await => {
                                     self.lose_connection();
-                                    self.down(1, "the connection did not answer".into(), true).await
+                                    self.down(1, silent(), true).await
                                 }
                                 _ => Phase::Up,
                             },
@@ -644,14 +641,14 @@ impl Live<'_> {
                         },
                         reason = closed => {
                             self.lose_connection();
-                            self.down(1, reason, false).await
+                            self.down(1, Problem::new(ErrorCode::Unreachable, reason), false).await
                         }
                         _ = health.tick(), if !self.gone => {
                             if self.check_health().await {
                                 Phase::Up
                             } else {
                                 self.lose_connection();
-                                self.down(1, "the connection did not answer".into(), true).await
+                                self.down(1, silent(), true).await
                             }
                         }
                     }
@@ -691,7 +688,8 @@ impl Live<'_> {
                     }
                     // The attempt may wait on the human (a password prompt): closing must not.
                     let spec = self.spec;
-                    let attempt_fut = connect(spec);
+                    let old = self.built.host.as_ref().and_then(Host::connection).cloned();
+                    let attempt_fut = connect(spec, old.as_ref());
                     tokio::pin!(attempt_fut);
                     let result = loop {
                         tokio::select! {
@@ -708,14 +706,14 @@ impl Live<'_> {
                             health.reset();
                             Phase::Up
                         }
-                        Err(e) if e.is_transient() => Phase::Down {
+                        Err((true, e)) => Phase::Down {
                             attempt: attempt.saturating_add(1),
-                            reason: e.to_string(),
+                            reason: e,
                             since,
                             now: false,
                         },
-                        Err(e) => {
-                            self.end(e.to_string()).await;
+                        Err((false, e)) => {
+                            self.end(e).await;
                             Phase::Ended
                         }
                     }
@@ -729,7 +727,7 @@ impl Live<'_> {
     }
 
     /// The phase after losing the connection: reconnecting, or the end when that is off.
-    async fn down(&mut self, attempt: u32, reason: String, now: bool) -> Phase {
+    async fn down(&mut self, attempt: u32, reason: Problem, now: bool) -> Phase {
         if self.spec.reconnect.enabled {
             Phase::Down {
                 attempt,
@@ -745,11 +743,13 @@ impl Live<'_> {
 
     /// Forgets the dead connection: the tunnels hold new local connections until the next one.
     fn lose_connection(&mut self) {
+        if let Some(host) = &self.spec.host_session {
+            // The host session owns the connection and its link: it checks and dials again.
+            host.reconnect_now();
+            return;
+        }
         if let Some(link) = &self.built.link {
             link.set(None);
-        }
-        if self.built.borrowed {
-            return;
         }
         if let Some(conn) = self.built.host.as_ref().and_then(Host::connection).cloned() {
             tokio::spawn(async move { conn.close().await });
@@ -757,7 +757,7 @@ impl Live<'_> {
     }
 
     /// The connection is lost for good: the local ports are released, the server keeps running.
-    async fn end(&mut self, reason: String) {
+    async fn end(&mut self, reason: Problem) {
         self.built.attached = None;
         self.built.forwards.clear();
         self.built.remote.clear();
@@ -770,8 +770,7 @@ impl Live<'_> {
     /// server is checked (it may have died meanwhile).
     async fn reconnected(&mut self, conn: Connection, attempts: u32, since: Instant) {
         self.built.connected(&conn);
-        self.built.borrowed = false;
-        if let Some(link) = &self.built.link {
+        if let Some(link) = self.built.link.as_ref().filter(|_| !self.built.hosted) {
             link.set(Some(conn.clone()));
         }
         self.unanswered = 0;
@@ -982,11 +981,25 @@ impl Live<'_> {
     }
 }
 
-/// One reconnect attempt.
-async fn connect(spec: &SessionSpec) -> Result<Connection, SshError> {
+/// "The connection did not answer."
+fn silent() -> Problem {
+    Problem::new(ErrorCode::Unreachable, "the connection did not answer")
+}
+
+/// One reconnect attempt: dialed, or (on a host session) the host session's next connection.
+/// Errors say whether another attempt may help (`true`).
+async fn connect(spec: &SessionSpec, old: Option<&Connection>) -> Result<Connection, (bool, Problem)> {
+    if let Some(host) = &spec.host_session {
+        return host.next_connection(old).await.map_err(|p| (false, p));
+    }
     match &spec.host {
-        SessionHost::Ssh { chain, context } => Connection::open(chain, context).await,
-        SessionHost::Local => Err(SshError::Protocol("this computer has no connection".into())),
+        SessionHost::Ssh { chain, context } => Connection::open(chain, context)
+            .await
+            .map_err(|e| (e.is_transient(), Problem::from(e))),
+        SessionHost::Local => Err((
+            false,
+            Problem::new(ErrorCode::Unsupported, "this computer has no connection"),
+        )),
     }
 }
 
@@ -1026,16 +1039,16 @@ async fn cleanup(built: &mut Built, stop_ready: bool, tokens: &TokenStore) {
         tracing::warn!(error = %e, server = %server.id, "cannot stop the server while cleaning up");
     }
     if let Some(conn) = built.host.as_ref().and_then(Host::connection)
-        && !built.leave_open
+        && !built.hosted
     {
         conn.close().await;
     }
 }
 
-type StepResult<T> = Result<T, (Step, String)>;
+type StepResult<T> = Result<T, (Step, Problem)>;
 
-fn fail<E: fmt::Display>(step: Step) -> impl FnOnce(E) -> (Step, String) {
-    move |e| (step, e.to_string())
+fn fail<E: Into<Problem>>(step: Step) -> impl FnOnce(E) -> (Step, Problem) {
+    move |e| (step, e.into())
 }
 
 async fn steps(
@@ -1057,19 +1070,24 @@ async fn steps(
                     0,
                 )
                 .await;
-            let conn = match spec.connection.as_ref().filter(|c| !c.is_closed()) {
-                Some(open) => {
-                    built.borrowed = true;
-                    built.leave_open = true;
-                    open.clone()
+            let conn = match &spec.host_session {
+                Some(host) => {
+                    built.hosted = true;
+                    built.link = Some(host.link());
+                    host.next_connection(None)
+                        .await
+                        .map_err(|p| (Step::Connect, p))?
                 }
-                None => Connection::open(chain, context)
-                    .await
-                    .map_err(fail(Step::Connect))?,
+                None => {
+                    let conn = Connection::open(chain, context)
+                        .await
+                        .map_err(fail(Step::Connect))?;
+                    built.link = Some(Link::new(Some(conn.clone()), spec.reconnect.hold));
+                    conn
+                }
             };
-            built.link = Some(Link::new(Some(conn.clone()), spec.reconnect.hold));
             built.connected(&conn);
-            let how = if built.borrowed {
+            let how = if built.hosted {
                 "using the open connection to"
             } else {
                 "connected to"
@@ -1122,7 +1140,12 @@ async fn steps(
             Host::Ssh(conn) => gpu::snapshot(conn).await,
             Host::Local => tokio::task::spawn_blocking(gpu::local)
                 .await
-                .map_err(fail(Step::Gpus))?,
+                .map_err(|e| {
+                    (
+                        Step::Gpus,
+                        Problem::new(ErrorCode::Internal, format!("the NVML reader stopped: {e}")),
+                    )
+                })?,
         }
         .map_err(fail(Step::Gpus))?;
         let choice = snapshot
@@ -1327,11 +1350,11 @@ mod tests {
         let ev = SessionEvent::Reconnecting {
             attempt: 2,
             next_try_in_secs: 4,
-            reason: "x".into(),
+            reason: Problem::new(ErrorCode::Unreachable, "x"),
         };
         assert_eq!(
             serde_json::to_value(&ev).unwrap(),
-            serde_json::json!({"type": "reconnecting", "attempt": 2, "nextTryInSecs": 4, "reason": "x"})
+            serde_json::json!({"type": "reconnecting", "attempt": 2, "nextTryInSecs": 4, "reason": {"code": "unreachable", "message": "x"}})
         );
         let ev = SessionEvent::Reconnected {
             attempts: 3,

@@ -1,13 +1,22 @@
 //! Starting and cancelling sessions, answering the questions they ask, running commands.
+//!
+//! A session is core's [`HostSession`] on the chosen host: its events go to the UI one to one as
+//! `session` events; the app only keeps the sessions list's status in step with them.
 
-use tauri::{AppHandle, Runtime, State};
+use tauri::{AppHandle, Emitter, Manager, Runtime, State};
+use tokio::sync::mpsc;
+use tunnelbook_core::{
+    host::{HostEvent, HostSession, HostSpec, Step, StepState},
+    session::{ReconnectPolicy, SessionHost},
+    settings::SettingsStore,
+};
 
 use crate::{
-    adapter,
     error::AppError,
+    launch,
     prompt::PromptAnswer,
     state::{AppState, SessionEntry},
-    wire::{ExecOutput, LOCAL_HOST_ID, SessionStatus, SessionSummary},
+    wire::{ExecOutput, LOCAL_HOST_ID, SESSION_EVENT, SessionEvent, SessionStatus, SessionSummary},
 };
 
 /// Starts a session on host `host_id`; progress arrives as `session` events. Returns its id.
@@ -32,11 +41,25 @@ pub async fn start_session<R: Runtime>(
         server_id: None,
         window: None,
     };
+    let spec = HostSpec {
+        host: match chain.clone() {
+            Some(chain) => SessionHost::Ssh {
+                chain,
+                context: launch::connect_context(&app, &state),
+            },
+            None => SessionHost::Local,
+        },
+        reconnect: ReconnectPolicy::default(),
+        free_rule: SettingsStore::in_home(state.home())
+            .load_or_default()
+            .gpu_free,
+    };
+    let (host, events) = HostSession::start(spec);
     // Register before spawning so the task always finds its entry.
     state
         .sessions()
-        .insert(id.clone(), SessionEntry::new(summary, chain.clone()));
-    let task = tauri::async_runtime::spawn(adapter::drive_session(app, id.clone(), chain));
+        .insert(id.clone(), SessionEntry::new(summary, chain, host));
+    let task = tauri::async_runtime::spawn(forward_events(app, id.clone(), events));
     if let Some(entry) = state.sessions().get_mut(&id) {
         entry.task = Some(task);
     }
@@ -76,4 +99,32 @@ pub async fn run_command(
         stdout: output.stdout_text(),
         stderr: output.stderr_text(),
     })
+}
+
+/// Emits session `id`'s host events as `session` events until the host session ends, keeping
+/// the sessions list's status in step (set before the event goes out, so a UI reacting to it
+/// already sees it).
+async fn forward_events<R: Runtime>(app: AppHandle<R>, id: String, mut events: mpsc::Receiver<HostEvent>) {
+    while let Some(event) = events.recv().await {
+        if let Some(entry) = app.state::<AppState>().sessions().get_mut(&id) {
+            let status = &mut entry.summary.status;
+            match (event.step, event.state) {
+                (Step::Authenticate, StepState::Done | StepState::Skipped)
+                    if *status == SessionStatus::Starting =>
+                {
+                    *status = SessionStatus::Connected;
+                }
+                (Step::Connect | Step::HostKey | Step::Authenticate, StepState::Failed)
+                | (Step::ReadGpus, StepState::Failed)
+                    if matches!(*status, SessionStatus::Starting | SessionStatus::Connected) =>
+                {
+                    *status = SessionStatus::Failed;
+                }
+                _ => {}
+            }
+        }
+        if let Err(e) = app.emit(SESSION_EVENT, SessionEvent::of(&id, event)) {
+            tracing::warn!(error = %e, "cannot deliver a session event");
+        }
+    }
 }

@@ -3,13 +3,13 @@
 use tauri::{AppHandle, Emitter, Runtime, State};
 use tokio::sync::mpsc;
 use tunnelbook_core::{
-    gpu::{self, FreeRule, GpuError, GpuSnapshot, LocalGpus},
+    gpu::{self, FreeRule, GpuError, GpuSnapshot},
     settings::SettingsStore,
 };
 
 use crate::{
-    error::{AppError, ErrorCode},
-    state::{AppState, GpuHost},
+    error::AppError,
+    state::AppState,
     wire::{GpuEvent, GpuReport},
 };
 
@@ -23,10 +23,7 @@ pub async fn gpu_snapshot(
     session_id: String,
 ) -> Result<GpuReport, AppError> {
     let rule = free_rule(&state);
-    Ok(GpuReport::new(
-        read(state.gpu_host(&session_id)?).await?,
-        &rule,
-    ))
+    Ok(GpuReport::new(state.host(&session_id)?.gpus().await?, &rule))
 }
 
 /// When a GPU counts as free: the user's settings (`gpuFree`).
@@ -45,10 +42,9 @@ pub async fn watch_gpus<R: Runtime>(
     state: State<'_, AppState>,
     session_id: String,
 ) -> Result<(), AppError> {
-    let rx = match state.gpu_host(&session_id)? {
-        GpuHost::Remote(connection) => gpu::watch(connection, gpu::DEFAULT_INTERVAL),
-        GpuHost::Local => gpu::watch(local_gpus().await?, gpu::DEFAULT_INTERVAL),
-    };
+    // Each refresh reads over the host session's connection of the moment (and survives a
+    // reconnect).
+    let rx = gpu::watch(state.host(&session_id)?, gpu::DEFAULT_INTERVAL);
     let task = tauri::async_runtime::spawn(forward(app, session_id.clone(), rx, free_rule(&state)));
     state.set_gpu_watch(&session_id, task)
 }
@@ -58,24 +54,6 @@ pub async fn watch_gpus<R: Runtime>(
 pub async fn unwatch_gpus(state: State<'_, AppState>, session_id: String) -> Result<(), AppError> {
     state.stop_gpu_watch(&session_id);
     Ok(())
-}
-
-/// One snapshot of `host`'s GPUs.
-pub async fn read(host: GpuHost) -> Result<GpuSnapshot, GpuError> {
-    match host {
-        GpuHost::Remote(connection) => gpu::snapshot(&connection).await,
-        // NVML calls block; keep them off the async workers.
-        GpuHost::Local => tauri::async_runtime::spawn_blocking(gpu::local)
-            .await
-            .map_err(|e| GpuError::Nvml(format!("the NVML reader stopped: {e}")))?,
-    }
-}
-
-/// This computer's NVML handle (loading it blocks for a few milliseconds).
-async fn local_gpus() -> Result<LocalGpus, AppError> {
-    tauri::async_runtime::spawn_blocking(LocalGpus::new)
-        .await
-        .map_err(|e| AppError::new(ErrorCode::Internal, format!("cannot load NVML: {e}")))
 }
 
 /// Emits every result of `rx` as a `gpus` event; ends (dropping `rx`, which stops core's

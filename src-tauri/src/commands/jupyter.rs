@@ -101,7 +101,7 @@ pub async fn launch_notebook<R: Runtime>(
         Some(CPU_ONLY) => Some(GpuSelector::None),
         Some(s) => Some(s.parse::<GpuSelector>()?),
     };
-    let (chain, profile, connection) = {
+    let (chain, profile, host_session) = {
         let sessions = state.sessions();
         let entry = sessions
             .get(&session_id)
@@ -124,7 +124,7 @@ pub async fn launch_notebook<R: Runtime>(
         (
             entry.chain.clone(),
             entry.profile(),
-            entry.connection.clone(),
+            entry.host.clone(),
         )
     };
     let host = match chain {
@@ -140,8 +140,9 @@ pub async fn launch_notebook<R: Runtime>(
         .load_or_default()
         .gpu_free;
     spec.env = env;
-    // The host's open connection: nothing is asked again, and the launch skips a handshake.
-    spec.connection = connection;
+    // The host session: nothing is asked again, the launch skips a handshake, and a lost
+    // connection is the host session's to dial again.
+    spec.host_session = Some(host_session);
     // The server's token goes to the keychain, so `tunnelbook attach` / `down` find it too.
     spec.secrets = state.secrets();
     // Saved forwarding rules are the Tunnels view's (started there, over the host's connection).

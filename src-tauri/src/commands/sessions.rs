@@ -50,7 +50,7 @@ pub(crate) async fn close<R: Runtime>(
             tunnel.close().await;
         }
     }
-    let (task, gpu_watch, connection) = {
+    let (task, gpu_watch, host) = {
         let mut sessions = state.sessions();
         let entry = sessions
             .get_mut(session_id)
@@ -59,15 +59,13 @@ pub(crate) async fn close<R: Runtime>(
         (
             entry.task.take(),
             entry.gpu_watch.take(),
-            entry.connection.take(),
+            entry.host.clone(),
         )
     };
     // Aborting the GPU watch drops its receiver: core stops polling the host.
     for task in [task, gpu_watch].into_iter().flatten() {
         task.abort();
     }
-    if let Some(connection) = connection {
-        connection.close().await;
-    }
+    host.close().await;
     Ok(())
 }

@@ -4,40 +4,16 @@ use serde::Serialize;
 use tauri::{AppHandle, Manager, Runtime, State};
 use ts_rs::TS;
 use tunnelbook_core::{
-    secret::{KeychainStore, SecretError, SecretStore},
-    settings::{self, Settings, SettingsError, SettingsStore},
+    secret::{KeychainStore, SecretStore},
+    settings::{self, Settings, SettingsStore},
 };
 
 use crate::{
-    error::{AppError, ErrorCode, FieldError},
+    error::{AppError, ErrorCode},
     state::AppState,
     tray::{self, TrayMenu},
     wire::SessionStatus,
 };
-
-impl From<SettingsError> for AppError {
-    fn from(e: SettingsError) -> Self {
-        match e {
-            SettingsError::Invalid(problems) => AppError::validation(
-                problems
-                    .into_iter()
-                    .map(|(field, message)| FieldError { field, message })
-                    .collect(),
-            ),
-            other => AppError::new(ErrorCode::Internal, other.to_string()),
-        }
-    }
-}
-
-impl From<SecretError> for AppError {
-    fn from(e: SecretError) -> Self {
-        let code = match e {
-            SecretError::Unavailable(_) => ErrorCode::Unsupported,
-            _ => ErrorCode::Internal,
-        };
-        AppError::new(code, e.to_string())
-    }
-}
 
 /// Where the app keeps its files, for the Settings screen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]

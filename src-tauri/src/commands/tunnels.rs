@@ -1,7 +1,7 @@
 //! The Tunnels view of a host (Bitvise's C2S / S2C lists): its saved forwarding rules with their
 //! enable toggles (kept in the host's profile), the ones running now with live counters, and
-//! one-off forwards that are not saved. Forwards run over the SSH connection of a live session
-//! on that host, through core's tunnel API.
+//! one-off forwards that are not saved. Forwards run on the host session of a live session on
+//! that host (core's [`HostSession::forward`]): they keep working across reconnects.
 
 use std::{collections::HashMap, sync::Mutex};
 
@@ -9,26 +9,15 @@ use serde::Serialize;
 use tauri::{AppHandle, Manager, Runtime, State};
 use ts_rs::TS;
 use tunnelbook_core::{
-    ssh::Connection,
-    tunnel::{ForwardRule, ForwardSpec, Tunnel, TunnelError},
+    host::{Forward, HostSession},
+    tunnel::{ForwardRule, ForwardSpec},
 };
 
 use crate::{
     error::{AppError, ErrorCode},
     state::AppState,
-    wire::{LOCAL_HOST_ID, SessionStatus},
+    wire::LOCAL_HOST_ID,
 };
-
-impl From<TunnelError> for AppError {
-    fn from(e: TunnelError) -> Self {
-        let code = match &e {
-            TunnelError::PortInUse { .. } | TunnelError::Spec { .. } => ErrorCode::Validation,
-            TunnelError::Ssh(_) => ErrorCode::Unreachable,
-            TunnelError::Listen { .. } | TunnelError::RemoteRefused { .. } => ErrorCode::Internal,
-        };
-        AppError::new(code, e.to_string())
-    }
-}
 
 /// Live counters of a running forward.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, TS)]
@@ -71,7 +60,7 @@ pub struct ForwardView {
 #[serde(rename_all = "camelCase")]
 pub struct TunnelsView {
     pub host_id: String,
-    /// The live session whose connection carries the forwards; `null` when the host is not
+    /// The live session whose host session carries the forwards; `null` when the host is not
     /// connected (rules can still be edited).
     pub session_id: Option<String>,
     /// Saved rules, in saved order.
@@ -85,8 +74,7 @@ struct Running {
     session_id: String,
     /// `Some(i)` for saved rule `i`.
     index: Option<usize>,
-    spec: ForwardSpec,
-    tunnel: Tunnel,
+    tunnel: Forward,
 }
 
 /// The forwards running now, managed by tauri next to [`AppState`].
@@ -111,23 +99,13 @@ impl Forwards {
         format!("f{n}")
     }
 
-    /// Drops the forwards of sessions that are no longer live.
-    fn prune(&self, state: &AppState) -> Vec<Tunnel> {
+    /// Drops the forwards of sessions whose host session ended (closed, or lost for good).
+    fn prune(&self, state: &AppState) -> Vec<Forward> {
         let live = state.sessions();
         let mut running = self.running();
         let dead: Vec<String> = running
             .iter()
-            .filter(|(_, r)| {
-                !live.get(&r.session_id).is_some_and(|e| {
-                    e.connection.is_some()
-                        && matches!(
-                            e.summary.status,
-                            SessionStatus::Connected
-                                | SessionStatus::Launching
-                                | SessionStatus::Ready
-                        )
-                })
-            })
+            .filter(|(_, r)| !live.get(&r.session_id).is_some_and(|e| !e.host.is_ended()))
             .map(|(id, _)| id.clone())
             .collect();
         dead.iter()
@@ -137,7 +115,7 @@ impl Forwards {
     }
 }
 
-fn counters(t: &Tunnel) -> ForwardCounters {
+fn counters(t: &Forward) -> ForwardCounters {
     let s = t.stats();
     ForwardCounters {
         open_connections: s.open_connections,
@@ -149,7 +127,7 @@ fn counters(t: &Tunnel) -> ForwardCounters {
 
 fn running_view(id: &str, r: &Running) -> ForwardView {
     let local_addr = r.tunnel.local_addr().map(|a| a.to_string());
-    let url = match (&r.spec, r.tunnel.local_addr()) {
+    let url = match (r.tunnel.spec(), r.tunnel.local_addr()) {
         (ForwardSpec::Local { .. }, Some(addr)) => Some(format!("http://{addr}/")),
         _ => None,
     };
@@ -157,7 +135,7 @@ fn running_view(id: &str, r: &Running) -> ForwardView {
         index: r.index.and_then(|i| u32::try_from(i).ok()),
         rule: ForwardRule {
             enabled: true,
-            spec: r.spec.clone(),
+            spec: r.tunnel.spec().clone(),
         },
         running_id: Some(id.to_string()),
         description: Some(r.tunnel.description().to_string()),
@@ -168,25 +146,15 @@ fn running_view(id: &str, r: &Running) -> ForwardView {
     }
 }
 
-/// The live session (and its connection) on `host_id`, the newest first.
-fn connection_of(state: &AppState, host_id: &str) -> Option<(String, Connection)> {
+/// The newest session on `host_id` whose host session is connected (or reconnecting).
+fn connection_of(state: &AppState, host_id: &str) -> Option<(String, HostSession)> {
     let sessions = state.sessions();
-    let mut live: Vec<(u32, String, Connection)> = sessions
+    sessions
         .values()
-        .filter(|e| {
-            e.summary.host_id == host_id
-                && matches!(
-                    e.summary.status,
-                    SessionStatus::Connected | SessionStatus::Launching | SessionStatus::Ready
-                )
-        })
-        .filter_map(|e| {
-            let n = e.summary.id.trim_start_matches('s').parse().unwrap_or(0);
-            e.connection.clone().map(|c| (n, e.summary.id.clone(), c))
-        })
-        .collect();
-    live.sort_by_key(|(n, _, _)| std::cmp::Reverse(*n));
-    live.into_iter().next().map(|(_, id, c)| (id, c))
+        .filter(|e| e.summary.host_id == host_id && !e.host.is_ended())
+        .filter(|e| e.host.connection().is_some() || !e.host.is_local())
+        .max_by_key(|e| e.summary.id.trim_start_matches('s').parse::<u32>().unwrap_or(0))
+        .map(|e| (e.summary.id.clone(), e.host.clone()))
 }
 
 fn saved_rules(state: &AppState, host_id: &str) -> Result<Vec<ForwardRule>, AppError> {
@@ -257,13 +225,13 @@ async fn start(
     index: Option<usize>,
     spec: ForwardSpec,
 ) -> Result<String, AppError> {
-    let (session_id, conn) = connection_of(state, host_id).ok_or_else(|| {
+    let (session_id, host) = connection_of(state, host_id).ok_or_else(|| {
         AppError::new(
             ErrorCode::Unsupported,
             format!("{host_id} is not connected: connect first, then start the forward"),
         )
     })?;
-    let result = spec.start(&conn).await;
+    let result = host.forward(&spec).await;
     if let Some(i) = index {
         let key = (host_id.to_string(), i);
         match &result {
@@ -284,7 +252,6 @@ async fn start(
             host_id: host_id.to_string(),
             session_id,
             index,
-            spec,
             tunnel,
         },
     );

@@ -1,0 +1,387 @@
+//! What a front end shows when something fails: a stable [`ErrorCode`] and a message that says
+//! what is wrong and what to do ([`Problem`]).
+//!
+//! Each module keeps its own error enum (`SshError`, `GpuError`, …); this is the one place that
+//! maps them to codes, so events that carry a failure (a host session's, a notebook session's)
+//! carry a code the UI can switch on instead of text to guess from. What it leaves out: how a
+//! front end shows the code (the UI's texts, the CLI's exit codes).
+
+use serde::Serialize;
+
+use crate::{
+    gpu::GpuError,
+    jupyter::JupyterError,
+    profile::ProfileError,
+    secret::SecretError,
+    settings::SettingsError,
+    ssh::SshError,
+    tunnel::TunnelError,
+};
+
+/// What went wrong, as a front end needs to tell it apart. Stable: the UI switches on these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub enum ErrorCode {
+    /// The server's host key differs from the remembered one; nothing was sent.
+    HostKeyChanged,
+    /// An unknown host key was declined.
+    HostKeyNotTrusted,
+    /// Every authentication method failed.
+    AuthFailed,
+    /// TCP connect failed.
+    Unreachable,
+    /// Connect or handshake took too long.
+    Timeout,
+    /// A host, session or prompt named by the UI does not exist.
+    NotFound,
+    /// The input is invalid; `fields` says where.
+    Validation,
+    /// The NVIDIA driver (nvidia-smi or NVML) on the host is broken; `message` quotes it and says
+    /// what usually helps. Not used for "no GPU", which is a valid empty snapshot.
+    GpuDriver,
+    /// Every GPU is in use and the choice was "auto".
+    NoFreeGpu,
+    /// Finding an environment, installing, starting or reaching JupyterLab failed; `message`
+    /// quotes the host's answer and says what to do.
+    Jupyter,
+    /// A ready notebook's Jupyter server stopped (crashed, killed, out of memory) while the
+    /// connection works; restarting it starts it again behind the same local port.
+    ServerGone,
+    /// The user cancelled (declined a prompt or pressed Cancel).
+    Cancelled,
+    /// Not available on this platform or for this kind of host.
+    Unsupported,
+    /// Anything else: a bug or an environment problem; `message` says what.
+    Internal,
+}
+
+/// One invalid form field, with the message to show next to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct FieldError {
+    /// The field's wire name (camelCase, as in the TypeScript type), e.g. `host`.
+    pub field: String,
+    /// What is wrong, for humans.
+    pub message: String,
+}
+
+/// A failure as a front end shows it: `{ code, message, fields? }` on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+#[error("{message}")]
+pub struct Problem {
+    /// What the UI switches on.
+    pub code: ErrorCode,
+    /// For humans; says what to do.
+    pub message: String,
+    /// Per-field messages when `code` is `validation`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldError>,
+}
+
+impl Problem {
+    /// A problem with no field details.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            fields: Vec::new(),
+        }
+    }
+
+    /// A validation problem listing the invalid fields.
+    pub fn validation(fields: Vec<FieldError>) -> Self {
+        let message = match fields.as_slice() {
+            [one] => one.message.clone(),
+            _ => format!("{} fields need attention", fields.len()),
+        };
+        Self {
+            code: ErrorCode::Validation,
+            message,
+            fields,
+        }
+    }
+}
+
+impl From<SshError> for Problem {
+    fn from(e: SshError) -> Self {
+        Self::new(ssh_code(&e), ssh_message(&e))
+    }
+}
+
+impl From<&SshError> for Problem {
+    fn from(e: &SshError) -> Self {
+        Self::new(ssh_code(e), ssh_message(e))
+    }
+}
+
+/// Core's message, except where it speaks to a terminal user (command-line flags) or quotes the
+/// OS (`os error 111`): said in words, for a screen with buttons that act on it.
+fn ssh_message(e: &SshError) -> String {
+    match e {
+        SshError::Unreachable { host, port, source } => format!(
+            "Cannot reach {host}:{port}: {}. Check the host name and port, and that the SSH \
+             server runs there.",
+            io_words(source)
+        ),
+        SshError::HostKeyNotTrusted {
+            host,
+            port,
+            fingerprint,
+        } => format!(
+            "The host key of {host}:{port} ({fingerprint}) was not trusted, so nothing was sent. \
+             Check the fingerprint with the server's administrator, then connect again and \
+             trust it."
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// An OS error in words, without its number.
+fn io_words(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::ConnectionRefused => {
+            "nothing accepts connections on that port (connection refused)".into()
+        }
+        ErrorKind::TimedOut => "it did not answer (timed out)".into(),
+        ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
+            "this computer has no route to it (is the VPN on?)".into()
+        }
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
+            "the connection was closed at once (a firewall?)".into()
+        }
+        _ => {
+            let text = e.to_string();
+            match text.find(" (os error") {
+                Some(i) => text[..i].to_string(),
+                None => text,
+            }
+        }
+    }
+}
+
+/// The code of an SSH failure.
+pub fn ssh_code(e: &SshError) -> ErrorCode {
+    match e {
+        SshError::Unreachable { .. } | SshError::ProxyCommand { .. } => ErrorCode::Unreachable,
+        SshError::Timeout { .. } | SshError::CommandTimedOut { .. } => ErrorCode::Timeout,
+        // Revoked keys and refused host certificates are, to the user, a changed key: refused
+        // with no way to accept it from the dialog.
+        SshError::HostKeyChanged { .. }
+        | SshError::HostKeyRevoked { .. }
+        | SshError::HostCertificateInvalid { .. } => ErrorCode::HostKeyChanged,
+        SshError::HostKeyNotTrusted { .. } => ErrorCode::HostKeyNotTrusted,
+        SshError::AuthFailed { .. } => ErrorCode::AuthFailed,
+        // A lost connection is, to the user, a host that cannot be reached now.
+        SshError::Closed(_) => ErrorCode::Unreachable,
+        SshError::KeyFile { .. }
+        | SshError::KnownHosts { .. }
+        | SshError::ChannelRefused { .. }
+        | SshError::Protocol(_)
+        | SshError::NotRun { .. }
+        | SshError::OutputTooLarge { .. }
+        // A host setting (HostKeyAlgorithms) to change; the message says which and how.
+        | SshError::NoCommonHostKeyAlgorithm { .. } => ErrorCode::Internal,
+    }
+}
+
+impl From<GpuError> for Problem {
+    fn from(e: GpuError) -> Self {
+        let code = match &e {
+            GpuError::Ssh(ssh) => return ssh.into(),
+            GpuError::Driver { .. } | GpuError::Nvml(_) => ErrorCode::GpuDriver,
+            GpuError::NoFreeGpu { .. } => ErrorCode::NoFreeGpu,
+            GpuError::UnknownGpu { .. } => ErrorCode::NotFound,
+            GpuError::InvalidSelector { .. } | GpuError::UnusableGpu { .. } => {
+                ErrorCode::Validation
+            }
+            GpuError::Unreadable { .. } => ErrorCode::Internal,
+            GpuError::TimedOut { .. } => ErrorCode::Timeout,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+impl From<JupyterError> for Problem {
+    fn from(e: JupyterError) -> Self {
+        let code = match &e {
+            JupyterError::Ssh(ssh) => return ssh.into(),
+            JupyterError::NotFound { .. } => ErrorCode::NotFound,
+            _ => ErrorCode::Jupyter,
+        };
+        // Said for both fronts: the app has a button where the CLI has a subcommand.
+        let message = match &e {
+            JupyterError::JupyterMissing { env, host } => format!(
+                "JupyterLab is not installed in {env} on {host}. Choose another environment, or \
+                 let Tunnelbook install JupyterLab into a venv (\"Install JupyterLab\" on the \
+                 Environment screen, or `tunnelbook install-jupyter`)."
+            ),
+            JupyterError::NoJupyterAnywhere { host, .. } => format!(
+                "No Python environment found on {host} has JupyterLab. Add the path of one that \
+                 has it (\"Add environment path…\", or `--env`), or let Tunnelbook install \
+                 JupyterLab into a venv (\"Install JupyterLab\" on the Environment screen, or \
+                 `tunnelbook install-jupyter`)."
+            ),
+            _ => e.to_string(),
+        };
+        Self::new(code, message)
+    }
+}
+
+impl From<ProfileError> for Problem {
+    fn from(e: ProfileError) -> Self {
+        // Core's validator is the only one: its field errors go to the form as they are.
+        if let ProfileError::Invalid(errors) = &e {
+            return Self::validation(
+                errors
+                    .iter()
+                    .map(|f| FieldError {
+                        field: f.field.clone(),
+                        message: f.message.clone(),
+                    })
+                    .collect(),
+            );
+        }
+        let code = match &e {
+            ProfileError::NotFound(_) => ErrorCode::NotFound,
+            ProfileError::JumpCycle(_) | ProfileError::Invalid(_) | ProfileError::SshConfig(_) => {
+                ErrorCode::Validation
+            }
+            ProfileError::Io { .. }
+            | ProfileError::Corrupt { .. }
+            | ProfileError::TooNew { .. }
+            | ProfileError::NoHome
+            | ProfileError::Secrets { .. } => ErrorCode::Internal,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+impl From<TunnelError> for Problem {
+    fn from(e: TunnelError) -> Self {
+        let code = match &e {
+            TunnelError::PortInUse { .. } | TunnelError::Spec { .. } => ErrorCode::Validation,
+            TunnelError::Ssh(ssh) => return ssh.into(),
+            TunnelError::Listen { .. } | TunnelError::RemoteRefused { .. } => ErrorCode::Internal,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+impl From<SettingsError> for Problem {
+    fn from(e: SettingsError) -> Self {
+        match e {
+            SettingsError::Invalid(problems) => Self::validation(
+                problems
+                    .into_iter()
+                    .map(|(field, message)| FieldError { field, message })
+                    .collect(),
+            ),
+            other => Self::new(ErrorCode::Internal, other.to_string()),
+        }
+    }
+}
+
+impl From<SecretError> for Problem {
+    fn from(e: SecretError) -> Self {
+        let code = match e {
+            SecretError::Unavailable(_) => ErrorCode::Unsupported,
+            _ => ErrorCode::Internal,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_as_code_and_message() {
+        let e = Problem::new(ErrorCode::AuthFailed, "nope");
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::json!({ "code": "authFailed", "message": "nope" })
+        );
+        let e = Problem::new(ErrorCode::ServerGone, "gone");
+        assert_eq!(serde_json::to_value(&e).unwrap()["code"], "serverGone");
+    }
+
+    #[test]
+    fn gpu_errors_get_their_codes() {
+        let driver: Problem = GpuError::Driver {
+            host: "h".into(),
+            message: "Failed to initialize NVML: Driver/library version mismatch".into(),
+        }
+        .into();
+        assert_eq!(driver.code, ErrorCode::GpuDriver);
+        assert!(driver.message.contains("version mismatch"), "{}", driver.message);
+        let busy: Problem = GpuError::NoFreeGpu {
+            host: "h".into(),
+            valid: vec!["0".into()],
+        }
+        .into();
+        assert_eq!(busy.code, ErrorCode::NoFreeGpu);
+        let unreachable: Problem = GpuError::Ssh(SshError::Unreachable {
+            host: "h".into(),
+            port: 22,
+            source: std::io::Error::other("refused"),
+        })
+        .into();
+        assert_eq!(unreachable.code, ErrorCode::Unreachable);
+    }
+
+    #[test]
+    fn messages_have_no_os_error_numbers_and_name_the_app_button() {
+        let refused: Problem = SshError::Unreachable {
+            host: "gpu".into(),
+            port: 22,
+            source: std::io::Error::from_raw_os_error(111),
+        }
+        .into();
+        assert_eq!(refused.code, ErrorCode::Unreachable);
+        assert!(
+            refused.message.contains("connection refused") && !refused.message.contains("os error"),
+            "{}",
+            refused.message
+        );
+        let declined: Problem = SshError::HostKeyNotTrusted {
+            host: "gpu".into(),
+            port: 22,
+            fingerprint: "SHA256:x".into(),
+        }
+        .into();
+        assert!(!declined.message.contains("--"), "{}", declined.message);
+        assert!(declined.message.contains("SHA256:x"));
+        let missing: Problem = JupyterError::JupyterMissing {
+            env: "/opt/jlab".into(),
+            host: "gpu".into(),
+        }
+        .into();
+        assert!(
+            missing.message.contains("\"Install JupyterLab\"")
+                && missing.message.contains("/opt/jlab"),
+            "{}",
+            missing.message
+        );
+    }
+
+    #[test]
+    fn host_key_changed_keeps_its_code() {
+        let e: Problem = SshError::HostKeyChanged {
+            host: "h".into(),
+            port: 22,
+            expected: "SHA256:a".into(),
+            presented: "SHA256:b".into(),
+            file: "kh".into(),
+            line: 3,
+        }
+        .into();
+        assert_eq!(e.code, ErrorCode::HostKeyChanged);
+        assert!(e.message.contains("SHA256:b"));
+    }
+}

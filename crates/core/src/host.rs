@@ -1,0 +1,804 @@
+//! One host's session: owns its SSH connection from the first dial through every reconnect (an
+//! actor, like warpgate's `RemoteClient`), reports what happens as typed [`HostEvent`]s, and
+//! serves what runs over the connection — GPU snapshots, the [`jupyter::Host`] that environments,
+//! launches and servers use, and forwards that survive a reconnect.
+//!
+//! A lost connection (the profile's keepalives, or [`HostSession::reconnect_now`] finding it
+//! silent) is dialed again with backoff ([`ReconnectPolicy`]); local and dynamic forwards keep
+//! their listeners meanwhile (they forward over the session's [`Link`]) and remote forwards are
+//! asked for again on the new connection. A connection that cannot come back without the human
+//! (a changed host key, refused credentials) ends the session with that error.
+//!
+//! What it leaves out: the steps of a notebook launch ([`crate::session`], which runs on a host
+//! session through [`crate::session::SessionSpec::host_session`]), and rendering the events (the
+//! app forwards them one to one; the CLI prints them).
+
+use std::{
+    future::Future,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    error::{ErrorCode, Problem},
+    gpu::{self, FreeRule, GpuError, GpuSnapshot},
+    jupyter,
+    session::{ReconnectPolicy, SessionHost},
+    ssh::{ConnectContext, Connection, ConnectionState, SshError},
+    tunnel::{ForwardSpec, Link, Tunnel, TunnelError, TunnelStats},
+};
+
+/// The steps a host session and a notebook launch on it report, in the order the UI lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "SessionStep"))]
+#[serde(rename_all = "camelCase")]
+pub enum Step {
+    /// TCP and the SSH handshake (also: the connection lost and dialed again).
+    Connect,
+    /// The server's host key checked against known_hosts.
+    HostKey,
+    /// Logging in.
+    Authenticate,
+    /// Reading the GPUs.
+    ReadGpus,
+    /// Finding the Python environment of a launch.
+    FindEnvironments,
+    /// Starting Jupyter.
+    StartJupyter,
+    /// Opening (or, after a reconnect, holding) the notebook's local forward.
+    OpenTunnel,
+    /// Jupyter answers through the forward.
+    Ready,
+}
+
+/// Where a step is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub enum StepState {
+    /// It runs (or runs again: reconnecting).
+    Running,
+    /// It finished.
+    Done,
+    /// Not needed (e.g. no SSH on this computer).
+    Skipped,
+    /// It failed; the event's `error` says why, with a code.
+    Failed,
+}
+
+/// What a host session reports: one step changing state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostEvent {
+    /// The step.
+    pub step: Step,
+    /// Its new state.
+    pub state: StepState,
+    /// One line for a details log.
+    pub message: String,
+    /// Why it failed (`state` is `failed`), or why it runs again (a lost connection being
+    /// dialed again: the cause, with its code).
+    pub error: Option<Problem>,
+}
+
+impl HostEvent {
+    /// An event without an error.
+    pub fn new(step: Step, state: StepState, message: impl Into<String>) -> Self {
+        Self {
+            step,
+            state,
+            message: message.into(),
+            error: None,
+        }
+    }
+
+    /// A failed step.
+    pub fn failed(step: Step, error: Problem) -> Self {
+        Self {
+            step,
+            state: StepState::Failed,
+            message: error.message.clone(),
+            error: Some(error),
+        }
+    }
+}
+
+/// What to start a host session on.
+#[derive(Clone)]
+pub struct HostSpec {
+    /// Where: the hops to dial and how, or this computer.
+    pub host: SessionHost,
+    /// How a lost connection is dialed again.
+    pub reconnect: ReconnectPolicy,
+    /// When a GPU counts as free, for the summary of the first GPU read.
+    pub free_rule: FreeRule,
+}
+
+/// Where the connection is.
+#[derive(Clone)]
+enum Status {
+    /// The first dial runs.
+    Dialing,
+    /// Connected (`None`: this computer, no SSH).
+    Up(Option<Connection>),
+    /// Lost; being dialed again.
+    Down,
+    /// Lost for good (or never opened): the error says why.
+    Ended(Problem),
+}
+
+enum Command {
+    ReconnectNow,
+    Close,
+}
+
+/// A forward started on a host session: its local listener (local and dynamic forwards) outlives
+/// a lost connection; a remote forward is asked for again on the next one. Cheap to clone.
+#[derive(Clone)]
+pub struct Forward {
+    spec: ForwardSpec,
+    tunnel: Arc<Mutex<Option<Tunnel>>>,
+    description: String,
+    local_addr: Option<std::net::SocketAddr>,
+}
+
+impl Forward {
+    /// What it forwards, e.g. `127.0.0.1:43210 -> 127.0.0.1:6006`.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The local address listened on (local and dynamic forwards).
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.local_addr
+    }
+
+    /// The rule it runs.
+    pub fn spec(&self) -> &ForwardSpec {
+        &self.spec
+    }
+
+    /// Live counters (of the current remote listener, for a remote forward); zero while a remote
+    /// forward waits for the connection to come back.
+    pub fn stats(&self) -> TunnelStats {
+        self.tunnel
+            .lock()
+            .ok()
+            .and_then(|t| t.as_ref().map(Tunnel::stats))
+            .unwrap_or_default()
+    }
+
+    /// Stops it (its listener closes; it is not started again after a reconnect).
+    pub async fn close(&self) {
+        let tunnel = self.tunnel.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = tunnel {
+            t.close().await;
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.tunnel.lock().map(|t| t.is_none()).unwrap_or(true)
+    }
+}
+
+struct Shared {
+    host: SessionHost,
+    link: Link,
+    status: watch::Sender<Status>,
+    cancel: CancellationToken,
+    /// Remote forwards, asked for again after a reconnect.
+    remote: Mutex<Vec<Forward>>,
+}
+
+/// A running host session; clones share it. It ends with [`HostSession::close`] (or when every
+/// clone is dropped), closing its connection and forwards.
+#[derive(Clone)]
+pub struct HostSession {
+    shared: Arc<Shared>,
+    // Only handles hold senders: when the last handle is dropped the actor sees the channel
+    // closed and ends.
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+/// How long a check that the connection still answers may take.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl HostSession {
+    /// Starts the session's task: it dials at once (for this computer, reports the connection
+    /// steps as skipped), then reads the GPUs once. Events arrive on the receiver, which ends
+    /// when the session does.
+    pub fn start(spec: HostSpec) -> (HostSession, mpsc::Receiver<HostEvent>) {
+        let (tx, rx) = mpsc::channel(64);
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            host: spec.host.clone(),
+            link: Link::new(None, spec.reconnect.hold),
+            status: watch::Sender::new(Status::Dialing),
+            cancel: CancellationToken::new(),
+            remote: Mutex::new(Vec::new()),
+        });
+        let actor = Actor {
+            spec,
+            shared: shared.clone(),
+            events: tx,
+            commands: commands_rx,
+        };
+        tokio::spawn(actor.run());
+        (HostSession { shared, commands }, rx)
+    }
+
+    /// Whether the session has ended: closed, or lost for good (see [`HostSession::ended`]).
+    pub fn is_ended(&self) -> bool {
+        matches!(&*self.shared.status.borrow(), Status::Ended(_))
+    }
+
+    /// Why the session ended, once it has.
+    pub fn ended(&self) -> Option<Problem> {
+        match &*self.shared.status.borrow() {
+            Status::Ended(p) => Some(p.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether this is the computer Tunnelbook runs on (no SSH).
+    pub fn is_local(&self) -> bool {
+        matches!(self.shared.host, SessionHost::Local)
+    }
+
+    /// The open connection now; `None` for this computer, while dialing, and while lost.
+    pub fn connection(&self) -> Option<Connection> {
+        match &*self.shared.status.borrow() {
+            Status::Up(Some(c)) if !c.is_closed() => Some(c.clone()),
+            _ => None,
+        }
+    }
+
+    /// The link lasting tunnels of this host forward over (swapped on reconnect).
+    pub fn link(&self) -> Link {
+        self.shared.link.clone()
+    }
+
+    /// Where scripts (environments, launches, servers) run now: this computer, or over the open
+    /// connection. Errors: the connection is not open (code `unreachable`, or the error that
+    /// ended the session).
+    pub fn jupyter_host(&self) -> Result<jupyter::Host, Problem> {
+        jupyter_host(&self.shared)
+    }
+
+    /// One snapshot of the host's GPUs (NVML on this computer).
+    pub async fn gpus(&self) -> Result<GpuSnapshot, GpuError> {
+        gpus(&self.shared).await
+    }
+
+    /// Starts forward `spec` over the session: it keeps working across reconnects (see
+    /// [`Forward`]). Errors: the port is taken, the server refused it, or the host is not
+    /// connected now.
+    pub async fn forward(&self, spec: &ForwardSpec) -> Result<Forward, TunnelError> {
+        if self.connection().is_none() {
+            return Err(TunnelError::Ssh(SshError::Closed(
+                "the host is not connected right now".into(),
+            )));
+        }
+        let tunnel = spec.start_over(&self.shared.link).await?;
+        let forward = Forward {
+            spec: spec.clone(),
+            description: tunnel.description().to_string(),
+            local_addr: tunnel.local_addr(),
+            tunnel: Arc::new(Mutex::new(Some(tunnel))),
+        };
+        if spec.is_remote()
+            && let Ok(mut remote) = self.shared.remote.lock()
+        {
+            remote.retain(|f| !f.is_closed());
+            remote.push(forward.clone());
+        }
+        Ok(forward)
+    }
+
+    /// The next open connection that is not `old`: at once when there is one, else after the
+    /// session dials again. Errors: the session ended (the error that ended it).
+    pub async fn next_connection(&self, old: Option<&Connection>) -> Result<Connection, Problem> {
+        let mut rx = self.shared.status.subscribe();
+        loop {
+            match &*rx.borrow_and_update() {
+                Status::Up(Some(c)) if !c.is_closed() && !old.is_some_and(|o| o.is_same(c)) => {
+                    return Ok(c.clone());
+                }
+                Status::Up(None) => {
+                    return Err(Problem::new(
+                        ErrorCode::Unsupported,
+                        "this computer has no connection",
+                    ));
+                }
+                Status::Ended(p) => return Err(p.clone()),
+                _ => {}
+            }
+            if rx.changed().await.is_err() {
+                return Err(closed());
+            }
+        }
+    }
+
+    /// Checks the connection now (a keepalive must be answered within 5 s) and dials again at
+    /// once when it does not answer; while reconnecting, cuts the backoff wait short. For
+    /// resume-from-sleep, network changes, and a notebook that stopped hearing from its host.
+    pub fn reconnect_now(&self) {
+        let _ = self.commands.send(Command::ReconnectNow);
+    }
+
+    /// Ends the session: closes its forwards and its connection. Servers keep running.
+    pub async fn close(&self) {
+        let _ = self.commands.send(Command::Close);
+        self.shared.cancel.cancel();
+        let remote: Vec<Forward> = self
+            .shared
+            .remote
+            .lock()
+            .map(|mut r| r.drain(..).collect())
+            .unwrap_or_default();
+        for f in remote {
+            f.close().await;
+        }
+        let mut rx = self.shared.status.subscribe();
+        let _ = tokio::time::timeout(
+            Duration::from_secs(3),
+            rx.wait_for(|s| matches!(s, Status::Ended(_))),
+        )
+        .await;
+    }
+}
+
+/// A live GPU picker follows the host session: each refresh reads over the connection of the
+/// moment, so it heals by itself after a reconnect.
+impl gpu::GpuSource for HostSession {
+    fn snapshot(&self) -> impl Future<Output = Result<GpuSnapshot, GpuError>> + Send {
+        let shared = self.shared.clone();
+        async move { gpus(&shared).await }
+    }
+}
+
+fn jupyter_host(shared: &Shared) -> Result<jupyter::Host, Problem> {
+    if matches!(shared.host, SessionHost::Local) {
+        return Ok(jupyter::Host::Local);
+    }
+    match &*shared.status.borrow() {
+        Status::Up(Some(c)) if !c.is_closed() => Ok(jupyter::Host::Ssh(c.clone())),
+        Status::Ended(p) => Err(p.clone()),
+        _ => Err(Problem::new(
+            ErrorCode::Unreachable,
+            "the host is not connected right now; Tunnelbook is connecting to it — try again \
+             in a moment",
+        )),
+    }
+}
+
+async fn gpus(shared: &Shared) -> Result<GpuSnapshot, GpuError> {
+    match jupyter_host(shared) {
+        Ok(jupyter::Host::Ssh(conn)) => gpu::snapshot(&conn).await,
+        Ok(jupyter::Host::Local) => tokio::task::spawn_blocking(gpu::local)
+            .await
+            .map_err(|e| GpuError::Nvml(format!("the NVML reader stopped: {e}")))?,
+        Err(p) => Err(GpuError::Ssh(SshError::Closed(p.message))),
+    }
+}
+
+fn closed() -> Problem {
+    Problem::new(ErrorCode::Cancelled, "the host session was closed")
+}
+
+struct Actor {
+    spec: HostSpec,
+    shared: Arc<Shared>,
+    events: mpsc::Sender<HostEvent>,
+    commands: mpsc::UnboundedReceiver<Command>,
+}
+
+impl Actor {
+    async fn emit(&self, event: HostEvent) {
+        let _ = self.events.send(event).await;
+    }
+
+    fn set(&self, status: Status) {
+        if let Status::Up(conn) = &status {
+            self.shared.link.set(conn.clone());
+        } else {
+            self.shared.link.set(None);
+        }
+        self.shared.status.send_replace(status);
+    }
+
+    async fn run(mut self) {
+        let cancel = self.shared.cancel.clone();
+        tokio::select! {
+            () = self.live() => {}
+            () = cancel.cancelled() => {}
+        }
+        let last = self.shared.status.borrow().clone();
+        if let Status::Up(Some(conn)) = last {
+            conn.close().await;
+        }
+        if !matches!(&*self.shared.status.borrow(), Status::Ended(_)) {
+            self.set(Status::Ended(closed()));
+        }
+    }
+
+    async fn live(&mut self) {
+        let (chain, context) = match &self.spec.host {
+            SessionHost::Local => {
+                for step in [Step::Connect, Step::HostKey, Step::Authenticate] {
+                    self.emit(HostEvent::new(
+                        step,
+                        StepState::Skipped,
+                        "this computer: no SSH needed",
+                    ))
+                    .await;
+                }
+                self.set(Status::Up(None));
+                self.read_gpus().await;
+                self.until_closed().await;
+                return;
+            }
+            SessionHost::Ssh { chain, context } => (chain.clone(), context.clone()),
+        };
+        let mut conn = match self.dial(&chain, &context).await {
+            Ok(conn) => conn,
+            Err((step, problem)) => {
+                self.set(Status::Ended(problem.clone()));
+                self.emit(HostEvent::failed(step, problem)).await;
+                return;
+            }
+        };
+        self.emit(HostEvent::new(
+            Step::Authenticate,
+            StepState::Done,
+            format!("connected to {}", conn.destination()),
+        ))
+        .await;
+        self.set(Status::Up(Some(conn.clone())));
+        self.read_gpus().await;
+        loop {
+            // Up: until the connection ends, or a check finds it silent.
+            let cause = tokio::select! {
+                reason = conn.closed() => reason,
+                cmd = self.commands.recv() => match cmd {
+                    Some(Command::ReconnectNow) => {
+                        if conn.ping(PING_TIMEOUT).await {
+                            continue;
+                        }
+                        "the connection did not answer".to_string()
+                    }
+                    Some(Command::Close) | None => return,
+                },
+            };
+            tracing::info!(host = conn.destination(), %cause, "connection lost; reconnecting");
+            self.set(Status::Down);
+            let old = conn.clone();
+            tokio::spawn(async move { old.close().await });
+            let cause = Problem::new(
+                ErrorCode::Unreachable,
+                format!("the connection to {} was lost: {cause}", conn.destination()),
+            );
+            match self.reconnect(&chain, &context, cause).await {
+                Some(new) => conn = new,
+                None => return,
+            }
+        }
+    }
+
+    /// Waits for close.
+    async fn until_closed(&mut self) {
+        while let Some(cmd) = self.commands.recv().await {
+            if matches!(cmd, Command::Close) {
+                return;
+            }
+        }
+    }
+
+    /// Dials again with backoff until it works (`Some`), the error needs the human (reported,
+    /// `None`), or the session is closed (`None`).
+    async fn reconnect(
+        &mut self,
+        chain: &[crate::profile::Profile],
+        context: &ConnectContext,
+        mut cause: Problem,
+    ) -> Option<Connection> {
+        let policy = self.spec.reconnect.clone();
+        let since = Instant::now();
+        let mut attempt: u32 = 1;
+        let mut now = cause.message.ends_with("did not answer");
+        loop {
+            if !policy.enabled {
+                self.set(Status::Ended(cause.clone()));
+                self.emit(HostEvent::failed(Step::Connect, cause)).await;
+                return None;
+            }
+            let delay = if now {
+                Duration::ZERO
+            } else {
+                policy.delay(attempt)
+            };
+            self.emit(HostEvent {
+                step: Step::Connect,
+                state: StepState::Running,
+                message: format!(
+                    "{}; reconnecting, attempt {attempt} in {} s",
+                    cause.message,
+                    delay.as_millis().div_ceil(1000)
+                ),
+                error: Some(cause.clone()),
+            })
+            .await;
+            let sleep = tokio::time::sleep(delay);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    () = &mut sleep => break,
+                    cmd = self.commands.recv() => match cmd {
+                        Some(Command::ReconnectNow) => break,
+                        Some(Command::Close) | None => return None,
+                    },
+                }
+            }
+            let result = tokio::select! {
+                r = Connection::open(chain, context) => r,
+                cmd = wait_close(&mut self.commands) => { let () = cmd; return None; }
+            };
+            match result {
+                Ok(conn) => {
+                    self.set(Status::Up(Some(conn.clone())));
+                    self.ask_remote_forwards_again().await;
+                    self.emit(HostEvent::new(
+                        Step::Connect,
+                        StepState::Done,
+                        format!(
+                            "reconnected to {} after {} s ({attempt} attempts)",
+                            conn.destination(),
+                            since.elapsed().as_secs()
+                        ),
+                    ))
+                    .await;
+                    return Some(conn);
+                }
+                Err(e) if e.is_transient() => {
+                    cause = Problem::from(&e);
+                    attempt = attempt.saturating_add(1);
+                    now = false;
+                }
+                Err(e) => {
+                    let step = failed_step(&e);
+                    let problem = Problem::from(e);
+                    self.set(Status::Ended(problem.clone()));
+                    self.emit(HostEvent::failed(step, problem)).await;
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// The first dial, its progress as step events.
+    async fn dial(
+        &mut self,
+        chain: &[crate::profile::Profile],
+        context: &ConnectContext,
+    ) -> Result<Connection, (Step, Problem)> {
+        let (tx, mut rx) = broadcast::channel(64);
+        let open = Connection::open_with_events(chain, context, tx);
+        tokio::pin!(open);
+        let mut current = Step::Connect;
+        let result = loop {
+            tokio::select! {
+                result = &mut open => break result,
+                Ok(event) = rx.recv() => {
+                    for e in steps_of(&event) {
+                        current = e.step;
+                        self.emit(e).await;
+                    }
+                }
+                cmd = wait_close(&mut self.commands) => {
+                    let () = cmd;
+                    return Err((current, closed()));
+                }
+            }
+        };
+        while let Ok(event) = rx.try_recv() {
+            for e in steps_of(&event) {
+                self.emit(e).await;
+            }
+        }
+        result.map_err(|e| {
+            let step = match failed_step(&e) {
+                Step::Authenticate | Step::HostKey => failed_step(&e),
+                _ if matches!(e, SshError::Unreachable { .. } | SshError::Timeout { .. }) => {
+                    Step::Connect
+                }
+                _ => current,
+            };
+            (step, Problem::from(e))
+        })
+    }
+
+    /// The "reading GPUs" step after the first connect. A host without NVIDIA GPUs is done, with
+    /// the reason as its message; a broken driver or a failed query fails the step (the session
+    /// stays connected: the notebook can still run without a GPU).
+    async fn read_gpus(&self) {
+        self.emit(HostEvent::new(
+            Step::ReadGpus,
+            StepState::Running,
+            "reading GPUs",
+        ))
+        .await;
+        match gpus(&self.shared).await {
+            Ok(snapshot) => {
+                let message = gpu_summary(&snapshot, &self.spec.free_rule);
+                self.emit(HostEvent::new(Step::ReadGpus, StepState::Done, message))
+                    .await;
+            }
+            Err(e) => {
+                self.emit(HostEvent::failed(Step::ReadGpus, e.into())).await;
+            }
+        }
+    }
+
+    async fn ask_remote_forwards_again(&self) {
+        let remote: Vec<Forward> = self
+            .shared
+            .remote
+            .lock()
+            .map(|r| r.iter().filter(|f| !f.is_closed()).cloned().collect())
+            .unwrap_or_default();
+        for forward in remote {
+            // The server may still hold the port for the old, dying session for a moment.
+            for attempt in 1..=3 {
+                match forward.spec.start_over(&self.shared.link).await {
+                    Ok(t) => {
+                        if let Ok(mut slot) = forward.tunnel.lock() {
+                            // Closed meanwhile: the new one is dropped (and stops) right here.
+                            if slot.is_some() {
+                                *slot = Some(t);
+                            }
+                        }
+                        break;
+                    }
+                    Err(e) if attempt == 3 => {
+                        tracing::warn!(error = %e, forward = forward.description(), "a remote forward did not come back");
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+                }
+            }
+        }
+    }
+}
+
+/// Resolves when a `Close` arrives (or every handle is gone); other commands are dropped.
+async fn wait_close(commands: &mut mpsc::UnboundedReceiver<Command>) {
+    loop {
+        match commands.recv().await {
+            Some(Command::Close) | None => return,
+            Some(Command::ReconnectNow) => {}
+        }
+    }
+}
+
+/// The step an SSH failure belongs to.
+fn failed_step(e: &SshError) -> Step {
+    match e {
+        SshError::HostKeyChanged { .. }
+        | SshError::HostKeyRevoked { .. }
+        | SshError::HostCertificateInvalid { .. }
+        | SshError::HostKeyNotTrusted { .. }
+        | SshError::KnownHosts { .. }
+        | SshError::NoCommonHostKeyAlgorithm { .. } => Step::HostKey,
+        SshError::AuthFailed { .. } | SshError::KeyFile { .. } => Step::Authenticate,
+        _ => Step::Connect,
+    }
+}
+
+/// One line for the details log: "2 GPUs, 1 free (best: GPU 1)" (", 1 unreadable" when
+/// nvidia-smi cannot read one) or why there are none.
+pub fn gpu_summary(snapshot: &GpuSnapshot, rule: &FreeRule) -> String {
+    if let Some(reason) = &snapshot.no_gpu_reason {
+        return reason.clone();
+    }
+    let choices = snapshot.rank(rule);
+    let gpus = snapshot.gpus.len();
+    let free = choices.iter().filter(|c| c.free).count();
+    let plural = if gpus == 1 { "" } else { "s" };
+    let best = choices
+        .first()
+        .filter(|c| c.free)
+        .map(|c| format!(" (best: {})", c.label()))
+        .unwrap_or_default();
+    let unreadable = match snapshot.unreadable.len() {
+        0 => String::new(),
+        n => format!(", {n} unreadable"),
+    };
+    format!("{gpus} GPU{plural}, {free} free{best}{unreadable}")
+}
+
+/// The step events one connection event stands for.
+fn steps_of(event: &ConnectionState) -> Vec<HostEvent> {
+    match event {
+        ConnectionState::Connecting { hop } => vec![HostEvent::new(
+            Step::Connect,
+            StepState::Running,
+            format!("connecting to {hop}"),
+        )],
+        ConnectionState::Authenticating {
+            destination,
+            method,
+        } => vec![
+            HostEvent::new(Step::Connect, StepState::Done, "SSH handshake done"),
+            HostEvent::new(Step::HostKey, StepState::Done, "host key verified"),
+            HostEvent::new(
+                Step::Authenticate,
+                StepState::Running,
+                format!("trying {method} as {destination}"),
+            ),
+        ],
+        ConnectionState::Authenticated { destination } => vec![HostEvent::new(
+            Step::Authenticate,
+            StepState::Done,
+            format!("authenticated as {destination}"),
+        )],
+        // The dial's own result reports how it ended.
+        ConnectionState::Disconnected { .. } => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialize_as_the_ui_reads_them() {
+        let ev = HostEvent::failed(
+            Step::ReadGpus,
+            Problem::new(ErrorCode::NoFreeGpu, "every GPU is busy"),
+        );
+        assert_eq!(
+            serde_json::to_value(&ev).unwrap(),
+            serde_json::json!({
+                "step": "readGpus", "state": "failed", "message": "every GPU is busy",
+                "error": { "code": "noFreeGpu", "message": "every GPU is busy" }
+            })
+        );
+    }
+
+    #[test]
+    fn host_key_and_auth_failures_belong_to_their_steps() {
+        let changed = SshError::HostKeyChanged {
+            host: "h".into(),
+            port: 22,
+            expected: "a".into(),
+            presented: "b".into(),
+            file: "kh".into(),
+            line: 1,
+        };
+        assert_eq!(failed_step(&changed), Step::HostKey);
+        assert!(!changed.is_transient());
+        let closed = SshError::Closed("x".into());
+        assert_eq!(failed_step(&closed), Step::Connect);
+    }
+
+    #[tokio::test]
+    async fn this_computer_skips_ssh_and_has_no_connection() {
+        let (host, mut events) = HostSession::start(HostSpec {
+            host: SessionHost::Local,
+            reconnect: ReconnectPolicy::default(),
+            free_rule: FreeRule::default(),
+        });
+        let first = events.recv().await.unwrap();
+        assert_eq!(
+            (first.step, first.state),
+            (Step::Connect, StepState::Skipped)
+        );
+        assert!(host.is_local());
+        assert!(host.connection().is_none());
+        assert!(matches!(host.jupyter_host(), Ok(jupyter::Host::Local)));
+        host.close().await;
+    }
+}
