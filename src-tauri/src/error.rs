@@ -83,4 +83,3 @@ impl From<tauri::Error> for AppError {
         Self::new(ErrorCode::Internal, e.to_string())
     }
 }
-

@@ -25,8 +25,7 @@ use tunnelbook_core::{
 };
 
 use crate::{
-    AppState, MAIN_WINDOW,
-    commands,
+    AppState, MAIN_WINDOW, commands,
     error::AppError,
     wire::{LOCAL_HOST_ID, SessionStatus, SessionSummary},
 };

@@ -1280,3 +1280,47 @@ fn installing_jupyterlab_streams_its_output_and_lists_the_new_environment() {
     )
     .unwrap();
 }
+
+/// Issue 18: a launch on "best free GPU" when every GPU is busy fails at the GPU step with
+/// `noFreeGpu` — the UI says to pick one anyway or run on the CPU — not as a broken driver.
+#[test]
+fn a_launch_when_every_gpu_is_busy_fails_with_no_free_gpu() {
+    use tunnelbook_testbed::{OTHER_USER, USER};
+    if !Path::new("/usr/sbin/sshd").exists() {
+        eprintln!("skipping: /usr/sbin/sshd not installed");
+        return;
+    }
+    let bed = HostBed::start("busy-box", None);
+    let theirs = tunnelbook_testbed::sleeper(OTHER_USER);
+    let scenario = two_gpu_scenario(theirs.pid());
+    std::fs::write(
+        scenario.path().join("apps.csv"),
+        format!(
+            "{BUSY_GPU}, {pid}, python3, 8192\n{FREE_GPU}, {pid}, python3, 8192\n",
+            pid = theirs.pid()
+        ),
+    )
+    .unwrap();
+    let _shim = tunnelbook_testbed::NvidiaSmiShim::install(USER, scenario.path());
+    let rx = bed.session_events();
+    let id = bed.connect("busy-box", &rx);
+    let main = main_window(&bed.app);
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "launch_notebook",
+        json!({ "sessionId": id, "gpu": null, "env": null }),
+    )
+    .unwrap();
+    let failed = common::session_failure(&rx, Duration::from_secs(60), &id);
+    assert_eq!(failed["step"], "readGpus", "{failed}");
+    assert_eq!(failed["error"]["code"], "noFreeGpu", "{failed}");
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+    drop(theirs);
+}

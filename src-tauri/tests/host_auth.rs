@@ -262,3 +262,77 @@ fn host_strict_host_key_checking_wins_over_settings() {
     );
     assert!(known().contains("welcome-alias "), "{}", known());
 }
+
+/// Issue 18: the host comes back after a restart with another host key (reinstalled, or not the
+/// same machine). The host session's reconnect is refused with the code the UI shows as a changed
+/// key — not as "unreachable" — and commands on the session say the same.
+#[test]
+fn a_changed_host_key_after_a_reconnect_is_reported_as_host_key_changed() {
+    if !Path::new("/usr/sbin/sshd").exists() {
+        eprintln!("skipping: /usr/sbin/sshd not installed");
+        return;
+    }
+    let mut bed = common::HostBed::start("box", None);
+    let rx = bed.session_events();
+    let id = bed.connect("box", &rx);
+    let main = main_window(&bed.app);
+    bed.sshd.new_host_keys();
+    bed.sshd.restart(Duration::from_millis(300));
+    let failed = common::session_failure(&rx, Duration::from_secs(60), &id);
+    assert_eq!(failed["step"], "hostKey", "{failed}");
+    assert_eq!(failed["error"]["code"], "hostKeyChanged", "{failed}");
+    let message = failed["error"]["message"].as_str().unwrap();
+    assert!(message.contains("SHA256:"), "{message}");
+    let err = invoke(
+        &main,
+        APP_ORIGIN,
+        "run_command",
+        json!({ "sessionId": id, "command": "true" }),
+    )
+    .unwrap_err();
+    assert_eq!(err["code"], "hostKeyChanged", "{err}");
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+}
+
+/// Issue 18: a key the server does not accept fails the authenticate step with `authFailed`.
+#[test]
+fn refused_credentials_fail_the_authenticate_step_as_auth_failed() {
+    if !Path::new("/usr/sbin/sshd").exists() {
+        eprintln!("skipping: /usr/sbin/sshd not installed");
+        return;
+    }
+    let bed = common::HostBed::start("box", None);
+    let keys = tempfile::tempdir().unwrap();
+    let stranger = tunnelbook_testbed::make_key(keys.path(), "stranger", "ed25519", None);
+    let main = main_window(&bed.app);
+    let profile = json!({
+        "name": "stranger", "host": "127.0.0.1", "port": bed.sshd.port, "user": USER,
+        "auth": ["key-file"], "identityFiles": [stranger.path],
+    });
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "save_host",
+        json!({ "profile": profile }),
+    )
+    .unwrap();
+    let rx = bed.session_events();
+    let id = invoke(
+        &main,
+        APP_ORIGIN,
+        "start_session",
+        json!({ "hostId": "stranger" }),
+    )
+    .unwrap();
+    let failed = common::session_failure(&rx, Duration::from_secs(30), &id);
+    assert_eq!(failed["step"], "authenticate", "{failed}");
+    assert_eq!(failed["error"]["code"], "authFailed", "{failed}");
+    let sessions = invoke(&main, APP_ORIGIN, "list_sessions", json!({})).unwrap();
+    assert_eq!(sessions[0]["status"], "failed", "{sessions}");
+}

@@ -301,3 +301,79 @@ fn tunnels_need_a_connection() {
     let err = call(&main, "list_forwards", json!({ "hostId": "nope" })).unwrap_err();
     assert_eq!(err["code"], "notFound");
 }
+
+/// Issue 18: Tunnels-view rules run on the host session, so a local (`-L`) and a remote (`-R`)
+/// rule carry traffic before and after sshd is restarted (every SSH connection cut, as a crash or
+/// reboot would): the host session dials again by itself, the local rule keeps its port, the
+/// remote one is asked for again — and the view shows them running because they are.
+#[test]
+fn tunnels_view_rules_carry_traffic_before_and_after_sshd_restarts() {
+    if !Path::new("/usr/sbin/sshd").exists() {
+        eprintln!("skipping: /usr/sbin/sshd not installed");
+        return;
+    }
+    let mut bed = HostBed::start("gpu-box", None);
+    let rx = bed.session_events();
+    let main = main_window(&bed.app);
+    let echo = echo_server();
+    let remote_port = tunnelbook_testbed::free_port();
+    for rule in [
+        json!({ "enabled": true, "kind": "local", "bind": "127.0.0.1", "port": 0,
+                "host": "127.0.0.1", "host_port": echo }),
+        json!({ "enabled": true, "kind": "remote", "bind": "127.0.0.1", "port": remote_port,
+                "host": "127.0.0.1", "host_port": echo }),
+    ] {
+        call(
+            &main,
+            "save_forward",
+            json!({ "hostId": "gpu-box", "index": null, "rule": rule }),
+        )
+        .unwrap();
+    }
+    let id = bed.connect("gpu-box", &rx);
+    let view = call(&main, "start_forwards", json!({ "hostId": "gpu-box" })).unwrap();
+    assert_eq!(view["rules"][1]["error"], Value::Null, "{view:#}");
+    let local = view["rules"][0]["localAddr"].as_str().unwrap().to_string();
+    let remote = format!("127.0.0.1:{remote_port}");
+    assert_eq!(echo_through(&local, b"before -L"), b"before -L");
+    assert_eq!(echo_through(&remote, b"before -R"), b"before -R");
+
+    bed.sshd.restart(Duration::from_millis(500));
+    let lost = common::session_until(&rx, Duration::from_secs(60), |e| {
+        e["sessionId"] == id && e["step"] == "connect" && e["state"] == "running"
+    });
+    assert_eq!(lost["error"]["code"], "unreachable", "{lost}");
+    let back = common::session_until(&rx, Duration::from_secs(60), |e| {
+        e["sessionId"] == id && e["step"] == "connect" && e["state"] == "done"
+    });
+    assert!(
+        back["message"].as_str().unwrap().starts_with("reconnected"),
+        "{back}"
+    );
+
+    let view = call(&main, "list_forwards", json!({ "hostId": "gpu-box" })).unwrap();
+    assert_eq!(view["sessionId"], id, "{view:#}");
+    assert_eq!(view["rules"][0]["localAddr"], local.as_str(), "{view:#}");
+    assert_ne!(view["rules"][0]["runningId"], Value::Null, "{view:#}");
+    assert_ne!(view["rules"][1]["runningId"], Value::Null, "{view:#}");
+    assert_eq!(echo_through(&local, b"after -L"), b"after -L");
+    assert_eq!(echo_through(&remote, b"after -R"), b"after -R");
+    // The session's other services follow the new connection too.
+    let out = call(
+        &main,
+        "run_command",
+        json!({ "sessionId": id, "command": "echo still-$((40+2))" }),
+    )
+    .unwrap();
+    assert_eq!(out["stdout"].as_str().unwrap().trim(), "still-42");
+
+    call(&main, "close_session", json!({ "sessionId": id })).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(&remote).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "{remote} still forwarded after close"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -439,6 +439,19 @@ impl Sshd {
         self.process.pid()
     }
 
+    /// Gives the server new host keys, as a reinstalled or replaced server would have; they take
+    /// effect at the next [`Sshd::restart`].
+    pub fn new_host_keys(&mut self) {
+        self.host_keys.clear();
+        for kind in ["ed25519", "rsa"] {
+            let name = format!("host_{kind}");
+            let _ = std::fs::remove_file(self.dir.path().join(&name));
+            let _ = std::fs::remove_file(self.dir.path().join(format!("{name}.pub")));
+            let key = make_key(self.dir.path(), &name, kind, None);
+            self.host_keys.push(key.public);
+        }
+    }
+
     /// A server restart that ends established connections too, as a crash or reboot would:
     /// kills sshd and every process under it (the SSH sessions; programs that detached with
     /// `setsid`, like Jupyter, live on), waits `down`, then starts sshd again on the same port

@@ -9,13 +9,8 @@
 use serde::Serialize;
 
 use crate::{
-    gpu::GpuError,
-    jupyter::JupyterError,
-    profile::ProfileError,
-    secret::SecretError,
-    settings::SettingsError,
-    ssh::SshError,
-    tunnel::TunnelError,
+    gpu::GpuError, jupyter::JupyterError, profile::ProfileError, secret::SecretError,
+    settings::SettingsError, ssh::SshError, tunnel::TunnelError,
 };
 
 /// What went wrong, as a front end needs to tell it apart. Stable: the UI switches on these.
@@ -319,7 +314,11 @@ mod tests {
         }
         .into();
         assert_eq!(driver.code, ErrorCode::GpuDriver);
-        assert!(driver.message.contains("version mismatch"), "{}", driver.message);
+        assert!(
+            driver.message.contains("version mismatch"),
+            "{}",
+            driver.message
+        );
         let busy: Problem = GpuError::NoFreeGpu {
             host: "h".into(),
             valid: vec!["0".into()],

@@ -988,7 +988,10 @@ fn silent() -> Problem {
 
 /// One reconnect attempt: dialed, or (on a host session) the host session's next connection.
 /// Errors say whether another attempt may help (`true`).
-async fn connect(spec: &SessionSpec, old: Option<&Connection>) -> Result<Connection, (bool, Problem)> {
+async fn connect(
+    spec: &SessionSpec,
+    old: Option<&Connection>,
+) -> Result<Connection, (bool, Problem)> {
     if let Some(host) = &spec.host_session {
         return host.next_connection(old).await.map_err(|p| (false, p));
     }
@@ -1138,14 +1141,12 @@ async fn steps(
             .await;
         let snapshot = match &host {
             Host::Ssh(conn) => gpu::snapshot(conn).await,
-            Host::Local => tokio::task::spawn_blocking(gpu::local)
-                .await
-                .map_err(|e| {
-                    (
-                        Step::Gpus,
-                        Problem::new(ErrorCode::Internal, format!("the NVML reader stopped: {e}")),
-                    )
-                })?,
+            Host::Local => tokio::task::spawn_blocking(gpu::local).await.map_err(|e| {
+                (
+                    Step::Gpus,
+                    Problem::new(ErrorCode::Internal, format!("the NVML reader stopped: {e}")),
+                )
+            })?,
         }
         .map_err(fail(Step::Gpus))?;
         let choice = snapshot

@@ -104,7 +104,11 @@ pub async fn run_command(
 /// Emits session `id`'s host events as `session` events until the host session ends, keeping
 /// the sessions list's status in step (set before the event goes out, so a UI reacting to it
 /// already sees it).
-async fn forward_events<R: Runtime>(app: AppHandle<R>, id: String, mut events: mpsc::Receiver<HostEvent>) {
+async fn forward_events<R: Runtime>(
+    app: AppHandle<R>,
+    id: String,
+    mut events: mpsc::Receiver<HostEvent>,
+) {
     while let Some(event) = events.recv().await {
         if let Some(entry) = app.state::<AppState>().sessions().get_mut(&id) {
             let status = &mut entry.summary.status;

@@ -23,7 +23,10 @@ pub async fn gpu_snapshot(
     session_id: String,
 ) -> Result<GpuReport, AppError> {
     let rule = free_rule(&state);
-    Ok(GpuReport::new(state.host(&session_id)?.gpus().await?, &rule))
+    Ok(GpuReport::new(
+        state.host(&session_id)?.gpus().await?,
+        &rule,
+    ))
 }
 
 /// When a GPU counts as free: the user's settings (`gpuFree`).

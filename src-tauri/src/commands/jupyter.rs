@@ -121,11 +121,7 @@ pub async fn launch_notebook<R: Runtime>(
                 ));
             }
         }
-        (
-            entry.chain.clone(),
-            entry.profile(),
-            entry.host.clone(),
-        )
+        (entry.chain.clone(), entry.profile(), entry.host.clone())
     };
     let host = match chain {
         Some(chain) => SessionHost::Ssh {

@@ -153,7 +153,13 @@ fn connection_of(state: &AppState, host_id: &str) -> Option<(String, HostSession
         .values()
         .filter(|e| e.summary.host_id == host_id && !e.host.is_ended())
         .filter(|e| e.host.connection().is_some() || !e.host.is_local())
-        .max_by_key(|e| e.summary.id.trim_start_matches('s').parse::<u32>().unwrap_or(0))
+        .max_by_key(|e| {
+            e.summary
+                .id
+                .trim_start_matches('s')
+                .parse::<u32>()
+                .unwrap_or(0)
+        })
         .map(|e| (e.summary.id.clone(), e.host.clone()))
 }
 

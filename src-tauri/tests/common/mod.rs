@@ -143,3 +143,25 @@ impl HostBed {
         id
     }
 }
+
+/// Waits for the first failed step of session `id` and returns its event.
+pub fn session_failure(
+    rx: &mpsc::Receiver<(&'static str, String)>,
+    timeout: Duration,
+    id: &Value,
+) -> Value {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline
+            .checked_duration_since(std::time::Instant::now())
+            .expect("timed out waiting for a failed step");
+        let (kind, payload) = rx.recv_timeout(left).unwrap();
+        if kind != "session" {
+            continue;
+        }
+        let event: Value = serde_json::from_str(&payload).unwrap();
+        if &event["sessionId"] == id && event["state"] == "failed" {
+            return event;
+        }
+    }
+}

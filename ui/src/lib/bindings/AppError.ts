@@ -3,7 +3,8 @@ import type { ErrorCode } from "./ErrorCode";
 import type { FieldError } from "./FieldError";
 
 /**
- * The error every command returns.
+ * The error every command returns: core's [`Problem`] (code and message decided there), as the
+ * app's own type so that command modules can add `From` impls for their errors.
  */
 export type AppError = { 
 /**

@@ -24,6 +24,7 @@ state: StepState,
  */
 message: string, 
 /**
- * Set when `state` is `failed`.
+ * Set when `state` is `failed` (and, on `connect` running again, the cause of a lost
+ * connection being dialed again).
  */
 error: AppError | null, };

@@ -6,7 +6,7 @@ import type { ForwardView } from "./ForwardView";
  */
 export type TunnelsView = { hostId: string, 
 /**
- * The live session whose connection carries the forwards; `null` when the host is not
+ * The live session whose host session carries the forwards; `null` when the host is not
  * connected (rules can still be edited).
  */
 sessionId: string | null, 
