@@ -532,16 +532,12 @@ impl Actor {
                 error: Some(cause.clone()),
             })
             .await;
-            let sleep = tokio::time::sleep(delay);
-            tokio::pin!(sleep);
-            loop {
-                tokio::select! {
-                    () = &mut sleep => break,
-                    cmd = self.commands.recv() => match cmd {
-                        Some(Command::ReconnectNow) => break,
-                        Some(Command::Close) | None => return None,
-                    },
-                }
+            // A `ReconnectNow` cuts the wait short.
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                cmd = self.commands.recv() => if matches!(cmd, Some(Command::Close) | None) {
+                    return None;
+                },
             }
             let result = tokio::select! {
                 r = Connection::open(chain, context) => r,

@@ -105,7 +105,7 @@ impl Forwards {
         let mut running = self.running();
         let dead: Vec<String> = running
             .iter()
-            .filter(|(_, r)| !live.get(&r.session_id).is_some_and(|e| !e.host.is_ended()))
+            .filter(|(_, r)| live.get(&r.session_id).is_none_or(|e| e.host.is_ended()))
             .map(|(id, _)| id.clone())
             .collect();
         dead.iter()
