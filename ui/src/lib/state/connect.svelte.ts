@@ -46,6 +46,9 @@ const LAUNCH_STEPS: SessionStep[] = ['findEnvironments', 'startJupyter', 'openTu
  * message and get Retry / Edit host buttons instead, so nothing is said twice.
  */
 export const NEXT_STEP_HINTS: Partial<Record<string, string>> = {
+  hostKeyChanged:
+    'The host shows another key than the one Tunnelbook remembers, so nothing was sent. If the server was reinstalled, check its new fingerprint with its administrator before trusting it.',
+  authFailed: 'The host refused the login: check the user, key file or password with Edit host, then Retry.',
   gpuDriver: 'The NVIDIA driver on the host is broken; choose "CPU only" or ask the admin.',
   noFreeGpu: 'Every GPU is busy: pick one anyway, or choose "CPU only".',
   jupyter: 'Pick another environment, or install JupyterLab on the Environment screen, then start again.',
