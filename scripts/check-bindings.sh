@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates the TypeScript twins of the app's wire types (ts-rs) and fails when the committed
+# Regenerates the TypeScript twins of the app's wire types (ts-rs) and the IPC contract (ipc.ts:
+# every command wrapper, event name and payload, error code; src-tauri/tests/contract) and fails when the committed
 # files in ui/src/lib/bindings/ differ from what the Rust types produce.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -21,6 +21,7 @@ use tunnelbook_app::{
 use tunnelbook_core::ssh::{HostKeyQuestion, Prompter, SecretQuestion};
 
 mod common;
+mod contract;
 use common::{APP_ORIGIN, HostBed, app, invoke, main_window, session_until};
 use tunnelbook_testbed::{BUSY_GPU, FREE_GPU, two_gpu_scenario};
 
@@ -310,9 +311,10 @@ fn local_session_reports_its_steps() {
 #[test]
 fn export_bindings() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/src/lib/bindings");
+    let cfg_dir = dir.clone();
     // u64 and friends cross as JSON numbers, never as BigInt.
     let cfg = ts_rs::Config::new()
-        .with_out_dir(dir)
+        .with_out_dir(cfg_dir)
         .with_large_int("number");
     HostEntry::export_all(&cfg).unwrap();
     SessionEvent::export_all(&cfg).unwrap();
@@ -332,6 +334,44 @@ fn export_bindings() {
     InstallEvent::export_all(&cfg).unwrap();
     ServerView::export_all(&cfg).unwrap();
     tunnelbook_core::profile::ImportPreview::export_all(&cfg).unwrap();
+
+    // The commands, events and error codes (ipc.ts), from the same Rust source.
+    let events = [
+        (
+            tunnelbook_app::wire::SESSION_EVENT,
+            SessionEvent::name(&cfg),
+        ),
+        (
+            tunnelbook_app::commands::gpus::GPUS_EVENT,
+            GpuEvent::name(&cfg),
+        ),
+        (
+            tunnelbook_app::prompt::PROMPT_EVENT,
+            PromptEvent::name(&cfg),
+        ),
+        (
+            tunnelbook_app::commands::jupyter::INSTALL_EVENT,
+            InstallEvent::name(&cfg),
+        ),
+        (
+            tunnelbook_app::tray::TRAY_SESSION_EVENT,
+            "{ sessionId: string; hostId: string }".to_string(),
+        ),
+        (tunnelbook_app::tray::QUIT_EVENT, "null".to_string()),
+    ]
+    .map(|(name, payload)| contract::Event { name, payload });
+    let codes: Vec<String> = tunnelbook_core::error::ErrorCode::ALL
+        .iter()
+        .map(|c| {
+            serde_json::to_value(c)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let ipc = contract::typescript(Path::new(env!("CARGO_MANIFEST_DIR")), &events, &codes);
+    std::fs::write(dir.join("ipc.ts"), ipc).unwrap();
 }
 
 #[test]

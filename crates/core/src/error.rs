@@ -51,6 +51,48 @@ pub enum ErrorCode {
     Internal,
 }
 
+impl ErrorCode {
+    /// Every code, in declaration order (for generated front-end lists).
+    pub const ALL: [ErrorCode; 14] = [
+        ErrorCode::HostKeyChanged,
+        ErrorCode::HostKeyNotTrusted,
+        ErrorCode::AuthFailed,
+        ErrorCode::Unreachable,
+        ErrorCode::Timeout,
+        ErrorCode::NotFound,
+        ErrorCode::Validation,
+        ErrorCode::GpuDriver,
+        ErrorCode::NoFreeGpu,
+        ErrorCode::Jupyter,
+        ErrorCode::ServerGone,
+        ErrorCode::Cancelled,
+        ErrorCode::Unsupported,
+        ErrorCode::Internal,
+    ];
+
+    /// Its position in [`ErrorCode::ALL`]; the match makes a new code a compile error here
+    /// until it is listed.
+    #[cfg(test)]
+    const fn index(self) -> usize {
+        match self {
+            ErrorCode::HostKeyChanged => 0,
+            ErrorCode::HostKeyNotTrusted => 1,
+            ErrorCode::AuthFailed => 2,
+            ErrorCode::Unreachable => 3,
+            ErrorCode::Timeout => 4,
+            ErrorCode::NotFound => 5,
+            ErrorCode::Validation => 6,
+            ErrorCode::GpuDriver => 7,
+            ErrorCode::NoFreeGpu => 8,
+            ErrorCode::Jupyter => 9,
+            ErrorCode::ServerGone => 10,
+            ErrorCode::Cancelled => 11,
+            ErrorCode::Unsupported => 12,
+            ErrorCode::Internal => 13,
+        }
+    }
+}
+
 /// One invalid form field, with the message to show next to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -304,6 +346,13 @@ mod tests {
         );
         let e = Problem::new(ErrorCode::ServerGone, "gone");
         assert_eq!(serde_json::to_value(&e).unwrap()["code"], "serverGone");
+    }
+
+    #[test]
+    fn all_lists_every_code_once_in_order() {
+        for (i, code) in ErrorCode::ALL.iter().enumerate() {
+            assert_eq!(code.index(), i, "{code:?}");
+        }
     }
 
     #[test]

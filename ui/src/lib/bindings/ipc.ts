@@ -1,0 +1,141 @@
+// Generated from the Rust source by src-tauri/tests/contract (scripts/check-bindings.sh). Do not edit.
+
+import type { AppPaths } from './AppPaths';
+import type { EnvironmentView } from './EnvironmentView';
+import type { ErrorCode } from './ErrorCode';
+import type { ExecOutput } from './ExecOutput';
+import type { ForwardRule } from './ForwardRule';
+import type { ForwardSpec } from './ForwardSpec';
+import type { GpuEvent } from './GpuEvent';
+import type { GpuReport } from './GpuReport';
+import type { HostEntry } from './HostEntry';
+import type { ImportPreview } from './ImportPreview';
+import type { InstallEvent } from './InstallEvent';
+import type { Profile } from './Profile';
+import type { PromptAnswer } from './PromptAnswer';
+import type { PromptEvent } from './PromptEvent';
+import type { ServerView } from './ServerView';
+import type { SessionEvent } from './SessionEvent';
+import type { SessionSummary } from './SessionSummary';
+import type { Settings } from './Settings';
+import type { TrayMenu } from './TrayMenu';
+import type { TunnelsView } from './TunnelsView';
+
+/** How a command is sent: `invoke` from `@tauri-apps/api/core`, or a wrapper of it. */
+export type Invoke = <T>(cmd: string, args?: Record<string, unknown>) => Promise<T>;
+
+/** Every command of the app, typed, over `invoke`. */
+export function commands(invoke: Invoke) {
+  return {
+    /** "This computer" first, then the saved hosts in their saved order. */
+    listHosts: () => invoke<HostEntry[]>('list_hosts'),
+    /** Adds `profile`, or replaces the host called `previous_name`; returns the new list. Core's validator decides: its per-field messages come back as a `validation` error. */
+    saveHost: (previousName: string | null, profile: Profile) => invoke<HostEntry[]>('save_host', { previousName, profile }),
+    /** Removes the host called `name` and forgets its secrets in the keychain (password, passphrases, Jupyter tokens); returns the new list. */
+    deleteHost: (name: string) => invoke<HostEntry[]>('delete_host', { name }),
+    /** Keeps `environment` (a path or conda env name; `null`: the first with JupyterLab) as the one every later launch on saved host `host_id` uses — the app's, the tray's, `tunnelbook up`'s. This computer has no profile: nothing is kept. */
+    rememberEnvironment: (hostId: string, environment: string | null) => invoke<HostEntry[]>('remember_environment', { hostId, environment }),
+    /** What importing would add from `~/.ssh/config` (and, on Windows, PuTTY's saved sessions), compared with the saved hosts; nothing is saved. A source that is not there has no candidates and a note saying so. */
+    previewImport: () => invoke<ImportPreview[]>('preview_import'),
+    /** Saves the chosen imported hosts (renamed where the user gave another name), all or none; returns the new list. A refusal names each host and field (`NAME: field: message`). */
+    importHosts: (profiles: Profile[]) => invoke<HostEntry[]>('import_hosts', { profiles }),
+    /** Checks the environment at `path` on session `session_id`'s host ("Add environment path…", e.g. a shared `/opt/jlab` that discovery does not find): its Python version and whether JupyterLab is installed; `problem` says why it cannot be used. */
+    checkEnvironment: (sessionId: string, path: string) => invoke<EnvironmentView>('check_environment', { sessionId, path }),
+    /** Carries out the tray menu item `id` (an `action` entry's id from `tray_menu`) exactly as a click on it in the OS tray does. The OS tray cannot be clicked by an automated test (Xvfb has no tray host), so the end-to-end tests click through this. */
+    trayAction: (id: string) => invoke<void>('tray_action', { id }),
+    /** Starts a session on host `host_id`; progress arrives as `session` events. Returns its id. */
+    startSession: (hostId: string) => invoke<string>('start_session', { hostId }),
+    /** Stops session `session_id` wherever it is (connecting, waiting for a prompt, running). */
+    cancelSession: (sessionId: string) => invoke<void>('cancel_session', { sessionId }),
+    /** Completes question `id` (from a `prompt` event). */
+    answerPrompt: (id: number, answer: PromptAnswer) => invoke<void>('answer_prompt', { id, answer }),
+    /** Runs `command` on session `session_id`'s host through its login shell. */
+    runCommand: (sessionId: string, command: string) => invoke<ExecOutput>('run_command', { sessionId, command }),
+    /** The GPUs of session `session_id`'s host now, ranked, with the best free one recommended. */
+    gpuSnapshot: (sessionId: string) => invoke<GpuReport>('gpu_snapshot', { sessionId }),
+    /** Starts emitting `gpus` events for session `session_id` (the first right away, then every [`gpu::DEFAULT_INTERVAL`]) until [`unwatch_gpus`] or the session closes. Replaces an earlier watch of the same session. */
+    watchGpus: (sessionId: string) => invoke<void>('watch_gpus', { sessionId }),
+    /** Stops the `gpus` events of session `session_id` (the picker closed). Not an error when none run. */
+    unwatchGpus: (sessionId: string) => invoke<void>('unwatch_gpus', { sessionId }),
+    /** Every session this app started, oldest first. */
+    listSessions: () => invoke<SessionSummary[]>('list_sessions'),
+    /** Closes session `session_id`: stops its notebook (and the server), its tasks, its tunnels and its connection. */
+    closeSession: (sessionId: string) => invoke<void>('close_session', { sessionId }),
+    /** Opens `url` in a new app window titled `title`; returns the window's label.  Async on purpose: creating a window from a synchronous command deadlocks on Windows. */
+    openNotebook: (url: string, title: string) => invoke<string>('open_notebook', { url, title }),
+    /** Opens `url` in the default browser. */
+    openInBrowser: (url: string) => invoke<void>('open_in_browser', { url }),
+    /** The Python environments on session `session_id`'s host, the profile's first. */
+    listEnvironments: (sessionId: string) => invoke<EnvironmentView[]>('list_environments', { sessionId }),
+    /** Creates a venv with JupyterLab on the host (`path`, default `~/.tunnelbook/venv`), emitting each installer line as an `install` event; returns the new environment. */
+    installJupyter: (sessionId: string, path: string | null) => invoke<EnvironmentView>('install_jupyter', { sessionId, path }),
+    /** Starts JupyterLab in session `session_id` through core's session: on `gpu` (a `cudaVisibleDevices` from the picker, `cpu` for CPU only, `null` for the best free one) from `env` (an environment's `path`; `null`: the profile's, else the first with JupyterLab). Progress arrives as `session` events; on ready the notebook window opens. */
+    launchNotebook: (sessionId: string, gpu: string | null, env: string | null) => invoke<void>('launch_notebook', { sessionId, gpu, env }),
+    /** Starts session `session_id`'s notebook server again after it stopped (`serverGone`), behind the same local port; the notebook window follows. Progress arrives as `session` events. */
+    restartNotebook: (sessionId: string) => invoke<void>('restart_notebook', { sessionId }),
+    /** Checks session `session_id`'s notebook connection now and reconnects at once when it does not answer, instead of waiting for the next try. Progress arrives as `session` events. */
+    reconnectNotebook: (sessionId: string) => invoke<void>('reconnect_notebook', { sessionId }),
+    /** The Jupyter servers running on session `session_id`'s host: this app's notebook, servers the CLI or an earlier run started, and ones started by hand. */
+    listServers: (sessionId: string) => invoke<ServerView[]>('list_servers', { sessionId }),
+    /** Makes server `server_id` on session `session_id`'s host reachable here (a tunnel over the session's connection, kept until the session closes); returns its URL. */
+    attachServer: (sessionId: string, serverId: string) => invoke<string>('attach_server', { sessionId, serverId }),
+    /** Stops server `server_id` on session `session_id`'s host. For this session's own notebook it also ends core's session and closes the notebook window; the connection stays. */
+    stopServer: (sessionId: string, serverId: string) => invoke<void>('stop_server', { sessionId, serverId }),
+    /** The Tunnels view of `host_id`. */
+    listForwards: (hostId: string) => invoke<TunnelsView>('list_forwards', { hostId }),
+    /** Adds a saved rule (`index` null) or replaces rule `index` of host `host_id`. A running rule restarts with its new settings; an enabled one starts when the host is connected. */
+    saveForward: (hostId: string, index: number | null, rule: ForwardRule) => invoke<TunnelsView>('save_forward', { hostId, index, rule }),
+    /** Removes saved rule `index` of host `host_id` (stopping it when running). */
+    deleteForward: (hostId: string, index: number) => invoke<TunnelsView>('delete_forward', { hostId, index }),
+    /** Turns saved rule `index` on or off (saved in the profile); when the host is connected the forward starts or stops at once. */
+    setForwardEnabled: (hostId: string, index: number, enabled: boolean) => invoke<TunnelsView>('set_forward_enabled', { hostId, index, enabled }),
+    /** Starts every enabled saved rule of `host_id` that is not running (the host must be connected). Rules that cannot start say why in their `error`. */
+    startForwards: (hostId: string) => invoke<TunnelsView>('start_forwards', { hostId }),
+    /** Starts a forward that is not saved (e.g. TensorBoard's remote port 6006 to a free local port). */
+    startOneOff: (hostId: string, spec: ForwardSpec) => invoke<TunnelsView>('start_one_off', { hostId, spec }),
+    /** Stops running forward `id` (a saved rule stays saved and enabled). */
+    stopForward: (id: string) => invoke<TunnelsView>('stop_forward', { id }),
+    /** The saved settings (the defaults when none were saved). */
+    getSettings: () => invoke<Settings>('get_settings'),
+    /** Validates and saves `settings`; applies "start at login" when it changed. Returns what was saved. */
+    saveSettings: (settings: Settings) => invoke<Settings>('save_settings', { settings }),
+    /** The tray menu as a plain model (what the tray shows now). */
+    trayMenu: () => invoke<TrayMenu>('tray_menu'),
+    /** Where the app's files and logs are. */
+    appPaths: () => invoke<AppPaths>('app_paths'),
+    /** Opens the logs folder in the file manager. */
+    openLogsFolder: () => invoke<void>('open_logs_folder'),
+    /** Removes every remembered secret (passwords, key passphrases, Jupyter tokens) of every saved host from the OS keychain. Returns how many hosts were cleared. */
+    forgetAllSecrets: () => invoke<number>('forget_all_secrets'),
+    /** Quits: stops every tunnel and session; `stop_notebooks` says whether the remote notebooks stop too (otherwise they keep running and can be reattached later). */
+    quitApp: (stopNotebooks: boolean) => invoke<void>('quit_app', { stopNotebooks }),
+  };
+}
+
+/** The events the app emits, by name, with their payloads. */
+export type Events = {
+  'session': SessionEvent;
+  'gpus': GpuEvent;
+  'prompt': PromptEvent;
+  'install': InstallEvent;
+  'tray-session': { sessionId: string; hostId: string };
+  'quit-requested': null;
+};
+
+/** Every error code, in the order Rust declares them. */
+export const ERROR_CODES: readonly ErrorCode[] = [
+  'hostKeyChanged',
+  'hostKeyNotTrusted',
+  'authFailed',
+  'unreachable',
+  'timeout',
+  'notFound',
+  'validation',
+  'gpuDriver',
+  'noFreeGpu',
+  'jupyter',
+  'serverGone',
+  'cancelled',
+  'unsupported',
+  'internal',
+];
