@@ -27,7 +27,7 @@ use crate::{
     error::{ErrorCode, Problem},
     gpu::{self, FreeRule, GpuError, GpuSnapshot},
     jupyter,
-    session::{ReconnectPolicy, SessionHost},
+    profile::Profile,
     ssh::{ConnectContext, Connection, ConnectionState, SshError},
     tunnel::{ForwardSpec, Link, Tunnel, TunnelError, TunnelStats},
 };
@@ -105,6 +105,65 @@ impl HostEvent {
             error: Some(error),
         }
     }
+}
+
+/// How a ready session survives the network. The keepalive that finds a dead connection is the
+/// profile's (`keepalive_interval` × (`keepalive_max` + 1): 30 s by default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconnectPolicy {
+    /// Whether a lost connection is reconnected; off, the session reports
+    /// [`crate::session::SessionEvent::Disconnected`] and waits to be closed.
+    pub enabled: bool,
+    /// Wait before the first attempt; it doubles after each failed one.
+    pub first_delay: Duration,
+    /// The longest wait between attempts.
+    pub max_delay: Duration,
+    /// How long a local connection made during an outage waits for the connection to come back
+    /// before it is closed.
+    pub hold: Duration,
+    /// How often the server's health (process alive, Jupyter answering) is checked.
+    pub health_interval: Duration,
+    /// Health checks in a row in which the process runs and SSH works but Jupyter does not
+    /// answer before the server counts as gone.
+    pub unanswered_max: u32,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            first_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(30),
+            hold: Duration::from_secs(20),
+            health_interval: Duration::from_secs(10),
+            unanswered_max: 3,
+        }
+    }
+}
+
+impl ReconnectPolicy {
+    /// The wait before attempt `attempt` (1-based): `first_delay` doubled per failed attempt,
+    /// at most `max_delay`.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let doublings = attempt.saturating_sub(1).min(20);
+        self.first_delay
+            .saturating_mul(1 << doublings)
+            .min(self.max_delay)
+    }
+}
+
+/// Where the session runs.
+#[derive(Clone)]
+pub enum SessionHost {
+    /// Over SSH: the hops (jump hosts first, the target last) and the connect collaborators.
+    Ssh {
+        /// Jump hosts first, the target last.
+        chain: Vec<Profile>,
+        /// Prompter, known hosts, options.
+        context: ConnectContext,
+    },
+    /// This computer: no SSH, local GPUs (NVML), a local Jupyter process.
+    Local,
 }
 
 /// What to start a host session on.
@@ -502,7 +561,7 @@ impl Actor {
     /// `None`), or the session is closed (`None`).
     async fn reconnect(
         &mut self,
-        chain: &[crate::profile::Profile],
+        chain: &[Profile],
         context: &ConnectContext,
         mut cause: Problem,
     ) -> Option<Connection> {
@@ -578,7 +637,7 @@ impl Actor {
     /// The first dial, its progress as step events.
     async fn dial(
         &mut self,
-        chain: &[crate::profile::Profile],
+        chain: &[Profile],
         context: &ConnectContext,
     ) -> Result<Connection, (Step, Problem)> {
         let (tx, mut rx) = broadcast::channel(64);

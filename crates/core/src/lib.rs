@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod gpu;
+pub mod home;
 pub mod host;
 pub mod jupyter;
 pub mod profile;

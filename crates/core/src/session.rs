@@ -32,6 +32,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+pub use crate::host::{ReconnectPolicy, SessionHost};
 use crate::{
     error::{ErrorCode, Problem},
     gpu::{self, FreeRule, GpuChoice, GpuSelector},
@@ -41,7 +42,7 @@ use crate::{
     },
     profile::Profile,
     secret::{SecretStore, Sensitive},
-    ssh::{ConnectContext, Connection},
+    ssh::Connection,
     tunnel::{ForwardSpec, Link, Listen, Tunnel},
 };
 
@@ -187,65 +188,6 @@ pub enum SessionEvent {
         /// Why, with its code (e.g. `hostKeyChanged` when the host came back with another key).
         reason: Problem,
     },
-}
-
-/// How a ready session survives the network. The keepalive that finds a dead connection is the
-/// profile's (`keepalive_interval` × (`keepalive_max` + 1): 30 s by default).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReconnectPolicy {
-    /// Whether a lost connection is reconnected; off, the session reports
-    /// [`SessionEvent::Disconnected`] and waits to be closed.
-    pub enabled: bool,
-    /// Wait before the first attempt; it doubles after each failed one.
-    pub first_delay: Duration,
-    /// The longest wait between attempts.
-    pub max_delay: Duration,
-    /// How long a local connection made during an outage waits for the connection to come back
-    /// before it is closed.
-    pub hold: Duration,
-    /// How often the server's health (process alive, Jupyter answering) is checked.
-    pub health_interval: Duration,
-    /// Health checks in a row in which the process runs and SSH works but Jupyter does not
-    /// answer before the server counts as gone.
-    pub unanswered_max: u32,
-}
-
-impl Default for ReconnectPolicy {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            first_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(30),
-            hold: Duration::from_secs(20),
-            health_interval: Duration::from_secs(10),
-            unanswered_max: 3,
-        }
-    }
-}
-
-impl ReconnectPolicy {
-    /// The wait before attempt `attempt` (1-based): `first_delay` doubled per failed attempt,
-    /// at most `max_delay`.
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let doublings = attempt.saturating_sub(1).min(20);
-        self.first_delay
-            .saturating_mul(1 << doublings)
-            .min(self.max_delay)
-    }
-}
-
-/// Where the session runs.
-#[derive(Clone)]
-pub enum SessionHost {
-    /// Over SSH: the hops (jump hosts first, the target last) and the connect collaborators.
-    Ssh {
-        /// Jump hosts first, the target last.
-        chain: Vec<Profile>,
-        /// Prompter, known hosts, options.
-        context: ConnectContext,
-    },
-    /// This computer: no SSH, local GPUs (NVML), a local Jupyter process.
-    Local,
 }
 
 /// What to start.

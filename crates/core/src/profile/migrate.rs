@@ -8,7 +8,7 @@
 
 use toml::{Table, Value};
 
-use crate::tunnel::{ForwardRule, ForwardSpec};
+use super::{ForwardRule, ForwardSpec};
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = 1;

@@ -7,6 +7,7 @@
 //! how to connect (see [`crate::ssh`]) and secrets (see [`crate::secret`]): a profile never holds
 //! a password, only names the keychain entries that belong to it ([`Profile::secret_keys`]).
 
+mod forward;
 mod import;
 mod jump;
 mod migrate;
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(windows)]
 pub use self::putty::read_putty_sessions;
 pub use self::{
+    forward::{ForwardRule, ForwardSpec},
     import::{
         ImportCandidate, ImportPreview, ImportSkip, ImportSource, import_profiles, preview,
         previews,
@@ -36,15 +38,11 @@ pub use self::{
         import_ssh_config, read_ssh_config,
     },
     store::ProfileStore,
-    validate::{FieldError, LOCAL_NAME, validate, validate_changes},
+    validate::{FieldError, LOCAL_NAME, host_key_algorithms, validate, validate_changes},
 };
-use crate::{
-    secret::{SecretError, SecretKey},
-    tunnel::ForwardRule,
-};
+use crate::secret::{SecretError, SecretKey};
 
-/// The environment variable that overrides Tunnelbook's home directory.
-pub const HOME_ENV: &str = "TUNNELBOOK_HOME";
+pub use crate::home::HOME_ENV;
 
 /// One saved host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -314,12 +312,7 @@ fn backup_hint(backup: &Option<PathBuf>) -> String {
 /// Support/org.Tunnelbook.tunnelbook` on macOS, `%APPDATA%\Tunnelbook\tunnelbook\config` on
 /// Windows). Nothing is created.
 pub fn home_dir() -> Result<PathBuf, ProfileError> {
-    if let Some(home) = std::env::var_os(HOME_ENV).filter(|h| !h.is_empty()) {
-        return Ok(PathBuf::from(home));
-    }
-    directories::ProjectDirs::from("org", "Tunnelbook", "tunnelbook")
-        .map(|dirs| dirs.config_dir().to_path_buf())
-        .ok_or(ProfileError::NoHome)
+    crate::home::dir().ok_or(ProfileError::NoHome)
 }
 
 /// `~/x` becomes `$HOME/x` (on Windows also `~\x`, under `%USERPROFILE%`); other paths, such as
@@ -362,7 +355,7 @@ impl Profile {
     /// `%%` a `%`. `None` when there is no proxy command; the error names an unknown token.
     pub fn expanded_proxy_command(&self) -> Option<Result<String, String>> {
         let command = self.proxy_command.as_deref()?;
-        let user = crate::ssh::login_user(self);
+        let user = login_user(self);
         let port = self.port.to_string();
         Some(ssh_config::expand_tokens(
             command,
@@ -397,4 +390,13 @@ impl Profile {
             ..Profile::default()
         }
     }
+}
+
+/// The login user of a profile: its own, else the local user.
+pub fn login_user(profile: &Profile) -> String {
+    profile.user.clone().unwrap_or_else(|| {
+        std::env::var("USER")
+            .or_else(|_| std::env::var("USERNAME"))
+            .unwrap_or_else(|_| "root".to_string())
+    })
 }

@@ -8,8 +8,8 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
+use super::ForwardSpec;
 use super::{Profile, ProfileError, expand_home};
-use crate::tunnel::ForwardSpec;
 
 /// The name that means this computer on the command line (`tunnelbook up local`) and in the
 /// app's host list, so no saved host may take it.
@@ -164,7 +164,7 @@ fn check_profile(p: &Profile, all: &[Profile]) -> Vec<FieldError> {
         );
     }
     if let Some(spec) = &p.host_key_algorithms
-        && let Err(message) = crate::ssh::host_key_algorithms(spec)
+        && let Err(message) = host_key_algorithms(spec)
     {
         err(
             "hostKeyAlgorithms",
@@ -380,4 +380,52 @@ fn cycle_path<'a>(p: &'a Profile, all: &'a [Profile]) -> Vec<&'a str> {
         current = next;
     }
     path
+}
+
+/// An OpenSSH `HostKeyrussh::keys::Algorithms` value (`+`, `-`, `^` forms and patterns) as the russh host
+/// key algorithms to ask for, in order: the plain key types, and the types whose certificates
+/// (`…-cert-v01@openssh.com`) are allowed. Names russh does not implement are left out; a list
+/// left with no plain type and no certificate type is an error naming the value.
+pub fn host_key_algorithms(
+    spec: &str,
+) -> Result<(Vec<russh::keys::Algorithm>, Vec<russh::keys::Algorithm>), String> {
+    let names = super::assemble_key_algorithms(spec)?;
+    let supported = russh::Preferred::default().key;
+    let mut plain = Vec::new();
+    let mut certificates = Vec::new();
+    for name in &names {
+        let (list, base) = match name.strip_suffix("-cert-v01@openssh.com") {
+            // Certificates are signed with the base type; RSA ones are negotiated by the
+            // rsa-sha2 names, as OpenSSH does.
+            Some("ssh-rsa") => {
+                for hash in ["rsa-sha2-512", "rsa-sha2-256"] {
+                    if let Ok(a) = russh::keys::Algorithm::new(hash)
+                        && !certificates.contains(&a)
+                    {
+                        certificates.push(a);
+                    }
+                }
+                continue;
+            }
+            Some(base) => (&mut certificates, base),
+            None => (&mut plain, name.as_str()),
+        };
+        if let Ok(a) = russh::keys::Algorithm::new(base)
+            && supported.contains(&a)
+            && !list.contains(&a)
+        {
+            list.push(a);
+        }
+    }
+    if plain.is_empty() && certificates.is_empty() {
+        return Err(format!(
+            "HostKeyrussh::keys::Algorithms \"{spec}\" names no host key type Tunnelbook implements ({})",
+            supported
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok((plain, certificates))
 }

@@ -52,9 +52,7 @@ impl KeychainStore {
     /// locked keychain that refuses access, or a platform without one.
     pub fn open() -> Result<KeychainStore, SecretError> {
         let store = platform_store().map_err(|e| SecretError::Unavailable(describe(&e)))?;
-        let index_lock = crate::profile::home_dir()
-            .ok()
-            .map(|home| home.join("keychain-index.lock"));
+        let index_lock = crate::home::dir().map(|home| home.join("keychain-index.lock"));
         let keychain = KeychainStore { store, index_lock };
         // A read of an entry that normally does not exist: succeeds (None) when the keychain
         // answers, fails when it cannot be reached.

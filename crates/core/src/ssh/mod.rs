@@ -18,7 +18,7 @@ mod socket;
 
 use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
 
-use russh::{ChannelMsg, client, keys::Algorithm};
+use russh::{ChannelMsg, client};
 use serde::Serialize;
 use tokio::{io::AsyncWriteExt, net::TcpStream, sync::broadcast};
 
@@ -32,6 +32,7 @@ pub use self::{
         SecretQuestion,
     },
 };
+pub use crate::profile::{host_key_algorithms, login_user};
 use crate::{profile::Profile, secret::SecretStore};
 
 /// Errors of a connection. Messages say what is wrong and what to do; they never contain secrets.
@@ -541,52 +542,6 @@ fn russh_config(profile: &Profile, known_hosts: &KnownHosts) -> client::Config {
     }
 }
 
-/// An OpenSSH `HostKeyAlgorithms` value (`+`, `-`, `^` forms and patterns) as the russh host
-/// key algorithms to ask for, in order: the plain key types, and the types whose certificates
-/// (`…-cert-v01@openssh.com`) are allowed. Names russh does not implement are left out; a list
-/// left with no plain type and no certificate type is an error naming the value.
-pub fn host_key_algorithms(spec: &str) -> Result<(Vec<Algorithm>, Vec<Algorithm>), String> {
-    let names = crate::profile::assemble_key_algorithms(spec)?;
-    let supported = russh::Preferred::default().key;
-    let mut plain = Vec::new();
-    let mut certificates = Vec::new();
-    for name in &names {
-        let (list, base) = match name.strip_suffix("-cert-v01@openssh.com") {
-            // Certificates are signed with the base type; RSA ones are negotiated by the
-            // rsa-sha2 names, as OpenSSH does.
-            Some("ssh-rsa") => {
-                for hash in ["rsa-sha2-512", "rsa-sha2-256"] {
-                    if let Ok(a) = Algorithm::new(hash)
-                        && !certificates.contains(&a)
-                    {
-                        certificates.push(a);
-                    }
-                }
-                continue;
-            }
-            Some(base) => (&mut certificates, base),
-            None => (&mut plain, name.as_str()),
-        };
-        if let Ok(a) = Algorithm::new(base)
-            && supported.contains(&a)
-            && !list.contains(&a)
-        {
-            list.push(a);
-        }
-    }
-    if plain.is_empty() && certificates.is_empty() {
-        return Err(format!(
-            "HostKeyAlgorithms \"{spec}\" names no host key type Tunnelbook implements ({})",
-            supported
-                .iter()
-                .map(|a| a.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    Ok((plain, certificates))
-}
-
 /// `user@host[:port]` for messages.
 fn destination(profile: &Profile) -> String {
     let user = login_user(profile);
@@ -595,15 +550,6 @@ fn destination(profile: &Profile) -> String {
     } else {
         format!("{user}@{}:{}", profile.host, profile.port)
     }
-}
-
-/// The login user of a profile: its own, else the local user.
-pub fn login_user(profile: &Profile) -> String {
-    profile.user.clone().unwrap_or_else(|| {
-        std::env::var("USER")
-            .or_else(|_| std::env::var("USERNAME"))
-            .unwrap_or_else(|_| "root".to_string())
-    })
 }
 
 impl Connection {
@@ -1050,6 +996,7 @@ pub fn shell_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use russh::keys::Algorithm;
 
     /// OpenSSH's `+`, `-` and `^` forms choose and order the host key types asked for;
     /// certificate names allow certificates of their base type; a list of types Tunnelbook

@@ -17,7 +17,7 @@ pub use self::{
     tokens::{DEFAULT_KEY_ALGORITHMS, assemble_key_algorithms},
 };
 use super::{Profile, ProfileError, ProfileStore, StrictHostKeyChecking, validate::validate};
-use crate::tunnel::{ForwardRule, ForwardSpec};
+use crate::profile::{ForwardRule, ForwardSpec};
 
 /// What an import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

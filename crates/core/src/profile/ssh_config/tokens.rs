@@ -22,7 +22,7 @@ impl Local {
             .unwrap_or_default();
         Local {
             home,
-            user: crate::ssh::login_user(&super::super::Profile::default()),
+            user: crate::profile::login_user(&super::super::Profile::default()),
             host: local_host_name(),
             uid: local_uid(),
         }
