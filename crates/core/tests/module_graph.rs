@@ -3,6 +3,9 @@
 //! under `src/`; it depends on another when its code (not its comments or unit tests) names
 //! `crate::<other>`. The test fails naming the circle and the file that makes each step.
 
+// A failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},

@@ -1,5 +1,5 @@
-//! Tauri commands, grouped by area. Each is a thin adapter: read the arguments, call core (or
-//! an adapter standing in for a core module that has not landed), map the error.
+//! Tauri commands, grouped by area. Each is a thin adapter: read the arguments, call core, map the
+//! error. Their TypeScript wrappers are generated (`ui/src/lib/bindings/ipc.ts`).
 
 pub mod connect;
 pub mod gpus;
