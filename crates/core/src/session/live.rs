@@ -1,0 +1,479 @@
+//! A ready session held until it is closed: watching the connection and the server, reconnecting
+//! with backoff (or following the host session to its next connection), restarting a gone server.
+
+use super::*;
+
+/// What woke a waiting session.
+enum Wake {
+    Close {
+        stop_server: bool,
+        done: Option<oneshot::Sender<()>>,
+    },
+    ReconnectNow,
+    RestartServer,
+}
+
+/// Where the connection of a ready session is.
+enum Phase {
+    /// Connected (or no SSH at all).
+    Up,
+    /// Lost; `attempt` is the next attempt, made after the backoff (at once when `now`).
+    Down {
+        attempt: u32,
+        reason: Problem,
+        since: Instant,
+        now: bool,
+    },
+    /// Lost for good; waiting to be closed.
+    Ended,
+}
+
+/// A ready session being held until it is closed.
+pub(super) struct Live<'a> {
+    pub(super) spec: &'a SessionSpec,
+    pub(super) report: Reporter,
+    pub(super) tokens: &'a TokenStore,
+    pub(super) built: &'a mut Built,
+    pub(super) commands: &'a mut mpsc::Receiver<Command>,
+    pub(super) cancel: &'a CancellationToken,
+    /// The server is gone (reported); only a restart or closing helps.
+    pub(super) gone: bool,
+    /// Health checks in a row in which Jupyter did not answer.
+    pub(super) unanswered: u32,
+}
+
+/// How long a check that the connection still answers may take.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Live<'_> {
+    /// The next command, or a close when cancelled or every handle is gone.
+    async fn wake(&mut self) -> Wake {
+        let on_cancel = Wake::Close {
+            stop_server: self.spec.stop_server_on_cancel,
+            done: None,
+        };
+        tokio::select! {
+            cmd = self.commands.recv() => match cmd {
+                Some(Command::Close { stop_server, done }) => Wake::Close { stop_server, done: Some(done) },
+                Some(Command::ReconnectNow) => Wake::ReconnectNow,
+                Some(Command::RestartServer) => Wake::RestartServer,
+                None => on_cancel,
+            },
+            () = self.cancel.cancelled() => on_cancel,
+        }
+    }
+
+    /// Holds the session until it is closed; returns whether to stop the server, and whom to
+    /// tell when the cleanup is done.
+    pub(super) async fn hold(&mut self) -> (bool, Option<oneshot::Sender<()>>) {
+        let policy = self.spec.reconnect.clone();
+        let mut phase = Phase::Up;
+        let mut health = tokio::time::interval_at(
+            tokio::time::Instant::now() + policy.health_interval,
+            policy.health_interval,
+        );
+        health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            phase = match phase {
+                Phase::Up => {
+                    let conn = self.built.host.as_ref().and_then(Host::connection).cloned();
+                    let closed = async {
+                        match &conn {
+                            Some(c) => c.closed().await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        wake = self.wake() => match wake {
+                            Wake::Close { stop_server, done } => return (stop_server, done),
+                            Wake::ReconnectNow => match &conn {
+                                Some(c) if !c.ping(PING_TIMEOUT).await => {
+                                    self.lose_connection();
+                                    self.down(1, silent(), true).await
+                                }
+                                _ => Phase::Up,
+                            },
+                            Wake::RestartServer => {
+                                self.restart().await;
+                                Phase::Up
+                            }
+                        },
+                        reason = closed => {
+                            self.lose_connection();
+                            self.down(1, Problem::new(ErrorCode::Unreachable, reason), false).await
+                        }
+                        _ = health.tick(), if !self.gone => {
+                            if self.check_health().await {
+                                Phase::Up
+                            } else {
+                                self.lose_connection();
+                                self.down(1, silent(), true).await
+                            }
+                        }
+                    }
+                }
+                Phase::Down {
+                    attempt,
+                    reason,
+                    since,
+                    now,
+                } => {
+                    let delay = if now {
+                        Duration::ZERO
+                    } else {
+                        policy.delay(attempt)
+                    };
+                    self.report
+                        .event(SessionEvent::Reconnecting {
+                            attempt,
+                            next_try_in_secs: u64::try_from(delay.as_millis().div_ceil(1000))
+                                .unwrap_or(u64::MAX),
+                            reason,
+                        })
+                        .await;
+                    let sleep = tokio::time::sleep(delay);
+                    tokio::pin!(sleep);
+                    loop {
+                        tokio::select! {
+                            () = &mut sleep => break,
+                            wake = self.wake() => match wake {
+                                Wake::Close { stop_server, done } => return (stop_server, done),
+                                Wake::ReconnectNow => break,
+                                Wake::RestartServer => {
+                                    tracing::debug!("restart asked while reconnecting; ignored");
+                                }
+                            },
+                        }
+                    }
+                    // The attempt may wait on the human (a password prompt): closing must not.
+                    let spec = self.spec;
+                    let old = self.built.host.as_ref().and_then(Host::connection).cloned();
+                    let attempt_fut = connect(spec, old.as_ref());
+                    tokio::pin!(attempt_fut);
+                    let result = loop {
+                        tokio::select! {
+                            r = &mut attempt_fut => break r,
+                            wake = self.wake() => match wake {
+                                Wake::Close { stop_server, done } => return (stop_server, done),
+                                Wake::ReconnectNow | Wake::RestartServer => {}
+                            },
+                        }
+                    };
+                    match result {
+                        Ok(conn) => {
+                            self.reconnected(conn, attempt, since).await;
+                            health.reset();
+                            Phase::Up
+                        }
+                        Err((true, e)) => Phase::Down {
+                            attempt: attempt.saturating_add(1),
+                            reason: e,
+                            since,
+                            now: false,
+                        },
+                        Err((false, e)) => {
+                            self.end(e).await;
+                            Phase::Ended
+                        }
+                    }
+                }
+                Phase::Ended => match self.wake().await {
+                    Wake::Close { stop_server, done } => return (stop_server, done),
+                    Wake::ReconnectNow | Wake::RestartServer => Phase::Ended,
+                },
+            };
+        }
+    }
+
+    /// The phase after losing the connection: reconnecting, or the end when that is off.
+    async fn down(&mut self, attempt: u32, reason: Problem, now: bool) -> Phase {
+        if self.spec.reconnect.enabled {
+            Phase::Down {
+                attempt,
+                reason,
+                since: Instant::now(),
+                now,
+            }
+        } else {
+            self.end(reason).await;
+            Phase::Ended
+        }
+    }
+
+    /// Forgets the dead connection: the tunnels hold new local connections until the next one.
+    fn lose_connection(&mut self) {
+        if let Some(host) = &self.spec.host_session {
+            // The host session owns the connection and its link: it checks and dials again.
+            host.reconnect_now();
+            return;
+        }
+        if let Some(link) = &self.built.link {
+            link.set(None);
+        }
+        if let Some(conn) = self.built.host.as_ref().and_then(Host::connection).cloned() {
+            tokio::spawn(async move { conn.close().await });
+        }
+    }
+
+    /// The connection is lost for good: the local ports are released, the server keeps running.
+    async fn end(&mut self, reason: Problem) {
+        self.built.attached = None;
+        self.built.forwards.clear();
+        self.built.remote.clear();
+        self.report
+            .event(SessionEvent::Disconnected { reason })
+            .await;
+    }
+
+    /// The connection is back: the tunnels use it, remote forwards are asked for again, and the
+    /// server is checked (it may have died meanwhile).
+    async fn reconnected(&mut self, conn: Connection, attempts: u32, since: Instant) {
+        self.built.connected(&conn);
+        if let Some(link) = self.built.link.as_ref().filter(|_| !self.built.hosted) {
+            link.set(Some(conn.clone()));
+        }
+        self.unanswered = 0;
+        self.report
+            .event(SessionEvent::Reconnected {
+                attempts,
+                outage_secs: since.elapsed().as_secs(),
+            })
+            .await;
+        if let Some(link) = self.built.link.clone() {
+            for (rule, tunnel) in &mut self.built.remote {
+                *tunnel = None;
+                // The server may still hold the port for the old, dying session for a moment.
+                for attempt in 1..=3 {
+                    match rule.start_over(&link).await {
+                        Ok(t) => {
+                            *tunnel = Some(t);
+                            break;
+                        }
+                        Err(e) if attempt == 3 => {
+                            tracing::warn!(error = %e, "a saved remote forward did not come back");
+                        }
+                        Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+                    }
+                }
+            }
+        }
+        if !self.gone {
+            let host = Host::Ssh(conn);
+            if let Some(server) = self.server() {
+                match jupyter::is_running(&host, &server).await {
+                    Ok(false) => self.server_gone(gone_reason(&host, &server)).await,
+                    Ok(true) => {}
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cannot check the server after reconnecting")
+                    }
+                }
+            }
+        }
+    }
+
+    fn server(&self) -> Option<JupyterServer> {
+        self.built.launched.as_ref().map(|(s, _)| s.clone())
+    }
+
+    async fn server_gone(&mut self, reason: String) {
+        self.gone = true;
+        self.report.event(SessionEvent::ServerGone { reason }).await;
+    }
+
+    /// Is the server alive and answering? Its process gone, or `GET /api` unanswered
+    /// `unanswered_max` checks in a row while SSH works, is reported as
+    /// [`SessionEvent::ServerGone`]. Returns false when the connection itself stopped answering
+    /// (the host ran no check and answered no keepalive). Each step is bounded by
+    /// [`PING_TIMEOUT`], so a request such as [`Command::ReconnectNow`] waits little.
+    async fn check_health(&mut self) -> bool {
+        let (Some(host), Some(server)) = (self.built.host.clone(), self.server()) else {
+            return true;
+        };
+        match tokio::time::timeout(PING_TIMEOUT, jupyter::is_running(&host, &server)).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => {
+                self.server_gone(gone_reason(&host, &server)).await;
+                return true;
+            }
+            Ok(Err(_)) => return true,
+            Err(_) => {
+                return match host.connection() {
+                    Some(conn) => conn.ping(PING_TIMEOUT).await,
+                    None => true,
+                };
+            }
+        }
+        let Some(addr) = self.built.attached.as_ref().map(|a| a.local_addr) else {
+            return true;
+        };
+        let api = format!("{}api", server.base_url);
+        let answer = tokio::time::timeout(PING_TIMEOUT, http::request(addr, "GET", &api, None));
+        match answer.await {
+            Ok(Ok(r)) if r.status == 200 => self.unanswered = 0,
+            _ => {
+                self.unanswered = self.unanswered.saturating_add(1);
+                if self.unanswered >= self.spec.reconnect.unanswered_max.max(1) {
+                    self.server_gone(format!(
+                        "the Jupyter server (pid {}) runs on {} but has not answered {} checks in a row",
+                        server.pid,
+                        host.name(),
+                        self.unanswered
+                    ))
+                    .await;
+                }
+            }
+        }
+        true
+    }
+
+    /// Starts a new server with the same launch spec behind the same local port.
+    async fn restart(&mut self) {
+        if !self.gone {
+            tracing::debug!("restart asked while the server runs; ignored");
+            return;
+        }
+        let (Some(host), Some(launch)) = (self.built.host.clone(), self.built.launch.clone())
+        else {
+            return;
+        };
+        self.report
+            .step(
+                Step::Launch,
+                StepState::Started,
+                "starting JupyterLab again",
+                45,
+            )
+            .await;
+        // The old one may still hang around (not answering): stop it by signals (asking it over
+        // HTTP would only wait for a timeout) and remove its record.
+        if let Some((old, _)) = self.built.launched.take()
+            && let Err(e) = jupyter::stop(&host, &old, None, self.tokens).await
+        {
+            tracing::debug!(error = %e, server = %old.id, "cannot clean up the gone server");
+        }
+        let Launched { server, token } = match jupyter::launch(&host, &launch).await {
+            Ok(l) => l,
+            Err(e) => {
+                self.server_gone(format!("starting it again failed: {e}"))
+                    .await;
+                return;
+            }
+        };
+        self.tokens.remember(&server.id, &token);
+        self.built.launched = Some((server.clone(), Sensitive::new(token.expose().clone())));
+        self.report
+            .step(
+                Step::Launch,
+                StepState::Done,
+                format!("server {} started (pid {})", server.id, server.pid),
+                60,
+            )
+            .await;
+        let local_addr = match self.built.attached.as_ref() {
+            Some(Attached {
+                tunnel: Some(tunnel),
+                local_addr,
+                ..
+            }) => {
+                tunnel.retarget(server.endpoint.clone());
+                *local_addr
+            }
+            // This computer: the browser goes to the server's own port.
+            _ => match jupyter::attach(&host, &server, &token, Listen::loopback_any()).await {
+                Ok(a) => {
+                    let addr = a.local_addr;
+                    self.built.attached = Some(a);
+                    addr
+                }
+                Err(e) => {
+                    self.server_gone(format!("starting it again failed: {e}"))
+                        .await;
+                    return;
+                }
+            },
+        };
+        self.report
+            .step(
+                Step::Ready,
+                StepState::Started,
+                "waiting for JupyterLab to answer",
+                70,
+            )
+            .await;
+        let version =
+            match jupyter::wait_ready(&host, &server, local_addr, &token, self.spec.ready_timeout)
+                .await
+            {
+                Ok(v) => v,
+                Err(e) => {
+                    self.server_gone(format!("starting it again failed: {e}"))
+                        .await;
+                    return;
+                }
+            };
+        self.report
+            .step(
+                Step::Ready,
+                StepState::Done,
+                format!("Jupyter Server {version} is ready"),
+                100,
+            )
+            .await;
+        self.gone = false;
+        self.unanswered = 0;
+        let mut info = self.built.info.clone().unwrap_or_else(|| ReadyInfo {
+            url: String::new(),
+            local_port: 0,
+            gpu: None,
+            gpu_label: None,
+            remote_pid: 0,
+            env: String::new(),
+            server_id: String::new(),
+        });
+        info.url = server.url(local_addr.port(), &token);
+        info.local_port = local_addr.port();
+        info.gpu = server.gpu.clone();
+        info.remote_pid = server.pid;
+        info.server_id = server.id.clone();
+        self.built.info = Some(info.clone());
+        self.report.event(SessionEvent::Ready(info)).await;
+    }
+}
+
+/// "The connection did not answer."
+fn silent() -> Problem {
+    Problem::new(ErrorCode::Unreachable, "the connection did not answer")
+}
+
+/// One reconnect attempt: dialed, or (on a host session) the host session's next connection.
+/// Errors say whether another attempt may help (`true`).
+async fn connect(
+    spec: &SessionSpec,
+    old: Option<&Connection>,
+) -> Result<Connection, (bool, Problem)> {
+    if let Some(host) = &spec.host_session {
+        return host.next_connection(old).await.map_err(|p| (false, p));
+    }
+    match &spec.host {
+        SessionHost::Ssh { chain, context } => Connection::open(chain, context)
+            .await
+            .map_err(|e| (e.is_transient(), Problem::from(e))),
+        SessionHost::Local => Err((
+            false,
+            Problem::new(ErrorCode::Unsupported, "this computer has no connection"),
+        )),
+    }
+}
+
+fn gone_reason(host: &Host, server: &JupyterServer) -> String {
+    format!(
+        "the Jupyter server (pid {}) is no longer running on {}{}",
+        server.pid,
+        host.name(),
+        server
+            .log
+            .as_deref()
+            .map(|l| format!("; its log: {l}"))
+            .unwrap_or_default()
+    )
+}

@@ -1,0 +1,302 @@
+//! The steps of a launch, in order (connect → GPUs → environment → launch → tunnel → ready), and
+//! the cleanup when a session fails, is cancelled or closed.
+
+use super::*;
+
+/// Closes the tunnel, stops the server when it is not ready yet (or `stop_ready`), closes the
+/// connection.
+pub(super) async fn cleanup(built: &mut Built, stop_ready: bool, tokens: &TokenStore) {
+    for forward in built.forwards.drain(..) {
+        forward.close().await;
+    }
+    for (_, forward) in built.remote.drain(..) {
+        if let Some(f) = forward {
+            f.close().await;
+        }
+    }
+    if let Some(attached) = built.attached.take()
+        && let Some(t) = attached.tunnel
+    {
+        t.close().await;
+    }
+    if let (Some(host), Some((server, token))) = (&built.host, built.launched.take())
+        && (!built.ready || stop_ready)
+        && let Err(e) = jupyter::stop(host, &server, Some(&token), tokens).await
+    {
+        tracing::warn!(error = %e, server = %server.id, "cannot stop the server while cleaning up");
+    }
+    if let Some(conn) = built.host.as_ref().and_then(Host::connection)
+        && !built.hosted
+    {
+        conn.close().await;
+    }
+}
+
+pub(super) type StepResult<T> = Result<T, (Step, Problem)>;
+
+fn fail<E: Into<Problem>>(step: Step) -> impl FnOnce(E) -> (Step, Problem) {
+    move |e| (step, e.into())
+}
+
+pub(super) async fn steps(
+    spec: &SessionSpec,
+    report: &Reporter,
+    tokens: &TokenStore,
+    built: &mut Built,
+) -> StepResult<ReadyInfo> {
+    let profile = &spec.profile;
+    // Connect.
+    let host = match &spec.host {
+        SessionHost::Ssh { chain, context } => {
+            let target = chain.last().map(|p| p.host.clone()).unwrap_or_default();
+            report
+                .step(
+                    Step::Connect,
+                    StepState::Started,
+                    format!("connecting to {target}"),
+                    0,
+                )
+                .await;
+            let conn = match &spec.host_session {
+                Some(host) => {
+                    built.hosted = true;
+                    built.link = Some(host.link());
+                    host.next_connection(None)
+                        .await
+                        .map_err(|p| (Step::Connect, p))?
+                }
+                None => {
+                    let conn = Connection::open(chain, context)
+                        .await
+                        .map_err(fail(Step::Connect))?;
+                    built.link = Some(Link::new(Some(conn.clone()), spec.reconnect.hold));
+                    conn
+                }
+            };
+            built.connected(&conn);
+            let how = if built.hosted {
+                "using the open connection to"
+            } else {
+                "connected to"
+            };
+            report
+                .step(
+                    Step::Connect,
+                    StepState::Done,
+                    format!("{how} {}", conn.destination()),
+                    15,
+                )
+                .await;
+            Host::Ssh(conn)
+        }
+        SessionHost::Local => {
+            report
+                .step(
+                    Step::Connect,
+                    StepState::Skipped,
+                    "this computer: no SSH",
+                    15,
+                )
+                .await;
+            Host::Local
+        }
+    };
+    built.host = Some(host.clone());
+
+    // GPUs.
+    let selector = match &spec.gpu {
+        Some(s) => s.clone(),
+        None => profile
+            .gpu
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(fail(Step::Gpus))?
+            .unwrap_or(GpuSelector::Auto),
+    };
+    let choice: Option<GpuChoice> = if selector == GpuSelector::None {
+        report
+            .step(Step::Gpus, StepState::Skipped, "no GPU asked for", 30)
+            .await;
+        None
+    } else {
+        report
+            .step(Step::Gpus, StepState::Started, "reading GPUs", 15)
+            .await;
+        let snapshot = match &host {
+            Host::Ssh(conn) => gpu::snapshot(conn).await,
+            Host::Local => tokio::task::spawn_blocking(gpu::local).await.map_err(|e| {
+                (
+                    Step::Gpus,
+                    Problem::new(ErrorCode::Internal, format!("the NVML reader stopped: {e}")),
+                )
+            })?,
+        }
+        .map_err(fail(Step::Gpus))?;
+        let choice = snapshot
+            .select_with(&selector, &spec.free_rule)
+            .map_err(fail(Step::Gpus))?;
+        let message = match (&choice, &snapshot.no_gpu_reason) {
+            (Some(c), _) => format!("{} ({})", c.label(), c.cuda_visible_devices),
+            (None, Some(reason)) => format!("{reason}; running without a GPU"),
+            (None, None) => "running without a GPU".to_string(),
+        };
+        report.step(Step::Gpus, StepState::Done, message, 30).await;
+        choice
+    };
+
+    // Environment.
+    report
+        .step(
+            Step::Environment,
+            StepState::Started,
+            "looking for Python environments",
+            30,
+        )
+        .await;
+    let wanted = spec.env.as_deref().or(profile.environment.as_deref());
+    let mut modules = if spec.modules.is_empty() {
+        profile.modules.clone()
+    } else {
+        spec.modules.clone()
+    };
+    let envs = jupyter::environments_with_modules(&host, wanted, &modules)
+        .await
+        .map_err(fail(Step::Environment))?;
+    let env = jupyter::choose(&host.name(), &envs, wanted)
+        .map_err(fail(Step::Environment))?
+        .clone();
+    // An environment a module provides runs with that module loaded.
+    if env.kind == jupyter::EnvKind::Module
+        && env.name != modules.join(" ")
+        && !modules.contains(&env.name)
+    {
+        modules.push(env.name.clone());
+    }
+    report
+        .step(
+            Step::Environment,
+            StepState::Done,
+            format!(
+                "{} (Python {})",
+                env.label(),
+                env.python_version.as_deref().unwrap_or("?")
+            ),
+            45,
+        )
+        .await;
+
+    // Launch.
+    report
+        .step(Step::Launch, StepState::Started, "starting JupyterLab", 45)
+        .await;
+    let launch = LaunchSpec {
+        env: env.clone(),
+        cuda_visible_devices: choice.as_ref().map(|c| c.cuda_visible_devices.clone()),
+        notebook_dir: spec.notebook_dir.clone().or(profile.notebook_dir.clone()),
+        modules,
+        pre_launch: profile.pre_launch.clone(),
+        endpoint: spec.endpoint,
+    };
+    built.launch = Some(launch.clone());
+    let Launched { server, token } = jupyter::launch(&host, &launch)
+        .await
+        .map_err(fail(Step::Launch))?;
+    tokens.remember(&server.id, &token);
+    built.launched = Some((server.clone(), Sensitive::new(token.expose().clone())));
+    report
+        .step(
+            Step::Launch,
+            StepState::Done,
+            format!("server {} started (pid {})", server.id, server.pid),
+            60,
+        )
+        .await;
+
+    // Tunnel.
+    report
+        .step(
+            Step::Tunnel,
+            StepState::Started,
+            format!("forwarding to {}", server.endpoint),
+            60,
+        )
+        .await;
+    let listen = match spec.local_port {
+        Some(port) => Listen::loopback(port),
+        None => Listen::loopback_any(),
+    };
+    let attached = jupyter::attach_over(&host, built.link.as_ref(), &server, &token, listen)
+        .await
+        .map_err(fail(Step::Tunnel))?;
+    let local_addr = attached.local_addr;
+    let url = attached.url.clone();
+    built.attached = Some(attached);
+    // The host's saved forwarding rules start with the connection. One that cannot start (its
+    // port taken, say) is reported and the notebook goes on: it is not what the user came for.
+    let mut saved = Vec::new();
+    if let Some(link) = built.link.clone().filter(|_| spec.saved_forwards) {
+        for rule in profile.forwards.iter().filter(|r| r.enabled) {
+            match rule.spec.start_over(&link).await {
+                Ok(tunnel) => {
+                    saved.push(tunnel.description().to_string());
+                    if rule.spec.is_remote() {
+                        built.remote.push((rule.spec.clone(), Some(tunnel)));
+                    } else {
+                        built.forwards.push(tunnel);
+                    }
+                }
+                Err(e) => {
+                    saved.push(format!("failed: {e}"));
+                    // A remote forward is asked for again on the next connection.
+                    if rule.spec.is_remote() {
+                        built.remote.push((rule.spec.clone(), None));
+                    }
+                }
+            }
+        }
+    }
+    let saved = if saved.is_empty() {
+        String::new()
+    } else {
+        format!("; saved forwards: {}", saved.join(", "))
+    };
+    report
+        .step(
+            Step::Tunnel,
+            StepState::Done,
+            format!("listening on {local_addr}{saved}"),
+            70,
+        )
+        .await;
+
+    // Ready.
+    report
+        .step(
+            Step::Ready,
+            StepState::Started,
+            "waiting for JupyterLab to answer",
+            70,
+        )
+        .await;
+    let version = jupyter::wait_ready(&host, &server, local_addr, &token, spec.ready_timeout)
+        .await
+        .map_err(fail(Step::Ready))?;
+    report
+        .step(
+            Step::Ready,
+            StepState::Done,
+            format!("Jupyter Server {version} is ready"),
+            100,
+        )
+        .await;
+    Ok(ReadyInfo {
+        url,
+        local_port: local_addr.port(),
+        gpu: server.gpu.clone(),
+        gpu_label: choice.map(|c| c.label()),
+        remote_pid: server.pid,
+        env: env.label(),
+        server_id: server.id,
+    })
+}

@@ -1,0 +1,97 @@
+//! What the tray tells the user as notifications: sessions that changed state or dropped, GPUs
+//! that became free; and the GPU counts its menu shows. Pure functions over snapshots.
+
+use super::*;
+
+/// Free and total GPUs of a snapshot (MIG instances count as what a notebook can be pinned to),
+/// free as `rule` (the settings) says.
+pub fn gpu_count(snapshot: &GpuSnapshot, rule: &FreeRule) -> GpuCount {
+    let choices = snapshot.rank(rule);
+    GpuCount {
+        free: choices.iter().filter(|c| c.free).count(),
+        total: choices.len(),
+    }
+}
+
+/// A desktop notification to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub title: String,
+    pub body: String,
+}
+
+/// Notifications for what changed between two looks at the sessions: a notebook became ready,
+/// a connected session dropped.
+pub fn session_notices(before: &[SessionSummary], now: &[SessionSummary]) -> Vec<Notice> {
+    let mut out = Vec::new();
+    for s in now {
+        let was = before.iter().find(|b| b.id == s.id).map(|b| b.status);
+        let host = host_label(&s.host_id);
+        match (was, s.status) {
+            (Some(w), SessionStatus::Ready) if w != SessionStatus::Ready => out.push(Notice {
+                title: "Notebook ready".into(),
+                body: format!("JupyterLab on {host} is ready."),
+            }),
+            (
+                Some(SessionStatus::Connected | SessionStatus::Launching | SessionStatus::Ready),
+                SessionStatus::Failed | SessionStatus::Disconnected,
+            ) => out.push(drop_notice(s)),
+            _ => {}
+        }
+    }
+    out
+}
+
+pub(super) fn drop_notice(s: &SessionSummary) -> Notice {
+    Notice {
+        title: "Connection dropped".into(),
+        body: format!(
+            "The session on {} ({}) lost its connection.",
+            host_label(&s.host_id),
+            s.id
+        ),
+    }
+}
+
+/// Notifications for live sessions whose SSH connection closed under them (`closed`), each
+/// session once (`told` remembers which were reported).
+pub fn closed_notices(closed: &[SessionSummary], told: &mut HashSet<String>) -> Vec<Notice> {
+    closed
+        .iter()
+        .filter(|s| told.insert(s.id.clone()))
+        .map(drop_notice)
+        .collect()
+}
+
+/// Busy GPUs (by `cudaVisibleDevices`) of a snapshot, by `rule`.
+pub fn busy_gpus(snapshot: &GpuSnapshot, rule: &FreeRule) -> HashSet<String> {
+    snapshot
+        .rank(rule)
+        .into_iter()
+        .filter(|c| !c.free)
+        .map(|c| c.cuda_visible_devices)
+        .collect()
+}
+
+/// A notification for each GPU that was busy before and is free now, on a watched host.
+pub fn freed_notices(
+    host: &str,
+    busy_before: &HashSet<String>,
+    snapshot: &GpuSnapshot,
+    rule: &FreeRule,
+) -> Vec<Notice> {
+    let mut freed: Vec<_> = snapshot
+        .rank(rule)
+        .into_iter()
+        .filter(|c| c.free && busy_before.contains(&c.cuda_visible_devices))
+        .map(|c| c.label())
+        .collect();
+    freed.sort();
+    freed
+        .into_iter()
+        .map(|label| Notice {
+            title: "GPU free".into(),
+            body: format!("{label} on {} is free now.", host_label(host)),
+        })
+        .collect()
+}
