@@ -249,8 +249,9 @@ struct Shared {
     link: Link,
     status: watch::Sender<Status>,
     cancel: CancellationToken,
-    /// Remote forwards, asked for again after a reconnect.
-    remote: Mutex<Vec<Forward>>,
+    /// The forwards started on the session: closed with it; the remote ones are asked for
+    /// again after a reconnect.
+    forwards: Mutex<Vec<Forward>>,
 }
 
 /// A running host session; clones share it. It ends with [`HostSession::close`] (or when every
@@ -278,7 +279,7 @@ impl HostSession {
             link: Link::new(None, spec.reconnect.hold),
             status: watch::Sender::new(Status::Dialing),
             cancel: CancellationToken::new(),
-            remote: Mutex::new(Vec::new()),
+            forwards: Mutex::new(Vec::new()),
         });
         let actor = Actor {
             spec,
@@ -349,11 +350,9 @@ impl HostSession {
             local_addr: tunnel.local_addr(),
             tunnel: Arc::new(Mutex::new(Some(tunnel))),
         };
-        if spec.is_remote()
-            && let Ok(mut remote) = self.shared.remote.lock()
-        {
-            remote.retain(|f| !f.is_closed());
-            remote.push(forward.clone());
+        if let Ok(mut forwards) = self.shared.forwards.lock() {
+            forwards.retain(|f| !f.is_closed());
+            forwards.push(forward.clone());
         }
         Ok(forward)
     }
@@ -389,17 +388,18 @@ impl HostSession {
         let _ = self.commands.send(Command::ReconnectNow);
     }
 
-    /// Ends the session: closes its forwards and its connection. Servers keep running.
+    /// Ends the session: closes its forwards (their listeners too) and its connection. Servers
+    /// keep running.
     pub async fn close(&self) {
         let _ = self.commands.send(Command::Close);
         self.shared.cancel.cancel();
-        let remote: Vec<Forward> = self
+        let forwards: Vec<Forward> = self
             .shared
-            .remote
+            .forwards
             .lock()
             .map(|mut r| r.drain(..).collect())
             .unwrap_or_default();
-        for f in remote {
+        for f in forwards {
             f.close().await;
         }
         let mut rx = self.shared.status.subscribe();
@@ -701,9 +701,14 @@ impl Actor {
     async fn ask_remote_forwards_again(&self) {
         let remote: Vec<Forward> = self
             .shared
-            .remote
+            .forwards
             .lock()
-            .map(|r| r.iter().filter(|f| !f.is_closed()).cloned().collect())
+            .map(|r| {
+                r.iter()
+                    .filter(|f| f.spec.is_remote() && !f.is_closed())
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
         for forward in remote {
             // The server may still hold the port for the old, dying session for a moment.

@@ -138,7 +138,7 @@ pub async fn launch_notebook<R: Runtime>(
     spec.env = env;
     // The host session: nothing is asked again, the launch skips a handshake, and a lost
     // connection is the host session's to dial again.
-    spec.host_session = Some(host_session);
+    spec.host_session = Some(host_session).filter(|h| !h.is_local());
     // The server's token goes to the keychain, so `tunnelbook attach` / `down` find it too.
     spec.secrets = state.secrets();
     // Saved forwarding rules are the Tunnels view's (started there, over the host's connection).
