@@ -99,6 +99,11 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
             commands::settings::open_logs_folder,
             commands::settings::forget_all_secrets,
             commands::settings::quit_app,
+            // Terminal tabs (issue 23).
+            commands::terminal::open_terminal,
+            commands::terminal::terminal_input,
+            commands::terminal::resize_terminal,
+            commands::terminal::close_terminal,
         ])
 }
 

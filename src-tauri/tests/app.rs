@@ -332,6 +332,9 @@ fn export_bindings() {
     InstallEvent::export_all(&cfg).unwrap();
     ServerView::export_all(&cfg).unwrap();
     tunnelbook_core::profile::ImportPreview::export_all(&cfg).unwrap();
+    // Terminal tabs (issue 23).
+    tunnelbook_app::commands::terminal::TerminalOpened::export_all(&cfg).unwrap();
+    tunnelbook_app::commands::terminal::TerminalEvent::export_all(&cfg).unwrap();
 }
 
 #[test]

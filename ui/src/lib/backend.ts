@@ -25,6 +25,8 @@ import type { ForwardSpec } from './bindings/ForwardSpec';
 import type { Settings } from './bindings/Settings';
 import type { TrayMenu } from './bindings/TrayMenu';
 import type { TunnelsView } from './bindings/TunnelsView';
+import type { TerminalEvent } from './bindings/TerminalEvent';
+import type { TerminalOpened } from './bindings/TerminalOpened';
 
 export type { UnlistenFn };
 
@@ -146,6 +148,17 @@ export const backend = {
     listen<GpuEvent>('gpus', (e) => handler(e.payload)),
   onInstall: (handler: (event: InstallEvent) => void): Promise<UnlistenFn> =>
     listen<InstallEvent>('install', (e) => handler(e.payload)),
+
+  // Terminal tabs (issue 23): login shells over a session's open connection.
+  /** Opens a login shell on a `cols` × `rows` pty; its output arrives as `terminal` events. */
+  openTerminal: (sessionId: string, cols: number, rows: number) =>
+    call<TerminalOpened>('open_terminal', { sessionId, cols, rows }),
+  terminalInput: (terminalId: string, data: string) => call<void>('terminal_input', { terminalId, data }),
+  resizeTerminal: (terminalId: string, cols: number, rows: number) =>
+    call<void>('resize_terminal', { terminalId, cols, rows }),
+  closeTerminal: (terminalId: string) => call<void>('close_terminal', { terminalId }),
+  onTerminal: (handler: (event: TerminalEvent) => void): Promise<UnlistenFn> =>
+    listen<TerminalEvent>('terminal', (e) => handler(e.payload)),
 };
 
 export type Backend = typeof backend;
