@@ -48,7 +48,11 @@ pub struct TerminalEvent {
 
 /// One change of a terminal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum TerminalUpdate {
     /// Bytes for the screen, base64 (a UTF-8 character may be split between two events).
     Output {
@@ -125,7 +129,12 @@ pub async fn open_terminal<R: Runtime>(
     let (shell, probe) = tokio::join!(conn.open_shell(&spec), probe);
     let shell = shell?;
     let multiplexers = probe
-        .map(|o| o.stdout_text().split_whitespace().map(String::from).collect())
+        .map(|o| {
+            o.stdout_text()
+                .split_whitespace()
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default();
     let registry = terminals(&app);
     let terminal_id = format!("t{}", registry.next.fetch_add(1, Ordering::Relaxed) + 1);
