@@ -11,10 +11,12 @@
 //  3. sshd's log shows one authentication for the connection and the shell together.
 //  4. Colours and UTF-8 render (screenshot docs/screenshots/terminal.png), a second tab opens
 //     on the same host.
-//  5. The connection drops under the shell: the tab says so and keeps its scrollback.
+//  5. "Open in my terminal" starts x-terminal-emulator (a stand-in that records its arguments and
+//     runs them) on `tunnelbook shell gpu-box`, which logs in and runs a line.
+//  6. The connection drops under the shell: the tab says so and keeps its scrollback.
 // Own tauri-driver ports (TAURI_DRIVER_PORT or free ones), own sshd and app home.
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -34,6 +36,18 @@ const sshdDir = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-term-sshd-'));
 mkdirSync(shots, { recursive: true });
 
 const step = (name) => console.log(`ok - ${name}`);
+
+// "Open in my terminal": the CLI built next to the app on PATH as `tunnelbook`, and a stand-in
+// for Debian's x-terminal-emulator (Xvfb has no one to look at a window): it records what it was
+// asked to run and runs it the way a terminal would, feeding the shell one line.
+const bin = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-term-bin-'));
+const externalOut = join(bin, 'external.out');
+symlinkSync(join(dirname(binary), 'tunnelbook'), join(bin, 'tunnelbook'));
+writeFileSync(
+  join(bin, 'x-terminal-emulator'),
+  `#!/bin/sh\nprintf '%s\\n' "$*" > ${externalOut}.args\n[ "$1" = -e ] && shift\necho 'echo via-$((40+2)); exit 5' | "$@" > ${externalOut} 2>&1\necho "status=$?" >> ${externalOut}\n`,
+);
+chmodSync(join(bin, 'x-terminal-emulator'), 0o755);
 
 // sshd on 127.0.0.1 (root login with a throwaway key); its log (stderr) is kept to count
 // authentications.
@@ -91,7 +105,7 @@ function appPids() {
 
 const driver = spawn('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
   stdio: ['ignore', 'inherit', 'inherit'],
-  env: { ...process.env, TUNNELBOOK_HOME: home },
+  env: { ...process.env, TUNNELBOOK_HOME: home, PATH: `${bin}:${process.env.PATH}` },
 });
 let session;
 let sshd;
@@ -261,7 +275,18 @@ async function main() {
   await click((await findAll('css selector', '[data-testid="terminal-tab"]'))[0]);
   step('colours and UTF-8 render; a second tab opens on the same host');
 
-  // 5. The connection drops under the shell (its sshd process is killed): the tab says so and
+  // "Open in my terminal": the system terminal runs `tunnelbook shell gpu-box`, which logs in on
+  // its own (same hosts, keys and known_hosts) and runs what is typed there.
+  await click(await find('css selector', '[data-testid="terminal-external"]'));
+  await waitFor('the external terminal to finish', () => existsSync(externalOut) && /status=\d+/.test(readFileSync(externalOut, 'utf8')), 30000);
+  const args = readFileSync(`${externalOut}.args`, 'utf8').trim();
+  const got = readFileSync(externalOut, 'utf8');
+  if (args !== '-e tunnelbook shell gpu-box' || !got.includes('via-42') || !got.includes('status=5')) {
+    throw new Error(`external terminal got "${args}", printed:\n${got}`);
+  }
+  step(`"Open in my terminal" ran x-terminal-emulator ${args}: the shell there printed via-42 and exited 5`);
+
+  // 6. The connection drops under the shell (its sshd process is killed): the tab says so and
   // keeps its scrollback.
   await typeLine('kill -9 $PPID');
   const banner = await waitFor('the lost-connection notice', () => find('css selector', '[data-testid="terminal-ended"]'), 30000);
@@ -290,5 +315,6 @@ try {
   sshd?.kill('SIGTERM');
   rmSync(home, { recursive: true, force: true });
   rmSync(sshdDir, { recursive: true, force: true });
+  rmSync(bin, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);
