@@ -117,10 +117,13 @@ export class TerminalsState {
     }
   }
 
-  /** A new shell on the same host as tab `key` (after its shell ended, e.g. after a reconnect). */
-  again(key: number) {
+  /** A new shell on the same host as tab `key` (after its shell ended, e.g. after a reconnect):
+   * on `current`, the host's session now, when given (a reconnect may have started a new one). */
+  again(key: number, current: { sessionId: string; hostLabel: string } | null = null) {
     const tab = this.tabs.find((t) => t.key === key);
-    if (tab) this.add(tab.sessionId, tab.hostLabel);
+    if (!tab) return;
+    const sessionId = current && current.hostLabel === tab.hostLabel ? current.sessionId : tab.sessionId;
+    this.add(sessionId, tab.hostLabel);
   }
 
   /** Closes tab `key` (the host hangs up its shell). */

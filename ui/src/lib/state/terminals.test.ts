@@ -63,6 +63,11 @@ describe('TerminalsState', () => {
     expect(model.tabs).toHaveLength(2);
     expect(model.tabs[1].sessionId).toBe('s1');
     expect(model.active).toBe(model.tabs[1].key);
+    // After a reconnect that made a new session for the host, the new shell goes there.
+    model.again(tab.key, { sessionId: 's2', hostLabel: 'box' });
+    expect(model.tabs[2].sessionId).toBe('s2');
+    model.again(tab.key, { sessionId: 's3', hostLabel: 'other' });
+    expect(model.tabs[3].sessionId).toBe('s1');
   });
 
   it('says how a shell exited on its own, without advice', () => {
