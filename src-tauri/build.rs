@@ -44,6 +44,11 @@ const COMMANDS: &[&str] = &[
     "import_hosts",
     "check_environment",
     "tray_action",
+    // Terminal tabs (issue 23).
+    "open_terminal",
+    "terminal_input",
+    "resize_terminal",
+    "close_terminal",
 ];
 
 fn main() {

@@ -98,6 +98,11 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
             commands::settings::open_logs_folder,
             commands::settings::forget_all_secrets,
             commands::settings::quit_app,
+            // Terminal tabs (issue 23).
+            commands::terminal::open_terminal,
+            commands::terminal::terminal_input,
+            commands::terminal::resize_terminal,
+            commands::terminal::close_terminal,
         ])
 }
 
@@ -158,6 +163,8 @@ pub fn run() {
                 .build(),
         )
         .plugin(tauri_plugin_opener::init())
+        // "Open in my terminal" (issue 23): only the programs capabilities/main.json scopes.
+        .plugin(tauri_plugin_shell::init())
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_autostart::init(

@@ -334,6 +334,9 @@ fn export_bindings() {
     InstallEvent::export_all(&cfg).unwrap();
     ServerView::export_all(&cfg).unwrap();
     tunnelbook_core::profile::ImportPreview::export_all(&cfg).unwrap();
+    // Terminal tabs (issue 23).
+    tunnelbook_app::commands::terminal::TerminalOpened::export_all(&cfg).unwrap();
+    tunnelbook_app::commands::terminal::TerminalEvent::export_all(&cfg).unwrap();
 
     // The commands, events and error codes (ipc.ts), from the same Rust source.
     let events = [
@@ -358,6 +361,10 @@ fn export_bindings() {
             "{ sessionId: string; hostId: string }".to_string(),
         ),
         (tunnelbook_app::tray::QUIT_EVENT, "null".to_string()),
+        (
+            tunnelbook_app::commands::terminal::TERMINAL_EVENT,
+            tunnelbook_app::commands::terminal::TerminalEvent::name(&cfg),
+        ),
     ]
     .map(|(name, payload)| contract::Event { name, payload });
     let codes: Vec<String> = tunnelbook_core::error::ErrorCode::ALL

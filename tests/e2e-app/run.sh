@@ -19,3 +19,8 @@ xvfb-run -a -s "-screen 0 1280x900x24" node tests/e2e-app/tray.mjs target/debug/
 # First hour: ~/.ssh/config imported on first start, a shared /opt venv added by path and kept,
 # later launches (Hosts, tray) with no choice; its own bed user and tauri-driver ports.
 xvfb-run -a -s "-screen 0 1280x900x24" node tests/e2e-app/firstrun.mjs target/debug/tunnelbook-app target/debug/tunnelbook-e2e-bed
+# Terminal tabs (issue 23): a login shell over the open connection, python3 in it, resize, one
+# authentication in sshd's log, "Open in my terminal" (runs the CLI), a dropped connection; its
+# own sshd and tauri-driver ports.
+cargo build -p tunnelbook-cli
+xvfb-run -a -s "-screen 0 1280x900x24" node tests/e2e-app/terminal.mjs target/debug/tunnelbook-app

@@ -10,6 +10,8 @@
 pub mod kernel;
 pub mod prompter;
 pub mod proxy;
+// `tunnelbook shell` and the terminal (issue 23).
+pub mod pty;
 pub mod zoo;
 
 use std::{

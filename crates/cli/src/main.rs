@@ -9,6 +9,7 @@ mod gpus;
 mod hosts;
 mod prompt;
 mod servers;
+mod shell;
 mod up;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -84,6 +85,8 @@ enum Command {
     Envs(envs::EnvsArgs),
     /// Create a venv with JupyterLab and ipykernel on a host.
     InstallJupyter(envs::InstallArgs),
+    /// An interactive login shell on a saved host, like `ssh NAME`; exits with its status.
+    Shell(shell::ShellArgs),
 }
 
 fn main() -> ExitCode {
@@ -114,6 +117,7 @@ fn main() -> ExitCode {
             Command::Down(args) => servers::down(&cli.global, args).await,
             Command::Envs(args) => envs::envs(&cli.global, args).await,
             Command::InstallJupyter(args) => envs::install(&cli.global, args).await,
+            Command::Shell(args) => shell::run(&cli.global, args).await,
         }
     })
 }

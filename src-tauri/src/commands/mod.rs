@@ -8,4 +8,6 @@ pub mod jupyter;
 pub mod notebook;
 pub mod sessions;
 pub mod settings;
+// Terminal tabs (issue 23).
+pub mod terminal;
 pub mod tunnels;

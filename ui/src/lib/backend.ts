@@ -3,6 +3,7 @@
 // ({ code, message, fields? }); switch on `code`, never on the message.
 import { invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
+import { Command } from '@tauri-apps/plugin-shell';
 
 import type { AppError } from './bindings/AppError';
 import type { Profile } from './bindings/Profile';
@@ -48,6 +49,23 @@ export const backend = {
   onSession: (handler: (event: Events['session']) => void): Promise<UnlistenFn> => on('session', handler),
   onGpus: (handler: (event: Events['gpus']) => void): Promise<UnlistenFn> => on('gpus', handler),
   onInstall: (handler: (event: Events['install']) => void): Promise<UnlistenFn> => on('install', handler),
+  onTerminal: (handler: (event: Events['terminal']) => void): Promise<UnlistenFn> => on('terminal', handler),
+  /** Starts the system terminal on `tunnelbook shell HOST` (Linux: x-terminal-emulator; Windows:
+   * Windows Terminal; macOS: Terminal), through the shell plugin's scope in
+   * src-tauri/capabilities/main.json, which allows exactly these programs and arguments. */
+  openInMyTerminal: async (hostName: string): Promise<void> => {
+    const ua = navigator.userAgent;
+    const [scope, args] = /Windows/.test(ua)
+      ? ['terminal-windows', ['new-tab', 'tunnelbook', 'shell', hostName]]
+      : /Mac OS X|Macintosh/.test(ua)
+        ? ['terminal-macos', ['-e', `tell application "Terminal" to do script "tunnelbook shell ${hostName}"`, '-e', 'tell application "Terminal" to activate']]
+        : ['terminal-linux', ['-e', 'tunnelbook', 'shell', hostName]];
+    try {
+      await Command.create(scope, args).spawn();
+    } catch (e) {
+      throw toAppError(e);
+    }
+  },
 };
 
 export type Backend = typeof backend;

@@ -14,6 +14,7 @@ pub mod login;
 mod prompt;
 mod proxy;
 pub mod putty_host_keys;
+pub mod shell;
 mod socket;
 
 use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
@@ -31,6 +32,7 @@ pub use self::{
         HostKeyPolicy, HostKeyQuestion, KbdPrompt, KbdRound, NoPrompter, Prompter, SecretAnswer,
         SecretQuestion,
     },
+    shell::{PtySpec, Shell, ShellEvent, ShellExit, ShellInput, ShellOutput, ShellSpec},
 };
 pub use crate::profile::{host_key_algorithms, login_user};
 use crate::{profile::Profile, secret::SecretStore};

@@ -1,0 +1,140 @@
+// Terminal tabs (issue 23): login shells over a connected host's open connection. The shells'
+// output is not state (it goes straight into each tab's xterm.js); what is kept here is which
+// tabs exist, on which session, and how each one ended.
+import { backend, toAppError, type UnlistenFn } from '../backend';
+import type { AppError } from '../bindings/AppError';
+import type { TerminalEvent } from '../bindings/TerminalEvent';
+import type { TerminalUpdate } from '../bindings/TerminalUpdate';
+
+/** How a tab's shell ended. */
+export interface TerminalEnd {
+  status: number | null;
+  signal: string | null;
+  /** The connection ended under the shell. */
+  connectionLost: boolean;
+}
+
+/** One terminal tab. */
+export interface TerminalTab {
+  /** The tab's own key (stays the same while its shell opens). */
+  key: number;
+  sessionId: string;
+  /** The host, in words (the saved host's name, "This computer"). */
+  hostLabel: string;
+  /** The backend's terminal id once the shell is open. */
+  terminalId: string | null;
+  destination: string | null;
+  /** `tmux`/`screen` when the host has them. */
+  multiplexers: string[];
+  error: AppError | null;
+  ended: TerminalEnd | null;
+}
+
+type Sink = (update: TerminalUpdate) => void;
+
+/** What to tell the user when a shell ended, or null for a plain exit. */
+export function endMessage(tab: TerminalTab): string | null {
+  const end = tab.ended;
+  if (!end) return null;
+  if (!end.connectionLost) {
+    if (end.signal) return `The shell was ended by signal ${end.signal}.`;
+    return `The shell exited${end.status !== null ? ` with status ${end.status}` : ''}.`;
+  }
+  const where = tab.destination ?? tab.hostLabel;
+  let text = `The connection to ${where} was lost, and this shell ended with it: a shell cannot survive its connection. Reconnect, then open a new shell.`;
+  if (tab.multiplexers.length > 0) {
+    const m = tab.multiplexers[0];
+    text += ` ${where} has ${tab.multiplexers.join(' and ')}: run your work inside \`${m}\` and \`${m === 'tmux' ? 'tmux attach' : 'screen -r'}\` brings it back after a drop.`;
+  }
+  return text;
+}
+
+export class TerminalsState {
+  tabs = $state<TerminalTab[]>([]);
+  /** The key of the tab shown. */
+  active = $state<number | null>(null);
+  #next = 1;
+  #sinks = new Map<string, Sink>();
+  // Output that arrived before its tab's terminal attached (the first prompt can beat the
+  // reply to `open_terminal`).
+  #early = new Map<string, TerminalUpdate[]>();
+  #unlisten: Promise<UnlistenFn> | null = null;
+
+  /** Listens for `terminal` events (idempotent). */
+  start(): Promise<UnlistenFn> {
+    this.#unlisten ??= backend.onTerminal((e) => this.#dispatch(e));
+    return this.#unlisten;
+  }
+
+  stop() {
+    void this.#unlisten?.then((u) => u());
+    this.#unlisten = null;
+  }
+
+  #dispatch(e: TerminalEvent) {
+    if (e.update.kind === 'exited') {
+      const tab = this.tabs.find((t) => t.terminalId === e.terminalId);
+      if (tab) tab.ended = { status: e.update.status, signal: e.update.signal, connectionLost: e.update.connectionLost };
+    }
+    const sink = this.#sinks.get(e.terminalId);
+    if (sink) sink(e.update);
+    else this.#early.set(e.terminalId, [...(this.#early.get(e.terminalId) ?? []), e.update]);
+  }
+
+  /** A new tab for a shell on session `sessionId`; the shell opens when its terminal knows its
+   * size ([`TerminalsState.open`]). */
+  add(sessionId: string, hostLabel: string): TerminalTab {
+    const tab: TerminalTab = {
+      key: this.#next++,
+      sessionId,
+      hostLabel,
+      terminalId: null,
+      destination: null,
+      multiplexers: [],
+      error: null,
+      ended: null,
+    };
+    this.tabs.push(tab);
+    this.active = tab.key;
+    return this.tabs[this.tabs.length - 1];
+  }
+
+  /** Opens the tab's shell at `cols` × `rows`; `sink` gets its output from the first byte. */
+  async open(key: number, cols: number, rows: number, sink: Sink) {
+    await this.start();
+    const tab = this.tabs.find((t) => t.key === key);
+    if (!tab) return;
+    try {
+      const opened = await backend.openTerminal(tab.sessionId, cols, rows);
+      tab.terminalId = opened.terminalId;
+      tab.destination = opened.destination;
+      tab.multiplexers = opened.multiplexers;
+      this.#sinks.set(opened.terminalId, sink);
+      for (const u of this.#early.get(opened.terminalId) ?? []) sink(u);
+      this.#early.delete(opened.terminalId);
+    } catch (e) {
+      tab.error = toAppError(e);
+    }
+  }
+
+  /** A new shell on the same host as tab `key` (after its shell ended, e.g. after a reconnect):
+   * on `current`, the host's session now, when given (a reconnect may have started a new one). */
+  again(key: number, current: { sessionId: string; hostLabel: string } | null = null) {
+    const tab = this.tabs.find((t) => t.key === key);
+    if (!tab) return;
+    const sessionId = current && current.hostLabel === tab.hostLabel ? current.sessionId : tab.sessionId;
+    this.add(sessionId, tab.hostLabel);
+  }
+
+  /** Closes tab `key` (the host hangs up its shell). */
+  async close(key: number) {
+    const i = this.tabs.findIndex((t) => t.key === key);
+    if (i < 0) return;
+    const [tab] = this.tabs.splice(i, 1);
+    if (this.active === key) this.active = this.tabs[Math.min(i, this.tabs.length - 1)]?.key ?? null;
+    if (tab.terminalId) {
+      this.#sinks.delete(tab.terminalId);
+      if (!tab.ended) await backend.closeTerminal(tab.terminalId).catch(() => {});
+    }
+  }
+}
