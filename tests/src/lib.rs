@@ -10,6 +10,7 @@
 pub mod kernel;
 pub mod prompter;
 pub mod proxy;
+pub mod slurm;
 pub mod zoo;
 
 use std::{

@@ -9,6 +9,7 @@ mod gpus;
 mod hosts;
 mod prompt;
 mod servers;
+mod slurm;
 mod up;
 
 use std::{path::PathBuf, process::ExitCode};

@@ -328,20 +328,17 @@ pub fn parse_poll(text: &str, job_id: &str) -> JobPhase {
             JobPhase::Queued {
                 words: reason_in_words(&reason),
                 reason,
-                expected_start: Some(start).filter(|s| {
-                    !matches!(s.as_str(), "" | "N/A" | "Unknown" | "(null)")
-                }),
+                expected_start: Some(start)
+                    .filter(|s| !matches!(s.as_str(), "" | "N/A" | "Unknown" | "(null)")),
             }
         }
-        "RUNNING" | "CONFIGURING" => {
-            match serde_json::from_str::<ConnectionFile>(file) {
-                Ok(c) if c.job_id == job_id && state == "RUNNING" => JobPhase::Running {
-                    connection: c,
-                    time_left_secs: parse_time(&left).ok().flatten(),
-                },
-                _ => JobPhase::Starting { node },
-            }
-        }
+        "RUNNING" | "CONFIGURING" => match serde_json::from_str::<ConnectionFile>(file) {
+            Ok(c) if c.job_id == job_id && state == "RUNNING" => JobPhase::Running {
+                connection: c,
+                time_left_secs: parse_time(&left).ok().flatten(),
+            },
+            _ => JobPhase::Starting { node },
+        },
         _ => JobPhase::Ended {
             state,
             reason: Some(reason).filter(|r| !r.is_empty() && r != "None"),

@@ -370,8 +370,7 @@ impl Node {
         let s = self.state.to_ascii_uppercase();
         !(s.ends_with('*')
             || [
-                "DRAIN", "DOWN", "RESERVED", "FAIL", "MAINT", "INVAL", "FUTURE", "POWER",
-                "REBOOT",
+                "DRAIN", "DOWN", "RESERVED", "FAIL", "MAINT", "INVAL", "FUTURE", "POWER", "REBOOT",
             ]
             .iter()
             .any(|w| s.contains(w)))
@@ -846,7 +845,9 @@ pub fn never_clears(reason: &str) -> Option<String> {
         "PartitionTimeLimit" => "ask for a shorter --time (at most the partition's MaxTime)",
         "PartitionNodeLimit" => "ask for fewer nodes or another partition",
         "DependencyNeverSatisfied" => "remove the dependency from the extra #SBATCH lines",
-        "InvalidAccount" => "use an account you belong to (--account; `sacctmgr show assoc user=$USER`)",
+        "InvalidAccount" => {
+            "use an account you belong to (--account; `sacctmgr show assoc user=$USER`)"
+        }
         "InvalidQOS" => "use a QOS your account may use",
         "BadConstraints" => "remove or change the --constraint in the extra #SBATCH lines",
         _ if r.starts_with("ReqNodeNotAvail") => {

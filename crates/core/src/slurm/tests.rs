@@ -11,7 +11,11 @@ PartitionName=big Default=NO DefaultTime=NONE MaxTime=UNLIMITED Nodes=n3 State=U
 ";
 
 fn view() -> ClusterView {
-    ClusterView::parse(NODES, PARTS, "11|tunnelbook-jupyter|gpu|RUNNING|None|59:58|localhost|gres:gpu:v100:1\n")
+    ClusterView::parse(
+        NODES,
+        PARTS,
+        "11|tunnelbook-jupyter|gpu|RUNNING|None|59:58|localhost|gres:gpu:v100:1\n",
+    )
 }
 
 /// Gres/GresUsed per partition and type; a drained node counts in the total but not as idle;
@@ -75,7 +79,10 @@ fn requests_are_checked_before_submit() {
     let e = check_request(&req(None, None, Some("h100:1")), &v)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("no GPU of type \"h100\"") && e.contains("v100"), "{e}");
+    assert!(
+        e.contains("no GPU of type \"h100\"") && e.contains("v100"),
+        "{e}"
+    );
     let e = check_request(&req(None, None, Some("v100:3")), &v)
         .unwrap_err()
         .to_string();
@@ -87,7 +94,10 @@ fn requests_are_checked_before_submit() {
     let g: GpuRequest = "v100:2".parse().unwrap();
     assert_eq!(g.sbatch_arg(GpuFlag::Gres), "--gres=gpu:v100:2");
     assert_eq!(g.sbatch_arg(GpuFlag::GpusPerNode), "--gpus-per-node=v100:2");
-    assert_eq!("3".parse::<GpuRequest>().unwrap().sbatch_arg(GpuFlag::Gpus), "--gpus=3");
+    assert_eq!(
+        "3".parse::<GpuRequest>().unwrap().sbatch_arg(GpuFlag::Gpus),
+        "--gpus=3"
+    );
     assert!("v100:0".parse::<GpuRequest>().is_err());
 }
 
@@ -99,26 +109,62 @@ fn poll_output_is_read() {
         "PENDING|Resources|2026-11-30T09:57:54||1:00:00\n@@tb@@\n@@tb@@\n",
         "12",
     );
-    assert!(matches!(&p, JobPhase::Queued { reason, expected_start: Some(s), .. } if reason == "Resources" && s == "2026-11-30T09:57:54"));
+    assert!(
+        matches!(&p, JobPhase::Queued { reason, expected_start: Some(s), .. } if reason == "Resources" && s == "2026-11-30T09:57:54")
+    );
     let file = r#"{"job_id":"12","node":"localhost","host":"vm","port":35321,"pid":7,"cuda_visible_devices":"2","launch_dir":"/h/.tunnelbook/slurm/launch-1"}"#;
     let p = parse_poll(
         &format!("RUNNING|None|2026-11-30T09:57:54|localhost|14:59\n@@tb@@\n@@tb@@\n{file}"),
         "12",
     );
-    assert!(matches!(&p, JobPhase::Running { connection, time_left_secs: Some(899) } if connection.port == 35321 && connection.cuda_visible_devices == "2"));
+    assert!(
+        matches!(&p, JobPhase::Running { connection, time_left_secs: Some(899) } if connection.port == 35321 && connection.cuda_visible_devices == "2")
+    );
+    let p = parse_poll("RUNNING|None|x|localhost|14:59\n@@tb@@\n@@tb@@\n", "12");
+    assert_eq!(
+        p,
+        JobPhase::Starting {
+            node: "localhost".into()
+        }
+    );
     let p = parse_poll(
-        "RUNNING|None|x|localhost|14:59\n@@tb@@\n@@tb@@\n",
+        &format!(
+            "@@tb@@\nJobId=12 JobName=tunnelbook-jupyter JobState=CANCELLED Reason=None\n@@tb@@\n{file}"
+        ),
         "12",
     );
-    assert_eq!(p, JobPhase::Starting { node: "localhost".into() });
-    let p = parse_poll(
-        &format!("@@tb@@\nJobId=12 JobName=tunnelbook-jupyter JobState=CANCELLED Reason=None\n@@tb@@\n{file}"),
-        "12",
+    assert_eq!(
+        p,
+        JobPhase::Ended {
+            state: "CANCELLED".into(),
+            reason: None
+        }
     );
-    assert_eq!(p, JobPhase::Ended { state: "CANCELLED".into(), reason: None });
-    assert!(matches!(parse_poll("@@tb@@\n@@tb@@\n", "12"), JobPhase::Ended { state, .. } if state == "GONE"));
-    assert!(check_never_clears("12", &JobPhase::Queued { reason: "PartitionTimeLimit".into(), words: String::new(), expected_start: None }).is_err());
-    assert!(check_never_clears("12", &JobPhase::Queued { reason: "Resources".into(), words: String::new(), expected_start: None }).is_ok());
+    assert!(
+        matches!(parse_poll("@@tb@@\n@@tb@@\n", "12"), JobPhase::Ended { state, .. } if state == "GONE")
+    );
+    assert!(
+        check_never_clears(
+            "12",
+            &JobPhase::Queued {
+                reason: "PartitionTimeLimit".into(),
+                words: String::new(),
+                expected_start: None
+            }
+        )
+        .is_err()
+    );
+    assert!(
+        check_never_clears(
+            "12",
+            &JobPhase::Queued {
+                reason: "Resources".into(),
+                words: String::new(),
+                expected_start: None
+            }
+        )
+        .is_ok()
+    );
 }
 
 /// The batch script SLURM stores holds no token and reads it from the launch directory.
