@@ -295,6 +295,20 @@ PartitionName=debug Nodes=localhost MaxTime=00:30:00 DefaultTime=00:10:00 State=
         self.dir.path().join("state")
     }
 
+    /// Processes of `user` started through this cluster (the jobs and the login sessions carry
+    /// its `SLURM_CONF` in their environment), as `pid args`; another bed's are left out.
+    pub fn user_processes(&self, user: &str) -> Vec<String> {
+        let entry = format!("SLURM_CONF={}", self.conf.display());
+        user_processes(user)
+            .into_iter()
+            .filter(|l| {
+                let pid = l.split_whitespace().next().unwrap_or("");
+                std::fs::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|e| e.split(|b| *b == 0).any(|v| v == entry.as_bytes()))
+            })
+            .collect()
+    }
+
     /// The daemons' logs (for failure messages).
     pub fn logs(&self) -> String {
         let mut s = String::new();

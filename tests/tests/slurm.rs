@@ -12,7 +12,9 @@
 //!   script or environment;
 //! - Ctrl-C leaves the job RUNNING; a second `TUNNELBOOK_HOME` attaches to it; `down` ends it
 //!   CANCELLED with no process of the user left;
-//! - JupyterLab missing on the node: the job log's tail within one poll, and `up` stops.
+//! - JupyterLab missing on the node: the job log's tail within one poll, and `up` stops;
+//! - a dependency that can never be satisfied (saved as an extra `#SBATCH` line) ends the wait
+//!   with what to change, and the job is cancelled.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -186,6 +188,7 @@ async fn slurm_jupyter_end_to_end() {
     bad_requests_are_refused_before_queueing(&bed);
     queued_then_ready_kernel_sees_the_jobs_gpu(&bed).await;
     jupyter_missing_shows_the_log_tail(&bed);
+    reason_that_never_clears_ends_the_wait(&bed);
     eprintln!("whole SLURM scenario: {:?}", t0.elapsed());
 }
 
@@ -395,10 +398,10 @@ async fn queued_then_ready_kernel_sees_the_jobs_gpu(bed: &Bed) {
     assert!(out.contains(&format!("job {job}: CANCELLED")), "{out}");
     assert_eq!(bed.slurm.job_state(&job), "CANCELLED");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !user_processes(SLURM_USER).is_empty() && Instant::now() < deadline {
+    while !bed.slurm.user_processes(SLURM_USER).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(user_processes(SLURM_USER), Vec::<String>::new());
+    assert_eq!(bed.slurm.user_processes(SLURM_USER), Vec::<String>::new());
 }
 
 /// An environment without JupyterLab: the job fails, `up` shows its log's tail at once.
@@ -416,4 +419,49 @@ fn jupyter_missing_shows_the_log_tail(bed: &Bed) {
         "{err}"
     );
     assert!(took < Duration::from_secs(15), "{took:?}:\n{err}");
+}
+
+/// A saved extra `#SBATCH --dependency=afterok:<failed job>`: SLURM keeps the job pending with
+/// `DependencyNeverSatisfied`; `up` stops waiting, says what to change and cancels the job.
+fn reason_that_never_clears_ends_the_wait(bed: &Bed) {
+    let failed = bed.slurm.sbatch_as(SLURM_USER, &["--wrap", "false"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while bed.slurm.job_state(&failed) != "FAILED" {
+        assert!(Instant::now() < deadline, "job {failed} did not fail");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let line = format!("--dependency=afterok:{failed}");
+    let (code, _, err) = cli(
+        &bed.other,
+        &["hosts", "edit", "box", "--sbatch-line", &line],
+    );
+    assert_eq!(code, 0, "{err}");
+    let started = Instant::now();
+    let (code, out, err) = cli(&bed.other, &["up", "box", "--slurm", "--time", "5"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        err.contains("cannot start") && err.contains("remove the dependency"),
+        "{err}"
+    );
+    assert!(err.contains("was cancelled"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let id = err
+        .split("job ")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .unwrap()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while bed.slurm.job_state(&id) != "CANCELLED" {
+        assert!(
+            Instant::now() < deadline,
+            "job {id} is {}",
+            bed.slurm.job_state(&id)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -127,7 +127,7 @@ pub enum HostsCommand {
         no_dir: bool,
         /// SLURM: scheduler and launch defaults (issue 20).
         #[command(flatten)]
-        slurm: crate::slurm::SlurmEditArgs,
+        slurm: Box<crate::slurm::SlurmEditArgs>,
     },
     /// Forget remembered secrets of a host (in the OS keychain).
     #[command(group(ArgGroup::new("what").required(true).args(["password", "passphrase", "all"])))]
@@ -367,7 +367,7 @@ pub fn run_with(
         } => {
             slurm.check().map_err(HostsError::Invalid)?;
             store.edit(&name, |p| {
-                slurm.apply(p);
+                (*slurm).apply(p);
                 openssh.apply(p);
                 if let Some(host) = host {
                     p.host = host;

@@ -44,10 +44,10 @@ pub struct SlurmEditArgs {
     #[arg(long = "slurm-gpu-flag", value_name = "STYLE", value_parser = parse_flag)]
     gpu_flag: Option<GpuFlag>,
     /// An extra `#SBATCH` line for every job (repeat; replaces the saved list).
-    #[arg(long = "sbatch-line", value_name = "LINE")]
+    #[arg(long = "sbatch-line", value_name = "LINE", allow_hyphen_values = true)]
     sbatch_lines: Vec<String>,
     /// A shell line run in the job before JupyterLab (e.g. `module load cuda`; repeat).
-    #[arg(long = "slurm-setup", value_name = "LINE")]
+    #[arg(long = "slurm-setup", value_name = "LINE", allow_hyphen_values = true)]
     setup: Vec<String>,
 }
 
@@ -156,6 +156,42 @@ pub struct UpCommon {
     pub timeout: u64,
 }
 
+/// The `up` command line that asks for the same job again.
+fn relaunch_line(name: &str, req: &JobRequest) -> String {
+    let mut s = format!("tunnelbook up {name} --slurm");
+    if let Some(p) = &req.partition {
+        s.push_str(&format!(" --partition {p}"));
+    }
+    if let Some(g) = &req.gpus {
+        s.push_str(&format!(" --gpus {g}"));
+    }
+    if let Some(t) = req.time_secs {
+        s.push_str(&format!(" --time {}", slurm::format_time(t)));
+    }
+    if let Some(a) = &req.account {
+        s.push_str(&format!(" --account {a}"));
+    }
+    s
+}
+
+/// The same for a job found again (`attach`): its partition and GPUs as `squeue` shows them.
+fn relaunch_from_row(name: &str, row: &slurm::JobRow) -> String {
+    let mut req = JobRequest {
+        partition: Some(row.partition.clone()).filter(|p| !p.is_empty()),
+        ..JobRequest::default()
+    };
+    let tres = row
+        .tres_per_node
+        .trim_start_matches("gres:")
+        .trim_start_matches("gres/");
+    if let Some(g) = tres.strip_prefix("gpu:").and_then(|g| g.parse().ok()) {
+        req.gpus = Some(g);
+    } else if let Some(n) = tres.strip_prefix("gpu=").and_then(|g| g.parse().ok()) {
+        req.gpus = Some(n);
+    }
+    relaunch_line(name, &req)
+}
+
 /// Whether `up` takes the SLURM path for `profile`.
 pub fn wanted(profile: &Profile, args: &SlurmUpArgs) -> bool {
     args.slurm || profile.scheduler == Some(Scheduler::Slurm)
@@ -211,8 +247,8 @@ pub fn render_view(name: &str, view: &ClusterView) -> String {
     let _ = writeln!(s, "{name}: SLURM cluster");
     let _ = writeln!(
         s,
-        "{:<12} {:<10} {:>5} {:>9} {:>9}  {}",
-        "PARTITION", "GPU TYPE", "TOTAL", "IDLE NOW", "PER NODE", "MAX TIME"
+        "{:<12} {:<10} {:>5} {:>9} {:>9}  MAX TIME",
+        "PARTITION", "GPU TYPE", "TOTAL", "IDLE NOW", "PER NODE"
     );
     let pools = view.pools();
     for p in &view.partitions {
@@ -293,7 +329,7 @@ pub async fn up(global: &Global, args: &SlurmUpArgs, common: UpCommon) -> ExitCo
         Ok(c) => c,
         Err(e) => return connect::unreachable(e),
     };
-    step("✓", "Connect", &conn.destination().to_string());
+    step("✓", "Connect", conn.destination());
     let code = up_on(global, &conn, &profile, args, &common).await;
     conn.close().await;
     code
@@ -380,13 +416,18 @@ async fn up_on(
             return ExitCode::from(130);
         }
     };
-    forward_and_stay(conn, name, &connection, &token, common).await
+    let (connection, left) = connection;
+    let relaunch = relaunch_line(name, &req);
+    forward_and_stay(conn, name, &connection, left, &token, common, &relaunch).await
 }
 
 /// Polls until JupyterLab listens: Queued (reason, expected start) → Starting → the connection
 /// file of a RUNNING job. A reason that never clears cancels the job; a job that ends shows its
 /// log's tail.
-async fn wait_running(conn: &Connection, id: &str) -> Result<ConnectionFile, SlurmError> {
+async fn wait_running(
+    conn: &Connection,
+    id: &str,
+) -> Result<(ConnectionFile, Option<u64>), SlurmError> {
     let mut last = String::new();
     loop {
         let phase = job::poll(conn, id).await?;
@@ -405,12 +446,15 @@ async fn wait_running(conn: &Connection, id: &str) -> Result<ConnectionFile, Slu
             JobPhase::Starting { node } => {
                 format!("… Starting    job {id} runs on {node}; waiting for JupyterLab")
             }
-            JobPhase::Running { connection, .. } => {
+            JobPhase::Running {
+                connection,
+                time_left_secs,
+            } => {
                 eprintln!(
                     "✓ Starting    JupyterLab on {}:{} (CUDA_VISIBLE_DEVICES={})",
                     connection.host, connection.port, connection.cuda_visible_devices
                 );
-                return Ok(connection.clone());
+                return Ok((connection.clone(), *time_left_secs));
             }
             JobPhase::Ended { state, reason } => {
                 let log_tail = job::log_tail(conn, id, 20).await.unwrap_or_default();
@@ -460,8 +504,10 @@ async fn forward_and_stay(
     conn: &Connection,
     name: &str,
     c: &ConnectionFile,
+    time_left: Option<u64>,
     token: &Sensitive<String>,
     common: &UpCommon,
+    relaunch: &str,
 ) -> ExitCode {
     let listen = match common.port {
         Some(p) => Listen::loopback(p),
@@ -504,7 +550,7 @@ async fn forward_and_stay(
     let line = if common.json {
         serde_json::json!({
             "url": url, "localPort": local.port(), "jobId": c.job_id, "node": c.node,
-            "cudaVisibleDevices": c.cuda_visible_devices,
+            "cudaVisibleDevices": c.cuda_visible_devices, "timeLeftSecs": time_left,
         })
         .to_string()
     } else {
@@ -517,15 +563,20 @@ async fn forward_and_stay(
         "✓",
         "Ready",
         &format!(
-            "job {} on {} (CUDA_VISIBLE_DEVICES={}); Ctrl-C closes the tunnel, the job keeps running (tunnelbook down {name})",
-            c.job_id, c.node, c.cuda_visible_devices
+            "job {} on {} (CUDA_VISIBLE_DEVICES={}){}; Ctrl-C closes the tunnel, the job keeps running (tunnelbook down {name})",
+            c.job_id,
+            c.node,
+            c.cuda_visible_devices,
+            time_left
+                .map(|t| format!(", {} left before its time limit", slurm::format_time(t)))
+                .unwrap_or_default()
         ),
     );
-    follow(conn, name, &c.job_id).await
+    follow(conn, name, &c.job_id, relaunch).await
 }
 
 /// Follows a running job until it ends, the connection drops or the user interrupts.
-async fn follow(conn: &Connection, name: &str, id: &str) -> ExitCode {
+async fn follow(conn: &Connection, name: &str, id: &str, relaunch: &str) -> ExitCode {
     let mut warned: Option<u64> = None;
     let mut left_secs: Option<u64> = None;
     loop {
@@ -545,15 +596,17 @@ async fn follow(conn: &Connection, name: &str, id: &str) -> ExitCode {
             Ok(JobPhase::Running { time_left_secs, .. }) => {
                 left_secs = time_left_secs;
                 if let Some(left) = time_left_secs {
-                    for mark in [15u64, 5] {
-                        if left <= mark * 60 && warned.is_none_or(|w| w > mark) {
+                    // The smallest mark reached, once each (a short job warns once, at 5).
+                    if let Some(mark) = [5u64, 15].into_iter().find(|m| left <= m * 60)
+                        && warned.is_none_or(|w| w > mark)
+                    {
+                        {
                             eprintln!(
-                                "tunnelbook: warning: job {id} reaches its time limit in {} ({} minutes or less left); save your work — relaunch with the same settings: tunnelbook up {name} --slurm",
+                                "tunnelbook: warning: job {id} reaches its time limit in {} ({} minutes or less left); save your work — relaunch with the same settings: {relaunch}",
                                 slurm::format_time(left),
                                 mark
                             );
                             warned = Some(mark);
-                            break;
                         }
                     }
                 }
@@ -561,7 +614,7 @@ async fn follow(conn: &Connection, name: &str, id: &str) -> ExitCode {
             Ok(JobPhase::Ended { state, reason }) => {
                 if state == "TIMEOUT" {
                     eprintln!(
-                        "tunnelbook: time limit reached: SLURM ended job {id}. Relaunch with the same settings: tunnelbook up {name} --slurm"
+                        "tunnelbook: time limit reached: SLURM ended job {id}. Relaunch with the same settings: {relaunch}"
                     );
                 } else {
                     let why = reason
@@ -640,9 +693,9 @@ pub async fn attach(
         let found = jobs
             .into_iter()
             .filter(|j| id.is_none_or(|i| j.row.id == i))
-            .filter_map(|j| j.connection)
-            .max_by_key(|c| c.job_id.parse::<u64>().unwrap_or(0));
-        let Some(c) = found else {
+            .filter_map(|j| j.connection.map(|c| (c, j.row)))
+            .max_by_key(|(c, _)| c.job_id.parse::<u64>().unwrap_or(0));
+        let Some((c, row)) = found else {
             eprintln!("tunnelbook: no running Tunnelbook job with JupyterLab on {name} (tunnelbook ls {name})");
             return ExitCode::from(1);
         };
@@ -661,7 +714,9 @@ pub async fn attach(
             json,
             timeout: 30,
         };
-        forward_and_stay(&conn, name, &c, &token, &common).await
+        let left = slurm::parse_time(&row.time_left).ok().flatten();
+        let relaunch = relaunch_from_row(name, &row);
+        forward_and_stay(&conn, name, &c, left, &token, &common, &relaunch).await
     }
     .await;
     conn.close().await;
