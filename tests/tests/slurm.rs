@@ -8,6 +8,7 @@
 //! - with a blocker holding every GPU, `up --slurm --gpus v100:1` says Queued with the reason
 //!   and expected start within 5 s, and becomes Ready by itself once the blocker is cancelled;
 //! - a kernel through the tunnel sees the job's GPU (`CUDA_VISIBLE_DEVICES` = `SLURM_JOB_GPUS`);
+//! - the login node's sshd restarting: `up` reconnects, the same port reaches the same kernel;
 //! - the token is on no command line, in no process environment and not in SLURM's stored job
 //!   script or environment;
 //! - Ctrl-C leaves the job RUNNING; a second `TUNNELBOOK_HOME` attaches to it; `down` ends it
@@ -33,7 +34,7 @@ use tunnelbook_testbed::{
 
 struct Bed {
     slurm: SlurmBed,
-    _sshd: Sshd,
+    sshd: std::sync::Mutex<Sshd>,
     client: Client,
     other: Client,
     _keys: tempfile::TempDir,
@@ -181,7 +182,7 @@ async fn slurm_jupyter_end_to_end() {
         client: client_for(&sshd, &key),
         other: client_for(&sshd, &key),
         slurm,
-        _sshd: sshd,
+        sshd: std::sync::Mutex::new(sshd),
         _keys: keys,
     };
     gpu_view_equals_scontrol(&bed);
@@ -331,6 +332,16 @@ async fn queued_then_ready_kernel_sees_the_jobs_gpu(bed: &Bed) {
         matches!(job_gpus, "2" | "3"),
         "v100s are GPUs 2 and 3: {job_gpus}"
     );
+
+    // The login node's sshd restarts (every session cut): `up` reconnects, the same local port
+    // reaches the same kernel.
+    bed.sshd.lock().unwrap().restart(Duration::from_secs(1));
+    up.wait_line(
+        &["reconnected after", "same local port"],
+        Duration::from_secs(30),
+    );
+    let seen = execute(port, &token, &kernel, "print(6 * 7)").await;
+    assert_eq!(seen.trim(), "42", "after the reconnect");
     let gres = bed
         .slurm
         .output(&["scontrol", "show", "job", "-d", "-o", &job]);
@@ -338,6 +349,19 @@ async fn queued_then_ready_kernel_sees_the_jobs_gpu(bed: &Bed) {
         gres.contains(&format!("gpu:v100:1(IDX:{job_gpus})")),
         "{gres}"
     );
+
+    // The connection file and the token file are the user's alone (0600).
+    use std::os::unix::fs::PermissionsExt;
+    let home = format!("/home/{SLURM_USER}/.tunnelbook/slurm");
+    let conn_file = format!("{home}/{job}/connection.json");
+    let meta = std::fs::metadata(&conn_file).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{conn_file}");
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&conn_file).unwrap()).unwrap();
+    assert_eq!(written["cuda_visible_devices"].as_str(), Some(job_gpus));
+    let token_file = format!("{}/token", written["launch_dir"].as_str().unwrap());
+    let meta = std::fs::metadata(&token_file).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{token_file}");
 
     // The token: no command line, no environment of the user's processes, not in SLURM's store.
     let secret = token.expose();

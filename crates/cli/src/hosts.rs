@@ -501,6 +501,7 @@ fn show(
         "dir:       {}",
         p.notebook_dir.as_deref().unwrap_or("(home directory)")
     )?;
+    crate::slurm::show(p, out)?;
     // The OpenSSH options that are set, under ssh_config's names.
     if p.identities_only {
         writeln!(out, "IdentitiesOnly yes")?;

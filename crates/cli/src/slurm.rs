@@ -12,7 +12,7 @@ use tunnelbook_core::{
         job::{self, ConnectionFile, JobPhase, JupyterJob},
     },
     ssh::Connection,
-    tunnel::{Listen, Target, Tunnel},
+    tunnel::{Link, Listen, Target, Tunnel},
 };
 
 use crate::{Global, connect};
@@ -118,6 +118,42 @@ impl SlurmEditArgs {
     }
 }
 
+/// `hosts show` lines for the scheduler and the saved SLURM defaults (none for a plain host).
+///
+/// # Errors
+/// Writing to `out` failed.
+pub fn show(p: &Profile, out: &mut dyn Write) -> std::io::Result<()> {
+    match p.scheduler {
+        Some(Scheduler::Slurm) => {
+            writeln!(out, "scheduler: slurm (JupyterLab runs as a batch job)")?
+        }
+        Some(Scheduler::None) => writeln!(out, "scheduler: none (set by hand)")?,
+        None => {}
+    }
+    if let Some(d) = &p.slurm {
+        let mut parts = Vec::new();
+        for (k, v) in [
+            ("partition", &d.partition),
+            ("account", &d.account),
+            ("time", &d.time),
+            ("gpus", &d.gpus),
+        ] {
+            if let Some(v) = v {
+                parts.push(format!("{k} {v}"));
+            }
+        }
+        parts.push(format!("flag {:?}", d.gpu_flag).to_lowercase());
+        writeln!(out, "slurm:     {}", parts.join(", "))?;
+        for l in &d.sbatch_lines {
+            writeln!(out, "sbatch:    {l}")?;
+        }
+        for l in &d.setup {
+            writeln!(out, "setup:     {l}")?;
+        }
+    }
+    Ok(())
+}
+
 /// `up` options for SLURM hosts.
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct SlurmUpArgs {
@@ -154,6 +190,8 @@ pub struct UpCommon {
     pub json: bool,
     /// Seconds JupyterLab may take to answer once the job runs.
     pub timeout: u64,
+    /// Whether Ctrl-C before JupyterLab answers cancels the job (a launch: yes; `attach`: no).
+    pub cancel_before_ready: bool,
 }
 
 /// The `up` command line that asks for the same job again.
@@ -418,7 +456,17 @@ async fn up_on(
     };
     let (connection, left) = connection;
     let relaunch = relaunch_line(name, &req);
-    forward_and_stay(conn, name, &connection, left, &token, common, &relaunch).await
+    forward_and_stay(
+        global,
+        conn,
+        name,
+        &connection,
+        left,
+        &token,
+        common,
+        &relaunch,
+    )
+    .await
 }
 
 /// Polls until JupyterLab listens: Queued (reason, expected start) → Starting → the connection
@@ -500,7 +548,9 @@ async fn wait_api(
 /// Forwards a local port to the job's JupyterLab (direct-tcpip from the login node), prints
 /// the URL, then follows the job: time-left warnings at 15 and 5 minutes, "time limit reached"
 /// when SLURM ends it. Ctrl-C leaves the job running.
+#[allow(clippy::too_many_arguments)]
 async fn forward_and_stay(
+    global: &Global,
     conn: &Connection,
     name: &str,
     c: &ConnectionFile,
@@ -513,8 +563,11 @@ async fn forward_and_stay(
         Some(p) => Listen::loopback(p),
         None => Listen::loopback_any(),
     };
-    let tunnel = match Tunnel::local(
-        conn,
+    // The listener outlives the connection: after a reconnect the same local port forwards
+    // over the new one.
+    let link = Link::new(Some(conn.clone()), Duration::from_secs(30));
+    let tunnel = match Tunnel::local_over(
+        &link,
         listen,
         Target::Tcp {
             host: c.host.clone(),
@@ -535,7 +588,19 @@ async fn forward_and_stay(
     let Some(local) = tunnel.local_addr() else {
         return ExitCode::from(1);
     };
-    if !wait_api(local, token, Duration::from_secs(common.timeout)).await {
+    let answered = tokio::select! {
+        ok = wait_api(local, token, Duration::from_secs(common.timeout)) => ok,
+        () = connect::interrupted() => {
+            if common.cancel_before_ready {
+                match job::cancel_and_confirm(conn, &c.job_id, Duration::from_secs(30)).await {
+                    Ok(state) => eprintln!("tunnelbook: interrupted; job {} cancelled ({state})", c.job_id),
+                    Err(e) => eprintln!("tunnelbook: interrupted; cancelling job {}: {e}", c.job_id),
+                }
+            }
+            return ExitCode::from(130);
+        }
+    };
+    if !answered {
         eprintln!(
             "tunnelbook: JupyterLab of job {} does not answer through {}:{} after {} s; the job keeps running (tunnelbook down {name})",
             c.job_id, c.host, c.port, common.timeout
@@ -572,23 +637,44 @@ async fn forward_and_stay(
                 .unwrap_or_default()
         ),
     );
-    follow(conn, name, &c.job_id, relaunch).await
+    let code = follow(global, conn, &link, name, &c.job_id, relaunch).await;
+    drop(tunnel);
+    code
 }
 
 /// Follows a running job until it ends, the connection drops or the user interrupts.
-async fn follow(conn: &Connection, name: &str, id: &str, relaunch: &str) -> ExitCode {
+async fn follow(
+    global: &Global,
+    first: &Connection,
+    link: &Link,
+    name: &str,
+    id: &str,
+    relaunch: &str,
+) -> ExitCode {
     let mut warned: Option<u64> = None;
     let mut left_secs: Option<u64> = None;
-    loop {
+    let mut current = first.clone();
+    let code = loop {
+        let conn = &current;
         tokio::select! {
             () = connect::interrupted() => {
                 let until = left_secs.map(|s| format!(" for {} more (its time limit)", slurm::format_time(s))).unwrap_or_default();
                 eprintln!("tunnelbook: tunnel closed; job {id} keeps running{until}: `tunnelbook attach {name}` reopens it, `tunnelbook down {name}` stops it");
-                return ExitCode::SUCCESS;
+                break ExitCode::SUCCESS;
             }
             reason = conn.closed() => {
-                eprintln!("tunnelbook: connection lost: {reason}; job {id} keeps running (tunnelbook attach {name})");
-                return ExitCode::from(255);
+                link.set(None);
+                match reconnect(global, name, id, &reason).await {
+                    Some(new) => {
+                        link.set(Some(new.clone()));
+                        if !current.is_same(first) {
+                            current.close().await;
+                        }
+                        current = new;
+                    }
+                    None => break ExitCode::SUCCESS,
+                }
+                continue;
             }
             () = tokio::time::sleep(RUNNING_POLL) => {}
         }
@@ -622,12 +708,50 @@ async fn follow(conn: &Connection, name: &str, id: &str, relaunch: &str) -> Exit
                         .unwrap_or_default();
                     eprintln!("tunnelbook: job {id} ended: {state}{why}");
                 }
-                return ExitCode::from(1);
+                break ExitCode::from(1);
             }
             Ok(_) => {}
             Err(e) => tracing::debug!(error = %e, "poll failed"),
         }
+    };
+    if !current.is_same(first) {
+        current.close().await;
     }
+    code
+}
+
+/// Opens the connection again after it was lost, with backoff (1, 2, 4 … 30 s) until it works
+/// or the user interrupts (`None`). The job keeps running meanwhile.
+async fn reconnect(global: &Global, name: &str, id: &str, reason: &str) -> Option<Connection> {
+    let started = std::time::Instant::now();
+    let mut wait = 1u64;
+    for attempt in 1u32.. {
+        let delay = if attempt == 1 { 0 } else { wait };
+        eprintln!(
+            "tunnelbook: connection lost ({reason}); reconnecting (attempt {attempt}, next try in {delay} s); job {id} keeps running"
+        );
+        tokio::select! {
+            () = connect::interrupted() => {
+                eprintln!("tunnelbook: interrupted; job {id} keeps running (tunnelbook attach {name})");
+                return None;
+            }
+            () = tokio::time::sleep(Duration::from_secs(delay)) => {}
+        }
+        match connect::open(global, name).await {
+            Ok(c) => {
+                eprintln!(
+                    "tunnelbook: reconnected after {} s; same local port",
+                    started.elapsed().as_secs()
+                );
+                return Some(c);
+            }
+            Err(e) => tracing::debug!(error = %e, "reconnect failed"),
+        }
+        if attempt > 1 {
+            wait = (wait * 2).min(30);
+        }
+    }
+    None
 }
 
 /// `ls` on a SLURM host: Tunnelbook's jobs with their state, node, port and time left.
@@ -713,10 +837,11 @@ pub async fn attach(
             port,
             json,
             timeout: 30,
+            cancel_before_ready: false,
         };
         let left = slurm::parse_time(&row.time_left).ok().flatten();
         let relaunch = relaunch_from_row(name, &row);
-        forward_and_stay(&conn, name, &c, left, &token, &common, &relaunch).await
+        forward_and_stay(global, &conn, name, &c, left, &token, &common, &relaunch).await
     }
     .await;
     conn.close().await;

@@ -80,6 +80,7 @@ pub async fn run(global: &Global, args: UpArgs) -> ExitCode {
             port: args.port,
             json: args.json,
             timeout: args.timeout,
+            cancel_before_ready: true,
         };
         return crate::slurm::up(global, &args.slurm, common).await;
     }
