@@ -13,6 +13,8 @@
 //!   script or environment;
 //! - Ctrl-C leaves the job RUNNING; a second `TUNNELBOOK_HOME` attaches to it; `down` ends it
 //!   CANCELLED with no process of the user left;
+//! - Ctrl-C while queued cancels the job (scancel);
+//! - the host's GPU flag style `--gpus-per-node` gets the job its two a100s;
 //! - JupyterLab missing on the node: the job log's tail within one poll, and `up` stops;
 //! - a dependency that can never be satisfied (saved as an extra `#SBATCH` line) ends the wait
 //!   with what to change, and the job is cancelled.
@@ -185,11 +187,27 @@ async fn slurm_jupyter_end_to_end() {
         sshd: std::sync::Mutex::new(sshd),
         _keys: keys,
     };
+    let t = Instant::now();
     gpu_view_equals_scontrol(&bed);
+    eprintln!("gpu_view_equals_scontrol: {:?}", t.elapsed());
+    let t = Instant::now();
     bad_requests_are_refused_before_queueing(&bed);
+    eprintln!("bad_requests_are_refused_before_queueing: {:?}", t.elapsed());
+    let t = Instant::now();
     queued_then_ready_kernel_sees_the_jobs_gpu(&bed).await;
+    eprintln!("queued_then_ready_kernel_sees_the_jobs_gpu: {:?}", t.elapsed());
+    let t = Instant::now();
     jupyter_missing_shows_the_log_tail(&bed);
+    eprintln!("jupyter_missing_shows_the_log_tail: {:?}", t.elapsed());
+    let t = Instant::now();
+    ctrl_c_while_queued_cancels_the_job(&bed);
+    eprintln!("ctrl_c_while_queued_cancels_the_job: {:?}", t.elapsed());
+    let t = Instant::now();
+    gpus_per_node_flag_style(&bed);
+    eprintln!("gpus_per_node_flag_style: {:?}", t.elapsed());
+    let t = Instant::now();
     reason_that_never_clears_ends_the_wait(&bed);
+    eprintln!("reason_that_never_clears_ends_the_wait: {:?}", t.elapsed());
     eprintln!("whole SLURM scenario: {:?}", t0.elapsed());
 }
 
@@ -488,4 +506,71 @@ fn reason_that_never_clears_ends_the_wait(bed: &Bed) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Ctrl-C while the job waits in the queue: `scancel`, the job ends CANCELLED, nothing left.
+fn ctrl_c_while_queued_cancels_the_job(bed: &Bed) {
+    let blocker = bed.slurm.sbatch_as(
+        SLURM_USER,
+        &["--gres=gpu:4", "--time=5", "--wrap", "sleep 600"],
+    );
+    bed.slurm
+        .wait_state(&blocker, "RUNNING", Duration::from_secs(20));
+    let mut up = Running::start(
+        &bed.client,
+        &["up", "box", "--slurm", "--gpus", "1"],
+        "queued",
+    );
+    let line = up.wait_line(&["Queued", "Resources"], Duration::from_secs(10));
+    let id = line
+        .split("job ")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .unwrap()
+        .to_string();
+    assert_eq!(bed.slurm.job_state(&id), "PENDING");
+    up.interrupt();
+    assert!(
+        up.stderr()
+            .contains(&format!("job {id} cancelled (CANCELLED)")),
+        "{}",
+        up.stderr()
+    );
+    assert_eq!(bed.slurm.job_state(&id), "CANCELLED");
+    bed.slurm.command("scancel").arg(&blocker).status().unwrap();
+    while !queue_is_empty(bed) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A host saved with `--slurm-gpu-flag gpus-per-node` and `--slurm-gpus a100:2`: the job is
+/// submitted with `--gpus-per-node=a100:2` and JupyterLab sees both a100s; `down` ends it.
+fn gpus_per_node_flag_style(bed: &Bed) {
+    let (code, _, err) = cli(
+        &bed.other,
+        &[
+            "hosts",
+            "edit",
+            "box",
+            "--slurm-gpu-flag",
+            "gpus-per-node",
+            "--slurm-gpus",
+            "a100:2",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (_, shown, _) = cli(&bed.other, &["hosts", "show", "box"]);
+    assert!(shown.contains("gpus a100:2, flag gpus-per-node"), "{shown}");
+    let mut up = Running::start(&bed.other, &["up", "box", "--json"], "per-node");
+    let ready = up.ready(bed);
+    assert_eq!(ready["cudaVisibleDevices"].as_str(), Some("0,1"), "{ready}");
+    let job = ready["jobId"].as_str().unwrap().to_string();
+    let shown = bed.slurm.output(&["scontrol", "show", "job", "-o", &job]);
+    assert!(shown.contains("TresPerNode=gres:gpu:a100:2"), "{shown}");
+    up.interrupt();
+    let (code, out, err) = cli(&bed.other, &["down", "box"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(bed.slurm.job_state(&job), "CANCELLED");
+    let (code, _, err) = cli(&bed.other, &["hosts", "edit", "box", "--slurm-gpus", ""]);
+    assert_eq!(code, 0, "{err}");
 }

@@ -142,7 +142,7 @@ pub fn show(p: &Profile, out: &mut dyn Write) -> std::io::Result<()> {
                 parts.push(format!("{k} {v}"));
             }
         }
-        parts.push(format!("flag {:?}", d.gpu_flag).to_lowercase());
+        parts.push(format!("flag {}", d.gpu_flag));
         writeln!(out, "slurm:     {}", parts.join(", "))?;
         for l in &d.sbatch_lines {
             writeln!(out, "sbatch:    {l}")?;

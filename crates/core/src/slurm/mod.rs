@@ -122,6 +122,16 @@ pub enum GpuFlag {
     Gpus,
 }
 
+impl fmt::Display for GpuFlag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GpuFlag::Gres => "gres",
+            GpuFlag::GpusPerNode => "gpus-per-node",
+            GpuFlag::Gpus => "gpus",
+        })
+    }
+}
+
 impl std::str::FromStr for GpuFlag {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
