@@ -192,10 +192,16 @@ async fn slurm_jupyter_end_to_end() {
     eprintln!("gpu_view_equals_scontrol: {:?}", t.elapsed());
     let t = Instant::now();
     bad_requests_are_refused_before_queueing(&bed);
-    eprintln!("bad_requests_are_refused_before_queueing: {:?}", t.elapsed());
+    eprintln!(
+        "bad_requests_are_refused_before_queueing: {:?}",
+        t.elapsed()
+    );
     let t = Instant::now();
     queued_then_ready_kernel_sees_the_jobs_gpu(&bed).await;
-    eprintln!("queued_then_ready_kernel_sees_the_jobs_gpu: {:?}", t.elapsed());
+    eprintln!(
+        "queued_then_ready_kernel_sees_the_jobs_gpu: {:?}",
+        t.elapsed()
+    );
     let t = Instant::now();
     jupyter_missing_shows_the_log_tail(&bed);
     eprintln!("jupyter_missing_shows_the_log_tail: {:?}", t.elapsed());

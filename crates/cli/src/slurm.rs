@@ -888,3 +888,78 @@ pub async fn down(global: &Global, name: &str, id: Option<&str>) -> ExitCode {
     conn.close().await;
     code
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The relaunch line repeats the request as `up` options; one rebuilt from `squeue` keeps
+    /// the partition and GPUs.
+    #[test]
+    fn relaunch_repeats_the_request() {
+        let req = JobRequest::from_defaults(
+            &SlurmDefaults::default(),
+            Some("debug".into()),
+            Some("lab".into()),
+            Some("90".into()),
+            Some("v100:1".into()),
+        )
+        .unwrap();
+        assert_eq!(
+            relaunch_line("box", &req),
+            "tunnelbook up box --slurm --partition debug --gpus v100:1 --time 1:30:00 --account lab"
+        );
+        let row = slurm::JobRow {
+            id: "7".into(),
+            name: job::JOB_NAME.into(),
+            partition: "gpu".into(),
+            state: "RUNNING".into(),
+            reason: "None".into(),
+            time_left: "59:00".into(),
+            nodes: "n1".into(),
+            tres_per_node: "gres:gpu:a100:2".into(),
+        };
+        assert_eq!(
+            relaunch_from_row("box", &row),
+            "tunnelbook up box --slurm --partition gpu --gpus a100:2"
+        );
+    }
+
+    /// `hosts edit` options: checked before saving, applied field by field, `""` clears.
+    #[test]
+    fn edit_options_check_and_apply() {
+        let bad = SlurmEditArgs {
+            time: Some("soon".into()),
+            ..SlurmEditArgs::default()
+        };
+        assert!(bad.check().unwrap_err().contains("cannot read the time"));
+        let bad = SlurmEditArgs {
+            scheduler: Some("pbs".into()),
+            ..SlurmEditArgs::default()
+        };
+        assert!(bad.check().is_err());
+        let mut p = Profile::default();
+        SlurmEditArgs {
+            scheduler: Some("slurm".into()),
+            partition: Some("gpu".into()),
+            gpus: Some("a100:1".into()),
+            gpu_flag: Some(GpuFlag::Gpus),
+            sbatch_lines: vec!["--mem=8G".into()],
+            ..SlurmEditArgs::default()
+        }
+        .apply(&mut p);
+        assert_eq!(p.scheduler, Some(Scheduler::Slurm));
+        let d = p.slurm.clone().unwrap();
+        assert_eq!(d.partition.as_deref(), Some("gpu"));
+        assert_eq!(d.gpu_flag, GpuFlag::Gpus);
+        assert_eq!(d.sbatch_lines, vec!["--mem=8G"]);
+        SlurmEditArgs {
+            scheduler: Some(String::new()),
+            partition: Some(String::new()),
+            ..SlurmEditArgs::default()
+        }
+        .apply(&mut p);
+        assert_eq!(p.scheduler, None);
+        assert_eq!(p.slurm.unwrap().partition, None);
+    }
+}
