@@ -430,6 +430,15 @@ async fn queued_then_ready_kernel_sees_the_jobs_gpu(bed: &Bed) {
     let (code, out, err) = cli(&bed.other, &["ls", "box"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&format!("job {job}  RUNNING")), "{out}");
+    let (code, out, err) = cli(&bed.other, &["ls", "box", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed[0]["row"]["id"].as_str(), Some(job.as_str()), "{out}");
+    assert_eq!(
+        listed[0]["connection"]["cudaVisibleDevices"].as_str(),
+        Some(job_gpus),
+        "{out}"
+    );
     let mut attach = Running::start(&bed.other, &["attach", "box", "--json"], "attach");
     let again = attach.ready(bed);
     assert_eq!(again["jobId"].as_str(), Some(job.as_str()));

@@ -90,7 +90,16 @@ fn two_minute_job_warns_then_says_time_limit_reached() {
     );
     assert!(!text.contains("connection lost"), "{text}");
     assert_eq!(text.matches("minutes or less left").count(), 1, "{text}");
-    assert_eq!(slurm.job_state(&job), "TIMEOUT");
+    // SLURM reports COMPLETING while it kills the job's processes, then TIMEOUT.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while slurm.job_state(&job) != "TIMEOUT" {
+        assert!(
+            Instant::now() < deadline,
+            "job {job} is {}",
+            slurm.job_state(&job)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
     while !slurm.user_processes(SLURM_USER).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));

@@ -69,7 +69,7 @@ fn describe(s: &JupyterServer) -> String {
 /// Lists the running servers.
 pub async fn ls(global: &Global, args: LsArgs) -> ExitCode {
     if crate::slurm::is_slurm(global, &args.name) {
-        return crate::slurm::ls(global, &args.name).await;
+        return crate::slurm::ls(global, &args.name, args.json).await;
     }
     let (host, profile) = match connect::jupyter_host(global, &args.name).await {
         Ok(h) => h,

@@ -698,7 +698,13 @@ async fn follow(
                 }
             }
             Ok(JobPhase::Ended { state, reason }) => {
-                if state == "TIMEOUT" {
+                // SLURM ends a job in two steps: COMPLETING (its processes being killed, with
+                // the reason: `TimeLimit`), then the final state (TIMEOUT, CANCELLED, …).
+                let timed_out = state == "TIMEOUT" || reason.as_deref() == Some("TimeLimit");
+                if state == "COMPLETING" && !timed_out {
+                    continue;
+                }
+                if timed_out {
                     eprintln!(
                         "tunnelbook: time limit reached: SLURM ended job {id}. Relaunch with the same settings: {relaunch}"
                     );
@@ -754,13 +760,18 @@ async fn reconnect(global: &Global, name: &str, id: &str, reason: &str) -> Optio
     None
 }
 
-/// `ls` on a SLURM host: Tunnelbook's jobs with their state, node, port and time left.
-pub async fn ls(global: &Global, name: &str) -> ExitCode {
+/// `ls` on a SLURM host: Tunnelbook's jobs with their state, node, port and time left
+/// (`--json`: the jobs as `[{row, connection}]`).
+pub async fn ls(global: &Global, name: &str, json: bool) -> ExitCode {
     let conn = match connect::open(global, name).await {
         Ok(c) => c,
         Err(e) => return connect::unreachable(e),
     };
     let code = match job::list(&conn).await {
+        Ok(jobs) if json => {
+            println!("{}", serde_json::to_string(&jobs).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
         Ok(jobs) => {
             if jobs.is_empty() {
                 println!("no Tunnelbook jobs on {name}");

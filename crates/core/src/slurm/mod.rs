@@ -836,6 +836,7 @@ pub fn reason_in_words(reason: &str) -> String {
         "NodeDown" => "a node it needs is down",
         "Cleaning" => "being cleaned up after a restart",
         "Licenses" => "waiting for licenses",
+        "TimeLimit" => "the time limit was reached",
         _ if r.starts_with("ReqNodeNotAvail") => {
             "a node it needs is not available (drained, down or reserved)"
         }
