@@ -504,6 +504,10 @@ async fn wait_running(
                 );
                 return Ok((connection.clone(), *time_left_secs));
             }
+            // Still ending (its processes being killed): the final state comes next poll.
+            JobPhase::Ended { state, .. } if state == "COMPLETING" => {
+                format!("… Starting    job {id} is ending")
+            }
             JobPhase::Ended { state, reason } => {
                 let log_tail = job::log_tail(conn, id, 20).await.unwrap_or_default();
                 return Err(SlurmError::JobEnded {
