@@ -78,4 +78,22 @@ fi
 bash scripts/wine/setup-wine.sh
 # --- end Windows under Wine
 
+# --- SLURM test bed (issue 20): slurm-wlm 22.05 + munge; the tests start their own private
+# munged/slurmctld/slurmd on free 127.0.0.1 ports (tests/src/slurm.rs), nothing runs at boot.
+slurm_missing=()
+for p in slurm-wlm munge; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || slurm_missing+=("$p")
+done
+if ((${#slurm_missing[@]})); then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=900 "${slurm_missing[@]}"
+fi
+# The packages enable the system's daemons; the test bed runs its own, so keep these off.
+for svc in slurmctld slurmd munge; do
+  systemctl disable --now "$svc" >/dev/null 2>&1 || true
+done
+id tbslurm >/dev/null 2>&1 || useradd --create-home --shell /bin/bash tbslurm
+usermod --password '*' tbslurm # not locked: sshd refuses locked users even with a key
+# --- end SLURM test bed
+
 echo "setup: done"

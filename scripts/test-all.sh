@@ -58,7 +58,7 @@ echo "== nothing of the test users is left running (issue 16)"
 # Every test user of the test bed and the server zoo: a Jupyter server or kernel a test left
 # behind (or anything else) fails the run, listed with its command line.
 left=
-for u in tbtest tbother tbzsh tbtcsh tbfish tbksh tbdash tbexeczsh tbbanner tbjupcfg tblmod; do
+for u in tbtest tbother tbzsh tbtcsh tbfish tbksh tbdash tbexeczsh tbbanner tbjupcfg tblmod tbslurm; do
   id "$u" >/dev/null 2>&1 || continue
   if procs=$(ps -o user=,pid=,etimes=,args= -u "$u" 2>/dev/null); then left+="$procs"$'\n'; fi
 done

@@ -12,6 +12,7 @@ pub mod prompter;
 pub mod proxy;
 // `tunnelbook shell` and the terminal (issue 23).
 pub mod pty;
+pub mod slurm;
 pub mod zoo;
 
 use std::{

@@ -84,6 +84,11 @@ pub async fn run(global: &Global, mut args: GpusArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return connect::unreachable(e),
     };
+    // A SLURM login node shows the cluster's GPUs as the scheduler sees them (issue 20).
+    if let Some(code) = crate::slurm::gpus(global, &args.name, &conn, args.json).await {
+        conn.close().await;
+        return code;
+    }
     let code = show(conn.clone(), &args).await;
     conn.close().await;
     code

@@ -125,6 +125,9 @@ pub enum HostsCommand {
         /// Open JupyterLab in the home directory.
         #[arg(long)]
         no_dir: bool,
+        /// SLURM: scheduler and launch defaults (issue 20).
+        #[command(flatten)]
+        slurm: Box<crate::slurm::SlurmEditArgs>,
     },
     /// Forget remembered secrets of a host (in the OS keychain).
     #[command(group(ArgGroup::new("what").required(true).args(["password", "passphrase", "all"])))]
@@ -243,6 +246,9 @@ pub enum HostsError {
     /// Serialising JSON failed.
     #[error("cannot print JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// An option's value cannot be used (the message names it).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Runs a `hosts` command and prints its error (`tunnelbook: …`, field errors one per line).
@@ -357,8 +363,11 @@ pub fn run_with(
             no_modules,
             dir,
             no_dir,
+            slurm,
         } => {
+            slurm.check().map_err(HostsError::Invalid)?;
             store.edit(&name, |p| {
+                (*slurm).apply(p);
                 openssh.apply(p);
                 if let Some(host) = host {
                     p.host = host;
@@ -492,6 +501,7 @@ fn show(
         "dir:       {}",
         p.notebook_dir.as_deref().unwrap_or("(home directory)")
     )?;
+    crate::slurm::show(p, out)?;
     // The OpenSSH options that are set, under ssh_config's names.
     if p.identities_only {
         writeln!(out, "IdentitiesOnly yes")?;

@@ -10,6 +10,7 @@ mod hosts;
 mod prompt;
 mod servers;
 mod shell;
+mod slurm;
 mod up;
 
 use std::{path::PathBuf, process::ExitCode};

@@ -68,6 +68,9 @@ fn describe(s: &JupyterServer) -> String {
 
 /// Lists the running servers.
 pub async fn ls(global: &Global, args: LsArgs) -> ExitCode {
+    if crate::slurm::is_slurm(global, &args.name) {
+        return crate::slurm::ls(global, &args.name, args.json).await;
+    }
     let (host, profile) = match connect::jupyter_host(global, &args.name).await {
         Ok(h) => h,
         Err(e) => return connect::unreachable(e),
@@ -104,6 +107,16 @@ pub async fn ls(global: &Global, args: LsArgs) -> ExitCode {
 
 /// Reattaches a tunnel to a running server and keeps it open until interrupted.
 pub async fn attach(global: &Global, args: AttachArgs) -> ExitCode {
+    if crate::slurm::is_slurm(global, &args.name) {
+        return crate::slurm::attach(
+            global,
+            &args.name,
+            args.server.as_deref(),
+            args.port,
+            args.json,
+        )
+        .await;
+    }
     let (host, profile) = match connect::jupyter_host(global, &args.name).await {
         Ok(h) => h,
         Err(e) => return connect::unreachable(e),
@@ -163,6 +176,9 @@ pub async fn attach(global: &Global, args: AttachArgs) -> ExitCode {
 
 /// Stops one server (or all Tunnelbook started).
 pub async fn down(global: &Global, args: DownArgs) -> ExitCode {
+    if crate::slurm::is_slurm(global, &args.name) {
+        return crate::slurm::down(global, &args.name, args.server.as_deref()).await;
+    }
     let (host, profile) = match connect::jupyter_host(global, &args.name).await {
         Ok(h) => h,
         Err(e) => return connect::unreachable(e),

@@ -42,6 +42,9 @@ pub struct UpArgs {
     /// Seconds JupyterLab may take to answer.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+    /// SLURM hosts (issue 20).
+    #[command(flatten)]
+    slurm: crate::slurm::SlurmUpArgs,
 }
 
 /// Runs a session, prints progress to stderr and the URL (or JSON) to stdout, then keeps the
@@ -69,6 +72,18 @@ pub async fn run(global: &Global, args: UpArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if crate::slurm::wanted(&profile, &args.slurm) {
+        let common = crate::slurm::UpCommon {
+            name: args.name.clone(),
+            env: args.env.clone(),
+            dir: args.dir.clone(),
+            port: args.port,
+            json: args.json,
+            timeout: args.timeout,
+            cancel_before_ready: true,
+        };
+        return crate::slurm::up(global, &args.slurm, common).await;
+    }
     // The server's token is kept in the OS keychain so `attach` and `down` find it later.
     let secrets = crate::hosts::system_keychain().ok();
     let host = if args.name == connect::LOCAL {

@@ -14,6 +14,7 @@ pub mod profile;
 pub mod secret;
 pub mod session;
 pub mod settings;
+pub mod slurm;
 pub mod ssh;
 pub mod tunnel;
 pub mod wake;

@@ -71,6 +71,16 @@ fn full_profile(dir: &std::path::Path) -> Profile {
         strict_host_key_checking: Some(tunnelbook_core::profile::StrictHostKeyChecking::AcceptNew),
         host_key_algorithms: Some("+ssh-rsa".into()),
         pubkey_accepted_algorithms: Some("-ssh-rsa,ssh-dss".into()),
+        scheduler: Some(tunnelbook_core::slurm::Scheduler::Slurm),
+        slurm: Some(tunnelbook_core::slurm::SlurmDefaults {
+            partition: Some("gpu".into()),
+            account: Some("lab".into()),
+            time: Some("2:00:00".into()),
+            gpus: Some("a100:1".into()),
+            gpu_flag: tunnelbook_core::slurm::GpuFlag::GpusPerNode,
+            sbatch_lines: vec!["--mem=32G".into()],
+            setup: vec!["module load cuda".into()],
+        }),
     }
 }
 

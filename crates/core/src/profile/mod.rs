@@ -131,6 +131,18 @@ pub struct Profile {
     /// the signature algorithms a key (or certificate) may be offered with; a key of a type
     /// not listed is not offered. `None`: OpenSSH's default list.
     pub pubkey_accepted_algorithms: Option<String>,
+    // --- SLURM (issue 20) ---
+    /// The batch scheduler behind this host's login node: `slurm` runs JupyterLab as a batch
+    /// job on a compute node instead of on the host itself. `None` until detected on connect
+    /// (`sbatch` on the login PATH and `scontrol ping`); set it to override detection.
+    #[cfg_attr(feature = "ts", ts(optional))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduler: Option<crate::slurm::Scheduler>,
+    /// Saved SLURM launch defaults (partition, account, time, GPUs, extra `#SBATCH` lines,
+    /// setup lines); `None`: none saved.
+    #[cfg_attr(feature = "ts", ts(optional))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<crate::slurm::SlurmDefaults>,
 }
 
 /// OpenSSH's `StrictHostKeyChecking` values (`off` is read as `no`, `true`/`false` as
@@ -203,6 +215,8 @@ impl Default for Profile {
             strict_host_key_checking: None,
             host_key_algorithms: None,
             pubkey_accepted_algorithms: None,
+            scheduler: None,
+            slurm: None,
         }
     }
 }
