@@ -29,7 +29,13 @@ pub fn typescript(crate_dir: &Path, events: &[Event], error_codes: &[String]) ->
         .find("generate_handler![")
         .expect("no generate_handler! in lib.rs");
     let end = start + lib[start..].find(']').unwrap();
-    let paths: Vec<&str> = lib[start + "generate_handler![".len()..end]
+    // Line comments inside the list are not command paths.
+    let list: String = lib[start + "generate_handler![".len()..end]
+        .lines()
+        .map(|line| line.split("//").next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let paths: Vec<&str> = list
         .split(',')
         .map(str::trim)
         .filter(|p| !p.is_empty())

@@ -18,6 +18,8 @@ import type { ServerView } from './ServerView';
 import type { SessionEvent } from './SessionEvent';
 import type { SessionSummary } from './SessionSummary';
 import type { Settings } from './Settings';
+import type { TerminalEvent } from './TerminalEvent';
+import type { TerminalOpened } from './TerminalOpened';
 import type { TrayMenu } from './TrayMenu';
 import type { TunnelsView } from './TunnelsView';
 
@@ -109,6 +111,14 @@ export function commands(invoke: Invoke) {
     forgetAllSecrets: () => invoke<number>('forget_all_secrets'),
     /** Quits: stops every tunnel and session; `stop_notebooks` says whether the remote notebooks stop too (otherwise they keep running and can be reattached later). */
     quitApp: (stopNotebooks: boolean) => invoke<void>('quit_app', { stopNotebooks }),
+    /** Opens a login shell on a `cols` × `rows` pty (`xterm-256color`) over session `session_id`'s connection; its output arrives as `terminal` events. */
+    openTerminal: (sessionId: string, cols: number, rows: number) => invoke<TerminalOpened>('open_terminal', { sessionId, cols, rows }),
+    /** Sends what the user typed or pasted to terminal `terminal_id`. */
+    terminalInput: (terminalId: string, data: string) => invoke<void>('terminal_input', { terminalId, data }),
+    /** Tells the host terminal `terminal_id` is now `cols` × `rows` cells. */
+    resizeTerminal: (terminalId: string, cols: number, rows: number) => invoke<void>('resize_terminal', { terminalId, cols, rows }),
+    /** Closes terminal `terminal_id` (the host hangs up its shell). */
+    closeTerminal: (terminalId: string) => invoke<void>('close_terminal', { terminalId }),
   };
 }
 
@@ -120,6 +130,7 @@ export type Events = {
   'install': InstallEvent;
   'tray-session': { sessionId: string; hostId: string };
   'quit-requested': null;
+  'terminal': TerminalEvent;
 };
 
 /** Every error code, in the order Rust declares them. */
