@@ -8,7 +8,7 @@ use std::{os::unix::fs::PermissionsExt, sync::Arc};
 
 use tunnelbook_core::{
     profile::AuthMethod,
-    secret::{MemoryStore, SecretKey, SecretKind, SecretStore},
+    secret::{MemoryStore, SecretStore},
     ssh::{Connection, HostKeyPolicy, SshError},
 };
 use tunnelbook_testbed::{

@@ -860,10 +860,10 @@ fn retrieve(ctx: &ConnectContext, key: &SecretKey) -> Option<Sensitive<String>> 
 }
 
 fn store(ctx: &ConnectContext, key: &SecretKey, value: &Sensitive<String>) {
-    if let Some(store) = &ctx.secrets {
-        if let Err(e) = store.persist(key, value) {
-            tracing::warn!(error = %e, "could not remember the secret in the keychain");
-        }
+    if let Some(store) = &ctx.secrets
+        && let Err(e) = store.persist(key, value)
+    {
+        tracing::warn!(error = %e, "could not remember the secret in the keychain");
     }
 }
 
