@@ -45,7 +45,53 @@ mkdirSync(shots, { recursive: true });
 // asked to open (no real browser can be driven here).
 const browserDir = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-browser-'));
 const opened = join(browserDir, 'opened.log');
-writeFileSync(join(browserDir, 'xdg-open'), `#!/bin/sh\nprintf '%s\\n' "$1" >> '${opened}'\n`, { mode: 0o755 });
+// It lingers a second so the command-line sampler of step 12c sees it running.
+writeFileSync(join(browserDir, 'xdg-open'), `#!/bin/sh\nprintf '%s\\n' "$1" >> '${opened}'\nsleep 1\n`, { mode: 0o755 });
+
+/**
+ * Records the command line of every local process (/proc/PID/cmdline) as often as it can until
+ * stopped; `stop()` resolves with every distinct one seen. A separate process, so the sampling
+ * goes on while this one waits on WebDriver.
+ */
+function sampleCommandLines() {
+  const out = join(browserDir, `cmdlines-${Date.now()}.json`);
+  const child = spawn(process.execPath, ['-e', `
+    const fs = require('node:fs');
+    const seen = new Set();
+    let running = true;
+    process.on('SIGTERM', () => { running = false; });
+    const sample = () => {
+      for (const pid of fs.readdirSync('/proc')) {
+        if (!/^\\d+$/.test(pid)) continue;
+        try { seen.add(fs.readFileSync('/proc/' + pid + '/cmdline', 'utf8').split('\\0').join(' ').trim()); } catch {}
+      }
+      if (running) setImmediate(sample);
+      else fs.writeFileSync(${JSON.stringify(out)}, JSON.stringify([...seen]));
+    };
+    sample();`], { stdio: 'ignore' });
+  return {
+    stop: () =>
+      new Promise((resolveStop) => {
+        child.once('exit', () => resolveStop(JSON.parse(readFileSync(out, 'utf8'))));
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+// Everything the main window receives from the app — every command result, event payload and
+// channel message — passes through Tauri's callback table; this wraps each entry (present and
+// future) to keep a copy, so the run can check that no Jupyter token ever reached that window.
+const CAPTURE_IPC = `
+  const t = window.__TAURI_INTERNALS__;
+  window.__tbIpc = window.__tbIpc || [];
+  const rec = (d) => { try { window.__tbIpc.push(JSON.stringify(d)); } catch { window.__tbIpc.push(String(d)); } };
+  const wrap = (f) => (data) => { rec(data); return f(data); };
+  for (const [id, f] of t.callbacks) t.callbacks.set(id, wrap(f));
+  const set = t.callbacks.set.bind(t.callbacks);
+  t.callbacks.set = (id, f) => set(id, wrap(f));
+  done(t.callbacks.size);`;
+// The Jupyter token of the page in the current (notebook) window, from JupyterLab's page config.
+const PAGE_TOKEN = `const c = document.getElementById('jupyter-config-data'); done(c ? JSON.parse(c.textContent).token || null : null);`;
 
 const driver = spawn('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
   stdio: ['ignore', 'inherit', 'inherit'],
@@ -159,6 +205,9 @@ async function main() {
   const local = await waitFor('"This computer"', () => find('xpath', xpathText('li', 'This computer')));
   if (!(await text(local)).includes('This computer')) throw new Error('host entry text');
   step('hosts screen lists "This computer"');
+  // From here on every IPC message the main window receives is kept (checked in step 14a).
+  const wrapped = await script(CAPTURE_IPC);
+  if (!(wrapped > 0)) throw new Error(`no IPC callbacks to capture in the main window (${wrapped})`);
   await shot('hosts.png');
 
   // 2. The form: empty host is refused with the backend's per-field message.
@@ -396,6 +445,39 @@ async function main() {
   rmSync(saveDir, { recursive: true, force: true });
   step('File ▸ Download asked where to save and saved the notebook there');
 
+  // 12c. "Open in browser" hands the browser a one-time local link, never the token: sampled
+  // while it runs, no local process's command line holds the token (the recording xdg-open is
+  // seen, with the link); the link redirects once to JupyterLab with the token, then is gone.
+  const tokens = new Set();
+  const firstToken = await script(PAGE_TOKEN);
+  if (!firstToken || firstToken.length < 32) throw new Error(`no token in JupyterLab's page config: ${firstToken}`);
+  tokens.add(firstToken);
+  await wd('POST', s('/window'), { handle: main });
+  const openedBefore = readFileSync(opened, 'utf8');
+  const sampler = sampleCommandLines();
+  await sleep(300);
+  await click(await find('xpath', "//button[normalize-space()='Open in browser']"));
+  const link = await waitFor('the browser to be started', () => {
+    const added = readFileSync(opened, 'utf8').slice(openedBefore.length).trim();
+    return added ? added : null;
+  }, 15000);
+  await sleep(1500); // xdg-open lingers a second
+  const cmdlines = await sampler.stop();
+  if (!/^http:\/\/127\.0\.0\.1:\d+\/handoff\/[0-9a-f]{64}$/.test(link)) throw new Error(`the browser was handed ${link}`);
+  if (link.includes(firstToken)) throw new Error('the browser was handed the token');
+  if (!cmdlines.some((c) => c.includes('xdg-open') && c.includes(link))) {
+    throw new Error(`the sampler never saw xdg-open running (${cmdlines.length} command lines seen)`);
+  }
+  const leaked = cmdlines.filter((c) => c.includes(firstToken));
+  if (leaked.length) throw new Error(`the token was on a command line: ${leaked.length} process(es)`);
+  const once = await fetch(link, { redirect: 'manual' });
+  const target = once.headers.get('location') ?? '';
+  if (once.status !== 302 || !target.includes(`token=${firstToken}`)) throw new Error(`the link answered ${once.status} ${target ? '(to JupyterLab)' : ''}`);
+  const twice = await fetch(link, { redirect: 'manual' });
+  if (twice.status !== 410) throw new Error(`the used link answered ${twice.status}, not 410`);
+  await wd('POST', s('/window'), { handle: notebook });
+  step(`"Open in browser" started the browser with a one-time link (${cmdlines.length} command lines sampled, none with the token); it redirected once, then 410`);
+
   // 13. The connection drops (sshd killed with every session under it, back after 12 s): the
   // notebook window shows a banner and the main window does not say "ready"; then both recover.
   const bannerText = 'const b = document.getElementById("tunnelbook-banner"); done(b ? b.textContent : "");';
@@ -428,6 +510,22 @@ async function main() {
     (await script(bannerText)) === '' && (await findAll('css selector', '.jp-LabShell')).length === 1, 90000);
   await wd('POST', s('/window'), { handle: main });
   step(`server gone: the notebook window said "${goneBanner}"; Restart server brought JupyterLab back in it`);
+
+  // 14a. Nothing the main window received since step 1 — command results, events, channel
+  // messages — held either server's token; it did receive the notebook's (token-free) URL.
+  await wd('POST', s('/window'), { handle: notebook });
+  const secondToken = await script(PAGE_TOKEN);
+  if (secondToken) tokens.add(secondToken);
+  await wd('POST', s('/window'), { handle: main });
+  const traffic = await script('done(window.__tbIpc || []);');
+  if (!traffic.some((m) => /http:\/\/127\.0\.0\.1:\d+\/lab/.test(m))) {
+    throw new Error(`the capture missed the notebook's URL (${traffic.length} messages captured)`);
+  }
+  for (const token of tokens) {
+    const hits = traffic.filter((m) => m.includes(token));
+    if (hits.length) throw new Error(`the main window received a Jupyter token in ${hits.length} IPC message(s)`);
+  }
+  step(`the main window's IPC traffic (${traffic.length} messages) never held a Jupyter token (${tokens.size} checked)`);
 
   if (bench) {
     // GPU refresh on (the picker open) with the notebook open, then idle.

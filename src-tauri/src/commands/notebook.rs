@@ -10,15 +10,69 @@
 //! in the system browser instead ([`is_notebook_page`]); a download asks where to save it
 //! ([`crate::download`]).
 
-use tauri::{AppHandle, Runtime, State, WebviewUrl, WebviewWindow, WebviewWindowBuilder};
+use std::{collections::HashMap, sync::Mutex};
+
+use tauri::{AppHandle, Manager, Runtime, State, WebviewUrl, WebviewWindow, WebviewWindowBuilder};
 use tauri_plugin_opener::OpenerExt;
+use tunnelbook_core::{jupyter, secret::Sensitive};
 
 use crate::{
     error::{AppError, ErrorCode},
     state::AppState,
 };
 
-/// Opens `url` in a new app window titled `title`; returns the window's label.
+/// The notebook URLs with their tokens, by origin (`http://127.0.0.1:PORT`), kept on the Rust
+/// side: the main window only ever sees their token-free twins ([`public_url`]) and hands
+/// those back to [`open_notebook`] / [`open_in_browser`], which look the token up here.
+#[derive(Default)]
+pub struct NotebookUrls(Mutex<HashMap<String, Sensitive<String>>>);
+
+/// Keeps `url` (a notebook URL with its token) and returns the same URL without the token:
+/// the form every session summary, server row and command result for the main window carries.
+pub fn public_url<R: Runtime>(app: &AppHandle<R>, url: &str) -> String {
+    let Ok(parsed) = url.parse::<tauri::Url>() else {
+        return String::new();
+    };
+    let public = without_token(&parsed);
+    app.manage(NotebookUrls::default());
+    if let Ok(mut urls) = app.state::<NotebookUrls>().0.lock() {
+        urls.insert(
+            parsed.origin().ascii_serialization(),
+            Sensitive::new(url.to_string()),
+        );
+    }
+    public.to_string()
+}
+
+/// The kept notebook URL (token included) for a URL with the same origin, as the main window
+/// passes it; a URL of no kept notebook is returned as given.
+fn full_url<R: Runtime>(app: &AppHandle<R>, url: &tauri::Url) -> Sensitive<String> {
+    app.try_state::<NotebookUrls>()
+        .and_then(|urls| {
+            let urls = urls.0.lock().ok()?;
+            urls.get(&url.origin().ascii_serialization()).cloned()
+        })
+        .unwrap_or_else(|| Sensitive::new(url.to_string()))
+}
+
+/// `url` without its `token` query parameter.
+fn without_token(url: &tauri::Url) -> tauri::Url {
+    let mut public = url.clone();
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "token")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        public.set_query(None);
+    } else {
+        public.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    public
+}
+
+/// Opens notebook `url` (as the main window knows it: without the token) in a new app window
+/// titled `title`; returns the window's label. The window gets the URL with its token.
 ///
 /// Async on purpose: creating a window from a synchronous command deadlocks on Windows.
 #[tauri::command]
@@ -28,7 +82,8 @@ pub async fn open_notebook<R: Runtime>(
     url: String,
     title: String,
 ) -> Result<String, AppError> {
-    open_window(&app, &state, &url, &title)
+    let full = full_url(&app, &http_url(&url)?);
+    open_window(&app, &state, full.expose(), &title)
 }
 
 /// Opens a `jupyter-<n>` window on `url`; returns its label. Call from async code only.
@@ -172,12 +227,23 @@ fn banner_script(message: Option<&str>) -> String {
     )
 }
 
-/// Opens `url` in the default browser.
+/// Opens notebook `url` (as the main window knows it: without the token) in the default
+/// browser. The browser program is started with a one-time local link, never the token (its
+/// command line is readable by every local user); the link redirects the browser once to the
+/// notebook with its token (core's `jupyter::handoff`).
 #[tauri::command]
 pub async fn open_in_browser<R: Runtime>(app: AppHandle<R>, url: String) -> Result<(), AppError> {
-    let url = http_url(&url)?;
+    let full = full_url(&app, &http_url(&url)?);
+    let link = jupyter::handoff(full, jupyter::HANDOFF_TTL)
+        .await
+        .map_err(|e| {
+            AppError::new(
+                ErrorCode::Internal,
+                format!("cannot start the local link for the browser: {e}"),
+            )
+        })?;
     app.opener()
-        .open_url(url.as_str(), None::<&str>)
+        .open_url(link.url.as_str(), None::<&str>)
         .map_err(|e| AppError::new(ErrorCode::Internal, format!("cannot open the browser: {e}")))
 }
 
@@ -220,6 +286,17 @@ mod tests {
         );
         assert!(s.contains("b.textContent = msg"));
         assert!(banner_script(None).contains("const msg = null;"));
+    }
+
+    #[test]
+    fn the_public_url_has_no_token() {
+        let url = http_url("http://127.0.0.1:8890/lab?token=s3cret&reset").unwrap();
+        assert_eq!(
+            without_token(&url).as_str(),
+            "http://127.0.0.1:8890/lab?reset="
+        );
+        let url = http_url("http://127.0.0.1:8890/lab?token=s3cret").unwrap();
+        assert_eq!(without_token(&url).as_str(), "http://127.0.0.1:8890/lab");
     }
 
     #[test]
