@@ -95,7 +95,15 @@ const PAGE_TOKEN = `const c = document.getElementById('jupyter-config-data'); do
 
 const driver = spawn('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
   stdio: ['ignore', 'inherit', 'inherit'],
-  env: { ...process.env, TUNNELBOOK_HOME: home, PATH: `${browserDir}:${process.env.PATH}` },
+  // WebKit keeps web data (cookies, local storage) under XDG_DATA_HOME / XDG_CACHE_HOME: this
+  // run's own, searched after the notebook window closes (step 15).
+  env: {
+    ...process.env,
+    TUNNELBOOK_HOME: home,
+    PATH: `${browserDir}:${process.env.PATH}`,
+    XDG_DATA_HOME: join(home, 'xdg-data'),
+    XDG_CACHE_HOME: join(home, 'xdg-cache'),
+  },
 });
 let session;
 let bed;
@@ -526,6 +534,13 @@ async function main() {
     if (hits.length) throw new Error(`the main window received a Jupyter token in ${hits.length} IPC message(s)`);
   }
   step(`the main window's IPC traffic (${traffic.length} messages) never held a Jupyter token (${tokens.size} checked)`);
+  // The notebook window holds JupyterLab's login cookie while it is open (searched for on disk
+  // once it has closed, step 15).
+  await wd('POST', s('/window'), { handle: notebook });
+  const cookies = (await wd('GET', s('/cookie'))).map((c) => c.name);
+  const loginCookie = cookies.find((n) => n.startsWith('username-'));
+  if (!loginCookie) throw new Error(`no Jupyter login cookie in the notebook window: ${JSON.stringify(cookies)}`);
+  await wd('POST', s('/window'), { handle: main });
 
   if (bench) {
     // GPU refresh on (the picker open) with the notebook open, then idle.
@@ -550,6 +565,25 @@ async function main() {
   await waitFor('the notebook window to close', async () => (await wd('GET', s('/window/handles'))).length === 1);
   void serverRow;
   step('Stop in Sessions stopped the server and closed the notebook window');
+
+  // 15. The closed notebook window left no web data on disk: no file of the app's WebKit data
+  // holds the Jupyter login cookie or a token (the main window's own data is there).
+  const files = [];
+  const walk = (dir) => {
+    for (const entry of existsSync(dir) ? readdirSync(dir, { withFileTypes: true }) : []) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isFile()) files.push(path);
+    }
+  };
+  walk(join(home, 'xdg-data'));
+  walk(join(home, 'xdg-cache'));
+  const kept = files.filter((f) => {
+    const bytes = readFileSync(f);
+    return [loginCookie, ...tokens].some((needle) => bytes.includes(needle));
+  });
+  if (kept.length) throw new Error(`the notebook's login stayed on disk in ${kept.join(', ')}`);
+  step(`no file of the app's web data (${files.length} files) holds the login cookie ${loginCookie} or a token`);
 }
 
 try {

@@ -8,7 +8,12 @@
 //!
 //! The window stays on the notebook server: a link or a `window.open` to any other origin opens
 //! in the system browser instead ([`is_notebook_page`]); a download asks where to save it
-//! ([`crate::download`]).
+//! ([`crate::download`]). Its web data is not persistent (incognito: an ephemeral WebKit
+//! context), so the Jupyter login cookie is never written to disk.
+//!
+//! The main window never holds a notebook's token: it is shown and handed the token-free URL
+//! ([`public_url`]); the token is added back here, on the Rust side, when a notebook window
+//! opens, and "Open in browser" gives the browser a one-time local link instead.
 
 use std::{collections::HashMap, sync::Mutex};
 
@@ -101,6 +106,9 @@ pub fn open_window<R: Runtime>(
         .title(title)
         .inner_size(1200.0, 800.0)
         .initialization_script(NEW_TAB_LINKS_OUTSIDE)
+        // Its web data (JupyterLab's login cookie, local storage) lives in memory only and goes
+        // with the window: nothing of the notebook's login stays on disk after it closes.
+        .incognito(true)
         .on_navigation(move |to| {
             if is_notebook_page(&server, to) {
                 return true;

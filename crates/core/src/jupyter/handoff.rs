@@ -45,7 +45,10 @@ pub async fn handoff(target: Sensitive<String>, ttl: Duration) -> std::io::Resul
     let secret: [u8; 32] = rand::random();
     let path = format!(
         "/handoff/{}",
-        secret.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        secret
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     );
     let url = format!("http://{addr}{path}");
     let state = Arc::new(Mutex::new(Some(target)));
@@ -147,7 +150,9 @@ mod tests {
             .await
             .unwrap();
         assert!(!link.url.contains("0123456789abcdef"), "{}", link.url);
-        let path = link.url.trim_start_matches(&format!("http://{}", link.addr));
+        let path = link
+            .url
+            .trim_start_matches(&format!("http://{}", link.addr));
         assert_eq!(path.len(), "/handoff/".len() + 64, "{path}");
 
         let wrong = get(link.addr, "/handoff/00").await;
@@ -155,7 +160,10 @@ mod tests {
         assert!(!wrong.contains("0123456789abcdef"));
         let first = get(link.addr, path).await;
         assert!(first.starts_with("HTTP/1.1 302"), "{first}");
-        assert!(first.contains(&format!("Location: {target}\r\n")), "{first}");
+        assert!(
+            first.contains(&format!("Location: {target}\r\n")),
+            "{first}"
+        );
         let again = get(link.addr, path).await;
         assert!(again.starts_with("HTTP/1.1 410"), "{again}");
         assert!(!again.contains("0123456789abcdef"));

@@ -2,7 +2,9 @@
 //!
 //! Owns the [`Sensitive`] wrapper (never printed, never serialized), the [`SecretStore`]
 //! contract, and its OS implementation [`KeychainStore`] (one keychain entry per secret, service
-//! `tunnelbook`, account [`SecretKey::account`]). What it deliberately leaves out: any on-disk
+//! `tunnelbook`, account [`SecretKey::account`]: `PROFILE:password:USER@HOST:PORT`,
+//! `PROFILE:passphrase:PATH`, `PROFILE:jupyter-token:ID`), moving a renamed host's secrets
+//! ([`move_secrets`]) and forgetting every Tunnelbook entry ([`SecretStore::forget_all`]). What it deliberately leaves out: any on-disk
 //! fallback — when no keychain is available ([`KeychainStore::open`] says so), callers ask the
 //! human each time instead — and which secrets a saved host implies (that is
 //! [`crate::profile`]'s knowledge).
