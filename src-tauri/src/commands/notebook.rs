@@ -9,7 +9,8 @@
 //! The window stays on the notebook server: a link or a `window.open` to any other origin opens
 //! in the system browser instead ([`is_notebook_page`]); a download asks where to save it
 //! ([`crate::download`]). Its web data is not persistent (incognito: an ephemeral WebKit
-//! context), so the Jupyter login cookie is never written to disk.
+//! context), so the Jupyter login cookie is never written to disk; closing the window also
+//! deletes the server's cookies and clears its web data (cache, storage).
 //!
 //! The main window never holds a notebook's token: it is shown and handed the token-free URL
 //! ([`public_url`]); the token is added back here, on the Rust side, when a notebook window
@@ -101,14 +102,17 @@ pub fn open_window<R: Runtime>(
     let url = http_url(url)?;
     let label = state.new_notebook_label();
     let (nav_app, server) = (app.clone(), url.clone());
+    let server_origin = url.clone();
     let new_window_app = app.clone();
-    WebviewWindowBuilder::new(app, &label, WebviewUrl::External(url))
+    let window = WebviewWindowBuilder::new(app, &label, WebviewUrl::External(url))
         .title(title)
         .inner_size(1200.0, 800.0)
         .initialization_script(NEW_TAB_LINKS_OUTSIDE)
         // Its web data (JupyterLab's login cookie, local storage) lives in memory only and goes
         // with the window: nothing of the notebook's login stays on disk after it closes.
-        .incognito(true)
+        // WebKitGTK lets WebDriver drive one web context only, so under automation (the
+        // end-to-end tests) the window shares the app's; `forget_login` then clears its cookies.
+        .incognito(!under_automation())
         .on_navigation(move |to| {
             if is_notebook_page(&server, to) {
                 return true;
@@ -125,7 +129,56 @@ pub fn open_window<R: Runtime>(
         // Downloads go through a save dialog instead of landing silently somewhere.
         .on_download(crate::download::on_download)
         .build()?;
+    // Closing: the server's cookies (the Jupyter login) are deleted first, then the window goes.
+    let (close_app, close_label) = (app.clone(), label.clone());
+    let cleared = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    window.on_window_event(move |event| {
+        if let tauri::WindowEvent::CloseRequested { api, .. } = event
+            && !cleared.swap(true, std::sync::atomic::Ordering::SeqCst)
+            && let Some(window) = close_app.get_webview_window(&close_label)
+        {
+            api.prevent_close();
+            let server = server_origin.clone();
+            let app = close_app.clone();
+            // Off the main thread: the webview's cookie calls wait on it.
+            tauri::async_runtime::spawn_blocking(move || {
+                forget_login(&window, &server);
+                // The rest of its web data too (the page cache holds JupyterLab's page, whose
+                // config names the token), unless another notebook window shares the context.
+                let others = app
+                    .webview_windows()
+                    .keys()
+                    .any(|l| l.starts_with("jupyter-") && l.as_str() != window.label());
+                if !others && let Err(e) = window.clear_all_browsing_data() {
+                    tracing::warn!(error = %e, "cannot clear the notebook window's web data");
+                }
+                if let Err(e) = window.close() {
+                    tracing::warn!(error = %e, "cannot close the notebook window");
+                }
+            });
+        }
+    });
     Ok(label)
+}
+
+/// Whether WebDriver drives the app (`tauri-driver` sets this for the app it starts).
+fn under_automation() -> bool {
+    std::env::var("TAURI_WEBVIEW_AUTOMATION").as_deref() == Ok("true")
+}
+
+/// Deletes the cookies `window` holds for the notebook server at `server` (JupyterLab's login
+/// cookie and its XSRF cookie), so none stays in the web data on disk after the window closes.
+fn forget_login<R: Runtime>(window: &WebviewWindow<R>, server: &tauri::Url) {
+    match window.cookies_for_url(server.clone()) {
+        Ok(cookies) => {
+            for cookie in cookies {
+                if let Err(e) = window.delete_cookie(cookie) {
+                    tracing::warn!(error = %e, "cannot delete a notebook cookie");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the notebook window's cookies"),
+    }
 }
 
 /// Runs in the notebook window's page before JupyterLab: a click on a link to another site that
