@@ -18,6 +18,7 @@
 // E2E_BENCH=1 also measures the app with the notebook open and the GPU picker refreshing: RSS
 // of the app process and of its WebKit children, CPU % over E2E_BENCH_SECS (60) seconds.
 import { execFileSync, spawn } from 'node:child_process';
+import { createServer } from 'node:http';
 import { createInterface } from 'node:readline';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -588,6 +589,38 @@ async function main() {
   });
   if (kept.length) throw new Error(`the notebook's login stayed on disk in ${kept.join(', ')}`);
   step(`no file of the app's web data (${files.length} files) holds the login cookie ${loginCookie} or a token (it was on disk while open: ${onDiskWhileOpen})`);
+
+  // 16. A notebook server that redirects off its origin (HTTP 302): the redirect target opens in
+  // the system browser and the window stays on the server. The server here is a small local one
+  // that does what a proxied app or a login extension in JupyterLab may do.
+  const redirecting = createServer((req, res) => {
+    if (req.url === '/redirect') {
+      res.writeHead(302, { Location: 'https://example.com/redirected-away' });
+      res.end();
+    } else {
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.end('<!doctype html><title>start</title><p id="start">start</p>');
+    }
+  });
+  await new Promise((r) => redirecting.listen(0, '127.0.0.1', r));
+  const redirectOrigin = `http://127.0.0.1:${redirecting.address().port}`;
+  const before = (await wd('GET', s('/window/handles'))).length;
+  await script(`window.__TAURI_INTERNALS__.invoke('open_notebook', { url: '${redirectOrigin}/start', title: 'redirect check' }).then(done, (e) => done(String(e)));`);
+  const redirectWindow = await waitFor('the redirect-check window', async () => {
+    const all = await wd('GET', s('/window/handles'));
+    return all.length === before + 1 ? all.find((h) => h !== main) : null;
+  });
+  await wd('POST', s('/window'), { handle: redirectWindow });
+  await waitFor('the start page', () => find('css selector', '#start'));
+  await script(`location.href = '/redirect'; done(true);`);
+  await waitFor('the redirect target in the system browser', () => readFileSync(opened, 'utf8').includes('https://example.com/redirected-away'), 15000);
+  await sleep(1000);
+  const stayed = await script('done(location.origin);');
+  if (stayed !== redirectOrigin) throw new Error(`the window followed the redirect to ${stayed}`);
+  await wd('DELETE', s('/window'));
+  await wd('POST', s('/window'), { handle: main });
+  redirecting.close();
+  step('an HTTP redirect off the notebook server opened in the system browser; the window stayed on the server');
 }
 
 try {
