@@ -11,7 +11,12 @@
 // free one, choose the JupyterLab environment, launch; in the embedded notebook window (titled
 // with host and GPU, prototype not frozen there but frozen in the main window, no IPC) create a
 // notebook with the Python kernel from the launcher, run a cell printing CUDA_VISIBLE_DEVICES and
-// read the chosen GPU from the page; then stop it from Sessions. Screenshots go to
+// read the chosen GPU from the page; then stop it from Sessions. Issue 18: every IPC message the
+// main window receives is captured and searched for the Jupyter tokens; "Open in browser" runs
+// while every local command line is sampled (the token never appears; the browser gets a
+// one-time link that works once, then 410); the notebook's login cookie and tokens are not left
+// in the app's web data after its window closes; an HTTP redirect off the notebook server opens
+// in the system browser. Screenshots go to
 // docs/screenshots/. tauri-driver listens on free ports (TAURI_DRIVER_PORT and
 // TAURI_DRIVER_NATIVE_PORT to choose them).
 //
