@@ -218,7 +218,8 @@ pub async fn drive_notebook<R: Runtime>(
                 };
                 if let Some(entry) = state.sessions().get_mut(&id) {
                     entry.summary.status = SessionStatus::Ready;
-                    entry.summary.url = Some(info.url.clone());
+                    // The main window gets the URL without its token (notebook::public_url).
+                    entry.summary.url = Some(notebook::public_url(&app, &info.url));
                     entry.summary.gpu = info.gpu_label.clone().or(info.gpu.clone());
                     entry.summary.env = Some(info.env.clone());
                     entry.summary.server_id = Some(info.server_id.clone());

@@ -941,6 +941,8 @@ fn notebook_launches_through_core_session_on_the_chosen_gpu_and_stops() {
     assert!(app.get_webview_window("jupyter-1").is_some());
     let url = s["url"].as_str().unwrap().to_string();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    // The main window refers to the notebook without its token (issue 18).
+    assert!(!url.contains("token"), "{url}");
     let server_id = s["serverId"].as_str().unwrap().to_string();
 
     // The server answers through the tunnel, pinned to the chosen GPU.

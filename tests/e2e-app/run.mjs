@@ -11,13 +11,19 @@
 // free one, choose the JupyterLab environment, launch; in the embedded notebook window (titled
 // with host and GPU, prototype not frozen there but frozen in the main window, no IPC) create a
 // notebook with the Python kernel from the launcher, run a cell printing CUDA_VISIBLE_DEVICES and
-// read the chosen GPU from the page; then stop it from Sessions. Screenshots go to
+// read the chosen GPU from the page; then stop it from Sessions. Issue 18: every IPC message the
+// main window receives is captured and searched for the Jupyter tokens; "Open in browser" runs
+// while every local command line is sampled (the token never appears; the browser gets a
+// one-time link that works once, then 410); the notebook's login cookie and tokens are not left
+// in the app's web data after its window closes; an HTTP redirect off the notebook server opens
+// in the system browser. Screenshots go to
 // docs/screenshots/. tauri-driver listens on free ports (TAURI_DRIVER_PORT and
 // TAURI_DRIVER_NATIVE_PORT to choose them).
 //
 // E2E_BENCH=1 also measures the app with the notebook open and the GPU picker refreshing: RSS
 // of the app process and of its WebKit children, CPU % over E2E_BENCH_SECS (60) seconds.
 import { execFileSync, spawn } from 'node:child_process';
+import { createServer } from 'node:http';
 import { createInterface } from 'node:readline';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,11 +51,65 @@ mkdirSync(shots, { recursive: true });
 // asked to open (no real browser can be driven here).
 const browserDir = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-browser-'));
 const opened = join(browserDir, 'opened.log');
-writeFileSync(join(browserDir, 'xdg-open'), `#!/bin/sh\nprintf '%s\\n' "$1" >> '${opened}'\n`, { mode: 0o755 });
+// It lingers a second so the command-line sampler of step 12c sees it running.
+writeFileSync(join(browserDir, 'xdg-open'), `#!/bin/sh\nprintf '%s\\n' "$1" >> '${opened}'\nsleep 1\n`, { mode: 0o755 });
+
+/**
+ * Records the command line of every local process (/proc/PID/cmdline) as often as it can until
+ * stopped; `stop()` resolves with every distinct one seen. A separate process, so the sampling
+ * goes on while this one waits on WebDriver.
+ */
+function sampleCommandLines() {
+  const out = join(browserDir, `cmdlines-${Date.now()}.json`);
+  const child = spawn(process.execPath, ['-e', `
+    const fs = require('node:fs');
+    const seen = new Set();
+    let running = true;
+    process.on('SIGTERM', () => { running = false; });
+    const sample = () => {
+      for (const pid of fs.readdirSync('/proc')) {
+        if (!/^\\d+$/.test(pid)) continue;
+        try { seen.add(fs.readFileSync('/proc/' + pid + '/cmdline', 'utf8').split('\\0').join(' ').trim()); } catch {}
+      }
+      if (running) setImmediate(sample);
+      else fs.writeFileSync(${JSON.stringify(out)}, JSON.stringify([...seen]));
+    };
+    sample();`], { stdio: 'ignore' });
+  return {
+    stop: () =>
+      new Promise((resolveStop) => {
+        child.once('exit', () => resolveStop(JSON.parse(readFileSync(out, 'utf8'))));
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+// Everything the main window receives from the app — every command result, event payload and
+// channel message — passes through Tauri's callback table; this wraps each entry (present and
+// future) to keep a copy, so the run can check that no Jupyter token ever reached that window.
+const CAPTURE_IPC = `
+  const t = window.__TAURI_INTERNALS__;
+  window.__tbIpc = window.__tbIpc || [];
+  const rec = (d) => { try { window.__tbIpc.push(JSON.stringify(d)); } catch { window.__tbIpc.push(String(d)); } };
+  const wrap = (f) => (data) => { rec(data); return f(data); };
+  for (const [id, f] of t.callbacks) t.callbacks.set(id, wrap(f));
+  const set = t.callbacks.set.bind(t.callbacks);
+  t.callbacks.set = (id, f) => set(id, wrap(f));
+  done(t.callbacks.size);`;
+// The Jupyter token of the page in the current (notebook) window, from JupyterLab's page config.
+const PAGE_TOKEN = `const c = document.getElementById('jupyter-config-data'); done(c ? JSON.parse(c.textContent).token || null : null);`;
 
 const driver = spawn('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
   stdio: ['ignore', 'inherit', 'inherit'],
-  env: { ...process.env, TUNNELBOOK_HOME: home, PATH: `${browserDir}:${process.env.PATH}` },
+  // WebKit keeps web data (cookies, local storage) under XDG_DATA_HOME / XDG_CACHE_HOME: this
+  // run's own, searched after the notebook window closes (step 15).
+  env: {
+    ...process.env,
+    TUNNELBOOK_HOME: home,
+    PATH: `${browserDir}:${process.env.PATH}`,
+    XDG_DATA_HOME: join(home, 'xdg-data'),
+    XDG_CACHE_HOME: join(home, 'xdg-cache'),
+  },
 });
 let session;
 let bed;
@@ -159,6 +219,9 @@ async function main() {
   const local = await waitFor('"This computer"', () => find('xpath', xpathText('li', 'This computer')));
   if (!(await text(local)).includes('This computer')) throw new Error('host entry text');
   step('hosts screen lists "This computer"');
+  // From here on every IPC message the main window receives is kept (checked in step 14a).
+  const wrapped = await script(CAPTURE_IPC);
+  if (!(wrapped > 0)) throw new Error(`no IPC callbacks to capture in the main window (${wrapped})`);
   await shot('hosts.png');
 
   // 2. The form: empty host is refused with the backend's per-field message.
@@ -396,6 +459,39 @@ async function main() {
   rmSync(saveDir, { recursive: true, force: true });
   step('File ▸ Download asked where to save and saved the notebook there');
 
+  // 12c. "Open in browser" hands the browser a one-time local link, never the token: sampled
+  // while it runs, no local process's command line holds the token (the recording xdg-open is
+  // seen, with the link); the link redirects once to JupyterLab with the token, then is gone.
+  const tokens = new Set();
+  const firstToken = await script(PAGE_TOKEN);
+  if (!firstToken || firstToken.length < 32) throw new Error(`no token in JupyterLab's page config: ${firstToken}`);
+  tokens.add(firstToken);
+  await wd('POST', s('/window'), { handle: main });
+  const openedBefore = readFileSync(opened, 'utf8');
+  const sampler = sampleCommandLines();
+  await sleep(300);
+  await click(await find('xpath', "//button[normalize-space()='Open in browser']"));
+  const link = await waitFor('the browser to be started', () => {
+    const added = readFileSync(opened, 'utf8').slice(openedBefore.length).trim();
+    return added ? added : null;
+  }, 15000);
+  await sleep(1500); // xdg-open lingers a second
+  const cmdlines = await sampler.stop();
+  if (!/^http:\/\/127\.0\.0\.1:\d+\/handoff\/[0-9a-f]{64}$/.test(link)) throw new Error(`the browser was handed ${link}`);
+  if (link.includes(firstToken)) throw new Error('the browser was handed the token');
+  if (!cmdlines.some((c) => c.includes('xdg-open') && c.includes(link))) {
+    throw new Error(`the sampler never saw xdg-open running (${cmdlines.length} command lines seen)`);
+  }
+  const leaked = cmdlines.filter((c) => c.includes(firstToken));
+  if (leaked.length) throw new Error(`the token was on a command line: ${leaked.length} process(es)`);
+  const once = await fetch(link, { redirect: 'manual' });
+  const target = once.headers.get('location') ?? '';
+  if (once.status !== 302 || !target.includes(`token=${firstToken}`)) throw new Error(`the link answered ${once.status} ${target ? '(to JupyterLab)' : ''}`);
+  const twice = await fetch(link, { redirect: 'manual' });
+  if (twice.status !== 410) throw new Error(`the used link answered ${twice.status}, not 410`);
+  await wd('POST', s('/window'), { handle: notebook });
+  step(`"Open in browser" started the browser with a one-time link (${cmdlines.length} command lines sampled, none with the token); it redirected once, then 410`);
+
   // 13. The connection drops (sshd killed with every session under it, back after 12 s): the
   // notebook window shows a banner and the main window does not say "ready"; then both recover.
   const bannerText = 'const b = document.getElementById("tunnelbook-banner"); done(b ? b.textContent : "");';
@@ -429,6 +525,33 @@ async function main() {
   await wd('POST', s('/window'), { handle: main });
   step(`server gone: the notebook window said "${goneBanner}"; Restart server brought JupyterLab back in it`);
 
+  // 14a. Nothing the main window received since step 1 — command results, events, channel
+  // messages — held either server's token; it did receive the notebook's (token-free) URL.
+  await wd('POST', s('/window'), { handle: notebook });
+  const secondToken = await script(PAGE_TOKEN);
+  if (secondToken) tokens.add(secondToken);
+  await wd('POST', s('/window'), { handle: main });
+  const traffic = await script('done(window.__tbIpc || []);');
+  if (!traffic.some((m) => /http:\/\/127\.0\.0\.1:\d+\/lab/.test(m))) {
+    throw new Error(`the capture missed the notebook's URL (${traffic.length} messages captured)`);
+  }
+  for (const token of tokens) {
+    const hits = traffic.filter((m) => m.includes(token));
+    if (hits.length) throw new Error(`the main window received a Jupyter token in ${hits.length} IPC message(s)`);
+  }
+  step(`the main window's IPC traffic (${traffic.length} messages) never held a Jupyter token (${tokens.size} checked)`);
+  // The notebook window holds JupyterLab's login cookie while it is open (searched for on disk
+  // once it has closed, step 15).
+  await wd('POST', s('/window'), { handle: notebook });
+  const cookies = (await wd('GET', s('/cookie'))).map((c) => c.name);
+  const loginCookie = cookies.find((n) => n.startsWith('username-'));
+  if (!loginCookie) throw new Error(`no Jupyter login cookie in the notebook window: ${JSON.stringify(cookies)}`);
+  // Under WebDriver the notebook window shares the app's web context (WebKitGTK drives one
+  // only), whose cookie jar is a file: the login is on disk while the window is open.
+  const jar = join(home, 'xdg-data', 'dev.tunnelbook.app', 'cookies');
+  const onDiskWhileOpen = existsSync(jar) && readFileSync(jar, 'utf8').includes(loginCookie);
+  await wd('POST', s('/window'), { handle: main });
+
   if (bench) {
     // GPU refresh on (the picker open) with the notebook open, then idle.
     await click(await find('css selector', '[data-testid="tab-gpus"]'));
@@ -452,6 +575,57 @@ async function main() {
   await waitFor('the notebook window to close', async () => (await wd('GET', s('/window/handles'))).length === 1);
   void serverRow;
   step('Stop in Sessions stopped the server and closed the notebook window');
+
+  // 15. The closed notebook window left no web data on disk: no file of the app's WebKit data
+  // holds the Jupyter login cookie or a token (the main window's own data is there).
+  const files = [];
+  const walk = (dir) => {
+    for (const entry of existsSync(dir) ? readdirSync(dir, { withFileTypes: true }) : []) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isFile()) files.push(path);
+    }
+  };
+  walk(join(home, 'xdg-data'));
+  walk(join(home, 'xdg-cache'));
+  const kept = files.filter((f) => {
+    const bytes = readFileSync(f);
+    return [loginCookie, ...tokens].some((needle) => bytes.includes(needle));
+  });
+  if (kept.length) throw new Error(`the notebook's login stayed on disk in ${kept.join(', ')}`);
+  step(`no file of the app's web data (${files.length} files) holds the login cookie ${loginCookie} or a token (it was on disk while open: ${onDiskWhileOpen})`);
+
+  // 16. A notebook server that redirects off its origin (HTTP 302): the redirect target opens in
+  // the system browser and the window stays on the server. The server here is a small local one
+  // that does what a proxied app or a login extension in JupyterLab may do.
+  const redirecting = createServer((req, res) => {
+    if (req.url === '/redirect') {
+      res.writeHead(302, { Location: 'https://example.com/redirected-away' });
+      res.end();
+    } else {
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.end('<!doctype html><title>start</title><p id="start">start</p>');
+    }
+  });
+  await new Promise((r) => redirecting.listen(0, '127.0.0.1', r));
+  const redirectOrigin = `http://127.0.0.1:${redirecting.address().port}`;
+  const before = (await wd('GET', s('/window/handles'))).length;
+  await script(`window.__TAURI_INTERNALS__.invoke('open_notebook', { url: '${redirectOrigin}/start', title: 'redirect check' }).then(done, (e) => done(String(e)));`);
+  const redirectWindow = await waitFor('the redirect-check window', async () => {
+    const all = await wd('GET', s('/window/handles'));
+    return all.length === before + 1 ? all.find((h) => h !== main) : null;
+  });
+  await wd('POST', s('/window'), { handle: redirectWindow });
+  await waitFor('the start page', () => find('css selector', '#start'));
+  await script(`location.href = '/redirect'; done(true);`);
+  await waitFor('the redirect target in the system browser', () => readFileSync(opened, 'utf8').includes('https://example.com/redirected-away'), 15000);
+  await sleep(1000);
+  const stayed = await script('done(location.origin);');
+  if (stayed !== redirectOrigin) throw new Error(`the window followed the redirect to ${stayed}`);
+  await wd('DELETE', s('/window'));
+  await wd('POST', s('/window'), { handle: main });
+  redirecting.close();
+  step('an HTTP redirect off the notebook server opened in the system browser; the window stayed on the server');
 }
 
 try {

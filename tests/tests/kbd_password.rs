@@ -8,7 +8,7 @@ use std::{os::unix::fs::PermissionsExt, sync::Arc};
 
 use tunnelbook_core::{
     profile::AuthMethod,
-    secret::{MemoryStore, SecretKey, SecretKind, SecretStore},
+    secret::{MemoryStore, SecretStore},
     ssh::{Connection, HostKeyPolicy, SshError},
 };
 use tunnelbook_testbed::{
@@ -116,10 +116,7 @@ async fn remembered_password_answers_pam_and_a_wrong_one_is_asked_again() {
     let client = Client::new();
     client.trust(&sshd);
     let profile = sshd.profile("pam", USER);
-    let key = SecretKey {
-        profile: "pam".into(),
-        kind: SecretKind::Password,
-    };
+    let key = profile.password_key();
     let store: Arc<dyn SecretStore> = Arc::new(MemoryStore::default());
     store
         .persist(

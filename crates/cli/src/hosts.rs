@@ -65,6 +65,10 @@ pub enum HostsCommand {
     Edit {
         /// The host's name.
         name: String,
+        /// Rename the host; its remembered secrets (password, passphrases, Jupyter tokens)
+        /// follow it.
+        #[arg(long = "name", value_name = "NEW")]
+        new_name: Option<String>,
         /// New host name or address.
         #[arg(long)]
         host: Option<String>,
@@ -144,6 +148,10 @@ pub enum HostsCommand {
         #[arg(long)]
         all: bool,
     },
+    /// Forget every secret Tunnelbook remembered in the OS keychain: every host's password,
+    /// passphrases and Jupyter tokens, also those of hosts removed since and of older
+    /// versions. The saved hosts stay.
+    ForgetAllSecrets,
     /// Import hosts from an OpenSSH config file.
     ImportSshConfig {
         /// The file (default ~/.ssh/config).
@@ -344,6 +352,7 @@ pub fn run_with(
         }
         HostsCommand::Edit {
             name,
+            new_name,
             host,
             port,
             user,
@@ -366,7 +375,17 @@ pub fn run_with(
             slurm,
         } => {
             slurm.check().map_err(HostsError::Invalid)?;
-            store.edit(&name, |p| {
+            // The keychain is needed when the secrets must follow (a new name) or a password
+            // for the old user@host:port is to go; without one only the file changes.
+            let keychain = secrets();
+            if let (Err(e), Some(_)) = (&keychain, &new_name) {
+                eprintln!("note: {e}; no remembered secrets to move");
+            }
+            let saved = new_name.clone().unwrap_or_else(|| name.clone());
+            let change = |p: &mut Profile| {
+                if let Some(new_name) = new_name {
+                    p.name = new_name;
+                }
                 (*slurm).apply(p);
                 openssh.apply(p);
                 if let Some(host) = host {
@@ -402,8 +421,9 @@ pub fn run_with(
                 if dir.is_some() || no_dir {
                     p.notebook_dir = dir;
                 }
-            })?;
-            writeln!(out, "saved {name}")?;
+            };
+            store.edit_host(&name, change, keychain.as_deref().ok())?;
+            writeln!(out, "saved {saved}")?;
         }
         HostsCommand::ForgetSecret {
             name,
@@ -417,13 +437,18 @@ pub fn run_with(
                 keychain.forget_profile(&name, &profile.secret_keys())?;
             }
             if password {
-                keychain.delete(&SecretKey::password(&name))?;
+                keychain.delete(&profile.password_key())?;
+                keychain.delete(&SecretKey::password(&name, ""))?;
             }
             if let Some(path) = passphrase {
                 keychain.delete(&SecretKey::passphrase(&name, &path))?;
                 keychain.delete(&SecretKey::passphrase(&name, &expand_home(&path)))?;
             }
             writeln!(out, "forgotten")?;
+        }
+        HostsCommand::ForgetAllSecrets => {
+            let removed = store.forget_all_secrets(secrets()?.as_ref())?;
+            writeln!(out, "forgot {removed} remembered secrets")?;
         }
         HostsCommand::ImportSshConfig { file, json } => {
             let path = file
@@ -617,11 +642,9 @@ mod tests {
             ],
         )
         .unwrap();
-        mem.persist(
-            &SecretKey::password("gpu"),
-            &Sensitive::new("hunter2".into()),
-        )
-        .unwrap();
+        let password = SecretKey::password("gpu", "alice@gpu.example.edu:2222");
+        mem.persist(&password, &Sensitive::new("hunter2".into()))
+            .unwrap();
         let token = SecretKey {
             profile: "gpu".into(),
             kind: SecretKind::JupyterToken("t".into()),
@@ -778,11 +801,54 @@ mod tests {
         assert_eq!(parsed["modules"], serde_json::json!([]));
 
         exec(home, &mem, &["forget-secret", "gpu", "--password"]).unwrap();
-        assert!(mem.retrieve(&SecretKey::password("gpu")).unwrap().is_none());
+        assert!(mem.retrieve(&password).unwrap().is_none());
         assert!(mem.retrieve(&token).unwrap().is_some());
         exec(home, &mem, &["rm", "gpu"]).unwrap();
         assert!(mem.retrieve(&token).unwrap().is_none());
         assert!(!exec(home, &mem, &["list"]).unwrap().contains("gpu"));
+    }
+
+    #[test]
+    fn rename_moves_secrets_a_new_address_drops_the_password_and_forget_all_empties() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path();
+        let mem = Arc::new(MemoryStore::default());
+        let add = ["add", "box", "--host", "box.example.edu", "--user", "alice"];
+        exec(home, &mem, &add).unwrap();
+        let v = Sensitive::new("hunter2".to_string());
+        let token = SecretKey {
+            profile: "box".into(),
+            kind: SecretKind::JupyterToken("t".into()),
+        };
+        mem.persist(&SecretKey::password("box", "alice@box.example.edu:22"), &v)
+            .unwrap();
+        mem.persist(&token, &v).unwrap();
+
+        let out = exec(home, &mem, &["edit", "box", "--name", "gpu-box"]).unwrap();
+        assert_eq!(out, "saved gpu-box\n");
+        assert!(mem.list("box").unwrap().is_empty());
+        let moved = SecretKey::password("gpu-box", "alice@box.example.edu:22");
+        assert_eq!(mem.retrieve(&moved).unwrap().unwrap().expose(), "hunter2");
+        assert!(mem.retrieve(&token.renamed("gpu-box")).unwrap().is_some());
+
+        // Pointed at another server: its password is not the old one's.
+        exec(
+            home,
+            &mem,
+            &["edit", "gpu-box", "--host", "other.example.edu"],
+        )
+        .unwrap();
+        assert!(mem.retrieve(&moved).unwrap().is_none());
+        assert!(mem.retrieve(&token.renamed("gpu-box")).unwrap().is_some());
+
+        // A secret of a host that is gone (not derivable from any saved host) goes too.
+        mem.persist(&SecretKey::password("gone", "bob@x:22"), &v)
+            .unwrap();
+        let out = exec(home, &mem, &["forget-all-secrets"]).unwrap();
+        assert_eq!(out, "forgot 2 remembered secrets\n");
+        assert!(mem.list("gpu-box").unwrap().is_empty());
+        assert!(mem.list("gone").unwrap().is_empty());
+        assert!(exec(home, &mem, &["list"]).unwrap().contains("gpu-box"));
     }
 
     #[test]

@@ -28,7 +28,7 @@ fn keychain() -> Option<KeychainStore> {
 fn secret_service_store_read_replace_delete() {
     let Some(keychain) = keychain() else { return };
     let profile = format!("keychain-test-{}", std::process::id());
-    let key = SecretKey::password(&profile);
+    let key = SecretKey::password(&profile, "tbtest@127.0.0.1:22");
     let token = SecretKey {
         profile: profile.clone(),
         kind: SecretKind::JupyterToken("srv1".into()),

@@ -165,7 +165,9 @@ fn edit_and_remove_with_secrets() {
     let v = Sensitive::new("s3cret".to_string());
     let key_path = dir.path().join("id_ed25519");
     let mine = [
-        SecretKey::password("a100"),
+        store.get("a100").unwrap().password_key(),
+        // Left by an older Tunnelbook, not tied to a destination.
+        SecretKey::password("a100", ""),
         SecretKey::passphrase("a100", &key_path),
         SecretKey {
             profile: "a100".into(),
@@ -175,18 +177,14 @@ fn edit_and_remove_with_secrets() {
     for k in &mine {
         secrets.persist(k, &v).unwrap();
     }
-    secrets.persist(&SecretKey::password("other"), &v).unwrap();
+    let other = store.get("other").unwrap().password_key();
+    secrets.persist(&other, &v).unwrap();
     let removed = store.remove("a100", Some(&secrets)).unwrap();
     assert_eq!(removed.name, "a100");
     for k in &mine {
         assert!(secrets.retrieve(k).unwrap().is_none(), "{k:?} survived");
     }
-    assert!(
-        secrets
-            .retrieve(&SecretKey::password("other"))
-            .unwrap()
-            .is_some()
-    );
+    assert!(secrets.retrieve(&other).unwrap().is_some());
     assert!(matches!(store.get("a100"), Err(ProfileError::NotFound(_))));
     assert!(matches!(
         store.remove("a100", None),
@@ -694,4 +692,77 @@ fn a_folder_given_as_key_file_is_named_a_folder() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].field, "identityFiles[0]");
     assert!(errors[0].message.contains("is a folder"), "{errors:?}");
+}
+
+/// A rename carries every secret to the new name; a change of address forgets the password
+/// (it belongs to the old server); a refused change (validation) moves nothing.
+#[test]
+fn renaming_moves_secrets_and_a_new_address_drops_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ProfileStore::in_home(dir.path());
+    store.add(full_profile(dir.path())).unwrap();
+    store.add(simple("other")).unwrap();
+    let secrets = MemoryStore::default();
+    let v = Sensitive::new("s3cret".to_string());
+    let before = store.get("a100").unwrap();
+    let key_path = dir.path().join("id_ed25519");
+    let token = SecretKey {
+        profile: "a100".into(),
+        kind: SecretKind::JupyterToken("gpu1:8888".into()),
+    };
+    for k in [
+        before.password_key(),
+        SecretKey::passphrase("a100", &key_path),
+        token.clone(),
+    ] {
+        secrets.persist(&k, &v).unwrap();
+    }
+
+    // A refused rename (the name is taken) leaves the keychain as it was.
+    let err = store
+        .edit_host("a100", |p| p.name = "other".into(), Some(&secrets))
+        .unwrap_err();
+    assert!(matches!(err, ProfileError::Invalid(_)), "{err}");
+    assert_eq!(secrets.list("a100").unwrap().len(), 3);
+
+    let all = store
+        .save_host(
+            Some("a100"),
+            Profile {
+                name: "h100".into(),
+                ..before.clone()
+            },
+            Some(&secrets),
+        )
+        .unwrap();
+    assert!(all.iter().any(|p| p.name == "h100"));
+    assert!(secrets.list("a100").unwrap().is_empty());
+    let renamed = store.get("h100").unwrap();
+    assert_eq!(
+        secrets
+            .retrieve(&renamed.password_key())
+            .unwrap()
+            .unwrap()
+            .expose(),
+        "s3cret"
+    );
+    assert!(secrets.retrieve(&token.renamed("h100")).unwrap().is_some());
+    assert!(
+        secrets
+            .retrieve(&SecretKey::passphrase("h100", &key_path))
+            .unwrap()
+            .is_some()
+    );
+
+    // Same name, another server: its password is not this one's.
+    let moved = store
+        .edit_host(
+            "h100",
+            |p| p.host = "gpu2.lab.example.edu".into(),
+            Some(&secrets),
+        )
+        .unwrap();
+    assert!(secrets.retrieve(&moved.password_key()).unwrap().is_none());
+    assert!(secrets.retrieve(&renamed.password_key()).unwrap().is_none());
+    assert!(secrets.retrieve(&token.renamed("h100")).unwrap().is_some());
 }

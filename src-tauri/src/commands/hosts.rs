@@ -17,20 +17,19 @@ pub async fn list_hosts(state: State<'_, AppState>) -> Result<Vec<HostEntry>, Ap
 }
 
 /// Adds `profile`, or replaces the host called `previous_name`; returns the new list. Core's
-/// validator decides: its per-field messages come back as a `validation` error.
+/// validator decides: its per-field messages come back as a `validation` error. A renamed host's
+/// keychain entries follow it, and a password remembered for the old `user@host:port` is
+/// forgotten when the address changes (core's `ProfileStore::save_host`).
 #[tauri::command]
 pub async fn save_host(
     state: State<'_, AppState>,
     previous_name: Option<String>,
     profile: Profile,
 ) -> Result<Vec<HostEntry>, AppError> {
-    let all = state.profiles.update(|hosts| {
-        match previous_name.and_then(|n| hosts.iter().position(|p| p.name == n)) {
-            Some(i) => hosts[i] = profile,
-            None => hosts.push(profile),
-        }
-        Ok(hosts.clone())
-    })?;
+    let secrets = state.secrets();
+    let all = state
+        .profiles
+        .save_host(previous_name.as_deref(), profile, secrets.as_deref())?;
     Ok(entries(all))
 }
 

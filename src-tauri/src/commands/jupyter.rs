@@ -228,7 +228,8 @@ pub async fn list_servers(
 /// Makes server `server_id` on session `session_id`'s host reachable here (a tunnel over the
 /// session's connection, kept until the session closes); returns its URL.
 #[tauri::command]
-pub async fn attach_server(
+pub async fn attach_server<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     session_id: String,
     server_id: String,
@@ -260,7 +261,8 @@ pub async fn attach_server(
     if let Err(e) = book.remember(&tokens.profile, &server.id, attached.local_addr.port()) {
         tracing::debug!(error = %e, "cannot remember the notebook's local port");
     }
-    let url = attached.url.clone();
+    // The main window gets the URL without its token (notebook::public_url).
+    let url = super::notebook::public_url(&app, &attached.url);
     let mut sessions = state.sessions();
     match sessions.get_mut(&session_id) {
         Some(entry) => {

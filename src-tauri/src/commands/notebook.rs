@@ -8,17 +8,77 @@
 //!
 //! The window stays on the notebook server: a link or a `window.open` to any other origin opens
 //! in the system browser instead ([`is_notebook_page`]); a download asks where to save it
-//! ([`crate::download`]).
+//! ([`crate::download`]). Its web data is not persistent (incognito: an ephemeral WebKit
+//! context), so the Jupyter login cookie is never written to disk; closing the window also
+//! deletes the server's cookies and clears its web data (cache, storage).
+//!
+//! The main window never holds a notebook's token: it is shown and handed the token-free URL
+//! ([`public_url`]); the token is added back here, on the Rust side, when a notebook window
+//! opens, and "Open in browser" gives the browser a one-time local link instead.
 
-use tauri::{AppHandle, Runtime, State, WebviewUrl, WebviewWindow, WebviewWindowBuilder};
+use std::{collections::HashMap, sync::Mutex};
+
+use tauri::{AppHandle, Manager, Runtime, State, WebviewUrl, WebviewWindow, WebviewWindowBuilder};
 use tauri_plugin_opener::OpenerExt;
+use tunnelbook_core::{jupyter, secret::Sensitive};
 
 use crate::{
     error::{AppError, ErrorCode},
     state::AppState,
 };
 
-/// Opens `url` in a new app window titled `title`; returns the window's label.
+/// The notebook URLs with their tokens, by origin (`http://127.0.0.1:PORT`), kept on the Rust
+/// side: the main window only ever sees their token-free twins ([`public_url`]) and hands
+/// those back to [`open_notebook`] / [`open_in_browser`], which look the token up here.
+#[derive(Default)]
+pub struct NotebookUrls(Mutex<HashMap<String, Sensitive<String>>>);
+
+/// Keeps `url` (a notebook URL with its token) and returns the same URL without the token:
+/// the form every session summary, server row and command result for the main window carries.
+pub fn public_url<R: Runtime>(app: &AppHandle<R>, url: &str) -> String {
+    let Ok(parsed) = url.parse::<tauri::Url>() else {
+        return String::new();
+    };
+    let public = without_token(&parsed);
+    app.manage(NotebookUrls::default());
+    if let Ok(mut urls) = app.state::<NotebookUrls>().0.lock() {
+        urls.insert(
+            parsed.origin().ascii_serialization(),
+            Sensitive::new(url.to_string()),
+        );
+    }
+    public.to_string()
+}
+
+/// The kept notebook URL (token included) for a URL with the same origin, as the main window
+/// passes it; a URL of no kept notebook is returned as given.
+fn full_url<R: Runtime>(app: &AppHandle<R>, url: &tauri::Url) -> Sensitive<String> {
+    app.try_state::<NotebookUrls>()
+        .and_then(|urls| {
+            let urls = urls.0.lock().ok()?;
+            urls.get(&url.origin().ascii_serialization()).cloned()
+        })
+        .unwrap_or_else(|| Sensitive::new(url.to_string()))
+}
+
+/// `url` without its `token` query parameter.
+fn without_token(url: &tauri::Url) -> tauri::Url {
+    let mut public = url.clone();
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "token")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        public.set_query(None);
+    } else {
+        public.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    public
+}
+
+/// Opens notebook `url` (as the main window knows it: without the token) in a new app window
+/// titled `title`; returns the window's label. The window gets the URL with its token.
 ///
 /// Async on purpose: creating a window from a synchronous command deadlocks on Windows.
 #[tauri::command]
@@ -28,7 +88,8 @@ pub async fn open_notebook<R: Runtime>(
     url: String,
     title: String,
 ) -> Result<String, AppError> {
-    open_window(&app, &state, &url, &title)
+    let full = full_url(&app, &http_url(&url)?);
+    open_window(&app, &state, full.expose(), &title)
 }
 
 /// Opens a `jupyter-<n>` window on `url`; returns its label. Call from async code only.
@@ -41,11 +102,17 @@ pub fn open_window<R: Runtime>(
     let url = http_url(url)?;
     let label = state.new_notebook_label();
     let (nav_app, server) = (app.clone(), url.clone());
+    let server_origin = url.clone();
     let new_window_app = app.clone();
-    WebviewWindowBuilder::new(app, &label, WebviewUrl::External(url))
+    let window = WebviewWindowBuilder::new(app, &label, WebviewUrl::External(url))
         .title(title)
         .inner_size(1200.0, 800.0)
         .initialization_script(NEW_TAB_LINKS_OUTSIDE)
+        // Its web data (JupyterLab's login cookie, local storage) lives in memory only and goes
+        // with the window: nothing of the notebook's login stays on disk after it closes.
+        // WebKitGTK lets WebDriver drive one web context only, so under automation (the
+        // end-to-end tests) the window shares the app's; `forget_login` then clears its cookies.
+        .incognito(!under_automation())
         .on_navigation(move |to| {
             if is_notebook_page(&server, to) {
                 return true;
@@ -62,7 +129,56 @@ pub fn open_window<R: Runtime>(
         // Downloads go through a save dialog instead of landing silently somewhere.
         .on_download(crate::download::on_download)
         .build()?;
+    // Closing: the server's cookies (the Jupyter login) are deleted first, then the window goes.
+    let (close_app, close_label) = (app.clone(), label.clone());
+    let cleared = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    window.on_window_event(move |event| {
+        if let tauri::WindowEvent::CloseRequested { api, .. } = event
+            && !cleared.swap(true, std::sync::atomic::Ordering::SeqCst)
+            && let Some(window) = close_app.get_webview_window(&close_label)
+        {
+            api.prevent_close();
+            let server = server_origin.clone();
+            let app = close_app.clone();
+            // Off the main thread: the webview's cookie calls wait on it.
+            tauri::async_runtime::spawn_blocking(move || {
+                forget_login(&window, &server);
+                // The rest of its web data too (the page cache holds JupyterLab's page, whose
+                // config names the token), unless another notebook window shares the context.
+                let others = app
+                    .webview_windows()
+                    .keys()
+                    .any(|l| l.starts_with("jupyter-") && l.as_str() != window.label());
+                if !others && let Err(e) = window.clear_all_browsing_data() {
+                    tracing::warn!(error = %e, "cannot clear the notebook window's web data");
+                }
+                if let Err(e) = window.close() {
+                    tracing::warn!(error = %e, "cannot close the notebook window");
+                }
+            });
+        }
+    });
     Ok(label)
+}
+
+/// Whether WebDriver drives the app (`tauri-driver` sets this for the app it starts).
+fn under_automation() -> bool {
+    std::env::var("TAURI_WEBVIEW_AUTOMATION").as_deref() == Ok("true")
+}
+
+/// Deletes the cookies `window` holds for the notebook server at `server` (JupyterLab's login
+/// cookie and its XSRF cookie), so none stays in the web data on disk after the window closes.
+fn forget_login<R: Runtime>(window: &WebviewWindow<R>, server: &tauri::Url) {
+    match window.cookies_for_url(server.clone()) {
+        Ok(cookies) => {
+            for cookie in cookies {
+                if let Err(e) = window.delete_cookie(cookie) {
+                    tracing::warn!(error = %e, "cannot delete a notebook cookie");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the notebook window's cookies"),
+    }
 }
 
 /// Runs in the notebook window's page before JupyterLab: a click on a link to another site that
@@ -172,12 +288,23 @@ fn banner_script(message: Option<&str>) -> String {
     )
 }
 
-/// Opens `url` in the default browser.
+/// Opens notebook `url` (as the main window knows it: without the token) in the default
+/// browser. The browser program is started with a one-time local link, never the token (its
+/// command line is readable by every local user); the link redirects the browser once to the
+/// notebook with its token (core's `jupyter::handoff`).
 #[tauri::command]
 pub async fn open_in_browser<R: Runtime>(app: AppHandle<R>, url: String) -> Result<(), AppError> {
-    let url = http_url(&url)?;
+    let full = full_url(&app, &http_url(&url)?);
+    let link = jupyter::handoff(full, jupyter::HANDOFF_TTL)
+        .await
+        .map_err(|e| {
+            AppError::new(
+                ErrorCode::Internal,
+                format!("cannot start the local link for the browser: {e}"),
+            )
+        })?;
     app.opener()
-        .open_url(url.as_str(), None::<&str>)
+        .open_url(link.url.as_str(), None::<&str>)
         .map_err(|e| AppError::new(ErrorCode::Internal, format!("cannot open the browser: {e}")))
 }
 
@@ -220,6 +347,17 @@ mod tests {
         );
         assert!(s.contains("b.textContent = msg"));
         assert!(banner_script(None).contains("const msg = null;"));
+    }
+
+    #[test]
+    fn the_public_url_has_no_token() {
+        let url = http_url("http://127.0.0.1:8890/lab?token=s3cret&reset").unwrap();
+        assert_eq!(
+            without_token(&url).as_str(),
+            "http://127.0.0.1:8890/lab?reset="
+        );
+        let url = http_url("http://127.0.0.1:8890/lab?token=s3cret").unwrap();
+        assert_eq!(without_token(&url).as_str(), "http://127.0.0.1:8890/lab");
     }
 
     #[test]

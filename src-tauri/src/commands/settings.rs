@@ -4,7 +4,7 @@ use serde::Serialize;
 use tauri::{AppHandle, Manager, Runtime, State};
 use ts_rs::TS;
 use tunnelbook_core::{
-    secret::{KeychainStore, SecretStore},
+    secret::KeychainStore,
     settings::{self, Settings, SettingsStore},
 };
 
@@ -118,26 +118,19 @@ pub async fn open_logs_folder<R: Runtime>(
         .map_err(|e| AppError::new(ErrorCode::Internal, format!("cannot open the folder: {e}")))
 }
 
-/// Removes every remembered secret (passwords, key passphrases, Jupyter tokens) of every saved
-/// host from the OS keychain. Returns how many hosts were cleared.
+/// Removes every secret Tunnelbook remembered in the OS keychain (passwords, key passphrases,
+/// Jupyter tokens): of every saved host, of hosts deleted since, and entries of older versions
+/// (core's `ProfileStore::forget_all_secrets`). Returns how many entries went.
 #[tauri::command]
 pub async fn forget_all_secrets(state: State<'_, AppState>) -> Result<u32, AppError> {
-    let profiles = state.profiles.load()?;
-    let keychain = tauri::async_runtime::spawn_blocking(KeychainStore::open)
-        .await
-        .map_err(|e| AppError::new(ErrorCode::Internal, e.to_string()))??;
-    forget_all(&keychain, &profiles)
-}
-
-/// Forgets the secrets of `profiles` in `store`.
-pub fn forget_all(
-    store: &dyn SecretStore,
-    profiles: &[tunnelbook_core::profile::Profile],
-) -> Result<u32, AppError> {
-    for p in profiles {
-        store.forget_profile(&p.name, &p.secret_keys())?;
-    }
-    Ok(u32::try_from(profiles.len()).unwrap_or(u32::MAX))
+    let profiles = state.profiles.clone();
+    let removed = tauri::async_runtime::spawn_blocking(move || {
+        let keychain = KeychainStore::open()?;
+        profiles.forget_all_secrets(&keychain)
+    })
+    .await
+    .map_err(|e| AppError::new(ErrorCode::Internal, e.to_string()))??;
+    Ok(u32::try_from(removed).unwrap_or(u32::MAX))
 }
 
 /// Quits: stops every tunnel and session; `stop_notebooks` says whether the remote notebooks
@@ -174,41 +167,4 @@ pub async fn quit<R: Runtime>(app: &AppHandle<R>, stop_notebooks: bool) {
         let _ = super::sessions::close(app, &state, &id).await;
     }
     app.exit(0);
-}
-
-#[cfg(test)]
-mod tests {
-    use tunnelbook_core::{
-        profile::Profile,
-        secret::{MemoryStore, SecretKey, Sensitive},
-    };
-
-    use super::*;
-
-    #[test]
-    fn forget_all_removes_every_hosts_secrets_and_nothing_else() {
-        let store = MemoryStore::default();
-        let a = Profile {
-            name: "a".into(),
-            ..Profile::default()
-        };
-        let b = Profile {
-            name: "b".into(),
-            identity_files: vec!["/k/id".into()],
-            ..Profile::default()
-        };
-        let secret = Sensitive::new("s3cret".to_string());
-        store.persist(&SecretKey::password("a"), &secret).unwrap();
-        store
-            .persist(&SecretKey::passphrase("b", "/k/id".as_ref()), &secret)
-            .unwrap();
-        store
-            .persist(&SecretKey::password("other"), &secret)
-            .unwrap();
-        assert_eq!(forget_all(&store, &[a, b]).unwrap(), 2);
-        assert!(store.list("a").unwrap().is_empty());
-        assert!(store.list("b").unwrap().is_empty());
-        // A host that is not saved (not in the list) keeps its secret.
-        assert_eq!(store.list("other").unwrap().len(), 1);
-    }
 }

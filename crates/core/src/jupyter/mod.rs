@@ -10,6 +10,7 @@
 //! tokens are kept ([`crate::secret`]).
 
 mod env;
+mod handoff;
 mod host;
 pub mod http;
 mod launch;
@@ -18,6 +19,8 @@ mod servers;
 
 use serde::{Deserialize, Serialize};
 
+// "Open in browser": the notebook URL reaches the browser through a one-time local link.
+pub use self::handoff::{HANDOFF_TTL, Handoff, handoff};
 pub use self::{
     env::{
         DEFAULT_VENV, EnvKind, Environment, check_environment, choose, environments,

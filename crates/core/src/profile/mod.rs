@@ -344,7 +344,11 @@ impl Profile {
     /// default keys when it names none). Jupyter tokens are not derivable; the keychain's index
     /// lists them ([`crate::secret::SecretStore::list`]).
     pub fn secret_keys(&self) -> Vec<SecretKey> {
-        let mut keys = vec![SecretKey::password(&self.name)];
+        let mut keys = vec![
+            self.password_key(),
+            // Left by a Tunnelbook that did not tie passwords to a destination.
+            SecretKey::password(&self.name, ""),
+        ];
         let files: Vec<PathBuf> = if self.identity_files.is_empty() {
             ["id_ed25519", "id_ecdsa", "id_rsa"]
                 .iter()
@@ -362,6 +366,24 @@ impl Profile {
             }
         }
         keys
+    }
+
+    /// Where this host's password goes: `user@host:port`, the user as logged in (the local
+    /// user name when none is saved) and the port always written.
+    pub fn login_destination(&self) -> String {
+        format!(
+            "{}@{}:{}",
+            crate::ssh::login_user(self),
+            self.host,
+            self.port
+        )
+    }
+
+    /// The keychain entry of this host's login password, tied to [`Profile::login_destination`]: a
+    /// host saved under a name another host used before, or edited to point elsewhere, does
+    /// not find the old password and is asked for its own.
+    pub fn password_key(&self) -> SecretKey {
+        SecretKey::password(&self.name, &self.login_destination())
     }
 
     /// [`Profile::proxy_command`] with OpenSSH's tokens expanded for this host: `%h` the host,

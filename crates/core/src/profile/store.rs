@@ -15,7 +15,7 @@ use super::{
     migrate::{self, CURRENT_VERSION},
     validate,
 };
-use crate::secret::SecretStore;
+use crate::secret::{SecretError, SecretKey, SecretKind, SecretStore, copy_secrets};
 
 /// The on-disk shape of `hosts.toml` at [`CURRENT_VERSION`].
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -154,6 +154,103 @@ impl ProfileStore {
             }
             Ok(hosts.remove(index))
         })
+    }
+
+    /// Changes the host `name` — possibly its name, user, address or port — and carries its
+    /// secrets along (validated like [`ProfileStore::update`]); returns the changed host.
+    ///
+    /// A renamed host's secrets (password, key passphrases, Jupyter tokens) move to the new
+    /// name: copied before the file is written, the originals removed after. A password
+    /// remembered for another `user@host:port` than the host now names is forgotten (it would
+    /// never be sent again). With `secrets` `None` (no keychain) only the file changes. When the
+    /// keychain refuses, nothing is written and [`ProfileError::Secrets`] says why.
+    pub fn edit_host(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut Profile),
+        secrets: Option<&dyn SecretStore>,
+    ) -> Result<Profile, ProfileError> {
+        let mut carried = Carried::default();
+        let result = self.update(|hosts| {
+            let before_all = hosts.clone();
+            let index = hosts
+                .iter()
+                .position(|p| p.name == name)
+                .ok_or_else(|| ProfileError::NotFound(name.to_string()))?;
+            let before = hosts[index].clone();
+            change(&mut hosts[index]);
+            let after = hosts[index].clone();
+            if let Some(store) = secrets {
+                let errors = validate::validate_changes(&before_all, hosts);
+                if !errors.is_empty() {
+                    return Err(ProfileError::Invalid(errors));
+                }
+                carried = carry_secrets(store, &before, &after).map_err(|source| {
+                    ProfileError::Secrets {
+                        profile: before.name.clone(),
+                        source,
+                    }
+                })?;
+            }
+            Ok(after)
+        });
+        let Some(store) = secrets else {
+            return result;
+        };
+        match result {
+            Ok(after) => {
+                for key in &carried.obsolete {
+                    store.delete(key).map_err(|source| ProfileError::Secrets {
+                        profile: name.to_string(),
+                        source,
+                    })?;
+                }
+                Ok(after)
+            }
+            Err(e) => {
+                // The file kept the old host: the copies must not outlive the attempt.
+                for key in &carried.copied {
+                    let _ = store.delete(key);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Saves `profile` as a new host, or in place of the host `previous` when there is one
+    /// (through [`ProfileStore::edit_host`], so a rename carries its secrets); returns every
+    /// host. This is the app's "Save" on the host form.
+    pub fn save_host(
+        &self,
+        previous: Option<&str>,
+        profile: Profile,
+        secrets: Option<&dyn SecretStore>,
+    ) -> Result<Vec<Profile>, ProfileError> {
+        let exists = previous.is_some_and(|name| {
+            self.load()
+                .map(|all| all.iter().any(|p| p.name == name))
+                .unwrap_or(false)
+        });
+        match previous {
+            Some(name) if exists => {
+                self.edit_host(name, |p| *p = profile, secrets)?;
+            }
+            _ => self.add(profile)?,
+        }
+        self.load()
+    }
+
+    /// Removes every secret Tunnelbook remembered in `secrets` — of every saved host, of hosts
+    /// deleted since, and entries of older versions (see [`SecretStore::forget_all`]) — and
+    /// returns how many entries went. Saved hosts stay. A hosts file that cannot be read does
+    /// not stop it: the keychain's own search still finds the entries.
+    pub fn forget_all_secrets(&self, secrets: &dyn SecretStore) -> Result<usize, SecretError> {
+        let hosts = self.load().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "hosts file unreadable; forgetting secrets by search only");
+            Vec::new()
+        });
+        let keys: Vec<SecretKey> = hosts.iter().flat_map(Profile::secret_keys).collect();
+        secrets.forget_all(&keys)
     }
 
     /// One profile by name.
@@ -323,6 +420,43 @@ impl ProfileStore {
         sync_dir(self.dir());
         Ok(())
     }
+}
+
+/// What [`carry_secrets`] did: the copies made under a new name, and the entries to remove
+/// once the file is written.
+#[derive(Default)]
+struct Carried {
+    copied: Vec<SecretKey>,
+    obsolete: Vec<SecretKey>,
+}
+
+/// Copies the secrets of `before` that still apply to `after` under `after`'s name (when it
+/// changed) and lists the entries that go once the change is saved: every original of a renamed
+/// host, and any password remembered for another destination than `after`'s.
+fn carry_secrets(
+    store: &dyn SecretStore,
+    before: &Profile,
+    after: &Profile,
+) -> Result<Carried, SecretError> {
+    let mut keys = store.list(&before.name)?;
+    for key in before.secret_keys() {
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    let current = after.password_key().kind;
+    let (keep, stale): (Vec<SecretKey>, Vec<SecretKey>) = keys
+        .into_iter()
+        .partition(|k| !matches!(k.kind, SecretKind::Password(_)) || k.kind == current);
+    let mut carried = Carried {
+        copied: Vec::new(),
+        obsolete: stale,
+    };
+    if before.name != after.name {
+        carried.copied = copy_secrets(store, &keep, &after.name)?;
+        carried.obsolete.extend(keep);
+    }
+    Ok(carried)
 }
 
 /// [`ProfileStore::chain`] over an already loaded list.

@@ -9,6 +9,7 @@
 //! Tunnelbook's home, so two processes remembering secrets at once do not drop each other's names.
 
 use std::{
+    collections::HashMap,
     fs::{File, OpenOptions},
     path::PathBuf,
     sync::Arc,
@@ -96,6 +97,29 @@ impl KeychainStore {
         }
     }
 
+    /// Every entry whose service is [`SERVICE`], found by the keychain's own search (on the
+    /// Secret Service and macOS by the `service` attribute; Windows' Credential Manager by its
+    /// target name, checked against the service afterwards).
+    fn search_service(&self) -> Result<Vec<Entry>, SecretError> {
+        let spec: HashMap<&str, &str> = if cfg!(windows) {
+            HashMap::from([("pattern", SERVICE)])
+        } else {
+            HashMap::from([("service", SERVICE)])
+        };
+        let found = match Entry::search_in_store(&self.store, &spec) {
+            Ok(found) => found,
+            Err(KeyringError::NoEntry) => Vec::new(),
+            Err(e) => return Err(map_error(&e)),
+        };
+        Ok(found
+            .into_iter()
+            .filter(|e| {
+                e.get_specifiers()
+                    .is_some_and(|(service, _)| service == SERVICE)
+            })
+            .collect())
+    }
+
     /// Uses `path` as the lock file around index updates instead of the one in Tunnelbook's home.
     pub fn with_index_lock(mut self, path: PathBuf) -> Self {
         self.index_lock = Some(path);
@@ -179,6 +203,32 @@ impl SecretStore for KeychainStore {
             self.write_index(&key.profile, &index)?;
         }
         Ok(())
+    }
+
+    fn forget_all(&self, also: &[SecretKey]) -> Result<usize, SecretError> {
+        let mut removed = 0;
+        for key in also {
+            for k in self.list(&key.profile)?.into_iter().chain([key.clone()]) {
+                if self.read(&k.account())?.is_some() {
+                    removed += 1;
+                }
+                self.delete(&k)?;
+            }
+        }
+        // Then whatever else carries Tunnelbook's service name: hosts deleted while no keychain
+        // was reachable, and entries of older versions that kept no index.
+        let _lock = self.lock_index()?;
+        for entry in self.search_service()? {
+            let index = entry
+                .get_specifiers()
+                .is_some_and(|(_, account)| account.ends_with(":index"));
+            match entry.delete_credential() {
+                Ok(()) => removed += usize::from(!index),
+                Err(KeyringError::NoEntry) => {}
+                Err(e) => return Err(map_error(&e)),
+            }
+        }
+        Ok(removed)
     }
 
     fn list(&self, profile: &str) -> Result<Vec<SecretKey>, SecretError> {

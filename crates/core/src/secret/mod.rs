@@ -2,7 +2,9 @@
 //!
 //! Owns the [`Sensitive`] wrapper (never printed, never serialized), the [`SecretStore`]
 //! contract, and its OS implementation [`KeychainStore`] (one keychain entry per secret, service
-//! `tunnelbook`, account [`SecretKey::account`]). What it deliberately leaves out: any on-disk
+//! `tunnelbook`, account [`SecretKey::account`]: `PROFILE:password:USER@HOST:PORT`,
+//! `PROFILE:passphrase:PATH`, `PROFILE:jupyter-token:ID`), moving a renamed host's secrets
+//! ([`move_secrets`]) and forgetting every Tunnelbook entry ([`SecretStore::forget_all`]). What it deliberately leaves out: any on-disk
 //! fallback — when no keychain is available ([`KeychainStore::open`] says so), callers ask the
 //! human each time instead — and which secrets a saved host implies (that is
 //! [`crate::profile`]'s knowledge).
@@ -51,8 +53,13 @@ impl From<String> for Sensitive<String> {
 /// What a secret unlocks. Together with the profile name it names one keychain entry.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum SecretKind {
-    /// The login password of the profile's user.
-    Password,
+    /// The login password for one destination, `user@host:port` (the user as logged in, the
+    /// port always written): a password is only ever sent to the server it was typed for, so a
+    /// host saved again under an old name, or edited to point elsewhere, is asked afresh.
+    ///
+    /// An empty destination is an entry remembered by a Tunnelbook that did not record where
+    /// (account `PROFILE:password`): it is never sent, only found and forgotten.
+    Password(String),
     /// The passphrase of a private key file (the path as written in the profile).
     Passphrase(String),
     /// The token of a Jupyter server started by Tunnelbook (its id on the host).
@@ -74,11 +81,21 @@ impl SecretKey {
         format!("{}:{}", self.profile, self.kind.suffix())
     }
 
-    /// The profile's password.
-    pub fn password(profile: &str) -> SecretKey {
+    /// The password profile `profile` remembered for `destination` (`user@host:port`, see
+    /// [`SecretKind::Password`]; `crate::profile::Profile::password_key` builds it from a saved
+    /// host).
+    pub fn password(profile: &str, destination: &str) -> SecretKey {
         SecretKey {
             profile: profile.to_string(),
-            kind: SecretKind::Password,
+            kind: SecretKind::Password(destination.to_string()),
+        }
+    }
+
+    /// The same secret kept under another profile name (a renamed host).
+    pub fn renamed(&self, profile: &str) -> SecretKey {
+        SecretKey {
+            profile: profile.to_string(),
+            kind: self.kind.clone(),
         }
     }
 
@@ -139,13 +156,89 @@ pub trait SecretStore: Send + Sync {
         }
         Ok(())
     }
+
+    /// Removes every secret Tunnelbook remembered in this store, whichever host it was for —
+    /// also hosts no longer saved and entries left by older versions — and returns how many
+    /// entries went. `also` names keys derived from the saved hosts, in case neither the index
+    /// nor a search finds them.
+    ///
+    /// The default removes `also` and every secret [`SecretStore::list`] names for their
+    /// profiles; stores that can search (the OS keychain) also remove whatever else carries
+    /// Tunnelbook's name.
+    fn forget_all(&self, also: &[SecretKey]) -> Result<usize, SecretError> {
+        let mut keys: Vec<SecretKey> = Vec::new();
+        for key in also {
+            for k in self.list(&key.profile)?.into_iter().chain([key.clone()]) {
+                if !keys.contains(&k) {
+                    keys.push(k);
+                }
+            }
+        }
+        let mut removed = 0;
+        for key in keys {
+            if self.retrieve(&key)?.is_some() {
+                removed += 1;
+            }
+            self.delete(&key)?;
+        }
+        Ok(removed)
+    }
+}
+
+/// Moves the secrets `keys` (those that exist) to profile `to`, for a host renamed to `to`:
+/// each is copied first, and only when every copy is stored are the originals removed, so a
+/// keychain that fails half-way loses nothing. Returns the keys of the copies.
+///
+/// Errors: the store's; a failed copy removes the copies already made before returning.
+pub fn move_secrets(
+    store: &dyn SecretStore,
+    keys: &[SecretKey],
+    to: &str,
+) -> Result<Vec<SecretKey>, SecretError> {
+    let copied = copy_secrets(store, keys, to)?;
+    for key in keys {
+        store.delete(key)?;
+    }
+    Ok(copied)
+}
+
+/// The copying half of [`move_secrets`]: stores each existing secret of `keys` under profile
+/// `to` and returns the new keys; on failure removes the copies made so far.
+pub fn copy_secrets(
+    store: &dyn SecretStore,
+    keys: &[SecretKey],
+    to: &str,
+) -> Result<Vec<SecretKey>, SecretError> {
+    let mut copied = Vec::new();
+    for key in keys {
+        let result = store.retrieve(key).and_then(|value| match value {
+            Some(value) => {
+                let new = key.renamed(to);
+                store.persist(&new, &value)?;
+                Ok(Some(new))
+            }
+            None => Ok(None),
+        });
+        match result {
+            Ok(Some(new)) => copied.push(new),
+            Ok(None) => {}
+            Err(e) => {
+                for new in &copied {
+                    let _ = store.delete(new);
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(copied)
 }
 
 impl SecretKind {
     /// The part of the account name after the profile (`password`, `passphrase:PATH`, …).
     fn suffix(&self) -> String {
         match self {
-            SecretKind::Password => "password".to_string(),
+            SecretKind::Password(destination) if destination.is_empty() => "password".to_string(),
+            SecretKind::Password(destination) => format!("password:{destination}"),
             SecretKind::Passphrase(path) => format!("passphrase:{path}"),
             SecretKind::JupyterToken(id) => format!("jupyter-token:{id}"),
         }
@@ -154,7 +247,9 @@ impl SecretKind {
     /// The inverse of [`SecretKind::suffix`].
     fn from_suffix(suffix: &str) -> Option<SecretKind> {
         if suffix == "password" {
-            Some(SecretKind::Password)
+            Some(SecretKind::Password(String::new()))
+        } else if let Some(destination) = suffix.strip_prefix("password:") {
+            Some(SecretKind::Password(destination.to_string()))
         } else if let Some(path) = suffix.strip_prefix("passphrase:") {
             Some(SecretKind::Passphrase(path.to_string()))
         } else {
@@ -209,6 +304,16 @@ impl SecretStore for MemoryStore {
             .cloned()
             .collect())
     }
+
+    fn forget_all(&self, _also: &[SecretKey]) -> Result<usize, SecretError> {
+        let mut entries = self
+            .entries
+            .lock()
+            .map_err(|e| SecretError::Platform(e.to_string()))?;
+        let removed = entries.len();
+        entries.clear();
+        Ok(removed)
+    }
 }
 
 #[cfg(test)]
@@ -225,10 +330,7 @@ mod tests {
     #[test]
     fn memory_store_round_trip() {
         let store = MemoryStore::default();
-        let key = SecretKey {
-            profile: "box".into(),
-            kind: SecretKind::Password,
-        };
+        let key = SecretKey::password("box", "me@box:22");
         assert!(store.retrieve(&key).unwrap().is_none());
         store.persist(&key, &Sensitive::new("pw".into())).unwrap();
         assert_eq!(store.retrieve(&key).unwrap().unwrap().expose(), "pw");
@@ -240,7 +342,8 @@ mod tests {
     #[test]
     fn account_suffix_round_trips() {
         for kind in [
-            SecretKind::Password,
+            SecretKind::Password(String::new()),
+            SecretKind::Password("u@h.example:2222".into()),
             SecretKind::Passphrase("/home/a/.ssh/id_ed25519".into()),
             SecretKind::JupyterToken("srv:1".into()),
         ] {
@@ -257,8 +360,10 @@ mod tests {
             profile: "box".into(),
             kind: SecretKind::JupyterToken("1".into()),
         };
-        let other = SecretKey::password("other");
-        store.persist(&SecretKey::password("box"), &v).unwrap();
+        let other = SecretKey::password("other", "me@other:22");
+        store
+            .persist(&SecretKey::password("box", "me@box:22"), &v)
+            .unwrap();
         store.persist(&token, &v).unwrap();
         store.persist(&other, &v).unwrap();
         store
@@ -269,5 +374,55 @@ mod tests {
             .unwrap();
         assert!(store.list("box").unwrap().is_empty());
         assert!(store.retrieve(&other).unwrap().is_some());
+    }
+
+    #[test]
+    fn legacy_password_account_is_read_as_a_password_for_nowhere() {
+        let legacy = SecretKey::password("box", "");
+        assert_eq!(legacy.account(), "box:password");
+        assert_eq!(
+            SecretKey::password("box", "me@box:22").account(),
+            "box:password:me@box:22"
+        );
+        assert_ne!(legacy, SecretKey::password("box", "me@box:22"));
+    }
+
+    #[test]
+    fn move_secrets_copies_then_removes_the_originals() {
+        let store = MemoryStore::default();
+        let v = Sensitive::new("v".to_string());
+        let pw = SecretKey::password("old", "me@box:22");
+        let token = SecretKey {
+            profile: "old".into(),
+            kind: SecretKind::JupyterToken("1".into()),
+        };
+        store.persist(&pw, &v).unwrap();
+        store.persist(&token, &v).unwrap();
+        let missing = SecretKey::passphrase("old", "/k".as_ref());
+        let moved = move_secrets(&store, &[pw.clone(), token, missing], "new").unwrap();
+        assert_eq!(moved.len(), 2);
+        assert!(store.list("old").unwrap().is_empty());
+        assert_eq!(
+            store
+                .retrieve(&pw.renamed("new"))
+                .unwrap()
+                .unwrap()
+                .expose(),
+            "v"
+        );
+    }
+
+    #[test]
+    fn forget_all_empties_the_memory_store() {
+        let store = MemoryStore::default();
+        let v = Sensitive::new("v".to_string());
+        store
+            .persist(&SecretKey::password("a", "me@a:22"), &v)
+            .unwrap();
+        store
+            .persist(&SecretKey::password("gone", "me@b:22"), &v)
+            .unwrap();
+        assert_eq!(store.forget_all(&[]).unwrap(), 2);
+        assert!(store.list("gone").unwrap().is_empty());
     }
 }

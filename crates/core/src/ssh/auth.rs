@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     profile::{AuthMethod, Profile},
-    secret::{SecretKey, SecretKind, Sensitive},
+    secret::{SecretKey, Sensitive},
 };
 
 const PASSWORD_ATTEMPTS: usize = 3;
@@ -365,12 +365,7 @@ async fn file_attempt(
     let key = Arc::new(key);
     let remember = |success: bool| {
         if let (true, Some(passphrase)) = (success, &remember) {
-            store(
-                ctx,
-                &hop.name,
-                SecretKind::Passphrase(path.display().to_string()),
-                passphrase,
-            );
+            store(ctx, &SecretKey::passphrase(&hop.name, path), passphrase);
         }
     };
     // Like OpenSSH, a certificate of the key (`FILE-cert.pub`, or a `CertificateFile`) is
@@ -603,10 +598,7 @@ async fn load_key(
         Err(e) if is_encrypted(&e) => {}
         Err(e) => return Err(key_error(e.to_string())),
     }
-    let secret_key = SecretKey {
-        profile: hop.name.clone(),
-        kind: SecretKind::Passphrase(path.display().to_string()),
-    };
+    let secret_key = SecretKey::passphrase(&hop.name, path);
     if let Some(stored) = retrieve(ctx, &secret_key)
         && let Ok(key) = keys::load_secret_key(path, Some(stored.expose()))
     {
@@ -651,10 +643,9 @@ async fn password(
     ctx: &ConnectContext,
     progress: &mut Progress,
 ) -> Result<Outcome, SshError> {
-    let secret_key = SecretKey {
-        profile: hop.name.clone(),
-        kind: SecretKind::Password,
-    };
+    // Tied to this user@host:port: a password remembered for another server under the same
+    // name is never sent here.
+    let secret_key = hop.password_key();
     if let Some(stored) = retrieve(ctx, &secret_key) {
         progress.tried.push("password");
         let r = handle
@@ -678,7 +669,7 @@ async fn password(
             .authenticate_password(user, answer.value.expose().as_str())
             .await?;
         if r.success() && answer.remember {
-            store(ctx, &hop.name, SecretKind::Password, &answer.value);
+            store(ctx, &secret_key, &answer.value);
         }
         if let Some(outcome) = result(progress, r) {
             return Ok(outcome);
@@ -707,13 +698,7 @@ async fn keyboard_interactive(
     progress: &mut Progress,
 ) -> Result<Outcome, SshError> {
     let mut password = KbdPassword {
-        stored: retrieve(
-            ctx,
-            &SecretKey {
-                profile: hop.name.clone(),
-                kind: SecretKind::Password,
-            },
-        ),
+        stored: retrieve(ctx, &hop.password_key()),
         rejected: progress.tried.contains(&"password"),
     };
     for _ in 0..PASSWORD_ATTEMPTS {
@@ -782,7 +767,7 @@ async fn kbd_attempt(
         match response {
             KeyboardInteractiveAuthResponse::Success => {
                 if let Some((value, true)) = &answered {
-                    store(ctx, &hop.name, SecretKind::Password, value);
+                    store(ctx, &hop.password_key(), value);
                 }
                 return Ok(KbdEnd::Success);
             }
@@ -874,15 +859,11 @@ fn retrieve(ctx: &ConnectContext, key: &SecretKey) -> Option<Sensitive<String>> 
     }
 }
 
-fn store(ctx: &ConnectContext, profile: &str, kind: SecretKind, value: &Sensitive<String>) {
-    if let Some(store) = &ctx.secrets {
-        let key = SecretKey {
-            profile: profile.to_string(),
-            kind,
-        };
-        if let Err(e) = store.persist(&key, value) {
-            tracing::warn!(error = %e, "could not remember the secret in the keychain");
-        }
+fn store(ctx: &ConnectContext, key: &SecretKey, value: &Sensitive<String>) {
+    if let Some(store) = &ctx.secrets
+        && let Err(e) = store.persist(key, value)
+    {
+        tracing::warn!(error = %e, "could not remember the secret in the keychain");
     }
 }
 

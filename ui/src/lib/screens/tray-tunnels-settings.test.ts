@@ -196,7 +196,7 @@ describe('Settings screen', () => {
     expect(backend.forgetAllSecrets).not.toHaveBeenCalled();
     await fireEvent.click(screen.getByRole('button', { name: 'Forget all secrets' }));
     expect(backend.forgetAllSecrets).toHaveBeenCalledTimes(1);
-    expect(await screen.findByText('Secrets of 1 host(s) forgotten.')).toBeInTheDocument();
+    expect(await screen.findByText('1 remembered secret(s) forgotten.')).toBeInTheDocument();
   });
 });
 
