@@ -31,7 +31,7 @@ export function commands(invoke: Invoke) {
   return {
     /** "This computer" first, then the saved hosts in their saved order. */
     listHosts: () => invoke<HostEntry[]>('list_hosts'),
-    /** Adds `profile`, or replaces the host called `previous_name`; returns the new list. Core's validator decides: its per-field messages come back as a `validation` error. */
+    /** Adds `profile`, or replaces the host called `previous_name`; returns the new list. Core's validator decides: its per-field messages come back as a `validation` error. A renamed host's keychain entries follow it, and a password remembered for the old `user@host:port` is forgotten when the address changes (core's `ProfileStore::save_host`). */
     saveHost: (previousName: string | null, profile: Profile) => invoke<HostEntry[]>('save_host', { previousName, profile }),
     /** Removes the host called `name` and forgets its secrets in the keychain (password, passphrases, Jupyter tokens); returns the new list. */
     deleteHost: (name: string) => invoke<HostEntry[]>('delete_host', { name }),
@@ -63,9 +63,9 @@ export function commands(invoke: Invoke) {
     listSessions: () => invoke<SessionSummary[]>('list_sessions'),
     /** Closes session `session_id`: stops its notebook (and the server), its tasks, its tunnels and its connection. */
     closeSession: (sessionId: string) => invoke<void>('close_session', { sessionId }),
-    /** Opens `url` in a new app window titled `title`; returns the window's label.  Async on purpose: creating a window from a synchronous command deadlocks on Windows. */
+    /** Opens notebook `url` (as the main window knows it: without the token) in a new app window titled `title`; returns the window's label. The window gets the URL with its token.  Async on purpose: creating a window from a synchronous command deadlocks on Windows. */
     openNotebook: (url: string, title: string) => invoke<string>('open_notebook', { url, title }),
-    /** Opens `url` in the default browser. */
+    /** Opens notebook `url` (as the main window knows it: without the token) in the default browser. The browser program is started with a one-time local link, never the token (its command line is readable by every local user); the link redirects the browser once to the notebook with its token (core's `jupyter::handoff`). */
     openInBrowser: (url: string) => invoke<void>('open_in_browser', { url }),
     /** The Python environments on session `session_id`'s host, the profile's first. */
     listEnvironments: (sessionId: string) => invoke<EnvironmentView[]>('list_environments', { sessionId }),
@@ -107,7 +107,7 @@ export function commands(invoke: Invoke) {
     appPaths: () => invoke<AppPaths>('app_paths'),
     /** Opens the logs folder in the file manager. */
     openLogsFolder: () => invoke<void>('open_logs_folder'),
-    /** Removes every remembered secret (passwords, key passphrases, Jupyter tokens) of every saved host from the OS keychain. Returns how many hosts were cleared. */
+    /** Removes every secret Tunnelbook remembered in the OS keychain (passwords, key passphrases, Jupyter tokens): of every saved host, of hosts deleted since, and entries of older versions (core's `ProfileStore::forget_all_secrets`). Returns how many entries went. */
     forgetAllSecrets: () => invoke<number>('forget_all_secrets'),
     /** Quits: stops every tunnel and session; `stop_notebooks` says whether the remote notebooks stop too (otherwise they keep running and can be reattached later). */
     quitApp: (stopNotebooks: boolean) => invoke<void>('quit_app', { stopNotebooks }),
