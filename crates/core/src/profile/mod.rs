@@ -13,6 +13,7 @@ mod jump;
 mod migrate;
 mod putty;
 pub(crate) use self::putty::decode_key as decode_putty_name;
+pub mod scheduler;
 mod ssh_config;
 mod store;
 mod validate;
@@ -137,12 +138,12 @@ pub struct Profile {
     /// (`sbatch` on the login PATH and `scontrol ping`); set it to override detection.
     #[cfg_attr(feature = "ts", ts(optional))]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub scheduler: Option<crate::slurm::Scheduler>,
+    pub scheduler: Option<scheduler::Scheduler>,
     /// Saved SLURM launch defaults (partition, account, time, GPUs, extra `#SBATCH` lines,
     /// setup lines); `None`: none saved.
     #[cfg_attr(feature = "ts", ts(optional))]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub slurm: Option<crate::slurm::SlurmDefaults>,
+    pub slurm: Option<scheduler::SlurmDefaults>,
 }
 
 /// OpenSSH's `StrictHostKeyChecking` values (`off` is read as `no`, `true`/`false` as
