@@ -372,12 +372,7 @@ impl Profile {
     /// Where this host's password goes: `user@host:port`, the user as logged in (the local
     /// user name when none is saved) and the port always written.
     pub fn login_destination(&self) -> String {
-        format!(
-            "{}@{}:{}",
-            crate::ssh::login_user(self),
-            self.host,
-            self.port
-        )
+        format!("{}@{}:{}", login_user(self), self.host, self.port)
     }
 
     /// The keychain entry of this host's login password, tied to [`Profile::login_destination`]: a
