@@ -11,6 +11,8 @@ pub mod profile;
 pub mod secret;
 pub mod session;
 pub mod settings;
+pub mod sftp;
 pub mod ssh;
+pub mod sync;
 pub mod tunnel;
 pub mod wake;

@@ -15,6 +15,8 @@ mod prompt;
 mod proxy;
 pub mod putty_host_keys;
 mod socket;
+// Subsystem channels (sftp) over a connection.
+mod subsystem;
 
 use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
 
@@ -23,6 +25,7 @@ use serde::Serialize;
 use tokio::{io::AsyncWriteExt, net::TcpStream, sync::broadcast};
 
 use self::handler::ClientHandler;
+pub use self::subsystem::SubsystemStream;
 pub use self::{
     forwarding::Forwarding,
     handler::RemoteForwards,
