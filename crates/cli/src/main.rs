@@ -7,6 +7,7 @@ mod exec;
 mod forward;
 mod gpus;
 mod hosts;
+mod open;
 mod prompt;
 mod servers;
 mod up;
@@ -84,6 +85,9 @@ enum Command {
     Envs(envs::EnvsArgs),
     /// Create a venv with JupyterLab and ipykernel on a host.
     InstallJupyter(envs::InstallArgs),
+    /// Open a local notebook on a host's GPU: its folder goes up over SFTP, JupyterLab starts
+    /// there, and each save on the host comes back here until interrupted.
+    Open(open::OpenArgs),
 }
 
 fn main() -> ExitCode {
@@ -114,6 +118,7 @@ fn main() -> ExitCode {
             Command::Down(args) => servers::down(&cli.global, args).await,
             Command::Envs(args) => envs::envs(&cli.global, args).await,
             Command::InstallJupyter(args) => envs::install(&cli.global, args).await,
+            Command::Open(args) => open::run(&cli.global, args).await,
         }
     })
 }

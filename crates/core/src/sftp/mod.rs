@@ -76,7 +76,13 @@ pub enum SftpError {
 impl SftpError {
     /// Whether the server said the path does not exist.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, SftpError::Remote { not_found: true, .. })
+        matches!(
+            self,
+            SftpError::Remote {
+                not_found: true,
+                ..
+            }
+        )
     }
 }
 
@@ -505,14 +511,16 @@ impl Sftp {
             (r, _) => r,
         };
         let result = match result {
-            Ok(()) => async {
-                self.set_mtime(&temp, mtime).await?;
-                if cancel.is_cancelled() {
-                    return Err(SftpError::Cancelled);
+            Ok(()) => {
+                async {
+                    self.set_mtime(&temp, mtime).await?;
+                    if cancel.is_cancelled() {
+                        return Err(SftpError::Cancelled);
+                    }
+                    self.rename(&temp, &remote).await
                 }
-                self.rename(&temp, &remote).await
+                .await
             }
-            .await,
             Err(e) => Err(e),
         };
         if result.is_err() {
@@ -578,7 +586,11 @@ impl Sftp {
                 // A short answer (allowed by the protocol): fetch the rest of this chunk.
                 while (data.len() as u32) < len {
                     let at = offset + data.len() as u64;
-                    match self.raw.read(handle.clone(), at, len - data.len() as u32).await {
+                    match self
+                        .raw
+                        .read(handle.clone(), at, len - data.len() as u32)
+                        .await
+                    {
                         Ok(more) if !more.data.is_empty() => data.extend_from_slice(&more.data),
                         Ok(_) => break,
                         Err(RawError::Status(s)) if s.status_code == StatusCode::Eof => break,
