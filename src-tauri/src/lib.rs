@@ -99,6 +99,14 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
             commands::settings::open_logs_folder,
             commands::settings::forget_all_secrets,
             commands::settings::quit_app,
+            // The Files view (SFTP over the host's connection).
+            commands::files::list_files,
+            commands::files::make_folder,
+            commands::files::rename_file,
+            commands::files::delete_file,
+            commands::files::upload_files,
+            commands::files::upload_paths,
+            commands::files::download_file,
         ])
 }
 

@@ -332,6 +332,9 @@ fn export_bindings() {
     InstallEvent::export_all(&cfg).unwrap();
     ServerView::export_all(&cfg).unwrap();
     tunnelbook_core::profile::ImportPreview::export_all(&cfg).unwrap();
+    // The Files view.
+    tunnelbook_app::commands::files::FilesListing::export_all(&cfg).unwrap();
+    tunnelbook_app::commands::files::FilesProgress::export_all(&cfg).unwrap();
 }
 
 #[test]

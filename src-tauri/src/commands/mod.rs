@@ -2,6 +2,8 @@
 //! an adapter standing in for a core module that has not landed), map the error.
 
 pub mod connect;
+// The Files view (SFTP browser over the host's connection).
+pub mod files;
 pub mod gpus;
 pub mod hosts;
 pub mod jupyter;

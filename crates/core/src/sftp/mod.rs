@@ -15,7 +15,7 @@ use std::{
     time::{Duration, UNIX_EPOCH},
 };
 
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::{StreamExt, stream, stream::FuturesUnordered};
 use russh_sftp::{
     client::{RawSftpSession, error::Error as RawError},
     protocol::{FileAttributes, OpenFlags, Packet, StatusCode},
@@ -472,33 +472,26 @@ impl Sftp {
             .handle;
         let remote_path = remote.as_str();
         let body = async {
-            // Chunks are read in order and written with IN_FLIGHT requests outstanding.
-            let chunks = stream::unfold((0u64, &mut file), |(offset, file)| async move {
-                if offset >= size {
-                    return None;
+            // Chunks are read in order and written with up to IN_FLIGHT requests outstanding.
+            // (The request futures own what they use: the whole stays `Send` for any caller.)
+            let mut in_flight = FuturesUnordered::new();
+            let mut offset = 0u64;
+            loop {
+                while in_flight.len() < IN_FLIGHT && offset < size {
+                    let len = usize::try_from((size - offset).min(CHUNK as u64)).unwrap_or(CHUNK);
+                    let mut buf = vec![0u8; len];
+                    file.read_exact(&mut buf).await.map_err(local_err)?;
+                    let (raw, handle) = (self.raw.clone(), handle.clone());
+                    let at = offset;
+                    in_flight.push(async move { raw.write(handle, at, buf).await.map(|_| len) });
+                    offset += len as u64;
                 }
-                let len = usize::try_from((size - offset).min(CHUNK as u64)).unwrap_or(CHUNK);
-                let mut buf = vec![0u8; len];
-                let read = file.read_exact(&mut buf).await.map(|_| (offset, buf));
-                Some((read, (offset + len as u64, file)))
-            });
-            chunks
-                .map_err(local_err)
-                .map_ok(|(offset, buf)| {
-                    let handle = handle.clone();
-                    async move {
-                        let n = buf.len() as u64;
-                        self.raw
-                            .write(handle, offset, buf)
-                            .await
-                            .map_err(|e| self.error(remote_path, e))?;
-                        progress.add_bytes(n);
-                        Ok::<_, SftpError>(())
-                    }
-                })
-                .try_buffer_unordered(IN_FLIGHT)
-                .try_for_each(|()| async { Ok(()) })
-                .await?;
+                match in_flight.next().await {
+                    Some(Ok(n)) => progress.add_bytes(n as u64),
+                    Some(Err(e)) => return Err(self.error(remote_path, e)),
+                    None => break,
+                }
+            }
             Ok::<_, SftpError>(())
         };
         let result = tokio::select! {
@@ -569,11 +562,13 @@ impl Sftp {
             let mtime = attrs.mtime.unwrap_or(0);
             let mut out = tokio::fs::File::create(&temp).await.map_err(local_err)?;
             let offsets = (0..size.div_ceil(CHUNK as u64)).map(|i| i * CHUNK as u64);
+            let raw = self.raw.clone();
+            let reads = handle.clone();
             let mut replies = stream::iter(offsets)
-                .map(|offset| {
-                    let handle = handle.clone();
+                .map(move |offset| {
+                    let (raw, handle) = (raw.clone(), reads.clone());
                     let len = (size - offset).min(CHUNK as u64) as u32;
-                    async move { (offset, len, self.raw.read(handle, offset, len).await) }
+                    async move { (offset, len, raw.read(handle, offset, len).await) }
                 })
                 .buffered(IN_FLIGHT);
             let mut written = 0u64;
