@@ -4,3 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p tunnelbook-cli
 cargo bench -p tunnelbook-testbed --bench vs_openssh
+cargo bench -p tunnelbook-testbed --bench sftp_vs_openssh

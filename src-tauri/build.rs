@@ -44,6 +44,19 @@ const COMMANDS: &[&str] = &[
     "import_hosts",
     "check_environment",
     "tray_action",
+    // The Files view.
+    "list_files",
+    "make_folder",
+    "rename_file",
+    "delete_file",
+    "upload_files",
+    "upload_paths",
+    "download_file",
+    // "Open notebook…".
+    "pick_notebook",
+    "open_local_notebook",
+    "bring_back_now",
+    "stop_syncing",
 ];
 
 fn main() {

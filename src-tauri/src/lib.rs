@@ -107,6 +107,10 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
             commands::files::upload_files,
             commands::files::upload_paths,
             commands::files::download_file,
+            commands::projects::pick_notebook,
+            commands::projects::open_local_notebook,
+            commands::projects::bring_back_now,
+            commands::projects::stop_syncing,
         ])
 }
 

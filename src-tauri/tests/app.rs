@@ -335,6 +335,7 @@ fn export_bindings() {
     // The Files view.
     tunnelbook_app::commands::files::FilesListing::export_all(&cfg).unwrap();
     tunnelbook_app::commands::files::FilesProgress::export_all(&cfg).unwrap();
+    tunnelbook_app::commands::projects::ProjectEvent::export_all(&cfg).unwrap();
 }
 
 #[test]

@@ -93,6 +93,14 @@ async function dialogWindow(title) {
   return id;
 }
 
+function dialogOpen(title) {
+  try {
+    return execFileSync('xdotool', ['search', '--name', `^${title}$`], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() !== '';
+  } catch {
+    return false;
+  }
+}
+
 /** Pseudo-random bytes, so a byte-for-byte comparison means something. */
 function noise(len) {
   const b = Buffer.alloc(len);
@@ -148,7 +156,11 @@ async function main() {
   execFileSync('xdotool', ['key', '--clearmodifiers', 'ctrl+l']);
   await sleep(300);
   execFileSync('xdotool', ['type', '--delay', '10', upload]);
-  execFileSync('xdotool', ['key', 'Return']);
+  // The location field's completion may take the first Return; press again while it is open.
+  for (let i = 0; i < 3 && dialogOpen('Upload to the host'); i++) {
+    await sleep(700);
+    execFileSync('xdotool', ['key', 'Return']);
+  }
   await waitFor('upload-me.bin listed', () => find('xpath', row('upload-me.bin')), 30000);
   const onHost = readFileSync(join(remoteHome, 'upload-me.bin'));
   if (!onHost.equals(uploadBody)) throw new Error(`the uploaded file differs (${onHost.length} bytes on the host, ${uploadBody.length} here)`);

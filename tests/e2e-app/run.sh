@@ -19,3 +19,7 @@ xvfb-run -a -s "-screen 0 1280x900x24" node tests/e2e-app/tray.mjs target/debug/
 # First hour: ~/.ssh/config imported on first start, a shared /opt venv added by path and kept,
 # later launches (Hosts, tray) with no choice; its own bed user and tauri-driver ports.
 xvfb-run -a -s "-screen 0 1280x900x24" node tests/e2e-app/firstrun.mjs target/debug/tunnelbook-app target/debug/tunnelbook-e2e-bed
+# Files view (SFTP over the host's connection): upload, download, rename, delete; its own bed user
+# (tbfiles) and tauri-driver ports.
+cargo build -p tunnelbook-cli
+xvfb-run -a -s "-screen 0 1280x900x24" node tests/e2e-app/files.mjs target/debug/tunnelbook-app target/debug/tunnelbook-e2e-bed target/debug/tunnelbook

@@ -4,6 +4,7 @@
 mod connect;
 mod envs;
 mod exec;
+mod files;
 mod forward;
 mod gpus;
 mod hosts;
@@ -88,6 +89,8 @@ enum Command {
     /// Open a local notebook on a host's GPU: its folder goes up over SFTP, JupyterLab starts
     /// there, and each save on the host comes back here until interrupted.
     Open(open::OpenArgs),
+    /// A host's files over SFTP: ls, put, get, mv, rm, mkdir (folders whole, pipelined).
+    Files(files::FilesArgs),
 }
 
 fn main() -> ExitCode {
@@ -119,6 +122,7 @@ fn main() -> ExitCode {
             Command::Envs(args) => envs::envs(&cli.global, args).await,
             Command::InstallJupyter(args) => envs::install(&cli.global, args).await,
             Command::Open(args) => open::run(&cli.global, args).await,
+            Command::Files(args) => files::run(&cli.global, args).await,
         }
     })
 }

@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use ts_rs::TS;
 use tauri::{AppHandle, Emitter, Runtime, State};
 use tauri_plugin_dialog::DialogExt;
 use tokio_util::sync::CancellationToken;
+use ts_rs::TS;
 use tunnelbook_core::sftp::{self, Entry, Progress, Sftp, SftpError, TransferProgress};
 
 use crate::{
@@ -59,9 +59,9 @@ fn files_error(e: SftpError) -> AppError {
     match e {
         SftpError::Ssh(ssh) => ssh.into(),
         SftpError::Cancelled => AppError::new(ErrorCode::Cancelled, "cancelled"),
-        e @ SftpError::Remote { not_found: true, .. } => {
-            AppError::new(ErrorCode::NotFound, e.to_string())
-        }
+        e @ SftpError::Remote {
+            not_found: true, ..
+        } => AppError::new(ErrorCode::NotFound, e.to_string()),
         e @ SftpError::Session { .. } => AppError::new(ErrorCode::Unreachable, e.to_string()),
         e => AppError::new(ErrorCode::Validation, e.to_string()),
     }
@@ -123,7 +123,10 @@ pub async fn rename_file(
     to: String,
 ) -> Result<(), AppError> {
     if to.trim().is_empty() {
-        return Err(AppError::new(ErrorCode::Validation, "the new name is empty"));
+        return Err(AppError::new(
+            ErrorCode::Validation,
+            "the new name is empty",
+        ));
     }
     let to = if to.contains('/') {
         to
@@ -234,9 +237,8 @@ pub async fn upload_paths<R: Runtime>(
 
 /// The files under `local` (itself when a file) with their paths relative to its parent.
 fn collect(local: &Path, rel: &str, out: &mut Vec<(PathBuf, String)>) -> Result<(), AppError> {
-    let meta = std::fs::metadata(local).map_err(|e| {
-        AppError::new(ErrorCode::NotFound, format!("{}: {e}", local.display()))
-    })?;
+    let meta = std::fs::metadata(local)
+        .map_err(|e| AppError::new(ErrorCode::NotFound, format!("{}: {e}", local.display())))?;
     if meta.is_dir() {
         let entries = std::fs::read_dir(local).map_err(|e| {
             AppError::new(ErrorCode::Validation, format!("{}: {e}", local.display()))

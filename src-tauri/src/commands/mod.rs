@@ -8,6 +8,8 @@ pub mod gpus;
 pub mod hosts;
 pub mod jupyter;
 pub mod notebook;
+// "Open notebook…": a local notebook run on the host, its saves brought back.
+pub mod projects;
 pub mod sessions;
 pub mod settings;
 pub mod tunnels;

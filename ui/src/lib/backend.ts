@@ -153,6 +153,7 @@ export type Backend = typeof backend;
 // The Files view: SFTP over a connected host's session (commands/files.rs).
 import type { FilesListing } from './bindings/FilesListing';
 import type { FilesProgress } from './bindings/FilesProgress';
+import type { ProjectEvent } from './bindings/ProjectEvent';
 import { getCurrentWebview } from '@tauri-apps/api/webview';
 
 export const filesBackend = {
@@ -171,6 +172,15 @@ export const filesBackend = {
   download: (sessionId: string, path: string) => call<string | null>('download_file', { sessionId, path }),
   onProgress: (handler: (event: FilesProgress) => void): Promise<UnlistenFn> =>
     listen<FilesProgress>('files-progress', (e) => handler(e.payload)),
+  /** "Open notebook…": asks for an .ipynb; resolves to its path (null: cancelled). */
+  pickNotebook: () => call<string | null>('pick_notebook'),
+  /** Runs the local notebook on the session's host; resolves to the project id (events follow). */
+  openLocalNotebook: (sessionId: string, path: string, gpu: string | null, env: string | null) =>
+    call<string>('open_local_notebook', { sessionId, path, gpu, env }),
+  bringBackNow: (projectId: string) => call<void>('bring_back_now', { projectId }),
+  stopSyncing: (projectId: string) => call<void>('stop_syncing', { projectId }),
+  onProject: (handler: (event: ProjectEvent) => void): Promise<UnlistenFn> =>
+    listen<ProjectEvent>('project', (e) => handler(e.payload)),
   /** Files dropped on the window from the desktop (their local paths). */
   onDrop: (handler: (paths: string[]) => void): Promise<UnlistenFn> =>
     getCurrentWebview().onDragDropEvent((e) => {

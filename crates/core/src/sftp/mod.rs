@@ -8,6 +8,7 @@
 //! failed transfer never leaves a half-written file under the real name.
 
 mod progress;
+mod tree;
 
 use std::{
     path::{Path, PathBuf},
@@ -24,7 +25,10 @@ use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
-pub use self::progress::{Progress, TransferProgress};
+pub use self::{
+    progress::{Progress, TransferProgress},
+    tree::FILES_AT_ONCE,
+};
 use crate::ssh::{Connection, SshError};
 
 /// Bytes per read or write request.

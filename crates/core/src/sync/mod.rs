@@ -42,9 +42,6 @@ const EXCLUDED_DIRS: &[&str] = &[
 /// File names never sent or brought back.
 const EXCLUDED_FILES: &[&str] = &[".DS_Store", "Thumbs.db"];
 
-/// Files moved at once in a folder transfer (each with its own requests in flight).
-const FILES_AT_ONCE: usize = 16;
-
 /// What went wrong with a sync.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -468,16 +465,27 @@ impl Project {
         for d in dirs {
             sftp.mkdir_all(&self.remote_path(d)).await?;
         }
-        let this = &*self;
-        let results: Vec<_> = stream::iter(send)
-            .map(|f| async move {
-                let local = this.local_path(&f.rel);
-                let remote = this.remote_path(&f.rel);
-                let r = sftp.upload(&local, &remote, progress, cancel).await;
-                progress.file_done();
-                (f, r)
+        // Each transfer owns what it uses (the whole stays `Send` for any caller).
+        let jobs: Vec<(ProjectFile, PathBuf, String)> = send
+            .iter()
+            .map(|f| {
+                (
+                    (*f).clone(),
+                    self.local_path(&f.rel),
+                    self.remote_path(&f.rel),
+                )
             })
-            .buffer_unordered(FILES_AT_ONCE)
+            .collect();
+        let results: Vec<_> = stream::iter(jobs)
+            .map(|(f, local, remote)| {
+                let (sftp, progress, cancel) = (sftp.clone(), progress.clone(), cancel.clone());
+                async move {
+                    let r = sftp.upload(&local, &remote, &progress, &cancel).await;
+                    progress.file_done();
+                    (f, r)
+                }
+            })
+            .buffer_unordered(sftp::FILES_AT_ONCE)
             .collect()
             .await;
         let mut first_error = None;
@@ -487,8 +495,8 @@ impl Project {
                     self.state.files.insert(
                         f.rel.clone(),
                         Seen {
-                            local: f.into(),
-                            remote: f.into(),
+                            local: (&f).into(),
+                            remote: (&f).into(),
                         },
                     );
                 }

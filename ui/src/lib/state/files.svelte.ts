@@ -3,10 +3,12 @@ import { filesBackend } from '../backend';
 import type { AppError } from '../bindings/AppError';
 import type { Entry } from '../bindings/Entry';
 import type { FilesProgress } from '../bindings/FilesProgress';
+import type { ProjectEvent } from '../bindings/ProjectEvent';
+import type { TransferProgress } from '../bindings/TransferProgress';
 
 /** `1.5 MB`-style sizes. */
 export function size(bytes: number): string {
-  if (bytes < 1000) return `${bytes} B`;
+  if (bytes < 1000) return `${Math.round(bytes)} B`;
   const units = ['kB', 'MB', 'GB', 'TB'];
   let v = bytes / 1000;
   let i = 0;
@@ -107,5 +109,87 @@ export class FilesState {
       await filesBackend.remove(this.sessionId!, entry.path);
       return `Deleted ${entry.name}`;
     });
+  }
+}
+
+/** A local notebook opened on the host ("Open notebook…" or an .ipynb dropped on the window). */
+export class ProjectState {
+  id = $state<string | null>(null);
+  notebook = $state<string | null>(null);
+  phase = $state<'idle' | 'uploading' | 'launching' | 'syncing' | 'stopped' | 'failed'>('idle');
+  upload = $state<TransferProgress | null>(null);
+  leftOut = $state<string[]>([]);
+  message = $state<string | null>(null);
+  remoteDir = $state<string | null>(null);
+  /** What came back, newest first, in words. */
+  log = $state<string[]>([]);
+  error = $state<AppError | null>(null);
+
+  async pickAndOpen(sessionId: string): Promise<void> {
+    try {
+      const path = await filesBackend.pickNotebook();
+      if (path) await this.open(sessionId, path);
+    } catch (e) {
+      this.error = e as AppError;
+    }
+  }
+
+  async open(sessionId: string, path: string): Promise<void> {
+    this.notebook = path;
+    this.phase = 'uploading';
+    this.log = [];
+    this.upload = null;
+    this.leftOut = [];
+    this.error = null;
+    try {
+      this.id = await filesBackend.openLocalNotebook(sessionId, path, null, null);
+    } catch (e) {
+      this.phase = 'failed';
+      this.error = e as AppError;
+    }
+  }
+
+  onEvent(e: ProjectEvent): void {
+    if (e.projectId !== this.id) return;
+    switch (e.type) {
+      case 'uploading':
+        this.upload = e.progress;
+        this.leftOut = e.leftOut;
+        break;
+      case 'launching':
+        this.phase = 'launching';
+        this.message = e.message;
+        break;
+      case 'syncing':
+        this.phase = 'syncing';
+        this.remoteDir = e.remoteDir;
+        this.message = null;
+        break;
+      case 'broughtBack':
+        for (const f of e.files) {
+          this.log = [
+            f.beside
+              ? `${f.rel} changed here since it went up: the host's version is saved beside it as ${f.localPath}`
+              : `${f.rel} came back`,
+            ...this.log,
+          ].slice(0, 20);
+        }
+        break;
+      case 'stopped':
+        this.phase = 'stopped';
+        break;
+      case 'failed':
+        this.phase = 'failed';
+        this.error = { code: 'jupyter', message: e.error };
+        break;
+    }
+  }
+
+  async bringBackNow(): Promise<void> {
+    if (this.id) await filesBackend.bringBackNow(this.id).catch((e) => (this.error = e as AppError));
+  }
+
+  async stop(): Promise<void> {
+    if (this.id) await filesBackend.stopSyncing(this.id).catch((e) => (this.error = e as AppError));
   }
 }
