@@ -7,7 +7,9 @@
 // Checks: connect to gpu-box; Files lists the home folder; "Upload…" (the GTK file picker, driven
 // with xdotool) puts a local file on the host byte for byte, with progress shown; "Download" (the
 // save dialog) brings a host file here byte for byte; Rename renames it on the host; Delete asks
-// first, then deletes it on the host. Screenshot: docs/screenshots/files.png.
+// first, then deletes it on the host. "Open notebook…" (the picker) uploads a local notebook's
+// folder, starts JupyterLab in it and opens the notebook window; a save on the host comes back,
+// a local edit is never overwritten. Screenshots: docs/screenshots/files.png, open-notebook.png.
 // Its own bed user (tbfiles) and tauri-driver ports, so it runs beside the other suites.
 import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -199,8 +201,62 @@ async function main() {
   await waitFor('upload-me.bin gone from the list', async () => (await findAll('xpath', row('upload-me.bin'))).length === 0, 30000);
   if (existsSync(join(remoteHome, 'upload-me.bin'))) throw new Error('still on the host after Delete');
   step('Delete asked first, then deleted upload-me.bin on the host');
-  rmSync(local, { recursive: true, force: true });
   rmSync(join(remoteHome, 'results-final.csv'), { force: true });
+
+  // 6. Open notebook…: a local notebook's folder goes up, JupyterLab starts there and the
+  // notebook opens in a notebook window; a save on the host comes back; a local edit made
+  // meanwhile is kept and the host's save lands beside it, and the user is told.
+  const proj = join(local, 'proj');
+  mkdirSync(join(proj, 'data'), { recursive: true });
+  const nb = (marks) => JSON.stringify({
+    cells: marks.map((m) => ({ cell_type: 'code', execution_count: null, metadata: {}, outputs: [], source: `print(${JSON.stringify(m)})` })),
+    metadata: {}, nbformat: 4, nbformat_minor: 5,
+  });
+  writeFileSync(join(proj, 'analysis.ipynb'), nb(['first']));
+  writeFileSync(join(proj, 'data/small.csv'), 'a,b\n1,2\n');
+  mkdirSync(join(proj, '__pycache__'));
+  writeFileSync(join(proj, '__pycache__/x.pyc'), 'x');
+  const remoteProj = join(remoteHome, 'tunnelbook/proj');
+  rmSync(remoteProj, { recursive: true, force: true });
+  await click(await find('css selector', '[data-testid="open-notebook"]'));
+  await dialogWindow('Open notebook on the host');
+  execFileSync('xdotool', ['key', '--clearmodifiers', 'ctrl+l']);
+  await sleep(300);
+  execFileSync('xdotool', ['type', '--delay', '10', join(proj, 'analysis.ipynb')]);
+  for (let i = 0; i < 3 && dialogOpen('Open notebook on the host'); i++) {
+    await sleep(700);
+    execFileSync('xdotool', ['key', 'Return']);
+  }
+  await waitFor('the notebook to open on the host', () => find('css selector', '[data-testid="project-syncing"]'), 120000);
+  await waitFor('the notebook window', async () => (await wd('GET', s('/window/handles'))).length === 2, 30000);
+  if (!existsSync(join(remoteProj, 'analysis.ipynb')) || readFileSync(join(remoteProj, 'data/small.csv'), 'utf8') !== 'a,b\n1,2\n') throw new Error('the project did not go up');
+  if (existsSync(join(remoteProj, '__pycache__'))) throw new Error('__pycache__ went up');
+  const upText = await text(await find('css selector', '[data-testid="project-upload"]'));
+  if (!upText.includes('2/2 files')) throw new Error(`upload progress: ${upText}`);
+  step(`Open notebook… uploaded the folder (${upText}), started JupyterLab there and opened the notebook window`);
+
+  // A save on the host (as JupyterLab writes it) comes back within seconds.
+  writeFileSync(join(remoteProj, 'analysis.ipynb'), nb(['first', 'saved on the host']));
+  await waitFor('the host save to come back', () => readFileSync(join(proj, 'analysis.ipynb'), 'utf8').includes('saved on the host'), 20000);
+  await waitFor('the log line', async () => (await Promise.all((await findAll('css selector', '[data-testid="project-log"]')).map(text))).some((t) => t.includes('analysis.ipynb came back')));
+  step('a save on the host came back to the local notebook');
+
+  // Edited here, then saved on the host: both versions kept, the user told.
+  await sleep(1100);
+  writeFileSync(join(proj, 'analysis.ipynb'), nb(['first', 'edited on the laptop']));
+  await sleep(1100);
+  writeFileSync(join(remoteProj, 'analysis.ipynb'), nb(['first', 'second save on the host']));
+  await click(await find('xpath', button('Bring back now')));
+  const beside = join(proj, 'analysis (gpu-box).ipynb');
+  await waitFor('the host version beside the local one', () => existsSync(beside) && readFileSync(beside, 'utf8').includes('second save on the host'), 20000);
+  if (!readFileSync(join(proj, 'analysis.ipynb'), 'utf8').includes('edited on the laptop')) throw new Error('the local edit was overwritten');
+  await waitFor('the conflict told', async () => (await Promise.all((await findAll('css selector', '[data-testid="project-log"]')).map(text))).some((t) => t.includes('saved beside it')));
+  await shot('open-notebook.png');
+  await click(await find('xpath', button('Stop syncing')));
+  await waitFor('syncing stopped', async () => (await text(await find('css selector', '[data-testid="project"]'))).includes('Syncing stopped'));
+  step('a local edit is kept; the host save landed beside it as "analysis (gpu-box).ipynb" and the user was told; Stop syncing stopped');
+  rmSync(remoteProj, { recursive: true, force: true });
+  rmSync(local, { recursive: true, force: true });
 }
 
 try {

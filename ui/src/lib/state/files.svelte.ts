@@ -59,13 +59,17 @@ export class FilesState {
 
   private async act(what: () => Promise<string | null>): Promise<void> {
     if (!this.sessionId) return;
+    let notice: string | null = null;
+    let error: AppError | null = null;
     try {
-      this.notice = await what();
-      this.error = null;
+      notice = await what();
     } catch (e) {
-      this.error = e as AppError;
+      error = e as AppError;
     }
+    // The listing shows what the action did (or did not); its error is the one to show.
     await this.refresh();
+    this.notice = notice;
+    if (error) this.error = error;
   }
 
   upload(): Promise<void> {
@@ -186,10 +190,18 @@ export class ProjectState {
   }
 
   async bringBackNow(): Promise<void> {
-    if (this.id) await filesBackend.bringBackNow(this.id).catch((e) => (this.error = e as AppError));
+    try {
+      if (this.id) await filesBackend.bringBackNow(this.id);
+    } catch (e) {
+      this.error = e as AppError;
+    }
   }
 
   async stop(): Promise<void> {
-    if (this.id) await filesBackend.stopSyncing(this.id).catch((e) => (this.error = e as AppError));
+    try {
+      if (this.id) await filesBackend.stopSyncing(this.id);
+    } catch (e) {
+      this.error = e as AppError;
+    }
   }
 }
