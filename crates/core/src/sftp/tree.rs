@@ -20,7 +20,10 @@ fn local_err(path: &Path) -> impl Fn(std::io::Error) -> SftpError + '_ {
 
 /// The files under the local `root` (itself when it is a file) as (local path, `/`-separated
 /// path relative to `root`'s parent, size), and the folders to make, parents first.
-fn local_tree(root: &Path) -> Result<(Vec<(PathBuf, String, u64)>, Vec<String>), SftpError> {
+/// A local file to send: its path, its `/`-separated path in the tree, its size.
+type LocalFile = (PathBuf, String, u64);
+
+fn local_tree(root: &Path) -> Result<(Vec<LocalFile>, Vec<String>), SftpError> {
     let name = root
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
