@@ -57,6 +57,7 @@ const COMMANDS: &[&str] = &[
     "open_local_notebook",
     "bring_back_now",
     "stop_syncing",
+    "take_requested_notebook",
 ];
 
 fn main() {

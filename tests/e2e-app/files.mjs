@@ -67,6 +67,17 @@ const find = async (using, value) => (await wd('POST', s('/element'), { using, v
 const findAll = async (using, value) => (await wd('POST', s('/elements'), { using, value })).map((e) => e[ELEMENT]);
 const click = async (el) => wd('POST', s(`/element/${el}/click`), {});
 const text = async (el) => wd('GET', s(`/element/${el}/text`));
+/** Calls an app command from the page, as the UI does. */
+const command = async (cmd, args = {}) => {
+  const out = await wd('POST', s('/execute/async'), {
+    script:
+      'const done = arguments[arguments.length - 1];' +
+      'window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1]).then((v) => done({ ok: v }), (e) => done({ err: e }));',
+    args: [cmd, args],
+  });
+  if (out && 'err' in out) throw new Error(`${cmd}: ${JSON.stringify(out.err)}`);
+  return out.ok;
+};
 const type = async (el, t) => {
   await wd('POST', s(`/element/${el}/clear`), {});
   await wd('POST', s(`/element/${el}/value`), { text: t });
@@ -255,6 +266,25 @@ async function main() {
   await click(await find('xpath', button('Stop syncing')));
   await waitFor('syncing stopped', async () => (await text(await find('css selector', '[data-testid="project"]'))).includes('Syncing stopped'));
   step('a local edit is kept; the host save landed beside it as "analysis (gpu-box).ipynb" and the user was told; Stop syncing stopped');
+  rmSync(remoteProj, { recursive: true, force: true });
+
+  // 7. "Open with Tunnelbook" (the bundle's .ipynb file association): the app started with a
+  // notebook on its command line shows it in Files, waiting for a host; once connected, one
+  // click opens it there.
+  await command('quit_app', { stopNotebooks: true }).catch(() => {});
+  await waitFor('the app to exit', () => appPids().length === 0, 20000);
+  await wd('DELETE', s('')).catch(() => {});
+  session = (await wd('POST', '/session', { capabilities: { alwaysMatch: { 'tauri:options': { application: binary, args: [join(proj, 'analysis.ipynb')] } } } })).sessionId;
+  const waiting = await text(await waitFor('the requested notebook', () => find('css selector', '[data-testid="requested-notebook"]'), 30000));
+  if (!waiting.includes(join(proj, 'analysis.ipynb')) || !waiting.includes('Connect to a host')) throw new Error(`requested: ${waiting}`);
+  await click(await find('css selector', '[data-testid="tab-hosts"]'));
+  await click(await waitFor('gpu-box Connect', () => find('xpath', `${hostCard('gpu-box')}${button('Connect')}`), 30000));
+  await waitFor('the connection', () => find('xpath', button('Choose a GPU')), 30000);
+  await click(await find('css selector', '[data-testid="tab-files"]'));
+  await click(await waitFor('Open it on gpu-box', () => find('xpath', button('Open it on gpu-box')), 30000));
+  await waitFor('the requested notebook to open on the host', () => find('css selector', '[data-testid="project-syncing"]'), 120000);
+  if (!existsSync(join(remoteProj, 'analysis.ipynb'))) throw new Error('the requested notebook did not go up');
+  step('started with a notebook on the command line: it waited in Files, then opened on gpu-box in one click');
   rmSync(remoteProj, { recursive: true, force: true });
   rmSync(local, { recursive: true, force: true });
 }

@@ -179,6 +179,11 @@ export const filesBackend = {
     call<string>('open_local_notebook', { sessionId, path, gpu, env }),
   bringBackNow: (projectId: string) => call<void>('bring_back_now', { projectId }),
   stopSyncing: (projectId: string) => call<void>('stop_syncing', { projectId }),
+  /** The notebook the app was started with ("Open with Tunnelbook"), once. */
+  takeRequestedNotebook: () => call<string | null>('take_requested_notebook'),
+  /** A notebook handed to the running app ("Open with Tunnelbook" again). */
+  onNotebookRequested: (handler: (path: string) => void): Promise<UnlistenFn> =>
+    listen<string>('notebook-requested', (e) => handler(e.payload)),
   onProject: (handler: (event: ProjectEvent) => void): Promise<UnlistenFn> =>
     listen<ProjectEvent>('project', (e) => handler(e.payload)),
   /** Files dropped on the window from the desktop (their local paths). */

@@ -128,6 +128,15 @@ export class ProjectState {
   /** What came back, newest first, in words. */
   log = $state<string[]>([]);
   error = $state<AppError | null>(null);
+  /** A notebook the desktop asked to open ("Open with Tunnelbook"), waiting for a host. */
+  requested = $state<string | null>(null);
+
+  /** Opens the requested notebook on the session's host. */
+  async openRequested(sessionId: string): Promise<void> {
+    const path = this.requested;
+    this.requested = null;
+    if (path) await this.open(sessionId, path);
+  }
 
   async pickAndOpen(sessionId: string): Promise<void> {
     try {

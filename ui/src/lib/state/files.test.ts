@@ -82,3 +82,15 @@ describe('size', () => {
     expect(size(3_145_745)).toBe('3.1 MB');
   });
 });
+
+describe('a notebook from the desktop', () => {
+  it('waits for a host, then opens there once', async () => {
+    filesBackend.openLocalNotebook.mockResolvedValueOnce('project-2');
+    const p = new ProjectState();
+    p.requested = '/work/proj/analysis.ipynb';
+    await p.openRequested('s1');
+    expect(filesBackend.openLocalNotebook).toHaveBeenCalledWith('s1', '/work/proj/analysis.ipynb', null, null);
+    expect(p.requested).toBeNull();
+    expect(p.id).toBe('project-2');
+  });
+});

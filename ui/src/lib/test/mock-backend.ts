@@ -105,6 +105,8 @@ export const filesBackend = {
   bringBackNow: vi.fn(),
   stopSyncing: vi.fn(),
   onProgress: vi.fn(async () => () => {}),
+  takeRequestedNotebook: vi.fn(async () => null),
+  onNotebookRequested: vi.fn(async () => () => {}),
   onProject: vi.fn(async () => () => {}),
   onDrop: vi.fn(async () => () => {}),
 };
