@@ -414,9 +414,18 @@ mod tests {
         std::fs::write(dir.path().join("a.ipynb"), "{}").unwrap();
         std::fs::write(dir.path().join("notes.txt"), "").unwrap();
         let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let found = notebook_in_args(&args(&["tunnelbook-app", "notes.txt", "missing.ipynb", "a.ipynb"]), dir.path());
-        assert_eq!(found, Some(std::fs::canonicalize(dir.path().join("a.ipynb")).unwrap()));
-        assert_eq!(notebook_in_args(&args(&["tunnelbook-app", "--flag"]), dir.path()), None);
+        let found = notebook_in_args(
+            &args(&["tunnelbook-app", "notes.txt", "missing.ipynb", "a.ipynb"]),
+            dir.path(),
+        );
+        assert_eq!(
+            found,
+            Some(std::fs::canonicalize(dir.path().join("a.ipynb")).unwrap())
+        );
+        assert_eq!(
+            notebook_in_args(&args(&["tunnelbook-app", "--flag"]), dir.path()),
+            None
+        );
         // The program itself is never taken for the notebook.
         assert_eq!(notebook_in_args(&args(&["a.ipynb"]), dir.path()), None);
     }
