@@ -24,12 +24,11 @@ use tunnelbook_testbed::{Client, KeyFile, Sshd, SshdOptions, USER, key_only, mak
 
 struct Bed {
     _keys: tempfile::TempDir,
-    _sshd: Sshd,
+    sshd: Sshd,
     client: Client,
     conn: Connection,
     /// The remote folder of this test (absolute, under the user's home), removed on drop.
     remote: PathBuf,
-    #[allow(dead_code)]
     key: KeyFile,
 }
 
@@ -56,7 +55,7 @@ async fn bed(name: &str) -> Bed {
     let _ = std::fs::remove_dir_all(&remote);
     Bed {
         _keys: keys,
-        _sshd: sshd,
+        sshd,
         client,
         conn,
         remote,
@@ -480,4 +479,79 @@ async fn host_saves_come_back_never_over_a_local_edit_and_are_not_lost_while_awa
         std::fs::read(bed.remote.join("analysis.ipynb")).unwrap(),
         b"v3 edited here"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_files_verb_puts_lists_gets_moves_and_removes() {
+    let bed = bed("cli").await;
+    let profile = key_only(bed.sshd.profile("box", USER), &bed.key);
+    tunnelbook_core::profile::ProfileStore::in_home(&bed.client.home())
+        .save(&[profile])
+        .unwrap();
+    let cli = |args: &[&str]| {
+        let out = bed
+            .client
+            .cli()
+            .arg("files")
+            .arg("box")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let local = tempfile::tempdir().unwrap();
+    let root = local.path().join("runs");
+    write(&root, "a.txt", b"alpha");
+    write(&root, "deep/b.bin", &noise(300_000, 5));
+    let remote = bed.remote.display().to_string();
+
+    // put: the folder whole, into a remote folder made on the way.
+    let (code, _, err) = cli(&["put", &root.display().to_string(), &remote]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        sha(&bed.remote.join("runs/deep/b.bin")),
+        sha(&root.join("deep/b.bin"))
+    );
+    // ls --json: the entries as the app gets them.
+    let (code, out, err) = cli(&["ls", &format!("{remote}/runs"), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed[0]["name"], "deep");
+    assert_eq!(listed[0]["isDir"], true);
+    assert_eq!(listed[1]["name"], "a.txt");
+    assert_eq!(listed[1]["size"], 5);
+    // mv, then get the folder back.
+    let (code, _, err) = cli(&[
+        "mv",
+        &format!("{remote}/runs/a.txt"),
+        &format!("{remote}/runs/c.txt"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let back = local.path().join("back");
+    let (code, _, err) = cli(&[
+        "get",
+        &format!("{remote}/runs"),
+        &back.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read(back.join("runs/c.txt")).unwrap(), b"alpha");
+    assert_eq!(
+        sha(&back.join("runs/deep/b.bin")),
+        sha(&root.join("deep/b.bin"))
+    );
+    // rm: the folder and everything in it; a missing path is an error naming it.
+    let (code, _, err) = cli(&["rm", &format!("{remote}/runs")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!bed.remote.join("runs").exists());
+    let (code, _, err) = cli(&[
+        "get",
+        &format!("{remote}/nope"),
+        &back.display().to_string(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("nope"), "{err}");
 }
