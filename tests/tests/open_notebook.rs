@@ -5,7 +5,8 @@
 //! `data/small.csv` by relative path and sees the chosen GPU; a cell added and saved through the
 //! Jupyter contents API comes back to the local file; a local edit made meanwhile is never
 //! overwritten (the host's save lands beside it as `analysis (box).ipynb`); a file the kernel
-//! writes comes back too.
+//! writes comes back too; a save made while the connection is down comes back once `open` has
+//! reconnected.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -161,7 +162,7 @@ async fn open_runs_the_local_notebook_on_the_gpu_and_its_saves_come_back() {
     let venv = jupyter_venv();
     let keys = tempfile::tempdir().unwrap();
     let key = make_key(keys.path(), "id", "ed25519", None);
-    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let mut sshd = Sshd::start(&[&key], SshdOptions::default());
     let client = Client::new();
     client.trust(&sshd);
     let mut profile = key_only(sshd.profile("box", USER), &key);
@@ -364,6 +365,35 @@ async fn open_runs_the_local_notebook_on_the_gpu_and_its_saves_come_back() {
             && told.contains("analysis (box).ipynb"),
         "{told}"
     );
+
+    // The connection is lost (sshd and every session under it killed, back after 4 s) and the
+    // notebook is saved on the host meanwhile: once `open` has reconnected, the save comes back.
+    let during_outage =
+        notebook(&[first_cell, "print('saved while the connection was down')"]).to_string();
+    // (sshd is restarted from this thread: the bed ties it to the thread that started it.)
+    let host_file = remote.0.join("analysis.ipynb");
+    let writer = std::thread::spawn({
+        let body = during_outage.clone();
+        move || {
+            std::thread::sleep(Duration::from_secs(1));
+            std::fs::write(host_file, body).unwrap();
+        }
+    });
+    sshd.restart(Duration::from_secs(4));
+    writer.join().unwrap();
+    // (The local file was edited before, so the host's version lands beside it.)
+    wait_for(
+        60,
+        "the save made during the outage did not come back",
+        &err_path,
+        || {
+            std::fs::read_to_string(&beside)
+                .is_ok_and(|t| t.contains("saved while the connection was down"))
+        },
+    );
+    assert_eq!(std::fs::read_to_string(&local_nb).unwrap(), local_edit);
+    let told = std::fs::read_to_string(&err_path).unwrap();
+    assert!(told.contains("connection lost"), "{told}");
 
     // SIGTERM: syncing stops, the server too (--stop-on-exit), the process exits cleanly.
     // SAFETY: signalling our own child.
