@@ -49,6 +49,20 @@ const COMMANDS: &[&str] = &[
     "terminal_input",
     "resize_terminal",
     "close_terminal",
+    // The Files view.
+    "list_files",
+    "make_folder",
+    "rename_file",
+    "delete_file",
+    "upload_files",
+    "upload_paths",
+    "download_file",
+    // "Open notebook…".
+    "pick_notebook",
+    "open_local_notebook",
+    "bring_back_now",
+    "stop_syncing",
+    "take_requested_notebook",
 ];
 
 fn main() {

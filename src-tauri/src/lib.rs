@@ -103,6 +103,19 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
             commands::terminal::terminal_input,
             commands::terminal::resize_terminal,
             commands::terminal::close_terminal,
+            // The Files view (SFTP over the host's connection).
+            commands::files::list_files,
+            commands::files::make_folder,
+            commands::files::rename_file,
+            commands::files::delete_file,
+            commands::files::upload_files,
+            commands::files::upload_paths,
+            commands::files::download_file,
+            commands::projects::pick_notebook,
+            commands::projects::open_local_notebook,
+            commands::projects::bring_back_now,
+            commands::projects::stop_syncing,
+            commands::projects::take_requested_notebook,
         ])
 }
 
@@ -150,7 +163,9 @@ pub fn run() {
     tracing::info!(version = env!("CARGO_PKG_VERSION"), home = %home.display(), "Tunnelbook starting");
     // single-instance first: a second launch must exit before anything else starts.
     let builder = tauri::Builder::default()
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+        .plugin(tauri_plugin_single_instance::init(|app, argv, cwd| {
+            // "Open with Tunnelbook" on a notebook while the app runs.
+            commands::projects::requested(app, &argv, std::path::Path::new(&cwd));
             if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
                 let _ = window.unminimize();
                 let _ = window.show();
@@ -173,6 +188,10 @@ pub fn run() {
         ))
         .manage(AppState::new(&home))
         .setup(|app| {
+            // A notebook on the command line (the desktop's "Open with Tunnelbook").
+            let args: Vec<String> = std::env::args().collect();
+            let cwd = std::env::current_dir().unwrap_or_default();
+            commands::projects::requested(app.handle(), &args, &cwd);
             create_main_window(app.handle())?;
             Ok(tray::setup(app.handle())?)
         })

@@ -334,6 +334,10 @@ fn export_bindings() {
     InstallEvent::export_all(&cfg).unwrap();
     ServerView::export_all(&cfg).unwrap();
     tunnelbook_core::profile::ImportPreview::export_all(&cfg).unwrap();
+    // The Files view.
+    tunnelbook_app::commands::files::FilesListing::export_all(&cfg).unwrap();
+    tunnelbook_app::commands::files::FilesProgress::export_all(&cfg).unwrap();
+    tunnelbook_app::commands::projects::ProjectEvent::export_all(&cfg).unwrap();
     // Terminal tabs (issue 23).
     tunnelbook_app::commands::terminal::TerminalOpened::export_all(&cfg).unwrap();
     tunnelbook_app::commands::terminal::TerminalEvent::export_all(&cfg).unwrap();
@@ -364,6 +368,18 @@ fn export_bindings() {
         (
             tunnelbook_app::commands::terminal::TERMINAL_EVENT,
             tunnelbook_app::commands::terminal::TerminalEvent::name(&cfg),
+        ),
+        (
+            tunnelbook_app::commands::files::FILES_PROGRESS_EVENT,
+            tunnelbook_app::commands::files::FilesProgress::name(&cfg),
+        ),
+        (
+            tunnelbook_app::commands::projects::PROJECT_EVENT,
+            tunnelbook_app::commands::projects::ProjectEvent::name(&cfg),
+        ),
+        (
+            tunnelbook_app::commands::projects::NOTEBOOK_REQUESTED_EVENT,
+            "string".to_string(),
         ),
     ]
     .map(|(name, payload)| contract::Event { name, payload });

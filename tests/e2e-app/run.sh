@@ -24,3 +24,6 @@ xvfb-run -a -s "-screen 0 1280x900x24" node tests/e2e-app/firstrun.mjs target/de
 # own sshd and tauri-driver ports.
 cargo build -p tunnelbook-cli
 xvfb-run -a -s "-screen 0 1280x900x24" node tests/e2e-app/terminal.mjs target/debug/tunnelbook-app
+# Files view (SFTP over the host's connection): upload, download, rename, delete; its own bed user
+# (tbfiles) and tauri-driver ports.
+xvfb-run -a -s "-screen 0 1280x900x24" node tests/e2e-app/files.mjs target/debug/tunnelbook-app target/debug/tunnelbook-e2e-bed target/debug/tunnelbook

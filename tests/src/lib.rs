@@ -335,6 +335,8 @@ impl Sshd {
             "LogLevel VERBOSE".into(),
             "MaxStartups 500".into(),
             "MaxSessions 500".into(),
+            // SFTP for the file transfers (sftp::, sync::, `tunnelbook open`, the Files view).
+            "Subsystem sftp internal-sftp".into(),
             // Every process started through this sshd (and what it starts: detached Jupyter
             // servers, their kernels) carries the tag, so dropping the server ends them all.
             format!("SetEnv {}", sshd_tag(dir.path())),

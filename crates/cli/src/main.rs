@@ -4,9 +4,11 @@
 mod connect;
 mod envs;
 mod exec;
+mod files;
 mod forward;
 mod gpus;
 mod hosts;
+mod open;
 mod prompt;
 mod servers;
 mod shell;
@@ -88,6 +90,11 @@ enum Command {
     InstallJupyter(envs::InstallArgs),
     /// An interactive login shell on a saved host, like `ssh NAME`; exits with its status.
     Shell(shell::ShellArgs),
+    /// Open a local notebook on a host's GPU: its folder goes up over SFTP, JupyterLab starts
+    /// there, and each save on the host comes back here until interrupted.
+    Open(open::OpenArgs),
+    /// A host's files over SFTP: ls, put, get, mv, rm, mkdir (folders whole, pipelined).
+    Files(files::FilesArgs),
 }
 
 fn main() -> ExitCode {
@@ -119,6 +126,8 @@ fn main() -> ExitCode {
             Command::Envs(args) => envs::envs(&cli.global, args).await,
             Command::InstallJupyter(args) => envs::install(&cli.global, args).await,
             Command::Shell(args) => shell::run(&cli.global, args).await,
+            Command::Open(args) => open::run(&cli.global, args).await,
+            Command::Files(args) => files::run(&cli.global, args).await,
         }
     })
 }

@@ -15,6 +15,8 @@ pub mod secret;
 pub mod session;
 pub mod settings;
 pub mod slurm;
+pub mod sftp;
 pub mod ssh;
+pub mod sync;
 pub mod tunnel;
 pub mod wake;

@@ -2,10 +2,14 @@
 //! error. Their TypeScript wrappers are generated (`ui/src/lib/bindings/ipc.ts`).
 
 pub mod connect;
+// The Files view (SFTP browser over the host's connection).
+pub mod files;
 pub mod gpus;
 pub mod hosts;
 pub mod jupyter;
 pub mod notebook;
+// "Open notebook…": a local notebook run on the host, its saves brought back.
+pub mod projects;
 pub mod sessions;
 pub mod settings;
 // Terminal tabs (issue 23).

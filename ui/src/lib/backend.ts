@@ -69,3 +69,46 @@ export const backend = {
 };
 
 export type Backend = typeof backend;
+
+// The Files view: SFTP over a connected host's session (commands/files.rs).
+import type { FilesListing } from './bindings/FilesListing';
+import type { FilesProgress } from './bindings/FilesProgress';
+import type { ProjectEvent } from './bindings/ProjectEvent';
+import { getCurrentWebview } from '@tauri-apps/api/webview';
+
+export const filesBackend = {
+  /** The folder `path` (null: the home folder) on the session's host. */
+  list: (sessionId: string, path: string | null) => call<FilesListing>('list_files', { sessionId, path }),
+  makeFolder: (sessionId: string, path: string) => call<void>('make_folder', { sessionId, path }),
+  /** `to`: a new name in the same folder, or a full path. */
+  rename: (sessionId: string, from: string, to: string) => call<void>('rename_file', { sessionId, from, to }),
+  /** Deletes a file, or a folder with everything in it. Ask first. */
+  remove: (sessionId: string, path: string) => call<void>('delete_file', { sessionId, path }),
+  /** Asks for files in a picker and uploads them into `dir`; resolves to how many went up. */
+  uploadPicked: (sessionId: string, dir: string) => call<number>('upload_files', { sessionId, dir }),
+  /** Uploads local files (dropped on the window) into `dir`. */
+  uploadPaths: (sessionId: string, dir: string, paths: string[]) => call<number>('upload_paths', { sessionId, dir, paths }),
+  /** Asks where to save, then downloads; resolves to the local path (null: cancelled). */
+  download: (sessionId: string, path: string) => call<string | null>('download_file', { sessionId, path }),
+  onProgress: (handler: (event: FilesProgress) => void): Promise<UnlistenFn> =>
+    listen<FilesProgress>('files-progress', (e) => handler(e.payload)),
+  /** "Open notebook…": asks for an .ipynb; resolves to its path (null: cancelled). */
+  pickNotebook: () => call<string | null>('pick_notebook'),
+  /** Runs the local notebook on the session's host; resolves to the project id (events follow). */
+  openLocalNotebook: (sessionId: string, path: string, gpu: string | null, env: string | null) =>
+    call<string>('open_local_notebook', { sessionId, path, gpu, env }),
+  bringBackNow: (projectId: string) => call<void>('bring_back_now', { projectId }),
+  stopSyncing: (projectId: string) => call<void>('stop_syncing', { projectId }),
+  /** The notebook the app was started with ("Open with Tunnelbook"), once. */
+  takeRequestedNotebook: () => call<string | null>('take_requested_notebook'),
+  /** A notebook handed to the running app ("Open with Tunnelbook" again). */
+  onNotebookRequested: (handler: (path: string) => void): Promise<UnlistenFn> =>
+    listen<string>('notebook-requested', (e) => handler(e.payload)),
+  onProject: (handler: (event: ProjectEvent) => void): Promise<UnlistenFn> =>
+    listen<ProjectEvent>('project', (e) => handler(e.payload)),
+  /** Files dropped on the window from the desktop (their local paths). */
+  onDrop: (handler: (paths: string[]) => void): Promise<UnlistenFn> =>
+    getCurrentWebview().onDragDropEvent((e) => {
+      if (e.payload.type === 'drop') handler(e.payload.paths);
+    }),
+};

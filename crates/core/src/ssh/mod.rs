@@ -16,6 +16,8 @@ mod proxy;
 pub mod putty_host_keys;
 pub mod shell;
 mod socket;
+// Subsystem channels (sftp) over a connection.
+mod subsystem;
 
 use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
 
@@ -24,6 +26,7 @@ use serde::Serialize;
 use tokio::{io::AsyncWriteExt, net::TcpStream, sync::broadcast};
 
 use self::handler::ClientHandler;
+pub use self::subsystem::SubsystemStream;
 pub use self::{
     forwarding::Forwarding,
     handler::RemoteForwards,

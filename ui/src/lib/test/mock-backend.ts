@@ -90,3 +90,23 @@ export function resetBackend() {
 }
 
 export const toAppError = (e: unknown) => e;
+
+// The Files view and "Open notebook…" (backend.ts `filesBackend`).
+export const filesBackend = {
+  list: vi.fn(),
+  makeFolder: vi.fn(),
+  rename: vi.fn(),
+  remove: vi.fn(),
+  uploadPicked: vi.fn(),
+  uploadPaths: vi.fn(),
+  download: vi.fn(),
+  pickNotebook: vi.fn(),
+  openLocalNotebook: vi.fn(),
+  bringBackNow: vi.fn(),
+  stopSyncing: vi.fn(),
+  onProgress: vi.fn(async () => () => {}),
+  takeRequestedNotebook: vi.fn(async () => null),
+  onNotebookRequested: vi.fn(async () => () => {}),
+  onProject: vi.fn(async () => () => {}),
+  onDrop: vi.fn(async () => () => {}),
+};

@@ -1,0 +1,475 @@
+//! `tunnelbook open NAME PATH.ipynb`: the notebook's folder goes up to the host over SFTP,
+//! JupyterLab starts there on the chosen GPU, and every save on the host comes back here until
+//! interrupted.
+
+use std::{
+    io::{IsTerminal, Write},
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
+
+use tokio_util::sync::CancellationToken;
+use tunnelbook_core::{
+    gpu::GpuSelector,
+    session::{Session, SessionControl, SessionEvent, SessionHost, SessionSpec, StepState},
+    sftp::{self, Progress, Sftp, SftpError},
+    sync::{BroughtBack, Project, SyncError, SyncSettings},
+};
+
+use crate::{Global, connect};
+
+/// Arguments of `open`.
+#[derive(Debug, clap::Args)]
+pub struct OpenArgs {
+    /// Saved host name.
+    name: String,
+    /// The notebook (`.ipynb`); its whole folder goes up with it.
+    notebook: PathBuf,
+    /// GPU: auto, none, an index or a GPU-…/MIG-… UUID (default: the profile's, else auto).
+    #[arg(long)]
+    gpu: Option<String>,
+    /// Python environment on the host: a path (venv or conda prefix) or a conda env name.
+    #[arg(long)]
+    env: Option<String>,
+    /// Lmod / Environment Modules module to load first; repeat for several.
+    #[arg(long = "module", value_name = "M")]
+    modules: Vec<String>,
+    /// The folder on the host (default: the host's projects folder from sync.toml, else
+    /// ~/tunnelbook, then the local folder's name).
+    #[arg(long)]
+    remote_dir: Option<String>,
+    /// Upload files over the size limit (sync.toml `size_limit_mb`, 100 MB by default) without
+    /// asking.
+    #[arg(long)]
+    include_large: bool,
+    /// Print the result as one JSON object instead of the notebook's URL.
+    #[arg(long)]
+    json: bool,
+    /// Seconds between checks for saves on the host.
+    #[arg(long, default_value_t = 2)]
+    interval: u64,
+    /// Stop the server when this command ends (default: it keeps running).
+    #[arg(long)]
+    stop_on_exit: bool,
+    /// Seconds JupyterLab may take to answer.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
+/// Percent-encodes a `/`-separated path for a URL (each segment; `/` kept).
+fn url_path(rel: &str) -> String {
+    let mut out = String::new();
+    for b in rel.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(char::from(b));
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// `http://…/lab?token=…` → `http://…/lab/tree/REL?token=…`.
+fn notebook_url(lab_url: &str, rel: &str) -> String {
+    match lab_url.split_once("/lab?") {
+        Some((base, query)) => format!("{base}/lab/tree/{}?{query}", url_path(rel)),
+        None => format!("{}/tree/{}", lab_url.trim_end_matches('/'), url_path(rel)),
+    }
+}
+
+fn tell(back: &[BroughtBack], root: &Path) {
+    for b in back {
+        let shown = b
+            .local_path
+            .strip_prefix(root)
+            .unwrap_or(&b.local_path)
+            .display();
+        if b.beside {
+            eprintln!(
+                "tunnelbook: {} changed here since it went up, so the host's version was saved beside it as \"{shown}\" (nothing overwritten)",
+                b.rel
+            );
+        } else {
+            eprintln!("↓ {shown}");
+        }
+    }
+}
+
+/// Shows `progress` on one stderr line (a terminal only) until `done` fires.
+fn show_progress(progress: Progress, done: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if !std::io::stderr().is_terminal() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                () = done.cancelled() => break,
+                () = tokio::time::sleep(Duration::from_millis(300)) => {}
+            }
+            eprint!("\r  {}   ", progress.snapshot());
+            let _ = std::io::stderr().flush();
+        }
+        eprintln!("\r  {}   ", progress.snapshot());
+    })
+}
+
+fn ask_yes(question: &str) -> bool {
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).is_ok()
+        && matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// Runs the whole trip: upload, launch, print the notebook's URL (or JSON with `notebookUrl`,
+/// `remoteDir` and the launch's fields), then bring back the host's saves every `--interval`
+/// seconds until Ctrl-C / SIGTERM (one last check then). Exit status 2 for bad arguments, 1
+/// when the upload or launch fails, 130 when the upload was cancelled, 255 when the host cannot
+/// be reached.
+pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
+    let home = connect::home(global);
+    let notebook = match std::fs::canonicalize(&args.notebook) {
+        Ok(p) if p.is_file() => p,
+        Ok(p) => {
+            eprintln!("tunnelbook: {} is not a file", p.display());
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("tunnelbook: {}: {e}", args.notebook.display());
+            return ExitCode::from(2);
+        }
+    };
+    let (Some(folder), Some(file_name)) = (notebook.parent(), notebook.file_name()) else {
+        eprintln!("tunnelbook: {} has no folder", notebook.display());
+        return ExitCode::from(2);
+    };
+    let folder = folder.to_path_buf();
+    let rel = file_name.to_string_lossy().into_owned();
+    let gpu = match args
+        .gpu
+        .as_deref()
+        .map(str::parse::<GpuSelector>)
+        .transpose()
+    {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("tunnelbook: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let settings = match SyncSettings::load(&home) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tunnelbook: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let profile = match connect::profile(global, &args.name) {
+        Ok(p) if args.name != connect::LOCAL => p,
+        Ok(_) => {
+            eprintln!(
+                "tunnelbook: `open` needs a saved host; on this computer open the notebook in place"
+            );
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("tunnelbook: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let chain = match tunnelbook_core::profile::ProfileStore::in_home(&home).chain(&args.name) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tunnelbook: {e}");
+            return ExitCode::from(2);
+        }
+    };
+
+    // One connection for the files and the launch: one login.
+    let connection = match connect::open(global, &args.name).await {
+        Ok(c) => c,
+        Err(e) => return connect::unreachable(e),
+    };
+    let sftp = match Sftp::open(&connection).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tunnelbook: cannot open SFTP on {}: {e}", args.name);
+            return ExitCode::from(1);
+        }
+    };
+    let folder_name = folder
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "notebook".into());
+    let remote_root = sftp.resolve(
+        &args
+            .remote_dir
+            .clone()
+            .unwrap_or_else(|| sftp::join(&settings.projects_dir(&args.name), &folder_name)),
+    );
+    let mut project =
+        match Project::open(&home, &args.name, &folder, &remote_root, settings.clone()) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("tunnelbook: {e}");
+                return ExitCode::from(2);
+            }
+        };
+
+    // Up.
+    let plan = match project.plan_upload(&sftp).await {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!(
+                "tunnelbook: cannot compare {} with {remote_root}: {e}",
+                folder.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let mut include_large = args.include_large;
+    if !plan.too_large.is_empty() {
+        eprintln!(
+            "tunnelbook: {} file(s) over the {} MB limit (sync.toml size_limit_mb):",
+            plan.too_large.len(),
+            settings.size_limit_mb
+        );
+        for f in &plan.too_large {
+            eprintln!("  {} ({:.1} MB)", f.rel, f.size as f64 / 1e6);
+        }
+        if !include_large {
+            include_large = ask_yes("Upload them too?");
+        }
+        if !include_large {
+            eprintln!("  left out (add --include-large to send them)");
+        }
+    }
+    eprintln!(
+        "… upload     {} → {}:{remote_root}: {} to send, {} unchanged, {} saved on the host to bring back",
+        folder.display(),
+        args.name,
+        plan.send.len()
+            + if include_large {
+                plan.too_large.len()
+            } else {
+                0
+            },
+        plan.unchanged,
+        plan.bring_back.len() + plan.conflicts.len(),
+    );
+    let progress = Progress::default();
+    let cancel = CancellationToken::new();
+    let done = CancellationToken::new();
+    let shown = show_progress(progress.clone(), done.clone());
+    let upload = project.upload(&sftp, &plan, include_large, &progress, &cancel);
+    let result = tokio::select! {
+        r = upload => r,
+        () = connect::interrupted() => {
+            cancel.cancel();
+            Err(SyncError::Sftp(SftpError::Cancelled))
+        }
+    };
+    done.cancel();
+    let _ = shown.await;
+    match result {
+        Ok(back) => {
+            tell(&back, project.local_root());
+            eprintln!("✓ upload     {}", progress.snapshot());
+        }
+        Err(SyncError::Sftp(SftpError::Cancelled)) => {
+            eprintln!("tunnelbook: upload cancelled; no half-written file was left on the host");
+            return ExitCode::from(130);
+        }
+        Err(e) => {
+            eprintln!("tunnelbook: upload failed: {e}");
+            return ExitCode::from(1);
+        }
+    }
+
+    // Launch, in the project folder, over the same connection.
+    let mut spec = SessionSpec::new(
+        SessionHost::Ssh {
+            chain,
+            context: connect::context(global),
+        },
+        profile,
+    );
+    spec.secrets = crate::hosts::system_keychain().ok();
+    spec.connection = Some(connection.clone());
+    spec.gpu = gpu;
+    spec.free_rule = connect::free_rule(global);
+    spec.env = args.env.clone();
+    spec.modules = args.modules.clone();
+    spec.notebook_dir = Some(remote_root.clone());
+    spec.ready_timeout = Duration::from_secs(args.timeout);
+    spec.stop_server_on_cancel = args.stop_on_exit;
+    let mut session = Session::start(spec);
+    // Moves into the syncing task once the notebook is ready.
+    let mut project = Some(project);
+    let stop_sync = CancellationToken::new();
+    let mut syncing: Option<tokio::task::JoinHandle<()>> = None;
+    let code = loop {
+        let event = tokio::select! {
+            () = connect::interrupted(), if syncing.is_some() => break ExitCode::SUCCESS,
+            ev = session.next_event() => ev,
+        };
+        let Some(event) = event else {
+            eprintln!("tunnelbook: the session ended unexpectedly");
+            break ExitCode::from(1);
+        };
+        match event {
+            SessionEvent::Progress(p) => {
+                let mark = match p.state {
+                    StepState::Started => "…",
+                    StepState::Done => "✓",
+                    StepState::Skipped => "-",
+                };
+                eprintln!("{mark} {:<11} {}", p.step.to_string(), p.message);
+            }
+            SessionEvent::Failed { step, error } => {
+                eprintln!("tunnelbook: {step} failed: {error}");
+                break ExitCode::from(1);
+            }
+            SessionEvent::Reconnecting {
+                attempt,
+                next_try_in_secs,
+                reason,
+            } => eprintln!(
+                "tunnelbook: connection lost ({reason}); reconnecting (attempt {attempt}, next try in {next_try_in_secs} s); saves on the host come back once it is"
+            ),
+            SessionEvent::Reconnected { outage_secs, .. } => {
+                eprintln!("tunnelbook: reconnected after {outage_secs} s")
+            }
+            SessionEvent::ServerGone { reason } => {
+                eprintln!(
+                    "tunnelbook: the server is gone: {reason}; run `tunnelbook open` again to start a new one (files already synced stay)"
+                );
+                break ExitCode::from(1);
+            }
+            SessionEvent::Disconnected { reason } => {
+                eprintln!(
+                    "tunnelbook: connection lost: {reason}; the next `tunnelbook open` brings back what was saved meanwhile"
+                );
+                break ExitCode::from(255);
+            }
+            SessionEvent::Ready(info) => {
+                let url = notebook_url(&info.url, &rel);
+                let line = if args.json {
+                    let mut v = serde_json::to_value(&info).unwrap_or_default();
+                    v["notebookUrl"] = serde_json::Value::String(url.clone());
+                    v["remoteDir"] = serde_json::Value::String(remote_root.clone());
+                    v.to_string()
+                } else {
+                    url
+                };
+                let mut out = std::io::stdout();
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+                eprintln!(
+                    "JupyterLab {} serves {remote_root}; saves there come back to {} every {} s. Ctrl-C stops syncing{}.",
+                    info.gpu_label
+                        .as_deref()
+                        .map(|g| format!("on {g}"))
+                        .unwrap_or_else(|| "without a GPU".into()),
+                    folder.display(),
+                    args.interval,
+                    if args.stop_on_exit {
+                        " and the server"
+                    } else {
+                        "; the server keeps running"
+                    }
+                );
+                if let Some(project) = project.take() {
+                    let task = sync_back(
+                        project,
+                        sftp.clone(),
+                        session.control(),
+                        Duration::from_secs(args.interval.max(1)),
+                        stop_sync.clone(),
+                    );
+                    syncing = Some(tokio::spawn(task));
+                }
+            }
+        }
+    };
+    stop_sync.cancel();
+    if let Some(task) = syncing {
+        let _ = task.await;
+    }
+    session.close(args.stop_on_exit).await;
+    code
+}
+
+/// Brings back the host's saves every `interval` until `stop` (then once more). A broken SFTP
+/// session is reopened over the session's connection after a reconnect.
+async fn sync_back(
+    mut project: Project,
+    sftp: Sftp,
+    control: SessionControl,
+    interval: Duration,
+    stop: CancellationToken,
+) {
+    let mut sftp = Some(sftp);
+    let cancel = CancellationToken::new();
+    let mut last_error = String::new();
+    loop {
+        let stopping = tokio::select! {
+            () = stop.cancelled() => true,
+            () = tokio::time::sleep(interval) => false,
+        };
+        if sftp.is_none()
+            && let Some(conn) = control.connection()
+        {
+            sftp = Sftp::open(&conn).await.ok();
+        }
+        if let Some(s) = &sftp {
+            match project.bring_back(s, &cancel).await {
+                Ok(back) => {
+                    tell(&back, project.local_root());
+                    last_error.clear();
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    if text != last_error {
+                        eprintln!("tunnelbook: bringing back saves: {text}; trying again");
+                        last_error = text;
+                    }
+                    if matches!(
+                        e,
+                        SyncError::Sftp(SftpError::Session { .. } | SftpError::Ssh(_))
+                    ) {
+                        s.close();
+                        sftp = None;
+                    }
+                }
+            }
+        }
+        if stopping {
+            break;
+        }
+    }
+    if let Some(s) = sftp {
+        s.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notebook_urls_point_at_the_file_and_keep_the_token() {
+        assert_eq!(
+            notebook_url(
+                "http://127.0.0.1:8890/lab?token=abc",
+                "my nb/analysis.ipynb"
+            ),
+            "http://127.0.0.1:8890/lab/tree/my%20nb/analysis.ipynb?token=abc"
+        );
+    }
+}

@@ -1,0 +1,655 @@
+//! SFTP over a host's open [`Connection`] (the same login: no second password or 2FA prompt):
+//! list, stat, make folders, rename, remove, and pipelined file transfers.
+//!
+//! Transfers keep many requests in flight (like OpenSSH's `sftp`, which keeps 64 × 32 KiB):
+//! [`IN_FLIGHT`] requests of [`CHUNK`] bytes each per file, and several files at once in
+//! folder transfers ([`crate::sync`]). A transfer writes to a temporary name beside the target
+//! (`.NAME.tbpart-RANDOM`) and renames it over the target only when complete, so a cancelled or
+//! failed transfer never leaves a half-written file under the real name.
+
+mod progress;
+mod tree;
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, UNIX_EPOCH},
+};
+
+use futures::{StreamExt, stream, stream::FuturesUnordered};
+use russh_sftp::{
+    client::{RawSftpSession, error::Error as RawError},
+    protocol::{FileAttributes, OpenFlags, Packet, StatusCode},
+};
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+pub use self::{
+    progress::{Progress, TransferProgress},
+    tree::FILES_AT_ONCE,
+};
+use crate::ssh::{Connection, SshError};
+
+/// Bytes per read or write request.
+pub const CHUNK: usize = 128 * 1024;
+/// Read or write requests in flight per file.
+pub const IN_FLIGHT: usize = 32;
+/// Seconds one request may take before the transfer is called stuck.
+const REQUEST_TIMEOUT_SECS: u64 = 60;
+
+/// What went wrong with SFTP.
+#[derive(Debug, thiserror::Error)]
+pub enum SftpError {
+    /// The SSH side: the connection is gone, or the server refused the `sftp` subsystem.
+    #[error(transparent)]
+    Ssh(#[from] SshError),
+    /// The server answered a request about `path` with an error.
+    #[error("{path} on {destination}: {message}")]
+    Remote {
+        /// The remote path.
+        path: String,
+        /// `user@host:port`.
+        destination: String,
+        /// The server's words (e.g. `Permission denied`).
+        message: String,
+        /// `true` when the server said the path does not exist.
+        not_found: bool,
+    },
+    /// A local file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Local {
+        /// The local path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The transfer was cancelled; nothing was left under the target's name.
+    #[error("cancelled")]
+    Cancelled,
+    /// The SFTP session broke (the connection dropped, or a request got no answer in 60 s).
+    #[error("the SFTP session with {destination} broke: {message}; reconnect and try again")]
+    Session {
+        /// `user@host:port`.
+        destination: String,
+        /// What happened.
+        message: String,
+    },
+}
+
+impl SftpError {
+    /// Whether the server said the path does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            SftpError::Remote {
+                not_found: true,
+                ..
+            }
+        )
+    }
+}
+
+/// One entry of a remote folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    /// The file name (no folder).
+    pub name: String,
+    /// The full remote path.
+    pub path: String,
+    /// Whether it is a folder (a symlink to one counts).
+    pub is_dir: bool,
+    /// Size in bytes (0 for folders).
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub size: u64,
+    /// Modification time, seconds since the Unix epoch.
+    pub mtime: u32,
+}
+
+/// An SFTP session on a host. Cheap to clone; requests from clones share the session and may run
+/// concurrently (that is how transfers pipeline).
+#[derive(Clone)]
+pub struct Sftp {
+    raw: Arc<RawSftpSession>,
+    destination: String,
+    home: String,
+    posix_rename: bool,
+}
+
+impl std::fmt::Debug for Sftp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sftp")
+            .field("destination", &self.destination)
+            .finish_non_exhaustive()
+    }
+}
+
+fn random_suffix() -> String {
+    format!("{:08x}", rand::random::<u32>())
+}
+
+/// `dir/.NAME.tbpart-RANDOM`: where a transfer writes before the rename.
+fn temp_name(name: &str) -> String {
+    format!(".{name}.tbpart-{}", random_suffix())
+}
+
+/// Whether `name` is one of the temporary names transfers write to.
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.') && name.contains(".tbpart-")
+}
+
+/// Splits a remote path into its folder and file name.
+fn split_remote(path: &str) -> (&str, &str) {
+    match path.rfind('/') {
+        Some(0) => ("/", &path[1..]),
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => (".", path),
+    }
+}
+
+/// Joins remote path parts with `/`.
+pub fn join(dir: &str, name: &str) -> String {
+    if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// A local file's modification time in whole seconds since the epoch (what SFTP v3 carries).
+pub fn mtime_secs(meta: &std::fs::Metadata) -> u32 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+}
+
+impl Sftp {
+    /// Starts the `sftp` subsystem on `connection` and initialises the protocol.
+    ///
+    /// # Errors
+    /// [`SftpError::Ssh`] when the channel or subsystem is refused, [`SftpError::Session`] when
+    /// the server does not speak SFTP on it.
+    pub async fn open(connection: &Connection) -> Result<Sftp, SftpError> {
+        let destination = connection.destination().to_string();
+        let stream = connection.open_subsystem("sftp").await?;
+        let raw = RawSftpSession::new_with_config(
+            stream,
+            russh_sftp::client::Config {
+                request_timeout_secs: REQUEST_TIMEOUT_SECS,
+                ..russh_sftp::client::Config::default()
+            },
+        );
+        let session_error = |e: RawError| SftpError::Session {
+            destination: destination.clone(),
+            message: e.to_string(),
+        };
+        let version = raw.init().await.map_err(session_error)?;
+        let posix_rename = version
+            .extensions
+            .get("posix-rename@openssh.com")
+            .is_some_and(|v| v == "1");
+        let home = raw
+            .realpath(".")
+            .await
+            .map_err(session_error)?
+            .files
+            .into_iter()
+            .next()
+            .map(|f| f.filename)
+            .unwrap_or_else(|| "/".into());
+        Ok(Sftp {
+            raw: Arc::new(raw),
+            destination,
+            home,
+            posix_rename,
+        })
+    }
+
+    /// The user's home folder on the host (where relative paths start).
+    pub fn home(&self) -> &str {
+        &self.home
+    }
+
+    /// `user@host:port`.
+    pub fn destination(&self) -> &str {
+        &self.destination
+    }
+
+    /// `path` made absolute: `~` and `~/…` are the home folder, relative paths start there.
+    pub fn resolve(&self, path: &str) -> String {
+        if path == "~" || path.is_empty() {
+            self.home.clone()
+        } else if let Some(rest) = path.strip_prefix("~/") {
+            join(&self.home, rest)
+        } else if path.starts_with('/') {
+            path.to_string()
+        } else {
+            join(&self.home, path)
+        }
+    }
+
+    fn error(&self, path: &str, e: RawError) -> SftpError {
+        match e {
+            RawError::Status(s) => SftpError::Remote {
+                path: path.to_string(),
+                destination: self.destination.clone(),
+                not_found: s.status_code == StatusCode::NoSuchFile,
+                message: if s.error_message.is_empty() {
+                    s.status_code.to_string()
+                } else {
+                    s.error_message
+                },
+            },
+            other => SftpError::Session {
+                destination: self.destination.clone(),
+                message: other.to_string(),
+            },
+        }
+    }
+
+    /// What is at `path` (following symlinks); `None` when nothing is.
+    ///
+    /// # Errors
+    /// Server and session errors other than "no such file".
+    pub async fn stat(&self, path: &str) -> Result<Option<Entry>, SftpError> {
+        let path = self.resolve(path);
+        match self.raw.stat(path.clone()).await {
+            Ok(a) => {
+                let (_, name) = split_remote(&path);
+                Ok(Some(entry(name, &path, &a.attrs)))
+            }
+            Err(e) => {
+                let e = self.error(&path, e);
+                if e.is_not_found() { Ok(None) } else { Err(e) }
+            }
+        }
+    }
+
+    /// The entries of the folder `dir` (without `.` and `..`), folders first, then by name.
+    ///
+    /// # Errors
+    /// [`SftpError::Remote`] when it is no folder or cannot be read.
+    pub async fn list(&self, dir: &str) -> Result<Vec<Entry>, SftpError> {
+        let dir = self.resolve(dir);
+        let handle = self
+            .raw
+            .opendir(dir.clone())
+            .await
+            .map_err(|e| self.error(&dir, e))?
+            .handle;
+        let mut entries = Vec::new();
+        let result = loop {
+            match self.raw.readdir(handle.clone()).await {
+                Ok(name) => {
+                    for f in name.files {
+                        if f.filename == "." || f.filename == ".." {
+                            continue;
+                        }
+                        let path = join(&dir, &f.filename);
+                        let mut e = entry(&f.filename, &path, &f.attrs);
+                        // A symlink's own attributes say "link": ask what it points at.
+                        if f.attrs.is_symlink()
+                            && let Ok(Some(target)) = self.stat(&path).await
+                        {
+                            e.is_dir = target.is_dir;
+                            e.size = target.size;
+                            e.mtime = target.mtime;
+                        }
+                        entries.push(e);
+                    }
+                }
+                Err(RawError::Status(s)) if s.status_code == StatusCode::Eof => break Ok(()),
+                Err(e) => break Err(self.error(&dir, e)),
+            }
+        };
+        let _ = self.raw.close(handle).await;
+        result?;
+        entries.sort_by(|a, b| b.is_dir.cmp(&a.is_dir).then_with(|| a.name.cmp(&b.name)));
+        Ok(entries)
+    }
+
+    /// Makes the folder `dir` and its missing parents (like `mkdir -p`).
+    ///
+    /// # Errors
+    /// [`SftpError::Remote`] when a part exists as a file or cannot be made.
+    pub async fn mkdir_all(&self, dir: &str) -> Result<(), SftpError> {
+        let dir = self.resolve(dir);
+        if let Some(e) = self.stat(&dir).await? {
+            return if e.is_dir {
+                Ok(())
+            } else {
+                Err(SftpError::Remote {
+                    path: dir,
+                    destination: self.destination.clone(),
+                    message: "exists and is not a folder".into(),
+                    not_found: false,
+                })
+            };
+        }
+        let (parent, _) = split_remote(&dir);
+        if parent != dir && parent != "/" && parent != "." {
+            Box::pin(self.mkdir_all(parent)).await?;
+        }
+        match self.raw.mkdir(dir.clone(), FileAttributes::empty()).await {
+            Ok(_) => Ok(()),
+            // Made meanwhile by a parallel transfer.
+            Err(e) => match self.stat(&dir).await? {
+                Some(x) if x.is_dir => Ok(()),
+                _ => Err(self.error(&dir, e)),
+            },
+        }
+    }
+
+    /// Removes the file, or the folder with everything in it, at `path`.
+    ///
+    /// # Errors
+    /// [`SftpError::Remote`] when something cannot be removed (what was removed before stays
+    /// removed).
+    pub async fn remove(&self, path: &str) -> Result<(), SftpError> {
+        let path = self.resolve(path);
+        let is_dir = match self.raw.lstat(path.clone()).await {
+            Ok(a) => a.attrs.is_dir(),
+            Err(e) => return Err(self.error(&path, e)),
+        };
+        if is_dir {
+            for e in self.list(&path).await? {
+                Box::pin(self.remove(&e.path)).await?;
+            }
+            self.raw
+                .rmdir(path.clone())
+                .await
+                .map_err(|e| self.error(&path, e))?;
+        } else {
+            self.raw
+                .remove(path.clone())
+                .await
+                .map_err(|e| self.error(&path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Renames `from` to `to`, replacing a file at `to` (OpenSSH's `posix-rename`; servers
+    /// without it get a remove, then a plain rename).
+    ///
+    /// # Errors
+    /// [`SftpError::Remote`] when the server refuses.
+    pub async fn rename(&self, from: &str, to: &str) -> Result<(), SftpError> {
+        let (from, to) = (self.resolve(from), self.resolve(to));
+        if self.posix_rename {
+            let mut data = Vec::with_capacity(8 + from.len() + to.len());
+            for s in [&from, &to] {
+                data.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_be_bytes());
+                data.extend_from_slice(s.as_bytes());
+            }
+            return match self.raw.extended("posix-rename@openssh.com", data).await {
+                Ok(Packet::Status(s)) if s.status_code == StatusCode::Ok => Ok(()),
+                Ok(Packet::Status(s)) => Err(self.error(&from, RawError::Status(s))),
+                Ok(_) => Err(SftpError::Session {
+                    destination: self.destination.clone(),
+                    message: "unexpected answer to posix-rename".into(),
+                }),
+                Err(e) => Err(self.error(&from, e)),
+            };
+        }
+        if let Some(e) = self.stat(&to).await?
+            && !e.is_dir
+        {
+            let _ = self.raw.remove(to.clone()).await;
+        }
+        self.raw
+            .rename(from.clone(), to.clone())
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error(&from, e))
+    }
+
+    /// Sets the modification (and access) time of `path`, seconds since the epoch.
+    ///
+    /// # Errors
+    /// [`SftpError::Remote`] when the server refuses.
+    pub async fn set_mtime(&self, path: &str, mtime: u32) -> Result<(), SftpError> {
+        let path = self.resolve(path);
+        let attrs = FileAttributes {
+            atime: Some(mtime),
+            mtime: Some(mtime),
+            ..FileAttributes::empty()
+        };
+        self.raw
+            .setstat(path.clone(), attrs)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error(&path, e))
+    }
+
+    /// Uploads the local file `local` to the remote path `remote` (its folder must exist),
+    /// pipelined, through a temporary name; the remote file gets the local modification time, so
+    /// an unchanged file is recognised later by size and time. Returns the bytes sent.
+    ///
+    /// # Errors
+    /// [`SftpError::Local`] when `local` cannot be read, [`SftpError::Remote`] /
+    /// [`SftpError::Session`] from the server, [`SftpError::Cancelled`] when `cancel` fired
+    /// (the temporary file is removed then, and on every other error too).
+    pub async fn upload(
+        &self,
+        local: &Path,
+        remote: &str,
+        progress: &Progress,
+        cancel: &CancellationToken,
+    ) -> Result<u64, SftpError> {
+        let remote = self.resolve(remote);
+        let local_err = |source| SftpError::Local {
+            path: local.to_path_buf(),
+            source,
+        };
+        let mut file = tokio::fs::File::open(local).await.map_err(local_err)?;
+        let meta = file.metadata().await.map_err(local_err)?;
+        let size = meta.len();
+        let mtime = mtime_secs(&meta);
+        let (dir, name) = split_remote(&remote);
+        let temp = join(dir, &temp_name(name));
+        let mode = {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                meta.permissions().mode() & 0o777
+            }
+            #[cfg(not(unix))]
+            {
+                0o644
+            }
+        };
+        let handle = self
+            .raw
+            .open(
+                temp.clone(),
+                OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE,
+                FileAttributes {
+                    permissions: Some(mode),
+                    ..FileAttributes::empty()
+                },
+            )
+            .await
+            .map_err(|e| self.error(&remote, e))?
+            .handle;
+        let remote_path = remote.as_str();
+        let body = async {
+            // Chunks are read in order and written with up to IN_FLIGHT requests outstanding.
+            // (The request futures own what they use: the whole stays `Send` for any caller.)
+            let mut in_flight = FuturesUnordered::new();
+            let mut offset = 0u64;
+            loop {
+                while in_flight.len() < IN_FLIGHT && offset < size {
+                    let len = usize::try_from((size - offset).min(CHUNK as u64)).unwrap_or(CHUNK);
+                    let mut buf = vec![0u8; len];
+                    file.read_exact(&mut buf).await.map_err(local_err)?;
+                    let (raw, handle) = (self.raw.clone(), handle.clone());
+                    let at = offset;
+                    in_flight.push(async move { raw.write(handle, at, buf).await.map(|_| len) });
+                    offset += len as u64;
+                }
+                match in_flight.next().await {
+                    Some(Ok(n)) => progress.add_bytes(n as u64),
+                    Some(Err(e)) => return Err(self.error(remote_path, e)),
+                    None => break,
+                }
+            }
+            Ok::<_, SftpError>(())
+        };
+        let result = tokio::select! {
+            r = body => r,
+            () = cancel.cancelled() => Err(SftpError::Cancelled),
+        };
+        let closed = self.raw.close(handle).await;
+        let result = match (result, closed) {
+            (Ok(()), Err(e)) => Err(self.error(&remote, e)),
+            (r, _) => r,
+        };
+        let result = match result {
+            Ok(()) => {
+                async {
+                    self.set_mtime(&temp, mtime).await?;
+                    if cancel.is_cancelled() {
+                        return Err(SftpError::Cancelled);
+                    }
+                    self.rename(&temp, &remote).await
+                }
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            let _ = self.raw.remove(temp).await;
+        }
+        result.map(|()| size)
+    }
+
+    /// Downloads the remote file `remote` to the local path `local` (its folder must exist),
+    /// pipelined, through a temporary name; the local file gets the remote modification time.
+    /// Returns the bytes received and that time.
+    ///
+    /// # Errors
+    /// As [`Sftp::upload`], the other way round.
+    pub async fn download(
+        &self,
+        remote: &str,
+        local: &Path,
+        progress: &Progress,
+        cancel: &CancellationToken,
+    ) -> Result<(u64, u32), SftpError> {
+        let remote = self.resolve(remote);
+        let name = local
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "download".into());
+        let temp = local.with_file_name(temp_name(&name));
+        let handle = self
+            .raw
+            .open(remote.clone(), OpenFlags::READ, FileAttributes::empty())
+            .await
+            .map_err(|e| self.error(&remote, e))?
+            .handle;
+        let local_err = |source| SftpError::Local {
+            path: local.to_path_buf(),
+            source,
+        };
+        let body = async {
+            let attrs = self
+                .raw
+                .fstat(handle.clone())
+                .await
+                .map_err(|e| self.error(&remote, e))?
+                .attrs;
+            let size = attrs.size.unwrap_or(0);
+            let mtime = attrs.mtime.unwrap_or(0);
+            let mut out = tokio::fs::File::create(&temp).await.map_err(local_err)?;
+            let offsets = (0..size.div_ceil(CHUNK as u64)).map(|i| i * CHUNK as u64);
+            let raw = self.raw.clone();
+            let reads = handle.clone();
+            let mut replies = stream::iter(offsets)
+                .map(move |offset| {
+                    let (raw, handle) = (raw.clone(), reads.clone());
+                    let len = (size - offset).min(CHUNK as u64) as u32;
+                    async move { (offset, len, raw.read(handle, offset, len).await) }
+                })
+                .buffered(IN_FLIGHT);
+            let mut written = 0u64;
+            while let Some((offset, len, reply)) = replies.next().await {
+                let mut data = match reply {
+                    Ok(d) => d.data,
+                    Err(RawError::Status(s)) if s.status_code == StatusCode::Eof => Vec::new(),
+                    Err(e) => return Err(self.error(&remote, e)),
+                };
+                // A short answer (allowed by the protocol): fetch the rest of this chunk.
+                while (data.len() as u32) < len {
+                    let at = offset + data.len() as u64;
+                    match self
+                        .raw
+                        .read(handle.clone(), at, len - data.len() as u32)
+                        .await
+                    {
+                        Ok(more) if !more.data.is_empty() => data.extend_from_slice(&more.data),
+                        Ok(_) => break,
+                        Err(RawError::Status(s)) if s.status_code == StatusCode::Eof => break,
+                        Err(e) => return Err(self.error(&remote, e)),
+                    }
+                }
+                out.write_all(&data).await.map_err(local_err)?;
+                written += data.len() as u64;
+                progress.add_bytes(data.len() as u64);
+                if (data.len() as u32) < len {
+                    // The file shrank while being read: keep what there is.
+                    break;
+                }
+            }
+            out.flush().await.map_err(local_err)?;
+            out.sync_all().await.map_err(local_err)?;
+            drop(out);
+            Ok::<_, SftpError>((written, mtime))
+        };
+        let result = tokio::select! {
+            r = body => r,
+            () = cancel.cancelled() => Err(SftpError::Cancelled),
+        };
+        let _ = self.raw.close(handle).await;
+        let result = match result {
+            Ok((written, mtime)) => (|| {
+                if cancel.is_cancelled() {
+                    return Err(SftpError::Cancelled);
+                }
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&temp)
+                    .map_err(local_err)?;
+                f.set_modified(UNIX_EPOCH + Duration::from_secs(u64::from(mtime)))
+                    .map_err(local_err)?;
+                drop(f);
+                std::fs::rename(&temp, local).map_err(local_err)?;
+                Ok((written, mtime))
+            })(),
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        result
+    }
+
+    /// Ends the SFTP session (the connection stays open).
+    pub fn close(&self) {
+        let _ = self.raw.close_session();
+    }
+}
+
+fn entry(name: &str, path: &str, a: &FileAttributes) -> Entry {
+    let is_dir = a.is_dir();
+    Entry {
+        name: name.to_string(),
+        path: path.to_string(),
+        is_dir,
+        size: if is_dir { 0 } else { a.size.unwrap_or(0) },
+        mtime: a.mtime.unwrap_or(0),
+    }
+}

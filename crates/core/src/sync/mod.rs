@@ -1,0 +1,685 @@
+//! A project folder on this computer mirrored to a folder on a host over SFTP: what goes up
+//! (excludes, a size limit, unchanged files skipped), and what comes back (each remote save,
+//! never over a local file changed meanwhile).
+//!
+//! What was last seen on both sides is kept per host and local folder in
+//! `$TUNNELBOOK_HOME/sync/<key>.json`, so a save made on the host while this computer was away
+//! (lost connection, closed app) is brought back by the next sync instead of being overwritten.
+//! Files are compared by size and modification time (whole seconds, as SFTP v3 carries them);
+//! uploads give the remote file the local time and downloads the other way round, so a file
+//! moved once compares equal on both sides.
+
+mod settings;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+};
+
+use futures::{StreamExt, stream};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+pub use self::settings::{HostSync, SyncSettings};
+use crate::sftp::{self, Progress, Sftp, SftpError};
+
+/// The file in the project folder that lists more excludes, in gitignore syntax.
+pub const IGNORE_FILE: &str = ".tunnelbookignore";
+
+/// Folder names never sent or brought back.
+const EXCLUDED_DIRS: &[&str] = &[
+    ".git",
+    ".hg",
+    ".svn",
+    "__pycache__",
+    ".ipynb_checkpoints",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    "node_modules",
+];
+
+/// File names never sent or brought back.
+const EXCLUDED_FILES: &[&str] = &[".DS_Store", "Thumbs.db"];
+
+/// What went wrong with a sync.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// An SFTP request failed.
+    #[error(transparent)]
+    Sftp(#[from] SftpError),
+    /// A local file or folder could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Local {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The `.tunnelbookignore` file cannot be read. (Lines git would take literally, such as
+    /// an unclosed `[`, are taken literally here too.)
+    #[error("{}: {message}", path.display())]
+    IgnoreFile {
+        /// The file.
+        path: PathBuf,
+        /// The parser's words.
+        message: String,
+    },
+}
+
+fn local_err(path: &Path) -> impl Fn(std::io::Error) -> SyncError + '_ {
+    move |source| SyncError::Local {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The excludes of a project folder: version-control and cache folders, Python virtual
+/// environments (any folder holding `pyvenv.cfg` or `conda-meta`), transfer temporaries, and
+/// the patterns of its `.tunnelbookignore`.
+#[derive(Debug, Clone)]
+pub struct Excludes {
+    patterns: ignore::gitignore::Gitignore,
+}
+
+impl Excludes {
+    /// The excludes of the folder `root` (reads `root/.tunnelbookignore` when there is one).
+    ///
+    /// # Errors
+    /// [`SyncError::IgnoreFile`] when the file cannot be read.
+    pub fn of(root: &Path) -> Result<Excludes, SyncError> {
+        let mut builder = ignore::gitignore::GitignoreBuilder::new(root);
+        let file = root.join(IGNORE_FILE);
+        if file.is_file()
+            && let Some(e) = builder.add(&file)
+        {
+            return Err(SyncError::IgnoreFile {
+                path: file,
+                message: e.to_string(),
+            });
+        }
+        let patterns = builder.build().map_err(|e| SyncError::IgnoreFile {
+            path: file,
+            message: e.to_string(),
+        })?;
+        Ok(Excludes { patterns })
+    }
+
+    /// Whether `rel` (a `/`-separated path inside the folder) is left out.
+    pub fn excludes(&self, rel: &str, is_dir: bool) -> bool {
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        if sftp::is_temp_name(name)
+            || (is_dir && EXCLUDED_DIRS.contains(&name))
+            || (!is_dir && EXCLUDED_FILES.contains(&name))
+        {
+            return true;
+        }
+        self.patterns
+            .matched_path_or_any_parents(Path::new(rel), is_dir)
+            .is_ignore()
+    }
+}
+
+/// Whether a folder holding these names is a Python environment.
+fn is_environment<'a>(mut names: impl Iterator<Item = &'a str>) -> bool {
+    names.any(|n| n == "pyvenv.cfg" || n == "conda-meta")
+}
+
+/// A file of the project, on one side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectFile {
+    /// Path inside the project folder, `/`-separated.
+    pub rel: String,
+    /// Size in bytes.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub size: u64,
+    /// Modification time, seconds since the epoch.
+    pub mtime: u32,
+}
+
+/// Size and time of a file on one side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Stamp {
+    /// Bytes.
+    pub size: u64,
+    /// Seconds since the epoch.
+    pub mtime: u32,
+}
+
+impl From<&ProjectFile> for Stamp {
+    fn from(f: &ProjectFile) -> Self {
+        Stamp {
+            size: f.size,
+            mtime: f.mtime,
+        }
+    }
+}
+
+/// What both sides looked like when a file was last moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Seen {
+    /// The local file then.
+    pub local: Stamp,
+    /// The remote file then.
+    pub remote: Stamp,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct State {
+    files: BTreeMap<String, Seen>,
+}
+
+/// The files of the local folder `root`, excludes left out, sorted by path.
+///
+/// # Errors
+/// [`SyncError::Local`] when a folder cannot be read.
+pub fn scan_local(root: &Path, excludes: &Excludes) -> Result<Vec<ProjectFile>, SyncError> {
+    let mut files = Vec::new();
+    let mut dirs = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, prefix)) = dirs.pop() {
+        let entries: Vec<_> = std::fs::read_dir(&dir)
+            .map_err(local_err(&dir))?
+            .filter_map(Result::ok)
+            .collect();
+        let names: Vec<String> = entries
+            .iter()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        if !prefix.is_empty() && is_environment(names.iter().map(String::as_str)) {
+            continue;
+        }
+        for e in entries {
+            let Ok(name) = e.file_name().into_string() else {
+                continue;
+            };
+            let rel = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            // Follows symlinks, as `scp -r` does.
+            let Ok(meta) = std::fs::metadata(e.path()) else {
+                continue;
+            };
+            if excludes.excludes(&rel, meta.is_dir()) {
+                continue;
+            }
+            if meta.is_dir() {
+                dirs.push((e.path(), rel));
+            } else if meta.is_file() {
+                files.push(ProjectFile {
+                    rel,
+                    size: meta.len(),
+                    mtime: sftp::mtime_secs(&meta),
+                });
+            }
+        }
+    }
+    files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    Ok(files)
+}
+
+/// The files of the remote folder `root`, excludes left out, sorted by path; empty when the
+/// folder does not exist yet.
+///
+/// # Errors
+/// SFTP errors other than a missing root.
+pub async fn scan_remote(
+    sftp: &Sftp,
+    root: &str,
+    excludes: &Excludes,
+) -> Result<Vec<ProjectFile>, SyncError> {
+    let mut files = Vec::new();
+    let mut dirs = vec![(root.to_string(), String::new())];
+    while let Some((dir, prefix)) = dirs.pop() {
+        let entries = match sftp.list(&dir).await {
+            Ok(e) => e,
+            Err(e) if e.is_not_found() && prefix.is_empty() => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        if !prefix.is_empty() && is_environment(entries.iter().map(|e| e.name.as_str())) {
+            continue;
+        }
+        for e in entries {
+            let rel = if prefix.is_empty() {
+                e.name.clone()
+            } else {
+                format!("{prefix}/{}", e.name)
+            };
+            if excludes.excludes(&rel, e.is_dir) {
+                continue;
+            }
+            if e.is_dir {
+                dirs.push((e.path, rel));
+            } else {
+                files.push(ProjectFile {
+                    rel,
+                    size: e.size,
+                    mtime: e.mtime,
+                });
+            }
+        }
+    }
+    files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    Ok(files)
+}
+
+/// What an upload will do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct UploadPlan {
+    /// Files to send (new or changed here).
+    pub send: Vec<ProjectFile>,
+    /// Files over the size limit, not sent unless asked for.
+    pub too_large: Vec<ProjectFile>,
+    /// Files saved on the host since the last sync and unchanged here: brought back first.
+    pub bring_back: Vec<ProjectFile>,
+    /// Files changed on both sides: the host's version is brought back beside the local one
+    /// (`name (HOST).ext`), then the local one is sent.
+    pub conflicts: Vec<ProjectFile>,
+    /// Files the same on both sides, skipped.
+    pub unchanged: u64,
+}
+
+/// A file brought back from the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct BroughtBack {
+    /// Path inside the project, `/`-separated.
+    pub rel: String,
+    /// Where it was written.
+    pub local_path: PathBuf,
+    /// `true` when the local file had changed since the last sync, so the host's version was
+    /// written beside it (`name (HOST).ext`) instead of over it.
+    pub beside: bool,
+}
+
+/// A local folder and its copy on a host.
+#[derive(Debug)]
+pub struct Project {
+    local_root: PathBuf,
+    remote_root: String,
+    label: String,
+    excludes: Excludes,
+    settings: SyncSettings,
+    state_path: PathBuf,
+    state: State,
+}
+
+/// `NAME (HOST).EXT` beside `path`.
+pub fn beside_name(path: &Path, label: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (stem, ext) = match name.rfind('.') {
+        Some(i) if i > 0 => (&name[..i], &name[i..]),
+        _ => (name.as_str(), ""),
+    };
+    path.with_file_name(format!("{stem} ({label}){ext}"))
+}
+
+impl Project {
+    /// The project of the local folder `local_root` on the host `host` (its saved name, also
+    /// the `(HOST)` of files written beside) at `remote_root` (absolute; see
+    /// [`Sftp::resolve`]). `home` is Tunnelbook's state folder.
+    ///
+    /// # Errors
+    /// [`SyncError::IgnoreFile`] for a bad `.tunnelbookignore`, [`SyncError::Local`] when the
+    /// folder is missing.
+    pub fn open(
+        home: &Path,
+        host: &str,
+        local_root: &Path,
+        remote_root: &str,
+        settings: SyncSettings,
+    ) -> Result<Project, SyncError> {
+        let local_root = std::fs::canonicalize(local_root).map_err(local_err(local_root))?;
+        let excludes = Excludes::of(&local_root)?;
+        let key = {
+            use sha1::Digest;
+            let digest = sha1::Sha1::digest(
+                format!("{host}\n{}\n{remote_root}", local_root.display()).as_bytes(),
+            );
+            let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+            let safe: String = host
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            format!("{safe}-{hex}.json")
+        };
+        let state_path = home.join("sync").join(key);
+        let state = std::fs::read(&state_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        Ok(Project {
+            local_root,
+            remote_root: remote_root.to_string(),
+            label: host.to_string(),
+            excludes,
+            settings,
+            state_path,
+            state,
+        })
+    }
+
+    /// The local folder (absolute).
+    pub fn local_root(&self) -> &Path {
+        &self.local_root
+    }
+
+    /// The remote folder (absolute).
+    pub fn remote_root(&self) -> &str {
+        &self.remote_root
+    }
+
+    fn save_state(&self) -> Result<(), SyncError> {
+        let dir = self.state_path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(local_err(dir))?;
+        let temp = self.state_path.with_extension("json.tmp");
+        let body = serde_json::to_vec_pretty(&self.state).unwrap_or_default();
+        std::fs::write(&temp, body).map_err(local_err(&temp))?;
+        std::fs::rename(&temp, &self.state_path).map_err(local_err(&self.state_path))
+    }
+
+    fn remote_path(&self, rel: &str) -> String {
+        sftp::join(&self.remote_root, rel)
+    }
+
+    fn local_path(&self, rel: &str) -> PathBuf {
+        rel.split('/')
+            .fold(self.local_root.clone(), |p, part| p.join(part))
+    }
+
+    /// Compares both sides and says what an upload will do.
+    ///
+    /// # Errors
+    /// Local and SFTP errors while listing.
+    pub async fn plan_upload(&self, sftp: &Sftp) -> Result<UploadPlan, SyncError> {
+        let local = scan_local(&self.local_root, &self.excludes)?;
+        let remote: BTreeMap<String, ProjectFile> =
+            scan_remote(sftp, &self.remote_root, &self.excludes)
+                .await?
+                .into_iter()
+                .map(|f| (f.rel.clone(), f))
+                .collect();
+        let limit = self.settings.size_limit_bytes();
+        let mut plan = UploadPlan::default();
+        for l in local {
+            let seen = self.state.files.get(&l.rel);
+            match remote.get(&l.rel) {
+                Some(r) if Stamp::from(r) == Stamp::from(&l) => plan.unchanged += 1,
+                Some(r) if seen.is_some_and(|s| s.remote != Stamp::from(r)) => {
+                    if seen.is_some_and(|s| s.local == Stamp::from(&l)) {
+                        plan.bring_back.push(r.clone());
+                    } else {
+                        plan.conflicts.push(r.clone());
+                        if l.size > limit {
+                            plan.too_large.push(l);
+                        } else {
+                            plan.send.push(l);
+                        }
+                    }
+                }
+                _ if l.size > limit => plan.too_large.push(l),
+                _ => plan.send.push(l),
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Carries out `plan`: brings back what the host saved meanwhile (conflicts beside the
+    /// local file), then sends the files (and the too-large ones when `include_large`), making
+    /// folders as needed. `progress` gets the totals and counts as it goes.
+    ///
+    /// # Errors
+    /// The first failed transfer's error ([`SftpError::Cancelled`] when `cancel` fired); files
+    /// finished before it count as synced.
+    pub async fn upload(
+        &mut self,
+        sftp: &Sftp,
+        plan: &UploadPlan,
+        include_large: bool,
+        progress: &Progress,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<BroughtBack>, SyncError> {
+        let mut back = Vec::new();
+        for r in plan.bring_back.iter().chain(&plan.conflicts) {
+            back.push(self.bring_back_one(sftp, r, progress, cancel).await?);
+        }
+        let mut send: Vec<&ProjectFile> = plan.send.iter().collect();
+        if include_large {
+            send.extend(&plan.too_large);
+        }
+        progress.add_total(send.len() as u64, send.iter().map(|f| f.size).sum::<u64>());
+        sftp.mkdir_all(&self.remote_root).await?;
+        let dirs: BTreeSet<&str> = send
+            .iter()
+            .filter_map(|f| f.rel.rsplit_once('/').map(|(d, _)| d))
+            .collect();
+        for d in dirs {
+            sftp.mkdir_all(&self.remote_path(d)).await?;
+        }
+        // Each transfer owns what it uses (the whole stays `Send` for any caller).
+        let jobs: Vec<(ProjectFile, PathBuf, String)> = send
+            .iter()
+            .map(|f| {
+                (
+                    (*f).clone(),
+                    self.local_path(&f.rel),
+                    self.remote_path(&f.rel),
+                )
+            })
+            .collect();
+        let results: Vec<_> = stream::iter(jobs)
+            .map(|(f, local, remote)| {
+                let (sftp, progress, cancel) = (sftp.clone(), progress.clone(), cancel.clone());
+                async move {
+                    let r = sftp.upload(&local, &remote, &progress, &cancel).await;
+                    progress.file_done();
+                    (f, r)
+                }
+            })
+            .buffer_unordered(sftp::FILES_AT_ONCE)
+            .collect()
+            .await;
+        let mut first_error = None;
+        for (f, r) in results {
+            match r {
+                Ok(_) => {
+                    self.state.files.insert(
+                        f.rel.clone(),
+                        Seen {
+                            local: (&f).into(),
+                            remote: (&f).into(),
+                        },
+                    );
+                }
+                Err(e) => {
+                    if first_error.is_none() {
+                        first_error = Some(e);
+                    }
+                }
+            }
+        }
+        // Files already the same on both sides count as synced too.
+        self.save_state()?;
+        match first_error {
+            Some(e) => Err(e.into()),
+            None => Ok(back),
+        }
+    }
+
+    /// Brings back what changed on the host since the last sync: every changed file, and new
+    /// files when the settings say so. A local file changed since then is never overwritten:
+    /// the host's version goes beside it (`name (HOST).ext`).
+    ///
+    /// # Errors
+    /// The first failed transfer's error.
+    pub async fn bring_back(
+        &mut self,
+        sftp: &Sftp,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<BroughtBack>, SyncError> {
+        let remote = scan_remote(sftp, &self.remote_root, &self.excludes).await?;
+        let mut back = Vec::new();
+        let progress = Progress::default();
+        for r in remote {
+            match self.state.files.get(&r.rel) {
+                Some(seen) if seen.remote == Stamp::from(&r) => continue,
+                Some(_) => {}
+                None => {
+                    // Already here (e.g. copied by hand)? Then just remember it.
+                    let local = self.local_path(&r.rel);
+                    if let Ok(meta) = std::fs::metadata(&local)
+                        && meta.len() == r.size
+                        && sftp::mtime_secs(&meta) == r.mtime
+                    {
+                        self.state.files.insert(
+                            r.rel.clone(),
+                            Seen {
+                                local: (&r).into(),
+                                remote: (&r).into(),
+                            },
+                        );
+                        continue;
+                    }
+                    if !self.settings.bring_back_new_files {
+                        continue;
+                    }
+                }
+            }
+            back.push(self.bring_back_one(sftp, &r, &progress, cancel).await?);
+        }
+        self.save_state()?;
+        Ok(back)
+    }
+
+    async fn bring_back_one(
+        &mut self,
+        sftp: &Sftp,
+        r: &ProjectFile,
+        progress: &Progress,
+        cancel: &CancellationToken,
+    ) -> Result<BroughtBack, SyncError> {
+        let local = self.local_path(&r.rel);
+        let seen = self.state.files.get(&r.rel).copied();
+        let now_local = std::fs::metadata(&local).ok().map(|m| Stamp {
+            size: m.len(),
+            mtime: sftp::mtime_secs(&m),
+        });
+        let changed_here = match (now_local, seen) {
+            (None, _) => false,
+            (Some(now), Some(seen)) => now != seen.local,
+            (Some(_), None) => true,
+        };
+        let target = if changed_here {
+            beside_name(&local, &self.label)
+        } else {
+            local.clone()
+        };
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir).map_err(local_err(dir))?;
+        }
+        progress.add_total(1, r.size);
+        let (size, mtime) = sftp
+            .download(&self.remote_path(&r.rel), &target, progress, cancel)
+            .await?;
+        progress.file_done();
+        let remote = Stamp {
+            size: r.size,
+            mtime: r.mtime,
+        };
+        let seen = if changed_here {
+            Seen {
+                // The local file stays as it was; the next upload sends it.
+                local: seen.map_or(now_local.unwrap_or_default(), |s| s.local),
+                remote,
+            }
+        } else {
+            Seen {
+                local: Stamp { size, mtime },
+                remote,
+            }
+        };
+        self.state.files.insert(r.rel.clone(), seen);
+        self.save_state()?;
+        Ok(BroughtBack {
+            rel: r.rel.clone(),
+            local_path: target,
+            beside: changed_here,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn excludes_cover_vcs_caches_temporaries_and_the_ignore_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(IGNORE_FILE),
+            "*.ckpt\nscratch/\n!keep.ckpt\n",
+        )
+        .unwrap();
+        let ex = Excludes::of(dir.path()).unwrap();
+        assert!(ex.excludes(".git", true));
+        assert!(ex.excludes("sub/__pycache__", true));
+        assert!(ex.excludes(".ipynb_checkpoints", true));
+        assert!(ex.excludes("model.ckpt", false));
+        assert!(ex.excludes("deep/model.ckpt", false));
+        assert!(!ex.excludes("keep.ckpt", false));
+        assert!(ex.excludes("scratch", true));
+        assert!(ex.excludes("scratch/a.txt", false));
+        assert!(ex.excludes(".a.csv.tbpart-0011aabb", false));
+        assert!(!ex.excludes("data/small.csv", false));
+        assert!(!ex.excludes("analysis.ipynb", false));
+    }
+
+    #[test]
+    fn local_scan_skips_environments_and_excludes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        for (f, body) in [
+            ("analysis.ipynb", "{}"),
+            ("data/small.csv", "a,b\n"),
+            (".git/HEAD", "ref"),
+            ("__pycache__/x.pyc", "x"),
+            ("venv/pyvenv.cfg", "home = /usr"),
+            ("venv/lib/site.py", "x"),
+            ("env2/conda-meta/history", "x"),
+        ] {
+            let path = p.join(f);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, body).unwrap();
+        }
+        let ex = Excludes::of(p).unwrap();
+        let rels: Vec<String> = scan_local(p, &ex)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.rel)
+            .collect();
+        assert_eq!(rels, vec!["analysis.ipynb", "data/small.csv"]);
+    }
+
+    #[test]
+    fn beside_names_keep_the_extension() {
+        assert_eq!(
+            beside_name(Path::new("/p/analysis.ipynb"), "gpu-box"),
+            PathBuf::from("/p/analysis (gpu-box).ipynb")
+        );
+        assert_eq!(
+            beside_name(Path::new("/p/Makefile"), "box"),
+            PathBuf::from("/p/Makefile (box)")
+        );
+    }
+}

@@ -1,0 +1,432 @@
+//! "Open notebook…": a notebook from this computer runs on the connected host. Its folder goes
+//! up over SFTP (core's `sync`, over the host session's connection), JupyterLab starts in that
+//! folder on the chosen GPU through core's session (as `tunnelbook open` does), the notebook opens
+//! in a notebook window, and each save on the host comes back until "Stop syncing".
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{Arc, LazyLock, Mutex},
+    time::Duration,
+};
+
+use serde::Serialize;
+use tauri::{AppHandle, Emitter, Manager, Runtime, State};
+use tauri_plugin_dialog::DialogExt;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use ts_rs::TS;
+use tunnelbook_core::{
+    gpu::GpuSelector,
+    session::{Session, SessionEvent, SessionHost, SessionSpec},
+    sftp::{self, Progress, Sftp, TransferProgress},
+    sync::{BroughtBack, Project, SyncSettings},
+};
+
+use crate::{
+    error::{AppError, ErrorCode},
+    launch,
+    state::AppState,
+};
+
+/// Name of the event that carries a [`ProjectEvent`].
+pub const PROJECT_EVENT: &str = "project";
+
+/// Title of the notebook picker (tests find its window by it).
+pub const PICK_TITLE: &str = "Open notebook on the host";
+
+/// What an opened notebook's project does, for the main window.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase", tag = "type")]
+pub enum ProjectEvent {
+    /// The folder is going up.
+    Uploading {
+        /// The project.
+        #[serde(rename = "projectId")]
+        project_id: String,
+        /// The counters.
+        progress: TransferProgress,
+        /// Files over the size limit, left here.
+        #[serde(rename = "leftOut")]
+        left_out: Vec<String>,
+    },
+    /// JupyterLab is being started (a launch step, in words).
+    Launching {
+        /// The project.
+        #[serde(rename = "projectId")]
+        project_id: String,
+        /// What happens.
+        message: String,
+    },
+    /// The notebook is open in a notebook window; saves come back from now on.
+    Syncing {
+        /// The project.
+        #[serde(rename = "projectId")]
+        project_id: String,
+        /// The folder on the host.
+        #[serde(rename = "remoteDir")]
+        remote_dir: String,
+        /// The notebook window's label.
+        window: String,
+    },
+    /// Files came back from the host.
+    BroughtBack {
+        /// The project.
+        #[serde(rename = "projectId")]
+        project_id: String,
+        /// What came back, and where (`beside`: the local file had changed, so the host's
+        /// version was written beside it).
+        files: Vec<BroughtBack>,
+    },
+    /// Syncing stopped (the server and the window stay).
+    Stopped {
+        /// The project.
+        #[serde(rename = "projectId")]
+        project_id: String,
+    },
+    /// The upload or the launch failed.
+    Failed {
+        /// The project.
+        #[serde(rename = "projectId")]
+        project_id: String,
+        /// Why, in words.
+        error: String,
+    },
+}
+
+struct Handle {
+    now: Arc<Notify>,
+    stop: CancellationToken,
+}
+
+static PROJECTS: LazyLock<Mutex<HashMap<String, Handle>>> = LazyLock::new(Default::default);
+static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn emit<R: Runtime>(app: &AppHandle<R>, event: ProjectEvent) {
+    let _ = app.emit(PROJECT_EVENT, event);
+}
+
+/// Asks for a notebook (`.ipynb`) in a file picker; `None` when cancelled.
+#[tauri::command]
+pub async fn pick_notebook<R: Runtime>(app: AppHandle<R>) -> Result<Option<String>, AppError> {
+    Ok(app
+        .dialog()
+        .file()
+        .set_title(PICK_TITLE)
+        .add_filter("Jupyter notebook", &["ipynb"])
+        .blocking_pick_file()
+        .and_then(|f| f.into_path().ok())
+        .map(|p| p.display().to_string()))
+}
+
+/// Opens the local notebook `path` on session `session_id`'s host (GPU and environment as for a
+/// launch: `None` takes the host's saved choices); returns the project's id at once. Progress
+/// comes as [`PROJECT_EVENT`]s.
+#[tauri::command]
+pub async fn open_local_notebook<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    session_id: String,
+    path: String,
+    gpu: Option<String>,
+    env: Option<String>,
+) -> Result<String, AppError> {
+    let notebook = std::fs::canonicalize(&path)
+        .map_err(|e| AppError::new(ErrorCode::NotFound, format!("{path}: {e}")))?;
+    if notebook.extension().and_then(|e| e.to_str()) != Some("ipynb") || !notebook.is_file() {
+        return Err(AppError::new(
+            ErrorCode::Validation,
+            format!("{path} is not a notebook (.ipynb file)"),
+        ));
+    }
+    let gpu = match gpu.as_deref() {
+        None => None,
+        Some(crate::commands::jupyter::CPU_ONLY) => Some(GpuSelector::None),
+        Some(s) => Some(s.parse::<GpuSelector>()?),
+    };
+    let connection = state.connection(&session_id)?;
+    let (chain, profile) = {
+        let sessions = state.sessions();
+        let entry = sessions
+            .get(&session_id)
+            .ok_or_else(|| AppError::no_session(&session_id))?;
+        (entry.chain.clone(), entry.profile())
+    };
+    let Some(chain) = chain else {
+        return Err(AppError::new(
+            ErrorCode::Validation,
+            "on this computer, open the notebook in place",
+        ));
+    };
+    let settings =
+        SyncSettings::load(state.home()).map_err(|e| AppError::new(ErrorCode::Validation, e))?;
+    let id = format!(
+        "project-{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut spec = SessionSpec::new(
+        SessionHost::Ssh {
+            chain,
+            context: launch::connect_context(&app, &state),
+        },
+        profile.clone(),
+    );
+    spec.gpu = gpu;
+    spec.free_rule = tunnelbook_core::settings::SettingsStore::in_home(state.home())
+        .load_or_default()
+        .gpu_free;
+    spec.env = env;
+    spec.connection = Some(connection.clone());
+    spec.secrets = state.secrets();
+    spec.saved_forwards = false;
+    let handle = Handle {
+        now: Arc::new(Notify::new()),
+        stop: CancellationToken::new(),
+    };
+    let (now, stop) = (handle.now.clone(), handle.stop.clone());
+    if let Ok(mut p) = PROJECTS.lock() {
+        p.insert(id.clone(), handle);
+    }
+    let home = state.home().to_path_buf();
+    let task_id = id.clone();
+    tauri::async_runtime::spawn(async move {
+        let failed = |app: &AppHandle<R>, error: String| {
+            emit(
+                app,
+                ProjectEvent::Failed {
+                    project_id: task_id.clone(),
+                    error,
+                },
+            );
+        };
+        let sftp = match Sftp::open(&connection).await {
+            Ok(s) => s,
+            Err(e) => return failed(&app, e.to_string()),
+        };
+        let folder = notebook.parent().map(PathBuf::from).unwrap_or_default();
+        let folder_name = folder
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "notebook".into());
+        let remote_root = sftp.resolve(&sftp::join(
+            &settings.projects_dir(&profile.name),
+            &folder_name,
+        ));
+        let mut project = match Project::open(&home, &profile.name, &folder, &remote_root, settings)
+        {
+            Ok(p) => p,
+            Err(e) => return failed(&app, e.to_string()),
+        };
+        let plan = match project.plan_upload(&sftp).await {
+            Ok(p) => p,
+            Err(e) => return failed(&app, e.to_string()),
+        };
+        let left_out: Vec<String> = plan.too_large.iter().map(|f| f.rel.clone()).collect();
+        let progress = Progress::default();
+        let cancel = CancellationToken::new();
+        let uploaded = {
+            let upload = project.upload(&sftp, &plan, false, &progress, &cancel);
+            let mut upload = std::pin::pin!(upload);
+            loop {
+                tokio::select! {
+                    r = &mut upload => break r,
+                    () = tokio::time::sleep(Duration::from_millis(200)) => emit(&app, ProjectEvent::Uploading {
+                        project_id: task_id.clone(), progress: progress.snapshot(), left_out: left_out.clone(),
+                    }),
+                }
+            }
+        };
+        emit(
+            &app,
+            ProjectEvent::Uploading {
+                project_id: task_id.clone(),
+                progress: progress.snapshot(),
+                left_out,
+            },
+        );
+        match uploaded {
+            Ok(back) if !back.is_empty() => emit(
+                &app,
+                ProjectEvent::BroughtBack {
+                    project_id: task_id.clone(),
+                    files: back,
+                },
+            ),
+            Ok(_) => {}
+            Err(e) => return failed(&app, format!("upload failed: {e}")),
+        }
+        let mut spec = spec;
+        spec.notebook_dir = Some(remote_root.clone());
+        let mut session = Session::start(spec);
+        let rel = notebook
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut syncing = false;
+        let mut stopped = false;
+        loop {
+            tokio::select! {
+                event = session.next_event() => match event {
+                    None => break,
+                    Some(SessionEvent::Progress(p)) => emit(&app, ProjectEvent::Launching {
+                        project_id: task_id.clone(), message: p.message,
+                    }),
+                    Some(SessionEvent::Failed { step, error }) => {
+                        failed(&app, format!("{step} failed: {error}"));
+                        break;
+                    }
+                    Some(SessionEvent::Ready(info)) if !syncing => {
+                        let url = notebook_url(&info.url, &rel);
+                        let state = app.state::<AppState>();
+                        let title = format!("{rel} — {} — {}", profile.name, info.gpu_label.as_deref().unwrap_or("CPU only"));
+                        match crate::commands::notebook::open_window(&app, &state, &url, &title) {
+                            Ok(window) => emit(&app, ProjectEvent::Syncing {
+                                project_id: task_id.clone(), remote_dir: remote_root.clone(), window,
+                            }),
+                            Err(e) => failed(&app, e.message),
+                        }
+                        syncing = true;
+                    }
+                    Some(_) => {}
+                },
+                () = stop.cancelled(), if !stopped => {
+                    stopped = true;
+                    if syncing {
+                        bring_back(&app, &task_id, &mut project, &sftp).await;
+                    }
+                    emit(&app, ProjectEvent::Stopped { project_id: task_id.clone() });
+                }
+                () = now.notified(), if syncing && !stopped => {
+                    bring_back(&app, &task_id, &mut project, &sftp).await;
+                }
+                () = tokio::time::sleep(Duration::from_secs(2)), if syncing && !stopped => {
+                    bring_back(&app, &task_id, &mut project, &sftp).await;
+                }
+            }
+        }
+        sftp.close();
+        if let Ok(mut p) = PROJECTS.lock() {
+            p.remove(&task_id);
+        }
+    });
+    Ok(id)
+}
+
+async fn bring_back<R: Runtime>(app: &AppHandle<R>, id: &str, project: &mut Project, sftp: &Sftp) {
+    match project.bring_back(sftp, &CancellationToken::new()).await {
+        Ok(files) if !files.is_empty() => emit(
+            app,
+            ProjectEvent::BroughtBack {
+                project_id: id.to_string(),
+                files,
+            },
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "bringing back saves failed; trying again"),
+    }
+}
+
+/// `http://…/lab?token=…` → `http://…/lab/tree/REL?token=…`.
+fn notebook_url(lab_url: &str, rel: &str) -> String {
+    let mut path = String::new();
+    for b in rel.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                path.push(char::from(b));
+            }
+            _ => path.push_str(&format!("%{b:02X}")),
+        }
+    }
+    match lab_url.split_once("/lab?") {
+        Some((base, query)) => format!("{base}/lab/tree/{path}?{query}"),
+        None => format!("{}/tree/{path}", lab_url.trim_end_matches('/')),
+    }
+}
+
+fn with_project(id: &str, f: impl FnOnce(&Handle)) -> Result<(), AppError> {
+    let projects = PROJECTS
+        .lock()
+        .map_err(|_| AppError::new(ErrorCode::Internal, "project table poisoned"))?;
+    let handle = projects
+        .get(id)
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound, format!("no project {id}")))?;
+    f(handle);
+    Ok(())
+}
+
+/// "Bring back now": checks the host for saves at once.
+#[tauri::command]
+pub async fn bring_back_now(project_id: String) -> Result<(), AppError> {
+    with_project(&project_id, |h| h.now.notify_one())
+}
+
+/// "Stop syncing": one last check, then no more (the notebook window and server stay).
+#[tauri::command]
+pub async fn stop_syncing(project_id: String) -> Result<(), AppError> {
+    with_project(&project_id, |h| h.stop.cancel())
+}
+
+/// Name of the event that says the app was asked to open a notebook (its path).
+pub const NOTEBOOK_REQUESTED_EVENT: &str = "notebook-requested";
+
+static REQUESTED: LazyLock<Mutex<Option<String>>> = LazyLock::new(Default::default);
+
+/// The notebook a command line names (the desktop's "Open with Tunnelbook" passes the file as an
+/// argument): the first argument after the program that is an existing `.ipynb` file, made
+/// absolute against `cwd`.
+pub fn notebook_in_args(args: &[String], cwd: &std::path::Path) -> Option<PathBuf> {
+    args.iter().skip(1).find_map(|a| {
+        let p = cwd.join(a);
+        (p.extension().and_then(|e| e.to_str()) == Some("ipynb") && p.is_file())
+            .then(|| std::fs::canonicalize(&p).unwrap_or(p))
+    })
+}
+
+/// Keeps the notebook a command line names for the UI ([`take_requested_notebook`]) and tells
+/// a running UI at once ([`NOTEBOOK_REQUESTED_EVENT`]). Called at start-up and when a second
+/// launch hands its command line to the running app.
+pub fn requested<R: Runtime>(app: &AppHandle<R>, args: &[String], cwd: &std::path::Path) {
+    let Some(path) = notebook_in_args(args, cwd) else {
+        return;
+    };
+    let path = path.display().to_string();
+    if let Ok(mut r) = REQUESTED.lock() {
+        *r = Some(path.clone());
+    }
+    let _ = app.emit(NOTEBOOK_REQUESTED_EVENT, path);
+}
+
+/// The notebook the app was asked to open on its command line, once (`None` when none).
+#[tauri::command]
+pub async fn take_requested_notebook() -> Result<Option<String>, AppError> {
+    Ok(REQUESTED.lock().ok().and_then(|mut r| r.take()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_notebook_is_the_first_existing_ipynb() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.ipynb"), "{}").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "").unwrap();
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let found = notebook_in_args(
+            &args(&["tunnelbook-app", "notes.txt", "missing.ipynb", "a.ipynb"]),
+            dir.path(),
+        );
+        assert_eq!(
+            found,
+            Some(std::fs::canonicalize(dir.path().join("a.ipynb")).unwrap())
+        );
+        assert_eq!(
+            notebook_in_args(&args(&["tunnelbook-app", "--flag"]), dir.path()),
+            None
+        );
+        // The program itself is never taken for the notebook.
+        assert_eq!(notebook_in_args(&args(&["a.ipynb"]), dir.path()), None);
+    }
+}

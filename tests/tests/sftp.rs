@@ -1,0 +1,557 @@
+//! SFTP and project-folder sync against a real sshd (`Subsystem sftp internal-sftp`), as the
+//! test user: a folder goes up byte for byte with the remote times set, unchanged files are not
+//! sent again, excludes and oversized files stay here, a cancelled transfer leaves no
+//! half-written file on either side, the host's saves come back and never over a local edit,
+//! and a save made while away comes back on the next run instead of being overwritten.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, UNIX_EPOCH},
+};
+
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+use tunnelbook_core::{
+    sftp::{Progress, Sftp, SftpError},
+    ssh::{Connection, HostKeyPolicy, NoPrompter},
+    sync::{Project, SyncSettings},
+};
+use tunnelbook_testbed::{Client, KeyFile, Sshd, SshdOptions, USER, key_only, make_key};
+
+struct Bed {
+    _keys: tempfile::TempDir,
+    sshd: Sshd,
+    client: Client,
+    conn: Connection,
+    /// The remote folder of this test (absolute, under the user's home), removed on drop.
+    remote: PathBuf,
+    key: KeyFile,
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.remote);
+    }
+}
+
+async fn bed(name: &str) -> Bed {
+    let keys = tempfile::tempdir().unwrap();
+    let key = make_key(keys.path(), "id", "ed25519", None);
+    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let client = Client::new();
+    client.trust(&sshd);
+    let ctx = client.context(Arc::new(NoPrompter), HostKeyPolicy::Strict, None);
+    let conn = Connection::open(&[key_only(sshd.profile("box", USER), &key)], &ctx)
+        .await
+        .unwrap();
+    let remote = PathBuf::from(format!(
+        "/home/{USER}/tb-sftp-{name}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&remote);
+    Bed {
+        _keys: keys,
+        sshd,
+        client,
+        conn,
+        remote,
+        key,
+    }
+}
+
+fn write(root: &Path, rel: &str, body: &[u8]) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, body).unwrap();
+}
+
+fn sha(path: &Path) -> Vec<u8> {
+    Sha256::digest(std::fs::read(path).unwrap()).to_vec()
+}
+
+/// Pseudo-random bytes (incompressible, so compression cannot flatter the transfer).
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn set_mtime(path: &Path, secs: u64) {
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.set_modified(UNIX_EPOCH + Duration::from_secs(secs))
+        .unwrap();
+}
+
+fn temporaries(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.contains(".tbpart-") {
+                found.push(name);
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_goes_up_byte_for_byte_and_unchanged_files_are_not_sent_again() {
+    let bed = bed("up").await;
+    let local = tempfile::tempdir().unwrap();
+    let root = local.path().join("proj");
+    for i in 0..40 {
+        write(
+            &root,
+            &format!("data/part-{i:02}.bin"),
+            &noise(1000 + i * 2500, i as u64),
+        );
+    }
+    write(&root, "big.bin", &noise(24 << 20, 7));
+    write(&root, "analysis.ipynb", b"{}");
+    let sftp = Sftp::open(&bed.conn).await.unwrap();
+    let remote = bed.remote.display().to_string();
+    let mut project = Project::open(
+        &bed.client.home(),
+        "box",
+        &root,
+        &remote,
+        SyncSettings::default(),
+    )
+    .unwrap();
+
+    let plan = project.plan_upload(&sftp).await.unwrap();
+    assert_eq!(plan.send.len(), 42);
+    assert_eq!(plan.unchanged, 0);
+    let progress = Progress::default();
+    project
+        .upload(&sftp, &plan, false, &progress, &CancellationToken::new())
+        .await
+        .unwrap();
+    let p = progress.snapshot();
+    assert_eq!(p.files_done, 42);
+    assert_eq!(p.files_total, 42);
+    assert_eq!(p.bytes_done, p.bytes_total);
+    assert!(p.bytes_done > 24 << 20);
+    assert!(p.bytes_per_sec > 0.0);
+
+    // Byte for byte, with the local times and modes, owned by the user.
+    for rel in [
+        "big.bin",
+        "analysis.ipynb",
+        "data/part-00.bin",
+        "data/part-39.bin",
+    ] {
+        let (l, r) = (root.join(rel), bed.remote.join(rel));
+        assert_eq!(sha(&l), sha(&r), "{rel}");
+        let (lm, rm) = (
+            std::fs::metadata(&l).unwrap(),
+            std::fs::metadata(&r).unwrap(),
+        );
+        assert_eq!(lm.mtime(), rm.mtime(), "{rel}");
+        assert_eq!(lm.mode() & 0o777, rm.mode() & 0o777, "{rel}");
+        assert_ne!(rm.uid(), 0, "{rel} is root's: not written as the user");
+    }
+    assert_eq!(temporaries(&bed.remote), Vec::<String>::new());
+    assert_eq!(temporaries(&bed.remote.join("data")), Vec::<String>::new());
+
+    // Nothing changed: nothing to send. One file touched: only that one.
+    let plan = project.plan_upload(&sftp).await.unwrap();
+    assert_eq!((plan.send.len(), plan.unchanged), (0, 42), "{plan:?}");
+    write(&root, "data/part-03.bin", b"changed");
+    let plan = project.plan_upload(&sftp).await.unwrap();
+    let sent: Vec<&str> = plan.send.iter().map(|f| f.rel.as_str()).collect();
+    assert_eq!(sent, ["data/part-03.bin"]);
+    project
+        .upload(
+            &sftp,
+            &plan,
+            false,
+            &Progress::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(bed.remote.join("data/part-03.bin")).unwrap(),
+        b"changed"
+    );
+
+    // And back down, pipelined, byte for byte, with the remote time.
+    let back = local.path().join("big-back.bin");
+    let (n, mtime) = sftp
+        .download(
+            &format!("{remote}/big.bin"),
+            &back,
+            &Progress::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 24 << 20);
+    assert_eq!(sha(&back), sha(&root.join("big.bin")));
+    assert_eq!(i64::from(mtime), std::fs::metadata(&back).unwrap().mtime());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn excluded_and_oversized_files_stay_here_unless_asked_for() {
+    let bed = bed("excl").await;
+    let local = tempfile::tempdir().unwrap();
+    let root = local.path().join("proj");
+    write(&root, "analysis.ipynb", b"{}");
+    write(&root, "data/small.csv", b"a,b\n1,2\n");
+    write(&root, ".git/HEAD", b"ref: refs/heads/main\n");
+    write(&root, "__pycache__/util.cpython-311.pyc", b"x");
+    write(&root, "pkg/__pycache__/m.pyc", b"x");
+    write(&root, ".venv/pyvenv.cfg", b"home = /usr/bin\n");
+    write(&root, ".venv/lib/python3.11/site.py", b"x");
+    write(&root, "myenv/conda-meta/history", b"x");
+    write(&root, ".ipynb_checkpoints/analysis-checkpoint.ipynb", b"{}");
+    write(&root, "scratch/tmp.txt", b"x");
+    write(&root, "model.ckpt", b"x");
+    write(&root, ".tunnelbookignore", b"# mine\nscratch/\n*.ckpt\n");
+    // 101 MB, sparse: over the default 100 MB limit without costing the disk anything.
+    let big = std::fs::File::create(root.join("weights.bin")).unwrap();
+    big.set_len(101_000_000).unwrap();
+    drop(big);
+
+    let sftp = Sftp::open(&bed.conn).await.unwrap();
+    let remote = bed.remote.display().to_string();
+    let mut project = Project::open(
+        &bed.client.home(),
+        "box",
+        &root,
+        &remote,
+        SyncSettings::default(),
+    )
+    .unwrap();
+    let plan = project.plan_upload(&sftp).await.unwrap();
+    let mut sent: Vec<&str> = plan.send.iter().map(|f| f.rel.as_str()).collect();
+    sent.sort_unstable();
+    assert_eq!(
+        sent,
+        [".tunnelbookignore", "analysis.ipynb", "data/small.csv"]
+    );
+    let large: Vec<&str> = plan.too_large.iter().map(|f| f.rel.as_str()).collect();
+    assert_eq!(large, ["weights.bin"]);
+    project
+        .upload(
+            &sftp,
+            &plan,
+            false,
+            &Progress::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let mut on_host = Vec::new();
+    for e in walk(&bed.remote) {
+        on_host.push(e);
+    }
+    on_host.sort();
+    assert_eq!(
+        on_host,
+        [
+            ".tunnelbookignore",
+            "analysis.ipynb",
+            "data",
+            "data/small.csv"
+        ]
+    );
+
+    // Asked for (the CLI's --include-large / "yes"): it goes too.
+    let plan = project.plan_upload(&sftp).await.unwrap();
+    project
+        .upload(
+            &sftp,
+            &plan,
+            true,
+            &Progress::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(bed.remote.join("weights.bin"))
+            .unwrap()
+            .len(),
+        101_000_000
+    );
+}
+
+fn walk(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+            if e.file_type().unwrap().is_dir() {
+                dirs.push(e.path());
+            }
+            out.push(rel);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_transfer_leaves_nothing_half_written_either_way() {
+    let bed = bed("cancel").await;
+    let local = tempfile::tempdir().unwrap();
+    let root = local.path().join("proj");
+    write(&root, "huge.bin", &noise(96 << 20, 3));
+    let sftp = Sftp::open(&bed.conn).await.unwrap();
+    sftp.mkdir_all(&bed.remote.display().to_string())
+        .await
+        .unwrap();
+    let target = format!("{}/huge.bin", bed.remote.display());
+
+    let cancel_when_started = |progress: Progress, cancel: CancellationToken| {
+        tokio::spawn(async move {
+            while progress.snapshot().bytes_done < 4 << 20 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            cancel.cancel();
+        })
+    };
+    let progress = Progress::default();
+    let cancel = CancellationToken::new();
+    let watcher = cancel_when_started(progress.clone(), cancel.clone());
+    let r = sftp
+        .upload(&root.join("huge.bin"), &target, &progress, &cancel)
+        .await;
+    watcher.await.unwrap();
+    assert!(matches!(r, Err(SftpError::Cancelled)), "{r:?}");
+    assert!(progress.snapshot().bytes_done < 96 << 20, "it had finished");
+    assert!(!bed.remote.join("huge.bin").exists());
+    assert_eq!(temporaries(&bed.remote), Vec::<String>::new());
+
+    // The same the other way: the file exists on the host, the download is cancelled.
+    std::fs::copy(root.join("huge.bin"), bed.remote.join("huge.bin")).unwrap();
+    std::os::unix::fs::chown(bed.remote.join("huge.bin"), Some(uid_of(USER)), None).unwrap();
+    let back = local.path().join("back.bin");
+    std::fs::write(&back, b"the old local version").unwrap();
+    let progress = Progress::default();
+    let cancel = CancellationToken::new();
+    let watcher = cancel_when_started(progress.clone(), cancel.clone());
+    let r = sftp.download(&target, &back, &progress, &cancel).await;
+    watcher.await.unwrap();
+    assert!(matches!(r, Err(SftpError::Cancelled)), "{r:?}");
+    assert_eq!(std::fs::read(&back).unwrap(), b"the old local version");
+    assert_eq!(temporaries(local.path()), Vec::<String>::new());
+
+    // A missing remote file is a clear error naming it.
+    let e = sftp
+        .download(
+            &format!("{}/nope.bin", bed.remote.display()),
+            &back,
+            &Progress::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.is_not_found(), "{e:?}");
+    assert!(e.to_string().contains("nope.bin"), "{e}");
+}
+
+fn uid_of(user: &str) -> u32 {
+    std::fs::metadata(format!("/home/{user}")).unwrap().uid()
+}
+
+/// What the host's side does to a file (a notebook save), with a time that differs from any
+/// earlier one.
+fn host_save(path: &Path, body: &[u8], secs: u64) {
+    std::fs::write(path, body).unwrap();
+    set_mtime(path, secs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_saves_come_back_never_over_a_local_edit_and_are_not_lost_while_away() {
+    let bed = bed("back").await;
+    let local = tempfile::tempdir().unwrap();
+    let root = local.path().join("proj");
+    write(&root, "analysis.ipynb", b"v1");
+    write(&root, "notes.txt", b"n1");
+    let sftp = Sftp::open(&bed.conn).await.unwrap();
+    let remote = bed.remote.display().to_string();
+    let home = bed.client.home();
+    let open = || Project::open(&home, "gpu-box", &root, &remote, SyncSettings::default()).unwrap();
+    let mut project = open();
+    let plan = project.plan_upload(&sftp).await.unwrap();
+    project
+        .upload(
+            &sftp,
+            &plan,
+            false,
+            &Progress::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let cancel = CancellationToken::new();
+    assert_eq!(project.bring_back(&sftp, &cancel).await.unwrap(), vec![]);
+
+    // A save on the host comes back over the unchanged local file; a new output file too.
+    host_save(
+        &bed.remote.join("analysis.ipynb"),
+        b"v2 from the host",
+        1_700_000_100,
+    );
+    write(&bed.remote, "out/result.txt", b"42");
+    let back = project.bring_back(&sftp, &cancel).await.unwrap();
+    let mut rels: Vec<(&str, bool)> = back.iter().map(|b| (b.rel.as_str(), b.beside)).collect();
+    rels.sort_unstable();
+    assert_eq!(rels, [("analysis.ipynb", false), ("out/result.txt", false)]);
+    assert_eq!(
+        std::fs::read(root.join("analysis.ipynb")).unwrap(),
+        b"v2 from the host"
+    );
+    assert_eq!(std::fs::read(root.join("out/result.txt")).unwrap(), b"42");
+    // Brought back files are not sent up again.
+    let plan = project.plan_upload(&sftp).await.unwrap();
+    assert!(plan.send.is_empty(), "{plan:?}");
+
+    // Edited here, then saved on the host: both versions are kept, nothing overwritten.
+    std::fs::write(root.join("analysis.ipynb"), b"v3 edited here").unwrap();
+    host_save(
+        &bed.remote.join("analysis.ipynb"),
+        b"v3 from the host",
+        1_700_000_200,
+    );
+    let back = project.bring_back(&sftp, &cancel).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert!(back[0].beside);
+    assert_eq!(back[0].local_path, root.join("analysis (gpu-box).ipynb"));
+    assert_eq!(
+        std::fs::read(root.join("analysis.ipynb")).unwrap(),
+        b"v3 edited here"
+    );
+    assert_eq!(
+        std::fs::read(root.join("analysis (gpu-box).ipynb")).unwrap(),
+        b"v3 from the host"
+    );
+    // The host's version is not fetched again until it changes again.
+    assert_eq!(project.bring_back(&sftp, &cancel).await.unwrap(), vec![]);
+    drop(project);
+
+    // Away (no sync running): the host saves notes.txt. The next run brings it back first
+    // instead of sending the old local copy over it.
+    host_save(
+        &bed.remote.join("notes.txt"),
+        b"n2 saved while away",
+        1_700_000_300,
+    );
+    let mut project = open();
+    let plan = project.plan_upload(&sftp).await.unwrap();
+    let bring: Vec<&str> = plan.bring_back.iter().map(|f| f.rel.as_str()).collect();
+    assert_eq!(bring, ["notes.txt"]);
+    assert!(!plan.send.iter().any(|f| f.rel == "notes.txt"), "{plan:?}");
+    project
+        .upload(
+            &sftp,
+            &plan,
+            false,
+            &Progress::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(root.join("notes.txt")).unwrap(),
+        b"n2 saved while away"
+    );
+    assert_eq!(
+        std::fs::read(bed.remote.join("notes.txt")).unwrap(),
+        b"n2 saved while away"
+    );
+    // The local edit of analysis.ipynb (kept above) goes up now.
+    assert_eq!(
+        std::fs::read(bed.remote.join("analysis.ipynb")).unwrap(),
+        b"v3 edited here"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_files_verb_puts_lists_gets_moves_and_removes() {
+    let bed = bed("cli").await;
+    let profile = key_only(bed.sshd.profile("box", USER), &bed.key);
+    tunnelbook_core::profile::ProfileStore::in_home(&bed.client.home())
+        .save(&[profile])
+        .unwrap();
+    let cli = |args: &[&str]| {
+        let out = bed
+            .client
+            .cli()
+            .arg("files")
+            .arg("box")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let local = tempfile::tempdir().unwrap();
+    let root = local.path().join("runs");
+    write(&root, "a.txt", b"alpha");
+    write(&root, "deep/b.bin", &noise(300_000, 5));
+    let remote = bed.remote.display().to_string();
+
+    // put: the folder whole, into a remote folder made on the way.
+    let (code, _, err) = cli(&["put", &root.display().to_string(), &remote]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        sha(&bed.remote.join("runs/deep/b.bin")),
+        sha(&root.join("deep/b.bin"))
+    );
+    // ls --json: the entries as the app gets them.
+    let (code, out, err) = cli(&["ls", &format!("{remote}/runs"), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed[0]["name"], "deep");
+    assert_eq!(listed[0]["isDir"], true);
+    assert_eq!(listed[1]["name"], "a.txt");
+    assert_eq!(listed[1]["size"], 5);
+    // mv, then get the folder back.
+    let (code, _, err) = cli(&[
+        "mv",
+        &format!("{remote}/runs/a.txt"),
+        &format!("{remote}/runs/c.txt"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let back = local.path().join("back");
+    let (code, _, err) = cli(&[
+        "get",
+        &format!("{remote}/runs"),
+        &back.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read(back.join("runs/c.txt")).unwrap(), b"alpha");
+    assert_eq!(
+        sha(&back.join("runs/deep/b.bin")),
+        sha(&root.join("deep/b.bin"))
+    );
+    // rm: the folder and everything in it; a missing path is an error naming it.
+    let (code, _, err) = cli(&["rm", &format!("{remote}/runs")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!bed.remote.join("runs").exists());
+    let (code, _, err) = cli(&[
+        "get",
+        &format!("{remote}/nope"),
+        &back.display().to_string(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("nope"), "{err}");
+}

@@ -1,0 +1,96 @@
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+
+vi.mock('../backend', () => import('../test/mock-backend'));
+import { filesBackend } from '../test/mock-backend';
+import { FilesState, ProjectState, size } from './files.svelte';
+
+const entry = (name: string, isDir = false) => ({ name, path: `/home/u/${name}`, isDir, size: isDir ? 0 : 10, mtime: 1 });
+
+beforeEach(() => {
+  for (const fn of Object.values(filesBackend)) fn.mockClear();
+});
+
+describe('FilesState', () => {
+  it('lists the home folder, then acts and lists again', async () => {
+    filesBackend.list.mockResolvedValue({ path: '/home/u', parent: '/home', entries: [entry('data', true), entry('a.csv')] });
+    const files = new FilesState();
+    await files.open('s1');
+    expect(filesBackend.list).toHaveBeenCalledWith('s1', null);
+    expect(files.path).toBe('/home/u');
+    expect(files.entries.map((e) => e.name)).toEqual(['data', 'a.csv']);
+
+    filesBackend.remove.mockResolvedValueOnce(undefined);
+    files.confirmDelete = files.entries[1];
+    await files.remove(files.entries[1]);
+    expect(filesBackend.remove).toHaveBeenCalledWith('s1', '/home/u/a.csv');
+    expect(files.confirmDelete).toBeNull();
+    expect(files.notice).toBe('Deleted a.csv');
+    expect(filesBackend.list).toHaveBeenLastCalledWith('s1', '/home/u');
+  });
+
+  it('shows the backend error and a cancelled picker as nothing', async () => {
+    filesBackend.list.mockResolvedValue({ path: '/home/u', parent: '/home', entries: [] });
+    const files = new FilesState();
+    await files.open('s1');
+    filesBackend.uploadPicked.mockResolvedValueOnce(0);
+    await files.upload();
+    expect(files.notice).toBeNull();
+    filesBackend.rename.mockRejectedValueOnce({ code: 'validation', message: 'Permission denied' });
+    await files.rename(entry('a.csv'), 'b.csv');
+    expect(files.error?.message).toBe('Permission denied');
+  });
+
+  it('keeps only its own session’s progress', () => {
+    const files = new FilesState();
+    files.sessionId = 's1';
+    const p = { bytesDone: 1, bytesTotal: 2, filesDone: 0, filesTotal: 1, bytesPerSec: 3 };
+    files.onProgress({ sessionId: 's2', direction: 'upload', what: 'x', progress: p, done: false, error: null });
+    expect(files.progress).toBeNull();
+    files.onProgress({ sessionId: 's1', direction: 'upload', what: 'x', progress: p, done: false, error: null });
+    expect(files.progress?.what).toBe('x');
+  });
+});
+
+describe('ProjectState', () => {
+  it('follows upload, launch and sync, and says when a host save lands beside a local edit', async () => {
+    filesBackend.openLocalNotebook.mockResolvedValueOnce('project-1');
+    const p = new ProjectState();
+    await p.open('s1', '/work/proj/analysis.ipynb');
+    expect(filesBackend.openLocalNotebook).toHaveBeenCalledWith('s1', '/work/proj/analysis.ipynb', null, null);
+    p.onEvent({ type: 'uploading', projectId: 'project-1', progress: { bytesDone: 5, bytesTotal: 5, filesDone: 2, filesTotal: 2, bytesPerSec: 1 }, leftOut: ['big.bin'] });
+    expect(p.leftOut).toEqual(['big.bin']);
+    p.onEvent({ type: 'launching', projectId: 'project-1', message: 'Starting JupyterLab' });
+    expect(p.phase).toBe('launching');
+    p.onEvent({ type: 'syncing', projectId: 'project-1', remoteDir: '/home/u/tunnelbook/proj', window: 'jupyter-1' });
+    expect(p.phase).toBe('syncing');
+    p.onEvent({ type: 'broughtBack', projectId: 'project-1', files: [{ rel: 'analysis.ipynb', localPath: '/work/proj/analysis (box).ipynb', beside: true }] });
+    expect(p.log[0]).toContain('saved beside it as /work/proj/analysis (box).ipynb');
+    p.onEvent({ type: 'broughtBack', projectId: 'other', files: [{ rel: 'x', localPath: '/x', beside: false }] });
+    expect(p.log).toHaveLength(1);
+    await p.bringBackNow();
+    expect(filesBackend.bringBackNow).toHaveBeenCalledWith('project-1');
+    await p.stop();
+    expect(filesBackend.stopSyncing).toHaveBeenCalledWith('project-1');
+    p.onEvent({ type: 'stopped', projectId: 'project-1' });
+    expect(p.phase).toBe('stopped');
+  });
+});
+
+describe('size', () => {
+  it('rounds bytes and scales units', () => {
+    expect(size(404.53)).toBe('405 B');
+    expect(size(3_145_745)).toBe('3.1 MB');
+  });
+});
+
+describe('a notebook from the desktop', () => {
+  it('waits for a host, then opens there once', async () => {
+    filesBackend.openLocalNotebook.mockResolvedValueOnce('project-2');
+    const p = new ProjectState();
+    p.requested = '/work/proj/analysis.ipynb';
+    await p.openRequested('s1');
+    expect(filesBackend.openLocalNotebook).toHaveBeenCalledWith('s1', '/work/proj/analysis.ipynb', null, null);
+    expect(p.requested).toBeNull();
+    expect(p.id).toBe('project-2');
+  });
+});
