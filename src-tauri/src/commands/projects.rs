@@ -176,7 +176,7 @@ pub async fn open_local_notebook<R: Runtime>(
         .load_or_default()
         .gpu_free;
     spec.env = env;
-    spec.connection = Some(connection.clone());
+    spec.host_session = Some(state.host(&session_id)?);
     spec.secrets = state.secrets();
     spec.saved_forwards = false;
     let handle = Handle {

@@ -3,6 +3,7 @@
 // ({ code, message, fields? }); switch on `code`, never on the message.
 import { invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
+import { getCurrentWebview } from '@tauri-apps/api/webview';
 import { Command } from '@tauri-apps/plugin-shell';
 
 import type { AppError } from './bindings/AppError';
@@ -71,41 +72,33 @@ export const backend = {
 export type Backend = typeof backend;
 
 // The Files view: SFTP over a connected host's session (commands/files.rs).
-import type { FilesListing } from './bindings/FilesListing';
-import type { FilesProgress } from './bindings/FilesProgress';
-import type { ProjectEvent } from './bindings/ProjectEvent';
-import { getCurrentWebview } from '@tauri-apps/api/webview';
 
 export const filesBackend = {
   /** The folder `path` (null: the home folder) on the session's host. */
-  list: (sessionId: string, path: string | null) => call<FilesListing>('list_files', { sessionId, path }),
-  makeFolder: (sessionId: string, path: string) => call<void>('make_folder', { sessionId, path }),
+  list: api.listFiles,
+  makeFolder: api.makeFolder,
   /** `to`: a new name in the same folder, or a full path. */
-  rename: (sessionId: string, from: string, to: string) => call<void>('rename_file', { sessionId, from, to }),
+  rename: api.renameFile,
   /** Deletes a file, or a folder with everything in it. Ask first. */
-  remove: (sessionId: string, path: string) => call<void>('delete_file', { sessionId, path }),
+  remove: api.deleteFile,
   /** Asks for files in a picker and uploads them into `dir`; resolves to how many went up. */
-  uploadPicked: (sessionId: string, dir: string) => call<number>('upload_files', { sessionId, dir }),
+  uploadPicked: api.uploadFiles,
   /** Uploads local files (dropped on the window) into `dir`. */
-  uploadPaths: (sessionId: string, dir: string, paths: string[]) => call<number>('upload_paths', { sessionId, dir, paths }),
+  uploadPaths: api.uploadPaths,
   /** Asks where to save, then downloads; resolves to the local path (null: cancelled). */
-  download: (sessionId: string, path: string) => call<string | null>('download_file', { sessionId, path }),
-  onProgress: (handler: (event: FilesProgress) => void): Promise<UnlistenFn> =>
-    listen<FilesProgress>('files-progress', (e) => handler(e.payload)),
+  download: api.downloadFile,
+  onProgress: (handler: (event: Events['files-progress']) => void): Promise<UnlistenFn> => on('files-progress', handler),
   /** "Open notebook…": asks for an .ipynb; resolves to its path (null: cancelled). */
-  pickNotebook: () => call<string | null>('pick_notebook'),
+  pickNotebook: api.pickNotebook,
   /** Runs the local notebook on the session's host; resolves to the project id (events follow). */
-  openLocalNotebook: (sessionId: string, path: string, gpu: string | null, env: string | null) =>
-    call<string>('open_local_notebook', { sessionId, path, gpu, env }),
-  bringBackNow: (projectId: string) => call<void>('bring_back_now', { projectId }),
-  stopSyncing: (projectId: string) => call<void>('stop_syncing', { projectId }),
+  openLocalNotebook: api.openLocalNotebook,
+  bringBackNow: api.bringBackNow,
+  stopSyncing: api.stopSyncing,
   /** The notebook the app was started with ("Open with Tunnelbook"), once. */
-  takeRequestedNotebook: () => call<string | null>('take_requested_notebook'),
+  takeRequestedNotebook: api.takeRequestedNotebook,
   /** A notebook handed to the running app ("Open with Tunnelbook" again). */
-  onNotebookRequested: (handler: (path: string) => void): Promise<UnlistenFn> =>
-    listen<string>('notebook-requested', (e) => handler(e.payload)),
-  onProject: (handler: (event: ProjectEvent) => void): Promise<UnlistenFn> =>
-    listen<ProjectEvent>('project', (e) => handler(e.payload)),
+  onNotebookRequested: (handler: (path: string) => void): Promise<UnlistenFn> => on('notebook-requested', handler),
+  onProject: (handler: (event: Events['project']) => void): Promise<UnlistenFn> => on('project', handler),
   /** Files dropped on the window from the desktop (their local paths). */
   onDrop: (handler: (paths: string[]) => void): Promise<UnlistenFn> =>
     getCurrentWebview().onDragDropEvent((e) => {

@@ -4,6 +4,8 @@ import type { AppPaths } from './AppPaths';
 import type { EnvironmentView } from './EnvironmentView';
 import type { ErrorCode } from './ErrorCode';
 import type { ExecOutput } from './ExecOutput';
+import type { FilesListing } from './FilesListing';
+import type { FilesProgress } from './FilesProgress';
 import type { ForwardRule } from './ForwardRule';
 import type { ForwardSpec } from './ForwardSpec';
 import type { GpuEvent } from './GpuEvent';
@@ -12,6 +14,7 @@ import type { HostEntry } from './HostEntry';
 import type { ImportPreview } from './ImportPreview';
 import type { InstallEvent } from './InstallEvent';
 import type { Profile } from './Profile';
+import type { ProjectEvent } from './ProjectEvent';
 import type { PromptAnswer } from './PromptAnswer';
 import type { PromptEvent } from './PromptEvent';
 import type { ServerView } from './ServerView';
@@ -119,6 +122,30 @@ export function commands(invoke: Invoke) {
     resizeTerminal: (terminalId: string, cols: number, rows: number) => invoke<void>('resize_terminal', { terminalId, cols, rows }),
     /** Closes terminal `terminal_id` (the host hangs up its shell). */
     closeTerminal: (terminalId: string) => invoke<void>('close_terminal', { terminalId }),
+    /** The folder `path` on session `session_id`'s host (`None` or `~`: the home folder). */
+    listFiles: (sessionId: string, path: string | null) => invoke<FilesListing>('list_files', { sessionId, path }),
+    /** Makes the folder `path` (and missing parents). */
+    makeFolder: (sessionId: string, path: string) => invoke<void>('make_folder', { sessionId, path }),
+    /** Renames `from` to `to` (a name without `/` stays in the same folder). */
+    renameFile: (sessionId: string, from: string, to: string) => invoke<void>('rename_file', { sessionId, from, to }),
+    /** Deletes the file, or the folder with everything in it, at `path` (the UI asks first). */
+    deleteFile: (sessionId: string, path: string) => invoke<void>('delete_file', { sessionId, path }),
+    /** "Upload…": asks for files in a picker, then uploads them into `dir`; returns how many went up (0 when the picker was cancelled). */
+    uploadFiles: (sessionId: string, dir: string) => invoke<number>('upload_files', { sessionId, dir }),
+    /** Uploads the local files `paths` into the remote folder `dir` (files dropped on the window, or chosen in the picker); returns how many went up. Folders among them go up whole. */
+    uploadPaths: (sessionId: string, dir: string, paths: string[]) => invoke<number>('upload_paths', { sessionId, dir, paths }),
+    /** "Download": asks where to save the remote file `path` (its name suggested), then downloads it there; returns the local path (`None` when the dialog was cancelled). */
+    downloadFile: (sessionId: string, path: string) => invoke<string | null>('download_file', { sessionId, path }),
+    /** Asks for a notebook (`.ipynb`) in a file picker; `None` when cancelled. */
+    pickNotebook: () => invoke<string | null>('pick_notebook'),
+    /** Opens the local notebook `path` on session `session_id`'s host (GPU and environment as for a launch: `None` takes the host's saved choices); returns the project's id at once. Progress comes as [`PROJECT_EVENT`]s. */
+    openLocalNotebook: (sessionId: string, path: string, gpu: string | null, env: string | null) => invoke<string>('open_local_notebook', { sessionId, path, gpu, env }),
+    /** "Bring back now": checks the host for saves at once. */
+    bringBackNow: (projectId: string) => invoke<void>('bring_back_now', { projectId }),
+    /** "Stop syncing": one last check, then no more (the notebook window and server stay). */
+    stopSyncing: (projectId: string) => invoke<void>('stop_syncing', { projectId }),
+    /** The notebook the app was asked to open on its command line, once (`None` when none). */
+    takeRequestedNotebook: () => invoke<string | null>('take_requested_notebook'),
   };
 }
 
@@ -131,6 +158,9 @@ export type Events = {
   'tray-session': { sessionId: string; hostId: string };
   'quit-requested': null;
   'terminal': TerminalEvent;
+  'files-progress': FilesProgress;
+  'project': ProjectEvent;
+  'notebook-requested': string;
 };
 
 /** Every error code, in the order Rust declares them. */
