@@ -12,6 +12,7 @@ use std::{
 use tokio_util::sync::CancellationToken;
 use tunnelbook_core::{
     gpu::GpuSelector,
+    host::{HostSession, HostSpec, ReconnectPolicy},
     session::{Session, SessionControl, SessionEvent, SessionHost, SessionSpec, StepState},
     sftp::{self, Progress, Sftp, SftpError},
     sync::{BroughtBack, Project, SyncError, SyncSettings},
@@ -190,8 +191,19 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
         }
     };
 
-    // One connection for the files and the launch: one login.
-    let connection = match connect::open(global, &args.name).await {
+    // One host session for the files and the launch: one login, and it dials again after a
+    // drop (the launch follows it; the sync reopens SFTP on its new connection).
+    let (host, mut host_events) = HostSession::start(HostSpec {
+        host: SessionHost::Ssh {
+            chain: chain.clone(),
+            context: connect::context(global),
+        },
+        reconnect: ReconnectPolicy::default(),
+        free_rule: connect::free_rule(global),
+    });
+    // The launch reports the steps that matter here; the host's own events are not printed.
+    tokio::spawn(async move { while host_events.recv().await.is_some() {} });
+    let connection = match host.next_connection(None).await {
         Ok(c) => c,
         Err(e) => return connect::unreachable(e),
     };
@@ -300,7 +312,7 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
         profile,
     );
     spec.secrets = crate::hosts::system_keychain().ok();
-    spec.connection = Some(connection.clone());
+    spec.host_session = Some(host.clone());
     spec.gpu = gpu;
     spec.free_rule = connect::free_rule(global);
     spec.env = args.env.clone();
@@ -402,6 +414,7 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
         let _ = task.await;
     }
     session.close(args.stop_on_exit).await;
+    host.close().await;
     code
 }
 
