@@ -27,8 +27,8 @@ pub use self::{
     launch::{EndpointChoice, LaunchSpec, Launched, launch, new_token},
     ports::PortBook,
     servers::{
-        Attached, TokenStore, attach, attach_over, find, is_running, list, stop, token_for,
-        wait_ready,
+        Attached, TokenStore, attach, attach_over, check_answers, find, find_with_token,
+        is_running, list, list_all, stop, token_for, wait_ready,
     },
 };
 use crate::{
