@@ -232,3 +232,57 @@ fn rand_u64() -> u64 {
         .unwrap();
     u64::from(t.subsec_nanos()) ^ t.as_secs().rotate_left(17)
 }
+
+/// `up --timings` prints the step timeline of the cold start: each step, when it began and how
+/// long it took, and the total until ready.
+#[test]
+fn up_timings_prints_each_step_and_the_total() {
+    let (_sshd, client, _keys) = bed();
+    let err_path = client.dir.path().join("up-stderr");
+    let mut up = Guard::spawn(
+        client
+            .cli()
+            .args(["up", "box", "--gpu", "none", "--timings", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&err_path).unwrap()),
+    );
+    let line = up.read_line();
+    let stderr = std::fs::read_to_string(&err_path).unwrap();
+    let ready: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("up printed {line:?}: {stderr}"));
+    let id = ready["serverId"].as_str().unwrap().to_string();
+    up.kill();
+    let (code, _, err) = cli(&client, &["down", "box", &id]);
+    assert_eq!(code, 0, "{err}");
+    let table = stderr
+        .split("step timeline (ms since start):")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no timeline in: {stderr}"));
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .filter(|f: &Vec<&str>| !f.is_empty())
+        .collect();
+    let row = |step: &str| {
+        rows.iter()
+            .find(|r| r[0] == step)
+            .unwrap_or_else(|| panic!("no {step} row in {table}"))
+    };
+    for step in ["connect", "environment", "launch", "tunnel", "ready"] {
+        let r = row(step);
+        let began: u64 = r[1].parse().unwrap();
+        let took: u64 = r[2].parse().unwrap();
+        assert!(began + took < 120_000, "{table}");
+    }
+    assert_eq!(row("gpus")[2], "skipped", "{table}");
+    let total: u64 = rows
+        .iter()
+        .find(|r| r[0] == "ready" && r.get(1) == Some(&"(total)"))
+        .unwrap_or_else(|| panic!("no total in {table}"))[2]
+        .parse()
+        .unwrap();
+    let ready_row = row("ready");
+    let ready_end: u64 =
+        ready_row[1].parse::<u64>().unwrap() + ready_row[2].parse::<u64>().unwrap();
+    assert!(total >= ready_end, "{table}");
+}

@@ -12,5 +12,6 @@ pub mod secret;
 pub mod session;
 pub mod settings;
 pub mod ssh;
+pub mod timeline;
 pub mod tunnel;
 pub mod wake;
