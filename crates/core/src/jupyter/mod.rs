@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use self::{
     env::{
         DEFAULT_VENV, EnvKind, Environment, check_environment, choose, environments,
-        environments_with_modules, install, parse_environments,
+        environments_with_modules, install, launch_candidates, parse_environments,
     },
     host::Host,
     launch::{EndpointChoice, LaunchSpec, Launched, launch, new_token},
