@@ -143,14 +143,22 @@ fn main() {
         first_200(&rt, local, &token);
         at_ssh.push(start.elapsed().as_secs_f64());
         fwd.kill();
-        assert!(tb().args(["down", "box", &id]).status().unwrap().success());
+        assert!(
+            tb().args(["down", "box", &id])
+                .stderr(Stdio::null())
+                .status()
+                .unwrap()
+                .success()
+        );
 
         // OpenSSH by hand, cold: GPUs, launch detached with the token on stdin, forward, poll.
+        // (The shim is in ~/bin, which only a login shell puts on PATH; a real nvidia-smi is in
+        // /usr/bin.)
         let token = Sensitive::new(format!("{:032x}{:032x}", rand_u128(), rand_u128() ^ 7));
         let (remote_port, local_port) = (free_port(), free_port());
         let start = Instant::now();
         let launch = format!(
-            "nvidia-smi >/dev/null; IFS= read -r JUPYTER_TOKEN; export JUPYTER_TOKEN; cd; setsid nohup {}/bin/jupyter lab --no-browser \
+            "PATH=$HOME/bin:$PATH nvidia-smi >/dev/null; IFS= read -r JUPYTER_TOKEN; export JUPYTER_TOKEN; cd; setsid nohup {}/bin/jupyter lab --no-browser \
              --ServerApp.ip=127.0.0.1 --ServerApp.port={remote_port} --ServerApp.port_retries=0 \
              > /tmp/tb-bench-{remote_port}.log 2>&1 < /dev/null & echo $!",
             venv.display()
