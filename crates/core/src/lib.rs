@@ -7,6 +7,7 @@
 
 pub mod gpu;
 pub mod jupyter;
+pub mod memory;
 pub mod profile;
 pub mod secret;
 pub mod session;
