@@ -680,4 +680,35 @@ mod tests {
                 .contains("ImportError")
         );
     }
+
+    #[test]
+    fn listing_joins_records_tokens_and_jupyters_own_files_once_per_pid() {
+        let record = r#"{"id":"tb-1","pid":10,"endpoint":{"kind":"unixSocket","path":"/r/tb-1.sock"},"baseUrl":"/","env":"/v","gpu":null,"started":5,"rootDir":"/h","log":"/r/tb-1.log","app":"lab","managed":true}"#;
+        let text = format!(
+            "record\t{record}\ntoken\t10\tfrom-environ\n\
+             jpserver\t{{\"pid\": 10, \"sock\": \"/r/tb-1.sock\", \"token\": \"from-file\"}}\n\
+             jpserver\t{{\"pid\": 20, \"hostname\": \"0.0.0.0\", \"port\": 8888, \"notebook_dir\": \"/w\", \"token\": \"t20\"}}\n\
+             jpserver\t{{\"pid\": 20, \"hostname\": \"0.0.0.0\", \"port\": 8888, \"token\": \"t20\"}}\n\
+             jpserver\tnot json\nrecord\t{{broken\n"
+        );
+        let found = parse_listing(&text);
+        assert_eq!(found.len(), 2, "{found:?}");
+        let (own, token) = &found[0];
+        assert_eq!((own.id.as_str(), own.managed), ("tb-1", true));
+        assert_eq!(
+            token.as_ref().map(|t| t.expose().as_str()),
+            Some("from-environ")
+        );
+        let (theirs, token) = &found[1];
+        assert_eq!((theirs.id.as_str(), theirs.managed), ("pid-20", false));
+        assert_eq!(
+            theirs.endpoint,
+            Target::Tcp {
+                host: "127.0.0.1".into(),
+                port: 8888
+            }
+        );
+        assert_eq!(theirs.root_dir.as_deref(), Some("/w"));
+        assert_eq!(token.as_ref().map(|t| t.expose().as_str()), Some("t20"));
+    }
 }
