@@ -1,9 +1,20 @@
-//! Time from "start" to the first 200 from `/lab`: `tunnelbook up` against the same steps done by
-//! hand with OpenSSH (`ssh host 'setsid nohup jupyter lab … &'`, `ssh -N -L`, poll), on the same
-//! sshd, JupyterLab venv and machine, in one run, alternating.
+//! The notebook paths against the same work done by hand with OpenSSH, on the same sshd,
+//! JupyterLab venv and machine, in one run, alternating (issue 19). Time is until `/api/status`
+//! answers 200 with the token through the tunnel.
+//!
+//! - cold start: `tunnelbook up box --gpu auto` (connect, GPU query, environment check, detached
+//!   launch, tunnel, readiness) against `ssh host 'nvidia-smi; setsid nohup jupyter lab … &'`,
+//!   `ssh -N -L`, poll — with the `nvidia-smi` shim playing two GPUs on the host;
+//! - reattach: `tunnelbook attach box ID` to the running server against `ssh -N -L` to its socket
+//!   (OpenSSH has to be told where it is) and poll;
+//! - listing: `tunnelbook ls box` against `ssh host true`.
+//!
+//! Prints each round, the medians, the step timeline (`up --timings`) of the median Tunnelbook
+//! cold start, and `row\t…` summary lines that `scripts/bench.sh` collects.
 //!
 //! Run: `cargo build --release -p tunnelbook-cli && cargo bench -p tunnelbook-testbed --bench
-//! up_vs_openssh` (as root, like the tests; the first run builds the test bed's JupyterLab venv).
+//! up_vs_openssh` (as root, like the tests; the first run builds the test bed's JupyterLab
+//! venv). `TB_BENCH_ROUNDS=N` changes the number of rounds (default 5).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -15,23 +26,35 @@ use std::{
 };
 
 use tunnelbook_core::{jupyter::http, secret::Sensitive};
-use tunnelbook_testbed::{BenchBed, Guard, free_port, jupyter_venv, median};
+use tunnelbook_testbed::{
+    BenchBed, Guard, NvidiaSmiShim, OTHER_USER, USER, free_port, jupyter_venv, median, sleeper,
+    two_gpu_scenario,
+};
 
-const ROUNDS: usize = 3;
-
-/// Polls `GET /lab` on `port` until it answers 200.
+/// Polls `GET /api/status` with `token` on `port` until it answers 200.
 fn first_200(rt: &tokio::runtime::Runtime, port: u16, token: &Sensitive<String>) {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
-        if let Ok(r) = rt.block_on(http::request(addr, "GET", "/lab", Some(token)))
+        if let Ok(r) = rt.block_on(http::request(addr, "GET", "/api/status", Some(token)))
             && r.status == 200
         {
             return;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(10));
     }
-    panic!("no 200 from /lab on {port}");
+    panic!("no 200 from /api/status on {port}");
+}
+
+fn token_of(url: &str) -> Sensitive<String> {
+    Sensitive::new(url.split("token=").nth(1).unwrap().to_string())
+}
+
+fn rounds() -> usize {
+    std::env::var("TB_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5)
 }
 
 fn main() {
@@ -40,39 +63,102 @@ fn main() {
     let bed = BenchBed::start(|p| p.environment = Some(venv.display().to_string()));
     let ssh = |extra: &[&str]| bed.ssh(extra);
     let tb = || bed.tunnelbook();
+    let holder = sleeper(OTHER_USER);
+    let scenario = two_gpu_scenario(holder.pid());
+    let _shim = NvidiaSmiShim::install(USER, scenario.path());
 
     println!(
-        "# tunnelbook up vs OpenSSH by hand: start to first 200 from /lab (JupyterLab in {})",
+        "# notebook paths: tunnelbook vs OpenSSH by hand, until /api/status answers 200 (JupyterLab in {})",
         venv.display()
     );
-    let (mut t_tb, mut t_ssh) = (Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        // Tunnelbook.
+    let (mut up_tb, mut up_ssh) = (Vec::new(), Vec::new());
+    let (mut at_tb, mut at_ssh) = (Vec::new(), Vec::new());
+    let (mut ls_tb, mut ls_ssh) = (Vec::new(), Vec::new());
+    let mut timelines = Vec::new();
+    for round in 0..rounds() {
+        // Tunnelbook, cold.
+        let err_path = bed.client.dir.path().join(format!("up-{round}.err"));
         let start = Instant::now();
         let mut up = Guard::spawn(
-            tb().args(["up", "box", "--gpu", "none", "--json"])
+            tb().args(["up", "box", "--gpu", "auto", "--json", "--timings"])
+                .stdout(Stdio::piped())
+                .stderr(std::fs::File::create(&err_path).unwrap()),
+        );
+        let ready: serde_json::Value = serde_json::from_str(&up.read_line()).unwrap();
+        let port = u16::try_from(ready["localPort"].as_u64().unwrap()).unwrap();
+        let token = token_of(ready["url"].as_str().unwrap());
+        first_200(&rt, port, &token);
+        up_tb.push(start.elapsed().as_secs_f64());
+        let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+        timelines.push(
+            stderr
+                .split("step timeline")
+                .nth(1)
+                .map(|t| format!("step timeline{}", t.split("JupyterLab").next().unwrap_or(t)))
+                .unwrap_or_default(),
+        );
+        up.kill();
+        let id = ready["serverId"].as_str().unwrap().to_string();
+
+        // Listing: `tunnelbook ls` vs a bare `ssh host true`.
+        let start = Instant::now();
+        let listed = tb().args(["ls", "box", "--json"]).output().unwrap();
+        ls_tb.push(start.elapsed().as_secs_f64());
+        assert!(listed.status.success(), "{listed:?}");
+        let servers: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+        let server = servers
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id.as_str())
+            .unwrap()
+            .clone();
+        let start = Instant::now();
+        assert!(ssh(&[]).arg("true").status().unwrap().success());
+        ls_ssh.push(start.elapsed().as_secs_f64());
+
+        // Reattach: `tunnelbook attach` vs `ssh -N -L` to the known endpoint.
+        let start = Instant::now();
+        let mut attach = Guard::spawn(
+            tb().args(["attach", "box", &id, "--json"])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null()),
         );
-        let ready: serde_json::Value = serde_json::from_str(&up.read_line()).unwrap();
-        let url = ready["url"].as_str().unwrap();
-        let token = Sensitive::new(url.split("token=").nth(1).unwrap().to_string());
-        first_200(
-            &rt,
-            u16::try_from(ready["localPort"].as_u64().unwrap()).unwrap(),
-            &token,
+        let attached: serde_json::Value = serde_json::from_str(&attach.read_line()).unwrap();
+        let port = u16::try_from(attached["localPort"].as_u64().unwrap()).unwrap();
+        first_200(&rt, port, &token_of(attached["url"].as_str().unwrap()));
+        at_tb.push(start.elapsed().as_secs_f64());
+        attach.kill();
+        let target = match server["endpoint"]["kind"].as_str() {
+            Some("unixSocket") => server["endpoint"]["path"].as_str().unwrap().to_string(),
+            _ => format!("127.0.0.1:{}", server["endpoint"]["port"]),
+        };
+        let local = free_port();
+        let start = Instant::now();
+        let mut fwd = Guard::spawn(
+            ssh(&["-N", "-L", &format!("127.0.0.1:{local}:{target}")])
+                .stdin(Stdio::null())
+                .stderr(Stdio::null()),
         );
-        t_tb.push(start.elapsed().as_secs_f64());
-        up.kill();
-        let id = ready["serverId"].as_str().unwrap();
-        assert!(tb().args(["down", "box", id]).status().unwrap().success());
+        first_200(&rt, local, &token);
+        at_ssh.push(start.elapsed().as_secs_f64());
+        fwd.kill();
+        assert!(
+            tb().args(["down", "box", &id])
+                .stderr(Stdio::null())
+                .status()
+                .unwrap()
+                .success()
+        );
 
-        // OpenSSH by hand: launch detached with the token on stdin, forward, poll.
+        // OpenSSH by hand, cold: GPUs, launch detached with the token on stdin, forward, poll.
+        // (The shim is in ~/bin, which only a login shell puts on PATH; a real nvidia-smi is in
+        // /usr/bin.)
         let token = Sensitive::new(format!("{:032x}{:032x}", rand_u128(), rand_u128() ^ 7));
         let (remote_port, local_port) = (free_port(), free_port());
         let start = Instant::now();
         let launch = format!(
-            "IFS= read -r JUPYTER_TOKEN; export JUPYTER_TOKEN; cd; setsid nohup {}/bin/jupyter lab --no-browser \
+            "PATH=$HOME/bin:$PATH nvidia-smi -L >/dev/null; IFS= read -r JUPYTER_TOKEN; export JUPYTER_TOKEN; cd; setsid nohup {}/bin/jupyter lab --no-browser \
              --ServerApp.ip=127.0.0.1 --ServerApp.port={remote_port} --ServerApp.port_retries=0 \
              > /tmp/tb-bench-{remote_port}.log 2>&1 < /dev/null & echo $!",
             venv.display()
@@ -96,20 +182,38 @@ fn main() {
             .stderr(Stdio::null()),
         );
         first_200(&rt, local_port, &token);
-        t_ssh.push(start.elapsed().as_secs_f64());
+        up_ssh.push(start.elapsed().as_secs_f64());
         fwd.kill();
         let _ = ssh(&[])
             .arg(format!("kill {pid}; rm -f /tmp/tb-bench-{remote_port}.log"))
             .status();
         println!(
-            "round {round}: tunnelbook {:.2} s, openssh {:.2} s",
-            t_tb[round], t_ssh[round]
+            "round {round}: cold up {:.2} / {:.2} s, attach {:.3} / {:.3} s, ls {:.3} / {:.3} s (tunnelbook / openssh)",
+            up_tb[round], up_ssh[round], at_tb[round], at_ssh[round], ls_tb[round], ls_ssh[round]
         );
         std::thread::sleep(Duration::from_secs(1));
     }
-    let (a, b) = (median(t_tb), median(t_ssh));
+    // The timeline of the median Tunnelbook cold start.
+    let mut order: Vec<usize> = (0..up_tb.len()).collect();
+    order.sort_by(|a, b| up_tb[*a].total_cmp(&up_tb[*b]));
     println!(
-        "median start→first 200 from /lab: tunnelbook {a:.2} s, openssh {b:.2} s, ratio tunnelbook/openssh {:.2}",
+        "\nTunnelbook's median cold start (round {}):\n{}",
+        order[order.len() / 2],
+        timelines[order[order.len() / 2]].trim_end()
+    );
+    let (a, b) = (median(up_tb), median(up_ssh));
+    println!(
+        "row\tcold: `up --gpu auto` vs `ssh host 'nvidia-smi -L; setsid nohup jupyter lab …'` + `ssh -N -L` + poll (s)\t{a:.2}\t{b:.2}\t{:.2}",
+        a / b
+    );
+    let (a, b) = (median(at_tb), median(at_ssh));
+    println!(
+        "row\treattach: `attach` to a running server vs `ssh -N -L` to its known endpoint, until it answers (s)\t{a:.3}\t{b:.3}\t{:.2}",
+        a / b
+    );
+    let (a, b) = (median(ls_tb), median(ls_ssh));
+    println!(
+        "row\t`ls` (servers on the host) vs `ssh host true` (s)\t{a:.3}\t{b:.3}\t{:.2}",
         a / b
     );
 }

@@ -3,8 +3,10 @@
 //! Run: `bash scripts/bench.sh` (builds the release CLI, then `cargo bench -p tunnelbook-testbed
 //! --bench vs_openssh`). Prints medians and the Tunnelbook / OpenSSH ratio for: connect +
 //! authenticate + `exec true`; throughput of a 1 GiB download through a local forward (with raw
-//! loopback TCP as the ceiling); p50/p99 latency of 1,000 sequential small HTTP requests; total
-//! time of 200 concurrent requests.
+//! loopback TCP as the ceiling) and the client process's CPU time per GiB of it (user + system,
+//! from `/proc/PID/stat`); p50/p99 latency of 1,000 sequential small HTTP requests; total time of
+//! 200 concurrent requests. Lines starting `row\t` are the issue-19 summary rows `scripts/bench.sh`
+//! collects.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -118,12 +120,29 @@ fn response_length(head: &[u8]) -> Option<u64> {
 struct Forward {
     name: &'static str,
     addr: SocketAddr,
+    /// The client process doing the forwarding (none for raw TCP).
+    pid: Option<u32>,
+}
+
+/// CPU seconds (user + system) process `pid` has used so far.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) start at index 2 of the split.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    // SAFETY: sysconf only reads a system constant.
+    #[allow(unsafe_code)]
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks / hz
 }
 
 /// One path's results: MiB/s, latencies in ms.
 struct Row {
     name: &'static str,
     mib_s: f64,
+    /// Client CPU seconds per GiB downloaded (median of the rounds); 0 for raw TCP.
+    cpu_per_gib: f64,
     p50: f64,
     p99: f64,
     close_p50: f64,
@@ -132,13 +151,14 @@ struct Row {
 }
 
 impl Row {
-    const HEADER: &str = "| path | MiB/s | p50 ms | p99 ms | p50 to close ms | p99 to close ms | 200 concurrent ms |\n|---|---|---|---|---|---|---|";
+    const HEADER: &str = "| path | MiB/s | client CPU s/GiB | p50 ms | p99 ms | p50 to close ms | p99 to close ms | 200 concurrent ms |\n|---|---|---|---|---|---|---|---|";
 
     fn markdown(&self) -> String {
         format!(
-            "| {} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1} |",
+            "| {} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1} |",
             self.name,
             self.mib_s,
+            self.cpu_per_gib,
             self.p50,
             self.p99,
             self.close_p50,
@@ -152,16 +172,21 @@ async fn measure(forwards: &[Forward]) -> Vec<Row> {
     // Throughput: 1 GiB downloads, the paths taking turns round by round so that a change in the
     // machine's load hits every path alike; the best of each path's rounds, MiB/s.
     let mut mibs = vec![Vec::new(); forwards.len()];
+    let mut cpus = vec![Vec::new(); forwards.len()];
     for _ in 0..3 {
-        for (f, mibs) in forwards.iter().zip(&mut mibs) {
+        for ((f, mibs), cpus) in forwards.iter().zip(&mut mibs).zip(&mut cpus) {
+            let cpu0 = f.pid.map(cpu_secs);
             let t = Instant::now();
             let (got, _, _) = request(f.addr, "/big").await;
             assert!(got > BIG, "{}: short download {got}", f.name);
             mibs.push(got as f64 / (1 << 20) as f64 / t.elapsed().as_secs_f64());
+            if let (Some(pid), Some(cpu0)) = (f.pid, cpu0) {
+                cpus.push((cpu_secs(pid) - cpu0) / (got as f64 / (1u64 << 30) as f64));
+            }
         }
     }
     let mut rows = Vec::new();
-    for (f, mibs) in forwards.iter().zip(mibs) {
+    for ((f, mibs), cpus) in forwards.iter().zip(mibs).zip(cpus) {
         // Latency: 1,000 sequential requests, each on a new connection: until the response is
         // complete, and until the connection has closed.
         let (mut lat, mut lat_close) = (Vec::new(), Vec::new());
@@ -187,6 +212,7 @@ async fn measure(forwards: &[Forward]) -> Vec<Row> {
         let row = Row {
             name: f.name,
             mib_s: mibs.iter().copied().fold(0.0, f64::max),
+            cpu_per_gib: if cpus.is_empty() { 0.0 } else { median(cpus) },
             p50: percentile(&lat, 0.5),
             p99: percentile(&lat, 0.99),
             close_p50: percentile(&lat_close, 0.5),
@@ -239,7 +265,7 @@ fn main() {
         .unwrap();
     let server = rt.block_on(http_server());
     let ssh_port = tunnelbook_testbed::free_port();
-    let _ssh_fwd = Guard::spawn(
+    let ssh_fwd = Guard::spawn(
         ssh(&[
             "-N",
             "-L",
@@ -269,14 +295,17 @@ fn main() {
         Forward {
             name: "raw-tcp",
             addr: server,
+            pid: None,
         },
         Forward {
             name: "openssh",
             addr: SocketAddr::from(([127, 0, 0, 1], ssh_port)),
+            pid: Some(ssh_fwd.pid()),
         },
         Forward {
             name: "tunnelbook",
             addr: tb_addr,
+            pid: Some(tb_fwd.pid()),
         },
     ]));
     let (raw, os, tbk) = (&rows[0], &rows[1], &rows[2]);
@@ -298,6 +327,25 @@ fn main() {
         tbk.close_p50 / os.close_p50,
         tbk.concurrent / os.concurrent,
         raw.mib_s
+    );
+    // The issue-19 summary rows (tab separated: what, tunnelbook, openssh, ratio).
+    println!(
+        "row\tclient CPU per GiB through a local forward (aes256-gcm), `forward -L` vs `ssh -L` (s)\t{:.3}\t{:.3}\t{:.2}",
+        tbk.cpu_per_gib,
+        os.cpu_per_gib,
+        tbk.cpu_per_gib / os.cpu_per_gib
+    );
+    println!(
+        "row\tthroughput of that forward (MiB/s)\t{:.0}\t{:.0}\t{:.2}",
+        tbk.mib_s,
+        os.mib_s,
+        tbk.mib_s / os.mib_s
+    );
+    println!(
+        "row\tp50 of a small request through it, response complete (ms)\t{:.3}\t{:.3}\t{:.2}",
+        tbk.p50,
+        os.p50,
+        tbk.p50 / os.p50
     );
 }
 

@@ -98,6 +98,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    tunnelbook_core::memory::tune_allocator();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -17,6 +17,10 @@ pub struct LsArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Also ask Jupyter itself (`jupyter server list`, about a second more): finds servers
+    /// started with a runtime directory of their own.
+    #[arg(long)]
+    all: bool,
 }
 
 /// Arguments of `attach`.
@@ -75,7 +79,12 @@ pub async fn ls(global: &Global, args: LsArgs) -> ExitCode {
         Ok(h) => h,
         Err(e) => return connect::unreachable(e),
     };
-    let result = jupyter::list(&host, profile.environment.as_deref()).await;
+    let env = profile.environment.as_deref();
+    let result = if args.all {
+        jupyter::list_all(&host, env).await
+    } else {
+        jupyter::list(&host, env).await
+    };
     if let Some(conn) = host.connection() {
         conn.close().await;
     }
@@ -123,16 +132,20 @@ pub async fn attach(global: &Global, args: AttachArgs) -> ExitCode {
     };
     let env = profile.environment.as_deref();
     let attached = async {
-        let servers = jupyter::list(&host, env).await?;
-        let server = jupyter::find(&host.name(), &servers, args.server.as_deref())?.clone();
-        let token = jupyter::token_for(&host, &server, &tokens(&profile.name), env).await?;
         // Without --port: the port this server had last time, when it is free.
         let book = jupyter::PortBook::in_home(&connect::home(global));
-        let listen = args
-            .port
-            .map(Listen::loopback)
-            .unwrap_or_else(|| book.listen(&profile.name, &server.id));
-        let attached = jupyter::attach(&host, &server, &token, listen).await?;
+        let (server, attached) = jupyter::reattach(
+            &host,
+            args.server.as_deref(),
+            &tokens(&profile.name),
+            env,
+            |server| {
+                args.port
+                    .map(Listen::loopback)
+                    .unwrap_or_else(|| book.listen(&profile.name, &server.id))
+            },
+        )
+        .await?;
         if let Err(e) = book.remember(&profile.name, &server.id, attached.local_addr.port()) {
             tracing::debug!(error = %e, "cannot remember the notebook's local port");
         }

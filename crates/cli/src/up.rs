@@ -45,6 +45,10 @@ pub struct UpArgs {
     /// SLURM hosts (issue 20).
     #[command(flatten)]
     slurm: crate::slurm::SlurmUpArgs,
+    /// Print the step timeline (when each step began and how long it took, in ms) to stderr
+    /// once the notebook is ready or a step failed.
+    #[arg(long)]
+    timings: bool,
 }
 
 /// Runs a session, prints progress to stderr and the URL (or JSON) to stdout, then keeps the
@@ -113,6 +117,7 @@ pub async fn run(global: &Global, args: UpArgs) -> ExitCode {
     spec.local_port = args.port;
     spec.ready_timeout = std::time::Duration::from_secs(args.timeout);
     spec.stop_server_on_cancel = args.stop_on_exit;
+    let mut timeline = tunnelbook_core::timeline::Timeline::new();
     let mut session = Session::start(spec);
     let mut ready = false;
     // One line of stdin after the server is gone means "start it again" (only read then, so the
@@ -142,6 +147,10 @@ pub async fn run(global: &Global, args: UpArgs) -> ExitCode {
             eprintln!("tunnelbook: the session ended unexpectedly");
             break ExitCode::from(1);
         };
+        timeline.record(&event);
+        if args.timings && matches!(event, SessionEvent::Ready(_) | SessionEvent::Failed { .. }) {
+            eprint!("{}", timeline.render());
+        }
         match event {
             SessionEvent::Progress(p) => {
                 let mark = match p.state {

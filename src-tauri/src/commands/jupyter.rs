@@ -251,13 +251,16 @@ pub async fn attach_server<R: Runtime>(
     let host = state.jupyter_host(&session_id)?;
     let configured = configured_env(&state, &session_id)?;
     let tokens = token_store(&state, &session_id)?;
-    let servers = jupyter::list(&host, configured.as_deref()).await?;
-    let server = jupyter::find(&host.name(), &servers, Some(&server_id))?;
-    let token = jupyter::token_for(&host, server, &tokens, configured.as_deref()).await?;
     // The same local port as last time when it is free: bookmarks and open tabs keep working.
     let book = jupyter::PortBook::in_home(state.home());
-    let listen = book.listen(&tokens.profile, &server.id);
-    let attached = jupyter::attach(&host, server, &token, listen).await?;
+    let (server, attached) = jupyter::reattach(
+        &host,
+        Some(&server_id),
+        &tokens,
+        configured.as_deref(),
+        |server| book.listen(&tokens.profile, &server.id),
+    )
+    .await?;
     if let Err(e) = book.remember(&tokens.profile, &server.id, attached.local_addr.port()) {
         tracing::debug!(error = %e, "cannot remember the notebook's local port");
     }

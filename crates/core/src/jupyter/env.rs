@@ -82,8 +82,9 @@ if [ -n "$tb_cfg" ]; then
         if [ -f "$tb_cfg" ] && [ -x "$tb_cfg" ]; then
             tb_p=$(dirname "$(dirname "$tb_cfg")"); tb_probe configured "$(basename "$tb_p")" "$tb_p" "$tb_cfg"
         else
-            tb_probe configured "$(basename "$tb_cfg")" "$tb_cfg" "$(tb_prefix_py "$tb_cfg")"
-        fi ;;
+            tb_p=$tb_cfg; tb_probe configured "$(basename "$tb_cfg")" "$tb_cfg" "$(tb_prefix_py "$tb_cfg")"
+        fi
+        tb_cfg_prefix=$tb_p ;;
     esac
 fi
 if [ -n "$tb_mods" ] && [ -z "$tb_cfg" ] && tb_py=$(command -v python3 2>/dev/null); then
@@ -106,6 +107,9 @@ if command -v module >/dev/null 2>&1; then
         esac
     done
 fi
+# A launch from a path cannot fall to another environment; only a module providing it (above)
+# or conda owning it (the scans below tell) changes how it is launched.
+if [ -n "${tb_only_cfg:-}" ] && [ -n "${tb_cfg_prefix:-}" ] && [ ! -d "$tb_cfg_prefix/conda-meta" ]; then exit 0; fi
 for tb_c in "${CONDA_EXE:-}" "$(command -v conda 2>/dev/null)" "$(command -v mamba 2>/dev/null)"; do
     [ -n "$tb_c" ] && [ -x "$tb_c" ] || continue
     tb_base=$(cd "$(dirname "$tb_c")/.." && pwd)
@@ -185,9 +189,10 @@ rm -f "$tb_ml"
 
 /// The discovery script, with the configured environment (path or name) to include and the
 /// modules to load first.
-fn discover_script(configured: Option<&str>, modules: &[String]) -> String {
+fn discover_script(configured: Option<&str>, modules: &[String], only_configured: bool) -> String {
     format!(
-        "tb_cfg={}\ntb_code={}\ntb_mods={}\n{}{DISCOVER}",
+        "tb_only_cfg={}\ntb_cfg={}\ntb_code={}\ntb_mods={}\n{}{DISCOVER}",
+        if only_configured { "1" } else { "" },
         super::shell_quote(configured.unwrap_or("")),
         super::shell_quote(PROBE),
         super::shell_quote(&modules.join(" ")),
@@ -219,8 +224,29 @@ pub async fn environments_with_modules(
     configured: Option<&str>,
     modules: &[String],
 ) -> Result<Vec<Environment>, JupyterError> {
+    discover(host, configured, modules, false).await
+}
+
+/// What a launch chooses from ([`choose`] with `wanted`): [`environments_with_modules`], except
+/// that when `wanted` is a path (not a conda prefix) the scan stops after it and the modules —
+/// [`choose`] takes it or fails on it, never another, and only a module providing it changes how
+/// it is launched — so the host does not start every other interpreter it has first.
+pub async fn launch_candidates(
+    host: &Host,
+    wanted: Option<&str>,
+    modules: &[String],
+) -> Result<Vec<Environment>, JupyterError> {
+    discover(host, wanted, modules, true).await
+}
+
+async fn discover(
+    host: &Host,
+    configured: Option<&str>,
+    modules: &[String],
+    only_configured: bool,
+) -> Result<Vec<Environment>, JupyterError> {
     let out = host
-        .exec(&discover_script(configured, modules), &[])
+        .exec(&discover_script(configured, modules, only_configured), &[])
         .await?;
     if out.status == Some(MODULE_LOAD_FAILED) {
         return Err(JupyterError::ModuleLoad {

@@ -139,7 +139,7 @@ const NEWS_ANSWERED_SH: &str = r#"mkdir -p "$tb_dir/jupyter-config/labconfig" &&
 /// environment (readable only by the user and root). `setsid nohup … &` detaches the server from
 /// the SSH session: in a non-interactive shell the background child is not a group leader, so
 /// `setsid` execs in place and `$!` is the server's pid, session and process group.
-fn script(id: &str, spec: &LaunchSpec, socket: bool) -> String {
+fn script(id: &str, spec: &LaunchSpec, socket: bool, record: &str) -> String {
     let mut s = String::new();
     s.push_str("IFS= read -r JUPYTER_TOKEN || { echo 'tunnelbook: no token on stdin' >&2; exit 90; }\nexport JUPYTER_TOKEN\n");
     s.push_str(RUNTIME_DIR_SH);
@@ -229,13 +229,52 @@ if [ -n "${TB_PORT_FILE:-}" ]; then
 fi
 "#,
     );
+    s.push_str(&format!("tb_rec={}\n", shell_quote(record)));
+    s.push_str(RECORD_SH);
     s.push_str("printf 'tb_launched\\t%s\\t%s\\t%s\\t%s\\t%s\\n' \"$tb_pid\" \"$tb_dir\" \"$tb_port\" \"$tb_sock\" \"$PWD\"\n");
     s
 }
 
+/// Exit status of a launch whose record could not be written (the server is stopped again).
+const RECORD_FAILED: u32 = 97;
+
+/// Writes Tunnelbook's record of the server just started, in the same round trip as the launch:
+/// `$tb_rec` is the record as JSON with the four values only the host knows left as the strings
+/// `"@TB_PID@"`, `"@TB_ENDPOINT@"`, `"@TB_ROOT@"` and `"@TB_LOG@"`, which are filled in here
+/// (paths JSON-escaped). Written to a temporary file and renamed, mode 0600 (`umask 077`).
+const RECORD_SH: &str = r#"tb_js() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
+tb_sub() { tb_rec=${tb_rec%%"$1"*}$2${tb_rec#*"$1"}; }
+if [ -n "$tb_sock" ]; then
+    tb_ep="{\"kind\":\"unixSocket\",\"path\":\"$(tb_js "$tb_sock")\"}"
+else
+    tb_ep="{\"kind\":\"tcp\",\"host\":\"127.0.0.1\",\"port\":$tb_port}"
+fi
+tb_sub '"@TB_PID@"' "$tb_pid"
+tb_sub '"@TB_ENDPOINT@"' "$tb_ep"
+tb_sub '"@TB_ROOT@"' "\"$(tb_js "$PWD")\""
+tb_sub '"@TB_LOG@"' "\"$(tb_js "$tb_log")\""
+if ! { printf '%s\n' "$tb_rec" > "$tb_dir/$tb_id.json.tmp" && mv "$tb_dir/$tb_id.json.tmp" "$tb_dir/$tb_id.json"; }; then
+    echo "tunnelbook: cannot write the server record in $tb_dir" >&2
+    kill -TERM "-$tb_pid" 2>/dev/null
+    exit 97
+fi
+"#;
+
+/// The record of a server about to start, as JSON, with the values only the host knows as the
+/// placeholders [`RECORD_SH`] fills in.
+fn record_template(server: &JupyterServer) -> Result<String, serde_json::Error> {
+    let mut v = serde_json::to_value(server)?;
+    v["pid"] = "@TB_PID@".into();
+    v["endpoint"] = "@TB_ENDPOINT@".into();
+    v["rootDir"] = "@TB_ROOT@".into();
+    v["log"] = "@TB_LOG@".into();
+    serde_json::to_string(&v)
+}
+
 /// Starts Jupyter on `host` from `spec.env`, detached from the connection, with a new token
 /// handed over on stdin, and writes Tunnelbook's record of it (mode 0600, no token) next to its
-/// log in the user's runtime directory. Returns as soon as the process is started.
+/// log in the user's runtime directory, all in one round trip. Returns as soon as the process is
+/// started.
 pub async fn launch(host: &Host, spec: &LaunchSpec) -> Result<Launched, JupyterError> {
     let socket = match (spec.endpoint, host) {
         (_, Host::Local) | (EndpointChoice::Tcp, _) => false,
@@ -258,8 +297,31 @@ pub async fn launch(host: &Host, spec: &LaunchSpec) -> Result<Launched, JupyterE
     let id = new_id();
     let token = new_token();
     let stdin = format!("{}\n", token.expose());
+    let mut server = JupyterServer {
+        id: id.clone(),
+        pid: 0,
+        endpoint: Target::Tcp {
+            host: "127.0.0.1".into(),
+            port: 0,
+        },
+        base_url: "/".into(),
+        env: Some(spec.env.label()),
+        gpu: spec.cuda_visible_devices.clone(),
+        started: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs()),
+        root_dir: None,
+        log: None,
+        app: if spec.env.jupyter_lab { "lab" } else { "tree" }.into(),
+        managed: true,
+    };
+    let template = record_template(&server).map_err(|e| JupyterError::Unreadable {
+        host: host.name(),
+        detail: e.to_string(),
+    })?;
     let out = host
-        .exec(&script(&id, spec, socket), stdin.as_bytes())
+        .exec(&script(&id, spec, socket, &template), stdin.as_bytes())
         .await?;
     let line = out
         .stdout_text()
@@ -270,6 +332,9 @@ pub async fn launch(host: &Host, spec: &LaunchSpec) -> Result<Launched, JupyterE
             host: host.name(),
             detail: log_tail(&out.stderr_text(), 5),
         });
+    }
+    if out.status == Some(RECORD_FAILED) {
+        return Err(JupyterError::Launch(log_tail(&out.stderr_text(), 3)));
     }
     let Some(line) = line.filter(|_| out.success()) else {
         let detail = log_tail(&out.stderr_text(), 10);
@@ -300,38 +365,10 @@ pub async fn launch(host: &Host, spec: &LaunchSpec) -> Result<Launched, JupyterE
             path: sock.to_string(),
         }
     };
-    let server = JupyterServer {
-        id: id.clone(),
-        pid,
-        endpoint,
-        base_url: "/".into(),
-        env: Some(spec.env.label()),
-        gpu: spec.cuda_visible_devices.clone(),
-        started: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .ok()
-            .map(|d| d.as_secs()),
-        root_dir: Some(cwd.to_string()),
-        log: Some(format!("{dir}/{id}.log")),
-        app: if spec.env.jupyter_lab { "lab" } else { "tree" }.into(),
-        managed: true,
-    };
-    let record = serde_json::to_string(&server).map_err(|e| JupyterError::Unreadable {
-        host: host.name(),
-        detail: e.to_string(),
-    })?;
-    let write = format!(
-        "umask 077\ncat > {dir}/{id}.json.tmp && mv {dir}/{id}.json.tmp {dir}/{id}.json",
-        dir = shell_quote(dir),
-        id = shell_quote(&id)
-    );
-    let out = host.exec(&write, format!("{record}\n").as_bytes()).await?;
-    if !out.success() {
-        return Err(JupyterError::Launch(format!(
-            "cannot write the server record in {dir}: {}",
-            log_tail(&out.stderr_text(), 3)
-        )));
-    }
+    server.pid = pid;
+    server.endpoint = endpoint;
+    server.root_dir = Some(cwd.to_string());
+    server.log = Some(format!("{dir}/{id}.log"));
     Ok(Launched { server, token })
 }
 
@@ -360,7 +397,7 @@ mod tests {
             pre_launch: vec!["module load cuda".into()],
             endpoint: EndpointChoice::Auto,
         };
-        let s = script("tb-1", &spec, true);
+        let s = script("tb-1", &spec, true, "{}");
         assert!(s.contains("IFS= read -r JUPYTER_TOKEN"));
         assert!(s.contains("export CUDA_VISIBLE_DEVICES='GPU-1'"));
         assert!(s.contains("tb_m='python/3.11'\ntb_ml=$(mktemp)"), "{s}");
@@ -372,5 +409,63 @@ mod tests {
         let t = new_token();
         assert_eq!(t.expose().len(), 64);
         assert_ne!(t.expose(), new_token().expose());
+    }
+
+    /// The record the launch script writes on the host is the record `launch` returns, for a
+    /// Unix socket and for TCP, with paths that need JSON escaping.
+    #[cfg(unix)]
+    #[test]
+    fn the_record_written_on_the_host_is_the_one_returned() {
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join("a \"quoted\" \\ dir");
+        std::fs::create_dir(&odd).unwrap();
+        let tb_dir = odd.display().to_string();
+        for sock in [format!("{tb_dir}/tb-1.sock"), String::new()] {
+            let mut server = JupyterServer {
+                id: "tb-1".into(),
+                pid: 0,
+                endpoint: Target::Tcp {
+                    host: "127.0.0.1".into(),
+                    port: 0,
+                },
+                base_url: "/".into(),
+                env: Some("/opt/v".into()),
+                gpu: Some("GPU-1".into()),
+                started: Some(7),
+                root_dir: None,
+                log: None,
+                app: "lab".into(),
+                managed: true,
+            };
+            let template = record_template(&server).unwrap();
+            let script = format!(
+                "cd {dir} && tb_dir={dir} tb_id=tb-1 tb_log={dir}/tb-1.log tb_pid=4242 tb_port=8888 tb_sock={sock} tb_rec={rec}\n{RECORD_SH}",
+                dir = shell_quote(&tb_dir),
+                sock = shell_quote(&sock),
+                rec = shell_quote(&template),
+            );
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&script)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            let written: JupyterServer =
+                serde_json::from_str(&std::fs::read_to_string(odd.join("tb-1.json")).unwrap())
+                    .unwrap();
+            server.pid = 4242;
+            server.endpoint = if sock.is_empty() {
+                Target::Tcp {
+                    host: "127.0.0.1".into(),
+                    port: 8888,
+                }
+            } else {
+                Target::UnixSocket { path: sock.clone() }
+            };
+            server.root_dir = Some(tb_dir.clone());
+            server.log = Some(format!("{tb_dir}/tb-1.log"));
+            assert_eq!(written, server);
+        }
+        assert!(RECORD_SH.contains(&format!("exit {RECORD_FAILED}")));
     }
 }

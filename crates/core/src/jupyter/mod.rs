@@ -24,14 +24,14 @@ pub use self::handoff::{HANDOFF_TTL, Handoff, handoff};
 pub use self::{
     env::{
         DEFAULT_VENV, EnvKind, Environment, check_environment, choose, environments,
-        environments_with_modules, install, parse_environments,
+        environments_with_modules, install, launch_candidates, parse_environments,
     },
     host::Host,
     launch::{EndpointChoice, LaunchSpec, Launched, launch, new_token},
     ports::PortBook,
     servers::{
-        Attached, TokenStore, attach, attach_over, find, is_running, list, stop, token_for,
-        wait_ready,
+        Attached, TokenStore, attach, attach_over, check_answers, find, find_with_token,
+        is_running, list, list_all, reattach, stop, token_for, wait_ready,
     },
 };
 use crate::{

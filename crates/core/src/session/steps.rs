@@ -103,88 +103,21 @@ pub(super) async fn steps(
     };
     built.host = Some(host.clone());
 
-    // GPUs.
-    let selector = match &spec.gpu {
-        Some(s) => s.clone(),
-        None => profile
-            .gpu
-            .as_deref()
-            .map(str::parse)
-            .transpose()
-            .map_err(fail(Step::Gpus))?
-            .unwrap_or(GpuSelector::Auto),
-    };
-    let choice: Option<GpuChoice> = if selector == GpuSelector::None {
-        report
-            .step(Step::Gpus, StepState::Skipped, "no GPU asked for", 30)
-            .await;
-        None
-    } else {
-        report
-            .step(Step::Gpus, StepState::Started, "reading GPUs", 15)
-            .await;
-        let snapshot = match &host {
-            Host::Ssh(conn) => gpu::snapshot(conn).await,
-            Host::Local => tokio::task::spawn_blocking(gpu::local).await.map_err(|e| {
-                (
-                    Step::Gpus,
-                    Problem::new(ErrorCode::Internal, format!("the NVML reader stopped: {e}")),
-                )
-            })?,
+    // The GPUs, the environment and the server's forwarding policy (which the launch needs to
+    // choose a Unix socket) do not depend on each other: asked for at the same time.
+    // Both steps finish before a failure is reported, the GPUs' first: the same error each time.
+    let forwarding = async {
+        if let (Host::Ssh(conn), EndpointChoice::Auto) = (&host, spec.endpoint) {
+            conn.forwarding().await;
         }
-        .map_err(fail(Step::Gpus))?;
-        let choice = snapshot
-            .select_with(&selector, &spec.free_rule)
-            .map_err(fail(Step::Gpus))?;
-        let message = match (&choice, &snapshot.no_gpu_reason) {
-            (Some(c), _) => format!("{} ({})", c.label(), c.cuda_visible_devices),
-            (None, Some(reason)) => format!("{reason}; running without a GPU"),
-            (None, None) => "running without a GPU".to_string(),
-        };
-        report.step(Step::Gpus, StepState::Done, message, 30).await;
-        choice
     };
-
-    // Environment.
-    report
-        .step(
-            Step::Environment,
-            StepState::Started,
-            "looking for Python environments",
-            30,
-        )
-        .await;
-    let wanted = spec.env.as_deref().or(profile.environment.as_deref());
-    let mut modules = if spec.modules.is_empty() {
-        profile.modules.clone()
-    } else {
-        spec.modules.clone()
-    };
-    let envs = jupyter::environments_with_modules(&host, wanted, &modules)
-        .await
-        .map_err(fail(Step::Environment))?;
-    let env = jupyter::choose(&host.name(), &envs, wanted)
-        .map_err(fail(Step::Environment))?
-        .clone();
-    // An environment a module provides runs with that module loaded.
-    if env.kind == jupyter::EnvKind::Module
-        && env.name != modules.join(" ")
-        && !modules.contains(&env.name)
-    {
-        modules.push(env.name.clone());
-    }
-    report
-        .step(
-            Step::Environment,
-            StepState::Done,
-            format!(
-                "{} (Python {})",
-                env.label(),
-                env.python_version.as_deref().unwrap_or("?")
-            ),
-            45,
-        )
-        .await;
+    let (choice, env_and_modules, ()) = tokio::join!(
+        gpu_step(spec, report, &host),
+        environment_step(spec, report, &host),
+        forwarding
+    );
+    let choice = choice?;
+    let (env, modules) = env_and_modules?;
 
     // Launch.
     report
@@ -299,4 +232,103 @@ pub(super) async fn steps(
         env: env.label(),
         server_id: server.id,
     })
+}
+
+/// The GPUs step: reads the host's GPUs and picks one (`None`: no GPU asked for or none found).
+async fn gpu_step(
+    spec: &SessionSpec,
+    report: &Reporter,
+    host: &Host,
+) -> StepResult<Option<GpuChoice>> {
+    let profile = &spec.profile;
+    let selector = match &spec.gpu {
+        Some(s) => s.clone(),
+        None => profile
+            .gpu
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(fail(Step::Gpus))?
+            .unwrap_or(GpuSelector::Auto),
+    };
+    let choice: Option<GpuChoice> = if selector == GpuSelector::None {
+        report
+            .step(Step::Gpus, StepState::Skipped, "no GPU asked for", 30)
+            .await;
+        None
+    } else {
+        report
+            .step(Step::Gpus, StepState::Started, "reading GPUs", 15)
+            .await;
+        let snapshot = match host {
+            Host::Ssh(conn) => gpu::snapshot(conn).await,
+            Host::Local => tokio::task::spawn_blocking(gpu::local).await.map_err(|e| {
+                (
+                    Step::Gpus,
+                    Problem::new(ErrorCode::Internal, format!("the NVML reader stopped: {e}")),
+                )
+            })?,
+        }
+        .map_err(fail(Step::Gpus))?;
+        let choice = snapshot
+            .select_with(&selector, &spec.free_rule)
+            .map_err(fail(Step::Gpus))?;
+        let message = match (&choice, &snapshot.no_gpu_reason) {
+            (Some(c), _) => format!("{} ({})", c.label(), c.cuda_visible_devices),
+            (None, Some(reason)) => format!("{reason}; running without a GPU"),
+            (None, None) => "running without a GPU".to_string(),
+        };
+        report.step(Step::Gpus, StepState::Done, message, 30).await;
+        choice
+    };
+    Ok(choice)
+}
+
+/// The environment step: finds the Python environment to launch from and the modules to load.
+async fn environment_step(
+    spec: &SessionSpec,
+    report: &Reporter,
+    host: &Host,
+) -> StepResult<(jupyter::Environment, Vec<String>)> {
+    let profile = &spec.profile;
+    report
+        .step(
+            Step::Environment,
+            StepState::Started,
+            "looking for Python environments",
+            30,
+        )
+        .await;
+    let wanted = spec.env.as_deref().or(profile.environment.as_deref());
+    let mut modules = if spec.modules.is_empty() {
+        profile.modules.clone()
+    } else {
+        spec.modules.clone()
+    };
+    let envs = jupyter::launch_candidates(host, wanted, &modules)
+        .await
+        .map_err(fail(Step::Environment))?;
+    let env = jupyter::choose(&host.name(), &envs, wanted)
+        .map_err(fail(Step::Environment))?
+        .clone();
+    // An environment a module provides runs with that module loaded.
+    if env.kind == jupyter::EnvKind::Module
+        && env.name != modules.join(" ")
+        && !modules.contains(&env.name)
+    {
+        modules.push(env.name.clone());
+    }
+    report
+        .step(
+            Step::Environment,
+            StepState::Done,
+            format!(
+                "{} (Python {})",
+                env.label(),
+                env.python_version.as_deref().unwrap_or("?")
+            ),
+            45,
+        )
+        .await;
+    Ok((env, modules))
 }

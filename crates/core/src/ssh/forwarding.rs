@@ -228,10 +228,28 @@ impl Connection {
     /// A channel to the Unix socket `path` on the host: `direct-streamlocal` where the server
     /// allows it, else a relay over an exec channel (see the module header).
     ///
+    /// While the policy is not known yet the forward is simply tried first: most servers allow
+    /// it, and probing starts Python on the host (a reattach would pay for it). Only a refusal
+    /// — a forbidden forward or a missing socket, which OpenSSH answers alike — runs the probe.
+    ///
     /// # Errors
     /// The server's refusal, or [`SshError::ChannelRefused`] naming the setting when forwarding
     /// is forbidden and the host has no Python to relay with.
     pub async fn open_unix_socket(&self, path: &str) -> Result<russh::Channel<Msg>, SshError> {
+        if self.inner.forwarding.get().is_none() {
+            match self
+                .inner
+                .handle
+                .channel_open_direct_streamlocal(path)
+                .await
+            {
+                Ok(channel) => return Ok(channel),
+                Err(e) if self.forwarding().await.streamlocal != Some(false) => {
+                    return Err(self.channel_error(&format!("a forward to {path}"), e));
+                }
+                Err(_) => {}
+            }
+        }
         let policy = self.forwarding().await;
         if policy.streamlocal != Some(false) {
             return self
