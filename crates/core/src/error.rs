@@ -192,11 +192,13 @@ fn io_words(e: &std::io::Error) -> String {
             "the connection was closed at once (a firewall?)".into()
         }
         _ => {
+            // Windows' messages end in a full stop; the sentence around it adds its own.
             let text = e.to_string();
-            match text.find(" (os error") {
-                Some(i) => text[..i].to_string(),
-                None => text,
-            }
+            let words = match text.find(" (os error") {
+                Some(i) => &text[..i],
+                None => &text,
+            };
+            words.trim_end_matches('.').to_string()
         }
     }
 }
@@ -383,12 +385,20 @@ mod tests {
         assert_eq!(unreachable.code, ErrorCode::Unreachable);
     }
 
+    /// The OS's number for "connection refused".
+    #[cfg(windows)]
+    const CONNECTION_REFUSED: i32 = 10061; // WSAECONNREFUSED
+    #[cfg(target_os = "macos")]
+    const CONNECTION_REFUSED: i32 = 61;
+    #[cfg(not(any(windows, target_os = "macos")))]
+    const CONNECTION_REFUSED: i32 = 111;
+
     #[test]
     fn messages_have_no_os_error_numbers_and_name_the_app_button() {
         let refused: Problem = SshError::Unreachable {
             host: "gpu".into(),
             port: 22,
-            source: std::io::Error::from_raw_os_error(111),
+            source: std::io::Error::from_raw_os_error(CONNECTION_REFUSED),
         }
         .into();
         assert_eq!(refused.code, ErrorCode::Unreachable);
