@@ -49,6 +49,7 @@ const COMMANDS: &[&str] = &[
     "terminal_input",
     "resize_terminal",
     "close_terminal",
+    "check_my_terminal",
     // The Files view.
     "list_files",
     "make_folder",

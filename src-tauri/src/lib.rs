@@ -103,6 +103,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
             commands::terminal::terminal_input,
             commands::terminal::resize_terminal,
             commands::terminal::close_terminal,
+            commands::terminal::check_my_terminal,
             // The Files view (SFTP over the host's connection).
             commands::files::list_files,
             commands::files::make_folder,

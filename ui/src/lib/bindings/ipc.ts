@@ -122,6 +122,8 @@ export function commands(invoke: Invoke) {
     resizeTerminal: (terminalId: string, cols: number, rows: number) => invoke<void>('resize_terminal', { terminalId, cols, rows }),
     /** Closes terminal `terminal_id` (the host hangs up its shell). */
     closeTerminal: (terminalId: string) => invoke<void>('close_terminal', { terminalId }),
+    /** Checks, before "Open in my terminal" starts anything, that the system terminal program and the `tunnelbook` command it runs are on this computer's PATH (looked up as the shell does). Errors: `unsupported`, saying which program is missing and what to do instead. */
+    checkMyTerminal: () => invoke<void>('check_my_terminal'),
     /** The folder `path` on session `session_id`'s host (`None` or `~`: the home folder). */
     listFiles: (sessionId: string, path: string | null) => invoke<FilesListing>('list_files', { sessionId, path }),
     /** Makes the folder `path` (and missing parents). */

@@ -99,21 +99,30 @@ export class TerminalsState {
     return this.tabs[this.tabs.length - 1];
   }
 
-  /** Opens the tab's shell at `cols` × `rows`; `sink` gets its output from the first byte. */
-  async open(key: number, cols: number, rows: number, sink: Sink) {
+  /** Opens the tab's shell at `cols` × `rows`; `sink` gets its output from the first byte.
+   * While the host is reconnecting (`unreachable`) the tab says so and tries again every
+   * `retryMs` until it is connected (for up to `retries` tries) or the tab is closed. */
+  async open(key: number, cols: number, rows: number, sink: Sink, retryMs = 1000, retries = 120) {
     await this.start();
-    const tab = this.tabs.find((t) => t.key === key);
-    if (!tab) return;
-    try {
-      const opened = await backend.openTerminal(tab.sessionId, cols, rows);
-      tab.terminalId = opened.terminalId;
-      tab.destination = opened.destination;
-      tab.multiplexers = opened.multiplexers;
-      this.#sinks.set(opened.terminalId, sink);
-      for (const u of this.#early.get(opened.terminalId) ?? []) sink(u);
-      this.#early.delete(opened.terminalId);
-    } catch (e) {
-      tab.error = toAppError(e);
+    for (let attempt = 1; ; attempt++) {
+      const tab = this.tabs.find((t) => t.key === key);
+      if (!tab) return;
+      try {
+        const opened = await backend.openTerminal(tab.sessionId, cols, rows);
+        tab.error = null;
+        tab.terminalId = opened.terminalId;
+        tab.destination = opened.destination;
+        tab.multiplexers = opened.multiplexers;
+        this.#sinks.set(opened.terminalId, sink);
+        for (const u of this.#early.get(opened.terminalId) ?? []) sink(u);
+        this.#early.delete(opened.terminalId);
+        return;
+      } catch (e) {
+        const error = toAppError(e);
+        tab.error = error;
+        if (error.code !== 'unreachable' || attempt >= retries) return;
+        await new Promise((r) => setTimeout(r, retryMs));
+      }
     }
   }
 

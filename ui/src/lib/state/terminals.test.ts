@@ -70,6 +70,26 @@ describe('TerminalsState', () => {
     expect(model.tabs[3].sessionId).toBe('s1');
   });
 
+  it('waits for a reconnecting host, then opens the shell (a dead tab was left before)', async () => {
+    const model = new TerminalsState();
+    backend.openTerminal
+      .mockRejectedValueOnce({ code: 'unreachable', message: 'the host is not connected right now' })
+      .mockRejectedValueOnce({ code: 'unreachable', message: 'the host is not connected right now' })
+      .mockResolvedValue({ terminalId: 't9', destination: 'root@box', multiplexers: [] });
+    const tab = model.add('s1', 'box');
+    await model.open(tab.key, 80, 24, () => {}, 1);
+    expect(backend.openTerminal).toHaveBeenCalledTimes(3);
+    expect(model.tabs[0].terminalId).toBe('t9');
+    expect(model.tabs[0].error).toBeNull();
+    // Other errors are shown at once and not retried.
+    backend.openTerminal.mockReset();
+    backend.openTerminal.mockRejectedValue({ code: 'authFailed', message: 'refused' });
+    const other = model.add('s1', 'box');
+    await model.open(other.key, 80, 24, () => {}, 1);
+    expect(backend.openTerminal).toHaveBeenCalledTimes(1);
+    expect(model.tabs[1].error?.code).toBe('authFailed');
+  });
+
   it('says how a shell exited on its own, without advice', () => {
     const tab = {
       key: 1, sessionId: 's1', hostLabel: 'box', terminalId: 't1', destination: 'root@box',
