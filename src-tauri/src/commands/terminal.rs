@@ -258,6 +258,8 @@ fn missing_program(path: Option<std::ffi::OsString>) -> Option<String> {
 
 #[cfg(all(test, unix))]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
