@@ -59,33 +59,9 @@ fn app_host_commands_keep_secrets_with_their_host() {
     if std::env::var_os(CHILD_ENV).is_some() {
         return;
     }
-    let home = tempfile::tempdir().unwrap();
-    let runtime = home.path().join("run");
-    std::fs::create_dir(&runtime).unwrap();
-    std::fs::set_permissions(
-        &runtime,
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let status = Command::new("dbus-run-session")
-        .args([
-            "--",
-            "sh",
-            "-c",
-            "printf '\\n' | gnome-keyring-daemon --unlock --components=secrets >/dev/null \
-             && exec \"$0\" --exact app_host_secrets_in_a_private_keychain --nocapture",
-        ])
-        .arg(&exe)
-        .env(CHILD_ENV, "1")
-        .env("HOME", home.path())
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .env_remove("XDG_DATA_HOME")
-        .status()
-        .expect("dbus-run-session and gnome-keyring-daemon (scripts/setup.sh) run");
-    assert!(
-        status.success(),
-        "the private-keychain run failed: {status}"
+    tunnelbook_testbed::rerun_in_private_keychain(
+        "app_host_secrets_in_a_private_keychain",
+        CHILD_ENV,
     );
 }
 

@@ -1045,3 +1045,37 @@ pub fn sleeper(user: &str) -> Guard {
             .stdout(Stdio::null()),
     )
 }
+
+/// Runs test `test` of the current test binary again in a private D-Bus session with a fresh,
+/// unlocked gnome-keyring (its own HOME and XDG_RUNTIME_DIR, so it cannot reach the suite's
+/// keyring), with `child_env` set so the rerun knows it is the child. Panics when the child
+/// fails or dbus-run-session / gnome-keyring-daemon (scripts/setup.sh) are missing.
+pub fn rerun_in_private_keychain(test: &str, child_env: &str) {
+    let home = tempfile::tempdir().unwrap();
+    // Its own runtime directory too: gnome-keyring finds a running daemon through its control
+    // socket there, and must start a fresh one rather than unlock the suite's.
+    let runtime = home.path().join("run");
+    std::fs::create_dir(&runtime).unwrap();
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let status = Command::new("dbus-run-session")
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "printf '\\n' | gnome-keyring-daemon --unlock --components=secrets >/dev/null \
+             && exec \"$0\" --exact \"$1\" --nocapture",
+        ])
+        .arg(&exe)
+        .arg(test)
+        .env(child_env, "1")
+        .env("HOME", home.path())
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env_remove("XDG_DATA_HOME")
+        .status()
+        .expect("dbus-run-session and gnome-keyring-daemon (scripts/setup.sh) run");
+    assert!(
+        status.success(),
+        "the private-keychain run failed: {status}"
+    );
+}

@@ -82,36 +82,7 @@ fn secrets_follow_their_host_in_the_real_keychain() {
             panic!("{tool} is missing: run scripts/setup.sh (gnome-keyring, libsecret-tools)");
         }
     }
-    let home = tempfile::tempdir().unwrap();
-    // Its own runtime directory too: gnome-keyring finds a running daemon through its control
-    // socket there, and must start a fresh one rather than unlock the suite's.
-    let runtime = home.path().join("run");
-    std::fs::create_dir(&runtime).unwrap();
-    std::fs::set_permissions(
-        &runtime,
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let status = Command::new("dbus-run-session")
-        .args([
-            "--",
-            "sh",
-            "-c",
-            "printf '\\n' | gnome-keyring-daemon --unlock --components=secrets >/dev/null \
-             && exec \"$0\" --exact host_secrets_in_a_private_keychain --nocapture",
-        ])
-        .arg(&exe)
-        .env(CHILD_ENV, "1")
-        .env("HOME", home.path())
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .env_remove("XDG_DATA_HOME")
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "the private-keychain run failed: {status}"
-    );
+    tunnelbook_testbed::rerun_in_private_keychain("host_secrets_in_a_private_keychain", CHILD_ENV);
 }
 
 /// Not a test on its own: the body that [`secrets_follow_their_host_in_the_real_keychain`] runs
