@@ -130,6 +130,9 @@ export class ProjectState {
   error = $state<AppError | null>(null);
   /** A notebook the desktop asked to open ("Open with Tunnelbook"), waiting for a host. */
   requested = $state<string | null>(null);
+  /** Events that came while `openLocalNotebook` was still answering: the backend starts the
+   * project before its id reaches us, so a quick upload can finish first. Replayed once the id is known. */
+  #early: ProjectEvent[] | null = null;
 
   /** Opens the requested notebook on the session's host. */
   async openRequested(sessionId: string): Promise<void> {
@@ -154,15 +157,25 @@ export class ProjectState {
     this.upload = null;
     this.leftOut = [];
     this.error = null;
+    this.id = null;
+    this.#early = [];
     try {
       this.id = await filesBackend.openLocalNotebook(sessionId, path, null, null);
+      const early = this.#early;
+      this.#early = null;
+      for (const e of early) this.onEvent(e);
     } catch (e) {
+      this.#early = null;
       this.phase = 'failed';
       this.error = e as AppError;
     }
   }
 
   onEvent(e: ProjectEvent): void {
+    if (this.#early) {
+      this.#early.push(e);
+      return;
+    }
     if (e.projectId !== this.id) return;
     switch (e.type) {
       case 'uploading':

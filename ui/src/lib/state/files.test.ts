@@ -74,6 +74,21 @@ describe('ProjectState', () => {
     p.onEvent({ type: 'stopped', projectId: 'project-1' });
     expect(p.phase).toBe('stopped');
   });
+
+  it('keeps events that come before openLocalNotebook answers (a quick upload)', async () => {
+    const p = new ProjectState();
+    let answer!: (id: string) => void;
+    filesBackend.openLocalNotebook.mockReturnValueOnce(new Promise<string>((r) => (answer = r)));
+    const opening = p.open('s1', '/work/proj/analysis.ipynb');
+    p.onEvent({ type: 'uploading', projectId: 'project-3', progress: { bytesDone: 5, bytesTotal: 5, filesDone: 2, filesTotal: 2, bytesPerSec: 1 }, leftOut: [] });
+    p.onEvent({ type: 'launching', projectId: 'other', message: 'not ours' });
+    answer('project-3');
+    await opening;
+    expect(p.upload?.filesDone).toBe(2);
+    expect(p.phase).toBe('uploading');
+    p.onEvent({ type: 'launching', projectId: 'project-3', message: 'Starting JupyterLab' });
+    expect(p.phase).toBe('launching');
+  });
 });
 
 describe('size', () => {
