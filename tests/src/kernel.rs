@@ -51,11 +51,13 @@ pub async fn execute(port: u16, token: &Sensitive<String>, kernel: &str, code: &
     let mut text = String::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        let Some(Ok(msg)) = tokio::time::timeout(Duration::from_secs(60), ws.next())
+        let msg = match tokio::time::timeout(Duration::from_secs(60), ws.next())
             .await
             .unwrap()
-        else {
-            panic!("the kernel websocket closed");
+        {
+            Some(Ok(msg)) => msg,
+            Some(Err(e)) => panic!("the kernel websocket failed: {e}"),
+            None => panic!("the kernel websocket closed"),
         };
         let Message::Text(body) = msg else { continue };
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();

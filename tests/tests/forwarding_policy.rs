@@ -101,7 +101,7 @@ impl Bed {
         let out = self
             .client
             .cli()
-            .args(["down", "box", "--all"])
+            .args(["down", "box", ready["serverId"].as_str().unwrap()])
             .output()
             .unwrap();
         assert!(out.status.success(), "{what}: {out:?}");

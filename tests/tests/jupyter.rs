@@ -622,9 +622,12 @@ async fn this_computer_up_answers_and_down_stops_it() {
     );
     up.kill();
     assert!(alive(pid), "the server outlives the `up` process");
-    let out = local_cli(home.path(), &["down", "local", "--all"])
-        .output()
-        .unwrap();
+    let out = local_cli(
+        home.path(),
+        &["down", "local", ready["serverId"].as_str().unwrap()],
+    )
+    .output()
+    .unwrap();
     assert!(out.status.success(), "{out:?}");
     let deadline = Instant::now() + Duration::from_secs(15);
     while alive(pid) && Instant::now() < deadline {

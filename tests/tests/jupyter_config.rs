@@ -74,6 +74,8 @@ struct Up {
     guard: Guard,
     port: u16,
     pid: u32,
+    /// The server id `up --json` printed (`down` stops exactly this one: other tests share the user).
+    server_id: String,
     token: Sensitive<String>,
 }
 
@@ -101,13 +103,18 @@ fn up(client: &Client, what: &str) -> Up {
         guard,
         port: u16::try_from(ready["localPort"].as_u64().unwrap()).unwrap(),
         pid: u32::try_from(ready["remotePid"].as_u64().unwrap()).unwrap(),
+        server_id: ready["serverId"].as_str().unwrap().to_string(),
         token: Sensitive::new(url.split("token=").nth(1).unwrap().to_string()),
     }
 }
 
 async fn down(client: &Client, mut up: Up) {
     up.guard.kill();
-    let out = client.cli().args(["down", "jc", "--all"]).output().unwrap();
+    let out = client
+        .cli()
+        .args(["down", "jc", &up.server_id])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{out:?}");
     let deadline = Instant::now() + Duration::from_secs(10);
     while alive(up.pid) && Instant::now() < deadline {

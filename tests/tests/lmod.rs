@@ -166,7 +166,10 @@ async fn up_runs_in_the_module(client: &Client, args: &[&str]) {
     .await;
     assert_eq!(seen.trim(), format!("{JUPYTER_VENV} {PYTHON_MODULE}"));
     up.kill();
-    let (code, _, err) = cli(client, &["down", "lmod", "--all"]);
+    let (code, _, err) = cli(
+        client,
+        &["down", "lmod", ready["serverId"].as_str().unwrap()],
+    );
     assert_eq!(code, 0, "{err}");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while alive(pid) && std::time::Instant::now() < deadline {

@@ -106,7 +106,7 @@ fn remembered_password_and_jupyter_token_never_reach_files_logs_or_output() {
         assert!(out.status.success(), "{args:?}: {out:?}");
     }
     // `ls` still knows the server: the token came back from the keychain, not a file.
-    let out = run(&["down", &name, "--all"], None);
+    let out = run(&["down", &name, ready["serverId"].as_str().unwrap()], None);
     assert!(out.status.success(), "{out:?}");
 
     for secret in [PASSWORD, token.as_str()] {

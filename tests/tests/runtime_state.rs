@@ -225,7 +225,7 @@ async fn the_tcp_port_is_the_one_the_server_itself_listens_on() {
     up.kill();
     let out = client
         .cli()
-        .args(["down", "box", "--all"])
+        .args(["down", "box", server["id"].as_str().unwrap()])
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");

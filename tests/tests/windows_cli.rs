@@ -411,7 +411,7 @@ fn up_runs_kernel_code_through_the_tunnel_then_down_on_windows() {
     // Ctrl-C ends `up` (the server stays, as on Linux), then `down` stops it.
     assert_eq!(up.interrupt(Duration::from_secs(15)), 0);
     assert!(alive(remote_pid), "the server died with `up`");
-    let (code, _, err) = cli.run(&["down", "box", "--all"]);
+    let (code, _, err) = cli.run(&["down", "box", ready["serverId"].as_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     let deadline = Instant::now() + Duration::from_secs(10);
     while alive(remote_pid) && Instant::now() < deadline {

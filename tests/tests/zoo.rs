@@ -171,7 +171,7 @@ async fn everything_works_for(user: ZooUser) {
     assert_eq!(seen.trim(), format!("42 {}", user.probe), "{}", user.name);
     up.kill();
 
-    let (code, _, err) = bed.cli(&["down", "zoo", "--all"]);
+    let (code, _, err) = bed.cli(&["down", "zoo", ready["serverId"].as_str().unwrap()]);
     assert_eq!(code, 0, "{}: {err}", user.name);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while alive(pid) && std::time::Instant::now() < deadline {
