@@ -4,12 +4,15 @@
 
 use std::{io::Write, process::ExitCode, time::Duration};
 
+use tokio_util::sync::CancellationToken;
+
 use tunnelbook_core::{
     profile::{Profile, ProfileStore},
     secret::Sensitive,
     slurm::{
         self, ClusterView, GpuFlag, JobRequest, Scheduler, SlurmDefaults, SlurmError,
         job::{self, ConnectionFile, JobPhase, JupyterJob},
+        launch::{self, LaunchStep},
     },
     ssh::Connection,
     tunnel::{Link, Listen, Target, Tunnel},
@@ -17,8 +20,6 @@ use tunnelbook_core::{
 
 use crate::{Global, connect};
 
-/// How often a queued or starting job is polled.
-const POLL: Duration = Duration::from_secs(1);
 /// How often a running job is polled (time left, end).
 const RUNNING_POLL: Duration = Duration::from_secs(5);
 
@@ -405,63 +406,48 @@ async fn up_on(
             return ExitCode::from(2);
         }
     };
-    step("…", "Request", &req.sbatch_args().join(" "));
-    let view = match slurm::cluster_view(conn).await {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("tunnelbook: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    if let Err(e) = slurm::check_request(&req, &view) {
-        eprintln!("tunnelbook: request refused before submitting: {e}");
-        return ExitCode::from(2);
-    }
-    match job::expected_start(conn, &req).await {
-        Ok(at) => step("✓", "Request", &format!("accepted; expected start ≈ {at}")),
-        Err(e) => {
-            eprintln!("tunnelbook: SLURM refuses the request: {e}");
-            return ExitCode::from(2);
-        }
-    }
     let token = tunnelbook_core::jupyter::new_token();
     let jj = JupyterJob {
         env_prefix: common.env.clone().or_else(|| profile.environment.clone()),
         notebook_dir: common.dir.clone().or_else(|| profile.notebook_dir.clone()),
     };
-    let submitted = match job::submit(conn, &req, &jj, &token).await {
-        Ok(s) => s,
+    // Core's launch flow (the app's too); Ctrl-C cancels it (and the job, once queued).
+    let cancel = CancellationToken::new();
+    let run = launch::launch(conn, &req, &jj, &token, print_step, &cancel);
+    tokio::pin!(run);
+    let result = tokio::select! {
+        r = &mut run => r,
+        () = connect::interrupted() => {
+            cancel.cancel();
+            run.await
+        }
+    };
+    let launched = match result {
+        Ok(l) => l,
+        Err(e @ SlurmError::Refused { .. }) => {
+            eprintln!("tunnelbook: request refused before submitting: {e}");
+            return ExitCode::from(2);
+        }
+        Err(SlurmError::Command { command, stderr }) if command == "sbatch --test-only" => {
+            eprintln!("tunnelbook: SLURM refuses the request: `{command}` failed on the login node: {stderr}");
+            return ExitCode::from(2);
+        }
+        Err(e @ SlurmError::Cancelled { .. }) => {
+            eprintln!("tunnelbook: interrupted; {e}");
+            return ExitCode::from(130);
+        }
         Err(e) => {
             eprintln!("tunnelbook: {e}");
             return ExitCode::from(1);
         }
     };
-    let id = submitted.job_id.clone();
-    step("✓", "Submit", &format!("job {id}"));
-    let connection = tokio::select! {
-        r = wait_running(conn, &id) => match r {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("tunnelbook: {e}");
-                return ExitCode::from(1);
-            }
-        },
-        () = connect::interrupted() => {
-            match job::cancel_and_confirm(conn, &id, Duration::from_secs(30)).await {
-                Ok(state) => eprintln!("tunnelbook: interrupted; job {id} cancelled ({state})"),
-                Err(e) => eprintln!("tunnelbook: interrupted; cancelling job {id}: {e}"),
-            }
-            return ExitCode::from(130);
-        }
-    };
-    let (connection, left) = connection;
     let relaunch = relaunch_line(name, &req);
     forward_and_stay(
         global,
         conn,
         name,
-        &connection,
-        left,
+        &launched.connection,
+        launched.time_left_secs,
         &token,
         common,
         &relaunch,
@@ -469,64 +455,50 @@ async fn up_on(
     .await
 }
 
-/// Polls until JupyterLab listens: Queued (reason, expected start) → Starting → the connection
-/// file of a RUNNING job. A reason that never clears cancels the job; a job that ends shows its
-/// log's tail.
-async fn wait_running(
-    conn: &Connection,
-    id: &str,
-) -> Result<(ConnectionFile, Option<u64>), SlurmError> {
-    let mut last = String::new();
-    loop {
-        let phase = job::poll(conn, id).await?;
-        let line = match &phase {
-            JobPhase::Queued {
-                reason,
-                words,
-                expected_start,
-            } => format!(
-                "… Queued      job {id}: {words} ({reason}){}",
+/// Prints one step of core's launch as the `up` step lines.
+fn print_step(s: LaunchStep) {
+    match s {
+        LaunchStep::Checking { request } => step("…", "Request", &request),
+        LaunchStep::Checked { expected_start } => step(
+            "✓",
+            "Request",
+            &format!("accepted; expected start ≈ {expected_start}"),
+        ),
+        LaunchStep::Submitted { job_id } => step("✓", "Submit", &format!("job {job_id}")),
+        LaunchStep::Queued {
+            job_id,
+            reason,
+            words,
+            expected_start,
+            position,
+        } => step(
+            "…",
+            "Queued",
+            &format!(
+                "job {job_id}: {words} ({reason}){}{}",
                 expected_start
-                    .as_deref()
                     .map(|s| format!("; expected start ≈ {s}"))
+                    .unwrap_or_default(),
+                position
+                    .map(|p| format!("; position {p} in the partition's queue"))
                     .unwrap_or_default()
             ),
-            JobPhase::Starting { node } => {
-                format!("… Starting    job {id} runs on {node}; waiting for JupyterLab")
-            }
-            JobPhase::Running {
-                connection,
-                time_left_secs,
-            } => {
-                eprintln!(
-                    "✓ Starting    JupyterLab on {}:{} (CUDA_VISIBLE_DEVICES={})",
-                    connection.host, connection.port, connection.cuda_visible_devices
-                );
-                return Ok((connection.clone(), *time_left_secs));
-            }
-            // Still ending (its processes being killed): the final state comes next poll.
-            JobPhase::Ended { state, .. } if state == "COMPLETING" => {
-                format!("… Starting    job {id} is ending")
-            }
-            JobPhase::Ended { state, reason } => {
-                let log_tail = job::log_tail(conn, id, 20).await.unwrap_or_default();
-                return Err(SlurmError::JobEnded {
-                    job_id: id.to_string(),
-                    state: state.clone(),
-                    reason: reason.clone(),
-                    log_tail,
-                });
-            }
-        };
-        if line != last {
-            eprintln!("{line}");
-            last = line;
-        }
-        if let Err(e) = job::check_never_clears(id, &phase) {
-            let _ = job::cancel(conn, id).await;
-            return Err(e);
-        }
-        tokio::time::sleep(POLL).await;
+        ),
+        LaunchStep::Starting { job_id, node } => step(
+            "…",
+            "Starting",
+            &format!("job {job_id} runs on {node}; waiting for JupyterLab"),
+        ),
+        LaunchStep::Ready {
+            host,
+            port,
+            cuda_visible_devices,
+            ..
+        } => step(
+            "✓",
+            "Starting",
+            &format!("JupyterLab on {host}:{port} (CUDA_VISIBLE_DEVICES={cuda_visible_devices})"),
+        ),
     }
 }
 

@@ -325,6 +325,30 @@ impl From<SettingsError> for Problem {
     }
 }
 
+// SLURM launches (issue 20).
+impl From<crate::slurm::SlurmError> for Problem {
+    fn from(e: crate::slurm::SlurmError) -> Self {
+        use crate::slurm::SlurmError as S;
+        let code = match &e {
+            S::Ssh(ssh) => return ssh.into(),
+            // The request form shows it at the field to change.
+            S::Refused { field, message } => {
+                return Self::validation(vec![FieldError {
+                    field: (*field).to_string(),
+                    message: message.clone(),
+                }]);
+            }
+            S::Parse(_) | S::NeverStarts { .. } => ErrorCode::Validation,
+            S::Command { command, .. } if command == "sbatch --test-only" => ErrorCode::Validation,
+            S::Cancelled { .. } => ErrorCode::Cancelled,
+            S::Timeout(_) => ErrorCode::Timeout,
+            S::NotSlurm(_) => ErrorCode::Unsupported,
+            S::JobEnded { .. } | S::Command { .. } => ErrorCode::Jupyter,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
 impl From<SecretError> for Problem {
     fn from(e: SecretError) -> Self {
         let code = match e {

@@ -8,6 +8,7 @@
 //! [`crate::ssh`]) and the local forward to the node (see [`crate::tunnel`]).
 
 pub mod job;
+pub mod launch;
 
 use std::{collections::BTreeMap, fmt};
 
@@ -33,8 +34,13 @@ pub enum SlurmError {
     #[error("{0}")]
     NotSlurm(String),
     /// The request cannot be met as written; the message says what to change.
-    #[error("{0}")]
-    Refused(String),
+    #[error("{message}")]
+    Refused {
+        /// The request's field to change: `partition`, `time` or `gpus`.
+        field: &'static str,
+        /// What is wrong and what to change.
+        message: String,
+    },
     /// A value (time, GPU request) could not be read.
     #[error("{0}")]
     Parse(String),
@@ -61,9 +67,15 @@ pub enum SlurmError {
         /// What to change.
         advice: String,
     },
-    /// Waiting ended by the caller (Ctrl-C, Cancel); the job was cancelled.
-    #[error("cancelled; job {0} was cancelled with scancel")]
-    Cancelled(String),
+    /// Waiting ended by the caller (Ctrl-C, Cancel): before anything was queued (`job_id`
+    /// `None`), or the job was cancelled and ended in `state`.
+    #[error("{}", cancelled_words(.job_id, .state))]
+    Cancelled {
+        /// The job, when one was queued.
+        job_id: Option<String>,
+        /// Its final state after scancel (`CANCELLED`).
+        state: Option<String>,
+    },
     /// JupyterLab did not answer in time.
     #[error("{0}")]
     Timeout(String),
@@ -73,6 +85,14 @@ fn reason_suffix(r: &Option<String>) -> String {
     match r {
         Some(r) if r != "None" => format!(" ({})", reason_in_words(r)),
         _ => String::new(),
+    }
+}
+
+fn cancelled_words(job_id: &Option<String>, state: &Option<String>) -> String {
+    match (job_id, state) {
+        (Some(id), Some(state)) => format!("job {id} cancelled ({state})"),
+        (Some(id), None) => format!("job {id} cancelled"),
+        _ => "cancelled before anything was queued".into(),
     }
 }
 
@@ -638,36 +658,42 @@ pub fn check_request(req: &JobRequest, view: &ClusterView) -> Result<(), SlurmEr
             .iter()
             .find(|p| &p.name == name)
             .ok_or_else(|| {
-                SlurmError::Refused(format!(
-                    "there is no partition {name:?}; partitions: {}",
-                    names()
-                ))
+                SlurmError::Refused {
+                    field: "partition",
+                    message: format!("there is no partition {name:?}; partitions: {}", names()),
+                }
             })?,
         None => view.default_partition().ok_or_else(|| {
-            SlurmError::Refused(format!(
-                "the cluster has no default partition: choose one with --partition ({})",
-                names()
-            ))
+            SlurmError::Refused {
+                field: "partition",
+                message: format!(
+                    "the cluster has no default partition: choose one with --partition ({})",
+                    names()
+                ),
+            }
         })?,
     };
     if part.state != "UP" {
-        return Err(SlurmError::Refused(format!(
-            "partition {} is {} and takes no jobs now; choose another ({})",
-            part.name,
-            part.state,
-            names()
-        )));
+        return Err(SlurmError::Refused {
+            field: "partition",
+            message: format!(
+                "partition {} is {} and takes no jobs now; choose another ({})",
+                part.name,
+                part.state,
+                names()
+            ),
+        });
     }
     if let (Some(t), Some(max)) = (req.time_secs, part.max_time_secs)
         && t > max
     {
-        return Err(SlurmError::Refused(format!(
+        return Err(SlurmError::Refused { field: "time", message: format!(
             "time {} is over partition {}'s limit of {} (SLURM would queue the job forever); ask for --time {} or less, or another partition",
             format_time(t),
             part.name,
             format_time(max),
             format_time(max)
-        )));
+        )});
     }
     if let Some(g) = &req.gpus {
         let pools: Vec<GpuPool> = view
@@ -676,10 +702,13 @@ pub fn check_request(req: &JobRequest, view: &ClusterView) -> Result<(), SlurmEr
             .filter(|p| p.partition == part.name)
             .collect();
         if pools.is_empty() {
-            return Err(SlurmError::Refused(format!(
-                "partition {} has no GPUs; choose a partition with GPUs",
-                part.name
-            )));
+            return Err(SlurmError::Refused {
+                field: "gpus",
+                message: format!(
+                    "partition {} has no GPUs; choose a partition with GPUs",
+                    part.name
+                ),
+            });
         }
         let list = pools
             .iter()
@@ -702,10 +731,13 @@ pub fn check_request(req: &JobRequest, view: &ClusterView) -> Result<(), SlurmEr
                 .find(|p| &p.gpu_type == t)
                 .map(|p| p.per_node_max)
                 .ok_or_else(|| {
-                    SlurmError::Refused(format!(
-                        "partition {} has no GPU of type {t:?}; it has {list}",
-                        part.name
-                    ))
+                    SlurmError::Refused {
+                        field: "gpus",
+                        message: format!(
+                            "partition {} has no GPU of type {t:?}; it has {list}",
+                            part.name
+                        ),
+                    }
                 })?,
             None => view
                 .nodes
@@ -716,7 +748,7 @@ pub fn check_request(req: &JobRequest, view: &ClusterView) -> Result<(), SlurmEr
                 .unwrap_or(0),
         };
         if g.count > max {
-            return Err(SlurmError::Refused(format!(
+            return Err(SlurmError::Refused { field: "gpus", message: format!(
                 "{} GPUs{} do not fit on one node of partition {}: at most {max}; it has {list}",
                 g.count,
                 g.gpu_type
@@ -724,7 +756,7 @@ pub fn check_request(req: &JobRequest, view: &ClusterView) -> Result<(), SlurmEr
                     .map(|t| format!(" of type {t}"))
                     .unwrap_or_default(),
                 part.name
-            )));
+            )});
         }
     }
     Ok(())
