@@ -75,7 +75,8 @@ through_core!(
     ProfileError,
     TunnelError,
     SettingsError,
-    SecretError
+    SecretError,
+    tunnelbook_core::slurm::SlurmError
 );
 
 impl From<tauri::Error> for AppError {

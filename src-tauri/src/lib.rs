@@ -117,6 +117,11 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
             commands::projects::bring_back_now,
             commands::projects::stop_syncing,
             commands::projects::take_requested_notebook,
+            // SLURM hosts (issue 20).
+            commands::slurm::slurm_cluster,
+            commands::slurm::check_slurm_request,
+            commands::slurm::launch_slurm_notebook,
+            commands::slurm::stop_slurm_notebook,
         ])
 }
 

@@ -60,6 +60,8 @@ pub struct SessionEntry {
     /// Tunnels this app opened to servers it did not launch (Sessions → Open), by server id,
     /// with their URL.
     pub attached: HashMap<String, (Option<Tunnel>, String)>,
+    /// A SLURM notebook (issue 20): its launch, then its job, once started.
+    pub slurm: Option<crate::commands::slurm::SlurmHandle>,
 }
 
 impl SessionEntry {
@@ -73,6 +75,7 @@ impl SessionEntry {
             chain,
             notebook: None,
             attached: HashMap::new(),
+            slurm: None,
         }
     }
 

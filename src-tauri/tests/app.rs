@@ -341,6 +341,10 @@ fn export_bindings() {
     // Terminal tabs (issue 23).
     tunnelbook_app::commands::terminal::TerminalOpened::export_all(&cfg).unwrap();
     tunnelbook_app::commands::terminal::TerminalEvent::export_all(&cfg).unwrap();
+    // SLURM hosts (issue 20).
+    tunnelbook_app::commands::slurm::SlurmView::export_all(&cfg).unwrap();
+    tunnelbook_app::commands::slurm::SlurmRequestForm::export_all(&cfg).unwrap();
+    tunnelbook_app::commands::slurm::SlurmEvent::export_all(&cfg).unwrap();
 
     // The commands, events and error codes (ipc.ts), from the same Rust source.
     let events = [
@@ -380,6 +384,10 @@ fn export_bindings() {
         (
             tunnelbook_app::commands::projects::NOTEBOOK_REQUESTED_EVENT,
             "string".to_string(),
+        ),
+        (
+            tunnelbook_app::commands::slurm::SLURM_EVENT,
+            tunnelbook_app::commands::slurm::SlurmEvent::name(&cfg),
         ),
     ]
     .map(|(name, payload)| contract::Event { name, payload });

@@ -101,6 +101,8 @@ pub async fn launch_notebook<R: Runtime>(
         Some(CPU_ONLY) => Some(GpuSelector::None),
         Some(s) => Some(s.parse::<GpuSelector>()?),
     };
+    // Never JupyterLab on a SLURM login node: there it runs as a batch job (issue 20).
+    super::slurm::refuse_login_node(&state, &session_id).await?;
     let (chain, profile, host_session) = {
         let sessions = state.sessions();
         let entry = sessions

@@ -12,6 +12,8 @@ pub mod notebook;
 pub mod projects;
 pub mod sessions;
 pub mod settings;
+// SLURM hosts: the cluster view, the request form, JupyterLab as a batch job (issue 20).
+pub mod slurm;
 // Terminal tabs (issue 23).
 pub mod terminal;
 pub mod tunnels;

@@ -42,6 +42,18 @@ pub(crate) async fn close<R: Runtime>(
         )
     };
     super::jupyter::close_window(app, window);
+    // A SLURM job keeps running (until its time limit); only this app's side of it ends.
+    let slurm = state
+        .sessions()
+        .get_mut(session_id)
+        .and_then(|e| e.slurm.take());
+    if let Some(h) = slurm {
+        h.task.abort();
+        let ready = h.ready.lock().ok().and_then(|mut r| r.take());
+        if let Some((forward, _)) = ready {
+            forward.close().await;
+        }
+    }
     if let Some(handle) = notebook {
         super::jupyter::end_notebook(handle, true).await;
     }

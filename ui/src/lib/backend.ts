@@ -51,6 +51,8 @@ export const backend = {
   onGpus: (handler: (event: Events['gpus']) => void): Promise<UnlistenFn> => on('gpus', handler),
   onInstall: (handler: (event: Events['install']) => void): Promise<UnlistenFn> => on('install', handler),
   onTerminal: (handler: (event: Events['terminal']) => void): Promise<UnlistenFn> => on('terminal', handler),
+  /** A SLURM launch's steps, time left, warnings and end (issue 20). */
+  onSlurm: (handler: (event: Events['slurm']) => void): Promise<UnlistenFn> => on('slurm', handler),
   /** Starts the system terminal on `tunnelbook shell HOST` (Linux: x-terminal-emulator; Windows:
    * Windows Terminal; macOS: Terminal), through the shell plugin's scope in
    * src-tauri/capabilities/main.json, which allows exactly these programs and arguments. */

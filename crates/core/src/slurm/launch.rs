@@ -29,7 +29,7 @@ pub const POLL: Duration = Duration::from_secs(1);
 /// per change (a queued job's reason or expected start changing is a new step).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "SlurmLaunchStep"))]
-#[serde(rename_all = "camelCase", tag = "step")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "step")]
 pub enum LaunchStep {
     /// Checking the request against the cluster; `request` is its `sbatch` options.
     Checking {
@@ -193,14 +193,11 @@ async fn wait_ready(
                 words,
                 expected_start,
             } => {
-                job::check_never_clears(id, &phase).inspect_err(|_| {
+                if let Err(e) = job::check_never_clears(id, &phase) {
                     // Best effort: the error says it was cancelled; a failure shows in `ls`.
-                    let conn = conn.clone();
-                    let id = id.to_string();
-                    tokio::spawn(async move {
-                        let _ = job::cancel(&conn, &id).await;
-                    });
-                })?;
+                    let _ = job::cancel(conn, id).await;
+                    return Err(e);
+                }
                 Some(LaunchStep::Queued {
                     job_id: id.to_string(),
                     reason: reason.clone(),

@@ -21,6 +21,9 @@ import type { ServerView } from './ServerView';
 import type { SessionEvent } from './SessionEvent';
 import type { SessionSummary } from './SessionSummary';
 import type { Settings } from './Settings';
+import type { SlurmEvent } from './SlurmEvent';
+import type { SlurmRequestForm } from './SlurmRequestForm';
+import type { SlurmView } from './SlurmView';
 import type { TerminalEvent } from './TerminalEvent';
 import type { TerminalOpened } from './TerminalOpened';
 import type { TrayMenu } from './TrayMenu';
@@ -148,6 +151,14 @@ export function commands(invoke: Invoke) {
     stopSyncing: (projectId: string) => invoke<void>('stop_syncing', { projectId }),
     /** The notebook the app was asked to open on its command line, once (`None` when none). */
     takeRequestedNotebook: () => invoke<string | null>('take_requested_notebook'),
+    /** The cluster view of session `session_id`'s host when it is a SLURM login node (detected on first use and saved as `scheduler: slurm`); `null` for other hosts (the GPU cards apply). */
+    slurmCluster: (sessionId: string) => invoke<SlurmView | null>('slurm_cluster', { sessionId }),
+    /** Checks `request` on session `session_id`'s SLURM host before anything is queued (partition, time against its MaxTime, GPU type and count against its nodes, then `sbatch --test-only`); returns when SLURM expects it to start. Refusals are `validation` errors whose `fields` name the form's field (`partition`, `time`, `gpuType`, `gpuCount`) with what to change. */
+    checkSlurmRequest: (sessionId: string, request: SlurmRequestForm) => invoke<string>('check_slurm_request', { sessionId, request }),
+    /** Launches JupyterLab as a SLURM job for session `session_id` from `request` (checked first; `env`: a Python environment prefix on the cluster, `null`: the host's, else `python3`). Progress arrives as `slurm` events (Checking → Queued → Starting → Ready); on ready the notebook window opens through the login node. [`stop_slurm_notebook`] cancels or stops it. */
+    launchSlurmNotebook: (sessionId: string, request: SlurmRequestForm, env: string | null) => invoke<void>('launch_slurm_notebook', { sessionId, request, env }),
+    /** Stops session `session_id`'s SLURM notebook: while queued, Cancel (`scancel`); once ready, JupyterLab's shutdown, then `scancel`, then the job's end confirmed; the notebook window closes. Returns the job's final state (`CANCELLED`), `""` when no job was queued yet. */
+    stopSlurmNotebook: (sessionId: string) => invoke<string>('stop_slurm_notebook', { sessionId }),
   };
 }
 
@@ -163,6 +174,7 @@ export type Events = {
   'files-progress': FilesProgress;
   'project': ProjectEvent;
   'notebook-requested': string;
+  'slurm': SlurmEvent;
 };
 
 /** Every error code, in the order Rust declares them. */

@@ -5,6 +5,7 @@ import type { GpuEvent } from '../bindings/GpuEvent';
 import type { InstallEvent } from '../bindings/InstallEvent';
 import type { PromptEvent } from '../bindings/PromptEvent';
 import type { SessionEvent } from '../bindings/SessionEvent';
+import type { SlurmEvent } from '../bindings/SlurmEvent';
 
 type Handler<T> = (payload: T) => void;
 
@@ -13,6 +14,7 @@ export const emitters = {
   session: [] as Handler<SessionEvent>[],
   gpus: [] as Handler<GpuEvent>[],
   install: [] as Handler<InstallEvent>[],
+  slurm: [] as Handler<SlurmEvent>[],
 };
 
 export const backend = {
@@ -75,6 +77,15 @@ export const backend = {
     emitters.install.push(h);
     return () => {};
   }),
+  // SLURM hosts (issue 20).
+  slurmCluster: vi.fn(),
+  checkSlurmRequest: vi.fn(),
+  launchSlurmNotebook: vi.fn(),
+  stopSlurmNotebook: vi.fn(),
+  onSlurm: vi.fn(async (h: Handler<SlurmEvent>) => {
+    emitters.slurm.push(h);
+    return () => {};
+  }),
 };
 
 export function emit<K extends keyof typeof emitters>(kind: K, payload: Parameters<(typeof emitters)[K][number]>[0]) {
@@ -87,6 +98,7 @@ export function resetBackend() {
   emitters.session.length = 0;
   emitters.gpus.length = 0;
   emitters.install.length = 0;
+  emitters.slurm.length = 0;
 }
 
 export const toAppError = (e: unknown) => e;

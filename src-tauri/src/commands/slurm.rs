@@ -1,0 +1,680 @@
+//! SLURM hosts in the app (issue 20): the GPU step's cluster view and request form, and
+//! JupyterLab launched as a batch job on a compute node through core's one launch flow
+//! ([`tunnelbook_core::slurm::launch`], the CLI's `up --slurm` too), forwarded through the login
+//! node to `node:port` and opened in the same notebook window as on a plain box. Stop is
+//! JupyterLab's shutdown, then `scancel`, the job's end confirmed.
+//!
+//! The app never starts JupyterLab on a SLURM login node: `launch_notebook` refuses there
+//! ([`refuse_login_node`]).
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use serde::{Deserialize, Serialize};
+use tauri::{AppHandle, Emitter, Manager, Runtime, State};
+use tokio_util::sync::CancellationToken;
+use ts_rs::TS;
+use tunnelbook_core::{
+    host::{Forward, HostSession},
+    profile::ForwardSpec,
+    secret::Sensitive,
+    slurm::{
+        self, GpuPool, GpuRequest, JobRequest, JobRow, Partition, Scheduler, SlurmDefaults,
+        SlurmError,
+        job::{self, JobPhase, JupyterJob},
+        launch::{self, LaunchStep},
+    },
+    ssh::Connection,
+};
+
+use crate::{
+    commands::notebook,
+    error::{AppError, ErrorCode},
+    state::AppState,
+    wire::SessionStatus,
+};
+
+/// Name of the event that carries a [`SlurmEvent`].
+pub const SLURM_EVENT: &str = "slurm";
+
+/// How often a ready job is polled (time left, its end).
+const RUNNING_POLL: Duration = Duration::from_secs(5);
+
+/// What the GPU step shows on a SLURM host.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SlurmView {
+    /// Partitions, in `scontrol`'s order.
+    pub partitions: Vec<Partition>,
+    /// GPUs per partition and type: total and idle now (a hint).
+    pub pools: Vec<GpuPool>,
+    /// The user's own jobs.
+    pub jobs: Vec<JobRow>,
+    /// The host's saved launch defaults (the form starts from them).
+    pub defaults: SlurmDefaults,
+}
+
+/// The request form as the UI sends it. Empty strings count as not given.
+#[derive(Debug, Clone, Default, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SlurmRequestForm {
+    /// Partition; `null`: the cluster's default.
+    pub partition: Option<String>,
+    /// GPU type; `null`: any type.
+    pub gpu_type: Option<String>,
+    /// How many GPUs (0: none).
+    pub gpu_count: u32,
+    /// Time limit as SLURM writes it (`90` minutes, `2:00:00`); `null`: the partition's default.
+    pub time: Option<String>,
+    /// Account; `null`: the user's default.
+    pub account: Option<String>,
+}
+
+/// One change of a SLURM launch or of its running job, emitted as the `slurm` event. Exactly one
+/// of `step`, `timeLeftSecs`, `ended`, `error` is set.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SlurmEvent {
+    /// The session.
+    pub session_id: String,
+    /// A step of the launch (checking, queued, starting, ready).
+    pub step: Option<LaunchStep>,
+    /// Seconds before the job's time limit (a running job, every poll).
+    pub time_left_secs: Option<u64>,
+    /// A warning to show (15 and 5 minutes before the time limit).
+    pub warning: Option<String>,
+    /// The job ended by itself: what to show (`time limit reached …`).
+    pub ended: Option<String>,
+    /// The launch failed; says why and what to change (`fields` for the form).
+    pub error: Option<AppError>,
+}
+
+impl SlurmEvent {
+    fn new(session_id: &str) -> Self {
+        Self {
+            session_id: session_id.to_string(),
+            step: None,
+            time_left_secs: None,
+            warning: None,
+            ended: None,
+            error: None,
+        }
+    }
+}
+
+/// A SLURM launch of a session: Cancel/Stop and what the notebook window needs.
+pub struct SlurmHandle {
+    /// Cancels the launch while it is not ready (the queued job is scancelled).
+    pub cancel: CancellationToken,
+    /// The job, once submitted.
+    pub job_id: Arc<Mutex<Option<String>>>,
+    /// The local forward to JupyterLab and its token, once ready.
+    pub ready: Arc<Mutex<Option<(Forward, Sensitive<String>)>>>,
+    /// The task that launches and then follows the job.
+    pub task: tauri::async_runtime::JoinHandle<()>,
+}
+
+fn emit<R: Runtime>(app: &AppHandle<R>, event: SlurmEvent) {
+    if let Err(e) = app.emit(SLURM_EVENT, event) {
+        tracing::warn!(error = %e, "cannot deliver a slurm event");
+    }
+}
+
+/// The session's host, its open connection and its profile.
+fn host_of(
+    state: &AppState,
+    id: &str,
+) -> Result<(HostSession, Connection, tunnelbook_core::profile::Profile), AppError> {
+    let (host, profile) = {
+        let sessions = state.sessions();
+        let entry = sessions.get(id).ok_or_else(|| AppError::no_session(id))?;
+        (entry.host.clone(), entry.profile())
+    };
+    let conn = host.connection().ok_or_else(|| {
+        AppError::new(
+            ErrorCode::Unreachable,
+            "the host is not connected right now; wait for the connection to come back",
+        )
+    })?;
+    Ok((host, conn, profile))
+}
+
+/// Whether session `id`'s host is a SLURM login node: its saved `scheduler`, else detected now
+/// (`sbatch` on the login PATH and `scontrol ping`) and saved with the host.
+async fn is_slurm(state: &AppState, id: &str) -> Result<bool, AppError> {
+    let (host, profile) = {
+        let sessions = state.sessions();
+        let entry = sessions.get(id).ok_or_else(|| AppError::no_session(id))?;
+        (entry.host.clone(), entry.profile())
+    };
+    match profile.scheduler {
+        Some(s) => return Ok(s == Scheduler::Slurm),
+        None if host.is_local() => return Ok(false),
+        None => {}
+    }
+    let Some(conn) = host.connection() else {
+        return Ok(false);
+    };
+    match slurm::detect(&conn).await {
+        Ok(Ok(())) => {
+            if let Err(e) = state
+                .profiles
+                .edit(&profile.name, |p| p.scheduler = Some(Scheduler::Slurm))
+            {
+                tracing::debug!(error = %e, "cannot save the scheduler");
+            }
+            if let Some(last) = state
+                .sessions()
+                .get_mut(id)
+                .and_then(|e| e.chain.as_mut())
+                .and_then(|c| c.last_mut())
+            {
+                last.scheduler = Some(Scheduler::Slurm);
+            }
+            Ok(true)
+        }
+        Ok(Err(why)) => {
+            tracing::debug!(%why, "not a SLURM login node");
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// For `launch_notebook`: an error when session `id`'s host is a SLURM login node, where
+/// JupyterLab must not run (it runs as a batch job: [`launch_slurm_notebook`]).
+pub async fn refuse_login_node(state: &AppState, id: &str) -> Result<(), AppError> {
+    if is_slurm(state, id).await? {
+        return Err(AppError::new(
+            ErrorCode::Unsupported,
+            "this host is a SLURM login node: JupyterLab runs as a batch job on a compute node, \
+             not here. Ask for GPUs with the request form of the GPU step.",
+        ));
+    }
+    Ok(())
+}
+
+/// The cluster view of session `session_id`'s host when it is a SLURM login node (detected on
+/// first use and saved as `scheduler: slurm`); `null` for other hosts (the GPU cards apply).
+#[tauri::command]
+pub async fn slurm_cluster(
+    state: State<'_, AppState>,
+    session_id: String,
+) -> Result<Option<SlurmView>, AppError> {
+    if !is_slurm(&state, &session_id).await? {
+        return Ok(None);
+    }
+    let (_, conn, profile) = host_of(&state, &session_id)?;
+    let view = slurm::cluster_view(&conn).await?;
+    Ok(Some(SlurmView {
+        pools: view.pools(),
+        partitions: view.partitions,
+        jobs: view.jobs,
+        defaults: profile.slurm.unwrap_or_default(),
+    }))
+}
+
+/// The form as a request, each unreadable field named.
+fn request_of(form: &SlurmRequestForm, defaults: &SlurmDefaults) -> Result<JobRequest, AppError> {
+    fn given(v: &Option<String>) -> Option<&str> {
+        v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    }
+    let mut fields = Vec::new();
+    let time_secs = match given(&form.time) {
+        None => None,
+        Some(t) => match slurm::parse_time(t) {
+            Ok(Some(s)) => Some(s),
+            Ok(None) => {
+                fields.push(("time", "ask for a time limit, not UNLIMITED".to_string()));
+                None
+            }
+            Err(e) => {
+                fields.push(("time", e.to_string()));
+                None
+            }
+        },
+    };
+    let gpus = match (form.gpu_count, given(&form.gpu_type)) {
+        (0, None) => None,
+        (0, Some(_)) => {
+            fields.push(("gpuCount", "ask for at least 1 GPU of this type".into()));
+            None
+        }
+        (n, ty) => {
+            let text = match ty {
+                Some(t) => format!("{t}:{n}"),
+                None => n.to_string(),
+            };
+            match text.parse::<GpuRequest>() {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    fields.push(("gpuType", e.to_string()));
+                    None
+                }
+            }
+        }
+    };
+    if !fields.is_empty() {
+        return Err(AppError::validation(
+            fields
+                .into_iter()
+                .map(|(field, message)| tunnelbook_core::error::FieldError {
+                    field: field.into(),
+                    message,
+                })
+                .collect(),
+        ));
+    }
+    Ok(JobRequest {
+        partition: given(&form.partition).map(str::to_string),
+        account: given(&form.account).map(str::to_string),
+        time_secs,
+        gpus,
+        gpu_flag: defaults.gpu_flag,
+        sbatch_lines: defaults.sbatch_lines.clone(),
+        setup: defaults.setup.clone(),
+    })
+}
+
+/// Core's refusal, with the form's field names (`gpus` is the GPU type field).
+fn form_error(e: SlurmError) -> AppError {
+    let mut err = AppError::from(e);
+    for f in &mut err.fields {
+        if f.field == "gpus" {
+            f.field = "gpuType".into();
+        }
+    }
+    err
+}
+
+/// Checks `request` on session `session_id`'s SLURM host before anything is queued (partition,
+/// time against its MaxTime, GPU type and count against its nodes, then `sbatch --test-only`);
+/// returns when SLURM expects it to start. Refusals are `validation` errors whose `fields` name
+/// the form's field (`partition`, `time`, `gpuType`, `gpuCount`) with what to change.
+#[tauri::command]
+pub async fn check_slurm_request(
+    state: State<'_, AppState>,
+    session_id: String,
+    request: SlurmRequestForm,
+) -> Result<String, AppError> {
+    let (_, conn, profile) = host_of(&state, &session_id)?;
+    let req = request_of(&request, &profile.slurm.unwrap_or_default())?;
+    let checked = launch::check(&conn, &req).await.map_err(form_error)?;
+    Ok(checked.expected_start)
+}
+
+/// Launches JupyterLab as a SLURM job for session `session_id` from `request` (checked first;
+/// `env`: a Python environment prefix on the cluster, `null`: the host's, else `python3`).
+/// Progress arrives as `slurm` events (Checking → Queued → Starting → Ready); on ready the
+/// notebook window opens through the login node. [`stop_slurm_notebook`] cancels or stops it.
+#[tauri::command]
+pub async fn launch_slurm_notebook<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    session_id: String,
+    request: SlurmRequestForm,
+    env: Option<String>,
+) -> Result<(), AppError> {
+    let (host, conn, profile) = host_of(&state, &session_id)?;
+    let req = request_of(&request, &profile.slurm.clone().unwrap_or_default())?;
+    let jupyter = JupyterJob {
+        env_prefix: env
+            .filter(|e| !e.trim().is_empty())
+            .or(profile.environment.clone()),
+        notebook_dir: profile.notebook_dir.clone(),
+    };
+    let cancel = CancellationToken::new();
+    let job_id = Arc::new(Mutex::new(None));
+    let ready = Arc::new(Mutex::new(None));
+    let mut sessions = state.sessions();
+    let entry = sessions
+        .get_mut(&session_id)
+        .ok_or_else(|| AppError::no_session(&session_id))?;
+    if entry.slurm.is_some() || entry.notebook.is_some() {
+        return Err(AppError::new(
+            ErrorCode::Validation,
+            "a notebook already runs in this session; stop it first",
+        ));
+    }
+    entry.summary.status = SessionStatus::Launching;
+    entry.summary.url = None;
+    let run = Run {
+        app: app.clone(),
+        id: session_id.clone(),
+        host,
+        conn,
+        req,
+        jupyter,
+        cancel: cancel.clone(),
+        job_id: job_id.clone(),
+        ready: ready.clone(),
+        host_name: profile.name.clone(),
+    };
+    let task = tauri::async_runtime::spawn(run.go());
+    entry.slurm = Some(SlurmHandle {
+        cancel,
+        job_id,
+        ready,
+        task,
+    });
+    Ok(())
+}
+
+/// Stops session `session_id`'s SLURM notebook: while queued, Cancel (`scancel`); once ready,
+/// JupyterLab's shutdown, then `scancel`, then the job's end confirmed; the notebook window
+/// closes. Returns the job's final state (`CANCELLED`), `""` when no job was queued yet.
+#[tauri::command]
+pub async fn stop_slurm_notebook<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    session_id: String,
+) -> Result<String, AppError> {
+    let (handle, window, host) = {
+        let mut sessions = state.sessions();
+        let entry = sessions
+            .get_mut(&session_id)
+            .ok_or_else(|| AppError::no_session(&session_id))?;
+        let handle = entry.slurm.take().ok_or_else(|| {
+            AppError::new(ErrorCode::NotFound, "no SLURM notebook runs in this session")
+        })?;
+        entry.summary.url = None;
+        entry.summary.server_id = None;
+        entry.summary.status = SessionStatus::Connected;
+        (handle, entry.summary.window.take(), entry.host.clone())
+    };
+    super::jupyter::close_window(&app, window);
+    let ready = handle.ready.lock().ok().and_then(|mut r| r.take());
+    let job = handle.job_id.lock().ok().and_then(|j| j.clone());
+    if ready.is_none() {
+        // Still launching: the launch cancels the queued job and confirms its end.
+        handle.cancel.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(40), handle.task).await;
+        let Some(job) = job.or_else(|| handle.job_id.lock().ok().and_then(|j| j.clone())) else {
+            return Ok(String::new());
+        };
+        let conn = host
+            .connection()
+            .ok_or_else(|| AppError::new(ErrorCode::Unreachable, "the host is not connected"))?;
+        return Ok(match job::poll(&conn, &job).await? {
+            JobPhase::Ended { state, .. } => state,
+            _ => launch::stop(&conn, &job, None, Duration::from_secs(30))
+                .await
+                ?,
+        });
+    }
+    handle.task.abort();
+    let Some(job) = job else {
+        return Ok(String::new());
+    };
+    let conn = host
+        .connection()
+        .ok_or_else(|| AppError::new(ErrorCode::Unreachable, "the host is not connected"))?;
+    let end = {
+        let jupyter = ready.as_ref().and_then(|(f, t)| f.local_addr().map(|a| (a, t)));
+        launch::stop(&conn, &job, jupyter, Duration::from_secs(60)).await
+    };
+    if let Some((forward, _)) = ready {
+        forward.close().await;
+    }
+    Ok(end?)
+}
+
+/// One launch, run as a task.
+struct Run<R: Runtime> {
+    app: AppHandle<R>,
+    id: String,
+    host: HostSession,
+    conn: Connection,
+    req: JobRequest,
+    jupyter: JupyterJob,
+    cancel: CancellationToken,
+    job_id: Arc<Mutex<Option<String>>>,
+    ready: Arc<Mutex<Option<(Forward, Sensitive<String>)>>>,
+    host_name: String,
+}
+
+impl<R: Runtime> Run<R> {
+    fn step(&self, step: LaunchStep) {
+        if let LaunchStep::Submitted { job_id } = &step
+            && let Ok(mut j) = self.job_id.lock()
+        {
+            *j = Some(job_id.clone());
+        }
+        emit(
+            &self.app,
+            SlurmEvent {
+                step: Some(step),
+                ..SlurmEvent::new(&self.id)
+            },
+        );
+    }
+
+    fn fail(&self, error: AppError) {
+        let state = self.app.state::<AppState>();
+        if let Some(entry) = state.sessions().get_mut(&self.id) {
+            entry.summary.status = SessionStatus::Failed;
+            entry.slurm = None;
+        }
+        emit(
+            &self.app,
+            SlurmEvent {
+                error: Some(error),
+                ..SlurmEvent::new(&self.id)
+            },
+        );
+    }
+
+    async fn go(self) {
+        let token = tunnelbook_core::jupyter::new_token();
+        let result = launch::launch(
+            &self.conn,
+            &self.req,
+            &self.jupyter,
+            &token,
+            |s| self.step(s),
+            &self.cancel,
+        )
+        .await;
+        let launched = match result {
+            Ok(l) => l,
+            // Stop took the handle and reports the end itself.
+            Err(SlurmError::Cancelled { .. }) => return,
+            Err(e) => return self.fail(form_error(e)),
+        };
+        let c = &launched.connection;
+        // Through the login node to node:port (direct-tcpip); the listener survives a reconnect.
+        let spec = ForwardSpec::Local {
+            bind: "127.0.0.1".into(),
+            port: 0,
+            host: c.host.clone(),
+            host_port: c.port,
+        };
+        let forward = match self.host.forward(&spec).await {
+            Ok(f) => f,
+            Err(e) => return self.fail(e.into()),
+        };
+        let Some(local) = forward.local_addr() else {
+            return self.fail(AppError::new(ErrorCode::Internal, "the forward has no port"));
+        };
+        if !wait_api(local, &token, Duration::from_secs(60)).await {
+            forward.close().await;
+            return self.fail(AppError::new(
+                ErrorCode::Jupyter,
+                format!(
+                    "JupyterLab of job {} does not answer through {}:{}; the job keeps running \
+                     (stop it here, or `tunnelbook down`)",
+                    c.job_id, c.host, c.port
+                ),
+            ));
+        }
+        let url = format!("http://127.0.0.1:{}/lab?token={}", local.port(), token.expose());
+        if let Ok(mut r) = self.ready.lock() {
+            *r = Some((forward, token));
+        }
+        let state = self.app.state::<AppState>();
+        let gpu = format!(
+            "job {} on {} · CUDA_VISIBLE_DEVICES={}",
+            c.job_id,
+            c.node,
+            if c.cuda_visible_devices.is_empty() {
+                "none"
+            } else {
+                &c.cuda_visible_devices
+            }
+        );
+        let title = notebook::window_title(&self.host_name, Some(&gpu));
+        let window = match notebook::open_window(&self.app, &state, &url, &title) {
+            Ok(label) => Some(label),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot open the notebook window");
+                None
+            }
+        };
+        if let Some(entry) = state.sessions().get_mut(&self.id) {
+            entry.summary.status = SessionStatus::Ready;
+            entry.summary.url = Some(notebook::public_url(&self.app, &url));
+            entry.summary.gpu = Some(gpu);
+            entry.summary.server_id = Some(format!("slurm-{}", c.job_id));
+            entry.summary.window = window;
+        }
+        self.follow(&c.job_id).await;
+    }
+
+    /// Polls the ready job: time left (warnings at 15 and 5 minutes), and its end ("time limit
+    /// reached" when SLURM's limit ended it).
+    async fn follow(&self, job_id: &str) {
+        let mut warned: Option<u64> = None;
+        loop {
+            tokio::time::sleep(RUNNING_POLL).await;
+            let Some(conn) = self.host.connection() else {
+                continue;
+            };
+            let phase = match job::poll(&conn, job_id).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::debug!(error = %e, "poll failed");
+                    continue;
+                }
+            };
+            match phase {
+                JobPhase::Running {
+                    time_left_secs: Some(left),
+                    ..
+                } => {
+                    let mut event = SlurmEvent {
+                        time_left_secs: Some(left),
+                        ..SlurmEvent::new(&self.id)
+                    };
+                    if let Some(mark) = [5u64, 15].into_iter().find(|m| left <= m * 60)
+                        && warned.is_none_or(|w| w > mark)
+                    {
+                        warned = Some(mark);
+                        event.warning = Some(format!(
+                            "Job {job_id} reaches its time limit in {} ({mark} minutes or less \
+                             left): save your work.",
+                            slurm::format_time(left)
+                        ));
+                    }
+                    emit(&self.app, event);
+                }
+                JobPhase::Ended { state, reason } => {
+                    let timed_out = state == "TIMEOUT" || reason.as_deref() == Some("TimeLimit");
+                    if state == "COMPLETING" && !timed_out {
+                        continue;
+                    }
+                    let message = if timed_out {
+                        format!(
+                            "Time limit reached: SLURM ended job {job_id}. Relaunch with the \
+                             same settings to go on."
+                        )
+                    } else {
+                        format!(
+                            "Job {job_id} ended: {state}{}",
+                            reason
+                                .map(|r| format!(" ({})", slurm::reason_in_words(&r)))
+                                .unwrap_or_default()
+                        )
+                    };
+                    let state = self.app.state::<AppState>();
+                    let forward = state.sessions().get_mut(&self.id).and_then(|e| {
+                        e.summary.status = SessionStatus::Failed;
+                        e.summary.url = None;
+                        e.slurm
+                            .take()
+                            .and_then(|h| h.ready.lock().ok().and_then(|mut r| r.take()))
+                    });
+                    if let Some((f, _)) = forward {
+                        f.close().await;
+                    }
+                    emit(
+                        &self.app,
+                        SlurmEvent {
+                            ended: Some(message),
+                            ..SlurmEvent::new(&self.id)
+                        },
+                    );
+                    return;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Waits until JupyterLab answers through `local` (with the token).
+async fn wait_api(local: std::net::SocketAddr, token: &Sensitive<String>, timeout: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(r) =
+            tunnelbook_core::jupyter::http::request(local, "GET", "/api/status", Some(token)).await
+            && r.status == 200
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The form's fields become the request; unreadable ones are named for the form.
+    #[test]
+    fn form_fields_are_checked_by_name() {
+        let d = SlurmDefaults {
+            sbatch_lines: vec!["--mem=1G".into()],
+            ..SlurmDefaults::default()
+        };
+        let form = SlurmRequestForm {
+            partition: Some("gpu".into()),
+            gpu_type: Some("v100".into()),
+            gpu_count: 1,
+            time: Some("30".into()),
+            account: Some(String::new()),
+        };
+        let req = request_of(&form, &d).unwrap();
+        assert_eq!(
+            req.sbatch_args(),
+            vec!["--partition=gpu", "--time=0:30:00", "--gres=gpu:v100:1"]
+        );
+        assert_eq!(req.sbatch_lines, vec!["--mem=1G"]);
+        let bad = SlurmRequestForm {
+            time: Some("soon".into()),
+            gpu_type: Some("v100".into()),
+            gpu_count: 0,
+            ..SlurmRequestForm::default()
+        };
+        let err = request_of(&bad, &d).unwrap_err();
+        let fields: Vec<_> = err.fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, vec!["time", "gpuCount"]);
+        let refused = form_error(SlurmError::Refused {
+            field: "gpus",
+            message: "no GPU of type \"h100\"".into(),
+        });
+        assert_eq!(refused.fields[0].field, "gpuType");
+    }
+}

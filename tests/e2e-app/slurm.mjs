@@ -1,0 +1,240 @@
+// JupyterLab on a SLURM compute node from the app (issue 20), through the real app (tauri-driver
+// + WebKitWebDriver, plain W3C WebDriver HTTP) against the real SLURM bed (munge, slurmctld,
+// slurmd, 4 fake GPUs) behind a real sshd.
+//
+//   node tests/e2e-app/slurm.mjs <tunnelbook-app> <tunnelbook-e2e-slurm-bed> <tunnelbook CLI>   (under Xvfb)
+//
+// Checks: connecting to the login node, the GPU step shows the cluster view and the request form
+// (not the GPU cards); an unknown GPU type is refused at its field before anything is queued;
+// Check says "expected start ≈ …"; with a blocker job holding every GPU, Launch shows Queued with
+// SLURM's reason; the blocker cancelled, the launch goes on to Ready with no user action and the
+// same embedded notebook window opens through the login node; a cell in it prints
+// CUDA_VISIBLE_DEVICES and it equals the kernel's SLURM_JOB_GPUS; Stop ends the job CANCELLED.
+// Screenshots: docs/screenshots/slurm-request.png, slurm-queued.png, slurm-notebook.png.
+// Its own bed (the SLURM cluster's user tbslurm, used by no other app suite) and tauri-driver ports.
+import { execFileSync, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { ELEMENT, freePort, sleep, waitFor, webdriver } from './webdriver.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const binary = resolve(process.argv[2] ?? join(root, 'target/debug/tunnelbook-app'));
+const bedBinary = resolve(process.argv[3] ?? join(root, 'target/debug/tunnelbook-e2e-slurm-bed'));
+const cli = resolve(process.argv[4] ?? join(root, 'target/debug/tunnelbook'));
+const shots = resolve(process.env.E2E_SHOTS_DIR ?? join(root, 'docs/screenshots'));
+const port = Number(process.env.SLURM_DRIVER_PORT ?? 0) || (await freePort());
+const nativePort = await freePort();
+const wd = webdriver(`http://127.0.0.1:${port}`);
+const home = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-slurm-'));
+const userHome = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-slurm-home-'));
+mkdirSync(shots, { recursive: true });
+
+const step = (name) => console.log(`ok - ${name}`);
+let session;
+let bed;
+let bedLines;
+let driver;
+let failed = false;
+let jobId = null;
+
+function appPids() {
+  const pids = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const environ = readFileSync(`/proc/${name}/environ`, 'utf8').split('\0');
+      if (readlinkSync(`/proc/${name}/exe`) === binary && environ.includes(`TUNNELBOOK_HOME=${home}`)) pids.push(Number(name));
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return pids;
+}
+
+function startBed() {
+  bed = spawn(bedBinary, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  bedLines = createInterface({ input: bed.stdout })[Symbol.asyncIterator]();
+  return Promise.race([
+    bedLines.next().then((r) => JSON.parse(r.value)),
+    new Promise((_, reject) => bed.once('exit', (code) => reject(new Error(`the SLURM bed exited (${code}) before it was ready`)))),
+  ]);
+}
+
+/** Sends one command to the bed and returns its JSON answer. */
+async function ask(line) {
+  bed.stdin.write(`${line}\n`);
+  const r = await bedLines.next();
+  if (r.done) throw new Error(`the SLURM bed ended on "${line}"`);
+  return JSON.parse(r.value);
+}
+
+const s = (path) => `/session/${session}${path}`;
+const find = async (using, value) => (await wd('POST', s('/element'), { using, value }))[ELEMENT];
+const findAll = async (using, value) => (await wd('POST', s('/elements'), { using, value })).map((e) => e[ELEMENT]);
+const click = async (el) => wd('POST', s(`/element/${el}/click`), {});
+const text = async (el) => wd('GET', s(`/element/${el}/text`));
+const byId = (id) => find('css selector', `[data-testid="${id}"]`);
+const script = async (body) => wd('POST', s('/execute/async'), { script: `const done = arguments[arguments.length - 1];\n${body}`, args: [] });
+const type = async (el, t) => {
+  await wd('POST', s(`/element/${el}/clear`), {});
+  await wd('POST', s(`/element/${el}/value`), { text: t });
+};
+const button = (label) => `//button[normalize-space()=${JSON.stringify(label)}]`;
+const hostCard = (name) =>
+  `//li[@data-testid='host-entry'][.//div[contains(concat(' ', @class, ' '), ' name ') and normalize-space()=${JSON.stringify(name)}]]`;
+const shot = async (name) => {
+  await sleep(500);
+  writeFileSync(join(shots, name), Buffer.from(await wd('GET', s('/screenshot')), 'base64'));
+  console.log(`screenshot docs/screenshots/${name}`);
+};
+
+async function main() {
+  const box = await startBed();
+  const env = { ...process.env, TUNNELBOOK_HOME: home, HOME: userHome };
+  // The saved host, as `tunnelbook hosts add` saves it; JupyterLab from the bed's venv (on the
+  // cluster's shared filesystem, as a site's module or conda env is).
+  execFileSync(cli, ['hosts', 'add', 'login-node', '--host', box.host, '--port', String(box.port), '--user', box.user, '--key', box.key], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  execFileSync(cli, ['hosts', 'edit', 'login-node', '--env', box.venv], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+
+  driver = spawn('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], { stdio: ['ignore', 'inherit', 'inherit'], env });
+  await waitFor('tauri-driver', () => wd('GET', '/status').then(() => true).catch(() => false));
+  session = (await wd('POST', '/session', { capabilities: { alwaysMatch: { 'tauri:options': { application: binary } } } })).sessionId;
+  const main = await wd('GET', s('/window'));
+
+  // 1. Connect; the GPU step is the cluster view and the request form (detected: SLURM).
+  await click(await waitFor('login-node Connect', () => find('xpath', `${hostCard('login-node')}${button('Connect')}`), 30000));
+  await click(await waitFor('the host key dialog', () => find('xpath', button('Trust and connect')), 30000));
+  await waitFor('the connection', () => find('xpath', button('Choose a GPU')), 30000);
+  await click(await byId('tab-gpus'));
+  await waitFor('the request form', () => byId('slurm-form'), 30000);
+  const pools = await Promise.all((await findAll('css selector', '[data-testid="slurm-pool"]')).map(text));
+  if (!pools.some((p) => p.includes('a100')) || !pools.some((p) => p.includes('v100'))) throw new Error(`cluster view: ${JSON.stringify(pools)}`);
+  if ((await findAll('css selector', '[data-testid="gpu-card"]')).length !== 0) throw new Error('GPU cards on a SLURM login node');
+  const saved = execFileSync(cli, ['hosts', 'show', 'login-node'], { env }).toString();
+  if (!saved.includes('scheduler: slurm')) throw new Error(`the host was not saved as SLURM: ${saved}`);
+  step(`the GPU step shows the cluster view (${pools.length} pools) and the request form; the host is saved as scheduler: slurm`);
+
+  // 2. An unknown GPU type is refused at its field, before anything is queued.
+  await type(await byId('slurm-gpu-type'), 'h100');
+  await type(await byId('slurm-time'), '10');
+  await click(await byId('slurm-check'));
+  const refused = await text(await waitFor('the refusal at the GPU type', () => byId('slurm-error-gpuType'), 30000));
+  if (!refused.includes('h100') || !refused.includes('v100')) throw new Error(`refusal: ${refused}`);
+  const { jobs } = await ask('jobs');
+  if (jobs.length !== 0) throw new Error(`jobs queued after a refused check: ${jobs}`);
+  step(`an unknown GPU type is refused at its field: ${refused}`);
+
+  // 3. v100:1 checked: expected start shown.
+  await type(await byId('slurm-gpu-type'), 'v100');
+  await click(await byId('slurm-check'));
+  const expected = await text(await waitFor('the expected start', () => byId('slurm-expected'), 30000));
+  if (!expected.startsWith('Expected start ≈ ')) throw new Error(`expected: ${expected}`);
+  await shot('slurm-request.png');
+  step(`Check: ${expected}`);
+
+  // 4. A blocker holds every GPU: Launch shows Queued with SLURM's reason.
+  const { blocker } = await ask('blocker');
+  const t0 = Date.now();
+  await click(await byId('slurm-launch'));
+  const queued = await text(await waitFor('Queued with a reason', async () => {
+    const q = await text(await byId('slurm-queued'));
+    return q.includes('Resources') ? await byId('slurm-queued') : null;
+  }, 20000));
+  const queuedAfter = (Date.now() - t0) / 1000;
+  jobId = /job (\d+)/.exec(queued)?.[1] ?? null;
+  if (!jobId) throw new Error(`no job id in "${queued}"`);
+  if ((await ask(`state ${jobId}`)).state !== 'PENDING') throw new Error(`job ${jobId} is not pending`);
+  await shot('slurm-queued.png');
+  step(`queued after ${queuedAfter.toFixed(1)} s: ${queued}`);
+
+  // 5. The blocker ends: Ready with no user action, the notebook window opens.
+  await ask(`cancel ${blocker}`);
+  await waitFor('Ready', () => byId('slurm-ready'), 120000);
+  const ready = await text(await byId('slurm-ready'));
+  step(`ready without a click: ${ready}`);
+  const handles = await waitFor('the notebook window', async () => {
+    const all = await wd('GET', s('/window/handles'));
+    return all.length === 2 ? all : null;
+  }, 30000);
+  await wd('POST', s('/window'), { handle: handles.find((h) => h !== main) });
+  await waitFor('JupyterLab in the notebook window', () => find('css selector', '.jp-LabShell'), 90000);
+  const card = '.jp-LauncherCard[data-category="Notebook"]';
+  await waitFor('the Python 3 card', () => find('css selector', card), 60000);
+  await sleep(2000);
+  await waitFor('a click on the Python 3 card', async () => {
+    await click(await find('css selector', card));
+    return true;
+  });
+  const editorSelector = '.jp-NotebookPanel .jp-Cell .cm-content';
+  await waitFor('the first cell', () => find('css selector', editorSelector), 60000);
+  await sleep(2000);
+  await waitFor('typing in the first cell', async () => {
+    const editor = await find('css selector', editorSelector);
+    await click(editor);
+    await wd('POST', s(`/element/${editor}/value`), {
+      text: 'import os; print(os.environ.get("CUDA_VISIBLE_DEVICES"), os.getpid())\uE008\uE007\uE000',
+    });
+    return true;
+  });
+  const output = await waitFor('the cell output', async () => {
+    const outs = await findAll('css selector', '.jp-NotebookPanel .jp-OutputArea-output');
+    return outs.length > 0 ? (await text(outs[0])).trim() : null;
+  }, 90000);
+  const [cuda, pid] = output.split(/\s+/);
+  const { jobGpus } = await ask(`job-gpus ${pid}`);
+  if (!jobGpus || cuda !== jobGpus) throw new Error(`the kernel's CUDA_VISIBLE_DEVICES=${cuda}, its SLURM_JOB_GPUS=${jobGpus}`);
+  if (!['2', '3'].includes(cuda)) throw new Error(`v100s are GPUs 2 and 3, the kernel has ${cuda}`);
+  await shot('slurm-notebook.png');
+  step(`a cell in the notebook window printed CUDA_VISIBLE_DEVICES=${cuda}, the job's SLURM_JOB_GPUS=${jobGpus}`);
+
+  // 6. Stop: JupyterLab shut down, the job CANCELLED, the window closed.
+  await wd('POST', s('/window'), { handle: main });
+  await click(await byId('slurm-stop'));
+  const ended = await text(await waitFor('the end', () => byId('slurm-ended'), 90000));
+  if (!ended.includes('CANCELLED')) throw new Error(`stop said: ${ended}`);
+  const state = (await ask(`state ${jobId}`)).state;
+  if (state !== 'CANCELLED') throw new Error(`job ${jobId} is ${state} after Stop`);
+  await waitFor('the notebook window to close', async () => (await wd('GET', s('/window/handles'))).length === 1, 20000);
+  jobId = null;
+  step(`Stop: ${ended}; SLURM says ${state}`);
+}
+
+try {
+  await main();
+  console.log('e2e-app slurm: all checks passed');
+} catch (e) {
+  failed = true;
+  console.error(`not ok - ${e.message}`);
+  if (session) {
+    try {
+      const handles = await wd('GET', s('/window/handles'));
+      await wd('POST', s('/window'), { handle: handles[0] });
+      writeFileSync(join(tmpdir(), 'tunnelbook-e2e-slurm-failure.png'), Buffer.from(await wd('GET', s('/screenshot')), 'base64'));
+      console.error(await text(await find('css selector', 'main')));
+    } catch (err) {
+      console.error(`(no failure screenshot: ${err.message})`);
+    }
+  }
+} finally {
+  if (session) await wd('DELETE', s('')).catch(() => {});
+  const end = Date.now() + 5000;
+  while (appPids().length > 0 && Date.now() < end) await sleep(200);
+  for (const pid of appPids()) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {}
+  }
+  // The bed cancels the user's jobs (this run's, and a blocker a failure left) and stops.
+  if (bed) {
+    bed.stdin.end();
+    await new Promise((r) => (bed.exitCode !== null ? r() : bed.once('exit', r)));
+  }
+  driver?.kill('SIGTERM');
+  rmSync(home, { recursive: true, force: true });
+  rmSync(userHome, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
