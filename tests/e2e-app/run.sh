@@ -27,3 +27,8 @@ xvfb-run -a -s "-screen 0 1280x900x24" node tests/e2e-app/terminal.mjs target/de
 # Files view (SFTP over the host's connection): upload, download, rename, delete; its own bed user
 # (tbfiles) and tauri-driver ports.
 xvfb-run -a -s "-screen 0 1280x900x24" node tests/e2e-app/files.mjs target/debug/tunnelbook-app target/debug/tunnelbook-e2e-bed target/debug/tunnelbook
+# SLURM (issue 20): the GPU step's cluster view and request form, Queued behind a blocker job,
+# Ready with no click, a cell's CUDA_VISIBLE_DEVICES = the job's SLURM_JOB_GPUS, Stop → CANCELLED;
+# its own SLURM bed (user tbslurm, used by no other app suite) and tauri-driver ports.
+cargo build -p tunnelbook-testbed --bin tunnelbook-e2e-slurm-bed
+xvfb-run -a -s "-screen 0 1280x900x24" node tests/e2e-app/slurm.mjs target/debug/tunnelbook-app target/debug/tunnelbook-e2e-slurm-bed target/debug/tunnelbook

@@ -835,8 +835,8 @@ pub async fn attach(
     code
 }
 
-/// `down` on a SLURM host: JupyterLab stopped (scancel sends it SIGTERM, it shuts down its
-/// kernels), then the job's end confirmed. Every Tunnelbook job, or job `id`.
+/// `down` on a SLURM host: JupyterLab's `/api/shutdown` (it stops its kernels), then
+/// `scancel`, then the job's end confirmed ([`stop_job`]). Every Tunnelbook job, or job `id`.
 pub async fn down(global: &Global, name: &str, id: Option<&str>) -> ExitCode {
     let conn = match connect::open(global, name).await {
         Ok(c) => c,
@@ -850,21 +850,20 @@ pub async fn down(global: &Global, name: &str, id: Option<&str>) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        let ids: Vec<String> = jobs
+        let jobs: Vec<_> = jobs
             .into_iter()
-            .map(|j| j.row.id)
-            .filter(|j| id.is_none_or(|i| i == j))
+            .filter(|j| id.is_none_or(|i| i == j.row.id))
             .collect();
-        if ids.is_empty() {
+        if jobs.is_empty() {
             eprintln!("tunnelbook: no Tunnelbook job to stop on {name}");
             return ExitCode::from(1);
         }
         let mut code = ExitCode::SUCCESS;
-        for j in ids {
-            match job::cancel_and_confirm(&conn, &j, Duration::from_secs(60)).await {
-                Ok(state) => println!("job {j}: {state}"),
+        for j in jobs {
+            match stop_job(&conn, &j).await {
+                Ok(state) => println!("job {}: {state}", j.row.id),
                 Err(e) => {
-                    eprintln!("tunnelbook: job {j}: {e}");
+                    eprintln!("tunnelbook: job {}: {e}", j.row.id);
                     code = ExitCode::from(1);
                 }
             }
@@ -874,6 +873,35 @@ pub async fn down(global: &Global, name: &str, id: Option<&str>) -> ExitCode {
     .await;
     conn.close().await;
     code
+}
+
+/// Stops one job through core ([`launch::stop`]): JupyterLab's `/api/shutdown` first (through a
+/// forward to the node, with the token from the job's 0600 file) when it listens, then
+/// `scancel`, then its end confirmed.
+async fn stop_job(conn: &Connection, j: &job::TunnelbookJob) -> Result<String, SlurmError> {
+    let timeout = Duration::from_secs(60);
+    let Some(c) = &j.connection else {
+        return launch::stop(conn, &j.row.id, None, timeout).await;
+    };
+    let token = job::read_token(conn, c).await.ok();
+    let link = Link::new(Some(conn.clone()), Duration::from_secs(5));
+    let tunnel = Tunnel::local_over(
+        &link,
+        Listen::loopback_any(),
+        Target::Tcp {
+            host: c.host.clone(),
+            port: c.port,
+        },
+    )
+    .await
+    .ok();
+    let jupyter = match (&tunnel, &token) {
+        (Some(t), Some(token)) => t.local_addr().map(|a| (a, token)),
+        _ => None,
+    };
+    let end = launch::stop(conn, &j.row.id, jupyter, timeout).await;
+    drop(tunnel);
+    end
 }
 
 #[cfg(test)]

@@ -539,6 +539,9 @@ impl<R: Runtime> Run<R> {
             entry.summary.server_id = Some(format!("slurm-{}", c.job_id));
             entry.summary.window = window;
         }
+        // The tray sees the session ready now: its "Notebook ready" desktop notification (people
+        // walk away while queued).
+        crate::tray::refresh(&self.app);
         self.follow(&c.job_id).await;
     }
 
@@ -571,11 +574,19 @@ impl<R: Runtime> Run<R> {
                         && warned.is_none_or(|w| w > mark)
                     {
                         warned = Some(mark);
-                        event.warning = Some(format!(
+                        let warning = format!(
                             "Job {job_id} reaches its time limit in {} ({mark} minutes or less \
                              left): save your work.",
                             slurm::format_time(left)
-                        ));
+                        );
+                        crate::tray::notify(
+                            &self.app,
+                            &crate::tray::Notice {
+                                title: "Notebook time limit soon".into(),
+                                body: warning.clone(),
+                            },
+                        );
+                        event.warning = Some(warning);
                     }
                     emit(&self.app, event);
                 }
@@ -598,8 +609,10 @@ impl<R: Runtime> Run<R> {
                         )
                     };
                     let state = self.app.state::<AppState>();
+                    // The connection is fine: back to choosing (not "connection dropped").
                     let forward = state.sessions().get_mut(&self.id).and_then(|e| {
-                        e.summary.status = SessionStatus::Failed;
+                        e.summary.status = SessionStatus::Connected;
+                        e.summary.server_id = None;
                         e.summary.url = None;
                         e.slurm
                             .take()
@@ -608,6 +621,26 @@ impl<R: Runtime> Run<R> {
                     if let Some((f, _)) = forward {
                         f.close().await;
                     }
+                    // The notebook window stays (unsaved work can be copied) and says why.
+                    let window = state
+                        .sessions()
+                        .get(&self.id)
+                        .and_then(|e| e.summary.window.clone())
+                        .and_then(|label| self.app.get_webview_window(&label));
+                    if let Some(window) = window {
+                        notebook::set_banner(&window, Some(&message));
+                    }
+                    crate::tray::notify(
+                        &self.app,
+                        &crate::tray::Notice {
+                            title: if timed_out {
+                                "Time limit reached".into()
+                            } else {
+                                "Notebook job ended".into()
+                            },
+                            body: message.clone(),
+                        },
+                    );
                     emit(
                         &self.app,
                         SlurmEvent {

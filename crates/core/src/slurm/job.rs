@@ -198,7 +198,9 @@ pub fn job_script(req: &JobRequest, job: &JupyterJob, launch_dir: &str) -> Strin
         "for _ in $(seq 1 1200); do\n  [ -f \"$JUPYTER_RUNTIME_DIR/jpserver-$tb_pid.json\" ] && break\n  kill -0 \"$tb_pid\" 2>/dev/null || break\n  sleep 0.2\ndone\nif [ -f \"$JUPYTER_RUNTIME_DIR/jpserver-$tb_pid.json\" ]; then\n  \"$tb_py\" -c {} \"$JUPYTER_RUNTIME_DIR/jpserver-$tb_pid.json\" \"$tb_dir/connection.json\" \"$tb_node\" \"$tb_launch\"\nfi\n",
         shell_quote(CONN_PY)
     ));
-    s.push_str("wait \"$tb_pid\"\ntb_rc=$?\nrm -f \"$tb_dir/connection.json\"\nexit $tb_rc\n");
+    // Stopped by Tunnelbook (`stopping` written, then JupyterLab's /api/shutdown): the job waits
+    // for the scancel that follows, so it ends CANCELLED as asked, not COMPLETED.
+    s.push_str("wait \"$tb_pid\"\ntb_rc=$?\nrm -f \"$tb_dir/connection.json\"\nif [ -f \"$tb_dir/stopping\" ]; then\n  for _ in $(seq 1 300); do sleep 0.2; done\nfi\nexit $tb_rc\n");
     s
 }
 
@@ -361,6 +363,23 @@ pub async fn log_tail(conn: &Connection, job_id: &str, lines: u32) -> Result<Str
         )
         .await?;
     Ok(out.stdout_text())
+}
+
+/// Marks job `job_id` as being stopped by Tunnelbook (`~/.tunnelbook/slurm/<job>/stopping`):
+/// once JupyterLab has shut down, the job waits for the scancel that follows.
+///
+/// # Errors
+/// Connection errors.
+pub async fn mark_stopping(conn: &Connection, job_id: &str) -> Result<(), SlurmError> {
+    conn.exec_named(
+        "touch",
+        &format!(
+            "d=\"$HOME/{BASE_DIR}/\"{}; [ -d \"$d\" ] && : > \"$d/stopping\"; true",
+            shell_quote(job_id)
+        ),
+    )
+    .await?;
+    Ok(())
 }
 
 /// `scancel`s the job.

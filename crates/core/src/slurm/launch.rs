@@ -288,6 +288,7 @@ pub async fn stop(
     timeout: Duration,
 ) -> Result<String, SlurmError> {
     if let Some((addr, token)) = jupyter {
+        job::mark_stopping(conn, job_id).await?;
         let shutdown = crate::jupyter::http::request(addr, "POST", "/api/shutdown", Some(token));
         match tokio::time::timeout(Duration::from_secs(5), shutdown).await {
             Ok(Ok(r)) if r.status < 300 => tracing::debug!(job_id, "JupyterLab shut down"),
