@@ -64,6 +64,11 @@ const COMMANDS: &[&str] = &[
     "bring_back_now",
     "stop_syncing",
     "take_requested_notebook",
+    // SLURM hosts (issue 20).
+    "slurm_cluster",
+    "check_slurm_request",
+    "launch_slurm_notebook",
+    "stop_slurm_notebook",
 ];
 
 fn main() {

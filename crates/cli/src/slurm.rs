@@ -429,7 +429,9 @@ async fn up_on(
             return ExitCode::from(2);
         }
         Err(SlurmError::Command { command, stderr }) if command == "sbatch --test-only" => {
-            eprintln!("tunnelbook: SLURM refuses the request: `{command}` failed on the login node: {stderr}");
+            eprintln!(
+                "tunnelbook: SLURM refuses the request: `{command}` failed on the login node: {stderr}"
+            );
             return ExitCode::from(2);
         }
         Err(e @ SlurmError::Cancelled { .. }) => {

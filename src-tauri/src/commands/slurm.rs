@@ -377,7 +377,10 @@ pub async fn stop_slurm_notebook<R: Runtime>(
             .get_mut(&session_id)
             .ok_or_else(|| AppError::no_session(&session_id))?;
         let handle = entry.slurm.take().ok_or_else(|| {
-            AppError::new(ErrorCode::NotFound, "no SLURM notebook runs in this session")
+            AppError::new(
+                ErrorCode::NotFound,
+                "no SLURM notebook runs in this session",
+            )
         })?;
         entry.summary.url = None;
         entry.summary.server_id = None;
@@ -399,9 +402,7 @@ pub async fn stop_slurm_notebook<R: Runtime>(
             .ok_or_else(|| AppError::new(ErrorCode::Unreachable, "the host is not connected"))?;
         return Ok(match job::poll(&conn, &job).await? {
             JobPhase::Ended { state, .. } => state,
-            _ => launch::stop(&conn, &job, None, Duration::from_secs(30))
-                .await
-                ?,
+            _ => launch::stop(&conn, &job, None, Duration::from_secs(30)).await?,
         });
     }
     handle.task.abort();
@@ -412,7 +413,9 @@ pub async fn stop_slurm_notebook<R: Runtime>(
         .connection()
         .ok_or_else(|| AppError::new(ErrorCode::Unreachable, "the host is not connected"))?;
     let end = {
-        let jupyter = ready.as_ref().and_then(|(f, t)| f.local_addr().map(|a| (a, t)));
+        let jupyter = ready
+            .as_ref()
+            .and_then(|(f, t)| f.local_addr().map(|a| (a, t)));
         launch::stop(&conn, &job, jupyter, Duration::from_secs(60)).await
     };
     if let Some((forward, _)) = ready {
@@ -496,7 +499,10 @@ impl<R: Runtime> Run<R> {
             Err(e) => return self.fail(e.into()),
         };
         let Some(local) = forward.local_addr() else {
-            return self.fail(AppError::new(ErrorCode::Internal, "the forward has no port"));
+            return self.fail(AppError::new(
+                ErrorCode::Internal,
+                "the forward has no port",
+            ));
         };
         if !wait_api(local, &token, Duration::from_secs(60)).await {
             forward.close().await;
@@ -509,7 +515,11 @@ impl<R: Runtime> Run<R> {
                 ),
             ));
         }
-        let url = format!("http://127.0.0.1:{}/lab?token={}", local.port(), token.expose());
+        let url = format!(
+            "http://127.0.0.1:{}/lab?token={}",
+            local.port(),
+            token.expose()
+        );
         if let Ok(mut r) = self.ready.lock() {
             *r = Some((forward, token));
         }
@@ -657,7 +667,11 @@ impl<R: Runtime> Run<R> {
 }
 
 /// Waits until JupyterLab answers through `local` (with the token).
-async fn wait_api(local: std::net::SocketAddr, token: &Sensitive<String>, timeout: Duration) -> bool {
+async fn wait_api(
+    local: std::net::SocketAddr,
+    token: &Sensitive<String>,
+    timeout: Duration,
+) -> bool {
     let deadline = tokio::time::Instant::now() + timeout;
     while tokio::time::Instant::now() < deadline {
         if let Ok(r) =

@@ -86,10 +86,7 @@ fn main() {
         println!("{reply}");
     }
     // Nothing of the user's is left running: their jobs first, then the cluster.
-    let _ = slurm
-        .command("scancel")
-        .args(["-u", SLURM_USER])
-        .status();
+    let _ = slurm.command("scancel").args(["-u", SLURM_USER]).status();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while std::time::Instant::now() < deadline
         && !slurm

@@ -29,7 +29,11 @@ pub const POLL: Duration = Duration::from_secs(1);
 /// per change (a queued job's reason or expected start changing is a new step).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "SlurmLaunchStep"))]
-#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "step")]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "step"
+)]
 pub enum LaunchStep {
     /// Checking the request against the cluster; `request` is its `sbatch` options.
     Checking {

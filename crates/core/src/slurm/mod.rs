@@ -657,21 +657,19 @@ pub fn check_request(req: &JobRequest, view: &ClusterView) -> Result<(), SlurmEr
             .partitions
             .iter()
             .find(|p| &p.name == name)
-            .ok_or_else(|| {
-                SlurmError::Refused {
-                    field: "partition",
-                    message: format!("there is no partition {name:?}; partitions: {}", names()),
-                }
+            .ok_or_else(|| SlurmError::Refused {
+                field: "partition",
+                message: format!("there is no partition {name:?}; partitions: {}", names()),
             })?,
-        None => view.default_partition().ok_or_else(|| {
-            SlurmError::Refused {
+        None => view
+            .default_partition()
+            .ok_or_else(|| SlurmError::Refused {
                 field: "partition",
                 message: format!(
                     "the cluster has no default partition: choose one with --partition ({})",
                     names()
                 ),
-            }
-        })?,
+            })?,
     };
     if part.state != "UP" {
         return Err(SlurmError::Refused {
@@ -687,13 +685,16 @@ pub fn check_request(req: &JobRequest, view: &ClusterView) -> Result<(), SlurmEr
     if let (Some(t), Some(max)) = (req.time_secs, part.max_time_secs)
         && t > max
     {
-        return Err(SlurmError::Refused { field: "time", message: format!(
-            "time {} is over partition {}'s limit of {} (SLURM would queue the job forever); ask for --time {} or less, or another partition",
-            format_time(t),
-            part.name,
-            format_time(max),
-            format_time(max)
-        )});
+        return Err(SlurmError::Refused {
+            field: "time",
+            message: format!(
+                "time {} is over partition {}'s limit of {} (SLURM would queue the job forever); ask for --time {} or less, or another partition",
+                format_time(t),
+                part.name,
+                format_time(max),
+                format_time(max)
+            ),
+        });
     }
     if let Some(g) = &req.gpus {
         let pools: Vec<GpuPool> = view
@@ -730,14 +731,12 @@ pub fn check_request(req: &JobRequest, view: &ClusterView) -> Result<(), SlurmEr
                 .iter()
                 .find(|p| &p.gpu_type == t)
                 .map(|p| p.per_node_max)
-                .ok_or_else(|| {
-                    SlurmError::Refused {
-                        field: "gpus",
-                        message: format!(
-                            "partition {} has no GPU of type {t:?}; it has {list}",
-                            part.name
-                        ),
-                    }
+                .ok_or_else(|| SlurmError::Refused {
+                    field: "gpus",
+                    message: format!(
+                        "partition {} has no GPU of type {t:?}; it has {list}",
+                        part.name
+                    ),
                 })?,
             None => view
                 .nodes
@@ -748,15 +747,18 @@ pub fn check_request(req: &JobRequest, view: &ClusterView) -> Result<(), SlurmEr
                 .unwrap_or(0),
         };
         if g.count > max {
-            return Err(SlurmError::Refused { field: "gpus", message: format!(
-                "{} GPUs{} do not fit on one node of partition {}: at most {max}; it has {list}",
-                g.count,
-                g.gpu_type
-                    .as_deref()
-                    .map(|t| format!(" of type {t}"))
-                    .unwrap_or_default(),
-                part.name
-            )});
+            return Err(SlurmError::Refused {
+                field: "gpus",
+                message: format!(
+                    "{} GPUs{} do not fit on one node of partition {}: at most {max}; it has {list}",
+                    g.count,
+                    g.gpu_type
+                        .as_deref()
+                        .map(|t| format!(" of type {t}"))
+                        .unwrap_or_default(),
+                    part.name
+                ),
+            });
         }
     }
     Ok(())
