@@ -185,6 +185,7 @@ async function main() {
     return outs.length > 0 ? (await text(outs[0])).trim() : null;
   }, 90000);
   const [cuda, pid] = output.split(/\s+/);
+  if (/Jupyter news/i.test(await script('done(document.body.innerText);'))) throw new Error('JupyterLab asks about Jupyter news');
   const { jobGpus } = await ask(`job-gpus ${pid}`);
   if (!jobGpus || cuda !== jobGpus) throw new Error(`the kernel's CUDA_VISIBLE_DEVICES=${cuda}, its SLURM_JOB_GPUS=${jobGpus}`);
   if (!['2', '3'].includes(cuda)) throw new Error(`v100s are GPUs 2 and 3, the kernel has ${cuda}`);

@@ -39,8 +39,18 @@ fn main() {
             ..SshdOptions::default()
         },
     );
-    // An earlier run's connection files and launch directories.
-    let _ = std::fs::remove_dir_all(format!("/home/{SLURM_USER}/.tunnelbook"));
+    // An earlier run's connection files and launch directories; its notebooks and JupyterLab's
+    // saved layout (which would open them instead of the launcher).
+    let home = format!("/home/{SLURM_USER}");
+    let _ = std::fs::remove_dir_all(format!("{home}/.tunnelbook"));
+    for entry in std::fs::read_dir(&home).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("Untitled") && name.ends_with(".ipynb") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    let _ = std::fs::remove_dir_all(format!("{home}/.ipynb_checkpoints"));
+    let _ = std::fs::remove_dir_all(format!("{home}/.jupyter/lab/workspaces"));
     println!(
         "{}",
         serde_json::json!({

@@ -14,6 +14,8 @@ mod handoff;
 mod host;
 pub mod http;
 mod launch;
+// The job script of a SLURM launch answers JupyterLab's news question too.
+pub(crate) use self::launch::NEWS_ANSWERED_SH;
 mod ports;
 mod servers;
 

@@ -164,6 +164,8 @@ pub fn job_script(req: &JobRequest, job: &JupyterJob, launch_dir: &str) -> Strin
         "tb_base=\"$HOME/{BASE_DIR}\"\ntb_launch=\"$HOME/{launch_dir}\"\ntb_dir=\"$tb_base/$SLURM_JOB_ID\"\n"
     ));
     s.push_str("mkdir -p \"$tb_dir/runtime\" || exit 2\n");
+    // No "Jupyter news?" question in the app's notebook window (as on a plain box).
+    s.push_str(crate::jupyter::NEWS_ANSWERED_SH);
     s.push_str("tb_node=$(hostname)\n");
     s.push_str("echo \"tunnelbook: job $SLURM_JOB_ID on $tb_node, CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-}\"\n");
     for line in &req.setup {

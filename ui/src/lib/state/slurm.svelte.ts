@@ -87,6 +87,16 @@ export class SlurmState {
     }
   }
 
+  /** Reads the cluster view again, keeping the form. */
+  async refresh(): Promise<void> {
+    if (!this.sessionId) return;
+    try {
+      this.view = (await backend.slurmCluster(this.sessionId)) ?? this.view;
+    } catch {
+      // The last view stays; the launch's steps say what matters.
+    }
+  }
+
   #request(form: SlurmForm = this.form): SlurmRequestForm {
     const opt = (s: string) => (s.trim() === '' ? null : s.trim());
     return {
@@ -141,6 +151,8 @@ export class SlurmState {
     this.lastRequest = { ...form };
     try {
       await backend.launchSlurmNotebook(this.sessionId, this.#request(form), null);
+      // The cluster now (its idle GPUs, your jobs), beside the steps.
+      void this.refresh();
     } catch (e) {
       this.phase = 'form';
       this.#failed(e as AppError);
@@ -159,6 +171,7 @@ export class SlurmState {
     try {
       const state = await backend.stopSlurmNotebook(this.sessionId);
       this.phase = 'stopped';
+      void this.refresh();
       this.ended = state ? `Job ${this.jobId ?? ''} ended: ${state}` : 'Cancelled before anything was queued';
       return state;
     } catch (e) {
