@@ -180,3 +180,55 @@ fn job_script_holds_no_secret() {
     assert!(s.contains("TB_TOKEN_FILE=\"$tb_launch/token\""));
     assert!(s.contains("module load cuda"));
 }
+
+/// Each refusal names the request's field to change, and reaches a front end as a validation
+/// problem at that field (the app's form shows it there).
+#[test]
+fn refusals_name_their_field() {
+    let v = view();
+    let req = |p: Option<&str>, t: Option<&str>, g: Option<&str>| {
+        JobRequest::from_defaults(
+            &SlurmDefaults::default(),
+            p.map(Into::into),
+            None,
+            t.map(Into::into),
+            g.map(Into::into),
+        )
+        .unwrap()
+    };
+    let field = |r: JobRequest| match check_request(&r, &v).unwrap_err() {
+        SlurmError::Refused { field, .. } => field,
+        other => panic!("{other}"),
+    };
+    assert_eq!(field(req(Some("debug"), Some("60"), None)), "time");
+    assert_eq!(field(req(None, None, Some("h100:1"))), "gpus");
+    assert_eq!(field(req(None, None, Some("v100:3"))), "gpus");
+    assert_eq!(field(req(Some("nope"), None, None)), "partition");
+    let p =
+        crate::error::Problem::from(check_request(&req(None, None, Some("h100")), &v).unwrap_err());
+    assert_eq!(p.code, crate::error::ErrorCode::Validation);
+    assert_eq!(p.fields[0].field, "gpus");
+    assert!(p.fields[0].message.contains("h100"), "{p:?}");
+    let cancelled = crate::error::Problem::from(SlurmError::Cancelled {
+        job_id: Some("7".into()),
+        state: Some("CANCELLED".into()),
+    });
+    assert_eq!(cancelled.code, crate::error::ErrorCode::Cancelled);
+    assert_eq!(cancelled.message, "job 7 cancelled (CANCELLED)");
+}
+
+/// A job Tunnelbook stops (`stopping` written before JupyterLab's shutdown) waits for the
+/// scancel that follows, so it ends CANCELLED; JupyterLab's news question is answered.
+#[test]
+fn job_script_waits_for_scancel_after_a_stop() {
+    let s = job_script(
+        &JobRequest::default(),
+        &JupyterJob::default(),
+        ".tunnelbook/slurm/launch-ab",
+    );
+    let wait = s.find("wait \"$tb_pid\"\ntb_rc=$?").unwrap();
+    let marker = s.find("if [ -f \"$tb_dir/stopping\" ]").unwrap();
+    assert!(marker > wait, "{s}");
+    assert!(s.contains("apputils-extension:announcements"), "{s}");
+    assert!(s.find("trap tb_stop TERM").unwrap() < wait, "{s}");
+}
