@@ -42,17 +42,15 @@ pub(crate) async fn close<R: Runtime>(
         )
     };
     super::jupyter::close_window(app, window);
-    // A SLURM job keeps running (until its time limit); only this app's side of it ends.
+    // A SLURM notebook is stopped like a plain one: JupyterLab's shutdown, scancel, confirmed.
     let slurm = state
         .sessions()
         .get_mut(session_id)
-        .and_then(|e| e.slurm.take());
-    if let Some(h) = slurm {
-        h.task.abort();
-        let ready = h.ready.lock().ok().and_then(|mut r| r.take());
-        if let Some((forward, _)) = ready {
-            forward.close().await;
-        }
+        .and_then(|e| e.slurm.take().map(|h| (h, e.host.clone())));
+    if let Some((handle, host)) = slurm
+        && let Err(e) = super::slurm::stop(handle, &host).await
+    {
+        tracing::warn!(error = %e.message, "cannot stop the SLURM job");
     }
     if let Some(handle) = notebook {
         super::jupyter::end_notebook(handle, true).await;

@@ -163,6 +163,13 @@ pub async fn quit<R: Runtime>(app: &AppHandle<R>, stop_notebooks: bool) {
             if let Some(handle) = notebook {
                 super::jupyter::end_notebook(handle, false).await;
             }
+            // A SLURM job runs on until its time limit (`tunnelbook ls` / `attach` find it).
+            let slurm = state.sessions().get_mut(&id).and_then(|e| e.slurm.take());
+            if let Some(handle) = slurm
+                && let Some(job) = super::slurm::leave(handle).await
+            {
+                tracing::info!(job, "SLURM job left running until its time limit");
+            }
         }
         let _ = super::sessions::close(app, &state, &id).await;
     }

@@ -104,6 +104,9 @@ impl SlurmEvent {
     }
 }
 
+/// Once the job is ready: the local forward to its JupyterLab and the token.
+pub type ReadyJob = Arc<Mutex<Option<(Forward, Sensitive<String>)>>>;
+
 /// A SLURM launch of a session: Cancel/Stop and what the notebook window needs.
 pub struct SlurmHandle {
     /// Cancels the launch while it is not ready (the queued job is scancelled).
@@ -111,7 +114,7 @@ pub struct SlurmHandle {
     /// The job, once submitted.
     pub job_id: Arc<Mutex<Option<String>>>,
     /// The local forward to JupyterLab and its token, once ready.
-    pub ready: Arc<Mutex<Option<(Forward, Sensitive<String>)>>>,
+    pub ready: ReadyJob,
     /// The task that launches and then follows the job.
     pub task: tauri::async_runtime::JoinHandle<()>,
 }
@@ -388,6 +391,16 @@ pub async fn stop_slurm_notebook<R: Runtime>(
         (handle, entry.summary.window.take(), entry.host.clone())
     };
     super::jupyter::close_window(&app, window);
+    stop(handle, &host).await
+}
+
+/// Ends a SLURM notebook's job: while launching, the launch is cancelled (the queued job
+/// `scancel`led, its end confirmed); once ready, JupyterLab's shutdown, then `scancel`, then the
+/// end confirmed. Returns the job's final state, `""` when no job was queued yet.
+///
+/// # Errors
+/// The host is not connected; `scancel` or the confirmation failed.
+pub async fn stop(handle: SlurmHandle, host: &HostSession) -> Result<String, AppError> {
     let ready = handle.ready.lock().ok().and_then(|mut r| r.take());
     let job = handle.job_id.lock().ok().and_then(|j| j.clone());
     if ready.is_none() {
@@ -424,6 +437,18 @@ pub async fn stop_slurm_notebook<R: Runtime>(
     Ok(end?)
 }
 
+/// Leaves a SLURM notebook's job running (quitting the app without stopping notebooks): only
+/// this app's polling and forward end. Returns the job and its time left as SLURM says, for the
+/// log.
+pub async fn leave(handle: SlurmHandle) -> Option<String> {
+    handle.task.abort();
+    let ready = handle.ready.lock().ok().and_then(|mut r| r.take());
+    if let Some((forward, _)) = ready {
+        forward.close().await;
+    }
+    handle.job_id.lock().ok().and_then(|j| j.clone())
+}
+
 /// One launch, run as a task.
 struct Run<R: Runtime> {
     app: AppHandle<R>,
@@ -434,7 +459,7 @@ struct Run<R: Runtime> {
     jupyter: JupyterJob,
     cancel: CancellationToken,
     job_id: Arc<Mutex<Option<String>>>,
-    ready: Arc<Mutex<Option<(Forward, Sensitive<String>)>>>,
+    ready: ReadyJob,
     host_name: String,
 }
 
