@@ -9,7 +9,9 @@
 // Check says "expected start ≈ …"; with a blocker job holding every GPU, Launch shows Queued with
 // SLURM's reason; the blocker cancelled, the launch goes on to Ready with no user action and the
 // same embedded notebook window opens through the login node; a cell in it prints
-// CUDA_VISIBLE_DEVICES and it equals the kernel's SLURM_JOB_GPUS; Stop ends the job CANCELLED.
+// CUDA_VISIBLE_DEVICES and it equals the kernel's SLURM_JOB_GPUS; Stop ends the job CANCELLED;
+// a 2-minute job shows its time left and the 5-minute warning, then "Time limit reached" (not
+// "connection lost") and "Relaunch with the same settings" (about 2.5 minutes of the suite).
 // Screenshots: docs/screenshots/slurm-request.png, slurm-queued.png, slurm-notebook.png.
 // Its own bed (the SLURM cluster's user tbslurm, used by no other app suite) and tauri-driver ports.
 import { execFileSync, spawn } from 'node:child_process';
@@ -202,6 +204,26 @@ async function main() {
   await waitFor('the notebook window to close', async () => (await wd('GET', s('/window/handles'))).length === 1, 20000);
   jobId = null;
   step(`Stop: ${ended}; SLURM says ${state}`);
+
+  // 7. A 2-minute job: time left and the 5-minute warning while it runs, then "time limit
+  // reached" (not "connection lost") when SLURM ends it, with "Relaunch with the same settings".
+  await type(await waitFor('the form again', () => byId('slurm-time'), 30000), '2');
+  await click(await byId('slurm-launch'));
+  await waitFor('Ready (2-minute job)', () => byId('slurm-ready'), 120000);
+  const short = /job (\d+)/.exec(await text(await byId('slurm-queued')))?.[1];
+  if (!short) throw new Error('no job id for the 2-minute job');
+  jobId = short;
+  const warning = await text(await waitFor('the time-left warning', () => byId('slurm-warning'), 30000));
+  if (!warning.includes('5 minutes or less left')) throw new Error(`warning: ${warning}`);
+  const left = await text(await byId('slurm-time-left'));
+  step(`2-minute job ${short}: "${left}", warning "${warning}"`);
+  const over = await text(await waitFor('the end of the 2-minute job', () => byId('slurm-ended'), 240000));
+  if (!over.startsWith('Time limit reached') || /connection/i.test(over)) throw new Error(`the end said: ${over}`);
+  await byId('slurm-relaunch');
+  const final = (await ask(`state ${short}`)).state;
+  if (!['TIMEOUT', 'COMPLETING'].includes(final)) throw new Error(`job ${short} is ${final}`);
+  jobId = null;
+  step(`"${over}" (SLURM: ${final}); Relaunch with the same settings offered`);
 }
 
 try {
