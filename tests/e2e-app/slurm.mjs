@@ -5,7 +5,7 @@
 //   node tests/e2e-app/slurm.mjs <tunnelbook-app> <tunnelbook-e2e-slurm-bed> <tunnelbook CLI>   (under Xvfb)
 //
 // Checks: connecting to the login node, the GPU step shows the cluster view and the request form
-// (not the GPU cards); an unknown GPU type is refused at its field before anything is queued;
+// (not the GPU cards); a plain launch on the login node is refused; an unknown GPU type is refused at its field before anything is queued;
 // Check says "expected start ≈ …"; with a blocker job holding every GPU, Launch shows Queued with
 // SLURM's reason; the blocker cancelled, the launch goes on to Ready with no user action and the
 // same embedded notebook window opens through the login node; a cell in it prints
@@ -79,6 +79,14 @@ const find = async (using, value) => (await wd('POST', s('/element'), { using, v
 const findAll = async (using, value) => (await wd('POST', s('/elements'), { using, value })).map((e) => e[ELEMENT]);
 const click = async (el) => wd('POST', s(`/element/${el}/click`), {});
 const text = async (el) => wd('GET', s(`/element/${el}/text`));
+/** Calls an app command from the page, as the UI does; resolves to `{ ok }` or `{ err }`. */
+const command = async (cmd, args = {}) =>
+  wd('POST', s('/execute/async'), {
+    script:
+      'const done = arguments[arguments.length - 1];' +
+      'window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1]).then((v) => done({ ok: v }), (e) => done({ err: e }));',
+    args: [cmd, args],
+  });
 const byId = (id) => find('css selector', `[data-testid="${id}"]`);
 const script = async (body) => wd('POST', s('/execute/async'), { script: `const done = arguments[arguments.length - 1];\n${body}`, args: [] });
 const type = async (el, t) => {
@@ -119,6 +127,16 @@ async function main() {
   const saved = execFileSync(cli, ['hosts', 'show', 'login-node'], { env }).toString();
   if (!saved.includes('scheduler: slurm')) throw new Error(`the host was not saved as SLURM: ${saved}`);
   step(`the GPU step shows the cluster view (${pools.length} pools) and the request form; the host is saved as scheduler: slurm`);
+
+  // 1a. Today's bug: a plain launch (the Connect screen's, the tray's) started JupyterLab on the
+  // login node. It is refused there now, and nothing runs.
+  const [sess] = (await command('list_sessions')).ok;
+  const plain = await command('launch_notebook', { sessionId: sess.id, gpu: null, env: null });
+  if (plain.err?.code !== 'unsupported' || !plain.err.message.includes('SLURM login node')) throw new Error(`a plain launch on the login node: ${JSON.stringify(plain)}`);
+  await sleep(2000);
+  const { processes } = await ask('processes');
+  if (processes.some((p) => /jupyter/i.test(p))) throw new Error(`JupyterLab runs on the login node: ${processes.join('; ')}`);
+  step(`a plain launch on the login node is refused ("${plain.err.message.slice(0, 60)}…"); no JupyterLab runs there`);
 
   // 2. An unknown GPU type is refused at its field, before anything is queued.
   await type(await byId('slurm-gpu-type'), 'h100');

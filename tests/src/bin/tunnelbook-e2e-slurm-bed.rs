@@ -9,6 +9,8 @@
 //!   `{"blocker": ID}`;
 //! - `cancel ID` → `{"cancelled": ID}`;
 //! - `jobs` → `{"jobs": [ID, …]}`: the user's jobs in the queue;
+//! - `processes` → `{"processes": ["PID ARGS", …]}`: the user's processes on this cluster (login
+//!   sessions and jobs);
 //! - `state ID` → `{"state": "RUNNING"}` (`scontrol`'s JobState; `""` when unknown);
 //! - `job-gpus PID` → `{"jobGpus": …}`: `SLURM_JOB_GPUS` in process PID's environment (a
 //!   kernel's), as SLURM set it for the job.
@@ -81,6 +83,7 @@ fn main() {
                 let out = slurm.output(&["squeue", "-h", "-u", SLURM_USER, "-o", "%i"]);
                 serde_json::json!({ "jobs": out.split_whitespace().collect::<Vec<_>>() })
             }
+            ["processes"] => serde_json::json!({ "processes": slurm.user_processes(SLURM_USER) }),
             ["state", id] => serde_json::json!({ "state": slurm.job_state(id) }),
             ["job-gpus", pid] => {
                 let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
