@@ -151,8 +151,6 @@ export class SlurmState {
     this.lastRequest = { ...form };
     try {
       await backend.launchSlurmNotebook(this.sessionId, this.#request(form), null);
-      // The cluster now (its idle GPUs, your jobs), beside the steps.
-      void this.refresh();
     } catch (e) {
       this.phase = 'form';
       this.#failed(e as AppError);
@@ -196,6 +194,8 @@ export class SlurmState {
         case 'submitted':
           this.jobId = e.step.jobId;
           this.phase = 'queued';
+          // Your jobs now list this one.
+          void this.refresh();
           break;
         case 'queued':
           this.jobId = e.step.jobId;
