@@ -195,3 +195,49 @@ fn check_zoo(user: ZooUser, exit: &str) {
     assert_eq!(run.failed, None, "{}: {}", user.name, run.output);
     assert_eq!(run.status, Some(3), "{}: {}", user.name, run.output);
 }
+
+/// A port that takes the TCP connection and closes it at once (a service that is not sshd, a
+/// server turning the client away): `shell` names the host and port, says what happened and what
+/// to check, as `up` does for its connect step, instead of "SSH error: Disconnected".
+#[test]
+fn shell_to_a_port_that_hangs_up_says_where_what_happened_and_what_to_do() {
+    let bed = bed(USER);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Ends with the test process.
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            drop(conn);
+        }
+    });
+    let store = ProfileStore::in_home(&bed.client.home());
+    let mut profiles = store.load().unwrap();
+    profiles[0].port = port;
+    store.save(&profiles).unwrap();
+    for args in [&["shell", "box"][..], &["up", "box"][..]] {
+        let out = bed
+            .client
+            .cli()
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        for words in [
+            format!("127.0.0.1:{port} accepted the connection, then closed it"),
+            "before the SSH handshake finished".to_string(),
+            format!("Check that an SSH server listens on port {port}"),
+        ] {
+            assert!(
+                stderr.contains(&words),
+                "{args:?}: {words:?} not in: {stderr}"
+            );
+        }
+        assert!(!stderr.contains("SSH error"), "{args:?}: {stderr}");
+        if args[0] == "shell" {
+            assert!(stderr.contains("cannot open a shell on box: "), "{stderr}");
+            assert_eq!(out.status.code(), Some(255), "{stderr}");
+        }
+    }
+}

@@ -61,7 +61,9 @@ fn locale_env() -> Vec<(String, String)> {
 pub async fn run(global: &Global, args: ShellArgs) -> ExitCode {
     let conn = match connect::open(global, &args.name).await {
         Ok(c) => c,
-        Err(e) => return connect::unreachable(e),
+        Err(e) => {
+            return connect::unreachable(format!("cannot open a shell on {}: {e}", args.name));
+        }
     };
     let tty = !args.no_tty && std::io::stdin().is_terminal();
     let pty = tty.then(|| {

@@ -221,7 +221,13 @@ impl Actor {
         result.map_err(|e| {
             let step = match failed_step(&e) {
                 Step::Authenticate | Step::HostKey => failed_step(&e),
-                _ if matches!(e, SshError::Unreachable { .. } | SshError::Timeout { .. }) => {
+                _ if matches!(
+                    e,
+                    SshError::Unreachable { .. }
+                        | SshError::Timeout { .. }
+                        | SshError::HandshakeFailed { .. }
+                ) =>
+                {
                     Step::Connect
                 }
                 _ => current,
