@@ -88,6 +88,33 @@ fn shell_in_a_terminal_runs_keystrokes_follows_resizes_and_exits_with_the_status
     assert_eq!(accepted, 2, "{}", bed.sshd.log());
 }
 
+/// Non-ASCII keystrokes (UTF-8: é, 日本) typed into `tunnelbook shell` reach the host as the
+/// same bytes, and the host's answer comes back as the same text.
+#[test]
+fn shell_in_a_terminal_passes_utf8_keystrokes_to_the_host() {
+    let bed = bed(USER);
+    let mut cmd = bed.client.cli();
+    cmd.args(["shell", "box"])
+        .env("TERM", "xterm-256color")
+        .env("LANG", "C.UTF-8");
+    let run = run_in_pty(
+        &cmd,
+        97,
+        31,
+        &[
+            Step::Send("echo rea''dy\r".into()),
+            Step::Expect("[\r\n]ready\r\n".into(), 30),
+            // The host prints what it got, as text and as bytes (the typed line never contains
+            // the `=` markers, which the shell's own quote removal makes).
+            Step::Send("echo =''é日本=; printf %s é日本 | od -An -tx1; exit 4\r".into()),
+            Step::Expect("[\r\n]=é日本=\r\n".into(), 20),
+            Step::Expect("c3 a9 e6 97 a5 e6 9c ac".into(), 20),
+        ],
+    );
+    assert_eq!(run.failed, None, "{}", run.output);
+    assert_eq!(run.status, Some(4), "{}", run.output);
+}
+
 /// The connection drops under the shell (its sshd process is killed): `tunnelbook shell` says
 /// so, exits 255 as ssh does, and leaves the local terminal in the mode it found it in.
 #[test]
