@@ -245,7 +245,14 @@ impl TtyInput {
                 guard.clear_ready();
                 continue;
             }
-            return (&mut guard.get_inner()).read(buf);
+            let read = (&mut guard.get_inner()).read(buf);
+            if matches!(read, Ok(n) if n < buf.len()) {
+                // All there was is read (a terminal hands over at most its 4 KiB queue): wait for
+                // the next wake instead of polling once more. Input that came meanwhile is a new
+                // event, which this does not clear.
+                guard.clear_ready();
+            }
+            return read;
         }
     }
 
