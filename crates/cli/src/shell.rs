@@ -192,6 +192,7 @@ fn pump_stdin(input: ShellInput) {
 /// The local terminal, read on the runtime's thread when it is woken by the terminal's
 /// readiness (epoll on Unix). The descriptor stays blocking (it is shared with the parent shell
 /// and with stdout), so each read comes after a zero-timeout `poll` that says it will not block.
+#[cfg_attr(not(unix), allow(dead_code))] // Elsewhere stdin is always read by a thread.
 struct TtyInput {
     #[cfg(unix)]
     fd: tokio::io::unix::AsyncFd<std::fs::File>,
@@ -246,6 +247,16 @@ impl TtyInput {
                 continue;
             }
             let read = (&mut guard.get_inner()).read(buf);
+            if let Err(e) = &read
+                && matches!(
+                    e.kind(),
+                    std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                )
+            {
+                // A signal came first, or another reader took the input: not the end.
+                guard.clear_ready();
+                continue;
+            }
             if matches!(read, Ok(n) if n < buf.len()) {
                 // All there was is read (a terminal hands over at most its 4 KiB queue): wait for
                 // the next wake instead of polling once more. Input that came meanwhile is a new
