@@ -18,7 +18,10 @@
 //     one-click "Connect and open notebook" then launches with no choice either.
 //  4. Importing again marks every host as already saved; one is imported under a new name.
 //  5. The host form refuses port "5O609" and user@host in Host (core's messages); Delete asks first.
-// Screenshots: docs/screenshots/first-run-import.png, environment-add-path.png, host-card-reopen.png.
+//  2b. Two hosts, one failing: the failing one's GPU and Environment screens never show the first
+//     host's; the first keeps its GPU and environment choice.
+// Screenshots: docs/screenshots/first-run-import.png, environment-add-path.png, host-card-reopen.png,
+// two-hosts-one-failing.png.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
@@ -212,6 +215,43 @@ async function main() {
   await rawClick(await find('xpath', `//*[@data-testid='notebook-ready']${button('Stop')}`));
   await rawClick(await find('xpath', `//*[@data-testid='notebook-ready']${button('Stop server')}`));
   await waitFor('the notebook window to close', async () => (await windows()) === 1, 30000);
+
+  // 2b. Each host keeps its own state: gpu-box connected with GPU 0 chosen (not the recommended
+  // one), then a second host that fails (nothing listens on its port). The failing host's GPU and
+  // Environment screens show neither gpu-box's cards nor its environments; back on gpu-box, its
+  // choices are as they were.
+  await rawClick(await find('css selector', '[data-testid="tab-gpus"]'));
+  await waitFor('gpu-box GPU cards again', async () => (await findAll('css selector', '[data-testid="gpu-card"]')).length === 2, 30000);
+  await rawClick(await find('css selector', `input[value="${box.busyGpu}"]`));
+  if (!(await prop(await find('css selector', `input[value="${box.busyGpu}"]`), 'checked'))) throw new Error('GPU 0 could not be chosen');
+  const gpuBox = (await command('list_hosts')).find((h) => h.profile?.name === 'gpu-box').profile;
+  await command('save_host', { previousName: null, profile: { ...gpuBox, name: 'down-box', port: await freePort(), jump: null } });
+  await rawClick(await find('css selector', '[data-testid="tab-hosts"]'));
+  await rawClick(await waitFor('down-box Connect', () => find('xpath', `${hostCard('down-box')}${button('Connect')}`)));
+  await waitFor('down-box to fail', () => find('xpath', button('Edit host')), 30000);
+  await waitFor('the host switcher', () => find('css selector', '[data-testid="connect-host-down-box"]'));
+  const downOn = async (tab) => {
+    await rawClick(await find('css selector', `[data-testid="tab-${tab}"]`));
+    const note = await text(await waitFor(`down-box's ${tab} note`, () => find('css selector', '[data-testid="host-not-connected"]')));
+    if (!note.includes('down-box is not connected')) throw new Error(`${tab} for down-box says: ${note}`);
+    const foreign = (await findAll('css selector', '[data-testid="gpu-card"]')).length + (await findAll('css selector', '[data-testid="env-row"]')).length;
+    if (foreign !== 0) throw new Error(`down-box's ${tab} screen shows ${foreign} of gpu-box's GPU cards or environments`);
+  };
+  await downOn('gpus');
+  await downOn('environment');
+  await shot('two-hosts-one-failing.png');
+  await rawClick(await find('css selector', '[data-testid="connect-host-gpu-box"]'));
+  const keptEnv = await waitFor("gpu-box's environments", () => find('css selector', `input[value="${box.venv}"]`), 30000);
+  if (!(await prop(keptEnv, 'checked'))) throw new Error("gpu-box's environment is no longer chosen");
+  const forGpu = await text(await find('css selector', '[data-testid="env-gpu"]'));
+  if (!forGpu.includes('GPU 0')) throw new Error(`gpu-box's environment screen is for: ${forGpu}`);
+  await rawClick(await find('css selector', '[data-testid="tab-gpus"]'));
+  await waitFor('gpu-box GPU cards after down-box failed', async () => (await findAll('css selector', '[data-testid="gpu-card"]')).length === 2, 30000);
+  if (!(await prop(await find('css selector', `input[value="${box.busyGpu}"]`), 'checked'))) throw new Error("gpu-box's GPU choice was lost");
+  await rawClick(await find('css selector', '[data-testid="tab-connect"]'));
+  await rawClick(await find('css selector', '[data-testid="connect-host-down-box"]'));
+  await waitFor("down-box's own failure", () => find('xpath', button('Edit host')));
+  step('two hosts, one failing: down-box shows neither gpu-box\'s GPUs nor its environments; gpu-box keeps GPU 0 and its venv');
 
   // 3a. Second launch from Hosts: no GPU or environment to choose.
   await rawClick(await find('css selector', '[data-testid="tab-hosts"]'));

@@ -218,3 +218,63 @@ describe('each host keeps its own view', () => {
     expect(views.hostIds).toEqual(['gpu-box', 'broken']);
   });
 });
+
+describe("each host keeps its own GPU picker and environments", () => {
+  it('a second host connecting, then failing, neither resets nor takes over the first host\'s choices', async () => {
+    const { HostViews } = await import('../state/host-views.svelte');
+    const { emit } = await import('../test/mock-backend');
+    const { gpu, report } = await import('../test/gpu-fixtures');
+    backend.listServers.mockResolvedValue([]);
+    backend.gpuSnapshot.mockResolvedValue(null);
+    backend.watchGpus.mockResolvedValue(undefined);
+    backend.unwatchGpus.mockResolvedValue(undefined);
+    const views = new HostViews();
+
+    // gpu-box: connected, GPU 0 chosen over the recommended GPU 1, /opt/jlab chosen.
+    backend.startSession.mockResolvedValueOnce('s1');
+    await views.start('gpu-box');
+    emit('session', { sessionId: 's1', step: 'readGpus', state: 'done', message: '2 GPUs', error: null });
+    expect(views.liveSession).toBe('s1');
+    await views.gpus.watch('s1');
+    emit('gpus', { sessionId: 's1', report: report([gpu(0, 9000, 40), gpu(1, 0, 0)]), error: null });
+    expect(views.gpus.selected).toBe('GPU-1');
+    views.gpus.choose('GPU-0');
+    backend.listEnvironments.mockResolvedValueOnce([env('venv'), env('jlab', { path: '/opt/jlab' })]);
+    await views.environments.load('s1');
+    views.environments.choose('/opt/jlab');
+    const firstGpus = views.gpus;
+
+    // broken: its own empty picker and environments while it connects, and after it fails.
+    backend.startSession.mockResolvedValueOnce('s2');
+    await views.start('broken');
+    expect(views.gpus).not.toBe(firstGpus);
+    expect(views.gpus.report).toBeNull();
+    expect(views.environments.envs).toEqual([]);
+    const error = { code: 'unreachable' as const, message: 'Cannot reach broken:22: nothing accepts connections' };
+    emit('session', { sessionId: 's2', step: 'connect', state: 'failed', message: error.message, error });
+    expect(views.liveSession).toBeNull();
+    // A GPU report of the first host (its picker still polling) does not land in the second's.
+    emit('gpus', { sessionId: 's1', report: report([gpu(0, 9000, 40), gpu(1, 0, 0)]), error: null });
+    expect(views.gpus.report).toBeNull();
+    expect(views.gpus.selected).toBeNull();
+
+    // Back on gpu-box: its picker, choice and environment are as they were.
+    views.show('gpu-box');
+    expect(views.gpus).toBe(firstGpus);
+    expect(views.gpus.selected).toBe('GPU-0');
+    expect(views.gpus.cards.map((c) => c.label)).toEqual(['GPU 0', 'GPU 1']);
+    expect(views.environments.selected).toBe('/opt/jlab');
+    expect(views.environments.sessionId).toBe('s1');
+    expect(views.connect.phase).toBe('connected');
+    // Watching it again (the GPU screen shown again) keeps the choice.
+    await views.gpus.watch('s1');
+    expect(views.gpus.selected).toBe('GPU-0');
+
+    // Reconnecting broken replaces only broken's views.
+    backend.startSession.mockResolvedValueOnce('s3');
+    await views.start('broken');
+    views.show('gpu-box');
+    expect(views.gpus.selected).toBe('GPU-0');
+    expect(views.environments.selected).toBe('/opt/jlab');
+  });
+});
