@@ -364,6 +364,10 @@ fn export_bindings() {
             tunnelbook_app::tray::TRAY_SESSION_EVENT,
             "{ sessionId: string; hostId: string }".to_string(),
         ),
+        (
+            tunnelbook_app::tray::TRAY_RUNNING_EVENT,
+            "{ sessionId: string; hostId: string }".to_string(),
+        ),
         (tunnelbook_app::tray::QUIT_EVENT, "null".to_string()),
         (
             tunnelbook_app::commands::terminal::TERMINAL_EVENT,

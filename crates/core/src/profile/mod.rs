@@ -39,7 +39,9 @@ pub use self::{
         import_ssh_config, read_ssh_config,
     },
     store::ProfileStore,
-    validate::{FieldError, LOCAL_NAME, host_key_algorithms, validate, validate_changes},
+    validate::{
+        FieldError, LOCAL_NAME, host_key_algorithms, key_file_problem, validate, validate_changes,
+    },
 };
 use crate::secret::{SecretError, SecretKey};
 

@@ -44,6 +44,10 @@ export function commands(invoke: Invoke) {
     previewImport: () => invoke<ImportPreview[]>('preview_import'),
     /** Saves the chosen imported hosts (renamed where the user gave another name), all or none; returns the new list. A refusal names each host and field (`NAME: field: message`). */
     importHosts: (profiles: Profile[]) => invoke<HostEntry[]>('import_hosts', { profiles }),
+    /** The host form's "Browse…": asks for a private key file in a picker opened in `~/.ssh`; the chosen path, or `None` when the picker was cancelled. Check it with [`check_key_file`]. */
+    pickKeyFile: () => invoke<string | null>('pick_key_file'),
+    /** What core's validator says about `path` as a key file (missing, a folder, a public key instead of the private one), in words; `None` when it can be used. */
+    checkKeyFile: (path: string) => invoke<string | null>('check_key_file', { path }),
     /** Checks the environment at `path` on session `session_id`'s host ("Add environment path…", e.g. a shared `/opt/jlab` that discovery does not find): its Python version and whether JupyterLab is installed; `problem` says why it cannot be used. */
     checkEnvironment: (sessionId: string, path: string) => invoke<EnvironmentView>('check_environment', { sessionId, path }),
     /** Carries out the tray menu item `id` (an `action` entry's id from `tray_menu`) exactly as a click on it in the OS tray does. The OS tray cannot be clicked by an automated test (Xvfb has no tray host), so the end-to-end tests click through this. */
@@ -158,6 +162,7 @@ export type Events = {
   'prompt': PromptEvent;
   'install': InstallEvent;
   'tray-session': { sessionId: string; hostId: string };
+  'tray-running': { sessionId: string; hostId: string };
   'quit-requested': null;
   'terminal': TerminalEvent;
   'files-progress': FilesProgress;

@@ -113,6 +113,35 @@ describe('host form and list', () => {
     expect(screen.getByText('key file /k does not exist')).toBeInTheDocument();
   });
 
+  it('Browse… puts the chosen key file in the form with core\'s verdict, and a good one replaces a refused one', async () => {
+    backend.listHosts.mockResolvedValue([local, saved(profile('gpu'))]);
+    backend.previewImport.mockResolvedValue([]);
+    const model = new HostsState();
+    await model.load();
+    render(Hosts, { model, onConnect: vi.fn() });
+    await fireEvent.click(screen.getByRole('button', { name: 'Edit gpu' }));
+    const keys = screen.getByLabelText('Key files') as HTMLTextAreaElement;
+    backend.pickKeyFile.mockResolvedValueOnce('/home/ana/.ssh/id_ed25519.pub');
+    backend.checkKeyFile.mockResolvedValueOnce('/home/ana/.ssh/id_ed25519.pub is a public key; the login needs the private key: choose /home/ana/.ssh/id_ed25519 instead');
+    await fireEvent.click(screen.getByRole('button', { name: 'Browse…' }));
+    expect(await screen.findByText(/is a public key/)).toBeInTheDocument();
+    expect(backend.checkKeyFile).toHaveBeenCalledWith('/home/ana/.ssh/id_ed25519.pub');
+    expect(keys.value).toBe('/home/ana/.ssh/id_ed25519.pub');
+    expect(keys).toHaveAttribute('aria-invalid', 'true');
+    backend.pickKeyFile.mockResolvedValueOnce('/home/ana/.ssh/id_ed25519');
+    backend.checkKeyFile.mockResolvedValueOnce(null);
+    await fireEvent.click(screen.getByRole('button', { name: 'Browse…' }));
+    await vi.waitFor(() => expect(keys.value).toBe('/home/ana/.ssh/id_ed25519'));
+    expect(screen.queryByText(/is a public key/)).not.toBeInTheDocument();
+    // Cancelled: nothing changes.
+    backend.pickKeyFile.mockResolvedValueOnce(null);
+    await fireEvent.click(screen.getByRole('button', { name: 'Browse…' }));
+    expect(keys.value).toBe('/home/ana/.ssh/id_ed25519');
+    backend.saveHost.mockResolvedValueOnce([local]);
+    await fireEvent.click(screen.getByRole('button', { name: 'Save' }));
+    expect(backend.saveHost).toHaveBeenCalledWith(expect.objectContaining({ identityFiles: ['/home/ana/.ssh/id_ed25519'] }), 'gpu');
+  });
+
   it('asks before deleting', async () => {
     backend.listHosts.mockResolvedValue([local, saved(profile('gpu'))]);
     backend.previewImport.mockResolvedValue([]);
@@ -276,5 +305,29 @@ describe("each host keeps its own GPU picker and environments", () => {
     views.show('gpu-box');
     expect(views.gpus.selected).toBe('GPU-0');
     expect(views.environments.selected).toBe('/opt/jlab');
+  });
+});
+
+describe("the tray's one-click launch with a notebook already running", () => {
+  it('follows the tray\'s session and offers Reopen, starting nothing', async () => {
+    const { HostViews } = await import('../state/host-views.svelte');
+    const server = { sessionId: 's9', id: 'tb-7', pid: 99, endpoint: 'unix:/x/tb-7.sock', env: '/opt/jlab', gpu: '1', started: null, managed: true, url: null };
+    backend.listServers.mockResolvedValue([server]);
+    backend.gpuSnapshot.mockResolvedValue(null);
+    const views = new HostViews();
+    await views.adopt('gpu-box', 's9');
+    expect(backend.startSession).not.toHaveBeenCalled();
+    expect(backend.launchNotebook).not.toHaveBeenCalled();
+    expect(views.connect.phase).toBe('connected');
+    expect(views.connect.sessionId).toBe('s9');
+    expect(views.running['gpu-box'].map((r) => r.server.id)).toEqual(['tb-7']);
+    const Connect = (await import('./Connect.svelte')).default;
+    render(Connect, { model: views.connect, onPickGpu: vi.fn(), savedEnvironment: '/opt/jlab', onLaunchSaved: vi.fn() });
+    expect(await screen.findByTestId('running-notebook')).toHaveTextContent('Notebook running on 1');
+    expect(screen.getByText(/starts another server next to it/)).toBeInTheDocument();
+    backend.attachServer.mockResolvedValueOnce('http://127.0.0.1:41234/lab');
+    await fireEvent.click(screen.getByRole('button', { name: 'Reopen' }));
+    expect(backend.attachServer).toHaveBeenCalledWith('s9', 'tb-7');
+    expect(backend.launchNotebook).not.toHaveBeenCalled();
   });
 });

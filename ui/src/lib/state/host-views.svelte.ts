@@ -73,6 +73,24 @@ export class HostViews {
     await view.start(hostId);
   }
 
+  /** Follows session `sessionId` on `hostId`, connected elsewhere (the tray), in a fresh view of
+   * that host's own, shown now; it offers Reopen for the servers already running there. */
+  async adopt(hostId: string, sessionId: string): Promise<void> {
+    if (this.byHost[hostId]?.sessionId === sessionId) {
+      this.current = hostId;
+      await this.byHost[hostId].findRunning();
+      return;
+    }
+    this.byHost[hostId]?.stop();
+    void this.gpusByHost[hostId]?.stop();
+    const view = new ConnectState();
+    this.byHost = { ...this.byHost, [hostId]: view };
+    this.gpusByHost = { ...this.gpusByHost, [hostId]: new GpusState() };
+    this.envsByHost = { ...this.envsByHost, [hostId]: new EnvironmentsState() };
+    this.current = hostId;
+    await view.adopt(hostId, sessionId);
+  }
+
   /** Shows `hostId`'s view. */
   show(hostId: string): void {
     if (this.byHost[hostId]) this.current = hostId;

@@ -77,6 +77,22 @@ export class HostsState {
     }
   }
 
+  /**
+   * The host form's "Browse…": a key file chosen in the system's picker, with what core's
+   * validator says about it (`problem`: e.g. a public key chosen instead of the private one);
+   * null when the picker was cancelled.
+   */
+  async pickKeyFile(): Promise<{ path: string; problem: string | null } | null> {
+    try {
+      const path = await backend.pickKeyFile();
+      if (path === null) return null;
+      return { path, problem: await backend.checkKeyFile(path) };
+    } catch (e) {
+      this.error = e as AppError;
+      return null;
+    }
+  }
+
   /** Keeps `environment` in host `name`'s profile for every later launch. */
   async rememberEnvironment(name: string, environment: string | null): Promise<void> {
     try {
