@@ -14,8 +14,11 @@ use std::{
 };
 
 use tunnelbook_core::{
+    gpu::FreeRule,
+    host::{HostSession, HostSpec},
     profile::ProfileStore,
     secret::Sensitive,
+    session::{ReconnectPolicy, SessionHost},
     ssh::{Connection, Forwarding, HostKeyPolicy, NoPrompter},
 };
 use tunnelbook_testbed::{
@@ -111,6 +114,61 @@ impl Bed {
         }
         assert!(!alive(pid), "{what}: server {pid} left running");
     }
+}
+
+/// A host session probes the policy as soon as it connects — nobody asks for it — so the app's
+/// Tunnels view knows within 2 s of connecting; `forward` names the setting before anyone
+/// connects through its listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_known_within_2s_of_connecting_and_named_by_forward_first() {
+    let bed = bed(&["AllowTcpForwarding no"]);
+    let ctx = bed
+        .client
+        .context(Arc::new(NoPrompter), HostKeyPolicy::Strict, None);
+    let (host, mut events) = HostSession::start(HostSpec {
+        host: SessionHost::Ssh {
+            chain: vec![key_only(bed.sshd.profile("box", USER), &bed.key)],
+            context: ctx,
+        },
+        reconnect: ReconnectPolicy::default(),
+        free_rule: FreeRule::default(),
+    });
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let conn = host.next_connection(None).await.unwrap();
+    let connected = Instant::now();
+    let known = loop {
+        if let Some(policy) = host.forwarding() {
+            break policy;
+        }
+        assert!(
+            connected.elapsed() < Duration::from_secs(2),
+            "the policy is not known 2 s after connecting"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!known.tcp, "{known:?}");
+    assert!(known.describe().contains("AllowTcpForwarding no"), "{known:?}");
+    assert_eq!(conn.forwarding_known(), Some(known));
+    host.close().await;
+
+    // `forward`: the setting is named on stderr right after connecting, before any connection.
+    let local = free_port();
+    let err_path = bed.client.dir.path().join("forward-policy-stderr");
+    let mut forward = Guard::spawn(
+        bed.client
+            .cli()
+            .args(["forward", "box", "-L", &format!("127.0.0.1:{local}:127.0.0.1:9")])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&err_path).unwrap()),
+    );
+    let line = forward.read_line();
+    assert!(line.starts_with("forwarding"), "{line}");
+    let err = std::fs::read_to_string(&err_path).unwrap();
+    assert!(
+        err.contains("box: the server forbids") && err.contains("AllowTcpForwarding no"),
+        "{err}"
+    );
+    forward.kill();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
