@@ -635,3 +635,128 @@ async fn this_computer_up_answers_and_down_stops_it() {
     }
     assert!(!alive(pid), "down stopped the local server");
 }
+
+/// Issue 16, "no race for the TCP port", on this computer (always TCP): another local user
+/// listens first on Jupyter's usual ports (8888 and the 99 after it, where `port_retries` would
+/// go) and on ports the kernel handed out. The launch still works, the port is the server's own
+/// listening socket, and nothing — the token least of all — reaches the other user's listeners.
+#[tokio::test]
+async fn this_computer_launch_never_sends_the_token_to_another_users_listener() {
+    let venv = jupyter_venv().display().to_string();
+    let home = tempfile::Builder::new()
+        .prefix("tb-local-race-")
+        .tempdir()
+        .unwrap();
+    run(Command::new("chown")
+        .arg(format!("{USER}:"))
+        .arg(home.path()));
+    // What the other user's listeners receive, written where they can write.
+    let seen_dir = tempfile::Builder::new()
+        .prefix("tb-other-seen-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(seen_dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let seen = seen_dir.path().join("seen");
+    let listener = r#"
+import socket, sys, threading
+out = open(sys.argv[1], "a", buffering=1)
+socks = []
+for port in list(range(8888, 8988)) + [0] * 40:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    s.listen(16)
+    socks.append(s)
+def serve(s):
+    while True:
+        c, _ = s.accept()
+        c.settimeout(2)
+        try:
+            data = c.recv(65536)
+        except OSError:
+            data = b""
+        out.write("got %d %r\n" % (s.getsockname()[1], data))
+for s in socks:
+    threading.Thread(target=serve, args=(s,), daemon=True).start()
+print(len(socks), flush=True)
+threading.Event().wait(300)
+"#;
+    let mut other = Guard::spawn(
+        Command::new("setpriv")
+            .args([
+                "--reuid",
+                OTHER_USER,
+                "--regid",
+                OTHER_USER,
+                "--init-groups",
+                "/usr/bin/python3",
+                "-c",
+                listener,
+            ])
+            .arg(&seen)
+            .stdout(Stdio::piped()),
+    );
+    let held: usize = other.read_line().trim().parse().unwrap();
+    assert!(held >= 40, "the other user holds only {held} ports");
+
+    let mut up = Guard::spawn(
+        local_cli(
+            home.path(),
+            &["up", "local", "--gpu", "none", "--env", &venv, "--json"],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null()),
+    );
+    let ready: serde_json::Value = serde_json::from_str(&up.read_line()).unwrap();
+    let port = u16::try_from(ready["localPort"].as_u64().unwrap()).unwrap();
+    let pid = u32::try_from(ready["remotePid"].as_u64().unwrap()).unwrap();
+    let token = token_of(ready["url"].as_str().unwrap());
+    let kernel = start_kernel(port, &token).await;
+    assert_eq!(
+        execute(port, &token, &kernel, "print(6 * 7)").await.trim(),
+        "42"
+    );
+    // The port the launch reported is a listening socket of the server process itself.
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let inode = tcp
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .find(|f| f[3] == "0A" && f[1].ends_with(&format!(":{port:04X}")))
+        .map(|f| f[9].clone())
+        .expect("nothing listens on the reported port");
+    let owned = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .any(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|l| l.to_string_lossy() == format!("socket:[{inode}]"))
+        });
+    assert!(owned, "port {port} is not held by the server {pid}");
+
+    up.kill();
+    let out = local_cli(
+        home.path(),
+        &["down", "local", ready["serverId"].as_str().unwrap()],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!alive(pid), "down stopped the local server");
+    other.kill();
+    let got = std::fs::read_to_string(&seen).unwrap_or_default();
+    assert!(
+        !got.contains(token.expose().as_str()),
+        "the token reached the other user's listener"
+    );
+    assert!(
+        got.is_empty(),
+        "the launch connected to the other user's listeners:\n{got}"
+    );
+}

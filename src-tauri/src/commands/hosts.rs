@@ -72,18 +72,24 @@ pub async fn delete_host(
 }
 
 /// Keeps `environment` (a path or conda env name; `null`: the first with JupyterLab) as the one
-/// every later launch on saved host `host_id` uses — the app's, the tray's, `tunnelbook up`'s.
-/// This computer has no profile: nothing is kept.
+/// every later launch on saved host `host_id` uses — the app's, the tray's, `tunnelbook up`'s —
+/// and, when `modules` is given, the Lmod / Environment Modules modules loaded before it (an
+/// environment of kind `module`: `["python/3.11"]`; `[]` loads none; `null` keeps the saved
+/// ones). This computer has no profile: nothing is kept.
 #[tauri::command]
 pub async fn remember_environment(
     state: State<'_, AppState>,
     host_id: String,
     environment: Option<String>,
+    modules: Option<Vec<String>>,
 ) -> Result<Vec<HostEntry>, AppError> {
     if host_id != LOCAL_HOST_ID {
-        state
-            .profiles
-            .edit(&host_id, |p| p.environment = environment)?;
+        state.profiles.edit(&host_id, |p| {
+            p.environment = environment;
+            if let Some(modules) = modules {
+                p.modules = modules;
+            }
+        })?;
     }
     Ok(entries(state.profiles.load()?))
 }

@@ -39,7 +39,7 @@ export function commands(invoke: Invoke) {
     /** Removes the host called `name` and forgets its secrets in the keychain (password, passphrases, Jupyter tokens); returns the new list. */
     deleteHost: (name: string) => invoke<HostEntry[]>('delete_host', { name }),
     /** Keeps `environment` (a path or conda env name; `null`: the first with JupyterLab) as the one every later launch on saved host `host_id` uses — the app's, the tray's, `tunnelbook up`'s. This computer has no profile: nothing is kept. */
-    rememberEnvironment: (hostId: string, environment: string | null) => invoke<HostEntry[]>('remember_environment', { hostId, environment }),
+    rememberEnvironment: (hostId: string, environment: string | null, modules: string[] | null) => invoke<HostEntry[]>('remember_environment', { hostId, environment, modules }),
     /** What importing would add from `~/.ssh/config` (and, on Windows, PuTTY's saved sessions), compared with the saved hosts; nothing is saved. A source that is not there has no candidates and a note saying so. */
     previewImport: () => invoke<ImportPreview[]>('preview_import'),
     /** Saves the chosen imported hosts (renamed where the user gave another name), all or none; returns the new list. A refusal names each host and field (`NAME: field: message`). */

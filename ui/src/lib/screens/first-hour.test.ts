@@ -295,7 +295,8 @@ describe("each host keeps its own GPU picker and environments", () => {
     expect(views.environments.selected).toBe('/opt/jlab');
     expect(views.environments.sessionId).toBe('s1');
     expect(views.connect.phase).toBe('connected');
-    // Watching it again (the GPU screen shown again) keeps the choice.
+    // Leaving the GPU screen and showing it again keeps the choice.
+    await views.gpus.stop();
     await views.gpus.watch('s1');
     expect(views.gpus.selected).toBe('GPU-0');
 
@@ -329,5 +330,33 @@ describe("the tray's one-click launch with a notebook already running", () => {
     await fireEvent.click(screen.getByRole('button', { name: 'Reopen' }));
     expect(backend.attachServer).toHaveBeenCalledWith('s9', 'tb-7');
     expect(backend.launchNotebook).not.toHaveBeenCalled();
+  });
+});
+
+describe('Lmod modules in the Environment step', () => {
+  it('a module environment chosen for a launch is kept with its module; another venv keeps the module list', async () => {
+    const lmod = env('python/3.11', { kind: 'module', path: '/opt/lmod/apps/python/3.11/bin/python3' });
+    const venv = env('venv');
+    backend.rememberEnvironment.mockResolvedValue([local]);
+    const model = new HostsState();
+    await model.rememberLaunch(profile('hpc'), lmod.path, [venv, lmod]);
+    expect(backend.rememberEnvironment).toHaveBeenLastCalledWith('hpc', lmod.path, ['python/3.11']);
+    // The same choice again: nothing to save.
+    backend.rememberEnvironment.mockClear();
+    await model.rememberLaunch(profile('hpc', { environment: lmod.path, modules: ['python/3.11'] }), lmod.path, [venv, lmod]);
+    expect(backend.rememberEnvironment).not.toHaveBeenCalled();
+    // A plain venv: its path, the saved modules left as they are.
+    await model.rememberLaunch(profile('hpc', { environment: lmod.path, modules: ['python/3.11'] }), venv.path, [venv, lmod]);
+    expect(backend.rememberEnvironment).toHaveBeenLastCalledWith('hpc', venv.path, null);
+  });
+
+  it('says the module is loaded first when a module environment is chosen', async () => {
+    const lmod = env('python/3.11', { kind: 'module', path: '/opt/lmod/apps/python/3.11/bin/python3' });
+    backend.listEnvironments.mockResolvedValueOnce([env('venv'), lmod]);
+    const model = new EnvironmentsState();
+    await model.load('s1');
+    model.choose(lmod.path);
+    render(Environment, { model, gpuLabel: 'GPU 1', onLaunch: vi.fn(), canLaunch: true, hostName: 'hpc' });
+    expect(screen.getByText(/loaded first/)).toHaveTextContent('module python/3.11 loaded first');
   });
 });

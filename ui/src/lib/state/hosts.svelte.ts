@@ -3,6 +3,7 @@ import { backend } from '../backend';
 import type { AppError } from '../bindings/AppError';
 import type { HostEntry } from '../bindings/HostEntry';
 import type { Profile } from '../bindings/Profile';
+import type { EnvironmentView } from '../bindings/EnvironmentView';
 
 /** A profile with every field at the backend's default, for the "Add host" form. */
 export function blankProfile(): Profile {
@@ -93,10 +94,22 @@ export class HostsState {
     }
   }
 
+  /**
+   * Keeps the environment a launch on `profile`'s host used, when it changed, for every later
+   * launch; an Lmod / Environment Modules environment (kind `module`, chosen from `envs`) keeps
+   * its module too, loaded before every launch.
+   */
+  async rememberLaunch(profile: Profile, env: string, envs: EnvironmentView[]): Promise<void> {
+    const chosen = envs.find((e) => e.path === env);
+    const modules = chosen?.kind === 'module' ? [chosen.name] : null;
+    const newModules = modules !== null && modules.join('\n') !== profile.modules.join('\n');
+    if (env !== profile.environment || newModules) await this.rememberEnvironment(profile.name, env, modules);
+  }
+
   /** Keeps `environment` in host `name`'s profile for every later launch. */
-  async rememberEnvironment(name: string, environment: string | null): Promise<void> {
+  async rememberEnvironment(name: string, environment: string | null, modules: string[] | null = null): Promise<void> {
     try {
-      this.hosts = await backend.rememberEnvironment(name, environment);
+      this.hosts = await backend.rememberEnvironment(name, environment, modules);
       this.error = null;
     } catch (e) {
       this.error = e as AppError;
