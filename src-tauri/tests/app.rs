@@ -1442,7 +1442,13 @@ fn an_lmod_module_chosen_in_the_app_is_kept_and_loaded_by_a_later_launch() {
         .unwrap()["profile"];
     assert_eq!(profile["modules"], json!([zoo::PYTHON_MODULE]), "{profile}");
     assert_eq!(profile["environment"], json!(path), "{profile}");
-    invoke(&main, APP_ORIGIN, "close_session", json!({ "sessionId": id })).unwrap();
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
 
     // A later day: connect, launch with the saved choices only.
     let id = bed.connect("lmod-box", &rx);
@@ -1453,7 +1459,11 @@ fn an_lmod_module_chosen_in_the_app_is_kept_and_loaded_by_a_later_launch() {
         json!({ "sessionId": id }),
     )
     .unwrap();
-    assert_eq!(envs[0]["path"], json!(path), "the saved module's python first: {envs}");
+    assert_eq!(
+        envs[0]["path"],
+        json!(path),
+        "the saved module's python first: {envs}"
+    );
     assert_eq!(envs[0]["configured"], true, "{envs}");
     invoke(
         &main,
@@ -1483,5 +1493,11 @@ fn an_lmod_module_chosen_in_the_app_is_kept_and_loaded_by_a_later_launch() {
         json!({ "sessionId": id, "serverId": server }),
     )
     .unwrap();
-    invoke(&main, APP_ORIGIN, "close_session", json!({ "sessionId": id })).unwrap();
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
 }

@@ -127,14 +127,22 @@ const command = async (cmd, args = {}) => {
 async function dialogWindow(title) {
   const id = await waitFor(`the "${title}" dialog`, () => {
     try {
-      return execFileSync('xdotool', ['search', '--name', `^${title}$`], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim().split('\n')[0];
+      return execFileSync('xdotool', ['search', '--onlyvisible', '--name', `^${title}$`], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim().split('\n').filter(Boolean);
     } catch {
       return null; // not there yet
     }
   }, 30000);
   await sleep(1000); // let GTK map and focus it
-  execFileSync('xdotool', ['windowfocus', '--sync', id]);
-  return id;
+  // GTK may map more than one window under the title: focus the one that takes it.
+  for (const w of id) {
+    try {
+      execFileSync('xdotool', ['windowfocus', '--sync', w], { stdio: ['ignore', 'ignore', 'ignore'], timeout: 5000 });
+      return w;
+    } catch {
+      // not focusable; the next
+    }
+  }
+  return id[0];
 }
 function dialogOpen(title) {
   try {

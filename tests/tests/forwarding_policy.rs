@@ -147,7 +147,10 @@ async fn policy_known_within_2s_of_connecting_and_named_by_forward_first() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(!known.tcp, "{known:?}");
-    assert!(known.describe().contains("AllowTcpForwarding no"), "{known:?}");
+    assert!(
+        known.describe().contains("AllowTcpForwarding no"),
+        "{known:?}"
+    );
     assert_eq!(conn.forwarding_known(), Some(known));
     host.close().await;
 
@@ -157,7 +160,12 @@ async fn policy_known_within_2s_of_connecting_and_named_by_forward_first() {
     let mut forward = Guard::spawn(
         bed.client
             .cli()
-            .args(["forward", "box", "-L", &format!("127.0.0.1:{local}:127.0.0.1:9")])
+            .args([
+                "forward",
+                "box",
+                "-L",
+                &format!("127.0.0.1:{local}:127.0.0.1:9"),
+            ])
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&err_path).unwrap()),
     );

@@ -706,7 +706,11 @@ fn a_public_key_given_as_key_file_names_the_private_one() {
     )
     .unwrap();
     let public = dir.path().join("id_ed25519.pub");
-    fs::write(&public, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG ana@laptop\n").unwrap();
+    fs::write(
+        &public,
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG ana@laptop\n",
+    )
+    .unwrap();
     let errors = validate(&[Profile {
         identity_files: vec![public.clone()],
         ..simple("gpu")

@@ -489,8 +489,7 @@ mod tests {
             None
         );
         assert_eq!(already_running_notice("gpu-box", &[]), None);
-        let notice =
-            already_running_notice("gpu-box", &[server("tb-1", Some("3"), true)]).unwrap();
+        let notice = already_running_notice("gpu-box", &[server("tb-1", Some("3"), true)]).unwrap();
         assert_eq!(notice.title, "Notebook already running on gpu-box");
         assert!(notice.body.contains("runs on GPU 3"), "{notice:?}");
         assert!(notice.body.contains("none was started"), "{notice:?}");

@@ -87,8 +87,9 @@ fn is_public_key(path: &std::path::Path) -> bool {
     let text = String::from_utf8_lossy(&head[..n]);
     let text = text.trim_start();
     let algo = text.split_whitespace().next().unwrap_or("");
-    let openssh = (algo.starts_with("ssh-") || algo.starts_with("ecdsa-") || algo.starts_with("sk-"))
-        && text[algo.len()..].trim_start().starts_with("AAAA");
+    let openssh =
+        (algo.starts_with("ssh-") || algo.starts_with("ecdsa-") || algo.starts_with("sk-"))
+            && text[algo.len()..].trim_start().starts_with("AAAA");
     openssh || text.starts_with("---- BEGIN SSH2 PUBLIC KEY")
 }
 

@@ -38,7 +38,7 @@ export function commands(invoke: Invoke) {
     saveHost: (previousName: string | null, profile: Profile) => invoke<HostEntry[]>('save_host', { previousName, profile }),
     /** Removes the host called `name` and forgets its secrets in the keychain (password, passphrases, Jupyter tokens); returns the new list. */
     deleteHost: (name: string) => invoke<HostEntry[]>('delete_host', { name }),
-    /** Keeps `environment` (a path or conda env name; `null`: the first with JupyterLab) as the one every later launch on saved host `host_id` uses — the app's, the tray's, `tunnelbook up`'s. This computer has no profile: nothing is kept. */
+    /** Keeps `environment` (a path or conda env name; `null`: the first with JupyterLab) as the one every later launch on saved host `host_id` uses — the app's, the tray's, `tunnelbook up`'s — and, when `modules` is given, the Lmod / Environment Modules modules loaded before it (an environment of kind `module`: `["python/3.11"]`; `[]` loads none; `null` keeps the saved ones). This computer has no profile: nothing is kept. */
     rememberEnvironment: (hostId: string, environment: string | null, modules: string[] | null) => invoke<HostEntry[]>('remember_environment', { hostId, environment, modules }),
     /** What importing would add from `~/.ssh/config` (and, on Windows, PuTTY's saved sessions), compared with the saved hosts; nothing is saved. A source that is not there has no candidates and a note saying so. */
     previewImport: () => invoke<ImportPreview[]>('preview_import'),
