@@ -114,7 +114,7 @@ describe('host form and list', () => {
   });
 
   it('Browse… puts the chosen key file in the form with core\'s verdict, and a good one replaces a refused one', async () => {
-    backend.listHosts.mockResolvedValue([local, saved(profile('gpu'))]);
+    backend.listHosts.mockResolvedValue([local, saved(profile('gpu', { identityFiles: ['/home/ana/.ssh/old_rsa'] }))]);
     backend.previewImport.mockResolvedValue([]);
     const model = new HostsState();
     await model.load();
