@@ -94,10 +94,26 @@ impl HostBed {
 
     /// [`HostBed::start`] logging in as `user` (a bed user: `tbtest`, or one of the zoo's).
     pub fn start_as(name: &str, passphrase: Option<&str>, user: &str) -> HostBed {
+        Self::start_with(name, passphrase, user, &[])
+    }
+
+    /// [`HostBed::start_as`] with extra `sshd_config` lines (e.g. `AllowTcpForwarding no`).
+    pub fn start_with(
+        name: &str,
+        passphrase: Option<&str>,
+        user: &str,
+        sshd_config: &[&str],
+    ) -> HostBed {
         use tunnelbook_testbed::{Sshd, SshdOptions, make_key};
         let keys = tempfile::tempdir().unwrap();
         let key = make_key(keys.path(), "id", "ed25519", passphrase);
-        let sshd = Sshd::start(&[&key], SshdOptions::default());
+        let sshd = Sshd::start(
+            &[&key],
+            SshdOptions {
+                extra: sshd_config.iter().map(|s| (*s).to_string()).collect(),
+                ..SshdOptions::default()
+            },
+        );
         let home = tempfile::tempdir().unwrap();
         std::fs::write(
             home.path().join("known_hosts"),
