@@ -58,28 +58,6 @@ pub struct OpenArgs {
     timeout: u64,
 }
 
-/// Percent-encodes a `/`-separated path for a URL (each segment; `/` kept).
-fn url_path(rel: &str) -> String {
-    let mut out = String::new();
-    for b in rel.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                out.push(char::from(b));
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-/// `http://…/lab?token=…` → `http://…/lab/tree/REL?token=…`.
-fn notebook_url(lab_url: &str, rel: &str) -> String {
-    match lab_url.split_once("/lab?") {
-        Some((base, query)) => format!("{base}/lab/tree/{}?{query}", url_path(rel)),
-        None => format!("{}/tree/{}", lab_url.trim_end_matches('/'), url_path(rel)),
-    }
-}
-
 fn tell(back: &[BroughtBack], root: &Path) {
     for b in back {
         let shown = b
@@ -99,7 +77,10 @@ fn tell(back: &[BroughtBack], root: &Path) {
 }
 
 /// Shows `progress` on one stderr line (a terminal only) until `done` fires.
-fn show_progress(progress: Progress, done: CancellationToken) -> tokio::task::JoinHandle<()> {
+pub(crate) fn show_progress(
+    progress: Progress,
+    done: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         if !std::io::stderr().is_terminal() {
             return;
@@ -370,7 +351,7 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
                 break ExitCode::from(255);
             }
             SessionEvent::Ready(info) => {
-                let url = notebook_url(&info.url, &rel);
+                let url = tunnelbook_core::jupyter::notebook_url(&info.url, &rel);
                 let line = if args.json {
                     let mut v = serde_json::to_value(&info).unwrap_or_default();
                     v["notebookUrl"] = serde_json::Value::String(url.clone());
@@ -468,21 +449,5 @@ async fn sync_back(
     }
     if let Some(s) = sftp {
         s.close();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn notebook_urls_point_at_the_file_and_keep_the_token() {
-        assert_eq!(
-            notebook_url(
-                "http://127.0.0.1:8890/lab?token=abc",
-                "my nb/analysis.ipynb"
-            ),
-            "http://127.0.0.1:8890/lab/tree/my%20nb/analysis.ipynb?token=abc"
-        );
     }
 }

@@ -276,7 +276,7 @@ pub async fn open_local_notebook<R: Runtime>(
                         break;
                     }
                     Some(SessionEvent::Ready(info)) if !syncing => {
-                        let url = notebook_url(&info.url, &rel);
+                        let url = tunnelbook_core::jupyter::notebook_url(&info.url, &rel);
                         let state = app.state::<AppState>();
                         let title = format!("{rel} — {} — {}", profile.name, info.gpu_label.as_deref().unwrap_or("CPU only"));
                         match crate::commands::notebook::open_window(&app, &state, &url, &title) {
@@ -323,23 +323,6 @@ async fn bring_back<R: Runtime>(app: &AppHandle<R>, id: &str, project: &mut Proj
         ),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "bringing back saves failed; trying again"),
-    }
-}
-
-/// `http://…/lab?token=…` → `http://…/lab/tree/REL?token=…`.
-fn notebook_url(lab_url: &str, rel: &str) -> String {
-    let mut path = String::new();
-    for b in rel.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                path.push(char::from(b));
-            }
-            _ => path.push_str(&format!("%{b:02X}")),
-        }
-    }
-    match lab_url.split_once("/lab?") {
-        Some((base, query)) => format!("{base}/lab/tree/{path}?{query}"),
-        None => format!("{}/tree/{path}", lab_url.trim_end_matches('/')),
     }
 }
 
