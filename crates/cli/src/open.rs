@@ -6,6 +6,7 @@ use std::{
     io::{IsTerminal, Write},
     path::{Path, PathBuf},
     process::ExitCode,
+    sync::Arc,
     time::Duration,
 };
 
@@ -13,9 +14,9 @@ use tokio_util::sync::CancellationToken;
 use tunnelbook_core::{
     gpu::GpuSelector,
     host::{HostSession, HostSpec, ReconnectPolicy},
-    session::{Session, SessionControl, SessionEvent, SessionHost, SessionSpec, StepState},
+    session::{Session, SessionEvent, SessionHost, SessionSpec, StepState},
     sftp::{self, Progress, Sftp, SftpError},
-    sync::{BroughtBack, Project, SyncError, SyncSettings},
+    sync::{BroughtBack, Follow, FollowEvent, Project, SyncError, SyncSettings},
 };
 
 use crate::{Global, connect};
@@ -377,15 +378,31 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
                         "; the server keeps running"
                     }
                 );
-                if let Some(project) = project.take() {
-                    let task = sync_back(
-                        project,
-                        sftp.clone(),
-                        session.control(),
-                        Duration::from_secs(args.interval.max(1)),
-                        stop_sync.clone(),
-                    );
-                    syncing = Some(tokio::spawn(task));
+                if let Some(mut project) = project.take() {
+                    let (sftp, control) = (sftp.clone(), session.control());
+                    let how = Follow {
+                        interval: Duration::from_secs(args.interval.max(1)),
+                        now: Arc::default(),
+                        stop: stop_sync.clone(),
+                    };
+                    syncing = Some(tokio::spawn(async move {
+                        let root = project.local_root().to_path_buf();
+                        project
+                            .follow(
+                                sftp,
+                                || control.connection(),
+                                how,
+                                |e| match e {
+                                    FollowEvent::Back(back) => tell(&back, &root),
+                                    FollowEvent::Failed(e) => {
+                                        eprintln!(
+                                            "tunnelbook: bringing back saves: {e}; trying again"
+                                        );
+                                    }
+                                },
+                            )
+                            .await;
+                    }));
                 }
             }
         }
@@ -397,57 +414,4 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
     session.close(args.stop_on_exit).await;
     host.close().await;
     code
-}
-
-/// Brings back the host's saves every `interval` until `stop` (then once more). A broken SFTP
-/// session is reopened over the session's connection after a reconnect.
-async fn sync_back(
-    mut project: Project,
-    sftp: Sftp,
-    control: SessionControl,
-    interval: Duration,
-    stop: CancellationToken,
-) {
-    let mut sftp = Some(sftp);
-    let cancel = CancellationToken::new();
-    let mut last_error = String::new();
-    loop {
-        let stopping = tokio::select! {
-            () = stop.cancelled() => true,
-            () = tokio::time::sleep(interval) => false,
-        };
-        if sftp.is_none()
-            && let Some(conn) = control.connection()
-        {
-            sftp = Sftp::open(&conn).await.ok();
-        }
-        if let Some(s) = &sftp {
-            match project.bring_back(s, &cancel).await {
-                Ok(back) => {
-                    tell(&back, project.local_root());
-                    last_error.clear();
-                }
-                Err(e) => {
-                    let text = e.to_string();
-                    if text != last_error {
-                        eprintln!("tunnelbook: bringing back saves: {text}; trying again");
-                        last_error = text;
-                    }
-                    if matches!(
-                        e,
-                        SyncError::Sftp(SftpError::Session { .. } | SftpError::Ssh(_))
-                    ) {
-                        s.close();
-                        sftp = None;
-                    }
-                }
-            }
-        }
-        if stopping {
-            break;
-        }
-    }
-    if let Some(s) = sftp {
-        s.close();
-    }
 }
