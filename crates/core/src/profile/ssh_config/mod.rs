@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) use self::tokens::expand as expand_tokens;
 pub use self::{
     forward::ConfigForward,
     resolve::{DEFAULT_IDENTITY_FILES, SshConfig, SshConfigHost},
     tokens::{DEFAULT_KEY_ALGORITHMS, assemble_key_algorithms},
 };
+pub(crate) use self::{patterns::wildcard, tokens::expand as expand_tokens};
 use super::{Profile, ProfileError, ProfileStore, StrictHostKeyChecking, validate::validate};
 use crate::profile::{ForwardRule, ForwardSpec};
 

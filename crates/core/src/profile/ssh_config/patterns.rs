@@ -33,7 +33,7 @@ pub(super) fn glob_files(pattern: &str) -> Vec<PathBuf> {
 }
 
 /// OpenSSH's `match_pattern`: `*` any run, `?` one character; case-sensitive.
-pub(super) fn wildcard(pattern: &str, text: &str) -> bool {
+pub(crate) fn wildcard(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
