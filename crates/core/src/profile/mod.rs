@@ -12,7 +12,7 @@ mod import;
 mod jump;
 mod migrate;
 mod putty;
-pub(crate) use self::putty::decode_key as decode_putty_name;
+pub(crate) use self::{putty::decode_key as decode_putty_name, ssh_config::wildcard};
 pub mod scheduler;
 mod ssh_config;
 mod store;
