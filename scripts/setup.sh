@@ -19,6 +19,8 @@ apt_packages=(
   openssh-server openssh-client libpam-oath oathtool putty-tools
   gnome-keyring dbus-x11 libsecret-tools xvfb webkit2gtk-driver imagemagick xdotool
   python3 python3-venv python3-pip socat procps
+  # terminal tabs (issue 23): tmux on the host, which the lost-connection notice suggests
+  tmux
   # the Windows code is type-checked by cross-compiling (ring's build script needs the C compiler)
   gcc-mingw-w64-x86-64
 )

@@ -42,6 +42,8 @@ const COMMANDS: &[&str] = &[
     "remember_environment",
     "preview_import",
     "import_hosts",
+    "pick_key_file",
+    "check_key_file",
     "check_environment",
     "tray_action",
     // Terminal tabs (issue 23).

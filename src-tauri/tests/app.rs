@@ -368,6 +368,10 @@ fn export_bindings() {
             tunnelbook_app::tray::TRAY_SESSION_EVENT,
             "{ sessionId: string; hostId: string }".to_string(),
         ),
+        (
+            tunnelbook_app::tray::TRAY_RUNNING_EVENT,
+            "{ sessionId: string; hostId: string }".to_string(),
+        ),
         (tunnelbook_app::tray::QUIT_EVENT, "null".to_string()),
         (
             tunnelbook_app::commands::terminal::TERMINAL_EVENT,
@@ -1396,4 +1400,112 @@ fn a_launch_when_every_gpu_is_busy_fails_with_no_free_gpu() {
     )
     .unwrap();
     drop(theirs);
+}
+
+/// Issue 16, Lmod in the app: on a site where JupyterLab comes only from a module (the zoo's
+/// `tblmod`: `module load python-jlab/1.0`), the Environment step lists the module; choosing it
+/// for every launch keeps the module in the host's profile, and a later launch with no choice
+/// (the tray's, "Start JupyterLab" with the saved choices) loads it and starts from it.
+#[test]
+fn an_lmod_module_chosen_in_the_app_is_kept_and_loaded_by_a_later_launch() {
+    use tunnelbook_testbed::zoo;
+    if !Path::new("/usr/sbin/sshd").exists() {
+        eprintln!("skipping: /usr/sbin/sshd not installed");
+        return;
+    }
+    zoo::ensure_zoo();
+    let bed = HostBed::start_as("lmod-box", None, zoo::LMOD.name);
+    let main = main_window(&bed.app);
+    let rx = bed.session_events();
+    let id = bed.connect("lmod-box", &rx);
+    let envs = invoke(
+        &main,
+        APP_ORIGIN,
+        "list_environments",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+    let module = envs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "module" && e["name"] == zoo::PYTHON_MODULE)
+        .unwrap_or_else(|| panic!("{} is not listed: {envs}", zoo::PYTHON_MODULE))
+        .clone();
+    assert_eq!(module["jupyterLab"], true, "{module}");
+    let path = module["path"].as_str().unwrap().to_string();
+    // What the app does on "Start JupyterLab" with "Use this environment for every launch".
+    let hosts = invoke(
+        &main,
+        APP_ORIGIN,
+        "remember_environment",
+        json!({ "hostId": "lmod-box", "environment": path, "modules": [zoo::PYTHON_MODULE] }),
+    )
+    .unwrap();
+    let profile = &hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["id"] == "lmod-box")
+        .unwrap()["profile"];
+    assert_eq!(profile["modules"], json!([zoo::PYTHON_MODULE]), "{profile}");
+    assert_eq!(profile["environment"], json!(path), "{profile}");
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+
+    // A later day: connect, launch with the saved choices only.
+    let id = bed.connect("lmod-box", &rx);
+    let envs = invoke(
+        &main,
+        APP_ORIGIN,
+        "list_environments",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+    assert_eq!(
+        envs[0]["path"],
+        json!(path),
+        "the saved module's python first: {envs}"
+    );
+    assert_eq!(envs[0]["configured"], true, "{envs}");
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "launch_notebook",
+        json!({ "sessionId": id, "gpu": "cpu", "env": null }),
+    )
+    .unwrap();
+    session_until(&rx, Duration::from_secs(120), |e| {
+        (e["step"] == "ready" && e["state"] == "done") || e["state"] == "failed"
+    });
+    let sessions = invoke(&main, APP_ORIGIN, "list_sessions", json!({})).unwrap();
+    let s = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap()
+        .clone();
+    assert_eq!(s["status"], "ready", "{s}");
+    assert_eq!(s["env"], json!(path), "{s}");
+    let server = s["serverId"].as_str().unwrap().to_string();
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "stop_server",
+        json!({ "sessionId": id, "serverId": server }),
+    )
+    .unwrap();
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
 }

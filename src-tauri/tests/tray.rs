@@ -378,3 +378,31 @@ fn tunnels_view_rules_carry_traffic_before_and_after_sshd_restarts() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Issue 16: the server's forwarding policy is probed as the host connects, so the Tunnels view
+/// names a forbidding `sshd_config` setting within 2 s of connecting, before any rule is tried;
+/// on a server that allows forwarding it says nothing.
+#[test]
+fn tunnels_view_names_a_server_that_forbids_forwarding_right_after_connecting() {
+    for (extra, forbids) in [(&["AllowTcpForwarding no"][..], true), (&[][..], false)] {
+        let bed = HostBed::start_with("fwd-box", None, tunnelbook_testbed::USER, extra);
+        let main = main_window(&bed.app);
+        let rx = bed.session_events();
+        bed.connect("fwd-box", &rx);
+        let connected = Instant::now();
+        let view = loop {
+            let view = call(&main, "list_forwards", json!({ "hostId": "fwd-box" })).unwrap();
+            if !view["forwarding"].is_null() || connected.elapsed() > Duration::from_secs(2) {
+                break view;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(!view["sessionId"].is_null(), "{view}");
+        if forbids {
+            let said = view["forwarding"].as_str().unwrap_or_default();
+            assert!(said.contains("AllowTcpForwarding no"), "{view}");
+        } else {
+            assert!(view["forwarding"].is_null(), "{view}");
+        }
+    }
+}

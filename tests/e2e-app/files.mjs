@@ -252,6 +252,14 @@ async function main() {
   await waitFor('the log line', async () => (await Promise.all((await findAll('css selector', '[data-testid="project-log"]')).map(text))).some((t) => t.includes('analysis.ipynb came back')));
   step('a save on the host came back to the local notebook');
 
+  // The connection drops (sshd and its sessions killed, back after 8 s); a save made on the host
+  // meanwhile comes back once the app has reconnected (the sync reopens SFTP on the new connection).
+  bed.stdin.write('restart-sshd 8\n');
+  await sleep(1500);
+  writeFileSync(join(remoteProj, 'analysis.ipynb'), nb(['first', 'saved during the outage']));
+  await waitFor('the outage save to come back', () => readFileSync(join(proj, 'analysis.ipynb'), 'utf8').includes('saved during the outage'), 90000);
+  step('a save made on the host while the connection was down came back after the reconnect');
+
   // Edited here, then saved on the host: both versions kept, the user told.
   await sleep(1100);
   writeFileSync(join(proj, 'analysis.ipynb'), nb(['first', 'edited on the laptop']));

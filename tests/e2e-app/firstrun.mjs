@@ -11,15 +11,22 @@
 //  2. The JupyterLab environment is a shared venv under /opt that is not on the login PATH and not
 //     in the home (the bed runs with --no-env-link): "Add environment path…" checks it on the host
 //     (Python version, JupyterLab present), it is kept in the host's profile, and the launch is
-//     ready. Clicks and typed fields from first start to the open notebook are counted.
+//     ready. Clicks and typed fields from first start to the open notebook, and on to an executed
+//     cell (the launcher's Python 3 card, the code, Shift+Enter), are counted.
 //  3. A second launch from Hosts needs no choice (Connect, Start JupyterLab: the saved environment).
 //     The app quits with that notebook running and starts again: on connect the host card says
 //     "Notebook running on GPU 1 — Reopen", and Reopen opens it on the same local port. The tray's
 //     one-click "Connect and open notebook" then launches with no choice either.
 //  4. Importing again marks every host as already saved; one is imported under a new name.
 //  5. The host form refuses port "5O609" and user@host in Host (core's messages); Delete asks first.
-// Screenshots: docs/screenshots/first-run-import.png, environment-add-path.png, host-card-reopen.png.
-import { spawn } from 'node:child_process';
+//     Browse… picks a key file in the system picker; core refuses a public key, the private is saved.
+//  3d. The app quits with the tray's notebook running; after a restart the tray's one-click launch
+//     starts no second server: the window offers Reopen, on the same local port.
+//  2b. Two hosts, one failing: the failing one's GPU and Environment screens never show the first
+//     host's; the first keeps its GPU and environment choice.
+// Screenshots: docs/screenshots/first-run-import.png, environment-add-path.png, host-card-reopen.png,
+// two-hosts-one-failing.png.
+import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -116,6 +123,46 @@ const command = async (cmd, args = {}) => {
   if (out && 'err' in out) throw new Error(`${cmd}: ${JSON.stringify(out.err)}`);
   return out.ok;
 };
+/** The GTK dialog titled `title`, focused, once it is mapped. */
+async function dialogWindow(title) {
+  const id = await waitFor(`the "${title}" dialog`, () => {
+    try {
+      return execFileSync('xdotool', ['search', '--onlyvisible', '--name', `^${title}$`], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim().split('\n').filter(Boolean);
+    } catch {
+      return null; // not there yet
+    }
+  }, 30000);
+  await sleep(1000); // let GTK map and focus it
+  // GTK may map more than one window under the title: focus the one that takes it.
+  for (const w of id) {
+    try {
+      execFileSync('xdotool', ['windowfocus', '--sync', w], { stdio: ['ignore', 'ignore', 'ignore'], timeout: 5000 });
+      return w;
+    } catch {
+      // not focusable; the next
+    }
+  }
+  return id[0];
+}
+function dialogOpen(title) {
+  try {
+    return execFileSync('xdotool', ['search', '--name', `^${title}$`], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() !== '';
+  } catch {
+    return false;
+  }
+}
+/** Chooses `path` in the GTK file picker titled `title` (typed into its location field). */
+async function pickInDialog(title, path) {
+  await dialogWindow(title);
+  execFileSync('xdotool', ['key', '--clearmodifiers', 'ctrl+l']);
+  await sleep(300);
+  execFileSync('xdotool', ['type', '--delay', '10', path]);
+  // The location field's completion may take the first Return; press again while it is open.
+  for (let i = 0; i < 3 && dialogOpen(title); i++) {
+    await sleep(700);
+    execFileSync('xdotool', ['key', 'Return']);
+  }
+}
 const windows = async () => (await wd('GET', s('/window/handles'))).length;
 const readyOn = async (host) =>
   (await command('list_sessions')).find((x) => x.hostId === host && x.status === 'ready' && x.url) ?? null;
@@ -199,19 +246,90 @@ async function main() {
   const addedRow = await text(await find('xpath', `//label[@data-testid='env-row'][.//input[@value=${JSON.stringify(box.venv)}]]`));
   if (!/Python 3\.\d+/.test(addedRow) || !addedRow.includes('JupyterLab')) throw new Error(`added row: ${addedRow}`);
   await shot('environment-add-path.png');
+  const main1 = await wd('GET', s('/window'));
   await click(await find('xpath', button('Start JupyterLab')));
   await waitFor('the notebook to be ready', () => find('css selector', '[data-testid="notebook-ready"]'), 120000);
   const first = { ...count };
   await waitFor('the notebook window', async () => (await windows()) === 2, 30000);
+  // 2a. On to an executed cell, as the user goes on: the launcher's Python 3 card, the code typed
+  // into the first cell, Shift+Enter (counted as a click: it is the Run button).
+  const nbWindow = (await wd('GET', s('/window/handles'))).find((h) => h !== main1);
+  await wd('POST', s('/window'), { handle: nbWindow });
+  const pythonCard = '.jp-LauncherCard[data-category="Notebook"]';
+  await waitFor('the Python 3 card in the launcher', () => find('css selector', pythonCard), 90000);
+  await sleep(2000); // JupyterLab re-renders the launcher as it settles
+  await waitFor('a click on the Python 3 card', async () => {
+    await rawClick(await find('css selector', pythonCard));
+    return true;
+  });
+  count.clicks += 1;
+  const editorSelector = '.jp-NotebookPanel .jp-Cell .cm-content';
+  await waitFor('the first cell of the new notebook', () => find('css selector', editorSelector), 60000);
+  await sleep(2000);
+  await waitFor('typing in the first cell', async () => {
+    const editor = await find('css selector', editorSelector);
+    await rawClick(editor);
+    // Shift+Enter runs the cell; NULL releases Shift.
+    await wd('POST', s(`/element/${editor}/value`), { text: 'import os; print(os.environ["CUDA_VISIBLE_DEVICES"])\uE008\uE007\uE000' });
+    return true;
+  });
+  count.typed += 1; // the code
+  count.clicks += 1; // Shift+Enter (Run)
+  const cellOut = await waitFor('the cell output', async () => {
+    const outs = await findAll('css selector', '.jp-NotebookPanel .jp-OutputArea-output');
+    return outs.length > 0 ? (await text(outs[0])).trim() : null;
+  }, 90000);
+  if (cellOut !== box.freeGpu) throw new Error(`the kernel saw CUDA_VISIBLE_DEVICES=${cellOut}, not ${box.freeGpu}`);
+  const toCell = { ...count };
+  await wd('POST', s('/window'), { handle: main1 });
   const profile = readFileSync(join(home, 'hosts.toml'), 'utf8');
   if (!profile.includes(`environment = "${box.venv}"`)) throw new Error(`the environment is not kept:\n${profile}`);
   let ready = await readyOn('gpu-box');
   if (ready?.env !== box.venv) throw new Error(`first launch env: ${JSON.stringify(ready)}`);
   step(`shared venv ${box.venv} checked on the host, kept for gpu-box and launched`);
   console.log(`CLICKS first start -> JupyterLab open: ${first.clicks} clicks, ${first.typed} typed field(s)`);
+  console.log(`CLICKS first start -> executed cell: ${toCell.clicks} clicks (Shift+Enter counted as one), ${toCell.typed} typed field(s) (the environment path, the cell's code); the cell printed ${cellOut}`);
+  step(`first start to an executed cell: ${toCell.clicks} clicks, ${toCell.typed} typed fields; the kernel saw the chosen GPU`);
   await rawClick(await find('xpath', `//*[@data-testid='notebook-ready']${button('Stop')}`));
   await rawClick(await find('xpath', `//*[@data-testid='notebook-ready']${button('Stop server')}`));
   await waitFor('the notebook window to close', async () => (await windows()) === 1, 30000);
+
+  // 2b. Each host keeps its own state: gpu-box connected with GPU 0 chosen (not the recommended
+  // one), then a second host that fails (nothing listens on its port). The failing host's GPU and
+  // Environment screens show neither gpu-box's cards nor its environments; back on gpu-box, its
+  // choices are as they were.
+  await rawClick(await find('css selector', '[data-testid="tab-gpus"]'));
+  await waitFor('gpu-box GPU cards again', async () => (await findAll('css selector', '[data-testid="gpu-card"]')).length === 2, 30000);
+  await rawClick(await find('css selector', `input[value="${box.busyGpu}"]`));
+  if (!(await prop(await find('css selector', `input[value="${box.busyGpu}"]`), 'checked'))) throw new Error('GPU 0 could not be chosen');
+  const gpuBox = (await command('list_hosts')).find((h) => h.profile?.name === 'gpu-box').profile;
+  await command('save_host', { previousName: null, profile: { ...gpuBox, name: 'down-box', port: await freePort(), jump: null } });
+  await rawClick(await find('css selector', '[data-testid="tab-hosts"]'));
+  await rawClick(await waitFor('down-box Connect', () => find('xpath', `${hostCard('down-box')}${button('Connect')}`)));
+  await waitFor('down-box to fail', () => find('xpath', button('Edit host')), 30000);
+  await waitFor('the host switcher', () => find('css selector', '[data-testid="connect-host-down-box"]'));
+  const downOn = async (tab) => {
+    await rawClick(await find('css selector', `[data-testid="tab-${tab}"]`));
+    const note = await text(await waitFor(`down-box's ${tab} note`, () => find('css selector', '[data-testid="host-not-connected"]')));
+    if (!note.includes('down-box is not connected')) throw new Error(`${tab} for down-box says: ${note}`);
+    const foreign = (await findAll('css selector', '[data-testid="gpu-card"]')).length + (await findAll('css selector', '[data-testid="env-row"]')).length;
+    if (foreign !== 0) throw new Error(`down-box's ${tab} screen shows ${foreign} of gpu-box's GPU cards or environments`);
+  };
+  await downOn('gpus');
+  await downOn('environment');
+  await shot('two-hosts-one-failing.png');
+  await rawClick(await find('css selector', '[data-testid="connect-host-gpu-box"]'));
+  const keptEnv = await waitFor("gpu-box's environments", () => find('css selector', `input[value="${box.venv}"]`), 30000);
+  if (!(await prop(keptEnv, 'checked'))) throw new Error("gpu-box's environment is no longer chosen");
+  const forGpu = await text(await find('css selector', '[data-testid="env-gpu"]'));
+  if (!forGpu.includes('GPU 0')) throw new Error(`gpu-box's environment screen is for: ${forGpu}`);
+  await rawClick(await find('css selector', '[data-testid="tab-gpus"]'));
+  await waitFor('gpu-box GPU cards after down-box failed', async () => (await findAll('css selector', '[data-testid="gpu-card"]')).length === 2, 30000);
+  if (!(await prop(await find('css selector', `input[value="${box.busyGpu}"]`), 'checked'))) throw new Error("gpu-box's GPU choice was lost");
+  await rawClick(await find('css selector', '[data-testid="tab-connect"]'));
+  await rawClick(await find('css selector', '[data-testid="connect-host-down-box"]'));
+  await waitFor("down-box's own failure", () => find('xpath', button('Edit host')));
+  step('two hosts, one failing: down-box shows neither gpu-box\'s GPUs nor its environments; gpu-box keeps GPU 0 and its venv');
 
   // 3a. Second launch from Hosts: no GPU or environment to choose.
   await rawClick(await find('css selector', '[data-testid="tab-hosts"]'));
@@ -230,7 +348,7 @@ async function main() {
   await waitFor('the app to exit', () => appPids().length === 0, 20000);
   await wd('DELETE', s('')).catch(() => {});
   session = (await wd('POST', '/session', { capabilities: { alwaysMatch: { 'tauri:options': { application: binary } } } })).sessionId;
-  const main2 = await wd('GET', s('/window'));
+  let main2 = await wd('GET', s('/window'));
   await click(await waitFor('gpu-box Connect after the restart', () => find('xpath', `${hostCard('gpu-box')}${button('Connect')}`), 30000));
   const running = await waitFor('the running notebook on connect', () => find('css selector', '[data-testid="running-notebook"]'), 60000);
   if (!(await text(running)).includes('Notebook running on GPU 1')) throw new Error(`running: ${await text(running)}`);
@@ -270,9 +388,45 @@ async function main() {
   if (ready.env !== box.venv) throw new Error(`tray launch env: ${JSON.stringify(ready)}`);
   await waitFor('the notebook window', async () => (await windows()) === 2, 30000);
   step('tray: "Connect and open notebook" launched from the saved environment with no choice (2 clicks: menu, item)');
-  await command('tray_action', { id: `stop:${ready.id}` });
-  await waitFor('the notebook window to close', async () => (await windows()) === 1, 30000);
+
+  // 3d. A later day: the app quits with the tray's notebook running and starts again. The tray's
+  // one-click launch then starts no second server: the window offers Reopen, on the same port.
+  const trayPort = new URL(ready.url).port;
+  await command('quit_app', { stopNotebooks: false }).catch(() => {});
+  await waitFor('the app to exit', () => appPids().length === 0, 20000);
+  await wd('DELETE', s('')).catch(() => {});
+  session = (await wd('POST', '/session', { capabilities: { alwaysMatch: { 'tauri:options': { application: binary } } } })).sessionId;
+  main2 = await wd('GET', s('/window'));
+  await waitFor('the hosts after the restart', () => find('xpath', hostCard('gpu-box')), 30000);
+  const again = (await command('tray_menu')).items.find((e) => e.kind === 'submenu' && e.label === 'gpu-box')?.items ?? [];
+  const oneClick = again.find((e) => e.kind === 'action' && e.label === 'Connect and open notebook');
+  if (!oneClick) throw new Error(`no one-click launch in the tray after the restart: ${JSON.stringify(again)}`);
+  await command('tray_action', { id: oneClick.id });
+  const offer = await waitFor('the Reopen offer after the tray click', () => find('css selector', '[data-testid="running-notebook"]'), 60000);
+  if (!(await text(offer)).includes('Notebook running on GPU 1')) throw new Error(`offer: ${await text(offer)}`);
+  const [traySession] = (await command('list_sessions')).filter((x) => x.hostId === 'gpu-box' && x.status !== 'closed');
+  if (traySession.status !== 'connected') throw new Error(`the tray launched anyway: ${JSON.stringify(traySession)}`);
+  const onHost = (await command('list_servers', { sessionId: traySession.id })).filter((x) => x.managed);
+  if (onHost.length !== 1) throw new Error(`expected the one running server, found ${onHost.length}: ${JSON.stringify(onHost)}`);
+  await sleep(2000);
+  if ((await command('list_sessions')).some((x) => x.status === 'launching' || x.status === 'ready')) throw new Error('a second server is being started');
+  await shot('tray-reopen-offer.png');
+  await click(await find('xpath', `//*[@data-testid='running-notebook']${button('Reopen')}`));
+  const trayReopened = await waitFor('the reopened notebook window', async () => {
+    const all = await wd('GET', s('/window/handles'));
+    return all.length === 2 ? all.find((h) => h !== main2) : null;
+  }, 60000);
+  await wd('POST', s('/window'), { handle: trayReopened });
+  const trayUrl = await waitFor('the notebook URL', async () => {
+    const u = await wd('GET', s('/url'));
+    return u.startsWith('http://127.0.0.1') ? u : null;
+  }, 30000);
+  if (new URL(trayUrl).port !== trayPort) throw new Error(`reopened on ${new URL(trayUrl).port}, was ${trayPort}`);
+  await wd('DELETE', s('/window'));
   await wd('POST', s('/window'), { handle: main2 });
+  step(`tray after a restart with the notebook running: no second server, Reopen offered; reopened on the same port ${trayPort}`);
+  await command('stop_server', { sessionId: traySession.id, serverId: onHost[0].id });
+  await command('close_session', { sessionId: traySession.id });
 
   // 4. Importing again: every name is taken; one comes in under a new name.
   await rawClick(await find('css selector', '[data-testid="tab-hosts"]'));
@@ -297,6 +451,25 @@ async function main() {
   if (!/port/.test(portError) || !/user field/.test(hostError)) throw new Error(`form messages: ${portError} / ${hostError}`);
   if (/port = 5\n/.test(readFileSync(join(home, 'hosts.toml'), 'utf8'))) throw new Error('port 5 was saved from "5O609"');
   await rawClick(await find('xpath', button('Cancel')));
+
+  // 5b. Key file with Browse…: the public key chosen by mistake is refused by core's validator
+  // (naming the private key); the private key is taken and saved.
+  const labKey = join(userHome, '.ssh/id_lab');
+  writeFileSync(labKey, readFileSync(box.key), { mode: 0o600 });
+  writeFileSync(`${labKey}.pub`, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFirstHourTestKey ana@laptop\n');
+  await rawClick(await find('css selector', 'button[aria-label="Edit gpu-box-2"]'));
+  await rawClick(await waitFor('Browse…', () => find('xpath', button('Browse…'))));
+  await pickInDialog('Choose a private key file', `${labKey}.pub`);
+  const keyError = await text(await waitFor('the key file message', () => find('css selector', '#hf-keys-err'), 20000));
+  if (!keyError.includes('is a public key') || !keyError.includes(`choose ${labKey} instead`)) throw new Error(`key file message: ${keyError}`);
+  await rawClick(await find('xpath', button('Browse…')));
+  await pickInDialog('Choose a private key file', labKey);
+  await waitFor('the key file message to go', async () => (await findAll('css selector', '#hf-keys-err')).length === 0, 20000);
+  if ((await prop(await find('css selector', '#hf-keys'), 'value')) !== labKey) throw new Error(`key files: ${await prop(await find('css selector', '#hf-keys'), 'value')}`);
+  await rawClick(await find('xpath', button('Save')));
+  await waitFor('the form to close', async () => (await findAll('css selector', '#hf-keys')).length === 0, 20000);
+  if (!readFileSync(join(home, 'hosts.toml'), 'utf8').includes(`"${labKey}"`)) throw new Error(`the chosen key is not saved:\n${readFileSync(join(home, 'hosts.toml'), 'utf8')}`);
+  step(`host form: Browse… refused the public key ("${keyError}") and saved ${labKey}`);
   await rawClick(await find('css selector', 'button[aria-label="Delete x11-box"]'));
   const confirm = await text(await find('xpath', `${hostCard('x11-box')}//*[@role='alert']`));
   if (!confirm.includes('Delete x11-box')) throw new Error(`no confirmation: ${confirm}`);

@@ -13,7 +13,13 @@
 //     on the same host.
 //  5. "Open in my terminal" starts x-terminal-emulator (a stand-in that records its arguments and
 //     runs them) on `tunnelbook shell gpu-box`, which logs in and runs a line.
-//  6. The connection drops under the shell: the tab says so and keeps its scrollback.
+//  6. The connection drops under the shell: the tab says so (naming the saved host, commands as
+//     code) and keeps its scrollback.
+//  First-use findings: each tab keeps its own search text; closing a tab whose shell runs asks
+//  once, naming the host; non-ASCII text entered through xterm.js's input path (the `input`
+//  event an input method or the emoji picker sends with the composed text: WebKitWebDriver's key
+//  actions cannot type non-ASCII keys) and through a paste reaches the host, which prints it back
+//  as the same bytes.
 // Own tauri-driver ports (TAURI_DRIVER_PORT or free ones), own sshd and app home.
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -77,6 +83,8 @@ function startSshd(sshdPort) {
       'KbdInteractiveAuthentication no',
       'PrintMotd no',
       'LogLevel INFO',
+      // Debian's default: the app sends LANG, so the login shell runs in UTF-8.
+      'AcceptEnv LANG LC_*',
       '',
     ].join('\n'),
   );
@@ -188,6 +196,31 @@ const typeLine = async (text) => {
   await wd('DELETE', s('/actions')).catch(() => {});
 };
 const lines = async () => (await screenText()).split('\n').map((l) => l.trim());
+/** Enters `text` into the active terminal as an input method commits it: an `input` event with
+ * the composed text on xterm.js's textarea (its onData path), then Enter as a key. */
+const composeLine = async (text) => {
+  await wd('POST', s('/execute/sync'), {
+    script:
+      "const ta = document.querySelector('[data-testid=\"terminal-active\"] textarea.xterm-helper-textarea');" +
+      "ta.focus(); ta.dispatchEvent(new InputEvent('input', { data: arguments[0], inputType: 'insertText', bubbles: true }));",
+    args: [text],
+  });
+  await wd('POST', s('/actions'), { actions: [{ type: 'key', id: 'kbd', actions: [{ type: 'keyDown', value: '\uE007' }, { type: 'keyUp', value: '\uE007' }] }] });
+  await wd('DELETE', s('/actions')).catch(() => {});
+};
+/** Pastes `text` into the active terminal as the system's paste does: a `paste` event carrying
+ * the clipboard's text on xterm.js's textarea, then Enter as a key. */
+const pasteLine = async (text) => {
+  await wd('POST', s('/execute/sync'), {
+    script:
+      "const ta = document.querySelector('[data-testid=\"terminal-active\"] textarea.xterm-helper-textarea');" +
+      "const dt = new DataTransfer(); dt.setData('text/plain', arguments[0]);" +
+      "ta.focus(); ta.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));",
+    args: [text],
+  });
+  await wd('POST', s('/actions'), { actions: [{ type: 'key', id: 'kbd', actions: [{ type: 'keyDown', value: '\uE007' }, { type: 'keyUp', value: '\uE007' }] }] });
+  await wd('DELETE', s('/actions')).catch(() => {});
+};
 /** `stty size` in the active terminal: [rows, cols]. */
 async function sttySize(tag) {
   await typeLine(`echo ${tag}-$((1+1)); stty size; echo ${tag}-end`);
@@ -275,6 +308,43 @@ async function main() {
   await click((await findAll('css selector', '[data-testid="terminal-tab"]'))[0]);
   step('colours and UTF-8 render; a second tab opens on the same host');
 
+  // Non-ASCII input: composed text and a paste reach the host as the same UTF-8 bytes.
+  await composeLine("echo =''é日本=; printf %s é日本 | od -An -tx1");
+  await waitFor('composed UTF-8 back from the host', async () => {
+    const ls = await lines();
+    return ls.includes('=é日本=') && ls.includes('c3 a9 e6 97 a5 e6 9c ac');
+  }, 20000);
+  await pasteLine("echo =''ünï中文=; printf %s ünï中文 | od -An -tx1");
+  await waitFor('pasted UTF-8 back from the host', async () => {
+    const ls = await lines();
+    return ls.includes('=ünï中文=') && ls.includes('c3 bc 6e c3 af e4 b8 ad e6 96 87');
+  }, 20000);
+  step('é日本 (input-method path) and ünï中文 (paste) reached the host: it printed them and their UTF-8 bytes');
+
+  // Each tab keeps its own search text.
+  const searchBox = () => find('css selector', '[data-testid="terminal-search"]');
+  await type(await searchBox(), 'needle');
+  await click((await findAll('css selector', '[data-testid="terminal-tab"]'))[1]);
+  const other = await prop(await searchBox(), 'value');
+  await click((await findAll('css selector', '[data-testid="terminal-tab"]'))[0]);
+  const back = await prop(await searchBox(), 'value');
+  if (other !== '' || back !== 'needle') throw new Error(`search box: "${other}" on the second tab, "${back}" back on the first`);
+  step('the search text stays with its tab');
+
+  // Closing a tab whose shell runs asks once, naming the host; "Keep it" keeps it.
+  const closeSecond = async () => click((await findAll('css selector', '[data-testid="terminal-close"]'))[1]);
+  await closeSecond();
+  const ask = await waitFor('the close question', () => find('css selector', '[data-testid="terminal-close-confirm"]'));
+  const question = await text(ask);
+  if (!question.includes('The shell on gpu-box is still running')) throw new Error(`close question: ${question}`);
+  await click(await find('xpath', "//button[normalize-space()='Keep it']"));
+  await waitFor('the question to go', async () => (await findAll('css selector', '[data-testid="terminal-close-confirm"]')).length === 0);
+  if ((await findAll('css selector', '[data-testid="terminal-tab"]')).length !== 2) throw new Error('"Keep it" closed the tab');
+  await closeSecond();
+  await click(await waitFor('the close question again', () => find('css selector', '[data-testid="terminal-close-yes"]')));
+  await waitFor('one tab left', async () => (await findAll('css selector', '[data-testid="terminal-tab"]')).length === 1);
+  step(`closing a running shell asked "${question.split('?')[0]}?"; Keep it kept it, Close closed it`);
+
   // "Open in my terminal": the system terminal runs `tunnelbook shell gpu-box`, which logs in on
   // its own (same hosts, keys and known_hosts) and runs what is typed there.
   await click(await find('css selector', '[data-testid="terminal-external"]'));
@@ -292,8 +362,21 @@ async function main() {
   const banner = await waitFor('the lost-connection notice', () => find('css selector', '[data-testid="terminal-ended"]'), 30000);
   const notice = await text(banner);
   if (!/was lost/.test(notice) || !/cannot survive/.test(notice)) throw new Error(`notice: ${notice}`);
+  // The saved host by name, not root@127.0.0.1:PORT; commands shown as code, not in backticks.
+  if (!notice.includes('connection to gpu-box was lost') || notice.includes('127.0.0.1') || notice.includes('`')) {
+    throw new Error(`notice: ${notice}`);
+  }
+  const codes = await wd('POST', s('/execute/sync'), {
+    script: "return [...document.querySelectorAll('[data-testid=\"terminal-ended\"] code')].map((c) => c.textContent);",
+    args: [],
+  });
+  if (!codes.includes('tmux attach')) throw new Error(`code in the notice: ${JSON.stringify(codes)} (${notice})`);
   if (!(await lines()).includes('42')) throw new Error('the scrollback is gone after the drop');
-  step(`connection dropped: "${notice.split('\n')[0]}"; scrollback kept`);
+  // The shell has ended: its tab closes without a question.
+  await click((await findAll('css selector', '[data-testid="terminal-close"]'))[0]);
+  await waitFor('the ended tab to close', async () => (await findAll('css selector', '[data-testid="terminal-tab"]')).length === 0);
+  if ((await findAll('css selector', '[data-testid="terminal-close-confirm"]')).length !== 0) throw new Error('asked before closing an ended shell');
+  step(`connection dropped: "${notice.split('\n')[0]}" (code: ${codes.join(', ')}); scrollback kept; the ended tab closed without asking`);
 }
 
 try {

@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod jupyter_box;
 pub mod kernel;
 pub mod prompter;
 pub mod proxy;
@@ -693,26 +694,23 @@ impl Client {
 
     /// Trusts `sshd`'s host key up front.
     pub fn trust(&self, sshd: &Sshd) {
-        std::fs::create_dir_all(self.home()).unwrap();
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.home().join("known_hosts"))
-            .unwrap();
-        writeln!(f, "{}", sshd.known_hosts_line()).unwrap();
+        self.add_known_host(&sshd.known_hosts_line());
     }
 
     /// Trusts `sshd`'s host key as the key of `127.0.0.1:port` too (a proxy in front of it).
     pub fn trust_port(&self, sshd: &Sshd, port: u16) {
-        std::fs::create_dir_all(self.home()).unwrap();
+        self.add_known_host(&format!("[127.0.0.1]:{port} {}", sshd.host_keys[0]));
+    }
+
+    fn add_known_host(&self, line: &str) {
         use std::io::Write;
+        std::fs::create_dir_all(self.home()).unwrap();
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.home().join("known_hosts"))
             .unwrap();
-        writeln!(f, "[127.0.0.1]:{port} {}", sshd.host_keys[0]).unwrap();
+        writeln!(f, "{line}").unwrap();
     }
 
     /// A connect context using this client's known_hosts.
@@ -743,6 +741,43 @@ impl Client {
             .env_remove("RUST_LOG")
             .stdin(Stdio::null());
         cmd
+    }
+
+    /// Runs `tunnelbook ARGS` to its end: (exit status, stdout, stderr).
+    pub fn run_cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.cli().args(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Starts `tunnelbook ARGS --json`, a verb that keeps running (`up`, `attach`, `open`), and
+    /// reads the JSON object it prints first. Returns the process (killed on drop), that object
+    /// and the file its stderr goes to; panics showing that stderr when the line is not JSON.
+    pub fn spawn_json(&self, args: &[&str]) -> (Guard, serde_json::Value, PathBuf) {
+        static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let err_path = self
+            .dir
+            .path()
+            .join(format!("stderr-{}-{n}", args.first().unwrap_or(&"cli")));
+        let mut child = Guard::spawn(
+            self.cli()
+                .args(args)
+                .arg("--json")
+                .stdout(Stdio::piped())
+                .stderr(std::fs::File::create(&err_path).unwrap()),
+        );
+        let line = child.read_line();
+        let value = serde_json::from_str(&line).unwrap_or_else(|_| {
+            panic!(
+                "{args:?} printed {line:?}; stderr:\n{}",
+                std::fs::read_to_string(&err_path).unwrap_or_default()
+            )
+        });
+        (child, value, err_path)
     }
 }
 

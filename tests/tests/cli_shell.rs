@@ -88,6 +88,33 @@ fn shell_in_a_terminal_runs_keystrokes_follows_resizes_and_exits_with_the_status
     assert_eq!(accepted, 2, "{}", bed.sshd.log());
 }
 
+/// Non-ASCII keystrokes (UTF-8: é, 日本) typed into `tunnelbook shell` reach the host as the
+/// same bytes, and the host's answer comes back as the same text.
+#[test]
+fn shell_in_a_terminal_passes_utf8_keystrokes_to_the_host() {
+    let bed = bed(USER);
+    let mut cmd = bed.client.cli();
+    cmd.args(["shell", "box"])
+        .env("TERM", "xterm-256color")
+        .env("LANG", "C.UTF-8");
+    let run = run_in_pty(
+        &cmd,
+        97,
+        31,
+        &[
+            Step::Send("echo rea''dy\r".into()),
+            Step::Expect("[\r\n]ready\r\n".into(), 30),
+            // The host prints what it got, as text and as bytes (the typed line never contains
+            // the `=` markers, which the shell's own quote removal makes).
+            Step::Send("echo =''é日本=; printf %s é日本 | od -An -tx1; exit 4\r".into()),
+            Step::Expect("[\r\n]=é日本=\r\n".into(), 20),
+            Step::Expect("c3 a9 e6 97 a5 e6 9c ac".into(), 20),
+        ],
+    );
+    assert_eq!(run.failed, None, "{}", run.output);
+    assert_eq!(run.status, Some(4), "{}", run.output);
+}
+
 /// The connection drops under the shell (its sshd process is killed): `tunnelbook shell` says
 /// so, exits 255 as ssh does, and leaves the local terminal in the mode it found it in.
 #[test]
@@ -194,4 +221,50 @@ fn check_zoo(user: ZooUser, exit: &str) {
     );
     assert_eq!(run.failed, None, "{}: {}", user.name, run.output);
     assert_eq!(run.status, Some(3), "{}: {}", user.name, run.output);
+}
+
+/// A port that takes the TCP connection and closes it at once (a service that is not sshd, a
+/// server turning the client away): `shell` names the host and port, says what happened and what
+/// to check, as `up` does for its connect step, instead of "SSH error: Disconnected".
+#[test]
+fn shell_to_a_port_that_hangs_up_says_where_what_happened_and_what_to_do() {
+    let bed = bed(USER);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Ends with the test process.
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            drop(conn);
+        }
+    });
+    let store = ProfileStore::in_home(&bed.client.home());
+    let mut profiles = store.load().unwrap();
+    profiles[0].port = port;
+    store.save(&profiles).unwrap();
+    for args in [&["shell", "box"][..], &["up", "box"][..]] {
+        let out = bed
+            .client
+            .cli()
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        for words in [
+            format!("127.0.0.1:{port} accepted the connection, then closed it"),
+            "before the SSH handshake finished".to_string(),
+            format!("Check that an SSH server listens on port {port}"),
+        ] {
+            assert!(
+                stderr.contains(&words),
+                "{args:?}: {words:?} not in: {stderr}"
+            );
+        }
+        assert!(!stderr.contains("SSH error"), "{args:?}: {stderr}");
+        if args[0] == "shell" {
+            assert!(stderr.contains("cannot open a shell on box: "), "{stderr}");
+            assert_eq!(out.status.code(), Some(255), "{stderr}");
+        }
+    }
 }

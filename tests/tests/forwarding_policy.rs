@@ -14,109 +14,139 @@ use std::{
 };
 
 use tunnelbook_core::{
-    profile::ProfileStore,
+    gpu::FreeRule,
+    host::{HostSession, HostSpec},
     secret::Sensitive,
-    ssh::{Connection, Forwarding, HostKeyPolicy, NoPrompter},
+    session::{ReconnectPolicy, SessionHost},
+    ssh::{Forwarding, HostKeyPolicy, NoPrompter},
 };
 use tunnelbook_testbed::{
-    Client, Guard, KeyFile, Sshd, SshdOptions, USER, alive, free_port, jupyter_venv,
+    Guard, USER, alive, free_port,
+    jupyter_box::JupyterBox,
     kernel::{execute, start_kernel},
-    key_only, make_key,
+    key_only,
 };
 
-struct Bed {
-    sshd: Sshd,
-    client: Client,
-    key: KeyFile,
-    _keys: tempfile::TempDir,
+fn bed(extra: &[&str]) -> JupyterBox {
+    JupyterBox::with_sshd_config(extra)
 }
 
-fn bed(extra: &[&str]) -> Bed {
-    let venv = jupyter_venv();
-    let keys = tempfile::tempdir().unwrap();
-    let key = make_key(keys.path(), "id", "ed25519", None);
-    let sshd = Sshd::start(
-        &[&key],
-        SshdOptions {
-            extra: extra.iter().map(|s| (*s).to_string()).collect(),
-            ..SshdOptions::default()
-        },
-    );
-    let client = Client::new();
-    client.trust(&sshd);
-    let mut profile = key_only(sshd.profile("box", USER), &key);
-    profile.environment = Some(venv.display().to_string());
-    ProfileStore::in_home(&client.home())
-        .save(&[profile])
-        .unwrap();
-    Bed {
-        sshd,
-        client,
-        key,
-        _keys: keys,
-    }
+async fn policy(bed: &JupyterBox) -> (Forwarding, Duration) {
+    let conn = bed.connect().await;
+    let started = Instant::now();
+    let policy = conn.forwarding().await;
+    let took = started.elapsed();
+    conn.close().await;
+    (policy, took)
 }
 
-impl Bed {
-    async fn policy(&self) -> (Forwarding, Duration) {
-        let ctx = self
-            .client
-            .context(Arc::new(NoPrompter), HostKeyPolicy::Strict, None);
-        let conn = Connection::open(&[key_only(self.sshd.profile("box", USER), &self.key)], &ctx)
-            .await
-            .unwrap();
-        let started = Instant::now();
-        let policy = conn.forwarding().await;
-        let took = started.elapsed();
-        conn.close().await;
-        (policy, took)
-    }
-
-    /// `up`, then code in a kernel through the tunnel, then `down --all`.
-    async fn up_runs_kernel_code(&self, what: &str) {
-        let err_path = self.client.dir.path().join("up-stderr");
-        let mut up = Guard::spawn(
-            self.client
-                .cli()
-                .args(["up", "box", "--gpu", "none", "--json"])
-                .stdout(Stdio::piped())
-                .stderr(std::fs::File::create(&err_path).unwrap()),
-        );
-        let line = up.read_line();
-        let ready: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| {
-            panic!(
-                "{what}: up printed {line:?}; stderr:\n{}\nsshd:\n{}",
-                std::fs::read_to_string(&err_path).unwrap_or_default(),
-                self.sshd.log()
-            )
-        });
-        let url = ready["url"].as_str().unwrap();
-        let port = u16::try_from(ready["localPort"].as_u64().unwrap()).unwrap();
-        let pid = u32::try_from(ready["remotePid"].as_u64().unwrap()).unwrap();
-        let token = Sensitive::new(url.split("token=").nth(1).unwrap().to_string());
-        let kernel = start_kernel(port, &token).await;
-        let seen = execute(port, &token, &kernel, "print(6 * 7)").await;
-        assert_eq!(seen.trim(), "42", "{what}");
-        up.kill();
-        let out = self
-            .client
+/// `up`, then code in a kernel through the tunnel, then `down` of that server.
+async fn up_runs_kernel_code(bed: &JupyterBox, what: &str) {
+    let err_path = bed.client.dir.path().join("up-stderr");
+    let mut up = Guard::spawn(
+        bed.client
             .cli()
-            .args(["down", "box", ready["serverId"].as_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{what}: {out:?}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while alive(pid) && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(!alive(pid), "{what}: server {pid} left running");
+            .args(["up", "box", "--gpu", "none", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&err_path).unwrap()),
+    );
+    let line = up.read_line();
+    let ready: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| {
+        panic!(
+            "{what}: up printed {line:?}; stderr:\n{}\nsshd:\n{}",
+            std::fs::read_to_string(&err_path).unwrap_or_default(),
+            bed.sshd.log()
+        )
+    });
+    let url = ready["url"].as_str().unwrap();
+    let port = u16::try_from(ready["localPort"].as_u64().unwrap()).unwrap();
+    let pid = u32::try_from(ready["remotePid"].as_u64().unwrap()).unwrap();
+    let token = Sensitive::new(url.split("token=").nth(1).unwrap().to_string());
+    let kernel = start_kernel(port, &token).await;
+    let seen = execute(port, &token, &kernel, "print(6 * 7)").await;
+    assert_eq!(seen.trim(), "42", "{what}");
+    up.kill();
+    let out = bed
+        .client
+        .cli()
+        .args(["down", "box", ready["serverId"].as_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{what}: {out:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert!(!alive(pid), "{what}: server {pid} left running");
+}
+
+/// A host session probes the policy as soon as it connects — nobody asks for it — so the app's
+/// Tunnels view knows within 2 s of connecting; `forward` names the setting before anyone
+/// connects through its listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_known_within_2s_of_connecting_and_named_by_forward_first() {
+    let bed = bed(&["AllowTcpForwarding no"]);
+    let ctx = bed
+        .client
+        .context(Arc::new(NoPrompter), HostKeyPolicy::Strict, None);
+    let (host, mut events) = HostSession::start(HostSpec {
+        host: SessionHost::Ssh {
+            chain: vec![key_only(bed.sshd.profile("box", USER), &bed.key)],
+            context: ctx,
+        },
+        reconnect: ReconnectPolicy::default(),
+        free_rule: FreeRule::default(),
+    });
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let conn = host.next_connection(None).await.unwrap();
+    let connected = Instant::now();
+    let known = loop {
+        if let Some(policy) = host.forwarding() {
+            break policy;
+        }
+        assert!(
+            connected.elapsed() < Duration::from_secs(2),
+            "the policy is not known 2 s after connecting"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!known.tcp, "{known:?}");
+    assert!(
+        known.describe().contains("AllowTcpForwarding no"),
+        "{known:?}"
+    );
+    assert_eq!(conn.forwarding_known(), Some(known));
+    host.close().await;
+
+    // `forward`: the setting is named on stderr right after connecting, before any connection.
+    let local = free_port();
+    let err_path = bed.client.dir.path().join("forward-policy-stderr");
+    let mut forward = Guard::spawn(
+        bed.client
+            .cli()
+            .args([
+                "forward",
+                "box",
+                "-L",
+                &format!("127.0.0.1:{local}:127.0.0.1:9"),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&err_path).unwrap()),
+    );
+    let line = forward.read_line();
+    assert!(line.starts_with("forwarding"), "{line}");
+    let err = std::fs::read_to_string(&err_path).unwrap();
+    assert!(
+        err.contains("box: the server forbids") && err.contains("AllowTcpForwarding no"),
+        "{err}"
+    );
+    forward.kill();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_server_allows_both() {
     let bed = bed(&[]);
-    let (policy, took) = bed.policy().await;
+    let (policy, took) = policy(&bed).await;
     assert!(took < Duration::from_secs(2), "{took:?}");
     assert!(policy.tcp, "{policy:?}");
     assert_eq!(policy.streamlocal, Some(true), "{policy:?}");
@@ -125,7 +155,7 @@ async fn default_server_allows_both() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allow_tcp_forwarding_no_case_14a() {
     let bed = bed(&["AllowTcpForwarding no"]);
-    let (policy, took) = bed.policy().await;
+    let (policy, took) = policy(&bed).await;
     assert!(took < Duration::from_secs(2), "{took:?}");
     assert!(!policy.tcp, "{policy:?}");
     assert_eq!(policy.streamlocal, Some(false), "{policy:?}");
@@ -135,19 +165,19 @@ async fn allow_tcp_forwarding_no_case_14a() {
         "{}",
         policy.describe()
     );
-    bed.up_runs_kernel_code("AllowTcpForwarding no").await;
+    up_runs_kernel_code(&bed, "AllowTcpForwarding no").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_off_case_14b_relays_and_forward_says_prohibited() {
     let bed = bed(&["AllowTcpForwarding no", "AllowStreamLocalForwarding no"]);
-    let (policy, took) = bed.policy().await;
+    let (policy, took) = policy(&bed).await;
     assert!(took < Duration::from_secs(2), "{took:?}");
     assert!(
         !policy.tcp && policy.streamlocal == Some(false),
         "{policy:?}"
     );
-    bed.up_runs_kernel_code("both off").await;
+    up_runs_kernel_code(&bed, "both off").await;
 
     // `forward -L` on this server: the connection is refused the way OpenSSH says it.
     let local = free_port();
@@ -188,19 +218,18 @@ async fn both_off_case_14b_relays_and_forward_says_prohibited() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allow_stream_local_forwarding_no_case_14c_uses_tcp() {
     let bed = bed(&["AllowStreamLocalForwarding no"]);
-    let (policy, took) = bed.policy().await;
+    let (policy, took) = policy(&bed).await;
     assert!(took < Duration::from_secs(2), "{took:?}");
     assert!(policy.tcp, "{policy:?}");
     assert_eq!(policy.streamlocal, Some(false), "{policy:?}");
-    bed.up_runs_kernel_code("AllowStreamLocalForwarding no")
-        .await;
+    up_runs_kernel_code(&bed, "AllowStreamLocalForwarding no").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permit_open_none() {
     let bed = bed(&["PermitOpen none"]);
-    let (policy, took) = bed.policy().await;
+    let (policy, took) = policy(&bed).await;
     assert!(took < Duration::from_secs(2), "{took:?}");
     assert!(!policy.tcp, "{policy:?}");
-    bed.up_runs_kernel_code("PermitOpen none").await;
+    up_runs_kernel_code(&bed, "PermitOpen none").await;
 }

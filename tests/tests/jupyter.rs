@@ -12,7 +12,6 @@ use std::{
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -20,91 +19,22 @@ use tunnelbook_core::{
     jupyter::{self, Host, http},
     profile::ProfileStore,
     secret::Sensitive,
-    ssh::{Connection, HostKeyPolicy, NoPrompter},
 };
 use tunnelbook_testbed::{
-    Client, Guard, KeyFile, NvidiaSmiShim, OTHER_USER, Sshd, SshdOptions, USER, alive,
+    Guard, NvidiaSmiShim, OTHER_USER, SshdOptions, USER, alive,
+    jupyter_box::JupyterBox,
     jupyter_venv,
     kernel::{execute, start_kernel},
-    key_only, make_key, processes, run, sleeper, user_bin_lock,
+    processes, run, sleeper, user_bin_lock,
 };
 
 const BUSY: &str = "GPU-aaaaaaaa-0000-4000-8000-000000000000";
 const FREE: &str = "GPU-bbbbbbbb-1111-4111-8111-111111111111";
 
-struct Bed {
-    sshd: Sshd,
-    client: Client,
-    key: KeyFile,
-    _keys: tempfile::TempDir,
-}
-
 /// sshd, a client that trusts it, and the saved host `box` (tbtest, key only) whose environment
 /// is the test bed's JupyterLab venv.
-fn bed() -> Bed {
-    let venv = jupyter_venv();
-    let keys = tempfile::tempdir().unwrap();
-    let key = make_key(keys.path(), "id", "ed25519", None);
-    let sshd = Sshd::start(&[&key], SshdOptions::default());
-    let client = Client::new();
-    client.trust(&sshd);
-    let mut profile = key_only(sshd.profile("box", USER), &key);
-    profile.environment = Some(venv.display().to_string());
-    ProfileStore::in_home(&client.home())
-        .save(&[profile])
-        .unwrap();
-    Bed {
-        sshd,
-        client,
-        key,
-        _keys: keys,
-    }
-}
-
-impl Bed {
-    async fn connect(&self) -> Connection {
-        let ctx = self
-            .client
-            .context(Arc::new(NoPrompter), HostKeyPolicy::Strict, None);
-        Connection::open(&[key_only(self.sshd.profile("box", USER), &self.key)], &ctx)
-            .await
-            .unwrap()
-    }
-
-    /// Runs a CLI verb to completion: (status, stdout, stderr).
-    fn cli(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self.client.cli().args(args).output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    /// Starts a long-running CLI verb (`up`, `attach`) with `--json` and reads its JSON line.
-    fn spawn_json(&self, args: &[&str]) -> (Guard, serde_json::Value, PathBuf) {
-        let err_path = self
-            .client
-            .dir
-            .path()
-            .join(format!("stderr-{}", rand_suffix()));
-        let mut child = Guard::spawn(
-            self.client
-                .cli()
-                .args(args)
-                .arg("--json")
-                .stdout(Stdio::piped())
-                .stderr(std::fs::File::create(&err_path).unwrap()),
-        );
-        let line = child.read_line();
-        let value = serde_json::from_str(&line).unwrap_or_else(|_| {
-            panic!(
-                "{args:?} printed {line:?}; stderr:\n{}",
-                std::fs::read_to_string(&err_path).unwrap_or_default()
-            )
-        });
-        (child, value, err_path)
-    }
+fn bed() -> JupyterBox {
+    JupyterBox::start(SshdOptions::default())
 }
 
 fn rand_suffix() -> String {
@@ -211,7 +141,7 @@ async fn up_on_the_free_gpu_survives_the_connection_and_down_cleans_up() {
     let holder = sleeper(OTHER_USER);
     let shim = Shim::two_gpus(holder.pid());
 
-    let (mut up, ready, up_err) = bed.spawn_json(&["up", "box", "--gpu", "auto"]);
+    let (mut up, ready, up_err) = bed.client.spawn_json(&["up", "box", "--gpu", "auto"]);
     drop(shim);
     assert_eq!(ready["gpu"], FREE, "{ready}");
     let url = ready["url"].as_str().unwrap().to_string();
@@ -274,12 +204,12 @@ async fn up_on_the_free_gpu_survives_the_connection_and_down_cleans_up() {
     up.kill();
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(alive(pid), "the server died with the connection");
-    let (code, listed, err) = bed.cli(&["ls", "box", "--json"]);
+    let (code, listed, err) = bed.client.run_cli(&["ls", "box", "--json"]);
     assert_eq!(code, 0, "{err}");
     assert!(listed.contains(&id), "{listed}");
 
     // attach reconnects to the same kernel, whose state is still there.
-    let (mut attach, attached, _) = bed.spawn_json(&["attach", "box", &id]);
+    let (mut attach, attached, _) = bed.client.spawn_json(&["attach", "box", &id]);
     let port2 = u16::try_from(attached["localPort"].as_u64().unwrap()).unwrap();
     // The port `up` had, free again: bookmarks and open tabs keep working.
     assert_eq!(port2, port, "attach did not come back on up's port");
@@ -292,12 +222,12 @@ async fn up_on_the_free_gpu_survives_the_connection_and_down_cleans_up() {
     attach.kill();
 
     // down stops it; nothing of it is left.
-    let (code, _, err) = bed.cli(&["down", "box", &id]);
+    let (code, _, err) = bed.client.run_cli(&["down", "box", &id]);
     assert_eq!(code, 0, "{err}");
     assert!(!alive(pid), "pid {pid} still alive");
     assert_eq!(group_members(pid), Vec::<u32>::new());
     assert!(!record_path(&id).exists());
-    let (_, listed, _) = bed.cli(&["ls", "box", "--json"]);
+    let (_, listed, _) = bed.client.run_cli(&["ls", "box", "--json"]);
     assert!(!listed.contains(&id), "{listed}");
     drop(up_err);
 }
@@ -317,7 +247,7 @@ async fn environments_are_listed_with_versions_and_jupyter() {
         envs.iter().any(|e| e.kind == jupyter::EnvKind::System),
         "{envs:#?}"
     );
-    let (code, out, err) = bed.cli(&["envs", "box"]);
+    let (code, out, err) = bed.client.run_cli(&["envs", "box"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&venv) && out.contains("jupyterlab"), "{out}");
 }
@@ -357,7 +287,7 @@ async fn clear_errors_for_missing_jupyter_broken_env_unknown_gpu_and_busy_port()
             "--without-pip",
         ])
         .arg(&bare.0));
-    let (code, _, err) = bed.cli(&[
+    let (code, _, err) = bed.client.run_cli(&[
         "up",
         "box",
         "--gpu",
@@ -383,7 +313,7 @@ async fn clear_errors_for_missing_jupyter_broken_env_unknown_gpu_and_busy_port()
         .arg("-R")
         .arg(format!("{USER}:"))
         .arg(&broken.0));
-    let (code, _, err) = bed.cli(&[
+    let (code, _, err) = bed.client.run_cli(&[
         "up",
         "box",
         "--gpu",
@@ -398,7 +328,9 @@ async fn clear_errors_for_missing_jupyter_broken_env_unknown_gpu_and_busy_port()
     );
 
     // An environment that does not exist.
-    let (code, _, err) = bed.cli(&["up", "box", "--gpu", "none", "--env", "no-such-env"]);
+    let (code, _, err) =
+        bed.client
+            .run_cli(&["up", "box", "--gpu", "none", "--env", "no-such-env"]);
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("no Python environment \"no-such-env\""),
@@ -409,10 +341,10 @@ async fn clear_errors_for_missing_jupyter_broken_env_unknown_gpu_and_busy_port()
     // the lock keeps other tests' shims out meanwhile).
     {
         let _lock = user_bin_lock(USER);
-        let (code, _, err) = bed.cli(&["up", "box", "--gpu", "7"]);
+        let (code, _, err) = bed.client.run_cli(&["up", "box", "--gpu", "7"]);
         assert_eq!(code, 1, "{err}");
         assert!(err.contains("has no GPU 7"), "{err}");
-        let (code, _, err) = bed.cli(&["up", "box", "--gpu", "banana"]);
+        let (code, _, err) = bed.client.run_cli(&["up", "box", "--gpu", "banana"]);
         assert_eq!(code, 2, "{err}");
         assert!(err.contains("not a GPU choice"), "{err}");
     }
@@ -420,7 +352,9 @@ async fn clear_errors_for_missing_jupyter_broken_env_unknown_gpu_and_busy_port()
     // A busy local port: the error names it, and the server started for it is stopped again.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let (code, _, err) = bed.cli(&["up", "box", "--gpu", "none", "--port", &port]);
+    let (code, _, err) = bed
+        .client
+        .run_cli(&["up", "box", "--gpu", "none", "--port", &port]);
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains(&format!("local port {port}")) && err.contains("already in use"),
@@ -447,15 +381,19 @@ fn hosts_edit_env_and_dir_are_what_up_launches_with() {
         .args(["-d", "-o", USER, "-g", USER])
         .arg(&dir.0));
     let dir_text = dir.0.display().to_string();
-    let (code, _, err) = bed.cli(&["hosts", "edit", "box", "--no-env"]);
+    let (code, _, err) = bed.client.run_cli(&["hosts", "edit", "box", "--no-env"]);
     assert_eq!(code, 0, "{err}");
-    let (code, _, err) = bed.cli(&["hosts", "edit", "box", "--env", &venv, "--dir", &dir_text]);
+    let (code, _, err) = bed
+        .client
+        .run_cli(&["hosts", "edit", "box", "--env", &venv, "--dir", &dir_text]);
     assert_eq!(code, 0, "{err}");
     // No --env, no --dir: the profile's.
-    let (mut up, ready, _) = bed.spawn_json(&["up", "box", "--gpu", "none", "--stop-on-exit"]);
+    let (mut up, ready, _) =
+        bed.client
+            .spawn_json(&["up", "box", "--gpu", "none", "--stop-on-exit"]);
     assert_eq!(ready["env"], venv.as_str());
     let id = ready["serverId"].as_str().unwrap().to_string();
-    let (code, listed, err) = bed.cli(&["ls", "box", "--json"]);
+    let (code, listed, err) = bed.client.run_cli(&["ls", "box", "--json"]);
     assert_eq!(code, 0, "{err}");
     let servers: serde_json::Value = serde_json::from_str(&listed).unwrap();
     let server = servers
@@ -465,7 +403,7 @@ fn hosts_edit_env_and_dir_are_what_up_launches_with() {
         .find(|s| s["id"] == id.as_str())
         .unwrap_or_else(|| panic!("{id} not in {listed}"));
     assert_eq!(server["rootDir"], dir_text.as_str(), "{listed}");
-    let (code, _, err) = bed.cli(&["down", "box", &id]);
+    let (code, _, err) = bed.client.run_cli(&["down", "box", &id]);
     assert_eq!(code, 0, "{err}");
     up.kill();
 }
@@ -490,7 +428,7 @@ async fn install_jupyter_into_a_fresh_venv_then_up() {
         "{err}"
     );
 
-    let (mut up, ready, _) = bed.spawn_json(&[
+    let (mut up, ready, _) = bed.client.spawn_json(&[
         "up",
         "box",
         "--gpu",
@@ -508,7 +446,7 @@ async fn install_jupyter_into_a_fresh_venv_then_up() {
         .unwrap();
     assert_eq!(status.status, 200);
     let id = ready["serverId"].as_str().unwrap().to_string();
-    let (code, _, err) = bed.cli(&["down", "box", &id]);
+    let (code, _, err) = bed.client.run_cli(&["down", "box", &id]);
     assert_eq!(code, 0, "{err}");
     up.kill();
 }
@@ -555,7 +493,7 @@ fn saved_forwarding_rules_start_with_up() {
             ];
         })
         .unwrap();
-    let (_up, ready, _) = bed.spawn_json(&["up", "box", "--gpu", "none"]);
+    let (_up, ready, _) = bed.client.spawn_json(&["up", "box", "--gpu", "none"]);
     let id = ready["serverId"].as_str().unwrap().to_string();
     let mut s = std::net::TcpStream::connect(("127.0.0.1", local_port)).unwrap();
     let mut got = String::new();
@@ -565,7 +503,7 @@ fn saved_forwarding_rules_start_with_up() {
         std::net::TcpStream::connect(("127.0.0.1", disabled_port)).is_err(),
         "a disabled rule does not start"
     );
-    let (code, _, err) = bed.cli(&["down", "box", &id]);
+    let (code, _, err) = bed.client.run_cli(&["down", "box", &id]);
     assert_eq!(code, 0, "{err}");
 }
 
@@ -634,4 +572,129 @@ async fn this_computer_up_answers_and_down_stops_it() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(!alive(pid), "down stopped the local server");
+}
+
+/// Issue 16, "no race for the TCP port", on this computer (always TCP): another local user
+/// listens first on Jupyter's usual ports (8888 and the 99 after it, where `port_retries` would
+/// go) and on ports the kernel handed out. The launch still works, the port is the server's own
+/// listening socket, and nothing — the token least of all — reaches the other user's listeners.
+#[tokio::test]
+async fn this_computer_launch_never_sends_the_token_to_another_users_listener() {
+    let venv = jupyter_venv().display().to_string();
+    let home = tempfile::Builder::new()
+        .prefix("tb-local-race-")
+        .tempdir()
+        .unwrap();
+    run(Command::new("chown")
+        .arg(format!("{USER}:"))
+        .arg(home.path()));
+    // What the other user's listeners receive, written where they can write.
+    let seen_dir = tempfile::Builder::new()
+        .prefix("tb-other-seen-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(seen_dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let seen = seen_dir.path().join("seen");
+    let listener = r#"
+import socket, sys, threading
+out = open(sys.argv[1], "a", buffering=1)
+socks = []
+for port in list(range(8888, 8988)) + [0] * 40:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    s.listen(16)
+    socks.append(s)
+def serve(s):
+    while True:
+        c, _ = s.accept()
+        c.settimeout(2)
+        try:
+            data = c.recv(65536)
+        except OSError:
+            data = b""
+        out.write("got %d %r\n" % (s.getsockname()[1], data))
+for s in socks:
+    threading.Thread(target=serve, args=(s,), daemon=True).start()
+print(len(socks), flush=True)
+threading.Event().wait(300)
+"#;
+    let mut other = Guard::spawn(
+        Command::new("setpriv")
+            .args([
+                "--reuid",
+                OTHER_USER,
+                "--regid",
+                OTHER_USER,
+                "--init-groups",
+                "/usr/bin/python3",
+                "-c",
+                listener,
+            ])
+            .arg(&seen)
+            .stdout(Stdio::piped()),
+    );
+    let held: usize = other.read_line().trim().parse().unwrap();
+    assert!(held >= 40, "the other user holds only {held} ports");
+
+    let mut up = Guard::spawn(
+        local_cli(
+            home.path(),
+            &["up", "local", "--gpu", "none", "--env", &venv, "--json"],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null()),
+    );
+    let ready: serde_json::Value = serde_json::from_str(&up.read_line()).unwrap();
+    let port = u16::try_from(ready["localPort"].as_u64().unwrap()).unwrap();
+    let pid = u32::try_from(ready["remotePid"].as_u64().unwrap()).unwrap();
+    let token = token_of(ready["url"].as_str().unwrap());
+    let kernel = start_kernel(port, &token).await;
+    assert_eq!(
+        execute(port, &token, &kernel, "print(6 * 7)").await.trim(),
+        "42"
+    );
+    // The port the launch reported is a listening socket of the server process itself.
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let inode = tcp
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .find(|f| f[3] == "0A" && f[1].ends_with(&format!(":{port:04X}")))
+        .map(|f| f[9].clone())
+        .expect("nothing listens on the reported port");
+    let owned = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .any(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|l| l.to_string_lossy() == format!("socket:[{inode}]"))
+        });
+    assert!(owned, "port {port} is not held by the server {pid}");
+
+    up.kill();
+    let out = local_cli(
+        home.path(),
+        &["down", "local", ready["serverId"].as_str().unwrap()],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!alive(pid), "down stopped the local server");
+    other.kill();
+    let got = std::fs::read_to_string(&seen).unwrap_or_default();
+    assert!(
+        !got.contains(token.expose().as_str()),
+        "the token reached the other user's listener"
+    );
+    assert!(
+        got.is_empty(),
+        "the launch connected to the other user's listeners:\n{got}"
+    );
 }

@@ -17,15 +17,6 @@ use tunnelbook_testbed::{
     zoo::{self, LMOD, OTHER_MODULE, PYTHON_MODULE},
 };
 
-fn cli(client: &Client, args: &[&str]) -> (i32, String, String) {
-    let out = client.cli().args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lmod_module_is_listed_saved_and_loaded_before_up() {
     zoo::ensure_zoo();
@@ -40,24 +31,22 @@ async fn lmod_module_is_listed_saved_and_loaded_before_up() {
         .unwrap();
 
     // JupyterLab is not on the login PATH: only the module provides it.
-    let (code, out, err) = cli(
-        &client,
-        &["exec", "lmod", "--", "command -v jupyter || echo none"],
-    );
+    let (code, out, err) =
+        client.run_cli(&["exec", "lmod", "--", "command -v jupyter || echo none"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), "none");
 
     // gpus: the query runs in the same login environment (Lmod's startup files included).
     let scenario = two_gpu_scenario(1);
     let shim = NvidiaSmiShim::install(LMOD.name, scenario.path());
-    let (code, out, err) = cli(&client, &["gpus", "lmod", "--json"]);
+    let (code, out, err) = client.run_cli(&["gpus", "lmod", "--json"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(FREE_GPU), "{out}");
     drop(shim);
 
     // envs: the Python module is listed as a module, with its venv and JupyterLab; the compiler
     // module is not an environment.
-    let (code, out, err) = cli(&client, &["envs", "lmod", "--json"]);
+    let (code, out, err) = client.run_cli(&["envs", "lmod", "--json"]);
     assert_eq!(code, 0, "{err}");
     let envs: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
     let module = envs
@@ -68,7 +57,7 @@ async fn lmod_module_is_listed_saved_and_loaded_before_up() {
     assert_eq!(module["prefix"], JUPYTER_VENV, "{module}");
     assert_eq!(module["jupyterLab"], true, "{module}");
     assert!(!envs.iter().any(|e| e["name"] == OTHER_MODULE), "{envs:#?}");
-    let (code, out, _) = cli(&client, &["envs", "lmod"]);
+    let (code, out, _) = client.run_cli(&["envs", "lmod"]);
     assert_eq!(code, 0);
     assert!(
         out.lines()
@@ -77,14 +66,11 @@ async fn lmod_module_is_listed_saved_and_loaded_before_up() {
     );
 
     // The saved list of modules.
-    let (code, _, err) = cli(
-        &client,
-        &["hosts", "edit", "lmod", "--module", PYTHON_MODULE],
-    );
+    let (code, _, err) = client.run_cli(&["hosts", "edit", "lmod", "--module", PYTHON_MODULE]);
     assert_eq!(code, 0, "{err}");
     let saved = ProfileStore::in_home(&client.home()).get("lmod").unwrap();
     assert_eq!(saved.modules, vec![PYTHON_MODULE.to_string()]);
-    let (_, out, _) = cli(&client, &["envs", "lmod", "--json"]);
+    let (_, out, _) = client.run_cli(&["envs", "lmod", "--json"]);
     let envs: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
     assert!(
         envs.iter().any(|e| e["configured"] == true
@@ -98,7 +84,7 @@ async fn lmod_module_is_listed_saved_and_loaded_before_up() {
     up_runs_in_the_module(&client, &["up", "lmod", "--gpu", "none", "--json"]).await;
     // Without saved modules, choosing the module's environment by its path (as the app's list
     // does) loads the module too.
-    let (code, _, err) = cli(&client, &["hosts", "edit", "lmod", "--no-modules"]);
+    let (code, _, err) = client.run_cli(&["hosts", "edit", "lmod", "--no-modules"]);
     assert_eq!(code, 0, "{err}");
     up_runs_in_the_module(
         &client,
@@ -115,12 +101,9 @@ async fn lmod_module_is_listed_saved_and_loaded_before_up() {
     .await;
 
     // A module that does not load: `up` fails at once, naming it and with Lmod's own reason.
-    let (code, out, err) = cli(
-        &client,
-        &[
-            "up", "lmod", "--module", "nope/9.9", "--gpu", "none", "--json",
-        ],
-    );
+    let (code, out, err) = client.run_cli(&[
+        "up", "lmod", "--module", "nope/9.9", "--gpu", "none", "--json",
+    ]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         err.contains("`module load nope/9.9` failed") && err.contains("unknown"),
@@ -128,7 +111,7 @@ async fn lmod_module_is_listed_saved_and_loaded_before_up() {
     );
     assert!(err.contains("--no-modules"), "{err}");
     // A name that is no module name is refused when saved.
-    let (code, _, err) = cli(&client, &["hosts", "edit", "lmod", "--module", "a b"]);
+    let (code, _, err) = client.run_cli(&["hosts", "edit", "lmod", "--module", "a b"]);
     assert_ne!(code, 0);
     assert!(err.contains("not a module name"), "{err}");
 }
@@ -166,10 +149,7 @@ async fn up_runs_in_the_module(client: &Client, args: &[&str]) {
     .await;
     assert_eq!(seen.trim(), format!("{JUPYTER_VENV} {PYTHON_MODULE}"));
     up.kill();
-    let (code, _, err) = cli(
-        client,
-        &["down", "lmod", ready["serverId"].as_str().unwrap()],
-    );
+    let (code, _, err) = client.run_cli(&["down", "lmod", ready["serverId"].as_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while alive(pid) && std::time::Instant::now() < deadline {

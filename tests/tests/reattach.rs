@@ -13,37 +13,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tunnelbook_core::{jupyter::http, profile::ProfileStore, secret::Sensitive};
+use tunnelbook_core::{jupyter::http, secret::Sensitive};
 use tunnelbook_testbed::{
-    Client, Guard, Sshd, SshdOptions, USER, alive, free_port, jupyter_venv, key_only, make_key, run,
+    Client, Guard, SshdOptions, USER, alive, free_port, jupyter_box::JupyterBox, jupyter_venv, run,
 };
 
-fn bed() -> (Sshd, Client, tempfile::TempDir) {
-    let venv = jupyter_venv();
-    let keys = tempfile::tempdir().unwrap();
-    let key = make_key(keys.path(), "id", "ed25519", None);
-    let sshd = Sshd::start(&[&key], SshdOptions::default());
-    let client = Client::new();
-    client.trust(&sshd);
-    let mut profile = key_only(sshd.profile("box", USER), &key);
-    profile.environment = Some(venv.display().to_string());
-    ProfileStore::in_home(&client.home())
-        .save(&[profile])
-        .unwrap();
-    (sshd, client, keys)
-}
-
-fn cli(client: &Client, args: &[&str]) -> (i32, String, String) {
-    let out = client.cli().args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn listed_ids(client: &Client) -> Vec<String> {
-    let (code, out, err) = cli(client, &["ls", "box", "--json"]);
+    let (code, out, err) = client.run_cli(&["ls", "box", "--json"]);
     assert_eq!(code, 0, "ls failed: {err}");
     let servers: serde_json::Value = serde_json::from_str(&out).unwrap();
     servers
@@ -80,7 +56,8 @@ fn write_record(id: &str, pid: u32) -> String {
 
 #[test]
 fn stale_and_reused_records_are_not_listed_nor_attached_and_are_removed() {
-    let (_sshd, client, _keys) = bed();
+    let bed = JupyterBox::start(SshdOptions::default());
+    let client = &bed.client;
     // A record whose process is gone (it ran and was reaped).
     let mut gone = Command::new("true").spawn().unwrap();
     let gone_pid = gone.id();
@@ -110,7 +87,7 @@ fn stale_and_reused_records_are_not_listed_nor_attached_and_are_removed() {
 
     for id in [&reused_id, &gone_id] {
         let started = Instant::now();
-        let (code, out, err) = cli(&client, &["attach", "box", id, "--json"]);
+        let (code, out, err) = client.run_cli(&["attach", "box", id, "--json"]);
         assert_eq!(code, 1, "attach to {id} did not fail: {out} {err}");
         assert!(
             err.contains(&format!("no running Jupyter server \"{id}\"")),
@@ -118,7 +95,7 @@ fn stale_and_reused_records_are_not_listed_nor_attached_and_are_removed() {
         );
         assert!(started.elapsed() < Duration::from_secs(30));
     }
-    let ids = listed_ids(&client);
+    let ids = listed_ids(client);
     assert!(!ids.contains(&gone_id), "{ids:?}");
     assert!(!ids.contains(&reused_id), "{ids:?}");
     for path in [&gone_path, &reused_path] {
@@ -132,7 +109,8 @@ fn stale_and_reused_records_are_not_listed_nor_attached_and_are_removed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_jupyterlab_started_by_hand_is_listed_and_attach_reaches_it() {
-    let (_sshd, client, _keys) = bed();
+    let bed = JupyterBox::start(SshdOptions::default());
+    let client = &bed.client;
     let port = free_port();
     let token = format!("hand-{}-{:x}", std::process::id(), rand_u64());
     // As the user would: `jupyter lab` in a terminal on the host, token from the environment.
@@ -164,7 +142,7 @@ async fn a_jupyterlab_started_by_hand_is_listed_and_attach_reaches_it() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let (code, out, err) = cli(&client, &["ls", "box", "--json"]);
+    let (code, out, err) = client.run_cli(&["ls", "box", "--json"]);
     assert_eq!(code, 0, "{err}");
     let servers: serde_json::Value = serde_json::from_str(&out).unwrap();
     let id = format!("pid-{pid}");
@@ -237,7 +215,8 @@ fn rand_u64() -> u64 {
 /// long it took, and the total until ready.
 #[test]
 fn up_timings_prints_each_step_and_the_total() {
-    let (_sshd, client, _keys) = bed();
+    let bed = JupyterBox::start(SshdOptions::default());
+    let client = &bed.client;
     let err_path = client.dir.path().join("up-stderr");
     let mut up = Guard::spawn(
         client
@@ -252,7 +231,7 @@ fn up_timings_prints_each_step_and_the_total() {
         serde_json::from_str(&line).unwrap_or_else(|_| panic!("up printed {line:?}: {stderr}"));
     let id = ready["serverId"].as_str().unwrap().to_string();
     up.kill();
-    let (code, _, err) = cli(&client, &["down", "box", &id]);
+    let (code, _, err) = client.run_cli(&["down", "box", &id]);
     assert_eq!(code, 0, "{err}");
     let table = stderr
         .split("step timeline (ms since start):")

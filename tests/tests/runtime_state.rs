@@ -11,53 +11,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tunnelbook_core::{profile::ProfileStore, secret::Sensitive};
+use tunnelbook_core::secret::Sensitive;
 use tunnelbook_testbed::{
-    Client, Guard, Sshd, SshdOptions, USER, alive, jupyter_venv,
+    Guard, SshdOptions, USER, alive,
+    jupyter_box::JupyterBox,
     kernel::{execute, start_kernel},
-    key_only, make_key, run,
+    run,
 };
-
-fn bed(extra: Vec<String>) -> (Sshd, Client, tempfile::TempDir) {
-    let venv = jupyter_venv();
-    let keys = tempfile::tempdir().unwrap();
-    let key = make_key(keys.path(), "id", "ed25519", None);
-    let sshd = Sshd::start(
-        &[&key],
-        SshdOptions {
-            extra,
-            ..SshdOptions::default()
-        },
-    );
-    let client = Client::new();
-    client.trust(&sshd);
-    let mut profile = key_only(sshd.profile("box", USER), &key);
-    profile.environment = Some(venv.display().to_string());
-    ProfileStore::in_home(&client.home())
-        .save(&[profile])
-        .unwrap();
-    (sshd, client, keys)
-}
-
-fn spawn_json(client: &Client, args: &[&str]) -> (Guard, serde_json::Value) {
-    let err_path = client.dir.path().join(format!("stderr-{}", args[0]));
-    let mut child = Guard::spawn(
-        client
-            .cli()
-            .args(args)
-            .arg("--json")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&err_path).unwrap()),
-    );
-    let line = child.read_line();
-    let value = serde_json::from_str(&line).unwrap_or_else(|_| {
-        panic!(
-            "{args:?} printed {line:?}; stderr:\n{}",
-            std::fs::read_to_string(&err_path).unwrap_or_default()
-        )
-    });
-    (child, value)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_the_runtime_dir_after_up_disconnects_leaves_attach_working() {
@@ -70,12 +30,11 @@ async fn deleting_the_runtime_dir_after_up_disconnects_leaves_attach_working() {
     run(Command::new("chown")
         .arg(format!("{USER}:"))
         .arg(xdg.path()));
-    let (_sshd, client, _keys) = bed(vec![format!(
-        "SetEnv XDG_RUNTIME_DIR={}",
-        xdg.path().display()
-    )]);
+    let setenv = format!("SetEnv XDG_RUNTIME_DIR={}", xdg.path().display());
+    let bed = JupyterBox::with_sshd_config(&[&setenv]);
+    let client = &bed.client;
 
-    let (mut up, ready) = spawn_json(&client, &["up", "box", "--gpu", "none"]);
+    let (mut up, ready, _) = client.spawn_json(&["up", "box", "--gpu", "none"]);
     let id = ready["serverId"].as_str().unwrap().to_string();
     let pid = u32::try_from(ready["remotePid"].as_u64().unwrap()).unwrap();
     let url = ready["url"].as_str().unwrap();
@@ -97,7 +56,7 @@ async fn deleting_the_runtime_dir_after_up_disconnects_leaves_attach_working() {
     std::fs::remove_dir_all(xdg.path()).unwrap();
     assert!(alive(pid));
 
-    let (mut attach, attached) = spawn_json(&client, &["attach", "box", &id]);
+    let (mut attach, attached, _) = client.spawn_json(&["attach", "box", &id]);
     let port2 = u16::try_from(attached["localPort"].as_u64().unwrap()).unwrap();
     let seen = execute(port2, &token, &kernel, "print(x)").await;
     assert_eq!(seen.trim(), "42");
@@ -111,7 +70,8 @@ async fn deleting_the_runtime_dir_after_up_disconnects_leaves_attach_working() {
 /// was reused): `down` removes the record but does not signal that program.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn down_never_signals_a_process_that_is_not_the_recorded_server() {
-    let (_sshd, client, _keys) = bed(Vec::new());
+    let bed = JupyterBox::start(SshdOptions::default());
+    let client = &bed.client;
     // "jupyter" on its command line, like any Jupyter process, but not the recorded server.
     let mut other = Guard::spawn(
         Command::new("setpriv")
@@ -162,7 +122,8 @@ async fn down_never_signals_a_process_that_is_not_the_recorded_server() {
 /// recorded port is the one the server process itself holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tcp_port_is_the_one_the_server_itself_listens_on() {
-    let (_sshd, client, _keys) = bed(vec!["AllowStreamLocalForwarding no".into()]);
+    let bed = JupyterBox::with_sshd_config(&["AllowStreamLocalForwarding no"]);
+    let client = &bed.client;
     // Another local user listening on loopback, counting connections.
     let mut other = Guard::spawn(
         Command::new("setpriv")
@@ -182,7 +143,7 @@ async fn the_tcp_port_is_the_one_the_server_itself_listens_on() {
     );
     let _their_port: u16 = other.read_line().parse().unwrap();
 
-    let (mut up, ready) = spawn_json(&client, &["up", "box", "--gpu", "none"]);
+    let (mut up, ready, _) = client.spawn_json(&["up", "box", "--gpu", "none"]);
     let pid = u32::try_from(ready["remotePid"].as_u64().unwrap()).unwrap();
     let url = ready["url"].as_str().unwrap();
     let port = u16::try_from(ready["localPort"].as_u64().unwrap()).unwrap();

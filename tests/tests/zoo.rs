@@ -43,17 +43,6 @@ fn bed(user: ZooUser) -> Bed {
     }
 }
 
-impl Bed {
-    fn cli(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self.client.cli().args(args).output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-}
-
 fn uid_of(user: &str) -> String {
     let out = std::process::Command::new("id")
         .args(["-u", user])
@@ -94,7 +83,7 @@ async fn everything_works_for(user: ZooUser) {
 
     // exec: output, the login environment (PATH and the probe from the user's own startup
     // files, in their shell's syntax), POSIX syntax whatever the shell, exit status.
-    let (code, out, err) = bed.cli(&[
+    let (code, out, err) = bed.client.run_cli(&[
         "--host-key-policy",
         "accept-new",
         "exec",
@@ -117,17 +106,19 @@ async fn everything_works_for(user: ZooUser) {
         "{}: the startup files' noise leaked: {err:?}",
         user.name
     );
-    let (code, _, _) = bed.cli(&["exec", "zoo", "--", "echo out; exit 7"]);
+    let (code, _, _) = bed
+        .client
+        .run_cli(&["exec", "zoo", "--", "echo out; exit 7"]);
     assert_eq!(code, 7, "{}", user.name);
 
     // gpus: the query runs through the same wrapper and finds the free GPU.
-    let (code, out, err) = bed.cli(&["gpus", "zoo", "--json"]);
+    let (code, out, err) = bed.client.run_cli(&["gpus", "zoo", "--json"]);
     assert_eq!(code, 0, "{}: {err}", user.name);
     assert!(out.contains(FREE_GPU), "{}: {out}", user.name);
     drop(shim);
 
     // envs: the configured venv is found with JupyterLab.
-    let (code, out, err) = bed.cli(&["envs", "zoo", "--json"]);
+    let (code, out, err) = bed.client.run_cli(&["envs", "zoo", "--json"]);
     assert_eq!(code, 0, "{}: {err}", user.name);
     let envs: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(
@@ -171,7 +162,9 @@ async fn everything_works_for(user: ZooUser) {
     assert_eq!(seen.trim(), format!("42 {}", user.probe), "{}", user.name);
     up.kill();
 
-    let (code, _, err) = bed.cli(&["down", "zoo", ready["serverId"].as_str().unwrap()]);
+    let (code, _, err) = bed
+        .client
+        .run_cli(&["down", "zoo", ready["serverId"].as_str().unwrap()]);
     assert_eq!(code, 0, "{}: {err}", user.name);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while alive(pid) && std::time::Instant::now() < deadline {

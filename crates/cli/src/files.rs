@@ -1,7 +1,7 @@
 //! `tunnelbook files NAME ls|put|get|mv|rm|mkdir`: a host's files over SFTP (like `sftp` /
 //! `scp -r`), pipelined, with progress on a terminal.
 
-use std::{io::IsTerminal, path::PathBuf, process::ExitCode, time::Duration};
+use std::{path::PathBuf, process::ExitCode};
 
 use tokio_util::sync::CancellationToken;
 use tunnelbook_core::sftp::{Progress, Sftp, SftpError};
@@ -59,22 +59,6 @@ enum Action {
     },
 }
 
-fn shown(progress: Progress, done: CancellationToken) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        if !std::io::stderr().is_terminal() {
-            return;
-        }
-        loop {
-            tokio::select! {
-                () = done.cancelled() => break,
-                () = tokio::time::sleep(Duration::from_millis(300)) => {}
-            }
-            eprint!("\r  {}   ", progress.snapshot());
-        }
-        eprintln!("\r  {}   ", progress.snapshot());
-    })
-}
-
 /// Runs one action. Exit status 1 when it fails, 130 when interrupted (nothing half-written),
 /// 255 when the host cannot be reached.
 pub async fn run(global: &Global, args: FilesArgs) -> ExitCode {
@@ -120,7 +104,7 @@ pub async fn run(global: &Global, args: FilesArgs) -> ExitCode {
             Action::Put { mut paths } => {
                 let dir = paths.pop().unwrap_or_default();
                 sftp.mkdir_all(&dir).await?;
-                let task = shown(progress.clone(), done.clone());
+                let task = crate::open::show_progress(progress.clone(), done.clone());
                 for p in &paths {
                     sftp.put_tree(&PathBuf::from(p), &dir, &progress, &cancel)
                         .await?;
@@ -134,7 +118,7 @@ pub async fn run(global: &Global, args: FilesArgs) -> ExitCode {
                     path: dir.clone(),
                     source,
                 })?;
-                let task = shown(progress.clone(), done.clone());
+                let task = crate::open::show_progress(progress.clone(), done.clone());
                 for p in &paths {
                     sftp.get_tree(p, &dir, &progress, &cancel).await?;
                 }

@@ -65,6 +65,18 @@ pub async fn run(global: &Global, args: ForwardArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return connect::unreachable(e),
     };
+    // The server's forwarding policy, probed now (about 2 s): a server that forbids forwarding
+    // is named with its setting before anyone connects through the listeners.
+    if let Ok(policy) =
+        tokio::time::timeout(std::time::Duration::from_secs(3), conn.forwarding()).await
+        && !policy.tcp
+    {
+        eprintln!(
+            "tunnelbook: {}: {}; connections through these forwards will be refused",
+            args.name,
+            policy.describe()
+        );
+    }
     let mut tunnels = Vec::new();
     for spec in &wanted {
         match spec.start(&conn).await {

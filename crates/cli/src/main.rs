@@ -107,7 +107,15 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Runtime::new() {
+    // `shell` runs on one thread, like ssh's poll loop: a keystroke and its echo then cross no
+    // thread (docs/PERFORMANCE.md, issue 23).
+    let runtime = match &cli.command {
+        Command::Shell(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        _ => tokio::runtime::Runtime::new(),
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -6,6 +6,7 @@ use std::{
     io::{IsTerminal, Write},
     path::{Path, PathBuf},
     process::ExitCode,
+    sync::Arc,
     time::Duration,
 };
 
@@ -13,9 +14,9 @@ use tokio_util::sync::CancellationToken;
 use tunnelbook_core::{
     gpu::GpuSelector,
     host::{HostSession, HostSpec, ReconnectPolicy},
-    session::{Session, SessionControl, SessionEvent, SessionHost, SessionSpec, StepState},
+    session::{Session, SessionEvent, SessionHost, SessionSpec, StepState},
     sftp::{self, Progress, Sftp, SftpError},
-    sync::{BroughtBack, Project, SyncError, SyncSettings},
+    sync::{BroughtBack, Follow, FollowEvent, Project, SyncError, SyncSettings},
 };
 
 use crate::{Global, connect};
@@ -58,28 +59,6 @@ pub struct OpenArgs {
     timeout: u64,
 }
 
-/// Percent-encodes a `/`-separated path for a URL (each segment; `/` kept).
-fn url_path(rel: &str) -> String {
-    let mut out = String::new();
-    for b in rel.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                out.push(char::from(b));
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-/// `http://…/lab?token=…` → `http://…/lab/tree/REL?token=…`.
-fn notebook_url(lab_url: &str, rel: &str) -> String {
-    match lab_url.split_once("/lab?") {
-        Some((base, query)) => format!("{base}/lab/tree/{}?{query}", url_path(rel)),
-        None => format!("{}/tree/{}", lab_url.trim_end_matches('/'), url_path(rel)),
-    }
-}
-
 fn tell(back: &[BroughtBack], root: &Path) {
     for b in back {
         let shown = b
@@ -99,7 +78,10 @@ fn tell(back: &[BroughtBack], root: &Path) {
 }
 
 /// Shows `progress` on one stderr line (a terminal only) until `done` fires.
-fn show_progress(progress: Progress, done: CancellationToken) -> tokio::task::JoinHandle<()> {
+pub(crate) fn show_progress(
+    progress: Progress,
+    done: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         if !std::io::stderr().is_terminal() {
             return;
@@ -370,7 +352,7 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
                 break ExitCode::from(255);
             }
             SessionEvent::Ready(info) => {
-                let url = notebook_url(&info.url, &rel);
+                let url = tunnelbook_core::jupyter::notebook_url(&info.url, &rel);
                 let line = if args.json {
                     let mut v = serde_json::to_value(&info).unwrap_or_default();
                     v["notebookUrl"] = serde_json::Value::String(url.clone());
@@ -396,15 +378,31 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
                         "; the server keeps running"
                     }
                 );
-                if let Some(project) = project.take() {
-                    let task = sync_back(
-                        project,
-                        sftp.clone(),
-                        session.control(),
-                        Duration::from_secs(args.interval.max(1)),
-                        stop_sync.clone(),
-                    );
-                    syncing = Some(tokio::spawn(task));
+                if let Some(mut project) = project.take() {
+                    let (sftp, control) = (sftp.clone(), session.control());
+                    let how = Follow {
+                        interval: Duration::from_secs(args.interval.max(1)),
+                        now: Arc::default(),
+                        stop: stop_sync.clone(),
+                    };
+                    syncing = Some(tokio::spawn(async move {
+                        let root = project.local_root().to_path_buf();
+                        project
+                            .follow(
+                                sftp,
+                                || control.connection(),
+                                how,
+                                |e| match e {
+                                    FollowEvent::Back(back) => tell(&back, &root),
+                                    FollowEvent::Failed(e) => {
+                                        eprintln!(
+                                            "tunnelbook: bringing back saves: {e}; trying again"
+                                        );
+                                    }
+                                },
+                            )
+                            .await;
+                    }));
                 }
             }
         }
@@ -416,73 +414,4 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
     session.close(args.stop_on_exit).await;
     host.close().await;
     code
-}
-
-/// Brings back the host's saves every `interval` until `stop` (then once more). A broken SFTP
-/// session is reopened over the session's connection after a reconnect.
-async fn sync_back(
-    mut project: Project,
-    sftp: Sftp,
-    control: SessionControl,
-    interval: Duration,
-    stop: CancellationToken,
-) {
-    let mut sftp = Some(sftp);
-    let cancel = CancellationToken::new();
-    let mut last_error = String::new();
-    loop {
-        let stopping = tokio::select! {
-            () = stop.cancelled() => true,
-            () = tokio::time::sleep(interval) => false,
-        };
-        if sftp.is_none()
-            && let Some(conn) = control.connection()
-        {
-            sftp = Sftp::open(&conn).await.ok();
-        }
-        if let Some(s) = &sftp {
-            match project.bring_back(s, &cancel).await {
-                Ok(back) => {
-                    tell(&back, project.local_root());
-                    last_error.clear();
-                }
-                Err(e) => {
-                    let text = e.to_string();
-                    if text != last_error {
-                        eprintln!("tunnelbook: bringing back saves: {text}; trying again");
-                        last_error = text;
-                    }
-                    if matches!(
-                        e,
-                        SyncError::Sftp(SftpError::Session { .. } | SftpError::Ssh(_))
-                    ) {
-                        s.close();
-                        sftp = None;
-                    }
-                }
-            }
-        }
-        if stopping {
-            break;
-        }
-    }
-    if let Some(s) = sftp {
-        s.close();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn notebook_urls_point_at_the_file_and_keep_the_token() {
-        assert_eq!(
-            notebook_url(
-                "http://127.0.0.1:8890/lab?token=abc",
-                "my nb/analysis.ipynb"
-            ),
-            "http://127.0.0.1:8890/lab/tree/my%20nb/analysis.ipynb?token=abc"
-        );
-    }
 }

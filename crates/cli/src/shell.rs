@@ -61,7 +61,9 @@ fn locale_env() -> Vec<(String, String)> {
 pub async fn run(global: &Global, args: ShellArgs) -> ExitCode {
     let conn = match connect::open(global, &args.name).await {
         Ok(c) => c,
-        Err(e) => return connect::unreachable(e),
+        Err(e) => {
+            return connect::unreachable(format!("cannot open a shell on {}: {e}", args.name));
+        }
     };
     let tty = !args.no_tty && std::io::stdin().is_terminal();
     let pty = tty.then(|| {
@@ -79,7 +81,8 @@ pub async fn run(global: &Global, args: ShellArgs) -> ExitCode {
         pty,
         env: locale_env(),
     };
-    let shell = match conn.open_shell(&spec).await {
+    // The channel is read right here, not through a queue: this connection carries nothing else.
+    let shell = match conn.open_shell_direct(&spec).await {
         Ok(s) => s,
         Err(e) => {
             conn.close().await;
@@ -100,12 +103,29 @@ pub async fn run(global: &Global, args: ShellArgs) -> ExitCode {
     };
     let mut output = shell.output;
     let input = shell.input;
-    pump_stdin(input.clone());
+    // A terminal is read here on the runtime's one thread when it can be polled (Unix), so a
+    // keystroke goes to the socket without a thread hand-over; otherwise from a thread.
+    let mut keys = if tty { TtyInput::new() } else { None };
+    if keys.is_none() {
+        pump_stdin(input.clone());
+    }
+    let mut key_buf = vec![0u8; TtyInput::BUF];
     let resizes = tokio::spawn(follow_size(input.clone(), tty));
     let mut stdout = std::io::stdout();
     let mut stderr = std::io::stderr();
     let exit = loop {
         tokio::select! {
+            read = TtyInput::read(&mut keys, &mut key_buf) => match read {
+                Ok(n) if n > 0 => {
+                    if input.write(&key_buf[..n]).await.is_err() {
+                        keys = None;
+                    }
+                }
+                _ => {
+                    let _ = input.eof().await;
+                    keys = None;
+                }
+            },
             ev = output.next() => match ev {
                 Some(ShellEvent::Stdout(data)) => {
                     let _ = stdout.write_all(&data);
@@ -167,6 +187,90 @@ fn pump_stdin(input: ShellInput) {
             }
         }
     });
+}
+
+/// The local terminal, read on the runtime's thread when it is woken by the terminal's
+/// readiness (epoll on Unix). The descriptor stays blocking (it is shared with the parent shell
+/// and with stdout), so each read comes after a zero-timeout `poll` that says it will not block.
+#[cfg_attr(not(unix), allow(dead_code))] // Elsewhere stdin is always read by a thread.
+struct TtyInput {
+    #[cfg(unix)]
+    fd: tokio::io::unix::AsyncFd<std::fs::File>,
+}
+
+impl TtyInput {
+    /// Bigger than a terminal's input queue (4 KiB on Linux), so one read takes all there is.
+    const BUF: usize = 16 * 1024;
+
+    /// Stdin, ready to be read on the runtime; `None` where it cannot be (not Unix, or a
+    /// descriptor epoll refuses): then a thread reads it.
+    #[cfg(unix)]
+    #[allow(unsafe_code)] // tokio's registration asks the caller to vouch for the descriptor.
+    fn new() -> Option<TtyInput> {
+        use std::os::fd::AsFd;
+        let file = std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned().ok()?);
+        // SAFETY: the `File` owns its descriptor (a duplicate of stdin), which stays open and
+        // the same until the `AsyncFd` that owns the `File` is dropped.
+        let fd = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(file, tokio::io::Interest::READABLE)
+        }
+        .ok()?;
+        Some(TtyInput { fd })
+    }
+
+    #[cfg(not(unix))]
+    fn new() -> Option<TtyInput> {
+        None
+    }
+
+    /// The next keystrokes into `buf` (0: the terminal hung up); never ready when `this` is
+    /// `None`. Cancel-safe: the read happens in the same poll that finds the terminal ready.
+    async fn read(this: &mut Option<TtyInput>, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some(tty) = this else {
+            return std::future::pending().await;
+        };
+        tty.read_ready(buf).await
+    }
+
+    #[cfg(unix)]
+    async fn read_ready(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        loop {
+            let mut guard = self.fd.readable().await?;
+            let mut fds = [PollFd::new(guard.get_inner(), PollFlags::IN)];
+            let zero = Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            if poll(&mut fds, Some(&zero))? == 0 {
+                guard.clear_ready();
+                continue;
+            }
+            let read = (&mut guard.get_inner()).read(buf);
+            if let Err(e) = &read
+                && matches!(
+                    e.kind(),
+                    std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                )
+            {
+                // A signal came first, or another reader took the input: not the end.
+                guard.clear_ready();
+                continue;
+            }
+            if matches!(read, Ok(n) if n < buf.len()) {
+                // All there was is read (a terminal hands over at most its 4 KiB queue): wait for
+                // the next wake instead of polling once more. Input that came meanwhile is a new
+                // event, which this does not clear.
+                guard.clear_ready();
+            }
+            return read;
+        }
+    }
+
+    #[cfg(not(unix))]
+    async fn read_ready(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        std::future::pending().await
+    }
 }
 
 /// Sends `window-change` whenever the local terminal changes size (`SIGWINCH`; elsewhere a

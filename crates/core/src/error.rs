@@ -206,7 +206,9 @@ fn io_words(e: &std::io::Error) -> String {
 /// The code of an SSH failure.
 pub fn ssh_code(e: &SshError) -> ErrorCode {
     match e {
-        SshError::Unreachable { .. } | SshError::ProxyCommand { .. } => ErrorCode::Unreachable,
+        SshError::Unreachable { .. }
+        | SshError::ProxyCommand { .. }
+        | SshError::HandshakeFailed { .. } => ErrorCode::Unreachable,
         SshError::Timeout { .. } | SshError::CommandTimedOut { .. } => ErrorCode::Timeout,
         // Revoked keys and refused host certificates are, to the user, a changed key: refused
         // with no way to accept it from the dialog.

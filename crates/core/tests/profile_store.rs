@@ -694,6 +694,46 @@ fn a_folder_given_as_key_file_is_named_a_folder() {
     assert!(errors[0].message.contains("is a folder"), "{errors:?}");
 }
 
+/// A public key chosen as the key file (Browse… in the app picks `id_ed25519.pub` next to
+/// `id_ed25519`) is refused with the private key's path; a private key passes.
+#[test]
+fn a_public_key_given_as_key_file_names_the_private_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().join("id_ed25519");
+    fs::write(
+        &private,
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let public = dir.path().join("id_ed25519.pub");
+    fs::write(
+        &public,
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG ana@laptop\n",
+    )
+    .unwrap();
+    let errors = validate(&[Profile {
+        identity_files: vec![public.clone()],
+        ..simple("gpu")
+    }]);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].field, "identityFiles[0]");
+    assert!(errors[0].message.contains("is a public key"), "{errors:?}");
+    assert!(
+        errors[0]
+            .message
+            .contains(&format!("choose {} instead", private.display())),
+        "{errors:?}"
+    );
+    assert_eq!(tunnelbook_core::profile::key_file_problem(&private), None);
+    let rfc4716 = dir.path().join("key.pub2");
+    fs::write(&rfc4716, "---- BEGIN SSH2 PUBLIC KEY ----\nAAAA\n").unwrap();
+    assert!(
+        tunnelbook_core::profile::key_file_problem(&rfc4716)
+            .unwrap()
+            .contains("(the file without .pub)")
+    );
+}
+
 /// A rename carries every secret to the new name; a change of address forgets the password
 /// (it belongs to the old server); a refused change (validation) moves nothing.
 #[test]

@@ -1,7 +1,8 @@
 //! The host list: "This computer" plus the saved profiles; saving (core validates), deleting,
 //! the environment kept per host, and importing from `~/.ssh/config` / PuTTY.
 
-use tauri::State;
+use tauri::{AppHandle, Runtime, State};
+use tauri_plugin_dialog::DialogExt;
 use tunnelbook_core::profile::{self, ImportPreview, Profile, ProfileError};
 
 use crate::{
@@ -33,6 +34,31 @@ pub async fn save_host(
     Ok(entries(all))
 }
 
+/// Title of the host form's key file picker (tests find its window by it).
+pub const KEY_FILE_TITLE: &str = "Choose a private key file";
+
+/// The host form's "Browse…": asks for a private key file in a picker opened in `~/.ssh`; the
+/// chosen path, or `None` when the picker was cancelled. Check it with [`check_key_file`].
+#[tauri::command]
+pub async fn pick_key_file<R: Runtime>(app: AppHandle<R>) -> Result<Option<String>, AppError> {
+    let mut dialog = app.dialog().file().set_title(KEY_FILE_TITLE);
+    let ssh = profile::expand_home(std::path::Path::new("~/.ssh"));
+    if ssh.is_dir() {
+        dialog = dialog.set_directory(ssh);
+    }
+    Ok(dialog
+        .blocking_pick_file()
+        .and_then(|f| f.into_path().ok())
+        .map(|p| p.display().to_string()))
+}
+
+/// What core's validator says about `path` as a key file (missing, a folder, a public key
+/// instead of the private one), in words; `None` when it can be used.
+#[tauri::command]
+pub async fn check_key_file(path: String) -> Result<Option<String>, AppError> {
+    Ok(profile::key_file_problem(std::path::Path::new(&path)))
+}
+
 /// Removes the host called `name` and forgets its secrets in the keychain (password,
 /// passphrases, Jupyter tokens); returns the new list.
 #[tauri::command]
@@ -46,18 +72,24 @@ pub async fn delete_host(
 }
 
 /// Keeps `environment` (a path or conda env name; `null`: the first with JupyterLab) as the one
-/// every later launch on saved host `host_id` uses — the app's, the tray's, `tunnelbook up`'s.
-/// This computer has no profile: nothing is kept.
+/// every later launch on saved host `host_id` uses — the app's, the tray's, `tunnelbook up`'s —
+/// and, when `modules` is given, the Lmod / Environment Modules modules loaded before it (an
+/// environment of kind `module`: `["python/3.11"]`; `[]` loads none; `null` keeps the saved
+/// ones). This computer has no profile: nothing is kept.
 #[tauri::command]
 pub async fn remember_environment(
     state: State<'_, AppState>,
     host_id: String,
     environment: Option<String>,
+    modules: Option<Vec<String>>,
 ) -> Result<Vec<HostEntry>, AppError> {
     if host_id != LOCAL_HOST_ID {
-        state
-            .profiles
-            .edit(&host_id, |p| p.environment = environment)?;
+        state.profiles.edit(&host_id, |p| {
+            p.environment = environment;
+            if let Some(modules) = modules {
+                p.modules = modules;
+            }
+        })?;
     }
     Ok(entries(state.profiles.load()?))
 }

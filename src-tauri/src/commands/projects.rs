@@ -20,7 +20,7 @@ use tunnelbook_core::{
     gpu::GpuSelector,
     session::{Session, SessionEvent, SessionHost, SessionSpec},
     sftp::{self, Progress, Sftp, TransferProgress},
-    sync::{BroughtBack, Project, SyncSettings},
+    sync::{BroughtBack, Follow, FollowEvent, Project, SyncSettings},
 };
 
 use crate::{
@@ -262,8 +262,10 @@ pub async fn open_local_notebook<R: Runtime>(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let mut syncing = false;
-        let mut stopped = false;
+        // Saves come back from Ready on, through reconnects, until "Stop syncing"; the session
+        // (the notebook window's tunnel) runs on after that.
+        let mut project = Some((project, sftp));
+        let mut follow = None;
         loop {
             tokio::select! {
                 event = session.next_event() => match event {
@@ -275,8 +277,9 @@ pub async fn open_local_notebook<R: Runtime>(
                         failed(&app, format!("{step} failed: {error}"));
                         break;
                     }
-                    Some(SessionEvent::Ready(info)) if !syncing => {
-                        let url = notebook_url(&info.url, &rel);
+                    Some(SessionEvent::Ready(info)) if follow.is_none() => {
+                        let Some((mut project, sftp)) = project.take() else { continue };
+                        let url = tunnelbook_core::jupyter::notebook_url(&info.url, &rel);
                         let state = app.state::<AppState>();
                         let title = format!("{rel} — {} — {}", profile.name, info.gpu_label.as_deref().unwrap_or("CPU only"));
                         match crate::commands::notebook::open_window(&app, &state, &url, &title) {
@@ -285,62 +288,38 @@ pub async fn open_local_notebook<R: Runtime>(
                             }),
                             Err(e) => failed(&app, e.message),
                         }
-                        syncing = true;
+                        let how = Follow { interval: Duration::from_secs(2), now: now.clone(), stop: stop.clone() };
+                        let (app, id, control) = (app.clone(), task_id.clone(), session.control());
+                        follow = Some(tokio::spawn(async move {
+                            project.follow(sftp, || control.connection(), how, |e| match e {
+                                FollowEvent::Back(files) => emit(&app, ProjectEvent::BroughtBack { project_id: id.clone(), files }),
+                                FollowEvent::Failed(e) => tracing::warn!(error = %e, "bringing back saves failed; trying again"),
+                            }).await;
+                            emit(&app, ProjectEvent::Stopped { project_id: id });
+                        }));
                     }
                     Some(_) => {}
                 },
-                () = stop.cancelled(), if !stopped => {
-                    stopped = true;
-                    if syncing {
-                        bring_back(&app, &task_id, &mut project, &sftp).await;
+                () = stop.cancelled(), if follow.is_none() && project.is_some() => {
+                    if let Some((_, sftp)) = project.take() {
+                        sftp.close();
                     }
                     emit(&app, ProjectEvent::Stopped { project_id: task_id.clone() });
                 }
-                () = now.notified(), if syncing && !stopped => {
-                    bring_back(&app, &task_id, &mut project, &sftp).await;
-                }
-                () = tokio::time::sleep(Duration::from_secs(2)), if syncing && !stopped => {
-                    bring_back(&app, &task_id, &mut project, &sftp).await;
-                }
             }
         }
-        sftp.close();
+        stop.cancel();
+        if let Some(follow) = follow {
+            let _ = follow.await;
+        }
+        if let Some((_, sftp)) = project {
+            sftp.close();
+        }
         if let Ok(mut p) = PROJECTS.lock() {
             p.remove(&task_id);
         }
     });
     Ok(id)
-}
-
-async fn bring_back<R: Runtime>(app: &AppHandle<R>, id: &str, project: &mut Project, sftp: &Sftp) {
-    match project.bring_back(sftp, &CancellationToken::new()).await {
-        Ok(files) if !files.is_empty() => emit(
-            app,
-            ProjectEvent::BroughtBack {
-                project_id: id.to_string(),
-                files,
-            },
-        ),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "bringing back saves failed; trying again"),
-    }
-}
-
-/// `http://…/lab?token=…` → `http://…/lab/tree/REL?token=…`.
-fn notebook_url(lab_url: &str, rel: &str) -> String {
-    let mut path = String::new();
-    for b in rel.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                path.push(char::from(b));
-            }
-            _ => path.push_str(&format!("%{b:02X}")),
-        }
-    }
-    match lab_url.split_once("/lab?") {
-        Some((base, query)) => format!("{base}/lab/tree/{path}?{query}"),
-        None => format!("{}/tree/{path}", lab_url.trim_end_matches('/')),
-    }
 }
 
 fn with_project(id: &str, f: impl FnOnce(&Handle)) -> Result<(), AppError> {

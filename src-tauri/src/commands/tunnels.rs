@@ -67,6 +67,10 @@ pub struct TunnelsView {
     pub rules: Vec<ForwardView>,
     /// Running one-off forwards.
     pub one_off: Vec<ForwardView>,
+    /// What the server forbids, named by its `sshd_config` setting, when it forbids TCP forwarding
+    /// (probed on connect, known within about 2 s); `null` when allowed, not connected, or not
+    /// known yet.
+    pub forwarding: Option<String>,
 }
 
 struct Running {
@@ -180,7 +184,15 @@ pub async fn view(
         t.close().await;
     }
     let rules = saved_rules(state, host_id)?;
-    let session_id = connection_of(state, host_id).map(|(id, _)| id);
+    let connected = connection_of(state, host_id);
+    // The host session probes the policy on connect: a forbidding server is named before any
+    // rule is tried.
+    let forwarding = connected
+        .as_ref()
+        .and_then(|(_, host)| host.forwarding())
+        .filter(|f| !f.tcp)
+        .map(|f| f.describe());
+    let session_id = connected.map(|(id, _)| id);
     let running = forwards.running();
     let errors = forwards.errors();
     let rules = rules
@@ -217,6 +229,7 @@ pub async fn view(
         host_id: host_id.to_string(),
         session_id,
         rules,
+        forwarding,
         one_off: one_off
             .into_iter()
             .map(|(id, r)| running_view(id, r))

@@ -25,7 +25,7 @@ use tunnelbook_core::{
 use crate::{
     AppState, MAIN_WINDOW, commands,
     error::AppError,
-    wire::{LOCAL_HOST_ID, SessionStatus, SessionSummary},
+    wire::{LOCAL_HOST_ID, ServerView, SessionStatus, SessionSummary},
 };
 
 /// Id of the one tray icon.
@@ -34,6 +34,10 @@ pub const TRAY_ID: &str = "main";
 pub const QUIT_EVENT: &str = "quit-requested";
 /// Event telling the UI that the tray started a session (so it follows it).
 pub const TRAY_SESSION_EVENT: &str = "tray-session";
+/// Event telling the UI that the tray's "Connect and open notebook" found a Tunnelbook server
+/// already running on the host and started none: the UI shows the host's Connect view with its
+/// Reopen offer (same local port). Payload: `{ sessionId, hostId }`.
+pub const TRAY_RUNNING_EVENT: &str = "tray-running";
 
 mod model;
 mod notices;
@@ -314,6 +318,28 @@ async fn launch_when_connected<R: Runtime>(app: AppHandle<R>, id: String, gpu: O
         }
     }
     let state = app.state::<AppState>();
+    // Never a second server without saying one is running: a Tunnelbook server already on the
+    // host (an earlier run's, the CLI's) is offered for Reopen on its earlier local port instead.
+    let host = state
+        .sessions()
+        .get(&id)
+        .map(|e| e.summary.host_id.clone())
+        .unwrap_or_default();
+    match commands::jupyter::list_servers(state.clone(), id.clone()).await {
+        Ok(servers) => {
+            if let Some(notice) = already_running_notice(&host, &servers) {
+                tracing::info!(session = %id, "the tray found a notebook running: offering Reopen");
+                show_main(&app);
+                let _ = app.emit(
+                    TRAY_RUNNING_EVENT,
+                    serde_json::json!({ "sessionId": id, "hostId": host }),
+                );
+                notify(&app, &notice);
+                return;
+            }
+        }
+        Err(e) => tracing::warn!(session = %id, error = %e, "cannot list the host's servers"),
+    }
     if let Err(e) =
         commands::jupyter::launch_notebook(app.clone(), state, id.clone(), gpu, None).await
     {
@@ -439,6 +465,46 @@ mod tests {
                 _ => None,
             })
             .unwrap_or_else(|| panic!("no submenu {label} in {menu:#?}"))
+    }
+
+    fn server(id: &str, gpu: Option<&str>, managed: bool) -> ServerView {
+        ServerView {
+            session_id: "s1".into(),
+            id: id.into(),
+            pid: 4242,
+            endpoint: "127.0.0.1:8888".into(),
+            env: None,
+            gpu: gpu.map(Into::into),
+            started: None,
+            managed,
+            url: None,
+        }
+    }
+
+    #[test]
+    fn one_click_launch_says_a_notebook_runs_instead_of_starting_another() {
+        // Only servers started by hand: nothing to reopen, the tray launches.
+        assert_eq!(
+            already_running_notice("gpu-box", &[server("pid-7", None, false)]),
+            None
+        );
+        assert_eq!(already_running_notice("gpu-box", &[]), None);
+        let notice = already_running_notice("gpu-box", &[server("tb-1", Some("3"), true)]).unwrap();
+        assert_eq!(notice.title, "Notebook already running on gpu-box");
+        assert!(notice.body.contains("runs on GPU 3"), "{notice:?}");
+        assert!(notice.body.contains("none was started"), "{notice:?}");
+        assert!(notice.body.contains("Reopen"), "{notice:?}");
+        let two = already_running_notice(
+            "local",
+            &[
+                server("tb-1", Some("GPU-5d0c"), true),
+                server("tb-2", None, true),
+            ],
+        )
+        .unwrap();
+        assert_eq!(two.title, "Notebook already running on This computer");
+        assert!(!two.body.contains("GPU-5d0c"), "a UUID in words: {two:?}");
+        assert!(two.body.contains("2 Tunnelbook notebooks"), "{two:?}");
     }
 
     #[test]

@@ -20,6 +20,30 @@ pub struct Notice {
     pub body: String,
 }
 
+/// What the tray says instead of launching when `servers` (on host `host_id`) include a
+/// Tunnelbook server: the notebook runs already and the window offers Reopen. `None` when none
+/// of them is Tunnelbook's (servers started by hand are listed in the window, not reused).
+pub fn already_running_notice(host_id: &str, servers: &[ServerView]) -> Option<Notice> {
+    let managed: Vec<&ServerView> = servers.iter().filter(|s| s.managed).collect();
+    let first = managed.first()?;
+    let on = match &first.gpu {
+        Some(gpu) if gpu.chars().all(|c| c.is_ascii_digit()) => format!(" on GPU {gpu}"),
+        // A UUID says nothing to a person; the window names the GPU as "GPU 3".
+        Some(_) => String::new(),
+        None => " (CPU only)".into(),
+    };
+    let more = match managed.len() {
+        1 => String::new(),
+        n => format!(" ({n} Tunnelbook notebooks run there)"),
+    };
+    Some(Notice {
+        title: format!("Notebook already running on {}", host_label(host_id)),
+        body: format!(
+            "A notebook runs{on}{more}; none was started. Reopen it from the window (same address), or start another there."
+        ),
+    })
+}
+
 /// Notifications for what changed between two looks at the sessions: a notebook became ready,
 /// a connected session dropped.
 pub fn session_notices(before: &[SessionSummary], now: &[SessionSummary]) -> Vec<Notice> {

@@ -89,10 +89,31 @@ pub struct HostBed {
 
 impl HostBed {
     pub fn start(name: &str, passphrase: Option<&str>) -> HostBed {
-        use tunnelbook_testbed::{Sshd, SshdOptions, USER, make_key};
+        Self::start_as(name, passphrase, tunnelbook_testbed::USER)
+    }
+
+    /// [`HostBed::start`] logging in as `user` (a bed user: `tbtest`, or one of the zoo's).
+    pub fn start_as(name: &str, passphrase: Option<&str>, user: &str) -> HostBed {
+        Self::start_with(name, passphrase, user, &[])
+    }
+
+    /// [`HostBed::start_as`] with extra `sshd_config` lines (e.g. `AllowTcpForwarding no`).
+    pub fn start_with(
+        name: &str,
+        passphrase: Option<&str>,
+        user: &str,
+        sshd_config: &[&str],
+    ) -> HostBed {
+        use tunnelbook_testbed::{Sshd, SshdOptions, make_key};
         let keys = tempfile::tempdir().unwrap();
         let key = make_key(keys.path(), "id", "ed25519", passphrase);
-        let sshd = Sshd::start(&[&key], SshdOptions::default());
+        let sshd = Sshd::start(
+            &[&key],
+            SshdOptions {
+                extra: sshd_config.iter().map(|s| (*s).to_string()).collect(),
+                ..SshdOptions::default()
+            },
+        );
         let home = tempfile::tempdir().unwrap();
         std::fs::write(
             home.path().join("known_hosts"),
@@ -101,7 +122,7 @@ impl HostBed {
         .unwrap();
         let app = app(home.path());
         let profile = json!({
-            "name": name, "host": "127.0.0.1", "port": sshd.port, "user": USER,
+            "name": name, "host": "127.0.0.1", "port": sshd.port, "user": user,
             "auth": ["key-file"], "identityFiles": [key.path],
         });
         invoke(

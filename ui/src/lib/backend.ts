@@ -46,6 +46,9 @@ export const backend = {
   onQuitRequested: (handler: () => void): Promise<UnlistenFn> => on('quit-requested', () => handler()),
   /** The tray started a session (its id and host). */
   onTraySession: (handler: (e: Events['tray-session']) => void): Promise<UnlistenFn> => on('tray-session', handler),
+  /** The tray's one-click launch found a Tunnelbook notebook running on the host and started
+   * none: the UI offers Reopen (its session and host). */
+  onTrayRunning: (handler: (e: Events['tray-running']) => void): Promise<UnlistenFn> => on('tray-running', handler),
   onPrompt: (handler: (event: Events['prompt']) => void): Promise<UnlistenFn> => on('prompt', handler),
   onSession: (handler: (event: Events['session']) => void): Promise<UnlistenFn> => on('session', handler),
   onGpus: (handler: (event: Events['gpus']) => void): Promise<UnlistenFn> => on('gpus', handler),

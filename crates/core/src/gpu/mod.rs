@@ -10,6 +10,7 @@
 //! error; errors are for a broken driver, a failed connection or an unreadable answer.
 
 mod container;
+mod fields;
 mod local;
 mod query;
 mod rank;

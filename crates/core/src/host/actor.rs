@@ -17,6 +17,14 @@ impl Actor {
 
     fn set(&self, status: Status) {
         if let Status::Up(conn) = &status {
+            // The server's forwarding policy, probed at once (about 2 s, in the background): the
+            // Tunnels view and `forward` name a forbidding setting before anything is tried, and
+            // a launch finds it known.
+            if let Some(c) = conn.clone() {
+                tokio::spawn(async move {
+                    c.forwarding().await;
+                });
+            }
             self.shared.link.set(conn.clone());
         } else {
             self.shared.link.set(None);
@@ -221,7 +229,13 @@ impl Actor {
         result.map_err(|e| {
             let step = match failed_step(&e) {
                 Step::Authenticate | Step::HostKey => failed_step(&e),
-                _ if matches!(e, SshError::Unreachable { .. } | SshError::Timeout { .. }) => {
+                _ if matches!(
+                    e,
+                    SshError::Unreachable { .. }
+                        | SshError::Timeout { .. }
+                        | SshError::HandshakeFailed { .. }
+                ) =>
+                {
                     Step::Connect
                 }
                 _ => current,

@@ -28,7 +28,7 @@ use crate::{
     gpu::{self, FreeRule, GpuError, GpuSnapshot},
     jupyter,
     profile::Profile,
-    ssh::{ConnectContext, Connection, ConnectionState, SshError},
+    ssh::{ConnectContext, Connection, ConnectionState, Forwarding, SshError},
     tunnel::{ForwardSpec, Link, Tunnel, TunnelError, TunnelStats},
 };
 
@@ -322,6 +322,20 @@ impl HostSession {
             Status::Up(Some(c)) if !c.is_closed() => Some(c.clone()),
             _ => None,
         }
+    }
+
+    /// The server's forwarding policy for the open connection, once probed (the session probes
+    /// it on every connect; known within about 2 s). `None` for this computer, while dialing or
+    /// lost, and while the probe runs.
+    pub fn forwarding(&self) -> Option<Forwarding> {
+        self.connection()?.forwarding_known()
+    }
+
+    /// The server's forwarding policy for the open connection, waiting for the probe the
+    /// session started on connect (about 2 s at most). `None` for this computer and while the
+    /// connection is not open.
+    pub async fn forwarding_policy(&self) -> Option<Forwarding> {
+        Some(self.connection()?.forwarding().await)
     }
 
     /// The link lasting tunnels of this host forward over (swapped on reconnect).

@@ -234,6 +234,26 @@ impl JupyterServer {
     }
 }
 
+/// Characters percent-encoded in a path segment of a notebook URL: everything but RFC 3986's
+/// unreserved ones (`/` separates segments and is kept).
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+/// The URL that opens notebook `rel` (a `/`-separated path under the server's root) in the
+/// server whose lab URL is `lab_url`: `http://…/lab?token=…` → `http://…/lab/tree/REL?token=…`
+/// (JupyterLab's `/lab/tree/` route; a classic server's `…/tree` URL gets `/tree/REL`).
+pub fn notebook_url(lab_url: &str, rel: &str) -> String {
+    let path = percent_encoding::utf8_percent_encode(rel, PATH_SEGMENT);
+    match lab_url.split_once("/lab?") {
+        Some((base, query)) => format!("{base}/lab/tree/{path}?{query}"),
+        None => format!("{}/tree/{path}", lab_url.trim_end_matches('/')),
+    }
+}
+
 /// Quotes one shell word.
 pub(crate) fn shell_quote(s: &str) -> String {
     crate::ssh::shell_quote(s)
@@ -267,3 +287,16 @@ tb_alive() { tb_st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1; case $tb_st i
 tb_dir=$HOME/.tunnelbook/run
 mkdir -p "$tb_dir" && chmod 700 "$HOME/.tunnelbook" "$tb_dir" || { echo "tunnelbook: cannot create $tb_dir" >&2; exit 91; }
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::notebook_url;
+
+    #[test]
+    fn notebook_urls_point_at_the_file_and_keep_the_token() {
+        assert_eq!(
+            notebook_url("http://127.0.0.1:8890/lab?token=abc", "my nb/é #1.ipynb"),
+            "http://127.0.0.1:8890/lab/tree/my%20nb/%C3%A9%20%231.ipynb?token=abc"
+        );
+    }
+}

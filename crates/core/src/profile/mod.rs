@@ -12,7 +12,7 @@ mod import;
 mod jump;
 mod migrate;
 mod putty;
-pub(crate) use self::putty::decode_key as decode_putty_name;
+pub(crate) use self::{putty::decode_key as decode_putty_name, ssh_config::wildcard};
 pub mod scheduler;
 mod ssh_config;
 mod store;
@@ -39,7 +39,9 @@ pub use self::{
         import_ssh_config, read_ssh_config,
     },
     store::ProfileStore,
-    validate::{FieldError, LOCAL_NAME, host_key_algorithms, validate, validate_changes},
+    validate::{
+        FieldError, LOCAL_NAME, host_key_algorithms, key_file_problem, validate, validate_changes,
+    },
 };
 use crate::secret::{SecretError, SecretKey};
 

@@ -46,6 +46,53 @@ impl FieldError {
     }
 }
 
+/// What is wrong with `file` as a private key file (an `identityFiles` entry; `~` allowed), in
+/// words with what to do, or `None` when it can be offered: empty, a folder, missing, or a public
+/// key (`id_ed25519.pub` chosen instead of `id_ed25519`). The key itself is read only when
+/// connecting (a passphrase may be needed).
+pub fn key_file_problem(file: &std::path::Path) -> Option<String> {
+    if file.as_os_str().is_empty() {
+        return Some("the key file path is empty".into());
+    }
+    let path = expand_home(file);
+    if path.is_dir() {
+        return Some(format!("{} is a folder, not a key file", path.display()));
+    }
+    if !path.is_file() {
+        return Some(format!("key file {} does not exist", path.display()));
+    }
+    if is_public_key(&path) {
+        let private = path.with_extension("");
+        let hint = if path.extension().is_some_and(|e| e == "pub") && private.is_file() {
+            format!(": choose {} instead", private.display())
+        } else {
+            ": choose the private key (the file without .pub)".into()
+        };
+        return Some(format!(
+            "{} is a public key; the login needs the private key{hint}",
+            path.display()
+        ));
+    }
+    None
+}
+
+/// Whether the file at `path` starts like an OpenSSH public key line (`ssh-ed25519 AAAA…`,
+/// `ecdsa-sha2-…`, `sk-…`) or an RFC 4716 public key (`---- BEGIN SSH2 PUBLIC KEY ----`).
+fn is_public_key(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 64];
+    let Ok(n) = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)) else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&head[..n]);
+    let text = text.trim_start();
+    let algo = text.split_whitespace().next().unwrap_or("");
+    let openssh =
+        (algo.starts_with("ssh-") || algo.starts_with("ecdsa-") || algo.starts_with("sk-"))
+            && text[algo.len()..].trim_start().starts_with("AAAA");
+    openssh || text.starts_with("---- BEGIN SSH2 PUBLIC KEY")
+}
+
 /// Every field error of every profile in `hosts`, including the ones between profiles
 /// (duplicate names, jump cycles, jumps naming nothing).
 pub fn validate(hosts: &[Profile]) -> Vec<FieldError> {
@@ -131,22 +178,8 @@ fn check_profile(p: &Profile, all: &[Profile]) -> Vec<FieldError> {
         }
     }
     for (i, file) in p.identity_files.iter().enumerate() {
-        let path = expand_home(file);
-        if file.as_os_str().is_empty() {
-            err(
-                &format!("identityFiles[{i}]"),
-                "the key file path is empty".into(),
-            );
-        } else if path.is_dir() {
-            err(
-                &format!("identityFiles[{i}]"),
-                format!("{} is a folder, not a key file", path.display()),
-            );
-        } else if !path.is_file() {
-            err(
-                &format!("identityFiles[{i}]"),
-                format!("key file {} does not exist", path.display()),
-            );
+        if let Some(message) = key_file_problem(file) {
+            err(&format!("identityFiles[{i}]"), message);
         }
     }
     if let Some(message) = jump_problem(p, all) {

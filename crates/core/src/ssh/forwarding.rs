@@ -144,6 +144,12 @@ impl Connection {
             .clone()
     }
 
+    /// The policy when it is known already (probed by [`Connection::forwarding`], which a
+    /// [`crate::host::HostSession`] starts as soon as it connects); `None` while the probe runs.
+    pub fn forwarding_known(&self) -> Option<Forwarding> {
+        self.inner.forwarding.get().cloned()
+    }
+
     /// `direct-tcpip` to a port nothing should listen on: "administratively prohibited" means
     /// forbidden, "connect failed" (or a connection) means allowed.
     async fn probe_tcp(&self) -> bool {

@@ -24,6 +24,7 @@ use sha1::Sha1;
 use tracing::warn;
 
 use super::SshError;
+use crate::profile::wildcard;
 
 /// The known_hosts files consulted for every connection.
 #[derive(Debug, Clone)]
@@ -140,17 +141,6 @@ fn parse(file: &Path, text: &str) -> (Vec<Entry>, Vec<String>) {
     (entries, warnings)
 }
 
-/// OpenSSH's `match_pattern`: `*` any run, `?` one character.
-fn wildcard(text: &[u8], pattern: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|i| wildcard(&text[i..], rest)),
-        Some((p, rest)) => text
-            .split_first()
-            .is_some_and(|(t, tail)| (*p == b'?' || p == t) && wildcard(tail, rest)),
-    }
-}
-
 /// Whether a host field matches `name` (already lowercased): a hashed `|1|salt|hash` name, or
 /// OpenSSH's pattern list where a matching `!pattern` wins over every other.
 fn host_matches(hosts: &str, name: &str) -> bool {
@@ -175,10 +165,10 @@ fn host_matches(hosts: &str, name: &str) -> bool {
     for pattern in hosts.split(',') {
         let pattern = pattern.to_lowercase();
         if let Some(negated) = pattern.strip_prefix('!') {
-            if wildcard(name.as_bytes(), negated.as_bytes()) {
+            if wildcard(negated, name) {
                 return false;
             }
-        } else if wildcard(name.as_bytes(), pattern.as_bytes()) {
+        } else if wildcard(&pattern, name) {
             matched = true;
         }
     }

@@ -65,6 +65,19 @@ pub enum SshError {
         /// The end of its stderr (the last 8 KiB), or `(nothing)`.
         stderr: String,
     },
+    /// The port took the TCP connection but no SSH session came of it: the other side closed
+    /// it during the handshake, or answered with something that is not SSH.
+    #[error("{host}:{port} {problem}. {remedy}")]
+    HandshakeFailed {
+        /// Host.
+        host: String,
+        /// Port.
+        port: u16,
+        /// What happened, in words (e.g. `accepted the connection, then closed it ...`).
+        problem: String,
+        /// What to check or do.
+        remedy: String,
+    },
     /// Connect or handshake took too long.
     #[error("{host}:{port} did not answer within {secs} s. Check the address, VPN and firewall.")]
     Timeout {
@@ -300,8 +313,53 @@ impl SshError {
                     theirs,
                 }
             }
+            SshError::Protocol(message) => handshake_failed(hop, &message),
             e => e,
         }
+    }
+}
+
+/// What a failed handshake means, from the SSH library's message (it has no finer type for a
+/// peer that hangs up: `Disconnected`, `Connection closed by the remote side`, an I/O error).
+fn handshake_failed(hop: &Profile, message: &str) -> SshError {
+    let lower = message.to_ascii_lowercase();
+    let hung_up = [
+        "disconnected",
+        "closed",
+        "eof",
+        "reset",
+        "broken pipe",
+        "aborted",
+    ]
+    .iter()
+    .any(|word| lower.contains(word));
+    let (problem, remedy) = if hung_up {
+        (
+            "accepted the connection, then closed it before the SSH handshake finished".to_string(),
+            format!(
+                "Check that an SSH server listens on port {} there (the host's Port), and whether                  the server turns this client away: sshd's MaxStartups or ListenAddress,                  tcpwrappers, fail2ban or a firewall that cuts connections. `ssh -v` to the                  same host shows how far it gets.",
+                hop.port
+            ),
+        )
+    } else if lower.contains("version") {
+        (
+            "answered with something that is not SSH".to_string(),
+            format!(
+                "Check the port: another service listens on {} there, not an SSH server.",
+                hop.port
+            ),
+        )
+    } else {
+        (
+            format!("took the connection, but the SSH handshake failed ({message})"),
+            "Try again; if it keeps failing, `ssh -v` to the same host shows where.".to_string(),
+        )
+    };
+    SshError::HandshakeFailed {
+        host: hop.host.clone(),
+        port: hop.port,
+        problem,
+        remedy,
     }
 }
 

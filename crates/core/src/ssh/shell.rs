@@ -9,6 +9,10 @@
 //! on the connection. When a consumer falls more than [`OUTPUT_QUEUE_BYTES`] behind, the oldest
 //! output is dropped and reported as [`ShellEvent::Dropped`] instead.
 //!
+//! [`Connection::open_shell_direct`] leaves out that task and queue: the consumer reads the
+//! channel itself, one task and one thread wake fewer per echoed keystroke (the CLI, whose
+//! connection carries nothing but the shell; see docs/PERFORMANCE.md, issue 23).
+//!
 //! What this module leaves out: the local terminal (raw mode, resize signals: the CLI) and
 //! rendering (the app's terminal component). A shell cannot outlive its connection; keeping
 //! work alive across a drop is tmux's or screen's job on the host.
@@ -155,30 +159,106 @@ impl Queue {
 
 /// What the shell prints, in order, ending with [`ShellEvent::Exited`].
 pub struct ShellOutput {
-    queue: Arc<Queue>,
+    source: Source,
     done: bool,
 }
 
+/// Where a [`ShellOutput`] takes its events from.
+enum Source {
+    /// The bounded queue a reader task fills ([`Connection::open_shell`]).
+    Queued(Arc<Queue>),
+    /// The channel itself, read when asked ([`Connection::open_shell_direct`]).
+    Direct(Box<Direct>),
+}
+
+/// A channel read by its consumer.
+struct Direct {
+    read: russh::ChannelReadHalf,
+    exit: ShellExit,
+    conn: Connection,
+    /// The channel has closed; what is left is to say how the shell ended.
+    closed: bool,
+}
+
+/// One channel message, as the shell's output sees it.
+enum Read {
+    /// Output to hand on.
+    Event(ShellEvent),
+    /// Nothing to hand on (exit status noted, window adjustments, ...).
+    Nothing,
+    /// The channel closed: the shell has ended.
+    Closed,
+}
+
+/// Sorts one channel message, noting an exit status or signal in `exit`.
+fn read_msg(msg: ChannelMsg, exit: &mut ShellExit) -> Read {
+    match msg {
+        ChannelMsg::Data { data } => Read::Event(ShellEvent::Stdout(Bytes::from(data.to_vec()))),
+        ChannelMsg::ExtendedData { data, ext: 1 } => {
+            Read::Event(ShellEvent::Stderr(Bytes::from(data.to_vec())))
+        }
+        ChannelMsg::ExitStatus { exit_status } => {
+            exit.status = Some(exit_status);
+            Read::Nothing
+        }
+        ChannelMsg::ExitSignal { signal_name, .. } => {
+            exit.signal = Some(signal_label(&signal_name));
+            Read::Nothing
+        }
+        ChannelMsg::Close => Read::Closed,
+        _ => Read::Nothing,
+    }
+}
+
+/// How the shell ended, once its channel is gone: without word from the server, whether the
+/// connection went with it.
+async fn ended(mut exit: ShellExit, conn: &Connection) -> ShellExit {
+    if exit.status.is_none() && exit.signal.is_none() {
+        // No word from the server: the channel or the session went away under the shell.
+        // Give russh a moment to notice a dead session.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        exit.connection_lost = conn.is_closed();
+    }
+    exit
+}
+
 impl ShellOutput {
-    /// The next event; `None` after [`ShellEvent::Exited`] was returned.
+    /// The next event; `None` after [`ShellEvent::Exited`] was returned. Cancel-safe (no output
+    /// is lost when the future is dropped before it is ready, e.g. in `tokio::select!`).
     pub async fn next(&mut self) -> Option<ShellEvent> {
         if self.done {
             return None;
         }
-        loop {
-            let ready = self.queue.ready.notified();
-            if let Some(ev) = self.queue.pop() {
-                if matches!(ev, ShellEvent::Exited(_)) {
-                    self.done = true;
+        let ev = match &mut self.source {
+            Source::Queued(queue) => loop {
+                let ready = queue.ready.notified();
+                if let Some(ev) = queue.pop() {
+                    break Some(ev);
                 }
-                return Some(ev);
-            }
-            if self.queue.finished() {
-                self.done = true;
-                return None;
-            }
-            ready.await;
+                if queue.finished() {
+                    break None;
+                }
+                ready.await;
+            },
+            Source::Direct(direct) => loop {
+                if direct.closed {
+                    let exit = ended(direct.exit.clone(), &direct.conn).await;
+                    break Some(ShellEvent::Exited(exit));
+                }
+                match direct.read.wait().await {
+                    Some(msg) => match read_msg(msg, &mut direct.exit) {
+                        Read::Event(ev) => break Some(ev),
+                        Read::Nothing => {}
+                        Read::Closed => direct.closed = true,
+                    },
+                    None => direct.closed = true,
+                }
+            },
+        };
+        if matches!(ev, None | Some(ShellEvent::Exited(_))) {
+            self.done = true;
         }
+        ev
     }
 }
 
@@ -252,6 +332,33 @@ impl Connection {
         self.open_shell_limited(spec, OUTPUT_QUEUE_BYTES).await
     }
 
+    /// [`Connection::open_shell`] without the reader task and its queue: the channel is read
+    /// only when [`ShellOutput::next`] is called, which saves a task switch (and, on a
+    /// multi-threaded runtime, a thread wake) per piece of output: keystroke echo latency.
+    ///
+    /// The consumer must keep reading: russh hands every channel's data over one session task,
+    /// and while this shell's channel is full that task waits, stalling every other channel on
+    /// the connection. For a connection that carries only this shell, read by a loop that does
+    /// nothing else (the CLI's `tunnelbook shell`), as `ssh` does.
+    ///
+    /// # Errors
+    /// As [`Connection::open_shell`].
+    pub async fn open_shell_direct(&self, spec: &ShellSpec) -> Result<Shell, SshError> {
+        let (read, input) = self.start_shell(spec).await?;
+        Ok(Shell {
+            input,
+            output: ShellOutput {
+                source: Source::Direct(Box::new(Direct {
+                    read,
+                    exit: ShellExit::default(),
+                    conn: self.clone(),
+                    closed: false,
+                })),
+                done: false,
+            },
+        })
+    }
+
     /// [`Connection::open_shell`] with another output queue bound (tests).
     #[doc(hidden)]
     pub async fn open_shell_limited(
@@ -259,6 +366,35 @@ impl Connection {
         spec: &ShellSpec,
         queue_bytes: usize,
     ) -> Result<Shell, SshError> {
+        let (mut read, input) = self.start_shell(spec).await?;
+        let queue = Arc::new(Queue::default());
+        let pump = Arc::clone(&queue);
+        let conn = self.clone();
+        tokio::spawn(async move {
+            let mut exit = ShellExit::default();
+            while let Some(msg) = read.wait().await {
+                match read_msg(msg, &mut exit) {
+                    Read::Event(ev) => pump.push(ev, queue_bytes),
+                    Read::Nothing => {}
+                    Read::Closed => break,
+                }
+            }
+            pump.push(ShellEvent::Exited(ended(exit, &conn).await), queue_bytes);
+        });
+        Ok(Shell {
+            input,
+            output: ShellOutput {
+                source: Source::Queued(queue),
+                done: false,
+            },
+        })
+    }
+
+    /// Opens the channel and starts the shell in it: the channel's read half and the input.
+    async fn start_shell(
+        &self,
+        spec: &ShellSpec,
+    ) -> Result<(russh::ChannelReadHalf, ShellInput), SshError> {
         let channel = self
             .handle()
             .channel_open_session()
@@ -276,42 +412,13 @@ impl Connection {
         }
         write.request_shell(true).await?;
         self.reply(&mut read, "a login shell").await?;
-        let queue = Arc::new(Queue::default());
-        let pump = Arc::clone(&queue);
-        let conn = self.clone();
-        tokio::spawn(async move {
-            let mut exit = ShellExit::default();
-            while let Some(msg) = read.wait().await {
-                match msg {
-                    ChannelMsg::Data { data } => {
-                        pump.push(ShellEvent::Stdout(Bytes::from(data.to_vec())), queue_bytes);
-                    }
-                    ChannelMsg::ExtendedData { data, ext: 1 } => {
-                        pump.push(ShellEvent::Stderr(Bytes::from(data.to_vec())), queue_bytes);
-                    }
-                    ChannelMsg::ExitStatus { exit_status } => exit.status = Some(exit_status),
-                    ChannelMsg::ExitSignal { signal_name, .. } => {
-                        exit.signal = Some(signal_label(&signal_name));
-                    }
-                    ChannelMsg::Close => break,
-                    _ => {}
-                }
-            }
-            if exit.status.is_none() && exit.signal.is_none() {
-                // No word from the server: the channel or the session went away under the shell.
-                // Give russh a moment to notice a dead session.
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                exit.connection_lost = conn.is_closed();
-            }
-            pump.push(ShellEvent::Exited(exit), queue_bytes);
-        });
-        Ok(Shell {
-            input: ShellInput {
+        Ok((
+            read,
+            ShellInput {
                 writer: Arc::new(write),
                 destination: self.destination().to_string(),
             },
-            output: ShellOutput { queue, done: false },
-        })
+        ))
     }
 
     /// Waits for the server's answer to a request sent with `want_reply`.
@@ -353,7 +460,10 @@ mod tests {
             queue.push(ShellEvent::Stdout(Bytes::from(vec![i; 100])), 250);
         }
         queue.push(ShellEvent::Exited(ShellExit::default()), 250);
-        let mut out = ShellOutput { queue, done: false };
+        let mut out = ShellOutput {
+            source: Source::Queued(queue),
+            done: false,
+        };
         assert_eq!(out.next().await, Some(ShellEvent::Dropped(800)));
         assert_eq!(
             out.next().await,

@@ -9,6 +9,7 @@
 //! uploads give the remote file the local time and downloads the other way round, so a file
 //! moved once compares equal on both sides.
 
+mod follow;
 mod settings;
 
 use std::{
@@ -20,7 +21,10 @@ use futures::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-pub use self::settings::{HostSync, SyncSettings};
+pub use self::{
+    follow::{Follow, FollowEvent},
+    settings::{HostSync, SyncSettings},
+};
 use crate::sftp::{self, Progress, Sftp, SftpError};
 
 /// The file in the project folder that lists more excludes, in gitignore syntax.

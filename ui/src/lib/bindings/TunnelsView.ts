@@ -17,4 +17,10 @@ rules: Array<ForwardView>,
 /**
  * Running one-off forwards.
  */
-oneOff: Array<ForwardView>, };
+oneOff: Array<ForwardView>, 
+/**
+ * What the server forbids, named by its `sshd_config` setting, when it forbids TCP forwarding
+ * (probed on connect, known within about 2 s); `null` when allowed, not connected, or not
+ * known yet.
+ */
+forwarding: string | null, };

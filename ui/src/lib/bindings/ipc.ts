@@ -41,12 +41,16 @@ export function commands(invoke: Invoke) {
     saveHost: (previousName: string | null, profile: Profile) => invoke<HostEntry[]>('save_host', { previousName, profile }),
     /** Removes the host called `name` and forgets its secrets in the keychain (password, passphrases, Jupyter tokens); returns the new list. */
     deleteHost: (name: string) => invoke<HostEntry[]>('delete_host', { name }),
-    /** Keeps `environment` (a path or conda env name; `null`: the first with JupyterLab) as the one every later launch on saved host `host_id` uses — the app's, the tray's, `tunnelbook up`'s. This computer has no profile: nothing is kept. */
-    rememberEnvironment: (hostId: string, environment: string | null) => invoke<HostEntry[]>('remember_environment', { hostId, environment }),
+    /** Keeps `environment` (a path or conda env name; `null`: the first with JupyterLab) as the one every later launch on saved host `host_id` uses — the app's, the tray's, `tunnelbook up`'s — and, when `modules` is given, the Lmod / Environment Modules modules loaded before it (an environment of kind `module`: `["python/3.11"]`; `[]` loads none; `null` keeps the saved ones). This computer has no profile: nothing is kept. */
+    rememberEnvironment: (hostId: string, environment: string | null, modules: string[] | null) => invoke<HostEntry[]>('remember_environment', { hostId, environment, modules }),
     /** What importing would add from `~/.ssh/config` (and, on Windows, PuTTY's saved sessions), compared with the saved hosts; nothing is saved. A source that is not there has no candidates and a note saying so. */
     previewImport: () => invoke<ImportPreview[]>('preview_import'),
     /** Saves the chosen imported hosts (renamed where the user gave another name), all or none; returns the new list. A refusal names each host and field (`NAME: field: message`). */
     importHosts: (profiles: Profile[]) => invoke<HostEntry[]>('import_hosts', { profiles }),
+    /** The host form's "Browse…": asks for a private key file in a picker opened in `~/.ssh`; the chosen path, or `None` when the picker was cancelled. Check it with [`check_key_file`]. */
+    pickKeyFile: () => invoke<string | null>('pick_key_file'),
+    /** What core's validator says about `path` as a key file (missing, a folder, a public key instead of the private one), in words; `None` when it can be used. */
+    checkKeyFile: (path: string) => invoke<string | null>('check_key_file', { path }),
     /** Checks the environment at `path` on session `session_id`'s host ("Add environment path…", e.g. a shared `/opt/jlab` that discovery does not find): its Python version and whether JupyterLab is installed; `problem` says why it cannot be used. */
     checkEnvironment: (sessionId: string, path: string) => invoke<EnvironmentView>('check_environment', { sessionId, path }),
     /** Carries out the tray menu item `id` (an `action` entry's id from `tray_menu`) exactly as a click on it in the OS tray does. The OS tray cannot be clicked by an automated test (Xvfb has no tray host), so the end-to-end tests click through this. */
@@ -169,6 +173,7 @@ export type Events = {
   'prompt': PromptEvent;
   'install': InstallEvent;
   'tray-session': { sessionId: string; hostId: string };
+  'tray-running': { sessionId: string; hostId: string };
   'quit-requested': null;
   'terminal': TerminalEvent;
   'files-progress': FilesProgress;

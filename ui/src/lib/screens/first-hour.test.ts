@@ -113,6 +113,35 @@ describe('host form and list', () => {
     expect(screen.getByText('key file /k does not exist')).toBeInTheDocument();
   });
 
+  it('Browse… puts the chosen key file in the form with core\'s verdict, and a good one replaces a refused one', async () => {
+    backend.listHosts.mockResolvedValue([local, saved(profile('gpu', { identityFiles: ['/home/ana/.ssh/old_rsa'] }))]);
+    backend.previewImport.mockResolvedValue([]);
+    const model = new HostsState();
+    await model.load();
+    render(Hosts, { model, onConnect: vi.fn() });
+    await fireEvent.click(screen.getByRole('button', { name: 'Edit gpu' }));
+    const keys = screen.getByLabelText('Key files') as HTMLTextAreaElement;
+    backend.pickKeyFile.mockResolvedValueOnce('/home/ana/.ssh/id_ed25519.pub');
+    backend.checkKeyFile.mockResolvedValueOnce('/home/ana/.ssh/id_ed25519.pub is a public key; the login needs the private key: choose /home/ana/.ssh/id_ed25519 instead');
+    await fireEvent.click(screen.getByRole('button', { name: 'Browse…' }));
+    expect(await screen.findByText(/is a public key/)).toBeInTheDocument();
+    expect(backend.checkKeyFile).toHaveBeenCalledWith('/home/ana/.ssh/id_ed25519.pub');
+    expect(keys.value).toBe('/home/ana/.ssh/id_ed25519.pub');
+    expect(keys).toHaveAttribute('aria-invalid', 'true');
+    backend.pickKeyFile.mockResolvedValueOnce('/home/ana/.ssh/id_ed25519');
+    backend.checkKeyFile.mockResolvedValueOnce(null);
+    await fireEvent.click(screen.getByRole('button', { name: 'Browse…' }));
+    await vi.waitFor(() => expect(keys.value).toBe('/home/ana/.ssh/id_ed25519'));
+    expect(screen.queryByText(/is a public key/)).not.toBeInTheDocument();
+    // Cancelled: nothing changes.
+    backend.pickKeyFile.mockResolvedValueOnce(null);
+    await fireEvent.click(screen.getByRole('button', { name: 'Browse…' }));
+    expect(keys.value).toBe('/home/ana/.ssh/id_ed25519');
+    backend.saveHost.mockResolvedValueOnce([local]);
+    await fireEvent.click(screen.getByRole('button', { name: 'Save' }));
+    expect(backend.saveHost).toHaveBeenCalledWith(expect.objectContaining({ identityFiles: ['/home/ana/.ssh/id_ed25519'] }), 'gpu');
+  });
+
   it('asks before deleting', async () => {
     backend.listHosts.mockResolvedValue([local, saved(profile('gpu'))]);
     backend.previewImport.mockResolvedValue([]);
@@ -216,5 +245,118 @@ describe('each host keeps its own view', () => {
     views.show('gpu-box');
     expect(views.connect.sessionId).toBe('s1');
     expect(views.hostIds).toEqual(['gpu-box', 'broken']);
+  });
+});
+
+describe("each host keeps its own GPU picker and environments", () => {
+  it('a second host connecting, then failing, neither resets nor takes over the first host\'s choices', async () => {
+    const { HostViews } = await import('../state/host-views.svelte');
+    const { emit } = await import('../test/mock-backend');
+    const { gpu, report } = await import('../test/gpu-fixtures');
+    backend.listServers.mockResolvedValue([]);
+    backend.gpuSnapshot.mockResolvedValue(null);
+    backend.watchGpus.mockResolvedValue(undefined);
+    backend.unwatchGpus.mockResolvedValue(undefined);
+    const views = new HostViews();
+
+    // gpu-box: connected, GPU 0 chosen over the recommended GPU 1, /opt/jlab chosen.
+    backend.startSession.mockResolvedValueOnce('s1');
+    await views.start('gpu-box');
+    emit('session', { sessionId: 's1', step: 'readGpus', state: 'done', message: '2 GPUs', error: null });
+    expect(views.liveSession).toBe('s1');
+    await views.gpus.watch('s1');
+    emit('gpus', { sessionId: 's1', report: report([gpu(0, 9000, 40), gpu(1, 0, 0)]), error: null });
+    expect(views.gpus.selected).toBe('GPU-1');
+    views.gpus.choose('GPU-0');
+    backend.listEnvironments.mockResolvedValueOnce([env('venv'), env('jlab', { path: '/opt/jlab' })]);
+    await views.environments.load('s1');
+    views.environments.choose('/opt/jlab');
+    const firstGpus = views.gpus;
+
+    // broken: its own empty picker and environments while it connects, and after it fails.
+    backend.startSession.mockResolvedValueOnce('s2');
+    await views.start('broken');
+    expect(views.gpus).not.toBe(firstGpus);
+    expect(views.gpus.report).toBeNull();
+    expect(views.environments.envs).toEqual([]);
+    const error = { code: 'unreachable' as const, message: 'Cannot reach broken:22: nothing accepts connections' };
+    emit('session', { sessionId: 's2', step: 'connect', state: 'failed', message: error.message, error });
+    expect(views.liveSession).toBeNull();
+    // A GPU report of the first host (its picker still polling) does not land in the second's.
+    emit('gpus', { sessionId: 's1', report: report([gpu(0, 9000, 40), gpu(1, 0, 0)]), error: null });
+    expect(views.gpus.report).toBeNull();
+    expect(views.gpus.selected).toBeNull();
+
+    // Back on gpu-box: its picker, choice and environment are as they were.
+    views.show('gpu-box');
+    expect(views.gpus).toBe(firstGpus);
+    expect(views.gpus.selected).toBe('GPU-0');
+    expect(views.gpus.cards.map((c) => c.label)).toEqual(['GPU 0', 'GPU 1']);
+    expect(views.environments.selected).toBe('/opt/jlab');
+    expect(views.environments.sessionId).toBe('s1');
+    expect(views.connect.phase).toBe('connected');
+    // Leaving the GPU screen and showing it again keeps the choice.
+    await views.gpus.stop();
+    await views.gpus.watch('s1');
+    expect(views.gpus.selected).toBe('GPU-0');
+
+    // Reconnecting broken replaces only broken's views.
+    backend.startSession.mockResolvedValueOnce('s3');
+    await views.start('broken');
+    views.show('gpu-box');
+    expect(views.gpus.selected).toBe('GPU-0');
+    expect(views.environments.selected).toBe('/opt/jlab');
+  });
+});
+
+describe("the tray's one-click launch with a notebook already running", () => {
+  it('follows the tray\'s session and offers Reopen, starting nothing', async () => {
+    const { HostViews } = await import('../state/host-views.svelte');
+    const server = { sessionId: 's9', id: 'tb-7', pid: 99, endpoint: 'unix:/x/tb-7.sock', env: '/opt/jlab', gpu: '1', started: null, managed: true, url: null };
+    backend.listServers.mockResolvedValue([server]);
+    backend.gpuSnapshot.mockResolvedValue(null);
+    const views = new HostViews();
+    await views.adopt('gpu-box', 's9');
+    expect(backend.startSession).not.toHaveBeenCalled();
+    expect(backend.launchNotebook).not.toHaveBeenCalled();
+    expect(views.connect.phase).toBe('connected');
+    expect(views.connect.sessionId).toBe('s9');
+    expect(views.running['gpu-box'].map((r) => r.server.id)).toEqual(['tb-7']);
+    const Connect = (await import('./Connect.svelte')).default;
+    render(Connect, { model: views.connect, onPickGpu: vi.fn(), savedEnvironment: '/opt/jlab', onLaunchSaved: vi.fn() });
+    expect(await screen.findByTestId('running-notebook')).toHaveTextContent('Notebook running on 1');
+    expect(screen.getByText(/starts another server next to it/)).toBeInTheDocument();
+    backend.attachServer.mockResolvedValueOnce('http://127.0.0.1:41234/lab');
+    await fireEvent.click(screen.getByRole('button', { name: 'Reopen' }));
+    expect(backend.attachServer).toHaveBeenCalledWith('s9', 'tb-7');
+    expect(backend.launchNotebook).not.toHaveBeenCalled();
+  });
+});
+
+describe('Lmod modules in the Environment step', () => {
+  it('a module environment chosen for a launch is kept with its module; another venv keeps the module list', async () => {
+    const lmod = env('python/3.11', { kind: 'module', path: '/opt/lmod/apps/python/3.11/bin/python3' });
+    const venv = env('venv');
+    backend.rememberEnvironment.mockResolvedValue([local]);
+    const model = new HostsState();
+    await model.rememberLaunch(profile('hpc'), lmod.path, [venv, lmod]);
+    expect(backend.rememberEnvironment).toHaveBeenLastCalledWith('hpc', lmod.path, ['python/3.11']);
+    // The same choice again: nothing to save.
+    backend.rememberEnvironment.mockClear();
+    await model.rememberLaunch(profile('hpc', { environment: lmod.path, modules: ['python/3.11'] }), lmod.path, [venv, lmod]);
+    expect(backend.rememberEnvironment).not.toHaveBeenCalled();
+    // A plain venv: its path, the saved modules left as they are.
+    await model.rememberLaunch(profile('hpc', { environment: lmod.path, modules: ['python/3.11'] }), venv.path, [venv, lmod]);
+    expect(backend.rememberEnvironment).toHaveBeenLastCalledWith('hpc', venv.path, null);
+  });
+
+  it('says the module is loaded first when a module environment is chosen', async () => {
+    const lmod = env('python/3.11', { kind: 'module', path: '/opt/lmod/apps/python/3.11/bin/python3' });
+    backend.listEnvironments.mockResolvedValueOnce([env('venv'), lmod]);
+    const model = new EnvironmentsState();
+    await model.load('s1');
+    model.choose(lmod.path);
+    render(Environment, { model, gpuLabel: 'GPU 1', onLaunch: vi.fn(), canLaunch: true, hostName: 'hpc' });
+    expect(screen.getByText(/loaded first/)).toHaveTextContent('module python/3.11 loaded first');
   });
 });

@@ -39,6 +39,7 @@ const view = (over: Partial<TunnelsView> = {}): TunnelsView => ({
   sessionId: 's1',
   rules: [running],
   oneOff: [],
+  forwarding: null,
   ...over,
 });
 
@@ -81,6 +82,23 @@ describe('Tunnels screen', () => {
       host_port: 3000,
     });
     expect(await screen.findAllByTestId('rule-row')).toHaveLength(2);
+  });
+
+  it("names the server's forwarding policy as soon as the host is connected, before any rule runs", async () => {
+    const policy = 'the server forbids TCP port forwarding (sshd_config: AllowTcpForwarding no or PermitOpen none)';
+    backend.listForwards.mockResolvedValue(view({ rules: [], forwarding: policy }));
+    const model = new TunnelsState();
+    render(Tunnels, { model, hosts });
+    expect(await screen.findByTestId('tunnels-policy')).toHaveTextContent('AllowTcpForwarding no');
+    expect(backend.startOneOff).not.toHaveBeenCalled();
+  });
+
+  it('says nothing about the policy where forwarding is allowed', async () => {
+    backend.listForwards.mockResolvedValue(view({ rules: [] }));
+    const model = new TunnelsState();
+    render(Tunnels, { model, hosts });
+    await screen.findByText('No saved rules.');
+    expect(screen.queryByTestId('tunnels-policy')).not.toBeInTheDocument();
   });
 
   it('starts a one-off forward and opens it', async () => {

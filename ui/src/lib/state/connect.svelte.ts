@@ -132,6 +132,27 @@ export class ConnectState {
     }
   }
 
+  /**
+   * Follows session `sessionId` on `hostId`, connected already by someone else (the tray's
+   * one-click launch), and looks for the servers running there (the Reopen offer).
+   */
+  async adopt(hostId: string, sessionId: string): Promise<void> {
+    await this.listen();
+    this.hostId = hostId;
+    this.sessionId = sessionId;
+    const connected: SessionStep[] = ['connect', 'hostKey', 'authenticate', 'readGpus'];
+    this.steps = freshSteps().map((s) => (connected.includes(s.step) ? { ...s, state: 'done' } : s));
+    this.log = ['connected from the tray'];
+    this.error = null;
+    this.output = null;
+    this.launchFailed = false;
+    this.runningServers = [];
+    this.reopened = null;
+    this.#early = [];
+    this.phase = 'connected';
+    await this.findRunning();
+  }
+
   /** Starts JupyterLab through core's session with the picker's GPU and the chosen environment. */
   async launch(gpu: string | null, env: string | null): Promise<void> {
     const id = this.sessionId;

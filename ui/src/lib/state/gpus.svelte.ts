@@ -44,6 +44,8 @@ export class GpusState {
    * nvidia-smi). */
   stale = $derived(this.report !== null && this.error !== null);
   #unlisten: UnlistenFn | null = null;
+  /** The session whose report, history and choice are held (kept while the picker is closed). */
+  #shownFor: string | null = null;
 
   /** The cards in nvidia-smi's order (GPU index, then MIG device); core's pick is marked, not
    * moved. */
@@ -65,12 +67,14 @@ export class GpusState {
 
   /** Opens the picker on `sessionId`: the backend polls its host and emits `gpus` events. */
   async watch(sessionId: string): Promise<void> {
-    if (this.sessionId !== sessionId) {
-      await this.stop();
+    if (this.sessionId !== sessionId) await this.stop();
+    // The picker opened again on the same session keeps its report and the user's choice.
+    if (this.#shownFor !== sessionId) {
       this.report = null;
       this.history = {};
       this.selected = null;
     }
+    this.#shownFor = sessionId;
     this.sessionId = sessionId;
     this.#unlisten ??= await backend.onGpus((event) => this.receive(event));
     try {

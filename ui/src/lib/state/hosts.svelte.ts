@@ -3,6 +3,7 @@ import { backend } from '../backend';
 import type { AppError } from '../bindings/AppError';
 import type { HostEntry } from '../bindings/HostEntry';
 import type { Profile } from '../bindings/Profile';
+import type { EnvironmentView } from '../bindings/EnvironmentView';
 
 /** A profile with every field at the backend's default, for the "Add host" form. */
 export function blankProfile(): Profile {
@@ -77,10 +78,38 @@ export class HostsState {
     }
   }
 
-  /** Keeps `environment` in host `name`'s profile for every later launch. */
-  async rememberEnvironment(name: string, environment: string | null): Promise<void> {
+  /**
+   * The host form's "Browse…": a key file chosen in the system's picker, with what core's
+   * validator says about it (`problem`: e.g. a public key chosen instead of the private one);
+   * null when the picker was cancelled.
+   */
+  async pickKeyFile(): Promise<{ path: string; problem: string | null } | null> {
     try {
-      this.hosts = await backend.rememberEnvironment(name, environment);
+      const path = await backend.pickKeyFile();
+      if (path === null) return null;
+      return { path, problem: await backend.checkKeyFile(path) };
+    } catch (e) {
+      this.error = e as AppError;
+      return null;
+    }
+  }
+
+  /**
+   * Keeps the environment a launch on `profile`'s host used, when it changed, for every later
+   * launch; an Lmod / Environment Modules environment (kind `module`, chosen from `envs`) keeps
+   * its module too, loaded before every launch.
+   */
+  async rememberLaunch(profile: Profile, env: string, envs: EnvironmentView[]): Promise<void> {
+    const chosen = envs.find((e) => e.path === env);
+    const modules = chosen?.kind === 'module' ? [chosen.name] : null;
+    const newModules = modules !== null && modules.join('\n') !== profile.modules.join('\n');
+    if (env !== profile.environment || newModules) await this.rememberEnvironment(profile.name, env, modules);
+  }
+
+  /** Keeps `environment` in host `name`'s profile for every later launch. */
+  async rememberEnvironment(name: string, environment: string | null, modules: string[] | null = null): Promise<void> {
+    try {
+      this.hosts = await backend.rememberEnvironment(name, environment, modules);
       this.error = null;
     } catch (e) {
       this.error = e as AppError;

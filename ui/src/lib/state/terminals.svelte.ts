@@ -28,11 +28,34 @@ export interface TerminalTab {
   multiplexers: string[];
   error: AppError | null;
   ended: TerminalEnd | null;
+  /** This tab's search box text (each tab keeps its own). */
+  search: string;
+}
+
+/** A message split at its backticks: `code` parts are shown as code, not as literal backticks. */
+export interface TextPart {
+  text: string;
+  code: boolean;
+}
+
+/** Splits `text` at backtick pairs (a lone backtick stays text). */
+export function codeParts(text: string): TextPart[] {
+  const parts: TextPart[] = [];
+  const re = /`([^`]+)`/g;
+  let at = 0;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    if (m.index > at) parts.push({ text: text.slice(at, m.index), code: false });
+    parts.push({ text: m[1], code: true });
+    at = m.index + m[0].length;
+  }
+  if (at < text.length) parts.push({ text: text.slice(at), code: false });
+  return parts;
 }
 
 type Sink = (update: TerminalUpdate) => void;
 
-/** What to tell the user when a shell ended, or null for a plain exit. */
+/** What to tell the user when a shell ended, or null for a plain exit. The host is named as the
+ * user saved it (not `user@address:port`); commands are in backticks ([`codeParts`]). */
 export function endMessage(tab: TerminalTab): string | null {
   const end = tab.ended;
   if (!end) return null;
@@ -40,7 +63,7 @@ export function endMessage(tab: TerminalTab): string | null {
     if (end.signal) return `The shell was ended by signal ${end.signal}.`;
     return `The shell exited${end.status !== null ? ` with status ${end.status}` : ''}.`;
   }
-  const where = tab.destination ?? tab.hostLabel;
+  const where = tab.hostLabel;
   let text = `The connection to ${where} was lost, and this shell ended with it: a shell cannot survive its connection. Reconnect, then open a new shell.`;
   if (tab.multiplexers.length > 0) {
     const m = tab.multiplexers[0];
@@ -53,6 +76,8 @@ export class TerminalsState {
   tabs = $state<TerminalTab[]>([]);
   /** The key of the tab shown. */
   active = $state<number | null>(null);
+  /** The tab whose close waits for the user's answer ([`TerminalsState.requestClose`]). */
+  confirming = $state<number | null>(null);
   #next = 1;
   #sinks = new Map<string, Sink>();
   // Output that arrived before its tab's terminal attached (the first prompt can beat the
@@ -93,6 +118,7 @@ export class TerminalsState {
       multiplexers: [],
       error: null,
       ended: null,
+      search: '',
     };
     this.tabs.push(tab);
     this.active = tab.key;
@@ -135,11 +161,38 @@ export class TerminalsState {
     this.add(sessionId, tab.hostLabel);
   }
 
+  /** The question to ask before closing tab `key`, or null when closing loses nothing (its shell
+   * has ended, or never opened). */
+  closeQuestion(key: number): string | null {
+    const tab = this.tabs.find((t) => t.key === key);
+    if (!tab || !tab.terminalId || tab.ended) return null;
+    return `The shell on ${tab.hostLabel} is still running. Close it? The host ends it, with whatever runs in it.`;
+  }
+
+  /** The close button of tab `key`: closes it at once when its shell has ended, otherwise asks
+   * first (`confirming`; answered by [`TerminalsState.answerClose`]). */
+  async requestClose(key: number) {
+    if (this.closeQuestion(key) === null) {
+      this.confirming = null;
+      await this.close(key);
+    } else {
+      this.confirming = key;
+    }
+  }
+
+  /** The user's answer to the close question: `true` closes the tab, `false` keeps it. */
+  async answerClose(close: boolean) {
+    const key = this.confirming;
+    this.confirming = null;
+    if (close && key !== null) await this.close(key);
+  }
+
   /** Closes tab `key` (the host hangs up its shell). */
   async close(key: number) {
     const i = this.tabs.findIndex((t) => t.key === key);
     if (i < 0) return;
     const [tab] = this.tabs.splice(i, 1);
+    if (this.confirming === key) this.confirming = null;
     if (this.active === key) this.active = this.tabs[Math.min(i, this.tabs.length - 1)]?.key ?? null;
     if (tab.terminalId) {
       this.#sinks.delete(tab.terminalId);

@@ -13,7 +13,7 @@ vi.mock('../backend', () => ({
   backend,
   toAppError: (e: unknown) => e,
 }));
-import { endMessage, TerminalsState } from './terminals.svelte';
+import { codeParts, endMessage, TerminalsState } from './terminals.svelte';
 
 beforeEach(() => {
   handlers.length = 0;
@@ -56,7 +56,9 @@ describe('TerminalsState', () => {
     const now = model.tabs[0];
     expect(now.ended?.connectionLost).toBe(true);
     const text = endMessage(now) ?? '';
-    expect(text).toContain('connection to root@box was lost');
+    // The saved host's name, not the login address.
+    expect(text).toContain('connection to box was lost');
+    expect(text).not.toContain('root@');
     expect(text).toContain('cannot survive');
     expect(text).toContain('tmux attach');
     model.again(tab.key);
@@ -93,8 +95,19 @@ describe('TerminalsState', () => {
   it('says how a shell exited on its own, without advice', () => {
     const tab = {
       key: 1, sessionId: 's1', hostLabel: 'box', terminalId: 't1', destination: 'root@box',
-      multiplexers: ['tmux'], error: null, ended: { status: 3, signal: null, connectionLost: false },
+      multiplexers: ['tmux'], error: null, ended: { status: 3, signal: null, connectionLost: false }, search: '',
     };
     expect(endMessage(tab)).toBe('The shell exited with status 3.');
+  });
+
+  it('splits a message at its backtick pairs for showing commands as code', () => {
+    expect(codeParts('run `tmux` and `tmux attach` now')).toEqual([
+      { text: 'run ', code: false },
+      { text: 'tmux', code: true },
+      { text: ' and ', code: false },
+      { text: 'tmux attach', code: true },
+      { text: ' now', code: false },
+    ]);
+    expect(codeParts('a lone ` stays')).toEqual([{ text: 'a lone ` stays', code: false }]);
   });
 });

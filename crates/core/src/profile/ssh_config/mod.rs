@@ -3,7 +3,10 @@
 //! patterns, `Match exec` and settings Tunnelbook has no field for are reported by name and
 //! line, never silently dropped.
 
+mod forward;
 mod parse;
+mod pass;
+mod patterns;
 mod resolve;
 mod tokens;
 
@@ -11,11 +14,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) use self::tokens::expand as expand_tokens;
 pub use self::{
-    resolve::{ConfigForward, DEFAULT_IDENTITY_FILES, SshConfig, SshConfigHost},
+    forward::ConfigForward,
+    resolve::{DEFAULT_IDENTITY_FILES, SshConfig, SshConfigHost},
     tokens::{DEFAULT_KEY_ALGORITHMS, assemble_key_algorithms},
 };
+pub(crate) use self::{patterns::wildcard, tokens::expand as expand_tokens};
 use super::{Profile, ProfileError, ProfileStore, StrictHostKeyChecking, validate::validate};
 use crate::profile::{ForwardRule, ForwardSpec};
 

@@ -9,7 +9,10 @@ use std::{
 };
 
 use super::{
+    forward::ConfigForward,
     parse::{self, Line},
+    pass::Pass,
+    patterns::{glob_files, include_pattern},
     tokens::{self, Local},
 };
 use crate::profile::ProfileError;
@@ -26,17 +29,17 @@ pub const DEFAULT_IDENTITY_FILES: &[&str] = &[
 ];
 
 /// OpenSSH's `READCONF_MAX_DEPTH`.
-const MAX_DEPTH: u32 = 16;
+pub(super) const MAX_DEPTH: u32 = 16;
 
 /// An ssh_config file with everything it includes, read once; [`SshConfig::resolve`] then
 /// answers for any host.
 #[derive(Debug, Clone)]
 pub struct SshConfig {
-    root: PathBuf,
-    files: HashMap<PathBuf, Vec<Line>>,
+    pub(super) root: PathBuf,
+    pub(super) files: HashMap<PathBuf, Vec<Line>>,
     /// `(file, line number)` of each `Include` → the files it names, in glob order.
-    includes: HashMap<(PathBuf, usize), Vec<PathBuf>>,
-    local: Local,
+    pub(super) includes: HashMap<(PathBuf, usize), Vec<PathBuf>>,
+    pub(super) local: Local,
     /// Things the user should know about the files themselves (encodings, missing includes,
     /// settings Tunnelbook does not map), each naming file and line.
     pub notes: Vec<String>,
@@ -44,31 +47,6 @@ pub struct SshConfig {
     pub aliases: Vec<String>,
     /// `Host` patterns with a wildcard or a negation, with the `file:line` that names them.
     pub patterns: Vec<(String, String)>,
-}
-
-/// A TCP forward from `LocalForward`, `RemoteForward` or `DynamicForward`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigForward {
-    /// The listening address as written (`None`: OpenSSH's default, the loopback interface).
-    pub listen_host: Option<String>,
-    /// The listening port.
-    pub listen_port: u16,
-    /// Where connections go; `None` for a dynamic (SOCKS) forward.
-    pub connect: Option<(String, u16)>,
-}
-
-impl ConfigForward {
-    /// The forward as `ssh -G` prints it: `LISTEN [CONNECT]` with hosts in brackets.
-    pub fn openssh(&self) -> String {
-        let listen = match &self.listen_host {
-            Some(h) => format!("[{h}]:{}", self.listen_port),
-            None => self.listen_port.to_string(),
-        };
-        match &self.connect {
-            Some((h, p)) => format!("{listen} [{h}]:{p}"),
-            None => listen,
-        }
-    }
 }
 
 /// The settings OpenSSH resolves for one host, as written in the config (before the
@@ -266,29 +244,13 @@ impl SshConfig {
             local: Some(self.local.clone()),
             ..SshConfigHost::default()
         };
-        let mut pass = Pass {
-            config: self,
-            original: alias,
-            host: alias.to_string(),
-            final_pass: false,
-            want_final: false,
-            out: &mut out,
-        };
-        let mut active = true;
-        pass.file(&self.root, false, &mut active, 0);
-        if pass.want_final {
-            // ssh.c: the second pass matches `Host` against the final, lower-cased host name.
-            pass.host = pass.out.final_hostname();
-            pass.final_pass = true;
-            let mut active = true;
-            pass.file(&self.root, false, &mut active, 0);
-        }
+        Pass::run(self, alias, &mut out);
         out
     }
 }
 
 /// Keywords Tunnelbook reads (the rest are reported).
-const MAPPED: &[&str] = &[
+pub(super) const MAPPED: &[&str] = &[
     "host",
     "match",
     "include",
@@ -315,475 +277,6 @@ const MAPPED: &[&str] = &[
     "dynamicforward",
     "clearallforwardings",
 ];
-
-/// An `Include` argument as a glob pattern: `~` expanded, relative paths under `~/.ssh`.
-fn include_pattern(arg: &str, home: &str) -> String {
-    if arg.starts_with('~') {
-        tokens::tilde(arg, home)
-    } else if Path::new(arg).is_absolute() || arg.starts_with('/') {
-        arg.to_string()
-    } else {
-        Path::new(home).join(".ssh").join(arg).display().to_string()
-    }
-}
-
-/// The regular files matching `pattern` (C `glob(3)` rules: sorted, hidden files only for a
-/// pattern that starts with a dot).
-fn glob_files(pattern: &str) -> Vec<PathBuf> {
-    let options = glob::MatchOptions {
-        case_sensitive: true,
-        require_literal_separator: true,
-        require_literal_leading_dot: true,
-    };
-    let mut found: Vec<PathBuf> = match glob::glob_with(pattern, options) {
-        Ok(paths) => paths.flatten().filter(|p| p.is_file()).collect(),
-        Err(_) => Vec::new(),
-    };
-    found.sort();
-    found
-}
-
-/// OpenSSH's `match_pattern`: `*` any run, `?` one character; case-sensitive.
-pub(super) fn wildcard(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
-
-/// OpenSSH's `match_pattern_list`: comma-separated patterns, `!` negates; a negated hit wins.
-/// `lower` lower-cases the patterns (the text must already be lower case).
-fn pattern_list(text: &str, list: &str, lower: bool) -> bool {
-    let mut positive = false;
-    for sub in list.split(',') {
-        let (negated, sub) = match sub.strip_prefix('!') {
-            Some(s) => (true, s),
-            None => (false, sub),
-        };
-        let sub = if lower {
-            sub.to_lowercase()
-        } else {
-            sub.to_string()
-        };
-        if wildcard(&sub, text) {
-            if negated {
-                return false;
-            }
-            positive = true;
-        }
-    }
-    positive
-}
-
-/// OpenSSH's `convtime`: `90`, `1m30s`, `2h`, `1w` → seconds.
-fn convtime(s: &str) -> Option<u32> {
-    if s.is_empty() {
-        return None;
-    }
-    let mut total: u64 = 0;
-    let mut digits = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit: u64 = match c {
-            's' | 'S' => 1,
-            'm' | 'M' => 60,
-            'h' | 'H' => 3600,
-            'd' | 'D' => 86400,
-            'w' | 'W' => 604800,
-            _ => return None,
-        };
-        let n: u64 = digits.parse().ok()?;
-        total = total.checked_add(n.checked_mul(unit)?)?;
-        digits.clear();
-    }
-    if !digits.is_empty() {
-        total = total.checked_add(digits.parse().ok()?)?;
-    }
-    u32::try_from(total).ok().filter(|t| *t <= i32::MAX as u32)
-}
-
-/// One pass over the config for one host.
-struct Pass<'a> {
-    config: &'a SshConfig,
-    /// `originalhost` and `%n`.
-    original: &'a str,
-    /// What `Host` lines match against.
-    host: String,
-    final_pass: bool,
-    want_final: bool,
-    out: &'a mut SshConfigHost,
-}
-
-impl Pass<'_> {
-    fn file(&mut self, path: &Path, never: bool, active: &mut bool, depth: u32) {
-        let config = self.config;
-        let Some(lines) = config.files.get(path) else {
-            return;
-        };
-        *active = !never;
-        for line in lines {
-            if line.bad_quotes {
-                continue;
-            }
-            let at = format!("{}:{}", path.display(), line.number);
-            match line.keyword.as_str() {
-                "host" => {
-                    *active = false;
-                    if never {
-                        continue;
-                    }
-                    for arg in &line.args {
-                        let (negated, pattern) = match arg.strip_prefix('!') {
-                            Some(p) => (true, p),
-                            None => (false, arg.as_str()),
-                        };
-                        if wildcard(pattern, &self.host) {
-                            if negated {
-                                *active = false;
-                                break;
-                            }
-                            *active = true;
-                        }
-                    }
-                }
-                "match" => {
-                    let matched = self.match_line(&line.args, &at);
-                    *active = !never && matched;
-                }
-                "include" => {
-                    if !*active {
-                        continue;
-                    }
-                    let targets = config
-                        .includes
-                        .get(&(path.to_path_buf(), line.number))
-                        .cloned()
-                        .unwrap_or_default();
-                    for target in targets {
-                        let outer = *active;
-                        if depth < MAX_DEPTH {
-                            self.file(&target, !outer, active, depth + 1);
-                        }
-                        *active = outer;
-                    }
-                }
-                _ if *active => self.set(line, &at),
-                _ => {}
-            }
-        }
-    }
-
-    /// OpenSSH's `match_cfg_line`.
-    fn match_line(&mut self, args: &[String], at: &str) -> bool {
-        let host = if self.final_pass {
-            self.out.final_hostname()
-        } else {
-            match &self.out.hostname {
-                Some(h) => h.replace("%h", self.original).to_lowercase(),
-                None => self.original.to_lowercase(),
-            }
-        };
-        let config = self.config;
-        let local = &config.local;
-        let user = self.out.user.clone().unwrap_or_else(|| local.user.clone());
-        let mut result = true;
-        let mut args = args.iter();
-        let mut criteria = 0;
-        while let Some(attr) = args.next() {
-            let (negate, name) = match attr.strip_prefix('!') {
-                Some(n) => (true, n.to_ascii_lowercase()),
-                None => (false, attr.to_ascii_lowercase()),
-            };
-            if name == "all" {
-                if criteria > 0 || args.len() > 0 {
-                    self.out.problems.push(format!(
-                        "{at}: Match all cannot be combined with other criteria"
-                    ));
-                    return false;
-                }
-                return result && !negate;
-            }
-            criteria += 1;
-            if name == "canonical" || name == "final" {
-                if name == "final" {
-                    self.want_final = true;
-                }
-                if self.final_pass == negate {
-                    result = false;
-                }
-                continue;
-            }
-            let Some(arg) = args.next() else {
-                self.out
-                    .problems
-                    .push(format!("{at}: Match {name} has no argument"));
-                return false;
-            };
-            let hit = match name.as_str() {
-                "host" => pattern_list(&host, arg, true),
-                "originalhost" => pattern_list(&self.original.to_lowercase(), arg, true),
-                "user" => pattern_list(&user, arg, false),
-                "localuser" => pattern_list(&local.user, arg, false),
-                "exec" => false,
-                other => {
-                    self.out.problems.push(format!(
-                        "{at}: Match {other} is not a criterion OpenSSH 9.2 knows"
-                    ));
-                    return false;
-                }
-            };
-            if hit == negate {
-                result = false;
-            }
-        }
-        result
-    }
-
-    fn set(&mut self, line: &Line, at: &str) {
-        let o = &mut *self.out;
-        let keyword = line.keyword.as_str();
-        let arg = line.args.first().cloned();
-        let Some(arg) = arg else {
-            if MAPPED.contains(&keyword) {
-                o.problems
-                    .push(format!("{at}: {} has no value", line.written));
-            }
-            return;
-        };
-        let origin = |o: &mut SshConfigHost| {
-            o.origins
-                .entry(keyword.to_string())
-                .or_insert_with(|| at.to_string());
-        };
-        let bad = |o: &mut SshConfigHost, what: &str| {
-            o.problems
-                .push(format!("{at}: {} \"{arg}\" {what}", line.written));
-        };
-        macro_rules! first {
-            ($field:expr, $value:expr) => {
-                if $field.is_none() {
-                    $field = Some($value);
-                    origin(o);
-                }
-            };
-        }
-        match keyword {
-            "hostname" => first!(o.hostname, arg),
-            "user" => first!(o.user, arg),
-            "port" => match arg.parse::<u16>() {
-                Ok(p) if p > 0 => first!(o.port, p),
-                _ => bad(o, "is not a port number"),
-            },
-            "identityfile" if !o.identity_files.contains(&arg) => {
-                o.origins
-                    .insert(format!("identityfile {arg}"), at.to_string());
-                o.identity_files.push(arg);
-                origin(o);
-            }
-            "certificatefile" if !o.certificate_files.contains(&arg) => {
-                o.origins
-                    .insert(format!("certificatefile {arg}"), at.to_string());
-                o.certificate_files.push(arg);
-                origin(o);
-            }
-            "identitiesonly" | "clearallforwardings" => {
-                let value = match arg.to_ascii_lowercase().as_str() {
-                    "yes" | "true" => true,
-                    "no" | "false" => false,
-                    _ => return bad(o, "is not yes or no"),
-                };
-                if keyword == "identitiesonly" {
-                    first!(o.identities_only, value);
-                } else {
-                    first!(o.clear_all_forwardings, value);
-                }
-            }
-            "proxyjump" if o.proxy_jump.is_none() && o.proxy_command.is_none() => {
-                let value = if arg.eq_ignore_ascii_case("none") {
-                    arg
-                } else {
-                    // As OpenSSH keeps it: the hops before the last as written, the last
-                    // one parsed (`ssh://` and defaults dropped).
-                    let hops = match crate::profile::jump::parse_jump(&arg) {
-                        Ok(hops) => hops,
-                        Err(e) => return bad(o, &e),
-                    };
-                    let last = hops.last().map(|h| h.to_destination()).unwrap_or_default();
-                    match arg.rsplit_once(',') {
-                        Some((before, _)) => format!("{before},{last}"),
-                        None => last,
-                    }
-                };
-                o.proxy_jump = Some(value);
-                origin(o);
-            }
-            "proxycommand" => {
-                let jump_set = o
-                    .proxy_jump
-                    .as_deref()
-                    .is_some_and(|j| !j.eq_ignore_ascii_case("none"));
-                if !jump_set {
-                    first!(o.proxy_command, line.raw.clone());
-                }
-            }
-            "serveraliveinterval" | "connecttimeout" => {
-                let Some(secs) = convtime(&arg) else {
-                    return bad(o, "is not a time (e.g. 30, 1m30s)");
-                };
-                if keyword == "connecttimeout" {
-                    first!(o.connect_timeout, secs);
-                } else {
-                    first!(o.server_alive_interval, secs);
-                }
-            }
-            "serveralivecountmax" => match arg.parse::<u32>() {
-                Ok(n) if n <= i32::MAX as u32 => first!(o.server_alive_count_max, n),
-                _ => bad(o, "is not a number"),
-            },
-            "stricthostkeychecking" => {
-                let value = match arg.to_ascii_lowercase().as_str() {
-                    "yes" | "true" => "true",
-                    "no" | "false" | "off" => "false",
-                    "ask" => "ask",
-                    "accept-new" => "accept-new",
-                    _ => return bad(o, "is not yes, no, ask or accept-new"),
-                };
-                first!(o.strict_host_key_checking, value.to_string());
-            }
-            "userknownhostsfile" => first!(o.user_known_hosts_files, line.args.clone()),
-            "globalknownhostsfile" => first!(o.global_known_hosts_files, line.args.clone()),
-            "hostkeyalias" => first!(o.host_key_alias, arg),
-            "hostkeyalgorithms" | "pubkeyacceptedalgorithms" | "pubkeyacceptedkeytypes" => {
-                if let Err(e) = tokens::assemble_key_algorithms(&arg) {
-                    return bad(o, &e);
-                }
-                if keyword == "hostkeyalgorithms" {
-                    first!(o.host_key_algorithms, arg);
-                } else {
-                    first!(o.pubkey_accepted_algorithms, arg);
-                }
-            }
-            "localforward" | "remoteforward" | "dynamicforward" => {
-                let second = line.args.get(1);
-                let (spec, dynamic) = match (keyword, second) {
-                    ("dynamicforward", _) => (arg.clone(), true),
-                    (_, Some(second)) => (format!("{arg}:{second}"), false),
-                    ("remoteforward", None) => (arg.clone(), true),
-                    _ => return bad(o, "needs a second argument (HOST:PORT)"),
-                };
-                let Some(forward) = parse_forward(&spec, dynamic, keyword == "remoteforward")
-                else {
-                    o.unimported_forwards.push(format!(
-                        "{at}: {} {spec} is not a TCP forward ([bind:]port host:port) that \
-                         Tunnelbook can save; left out",
-                        line.written
-                    ));
-                    return;
-                };
-                let list = match keyword {
-                    "localforward" => &mut o.local_forwards,
-                    "remoteforward" if !dynamic => &mut o.remote_forwards,
-                    "remoteforward" => {
-                        o.unimported_forwards.push(format!(
-                            "{at}: RemoteForward {spec} is a remote SOCKS forward, which \
-                             Tunnelbook lacks; left out"
-                        ));
-                        return;
-                    }
-                    _ => &mut o.dynamic_forwards,
-                };
-                if !list.contains(&forward) {
-                    list.push(forward);
-                    origin(o);
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-/// One field of a forward spec (`parse_fwd_field`): `[literal]` or up to the next `:`, with
-/// `\` escapes. Returns the field, whether it looks like a path, and the rest.
-fn fwd_field(s: &str) -> Option<(String, bool, Option<&str>)> {
-    if s.is_empty() {
-        return None;
-    }
-    if let Some(inner) = s.strip_prefix('[') {
-        let end = inner.find(']')?;
-        let field = &inner[..end];
-        let after = &inner[end + 1..];
-        return match after.strip_prefix(':') {
-            Some(rest) => Some((field.to_string(), field.contains('/'), Some(rest))),
-            None if after.is_empty() => Some((field.to_string(), field.contains('/'), None)),
-            None => None,
-        };
-    }
-    let mut field = String::new();
-    let mut chars = s.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '\\' => field.push(chars.next()?.1),
-            ':' => {
-                let path = field.contains('/');
-                return Some((field, path, Some(&s[i + 1..])));
-            }
-            c => field.push(c),
-        }
-    }
-    let path = field.contains('/');
-    Some((field, path, None))
-}
-
-/// OpenSSH's `parse_forward` for TCP forwards (Unix-socket forms give `None`).
-fn parse_forward(spec: &str, dynamic: bool, remote: bool) -> Option<ConfigForward> {
-    let mut fields = Vec::new();
-    let mut rest = Some(spec.trim_start());
-    while let Some(r) = rest {
-        if fields.len() == 4 {
-            return None;
-        }
-        let (field, path, next) = fwd_field(r)?;
-        if path {
-            return None;
-        }
-        fields.push(field);
-        rest = next;
-    }
-    let port = |s: &str| s.parse::<u16>().ok();
-    let (listen_host, listen_port, connect) = match (dynamic, fields.as_slice()) {
-        (true, [p]) => (None, port(p)?, None),
-        (true, [h, p]) => (Some(h.clone()), port(p)?, None),
-        (false, [p, h, cp]) => (None, port(p)?, Some((h.clone(), port(cp)?))),
-        (false, [lh, p, h, cp]) => (Some(lh.clone()), port(p)?, Some((h.clone(), port(cp)?))),
-        _ => return None,
-    };
-    if (!remote && listen_port == 0) || connect.as_ref().is_some_and(|(_, p)| *p == 0) {
-        return None;
-    }
-    Some(ConfigForward {
-        listen_host,
-        listen_port,
-        connect,
-    })
-}
 
 impl SshConfigHost {
     /// The host name OpenSSH connects to: `HostName` with `%h` expanded (or the alias), lower
@@ -972,40 +465,5 @@ impl SshConfigHost {
             }
         }
         v
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn patterns_like_openssh() {
-        assert!(wildcard("*.corp", "gpu1.corp"));
-        assert!(wildcard("gpu?", "gpu7"));
-        assert!(!wildcard("gpu?", "gpu10"));
-        assert!(wildcard("*", ""));
-        assert!(!wildcard("a*b", "ac"));
-        assert!(!wildcard("A", "a"), "Host patterns are case-sensitive");
-        assert!(pattern_list("gpu1", "GPU*,!gpu2", true));
-        assert!(!pattern_list("gpu2", "gpu*,!gpu2", true));
-        assert!(!pattern_list("x", "!y", true), "only negations never match");
-    }
-
-    #[test]
-    fn times_and_forwards() {
-        assert_eq!(convtime("90"), Some(90));
-        assert_eq!(convtime("1m30s"), Some(90));
-        assert_eq!(convtime("1h"), Some(3600));
-        assert_eq!(convtime("x"), None);
-        let f = parse_forward("127.0.0.1:8080:localhost:80", false, false).unwrap();
-        assert_eq!(f.openssh(), "[127.0.0.1]:8080 [localhost]:80");
-        let f = parse_forward("[::1]:9000:[fe80::1]:22", false, false).unwrap();
-        assert_eq!(f.openssh(), "[::1]:9000 [fe80::1]:22");
-        assert_eq!(
-            parse_forward("1080", true, false).unwrap().openssh(),
-            "1080"
-        );
-        assert!(parse_forward("/tmp/s:h:1", false, false).is_none());
     }
 }

@@ -184,7 +184,7 @@ pub fn assemble_key_algorithms(spec: &str) -> Result<Vec<String>, String> {
         let patterns = names(rest);
         return Ok(defaults
             .into_iter()
-            .filter(|d| !patterns.iter().any(|p| super::resolve::wildcard(p, d)))
+            .filter(|d| !patterns.iter().any(|p| super::patterns::wildcard(p, d)))
             .collect());
     } else if let Some(rest) = spec.strip_prefix('^') {
         cat(&names(rest), &defaults)
@@ -198,7 +198,7 @@ pub fn assemble_key_algorithms(spec: &str) -> Result<Vec<String>, String> {
         }
         let matching: Vec<String> = ALL_KEY_ALGORITHMS
             .iter()
-            .filter(|a| super::resolve::wildcard(pattern, a))
+            .filter(|a| super::patterns::wildcard(pattern, a))
             .map(|a| a.to_string())
             .collect();
         out = cat(&out, &matching);
