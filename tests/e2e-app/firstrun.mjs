@@ -371,6 +371,14 @@ async function main() {
   await wd('DELETE', s('/window'));
   await wd('POST', s('/window'), { handle: main2 });
   step(`after quitting with the notebook running and starting again, the host card offers Reopen; it reopened on the same port ${localPort}`);
+  // The reopened notebook is the app's notebook too: the tray's Quit asks about it (the first-use
+  // trial quit at once here); Cancel keeps the app.
+  const quitItem = (await command('tray_menu')).items.find((e) => e.kind === 'action' && e.label === 'Quit');
+  await command('tray_action', { id: quitItem.id });
+  await waitFor('the quit question', () => find('xpath', button('Stop notebooks and quit')), 20000);
+  await click(await find('xpath', button('Cancel')));
+  if (appPids().length === 0) throw new Error('the app quit without asking');
+  step('tray Quit with a reopened notebook asks whether to stop it; Cancel keeps the app');
   // Stop it (from Sessions, as a user would) before the tray test.
   const [own] = (await command('list_sessions')).filter((x) => x.hostId === 'gpu-box' && x.status === 'connected');
   const servers = await command('list_servers', { sessionId: own.id });

@@ -153,6 +153,28 @@ pub async fn quit<R: Runtime>(app: &AppHandle<R>, stop_notebooks: bool) {
         .map(|e| e.summary.id.clone())
         .collect();
     for id in live {
+        if stop_notebooks {
+            // Tunnelbook's servers reopened from an earlier run (ids `tb-…`) are this app's
+            // notebooks too; servers started by hand are only disconnected.
+            let attached: Vec<String> = state
+                .sessions()
+                .get(&id)
+                .map(|e| {
+                    e.attached
+                        .keys()
+                        .filter(|s| s.starts_with("tb-"))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            for server in attached {
+                let stopped =
+                    super::jupyter::stop_server(app.clone(), app.state(), id.clone(), server).await;
+                if let Err(e) = stopped {
+                    tracing::warn!(error = %e.message, "cannot stop a reopened notebook");
+                }
+            }
+        }
         // Leaving notebooks running: end core's session without stopping its server first, so
         // `close` (which stops a notebook it still holds) finds none.
         if !stop_notebooks {

@@ -282,10 +282,11 @@ pub async fn perform<R: Runtime>(app: AppHandle<R>, action: TrayAction) -> Resul
         TrayAction::Stop(id) => commands::sessions::close(&app, &state, &id).await?,
         TrayAction::Show => show_main(&app),
         TrayAction::Quit => {
-            let notebooks = state
-                .summaries()
-                .iter()
-                .any(|s| s.status == SessionStatus::Ready);
+            // Its own notebooks, and Tunnelbook's servers it reopened (from an earlier run).
+            let notebooks = state.sessions().values().any(|e| {
+                e.summary.status == SessionStatus::Ready
+                    || e.attached.keys().any(|id| id.starts_with("tb-"))
+            });
             if notebooks {
                 // The UI asks whether to stop the remote notebooks, then calls `quit_app`.
                 show_main(&app);
@@ -687,7 +688,14 @@ mod tests {
         let closed = [session("s4", "gpu-box", SessionStatus::Connected, None)];
         let first = closed_notices(&closed, &mut told);
         assert_eq!(first.len(), 1);
-        assert!(first[0].body.contains("gpu-box (s4)"), "{first:?}");
+        assert!(
+            first[0].body.contains("gpu-box") && !first[0].body.contains("s4"),
+            "{first:?}"
+        );
         assert!(closed_notices(&closed, &mut told).is_empty());
+        // A session still connecting has no connection yet: nothing dropped (the first-use
+        // trial got "Connection dropped" on every Connect).
+        let starting = [session("s5", "gpu-box", SessionStatus::Starting, None)];
+        assert!(closed_notices(&starting, &mut told).is_empty());
     }
 }

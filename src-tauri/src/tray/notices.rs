@@ -70,18 +70,19 @@ pub(super) fn drop_notice(s: &SessionSummary) -> Notice {
     Notice {
         title: "Connection dropped".into(),
         body: format!(
-            "The session on {} ({}) lost its connection.",
-            host_label(&s.host_id),
-            s.id
+            "The connection to {} was lost; Tunnelbook reconnects when it can.",
+            host_label(&s.host_id)
         ),
     }
 }
 
 /// Notifications for live sessions whose SSH connection closed under them (`closed`), each
-/// session once (`told` remembers which were reported).
+/// session once (`told` remembers which were reported). A session still starting has no
+/// connection yet: nothing dropped.
 pub fn closed_notices(closed: &[SessionSummary], told: &mut HashSet<String>) -> Vec<Notice> {
     closed
         .iter()
+        .filter(|s| s.status != SessionStatus::Starting)
         .filter(|s| told.insert(s.id.clone()))
         .map(drop_notice)
         .collect()
