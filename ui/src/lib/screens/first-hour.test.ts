@@ -209,28 +209,6 @@ describe('a notebook already running on the host', () => {
 });
 
 describe('each host keeps its own view', () => {
-  it('Connect on a host that is connected shows its session and opens no second one', async () => {
-    const { HostViews } = await import('../state/host-views.svelte');
-    const { emit } = await import('../test/mock-backend');
-    backend.listServers.mockResolvedValue([]);
-    backend.gpuSnapshot.mockResolvedValue(null);
-    const views = new HostViews();
-    backend.startSession.mockResolvedValueOnce('s1');
-    await views.start('gpu-box');
-    emit('session', { sessionId: 's1', step: 'readGpus', state: 'done', message: '2 GPUs', error: null });
-    const s1 = { id: 's1', hostId: 'gpu-box', status: 'connected' as const, gpu: null, url: null, serverId: null, window: null, env: null };
-    backend.listSessions.mockResolvedValueOnce([s1]);
-    await views.start('gpu-box');
-    expect(backend.startSession).toHaveBeenCalledTimes(1);
-    expect(views.connect.sessionId).toBe('s1');
-    // Once that session was closed (Sessions ▸ Close), Connect connects again.
-    backend.listSessions.mockResolvedValueOnce([{ ...s1, status: 'closed' as const }]);
-    backend.startSession.mockResolvedValueOnce('s2');
-    await views.start('gpu-box');
-    expect(backend.startSession).toHaveBeenCalledTimes(2);
-    expect(views.connect.sessionId).toBe('s2');
-  });
-
   it('a second host that fails does not take over the first one', async () => {
     const { HostViews } = await import('../state/host-views.svelte');
     const { emit } = await import('../test/mock-backend');
@@ -241,6 +219,7 @@ describe('each host keeps its own view', () => {
     await views.start('gpu-box');
     emit('session', { sessionId: 's1', step: 'readGpus', state: 'done', message: '2 GPUs', error: null });
     expect(views.connect.phase).toBe('connected');
+
     backend.startSession.mockResolvedValueOnce('s2');
     await views.start('broken');
     const error = { code: 'unreachable' as const, message: 'Cannot reach broken:22: nothing accepts connections' };

@@ -1,7 +1,6 @@
 // One view per host: connecting a second host, or one that fails, does not take over the first
 // host's steps, GPU picker, environments or notebook. `connect`, `gpus` and `environments` are the
 // shown host's.
-import { backend } from '../backend';
 import { ConnectState, type Phase, type RunningServer } from './connect.svelte';
 import { EnvironmentsState } from './environments.svelte';
 import { GpusState } from './gpus.svelte';
@@ -62,18 +61,8 @@ export class HostViews {
   }
 
   /** Connects `hostId` in a fresh view of its own (replacing only that host's earlier view, GPU
-   * picker and environments); the other hosts' views stay as they are. A host that is connected
-   * or connecting already is only shown: Connect never opens a second session beside it. */
+   * picker and environments); the other hosts' views stay as they are. */
   async start(hostId: string): Promise<void> {
-    const existing = this.byHost[hostId];
-    if (existing?.sessionId && (LIVE.includes(existing.phase) || existing.phase === 'running')) {
-      // Unless that session was closed meanwhile (Sessions ▸ Close).
-      const open = await backend.listSessions().catch(() => []);
-      if (open.some((s) => s.id === existing.sessionId && s.status !== 'closed' && s.status !== 'failed')) {
-        this.current = hostId;
-        return;
-      }
-    }
     this.byHost[hostId]?.stop();
     void this.gpusByHost[hostId]?.stop();
     const view = new ConnectState();
