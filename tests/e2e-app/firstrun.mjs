@@ -293,6 +293,12 @@ async function main() {
   await rawClick(await find('xpath', `//*[@data-testid='notebook-ready']${button('Stop')}`));
   await rawClick(await find('xpath', `//*[@data-testid='notebook-ready']${button('Stop server')}`));
   await waitFor('the notebook window to close', async () => (await windows()) === 1, 30000);
+  // Stop saved the notebook first: the cell never saved by hand is in the file on the host.
+  const savedNotebook = readdirSync(`/home/${box.user}`, { recursive: true })
+    .filter((f) => /Untitled[^/]*\.ipynb$/.test(String(f)))
+    .map((f) => readFileSync(join(`/home/${box.user}`, String(f)), 'utf8'));
+  if (!savedNotebook.some((t) => t.includes('CUDA_VISIBLE_DEVICES'))) throw new Error(`the unsaved cell was lost on Stop: ${savedNotebook.length} Untitled notebooks, none with the cell`);
+  step('Stop saved the open notebook first: its unsaved cell is in the file on the host');
 
   // 2b. Each host keeps its own state: gpu-box connected with GPU 0 chosen (not the recommended
   // one), then a second host that fails (nothing listens on its port). The failing host's GPU and

@@ -306,6 +306,10 @@ pub async fn stop_server<R: Runtime>(
         }
     };
     if let Some((handle, window)) = own {
+        // What is unsaved in its window goes to the server before both stop.
+        if let Some(w) = window.as_deref().and_then(|l| app.get_webview_window(l)) {
+            super::notebook::save_documents(&[w], std::time::Duration::from_secs(2)).await;
+        }
         close_window(&app, window);
         if let Some(handle) = handle {
             end_notebook(handle, true).await;

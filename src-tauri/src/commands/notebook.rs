@@ -288,6 +288,39 @@ fn banner_script(message: Option<&str>) -> String {
     )
 }
 
+/// Saves every open document in every notebook window (JupyterLab's `docmanager:save-all`, on
+/// the app object the page exposes: core's launch sets `exposeAppInBrowser`) and gives the saves
+/// `wait` to reach the host, so closing the windows (Quit) loses no unsaved cell. A window whose
+/// page is not JupyterLab, or an older server without the exposed app, is left as it is.
+pub async fn save_all_notebooks<R: Runtime>(app: &AppHandle<R>, wait: std::time::Duration) {
+    let windows: Vec<WebviewWindow<R>> = app
+        .webview_windows()
+        .into_iter()
+        .filter(|(label, _)| label.starts_with("jupyter-"))
+        .map(|(_, w)| w)
+        .collect();
+    save_documents(&windows, wait).await;
+}
+
+/// [`save_all_notebooks`] for the given notebook windows only.
+pub async fn save_documents<R: Runtime>(windows: &[WebviewWindow<R>], wait: std::time::Duration) {
+    for window in windows {
+        if let Err(e) = window.eval(SAVE_ALL_SCRIPT) {
+            tracing::warn!(error = %e, "cannot ask a notebook window to save");
+        }
+    }
+    if !windows.is_empty() {
+        tokio::time::sleep(wait).await;
+    }
+}
+
+const SAVE_ALL_SCRIPT: &str = r#"(() => {
+  const app = window.jupyterapp;
+  if (app && app.commands && app.commands.hasCommand("docmanager:save-all")) {
+    app.commands.execute("docmanager:save-all").catch(() => {});
+  }
+})();"#;
+
 /// Opens notebook `url` (as the main window knows it: without the token) in the default
 /// browser. The browser program is started with a one-time local link, never the token (its
 /// command line is readable by every local user); the link redirects the browser once to the
