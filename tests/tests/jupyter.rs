@@ -173,7 +173,7 @@ async fn up_on_the_free_gpu_survives_the_connection_and_down_cleans_up() {
         "announcements not disabled: {disabled}"
     );
     // The app object is on the window, so the app can save open documents before it closes it.
-    assert_eq!(page_config(&lab.body)["exposeAppInBrowser"], "true");
+    assert_eq!(page_config(&lab.body)["exposeAppInBrowser"], true);
 
     // A kernel started through the tunnel sees the chosen GPU.
     let kernel = start_kernel(port, &token).await;

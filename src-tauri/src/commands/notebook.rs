@@ -289,7 +289,7 @@ fn banner_script(message: Option<&str>) -> String {
 }
 
 /// Saves every open document in every notebook window (JupyterLab's `docmanager:save-all`, on
-/// the app object the page exposes: core's launch sets `exposeAppInBrowser`) and gives the saves
+/// the app object the page exposes: core's launch sets `LabApp.expose_app_in_browser`) and gives the saves
 /// `wait` to reach the host, so closing the windows (Quit) loses no unsaved cell. A window whose
 /// page is not JupyterLab, or an older server without the exposed app, is left as it is.
 pub async fn save_all_notebooks<R: Runtime>(app: &AppHandle<R>, wait: std::time::Duration) {

@@ -130,9 +130,10 @@ runpy.run_module(m, run_name="__main__", alter_sys=True)
 /// `@jupyterlab/apputils-extension:announcements` plugin in a `labconfig/page_config.json`; it goes
 /// in a directory of Tunnelbook's own put first on `JUPYTER_CONFIG_PATH`, so neither the user's
 /// settings nor a shared environment is written to, and the user's own configuration still
-/// applies. The same file sets `exposeAppInBrowser`, so the app can save every open document
-/// (`docmanager:save-all` on `window.jupyterapp`) before it closes a notebook window.
-pub(crate) const NEWS_ANSWERED_SH: &str = r#"mkdir -p "$tb_dir/jupyter-config/labconfig" && printf '%s\n' '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}, "exposeAppInBrowser": "true"}' > "$tb_dir/jupyter-config/labconfig/page_config.json" && export JUPYTER_CONFIG_PATH="$tb_dir/jupyter-config${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}"
+/// applies. A `jupyter_lab_config.json` there sets `LabApp.expose_app_in_browser`, so the app can
+/// save every open document (`docmanager:save-all` on `window.jupyterapp`) before it closes a
+/// notebook window (a classic Notebook 6 server ignores it).
+pub(crate) const NEWS_ANSWERED_SH: &str = r#"mkdir -p "$tb_dir/jupyter-config/labconfig" && printf '%s\n' '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}' > "$tb_dir/jupyter-config/labconfig/page_config.json" && printf '%s\n' '{"LabApp": {"expose_app_in_browser": true}}' > "$tb_dir/jupyter-config/jupyter_lab_config.json" && export JUPYTER_CONFIG_PATH="$tb_dir/jupyter-config${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}"
 "#;
 
 /// The launch script. The token is the first line of stdin; `read` is a shell builtin, so it
