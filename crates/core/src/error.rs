@@ -366,6 +366,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn slurm_refusals_are_field_errors_and_a_cancel_is_cancelled() {
+        use crate::slurm::SlurmError;
+        let p = Problem::from(SlurmError::Refused {
+            field: "gpus",
+            message: "no GPU type h100 in partition gpu".into(),
+        });
+        assert_eq!(p.code, ErrorCode::Validation);
+        assert_eq!(p.fields[0].field, "gpus");
+        assert!(p.fields[0].message.contains("h100"), "{p:?}");
+        let cancelled = Problem::from(SlurmError::Cancelled {
+            job_id: Some("7".into()),
+            state: Some("CANCELLED".into()),
+        });
+        assert_eq!(cancelled.code, ErrorCode::Cancelled);
+        assert_eq!(cancelled.message, "job 7 cancelled (CANCELLED)");
+    }
+
+    #[test]
     fn serializes_as_code_and_message() {
         let e = Problem::new(ErrorCode::AuthFailed, "nope");
         assert_eq!(
