@@ -504,25 +504,6 @@ fn print_step(s: LaunchStep) {
     }
 }
 
-/// Waits until JupyterLab answers through `local` (with the token).
-async fn wait_api(
-    local: std::net::SocketAddr,
-    token: &Sensitive<String>,
-    timeout: Duration,
-) -> bool {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while tokio::time::Instant::now() < deadline {
-        if let Ok(r) =
-            tunnelbook_core::jupyter::http::request(local, "GET", "/api/status", Some(token)).await
-            && r.status == 200
-        {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    false
-}
-
 /// Forwards a local port to the job's JupyterLab (direct-tcpip from the login node), prints
 /// the URL, then follows the job: time-left warnings at 15 and 5 minutes, "time limit reached"
 /// when SLURM ends it. Ctrl-C leaves the job running.
@@ -567,7 +548,7 @@ async fn forward_and_stay(
         return ExitCode::from(1);
     };
     let answered = tokio::select! {
-        ok = wait_api(local, token, Duration::from_secs(common.timeout)) => ok,
+        ok = tunnelbook_core::jupyter::http::wait_answers(local, token, Duration::from_secs(common.timeout)) => ok,
         () = connect::interrupted() => {
             if common.cancel_before_ready {
                 match job::cancel_and_confirm(conn, &c.job_id, Duration::from_secs(30)).await {

@@ -529,7 +529,9 @@ impl<R: Runtime> Run<R> {
                 "the forward has no port",
             ));
         };
-        if !wait_api(local, &token, Duration::from_secs(60)).await {
+        if !tunnelbook_core::jupyter::http::wait_answers(local, &token, Duration::from_secs(60))
+            .await
+        {
             forward.close().await;
             return self.fail(AppError::new(
                 ErrorCode::Jupyter,
@@ -689,25 +691,6 @@ impl<R: Runtime> Run<R> {
             }
         }
     }
-}
-
-/// Waits until JupyterLab answers through `local` (with the token).
-async fn wait_api(
-    local: std::net::SocketAddr,
-    token: &Sensitive<String>,
-    timeout: Duration,
-) -> bool {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while tokio::time::Instant::now() < deadline {
-        if let Ok(r) =
-            tunnelbook_core::jupyter::http::request(local, "GET", "/api/status", Some(token)).await
-            && r.status == 200
-        {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    false
 }
 
 #[cfg(test)]

@@ -64,6 +64,22 @@ fn bad(msg: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, msg.to_string())
 }
 
+/// Asks `GET /api/status` through `addr` with `token` every 300 ms until the server answers 200
+/// or `timeout` has passed; whether it answered. For a server just reached through a new tunnel
+/// (a SLURM job's JupyterLab behind the login node).
+pub async fn wait_answers(addr: SocketAddr, token: &Sensitive<String>, timeout: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(r) = request(addr, "GET", "/api/status", Some(token)).await
+            && r.status == 200
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    false
+}
+
 /// Parses a whole `Connection: close` response.
 pub fn parse(raw: &[u8]) -> std::io::Result<Response> {
     let end = raw
