@@ -67,6 +67,10 @@ describe('GPU picker', () => {
     expect(cards[1]).toHaveTextContent('best');
     expect(cards[0]).not.toHaveClass('free');
     expect(cards[0]).toHaveTextContent('busy');
+    // Utilization is named as nvidia-smi names it, not "N% busy" beside the "busy" badge (a GPU
+    // in use at 0 % read "busy" and "0% busy" at once in the first-use trial).
+    expect(cards[0]).toHaveTextContent(/\d+% utilization/);
+    expect(cards[0]).not.toHaveTextContent(/% busy/);
     // Each card says why, in words.
     const why = screen.getAllByTestId('gpu-why');
     expect(why[0]).toHaveTextContent('in use by bob');
