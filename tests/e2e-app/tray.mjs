@@ -300,11 +300,14 @@ async function main() {
   await wd('POST', s('/execute/sync'), { script: "document.getElementById('e2e-tray-model').remove()", args: [] });
   step(`tray model with both sessions: ${JSON.stringify(menuLabels(both.items))}`);
   await tab('settings');
+  // The form renders, then again once the settings are loaded: each element is looked up when it
+  // is used (a lookup right after the first render could miss the second one's elements).
   await waitFor('the settings form', () => find('css selector', '#st-refresh'));
-  await type(await find('css selector', '#st-refresh'), '7');
-  await click(await find('css selector', '#st-theme'));
-  await click(await find('css selector', '#st-theme option[value="dark"]'));
-  await click(await find('xpath', "//button[normalize-space()='Save settings']"));
+  await waitFor('the loaded settings', async () => String(await prop(await find('css selector', '#st-refresh'), 'value')) !== '');
+  await type(await waitFor('the interval field', () => find('css selector', '#st-refresh')), '7');
+  await click(await waitFor('the theme list', () => find('css selector', '#st-theme')));
+  await click(await waitFor('the dark theme', () => find('css selector', '#st-theme option[value="dark"]')));
+  await click(await waitFor('Save settings', () => find('xpath', "//button[normalize-space()='Save settings']")));
   await waitFor('saved', () => find('xpath', "//*[@role='status' and normalize-space()='Saved.']"));
   await shot('settings.png');
   await endSession();
