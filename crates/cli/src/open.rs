@@ -12,7 +12,6 @@ use std::{
 
 use tokio_util::sync::CancellationToken;
 use tunnelbook_core::{
-    gpu::GpuSelector,
     host::{HostSession, HostSpec, ReconnectPolicy},
     session::{Session, SessionEvent, SessionHost, SessionSpec, StepState},
     sftp::{self, Progress, Sftp, SftpError},
@@ -28,15 +27,9 @@ pub struct OpenArgs {
     name: String,
     /// The notebook (`.ipynb`); its whole folder goes up with it.
     notebook: PathBuf,
-    /// GPU: auto, none, an index or a GPU-…/MIG-… UUID (default: the profile's, else auto).
-    #[arg(long)]
-    gpu: Option<String>,
-    /// Python environment on the host: a path (venv or conda prefix) or a conda env name.
-    #[arg(long)]
-    env: Option<String>,
-    /// Lmod / Environment Modules module to load first; repeat for several.
-    #[arg(long = "module", value_name = "M")]
-    modules: Vec<String>,
+    /// GPU, environment and modules, as for `up`.
+    #[command(flatten)]
+    choice: crate::up::LaunchChoice,
     /// The folder on the host (default: the host's projects folder from sync.toml, else
     /// ~/tunnelbook, then the local folder's name).
     #[arg(long)]
@@ -133,12 +126,7 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
     };
     let folder = folder.to_path_buf();
     let rel = file_name.to_string_lossy().into_owned();
-    let gpu = match args
-        .gpu
-        .as_deref()
-        .map(str::parse::<GpuSelector>)
-        .transpose()
-    {
+    let gpu = match args.choice.gpu() {
         Ok(g) => g,
         Err(e) => {
             eprintln!("tunnelbook: {e}");
@@ -295,10 +283,8 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
     );
     spec.secrets = crate::hosts::system_keychain().ok();
     spec.host_session = Some(host.clone());
-    spec.gpu = gpu;
+    args.choice.apply(gpu, &mut spec);
     spec.free_rule = connect::free_rule(global);
-    spec.env = args.env.clone();
-    spec.modules = args.modules.clone();
     spec.notebook_dir = Some(remote_root.clone());
     spec.ready_timeout = Duration::from_secs(args.timeout);
     spec.stop_server_on_cancel = args.stop_on_exit;

@@ -17,16 +17,9 @@ use crate::{Global, connect};
 pub struct UpArgs {
     /// Saved host name, or `local` for this computer.
     name: String,
-    /// GPU: auto, none, an index or a GPU-…/MIG-… UUID (default: the profile's, else auto).
-    #[arg(long)]
-    gpu: Option<String>,
-    /// Python environment: a path (venv or conda prefix, or an interpreter) or a conda env name.
-    #[arg(long)]
-    env: Option<String>,
-    /// Lmod / Environment Modules module to load before launching (default: the profile's saved
-    /// list); repeat for several, loaded in order.
-    #[arg(long = "module", value_name = "M")]
-    modules: Vec<String>,
+    /// GPU, environment and modules.
+    #[command(flatten)]
+    choice: LaunchChoice,
     /// Directory JupyterLab serves (default: the profile's, else home).
     #[arg(long)]
     dir: Option<String>,
@@ -51,18 +44,50 @@ pub struct UpArgs {
     timings: bool,
 }
 
+/// What a launch runs on, as `up` and `open` take it: GPU, environment, modules.
+#[derive(Debug, clap::Args)]
+pub struct LaunchChoice {
+    /// GPU: auto, none, an index or a GPU-…/MIG-… UUID (default: the profile's, else auto).
+    #[arg(long)]
+    gpu: Option<String>,
+    /// Python environment: a path (venv or conda prefix, or an interpreter) or a conda env name.
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Lmod / Environment Modules module to load before launching (default: the profile's saved
+    /// list); repeat for several, loaded in order.
+    #[arg(long = "module", value_name = "M")]
+    modules: Vec<String>,
+}
+
+impl LaunchChoice {
+    /// `--gpu`, read.
+    ///
+    /// # Errors
+    /// A value that is not auto, none, an index or a UUID, in words.
+    pub fn gpu(&self) -> Result<Option<GpuSelector>, String> {
+        self.gpu
+            .as_deref()
+            .map(str::parse::<GpuSelector>)
+            .transpose()
+            .map_err(|e| e.to_string())
+    }
+
+    /// Puts the choices into `spec` with `gpu` as [`LaunchChoice::gpu`] read it (unset ones keep
+    /// the profile's defaults).
+    pub fn apply(&self, gpu: Option<GpuSelector>, spec: &mut SessionSpec) {
+        spec.gpu = gpu;
+        spec.env.clone_from(&self.env);
+        spec.modules.clone_from(&self.modules);
+    }
+}
+
 /// Runs a session, prints progress to stderr and the URL (or JSON) to stdout, then keeps the
 /// tunnel open until Ctrl-C / SIGTERM, reconnecting through network drops (the URL stays
 /// valid). When the server itself dies, Enter starts a new one behind the same port (the new URL,
 /// or JSON, is printed again); without a terminal, `up` then ends with status 1. Exit status 1
 /// when a step fails, 255 when the host cannot be reached or the connection is lost for good.
 pub async fn run(global: &Global, args: UpArgs) -> ExitCode {
-    let gpu = match args
-        .gpu
-        .as_deref()
-        .map(str::parse::<GpuSelector>)
-        .transpose()
-    {
+    let gpu = match args.choice.gpu() {
         Ok(g) => g,
         Err(e) => {
             eprintln!("tunnelbook: {e}");
@@ -79,7 +104,7 @@ pub async fn run(global: &Global, args: UpArgs) -> ExitCode {
     if crate::slurm::wanted(&profile, &args.slurm) {
         let common = crate::slurm::UpCommon {
             name: args.name.clone(),
-            env: args.env.clone(),
+            env: args.choice.env.clone(),
             dir: args.dir.clone(),
             port: args.port,
             json: args.json,
@@ -109,10 +134,8 @@ pub async fn run(global: &Global, args: UpArgs) -> ExitCode {
     };
     let mut spec = SessionSpec::new(host, profile);
     spec.secrets = secrets;
-    spec.gpu = gpu;
+    args.choice.apply(gpu, &mut spec);
     spec.free_rule = connect::free_rule(global);
-    spec.env = args.env;
-    spec.modules = args.modules;
     spec.notebook_dir = args.dir;
     spec.local_port = args.port;
     spec.ready_timeout = std::time::Duration::from_secs(args.timeout);
