@@ -79,6 +79,12 @@ impl SessionEntry {
         }
     }
 
+    /// Ids of the Tunnelbook servers (`tb-…`) this session reopened from an earlier run: the
+    /// app's notebooks too (servers started by hand, `pid-N`, are only looked at).
+    pub fn reopened_notebooks(&self) -> impl Iterator<Item = &String> {
+        self.attached.keys().filter(|id| id.starts_with("tb-"))
+    }
+
     /// The profile whose defaults the notebook takes (a bare `local` one for this computer).
     pub fn profile(&self) -> Profile {
         self.chain

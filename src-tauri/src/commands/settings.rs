@@ -156,18 +156,11 @@ pub async fn quit<R: Runtime>(app: &AppHandle<R>, stop_notebooks: bool) {
         .collect();
     for id in live {
         if stop_notebooks {
-            // Tunnelbook's servers reopened from an earlier run (ids `tb-…`) are this app's
-            // notebooks too; servers started by hand are only disconnected.
+            // Tunnelbook's servers reopened from an earlier run are this app's notebooks too.
             let attached: Vec<String> = state
                 .sessions()
                 .get(&id)
-                .map(|e| {
-                    e.attached
-                        .keys()
-                        .filter(|s| s.starts_with("tb-"))
-                        .cloned()
-                        .collect()
-                })
+                .map(|e| e.reopened_notebooks().cloned().collect())
                 .unwrap_or_default();
             for server in attached {
                 let stopped =

@@ -284,8 +284,7 @@ pub async fn perform<R: Runtime>(app: AppHandle<R>, action: TrayAction) -> Resul
         TrayAction::Quit => {
             // Its own notebooks, and Tunnelbook's servers it reopened (from an earlier run).
             let notebooks = state.sessions().values().any(|e| {
-                e.summary.status == SessionStatus::Ready
-                    || e.attached.keys().any(|id| id.starts_with("tb-"))
+                e.summary.status == SessionStatus::Ready || e.reopened_notebooks().next().is_some()
             });
             if notebooks {
                 // The UI asks whether to stop the remote notebooks, then calls `quit_app`.
