@@ -89,3 +89,62 @@ pub fn run_in_pty(cmd: &Command, cols: u16, rows: u16, steps: &[Step]) -> PtyRun
             .unwrap_or_default(),
     }
 }
+
+/// A program for [`echo_pair`]: its argv and environment changes (not its stdio).
+fn program(cmd: &Command) -> Value {
+    let env: serde_json::Map<String, Value> = cmd
+        .get_envs()
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.map_or(Value::Null, |v| {
+                    Value::String(v.to_string_lossy().into_owned())
+                }),
+            )
+        })
+        .collect();
+    let argv: Vec<String> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    json!({ "argv": argv, "env": env })
+}
+
+/// Keystroke echo round trips (ms) of two programs, each in a `cols` × `rows` pseudo-terminal
+/// running a shell: `count` keystrokes each, typed in pairs that alternate which program goes
+/// first (`tests/pty/echo_pair.py`), so a machine whose load changes weighs on both alike.
+///
+/// # Errors
+/// The step that failed (a shell that did not answer, an echo that did not come back).
+pub fn echo_pair(
+    a: &Command,
+    b: &Command,
+    cols: u16,
+    rows: u16,
+    count: usize,
+) -> Result<(Vec<f64>, Vec<f64>), String> {
+    let out = Command::new("python3")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pty/echo_pair.py"))
+        .arg(cols.to_string())
+        .arg(rows.to_string())
+        .arg(count.to_string())
+        .arg(Value::Array(vec![program(a), program(b)]).to_string())
+        .output()
+        .map_err(|e| format!("python3: {e}"))?;
+    let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "echo_pair.py: {e}; stderr {:?}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    if let Some(failed) = v["failed"].as_str() {
+        return Err(failed.to_string());
+    }
+    let times = |i: usize| -> Vec<f64> {
+        v["latencies_ms"][i]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default()
+    };
+    Ok((times(0), times(1)))
+}

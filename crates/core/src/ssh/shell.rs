@@ -341,10 +341,19 @@ impl Connection {
     /// the connection. For a connection that carries only this shell, read by a loop that does
     /// nothing else (the CLI's `tunnelbook shell`), as `ssh` does.
     ///
+    /// The connection also stops acknowledging each read at once (see `socket.rs`): that is for
+    /// sshd's Nagle-delayed small packets on forwards, and sshd turns Nagle off for a session with
+    /// a terminal, so here it would only put an ACK packet between each echo and the screen.
+    ///
     /// # Errors
     /// As [`Connection::open_shell`].
     pub async fn open_shell_direct(&self, spec: &ShellSpec) -> Result<Shell, SshError> {
         let (read, input) = self.start_shell(spec).await?;
+        if spec.pty.is_some() {
+            self.inner
+                .prompt_ack
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(Shell {
             input,
             output: ShellOutput {

@@ -10,6 +10,10 @@
 use std::{
     io,
     pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     task::{Context, Poll},
 };
 
@@ -22,14 +26,20 @@ use tokio::{
 /// reads; the buffer turns those into one read per many packets.
 const READ_BUFFER: usize = 256 * 1024;
 
-/// The socket russh runs a connection over.
-pub(super) fn wrap(tcp: TcpStream) -> BufReader<PromptAck> {
+/// The socket russh runs a connection over; `prompt` turns the ACK after each read on (the
+/// default) and off ([`super::Connection`] keeps it).
+pub(super) fn wrap(tcp: TcpStream, prompt: Arc<AtomicBool>) -> BufReader<PromptAck> {
     ack_every_segment(&tcp);
-    BufReader::with_capacity(READ_BUFFER, PromptAck(tcp))
+    BufReader::with_capacity(READ_BUFFER, PromptAck(tcp, prompt))
 }
 
-/// A TCP stream that acknowledges received data as soon as it is read.
-pub(super) struct PromptAck(TcpStream);
+/// A switch for [`wrap`]'s ACK after each read, on at first.
+pub(super) fn prompt_ack_switch() -> Arc<AtomicBool> {
+    Arc::new(AtomicBool::new(true))
+}
+
+/// A TCP stream that acknowledges received data as soon as it is read, while its switch is on.
+pub(super) struct PromptAck(TcpStream, Arc<AtomicBool>);
 
 impl AsyncRead for PromptAck {
     fn poll_read(
@@ -39,7 +49,10 @@ impl AsyncRead for PromptAck {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.0).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+        if matches!(polled, Poll::Ready(Ok(())))
+            && buf.filled().len() > before
+            && self.1.load(Ordering::Relaxed)
+        {
             ack_now(&self.0);
         }
         polled
