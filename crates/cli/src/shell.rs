@@ -11,7 +11,7 @@ use std::{
     process::ExitCode,
 };
 
-use tunnelbook_core::ssh::{PtySpec, ShellEvent, ShellInput, ShellSpec};
+use tunnelbook_core::ssh::{PtySpec, ShellEvent, ShellExit, ShellInput, ShellOutput, ShellSpec};
 
 use crate::{Global, connect};
 
@@ -101,19 +101,52 @@ pub async fn run(global: &Global, args: ShellArgs) -> ExitCode {
     } else {
         None
     };
-    let mut output = shell.output;
+    let output = shell.output;
     let input = shell.input;
     // A terminal is read here on the runtime's one thread when it can be polled (Unix), so a
     // keystroke goes to the socket without a thread hand-over; otherwise from a thread.
-    let mut keys = if tty { TtyInput::new() } else { None };
+    let keys = if tty { TtyInput::new() } else { None };
     if keys.is_none() {
         pump_stdin(input.clone());
     }
-    let mut key_buf = vec![0u8; TtyInput::BUF];
     let resizes = tokio::spawn(follow_size(input.clone(), tty));
+    // A task of its own rather than the runtime's main future: russh's session task then wakes it
+    // onto the run queue directly, where waking the main future costs the runtime an extra poll
+    // of its event queue before each write to the terminal (keystroke echo latency).
+    let pump = tokio::spawn(pump(keys, input, output));
+    let exit = pump.await.ok().flatten();
+    resizes.abort();
+    drop(raw);
+    conn.close().await;
+    match exit {
+        Some(exit) if exit.connection_lost => {
+            eprintln!(
+                "tunnelbook: the connection to {} was lost; the shell ended with it",
+                conn.destination()
+            );
+            ExitCode::from(255)
+        }
+        Some(exit) => {
+            if let (None, Some(signal)) = (exit.status, &exit.signal) {
+                eprintln!("tunnelbook: the remote shell was killed by signal {signal}");
+            }
+            ExitCode::from(exit.code())
+        }
+        None => ExitCode::from(255),
+    }
+}
+
+/// Copies keystrokes to the shell and its output to this terminal until the shell ends (its
+/// exit), the connection does (`None`), or Ctrl-C reaches this process (`None`).
+async fn pump(
+    mut keys: Option<TtyInput>,
+    input: ShellInput,
+    mut output: ShellOutput,
+) -> Option<ShellExit> {
+    let mut key_buf = vec![0u8; TtyInput::BUF];
     let mut stdout = std::io::stdout();
     let mut stderr = std::io::stderr();
-    let exit = loop {
+    loop {
         tokio::select! {
             read = TtyInput::read(&mut keys, &mut key_buf) => match read {
                 Ok(n) if n > 0 => {
@@ -144,25 +177,6 @@ pub async fn run(global: &Global, args: ShellArgs) -> ExitCode {
                 break None;
             }
         }
-    };
-    resizes.abort();
-    drop(raw);
-    conn.close().await;
-    match exit {
-        Some(exit) if exit.connection_lost => {
-            eprintln!(
-                "tunnelbook: the connection to {} was lost; the shell ended with it",
-                conn.destination()
-            );
-            ExitCode::from(255)
-        }
-        Some(exit) => {
-            if let (None, Some(signal)) = (exit.status, &exit.signal) {
-                eprintln!("tunnelbook: the remote shell was killed by signal {signal}");
-            }
-            ExitCode::from(exit.code())
-        }
-        None => ExitCode::from(255),
     }
 }
 
