@@ -46,6 +46,49 @@ fn first_200(rt: &tokio::runtime::Runtime, port: u16, token: &Sensitive<String>)
     panic!("no 200 from /api/status on {port}");
 }
 
+/// Server files of Jupyter servers that were killed (`jpserver-PID.json` whose process is
+/// gone), as they pile up in a long-used account's runtime dir; removed on drop.
+struct StaleServerFiles(Vec<std::path::PathBuf>);
+
+impl StaleServerFiles {
+    fn plant(n: u32) -> StaleServerFiles {
+        let dir = std::path::Path::new("/home")
+            .join(USER)
+            .join(".local/share/jupyter/runtime");
+        std::fs::create_dir_all(&dir).unwrap();
+        let files: Vec<_> = (0..n)
+            .map(|i| {
+                // Near the top of the pid range, where no process of this short run will be.
+                let pid = 4_190_000 + i;
+                let file = dir.join(format!("jpserver-{pid}.json"));
+                std::fs::write(
+                    &file,
+                    format!(
+                        r#"{{"pid": {pid}, "port": {}, "hostname": "127.0.0.1", "token": "x"}}"#,
+                        9000 + i
+                    ),
+                )
+                .unwrap();
+                file
+            })
+            .collect();
+        tunnelbook_testbed::run(
+            std::process::Command::new("chown")
+                .args(["-R", USER])
+                .arg(&dir),
+        );
+        StaleServerFiles(files)
+    }
+}
+
+impl Drop for StaleServerFiles {
+    fn drop(&mut self) {
+        for f in &self.0 {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
 fn token_of(url: &str) -> Sensitive<String> {
     Sensitive::new(url.split("token=").nth(1).unwrap().to_string())
 }
@@ -67,8 +110,10 @@ fn main() {
     let scenario = two_gpu_scenario(holder.pid());
     let _shim = NvidiaSmiShim::install(USER, scenario.path());
 
+    let _stale = StaleServerFiles::plant(40);
+
     println!(
-        "# notebook paths: tunnelbook vs OpenSSH by hand, until /api/status answers 200 (JupyterLab in {})",
+        "# notebook paths: tunnelbook vs OpenSSH by hand, until /api/status answers 200 (JupyterLab in {}; 40 stale jpserver files in the runtime dir)",
         venv.display()
     );
     let (mut up_tb, mut up_ssh) = (Vec::new(), Vec::new());

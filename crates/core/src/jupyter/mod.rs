@@ -281,16 +281,81 @@ pub(crate) fn log_tail(text: &str, n: usize) -> String {
 /// systemd-logind deletes that when the user's last session ends, which would take the sockets
 /// and records of servers meant to outlive the connection with it.
 /// It also defines `tb_alive PID`: whether the process exists and is not a zombie (an orphan
-/// whose parent does not reap it still answers `kill -0`).
+/// whose parent does not reap it still answers `kill -0`). Where there is a `/proc` it reads the
+/// state from `/proc/PID/stat` with shell builtins (after the last `) `: the command name in
+/// parentheses is the process's own, any text): a listing checks every server file in the
+/// runtime directories, and stale ones pile up there (Jupyter leaves its file behind when it is
+/// killed), so a `ps` per file made `ls` and `attach` slower with every crash.
 pub(crate) const RUNTIME_DIR_SH: &str = r#"umask 077
-tb_alive() { tb_st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1; case $tb_st in Z*|"") return 1 ;; esac; }
+tb_alive() {
+    if [ -r "/proc/$1/stat" ]; then
+        tb_st=; read -r tb_st < "/proc/$1/stat" || return 1
+        tb_st=${tb_st##*) }; case $tb_st in Z*|X*|"") return 1 ;; esac; return 0
+    fi
+    [ -d /proc/self ] && return 1
+    tb_st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1; case $tb_st in Z*|"") return 1 ;; esac
+}
 tb_dir=$HOME/.tunnelbook/run
 mkdir -p "$tb_dir" && chmod 700 "$HOME/.tunnelbook" "$tb_dir" || { echo "tunnelbook: cannot create $tb_dir" >&2; exit 91; }
 "#;
 
 #[cfg(test)]
 mod tests {
-    use super::notebook_url;
+    use super::{RUNTIME_DIR_SH, notebook_url};
+
+    /// `tb_alive` (read from `/proc` with shell builtins): this shell and a running process are
+    /// alive; an unreaped child (a zombie) and a pid nobody has are not; a command name that
+    /// imitates a state field (`x) Z y`, which anyone can give their program) does not fool it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn tb_alive_tells_running_processes_from_zombies_and_ended_ones() {
+        use std::process::Command;
+        let home = tempfile::tempdir().unwrap();
+        let bin = tempfile::tempdir().unwrap();
+        let fake = bin.path().join("x) Z y");
+        std::fs::copy("/bin/sleep", &fake).unwrap();
+        let mut named = Command::new(&fake).arg("10").spawn().unwrap();
+        // A parent that never reaps its child: `exec` replaces the shell that started it.
+        let mut parent = Command::new("sh")
+            .args(["-c", "sleep 0.01 & exec sleep 10"])
+            .spawn()
+            .unwrap();
+        let children = format!("/proc/{0}/task/{0}/children", parent.id());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let zombie = loop {
+            let listed = std::fs::read_to_string(&children).unwrap_or_default();
+            if let Some(pid) = listed.split_whitespace().next()
+                && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+                    st.rsplit_once(") ")
+                        .is_some_and(|(_, r)| r.starts_with('Z'))
+                })
+            {
+                break pid.to_string();
+            }
+            assert!(std::time::Instant::now() < deadline, "no zombie child");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let script = format!(
+            "{RUNTIME_DIR_SH}for p in $$ {} {zombie} 99999999; do if tb_alive $p; then echo alive; else echo gone; fi; done",
+            named.id()
+        );
+        let out = Command::new("sh")
+            .args(["-c", &script])
+            .env("HOME", home.path())
+            .output()
+            .unwrap();
+        let _ = named.kill();
+        let _ = parent.kill();
+        let _ = (named.wait(), parent.wait());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .collect::<Vec<_>>(),
+            ["alive", "alive", "gone", "gone"],
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 
     #[test]
     fn notebook_urls_point_at_the_file_and_keep_the_token() {
