@@ -308,7 +308,7 @@ pub async fn stop_server<R: Runtime>(
     if let Some((handle, window)) = own {
         // What is unsaved in its window goes to the server before both stop.
         if let Some(w) = window.as_deref().and_then(|l| app.get_webview_window(l)) {
-            super::notebook::save_documents(&[w], std::time::Duration::from_secs(2)).await;
+            super::notebook::save_documents(&[w], super::notebook::SAVE_WAIT).await;
         }
         close_window(&app, window);
         if let Some(handle) = handle {
