@@ -517,7 +517,7 @@ mod tests {
     }
 
     #[test]
-    fn a servers_cuda_visible_devices_is_labelled_as_the_gpu_a_person_knows() {
+    fn a_servers_cuda_visible_devices_is_labelled_as_the_gpu_a_person_knows() {
         let snap = scenario("a100-mig-4x", "alice");
         assert_eq!(
             snap.label_of("GPU-f0e1d2c3-9999-8888-7777-666655554444")
