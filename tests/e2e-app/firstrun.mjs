@@ -412,17 +412,22 @@ async function main() {
   await waitFor('the second notebook window', async () => (await windows()) === 2, 30000);
   const nb2 = (await wd('GET', s('/window/handles'))).find((h) => h !== main3);
   await wd('POST', s('/window'), { handle: nb2 });
-  await waitFor('the Python 3 card in the second window', () => find('css selector', pythonCard), 90000);
-  await sleep(2000);
-  await waitFor('a click on the Python 3 card', async () => {
-    await rawClick(await find('css selector', pythonCard));
-    return true;
+  // JupyterLab restores the last workspace (2a's notebook) instead of the launcher: a new
+  // notebook through its own command (File ▸ New ▸ Notebook).
+  await waitFor('JupyterLab in the second window', () => find('css selector', '.jp-LabShell'), 90000);
+  await waitFor("JupyterLab's commands", () =>
+    wd('POST', s('/execute/sync'), { script: 'return !!(window.jupyterapp && window.jupyterapp.commands.hasCommand("notebook:create-new"));', args: [] }), 60000);
+  const created2 = await wd('POST', s('/execute/async'), {
+    script: 'const done = arguments[arguments.length - 1]; window.jupyterapp.commands.execute("notebook:create-new", { kernelName: "python3" }).then(() => done(true), (e) => done(String(e)));',
+    args: [],
   });
-  await waitFor('the first cell of the second notebook', () => find('css selector', editorSelector), 60000);
+  if (created2 !== true) throw new Error(`no new notebook: ${created2}`);
+  const activeEditor = '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell .cm-content';
+  await waitFor('the first cell of the second notebook', () => find('css selector', activeEditor), 60000);
   await sleep(2000);
   const marker = `saved by closing the window ${Date.now()}`;
   await waitFor('typing in the cell', async () => {
-    const editor = await find('css selector', editorSelector);
+    const editor = await find('css selector', activeEditor);
     await rawClick(editor);
     await wd('POST', s(`/element/${editor}/value`), { text: `print("${marker}")` });
     return true;
