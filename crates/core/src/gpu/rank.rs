@@ -536,10 +536,19 @@ mod tests {
                 .as_deref(),
             Some("GPU 3")
         );
-        let parent = snap.gpus.iter().find(|g| g.index == 1).unwrap().uuid.clone();
+        let parent = snap
+            .gpus
+            .iter()
+            .find(|g| g.index == 1)
+            .unwrap()
+            .uuid
+            .clone();
         assert_eq!(snap.label_of(&parent).as_deref(), Some("GPU 1"));
         // Gone from the host, or no GPU at all: nothing to say.
-        assert_eq!(snap.label_of("GPU-00000000-dead-beef-0000-000000000000"), None);
+        assert_eq!(
+            snap.label_of("GPU-00000000-dead-beef-0000-000000000000"),
+            None
+        );
         assert_eq!(snap.label_of(""), None);
     }
 
