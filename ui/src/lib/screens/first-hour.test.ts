@@ -264,6 +264,30 @@ describe('one connection per host', () => {
   });
 });
 
+describe("the tray's sessions on the host cards", () => {
+  it('a session the tray starts is followed in its host\'s view (the card), the shown host stays', async () => {
+    const { HostViews } = await import('../state/host-views.svelte');
+    const { emit } = await import('../test/mock-backend');
+    backend.listServers.mockResolvedValue([]);
+    backend.gpuSnapshot.mockResolvedValue(null);
+    const views = new HostViews();
+    backend.startSession.mockResolvedValueOnce('s1');
+    await views.start('other');
+    // The session connects while the list is being read: the event is not lost.
+    let answer: (v: unknown) => void = () => {};
+    backend.listSessions.mockReturnValueOnce(new Promise((r) => (answer = r)));
+    const following = views.follow('gpu-box', 's2');
+    await vi.waitFor(() => expect(backend.listSessions).toHaveBeenCalled());
+    emit('session', { sessionId: 's2', step: 'readGpus', state: 'done', message: '2 GPUs', error: null });
+    answer([{ id: 's2', hostId: 'gpu-box', status: 'starting', gpu: null, url: null, serverId: null, window: null, env: null }]);
+    await following;
+    expect(views.byHost['gpu-box'].phase).toBe('connected');
+    expect(views.states['gpu-box'].words).toBe('Connected');
+    expect(views.current).toBe('other');
+    expect(backend.startSession).toHaveBeenCalledTimes(1);
+  });
+});
+
 describe('host cards show the live state of their host', () => {
   it('connecting, connected, starting JupyterLab, notebook ready on GPU N, connection lost', async () => {
     const { HostViews } = await import('../state/host-views.svelte');

@@ -150,18 +150,18 @@ export class ConnectState {
     this.reopened = null;
     this.summary = null;
     this.#early = [];
+    // Connecting until the list says otherwise: a readGpus event arriving meanwhile moves it on.
+    this.steps = freshSteps();
+    this.log = ['connecting (started elsewhere)'];
+    this.phase = 'running';
     let summary: SessionSummary | null = null;
     try {
       summary = (await backend.listSessions())?.find((s) => s.id === sessionId) ?? null;
     } catch {
       // Taken as connected: what the session does next arrives as events.
     }
-    if (summary?.status === 'starting') {
-      this.steps = freshSteps();
-      this.log = ['connecting (started elsewhere)'];
-      this.phase = 'running';
-      return;
-    }
+    if (this.sessionId !== sessionId || this.phase !== 'running') return;
+    if (summary?.status === 'starting') return;
     const connected: SessionStep[] = ['connect', 'hostKey', 'authenticate', 'readGpus'];
     const ready = summary !== null && summary.url !== null && (summary.status === 'ready' || summary.status === 'disconnected');
     const done = ready ? [...connected, ...LAUNCH_STEPS] : connected;

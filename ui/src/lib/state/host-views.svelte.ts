@@ -141,6 +141,15 @@ export class HostViews {
     await view.adopt(hostId, sessionId);
   }
 
+  /** Follows session `sessionId` on `hostId` (started by the tray) in that host's view, for its
+   * host card, without changing the host shown; a view already following it stays as it is. */
+  async follow(hostId: string, sessionId: string): Promise<void> {
+    if (this.byHost[hostId]?.sessionId === sessionId) return;
+    const shown = this.current;
+    await this.adopt(hostId, sessionId);
+    if (shown !== null && this.byHost[shown]) this.current = shown;
+  }
+
   /** Shows `hostId`'s view. */
   show(hostId: string): void {
     if (this.byHost[hostId]) this.current = hostId;
