@@ -7,6 +7,7 @@ const COMMANDS: &[&str] = &[
     "save_host",
     "delete_host",
     "start_session",
+    "live_session",
     "cancel_session",
     "answer_prompt",
     "run_command",

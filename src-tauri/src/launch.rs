@@ -308,22 +308,18 @@ pub async fn drive_notebook<R: Runtime>(
             CoreEvent::ServerGone { reason } => {
                 // Core keeps the session for a restart or a close; so does the app.
                 state.set_status(&id, SessionStatus::Failed);
-                let error = AppError::new(
-                    tunnelbook_core::error::ErrorCode::ServerGone,
-                    format!(
-                        "the JupyterLab server is gone: {reason}. Restart it (same address, \
-                         unsaved notebook changes are lost) or stop this notebook."
-                    ),
-                );
+                // Core's typed problem as it is (code `serverGone`, what was seen in words): the
+                // UI switches on the code for Restart server and what to say next.
+                let error = AppError::from(reason);
                 notebook_banner(
                     &app,
                     &state,
                     &id,
                     Some(&format!(
-                        "The JupyterLab server on {} is gone ({reason}). Restart it from \
-                         Tunnelbook's window (same address; unsaved changes are lost) or close \
-                         this window.",
-                        host_name(&state, &id)
+                        "{}: {}. Restart it from Tunnelbook's window (same address; unsaved \
+                         changes are lost) or close this window.",
+                        host_name(&state, &id),
+                        error.message
                     )),
                 );
                 emit(

@@ -68,6 +68,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
             commands::jupyter::check_environment,
             commands::settings::tray_action,
             commands::connect::start_session,
+            commands::connect::live_session,
             commands::connect::cancel_session,
             commands::connect::answer_prompt,
             commands::connect::run_command,

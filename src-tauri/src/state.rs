@@ -183,6 +183,23 @@ impl AppState {
         list
     }
 
+    /// The session whose connection to host `host_id` is open, being dialed or being
+    /// re-established — not closed and not given up (a failed connect ends it) — the newest
+    /// when several. One connection per host: Connect shows this session instead of dialing
+    /// a second one.
+    pub fn live_session(&self, host_id: &str) -> Option<String> {
+        let sessions = self.sessions();
+        sessions
+            .values()
+            .filter(|e| {
+                e.summary.host_id == host_id
+                    && e.summary.status != SessionStatus::Closed
+                    && !e.host.is_ended()
+            })
+            .map(|e| e.summary.id.clone())
+            .max_by_key(|id| id.trim_start_matches('s').parse::<u32>().unwrap_or(0))
+    }
+
     /// Changes the status of session `id`, if it still exists.
     pub fn set_status(&self, id: &str, status: SessionStatus) {
         if let Some(entry) = self.sessions().get_mut(id) {

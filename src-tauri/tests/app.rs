@@ -1509,3 +1509,100 @@ fn an_lmod_module_chosen_in_the_app_is_kept_and_loaded_by_a_later_launch() {
     )
     .unwrap();
 }
+
+/// One connection per host: starting a session on a host whose session is live gives that
+/// session back (nothing dialed, no second entry in the list); once it is closed a new one
+/// starts. `live_session` names it for the UI's Connect.
+#[test]
+fn a_host_with_a_live_session_is_not_connected_twice() {
+    let home = tempfile::tempdir().unwrap();
+    let app = app(home.path());
+    let main = main_window(&app);
+    let (tx, rx) = mpsc::channel();
+    app.listen("session", move |event| {
+        let _ = tx.send(event.payload().to_string());
+    });
+    let none = invoke(
+        &main,
+        APP_ORIGIN,
+        "live_session",
+        json!({ "hostId": "local" }),
+    )
+    .unwrap();
+    assert_eq!(none, Value::Null);
+    let id = invoke(
+        &main,
+        APP_ORIGIN,
+        "start_session",
+        json!({ "hostId": "local" }),
+    )
+    .unwrap();
+    // Live while it connects already, and once connected.
+    let live = invoke(
+        &main,
+        APP_ORIGIN,
+        "live_session",
+        json!({ "hostId": "local" }),
+    )
+    .unwrap();
+    assert_eq!(live, id);
+    while let Ok(payload) = rx.recv_timeout(Duration::from_secs(5)) {
+        let event: Value = serde_json::from_str(&payload).unwrap();
+        if event["step"] == "readGpus" && event["state"] != "running" {
+            break;
+        }
+    }
+    let again = invoke(
+        &main,
+        APP_ORIGIN,
+        "start_session",
+        json!({ "hostId": "local" }),
+    )
+    .unwrap();
+    assert_eq!(
+        again, id,
+        "a second session was started beside the live one"
+    );
+    let sessions = invoke(&main, APP_ORIGIN, "list_sessions", json!({})).unwrap();
+    assert_eq!(sessions.as_array().unwrap().len(), 1, "{sessions:#}");
+    // Another host is another connection.
+    let other = invoke(
+        &main,
+        APP_ORIGIN,
+        "live_session",
+        json!({ "hostId": "gpu-box" }),
+    )
+    .unwrap();
+    assert_eq!(other, Value::Null);
+
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+    let gone = invoke(
+        &main,
+        APP_ORIGIN,
+        "live_session",
+        json!({ "hostId": "local" }),
+    )
+    .unwrap();
+    assert_eq!(gone, Value::Null);
+    let fresh = invoke(
+        &main,
+        APP_ORIGIN,
+        "start_session",
+        json!({ "hostId": "local" }),
+    )
+    .unwrap();
+    assert_ne!(fresh, id);
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": fresh }),
+    )
+    .unwrap();
+}

@@ -125,7 +125,8 @@ fn tray_menu_follows_a_local_session() {
     ));
     let after = call(&main, "tray_menu", json!({})).unwrap();
     let local = submenu(&after["items"], "This computer");
-    assert_eq!(labels(local), ["Connected ▸", "---", "New session"]);
+    // One connection per host: a notebook is started on this one, no second session.
+    assert_eq!(labels(local), ["Connected ▸", "---", "Start a notebook"]);
     assert_eq!(labels(submenu(local, "Connected")), ["Stop"]);
     let top = labels(&after["items"]);
     assert!(

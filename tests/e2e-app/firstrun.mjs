@@ -24,8 +24,12 @@
 //     starts no second server: the window offers Reopen, on the same local port.
 //  2b. Two hosts, one failing: the failing one's GPU and Environment screens never show the first
 //     host's; the first keeps its GPU and environment choice.
+//  3a. (issue 14) Connect on the connected host shows its session: no second session, no second
+//     TCP connection to sshd; the host card shows "Connected", then "Notebook ready on GPU 1". The
+//     notebook window closed by its own close button (WM_DELETE_WINDOW) saves its unsaved cell
+//     first. After the restart and Reopen, Sessions shows the reopened notebook's GPU and venv.
 // Screenshots: docs/screenshots/first-run-import.png, environment-add-path.png, host-card-reopen.png,
-// two-hosts-one-failing.png.
+// two-hosts-one-failing.png, host-card-live.png.
 import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
@@ -164,6 +168,42 @@ async function pickInDialog(title, path) {
   }
 }
 const windows = async () => (await wd('GET', s('/window/handles'))).length;
+/** The app's established TCP connections to sshd on `port` (its SSH connections to the host). */
+function sshConnections(sshdPort) {
+  const mine = new Set();
+  for (const pid of appPids()) {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) mine.add(m[1]);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  let n = 0;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10) continue;
+      const remotePort = parseInt(f[2].split(':')[1], 16);
+      if (remotePort === sshdPort && f[3] === '01' && mine.has(f[9])) n += 1;
+    }
+  }
+  return n;
+}
+/** Clicks the close button of every window titled like `title`, as a window manager does
+ * (WM_DELETE_WINDOW; see wm-close.py); returns how many windows were found. */
+function wmClose(title) {
+  let ids = [];
+  try {
+    ids = execFileSync('xdotool', ['search', '--name', title], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim().split('\n').filter(Boolean);
+  } catch {
+    return 0;
+  }
+  if (ids.length > 0) execFileSync('python3', [join(root, 'tests/e2e-app/wm-close.py'), ...ids]);
+  return ids.length;
+}
 const readyOn = async (host) =>
   (await command('list_sessions')).find((x) => x.hostId === host && x.status === 'ready' && x.url) ?? null;
 
@@ -337,16 +377,74 @@ async function main() {
   await waitFor("down-box's own failure", () => find('xpath', button('Edit host')));
   step('two hosts, one failing: down-box shows neither gpu-box\'s GPUs nor its environments; gpu-box keeps GPU 0 and its venv');
 
-  // 3a. Second launch from Hosts: no GPU or environment to choose.
+  // 3a. Second launch from Hosts: gpu-box is still connected (since 2), so its card says so and
+  // Connect shows that session — its "Start JupyterLab" with the saved environment, no GPU or
+  // environment to choose — and opens no second SSH connection (the app's TCP connections to
+  // sshd and its session list both stay at one).
   await rawClick(await find('css selector', '[data-testid="tab-hosts"]'));
+  const liveState = await text(await waitFor("gpu-box's live state", () => find('xpath', `${hostCard('gpu-box')}//*[@data-testid='host-state']`)));
+  if (!liveState.startsWith('Connected')) throw new Error(`gpu-box's card says: ${liveState}`);
+  const openOn = async () => (await command('list_sessions')).filter((x) => x.hostId === 'gpu-box' && x.status !== 'closed');
+  const [connected] = await openOn();
+  const sshBefore = sshConnections(box.port);
+  if (sshBefore < 1) throw new Error(`no SSH connection to gpu-box's sshd while it is connected (${sshBefore})`);
   const before = count.clicks;
   await click(await waitFor('gpu-box Connect', () => find('xpath', `${hostCard('gpu-box')}${button('Connect')}`)));
   await click(await waitFor('Start JupyterLab with the saved choices', () => find('css selector', '[data-testid="launch-saved"]'), 30000));
   await waitFor('the second notebook to be ready', () => find('css selector', '[data-testid="notebook-ready"]'), 120000);
   ready = await readyOn('gpu-box');
   if (ready?.env !== box.venv) throw new Error(`second launch env: ${JSON.stringify(ready)}`);
+  const sessionsAfter = await openOn();
+  if (sessionsAfter.length !== 1 || sessionsAfter[0].id !== connected.id) throw new Error(`Connect opened a second session: ${JSON.stringify(sessionsAfter)} (was ${connected.id})`);
+  const sshAfter = sshConnections(box.port);
+  if (sshAfter !== sshBefore) throw new Error(`Connect on a connected host opened a second SSH connection: ${sshBefore} -> ${sshAfter}`);
   const localPort = new URL(ready.url).port;
-  step(`second launch: ${count.clicks - before} clicks from Hosts (Connect, Start JupyterLab), the saved environment, no choice`);
+  step(`second launch: ${count.clicks - before} clicks from Hosts (Connect, Start JupyterLab), the saved environment, no choice; the same session ${connected.id} and ${sshAfter} SSH connection(s) to sshd, none added`);
+  await rawClick(await find('css selector', '[data-testid="tab-hosts"]'));
+  const readyState = await text(await waitFor("gpu-box's ready state", () => find('xpath', `${hostCard('gpu-box')}//*[@data-testid='host-state']`)));
+  if (readyState !== `Notebook ready on ${ready.gpu}` || ready.gpu !== 'GPU 1') throw new Error(`gpu-box's card says: ${readyState} (the session: ${JSON.stringify(ready)})`);
+  await shot('host-card-live.png');
+  step(`gpu-box's card shows its live state: "${liveState}", then "${readyState}"`);
+
+  // 3a'. The notebook window closed by its own close button saves first: a cell typed (never
+  // saved by hand) is in the notebook file on the host after the window is gone.
+  const main3 = await wd('GET', s('/window'));
+  await waitFor('the second notebook window', async () => (await windows()) === 2, 30000);
+  const nb2 = (await wd('GET', s('/window/handles'))).find((h) => h !== main3);
+  await wd('POST', s('/window'), { handle: nb2 });
+  // JupyterLab restores the last workspace (2a's notebook) instead of the launcher: a new
+  // notebook through its own command (File ▸ New ▸ Notebook).
+  await waitFor('JupyterLab in the second window', () => find('css selector', '.jp-LabShell'), 90000);
+  await waitFor("JupyterLab's commands", () =>
+    wd('POST', s('/execute/sync'), { script: 'return !!(window.jupyterapp && window.jupyterapp.commands.hasCommand("notebook:create-new"));', args: [] }), 60000);
+  const created2 = await wd('POST', s('/execute/async'), {
+    script: 'const done = arguments[arguments.length - 1]; window.jupyterapp.commands.execute("notebook:create-new", { kernelName: "python3" }).then(() => done(true), (e) => done(String(e)));',
+    args: [],
+  });
+  if (created2 !== true) throw new Error(`no new notebook: ${created2}`);
+  const activeEditor = '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell .cm-content';
+  await waitFor('the first cell of the second notebook', () => find('css selector', activeEditor), 60000);
+  await sleep(2000);
+  const marker = `saved by closing the window ${Date.now()}`;
+  await waitFor('typing in the cell', async () => {
+    const editor = await find('css selector', activeEditor);
+    await rawClick(editor);
+    await wd('POST', s(`/element/${editor}/value`), { text: `print("${marker}")` });
+    return true;
+  });
+  await waitFor('the notebook to have unsaved changes', () => find('css selector', '.jp-mod-dirty'), 20000);
+  const notebooksWith = (needle) =>
+    readdirSync(`/home/${box.user}`, { recursive: true })
+      .filter((f) => /\.ipynb$/.test(String(f)) && !String(f).includes('.ipynb_checkpoints'))
+      .filter((f) => readFileSync(join(`/home/${box.user}`, String(f)), 'utf8').includes(needle));
+  if (notebooksWith(marker).length !== 0) throw new Error('the cell was saved before the window was closed');
+  await wd('POST', s('/window'), { handle: main3 });
+  const closed = wmClose('JupyterLab');
+  if (closed === 0) throw new Error('no notebook window found to close');
+  await waitFor('the notebook window to close', async () => (await windows()) === 1, 30000);
+  const savedBy = notebooksWith(marker);
+  if (savedBy.length !== 1) throw new Error(`closing the notebook window lost its unsaved cell (${savedBy.length} notebooks hold it)`);
+  step(`the notebook window's own close saved ${savedBy[0]} first: its unsaved cell is on the host`);
 
   // 3b. Quit with the notebook running, start the app again: the host card offers Reopen, on the
   // same local port.
@@ -377,6 +475,18 @@ async function main() {
   await wd('DELETE', s('/window'));
   await wd('POST', s('/window'), { handle: main2 });
   step(`after quitting with the notebook running and starting again, the host card offers Reopen; it reopened on the same port ${localPort}`);
+  // The session's row shows what the reopened notebook was launched with (its record on the
+  // host), not "—".
+  await rawClick(await find('css selector', '[data-testid="tab-sessions"]'));
+  const sessionRow = await text(await waitFor('the session row', async () => {
+    for (const r of await findAll('css selector', '[data-testid="session-row"]')) {
+      const t = await text(r);
+      if (t.startsWith('gpu-box') && !t.includes('closed')) return r;
+    }
+    return null;
+  }, 20000));
+  if (!sessionRow.includes('GPU 1') || !sessionRow.includes(box.venv)) throw new Error(`the reopened notebook's session row: ${sessionRow}`);
+  step(`Sessions shows the reopened notebook's GPU and environment: ${sessionRow.replace(/\s+/g, ' ')}`);
   // The reopened notebook is the app's notebook too: the tray's Quit asks about it (the first-use
   // trial quit at once here); Cancel keeps the app.
   const quitItem = (await command('tray_menu')).items.find((e) => e.kind === 'action' && e.label === 'Quit');

@@ -350,8 +350,15 @@ async fn a_killed_server_is_reported_gone_and_restarts_behind_the_same_port() {
     let Some(SessionEvent::ServerGone { reason }) = seen.last() else {
         unreachable!()
     };
+    // Typed: the code the fronts offer the restart on, and what was seen in words.
+    assert_eq!(
+        reason.code,
+        tunnelbook_core::error::ErrorCode::ServerGone,
+        "{reason}"
+    );
     assert!(
-        reason.contains(&info.remote_pid.to_string()) && reason.contains("no longer running"),
+        reason.message.contains(&info.remote_pid.to_string())
+            && reason.message.contains("no longer running"),
         "{reason}"
     );
 
@@ -396,7 +403,9 @@ async fn a_server_that_stops_answering_while_ssh_works_is_gone_too() {
     .await;
     assert!(!seen.iter().any(is_reconnecting), "{seen:#?}");
     assert!(
-        matches!(seen.last(), Some(SessionEvent::ServerGone { reason }) if reason.contains("has not answered")),
+        matches!(seen.last(), Some(SessionEvent::ServerGone { reason })
+            if reason.code == tunnelbook_core::error::ErrorCode::ServerGone
+                && reason.message.contains("has not answered")),
         "{seen:#?}"
     );
 

@@ -327,7 +327,7 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
             }
             SessionEvent::ServerGone { reason } => {
                 eprintln!(
-                    "tunnelbook: the server is gone: {reason}; run `tunnelbook open` again to start a new one (files already synced stay)"
+                    "tunnelbook: {reason}; run `tunnelbook open` again to start a new one (files already synced stay)"
                 );
                 break ExitCode::from(1);
             }

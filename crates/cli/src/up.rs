@@ -198,7 +198,7 @@ pub async fn run(global: &Global, args: UpArgs) -> ExitCode {
                 eprintln!("tunnelbook: reconnected after {outage_secs} s; same local port")
             }
             SessionEvent::ServerGone { reason } => {
-                eprintln!("tunnelbook: the server is gone: {reason}");
+                eprintln!("tunnelbook: {reason}");
                 if std::io::stdin().is_terminal() {
                     eprintln!(
                         "Press Enter to start a new one behind the same port, or Ctrl-C to quit."

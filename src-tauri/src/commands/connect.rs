@@ -20,12 +20,18 @@ use crate::{
 };
 
 /// Starts a session on host `host_id`; progress arrives as `session` events. Returns its id.
+/// One connection per host: when the host has a live session ([`live_session`]) that one's id
+/// is returned and nothing is dialed (its earlier events are not sent again).
 #[tauri::command]
 pub async fn start_session<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
     host_id: String,
 ) -> Result<String, AppError> {
+    if let Some(id) = state.live_session(&host_id) {
+        tracing::info!(session = %id, host = %host_id, "the host is connected already: no second connection");
+        return Ok(id);
+    }
     let chain = match host_id.as_str() {
         LOCAL_HOST_ID => None,
         name => Some(state.profiles.chain(name)?),
@@ -64,6 +70,17 @@ pub async fn start_session<R: Runtime>(
         entry.task = Some(task);
     }
     Ok(id)
+}
+
+/// The session whose connection to host `host_id` is open, being dialed or re-established
+/// (`null`: none, or only closed and failed ones): Connect on that host shows it rather than
+/// opening a second SSH connection.
+#[tauri::command]
+pub async fn live_session(
+    state: State<'_, AppState>,
+    host_id: String,
+) -> Result<Option<String>, AppError> {
+    Ok(state.live_session(&host_id))
 }
 
 /// Stops session `session_id` wherever it is (connecting, waiting for a prompt, running).

@@ -268,16 +268,44 @@ pub async fn attach_server<R: Runtime>(
     }
     // The main window gets the URL without its token (notebook::public_url).
     let url = super::notebook::public_url(&app, &attached.url);
+    // What it was launched with, from its record on the host: the session's row shows it.
+    let gpu = reopened_gpu_label(&state, &session_id, server.gpu.as_deref()).await;
+    let env = server.env.clone().or(server.root_dir.clone());
     let mut sessions = state.sessions();
     match sessions.get_mut(&session_id) {
         Some(entry) => {
             entry
                 .attached
                 .insert(server_id, (attached.tunnel, url.clone()));
+            // A session running a notebook of its own shows that one.
+            if server.managed && entry.summary.server_id.is_none() {
+                entry.summary.gpu = gpu;
+                entry.summary.env = env;
+            }
             Ok(url)
         }
         None => Err(AppError::no_session(&session_id)),
     }
+}
+
+/// The GPU a reopened server runs on as a person knows it (`GPU 1`), from the
+/// `CUDA_VISIBLE_DEVICES` in its record and the host's GPUs now; the recorded value itself when
+/// the GPUs cannot be read or no longer list it; `None` for a server without a GPU.
+async fn reopened_gpu_label(
+    state: &AppState,
+    session_id: &str,
+    cuda_visible_devices: Option<&str>,
+) -> Option<String> {
+    let devices = cuda_visible_devices.filter(|d| !d.is_empty())?;
+    let snapshot = match state.host(session_id) {
+        Ok(host) => host.gpus().await.ok(),
+        Err(_) => None,
+    };
+    Some(
+        snapshot
+            .and_then(|s| s.label_of(devices))
+            .unwrap_or_else(|| devices.to_string()),
+    )
 }
 
 /// Stops server `server_id` on session `session_id`'s host. For this session's own notebook it
@@ -308,7 +336,7 @@ pub async fn stop_server<R: Runtime>(
     if let Some((handle, window)) = own {
         // What is unsaved in its window goes to the server before both stop.
         if let Some(w) = window.as_deref().and_then(|l| app.get_webview_window(l)) {
-            super::notebook::save_documents(&[w], std::time::Duration::from_secs(2)).await;
+            super::notebook::save_documents(&[w], super::notebook::SAVE_WAIT).await;
         }
         close_window(&app, window);
         if let Some(handle) = handle {
@@ -316,8 +344,19 @@ pub async fn stop_server<R: Runtime>(
         }
         return Ok(());
     }
-    if let Some((Some(tunnel), _)) = attached {
-        tunnel.close().await;
+    if let Some((tunnel, _)) = attached {
+        if let Some(tunnel) = tunnel {
+            tunnel.close().await;
+        }
+        // The session's row showed the reopened notebook: it goes with it.
+        let mut sessions = state.sessions();
+        if let Some(entry) = sessions.get_mut(&session_id)
+            && entry.summary.server_id.is_none()
+            && entry.reopened_notebooks().next().is_none()
+        {
+            entry.summary.gpu = None;
+            entry.summary.env = None;
+        }
     }
     let host = state.jupyter_host(&session_id)?;
     let configured = configured_env(&state, &session_id)?;

@@ -129,7 +129,8 @@ pub fn open_window<R: Runtime>(
         // Downloads go through a save dialog instead of landing silently somewhere.
         .on_download(crate::download::on_download)
         .build()?;
-    // Closing: the server's cookies (the Jupyter login) are deleted first, then the window goes.
+    // Closing by the window's own close button: its open notebooks are saved first (as Quit and
+    // Stop do), then the server's cookies (the Jupyter login) are deleted, then the window goes.
     let (close_app, close_label) = (app.clone(), label.clone());
     let cleared = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     window.on_window_event(move |event| {
@@ -142,6 +143,12 @@ pub fn open_window<R: Runtime>(
             let app = close_app.clone();
             // Off the main thread: the webview's cookie calls wait on it.
             tauri::async_runtime::spawn_blocking(move || {
+                // Unsaved cells go to the host while the page and its tunnel are still there.
+                if let Err(e) = window.eval(SAVE_ALL_SCRIPT) {
+                    tracing::warn!(error = %e, "cannot ask the notebook window to save");
+                } else {
+                    std::thread::sleep(SAVE_WAIT);
+                }
                 forget_login(&window, &server);
                 // The rest of its web data too (the page cache holds JupyterLab's page, whose
                 // config names the token), unless another notebook window shares the context.
@@ -313,6 +320,10 @@ pub async fn save_documents<R: Runtime>(windows: &[WebviewWindow<R>], wait: std:
         tokio::time::sleep(wait).await;
     }
 }
+
+/// How long a notebook window closed by its own close button gives its saves to reach the host
+/// before it goes (Stop and Quit give the same).
+pub const SAVE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 const SAVE_ALL_SCRIPT: &str = r#"(() => {
   const app = window.jupyterapp;

@@ -145,7 +145,7 @@ pub async fn quit_app<R: Runtime>(app: AppHandle<R>, stop_notebooks: bool) -> Re
 pub async fn quit<R: Runtime>(app: &AppHandle<R>, stop_notebooks: bool) {
     tracing::info!(stop_notebooks, "quitting");
     // Unsaved cells go to the host first, while the tunnels still carry them.
-    super::notebook::save_all_notebooks(app, std::time::Duration::from_secs(2)).await;
+    super::notebook::save_all_notebooks(app, super::notebook::SAVE_WAIT).await;
     super::tunnels::stop_all(app).await;
     let state = app.state::<AppState>();
     let live: Vec<String> = state

@@ -575,7 +575,8 @@ mod tests {
             ]
         );
         let host = submenu(&menu, "gpu-box");
-        assert_eq!(labels(host), ["Notebook ready", "---", "New session"]);
+        // One connection per host: no "New session" beside it.
+        assert_eq!(labels(host), ["Notebook ready"]);
         let TrayEntry::Submenu { items, .. } = &host[0] else {
             panic!("{host:?}")
         };

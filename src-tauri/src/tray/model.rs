@@ -216,6 +216,11 @@ pub fn menu_model(input: &TrayInput) -> TrayMenu {
                 )));
             }
         } else {
+            // One connection per host: no second session. A connected host without a notebook
+            // starts one on its open connection with the saved defaults (Connect reuses it).
+            let notebook = live
+                .iter()
+                .any(|s| matches!(s.status, SessionStatus::Launching | SessionStatus::Ready));
             let labels = numbered(live.iter().map(|s| session_label(s)).collect());
             for (s, label) in live.into_iter().zip(labels) {
                 sub.push(TrayEntry::Submenu {
@@ -223,11 +228,13 @@ pub fn menu_model(input: &TrayInput) -> TrayMenu {
                     items: session_items(s),
                 });
             }
-            sub.push(TrayEntry::Separator);
-            sub.push(action(
-                TrayAction::Connect(host.name.clone()),
-                "New session",
-            ));
+            if !notebook {
+                sub.push(TrayEntry::Separator);
+                sub.push(action(
+                    TrayAction::Connect(host.name.clone()),
+                    "Start a notebook",
+                ));
+            }
         }
         items.push(TrayEntry::Submenu { label, items: sub });
     }

@@ -272,6 +272,30 @@ impl GpuSnapshot {
         }
     }
 
+    /// The GPU a server was started on, as a person knows it (`GPU 3`, `GPU 0 MIG 3g.40gb #1`),
+    /// from the `CUDA_VISIBLE_DEVICES` it was started with (a `GPU-`/`MIG-` UUID or an index;
+    /// the first of a list). UUIDs are matched, so the label is right even when the indexes
+    /// changed since the launch. `None` when it is empty or names nothing in this snapshot (the
+    /// GPU fell off the bus, say).
+    pub fn label_of(&self, cuda_visible_devices: &str) -> Option<String> {
+        let first = cuda_visible_devices.split(',').next()?.trim();
+        if first.is_empty() {
+            return None;
+        }
+        let instance = self
+            .rank(&FreeRule::own_as_free(false))
+            .into_iter()
+            .find(|c| c.cuda_visible_devices.eq_ignore_ascii_case(first));
+        if let Some(choice) = instance {
+            return Some(choice.label());
+        }
+        // A whole GPU named by index, or a MIG-enabled GPU named by its own UUID.
+        self.gpus
+            .iter()
+            .find(|g| g.uuid.eq_ignore_ascii_case(first) || g.index.to_string() == first)
+            .map(|g| format!("GPU {}", g.index))
+    }
+
     /// Every id [`GpuSnapshot::select`] accepts: indexes, GPU UUIDs, MIG UUIDs.
     pub fn valid_ids(&self) -> Vec<String> {
         let mut ids = vec!["auto".to_string(), "none".to_string()];
@@ -490,6 +514,42 @@ mod tests {
         assert_eq!(ranked[1].label(), "GPU 3");
         assert_eq!(ranked[4].memory_free_mib, Some(40960 - 10163));
         assert_eq!(ranked[5].busy_processes, 2);
+    }
+
+    #[test]
+    fn a_servers_cuda_visible_devices_is_labelled_as_the_gpu_a_person_knows() {
+        let snap = scenario("a100-mig-4x", "alice");
+        assert_eq!(
+            snap.label_of("GPU-f0e1d2c3-9999-8888-7777-666655554444")
+                .as_deref(),
+            Some("GPU 3")
+        );
+        assert_eq!(
+            snap.label_of("mig-3c4d5e6f-7a8b-5c9d-0e1f-2a3b4c5d6e7f")
+                .as_deref(),
+            Some("GPU 1 MIG 7g.80gb #0")
+        );
+        // An index, a list (the first counts), a MIG-enabled GPU by its own UUID.
+        assert_eq!(snap.label_of("3").as_deref(), Some("GPU 3"));
+        assert_eq!(
+            snap.label_of("GPU-f0e1d2c3-9999-8888-7777-666655554444,2")
+                .as_deref(),
+            Some("GPU 3")
+        );
+        let parent = snap
+            .gpus
+            .iter()
+            .find(|g| g.index == 1)
+            .unwrap()
+            .uuid
+            .clone();
+        assert_eq!(snap.label_of(&parent).as_deref(), Some("GPU 1"));
+        // Gone from the host, or no GPU at all: nothing to say.
+        assert_eq!(
+            snap.label_of("GPU-00000000-dead-beef-0000-000000000000"),
+            None
+        );
+        assert_eq!(snap.label_of(""), None);
     }
 
     #[test]

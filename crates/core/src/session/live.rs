@@ -277,6 +277,10 @@ impl Live<'_> {
 
     async fn server_gone(&mut self, reason: String) {
         self.gone = true;
+        let reason = Problem::new(
+            ErrorCode::ServerGone,
+            format!("the JupyterLab server is gone: {reason}"),
+        );
         self.report.event(SessionEvent::ServerGone { reason }).await;
     }
 

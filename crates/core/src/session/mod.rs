@@ -187,8 +187,9 @@ pub enum SessionEvent {
     /// answering while SSH works: not a network problem. [`Session::restart_server`] starts a
     /// new one behind the same local port (a [`SessionEvent::Ready`] follows), or close.
     ServerGone {
-        /// What was seen, in words.
-        reason: String,
+        /// Why, typed: code `serverGone` (the fronts offer the restart on it) and what was seen,
+        /// in words.
+        reason: Problem,
     },
     /// The connection is lost for good: reconnecting is off, or needs the human (a changed host
     /// key, refused credentials). The server keeps running; the session waits to be closed.
@@ -542,10 +543,12 @@ mod tests {
             serde_json::to_value(&ev).unwrap(),
             serde_json::json!({"type": "reconnected", "attempts": 3, "outageSecs": 7})
         );
-        let ev = SessionEvent::ServerGone { reason: "y".into() };
+        let ev = SessionEvent::ServerGone {
+            reason: Problem::new(ErrorCode::ServerGone, "y"),
+        };
         assert_eq!(
             serde_json::to_value(&ev).unwrap(),
-            serde_json::json!({"type": "serverGone", "reason": "y"})
+            serde_json::json!({"type": "serverGone", "reason": {"code": "serverGone", "message": "y"}})
         );
     }
 }

@@ -55,8 +55,10 @@ export function commands(invoke: Invoke) {
     checkEnvironment: (sessionId: string, path: string) => invoke<EnvironmentView>('check_environment', { sessionId, path }),
     /** Carries out the tray menu item `id` (an `action` entry's id from `tray_menu`) exactly as a click on it in the OS tray does. The OS tray cannot be clicked by an automated test (Xvfb has no tray host), so the end-to-end tests click through this. */
     trayAction: (id: string) => invoke<void>('tray_action', { id }),
-    /** Starts a session on host `host_id`; progress arrives as `session` events. Returns its id. */
+    /** Starts a session on host `host_id`; progress arrives as `session` events. Returns its id. One connection per host: when the host has a live session ([`live_session`]) that one's id is returned and nothing is dialed (its earlier events are not sent again). */
     startSession: (hostId: string) => invoke<string>('start_session', { hostId }),
+    /** The session whose connection to host `host_id` is open, being dialed or re-established (`null`: none, or only closed and failed ones): Connect on that host shows it rather than opening a second SSH connection. */
+    liveSession: (hostId: string) => invoke<string | null>('live_session', { hostId }),
     /** Stops session `session_id` wherever it is (connecting, waiting for a prompt, running). */
     cancelSession: (sessionId: string) => invoke<void>('cancel_session', { sessionId }),
     /** Completes question `id` (from a `prompt` event). */

@@ -208,6 +208,128 @@ describe('a notebook already running on the host', () => {
   });
 });
 
+describe('one connection per host', () => {
+  it('Connect on a host that is connected shows its session and dials no second one', async () => {
+    const { HostViews } = await import('../state/host-views.svelte');
+    const { emit } = await import('../test/mock-backend');
+    backend.listServers.mockResolvedValue([]);
+    backend.gpuSnapshot.mockResolvedValue(null);
+    const views = new HostViews();
+    backend.startSession.mockResolvedValueOnce('s1');
+    await views.start('gpu-box');
+    emit('session', { sessionId: 's1', step: 'readGpus', state: 'done', message: '2 GPUs', error: null });
+    const first = views.connect;
+    // The backend says s1 is gpu-box's live connection: Connect shows it, dials nothing.
+    backend.liveSession.mockResolvedValueOnce('s1');
+    await views.start('gpu-box');
+    expect(backend.liveSession).toHaveBeenLastCalledWith('gpu-box');
+    expect(backend.startSession).toHaveBeenCalledTimes(1);
+    expect(views.connect).toBe(first);
+    expect(views.connect.sessionId).toBe('s1');
+    expect(views.connect.phase).toBe('connected');
+    // Once it was closed (Sessions ▸ Close) there is none: Connect dials again.
+    backend.liveSession.mockResolvedValueOnce(null);
+    backend.startSession.mockResolvedValueOnce('s2');
+    await views.start('gpu-box');
+    expect(backend.startSession).toHaveBeenCalledTimes(2);
+    expect(views.connect.sessionId).toBe('s2');
+  });
+
+  it("a session started elsewhere (the tray) is shown as it stands: its notebook ready on its GPU", async () => {
+    const { HostViews } = await import('../state/host-views.svelte');
+    const views = new HostViews();
+    backend.liveSession.mockResolvedValueOnce('s7');
+    backend.listSessions.mockResolvedValueOnce([
+      { id: 's7', hostId: 'gpu-box', status: 'ready', gpu: 'GPU 1', url: 'http://127.0.0.1:41234/lab', serverId: 'tb-1', window: null, env: '/opt/jlab' },
+    ]);
+    await views.start('gpu-box');
+    expect(backend.startSession).not.toHaveBeenCalled();
+    expect(views.connect.sessionId).toBe('s7');
+    expect(views.connect.phase).toBe('ready');
+    expect(views.connect.summary?.gpu).toBe('GPU 1');
+    expect(views.states['gpu-box']).toEqual({ words: 'Notebook ready on GPU 1', tone: 'ok' });
+    // One still connecting is followed: its events finish it.
+    const { emit } = await import('../test/mock-backend');
+    backend.liveSession.mockResolvedValueOnce('s8');
+    backend.listSessions.mockResolvedValueOnce([
+      { id: 's8', hostId: 'other', status: 'starting', gpu: null, url: null, serverId: null, window: null, env: null },
+    ]);
+    backend.listServers.mockResolvedValue([]);
+    await views.start('other');
+    expect(views.connect.phase).toBe('running');
+    expect(views.states['other'].words).toBe('Connecting…');
+    emit('session', { sessionId: 's8', step: 'readGpus', state: 'done', message: '2 GPUs', error: null });
+    expect(views.connect.phase).toBe('connected');
+    expect(backend.startSession).not.toHaveBeenCalled();
+  });
+});
+
+describe("the tray's sessions on the host cards", () => {
+  it('a session the tray starts is followed in its host\'s view (the card), the shown host stays', async () => {
+    const { HostViews } = await import('../state/host-views.svelte');
+    const { emit } = await import('../test/mock-backend');
+    backend.listServers.mockResolvedValue([]);
+    backend.gpuSnapshot.mockResolvedValue(null);
+    const views = new HostViews();
+    backend.startSession.mockResolvedValueOnce('s1');
+    await views.start('other');
+    // The session connects while the list is being read: the event is not lost.
+    let answer: (v: unknown) => void = () => {};
+    backend.listSessions.mockReturnValueOnce(new Promise((r) => (answer = r)));
+    const following = views.follow('gpu-box', 's2');
+    await vi.waitFor(() => expect(backend.listSessions).toHaveBeenCalled());
+    emit('session', { sessionId: 's2', step: 'readGpus', state: 'done', message: '2 GPUs', error: null });
+    answer([{ id: 's2', hostId: 'gpu-box', status: 'starting', gpu: null, url: null, serverId: null, window: null, env: null }]);
+    await following;
+    expect(views.byHost['gpu-box'].phase).toBe('connected');
+    expect(views.states['gpu-box'].words).toBe('Connected');
+    expect(views.current).toBe('other');
+    expect(backend.startSession).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('host cards show the live state of their host', () => {
+  it('connecting, connected, starting JupyterLab, notebook ready on GPU N, connection lost', async () => {
+    const { HostViews } = await import('../state/host-views.svelte');
+    const { emit } = await import('../test/mock-backend');
+    backend.listHosts.mockResolvedValue([local, saved(profile('gpu-box'))]);
+    backend.gpuSnapshot.mockResolvedValue(null);
+    backend.listServers.mockResolvedValueOnce([
+      { sessionId: 's1', id: 'tb-7', pid: 42, endpoint: '127.0.0.1:8890', env: '/opt/jlab', gpu: '1', started: null, managed: true, url: null },
+    ]);
+    const views = new HostViews();
+    const model = new HostsState();
+    await model.load();
+    const shown = render(Hosts, { model, onConnect: vi.fn(), states: views.states });
+    const card = async () => (await screen.findByTestId('host-state')).textContent;
+    backend.startSession.mockResolvedValueOnce('s1');
+    await views.start('gpu-box');
+    await shown.rerender({ model, onConnect: vi.fn(), states: views.states });
+    expect(await card()).toBe('Connecting…');
+    emit('session', { sessionId: 's1', step: 'readGpus', state: 'done', message: '2 GPUs', error: null });
+    await vi.waitFor(() => expect(views.connect.runningServers).toHaveLength(1));
+    await shown.rerender({ model, onConnect: vi.fn(), states: views.states, running: views.running });
+    expect(await card()).toBe('Connected — a notebook is running there');
+    expect(screen.getByTestId('host-running')).toHaveTextContent('Notebook running on 1');
+    backend.launchNotebook.mockResolvedValueOnce(undefined);
+    await views.connect.launch(null, null);
+    await shown.rerender({ model, onConnect: vi.fn(), states: views.states });
+    expect(await card()).toBe('Connected — starting JupyterLab…');
+    backend.listSessions.mockResolvedValue([
+      { id: 's1', hostId: 'gpu-box', status: 'ready', gpu: 'GPU 1', url: 'http://127.0.0.1:41234/lab', serverId: 'tb-8', window: null, env: '/opt/jlab' },
+    ]);
+    emit('session', { sessionId: 's1', step: 'ready', state: 'done', message: 'ready', error: null });
+    await vi.waitFor(() => expect(views.connect.summary).not.toBeNull());
+    await shown.rerender({ model, onConnect: vi.fn(), states: views.states });
+    expect(await card()).toBe('Notebook ready on GPU 1');
+    emit('session', { sessionId: 's1', step: 'openTunnel', state: 'running', message: 'connection lost', error: null });
+    await shown.rerender({ model, onConnect: vi.fn(), states: views.states });
+    expect(await card()).toMatch(/^Connection lost — reconnecting/);
+    // Only the host with a session says anything.
+    expect(screen.getAllByTestId('host-state')).toHaveLength(1);
+  });
+});
+
 describe('each host keeps its own view', () => {
   it('a second host that fails does not take over the first one', async () => {
     const { HostViews } = await import('../state/host-views.svelte');

@@ -133,24 +133,50 @@ export class ConnectState {
   }
 
   /**
-   * Follows session `sessionId` on `hostId`, connected already by someone else (the tray's
-   * one-click launch), and looks for the servers running there (the Reopen offer).
+   * Follows session `sessionId` on `hostId`, started already elsewhere (the tray, or an earlier
+   * Connect whose view was replaced), as it stands now: still connecting, connected (with the
+   * servers running there: the Reopen offer), launching, or with its notebook ready.
    */
   async adopt(hostId: string, sessionId: string): Promise<void> {
     await this.listen();
     this.hostId = hostId;
     this.sessionId = sessionId;
-    const connected: SessionStep[] = ['connect', 'hostKey', 'authenticate', 'readGpus'];
-    this.steps = freshSteps().map((s) => (connected.includes(s.step) ? { ...s, state: 'done' } : s));
-    this.log = ['connected from the tray'];
     this.error = null;
     this.output = null;
     this.launchFailed = false;
+    this.serverGone = false;
+    this.reconnecting = false;
     this.runningServers = [];
     this.reopened = null;
+    this.summary = null;
     this.#early = [];
-    this.phase = 'connected';
-    await this.findRunning();
+    // Connecting until the list says otherwise: a readGpus event arriving meanwhile moves it on.
+    this.steps = freshSteps();
+    this.log = ['connecting (started elsewhere)'];
+    this.phase = 'running';
+    let summary: SessionSummary | null = null;
+    try {
+      summary = (await backend.listSessions())?.find((s) => s.id === sessionId) ?? null;
+    } catch {
+      // Taken as connected: what the session does next arrives as events.
+    }
+    if (this.sessionId !== sessionId || this.phase !== 'running') return;
+    if (summary?.status === 'starting') return;
+    const connected: SessionStep[] = ['connect', 'hostKey', 'authenticate', 'readGpus'];
+    const ready = summary !== null && summary.url !== null && (summary.status === 'ready' || summary.status === 'disconnected');
+    const done = ready ? [...connected, ...LAUNCH_STEPS] : connected;
+    this.steps = freshSteps().map((s) => (done.includes(s.step) ? { ...s, state: 'done' } : s));
+    this.log = ['connected already: no second connection'];
+    if (ready) {
+      this.summary = summary;
+      this.reconnecting = summary?.status === 'disconnected';
+      this.phase = 'ready';
+    } else if (summary?.status === 'launching') {
+      this.phase = 'launching';
+    } else {
+      this.phase = 'connected';
+      await this.findRunning();
+    }
   }
 
   /** Starts JupyterLab through core's session with the picker's GPU and the chosen environment. */

@@ -1,6 +1,7 @@
 // One view per host: connecting a second host, or one that fails, does not take over the first
 // host's steps, GPU picker, environments or notebook. `connect`, `gpus` and `environments` are the
 // shown host's.
+import { backend } from '../backend';
 import { ConnectState, type Phase, type RunningServer } from './connect.svelte';
 import { EnvironmentsState } from './environments.svelte';
 import { GpusState } from './gpus.svelte';
@@ -15,6 +16,37 @@ export const PHASE_WORDS: Record<Phase, string> = {
   failed: 'failed',
   cancelled: 'cancelled',
 };
+
+/** What a host card says about the host's session now: in words, and how it reads (busy: on
+ * its way; ok: usable; bad: needs the person). */
+export interface HostLiveState {
+  words: string;
+  tone: 'busy' | 'ok' | 'bad';
+}
+
+/** The live state of the session `view` shows, for its host's card (null: nothing to say). */
+export function hostLiveState(view: ConnectState): HostLiveState | null {
+  switch (view.phase) {
+    case 'running':
+      return { words: 'Connecting…', tone: 'busy' };
+    case 'connected': {
+      const n = view.runningServers.length;
+      const found = n === 0 ? '' : n === 1 ? ' — a notebook is running there' : ` — ${n} notebooks are running there`;
+      return { words: `Connected${found}`, tone: 'ok' };
+    }
+    case 'launching':
+      return { words: 'Connected — starting JupyterLab…', tone: 'busy' };
+    case 'ready':
+      if (view.reconnecting) return { words: 'Connection lost — reconnecting; the notebook carries on when it is back', tone: 'bad' };
+      return { words: `Notebook ready on ${view.summary ? (view.summary.gpu ?? 'CPU only') : '…'}`, tone: 'ok' };
+    case 'failed':
+      if (view.serverGone) return { words: 'Connected — the notebook server stopped (Restart it on Connect)', tone: 'bad' };
+      if (view.launchFailed) return { words: 'Connected — the launch failed (see Connect)', tone: 'bad' };
+      return { words: 'Not connected — the connection failed (see Connect)', tone: 'bad' };
+    default:
+      return null;
+  }
+}
 
 /** Phases whose session is connected: its GPUs and environments can be read. */
 const LIVE: Phase[] = ['connected', 'launching', 'ready'];
@@ -61,8 +93,26 @@ export class HostViews {
   }
 
   /** Connects `hostId` in a fresh view of its own (replacing only that host's earlier view, GPU
-   * picker and environments); the other hosts' views stay as they are. */
+   * picker and environments); the other hosts' views stay as they are. One connection per host:
+   * when the host has a live session (connected, connecting, reconnecting — this view's, or one
+   * the tray started) it is shown, with its GPU picker and notebook, and nothing is dialed. */
   async start(hostId: string): Promise<void> {
+    let live: string | null = null;
+    try {
+      live = (await backend.liveSession(hostId)) ?? null;
+    } catch {
+      // Not knowing: connect as before.
+    }
+    if (live !== null) {
+      const view = this.byHost[hostId];
+      if (view?.sessionId === live && view.phase !== 'cancelled') {
+        this.current = hostId;
+        if (view.phase === 'connected') await view.findRunning();
+        return;
+      }
+      await this.adopt(hostId, live);
+      return;
+    }
     this.byHost[hostId]?.stop();
     void this.gpusByHost[hostId]?.stop();
     const view = new ConnectState();
@@ -91,6 +141,15 @@ export class HostViews {
     await view.adopt(hostId, sessionId);
   }
 
+  /** Follows session `sessionId` on `hostId` (started by the tray) in that host's view, for its
+   * host card, without changing the host shown; a view already following it stays as it is. */
+  async follow(hostId: string, sessionId: string): Promise<void> {
+    if (this.byHost[hostId]?.sessionId === sessionId) return;
+    const shown = this.current;
+    await this.adopt(hostId, sessionId);
+    if (shown !== null && this.byHost[shown]) this.current = shown;
+  }
+
   /** Shows `hostId`'s view. */
   show(hostId: string): void {
     if (this.byHost[hostId]) this.current = hostId;
@@ -99,6 +158,16 @@ export class HostViews {
   /** The view whose session is `sessionId`. */
   forSession(sessionId: string): ConnectState | undefined {
     return Object.values(this.byHost).find((v) => v.sessionId === sessionId);
+  }
+
+  /** Each host's live state, by host id, for the host cards (hosts with nothing to say left out). */
+  get states(): Record<string, HostLiveState> {
+    const out: Record<string, HostLiveState> = {};
+    for (const [hostId, view] of Object.entries(this.byHost)) {
+      const state = hostLiveState(view);
+      if (state) out[hostId] = state;
+    }
+    return out;
   }
 
   /** Notebooks found running, by host, for the host cards. */

@@ -29,6 +29,8 @@ export const backend = {
   checkEnvironment: vi.fn(),
   trayAction: vi.fn(),
   startSession: vi.fn(),
+  // One connection per host: no live session unless a test says so.
+  liveSession: vi.fn(async (): Promise<string | null> => null),
   cancelSession: vi.fn(),
   answerPrompt: vi.fn(),
   runCommand: vi.fn(),
