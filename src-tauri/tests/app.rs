@@ -345,6 +345,8 @@ fn export_bindings() {
     tunnelbook_app::commands::slurm::SlurmView::export_all(&cfg).unwrap();
     tunnelbook_app::commands::slurm::SlurmRequestForm::export_all(&cfg).unwrap();
     tunnelbook_app::commands::slurm::SlurmEvent::export_all(&cfg).unwrap();
+    tunnelbook_app::commands::slurm::SlurmJobView::export_all(&cfg).unwrap();
+    tunnelbook_app::commands::slurm::QuitQuestion::export_all(&cfg).unwrap();
 
     // The commands, events and error codes (ipc.ts), from the same Rust source.
     let events = [
@@ -372,7 +374,10 @@ fn export_bindings() {
             tunnelbook_app::tray::TRAY_RUNNING_EVENT,
             "{ sessionId: string; hostId: string }".to_string(),
         ),
-        (tunnelbook_app::tray::QUIT_EVENT, "null".to_string()),
+        (
+            tunnelbook_app::tray::QUIT_EVENT,
+            tunnelbook_app::commands::slurm::QuitQuestion::name(&cfg),
+        ),
         (
             tunnelbook_app::commands::terminal::TERMINAL_EVENT,
             tunnelbook_app::commands::terminal::TerminalEvent::name(&cfg),

@@ -35,4 +35,4 @@ nodes: string,
 /**
  * Requested TRES per node (`gres:gpu:v100:1`).
  */
-tresPerNode: string, };
+tresPerNode: string, endTime: string, };

@@ -17,11 +17,13 @@ import type { Profile } from './Profile';
 import type { ProjectEvent } from './ProjectEvent';
 import type { PromptAnswer } from './PromptAnswer';
 import type { PromptEvent } from './PromptEvent';
+import type { QuitQuestion } from './QuitQuestion';
 import type { ServerView } from './ServerView';
 import type { SessionEvent } from './SessionEvent';
 import type { SessionSummary } from './SessionSummary';
 import type { Settings } from './Settings';
 import type { SlurmEvent } from './SlurmEvent';
+import type { SlurmJobView } from './SlurmJobView';
 import type { SlurmRequestForm } from './SlurmRequestForm';
 import type { SlurmView } from './SlurmView';
 import type { TerminalEvent } from './TerminalEvent';
@@ -163,6 +165,9 @@ export function commands(invoke: Invoke) {
     launchSlurmNotebook: (sessionId: string, request: SlurmRequestForm, env: string | null) => invoke<void>('launch_slurm_notebook', { sessionId, request, env }),
     /** Stops session `session_id`'s SLURM notebook: while queued, Cancel (`scancel`); once ready, JupyterLab's shutdown, then `scancel`, then the job's end confirmed; the notebook window closes. Returns the job's final state (`CANCELLED`), `""` when no job was queued yet. */
     stopSlurmNotebook: (sessionId: string) => invoke<string>('stop_slurm_notebook', { sessionId }),
+    listSlurmJobs: (sessionId: string) => invoke<SlurmJobView[] | null>('list_slurm_jobs', { sessionId }),
+    openSlurmJob: (sessionId: string, jobId: string) => invoke<string>('open_slurm_job', { sessionId, jobId }),
+    stopSlurmJob: (sessionId: string, jobId: string) => invoke<string>('stop_slurm_job', { sessionId, jobId }),
   };
 }
 
@@ -174,7 +179,7 @@ export type Events = {
   'install': InstallEvent;
   'tray-session': { sessionId: string; hostId: string };
   'tray-running': { sessionId: string; hostId: string };
-  'quit-requested': null;
+  'quit-requested': QuitQuestion;
   'terminal': TerminalEvent;
   'files-progress': FilesProgress;
   'project': ProjectEvent;

@@ -1,0 +1,1 @@
+export type JobLeftRunning = { host: string, jobId: string, endTime: string | null, };

@@ -1,0 +1,2 @@
+import type { JobLeftRunning } from "./JobLeftRunning";
+export type QuitQuestion = { slurmJobs: Array<JobLeftRunning>, };

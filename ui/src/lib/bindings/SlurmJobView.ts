@@ -1,0 +1,1 @@
+export type SlurmJobView = { sessionId: string, jobId: string, state: string, reason: string | null, partition: string, node: string | null, gpus: string | null, requested: string, timeLeft: string, endTime: string | null, ready: boolean, thisSession: boolean, url: string | null, };
