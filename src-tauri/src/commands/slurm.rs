@@ -267,8 +267,9 @@ pub async fn refuse_login_node(state: &AppState, id: &str) -> Result<(), AppErro
     Ok(())
 }
 
-/// The cluster view of session `session_id`'s host when it is a SLURM login node (detected on
-/// first use and saved as `scheduler: slurm`); `null` for other hosts (the GPU cards apply).
+/// The cluster view of session `session_id`'s host when it is a SLURM login node (detected when
+/// the session connected and saved as `scheduler: slurm`); `null` for other hosts (the GPU cards
+/// apply).
 #[tauri::command]
 pub async fn slurm_cluster(
     state: State<'_, AppState>,
@@ -410,19 +411,22 @@ pub async fn open_slurm_job<R: Runtime>(
             found.token.expose()
         ),
     );
-    let mut sessions = state.sessions();
-    let Some(entry) = sessions.get_mut(&session_id) else {
-        drop(sessions);
-        forward.close().await;
-        return Err(AppError::no_session(&session_id));
+    let opened = OpenedJob {
+        forward,
+        url: url.clone(),
     };
-    entry.slurm_open.insert(
-        job_id,
-        OpenedJob {
-            forward,
-            url: url.clone(),
-        },
-    );
+    // The session closed meanwhile: the forward goes with it.
+    let unkept = match state.sessions().get_mut(&session_id) {
+        Some(entry) => {
+            entry.slurm_open.insert(job_id, opened);
+            None
+        }
+        None => Some(opened),
+    };
+    if let Some(o) = unkept {
+        o.forward.close().await;
+        return Err(AppError::no_session(&session_id));
+    }
     Ok(url)
 }
 
