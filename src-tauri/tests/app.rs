@@ -1514,3 +1514,44 @@ fn an_lmod_module_chosen_in_the_app_is_kept_and_loaded_by_a_later_launch() {
     )
     .unwrap();
 }
+
+/// Every command registered in `with_commands` (lib.rs) is declared to tauri's ACL (build.rs
+/// `COMMANDS`) and allowed for the main window (capabilities/main.json): with an app manifest a
+/// command missing from either is refused at run time ("not allowed"), which the mock-backend UI
+/// tests cannot see (issue 20's Sessions commands were refused in the real app).
+#[test]
+fn every_registered_command_is_allowed_for_the_main_window() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |p: &str| std::fs::read_to_string(dir.join(p)).unwrap();
+    let lib = read("src/lib.rs");
+    let start = lib.find("generate_handler![").unwrap() + "generate_handler![".len();
+    let end = start + lib[start..].find(']').unwrap();
+    let registered: std::collections::BTreeSet<String> = lib[start..end]
+        .lines()
+        .map(|l| l.split("//").next().unwrap_or_default())
+        .flat_map(|l| l.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| p.rsplit("::").next().unwrap().to_string())
+        .collect();
+    let build = read("build.rs");
+    let capabilities: Value = serde_json::from_str(&read("capabilities/main.json")).unwrap();
+    let allowed: Vec<String> = capabilities["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str().map(str::to_string))
+        .collect();
+    let mut missing = Vec::new();
+    for name in &registered {
+        if !build.contains(&format!("\"{name}\"")) {
+            missing.push(format!("{name}: not in build.rs COMMANDS"));
+        }
+        let permission = format!("allow-{}", name.replace('_', "-"));
+        if !allowed.contains(&permission) {
+            missing.push(format!("{name}: {permission} not in capabilities/main.json"));
+        }
+    }
+    assert!(registered.len() > 50, "{registered:?}");
+    assert!(missing.is_empty(), "{missing:#?}");
+}

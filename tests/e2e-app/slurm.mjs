@@ -51,6 +51,7 @@ let driver;
 let failed = false;
 let jobId = null;
 let up = null;
+let mainWindow = null;
 
 function appPids() {
   const pids = [];
@@ -123,6 +124,7 @@ async function main() {
   await waitFor('tauri-driver', () => wd('GET', '/status').then(() => true).catch(() => false));
   session = (await wd('POST', '/session', { capabilities: { alwaysMatch: { 'tauri:options': { application: binary } } } })).sessionId;
   const main = await wd('GET', s('/window'));
+  mainWindow = main;
 
   // 1. Connect; the GPU step is the cluster view and the request form (detected: SLURM).
   await click(await waitFor('login-node Connect', () => find('xpath', `${hostCard('login-node')}${button('Connect')}`), 30000));
@@ -375,7 +377,7 @@ try {
   if (session) {
     try {
       const handles = await wd('GET', s('/window/handles'));
-      await wd('POST', s('/window'), { handle: handles[0] });
+      await wd('POST', s('/window'), { handle: mainWindow ?? handles[0] });
       writeFileSync(join(tmpdir(), 'tunnelbook-e2e-slurm-failure.png'), Buffer.from(await wd('GET', s('/screenshot')), 'base64'));
       console.error(await text(await find('css selector', 'main')));
     } catch (err) {

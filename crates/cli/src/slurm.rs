@@ -747,8 +747,12 @@ pub async fn ls(global: &Global, name: &str, json: bool) -> ExitCode {
                 } else {
                     r.state.clone()
                 };
+                let until = Some(r.end_time.as_str())
+                    .filter(|e| !matches!(*e, "" | "N/A" | "Unknown"))
+                    .map(|e| format!(" (until {})", e.replace('T', " ")))
+                    .unwrap_or_default();
                 println!(
-                    "job {}  {}  {}  {}  {} left  {}",
+                    "job {}  {}  {}  {}  {} left{until}  {}",
                     r.id, state, r.partition, at, r.time_left, r.tres_per_node
                 );
             }

@@ -326,9 +326,14 @@ pub async fn list_slurm_jobs(
                 };
                 SlurmJobView {
                     session_id: session_id.clone(),
-                    reason: (j.row.state == "PENDING").then(|| slurm::reason_in_words(&j.row.reason)),
-                    node: Some(j.row.nodes.clone()).filter(|n| !n.is_empty() && !n.starts_with('(')),
-                    gpus: j.connection.as_ref().map(|c| c.cuda_visible_devices.clone()),
+                    reason: (j.row.state == "PENDING")
+                        .then(|| slurm::reason_in_words(&j.row.reason)),
+                    node: Some(j.row.nodes.clone())
+                        .filter(|n| !n.is_empty() && !n.starts_with('(')),
+                    gpus: j
+                        .connection
+                        .as_ref()
+                        .map(|c| c.cuda_visible_devices.clone()),
                     requested: j.row.tres_per_node.clone(),
                     time_left: j.row.time_left.clone(),
                     end_time: known_time(&j.row.end_time),
@@ -388,7 +393,10 @@ pub async fn open_slurm_job<R: Runtime>(
         .await?;
     let Some(local) = forward.local_addr() else {
         forward.close().await;
-        return Err(AppError::new(ErrorCode::Internal, "the forward has no port"));
+        return Err(AppError::new(
+            ErrorCode::Internal,
+            "the forward has no port",
+        ));
     };
     if !tunnelbook_core::jupyter::http::wait_answers(local, &found.token, Duration::from_secs(30))
         .await

@@ -247,7 +247,8 @@ fn job_rows_carry_their_end_time() {
 /// connection file (queued, starting) is never picked.
 #[test]
 fn the_job_to_attach_is_the_asked_or_newest_listening_one() {
-    let job = |id: &str, listening: bool| TunnelbookJob {
+    let job = |id: &str, listening: bool| {
+        TunnelbookJob {
         row: parse_jobs(&format!(
             "{id}|tunnelbook-jupyter|gpu|RUNNING|None|59:58|localhost|gres:gpu:1|2026-11-30T21:45:00"
         ))
@@ -261,6 +262,7 @@ fn the_job_to_attach_is_the_asked_or_newest_listening_one() {
             cuda_visible_devices: "2".into(),
             launch_dir: ".tunnelbook/slurm/launch-x".into(),
         }),
+    }
     };
     let jobs = || vec![job("9", true), job("12", true), job("15", false)];
     assert_eq!(find_running(jobs(), None).unwrap().0.job_id, "12");
