@@ -693,6 +693,7 @@ pub async fn stop_slurm_notebook<R: Runtime>(
         })?;
         entry.summary.url = None;
         entry.summary.server_id = None;
+        entry.summary.gpu = None;
         entry.summary.status = SessionStatus::Connected;
         (handle, entry.summary.window.take(), entry.host.clone())
     };
@@ -957,6 +958,8 @@ impl<R: Runtime> Run<R> {
                         e.summary.status = SessionStatus::Connected;
                         e.summary.server_id = None;
                         e.summary.url = None;
+                        // No notebook runs in the session any more: no GPU to show either.
+                        e.summary.gpu = None;
                         e.slurm
                             .take()
                             .and_then(|h| h.ready.lock().ok().and_then(|mut r| r.take()))
