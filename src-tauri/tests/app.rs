@@ -1549,7 +1549,9 @@ fn every_registered_command_is_allowed_for_the_main_window() {
         }
         let permission = format!("allow-{}", name.replace('_', "-"));
         if !allowed.contains(&permission) {
-            missing.push(format!("{name}: {permission} not in capabilities/main.json"));
+            missing.push(format!(
+                "{name}: {permission} not in capabilities/main.json"
+            ));
         }
     }
     assert!(registered.len() > 50, "{registered:?}");
