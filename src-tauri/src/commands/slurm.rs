@@ -1006,6 +1006,33 @@ impl<R: Runtime> Run<R> {
 mod tests {
     use super::*;
 
+    /// The quit question and the notice after quitting say until when a job left running runs:
+    /// SLURM's end time, or its time limit when SLURM gave none; the event carries the jobs.
+    #[test]
+    fn a_job_left_running_says_until_when() {
+        let job = JobLeftRunning {
+            host: "login-node".into(),
+            job_id: "41".into(),
+            end_time: Some("2026-11-30T21:45:00".into()),
+        };
+        assert_eq!(
+            job.words(),
+            "SLURM job 41 on login-node keeps running until 2026-11-30 21:45:00 (its time limit, \
+             as SLURM says)"
+        );
+        let unknown = JobLeftRunning {
+            end_time: known_time("N/A"),
+            ..job.clone()
+        };
+        assert!(unknown.words().ends_with("until its time limit"));
+        let question = serde_json::to_value(QuitQuestion {
+            slurm_jobs: vec![job],
+        })
+        .unwrap();
+        assert_eq!(question["slurmJobs"][0]["endTime"], "2026-11-30T21:45:00");
+        assert_eq!(question["slurmJobs"][0]["jobId"], "41");
+    }
+
     /// The form's fields become the request; unreadable ones are named for the form.
     #[test]
     fn form_fields_are_checked_by_name() {
