@@ -16,7 +16,8 @@
 // started by `tunnelbook up --slurm` under another TUNNELBOOK_HOME is listed on the Sessions
 // screen, opened there (a cell runs on the job's GPU), named with its end time by the quit
 // question, and stopped there (CANCELLED); JupyterLab missing on the node shows the job log's
-// tail and the launch stops.
+// tail and the launch stops; quitting with "Leave them running" leaves the job RUNNING and the
+// notice says until when.
 // Screenshots: docs/screenshots/slurm-request.png, slurm-queued.png, slurm-notebook.png,
 // slurm-sessions.png.
 // Its own bed (the SLURM cluster's user tbslurm, used by no other app suite) and tauri-driver ports.
@@ -366,6 +367,31 @@ async function main() {
   if (!stopped.includes('CANCELLED') || after !== 'CANCELLED') throw new Error(`Stop said "${stopped}", SLURM says ${after}`);
   jobId = null;
   step(`Stop from Sessions: "${stopped}"; SLURM says ${after}`);
+
+  // 8b. Quit leaving a job running: the app's own launch (10 minutes), Quit → "Leave them running
+  // and quit": the app exits, SLURM still runs the job, and the notice says until when.
+  await click(await byId('tab-gpus'));
+  await type(await waitFor('the form', () => byId('slurm-time'), 30000), '10');
+  await click(await byId('slurm-launch'));
+  await waitFor('Ready (a job to leave running)', () => byId('slurm-ready'), 120000);
+  const kept = /job (\d+)/.exec(await text(await byId('slurm-queued')))?.[1];
+  if (!kept) throw new Error('no job id for the job to leave running');
+  jobId = kept;
+  await wd('POST', s('/window'), { handle: main });
+  const quit2 = (await command('tray_menu')).ok.items.find((e) => e.kind === 'action' && e.label === 'Quit');
+  await command('tray_action', { id: quit2.id });
+  const asked = await text(await waitFor('the quit question', () => byId('quit-slurm-job'), 30000));
+  if (!asked.includes(`job ${kept}`) || !/until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d/.test(asked)) throw new Error(`the quit question said: ${asked}`);
+  // The app may be gone before WebDriver answers the click.
+  await click(await find('xpath', button('Leave them running and quit'))).catch(() => {});
+  await waitFor('the app to exit', async () => (appPids().length === 0 ? true : null), 60000);
+  session = null;
+  const runsOn = (await ask(`state ${kept}`)).state;
+  if (runsOn !== 'RUNNING') throw new Error(`job ${kept} is ${runsOn} after quitting without stopping`);
+  const log = readFileSync(join(home, 'logs', 'tunnelbook.log'), 'utf8');
+  const notice = log.split('\n').find((l) => l.includes('Notebooks left running') && l.includes(`SLURM job ${kept} on login-node keeps running until`));
+  if (!notice) throw new Error(`no notice that job ${kept} keeps running`);
+  step(`quit leaving job ${kept}: the app exited, SLURM says ${runsOn}; the notice: ${notice.replace(/^.*body=/, '')}`);
 }
 
 try {
