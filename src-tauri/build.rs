@@ -72,6 +72,9 @@ const COMMANDS: &[&str] = &[
     "check_slurm_request",
     "launch_slurm_notebook",
     "stop_slurm_notebook",
+    "list_slurm_jobs",
+    "open_slurm_job",
+    "stop_slurm_job",
 ];
 
 fn main() {

@@ -125,6 +125,9 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
             commands::slurm::check_slurm_request,
             commands::slurm::launch_slurm_notebook,
             commands::slurm::stop_slurm_notebook,
+            commands::slurm::list_slurm_jobs,
+            commands::slurm::open_slurm_job,
+            commands::slurm::stop_slurm_job,
         ])
 }
 

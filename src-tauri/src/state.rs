@@ -62,6 +62,8 @@ pub struct SessionEntry {
     pub attached: HashMap<String, (Option<Tunnel>, String)>,
     /// A SLURM notebook (issue 20): its launch, then its job, once started.
     pub slurm: Option<crate::commands::slurm::SlurmHandle>,
+    /// SLURM jobs started elsewhere that this app opened from Sessions, by job id.
+    pub slurm_open: HashMap<String, crate::commands::slurm::OpenedJob>,
 }
 
 impl SessionEntry {
@@ -76,6 +78,7 @@ impl SessionEntry {
             notebook: None,
             attached: HashMap::new(),
             slurm: None,
+            slurm_open: HashMap::new(),
         }
     }
 

@@ -11,8 +11,15 @@
 // same embedded notebook window opens through the login node; a cell in it prints
 // CUDA_VISIBLE_DEVICES and it equals the kernel's SLURM_JOB_GPUS; Stop ends the job CANCELLED;
 // a 2-minute job shows its time left and the 5-minute warning, then "Time limit reached" (not
-// "connection lost") and "Relaunch with the same settings" (about 2.5 minutes of the suite).
-// Screenshots: docs/screenshots/slurm-request.png, slurm-queued.png, slurm-notebook.png.
+// "connection lost") and "Relaunch with the same settings" (about 2.5 minutes of the suite);
+// the login node is detected on connect (saved as SLURM before the GPU step opens); a job
+// started by `tunnelbook up --slurm` under another TUNNELBOOK_HOME is listed on the Sessions
+// screen, opened there (a cell runs on the job's GPU), named with its end time by the quit
+// question, and stopped there (CANCELLED); JupyterLab missing on the node shows the job log's
+// tail and the launch stops; quitting with "Leave them running" leaves the job RUNNING and the
+// notice says until when.
+// Screenshots: docs/screenshots/slurm-request.png, slurm-queued.png, slurm-notebook.png,
+// slurm-sessions.png.
 // Its own bed (the SLURM cluster's user tbslurm, used by no other app suite) and tauri-driver ports.
 import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -33,6 +40,8 @@ const nativePort = await freePort();
 const wd = webdriver(`http://127.0.0.1:${port}`);
 const home = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-slurm-'));
 const userHome = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-slurm-home-'));
+// Another computer's Tunnelbook (step 8).
+const otherHome = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-slurm-other-'));
 mkdirSync(shots, { recursive: true });
 
 const step = (name) => console.log(`ok - ${name}`);
@@ -42,6 +51,8 @@ let bedLines;
 let driver;
 let failed = false;
 let jobId = null;
+let up = null;
+let mainWindow = null;
 
 function appPids() {
   const pids = [];
@@ -114,11 +125,18 @@ async function main() {
   await waitFor('tauri-driver', () => wd('GET', '/status').then(() => true).catch(() => false));
   session = (await wd('POST', '/session', { capabilities: { alwaysMatch: { 'tauri:options': { application: binary } } } })).sessionId;
   const main = await wd('GET', s('/window'));
+  mainWindow = main;
 
   // 1. Connect; the GPU step is the cluster view and the request form (detected: SLURM).
   await click(await waitFor('login-node Connect', () => find('xpath', `${hostCard('login-node')}${button('Connect')}`), 30000));
   await click(await waitFor('the host key dialog', () => find('xpath', button('Trust and connect')), 30000));
   await waitFor('the connection', () => find('xpath', button('Choose a GPU')), 30000);
+  // Detected on connect by the host session (not when the GPU step first opens): saved with the
+  // host before anything opens the GPU step.
+  const connected = Date.now();
+  await waitFor('scheduler: slurm saved on connect', async () =>
+    execFileSync(cli, ['hosts', 'show', 'login-node'], { env }).toString().includes('scheduler: slurm') ? true : null, 10000);
+  step(`the login node was detected as SLURM on connect (saved ${((Date.now() - connected) / 1000).toFixed(1)} s after the connection, before the GPU step opened)`);
   await click(await byId('tab-gpus'));
   await waitFor('the request form', () => byId('slurm-form'), 30000);
   const pools = await Promise.all((await findAll('css selector', '[data-testid="slurm-pool"]')).map(text));
@@ -223,6 +241,24 @@ async function main() {
   jobId = null;
   step(`Stop: ${ended}; SLURM says ${state}`);
 
+  // 6b. JupyterLab missing on the node (an environment without it): the launch ends with the
+  // job's log tail (what to install or choose) within a poll of the job's end; nothing is left
+  // queued and the form is back.
+  const launchedAt = Date.now();
+  const missing = await command('launch_slurm_notebook', {
+    sessionId: sess.id,
+    request: { partition: null, gpuType: null, gpuCount: 0, time: '5', account: null },
+    env: '/usr',
+  });
+  if (missing.err) throw new Error(`launch without JupyterLab: ${JSON.stringify(missing.err)}`);
+  const failure = await text(await waitFor('the job log\'s tail', () => byId('slurm-failure'), 60000));
+  const failedAfter = (Date.now() - launchedAt) / 1000;
+  if (!failure.includes('FAILED') || !failure.includes('JupyterLab is not installed for /usr/bin/python')) throw new Error(`the failure said: ${failure}`);
+  if (failedAfter > 20) throw new Error(`the log tail came ${failedAfter} s after the launch`);
+  await byId('slurm-form');
+  if ((await ask('jobs')).jobs.length !== 0) throw new Error('a job is left in the queue after the failure');
+  step(`JupyterLab missing on the node: after ${failedAfter.toFixed(1)} s the app shows the job log's tail: ${failure.split('\n').slice(-1)[0]}`);
+
   // 7. A 2-minute job: time left and the 5-minute warning while it runs, then "time limit
   // reached" (not "connection lost") when SLURM ends it, with "Relaunch with the same settings".
   await type(await waitFor('the form again', () => byId('slurm-time'), 30000), '2');
@@ -242,6 +278,120 @@ async function main() {
   if (!['TIMEOUT', 'COMPLETING'].includes(final)) throw new Error(`job ${short} is ${final}`);
   jobId = null;
   step(`"${over}" (SLURM: ${final}); Relaunch with the same settings offered`);
+
+  // 8. A job started elsewhere: `tunnelbook up --slurm` under another TUNNELBOOK_HOME (another
+  // computer). The app's Sessions screen lists it (state, node, GPUs, time left), Open attaches
+  // to it in the same notebook window through the login node and a cell runs on the job's GPU;
+  // the quit question says until when it keeps running (its end time from SLURM); Stop from
+  // Sessions ends it CANCELLED.
+  const otherEnv = { ...process.env, TUNNELBOOK_HOME: otherHome, HOME: userHome };
+  execFileSync(cli, ['hosts', 'add', 'login-node', '--host', box.host, '--port', String(box.port), '--user', box.user, '--key', box.key], { env: otherEnv, stdio: ['ignore', 'inherit', 'inherit'] });
+  execFileSync(cli, ['hosts', 'edit', 'login-node', '--env', box.venv], { env: otherEnv, stdio: ['ignore', 'inherit', 'inherit'] });
+  // A fresh JupyterLab workspace: the launcher shows, not the notebook of step 5.
+  rmSync(`/home/${box.user}/.jupyter/lab/workspaces`, { recursive: true, force: true });
+  up = spawn(cli, ['--host-key-policy', 'accept-new', 'up', 'login-node', '--slurm', '--gpus', 'v100:1', '--time', '10', '--json'], {
+    env: otherEnv,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const upLine = await Promise.race([
+    createInterface({ input: up.stdout })[Symbol.asyncIterator]().next().then((r) => r.value),
+    sleep(180000).then(() => null),
+  ]);
+  if (!upLine) throw new Error('`tunnelbook up --slurm` under another home printed no URL');
+  const elsewhere = JSON.parse(upLine);
+  jobId = elsewhere.jobId;
+  // The other computer goes away: its tunnel closes, the job keeps running.
+  up.kill('SIGINT');
+  await new Promise((r) => (up.exitCode !== null ? r() : up.once('exit', r)));
+  up = null;
+  if ((await ask(`state ${jobId}`)).state !== 'RUNNING') throw new Error(`job ${jobId} is not running after the CLI left`);
+  const [listed] = JSON.parse(execFileSync(cli, ['--host-key-policy', 'accept-new', 'ls', 'login-node', '--json'], { env: otherEnv }).toString()).filter((j) => j.row.id === jobId);
+  const endTime = listed?.row?.endTime;
+  if (!endTime || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/.test(endTime)) throw new Error(`job ${jobId}'s end time: ${JSON.stringify(listed)}`);
+  step(`job ${jobId} started by \`tunnelbook up --slurm\` under another TUNNELBOOK_HOME on ${elsewhere.node} (CUDA_VISIBLE_DEVICES=${elsewhere.cudaVisibleDevices}); the CLI left, the job runs until ${endTime}`);
+
+  await click(await byId('tab-sessions'));
+  const row = `[data-testid="slurm-job-row"][data-job-id="${jobId}"]`;
+  const rowText = await text(await waitFor('the job in Sessions', () => find('css selector', row), 30000));
+  if (!rowText.includes('RUNNING') || !rowText.includes(`CUDA_VISIBLE_DEVICES=${elsewhere.cudaVisibleDevices}`) || !rowText.includes(endTime.replace('T', ' '))) {
+    throw new Error(`the Sessions row: ${rowText}`);
+  }
+  await shot('slurm-sessions.png');
+  step(`Sessions lists it: ${rowText.replace(/\s+/g, ' ')}`);
+  const before = await wd('GET', s('/window/handles'));
+  await click(await find('css selector', `${row} [data-testid="slurm-job-open"]`));
+  const opened = await waitFor('the notebook window of the job', async () => {
+    const all = await wd('GET', s('/window/handles'));
+    return all.find((h) => !before.includes(h)) ?? null;
+  }, 60000);
+  await wd('POST', s('/window'), { handle: opened });
+  await waitFor('JupyterLab in the job\'s window', () => find('css selector', '.jp-LabShell'), 90000);
+  await waitFor('the Python 3 card', () => find('css selector', card), 60000);
+  await sleep(2000);
+  await waitFor('a click on the Python 3 card', async () => {
+    await click(await find('css selector', card));
+    return true;
+  });
+  await waitFor('the first cell', () => find('css selector', editorSelector), 60000);
+  await sleep(2000);
+  await waitFor('typing in the first cell', async () => {
+    const editor = await find('css selector', editorSelector);
+    await click(editor);
+    await wd('POST', s(`/element/${editor}/value`), {
+      text: 'import os; print(os.environ.get("CUDA_VISIBLE_DEVICES"), os.getpid())\uE008\uE007\uE000',
+    });
+    return true;
+  });
+  const out2 = await waitFor('the cell output in the job\'s window', async () => {
+    const outs = await findAll('css selector', '.jp-NotebookPanel .jp-OutputArea-output');
+    return outs.length > 0 ? (await text(outs[0])).trim() : null;
+  }, 90000);
+  const [cuda2, pid2] = out2.split(/\s+/);
+  const { jobGpus: jobGpus2 } = await ask(`job-gpus ${pid2}`);
+  if (cuda2 !== elsewhere.cudaVisibleDevices || cuda2 !== jobGpus2) throw new Error(`the kernel's CUDA_VISIBLE_DEVICES=${cuda2}, the job's ${elsewhere.cudaVisibleDevices}, its SLURM_JOB_GPUS=${jobGpus2}`);
+  step(`opened from Sessions: a cell printed CUDA_VISIBLE_DEVICES=${cuda2} = the job's SLURM_JOB_GPUS=${jobGpus2}`);
+
+  // Quit: the question says until when the job keeps running; Cancel keeps the app.
+  await wd('POST', s('/window'), { handle: main });
+  const quitItem = (await command('tray_menu')).ok.items.find((e) => e.kind === 'action' && e.label === 'Quit');
+  await command('tray_action', { id: quitItem.id });
+  const said = await text(await waitFor('the quit question about the job', () => byId('quit-slurm-job'), 30000));
+  if (!said.includes(`job ${jobId}`) || !said.includes(`until ${endTime.replace('T', ' ')}`)) throw new Error(`the quit question said: ${said}`);
+  await click(await find('xpath', button('Cancel')));
+  step(`the quit question says: ${said}`);
+
+  // Stop from Sessions: JupyterLab shut down, scancel, the end confirmed.
+  await click(await waitFor('Stop of the job', () => find('css selector', `${row} [data-testid="slurm-job-stop"]`), 10000));
+  const stopped = await text(await waitFor('the job stopped', () => byId('slurm-job-stopped'), 90000));
+  const after = (await ask(`state ${jobId}`)).state;
+  if (!stopped.includes('CANCELLED') || after !== 'CANCELLED') throw new Error(`Stop said "${stopped}", SLURM says ${after}`);
+  jobId = null;
+  step(`Stop from Sessions: "${stopped}"; SLURM says ${after}`);
+
+  // 8b. Quit leaving a job running: the app's own launch (10 minutes), Quit → "Leave them running
+  // and quit": the app exits, SLURM still runs the job, and the notice says until when.
+  await click(await byId('tab-gpus'));
+  await type(await waitFor('the form', () => byId('slurm-time'), 30000), '10');
+  await click(await byId('slurm-launch'));
+  await waitFor('Ready (a job to leave running)', () => byId('slurm-ready'), 120000);
+  const kept = /job (\d+)/.exec(await text(await byId('slurm-queued')))?.[1];
+  if (!kept) throw new Error('no job id for the job to leave running');
+  jobId = kept;
+  await wd('POST', s('/window'), { handle: main });
+  const quit2 = (await command('tray_menu')).ok.items.find((e) => e.kind === 'action' && e.label === 'Quit');
+  await command('tray_action', { id: quit2.id });
+  const asked = await text(await waitFor('the quit question', () => byId('quit-slurm-job'), 30000));
+  if (!asked.includes(`job ${kept}`) || !/until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d/.test(asked)) throw new Error(`the quit question said: ${asked}`);
+  // The app may be gone before WebDriver answers the click.
+  await click(await find('xpath', button('Leave them running and quit'))).catch(() => {});
+  await waitFor('the app to exit', async () => (appPids().length === 0 ? true : null), 60000);
+  session = null;
+  const runsOn = (await ask(`state ${kept}`)).state;
+  if (runsOn !== 'RUNNING') throw new Error(`job ${kept} is ${runsOn} after quitting without stopping`);
+  const log = readFileSync(join(home, 'logs', 'tunnelbook.log'), 'utf8');
+  const notice = log.split('\n').find((l) => l.includes('Notebooks left running') && l.includes(`SLURM job ${kept} on login-node keeps running until`));
+  if (!notice) throw new Error(`no notice that job ${kept} keeps running`);
+  step(`quit leaving job ${kept}: the app exited, SLURM says ${runsOn}; the notice: ${notice.replace(/^.*body=/, '')}`);
 }
 
 try {
@@ -253,7 +403,7 @@ try {
   if (session) {
     try {
       const handles = await wd('GET', s('/window/handles'));
-      await wd('POST', s('/window'), { handle: handles[0] });
+      await wd('POST', s('/window'), { handle: mainWindow ?? handles[0] });
       writeFileSync(join(tmpdir(), 'tunnelbook-e2e-slurm-failure.png'), Buffer.from(await wd('GET', s('/screenshot')), 'base64'));
       console.error(await text(await find('css selector', 'main')));
     } catch (err) {
@@ -275,6 +425,8 @@ try {
     await new Promise((r) => (bed.exitCode !== null ? r() : bed.once('exit', r)));
   }
   driver?.kill('SIGTERM');
+  up?.kill('SIGTERM');
+  rmSync(otherHome, { recursive: true, force: true });
   rmSync(home, { recursive: true, force: true });
   rmSync(userHome, { recursive: true, force: true });
 }

@@ -139,12 +139,17 @@ ReturnToService=2
 SlurmdParameters=config_overrides
 InactiveLimit=0
 MinJobAge=300
+FirstJobId={first_job}
 KillWait=5
 Waittime=0
 NodeName=localhost NodeAddr=127.0.0.1 NodeHostname={host} CPUs=8 RealMemory=8000 Gres=gpu:a100:2,gpu:v100:2 State=UNKNOWN
 PartitionName=gpu Nodes=localhost Default=YES MaxTime=08:00:00 DefaultTime=01:00:00 State=UP
 PartitionName=debug Nodes=localhost MaxTime=00:30:00 DefaultTime=00:10:00 State=UP
 ",
+            // Beds running at once (one per test binary) share the SLURM user's home, where a
+            // job's files are named by its id (`~/.tunnelbook/slurm/<id>/`): each bed numbers
+            // its jobs from its own base, so two clusters' jobs never share those files.
+            first_job = u32::from(ctld_port) * 100,
             sock = p("munge-run/munge.socket"),
             state = p("state"),
             spool = p("spool"),

@@ -747,8 +747,12 @@ pub async fn ls(global: &Global, name: &str, json: bool) -> ExitCode {
                 } else {
                     r.state.clone()
                 };
+                let until = Some(r.end_time.as_str())
+                    .filter(|e| !matches!(*e, "" | "N/A" | "Unknown"))
+                    .map(|e| format!(" (until {})", e.replace('T', " ")))
+                    .unwrap_or_default();
                 println!(
-                    "job {}  {}  {}  {}  {} left  {}",
+                    "job {}  {}  {}  {}  {} left{until}  {}",
                     r.id, state, r.partition, at, r.time_left, r.tres_per_node
                 );
             }
@@ -777,29 +781,19 @@ pub async fn attach(
         Err(e) => return connect::unreachable(e),
     };
     let code = async {
-        let jobs = match job::list(&conn).await {
-            Ok(j) => j,
+        // Core's lookup (the app's Sessions → Open too): job `id` or the newest running one.
+        let found = match launch::find_attachable(&conn, id).await {
+            Ok(f) => f,
+            Err(SlurmError::NoJob(why)) => {
+                eprintln!("tunnelbook: {why} on {name} (tunnelbook ls {name})");
+                return ExitCode::from(1);
+            }
             Err(e) => {
                 eprintln!("tunnelbook: {e}");
                 return ExitCode::from(1);
             }
         };
-        let found = jobs
-            .into_iter()
-            .filter(|j| id.is_none_or(|i| j.row.id == i))
-            .filter_map(|j| j.connection.map(|c| (c, j.row)))
-            .max_by_key(|(c, _)| c.job_id.parse::<u64>().unwrap_or(0));
-        let Some((c, row)) = found else {
-            eprintln!("tunnelbook: no running Tunnelbook job with JupyterLab on {name} (tunnelbook ls {name})");
-            return ExitCode::from(1);
-        };
-        let token = match job::read_token(&conn, &c).await {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("tunnelbook: {e}");
-                return ExitCode::from(1);
-            }
-        };
+        let (c, row, token) = (found.connection, found.row, found.token);
         let common = UpCommon {
             name: name.to_string(),
             env: None,
@@ -819,7 +813,7 @@ pub async fn attach(
 }
 
 /// `down` on a SLURM host: JupyterLab's `/api/shutdown` (it stops its kernels), then
-/// `scancel`, then the job's end confirmed ([`stop_job`]). Every Tunnelbook job, or job `id`.
+/// `scancel`, then the job's end confirmed ([`launch::stop_listed`]). Every Tunnelbook job, or job `id`.
 pub async fn down(global: &Global, name: &str, id: Option<&str>) -> ExitCode {
     let conn = match connect::open(global, name).await {
         Ok(c) => c,
@@ -843,7 +837,7 @@ pub async fn down(global: &Global, name: &str, id: Option<&str>) -> ExitCode {
         }
         let mut code = ExitCode::SUCCESS;
         for j in jobs {
-            match stop_job(&conn, &j).await {
+            match launch::stop_listed(&conn, &j, Duration::from_secs(60)).await {
                 Ok(state) => println!("job {}: {state}", j.row.id),
                 Err(e) => {
                     eprintln!("tunnelbook: job {}: {e}", j.row.id);
@@ -856,35 +850,6 @@ pub async fn down(global: &Global, name: &str, id: Option<&str>) -> ExitCode {
     .await;
     conn.close().await;
     code
-}
-
-/// Stops one job through core ([`launch::stop`]): JupyterLab's `/api/shutdown` first (through a
-/// forward to the node, with the token from the job's 0600 file) when it listens, then
-/// `scancel`, then its end confirmed.
-async fn stop_job(conn: &Connection, j: &job::TunnelbookJob) -> Result<String, SlurmError> {
-    let timeout = Duration::from_secs(60);
-    let Some(c) = &j.connection else {
-        return launch::stop(conn, &j.row.id, None, timeout).await;
-    };
-    let token = job::read_token(conn, c).await.ok();
-    let link = Link::new(Some(conn.clone()), Duration::from_secs(5));
-    let tunnel = Tunnel::local_over(
-        &link,
-        Listen::loopback_any(),
-        Target::Tcp {
-            host: c.host.clone(),
-            port: c.port,
-        },
-    )
-    .await
-    .ok();
-    let jupyter = match (&tunnel, &token) {
-        (Some(t), Some(token)) => t.local_addr().map(|a| (a, token)),
-        _ => None,
-    };
-    let end = launch::stop(conn, &j.row.id, jupyter, timeout).await;
-    drop(tunnel);
-    end
 }
 
 #[cfg(test)]
@@ -916,6 +881,7 @@ mod tests {
             time_left: "59:00".into(),
             nodes: "n1".into(),
             tres_per_node: "gres:gpu:a100:2".into(),
+            end_time: "2026-11-30T21:45:00".into(),
         };
         assert_eq!(
             relaunch_from_row("box", &row),

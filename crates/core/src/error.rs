@@ -345,6 +345,7 @@ impl From<crate::slurm::SlurmError> for Problem {
             S::Cancelled { .. } => ErrorCode::Cancelled,
             S::Timeout(_) => ErrorCode::Timeout,
             S::NotSlurm(_) => ErrorCode::Unsupported,
+            S::NoJob(_) => ErrorCode::NotFound,
             S::JobEnded { .. } | S::Command { .. } => ErrorCode::Jupyter,
         };
         Self::new(code, e.to_string())

@@ -59,6 +59,8 @@ pub async fn start_session<R: Runtime>(
         free_rule: SettingsStore::in_home(state.home())
             .load_or_default()
             .gpu_free,
+        // A SLURM login node is detected on connect and saved with the host (issue 20).
+        profiles: Some(state.profiles.clone()),
     };
     let (host, events) = HostSession::start(spec);
     // Register before spawning so the task always finds its entry.

@@ -55,6 +55,15 @@ pub(crate) async fn close<R: Runtime>(
     if let Some(handle) = notebook {
         super::jupyter::end_notebook(handle, true).await;
     }
+    // Jobs opened from Sessions keep running on the cluster; only their forwards end here.
+    let opened = state
+        .sessions()
+        .get_mut(session_id)
+        .map(|e| std::mem::take(&mut e.slurm_open))
+        .unwrap_or_default();
+    for o in opened.into_values() {
+        o.forward.close().await;
+    }
     for (tunnel, _) in attached.into_values() {
         if let Some(tunnel) = tunnel {
             tunnel.close().await;

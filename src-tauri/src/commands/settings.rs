@@ -148,6 +148,12 @@ pub async fn quit<R: Runtime>(app: &AppHandle<R>, stop_notebooks: bool) {
     super::notebook::save_all_notebooks(app, super::notebook::SAVE_WAIT).await;
     super::tunnels::stop_all(app).await;
     let state = app.state::<AppState>();
+    // SLURM jobs left running say until when (issue 20); asked before their forwards close.
+    let left = if stop_notebooks {
+        Vec::new()
+    } else {
+        super::slurm::jobs_left_running(&state).await
+    };
     let live: Vec<String> = state
         .sessions()
         .values()
@@ -167,6 +173,19 @@ pub async fn quit<R: Runtime>(app: &AppHandle<R>, stop_notebooks: bool) {
                     super::jupyter::stop_server(app.clone(), app.state(), id.clone(), server).await;
                 if let Err(e) = stopped {
                     tracing::warn!(error = %e.message, "cannot stop a reopened notebook");
+                }
+            }
+            // SLURM jobs opened from Sessions are this app's notebooks too.
+            let opened: Vec<String> = state
+                .sessions()
+                .get(&id)
+                .map(|e| e.slurm_open.keys().cloned().collect())
+                .unwrap_or_default();
+            for job in opened {
+                let stopped =
+                    super::slurm::stop_slurm_job(app.clone(), app.state(), id.clone(), job).await;
+                if let Err(e) = stopped {
+                    tracing::warn!(error = %e.message, "cannot stop a SLURM job");
                 }
             }
         }
@@ -189,6 +208,23 @@ pub async fn quit<R: Runtime>(app: &AppHandle<R>, stop_notebooks: bool) {
             }
         }
         let _ = super::sessions::close(app, &state, &id).await;
+    }
+    if !left.is_empty() {
+        let body = left
+            .iter()
+            .map(super::slurm::JobLeftRunning::words)
+            .collect::<Vec<_>>()
+            .join("; ");
+        tracing::info!(%body, "SLURM jobs left running");
+        crate::tray::notify(
+            app,
+            &crate::tray::Notice {
+                title: "Notebooks left running".into(),
+                body: format!(
+                    "{body}. Reopen from Sessions, or `tunnelbook attach` on any computer."
+                ),
+            },
+        );
     }
     app.exit(0);
 }

@@ -104,6 +104,88 @@ impl SlurmEvent {
     }
 }
 
+/// A job this app opened from the Sessions screen (started elsewhere: the CLI, another
+/// computer, an earlier run of the app): its forward through the login node and the URL the
+/// main window knows (without the token).
+pub struct OpenedJob {
+    /// Local port → the job's `node:port`, through the login node; survives reconnects.
+    pub forward: Forward,
+    /// The notebook URL as the main window sees it (token-free; [`notebook::public_url`]).
+    pub url: String,
+}
+
+/// One of the user's Tunnelbook SLURM jobs on a session's host, as the Sessions screen lists it:
+/// what `squeue` says joined with the job's connection file. Jobs started anywhere are listed
+/// (this app, the CLI, another computer): they are found on the cluster, not in this app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SlurmJobView {
+    /// The session whose host (login node) runs the job's cluster.
+    pub session_id: String,
+    /// SLURM's job id.
+    pub job_id: String,
+    /// `PENDING`, `RUNNING`, `COMPLETING`, … as `squeue` says.
+    pub state: String,
+    /// Why a pending job waits, in words (`null` once it runs).
+    pub reason: Option<String>,
+    /// Its partition.
+    pub partition: String,
+    /// The compute node JupyterLab runs on (`null` while pending).
+    pub node: Option<String>,
+    /// `CUDA_VISIBLE_DEVICES` SLURM gave the job, once JupyterLab listens.
+    pub gpus: Option<String>,
+    /// The GPUs asked for (`gres:gpu:v100:1`).
+    pub requested: String,
+    /// Time left before its limit, as SLURM writes it (`1:23:45`).
+    pub time_left: String,
+    /// When SLURM ends it at the latest (`2026-11-30T21:45:00`), when known.
+    pub end_time: Option<String>,
+    /// Whether JupyterLab listens (Open works).
+    pub ready: bool,
+    /// Whether this session's request form launched it.
+    pub this_session: bool,
+    /// The local URL (without its token) when this app has a forward to it.
+    pub url: Option<String>,
+}
+
+/// A SLURM job that keeps running when the app quits, for the quit question and notice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct JobLeftRunning {
+    /// The saved host (login node) name.
+    pub host: String,
+    /// SLURM's job id.
+    pub job_id: String,
+    /// When SLURM ends it (its time limit, `2026-11-30T21:45:00`); `null` when SLURM did not say.
+    pub end_time: Option<String>,
+}
+
+/// What the quit question shows (the `quit-requested` event).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct QuitQuestion {
+    /// The SLURM jobs that keep running until their time limit if notebooks are left running.
+    pub slurm_jobs: Vec<JobLeftRunning>,
+}
+
+impl JobLeftRunning {
+    /// One line for the quit question and the notification after quitting.
+    pub fn words(&self) -> String {
+        match &self.end_time {
+            Some(end) => format!(
+                "SLURM job {} on {} keeps running until {} (its time limit, as SLURM says)",
+                self.job_id,
+                self.host,
+                end.replace('T', " ")
+            ),
+            None => format!(
+                "SLURM job {} on {} keeps running until its time limit",
+                self.job_id, self.host
+            ),
+        }
+    }
+}
+
 /// Once the job is ready: the local forward to its JupyterLab and the token.
 pub type ReadyJob = Arc<Mutex<Option<(Forward, Sensitive<String>)>>>;
 
@@ -144,46 +226,32 @@ fn host_of(
     Ok((host, conn, profile))
 }
 
-/// Whether session `id`'s host is a SLURM login node: its saved `scheduler`, else detected now
-/// (`sbatch` on the login PATH and `scontrol ping`) and saved with the host.
+/// Whether session `id`'s host is a SLURM login node: its saved `scheduler`, else what core's
+/// host session detected when it connected (`sbatch` on the login PATH and `scontrol ping`;
+/// core saved a SLURM host as `scheduler: slurm`). Waits for that probe when it still runs.
 async fn is_slurm(state: &AppState, id: &str) -> Result<bool, AppError> {
     let (host, profile) = {
         let sessions = state.sessions();
         let entry = sessions.get(id).ok_or_else(|| AppError::no_session(id))?;
         (entry.host.clone(), entry.profile())
     };
-    match profile.scheduler {
-        Some(s) => return Ok(s == Scheduler::Slurm),
-        None if host.is_local() => return Ok(false),
-        None => {}
+    if let Some(s) = profile.scheduler {
+        return Ok(s == Scheduler::Slurm);
     }
-    let Some(conn) = host.connection() else {
+    if host.is_local() || host.connection().is_none() {
         return Ok(false);
-    };
-    match slurm::detect(&conn).await {
-        Ok(Ok(())) => {
-            if let Err(e) = state
-                .profiles
-                .edit(&profile.name, |p| p.scheduler = Some(Scheduler::Slurm))
-            {
-                tracing::debug!(error = %e, "cannot save the scheduler");
-            }
-            if let Some(last) = state
-                .sessions()
-                .get_mut(id)
-                .and_then(|e| e.chain.as_mut())
-                .and_then(|c| c.last_mut())
-            {
-                last.scheduler = Some(Scheduler::Slurm);
-            }
-            Ok(true)
-        }
-        Ok(Err(why)) => {
-            tracing::debug!(%why, "not a SLURM login node");
-            Ok(false)
-        }
-        Err(e) => Err(e.into()),
     }
+    let detected = host.detected_scheduler(Duration::from_secs(15)).await;
+    if detected == Some(Scheduler::Slurm)
+        && let Some(last) = state
+            .sessions()
+            .get_mut(id)
+            .and_then(|e| e.chain.as_mut())
+            .and_then(|c| c.last_mut())
+    {
+        last.scheduler = Some(Scheduler::Slurm);
+    }
+    Ok(detected == Some(Scheduler::Slurm))
 }
 
 /// For `launch_notebook`: an error when session `id`'s host is a SLURM login node, where
@@ -199,8 +267,9 @@ pub async fn refuse_login_node(state: &AppState, id: &str) -> Result<(), AppErro
     Ok(())
 }
 
-/// The cluster view of session `session_id`'s host when it is a SLURM login node (detected on
-/// first use and saved as `scheduler: slurm`); `null` for other hosts (the GPU cards apply).
+/// The cluster view of session `session_id`'s host when it is a SLURM login node (detected when
+/// the session connected and saved as `scheduler: slurm`); `null` for other hosts (the GPU cards
+/// apply).
 #[tauri::command]
 pub async fn slurm_cluster(
     state: State<'_, AppState>,
@@ -217,6 +286,243 @@ pub async fn slurm_cluster(
         jobs: view.jobs,
         defaults: profile.slurm.unwrap_or_default(),
     }))
+}
+
+/// The job id of session `entry`'s own SLURM launch, once submitted.
+fn own_job(entry: &crate::state::SessionEntry) -> Option<String> {
+    entry
+        .slurm
+        .as_ref()
+        .and_then(|h| h.job_id.lock().ok().and_then(|j| j.clone()))
+}
+
+/// The user's Tunnelbook SLURM jobs on session `session_id`'s host — started here, by the CLI or
+/// on another computer — joined with their connection files (core's [`job::list`], what
+/// `tunnelbook ls` prints); `null` when the host is not a SLURM login node.
+#[tauri::command]
+pub async fn list_slurm_jobs(
+    state: State<'_, AppState>,
+    session_id: String,
+) -> Result<Option<Vec<SlurmJobView>>, AppError> {
+    if !is_slurm(&state, &session_id).await? {
+        return Ok(None);
+    }
+    let (_, conn, _) = host_of(&state, &session_id)?;
+    let jobs = job::list(&conn).await?;
+    let sessions = state.sessions();
+    let entry = sessions
+        .get(&session_id)
+        .ok_or_else(|| AppError::no_session(&session_id))?;
+    let own = own_job(entry);
+    Ok(Some(
+        jobs.into_iter()
+            .map(|j| {
+                let id = j.row.id.clone();
+                let this_session = own.as_deref() == Some(id.as_str());
+                let url = if this_session {
+                    entry.summary.url.clone()
+                } else {
+                    entry.slurm_open.get(&id).map(|o| o.url.clone())
+                };
+                SlurmJobView {
+                    session_id: session_id.clone(),
+                    reason: (j.row.state == "PENDING")
+                        .then(|| slurm::reason_in_words(&j.row.reason)),
+                    node: Some(j.row.nodes.clone())
+                        .filter(|n| !n.is_empty() && !n.starts_with('(')),
+                    gpus: j
+                        .connection
+                        .as_ref()
+                        .map(|c| c.cuda_visible_devices.clone()),
+                    requested: j.row.tres_per_node.clone(),
+                    time_left: j.row.time_left.clone(),
+                    end_time: known_time(&j.row.end_time),
+                    ready: j.connection.is_some(),
+                    partition: j.row.partition.clone(),
+                    state: j.row.state.clone(),
+                    job_id: id,
+                    this_session,
+                    url,
+                }
+            })
+            .collect(),
+    ))
+}
+
+/// A SLURM time that says something (`N/A`, `Unknown` and empty do not).
+fn known_time(t: &str) -> Option<String> {
+    Some(t.trim().to_string()).filter(|t| !matches!(t.as_str(), "" | "N/A" | "Unknown" | "NONE"))
+}
+
+/// Opens job `job_id` on session `session_id`'s SLURM host here — a job started anywhere (the
+/// CLI, another computer): a local port forwarded through the login node to the job's
+/// `node:port` (core's [`launch::find_attachable`] finds it and reads its token from the job's
+/// 0600 file), kept until the session closes. Returns the notebook URL (without its token) for
+/// `open_notebook` — the same notebook window as a launch's.
+#[tauri::command]
+pub async fn open_slurm_job<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    session_id: String,
+    job_id: String,
+) -> Result<String, AppError> {
+    {
+        let sessions = state.sessions();
+        let entry = sessions
+            .get(&session_id)
+            .ok_or_else(|| AppError::no_session(&session_id))?;
+        if own_job(entry).as_deref() == Some(job_id.as_str())
+            && let Some(url) = &entry.summary.url
+        {
+            return Ok(url.clone());
+        }
+        if let Some(o) = entry.slurm_open.get(&job_id) {
+            return Ok(o.url.clone());
+        }
+    }
+    let (host, conn, _) = host_of(&state, &session_id)?;
+    let found = launch::find_attachable(&conn, Some(&job_id)).await?;
+    let c = &found.connection;
+    let forward = host
+        .forward(&ForwardSpec::Local {
+            bind: "127.0.0.1".into(),
+            port: 0,
+            host: c.host.clone(),
+            host_port: c.port,
+        })
+        .await?;
+    let Some(local) = forward.local_addr() else {
+        forward.close().await;
+        return Err(AppError::new(
+            ErrorCode::Internal,
+            "the forward has no port",
+        ));
+    };
+    if !tunnelbook_core::jupyter::http::wait_answers(local, &found.token, Duration::from_secs(30))
+        .await
+    {
+        forward.close().await;
+        return Err(AppError::new(
+            ErrorCode::Jupyter,
+            format!(
+                "JupyterLab of job {job_id} does not answer through {}:{}; the job keeps running \
+                 (Stop ends it)",
+                c.host, c.port
+            ),
+        ));
+    }
+    let url = notebook::public_url(
+        &app,
+        &format!(
+            "http://127.0.0.1:{}/lab?token={}",
+            local.port(),
+            found.token.expose()
+        ),
+    );
+    let opened = OpenedJob {
+        forward,
+        url: url.clone(),
+    };
+    // The session closed meanwhile: the forward goes with it.
+    let unkept = match state.sessions().get_mut(&session_id) {
+        Some(entry) => {
+            entry.slurm_open.insert(job_id, opened);
+            None
+        }
+        None => Some(opened),
+    };
+    if let Some(o) = unkept {
+        o.forward.close().await;
+        return Err(AppError::no_session(&session_id));
+    }
+    Ok(url)
+}
+
+/// Stops job `job_id` on session `session_id`'s SLURM host, wherever it was started: this
+/// session's own launch as [`stop_slurm_notebook`] does; any other Tunnelbook job by
+/// JupyterLab's shutdown (through a forward, with the token from the job's file), then
+/// `scancel`, then its end confirmed. Returns the final state (`CANCELLED`).
+#[tauri::command]
+pub async fn stop_slurm_job<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    session_id: String,
+    job_id: String,
+) -> Result<String, AppError> {
+    let (own, opened) = {
+        let mut sessions = state.sessions();
+        let entry = sessions
+            .get_mut(&session_id)
+            .ok_or_else(|| AppError::no_session(&session_id))?;
+        (
+            own_job(entry).as_deref() == Some(job_id.as_str()),
+            entry.slurm_open.remove(&job_id),
+        )
+    };
+    if own {
+        return stop_slurm_notebook(app, state, session_id).await;
+    }
+    let (_, conn, _) = host_of(&state, &session_id)?;
+    let end = async {
+        let j = job::list(&conn)
+            .await?
+            .into_iter()
+            .find(|j| j.row.id == job_id)
+            .ok_or_else(|| {
+                SlurmError::NoJob(format!(
+                    "job {job_id} is not a Tunnelbook job of yours in the queue (it ended already)"
+                ))
+            })?;
+        launch::stop_listed(&conn, &j, Duration::from_secs(60)).await
+    }
+    .await;
+    if let Some(o) = opened {
+        o.forward.close().await;
+    }
+    Ok(end?)
+}
+
+/// The SLURM jobs this app holds open (its own launches once submitted, jobs opened from
+/// Sessions), each with the end time SLURM gives it: what keeps running when the app quits
+/// without stopping notebooks. One `squeue` per login node, at most 5 s each.
+pub async fn jobs_left_running(state: &AppState) -> Vec<JobLeftRunning> {
+    let held: Vec<(String, HostSession, Vec<String>)> = state
+        .sessions()
+        .values()
+        .filter_map(|e| {
+            let mut ids: Vec<String> = own_job(e).into_iter().collect();
+            ids.extend(e.slurm_open.keys().cloned());
+            (!ids.is_empty()).then(|| (e.profile().name, e.host.clone(), ids))
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (name, host, ids) in held {
+        let rows = match host.connection() {
+            Some(conn) => tokio::time::timeout(Duration::from_secs(5), job::list(&conn))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        for id in ids {
+            let end_time = rows
+                .iter()
+                .find(|j| j.row.id == id)
+                .and_then(|j| known_time(&j.row.end_time));
+            out.push(JobLeftRunning {
+                host: name.clone(),
+                job_id: id,
+                end_time,
+            });
+        }
+    }
+    out
+}
+
+/// Whether session `entry` holds a SLURM job open (its own launch, or one opened from Sessions).
+pub fn holds_jobs(entry: &crate::state::SessionEntry) -> bool {
+    own_job(entry).is_some() || !entry.slurm_open.is_empty()
 }
 
 /// The form as a request, each unreadable field named.
@@ -387,6 +693,7 @@ pub async fn stop_slurm_notebook<R: Runtime>(
         })?;
         entry.summary.url = None;
         entry.summary.server_id = None;
+        entry.summary.gpu = None;
         entry.summary.status = SessionStatus::Connected;
         (handle, entry.summary.window.take(), entry.host.clone())
     };
@@ -651,6 +958,8 @@ impl<R: Runtime> Run<R> {
                         e.summary.status = SessionStatus::Connected;
                         e.summary.server_id = None;
                         e.summary.url = None;
+                        // No notebook runs in the session any more: no GPU to show either.
+                        e.summary.gpu = None;
                         e.slurm
                             .take()
                             .and_then(|h| h.ready.lock().ok().and_then(|mut r| r.take()))
@@ -696,6 +1005,33 @@ impl<R: Runtime> Run<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The quit question and the notice after quitting say until when a job left running runs:
+    /// SLURM's end time, or its time limit when SLURM gave none; the event carries the jobs.
+    #[test]
+    fn a_job_left_running_says_until_when() {
+        let job = JobLeftRunning {
+            host: "login-node".into(),
+            job_id: "41".into(),
+            end_time: Some("2026-11-30T21:45:00".into()),
+        };
+        assert_eq!(
+            job.words(),
+            "SLURM job 41 on login-node keeps running until 2026-11-30 21:45:00 (its time limit, \
+             as SLURM says)"
+        );
+        let unknown = JobLeftRunning {
+            end_time: known_time("N/A"),
+            ..job.clone()
+        };
+        assert!(unknown.words().ends_with("until its time limit"));
+        let question = serde_json::to_value(QuitQuestion {
+            slurm_jobs: vec![job],
+        })
+        .unwrap();
+        assert_eq!(question["slurmJobs"][0]["endTime"], "2026-11-30T21:45:00");
+        assert_eq!(question["slurmJobs"][0]["jobId"], "41");
+    }
 
     /// The form's fields become the request; unreadable ones are named for the form.
     #[test]

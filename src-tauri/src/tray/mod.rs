@@ -283,13 +283,20 @@ pub async fn perform<R: Runtime>(app: AppHandle<R>, action: TrayAction) -> Resul
         TrayAction::Show => show_main(&app),
         TrayAction::Quit => {
             // Its own notebooks, and Tunnelbook's servers it reopened (from an earlier run).
+            // SLURM jobs it launched or opened (issue 20) too.
             let notebooks = state.sessions().values().any(|e| {
-                e.summary.status == SessionStatus::Ready || e.reopened_notebooks().next().is_some()
+                e.summary.status == SessionStatus::Ready
+                    || e.reopened_notebooks().next().is_some()
+                    || commands::slurm::holds_jobs(e)
             });
             if notebooks {
-                // The UI asks whether to stop the remote notebooks, then calls `quit_app`.
+                // The UI asks whether to stop the remote notebooks, then calls `quit_app`; it
+                // says until when each SLURM job runs on if left (its end time from SLURM).
+                let question = commands::slurm::QuitQuestion {
+                    slurm_jobs: commands::slurm::jobs_left_running(&state).await,
+                };
                 show_main(&app);
-                let _ = app.emit(QUIT_EVENT, ());
+                let _ = app.emit(QUIT_EVENT, question);
             } else {
                 commands::settings::quit(&app, false).await;
             }

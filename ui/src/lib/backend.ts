@@ -42,8 +42,9 @@ export const backend = {
   ...api,
   saveHost: (profile: Profile, previousName: string | null) => api.saveHost(previousName, profile),
 
-  /** The tray asks whether to stop remote notebooks before quitting. */
-  onQuitRequested: (handler: () => void): Promise<UnlistenFn> => on('quit-requested', () => handler()),
+  /** The tray asks whether to stop remote notebooks before quitting; the payload names the SLURM
+   * jobs that keep running if left, with their end time. */
+  onQuitRequested: (handler: (e: Events['quit-requested']) => void): Promise<UnlistenFn> => on('quit-requested', handler),
   /** The tray started a session (its id and host). */
   onTraySession: (handler: (e: Events['tray-session']) => void): Promise<UnlistenFn> => on('tray-session', handler),
   /** The tray's one-click launch found a Tunnelbook notebook running on the host and started

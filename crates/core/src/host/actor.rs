@@ -21,15 +21,34 @@ impl Actor {
             // Tunnels view and `forward` name a forbidding setting before anything is tried, and
             // a launch finds it known.
             if let Some(c) = conn.clone() {
+                let probe = c.clone();
                 tokio::spawn(async move {
-                    c.forwarding().await;
+                    probe.forwarding().await;
                 });
+                // A SLURM login node is known on connect, not when the GPU step first opens: the
+                // GPU step shows the cluster view at once and a plain launch is refused there.
+                if self.shared.scheduler.borrow().is_none() {
+                    tokio::spawn(detect_scheduler(
+                        self.shared.clone(),
+                        c,
+                        self.spec.profiles.clone(),
+                        self.target_name(),
+                    ));
+                }
             }
             self.shared.link.set(conn.clone());
         } else {
             self.shared.link.set(None);
         }
         self.shared.status.send_replace(status);
+    }
+
+    /// The saved name of the host dialed (the chain's last hop).
+    fn target_name(&self) -> Option<String> {
+        match &self.spec.host {
+            SessionHost::Ssh { chain, .. } => chain.last().map(|p| p.name.clone()),
+            SessionHost::Local => None,
+        }
     }
 
     pub(super) async fn run(mut self) {
@@ -375,4 +394,47 @@ fn steps_of(event: &ConnectionState) -> Vec<HostEvent> {
         // The dial's own result reports how it ended.
         ConnectionState::Disconnected { .. } => Vec::new(),
     }
+}
+
+/// Detects a SLURM login node over `conn` (`sbatch` on the login PATH and `scontrol ping`) and
+/// records it in the session; a SLURM host is saved as `scheduler: slurm` in `profiles` unless
+/// the user set a scheduler meanwhile. A failed probe (the connection dropped) leaves it unknown
+/// for the next connect.
+async fn detect_scheduler(
+    shared: Arc<Shared>,
+    conn: Connection,
+    profiles: Option<ProfileStore>,
+    name: Option<String>,
+) {
+    let found = match slurm::detect(&conn).await {
+        Ok(Ok(())) => Scheduler::Slurm,
+        Ok(Err(why)) => {
+            tracing::debug!(%why, "not a SLURM login node");
+            Scheduler::None
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot probe for a batch scheduler");
+            return;
+        }
+    };
+    if found == Scheduler::Slurm
+        && let (Some(store), Some(name)) = (profiles, name)
+    {
+        let saved = store.edit(&name, |p| {
+            if p.scheduler.is_none() {
+                p.scheduler = Some(Scheduler::Slurm);
+            }
+        });
+        if let Err(e) = saved {
+            tracing::debug!(error = %e, "cannot save the detected scheduler");
+        }
+    }
+    shared.scheduler.send_if_modified(|s| {
+        if s.is_none() {
+            *s = Some(found);
+            true
+        } else {
+            false
+        }
+    });
 }

@@ -27,7 +27,8 @@ use crate::{
     error::{ErrorCode, Problem},
     gpu::{self, FreeRule, GpuError, GpuSnapshot},
     jupyter,
-    profile::Profile,
+    profile::{Profile, ProfileStore, scheduler::Scheduler},
+    slurm,
     ssh::{ConnectContext, Connection, ConnectionState, Forwarding, SshError},
     tunnel::{ForwardSpec, Link, Tunnel, TunnelError, TunnelStats},
 };
@@ -182,6 +183,9 @@ pub struct HostSpec {
     pub reconnect: ReconnectPolicy,
     /// When a GPU counts as free, for the summary of the first GPU read.
     pub free_rule: FreeRule,
+    /// Where a batch scheduler detected on connect is saved (the target profile's
+    /// `scheduler: slurm`, only when the user has not set one); `None`: kept in the session only.
+    pub profiles: Option<ProfileStore>,
 }
 
 /// Where the connection is.
@@ -259,6 +263,9 @@ struct Shared {
     /// The forwards started on the session: closed with it; the remote ones are asked for
     /// again after a reconnect.
     forwards: Mutex<Vec<Forward>>,
+    /// The host's batch scheduler: the profile's when set, else detected on connect (`None`
+    /// until known).
+    scheduler: watch::Sender<Option<Scheduler>>,
 }
 
 /// A running host session; clones share it. It ends with [`HostSession::close`] (or when every
@@ -287,6 +294,11 @@ impl HostSession {
             status: watch::Sender::new(Status::Dialing),
             cancel: CancellationToken::new(),
             forwards: Mutex::new(Vec::new()),
+            scheduler: watch::Sender::new(match &spec.host {
+                SessionHost::Local => Some(Scheduler::None),
+                // The user's choice stands; detection only fills in a host never set.
+                SessionHost::Ssh { chain, .. } => chain.last().and_then(|p| p.scheduler),
+            }),
         });
         let actor = Actor {
             spec,
@@ -336,6 +348,23 @@ impl HostSession {
     /// connection is not open.
     pub async fn forwarding_policy(&self) -> Option<Forwarding> {
         Some(self.connection()?.forwarding().await)
+    }
+
+    /// The host's batch scheduler as known now: the profile's `scheduler` when the user set
+    /// one, else what the session detected when it connected (`sbatch` on the login PATH and
+    /// `scontrol ping`); `None` while the probe runs or before the first connection.
+    pub fn scheduler(&self) -> Option<Scheduler> {
+        *self.shared.scheduler.borrow()
+    }
+
+    /// [`HostSession::scheduler`], waiting for the probe the session started on connect (one
+    /// round trip; at most `timeout`). `None` when still unknown then (not connected).
+    pub async fn detected_scheduler(&self, timeout: Duration) -> Option<Scheduler> {
+        let mut rx = self.shared.scheduler.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(Option::is_some))
+            .await
+            .ok()
+            .and_then(|r| r.ok().and_then(|s| *s))
     }
 
     /// The link lasting tunnels of this host forward over (swapped on reconnect).
@@ -511,6 +540,7 @@ mod tests {
             host: SessionHost::Local,
             reconnect: ReconnectPolicy::default(),
             free_rule: FreeRule::default(),
+            profiles: None,
         });
         let first = events.recv().await.unwrap();
         assert_eq!(

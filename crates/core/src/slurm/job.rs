@@ -450,7 +450,8 @@ pub async fn list(conn: &Connection) -> Result<Vec<TunnelbookJob>, SlurmError> {
         .exec_named(
             "squeue",
             &format!(
-                "squeue --me -h -n {JOB_NAME} -o '%i|%j|%P|%T|%r|%L|%N|%b' 2>/dev/null | while IFS='|' read -r id rest; do echo \"$id|$rest\"; printf '@@c@@'; cat \"$HOME/{BASE_DIR}/$id/connection.json\" 2>/dev/null; echo; done"
+                "squeue --me -h -n {JOB_NAME} -o '{}' 2>/dev/null | while IFS='|' read -r id rest; do echo \"$id|$rest\"; printf '@@c@@'; cat \"$HOME/{BASE_DIR}/$id/connection.json\" 2>/dev/null; echo; done",
+                super::SQUEUE_FORMAT
             ),
         )
         .await?;
@@ -469,6 +470,18 @@ pub async fn list(conn: &Connection) -> Result<Vec<TunnelbookJob>, SlurmError> {
         jobs.push(TunnelbookJob { row, connection });
     }
     Ok(jobs)
+}
+
+/// The job to attach to among `jobs` (from [`list`]): job `id`, else the newest whose
+/// JupyterLab listens; with its connection file. `None` when none listens (yet).
+pub fn find_running(
+    jobs: Vec<TunnelbookJob>,
+    id: Option<&str>,
+) -> Option<(ConnectionFile, super::JobRow)> {
+    jobs.into_iter()
+        .filter(|j| id.is_none_or(|i| j.row.id == i))
+        .filter_map(|j| j.connection.map(|c| (c, j.row)))
+        .max_by_key(|(c, _)| c.job_id.parse::<u64>().unwrap_or(0))
 }
 
 /// Reads the token of a job from its launch directory (0600, the user's own).

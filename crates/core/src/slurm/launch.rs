@@ -20,6 +20,7 @@ use super::{
 use crate::{
     secret::Sensitive,
     ssh::{Connection, shell_quote},
+    tunnel::{Link, Listen, Target, Tunnel},
 };
 
 /// How often a queued or starting job is polled.
@@ -311,6 +312,92 @@ pub async fn stop(
         },
         other => other,
     }
+}
+
+/// A running Tunnelbook job found again (from another computer, another `TUNNELBOOK_HOME`, or
+/// after a restart) with what it takes to open it: where JupyterLab listens and its token.
+#[derive(Debug, Clone)]
+pub struct Attachable {
+    /// What `squeue` says of it (partition, time left, end time, GPUs asked for).
+    pub row: super::JobRow,
+    /// Where JupyterLab listens (node, host, port) and the job's `CUDA_VISIBLE_DEVICES`.
+    pub connection: ConnectionFile,
+    /// The server's token, read from the job's 0600 launch directory.
+    pub token: Sensitive<String>,
+}
+
+/// Finds job `id` (else the newest running one) among the user's Tunnelbook jobs and reads its
+/// token, for forwarding a local port to `connection.host:connection.port` through the login
+/// node. What the CLI's `attach` and the app's Sessions → Open use.
+///
+/// # Errors
+/// [`SlurmError::NoJob`] when no such job runs with JupyterLab listening (a queued job, one
+/// still starting, or none); the token cannot be read; connection errors.
+pub async fn find_attachable(
+    conn: &Connection,
+    id: Option<&str>,
+) -> Result<Attachable, SlurmError> {
+    let jobs = job::list(conn).await?;
+    let pending = jobs
+        .iter()
+        .find(|j| id.is_none_or(|i| j.row.id == i) && j.connection.is_none())
+        .map(|j| (j.row.id.clone(), j.row.state.clone()));
+    let Some((connection, row)) = job::find_running(jobs, id) else {
+        return Err(SlurmError::NoJob(match (id, pending) {
+            (_, Some((job, state))) => format!(
+                "job {job} is {state}: JupyterLab does not listen yet; open it once it runs"
+            ),
+            (Some(job), None) => format!(
+                "job {job} is not a running Tunnelbook job of yours (it ended, or it is not \
+                 Tunnelbook's); list the jobs again"
+            ),
+            (None, None) => "no Tunnelbook job of yours runs on this cluster".into(),
+        }));
+    };
+    let token = job::read_token(conn, &connection).await?;
+    Ok(Attachable {
+        row,
+        connection,
+        token,
+    })
+}
+
+/// Stops job `j` (from [`job::list`]) from here: JupyterLab's `/api/shutdown` through a
+/// short-lived forward to the node with the token from the job's 0600 file (when it listens),
+/// then `scancel`, then the end confirmed ([`stop`]). For jobs this process did not launch
+/// (the CLI's `down`, the app's Sessions → Stop of a job started elsewhere).
+///
+/// # Errors
+/// As [`stop`].
+pub async fn stop_listed(
+    conn: &Connection,
+    j: &job::TunnelbookJob,
+    timeout: Duration,
+) -> Result<String, SlurmError> {
+    let Some(c) = &j.connection else {
+        return stop(conn, &j.row.id, None, timeout).await;
+    };
+    let token = job::read_token(conn, c).await.ok();
+    let link = Link::new(Some(conn.clone()), Duration::from_secs(5));
+    let tunnel = Tunnel::local_over(
+        &link,
+        Listen::loopback_any(),
+        Target::Tcp {
+            host: c.host.clone(),
+            port: c.port,
+        },
+    )
+    .await
+    .ok();
+    let jupyter = match (&tunnel, &token) {
+        (Some(t), Some(token)) => t.local_addr().map(|a| (a, token)),
+        _ => None,
+    };
+    let end = stop(conn, &j.row.id, jupyter, timeout).await;
+    if let Some(t) = tunnel {
+        t.close().await;
+    }
+    end
 }
 
 #[cfg(test)]

@@ -79,6 +79,10 @@ pub enum SlurmError {
     /// JupyterLab did not answer in time.
     #[error("{0}")]
     Timeout(String),
+    /// No Tunnelbook job (or not the one asked for) runs with JupyterLab listening; the message
+    /// says what there is and what to do.
+    #[error("{0}")]
+    NoJob(String),
 }
 
 fn reason_suffix(r: &Option<String>) -> String {
@@ -437,10 +441,17 @@ pub struct JobRow {
     pub nodes: String,
     /// Requested TRES per node (`gres:gpu:v100:1`).
     pub tres_per_node: String,
+    /// When the job ends at the latest (its time limit), as SLURM writes it
+    /// (`2026-11-30T21:45:00`); for a pending job SLURM's estimate, `N/A` or empty when unknown.
+    pub end_time: String,
 }
 
+/// The `squeue -o` format [`parse_jobs`] reads: id, name, partition, state, reason, time left,
+/// nodes, TRES per node, end time.
+pub const SQUEUE_FORMAT: &str = "%i|%j|%P|%T|%r|%L|%N|%b|%e";
+
 /// What `squeue --me` prints for [`JobRow`]s.
-pub const SQUEUE_ME: &str = "squeue --me -h -o '%i|%j|%P|%T|%r|%L|%N|%b'";
+pub const SQUEUE_ME: &str = "squeue --me -h -o '%i|%j|%P|%T|%r|%L|%N|%b|%e'";
 
 /// Reads [`SQUEUE_ME`] output.
 pub fn parse_jobs(text: &str) -> Vec<JobRow> {
@@ -459,6 +470,7 @@ pub fn parse_jobs(text: &str) -> Vec<JobRow> {
                 time_left: p[5].into(),
                 nodes: p[6].into(),
                 tres_per_node: p[7].into(),
+                end_time: p.get(8).copied().unwrap_or("").into(),
             })
         })
         .collect()
@@ -521,7 +533,7 @@ impl ClusterView {
 }
 
 /// The one command that prints what [`ClusterView::parse`] reads, sections split by a marker.
-const VIEW_SCRIPT: &str = "scontrol show node -d -o; echo '@@tb@@'; scontrol show partition -o; echo '@@tb@@'; squeue --me -h -o '%i|%j|%P|%T|%r|%L|%N|%b'";
+const VIEW_SCRIPT: &str = "scontrol show node -d -o; echo '@@tb@@'; scontrol show partition -o; echo '@@tb@@'; squeue --me -h -o '%i|%j|%P|%T|%r|%L|%N|%b|%e'";
 
 /// Reads the cluster view over `conn` in one round trip.
 ///

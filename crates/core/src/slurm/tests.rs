@@ -229,3 +229,44 @@ fn job_script_waits_for_scancel_after_a_stop() {
     assert!(s.contains("apputils-extension:announcements"), "{s}");
     assert!(s.find("trap tb_stop TERM").unwrap() < wait, "{s}");
 }
+
+/// `squeue`'s end time (`%e`) is read as the ninth field (the quit question and Sessions say
+/// until when a job runs); an older eight-field line still reads, with no end time.
+#[test]
+fn job_rows_carry_their_end_time() {
+    let rows = parse_jobs(
+        "11|tunnelbook-jupyter|gpu|RUNNING|None|59:58|localhost|gres:gpu:v100:1|2026-11-30T21:45:00\n12|x|gpu|PENDING|Resources|10:00||gres:gpu:1\n",
+    );
+    assert_eq!(rows[0].end_time, "2026-11-30T21:45:00");
+    assert_eq!(rows[1].end_time, "");
+    assert_eq!(rows[1].reason, "Resources");
+    assert!(SQUEUE_ME.contains(SQUEUE_FORMAT));
+}
+
+/// Attaching picks job `id`, else the newest job whose JupyterLab listens; a job without a
+/// connection file (queued, starting) is never picked.
+#[test]
+fn the_job_to_attach_is_the_asked_or_newest_listening_one() {
+    let job = |id: &str, listening: bool| {
+        TunnelbookJob {
+        row: parse_jobs(&format!(
+            "{id}|tunnelbook-jupyter|gpu|RUNNING|None|59:58|localhost|gres:gpu:1|2026-11-30T21:45:00"
+        ))
+        .remove(0),
+        connection: listening.then(|| ConnectionFile {
+            job_id: id.into(),
+            node: "localhost".into(),
+            host: "localhost".into(),
+            port: 8888,
+            pid: 1,
+            cuda_visible_devices: "2".into(),
+            launch_dir: ".tunnelbook/slurm/launch-x".into(),
+        }),
+    }
+    };
+    let jobs = || vec![job("9", true), job("12", true), job("15", false)];
+    assert_eq!(find_running(jobs(), None).unwrap().0.job_id, "12");
+    assert_eq!(find_running(jobs(), Some("9")).unwrap().1.id, "9");
+    assert!(find_running(jobs(), Some("15")).is_none());
+    assert!(find_running(Vec::new(), None).is_none());
+}

@@ -35,4 +35,9 @@ nodes: string,
 /**
  * Requested TRES per node (`gres:gpu:v100:1`).
  */
-tresPerNode: string, };
+tresPerNode: string, 
+/**
+ * When the job ends at the latest (its time limit), as SLURM writes it
+ * (`2026-11-30T21:45:00`); for a pending job SLURM's estimate, `N/A` or empty when unknown.
+ */
+endTime: string, };

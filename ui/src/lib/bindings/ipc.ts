@@ -17,11 +17,13 @@ import type { Profile } from './Profile';
 import type { ProjectEvent } from './ProjectEvent';
 import type { PromptAnswer } from './PromptAnswer';
 import type { PromptEvent } from './PromptEvent';
+import type { QuitQuestion } from './QuitQuestion';
 import type { ServerView } from './ServerView';
 import type { SessionEvent } from './SessionEvent';
 import type { SessionSummary } from './SessionSummary';
 import type { Settings } from './Settings';
 import type { SlurmEvent } from './SlurmEvent';
+import type { SlurmJobView } from './SlurmJobView';
 import type { SlurmRequestForm } from './SlurmRequestForm';
 import type { SlurmView } from './SlurmView';
 import type { TerminalEvent } from './TerminalEvent';
@@ -157,7 +159,7 @@ export function commands(invoke: Invoke) {
     stopSyncing: (projectId: string) => invoke<void>('stop_syncing', { projectId }),
     /** The notebook the app was asked to open on its command line, once (`None` when none). */
     takeRequestedNotebook: () => invoke<string | null>('take_requested_notebook'),
-    /** The cluster view of session `session_id`'s host when it is a SLURM login node (detected on first use and saved as `scheduler: slurm`); `null` for other hosts (the GPU cards apply). */
+    /** The cluster view of session `session_id`'s host when it is a SLURM login node (detected when the session connected and saved as `scheduler: slurm`); `null` for other hosts (the GPU cards apply). */
     slurmCluster: (sessionId: string) => invoke<SlurmView | null>('slurm_cluster', { sessionId }),
     /** Checks `request` on session `session_id`'s SLURM host before anything is queued (partition, time against its MaxTime, GPU type and count against its nodes, then `sbatch --test-only`); returns when SLURM expects it to start. Refusals are `validation` errors whose `fields` name the form's field (`partition`, `time`, `gpuType`, `gpuCount`) with what to change. */
     checkSlurmRequest: (sessionId: string, request: SlurmRequestForm) => invoke<string>('check_slurm_request', { sessionId, request }),
@@ -165,6 +167,12 @@ export function commands(invoke: Invoke) {
     launchSlurmNotebook: (sessionId: string, request: SlurmRequestForm, env: string | null) => invoke<void>('launch_slurm_notebook', { sessionId, request, env }),
     /** Stops session `session_id`'s SLURM notebook: while queued, Cancel (`scancel`); once ready, JupyterLab's shutdown, then `scancel`, then the job's end confirmed; the notebook window closes. Returns the job's final state (`CANCELLED`), `""` when no job was queued yet. */
     stopSlurmNotebook: (sessionId: string) => invoke<string>('stop_slurm_notebook', { sessionId }),
+    /** The user's Tunnelbook SLURM jobs on session `session_id`'s host — started here, by the CLI or on another computer — joined with their connection files (core's [`job::list`], what `tunnelbook ls` prints); `null` when the host is not a SLURM login node. */
+    listSlurmJobs: (sessionId: string) => invoke<SlurmJobView[] | null>('list_slurm_jobs', { sessionId }),
+    /** Opens job `job_id` on session `session_id`'s SLURM host here — a job started anywhere (the CLI, another computer): a local port forwarded through the login node to the job's `node:port` (core's [`launch::find_attachable`] finds it and reads its token from the job's 0600 file), kept until the session closes. Returns the notebook URL (without its token) for `open_notebook` — the same notebook window as a launch's. */
+    openSlurmJob: (sessionId: string, jobId: string) => invoke<string>('open_slurm_job', { sessionId, jobId }),
+    /** Stops job `job_id` on session `session_id`'s SLURM host, wherever it was started: this session's own launch as [`stop_slurm_notebook`] does; any other Tunnelbook job by JupyterLab's shutdown (through a forward, with the token from the job's file), then `scancel`, then its end confirmed. Returns the final state (`CANCELLED`). */
+    stopSlurmJob: (sessionId: string, jobId: string) => invoke<string>('stop_slurm_job', { sessionId, jobId }),
   };
 }
 
@@ -176,7 +184,7 @@ export type Events = {
   'install': InstallEvent;
   'tray-session': { sessionId: string; hostId: string };
   'tray-running': { sessionId: string; hostId: string };
-  'quit-requested': null;
+  'quit-requested': QuitQuestion;
   'terminal': TerminalEvent;
   'files-progress': FilesProgress;
   'project': ProjectEvent;

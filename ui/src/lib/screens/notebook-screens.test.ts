@@ -160,3 +160,70 @@ describe('Sessions screen', () => {
     expect(screen.getAllByRole('button', { name: 'Copy URL' })).toHaveLength(2);
   });
 });
+
+describe('Sessions screen on a SLURM login node (issue 20)', () => {
+  const job = {
+    sessionId: 's1',
+    jobId: '41',
+    state: 'RUNNING',
+    reason: null,
+    partition: 'gpu',
+    node: 'node7',
+    gpus: '2',
+    requested: 'gres:gpu:v100:1',
+    timeLeft: '9:12',
+    endTime: '2026-11-30T21:45:00',
+    ready: true,
+    thisSession: false,
+    url: null,
+  };
+
+  it('lists jobs started elsewhere, opens one through the login node and stops it', async () => {
+    backend.listSessions.mockResolvedValue([
+      { id: 's1', hostId: 'login-node', status: 'connected', url: null, gpu: null, env: null, serverId: null, window: null },
+    ]);
+    backend.listServers.mockResolvedValue([]);
+    backend.listSlurmJobs.mockResolvedValue([
+      job,
+      { ...job, jobId: '42', state: 'PENDING', reason: 'waiting for resources', node: null, gpus: null, timeLeft: '10:00', endTime: null, ready: false },
+    ]);
+    const model = new SessionsState();
+    await model.refresh();
+    render(Sessions, { model });
+    const rows = screen.getAllByTestId('slurm-job-row');
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toHaveTextContent('node7');
+    expect(rows[0]).toHaveTextContent('CUDA_VISIBLE_DEVICES=2');
+    expect(rows[0]).toHaveTextContent('until 2026-11-30 21:45:00');
+    expect(rows[1]).toHaveTextContent('waiting for resources');
+    // A pending job cannot be opened yet, only stopped.
+    expect(screen.getAllByTestId('slurm-job-open')).toHaveLength(1);
+
+    backend.openSlurmJob.mockResolvedValueOnce('http://127.0.0.1:4100/lab');
+    await fireEvent.click(screen.getByTestId('slurm-job-open'));
+    await vi.waitFor(() => expect(backend.openNotebook).toHaveBeenCalled());
+    expect(backend.openSlurmJob).toHaveBeenCalledWith('s1', '41');
+    expect(backend.openNotebook.mock.calls[0][0]).toBe('http://127.0.0.1:4100/lab');
+    expect(backend.openNotebook.mock.calls[0][1]).toContain('job 41 on node7');
+
+    backend.stopSlurmJob.mockResolvedValueOnce('CANCELLED');
+    backend.listSlurmJobs.mockResolvedValue([]);
+    await fireEvent.click(screen.getAllByTestId('slurm-job-stop')[0]);
+    expect(await screen.findByTestId('slurm-job-stopped')).toHaveTextContent('Job 41 ended: CANCELLED');
+    expect(backend.stopSlurmJob).toHaveBeenCalledWith('s1', '41');
+    expect(await screen.findByTestId('slurm-jobs-none')).toBeInTheDocument();
+  });
+
+  it('shows no SLURM section for a host that is not a login node', async () => {
+    backend.listSessions.mockResolvedValue([
+      { id: 's1', hostId: 'gpu-box', status: 'connected', url: null, gpu: null, env: null, serverId: null, window: null },
+    ]);
+    backend.listServers.mockResolvedValue([]);
+    backend.listSlurmJobs.mockResolvedValue(null);
+    const model = new SessionsState();
+    await model.refresh();
+    render(Sessions, { model });
+    expect(screen.queryByText(/SLURM jobs on/)).toBeNull();
+    expect(model.error).toBeNull();
+  });
+});

@@ -230,4 +230,19 @@ describe('Quit dialog', () => {
     await fireEvent.click(screen.getByRole('button', { name: 'Cancel' }));
     expect(onCancel).toHaveBeenCalled();
   });
+
+  it('says until when a SLURM job left running keeps running (issue 20)', () => {
+    render(QuitDialog, {
+      onAnswer: vi.fn(),
+      onCancel: vi.fn(),
+      slurmJobs: [
+        { host: 'login-node', jobId: '41', endTime: '2026-11-30T21:45:00' },
+        { host: 'login-node', jobId: '42', endTime: null },
+      ],
+    });
+    const lines = screen.getAllByTestId('quit-slurm-job');
+    expect(lines[0]).toHaveTextContent('SLURM job 41 on login-node keeps running until 2026-11-30 21:45:00 (its time limit');
+    expect(lines[0]).toHaveTextContent('tunnelbook attach login-node');
+    expect(lines[1]).toHaveTextContent('keeps running until its time limit');
+  });
 });

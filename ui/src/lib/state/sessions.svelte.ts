@@ -4,6 +4,7 @@ import { backend } from '../backend';
 import type { AppError } from '../bindings/AppError';
 import type { ServerView } from '../bindings/ServerView';
 import type { SessionSummary } from '../bindings/SessionSummary';
+import type { SlurmJobView } from '../bindings/SlurmJobView';
 
 /** Statuses with a live connection, whose host's servers can be listed. */
 const CONNECTED = ['connected', 'launching', 'ready', 'failed', 'disconnected'];
@@ -19,6 +20,11 @@ export class SessionsState {
   error = $state<AppError | null>(null);
   /** The server id whose URL was just copied (for a short "Copied" label). */
   copied = $state<string | null>(null);
+  /** Tunnelbook's SLURM jobs per session id, on sessions whose host is a SLURM login node
+   * (started here, by the CLI or on another computer). */
+  slurmJobs = $state<Record<string, SlurmJobView[]>>({});
+  /** The job being opened or stopped (its buttons wait). */
+  busyJob = $state<string | null>(null);
 
   async refresh(): Promise<void> {
     try {
@@ -29,6 +35,18 @@ export class SessionsState {
       return;
     }
     const servers: Record<string, ServerView[]> = {};
+    const jobs: Record<string, SlurmJobView[]> = {};
+    const live = this.sessions.filter((s) => CONNECTED.includes(s.status) && s.hostId !== 'local');
+    const slurm = Promise.all(
+      live.map(async (s) => {
+        try {
+          const found = await backend.listSlurmJobs(s.id);
+          if (found) jobs[s.id] = found;
+        } catch (e) {
+          this.error = e as AppError;
+        }
+      }),
+    );
     await Promise.all(
       this.sessions
         .filter((s) => CONNECTED.includes(s.status))
@@ -43,7 +61,50 @@ export class SessionsState {
         }),
     );
     this.servers = servers;
+    await slurm;
+    this.slurmJobs = jobs;
   }
+
+  /** Opens a SLURM job's JupyterLab here (forwarded through the login node) in a notebook
+   * window or the browser. */
+  async openJob(job: SlurmJobView, where: 'window' | 'browser'): Promise<void> {
+    this.busyJob = job.jobId;
+    try {
+      const url = job.url ?? (await backend.openSlurmJob(job.sessionId, job.jobId));
+      this.slurmJobs = {
+        ...this.slurmJobs,
+        [job.sessionId]: (this.slurmJobs[job.sessionId] ?? []).map((j) => (j.jobId === job.jobId ? { ...j, url } : j)),
+      };
+      const session = this.sessions.find((s) => s.id === job.sessionId);
+      const title = `JupyterLab — ${hostLabel(session?.hostId ?? '')} — job ${job.jobId} on ${job.node ?? 'a compute node'}`;
+      if (where === 'window') await backend.openNotebook(url, title);
+      else await backend.openInBrowser(url);
+      this.error = null;
+    } catch (e) {
+      this.error = e as AppError;
+    } finally {
+      this.busyJob = null;
+    }
+  }
+
+  /** Stops a SLURM job (JupyterLab shut down, then scancel, its end confirmed). */
+  async stopJob(job: SlurmJobView): Promise<string | null> {
+    this.busyJob = job.jobId;
+    try {
+      const state = await backend.stopSlurmJob(job.sessionId, job.jobId);
+      this.stopped = { ...this.stopped, [job.jobId]: state };
+      return state;
+    } catch (e) {
+      this.error = e as AppError;
+      return null;
+    } finally {
+      this.busyJob = null;
+      await this.refresh();
+    }
+  }
+
+  /** Final states of jobs stopped here, by job id ("Job 12 ended: CANCELLED"). */
+  stopped = $state<Record<string, string>>({});
 
   async close(id: string): Promise<void> {
     try {

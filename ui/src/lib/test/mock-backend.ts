@@ -87,6 +87,9 @@ export const backend = {
   checkSlurmRequest: vi.fn(),
   launchSlurmNotebook: vi.fn(),
   stopSlurmNotebook: vi.fn(),
+  listSlurmJobs: vi.fn(),
+  openSlurmJob: vi.fn(),
+  stopSlurmJob: vi.fn(),
   onSlurm: vi.fn(async (h: Handler<SlurmEvent>) => {
     emitters.slurm.push(h);
     return () => {};
