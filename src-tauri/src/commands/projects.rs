@@ -208,10 +208,8 @@ pub async fn open_local_notebook<R: Runtime>(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "notebook".into());
-        let remote_root = sftp.resolve(&sftp::join(
-            &settings.projects_dir(&profile.name),
-            &folder_name,
-        ));
+        let settings_projects_dir = settings.projects_dir(&profile.name);
+        let remote_root = sftp.resolve(&sftp::join(&settings_projects_dir, &folder_name));
         let mut project = match Project::open(&home, &profile.name, &folder, &remote_root, settings)
         {
             Ok(p) => p,
@@ -256,7 +254,10 @@ pub async fn open_local_notebook<R: Runtime>(
             Err(e) => return failed(&app, format!("upload failed: {e}")),
         }
         let mut spec = spec;
-        spec.notebook_dir = Some(remote_root.clone());
+        // Start or reuse, as `tunnelbook open` does.
+        let projects_dir = sftp.resolve(&settings_projects_dir);
+        spec.notebook_dir = Some(project.server_root(&projects_dir));
+        spec.reuse_for = Some(remote_root.clone());
         let mut session = Session::start(spec);
         let rel = notebook
             .file_name()
@@ -279,7 +280,8 @@ pub async fn open_local_notebook<R: Runtime>(
                     }
                     Some(SessionEvent::Ready(info)) if follow.is_none() => {
                         let Some((mut project, sftp)) = project.take() else { continue };
-                        let url = tunnelbook_core::jupyter::notebook_url(&info.url, &rel);
+                        let path = info.path_in_root(&sftp::join(&remote_root, &rel)).unwrap_or_else(|| rel.clone());
+                        let url = tunnelbook_core::jupyter::notebook_url(&info.url, &path);
                         let state = app.state::<AppState>();
                         let title = format!("{rel} — {} — {}", profile.name, info.gpu_label.as_deref().unwrap_or("CPU only"));
                         match crate::commands::notebook::open_window(&app, &state, &url, &title) {
