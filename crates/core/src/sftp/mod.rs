@@ -5,7 +5,9 @@
 //! [`IN_FLIGHT`] requests of [`CHUNK`] bytes each per file, and several files at once in
 //! folder transfers ([`crate::sync`]). A transfer writes to a temporary name beside the target
 //! (`.NAME.tbpart-RANDOM`) and renames it over the target only when complete, so a cancelled or
-//! failed transfer never leaves a half-written file under the real name.
+//! failed transfer never leaves a half-written file under the real name. A download is written
+//! on a thread of its own while the next replies arrive, and forced to disk before the rename
+//! only up to [`DURABLE_UP_TO`] bytes (as `scp` and `sftp` never force anything).
 
 mod progress;
 mod tree;
@@ -670,7 +672,7 @@ const WRITE_QUEUE: usize = 64;
 /// Downloads up to this size are forced to disk before they are renamed into place, so a crash
 /// right after never leaves an empty notebook under the real name. Bigger ones are not (as
 /// `scp` and `sftp` without `-f` do): forcing 500 MB to disk costs more than receiving it.
-const DURABLE_UP_TO: u64 = 8 * 1024 * 1024;
+pub const DURABLE_UP_TO: u64 = 8 * 1024 * 1024;
 
 /// Creates `path` and writes the chunks `queued` brings, in order, until its sending end is
 /// dropped (a blocking thread's loop).
