@@ -66,6 +66,7 @@ const COMMANDS: &[&str] = &[
     "open_local_notebook",
     "bring_back_now",
     "stop_syncing",
+    "projects",
     "take_requested_notebook",
     // SLURM hosts (issue 20).
     "slurm_cluster",

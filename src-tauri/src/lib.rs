@@ -119,6 +119,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
             commands::projects::open_local_notebook,
             commands::projects::bring_back_now,
             commands::projects::stop_syncing,
+            commands::projects::projects,
             commands::projects::take_requested_notebook,
             // SLURM hosts (issue 20).
             commands::slurm::slurm_cluster,

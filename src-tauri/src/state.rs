@@ -39,6 +39,9 @@ pub struct AppState {
     next_notebook: AtomicU32,
     /// The OS keychain, opened on first use (`None` inside: there is none).
     secrets: std::sync::OnceLock<Option<Arc<dyn SecretStore>>>,
+    /// Local notebooks opened on a host ("Open notebook…"), by project id: they outlive the
+    /// main window's page.
+    projects: Mutex<HashMap<String, crate::commands::projects::ProjectEntry>>,
 }
 
 /// One session the app started.
@@ -121,6 +124,7 @@ impl AppState {
             next_session: AtomicU32::new(0),
             next_notebook: AtomicU32::new(0),
             secrets: std::sync::OnceLock::new(),
+            projects: Mutex::new(HashMap::new()),
         }
     }
 
@@ -169,6 +173,13 @@ impl AppState {
     pub fn sessions(&self) -> MutexGuard<'_, HashMap<String, SessionEntry>> {
         // Poisoning only means another thread panicked while holding the lock; the map is intact.
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The opened notebooks' projects, locked.
+    pub fn projects(
+        &self,
+    ) -> MutexGuard<'_, HashMap<String, crate::commands::projects::ProjectEntry>> {
+        self.projects.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Every session's summary, oldest first (ids are `s1`, `s2`, …).

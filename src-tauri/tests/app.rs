@@ -338,6 +338,7 @@ fn export_bindings() {
     tunnelbook_app::commands::files::FilesListing::export_all(&cfg).unwrap();
     tunnelbook_app::commands::files::FilesProgress::export_all(&cfg).unwrap();
     tunnelbook_app::commands::projects::ProjectEvent::export_all(&cfg).unwrap();
+    tunnelbook_app::commands::projects::ProjectSummary::export_all(&cfg).unwrap();
     // Terminal tabs (issue 23).
     tunnelbook_app::commands::terminal::TerminalOpened::export_all(&cfg).unwrap();
     tunnelbook_app::commands::terminal::TerminalEvent::export_all(&cfg).unwrap();
@@ -373,6 +374,10 @@ fn export_bindings() {
         (
             tunnelbook_app::tray::TRAY_RUNNING_EVENT,
             "{ sessionId: string; hostId: string }".to_string(),
+        ),
+        (
+            tunnelbook_app::tray::TRAY_PROJECT_EVENT,
+            "{ projectId: string; sessionId: string }".to_string(),
         ),
         (
             tunnelbook_app::tray::QUIT_EVENT,

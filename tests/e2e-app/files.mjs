@@ -9,7 +9,9 @@
 // save dialog) brings a host file here byte for byte; Rename renames it on the host; Delete asks
 // first, then deletes it on the host. "Open notebook…" (the picker) uploads a local notebook's
 // folder, starts JupyterLab in it and opens the notebook window; a save on the host comes back,
-// a local edit is never overwritten. Screenshots: docs/screenshots/files.png, open-notebook.png.
+// a local edit is never overwritten; the app (not the page) keeps the project;
+// the tray offers "Open notebook on GPU…".
+// Screenshots: docs/screenshots/files.png, open-notebook.png.
 // Its own bed user (tbfiles) and tauri-driver ports, so it runs beside the other suites.
 import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -252,6 +254,14 @@ async function main() {
   await waitFor('the log line', async () => (await Promise.all((await findAll('css selector', '[data-testid="project-log"]')).map(text))).some((t) => t.includes('analysis.ipynb came back')));
   step('a save on the host came back to the local notebook');
 
+  // The project lives in the app, not in the page: what a reloaded main window restores from
+  // (the `projects` command; the page's side is ProjectState.restore, files.test.ts). (WebDriver's
+  // refresh of the Tauri page never completes under WebKitWebDriver, so the reload itself is not
+  // driven here.)
+  const kept = (await command('projects')).at(-1);
+  if (kept?.phase !== 'syncing' || kept.notebook !== join(proj, 'analysis.ipynb') || kept.remoteDir !== remoteProj || !kept.log.some((f) => f.rel === 'analysis.ipynb')) throw new Error(`the app keeps: ${JSON.stringify(kept)}`);
+  step('the app keeps the project (syncing, its folder on the host, what came back) for a reloaded window');
+
   // The connection drops (sshd and its sessions killed, back after 8 s); a save made on the host
   // meanwhile comes back once the app has reconnected (the sync reopens SFTP on the new connection).
   bed.stdin.write('restart-sshd 8\n');
@@ -274,6 +284,13 @@ async function main() {
   await click(await find('xpath', button('Stop syncing')));
   await waitFor('syncing stopped', async () => (await text(await find('css selector', '[data-testid="project"]'))).includes('Syncing stopped'));
   step('a local edit is kept; the host save landed beside it as "analysis (gpu-box).ipynb" and the user was told; Stop syncing stopped');
+
+  // 6b. The tray offers "Open notebook on GPU…" on the connected host's session (the picker it
+  // opens is not driven here: under Xvfb a picker without a parent window refuses xdotool's focus).
+  const trayHost = (await command('tray_menu')).items.find((e) => e.kind === 'submenu' && e.label === 'gpu-box');
+  const trayItem = (trayHost?.items ?? []).flatMap((e) => (e.kind === 'submenu' ? e.items : [e])).find((e) => e.kind === 'action' && e.label === 'Open notebook on GPU…');
+  if (!trayItem?.id.startsWith('notebook:')) throw new Error(`no "Open notebook on GPU…" in the tray: ${JSON.stringify(trayHost)}`);
+  step(`the tray offers "Open notebook on GPU…" (${trayItem.id}) on gpu-box's session`);
   rmSync(remoteProj, { recursive: true, force: true });
 
   // 7. "Open with Tunnelbook" (the bundle's .ipynb file association): the app started with a

@@ -238,9 +238,13 @@ async fn open_runs_the_local_notebook_on_the_gpu_and_its_saves_come_back() {
     assert_eq!(ready["remoteDir"], remote.0.display().to_string());
     let port = u16::try_from(ready["localPort"].as_u64().unwrap()).unwrap();
     let url = ready["notebookUrl"].as_str().unwrap();
+    // The server serves the projects folder (~/tunnelbook), so other projects can share it.
+    let nb_path = format!("{folder}/analysis.ipynb");
+    assert_eq!(ready["notebookPath"], nb_path.as_str(), "{ready}");
+    assert_eq!(ready["reused"], false, "{ready}");
     assert!(
         url.starts_with(&format!(
-            "http://127.0.0.1:{port}/lab/tree/analysis.ipynb?token="
+            "http://127.0.0.1:{port}/lab/tree/{nb_path}?token="
         )),
         "{url}"
     );
@@ -259,7 +263,7 @@ async fn open_runs_the_local_notebook_on_the_gpu_and_its_saves_come_back() {
     let page = http::request(
         SocketAddr::from(([127, 0, 0, 1], port)),
         "GET",
-        "/lab/tree/analysis.ipynb",
+        &format!("/lab/tree/{nb_path}"),
         Some(&token),
     )
     .await
@@ -270,7 +274,7 @@ async fn open_runs_the_local_notebook_on_the_gpu_and_its_saves_come_back() {
         &token,
         "POST",
         "/api/sessions",
-        &serde_json::json!({"path": "analysis.ipynb", "name": "analysis.ipynb", "type": "notebook", "kernel": {"name": "python3"}}),
+        &serde_json::json!({"path": nb_path, "name": "analysis.ipynb", "type": "notebook", "kernel": {"name": "python3"}}),
     )
     .await;
     assert_eq!(status, 201, "{session}");
@@ -281,7 +285,7 @@ async fn open_runs_the_local_notebook_on_the_gpu_and_its_saves_come_back() {
         port,
         &token,
         "GET",
-        "/api/contents/analysis.ipynb?content=1",
+        &format!("/api/contents/{nb_path}?content=1"),
         &serde_json::Value::Null,
     )
     .await;
@@ -306,7 +310,7 @@ async fn open_runs_the_local_notebook_on_the_gpu_and_its_saves_come_back() {
         port,
         &token,
         "PUT",
-        "/api/contents/analysis.ipynb",
+        &format!("/api/contents/{nb_path}"),
         &serde_json::json!({"type": "notebook", "format": "json", "content": nb}),
     )
     .await;
@@ -349,7 +353,7 @@ async fn open_runs_the_local_notebook_on_the_gpu_and_its_saves_come_back() {
         port,
         &token,
         "PUT",
-        "/api/contents/analysis.ipynb",
+        &format!("/api/contents/{nb_path}"),
         &serde_json::json!({"type": "notebook", "format": "json", "content": nb}),
     )
     .await;
@@ -417,4 +421,171 @@ async fn open_runs_the_local_notebook_on_the_gpu_and_its_saves_come_back() {
         &err_path,
         || !alive(pid),
     );
+}
+
+/// Two H100s with these UUIDs (this test's own, so no other test's server matches them), GPU 0
+/// busy with `busy_pid`.
+fn two_gpus_named(busy: &str, free: &str, busy_pid: u32) -> (NvidiaSmiShim, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        dir.path().join("query-gpu.csv"),
+        format!(
+            "0, {busy}, NVIDIA H100 80GB HBM3, 81559, 40000, 41559, 90, 10, 60, 300.00, 700.00, Disabled, 00000000:00:06.0, Default\n\
+             1, {free}, NVIDIA H100 80GB HBM3, 81559, 0, 81559, 0, 0, 30, 60.00, 700.00, Disabled, 00000000:00:07.0, Default\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("list.txt"),
+        format!(
+            "GPU 0: NVIDIA H100 80GB HBM3 (UUID: {busy})\nGPU 1: NVIDIA H100 80GB HBM3 (UUID: {free})\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("apps.csv"),
+        format!("{busy}, {busy_pid}, python3, 39000\n"),
+    )
+    .unwrap();
+    (NvidiaSmiShim::install(USER, dir.path()), dir)
+}
+
+/// Servers this test started, stopped by id at the end (never `down --all`: other tests run
+/// servers as the same user).
+struct Servers<'a>(&'a Client, Vec<String>);
+
+impl Drop for Servers<'_> {
+    fn drop(&mut self) {
+        for id in &self.1 {
+            let _ = self.0.run_cli(&["down", "box", id]);
+        }
+    }
+}
+
+/// A second project opened on the same GPU reuses the JupyterLab the first `open` started (it
+/// serves the projects folder, ~/tunnelbook): one server, and each notebook's kernel works in its
+/// own project folder, so its relative data file is its own, and sees the chosen GPU. A project
+/// outside that folder (`--remote-dir`) gets a new server, and `open` says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_project_on_the_same_gpu_reuses_the_running_jupyterlab() {
+    const BUSY2: &str = "GPU-21212121-0000-4000-8000-000000000000";
+    const FREE2: &str = "GPU-21212121-1111-4111-8111-111111111111";
+    let venv = jupyter_venv();
+    let keys = tempfile::tempdir().unwrap();
+    let key = make_key(keys.path(), "id", "ed25519", None);
+    let sshd = Sshd::start(&[&key], SshdOptions::default());
+    let client = Client::new();
+    client.trust(&sshd);
+    let mut profile = key_only(sshd.profile("box", USER), &key);
+    profile.environment = Some(venv.display().to_string());
+    ProfileStore::in_home(&client.home())
+        .save(&[profile])
+        .unwrap();
+    let mut servers = Servers(&client, Vec::new());
+    let pid = std::process::id();
+    let local = tempfile::tempdir().unwrap();
+    let elsewhere = RemoteDir(PathBuf::from(format!("/home/{USER}/tb-elsewhere-{pid}")));
+    let cell = "import os\nprint(open('data/small.csv').read().splitlines()[1])\nprint('GPU=' + str(os.environ.get('CUDA_VISIBLE_DEVICES')))";
+    let mut remotes = Vec::new();
+    let mut project = |name: &str, city: &str| {
+        let root = local.path().join(name);
+        std::fs::create_dir_all(root.join("data")).unwrap();
+        std::fs::write(
+            root.join("analysis.ipynb"),
+            serde_json::to_string(&notebook(&[cell])).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(root.join("data/small.csv"), format!("city\n{city}\n")).unwrap();
+        remotes.push(RemoteDir(PathBuf::from(format!(
+            "/home/{USER}/tunnelbook/{name}"
+        ))));
+        root.join("analysis.ipynb")
+    };
+    let a = project(&format!("tb-reuse-a-{pid}"), "Oslo");
+    let b = project(&format!("tb-reuse-b-{pid}"), "Lima");
+    let c = project(&format!("tb-reuse-c-{pid}"), "Pune");
+
+    let holder = sleeper(OTHER_USER);
+    let shim = two_gpus_named(BUSY2, FREE2, holder.pid());
+    let open = |nb: &Path, extra: &[&str]| {
+        let nb = nb.display().to_string();
+        let mut args = vec!["open", "box", nb.as_str(), "--gpu", "auto"];
+        args.extend_from_slice(extra);
+        client.spawn_json(&args)
+    };
+    let (open_a, ready_a, err_a) = open(&a, &[]);
+    servers
+        .1
+        .push(ready_a["serverId"].as_str().unwrap().to_string());
+    let (open_b, ready_b, err_b) = open(&b, &[]);
+    let remote_c = format!("{}/proj", elsewhere.0.display());
+    let (open_c, ready_c, err_c) = open(&c, &["--remote-dir", &remote_c]);
+    servers
+        .1
+        .push(ready_c["serverId"].as_str().unwrap().to_string());
+    drop(shim);
+    let told_b = std::fs::read_to_string(&err_b).unwrap();
+    let told_c = std::fs::read_to_string(&err_c).unwrap();
+
+    // One server for a and b, on the free GPU, serving the projects folder; b says it reused it.
+    assert_eq!(ready_a["reused"], false, "{ready_a}");
+    assert_eq!(ready_b["reused"], true, "{ready_b}\n{told_b}");
+    assert_eq!(ready_b["serverId"], ready_a["serverId"], "{told_b}");
+    assert_eq!(ready_b["remotePid"], ready_a["remotePid"]);
+    assert_eq!(ready_a["gpu"], FREE2);
+    assert_eq!(ready_b["gpu"], FREE2);
+    assert_eq!(
+        ready_a["rootDir"],
+        format!("/home/{USER}/tunnelbook").as_str(),
+        "{ready_a}"
+    );
+    assert!(told_b.contains("reusing JupyterLab"), "{told_b}");
+    assert!(told_b.contains("already running: reused"), "{told_b}");
+    // c lives outside that folder: a new server, and the reason.
+    assert_eq!(ready_c["reused"], false, "{ready_c}");
+    assert_ne!(ready_c["serverId"], ready_a["serverId"]);
+    assert_eq!(ready_c["rootDir"], remote_c.as_str(), "{ready_c}");
+    assert!(
+        told_c.contains(&format!(
+            "which does not hold {remote_c}: starting a new one"
+        )),
+        "{told_c}"
+    );
+
+    // Each notebook, opened in its server at its own path, runs in its own folder on the GPU.
+    for (ready, city, err) in [
+        (&ready_a, "Oslo", &err_a),
+        (&ready_b, "Lima", &err_b),
+        (&ready_c, "Pune", &err_c),
+    ] {
+        let port = u16::try_from(ready["localPort"].as_u64().unwrap()).unwrap();
+        let url = ready["notebookUrl"].as_str().unwrap();
+        let token = Sensitive::new(url.split("token=").nth(1).unwrap().to_string());
+        let path = ready["notebookPath"].as_str().unwrap();
+        assert!(
+            url.starts_with(&format!("http://127.0.0.1:{port}/lab/tree/{path}?")),
+            "{url}"
+        );
+        let (status, session) = call(
+            port,
+            &token,
+            "POST",
+            "/api/sessions",
+            &serde_json::json!({"path": path, "name": "analysis.ipynb", "type": "notebook", "kernel": {"name": "python3"}}),
+        )
+        .await;
+        assert_eq!(
+            status,
+            201,
+            "{session}\n{}",
+            std::fs::read_to_string(err).unwrap_or_default()
+        );
+        let kernel = session["kernel"]["id"].as_str().unwrap();
+        let out = execute(port, &token, kernel, cell).await;
+        assert_eq!(out.trim(), format!("{city}\nGPU={FREE2}"), "{path}: {out}");
+    }
+    drop((open_a, open_b, open_c));
+    drop(servers);
+    drop(remotes);
 }

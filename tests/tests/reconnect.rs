@@ -489,6 +489,8 @@ fn ready_info(ready: &serde_json::Value) -> ReadyInfo {
         remote_pid: u32::try_from(ready["remotePid"].as_u64().unwrap()).unwrap(),
         env: String::new(),
         server_id: ready["serverId"].as_str().unwrap().to_string(),
+        root_dir: None,
+        reused: false,
     }
 }
 

@@ -102,8 +102,9 @@ fn ask_yes(question: &str) -> bool {
         && matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
-/// Runs the whole trip: upload, launch, print the notebook's URL (or JSON with `notebookUrl`,
-/// `remoteDir` and the launch's fields), then bring back the host's saves every `--interval`
+/// Runs the whole trip: upload, start or reuse JupyterLab ([`SessionSpec::reuse_for`]), print the
+/// notebook's URL (or JSON with `notebookUrl`, `notebookPath` under the server's root,
+/// `remoteDir` and the launch's fields, `reused` among them), then bring back the host's saves every `--interval`
 /// seconds until Ctrl-C / SIGTERM (one last check then). Exit status 2 for bad arguments, 1
 /// when the upload or launch fails, 130 when the upload was cancelled, 255 when the host cannot
 /// be reached.
@@ -286,7 +287,11 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
     spec.host_session = Some(host.clone());
     args.choice.apply(gpu, &mut spec);
     spec.free_rule = connect::free_rule(global);
-    spec.notebook_dir = Some(remote_root.clone());
+    // A JupyterLab of ours already on that GPU whose root holds the project is reused; a new one
+    // starts in the projects folder, so the next project opened there reuses it in turn.
+    let projects_dir = sftp.resolve(&settings.projects_dir(&args.name));
+    spec.notebook_dir = Some(project.server_root(&projects_dir));
+    spec.reuse_for = Some(remote_root.clone());
     spec.ready_timeout = Duration::from_secs(args.timeout);
     spec.stop_server_on_cancel = args.stop_on_exit;
     let mut session = Session::start(spec);
@@ -339,10 +344,15 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
                 break ExitCode::from(255);
             }
             SessionEvent::Ready(info) => {
-                let url = tunnelbook_core::jupyter::notebook_url(&info.url, &rel);
+                // The notebook's path under the server's root (which may be above the project).
+                let path = info
+                    .path_in_root(&sftp::join(&remote_root, &rel))
+                    .unwrap_or_else(|| rel.clone());
+                let url = tunnelbook_core::jupyter::notebook_url(&info.url, &path);
                 let line = if args.json {
                     let mut v = serde_json::to_value(&info).unwrap_or_default();
                     v["notebookUrl"] = serde_json::Value::String(url.clone());
+                    v["notebookPath"] = serde_json::Value::String(path.clone());
                     v["remoteDir"] = serde_json::Value::String(remote_root.clone());
                     v.to_string()
                 } else {
@@ -352,17 +362,24 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
                 let _ = writeln!(out, "{line}");
                 let _ = out.flush();
                 eprintln!(
-                    "JupyterLab {} serves {remote_root}; saves there come back to {} every {} s. Ctrl-C stops syncing{}.",
+                    "JupyterLab {} ({}{}) serves {remote_root}; saves there come back to {} every {} s. Ctrl-C stops syncing{}.",
                     info.gpu_label
                         .as_deref()
                         .map(|g| format!("on {g}"))
                         .unwrap_or_else(|| "without a GPU".into()),
+                    info.server_id,
+                    if info.reused {
+                        ", already running: reused"
+                    } else {
+                        ""
+                    },
                     folder.display(),
                     args.interval,
-                    if args.stop_on_exit {
-                        " and the server"
-                    } else {
-                        "; the server keeps running"
+                    match (args.stop_on_exit, info.reused) {
+                        (true, false) => " and the server",
+                        (true, true) =>
+                            "; the server keeps running (it was running before this `open`: others may use it)",
+                        (false, _) => "; the server keeps running",
                     }
                 );
                 if let Some(mut project) = project.take() {

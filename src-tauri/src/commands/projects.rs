@@ -4,7 +4,6 @@
 //! in a notebook window, and each save on the host comes back until "Stop syncing".
 
 use std::{
-    collections::HashMap,
     path::PathBuf,
     sync::{Arc, LazyLock, Mutex},
     time::Duration,
@@ -94,16 +93,135 @@ pub enum ProjectEvent {
     },
 }
 
-struct Handle {
-    now: Arc<Notify>,
-    stop: CancellationToken,
+/// Where a project is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum ProjectPhase {
+    /// The folder is going up.
+    Uploading,
+    /// JupyterLab is being started or reused.
+    Launching,
+    /// Open in a notebook window; saves come back.
+    Syncing,
+    /// Syncing stopped (the server and the window stay).
+    Stopped,
+    /// The upload or the launch failed.
+    Failed,
 }
 
-static PROJECTS: LazyLock<Mutex<HashMap<String, Handle>>> = LazyLock::new(Default::default);
+/// What the app knows of one opened notebook, built from its [`ProjectEvent`]s and kept in
+/// [`AppState`] (not in the window): a reloaded main window shows it again, with its "Bring back
+/// now" and "Stop syncing" ([`projects`]).
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectSummary {
+    /// The project's id (`project-N`).
+    pub id: String,
+    /// The app session whose host it runs on.
+    pub session_id: String,
+    /// The local notebook (absolute path).
+    pub notebook: String,
+    /// Where it is.
+    pub phase: ProjectPhase,
+    /// The upload's counters, once it began.
+    pub upload: Option<TransferProgress>,
+    /// Files over the size limit, left here.
+    pub left_out: Vec<String>,
+    /// The last launch step, in words (while launching).
+    pub message: Option<String>,
+    /// The folder on the host, once syncing.
+    pub remote_dir: Option<String>,
+    /// The notebook window's label, once open.
+    pub window: Option<String>,
+    /// What came back, newest first (the last [`LOG_LINES`]).
+    pub log: Vec<BroughtBack>,
+    /// Why it failed, in words.
+    pub error: Option<String>,
+}
+
+/// How many brought-back files a [`ProjectSummary`] keeps.
+pub const LOG_LINES: usize = 20;
+
+impl ProjectSummary {
+    /// Takes in one event of this project.
+    pub fn apply(&mut self, event: &ProjectEvent) {
+        match event {
+            ProjectEvent::Uploading {
+                progress, left_out, ..
+            } => {
+                self.upload = Some(*progress);
+                self.left_out = left_out.clone();
+            }
+            ProjectEvent::Launching { message, .. } => {
+                self.phase = ProjectPhase::Launching;
+                self.message = Some(message.clone());
+            }
+            ProjectEvent::Syncing {
+                remote_dir, window, ..
+            } => {
+                self.phase = ProjectPhase::Syncing;
+                self.remote_dir = Some(remote_dir.clone());
+                self.window = Some(window.clone());
+                self.message = None;
+            }
+            ProjectEvent::BroughtBack { files, .. } => {
+                for f in files {
+                    self.log.insert(0, f.clone());
+                }
+                self.log.truncate(LOG_LINES);
+            }
+            ProjectEvent::Stopped { .. } => self.phase = ProjectPhase::Stopped,
+            ProjectEvent::Failed { error, .. } => {
+                self.phase = ProjectPhase::Failed;
+                self.error = Some(error.clone());
+            }
+        }
+    }
+}
+
+/// One project in [`AppState`]: what it is, and how to steer it while its task runs.
+pub struct ProjectEntry {
+    /// What the UI shows.
+    pub summary: ProjectSummary,
+    now: Arc<Notify>,
+    stop: CancellationToken,
+    /// Whether its task ended (nothing to steer any more).
+    ended: bool,
+}
+
 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
+/// Records `event` in the project's summary in [`AppState`], then tells the windows.
 fn emit<R: Runtime>(app: &AppHandle<R>, event: ProjectEvent) {
+    let id = match &event {
+        ProjectEvent::Uploading { project_id, .. }
+        | ProjectEvent::Launching { project_id, .. }
+        | ProjectEvent::Syncing { project_id, .. }
+        | ProjectEvent::BroughtBack { project_id, .. }
+        | ProjectEvent::Stopped { project_id }
+        | ProjectEvent::Failed { project_id, .. } => project_id.clone(),
+    };
+    if let Some(entry) = app.state::<AppState>().projects().get_mut(&id) {
+        entry.summary.apply(&event);
+    }
     let _ = app.emit(PROJECT_EVENT, event);
+}
+
+/// Every project opened since the app started, oldest first: what a (re)loaded main window
+/// shows.
+#[tauri::command]
+pub async fn projects(state: State<'_, AppState>) -> Result<Vec<ProjectSummary>, AppError> {
+    let mut list: Vec<ProjectSummary> = state
+        .projects()
+        .values()
+        .map(|e| e.summary.clone())
+        .collect();
+    list.sort_by_key(|p| {
+        p.id.trim_start_matches("project-")
+            .parse::<u64>()
+            .unwrap_or(u64::MAX)
+    });
+    Ok(list)
 }
 
 /// Asks for a notebook (`.ipynb`) in a file picker; `None` when cancelled.
@@ -179,14 +297,26 @@ pub async fn open_local_notebook<R: Runtime>(
     spec.host_session = Some(state.host(&session_id)?);
     spec.secrets = state.secrets();
     spec.saved_forwards = false;
-    let handle = Handle {
+    let entry = ProjectEntry {
+        summary: ProjectSummary {
+            id: id.clone(),
+            session_id: session_id.clone(),
+            notebook: notebook.display().to_string(),
+            phase: ProjectPhase::Uploading,
+            upload: None,
+            left_out: Vec::new(),
+            message: None,
+            remote_dir: None,
+            window: None,
+            log: Vec::new(),
+            error: None,
+        },
         now: Arc::new(Notify::new()),
         stop: CancellationToken::new(),
+        ended: false,
     };
-    let (now, stop) = (handle.now.clone(), handle.stop.clone());
-    if let Ok(mut p) = PROJECTS.lock() {
-        p.insert(id.clone(), handle);
-    }
+    let (now, stop) = (entry.now.clone(), entry.stop.clone());
+    state.projects().insert(id.clone(), entry);
     let home = state.home().to_path_buf();
     let task_id = id.clone();
     tauri::async_runtime::spawn(async move {
@@ -208,10 +338,8 @@ pub async fn open_local_notebook<R: Runtime>(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "notebook".into());
-        let remote_root = sftp.resolve(&sftp::join(
-            &settings.projects_dir(&profile.name),
-            &folder_name,
-        ));
+        let settings_projects_dir = settings.projects_dir(&profile.name);
+        let remote_root = sftp.resolve(&sftp::join(&settings_projects_dir, &folder_name));
         let mut project = match Project::open(&home, &profile.name, &folder, &remote_root, settings)
         {
             Ok(p) => p,
@@ -256,7 +384,10 @@ pub async fn open_local_notebook<R: Runtime>(
             Err(e) => return failed(&app, format!("upload failed: {e}")),
         }
         let mut spec = spec;
-        spec.notebook_dir = Some(remote_root.clone());
+        // Start or reuse, as `tunnelbook open` does.
+        let projects_dir = sftp.resolve(&settings_projects_dir);
+        spec.notebook_dir = Some(project.server_root(&projects_dir));
+        spec.reuse_for = Some(remote_root.clone());
         let mut session = Session::start(spec);
         let rel = notebook
             .file_name()
@@ -279,7 +410,8 @@ pub async fn open_local_notebook<R: Runtime>(
                     }
                     Some(SessionEvent::Ready(info)) if follow.is_none() => {
                         let Some((mut project, sftp)) = project.take() else { continue };
-                        let url = tunnelbook_core::jupyter::notebook_url(&info.url, &rel);
+                        let path = info.path_in_root(&sftp::join(&remote_root, &rel)).unwrap_or_else(|| rel.clone());
+                        let url = tunnelbook_core::jupyter::notebook_url(&info.url, &path);
                         let state = app.state::<AppState>();
                         let title = format!("{rel} — {} — {}", profile.name, info.gpu_label.as_deref().unwrap_or("CPU only"));
                         match crate::commands::notebook::open_window(&app, &state, &url, &title) {
@@ -315,34 +447,41 @@ pub async fn open_local_notebook<R: Runtime>(
         if let Some((_, sftp)) = project {
             sftp.close();
         }
-        if let Ok(mut p) = PROJECTS.lock() {
-            p.remove(&task_id);
+        // The summary stays for the window; there is nothing left to steer.
+        if let Some(entry) = app.state::<AppState>().projects().get_mut(&task_id) {
+            entry.ended = true;
         }
     });
     Ok(id)
 }
 
-fn with_project(id: &str, f: impl FnOnce(&Handle)) -> Result<(), AppError> {
-    let projects = PROJECTS
-        .lock()
-        .map_err(|_| AppError::new(ErrorCode::Internal, "project table poisoned"))?;
-    let handle = projects
-        .get(id)
-        .ok_or_else(|| AppError::new(ErrorCode::NotFound, format!("no project {id}")))?;
-    f(handle);
+fn with_project(state: &AppState, id: &str, f: impl FnOnce(&ProjectEntry)) -> Result<(), AppError> {
+    let projects = state.projects();
+    let entry = projects.get(id).filter(|e| !e.ended).ok_or_else(|| {
+        AppError::new(
+            ErrorCode::NotFound,
+            format!(
+                "project {id} is not running (its notebook session ended); open the notebook again"
+            ),
+        )
+    })?;
+    f(entry);
     Ok(())
 }
 
 /// "Bring back now": checks the host for saves at once.
 #[tauri::command]
-pub async fn bring_back_now(project_id: String) -> Result<(), AppError> {
-    with_project(&project_id, |h| h.now.notify_one())
+pub async fn bring_back_now(
+    state: State<'_, AppState>,
+    project_id: String,
+) -> Result<(), AppError> {
+    with_project(&state, &project_id, |h| h.now.notify_one())
 }
 
 /// "Stop syncing": one last check, then no more (the notebook window and server stay).
 #[tauri::command]
-pub async fn stop_syncing(project_id: String) -> Result<(), AppError> {
-    with_project(&project_id, |h| h.stop.cancel())
+pub async fn stop_syncing(state: State<'_, AppState>, project_id: String) -> Result<(), AppError> {
+    with_project(&state, &project_id, |h| h.stop.cancel())
 }
 
 /// Name of the event that says the app was asked to open a notebook (its path).

@@ -38,6 +38,9 @@ pub const TRAY_SESSION_EVENT: &str = "tray-session";
 /// already running on the host and started none: the UI shows the host's Connect view with its
 /// Reopen offer (same local port). Payload: `{ sessionId, hostId }`.
 pub const TRAY_RUNNING_EVENT: &str = "tray-running";
+/// Event telling the UI that the tray's "Open notebook on GPU…" opened a local notebook on a
+/// host (so the Files view follows that project). Payload: `{ projectId, sessionId }`.
+pub const TRAY_PROJECT_EVENT: &str = "tray-project";
 
 mod model;
 mod notices;
@@ -280,6 +283,24 @@ pub async fn perform<R: Runtime>(app: AppHandle<R>, action: TrayAction) -> Resul
             }
         }
         TrayAction::Stop(id) => commands::sessions::close(&app, &state, &id).await?,
+        TrayAction::OpenLocalNotebook(id) => {
+            if let Some(path) = commands::projects::pick_notebook(app.clone()).await? {
+                let project = commands::projects::open_local_notebook(
+                    app.clone(),
+                    state.clone(),
+                    id.clone(),
+                    path,
+                    None,
+                    None,
+                )
+                .await?;
+                show_main(&app);
+                let _ = app.emit(
+                    TRAY_PROJECT_EVENT,
+                    serde_json::json!({ "projectId": project, "sessionId": id }),
+                );
+            }
+        }
         TrayAction::Show => show_main(&app),
         TrayAction::Quit => {
             // Its own notebooks, and Tunnelbook's servers it reopened (from an earlier run).
@@ -594,7 +615,8 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(ids, ["open:s1", "browser:s1", "stop:s1"]);
+        // A host's session also takes a local notebook ("Open notebook on GPU…").
+        assert_eq!(ids, ["open:s1", "browser:s1", "notebook:s1", "stop:s1"]);
         // A session without a notebook can only be stopped.
         let local = submenu(&menu, "This computer");
         assert_eq!(labels(local)[0], "Connected");
@@ -617,6 +639,7 @@ mod tests {
             TrayAction::Open("s1".into()),
             TrayAction::Browser("s1".into()),
             TrayAction::Stop("s1".into()),
+            TrayAction::OpenLocalNotebook("s1".into()),
             TrayAction::Show,
             TrayAction::Quit,
         ] {

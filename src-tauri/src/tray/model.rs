@@ -56,6 +56,9 @@ pub enum TrayAction {
     Browser(String),
     /// Stop a session.
     Stop(String),
+    /// "Open notebook on GPU…": pick a local notebook, then run it on a session's host as the
+    /// Files view's "Open notebook…" does.
+    OpenLocalNotebook(String),
     /// Show the main window.
     Show,
     /// Quit (asking about remote notebooks when some run).
@@ -70,6 +73,7 @@ impl TrayAction {
             TrayAction::Open(s) => format!("open:{s}"),
             TrayAction::Browser(s) => format!("browser:{s}"),
             TrayAction::Stop(s) => format!("stop:{s}"),
+            TrayAction::OpenLocalNotebook(s) => format!("notebook:{s}"),
             TrayAction::Show => "show".into(),
             TrayAction::Quit => "quit".into(),
         }
@@ -89,6 +93,7 @@ impl TrayAction {
             "open" => Some(TrayAction::Open(arg)),
             "browser" => Some(TrayAction::Browser(arg)),
             "stop" => Some(TrayAction::Stop(arg)),
+            "notebook" => Some(TrayAction::OpenLocalNotebook(arg)),
             _ => None,
         }
     }
@@ -143,6 +148,15 @@ pub(super) fn session_items(s: &SessionSummary) -> Vec<TrayEntry> {
     if s.url.is_some() {
         items.push(action(TrayAction::Open(s.id.clone()), "Open notebook"));
         items.push(action(TrayAction::Browser(s.id.clone()), "Open in browser"));
+    }
+    // A local notebook goes up over the session's connection: a host with one open.
+    if s.host_id != LOCAL_HOST_ID
+        && matches!(s.status, SessionStatus::Connected | SessionStatus::Ready)
+    {
+        items.push(action(
+            TrayAction::OpenLocalNotebook(s.id.clone()),
+            "Open notebook on GPU…",
+        ));
     }
     items.push(action(TrayAction::Stop(s.id.clone()), "Stop"));
     items

@@ -100,6 +100,10 @@ export const filesBackend = {
   openLocalNotebook: api.openLocalNotebook,
   bringBackNow: api.bringBackNow,
   stopSyncing: api.stopSyncing,
+  /** Every project opened since the app started, oldest first (they outlive this page). */
+  projects: api.projects,
+  /** The tray's "Open notebook on GPU…" opened a local notebook on a host. */
+  onTrayProject: (handler: (e: Events['tray-project']) => void): Promise<UnlistenFn> => on('tray-project', handler),
   /** The notebook the app was started with ("Open with Tunnelbook"), once. */
   takeRequestedNotebook: api.takeRequestedNotebook,
   /** A notebook handed to the running app ("Open with Tunnelbook" again). */

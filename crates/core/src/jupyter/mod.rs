@@ -254,6 +254,25 @@ pub fn notebook_url(lab_url: &str, rel: &str) -> String {
     }
 }
 
+/// `path` relative to `root` (both absolute `/`-separated paths on a host): `""` when they
+/// are the same folder, `Some("a/b.ipynb")` when `path` lies under `root`, `None` otherwise. Only
+/// whole path components count (`/home/u/tb` does not hold `/home/u/tb2`); trailing and doubled
+/// slashes are ignored. Symlinks are not resolved: compare paths as the host reports them.
+pub fn path_under(root: &str, path: &str) -> Option<String> {
+    let parts = |p: &str| -> Vec<String> {
+        p.split('/')
+            .filter(|c| !c.is_empty() && *c != ".")
+            .map(str::to_string)
+            .collect()
+    };
+    if !root.starts_with('/') || !path.starts_with('/') {
+        return None;
+    }
+    let (root, path) = (parts(root), parts(path));
+    path.starts_with(&root)
+        .then(|| path[root.len()..].join("/"))
+}
+
 /// Quotes one shell word.
 pub(crate) fn shell_quote(s: &str) -> String {
     crate::ssh::shell_quote(s)
@@ -301,7 +320,7 @@ mkdir -p "$tb_dir" && chmod 700 "$HOME/.tunnelbook" "$tb_dir" || { echo "tunnelb
 
 #[cfg(test)]
 mod tests {
-    use super::{RUNTIME_DIR_SH, notebook_url};
+    use super::{RUNTIME_DIR_SH, notebook_url, path_under};
 
     /// `tb_alive` (read from `/proc` with shell builtins): this shell and a running process are
     /// alive; an unreaped child (a zombie) and a pid nobody has are not; a command name that
@@ -355,6 +374,19 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    #[test]
+    fn a_path_is_under_a_root_by_whole_components() {
+        assert_eq!(
+            path_under("/home/u/tunnelbook", "/home/u/tunnelbook/proj/a.ipynb").as_deref(),
+            Some("proj/a.ipynb")
+        );
+        assert_eq!(path_under("/home/u/", "/home/u").as_deref(), Some(""));
+        assert_eq!(path_under("/", "/srv/x").as_deref(), Some("srv/x"));
+        assert_eq!(path_under("/home/u/tb", "/home/u/tb2/a.ipynb"), None);
+        assert_eq!(path_under("/home/u/tb/proj", "/home/u/tb"), None);
+        assert_eq!(path_under("~/tb", "/home/u/tb/a"), None);
     }
 
     #[test]

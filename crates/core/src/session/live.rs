@@ -365,6 +365,8 @@ impl Live<'_> {
         };
         self.tokens.remember(&server.id, &token);
         self.built.launched = Some((server.clone(), Sensitive::new(token.expose().clone())));
+        // The new server is this session's own, whoever started the old one.
+        self.built.reused = false;
         self.report
             .step(
                 Step::Launch,
@@ -433,12 +435,16 @@ impl Live<'_> {
             remote_pid: 0,
             env: String::new(),
             server_id: String::new(),
+            root_dir: None,
+            reused: false,
         });
         info.url = server.url(local_addr.port(), &token);
         info.local_port = local_addr.port();
         info.gpu = server.gpu.clone();
         info.remote_pid = server.pid;
         info.server_id = server.id.clone();
+        info.root_dir = server.root_dir.clone();
+        info.reused = false;
         self.built.info = Some(info.clone());
         self.report.event(SessionEvent::Ready(info)).await;
     }

@@ -133,6 +133,21 @@ pub struct ReadyInfo {
     pub env: String,
     /// Tunnelbook's id of the server (for `attach` / `down`).
     pub server_id: String,
+    /// The folder the server serves on the host (absolute), when known: notebook paths in its
+    /// URLs are relative to it ([`ReadyInfo::path_in_root`]).
+    pub root_dir: Option<String>,
+    /// Whether the session reuses a server that was already running ([`SessionSpec::reuse_for`])
+    /// instead of starting one.
+    pub reused: bool,
+}
+
+impl ReadyInfo {
+    /// `remote` (an absolute path on the host) as a `/`-separated path under the server's root,
+    /// what [`jupyter::notebook_url`] takes; `None` when it is not under the root or the root is
+    /// unknown.
+    pub fn path_in_root(&self, remote: &str) -> Option<String> {
+        jupyter::path_under(self.root_dir.as_deref()?, remote)
+    }
 }
 
 impl fmt::Debug for ReadyInfo {
@@ -143,6 +158,8 @@ impl fmt::Debug for ReadyInfo {
             .field("remote_pid", &self.remote_pid)
             .field("env", &self.env)
             .field("server_id", &self.server_id)
+            .field("root_dir", &self.root_dir)
+            .field("reused", &self.reused)
             .finish_non_exhaustive()
     }
 }
@@ -241,6 +258,17 @@ pub struct SessionSpec {
     pub host_session: Option<HostSession>,
     /// When a GPU counts as free for `auto` (the user's settings).
     pub free_rule: FreeRule,
+    /// Start or reuse: `Some(dir)` (an absolute folder on the host) reuses a JupyterLab that
+    /// Tunnelbook started earlier and that still runs, when it runs on the GPU chosen here
+    /// (same `CUDA_VISIBLE_DEVICES`, or none for both), from the same environment, and serves a
+    /// root folder that holds `dir` (so a notebook in `dir` opens there with its kernel working
+    /// in its own folder). With `auto`, a GPU such a server already runs on is preferred when
+    /// no one else's processes use it. A server on that GPU whose root does not hold `dir` is
+    /// not reused: the launch step says why and a new server starts (in
+    /// [`SessionSpec::notebook_dir`]). A reused server is never stopped by this session
+    /// (whatever [`SessionSpec::stop_server_on_cancel`] says): others may use it. `None`
+    /// always starts a new server.
+    pub reuse_for: Option<String>,
 }
 
 impl SessionSpec {
@@ -263,6 +291,7 @@ impl SessionSpec {
             saved_forwards: true,
             host_session: None,
             free_rule: FreeRule::default(),
+            reuse_for: None,
         }
     }
 }
@@ -408,6 +437,8 @@ struct Built {
     ready: bool,
     /// Whether the session runs on [`SessionSpec::host_session`], which owns the connection.
     hosted: bool,
+    /// Whether [`Built::launched`] was already running (reused): never stopped then.
+    reused: bool,
     /// The connection now, as [`SessionControl::connection`] reads it.
     current: Arc<Mutex<Option<Connection>>>,
 }

@@ -19,7 +19,9 @@ pub(super) async fn cleanup(built: &mut Built, stop_ready: bool, tokens: &TokenS
     {
         t.close().await;
     }
+    // A reused server was running before this session and others may use it: never stopped.
     if let (Some(host), Some((server, token))) = (&built.host, built.launched.take())
+        && !built.reused
         && (!built.ready || stop_ready)
         && let Err(e) = jupyter::stop(host, &server, Some(&token), tokens).await
     {
@@ -111,19 +113,16 @@ pub(super) async fn steps(
             conn.forwarding().await;
         }
     };
-    let (choice, env_and_modules, ()) = tokio::join!(
+    let (choice_and_running, env_and_modules, ()) = tokio::join!(
         gpu_step(spec, report, &host),
         environment_step(spec, report, &host),
         forwarding
     );
-    let choice = choice?;
+    let (choice, running) = choice_and_running?;
     let (env, modules) = env_and_modules?;
 
-    // Launch.
-    report
-        .step(Step::Launch, StepState::Started, "starting JupyterLab", 45)
-        .await;
-    let launch = LaunchSpec {
+    // Launch, or reuse a server already running on that GPU from that environment.
+    let mut launch = LaunchSpec {
         env: env.clone(),
         cuda_visible_devices: choice.as_ref().map(|c| c.cuda_visible_devices.clone()),
         notebook_dir: spec.notebook_dir.clone().or(profile.notebook_dir.clone()),
@@ -131,20 +130,103 @@ pub(super) async fn steps(
         pre_launch: profile.pre_launch.clone(),
         endpoint: spec.endpoint,
     };
-    built.launch = Some(launch.clone());
-    let Launched { server, token } = jupyter::launch(&host, &launch)
-        .await
-        .map_err(fail(Step::Launch))?;
-    tokens.remember(&server.id, &token);
-    built.launched = Some((server.clone(), Sensitive::new(token.expose().clone())));
-    report
-        .step(
-            Step::Launch,
-            StepState::Done,
-            format!("server {} started (pid {})", server.id, server.pid),
-            60,
-        )
-        .await;
+    let reusable = match &spec.reuse_for {
+        Some(dir) => reusable(&running, &launch, dir, choice.as_ref()),
+        None => Reusable::None,
+    };
+    let reused = match reusable {
+        Reusable::Server(server) => {
+            report
+                .step(
+                    Step::Launch,
+                    StepState::Started,
+                    format!(
+                        "reusing JupyterLab {} (pid {}), already running {} and serving {}",
+                        server.id,
+                        server.pid,
+                        on_gpu(choice.as_ref()),
+                        server.root_dir.as_deref().unwrap_or("?")
+                    ),
+                    45,
+                )
+                .await;
+            match jupyter::find_with_token(&host, Some(&server.id), tokens, None).await {
+                Ok(found) => Some(found),
+                Err(e) => {
+                    report
+                        .step(
+                            Step::Launch,
+                            StepState::Started,
+                            format!(
+                                "cannot reuse {} ({e}): starting a new JupyterLab",
+                                server.id
+                            ),
+                            45,
+                        )
+                        .await;
+                    None
+                }
+            }
+        }
+        Reusable::Elsewhere(server) => {
+            report
+                .step(
+                    Step::Launch,
+                    StepState::Started,
+                    format!(
+                        "JupyterLab {} {} serves {}, which does not hold {}: starting a new one",
+                        server.id,
+                        on_gpu(choice.as_ref()),
+                        server.root_dir.as_deref().unwrap_or("?"),
+                        spec.reuse_for.as_deref().unwrap_or_default()
+                    ),
+                    45,
+                )
+                .await;
+            None
+        }
+        Reusable::None => {
+            report
+                .step(Step::Launch, StepState::Started, "starting JupyterLab", 45)
+                .await;
+            None
+        }
+    };
+    let (server, token) = match reused {
+        Some((server, token)) => {
+            // A restart after it dies starts the same kind of server in the same root.
+            launch.notebook_dir = server.root_dir.clone();
+            built.launch = Some(launch);
+            built.reused = true;
+            built.launched = Some((server.clone(), Sensitive::new(token.expose().clone())));
+            report
+                .step(
+                    Step::Launch,
+                    StepState::Done,
+                    format!("server {} reused (pid {})", server.id, server.pid),
+                    60,
+                )
+                .await;
+            (server, token)
+        }
+        None => {
+            built.launch = Some(launch.clone());
+            let Launched { server, token } = jupyter::launch(&host, &launch)
+                .await
+                .map_err(fail(Step::Launch))?;
+            tokens.remember(&server.id, &token);
+            built.launched = Some((server.clone(), Sensitive::new(token.expose().clone())));
+            report
+                .step(
+                    Step::Launch,
+                    StepState::Done,
+                    format!("server {} started (pid {})", server.id, server.pid),
+                    60,
+                )
+                .await;
+            (server, token)
+        }
+    };
 
     // Tunnel.
     report
@@ -230,16 +312,78 @@ pub(super) async fn steps(
         gpu_label: choice.map(|c| c.label()),
         remote_pid: server.pid,
         env: env.label(),
+        root_dir: server.root_dir.clone(),
+        reused: built.reused,
         server_id: server.id,
     })
 }
 
+/// "on GPU 1" / "without a GPU", for launch messages.
+fn on_gpu(choice: Option<&GpuChoice>) -> String {
+    choice
+        .map(|c| format!("on {}", c.label()))
+        .unwrap_or_else(|| "without a GPU".into())
+}
+
+/// What [`SessionSpec::reuse_for`] found among the running servers.
+#[derive(Debug)]
+enum Reusable<'a> {
+    /// Nothing on that GPU from that environment.
+    None,
+    /// One on that GPU from that environment serving a folder that holds the directory.
+    Server(&'a JupyterServer),
+    /// Only ones whose root does not hold the directory (the newest of them).
+    Elsewhere(&'a JupyterServer),
+}
+
+/// The newest of Tunnelbook's running servers (`running`) that serves `dir` on `launch`'s GPU from
+/// its environment (see [`SessionSpec::reuse_for`]).
+fn reusable<'a>(
+    running: &'a [JupyterServer],
+    launch: &LaunchSpec,
+    dir: &str,
+    choice: Option<&GpuChoice>,
+) -> Reusable<'a> {
+    let gpu = choice.map(|c| c.cuda_visible_devices.as_str());
+    let env = launch.env.label();
+    let mut same: Vec<&JupyterServer> = running
+        .iter()
+        .filter(|s| {
+            s.managed
+                && s.env.as_deref() == Some(env.as_str())
+                && match (s.gpu.as_deref(), gpu) {
+                    (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+                    (None, None) => true,
+                    _ => false,
+                }
+        })
+        .collect();
+    same.sort_by_key(|s| std::cmp::Reverse(s.started));
+    match same.iter().find(|s| holds(s, dir)) {
+        Some(s) => Reusable::Server(s),
+        None => same
+            .first()
+            .map_or(Reusable::None, |s| Reusable::Elsewhere(s)),
+    }
+}
+
+/// Whether `server`'s root folder holds `dir`.
+fn holds(server: &JupyterServer, dir: &str) -> bool {
+    server
+        .root_dir
+        .as_deref()
+        .is_some_and(|root| jupyter::path_under(root, dir).is_some())
+}
+
 /// The GPUs step: reads the host's GPUs and picks one (`None`: no GPU asked for or none found).
+/// With [`SessionSpec::reuse_for`] it also lists Tunnelbook's running servers at the same time
+/// (returned; empty otherwise, or when they cannot be listed), and `auto` prefers a GPU one of
+/// them already runs on for that folder when no one else uses it.
 async fn gpu_step(
     spec: &SessionSpec,
     report: &Reporter,
     host: &Host,
-) -> StepResult<Option<GpuChoice>> {
+) -> StepResult<(Option<GpuChoice>, Vec<JupyterServer>)> {
     let profile = &spec.profile;
     let selector = match &spec.gpu {
         Some(s) => s.clone(),
@@ -251,37 +395,76 @@ async fn gpu_step(
             .map_err(fail(Step::Gpus))?
             .unwrap_or(GpuSelector::Auto),
     };
-    let choice: Option<GpuChoice> = if selector == GpuSelector::None {
+    let running = async {
+        if spec.reuse_for.is_none() {
+            return Vec::new();
+        }
+        match jupyter::list(host, None).await {
+            Ok(servers) => servers.into_iter().filter(|s| s.managed).collect(),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot list running servers; a new one starts");
+                Vec::new()
+            }
+        }
+    };
+    if selector == GpuSelector::None {
         report
             .step(Step::Gpus, StepState::Skipped, "no GPU asked for", 30)
             .await;
-        None
-    } else {
-        report
-            .step(Step::Gpus, StepState::Started, "reading GPUs", 15)
-            .await;
-        let snapshot = match host {
-            Host::Ssh(conn) => gpu::snapshot(conn).await,
-            Host::Local => tokio::task::spawn_blocking(gpu::local).await.map_err(|e| {
-                (
+        return Ok((None, running.await));
+    }
+    report
+        .step(Step::Gpus, StepState::Started, "reading GPUs", 15)
+        .await;
+    let snapshot = async {
+        match host {
+            Host::Ssh(conn) => gpu::snapshot(conn).await.map_err(fail(Step::Gpus)),
+            Host::Local => match tokio::task::spawn_blocking(gpu::local).await {
+                Ok(s) => s.map_err(fail(Step::Gpus)),
+                Err(e) => Err((
                     Step::Gpus,
                     Problem::new(ErrorCode::Internal, format!("the NVML reader stopped: {e}")),
-                )
-            })?,
+                )),
+            },
         }
-        .map_err(fail(Step::Gpus))?;
-        let choice = snapshot
-            .select_with(&selector, &spec.free_rule)
-            .map_err(fail(Step::Gpus))?;
-        let message = match (&choice, &snapshot.no_gpu_reason) {
-            (Some(c), _) => format!("{} ({})", c.label(), c.cuda_visible_devices),
-            (None, Some(reason)) => format!("{reason}; running without a GPU"),
-            (None, None) => "running without a GPU".to_string(),
-        };
-        report.step(Step::Gpus, StepState::Done, message, 30).await;
-        choice
     };
-    Ok(choice)
+    let (snapshot, running) = tokio::join!(snapshot, running);
+    let snapshot = snapshot?;
+    // `auto` for a folder a server of ours already serves: that server's GPU, unless someone
+    // else's processes use it (its own kernels do not count).
+    let preferred = match (&selector, &spec.reuse_for) {
+        (GpuSelector::Auto, Some(dir)) => {
+            let own_as_free = FreeRule {
+                own_as_free: true,
+                ..spec.free_rule
+            };
+            let mut serving: Vec<&JupyterServer> =
+                running.iter().filter(|s| holds(s, dir)).collect();
+            serving.sort_by_key(|s| std::cmp::Reverse(s.started));
+            serving.iter().find_map(|s| {
+                let gpu = GpuSelector::Uuid(s.gpu.clone()?);
+                snapshot
+                    .select_with(&gpu, &own_as_free)
+                    .ok()
+                    .flatten()
+                    .filter(|c| c.free)
+            })
+        }
+        _ => None,
+    };
+    let choice = match preferred {
+        Some(c) => Some(c),
+        None => snapshot
+            .select_with(&selector, &spec.free_rule)
+            .map_err(fail(Step::Gpus))?,
+    };
+    let message = match (&choice, &snapshot.no_gpu_reason) {
+        (Some(c), _) => format!("{} ({})", c.label(), c.cuda_visible_devices),
+        (None, Some(reason)) => format!("{reason}; running without a GPU"),
+        (None, None) => "running without a GPU".to_string(),
+    };
+    report.step(Step::Gpus, StepState::Done, message, 30).await;
+    Ok((choice, running))
 }
 
 /// The environment step: finds the Python environment to launch from and the modules to load.

@@ -5,7 +5,9 @@
 //! [`IN_FLIGHT`] requests of [`CHUNK`] bytes each per file, and several files at once in
 //! folder transfers ([`crate::sync`]). A transfer writes to a temporary name beside the target
 //! (`.NAME.tbpart-RANDOM`) and renames it over the target only when complete, so a cancelled or
-//! failed transfer never leaves a half-written file under the real name.
+//! failed transfer never leaves a half-written file under the real name. A download is written
+//! on a thread of its own while the next replies arrive, and forced to disk before the rename
+//! only up to [`DURABLE_UP_TO`] bytes (as `scp` and `sftp` never force anything).
 
 mod progress;
 mod tree;
@@ -22,7 +24,7 @@ use russh_sftp::{
     protocol::{FileAttributes, OpenFlags, Packet, StatusCode},
 };
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
 pub use self::{
@@ -555,7 +557,18 @@ impl Sftp {
             path: local.to_path_buf(),
             source,
         };
+        // The local file is written on a thread of its own, in order, while the next replies
+        // arrive: a slow disk never holds back the requests in flight, and no chunk waits for a
+        // hop to the blocking pool. It ends once `chunks` is dropped and everything queued is
+        // written.
+        let (chunks, queued) = tokio::sync::mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
+        let writer = tokio::task::spawn_blocking({
+            let temp = temp.clone();
+            move || write_chunks(&temp, queued)
+        });
         let body = async {
+            // Moved in: dropped with the body, which ends the writer.
+            let chunks = chunks;
             let attrs = self
                 .raw
                 .fstat(handle.clone())
@@ -564,7 +577,6 @@ impl Sftp {
                 .attrs;
             let size = attrs.size.unwrap_or(0);
             let mtime = attrs.mtime.unwrap_or(0);
-            let mut out = tokio::fs::File::create(&temp).await.map_err(local_err)?;
             let offsets = (0..size.div_ceil(CHUNK as u64)).map(|i| i * CHUNK as u64);
             let raw = self.raw.clone();
             let reads = handle.clone();
@@ -596,17 +608,19 @@ impl Sftp {
                         Err(e) => return Err(self.error(&remote, e)),
                     }
                 }
-                out.write_all(&data).await.map_err(local_err)?;
-                written += data.len() as u64;
-                progress.add_bytes(data.len() as u64);
-                if (data.len() as u32) < len {
+                let n = data.len() as u64;
+                let short = (data.len() as u32) < len;
+                if chunks.send(data).await.is_err() {
+                    // The writer stopped: its error is what the caller sees.
+                    return Ok((written, mtime));
+                }
+                written += n;
+                progress.add_bytes(n);
+                if short {
                     // The file shrank while being read: keep what there is.
                     break;
                 }
             }
-            out.flush().await.map_err(local_err)?;
-            out.sync_all().await.map_err(local_err)?;
-            drop(out);
             Ok::<_, SftpError>((written, mtime))
         };
         let result = tokio::select! {
@@ -614,6 +628,15 @@ impl Sftp {
             () = cancel.cancelled() => Err(SftpError::Cancelled),
         };
         let _ = self.raw.close(handle).await;
+        // The body (and with it the sending end) is gone: the writer finishes what was queued.
+        let wrote = match writer.await {
+            Ok(r) => r.map_err(local_err),
+            Err(e) => Err(local_err(std::io::Error::other(e))),
+        };
+        let result = match (result, wrote) {
+            (Ok(_), Err(e)) => Err(e),
+            (r, _) => r,
+        };
         let result = match result {
             Ok((written, mtime)) => (|| {
                 if cancel.is_cancelled() {
@@ -641,6 +664,33 @@ impl Sftp {
     pub fn close(&self) {
         let _ = self.raw.close_session();
     }
+}
+
+/// Chunks a download's writer may hold queued (`WRITE_QUEUE` × [`CHUNK`] bytes).
+const WRITE_QUEUE: usize = 64;
+
+/// Downloads up to this size are forced to disk before they are renamed into place, so a crash
+/// right after never leaves an empty notebook under the real name. Bigger ones are not (as
+/// `scp` and `sftp` without `-f` do): forcing 500 MB to disk costs more than receiving it.
+pub const DURABLE_UP_TO: u64 = 8 * 1024 * 1024;
+
+/// Creates `path` and writes the chunks `queued` brings, in order, until its sending end is
+/// dropped (a blocking thread's loop).
+fn write_chunks(
+    path: &Path,
+    mut queued: tokio::sync::mpsc::Receiver<Vec<u8>>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::fs::File::create(path)?;
+    let mut total = 0u64;
+    while let Some(chunk) = queued.blocking_recv() {
+        out.write_all(&chunk)?;
+        total += chunk.len() as u64;
+    }
+    if total <= DURABLE_UP_TO {
+        out.sync_all()?;
+    }
+    Ok(())
 }
 
 fn entry(name: &str, path: &str, a: &FileAttributes) -> Entry {

@@ -382,6 +382,20 @@ impl Project {
         &self.remote_root
     }
 
+    /// Where a new JupyterLab for this project starts: the host's projects folder
+    /// `projects_dir` (absolute) when the project folder lies inside it, so the next project
+    /// opened there on the same GPU reuses that server
+    /// ([`crate::session::SessionSpec::reuse_for`]); else the project folder itself.
+    pub fn server_root(&self, projects_dir: &str) -> String {
+        match crate::jupyter::path_under(projects_dir, &self.remote_root) {
+            Some(rel) if !rel.is_empty() => match projects_dir.trim_end_matches('/') {
+                "" => "/".to_string(),
+                dir => dir.to_string(),
+            },
+            _ => self.remote_root.clone(),
+        }
+    }
+
     fn save_state(&self) -> Result<(), SyncError> {
         let dir = self.state_path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(local_err(dir))?;
@@ -626,6 +640,35 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn a_new_server_starts_in_the_projects_folder_when_it_holds_the_project() {
+        let home = tempfile::tempdir().unwrap();
+        let local = tempfile::tempdir().unwrap();
+        let at = |remote: &str| {
+            Project::open(
+                home.path(),
+                "box",
+                local.path(),
+                remote,
+                SyncSettings::default(),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            at("/home/u/tunnelbook/proj").server_root("/home/u/tunnelbook/"),
+            "/home/u/tunnelbook"
+        );
+        // Elsewhere (`--remote-dir`), or the projects folder itself: the project's own folder.
+        assert_eq!(
+            at("/srv/data/proj").server_root("/home/u/tunnelbook"),
+            "/srv/data/proj"
+        );
+        assert_eq!(
+            at("/home/u/tunnelbook").server_root("/home/u/tunnelbook"),
+            "/home/u/tunnelbook"
+        );
+    }
 
     #[test]
     fn excludes_cover_vcs_caches_temporaries_and_the_ignore_file() {

@@ -15,6 +15,7 @@ import type { ImportPreview } from './ImportPreview';
 import type { InstallEvent } from './InstallEvent';
 import type { Profile } from './Profile';
 import type { ProjectEvent } from './ProjectEvent';
+import type { ProjectSummary } from './ProjectSummary';
 import type { PromptAnswer } from './PromptAnswer';
 import type { PromptEvent } from './PromptEvent';
 import type { QuitQuestion } from './QuitQuestion';
@@ -157,6 +158,8 @@ export function commands(invoke: Invoke) {
     bringBackNow: (projectId: string) => invoke<void>('bring_back_now', { projectId }),
     /** "Stop syncing": one last check, then no more (the notebook window and server stay). */
     stopSyncing: (projectId: string) => invoke<void>('stop_syncing', { projectId }),
+    /** Every project opened since the app started, oldest first: what a (re)loaded main window shows. */
+    projects: () => invoke<ProjectSummary[]>('projects'),
     /** The notebook the app was asked to open on its command line, once (`None` when none). */
     takeRequestedNotebook: () => invoke<string | null>('take_requested_notebook'),
     /** The cluster view of session `session_id`'s host when it is a SLURM login node (detected when the session connected and saved as `scheduler: slurm`); `null` for other hosts (the GPU cards apply). */
@@ -184,6 +187,7 @@ export type Events = {
   'install': InstallEvent;
   'tray-session': { sessionId: string; hostId: string };
   'tray-running': { sessionId: string; hostId: string };
+  'tray-project': { projectId: string; sessionId: string };
   'quit-requested': QuitQuestion;
   'terminal': TerminalEvent;
   'files-progress': FilesProgress;

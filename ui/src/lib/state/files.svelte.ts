@@ -1,9 +1,11 @@
 // The Files view of a connected host: its remote folders over SFTP, transfers with progress.
 import { filesBackend } from '../backend';
 import type { AppError } from '../bindings/AppError';
+import type { BroughtBack } from '../bindings/BroughtBack';
 import type { Entry } from '../bindings/Entry';
 import type { FilesProgress } from '../bindings/FilesProgress';
 import type { ProjectEvent } from '../bindings/ProjectEvent';
+import type { ProjectSummary } from '../bindings/ProjectSummary';
 import type { TransferProgress } from '../bindings/TransferProgress';
 
 /** `1.5 MB`-style sizes. */
@@ -116,6 +118,13 @@ export class FilesState {
   }
 }
 
+/** One brought-back file, in words. */
+function logLine(f: BroughtBack): string {
+  return f.beside
+    ? `${f.rel} changed here since it went up: the host's version is saved beside it as ${f.localPath}`
+    : `${f.rel} came back`;
+}
+
 /** A local notebook opened on the host ("Open notebook…" or an .ipynb dropped on the window). */
 export class ProjectState {
   id = $state<string | null>(null);
@@ -171,6 +180,29 @@ export class ProjectState {
     }
   }
 
+  /** Shows project `id` (or the newest one) as the backend keeps it: after the page was
+   * reloaded, or when the tray opened a notebook. Nothing to show leaves the state as it is. */
+  async restore(id?: string): Promise<void> {
+    let list: ProjectSummary[];
+    try {
+      list = await filesBackend.projects();
+    } catch {
+      return;
+    }
+    const p = id ? list.find((x) => x.id === id) : list[list.length - 1];
+    if (!p) return;
+    this.#early = null;
+    this.id = p.id;
+    this.notebook = p.notebook;
+    this.phase = p.phase;
+    this.upload = p.upload;
+    this.leftOut = p.leftOut;
+    this.message = p.message;
+    this.remoteDir = p.remoteDir;
+    this.log = p.log.map(logLine);
+    this.error = p.error ? { code: 'jupyter', message: p.error } : null;
+  }
+
   onEvent(e: ProjectEvent): void {
     if (this.#early) {
       this.#early.push(e);
@@ -192,14 +224,7 @@ export class ProjectState {
         this.message = null;
         break;
       case 'broughtBack':
-        for (const f of e.files) {
-          this.log = [
-            f.beside
-              ? `${f.rel} changed here since it went up: the host's version is saved beside it as ${f.localPath}`
-              : `${f.rel} came back`,
-            ...this.log,
-          ].slice(0, 20);
-        }
+        for (const f of e.files) this.log = [logLine(f), ...this.log].slice(0, 20);
         break;
       case 'stopped':
         this.phase = 'stopped';

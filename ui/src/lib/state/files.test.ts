@@ -75,6 +75,36 @@ describe('ProjectState', () => {
     expect(p.phase).toBe('stopped');
   });
 
+  it('shows the project the backend keeps after the page is reloaded, and steers it', async () => {
+    const summary = (id: string, phase: 'syncing' | 'stopped') => ({
+      id, sessionId: 's1', notebook: `/work/${id}/analysis.ipynb`, phase,
+      upload: { bytesDone: 5, bytesTotal: 5, filesDone: 2, filesTotal: 2, bytesPerSec: 1 }, leftOut: [],
+      message: null, remoteDir: `/home/u/tunnelbook/${id}`, window: 'jupyter-1',
+      log: [{ rel: 'analysis.ipynb', localPath: `/work/${id}/analysis.ipynb`, beside: false }], error: null,
+    });
+    filesBackend.projects.mockResolvedValue([summary('project-1', 'stopped'), summary('project-2', 'syncing')]);
+    const p = new ProjectState();
+    await p.restore();
+    // The newest one, as it is now.
+    expect(p.id).toBe('project-2');
+    expect(p.phase).toBe('syncing');
+    expect(p.remoteDir).toBe('/home/u/tunnelbook/project-2');
+    expect(p.upload?.filesDone).toBe(2);
+    expect(p.log).toEqual(['analysis.ipynb came back']);
+    await p.bringBackNow();
+    expect(filesBackend.bringBackNow).toHaveBeenCalledWith('project-2');
+    p.onEvent({ type: 'stopped', projectId: 'project-2' });
+    expect(p.phase).toBe('stopped');
+    // The tray's project, by id.
+    await p.restore('project-1');
+    expect(p.id).toBe('project-1');
+    expect(p.phase).toBe('stopped');
+    // Nothing kept: nothing changes.
+    filesBackend.projects.mockResolvedValueOnce([]);
+    await p.restore();
+    expect(p.id).toBe('project-1');
+  });
+
   it('keeps events that come before openLocalNotebook answers (a quick upload)', async () => {
     const p = new ProjectState();
     let answer!: (id: string) => void;

@@ -3,6 +3,7 @@
 import { vi } from 'vitest';
 import type { GpuEvent } from '../bindings/GpuEvent';
 import type { InstallEvent } from '../bindings/InstallEvent';
+import type { ProjectSummary } from '../bindings/ProjectSummary';
 import type { PromptEvent } from '../bindings/PromptEvent';
 import type { SessionEvent } from '../bindings/SessionEvent';
 import type { SlurmEvent } from '../bindings/SlurmEvent';
@@ -124,6 +125,8 @@ export const filesBackend = {
   openLocalNotebook: vi.fn(),
   bringBackNow: vi.fn(),
   stopSyncing: vi.fn(),
+  projects: vi.fn(async (): Promise<ProjectSummary[]> => []),
+  onTrayProject: vi.fn(async () => () => {}),
   onProgress: vi.fn(async () => () => {}),
   takeRequestedNotebook: vi.fn(async () => null),
   onNotebookRequested: vi.fn(async () => () => {}),
