@@ -504,6 +504,9 @@ async function main() {
   if (/ready/i.test(headline) || !/Connection lost/.test(headline)) throw new Error(`during the outage the app says: ${headline}`);
   await wd('POST', s('/window'), { handle: notebook });
   await waitFor('the banner to go after the reconnect', async () => (await script(bannerText)) === '', 120000);
+  // JupyterLab's own "Server Connection Error" from the outage goes too (trial of #14, finding 4).
+  const staleDialog = 'done([...document.querySelectorAll(".jp-Dialog-header")].some((h) => h.textContent.includes("Server Connection Error")));';
+  await waitFor('no stale "Server Connection Error" after the reconnect', async () => (await script(staleDialog)) === false, 15000);
   await wd('POST', s('/window'), { handle: main });
   await waitFor('"ready" again', async () => /JupyterLab is ready/.test(await text(await find('css selector', '[data-testid="notebook-ready"] strong'))), 20000);
   step(`connection lost: the notebook window showed "${banner}", the app did not say ready; both recovered`);
