@@ -1103,7 +1103,7 @@ fn notebook_launches_through_core_session_on_the_chosen_gpu_and_stops() {
     assert!(app.get_webview_window(&second).is_some());
     // The windows Stop closes: both, found by the server's address (tauri's mock runtime runs
     // no event loop, so a closed window stays listed here; the e2e suite sees them go).
-    let mut on: Vec<String> = tunnelbook_app::commands::notebook::windows_on(app, new_url)
+    let mut on: Vec<String> = tunnelbook_app::commands::notebook::windows_on(app.handle(), new_url)
         .iter()
         .map(|w| w.label().to_string())
         .collect();
