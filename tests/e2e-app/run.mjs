@@ -574,6 +574,10 @@ async function main() {
   const serverRow = await waitFor('the server row', () => find('xpath', "//tr[@data-testid='server-row'][contains(., 'this session')]"), 30000);
   await shot('sessions-servers.png');
   await click(await find('xpath', "//tr[@data-testid='server-row'][contains(., 'this session')]//button[normalize-space()='Stop']"));
+  // Its kernels end: it asks first, as Connect's Stop does, saying open notebooks are saved.
+  const question = await text(await find('xpath', "//tr[@data-testid='server-row'][contains(., 'this session')]//*[@role='alert']"));
+  if (!/running kernels end/.test(question) || !/saved first/.test(question)) throw new Error(`Stop asked: ${question}`);
+  await click(await find('xpath', "//tr[@data-testid='server-row'][contains(., 'this session')]//button[normalize-space()='Stop server']"));
   await waitFor('the server to go', async () => (await findAll('xpath', "//tr[@data-testid='server-row'][contains(., 'this session')]")).length === 0, 30000);
   await waitFor('the notebook window to close', async () => (await wd('GET', s('/window/handles'))).length === 1);
   void serverRow;
