@@ -472,7 +472,7 @@ async function main() {
   }, 30000);
   if (new URL(reopenedUrl).port !== localPort) throw new Error(`reopened on ${new URL(reopenedUrl).port}, was ${localPort}`);
   await waitFor('JupyterLab in the reopened window', () => find('css selector', '.jp-LabShell'), 90000);
-  await wd('DELETE', s('/window'));
+  // The reopened window stays open: Stop in Sessions (below) must close it.
   await wd('POST', s('/window'), { handle: main2 });
   step(`after quitting with the notebook running and starting again, the host card offers Reopen; it reopened on the same port ${localPort}`);
   // The session's row shows what the reopened notebook was launched with (its record on the
@@ -495,7 +495,21 @@ async function main() {
   await click(await find('xpath', button('Cancel')));
   if (appPids().length === 0) throw new Error('the app quit without asking');
   step('tray Quit with a reopened notebook asks whether to stop it; Cancel keeps the app');
-  // Stop it (from Sessions, as a user would) before the tray test.
+  // Stop it from Sessions, as a user would (trial of #14, finding 1): it asks about the running
+  // kernels as for a notebook started in this run, closes the reopened window (never left on
+  // JupyterLab's "Server Connection Error"), and the host card then says no notebook runs.
+  await rawClick(await find('css selector', '[data-testid="tab-sessions"]'));
+  const tbRow = "//tr[@data-testid='server-row'][contains(., 'Tunnelbook')]";
+  await rawClick(await waitFor('the reopened server in Sessions', () => find('xpath', `${tbRow}${button('Stop')}`), 30000));
+  const stopQuestion = await text(await find('xpath', `${tbRow}//*[@role='alert']`));
+  if (!/running kernels end/.test(stopQuestion) || !/saved first/.test(stopQuestion)) throw new Error(`Stop asked: ${stopQuestion}`);
+  await rawClick(await find('xpath', `${tbRow}${button('Stop server')}`));
+  await waitFor('the reopened notebook window to close', async () => (await windows()) === 1, 30000);
+  await rawClick(await find('css selector', '[data-testid="tab-hosts"]'));
+  const afterStop = await text(await waitFor("gpu-box's state after Stop", () => find('xpath', `${hostCard('gpu-box')}//*[@data-testid='host-state']`)));
+  if (afterStop !== 'Connected') throw new Error(`host card after Stop: ${afterStop}`);
+  if ((await findAll('css selector', '[data-testid="host-running"]')).length) throw new Error('the host card still offers Reopen after Stop');
+  step(`Stop in Sessions on the reopened notebook asked first, closed its window; the host card says "${afterStop}"`);
   const [own] = (await command('list_sessions')).filter((x) => x.hostId === 'gpu-box' && x.status === 'connected');
   const servers = await command('list_servers', { sessionId: own.id });
   for (const server of servers) await command('stop_server', { sessionId: own.id, serverId: server.id });
