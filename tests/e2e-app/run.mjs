@@ -601,7 +601,14 @@ async function main() {
   walk(join(home, 'xdg-data'));
   walk(join(home, 'xdg-cache'));
   const kept = files.filter((f) => {
-    const bytes = readFileSync(f);
+    // WebKit may still be deleting the closed window's data: a file gone meanwhile kept nothing.
+    let bytes;
+    try {
+      bytes = readFileSync(f);
+    } catch (e) {
+      if (e.code === 'ENOENT') return false;
+      throw e;
+    }
     return [loginCookie, ...tokens].some((needle) => bytes.includes(needle));
   });
   if (kept.length) throw new Error(`the notebook's login stayed on disk in ${kept.join(', ')}`);

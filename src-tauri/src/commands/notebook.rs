@@ -309,12 +309,18 @@ pub fn dismiss_connection_errors<R: Runtime>(window: &WebviewWindow<R>) {
 pub const CONNECTION_ERROR_TITLE: &str = "Server Connection Error";
 
 /// The script behind [`dismiss_connection_errors`]: clicks the button of each JupyterLab dialog
-/// (`.jp-Dialog`) titled [`CONNECTION_ERROR_TITLE`] ("Dismiss"), which resolves it as JupyterLab
-/// expects (the plugin then shows it again on a later loss); a dialog without a button is removed.
+/// (`.jp-Dialog`) titled [`CONNECTION_ERROR_TITLE`] (its "Close"), which resolves it as
+/// JupyterLab expects, with its "Do not show this message again in this session" box checked so
+/// the next failed poll does not raise it again over the app's banner; a dialog without a button
+/// is removed.
 const DISMISS_CONNECTION_ERRORS_SCRIPT: &str = r#"(() => {
   for (const d of document.querySelectorAll(".jp-Dialog")) {
     const h = d.querySelector(".jp-Dialog-header");
     if (!h || !h.textContent.trim().startsWith("Server Connection Error")) continue;
+    // "Do not show this message again in this session": the window's banner speaks for the
+    // connection from now on (a restart loads a fresh page, where it shows again).
+    const c = d.querySelector(".jp-Dialog-footer input[type=checkbox]");
+    if (c) c.checked = true;
     const b = d.querySelector(".jp-Dialog-footer button.jp-mod-accept") ||
       d.querySelector(".jp-Dialog-footer button");
     if (b) b.click(); else d.remove();
