@@ -103,6 +103,28 @@ fn notebook_banner<R: Runtime>(
     }
 }
 
+/// Dismisses JupyterLab's stale "Server Connection Error" in every window on session `id`'s
+/// notebook (its own window, and others opened on the same address).
+fn dismiss_connection_errors<R: Runtime>(app: &AppHandle<R>, state: &AppState, id: &str) {
+    let (window, url) = state
+        .sessions()
+        .get(id)
+        .map(|e| (e.summary.window.clone(), e.summary.url.clone()))
+        .unwrap_or_default();
+    let mut windows = url
+        .as_deref()
+        .map(|u| notebook::windows_on(app, u))
+        .unwrap_or_default();
+    if let Some(w) = window.and_then(|l| app.get_webview_window(&l))
+        && !windows.iter().any(|x| x.label() == w.label())
+    {
+        windows.push(w);
+    }
+    for w in &windows {
+        notebook::dismiss_connection_errors(w);
+    }
+}
+
 /// The app's step for a core step.
 fn app_step(step: core::Step) -> SessionStep {
     match step {
@@ -296,6 +318,15 @@ pub async fn drive_notebook<R: Runtime>(
             } => {
                 state.set_status(&id, SessionStatus::Ready);
                 notebook_banner(&app, &state, &id, None);
+                // JupyterLab's "Server Connection Error" from the outage is stale now; once
+                // more a moment later for one raised by a request that failed just before.
+                dismiss_connection_errors(&app, &state, &id);
+                let (later_app, later_id) = (app.clone(), id.clone());
+                tauri::async_runtime::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+                    let state = later_app.state::<AppState>();
+                    dismiss_connection_errors(&later_app, &state, &later_id);
+                });
                 emit(
                     &app,
                     &id,
@@ -311,6 +342,8 @@ pub async fn drive_notebook<R: Runtime>(
                 // Core's typed problem as it is (code `serverGone`, what was seen in words): the
                 // UI switches on the code for Restart server and what to say next.
                 let error = AppError::from(reason);
+                // The banner says what happened: JupyterLab's own error dialog goes.
+                dismiss_connection_errors(&app, &state, &id);
                 notebook_banner(
                     &app,
                     &state,

@@ -400,6 +400,10 @@ fn export_bindings() {
             "string".to_string(),
         ),
         (
+            tunnelbook_app::commands::jupyter::NOTEBOOK_STOPPED_EVENT,
+            "{ sessionId: string; serverId: string }".to_string(),
+        ),
+        (
             tunnelbook_app::commands::slurm::SLURM_EVENT,
             tunnelbook_app::commands::slurm::SlurmEvent::name(&cfg),
         ),
@@ -1091,7 +1095,31 @@ fn notebook_launches_through_core_session_on_the_chosen_gpu_and_stops() {
         "{servers:#}"
     );
 
-    // Stop: the server goes, the window closes, the connection stays for another launch.
+    // A second window on the same server (Sessions' Open, or "Open notebook" again): Stop
+    // closes it too, never leaving it on JupyterLab's "Server Connection Error".
+    let second = invoke(
+        &main,
+        APP_ORIGIN,
+        "open_notebook",
+        json!({ "url": new_url, "title": "JupyterLab — nb-box" }),
+    )
+    .unwrap();
+    let second = second.as_str().unwrap().to_string();
+    assert!(app.get_webview_window(&second).is_some());
+    // The windows Stop closes: both, found by the server's address (tauri's mock runtime runs
+    // no event loop, so a closed window stays listed here; the e2e suite sees them go).
+    let mut on: Vec<String> = tunnelbook_app::commands::notebook::windows_on(app.handle(), new_url)
+        .iter()
+        .map(|w| w.label().to_string())
+        .collect();
+    on.sort();
+    assert_eq!(on, ["jupyter-1".to_string(), second.clone()]);
+    let (stopped_tx, stopped_rx) = mpsc::channel();
+    app.listen("notebook-stopped", move |event| {
+        let _ = stopped_tx.send(event.payload().to_string());
+    });
+
+    // Stop: the server goes, its windows close, the connection stays for another launch.
     invoke(
         &main,
         APP_ORIGIN,
@@ -1099,6 +1127,13 @@ fn notebook_launches_through_core_session_on_the_chosen_gpu_and_stops() {
         json!({ "sessionId": id, "serverId": server_id }),
     )
     .unwrap();
+    let stopped: Value = serde_json::from_str(
+        &stopped_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a notebook-stopped event, for the views showing the server"),
+    )
+    .unwrap();
+    assert_eq!(stopped, json!({ "sessionId": id, "serverId": server_id }));
     let servers = invoke(
         &main,
         APP_ORIGIN,

@@ -472,7 +472,7 @@ async function main() {
   }, 30000);
   if (new URL(reopenedUrl).port !== localPort) throw new Error(`reopened on ${new URL(reopenedUrl).port}, was ${localPort}`);
   await waitFor('JupyterLab in the reopened window', () => find('css selector', '.jp-LabShell'), 90000);
-  await wd('DELETE', s('/window'));
+  // The reopened window stays open: Stop in Sessions (below) must close it.
   await wd('POST', s('/window'), { handle: main2 });
   step(`after quitting with the notebook running and starting again, the host card offers Reopen; it reopened on the same port ${localPort}`);
   // The session's row shows what the reopened notebook was launched with (its record on the
@@ -495,7 +495,27 @@ async function main() {
   await click(await find('xpath', button('Cancel')));
   if (appPids().length === 0) throw new Error('the app quit without asking');
   step('tray Quit with a reopened notebook asks whether to stop it; Cancel keeps the app');
-  // Stop it (from Sessions, as a user would) before the tray test.
+  // Stop it from Sessions, as a user would (trial of #14, finding 1): it asks about the running
+  // kernels as for a notebook started in this run, closes the reopened window (never left on
+  // JupyterLab's "Server Connection Error"), and the host card then says no notebook runs.
+  await rawClick(await find('css selector', '[data-testid="tab-sessions"]'));
+  const tbRow = "//tr[@data-testid='server-row'][contains(., 'Tunnelbook')]";
+  await rawClick(await waitFor('the reopened server in Sessions', () => find('xpath', `${tbRow}${button('Stop')}`), 30000));
+  const stopQuestion = await text(await find('xpath', `${tbRow}//*[@role='alert']`));
+  if (!/running kernels end/.test(stopQuestion) || !/saved first/.test(stopQuestion)) throw new Error(`Stop asked: ${stopQuestion}`);
+  await rawClick(await find('xpath', `${tbRow}${button('Stop server')}`));
+  await waitFor('the reopened notebook window to close', async () => (await windows()) === 1, 30000);
+  await rawClick(await find('css selector', '[data-testid="tab-hosts"]'));
+  // The windows close first, then the server stops: the card changes once it has.
+  const stateEl = () => find('xpath', `${hostCard('gpu-box')}//*[@data-testid='host-state']`);
+  const afterStop = await waitFor("gpu-box's card to say no notebook runs", async () => {
+    const t = await text(await stateEl());
+    return t === 'Connected' ? t : null;
+  }, 30000).catch(async (e) => {
+    throw new Error(`host card after Stop: ${await text(await stateEl())} (${e.message})`);
+  });
+  if ((await findAll('css selector', '[data-testid="host-running"]')).length) throw new Error('the host card still offers Reopen after Stop');
+  step(`Stop in Sessions on the reopened notebook asked first, closed its window; the host card says "${afterStop}"`);
   const [own] = (await command('list_sessions')).filter((x) => x.hostId === 'gpu-box' && x.status === 'connected');
   const servers = await command('list_servers', { sessionId: own.id });
   for (const server of servers) await command('stop_server', { sessionId: own.id, serverId: server.id });
@@ -576,15 +596,31 @@ async function main() {
   if (/port = 5\n/.test(readFileSync(join(home, 'hosts.toml'), 'utf8'))) throw new Error('port 5 was saved from "5O609"');
   await rawClick(await find('xpath', button('Cancel')));
 
-  // 5b. Key file with Browse…: the public key chosen by mistake is refused by core's validator
-  // (naming the private key); the private key is taken and saved.
+  // 5b. Key file with Browse…: ~/.ssh/config and the public key chosen by mistake are refused by
+  // core's validator (saying what to choose); the private key is taken and saved.
   const labKey = join(userHome, '.ssh/id_lab');
   writeFileSync(labKey, readFileSync(box.key), { mode: 0o600 });
   writeFileSync(`${labKey}.pub`, 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFirstHourTestKey ana@laptop\n');
   await rawClick(await find('css selector', 'button[aria-label="Edit gpu-box-2"]'));
-  await rawClick(await waitFor('Browse…', () => find('xpath', button('Browse…'))));
+  // ~/.ssh/config given by mistake (the picker opens in ~/.ssh, where it sits beside the keys): Save
+  // refuses it at the field, saying what it is and what to choose (trial of #14, finding 8: it
+  // was saved, and Connect failed later with "Could not read key").
+  await rawType(await waitFor('the key files field', () => find('css selector', '#hf-keys')), join(userHome, '.ssh/config'));
+  await rawClick(await find('xpath', button('Save')));
+  const configError = await text(await waitFor('the config file message', async () => {
+    const el = (await findAll('css selector', '#hf-keys-err'))[0];
+    const t = el ? await text(el) : '';
+    return t.includes('.ssh/config') ? el : null;
+  }, 20000));
+  if (!configError.includes('is not a private key file') || !configError.includes('an SSH config file') || !configError.includes('choose your private key')) throw new Error(`key file message for ~/.ssh/config: ${configError}`);
+  if (readFileSync(join(home, 'hosts.toml'), 'utf8').includes('.ssh/config"')) throw new Error('~/.ssh/config was saved as a key file');
+  await rawClick(await find('xpath', button('Browse…')));
   await pickInDialog('Choose a private key file', `${labKey}.pub`);
-  const keyError = await text(await waitFor('the key file message', () => find('css selector', '#hf-keys-err'), 20000));
+  const keyError = await waitFor('the key file message', async () => {
+    const el = (await findAll('css selector', '#hf-keys-err'))[0];
+    const t = el ? await text(el) : '';
+    return t.includes('is a public key') ? t : null;
+  }, 20000);
   if (!keyError.includes('is a public key') || !keyError.includes(`choose ${labKey} instead`)) throw new Error(`key file message: ${keyError}`);
   await rawClick(await find('xpath', button('Browse…')));
   await pickInDialog('Choose a private key file', labKey);
@@ -593,7 +629,7 @@ async function main() {
   await rawClick(await find('xpath', button('Save')));
   await waitFor('the form to close', async () => (await findAll('css selector', '#hf-keys')).length === 0, 20000);
   if (!readFileSync(join(home, 'hosts.toml'), 'utf8').includes(`"${labKey}"`)) throw new Error(`the chosen key is not saved:\n${readFileSync(join(home, 'hosts.toml'), 'utf8')}`);
-  step(`host form: Browse… refused the public key ("${keyError}") and saved ${labKey}`);
+  step(`host form: Save refused ~/.ssh/config ("${configError}"), Browse… refused the public key ("${keyError}"); saved ${labKey}`);
   await rawClick(await find('css selector', 'button[aria-label="Delete x11-box"]'));
   const confirm = await text(await find('xpath', `${hostCard('x11-box')}//*[@role='alert']`));
   if (!confirm.includes('Delete x11-box')) throw new Error(`no confirmation: ${confirm}`);

@@ -16,7 +16,11 @@ use tunnelbook_core::{
 
 fn full_profile(dir: &std::path::Path) -> Profile {
     let key = dir.join("id_ed25519");
-    fs::write(&key, "not really a key").unwrap();
+    fs::write(
+        &key,
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+    )
+    .unwrap();
     Profile {
         name: "a100".into(),
         host: "gpu1.lab.example.edu".into(),
@@ -467,7 +471,11 @@ fn store_refuses_invalid_changes_and_writes_nothing() {
 
     // A key file that disappeared does not block editing another host.
     let key = dir.path().join("k");
-    fs::write(&key, "k").unwrap();
+    fs::write(
+        &key,
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+    )
+    .unwrap();
     store
         .add(Profile {
             identity_files: vec![key.clone()],
@@ -488,7 +496,11 @@ fn imports_ssh_config_with_patterns_and_includes() {
     let ssh = dir.path().join("ssh");
     fs::create_dir_all(ssh.join("config.d")).unwrap();
     let key = ssh.join("id_lab");
-    fs::write(&key, "key").unwrap();
+    fs::write(
+        &key,
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+    )
+    .unwrap();
     fs::write(
         ssh.join("config"),
         format!(
@@ -641,7 +653,11 @@ fn windows_key_paths_resolve() {
     let ssh = profile_dir.join(".ssh");
     fs::create_dir_all(&ssh).unwrap();
     let name = format!("tb-test-key-{}", std::process::id());
-    fs::write(ssh.join(&name), "not really a key").unwrap();
+    fs::write(
+        ssh.join(&name),
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = ProfileStore::in_home(dir.path());
     let mut p = simple("win");
@@ -732,6 +748,70 @@ fn a_public_key_given_as_key_file_names_the_private_one() {
             .unwrap()
             .contains("(the file without .pub)")
     );
+}
+
+/// Browse… opens in `~/.ssh`, where `config` and `known_hosts` sit beside the keys: choosing one
+/// of them is refused at the field, saying what it is and what to choose (the trial saved
+/// `~/.ssh/config` and Connect failed later with "Could not read key"). PEM, OpenSSH and PuTTY
+/// private keys, encrypted or not, pass without a passphrase.
+#[test]
+fn a_file_that_is_not_a_private_key_is_refused_with_what_to_choose() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        fs::write(&p, text).unwrap();
+        p
+    };
+    let config = write(
+        "config",
+        "# mine\nHost lab\n    HostName lab.example.edu\n    User ana\n",
+    );
+    let known = write(
+        "known_hosts",
+        "lab.example.edu ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG\n",
+    );
+    let hashed = write("known_hosts2", "|1|abc=|def= ecdsa-sha2-nistp256 AAAAE2\n");
+    let empty = write("empty", "");
+    let other = write("notes.txt", "remember the GPU quota\n");
+    let problem = |p: &std::path::Path| tunnelbook_core::profile::key_file_problem(p);
+    let msg = problem(&config).expect("config refused");
+    assert!(msg.contains("is not a private key file"), "{msg}");
+    assert!(msg.contains("an SSH config file"), "{msg}");
+    assert!(msg.contains("choose your private key"), "{msg}");
+    assert!(problem(&known).unwrap().contains("a known_hosts file"));
+    assert!(problem(&hashed).unwrap().contains("a known_hosts file"));
+    assert!(problem(&empty).unwrap().contains("an empty file"));
+    assert!(
+        problem(&other)
+            .unwrap()
+            .contains("is not a private key file")
+    );
+    // Refused on Save too, at the field.
+    let errors = validate(&[Profile {
+        identity_files: vec![config.clone()],
+        ..simple("gpu")
+    }]);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].field, "identityFiles[0]");
+    for (name, text) in [
+        (
+            "id_ed25519",
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n-----END OPENSSH PRIVATE KEY-----\n",
+        ),
+        (
+            "id_rsa",
+            "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n",
+        ),
+        ("pkcs8", "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIF\n"),
+        ("ec", "\n-----BEGIN EC PRIVATE KEY-----\nMHcC\n"),
+        (
+            "gpu.ppk",
+            "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\n",
+        ),
+    ] {
+        let key = write(name, text);
+        assert_eq!(problem(&key), None, "{name}");
+    }
 }
 
 /// A rename carries every secret to the new name; a change of address forgets the password

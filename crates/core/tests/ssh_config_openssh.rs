@@ -615,7 +615,11 @@ fn identity_file_tokens_expand_like_openssh() {
         keys.join(format!("id_{user}_%")),
     ];
     for k in &expected {
-        fs::write(k, "key").unwrap();
+        fs::write(
+            k,
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+        )
+        .unwrap();
     }
     let config = keys.join("config");
     fs::write(

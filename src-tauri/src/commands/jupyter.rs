@@ -308,8 +308,26 @@ async fn reopened_gpu_label(
     )
 }
 
-/// Stops server `server_id` on session `session_id`'s host. For this session's own notebook it
-/// also ends core's session and closes the notebook window; the connection stays.
+/// Name of the event that says a Jupyter server was stopped from the app (Sessions' or
+/// Connect's Stop): payload `{ sessionId, serverId }`. Every view showing that server (the host
+/// card, Connect's ready notebook or its Reopen offer, Sessions) drops it.
+pub const NOTEBOOK_STOPPED_EVENT: &str = "notebook-stopped";
+
+/// Payload of [`NOTEBOOK_STOPPED_EVENT`].
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotebookStopped {
+    /// The session whose host ran the server.
+    pub session_id: String,
+    /// The server stopped (`tb-…`, `pid-N`).
+    pub server_id: String,
+}
+
+/// Stops server `server_id` on session `session_id`'s host: its notebook windows (every app
+/// window showing that server's address: this session's own notebook, or one reopened after a
+/// restart) save their open documents and close first, then the server stops. For this
+/// session's own notebook it also ends core's session; the connection stays. Emits
+/// [`NOTEBOOK_STOPPED_EVENT`] once the server is stopped.
 #[tauri::command]
 pub async fn stop_server<R: Runtime>(
     app: AppHandle<R>,
@@ -317,7 +335,7 @@ pub async fn stop_server<R: Runtime>(
     session_id: String,
     server_id: String,
 ) -> Result<(), AppError> {
-    let (own, attached) = {
+    let (own, attached, server_url) = {
         let mut sessions = state.sessions();
         let entry = sessions
             .get_mut(&session_id)
@@ -325,23 +343,39 @@ pub async fn stop_server<R: Runtime>(
         if entry.summary.server_id.as_deref() == Some(server_id.as_str()) {
             let handle = entry.notebook.take();
             let window = entry.summary.window.take();
-            entry.summary.url = None;
+            let url = entry.summary.url.take();
             entry.summary.server_id = None;
+            entry.summary.gpu = None;
+            entry.summary.env = None;
             entry.summary.status = SessionStatus::Connected;
-            (Some((handle, window)), None)
+            (Some((handle, window)), None, url)
         } else {
-            (None, entry.attached.remove(&server_id))
+            let attached = entry.attached.remove(&server_id);
+            let url = attached.as_ref().map(|(_, url)| url.clone());
+            (None, attached, url)
         }
     };
-    if let Some((handle, window)) = own {
-        // What is unsaved in its window goes to the server before both stop.
-        if let Some(w) = window.as_deref().and_then(|l| app.get_webview_window(l)) {
-            super::notebook::save_documents(&[w], super::notebook::SAVE_WAIT).await;
-        }
-        close_window(&app, window);
+    // Every window on the server's address: what is unsaved there goes to the server, then the
+    // windows close (never left behind on JupyterLab's "Server Connection Error").
+    let mut windows = server_url
+        .as_deref()
+        .map(|url| super::notebook::windows_on(&app, url))
+        .unwrap_or_default();
+    if let Some((_, Some(label))) = &own
+        && let Some(w) = app.get_webview_window(label)
+        && !windows.iter().any(|x| x.label() == w.label())
+    {
+        windows.push(w);
+    }
+    super::notebook::save_documents(&windows, super::notebook::SAVE_WAIT).await;
+    for w in &windows {
+        close_window(&app, Some(w.label().to_string()));
+    }
+    if let Some((handle, _)) = own {
         if let Some(handle) = handle {
             end_notebook(handle, true).await;
         }
+        notebook_stopped(&app, &session_id, &server_id);
         return Ok(());
     }
     if let Some((tunnel, _)) = attached {
@@ -367,7 +401,23 @@ pub async fn stop_server<R: Runtime>(
         .await
         .ok();
     jupyter::stop(&host, server, token.as_ref(), &tokens).await?;
+    notebook_stopped(&app, &session_id, &server_id);
     Ok(())
+}
+
+/// Emits [`NOTEBOOK_STOPPED_EVENT`].
+fn notebook_stopped<R: Runtime>(app: &AppHandle<R>, session_id: &str, server_id: &str) {
+    let payload = NotebookStopped {
+        session_id: session_id.into(),
+        server_id: server_id.into(),
+    };
+    if let Err(e) = app.emit(NOTEBOOK_STOPPED_EVENT, payload) {
+        tracing::warn!(error = %e, "cannot deliver a notebook-stopped event");
+    }
+    // The tray's menu follows (absent in tests on tauri's mock runtime).
+    if app.try_state::<crate::tray::TrayState>().is_some() {
+        crate::tray::refresh(app);
+    }
 }
 
 /// Ends a notebook: tells its task to stop (`stop_server`: the server too) and waits for core's

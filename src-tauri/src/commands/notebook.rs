@@ -295,6 +295,38 @@ fn banner_script(message: Option<&str>) -> String {
     )
 }
 
+/// Closes the "Server Connection Error" dialog JupyterLab raised in notebook window `window`
+/// while its connection or server was down: after a reconnect it is stale, and under the "server
+/// is gone" banner the banner says what happened and what to do. Other dialogs (a save
+/// conflict, a kernel question) are the person's and stay.
+pub fn dismiss_connection_errors<R: Runtime>(window: &WebviewWindow<R>) {
+    if let Err(e) = window.eval(DISMISS_CONNECTION_ERRORS_SCRIPT) {
+        tracing::warn!(error = %e, "cannot dismiss JupyterLab's connection error");
+    }
+}
+
+/// Title of JupyterLab's dialog for a lost server connection (its `connectionlost` plugin).
+pub const CONNECTION_ERROR_TITLE: &str = "Server Connection Error";
+
+/// The script behind [`dismiss_connection_errors`]: clicks the button of each JupyterLab dialog
+/// (`.jp-Dialog`) titled [`CONNECTION_ERROR_TITLE`] (its "Close"), which resolves it as
+/// JupyterLab expects, with its "Do not show this message again in this session" box checked so
+/// the next failed poll does not raise it again over the app's banner; a dialog without a button
+/// is removed.
+const DISMISS_CONNECTION_ERRORS_SCRIPT: &str = r#"(() => {
+  for (const d of document.querySelectorAll(".jp-Dialog")) {
+    const h = d.querySelector(".jp-Dialog-header");
+    if (!h || !h.textContent.trim().startsWith("Server Connection Error")) continue;
+    // "Do not show this message again in this session": the window's banner speaks for the
+    // connection from now on (a restart loads a fresh page, where it shows again).
+    const c = d.querySelector(".jp-Dialog-footer input[type=checkbox]");
+    if (c) c.checked = true;
+    const b = d.querySelector(".jp-Dialog-footer button.jp-mod-accept") ||
+      d.querySelector(".jp-Dialog-footer button");
+    if (b) b.click(); else d.remove();
+  }
+})();"#;
+
 /// Saves every open document in every notebook window (JupyterLab's `docmanager:save-all`, on
 /// the app object the page exposes: core's launch sets `LabApp.expose_app_in_browser`) and gives the saves
 /// `wait` to reach the host, so closing the windows (Quit) loses no unsaved cell. A window whose
@@ -307,6 +339,27 @@ pub async fn save_all_notebooks<R: Runtime>(app: &AppHandle<R>, wait: std::time:
         .map(|(_, w)| w)
         .collect();
     save_documents(&windows, wait).await;
+}
+
+/// The notebook windows (`jupyter-<n>`) showing the Jupyter server at `url` (its address: same
+/// scheme, host and port; the path and token do not matter), whichever way they were opened
+/// (a launch, Reopen, Sessions' Open, Open notebook twice).
+pub fn windows_on<R: Runtime>(app: &AppHandle<R>, url: &str) -> Vec<WebviewWindow<R>> {
+    let Ok(server) = http_url(url) else {
+        return Vec::new();
+    };
+    app.webview_windows()
+        .into_iter()
+        .filter(|(label, _)| label.starts_with("jupyter-"))
+        .filter(|(_, w)| w.url().is_ok_and(|at| is_on_server(&server, &at)))
+        .map(|(_, w)| w)
+        .collect()
+}
+
+/// Whether a window at `at` shows the Jupyter server at `server`: the same origin (scheme, host,
+/// port). A window's own `about:`/`blob:` frames do not count: only its page's address.
+pub fn is_on_server(server: &tauri::Url, at: &tauri::Url) -> bool {
+    matches!(at.scheme(), "http" | "https") && at.origin() == server.origin()
 }
 
 /// [`save_all_notebooks`] for the given notebook windows only.
@@ -402,6 +455,35 @@ mod tests {
         );
         let url = http_url("http://127.0.0.1:8890/lab?token=s3cret").unwrap();
         assert_eq!(without_token(&url).as_str(), "http://127.0.0.1:8890/lab");
+    }
+
+    #[test]
+    fn the_stale_connection_error_dialog_is_dismissed_and_only_it() {
+        let s = DISMISS_CONNECTION_ERRORS_SCRIPT;
+        assert!(
+            s.contains(&format!("startsWith(\"{CONNECTION_ERROR_TITLE}\")")),
+            "{s}"
+        );
+        assert!(
+            s.contains(".jp-Dialog-header") && s.contains("b.click()"),
+            "{s}"
+        );
+        // No other dialog is touched: the title is checked before anything is clicked.
+        assert!(s.find("continue").unwrap() < s.find("b.click()").unwrap());
+    }
+
+    #[test]
+    fn stop_finds_every_window_on_the_server_by_its_address() {
+        let server = http_url("http://127.0.0.1:8890/lab").unwrap();
+        let on = |u: &str| is_on_server(&server, &u.parse().unwrap());
+        // Reopened after a restart, opened twice, on another notebook: all the same server.
+        assert!(on("http://127.0.0.1:8890/lab?token=x"));
+        assert!(on("http://127.0.0.1:8890/lab/tree/a.ipynb"));
+        assert!(on("http://127.0.0.1:8890/lab/workspaces/auto-E?reset=1"));
+        // Another server's window stays open.
+        assert!(!on("http://127.0.0.1:8891/lab"));
+        assert!(!on("about:blank"));
+        assert!(!on("https://jupyter.org/"));
     }
 
     #[test]

@@ -58,7 +58,7 @@ struct TrayMemory {
     sessions: Vec<SessionSummary>,
     gpus: HashMap<String, GpuCount>,
     busy: HashMap<String, HashSet<String>>,
-    dropped: HashSet<String>,
+    notices: NoticeMemory,
     menu: Option<TrayMenu>,
 }
 
@@ -107,19 +107,25 @@ pub fn notify<R: Runtime>(app: &AppHandle<R>, notice: &Notice) {
 pub fn refresh<R: Runtime>(app: &AppHandle<R>) {
     let state = app.state::<AppState>();
     let sessions = state.summaries();
-    // Live sessions whose connection is gone (network drop, server restart).
-    let closed: Vec<SessionSummary> = state
-        .sessions()
-        .values()
-        .filter(|e| is_live(e.summary.status))
-        .filter(|e| !e.host.is_local() && e.host.connection().is_none())
-        .map(|e| e.summary.clone())
-        .collect();
+    // Each session with how its connection stands (core's host session says; the status alone
+    // cannot tell "just connected" from "dropped").
+    let looks: Vec<SessionLook> = {
+        let entries = state.sessions();
+        sessions
+            .iter()
+            .map(|s| SessionLook {
+                summary: s.clone(),
+                link: entries
+                    .get(&s.id)
+                    .map(|e| LinkState::of(&e.host))
+                    .unwrap_or(LinkState::Ended),
+            })
+            .collect()
+    };
     let notices = {
         let tray = app.state::<TrayState>();
         let mut memory = tray.memory();
-        let mut notices = session_notices(&memory.sessions, &sessions);
-        notices.extend(closed_notices(&closed, &mut memory.dropped));
+        let notices = session_notices(&looks, &mut memory.notices);
         memory.sessions = sessions;
         let live: HashSet<String> = memory
             .sessions
@@ -692,40 +698,107 @@ mod tests {
         assert!(freed_notices("gpu-box", &busy, &before, &rule).is_empty());
     }
 
+    /// One look at session `s1` on gpu-box.
+    fn look(status: SessionStatus, link: LinkState) -> Vec<SessionLook> {
+        vec![SessionLook {
+            summary: session("s1", "gpu-box", status, None),
+            link,
+        }]
+    }
+
+    fn titles(n: Vec<Notice>) -> Vec<String> {
+        n.into_iter().map(|n| n.title).collect()
+    }
+
     #[test]
     fn notices_for_ready_and_dropped_sessions() {
-        let before = vec![
-            session("s1", "gpu-box", SessionStatus::Starting, None),
-            session("s2", "local", SessionStatus::Connected, None),
-            session("s3", "x", SessionStatus::Starting, None),
-        ];
-        let now = vec![
-            session("s1", "gpu-box", SessionStatus::Ready, Some("u")),
-            session("s2", "local", SessionStatus::Failed, None),
-            // Failing while connecting is shown by the connect screen, not as a drop.
-            session("s3", "x", SessionStatus::Failed, None),
-        ];
-        let notices = session_notices(&before, &now);
-        assert_eq!(notices.len(), 2, "{notices:?}");
-        assert_eq!(notices[0].title, "Notebook ready");
-        assert!(notices[0].body.contains("gpu-box"));
-        assert_eq!(notices[1].title, "Connection dropped");
-        assert!(notices[1].body.contains("This computer"));
-        assert!(session_notices(&now, &now).is_empty());
+        use LinkState::*;
+        use SessionStatus::*;
+        let mut m = NoticeMemory::default();
+        // "Trust and connect": the status is connected a moment before core has the
+        // connection up (the trial's notice 23 ms after the click). Nothing dropped.
+        assert!(session_notices(&look(Starting, Connecting), &mut m).is_empty());
+        assert!(session_notices(&look(Connected, Connecting), &mut m).is_empty());
+        assert!(session_notices(&look(Connected, Up), &mut m).is_empty());
+        assert!(session_notices(&look(Launching, Up), &mut m).is_empty());
+        let ready = session_notices(&look(Ready, Up), &mut m);
+        assert_eq!(titles(ready.clone()), ["Notebook ready"]);
+        assert!(ready[0].body.contains("gpu-box"));
 
-        // A connection closing under a live session is told once.
-        let mut told = HashSet::new();
-        let closed = [session("s4", "gpu-box", SessionStatus::Connected, None)];
-        let first = closed_notices(&closed, &mut told);
-        assert_eq!(first.len(), 1);
-        assert!(
-            first[0].body.contains("gpu-box") && !first[0].body.contains("s4"),
-            "{first:?}"
+        // A 15 s outage: the host's connection goes down and the notebook's tunnel reconnects,
+        // in any order, across several looks: one notice.
+        let mut seen = Vec::new();
+        seen.extend(session_notices(&look(Ready, Down), &mut m));
+        seen.extend(session_notices(&look(Disconnected, Down), &mut m));
+        seen.extend(session_notices(&look(Disconnected, Up), &mut m));
+        assert_eq!(titles(seen.clone()), ["Connection dropped"]);
+        assert!(seen[0].body.contains("gpu-box") && !seen[0].body.contains("s1"));
+        // Back: said once, as a reconnect, not as a new notebook.
+        assert_eq!(
+            titles(session_notices(&look(Ready, Up), &mut m)),
+            ["Reconnected"]
         );
-        assert!(closed_notices(&closed, &mut told).is_empty());
-        // A session still connecting has no connection yet: nothing dropped (the first-use
-        // trial got "Connection dropped" on every Connect).
-        let starting = [session("s5", "gpu-box", SessionStatus::Starting, None)];
-        assert!(closed_notices(&starting, &mut told).is_empty());
+        assert!(session_notices(&look(Ready, Up), &mut m).is_empty());
+        // A second outage is told again.
+        assert_eq!(
+            titles(session_notices(&look(Ready, Down), &mut m)),
+            ["Connection dropped"]
+        );
+        assert_eq!(
+            titles(session_notices(&look(Ready, Up), &mut m)),
+            ["Reconnected"]
+        );
+
+        // The Jupyter server killed on a fine connection: "server gone", not a drop.
+        let gone = session_notices(&look(Failed, Up), &mut m);
+        assert_eq!(
+            titles(gone.clone()),
+            ["Notebook server stopped"],
+            "{gone:?}"
+        );
+        assert!(gone[0].body.contains("Restart"));
+        // Restarted.
+        assert!(session_notices(&look(Launching, Up), &mut m).is_empty());
+        assert_eq!(
+            titles(session_notices(&look(Ready, Up), &mut m)),
+            ["Notebook ready"]
+        );
+        // Closed by the user: nothing.
+        assert!(session_notices(&look(Closed, Ended), &mut m).is_empty());
+    }
+
+    #[test]
+    fn connect_after_a_restart_and_failed_connects_drop_nothing() {
+        use LinkState::*;
+        use SessionStatus::*;
+        // Connect after the app restarted: a fresh session, connected before its link is up.
+        let mut m = NoticeMemory::default();
+        assert!(session_notices(&look(Connected, Connecting), &mut m).is_empty());
+        assert!(session_notices(&look(Connected, Up), &mut m).is_empty());
+        // A first connect that fails never had a connection: the Connect screen says it.
+        let mut m = NoticeMemory::default();
+        assert!(session_notices(&look(Starting, Connecting), &mut m).is_empty());
+        assert!(session_notices(&look(Failed, Ended), &mut m).is_empty());
+        // A launch failing on a fine connection is the Connect screen's, not a notification.
+        let mut m = NoticeMemory::default();
+        assert!(session_notices(&look(Connected, Up), &mut m).is_empty());
+        assert!(session_notices(&look(Launching, Up), &mut m).is_empty());
+        assert!(session_notices(&look(Failed, Up), &mut m).is_empty());
+        // A connection that was up and is lost for good (reconnect gave up): told once.
+        let mut m = NoticeMemory::default();
+        assert!(session_notices(&look(Connected, Up), &mut m).is_empty());
+        assert_eq!(
+            titles(session_notices(&look(Failed, Ended), &mut m)),
+            ["Connection dropped"]
+        );
+        assert!(session_notices(&look(Failed, Ended), &mut m).is_empty());
+        // This computer's sessions have no SSH link to drop.
+        let local = [SessionLook {
+            summary: session("s2", "local", Ready, None),
+            link: Up,
+        }];
+        let mut m = NoticeMemory::default();
+        session_notices(&local, &mut m);
+        assert!(session_notices(&local, &mut m).is_empty());
     }
 }

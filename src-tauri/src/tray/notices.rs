@@ -44,25 +44,125 @@ pub fn already_running_notice(host_id: &str, servers: &[ServerView]) -> Option<N
     })
 }
 
-/// Notifications for what changed between two looks at the sessions: a notebook became ready,
-/// a connected session dropped.
-pub fn session_notices(before: &[SessionSummary], now: &[SessionSummary]) -> Vec<Notice> {
+/// How a session's SSH connection stands (core's host session), for notifications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// The first dial runs: nothing can have dropped yet ("Trust and connect", Connect after a
+    /// restart).
+    Connecting,
+    /// Open (this computer: always).
+    Up,
+    /// Lost, being dialed again.
+    Down,
+    /// Lost for good, or never opened.
+    Ended,
+}
+
+impl LinkState {
+    /// The state of host session `host` now.
+    pub fn of(host: &tunnelbook_core::host::HostSession) -> Self {
+        if host.is_ended() {
+            LinkState::Ended
+        } else if host.is_reconnecting() {
+            LinkState::Down
+        } else if host.is_up() {
+            LinkState::Up
+        } else {
+            LinkState::Connecting
+        }
+    }
+}
+
+/// One session at one look: what the sessions list shows, and its connection.
+#[derive(Debug, Clone)]
+pub struct SessionLook {
+    pub summary: SessionSummary,
+    pub link: LinkState,
+}
+
+/// What the notices remember between looks: the sessions as last seen, which sessions' connections
+/// were ever up (a first connect that fails dropped nothing), and whose outage was told (one
+/// notice per outage, however many signs of it arrive).
+#[derive(Debug, Default)]
+pub struct NoticeMemory {
+    before: Vec<SessionSummary>,
+    was_up: HashSet<String>,
+    told_outage: HashSet<String>,
+}
+
+/// Notifications for what changed since the last look at the sessions (`now`): a notebook became
+/// ready, or ready again after an outage; a connection that was up dropped (once per outage: the
+/// host's connection going down and the notebook's tunnel reconnecting are the same outage); a
+/// notebook server stopped while the connection is fine ("server gone", never "Connection
+/// dropped"). A session still connecting, or just connected, dropped nothing; a closed one is
+/// not reported.
+pub fn session_notices(now: &[SessionLook], memory: &mut NoticeMemory) -> Vec<Notice> {
     let mut out = Vec::new();
-    for s in now {
-        let was = before.iter().find(|b| b.id == s.id).map(|b| b.status);
+    for look in now {
+        let s = &look.summary;
+        let id = &s.id;
+        if s.status == SessionStatus::Closed {
+            memory.told_outage.remove(id);
+            continue;
+        }
+        if look.link == LinkState::Up {
+            memory.was_up.insert(id.clone());
+        }
+        let was = memory.before.iter().find(|b| &b.id == id).map(|b| b.status);
         let host = host_label(&s.host_id);
+        let dropped = match look.link {
+            LinkState::Down => true,
+            LinkState::Ended => memory.was_up.contains(id),
+            LinkState::Connecting => false,
+            // The host's connection is back but the notebook's tunnel is still re-established.
+            LinkState::Up => s.status == SessionStatus::Disconnected,
+        } && s.status != SessionStatus::Starting;
+        if dropped {
+            if memory.told_outage.insert(id.clone()) {
+                out.push(drop_notice(s));
+            }
+            continue;
+        }
+        let reconnected = Notice {
+            title: "Reconnected".into(),
+            body: format!("The connection to {host} is back; JupyterLab carries on."),
+        };
+        // The end of an outage that was told, however the notebook's own status went.
+        if memory.told_outage.remove(id) && s.status == SessionStatus::Ready {
+            out.push(reconnected);
+            continue;
+        }
         match (was, s.status) {
-            (Some(w), SessionStatus::Ready) if w != SessionStatus::Ready => out.push(Notice {
-                title: "Notebook ready".into(),
-                body: format!("JupyterLab on {host} is ready."),
-            }),
-            (
-                Some(SessionStatus::Connected | SessionStatus::Launching | SessionStatus::Ready),
-                SessionStatus::Failed | SessionStatus::Disconnected,
-            ) => out.push(drop_notice(s)),
+            (Some(w), SessionStatus::Ready) if w != SessionStatus::Ready => {
+                out.push(if w == SessionStatus::Disconnected {
+                    reconnected
+                } else {
+                    Notice {
+                        title: "Notebook ready".into(),
+                        body: format!("JupyterLab on {host} is ready."),
+                    }
+                })
+            }
+            // The connection is fine and the notebook failed after it was ready: its server
+            // stopped (killed, out of memory).
+            (Some(SessionStatus::Ready | SessionStatus::Disconnected), SessionStatus::Failed)
+                if look.link == LinkState::Up =>
+            {
+                out.push(Notice {
+                    title: "Notebook server stopped".into(),
+                    body: format!(
+                        "JupyterLab on {host} is gone (stopped or out of memory); the connection \
+                         is fine. Restart it from Tunnelbook's Connect screen."
+                    ),
+                })
+            }
             _ => {}
         }
     }
+    memory.before = now.iter().map(|l| l.summary.clone()).collect();
+    let live: HashSet<&String> = now.iter().map(|l| &l.summary.id).collect();
+    memory.was_up.retain(|id| live.contains(id));
+    memory.told_outage.retain(|id| live.contains(id));
     out
 }
 
@@ -74,18 +174,6 @@ pub(super) fn drop_notice(s: &SessionSummary) -> Notice {
             host_label(&s.host_id)
         ),
     }
-}
-
-/// Notifications for live sessions whose SSH connection closed under them (`closed`), each
-/// session once (`told` remembers which were reported). A session still starting has no
-/// connection yet: nothing dropped.
-pub fn closed_notices(closed: &[SessionSummary], told: &mut HashSet<String>) -> Vec<Notice> {
-    closed
-        .iter()
-        .filter(|s| s.status != SessionStatus::Starting)
-        .filter(|s| told.insert(s.id.clone()))
-        .map(drop_notice)
-        .collect()
 }
 
 /// Busy GPUs (by `cudaVisibleDevices`) of a snapshot, by `rule`.

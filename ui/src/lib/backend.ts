@@ -50,6 +50,9 @@ export const backend = {
   /** The tray's one-click launch found a Tunnelbook notebook running on the host and started
    * none: the UI offers Reopen (its session and host). */
   onTrayRunning: (handler: (e: Events['tray-running']) => void): Promise<UnlistenFn> => on('tray-running', handler),
+  /** A Jupyter server was stopped from the app (Sessions' or Connect's Stop): its windows are
+   * closed; views showing it drop it. */
+  onNotebookStopped: (handler: (e: Events['notebook-stopped']) => void): Promise<UnlistenFn> => on('notebook-stopped', handler),
   onPrompt: (handler: (event: Events['prompt']) => void): Promise<UnlistenFn> => on('prompt', handler),
   onSession: (handler: (event: Events['session']) => void): Promise<UnlistenFn> => on('session', handler),
   onGpus: (handler: (event: Events['gpus']) => void): Promise<UnlistenFn> => on('gpus', handler),

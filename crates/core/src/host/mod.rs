@@ -315,6 +315,18 @@ impl HostSession {
         matches!(&*self.shared.status.borrow(), Status::Ended(_))
     }
 
+    /// Whether the connection was lost and is being dialed again now (not while the first dial
+    /// runs, and not once the session ended).
+    pub fn is_reconnecting(&self) -> bool {
+        matches!(&*self.shared.status.borrow(), Status::Down)
+    }
+
+    /// Whether the connection is open now (for this computer: always, there is none to open).
+    /// `false` while the first dial runs, while reconnecting and once ended.
+    pub fn is_up(&self) -> bool {
+        matches!(&*self.shared.status.borrow(), Status::Up(_))
+    }
+
     /// Why the session ended, once it has.
     pub fn ended(&self) -> Option<Problem> {
         match &*self.shared.status.borrow() {

@@ -47,9 +47,10 @@ impl FieldError {
 }
 
 /// What is wrong with `file` as a private key file (an `identityFiles` entry; `~` allowed), in
-/// words with what to do, or `None` when it can be offered: empty, a folder, missing, or a public
-/// key (`id_ed25519.pub` chosen instead of `id_ed25519`). The key itself is read only when
-/// connecting (a passphrase may be needed).
+/// words with what to do, or `None` when it can be offered: empty, a folder, missing, a public
+/// key (`id_ed25519.pub` chosen instead of `id_ed25519`), or not a private key at all (`config`,
+/// `known_hosts` chosen in `~/.ssh`). Only the file's first line is looked at; the key itself is
+/// read only when connecting (a passphrase may be needed).
 pub fn key_file_problem(file: &std::path::Path) -> Option<String> {
     if file.as_os_str().is_empty() {
         return Some("the key file path is empty".into());
@@ -73,7 +74,69 @@ pub fn key_file_problem(file: &std::path::Path) -> Option<String> {
             path.display()
         ));
     }
+    if !is_private_key(&path) {
+        let what = match looks_like(&path) {
+            Some(what) => format!(" (it looks like {what})"),
+            None => String::new(),
+        };
+        return Some(format!(
+            "{} is not a private key file{what}: choose your private key, such as \
+             ~/.ssh/id_ed25519 or ~/.ssh/id_rsa (the file next to the one ending in .pub), or a \
+             PuTTY .ppk file",
+            path.display()
+        ));
+    }
     None
+}
+
+/// Whether the file at `path` starts like a private key: OpenSSH's own format, PEM (PKCS#1,
+/// SEC1, PKCS#8, encrypted or not) or a PuTTY `.ppk`. Only the first line is read, so an
+/// encrypted key needs no passphrase here.
+fn is_private_key(path: &std::path::Path) -> bool {
+    let head = file_head(path);
+    let first = head.trim_start().lines().next().unwrap_or("").trim();
+    (first.starts_with("-----BEGIN ") && first.ends_with("PRIVATE KEY-----"))
+        || first.starts_with("PuTTY-User-Key-File-")
+}
+
+/// What a file that is not a key seems to be, in words (the usual mistakes in `~/.ssh`).
+fn looks_like(path: &std::path::Path) -> Option<&'static str> {
+    let head = file_head(path);
+    if head.trim().is_empty() {
+        return Some("an empty file");
+    }
+    let line = head
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))?;
+    let mut words = line.split_whitespace();
+    let first = words.next().unwrap_or("").to_ascii_lowercase();
+    let second = words.next().unwrap_or("");
+    if second.starts_with("ssh-")
+        || second.starts_with("ecdsa-")
+        || second.starts_with("sk-")
+        || first.starts_with('|')
+        || first.starts_with('@')
+    {
+        return Some("a known_hosts file");
+    }
+    if matches!(first.as_str(), "host" | "match" | "include")
+        || first.contains('=')
+        || ["hostname", "user", "port", "identityfile", "proxyjump"].contains(&first.as_str())
+    {
+        return Some("an SSH config file");
+    }
+    None
+}
+
+/// The first 1 KiB of the file at `path`, as text ("" when unreadable).
+fn file_head(path: &std::path::Path) -> String {
+    use std::io::Read;
+    let mut head = [0u8; 1024];
+    match std::fs::File::open(path).and_then(|mut f| f.read(&mut head)) {
+        Ok(n) => String::from_utf8_lossy(&head[..n]).into_owned(),
+        Err(_) => String::new(),
+    }
 }
 
 /// Whether the file at `path` starts like an OpenSSH public key line (`ssh-ed25519 AAAA…`,

@@ -96,7 +96,7 @@ export function commands(invoke: Invoke) {
     listServers: (sessionId: string) => invoke<ServerView[]>('list_servers', { sessionId }),
     /** Makes server `server_id` on session `session_id`'s host reachable here (a tunnel over the session's connection, kept until the session closes); returns its URL. */
     attachServer: (sessionId: string, serverId: string) => invoke<string>('attach_server', { sessionId, serverId }),
-    /** Stops server `server_id` on session `session_id`'s host. For this session's own notebook it also ends core's session and closes the notebook window; the connection stays. */
+    /** Stops server `server_id` on session `session_id`'s host: its notebook windows (every app window showing that server's address: this session's own notebook, or one reopened after a restart) save their open documents and close first, then the server stops. For this session's own notebook it also ends core's session; the connection stays. Emits [`NOTEBOOK_STOPPED_EVENT`] once the server is stopped. */
     stopServer: (sessionId: string, serverId: string) => invoke<void>('stop_server', { sessionId, serverId }),
     /** The Tunnels view of `host_id`. */
     listForwards: (hostId: string) => invoke<TunnelsView>('list_forwards', { hostId }),
@@ -193,6 +193,7 @@ export type Events = {
   'files-progress': FilesProgress;
   'project': ProjectEvent;
   'notebook-requested': string;
+  'notebook-stopped': { sessionId: string; serverId: string };
   'slurm': SlurmEvent;
 };
 

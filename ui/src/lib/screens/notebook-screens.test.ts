@@ -227,3 +227,78 @@ describe('Sessions screen on a SLURM login node (issue 20)', () => {
     expect(model.error).toBeNull();
   });
 });
+
+// Trial of issue 14, findings 1, 2 and 14: Stop in Sessions — on this run's notebook or on one
+// reopened after a restart — asks about running kernels the same way, and every view that showed
+// the server drops it (no "Notebook ready on GPU 1", no dead Reopen).
+describe('Stop from Sessions', () => {
+  const sessionsWith = (server: { id: string; url: string | null }, serverId: string | null) => {
+    backend.listSessions.mockResolvedValue([
+      { id: 's1', hostId: 'gpu-box', status: serverId ? 'ready' : 'connected', url: serverId ? server.url : null, gpu: 'GPU 1', env: '/opt/jlab', serverId, window: null },
+    ]);
+    backend.listServers.mockResolvedValue([
+      { sessionId: 's1', id: server.id, pid: 7, endpoint: '127.0.0.1:8890', env: '/opt/jlab', gpu: '1', started: 0, managed: true, url: server.url },
+    ]);
+  };
+
+  async function stopInSessions(serverId: string): Promise<void> {
+    const sessions = new SessionsState();
+    await sessions.refresh();
+    render(Sessions, { model: sessions });
+    await fireEvent.click(screen.getByRole('button', { name: 'Stop' }));
+    // Kernels end with the server: it asks first, saying what Stop does (saves, then closes).
+    expect(backend.stopServer).not.toHaveBeenCalled();
+    expect(screen.getByRole('alert')).toHaveTextContent(/running kernels end/);
+    expect(screen.getByRole('alert')).toHaveTextContent(/saved first/);
+    expect(screen.getByRole('alert')).not.toHaveTextContent(/unsaved notebook changes are lost/);
+    backend.stopServer.mockImplementationOnce(async () => {
+      emit('notebook-stopped', { sessionId: 's1', serverId });
+    });
+    await fireEvent.click(screen.getByRole('button', { name: 'Stop server' }));
+    expect(backend.stopServer).toHaveBeenCalledWith('s1', serverId);
+  }
+
+  it("on this run's notebook: the host card no longer says the notebook is ready", async () => {
+    const { HostViews } = await import('../state/host-views.svelte');
+    const views = new HostViews();
+    backend.startSession.mockResolvedValueOnce('s1');
+    backend.gpuSnapshot.mockResolvedValue(null);
+    backend.listServers.mockResolvedValueOnce([]);
+    await views.start('gpu-box');
+    emit('session', { sessionId: 's1', step: 'readGpus', state: 'done', message: '2 GPUs', error: null });
+    backend.launchNotebook.mockResolvedValueOnce(undefined);
+    await views.connect.launch(null, null);
+    sessionsWith({ id: 'tb-8', url: 'http://127.0.0.1:41234/lab' }, 'tb-8');
+    emit('session', { sessionId: 's1', step: 'ready', state: 'done', message: 'ready', error: null });
+    await vi.waitFor(() => expect(views.connect.summary).not.toBeNull());
+    expect(views.states['gpu-box'].words).toBe('Notebook ready on GPU 1');
+
+    await stopInSessions('tb-8');
+    expect(views.connect.phase).toBe('connected');
+    expect(views.connect.summary).toBeNull();
+    expect(views.states['gpu-box'].words).toBe('Connected');
+  });
+
+  it('on a notebook reopened after a restart: the card and Connect drop it and its Reopen', async () => {
+    const { HostViews } = await import('../state/host-views.svelte');
+    const views = new HostViews();
+    backend.startSession.mockResolvedValueOnce('s1');
+    backend.gpuSnapshot.mockResolvedValue(null);
+    sessionsWith({ id: 'tb-7', url: null }, null);
+    await views.start('gpu-box');
+    emit('session', { sessionId: 's1', step: 'readGpus', state: 'done', message: '2 GPUs', error: null });
+    await vi.waitFor(() => expect(views.connect.runningServers).toHaveLength(1));
+    backend.attachServer.mockResolvedValueOnce('http://127.0.0.1:8890/lab');
+    backend.openNotebook.mockResolvedValueOnce('jupyter-1');
+    await views.connect.reopen(views.connect.runningServers[0]);
+    expect(views.connect.reopened?.serverId).toBe('tb-7');
+    expect(views.states['gpu-box'].words).toBe('Connected — a notebook is running there');
+
+    sessionsWith({ id: 'tb-7', url: 'http://127.0.0.1:8890/lab' }, null);
+    await stopInSessions('tb-7');
+    expect(views.connect.runningServers).toHaveLength(0);
+    expect(views.connect.reopened).toBeNull();
+    expect(views.states['gpu-box'].words).toBe('Connected');
+    expect(views.running['gpu-box']).toBeUndefined();
+  });
+});

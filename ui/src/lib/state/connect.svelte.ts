@@ -55,6 +55,11 @@ export const NEXT_STEP_HINTS: Partial<Record<string, string>> = {
   serverGone: 'It may have run out of memory or been stopped on the host. Restart server starts it again at the same address.',
 };
 
+/** What Stop asks before stopping a notebook server (Connect and Sessions say the same): what it
+ * ends, and what it does first. */
+export const STOP_QUESTION =
+  'Stop JupyterLab? Its running kernels end and what they hold in memory is lost. Open notebooks are saved first, then their windows close.';
+
 const KNOWN_STATES: StepState[] = ['running', 'done', 'skipped', 'failed'];
 
 /** A Jupyter server already running on the host (this app's earlier run, the CLI's, by hand). */
@@ -99,14 +104,42 @@ export class ConnectState {
   // Events that arrive before start_session has returned the id.
   #early: SessionEvent[] = [];
   #unlisten: UnlistenFn | null = null;
+  #unlistenStopped: UnlistenFn | null = null;
 
   async listen(): Promise<void> {
     this.#unlisten ??= await backend.onSession((event) => this.#receive(event));
+    this.#unlistenStopped ??= await backend.onNotebookStopped((e) => this.serverStopped(e.sessionId, e.serverId));
   }
 
   stop(): void {
     this.#unlisten?.();
     this.#unlisten = null;
+    this.#unlistenStopped?.();
+    this.#unlistenStopped = null;
+  }
+
+  /**
+   * Server `serverId` on session `sessionId`'s host was stopped (here, from Sessions, or after a
+   * restart's Reopen): this view no longer offers it. Its own notebook goes back to choosing (the
+   * connection stays); a reopened or found server leaves the Reopen offer.
+   */
+  serverStopped(sessionId: string, serverId: string): void {
+    if (sessionId !== this.sessionId) return;
+    this.runningServers = this.runningServers.filter((r) => r.server.id !== serverId);
+    if (this.reopened?.serverId === serverId) this.reopened = null;
+    const own = this.summary?.serverId === serverId;
+    if (own && (this.phase === 'ready' || this.phase === 'failed' || this.phase === 'launching')) {
+      this.phase = 'connected';
+      this.summary = null;
+      this.serverGone = false;
+      this.launchFailed = false;
+      this.reconnecting = false;
+      this.error = null;
+      this.steps = this.steps.map((s) =>
+        LAUNCH_STEPS.includes(s.step) ? { ...s, state: 'pending', message: '', error: null } : s,
+      );
+      this.log = [...this.log, 'notebook stopped'];
+    }
   }
 
   async start(hostId: string): Promise<void> {
@@ -265,12 +298,8 @@ export class ConnectState {
     if (!this.sessionId) return;
     try {
       await backend.stopServer(this.sessionId, serverId);
-      this.phase = 'connected';
-      this.summary = null;
-      this.steps = this.steps.map((s) =>
-        LAUNCH_STEPS.includes(s.step) ? { ...s, state: 'pending', message: '', error: null } : s,
-      );
-      this.log = [...this.log, 'notebook stopped'];
+      // The backend's notebook-stopped event may have come first: the same change, once.
+      this.serverStopped(this.sessionId, serverId);
     } catch (e) {
       this.error = e as AppError;
     }

@@ -16,6 +16,7 @@ export const emitters = {
   gpus: [] as Handler<GpuEvent>[],
   install: [] as Handler<InstallEvent>[],
   slurm: [] as Handler<SlurmEvent>[],
+  'notebook-stopped': [] as Handler<{ sessionId: string; serverId: string }>[],
 };
 
 export const backend = {
@@ -75,6 +76,10 @@ export const backend = {
     emitters.session.push(h);
     return () => {};
   }),
+  onNotebookStopped: vi.fn(async (h: Handler<{ sessionId: string; serverId: string }>) => {
+    emitters['notebook-stopped'].push(h);
+    return () => {};
+  }),
   onGpus: vi.fn(async (h: Handler<GpuEvent>) => {
     emitters.gpus.push(h);
     return () => {};
@@ -108,6 +113,7 @@ export function resetBackend() {
   emitters.gpus.length = 0;
   emitters.install.length = 0;
   emitters.slurm.length = 0;
+  emitters['notebook-stopped'].length = 0;
 }
 
 export const toAppError = (e: unknown) => e;
