@@ -167,6 +167,25 @@ async function pickInDialog(title, path) {
     execFileSync('xdotool', ['key', 'Return']);
   }
 }
+/** Browse… on the host form and choose `path` in its picker, until the key files field shows it.
+ * On a busy machine GTK's picker sometimes opens its location field after xdotool has started
+ * typing, and Return then takes the highlighted file (~/.ssh/config, first in the folder)
+ * instead of the typed path: the harness closes the picker and tries again (3 times at most). */
+async function browseKeyFile(path) {
+  const title = 'Choose a private key file';
+  for (let attempt = 1; ; attempt++) {
+    await rawClick(await find('xpath', button('Browse…')));
+    await pickInDialog(title, path);
+    if (dialogOpen(title)) execFileSync('xdotool', ['key', 'Escape']);
+    try {
+      await waitFor(`the key files field to show ${path}`, async () => (await prop(await find('css selector', '#hf-keys'), 'value')) === path, 10000);
+      return;
+    } catch (e) {
+      if (attempt >= 3) throw e;
+      console.log(`# the picker took another file than ${path} (attempt ${attempt}); again`);
+    }
+  }
+}
 const windows = async () => (await wd('GET', s('/window/handles'))).length;
 /** The app's established TCP connections to sshd on `port` (its SSH connections to the host). */
 function sshConnections(sshdPort) {
@@ -614,16 +633,14 @@ async function main() {
   }, 20000));
   if (!configError.includes('is not a private key file') || !configError.includes('an SSH config file') || !configError.includes('choose your private key')) throw new Error(`key file message for ~/.ssh/config: ${configError}`);
   if (readFileSync(join(home, 'hosts.toml'), 'utf8').includes('.ssh/config"')) throw new Error('~/.ssh/config was saved as a key file');
-  await rawClick(await find('xpath', button('Browse…')));
-  await pickInDialog('Choose a private key file', `${labKey}.pub`);
+  await browseKeyFile(`${labKey}.pub`);
   const keyError = await waitFor('the key file message', async () => {
     const el = (await findAll('css selector', '#hf-keys-err'))[0];
     const t = el ? await text(el) : '';
     return t.includes('is a public key') ? t : null;
   }, 20000);
   if (!keyError.includes('is a public key') || !keyError.includes(`choose ${labKey} instead`)) throw new Error(`key file message: ${keyError}`);
-  await rawClick(await find('xpath', button('Browse…')));
-  await pickInDialog('Choose a private key file', labKey);
+  await browseKeyFile(labKey);
   await waitFor('the key file message to go', async () => (await findAll('css selector', '#hf-keys-err')).length === 0, 20000);
   if ((await prop(await find('css selector', '#hf-keys'), 'value')) !== labKey) throw new Error(`key files: ${await prop(await find('css selector', '#hf-keys'), 'value')}`);
   await rawClick(await find('xpath', button('Save')));
