@@ -192,22 +192,13 @@ pub(super) async fn steps(
             None
         }
     };
-    let (server, token) = match reused {
+    let (server, token, how) = match reused {
         Some((server, token)) => {
             // A restart after it dies starts the same kind of server in the same root.
             launch.notebook_dir = server.root_dir.clone();
             built.launch = Some(launch);
             built.reused = true;
-            built.launched = Some((server.clone(), Sensitive::new(token.expose().clone())));
-            report
-                .step(
-                    Step::Launch,
-                    StepState::Done,
-                    format!("server {} reused (pid {})", server.id, server.pid),
-                    60,
-                )
-                .await;
-            (server, token)
+            (server, token, "reused")
         }
         None => {
             built.launch = Some(launch.clone());
@@ -215,18 +206,18 @@ pub(super) async fn steps(
                 .await
                 .map_err(fail(Step::Launch))?;
             tokens.remember(&server.id, &token);
-            built.launched = Some((server.clone(), Sensitive::new(token.expose().clone())));
-            report
-                .step(
-                    Step::Launch,
-                    StepState::Done,
-                    format!("server {} started (pid {})", server.id, server.pid),
-                    60,
-                )
-                .await;
-            (server, token)
+            (server, token, "started")
         }
     };
+    built.launched = Some((server.clone(), Sensitive::new(token.expose().clone())));
+    report
+        .step(
+            Step::Launch,
+            StepState::Done,
+            format!("server {} {how} (pid {})", server.id, server.pid),
+            60,
+        )
+        .await;
 
     // Tunnel.
     report
