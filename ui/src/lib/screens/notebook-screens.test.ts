@@ -10,6 +10,7 @@ import { EnvironmentsState } from '../state/environments.svelte';
 import { ConnectState } from '../state/connect.svelte';
 import { SessionsState } from '../state/sessions.svelte';
 import { env } from '../test/env-fixtures';
+import type { SessionSummary } from '../bindings/SessionSummary';
 
 beforeEach(() => resetBackend());
 
@@ -300,5 +301,83 @@ describe('Stop from Sessions', () => {
     expect(views.connect.reopened).toBeNull();
     expect(views.states['gpu-box'].words).toBe('Connected');
     expect(views.running['gpu-box']).toBeUndefined();
+  });
+});
+
+// Trial of issue 14, findings 9 and 10: Sessions follows the sessions it did not start (the
+// tray's), an error belongs to its attempt, and ended attempts leave the live list.
+describe('Sessions follows every session', () => {
+  const row = (id: string, status: SessionSummary['status'], extra: Partial<SessionSummary> = {}): SessionSummary => ({
+    id, hostId: 'labserver', status, url: null, gpu: null, env: null, serverId: null, window: null, ...extra,
+  });
+
+  it("shows a tray launch's notebook ready when it is, without Refresh", async () => {
+    backend.listSessions.mockResolvedValue([row('s1', 'starting')]);
+    backend.listServers.mockResolvedValue([]);
+    backend.listSlurmJobs.mockResolvedValue(null);
+    const model = new SessionsState();
+    await model.listen();
+    await model.refresh();
+    render(Sessions, { model });
+    expect(screen.getByTestId('session-row')).toHaveTextContent('connecting…');
+    // The tray's session goes on by itself: its events reach this screen.
+    backend.listSessions.mockResolvedValue([
+      row('s1', 'ready', { url: 'http://127.0.0.1:4000/lab', gpu: 'GPU 3', env: '/opt/jlab', serverId: 'tb-9' }),
+    ]);
+    backend.listServers.mockResolvedValue([
+      { sessionId: 's1', id: 'tb-9', pid: 9, endpoint: '127.0.0.1:8890', env: '/opt/jlab', gpu: '3', started: 0, managed: true, url: 'http://127.0.0.1:4000/lab' },
+    ]);
+    emit('session', { sessionId: 's1', step: 'ready', state: 'done', message: 'Jupyter Server 2 is ready', error: null });
+    await vi.waitFor(() => expect(screen.getByTestId('session-row')).toHaveTextContent('notebook ready'));
+    expect(screen.getByTestId('session-row')).toHaveTextContent('GPU 3');
+    expect(screen.getAllByRole('button', { name: 'Open' }).length).toBeGreaterThan(0);
+    // Its server is listed for the new status (no Refresh pressed).
+    await vi.waitFor(() => expect(screen.getByTestId('server-row')).toHaveTextContent('this session'));
+  });
+
+  it("drops a failed attempt's error once a later attempt on the host works, and lists ended rows apart", async () => {
+    backend.listSessions.mockResolvedValue([row('s1', 'closed', { gpu: 'GPU 1' }), row('s2', 'failed'), row('s3', 'starting')]);
+    const keyError = { code: 'authFailed' as const, message: 'cannot use key file /home/ana/.ssh/config: Could not read key' };
+    backend.listServers.mockImplementation(async (id: string) => {
+      if (id === 's2') throw keyError;
+      return [];
+    });
+    backend.listSlurmJobs.mockResolvedValue(null);
+    const model = new SessionsState();
+    await model.listen();
+    await model.refresh();
+    render(Sessions, { model });
+    // The failed attempt is the newest word on the host until another works: its error on its row.
+    expect(screen.queryByRole('alert')).toBeNull();
+    const failed = screen.getAllByTestId('session-row').find((r) => r.textContent?.includes('failed'));
+    expect(failed).toHaveTextContent('Could not read key');
+    expect(screen.getAllByTestId('ended-session-row')).toHaveLength(1);
+
+    // The host fixed, the next attempt connects: the error and the failed row go to Ended.
+    backend.listSessions.mockResolvedValue([row('s1', 'closed', { gpu: 'GPU 1' }), row('s2', 'failed'), row('s3', 'connected')]);
+    emit('session', { sessionId: 's3', step: 'authenticate', state: 'done', message: 'connected', error: null });
+    await vi.waitFor(() => expect(screen.getAllByTestId('session-row')).toHaveLength(1));
+    expect(screen.getByTestId('session-row')).toHaveTextContent('connected');
+    expect(screen.queryByText(/Could not read key/)).toBeNull();
+    expect(screen.getByTestId('sessions-ended')).toHaveTextContent('Ended (2)');
+    expect(screen.getByTestId('sessions-ended')).not.toHaveAttribute('open');
+  });
+
+  it('lists live sessions first, and a dismissed failure goes under Ended', async () => {
+    backend.listSessions.mockResolvedValue([
+      { ...row('s1', 'failed'), hostId: 'other' },
+      row('s2', 'connected'),
+      { ...row('s3', 'ready', { url: 'http://127.0.0.1:4000/lab' }), hostId: 'gpu-box' },
+    ]);
+    backend.listServers.mockResolvedValue([]);
+    backend.listSlurmJobs.mockResolvedValue(null);
+    const model = new SessionsState();
+    await model.refresh();
+    render(Sessions, { model });
+    const statuses = screen.getAllByTestId('session-row').map((r) => r.getAttribute('data-status'));
+    expect(statuses).toEqual(['ready', 'connected', 'failed']);
+    await fireEvent.click(screen.getByRole('button', { name: 'Dismiss' }));
+    expect(screen.getAllByTestId('session-row')).toHaveLength(2);
+    expect(screen.getByTestId('sessions-ended')).toHaveTextContent('Ended (1)');
   });
 });

@@ -1,8 +1,10 @@
 // The sessions this app started, and the Jupyter servers running on their hosts (this app's
 // notebooks, ones the CLI or an earlier run started, ones started by hand).
-import { backend } from '../backend';
+import { backend, type UnlistenFn } from '../backend';
 import type { AppError } from '../bindings/AppError';
 import type { ServerView } from '../bindings/ServerView';
+import type { SessionEvent } from '../bindings/SessionEvent';
+import type { SessionStatus } from '../bindings/SessionStatus';
 import type { SessionSummary } from '../bindings/SessionSummary';
 import type { SlurmJobView } from '../bindings/SlurmJobView';
 
@@ -13,11 +15,39 @@ export function hostLabel(hostId: string): string {
   return hostId === 'local' ? 'This computer' : hostId;
 }
 
+/** A session's status in words, for its row. */
+export const STATUS_WORDS: Record<SessionStatus, string> = {
+  starting: 'connecting…',
+  connected: 'connected',
+  launching: 'starting JupyterLab…',
+  ready: 'notebook ready',
+  disconnected: 'connection lost — reconnecting',
+  failed: 'failed',
+  closed: 'closed',
+};
+
+/** Statuses of an attempt that worked (its connection came up): a failed attempt on the same
+ * host before it is over. */
+const WORKED: SessionStatus[] = ['connected', 'launching', 'ready', 'disconnected'];
+
+/** Live first (a ready notebook at the top), then the ones on their way, then failed attempts. */
+const ORDER: SessionStatus[] = ['ready', 'disconnected', 'launching', 'connected', 'starting', 'failed', 'closed'];
+
+/** The number in a session id (`s12` → 12), for "later attempt" and newest-first. */
+const seq = (id: string): number => Number.parseInt(id.replace(/^s/, ''), 10) || 0;
+
 export class SessionsState {
   sessions = $state<SessionSummary[]>([]);
   /** Servers per session id. */
   servers = $state<Record<string, ServerView[]>>({});
+  /** What went wrong with an action here or with listing the sessions (Dismiss clears it). */
   error = $state<AppError | null>(null);
+  /** What went wrong with one session (its attempt): listing its servers or jobs, by session id.
+   * Shown on its row, never at the top: it goes with the row when a later attempt on the host
+   * works, or when dismissed. */
+  rowErrors = $state<Record<string, AppError>>({});
+  /** Failed sessions the person dismissed (listed under Ended). */
+  dismissed = $state<string[]>([]);
   /** The server id whose URL was just copied (for a short "Copied" label). */
   copied = $state<string | null>(null);
   /** Tunnelbook's SLURM jobs per session id, on sessions whose host is a SLURM login node
@@ -26,43 +56,140 @@ export class SessionsState {
   /** The job being opened or stopped (its buttons wait). */
   busyJob = $state<string | null>(null);
 
+  #unlisten: UnlistenFn[] = [];
+  #listening = false;
+  // An update running, and whether another was asked for meanwhile (events come in bursts).
+  #updating: Promise<void> | null = null;
+  #again = false;
+  #againAll = false;
+
+  /** The sessions worth looking at now: live ones first (a ready notebook at the top), then
+   * those on their way, then failed attempts no later attempt on their host has replaced. */
+  get current(): SessionSummary[] {
+    return this.sessions.filter((s) => !this.#ended(s)).sort((a, b) => ORDER.indexOf(a.status) - ORDER.indexOf(b.status) || seq(b.id) - seq(a.id));
+  }
+
+  /** Closed sessions, failed attempts a later one on the same host replaced by working, and
+   * failed ones dismissed: newest first, for the collapsed "Ended" part. */
+  get ended(): SessionSummary[] {
+    return this.sessions.filter((s) => this.#ended(s)).sort((a, b) => seq(b.id) - seq(a.id));
+  }
+
+  #ended(s: SessionSummary): boolean {
+    if (s.status === 'closed') return true;
+    if (s.status !== 'failed') return false;
+    return this.dismissed.includes(s.id) || this.sessions.some((t) => t.hostId === s.hostId && seq(t.id) > seq(s.id) && WORKED.includes(t.status));
+  }
+
+  /** Puts failed session `id` (and its error) under Ended. */
+  dismiss(id: string): void {
+    if (!this.dismissed.includes(id)) this.dismissed = [...this.dismissed, id];
+  }
+
+  /**
+   * Follows every session's events — this screen's, the tray's, a reconnect's — so the list
+   * shows each session as it is now without Refresh (a tray launch's "connecting…" becomes
+   * "notebook ready" when it is).
+   */
+  async listen(): Promise<void> {
+    if (this.#listening) return;
+    this.#listening = true;
+    this.#unlisten.push(await backend.onSession((e) => this.#onEvent(e)));
+    this.#unlisten.push(await backend.onNotebookStopped(() => void this.update(true)));
+  }
+
+  stop(): void {
+    for (const u of this.#unlisten) u();
+    this.#unlisten = [];
+    this.#listening = false;
+  }
+
+  #onEvent(event: SessionEvent): void {
+    // A step that ends or a connection being dialed again changes what a row says; progress in
+    // between does not.
+    if (event.state === 'running' && event.step !== 'connect' && event.step !== 'openTunnel') return;
+    void this.update(false);
+  }
+
+  /**
+   * Reads the sessions again (local, cheap); the servers and jobs of the sessions whose status,
+   * notebook or window changed are listed again (over their connections), or every session's
+   * when `all`. Calls coming while one runs make one more after it.
+   */
+  async update(all: boolean): Promise<void> {
+    if (this.#updating) {
+      this.#again = true;
+      if (all) this.#againAll = true;
+      return this.#updating;
+    }
+    this.#updating = (async () => {
+      let wholeList = all;
+      do {
+        this.#again = false;
+        await this.#read(wholeList);
+        wholeList = this.#againAll;
+        this.#againAll = false;
+      } while (this.#again);
+    })();
+    try {
+      await this.#updating;
+    } finally {
+      this.#updating = null;
+    }
+  }
+
   async refresh(): Promise<void> {
+    await this.update(true);
+  }
+
+  async #read(all: boolean): Promise<void> {
+    const before = new Map(this.sessions.map((s) => [s.id, `${s.status}|${s.serverId}|${s.url}|${s.window}`]));
     try {
       this.sessions = await backend.listSessions();
-      this.error = null;
+      if (all) this.error = null;
     } catch (e) {
       this.error = e as AppError;
       return;
     }
+    const changed = (s: SessionSummary) => all || before.get(s.id) !== `${s.status}|${s.serverId}|${s.url}|${s.window}`;
     const servers: Record<string, ServerView[]> = {};
     const jobs: Record<string, SlurmJobView[]> = {};
-    const live = this.sessions.filter((s) => CONNECTED.includes(s.status) && s.hostId !== 'local');
+    const rowErrors: Record<string, AppError> = {};
+    for (const s of this.sessions) {
+      if (!changed(s) && CONNECTED.includes(s.status)) {
+        if (this.servers[s.id]) servers[s.id] = this.servers[s.id];
+        if (this.slurmJobs[s.id]) jobs[s.id] = this.slurmJobs[s.id];
+        if (this.rowErrors[s.id]) rowErrors[s.id] = this.rowErrors[s.id];
+      }
+    }
+    const relist = this.sessions.filter((s) => CONNECTED.includes(s.status) && changed(s));
     const slurm = Promise.all(
-      live.map(async (s) => {
-        try {
-          const found = await backend.listSlurmJobs(s.id);
-          if (found) jobs[s.id] = found;
-        } catch (e) {
-          this.error = e as AppError;
-        }
-      }),
-    );
-    await Promise.all(
-      this.sessions
-        .filter((s) => CONNECTED.includes(s.status))
+      relist
+        .filter((s) => s.hostId !== 'local')
         .map(async (s) => {
           try {
-            servers[s.id] = await backend.listServers(s.id);
+            const found = await backend.listSlurmJobs(s.id);
+            if (found) jobs[s.id] = found;
           } catch (e) {
-            // A session whose connection went away lists nothing; the others still show.
-            servers[s.id] = [];
-            if ((e as AppError).code !== 'unsupported') this.error = e as AppError;
+            rowErrors[s.id] = e as AppError;
           }
         }),
+    );
+    await Promise.all(
+      relist.map(async (s) => {
+        try {
+          servers[s.id] = await backend.listServers(s.id);
+        } catch (e) {
+          // A session whose connection went away lists nothing; the others still show.
+          servers[s.id] = [];
+          if ((e as AppError).code !== 'unsupported') rowErrors[s.id] = e as AppError;
+        }
+      }),
     );
     this.servers = servers;
     await slurm;
     this.slurmJobs = jobs;
+    this.rowErrors = rowErrors;
   }
 
   /** Opens a SLURM job's JupyterLab here (forwarded through the login node) in a notebook
