@@ -177,6 +177,19 @@ fn ssh_message(e: &SshError) -> String {
     }
 }
 
+/// Why a dial made while reconnecting a host that was connected failed, in words, without the
+/// first connect's advice to check the host name and port (they worked: the host is down or
+/// unreachable for now), e.g. `cannot reach 10.0.0.5:22: nothing accepts connections on that
+/// port (connection refused)`.
+pub fn retry_words(e: &SshError) -> String {
+    match e {
+        SshError::Unreachable { host, port, source } => {
+            format!("cannot reach {host}:{port}: {}", io_words(source))
+        }
+        other => ssh_message(other),
+    }
+}
+
 /// An OS error in words, without its number.
 fn io_words(e: &std::io::Error) -> String {
     use std::io::ErrorKind;

@@ -161,17 +161,7 @@ impl Actor {
             } else {
                 policy.delay(attempt)
             };
-            self.emit(HostEvent {
-                step: Step::Connect,
-                state: StepState::Running,
-                message: format!(
-                    "{}; reconnecting, attempt {attempt} in {} s",
-                    cause.message,
-                    delay.as_millis().div_ceil(1000)
-                ),
-                error: Some(cause.clone()),
-            })
-            .await;
+            self.emit(reconnecting(attempt, delay, &cause)).await;
             // A `ReconnectNow` cuts the wait short.
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
@@ -200,7 +190,8 @@ impl Actor {
                     return Some(conn);
                 }
                 Err(e) if e.is_transient() => {
-                    cause = Problem::from(&e);
+                    // The host worked before: no advice to check its name and port.
+                    cause = Problem::new(crate::error::ssh_code(&e), crate::error::retry_words(&e));
                     attempt = attempt.saturating_add(1);
                     now = false;
                 }
@@ -437,4 +428,31 @@ async fn detect_scheduler(
             false
         }
     });
+}
+
+/// The `connect` step's event while a lost connection is dialed again: what Tunnelbook is doing,
+/// in words ("Connection lost — reconnecting (attempt 2, next try in 4 s)"), then the last
+/// try's outcome. Its error keeps the cause's code and says the same, never the first connect's
+/// advice (the host's name and port worked: it is down or unreachable for now).
+pub(super) fn reconnecting(attempt: u32, delay: Duration, cause: &Problem) -> HostEvent {
+    let secs = delay.as_millis().div_ceil(1000);
+    let when = if secs == 0 {
+        "trying now".to_string()
+    } else {
+        format!("next try in {secs} s")
+    };
+    let doing = format!("Connection lost — reconnecting (attempt {attempt}, {when})");
+    HostEvent {
+        step: Step::Connect,
+        state: StepState::Running,
+        message: format!("{doing}; last: {}", cause.message),
+        error: Some(Problem::new(
+            cause.code,
+            format!(
+                "{doing}: {}. Tunnelbook keeps trying; the notebook carries on when the host \
+                 answers again.",
+                cause.message.trim_end_matches('.')
+            ),
+        )),
+    }
 }

@@ -36,9 +36,9 @@ use crate::{
 mod actor;
 
 use self::actor::Actor;
-#[cfg(test)]
-use self::actor::failed_step;
 pub use self::actor::gpu_summary;
+#[cfg(test)]
+use self::actor::{failed_step, reconnecting};
 
 /// The steps a host session and a notebook launch on it report, in the order the UI lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -544,6 +544,55 @@ mod tests {
         assert!(!changed.is_transient());
         let closed = SshError::Closed("x".into());
         assert_eq!(failed_step(&closed), Step::Connect);
+    }
+
+    /// Trial of issue 14, finding 11: while a host that was connected is dialed again, the
+    /// connect step says what Tunnelbook does (reconnecting, attempt N), never the first
+    /// connect's "Check the host name and port".
+    #[test]
+    fn reconnecting_says_what_it_does_without_first_connect_advice() {
+        let refused = SshError::Unreachable {
+            host: "127.0.0.1".into(),
+            port: 38479,
+            source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+        };
+        // The first connect's message advises checking the name and port…
+        assert!(
+            Problem::from(&refused)
+                .message
+                .contains("Check the host name")
+        );
+        // …a retry's does not.
+        let cause = Problem::new(
+            crate::error::ssh_code(&refused),
+            crate::error::retry_words(&refused),
+        );
+        let ev = reconnecting(3, Duration::from_millis(3500), &cause);
+        assert_eq!((ev.step, ev.state), (Step::Connect, StepState::Running));
+        assert!(
+            ev.message
+                .starts_with("Connection lost — reconnecting (attempt 3, next try in 4 s)"),
+            "{}",
+            ev.message
+        );
+        assert!(ev.message.contains("cannot reach 127.0.0.1:38479"));
+        let error = ev.error.expect("the cause");
+        assert_eq!(error.code, ErrorCode::Unreachable);
+        assert!(
+            error
+                .message
+                .starts_with("Connection lost — reconnecting (attempt 3")
+        );
+        assert!(error.message.contains("Tunnelbook keeps trying"));
+        for text in [&ev.message, &error.message] {
+            assert!(!text.contains("Check the host name"), "{text}");
+            assert!(!text.contains("os error"), "{text}");
+        }
+        assert!(
+            reconnecting(1, Duration::ZERO, &cause)
+                .message
+                .contains("(attempt 1, trying now)")
+        );
     }
 
     #[tokio::test]
