@@ -142,6 +142,40 @@ describe('Connect screen, a ready notebook in trouble', () => {
   });
 });
 
+// Trial of issue 14, finding 11: during an outage the Connect step says what the app does (no
+// first-connect advice as an error), and the step list does not keep "Ready ✓".
+describe('Connect screen during an outage', () => {
+  it('shows the reconnect attempts as progress, and Ready only once the connection is back', async () => {
+    const model = await launched();
+    backend.listSessions.mockResolvedValue([
+      { id: 's1', hostId: 'gpu-box', status: 'ready', url: 'http://127.0.0.1:4000/lab?token=t', gpu: 'GPU 1', env: '/x', serverId: 'tb-1', window: 'jupyter-1' },
+    ]);
+    emit('session', { sessionId: 's1', step: 'ready', state: 'done', message: 'ready', error: null });
+    render(Connect, { model, onPickGpu: vi.fn(), onPickEnvironment: vi.fn() });
+    const readyStep = () => screen.getByText('Ready').closest('li');
+    expect(await screen.findByRole('button', { name: 'Open notebook' })).toBeInTheDocument();
+    expect(readyStep()).toHaveClass('done');
+
+    // Core's host session dials again: its connect step runs, with the cause as its error.
+    const message = 'Connection lost — reconnecting (attempt 2, next try in 2 s); last: cannot reach 127.0.0.1:38479: nothing accepts connections on that port (connection refused)';
+    const error = { code: 'unreachable' as const, message: 'Connection lost — reconnecting (attempt 2, next try in 2 s): cannot reach 127.0.0.1:38479. Tunnelbook keeps trying; the notebook carries on when the host answers again.' };
+    emit('session', { sessionId: 's1', step: 'connect', state: 'running', message, error });
+    await vi.waitFor(() => expect(screen.getByTestId('connection-lost')).toBeInTheDocument());
+    expect(screen.getByText('Connecting').closest('li')).toHaveTextContent('Connection lost — reconnecting (attempt 2, next try in 2 s)');
+    // Progress, not a red error with advice to check the host name.
+    expect(screen.queryByRole('alert')).toBeNull();
+    expect(readyStep()).not.toHaveClass('done');
+    expect(readyStep()).toHaveTextContent('waiting for the connection');
+    expect(screen.queryByText(/JupyterLab is ready/)).toBeNull();
+
+    emit('session', { sessionId: 's1', step: 'connect', state: 'done', message: 'reconnected to 127.0.0.1 after 9 s (3 attempts)', error: null });
+    emit('session', { sessionId: 's1', step: 'openTunnel', state: 'done', message: 'reconnected after 9 s (3 attempts)', error: null });
+    await vi.waitFor(() => expect(readyStep()).toHaveClass('done'));
+    expect(screen.queryByTestId('connection-lost')).toBeNull();
+    expect(screen.getByText(/JupyterLab is ready/)).toBeInTheDocument();
+  });
+});
+
 describe('Sessions screen', () => {
   it('shows the servers on each connected host with their actions', async () => {
     backend.listSessions.mockResolvedValue([

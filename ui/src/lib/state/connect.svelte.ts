@@ -344,9 +344,11 @@ export class ConnectState {
     this.steps = this.steps.map((s) =>
       s.step === event.step ? { ...s, state: event.state, message: event.message, error: event.error } : s,
     );
-    if (event.step === 'openTunnel' && this.phase === 'ready') {
-      // A ready notebook's tunnel runs again only while its connection is being re-established.
-      this.reconnecting = event.state === 'running';
+    if ((event.step === 'openTunnel' || event.step === 'connect') && this.phase === 'ready') {
+      // A ready notebook's tunnel, or its host's connection, runs again only while the connection
+      // is being re-established; either one done again means it is back.
+      const down = event.state === 'running';
+      if (down || this.reconnecting) this.#markDown(down);
     }
     if (event.state === 'failed') {
       this.serverGone = event.error?.code === 'serverGone';
@@ -362,6 +364,19 @@ export class ConnectState {
       this.phase = 'connected';
       void this.findRunning();
     }
+  }
+
+  /** While the connection is down the step list does not say "Ready ✓": Ready waits for it,
+   * and is done again once it is back. */
+  #markDown(down: boolean): void {
+    this.reconnecting = down;
+    this.steps = this.steps.map((s) =>
+      s.step === 'ready'
+        ? down
+          ? { ...s, state: 'running', message: 'waiting for the connection to come back', error: null }
+          : { ...s, state: 'done', message: 'the connection is back', error: null }
+        : s,
+    );
   }
 
   /** Looks for Jupyter servers already running on the host, named by their GPU. */
