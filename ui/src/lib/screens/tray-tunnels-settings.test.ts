@@ -231,6 +231,23 @@ describe('Quit dialog', () => {
     expect(onCancel).toHaveBeenCalled();
   });
 
+  // Trial of issue 14, finding 16: the default (blue, focused: Enter) is the safe choice, never
+  // the one that ends the kernels.
+  it('makes leaving the notebooks running the default, not stopping them', async () => {
+    const onAnswer = vi.fn();
+    const onCancel = vi.fn();
+    render(QuitDialog, { onAnswer, onCancel });
+    const leave = screen.getByRole('button', { name: 'Leave them running and quit' });
+    const stop = screen.getByRole('button', { name: 'Stop notebooks and quit' });
+    await vi.waitFor(() => expect(document.activeElement).toBe(leave));
+    expect(leave).toHaveClass('primary');
+    expect(stop).not.toHaveClass('primary');
+    expect(stop).toHaveClass('danger');
+    await fireEvent.keyDown(window, { key: 'Escape' });
+    expect(onCancel).toHaveBeenCalled();
+    expect(onAnswer).not.toHaveBeenCalled();
+  });
+
   it('says until when a SLURM job left running keeps running (issue 20)', () => {
     render(QuitDialog, {
       onAnswer: vi.fn(),
