@@ -408,7 +408,11 @@ async function main() {
   const sshBefore = sshConnections(box.port);
   if (sshBefore < 1) throw new Error(`no SSH connection to gpu-box's sshd while it is connected (${sshBefore})`);
   const before = count.clicks;
-  await click(await waitFor('gpu-box Connect', () => find('xpath', `${hostCard('gpu-box')}${button('Connect')}`)));
+  // Its main button says what it does now (trial of #14, finding 17): no "Connect" on a connected host.
+  const mainButton = await waitFor("gpu-box's main button", () => find('xpath', `${hostCard('gpu-box')}//button[@data-testid='host-main']`));
+  const mainWords = await text(mainButton);
+  if (mainWords === 'Connect') throw new Error('a connected host\'s card still offers "Connect"');
+  await click(mainButton);
   await click(await waitFor('Start JupyterLab with the saved choices', () => find('css selector', '[data-testid="launch-saved"]'), 30000));
   await waitFor('the second notebook to be ready', () => find('css selector', '[data-testid="notebook-ready"]'), 120000);
   ready = await readyOn('gpu-box');

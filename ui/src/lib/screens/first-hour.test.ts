@@ -1,6 +1,6 @@
 // A first hour in the app: hosts imported on first start, an environment added by its path and
 // kept, the host form's numbers and deletion.
-import { fireEvent, render, screen } from '@testing-library/svelte';
+import { fireEvent, render, screen, within } from '@testing-library/svelte';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 
 vi.mock('../backend', () => import('../test/mock-backend'));
@@ -300,30 +300,38 @@ describe('host cards show the live state of their host', () => {
     const views = new HostViews();
     const model = new HostsState();
     await model.load();
-    const shown = render(Hosts, { model, onConnect: vi.fn(), states: views.states });
+    // Trial of issue 14, finding 17: the main button says what it does; no two lines say the same.
+    const props = () => ({ model, onConnect: vi.fn(), states: views.states, running: views.running, actions: views.actions });
+    const shown = render(Hosts, props());
     const card = async () => (await screen.findByTestId('host-state')).textContent;
+    const mainOf = (name: string) => within(screen.getByText(name, { selector: '.name' }).closest('li')!).getByTestId('host-main');
+    expect(mainOf('gpu-box')).toHaveTextContent(/^Connect$/);
     backend.startSession.mockResolvedValueOnce('s1');
     await views.start('gpu-box');
-    await shown.rerender({ model, onConnect: vi.fn(), states: views.states });
+    await shown.rerender(props());
     expect(await card()).toBe('Connecting…');
+    expect(mainOf('gpu-box')).toHaveTextContent('Show progress');
     emit('session', { sessionId: 's1', step: 'readGpus', state: 'done', message: '2 GPUs', error: null });
     await vi.waitFor(() => expect(views.connect.runningServers).toHaveLength(1));
-    await shown.rerender({ model, onConnect: vi.fn(), states: views.states, running: views.running });
-    expect(await card()).toBe('Connected — a notebook is running there');
+    await shown.rerender(props());
+    expect(await card()).toBe('Connected');
     expect(screen.getByTestId('host-running')).toHaveTextContent('Notebook running on 1');
+    expect(mainOf('gpu-box')).toHaveTextContent('Start another notebook…');
+    expect(mainOf('This computer')).toHaveTextContent(/^Connect$/);
     backend.launchNotebook.mockResolvedValueOnce(undefined);
     await views.connect.launch(null, null);
-    await shown.rerender({ model, onConnect: vi.fn(), states: views.states });
+    await shown.rerender(props());
     expect(await card()).toBe('Connected — starting JupyterLab…');
     backend.listSessions.mockResolvedValue([
       { id: 's1', hostId: 'gpu-box', status: 'ready', gpu: 'GPU 1', url: 'http://127.0.0.1:41234/lab', serverId: 'tb-8', window: null, env: '/opt/jlab' },
     ]);
     emit('session', { sessionId: 's1', step: 'ready', state: 'done', message: 'ready', error: null });
     await vi.waitFor(() => expect(views.connect.summary).not.toBeNull());
-    await shown.rerender({ model, onConnect: vi.fn(), states: views.states });
+    await shown.rerender(props());
     expect(await card()).toBe('Notebook ready on GPU 1');
+    expect(mainOf('gpu-box')).toHaveTextContent('Show notebook');
     emit('session', { sessionId: 's1', step: 'openTunnel', state: 'running', message: 'connection lost', error: null });
-    await shown.rerender({ model, onConnect: vi.fn(), states: views.states });
+    await shown.rerender(props());
     expect(await card()).toMatch(/^Connection lost — reconnecting/);
     // Only the host with a session says anything.
     expect(screen.getAllByTestId('host-state')).toHaveLength(1);

@@ -327,7 +327,8 @@ describe('Stop from Sessions', () => {
     backend.openNotebook.mockResolvedValueOnce('jupyter-1');
     await views.connect.reopen(views.connect.runningServers[0]);
     expect(views.connect.reopened?.serverId).toBe('tb-7');
-    expect(views.states['gpu-box'].words).toBe('Connected — a notebook is running there');
+    expect(views.states['gpu-box'].words).toBe('Connected');
+    expect(views.running['gpu-box']).toHaveLength(1);
 
     sessionsWith({ id: 'tb-7', url: 'http://127.0.0.1:8890/lab' }, null);
     await stopInSessions('tb-7');

@@ -29,11 +29,10 @@ export function hostLiveState(view: ConnectState): HostLiveState | null {
   switch (view.phase) {
     case 'running':
       return { words: 'Connecting…', tone: 'busy' };
-    case 'connected': {
-      const n = view.runningServers.length;
-      const found = n === 0 ? '' : n === 1 ? ' — a notebook is running there' : ` — ${n} notebooks are running there`;
-      return { words: `Connected${found}`, tone: 'ok' };
-    }
+    case 'connected':
+      // The notebooks found running there have a line each on the card ("Notebook running on
+      // GPU 1 — Reopen"): not said twice.
+      return { words: 'Connected', tone: 'ok' };
     case 'launching':
       return { words: 'Connected — starting JupyterLab…', tone: 'busy' };
     case 'ready':
@@ -45,6 +44,24 @@ export function hostLiveState(view: ConnectState): HostLiveState | null {
       return { words: 'Not connected — the connection failed (see Connect)', tone: 'bad' };
     default:
       return null;
+  }
+}
+
+/** What the host card's main button does for the session `view` shows (null: none yet):
+ * "Connect" only when pressing it dials; otherwise what the Connect screen it opens offers. */
+export function hostAction(view: ConnectState | undefined): string {
+  switch (view?.phase) {
+    case 'running':
+    case 'launching':
+      return 'Show progress';
+    case 'connected':
+      return view.runningServers.length > 0 ? 'Start another notebook…' : 'Start a notebook…';
+    case 'ready':
+      return view.reconnecting ? 'Show the connection' : 'Show notebook';
+    case 'failed':
+      return view.launchFailed || view.serverGone ? 'Show what failed' : 'Connect';
+    default:
+      return 'Connect';
   }
 }
 
@@ -167,6 +184,13 @@ export class HostViews {
       const state = hostLiveState(view);
       if (state) out[hostId] = state;
     }
+    return out;
+  }
+
+  /** Each host's main button words, by host id (hosts without a view: "Connect"). */
+  get actions(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [hostId, view] of Object.entries(this.byHost)) out[hostId] = hostAction(view);
     return out;
   }
 
