@@ -142,6 +142,27 @@ describe('Connect screen, a ready notebook in trouble', () => {
   });
 });
 
+// Trial of issue 14, finding 18: a host-key question waits at its own step, in words.
+describe('Connect screen while a question waits', () => {
+  it('says "Waiting for you to check the host key" at the host key step, not at Connecting', async () => {
+    const model = new ConnectState();
+    backend.startSession.mockResolvedValueOnce('s1');
+    await model.start('gpu-box');
+    emit('session', { sessionId: 's1', step: 'connect', state: 'running', message: 'connecting to 127.0.0.1:2222', error: null });
+    const question = {
+      kind: 'hostKey' as const,
+      detail: { host: '127.0.0.1', port: 2222, algorithm: 'ssh-ed25519', fingerprint: 'SHA256:abc', known: false },
+    } as unknown as import('../bindings/PromptQuestion').PromptQuestion;
+    render(Connect, { model, onPickGpu: vi.fn(), waitingForAnswer: true, question });
+    const stepOf = (label: string) => screen.getByText(label, { selector: '.label' }).closest('li')!;
+    expect(stepOf('Checking the host key')).toHaveTextContent('Waiting for you to check the host key');
+    expect(stepOf('Checking the host key')).toHaveClass('running');
+    expect(stepOf('Connecting')).not.toHaveTextContent(/waiting/i);
+    expect(stepOf('Connecting')).toHaveClass('done');
+    expect(screen.queryByText(/waiting for your answer/)).toBeNull();
+  });
+});
+
 // Trial of issue 14, finding 11: during an outage the Connect step says what the app does (no
 // first-connect advice as an error), and the step list does not keep "Ready ✓".
 describe('Connect screen during an outage', () => {
@@ -193,6 +214,34 @@ describe('Sessions screen', () => {
     expect(rows[0]).toHaveTextContent('this session');
     expect(rows[1]).toHaveTextContent('Tunnelbook');
     expect(screen.getAllByRole('button', { name: 'Copy URL' })).toHaveLength(2);
+  });
+
+  // Trial of issue 14, finding 18: "GPU 3" as everywhere (the UUID only as a tooltip), no
+  // internal `tb-…` ids or pids in the table.
+  it('names a server\'s GPU as the person knows it and shows no internal ids', async () => {
+    const { gpu, report } = await import('../test/gpu-fixtures');
+    backend.listSessions.mockResolvedValue([
+      { id: 's1', hostId: 'gpu-box', status: 'connected', url: null, gpu: null, env: null, serverId: null, window: null },
+    ]);
+    backend.listServers.mockResolvedValue([
+      { sessionId: 's1', id: 'tb-d10b3f79d0', pid: 22252, endpoint: '127.0.0.1:8890', env: '/opt/jlab', gpu: 'GPU-3', started: 0, managed: true, url: null },
+      { sessionId: 's1', id: 'pid-4242', pid: 4242, endpoint: '127.0.0.1:8888', env: null, gpu: null, started: null, managed: false, url: null },
+    ]);
+    backend.gpuSnapshot.mockResolvedValue(report([gpu(0, 0, 0), gpu(3, 0, 0)]));
+    backend.listSlurmJobs.mockResolvedValue(null);
+    const model = new SessionsState();
+    await model.refresh();
+    render(Sessions, { model });
+    const rows = screen.getAllByTestId('server-row');
+    const gpus = screen.getAllByTestId('server-gpu');
+    expect(gpus[0]).toHaveTextContent(/^GPU 3$/);
+    expect(gpus[0]).toHaveAttribute('title', 'CUDA_VISIBLE_DEVICES=GPU-3');
+    expect(gpus[1]).toHaveTextContent('—');
+    for (const r of rows) {
+      expect(r).not.toHaveTextContent(/tb-|pid/);
+      expect(r).toHaveTextContent('JupyterLab');
+    }
+    expect(rows[1]).toHaveTextContent('external');
   });
 });
 

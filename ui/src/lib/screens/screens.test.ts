@@ -76,6 +76,9 @@ describe('GPU picker', () => {
     expect(why[0]).toHaveTextContent('in use by bob');
     expect(why[1]).toHaveTextContent(/^Recommended — free: 0 % utilization/);
     expect(screen.getByText(/bob · python3 \(42\)/)).toBeInTheDocument();
+    // "GPU 0 · NVIDIA …" with a space on both sides of the dot (trial of #14, finding 18: "GPU 0·").
+    expect(cards[0].querySelector('.name')?.textContent).toMatch(/^GPU 0 · \S/);
+    expect(screen.getByText(/bob · python3 \(42\)/).textContent).toMatch(/\(42\) · [\d.]+ GiB$/);
     expect(screen.getByText('CPU only')).toBeInTheDocument();
     await fireEvent.click(radios[2]);
     expect(model.selected).toBe(CPU_ONLY);

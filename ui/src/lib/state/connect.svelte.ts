@@ -9,6 +9,7 @@ import type { SessionEvent } from '../bindings/SessionEvent';
 import type { SessionStep } from '../bindings/SessionStep';
 import type { SessionSummary } from '../bindings/SessionSummary';
 import type { StepState } from '../bindings/StepState';
+import type { PromptQuestion } from '../bindings/PromptQuestion';
 
 export const STEP_LABELS: Record<SessionStep, string> = {
   connect: 'Connecting',
@@ -59,6 +60,38 @@ export const NEXT_STEP_HINTS: Partial<Record<string, string>> = {
  * ends, and what it does first. */
 export const STOP_QUESTION =
   'Stop JupyterLab? Its running kernels end and what they hold in memory is lost. Open notebooks are saved first, then their windows close.';
+
+/** The step a question belongs to, and what it waits for, in words. */
+function waitingFor(question: PromptQuestion): { step: SessionStep; words: string } {
+  switch (question.kind) {
+    case 'hostKey':
+      return { step: 'hostKey', words: 'Waiting for you to check the host key' };
+    case 'secret':
+      return {
+        step: 'authenticate',
+        words: question.detail.kind === 'passphrase' ? "Waiting for the key file's passphrase" : 'Waiting for your password',
+      };
+    default:
+      return { step: 'authenticate', words: 'Waiting for your answer' };
+  }
+}
+
+/**
+ * The steps as shown while `question` waits for the person: its step runs and says what it waits
+ * for ("Waiting for you to check the host key"), the steps before it are done (the host
+ * answered), none says "Connecting … waiting for your answer…".
+ */
+export function waitingSteps(steps: StepView[], question: PromptQuestion | null): StepView[] {
+  if (!question) return steps;
+  const { step, words } = waitingFor(question);
+  const at = STEPS.indexOf(step);
+  return steps.map((s) => {
+    const i = STEPS.indexOf(s.step);
+    if (i < at && s.state === 'running') return { ...s, state: 'done', message: '' };
+    if (i === at && s.state !== 'failed') return { ...s, state: 'running', message: words, error: null };
+    return s;
+  });
+}
 
 const KNOWN_STATES: StepState[] = ['running', 'done', 'skipped', 'failed'];
 

@@ -2,6 +2,8 @@
 // notebooks, ones the CLI or an earlier run started, ones started by hand).
 import { backend, type UnlistenFn } from '../backend';
 import type { AppError } from '../bindings/AppError';
+import type { GpuReport } from '../bindings/GpuReport';
+import { serverGpuLabel } from './connect.svelte';
 import type { ServerView } from '../bindings/ServerView';
 import type { SessionEvent } from '../bindings/SessionEvent';
 import type { SessionStatus } from '../bindings/SessionStatus';
@@ -40,6 +42,17 @@ export class SessionsState {
   sessions = $state<SessionSummary[]>([]);
   /** Servers per session id. */
   servers = $state<Record<string, ServerView[]>>({});
+  /** Each session host's GPUs when its servers were listed (null: not read), for naming a
+   * server's GPU as the person knows it ("GPU 3", not its UUID). */
+  gpuReports = $state<Record<string, GpuReport | null>>({});
+
+  /** The GPU server `server` runs on, as the person knows it ("GPU 3", "CPU only"); `null`
+   * when unknown. Its `CUDA_VISIBLE_DEVICES` (a UUID) is for a tooltip. */
+  gpuOf(server: ServerView): string | null {
+    const label = serverGpuLabel(server, this.gpuReports[server.sessionId] ?? null);
+    // A UUID the host's GPUs no longer list: not a name a person knows.
+    return label !== null && /^(GPU|MIG)-/i.test(label) ? 'a GPU no longer listed' : label;
+  }
   /** What went wrong with an action here or with listing the sessions (Dismiss clears it). */
   error = $state<AppError | null>(null);
   /** What went wrong with one session (its attempt): listing its servers or jobs, by session id.
@@ -155,8 +168,10 @@ export class SessionsState {
     const servers: Record<string, ServerView[]> = {};
     const jobs: Record<string, SlurmJobView[]> = {};
     const rowErrors: Record<string, AppError> = {};
+    const reports: Record<string, GpuReport | null> = {};
     for (const s of this.sessions) {
       if (!changed(s) && CONNECTED.includes(s.status)) {
+        if (this.gpuReports[s.id] !== undefined) reports[s.id] = this.gpuReports[s.id];
         if (this.servers[s.id]) servers[s.id] = this.servers[s.id];
         if (this.slurmJobs[s.id]) jobs[s.id] = this.slurmJobs[s.id];
         if (this.rowErrors[s.id]) rowErrors[s.id] = this.rowErrors[s.id];
@@ -179,6 +194,15 @@ export class SessionsState {
       relist.map(async (s) => {
         try {
           servers[s.id] = await backend.listServers(s.id);
+          // Servers record their GPU by UUID: the host's GPUs name it ("GPU 3").
+          if (servers[s.id].some((v) => v.gpu !== null && /^(GPU|MIG)-/i.test(v.gpu))) {
+            try {
+              reports[s.id] = (await backend.gpuSnapshot(s.id)) ?? null;
+            } catch {
+              // Unnamed then: the tooltip keeps the UUID.
+              reports[s.id] = null;
+            }
+          }
         } catch (e) {
           // A session whose connection went away lists nothing; the others still show.
           servers[s.id] = [];
@@ -186,6 +210,7 @@ export class SessionsState {
         }
       }),
     );
+    this.gpuReports = reports;
     this.servers = servers;
     await slurm;
     this.slurmJobs = jobs;
