@@ -371,7 +371,7 @@ impl Live<'_> {
             .step(
                 Step::Launch,
                 StepState::Done,
-                format!("server {} started (pid {})", server.id, server.pid),
+                format!("server {} started again — JupyterLab", server.id),
                 60,
             )
             .await;

@@ -530,6 +530,38 @@ async fn run(
 mod tests {
     use super::*;
 
+    /// Trial of issue 14, finding 18: the launch step's line is in words — the GPU as the
+    /// person knows it, no pid; the server id follows "server" for `tunnelbook down`.
+    #[test]
+    fn the_launch_line_names_the_gpu_in_words_without_a_pid() {
+        let choice = crate::gpu::GpuChoice {
+            cuda_visible_devices: "GPU-0f0e0d0c-0b0a-0908-0706-050403020100".into(),
+            gpu_index: 3,
+            gpu_uuid: "GPU-0f0e0d0c-0b0a-0908-0706-050403020100".into(),
+            mig: None,
+            name: Some("NVIDIA A100".into()),
+            free: true,
+            why: "free".into(),
+            usable: true,
+            busy_processes: 0,
+            memory_used_mib: None,
+            memory_total_mib: None,
+            memory_free_mib: None,
+            utilization_gpu: None,
+        };
+        let line = steps::launched_words("tb-1a2b", "started", Some(&choice));
+        assert_eq!(line, "server tb-1a2b started — JupyterLab on GPU 3");
+        assert_eq!(line.split_whitespace().nth(1), Some("tb-1a2b"));
+        assert!(
+            !line.contains("pid") && !line.contains("GPU-0f0e"),
+            "{line}"
+        );
+        assert_eq!(
+            steps::launched_words("tb-1", "reused", None),
+            "server tb-1 reused — JupyterLab without a GPU"
+        );
+    }
+
     #[test]
     fn backoff_doubles_up_to_the_cap() {
         let p = ReconnectPolicy::default();

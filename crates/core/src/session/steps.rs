@@ -214,7 +214,7 @@ pub(super) async fn steps(
         .step(
             Step::Launch,
             StepState::Done,
-            format!("server {} {how} (pid {})", server.id, server.pid),
+            launched_words(&server.id, how, choice.as_ref()),
             60,
         )
         .await;
@@ -310,6 +310,13 @@ pub(super) async fn steps(
 }
 
 /// "on GPU 1" / "without a GPU", for launch messages.
+/// The launch step's closing line, in words: which server and what it runs on, without its pid
+/// (the log has that) — `server tb-1a2b started — JupyterLab on GPU 3`. The id follows
+/// "server" (what `tunnelbook down HOST ID` takes).
+pub(super) fn launched_words(id: &str, how: &str, choice: Option<&GpuChoice>) -> String {
+    format!("server {id} {how} — JupyterLab {}", on_gpu(choice))
+}
+
 fn on_gpu(choice: Option<&GpuChoice>) -> String {
     choice
         .map(|c| format!("on {}", c.label()))
