@@ -197,7 +197,8 @@ pub(super) fn numbered(labels: Vec<String>) -> Vec<String> {
 }
 
 /// The tray menu for `input`: one submenu per host (connect with its defaults, or its running
-/// sessions), the running notebooks, a free-GPU line per connected host, then Show and Quit.
+/// sessions, a running notebook among them, each listed once), a free-GPU line per connected
+/// host, then Show and Quit.
 pub fn menu_model(input: &TrayInput) -> TrayMenu {
     let mut items = Vec::new();
     let local = Profile {
@@ -253,30 +254,8 @@ pub fn menu_model(input: &TrayInput) -> TrayMenu {
         items.push(TrayEntry::Submenu { label, items: sub });
     }
 
-    let ready: Vec<&SessionSummary> = input
-        .sessions
-        .iter()
-        .filter(|s| s.status == SessionStatus::Ready && s.url.is_some())
-        .collect();
-    if !ready.is_empty() {
-        items.push(TrayEntry::Separator);
-        items.push(info("Running notebooks"));
-        let labels = numbered(
-            ready
-                .iter()
-                .map(|s| match &s.gpu {
-                    Some(gpu) => format!("{} — {gpu}", host_label(&s.host_id)),
-                    None => host_label(&s.host_id),
-                })
-                .collect(),
-        );
-        for (s, label) in ready.into_iter().zip(labels) {
-            items.push(TrayEntry::Submenu {
-                label,
-                items: session_items(s),
-            });
-        }
-    }
+    // A running notebook is listed once: in its host's submenu (trial of #14, finding 18 — a
+    // "Running notebooks" list repeated it).
 
     // One line per connected host, in session order, each host once.
     let mut seen = HashSet::new();
