@@ -8,8 +8,10 @@
 // equivalent) plus a `Host *` pattern. Checks:
 //  1. First start offers the import: one row per host with what it maps to (inner "via gpu-box"),
 //     the pattern skipped with its reason, the unmapped option named; importing saves all three.
-//  2. The JupyterLab environment is a shared venv under /opt that is not on the login PATH and not
-//     in the home (the bed runs with --no-env-link): "Add environment path…" checks it on the host
+//  2. The JupyterLab environment is a shared venv at /srv/tunnelbook-test/jlab (a link to the bed's
+//     venv), not on the login PATH, not in the home (the bed runs with --no-env-link) and in no place
+//     environment discovery looks (/opt/NAME and /opt/GROUP/NAME are: the bed's own venv under
+//     /opt/tunnelbook-test is listed by itself): "Add environment path…" checks it on the host
 //     (Python version, JupyterLab present), it is kept in the host's profile, and the launch is
 //     ready. Clicks and typed fields from first start to the open notebook, and on to an executed
 //     cell (the launcher's Python 3 card, the code, Shift+Enter), are counted.
@@ -32,7 +34,7 @@
 // two-hosts-one-failing.png, host-card-live.png.
 import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -226,8 +228,17 @@ function wmClose(title) {
 const readyOn = async (host) =>
   (await command('list_sessions')).find((x) => x.hostId === host && x.status === 'ready' && x.url) ?? null;
 
+/** The shared environment added by its path: outside every place core's discovery looks (the
+ * home, conda's envs folders, /opt/NAME, /opt/GROUP/NAME, /usr/local, the login PATH). README's
+ * count types this path; a UI unit test checks it against core's scan. */
+const sharedEnv = '/srv/tunnelbook-test/jlab';
+
 async function main() {
   const box = await startBed();
+  // The bed's venv by that path (a link: the venv is built once, under /opt/tunnelbook-test).
+  mkdirSync(dirname(sharedEnv), { recursive: true, mode: 0o755 });
+  rmSync(sharedEnv, { force: true });
+  symlinkSync(box.venv, sharedEnv);
   mkdirSync(join(userHome, '.ssh'), { recursive: true, mode: 0o700 });
   writeFileSync(
     join(userHome, '.ssh/config'),
@@ -296,13 +307,16 @@ async function main() {
   await click(await find('xpath', button('Next: choose an environment')));
   await waitFor('the discovered environments', async () => (await findAll('css selector', '[data-testid="env-row"]')).length >= 1, 30000);
   const found = await Promise.all((await findAll('css selector', '[data-testid="env-row"]')).map(text));
-  if (found.some((r) => r.includes(box.venv))) throw new Error(`the shared venv was found without being added: ${found}`);
+  if (found.some((r) => r.includes(sharedEnv))) throw new Error(`the shared venv was found without being added: ${found}`);
+  // As README says: discovery looks in /opt/NAME and /opt/GROUP/NAME, so the bed's own venv there
+  // is listed by itself; the path outside those places is the one to add.
+  if (!found.some((r) => r.includes(box.venv))) throw new Error(`discovery did not list ${box.venv} (under /opt/GROUP/NAME): ${found}`);
   await click(await find('xpath', button('Add environment path…')));
-  await type(await find('css selector', '#env-add-path'), box.venv);
+  await type(await find('css selector', '#env-add-path'), sharedEnv);
   await click(await find('xpath', button('Check and add')));
-  const added = await waitFor('the added environment', () => find('css selector', `input[value="${box.venv}"]`), 30000);
+  const added = await waitFor('the added environment', () => find('css selector', `input[value="${sharedEnv}"]`), 30000);
   if (!(await prop(added, 'checked'))) throw new Error('the added environment is not chosen');
-  const addedRow = await text(await find('xpath', `//label[@data-testid='env-row'][.//input[@value=${JSON.stringify(box.venv)}]]`));
+  const addedRow = await text(await find('xpath', `//label[@data-testid='env-row'][.//input[@value=${JSON.stringify(sharedEnv)}]]`));
   if (!/Python 3\.\d+/.test(addedRow) || !addedRow.includes('JupyterLab')) throw new Error(`added row: ${addedRow}`);
   await shot('environment-add-path.png');
   const main1 = await wd('GET', s('/window'));
@@ -342,10 +356,10 @@ async function main() {
   const toCell = { ...count };
   await wd('POST', s('/window'), { handle: main1 });
   const profile = readFileSync(join(home, 'hosts.toml'), 'utf8');
-  if (!profile.includes(`environment = "${box.venv}"`)) throw new Error(`the environment is not kept:\n${profile}`);
+  if (!profile.includes(`environment = "${sharedEnv}"`)) throw new Error(`the environment is not kept:\n${profile}`);
   let ready = await readyOn('gpu-box');
-  if (ready?.env !== box.venv) throw new Error(`first launch env: ${JSON.stringify(ready)}`);
-  step(`shared venv ${box.venv} checked on the host, kept for gpu-box and launched`);
+  if (ready?.env !== sharedEnv) throw new Error(`first launch env: ${JSON.stringify(ready)}`);
+  step(`shared venv ${sharedEnv} checked on the host, kept for gpu-box and launched`);
   console.log(`CLICKS first start -> JupyterLab open: ${first.clicks} clicks, ${first.typed} typed field(s)`);
   console.log(`CLICKS first start -> executed cell: ${toCell.clicks} clicks (Shift+Enter counted as one), ${toCell.typed} typed field(s) (the environment path, the cell's code); the cell printed ${cellOut}`);
   step(`first start to an executed cell: ${toCell.clicks} clicks, ${toCell.typed} typed fields; the kernel saw the chosen GPU`);
@@ -384,7 +398,7 @@ async function main() {
   await downOn('environment');
   await shot('two-hosts-one-failing.png');
   await rawClick(await find('css selector', '[data-testid="connect-host-gpu-box"]'));
-  const keptEnv = await waitFor("gpu-box's environments", () => find('css selector', `input[value="${box.venv}"]`), 30000);
+  const keptEnv = await waitFor("gpu-box's environments", () => find('css selector', `input[value="${sharedEnv}"]`), 30000);
   if (!(await prop(keptEnv, 'checked'))) throw new Error("gpu-box's environment is no longer chosen");
   const forGpu = await text(await find('css selector', '[data-testid="env-gpu"]'));
   if (!forGpu.includes('GPU 0')) throw new Error(`gpu-box's environment screen is for: ${forGpu}`);
@@ -416,7 +430,7 @@ async function main() {
   await click(await waitFor('Start JupyterLab with the saved choices', () => find('css selector', '[data-testid="launch-saved"]'), 30000));
   await waitFor('the second notebook to be ready', () => find('css selector', '[data-testid="notebook-ready"]'), 120000);
   ready = await readyOn('gpu-box');
-  if (ready?.env !== box.venv) throw new Error(`second launch env: ${JSON.stringify(ready)}`);
+  if (ready?.env !== sharedEnv) throw new Error(`second launch env: ${JSON.stringify(ready)}`);
   const sessionsAfter = await openOn();
   if (sessionsAfter.length !== 1 || sessionsAfter[0].id !== connected.id) throw new Error(`Connect opened a second session: ${JSON.stringify(sessionsAfter)} (was ${connected.id})`);
   const sshAfter = sshConnections(box.port);
@@ -508,7 +522,7 @@ async function main() {
     }
     return null;
   }, 20000));
-  if (!sessionRow.includes('GPU 1') || !sessionRow.includes(box.venv)) throw new Error(`the reopened notebook's session row: ${sessionRow}`);
+  if (!sessionRow.includes('GPU 1') || !sessionRow.includes(sharedEnv)) throw new Error(`the reopened notebook's session row: ${sessionRow}`);
   step(`Sessions shows the reopened notebook's GPU and environment: ${sessionRow.replace(/\s+/g, ' ')}`);
   // The reopened notebook is the app's notebook too: the tray's Quit asks about it (the first-use
   // trial quit at once here); Cancel keeps the app.
@@ -552,7 +566,7 @@ async function main() {
   // Opening the tray menu and clicking the item: the click is done as the tray does it.
   await command('tray_action', { id: item.id });
   ready = await waitFor('the tray launch to be ready', () => readyOn('gpu-box'), 120000);
-  if (ready.env !== box.venv) throw new Error(`tray launch env: ${JSON.stringify(ready)}`);
+  if (ready.env !== sharedEnv) throw new Error(`tray launch env: ${JSON.stringify(ready)}`);
   await waitFor('the notebook window', async () => (await windows()) === 2, 30000);
   step('tray: "Connect and open notebook" launched from the saved environment with no choice (2 clicks: menu, item)');
 
@@ -689,5 +703,6 @@ try {
   driver?.kill('SIGTERM');
   rmSync(home, { recursive: true, force: true });
   rmSync(userHome, { recursive: true, force: true });
+  rmSync(sharedEnv, { force: true });
 }
 process.exit(failed ? 1 : 0);

@@ -8,7 +8,9 @@ import { backend, resetBackend } from '../test/mock-backend';
 import Hosts from './Hosts.svelte';
 import Environment from './Environment.svelte';
 import { blankProfile, HostsState } from '../state/hosts.svelte';
-import { EnvironmentsState } from '../state/environments.svelte';
+import { ADD_PATH_EXAMPLE, EnvironmentsState } from '../state/environments.svelte';
+// Tests run in Node: core's discovery script, README and the e2e test are read as text.
+import { readFileSync } from 'node:fs';
 import { env } from '../test/env-fixtures';
 import type { HostEntry } from '../bindings/HostEntry';
 import type { ImportPreview } from '../bindings/ImportPreview';
@@ -165,20 +167,56 @@ describe('Add environment path', () => {
     const onLaunch = vi.fn();
     render(Environment, { model, gpuLabel: 'GPU 1', onLaunch, canLaunch: true, hostName: 'gpu' });
     await fireEvent.click(screen.getByRole('button', { name: 'Add environment path…' }));
-    backend.checkEnvironment.mockResolvedValueOnce(env('nope', { path: '/opt/nope', jupyterLab: false }));
-    await fireEvent.input(screen.getByLabelText(/Path of an environment/), { target: { value: '/opt/nope' } });
+    backend.checkEnvironment.mockResolvedValueOnce(env('nope', { path: '/srv/nope', jupyterLab: false }));
+    await fireEvent.input(screen.getByLabelText(/Path of an environment/), { target: { value: '/srv/nope' } });
     await fireEvent.click(screen.getByRole('button', { name: 'Check and add' }));
     expect(await screen.findByText(/no JupyterLab/)).toBeInTheDocument();
 
-    backend.checkEnvironment.mockResolvedValueOnce(env('jlab', { path: '/opt/jlab', configured: true }));
-    await fireEvent.input(screen.getByLabelText(/Path of an environment/), { target: { value: '/opt/jlab' } });
+    backend.checkEnvironment.mockResolvedValueOnce(env('jlab', { path: '/srv/jlab', configured: true }));
+    await fireEvent.input(screen.getByLabelText(/Path of an environment/), { target: { value: '/srv/jlab' } });
     await fireEvent.click(screen.getByRole('button', { name: 'Check and add' }));
-    expect(backend.checkEnvironment).toHaveBeenLastCalledWith('s1', '/opt/jlab');
-    const radio = await screen.findByDisplayValue('/opt/jlab');
+    expect(backend.checkEnvironment).toHaveBeenLastCalledWith('s1', '/srv/jlab');
+    const radio = await screen.findByDisplayValue('/srv/jlab');
     expect(radio).toBeChecked();
     expect(screen.getByLabelText(/every launch on gpu/)).toBeChecked();
     await fireEvent.click(screen.getByRole('button', { name: 'Start JupyterLab' }));
-    expect(onLaunch).toHaveBeenCalledWith('/opt/jlab', true);
+    expect(onLaunch).toHaveBeenCalledWith('/srv/jlab', true);
+  });
+
+  // Trial of issue 14, finding 19: discovery scans /opt/* and /opt/*/*, so "/opt/jlab must be
+  // added by path" was wrong. The app's example, README's and the e2e test's shared venv are
+  // outside every place core's discovery script looks, and the hint names those places.
+  it("gives an example outside every place core's discovery looks, as README and the e2e test do", async () => {
+    // The repository root from this file (a variable base: Vite rewrites `new URL(…, import.meta.url)`).
+    const here = import.meta.url;
+    const text = (path: string) => readFileSync(new URL(`../../../../${path}`, here), 'utf8');
+    const script = text('crates/core/src/jupyter/env.rs');
+    const readme = text('README.md');
+    const firstrun = text('tests/e2e-app/firstrun.mjs');
+    // The system-wide scans: `for tb_py in /opt/*/bin/python3 …` and conda's `/opt/*/envs`.
+    const scans = [...script.matchAll(/^for tb_py in ([^;\n]*\/opt\/[^;\n]*); do$/gm)].flatMap((m) => m[1].split(/\s+/));
+    const envDirs = [...script.matchAll(/(\/opt\/[^\s;]*\/envs)\b/g)].map((m) => `${m[1]}/*/bin/python`);
+    const patterns = [...scans, ...envDirs].filter((p) => p.startsWith('/'));
+    expect(patterns).toEqual(expect.arrayContaining(['/opt/*/bin/python3', '/opt/*/*/bin/python3']));
+    const glob = (p: string) => new RegExp(`^${p.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]+')}$`);
+    const discovered = (env: string) => patterns.some((p) => glob(p).test(`${env}/bin/python3`) || glob(p).test(`${env}/bin/python`));
+    // The patterns do match what they should: the trial's /opt venvs are found without adding.
+    expect(discovered('/opt/jlab')).toBe(true);
+    expect(discovered('/opt/tunnelbook-test/jlab-venv')).toBe(true);
+
+    const e2eShared = firstrun.match(/const sharedEnv = '([^']+)'/)?.[1];
+    expect(e2eShared).toBeDefined();
+    const readmeTyped = readme.match(/Add environment path… \(6\), type `([^`]+)`/)?.[1];
+    expect(readmeTyped).toBe(e2eShared);
+    for (const example of [ADD_PATH_EXAMPLE, e2eShared!]) expect(discovered(example), example).toBe(false);
+
+    const model = new EnvironmentsState();
+    backend.listEnvironments.mockResolvedValueOnce([]);
+    await model.load('s1');
+    render(Environment, { model, gpuLabel: 'GPU 1', onLaunch: vi.fn(), canLaunch: true, hostName: 'gpu' });
+    await fireEvent.click(screen.getByRole('button', { name: 'Add environment path…' }));
+    expect(screen.getByLabelText(/Path of an environment/)).toHaveAttribute('placeholder', ADD_PATH_EXAMPLE);
+    expect(screen.getByTestId('env-add-hint')).toHaveTextContent('/opt/NAME, /opt/GROUP/NAME, /usr/local');
   });
 });
 

@@ -7,6 +7,13 @@ import type { InstallEvent } from '../bindings/InstallEvent';
 
 /** Where Tunnelbook installs JupyterLab unless the user names another path (core's DEFAULT_VENV). */
 export const DEFAULT_VENV = '~/.tunnelbook/venv';
+/** Where core's discovery finds environments by itself (crates/core/src/jupyter/env.rs), in
+ * words: one kept anywhere else is added by its path. */
+export const DISCOVERED_PLACES =
+  'venvs and conda envs in your home, conda’s envs folders, /opt/NAME, /opt/GROUP/NAME, /usr/local and the jupyter on the login PATH';
+/** The "Add environment path…" example: a shared environment outside every place discovery
+ * looks (a test checks it against core's scan). */
+export const ADD_PATH_EXAMPLE = '/srv/jlab';
 /** Installer lines kept on screen. */
 export const INSTALL_LOG_LINES = 200;
 
