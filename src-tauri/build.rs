@@ -45,6 +45,7 @@ const COMMANDS: &[&str] = &[
     "import_hosts",
     "pick_key_file",
     "check_key_file",
+    "check_port",
     "check_environment",
     "tray_action",
     // Terminal tabs (issue 23).

@@ -65,6 +65,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
             commands::hosts::import_hosts,
             commands::hosts::pick_key_file,
             commands::hosts::check_key_file,
+            commands::hosts::check_port,
             commands::jupyter::check_environment,
             commands::settings::tray_action,
             commands::connect::start_session,

@@ -59,6 +59,13 @@ pub async fn check_key_file(path: String) -> Result<Option<String>, AppError> {
     Ok(profile::key_file_problem(std::path::Path::new(&path)))
 }
 
+/// What core's validator says about `text` typed in the host form's port field (`5O609`: not a
+/// number), in words; `None` for a port from 1 to 65535.
+#[tauri::command]
+pub async fn check_port(text: String) -> Result<Option<String>, AppError> {
+    Ok(profile::port_problem(&text))
+}
+
 /// Removes the host called `name` and forgets its secrets in the keychain (password,
 /// passphrases, Jupyter tokens); returns the new list.
 #[tauri::command]

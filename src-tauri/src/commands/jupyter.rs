@@ -44,7 +44,7 @@ pub async fn list_environments(
 }
 
 /// Checks the environment at `path` on session `session_id`'s host ("Add environment path…",
-/// e.g. a shared `/opt/jlab` that discovery does not find): its Python version and whether
+/// e.g. a shared `/srv/jlab` outside the places discovery looks): its Python version and whether
 /// JupyterLab is installed; `problem` says why it cannot be used.
 #[tauri::command]
 pub async fn check_environment(

@@ -40,7 +40,8 @@ pub use self::{
     },
     store::ProfileStore,
     validate::{
-        FieldError, LOCAL_NAME, host_key_algorithms, key_file_problem, validate, validate_changes,
+        FieldError, LOCAL_NAME, host_key_algorithms, key_file_problem, port_problem, validate,
+        validate_changes,
     },
 };
 use crate::secret::{SecretError, SecretKey};

@@ -46,6 +46,23 @@ impl FieldError {
     }
 }
 
+/// What is wrong with `text` typed as a port (the host form's field, before it is a number), in
+/// words, or `None` for a port from 1 to 65535: `the port "5O609" is not a number` (never port
+/// 5 from its first digit), `the port is empty`, `the port must be between 1 and 65535`.
+pub fn port_problem(text: &str) -> Option<String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Some("the port is empty".into());
+    }
+    if !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(format!("the port \"{t}\" is not a number"));
+    }
+    match t.parse::<u32>() {
+        Ok(1..=65535) => None,
+        _ => Some("the port must be between 1 and 65535".into()),
+    }
+}
+
 /// What is wrong with `file` as a private key file (an `identityFiles` entry; `~` allowed), in
 /// words with what to do, or `None` when it can be offered: empty, a folder, missing, a public
 /// key (`id_ed25519.pub` chosen instead of `id_ed25519`), or not a private key at all (`config`,
@@ -524,4 +541,33 @@ pub fn host_key_algorithms(
         ));
     }
     Ok((plain, certificates))
+}
+
+#[cfg(test)]
+mod port_tests {
+    use super::port_problem;
+
+    /// Trial of issue 14, finding 18: "5O609" (a letter O) is "not a number", not port 5 and not
+    /// "between 1 and 65535".
+    #[test]
+    fn a_typed_port_that_is_not_a_number_says_so() {
+        assert_eq!(
+            port_problem("5O609").as_deref(),
+            Some("the port \"5O609\" is not a number")
+        );
+        assert_eq!(
+            port_problem(" 22 x").as_deref(),
+            Some("the port \"22 x\" is not a number")
+        );
+        assert_eq!(port_problem("").as_deref(), Some("the port is empty"));
+        for out_of_range in ["0", "65536", "99999999999"] {
+            assert_eq!(
+                port_problem(out_of_range).as_deref(),
+                Some("the port must be between 1 and 65535"),
+                "{out_of_range}"
+            );
+        }
+        assert_eq!(port_problem(" 50609 "), None);
+        assert_eq!(port_problem("22"), None);
+    }
 }

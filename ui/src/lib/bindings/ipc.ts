@@ -54,7 +54,9 @@ export function commands(invoke: Invoke) {
     pickKeyFile: () => invoke<string | null>('pick_key_file'),
     /** What core's validator says about `path` as a key file (missing, a folder, a public key instead of the private one), in words; `None` when it can be used. */
     checkKeyFile: (path: string) => invoke<string | null>('check_key_file', { path }),
-    /** Checks the environment at `path` on session `session_id`'s host ("Add environment path…", e.g. a shared `/opt/jlab` that discovery does not find): its Python version and whether JupyterLab is installed; `problem` says why it cannot be used. */
+    /** What core's validator says about `text` typed in the host form's port field (`5O609`: not a number), in words; `None` for a port from 1 to 65535. */
+    checkPort: (text: string) => invoke<string | null>('check_port', { text }),
+    /** Checks the environment at `path` on session `session_id`'s host ("Add environment path…", e.g. a shared `/srv/jlab` outside the places discovery looks): its Python version and whether JupyterLab is installed; `problem` says why it cannot be used. */
     checkEnvironment: (sessionId: string, path: string) => invoke<EnvironmentView>('check_environment', { sessionId, path }),
     /** Carries out the tray menu item `id` (an `action` entry's id from `tray_menu`) exactly as a click on it in the OS tray does. The OS tray cannot be clicked by an automated test (Xvfb has no tray host), so the end-to-end tests click through this. */
     trayAction: (id: string) => invoke<void>('tray_action', { id }),

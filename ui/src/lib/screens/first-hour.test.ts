@@ -88,7 +88,7 @@ describe('first start', () => {
 });
 
 describe('host form and list', () => {
-  it('sends "5O609" as no port (core refuses it) and keeps environment and folder', async () => {
+  it('sends "5O609" as no port, says core\'s "not a number", and keeps environment and folder', async () => {
     backend.listHosts.mockResolvedValue([local, saved(profile('gpu'))]);
     backend.previewImport.mockResolvedValue([]);
     const model = new HostsState();
@@ -106,12 +106,17 @@ describe('host form and list', () => {
         { field: 'identityFiles[0]', message: 'key file /k does not exist' },
       ],
     });
+    // Core's check of the typed text (trial of #14, finding 18: "must be between 1 and 65535"
+    // was wrong advice for a letter O).
+    backend.checkPort.mockResolvedValueOnce('the port "5O609" is not a number');
     await fireEvent.click(screen.getByRole('button', { name: 'Save' }));
+    expect(backend.checkPort).toHaveBeenCalledWith('5O609');
     expect(backend.saveHost).toHaveBeenCalledWith(
       expect.objectContaining({ port: 0, environment: '/opt/jlab', notebookDir: '~/work' }),
       'gpu',
     );
-    expect(await screen.findByText('the port must be between 1 and 65535')).toBeInTheDocument();
+    expect(await screen.findByText('the port "5O609" is not a number')).toBeInTheDocument();
+    expect(screen.queryByText('the port must be between 1 and 65535')).toBeNull();
     expect(screen.getByText('key file /k does not exist')).toBeInTheDocument();
   });
 

@@ -78,6 +78,16 @@ export class HostsState {
     }
   }
 
+  /** What core's validator says about `text` typed as a port (`5O609`: "not a number"); null
+   * when it is a port (or the check could not run: saving then says what core says). */
+  async checkPort(text: string): Promise<string | null> {
+    try {
+      return (await backend.checkPort(text)) ?? null;
+    } catch {
+      return null;
+    }
+  }
+
   /**
    * The host form's "Browse…": a key file chosen in the system's picker, with what core's
    * validator says about it (`problem`: e.g. a public key chosen instead of the private one);

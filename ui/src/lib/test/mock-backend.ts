@@ -28,6 +28,7 @@ export const backend = {
   importHosts: vi.fn(),
   pickKeyFile: vi.fn(),
   checkKeyFile: vi.fn(),
+  checkPort: vi.fn(async (): Promise<string | null> => null),
   checkEnvironment: vi.fn(),
   trayAction: vi.fn(),
   startSession: vi.fn(),
