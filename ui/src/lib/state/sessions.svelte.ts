@@ -69,6 +69,10 @@ export class SessionsState {
   /** The job being opened or stopped (its buttons wait). */
   busyJob = $state<string | null>(null);
 
+  /** Whether the Sessions screen shows this now (it sets it): events then list the changed
+   * sessions' servers again; otherwise only the sessions list is read (no SSH round trip), and
+   * showing the screen refreshes everything. */
+  shown = false;
   #unlisten: UnlistenFn[] = [];
   #listening = false;
   // An update running, and whether another was asked for meanwhile (events come in bursts).
@@ -164,6 +168,7 @@ export class SessionsState {
       this.error = e as AppError;
       return;
     }
+    if (!all && !this.shown) return;
     const changed = (s: SessionSummary) => all || before.get(s.id) !== `${s.status}|${s.serverId}|${s.url}|${s.window}`;
     const servers: Record<string, ServerView[]> = {};
     const jobs: Record<string, SlurmJobView[]> = {};
