@@ -166,6 +166,17 @@ describe('Connect screen while a question waits', () => {
 // Trial of issue 14, finding 11: during an outage the Connect step says what the app does (no
 // first-connect advice as an error), and the step list does not keep "Ready ✓".
 describe('Connect screen during an outage', () => {
+  it('a notebook followed while its connection is down (the tray\'s) does not show Ready done', async () => {
+    backend.listSessions.mockResolvedValue([
+      { id: 's1', hostId: 'gpu-box', status: 'disconnected', url: 'http://127.0.0.1:4000/lab', gpu: 'GPU 1', env: '/x', serverId: 'tb-1', window: null },
+    ]);
+    const model = new ConnectState();
+    await model.adopt('gpu-box', 's1');
+    expect(model.phase).toBe('ready');
+    expect(model.reconnecting).toBe(true);
+    expect(model.steps.find((s) => s.step === 'ready')?.state).toBe('running');
+  });
+
   it('shows the reconnect attempts as progress, and Ready only once the connection is back', async () => {
     const model = await launched();
     backend.listSessions.mockResolvedValue([

@@ -235,8 +235,9 @@ export class ConnectState {
     this.log = ['connected already: no second connection'];
     if (ready) {
       this.summary = summary;
-      this.reconnecting = summary?.status === 'disconnected';
       this.phase = 'ready';
+      // Found while its connection is down: Ready is not shown as done.
+      if (summary?.status === 'disconnected') this.#markDown(true);
     } else if (summary?.status === 'launching') {
       this.phase = 'launching';
     } else {
