@@ -20,7 +20,8 @@
 //     "Notebook running on GPU 1 — Reopen", and Reopen opens it on the same local port. The tray's
 //     one-click "Connect and open notebook" then launches with no choice either.
 //  4. Importing again marks every host as already saved; one is imported under a new name.
-//  5. The host form refuses port "5O609" and user@host in Host (core's messages); Delete asks first.
+//  5. The host form refuses port "5O609" ("not a number") and user@host in Host (core's messages);
+//     Delete asks first.
 //     Browse… picks a key file in the system picker; core refuses a public key, the private is saved.
 //  3d. The app quits with the tray's notebook running; after a restart the tray's one-click launch
 //     starts no second server: the window offers Reopen, on the same local port.
@@ -629,7 +630,8 @@ async function main() {
   await rawClick(await find('xpath', button('Save')));
   const portError = await text(await waitFor('the port message', () => find('css selector', '#hf-port-err')));
   const hostError = await text(await find('css selector', '#hf-host-err'));
-  if (!/port/.test(portError) || !/user field/.test(hostError)) throw new Error(`form messages: ${portError} / ${hostError}`);
+  // Core's check of the typed text, through the app's check_port (trial of #14, finding 18).
+  if (!/"5O609" is not a number/.test(portError) || !/user field/.test(hostError)) throw new Error(`form messages: ${portError} / ${hostError}`);
   if (/port = 5\n/.test(readFileSync(join(home, 'hosts.toml'), 'utf8'))) throw new Error('port 5 was saved from "5O609"');
   await rawClick(await find('xpath', button('Cancel')));
 
