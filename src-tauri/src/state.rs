@@ -91,6 +91,14 @@ impl SessionEntry {
         self.attached.keys().filter(|id| id.starts_with("tb-"))
     }
 
+    /// [`Self::profile`] with the launch defaults as `saved` has them now (environment, notebook
+    /// folder, GPU, modules, pre-launch lines): an environment kept by an earlier launch on this
+    /// same connection, or set with `tunnelbook hosts edit`, counts for the next launch. The
+    /// connection's own fields stay as connected.
+    pub fn launch_profile(&self, saved: &[Profile]) -> Profile {
+        with_saved_launch_defaults(self.profile(), saved)
+    }
+
     /// The profile whose defaults the notebook takes (a bare `local` one for this computer).
     pub fn profile(&self) -> Profile {
         self.chain
@@ -100,6 +108,57 @@ impl SessionEntry {
                 name: LOCAL_HOST_ID.into(),
                 ..Profile::default()
             })
+    }
+}
+
+/// `profile` (as connected) with the launch defaults of the host of the same name in `saved`
+/// (environment, notebook folder, GPU, modules, pre-launch lines); `profile` as it is when
+/// `saved` has no such host (this computer, a host deleted meanwhile).
+pub fn with_saved_launch_defaults(profile: Profile, saved: &[Profile]) -> Profile {
+    match saved.iter().find(|p| p.name == profile.name) {
+        Some(now) => Profile {
+            environment: now.environment.clone(),
+            notebook_dir: now.notebook_dir.clone(),
+            gpu: now.gpu.clone(),
+            modules: now.modules.clone(),
+            pre_launch: now.pre_launch.clone(),
+            ..profile
+        },
+        None => profile,
+    }
+}
+
+#[cfg(test)]
+mod launch_defaults_tests {
+    use super::*;
+
+    /// Found by the e2e first hour (trial of #14, finding 19's shared venv outside the scanned
+    /// places): the environment kept by the first launch counts for the second launch on the
+    /// same connection, not the first environment with JupyterLab.
+    #[test]
+    fn a_launch_takes_the_environment_saved_after_connecting() {
+        let connected = Profile {
+            name: "gpu-box".into(),
+            host: "127.0.0.1".into(),
+            port: 2222,
+            ..Profile::default()
+        };
+        let saved = vec![Profile {
+            name: "gpu-box".into(),
+            host: "elsewhere".into(),
+            environment: Some("/srv/jlab".into()),
+            notebook_dir: Some("~/work".into()),
+            ..Profile::default()
+        }];
+        let now = with_saved_launch_defaults(connected.clone(), &saved);
+        assert_eq!(now.environment.as_deref(), Some("/srv/jlab"));
+        assert_eq!(now.notebook_dir.as_deref(), Some("~/work"));
+        // The connection's own fields stay as connected.
+        assert_eq!((now.host.as_str(), now.port), ("127.0.0.1", 2222));
+        assert_eq!(
+            with_saved_launch_defaults(connected.clone(), &[]),
+            connected
+        );
     }
 }
 

@@ -307,11 +307,12 @@ async function main() {
   if (!(await prop(chosen, 'checked'))) throw new Error('the free GPU is not preselected');
   await click(await find('xpath', button('Next: choose an environment')));
   await waitFor('the discovered environments', async () => (await findAll('css selector', '[data-testid="env-row"]')).length >= 1, 30000);
-  const found = await Promise.all((await findAll('css selector', '[data-testid="env-row"]')).map(text));
-  if (found.some((r) => r.includes(sharedEnv))) throw new Error(`the shared venv was found without being added: ${found}`);
+  // The rows' paths are their radios' values (a narrow window hides the path column's text).
+  const found = await Promise.all((await findAll('css selector', '[data-testid="env-row"] input[type="radio"]')).map((el) => prop(el, 'value')));
+  if (found.includes(sharedEnv)) throw new Error(`the shared venv was found without being added: ${found}`);
   // As README says: discovery looks in /opt/NAME and /opt/GROUP/NAME, so the bed's own venv there
   // is listed by itself; the path outside those places is the one to add.
-  if (!found.some((r) => r.includes(box.venv))) throw new Error(`discovery did not list ${box.venv} (under /opt/GROUP/NAME): ${found}`);
+  if (!found.includes(box.venv)) throw new Error(`discovery did not list ${box.venv} (under /opt/GROUP/NAME): ${found}`);
   await click(await find('xpath', button('Add environment path…')));
   await type(await find('css selector', '#env-add-path'), sharedEnv);
   await click(await find('xpath', button('Check and add')));

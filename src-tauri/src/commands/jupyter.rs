@@ -103,6 +103,8 @@ pub async fn launch_notebook<R: Runtime>(
     };
     // Never JupyterLab on a SLURM login node: there it runs as a batch job (issue 20).
     super::slurm::refuse_login_node(&state, &session_id).await?;
+    // The launch defaults as saved now (an environment kept by this connection's earlier launch).
+    let saved = state.profiles.load().unwrap_or_default();
     let (chain, profile, host_session) = {
         let sessions = state.sessions();
         let entry = sessions
@@ -123,7 +125,11 @@ pub async fn launch_notebook<R: Runtime>(
                 ));
             }
         }
-        (entry.chain.clone(), entry.profile(), entry.host.clone())
+        (
+            entry.chain.clone(),
+            entry.launch_profile(&saved),
+            entry.host.clone(),
+        )
     };
     let host = match chain {
         Some(chain) => SessionHost::Ssh {
