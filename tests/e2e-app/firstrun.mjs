@@ -547,9 +547,11 @@ async function main() {
   await rawClick(await find('css selector', '[data-testid="tab-hosts"]'));
   // The windows close first, then the server stops: the card changes once it has.
   const stateEl = () => find('xpath', `${hostCard('gpu-box')}//*[@data-testid='host-state']`);
+  // "Connected" says only that (trial of #14, finding 17): the notebook's own "Reopen" line goes.
   const afterStop = await waitFor("gpu-box's card to say no notebook runs", async () => {
     const t = await text(await stateEl());
-    return t === 'Connected' ? t : null;
+    const reopen = await findAll('css selector', '[data-testid="host-running"]');
+    return t === 'Connected' && reopen.length === 0 ? t : null;
   }, 30000).catch(async (e) => {
     throw new Error(`host card after Stop: ${await text(await stateEl())} (${e.message})`);
   });
