@@ -128,40 +128,6 @@ pub fn with_saved_launch_defaults(profile: Profile, saved: &[Profile]) -> Profil
     }
 }
 
-#[cfg(test)]
-mod launch_defaults_tests {
-    use super::*;
-
-    /// Found by the e2e first hour (trial of #14, finding 19's shared venv outside the scanned
-    /// places): the environment kept by the first launch counts for the second launch on the
-    /// same connection, not the first environment with JupyterLab.
-    #[test]
-    fn a_launch_takes_the_environment_saved_after_connecting() {
-        let connected = Profile {
-            name: "gpu-box".into(),
-            host: "127.0.0.1".into(),
-            port: 2222,
-            ..Profile::default()
-        };
-        let saved = vec![Profile {
-            name: "gpu-box".into(),
-            host: "elsewhere".into(),
-            environment: Some("/srv/jlab".into()),
-            notebook_dir: Some("~/work".into()),
-            ..Profile::default()
-        }];
-        let now = with_saved_launch_defaults(connected.clone(), &saved);
-        assert_eq!(now.environment.as_deref(), Some("/srv/jlab"));
-        assert_eq!(now.notebook_dir.as_deref(), Some("~/work"));
-        // The connection's own fields stay as connected.
-        assert_eq!((now.host.as_str(), now.port), ("127.0.0.1", 2222));
-        assert_eq!(
-            with_saved_launch_defaults(connected.clone(), &[]),
-            connected
-        );
-    }
-}
-
 /// A running notebook: the task that drives core's `Session` and the way to end it.
 pub struct NotebookHandle {
     /// Ends the notebook; `true` also stops the server on the host.
@@ -356,5 +322,39 @@ impl AppState {
         if let Some(task) = task {
             task.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod launch_defaults_tests {
+    use super::*;
+
+    /// Found by the e2e first hour (trial of #14, finding 19's shared venv outside the scanned
+    /// places): the environment kept by the first launch counts for the second launch on the
+    /// same connection, not the first environment with JupyterLab.
+    #[test]
+    fn a_launch_takes_the_environment_saved_after_connecting() {
+        let connected = Profile {
+            name: "gpu-box".into(),
+            host: "127.0.0.1".into(),
+            port: 2222,
+            ..Profile::default()
+        };
+        let saved = vec![Profile {
+            name: "gpu-box".into(),
+            host: "elsewhere".into(),
+            environment: Some("/srv/jlab".into()),
+            notebook_dir: Some("~/work".into()),
+            ..Profile::default()
+        }];
+        let now = with_saved_launch_defaults(connected.clone(), &saved);
+        assert_eq!(now.environment.as_deref(), Some("/srv/jlab"));
+        assert_eq!(now.notebook_dir.as_deref(), Some("~/work"));
+        // The connection's own fields stay as connected.
+        assert_eq!((now.host.as_str(), now.port), ("127.0.0.1", 2222));
+        assert_eq!(
+            with_saved_launch_defaults(connected.clone(), &[]),
+            connected
+        );
     }
 }
