@@ -508,12 +508,19 @@ async function main() {
   await wd('POST', s('/window'), { handle: main });
   const headline = await text(await find('css selector', '[data-testid="notebook-ready"] strong'));
   if (/ready/i.test(headline) || !/Connection lost/.test(headline)) throw new Error(`during the outage the app says: ${headline}`);
+  // The step list says what the app does and no longer ticks Ready (trial of #14, finding 11): no
+  // first-connect advice ("Check the host name and port") for a host that worked.
+  const readyDone = "//ol[@aria-label='Progress']/li[contains(concat(' ', @class, ' '), ' done ')][./span[contains(concat(' ', @class, ' '), ' label ')][normalize-space()='Ready']]";
+  if ((await findAll('xpath', readyDone)).length) throw new Error('the step list ticks Ready while the connection is down');
+  const outageSteps = await text(await find('css selector', 'ol[aria-label="Progress"]'));
+  if (/Check the host name/.test(outageSteps)) throw new Error(`during the outage the steps advise: ${outageSteps}`);
   await wd('POST', s('/window'), { handle: notebook });
   await waitFor('the banner to go after the reconnect', async () => (await script(bannerText)) === '', 120000);
   // JupyterLab's own "Server Connection Error" from the outage goes too (trial of #14, finding 4).
   await waitFor('no stale "Server Connection Error" after the reconnect', async () => (await script(staleDialog)) === false, 15000);
   await wd('POST', s('/window'), { handle: main });
   await waitFor('"ready" again', async () => /JupyterLab is ready/.test(await text(await find('css selector', '[data-testid="notebook-ready"] strong'))), 20000);
+  await waitFor('Ready ticked again', async () => (await findAll('xpath', readyDone)).length === 1, 20000);
   step(`connection lost: the notebook window showed "${banner}", the app did not say ready; both recovered`);
 
   // 14. The server is stopped behind the app's back: the notebook window says what happened (not a
