@@ -9,6 +9,7 @@
 //! [`crate::tunnel`]), the order of steps and progress reporting ([`crate::session`]), and where
 //! tokens are kept ([`crate::secret`]).
 
+mod attach;
 mod env;
 mod handoff;
 mod host;
@@ -16,6 +17,7 @@ pub mod http;
 mod launch;
 // The job script of a SLURM launch answers JupyterLab's news question too.
 pub(crate) use self::launch::NEWS_ANSWERED_SH;
+mod listing;
 mod ports;
 mod servers;
 
@@ -31,10 +33,12 @@ pub use self::{
     host::Host,
     launch::{EndpointChoice, LaunchSpec, Launched, launch, new_token},
     ports::PortBook,
-    servers::{
-        Attached, TokenStore, attach, attach_over, check_answers, find, find_with_token,
-        is_running, list, list_all, reattach, stop, token_for, wait_ready,
+    attach::{
+        Attached, TokenStore, attach, attach_over, check_answers, find_with_token, reattach,
+        token_for,
     },
+    listing::{find, list, list_all},
+    servers::{is_running, stop, wait_ready},
 };
 use crate::{
     ssh::SshError,
