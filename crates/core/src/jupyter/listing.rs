@@ -243,7 +243,6 @@ pub fn find<'a>(
     })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,18 +26,18 @@ use serde::{Deserialize, Serialize};
 // "Open in browser": the notebook URL reaches the browser through a one-time local link.
 pub use self::handoff::{HANDOFF_TTL, Handoff, handoff};
 pub use self::{
+    attach::{
+        Attached, TokenStore, attach, attach_over, check_answers, find_with_token, reattach,
+        token_for,
+    },
     env::{
         DEFAULT_VENV, EnvKind, Environment, check_environment, choose, environments,
         environments_with_modules, install, launch_candidates, parse_environments,
     },
     host::Host,
     launch::{EndpointChoice, LaunchSpec, Launched, launch, new_token},
-    ports::PortBook,
-    attach::{
-        Attached, TokenStore, attach, attach_over, check_answers, find_with_token, reattach,
-        token_for,
-    },
     listing::{find, list, list_all},
+    ports::PortBook,
     servers::{is_running, stop, wait_ready},
 };
 use crate::{

@@ -7,11 +7,11 @@ use std::{
 };
 
 use super::{
-    Host, JupyterError, JupyterServer, RUNTIME_DIR_SH, http, log_tail, shell_quote,
+    Host, JupyterError, JupyterServer, RUNTIME_DIR_SH,
     attach::{TokenStore, attach},
+    http, log_tail, shell_quote,
 };
 use crate::{secret::Sensitive, tunnel::Listen};
-
 
 /// Waits until `server` answers `GET /api` (unauthenticated liveness) and then
 /// `GET /api/status` with the token, through `addr` (the tunnel's local end), asking every 30 ms

@@ -14,7 +14,9 @@ use russh_sftp::{
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
-use super::{CHUNK, IN_FLIGHT, Progress, Sftp, SftpError, join, mtime_secs, split_remote, temp_name};
+use super::{
+    CHUNK, IN_FLIGHT, Progress, Sftp, SftpError, join, mtime_secs, split_remote, temp_name,
+};
 
 impl Sftp {
     /// Uploads the local file `local` to the remote path `remote` (its folder must exist),

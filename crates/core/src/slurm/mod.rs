@@ -12,14 +12,17 @@ pub mod launch;
 
 mod request;
 mod view;
+mod watch;
 
 pub use request::{
-    GpuRequest, JobRequest, check_request, format_time, never_clears, parse_time, reason_in_words,
+    GpuRequest, JobRequest, SlurmRequestForm, check_request, format_time, never_clears, parse_time,
+    reason_in_words,
 };
 pub use view::{
     ClusterView, GpuPool, JobRow, Node, Partition, SQUEUE_FORMAT, SQUEUE_ME, cluster_view, detect,
     parse_fields, parse_jobs, parse_nodes, parse_partitions,
 };
+pub use watch::{JobEnd, JobNews, JobWatch, RUNNING_POLL, WARN_AT_MINUTES};
 
 use crate::ssh::SshError;
 /// What went wrong talking to SLURM or with a request.
@@ -115,7 +118,6 @@ fn log_suffix(t: &str) -> String {
 }
 
 pub use crate::profile::scheduler::{GpuFlag, Scheduler, SlurmDefaults};
-
 
 #[cfg(test)]
 mod tests;

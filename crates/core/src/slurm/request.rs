@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{ClusterView, GpuFlag, GpuPool, SlurmDefaults, SlurmError};
+use crate::error::{FieldError, Problem};
 
 /// A GPU request: `count` GPUs of `gpu_type` (any type when `None`) on one node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,7 +114,6 @@ pub fn format_time(secs: u64) -> String {
         format!("{h}:{m:02}:{s:02}")
     }
 }
-
 
 /// A batch job request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -373,4 +373,99 @@ pub fn never_clears(reason: &str) -> Option<String> {
         _ => return None,
     };
     Some(format!("{} — {advice}", reason_in_words(r)))
+}
+
+/// The launch form as a front sends it (the app's GPU step): each field as typed. Empty strings
+/// count as not given.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct SlurmRequestForm {
+    /// Partition; `null`: the cluster's default.
+    pub partition: Option<String>,
+    /// GPU type; `null`: any type.
+    pub gpu_type: Option<String>,
+    /// How many GPUs (0: none).
+    pub gpu_count: u32,
+    /// Time limit as SLURM writes it (`90` minutes, `2:00:00`); `null`: the partition's default.
+    pub time: Option<String>,
+    /// Account; `null`: the user's default.
+    pub account: Option<String>,
+}
+
+impl SlurmRequestForm {
+    /// The form as a request, with the host's saved `defaults` (GPU flag, extra `#SBATCH`
+    /// lines, setup) around it.
+    ///
+    /// # Errors
+    /// A `validation` [`Problem`] naming every unreadable field by its form name (`time`,
+    /// `gpuCount`, `gpuType`) with what to change.
+    pub fn to_request(&self, defaults: &SlurmDefaults) -> Result<JobRequest, Problem> {
+        fn given(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        }
+        let mut fields = Vec::new();
+        let mut refuse = |field: &str, message: String| {
+            fields.push(FieldError {
+                field: field.into(),
+                message,
+            });
+        };
+        let time_secs = match given(&self.time).map(parse_time) {
+            None => None,
+            Some(Ok(Some(s))) => Some(s),
+            Some(Ok(None)) => {
+                refuse("time", "ask for a time limit, not UNLIMITED".into());
+                None
+            }
+            Some(Err(e)) => {
+                refuse("time", e.to_string());
+                None
+            }
+        };
+        let gpus = match (self.gpu_count, given(&self.gpu_type)) {
+            (0, None) => None,
+            (0, Some(_)) => {
+                refuse("gpuCount", "ask for at least 1 GPU of this type".into());
+                None
+            }
+            (n, ty) => {
+                let text = match ty {
+                    Some(t) => format!("{t}:{n}"),
+                    None => n.to_string(),
+                };
+                match text.parse::<GpuRequest>() {
+                    Ok(g) => Some(g),
+                    Err(e) => {
+                        refuse("gpuType", e.to_string());
+                        None
+                    }
+                }
+            }
+        };
+        if !fields.is_empty() {
+            return Err(Problem::validation(fields));
+        }
+        Ok(JobRequest {
+            partition: given(&self.partition).map(str::to_string),
+            account: given(&self.account).map(str::to_string),
+            time_secs,
+            gpus,
+            gpu_flag: defaults.gpu_flag,
+            sbatch_lines: defaults.sbatch_lines.clone(),
+            setup: defaults.setup.clone(),
+        })
+    }
+
+    /// A refusal of the request ([`check_request`], the launch) with the form's field names:
+    /// the request's `gpus` is the form's `gpuType`.
+    pub fn problem(e: SlurmError) -> Problem {
+        let mut p = Problem::from(e);
+        for f in &mut p.fields {
+            if f.field == "gpus" {
+                f.field = "gpuType".into();
+            }
+        }
+        p
+    }
 }
