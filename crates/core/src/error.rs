@@ -340,6 +340,17 @@ impl From<crate::slurm::SlurmError> for Problem {
                     message: message.clone(),
                 }]);
             }
+            S::Form(fields) => {
+                return Self::validation(
+                    fields
+                        .iter()
+                        .map(|(field, message)| FieldError {
+                            field: (*field).to_string(),
+                            message: message.clone(),
+                        })
+                        .collect(),
+                );
+            }
             S::Parse(_) | S::NeverStarts { .. } => ErrorCode::Validation,
             S::Command { command, .. } if command == "sbatch --test-only" => ErrorCode::Validation,
             S::Cancelled { .. } => ErrorCode::Cancelled,
@@ -376,6 +387,13 @@ mod tests {
         assert_eq!(p.code, ErrorCode::Validation);
         assert_eq!(p.fields[0].field, "gpus");
         assert!(p.fields[0].message.contains("h100"), "{p:?}");
+        let form = Problem::from(SlurmError::Form(vec![
+            ("time", "cannot read the time".into()),
+            ("gpuCount", "ask for at least 1 GPU".into()),
+        ]));
+        assert_eq!(form.code, ErrorCode::Validation);
+        let fields: Vec<_> = form.fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, vec!["time", "gpuCount"]);
         let cancelled = Problem::from(SlurmError::Cancelled {
             job_id: Some("7".into()),
             state: Some("CANCELLED".into()),

@@ -522,7 +522,7 @@ pub async fn check_slurm_request(
     let req = request.to_request(&profile.slurm.unwrap_or_default())?;
     let checked = launch::check(&conn, &req)
         .await
-        .map_err(SlurmRequestForm::problem)?;
+        .map_err(SlurmRequestForm::form_names)?;
     Ok(checked.expected_start)
 }
 
@@ -728,7 +728,7 @@ impl<R: Runtime> Run<R> {
             Ok(l) => l,
             // Stop took the handle and reports the end itself.
             Err(SlurmError::Cancelled { .. }) => return,
-            Err(e) => return self.fail(SlurmRequestForm::problem(e).into()),
+            Err(e) => return self.fail(SlurmRequestForm::form_names(e).into()),
         };
         let c = &launched.connection;
         // Through the login node to node:port (direct-tcpip); the listener survives a reconnect.

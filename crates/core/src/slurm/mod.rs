@@ -92,6 +92,17 @@ pub enum SlurmError {
     /// says what there is and what to do.
     #[error("{0}")]
     NoJob(String),
+    /// Fields of a request form that cannot be read ([`SlurmRequestForm::to_request`]): each the
+    /// field's form name (`time`, `gpuCount`, `gpuType`) and what to change.
+    #[error("{}", form_words(.0))]
+    Form(Vec<(&'static str, String)>),
+}
+
+fn form_words(fields: &[(&'static str, String)]) -> String {
+    match fields {
+        [(_, one)] => one.clone(),
+        _ => format!("{} fields need attention", fields.len()),
+    }
 }
 
 fn reason_suffix(r: &Option<String>) -> String {

@@ -7,7 +7,6 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{ClusterView, GpuFlag, GpuPool, SlurmDefaults, SlurmError};
-use crate::error::{FieldError, Problem};
 
 /// A GPU request: `count` GPUs of `gpu_type` (any type when `None`) on one node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -398,19 +397,14 @@ impl SlurmRequestForm {
     /// lines, setup) around it.
     ///
     /// # Errors
-    /// A `validation` [`Problem`] naming every unreadable field by its form name (`time`,
-    /// `gpuCount`, `gpuType`) with what to change.
-    pub fn to_request(&self, defaults: &SlurmDefaults) -> Result<JobRequest, Problem> {
+    /// [`SlurmError::Form`] naming every unreadable field by its form name (`time`, `gpuCount`,
+    /// `gpuType`) with what to change.
+    pub fn to_request(&self, defaults: &SlurmDefaults) -> Result<JobRequest, SlurmError> {
         fn given(v: &Option<String>) -> Option<&str> {
             v.as_deref().map(str::trim).filter(|v| !v.is_empty())
         }
         let mut fields = Vec::new();
-        let mut refuse = |field: &str, message: String| {
-            fields.push(FieldError {
-                field: field.into(),
-                message,
-            });
-        };
+        let mut refuse = |field: &'static str, message: String| fields.push((field, message));
         let time_secs = match given(&self.time).map(parse_time) {
             None => None,
             Some(Ok(Some(s))) => Some(s),
@@ -444,7 +438,7 @@ impl SlurmRequestForm {
             }
         };
         if !fields.is_empty() {
-            return Err(Problem::validation(fields));
+            return Err(SlurmError::Form(fields));
         }
         Ok(JobRequest {
             partition: given(&self.partition).map(str::to_string),
@@ -459,13 +453,16 @@ impl SlurmRequestForm {
 
     /// A refusal of the request ([`check_request`], the launch) with the form's field names:
     /// the request's `gpus` is the form's `gpuType`.
-    pub fn problem(e: SlurmError) -> Problem {
-        let mut p = Problem::from(e);
-        for f in &mut p.fields {
-            if f.field == "gpus" {
-                f.field = "gpuType".into();
-            }
+    pub fn form_names(e: SlurmError) -> SlurmError {
+        match e {
+            SlurmError::Refused {
+                field: "gpus",
+                message,
+            } => SlurmError::Refused {
+                field: "gpuType",
+                message,
+            },
+            e => e,
         }
-        p
     }
 }

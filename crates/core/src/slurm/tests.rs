@@ -298,9 +298,11 @@ fn form_fields_are_checked_by_name() {
         gpu_count: 0,
         ..SlurmRequestForm::default()
     };
-    let err = bad.to_request(&d).unwrap_err();
-    let fields: Vec<_> = err.fields.iter().map(|f| f.field.as_str()).collect();
-    assert_eq!(fields, vec!["time", "gpuCount"]);
+    let Err(SlurmError::Form(fields)) = bad.to_request(&d) else {
+        panic!("two unreadable fields");
+    };
+    let names: Vec<_> = fields.iter().map(|(f, _)| *f).collect();
+    assert_eq!(names, vec!["time", "gpuCount"]);
     let unlimited = SlurmRequestForm {
         time: Some("UNLIMITED".into()),
         ..SlurmRequestForm::default()
