@@ -154,10 +154,8 @@ pub async fn set_forward_enabled(
     })?;
     if !enabled {
         forwards.stop_rule(&host_id, i, true).await;
-    } else if connection_of(&state, &host_id).is_some() {
-        if !forwards.is_running(&host_id, i) {
-            start(&state, &forwards, &host_id, Some(i), rule.spec).await?;
-        }
+    } else if connection_of(&state, &host_id).is_some() && !forwards.is_running(&host_id, i) {
+        start(&state, &forwards, &host_id, Some(i), rule.spec).await?;
     }
     view(&state, &forwards, &host_id).await
 }
