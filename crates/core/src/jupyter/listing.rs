@@ -184,7 +184,8 @@ fn parse_listing(text: &str) -> Vec<(JupyterServer, Option<Sensitive<String>>)> 
 /// Tunnelbook's records whose process is still the recorded server (stale records are removed:
 /// process gone, or its pid reused by another program) plus the servers Jupyter's own server
 /// files in its runtime directories name (started by hand or by other tools). `configured_env`
-/// is the profile's environment; only [`list_all`] and [`token_for`](super::token_for)'s last resort use it.
+/// is the profile's environment; only [`list_all`] and the last resort of
+/// [`token_for`](super::token_for) use it.
 pub async fn list(
     host: &Host,
     configured_env: Option<&str>,
