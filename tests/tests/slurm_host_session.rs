@@ -28,7 +28,6 @@ use tunnelbook_core::{
         launch,
     },
     ssh::{HostKeyPolicy, NoPrompter},
-    tunnel::ForwardSpec,
 };
 use tunnelbook_testbed::{
     Client, KeyFile, Sshd, SshdOptions, jupyter_venv,
@@ -179,25 +178,19 @@ async fn host_session_detects_slurm_on_connect_and_a_second_home_attaches_and_st
         .unwrap_err();
     assert!(err.to_string().contains("999999"), "{err}");
 
-    // A kernel through home B's forward (through the login node) runs on the job's GPU.
-    let forward = host_b
-        .forward(&ForwardSpec::Local {
-            bind: "127.0.0.1".into(),
-            port: 0,
-            host: found.connection.host.clone(),
-            host_port: found.connection.port,
-        })
-        .await
-        .unwrap();
-    let port = forward.local_addr().unwrap().port();
-    assert!(
-        tunnelbook_core::jupyter::http::wait_answers(
-            forward.local_addr().unwrap(),
+    // A kernel through home B's forward (through the login node, core's one way to reach a
+    // job's JupyterLab: the app's Sessions → Open) runs on the job's GPU.
+    let (forward, local) = host_b
+        .forward_to_jupyter(
+            &found.connection.host,
+            found.connection.port,
             &found.token,
-            Duration::from_secs(60)
+            Duration::from_secs(60),
         )
         .await
-    );
+        .unwrap()
+        .expect("the job's JupyterLab answers through the forward");
+    let port = local.port();
     let kernel = start_kernel(port, &found.token).await;
     let seen = execute(
         port,

@@ -20,7 +20,6 @@ use ts_rs::TS;
 pub use tunnelbook_core::slurm::SlurmRequestForm;
 use tunnelbook_core::{
     host::{Forward, HostSession},
-    profile::ForwardSpec,
     secret::Sensitive,
     slurm::{
         self, GpuPool, JobNews, JobRequest, JobRow, JobWatch, Partition, RUNNING_POLL, Scheduler,
@@ -366,25 +365,11 @@ pub async fn open_slurm_job<R: Runtime>(
     let (host, conn, _) = host_of(&state, &session_id)?;
     let found = launch::find_attachable(&conn, Some(&job_id)).await?;
     let c = &found.connection;
-    let forward = host
-        .forward(&ForwardSpec::Local {
-            bind: "127.0.0.1".into(),
-            port: 0,
-            host: c.host.clone(),
-            host_port: c.port,
-        })
-        .await?;
-    let Some(local) = forward.local_addr() else {
-        forward.close().await;
-        return Err(AppError::new(
-            ErrorCode::Internal,
-            "the forward has no port",
-        ));
-    };
-    if !tunnelbook_core::jupyter::http::wait_answers(local, &found.token, Duration::from_secs(30))
-        .await
-    {
-        forward.close().await;
+    let wait = Duration::from_secs(30);
+    let Some((forward, local)) = host
+        .forward_to_jupyter(&c.host, c.port, &found.token, wait)
+        .await?
+    else {
         return Err(AppError::new(
             ErrorCode::Jupyter,
             format!(
@@ -393,7 +378,7 @@ pub async fn open_slurm_job<R: Runtime>(
                 c.host, c.port
             ),
         ));
-    }
+    };
     let url = notebook::public_url(
         &app,
         &format!(
@@ -732,35 +717,25 @@ impl<R: Runtime> Run<R> {
         };
         let c = &launched.connection;
         // Through the login node to node:port (direct-tcpip); the listener survives a reconnect.
-        let spec = ForwardSpec::Local {
-            bind: "127.0.0.1".into(),
-            port: 0,
-            host: c.host.clone(),
-            host_port: c.port,
-        };
-        let forward = match self.host.forward(&spec).await {
-            Ok(f) => f,
-            Err(e) => return self.fail(e.into()),
-        };
-        let Some(local) = forward.local_addr() else {
-            return self.fail(AppError::new(
-                ErrorCode::Internal,
-                "the forward has no port",
-            ));
-        };
-        if !tunnelbook_core::jupyter::http::wait_answers(local, &token, Duration::from_secs(60))
+        let wait = Duration::from_secs(60);
+        let (forward, local) = match self
+            .host
+            .forward_to_jupyter(&c.host, c.port, &token, wait)
             .await
         {
-            forward.close().await;
-            return self.fail(AppError::new(
-                ErrorCode::Jupyter,
-                format!(
-                    "JupyterLab of job {} does not answer through {}:{}; the job keeps running \
-                     (stop it here, or `tunnelbook down`)",
-                    c.job_id, c.host, c.port
-                ),
-            ));
-        }
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                return self.fail(AppError::new(
+                    ErrorCode::Jupyter,
+                    format!(
+                        "JupyterLab of job {} does not answer through {}:{}; the job keeps running \
+                         (stop it here, or `tunnelbook down`)",
+                        c.job_id, c.host, c.port
+                    ),
+                ));
+            }
+            Err(e) => return self.fail(e.into()),
+        };
         let url = format!(
             "http://127.0.0.1:{}/lab?token={}",
             local.port(),

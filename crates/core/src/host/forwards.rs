@@ -6,16 +6,22 @@
 
 use std::{
     collections::HashMap,
+    net::{Ipv4Addr, SocketAddr},
     sync::{
         Mutex, MutexGuard,
         atomic::{AtomicU32, Ordering},
     },
+    time::Duration,
 };
 
 use serde::Serialize;
 
 use super::{Forward, HostSession};
-use crate::tunnel::{ForwardRule, ForwardSpec, TunnelError};
+use crate::{
+    jupyter::http::wait_answers,
+    secret::Sensitive,
+    tunnel::{ForwardRule, ForwardSpec, TunnelError},
+};
 
 /// Live counters of a running forward.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -277,6 +283,46 @@ impl Forwards {
                 .into_iter()
                 .map(|(id, r)| running_view(id, r))
                 .collect(),
+        }
+    }
+}
+
+impl HostSession {
+    /// Forwards a free loopback port to a JupyterLab at `host:port` as the host sees it (a SLURM
+    /// job's compute node, through the login node; the listener survives reconnects) and waits
+    /// up to `wait` for it to answer with `token`. `Ok(None)` when it did not answer in time (the
+    /// forward is closed then).
+    ///
+    /// # Errors
+    /// The forward cannot start.
+    pub async fn forward_to_jupyter(
+        &self,
+        host: &str,
+        port: u16,
+        token: &Sensitive<String>,
+        wait: Duration,
+    ) -> Result<Option<(Forward, SocketAddr)>, TunnelError> {
+        let forward = self
+            .forward(&ForwardSpec::Local {
+                bind: "127.0.0.1".into(),
+                port: 0,
+                host: host.to_string(),
+                host_port: port,
+            })
+            .await?;
+        let Some(local) = forward.local_addr() else {
+            forward.close().await;
+            return Err(TunnelError::Listen {
+                bind: Ipv4Addr::LOCALHOST.into(),
+                port: 0,
+                source: std::io::Error::other("the forward has no port"),
+            });
+        };
+        if wait_answers(local, token, wait).await {
+            Ok(Some((forward, local)))
+        } else {
+            forward.close().await;
+            Ok(None)
         }
     }
 }
