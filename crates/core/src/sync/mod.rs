@@ -209,6 +209,33 @@ impl Project {
         })
     }
 
+    /// The project of the local folder `folder` on host `host` where `open` and the app's Open
+    /// notebook… put it: at `remote_dir`, or by default the folder of the same name in the
+    /// host's projects folder ([`SyncSettings::projects_dir`]), resolved on `sftp`. Returns it
+    /// with the projects folder (absolute), for [`Project::server_root`].
+    ///
+    /// # Errors
+    /// Those of [`Project::open`].
+    pub fn on_host(
+        home: &Path,
+        host: &str,
+        folder: &Path,
+        sftp: &Sftp,
+        remote_dir: Option<&str>,
+        settings: SyncSettings,
+    ) -> Result<(Project, String), SyncError> {
+        let projects_dir = settings.projects_dir(host);
+        let remote_root = sftp.resolve(&remote_dir.map(str::to_string).unwrap_or_else(|| {
+            let name = folder
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "notebook".into());
+            sftp::join(&projects_dir, &name)
+        }));
+        let project = Project::open(home, host, folder, &remote_root, settings)?;
+        Ok((project, sftp.resolve(&projects_dir)))
+    }
+
     /// The local folder (absolute).
     pub fn local_root(&self) -> &Path {
         &self.local_root
