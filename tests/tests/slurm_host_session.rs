@@ -22,11 +22,7 @@ use tunnelbook_core::{
     host::{HostSession, HostSpec},
     profile::{Profile, ProfileStore, scheduler::Scheduler},
     session::{ReconnectPolicy, SessionHost},
-    slurm::{
-        JobRequest,
-        job::{self, JupyterJob},
-        launch,
-    },
+    slurm::{JobRequest, job::JupyterJob, launch},
     ssh::{HostKeyPolicy, NoPrompter},
 };
 use tunnelbook_testbed::{
@@ -205,16 +201,14 @@ async fn host_session_detects_slurm_on_connect_and_a_second_home_attaches_and_st
     assert!(["2", "3"].contains(&cuda), "v100s are GPUs 2 and 3: {seen}");
 
     // Core's stop of a listed job (the app's Sessions → Stop, `down`): CANCELLED, confirmed.
-    let listed = job::list(&conn_b)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|j| j.row.id == job_id)
-        .unwrap();
-    let state = launch::stop_listed(&conn_b, &listed, Duration::from_secs(60))
+    let state = launch::stop_job(&conn_b, &job_id, Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(state, "CANCELLED");
+    let err = launch::stop_job(&conn_b, "999999", Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not a Tunnelbook job"), "{err}");
     assert_eq!(slurm.job_state(&job_id), "CANCELLED");
     forward.close().await;
     host_b.close().await;

@@ -431,19 +431,7 @@ pub async fn stop_slurm_job<R: Runtime>(
         return stop_slurm_notebook(app, state, session_id).await;
     }
     let (_, conn, _) = host_of(&state, &session_id)?;
-    let end = async {
-        let j = job::list(&conn)
-            .await?
-            .into_iter()
-            .find(|j| j.row.id == job_id)
-            .ok_or_else(|| {
-                SlurmError::NoJob(format!(
-                    "job {job_id} is not a Tunnelbook job of yours in the queue (it ended already)"
-                ))
-            })?;
-        launch::stop_listed(&conn, &j, Duration::from_secs(60)).await
-    }
-    .await;
+    let end = launch::stop_job(&conn, &job_id, Duration::from_secs(60)).await;
     if let Some(o) = opened {
         o.forward.close().await;
     }
