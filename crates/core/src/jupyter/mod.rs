@@ -29,7 +29,7 @@ pub use self::{
         environments_with_modules, install, launch_candidates, parse_environments,
     },
     host::Host,
-    launch::{EndpointChoice, LaunchSpec, Launched, launch, new_token},
+    launch::{DEFER_SLOW_IMPORTS_PY, EndpointChoice, LaunchSpec, Launched, launch, new_token},
     ports::PortBook,
     servers::{
         Attached, TokenStore, attach, attach_over, check_answers, find, find_with_token,
