@@ -29,12 +29,6 @@ pub const LIMIT: u64 = 2_000_000_000;
 /// The drag icon (the app's icon).
 const ICON: &[u8] = include_bytes!("../icons/32x32.png");
 
-/// The name a drag's local copy gets: drag-rs offers `file://` URIs without escaping, so a `%`,
-/// `#` or `?` in a name would send the drop target looking for another file; those become `_`.
-pub fn local_name(name: &str) -> String {
-    name.replace(['%', '#', '?'], "_")
-}
-
 /// The sentence a too-big drag out gets: what, how big, what to do instead.
 pub fn too_big(name: &str, bytes: u64) -> String {
     format!(
@@ -91,12 +85,15 @@ impl Prepared {
 ///
 /// Errors: the platform has no cache folder.
 pub fn staging<R: Runtime>(app: &AppHandle<R>) -> Result<PathBuf, AppError> {
-    app.path().app_cache_dir().map(|d| d.join(DIR)).map_err(|e| {
-        AppError::new(
-            ErrorCode::Internal,
-            format!("no cache folder to prepare the drag in: {e}"),
-        )
-    })
+    app.path()
+        .app_cache_dir()
+        .map(|d| d.join(DIR))
+        .map_err(|e| {
+            AppError::new(
+                ErrorCode::Internal,
+                format!("no cache folder to prepare the drag in: {e}"),
+            )
+        })
 }
 
 /// Removes every drag-out copy (at quit, and at start for those of a run that did not quit).
@@ -126,7 +123,12 @@ pub async fn start<R: Runtime>(window: tauri::Window<R>, local: PathBuf) -> Resu
         .run_on_main_thread(move || {
             let _ = tx.send(start_here(&w, local));
         })
-        .map_err(|e| AppError::new(ErrorCode::Internal, format!("the drag could not start: {e}")))?;
+        .map_err(|e| {
+            AppError::new(
+                ErrorCode::Internal,
+                format!("the drag could not start: {e}"),
+            )
+        })?;
     rx.await.map_err(|_| {
         AppError::new(
             ErrorCode::Internal,
@@ -136,8 +138,12 @@ pub async fn start<R: Runtime>(window: tauri::Window<R>, local: PathBuf) -> Resu
 }
 
 fn start_here<R: Runtime>(window: &tauri::Window<R>, local: PathBuf) -> Result<bool, AppError> {
-    let failed =
-        |e: &dyn std::fmt::Display| AppError::new(ErrorCode::Internal, format!("the drag could not start: {e}"));
+    let failed = |e: &dyn std::fmt::Display| {
+        AppError::new(
+            ErrorCode::Internal,
+            format!("the drag could not start: {e}"),
+        )
+    };
     #[cfg(target_os = "linux")]
     let native = {
         let native = window.gtk_window().map_err(|e| failed(&e))?;
@@ -154,13 +160,48 @@ fn start_here<R: Runtime>(window: &tauri::Window<R>, local: PathBuf) -> Result<b
     let native = window.clone();
     drag::start_drag(
         &native,
-        drag::DragItem::Files(vec![local]),
+        drag::DragItem::Files(vec![local.clone()]),
         drag::Image::Raw(ICON.to_vec()),
         |result, _| tracing::debug!(?result, "drag out ended"),
         drag::Options::default(),
     )
     .map_err(|e| failed(&e))?;
+    #[cfg(target_os = "linux")]
+    gtk_uris::keep_answering(&native, &local);
     Ok(true)
+}
+
+/// drag-rs (2.1) answers the drop target's request for the dragged files only until the drop is
+/// sent, and with unescaped `file://` URIs: a target that asks once the file is dropped (GTK's
+/// `DestDefaults::ALL`, Qt apps) got nothing, and a name with `%` or `#` named another file.
+/// This answer stays, with URIs escaped by GLib, until the next drag replaces it.
+#[cfg(target_os = "linux")]
+mod gtk_uris {
+    use std::{cell::RefCell, path::Path};
+
+    use gtk::{glib::SignalHandlerId, prelude::*};
+
+    thread_local! {
+        // The main thread's current answer: the window and its `drag-data-get` handler.
+        static ANSWER: RefCell<Option<(gtk::ApplicationWindow, SignalHandlerId)>> =
+            const { RefCell::new(None) };
+    }
+
+    /// Answers requests for the dragged data with `local`'s URI (connected after drag-rs's
+    /// handler, so it runs last and its data is what the target gets).
+    pub fn keep_answering(window: &gtk::ApplicationWindow, local: &Path) {
+        let Ok(uri) = gtk::glib::filename_to_uri(local, None) else {
+            return;
+        };
+        let id = window.connect_drag_data_get(move |_, _, data, _, _| {
+            data.set_uris(&[uri.as_str()]);
+        });
+        ANSWER.with(|a| {
+            if let Some((w, old)) = a.borrow_mut().replace((window.clone(), id)) {
+                w.disconnect(old);
+            }
+        });
+    }
 }
 
 /// Whether the left mouse button is down now (GDK asks the X server / compositor).
@@ -170,7 +211,11 @@ fn button_held(window: &gtk::ApplicationWindow) -> bool {
     let Some(gdk_window) = window.window() else {
         return true;
     };
-    let Some(pointer) = gdk_window.display().default_seat().and_then(|s| s.pointer()) else {
+    let Some(pointer) = gdk_window
+        .display()
+        .default_seat()
+        .and_then(|s| s.pointer())
+    else {
         return true;
     };
     let (_, _, _, mask) = gdk_window.device_position(&pointer);
@@ -199,7 +244,6 @@ mod tests {
              save it."
         );
         assert_eq!(size(999), "999 B");
-        assert_eq!(local_name("run #3 (100%).csv"), "run _3 (100_).csv");
     }
 
     #[test]

@@ -45,7 +45,7 @@ def on_received(widget, context, _x, _y, data, _info, time):
 
 
 win = Gtk.Window(title="Drop target")
-win.set_default_size(240, 240)
+win.set_default_size(160, 240)
 win.move(x, y)
 label = Gtk.Label(label="Drop files here")
 win.add(label)

@@ -135,7 +135,7 @@ async function main() {
   const box = await startBed();
   const remoteHome = `/home/${BED_USER}`;
   // Leftovers of an earlier failed run.
-  for (const f of ['upload-me.bin', 'results.csv', 'results-final.csv', 'drag-me.bin', 'drag-dir']) rmSync(join(remoteHome, f), { recursive: true, force: true });
+  for (const f of ['upload-me.bin', 'results.csv', 'results-final.csv', 'drag me #1.bin', 'drag-dir']) rmSync(join(remoteHome, f), { recursive: true, force: true });
   // A file on the host to download.
   const results = 'epoch,loss\n1,0.93\n2,0.41\n3,0.22\n';
   writeFileSync(join(remoteHome, 'results.csv'), results);
@@ -204,29 +204,35 @@ async function main() {
   // text/uri-list and copies what is dropped into a folder, as a file manager does
   // (drop-target.py) — land there byte for byte.
   const dragBody = noise(5 * 1024 * 1024 + 3);
-  writeFileSync(join(remoteHome, 'drag-me.bin'), dragBody);
+  writeFileSync(join(remoteHome, 'drag me #1.bin'), dragBody);
   mkdirSync(join(remoteHome, 'drag-dir/sub'), { recursive: true });
   writeFileSync(join(remoteHome, 'drag-dir/a.txt'), 'first\n');
   writeFileSync(join(remoteHome, 'drag-dir/sub/b.bin'), noise(70000));
-  for (const f of ['drag-me.bin', 'drag-dir', 'drag-dir/a.txt', 'drag-dir/sub', 'drag-dir/sub/b.bin']) chownSync(join(remoteHome, f), uid, statSync(remoteHome).gid);
+  for (const f of ['drag me #1.bin', 'drag-dir', 'drag-dir/a.txt', 'drag-dir/sub', 'drag-dir/sub/b.bin']) chownSync(join(remoteHome, f), uid, statSync(remoteHome).gid);
   await click(await find('xpath', button('Refresh')));
-  await waitFor('drag-me.bin listed', () => find('xpath', row('drag-me.bin')), 30000);
+  await waitFor('drag me #1.bin listed', () => find('xpath', row('drag me #1.bin')), 30000);
   await waitFor('drag-dir listed', () => find('xpath', row('drag-dir')), 30000);
   const hint = await text(await find('css selector', '[data-testid="drag-hint"]'));
   if (!hint.startsWith('Drag out to save')) throw new Error(`the drag hint: ${hint}`);
   const dropDir = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-files-drop-'));
-  dropTarget = spawn('/usr/bin/python3', [join(root, 'tests/e2e-app/drop-target.py'), dropDir, '1010', '600'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  dropTarget = spawn('/usr/bin/python3', [join(root, 'tests/e2e-app/drop-target.py'), dropDir, '1110', '560'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const dropped = [];
   createInterface({ input: dropTarget.stdout }).on('line', (l) => dropped.push(l));
   await waitFor('the drop target', () => dropped.includes('ready'), 20000);
   const appWindow = execFileSync('xdotool', ['search', '--onlyvisible', '--name', '^Tunnelbook$']).toString().trim().split('\n')[0];
+  // Without a window manager, a closed GTK file dialog of the steps above can stay mapped over
+  // the app: raise the app (the drop target sits to its right, on no other window).
+  execFileSync('xdotool', ['windowraise', appWindow]);
   const geometry = Object.fromEntries(execFileSync('xdotool', ['getwindowgeometry', '--shell', appWindow]).toString().trim().split('\n').map((l) => l.split('=')));
   const xdo = (...args) => execFileSync('xdotool', args.map(String));
-  for (const name of ['drag-me.bin', 'drag-dir']) {
+  for (const name of ['drag me #1.bin', 'drag-dir']) {
     // Press on the row's size cell, move past the drag threshold (the page's dragstart: the app
     // downloads the file, then starts the native drag under the held button), then over the
     // target in steps, and let go.
-    const cell = await wd('GET', s(`/element/${await find('xpath', `${row(name)}/td[2]`)}/rect`));
+    const cell = await wd('POST', s('/execute/sync'), {
+      script: 'const c = arguments[0]; c.scrollIntoView({ block: "center" }); const b = c.getBoundingClientRect(); return { x: b.x, y: b.y, width: b.width, height: b.height };',
+      args: [{ [ELEMENT]: await find('xpath', `${row(name)}/td[2]`) }],
+    });
     const x = Math.round(Number(geometry.X) + cell.x + cell.width / 2);
     const y = Math.round(Number(geometry.Y) + cell.y + cell.height / 2);
     xdo('mousemove', x, y);
@@ -242,7 +248,7 @@ async function main() {
       return t.includes(`Preparing ${name}`) && t.includes('ready to drop');
     }, 30000);
     await sleep(700);
-    const [tx, ty] = [1130, 720];
+    const [tx, ty] = [1195, 680];
     for (let i = 1; i <= 12; i++) {
       xdo('mousemove', Math.round(x + 30 + ((tx - x - 30) * i) / 12), Math.round(y + 18 + ((ty - y - 18) * i) / 12));
       await sleep(100);
@@ -252,16 +258,16 @@ async function main() {
     await waitFor(`${name} dropped on the target`, () => dropped.some((l) => l === `dropped ${name}` || l.startsWith('error')), 20000);
     if (!dropped.includes(`dropped ${name}`)) throw new Error(`the drop target says: ${dropped.join(' | ')}`);
   }
-  const got = readFileSync(join(dropDir, 'drag-me.bin'));
+  const got = readFileSync(join(dropDir, 'drag me #1.bin'));
   if (!got.equals(dragBody)) throw new Error(`the dragged-out file differs (${got.length} bytes dropped, ${dragBody.length} on the host)`);
   if (readFileSync(join(dropDir, 'drag-dir/a.txt'), 'utf8') !== 'first\n' || !readFileSync(join(dropDir, 'drag-dir/sub/b.bin')).equals(noise(70000))) throw new Error('the dragged-out folder differs from the host\'s');
   const dragCache = join(userHome, '.cache/dev.tunnelbook.app/drag-out');
   if (!existsSync(dragCache)) throw new Error(`the drag-out copies are not in ${dragCache}`);
-  step(`drag out: drag-me.bin (${dragBody.length} bytes) and the folder drag-dir/ dragged from their rows onto a GTK drop target landed there byte for byte (hint: "${hint}")`);
+  step(`drag out: "drag me #1.bin" (${dragBody.length} bytes) and the folder drag-dir/ dragged from their rows onto a GTK drop target landed there byte for byte (hint: "${hint}")`);
   dropTarget.kill('SIGTERM');
   dropTarget = null;
   rmSync(dropDir, { recursive: true, force: true });
-  for (const f of ['drag-me.bin', 'drag-dir']) rmSync(join(remoteHome, f), { recursive: true, force: true });
+  for (const f of ['drag me #1.bin', 'drag-dir']) rmSync(join(remoteHome, f), { recursive: true, force: true });
   await click(await find('xpath', button('Refresh')));
 
   // 4. Rename on the host.

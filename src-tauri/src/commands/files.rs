@@ -354,6 +354,7 @@ pub async fn drag_out<R: Runtime>(
     sftp.close();
     let (name, local) = local?;
     let started = drag_out::start(window, local.clone()).await?;
+    tracing::info!(started, "drag out ready");
     Ok(DragOut {
         name,
         started,
@@ -370,12 +371,16 @@ async fn prepare<R: Runtime>(
     path: &str,
 ) -> Result<(String, PathBuf), AppError> {
     let remote = sftp.resolve(path);
-    let entry = sftp.stat(&remote).await.map_err(files_error)?.ok_or_else(|| {
-        AppError::new(
-            ErrorCode::NotFound,
-            format!("{remote} is not on the host any more: refresh the folder"),
-        )
-    })?;
+    let entry = sftp
+        .stat(&remote)
+        .await
+        .map_err(files_error)?
+        .ok_or_else(|| {
+            AppError::new(
+                ErrorCode::NotFound,
+                format!("{remote} is not on the host any more: refresh the folder"),
+            )
+        })?;
     let name = entry.name.clone();
     if !entry.is_dir {
         if entry.size > drag_out::LIMIT {
@@ -389,7 +394,7 @@ async fn prepare<R: Runtime>(
         }
     }
     let staging = drag_out::staging(app)?;
-    let local = crate::download::stage(&staging, Path::new(&drag_out::local_name(&name))).map_err(|e| {
+    let local = crate::download::stage(&staging, Path::new(&name)).map_err(|e| {
         AppError::new(
             ErrorCode::Internal,
             format!("cannot make a folder to prepare the drag in: {e}"),
@@ -415,7 +420,15 @@ async fn prepare<R: Runtime>(
             () = guard => Err(SftpError::Cancelled),
         }
     };
-    let r = with_progress(app, session_id, "drag", name.clone(), progress.clone(), work).await;
+    let r = with_progress(
+        app,
+        session_id,
+        "drag",
+        name.clone(),
+        progress.clone(),
+        work,
+    )
+    .await;
     if let Err(e) = r {
         let _ = std::fs::remove_dir_all(&dir);
         if too_big.load(std::sync::atomic::Ordering::Relaxed) {
@@ -426,16 +439,6 @@ async fn prepare<R: Runtime>(
             ));
         }
         return Err(e);
-    }
-    // `get_tree` wrote it under its remote name.
-    let fetched = dir.join(&name);
-    if fetched != local {
-        std::fs::rename(&fetched, &local).map_err(|e| {
-            AppError::new(
-                ErrorCode::Internal,
-                format!("cannot prepare {name} for the drag: {e}"),
-            )
-        })?;
     }
     if !entry.is_dir {
         prepared.put(session_id, &remote, local.clone(), entry.size, entry.mtime);

@@ -4,6 +4,7 @@ import type { AppPaths } from './AppPaths';
 import type { EnvironmentView } from './EnvironmentView';
 import type { ErrorCode } from './ErrorCode';
 import type { ExecOutput } from './ExecOutput';
+import type { DragOut } from './DragOut';
 import type { FilesListing } from './FilesListing';
 import type { FilesProgress } from './FilesProgress';
 import type { ForwardRule } from './ForwardRule';
@@ -150,6 +151,8 @@ export function commands(invoke: Invoke) {
     uploadPaths: (sessionId: string, dir: string, paths: string[]) => invoke<number>('upload_paths', { sessionId, dir, paths }),
     /** "Download": asks where to save the remote file `path` (its name suggested), then downloads it there; returns the local path (`None` when the dialog was cancelled). */
     downloadFile: (sessionId: string, path: string) => invoke<string | null>('download_file', { sessionId, path }),
+    /** A row dragged out of the Files view. */
+    dragOut: (sessionId: string, path: string) => invoke<DragOut>('drag_out', { sessionId, path }),
     /** Asks for a notebook (`.ipynb`) in a file picker; `None` when cancelled. */
     pickNotebook: () => invoke<string | null>('pick_notebook'),
     /** Opens the local notebook `path` on session `session_id`'s host (GPU and environment as for a launch: `None` takes the host's saved choices); returns the project's id at once. Progress comes as [`PROJECT_EVENT`]s. */
