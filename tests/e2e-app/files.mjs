@@ -135,7 +135,7 @@ async function main() {
   const box = await startBed();
   const remoteHome = `/home/${BED_USER}`;
   // Leftovers of an earlier failed run.
-  for (const f of ['upload-me.bin', 'results.csv', 'results-final.csv', 'drag me #1.bin', 'drag-dir']) rmSync(join(remoteHome, f), { recursive: true, force: true });
+  for (const f of ['upload-me.bin', 'results.csv', 'results-final.csv', 'drag me #1.bin', 'drag-dir', 'big-drag.bin']) rmSync(join(remoteHome, f), { recursive: true, force: true });
   // A file on the host to download.
   const results = 'epoch,loss\n1,0.93\n2,0.41\n3,0.22\n';
   writeFileSync(join(remoteHome, 'results.csv'), results);
@@ -197,6 +197,8 @@ async function main() {
   await waitFor('the download at the chosen place', () => existsSync(savedTo) && readFileSync(savedTo, 'utf8') === results, 30000);
   await waitFor('the download notice', async () => (await text(await find('css selector', '[data-testid="files-notice"]'))).includes(`Downloaded results.csv to ${savedTo}`));
   step('Download saved results.csv where the save dialog said, byte for byte');
+  // The view from its title: the drag-out hint, the download's notice and progress, the rows.
+  await wd('POST', s('/execute/sync'), { script: 'document.getElementById("files-title").scrollIntoView(); return 1;', args: [] });
   await shot('files.png');
 
   // 3b. Drag out: a file row, then a folder row, dragged out of the window as a user does
@@ -225,10 +227,9 @@ async function main() {
   execFileSync('xdotool', ['windowraise', appWindow]);
   const geometry = Object.fromEntries(execFileSync('xdotool', ['getwindowgeometry', '--shell', appWindow]).toString().trim().split('\n').map((l) => l.split('=')));
   const xdo = (...args) => execFileSync('xdotool', args.map(String));
-  for (const name of ['drag me #1.bin', 'drag-dir']) {
-    // Press on the row's size cell, move past the drag threshold (the page's dragstart: the app
-    // downloads the file, then starts the native drag under the held button), then over the
-    // target in steps, and let go.
+  // Press on a row's size cell and move past the drag threshold (the page's dragstart: the app
+  // downloads the file, then starts the native drag under the held button).
+  const pressAndMove = async (name, pause = 80) => {
     const cell = await wd('POST', s('/execute/sync'), {
       script: 'const c = arguments[0]; c.scrollIntoView({ block: "center" }); const b = c.getBoundingClientRect(); return { x: b.x, y: b.y, width: b.width, height: b.height };',
       args: [{ [ELEMENT]: await find('xpath', `${row(name)}/td[2]`) }],
@@ -241,22 +242,30 @@ async function main() {
     await sleep(200);
     for (let i = 1; i <= 6; i++) {
       xdo('mousemove', x + 5 * i, y + 3 * i);
-      await sleep(80);
+      await sleep(pause);
     }
-    await waitFor(`${name} prepared for the drag`, async () => {
-      const t = await text(await find('css selector', '[data-testid="files-progress"]')).catch(() => '');
-      return t.includes(`Preparing ${name}`) && t.includes('ready to drop');
-    }, 30000);
-    await sleep(700);
+    return [x + 30, y + 18];
+  };
+  // …then over the target in steps, and let go.
+  const carryAndDrop = async ([x, y], name) => {
     const [tx, ty] = [1195, 680];
     for (let i = 1; i <= 12; i++) {
-      xdo('mousemove', Math.round(x + 30 + ((tx - x - 30) * i) / 12), Math.round(y + 18 + ((ty - y - 18) * i) / 12));
+      xdo('mousemove', Math.round(x + ((tx - x) * i) / 12), Math.round(y + ((ty - y) * i) / 12));
       await sleep(100);
     }
     await sleep(600);
     xdo('mouseup', 1);
     await waitFor(`${name} dropped on the target`, () => dropped.some((l) => l === `dropped ${name}` || l.startsWith('error')), 20000);
     if (!dropped.includes(`dropped ${name}`)) throw new Error(`the drop target says: ${dropped.join(' | ')}`);
+  };
+  for (const name of ['drag me #1.bin', 'drag-dir']) {
+    const at = await pressAndMove(name);
+    await waitFor(`${name} prepared for the drag`, async () => {
+      const t = await text(await find('css selector', '[data-testid="files-progress"]')).catch(() => '');
+      return t.includes(`Preparing ${name}`) && t.includes('ready to drop');
+    }, 30000);
+    await sleep(700);
+    await carryAndDrop(at, name);
   }
   const got = readFileSync(join(dropDir, 'drag me #1.bin'));
   if (!got.equals(dragBody)) throw new Error(`the dragged-out file differs (${got.length} bytes dropped, ${dragBody.length} on the host)`);
@@ -264,10 +273,31 @@ async function main() {
   const dragCache = join(userHome, '.cache/dev.tunnelbook.app/drag-out');
   if (!existsSync(dragCache)) throw new Error(`the drag-out copies are not in ${dragCache}`);
   step(`drag out: "drag me #1.bin" (${dragBody.length} bytes) and the folder drag-dir/ dragged from their rows onto a GTK drop target landed there byte for byte (hint: "${hint}")`);
+
+  // Let go before the file is ready (40 MB, released at once): nothing is dropped and the view
+  // says it is ready; the next drag of it starts from the same copy (no second download) and lands.
+  const bigBody = noise(40 * 1024 * 1024);
+  writeFileSync(join(remoteHome, 'big-drag.bin'), bigBody);
+  chownSync(join(remoteHome, 'big-drag.bin'), uid, statSync(remoteHome).gid);
+  await click(await find('xpath', button('Refresh')));
+  await waitFor('big-drag.bin listed', () => find('xpath', row('big-drag.bin')), 30000);
+  const droppedBefore = dropped.length;
+  await pressAndMove('big-drag.bin', 10);
+  xdo('mouseup', 1);
+  const readyNotice = 'big-drag.bin is ready: drag it again and drop it where it should go';
+  await waitFor('the "ready: drag it again" notice', async () => (await text(await find('css selector', '[data-testid="files-notice"]')).catch(() => '')) === readyNotice, 60000);
+  if (dropped.length !== droppedBefore) throw new Error(`dropped although let go early: ${dropped.join(' | ')}`);
+  const at = await pressAndMove('big-drag.bin');
+  await sleep(1000);
+  await carryAndDrop(at, 'big-drag.bin');
+  if (!readFileSync(join(dropDir, 'big-drag.bin')).equals(bigBody)) throw new Error('the dragged-out big-drag.bin differs from the host\'s');
+  const copies = readdirSync(dragCache).filter((d) => existsSync(join(dragCache, d, 'big-drag.bin')));
+  if (copies.length !== 1) throw new Error(`big-drag.bin was prepared ${copies.length} times`);
+  step(`let go before big-drag.bin (${bigBody.length} bytes) was ready: nothing dropped, "${readyNotice}"; the next drag used the same copy and landed byte for byte`);
   dropTarget.kill('SIGTERM');
   dropTarget = null;
   rmSync(dropDir, { recursive: true, force: true });
-  for (const f of ['drag me #1.bin', 'drag-dir']) rmSync(join(remoteHome, f), { recursive: true, force: true });
+  for (const f of ['drag me #1.bin', 'drag-dir', 'big-drag.bin']) rmSync(join(remoteHome, f), { recursive: true, force: true });
   await click(await find('xpath', button('Refresh')));
 
   // 4. Rename on the host.
