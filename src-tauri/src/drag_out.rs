@@ -57,7 +57,12 @@ fn size(bytes: u64) -> String {
 /// modification time they were copied at: dragging the same unchanged file again (after the
 /// button was let go while it was prepared) starts at once.
 #[derive(Default)]
-pub struct Prepared(Mutex<HashMap<(String, String), (PathBuf, u64, u32)>>);
+pub struct Prepared(Mutex<HashMap<PreparedKey, PreparedCopy>>);
+
+/// A session id and a remote path.
+type PreparedKey = (String, String);
+/// The local copy, and the remote size and modification time it was copied at.
+type PreparedCopy = (PathBuf, u64, u32);
 
 impl Prepared {
     /// The local copy of `remote` on `session`, when it is still there and the remote file still
