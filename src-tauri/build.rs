@@ -61,6 +61,7 @@ const COMMANDS: &[&str] = &[
     "upload_files",
     "upload_paths",
     "download_file",
+    "drag_out",
     // "Open notebook…".
     "pick_notebook",
     "open_local_notebook",

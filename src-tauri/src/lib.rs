@@ -6,6 +6,7 @@
 
 pub mod commands;
 pub mod download;
+pub mod drag_out;
 pub mod error;
 pub mod launch;
 pub mod prompt;
@@ -56,6 +57,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
     builder
         .manage(tray::TrayState::default())
         .manage(commands::tunnels::Forwards::default())
+        .manage(drag_out::Prepared::default())
         .invoke_handler(tauri::generate_handler![
             commands::hosts::list_hosts,
             commands::hosts::save_host,
@@ -115,6 +117,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
             commands::files::upload_files,
             commands::files::upload_paths,
             commands::files::download_file,
+            commands::files::drag_out,
             commands::projects::pick_notebook,
             commands::projects::open_local_notebook,
             commands::projects::bring_back_now,
@@ -205,6 +208,8 @@ pub fn run() {
             let args: Vec<String> = std::env::args().collect();
             let cwd = std::env::current_dir().unwrap_or_default();
             commands::projects::requested(app.handle(), &args, &cwd);
+            // Drag-out copies of a run that did not quit cleanly.
+            drag_out::clean(app.handle());
             create_main_window(app.handle())?;
             Ok(tray::setup(app.handle())?)
         })

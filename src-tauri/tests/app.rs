@@ -337,6 +337,7 @@ fn export_bindings() {
     // The Files view.
     tunnelbook_app::commands::files::FilesListing::export_all(&cfg).unwrap();
     tunnelbook_app::commands::files::FilesProgress::export_all(&cfg).unwrap();
+    tunnelbook_app::commands::files::DragOut::export_all(&cfg).unwrap();
     tunnelbook_app::commands::projects::ProjectEvent::export_all(&cfg).unwrap();
     tunnelbook_app::commands::projects::ProjectSummary::export_all(&cfg).unwrap();
     // Terminal tabs (issue 23).

@@ -1,6 +1,7 @@
 // Generated from the Rust source by src-tauri/tests/contract (scripts/check-bindings.sh). Do not edit.
 
 import type { AppPaths } from './AppPaths';
+import type { DragOut } from './DragOut';
 import type { EnvironmentView } from './EnvironmentView';
 import type { ErrorCode } from './ErrorCode';
 import type { ExecOutput } from './ExecOutput';
@@ -150,6 +151,8 @@ export function commands(invoke: Invoke) {
     uploadPaths: (sessionId: string, dir: string, paths: string[]) => invoke<number>('upload_paths', { sessionId, dir, paths }),
     /** "Download": asks where to save the remote file `path` (its name suggested), then downloads it there; returns the local path (`None` when the dialog was cancelled). */
     downloadFile: (sessionId: string, path: string) => invoke<string | null>('download_file', { sessionId, path }),
+    /** A row dragged out of the Files view: downloads the remote file or folder `path` (with [`FILES_PROGRESS_EVENT`]s, direction `drag`) into a private folder of the app's cache, then starts the native drag of that copy from `window` while the mouse button is still held, so the desktop, a file manager or another app gets the file where it is dropped. An unchanged file prepared before is not downloaded again.  Errors: `NotFound` (no such remote path), `Validation` (over [`drag_out::LIMIT`] bytes: the message says to use Download), the SFTP errors of a download, `Internal` (no drag possible). */
+    dragOut: (sessionId: string, path: string) => invoke<DragOut>('drag_out', { sessionId, path }),
     /** Asks for a notebook (`.ipynb`) in a file picker; `None` when cancelled. */
     pickNotebook: () => invoke<string | null>('pick_notebook'),
     /** Opens the local notebook `path` on session `session_id`'s host (GPU and environment as for a launch: `None` takes the host's saved choices); returns the project's id at once. Progress comes as [`PROJECT_EVENT`]s. */

@@ -127,6 +127,7 @@ export const filesBackend = {
   uploadPicked: vi.fn(),
   uploadPaths: vi.fn(),
   download: vi.fn(),
+  dragOut: vi.fn(),
   pickNotebook: vi.fn(),
   openLocalNotebook: vi.fn(),
   bringBackNow: vi.fn(),
