@@ -79,6 +79,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
             commands::sessions::close_session,
             commands::notebook::open_notebook,
             commands::notebook::open_in_browser,
+            commands::notebook::browser_link,
             commands::jupyter::list_environments,
             commands::jupyter::install_jupyter,
             commands::jupyter::launch_notebook,
@@ -208,7 +209,8 @@ pub fn run() {
             create_main_window(app.handle())?;
             Ok(tray::setup(app.handle())?)
         })
-        // Closing the main window keeps the app (sessions, tunnels) running in the tray.
+        // Closing the main window keeps the app (sessions, tunnels) running in the tray, or quits
+        // (asking about running notebooks) where no tray is shown (tray::on_main_close).
         .on_window_event(|window, event| {
             if let tauri::WindowEvent::CloseRequested { api, .. } = event
                 && window.label() == MAIN_WINDOW

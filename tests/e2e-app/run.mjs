@@ -319,7 +319,7 @@ async function main() {
     const all = await wd('GET', s('/window/handles'));
     return all.length === 2 ? all : null;
   });
-  const notebook = handles.find((h) => h !== main);
+  let notebook = handles.find((h) => h !== main);
   await wd('POST', s('/window'), { handle: notebook });
   await waitFor('JupyterLab in the notebook window', () => find('css selector', '.jp-LabShell'), 90000);
   // WebDriver's title is the page's; the window's own title is read from X.
@@ -391,6 +391,43 @@ async function main() {
   if (output !== box.freeGpu) throw new Error(`the kernel saw CUDA_VISIBLE_DEVICES=${output}, not ${box.freeGpu}`);
   await shot('notebook-cell.png');
   step(`a Python notebook cell ran in the notebook window and printed the chosen GPU (${output})`);
+
+  // 12-. One window per server (trial of #14, finding 5): "Open notebook" while the server's
+  // window is open brings that window back, not a second one on a fresh JupyterLab workspace
+  // (…/lab/workspaces/auto-X?reset=1). Then (finding 6) the window is closed by its own close
+  // button (it saves first) and Reopen shows what was open there: the notebook, not a Launcher.
+  await wd('POST', s('/window'), { handle: main });
+  await click(await find('xpath', "//button[normalize-space()='Open notebook']"));
+  await sleep(4000);
+  const afterOpen = await wd('GET', s('/window/handles'));
+  if (afterOpen.length !== 2) throw new Error(`"Open notebook" on the open server made ${afterOpen.length - 1} notebook windows`);
+  const wmIds = () => {
+    try {
+      return execFileSync('xdotool', ['search', '--name', `^${title}$`], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim().split('\n').filter(Boolean);
+    } catch {
+      return [];
+    }
+  };
+  const ids = wmIds();
+  if (ids.length !== 1) throw new Error(`expected one window titled "${title}", found ${ids.length}`);
+  execFileSync('python3', [join(root, 'tests/e2e-app/wm-close.py'), ...ids]);
+  await waitFor('the notebook window to close by its own close', async () => (await wd('GET', s('/window/handles'))).length === 1, 30000);
+  await click(await find('xpath', "//button[normalize-space()='Open notebook']"));
+  notebook = await waitFor('the reopened notebook window', async () => {
+    const all = await wd('GET', s('/window/handles'));
+    return all.length === 2 ? all.find((h) => h !== main) : null;
+  });
+  await wd('POST', s('/window'), { handle: notebook });
+  await waitFor('JupyterLab in the reopened window', () => find('css selector', '.jp-LabShell'), 90000);
+  const reopenedTabs = await waitFor('the notebook tab in the reopened window', async () => {
+    const tabs = await script('done([...document.querySelectorAll(".jp-LabShell .lm-DockPanel-tabBar .lm-TabBar-tabLabel")].map((t) => t.textContent));');
+    return tabs.some((t) => t.endsWith('.ipynb')) ? tabs : null;
+  }, 60000);
+  await waitFor('the notebook\'s cell output in the reopened window', async () => {
+    const outs = await findAll('css selector', '.jp-NotebookPanel .jp-OutputArea-output');
+    return outs.length > 0 && (await text(outs[0])).trim() === box.freeGpu;
+  }, 30000);
+  step(`"Open notebook" on the open server focused its window (one window); closed and reopened, it shows ${JSON.stringify(reopenedTabs)}`);
 
   // 12a. Links away from the notebook server, clicked in the page — in the same tab, and in a
   // new tab as JupyterLab renders Markdown links — open in the system browser; the window stays

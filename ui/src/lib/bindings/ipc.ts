@@ -82,6 +82,7 @@ export function commands(invoke: Invoke) {
     openNotebook: (url: string, title: string) => invoke<string>('open_notebook', { url, title }),
     /** Opens notebook `url` (as the main window knows it: without the token) in the default browser. The browser program is started with a one-time local link, never the token (its command line is readable by every local user); the link redirects the browser once to the notebook with its token (core's `jupyter::handoff`). */
     openInBrowser: (url: string) => invoke<void>('open_in_browser', { url }),
+    browserLink: (url: string) => invoke<string>('browser_link', { url }),
     /** The Python environments on session `session_id`'s host, the profile's first. */
     listEnvironments: (sessionId: string) => invoke<EnvironmentView[]>('list_environments', { sessionId }),
     /** Creates a venv with JupyterLab on the host (`path`, default `~/.tunnelbook/venv`), emitting each installer line as an `install` event; returns the new environment. */
@@ -212,5 +213,6 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'serverGone',
   'cancelled',
   'unsupported',
+  'noBrowser',
   'internal',
 ];
