@@ -175,6 +175,7 @@ pub fn run() {
     init_logging(&home);
     startup::report_panics(tunnelbook_core::settings::logs_dir(&home).join("tunnelbook.log"));
     tracing::info!(version = env!("CARGO_PKG_VERSION"), home = %home.display(), "Tunnelbook starting");
+    let instance_home = home.clone();
     // single-instance first: a second launch must exit before anything else starts.
     let builder = tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, argv, cwd| {
@@ -201,7 +202,25 @@ pub fn run() {
             None,
         ))
         .manage(AppState::new(&home))
-        .setup(|app| {
+        .setup(move |app| {
+            // Past the single-instance plugin with another app on this home: the plugin could
+            // not reach it (no D-Bus). Say so and go, rather than run a second app beside it.
+            match startup::claim_instance(&instance_home) {
+                Ok(startup::Instance::First(lock)) => {
+                    app.manage(startup::InstanceLock(lock));
+                }
+                Ok(startup::Instance::Second) => {
+                    tracing::warn!("{}", startup::ALREADY_RUNNING);
+                    eprintln!("{}", startup::ALREADY_RUNNING);
+                    use tauri_plugin_dialog::DialogExt;
+                    app.dialog()
+                        .message(startup::ALREADY_RUNNING)
+                        .title("Tunnelbook")
+                        .show(|_| std::process::exit(0));
+                    return Ok(());
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot check for another running app"),
+            }
             // A notebook on the command line (the desktop's "Open with Tunnelbook").
             let args: Vec<String> = std::env::args().collect();
             let cwd = std::env::current_dir().unwrap_or_default();

@@ -535,6 +535,14 @@ async function main() {
   bed.stdin.write('restart-sshd 12\n');
   const banner = await waitFor('the connection banner in the notebook window', () => script(bannerText), 30000);
   if (!banner.includes('Connection to gpu-box lost')) throw new Error(`banner: ${banner}`);
+  // The banner sits above JupyterLab, not over its menu bar (trial of #14, finding 12).
+  const covered = 'const b = document.getElementById("tunnelbook-banner").getBoundingClientRect(); const m = document.getElementById("jp-top-panel") || document.querySelector(".lm-MenuBar"); const r = m.getBoundingClientRect(); done({ banner: b.bottom, menu: r.top, menuHeight: r.height });';
+  const place = await waitFor('JupyterLab below the banner', async () => {
+    const p = await script(covered);
+    return p.menu >= p.banner - 0.5 && p.menuHeight > 0 ? p : null;
+  }, 10000).catch(async (e) => {
+    throw new Error(`${e.message}: ${JSON.stringify(await script(covered))}`);
+  });
   await shot('notebook-connection-lost.png');
   // JupyterLab raises its "Server Connection Error" dialog when a request fails during an outage
   // (when one does depends on its polling): raised here through its own service manager's signal,
@@ -551,7 +559,9 @@ async function main() {
   await waitFor('no stale "Server Connection Error" after the reconnect', async () => (await script(staleDialog)) === false, 15000);
   await wd('POST', s('/window'), { handle: main });
   await waitFor('"ready" again', async () => /JupyterLab is ready/.test(await text(await find('css selector', '[data-testid="notebook-ready"] strong'))), 20000);
-  step(`connection lost: the notebook window showed "${banner}", the app did not say ready; both recovered`);
+  const back = await script(covered.replace('const b = document.getElementById("tunnelbook-banner").getBoundingClientRect();', 'const b = { bottom: 0 };'));
+  if (back.menu > 1) throw new Error(`JupyterLab did not move back up after the banner went: ${JSON.stringify(back)}`);
+  step(`connection lost: the notebook window showed "${banner}" above JupyterLab (menu bar at ${Math.round(place.menu)} px, banner ends at ${Math.round(place.banner)} px), the app did not say ready; both recovered`);
 
   // 14. The server is stopped behind the app's back: the notebook window says what happened (not a
   // stale "Server Connection Error"), and Restart server brings it back in the same window.
@@ -559,16 +569,20 @@ async function main() {
   await wd('POST', s('/window'), { handle: notebook });
   const goneBanner = await waitFor('the server-gone banner', async () => {
     const t = await script(bannerText);
-    return t.includes('is gone') ? t : null;
+    return t.includes('has stopped') ? t : null;
   }, 60000);
+  // In words: what happened and what Restart does; no pid, no log path (trial of #14, finding 13).
+  if (/\bpid\b|\.log\b|\//.test(goneBanner)) throw new Error(`the server-gone banner shows technical details: ${goneBanner}`);
+  // Its own Restart button works (the window has no IPC: the app sees the button's navigation).
+  await shot('notebook-server-gone.png');
+  await click(await waitFor('the banner\'s Restart server', () => find('xpath', "//*[@id='tunnelbook-banner']//button[normalize-space()='Restart server']"), 20000));
   await wd('POST', s('/window'), { handle: main });
-  await click(await waitFor('Restart server', () => find('xpath', "//button[normalize-space()='Restart server']"), 20000));
   await waitFor('ready after the restart', () => find('css selector', '[data-testid="notebook-ready"]'), 120000);
   await wd('POST', s('/window'), { handle: notebook });
   await waitFor('JupyterLab again in the same window, without the banner', async () =>
     (await script(bannerText)) === '' && (await findAll('css selector', '.jp-LabShell')).length === 1, 90000);
   await wd('POST', s('/window'), { handle: main });
-  step(`server gone: the notebook window said "${goneBanner}"; Restart server brought JupyterLab back in it`);
+  step(`server gone: the notebook window said "${goneBanner}"; its Restart server button brought JupyterLab back in it`);
 
   // 14a. Nothing the main window received since step 1 — command results, events, channel
   // messages — held either server's token; it did receive the notebook's (token-free) URL.

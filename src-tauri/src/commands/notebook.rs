@@ -97,7 +97,26 @@ pub async fn open_notebook<R: Runtime>(
         return Ok(label);
     }
     let full = full_url(&app, &url);
-    open_window(&app, &state, full.expose(), &title)
+    let label = open_window(&app, &state, full.expose(), &title)?;
+    adopt_window(&state, &url, &label);
+    Ok(label)
+}
+
+/// Makes `label` the notebook window of the session whose notebook runs at `url`'s address
+/// (reopened after its window was closed): its banner, its restart and its Stop follow this
+/// window from now on.
+fn adopt_window(state: &AppState, url: &tauri::Url, label: &str) {
+    for entry in state.sessions().values_mut() {
+        let same = entry
+            .summary
+            .url
+            .as_deref()
+            .and_then(|u| u.parse::<tauri::Url>().ok())
+            .is_some_and(|own| is_on_server(&own, url));
+        if same {
+            entry.summary.window = Some(label.to_string());
+        }
+    }
 }
 
 /// Brings the open notebook window on the server at `url` to the front (unminimized, shown,
