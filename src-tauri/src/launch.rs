@@ -425,7 +425,10 @@ mod tests {
     #[test]
     fn the_server_gone_banner_says_what_happened_in_words() {
         let text = server_gone_banner("gpu-box");
-        assert!(text.contains("notebook server on gpu-box has stopped"), "{text}");
+        assert!(
+            text.contains("notebook server on gpu-box has stopped"),
+            "{text}"
+        );
         assert!(text.contains("Restart"), "{text}");
         for technical in ["pid", "log", "/", "tb-"] {
             assert!(!text.contains(technical), "{technical} in: {text}");

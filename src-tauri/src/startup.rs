@@ -165,13 +165,22 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let first = claim_instance(home.path()).unwrap();
         assert!(matches!(first, Instance::First(_)));
-        assert!(matches!(claim_instance(home.path()).unwrap(), Instance::Second));
+        assert!(matches!(
+            claim_instance(home.path()).unwrap(),
+            Instance::Second
+        ));
         // Another home is another app's.
         let other = tempfile::tempdir().unwrap();
-        assert!(matches!(claim_instance(other.path()).unwrap(), Instance::First(_)));
+        assert!(matches!(
+            claim_instance(other.path()).unwrap(),
+            Instance::First(_)
+        ));
         // The first one ends (or crashes): the next start is the first again.
         drop(first);
-        assert!(matches!(claim_instance(home.path()).unwrap(), Instance::First(_)));
+        assert!(matches!(
+            claim_instance(home.path()).unwrap(),
+            Instance::First(_)
+        ));
         assert!(ALREADY_RUNNING.contains("already running"));
     }
 

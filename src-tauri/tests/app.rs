@@ -657,7 +657,10 @@ fn open_notebook_again_focuses_the_servers_window_one_window_per_server() {
     // The same server, as the main window knows it (no token) and at another page of it.
     assert_eq!(open("http://127.0.0.1:18888/lab"), "jupyter-1");
     assert_eq!(open("http://127.0.0.1:18888/lab/tree/a.ipynb"), "jupyter-1");
-    assert!(app.get_webview_window("jupyter-2").is_none(), "a second window opened");
+    assert!(
+        app.get_webview_window("jupyter-2").is_none(),
+        "a second window opened"
+    );
     // Another server (another local port): a window of its own.
     assert_eq!(open("http://127.0.0.1:18889/lab"), "jupyter-2");
     assert_eq!(open("http://127.0.0.1:18889/lab"), "jupyter-2");

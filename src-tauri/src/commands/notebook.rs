@@ -372,7 +372,11 @@ fn banner_script(message: Option<&str>, button: Option<BannerButton<'_>>) -> Str
     let json = |v: Option<&str>| serde_json::to_string(&v).unwrap_or_else(|_| "null".into());
     let message = json(message);
     let (label, path, pending) = match button {
-        Some(b) => (json(Some(b.label)), json(Some(b.path)), json(Some(b.pending))),
+        Some(b) => (
+            json(Some(b.label)),
+            json(Some(b.path)),
+            json(Some(b.pending)),
+        ),
         None => ("null".into(), "null".into(), "null".into()),
     };
     format!(
@@ -660,9 +664,15 @@ mod tests {
     fn the_banner_pushes_the_page_down_and_gives_it_back() {
         let s = banner_script(Some("lost"), None);
         assert!(s.contains(";position:fixed;top:\" + h + \"px;"), "{s}");
-        assert!(s.contains("body.dataset.tunnelbookStyle = body.style.cssText"), "{s}");
+        assert!(
+            s.contains("body.dataset.tunnelbookStyle = body.style.cssText"),
+            "{s}"
+        );
         let gone = banner_script(None, None);
-        assert!(gone.contains("body.style.cssText = body.dataset.tunnelbookStyle"), "{gone}");
+        assert!(
+            gone.contains("body.style.cssText = body.dataset.tunnelbookStyle"),
+            "{gone}"
+        );
         assert!(gone.contains("new Event(\"resize\")"), "{gone}");
     }
 
@@ -683,7 +693,9 @@ mod tests {
         let at = |u: &str| is_restart_request(&server, &u.parse().unwrap());
         assert!(at(&format!("http://127.0.0.1:8890{RESTART_PATH}")));
         assert!(!at(&format!("http://127.0.0.1:8891{RESTART_PATH}")));
-        assert!(!at("http://127.0.0.1:8890/lab/tree/tunnelbook/restart-server"));
+        assert!(!at(
+            "http://127.0.0.1:8890/lab/tree/tunnelbook/restart-server"
+        ));
         assert!(!at("http://127.0.0.1:8890/lab"));
     }
 
@@ -695,13 +707,20 @@ mod tests {
         ));
         let e = browser_failure(&failed);
         assert_eq!(e.code, ErrorCode::NoBrowser);
-        assert!(e.message.starts_with("Could not start your web browser: "), "{e:?}");
+        assert!(
+            e.message.starts_with("Could not start your web browser: "),
+            "{e:?}"
+        );
         assert!(e.message.ends_with("copy the address instead."), "{e:?}");
         for raw in ["gio", "handoff", "ExitStatus", "Launcher"] {
             assert!(!e.message.contains(raw), "{raw} in {e:?}");
         }
         let missing = tauri_plugin_opener::Error::Io(std::io::ErrorKind::NotFound.into());
-        assert!(browser_failure(&missing).message.contains("no program that opens web pages"));
+        assert!(
+            browser_failure(&missing)
+                .message
+                .contains("no program that opens web pages")
+        );
     }
 
     #[test]

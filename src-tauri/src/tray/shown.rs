@@ -82,7 +82,10 @@ mod tests {
             assert!(!tray_shown());
         }
         panel.request_name(WATCHER).unwrap();
-        assert!(tray_shown(), "a watcher owns {WATCHER} but no tray was seen");
+        assert!(
+            tray_shown(),
+            "a watcher owns {WATCHER} but no tray was seen"
+        );
         panel.release_name(WATCHER).unwrap();
         if !had_one {
             assert!(!tray_shown(), "the watcher left but a tray was still seen");
