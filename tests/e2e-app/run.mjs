@@ -427,6 +427,9 @@ async function main() {
     const outs = await findAll('css selector', '.jp-NotebookPanel .jp-OutputArea-output');
     return outs.length > 0 && (await text(outs[0])).trim() === box.freeGpu;
   }, 30000);
+  // Back to work in it, as a person clicks into the notebook (its File menu acts on it next).
+  await click(await find('xpath', "//li[contains(@class,'lm-TabBar-tab')][.//*[contains(@class,'lm-TabBar-tabLabel') and contains(., '.ipynb')]]"));
+  await waitFor('the notebook as JupyterLab\'s current document', async () => (await script('done(!!(window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.context));')) === true, 10000);
   step(`"Open notebook" on the open server focused its window (one window); closed and reopened, it shows ${JSON.stringify(reopenedTabs)}`);
 
   // 12a. Links away from the notebook server, clicked in the page — in the same tab, and in a
