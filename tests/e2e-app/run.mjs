@@ -562,8 +562,10 @@ async function main() {
   await waitFor('no stale "Server Connection Error" after the reconnect', async () => (await script(staleDialog)) === false, 15000);
   await wd('POST', s('/window'), { handle: main });
   await waitFor('"ready" again', async () => /JupyterLab is ready/.test(await text(await find('css selector', '[data-testid="notebook-ready"] strong'))), 20000);
+  await wd('POST', s('/window'), { handle: notebook });
   const back = await script(covered.replace('const b = document.getElementById("tunnelbook-banner").getBoundingClientRect();', 'const b = { bottom: 0 };'));
   if (back.menu > 1) throw new Error(`JupyterLab did not move back up after the banner went: ${JSON.stringify(back)}`);
+  await wd('POST', s('/window'), { handle: main });
   step(`connection lost: the notebook window showed "${banner}" above JupyterLab (menu bar at ${Math.round(place.menu)} px, banner ends at ${Math.round(place.banner)} px), the app did not say ready; both recovered`);
 
   // 14. The server is stopped behind the app's back: the notebook window says what happened (not a
