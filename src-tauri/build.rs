@@ -18,6 +18,7 @@ const COMMANDS: &[&str] = &[
     "close_session",
     "open_notebook",
     "open_in_browser",
+    "browser_link",
     "list_forwards",
     "save_forward",
     "delete_forward",

@@ -79,10 +79,12 @@ export function commands(invoke: Invoke) {
     listSessions: () => invoke<SessionSummary[]>('list_sessions'),
     /** Closes session `session_id`: stops its notebook (and the server), its tasks, its tunnels and its connection. */
     closeSession: (sessionId: string) => invoke<void>('close_session', { sessionId }),
-    /** Opens notebook `url` (as the main window knows it: without the token) in a new app window titled `title`; returns the window's label. The window gets the URL with its token.  Async on purpose: creating a window from a synchronous command deadlocks on Windows. */
+    /** Opens notebook `url` (as the main window knows it: without the token) in an app window titled `title`; returns the window's label. One window per server: when a notebook window already shows that server (same address, whatever its path), it is brought to the front (unminimized, shown, focused) and its label returned; a second window would open on a fresh JupyterLab workspace (`…/lab/workspaces/auto-X?reset`), not on what the person has open. A new window gets the URL with its token.  Async on purpose: creating a window from a synchronous command deadlocks on Windows. */
     openNotebook: (url: string, title: string) => invoke<string>('open_notebook', { url, title }),
-    /** Opens notebook `url` (as the main window knows it: without the token) in the default browser. The browser program is started with a one-time local link, never the token (its command line is readable by every local user); the link redirects the browser once to the notebook with its token (core's `jupyter::handoff`). */
+    /** Opens notebook `url` (as the main window knows it: without the token) in the default browser. The browser program is started with a one-time local link, never the token (its command line is readable by every local user); the link redirects the browser once to the notebook with its token (core's `jupyter::handoff`).  Errors: `noBrowser` when the system's browser cannot be started (the message says why in words; the front end offers [`browser_link`] to copy instead), `internal` when the local link cannot be made. */
     openInBrowser: (url: string) => invoke<void>('open_in_browser', { url }),
+    /** A one-time local link to notebook `url` (as the main window knows it: without the token) to copy into a browser by hand, when "Open in browser" cannot start one: it holds no token, works once, for [`COPIED_LINK_TTL`] (ten minutes).  Errors: `internal` when the local link cannot be made; `validation` for a non-web URL. */
+    browserLink: (url: string) => invoke<string>('browser_link', { url }),
     /** The Python environments on session `session_id`'s host, the profile's first. */
     listEnvironments: (sessionId: string) => invoke<EnvironmentView[]>('list_environments', { sessionId }),
     /** Creates a venv with JupyterLab on the host (`path`, default `~/.tunnelbook/venv`), emitting each installer line as an `install` event; returns the new environment. */
@@ -215,5 +217,6 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'serverGone',
   'cancelled',
   'unsupported',
+  'noBrowser',
   'internal',
 ];

@@ -43,6 +43,7 @@ export const backend = {
   closeSession: vi.fn(),
   openNotebook: vi.fn(),
   openInBrowser: vi.fn(),
+  browserLink: vi.fn(),
   listForwards: vi.fn(),
   saveForward: vi.fn(),
   deleteForward: vi.fn(),
