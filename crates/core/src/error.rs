@@ -47,13 +47,16 @@ pub enum ErrorCode {
     Cancelled,
     /// Not available on this platform or for this kind of host.
     Unsupported,
+    /// The system's web browser could not be started ("Open in browser"); `message` says why.
+    /// The front end offers the address to copy instead.
+    NoBrowser,
     /// Anything else: a bug or an environment problem; `message` says what.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order (for generated front-end lists).
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::HostKeyChanged,
         ErrorCode::HostKeyNotTrusted,
         ErrorCode::AuthFailed,
@@ -67,6 +70,7 @@ impl ErrorCode {
         ErrorCode::ServerGone,
         ErrorCode::Cancelled,
         ErrorCode::Unsupported,
+        ErrorCode::NoBrowser,
         ErrorCode::Internal,
     ];
 
@@ -88,7 +92,8 @@ impl ErrorCode {
             ErrorCode::ServerGone => 10,
             ErrorCode::Cancelled => 11,
             ErrorCode::Unsupported => 12,
-            ErrorCode::Internal => 13,
+            ErrorCode::NoBrowser => 13,
+            ErrorCode::Internal => 14,
         }
     }
 }

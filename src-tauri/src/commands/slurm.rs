@@ -846,7 +846,7 @@ impl<R: Runtime> Run<R> {
             .and_then(|e| e.summary.window.clone())
             .and_then(|label| self.app.get_webview_window(&label));
         if let Some(window) = window {
-            notebook::set_banner(&window, Some(&message));
+            notebook::set_banner(&window, Some(&message), None);
         }
         crate::tray::notify(
             &self.app,

@@ -35,7 +35,7 @@ pub use self::{
         environments_with_modules, install, launch_candidates, parse_environments,
     },
     host::Host,
-    launch::{EndpointChoice, LaunchSpec, Launched, launch, new_token},
+    launch::{DEFER_SLOW_IMPORTS_PY, EndpointChoice, LaunchSpec, Launched, launch, new_token},
     listing::{find, list, list_all},
     ports::PortBook,
     servers::{is_running, stop, wait_ready},
