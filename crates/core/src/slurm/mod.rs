@@ -6,6 +6,10 @@
 //! [`ClusterView`], checking a [`JobRequest`] against it ([`check_request`]), and the job's
 //! life (submit, poll, cancel) in [`job`]. What it leaves out: the SSH connection (see
 //! [`crate::ssh`]) and the local forward to the node (see [`crate::tunnel`]).
+//!
+//! Files: `view` (the cluster as the scheduler reports it), `request` (what a launch asks for),
+//! `watch` (following a ready job), [`job`], [`launch`]; SLURM's time format and the errors
+//! here. `request` and `view` both read times from here, not from each other.
 
 pub mod job;
 pub mod launch;
@@ -15,8 +19,7 @@ mod view;
 mod watch;
 
 pub use request::{
-    GpuRequest, JobRequest, SlurmRequestForm, check_request, format_time, never_clears, parse_time,
-    reason_in_words,
+    GpuRequest, JobRequest, SlurmRequestForm, check_request, never_clears, reason_in_words,
 };
 pub use view::{
     ClusterView, GpuPool, JobRow, Node, Partition, SQUEUE_FORMAT, SQUEUE_ME, cluster_view, detect,
@@ -25,6 +28,7 @@ pub use view::{
 pub use watch::{JobEnd, JobNews, JobWatch, RUNNING_POLL, WARN_AT_MINUTES};
 
 use crate::ssh::SshError;
+
 /// What went wrong talking to SLURM or with a request.
 #[derive(Debug, thiserror::Error)]
 pub enum SlurmError {
@@ -129,6 +133,54 @@ fn log_suffix(t: &str) -> String {
 }
 
 pub use crate::profile::scheduler::{GpuFlag, Scheduler, SlurmDefaults};
+
+/// Reads a SLURM time (`MM`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`) as seconds;
+/// `UNLIMITED`/`INFINITE` are `None` inside `Ok`.
+///
+/// # Errors
+/// [`SlurmError::Parse`] for anything else.
+pub fn parse_time(s: &str) -> Result<Option<u64>, SlurmError> {
+    let s = s.trim();
+    if matches!(s, "UNLIMITED" | "INFINITE" | "Partition_Limit") {
+        return Ok(None);
+    }
+    let bad = || {
+        SlurmError::Parse(format!(
+            "cannot read the time {s:?}: write minutes (`90`), `H:MM:SS` or `D-HH:MM:SS`"
+        ))
+    };
+    let num = |p: &str| p.parse::<u64>().map_err(|_| bad());
+    let (days, rest) = match s.split_once('-') {
+        Some((d, r)) => (Some(num(d)?), r),
+        None => (None, s),
+    };
+    let parts: Vec<&str> = rest.split(':').collect();
+    let secs = match (days, parts.as_slice()) {
+        (None, [m]) => num(m)? * 60,
+        (None, [m, sec]) => num(m)? * 60 + num(sec)?,
+        (None, [h, m, sec]) => num(h)? * 3600 + num(m)? * 60 + num(sec)?,
+        (Some(d), [h]) => d * 86400 + num(h)? * 3600,
+        (Some(d), [h, m]) => d * 86400 + num(h)? * 3600 + num(m)? * 60,
+        (Some(d), [h, m, sec]) => d * 86400 + num(h)? * 3600 + num(m)? * 60 + num(sec)?,
+        _ => return Err(bad()),
+    };
+    Ok(Some(secs))
+}
+
+/// Seconds as SLURM writes a time (`D-HH:MM:SS`, days only when non-zero).
+pub fn format_time(secs: u64) -> String {
+    let (d, h, m, s) = (
+        secs / 86400,
+        secs % 86400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    if d > 0 {
+        format!("{d}-{h:02}:{m:02}:{s:02}")
+    } else {
+        format!("{h}:{m:02}:{s:02}")
+    }
+}
 
 #[cfg(test)]
 mod tests;

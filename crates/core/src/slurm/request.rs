@@ -1,12 +1,12 @@
-//! What a launch asks SLURM for: a GPU request ([`GpuRequest`]), a time limit
-//! ([`parse_time`]/[`format_time`]), a batch job request ([`JobRequest`]) checked against the
-//! cluster before it is submitted ([`check_request`]), and pending reasons in words.
+//! What a launch asks SLURM for: a GPU request ([`GpuRequest`]), a batch job request
+//! ([`JobRequest`]) checked against the cluster before it is submitted ([`check_request`]), the
+//! app's form for it ([`SlurmRequestForm`]), and pending reasons in words.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ClusterView, GpuFlag, GpuPool, SlurmDefaults, SlurmError};
+use super::{ClusterView, GpuFlag, GpuPool, SlurmDefaults, SlurmError, format_time, parse_time};
 
 /// A GPU request: `count` GPUs of `gpu_type` (any type when `None`) on one node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,54 +63,6 @@ impl GpuRequest {
             GpuFlag::GpusPerNode => format!("--gpus-per-node={self}"),
             GpuFlag::Gpus => format!("--gpus={self}"),
         }
-    }
-}
-
-/// Reads a SLURM time (`MM`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`) as seconds;
-/// `UNLIMITED`/`INFINITE` are `None` inside `Ok`.
-///
-/// # Errors
-/// [`SlurmError::Parse`] for anything else.
-pub fn parse_time(s: &str) -> Result<Option<u64>, SlurmError> {
-    let s = s.trim();
-    if matches!(s, "UNLIMITED" | "INFINITE" | "Partition_Limit") {
-        return Ok(None);
-    }
-    let bad = || {
-        SlurmError::Parse(format!(
-            "cannot read the time {s:?}: write minutes (`90`), `H:MM:SS` or `D-HH:MM:SS`"
-        ))
-    };
-    let num = |p: &str| p.parse::<u64>().map_err(|_| bad());
-    let (days, rest) = match s.split_once('-') {
-        Some((d, r)) => (Some(num(d)?), r),
-        None => (None, s),
-    };
-    let parts: Vec<&str> = rest.split(':').collect();
-    let secs = match (days, parts.as_slice()) {
-        (None, [m]) => num(m)? * 60,
-        (None, [m, sec]) => num(m)? * 60 + num(sec)?,
-        (None, [h, m, sec]) => num(h)? * 3600 + num(m)? * 60 + num(sec)?,
-        (Some(d), [h]) => d * 86400 + num(h)? * 3600,
-        (Some(d), [h, m]) => d * 86400 + num(h)? * 3600 + num(m)? * 60,
-        (Some(d), [h, m, sec]) => d * 86400 + num(h)? * 3600 + num(m)? * 60 + num(sec)?,
-        _ => return Err(bad()),
-    };
-    Ok(Some(secs))
-}
-
-/// Seconds as SLURM writes a time (`D-HH:MM:SS`, days only when non-zero).
-pub fn format_time(secs: u64) -> String {
-    let (d, h, m, s) = (
-        secs / 86400,
-        secs % 86400 / 3600,
-        secs % 3600 / 60,
-        secs % 60,
-    );
-    if d > 0 {
-        format!("{d}-{h:02}:{m:02}:{s:02}")
-    } else {
-        format!("{h}:{m:02}:{s:02}")
     }
 }
 
