@@ -23,6 +23,8 @@ apt_packages=(
   tmux
   # the Windows code is type-checked by cross-compiling (ring's build script needs the C compiler)
   gcc-mingw-w64-x86-64
+  # drag out of the Files view (issue 21): the e2e's real drop target is a GTK 3 window in Python
+  python3-gi gir1.2-gtk-3.0
 )
 missing=()
 for p in "${apt_packages[@]}"; do

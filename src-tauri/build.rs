@@ -18,6 +18,7 @@ const COMMANDS: &[&str] = &[
     "close_session",
     "open_notebook",
     "open_in_browser",
+    "browser_link",
     "list_forwards",
     "save_forward",
     "delete_forward",
@@ -62,6 +63,7 @@ const COMMANDS: &[&str] = &[
     "upload_files",
     "upload_paths",
     "download_file",
+    "drag_out",
     // "Open notebook…".
     "pick_notebook",
     "open_local_notebook",

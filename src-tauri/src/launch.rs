@@ -86,12 +86,14 @@ pub fn notebook_title(state: &AppState, id: &str) -> String {
     notebook::window_title(&host_name(state, id), gpu.as_deref())
 }
 
-/// Shows (`Some`) or removes (`None`) the banner of session `id`'s notebook window, if open.
+/// Shows (`Some`, with `button` if any) or removes (`None`) the banner of session `id`'s
+/// notebook window, if open.
 fn notebook_banner<R: Runtime>(
     app: &AppHandle<R>,
     state: &AppState,
     id: &str,
     message: Option<&str>,
+    button: Option<notebook::BannerButton<'_>>,
 ) {
     let window = state
         .sessions()
@@ -99,7 +101,7 @@ fn notebook_banner<R: Runtime>(
         .and_then(|e| e.summary.window.clone())
         .and_then(|label| app.get_webview_window(&label));
     if let Some(window) = window {
-        notebook::set_banner(&window, message);
+        notebook::set_banner(&window, message, button);
     }
 }
 
@@ -299,6 +301,7 @@ pub async fn drive_notebook<R: Runtime>(
                          connection is back.",
                         host_name(&state, &id)
                     )),
+                    None,
                 );
                 emit(
                     &app,
@@ -317,7 +320,7 @@ pub async fn drive_notebook<R: Runtime>(
                 outage_secs,
             } => {
                 state.set_status(&id, SessionStatus::Ready);
-                notebook_banner(&app, &state, &id, None);
+                notebook_banner(&app, &state, &id, None, None);
                 // JupyterLab's "Server Connection Error" from the outage is stale now; once
                 // more a moment later for one raised by a request that failed just before.
                 dismiss_connection_errors(&app, &state, &id);
@@ -342,18 +345,20 @@ pub async fn drive_notebook<R: Runtime>(
                 // Core's typed problem as it is (code `serverGone`, what was seen in words): the
                 // UI switches on the code for Restart server and what to say next.
                 let error = AppError::from(reason);
-                // The banner says what happened: JupyterLab's own error dialog goes.
+                // The banner says what happened in words, with a Restart button; the details
+                // (process, log on the host) go to the log and the main window's step.
+                tracing::warn!(session = %id, reason = %error.message, "the notebook server is gone");
                 dismiss_connection_errors(&app, &state, &id);
                 notebook_banner(
                     &app,
                     &state,
                     &id,
-                    Some(&format!(
-                        "{}: {}. Restart it from Tunnelbook's window (same address; unsaved \
-                         changes are lost) or close this window.",
-                        host_name(&state, &id),
-                        error.message
-                    )),
+                    Some(&server_gone_banner(&host_name(&state, &id))),
+                    Some(notebook::BannerButton {
+                        label: "Restart server",
+                        path: notebook::RESTART_PATH,
+                        pending: "Restarting the notebook server…",
+                    }),
                 );
                 emit(
                     &app,
@@ -384,6 +389,7 @@ pub async fn drive_notebook<R: Runtime>(
                          Sessions.",
                         host_name(&state, &id)
                     )),
+                    None,
                 );
                 emit(
                     &app,
@@ -399,4 +405,33 @@ pub async fn drive_notebook<R: Runtime>(
     // Core's session ended by itself (failed, or dropped its connection and was closed): wait
     // for the stop that close_session sends, so the handle stays consistent.
     let _ = stop.await;
+}
+
+/// What the notebook window's banner says when its server is gone (stopped or crashed on
+/// `host`): what happened and what the Restart button does, in words. The technical details
+/// (process id, the server's log on the host) are in the app's log and the main window's step.
+pub fn server_gone_banner(host: &str) -> String {
+    format!(
+        "The notebook server on {host} has stopped (it was ended or crashed on the host). Restart \
+         starts it again at the same address; changes that were not saved are lost."
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Trial of #14, finding 13: the "server is gone" banner showed a pid and a log path.
+    #[test]
+    fn the_server_gone_banner_says_what_happened_in_words() {
+        let text = server_gone_banner("gpu-box");
+        assert!(
+            text.contains("notebook server on gpu-box has stopped"),
+            "{text}"
+        );
+        assert!(text.contains("Restart"), "{text}");
+        for technical in ["pid", "log", "/", "tb-"] {
+            assert!(!text.contains(technical), "{technical} in: {text}");
+        }
+    }
 }

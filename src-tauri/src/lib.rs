@@ -6,6 +6,7 @@
 
 pub mod commands;
 pub mod download;
+pub mod drag_out;
 pub mod error;
 pub mod launch;
 pub mod prompt;
@@ -56,6 +57,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
     builder
         .manage(tray::TrayState::default())
         .manage(commands::tunnels::Forwards::default())
+        .manage(drag_out::Prepared::default())
         .invoke_handler(tauri::generate_handler![
             commands::hosts::list_hosts,
             commands::hosts::save_host,
@@ -80,6 +82,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
             commands::sessions::close_session,
             commands::notebook::open_notebook,
             commands::notebook::open_in_browser,
+            commands::notebook::browser_link,
             commands::jupyter::list_environments,
             commands::jupyter::install_jupyter,
             commands::jupyter::launch_notebook,
@@ -116,6 +119,7 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
             commands::files::upload_files,
             commands::files::upload_paths,
             commands::files::download_file,
+            commands::files::drag_out,
             commands::projects::pick_notebook,
             commands::projects::open_local_notebook,
             commands::projects::bring_back_now,
@@ -175,6 +179,7 @@ pub fn run() {
     init_logging(&home);
     startup::report_panics(tunnelbook_core::settings::logs_dir(&home).join("tunnelbook.log"));
     tracing::info!(version = env!("CARGO_PKG_VERSION"), home = %home.display(), "Tunnelbook starting");
+    let instance_home = home.clone();
     // single-instance first: a second launch must exit before anything else starts.
     let builder = tauri::Builder::default()
         .plugin(tauri_plugin_single_instance::init(|app, argv, cwd| {
@@ -201,15 +206,36 @@ pub fn run() {
             None,
         ))
         .manage(AppState::new(&home))
-        .setup(|app| {
+        .setup(move |app| {
+            // Past the single-instance plugin with another app on this home: the plugin could
+            // not reach it (no D-Bus). Say so and go, rather than run a second app beside it.
+            match startup::claim_instance(&instance_home) {
+                Ok(startup::Instance::First(lock)) => {
+                    app.manage(startup::InstanceLock(lock));
+                }
+                Ok(startup::Instance::Second) => {
+                    tracing::warn!("{}", startup::ALREADY_RUNNING);
+                    eprintln!("{}", startup::ALREADY_RUNNING);
+                    use tauri_plugin_dialog::DialogExt;
+                    app.dialog()
+                        .message(startup::ALREADY_RUNNING)
+                        .title("Tunnelbook")
+                        .show(|_| std::process::exit(0));
+                    return Ok(());
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot check for another running app"),
+            }
             // A notebook on the command line (the desktop's "Open with Tunnelbook").
             let args: Vec<String> = std::env::args().collect();
             let cwd = std::env::current_dir().unwrap_or_default();
             commands::projects::requested(app.handle(), &args, &cwd);
+            // Drag-out copies of a run that did not quit cleanly.
+            drag_out::clean(app.handle());
             create_main_window(app.handle())?;
             Ok(tray::setup(app.handle())?)
         })
-        // Closing the main window keeps the app (sessions, tunnels) running in the tray.
+        // Closing the main window keeps the app (sessions, tunnels) running in the tray, or quits
+        // (asking about running notebooks) where no tray is shown (tray::on_main_close).
         .on_window_event(|window, event| {
             if let tauri::WindowEvent::CloseRequested { api, .. } = event
                 && window.label() == MAIN_WINDOW

@@ -337,6 +337,7 @@ fn export_bindings() {
     // The Files view.
     tunnelbook_app::commands::files::FilesListing::export_all(&cfg).unwrap();
     tunnelbook_app::commands::files::FilesProgress::export_all(&cfg).unwrap();
+    tunnelbook_app::commands::files::DragOut::export_all(&cfg).unwrap();
     tunnelbook_app::commands::projects::ProjectEvent::export_all(&cfg).unwrap();
     tunnelbook_app::commands::projects::ProjectSummary::export_all(&cfg).unwrap();
     // Terminal tabs (issue 23).
@@ -631,6 +632,40 @@ fn open_notebook_makes_a_jupyter_window_for_web_urls_only() {
     let args = json!({ "url": "file:///etc/passwd", "title": "x" });
     let err = invoke(&main, APP_ORIGIN, "open_notebook", args).unwrap_err();
     assert_eq!(err["code"], "validation");
+}
+
+/// Trial of #14, finding 5: "Open notebook" (Connect, the host card, Sessions, the tray) while
+/// that server's window is open brings that window back instead of opening a second one, which
+/// JupyterLab would put on a fresh workspace (`…/lab/workspaces/auto-E?reset=1`). Another server
+/// gets its own window.
+#[test]
+fn open_notebook_again_focuses_the_servers_window_one_window_per_server() {
+    let home = tempfile::tempdir().unwrap();
+    let app = app(home.path());
+    let main = main_window(&app);
+    let open = |url: &str| {
+        invoke(
+            &main,
+            APP_ORIGIN,
+            "open_notebook",
+            json!({ "url": url, "title": "JupyterLab — gpu-box — GPU 1" }),
+        )
+        .unwrap()
+    };
+    assert_eq!(open(NOTEBOOK_URL), "jupyter-1");
+    let first = app.get_webview_window("jupyter-1").unwrap();
+    first.minimize().unwrap();
+    // The same server, as the main window knows it (no token) and at another page of it.
+    assert_eq!(open("http://127.0.0.1:18888/lab"), "jupyter-1");
+    assert_eq!(open("http://127.0.0.1:18888/lab/tree/a.ipynb"), "jupyter-1");
+    assert!(
+        app.get_webview_window("jupyter-2").is_none(),
+        "a second window opened"
+    );
+    // Another server (another local port): a window of its own.
+    assert_eq!(open("http://127.0.0.1:18889/lab"), "jupyter-2");
+    assert_eq!(open("http://127.0.0.1:18889/lab"), "jupyter-2");
+    assert_eq!(open(NOTEBOOK_URL), "jupyter-1");
 }
 
 #[test]
@@ -1095,25 +1130,22 @@ fn notebook_launches_through_core_session_on_the_chosen_gpu_and_stops() {
         "{servers:#}"
     );
 
-    // A second window on the same server (Sessions' Open, or "Open notebook" again): Stop
-    // closes it too, never leaving it on JupyterLab's "Server Connection Error".
-    let second = invoke(
+    // "Open notebook" again (Sessions' Open, the host card, the tray) brings back the server's
+    // window instead of a second one (trial of #14, finding 5); Stop closes it, found by the
+    // server's address, never leaving it on JupyterLab's "Server Connection Error".
+    let again = invoke(
         &main,
         APP_ORIGIN,
         "open_notebook",
         json!({ "url": new_url, "title": "JupyterLab — nb-box" }),
     )
     .unwrap();
-    let second = second.as_str().unwrap().to_string();
-    assert!(app.get_webview_window(&second).is_some());
-    // The windows Stop closes: both, found by the server's address (tauri's mock runtime runs
-    // no event loop, so a closed window stays listed here; the e2e suite sees them go).
-    let mut on: Vec<String> = tunnelbook_app::commands::notebook::windows_on(app.handle(), new_url)
+    assert_eq!(again, "jupyter-1", "a second window on the same server");
+    let on: Vec<String> = tunnelbook_app::commands::notebook::windows_on(app.handle(), new_url)
         .iter()
         .map(|w| w.label().to_string())
         .collect();
-    on.sort();
-    assert_eq!(on, ["jupyter-1".to_string(), second.clone()]);
+    assert_eq!(on, ["jupyter-1".to_string()]);
     let (stopped_tx, stopped_rx) = mpsc::channel();
     app.listen("notebook-stopped", move |event| {
         let _ = stopped_tx.send(event.payload().to_string());

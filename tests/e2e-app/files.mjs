@@ -7,7 +7,8 @@
 // Checks: connect to gpu-box; Files lists the home folder; "Upload…" (the GTK file picker, driven
 // with xdotool) puts a local file on the host byte for byte, with progress shown; "Download" (the
 // save dialog) brings a host file here byte for byte; Rename renames it on the host; Delete asks
-// first, then deletes it on the host. "Open notebook…" (the picker) uploads a local notebook's
+// first, then deletes it on the host. Drag out: a file row and a folder row dragged (xdotool) onto
+// a real GTK drop target (drop-target.py) land there byte for byte; Quit removes the copies. "Open notebook…" (the picker) uploads a local notebook's
 // folder, starts JupyterLab in it and opens the notebook window; a save on the host comes back,
 // a local edit is never overwritten; the app (not the page) keeps the project;
 // the tray offers "Open notebook on GPU…".
@@ -39,6 +40,7 @@ const step = (name) => console.log(`ok - ${name}`);
 let session;
 let bed;
 let driver;
+let dropTarget = null;
 let failed = false;
 
 function appPids() {
@@ -133,7 +135,7 @@ async function main() {
   const box = await startBed();
   const remoteHome = `/home/${BED_USER}`;
   // Leftovers of an earlier failed run.
-  for (const f of ['upload-me.bin', 'results.csv', 'results-final.csv']) rmSync(join(remoteHome, f), { force: true });
+  for (const f of ['upload-me.bin', 'results.csv', 'results-final.csv', 'drag me #1.bin', 'drag-dir', 'big-drag.bin']) rmSync(join(remoteHome, f), { recursive: true, force: true });
   // A file on the host to download.
   const results = 'epoch,loss\n1,0.93\n2,0.41\n3,0.22\n';
   writeFileSync(join(remoteHome, 'results.csv'), results);
@@ -195,7 +197,108 @@ async function main() {
   await waitFor('the download at the chosen place', () => existsSync(savedTo) && readFileSync(savedTo, 'utf8') === results, 30000);
   await waitFor('the download notice', async () => (await text(await find('css selector', '[data-testid="files-notice"]'))).includes(`Downloaded results.csv to ${savedTo}`));
   step('Download saved results.csv where the save dialog said, byte for byte');
+  // The view from its title: the drag-out hint, the download's notice and progress, the rows.
+  await wd('POST', s('/execute/sync'), { script: 'document.getElementById("files-title").scrollIntoView(); return 1;', args: [] });
   await shot('files.png');
+
+  // 3b. Drag out: a file row, then a folder row, dragged out of the window as a user does
+  // (xdotool: press, move, release) onto a real drop target — a GTK 3 window that accepts
+  // text/uri-list and copies what is dropped into a folder, as a file manager does
+  // (drop-target.py) — land there byte for byte.
+  const dragBody = noise(5 * 1024 * 1024 + 3);
+  writeFileSync(join(remoteHome, 'drag me #1.bin'), dragBody);
+  mkdirSync(join(remoteHome, 'drag-dir/sub'), { recursive: true });
+  writeFileSync(join(remoteHome, 'drag-dir/a.txt'), 'first\n');
+  writeFileSync(join(remoteHome, 'drag-dir/sub/b.bin'), noise(70000));
+  for (const f of ['drag me #1.bin', 'drag-dir', 'drag-dir/a.txt', 'drag-dir/sub', 'drag-dir/sub/b.bin']) chownSync(join(remoteHome, f), uid, statSync(remoteHome).gid);
+  await click(await find('xpath', button('Refresh')));
+  await waitFor('drag me #1.bin listed', () => find('xpath', row('drag me #1.bin')), 30000);
+  await waitFor('drag-dir listed', () => find('xpath', row('drag-dir')), 30000);
+  const hint = await text(await find('css selector', '[data-testid="drag-hint"]'));
+  if (!hint.startsWith('Drag out to save')) throw new Error(`the drag hint: ${hint}`);
+  const dropDir = mkdtempSync(join(tmpdir(), 'tunnelbook-e2e-files-drop-'));
+  dropTarget = spawn('/usr/bin/python3', [join(root, 'tests/e2e-app/drop-target.py'), dropDir, '1110', '560'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const dropped = [];
+  createInterface({ input: dropTarget.stdout }).on('line', (l) => dropped.push(l));
+  await waitFor('the drop target', () => dropped.includes('ready'), 20000);
+  const appWindow = execFileSync('xdotool', ['search', '--onlyvisible', '--name', '^Tunnelbook$']).toString().trim().split('\n')[0];
+  // Without a window manager, a closed GTK file dialog of the steps above can stay mapped over
+  // the app: raise the app (the drop target sits to its right, on no other window).
+  execFileSync('xdotool', ['windowraise', appWindow]);
+  const geometry = Object.fromEntries(execFileSync('xdotool', ['getwindowgeometry', '--shell', appWindow]).toString().trim().split('\n').map((l) => l.split('=')));
+  const xdo = (...args) => execFileSync('xdotool', args.map(String));
+  // Press on a row's size cell and move past the drag threshold (the page's dragstart: the app
+  // downloads the file, then starts the native drag under the held button).
+  const pressAndMove = async (name, pause = 80) => {
+    const cell = await wd('POST', s('/execute/sync'), {
+      script: 'const c = arguments[0]; c.scrollIntoView({ block: "center" }); const b = c.getBoundingClientRect(); return { x: b.x, y: b.y, width: b.width, height: b.height };',
+      args: [{ [ELEMENT]: await find('xpath', `${row(name)}/td[2]`) }],
+    });
+    const x = Math.round(Number(geometry.X) + cell.x + cell.width / 2);
+    const y = Math.round(Number(geometry.Y) + cell.y + cell.height / 2);
+    xdo('mousemove', x, y);
+    await sleep(300);
+    xdo('mousedown', 1);
+    await sleep(200);
+    for (let i = 1; i <= 6; i++) {
+      xdo('mousemove', x + 5 * i, y + 3 * i);
+      await sleep(pause);
+    }
+    return [x + 30, y + 18];
+  };
+  // …then over the target in steps, and let go.
+  const carryAndDrop = async ([x, y], name) => {
+    const [tx, ty] = [1195, 680];
+    for (let i = 1; i <= 12; i++) {
+      xdo('mousemove', Math.round(x + ((tx - x) * i) / 12), Math.round(y + ((ty - y) * i) / 12));
+      await sleep(100);
+    }
+    await sleep(600);
+    xdo('mouseup', 1);
+    await waitFor(`${name} dropped on the target`, () => dropped.some((l) => l === `dropped ${name}` || l.startsWith('error')), 20000);
+    if (!dropped.includes(`dropped ${name}`)) throw new Error(`the drop target says: ${dropped.join(' | ')}`);
+  };
+  for (const name of ['drag me #1.bin', 'drag-dir']) {
+    const at = await pressAndMove(name);
+    await waitFor(`${name} prepared for the drag`, async () => {
+      const t = await text(await find('css selector', '[data-testid="files-progress"]')).catch(() => '');
+      return t.includes(`Preparing ${name}`) && t.includes('ready to drop');
+    }, 30000);
+    await sleep(700);
+    await carryAndDrop(at, name);
+  }
+  const got = readFileSync(join(dropDir, 'drag me #1.bin'));
+  if (!got.equals(dragBody)) throw new Error(`the dragged-out file differs (${got.length} bytes dropped, ${dragBody.length} on the host)`);
+  if (readFileSync(join(dropDir, 'drag-dir/a.txt'), 'utf8') !== 'first\n' || !readFileSync(join(dropDir, 'drag-dir/sub/b.bin')).equals(noise(70000))) throw new Error('the dragged-out folder differs from the host\'s');
+  const dragCache = join(userHome, '.cache/dev.tunnelbook.app/drag-out');
+  if (!existsSync(dragCache)) throw new Error(`the drag-out copies are not in ${dragCache}`);
+  step(`drag out: "drag me #1.bin" (${dragBody.length} bytes) and the folder drag-dir/ dragged from their rows onto a GTK drop target landed there byte for byte (hint: "${hint}")`);
+
+  // Let go before the file is ready (40 MB, released at once): nothing is dropped and the view
+  // says it is ready; the next drag of it starts from the same copy (no second download) and lands.
+  const bigBody = noise(40 * 1024 * 1024);
+  writeFileSync(join(remoteHome, 'big-drag.bin'), bigBody);
+  chownSync(join(remoteHome, 'big-drag.bin'), uid, statSync(remoteHome).gid);
+  await click(await find('xpath', button('Refresh')));
+  await waitFor('big-drag.bin listed', () => find('xpath', row('big-drag.bin')), 30000);
+  const droppedBefore = dropped.length;
+  await pressAndMove('big-drag.bin', 10);
+  xdo('mouseup', 1);
+  const readyNotice = 'big-drag.bin is ready: drag it again and drop it where it should go';
+  await waitFor('the "ready: drag it again" notice', async () => (await text(await find('css selector', '[data-testid="files-notice"]')).catch(() => '')) === readyNotice, 60000);
+  if (dropped.length !== droppedBefore) throw new Error(`dropped although let go early: ${dropped.join(' | ')}`);
+  const at = await pressAndMove('big-drag.bin');
+  await sleep(1000);
+  await carryAndDrop(at, 'big-drag.bin');
+  if (!readFileSync(join(dropDir, 'big-drag.bin')).equals(bigBody)) throw new Error('the dragged-out big-drag.bin differs from the host\'s');
+  const copies = readdirSync(dragCache).filter((d) => existsSync(join(dragCache, d, 'big-drag.bin')));
+  if (copies.length !== 1) throw new Error(`big-drag.bin was prepared ${copies.length} times`);
+  step(`let go before big-drag.bin (${bigBody.length} bytes) was ready: nothing dropped, "${readyNotice}"; the next drag used the same copy and landed byte for byte`);
+  dropTarget.kill('SIGTERM');
+  dropTarget = null;
+  rmSync(dropDir, { recursive: true, force: true });
+  for (const f of ['drag me #1.bin', 'drag-dir', 'big-drag.bin']) rmSync(join(remoteHome, f), { recursive: true, force: true });
+  await click(await find('xpath', button('Refresh')));
 
   // 4. Rename on the host.
   await click(await find('xpath', `${row('results.csv')}${button('Rename')}`));
@@ -298,6 +401,8 @@ async function main() {
   // click opens it there.
   await command('quit_app', { stopNotebooks: true }).catch(() => {});
   await waitFor('the app to exit', () => appPids().length === 0, 20000);
+  if (existsSync(join(userHome, '.cache/dev.tunnelbook.app/drag-out'))) throw new Error('the drag-out copies are still in the cache after Quit');
+  step('Quit removed the drag-out copies from the cache');
   await wd('DELETE', s('')).catch(() => {});
   session = (await wd('POST', '/session', { capabilities: { alwaysMatch: { 'tauri:options': { application: binary, args: [join(proj, 'analysis.ipynb')] } } } })).sessionId;
   const waiting = await text(await waitFor('the requested notebook', () => find('css selector', '[data-testid="requested-notebook"]'), 30000));
@@ -342,6 +447,7 @@ try {
     await new Promise((r) => (bed.exitCode !== null ? r() : bed.once('exit', r)));
   }
   driver?.kill('SIGTERM');
+  dropTarget?.kill('SIGTERM');
   rmSync(home, { recursive: true, force: true });
   rmSync(userHome, { recursive: true, force: true });
 }

@@ -511,9 +511,16 @@ async function main() {
   }, 30000);
   if (new URL(reopenedUrl).port !== localPort) throw new Error(`reopened on ${new URL(reopenedUrl).port}, was ${localPort}`);
   await waitFor('JupyterLab in the reopened window', () => find('css selector', '.jp-LabShell'), 90000);
+  // What was open when the window was closed (3a') is open again: JupyterLab's workspace on the
+  // server, not a fresh Launcher (trial of #14, finding 6).
+  const savedName = String(savedBy[0]).split('/').pop();
+  const reopenedTabs = await waitFor(`${savedName} open again in the reopened window`, async () => {
+    const tabs = await wd('POST', s('/execute/sync'), { script: 'return [...document.querySelectorAll(".jp-LabShell .lm-DockPanel-tabBar .lm-TabBar-tabLabel")].map((t) => t.textContent);', args: [] });
+    return tabs.includes(savedName) ? tabs : null;
+  }, 60000);
   // The reopened window stays open: Stop in Sessions (below) must close it.
   await wd('POST', s('/window'), { handle: main2 });
-  step(`after quitting with the notebook running and starting again, the host card offers Reopen; it reopened on the same port ${localPort}`);
+  step(`after quitting with the notebook running and starting again, the host card offers Reopen; it reopened on the same port ${localPort}, on what was open: ${JSON.stringify(reopenedTabs)}`);
   // The session's row shows what the reopened notebook was launched with (its record on the
   // host), not "—".
   await rawClick(await find('css selector', '[data-testid="tab-sessions"]'));

@@ -319,7 +319,7 @@ async function main() {
     const all = await wd('GET', s('/window/handles'));
     return all.length === 2 ? all : null;
   });
-  const notebook = handles.find((h) => h !== main);
+  let notebook = handles.find((h) => h !== main);
   await wd('POST', s('/window'), { handle: notebook });
   await waitFor('JupyterLab in the notebook window', () => find('css selector', '.jp-LabShell'), 90000);
   // WebDriver's title is the page's; the window's own title is read from X.
@@ -391,6 +391,46 @@ async function main() {
   if (output !== box.freeGpu) throw new Error(`the kernel saw CUDA_VISIBLE_DEVICES=${output}, not ${box.freeGpu}`);
   await shot('notebook-cell.png');
   step(`a Python notebook cell ran in the notebook window and printed the chosen GPU (${output})`);
+
+  // 12-. One window per server (trial of #14, finding 5): "Open notebook" while the server's
+  // window is open brings that window back, not a second one on a fresh JupyterLab workspace
+  // (…/lab/workspaces/auto-X?reset=1). Then (finding 6) the window is closed by its own close
+  // button (it saves first) and Reopen shows what was open there: the notebook, not a Launcher.
+  await wd('POST', s('/window'), { handle: main });
+  await click(await find('xpath', "//button[normalize-space()='Open notebook']"));
+  await sleep(4000);
+  const afterOpen = await wd('GET', s('/window/handles'));
+  if (afterOpen.length !== 2) throw new Error(`"Open notebook" on the open server made ${afterOpen.length - 1} notebook windows`);
+  const wmIds = () => {
+    try {
+      return execFileSync('xdotool', ['search', '--name', `^${title}$`], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim().split('\n').filter(Boolean);
+    } catch {
+      return [];
+    }
+  };
+  const ids = wmIds();
+  if (ids.length !== 1) throw new Error(`expected one window titled "${title}", found ${ids.length}`);
+  execFileSync('python3', [join(root, 'tests/e2e-app/wm-close.py'), ...ids]);
+  await waitFor('the notebook window to close by its own close', async () => (await wd('GET', s('/window/handles'))).length === 1, 30000);
+  await click(await find('xpath', "//button[normalize-space()='Open notebook']"));
+  notebook = await waitFor('the reopened notebook window', async () => {
+    const all = await wd('GET', s('/window/handles'));
+    return all.length === 2 ? all.find((h) => h !== main) : null;
+  });
+  await wd('POST', s('/window'), { handle: notebook });
+  await waitFor('JupyterLab in the reopened window', () => find('css selector', '.jp-LabShell'), 90000);
+  const reopenedTabs = await waitFor('the notebook tab in the reopened window', async () => {
+    const tabs = await script('done([...document.querySelectorAll(".jp-LabShell .lm-DockPanel-tabBar .lm-TabBar-tabLabel")].map((t) => t.textContent));');
+    return tabs.some((t) => t.endsWith('.ipynb')) ? tabs : null;
+  }, 60000);
+  await waitFor('the notebook\'s cell output in the reopened window', async () => {
+    const outs = await findAll('css selector', '.jp-NotebookPanel .jp-OutputArea-output');
+    return outs.length > 0 && (await text(outs[0])).trim() === box.freeGpu;
+  }, 30000);
+  // Back to work in it, as a person clicks into the notebook (its File menu acts on it next).
+  await click(await find('xpath', "//li[contains(@class,'lm-TabBar-tab')][.//*[contains(@class,'lm-TabBar-tabLabel') and contains(., '.ipynb')]]"));
+  await waitFor('the notebook as JupyterLab\'s current document', async () => (await script('done(!!(window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.context));')) === true, 10000);
+  step(`"Open notebook" on the open server focused its window (one window); closed and reopened, it shows ${JSON.stringify(reopenedTabs)}`);
 
   // 12a. Links away from the notebook server, clicked in the page — in the same tab, and in a
   // new tab as JupyterLab renders Markdown links — open in the system browser; the window stays
@@ -498,6 +538,14 @@ async function main() {
   bed.stdin.write('restart-sshd 12\n');
   const banner = await waitFor('the connection banner in the notebook window', () => script(bannerText), 30000);
   if (!banner.includes('Connection to gpu-box lost')) throw new Error(`banner: ${banner}`);
+  // The banner sits above JupyterLab, not over its menu bar (trial of #14, finding 12).
+  const covered = 'const b = document.getElementById("tunnelbook-banner").getBoundingClientRect(); const m = document.getElementById("jp-top-panel") || document.querySelector(".lm-MenuBar"); const r = m.getBoundingClientRect(); done({ banner: b.bottom, menu: r.top, menuHeight: r.height });';
+  const place = await waitFor('JupyterLab below the banner', async () => {
+    const p = await script(covered);
+    return p.menu >= p.banner - 0.5 && p.menuHeight > 0 ? p : null;
+  }, 10000).catch(async (e) => {
+    throw new Error(`${e.message}: ${JSON.stringify(await script(covered))}`);
+  });
   await shot('notebook-connection-lost.png');
   // JupyterLab raises its "Server Connection Error" dialog when a request fails during an outage
   // (when one does depends on its polling): raised here through its own service manager's signal,
@@ -521,7 +569,11 @@ async function main() {
   await wd('POST', s('/window'), { handle: main });
   await waitFor('"ready" again', async () => /JupyterLab is ready/.test(await text(await find('css selector', '[data-testid="notebook-ready"] strong'))), 20000);
   await waitFor('Ready ticked again', async () => (await findAll('xpath', readyDone)).length === 1, 20000);
-  step(`connection lost: the notebook window showed "${banner}", the app did not say ready; both recovered`);
+  await wd('POST', s('/window'), { handle: notebook });
+  const back = await script(covered.replace('const b = document.getElementById("tunnelbook-banner").getBoundingClientRect();', 'const b = { bottom: 0 };'));
+  if (back.menu > 1) throw new Error(`JupyterLab did not move back up after the banner went: ${JSON.stringify(back)}`);
+  await wd('POST', s('/window'), { handle: main });
+  step(`connection lost: the notebook window showed "${banner}" above JupyterLab (menu bar at ${Math.round(place.menu)} px, banner ends at ${Math.round(place.banner)} px), the app did not say ready; both recovered`);
 
   // 14. The server is stopped behind the app's back: the notebook window says what happened (not a
   // stale "Server Connection Error"), and Restart server brings it back in the same window.
@@ -529,16 +581,20 @@ async function main() {
   await wd('POST', s('/window'), { handle: notebook });
   const goneBanner = await waitFor('the server-gone banner', async () => {
     const t = await script(bannerText);
-    return t.includes('is gone') ? t : null;
+    return t.includes('has stopped') ? t : null;
   }, 60000);
+  // In words: what happened and what Restart does; no pid, no log path (trial of #14, finding 13).
+  if (/\bpid\b|\.log\b|\//.test(goneBanner)) throw new Error(`the server-gone banner shows technical details: ${goneBanner}`);
+  // Its own Restart button works (the window has no IPC: the app sees the button's navigation).
+  await shot('notebook-server-gone.png');
+  await click(await waitFor('the banner\'s Restart server', () => find('xpath', "//*[@id='tunnelbook-banner']//button[normalize-space()='Restart server']"), 20000));
   await wd('POST', s('/window'), { handle: main });
-  await click(await waitFor('Restart server', () => find('xpath', "//button[normalize-space()='Restart server']"), 20000));
   await waitFor('ready after the restart', () => find('css selector', '[data-testid="notebook-ready"]'), 120000);
   await wd('POST', s('/window'), { handle: notebook });
   await waitFor('JupyterLab again in the same window, without the banner', async () =>
     (await script(bannerText)) === '' && (await findAll('css selector', '.jp-LabShell')).length === 1, 90000);
   await wd('POST', s('/window'), { handle: main });
-  step(`server gone: the notebook window said "${goneBanner}"; Restart server brought JupyterLab back in it`);
+  step(`server gone: the notebook window said "${goneBanner}"; its Restart server button brought JupyterLab back in it`);
 
   // 14a. Nothing the main window received since step 1 — command results, events, channel
   // messages — held either server's token; it did receive the notebook's (token-free) URL.

@@ -323,6 +323,16 @@ async function main() {
   const applied = await wd('POST', s('/execute/sync'), { script: 'return document.documentElement.dataset.theme ?? null', args: [] });
   if (applied !== 'dark') throw new Error(`theme not applied after restart: ${applied}`);
   step('settings survive an app restart (interval 7 s, dark theme applied)');
+
+  // Trial of #14, finding 7: here (Xvfb, no StatusNotifierWatcher on the session bus) no tray is
+  // shown, so closing the main window by its close button (WM_DELETE_WINDOW, as a window manager
+  // sends it) must not hide it out of reach: with no notebook running, the app quits.
+  if (appPids().length === 0) throw new Error('the app is not running before the close');
+  const mainIds = execFileSync('xdotool', ['search', '--name', '^Tunnelbook$'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim().split('\n').filter(Boolean);
+  execFileSync('python3', [join(root, 'tests/e2e-app/wm-close.py'), ...mainIds]);
+  await waitFor('the app to quit after its window was closed with no tray shown', () => appPids().length === 0, 20000);
+  session = undefined;
+  step('with no tray shown, closing the main window quit the app (no window left hidden out of reach)');
 }
 
 try {

@@ -700,3 +700,37 @@ threading.Event().wait(300)
         "the launch connected to the other user's listeners:\n{got}"
     );
 }
+
+/// Tunnelbook's runners start Jupyter without compiling `rfc3987_syntax`'s parsers (0.8–2 s of
+/// every start, jupyter_server#1559), and the "iri" format checks that use them still answer as
+/// before, once asked. Without the stand-in the same imports do load the module (so this test
+/// can tell).
+#[test]
+fn jupyter_starts_without_compiling_the_iri_parsers_and_iri_checks_still_work() {
+    let python = jupyter_venv().join("bin/python3");
+    let loaded = |prelude: &str| {
+        let script = format!(
+            "{prelude}import sys\nimport jupyterlab.labapp, jupyter_server.serverapp\n\
+             print('rfc3987_syntax.syntax_helpers' in sys.modules)\n\
+             import jsonschema\nc = jsonschema.Draft7Validator.FORMAT_CHECKER\n\
+             print(c.conforms('http://exämple.org/ä?q=1', 'iri'), c.conforms('http://[bad', 'iri'), \
+             c.conforms('a b', 'iri-reference'), c.conforms('../x#y', 'iri-reference'))\n"
+        );
+        let out = Command::new(&python)
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(loaded(""), "True\nTrue False False True\n");
+    assert_eq!(
+        loaded(jupyter::DEFER_SLOW_IMPORTS_PY),
+        "False\nTrue False False True\n"
+    );
+}

@@ -22,13 +22,8 @@ use tunnelbook_core::{
     host::{HostSession, HostSpec},
     profile::{Profile, ProfileStore, scheduler::Scheduler},
     session::{ReconnectPolicy, SessionHost},
-    slurm::{
-        JobRequest,
-        job::{self, JupyterJob},
-        launch,
-    },
+    slurm::{JobRequest, job::JupyterJob, launch},
     ssh::{HostKeyPolicy, NoPrompter},
-    tunnel::ForwardSpec,
 };
 use tunnelbook_testbed::{
     Client, KeyFile, Sshd, SshdOptions, jupyter_venv,
@@ -179,25 +174,19 @@ async fn host_session_detects_slurm_on_connect_and_a_second_home_attaches_and_st
         .unwrap_err();
     assert!(err.to_string().contains("999999"), "{err}");
 
-    // A kernel through home B's forward (through the login node) runs on the job's GPU.
-    let forward = host_b
-        .forward(&ForwardSpec::Local {
-            bind: "127.0.0.1".into(),
-            port: 0,
-            host: found.connection.host.clone(),
-            host_port: found.connection.port,
-        })
-        .await
-        .unwrap();
-    let port = forward.local_addr().unwrap().port();
-    assert!(
-        tunnelbook_core::jupyter::http::wait_answers(
-            forward.local_addr().unwrap(),
+    // A kernel through home B's forward (through the login node, core's one way to reach a
+    // job's JupyterLab: the app's Sessions → Open) runs on the job's GPU.
+    let (forward, local) = host_b
+        .forward_to_jupyter(
+            &found.connection.host,
+            found.connection.port,
             &found.token,
-            Duration::from_secs(60)
+            Duration::from_secs(60),
         )
         .await
-    );
+        .unwrap()
+        .expect("the job's JupyterLab answers through the forward");
+    let port = local.port();
     let kernel = start_kernel(port, &found.token).await;
     let seen = execute(
         port,
@@ -212,16 +201,14 @@ async fn host_session_detects_slurm_on_connect_and_a_second_home_attaches_and_st
     assert!(["2", "3"].contains(&cuda), "v100s are GPUs 2 and 3: {seen}");
 
     // Core's stop of a listed job (the app's Sessions → Stop, `down`): CANCELLED, confirmed.
-    let listed = job::list(&conn_b)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|j| j.row.id == job_id)
-        .unwrap();
-    let state = launch::stop_listed(&conn_b, &listed, Duration::from_secs(60))
+    let state = launch::stop_job(&conn_b, &job_id, Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(state, "CANCELLED");
+    let err = launch::stop_job(&conn_b, "999999", Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not a Tunnelbook job"), "{err}");
     assert_eq!(slurm.job_state(&job_id), "CANCELLED");
     forward.close().await;
     host_b.close().await;

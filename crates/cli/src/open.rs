@@ -186,24 +186,22 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let folder_name = folder
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "notebook".into());
-    let remote_root = sftp.resolve(
-        &args
-            .remote_dir
-            .clone()
-            .unwrap_or_else(|| sftp::join(&settings.projects_dir(&args.name), &folder_name)),
-    );
-    let mut project =
-        match Project::open(&home, &args.name, &folder, &remote_root, settings.clone()) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("tunnelbook: {e}");
-                return ExitCode::from(2);
-            }
-        };
+    let remote_dir = args.remote_dir.as_deref();
+    let (mut project, projects_dir) = match Project::on_host(
+        &home,
+        &args.name,
+        &folder,
+        &sftp,
+        remote_dir,
+        settings.clone(),
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("tunnelbook: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let remote_root = project.remote_root().to_string();
 
     // Up.
     let plan = match project.plan_upload(&sftp).await {
@@ -289,7 +287,6 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
     spec.free_rule = connect::free_rule(global);
     // A JupyterLab of ours already on that GPU whose root holds the project is reused; a new one
     // starts in the projects folder, so the next project opened there reuses it in turn.
-    let projects_dir = sftp.resolve(&settings.projects_dir(&args.name));
     spec.notebook_dir = Some(project.server_root(&projects_dir));
     spec.reuse_for = Some(remote_root.clone());
     spec.ready_timeout = Duration::from_secs(args.timeout);

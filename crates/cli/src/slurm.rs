@@ -10,8 +10,9 @@ use tunnelbook_core::{
     profile::{Profile, ProfileStore},
     secret::Sensitive,
     slurm::{
-        self, ClusterView, GpuFlag, JobRequest, Scheduler, SlurmDefaults, SlurmError,
-        job::{self, ConnectionFile, JobPhase, JupyterJob},
+        self, ClusterView, GpuFlag, JobNews, JobRequest, JobWatch, RUNNING_POLL, Scheduler,
+        SlurmDefaults, SlurmError,
+        job::{self, ConnectionFile, JupyterJob},
         launch::{self, LaunchStep},
     },
     ssh::Connection,
@@ -19,9 +20,6 @@ use tunnelbook_core::{
 };
 
 use crate::{Global, connect};
-
-/// How often a running job is polled (time left, end).
-const RUNNING_POLL: Duration = Duration::from_secs(5);
 
 /// `hosts edit` options for SLURM hosts; each given replaces the saved value (`""` clears).
 #[derive(Debug, Default, clap::Args)]
@@ -610,7 +608,7 @@ async fn follow(
     id: &str,
     relaunch: &str,
 ) -> ExitCode {
-    let mut warned: Option<u64> = None;
+    let mut watch = JobWatch::new();
     let mut left_secs: Option<u64> = None;
     let mut current = first.clone();
     let code = loop {
@@ -637,46 +635,37 @@ async fn follow(
             }
             () = tokio::time::sleep(RUNNING_POLL) => {}
         }
-        match job::poll(conn, id).await {
-            Ok(JobPhase::Running { time_left_secs, .. }) => {
+        let phase = match job::poll(conn, id).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(error = %e, "poll failed");
+                continue;
+            }
+        };
+        match watch.observe(phase) {
+            Some(JobNews::Running {
+                time_left_secs,
+                warn_at_minutes,
+            }) => {
                 left_secs = time_left_secs;
-                if let Some(left) = time_left_secs {
-                    // The smallest mark reached, once each (a short job warns once, at 5).
-                    if let Some(mark) = [5u64, 15].into_iter().find(|m| left <= m * 60)
-                        && warned.is_none_or(|w| w > mark)
-                    {
-                        {
-                            eprintln!(
-                                "tunnelbook: warning: job {id} reaches its time limit in {} ({} minutes or less left); save your work — relaunch with the same settings: {relaunch}",
-                                slurm::format_time(left),
-                                mark
-                            );
-                            warned = Some(mark);
-                        }
-                    }
+                if let (Some(left), Some(mark)) = (time_left_secs, warn_at_minutes) {
+                    eprintln!(
+                        "tunnelbook: warning: job {id} reaches its time limit in {} ({mark} minutes or less left); save your work — relaunch with the same settings: {relaunch}",
+                        slurm::format_time(left),
+                    );
                 }
             }
-            Ok(JobPhase::Ended { state, reason }) => {
-                // SLURM ends a job in two steps: COMPLETING (its processes being killed, with
-                // the reason: `TimeLimit`), then the final state (TIMEOUT, CANCELLED, …).
-                let timed_out = state == "TIMEOUT" || reason.as_deref() == Some("TimeLimit");
-                if state == "COMPLETING" && !timed_out {
-                    continue;
-                }
-                if timed_out {
+            Some(JobNews::Ended(end)) => {
+                if end.timed_out {
                     eprintln!(
                         "tunnelbook: time limit reached: SLURM ended job {id}. Relaunch with the same settings: {relaunch}"
                     );
                 } else {
-                    let why = reason
-                        .map(|r| format!(" ({})", slurm::reason_in_words(&r)))
-                        .unwrap_or_default();
-                    eprintln!("tunnelbook: job {id} ended: {state}{why}");
+                    eprintln!("tunnelbook: job {id} ended: {}", end.words());
                 }
                 break ExitCode::from(1);
             }
-            Ok(_) => {}
-            Err(e) => tracing::debug!(error = %e, "poll failed"),
+            None => {}
         }
     };
     if !current.is_same(first) {

@@ -47,13 +47,16 @@ pub enum ErrorCode {
     Cancelled,
     /// Not available on this platform or for this kind of host.
     Unsupported,
+    /// The system's web browser could not be started ("Open in browser"); `message` says why.
+    /// The front end offers the address to copy instead.
+    NoBrowser,
     /// Anything else: a bug or an environment problem; `message` says what.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order (for generated front-end lists).
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::HostKeyChanged,
         ErrorCode::HostKeyNotTrusted,
         ErrorCode::AuthFailed,
@@ -67,6 +70,7 @@ impl ErrorCode {
         ErrorCode::ServerGone,
         ErrorCode::Cancelled,
         ErrorCode::Unsupported,
+        ErrorCode::NoBrowser,
         ErrorCode::Internal,
     ];
 
@@ -88,7 +92,8 @@ impl ErrorCode {
             ErrorCode::ServerGone => 10,
             ErrorCode::Cancelled => 11,
             ErrorCode::Unsupported => 12,
-            ErrorCode::Internal => 13,
+            ErrorCode::NoBrowser => 13,
+            ErrorCode::Internal => 14,
         }
     }
 }
@@ -353,6 +358,17 @@ impl From<crate::slurm::SlurmError> for Problem {
                     message: message.clone(),
                 }]);
             }
+            S::Form(fields) => {
+                return Self::validation(
+                    fields
+                        .iter()
+                        .map(|(field, message)| FieldError {
+                            field: (*field).to_string(),
+                            message: message.clone(),
+                        })
+                        .collect(),
+                );
+            }
             S::Parse(_) | S::NeverStarts { .. } => ErrorCode::Validation,
             S::Command { command, .. } if command == "sbatch --test-only" => ErrorCode::Validation,
             S::Cancelled { .. } => ErrorCode::Cancelled,
@@ -389,6 +405,13 @@ mod tests {
         assert_eq!(p.code, ErrorCode::Validation);
         assert_eq!(p.fields[0].field, "gpus");
         assert!(p.fields[0].message.contains("h100"), "{p:?}");
+        let form = Problem::from(SlurmError::Form(vec![
+            ("time", "cannot read the time".into()),
+            ("gpuCount", "ask for at least 1 GPU".into()),
+        ]));
+        assert_eq!(form.code, ErrorCode::Validation);
+        let fields: Vec<_> = form.fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, vec!["time", "gpuCount"]);
         let cancelled = Problem::from(SlurmError::Cancelled {
             job_id: Some("7".into()),
             state: Some("CANCELLED".into()),

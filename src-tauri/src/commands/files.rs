@@ -1,6 +1,7 @@
 //! The Files view: a per-host SFTP browser over the host session's open connection (no second
 //! login, no second 2FA prompt): list, make folder, rename, delete, upload (file picker or files
-//! dropped on the window) and download (save dialog), with progress events.
+//! dropped on the window) and download (save dialog), with progress events; a file or folder
+//! dragged out of the window to the desktop lands there ([`drag_out`]).
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +13,7 @@ use ts_rs::TS;
 use tunnelbook_core::sftp::{self, Entry, Progress, Sftp, SftpError, TransferProgress};
 
 use crate::{
+    drag_out,
     error::{AppError, ErrorCode},
     state::AppState,
 };
@@ -43,7 +45,7 @@ pub struct FilesListing {
 pub struct FilesProgress {
     /// The session the transfer belongs to.
     pub session_id: String,
-    /// `upload` or `download`.
+    /// `upload`, `download`, or `drag` (a file prepared for a drag out).
     pub direction: String,
     /// What moves, in words (a file name, or `3 files`).
     pub what: String,
@@ -314,6 +316,134 @@ pub async fn download_file<R: Runtime>(
     let r = with_progress(&app, &session_id, "download", name, progress.clone(), work).await;
     sftp.close();
     r.map(|()| Some(to.display().to_string()))
+}
+
+/// What [`drag_out`] did.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct DragOut {
+    /// The file or folder name the drag carries.
+    pub name: String,
+    /// Whether the native drag started. `false`: the mouse button was let go while the file was
+    /// prepared; it is ready now, and the next drag of it starts at once.
+    pub started: bool,
+    /// The local copy the drag carries (in the app's cache): dropped back on the window, it is
+    /// not uploaded again.
+    pub local: String,
+}
+
+/// A row dragged out of the Files view: downloads the remote file or folder `path` (with
+/// [`FILES_PROGRESS_EVENT`]s, direction `drag`) into a private folder of the app's cache, then
+/// starts the native drag of that copy from `window` while the mouse button is still held, so
+/// the desktop, a file manager or another app gets the file where it is dropped. An unchanged
+/// file prepared before is not downloaded again.
+///
+/// Errors: `NotFound` (no such remote path), `Validation` (over [`drag_out::LIMIT`] bytes: the
+/// message says to use Download), the SFTP errors of a download, `Internal` (no drag possible).
+#[tauri::command]
+pub async fn drag_out<R: Runtime>(
+    app: AppHandle<R>,
+    window: tauri::Window<R>,
+    state: State<'_, AppState>,
+    prepared: State<'_, drag_out::Prepared>,
+    session_id: String,
+    path: String,
+) -> Result<DragOut, AppError> {
+    let sftp = open(&state, &session_id).await?;
+    let local = prepare(&app, &sftp, &prepared, &session_id, &path).await;
+    sftp.close();
+    let (name, local) = local?;
+    let started = drag_out::start(window, local.clone()).await?;
+    tracing::info!(started, "drag out ready");
+    Ok(DragOut {
+        name,
+        started,
+        local: local.display().to_string(),
+    })
+}
+
+/// The local copy a drag of `path` carries (downloaded now unless an unchanged one is there).
+async fn prepare<R: Runtime>(
+    app: &AppHandle<R>,
+    sftp: &Sftp,
+    prepared: &drag_out::Prepared,
+    session_id: &str,
+    path: &str,
+) -> Result<(String, PathBuf), AppError> {
+    let remote = sftp.resolve(path);
+    let entry = sftp
+        .stat(&remote)
+        .await
+        .map_err(files_error)?
+        .ok_or_else(|| {
+            AppError::new(
+                ErrorCode::NotFound,
+                format!("{remote} is not on the host any more: refresh the folder"),
+            )
+        })?;
+    let name = entry.name.clone();
+    if !entry.is_dir {
+        if entry.size > drag_out::LIMIT {
+            return Err(AppError::new(
+                ErrorCode::Validation,
+                drag_out::too_big(&name, entry.size),
+            ));
+        }
+        if let Some(local) = prepared.get(session_id, &remote, entry.size, entry.mtime) {
+            return Ok((name, local));
+        }
+    }
+    let staging = drag_out::staging(app)?;
+    let local = crate::download::stage(&staging, Path::new(&name)).map_err(|e| {
+        AppError::new(
+            ErrorCode::Internal,
+            format!("cannot make a folder to prepare the drag in: {e}"),
+        )
+    })?;
+    let dir = local.parent().map(Path::to_path_buf).unwrap_or_default();
+    let progress = Progress::new(0, 0);
+    let cancel = CancellationToken::new();
+    // A folder's total is known once it has been walked: over the limit, stop there.
+    let too_big = std::sync::atomic::AtomicBool::new(false);
+    let work = async {
+        let guard = async {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                if progress.snapshot().bytes_total > drag_out::LIMIT {
+                    too_big.store(true, std::sync::atomic::Ordering::Relaxed);
+                    cancel.cancel();
+                }
+            }
+        };
+        tokio::select! {
+            r = sftp.get_tree(&remote, &dir, &progress, &cancel) => r,
+            () = guard => Err(SftpError::Cancelled),
+        }
+    };
+    let r = with_progress(
+        app,
+        session_id,
+        "drag",
+        name.clone(),
+        progress.clone(),
+        work,
+    )
+    .await;
+    if let Err(e) = r {
+        let _ = std::fs::remove_dir_all(&dir);
+        if too_big.load(std::sync::atomic::Ordering::Relaxed) {
+            let total = progress.snapshot().bytes_total;
+            return Err(AppError::new(
+                ErrorCode::Validation,
+                drag_out::too_big(&name, total),
+            ));
+        }
+        return Err(e);
+    }
+    if !entry.is_dir {
+        prepared.put(session_id, &remote, local.clone(), entry.size, entry.mtime);
+    }
+    Ok((name, local))
 }
 
 #[cfg(test)]

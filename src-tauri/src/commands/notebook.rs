@@ -77,8 +77,12 @@ fn without_token(url: &tauri::Url) -> tauri::Url {
     public
 }
 
-/// Opens notebook `url` (as the main window knows it: without the token) in a new app window
-/// titled `title`; returns the window's label. The window gets the URL with its token.
+/// Opens notebook `url` (as the main window knows it: without the token) in an app window
+/// titled `title`; returns the window's label. One window per server: when a notebook window
+/// already shows that server (same address, whatever its path), it is brought to the front
+/// (unminimized, shown, focused) and its label returned; a second window would open on a fresh
+/// JupyterLab workspace (`…/lab/workspaces/auto-X?reset`), not on what the person has open.
+/// A new window gets the URL with its token.
 ///
 /// Async on purpose: creating a window from a synchronous command deadlocks on Windows.
 #[tauri::command]
@@ -88,9 +92,60 @@ pub async fn open_notebook<R: Runtime>(
     url: String,
     title: String,
 ) -> Result<String, AppError> {
-    let full = full_url(&app, &http_url(&url)?);
-    open_window(&app, &state, full.expose(), &title)
+    let url = http_url(&url)?;
+    if let Some(label) = focus_open_window(&app, &url) {
+        return Ok(label);
+    }
+    let full = full_url(&app, &url);
+    let label = open_window(&app, &state, full.expose(), &title)?;
+    adopt_window(&state, &url, &label);
+    Ok(label)
 }
+
+/// Makes `label` the notebook window of the session whose notebook runs at `url`'s address
+/// (reopened after its window was closed): its banner, its restart and its Stop follow this
+/// window from now on.
+fn adopt_window(state: &AppState, url: &tauri::Url, label: &str) {
+    for entry in state.sessions().values_mut() {
+        let same = entry
+            .summary
+            .url
+            .as_deref()
+            .and_then(|u| u.parse::<tauri::Url>().ok())
+            .is_some_and(|own| is_on_server(&own, url));
+        if same {
+            entry.summary.window = Some(label.to_string());
+        }
+    }
+}
+
+/// Brings the open notebook window on the server at `url` to the front (unminimized, shown,
+/// focused); returns its label, or `None` when no window shows that server (or the one that did
+/// is closing: it is saving its notebooks before it goes).
+pub fn focus_open_window<R: Runtime>(app: &AppHandle<R>, url: &tauri::Url) -> Option<String> {
+    let closing = app
+        .try_state::<ClosingWindows>()
+        .and_then(|c| c.0.lock().ok().map(|set| set.clone()))
+        .unwrap_or_default();
+    let window = windows_on(app, url.as_str())
+        .into_iter()
+        .find(|w| !closing.contains(w.label()))?;
+    for (what, result) in [
+        ("unminimize", window.unminimize()),
+        ("show", window.show()),
+        ("focus", window.set_focus()),
+    ] {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cannot {what} the notebook window");
+        }
+    }
+    Some(window.label().to_string())
+}
+
+/// Labels of the notebook windows that are closing (their own close button: saving, then gone);
+/// "Open notebook" opens a new window rather than focus one of them.
+#[derive(Default)]
+struct ClosingWindows(Mutex<std::collections::HashSet<String>>);
 
 /// Opens a `jupyter-<n>` window on `url`; returns its label. Call from async code only.
 pub fn open_window<R: Runtime>(
@@ -101,7 +156,7 @@ pub fn open_window<R: Runtime>(
 ) -> Result<String, AppError> {
     let url = http_url(url)?;
     let label = state.new_notebook_label();
-    let (nav_app, server) = (app.clone(), url.clone());
+    let (nav_app, server, nav_label) = (app.clone(), url.clone(), label.clone());
     let server_origin = url.clone();
     let new_window_app = app.clone();
     let window = WebviewWindowBuilder::new(app, &label, WebviewUrl::External(url))
@@ -114,6 +169,12 @@ pub fn open_window<R: Runtime>(
         // end-to-end tests) the window shares the app's; `forget_login` then clears its cookies.
         .incognito(!under_automation())
         .on_navigation(move |to| {
+            // The "Restart" button of the "server is gone" banner (the page cannot call the
+            // app: the app sees the navigation and keeps the window where it is).
+            if is_restart_request(&server, to) {
+                restart_from_window(&nav_app, &nav_label);
+                return false;
+            }
             if is_notebook_page(&server, to) {
                 return true;
             }
@@ -139,6 +200,10 @@ pub fn open_window<R: Runtime>(
             && let Some(window) = close_app.get_webview_window(&close_label)
         {
             api.prevent_close();
+            close_app.manage(ClosingWindows::default());
+            if let Ok(mut closing) = close_app.state::<ClosingWindows>().0.lock() {
+                closing.insert(close_label.clone());
+            }
             let server = server_origin.clone();
             let app = close_app.clone();
             // Off the main thread: the webview's cookie calls wait on it.
@@ -161,6 +226,9 @@ pub fn open_window<R: Runtime>(
                 }
                 if let Err(e) = window.close() {
                     tracing::warn!(error = %e, "cannot close the notebook window");
+                }
+                if let Ok(mut closing) = app.state::<ClosingWindows>().0.lock() {
+                    closing.remove(window.label());
                 }
             });
         }
@@ -262,37 +330,136 @@ pub fn navigate<R: Runtime>(window: &WebviewWindow<R>, url: &str) -> Result<(), 
 /// Element id of the banner a notebook window shows while its connection or server is down.
 pub const BANNER_ID: &str = "tunnelbook-banner";
 
-/// Shows `message` in a banner across the top of notebook window `window`, or removes the banner
-/// (`None`). The page is JupyterLab's: the banner is plain DOM put there by the app (the page
-/// itself cannot call the app), and it goes with the page when the window navigates.
-pub fn set_banner<R: Runtime>(window: &WebviewWindow<R>, message: Option<&str>) {
-    let script = banner_script(message);
+/// Path on the notebook server's address that the "server is gone" banner's Restart button
+/// navigates to. No Jupyter page lives there: the window's navigation handler sees it, restarts
+/// the window's notebook server ([`restart_from_window`]) and stays on the page. The notebook
+/// window has no IPC, so a navigation is its only way to ask the app for something.
+pub const RESTART_PATH: &str = "/tunnelbook/restart-server";
+
+/// A button in the banner: its label and the address it navigates to (on the notebook server's
+/// address, seen and handled by the window's navigation handler).
+#[derive(Debug, Clone, Copy)]
+pub struct BannerButton<'a> {
+    /// What the button says ("Restart server").
+    pub label: &'a str,
+    /// Path it navigates to, on the page's own address ([`RESTART_PATH`]).
+    pub path: &'a str,
+    /// What the banner says once it is clicked, until the app answers ("Restarting…").
+    pub pending: &'a str,
+}
+
+/// Shows `message` in a banner across the top of notebook window `window` (with `button`, if
+/// any), or removes the banner (`None`). The page is JupyterLab's: the banner is plain DOM put
+/// there by the app (the page itself cannot call the app), and it goes with the page when the
+/// window navigates. JupyterLab moves down below it, so its menu bar stays in sight and usable.
+pub fn set_banner<R: Runtime>(
+    window: &WebviewWindow<R>,
+    message: Option<&str>,
+    button: Option<BannerButton<'_>>,
+) {
+    let script = banner_script(message, button);
     if let Err(e) = window.eval(script) {
         tracing::warn!(error = %e, "cannot update the notebook window's banner");
     }
 }
 
 /// The script behind [`set_banner`]: idempotent, and the message is inserted as text (JSON), so
-/// nothing in it is run or parsed as HTML.
-fn banner_script(message: Option<&str>) -> String {
-    let message = serde_json::to_string(&message).unwrap_or_else(|_| "null".into());
+/// nothing in it is run or parsed as HTML. The banner sits above the page, not over it: the
+/// page's `<body>` becomes a box starting below the banner (JupyterLab's shell fills its body),
+/// and goes back as it was when the banner is removed; a `resize` event makes JupyterLab lay
+/// itself out again in the new size.
+fn banner_script(message: Option<&str>, button: Option<BannerButton<'_>>) -> String {
+    let json = |v: Option<&str>| serde_json::to_string(&v).unwrap_or_else(|_| "null".into());
+    let message = json(message);
+    let (label, path, pending) = match button {
+        Some(b) => (
+            json(Some(b.label)),
+            json(Some(b.path)),
+            json(Some(b.pending)),
+        ),
+        None => ("null".into(), "null".into(), "null".into()),
+    };
     format!(
         r#"(() => {{
-  const msg = {message};
+  const msg = {message}, label = {label}, path = {path}, pending = {pending};
+  const body = document.body;
   let b = document.getElementById("{BANNER_ID}");
-  if (msg === null) {{ if (b) b.remove(); return; }}
+  const relayout = () => window.dispatchEvent(new Event("resize"));
+  if (msg === null) {{
+    if (b) b.remove();
+    if (body && body.dataset.tunnelbookStyle !== undefined) {{
+      body.style.cssText = body.dataset.tunnelbookStyle;
+      delete body.dataset.tunnelbookStyle;
+      relayout();
+    }}
+    return;
+  }}
   if (!b) {{
     b = document.createElement("div");
     b.id = "{BANNER_ID}";
     b.setAttribute("role", "alert");
     b.style.cssText = "position:fixed;top:0;left:0;right:0;z-index:2147483647;padding:8px 16px;" +
       "background:#9a3412;color:#fff;font:14px/1.4 system-ui,sans-serif;text-align:center;" +
-      "box-shadow:0 2px 6px rgba(0,0,0,.3)";
-    (document.body || document.documentElement).appendChild(b);
+      "box-shadow:0 2px 6px rgba(0,0,0,.3);box-sizing:border-box";
+    document.documentElement.appendChild(b);
   }}
-  b.textContent = msg;
+  b.textContent = "";
+  const text = document.createElement("span");
+  text.textContent = msg;
+  b.appendChild(text);
+  if (label !== null) {{
+    const btn = document.createElement("button");
+    btn.type = "button";
+    btn.textContent = label;
+    btn.style.cssText = "margin-left:12px;padding:2px 12px;font:inherit;color:#9a3412;" +
+      "background:#fff;border:0;border-radius:4px;cursor:pointer";
+    btn.addEventListener("click", () => {{
+      btn.disabled = true;
+      text.textContent = pending;
+      location.href = path;
+    }});
+    b.appendChild(btn);
+  }}
+  if (body) {{
+    if (body.dataset.tunnelbookStyle === undefined) body.dataset.tunnelbookStyle = body.style.cssText;
+    const h = b.getBoundingClientRect().height;
+    body.style.cssText = body.dataset.tunnelbookStyle +
+      ";position:fixed;top:" + h + "px;left:0;right:0;bottom:0;margin:0;overflow:hidden";
+    relayout();
+  }}
 }})();"#
     )
+}
+
+/// Whether a navigation to `to` in the window on the notebook server at `server` is the
+/// banner's Restart button ([`RESTART_PATH`] on the server's own address).
+pub fn is_restart_request(server: &tauri::Url, to: &tauri::Url) -> bool {
+    to.origin() == server.origin() && to.path() == RESTART_PATH
+}
+
+/// Restarts the notebook server of the session whose notebook window is `label` (the banner's
+/// Restart button): what the main window's "Restart server" does. Core ignores it while the
+/// server runs, so a page that navigates there otherwise changes nothing.
+fn restart_from_window<R: Runtime>(app: &AppHandle<R>, label: &str) {
+    let state = app.state::<AppState>();
+    let id = state
+        .sessions()
+        .iter()
+        .find(|(_, e)| e.summary.window.as_deref() == Some(label))
+        .map(|(id, _)| id.clone());
+    match id.map(|id| (state.notebook_control(&id), id)) {
+        Some((Ok(control), id)) => {
+            tracing::info!(session = %id, "restart asked from the notebook window");
+            control.restart_server();
+        }
+        Some((Err(e), id)) => {
+            tracing::warn!(session = %id, error = %e, "cannot restart from the notebook window");
+        }
+        None => tracing::warn!(
+            window = label,
+            "a restart was asked from a notebook window that runs no notebook of the app"
+        ),
+    }
 }
 
 /// Closes the "Server Connection Error" dialog JupyterLab raised in notebook window `window`
@@ -389,20 +556,65 @@ const SAVE_ALL_SCRIPT: &str = r#"(() => {
 /// browser. The browser program is started with a one-time local link, never the token (its
 /// command line is readable by every local user); the link redirects the browser once to the
 /// notebook with its token (core's `jupyter::handoff`).
+///
+/// Errors: `noBrowser` when the system's browser cannot be started (the message says why in
+/// words; the front end offers [`browser_link`] to copy instead), `internal` when the local link
+/// cannot be made.
 #[tauri::command]
 pub async fn open_in_browser<R: Runtime>(app: AppHandle<R>, url: String) -> Result<(), AppError> {
-    let full = full_url(&app, &http_url(&url)?);
-    let link = jupyter::handoff(full, jupyter::HANDOFF_TTL)
-        .await
-        .map_err(|e| {
-            AppError::new(
-                ErrorCode::Internal,
-                format!("cannot start the local link for the browser: {e}"),
-            )
-        })?;
+    let link = handoff_link(&app, &url, jupyter::HANDOFF_TTL).await?;
     app.opener()
-        .open_url(link.url.as_str(), None::<&str>)
-        .map_err(|e| AppError::new(ErrorCode::Internal, format!("cannot open the browser: {e}")))
+        .open_url(link.as_str(), None::<&str>)
+        .map_err(|e| {
+            // The raw error names the launcher and the one-time link: the log keeps it.
+            tracing::warn!(error = %e, "cannot start the web browser");
+            browser_failure(&e)
+        })
+}
+
+/// How long a link made by [`browser_link`] waits to be pasted into a browser.
+pub const COPIED_LINK_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// A one-time local link to notebook `url` (as the main window knows it: without the token) to
+/// copy into a browser by hand, when "Open in browser" cannot start one: it holds no token, works
+/// once, for [`COPIED_LINK_TTL`] (ten minutes).
+///
+/// Errors: `internal` when the local link cannot be made; `validation` for a non-web URL.
+#[tauri::command]
+pub async fn browser_link<R: Runtime>(app: AppHandle<R>, url: String) -> Result<String, AppError> {
+    handoff_link(&app, &url, COPIED_LINK_TTL).await
+}
+
+/// A one-time local link (core's `jupyter::handoff`) to the kept notebook URL for `url`.
+async fn handoff_link<R: Runtime>(
+    app: &AppHandle<R>,
+    url: &str,
+    ttl: std::time::Duration,
+) -> Result<String, AppError> {
+    let full = full_url(app, &http_url(url)?);
+    let link = jupyter::handoff(full, ttl).await.map_err(|e| {
+        AppError::new(
+            ErrorCode::Internal,
+            format!("cannot start the local link for the browser: {e}"),
+        )
+    })?;
+    Ok(link.url)
+}
+
+/// What "Open in browser" says when the system's browser could not be started: code
+/// `noBrowser`, and why in words (not the launcher's command line, which holds the link).
+pub fn browser_failure(e: &tauri_plugin_opener::Error) -> AppError {
+    let why = match e {
+        tauri_plugin_opener::Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+            "no program that opens web pages is installed (such as xdg-open)"
+        }
+        tauri_plugin_opener::Error::Io(_) => "the desktop's program that opens web pages failed",
+        _ => "the desktop refused to open a web page",
+    };
+    AppError::new(
+        ErrorCode::NoBrowser,
+        format!("Could not start your web browser: {why}; copy the address instead."),
+    )
 }
 
 /// Only web pages: a `file:` or custom-scheme URL has no business in a notebook window.
@@ -437,13 +649,78 @@ mod tests {
 
     #[test]
     fn the_banner_message_is_text_not_code() {
-        let s = banner_script(Some("lost \"x\" </script><b>"));
+        let s = banner_script(Some("lost \"x\" </script><b>"), None);
         assert!(
-            s.contains(r#"const msg = "lost \"x\" </script><b>";"#),
+            s.contains(r#"const msg = "lost \"x\" </script><b>", label = null"#),
             "{s}"
         );
-        assert!(s.contains("b.textContent = msg"));
-        assert!(banner_script(None).contains("const msg = null;"));
+        assert!(s.contains("text.textContent = msg"));
+        assert!(banner_script(None, None).contains("const msg = null,"));
+    }
+
+    /// Trial of #14, finding 12: the banner covered JupyterLab's menu bar. The page now starts
+    /// below it and is put back as it was when the banner goes (the e2e suite measures it).
+    #[test]
+    fn the_banner_pushes_the_page_down_and_gives_it_back() {
+        let s = banner_script(Some("lost"), None);
+        assert!(s.contains(";position:fixed;top:\" + h + \"px;"), "{s}");
+        assert!(
+            s.contains("body.dataset.tunnelbookStyle = body.style.cssText"),
+            "{s}"
+        );
+        let gone = banner_script(None, None);
+        assert!(
+            gone.contains("body.style.cssText = body.dataset.tunnelbookStyle"),
+            "{gone}"
+        );
+        assert!(gone.contains("new Event(\"resize\")"), "{gone}");
+    }
+
+    /// Finding 13: the "server is gone" banner has a Restart button; it navigates to the
+    /// restart path on the page's own address, which the window's navigation handler takes.
+    #[test]
+    fn the_restart_button_navigates_to_the_restart_path_the_window_intercepts() {
+        let button = BannerButton {
+            label: "Restart server",
+            path: RESTART_PATH,
+            pending: "Restarting…",
+        };
+        let s = banner_script(Some("gone"), Some(button));
+        assert!(s.contains(r#"label = "Restart server""#), "{s}");
+        assert!(s.contains(&format!(r#"path = "{RESTART_PATH}""#)), "{s}");
+        assert!(s.contains("location.href = path"), "{s}");
+        let server = http_url("http://127.0.0.1:8890/lab?token=x").unwrap();
+        let at = |u: &str| is_restart_request(&server, &u.parse().unwrap());
+        assert!(at(&format!("http://127.0.0.1:8890{RESTART_PATH}")));
+        assert!(!at(&format!("http://127.0.0.1:8891{RESTART_PATH}")));
+        assert!(!at(
+            "http://127.0.0.1:8890/lab/tree/tunnelbook/restart-server"
+        ));
+        assert!(!at("http://127.0.0.1:8890/lab"));
+    }
+
+    /// Trial of #14, finding 15: the launcher's raw error (with the one-time link) was shown.
+    #[test]
+    fn a_browser_that_cannot_start_is_said_in_words_with_a_code() {
+        let failed = tauri_plugin_opener::Error::Io(std::io::Error::other(
+            "Launcher \"gio\" \"open\" \"http://127.0.0.1:1/handoff/ab\" failed with ExitStatus(unix_wait_status(512))",
+        ));
+        let e = browser_failure(&failed);
+        assert_eq!(e.code, ErrorCode::NoBrowser);
+        assert!(
+            e.message.starts_with("Could not start your web browser: "),
+            "{e:?}"
+        );
+        assert!(e.message.ends_with("copy the address instead."), "{e:?}");
+        for raw in ["gio", "handoff", "ExitStatus", "Launcher"] {
+            assert!(!e.message.contains(raw), "{raw} in {e:?}");
+        }
+        let missing = tauri_plugin_opener::Error::Io(std::io::ErrorKind::NotFound.into());
+        assert!(
+            browser_failure(&missing)
+                .message
+                .contains("no program that opens web pages")
+        );
     }
 
     #[test]

@@ -334,17 +334,12 @@ pub async fn open_local_notebook<R: Runtime>(
             Err(e) => return failed(&app, e.to_string()),
         };
         let folder = notebook.parent().map(PathBuf::from).unwrap_or_default();
-        let folder_name = folder
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "notebook".into());
-        let settings_projects_dir = settings.projects_dir(&profile.name);
-        let remote_root = sftp.resolve(&sftp::join(&settings_projects_dir, &folder_name));
-        let mut project = match Project::open(&home, &profile.name, &folder, &remote_root, settings)
-        {
-            Ok(p) => p,
-            Err(e) => return failed(&app, e.to_string()),
-        };
+        let (mut project, projects_dir) =
+            match Project::on_host(&home, &profile.name, &folder, &sftp, None, settings) {
+                Ok(p) => p,
+                Err(e) => return failed(&app, e.to_string()),
+            };
+        let remote_root = project.remote_root().to_string();
         let plan = match project.plan_upload(&sftp).await {
             Ok(p) => p,
             Err(e) => return failed(&app, e.to_string()),
@@ -385,7 +380,6 @@ pub async fn open_local_notebook<R: Runtime>(
         }
         let mut spec = spec;
         // Start or reuse, as `tunnelbook open` does.
-        let projects_dir = sftp.resolve(&settings_projects_dir);
         spec.notebook_dir = Some(project.server_root(&projects_dir));
         spec.reuse_for = Some(remote_root.clone());
         let mut session = Session::start(spec);

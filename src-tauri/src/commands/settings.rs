@@ -226,5 +226,6 @@ pub async fn quit<R: Runtime>(app: &AppHandle<R>, stop_notebooks: bool) {
             },
         );
     }
+    crate::drag_out::clean(app);
     app.exit(0);
 }

@@ -12,17 +12,18 @@ use std::{
     time::Duration,
 };
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
+/// The request form as the UI sends it (core's: it becomes a [`JobRequest`] there).
+pub use tunnelbook_core::slurm::SlurmRequestForm;
 use tunnelbook_core::{
     host::{Forward, HostSession},
-    profile::ForwardSpec,
     secret::Sensitive,
     slurm::{
-        self, GpuPool, GpuRequest, JobRequest, JobRow, Partition, Scheduler, SlurmDefaults,
-        SlurmError,
+        self, GpuPool, JobNews, JobRequest, JobRow, JobWatch, Partition, RUNNING_POLL, Scheduler,
+        SlurmDefaults, SlurmError,
         job::{self, JobPhase, JupyterJob},
         launch::{self, LaunchStep},
     },
@@ -39,9 +40,6 @@ use crate::{
 /// Name of the event that carries a [`SlurmEvent`].
 pub const SLURM_EVENT: &str = "slurm";
 
-/// How often a ready job is polled (time left, its end).
-const RUNNING_POLL: Duration = Duration::from_secs(5);
-
 /// What the GPU step shows on a SLURM host.
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -54,22 +52,6 @@ pub struct SlurmView {
     pub jobs: Vec<JobRow>,
     /// The host's saved launch defaults (the form starts from them).
     pub defaults: SlurmDefaults,
-}
-
-/// The request form as the UI sends it. Empty strings count as not given.
-#[derive(Debug, Clone, Default, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-pub struct SlurmRequestForm {
-    /// Partition; `null`: the cluster's default.
-    pub partition: Option<String>,
-    /// GPU type; `null`: any type.
-    pub gpu_type: Option<String>,
-    /// How many GPUs (0: none).
-    pub gpu_count: u32,
-    /// Time limit as SLURM writes it (`90` minutes, `2:00:00`); `null`: the partition's default.
-    pub time: Option<String>,
-    /// Account; `null`: the user's default.
-    pub account: Option<String>,
 }
 
 /// One change of a SLURM launch or of its running job, emitted as the `slurm` event. Exactly one
@@ -383,25 +365,11 @@ pub async fn open_slurm_job<R: Runtime>(
     let (host, conn, _) = host_of(&state, &session_id)?;
     let found = launch::find_attachable(&conn, Some(&job_id)).await?;
     let c = &found.connection;
-    let forward = host
-        .forward(&ForwardSpec::Local {
-            bind: "127.0.0.1".into(),
-            port: 0,
-            host: c.host.clone(),
-            host_port: c.port,
-        })
-        .await?;
-    let Some(local) = forward.local_addr() else {
-        forward.close().await;
-        return Err(AppError::new(
-            ErrorCode::Internal,
-            "the forward has no port",
-        ));
-    };
-    if !tunnelbook_core::jupyter::http::wait_answers(local, &found.token, Duration::from_secs(30))
-        .await
-    {
-        forward.close().await;
+    let wait = Duration::from_secs(30);
+    let Some((forward, local)) = host
+        .forward_to_jupyter(&c.host, c.port, &found.token, wait)
+        .await?
+    else {
         return Err(AppError::new(
             ErrorCode::Jupyter,
             format!(
@@ -410,7 +378,7 @@ pub async fn open_slurm_job<R: Runtime>(
                 c.host, c.port
             ),
         ));
-    }
+    };
     let url = notebook::public_url(
         &app,
         &format!(
@@ -463,19 +431,7 @@ pub async fn stop_slurm_job<R: Runtime>(
         return stop_slurm_notebook(app, state, session_id).await;
     }
     let (_, conn, _) = host_of(&state, &session_id)?;
-    let end = async {
-        let j = job::list(&conn)
-            .await?
-            .into_iter()
-            .find(|j| j.row.id == job_id)
-            .ok_or_else(|| {
-                SlurmError::NoJob(format!(
-                    "job {job_id} is not a Tunnelbook job of yours in the queue (it ended already)"
-                ))
-            })?;
-        launch::stop_listed(&conn, &j, Duration::from_secs(60)).await
-    }
-    .await;
+    let end = launch::stop_job(&conn, &job_id, Duration::from_secs(60)).await;
     if let Some(o) = opened {
         o.forward.close().await;
     }
@@ -525,79 +481,6 @@ pub fn holds_jobs(entry: &crate::state::SessionEntry) -> bool {
     own_job(entry).is_some() || !entry.slurm_open.is_empty()
 }
 
-/// The form as a request, each unreadable field named.
-fn request_of(form: &SlurmRequestForm, defaults: &SlurmDefaults) -> Result<JobRequest, AppError> {
-    fn given(v: &Option<String>) -> Option<&str> {
-        v.as_deref().map(str::trim).filter(|v| !v.is_empty())
-    }
-    let mut fields = Vec::new();
-    let time_secs = match given(&form.time) {
-        None => None,
-        Some(t) => match slurm::parse_time(t) {
-            Ok(Some(s)) => Some(s),
-            Ok(None) => {
-                fields.push(("time", "ask for a time limit, not UNLIMITED".to_string()));
-                None
-            }
-            Err(e) => {
-                fields.push(("time", e.to_string()));
-                None
-            }
-        },
-    };
-    let gpus = match (form.gpu_count, given(&form.gpu_type)) {
-        (0, None) => None,
-        (0, Some(_)) => {
-            fields.push(("gpuCount", "ask for at least 1 GPU of this type".into()));
-            None
-        }
-        (n, ty) => {
-            let text = match ty {
-                Some(t) => format!("{t}:{n}"),
-                None => n.to_string(),
-            };
-            match text.parse::<GpuRequest>() {
-                Ok(g) => Some(g),
-                Err(e) => {
-                    fields.push(("gpuType", e.to_string()));
-                    None
-                }
-            }
-        }
-    };
-    if !fields.is_empty() {
-        return Err(AppError::validation(
-            fields
-                .into_iter()
-                .map(|(field, message)| tunnelbook_core::error::FieldError {
-                    field: field.into(),
-                    message,
-                })
-                .collect(),
-        ));
-    }
-    Ok(JobRequest {
-        partition: given(&form.partition).map(str::to_string),
-        account: given(&form.account).map(str::to_string),
-        time_secs,
-        gpus,
-        gpu_flag: defaults.gpu_flag,
-        sbatch_lines: defaults.sbatch_lines.clone(),
-        setup: defaults.setup.clone(),
-    })
-}
-
-/// Core's refusal, with the form's field names (`gpus` is the GPU type field).
-fn form_error(e: SlurmError) -> AppError {
-    let mut err = AppError::from(e);
-    for f in &mut err.fields {
-        if f.field == "gpus" {
-            f.field = "gpuType".into();
-        }
-    }
-    err
-}
-
 /// Checks `request` on session `session_id`'s SLURM host before anything is queued (partition,
 /// time against its MaxTime, GPU type and count against its nodes, then `sbatch --test-only`);
 /// returns when SLURM expects it to start. Refusals are `validation` errors whose `fields` name
@@ -609,8 +492,10 @@ pub async fn check_slurm_request(
     request: SlurmRequestForm,
 ) -> Result<String, AppError> {
     let (_, conn, profile) = host_of(&state, &session_id)?;
-    let req = request_of(&request, &profile.slurm.unwrap_or_default())?;
-    let checked = launch::check(&conn, &req).await.map_err(form_error)?;
+    let req = request.to_request(&profile.slurm.unwrap_or_default())?;
+    let checked = launch::check(&conn, &req)
+        .await
+        .map_err(SlurmRequestForm::form_names)?;
     Ok(checked.expected_start)
 }
 
@@ -627,7 +512,7 @@ pub async fn launch_slurm_notebook<R: Runtime>(
     env: Option<String>,
 ) -> Result<(), AppError> {
     let (host, conn, profile) = host_of(&state, &session_id)?;
-    let req = request_of(&request, &profile.slurm.clone().unwrap_or_default())?;
+    let req = request.to_request(&profile.slurm.clone().unwrap_or_default())?;
     let jupyter = JupyterJob {
         env_prefix: env
             .filter(|e| !e.trim().is_empty())
@@ -816,39 +701,29 @@ impl<R: Runtime> Run<R> {
             Ok(l) => l,
             // Stop took the handle and reports the end itself.
             Err(SlurmError::Cancelled { .. }) => return,
-            Err(e) => return self.fail(form_error(e)),
+            Err(e) => return self.fail(SlurmRequestForm::form_names(e).into()),
         };
         let c = &launched.connection;
         // Through the login node to node:port (direct-tcpip); the listener survives a reconnect.
-        let spec = ForwardSpec::Local {
-            bind: "127.0.0.1".into(),
-            port: 0,
-            host: c.host.clone(),
-            host_port: c.port,
-        };
-        let forward = match self.host.forward(&spec).await {
-            Ok(f) => f,
-            Err(e) => return self.fail(e.into()),
-        };
-        let Some(local) = forward.local_addr() else {
-            return self.fail(AppError::new(
-                ErrorCode::Internal,
-                "the forward has no port",
-            ));
-        };
-        if !tunnelbook_core::jupyter::http::wait_answers(local, &token, Duration::from_secs(60))
+        let wait = Duration::from_secs(60);
+        let (forward, local) = match self
+            .host
+            .forward_to_jupyter(&c.host, c.port, &token, wait)
             .await
         {
-            forward.close().await;
-            return self.fail(AppError::new(
-                ErrorCode::Jupyter,
-                format!(
-                    "JupyterLab of job {} does not answer through {}:{}; the job keeps running \
-                     (stop it here, or `tunnelbook down`)",
-                    c.job_id, c.host, c.port
-                ),
-            ));
-        }
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                return self.fail(AppError::new(
+                    ErrorCode::Jupyter,
+                    format!(
+                        "JupyterLab of job {} does not answer through {}:{}; the job keeps running \
+                         (stop it here, or `tunnelbook down`)",
+                        c.job_id, c.host, c.port
+                    ),
+                ));
+            }
+            Err(e) => return self.fail(e.into()),
+        };
         let url = format!(
             "http://127.0.0.1:{}/lab?token={}",
             local.port(),
@@ -892,7 +767,7 @@ impl<R: Runtime> Run<R> {
     /// Polls the ready job: time left (warnings at 15 and 5 minutes), and its end ("time limit
     /// reached" when SLURM's limit ended it).
     async fn follow(&self, job_id: &str) {
-        let mut warned: Option<u64> = None;
+        let mut watch = JobWatch::new();
         loop {
             tokio::time::sleep(RUNNING_POLL).await;
             let Some(conn) = self.host.connection() else {
@@ -905,19 +780,16 @@ impl<R: Runtime> Run<R> {
                     continue;
                 }
             };
-            match phase {
-                JobPhase::Running {
+            match watch.observe(phase) {
+                Some(JobNews::Running {
                     time_left_secs: Some(left),
-                    ..
-                } => {
+                    warn_at_minutes,
+                }) => {
                     let mut event = SlurmEvent {
                         time_left_secs: Some(left),
                         ..SlurmEvent::new(&self.id)
                     };
-                    if let Some(mark) = [5u64, 15].into_iter().find(|m| left <= m * 60)
-                        && warned.is_none_or(|w| w > mark)
-                    {
-                        warned = Some(mark);
+                    if let Some(mark) = warn_at_minutes {
                         let warning = format!(
                             "Job {job_id} reaches its time limit in {} ({mark} minutes or less \
                              left): save your work.",
@@ -934,71 +806,66 @@ impl<R: Runtime> Run<R> {
                     }
                     emit(&self.app, event);
                 }
-                JobPhase::Ended { state, reason } => {
-                    let timed_out = state == "TIMEOUT" || reason.as_deref() == Some("TimeLimit");
-                    if state == "COMPLETING" && !timed_out {
-                        continue;
-                    }
-                    let message = if timed_out {
+                Some(JobNews::Ended(end)) => {
+                    let message = if end.timed_out {
                         format!(
                             "Time limit reached: SLURM ended job {job_id}. Relaunch with the \
                              same settings to go on."
                         )
                     } else {
-                        format!(
-                            "Job {job_id} ended: {state}{}",
-                            reason
-                                .map(|r| format!(" ({})", slurm::reason_in_words(&r)))
-                                .unwrap_or_default()
-                        )
+                        format!("Job {job_id} ended: {}", end.words())
                     };
-                    let state = self.app.state::<AppState>();
-                    // The connection is fine: back to choosing (not "connection dropped").
-                    let forward = state.sessions().get_mut(&self.id).and_then(|e| {
-                        e.summary.status = SessionStatus::Connected;
-                        e.summary.server_id = None;
-                        e.summary.url = None;
-                        // No notebook runs in the session any more: no GPU to show either.
-                        e.summary.gpu = None;
-                        e.slurm
-                            .take()
-                            .and_then(|h| h.ready.lock().ok().and_then(|mut r| r.take()))
-                    });
-                    if let Some((f, _)) = forward {
-                        f.close().await;
-                    }
-                    // The notebook window stays (unsaved work can be copied) and says why.
-                    let window = state
-                        .sessions()
-                        .get(&self.id)
-                        .and_then(|e| e.summary.window.clone())
-                        .and_then(|label| self.app.get_webview_window(&label));
-                    if let Some(window) = window {
-                        notebook::set_banner(&window, Some(&message));
-                    }
-                    crate::tray::notify(
-                        &self.app,
-                        &crate::tray::Notice {
-                            title: if timed_out {
-                                "Time limit reached".into()
-                            } else {
-                                "Notebook job ended".into()
-                            },
-                            body: message.clone(),
-                        },
-                    );
-                    emit(
-                        &self.app,
-                        SlurmEvent {
-                            ended: Some(message),
-                            ..SlurmEvent::new(&self.id)
-                        },
-                    );
-                    return;
+                    return self.ended(message, end.timed_out).await;
                 }
                 _ => {}
             }
         }
+    }
+
+    /// The job ended on its own: back to choosing (the connection is fine), the notebook window
+    /// keeps its page and says why, a desktop notice.
+    async fn ended(&self, message: String, timed_out: bool) {
+        let state = self.app.state::<AppState>();
+        let forward = state.sessions().get_mut(&self.id).and_then(|e| {
+            e.summary.status = SessionStatus::Connected;
+            e.summary.server_id = None;
+            e.summary.url = None;
+            // No notebook runs in the session any more: no GPU to show either.
+            e.summary.gpu = None;
+            e.slurm
+                .take()
+                .and_then(|h| h.ready.lock().ok().and_then(|mut r| r.take()))
+        });
+        if let Some((f, _)) = forward {
+            f.close().await;
+        }
+        // The notebook window stays (unsaved work can be copied) and says why.
+        let window = state
+            .sessions()
+            .get(&self.id)
+            .and_then(|e| e.summary.window.clone())
+            .and_then(|label| self.app.get_webview_window(&label));
+        if let Some(window) = window {
+            notebook::set_banner(&window, Some(&message), None);
+        }
+        crate::tray::notify(
+            &self.app,
+            &crate::tray::Notice {
+                title: if timed_out {
+                    "Time limit reached".into()
+                } else {
+                    "Notebook job ended".into()
+                },
+                body: message.clone(),
+            },
+        );
+        emit(
+            &self.app,
+            SlurmEvent {
+                ended: Some(message),
+                ..SlurmEvent::new(&self.id)
+            },
+        );
     }
 }
 
@@ -1031,41 +898,5 @@ mod tests {
         .unwrap();
         assert_eq!(question["slurmJobs"][0]["endTime"], "2026-11-30T21:45:00");
         assert_eq!(question["slurmJobs"][0]["jobId"], "41");
-    }
-
-    /// The form's fields become the request; unreadable ones are named for the form.
-    #[test]
-    fn form_fields_are_checked_by_name() {
-        let d = SlurmDefaults {
-            sbatch_lines: vec!["--mem=1G".into()],
-            ..SlurmDefaults::default()
-        };
-        let form = SlurmRequestForm {
-            partition: Some("gpu".into()),
-            gpu_type: Some("v100".into()),
-            gpu_count: 1,
-            time: Some("30".into()),
-            account: Some(String::new()),
-        };
-        let req = request_of(&form, &d).unwrap();
-        assert_eq!(
-            req.sbatch_args(),
-            vec!["--partition=gpu", "--time=0:30:00", "--gres=gpu:v100:1"]
-        );
-        assert_eq!(req.sbatch_lines, vec!["--mem=1G"]);
-        let bad = SlurmRequestForm {
-            time: Some("soon".into()),
-            gpu_type: Some("v100".into()),
-            gpu_count: 0,
-            ..SlurmRequestForm::default()
-        };
-        let err = request_of(&bad, &d).unwrap_err();
-        let fields: Vec<_> = err.fields.iter().map(|f| f.field.as_str()).collect();
-        assert_eq!(fields, vec!["time", "gpuCount"]);
-        let refused = form_error(SlurmError::Refused {
-            field: "gpus",
-            message: "no GPU of type \"h100\"".into(),
-        });
-        assert_eq!(refused.fields[0].field, "gpuType");
     }
 }

@@ -44,6 +44,7 @@ pub const TRAY_PROJECT_EVENT: &str = "tray-project";
 
 mod model;
 mod notices;
+pub mod shown;
 
 pub use self::{model::*, notices::*};
 
@@ -438,8 +439,28 @@ pub fn setup<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     Ok(())
 }
 
-/// Keeps the app in the tray when the main window is closed; says so once.
+/// Closing the main window: where the desktop shows the tray icon ([`shown::tray_shown`]) the
+/// window hides and the app keeps running in the tray (said once); where it does not (plain
+/// GNOME, no D-Bus) the app quits as the tray's Quit does — asking first when notebooks run —
+/// since a hidden window could not be brought back there.
 pub fn on_main_close<R: Runtime>(app: &AppHandle<R>) {
+    let app = app.clone();
+    // Asking the session bus blocks: off the UI thread.
+    tauri::async_runtime::spawn_blocking(move || match shown::on_main_close(shown::tray_shown()) {
+        shown::MainClose::HideToTray => hide_to_tray(&app),
+        shown::MainClose::Quit => {
+            tracing::info!("no tray shown: closing the main window quits");
+            tauri::async_runtime::spawn(async move {
+                if let Err(e) = perform(app.clone(), TrayAction::Quit).await {
+                    tracing::warn!(error = %e, "cannot quit");
+                }
+            });
+        }
+    });
+}
+
+/// Hides the main window (the tray brings it back); says so once.
+fn hide_to_tray<R: Runtime>(app: &AppHandle<R>) {
     if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
         let _ = window.hide();
     }

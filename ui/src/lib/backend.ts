@@ -96,6 +96,9 @@ export const filesBackend = {
   uploadPaths: api.uploadPaths,
   /** Asks where to save, then downloads; resolves to the local path (null: cancelled). */
   download: api.downloadFile,
+  /** A row dragged out of the window: downloads it into the app's cache, then starts the native
+   * drag of that copy while the mouse button is held (`started: false`: it was let go first). */
+  dragOut: api.dragOut,
   onProgress: (handler: (event: Events['files-progress']) => void): Promise<UnlistenFn> => on('files-progress', handler),
   /** "Open notebook…": asks for an .ipynb; resolves to its path (null: cancelled). */
   pickNotebook: api.pickNotebook,

@@ -9,6 +9,7 @@
 //! [`crate::tunnel`]), the order of steps and progress reporting ([`crate::session`]), and where
 //! tokens are kept ([`crate::secret`]).
 
+mod attach;
 mod env;
 mod handoff;
 mod host;
@@ -16,6 +17,7 @@ pub mod http;
 mod launch;
 // The job script of a SLURM launch answers JupyterLab's news question too.
 pub(crate) use self::launch::NEWS_ANSWERED_SH;
+mod listing;
 mod ports;
 mod servers;
 
@@ -24,17 +26,19 @@ use serde::{Deserialize, Serialize};
 // "Open in browser": the notebook URL reaches the browser through a one-time local link.
 pub use self::handoff::{HANDOFF_TTL, Handoff, handoff};
 pub use self::{
+    attach::{
+        Attached, TokenStore, attach, attach_over, check_answers, find_with_token, reattach,
+        token_for,
+    },
     env::{
         DEFAULT_VENV, EnvKind, Environment, check_environment, choose, environments,
         environments_with_modules, install, launch_candidates, parse_environments,
     },
     host::Host,
-    launch::{EndpointChoice, LaunchSpec, Launched, launch, new_token},
+    launch::{DEFER_SLOW_IMPORTS_PY, EndpointChoice, LaunchSpec, Launched, launch, new_token},
+    listing::{find, list, list_all},
     ports::PortBook,
-    servers::{
-        Attached, TokenStore, attach, attach_over, check_answers, find, find_with_token,
-        is_running, list, list_all, reattach, stop, token_for, wait_ready,
-    },
+    servers::{is_running, stop, wait_ready},
 };
 use crate::{
     ssh::SshError,

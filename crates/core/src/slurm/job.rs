@@ -190,7 +190,10 @@ pub fn job_script(req: &JobRequest, job: &JupyterJob, launch_dir: &str) -> Strin
     s.push_str("export JUPYTER_RUNTIME_DIR=\"$tb_dir/runtime\"\n");
     s.push_str(&format!(
         "TB_TOKEN_FILE=\"$tb_launch/token\" \"$tb_py\" -c {} --ip=\"$tb_node\" --port=0 --ServerApp.port_retries=0 --no-browser --ServerApp.open_browser=False &\n",
-        shell_quote(JOB_PY)
+        shell_quote(&format!(
+            "{}{JOB_PY}",
+            crate::jupyter::DEFER_SLOW_IMPORTS_PY
+        ))
     ));
     s.push_str("tb_pid=$!\n");
     s.push_str(

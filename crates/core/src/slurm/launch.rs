@@ -362,6 +362,29 @@ pub async fn find_attachable(
     })
 }
 
+/// Stops Tunnelbook job `job_id`, looked up in the queue first, as [`stop_listed`] does;
+/// returns its final state (`CANCELLED`).
+///
+/// # Errors
+/// [`SlurmError::NoJob`] when it is not a Tunnelbook job of the user's in the queue (it ended
+/// already); those of [`job::list`] and [`stop_listed`].
+pub async fn stop_job(
+    conn: &Connection,
+    job_id: &str,
+    timeout: Duration,
+) -> Result<String, SlurmError> {
+    let j = job::list(conn)
+        .await?
+        .into_iter()
+        .find(|j| j.row.id == job_id)
+        .ok_or_else(|| {
+            SlurmError::NoJob(format!(
+                "job {job_id} is not a Tunnelbook job of yours in the queue (it ended already)"
+            ))
+        })?;
+    stop_listed(conn, &j, timeout).await
+}
+
 /// Stops job `j` (from [`job::list`]) from here: JupyterLab's `/api/shutdown` through a
 /// short-lived forward to the node with the token from the job's 0600 file (when it listens),
 /// then `scancel`, then the end confirmed ([`stop`]). For jobs this process did not launch

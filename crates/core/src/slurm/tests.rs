@@ -270,3 +270,54 @@ fn the_job_to_attach_is_the_asked_or_newest_listening_one() {
     assert!(find_running(jobs(), Some("15")).is_none());
     assert!(find_running(Vec::new(), None).is_none());
 }
+
+/// The app's form becomes the request; unreadable fields are named as the form names them, and
+/// so are refusals of the request (`gpus` is the form's `gpuType`).
+#[test]
+fn form_fields_are_checked_by_name() {
+    let d = SlurmDefaults {
+        sbatch_lines: vec!["--mem=1G".into()],
+        ..SlurmDefaults::default()
+    };
+    let form = SlurmRequestForm {
+        partition: Some("gpu".into()),
+        gpu_type: Some("v100".into()),
+        gpu_count: 1,
+        time: Some("30".into()),
+        account: Some(String::new()),
+    };
+    let req = form.to_request(&d).unwrap();
+    assert_eq!(
+        req.sbatch_args(),
+        vec!["--partition=gpu", "--time=0:30:00", "--gres=gpu:v100:1"]
+    );
+    assert_eq!(req.sbatch_lines, vec!["--mem=1G"]);
+    let bad = SlurmRequestForm {
+        time: Some("soon".into()),
+        gpu_type: Some("v100".into()),
+        gpu_count: 0,
+        ..SlurmRequestForm::default()
+    };
+    let Err(SlurmError::Form(fields)) = bad.to_request(&d) else {
+        panic!("two unreadable fields");
+    };
+    let names: Vec<_> = fields.iter().map(|(f, _)| *f).collect();
+    assert_eq!(names, vec!["time", "gpuCount"]);
+    let unlimited = SlurmRequestForm {
+        time: Some("UNLIMITED".into()),
+        ..SlurmRequestForm::default()
+    };
+    let err = unlimited.to_request(&d).unwrap_err();
+    assert_eq!(err.to_string(), "ask for a time limit, not UNLIMITED");
+    let refused = SlurmRequestForm::form_names(SlurmError::Refused {
+        field: "gpus",
+        message: "no GPU of type \"h100\"".into(),
+    });
+    assert!(matches!(
+        refused,
+        SlurmError::Refused {
+            field: "gpuType",
+            ..
+        }
+    ));
+}

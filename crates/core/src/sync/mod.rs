@@ -10,6 +10,7 @@
 //! moved once compares equal on both sides.
 
 mod follow;
+mod scan;
 mod settings;
 
 use std::{
@@ -23,28 +24,10 @@ use tokio_util::sync::CancellationToken;
 
 pub use self::{
     follow::{Follow, FollowEvent},
+    scan::{Excludes, IGNORE_FILE, scan_local, scan_remote},
     settings::{HostSync, SyncSettings},
 };
 use crate::sftp::{self, Progress, Sftp, SftpError};
-
-/// The file in the project folder that lists more excludes, in gitignore syntax.
-pub const IGNORE_FILE: &str = ".tunnelbookignore";
-
-/// Folder names never sent or brought back.
-const EXCLUDED_DIRS: &[&str] = &[
-    ".git",
-    ".hg",
-    ".svn",
-    "__pycache__",
-    ".ipynb_checkpoints",
-    ".mypy_cache",
-    ".pytest_cache",
-    ".ruff_cache",
-    "node_modules",
-];
-
-/// File names never sent or brought back.
-const EXCLUDED_FILES: &[&str] = &[".DS_Store", "Thumbs.db"];
 
 /// What went wrong with a sync.
 #[derive(Debug, thiserror::Error)]
@@ -76,57 +59,6 @@ fn local_err(path: &Path) -> impl Fn(std::io::Error) -> SyncError + '_ {
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// The excludes of a project folder: version-control and cache folders, Python virtual
-/// environments (any folder holding `pyvenv.cfg` or `conda-meta`), transfer temporaries, and
-/// the patterns of its `.tunnelbookignore`.
-#[derive(Debug, Clone)]
-pub struct Excludes {
-    patterns: ignore::gitignore::Gitignore,
-}
-
-impl Excludes {
-    /// The excludes of the folder `root` (reads `root/.tunnelbookignore` when there is one).
-    ///
-    /// # Errors
-    /// [`SyncError::IgnoreFile`] when the file cannot be read.
-    pub fn of(root: &Path) -> Result<Excludes, SyncError> {
-        let mut builder = ignore::gitignore::GitignoreBuilder::new(root);
-        let file = root.join(IGNORE_FILE);
-        if file.is_file()
-            && let Some(e) = builder.add(&file)
-        {
-            return Err(SyncError::IgnoreFile {
-                path: file,
-                message: e.to_string(),
-            });
-        }
-        let patterns = builder.build().map_err(|e| SyncError::IgnoreFile {
-            path: file,
-            message: e.to_string(),
-        })?;
-        Ok(Excludes { patterns })
-    }
-
-    /// Whether `rel` (a `/`-separated path inside the folder) is left out.
-    pub fn excludes(&self, rel: &str, is_dir: bool) -> bool {
-        let name = rel.rsplit('/').next().unwrap_or(rel);
-        if sftp::is_temp_name(name)
-            || (is_dir && EXCLUDED_DIRS.contains(&name))
-            || (!is_dir && EXCLUDED_FILES.contains(&name))
-        {
-            return true;
-        }
-        self.patterns
-            .matched_path_or_any_parents(Path::new(rel), is_dir)
-            .is_ignore()
-    }
-}
-
-/// Whether a folder holding these names is a Python environment.
-fn is_environment<'a>(mut names: impl Iterator<Item = &'a str>) -> bool {
-    names.any(|n| n == "pyvenv.cfg" || n == "conda-meta")
 }
 
 /// A file of the project, on one side.
@@ -173,101 +105,6 @@ pub struct Seen {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct State {
     files: BTreeMap<String, Seen>,
-}
-
-/// The files of the local folder `root`, excludes left out, sorted by path.
-///
-/// # Errors
-/// [`SyncError::Local`] when a folder cannot be read.
-pub fn scan_local(root: &Path, excludes: &Excludes) -> Result<Vec<ProjectFile>, SyncError> {
-    let mut files = Vec::new();
-    let mut dirs = vec![(root.to_path_buf(), String::new())];
-    while let Some((dir, prefix)) = dirs.pop() {
-        let entries: Vec<_> = std::fs::read_dir(&dir)
-            .map_err(local_err(&dir))?
-            .filter_map(Result::ok)
-            .collect();
-        let names: Vec<String> = entries
-            .iter()
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
-        if !prefix.is_empty() && is_environment(names.iter().map(String::as_str)) {
-            continue;
-        }
-        for e in entries {
-            let Ok(name) = e.file_name().into_string() else {
-                continue;
-            };
-            let rel = if prefix.is_empty() {
-                name.clone()
-            } else {
-                format!("{prefix}/{name}")
-            };
-            // Follows symlinks, as `scp -r` does.
-            let Ok(meta) = std::fs::metadata(e.path()) else {
-                continue;
-            };
-            if excludes.excludes(&rel, meta.is_dir()) {
-                continue;
-            }
-            if meta.is_dir() {
-                dirs.push((e.path(), rel));
-            } else if meta.is_file() {
-                files.push(ProjectFile {
-                    rel,
-                    size: meta.len(),
-                    mtime: sftp::mtime_secs(&meta),
-                });
-            }
-        }
-    }
-    files.sort_by(|a, b| a.rel.cmp(&b.rel));
-    Ok(files)
-}
-
-/// The files of the remote folder `root`, excludes left out, sorted by path; empty when the
-/// folder does not exist yet.
-///
-/// # Errors
-/// SFTP errors other than a missing root.
-pub async fn scan_remote(
-    sftp: &Sftp,
-    root: &str,
-    excludes: &Excludes,
-) -> Result<Vec<ProjectFile>, SyncError> {
-    let mut files = Vec::new();
-    let mut dirs = vec![(root.to_string(), String::new())];
-    while let Some((dir, prefix)) = dirs.pop() {
-        let entries = match sftp.list(&dir).await {
-            Ok(e) => e,
-            Err(e) if e.is_not_found() && prefix.is_empty() => return Ok(Vec::new()),
-            Err(e) => return Err(e.into()),
-        };
-        if !prefix.is_empty() && is_environment(entries.iter().map(|e| e.name.as_str())) {
-            continue;
-        }
-        for e in entries {
-            let rel = if prefix.is_empty() {
-                e.name.clone()
-            } else {
-                format!("{prefix}/{}", e.name)
-            };
-            if excludes.excludes(&rel, e.is_dir) {
-                continue;
-            }
-            if e.is_dir {
-                dirs.push((e.path, rel));
-            } else {
-                files.push(ProjectFile {
-                    rel,
-                    size: e.size,
-                    mtime: e.mtime,
-                });
-            }
-        }
-    }
-    files.sort_by(|a, b| a.rel.cmp(&b.rel));
-    Ok(files)
 }
 
 /// What an upload will do.
@@ -370,6 +207,33 @@ impl Project {
             state_path,
             state,
         })
+    }
+
+    /// The project of the local folder `folder` on host `host` where `open` and the app's Open
+    /// notebook… put it: at `remote_dir`, or by default the folder of the same name in the
+    /// host's projects folder ([`SyncSettings::projects_dir`]), resolved on `sftp`. Returns it
+    /// with the projects folder (absolute), for [`Project::server_root`].
+    ///
+    /// # Errors
+    /// Those of [`Project::open`].
+    pub fn on_host(
+        home: &Path,
+        host: &str,
+        folder: &Path,
+        sftp: &Sftp,
+        remote_dir: Option<&str>,
+        settings: SyncSettings,
+    ) -> Result<(Project, String), SyncError> {
+        let projects_dir = settings.projects_dir(host);
+        let remote_root = sftp.resolve(&remote_dir.map(str::to_string).unwrap_or_else(|| {
+            let name = folder
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "notebook".into());
+            sftp::join(&projects_dir, &name)
+        }));
+        let project = Project::open(home, host, folder, &remote_root, settings)?;
+        Ok((project, sftp.resolve(&projects_dir)))
     }
 
     /// The local folder (absolute).
@@ -636,97 +500,4 @@ impl Project {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    #[test]
-    fn a_new_server_starts_in_the_projects_folder_when_it_holds_the_project() {
-        let home = tempfile::tempdir().unwrap();
-        let local = tempfile::tempdir().unwrap();
-        let at = |remote: &str| {
-            Project::open(
-                home.path(),
-                "box",
-                local.path(),
-                remote,
-                SyncSettings::default(),
-            )
-            .unwrap()
-        };
-        assert_eq!(
-            at("/home/u/tunnelbook/proj").server_root("/home/u/tunnelbook/"),
-            "/home/u/tunnelbook"
-        );
-        // Elsewhere (`--remote-dir`), or the projects folder itself: the project's own folder.
-        assert_eq!(
-            at("/srv/data/proj").server_root("/home/u/tunnelbook"),
-            "/srv/data/proj"
-        );
-        assert_eq!(
-            at("/home/u/tunnelbook").server_root("/home/u/tunnelbook"),
-            "/home/u/tunnelbook"
-        );
-    }
-
-    #[test]
-    fn excludes_cover_vcs_caches_temporaries_and_the_ignore_file() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join(IGNORE_FILE),
-            "*.ckpt\nscratch/\n!keep.ckpt\n",
-        )
-        .unwrap();
-        let ex = Excludes::of(dir.path()).unwrap();
-        assert!(ex.excludes(".git", true));
-        assert!(ex.excludes("sub/__pycache__", true));
-        assert!(ex.excludes(".ipynb_checkpoints", true));
-        assert!(ex.excludes("model.ckpt", false));
-        assert!(ex.excludes("deep/model.ckpt", false));
-        assert!(!ex.excludes("keep.ckpt", false));
-        assert!(ex.excludes("scratch", true));
-        assert!(ex.excludes("scratch/a.txt", false));
-        assert!(ex.excludes(".a.csv.tbpart-0011aabb", false));
-        assert!(!ex.excludes("data/small.csv", false));
-        assert!(!ex.excludes("analysis.ipynb", false));
-    }
-
-    #[test]
-    fn local_scan_skips_environments_and_excludes() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path();
-        for (f, body) in [
-            ("analysis.ipynb", "{}"),
-            ("data/small.csv", "a,b\n"),
-            (".git/HEAD", "ref"),
-            ("__pycache__/x.pyc", "x"),
-            ("venv/pyvenv.cfg", "home = /usr"),
-            ("venv/lib/site.py", "x"),
-            ("env2/conda-meta/history", "x"),
-        ] {
-            let path = p.join(f);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, body).unwrap();
-        }
-        let ex = Excludes::of(p).unwrap();
-        let rels: Vec<String> = scan_local(p, &ex)
-            .unwrap()
-            .into_iter()
-            .map(|f| f.rel)
-            .collect();
-        assert_eq!(rels, vec!["analysis.ipynb", "data/small.csv"]);
-    }
-
-    #[test]
-    fn beside_names_keep_the_extension() {
-        assert_eq!(
-            beside_name(Path::new("/p/analysis.ipynb"), "gpu-box"),
-            PathBuf::from("/p/analysis (gpu-box).ipynb")
-        );
-        assert_eq!(
-            beside_name(Path::new("/p/Makefile"), "box"),
-            PathBuf::from("/p/Makefile (box)")
-        );
-    }
-}
+mod tests;

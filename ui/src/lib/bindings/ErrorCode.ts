@@ -3,4 +3,4 @@
 /**
  * What went wrong, as a front end needs to tell it apart. Stable: the UI switches on these.
  */
-export type ErrorCode = "hostKeyChanged" | "hostKeyNotTrusted" | "authFailed" | "unreachable" | "timeout" | "notFound" | "validation" | "gpuDriver" | "noFreeGpu" | "jupyter" | "serverGone" | "cancelled" | "unsupported" | "internal";
+export type ErrorCode = "hostKeyChanged" | "hostKeyNotTrusted" | "authFailed" | "unreachable" | "timeout" | "notFound" | "validation" | "gpuDriver" | "noFreeGpu" | "jupyter" | "serverGone" | "cancelled" | "unsupported" | "noBrowser" | "internal";

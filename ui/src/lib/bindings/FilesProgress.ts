@@ -10,7 +10,7 @@ export type FilesProgress = {
  */
 sessionId: string, 
 /**
- * `upload` or `download`.
+ * `upload`, `download`, or `drag` (a file prepared for a drag out).
  */
 direction: string, 
 /**

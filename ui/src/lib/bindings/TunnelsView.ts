@@ -4,7 +4,11 @@ import type { ForwardView } from "./ForwardView";
 /**
  * A host's forwards.
  */
-export type TunnelsView = { hostId: string, 
+export type TunnelsView = { 
+/**
+ * The host (its saved name).
+ */
+hostId: string, 
 /**
  * The live session whose host session carries the forwards; `null` when the host is not
  * connected (rules can still be edited).

@@ -1,6 +1,7 @@
 // Generated from the Rust source by src-tauri/tests/contract (scripts/check-bindings.sh). Do not edit.
 
 import type { AppPaths } from './AppPaths';
+import type { DragOut } from './DragOut';
 import type { EnvironmentView } from './EnvironmentView';
 import type { ErrorCode } from './ErrorCode';
 import type { ExecOutput } from './ExecOutput';
@@ -80,10 +81,12 @@ export function commands(invoke: Invoke) {
     listSessions: () => invoke<SessionSummary[]>('list_sessions'),
     /** Closes session `session_id`: stops its notebook (and the server), its tasks, its tunnels and its connection. */
     closeSession: (sessionId: string) => invoke<void>('close_session', { sessionId }),
-    /** Opens notebook `url` (as the main window knows it: without the token) in a new app window titled `title`; returns the window's label. The window gets the URL with its token.  Async on purpose: creating a window from a synchronous command deadlocks on Windows. */
+    /** Opens notebook `url` (as the main window knows it: without the token) in an app window titled `title`; returns the window's label. One window per server: when a notebook window already shows that server (same address, whatever its path), it is brought to the front (unminimized, shown, focused) and its label returned; a second window would open on a fresh JupyterLab workspace (`…/lab/workspaces/auto-X?reset`), not on what the person has open. A new window gets the URL with its token.  Async on purpose: creating a window from a synchronous command deadlocks on Windows. */
     openNotebook: (url: string, title: string) => invoke<string>('open_notebook', { url, title }),
-    /** Opens notebook `url` (as the main window knows it: without the token) in the default browser. The browser program is started with a one-time local link, never the token (its command line is readable by every local user); the link redirects the browser once to the notebook with its token (core's `jupyter::handoff`). */
+    /** Opens notebook `url` (as the main window knows it: without the token) in the default browser. The browser program is started with a one-time local link, never the token (its command line is readable by every local user); the link redirects the browser once to the notebook with its token (core's `jupyter::handoff`).  Errors: `noBrowser` when the system's browser cannot be started (the message says why in words; the front end offers [`browser_link`] to copy instead), `internal` when the local link cannot be made. */
     openInBrowser: (url: string) => invoke<void>('open_in_browser', { url }),
+    /** A one-time local link to notebook `url` (as the main window knows it: without the token) to copy into a browser by hand, when "Open in browser" cannot start one: it holds no token, works once, for [`COPIED_LINK_TTL`] (ten minutes).  Errors: `internal` when the local link cannot be made; `validation` for a non-web URL. */
+    browserLink: (url: string) => invoke<string>('browser_link', { url }),
     /** The Python environments on session `session_id`'s host, the profile's first. */
     listEnvironments: (sessionId: string) => invoke<EnvironmentView[]>('list_environments', { sessionId }),
     /** Creates a venv with JupyterLab on the host (`path`, default `~/.tunnelbook/venv`), emitting each installer line as an `install` event; returns the new environment. */
@@ -152,6 +155,8 @@ export function commands(invoke: Invoke) {
     uploadPaths: (sessionId: string, dir: string, paths: string[]) => invoke<number>('upload_paths', { sessionId, dir, paths }),
     /** "Download": asks where to save the remote file `path` (its name suggested), then downloads it there; returns the local path (`None` when the dialog was cancelled). */
     downloadFile: (sessionId: string, path: string) => invoke<string | null>('download_file', { sessionId, path }),
+    /** A row dragged out of the Files view: downloads the remote file or folder `path` (with [`FILES_PROGRESS_EVENT`]s, direction `drag`) into a private folder of the app's cache, then starts the native drag of that copy from `window` while the mouse button is still held, so the desktop, a file manager or another app gets the file where it is dropped. An unchanged file prepared before is not downloaded again.  Errors: `NotFound` (no such remote path), `Validation` (over [`drag_out::LIMIT`] bytes: the message says to use Download), the SFTP errors of a download, `Internal` (no drag possible). */
+    dragOut: (sessionId: string, path: string) => invoke<DragOut>('drag_out', { sessionId, path }),
     /** Asks for a notebook (`.ipynb`) in a file picker; `None` when cancelled. */
     pickNotebook: () => invoke<string | null>('pick_notebook'),
     /** Opens the local notebook `path` on session `session_id`'s host (GPU and environment as for a launch: `None` takes the host's saved choices); returns the project's id at once. Progress comes as [`PROJECT_EVENT`]s. */
@@ -214,5 +219,6 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'serverGone',
   'cancelled',
   'unsupported',
+  'noBrowser',
   'internal',
 ];

@@ -476,3 +476,45 @@ describe('Sessions follows every session', () => {
     expect(screen.getByTestId('sessions-ended')).toHaveTextContent('Ended (1)');
   });
 });
+
+describe('Open in browser without a browser (trial of #14, finding 15)', () => {
+  it('says so at the button in words and copies a one-time link instead', async () => {
+    const model = await launched();
+    render(Connect, { model, onPickGpu: vi.fn(), onPickEnvironment: vi.fn() });
+    backend.listSessions.mockResolvedValueOnce([
+      { id: 's1', hostId: 'gpu-box', status: 'ready', url: 'http://127.0.0.1:4000/lab', gpu: 'GPU 1', env: '/x', serverId: 'tb-1', window: 'jupyter-1' },
+    ]);
+    emit('session', { sessionId: 's1', step: 'ready', state: 'done', message: 'ready', error: null });
+    const problem = { code: 'noBrowser' as const, message: 'Could not start your web browser: the desktop\'s program that opens web pages failed; copy the address instead.' };
+    backend.openInBrowser.mockRejectedValueOnce(problem);
+    await fireEvent.click(await screen.findByRole('button', { name: 'Open in browser' }));
+    const at = await screen.findByTestId('browser-problem');
+    expect(at).toHaveTextContent(problem.message);
+    // At the button, not as the page's general error at the bottom.
+    expect(model.error).toBeNull();
+    expect(screen.getByTestId('notebook-ready').nextElementSibling).toBe(at);
+
+    const copied: string[] = [];
+    backend.browserLink.mockResolvedValueOnce('http://127.0.0.1:39999/handoff/0123abcd');
+    await model.copyBrowserLink(async (t) => void copied.push(t));
+    expect(backend.browserLink).toHaveBeenCalledWith('http://127.0.0.1:4000/lab');
+    expect(copied).toEqual(['http://127.0.0.1:39999/handoff/0123abcd']);
+    expect(await screen.findByTestId('browser-link')).toHaveTextContent(/Copied\. Paste it into your browser/);
+
+    // No clipboard here: the link is shown to copy by hand.
+    backend.browserLink.mockResolvedValueOnce('http://127.0.0.1:39999/handoff/4567ef');
+    await model.copyBrowserLink(async () => {
+      throw new Error('no clipboard');
+    });
+    expect(await screen.findByLabelText('Link for your browser')).toHaveValue('http://127.0.0.1:39999/handoff/4567ef');
+  });
+
+  it('keeps other failures as the page error', async () => {
+    const model = await launched();
+    model.summary = { id: 's1', hostId: 'gpu-box', status: 'ready', url: 'http://127.0.0.1:4000/lab', gpu: 'GPU 1', env: '/x', serverId: 'tb-1', window: 'jupyter-1' } as never;
+    backend.openInBrowser.mockRejectedValueOnce({ code: 'internal', message: 'cannot start the local link' });
+    await model.openInBrowser();
+    expect(model.browserProblem).toBeNull();
+    expect(model.error?.code).toBe('internal');
+  });
+});

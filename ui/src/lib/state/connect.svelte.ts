@@ -308,13 +308,48 @@ export class ConnectState {
     }
   }
 
+  /**
+   * "Open in browser" could not start the browser (code `noBrowser`): said at the button, with
+   * a link to copy instead ([`copyBrowserLink`]); other failures go to `error`.
+   */
+  browserProblem = $state<AppError | null>(null);
+  /** The one-time link made for the browser after `noBrowser` (no token; works once). */
+  browserLink = $state<string | null>(null);
+  /** Whether `browserLink` reached the clipboard (else it is shown to copy by hand). */
+  browserLinkCopied = $state(false);
+
   async openInBrowser(): Promise<void> {
     const url = this.summary?.url;
     if (!url) return;
+    this.browserProblem = null;
+    this.browserLink = null;
     try {
       await backend.openInBrowser(url);
     } catch (e) {
+      const error = e as AppError;
+      if (error.code === 'noBrowser') this.browserProblem = error;
+      else this.error = error;
+    }
+  }
+
+  /**
+   * Makes a one-time local link to the notebook (no token in it, good for ten minutes) and copies
+   * it with `copy` (the clipboard); when copying fails the link stays shown to copy by hand.
+   */
+  async copyBrowserLink(copy: (text: string) => Promise<void> = (t) => navigator.clipboard.writeText(t)): Promise<void> {
+    const url = this.summary?.url;
+    if (!url) return;
+    try {
+      this.browserLink = await backend.browserLink(url);
+    } catch (e) {
       this.error = e as AppError;
+      return;
+    }
+    try {
+      await copy(this.browserLink);
+      this.browserLinkCopied = true;
+    } catch {
+      this.browserLinkCopied = false;
     }
   }
 

@@ -81,6 +81,16 @@ export class FilesState {
     });
   }
 
+  /** The local copies dragged out of the window: dropped back on it, they are not uploaded. */
+  #draggedOut = new Set<string>();
+
+  /** Files dropped on the window: uploaded into the folder shown, except this view's own
+   * dragged-out copies (a drag out that ended back on the window). */
+  dropped(paths: string[]): Promise<void> {
+    const fresh = paths.filter((p) => !this.#draggedOut.has(p));
+    return fresh.length > 0 ? this.uploadPaths(fresh) : Promise.resolve();
+  }
+
   uploadPaths(paths: string[]): Promise<void> {
     return this.act(async () => {
       const n = await filesBackend.uploadPaths(this.sessionId!, this.path ?? '~', paths);
@@ -93,6 +103,22 @@ export class FilesState {
       const to = await filesBackend.download(this.sessionId!, entry.path);
       return to ? `Downloaded ${entry.name} to ${to}` : null;
     });
+  }
+
+  /** A row dragged out of the window (to the desktop, a file manager, another app): the backend
+   * downloads it (progress: direction `drag`), then starts the native drag under the still-held
+   * mouse button. Let go before it was ready: it is ready now, and the next drag starts at once. */
+  async dragOut(entry: Entry): Promise<void> {
+    if (!this.sessionId) return;
+    this.notice = null;
+    try {
+      const r = await filesBackend.dragOut(this.sessionId, entry.path);
+      this.#draggedOut.add(r.local);
+      this.error = null;
+      this.notice = r.started ? null : `${r.name} is ready: drag it again and drop it where it should go`;
+    } catch (e) {
+      this.error = e as AppError;
+    }
   }
 
   rename(entry: Entry, to: string): Promise<void> {

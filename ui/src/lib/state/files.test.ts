@@ -40,6 +40,28 @@ describe('FilesState', () => {
     expect(files.error?.message).toBe('Permission denied');
   });
 
+  it('drags a row out, and says when it was let go before the file was ready', async () => {
+    const files = new FilesState();
+    files.sessionId = 's1';
+    filesBackend.dragOut.mockResolvedValueOnce({ name: 'a.csv', started: true, local: '/cache/drag-out/1-0/a.csv' });
+    await files.dragOut(entry('a.csv'));
+    expect(filesBackend.dragOut).toHaveBeenCalledWith('s1', '/home/u/a.csv');
+    expect(files.notice).toBeNull();
+    filesBackend.dragOut.mockResolvedValueOnce({ name: 'a.csv', started: false, local: '/cache/drag-out/1-0/a.csv' });
+    await files.dragOut(entry('a.csv'));
+    expect(files.notice).toBe('a.csv is ready: drag it again and drop it where it should go');
+    filesBackend.dragOut.mockRejectedValueOnce({ code: 'validation', message: 'big.bin is 3.4 GB — too big to drag out (the limit is 2.0 GB). Use Download to save it.' });
+    await files.dragOut(entry('big.bin'));
+    expect(files.error?.message).toContain('Use Download');
+    // Dropped back on the window: not uploaded again; other files dropped with it are.
+    filesBackend.list.mockResolvedValue({ path: '/home/u', parent: '/home', entries: [] });
+    await files.dropped(['/cache/drag-out/1-0/a.csv']);
+    expect(filesBackend.uploadPaths).not.toHaveBeenCalled();
+    filesBackend.uploadPaths.mockResolvedValueOnce(1);
+    await files.dropped(['/cache/drag-out/1-0/a.csv', '/home/me/b.csv']);
+    expect(filesBackend.uploadPaths).toHaveBeenCalledWith('s1', '~', ['/home/me/b.csv']);
+  });
+
   it('keeps only its own session’s progress', () => {
     const files = new FilesState();
     files.sessionId = 's1';
