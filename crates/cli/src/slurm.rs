@@ -578,9 +578,7 @@ async fn forward_and_stay(
     } else {
         url
     };
-    let mut out = std::io::stdout();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
+    // The step (stderr) before the URL (stdout): whoever reads the URL then finds the step.
     step(
         "✓",
         "Ready",
@@ -594,6 +592,9 @@ async fn forward_and_stay(
                 .unwrap_or_default()
         ),
     );
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
     let code = follow(global, conn, &link, name, &c.job_id, relaunch).await;
     drop(tunnel);
     code
