@@ -228,7 +228,8 @@ pub async fn list_servers(
 }
 
 /// Makes server `server_id` on session `session_id`'s host reachable here (a tunnel over the
-/// session's connection, kept until the session closes); returns its URL.
+/// host session's link, so it keeps working across reconnects; kept until the session closes);
+/// returns its URL.
 #[tauri::command]
 pub async fn attach_server<R: Runtime>(
     app: AppHandle<R>,
@@ -255,8 +256,12 @@ pub async fn attach_server<R: Runtime>(
     let tokens = token_store(&state, &session_id)?;
     // The same local port as last time when it is free: bookmarks and open tabs keep working.
     let book = jupyter::PortBook::in_home(state.home());
-    let (server, attached) = jupyter::reattach(
+    // Over the host session's link: the local port keeps forwarding after the host session
+    // reconnects, as a fresh launch's does (trial of #14 in s28, finding 1).
+    let link = state.host(&session_id)?.link();
+    let (server, attached) = jupyter::reattach_over(
         &host,
+        Some(&link),
         Some(&server_id),
         &tokens,
         configured.as_deref(),
