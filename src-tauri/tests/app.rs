@@ -1752,7 +1752,7 @@ fn jupyter_api(port: u16) -> Result<String, String> {
 /// keeps working after an sshd outage, as a fresh launch's does — it used to be bound to the
 /// connection of the moment, and connections to it were reset after the reconnect.
 #[test]
-fn a_reopened_notebook_keeps_working_after_the_connection_comes_back() {
+fn a_reopened_notebook_survives_a_reconnect_and_is_dropped_when_its_server_is_gone() {
     use tunnelbook_testbed::{OTHER_USER, USER, jupyter_venv};
     if !Path::new("/usr/sbin/sshd").exists() {
         eprintln!("skipping: /usr/sbin/sshd not installed");
@@ -1839,14 +1839,48 @@ fn a_reopened_notebook_keeps_working_after_the_connection_comes_back() {
         "the reopened notebook's port after the reconnect: {after:?}"
     );
 
-    // Only what this test started is stopped.
-    invoke(
+    // Finding 2: the reopened server is killed on the host: the app says it is gone (every
+    // view showing it drops it, on `notebook-stopped`), as it does for a fresh launch.
+    let (stopped_tx, stopped_rx) = mpsc::channel();
+    app.listen("notebook-stopped", move |event| {
+        let _ = stopped_tx.send(event.payload().to_string());
+    });
+    let servers = invoke(
         &main,
         APP_ORIGIN,
-        "stop_server",
-        json!({ "sessionId": id, "serverId": server_id }),
+        "list_servers",
+        json!({ "sessionId": id }),
     )
     .unwrap();
+    let pid = servers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == server_id.as_str())
+        .unwrap_or_else(|| panic!("{servers:#}"))["pid"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let gone: Value = serde_json::from_str(
+        &stopped_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a notebook-stopped event once the reopened server is gone"),
+    )
+    .unwrap();
+    assert_eq!(gone, json!({ "sessionId": id, "serverId": server_id }));
+    let sessions = invoke(&main, APP_ORIGIN, "list_sessions", json!({})).unwrap();
+    let row = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("{sessions:#}"));
+    assert_eq!(row["gpu"], Value::Null, "{sessions:#}");
     invoke(
         &main,
         APP_ORIGIN,

@@ -498,9 +498,25 @@ async function main() {
     const tabs = await wd('POST', s('/execute/sync'), { script: 'return [...document.querySelectorAll(".jp-LabShell .lm-DockPanel-tabBar .lm-TabBar-tabLabel")].map((t) => t.textContent);', args: [] });
     return tabs.includes(savedName) ? tabs : null;
   }, 60000);
+  step(`after quitting with the notebook running and starting again, the host card offers Reopen; it reopened on the same port ${localPort}, on what was open: ${JSON.stringify(reopenedTabs)}`);
+  // 3b'. The connection drops (sshd restarted, back after 6 s): the reopened window shows the
+  // banner as a fresh launch's does, it goes on reconnect, and the same local port reaches the
+  // server again — its forward runs over the host session (trial of #14 in s28, finding 1: the
+  // port answered with resets after the reconnect).
+  const reopenedBanner = async () => (await wd('POST', s('/execute/sync'), { script: 'const b = document.getElementById("tunnelbook-banner"); return b ? b.textContent : "";', args: [] }));
+  bed.stdin.write('restart-sshd 6\n');
+  const lostBanner = await waitFor('the connection banner in the reopened window', async () => {
+    const t = await reopenedBanner();
+    return t.includes('Connection to gpu-box lost') ? t : null;
+  }, 30000);
+  await waitFor('the banner to go after the reconnect', async () => (await reopenedBanner()) === '', 90000);
+  const api = await waitFor('the reopened port answering after the reconnect', async () => {
+    const r = await fetch(`http://127.0.0.1:${localPort}/api`).catch(() => null);
+    return r && r.ok ? (await r.json()).version : null;
+  }, 20000);
+  step(`sshd outage with the reopened window: banner "${lostBanner}", gone on reconnect; port ${localPort} answers again (JupyterLab ${api})`);
   // The reopened window stays open: Stop in Sessions (below) must close it.
   await wd('POST', s('/window'), { handle: main2 });
-  step(`after quitting with the notebook running and starting again, the host card offers Reopen; it reopened on the same port ${localPort}, on what was open: ${JSON.stringify(reopenedTabs)}`);
   // The session's row shows what the reopened notebook was launched with (its record on the
   // host), not "—".
   await rawClick(await find('css selector', '[data-testid="tab-sessions"]'));
