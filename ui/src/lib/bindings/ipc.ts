@@ -97,7 +97,7 @@ export function commands(invoke: Invoke) {
     reconnectNotebook: (sessionId: string) => invoke<void>('reconnect_notebook', { sessionId }),
     /** The Jupyter servers running on session `session_id`'s host: this app's notebook, servers the CLI or an earlier run started, and ones started by hand. */
     listServers: (sessionId: string) => invoke<ServerView[]>('list_servers', { sessionId }),
-    /** Makes server `server_id` on session `session_id`'s host reachable here (a tunnel over the session's connection, kept until the session closes); returns its URL. */
+    /** Makes server `server_id` on session `session_id`'s host reachable here (a tunnel over the host session's link, so it keeps working across reconnects; kept until the session closes); returns its URL. */
     attachServer: (sessionId: string, serverId: string) => invoke<string>('attach_server', { sessionId, serverId }),
     /** Stops server `server_id` on session `session_id`'s host: its notebook windows (every app window showing that server's address: this session's own notebook, or one reopened after a restart) save their open documents and close first, then the server stops. For this session's own notebook it also ends core's session; the connection stays. Emits [`NOTEBOOK_STOPPED_EVENT`] once the server is stopped. */
     stopServer: (sessionId: string, serverId: string) => invoke<void>('stop_server', { sessionId, serverId }),
