@@ -1839,6 +1839,29 @@ fn a_reopened_notebook_survives_a_reconnect_and_is_dropped_when_its_server_is_go
         "the reopened notebook's port after the reconnect: {after:?}"
     );
 
+    // Finding 3: Sessions' Close closes the reopened notebook's window too (after saving); the
+    // server keeps running, and is reopened from a new connection.
+    let window = label.as_str().unwrap().to_string();
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+    assert!(
+        app.get_webview_window(&window).is_none(),
+        "Close left the reopened notebook's window open"
+    );
+    let id = bed.connect("reopen-box", &rx);
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "attach_server",
+        json!({ "sessionId": id, "serverId": server_id }),
+    )
+    .unwrap();
+
     // Finding 2: the reopened server is killed on the host: the app says it is gone (every
     // view showing it drops it, on `notebook-stopped`), as it does for a fresh launch.
     let (stopped_tx, stopped_rx) = mpsc::channel();
