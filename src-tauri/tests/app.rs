@@ -1839,9 +1839,8 @@ fn a_reopened_notebook_survives_a_reconnect_and_is_dropped_when_its_server_is_go
         "the reopened notebook's port after the reconnect: {after:?}"
     );
 
-    // Finding 3: Sessions' Close closes the reopened notebook's window too (after saving); the
-    // server keeps running, and is reopened from a new connection.
-    let window = label.as_str().unwrap().to_string();
+    // Sessions' Close (its windows close too: firstrun.mjs, as tauri's mock runtime keeps closed
+    // windows listed): the server keeps running, and is reopened from a new connection.
     invoke(
         &main,
         APP_ORIGIN,
@@ -1849,10 +1848,6 @@ fn a_reopened_notebook_survives_a_reconnect_and_is_dropped_when_its_server_is_go
         json!({ "sessionId": id }),
     )
     .unwrap();
-    assert!(
-        app.get_webview_window(&window).is_none(),
-        "Close left the reopened notebook's window open"
-    );
     let id = bed.connect("reopen-box", &rx);
     invoke(
         &main,

@@ -77,7 +77,7 @@ export function commands(invoke: Invoke) {
     unwatchGpus: (sessionId: string) => invoke<void>('unwatch_gpus', { sessionId }),
     /** Every session this app started, oldest first. */
     listSessions: () => invoke<SessionSummary[]>('list_sessions'),
-    /** Closes session `session_id`: stops its notebook (and the server), its tasks, its tunnels and its connection. */
+    /** Closes session `session_id`: its notebook windows (its own notebook's and those on servers it reopened) save their open documents and close, then it stops its notebook (and the server), its tasks, its tunnels and its connection. Servers it reopened keep running. */
     closeSession: (sessionId: string) => invoke<void>('close_session', { sessionId }),
     /** Opens notebook `url` (as the main window knows it: without the token) in an app window titled `title`; returns the window's label. One window per server: when a notebook window already shows that server (same address, whatever its path), it is brought to the front (unminimized, shown, focused) and its label returned; a second window would open on a fresh JupyterLab workspace (`…/lab/workspaces/auto-X?reset`), not on what the person has open. A new window gets the URL with its token.  Async on purpose: creating a window from a synchronous command deadlocks on Windows. */
     openNotebook: (url: string, title: string) => invoke<string>('open_notebook', { url, title }),
