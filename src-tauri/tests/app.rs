@@ -1726,3 +1726,185 @@ fn every_registered_command_is_allowed_for_the_main_window() {
     assert!(registered.len() > 50, "{registered:?}");
     assert!(missing.is_empty(), "{missing:#?}");
 }
+
+/// GET `/api` through local port `port`: JupyterLab's answer (its version), or why not.
+fn jupyter_api(port: u16) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    write!(stream, "GET /api HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|e| e.to_string())?;
+    if answer.contains("\"version\"") {
+        Ok(answer)
+    } else {
+        Err(format!("no JupyterLab answer: {answer:?}"))
+    }
+}
+
+/// Trial of #14 (s28), finding 1: a server reopened after the app restarted (Reopen on the host
+/// card, Sessions' Open: `attach_server`) is forwarded over the host session, so its local port
+/// keeps working after an sshd outage, as a fresh launch's does — it used to be bound to the
+/// connection of the moment, and connections to it were reset after the reconnect.
+#[test]
+fn a_reopened_notebook_survives_a_reconnect_and_is_dropped_when_its_server_is_gone() {
+    use tunnelbook_testbed::{OTHER_USER, USER, jupyter_venv};
+    if !Path::new("/usr/sbin/sshd").exists() {
+        eprintln!("skipping: /usr/sbin/sshd not installed");
+        return;
+    }
+    let venv = jupyter_venv();
+    let mut bed = HostBed::start("reopen-box", None);
+    let theirs = tunnelbook_testbed::sleeper(OTHER_USER);
+    let scenario = two_gpu_scenario(theirs.pid());
+    let _shim = tunnelbook_testbed::NvidiaSmiShim::install(USER, scenario.path());
+    let app = &bed.app;
+    let main = main_window(app);
+    let rx = bed.session_events();
+    let first = bed.connect("reopen-box", &rx);
+    let args = json!({ "sessionId": first, "gpu": FREE_GPU, "env": venv.display().to_string() });
+    invoke(&main, APP_ORIGIN, "launch_notebook", args).unwrap();
+    session_until(&rx, Duration::from_secs(90), |e| {
+        e["sessionId"] == first && e["step"] == "ready" && e["state"] == "done"
+    });
+    let sessions = invoke(&main, APP_ORIGIN, "list_sessions", json!({})).unwrap();
+    let server_id = sessions[0]["serverId"].as_str().unwrap().to_string();
+
+    // The app quits with the notebook left running: its session ends, the server stays.
+    let handle = {
+        let state = app.state::<tunnelbook_app::state::AppState>();
+        let mut sessions = state.sessions();
+        let entry = sessions.get_mut(first.as_str().unwrap()).unwrap();
+        entry.summary.server_id = None;
+        entry.summary.url = None;
+        entry.notebook.take().unwrap()
+    };
+    tauri::async_runtime::block_on(tunnelbook_app::commands::jupyter::end_notebook(
+        handle, false,
+    ));
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": first }),
+    )
+    .unwrap();
+
+    // Connect again and Reopen it, in its window.
+    let id = bed.connect("reopen-box", &rx);
+    let url = invoke(
+        &main,
+        APP_ORIGIN,
+        "attach_server",
+        json!({ "sessionId": id, "serverId": server_id }),
+    )
+    .unwrap();
+    let url = url.as_str().unwrap().to_string();
+    let port: u16 = url["http://127.0.0.1:".len()..]
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    jupyter_api(port).expect("the reopened notebook answers");
+    let label = invoke(
+        &main,
+        APP_ORIGIN,
+        "open_notebook",
+        json!({ "url": url, "title": "JupyterLab — reopen-box" }),
+    )
+    .unwrap();
+    assert!(app.get_webview_window(label.as_str().unwrap()).is_some());
+
+    // sshd restarts, dropping every connection: once the host session says it reconnected,
+    // the same local port reaches the server again.
+    bed.sshd.restart(Duration::from_millis(300));
+    session_until(&rx, Duration::from_secs(60), |e| {
+        e["sessionId"] == id
+            && e["step"] == "connect"
+            && e["state"] == "done"
+            && e["message"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("reconnected")
+    });
+    let after = jupyter_api(port);
+    assert!(
+        after.is_ok(),
+        "the reopened notebook's port after the reconnect: {after:?}"
+    );
+
+    // Sessions' Close (its windows close too: firstrun.mjs, as tauri's mock runtime keeps closed
+    // windows listed): the server keeps running, and is reopened from a new connection.
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+    let id = bed.connect("reopen-box", &rx);
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "attach_server",
+        json!({ "sessionId": id, "serverId": server_id }),
+    )
+    .unwrap();
+
+    // Finding 2: the reopened server is killed on the host: the app says it is gone (every
+    // view showing it drops it, on `notebook-stopped`), as it does for a fresh launch.
+    let (stopped_tx, stopped_rx) = mpsc::channel();
+    app.listen("notebook-stopped", move |event| {
+        let _ = stopped_tx.send(event.payload().to_string());
+    });
+    let servers = invoke(
+        &main,
+        APP_ORIGIN,
+        "list_servers",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+    let pid = servers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == server_id.as_str())
+        .unwrap_or_else(|| panic!("{servers:#}"))["pid"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let gone: Value = serde_json::from_str(
+        &stopped_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a notebook-stopped event once the reopened server is gone"),
+    )
+    .unwrap();
+    assert_eq!(gone, json!({ "sessionId": id, "serverId": server_id }));
+    let sessions = invoke(&main, APP_ORIGIN, "list_sessions", json!({})).unwrap();
+    let row = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("{sessions:#}"));
+    assert_eq!(row["gpu"], Value::Null, "{sessions:#}");
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+    drop(theirs);
+}

@@ -518,9 +518,25 @@ async function main() {
     const tabs = await wd('POST', s('/execute/sync'), { script: 'return [...document.querySelectorAll(".jp-LabShell .lm-DockPanel-tabBar .lm-TabBar-tabLabel")].map((t) => t.textContent);', args: [] });
     return tabs.includes(savedName) ? tabs : null;
   }, 60000);
+  step(`after quitting with the notebook running and starting again, the host card offers Reopen; it reopened on the same port ${localPort}, on what was open: ${JSON.stringify(reopenedTabs)}`);
+  // 3b'. The connection drops (sshd restarted, back after 6 s): the reopened window shows the
+  // banner as a fresh launch's does, it goes on reconnect, and the same local port reaches the
+  // server again — its forward runs over the host session (trial of #14 in s28, finding 1: the
+  // port answered with resets after the reconnect).
+  const reopenedBanner = async () => (await wd('POST', s('/execute/sync'), { script: 'const b = document.getElementById("tunnelbook-banner"); return b ? b.textContent : "";', args: [] }));
+  bed.stdin.write('restart-sshd 6\n');
+  const lostBanner = await waitFor('the connection banner in the reopened window', async () => {
+    const t = await reopenedBanner();
+    return t.includes('Connection to gpu-box lost') ? t : null;
+  }, 30000);
+  await waitFor('the banner to go after the reconnect', async () => (await reopenedBanner()) === '', 90000);
+  const api = await waitFor('the reopened port answering after the reconnect', async () => {
+    const r = await fetch(`http://127.0.0.1:${localPort}/api`).catch(() => null);
+    return r && r.ok ? (await r.json()).version : null;
+  }, 20000);
+  step(`sshd outage with the reopened window: banner "${lostBanner}", gone on reconnect; port ${localPort} answers again (JupyterLab ${api})`);
   // The reopened window stays open: Stop in Sessions (below) must close it.
   await wd('POST', s('/window'), { handle: main2 });
-  step(`after quitting with the notebook running and starting again, the host card offers Reopen; it reopened on the same port ${localPort}, on what was open: ${JSON.stringify(reopenedTabs)}`);
   // The session's row shows what the reopened notebook was launched with (its record on the
   // host), not "—".
   await rawClick(await find('css selector', '[data-testid="tab-sessions"]'));
@@ -614,11 +630,18 @@ async function main() {
     return u.startsWith('http://127.0.0.1') ? u : null;
   }, 30000);
   if (new URL(trayUrl).port !== trayPort) throw new Error(`reopened on ${new URL(trayUrl).port}, was ${trayPort}`);
-  await wd('DELETE', s('/window'));
   await wd('POST', s('/window'), { handle: main2 });
   step(`tray after a restart with the notebook running: no second server, Reopen offered; reopened on the same port ${trayPort}`);
-  await command('stop_server', { sessionId: traySession.id, serverId: onHost[0].id });
+  // Sessions' Close on that row: the reopened window closes with it (trial of #14 in s28,
+  // finding 3: it was left open on a dead address); the server keeps running, stopped here from
+  // a new connection.
   await command('close_session', { sessionId: traySession.id });
+  await waitFor('the reopened window to close with its session', async () => (await windows()) === 1, 20000);
+  const cleanup = await command('start_session', { hostId: 'gpu-box' });
+  await waitFor('a new connection to gpu-box', () => command('list_servers', { sessionId: cleanup }), 30000);
+  await command('stop_server', { sessionId: cleanup, serverId: onHost[0].id });
+  await command('close_session', { sessionId: cleanup });
+  step('Close on the session of a reopened notebook closed its window; the server was left running');
 
   // 4. Importing again: every name is taken; one comes in under a new name.
   await rawClick(await find('css selector', '[data-testid="tab-hosts"]'));

@@ -12,6 +12,7 @@ use tunnelbook_core::{
 };
 
 use crate::{
+    commands::notebook,
     error::AppError,
     launch,
     prompt::PromptAnswer,
@@ -128,7 +129,20 @@ async fn forward_events<R: Runtime>(
     id: String,
     mut events: mpsc::Receiver<HostEvent>,
 ) {
+    // Whether the connection was lost and is being dialed again.
+    let mut down = false;
     while let Some(event) = events.recv().await {
+        match (event.step, event.state, event.error.is_some()) {
+            (Step::Connect, StepState::Running, true) => {
+                down = true;
+                reopened_banner(&app, &id, true);
+            }
+            (Step::Connect, StepState::Done, _) if down => {
+                down = false;
+                reopened_banner(&app, &id, false);
+            }
+            _ => {}
+        }
         if let Some(entry) = app.state::<AppState>().sessions().get_mut(&id) {
             let status = &mut entry.summary.status;
             match (event.step, event.state) {
@@ -150,4 +164,62 @@ async fn forward_events<R: Runtime>(
             tracing::warn!(error = %e, "cannot deliver a session event");
         }
     }
+}
+
+/// The windows on the servers session `id` reopened (Reopen, Sessions' Open: its `attached`
+/// servers, whose forwards run over the host session) follow the host session's connection as
+/// a fresh launch's window follows its notebook's: a banner while it is lost (`lost`), and on
+/// reconnect the banner goes and JupyterLab's stale "Server Connection Error" is dismissed
+/// (once more a moment later, for one raised by a request that failed just before).
+pub fn reopened_banner<R: Runtime>(app: &AppHandle<R>, id: &str, lost: bool) {
+    let windows = reopened_windows(app, id);
+    if windows.is_empty() {
+        return;
+    }
+    let name = app
+        .state::<AppState>()
+        .sessions()
+        .get(id)
+        .map(|e| e.summary.host_id.clone())
+        .unwrap_or_default();
+    for w in &windows {
+        if lost {
+            let message = format!(
+                "Connection to {name} lost — reconnecting. Your kernels keep running on the \
+                 host; this notebook carries on when the connection is back."
+            );
+            notebook::set_banner(w, Some(&message), None);
+        } else {
+            notebook::set_banner(w, None, None);
+            notebook::dismiss_connection_errors(w);
+        }
+    }
+    if !lost {
+        let (app, id) = (app.clone(), id.to_string());
+        tauri::async_runtime::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            for w in reopened_windows(&app, &id) {
+                notebook::dismiss_connection_errors(&w);
+            }
+        });
+    }
+}
+
+/// Every window showing a server session `id` reopened.
+fn reopened_windows<R: Runtime>(app: &AppHandle<R>, id: &str) -> Vec<tauri::WebviewWindow<R>> {
+    let urls: Vec<String> = app
+        .state::<AppState>()
+        .sessions()
+        .get(id)
+        .map(|e| e.attached.values().map(|(_, url)| url.clone()).collect())
+        .unwrap_or_default();
+    let mut windows: Vec<tauri::WebviewWindow<R>> = Vec::new();
+    for url in &urls {
+        for w in notebook::windows_on(app, url) {
+            if !windows.iter().any(|x| x.label() == w.label()) {
+                windows.push(w);
+            }
+        }
+    }
+    windows
 }

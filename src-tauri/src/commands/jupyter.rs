@@ -234,7 +234,8 @@ pub async fn list_servers(
 }
 
 /// Makes server `server_id` on session `session_id`'s host reachable here (a tunnel over the
-/// session's connection, kept until the session closes); returns its URL.
+/// host session's link, so it keeps working across reconnects; kept until the session closes);
+/// returns its URL.
 #[tauri::command]
 pub async fn attach_server<R: Runtime>(
     app: AppHandle<R>,
@@ -261,8 +262,12 @@ pub async fn attach_server<R: Runtime>(
     let tokens = token_store(&state, &session_id)?;
     // The same local port as last time when it is free: bookmarks and open tabs keep working.
     let book = jupyter::PortBook::in_home(state.home());
-    let (server, attached) = jupyter::reattach(
+    // Over the host session's link: the local port keeps forwarding after the host session
+    // reconnects, as a fresh launch's does (trial of #14 in s28, finding 1).
+    let link = state.host(&session_id)?.link();
+    let (server, attached) = jupyter::reattach_over(
         &host,
+        Some(&link),
         Some(&server_id),
         &tokens,
         configured.as_deref(),
@@ -282,7 +287,9 @@ pub async fn attach_server<R: Runtime>(
         Some(entry) => {
             entry
                 .attached
-                .insert(server_id, (attached.tunnel, url.clone()));
+                .insert(server_id.clone(), (attached.tunnel, url.clone()));
+            let (app, id) = (app.clone(), session_id.clone());
+            tauri::async_runtime::spawn(watch_reopened(app, id, server_id));
             // A session running a notebook of its own shows that one.
             if server.managed && entry.summary.server_id.is_none() {
                 entry.summary.gpu = gpu;
@@ -292,6 +299,88 @@ pub async fn attach_server<R: Runtime>(
         }
         None => Err(AppError::no_session(&session_id)),
     }
+}
+
+/// How often a reopened server is checked for being still there.
+const REOPENED_CHECK: Duration = Duration::from_secs(3);
+
+/// Watches server `server_id` that session `session_id` reopened, as core watches a fresh
+/// launch's: while the host is connected, a server no longer running on the host (killed, out of
+/// memory, stopped elsewhere) is gone — its windows get a banner saying so and what to do, its
+/// forward closes, and [`NOTEBOOK_STOPPED_EVENT`] makes every view drop it (Connect's "Notebook
+/// running … Reopened", the host card, Sessions). Ends when the session no longer has it
+/// (stopped from the app, session closed).
+async fn watch_reopened<R: Runtime>(app: AppHandle<R>, session_id: String, server_id: String) {
+    loop {
+        tokio::time::sleep(REOPENED_CHECK).await;
+        let state = app.state::<AppState>();
+        let url = match state.sessions().get(&session_id) {
+            Some(entry) => match entry.attached.get(&server_id) {
+                Some((_, url)) => url.clone(),
+                None => return,
+            },
+            None => return,
+        };
+        // Only while the connection is up: an outage is the connection banner's, not this.
+        let Ok(session) = state.host(&session_id) else {
+            return;
+        };
+        if !session.is_up() {
+            continue;
+        }
+        let (Ok(host), Ok(configured)) = (
+            state.jupyter_host(&session_id),
+            configured_env(&state, &session_id),
+        ) else {
+            continue;
+        };
+        let Ok(servers) = jupyter::list(&host, configured.as_deref()).await else {
+            continue;
+        };
+        if servers.iter().any(|s| s.id == server_id) {
+            continue;
+        }
+        tracing::warn!(session = %session_id, server = %server_id, "the reopened notebook server is gone");
+        let attached = {
+            let mut sessions = state.sessions();
+            let entry = sessions.get_mut(&session_id);
+            entry.and_then(|e| {
+                let attached = e.attached.remove(&server_id);
+                // The session's row showed the reopened notebook: it goes with it.
+                if e.summary.server_id.is_none() && e.reopened_notebooks().next().is_none() {
+                    e.summary.gpu = None;
+                    e.summary.env = None;
+                }
+                attached
+            })
+        };
+        let Some((tunnel, _)) = attached else {
+            return;
+        };
+        let host_name = state
+            .sessions()
+            .get(&session_id)
+            .map(|e| e.summary.host_id.clone())
+            .unwrap_or_default();
+        for w in super::notebook::windows_on(&app, &url) {
+            super::notebook::dismiss_connection_errors(&w);
+            super::notebook::set_banner(&w, Some(&reopened_gone_banner(&host_name)), None);
+        }
+        if let Some(tunnel) = tunnel {
+            tunnel.close().await;
+        }
+        notebook_stopped(&app, &session_id, &server_id);
+        return;
+    }
+}
+
+/// The banner of a window on a reopened server that is gone.
+fn reopened_gone_banner(host: &str) -> String {
+    format!(
+        "The notebook server on {host} has stopped (it was stopped or killed on the host). What \
+         was saved is on the host; start JupyterLab again from Tunnelbook's Connect screen, then \
+         close this window."
+    )
 }
 
 /// The GPU a reopened server runs on as a person knows it (`GPU 1`), from the

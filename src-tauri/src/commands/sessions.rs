@@ -1,6 +1,6 @@
 //! The sessions list.
 
-use tauri::{AppHandle, Runtime, State};
+use tauri::{AppHandle, Manager, Runtime, State};
 
 use crate::{
     error::AppError,
@@ -14,8 +14,9 @@ pub async fn list_sessions(state: State<'_, AppState>) -> Result<Vec<SessionSumm
     Ok(state.summaries())
 }
 
-/// Closes session `session_id`: stops its notebook (and the server), its tasks, its tunnels and
-/// its connection.
+/// Closes session `session_id`: its notebook windows (its own notebook's and those on servers it
+/// reopened) save their open documents and close, then it stops its notebook (and the server),
+/// its tasks, its tunnels and its connection. Servers it reopened keep running.
 #[tauri::command]
 pub async fn close_session<R: Runtime>(
     app: AppHandle<R>,
@@ -30,7 +31,7 @@ pub(crate) async fn close<R: Runtime>(
     state: &AppState,
     session_id: &str,
 ) -> Result<(), AppError> {
-    let (notebook, window, attached) = {
+    let (notebook, window, url, attached) = {
         let mut sessions = state.sessions();
         let entry = sessions
             .get_mut(session_id)
@@ -38,10 +39,32 @@ pub(crate) async fn close<R: Runtime>(
         (
             entry.notebook.take(),
             entry.summary.window.take(),
+            entry.summary.url.clone(),
             std::mem::take(&mut entry.attached),
         )
     };
-    super::jupyter::close_window(app, window);
+    // Every notebook window on the session's servers (its own notebook, servers it reopened)
+    // saves what is unsaved and closes, as Stop's do: nothing is left on a dead address (trial
+    // of #14 in s28, finding 3).
+    let mut windows = Vec::new();
+    let urls = url.iter().chain(attached.values().map(|(_, u)| u));
+    for w in urls.flat_map(|u| super::notebook::windows_on(app, u)) {
+        if !windows
+            .iter()
+            .any(|x: &tauri::WebviewWindow<R>| x.label() == w.label())
+        {
+            windows.push(w);
+        }
+    }
+    if let Some(w) = window.as_deref().and_then(|l| app.get_webview_window(l))
+        && !windows.iter().any(|x| x.label() == w.label())
+    {
+        windows.push(w);
+    }
+    super::notebook::save_documents(&windows, super::notebook::SAVE_WAIT).await;
+    for w in &windows {
+        super::jupyter::close_window(app, Some(w.label().to_string()));
+    }
     // A SLURM notebook is stopped like a plain one: JupyterLab's shutdown, scancel, confirmed.
     let slurm = state
         .sessions()

@@ -142,8 +142,25 @@ pub async fn reattach(
     configured_env: Option<&str>,
     listen: impl FnOnce(&JupyterServer) -> Listen,
 ) -> Result<(JupyterServer, Attached), JupyterError> {
+    reattach_over(host, None, id, tokens, configured_env, listen).await
+}
+
+/// Like [`reattach`], forwarding over whatever connection `link` holds (when given: a host
+/// session's [`crate::host::HostSession::link`]), so the local port keeps working after the
+/// host session reconnects. The app's Reopen goes through here.
+///
+/// # Errors
+/// Those of [`reattach`].
+pub async fn reattach_over(
+    host: &Host,
+    link: Option<&Link>,
+    id: Option<&str>,
+    tokens: &TokenStore,
+    configured_env: Option<&str>,
+    listen: impl FnOnce(&JupyterServer) -> Listen,
+) -> Result<(JupyterServer, Attached), JupyterError> {
     let (server, token) = find_with_token(host, id, tokens, configured_env).await?;
-    let attached = attach(host, &server, &token, listen(&server)).await?;
+    let attached = attach_over(host, link, &server, &token, listen(&server)).await?;
     if let Err(e) = check_answers(&server, attached.local_addr, &token).await {
         if let Some(t) = attached.tunnel {
             t.close().await;

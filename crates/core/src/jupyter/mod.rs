@@ -28,7 +28,7 @@ pub use self::handoff::{HANDOFF_TTL, Handoff, handoff};
 pub use self::{
     attach::{
         Attached, TokenStore, attach, attach_over, check_answers, find_with_token, reattach,
-        token_for,
+        reattach_over, token_for,
     },
     env::{
         DEFAULT_VENV, EnvKind, Environment, check_environment, choose, environments,

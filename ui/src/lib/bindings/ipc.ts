@@ -79,7 +79,7 @@ export function commands(invoke: Invoke) {
     unwatchGpus: (sessionId: string) => invoke<void>('unwatch_gpus', { sessionId }),
     /** Every session this app started, oldest first. */
     listSessions: () => invoke<SessionSummary[]>('list_sessions'),
-    /** Closes session `session_id`: stops its notebook (and the server), its tasks, its tunnels and its connection. */
+    /** Closes session `session_id`: its notebook windows (its own notebook's and those on servers it reopened) save their open documents and close, then it stops its notebook (and the server), its tasks, its tunnels and its connection. Servers it reopened keep running. */
     closeSession: (sessionId: string) => invoke<void>('close_session', { sessionId }),
     /** Opens notebook `url` (as the main window knows it: without the token) in an app window titled `title`; returns the window's label. One window per server: when a notebook window already shows that server (same address, whatever its path), it is brought to the front (unminimized, shown, focused) and its label returned; a second window would open on a fresh JupyterLab workspace (`…/lab/workspaces/auto-X?reset`), not on what the person has open. A new window gets the URL with its token.  Async on purpose: creating a window from a synchronous command deadlocks on Windows. */
     openNotebook: (url: string, title: string) => invoke<string>('open_notebook', { url, title }),
@@ -99,7 +99,7 @@ export function commands(invoke: Invoke) {
     reconnectNotebook: (sessionId: string) => invoke<void>('reconnect_notebook', { sessionId }),
     /** The Jupyter servers running on session `session_id`'s host: this app's notebook, servers the CLI or an earlier run started, and ones started by hand. */
     listServers: (sessionId: string) => invoke<ServerView[]>('list_servers', { sessionId }),
-    /** Makes server `server_id` on session `session_id`'s host reachable here (a tunnel over the session's connection, kept until the session closes); returns its URL. */
+    /** Makes server `server_id` on session `session_id`'s host reachable here (a tunnel over the host session's link, so it keeps working across reconnects; kept until the session closes); returns its URL. */
     attachServer: (sessionId: string, serverId: string) => invoke<string>('attach_server', { sessionId, serverId }),
     /** Stops server `server_id` on session `session_id`'s host: its notebook windows (every app window showing that server's address: this session's own notebook, or one reopened after a restart) save their open documents and close first, then the server stops. For this session's own notebook it also ends core's session; the connection stays. Emits [`NOTEBOOK_STOPPED_EVENT`] once the server is stopped. */
     stopServer: (sessionId: string, serverId: string) => invoke<void>('stop_server', { sessionId, serverId }),

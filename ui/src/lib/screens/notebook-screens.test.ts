@@ -113,6 +113,22 @@ describe('Connect screen, a ready notebook in trouble', () => {
     expect(await screen.findByRole('button', { name: 'Open notebook' })).toBeInTheDocument();
   });
 
+  it('drops the gone server\'s error once a restart from the notebook window is ready', async () => {
+    const model = await ready();
+    render(Connect, { model, onPickGpu: vi.fn(), onPickEnvironment: vi.fn() });
+    expect(await screen.findByRole('button', { name: 'Open notebook' })).toBeInTheDocument();
+    const message = 'the JupyterLab server is gone: the Jupyter server (pid 17213) is no longer running; its log: /home/u/.tunnelbook/run/tb-1.log';
+    const error = { code: 'serverGone' as const, message };
+    emit('session', { sessionId: 's1', step: 'ready', state: 'failed', message, error });
+    expect(await screen.findByText(/Restart server starts it again/)).toBeInTheDocument();
+    // The banner's Restart server in the notebook window: no click here, only the events.
+    emit('session', { sessionId: 's1', step: 'startJupyter', state: 'done', message: 'server tb-2 started', error: null });
+    emit('session', { sessionId: 's1', step: 'ready', state: 'done', message: 'ready', error: null });
+    expect(await screen.findByRole('button', { name: 'Open notebook' })).toBeInTheDocument();
+    expect(model.error).toBeNull();
+    expect(screen.queryByRole('alert')).not.toBeInTheDocument();
+  });
+
   it('says the chosen GPU is CUDA device 0 and titles the notebook window with host and GPU', async () => {
     const model = await ready();
     render(Connect, { model, onPickGpu: vi.fn(), onPickEnvironment: vi.fn() });

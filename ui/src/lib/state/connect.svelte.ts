@@ -427,6 +427,11 @@ export class ConnectState {
       this.error = event.error;
     } else if (event.step === 'ready' && event.state === 'done') {
       this.phase = 'ready';
+      // Ready again (a restart from the notebook window's banner, too): what went wrong before
+      // is over, not a red line under the new server (trial of #14 in s28, finding 4).
+      this.serverGone = false;
+      this.launchFailed = false;
+      this.error = null;
       void this.refreshSummary();
     } else if (event.step === 'readGpus' && event.state !== 'running' && this.phase === 'running') {
       // The connection is up and the GPUs are read: the user chooses next.
