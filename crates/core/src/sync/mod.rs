@@ -151,6 +151,31 @@ pub struct Project {
     state: State,
 }
 
+/// Whether the files `a` and `b` hold the same bytes (`false` when either cannot be read).
+fn same_bytes(a: &Path, b: &Path) -> bool {
+    use std::io::Read;
+    let (Ok(fa), Ok(fb)) = (std::fs::File::open(a), std::fs::File::open(b)) else {
+        return false;
+    };
+    match (fa.metadata(), fb.metadata()) {
+        (Ok(ma), Ok(mb)) if ma.len() == mb.len() => {}
+        _ => return false,
+    }
+    let (mut ra, mut rb) = (std::io::BufReader::new(fa), std::io::BufReader::new(fb));
+    let (mut ba, mut bb) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    loop {
+        let Ok(n) = ra.read(&mut ba) else {
+            return false;
+        };
+        if n == 0 {
+            return rb.read(&mut bb[..1]).is_ok_and(|m| m == 0);
+        }
+        if rb.read_exact(&mut bb[..n]).is_err() || ba[..n] != bb[..n] {
+            return false;
+        }
+    }
+}
+
 /// `NAME (HOST).EXT` beside `path`.
 pub fn beside_name(path: &Path, label: &str) -> PathBuf {
     let name = path
@@ -332,7 +357,7 @@ impl Project {
     ) -> Result<Vec<BroughtBack>, SyncError> {
         let mut back = Vec::new();
         for r in plan.bring_back.iter().chain(&plan.conflicts) {
-            back.push(self.bring_back_one(sftp, r, progress, cancel).await?);
+            back.extend(self.bring_back_one(sftp, r, progress, cancel).await?);
         }
         let mut send: Vec<&ProjectFile> = plan.send.iter().collect();
         if include_large {
@@ -399,7 +424,9 @@ impl Project {
 
     /// Brings back what changed on the host since the last sync: every changed file, and new
     /// files when the settings say so. A local file changed since then is never overwritten:
-    /// the host's version goes beside it (`name (HOST).ext`).
+    /// the host's version goes beside it (`name (HOST).ext`) — unless it holds the same bytes
+    /// as the local file, which is no conflict (another sync of the same folder brought it
+    /// back already, or the same edit was made on both sides): then nothing is written.
     ///
     /// # Errors
     /// The first failed transfer's error.
@@ -436,7 +463,7 @@ impl Project {
                     }
                 }
             }
-            back.push(self.bring_back_one(sftp, &r, &progress, cancel).await?);
+            back.extend(self.bring_back_one(sftp, &r, &progress, cancel).await?);
         }
         self.save_state()?;
         Ok(back)
@@ -448,7 +475,7 @@ impl Project {
         r: &ProjectFile,
         progress: &Progress,
         cancel: &CancellationToken,
-    ) -> Result<BroughtBack, SyncError> {
+    ) -> Result<Option<BroughtBack>, SyncError> {
         let local = self.local_path(&r.rel);
         let seen = self.state.files.get(&r.rel).copied();
         let now_local = std::fs::metadata(&local).ok().map(|m| Stamp {
@@ -460,8 +487,16 @@ impl Project {
             (Some(now), Some(seen)) => now != seen.local,
             (Some(_), None) => true,
         };
+        let beside = beside_name(&local, &self.label);
+        // Changed here: the host's version goes to a temporary name first, and beside the local
+        // file only when its bytes differ — a save identical to the local file (brought back by
+        // another sync, or the same edit on both sides) is no conflict.
         let target = if changed_here {
-            beside_name(&local, &self.label)
+            let name = local
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            local.with_file_name(sftp::temp_name(&name))
         } else {
             local.clone()
         };
@@ -477,7 +512,24 @@ impl Project {
             size: r.size,
             mtime: r.mtime,
         };
-        let seen = if changed_here {
+        let identical = changed_here && same_bytes(&target, &local);
+        let target = if identical {
+            std::fs::remove_file(&target).map_err(local_err(&target))?;
+            local.clone()
+        } else if changed_here {
+            std::fs::rename(&target, &beside).map_err(local_err(&beside))?;
+            beside
+        } else {
+            target
+        };
+        let changed_here = changed_here && !identical;
+        let seen = if identical {
+            // The local file stays as it is, and is the host's version: both sides agree.
+            Seen {
+                local: now_local.unwrap_or(Stamp { size, mtime }),
+                remote,
+            }
+        } else if changed_here {
             Seen {
                 // The local file stays as it was; the next upload sends it.
                 local: seen.map_or(now_local.unwrap_or_default(), |s| s.local),
@@ -491,11 +543,12 @@ impl Project {
         };
         self.state.files.insert(r.rel.clone(), seen);
         self.save_state()?;
-        Ok(BroughtBack {
+        // Nothing new here when the local file already held the host's bytes.
+        Ok((!identical).then(|| BroughtBack {
             rel: r.rel.clone(),
             local_path: target,
             beside: changed_here,
-        })
+        }))
     }
 }
 
