@@ -187,6 +187,123 @@ pub struct ProjectEntry {
     stop: CancellationToken,
     /// Whether its task ended (nothing to steer any more).
     ended: bool,
+    /// Where its notebooks open, once JupyterLab is ready.
+    server: Option<OpenServer>,
+}
+
+/// Where a project's notebooks open: its JupyterLab (through this app's tunnel) and where that
+/// server's root is on the host.
+#[derive(Debug, Clone)]
+struct OpenServer {
+    /// The server's address here, as the session gave it.
+    url: String,
+    /// The server's root folder on the host (absolute), when known.
+    root_dir: Option<String>,
+    /// The project's folder on the host (absolute).
+    remote_root: String,
+    /// The window title after the notebook's name (` — HOST — GPU`).
+    title_tail: String,
+}
+
+impl OpenServer {
+    /// The address of the notebook `rel` (inside the project) on this server.
+    fn notebook_url(&self, rel: &str) -> String {
+        let remote = sftp::join(&self.remote_root, rel);
+        let path = self
+            .root_dir
+            .as_deref()
+            .and_then(|root| tunnelbook_core::jupyter::path_under(root, &remote))
+            .unwrap_or_else(|| rel.to_string());
+        tunnelbook_core::jupyter::notebook_url(&self.url, &path)
+    }
+}
+
+/// The project of the local folder `folder` on session `session_id` whose task still runs (not
+/// stopped, not failed): a second "Open notebook…" of a notebook in it reuses that project —
+/// one sync per project, one window per server — instead of starting another.
+fn running_project(
+    projects: &std::collections::HashMap<String, ProjectEntry>,
+    session_id: &str,
+    folder: &std::path::Path,
+) -> Option<String> {
+    projects
+        .values()
+        .filter(|e| {
+            !e.ended
+                && e.summary.session_id == session_id
+                && !matches!(
+                    e.summary.phase,
+                    ProjectPhase::Stopped | ProjectPhase::Failed
+                )
+                && std::path::Path::new(&e.summary.notebook).parent() == Some(folder)
+        })
+        .map(|e| e.summary.id.clone())
+        .next()
+}
+
+/// Shows `notebook` of the running project `id` again: its window brought to the front (opened
+/// anew on the same server when it was closed) on that notebook, and the host checked for saves
+/// at once.
+fn show_again<R: Runtime>(
+    app: &AppHandle<R>,
+    state: &AppState,
+    id: &str,
+    notebook: &std::path::Path,
+) -> Result<(), AppError> {
+    let rel = notebook
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (server, window, same_notebook) = {
+        let projects = state.projects();
+        let Some(entry) = projects.get(id) else {
+            return Ok(());
+        };
+        entry.now.notify_one();
+        (
+            entry.server.clone(),
+            entry.summary.window.clone(),
+            std::path::Path::new(&entry.summary.notebook) == notebook,
+        )
+    };
+    // Still uploading or launching: its window comes when the server is ready.
+    let Some(server) = server else {
+        return Ok(());
+    };
+    let url = server.notebook_url(&rel);
+    let shown = window.and_then(|label| app.get_webview_window(&label));
+    match shown {
+        Some(window) => {
+            for (what, result) in [
+                ("unminimize", window.unminimize()),
+                ("show", window.show()),
+                ("focus", window.set_focus()),
+            ] {
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "cannot {what} the notebook window");
+                }
+            }
+            if !same_notebook {
+                let to = url
+                    .parse()
+                    .map_err(|e| AppError::new(ErrorCode::Validation, format!("not a URL: {e}")))?;
+                window.navigate(to)?;
+            }
+        }
+        None => {
+            let title = format!("{rel}{}", server.title_tail);
+            let window = crate::commands::notebook::open_window(app, state, &url, &title)?;
+            emit(
+                app,
+                ProjectEvent::Syncing {
+                    project_id: id.to_string(),
+                    remote_dir: server.remote_root.clone(),
+                    window,
+                },
+            );
+        }
+    }
+    Ok(())
 }
 
 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -262,6 +379,12 @@ pub async fn open_local_notebook<R: Runtime>(
         Some(crate::commands::jupyter::CPU_ONLY) => Some(GpuSelector::None),
         Some(s) => Some(s.parse::<GpuSelector>()?),
     };
+    let folder = notebook.parent().map(PathBuf::from).unwrap_or_default();
+    let running = running_project(&state.projects(), &session_id, &folder);
+    if let Some(id) = running {
+        show_again(&app, &state, &id, &notebook)?;
+        return Ok(id);
+    }
     let connection = state.connection(&session_id)?;
     let (chain, profile) = {
         let sessions = state.sessions();
@@ -314,6 +437,7 @@ pub async fn open_local_notebook<R: Runtime>(
         now: Arc::new(Notify::new()),
         stop: CancellationToken::new(),
         ended: false,
+        server: None,
     };
     let (now, stop) = (entry.now.clone(), entry.stop.clone());
     state.projects().insert(id.clone(), entry);
@@ -333,7 +457,6 @@ pub async fn open_local_notebook<R: Runtime>(
             Ok(s) => s,
             Err(e) => return failed(&app, e.to_string()),
         };
-        let folder = notebook.parent().map(PathBuf::from).unwrap_or_default();
         let (mut project, projects_dir) =
             match Project::on_host(&home, &profile.name, &folder, &sftp, None, settings) {
                 Ok(p) => p,
@@ -407,7 +530,13 @@ pub async fn open_local_notebook<R: Runtime>(
                         let path = info.path_in_root(&sftp::join(&remote_root, &rel)).unwrap_or_else(|| rel.clone());
                         let url = tunnelbook_core::jupyter::notebook_url(&info.url, &path);
                         let state = app.state::<AppState>();
-                        let title = format!("{rel} — {} — {}", profile.name, info.gpu_label.as_deref().unwrap_or("CPU only"));
+                        let title_tail = format!(" — {} — {}", profile.name, info.gpu_label.as_deref().unwrap_or("CPU only"));
+                        let title = format!("{rel}{title_tail}");
+                        if let Some(entry) = state.projects().get_mut(&task_id) {
+                            entry.server = Some(OpenServer {
+                                url: info.url.clone(), root_dir: info.root_dir.clone(), remote_root: remote_root.clone(), title_tail,
+                            });
+                        }
                         match crate::commands::notebook::open_window(&app, &state, &url, &title) {
                             Ok(window) => emit(&app, ProjectEvent::Syncing {
                                 project_id: task_id.clone(), remote_dir: remote_root.clone(), window,
@@ -519,6 +648,103 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    fn entry(id: &str, session: &str, notebook: &str, phase: ProjectPhase) -> ProjectEntry {
+        ProjectEntry {
+            summary: ProjectSummary {
+                id: id.into(),
+                session_id: session.into(),
+                notebook: notebook.into(),
+                phase,
+                upload: None,
+                left_out: Vec::new(),
+                message: None,
+                remote_dir: None,
+                window: None,
+                log: Vec::new(),
+                error: None,
+            },
+            now: Arc::new(Notify::new()),
+            stop: CancellationToken::new(),
+            ended: false,
+            server: None,
+        }
+    }
+
+    /// Trial finding 4 (issue 21): "Open notebook…" of a notebook already open started a second
+    /// sync of the same folder (and a second window). A running project of that folder on that
+    /// session is found and reused; a stopped, failed or ended one, or another folder or session,
+    /// is not.
+    #[test]
+    fn a_second_open_of_a_running_projects_folder_reuses_it() {
+        let mut projects = std::collections::HashMap::new();
+        let folder = std::path::Path::new("/home/me/proj");
+        assert_eq!(running_project(&projects, "s1", folder), None);
+        projects.insert(
+            "project-1".into(),
+            entry(
+                "project-1",
+                "s1",
+                "/home/me/proj/analysis.ipynb",
+                ProjectPhase::Stopped,
+            ),
+        );
+        projects.insert(
+            "project-2".into(),
+            entry(
+                "project-2",
+                "s2",
+                "/home/me/proj/analysis.ipynb",
+                ProjectPhase::Syncing,
+            ),
+        );
+        projects.insert(
+            "project-3".into(),
+            entry(
+                "project-3",
+                "s1",
+                "/home/me/other/analysis.ipynb",
+                ProjectPhase::Syncing,
+            ),
+        );
+        let mut ended = entry(
+            "project-4",
+            "s1",
+            "/home/me/proj/a.ipynb",
+            ProjectPhase::Syncing,
+        );
+        ended.ended = true;
+        projects.insert("project-4".into(), ended);
+        assert_eq!(running_project(&projects, "s1", folder), None);
+        projects.insert(
+            "project-5".into(),
+            entry(
+                "project-5",
+                "s1",
+                "/home/me/proj/analysis.ipynb",
+                ProjectPhase::Syncing,
+            ),
+        );
+        assert_eq!(
+            running_project(&projects, "s1", folder).as_deref(),
+            Some("project-5")
+        );
+        // Still uploading: reused too (its window comes when the server is ready).
+        projects.get_mut("project-5").unwrap().summary.phase = ProjectPhase::Uploading;
+        assert_eq!(
+            running_project(&projects, "s1", folder).as_deref(),
+            Some("project-5")
+        );
+        let server = OpenServer {
+            url: "http://127.0.0.1:8123/lab?token=t".into(),
+            root_dir: Some("/home/u/tunnelbook".into()),
+            remote_root: "/home/u/tunnelbook/proj".into(),
+            title_tail: " — box — GPU 0".into(),
+        };
+        let url = server.notebook_url("second.ipynb");
+        assert!(url.contains("proj/second.ipynb"), "{url}");
+        assert!(url.starts_with("http://127.0.0.1:8123/"), "{url}");
+    }
 
     #[test]
     fn the_command_line_notebook_is_the_first_existing_ipynb() {

@@ -115,6 +115,10 @@ export class FilesState {
       const r = await filesBackend.dragOut(this.sessionId, entry.path);
       this.#draggedOut.add(r.local);
       this.error = null;
+      // The file is prepared and the drag handed to the system (or it waits for the next drag,
+      // which the notice says): "Preparing … ready to drop" has nothing left to say, and must
+      // not stay on after the drop.
+      if (this.progress?.direction === 'drag' && !this.progress.error) this.progress = null;
       this.notice = r.started ? null : `${r.name} is ready: drag it again and drop it where it should go`;
     } catch (e) {
       this.error = e as AppError;

@@ -62,6 +62,34 @@ describe('FilesState', () => {
     expect(filesBackend.uploadPaths).toHaveBeenCalledWith('s1', '~', ['/home/me/b.csv']);
   });
 
+  it('clears the drag-out progress once the drag is handed over (trial finding 9)', async () => {
+    const files = new FilesState();
+    files.sessionId = 's1';
+    const p = { bytesDone: 5, bytesTotal: 5, filesDone: 1, filesTotal: 1, bytesPerSec: 3 };
+    // The backend's progress (events come before the command's reply): prepared, ready to drop.
+    filesBackend.dragOut.mockImplementationOnce(async () => {
+      files.onProgress({ sessionId: 's1', direction: 'drag', what: 'upload-me.txt', progress: p, done: true, error: null });
+      return { name: 'upload-me.txt', started: true, local: '/cache/drag-out/1-0/upload-me.txt' };
+    });
+    await files.dragOut(entry('upload-me.txt'));
+    expect(files.progress).toBeNull();
+    // A failed preparation stays shown, with its error.
+    filesBackend.dragOut.mockImplementationOnce(async () => {
+      files.onProgress({ sessionId: 's1', direction: 'drag', what: 'b.bin', progress: p, done: true, error: 'Permission denied' });
+      throw { code: 'io', message: 'Permission denied' };
+    });
+    await files.dragOut(entry('b.bin'));
+    expect(files.progress?.error).toBe('Permission denied');
+    // Another transfer's progress is left alone.
+    const up = { sessionId: 's1', direction: 'upload', what: 'c.csv', progress: p, done: true, error: null };
+    filesBackend.dragOut.mockImplementationOnce(async () => {
+      files.onProgress(up);
+      return { name: 'd.csv', started: true, local: '/cache/drag-out/1-1/d.csv' };
+    });
+    await files.dragOut(entry('d.csv'));
+    expect(files.progress).toEqual(up);
+  });
+
   it('keeps only its own session’s progress', () => {
     const files = new FilesState();
     files.sessionId = 's1';
