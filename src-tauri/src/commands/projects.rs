@@ -68,6 +68,18 @@ pub enum ProjectEvent {
         /// The notebook window's label.
         window: String,
     },
+    /// Following resumed on connect: the project was being synced when the app last ran (closed
+    /// or disconnected, never stopped); saves made meanwhile come back from now on.
+    Resumed {
+        /// The project.
+        #[serde(rename = "projectId")]
+        project_id: String,
+        /// The local notebook (absolute path).
+        notebook: String,
+        /// The folder on the host.
+        #[serde(rename = "remoteDir")]
+        remote_dir: String,
+    },
     /// Files came back from the host.
     BroughtBack {
         /// The project.
@@ -164,6 +176,10 @@ impl ProjectSummary {
                 self.window = Some(window.clone());
                 self.message = None;
             }
+            ProjectEvent::Resumed { remote_dir, .. } => {
+                self.phase = ProjectPhase::Syncing;
+                self.remote_dir = Some(remote_dir.clone());
+            }
             ProjectEvent::BroughtBack { files, .. } => {
                 for f in files {
                     self.log.insert(0, f.clone());
@@ -189,6 +205,166 @@ pub struct ProjectEntry {
     ended: bool,
     /// Where its notebooks open, once JupyterLab is ready.
     server: Option<OpenServer>,
+    /// Set by "Stop syncing": the project is then no longer resumed on the next connection.
+    forget: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Follows `project`'s saves over `sftp` (reopened over `connection()` after a reconnect) until
+/// the entry's stop, reporting as [`ProjectEvent`]s; remembers it as followed meanwhile, so the
+/// next connection after a restart resumes ([`resume`]), and forgets it after "Stop syncing".
+fn spawn_follow<R: Runtime>(
+    app: AppHandle<R>,
+    id: String,
+    mut project: Project,
+    notebook_rel: String,
+    sftp: Sftp,
+    connection: impl Fn() -> Option<tunnelbook_core::ssh::Connection> + Send + 'static,
+    entry: (
+        Arc<Notify>,
+        CancellationToken,
+        Arc<std::sync::atomic::AtomicBool>,
+    ),
+) -> tokio::task::JoinHandle<()> {
+    let (now, stop, forget) = entry;
+    tokio::spawn(async move {
+        if let Err(e) = project.set_followed(Some(&notebook_rel)) {
+            tracing::warn!(error = %e, "cannot remember the project for the next start");
+        }
+        let how = Follow {
+            interval: Duration::from_secs(2),
+            now,
+            stop,
+        };
+        project
+            .follow(sftp, connection, how, |e| match e {
+                FollowEvent::Back(files) => emit(
+                    &app,
+                    ProjectEvent::BroughtBack {
+                        project_id: id.clone(),
+                        files,
+                    },
+                ),
+                FollowEvent::Failed(e) => {
+                    tracing::warn!(error = %e, "bringing back saves failed; trying again");
+                }
+            })
+            .await;
+        if forget.load(std::sync::atomic::Ordering::SeqCst)
+            && let Err(e) = project.set_followed(None)
+        {
+            tracing::warn!(error = %e, "cannot forget the stopped project");
+        }
+        emit(&app, ProjectEvent::Stopped { project_id: id });
+    })
+}
+
+/// Resumes following the projects of host `host` (its saved name) that were followed when the
+/// app last ran, on session `session_id` just connected: each gets a project entry (the main
+/// window's project panel shows it, [`ProjectEvent::Resumed`]) and brings back the saves made
+/// meanwhile (a local file changed meanwhile is kept, the host's version written beside it).
+/// Projects followed already in this run are skipped.
+pub fn resume<R: Runtime>(app: &AppHandle<R>, session_id: &str, host: &str) {
+    let state = app.state::<AppState>();
+    let Ok(host_session) = state.host(session_id) else {
+        return;
+    };
+    let settings = SyncSettings::load(state.home()).unwrap_or_default();
+    for f in tunnelbook_core::sync::followed(state.home(), host) {
+        let notebook = f.local_root.join(&f.notebook);
+        let folder = f.local_root.clone();
+        let already = state.projects().values().any(|e| {
+            !e.ended
+                && std::path::Path::new(&e.summary.notebook)
+                    .parent()
+                    .is_some_and(|p| p == folder)
+        });
+        if already {
+            continue;
+        }
+        let project = match Project::open(
+            state.home(),
+            host,
+            &f.local_root,
+            &f.remote_root,
+            settings.clone(),
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot resume syncing a project");
+                continue;
+            }
+        };
+        let id = format!(
+            "project-{}",
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let entry = ProjectEntry {
+            summary: ProjectSummary {
+                id: id.clone(),
+                session_id: session_id.to_string(),
+                notebook: notebook.display().to_string(),
+                phase: ProjectPhase::Syncing,
+                upload: None,
+                left_out: Vec::new(),
+                message: None,
+                remote_dir: Some(f.remote_root.clone()),
+                window: None,
+                log: Vec::new(),
+                error: None,
+            },
+            now: Arc::new(Notify::new()),
+            stop: CancellationToken::new(),
+            ended: false,
+            server: None,
+            forget: Arc::default(),
+        };
+        let steer = (entry.now.clone(), entry.stop.clone(), entry.forget.clone());
+        state.projects().insert(id.clone(), entry);
+        let (app, host_session) = (app.clone(), host_session.clone());
+        tauri::async_runtime::spawn(async move {
+            let sftp = match host_session.connection() {
+                Some(conn) => Sftp::open(&conn).await.map_err(|e| e.to_string()),
+                None => Err("the host is not connected".to_string()),
+            };
+            let sftp = match sftp {
+                Ok(s) => s,
+                Err(error) => {
+                    emit(
+                        &app,
+                        ProjectEvent::Failed {
+                            project_id: id.clone(),
+                            error,
+                        },
+                    );
+                    if let Some(e) = app.state::<AppState>().projects().get_mut(&id) {
+                        e.ended = true;
+                    }
+                    return;
+                }
+            };
+            emit(
+                &app,
+                ProjectEvent::Resumed {
+                    project_id: id.clone(),
+                    notebook: notebook.display().to_string(),
+                    remote_dir: f.remote_root.clone(),
+                },
+            );
+            let follow = spawn_follow(
+                app.clone(),
+                id.clone(),
+                project,
+                f.notebook.clone(),
+                sftp,
+                move || host_session.connection(),
+                steer,
+            );
+            let _ = follow.await;
+            if let Some(e) = app.state::<AppState>().projects().get_mut(&id) {
+                e.ended = true;
+            }
+        });
+    }
 }
 
 /// Where a project's notebooks open: its JupyterLab (through this app's tunnel) and where that
@@ -314,6 +490,7 @@ fn emit<R: Runtime>(app: &AppHandle<R>, event: ProjectEvent) {
         ProjectEvent::Uploading { project_id, .. }
         | ProjectEvent::Launching { project_id, .. }
         | ProjectEvent::Syncing { project_id, .. }
+        | ProjectEvent::Resumed { project_id, .. }
         | ProjectEvent::BroughtBack { project_id, .. }
         | ProjectEvent::Stopped { project_id }
         | ProjectEvent::Failed { project_id, .. } => project_id.clone(),
@@ -438,8 +615,9 @@ pub async fn open_local_notebook<R: Runtime>(
         stop: CancellationToken::new(),
         ended: false,
         server: None,
+        forget: Arc::default(),
     };
-    let (now, stop) = (entry.now.clone(), entry.stop.clone());
+    let (now, stop, forget) = (entry.now.clone(), entry.stop.clone(), entry.forget.clone());
     state.projects().insert(id.clone(), entry);
     let home = state.home().to_path_buf();
     let task_id = id.clone();
@@ -526,7 +704,7 @@ pub async fn open_local_notebook<R: Runtime>(
                         break;
                     }
                     Some(SessionEvent::Ready(info)) if follow.is_none() => {
-                        let Some((mut project, sftp)) = project.take() else { continue };
+                        let Some((project, sftp)) = project.take() else { continue };
                         let path = info.path_in_root(&sftp::join(&remote_root, &rel)).unwrap_or_else(|| rel.clone());
                         let url = tunnelbook_core::jupyter::notebook_url(&info.url, &path);
                         let state = app.state::<AppState>();
@@ -543,15 +721,11 @@ pub async fn open_local_notebook<R: Runtime>(
                             }),
                             Err(e) => failed(&app, e.message),
                         }
-                        let how = Follow { interval: Duration::from_secs(2), now: now.clone(), stop: stop.clone() };
-                        let (app, id, control) = (app.clone(), task_id.clone(), session.control());
-                        follow = Some(tokio::spawn(async move {
-                            project.follow(sftp, || control.connection(), how, |e| match e {
-                                FollowEvent::Back(files) => emit(&app, ProjectEvent::BroughtBack { project_id: id.clone(), files }),
-                                FollowEvent::Failed(e) => tracing::warn!(error = %e, "bringing back saves failed; trying again"),
-                            }).await;
-                            emit(&app, ProjectEvent::Stopped { project_id: id });
-                        }));
+                        let control = session.control();
+                        follow = Some(spawn_follow(
+                            app.clone(), task_id.clone(), project, rel.clone(), sftp,
+                            move || control.connection(), (now.clone(), stop.clone(), forget.clone()),
+                        ));
                     }
                     Some(_) => {}
                 },
@@ -604,7 +778,10 @@ pub async fn bring_back_now(
 /// "Stop syncing": one last check, then no more (the notebook window and server stay).
 #[tauri::command]
 pub async fn stop_syncing(state: State<'_, AppState>, project_id: String) -> Result<(), AppError> {
-    with_project(&state, &project_id, |h| h.stop.cancel())
+    with_project(&state, &project_id, |h| {
+        h.forget.store(true, std::sync::atomic::Ordering::SeqCst);
+        h.stop.cancel();
+    })
 }
 
 /// Name of the event that says the app was asked to open a notebook (its path).
@@ -668,6 +845,7 @@ mod tests {
             stop: CancellationToken::new(),
             ended: false,
             server: None,
+            forget: Arc::default(),
         }
     }
 

@@ -238,6 +238,20 @@ export class ProjectState {
       this.#early.push(e);
       return;
     }
+    // A project synced when the app last ran resumed on connect: shown unless another one is
+    // being opened or synced now.
+    if (e.type === 'resumed' && e.projectId !== this.id && !['uploading', 'launching', 'syncing'].includes(this.phase)) {
+      this.id = e.projectId;
+      this.notebook = e.notebook;
+      this.phase = 'syncing';
+      this.remoteDir = e.remoteDir;
+      this.upload = null;
+      this.leftOut = [];
+      this.message = null;
+      this.log = [];
+      this.error = null;
+      return;
+    }
     if (e.projectId !== this.id) return;
     switch (e.type) {
       case 'uploading':
@@ -252,6 +266,10 @@ export class ProjectState {
         this.phase = 'syncing';
         this.remoteDir = e.remoteDir;
         this.message = null;
+        break;
+      case 'resumed':
+        this.phase = 'syncing';
+        this.remoteDir = e.remoteDir;
         break;
       case 'broughtBack':
         for (const f of e.files) this.log = [logLine(f), ...this.log].slice(0, 20);

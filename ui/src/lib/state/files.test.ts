@@ -125,6 +125,26 @@ describe('ProjectState', () => {
     expect(p.phase).toBe('stopped');
   });
 
+  it('shows a project resumed on connect, synced when the app last ran (trial finding 5)', async () => {
+    const p = new ProjectState();
+    p.onEvent({ type: 'resumed', projectId: 'project-7', notebook: '/work/proj/analysis.ipynb', remoteDir: '/home/u/tunnelbook/proj' });
+    expect(p.id).toBe('project-7');
+    expect(p.phase).toBe('syncing');
+    expect(p.notebook).toBe('/work/proj/analysis.ipynb');
+    expect(p.remoteDir).toBe('/home/u/tunnelbook/proj');
+    // Its saves made meanwhile come back and are told.
+    p.onEvent({ type: 'broughtBack', projectId: 'project-7', files: [{ rel: 'analysis.ipynb', localPath: '/work/proj/analysis.ipynb', beside: false }] });
+    expect(p.log).toEqual(['analysis.ipynb came back']);
+    await p.stop();
+    expect(filesBackend.stopSyncing).toHaveBeenCalledWith('project-7');
+    // A project being opened now is not replaced by another resumed one.
+    filesBackend.openLocalNotebook.mockResolvedValueOnce('project-8');
+    await p.open('s1', '/work/other/b.ipynb');
+    p.onEvent({ type: 'resumed', projectId: 'project-9', notebook: '/work/x/c.ipynb', remoteDir: '/home/u/tunnelbook/x' });
+    expect(p.id).toBe('project-8');
+    expect(p.notebook).toBe('/work/other/b.ipynb');
+  });
+
   it('shows the project the backend keeps after the page is reloaded, and steers it', async () => {
     const summary = (id: string, phase: 'syncing' | 'stopped') => ({
       id, sessionId: 's1', notebook: `/work/${id}/analysis.ipynb`, phase,
