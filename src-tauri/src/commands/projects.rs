@@ -559,8 +559,19 @@ pub async fn open_local_notebook<R: Runtime>(
     let folder = notebook.parent().map(PathBuf::from).unwrap_or_default();
     let running = running_project(&state.projects(), &session_id, &folder);
     if let Some(id) = running {
-        show_again(&app, &state, &id, &notebook)?;
-        return Ok(id);
+        // Resumed on connect (no server of this run yet): it makes way for this opening, which
+        // follows the project from now on — still one sync per project.
+        let resumed = state
+            .projects()
+            .get(&id)
+            .is_some_and(|e| e.server.is_none() && e.summary.phase == ProjectPhase::Syncing);
+        if !resumed {
+            show_again(&app, &state, &id, &notebook)?;
+            return Ok(id);
+        }
+        if let Some(e) = state.projects().get(&id) {
+            e.stop.cancel();
+        }
     }
     let connection = state.connection(&session_id)?;
     let (chain, profile) = {
