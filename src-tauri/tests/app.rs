@@ -1908,3 +1908,122 @@ fn a_reopened_notebook_survives_a_reconnect_and_is_dropped_when_its_server_is_go
     .unwrap();
     drop(theirs);
 }
+
+/// Issue 21, trial finding 5: a project followed when the app last ran (closed, never "Stop
+/// syncing") resumes on the next connection to its host: the save made on the host while the
+/// app was closed comes back over the unchanged local notebook, and the project panel is told
+/// (`resumed`), without "Open notebook…" again.
+#[test]
+fn a_project_followed_before_a_restart_resumes_on_connect_and_brings_back_saves() {
+    use tunnelbook_core::sync::{Project, SyncSettings};
+    let bed = HostBed::start("gpu-box", None);
+    let local = tempfile::tempdir().unwrap();
+    let remote = std::path::PathBuf::from(format!(
+        "/home/{}/tb-resume-{}",
+        tunnelbook_testbed::USER,
+        std::process::id()
+    ));
+    struct Gone(std::path::PathBuf);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _gone = Gone(remote.clone());
+    std::fs::create_dir_all(&remote).unwrap();
+    let set_mtime = |p: &Path, secs: u64| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+            .unwrap();
+    };
+    // The last run: analysis.ipynb went up (same bytes and time on both sides) and was followed.
+    let (here, there) = (
+        local.path().join("analysis.ipynb"),
+        remote.join("analysis.ipynb"),
+    );
+    std::fs::write(&here, b"v1").unwrap();
+    std::fs::write(&there, b"v1").unwrap();
+    set_mtime(&here, 1_700_000_000);
+    set_mtime(&there, 1_700_000_000);
+    let remote_root = remote.display().to_string();
+    let mut project = Project::open(
+        bed.home.path(),
+        "gpu-box",
+        local.path(),
+        &remote_root,
+        SyncSettings::default(),
+    )
+    .unwrap();
+    project.set_followed(Some("analysis.ipynb")).unwrap();
+    // What that run saw of the file, in its state file.
+    let state_file = std::fs::read_dir(bed.home.path().join("sync"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let mut state: Value = serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    let stamp = json!({ "size": 2, "mtime": 1_700_000_000u32 });
+    state["files"] = json!({ "analysis.ipynb": { "local": stamp, "remote": stamp } });
+    std::fs::write(&state_file, serde_json::to_vec(&state).unwrap()).unwrap();
+    drop(project);
+    // While the app was closed, the notebook was saved on the host.
+    std::fs::write(&there, b"v2 saved while the app was closed").unwrap();
+    set_mtime(&there, 1_700_000_100);
+
+    let (tx, projects) = mpsc::channel::<Value>();
+    bed.app.listen("project", move |e| {
+        let _ = tx.send(serde_json::from_str(e.payload()).unwrap());
+    });
+    let rx = bed.session_events();
+    let id = bed.connect("gpu-box", &rx);
+    let next = || projects.recv_timeout(Duration::from_secs(20)).unwrap();
+    let resumed = next();
+    assert_eq!(resumed["type"], "resumed", "{resumed}");
+    assert_eq!(resumed["remoteDir"], remote_root.as_str());
+    assert_eq!(
+        resumed["notebook"],
+        std::fs::canonicalize(&here).unwrap().display().to_string()
+    );
+    let back = next();
+    assert_eq!(back["type"], "broughtBack", "{back}");
+    assert_eq!(back["files"][0]["rel"], "analysis.ipynb");
+    assert_eq!(back["files"][0]["beside"], false);
+    assert_eq!(
+        std::fs::read(&here).unwrap(),
+        b"v2 saved while the app was closed"
+    );
+    assert!(!local.path().join("analysis (gpu-box).ipynb").exists());
+    // The main window's list has it, syncing; "Stop syncing" forgets it for the next start.
+    let main = main_window(&bed.app);
+    let list = invoke(&main, APP_ORIGIN, "projects", json!({})).unwrap();
+    let project_id = resumed["projectId"].as_str().unwrap();
+    let listed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == project_id)
+        .unwrap();
+    assert_eq!(listed["phase"], "syncing");
+    assert_eq!(listed["sessionId"], id);
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "stop_syncing",
+        json!({ "projectId": project_id }),
+    )
+    .unwrap();
+    let stopped = next();
+    assert_eq!(stopped["type"], "stopped", "{stopped}");
+    assert!(tunnelbook_core::sync::followed(bed.home.path(), "gpu-box").is_empty());
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+}

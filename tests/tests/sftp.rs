@@ -555,3 +555,88 @@ async fn the_files_verb_puts_lists_gets_moves_and_removes() {
     assert_eq!(code, 1);
     assert!(err.contains("nope"), "{err}");
 }
+
+/// Issue 21, new-user trial finding 4: two syncs of the same folder (a second "Open notebook…"
+/// of an open notebook) both followed the host; the one that brought the save back second saw
+/// the local file changed (by the first) and wrote `analysis (gpu-box).ipynb`, byte for byte the
+/// local file. A host save identical to the local file is never a conflict, whichever way the
+/// bytes got here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_save_identical_to_the_local_file_is_no_conflict() {
+    let bed = bed("same").await;
+    let local = tempfile::tempdir().unwrap();
+    let root = local.path().join("proj");
+    write(&root, "analysis.ipynb", b"v1");
+    let sftp = Sftp::open(&bed.conn).await.unwrap();
+    let remote = bed.remote.display().to_string();
+    let home = bed.client.home();
+    let open = || Project::open(&home, "gpu-box", &root, &remote, SyncSettings::default()).unwrap();
+    let mut first = open();
+    let plan = first.plan_upload(&sftp).await.unwrap();
+    first
+        .upload(
+            &sftp,
+            &plan,
+            false,
+            &Progress::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    // A second sync of the same folder, with what was seen at the upload.
+    let mut second = open();
+    let cancel = CancellationToken::new();
+
+    host_save(
+        &bed.remote.join("analysis.ipynb"),
+        b"v2 from the host",
+        1_700_000_100,
+    );
+    let back = first.bring_back(&sftp, &cancel).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert!(!back[0].beside);
+    // The second sync finds the local file changed since it looked, but holding the host's
+    // bytes: nothing to write, nothing beside.
+    let back = second.bring_back(&sftp, &cancel).await.unwrap();
+    assert_eq!(back, vec![]);
+    let beside = root.join("analysis (gpu-box).ipynb");
+    assert!(!beside.exists(), "a conflict copy of identical bytes");
+    assert_eq!(temporaries(&root), Vec::<String>::new());
+    assert_eq!(
+        std::fs::read(root.join("analysis.ipynb")).unwrap(),
+        b"v2 from the host"
+    );
+    // And it does not come back again, nor goes up again.
+    assert_eq!(second.bring_back(&sftp, &cancel).await.unwrap(), vec![]);
+    let plan = second.plan_upload(&sftp).await.unwrap();
+    assert!(
+        plan.send.is_empty() && plan.conflicts.is_empty(),
+        "{plan:?}"
+    );
+
+    // The same edit made on both sides (other times): no conflict either.
+    std::fs::write(root.join("analysis.ipynb"), b"v3 on both sides").unwrap();
+    host_save(
+        &bed.remote.join("analysis.ipynb"),
+        b"v3 on both sides",
+        1_700_000_200,
+    );
+    assert_eq!(first.bring_back(&sftp, &cancel).await.unwrap(), vec![]);
+    assert!(!beside.exists(), "a conflict copy of identical bytes");
+    // A real conflict still keeps both.
+    std::fs::write(root.join("analysis.ipynb"), b"v4 edited here").unwrap();
+    host_save(
+        &bed.remote.join("analysis.ipynb"),
+        b"v4 from the host",
+        1_700_000_300,
+    );
+    let back = first.bring_back(&sftp, &cancel).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert!(back[0].beside);
+    assert_eq!(std::fs::read(&beside).unwrap(), b"v4 from the host");
+    assert_eq!(
+        std::fs::read(root.join("analysis.ipynb")).unwrap(),
+        b"v4 edited here"
+    );
+    assert_eq!(temporaries(&root), Vec::<String>::new());
+}

@@ -143,13 +143,17 @@ async fn forward_events<R: Runtime>(
             }
             _ => {}
         }
+        // Connected: the projects followed when the app last ran resume (issue 21).
+        let mut resume_on = None;
         if let Some(entry) = app.state::<AppState>().sessions().get_mut(&id) {
+            let host = entry.chain.as_ref().map(|_| entry.profile().name);
             let status = &mut entry.summary.status;
             match (event.step, event.state) {
                 (Step::Authenticate, StepState::Done | StepState::Skipped)
                     if *status == SessionStatus::Starting =>
                 {
                     *status = SessionStatus::Connected;
+                    resume_on = host;
                 }
                 (Step::Connect | Step::HostKey | Step::Authenticate, StepState::Failed)
                 | (Step::ReadGpus, StepState::Failed)
@@ -162,6 +166,9 @@ async fn forward_events<R: Runtime>(
         }
         if let Err(e) = app.emit(SESSION_EVENT, SessionEvent::of(&id, event)) {
             tracing::warn!(error = %e, "cannot deliver a session event");
+        }
+        if let Some(host) = resume_on {
+            crate::commands::projects::resume(&app, &id, &host);
         }
     }
 }

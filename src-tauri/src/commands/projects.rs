@@ -68,6 +68,18 @@ pub enum ProjectEvent {
         /// The notebook window's label.
         window: String,
     },
+    /// Following resumed on connect: the project was being synced when the app last ran (closed
+    /// or disconnected, never stopped); saves made meanwhile come back from now on.
+    Resumed {
+        /// The project.
+        #[serde(rename = "projectId")]
+        project_id: String,
+        /// The local notebook (absolute path).
+        notebook: String,
+        /// The folder on the host.
+        #[serde(rename = "remoteDir")]
+        remote_dir: String,
+    },
     /// Files came back from the host.
     BroughtBack {
         /// The project.
@@ -164,6 +176,10 @@ impl ProjectSummary {
                 self.window = Some(window.clone());
                 self.message = None;
             }
+            ProjectEvent::Resumed { remote_dir, .. } => {
+                self.phase = ProjectPhase::Syncing;
+                self.remote_dir = Some(remote_dir.clone());
+            }
             ProjectEvent::BroughtBack { files, .. } => {
                 for f in files {
                     self.log.insert(0, f.clone());
@@ -187,6 +203,283 @@ pub struct ProjectEntry {
     stop: CancellationToken,
     /// Whether its task ended (nothing to steer any more).
     ended: bool,
+    /// Where its notebooks open, once JupyterLab is ready.
+    server: Option<OpenServer>,
+    /// Set by "Stop syncing": the project is then no longer resumed on the next connection.
+    forget: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Follows `project`'s saves over `sftp` (reopened over `connection()` after a reconnect) until
+/// the entry's stop, reporting as [`ProjectEvent`]s; remembers it as followed meanwhile, so the
+/// next connection after a restart resumes ([`resume`]), and forgets it after "Stop syncing".
+fn spawn_follow<R: Runtime>(
+    app: AppHandle<R>,
+    id: String,
+    mut project: Project,
+    notebook_rel: String,
+    sftp: Sftp,
+    connection: impl Fn() -> Option<tunnelbook_core::ssh::Connection> + Send + 'static,
+    entry: (
+        Arc<Notify>,
+        CancellationToken,
+        Arc<std::sync::atomic::AtomicBool>,
+    ),
+) -> tokio::task::JoinHandle<()> {
+    let (now, stop, forget) = entry;
+    tokio::spawn(async move {
+        if let Err(e) = project.set_followed(Some(&notebook_rel)) {
+            tracing::warn!(error = %e, "cannot remember the project for the next start");
+        }
+        let how = Follow {
+            interval: Duration::from_secs(2),
+            now,
+            stop,
+        };
+        project
+            .follow(sftp, connection, how, |e| match e {
+                FollowEvent::Back(files) => emit(
+                    &app,
+                    ProjectEvent::BroughtBack {
+                        project_id: id.clone(),
+                        files,
+                    },
+                ),
+                FollowEvent::Failed(e) => {
+                    tracing::warn!(error = %e, "bringing back saves failed; trying again");
+                }
+            })
+            .await;
+        if forget.load(std::sync::atomic::Ordering::SeqCst)
+            && let Err(e) = project.set_followed(None)
+        {
+            tracing::warn!(error = %e, "cannot forget the stopped project");
+        }
+        emit(&app, ProjectEvent::Stopped { project_id: id });
+    })
+}
+
+/// Resumes following the projects of host `host` (its saved name) that were followed when the
+/// app last ran, on session `session_id` just connected: each gets a project entry (the main
+/// window's project panel shows it, [`ProjectEvent::Resumed`]) and brings back the saves made
+/// meanwhile (a local file changed meanwhile is kept, the host's version written beside it).
+/// Projects followed already in this run are skipped.
+pub fn resume<R: Runtime>(app: &AppHandle<R>, session_id: &str, host: &str) {
+    let state = app.state::<AppState>();
+    let Ok(host_session) = state.host(session_id) else {
+        return;
+    };
+    let settings = SyncSettings::load(state.home()).unwrap_or_default();
+    for f in tunnelbook_core::sync::followed(state.home(), host) {
+        let notebook = f.local_root.join(&f.notebook);
+        let folder = f.local_root.clone();
+        let already = state.projects().values().any(|e| {
+            !e.ended
+                && std::path::Path::new(&e.summary.notebook)
+                    .parent()
+                    .is_some_and(|p| p == folder)
+        });
+        if already {
+            continue;
+        }
+        let project = match Project::open(
+            state.home(),
+            host,
+            &f.local_root,
+            &f.remote_root,
+            settings.clone(),
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot resume syncing a project");
+                continue;
+            }
+        };
+        let id = format!(
+            "project-{}",
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let entry = ProjectEntry {
+            summary: ProjectSummary {
+                id: id.clone(),
+                session_id: session_id.to_string(),
+                notebook: notebook.display().to_string(),
+                phase: ProjectPhase::Syncing,
+                upload: None,
+                left_out: Vec::new(),
+                message: None,
+                remote_dir: Some(f.remote_root.clone()),
+                window: None,
+                log: Vec::new(),
+                error: None,
+            },
+            now: Arc::new(Notify::new()),
+            stop: CancellationToken::new(),
+            ended: false,
+            server: None,
+            forget: Arc::default(),
+        };
+        let steer = (entry.now.clone(), entry.stop.clone(), entry.forget.clone());
+        state.projects().insert(id.clone(), entry);
+        let (app, host_session) = (app.clone(), host_session.clone());
+        tauri::async_runtime::spawn(async move {
+            let sftp = match host_session.connection() {
+                Some(conn) => Sftp::open(&conn).await.map_err(|e| e.to_string()),
+                None => Err("the host is not connected".to_string()),
+            };
+            let sftp = match sftp {
+                Ok(s) => s,
+                Err(error) => {
+                    emit(
+                        &app,
+                        ProjectEvent::Failed {
+                            project_id: id.clone(),
+                            error,
+                        },
+                    );
+                    if let Some(e) = app.state::<AppState>().projects().get_mut(&id) {
+                        e.ended = true;
+                    }
+                    return;
+                }
+            };
+            emit(
+                &app,
+                ProjectEvent::Resumed {
+                    project_id: id.clone(),
+                    notebook: notebook.display().to_string(),
+                    remote_dir: f.remote_root.clone(),
+                },
+            );
+            let follow = spawn_follow(
+                app.clone(),
+                id.clone(),
+                project,
+                f.notebook.clone(),
+                sftp,
+                move || host_session.connection(),
+                steer,
+            );
+            let _ = follow.await;
+            if let Some(e) = app.state::<AppState>().projects().get_mut(&id) {
+                e.ended = true;
+            }
+        });
+    }
+}
+
+/// Where a project's notebooks open: its JupyterLab (through this app's tunnel) and where that
+/// server's root is on the host.
+#[derive(Debug, Clone)]
+struct OpenServer {
+    /// The server's address here, as the session gave it.
+    url: String,
+    /// The server's root folder on the host (absolute), when known.
+    root_dir: Option<String>,
+    /// The project's folder on the host (absolute).
+    remote_root: String,
+    /// The window title after the notebook's name (` — HOST — GPU`).
+    title_tail: String,
+}
+
+impl OpenServer {
+    /// The address of the notebook `rel` (inside the project) on this server.
+    fn notebook_url(&self, rel: &str) -> String {
+        let remote = sftp::join(&self.remote_root, rel);
+        let path = self
+            .root_dir
+            .as_deref()
+            .and_then(|root| tunnelbook_core::jupyter::path_under(root, &remote))
+            .unwrap_or_else(|| rel.to_string());
+        tunnelbook_core::jupyter::notebook_url(&self.url, &path)
+    }
+}
+
+/// The project of the local folder `folder` on session `session_id` whose task still runs (not
+/// stopped, not failed): a second "Open notebook…" of a notebook in it reuses that project —
+/// one sync per project, one window per server — instead of starting another.
+fn running_project(
+    projects: &std::collections::HashMap<String, ProjectEntry>,
+    session_id: &str,
+    folder: &std::path::Path,
+) -> Option<String> {
+    projects
+        .values()
+        .filter(|e| {
+            !e.ended
+                && e.summary.session_id == session_id
+                && !matches!(
+                    e.summary.phase,
+                    ProjectPhase::Stopped | ProjectPhase::Failed
+                )
+                && std::path::Path::new(&e.summary.notebook).parent() == Some(folder)
+        })
+        .map(|e| e.summary.id.clone())
+        .next()
+}
+
+/// Shows `notebook` of the running project `id` again: its window brought to the front (opened
+/// anew on the same server when it was closed) on that notebook, and the host checked for saves
+/// at once.
+fn show_again<R: Runtime>(
+    app: &AppHandle<R>,
+    state: &AppState,
+    id: &str,
+    notebook: &std::path::Path,
+) -> Result<(), AppError> {
+    let rel = notebook
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (server, window, same_notebook) = {
+        let projects = state.projects();
+        let Some(entry) = projects.get(id) else {
+            return Ok(());
+        };
+        entry.now.notify_one();
+        (
+            entry.server.clone(),
+            entry.summary.window.clone(),
+            std::path::Path::new(&entry.summary.notebook) == notebook,
+        )
+    };
+    // Still uploading or launching: its window comes when the server is ready.
+    let Some(server) = server else {
+        return Ok(());
+    };
+    let url = server.notebook_url(&rel);
+    let shown = window.and_then(|label| app.get_webview_window(&label));
+    match shown {
+        Some(window) => {
+            for (what, result) in [
+                ("unminimize", window.unminimize()),
+                ("show", window.show()),
+                ("focus", window.set_focus()),
+            ] {
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "cannot {what} the notebook window");
+                }
+            }
+            if !same_notebook {
+                let to = url
+                    .parse()
+                    .map_err(|e| AppError::new(ErrorCode::Validation, format!("not a URL: {e}")))?;
+                window.navigate(to)?;
+            }
+        }
+        None => {
+            let title = format!("{rel}{}", server.title_tail);
+            let window = crate::commands::notebook::open_window(app, state, &url, &title)?;
+            emit(
+                app,
+                ProjectEvent::Syncing {
+                    project_id: id.to_string(),
+                    remote_dir: server.remote_root.clone(),
+                    window,
+                },
+            );
+        }
+    }
+    Ok(())
 }
 
 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -197,6 +490,7 @@ fn emit<R: Runtime>(app: &AppHandle<R>, event: ProjectEvent) {
         ProjectEvent::Uploading { project_id, .. }
         | ProjectEvent::Launching { project_id, .. }
         | ProjectEvent::Syncing { project_id, .. }
+        | ProjectEvent::Resumed { project_id, .. }
         | ProjectEvent::BroughtBack { project_id, .. }
         | ProjectEvent::Stopped { project_id }
         | ProjectEvent::Failed { project_id, .. } => project_id.clone(),
@@ -262,6 +556,23 @@ pub async fn open_local_notebook<R: Runtime>(
         Some(crate::commands::jupyter::CPU_ONLY) => Some(GpuSelector::None),
         Some(s) => Some(s.parse::<GpuSelector>()?),
     };
+    let folder = notebook.parent().map(PathBuf::from).unwrap_or_default();
+    let running = running_project(&state.projects(), &session_id, &folder);
+    if let Some(id) = running {
+        // Resumed on connect (no server of this run yet): it makes way for this opening, which
+        // follows the project from now on — still one sync per project.
+        let resumed = state
+            .projects()
+            .get(&id)
+            .is_some_and(|e| e.server.is_none() && e.summary.phase == ProjectPhase::Syncing);
+        if !resumed {
+            show_again(&app, &state, &id, &notebook)?;
+            return Ok(id);
+        }
+        if let Some(e) = state.projects().get(&id) {
+            e.stop.cancel();
+        }
+    }
     let connection = state.connection(&session_id)?;
     let (chain, profile) = {
         let sessions = state.sessions();
@@ -314,8 +625,10 @@ pub async fn open_local_notebook<R: Runtime>(
         now: Arc::new(Notify::new()),
         stop: CancellationToken::new(),
         ended: false,
+        server: None,
+        forget: Arc::default(),
     };
-    let (now, stop) = (entry.now.clone(), entry.stop.clone());
+    let (now, stop, forget) = (entry.now.clone(), entry.stop.clone(), entry.forget.clone());
     state.projects().insert(id.clone(), entry);
     let home = state.home().to_path_buf();
     let task_id = id.clone();
@@ -333,7 +646,6 @@ pub async fn open_local_notebook<R: Runtime>(
             Ok(s) => s,
             Err(e) => return failed(&app, e.to_string()),
         };
-        let folder = notebook.parent().map(PathBuf::from).unwrap_or_default();
         let (mut project, projects_dir) =
             match Project::on_host(&home, &profile.name, &folder, &sftp, None, settings) {
                 Ok(p) => p,
@@ -403,26 +715,28 @@ pub async fn open_local_notebook<R: Runtime>(
                         break;
                     }
                     Some(SessionEvent::Ready(info)) if follow.is_none() => {
-                        let Some((mut project, sftp)) = project.take() else { continue };
+                        let Some((project, sftp)) = project.take() else { continue };
                         let path = info.path_in_root(&sftp::join(&remote_root, &rel)).unwrap_or_else(|| rel.clone());
                         let url = tunnelbook_core::jupyter::notebook_url(&info.url, &path);
                         let state = app.state::<AppState>();
-                        let title = format!("{rel} — {} — {}", profile.name, info.gpu_label.as_deref().unwrap_or("CPU only"));
+                        let title_tail = format!(" — {} — {}", profile.name, info.gpu_label.as_deref().unwrap_or("CPU only"));
+                        let title = format!("{rel}{title_tail}");
+                        if let Some(entry) = state.projects().get_mut(&task_id) {
+                            entry.server = Some(OpenServer {
+                                url: info.url.clone(), root_dir: info.root_dir.clone(), remote_root: remote_root.clone(), title_tail,
+                            });
+                        }
                         match crate::commands::notebook::open_window(&app, &state, &url, &title) {
                             Ok(window) => emit(&app, ProjectEvent::Syncing {
                                 project_id: task_id.clone(), remote_dir: remote_root.clone(), window,
                             }),
                             Err(e) => failed(&app, e.message),
                         }
-                        let how = Follow { interval: Duration::from_secs(2), now: now.clone(), stop: stop.clone() };
-                        let (app, id, control) = (app.clone(), task_id.clone(), session.control());
-                        follow = Some(tokio::spawn(async move {
-                            project.follow(sftp, || control.connection(), how, |e| match e {
-                                FollowEvent::Back(files) => emit(&app, ProjectEvent::BroughtBack { project_id: id.clone(), files }),
-                                FollowEvent::Failed(e) => tracing::warn!(error = %e, "bringing back saves failed; trying again"),
-                            }).await;
-                            emit(&app, ProjectEvent::Stopped { project_id: id });
-                        }));
+                        let control = session.control();
+                        follow = Some(spawn_follow(
+                            app.clone(), task_id.clone(), project, rel.clone(), sftp,
+                            move || control.connection(), (now.clone(), stop.clone(), forget.clone()),
+                        ));
                     }
                     Some(_) => {}
                 },
@@ -475,7 +789,10 @@ pub async fn bring_back_now(
 /// "Stop syncing": one last check, then no more (the notebook window and server stay).
 #[tauri::command]
 pub async fn stop_syncing(state: State<'_, AppState>, project_id: String) -> Result<(), AppError> {
-    with_project(&state, &project_id, |h| h.stop.cancel())
+    with_project(&state, &project_id, |h| {
+        h.forget.store(true, std::sync::atomic::Ordering::SeqCst);
+        h.stop.cancel();
+    })
 }
 
 /// Name of the event that says the app was asked to open a notebook (its path).
@@ -519,6 +836,104 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    fn entry(id: &str, session: &str, notebook: &str, phase: ProjectPhase) -> ProjectEntry {
+        ProjectEntry {
+            summary: ProjectSummary {
+                id: id.into(),
+                session_id: session.into(),
+                notebook: notebook.into(),
+                phase,
+                upload: None,
+                left_out: Vec::new(),
+                message: None,
+                remote_dir: None,
+                window: None,
+                log: Vec::new(),
+                error: None,
+            },
+            now: Arc::new(Notify::new()),
+            stop: CancellationToken::new(),
+            ended: false,
+            server: None,
+            forget: Arc::default(),
+        }
+    }
+
+    /// Trial finding 4 (issue 21): "Open notebook…" of a notebook already open started a second
+    /// sync of the same folder (and a second window). A running project of that folder on that
+    /// session is found and reused; a stopped, failed or ended one, or another folder or session,
+    /// is not.
+    #[test]
+    fn a_second_open_of_a_running_projects_folder_reuses_it() {
+        let mut projects = std::collections::HashMap::new();
+        let folder = std::path::Path::new("/home/me/proj");
+        assert_eq!(running_project(&projects, "s1", folder), None);
+        projects.insert(
+            "project-1".into(),
+            entry(
+                "project-1",
+                "s1",
+                "/home/me/proj/analysis.ipynb",
+                ProjectPhase::Stopped,
+            ),
+        );
+        projects.insert(
+            "project-2".into(),
+            entry(
+                "project-2",
+                "s2",
+                "/home/me/proj/analysis.ipynb",
+                ProjectPhase::Syncing,
+            ),
+        );
+        projects.insert(
+            "project-3".into(),
+            entry(
+                "project-3",
+                "s1",
+                "/home/me/other/analysis.ipynb",
+                ProjectPhase::Syncing,
+            ),
+        );
+        let mut ended = entry(
+            "project-4",
+            "s1",
+            "/home/me/proj/a.ipynb",
+            ProjectPhase::Syncing,
+        );
+        ended.ended = true;
+        projects.insert("project-4".into(), ended);
+        assert_eq!(running_project(&projects, "s1", folder), None);
+        projects.insert(
+            "project-5".into(),
+            entry(
+                "project-5",
+                "s1",
+                "/home/me/proj/analysis.ipynb",
+                ProjectPhase::Syncing,
+            ),
+        );
+        assert_eq!(
+            running_project(&projects, "s1", folder).as_deref(),
+            Some("project-5")
+        );
+        // Still uploading: reused too (its window comes when the server is ready).
+        projects.get_mut("project-5").unwrap().summary.phase = ProjectPhase::Uploading;
+        assert_eq!(
+            running_project(&projects, "s1", folder).as_deref(),
+            Some("project-5")
+        );
+        let server = OpenServer {
+            url: "http://127.0.0.1:8123/lab?token=t".into(),
+            root_dir: Some("/home/u/tunnelbook".into()),
+            remote_root: "/home/u/tunnelbook/proj".into(),
+            title_tail: " — box — GPU 0".into(),
+        };
+        let url = server.notebook_url("second.ipynb");
+        assert!(url.contains("proj/second.ipynb"), "{url}");
+        assert!(url.starts_with("http://127.0.0.1:8123/"), "{url}");
+    }
 
     #[test]
     fn the_command_line_notebook_is_the_first_existing_ipynb() {

@@ -128,7 +128,7 @@ fn random_suffix() -> String {
 }
 
 /// `dir/.NAME.tbpart-RANDOM`: where a transfer writes before the rename.
-fn temp_name(name: &str) -> String {
+pub(crate) fn temp_name(name: &str) -> String {
     format!(".{name}.tbpart-{}", random_suffix())
 }
 

@@ -105,6 +105,43 @@ pub struct Seen {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct State {
     files: BTreeMap<String, Seen>,
+    /// Set while the app follows this project's saves (until "Stop syncing"): the next
+    /// connection to the host resumes following ([`followed`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    followed: Option<Followed>,
+}
+
+/// A project the app was following when it last ran (closed or disconnected since, never
+/// stopped): what [`followed`] lists to resume on the next connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Followed {
+    /// The host's saved name.
+    pub host: String,
+    /// The local folder (absolute).
+    pub local_root: PathBuf,
+    /// The remote folder (absolute).
+    pub remote_root: String,
+    /// The notebook opened in it, inside the project (`/`-separated).
+    pub notebook: String,
+}
+
+/// The projects on host `host` still followed when the app last ran ([`Project::set_followed`]),
+/// whose local folder still exists, in the state folder `home`. Unreadable state files are
+/// skipped.
+pub fn followed(home: &Path, host: &str) -> Vec<Followed> {
+    let Ok(entries) = std::fs::read_dir(home.join("sync")) else {
+        return Vec::new();
+    };
+    let mut found: Vec<Followed> = entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .filter_map(|b| serde_json::from_slice::<State>(&b).ok())
+        .filter_map(|s| s.followed)
+        .filter(|f| f.host == host && f.local_root.is_dir())
+        .collect();
+    found.sort_by(|a, b| a.local_root.cmp(&b.local_root));
+    found
 }
 
 /// What an upload will do.
@@ -149,6 +186,31 @@ pub struct Project {
     settings: SyncSettings,
     state_path: PathBuf,
     state: State,
+}
+
+/// Whether the files `a` and `b` hold the same bytes (`false` when either cannot be read).
+fn same_bytes(a: &Path, b: &Path) -> bool {
+    use std::io::Read;
+    let (Ok(fa), Ok(fb)) = (std::fs::File::open(a), std::fs::File::open(b)) else {
+        return false;
+    };
+    match (fa.metadata(), fb.metadata()) {
+        (Ok(ma), Ok(mb)) if ma.len() == mb.len() => {}
+        _ => return false,
+    }
+    let (mut ra, mut rb) = (std::io::BufReader::new(fa), std::io::BufReader::new(fb));
+    let (mut ba, mut bb) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    loop {
+        let Ok(n) = ra.read(&mut ba) else {
+            return false;
+        };
+        if n == 0 {
+            return rb.read(&mut bb[..1]).is_ok_and(|m| m == 0);
+        }
+        if rb.read_exact(&mut bb[..n]).is_err() || ba[..n] != bb[..n] {
+            return false;
+        }
+    }
 }
 
 /// `NAME (HOST).EXT` beside `path`.
@@ -234,6 +296,22 @@ impl Project {
         }));
         let project = Project::open(home, host, folder, &remote_root, settings)?;
         Ok((project, sftp.resolve(&projects_dir)))
+    }
+
+    /// Remembers (`Some(notebook)`, inside the project) that the app follows this project's
+    /// saves, so the next connection to the host resumes ([`followed`]); `None` forgets it
+    /// ("Stop syncing").
+    ///
+    /// # Errors
+    /// [`SyncError::Local`] when the state file cannot be written.
+    pub fn set_followed(&mut self, notebook: Option<&str>) -> Result<(), SyncError> {
+        self.state.followed = notebook.map(|n| Followed {
+            host: self.label.clone(),
+            local_root: self.local_root.clone(),
+            remote_root: self.remote_root.clone(),
+            notebook: n.to_string(),
+        });
+        self.save_state()
     }
 
     /// The local folder (absolute).
@@ -332,7 +410,7 @@ impl Project {
     ) -> Result<Vec<BroughtBack>, SyncError> {
         let mut back = Vec::new();
         for r in plan.bring_back.iter().chain(&plan.conflicts) {
-            back.push(self.bring_back_one(sftp, r, progress, cancel).await?);
+            back.extend(self.bring_back_one(sftp, r, progress, cancel).await?);
         }
         let mut send: Vec<&ProjectFile> = plan.send.iter().collect();
         if include_large {
@@ -399,7 +477,9 @@ impl Project {
 
     /// Brings back what changed on the host since the last sync: every changed file, and new
     /// files when the settings say so. A local file changed since then is never overwritten:
-    /// the host's version goes beside it (`name (HOST).ext`).
+    /// the host's version goes beside it (`name (HOST).ext`) — unless it holds the same bytes
+    /// as the local file, which is no conflict (another sync of the same folder brought it
+    /// back already, or the same edit was made on both sides): then nothing is written.
     ///
     /// # Errors
     /// The first failed transfer's error.
@@ -436,7 +516,7 @@ impl Project {
                     }
                 }
             }
-            back.push(self.bring_back_one(sftp, &r, &progress, cancel).await?);
+            back.extend(self.bring_back_one(sftp, &r, &progress, cancel).await?);
         }
         self.save_state()?;
         Ok(back)
@@ -448,7 +528,7 @@ impl Project {
         r: &ProjectFile,
         progress: &Progress,
         cancel: &CancellationToken,
-    ) -> Result<BroughtBack, SyncError> {
+    ) -> Result<Option<BroughtBack>, SyncError> {
         let local = self.local_path(&r.rel);
         let seen = self.state.files.get(&r.rel).copied();
         let now_local = std::fs::metadata(&local).ok().map(|m| Stamp {
@@ -460,8 +540,16 @@ impl Project {
             (Some(now), Some(seen)) => now != seen.local,
             (Some(_), None) => true,
         };
+        let beside = beside_name(&local, &self.label);
+        // Changed here: the host's version goes to a temporary name first, and beside the local
+        // file only when its bytes differ — a save identical to the local file (brought back by
+        // another sync, or the same edit on both sides) is no conflict.
         let target = if changed_here {
-            beside_name(&local, &self.label)
+            let name = local
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            local.with_file_name(sftp::temp_name(&name))
         } else {
             local.clone()
         };
@@ -477,7 +565,24 @@ impl Project {
             size: r.size,
             mtime: r.mtime,
         };
-        let seen = if changed_here {
+        let identical = changed_here && same_bytes(&target, &local);
+        let target = if identical {
+            std::fs::remove_file(&target).map_err(local_err(&target))?;
+            local.clone()
+        } else if changed_here {
+            std::fs::rename(&target, &beside).map_err(local_err(&beside))?;
+            beside
+        } else {
+            target
+        };
+        let changed_here = changed_here && !identical;
+        let seen = if identical {
+            // The local file stays as it is, and is the host's version: both sides agree.
+            Seen {
+                local: now_local.unwrap_or(Stamp { size, mtime }),
+                remote,
+            }
+        } else if changed_here {
             Seen {
                 // The local file stays as it was; the next upload sends it.
                 local: seen.map_or(now_local.unwrap_or_default(), |s| s.local),
@@ -491,11 +596,12 @@ impl Project {
         };
         self.state.files.insert(r.rel.clone(), seen);
         self.save_state()?;
-        Ok(BroughtBack {
+        // Nothing new here when the local file already held the host's bytes.
+        Ok((!identical).then(|| BroughtBack {
             rel: r.rel.clone(),
             local_path: target,
             beside: changed_here,
-        })
+        }))
     }
 }
 

@@ -90,3 +90,43 @@ fn beside_names_keep_the_extension() {
         PathBuf::from("/p/Makefile (box)")
     );
 }
+
+/// Trial finding 5 (issue 21): after a restart nothing resumed the sync of a project followed
+/// before. A followed project is remembered in its state file until "Stop syncing", and listed
+/// for its host only.
+#[test]
+fn followed_projects_are_remembered_per_host_until_stopped() {
+    let home = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let open = |host: &str, dir: &Path, remote: &str| {
+        Project::open(home.path(), host, dir, remote, SyncSettings::default()).unwrap()
+    };
+    assert_eq!(followed(home.path(), "box"), vec![]);
+    let mut p = open("box", local.path(), "/home/u/tunnelbook/proj");
+    p.set_followed(Some("analysis.ipynb")).unwrap();
+    let mut q = open("gpu-2", other.path(), "/home/u/tunnelbook/other");
+    q.set_followed(Some("b.ipynb")).unwrap();
+    let found = followed(home.path(), "box");
+    assert_eq!(
+        found,
+        vec![Followed {
+            host: "box".into(),
+            local_root: std::fs::canonicalize(local.path()).unwrap(),
+            remote_root: "/home/u/tunnelbook/proj".into(),
+            notebook: "analysis.ipynb".into(),
+        }]
+    );
+    // Read back by a new run (the state file), the files seen stay known too.
+    let again = open("box", local.path(), "/home/u/tunnelbook/proj");
+    assert_eq!(again.remote_root(), "/home/u/tunnelbook/proj");
+    // Stopped: not resumed any more.
+    p.set_followed(None).unwrap();
+    assert_eq!(followed(home.path(), "box"), vec![]);
+    assert_eq!(followed(home.path(), "gpu-2").len(), 1);
+    // A local folder gone since is not resumed.
+    let gone = other.path().to_path_buf();
+    drop(other);
+    assert!(!gone.exists());
+    assert_eq!(followed(home.path(), "gpu-2"), vec![]);
+}

@@ -37,7 +37,19 @@ remoteDir: string,
 /**
  * The notebook window's label.
  */
-window: string, } | { "type": "broughtBack", 
+window: string, } | { "type": "resumed", 
+/**
+ * The project.
+ */
+projectId: string, 
+/**
+ * The local notebook (absolute path).
+ */
+notebook: string, 
+/**
+ * The folder on the host.
+ */
+remoteDir: string, } | { "type": "broughtBack", 
 /**
  * The project.
  */

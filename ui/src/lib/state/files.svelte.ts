@@ -115,6 +115,10 @@ export class FilesState {
       const r = await filesBackend.dragOut(this.sessionId, entry.path);
       this.#draggedOut.add(r.local);
       this.error = null;
+      // The file is prepared and the drag handed to the system (or it waits for the next drag,
+      // which the notice says): "Preparing … ready to drop" has nothing left to say, and must
+      // not stay on after the drop.
+      if (this.progress?.direction === 'drag' && !this.progress.error) this.progress = null;
       this.notice = r.started ? null : `${r.name} is ready: drag it again and drop it where it should go`;
     } catch (e) {
       this.error = e as AppError;
@@ -234,6 +238,20 @@ export class ProjectState {
       this.#early.push(e);
       return;
     }
+    // A project synced when the app last ran resumed on connect: shown unless another one is
+    // being opened or synced now.
+    if (e.type === 'resumed' && e.projectId !== this.id && !['uploading', 'launching', 'syncing'].includes(this.phase)) {
+      this.id = e.projectId;
+      this.notebook = e.notebook;
+      this.phase = 'syncing';
+      this.remoteDir = e.remoteDir;
+      this.upload = null;
+      this.leftOut = [];
+      this.message = null;
+      this.log = [];
+      this.error = null;
+      return;
+    }
     if (e.projectId !== this.id) return;
     switch (e.type) {
       case 'uploading':
@@ -248,6 +266,10 @@ export class ProjectState {
         this.phase = 'syncing';
         this.remoteDir = e.remoteDir;
         this.message = null;
+        break;
+      case 'resumed':
+        this.phase = 'syncing';
+        this.remoteDir = e.remoteDir;
         break;
       case 'broughtBack':
         for (const f of e.files) this.log = [logLine(f), ...this.log].slice(0, 20);

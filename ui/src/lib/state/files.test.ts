@@ -62,6 +62,34 @@ describe('FilesState', () => {
     expect(filesBackend.uploadPaths).toHaveBeenCalledWith('s1', '~', ['/home/me/b.csv']);
   });
 
+  it('clears the drag-out progress once the drag is handed over (trial finding 9)', async () => {
+    const files = new FilesState();
+    files.sessionId = 's1';
+    const p = { bytesDone: 5, bytesTotal: 5, filesDone: 1, filesTotal: 1, bytesPerSec: 3 };
+    // The backend's progress (events come before the command's reply): prepared, ready to drop.
+    filesBackend.dragOut.mockImplementationOnce(async () => {
+      files.onProgress({ sessionId: 's1', direction: 'drag', what: 'upload-me.txt', progress: p, done: true, error: null });
+      return { name: 'upload-me.txt', started: true, local: '/cache/drag-out/1-0/upload-me.txt' };
+    });
+    await files.dragOut(entry('upload-me.txt'));
+    expect(files.progress).toBeNull();
+    // A failed preparation stays shown, with its error.
+    filesBackend.dragOut.mockImplementationOnce(async () => {
+      files.onProgress({ sessionId: 's1', direction: 'drag', what: 'b.bin', progress: p, done: true, error: 'Permission denied' });
+      throw { code: 'io', message: 'Permission denied' };
+    });
+    await files.dragOut(entry('b.bin'));
+    expect(files.progress?.error).toBe('Permission denied');
+    // Another transfer's progress is left alone.
+    const up = { sessionId: 's1', direction: 'upload', what: 'c.csv', progress: p, done: true, error: null };
+    filesBackend.dragOut.mockImplementationOnce(async () => {
+      files.onProgress(up);
+      return { name: 'd.csv', started: true, local: '/cache/drag-out/1-1/d.csv' };
+    });
+    await files.dragOut(entry('d.csv'));
+    expect(files.progress).toEqual(up);
+  });
+
   it('keeps only its own session’s progress', () => {
     const files = new FilesState();
     files.sessionId = 's1';
@@ -95,6 +123,26 @@ describe('ProjectState', () => {
     expect(filesBackend.stopSyncing).toHaveBeenCalledWith('project-1');
     p.onEvent({ type: 'stopped', projectId: 'project-1' });
     expect(p.phase).toBe('stopped');
+  });
+
+  it('shows a project resumed on connect, synced when the app last ran (trial finding 5)', async () => {
+    const p = new ProjectState();
+    p.onEvent({ type: 'resumed', projectId: 'project-7', notebook: '/work/proj/analysis.ipynb', remoteDir: '/home/u/tunnelbook/proj' });
+    expect(p.id).toBe('project-7');
+    expect(p.phase).toBe('syncing');
+    expect(p.notebook).toBe('/work/proj/analysis.ipynb');
+    expect(p.remoteDir).toBe('/home/u/tunnelbook/proj');
+    // Its saves made meanwhile come back and are told.
+    p.onEvent({ type: 'broughtBack', projectId: 'project-7', files: [{ rel: 'analysis.ipynb', localPath: '/work/proj/analysis.ipynb', beside: false }] });
+    expect(p.log).toEqual(['analysis.ipynb came back']);
+    await p.stop();
+    expect(filesBackend.stopSyncing).toHaveBeenCalledWith('project-7');
+    // A project being opened now is not replaced by another resumed one.
+    filesBackend.openLocalNotebook.mockResolvedValueOnce('project-8');
+    await p.open('s1', '/work/other/b.ipynb');
+    p.onEvent({ type: 'resumed', projectId: 'project-9', notebook: '/work/x/c.ipynb', remoteDir: '/home/u/tunnelbook/x' });
+    expect(p.id).toBe('project-8');
+    expect(p.notebook).toBe('/work/other/b.ipynb');
   });
 
   it('shows the project the backend keeps after the page is reloaded, and steers it', async () => {
