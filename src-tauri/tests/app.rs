@@ -1980,7 +1980,13 @@ fn a_project_followed_before_a_restart_resumes_on_connect_and_brings_back_saves(
     });
     let rx = bed.session_events();
     let id = bed.connect("gpu-box", &rx);
-    let next = || projects.recv_timeout(Duration::from_secs(20)).unwrap();
+    // The next event that is not a "syncing" status (those may come at any point between).
+    let next = || loop {
+        let event = projects.recv_timeout(Duration::from_secs(20)).unwrap();
+        if event["type"] != "syncing" {
+            break event;
+        }
+    };
     let resumed = next();
     assert_eq!(resumed["type"], "resumed", "{resumed}");
     assert_eq!(resumed["remoteDir"], remote_root.as_str());

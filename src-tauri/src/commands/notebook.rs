@@ -119,6 +119,19 @@ fn adopt_window(state: &AppState, url: &tauri::Url, label: &str) {
     }
 }
 
+/// Unminimizes, shows and focuses a notebook window (what fails is logged, not raised).
+pub fn to_front<R: Runtime>(window: &tauri::WebviewWindow<R>) {
+    for (what, result) in [
+        ("unminimize", window.unminimize()),
+        ("show", window.show()),
+        ("focus", window.set_focus()),
+    ] {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cannot {what} the notebook window");
+        }
+    }
+}
+
 /// Brings the open notebook window on the server at `url` to the front (unminimized, shown,
 /// focused); returns its label, or `None` when no window shows that server (or the one that did
 /// is closing: it is saving its notebooks before it goes).
@@ -130,15 +143,7 @@ pub fn focus_open_window<R: Runtime>(app: &AppHandle<R>, url: &tauri::Url) -> Op
     let window = windows_on(app, url.as_str())
         .into_iter()
         .find(|w| !closing.contains(w.label()))?;
-    for (what, result) in [
-        ("unminimize", window.unminimize()),
-        ("show", window.show()),
-        ("focus", window.set_focus()),
-    ] {
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "cannot {what} the notebook window");
-        }
-    }
+    to_front(&window);
     Some(window.label().to_string())
 }
 

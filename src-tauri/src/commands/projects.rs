@@ -4,7 +4,7 @@
 //! in a notebook window, and each save on the host comes back until "Stop syncing".
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{Arc, LazyLock, Mutex},
     time::Duration,
 };
@@ -209,6 +209,32 @@ pub struct ProjectEntry {
     forget: Arc<std::sync::atomic::AtomicBool>,
 }
 
+impl ProjectEntry {
+    /// A project of session `session_id` showing `notebook`, in `phase`, not yet steered.
+    fn new(id: &str, session_id: &str, notebook: &Path, phase: ProjectPhase) -> ProjectEntry {
+        ProjectEntry {
+            summary: ProjectSummary {
+                id: id.to_string(),
+                session_id: session_id.to_string(),
+                notebook: notebook.display().to_string(),
+                phase,
+                upload: None,
+                left_out: Vec::new(),
+                message: None,
+                remote_dir: None,
+                window: None,
+                log: Vec::new(),
+                error: None,
+            },
+            now: Arc::new(Notify::new()),
+            stop: CancellationToken::new(),
+            ended: false,
+            server: None,
+            forget: Arc::default(),
+        }
+    }
+}
+
 /// Follows `project`'s saves over `sftp` (reopened over `connection()` after a reconnect) until
 /// the entry's stop, reporting as [`ProjectEvent`]s; remembers it as followed meanwhile, so the
 /// next connection after a restart resumes ([`resume`]), and forgets it after "Stop syncing".
@@ -298,33 +324,20 @@ pub fn resume<R: Runtime>(app: &AppHandle<R>, session_id: &str, host: &str) {
             "project-{}",
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
-        let entry = ProjectEntry {
-            summary: ProjectSummary {
-                id: id.clone(),
-                session_id: session_id.to_string(),
-                notebook: notebook.display().to_string(),
-                phase: ProjectPhase::Syncing,
-                upload: None,
-                left_out: Vec::new(),
-                message: None,
-                remote_dir: Some(f.remote_root.clone()),
-                window: None,
-                log: Vec::new(),
-                error: None,
-            },
-            now: Arc::new(Notify::new()),
-            stop: CancellationToken::new(),
-            ended: false,
-            server: None,
-            forget: Arc::default(),
-        };
+        let mut entry = ProjectEntry::new(&id, session_id, &notebook, ProjectPhase::Syncing);
+        entry.summary.remote_dir = Some(f.remote_root.clone());
         let steer = (entry.now.clone(), entry.stop.clone(), entry.forget.clone());
         state.projects().insert(id.clone(), entry);
         let (app, host_session) = (app.clone(), host_session.clone());
         tauri::async_runtime::spawn(async move {
-            let sftp = match host_session.connection() {
-                Some(conn) => Sftp::open(&conn).await.map_err(|e| e.to_string()),
-                None => Err("the host is not connected".to_string()),
+            // The connect event comes before the session holds its connection: wait for it.
+            let conn =
+                tokio::time::timeout(Duration::from_secs(30), host_session.next_connection(None))
+                    .await;
+            let sftp = match conn {
+                Ok(Ok(conn)) => Sftp::open(&conn).await.map_err(|e| e.to_string()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("the host did not connect within 30 s".to_string()),
             };
             let sftp = match sftp {
                 Ok(s) => s,
@@ -450,15 +463,7 @@ fn show_again<R: Runtime>(
     let shown = window.and_then(|label| app.get_webview_window(&label));
     match shown {
         Some(window) => {
-            for (what, result) in [
-                ("unminimize", window.unminimize()),
-                ("show", window.show()),
-                ("focus", window.set_focus()),
-            ] {
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, "cannot {what} the notebook window");
-                }
-            }
+            crate::commands::notebook::to_front(&window);
             if !same_notebook {
                 let to = url
                     .parse()
@@ -608,26 +613,7 @@ pub async fn open_local_notebook<R: Runtime>(
     spec.host_session = Some(state.host(&session_id)?);
     spec.secrets = state.secrets();
     spec.saved_forwards = false;
-    let entry = ProjectEntry {
-        summary: ProjectSummary {
-            id: id.clone(),
-            session_id: session_id.clone(),
-            notebook: notebook.display().to_string(),
-            phase: ProjectPhase::Uploading,
-            upload: None,
-            left_out: Vec::new(),
-            message: None,
-            remote_dir: None,
-            window: None,
-            log: Vec::new(),
-            error: None,
-        },
-        now: Arc::new(Notify::new()),
-        stop: CancellationToken::new(),
-        ended: false,
-        server: None,
-        forget: Arc::default(),
-    };
+    let entry = ProjectEntry::new(&id, &session_id, &notebook, ProjectPhase::Uploading);
     let (now, stop, forget) = (entry.now.clone(), entry.stop.clone(), entry.forget.clone());
     state.projects().insert(id.clone(), entry);
     let home = state.home().to_path_buf();
@@ -838,26 +824,7 @@ mod tests {
     use super::*;
 
     fn entry(id: &str, session: &str, notebook: &str, phase: ProjectPhase) -> ProjectEntry {
-        ProjectEntry {
-            summary: ProjectSummary {
-                id: id.into(),
-                session_id: session.into(),
-                notebook: notebook.into(),
-                phase,
-                upload: None,
-                left_out: Vec::new(),
-                message: None,
-                remote_dir: None,
-                window: None,
-                log: Vec::new(),
-                error: None,
-            },
-            now: Arc::new(Notify::new()),
-            stop: CancellationToken::new(),
-            ended: false,
-            server: None,
-            forget: Arc::default(),
-        }
+        ProjectEntry::new(id, session, Path::new(notebook), phase)
     }
 
     /// Trial finding 4 (issue 21): "Open notebook…" of a notebook already open started a second
