@@ -258,19 +258,21 @@ async function main() {
     await waitFor(`${name} dropped on the target`, () => dropped.some((l) => l === `dropped ${name}` || l.startsWith('error')), 20000);
     if (!dropped.includes(`dropped ${name}`)) throw new Error(`the drop target says: ${dropped.join(' | ')}`);
   };
-  for (const name of ['drag me #1.bin', 'drag-dir']) {
+  // Prepared: the copy is complete in the app's drag-out cache (a file appears there only by its
+  // final rename; the folder's last file is checked). The progress line says so meanwhile, and is
+  // cleared once the drag is handed to the system (trial finding 9), so it cannot be waited for.
+  const dragCache = join(userHome, '.cache/dev.tunnelbook.app/drag-out');
+  const prepared = (name, last, size) => existsSync(dragCache)
+    && readdirSync(dragCache).some((d) => existsSync(join(dragCache, d, name, last)) && statSync(join(dragCache, d, name, last)).size === size);
+  for (const [name, last, size] of [['drag me #1.bin', '', dragBody.length], ['drag-dir', 'sub/b.bin', 70000]]) {
     const at = await pressAndMove(name);
-    await waitFor(`${name} prepared for the drag`, async () => {
-      const t = await text(await find('css selector', '[data-testid="files-progress"]')).catch(() => '');
-      return t.includes(`Preparing ${name}`) && t.includes('ready to drop');
-    }, 30000);
+    await waitFor(`${name} prepared for the drag`, () => prepared(name, last, size), 30000);
     await sleep(700);
     await carryAndDrop(at, name);
   }
   const got = readFileSync(join(dropDir, 'drag me #1.bin'));
   if (!got.equals(dragBody)) throw new Error(`the dragged-out file differs (${got.length} bytes dropped, ${dragBody.length} on the host)`);
   if (readFileSync(join(dropDir, 'drag-dir/a.txt'), 'utf8') !== 'first\n' || !readFileSync(join(dropDir, 'drag-dir/sub/b.bin')).equals(noise(70000))) throw new Error('the dragged-out folder differs from the host\'s');
-  const dragCache = join(userHome, '.cache/dev.tunnelbook.app/drag-out');
   if (!existsSync(dragCache)) throw new Error(`the drag-out copies are not in ${dragCache}`);
   step(`drag out: "drag me #1.bin" (${dragBody.length} bytes) and the folder drag-dir/ dragged from their rows onto a GTK drop target landed there byte for byte (hint: "${hint}")`);
 
