@@ -636,14 +636,7 @@ async fn follow(
             }
             () = tokio::time::sleep(RUNNING_POLL) => {}
         }
-        let phase = match job::poll(conn, id).await {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::debug!(error = %e, "poll failed");
-                continue;
-            }
-        };
-        match watch.observe(phase) {
+        match watch.poll(conn, id).await {
             Some(JobNews::Running {
                 time_left_secs,
                 warn_at_minutes,

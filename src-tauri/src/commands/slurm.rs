@@ -773,14 +773,7 @@ impl<R: Runtime> Run<R> {
             let Some(conn) = self.host.connection() else {
                 continue;
             };
-            let phase = match job::poll(&conn, job_id).await {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::debug!(error = %e, "poll failed");
-                    continue;
-                }
-            };
-            match watch.observe(phase) {
+            match watch.poll(&conn, job_id).await {
                 Some(JobNews::Running {
                     time_left_secs: Some(left),
                     warn_at_minutes,

@@ -64,6 +64,19 @@ impl JobWatch {
         JobWatch::default()
     }
 
+    /// Polls job `job_id` over `conn` once ([`super::job::poll`]) and says what its state means
+    /// ([`JobWatch::observe`]); a failed poll (a dropped connection, a slow `squeue`) tells
+    /// nothing and is logged.
+    pub async fn poll(&mut self, conn: &crate::ssh::Connection, job_id: &str) -> Option<JobNews> {
+        match super::job::poll(conn, job_id).await {
+            Ok(phase) => self.observe(phase),
+            Err(e) => {
+                tracing::debug!(error = %e, "poll failed");
+                None
+            }
+        }
+    }
+
     /// What `phase` means: `None` for nothing to tell (queued, starting, or the first step of
     /// SLURM's two-step end: `COMPLETING` while its processes are killed, unless the reason
     /// already says the time limit ended it).
