@@ -14,7 +14,14 @@
 use tunnelbook_testbed::{BenchBed, pty::echo_pair};
 
 /// Keystrokes per client in one login; the line stays shorter than the terminal (no wrapping).
-const KEYS: usize = 200;
+/// `TB_ECHO_KEYS` sets another count (e.g. to tell a client's per-keystroke work from its
+/// login's, under `perf stat`, by the difference of two runs).
+fn keys() -> usize {
+    std::env::var("TB_ECHO_KEYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200)
+}
 /// Logins per client (fresh connections).
 const ROUNDS: usize = 5;
 
@@ -32,7 +39,7 @@ fn main() {
     tb.args(["shell", "box"]).env("TERM", "xterm-256color");
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
-        let (o, t) = echo_pair(&tb, &ssh, 400, 40, KEYS).unwrap();
+        let (o, t) = echo_pair(&tb, &ssh, 400, 40, keys()).unwrap();
         ours.extend(o);
         theirs.extend(t);
     }
