@@ -90,11 +90,11 @@ pub async fn launch_notebook<R: Runtime>(
     gpu: Option<String>,
     env: Option<String>,
 ) -> Result<(), AppError> {
-    let gpu = match gpu.as_deref() {
-        None => None,
-        Some(CPU_ONLY) => Some(GpuSelector::None),
-        Some(s) => Some(s.parse::<GpuSelector>()?),
-    };
+    let gpu = gpu.map(|g| match g.as_str() {
+        CPU_ONLY => Ok(GpuSelector::None),
+        s => s.parse::<GpuSelector>(),
+    });
+    let gpu = gpu.transpose()?;
     // Never JupyterLab on a SLURM login node: there it runs as a batch job (issue 20).
     super::slurm::refuse_login_node(&state, &session_id).await?;
     // The launch defaults as saved now (an environment kept by this connection's earlier launch).
@@ -104,20 +104,15 @@ pub async fn launch_notebook<R: Runtime>(
         let entry = sessions
             .get(&session_id)
             .ok_or_else(|| AppError::no_session(&session_id))?;
-        match entry.summary.status {
-            SessionStatus::Connected | SessionStatus::Failed | SessionStatus::Disconnected => {}
+        let busy = match entry.summary.status {
+            SessionStatus::Connected | SessionStatus::Failed | SessionStatus::Disconnected => None,
             SessionStatus::Launching | SessionStatus::Ready => {
-                return Err(AppError::new(
-                    ErrorCode::Validation,
-                    "a notebook already runs in this session; stop it first",
-                ));
+                Some("a notebook already runs in this session; stop it first")
             }
-            SessionStatus::Starting | SessionStatus::Closed => {
-                return Err(AppError::new(
-                    ErrorCode::Validation,
-                    "the session is not connected",
-                ));
-            }
+            SessionStatus::Starting | SessionStatus::Closed => Some("the session is not connected"),
+        };
+        if let Some(why) = busy {
+            return Err(AppError::new(ErrorCode::Validation, why));
         }
         (
             entry.chain.clone(),
