@@ -18,7 +18,6 @@ pub use tunnelbook_core::slurm::{
     notebook::{JobNotebook as SlurmHandle, leave},
 };
 use tunnelbook_core::{
-    error::Problem,
     host::HostSession,
     slurm::{
         Scheduler,
@@ -42,7 +41,7 @@ pub const SLURM_EVENT: &str = "slurm";
 
 /// One change of a SLURM launch or of its running job, emitted as the `slurm` event. Exactly one
 /// of `step`, `timeLeftSecs`, `ended`, `error` is set.
-#[derive(Debug, Clone, Serialize, TS)]
+#[derive(Debug, Clone, Default, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct SlurmEvent {
     /// The session.
@@ -57,19 +56,6 @@ pub struct SlurmEvent {
     pub ended: Option<String>,
     /// The launch failed; says why and what to change (`fields` for the form).
     pub error: Option<AppError>,
-}
-
-impl SlurmEvent {
-    fn new(session_id: &str) -> Self {
-        Self {
-            session_id: session_id.to_string(),
-            step: None,
-            time_left_secs: None,
-            warning: None,
-            ended: None,
-            error: None,
-        }
-    }
 }
 
 /// A job this app opened from the Sessions screen (started elsewhere: the CLI, another
@@ -391,23 +377,27 @@ pub async fn stop_slurm_notebook<R: Runtime>(
 ///
 /// # Errors
 /// The host is not connected; `scancel` or the confirmation failed.
-pub async fn stop(handle: SlurmHandle, host: &HostSession) -> Result<String, Problem> {
-    job_notebook::stop(handle, &host.link()).await
+pub async fn stop(handle: SlurmHandle, host: &HostSession) -> Result<String, AppError> {
+    Ok(job_notebook::stop(handle, &host.link()).await?)
 }
 
 /// Says what happened to session `id`'s SLURM notebook (on host `host_name`): `slurm` events,
 /// the session's row, the notebook window, desktop notices.
 fn tell<R: Runtime>(app: &AppHandle<R>, id: &str, host_name: &str, news: NotebookNews) {
     let state = app.state::<AppState>();
-    let mut event = SlurmEvent::new(id);
+    let session_id = id.to_string();
+    let mut event = SlurmEvent {
+        session_id,
+        ..SlurmEvent::default()
+    };
     match news {
         NotebookNews::Step(step) => event.step = Some(step),
-        NotebookNews::Failed(problem) => {
+        NotebookNews::Failed(error) => {
             if let Some(entry) = state.sessions().get_mut(id) {
                 entry.summary.status = SessionStatus::Failed;
                 entry.slurm = None;
             }
-            event.error = Some(problem.into());
+            event.error = Some(error.into());
         }
         NotebookNews::Ready {
             url,

@@ -100,6 +100,15 @@ pub enum SlurmError {
     /// says what there is and what to do.
     #[error("{0}")]
     NoJob(String),
+    /// The login node's connection is down right now (a host session dials it again).
+    #[error("the host is not connected right now; wait for the connection to come back")]
+    NotConnected,
+    /// A local port cannot be forwarded to the job's JupyterLab.
+    #[error(transparent)]
+    Tunnel(#[from] crate::tunnel::TunnelError),
+    /// The job's JupyterLab does not answer through the forward; the message says what to do.
+    #[error("{0}")]
+    NotAnswering(String),
     /// Fields of a request form that cannot be read ([`SlurmRequestForm::to_request`]): each the
     /// field's form name (`time`, `gpuCount`, `gpuType`) and what to change.
     #[error("{}", form_words(.0))]

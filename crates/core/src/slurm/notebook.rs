@@ -22,7 +22,6 @@ use super::{
     launch::{self, LaunchStep},
 };
 use crate::{
-    error::{ErrorCode, Problem},
     jupyter::http::wait_answers,
     secret::Sensitive,
     ssh::Connection,
@@ -69,8 +68,8 @@ pub fn lab_url(port: u16, token: &Sensitive<String>) -> String {
 /// # Errors
 /// The login node is not connected; no such running job; its JupyterLab does not answer within
 /// 30 s (the job keeps running).
-pub async fn open_job(link: &Link, job_id: &str) -> Result<(Tunnel, String), Problem> {
-    let conn = link.current().ok_or_else(not_connected)?;
+pub async fn open_job(link: &Link, job_id: &str) -> Result<(Tunnel, String), SlurmError> {
+    let conn = link.current().ok_or(SlurmError::NotConnected)?;
     let found = launch::find_attachable(&conn, Some(job_id)).await?;
     let c = &found.connection;
     let wait = Duration::from_secs(30);
@@ -85,27 +84,17 @@ pub async fn open_job(link: &Link, job_id: &str) -> Result<(Tunnel, String), Pro
     .await?
     {
         Some((tunnel, local)) => Ok((tunnel, lab_url(local.port(), &found.token))),
-        None => Err(Problem::new(
-            ErrorCode::Jupyter,
-            format!(
-                "JupyterLab of job {job_id} does not answer through {}:{}; the job keeps running \
-                 (Stop ends it)",
-                c.host, c.port
-            ),
-        )),
+        None => Err(SlurmError::NotAnswering(format!(
+            "JupyterLab of job {job_id} does not answer through {}:{}; the job keeps running \
+             (Stop ends it)",
+            c.host, c.port
+        ))),
     }
-}
-
-fn not_connected() -> Problem {
-    Problem::new(
-        ErrorCode::Unreachable,
-        "the host is not connected right now; wait for the connection to come back",
-    )
 }
 
 /// What happens to a [`JobNotebook`], in order: steps, then ready, then time left until it ends;
 /// or a failure.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum NotebookNews {
     /// A step of the launch (checking, queued, starting, ready).
     Step(LaunchStep),
@@ -134,7 +123,7 @@ pub enum NotebookNews {
         timed_out: bool,
     },
     /// The launch failed: why and what to change (`fields` name the request form's fields).
-    Failed(Problem),
+    Failed(SlurmError),
 }
 
 /// The forward to a ready job's JupyterLab and its token.
@@ -190,7 +179,7 @@ impl JobNotebook {
 ///
 /// # Errors
 /// The login node is not connected; `scancel` or the confirmation failed.
-pub async fn stop(notebook: JobNotebook, link: &Link) -> Result<String, Problem> {
+pub async fn stop(notebook: JobNotebook, link: &Link) -> Result<String, SlurmError> {
     let ready = notebook.ready.lock().ok().and_then(|mut r| r.take());
     let Some((forward, token)) = ready else {
         // Still launching: the launch cancels the queued job and confirms its end.
@@ -199,7 +188,7 @@ pub async fn stop(notebook: JobNotebook, link: &Link) -> Result<String, Problem>
         let Some(job) = notebook.job_id.lock().ok().and_then(|j| j.clone()) else {
             return Ok(String::new());
         };
-        let conn = link.current().ok_or_else(not_connected)?;
+        let conn = link.current().ok_or(SlurmError::NotConnected)?;
         return Ok(match job::poll(&conn, &job).await? {
             JobPhase::Ended { state, .. } => state,
             _ => launch::stop(&conn, &job, None, Duration::from_secs(30)).await?,
@@ -209,12 +198,10 @@ pub async fn stop(notebook: JobNotebook, link: &Link) -> Result<String, Problem>
     let job = notebook.job_id.lock().ok().and_then(|j| j.clone());
     let end = match (job, link.current()) {
         (None, _) => Ok(String::new()),
-        (Some(_), None) => Err(not_connected()),
+        (Some(_), None) => Err(SlurmError::NotConnected),
         (Some(job), Some(conn)) => {
             let jupyter = forward.local_addr().map(|a| (a, &token));
-            launch::stop(&conn, &job, jupyter, Duration::from_secs(60))
-                .await
-                .map_err(Problem::from)
+            launch::stop(&conn, &job, jupyter, Duration::from_secs(60)).await
         }
     };
     forward.close().await;
@@ -289,26 +276,23 @@ impl Run {
             Ok(l) => l,
             // Stop took the notebook and reports the end itself.
             Err(SlurmError::Cancelled { .. }) => return,
-            Err(e) => return self.fail(SlurmRequestForm::form_names(e).into()),
+            Err(e) => return self.fail(SlurmRequestForm::form_names(e)),
         };
         let c = &launched.connection;
         let wait = Duration::from_secs(60);
         let listen = Listen::loopback_any();
-        let (forward, local) =
-            match forward_job(&self.link, &c.host, c.port, &token, listen, wait).await {
-                Ok(Some(f)) => f,
-                Ok(None) => {
-                    return self.fail(Problem::new(
-                    ErrorCode::Jupyter,
-                    format!(
-                        "JupyterLab of job {} does not answer through {}:{}; the job keeps running \
-                         (stop it here, or `tunnelbook down`)",
-                        c.job_id, c.host, c.port
-                    ),
-                ));
-                }
-                Err(e) => return self.fail(e.into()),
-            };
+        let forwarded = forward_job(&self.link, &c.host, c.port, &token, listen, wait).await;
+        let (forward, local) = match forwarded {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                return self.fail(SlurmError::NotAnswering(format!(
+                    "JupyterLab of job {} does not answer through {}:{}; the job keeps running \
+                     (stop it here, or `tunnelbook down`)",
+                    c.job_id, c.host, c.port
+                )));
+            }
+            Err(e) => return self.fail(e.into()),
+        };
         let url = lab_url(local.port(), &token);
         if let Ok(mut r) = self.ready.lock() {
             *r = Some((forward, token));
@@ -327,8 +311,8 @@ impl Run {
         self.follow(&c.job_id).await;
     }
 
-    fn fail(&self, problem: Problem) {
-        (self.news)(NotebookNews::Failed(problem));
+    fn fail(&self, error: SlurmError) {
+        (self.news)(NotebookNews::Failed(error));
     }
 
     /// Polls the ready job: time left (warnings at 15 and 5 minutes), and its end.
