@@ -370,7 +370,7 @@ pub async fn stop_slurm_notebook<R: Runtime>(
         (handle, entry.summary.window.take(), entry.host.clone())
     };
     super::jupyter::close_window(&app, window);
-    Ok(stop(handle, &host).await?)
+    stop(handle, &host).await
 }
 
 /// Ends a SLURM notebook's job over `host`'s connection (core's [`job_notebook::stop`]).
