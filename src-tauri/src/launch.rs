@@ -13,6 +13,7 @@ use std::sync::Arc;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::oneshot;
 use tunnelbook_core::{
+    jupyter::words,
     session::{self as core, Session, SessionEvent as CoreEvent},
     settings::SettingsStore,
     ssh::{ConnectContext, ConnectOptions, KnownHosts},
@@ -177,6 +178,9 @@ pub async fn drive_notebook<R: Runtime>(
         let Some(event) = event else {
             break;
         };
+        let say = |step, st, message: String, error| emit(&app, &id, step, st, message, error);
+        let banner =
+            |message: Option<&str>, button| notebook_banner(&app, &state, &id, message, button);
         match event {
             CoreEvent::Progress(p) => {
                 let step = app_step(p.step);
@@ -190,55 +194,48 @@ pub async fn drive_notebook<R: Runtime>(
                     last_ready_message = p.message;
                     continue;
                 }
+                say(step, st, p.message, None);
                 if step == SessionStep::Connect && st != StepState::Running {
                     // Core connects in one go: the host key and authentication are part of it.
-                    let (key, auth) = if st == StepState::Done {
+                    let done = st == StepState::Done;
+                    let (key, auth) = if done {
                         ("host key verified", "authenticated")
                     } else {
                         ("", "")
                     };
-                    emit(&app, &id, SessionStep::Connect, st, p.message, None);
-                    emit(&app, &id, SessionStep::HostKey, st, key, None);
-                    emit(&app, &id, SessionStep::Authenticate, st, auth, None);
-                } else {
-                    emit(&app, &id, step, st, p.message, None);
+                    say(SessionStep::HostKey, st, key.into(), None);
+                    say(SessionStep::Authenticate, st, auth.into(), None);
                 }
             }
             CoreEvent::Ready(info) => {
                 ready = true;
-                let host_id = state
-                    .sessions()
-                    .get(&id)
-                    .map(|e| e.summary.host_id.clone())
-                    .unwrap_or_default();
+                let host_id = state.sessions().get(&id).map(|e| e.summary.host_id.clone());
                 // Reopen (after the app restarts, or from the CLI's attach) comes back here.
                 let book = tunnelbook_core::jupyter::PortBook::in_home(state.home());
-                if let Err(e) = book.remember(&host_id, &info.server_id, info.local_port) {
+                let remembered = book.remember(
+                    &host_id.unwrap_or_default(),
+                    &info.server_id,
+                    info.local_port,
+                );
+                if let Err(e) = remembered {
                     tracing::debug!(error = %e, "cannot remember the notebook's local port");
                 }
-                let title =
-                    notebook::window_title(&host_name(&state, &id), info.gpu_label.as_deref());
+                let gpu_label = info.gpu_label.as_deref();
+                let title = notebook::window_title(&host_name(&state, &id), gpu_label);
                 // Ready again after a restart: the open notebook window follows the new server.
                 let open = state
                     .sessions()
                     .get(&id)
-                    .and_then(|e| e.summary.window.clone())
-                    .and_then(|label| app.get_webview_window(&label));
-                let window = match open {
-                    Some(window) => match notebook::navigate(&window, &info.url) {
-                        Ok(()) => Some(window.label().to_string()),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "cannot reload the notebook window");
-                            None
-                        }
-                    },
-                    None => match notebook::open_window(&app, &state, &info.url, &title) {
-                        Ok(label) => Some(label),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "cannot open the notebook window");
-                            None
-                        }
-                    },
+                    .and_then(|e| e.summary.window.clone());
+                let window = match open.and_then(|label| app.get_webview_window(&label)) {
+                    Some(window) => notebook::navigate(&window, &info.url)
+                        .map(|()| window.label().to_string())
+                        .inspect_err(
+                            |e| tracing::warn!(error = %e, "cannot reload the notebook window"),
+                        ),
+                    None => notebook::open_window(&app, &state, &info.url, &title).inspect_err(
+                        |e| tracing::warn!(error = %e, "cannot open the notebook window"),
+                    ),
                 };
                 if let Some(entry) = state.sessions().get_mut(&id) {
                     entry.summary.status = SessionStatus::Ready;
@@ -247,42 +244,24 @@ pub async fn drive_notebook<R: Runtime>(
                     entry.summary.gpu = info.gpu_label.clone().or(info.gpu.clone());
                     entry.summary.env = Some(info.env.clone());
                     entry.summary.server_id = Some(info.server_id.clone());
-                    entry.summary.window = window;
+                    entry.summary.window = window.ok();
                 }
-                let message = format!(
-                    "{} — JupyterLab on 127.0.0.1:{} ({})",
-                    if last_ready_message.is_empty() {
-                        "ready"
-                    } else {
-                        &last_ready_message
-                    },
-                    info.local_port,
-                    info.gpu_label.as_deref().unwrap_or("CPU only"),
-                );
-                emit(
-                    &app,
-                    &id,
-                    SessionStep::Ready,
-                    StepState::Done,
-                    message,
-                    None,
-                );
+                let message = words::ready_step(&last_ready_message, info.local_port, gpu_label);
+                say(SessionStep::Ready, StepState::Done, message, None);
             }
             CoreEvent::Failed { step, error } => {
-                let app_error = AppError::from(error);
+                let error = AppError::from(error);
                 // Status first: a UI reacting to the event must already see the failure.
                 if let Some(entry) = state.sessions().get_mut(&id) {
                     // The host's connection is still up: back to choosing.
                     entry.summary.status = SessionStatus::Failed;
                     entry.notebook = None;
                 }
-                emit(
-                    &app,
-                    &id,
+                say(
                     app_step(step),
                     StepState::Failed,
-                    app_error.message.clone(),
-                    Some(app_error),
+                    error.message.clone(),
+                    Some(error),
                 );
             }
             CoreEvent::Reconnecting {
@@ -291,36 +270,22 @@ pub async fn drive_notebook<R: Runtime>(
                 reason,
             } => {
                 state.set_status(&id, SessionStatus::Disconnected);
-                notebook_banner(
-                    &app,
-                    &state,
-                    &id,
-                    Some(&format!(
-                        "Connection to {} lost — reconnecting (attempt {attempt}). Your \
-                         kernels keep running on the host; this notebook carries on when the \
-                         connection is back.",
-                        host_name(&state, &id)
+                banner(
+                    Some(&words::reconnecting_banner(
+                        &host_name(&state, &id),
+                        attempt,
                     )),
                     None,
                 );
-                emit(
-                    &app,
-                    &id,
-                    SessionStep::OpenTunnel,
-                    StepState::Running,
-                    format!(
-                        "connection lost ({reason}); reconnecting, attempt {attempt} in \
-                         {next_try_in_secs} s — the local port stays"
-                    ),
-                    None,
-                );
+                let message = words::reconnecting_step(&reason, attempt, next_try_in_secs);
+                say(SessionStep::OpenTunnel, StepState::Running, message, None);
             }
             CoreEvent::Reconnected {
                 attempts,
                 outage_secs,
             } => {
                 state.set_status(&id, SessionStatus::Ready);
-                notebook_banner(&app, &state, &id, None, None);
+                banner(None, None);
                 // JupyterLab's "Server Connection Error" from the outage is stale now; once
                 // more a moment later for one raised by a request that failed just before.
                 dismiss_connection_errors(&app, &state, &id);
@@ -330,14 +295,8 @@ pub async fn drive_notebook<R: Runtime>(
                     let state = later_app.state::<AppState>();
                     dismiss_connection_errors(&later_app, &state, &later_id);
                 });
-                emit(
-                    &app,
-                    &id,
-                    SessionStep::OpenTunnel,
-                    StepState::Done,
-                    format!("reconnected after {outage_secs} s ({attempts} attempts)"),
-                    None,
-                );
+                let message = format!("reconnected after {outage_secs} s ({attempts} attempts)");
+                say(SessionStep::OpenTunnel, StepState::Done, message, None);
             }
             CoreEvent::ServerGone { reason } => {
                 // Core keeps the session for a restart or a close; so does the app.
@@ -349,20 +308,16 @@ pub async fn drive_notebook<R: Runtime>(
                 // (process, log on the host) go to the log and the main window's step.
                 tracing::warn!(session = %id, reason = %error.message, "the notebook server is gone");
                 dismiss_connection_errors(&app, &state, &id);
-                notebook_banner(
-                    &app,
-                    &state,
-                    &id,
-                    Some(&server_gone_banner(&host_name(&state, &id))),
-                    Some(notebook::BannerButton {
-                        label: "Restart server",
-                        path: notebook::RESTART_PATH,
-                        pending: "Restarting the notebook server…",
-                    }),
+                let restart = notebook::BannerButton {
+                    label: "Restart server",
+                    path: notebook::RESTART_PATH,
+                    pending: "Restarting the notebook server…",
+                };
+                banner(
+                    Some(&words::server_gone_banner(&host_name(&state, &id))),
+                    Some(restart),
                 );
-                emit(
-                    &app,
-                    &id,
+                say(
                     SessionStep::Ready,
                     StepState::Failed,
                     error.message.clone(),
@@ -372,28 +327,15 @@ pub async fn drive_notebook<R: Runtime>(
             CoreEvent::Disconnected { reason } => {
                 state.set_status(&id, SessionStatus::Disconnected);
                 // The code says why (a changed host key, refused credentials, …).
-                let error = AppError::new(
-                    reason.code,
-                    format!(
-                        "the notebook's connection is lost ({reason}); the server keeps \
-                         running — close this session and open the server again from a new one"
-                    ),
-                );
-                notebook_banner(
-                    &app,
-                    &state,
-                    &id,
-                    Some(&format!(
-                        "The connection to {} is lost ({reason}); Tunnelbook stopped trying. The \
-                         server keeps running on the host: open it again from Tunnelbook's \
-                         Sessions.",
-                        host_name(&state, &id)
+                let error = AppError::new(reason.code, words::disconnected_error(&reason));
+                banner(
+                    Some(&words::disconnected_banner(
+                        &host_name(&state, &id),
+                        &reason,
                     )),
                     None,
                 );
-                emit(
-                    &app,
-                    &id,
+                say(
                     SessionStep::OpenTunnel,
                     StepState::Failed,
                     error.message.clone(),
@@ -405,33 +347,4 @@ pub async fn drive_notebook<R: Runtime>(
     // Core's session ended by itself (failed, or dropped its connection and was closed): wait
     // for the stop that close_session sends, so the handle stays consistent.
     let _ = stop.await;
-}
-
-/// What the notebook window's banner says when its server is gone (stopped or crashed on
-/// `host`): what happened and what the Restart button does, in words. The technical details
-/// (process id, the server's log on the host) are in the app's log and the main window's step.
-pub fn server_gone_banner(host: &str) -> String {
-    format!(
-        "The notebook server on {host} has stopped (it was ended or crashed on the host). Restart \
-         starts it again at the same address; changes that were not saved are lost."
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Trial of #14, finding 13: the "server is gone" banner showed a pid and a log path.
-    #[test]
-    fn the_server_gone_banner_says_what_happened_in_words() {
-        let text = server_gone_banner("gpu-box");
-        assert!(
-            text.contains("notebook server on gpu-box has stopped"),
-            "{text}"
-        );
-        assert!(text.contains("Restart"), "{text}");
-        for technical in ["pid", "log", "/", "tb-"] {
-            assert!(!text.contains(technical), "{technical} in: {text}");
-        }
-    }
 }

@@ -14,9 +14,10 @@ use tunnelbook_core::{
         SlurmDefaults, SlurmError,
         job::{self, ConnectionFile, JupyterJob},
         launch::{self, LaunchStep},
+        notebook,
     },
     ssh::Connection,
-    tunnel::{Link, Listen, Target, Tunnel},
+    tunnel::{Link, Listen},
 };
 
 use crate::{Global, connect};
@@ -523,30 +524,9 @@ async fn forward_and_stay(
     // The listener outlives the connection: after a reconnect the same local port forwards
     // over the new one.
     let link = Link::new(Some(conn.clone()), Duration::from_secs(30));
-    let tunnel = match Tunnel::local_over(
-        &link,
-        listen,
-        Target::Tcp {
-            host: c.host.clone(),
-            port: c.port,
-        },
-    )
-    .await
-    {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!(
-                "tunnelbook: cannot forward a local port to {}:{}: {e}",
-                c.host, c.port
-            );
-            return ExitCode::from(1);
-        }
-    };
-    let Some(local) = tunnel.local_addr() else {
-        return ExitCode::from(1);
-    };
-    let answered = tokio::select! {
-        ok = tunnelbook_core::jupyter::http::wait_answers(local, token, Duration::from_secs(common.timeout)) => ok,
+    let wait = Duration::from_secs(common.timeout);
+    let forwarded = tokio::select! {
+        f = notebook::forward_job(&link, &c.host, c.port, token, listen, wait) => f,
         () = connect::interrupted() => {
             if common.cancel_before_ready {
                 match job::cancel_and_confirm(conn, &c.job_id, Duration::from_secs(30)).await {
@@ -557,18 +537,24 @@ async fn forward_and_stay(
             return ExitCode::from(130);
         }
     };
-    if !answered {
-        eprintln!(
-            "tunnelbook: JupyterLab of job {} does not answer through {}:{} after {} s; the job keeps running (tunnelbook down {name})",
-            c.job_id, c.host, c.port, common.timeout
-        );
-        return ExitCode::from(1);
-    }
-    let url = format!(
-        "http://127.0.0.1:{}/lab?token={}",
-        local.port(),
-        token.expose()
-    );
+    let (tunnel, local) = match forwarded {
+        Ok(Some(f)) => f,
+        Ok(None) => {
+            eprintln!(
+                "tunnelbook: JupyterLab of job {} does not answer through {}:{} after {} s; the job keeps running (tunnelbook down {name})",
+                c.job_id, c.host, c.port, common.timeout
+            );
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            eprintln!(
+                "tunnelbook: cannot forward a local port to {}:{}: {e}",
+                c.host, c.port
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let url = notebook::lab_url(local.port(), token);
     let line = if common.json {
         serde_json::json!({
             "url": url, "localPort": local.port(), "jobId": c.job_id, "node": c.node,
@@ -730,8 +716,7 @@ pub async fn ls(global: &Global, name: &str, json: bool) -> ExitCode {
                 } else {
                     r.state.clone()
                 };
-                let until = Some(r.end_time.as_str())
-                    .filter(|e| !matches!(*e, "" | "N/A" | "Unknown"))
+                let until = slurm::known_time(&r.end_time)
                     .map(|e| format!(" (until {})", e.replace('T', " ")))
                     .unwrap_or_default();
                 println!(

@@ -349,6 +349,10 @@ impl From<SettingsError> for Problem {
 impl From<crate::slurm::SlurmError> for Problem {
     fn from(e: crate::slurm::SlurmError) -> Self {
         use crate::slurm::SlurmError as S;
+        let e = match e {
+            S::Tunnel(t) => return t.into(),
+            e => e,
+        };
         let code = match &e {
             S::Ssh(ssh) => return ssh.into(),
             // The request form shows it at the field to change.
@@ -375,7 +379,10 @@ impl From<crate::slurm::SlurmError> for Problem {
             S::Timeout(_) => ErrorCode::Timeout,
             S::NotSlurm(_) => ErrorCode::Unsupported,
             S::NoJob(_) => ErrorCode::NotFound,
-            S::JobEnded { .. } | S::Command { .. } => ErrorCode::Jupyter,
+            S::NotConnected => ErrorCode::Unreachable,
+            S::JobEnded { .. } | S::Command { .. } | S::NotAnswering(_) | S::Tunnel(_) => {
+                ErrorCode::Jupyter
+            }
         };
         Self::new(code, e.to_string())
     }

@@ -6,7 +6,8 @@ use std::time::Duration;
 use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 use tunnelbook_core::{
     gpu::GpuSelector,
-    jupyter::{self, TokenStore},
+    jupyter::{self, Look, TokenStore},
+    profile::Profile,
     session::{Session, SessionHost, SessionSpec},
 };
 
@@ -29,17 +30,10 @@ pub async fn list_environments(
     state: State<'_, AppState>,
     session_id: String,
 ) -> Result<Vec<EnvironmentView>, AppError> {
-    let host = state.jupyter_host(&session_id)?;
-    let configured = configured_env(&state, &session_id)?;
+    let (host, profile, _) = host_parts(&state, &session_id)?;
     // The profile's saved Lmod modules are loaded first, as the launch will.
-    let modules = {
-        let sessions = state.sessions();
-        let entry = sessions
-            .get(&session_id)
-            .ok_or_else(|| AppError::no_session(&session_id))?;
-        entry.profile().modules
-    };
-    let envs = jupyter::environments_with_modules(&host, configured.as_deref(), &modules).await?;
+    let (configured, modules) = (profile.environment.as_deref(), &profile.modules);
+    let envs = jupyter::environments_with_modules(&host, configured, modules).await?;
     Ok(envs.into_iter().map(EnvironmentView::from).collect())
 }
 
@@ -96,11 +90,11 @@ pub async fn launch_notebook<R: Runtime>(
     gpu: Option<String>,
     env: Option<String>,
 ) -> Result<(), AppError> {
-    let gpu = match gpu.as_deref() {
-        None => None,
-        Some(CPU_ONLY) => Some(GpuSelector::None),
-        Some(s) => Some(s.parse::<GpuSelector>()?),
-    };
+    let gpu = gpu.map(|g| match g.as_str() {
+        CPU_ONLY => Ok(GpuSelector::None),
+        s => s.parse::<GpuSelector>(),
+    });
+    let gpu = gpu.transpose()?;
     // Never JupyterLab on a SLURM login node: there it runs as a batch job (issue 20).
     super::slurm::refuse_login_node(&state, &session_id).await?;
     // The launch defaults as saved now (an environment kept by this connection's earlier launch).
@@ -110,20 +104,15 @@ pub async fn launch_notebook<R: Runtime>(
         let entry = sessions
             .get(&session_id)
             .ok_or_else(|| AppError::no_session(&session_id))?;
-        match entry.summary.status {
-            SessionStatus::Connected | SessionStatus::Failed | SessionStatus::Disconnected => {}
+        let busy = match entry.summary.status {
+            SessionStatus::Connected | SessionStatus::Failed | SessionStatus::Disconnected => None,
             SessionStatus::Launching | SessionStatus::Ready => {
-                return Err(AppError::new(
-                    ErrorCode::Validation,
-                    "a notebook already runs in this session; stop it first",
-                ));
+                Some("a notebook already runs in this session; stop it first")
             }
-            SessionStatus::Starting | SessionStatus::Closed => {
-                return Err(AppError::new(
-                    ErrorCode::Validation,
-                    "the session is not connected",
-                ));
-            }
+            SessionStatus::Starting | SessionStatus::Closed => Some("the session is not connected"),
+        };
+        if let Some(why) = busy {
+            return Err(AppError::new(ErrorCode::Validation, why));
         }
         (
             entry.chain.clone(),
@@ -203,9 +192,8 @@ pub async fn list_servers(
     state: State<'_, AppState>,
     session_id: String,
 ) -> Result<Vec<ServerView>, AppError> {
-    let host = state.jupyter_host(&session_id)?;
-    let configured = configured_env(&state, &session_id)?;
-    let servers = jupyter::list(&host, configured.as_deref()).await?;
+    let (host, profile, _) = host_parts(&state, &session_id)?;
+    let servers = jupyter::list(&host, profile.environment.as_deref()).await?;
     let sessions = state.sessions();
     let entry = sessions.get(&session_id);
     Ok(servers
@@ -257,26 +245,22 @@ pub async fn attach_server<R: Runtime>(
             return Ok(url.clone());
         }
     }
-    let host = state.jupyter_host(&session_id)?;
-    let configured = configured_env(&state, &session_id)?;
-    let tokens = token_store(&state, &session_id)?;
-    // The same local port as last time when it is free: bookmarks and open tabs keep working.
-    let book = jupyter::PortBook::in_home(state.home());
-    // Over the host session's link: the local port keeps forwarding after the host session
-    // reconnects, as a fresh launch's does (trial of #14 in s28, finding 1).
+    let (host, profile, tokens) = host_parts(&state, &session_id)?;
+    let configured = profile.environment;
+    // The same local port as last time when it is free; over the host session's link: the local
+    // port keeps forwarding after the host session reconnects (trial of #14 in s28, finding 1).
     let link = state.host(&session_id)?.link();
-    let (server, attached) = jupyter::reattach_over(
+    let book = jupyter::PortBook::in_home(state.home());
+    let id = Some(server_id.as_str());
+    let (server, attached) = jupyter::reopen(
         &host,
         Some(&link),
-        Some(&server_id),
+        id,
         &tokens,
         configured.as_deref(),
-        |server| book.listen(&tokens.profile, &server.id),
+        &book,
     )
     .await?;
-    if let Err(e) = book.remember(&tokens.profile, &server.id, attached.local_addr.port()) {
-        tracing::debug!(error = %e, "cannot remember the notebook's local port");
-    }
     // The main window gets the URL without its token (notebook::public_url).
     let url = super::notebook::public_url(&app, &attached.url);
     // What it was launched with, from its record on the host: the session's row shows it.
@@ -311,76 +295,54 @@ const REOPENED_CHECK: Duration = Duration::from_secs(3);
 /// running … Reopened", the host card, Sessions). Ends when the session no longer has it
 /// (stopped from the app, session closed).
 async fn watch_reopened<R: Runtime>(app: AppHandle<R>, session_id: String, server_id: String) {
-    loop {
-        tokio::time::sleep(REOPENED_CHECK).await;
-        let state = app.state::<AppState>();
+    let state = app.state::<AppState>();
+    let look = || {
         let url = match state.sessions().get(&session_id) {
-            Some(entry) => match entry.attached.get(&server_id) {
-                Some((_, url)) => url.clone(),
-                None => return,
-            },
-            None => return,
+            Some(entry) => entry.attached.get(&server_id).map(|(_, url)| url.clone()),
+            None => None,
         };
         // Only while the connection is up: an outage is the connection banner's, not this.
-        let Ok(session) = state.host(&session_id) else {
-            return;
-        };
-        if !session.is_up() {
-            continue;
+        match (url, state.host(&session_id)) {
+            (Some(_), Ok(session)) if session.is_up() => match host_parts(&state, &session_id) {
+                Ok((host, profile, _)) => Look::Check(host, profile.environment),
+                Err(_) => Look::Later,
+            },
+            (Some(_), Ok(_)) => Look::Later,
+            _ => Look::Stop,
         }
-        let (Ok(host), Ok(configured)) = (
-            state.jupyter_host(&session_id),
-            configured_env(&state, &session_id),
-        ) else {
-            continue;
-        };
-        let Ok(servers) = jupyter::list(&host, configured.as_deref()).await else {
-            continue;
-        };
-        if servers.iter().any(|s| s.id == server_id) {
-            continue;
-        }
-        tracing::warn!(session = %session_id, server = %server_id, "the reopened notebook server is gone");
-        let attached = {
-            let mut sessions = state.sessions();
-            let entry = sessions.get_mut(&session_id);
-            entry.and_then(|e| {
-                let attached = e.attached.remove(&server_id);
-                // The session's row showed the reopened notebook: it goes with it.
-                if e.summary.server_id.is_none() && e.reopened_notebooks().next().is_none() {
-                    e.summary.gpu = None;
-                    e.summary.env = None;
-                }
-                attached
-            })
-        };
-        let Some((tunnel, _)) = attached else {
-            return;
-        };
-        let host_name = state
-            .sessions()
-            .get(&session_id)
-            .map(|e| e.summary.host_id.clone())
-            .unwrap_or_default();
-        for w in super::notebook::windows_on(&app, &url) {
-            super::notebook::dismiss_connection_errors(&w);
-            super::notebook::set_banner(&w, Some(&reopened_gone_banner(&host_name)), None);
-        }
-        if let Some(tunnel) = tunnel {
-            tunnel.close().await;
-        }
-        notebook_stopped(&app, &session_id, &server_id);
+    };
+    if !jupyter::wait_gone(&server_id, REOPENED_CHECK, look).await {
         return;
     }
-}
-
-/// The banner of a window on a reopened server that is gone.
-fn reopened_gone_banner(host: &str) -> String {
-    format!(
-        "The notebook server on {host} has stopped (it was stopped or killed on the host). What \
-         was saved is on the host; start JupyterLab again from Tunnelbook's Connect screen, then \
-         close this window."
-    )
+    tracing::warn!(session = %session_id, server = %server_id, "the reopened notebook server is gone");
+    let (attached, host_name) = {
+        let mut sessions = state.sessions();
+        let Some(e) = sessions.get_mut(&session_id) else {
+            return;
+        };
+        let attached = e.attached.remove(&server_id);
+        // The session's row showed the reopened notebook: it goes with it.
+        if e.summary.server_id.is_none() && e.reopened_notebooks().next().is_none() {
+            e.summary.gpu = None;
+            e.summary.env = None;
+        }
+        (attached, e.summary.host_id.clone())
+    };
+    let Some((tunnel, url)) = attached else {
+        return;
+    };
+    for w in super::notebook::windows_on(&app, &url) {
+        super::notebook::dismiss_connection_errors(&w);
+        super::notebook::set_banner(
+            &w,
+            Some(&jupyter::words::reopened_gone_banner(&host_name)),
+            None,
+        );
+    }
+    if let Some(tunnel) = tunnel {
+        tunnel.close().await;
+    }
+    notebook_stopped(&app, &session_id, &server_id);
 }
 
 /// The GPU a reopened server runs on as a person knows it (`GPU 1`), from the
@@ -487,15 +449,8 @@ pub async fn stop_server<R: Runtime>(
             entry.summary.env = None;
         }
     }
-    let host = state.jupyter_host(&session_id)?;
-    let configured = configured_env(&state, &session_id)?;
-    let tokens = token_store(&state, &session_id)?;
-    let servers = jupyter::list(&host, configured.as_deref()).await?;
-    let server = jupyter::find(&host.name(), &servers, Some(&server_id))?;
-    let token = jupyter::token_for(&host, server, &tokens, configured.as_deref())
-        .await
-        .ok();
-    jupyter::stop(&host, server, token.as_ref(), &tokens).await?;
+    let (host, profile, tokens) = host_parts(&state, &session_id)?;
+    jupyter::stop_by_id(&host, &server_id, &tokens, profile.environment.as_deref()).await?;
     notebook_stopped(&app, &session_id, &server_id);
     Ok(())
 }
@@ -537,23 +492,21 @@ pub fn close_window<R: Runtime>(app: &AppHandle<R>, label: Option<String>) {
     }
 }
 
-/// The profile's environment, which discovery lists first.
-fn configured_env(state: &AppState, id: &str) -> Result<Option<String>, AppError> {
-    let sessions = state.sessions();
-    let entry = sessions.get(id).ok_or_else(|| AppError::no_session(id))?;
-    Ok(entry.profile().environment)
-}
-
-/// Tokens of this host's servers: the keychain, where launches keep them (the app's and the
-/// CLI's), else `jupyter server list` on the host.
-fn token_store(state: &AppState, id: &str) -> Result<TokenStore, AppError> {
+/// Where session `id`'s servers run, the profile (its environment is the one discovery lists
+/// first) and the tokens of the host's servers (the keychain, where launches keep them: the
+/// app's and the CLI's; else `jupyter server list` on the host).
+fn host_parts(
+    state: &AppState,
+    id: &str,
+) -> Result<(jupyter::Host, Profile, TokenStore), AppError> {
     let profile = {
         let sessions = state.sessions();
         let entry = sessions.get(id).ok_or_else(|| AppError::no_session(id))?;
-        entry.profile().name
+        entry.profile()
     };
-    Ok(TokenStore {
+    let tokens = TokenStore {
         store: state.secrets(),
-        profile,
-    })
+        profile: profile.name.clone(),
+    };
+    Ok((state.jupyter_host(id)?, profile, tokens))
 }

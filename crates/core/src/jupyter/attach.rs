@@ -170,6 +170,27 @@ pub async fn reattach_over(
     Ok((server, attached))
 }
 
+/// [`reattach_over`] on the local port `book` remembers for the server (the same as last time
+/// when it is free: bookmarks and open tabs keep working), remembered again once it answers.
+///
+/// # Errors
+/// Those of [`reattach`].
+pub async fn reopen(
+    host: &Host,
+    link: Option<&Link>,
+    id: Option<&str>,
+    tokens: &TokenStore,
+    configured_env: Option<&str>,
+    book: &super::PortBook,
+) -> Result<(JupyterServer, Attached), JupyterError> {
+    let listen = |s: &JupyterServer| book.listen(&tokens.profile, &s.id);
+    let (server, attached) = reattach_over(host, link, id, tokens, configured_env, listen).await?;
+    if let Err(e) = book.remember(&tokens.profile, &server.id, attached.local_addr.port()) {
+        tracing::debug!(error = %e, "cannot remember the notebook's local port");
+    }
+    Ok((server, attached))
+}
+
 /// Checks that the server behind `addr` (an [`Attached::local_addr`]) answers
 /// `GET /api/status` with `token`: one request through the tunnel, so the URL handed out works.
 ///

@@ -20,6 +20,7 @@ pub(crate) use self::launch::NEWS_ANSWERED_SH;
 mod listing;
 mod ports;
 mod servers;
+pub mod words;
 
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +29,7 @@ pub use self::handoff::{HANDOFF_TTL, Handoff, handoff};
 pub use self::{
     attach::{
         Attached, TokenStore, attach, attach_over, check_answers, find_with_token, reattach,
-        reattach_over, token_for,
+        reattach_over, reopen, token_for,
     },
     env::{
         DEFAULT_VENV, EnvKind, Environment, check_environment, choose, environments,
@@ -38,7 +39,7 @@ pub use self::{
     launch::{DEFER_SLOW_IMPORTS_PY, EndpointChoice, LaunchSpec, Launched, launch, new_token},
     listing::{find, list, list_all},
     ports::PortBook,
-    servers::{is_running, stop, wait_ready},
+    servers::{Look, is_running, stop, stop_by_id, wait_gone, wait_ready},
 };
 use crate::{
     ssh::SshError,

@@ -214,6 +214,55 @@ fi
     Ok(())
 }
 
+/// Stops server `server_id` running on `host` ([`super::find`] among [`super::list`]), with
+/// its token when one is known ([`super::token_for`]) so JupyterLab shuts down its kernels
+/// first; as [`stop`].
+///
+/// # Errors
+/// No such server; those of [`super::list`] and [`stop`].
+pub async fn stop_by_id(
+    host: &Host,
+    server_id: &str,
+    tokens: &TokenStore,
+    configured_env: Option<&str>,
+) -> Result<(), JupyterError> {
+    let servers = super::list(host, configured_env).await?;
+    let server = super::find(&host.name(), &servers, Some(server_id))?;
+    let token = super::token_for(host, server, tokens, configured_env)
+        .await
+        .ok();
+    stop(host, server, token.as_ref(), tokens).await
+}
+
+/// What a watch on a server ([`wait_gone`]) sees at one look.
+pub enum Look {
+    /// Stop watching (the server was stopped here, the session closed).
+    Stop,
+    /// Not now (the connection is down: an outage is not the server's end).
+    Later,
+    /// List the servers on this host (with the profile's environment).
+    Check(Host, Option<String>),
+}
+
+/// Watches server `server_id`, looking every `every`: `true` once a [`Look::Check`] no longer
+/// lists it (killed, out of memory, stopped elsewhere); `false` when `look` says
+/// [`Look::Stop`]. A listing that fails tells nothing.
+pub async fn wait_gone(server_id: &str, every: Duration, mut look: impl FnMut() -> Look) -> bool {
+    loop {
+        tokio::time::sleep(every).await;
+        let (host, configured) = match look() {
+            Look::Stop => return false,
+            Look::Later => continue,
+            Look::Check(host, configured) => (host, configured),
+        };
+        if let Ok(servers) = super::list(&host, configured.as_deref()).await
+            && !servers.iter().any(|s| s.id == server_id)
+        {
+            return true;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,16 +8,20 @@
 //! [`crate::ssh`]) and the local forward to the node (see [`crate::tunnel`]).
 //!
 //! Files: `view` (the cluster as the scheduler reports it), `request` (what a launch asks for),
-//! `watch` (following a ready job), [`job`], [`launch`]; SLURM's time format and the errors
-//! here. `request` and `view` both read times from here, not from each other.
+//! `watch` (following a ready job), `jobs` (the cluster and the user's jobs as a front shows
+//! them), [`job`], [`launch`], [`notebook`] (a launch run and followed for the app); SLURM's time
+//! format and the errors here. `request` and `view` both read times from here, not from each other.
 
 pub mod job;
 pub mod launch;
+pub mod notebook;
 
+mod jobs;
 mod request;
 mod view;
 mod watch;
 
+pub use jobs::{JobLeftRunning, QuitQuestion, SlurmJobView, SlurmView, known_time};
 pub use request::{
     GpuRequest, JobRequest, SlurmRequestForm, check_request, never_clears, reason_in_words,
 };
@@ -96,6 +100,15 @@ pub enum SlurmError {
     /// says what there is and what to do.
     #[error("{0}")]
     NoJob(String),
+    /// The login node's connection is down right now (a host session dials it again).
+    #[error("the host is not connected right now; wait for the connection to come back")]
+    NotConnected,
+    /// A local port cannot be forwarded to the job's JupyterLab.
+    #[error(transparent)]
+    Tunnel(#[from] crate::tunnel::TunnelError),
+    /// The job's JupyterLab does not answer through the forward; the message says what to do.
+    #[error("{0}")]
+    NotAnswering(String),
     /// Fields of a request form that cannot be read ([`SlurmRequestForm::to_request`]): each the
     /// field's form name (`time`, `gpuCount`, `gpuType`) and what to change.
     #[error("{}", form_words(.0))]
