@@ -9,6 +9,7 @@ use std::{
 
 use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 use tauri_plugin_dialog::DialogExt;
+pub use tunnelbook_core::project::{ProjectEvent, ProjectPhase, ProjectSummary};
 use tunnelbook_core::{
     error::Problem,
     gpu::GpuSelector,
@@ -16,7 +17,6 @@ use tunnelbook_core::{
     session::{SessionHost, SessionSpec},
     sync::SyncSettings,
 };
-pub use tunnelbook_core::project::{ProjectEvent, ProjectPhase, ProjectSummary};
 
 use crate::{
     error::{AppError, ErrorCode},
@@ -59,9 +59,9 @@ impl<R: Runtime> ProjectUi for Ui<R> {
         };
         crate::commands::notebook::to_front(&window);
         if navigate {
-            let to = url.parse().map_err(|e| {
-                Problem::new(ErrorCode::Validation, format!("not a URL: {e}"))
-            })?;
+            let to = url
+                .parse()
+                .map_err(|e| Problem::new(ErrorCode::Validation, format!("not a URL: {e}")))?;
             window.navigate(to).map_err(|e| problem(e.into()))?;
         }
         Ok(true)

@@ -242,9 +242,7 @@ pub enum ProjectError {
         path: String,
     },
     /// The project's task has ended: nothing to steer.
-    #[error(
-        "project {id} is not running (its notebook session ended); open the notebook again"
-    )]
+    #[error("project {id} is not running (its notebook session ended); open the notebook again")]
     NotRunning {
         /// The project's id.
         id: String,

@@ -63,21 +63,10 @@ fn a_second_open_of_a_running_projects_folder_reuses_it() {
         "/home/me/proj/analysis.ipynb",
         ProjectPhase::Syncing,
     );
-    assert_eq!(
-        projects.running("s1", folder).as_deref(),
-        Some("project-5")
-    );
+    assert_eq!(projects.running("s1", folder).as_deref(), Some("project-5"));
     // Still uploading: reused too (its window comes when the server is ready).
-    projects
-        .lock()
-        .get_mut("project-5")
-        .unwrap()
-        .summary
-        .phase = ProjectPhase::Uploading;
-    assert_eq!(
-        projects.running("s1", folder).as_deref(),
-        Some("project-5")
-    );
+    projects.lock().get_mut("project-5").unwrap().summary.phase = ProjectPhase::Uploading;
+    assert_eq!(projects.running("s1", folder).as_deref(), Some("project-5"));
     let server = OpenServer {
         url: "http://127.0.0.1:8123/lab?token=t".into(),
         root_dir: Some("/home/u/tunnelbook".into()),
@@ -94,12 +83,7 @@ fn a_second_open_of_a_running_projects_folder_reuses_it() {
 #[test]
 fn only_running_projects_are_steered_and_the_list_is_oldest_first() {
     let projects = Projects::default();
-    let (a, steer) = projects.add(
-        "s1",
-        Path::new("/p/a.ipynb"),
-        ProjectPhase::Uploading,
-        None,
-    );
+    let (a, steer) = projects.add("s1", Path::new("/p/a.ipynb"), ProjectPhase::Uploading, None);
     let (b, _) = projects.add("s1", Path::new("/q/b.ipynb"), ProjectPhase::Syncing, None);
     assert_eq!((a.as_str(), b.as_str()), ("project-1", "project-2"));
     projects.bring_back_now(&a).unwrap();
