@@ -2,10 +2,7 @@
 //! [`tunnelbook_core::project`]: up over SFTP, JupyterLab on the chosen GPU, saves back until
 //! "Stop syncing"); the app opens its notebook windows and relays its events.
 
-use std::{
-    path::PathBuf,
-    sync::{LazyLock, Mutex},
-};
+use std::sync::{LazyLock, Mutex};
 
 use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 use tauri_plugin_dialog::DialogExt;
@@ -188,22 +185,11 @@ pub const NOTEBOOK_REQUESTED_EVENT: &str = "notebook-requested";
 
 static REQUESTED: LazyLock<Mutex<Option<String>>> = LazyLock::new(Default::default);
 
-/// The notebook a command line names (the desktop's "Open with Tunnelbook" passes the file as an
-/// argument): the first argument after the program that is an existing `.ipynb` file, made
-/// absolute against `cwd`.
-pub fn notebook_in_args(args: &[String], cwd: &std::path::Path) -> Option<PathBuf> {
-    args.iter().skip(1).find_map(|a| {
-        let p = cwd.join(a);
-        (p.extension().and_then(|e| e.to_str()) == Some("ipynb") && p.is_file())
-            .then(|| std::fs::canonicalize(&p).unwrap_or(p))
-    })
-}
-
 /// Keeps the notebook a command line names for the UI ([`take_requested_notebook`]) and tells
 /// a running UI at once ([`NOTEBOOK_REQUESTED_EVENT`]). Called at start-up and when a second
 /// launch hands its command line to the running app.
 pub fn requested<R: Runtime>(app: &AppHandle<R>, args: &[String], cwd: &std::path::Path) {
-    let Some(path) = notebook_in_args(args, cwd) else {
+    let Some(path) = tunnelbook_core::project::notebook_in_args(args, cwd) else {
         return;
     };
     let path = path.display().to_string();
@@ -217,33 +203,4 @@ pub fn requested<R: Runtime>(app: &AppHandle<R>, args: &[String], cwd: &std::pat
 #[tauri::command]
 pub async fn take_requested_notebook() -> Result<Option<String>, AppError> {
     Ok(REQUESTED.lock().ok().and_then(|mut r| r.take()))
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    #[test]
-    fn the_command_line_notebook_is_the_first_existing_ipynb() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.ipynb"), "{}").unwrap();
-        std::fs::write(dir.path().join("notes.txt"), "").unwrap();
-        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let found = notebook_in_args(
-            &args(&["tunnelbook-app", "notes.txt", "missing.ipynb", "a.ipynb"]),
-            dir.path(),
-        );
-        assert_eq!(
-            found,
-            Some(std::fs::canonicalize(dir.path().join("a.ipynb")).unwrap())
-        );
-        assert_eq!(
-            notebook_in_args(&args(&["tunnelbook-app", "--flag"]), dir.path()),
-            None
-        );
-        // The program itself is never taken for the notebook.
-        assert_eq!(notebook_in_args(&args(&["a.ipynb"]), dir.path()), None);
-    }
 }

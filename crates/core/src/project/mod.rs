@@ -283,3 +283,14 @@ pub fn notebook_path(path: &str) -> Result<PathBuf, ProjectError> {
     }
     Ok(notebook)
 }
+
+/// The notebook a command line names (the desktop's "Open with Tunnelbook" passes the file as an
+/// argument): the first argument after the program that is an existing `.ipynb` file, made
+/// absolute against `cwd`.
+pub fn notebook_in_args(args: &[String], cwd: &Path) -> Option<PathBuf> {
+    args.iter().skip(1).find_map(|a| {
+        let p = cwd.join(a);
+        (p.extension().and_then(|e| e.to_str()) == Some("ipynb") && p.is_file())
+            .then(|| std::fs::canonicalize(&p).unwrap_or(p))
+    })
+}

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::{
-    ProjectPhase, Projects,
+    ProjectPhase, Projects, notebook_in_args,
     registry::{Entry, OpenServer, Steer},
 };
 
@@ -96,4 +96,26 @@ fn only_running_projects_are_steered_and_the_list_is_oldest_first() {
     assert!(projects.follows(Path::new("/q")) && !projects.follows(Path::new("/p")));
     let ids: Vec<String> = projects.list().into_iter().map(|p| p.id).collect();
     assert_eq!(ids, ["project-1", "project-2"]);
+}
+
+#[test]
+fn the_command_line_notebook_is_the_first_existing_ipynb() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.ipynb"), "{}").unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "").unwrap();
+    let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let found = notebook_in_args(
+        &args(&["tunnelbook-app", "notes.txt", "missing.ipynb", "a.ipynb"]),
+        dir.path(),
+    );
+    assert_eq!(
+        found,
+        Some(std::fs::canonicalize(dir.path().join("a.ipynb")).unwrap())
+    );
+    assert_eq!(
+        notebook_in_args(&args(&["tunnelbook-app", "--flag"]), dir.path()),
+        None
+    );
+    // The program itself is never taken for the notebook.
+    assert_eq!(notebook_in_args(&args(&["a.ipynb"]), dir.path()), None);
 }
