@@ -1,18 +1,23 @@
 //! `tunnelbook open NAME PATH.ipynb`: the notebook's folder goes up to the host over SFTP,
 //! JupyterLab starts there on the chosen GPU, and every save on the host comes back here until
-//! interrupted.
+//! interrupted. While it follows, the project is remembered ([`follow_remembered`]), so a lost
+//! connection leaves it for the app's next connection to the host to resume.
 
 use std::{
     io::{IsTerminal, Write},
     path::{Path, PathBuf},
     process::ExitCode,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
 use tokio_util::sync::CancellationToken;
 use tunnelbook_core::{
     host::{HostSession, HostSpec, ReconnectPolicy},
+    project::follow_remembered,
     session::{Session, SessionEvent, SessionHost, SessionSpec, StepState},
     sftp::{self, Progress, Sftp, SftpError},
     sync::{BroughtBack, Follow, FollowEvent, Project, SyncError, SyncSettings},
@@ -295,10 +300,14 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
     // Moves into the syncing task once the notebook is ready.
     let mut project = Some(project);
     let stop_sync = CancellationToken::new();
+    let forget = Arc::new(AtomicBool::new(false));
     let mut syncing: Option<tokio::task::JoinHandle<()>> = None;
     let code = loop {
         let event = tokio::select! {
-            () = connect::interrupted(), if syncing.is_some() => break ExitCode::SUCCESS,
+            () = connect::interrupted(), if syncing.is_some() => {
+                forget.store(true, Ordering::SeqCst);
+                break ExitCode::SUCCESS;
+            }
             ev = session.next_event() => ev,
         };
         let Some(event) = event else {
@@ -386,23 +395,26 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
                         now: Arc::default(),
                         stop: stop_sync.clone(),
                     };
+                    let (rel, forget) = (rel.clone(), forget.clone());
                     syncing = Some(tokio::spawn(async move {
                         let root = project.local_root().to_path_buf();
-                        project
-                            .follow(
-                                sftp,
-                                || control.connection(),
-                                how,
-                                |e| match e {
-                                    FollowEvent::Back(back) => tell(&back, &root),
-                                    FollowEvent::Failed(e) => {
-                                        eprintln!(
-                                            "tunnelbook: bringing back saves: {e}; trying again"
-                                        );
-                                    }
-                                },
-                            )
-                            .await;
+                        // Remembered while it runs: a lost connection leaves it for the next
+                        // connection to resume (the app's); Ctrl-C / SIGTERM forgets it.
+                        follow_remembered(
+                            &mut project,
+                            &rel,
+                            sftp,
+                            || control.connection(),
+                            how,
+                            || forget.load(Ordering::SeqCst),
+                            |e| match e {
+                                FollowEvent::Back(back) => tell(&back, &root),
+                                FollowEvent::Failed(e) => {
+                                    eprintln!("tunnelbook: bringing back saves: {e}; trying again");
+                                }
+                            },
+                        )
+                        .await;
                     }));
                 }
             }

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 pub use self::{
     registry::Projects,
-    run::{OpenRequest, ProjectUi},
+    run::{FOLLOW_INTERVAL, OpenRequest, ProjectUi, follow_remembered},
 };
 use crate::{
     error::{ErrorCode, Problem},

@@ -221,16 +221,20 @@ impl Projects {
         connection: impl Fn() -> Option<Connection>,
         steer: Steer,
     ) {
-        if let Err(e) = project.set_followed(Some(notebook_rel)) {
-            tracing::warn!(error = %e, "cannot remember the project for the next start");
-        }
         let how = Follow {
             interval: FOLLOW_INTERVAL,
             now: steer.now.clone(),
             stop: steer.stop.clone(),
         };
-        project
-            .follow(sftp, connection, how, |e| match e {
+        let forget = || steer.forget.load(Ordering::SeqCst);
+        follow_remembered(
+            &mut project,
+            notebook_rel,
+            sftp,
+            connection,
+            how,
+            forget,
+            |e| match e {
                 FollowEvent::Back(files) => self.emit(
                     ui,
                     ProjectEvent::BroughtBack {
@@ -241,13 +245,9 @@ impl Projects {
                 FollowEvent::Failed(e) => {
                     tracing::warn!(error = %e, "bringing back saves failed; trying again");
                 }
-            })
-            .await;
-        if steer.forget.load(Ordering::SeqCst)
-            && let Err(e) = project.set_followed(None)
-        {
-            tracing::warn!(error = %e, "cannot forget the stopped project");
-        }
+            },
+        )
+        .await;
         self.emit(
             ui,
             ProjectEvent::Stopped {
@@ -328,5 +328,30 @@ impl Projects {
                 this.end(&id);
             });
         }
+    }
+}
+
+/// Follows `project`'s saves over `sftp` as `how` says ([`Project::follow`]), remembered as
+/// followed meanwhile (its notebook `notebook_rel`), so the next connection to the host — the
+/// app's, after a restart or a lost connection — resumes following ([`Projects::resume`]);
+/// forgotten at the end when `forget()` says so (a deliberate stop). The app's projects and
+/// `tunnelbook open` both follow this way.
+pub async fn follow_remembered(
+    project: &mut Project,
+    notebook_rel: &str,
+    sftp: Sftp,
+    connection: impl Fn() -> Option<Connection>,
+    how: Follow,
+    forget: impl Fn() -> bool,
+    report: impl FnMut(FollowEvent),
+) {
+    if let Err(e) = project.set_followed(Some(notebook_rel)) {
+        tracing::warn!(error = %e, "cannot remember the project for the next start");
+    }
+    project.follow(sftp, connection, how, report).await;
+    if forget()
+        && let Err(e) = project.set_followed(None)
+    {
+        tracing::warn!(error = %e, "cannot forget the stopped project");
     }
 }
