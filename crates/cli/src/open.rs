@@ -17,9 +17,9 @@ use std::{
 use tokio_util::sync::CancellationToken;
 use tunnelbook_core::{
     host::{HostSession, HostSpec, ReconnectPolicy},
-    project::follow_remembered,
+    project::{follow_remembered, launch_for, notebook_address},
     session::{Session, SessionEvent, SessionHost, SessionSpec, StepState},
-    sftp::{self, Progress, Sftp, SftpError},
+    sftp::{Progress, Sftp, SftpError},
     sync::{BroughtBack, Follow, FollowEvent, Project, SyncError, SyncSettings},
 };
 
@@ -292,8 +292,7 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
     spec.free_rule = connect::free_rule(global);
     // A JupyterLab of ours already on that GPU whose root holds the project is reused; a new one
     // starts in the projects folder, so the next project opened there reuses it in turn.
-    spec.notebook_dir = Some(project.server_root(&projects_dir));
-    spec.reuse_for = Some(remote_root.clone());
+    launch_for(&mut spec, &project, &projects_dir);
     spec.ready_timeout = Duration::from_secs(args.timeout);
     spec.stop_server_on_cancel = args.stop_on_exit;
     let mut session = Session::start(spec);
@@ -351,10 +350,7 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
             }
             SessionEvent::Ready(info) => {
                 // The notebook's path under the server's root (which may be above the project).
-                let path = info
-                    .path_in_root(&sftp::join(&remote_root, &rel))
-                    .unwrap_or_else(|| rel.clone());
-                let url = tunnelbook_core::jupyter::notebook_url(&info.url, &path);
+                let (url, path) = notebook_address(&info, &remote_root, &rel);
                 let line = if args.json {
                     let mut v = serde_json::to_value(&info).unwrap_or_default();
                     v["notebookUrl"] = serde_json::Value::String(url.clone());

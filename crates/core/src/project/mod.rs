@@ -20,7 +20,9 @@ use serde::Serialize;
 
 pub use self::{
     registry::Projects,
-    run::{FOLLOW_INTERVAL, OpenRequest, ProjectUi, follow_remembered},
+    run::{
+        FOLLOW_INTERVAL, OpenRequest, ProjectUi, follow_remembered, launch_for, notebook_address,
+    },
 };
 use crate::{
     error::{ErrorCode, Problem},

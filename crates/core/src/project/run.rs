@@ -16,7 +16,7 @@ use super::{
 use crate::{
     error::Problem,
     host::HostSession,
-    session::{Session, SessionEvent, SessionSpec},
+    session::{ReadyInfo, Session, SessionEvent, SessionSpec},
     sftp::{self, Progress, Sftp},
     ssh::Connection,
     sync::{Follow, FollowEvent, Project, SyncSettings},
@@ -139,9 +139,7 @@ impl Projects {
             Err(e) => return failed(format!("upload failed: {e}")),
         }
         let mut spec = req.spec;
-        // Start or reuse, as `tunnelbook open` does.
-        spec.notebook_dir = Some(project.server_root(&projects_dir));
-        spec.reuse_for = Some(remote_root.clone());
+        launch_for(&mut spec, &project, &projects_dir);
         let host = spec.profile.name.clone();
         let mut session = Session::start(spec);
         let rel = file_name(&req.notebook);
@@ -168,8 +166,7 @@ impl Projects {
                             remote_root: remote_root.clone(),
                             title_tail: format!(" — {host} — {}", info.gpu_label.as_deref().unwrap_or("CPU only")),
                         };
-                        let path = info.path_in_root(&sftp::join(&remote_root, &rel)).unwrap_or_else(|| rel.clone());
-                        let url = crate::jupyter::notebook_url(&info.url, &path);
+                        let (url, _) = notebook_address(&info, &remote_root, &rel);
                         let title = format!("{rel}{}", server.title_tail);
                         if let Some(entry) = self.lock().get_mut(id) {
                             entry.server = Some(server);
@@ -354,4 +351,24 @@ pub async fn follow_remembered(
     {
         tracing::warn!(error = %e, "cannot forget the stopped project");
     }
+}
+
+/// Sets `spec` to start or reuse the JupyterLab of `project`, as the app and `tunnelbook open`
+/// both do: a server of ours whose root holds the project is reused
+/// ([`SessionSpec::reuse_for`]); a new one starts in the host's projects folder `projects_dir`
+/// when it holds the project ([`Project::server_root`]), so the next project opened there reuses
+/// it in turn.
+pub fn launch_for(spec: &mut SessionSpec, project: &Project, projects_dir: &str) {
+    spec.notebook_dir = Some(project.server_root(projects_dir));
+    spec.reuse_for = Some(project.remote_root().to_string());
+}
+
+/// The address of the notebook `rel` of the project at `remote_root` (absolute) on the ready
+/// server `info`, and the notebook's path under the server's root (which may be above the
+/// project).
+pub fn notebook_address(info: &ReadyInfo, remote_root: &str, rel: &str) -> (String, String) {
+    let path = info
+        .path_in_root(&sftp::join(remote_root, rel))
+        .unwrap_or_else(|| rel.to_string());
+    (crate::jupyter::notebook_url(&info.url, &path), path)
 }
