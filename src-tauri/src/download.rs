@@ -4,20 +4,16 @@
 //! into the app's working directory when there is none. Here each download is first written to
 //! a private staging folder (its own 0700 subfolder of the app's cache) and, once complete, the
 //! user chooses where it goes in a save dialog that suggests its name; cancelling deletes it. A
-//! failed download leaves nothing behind.
+//! failed download leaves nothing behind. The staging is core's ([`tunnelbook_core::sftp::staging`]).
 
-use std::{
-    path::{Path, PathBuf},
-    sync::atomic::{AtomicU64, Ordering},
-};
+use std::path::PathBuf;
 
 use tauri::{Manager, Runtime, Webview, webview::DownloadEvent};
 use tauri_plugin_dialog::{DialogExt, MessageDialogKind};
+use tunnelbook_core::sftp::staging::{deliver, discard, stage};
 
 /// Title of the save dialog (tests find its window by it).
 pub const SAVE_TITLE: &str = "Save download";
-
-static NEXT: AtomicU64 = AtomicU64::new(0);
 
 /// The `on_download` handler of notebook windows; `true` lets the webview go on.
 pub fn on_download<R: Runtime>(webview: Webview<R>, event: DownloadEvent<'_>) -> bool {
@@ -50,48 +46,6 @@ pub fn on_download<R: Runtime>(webview: Webview<R>, event: DownloadEvent<'_>) ->
             true
         }
         _ => true,
-    }
-}
-
-/// A fresh path for a download the webview would write to `suggested`: its file name (only the
-/// last component, never a path the page chose) in a new 0700 subfolder of `staging`.
-///
-/// Errors: the folders cannot be created.
-pub fn stage(staging: &Path, suggested: &Path) -> std::io::Result<PathBuf> {
-    let name = suggested
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "download".into());
-    create_private_dir(staging)?;
-    loop {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = staging.join(format!("{}-{n}", std::process::id()));
-        match create_private_dir_new(&dir) {
-            Ok(()) => return Ok(dir.join(name)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Moves the finished download `staged` to `to` (a rename, or a copy across file systems) and
-/// removes its staging folder.
-///
-/// Errors: `to` cannot be written; the download then stays staged for another try.
-pub fn deliver(staged: &Path, to: &Path) -> std::io::Result<()> {
-    if std::fs::rename(staged, to).is_err() {
-        std::fs::copy(staged, to)?;
-    }
-    discard(staged);
-    Ok(())
-}
-
-/// Removes a staged download and its staging folder.
-pub fn discard(staged: &Path) {
-    let _ = std::fs::remove_file(staged);
-    if let Some(dir) = staged.parent() {
-        let _ = std::fs::remove_dir(dir);
     }
 }
 
@@ -129,73 +83,4 @@ fn ask_where<R: Runtime>(webview: &Webview<R>, staged: PathBuf) {
             discard(&staged);
         }
     });
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    restrict(dir)
-}
-
-fn create_private_dir_new(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir(dir)?;
-    restrict(dir)
-}
-
-#[cfg(unix)]
-fn restrict(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-}
-
-#[cfg(not(unix))]
-fn restrict(_dir: &Path) -> std::io::Result<()> {
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn downloads_are_staged_privately_under_their_own_name_then_delivered() {
-        let tmp = tempfile::tempdir().unwrap();
-        let staging = tmp.path().join("downloads");
-        // The page's suggested path never decides the folder: only its file name is kept.
-        let a = stage(
-            &staging,
-            Path::new("/home/u/Downloads/../../etc/Untitled.ipynb"),
-        )
-        .unwrap();
-        let b = stage(&staging, Path::new("Untitled.ipynb")).unwrap();
-        assert_eq!(a.file_name().unwrap(), "Untitled.ipynb");
-        assert!(a.starts_with(&staging) && b.starts_with(&staging));
-        assert_ne!(a, b, "two downloads of the same name do not collide");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(a.parent().unwrap())
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o700);
-        }
-        assert_eq!(
-            stage(&staging, Path::new("/"))
-                .unwrap()
-                .file_name()
-                .unwrap(),
-            "download"
-        );
-
-        std::fs::write(&a, "{}").unwrap();
-        let to = tmp.path().join("chosen.ipynb");
-        deliver(&a, &to).unwrap();
-        assert_eq!(std::fs::read_to_string(&to).unwrap(), "{}");
-        assert!(!a.exists() && !a.parent().unwrap().exists());
-
-        // Cancelled: nothing is left.
-        std::fs::write(&b, "x").unwrap();
-        discard(&b);
-        assert!(!b.parent().unwrap().exists());
-    }
 }

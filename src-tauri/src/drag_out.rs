@@ -1,90 +1,25 @@
-//! Dragging remote files out of the Files view onto the desktop, a file manager or another app.
-//!
-//! A native drag carries local files, so each drag's file (or folder) is first downloaded into a
-//! private folder of its own under the app's cache (`<cache>/drag-out/<pid>-<n>/<name>`, 0700,
-//! see [`crate::download::stage`]); the drag (CrabNebula's drag-rs, the library under
-//! tauri-plugin-drag) then offers that copy. Drop targets copy it from there, some only later
-//! (a browser's upload field reads the file when the form is sent), so the copies stay until the
-//! app quits, and are removed then ([`clean`]) and at the next start when it did not quit
-//! cleanly. The paths hold a process id, a counter and the remote file's name: nothing secret.
+//! Dragging remote files out of the Files view onto the desktop, a file manager or another app:
+//! the platform glue. Each drag's file (or folder) is first copied into a private folder of its
+//! own under the app's cache (`<cache>/drag-out/<pid>-<n>/<name>`, 0700; core's
+//! [`tunnelbook_core::sftp::staging`] prepares it); the drag (CrabNebula's drag-rs, the library
+//! under tauri-plugin-drag) then offers that copy. Drop targets copy it from there, some only
+//! later (a browser's upload field reads the file when the form is sent), so the copies stay
+//! until the app quits, and are removed then ([`clean`]) and at the next start when it did not
+//! quit cleanly.
 
-use std::{
-    collections::HashMap,
-    path::{Path, PathBuf},
-    sync::Mutex,
-};
+use std::path::PathBuf;
 
 use tauri::{AppHandle, Manager, Runtime};
+/// Files already prepared for a drag (core's copies, reused while unchanged).
+pub use tunnelbook_core::sftp::staging::DragCopies as Prepared;
 
 use crate::error::{AppError, ErrorCode};
 
 /// The folder under the app's cache that drag-out copies are prepared in.
 pub const DIR: &str = "drag-out";
 
-/// The most a drag out prepares, in bytes (a file's size, or a folder's total); bigger ones are
-/// refused with a sentence that points to Download, which asks where to save and shows progress
-/// without a mouse button held.
-pub const LIMIT: u64 = 2_000_000_000;
-
 /// The drag icon (the app's icon).
 const ICON: &[u8] = include_bytes!("../icons/32x32.png");
-
-/// The sentence a too-big drag out gets: what, how big, what to do instead.
-pub fn too_big(name: &str, bytes: u64) -> String {
-    format!(
-        "{name} is {} — too big to drag out (the limit is {}). Use Download to save it.",
-        size(bytes),
-        size(LIMIT)
-    )
-}
-
-/// `1.5 GB`-style sizes, as the Files view writes them.
-fn size(bytes: u64) -> String {
-    let units = ["kB", "MB", "GB", "TB"];
-    if bytes < 1000 {
-        return format!("{bytes} B");
-    }
-    let mut v = bytes as f64 / 1000.0;
-    let mut i = 0;
-    while v >= 1000.0 && i < units.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    format!("{v:.1} {}", units[i])
-}
-
-/// Files already prepared for a drag, by session and remote path, with the remote size and
-/// modification time they were copied at: dragging the same unchanged file again (after the
-/// button was let go while it was prepared) starts at once.
-#[derive(Default)]
-pub struct Prepared(Mutex<HashMap<PreparedKey, PreparedCopy>>);
-
-/// A session id and a remote path.
-type PreparedKey = (String, String);
-/// The local copy, and the remote size and modification time it was copied at.
-type PreparedCopy = (PathBuf, u64, u32);
-
-impl Prepared {
-    /// The local copy of `remote` on `session`, when it is still there and the remote file still
-    /// has `size` bytes and modification time `mtime`.
-    pub fn get(&self, session: &str, remote: &str, size: u64, mtime: u32) -> Option<PathBuf> {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let (local, s, m) = map.get(&(session.to_string(), remote.to_string()))?;
-        let fresh = *s == size
-            && *m == mtime
-            && std::fs::metadata(local).is_ok_and(|meta| meta.is_file() && meta.len() == size);
-        fresh.then(|| local.clone())
-    }
-
-    /// Remembers the local copy of a file.
-    pub fn put(&self, session: &str, remote: &str, local: PathBuf, size: u64, mtime: u32) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.insert(
-            (session.to_string(), remote.to_string()),
-            (local, size, mtime),
-        );
-    }
-}
 
 /// The folder drag-out copies are prepared in.
 ///
@@ -104,15 +39,7 @@ pub fn staging<R: Runtime>(app: &AppHandle<R>) -> Result<PathBuf, AppError> {
 /// Removes every drag-out copy (at quit, and at start for those of a run that did not quit).
 pub fn clean<R: Runtime>(app: &AppHandle<R>) {
     if let Ok(dir) = staging(app) {
-        clean_dir(&dir);
-    }
-}
-
-fn clean_dir(dir: &Path) {
-    match std::fs::remove_dir_all(dir) {
-        Ok(()) => tracing::debug!("drag-out copies removed"),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => tracing::warn!(error = %e, "cannot remove the drag-out copies"),
+        tunnelbook_core::sftp::staging::clean(&dir);
     }
 }
 
@@ -235,37 +162,4 @@ fn button_held() -> bool {
     // SAFETY: GetAsyncKeyState only reads the key state; any virtual key code is valid.
     let state = unsafe { GetAsyncKeyState(i32::from(VK_LBUTTON)) };
     state < 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn too_big_says_what_and_what_to_do() {
-        assert_eq!(
-            too_big("weights.bin", 3_400_000_000),
-            "weights.bin is 3.4 GB — too big to drag out (the limit is 2.0 GB). Use Download to \
-             save it."
-        );
-        assert_eq!(size(999), "999 B");
-    }
-
-    #[test]
-    fn a_prepared_file_is_reused_only_while_unchanged() {
-        let tmp = tempfile::tempdir().unwrap();
-        let local = tmp.path().join("a.csv");
-        std::fs::write(&local, "12345").unwrap();
-        let p = Prepared::default();
-        p.put("s1", "/h/a.csv", local.clone(), 5, 100);
-        assert_eq!(p.get("s1", "/h/a.csv", 5, 100), Some(local.clone()));
-        assert_eq!(p.get("s1", "/h/a.csv", 5, 101), None, "changed on the host");
-        assert_eq!(p.get("s1", "/h/a.csv", 6, 100), None, "changed on the host");
-        assert_eq!(p.get("s2", "/h/a.csv", 5, 100), None, "another session");
-        std::fs::write(&local, "1234").unwrap();
-        assert_eq!(p.get("s1", "/h/a.csv", 5, 100), None, "changed here");
-        clean_dir(tmp.path());
-        assert!(!tmp.path().exists());
-        clean_dir(tmp.path());
-    }
 }

@@ -41,7 +41,7 @@ pub struct AppState {
     secrets: std::sync::OnceLock<Option<Arc<dyn SecretStore>>>,
     /// Local notebooks opened on a host ("Open notebook…"), by project id: they outlive the
     /// main window's page.
-    projects: Mutex<HashMap<String, crate::commands::projects::ProjectEntry>>,
+    projects: tunnelbook_core::project::Projects,
 }
 
 /// One session the app started.
@@ -149,7 +149,7 @@ impl AppState {
             next_session: AtomicU32::new(0),
             next_notebook: AtomicU32::new(0),
             secrets: std::sync::OnceLock::new(),
-            projects: Mutex::new(HashMap::new()),
+            projects: Default::default(),
         }
     }
 
@@ -200,11 +200,9 @@ impl AppState {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The opened notebooks' projects, locked.
-    pub fn projects(
-        &self,
-    ) -> MutexGuard<'_, HashMap<String, crate::commands::projects::ProjectEntry>> {
-        self.projects.lock().unwrap_or_else(|e| e.into_inner())
+    /// The opened notebooks' projects.
+    pub fn projects(&self) -> &tunnelbook_core::project::Projects {
+        &self.projects
     }
 
     /// Every session's summary, oldest first (ids are `s1`, `s2`, …).

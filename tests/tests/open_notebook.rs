@@ -322,6 +322,12 @@ async fn open_runs_the_local_notebook_on_the_gpu_and_its_saves_come_back() {
     let back: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&local_nb).unwrap()).unwrap();
     assert_eq!(back["cells"].as_array().unwrap().len(), 2);
+    // Followed, it is remembered for the next connection (the app's) to resume, were this one
+    // lost; the interrupt below forgets it.
+    let followed = tunnelbook_core::sync::followed(&client.home(), "box");
+    assert_eq!(followed.len(), 1, "{followed:?}");
+    assert_eq!(followed[0].notebook, "analysis.ipynb");
+    assert_eq!(followed[0].remote_root, remote.0.display().to_string());
 
     // A file the notebook writes comes back too.
     assert_eq!(
@@ -414,6 +420,7 @@ async fn open_runs_the_local_notebook_on_the_gpu_and_its_saves_come_back() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "{status:?}");
+    assert!(tunnelbook_core::sync::followed(&client.home(), "box").is_empty());
     let pid = u32::try_from(ready["remotePid"].as_u64().unwrap()).unwrap();
     wait_for(
         10,

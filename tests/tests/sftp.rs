@@ -640,3 +640,106 @@ async fn a_host_save_identical_to_the_local_file_is_no_conflict() {
     );
     assert_eq!(temporaries(&root), Vec::<String>::new());
 }
+
+/// The Files view's logic in core, on a real sshd: a folder's listing with its parent, a rename
+/// by name staying in its folder (an empty name refused), dropped files and folders going up
+/// whole with their progress told and ended, a drag-out copy staged privately and reused while
+/// the remote file is unchanged, and a vanished path said in words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_files_view_lists_renames_uploads_and_stages_drag_copies() {
+    use tunnelbook_core::sftp::{FilesError, Uploads, reporting, staging::DragCopies};
+    let bed = bed("view").await;
+    let sftp = Sftp::open(&bed.conn).await.unwrap();
+    let remote = bed.remote.display().to_string();
+    sftp.mkdir_all(&remote).await.unwrap();
+
+    // Dropped on the window: a file and a folder with a subfolder.
+    let local = tempfile::tempdir().unwrap();
+    write(local.path(), "notes.txt", b"hello");
+    write(local.path(), "data/sub/a.csv", &noise(300_000, 7));
+    let uploads = Uploads::of(&[
+        local.path().join("notes.txt").display().to_string(),
+        local.path().join("data").display().to_string(),
+    ])
+    .unwrap();
+    assert_eq!(uploads.what(), "2 files");
+    let progress = uploads.progress();
+    let mut ticks = Vec::new();
+    let cancel = CancellationToken::new();
+    let sent = reporting(
+        &progress,
+        uploads.send(&sftp, &remote, &progress, &cancel),
+        |p, done, error| ticks.push((p, done, error)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sent, 2);
+    let (last, done, error) = ticks.last().unwrap().clone();
+    assert!(done && error.is_none(), "{ticks:?}");
+    assert_eq!((last.files_done, last.bytes_done), (2, 300_005));
+    assert_eq!(
+        sha(&bed.remote.join("data/sub/a.csv")),
+        sha(&local.path().join("data/sub/a.csv"))
+    );
+
+    // Listed, folders first, with the parent.
+    let listing = sftp.listing(Some(&remote)).await.unwrap();
+    let names: Vec<&str> = listing.entries.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["data", "notes.txt"]);
+    assert_eq!(
+        listing.parent.as_deref(),
+        Some(format!("/home/{USER}").as_str())
+    );
+
+    // Renamed by name: stays in its folder.
+    let notes = format!("{remote}/notes.txt");
+    sftp.rename_to(&notes, "renamed.txt").await.unwrap();
+    assert!(bed.remote.join("renamed.txt").is_file());
+    assert!(matches!(
+        sftp.rename_to(&format!("{remote}/renamed.txt"), "  ").await,
+        Err(FilesError::EmptyName)
+    ));
+
+    // Dragged out: staged privately, then reused while unchanged on the host.
+    let staging = tempfile::tempdir().unwrap();
+    let copies = DragCopies::default();
+    let csv = format!("{remote}/data/sub/a.csv");
+    let mut told = Vec::new();
+    let (name, copy) = copies
+        .fetch(&sftp, "s1", &csv, staging.path(), |n, _, done, _| {
+            told.push((n.to_string(), done))
+        })
+        .await
+        .unwrap();
+    assert_eq!(name, "a.csv");
+    assert!(copy.starts_with(staging.path()));
+    assert_eq!(sha(&copy), sha(&local.path().join("data/sub/a.csv")));
+    assert_eq!(told.last(), Some(&("a.csv".to_string(), true)));
+    let (_, again) = copies
+        .fetch(&sftp, "s1", &csv, staging.path(), |_, _, _, _| {
+            panic!("an unchanged copy is not downloaded again")
+        })
+        .await
+        .unwrap();
+    assert_eq!(again, copy);
+    // A folder goes whole.
+    let (_, folder) = copies
+        .fetch(
+            &sftp,
+            "s1",
+            &format!("{remote}/data"),
+            staging.path(),
+            |_, _, _, _| {},
+        )
+        .await
+        .unwrap();
+    assert!(folder.join("sub/a.csv").is_file());
+    // Gone since it was listed: said in words.
+    let gone = copies
+        .fetch(&sftp, "s1", &notes, staging.path(), |_, _, _, _| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(gone, FilesError::Gone { .. }), "{gone}");
+    assert!(gone.to_string().contains("refresh the folder"), "{gone}");
+    sftp.close();
+}

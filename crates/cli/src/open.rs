@@ -1,20 +1,25 @@
 //! `tunnelbook open NAME PATH.ipynb`: the notebook's folder goes up to the host over SFTP,
 //! JupyterLab starts there on the chosen GPU, and every save on the host comes back here until
-//! interrupted.
+//! interrupted. While it follows, the project is remembered ([`follow_remembered`]), so a lost
+//! connection leaves it for the app's next connection to the host to resume.
 
 use std::{
     io::{IsTerminal, Write},
     path::{Path, PathBuf},
     process::ExitCode,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
 use tokio_util::sync::CancellationToken;
 use tunnelbook_core::{
     host::{HostSession, HostSpec, ReconnectPolicy},
+    project::{follow_remembered, launch_for, notebook_address},
     session::{Session, SessionEvent, SessionHost, SessionSpec, StepState},
-    sftp::{self, Progress, Sftp, SftpError},
+    sftp::{Progress, Sftp, SftpError},
     sync::{BroughtBack, Follow, FollowEvent, Project, SyncError, SyncSettings},
 };
 
@@ -287,18 +292,21 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
     spec.free_rule = connect::free_rule(global);
     // A JupyterLab of ours already on that GPU whose root holds the project is reused; a new one
     // starts in the projects folder, so the next project opened there reuses it in turn.
-    spec.notebook_dir = Some(project.server_root(&projects_dir));
-    spec.reuse_for = Some(remote_root.clone());
+    launch_for(&mut spec, &project, &projects_dir);
     spec.ready_timeout = Duration::from_secs(args.timeout);
     spec.stop_server_on_cancel = args.stop_on_exit;
     let mut session = Session::start(spec);
     // Moves into the syncing task once the notebook is ready.
     let mut project = Some(project);
     let stop_sync = CancellationToken::new();
+    let forget = Arc::new(AtomicBool::new(false));
     let mut syncing: Option<tokio::task::JoinHandle<()>> = None;
     let code = loop {
         let event = tokio::select! {
-            () = connect::interrupted(), if syncing.is_some() => break ExitCode::SUCCESS,
+            () = connect::interrupted(), if syncing.is_some() => {
+                forget.store(true, Ordering::SeqCst);
+                break ExitCode::SUCCESS;
+            }
             ev = session.next_event() => ev,
         };
         let Some(event) = event else {
@@ -342,10 +350,7 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
             }
             SessionEvent::Ready(info) => {
                 // The notebook's path under the server's root (which may be above the project).
-                let path = info
-                    .path_in_root(&sftp::join(&remote_root, &rel))
-                    .unwrap_or_else(|| rel.clone());
-                let url = tunnelbook_core::jupyter::notebook_url(&info.url, &path);
+                let (url, path) = notebook_address(&info, &remote_root, &rel);
                 let line = if args.json {
                     let mut v = serde_json::to_value(&info).unwrap_or_default();
                     v["notebookUrl"] = serde_json::Value::String(url.clone());
@@ -386,23 +391,26 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
                         now: Arc::default(),
                         stop: stop_sync.clone(),
                     };
+                    let (rel, forget) = (rel.clone(), forget.clone());
                     syncing = Some(tokio::spawn(async move {
                         let root = project.local_root().to_path_buf();
-                        project
-                            .follow(
-                                sftp,
-                                || control.connection(),
-                                how,
-                                |e| match e {
-                                    FollowEvent::Back(back) => tell(&back, &root),
-                                    FollowEvent::Failed(e) => {
-                                        eprintln!(
-                                            "tunnelbook: bringing back saves: {e}; trying again"
-                                        );
-                                    }
-                                },
-                            )
-                            .await;
+                        // Remembered while it runs: a lost connection leaves it for the next
+                        // connection to resume (the app's); Ctrl-C / SIGTERM forgets it.
+                        follow_remembered(
+                            &mut project,
+                            &rel,
+                            sftp,
+                            || control.connection(),
+                            how,
+                            || forget.load(Ordering::SeqCst),
+                            |e| match e {
+                                FollowEvent::Back(back) => tell(&back, &root),
+                                FollowEvent::Failed(e) => {
+                                    eprintln!("tunnelbook: bringing back saves: {e}; trying again");
+                                }
+                            },
+                        )
+                        .await;
                     }));
                 }
             }

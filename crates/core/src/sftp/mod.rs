@@ -9,7 +9,9 @@
 //! on a thread of its own while the next replies arrive, and forced to disk before the rename
 //! only up to [`DURABLE_UP_TO`] bytes (as `scp` and `sftp` never force anything).
 
+mod files;
 mod progress;
+pub mod staging;
 mod transfer;
 mod tree;
 
@@ -22,6 +24,7 @@ use russh_sftp::{
 use serde::Serialize;
 
 pub use self::{
+    files::{FilesError, FilesListing, FilesProgress, Uploads, parent_of, reporting},
     progress::{Progress, TransferProgress},
     transfer::DURABLE_UP_TO,
     tree::FILES_AT_ONCE,

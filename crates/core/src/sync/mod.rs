@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 pub use self::{
-    follow::{Follow, FollowEvent},
+    follow::{Follow, FollowEvent, Followed, followed},
     scan::{Excludes, IGNORE_FILE, scan_local, scan_remote},
     settings::{HostSync, SyncSettings},
 };
@@ -109,39 +109,6 @@ struct State {
     /// connection to the host resumes following ([`followed`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     followed: Option<Followed>,
-}
-
-/// A project the app was following when it last ran (closed or disconnected since, never
-/// stopped): what [`followed`] lists to resume on the next connection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Followed {
-    /// The host's saved name.
-    pub host: String,
-    /// The local folder (absolute).
-    pub local_root: PathBuf,
-    /// The remote folder (absolute).
-    pub remote_root: String,
-    /// The notebook opened in it, inside the project (`/`-separated).
-    pub notebook: String,
-}
-
-/// The projects on host `host` still followed when the app last ran ([`Project::set_followed`]),
-/// whose local folder still exists, in the state folder `home`. Unreadable state files are
-/// skipped.
-pub fn followed(home: &Path, host: &str) -> Vec<Followed> {
-    let Ok(entries) = std::fs::read_dir(home.join("sync")) else {
-        return Vec::new();
-    };
-    let mut found: Vec<Followed> = entries
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-        .filter_map(|e| std::fs::read(e.path()).ok())
-        .filter_map(|b| serde_json::from_slice::<State>(&b).ok())
-        .filter_map(|s| s.followed)
-        .filter(|f| f.host == host && f.local_root.is_dir())
-        .collect();
-    found.sort_by(|a, b| a.local_root.cmp(&b.local_root));
-    found
 }
 
 /// What an upload will do.
@@ -296,22 +263,6 @@ impl Project {
         }));
         let project = Project::open(home, host, folder, &remote_root, settings)?;
         Ok((project, sftp.resolve(&projects_dir)))
-    }
-
-    /// Remembers (`Some(notebook)`, inside the project) that the app follows this project's
-    /// saves, so the next connection to the host resumes ([`followed`]); `None` forgets it
-    /// ("Stop syncing").
-    ///
-    /// # Errors
-    /// [`SyncError::Local`] when the state file cannot be written.
-    pub fn set_followed(&mut self, notebook: Option<&str>) -> Result<(), SyncError> {
-        self.state.followed = notebook.map(|n| Followed {
-            host: self.label.clone(),
-            local_root: self.local_root.clone(),
-            remote_root: self.remote_root.clone(),
-            notebook: n.to_string(),
-        });
-        self.save_state()
     }
 
     /// The local folder (absolute).

@@ -2,7 +2,7 @@
 import type { TransferProgress } from "./TransferProgress";
 
 /**
- * How a transfer of the Files view goes.
+ * How a transfer of a file browser goes.
  */
 export type FilesProgress = { 
 /**

@@ -3,7 +3,7 @@ import type { BroughtBack } from "./BroughtBack";
 import type { TransferProgress } from "./TransferProgress";
 
 /**
- * What an opened notebook's project does, for the main window.
+ * What an opened notebook's project does, for the front end.
  */
 export type ProjectEvent = { "type": "uploading", 
 /**

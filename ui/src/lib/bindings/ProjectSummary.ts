@@ -4,9 +4,9 @@ import type { ProjectPhase } from "./ProjectPhase";
 import type { TransferProgress } from "./TransferProgress";
 
 /**
- * What the app knows of one opened notebook, built from its [`ProjectEvent`]s and kept in
- * [`AppState`] (not in the window): a reloaded main window shows it again, with its "Bring back
- * now" and "Stop syncing" ([`projects`]).
+ * What is known of one opened notebook, built from its [`ProjectEvent`]s and kept in
+ * [`Projects`] (not in the window): a reloaded main window shows it again, with its "Bring back
+ * now" and "Stop syncing".
  */
 export type ProjectSummary = { 
 /**
