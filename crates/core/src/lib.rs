@@ -20,5 +20,6 @@ pub mod slurm;
 pub mod ssh;
 pub mod sync;
 pub mod timeline;
+pub mod tray;
 pub mod tunnel;
 pub mod wake;

@@ -20,6 +20,8 @@ pub(crate) use self::launch::NEWS_ANSWERED_SH;
 mod listing;
 mod ports;
 mod servers;
+mod view;
+pub mod window;
 
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +41,7 @@ pub use self::{
     listing::{find, list, list_all},
     ports::PortBook,
     servers::{is_running, stop, wait_ready},
+    view::{EnvironmentView, InstallEvent, ServerView},
 };
 use crate::{
     ssh::SshError,
