@@ -230,19 +230,7 @@ impl AppState {
 
     /// The open connection of session `id` now (it changes after a reconnect: ask each time).
     pub fn connection(&self, id: &str) -> Result<Connection, AppError> {
-        let host = self.host(id)?;
-        host.connection().ok_or_else(|| match host.ended() {
-            Some(problem) => problem.into(),
-            None if host.is_local() => AppError::new(
-                ErrorCode::Unsupported,
-                "this computer is used without SSH: there is no connection",
-            ),
-            None => AppError::new(
-                ErrorCode::Unreachable,
-                "the host is not connected right now; Tunnelbook is connecting to it — try again \
-                 in a moment",
-            ),
-        })
+        Ok(self.host(id)?.open_connection()?)
     }
 
     /// The running notebook of session `id`, to steer.

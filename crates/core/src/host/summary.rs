@@ -1,7 +1,33 @@
-//! A host session as the app's sessions list and tray show it: its overall status and what runs
-//! on it.
+//! A host session as the app's sessions list and tray show it: its overall status, what runs on
+//! it, and its open connection or why there is none.
 
 use serde::Serialize;
+
+use super::HostSession;
+use crate::{
+    error::{ErrorCode, Problem},
+    ssh::Connection,
+};
+
+impl HostSession {
+    /// The open connection now (it changes after a reconnect: ask each time), or why there is
+    /// none: the problem that ended the session, `unsupported` for this computer (no SSH), or
+    /// `unreachable` while it is being dialed or re-established.
+    pub fn open_connection(&self) -> Result<Connection, Problem> {
+        self.connection().ok_or_else(|| match self.ended() {
+            Some(problem) => problem,
+            None if self.is_local() => Problem::new(
+                ErrorCode::Unsupported,
+                "this computer is used without SSH: there is no connection",
+            ),
+            None => Problem::new(
+                ErrorCode::Unreachable,
+                "the host is not connected right now; Tunnelbook is connecting to it — try again \
+                 in a moment",
+            ),
+        })
+    }
+}
 
 /// Overall state of a session, for the sessions list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
