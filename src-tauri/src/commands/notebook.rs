@@ -373,7 +373,7 @@ pub async fn open_in_browser<R: Runtime>(app: AppHandle<R>, url: String) -> Resu
 
 /// A one-time local link to notebook `url` (as the main window knows it: without the token) to
 /// copy into a browser by hand, when "Open in browser" cannot start one: it holds no token, works
-/// once, for core's [`COPIED_LINK_TTL`] (ten minutes).
+/// once, for [`COPIED_LINK_TTL`] (ten minutes).
 ///
 /// Errors: `internal` when the local link cannot be made; `validation` for a non-web URL.
 #[tauri::command]

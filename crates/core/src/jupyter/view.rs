@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{EnvKind, Environment};
 
-/// One Python environment on a session's host ([`Environment`] as the app lists it).
+/// One Python environment on a session's host (core's `jupyter::Environment`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
@@ -54,7 +54,7 @@ pub struct InstallEvent {
 }
 
 /// A Jupyter server running on a session's host: started by this app, by the CLI, earlier, or
-/// by hand (a [`super::JupyterServer`], never with its token).
+/// by hand (core's `jupyter::JupyterServer`, never with its token).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
