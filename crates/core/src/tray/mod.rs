@@ -58,7 +58,9 @@ pub struct TrayMenu {
 /// Free and total GPUs of a connected host at the last refresh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GpuCount {
+    /// GPUs (and MIG instances) free by the user's rule.
     pub free: usize,
+    /// GPUs (and MIG instances) a notebook can be pinned to.
     pub total: usize,
 }
 

@@ -24,7 +24,9 @@ pub fn gpu_count(snapshot: &GpuSnapshot, rule: &FreeRule) -> GpuCount {
 /// A desktop notification to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
+    /// The notification's title ("GPU free").
     pub title: String,
+    /// One or two sentences: what happened and, where there is one, what to do.
     pub body: String,
 }
 
@@ -102,7 +104,9 @@ impl LinkState {
 /// One session at one look: what the sessions list shows, and its connection.
 #[derive(Debug, Clone)]
 pub struct SessionLook {
+    /// The session as the sessions list shows it.
     pub summary: SessionSummary,
+    /// How its connection stands.
     pub link: LinkState,
 }
 
