@@ -18,6 +18,7 @@ pub mod settings;
 pub mod sftp;
 pub mod slurm;
 pub mod ssh;
+pub mod startup;
 pub mod sync;
 pub mod timeline;
 pub mod tray;
