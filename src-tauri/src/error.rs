@@ -76,7 +76,8 @@ through_core!(
     TunnelError,
     SettingsError,
     SecretError,
-    tunnelbook_core::slurm::SlurmError
+    tunnelbook_core::slurm::SlurmError,
+    tunnelbook_core::jupyter::window::UrlError
 );
 
 impl From<tauri::Error> for AppError {

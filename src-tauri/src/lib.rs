@@ -185,11 +185,7 @@ pub fn run() {
         .plugin(tauri_plugin_single_instance::init(|app, argv, cwd| {
             // "Open with Tunnelbook" on a notebook while the app runs.
             commands::projects::requested(app, &argv, std::path::Path::new(&cwd));
-            if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
-                let _ = window.unminimize();
-                let _ = window.show();
-                let _ = window.set_focus();
-            }
+            tray::show_main(app);
         }))
         .plugin(
             tauri_plugin_window_state::Builder::default()

@@ -2,45 +2,16 @@
 //! created. Tauri reports both by panicking inside `Builder::run`, before any window exists, so
 //! without this the app would vanish silently (release builds on Windows have no console) with
 //! nothing in the log. Here such a failure is written to the log and shown in a native message
-//! box that says what is missing and how to get it, and the app exits with status 1.
+//! box that says what is missing and how to get it (core's [`explain`]), and the app exits with
+//! status 1.
 //!
 //! Other panics are logged and then handled as before (Rust's default hook); they are bugs, not
 //! something the user can install.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// Title of the message box shown when the app cannot start.
-pub const CANNOT_START_TITLE: &str = "Tunnelbook cannot start";
-
-/// Where Microsoft's Evergreen WebView2 Runtime installer (the small bootstrapper) is offered.
-pub const WEBVIEW2_DOWNLOAD: &str = "https://go.microsoft.com/fwlink/p/?LinkId=2124703";
-
-/// What the user must do when tauri's startup failed with `message` (a panic message or an
-/// error's text), or `None` when `message` is not a startup failure the user can act on.
-pub fn explain(message: &str, log: &Path) -> Option<String> {
-    let lower = message.to_ascii_lowercase();
-    let log = log.display();
-    if lower.contains("webview runtime") || lower.contains("webview2") {
-        return Some(format!(
-            "Tunnelbook needs the Microsoft Edge WebView2 Runtime, which is not installed on \
-             this computer.\n\nInstall it from {WEBVIEW2_DOWNLOAD} (or run Tunnelbook's \
-             installer again, which installs it), then start Tunnelbook again.\n\n\
-             ({message}; details in {log})"
-        ));
-    }
-    if lower.contains("create window") || lower.contains("creating window") {
-        let what = if cfg!(windows) {
-            "Windows refused to create it"
-        } else {
-            "no graphical display is available (is DISPLAY or WAYLAND_DISPLAY set?)"
-        };
-        return Some(format!(
-            "Tunnelbook could not open its window: {what}.\n\nThe command-line tool \
-             `tunnelbook` works without a window.\n\n({message}; details in {log})"
-        ));
-    }
-    None
-}
+pub use tunnelbook_core::home::{ALREADY_RUNNING, Instance, claim_instance};
+pub use tunnelbook_core::startup::{CANNOT_START_TITLE, explain};
 
 /// Logs every panic; a startup failure [`explain`] recognises is also shown in a message box,
 /// then the process exits with status 1 (tauri's event loop may otherwise hang without a
@@ -75,47 +46,8 @@ pub fn cannot_start(text: &str) -> ! {
     std::process::exit(1)
 }
 
-/// Name of the file in Tunnelbook's home that the running app holds locked.
-pub const INSTANCE_LOCK: &str = "app.lock";
-
-/// What [`claim_instance`] found.
-#[derive(Debug)]
-pub enum Instance {
-    /// This is the only app on this home; keep the file open (and so locked) while running.
-    First(std::fs::File),
-    /// Another Tunnelbook app runs on this home.
-    Second,
-}
-
-/// Claims `home` for this app process: an exclusive lock on [`INSTANCE_LOCK`] there, released
-/// by the system when the process ends (a crash leaves nothing stale). The single-instance
-/// plugin brings the first app forward over D-Bus; without a session bus it cannot, and two
-/// apps on the same home would fight over its sessions, ports and tray. This is the check that
-/// still works then.
-///
-/// Errors: the lock file cannot be created or locked for another reason than another holder.
-pub fn claim_instance(home: &Path) -> std::io::Result<Instance> {
-    std::fs::create_dir_all(home)?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(home.join(INSTANCE_LOCK))?;
-    match file.try_lock() {
-        Ok(()) => Ok(Instance::First(file)),
-        Err(std::fs::TryLockError::WouldBlock) => Ok(Instance::Second),
-        Err(std::fs::TryLockError::Error(e)) => Err(e),
-    }
-}
-
 /// The held [`INSTANCE_LOCK`] of the running app (managed state: it lives as long as the app).
 pub struct InstanceLock(pub std::fs::File);
-
-/// What a second app says when [`claim_instance`] found the first one running and the
-/// single-instance plugin could not bring it forward (no D-Bus session bus).
-pub const ALREADY_RUNNING: &str = "Tunnelbook is already running on this computer. Use its \
-     window, or Show in its tray icon's menu. (This second start could not bring it forward: the \
-     desktop's message bus, D-Bus, is not available.)";
 
 /// A native, modal error box (Windows: `MessageBoxW`). Elsewhere stderr and the log are enough:
 /// a Linux desktop without a working display could not show a box either.
@@ -141,58 +73,3 @@ fn show_error(title: &str, text: &str) {
 
 #[cfg(not(windows))]
 fn show_error(_title: &str, _text: &str) {}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn missing_webview2_says_what_to_install_and_where() {
-        let log = Path::new("/home/a/.config/tunnelbook/logs/tunnelbook.log");
-        let text = explain(
-            "Failed to setup app: runtime error: Could not find the webview runtime, make sure it is installed",
-            log,
-        )
-        .unwrap();
-        assert!(text.contains("WebView2 Runtime"), "{text}");
-        assert!(text.contains(WEBVIEW2_DOWNLOAD), "{text}");
-        assert!(text.contains("tunnelbook.log"), "{text}");
-    }
-
-    /// Trial of #14, finding 7: without D-Bus a second start ran a second app on the same home.
-    #[test]
-    fn a_second_app_on_the_same_home_is_told_the_first_runs() {
-        let home = tempfile::tempdir().unwrap();
-        let first = claim_instance(home.path()).unwrap();
-        assert!(matches!(first, Instance::First(_)));
-        assert!(matches!(
-            claim_instance(home.path()).unwrap(),
-            Instance::Second
-        ));
-        // Another home is another app's.
-        let other = tempfile::tempdir().unwrap();
-        assert!(matches!(
-            claim_instance(other.path()).unwrap(),
-            Instance::First(_)
-        ));
-        // The first one ends (or crashes): the next start is the first again.
-        drop(first);
-        assert!(matches!(
-            claim_instance(home.path()).unwrap(),
-            Instance::First(_)
-        ));
-        assert!(ALREADY_RUNNING.contains("already running"));
-    }
-
-    #[test]
-    fn window_failure_is_explained_and_other_panics_are_not() {
-        let log = Path::new("tunnelbook.log");
-        let text = explain(
-            "Failed to setup app: runtime error: failed to create window",
-            log,
-        )
-        .unwrap();
-        assert!(text.contains("could not open its window"), "{text}");
-        assert_eq!(explain("index out of bounds", log), None);
-    }
-}

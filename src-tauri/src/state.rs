@@ -13,9 +13,9 @@ use std::{
 };
 
 use tunnelbook_core::{
-    host::HostSession,
-    jupyter::Host,
-    profile::{Profile, ProfileStore},
+    host::{HostSession, oldest_first, session_number},
+    jupyter::{Host, window::window_label},
+    profile::{Profile, ProfileStore, with_saved_launch_defaults},
     secret::{KeychainStore, SecretStore},
     ssh::Connection,
     tunnel::Tunnel,
@@ -111,23 +111,6 @@ impl SessionEntry {
     }
 }
 
-/// `profile` (as connected) with the launch defaults of the host of the same name in `saved`
-/// (environment, notebook folder, GPU, modules, pre-launch lines); `profile` as it is when
-/// `saved` has no such host (this computer, a host deleted meanwhile).
-pub fn with_saved_launch_defaults(profile: Profile, saved: &[Profile]) -> Profile {
-    match saved.iter().find(|p| p.name == profile.name) {
-        Some(now) => Profile {
-            environment: now.environment.clone(),
-            notebook_dir: now.notebook_dir.clone(),
-            gpu: now.gpu.clone(),
-            modules: now.modules.clone(),
-            pre_launch: now.pre_launch.clone(),
-            ..profile
-        },
-        None => profile,
-    }
-}
-
 /// A running notebook: the task that drives core's `Session` and the way to end it.
 pub struct NotebookHandle {
     /// Ends the notebook; `true` also stops the server on the host.
@@ -188,10 +171,7 @@ impl AppState {
 
     /// A fresh notebook window label; always `jupyter-<n>`, which no capability matches.
     pub fn new_notebook_label(&self) -> String {
-        format!(
-            "jupyter-{}",
-            self.next_notebook.fetch_add(1, Ordering::Relaxed) + 1
-        )
+        window_label(self.next_notebook.fetch_add(1, Ordering::Relaxed) + 1)
     }
 
     /// The sessions, locked.
@@ -207,17 +187,12 @@ impl AppState {
 
     /// Every session's summary, oldest first (ids are `s1`, `s2`, …).
     pub fn summaries(&self) -> Vec<SessionSummary> {
-        let mut list: Vec<SessionSummary> = self
-            .sessions()
-            .values()
-            .map(|e| e.summary.clone())
-            .collect();
-        list.sort_by_key(|s| {
-            s.id.trim_start_matches('s')
-                .parse::<u32>()
-                .unwrap_or(u32::MAX)
-        });
-        list
+        oldest_first(
+            self.sessions()
+                .values()
+                .map(|e| e.summary.clone())
+                .collect(),
+        )
     }
 
     /// The session whose connection to host `host_id` is open, being dialed or being
@@ -234,7 +209,7 @@ impl AppState {
                     && !e.host.is_ended()
             })
             .map(|e| e.summary.id.clone())
-            .max_by_key(|id| id.trim_start_matches('s').parse::<u32>().unwrap_or(0))
+            .max_by_key(|id| session_number(id).unwrap_or(0))
     }
 
     /// Changes the status of session `id`, if it still exists.
@@ -253,19 +228,7 @@ impl AppState {
 
     /// The open connection of session `id` now (it changes after a reconnect: ask each time).
     pub fn connection(&self, id: &str) -> Result<Connection, AppError> {
-        let host = self.host(id)?;
-        host.connection().ok_or_else(|| match host.ended() {
-            Some(problem) => problem.into(),
-            None if host.is_local() => AppError::new(
-                ErrorCode::Unsupported,
-                "this computer is used without SSH: there is no connection",
-            ),
-            None => AppError::new(
-                ErrorCode::Unreachable,
-                "the host is not connected right now; Tunnelbook is connecting to it — try again \
-                 in a moment",
-            ),
-        })
+        Ok(self.host(id)?.open_connection()?)
     }
 
     /// The running notebook of session `id`, to steer.
@@ -320,39 +283,5 @@ impl AppState {
         if let Some(task) = task {
             task.abort();
         }
-    }
-}
-
-#[cfg(test)]
-mod launch_defaults_tests {
-    use super::*;
-
-    /// Found by the e2e first hour (trial of #14, finding 19's shared venv outside the scanned
-    /// places): the environment kept by the first launch counts for the second launch on the
-    /// same connection, not the first environment with JupyterLab.
-    #[test]
-    fn a_launch_takes_the_environment_saved_after_connecting() {
-        let connected = Profile {
-            name: "gpu-box".into(),
-            host: "127.0.0.1".into(),
-            port: 2222,
-            ..Profile::default()
-        };
-        let saved = vec![Profile {
-            name: "gpu-box".into(),
-            host: "elsewhere".into(),
-            environment: Some("/srv/jlab".into()),
-            notebook_dir: Some("~/work".into()),
-            ..Profile::default()
-        }];
-        let now = with_saved_launch_defaults(connected.clone(), &saved);
-        assert_eq!(now.environment.as_deref(), Some("/srv/jlab"));
-        assert_eq!(now.notebook_dir.as_deref(), Some("~/work"));
-        // The connection's own fields stay as connected.
-        assert_eq!((now.host.as_str(), now.port), ("127.0.0.1", 2222));
-        assert_eq!(
-            with_saved_launch_defaults(connected.clone(), &[]),
-            connected
-        );
     }
 }

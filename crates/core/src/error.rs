@@ -291,6 +291,13 @@ impl From<JupyterError> for Problem {
     }
 }
 
+/// A URL a notebook window does not show: the caller gave a wrong one.
+impl From<crate::jupyter::window::UrlError> for Problem {
+    fn from(e: crate::jupyter::window::UrlError) -> Self {
+        Self::new(ErrorCode::Validation, e.to_string())
+    }
+}
+
 impl From<ProfileError> for Problem {
     fn from(e: ProfileError) -> Self {
         // Core's validator is the only one: its field errors go to the form as they are.

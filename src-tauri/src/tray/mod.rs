@@ -1,32 +1,26 @@
-//! The tray: the tauri menu made from its model ([`model`]), the handling of its actions, and the
-//! background tick that keeps it current (GPU summaries, notifications from [`notices`]).
+//! The tray: the tauri menu made from core's model ([`tunnelbook_core::tray`]), the handling of
+//! its actions, and the background tick that keeps it current (GPU summaries, notifications).
 //!
 //! On Linux the tray delivers only menu events (no clicks on the icon), so every action is a menu
 //! item.
 
-use std::{
-    collections::{HashMap, HashSet},
-    sync::Mutex,
-};
+use std::sync::{Mutex, MutexGuard};
 
-use serde::Serialize;
 use tauri::{
     AppHandle, Emitter, Listener, Manager, Runtime,
     menu::{IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu},
     tray::TrayIconBuilder,
 };
-use ts_rs::TS;
+pub use tunnelbook_core::tray::{Notice, TrayAction, TrayEntry, TrayMenu};
 use tunnelbook_core::{
-    gpu::{FreeRule, GpuSnapshot},
-    profile::Profile,
     settings::{Settings, SettingsStore},
+    tray::{
+        LinkState, SessionLook, TrayMemory, already_running_notice, hidden_to_tray_notice,
+        not_started_notice, reads_gpus, shown,
+    },
 };
 
-use crate::{
-    AppState, MAIN_WINDOW, commands,
-    error::AppError,
-    wire::{LOCAL_HOST_ID, ServerView, SessionStatus, SessionSummary},
-};
+use crate::{AppState, MAIN_WINDOW, commands, error::AppError, wire::SessionStatus};
 
 /// Id of the one tray icon.
 pub const TRAY_ID: &str = "main";
@@ -42,45 +36,22 @@ pub const TRAY_RUNNING_EVENT: &str = "tray-running";
 /// host (so the Files view follows that project). Payload: `{ projectId, sessionId }`.
 pub const TRAY_PROJECT_EVENT: &str = "tray-project";
 
-mod model;
-mod notices;
-pub mod shown;
-
-pub use self::{model::*, notices::*};
-
-/// What the tray remembers between ticks.
+/// What the tray remembers between ticks (core's [`TrayMemory`]).
 #[derive(Default)]
-pub struct TrayState {
-    inner: Mutex<TrayMemory>,
-}
-
-#[derive(Default)]
-struct TrayMemory {
-    sessions: Vec<SessionSummary>,
-    gpus: HashMap<String, GpuCount>,
-    busy: HashMap<String, HashSet<String>>,
-    notices: NoticeMemory,
-    menu: Option<TrayMenu>,
-}
+pub struct TrayState(Mutex<TrayMemory>);
 
 impl TrayState {
-    fn memory(&self) -> std::sync::MutexGuard<'_, TrayMemory> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn memory(&self) -> MutexGuard<'_, TrayMemory> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 /// The tray model for the app's state now (what `tray_menu` returns).
 pub fn current_model<R: Runtime>(app: &AppHandle<R>) -> TrayMenu {
     let state = app.state::<AppState>();
-    let tray = app.state::<TrayState>();
     let hosts = state.profiles.load().unwrap_or_default();
     let sessions = state.summaries();
-    let gpus = tray.memory().gpus.clone();
-    menu_model(&TrayInput {
-        hosts,
-        sessions,
-        gpus,
-    })
+    app.state::<TrayState>().memory().model(hosts, sessions)
 }
 
 fn settings_store<R: Runtime>(app: &AppHandle<R>) -> SettingsStore {
@@ -123,32 +94,12 @@ pub fn refresh<R: Runtime>(app: &AppHandle<R>) {
             })
             .collect()
     };
-    let notices = {
-        let tray = app.state::<TrayState>();
-        let mut memory = tray.memory();
-        let notices = session_notices(&looks, &mut memory.notices);
-        memory.sessions = sessions;
-        let live: HashSet<String> = memory
-            .sessions
-            .iter()
-            .filter(|s| is_live(s.status))
-            .map(|s| s.id.clone())
-            .collect();
-        memory.gpus.retain(|id, _| live.contains(id));
-        memory.busy.retain(|id, _| live.contains(id));
-        notices
-    };
+    let notices = app.state::<TrayState>().memory().look(&looks);
     for n in &notices {
         notify(app, n);
     }
     let model = current_model(app);
-    let changed = {
-        let tray = app.state::<TrayState>();
-        let mut memory = tray.memory();
-        let changed = memory.menu.as_ref() != Some(&model);
-        memory.menu = Some(model.clone());
-        changed
-    };
+    let changed = app.state::<TrayState>().memory().shows(&model);
     if changed && let Some(icon) = app.tray_by_id(TRAY_ID) {
         match build_menu(app, &model) {
             Ok(menu) => {
@@ -165,16 +116,7 @@ pub fn refresh<R: Runtime>(app: &AppHandle<R>) {
 /// refreshes the menu.
 pub async fn tick<R: Runtime>(app: &AppHandle<R>, settings: &Settings) {
     let state = app.state::<AppState>();
-    let live: Vec<SessionSummary> = state
-        .summaries()
-        .into_iter()
-        .filter(|s| {
-            matches!(
-                s.status,
-                SessionStatus::Connected | SessionStatus::Launching | SessionStatus::Ready
-            )
-        })
-        .collect();
+    let live = state.summaries().into_iter().filter(reads_gpus);
     for s in live {
         let Ok(host) = state.host(&s.id) else {
             continue;
@@ -182,21 +124,10 @@ pub async fn tick<R: Runtime>(app: &AppHandle<R>, settings: &Settings) {
         let Ok(snapshot) = host.gpus().await else {
             continue;
         };
-        let notices = {
-            let tray = app.state::<TrayState>();
-            let mut memory = tray.memory();
-            memory
-                .gpus
-                .insert(s.id.clone(), gpu_count(&snapshot, &settings.gpu_free));
-            let busy = busy_gpus(&snapshot, &settings.gpu_free);
-            let before = memory.busy.insert(s.id.clone(), busy);
-            match before {
-                Some(before) if settings.notify_gpu_free.contains(&s.host_id) => {
-                    freed_notices(&s.host_id, &before, &snapshot, &settings.gpu_free)
-                }
-                _ => Vec::new(),
-            }
-        };
+        let notices = app
+            .state::<TrayState>()
+            .memory()
+            .gpus_read(&s, &snapshot, settings);
         for n in &notices {
             notify(app, n);
         }
@@ -379,13 +310,7 @@ async fn launch_when_connected<R: Runtime>(app: AppHandle<R>, id: String, gpu: O
         commands::jupyter::launch_notebook(app.clone(), state, id.clone(), gpu, None).await
     {
         tracing::warn!(session = %id, error = %e, "the tray could not launch the notebook");
-        notify(
-            &app,
-            &Notice {
-                title: "Notebook not started".into(),
-                body: e.message,
-            },
-        );
+        notify(&app, &not_started_notice(&e.message));
     }
 }
 
@@ -419,7 +344,7 @@ pub fn setup<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         builder = builder.icon(icon.clone());
     }
     builder.build(app)?;
-    app.state::<TrayState>().memory().menu = Some(model);
+    app.state::<TrayState>().memory().shows(&model);
 
     // Session progress changes the menu right away. On a task of its own: a listener runs on the
     // emitting thread, which may hold the sessions lock.
@@ -467,368 +392,10 @@ fn hide_to_tray<R: Runtime>(app: &AppHandle<R>) {
     let store = settings_store(app);
     let mut settings = store.load_or_default();
     if !settings.tray_notice_shown {
-        notify(
-            app,
-            &Notice {
-                title: "Tunnelbook is still running".into(),
-                body: "It keeps your sessions and tunnels open in the tray. Choose Quit there to \
-                       stop."
-                    .into(),
-            },
-        );
+        notify(app, &hidden_to_tray_notice());
         settings.tray_notice_shown = true;
         if let Err(e) = store.save(&settings) {
             tracing::warn!(error = %e, "cannot remember that the tray notice was shown");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn session(id: &str, host: &str, status: SessionStatus, url: Option<&str>) -> SessionSummary {
-        SessionSummary {
-            id: id.into(),
-            host_id: host.into(),
-            status,
-            url: url.map(Into::into),
-            gpu: None,
-            env: None,
-            server_id: None,
-            window: None,
-        }
-    }
-
-    fn labels(entries: &[TrayEntry]) -> Vec<String> {
-        entries
-            .iter()
-            .map(|e| match e {
-                TrayEntry::Action { label, .. }
-                | TrayEntry::Info { label }
-                | TrayEntry::Submenu { label, .. } => label.clone(),
-                TrayEntry::Separator => "---".into(),
-            })
-            .collect()
-    }
-
-    fn submenu<'a>(menu: &'a TrayMenu, label: &str) -> &'a [TrayEntry] {
-        menu.items
-            .iter()
-            .find_map(|e| match e {
-                TrayEntry::Submenu { label: l, items } if l == label => Some(items.as_slice()),
-                _ => None,
-            })
-            .unwrap_or_else(|| panic!("no submenu {label} in {menu:#?}"))
-    }
-
-    fn server(id: &str, gpu: Option<&str>, managed: bool) -> ServerView {
-        ServerView {
-            session_id: "s1".into(),
-            id: id.into(),
-            pid: 4242,
-            endpoint: "127.0.0.1:8888".into(),
-            env: None,
-            gpu: gpu.map(Into::into),
-            started: None,
-            managed,
-            url: None,
-        }
-    }
-
-    #[test]
-    fn one_click_launch_says_a_notebook_runs_instead_of_starting_another() {
-        // Only servers started by hand: nothing to reopen, the tray launches.
-        assert_eq!(
-            already_running_notice("gpu-box", &[server("pid-7", None, false)]),
-            None
-        );
-        assert_eq!(already_running_notice("gpu-box", &[]), None);
-        let notice = already_running_notice("gpu-box", &[server("tb-1", Some("3"), true)]).unwrap();
-        assert_eq!(notice.title, "Notebook already running on gpu-box");
-        assert!(notice.body.contains("runs on GPU 3"), "{notice:?}");
-        assert!(notice.body.contains("none was started"), "{notice:?}");
-        assert!(notice.body.contains("Reopen"), "{notice:?}");
-        let two = already_running_notice(
-            "local",
-            &[
-                server("tb-1", Some("GPU-5d0c"), true),
-                server("tb-2", None, true),
-            ],
-        )
-        .unwrap();
-        assert_eq!(two.title, "Notebook already running on This computer");
-        assert!(!two.body.contains("GPU-5d0c"), "a UUID in words: {two:?}");
-        assert!(two.body.contains("2 Tunnelbook notebooks"), "{two:?}");
-    }
-
-    #[test]
-    fn idle_hosts_offer_connect_with_their_defaults() {
-        let menu = menu_model(&TrayInput {
-            hosts: vec![Profile {
-                name: "gpu-box".into(),
-                host: "10.0.0.5".into(),
-                user: Some("ana".into()),
-                gpu: Some("1".into()),
-                ..Profile::default()
-            }],
-            ..TrayInput::default()
-        });
-        assert_eq!(
-            labels(&menu.items),
-            ["This computer", "gpu-box", "---", "Show Tunnelbook", "Quit"]
-        );
-        let host = submenu(&menu, "gpu-box");
-        assert_eq!(
-            host[0],
-            TrayEntry::Action {
-                id: "connect:gpu-box".into(),
-                label: "Connect and open notebook".into()
-            }
-        );
-        assert_eq!(labels(host)[1], "ana@10.0.0.5:22 · GPU 1");
-    }
-
-    #[test]
-    fn running_sessions_notebooks_and_free_gpus_are_listed() {
-        let gpu_box = Profile {
-            name: "gpu-box".into(),
-            host: "h".into(),
-            ..Profile::default()
-        };
-        let menu = menu_model(&TrayInput {
-            hosts: vec![gpu_box],
-            sessions: vec![
-                session(
-                    "s1",
-                    "gpu-box",
-                    SessionStatus::Ready,
-                    Some("http://127.0.0.1:9/"),
-                ),
-                session("s2", "local", SessionStatus::Connected, None),
-                session("s3", "gpu-box", SessionStatus::Closed, None),
-            ],
-            gpus: HashMap::from([
-                ("s1".to_string(), GpuCount { free: 2, total: 4 }),
-                ("s2".to_string(), GpuCount { free: 0, total: 0 }),
-            ]),
-        });
-        assert_eq!(
-            labels(&menu.items),
-            [
-                "This computer",
-                "gpu-box",
-                "---",
-                "gpu-box: 2 of 4 GPUs free",
-                "This computer: no GPU",
-                "---",
-                "Show Tunnelbook",
-                "Quit"
-            ]
-        );
-        let host = submenu(&menu, "gpu-box");
-        // One connection per host: no "New session" beside it. The running notebook is listed
-        // once, here (trial of #14, finding 18: it was repeated under "Running notebooks").
-        assert_eq!(labels(host), ["Notebook ready"]);
-        fn opens_in(items: &[TrayEntry]) -> usize {
-            items
-                .iter()
-                .map(|e| match e {
-                    TrayEntry::Action { id, .. } if id == "open:s1" => 1,
-                    TrayEntry::Submenu { items, .. } => opens_in(items),
-                    _ => 0,
-                })
-                .sum()
-        }
-        assert_eq!(opens_in(&menu.items), 1, "{menu:?}");
-        let TrayEntry::Submenu { items, .. } = &host[0] else {
-            panic!("{host:?}")
-        };
-        let ids: Vec<_> = items
-            .iter()
-            .filter_map(|e| match e {
-                TrayEntry::Action { id, .. } => Some(id.as_str()),
-                _ => None,
-            })
-            .collect();
-        // A host's session also takes a local notebook ("Open notebook on GPU…").
-        assert_eq!(ids, ["open:s1", "browser:s1", "notebook:s1", "stop:s1"]);
-        // A session without a notebook can only be stopped.
-        let local = submenu(&menu, "This computer");
-        assert_eq!(labels(local)[0], "Connected");
-
-        // The GPU is named once: "GPU 3", not "GPU GPU 3".
-        let mut on_gpu = session("s4", "gpu-box", SessionStatus::Ready, Some("http://x/"));
-        on_gpu.gpu = Some("GPU 3".into());
-        assert_eq!(session_label(&on_gpu), "Notebook ready, GPU 3");
-        // Labels say what a session is, not its internal id; equal ones are numbered.
-        assert_eq!(
-            numbered(vec!["Connected".into(), "Connected".into(), "Ready".into()]),
-            ["Connected", "Connected (2)", "Ready"]
-        );
-    }
-
-    #[test]
-    fn action_ids_round_trip() {
-        for a in [
-            TrayAction::Connect("gpu:box".into()),
-            TrayAction::Open("s1".into()),
-            TrayAction::Browser("s1".into()),
-            TrayAction::Stop("s1".into()),
-            TrayAction::OpenLocalNotebook("s1".into()),
-            TrayAction::Show,
-            TrayAction::Quit,
-        ] {
-            assert_eq!(TrayAction::parse(&a.id()), Some(a));
-        }
-        assert_eq!(TrayAction::parse("info:1:x"), None);
-        assert_eq!(TrayAction::parse("bogus"), None);
-    }
-
-    fn snapshot(busy: &[u32]) -> GpuSnapshot {
-        let gpu = |i: u32| tunnelbook_core::gpu::Gpu {
-            index: i,
-            uuid: format!("GPU-{i}"),
-            memory_total_mib: Some(80_000),
-            memory_used_mib: Some(if busy.contains(&i) { 40_000 } else { 0 }),
-            memory_free_mib: Some(if busy.contains(&i) { 40_000 } else { 80_000 }),
-            utilization_gpu: Some(if busy.contains(&i) { 99 } else { 0 }),
-            ..Default::default()
-        };
-        GpuSnapshot {
-            host: "gpu-box".into(),
-            gpus: (0..4).map(gpu).collect(),
-            processes: busy
-                .iter()
-                .map(|i| tunnelbook_core::gpu::GpuProcess {
-                    gpu_uuid: format!("GPU-{i}"),
-                    pid: 100 + i,
-                    user: Some("bob".into()),
-                    ..Default::default()
-                })
-                .collect(),
-            no_gpu_reason: None,
-            current_user: Some("ana".into()),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn counts_and_freed_gpus_from_snapshots() {
-        let before = snapshot(&[0, 1]);
-        let rule = FreeRule::default();
-        assert_eq!(gpu_count(&before, &rule), GpuCount { free: 2, total: 4 });
-        let busy = busy_gpus(&before, &rule);
-        assert_eq!(busy.len(), 2);
-        // GPU 1 finished; GPU 0 still busy.
-        let notices = freed_notices("gpu-box", &busy, &snapshot(&[0]), &rule);
-        assert_eq!(notices.len(), 1, "{notices:?}");
-        assert_eq!(notices[0].title, "GPU free");
-        assert!(notices[0].body.contains("GPU 1") && notices[0].body.contains("gpu-box"));
-        assert!(freed_notices("gpu-box", &busy, &before, &rule).is_empty());
-    }
-
-    /// One look at session `s1` on gpu-box.
-    fn look(status: SessionStatus, link: LinkState) -> Vec<SessionLook> {
-        vec![SessionLook {
-            summary: session("s1", "gpu-box", status, None),
-            link,
-        }]
-    }
-
-    fn titles(n: Vec<Notice>) -> Vec<String> {
-        n.into_iter().map(|n| n.title).collect()
-    }
-
-    #[test]
-    fn notices_for_ready_and_dropped_sessions() {
-        use LinkState::*;
-        use SessionStatus::*;
-        let mut m = NoticeMemory::default();
-        // "Trust and connect": the status is connected a moment before core has the
-        // connection up (the trial's notice 23 ms after the click). Nothing dropped.
-        assert!(session_notices(&look(Starting, Connecting), &mut m).is_empty());
-        assert!(session_notices(&look(Connected, Connecting), &mut m).is_empty());
-        assert!(session_notices(&look(Connected, Up), &mut m).is_empty());
-        assert!(session_notices(&look(Launching, Up), &mut m).is_empty());
-        let ready = session_notices(&look(Ready, Up), &mut m);
-        assert_eq!(titles(ready.clone()), ["Notebook ready"]);
-        assert!(ready[0].body.contains("gpu-box"));
-
-        // A 15 s outage: the host's connection goes down and the notebook's tunnel reconnects,
-        // in any order, across several looks: one notice.
-        let mut seen = Vec::new();
-        seen.extend(session_notices(&look(Ready, Down), &mut m));
-        seen.extend(session_notices(&look(Disconnected, Down), &mut m));
-        seen.extend(session_notices(&look(Disconnected, Up), &mut m));
-        assert_eq!(titles(seen.clone()), ["Connection dropped"]);
-        assert!(seen[0].body.contains("gpu-box") && !seen[0].body.contains("s1"));
-        // Back: said once, as a reconnect, not as a new notebook.
-        assert_eq!(
-            titles(session_notices(&look(Ready, Up), &mut m)),
-            ["Reconnected"]
-        );
-        assert!(session_notices(&look(Ready, Up), &mut m).is_empty());
-        // A second outage is told again.
-        assert_eq!(
-            titles(session_notices(&look(Ready, Down), &mut m)),
-            ["Connection dropped"]
-        );
-        assert_eq!(
-            titles(session_notices(&look(Ready, Up), &mut m)),
-            ["Reconnected"]
-        );
-
-        // The Jupyter server killed on a fine connection: "server gone", not a drop.
-        let gone = session_notices(&look(Failed, Up), &mut m);
-        assert_eq!(
-            titles(gone.clone()),
-            ["Notebook server stopped"],
-            "{gone:?}"
-        );
-        assert!(gone[0].body.contains("Restart"));
-        // Restarted.
-        assert!(session_notices(&look(Launching, Up), &mut m).is_empty());
-        assert_eq!(
-            titles(session_notices(&look(Ready, Up), &mut m)),
-            ["Notebook ready"]
-        );
-        // Closed by the user: nothing.
-        assert!(session_notices(&look(Closed, Ended), &mut m).is_empty());
-    }
-
-    #[test]
-    fn connect_after_a_restart_and_failed_connects_drop_nothing() {
-        use LinkState::*;
-        use SessionStatus::*;
-        // Connect after the app restarted: a fresh session, connected before its link is up.
-        let mut m = NoticeMemory::default();
-        assert!(session_notices(&look(Connected, Connecting), &mut m).is_empty());
-        assert!(session_notices(&look(Connected, Up), &mut m).is_empty());
-        // A first connect that fails never had a connection: the Connect screen says it.
-        let mut m = NoticeMemory::default();
-        assert!(session_notices(&look(Starting, Connecting), &mut m).is_empty());
-        assert!(session_notices(&look(Failed, Ended), &mut m).is_empty());
-        // A launch failing on a fine connection is the Connect screen's, not a notification.
-        let mut m = NoticeMemory::default();
-        assert!(session_notices(&look(Connected, Up), &mut m).is_empty());
-        assert!(session_notices(&look(Launching, Up), &mut m).is_empty());
-        assert!(session_notices(&look(Failed, Up), &mut m).is_empty());
-        // A connection that was up and is lost for good (reconnect gave up): told once.
-        let mut m = NoticeMemory::default();
-        assert!(session_notices(&look(Connected, Up), &mut m).is_empty());
-        assert_eq!(
-            titles(session_notices(&look(Failed, Ended), &mut m)),
-            ["Connection dropped"]
-        );
-        assert!(session_notices(&look(Failed, Ended), &mut m).is_empty());
-        // This computer's sessions have no SSH link to drop.
-        let local = [SessionLook {
-            summary: session("s2", "local", Ready, None),
-            link: Up,
-        }];
-        let mut m = NoticeMemory::default();
-        session_notices(&local, &mut m);
-        assert!(session_notices(&local, &mut m).is_empty());
     }
 }

@@ -14,6 +14,7 @@ mod fields;
 mod local;
 mod query;
 mod rank;
+mod report;
 mod text;
 mod watch;
 
@@ -25,6 +26,7 @@ pub use self::{
         GpuQuery, QUERY_TIMEOUT, REMOTE_SCRIPT, REPORT_CAP_BYTES, SECTION_CAP_BYTES, parse_report,
     },
     rank::{FreeRule, GpuChoice, GpuSelector},
+    report::GpuReport,
     text::display_safe,
     watch::{DEFAULT_INTERVAL, GpuSource, watch},
 };

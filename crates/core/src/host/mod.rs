@@ -35,12 +35,14 @@ use crate::{
 
 mod actor;
 mod forwards;
+mod summary;
 
 use self::actor::Actor;
 pub use self::actor::gpu_summary;
 #[cfg(test)]
 use self::actor::{failed_step, reconnecting};
 pub use self::forwards::{ForwardCounters, ForwardView, Forwards, TunnelsView};
+pub use self::summary::{SessionStatus, SessionSummary, oldest_first, session_number};
 
 /// The steps a host session and a notebook launch on it report, in the order the UI lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

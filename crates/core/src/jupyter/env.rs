@@ -11,6 +11,7 @@ pub const DEFAULT_VENV: &str = "~/.tunnelbook/venv";
 
 /// What kind of environment a Python is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum EnvKind {
     /// A conda / mamba environment.

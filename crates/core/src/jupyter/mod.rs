@@ -20,6 +20,8 @@ pub(crate) use self::launch::NEWS_ANSWERED_SH;
 mod listing;
 mod ports;
 mod servers;
+mod view;
+pub mod window;
 pub mod words;
 
 use serde::{Deserialize, Serialize};
@@ -40,6 +42,7 @@ pub use self::{
     listing::{find, list, list_all},
     ports::PortBook,
     servers::{Look, is_running, stop, stop_by_id, wait_gone, wait_ready},
+    view::{EnvironmentView, InstallEvent, ServerView},
 };
 use crate::{
     ssh::SshError,

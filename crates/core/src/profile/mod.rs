@@ -7,6 +7,7 @@
 //! how to connect (see [`crate::ssh`]) and secrets (see [`crate::secret`]): a profile never holds
 //! a password, only names the keychain entries that belong to it ([`Profile::secret_keys`]).
 
+mod entry;
 mod forward;
 mod import;
 mod jump;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(windows)]
 pub use self::putty::read_putty_sessions;
 pub use self::{
+    entry::{HostEntry, HostKind, host_label, with_saved_launch_defaults},
     forward::{ForwardRule, ForwardSpec},
     import::{
         ImportCandidate, ImportPreview, ImportSkip, ImportSource, import_profiles, preview,

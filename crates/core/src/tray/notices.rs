@@ -1,7 +1,15 @@
 //! What the tray tells the user as notifications: sessions that changed state or dropped, GPUs
 //! that became free; and the GPU counts its menu shows. Pure functions over snapshots.
 
-use super::*;
+use std::collections::HashSet;
+
+use super::GpuCount;
+use crate::{
+    gpu::{FreeRule, GpuSnapshot},
+    host::{HostSession, SessionStatus, SessionSummary},
+    jupyter::ServerView,
+    profile::host_label,
+};
 
 /// Free and total GPUs of a snapshot (MIG instances count as what a notebook can be pinned to),
 /// free as `rule` (the settings) says.
@@ -16,7 +24,9 @@ pub fn gpu_count(snapshot: &GpuSnapshot, rule: &FreeRule) -> GpuCount {
 /// A desktop notification to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
+    /// The notification's title ("GPU free").
     pub title: String,
+    /// One or two sentences: what happened and, where there is one, what to do.
     pub body: String,
 }
 
@@ -44,6 +54,24 @@ pub fn already_running_notice(host_id: &str, servers: &[ServerView]) -> Option<N
     })
 }
 
+/// What the tray says when its "Connect and open notebook" could not launch the notebook
+/// (`why`: the error's message, which says what to do).
+pub fn not_started_notice(why: &str) -> Notice {
+    Notice {
+        title: "Notebook not started".into(),
+        body: why.to_string(),
+    }
+}
+
+/// What the app says (once) when closing its main window left it running in the tray.
+pub fn hidden_to_tray_notice() -> Notice {
+    Notice {
+        title: "Tunnelbook is still running".into(),
+        body: "It keeps your sessions and tunnels open in the tray. Choose Quit there to stop."
+            .into(),
+    }
+}
+
 /// How a session's SSH connection stands (core's host session), for notifications.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkState {
@@ -60,7 +88,7 @@ pub enum LinkState {
 
 impl LinkState {
     /// The state of host session `host` now.
-    pub fn of(host: &tunnelbook_core::host::HostSession) -> Self {
+    pub fn of(host: &HostSession) -> Self {
         if host.is_ended() {
             LinkState::Ended
         } else if host.is_reconnecting() {
@@ -76,7 +104,9 @@ impl LinkState {
 /// One session at one look: what the sessions list shows, and its connection.
 #[derive(Debug, Clone)]
 pub struct SessionLook {
+    /// The session as the sessions list shows it.
     pub summary: SessionSummary,
+    /// How its connection stands.
     pub link: LinkState,
 }
 
@@ -166,7 +196,7 @@ pub fn session_notices(now: &[SessionLook], memory: &mut NoticeMemory) -> Vec<No
     out
 }
 
-pub(super) fn drop_notice(s: &SessionSummary) -> Notice {
+fn drop_notice(s: &SessionSummary) -> Notice {
     Notice {
         title: "Connection dropped".into(),
         body: format!(

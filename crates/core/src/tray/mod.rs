@@ -1,10 +1,37 @@
-//! The tray menu as a plain model built from the app's state by a pure function ([`menu_model`],
-//! unit-tested and readable through the `tray_menu` command), and the actions its items stand for.
+//! The tray: its menu as a plain model built from the saved hosts, the sessions and their GPU
+//! counts by a pure function ([`menu_model`], readable through the app's `tray_menu` command),
+//! the actions its items stand for ([`TrayAction`]), what it tells the user as notifications
+//! ([`notices`]), and what it remembers between looks ([`TrayMemory`]).
+//!
+//! What it leaves out: building the desktop's menu from the model, carrying out the actions and
+//! showing notifications — the app does those with tauri.
 
-use super::*;
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+use crate::{
+    host::{SessionStatus, SessionSummary},
+    profile::{LOCAL_NAME, Profile, host_label},
+};
+
+mod memory;
+mod notices;
+pub mod shown;
+#[cfg(test)]
+mod tests;
+
+pub use self::{
+    memory::TrayMemory,
+    notices::{
+        LinkState, Notice, NoticeMemory, SessionLook, already_running_notice, busy_gpus,
+        freed_notices, gpu_count, hidden_to_tray_notice, not_started_notice, session_notices,
+    },
+};
 
 /// One entry of the tray menu.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum TrayEntry {
     /// A clickable item; `id` parses as a [`TrayAction`].
@@ -21,7 +48,8 @@ pub enum TrayEntry {
 }
 
 /// The whole tray menu, as `tray_menu` returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct TrayMenu {
     pub items: Vec<TrayEntry>,
@@ -30,7 +58,9 @@ pub struct TrayMenu {
 /// Free and total GPUs of a connected host at the last refresh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GpuCount {
+    /// GPUs (and MIG instances) free by the user's rule.
     pub free: usize,
+    /// GPUs (and MIG instances) a notebook can be pinned to.
     pub total: usize,
 }
 
@@ -99,26 +129,7 @@ impl TrayAction {
     }
 }
 
-pub(super) fn is_live(status: SessionStatus) -> bool {
-    matches!(
-        status,
-        SessionStatus::Starting
-            | SessionStatus::Connected
-            | SessionStatus::Launching
-            | SessionStatus::Ready
-            | SessionStatus::Disconnected
-    )
-}
-
-pub(super) fn host_label(id: &str) -> String {
-    if id == LOCAL_HOST_ID {
-        "This computer".into()
-    } else {
-        id.to_string()
-    }
-}
-
-pub(super) fn status_word(status: SessionStatus) -> &'static str {
+fn status_word(status: SessionStatus) -> &'static str {
     match status {
         SessionStatus::Starting => "starting",
         SessionStatus::Connected => "connected",
@@ -130,27 +141,27 @@ pub(super) fn status_word(status: SessionStatus) -> &'static str {
     }
 }
 
-pub(super) fn action(a: TrayAction, label: impl Into<String>) -> TrayEntry {
+fn action(a: TrayAction, label: impl Into<String>) -> TrayEntry {
     TrayEntry::Action {
         id: a.id(),
         label: label.into(),
     }
 }
 
-pub(super) fn info(label: impl Into<String>) -> TrayEntry {
+fn info(label: impl Into<String>) -> TrayEntry {
     TrayEntry::Info {
         label: label.into(),
     }
 }
 
-pub(super) fn session_items(s: &SessionSummary) -> Vec<TrayEntry> {
+fn session_items(s: &SessionSummary) -> Vec<TrayEntry> {
     let mut items = Vec::new();
     if s.url.is_some() {
         items.push(action(TrayAction::Open(s.id.clone()), "Open notebook"));
         items.push(action(TrayAction::Browser(s.id.clone()), "Open in browser"));
     }
     // A local notebook goes up over the session's connection: a host with one open.
-    if s.host_id != LOCAL_HOST_ID
+    if s.host_id != LOCAL_NAME
         && matches!(s.status, SessionStatus::Connected | SessionStatus::Ready)
     {
         items.push(action(
@@ -163,7 +174,7 @@ pub(super) fn session_items(s: &SessionSummary) -> Vec<TrayEntry> {
 }
 
 /// What a session is, in the user's words ("Notebook ready, GPU 3"), never its internal id.
-pub(super) fn session_label(s: &SessionSummary) -> String {
+pub fn session_label(s: &SessionSummary) -> String {
     let gpu = s
         .gpu
         .as_ref()
@@ -180,7 +191,7 @@ pub(super) fn session_label(s: &SessionSummary) -> String {
 }
 
 /// `labels` made unique for a menu: the second "Connected" becomes "Connected (2)".
-pub(super) fn numbered(labels: Vec<String>) -> Vec<String> {
+pub fn numbered(labels: Vec<String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(labels.len());
     for label in labels {
         let seen = out
@@ -202,7 +213,7 @@ pub(super) fn numbered(labels: Vec<String>) -> Vec<String> {
 pub fn menu_model(input: &TrayInput) -> TrayMenu {
     let mut items = Vec::new();
     let local = Profile {
-        name: LOCAL_HOST_ID.into(),
+        name: LOCAL_NAME.into(),
         ..Profile::default()
     };
     for host in std::iter::once(&local).chain(input.hosts.iter()) {
@@ -210,7 +221,7 @@ pub fn menu_model(input: &TrayInput) -> TrayMenu {
         let live: Vec<&SessionSummary> = input
             .sessions
             .iter()
-            .filter(|s| s.host_id == host.name && is_live(s.status))
+            .filter(|s| s.host_id == host.name && s.status.is_live())
             .collect();
         let mut sub = Vec::new();
         if live.is_empty() {
@@ -218,7 +229,7 @@ pub fn menu_model(input: &TrayInput) -> TrayMenu {
                 TrayAction::Connect(host.name.clone()),
                 "Connect and open notebook",
             ));
-            if host.name != LOCAL_HOST_ID {
+            if host.name != LOCAL_NAME {
                 let gpu = host.gpu.as_deref().unwrap_or("auto");
                 let user = host
                     .user
@@ -260,7 +271,7 @@ pub fn menu_model(input: &TrayInput) -> TrayMenu {
     // One line per connected host, in session order, each host once.
     let mut seen = HashSet::new();
     let mut gpu_lines = Vec::new();
-    for s in input.sessions.iter().filter(|s| is_live(s.status)) {
+    for s in input.sessions.iter().filter(|s| s.status.is_live()) {
         if let Some(count) = input.gpus.get(&s.id)
             && seen.insert(s.host_id.clone())
         {
@@ -285,4 +296,13 @@ pub fn menu_model(input: &TrayInput) -> TrayMenu {
     items.push(action(TrayAction::Show, "Show Tunnelbook"));
     items.push(action(TrayAction::Quit, "Quit"));
     TrayMenu { items }
+}
+
+/// Whether the tray follows session `s`'s GPUs (its connection is open: connected, launching or
+/// ready).
+pub fn reads_gpus(s: &SessionSummary) -> bool {
+    matches!(
+        s.status,
+        SessionStatus::Connected | SessionStatus::Launching | SessionStatus::Ready
+    )
 }
