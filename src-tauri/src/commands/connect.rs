@@ -62,6 +62,7 @@ pub async fn start_session<R: Runtime>(
             .gpu_free,
         // A SLURM login node is detected on connect and saved with the host (issue 20).
         profiles: Some(state.profiles.clone()),
+        probe: true,
     };
     let (host, events) = HostSession::start(spec);
     // Register before spawning so the task always finds its entry.
