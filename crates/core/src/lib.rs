@@ -19,6 +19,7 @@ pub mod sftp;
 pub mod slurm;
 pub mod ssh;
 pub mod sync;
+pub mod terminal;
 pub mod timeline;
 pub mod tunnel;
 pub mod wake;

@@ -104,7 +104,7 @@ pub async fn answer_prompt(
     id: u32,
     answer: PromptAnswer,
 ) -> Result<(), AppError> {
-    state.prompts.answer(id, answer)
+    Ok(state.prompts.answer(id, answer)?)
 }
 
 /// Runs `command` on session `session_id`'s host through its login shell.

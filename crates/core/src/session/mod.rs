@@ -7,7 +7,8 @@
 //! kept unless the spec says otherwise), and surviving the network once ready. A lost connection
 //! (found by the profile's SSH keepalives, or by [`Session::reconnect_now`]) is reported as
 //! [`SessionEvent::Reconnecting`] and tried again with backoff ([`ReconnectPolicy`]: 1, 2, 4 … up
-//! to 30 s, for as long as the session lives), asking for a secret only when none is remembered
+//! to 30 s, for as long as the session lives) by the host session the session runs on
+//! ([`crate::host`], the one reconnect loop), asking for a secret only when none is remembered
 //! (the [`ConnectContext`]'s prompter and keychain do that). The local listeners stay bound
 //! meanwhile ([`Link`]), so the notebook and the saved forwards come back on the same ports and an
 //! open JupyterLab page reconnects its kernels by itself; remote (`-R`) forwards are asked for
