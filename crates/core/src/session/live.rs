@@ -73,6 +73,10 @@ impl Live<'_> {
     pub(super) async fn hold(&mut self) -> (bool, Option<oneshot::Sender<()>>) {
         let host = self.built.host_session.clone();
         let mut status = host.as_ref().map(HostSession::status);
+        // A change while the steps finished is read at once (the same connection reads as none).
+        if let Some(rx) = status.as_mut() {
+            rx.mark_changed();
+        }
         // While lost: since when, and the attempt last reported.
         let mut outage: Option<(Instant, u32)> = None;
         let mut ended = false;
