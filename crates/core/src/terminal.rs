@@ -60,7 +60,7 @@ pub enum TerminalUpdate {
         /// The bytes, base64.
         data: String,
     },
-    /// Output the front end could not keep up with was dropped.
+    /// Output the app could not keep up with was dropped.
     Dropped {
         /// How many bytes.
         bytes: u32,

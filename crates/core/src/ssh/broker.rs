@@ -24,12 +24,12 @@ use crate::{
     secret::Sensitive,
 };
 
-/// A question for the human, as the front end receives it.
+/// A question for the human, as the UI receives it.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PromptEvent {
-    /// Pass back to [`PromptBroker::answer`].
+    /// Pass back to `answer_prompt`.
     pub id: u32,
     /// The question.
     pub question: PromptQuestion,
@@ -48,7 +48,7 @@ pub enum PromptQuestion {
     KeyboardInteractive(KbdRound),
 }
 
-/// The human's answer, as the front end sends it. `Debug` redacts the secrets.
+/// The human's answer, as the UI sends it. `Debug` redacts the secrets.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
