@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use tauri::{AppHandle, Emitter, Runtime};
-pub use tunnelbook_core::ssh::broker::{
+pub use tunnelbook_core::prompt::{
     BrokerPrompter, PromptAnswer, PromptBroker, PromptEvent, PromptQuestion,
 };
 

@@ -12,6 +12,7 @@ pub mod host;
 pub mod jupyter;
 pub mod memory;
 pub mod profile;
+pub mod prompt;
 pub mod secret;
 pub mod session;
 pub mod settings;

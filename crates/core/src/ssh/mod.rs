@@ -7,7 +7,6 @@
 //! policy ([`crate::host`]), and where profiles come from ([`crate::profile`]).
 
 mod auth;
-pub mod broker;
 mod error;
 mod exec;
 mod forwarding;

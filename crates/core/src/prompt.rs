@@ -18,10 +18,10 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use super::{HostKeyQuestion, KbdRound, Prompter, SecretAnswer, SecretQuestion};
 use crate::{
     error::{ErrorCode, Problem},
     secret::Sensitive,
+    ssh::{HostKeyQuestion, KbdRound, Prompter, SecretAnswer, SecretQuestion},
 };
 
 /// A question for the human, as the UI receives it.
