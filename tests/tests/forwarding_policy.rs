@@ -97,6 +97,7 @@ async fn policy_known_within_2s_of_connecting_and_named_by_forward_first() {
         reconnect: ReconnectPolicy::default(),
         free_rule: FreeRule::default(),
         profiles: None,
+        probe: true,
     });
     tokio::spawn(async move { while events.recv().await.is_some() {} });
     let conn = host.next_connection(None).await.unwrap();

@@ -53,6 +53,7 @@ fn start(client: &Client, profile: Profile) -> HostSession {
         reconnect: ReconnectPolicy::default(),
         free_rule: FreeRule::default(),
         profiles: Some(ProfileStore::in_home(&client.home())),
+        probe: true,
     });
     tokio::spawn(async move { while events.recv().await.is_some() {} });
     host

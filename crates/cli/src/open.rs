@@ -177,6 +177,7 @@ pub async fn run(global: &Global, args: OpenArgs) -> ExitCode {
         reconnect: ReconnectPolicy::default(),
         free_rule: connect::free_rule(global),
         profiles: Some(tunnelbook_core::profile::ProfileStore::in_home(&home)),
+        probe: true,
     });
     // The launch reports the steps that matter here; the host's own events are not printed.
     tokio::spawn(async move { while host_events.recv().await.is_some() {} });

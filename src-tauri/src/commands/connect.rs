@@ -62,6 +62,7 @@ pub async fn start_session<R: Runtime>(
             .gpu_free,
         // A SLURM login node is detected on connect and saved with the host (issue 20).
         profiles: Some(state.profiles.clone()),
+        probe: true,
     };
     let (host, events) = HostSession::start(spec);
     // Register before spawning so the task always finds its entry.
@@ -103,7 +104,7 @@ pub async fn answer_prompt(
     id: u32,
     answer: PromptAnswer,
 ) -> Result<(), AppError> {
-    state.prompts.answer(id, answer)
+    Ok(state.prompts.answer(id, answer)?)
 }
 
 /// Runs `command` on session `session_id`'s host through its login shell.

@@ -1,19 +1,9 @@
-//! Terminal tabs: interactive login shells over a connected host's open connection (no second
-//! login), their output as `terminal` events, keystrokes and resizes back.
+//! Terminal tabs: core's [`Terminals`] (login shells over a connected host's open connection, no
+//! second login); their output goes out as `terminal` events, keystrokes and resizes come back.
 
-use std::{
-    collections::HashMap,
-    sync::{
-        Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
-};
-
-use base64::Engine;
-use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager, Runtime, State};
-use ts_rs::TS;
-use tunnelbook_core::ssh::{PtySpec, ShellEvent, ShellInput, ShellSpec};
+use tunnelbook_core::terminal::Terminals;
+pub use tunnelbook_core::terminal::{TerminalEvent, TerminalOpened, TerminalUpdate};
 
 use crate::{
     error::{AppError, ErrorCode},
@@ -23,85 +13,11 @@ use crate::{
 /// Name of the event that carries a [`TerminalEvent`].
 pub const TERMINAL_EVENT: &str = "terminal";
 
-/// A terminal that opened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-pub struct TerminalOpened {
-    /// Its id, named by later commands and events.
-    pub terminal_id: String,
-    /// `user@host[:port]`.
-    pub destination: String,
-    /// The terminal multiplexers the host has (`tmux`, `screen`), for the advice that a shell
-    /// does not survive the connection but a tmux session does.
-    pub multiplexers: Vec<String>,
-}
-
-/// What happened in a terminal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-pub struct TerminalEvent {
-    /// The terminal.
-    pub terminal_id: String,
-    /// What happened.
-    pub update: TerminalUpdate,
-}
-
-/// One change of a terminal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-#[serde(
-    tag = "kind",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
-pub enum TerminalUpdate {
-    /// Bytes for the screen, base64 (a UTF-8 character may be split between two events).
-    Output {
-        /// The bytes, base64.
-        data: String,
-    },
-    /// Output the app could not keep up with was dropped.
-    Dropped {
-        /// How many bytes.
-        bytes: u32,
-    },
-    /// The shell ended; nothing follows.
-    Exited {
-        /// Its exit status.
-        status: Option<u32>,
-        /// The signal that ended it.
-        signal: Option<String>,
-        /// The connection ended under it (the host went away or the session was closed).
-        connection_lost: bool,
-    },
-}
-
-/// The open terminals' keyboards, by id.
-#[derive(Default)]
-struct Terminals {
-    next: AtomicU64,
-    inputs: Mutex<HashMap<String, ShellInput>>,
-}
-
-fn terminals<R: Runtime>(app: &AppHandle<R>) -> State<'_, Terminals> {
+fn terminals<R: Runtime>(app: &AppHandle<R>) -> Terminals {
     if app.try_state::<Terminals>().is_none() {
         app.manage(Terminals::default());
     }
-    app.state::<Terminals>()
-}
-
-fn input<R: Runtime>(app: &AppHandle<R>, terminal_id: &str) -> Result<ShellInput, AppError> {
-    terminals(app)
-        .inputs
-        .lock()
-        .map_err(|_| AppError::new(ErrorCode::Internal, "terminal registry poisoned"))?
-        .get(terminal_id)
-        .cloned()
-        .ok_or_else(|| {
-            AppError::new(
-                ErrorCode::NotFound,
-                format!("terminal {terminal_id} has ended; open a new shell"),
-            )
-        })
+    app.state::<Terminals>().inner().clone()
 }
 
 /// Opens a login shell on a `cols` × `rows` pty (`xterm-256color`) over session `session_id`'s
@@ -115,70 +31,11 @@ pub async fn open_terminal<R: Runtime>(
     rows: u32,
 ) -> Result<TerminalOpened, AppError> {
     let conn = state.connection(&session_id)?;
-    let spec = ShellSpec {
-        pty: Some(PtySpec {
-            term: "xterm-256color".into(),
-            cols: cols.max(1),
-            rows: rows.max(1),
-        }),
-        env: vec![("LANG".into(), "C.UTF-8".into())],
-    };
-    let probe = conn.exec(
-        "for m in tmux screen; do command -v \"$m\" >/dev/null 2>&1 && echo \"$m\"; done; true",
-    );
-    let (shell, probe) = tokio::join!(conn.open_shell(&spec), probe);
-    let shell = shell?;
-    let multiplexers = probe
-        .map(|o| {
-            o.stdout_text()
-                .split_whitespace()
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default();
-    let registry = terminals(&app);
-    let terminal_id = format!("t{}", registry.next.fetch_add(1, Ordering::Relaxed) + 1);
-    registry
-        .inputs
-        .lock()
-        .map_err(|_| AppError::new(ErrorCode::Internal, "terminal registry poisoned"))?
-        .insert(terminal_id.clone(), shell.input);
-    let mut output = shell.output;
-    let id = terminal_id.clone();
     let emitter = app.clone();
-    tauri::async_runtime::spawn(async move {
-        let b64 = base64::engine::general_purpose::STANDARD;
-        while let Some(ev) = output.next().await {
-            let update = match ev {
-                ShellEvent::Stdout(data) | ShellEvent::Stderr(data) => TerminalUpdate::Output {
-                    data: b64.encode(&data),
-                },
-                ShellEvent::Dropped(n) => TerminalUpdate::Dropped {
-                    bytes: u32::try_from(n).unwrap_or(u32::MAX),
-                },
-                ShellEvent::Exited(exit) => TerminalUpdate::Exited {
-                    status: exit.status,
-                    signal: exit.signal,
-                    connection_lost: exit.connection_lost,
-                },
-            };
-            let _ = emitter.emit(
-                TERMINAL_EVENT,
-                TerminalEvent {
-                    terminal_id: id.clone(),
-                    update,
-                },
-            );
-        }
-        if let Ok(mut inputs) = terminals(&emitter).inputs.lock() {
-            inputs.remove(&id);
-        }
-    });
-    Ok(TerminalOpened {
-        terminal_id,
-        destination: conn.destination().to_string(),
-        multiplexers,
-    })
+    let emit = move |event: TerminalEvent| {
+        let _ = emitter.emit(TERMINAL_EVENT, event);
+    };
+    Ok(terminals(&app).open(&conn, cols, rows, emit).await?)
 }
 
 /// Sends what the user typed or pasted to terminal `terminal_id`.
@@ -188,7 +45,8 @@ pub async fn terminal_input<R: Runtime>(
     terminal_id: String,
     data: String,
 ) -> Result<(), AppError> {
-    Ok(input(&app, &terminal_id)?.write(data.as_bytes()).await?)
+    let input = terminals(&app).input(&terminal_id)?;
+    Ok(input.write(data.as_bytes()).await?)
 }
 
 /// Tells the host terminal `terminal_id` is now `cols` × `rows` cells.
@@ -199,9 +57,8 @@ pub async fn resize_terminal<R: Runtime>(
     cols: u32,
     rows: u32,
 ) -> Result<(), AppError> {
-    Ok(input(&app, &terminal_id)?
-        .resize(cols.max(1), rows.max(1))
-        .await?)
+    let input = terminals(&app).input(&terminal_id)?;
+    Ok(input.resize(cols.max(1), rows.max(1)).await?)
 }
 
 /// Closes terminal `terminal_id` (the host hangs up its shell).
@@ -210,9 +67,7 @@ pub async fn close_terminal<R: Runtime>(
     app: AppHandle<R>,
     terminal_id: String,
 ) -> Result<(), AppError> {
-    if let Ok(input) = input(&app, &terminal_id) {
-        input.close().await;
-    }
+    terminals(&app).close(&terminal_id).await;
     Ok(())
 }
 

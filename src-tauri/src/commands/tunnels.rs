@@ -54,24 +54,6 @@ pub async fn view(
     Ok(forwards.view(host_id, rules, connection_of(state, host_id)))
 }
 
-async fn start(
-    state: &AppState,
-    forwards: &Forwards,
-    host_id: &str,
-    index: Option<usize>,
-    spec: ForwardSpec,
-) -> Result<String, AppError> {
-    let (session_id, host) = connection_of(state, host_id).ok_or_else(|| {
-        AppError::new(
-            ErrorCode::Unsupported,
-            format!("{host_id} is not connected: connect first, then start the forward"),
-        )
-    })?;
-    Ok(forwards
-        .start(host_id, &session_id, &host, index, spec)
-        .await?)
-}
-
 /// The Tunnels view of `host_id`.
 #[tauri::command]
 pub async fn list_forwards(
@@ -92,27 +74,12 @@ pub async fn save_forward(
     index: Option<u32>,
     rule: ForwardRule,
 ) -> Result<TunnelsView, AppError> {
-    let wanted = index.map(|i| i as usize);
-    let profile = state.profiles.edit(&host_id, |p| match wanted {
-        Some(i) if i < p.forwards.len() => p.forwards[i] = rule.clone(),
-        _ => p.forwards.push(rule.clone()),
-    })?;
-    let slot = match wanted {
-        Some(i) if profile.forwards.get(i) == Some(&rule) => i,
-        _ => profile.forwards.len().saturating_sub(1),
-    };
-    forwards.stop_rule(&host_id, slot, false).await;
-    let mut error = None;
-    if rule.enabled && connection_of(&state, &host_id).is_some() {
-        error = start(&state, &forwards, &host_id, Some(slot), rule.spec)
-            .await
-            .err();
-    }
-    let view = view(&state, &forwards, &host_id).await?;
-    match error {
-        Some(e) => Err(e),
-        None => Ok(view),
-    }
+    let on = connection_of(&state, &host_id);
+    let index = index.map(|i| i as usize);
+    forwards
+        .save_rule(&state.profiles, &host_id, index, rule, on)
+        .await?;
+    view(&state, &forwards, &host_id).await
 }
 
 /// Removes saved rule `index` of host `host_id` (stopping it when running).
@@ -123,13 +90,9 @@ pub async fn delete_forward(
     host_id: String,
     index: u32,
 ) -> Result<TunnelsView, AppError> {
-    let index = index as usize;
-    state.profiles.edit(&host_id, |p| {
-        if index < p.forwards.len() {
-            p.forwards.remove(index);
-        }
-    })?;
-    forwards.rule_removed(&host_id, index).await;
+    forwards
+        .delete_rule(&state.profiles, &host_id, index as usize)
+        .await?;
     view(&state, &forwards, &host_id).await
 }
 
@@ -143,20 +106,10 @@ pub async fn set_forward_enabled(
     index: u32,
     enabled: bool,
 ) -> Result<TunnelsView, AppError> {
-    let i = index as usize;
-    let profile = state.profiles.edit(&host_id, |p| {
-        if let Some(r) = p.forwards.get_mut(i) {
-            r.enabled = enabled;
-        }
-    })?;
-    let rule = profile.forwards.get(i).cloned().ok_or_else(|| {
-        AppError::new(ErrorCode::NotFound, format!("no rule {index} on {host_id}"))
-    })?;
-    if !enabled {
-        forwards.stop_rule(&host_id, i, true).await;
-    } else if connection_of(&state, &host_id).is_some() && !forwards.is_running(&host_id, i) {
-        start(&state, &forwards, &host_id, Some(i), rule.spec).await?;
-    }
+    let on = connection_of(&state, &host_id);
+    forwards
+        .set_rule_enabled(&state.profiles, &host_id, index as usize, enabled, on)
+        .await?;
     view(&state, &forwards, &host_id).await
 }
 
@@ -169,10 +122,8 @@ pub async fn start_forwards(
     host_id: String,
 ) -> Result<TunnelsView, AppError> {
     let rules = saved_rules(&state, &host_id)?;
-    for (i, rule) in rules.into_iter().enumerate().filter(|(_, r)| r.enabled) {
-        if !forwards.is_running(&host_id, i) {
-            let _ = start(&state, &forwards, &host_id, Some(i), rule.spec).await;
-        }
+    if let Some(on) = connection_of(&state, &host_id) {
+        forwards.start_enabled(&host_id, rules, &on).await;
     }
     view(&state, &forwards, &host_id).await
 }
@@ -185,7 +136,15 @@ pub async fn start_one_off(
     host_id: String,
     spec: ForwardSpec,
 ) -> Result<TunnelsView, AppError> {
-    start(&state, &forwards, &host_id, None, spec).await?;
+    let (session_id, host) = connection_of(&state, &host_id).ok_or_else(|| {
+        AppError::new(
+            ErrorCode::Unsupported,
+            format!("{host_id} is not connected: connect first, then start the forward"),
+        )
+    })?;
+    forwards
+        .start(&host_id, &session_id, &host, None, spec)
+        .await?;
     view(&state, &forwards, &host_id).await
 }
 

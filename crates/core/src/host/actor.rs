@@ -27,7 +27,7 @@ impl Actor {
                 });
                 // A SLURM login node is known on connect, not when the GPU step first opens: the
                 // GPU step shows the cluster view at once and a plain launch is refused there.
-                if self.shared.scheduler.borrow().is_none() {
+                if self.spec.probe && self.shared.scheduler.borrow().is_none() {
                     tokio::spawn(detect_scheduler(
                         self.shared.clone(),
                         c,
@@ -78,7 +78,9 @@ impl Actor {
                     .await;
                 }
                 self.set(Status::Up(None));
-                self.read_gpus().await;
+                if self.spec.probe {
+                    self.read_gpus().await;
+                }
                 self.until_closed().await;
                 return;
             }
@@ -99,7 +101,9 @@ impl Actor {
         ))
         .await;
         self.set(Status::Up(Some(conn.clone())));
-        self.read_gpus().await;
+        if self.spec.probe {
+            self.read_gpus().await;
+        }
         loop {
             // Up: until the connection ends, or a check finds it silent.
             let cause = tokio::select! {
@@ -115,7 +119,6 @@ impl Actor {
                 },
             };
             tracing::info!(host = conn.destination(), %cause, "connection lost; reconnecting");
-            self.set(Status::Down);
             let old = conn.clone();
             tokio::spawn(async move { old.close().await });
             let cause = Problem::new(
@@ -161,6 +164,11 @@ impl Actor {
             } else {
                 policy.delay(attempt)
             };
+            self.set(Status::Down(Retry {
+                attempt,
+                delay,
+                cause: cause.clone(),
+            }));
             self.emit(reconnecting(attempt, delay, &cause)).await;
             // A `ReconnectNow` cuts the wait short.
             tokio::select! {

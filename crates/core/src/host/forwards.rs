@@ -18,7 +18,9 @@ use serde::Serialize;
 
 use super::{Forward, HostSession};
 use crate::{
+    error::{ErrorCode, Problem},
     jupyter::http::wait_answers,
+    profile::{ProfileError, ProfileStore},
     secret::Sensitive,
     tunnel::{ForwardRule, ForwardSpec, TunnelError},
 };
@@ -208,6 +210,109 @@ impl Forwards {
             }
         }
         self.errors().retain(|(h, _), _| h != host_id);
+    }
+
+    /// Saves `rule` as saved rule `index` of host `host_id` in `profiles` (`None`, or an index
+    /// past the end: a new rule at the end); returns where it is now. A running rule restarts
+    /// with its new settings; an enabled one starts when `on` (the live session on the host and
+    /// its host session) is given.
+    ///
+    /// # Errors
+    /// The profile cannot be saved (nothing changed), or the rule was saved but cannot start.
+    pub async fn save_rule(
+        &self,
+        profiles: &ProfileStore,
+        host_id: &str,
+        index: Option<usize>,
+        rule: ForwardRule,
+        on: Option<(String, HostSession)>,
+    ) -> Result<usize, Problem> {
+        let profile = profiles.edit(host_id, |p| match index {
+            Some(i) if i < p.forwards.len() => p.forwards[i] = rule.clone(),
+            _ => p.forwards.push(rule.clone()),
+        })?;
+        let slot = match index {
+            Some(i) if profile.forwards.get(i) == Some(&rule) => i,
+            _ => profile.forwards.len().saturating_sub(1),
+        };
+        self.stop_rule(host_id, slot, false).await;
+        if let (true, Some((session_id, host))) = (rule.enabled, on) {
+            self.start(host_id, &session_id, &host, Some(slot), rule.spec)
+                .await?;
+        }
+        Ok(slot)
+    }
+
+    /// Turns saved rule `index` of host `host_id` on or off (saved in `profiles`); on `on` (the
+    /// live session on the host and its host session) the forward starts or stops at once.
+    ///
+    /// # Errors
+    /// The profile cannot be saved; no rule `index` (code `notFound`); the rule was turned on
+    /// but cannot start.
+    pub async fn set_rule_enabled(
+        &self,
+        profiles: &ProfileStore,
+        host_id: &str,
+        index: usize,
+        enabled: bool,
+        on: Option<(String, HostSession)>,
+    ) -> Result<(), Problem> {
+        let profile = profiles.edit(host_id, |p| {
+            if let Some(r) = p.forwards.get_mut(index) {
+                r.enabled = enabled;
+            }
+        })?;
+        let rule = profile.forwards.get(index).cloned().ok_or_else(|| {
+            Problem::new(ErrorCode::NotFound, format!("no rule {index} on {host_id}"))
+        })?;
+        if !enabled {
+            self.stop_rule(host_id, index, true).await;
+        } else if let Some((session_id, host)) = on
+            && !self.is_running(host_id, index)
+        {
+            self.start(host_id, &session_id, &host, Some(index), rule.spec)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes saved rule `index` of host `host_id` from `profiles` (stopping it when it runs;
+    /// later rules move up one place).
+    ///
+    /// # Errors
+    /// The profile cannot be saved.
+    pub async fn delete_rule(
+        &self,
+        profiles: &ProfileStore,
+        host_id: &str,
+        index: usize,
+    ) -> Result<(), ProfileError> {
+        profiles.edit(host_id, |p| {
+            if index < p.forwards.len() {
+                p.forwards.remove(index);
+            }
+        })?;
+        self.rule_removed(host_id, index).await;
+        Ok(())
+    }
+
+    /// Starts every enabled rule of `rules` (host `host_id`'s saved ones) that is not running,
+    /// on `on` (the live session on the host and its host session). Rules that cannot start keep
+    /// why for the view.
+    pub async fn start_enabled(
+        &self,
+        host_id: &str,
+        rules: Vec<ForwardRule>,
+        on: &(String, HostSession),
+    ) {
+        let (session_id, host) = on;
+        for (i, rule) in rules.into_iter().enumerate().filter(|(_, r)| r.enabled) {
+            if !self.is_running(host_id, i) {
+                let _ = self
+                    .start(host_id, session_id, host, Some(i), rule.spec)
+                    .await;
+            }
+        }
     }
 
     /// Stops running forward `id`; returns its host, `None` when no forward has that id.

@@ -190,19 +190,36 @@ pub struct HostSpec {
     /// Where a batch scheduler detected on connect is saved (the target profile's
     /// `scheduler: slurm`, only when the user has not set one); `None`: kept in the session only.
     pub profiles: Option<ProfileStore>,
+    /// Whether the first connection is followed by a GPU read (its step events) and each one by
+    /// a probe for a batch scheduler: what a host view shows. A notebook session that starts its
+    /// own host session ([`crate::session::SessionSpec::host_session`] `None`) reads the GPUs in
+    /// its own step and leaves both out.
+    pub probe: bool,
 }
 
-/// Where the connection is.
+/// Where the connection is; a notebook session on the host session follows it
+/// ([`HostSession::status`]).
 #[derive(Clone)]
-enum Status {
+pub(crate) enum Status {
     /// The first dial runs.
     Dialing,
     /// Connected (`None`: this computer, no SSH).
     Up(Option<Connection>),
-    /// Lost; being dialed again.
-    Down,
+    /// Lost; being dialed again: the attempt coming next.
+    Down(Retry),
     /// Lost for good (or never opened): the error says why.
     Ended(Problem),
+}
+
+/// The next attempt to dial a lost connection again.
+#[derive(Clone)]
+pub(crate) struct Retry {
+    /// 1 for the first attempt after the loss, then 2, 3, …
+    pub(crate) attempt: u32,
+    /// The wait before it (zero: now).
+    pub(crate) delay: Duration,
+    /// Why the connection was lost, or why the last attempt failed.
+    pub(crate) cause: Problem,
 }
 
 enum Command {
@@ -322,7 +339,7 @@ impl HostSession {
     /// Whether the connection was lost and is being dialed again now (not while the first dial
     /// runs, and not once the session ended).
     pub fn is_reconnecting(&self) -> bool {
-        matches!(&*self.shared.status.borrow(), Status::Down)
+        matches!(&*self.shared.status.borrow(), Status::Down(_))
     }
 
     /// Whether the connection is open now (for this computer: always, there is none to open).
@@ -337,6 +354,12 @@ impl HostSession {
             Status::Ended(p) => Some(p.clone()),
             _ => None,
         }
+    }
+
+    /// Where the connection is now, and every change from here on (the changes in between two
+    /// reads may be skipped).
+    pub(crate) fn status(&self) -> watch::Receiver<Status> {
+        self.shared.status.subscribe()
     }
 
     /// Whether this is the computer Tunnelbook runs on (no SSH).
@@ -606,6 +629,7 @@ mod tests {
             reconnect: ReconnectPolicy::default(),
             free_rule: FreeRule::default(),
             profiles: None,
+            probe: true,
         });
         let first = events.recv().await.unwrap();
         assert_eq!(

@@ -1,5 +1,6 @@
-//! A ready session held until it is closed: watching the connection and the server, reconnecting
-//! with backoff (or following the host session to its next connection), restarting a gone server.
+//! A ready session held until it is closed: following the host session through lost connections
+//! (it dials again; this reports it and picks up the new connection), watching the server and
+//! restarting a gone one.
 
 use super::*;
 
@@ -11,21 +12,6 @@ enum Wake {
     },
     ReconnectNow,
     RestartServer,
-}
-
-/// Where the connection of a ready session is.
-enum Phase {
-    /// Connected (or no SSH at all).
-    Up,
-    /// Lost; `attempt` is the next attempt, made after the backoff (at once when `now`).
-    Down {
-        attempt: u32,
-        reason: Problem,
-        since: Instant,
-        now: bool,
-    },
-    /// Lost for good; waiting to be closed.
-    Ended,
 }
 
 /// A ready session being held until it is closed.
@@ -44,6 +30,21 @@ pub(super) struct Live<'a> {
 
 /// How long a check that the connection still answers may take.
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The next change of the host session's connection; never, for this computer.
+async fn changed(status: &mut Option<watch::Receiver<Status>>) -> Status {
+    match status {
+        Some(rx) => match rx.changed().await {
+            Ok(()) => rx.borrow_and_update().clone(),
+            // The host session is gone without a word: it ended.
+            Err(_) => Status::Ended(Problem::new(
+                ErrorCode::Cancelled,
+                "the host session was closed",
+            )),
+        },
+        None => std::future::pending().await,
+    }
+}
 
 impl Live<'_> {
     /// The next command, or a close when cancelled or every handle is gone.
@@ -64,154 +65,78 @@ impl Live<'_> {
     }
 
     /// Holds the session until it is closed; returns whether to stop the server, and whom to
-    /// tell when the cleanup is done.
+    /// tell when the cleanup is done. The host session owns the connection and dials it again
+    /// after a loss (the one reconnect loop, [`crate::host`]); this follows it: its attempts are
+    /// reported as [`SessionEvent::Reconnecting`], its new connection as
+    /// [`SessionEvent::Reconnected`] (the server checked, remote forwards asked for again), its
+    /// end as [`SessionEvent::Disconnected`].
     pub(super) async fn hold(&mut self) -> (bool, Option<oneshot::Sender<()>>) {
-        let policy = self.spec.reconnect.clone();
-        let mut phase = Phase::Up;
-        let mut health = tokio::time::interval_at(
-            tokio::time::Instant::now() + policy.health_interval,
-            policy.health_interval,
-        );
+        let host = self.built.host_session.clone();
+        let mut status = host.as_ref().map(HostSession::status);
+        // A change while the steps finished is read at once (the same connection reads as none).
+        if let Some(rx) = status.as_mut() {
+            rx.mark_changed();
+        }
+        // While lost: since when, and the attempt last reported.
+        let mut outage: Option<(Instant, u32)> = None;
+        let mut ended = false;
+        let interval = self.spec.reconnect.health_interval;
+        let mut health = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            phase = match phase {
-                Phase::Up => {
-                    let conn = self.built.host.as_ref().and_then(Host::connection).cloned();
-                    let closed = async {
-                        match &conn {
-                            Some(c) => c.closed().await,
-                            None => std::future::pending().await,
-                        }
-                    };
-                    tokio::select! {
-                        wake = self.wake() => match wake {
-                            Wake::Close { stop_server, done } => return (stop_server, done),
-                            Wake::ReconnectNow => match &conn {
-                                Some(c) if !c.ping(PING_TIMEOUT).await => {
-                                    self.lose_connection();
-                                    self.down(1, silent(), true).await
-                                }
-                                _ => Phase::Up,
-                            },
-                            Wake::RestartServer => {
-                                self.restart().await;
-                                Phase::Up
-                            }
-                        },
-                        reason = closed => {
-                            self.lose_connection();
-                            self.down(1, Problem::new(ErrorCode::Unreachable, reason), false).await
-                        }
-                        _ = health.tick(), if !self.gone => {
-                            if self.check_health().await {
-                                Phase::Up
-                            } else {
-                                self.lose_connection();
-                                self.down(1, silent(), true).await
-                            }
-                        }
-                    }
-                }
-                Phase::Down {
-                    attempt,
-                    reason,
-                    since,
-                    now,
-                } => {
-                    let delay = if now {
-                        Duration::ZERO
-                    } else {
-                        policy.delay(attempt)
-                    };
-                    self.report
-                        .event(SessionEvent::Reconnecting {
-                            attempt,
-                            next_try_in_secs: u64::try_from(delay.as_millis().div_ceil(1000))
-                                .unwrap_or(u64::MAX),
-                            reason,
-                        })
-                        .await;
-                    let sleep = tokio::time::sleep(delay);
-                    tokio::pin!(sleep);
-                    loop {
-                        tokio::select! {
-                            () = &mut sleep => break,
-                            wake = self.wake() => match wake {
-                                Wake::Close { stop_server, done } => return (stop_server, done),
-                                Wake::ReconnectNow => break,
-                                Wake::RestartServer => {
-                                    tracing::debug!("restart asked while reconnecting; ignored");
-                                }
-                            },
-                        }
-                    }
-                    // The attempt may wait on the human (a password prompt): closing must not.
-                    let spec = self.spec;
-                    let old = self.built.host.as_ref().and_then(Host::connection).cloned();
-                    let attempt_fut = connect(spec, old.as_ref());
-                    tokio::pin!(attempt_fut);
-                    let result = loop {
-                        tokio::select! {
-                            r = &mut attempt_fut => break r,
-                            wake = self.wake() => match wake {
-                                Wake::Close { stop_server, done } => return (stop_server, done),
-                                Wake::ReconnectNow | Wake::RestartServer => {}
-                            },
-                        }
-                    };
-                    match result {
-                        Ok(conn) => {
-                            self.reconnected(conn, attempt, since).await;
-                            health.reset();
-                            Phase::Up
-                        }
-                        Err((true, e)) => Phase::Down {
-                            attempt: attempt.saturating_add(1),
-                            reason: e,
-                            since,
-                            now: false,
-                        },
-                        Err((false, e)) => {
-                            self.end(e).await;
-                            Phase::Ended
-                        }
-                    }
-                }
-                Phase::Ended => match self.wake().await {
+            tokio::select! {
+                wake = self.wake() => match wake {
                     Wake::Close { stop_server, done } => return (stop_server, done),
-                    Wake::ReconnectNow | Wake::RestartServer => Phase::Ended,
+                    Wake::ReconnectNow => {
+                        if let Some(host) = &host {
+                            host.reconnect_now();
+                        }
+                    }
+                    Wake::RestartServer if outage.is_some() || ended => {
+                        tracing::debug!("restart asked while not connected; ignored");
+                    }
+                    Wake::RestartServer => self.restart().await,
                 },
-            };
-        }
-    }
-
-    /// The phase after losing the connection: reconnecting, or the end when that is off.
-    async fn down(&mut self, attempt: u32, reason: Problem, now: bool) -> Phase {
-        if self.spec.reconnect.enabled {
-            Phase::Down {
-                attempt,
-                reason,
-                since: Instant::now(),
-                now,
+                now = changed(&mut status) => match now {
+                    Status::Down(retry) => {
+                        let since = outage.map_or_else(Instant::now, |(since, _)| since);
+                        outage = Some((since, retry.attempt));
+                        self.report
+                            .event(SessionEvent::Reconnecting {
+                                attempt: retry.attempt,
+                                next_try_in_secs: u64::try_from(
+                                    retry.delay.as_millis().div_ceil(1000),
+                                )
+                                .unwrap_or(u64::MAX),
+                                reason: retry.cause,
+                            })
+                            .await;
+                    }
+                    Status::Up(Some(conn)) => {
+                        let current = self.built.host.as_ref().and_then(Host::connection);
+                        // A loss and a new connection in between two reads are a reconnect too.
+                        if outage.is_some() || !current.is_some_and(|c| c.is_same(&conn)) {
+                            let (since, attempts) = outage.take().unwrap_or((Instant::now(), 1));
+                            self.reconnected(conn, attempts, since).await;
+                            health.reset();
+                        }
+                    }
+                    Status::Ended(reason) if !ended => {
+                        ended = true;
+                        outage = None;
+                        self.end(reason).await;
+                    }
+                    Status::Ended(_) | Status::Up(None) | Status::Dialing => {}
+                },
+                _ = health.tick(), if !self.gone && outage.is_none() && !ended => {
+                    if !self.check_health().await
+                        && let Some(host) = &host
+                    {
+                        // The host session checks the connection again and dials anew.
+                        host.reconnect_now();
+                    }
+                }
             }
-        } else {
-            self.end(reason).await;
-            Phase::Ended
-        }
-    }
-
-    /// Forgets the dead connection: the tunnels hold new local connections until the next one.
-    fn lose_connection(&mut self) {
-        if let Some(host) = &self.spec.host_session {
-            // The host session owns the connection and its link: it checks and dials again.
-            host.reconnect_now();
-            return;
-        }
-        if let Some(link) = &self.built.link {
-            link.set(None);
-        }
-        if let Some(conn) = self.built.host.as_ref().and_then(Host::connection).cloned() {
-            tokio::spawn(async move { conn.close().await });
         }
     }
 
@@ -229,9 +154,6 @@ impl Live<'_> {
     /// server is checked (it may have died meanwhile).
     async fn reconnected(&mut self, conn: Connection, attempts: u32, since: Instant) {
         self.built.connected(&conn);
-        if let Some(link) = self.built.link.as_ref().filter(|_| !self.built.hosted) {
-            link.set(Some(conn.clone()));
-        }
         self.unanswered = 0;
         self.report
             .event(SessionEvent::Reconnected {
@@ -447,31 +369,6 @@ impl Live<'_> {
         info.reused = false;
         self.built.info = Some(info.clone());
         self.report.event(SessionEvent::Ready(info)).await;
-    }
-}
-
-/// "The connection did not answer."
-fn silent() -> Problem {
-    Problem::new(ErrorCode::Unreachable, "the connection did not answer")
-}
-
-/// One reconnect attempt: dialed, or (on a host session) the host session's next connection.
-/// Errors say whether another attempt may help (`true`).
-async fn connect(
-    spec: &SessionSpec,
-    old: Option<&Connection>,
-) -> Result<Connection, (bool, Problem)> {
-    if let Some(host) = &spec.host_session {
-        return host.next_connection(old).await.map_err(|p| (false, p));
-    }
-    match &spec.host {
-        SessionHost::Ssh { chain, context } => Connection::open(chain, context)
-            .await
-            .map_err(|e| (e.is_transient(), Problem::from(e))),
-        SessionHost::Local => Err((
-            false,
-            Problem::new(ErrorCode::Unsupported, "this computer has no connection"),
-        )),
     }
 }
 

@@ -7,7 +7,8 @@
 //! kept unless the spec says otherwise), and surviving the network once ready. A lost connection
 //! (found by the profile's SSH keepalives, or by [`Session::reconnect_now`]) is reported as
 //! [`SessionEvent::Reconnecting`] and tried again with backoff ([`ReconnectPolicy`]: 1, 2, 4 … up
-//! to 30 s, for as long as the session lives), asking for a secret only when none is remembered
+//! to 30 s, for as long as the session lives) by the host session the session runs on
+//! ([`crate::host`], the one reconnect loop), asking for a secret only when none is remembered
 //! (the [`ConnectContext`]'s prompter and keychain do that). The local listeners stay bound
 //! meanwhile ([`Link`]), so the notebook and the saved forwards come back on the same ports and an
 //! open JupyterLab page reconnects its kernels by itself; remote (`-R`) forwards are asked for
@@ -29,14 +30,14 @@ use std::{
 };
 
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 pub use crate::host::{ReconnectPolicy, SessionHost};
 use crate::{
     error::{ErrorCode, Problem},
     gpu::{self, FreeRule, GpuChoice, GpuSelector},
-    host::HostSession,
+    host::{HostSession, HostSpec, Status},
     jupyter::{
         self, Attached, EndpointChoice, Host, JupyterServer, LaunchSpec, Launched, TokenStore, http,
     },
@@ -244,17 +245,20 @@ pub struct SessionSpec {
     pub stop_server_on_cancel: bool,
     /// Where the token is kept.
     pub secrets: Option<Arc<dyn SecretStore>>,
-    /// Reconnecting and health checks once ready.
+    /// Health checks once ready, and, for a host session the session starts itself, how a lost
+    /// connection is dialed again.
     pub reconnect: ReconnectPolicy,
     /// Whether the profile's enabled forwarding rules start with the notebook (and live as long
     /// as the session). The CLI's `up` wants that; the app runs saved rules from its Tunnels view
     /// and turns this off so no rule runs twice.
     pub saved_forwards: bool,
-    /// The host session to run on instead of dialing (the app's, opened when the user picked
-    /// the host): nothing is asked twice, the launch skips a handshake, and a lost connection is
-    /// the host session's to dial again — this session waits for it and follows it to the new
-    /// connection (its tunnels forward over the host session's [`Link`]). The session never
-    /// closes the host session's connection. Ignored for [`SessionHost::Local`].
+    /// The host session to run on (the app's, opened when the user picked the host): nothing is
+    /// asked twice and the launch skips a handshake. `None`: the session starts its own host
+    /// session on [`SessionSpec::host`] with [`SessionSpec::reconnect`] (and closes it at the
+    /// end). Either way a lost connection is the host session's to dial again — the one
+    /// reconnect loop — and this session follows it to the new connection (its tunnels forward
+    /// over the host session's [`Link`]). The session never closes a host session it was given.
+    /// Ignored for [`SessionHost::Local`].
     pub host_session: Option<HostSession>,
     /// When a GPU counts as free for `auto` (the user's settings).
     pub free_rule: FreeRule,
@@ -428,15 +432,18 @@ struct Built {
     forwards: Vec<Tunnel>,
     /// The saved remote forwards, started again on each new connection.
     remote: Vec<(ForwardSpec, Option<Tunnel>)>,
-    /// The connection the tunnels forward over, swapped on reconnect.
+    /// The connection the tunnels forward over: the host session's, swapped on reconnect.
     link: Option<Link>,
+    /// The host session the session runs on (SSH only): the spec's, or its own.
+    host_session: Option<HostSession>,
+    /// The host session the session started for itself (no [`SessionSpec::host_session`]):
+    /// closed with it.
+    own_host: Option<HostSession>,
     /// What was launched, for a restart.
     launch: Option<LaunchSpec>,
     /// What was last reported ready.
     info: Option<ReadyInfo>,
     ready: bool,
-    /// Whether the session runs on [`SessionSpec::host_session`], which owns the connection.
-    hosted: bool,
     /// Whether [`Built::launched`] was already running (reused): never stopped then.
     reused: bool,
     /// The connection now, as [`SessionControl::connection`] reads it.

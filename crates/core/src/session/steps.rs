@@ -4,7 +4,7 @@
 use super::*;
 
 /// Closes the tunnel, stops the server when it is not ready yet (or `stop_ready`), closes the
-/// connection.
+/// host session the session started itself (its connection).
 pub(super) async fn cleanup(built: &mut Built, stop_ready: bool, tokens: &TokenStore) {
     for forward in built.forwards.drain(..) {
         forward.close().await;
@@ -27,10 +27,8 @@ pub(super) async fn cleanup(built: &mut Built, stop_ready: bool, tokens: &TokenS
     {
         tracing::warn!(error = %e, server = %server.id, "cannot stop the server while cleaning up");
     }
-    if let Some(conn) = built.host.as_ref().and_then(Host::connection)
-        && !built.hosted
-    {
-        conn.close().await;
+    if let Some(host) = built.own_host.take() {
+        host.close().await;
     }
 }
 
@@ -49,7 +47,7 @@ pub(super) async fn steps(
     let profile = &spec.profile;
     // Connect.
     let host = match &spec.host {
-        SessionHost::Ssh { chain, context } => {
+        SessionHost::Ssh { chain, .. } => {
             let target = chain.last().map(|p| p.host.clone()).unwrap_or_default();
             report
                 .step(
@@ -59,27 +57,33 @@ pub(super) async fn steps(
                     0,
                 )
                 .await;
-            let conn = match &spec.host_session {
-                Some(host) => {
-                    built.hosted = true;
-                    built.link = Some(host.link());
-                    host.next_connection(None)
-                        .await
-                        .map_err(|p| (Step::Connect, p))?
-                }
+            let host = match &spec.host_session {
+                Some(host) => host.clone(),
                 None => {
-                    let conn = Connection::open(chain, context)
-                        .await
-                        .map_err(fail(Step::Connect))?;
-                    built.link = Some(Link::new(Some(conn.clone()), spec.reconnect.hold));
-                    conn
+                    let (host, mut events) = HostSession::start(HostSpec {
+                        host: spec.host.clone(),
+                        reconnect: spec.reconnect.clone(),
+                        free_rule: spec.free_rule,
+                        profiles: None,
+                        probe: false,
+                    });
+                    // The session reports its own steps; the host session's events say the same.
+                    tokio::spawn(async move { while events.recv().await.is_some() {} });
+                    built.own_host = Some(host.clone());
+                    host
                 }
             };
+            built.link = Some(host.link());
+            built.host_session = Some(host.clone());
+            let conn = host
+                .next_connection(None)
+                .await
+                .map_err(|p| (Step::Connect, p))?;
             built.connected(&conn);
-            let how = if built.hosted {
-                "using the open connection to"
-            } else {
+            let how = if built.own_host.is_some() {
                 "connected to"
+            } else {
+                "using the open connection to"
             };
             report
                 .step(

@@ -4,7 +4,7 @@
 //! A [`Connection`] is a cheap-to-clone handle; russh's session task owns the socket and every
 //! channel runs concurrently over it, so a password or OTP is asked once per connection, not per
 //! action. What this module leaves out: forwarding listeners ([`crate::tunnel`]), reconnect
-//! policy ([`crate::session`]), and where profiles come from ([`crate::profile`]).
+//! policy ([`crate::host`]), and where profiles come from ([`crate::profile`]).
 
 mod auth;
 mod error;
