@@ -295,7 +295,7 @@ pub async fn drive_notebook<R: Runtime>(
                     let state = later_app.state::<AppState>();
                     dismiss_connection_errors(&later_app, &state, &later_id);
                 });
-                let message = format!("reconnected after {outage_secs} s ({attempts} attempts)");
+                let message = words::reconnected_step(outage_secs, attempts);
                 say(SessionStep::OpenTunnel, StepState::Done, message, None);
             }
             CoreEvent::ServerGone { reason } => {

@@ -189,9 +189,10 @@ impl Actor {
                         Step::Connect,
                         StepState::Done,
                         format!(
-                            "reconnected to {} after {} s ({attempt} attempts)",
+                            "reconnected to {} after {} s ({})",
                             conn.destination(),
-                            since.elapsed().as_secs()
+                            since.elapsed().as_secs(),
+                            crate::jupyter::words::attempts_phrase(attempt)
                         ),
                     ))
                     .await;

@@ -38,6 +38,23 @@ pub fn reconnecting_step(reason: &impl Display, attempt: u32, next_try_in_secs: 
     )
 }
 
+/// The step once the connection is back: how long it was gone, after how many tries
+/// (`reconnected after 9 s (1 attempt)`).
+pub fn reconnected_step(outage_secs: u64, attempts: u32) -> String {
+    format!(
+        "reconnected after {outage_secs} s ({})",
+        attempts_phrase(attempts)
+    )
+}
+
+/// `1 attempt`, `3 attempts`.
+pub fn attempts_phrase(attempts: u32) -> String {
+    match attempts {
+        1 => "1 attempt".to_string(),
+        n => format!("{n} attempts"),
+    }
+}
+
 /// The error once the connection is lost for good (`reason`: why no more tries).
 pub fn disconnected_error(reason: &impl Display) -> String {
     format!(
@@ -66,6 +83,13 @@ pub fn ready_step(done: &str, local_port: u16, gpu_label: Option<&str>) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Trial of #14 in s28: the step list said "(1 attempts)".
+    #[test]
+    fn reconnected_says_attempt_in_the_singular_once() {
+        assert_eq!(reconnected_step(9, 1), "reconnected after 9 s (1 attempt)");
+        assert_eq!(reconnected_step(0, 3), "reconnected after 0 s (3 attempts)");
+    }
 
     /// Trial of #14, finding 13: the "server is gone" banner showed a pid and a log path.
     #[test]

@@ -313,7 +313,6 @@ pub(super) async fn steps(
     })
 }
 
-/// "on GPU 1" / "without a GPU", for launch messages.
 /// The launch step's closing line, in words: which server and what it runs on, without its pid
 /// (the log has that) — `server tb-1a2b started — JupyterLab on GPU 3`. The id follows
 /// "server" (what `tunnelbook down HOST ID` takes).
@@ -321,6 +320,7 @@ pub(super) fn launched_words(id: &str, how: &str, choice: Option<&GpuChoice>) ->
     format!("server {id} {how} — JupyterLab {}", on_gpu(choice))
 }
 
+/// "on GPU 1" / "without a GPU", for launch messages.
 fn on_gpu(choice: Option<&GpuChoice>) -> String {
     choice
         .map(|c| format!("on {}", c.label()))
