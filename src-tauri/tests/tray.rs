@@ -197,10 +197,26 @@ fn forwarding_rules_carry_traffic_over_real_sshd_and_toggle() {
     let hosts = std::fs::read_to_string(bed.home.path().join("hosts.toml")).unwrap();
     assert!(hosts.contains(&format!("host_port = {echo}")), "{hosts}");
 
+    // Connected: the enabled rule starts by itself (trial of s29: it stayed stopped until
+    // "Start enabled rules" was pressed, though the view says rules start on connect).
     let id = call(&main, "start_session", json!({ "hostId": "gpu-box" })).unwrap();
     wait_for_status(&main, &id, "connected");
-    let view = call(&main, "start_forwards", json!({ "hostId": "gpu-box" })).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let view = loop {
+        let view = call(&main, "list_forwards", json!({ "hostId": "gpu-box" })).unwrap();
+        if view["rules"][0]["runningId"] != Value::Null || Instant::now() > deadline {
+            break view;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_ne!(view["rules"][0]["runningId"], Value::Null, "{view:#}");
     assert_eq!(view["sessionId"], id);
+    // "Start enabled rules" now starts nothing twice.
+    let again = call(&main, "start_forwards", json!({ "hostId": "gpu-box" })).unwrap();
+    assert_eq!(
+        again["rules"][0]["runningId"],
+        view["rules"][0]["runningId"]
+    );
     let local = view["rules"][0]["localAddr"].as_str().unwrap().to_string();
     assert!(local.starts_with("127.0.0.1:"), "{view:#}");
     assert_eq!(view["rules"][0]["url"], format!("http://{local}/"));

@@ -144,7 +144,8 @@ async fn forward_events<R: Runtime>(
             }
             _ => {}
         }
-        // Connected: the projects followed when the app last ran resume (issue 21).
+        // Connected: the projects followed when the app last ran resume (issue 21), and the
+        // host's enabled forwarding rules start.
         let mut resume_on = None;
         if let Some(entry) = app.state::<AppState>().sessions().get_mut(&id) {
             let host = entry.chain.as_ref().map(|_| entry.profile().name);
@@ -170,6 +171,10 @@ async fn forward_events<R: Runtime>(
         }
         if let Some(host) = resume_on {
             crate::commands::projects::resume(&app, &id, &host);
+            let app = app.clone();
+            tauri::async_runtime::spawn(async move {
+                super::tunnels::start_saved(&app, &host).await;
+            });
         }
     }
 }

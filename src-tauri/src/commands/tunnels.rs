@@ -128,6 +128,27 @@ pub async fn start_forwards(
     view(&state, &forwards, &host_id).await
 }
 
+/// Starts host `host_id`'s enabled saved rules once a session on it is connected (what the
+/// Tunnels view promises: "rules start once the host is connected"); the view shows them on its
+/// next refresh. Rules that cannot start keep why for the view.
+pub async fn start_saved<R: Runtime>(app: &AppHandle<R>, host_id: &str) {
+    let state = app.state::<AppState>();
+    let Some(forwards) = app.try_state::<Forwards>() else {
+        return;
+    };
+    let rules = match saved_rules(&state, host_id) {
+        Ok(rules) if rules.iter().any(|r| r.enabled) => rules,
+        _ => return,
+    };
+    let Some(on) = connection_of(&state, host_id) else {
+        return;
+    };
+    // Authentication is done before the host session calls itself up: wait for that.
+    if on.1.next_connection(None).await.is_ok() {
+        forwards.start_enabled(host_id, rules, &on).await;
+    }
+}
+
 /// Starts a forward that is not saved (e.g. TensorBoard's remote port 6006 to a free local port).
 #[tauri::command]
 pub async fn start_one_off(

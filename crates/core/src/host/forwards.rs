@@ -98,6 +98,9 @@ pub struct Forwards {
     running: Mutex<HashMap<String, Running>>,
     errors: Mutex<HashMap<(String, usize), String>>,
     next: AtomicU32,
+    /// Held while [`Forwards::start_enabled`] runs: the start on connect and the Tunnels view's
+    /// "Start enabled rules" never start one rule twice.
+    starting: tokio::sync::Mutex<()>,
 }
 
 impl Forwards {
@@ -306,6 +309,7 @@ impl Forwards {
         on: &(String, HostSession),
     ) {
         let (session_id, host) = on;
+        let _one_at_a_time = self.starting.lock().await;
         for (i, rule) in rules.into_iter().enumerate().filter(|(_, r)| r.enabled) {
             if !self.is_running(host_id, i) {
                 let _ = self

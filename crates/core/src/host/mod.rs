@@ -428,8 +428,9 @@ impl HostSession {
     /// connected now.
     pub async fn forward(&self, spec: &ForwardSpec) -> Result<Forward, TunnelError> {
         if self.connection().is_none() {
+            // Reads "the connection to the host (not connected right now) is closed".
             return Err(TunnelError::Ssh(SshError::Closed(
-                "the host is not connected right now".into(),
+                "the host (not connected right now)".into(),
             )));
         }
         let tunnel = spec.start_over(&self.shared.link).await?;
