@@ -373,6 +373,11 @@ describe('host cards show the live state of their host', () => {
     await shown.rerender(props());
     expect(await card()).toBe('Notebook ready on GPU 1');
     expect(mainOf('gpu-box')).toHaveTextContent('Show notebook');
+    // Trial of s29, finding 3: "Show notebook" shows the notebook's window, in one click.
+    backend.liveSession.mockResolvedValueOnce('s1');
+    backend.openNotebook.mockClear();
+    await views.start('gpu-box');
+    expect(backend.openNotebook).toHaveBeenCalledWith('http://127.0.0.1:41234/lab', 'JupyterLab — gpu-box — GPU 1');
     emit('session', { sessionId: 's1', step: 'openTunnel', state: 'running', message: 'connection lost', error: null });
     await shown.rerender(props());
     expect(await card()).toMatch(/^Connection lost — reconnecting/);

@@ -125,6 +125,8 @@ export class HostViews {
       if (view?.sessionId === live && view.phase !== 'cancelled') {
         this.current = hostId;
         if (view.phase === 'connected') await view.findRunning();
+        // "Show notebook": its window comes back (or to the front), not only the Connect screen.
+        if (view.phase === 'ready' && !view.reconnecting) await view.openNotebook();
         return;
       }
       await this.adopt(hostId, live);
