@@ -273,7 +273,7 @@ pub async fn drive_notebook<R: Runtime>(
                 banner(
                     Some(&words::reconnecting_banner(
                         &host_name(&state, &id),
-                        attempt,
+                        Some(attempt),
                     )),
                     None,
                 );

@@ -7,6 +7,7 @@ use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 use tokio::sync::mpsc;
 use tunnelbook_core::{
     host::{HostEvent, HostSession, HostSpec, Step, StepState},
+    jupyter,
     session::{ReconnectPolicy, SessionHost},
     settings::SettingsStore,
 };
@@ -197,10 +198,7 @@ pub fn reopened_banner<R: Runtime>(app: &AppHandle<R>, id: &str, lost: bool) {
         .unwrap_or_default();
     for w in &windows {
         if lost {
-            let message = format!(
-                "Connection to {name} lost — reconnecting. Your kernels keep running on the \
-                 host; this notebook carries on when the connection is back."
-            );
+            let message = jupyter::words::reconnecting_banner(&name, None);
             notebook::set_banner(w, Some(&message), None);
         } else {
             notebook::set_banner(w, None, None);

@@ -22,11 +22,15 @@ pub fn reopened_gone_banner(host: &str) -> String {
     )
 }
 
-/// The banner while the connection to `host` is dialed again (try `attempt`).
-pub fn reconnecting_banner(host: &str, attempt: u32) -> String {
+/// The banner while the connection to `host` is dialed again (try `attempt`, when known: a
+/// reopened server's window follows the host session's events, which say it only in words).
+pub fn reconnecting_banner(host: &str, attempt: Option<u32>) -> String {
+    let attempt = attempt
+        .map(|a| format!(" (attempt {a})"))
+        .unwrap_or_default();
     format!(
-        "Connection to {host} lost — reconnecting (attempt {attempt}). Your kernels keep running \
-         on the host; this notebook carries on when the connection is back."
+        "Connection to {host} lost — reconnecting{attempt}. Your kernels keep running on the \
+         host; this notebook carries on when the connection is back."
     )
 }
 
@@ -83,6 +87,22 @@ pub fn ready_step(done: &str, local_port: u16, gpu_label: Option<&str>) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A launch's window says which try it is; a reopened server's window (which only sees the
+    /// host session's events in words) says the same without it.
+    #[test]
+    fn the_reconnecting_banner_names_the_try_when_known() {
+        assert_eq!(
+            reconnecting_banner("gpu-box", Some(2)),
+            "Connection to gpu-box lost — reconnecting (attempt 2). Your kernels keep running on \
+             the host; this notebook carries on when the connection is back."
+        );
+        assert_eq!(
+            reconnecting_banner("gpu-box", None),
+            "Connection to gpu-box lost — reconnecting. Your kernels keep running on the host; \
+             this notebook carries on when the connection is back."
+        );
+    }
 
     /// Trial of #14 in s28: the step list said "(1 attempts)".
     #[test]
