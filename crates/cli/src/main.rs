@@ -107,10 +107,11 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    // `shell` runs on one thread, like ssh's poll loop: a keystroke and its echo then cross no
-    // thread (docs/PERFORMANCE.md, issue 23).
+    // `shell` and `forward` run on one thread, like ssh's poll loop: a keystroke and its echo
+    // cross no thread, and forwarded bytes pass from the SSH session task to the socket without
+    // a wake-up of another worker (docs/PERFORMANCE.md, issues 19 and 23).
     let runtime = match &cli.command {
-        Command::Shell(_) => tokio::runtime::Builder::new_current_thread()
+        Command::Shell(_) | Command::Forward(_) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build(),
         _ => tokio::runtime::Runtime::new(),

@@ -146,6 +146,9 @@ async fn pump(
     let mut key_buf = vec![0u8; TtyInput::BUF];
     let mut stdout = std::io::stdout();
     let mut stderr = std::io::stderr();
+    // Made once: each call registers signal listeners, which is work a keystroke should not pay.
+    let interrupted = connect::interrupted();
+    tokio::pin!(interrupted);
     loop {
         tokio::select! {
             read = TtyInput::read(&mut keys, &mut key_buf) => match read {
@@ -172,7 +175,7 @@ async fn pump(
                 Some(ShellEvent::Exited(exit)) => break Some(exit),
                 None => break None,
             },
-            _ = connect::interrupted() => {
+            _ = &mut interrupted => {
                 input.close().await;
                 break None;
             }
