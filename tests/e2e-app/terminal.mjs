@@ -7,7 +7,8 @@
 //  1. A saved host connects; a terminal tab opens a login shell over that connection; typing
 //     `python3 -c 'print(6*7)'` prints 42 in the terminal's buffer.
 //  2. Resizing the window resizes the remote pty: `stty size` prints the tab's new rows and
-//     columns.
+//     columns. é, Backspace, x typed into a line that the kernel reads (bash's `read`) arrives as
+//     "x": the tab's pty is told IUTF8 and DEL as erase, as xterm.js sends.
 //  3. sshd's log shows one authentication for the connection and the shell together.
 //  4. Colours and UTF-8 render (screenshot docs/screenshots/terminal.png), a second tab opens
 //     on the same host.
@@ -287,6 +288,21 @@ async function main() {
   }
   step(`window resized: stty size ${before.join('x')} -> ${after.join('x')}, as the tab shows`);
   await wd('POST', s('/window/rect'), { width: 1200, height: 820 });
+
+  // 2b. The tab's pty erases whole characters: a line read without an editor of its own (bash's
+  //     `read`, the kernel's line discipline) gets what the screen shows after é, Backspace, x.
+  await typeLine('read -r v; echo "u8-$v-${#v}-end"');
+  await wd('POST', s('/execute/sync'), {
+    script:
+      "const ta = document.querySelector('[data-testid=\"terminal-active\"] textarea.xterm-helper-textarea');" +
+      "ta.focus(); ta.dispatchEvent(new InputEvent('input', { data: '\u00e9', inputType: 'insertText', bubbles: true }));",
+    args: [],
+  });
+  const keys = ['\uE003', 'x', '\uE007'].flatMap((k) => [{ type: 'keyDown', value: k }, { type: 'keyUp', value: k }]);
+  await wd('POST', s('/actions'), { actions: [{ type: 'key', id: 'kbd', actions: keys }] });
+  await wd('DELETE', s('/actions')).catch(() => {});
+  await waitFor('é, Backspace, x read as "x"', async () => (await lines()).some((l) => l === 'u8-x-1-end'), 20000);
+  step('typed é, Backspace, x into a line read by the kernel: "x" arrived (the pty erases a whole UTF-8 character)');
 
   // 3. One authentication: the shell used the open connection.
   const accepted = (sshdLog.match(/Accepted publickey/g) ?? []).length;

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
+use std::{io::Write, process::Command};
 
 use tunnelbook_core::profile::ProfileStore;
 use tunnelbook_testbed::{
@@ -181,6 +181,85 @@ fn shell_without_a_terminal_reads_commands_from_stdin() {
         "{out:?}"
     );
     assert_eq!(out.status.code(), Some(3), "{out:?}");
+}
+
+/// The remote pty gets the local terminal's modes as `ssh -t` sends them (differential, against
+/// OpenSSH on the same sshd): from a local terminal set to unusual modes (erase ^H, interrupt ^K,
+/// no flow control, IUTF8), `stty -a` on the host prints the same under both clients.
+#[test]
+fn shell_gives_the_remote_pty_the_local_terminals_modes_as_ssh_does() {
+    let bed = bed(USER);
+    let mut ssh = Command::new("ssh");
+    ssh.env("HOME", bed.client.dir.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .args(["-F", "/dev/null", "-i"])
+        .arg(bed._keys.path().join("id"))
+        .args(["-p", &bed.sshd.port.to_string(), "-o"])
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            bed.client.home().join("known_hosts").display()
+        ))
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .args(["-t", &format!("{USER}@127.0.0.1")]);
+    let mut tunnelbook = bed.client.cli();
+    tunnelbook.args(["shell", "box"]);
+    let remote_modes = |client: &Command| {
+        // The local terminal's modes are set inside the pty, then the client replaces the shell.
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg("stty erase ^H intr ^K werase ^E -ixon ixany iutf8 -echoctl && exec \"$0\" \"$@\"")
+            .arg(client.get_program())
+            .args(client.get_args())
+            .env("TERM", "xterm-256color");
+        for (k, v) in client.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let run = run_in_pty(
+            &cmd,
+            97,
+            31,
+            &[
+                // One line, marked by text the typed command does not contain literally.
+                Step::Send("stty -a | tr '\\n' ' ' | sed 's/^/MO''DES:/'; echo; exit\r".into()),
+                Step::Expect("MODES:[^\r\n]*\r\n".into(), 30),
+            ],
+        );
+        assert_eq!(run.failed, None, "{}", run.output);
+        let line = run
+            .output
+            .split("MODES:")
+            .nth(1)
+            .and_then(|rest| rest.lines().next())
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string();
+        line
+    };
+    let openssh = remote_modes(&ssh);
+    let ours = remote_modes(&tunnelbook);
+    for (what, expected) in [
+        ("erase = ^H", true),
+        ("intr = ^K", true),
+        (" iutf8", true),
+        ("-ixon", true),
+    ] {
+        assert_eq!(
+            openssh.contains(what),
+            expected,
+            "ssh -t: {what}: {openssh}"
+        );
+    }
+    assert_eq!(ours, openssh, "tunnelbook shell vs ssh -t");
 }
 
 /// Zoo users whose login shell is not bash (zsh, fish, tcsh): the same keystrokes, their own

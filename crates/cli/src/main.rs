@@ -13,6 +13,7 @@ mod prompt;
 mod servers;
 mod shell;
 mod slurm;
+mod ttymodes;
 mod up;
 
 use std::{path::PathBuf, process::ExitCode};

@@ -75,6 +75,7 @@ pub async fn run(global: &Global, args: ShellArgs) -> ExitCode {
                 .unwrap_or_else(|| "xterm-256color".into()),
             cols,
             rows,
+            modes: crate::ttymodes::of_stdin(),
         }
     });
     let spec = ShellSpec {

@@ -125,6 +125,7 @@ impl Terminals {
                 term: "xterm-256color".into(),
                 cols: cols.max(1),
                 rows: rows.max(1),
+                modes: PtySpec::utf8_modes(),
             }),
             env: vec![("LANG".into(), "C.UTF-8".into())],
         };
