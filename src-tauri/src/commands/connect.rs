@@ -6,9 +6,10 @@
 use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 use tokio::sync::mpsc;
 use tunnelbook_core::{
-    host::{HostEvent, HostSession, HostSpec, Step, StepState},
+    host::{HostEvent, HostSession, HostSpec},
     jupyter,
     session::{ReconnectPolicy, SessionHost},
+    sessions::reconnect_change,
     settings::SettingsStore,
 };
 
@@ -71,9 +72,7 @@ pub async fn start_session<R: Runtime>(
         .sessions()
         .insert(id.clone(), SessionEntry::new(summary, chain, host));
     let task = tauri::async_runtime::spawn(forward_events(app, id.clone(), events));
-    if let Some(entry) = state.sessions().get_mut(&id) {
-        entry.task = Some(task);
-    }
+    let _ = state.with(&id, |e| e.task = Some(task.inner().abort_handle()));
     Ok(id)
 }
 
@@ -124,8 +123,8 @@ pub async fn run_command(
 }
 
 /// Emits session `id`'s host events as `session` events until the host session ends, keeping
-/// the sessions list's status in step (set before the event goes out, so a UI reacting to it
-/// already sees it).
+/// the sessions list's status in step (core's [`follow_host_event`](tunnelbook_core::sessions::Sessions::follow_host_event),
+/// before the event goes out, so a UI reacting to it already sees it).
 async fn forward_events<R: Runtime>(
     app: AppHandle<R>,
     id: String,
@@ -134,39 +133,12 @@ async fn forward_events<R: Runtime>(
     // Whether the connection was lost and is being dialed again.
     let mut down = false;
     while let Some(event) = events.recv().await {
-        match (event.step, event.state, event.error.is_some()) {
-            (Step::Connect, StepState::Running, true) => {
-                down = true;
-                reopened_banner(&app, &id, true);
-            }
-            (Step::Connect, StepState::Done, _) if down => {
-                down = false;
-                reopened_banner(&app, &id, false);
-            }
-            _ => {}
+        if let Some(lost) = reconnect_change(&event, &mut down) {
+            reopened_banner(&app, &id, lost);
         }
         // Connected: the projects followed when the app last ran resume (issue 21), and the
         // host's enabled forwarding rules start.
-        let mut resume_on = None;
-        if let Some(entry) = app.state::<AppState>().sessions().get_mut(&id) {
-            let host = entry.chain.as_ref().map(|_| entry.profile().name);
-            let status = &mut entry.summary.status;
-            match (event.step, event.state) {
-                (Step::Authenticate, StepState::Done | StepState::Skipped)
-                    if *status == SessionStatus::Starting =>
-                {
-                    *status = SessionStatus::Connected;
-                    resume_on = host;
-                }
-                (Step::Connect | Step::HostKey | Step::Authenticate, StepState::Failed)
-                | (Step::ReadGpus, StepState::Failed)
-                    if matches!(*status, SessionStatus::Starting | SessionStatus::Connected) =>
-                {
-                    *status = SessionStatus::Failed;
-                }
-                _ => {}
-            }
-        }
+        let resume_on = app.state::<AppState>().follow_host_event(&id, &event);
         if let Err(e) = app.emit(SESSION_EVENT, SessionEvent::of(&id, event)) {
             tracing::warn!(error = %e, "cannot deliver a session event");
         }
@@ -192,10 +164,8 @@ pub fn reopened_banner<R: Runtime>(app: &AppHandle<R>, id: &str, lost: bool) {
     }
     let name = app
         .state::<AppState>()
-        .sessions()
-        .get(id)
-        .map(|e| e.summary.host_id.clone())
-        .unwrap_or_default();
+        .with(id, |e| e.summary.host_id.clone());
+    let name = name.unwrap_or_default();
     for w in &windows {
         if lost {
             let message = jupyter::words::reconnecting_banner(&name, None);
@@ -218,12 +188,11 @@ pub fn reopened_banner<R: Runtime>(app: &AppHandle<R>, id: &str, lost: bool) {
 
 /// Every window showing a server session `id` reopened.
 fn reopened_windows<R: Runtime>(app: &AppHandle<R>, id: &str) -> Vec<tauri::WebviewWindow<R>> {
-    let urls: Vec<String> = app
-        .state::<AppState>()
-        .sessions()
-        .get(id)
-        .map(|e| e.attached.values().map(|(_, url)| url.clone()).collect())
-        .unwrap_or_default();
+    let urls = app.state::<AppState>().with(id, |e| {
+        let urls = e.attached.values().map(|(_, url)| url.clone());
+        urls.collect::<Vec<_>>()
+    });
+    let urls = urls.unwrap_or_default();
     let mut windows: Vec<tauri::WebviewWindow<R>> = Vec::new();
     for url in &urls {
         for w in notebook::windows_on(app, url) {
