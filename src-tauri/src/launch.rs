@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tauri::{AppHandle, Emitter, Manager, Runtime, WebviewWindow};
 use tokio::sync::oneshot;
 use tunnelbook_core::{
     error::Problem,
@@ -73,6 +73,22 @@ pub fn notebook_title(state: &AppState, id: &str) -> String {
     notebook::window_title(&host, gpu.as_deref())
 }
 
+/// Every window on the servers at `urls` (token-free addresses) and window `label`, each once.
+pub fn windows_of<'a, R: Runtime>(
+    app: &AppHandle<R>,
+    urls: impl IntoIterator<Item = &'a str>,
+    label: Option<&str>,
+) -> Vec<WebviewWindow<R>> {
+    let mut windows: Vec<WebviewWindow<R>> = Vec::new();
+    let on_servers = urls.into_iter().flat_map(|u| notebook::windows_on(app, u));
+    for w in on_servers.chain(label.and_then(|l| app.get_webview_window(l))) {
+        if !windows.iter().any(|x| x.label() == w.label()) {
+            windows.push(w);
+        }
+    }
+    windows
+}
+
 /// The app's side of a notebook core drives ([`sessions::drive_notebook`]): step events to the
 /// main window, the notebook window opened, reloaded, bannered.
 struct Windows<'a, R: Runtime> {
@@ -99,15 +115,7 @@ impl<R: Runtime> NotebookUi for Windows<'_, R> {
     }
 
     fn dismiss_connection_errors(&self, window: Option<&str>, url: Option<&str>) {
-        let mut windows = url
-            .map(|u| notebook::windows_on(self.app, u))
-            .unwrap_or_default();
-        if let Some(w) = window.and_then(|l| self.app.get_webview_window(l))
-            && !windows.iter().any(|x| x.label() == w.label())
-        {
-            windows.push(w);
-        }
-        for w in &windows {
+        for w in &windows_of(self.app, url, window) {
             notebook::dismiss_connection_errors(w);
         }
     }

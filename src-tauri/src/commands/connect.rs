@@ -6,10 +6,10 @@
 use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 use tokio::sync::mpsc;
 use tunnelbook_core::{
-    host::{HostEvent, HostSession, HostSpec},
+    host::{HostEvent, HostSpec},
     jupyter,
     session::{ReconnectPolicy, SessionHost},
-    sessions::reconnect_change,
+    sessions::{DISMISS_AGAIN, reconnect_change},
     settings::SettingsStore,
 };
 
@@ -18,8 +18,8 @@ use crate::{
     error::AppError,
     launch,
     prompt::PromptAnswer,
-    state::{AppState, SessionEntry},
-    wire::{ExecOutput, LOCAL_HOST_ID, SESSION_EVENT, SessionEvent, SessionStatus, SessionSummary},
+    state::AppState,
+    wire::{ExecOutput, LOCAL_HOST_ID, SESSION_EVENT, SessionEvent},
 };
 
 /// Starts a session on host `host_id`; progress arrives as `session` events. Returns its id.
@@ -39,25 +39,8 @@ pub async fn start_session<R: Runtime>(
         LOCAL_HOST_ID => None,
         name => Some(state.profiles.chain(name)?),
     };
-    let id = state.new_session_id();
-    let summary = SessionSummary {
-        id: id.clone(),
-        host_id,
-        status: SessionStatus::Starting,
-        url: None,
-        gpu: None,
-        env: None,
-        server_id: None,
-        window: None,
-    };
     let spec = HostSpec {
-        host: match chain.clone() {
-            Some(chain) => SessionHost::Ssh {
-                chain,
-                context: launch::connect_context(&app, &state),
-            },
-            None => SessionHost::Local,
-        },
+        host: SessionHost::of(chain.clone(), || launch::connect_context(&app, &state)),
         reconnect: ReconnectPolicy::default(),
         free_rule: SettingsStore::in_home(state.home())
             .load_or_default()
@@ -66,11 +49,8 @@ pub async fn start_session<R: Runtime>(
         profiles: Some(state.profiles.clone()),
         probe: true,
     };
-    let (host, events) = HostSession::start(spec);
-    // Register before spawning so the task always finds its entry.
-    state
-        .sessions()
-        .insert(id.clone(), SessionEntry::new(summary, chain, host));
+    // Registered before the task starts, so it always finds its entry.
+    let (id, events) = state.start(host_id, chain, spec);
     let task = tauri::async_runtime::spawn(forward_events(app, id.clone(), events));
     let _ = state.with(&id, |e| e.task = Some(task.inner().abort_handle()));
     Ok(id)
@@ -178,7 +158,7 @@ pub fn reopened_banner<R: Runtime>(app: &AppHandle<R>, id: &str, lost: bool) {
     if !lost {
         let (app, id) = (app.clone(), id.to_string());
         tauri::async_runtime::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            tokio::time::sleep(DISMISS_AGAIN).await;
             for w in reopened_windows(&app, &id) {
                 notebook::dismiss_connection_errors(&w);
             }
@@ -193,13 +173,5 @@ fn reopened_windows<R: Runtime>(app: &AppHandle<R>, id: &str) -> Vec<tauri::Webv
         urls.collect::<Vec<_>>()
     });
     let urls = urls.unwrap_or_default();
-    let mut windows: Vec<tauri::WebviewWindow<R>> = Vec::new();
-    for url in &urls {
-        for w in notebook::windows_on(app, url) {
-            if !windows.iter().any(|x| x.label() == w.label()) {
-                windows.push(w);
-            }
-        }
-    }
-    windows
+    launch::windows_of(app, urls.iter().map(String::as_str), None)
 }

@@ -99,13 +99,7 @@ pub async fn launch_notebook<R: Runtime>(
     // The launch defaults as saved now (an environment kept by this connection's earlier launch).
     let saved = state.profiles.load().unwrap_or_default();
     let (chain, profile, host_session) = state.launch_parts(&session_id, &saved)?;
-    let host = match chain {
-        Some(chain) => SessionHost::Ssh {
-            chain,
-            context: launch::connect_context(&app, &state),
-        },
-        None => SessionHost::Local,
-    };
+    let host = SessionHost::of(chain, || launch::connect_context(&app, &state));
     let mut spec = SessionSpec::new(host, profile);
     spec.gpu = gpu;
     spec.free_rule = tunnelbook_core::settings::SettingsStore::in_home(state.home())
@@ -241,17 +235,8 @@ pub async fn stop_server<R: Runtime>(
     let taken = state.take_server(&session_id, &server_id)?;
     // Every window on the server's address: what is unsaved there goes to the server, then the
     // windows close (never left behind on JupyterLab's "Server Connection Error").
-    let mut windows = taken
-        .url
-        .as_deref()
-        .map(|url| super::notebook::windows_on(&app, url))
-        .unwrap_or_default();
-    if let Some((_, Some(label))) = &taken.own
-        && let Some(w) = app.get_webview_window(label)
-        && !windows.iter().any(|x| x.label() == w.label())
-    {
-        windows.push(w);
-    }
+    let own = taken.own.as_ref().and_then(|(_, label)| label.as_deref());
+    let windows = launch::windows_of(&app, taken.url.as_deref(), own);
     super::notebook::save_documents(&windows, super::notebook::SAVE_WAIT).await;
     for w in &windows {
         close_window(&app, Some(w.label().to_string()));

@@ -1,6 +1,6 @@
 //! The sessions list.
 
-use tauri::{AppHandle, Manager, Runtime, State};
+use tauri::{AppHandle, Runtime, State};
 
 use crate::{error::AppError, state::AppState, wire::SessionSummary};
 
@@ -31,22 +31,8 @@ pub(crate) async fn close<R: Runtime>(
     // Every notebook window on the session's servers (its own notebook, servers it reopened)
     // saves what is unsaved and closes, as Stop's do: nothing is left on a dead address (trial
     // of #14 in s28, finding 3).
-    let mut windows = Vec::new();
-    let own = closing
-        .window
-        .as_deref()
-        .and_then(|l| app.get_webview_window(l));
-    let on_servers = closing
-        .urls()
-        .flat_map(|u| super::notebook::windows_on(app, u));
-    for w in on_servers.chain(own) {
-        if !windows
-            .iter()
-            .any(|x: &tauri::WebviewWindow<R>| x.label() == w.label())
-        {
-            windows.push(w);
-        }
-    }
+    let urls = closing.urls().map(String::as_str);
+    let windows = crate::launch::windows_of(app, urls, closing.window.as_deref());
     super::notebook::save_documents(&windows, super::notebook::SAVE_WAIT).await;
     for w in &windows {
         super::jupyter::close_window(app, Some(w.label().to_string()));

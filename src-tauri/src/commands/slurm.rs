@@ -26,7 +26,6 @@ use tunnelbook_core::{
         notebook::{self as job_notebook, NotebookNews},
     },
     ssh::Connection,
-    tunnel::Tunnel,
 };
 
 use crate::{

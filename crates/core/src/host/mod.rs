@@ -178,6 +178,20 @@ pub enum SessionHost {
     Local,
 }
 
+impl SessionHost {
+    /// Over SSH through `chain` (jump hosts first, the target last) with the collaborators
+    /// `context` makes; this computer when there is no chain.
+    pub fn of(chain: Option<Vec<Profile>>, context: impl FnOnce() -> ConnectContext) -> Self {
+        match chain {
+            Some(chain) => SessionHost::Ssh {
+                chain,
+                context: context(),
+            },
+            None => SessionHost::Local,
+        }
+    }
+}
+
 /// What to start a host session on.
 #[derive(Clone)]
 pub struct HostSpec {

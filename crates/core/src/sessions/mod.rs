@@ -15,11 +15,17 @@ use std::{
     time::Duration,
 };
 
-use tokio::{sync::oneshot, task::AbortHandle};
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::AbortHandle,
+};
 
 use crate::{
     error::{ErrorCode, Problem},
-    host::{HostSession, SessionStatus, SessionSummary, oldest_first, session_number},
+    host::{
+        HostEvent, HostSession, HostSpec, SessionStatus, SessionSummary, oldest_first,
+        session_number,
+    },
     jupyter::{Host, window::window_label},
     profile::{LOCAL_NAME, Profile, with_saved_launch_defaults},
     session::SessionControl,
@@ -202,6 +208,32 @@ pub struct Sessions {
 }
 
 impl Sessions {
+    /// Starts a session on host `host_id` (`chain`: its hops, `None` for this computer): core's
+    /// host session as `spec` says, registered (status `starting`) before its first event.
+    /// Returns the session's id and the host session's events.
+    pub fn start(
+        &self,
+        host_id: String,
+        chain: Option<Vec<Profile>>,
+        spec: HostSpec,
+    ) -> (String, mpsc::Receiver<HostEvent>) {
+        let id = self.new_session_id();
+        let summary = SessionSummary {
+            id: id.clone(),
+            host_id,
+            status: SessionStatus::Starting,
+            url: None,
+            gpu: None,
+            env: None,
+            server_id: None,
+            window: None,
+        };
+        let (host, events) = HostSession::start(spec);
+        let entry = SessionEntry::new(summary, chain, host);
+        self.sessions().insert(id.clone(), entry);
+        (id, events)
+    }
+
     /// A fresh session id.
     pub fn new_session_id(&self) -> String {
         format!("s{}", self.next_session.fetch_add(1, Ordering::Relaxed) + 1)

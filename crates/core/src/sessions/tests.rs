@@ -61,6 +61,35 @@ async fn ids_count_up_and_summaries_come_oldest_first() {
 }
 
 #[tokio::test]
+async fn a_started_session_is_registered_before_its_first_event() {
+    let sessions = Sessions::default();
+    let spec = HostSpec {
+        host: SessionHost::of(None, || unreachable!("this computer needs no SSH")),
+        reconnect: ReconnectPolicy::default(),
+        free_rule: FreeRule::default(),
+        profiles: None,
+        probe: false,
+    };
+    let (id, mut events) = sessions.start(LOCAL_NAME.into(), None, spec);
+    assert_eq!(id, "s1");
+    assert_eq!(
+        sessions.summaries(),
+        [summary("s1", LOCAL_NAME, SessionStatus::Starting)]
+    );
+    assert_eq!(sessions.live_session(LOCAL_NAME).as_deref(), Some("s1"));
+    let first = events.recv().await.unwrap();
+    assert_eq!(
+        (first.step, first.state),
+        (Step::Connect, StepState::Skipped)
+    );
+    assert_eq!(
+        sessions.with("s1", |e| e.profile().name).ok().as_deref(),
+        Some(LOCAL_NAME)
+    );
+    sessions.host("s1").ok().unwrap().close().await;
+}
+
+#[tokio::test]
 async fn the_live_session_of_a_host_is_the_newest_not_closed_one() {
     let sessions = Sessions::default();
     assert_eq!(sessions.live_session("gpu-box"), None);
