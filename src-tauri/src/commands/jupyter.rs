@@ -7,7 +7,7 @@ use tunnelbook_core::{
     gpu::GpuSelector,
     jupyter::{self, PortBook},
     session::{Session, SessionHost, SessionSpec},
-    sessions::{NotebookHandle, Reopen},
+    sessions::Reopen,
 };
 
 use crate::{
@@ -113,21 +113,12 @@ pub async fn launch_notebook<R: Runtime>(
     spec.secrets = state.secrets();
     // Saved forwarding rules are the Tunnels view's (started there, over the host's connection).
     spec.saved_forwards = false;
-    let (stop, stopped) = tokio::sync::oneshot::channel();
     let session = Session::start(spec);
-    let control = session.control();
-    let drive = launch::drive_notebook(app.clone(), session_id.clone(), session, stopped);
-    let tauri::async_runtime::JoinHandle::Tokio(task) = tauri::async_runtime::spawn(drive);
-    let handle = NotebookHandle {
-        stop,
-        task,
-        control,
-    };
-    if let Err(handle) = state.launching(&session_id, handle) {
-        end_notebook(handle, true).await;
-        return Err(AppError::no_session(&session_id));
-    }
-    Ok(())
+    Ok(state.launch(&session_id, session, |session, stop| {
+        let drive = launch::drive_notebook(app.clone(), session_id.clone(), session, stop);
+        let tauri::async_runtime::JoinHandle::Tokio(task) = tauri::async_runtime::spawn(drive);
+        task
+    })?)
 }
 
 /// Starts session `session_id`'s notebook server again after it stopped (`serverGone`), behind

@@ -28,7 +28,7 @@ use crate::{
     },
     jupyter::{Host, window::window_label},
     profile::{LOCAL_NAME, Profile, with_saved_launch_defaults},
-    session::SessionControl,
+    session::{Session, SessionControl},
     slurm::notebook::{JobNotebook, OpenedJob},
     ssh::Connection,
     tunnel::Tunnel,
@@ -362,17 +362,30 @@ impl Sessions {
         })?
     }
 
-    /// Session `id` now launches `notebook` (status `launching`, no URL yet). When the session
-    /// is gone, the notebook is handed back to be ended.
-    pub fn launching(&self, id: &str, notebook: NotebookHandle) -> Result<(), NotebookHandle> {
-        match self.sessions().get_mut(id) {
-            Some(entry) => {
-                entry.summary.status = SessionStatus::Launching;
-                entry.summary.url = None;
-                entry.notebook = Some(notebook);
-                Ok(())
-            }
-            None => Err(notebook),
-        }
+    /// Session `id` now launches core's `session` (status `launching`, no URL yet): `drive`
+    /// spawns the task that runs it until told to stop (the receiver: `true` stops the server
+    /// too), with the session's entry in place before the task first looks. A session gone
+    /// meanwhile drops `session`, which cancels it.
+    pub fn launch(
+        &self,
+        id: &str,
+        session: Session,
+        drive: impl FnOnce(Session, oneshot::Receiver<bool>) -> tokio::task::JoinHandle<()>,
+    ) -> Result<(), SessionsError> {
+        let mut sessions = self.sessions();
+        let entry = sessions
+            .get_mut(id)
+            .ok_or_else(|| SessionsError::NoSession(id.into()))?;
+        let (stop, stopped) = oneshot::channel();
+        let control = session.control();
+        let task = drive(session, stopped);
+        entry.summary.status = SessionStatus::Launching;
+        entry.summary.url = None;
+        entry.notebook = Some(NotebookHandle {
+            stop,
+            task,
+            control,
+        });
+        Ok(())
     }
 }
