@@ -45,27 +45,6 @@ pub fn connect_context<R: Runtime>(app: &AppHandle<R>, state: &AppState) -> Conn
     }
 }
 
-/// Emits one step event of session `id`.
-pub fn emit<R: Runtime>(
-    app: &AppHandle<R>,
-    id: &str,
-    step: SessionStep,
-    state: StepState,
-    message: impl Into<String>,
-    error: Option<AppError>,
-) {
-    let event = SessionEvent {
-        session_id: id.to_string(),
-        step,
-        state,
-        message: message.into(),
-        error,
-    };
-    if let Err(e) = app.emit(SESSION_EVENT, event) {
-        tracing::warn!(error = %e, "cannot deliver a session event");
-    }
-}
-
 /// The notebook window title of session `id` ([`notebook::window_title`]): host and GPU.
 pub fn notebook_title(state: &AppState, id: &str) -> String {
     let look = state.with(id, |e| (e.host_name(), e.summary.gpu.clone()));
@@ -98,14 +77,16 @@ struct Windows<'a, R: Runtime> {
 
 impl<R: Runtime> NotebookUi for Windows<'_, R> {
     fn step(&self, step: SessionStep, state: StepState, message: String, error: Option<Problem>) {
-        emit(
-            self.app,
-            self.id,
+        let event = SessionEvent {
+            session_id: self.id.to_string(),
             step,
             state,
             message,
-            error.map(AppError::from),
-        );
+            error: error.map(AppError::from),
+        };
+        if let Err(e) = self.app.emit(SESSION_EVENT, event) {
+            tracing::warn!(error = %e, "cannot deliver a session event");
+        }
     }
 
     fn banner(&self, window: &str, text: Option<&str>, button: Option<BannerButton<'_>>) {
