@@ -77,6 +77,7 @@ through_core!(
     SettingsError,
     SecretError,
     tunnelbook_core::slurm::SlurmError,
+    tunnelbook_core::sessions::SessionsError,
     tunnelbook_core::jupyter::window::UrlError
 );
 

@@ -16,6 +16,7 @@ pub mod project;
 pub mod prompt;
 pub mod secret;
 pub mod session;
+pub mod sessions;
 pub mod settings;
 pub mod sftp;
 pub mod slurm;

@@ -6,9 +6,10 @@
 use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 use tokio::sync::mpsc;
 use tunnelbook_core::{
-    host::{HostEvent, HostSession, HostSpec, Step, StepState},
+    host::{HostEvent, HostSpec},
     jupyter,
     session::{ReconnectPolicy, SessionHost},
+    sessions::{DISMISS_AGAIN, reconnect_change},
     settings::SettingsStore,
 };
 
@@ -17,8 +18,8 @@ use crate::{
     error::AppError,
     launch,
     prompt::PromptAnswer,
-    state::{AppState, SessionEntry},
-    wire::{ExecOutput, LOCAL_HOST_ID, SESSION_EVENT, SessionEvent, SessionStatus, SessionSummary},
+    state::AppState,
+    wire::{ExecOutput, LOCAL_HOST_ID, SESSION_EVENT, SessionEvent},
 };
 
 /// Starts a session on host `host_id`; progress arrives as `session` events. Returns its id.
@@ -38,25 +39,8 @@ pub async fn start_session<R: Runtime>(
         LOCAL_HOST_ID => None,
         name => Some(state.profiles.chain(name)?),
     };
-    let id = state.new_session_id();
-    let summary = SessionSummary {
-        id: id.clone(),
-        host_id,
-        status: SessionStatus::Starting,
-        url: None,
-        gpu: None,
-        env: None,
-        server_id: None,
-        window: None,
-    };
     let spec = HostSpec {
-        host: match chain.clone() {
-            Some(chain) => SessionHost::Ssh {
-                chain,
-                context: launch::connect_context(&app, &state),
-            },
-            None => SessionHost::Local,
-        },
+        host: SessionHost::of(chain.clone(), || launch::connect_context(&app, &state)),
         reconnect: ReconnectPolicy::default(),
         free_rule: SettingsStore::in_home(state.home())
             .load_or_default()
@@ -65,15 +49,10 @@ pub async fn start_session<R: Runtime>(
         profiles: Some(state.profiles.clone()),
         probe: true,
     };
-    let (host, events) = HostSession::start(spec);
-    // Register before spawning so the task always finds its entry.
-    state
-        .sessions()
-        .insert(id.clone(), SessionEntry::new(summary, chain, host));
+    // Registered before the task starts, so it always finds its entry.
+    let (id, events) = state.start(host_id, chain, spec);
     let task = tauri::async_runtime::spawn(forward_events(app, id.clone(), events));
-    if let Some(entry) = state.sessions().get_mut(&id) {
-        entry.task = Some(task);
-    }
+    let _ = state.with(&id, |e| e.task = Some(task.inner().abort_handle()));
     Ok(id)
 }
 
@@ -124,8 +103,8 @@ pub async fn run_command(
 }
 
 /// Emits session `id`'s host events as `session` events until the host session ends, keeping
-/// the sessions list's status in step (set before the event goes out, so a UI reacting to it
-/// already sees it).
+/// the sessions list's status in step (core's [`follow_host_event`](tunnelbook_core::sessions::Sessions::follow_host_event),
+/// before the event goes out, so a UI reacting to it already sees it).
 async fn forward_events<R: Runtime>(
     app: AppHandle<R>,
     id: String,
@@ -134,39 +113,12 @@ async fn forward_events<R: Runtime>(
     // Whether the connection was lost and is being dialed again.
     let mut down = false;
     while let Some(event) = events.recv().await {
-        match (event.step, event.state, event.error.is_some()) {
-            (Step::Connect, StepState::Running, true) => {
-                down = true;
-                reopened_banner(&app, &id, true);
-            }
-            (Step::Connect, StepState::Done, _) if down => {
-                down = false;
-                reopened_banner(&app, &id, false);
-            }
-            _ => {}
+        if let Some(lost) = reconnect_change(&event, &mut down) {
+            reopened_banner(&app, &id, lost);
         }
         // Connected: the projects followed when the app last ran resume (issue 21), and the
         // host's enabled forwarding rules start.
-        let mut resume_on = None;
-        if let Some(entry) = app.state::<AppState>().sessions().get_mut(&id) {
-            let host = entry.chain.as_ref().map(|_| entry.profile().name);
-            let status = &mut entry.summary.status;
-            match (event.step, event.state) {
-                (Step::Authenticate, StepState::Done | StepState::Skipped)
-                    if *status == SessionStatus::Starting =>
-                {
-                    *status = SessionStatus::Connected;
-                    resume_on = host;
-                }
-                (Step::Connect | Step::HostKey | Step::Authenticate, StepState::Failed)
-                | (Step::ReadGpus, StepState::Failed)
-                    if matches!(*status, SessionStatus::Starting | SessionStatus::Connected) =>
-                {
-                    *status = SessionStatus::Failed;
-                }
-                _ => {}
-            }
-        }
+        let resume_on = app.state::<AppState>().follow_host_event(&id, &event);
         if let Err(e) = app.emit(SESSION_EVENT, SessionEvent::of(&id, event)) {
             tracing::warn!(error = %e, "cannot deliver a session event");
         }
@@ -192,10 +144,8 @@ pub fn reopened_banner<R: Runtime>(app: &AppHandle<R>, id: &str, lost: bool) {
     }
     let name = app
         .state::<AppState>()
-        .sessions()
-        .get(id)
-        .map(|e| e.summary.host_id.clone())
-        .unwrap_or_default();
+        .with(id, |e| e.summary.host_id.clone());
+    let name = name.unwrap_or_default();
     for w in &windows {
         if lost {
             let message = jupyter::words::reconnecting_banner(&name, None);
@@ -208,7 +158,7 @@ pub fn reopened_banner<R: Runtime>(app: &AppHandle<R>, id: &str, lost: bool) {
     if !lost {
         let (app, id) = (app.clone(), id.to_string());
         tauri::async_runtime::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            tokio::time::sleep(DISMISS_AGAIN).await;
             for w in reopened_windows(&app, &id) {
                 notebook::dismiss_connection_errors(&w);
             }
@@ -218,19 +168,10 @@ pub fn reopened_banner<R: Runtime>(app: &AppHandle<R>, id: &str, lost: bool) {
 
 /// Every window showing a server session `id` reopened.
 fn reopened_windows<R: Runtime>(app: &AppHandle<R>, id: &str) -> Vec<tauri::WebviewWindow<R>> {
-    let urls: Vec<String> = app
-        .state::<AppState>()
-        .sessions()
-        .get(id)
-        .map(|e| e.attached.values().map(|(_, url)| url.clone()).collect())
-        .unwrap_or_default();
-    let mut windows: Vec<tauri::WebviewWindow<R>> = Vec::new();
-    for url in &urls {
-        for w in notebook::windows_on(app, url) {
-            if !windows.iter().any(|x| x.label() == w.label()) {
-                windows.push(w);
-            }
-        }
-    }
-    windows
+    let urls = app.state::<AppState>().with(id, |e| {
+        let urls = e.attached.values().map(|(_, url)| url.clone());
+        urls.collect::<Vec<_>>()
+    });
+    let urls = urls.unwrap_or_default();
+    launch::windows_of(app, urls.iter().map(String::as_str), None)
 }

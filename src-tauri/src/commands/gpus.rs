@@ -49,7 +49,7 @@ pub async fn watch_gpus<R: Runtime>(
     // reconnect).
     let rx = gpu::watch(state.host(&session_id)?, gpu::DEFAULT_INTERVAL);
     let task = tauri::async_runtime::spawn(forward(app, session_id.clone(), rx, free_rule(&state)));
-    state.set_gpu_watch(&session_id, task)
+    Ok(state.set_gpu_watch(&session_id, task.inner().abort_handle())?)
 }
 
 /// Stops the `gpus` events of session `session_id` (the picker closed). Not an error when none run.

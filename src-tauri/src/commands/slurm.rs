@@ -26,7 +26,6 @@ use tunnelbook_core::{
         notebook::{self as job_notebook, NotebookNews},
     },
     ssh::Connection,
-    tunnel::Tunnel,
 };
 
 use crate::{
@@ -58,15 +57,7 @@ pub struct SlurmEvent {
     pub error: Option<AppError>,
 }
 
-/// A job this app opened from the Sessions screen (started elsewhere: the CLI, another
-/// computer, an earlier run of the app): its forward through the login node (over the host
-/// session's link: it survives reconnects) and the URL the main window knows (without the token).
-pub struct OpenedJob {
-    /// Local port → the job's `node:port`, through the login node.
-    pub forward: Tunnel,
-    /// The notebook URL as the main window sees it (token-free; [`notebook::public_url`]).
-    pub url: String,
-}
+pub use tunnelbook_core::slurm::notebook::OpenedJob;
 
 fn emit<R: Runtime>(app: &AppHandle<R>, event: SlurmEvent) {
     if let Err(e) = app.emit(SLURM_EVENT, event) {

@@ -126,6 +126,17 @@ pub enum NotebookNews {
     Failed(SlurmError),
 }
 
+/// A job a front end opened from its sessions list (started elsewhere: the CLI, another
+/// computer, an earlier run of the app): its forward through the login node (over the host
+/// session's link: it survives reconnects) and the URL the front end's main window knows (without
+/// the token).
+pub struct OpenedJob {
+    /// Local port → the job's `node:port`, through the login node.
+    pub forward: Tunnel,
+    /// The notebook URL as the main window sees it (token-free).
+    pub url: String,
+}
+
 /// The forward to a ready job's JupyterLab and its token.
 type Ready = Arc<Mutex<Option<(Tunnel, Sensitive<String>)>>>;
 
