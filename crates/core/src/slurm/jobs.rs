@@ -178,6 +178,29 @@ impl JobLeftRunning {
     }
 }
 
+/// The jobs `held` open on each login node (its saved name, its connection now, the job ids),
+/// each with the end time SLURM gives it ([`JobLeftRunning::on_host`], one after another): what
+/// keeps running when the app quits without stopping notebooks.
+pub async fn jobs_left_running(
+    held: Vec<(String, Option<Connection>, Vec<String>)>,
+) -> Vec<JobLeftRunning> {
+    let mut out = Vec::new();
+    for (host, conn, ids) in held {
+        out.extend(JobLeftRunning::on_host(&host, conn.as_ref(), ids).await);
+    }
+    out
+}
+
+/// Why a plain JupyterLab launch is refused on a SLURM login node (code `unsupported`): it runs
+/// as a batch job on a compute node, asked for with the GPU step's request form.
+pub fn login_node_refusal() -> crate::error::Problem {
+    crate::error::Problem::new(
+        crate::error::ErrorCode::Unsupported,
+        "this host is a SLURM login node: JupyterLab runs as a batch job on a compute node, not \
+         here. Ask for GPUs with the request form of the GPU step.",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,10 @@ mod request;
 mod view;
 mod watch;
 
-pub use jobs::{JobLeftRunning, QuitQuestion, SlurmJobView, SlurmView, known_time};
+pub use jobs::{
+    JobLeftRunning, QuitQuestion, SlurmJobView, SlurmView, jobs_left_running, known_time,
+    login_node_refusal,
+};
 pub use request::{
     GpuRequest, JobRequest, SlurmRequestForm, check_request, never_clears, reason_in_words,
 };
