@@ -69,8 +69,8 @@ pub async fn close_terminal<R: Runtime>(
 }
 
 /// Checks, before "Open in my terminal" starts anything, that the system terminal program and
-/// the `tunnelbook` command it runs are on this computer's PATH (core's
-/// [`terminal::check_my_terminal`]). Errors: `unsupported`, saying which program is missing.
+/// the `tunnelbook` command it runs are on this computer's PATH (looked up as the shell does).
+/// Errors: `unsupported`, saying which program is missing and what to do instead.
 #[tauri::command]
 pub fn check_my_terminal() -> Result<(), AppError> {
     Ok(terminal::check_my_terminal(std::env::var_os("PATH"))?)

@@ -6,6 +6,8 @@
 
 use std::sync::{Mutex, MutexGuard};
 
+use serde::Serialize;
+
 use tauri::{
     AppHandle, Emitter, Listener, Manager, Runtime,
     menu::{IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu},
@@ -15,7 +17,7 @@ pub use tunnelbook_core::tray::{Notice, TrayAction, TrayEntry, TrayMenu};
 use tunnelbook_core::{
     settings::{Settings, SettingsStore},
     tray::{
-        LinkState, SessionLook, TrayMemory, already_running_notice, hidden_to_tray_notice,
+        LinkState, SessionLook, TrayMemory, already_running_notice, hidden_to_tray_once,
         not_started_notice, reads_gpus, shown,
     },
 };
@@ -185,6 +187,14 @@ pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
     }
 }
 
+/// Shows the main window and tells the UI `event` (what the tray did, for the UI to follow).
+fn show_and_emit<R: Runtime>(app: &AppHandle<R>, event: &str, payload: impl Serialize + Clone) {
+    show_main(app);
+    if let Err(e) = app.emit(event, payload) {
+        tracing::warn!(error = %e, event, "cannot tell the main window");
+    }
+}
+
 /// Carries out a tray action.
 pub async fn perform<R: Runtime>(app: AppHandle<R>, action: TrayAction) -> Result<(), AppError> {
     let state = app.state::<AppState>();
@@ -193,8 +203,8 @@ pub async fn perform<R: Runtime>(app: AppHandle<R>, action: TrayAction) -> Resul
         TrayAction::Connect(host) => {
             let id =
                 commands::connect::start_session(app.clone(), state.clone(), host.clone()).await?;
-            show_main(&app);
-            let _ = app.emit(
+            show_and_emit(
+                &app,
                 TRAY_SESSION_EVENT,
                 serde_json::json!({ "sessionId": id, "hostId": host }),
             );
@@ -232,8 +242,8 @@ pub async fn perform<R: Runtime>(app: AppHandle<R>, action: TrayAction) -> Resul
                     None,
                 )
                 .await?;
-                show_main(&app);
-                let _ = app.emit(
+                show_and_emit(
+                    &app,
                     TRAY_PROJECT_EVENT,
                     serde_json::json!({ "projectId": project, "sessionId": id }),
                 );
@@ -254,8 +264,7 @@ pub async fn perform<R: Runtime>(app: AppHandle<R>, action: TrayAction) -> Resul
                 let question = commands::slurm::QuitQuestion {
                     slurm_jobs: commands::slurm::jobs_left_running(&state).await,
                 };
-                show_main(&app);
-                let _ = app.emit(QUIT_EVENT, question);
+                show_and_emit(&app, QUIT_EVENT, question);
             } else {
                 commands::settings::quit(&app, false).await;
             }
@@ -295,8 +304,8 @@ async fn launch_when_connected<R: Runtime>(app: AppHandle<R>, id: String, gpu: O
         Ok(servers) => {
             if let Some(notice) = already_running_notice(&host, &servers) {
                 tracing::info!(session = %id, "the tray found a notebook running: offering Reopen");
-                show_main(&app);
-                let _ = app.emit(
+                show_and_emit(
+                    &app,
                     TRAY_RUNNING_EVENT,
                     serde_json::json!({ "sessionId": id, "hostId": host }),
                 );
@@ -384,18 +393,13 @@ pub fn on_main_close<R: Runtime>(app: &AppHandle<R>) {
     });
 }
 
-/// Hides the main window (the tray brings it back); says so once.
+/// Hides the main window (the tray brings it back); says so once (core's
+/// [`hidden_to_tray_once`]).
 fn hide_to_tray<R: Runtime>(app: &AppHandle<R>) {
     if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
         let _ = window.hide();
     }
-    let store = settings_store(app);
-    let mut settings = store.load_or_default();
-    if !settings.tray_notice_shown {
-        notify(app, &hidden_to_tray_notice());
-        settings.tray_notice_shown = true;
-        if let Err(e) = store.save(&settings) {
-            tracing::warn!(error = %e, "cannot remember that the tray notice was shown");
-        }
+    if let Some(notice) = hidden_to_tray_once(&settings_store(app)) {
+        notify(app, &notice);
     }
 }

@@ -9,6 +9,7 @@ use crate::{
     host::{HostSession, SessionStatus, SessionSummary},
     jupyter::ServerView,
     profile::host_label,
+    settings::SettingsStore,
     slurm::{JobLeftRunning, notebook::NotebookNews},
 };
 
@@ -71,6 +72,20 @@ pub fn hidden_to_tray_notice() -> Notice {
         body: "It keeps your sessions and tunnels open in the tray. Choose Quit there to stop."
             .into(),
     }
+}
+
+/// What closing the main window says when it left the app running in the tray: the notice the
+/// first time only (that it was shown is kept in `store`'s settings), `None` after.
+pub fn hidden_to_tray_once(store: &SettingsStore) -> Option<Notice> {
+    let mut settings = store.load_or_default();
+    if settings.tray_notice_shown {
+        return None;
+    }
+    settings.tray_notice_shown = true;
+    if let Err(e) = store.save(&settings) {
+        tracing::warn!(error = %e, "cannot remember that the tray notice was shown");
+    }
+    Some(hidden_to_tray_notice())
 }
 
 /// The desktop notice a SLURM notebook's news gives (people walk away while it is queued): its

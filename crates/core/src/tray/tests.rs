@@ -442,3 +442,15 @@ fn jobs_left_running_are_said_once_after_quitting() {
          computer."
     );
 }
+
+/// Closing the main window into the tray says so the first time only, kept across app runs.
+#[test]
+fn hidden_to_the_tray_is_said_once() {
+    let home = tempfile::tempdir().unwrap();
+    let store = crate::settings::SettingsStore::in_home(home.path());
+    assert_eq!(hidden_to_tray_once(&store), Some(hidden_to_tray_notice()));
+    assert_eq!(hidden_to_tray_once(&store), None);
+    let again = crate::settings::SettingsStore::in_home(home.path());
+    assert_eq!(hidden_to_tray_once(&again), None);
+    assert!(again.load().unwrap().tray_notice_shown);
+}
