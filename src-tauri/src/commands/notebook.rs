@@ -24,6 +24,7 @@ use tauri::{
 use tauri_plugin_opener::OpenerExt;
 pub use tunnelbook_core::jupyter::window::{BannerButton, RESTART_PATH, SAVE_WAIT, window_title};
 use tunnelbook_core::{
+    error::Problem,
     jupyter::{
         self,
         window::{
@@ -368,7 +369,7 @@ pub async fn open_in_browser<R: Runtime>(app: AppHandle<R>, url: String) -> Resu
                 tauri_plugin_opener::Error::Io(io) => Some(io.kind()),
                 _ => None,
             };
-            AppError::from(window::browser_failure(io))
+            AppError::from(Problem::from(window::browser_failure(io)))
         })
 }
 
@@ -389,5 +390,6 @@ async fn handoff_link<R: Runtime>(
     ttl: std::time::Duration,
 ) -> Result<String, AppError> {
     let full = full_url(app, &window::http_url(url)?);
-    Ok(window::browser_link(full, ttl).await?)
+    let link = window::browser_link(full, ttl).await;
+    link.map_err(|e| Problem::from(e).into())
 }

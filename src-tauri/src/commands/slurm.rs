@@ -109,7 +109,7 @@ async fn is_slurm(state: &AppState, id: &str) -> Result<bool, AppError> {
 /// JupyterLab must not run (it runs as a batch job: [`launch_slurm_notebook`]).
 pub async fn refuse_login_node(state: &AppState, id: &str) -> Result<(), AppError> {
     match is_slurm(state, id).await? {
-        true => Err(slurm::login_node_refusal().into()),
+        true => Err(slurm::SlurmError::LoginNode.into()),
         false => Ok(()),
     }
 }

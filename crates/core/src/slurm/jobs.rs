@@ -191,16 +191,6 @@ pub async fn jobs_left_running(
     out
 }
 
-/// Why a plain JupyterLab launch is refused on a SLURM login node (code `unsupported`): it runs
-/// as a batch job on a compute node, asked for with the GPU step's request form.
-pub fn login_node_refusal() -> crate::error::Problem {
-    crate::error::Problem::new(
-        crate::error::ErrorCode::Unsupported,
-        "this host is a SLURM login node: JupyterLab runs as a batch job on a compute node, not \
-         here. Ask for GPUs with the request form of the GPU step.",
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

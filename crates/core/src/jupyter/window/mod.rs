@@ -12,10 +12,7 @@ use std::{collections::HashMap, sync::Mutex};
 
 use url::Url;
 
-use crate::{
-    error::{ErrorCode, Problem},
-    secret::Sensitive,
-};
+use crate::secret::Sensitive;
 
 mod page;
 #[cfg(test)]
@@ -197,38 +194,43 @@ pub const COPIED_LINK_TTL: std::time::Duration = std::time::Duration::from_secs(
 /// before it goes (Stop and Quit give the same).
 pub const SAVE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// "Open in browser" failing; core's `Problem` for it has code `noBrowser` or `internal`.
+#[derive(Debug, thiserror::Error)]
+pub enum BrowserError {
+    /// The system's browser could not be started: why, in words (never the launcher's command
+    /// line, which holds the link).
+    #[error("Could not start your web browser: {0}; copy the address instead.")]
+    NoBrowser(&'static str),
+    /// The one-time local link could not be made (no loopback port).
+    #[error("cannot start the local link for the browser: {0}")]
+    LocalLink(#[source] std::io::Error),
+}
+
 /// A one-time local link ([`super::handoff`]) to `full` (a kept notebook URL with its token) that
 /// works once, for `ttl`: what "Open in browser" gives the browser, and what its "copy the
 /// address" offers.
 ///
 /// # Errors
-/// `internal` when the local link cannot be made (no loopback port).
+/// [`BrowserError::LocalLink`] when the local link cannot be made.
 pub async fn browser_link(
     full: Sensitive<String>,
     ttl: std::time::Duration,
-) -> Result<String, Problem> {
-    let link = super::handoff(full, ttl).await.map_err(|e| {
-        Problem::new(
-            ErrorCode::Internal,
-            format!("cannot start the local link for the browser: {e}"),
-        )
-    })?;
+) -> Result<String, BrowserError> {
+    let link = super::handoff(full, ttl)
+        .await
+        .map_err(BrowserError::LocalLink)?;
     Ok(link.url)
 }
 
-/// What "Open in browser" says when the system's browser could not be started: code
-/// `noBrowser`, and why in words (never the launcher's command line, which holds the link).
-/// `io`: the kind of I/O error starting the launcher gave; `None`: the desktop refused.
-pub fn browser_failure(io: Option<std::io::ErrorKind>) -> Problem {
-    let why = match io {
+/// What "Open in browser" says when the system's browser could not be started
+/// ([`BrowserError::NoBrowser`]). `io`: the kind of I/O error starting the launcher gave;
+/// `None`: the desktop refused.
+pub fn browser_failure(io: Option<std::io::ErrorKind>) -> BrowserError {
+    BrowserError::NoBrowser(match io {
         Some(std::io::ErrorKind::NotFound) => {
             "no program that opens web pages is installed (such as xdg-open)"
         }
         Some(_) => "the desktop's program that opens web pages failed",
         None => "the desktop refused to open a web page",
-    };
-    Problem::new(
-        ErrorCode::NoBrowser,
-        format!("Could not start your web browser: {why}; copy the address instead."),
-    )
+    })
 }
