@@ -34,7 +34,7 @@ use tunnelbook_core::{
 use crate::{
     commands::notebook,
     error::{AppError, ErrorCode},
-    state::AppState,
+    state::{AppState, SessionEntry},
     wire::SessionStatus,
 };
 
@@ -132,8 +132,17 @@ pub async fn slurm_cluster(
 }
 
 /// The job id of session `entry`'s own SLURM launch, once submitted.
-fn own_job(entry: &crate::state::SessionEntry) -> Option<String> {
+fn own_job(entry: &SessionEntry) -> Option<String> {
     entry.slurm.as_ref().and_then(SlurmHandle::job_id)
+}
+
+/// The token-free URL of job `job_id` when session `entry` has a forward to it (its own launch,
+/// or a job opened from Sessions).
+fn job_url(entry: &SessionEntry, job_id: &str) -> Option<String> {
+    match own_job(entry).as_deref() == Some(job_id) {
+        true => entry.summary.url.clone(),
+        false => entry.slurm_open.get(job_id).map(|o| o.url.clone()),
+    }
 }
 
 /// The user's Tunnelbook SLURM jobs on session `session_id`'s host — started here, by the CLI or
@@ -155,12 +164,8 @@ pub async fn list_slurm_jobs(
         .ok_or_else(|| AppError::no_session(&session_id))?;
     let own = own_job(entry);
     let view = |j: job::TunnelbookJob| {
-        let this_session = own.as_deref() == Some(j.row.id.as_str());
-        let url = match this_session {
-            true => entry.summary.url.clone(),
-            false => entry.slurm_open.get(&j.row.id).map(|o| o.url.clone()),
-        };
-        SlurmJobView::new(&session_id, j, this_session, url)
+        let (url, own) = (job_url(entry, &j.row.id), own.as_ref() == Some(&j.row.id));
+        SlurmJobView::new(&session_id, j, own, url)
     };
     Ok(Some(jobs.into_iter().map(view).collect()))
 }
@@ -182,9 +187,7 @@ pub async fn open_slurm_job<R: Runtime>(
         let entry = sessions
             .get(&session_id)
             .ok_or_else(|| AppError::no_session(&session_id))?;
-        let own = own_job(entry).as_deref() == Some(job_id.as_str());
-        let open = own.then(|| entry.summary.url.clone()).flatten();
-        if let Some(url) = open.or_else(|| entry.slurm_open.get(&job_id).map(|o| o.url.clone())) {
+        if let Some(url) = job_url(entry, &job_id) {
             return Ok(url);
         }
         entry.host.link()
@@ -259,7 +262,7 @@ pub async fn jobs_left_running(state: &AppState) -> Vec<JobLeftRunning> {
 }
 
 /// Whether session `entry` holds a SLURM job open (its own launch, or one opened from Sessions).
-pub fn holds_jobs(entry: &crate::state::SessionEntry) -> bool {
+pub fn holds_jobs(entry: &SessionEntry) -> bool {
     own_job(entry).is_some() || !entry.slurm_open.is_empty()
 }
 
@@ -295,12 +298,7 @@ pub async fn launch_slurm_notebook<R: Runtime>(
 ) -> Result<(), AppError> {
     let (host, conn, profile) = host_of(&state, &session_id)?;
     let req = request.to_request(&profile.slurm.clone().unwrap_or_default())?;
-    let jupyter = JupyterJob {
-        env_prefix: env
-            .filter(|e| !e.trim().is_empty())
-            .or(profile.environment.clone()),
-        notebook_dir: profile.notebook_dir.clone(),
-    };
+    let jupyter = JupyterJob::on_host(env, None, &profile);
     let mut sessions = state.sessions();
     let entry = sessions
         .get_mut(&session_id)
