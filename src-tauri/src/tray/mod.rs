@@ -211,8 +211,7 @@ pub async fn perform<R: Runtime>(app: AppHandle<R>, action: TrayAction) -> Resul
             // "Connect and open notebook": once connected (the human may have answered host-key
             // or password dialogs meanwhile), launch with the host's saved defaults; the notebook
             // window opens when it is ready.
-            let gpu = state.profiles.get(&host).ok().and_then(|p| p.gpu);
-            tauri::async_runtime::spawn(launch_when_connected(app.clone(), id, gpu));
+            tauri::async_runtime::spawn(launch_when_connected(app.clone(), id, host));
         }
         TrayAction::Open(id) => {
             if let Some(url) = url_of(&id) {
@@ -274,32 +273,22 @@ pub async fn perform<R: Runtime>(app: AppHandle<R>, action: TrayAction) -> Resul
     Ok(())
 }
 
-/// Waits (up to 5 minutes) for session `id` to connect, then launches its notebook on `gpu` (the
-/// profile's default; `None`: the best free one) from the profile's environment.
-async fn launch_when_connected<R: Runtime>(app: AppHandle<R>, id: String, gpu: Option<String>) {
+/// Waits (up to 5 minutes) for session `id` to connect, then launches its notebook on host
+/// `host`'s saved GPU (none saved: the best free one) from the host's environment.
+async fn launch_when_connected<R: Runtime>(app: AppHandle<R>, id: String, host: String) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(300);
-    loop {
-        let status = app
-            .state::<AppState>()
-            .sessions()
-            .get(&id)
-            .map(|e| e.summary.status);
-        match status {
-            Some(SessionStatus::Connected) => break,
-            Some(SessionStatus::Starting) if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-            _ => return,
-        }
+    let status = || (app.state::<AppState>().sessions().get(&id)).map(|e| e.summary.status);
+    while status() == Some(SessionStatus::Starting) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    if status() != Some(SessionStatus::Connected) {
+        return;
     }
     let state = app.state::<AppState>();
+    // The host's saved defaults as they are now (the human may have edited them meanwhile).
+    let gpu = state.profiles.get(&host).ok().and_then(|p| p.gpu);
     // Never a second server without saying one is running: a Tunnelbook server already on the
     // host (an earlier run's, the CLI's) is offered for Reopen on its earlier local port instead.
-    let host = state
-        .sessions()
-        .get(&id)
-        .map(|e| e.summary.host_id.clone())
-        .unwrap_or_default();
     match commands::jupyter::list_servers(state.clone(), id.clone()).await {
         Ok(servers) => {
             if let Some(notice) = already_running_notice(&host, &servers) {
