@@ -406,10 +406,7 @@ async fn up_on(
         }
     };
     let token = tunnelbook_core::jupyter::new_token();
-    let jj = JupyterJob {
-        env_prefix: common.env.clone().or_else(|| profile.environment.clone()),
-        notebook_dir: common.dir.clone().or_else(|| profile.notebook_dir.clone()),
-    };
+    let jj = JupyterJob::on_host(common.env.clone(), common.dir.clone(), profile);
     // Core's launch flow (the app's too); Ctrl-C cancels it (and the job, once queued).
     let cancel = CancellationToken::new();
     let run = launch::launch(conn, &req, &jj, &token, print_step, &cancel);

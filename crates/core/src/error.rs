@@ -298,6 +298,17 @@ impl From<crate::jupyter::window::UrlError> for Problem {
     }
 }
 
+impl From<crate::jupyter::window::BrowserError> for Problem {
+    fn from(e: crate::jupyter::window::BrowserError) -> Self {
+        use crate::jupyter::window::BrowserError as B;
+        let code = match &e {
+            B::NoBrowser(_) => ErrorCode::NoBrowser,
+            B::LocalLink(_) => ErrorCode::Internal,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
 impl From<ProfileError> for Problem {
     fn from(e: ProfileError) -> Self {
         // Core's validator is the only one: its field errors go to the form as they are.
@@ -384,7 +395,7 @@ impl From<crate::slurm::SlurmError> for Problem {
             S::Command { command, .. } if command == "sbatch --test-only" => ErrorCode::Validation,
             S::Cancelled { .. } => ErrorCode::Cancelled,
             S::Timeout(_) => ErrorCode::Timeout,
-            S::NotSlurm(_) => ErrorCode::Unsupported,
+            S::NotSlurm(_) | S::LoginNode => ErrorCode::Unsupported,
             S::NoJob(_) => ErrorCode::NotFound,
             S::NotConnected => ErrorCode::Unreachable,
             S::JobEnded { .. } | S::Command { .. } | S::NotAnswering(_) | S::Tunnel(_) => {
@@ -432,6 +443,23 @@ mod tests {
         });
         assert_eq!(cancelled.code, ErrorCode::Cancelled);
         assert_eq!(cancelled.message, "job 7 cancelled (CANCELLED)");
+    }
+
+    /// "Open in browser": no browser is `noBrowser` (the front end offers the link to copy), no
+    /// local link is `internal`; a plain launch on a SLURM login node is `unsupported`.
+    #[test]
+    fn browser_and_login_node_refusals_get_their_codes() {
+        use crate::jupyter::window::{BrowserError, browser_failure};
+        let no_browser = Problem::from(browser_failure(None));
+        assert_eq!(no_browser.code, ErrorCode::NoBrowser);
+        assert!(no_browser.message.ends_with("copy the address instead."));
+        let no_link = Problem::from(BrowserError::LocalLink(
+            std::io::ErrorKind::AddrInUse.into(),
+        ));
+        assert_eq!(no_link.code, ErrorCode::Internal);
+        let login = Problem::from(crate::slurm::SlurmError::LoginNode);
+        assert_eq!(login.code, ErrorCode::Unsupported);
+        assert!(login.message.contains("SLURM login node"), "{login:?}");
     }
 
     #[test]

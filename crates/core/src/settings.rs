@@ -220,6 +220,30 @@ pub fn logs_dir(home: &Path) -> PathBuf {
     home.join("logs")
 }
 
+/// Where the app keeps its files, for the Settings screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct AppPaths {
+    /// Tunnelbook's home (hosts.toml, settings.toml, known_hosts).
+    pub home: String,
+    /// The settings file.
+    pub settings: String,
+    /// The folder of the log files.
+    pub logs: String,
+}
+
+impl AppPaths {
+    /// The files of the app whose home is `home`.
+    pub fn of(home: &Path) -> Self {
+        AppPaths {
+            home: home.display().to_string(),
+            settings: SettingsStore::in_home(home).path().display().to_string(),
+            logs: logs_dir(home).display().to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,5 +310,18 @@ mod tests {
         let err = store.save(&bad).unwrap_err();
         assert!(matches!(&err, SettingsError::Invalid(p) if p[0].0 == "refreshIntervalSecs"));
         assert!(!store.path().exists());
+    }
+
+    /// The Settings screen shows the home, the settings file in it and the logs folder.
+    #[test]
+    fn the_app_paths_are_in_its_home() {
+        let home = Path::new("/h/.tunnelbook");
+        let paths = AppPaths::of(home);
+        assert_eq!(paths.home, "/h/.tunnelbook");
+        assert_eq!(
+            Path::new(&paths.settings),
+            SettingsStore::in_home(home).path()
+        );
+        assert_eq!(Path::new(&paths.logs), home.join("logs"));
     }
 }

@@ -188,6 +188,74 @@ impl Terminals {
     }
 }
 
+/// The system terminal program "Open in my terminal" starts (the scope in the app's
+/// capabilities/main.json allows exactly this one per platform).
+#[cfg(windows)]
+pub const SYSTEM_TERMINAL: &str = "wt.exe";
+/// The system terminal program "Open in my terminal" starts (the scope in the app's
+/// capabilities/main.json allows exactly this one per platform).
+#[cfg(target_os = "macos")]
+pub const SYSTEM_TERMINAL: &str = "osascript";
+/// The system terminal program "Open in my terminal" starts (the scope in the app's
+/// capabilities/main.json allows exactly this one per platform).
+#[cfg(not(any(windows, target_os = "macos")))]
+pub const SYSTEM_TERMINAL: &str = "x-terminal-emulator";
+
+/// Checks, before "Open in my terminal" starts anything, that [`SYSTEM_TERMINAL`] and the
+/// `tunnelbook` command it runs are on `path` (a PATH value, looked up as the shell does).
+///
+/// # Errors
+/// `unsupported`, saying which program is missing and what to do instead.
+pub fn check_my_terminal(path: Option<std::ffi::OsString>) -> Result<(), Problem> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let found = |program: &str| which::which_in(program, path.as_ref(), &cwd).is_ok();
+    let missing = if !found(SYSTEM_TERMINAL) {
+        format!(
+            "no system terminal found ({SYSTEM_TERMINAL} is not on PATH); use a terminal tab here \
+             instead"
+        )
+    } else if !found("tunnelbook") {
+        "the `tunnelbook` command is not on this computer's PATH (the app's installer does not \
+         add it yet), so your terminal could not run it; use a terminal tab here instead"
+            .into()
+    } else {
+        return Ok(());
+    };
+    Err(Problem::new(ErrorCode::Unsupported, missing))
+}
+
+#[cfg(all(test, unix))]
+mod my_terminal_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn program(dir: &std::path::Path, name: &str) {
+        let file = dir.join(name);
+        std::fs::write(&file, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn open_in_my_terminal_names_the_program_that_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Some(dir.path().as_os_str().to_owned());
+        let none = check_my_terminal(path.clone()).unwrap_err();
+        assert_eq!(none.code, ErrorCode::Unsupported);
+        assert!(none.message.contains(SYSTEM_TERMINAL), "{none:?}");
+        program(dir.path(), SYSTEM_TERMINAL);
+        let no_cli = check_my_terminal(path.clone()).unwrap_err();
+        assert!(
+            no_cli.message.contains("`tunnelbook` command is not"),
+            "{no_cli:?}"
+        );
+        program(dir.path(), "tunnelbook");
+        assert_eq!(check_my_terminal(path), Ok(()));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

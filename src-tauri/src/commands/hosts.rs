@@ -8,13 +8,13 @@ use tunnelbook_core::profile::{self, ImportPreview, Profile, ProfileError};
 use crate::{
     error::{AppError, ErrorCode},
     state::AppState,
-    wire::{HostEntry, HostKind, LOCAL_HOST_ID},
+    wire::{HostEntry, LOCAL_HOST_ID},
 };
 
 /// "This computer" first, then the saved hosts in their saved order.
 #[tauri::command]
 pub async fn list_hosts(state: State<'_, AppState>) -> Result<Vec<HostEntry>, AppError> {
-    Ok(entries(state.profiles.load()?))
+    Ok(HostEntry::list(state.profiles.load()?))
 }
 
 /// Adds `profile`, or replaces the host called `previous_name`; returns the new list. Core's
@@ -31,7 +31,7 @@ pub async fn save_host(
     let all = state
         .profiles
         .save_host(previous_name.as_deref(), profile, secrets.as_deref())?;
-    Ok(entries(all))
+    Ok(HostEntry::list(all))
 }
 
 /// Title of the host form's key file picker (tests find its window by it).
@@ -75,7 +75,7 @@ pub async fn delete_host(
 ) -> Result<Vec<HostEntry>, AppError> {
     let secrets = state.secrets();
     state.profiles.remove(&name, secrets.as_deref())?;
-    Ok(entries(state.profiles.load()?))
+    Ok(HostEntry::list(state.profiles.load()?))
 }
 
 /// Keeps `environment` (a path or conda env name; `null`: the first with JupyterLab) as the one
@@ -98,7 +98,7 @@ pub async fn remember_environment(
             }
         })?;
     }
-    Ok(entries(state.profiles.load()?))
+    Ok(HostEntry::list(state.profiles.load()?))
 }
 
 /// What importing would add from `~/.ssh/config` (and, on Windows, PuTTY's saved sessions),
@@ -118,27 +118,11 @@ pub async fn import_hosts(
     profiles: Vec<Profile>,
 ) -> Result<Vec<HostEntry>, AppError> {
     match profile::import_profiles(&state.profiles, profiles) {
-        Ok(all) => Ok(entries(all)),
+        Ok(all) => Ok(HostEntry::list(all)),
         Err(ProfileError::Invalid(errors)) => Err(AppError::new(
             ErrorCode::Validation,
             profile::FieldError::summary(&errors),
         )),
         Err(e) => Err(e.into()),
     }
-}
-
-fn entries(profiles: Vec<Profile>) -> Vec<HostEntry> {
-    let local = HostEntry {
-        id: LOCAL_HOST_ID.into(),
-        kind: HostKind::Local,
-        label: "This computer".into(),
-        profile: None,
-    };
-    let saved = profiles.into_iter().map(|p| HostEntry {
-        id: p.name.clone(),
-        kind: HostKind::Saved,
-        label: p.name.clone(),
-        profile: Some(p),
-    });
-    std::iter::once(local).chain(saved).collect()
 }

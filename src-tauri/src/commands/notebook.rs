@@ -24,6 +24,7 @@ use tauri::{
 use tauri_plugin_opener::OpenerExt;
 pub use tunnelbook_core::jupyter::window::{BannerButton, RESTART_PATH, SAVE_WAIT, window_title};
 use tunnelbook_core::{
+    error::Problem,
     jupyter::{
         self,
         window::{
@@ -35,10 +36,7 @@ use tunnelbook_core::{
     secret::Sensitive,
 };
 
-use crate::{
-    error::{AppError, ErrorCode},
-    state::AppState,
-};
+use crate::{error::AppError, state::AppState};
 
 /// Keeps `url` (a notebook URL with its token) and returns the same URL without the token:
 /// the form every session summary, server row and command result for the main window carries.
@@ -367,7 +365,11 @@ pub async fn open_in_browser<R: Runtime>(app: AppHandle<R>, url: String) -> Resu
         .map_err(|e| {
             // The raw error names the launcher and the one-time link: the log keeps it.
             tracing::warn!(error = %e, "cannot start the web browser");
-            browser_failure(&e)
+            let io = match &e {
+                tauri_plugin_opener::Error::Io(io) => Some(io.kind()),
+                _ => None,
+            };
+            AppError::from(Problem::from(window::browser_failure(io)))
         })
 }
 
@@ -381,63 +383,13 @@ pub async fn browser_link<R: Runtime>(app: AppHandle<R>, url: String) -> Result<
     handoff_link(&app, &url, COPIED_LINK_TTL).await
 }
 
-/// A one-time local link (core's `jupyter::handoff`) to the kept notebook URL for `url`.
+/// A one-time local link (core's [`window::browser_link`]) to the kept notebook URL for `url`.
 async fn handoff_link<R: Runtime>(
     app: &AppHandle<R>,
     url: &str,
     ttl: std::time::Duration,
 ) -> Result<String, AppError> {
     let full = full_url(app, &window::http_url(url)?);
-    let link = jupyter::handoff(full, ttl).await.map_err(|e| {
-        AppError::new(
-            ErrorCode::Internal,
-            format!("cannot start the local link for the browser: {e}"),
-        )
-    })?;
-    Ok(link.url)
-}
-
-/// What "Open in browser" says when the system's browser could not be started: code
-/// `noBrowser`, and why in words (not the launcher's command line, which holds the link).
-pub fn browser_failure(e: &tauri_plugin_opener::Error) -> AppError {
-    let why = match e {
-        tauri_plugin_opener::Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
-            "no program that opens web pages is installed (such as xdg-open)"
-        }
-        tauri_plugin_opener::Error::Io(_) => "the desktop's program that opens web pages failed",
-        _ => "the desktop refused to open a web page",
-    };
-    AppError::new(
-        ErrorCode::NoBrowser,
-        format!("Could not start your web browser: {why}; copy the address instead."),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Trial of #14, finding 15: the launcher's raw error (with the one-time link) was shown.
-    #[test]
-    fn a_browser_that_cannot_start_is_said_in_words_with_a_code() {
-        let failed = tauri_plugin_opener::Error::Io(std::io::Error::other(
-            "Launcher \"gio\" \"open\" \"http://127.0.0.1:1/handoff/ab\" failed with ExitStatus(unix_wait_status(512))",
-        ));
-        let e = browser_failure(&failed);
-        assert_eq!(e.code, ErrorCode::NoBrowser);
-        assert!(
-            e.message.starts_with("Could not start your web browser: "),
-            "{e:?}"
-        );
-        assert!(e.message.ends_with("copy the address instead."), "{e:?}");
-        for raw in ["gio", "handoff", "ExitStatus", "Launcher"] {
-            assert!(!e.message.contains(raw), "{raw} in {e:?}");
-        }
-        let missing = tauri_plugin_opener::Error::Io(std::io::ErrorKind::NotFound.into());
-        assert!(
-            browser_failure(&missing)
-                .message
-                .contains("no program that opens web pages")
-        );
-    }
+    let link = window::browser_link(full, ttl).await;
+    link.map_err(|e| Problem::from(e).into())
 }

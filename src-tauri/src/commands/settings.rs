@@ -1,8 +1,8 @@
 //! Settings, the tray model, the logs folder, forgetting secrets and quitting.
 
-use serde::Serialize;
 use tauri::{AppHandle, Manager, Runtime, State};
-use ts_rs::TS;
+/// Where the app keeps its files (core's), for the Settings screen.
+pub use tunnelbook_core::settings::AppPaths;
 use tunnelbook_core::{
     secret::KeychainStore,
     settings::{self, Settings, SettingsStore},
@@ -14,18 +14,6 @@ use crate::{
     tray::{self, TrayMenu},
     wire::SessionStatus,
 };
-
-/// Where the app keeps its files, for the Settings screen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-pub struct AppPaths {
-    /// Tunnelbook's home (hosts.toml, settings.toml, known_hosts).
-    pub home: String,
-    /// The settings file.
-    pub settings: String,
-    /// The folder of the log files.
-    pub logs: String,
-}
 
 fn store(state: &AppState) -> SettingsStore {
     SettingsStore::in_home(state.home())
@@ -92,11 +80,7 @@ pub async fn tray_action<R: Runtime>(app: AppHandle<R>, id: String) -> Result<()
 /// Where the app's files and logs are.
 #[tauri::command]
 pub async fn app_paths(state: State<'_, AppState>) -> Result<AppPaths, AppError> {
-    Ok(AppPaths {
-        home: state.home().display().to_string(),
-        settings: store(&state).path().display().to_string(),
-        logs: settings::logs_dir(state.home()).display().to_string(),
-    })
+    Ok(AppPaths::of(state.home()))
 }
 
 /// Opens the logs folder in the file manager.
@@ -146,7 +130,9 @@ pub async fn quit<R: Runtime>(app: &AppHandle<R>, stop_notebooks: bool) {
     tracing::info!(stop_notebooks, "quitting");
     // Unsaved cells go to the host first, while the tunnels still carry them.
     super::notebook::save_all_notebooks(app, super::notebook::SAVE_WAIT).await;
-    super::tunnels::stop_all(app).await;
+    if let Some(forwards) = app.try_state::<super::tunnels::Forwards>() {
+        forwards.stop_all().await;
+    }
     let state = app.state::<AppState>();
     // SLURM jobs left running say until when (issue 20); asked before their forwards close.
     let left = if stop_notebooks {
@@ -161,70 +147,45 @@ pub async fn quit<R: Runtime>(app: &AppHandle<R>, stop_notebooks: bool) {
         .map(|e| e.summary.id.clone())
         .collect();
     for id in live {
-        if stop_notebooks {
-            // Tunnelbook's servers reopened from an earlier run are this app's notebooks too.
-            let attached: Vec<String> = state
-                .sessions()
-                .get(&id)
-                .map(|e| e.reopened_notebooks().cloned().collect())
-                .unwrap_or_default();
-            for server in attached {
-                let stopped =
-                    super::jupyter::stop_server(app.clone(), app.state(), id.clone(), server).await;
-                if let Err(e) = stopped {
-                    tracing::warn!(error = %e.message, "cannot stop a reopened notebook");
-                }
-            }
-            // SLURM jobs opened from Sessions are this app's notebooks too.
-            let opened: Vec<String> = state
-                .sessions()
-                .get(&id)
-                .map(|e| e.slurm_open.keys().cloned().collect())
-                .unwrap_or_default();
-            for job in opened {
-                let stopped =
-                    super::slurm::stop_slurm_job(app.clone(), app.state(), id.clone(), job).await;
-                if let Err(e) = stopped {
-                    tracing::warn!(error = %e.message, "cannot stop a SLURM job");
-                }
+        // Stopping: Tunnelbook's servers reopened from an earlier run and SLURM jobs opened from
+        // Sessions are this app's notebooks too. Leaving them running: core's session ends
+        // without stopping its server first, so `close` (which stops a notebook it still holds)
+        // finds none, and a SLURM job runs on until its time limit (`tunnelbook ls` / `attach`).
+        let (servers, jobs, kept): (Vec<String>, Vec<String>, _) =
+            match state.sessions().get_mut(&id) {
+                Some(e) if stop_notebooks => (
+                    e.reopened_notebooks().cloned().collect(),
+                    e.slurm_open.keys().cloned().collect(),
+                    (None, None),
+                ),
+                Some(e) => (Vec::new(), Vec::new(), (e.notebook.take(), e.slurm.take())),
+                None => Default::default(),
+            };
+        for server in servers {
+            let stopped = super::jupyter::stop_server(app.clone(), app.state(), id.clone(), server);
+            if let Err(e) = stopped.await {
+                tracing::warn!(error = %e.message, "cannot stop a reopened notebook");
             }
         }
-        // Leaving notebooks running: end core's session without stopping its server first, so
-        // `close` (which stops a notebook it still holds) finds none.
-        if !stop_notebooks {
-            let notebook = state
-                .sessions()
-                .get_mut(&id)
-                .and_then(|e| e.notebook.take());
-            if let Some(handle) = notebook {
-                super::jupyter::end_notebook(handle, false).await;
+        for job in jobs {
+            let stopped = super::slurm::stop_slurm_job(app.clone(), app.state(), id.clone(), job);
+            if let Err(e) = stopped.await {
+                tracing::warn!(error = %e.message, "cannot stop a SLURM job");
             }
-            // A SLURM job runs on until its time limit (`tunnelbook ls` / `attach` find it).
-            let slurm = state.sessions().get_mut(&id).and_then(|e| e.slurm.take());
-            if let Some(handle) = slurm
-                && let Some(job) = super::slurm::leave(handle).await
-            {
-                tracing::info!(job, "SLURM job left running until its time limit");
-            }
+        }
+        if let Some(handle) = kept.0 {
+            super::jupyter::end_notebook(handle, false).await;
+        }
+        if let Some(handle) = kept.1
+            && let Some(job) = super::slurm::leave(handle).await
+        {
+            tracing::info!(job, "SLURM job left running until its time limit");
         }
         let _ = super::sessions::close(app, &state, &id).await;
     }
-    if !left.is_empty() {
-        let body = left
-            .iter()
-            .map(super::slurm::JobLeftRunning::words)
-            .collect::<Vec<_>>()
-            .join("; ");
-        tracing::info!(%body, "SLURM jobs left running");
-        crate::tray::notify(
-            app,
-            &crate::tray::Notice {
-                title: "Notebooks left running".into(),
-                body: format!(
-                    "{body}. Reopen from Sessions, or `tunnelbook attach` on any computer."
-                ),
-            },
-        );
+    if let Some(notice) = tunnelbook_core::tray::left_running_notice(&left) {
+        tracing::info!(body = %notice.body, "SLURM jobs left running");
+        crate::tray::notify(app, &notice);
     }
     crate::drag_out::clean(app);
     app.exit(0);

@@ -19,19 +19,21 @@ pub use tunnelbook_core::slurm::{
 };
 use tunnelbook_core::{
     host::HostSession,
+    profile::Profile,
     slurm::{
-        Scheduler,
+        self, Scheduler,
         job::{self, JupyterJob},
         launch::{self, LaunchStep},
         notebook::{self as job_notebook, NotebookNews},
     },
     ssh::Connection,
+    tray,
 };
 
 use crate::{
     commands::notebook,
     error::{AppError, ErrorCode},
-    state::AppState,
+    state::{AppState, SessionEntry},
     wire::SessionStatus,
 };
 
@@ -66,63 +68,41 @@ fn emit<R: Runtime>(app: &AppHandle<R>, event: SlurmEvent) {
 }
 
 /// The session's host, its open connection and its profile.
-fn host_of(
-    state: &AppState,
-    id: &str,
-) -> Result<(HostSession, Connection, tunnelbook_core::profile::Profile), AppError> {
-    let (host, profile) = {
-        let sessions = state.sessions();
-        let entry = sessions.get(id).ok_or_else(|| AppError::no_session(id))?;
-        (entry.host.clone(), entry.profile())
-    };
-    let conn = host.connection().ok_or_else(|| {
-        AppError::new(
-            ErrorCode::Unreachable,
-            "the host is not connected right now; wait for the connection to come back",
-        )
-    })?;
+fn host_of(state: &AppState, id: &str) -> Result<(HostSession, Connection, Profile), AppError> {
+    let (host, profile) = host_and_profile(state, id)?;
+    let conn = host.open_connection()?;
     Ok((host, conn, profile))
 }
 
-/// Whether session `id`'s host is a SLURM login node: its saved `scheduler`, else what core's
-/// host session detected when it connected (`sbatch` on the login PATH and `scontrol ping`;
-/// core saved a SLURM host as `scheduler: slurm`). Waits for that probe when it still runs.
+fn host_and_profile(state: &AppState, id: &str) -> Result<(HostSession, Profile), AppError> {
+    let sessions = state.sessions();
+    let entry = sessions.get(id).ok_or_else(|| AppError::no_session(id))?;
+    Ok((entry.host.clone(), entry.profile()))
+}
+
+/// Whether session `id`'s host is a SLURM login node (core's [`HostSession::is_slurm`]); a
+/// detected one counts as `scheduler: slurm` for the rest of the session.
 async fn is_slurm(state: &AppState, id: &str) -> Result<bool, AppError> {
-    let (host, profile) = {
-        let sessions = state.sessions();
-        let entry = sessions.get(id).ok_or_else(|| AppError::no_session(id))?;
-        (entry.host.clone(), entry.profile())
-    };
-    if let Some(s) = profile.scheduler {
-        return Ok(s == Scheduler::Slurm);
-    }
-    if host.is_local() || host.connection().is_none() {
-        return Ok(false);
-    }
-    let detected = host.detected_scheduler(Duration::from_secs(15)).await;
-    if detected == Some(Scheduler::Slurm)
+    let (host, profile) = host_and_profile(state, id)?;
+    let slurm = host.is_slurm(profile.scheduler).await;
+    if slurm
         && let Some(last) = state
             .sessions()
             .get_mut(id)
-            .and_then(|e| e.chain.as_mut())
-            .and_then(|c| c.last_mut())
+            .and_then(|e| e.chain.as_mut()?.last_mut())
     {
         last.scheduler = Some(Scheduler::Slurm);
     }
-    Ok(detected == Some(Scheduler::Slurm))
+    Ok(slurm)
 }
 
 /// For `launch_notebook`: an error when session `id`'s host is a SLURM login node, where
 /// JupyterLab must not run (it runs as a batch job: [`launch_slurm_notebook`]).
 pub async fn refuse_login_node(state: &AppState, id: &str) -> Result<(), AppError> {
-    if is_slurm(state, id).await? {
-        return Err(AppError::new(
-            ErrorCode::Unsupported,
-            "this host is a SLURM login node: JupyterLab runs as a batch job on a compute node, \
-             not here. Ask for GPUs with the request form of the GPU step.",
-        ));
+    match is_slurm(state, id).await? {
+        true => Err(slurm::SlurmError::LoginNode.into()),
+        false => Ok(()),
     }
-    Ok(())
 }
 
 /// The cluster view of session `session_id`'s host when it is a SLURM login node (detected when
@@ -143,8 +123,17 @@ pub async fn slurm_cluster(
 }
 
 /// The job id of session `entry`'s own SLURM launch, once submitted.
-fn own_job(entry: &crate::state::SessionEntry) -> Option<String> {
+fn own_job(entry: &SessionEntry) -> Option<String> {
     entry.slurm.as_ref().and_then(SlurmHandle::job_id)
+}
+
+/// The token-free URL of job `job_id` when session `entry` has a forward to it (its own launch,
+/// or a job opened from Sessions).
+fn job_url(entry: &SessionEntry, job_id: &str) -> Option<String> {
+    match own_job(entry).as_deref() == Some(job_id) {
+        true => entry.summary.url.clone(),
+        false => entry.slurm_open.get(job_id).map(|o| o.url.clone()),
+    }
 }
 
 /// The user's Tunnelbook SLURM jobs on session `session_id`'s host — started here, by the CLI or
@@ -166,12 +155,8 @@ pub async fn list_slurm_jobs(
         .ok_or_else(|| AppError::no_session(&session_id))?;
     let own = own_job(entry);
     let view = |j: job::TunnelbookJob| {
-        let this_session = own.as_deref() == Some(j.row.id.as_str());
-        let url = match this_session {
-            true => entry.summary.url.clone(),
-            false => entry.slurm_open.get(&j.row.id).map(|o| o.url.clone()),
-        };
-        SlurmJobView::new(&session_id, j, this_session, url)
+        let (url, own) = (job_url(entry, &j.row.id), own.as_ref() == Some(&j.row.id));
+        SlurmJobView::new(&session_id, j, own, url)
     };
     Ok(Some(jobs.into_iter().map(view).collect()))
 }
@@ -193,9 +178,7 @@ pub async fn open_slurm_job<R: Runtime>(
         let entry = sessions
             .get(&session_id)
             .ok_or_else(|| AppError::no_session(&session_id))?;
-        let own = own_job(entry).as_deref() == Some(job_id.as_str());
-        let open = own.then(|| entry.summary.url.clone()).flatten();
-        if let Some(url) = open.or_else(|| entry.slurm_open.get(&job_id).map(|o| o.url.clone())) {
+        if let Some(url) = job_url(entry, &job_id) {
             return Ok(url);
         }
         entry.host.link()
@@ -254,27 +237,23 @@ pub async fn stop_slurm_job<R: Runtime>(
 }
 
 /// The SLURM jobs this app holds open (its own launches once submitted, jobs opened from
-/// Sessions), each with the end time SLURM gives it: what keeps running when the app quits
-/// without stopping notebooks. One `squeue` per login node, at most 5 s each.
+/// Sessions), each with the end time SLURM gives it (core's [`slurm::jobs_left_running`]): what
+/// keeps running when the app quits without stopping notebooks.
 pub async fn jobs_left_running(state: &AppState) -> Vec<JobLeftRunning> {
-    let held: Vec<(String, Option<Connection>, Vec<String>)> = state
-        .sessions()
-        .values()
+    let held: Vec<_> = (state.sessions().values())
         .filter_map(|e| {
-            let mut ids: Vec<String> = own_job(e).into_iter().collect();
-            ids.extend(e.slurm_open.keys().cloned());
+            let ids: Vec<String> = own_job(e)
+                .into_iter()
+                .chain(e.slurm_open.keys().cloned())
+                .collect();
             (!ids.is_empty()).then(|| (e.profile().name, e.host.connection(), ids))
         })
         .collect();
-    let mut out = Vec::new();
-    for (name, conn, ids) in held {
-        out.extend(JobLeftRunning::on_host(&name, conn.as_ref(), ids).await);
-    }
-    out
+    slurm::jobs_left_running(held).await
 }
 
 /// Whether session `entry` holds a SLURM job open (its own launch, or one opened from Sessions).
-pub fn holds_jobs(entry: &crate::state::SessionEntry) -> bool {
+pub fn holds_jobs(entry: &SessionEntry) -> bool {
     own_job(entry).is_some() || !entry.slurm_open.is_empty()
 }
 
@@ -310,12 +289,7 @@ pub async fn launch_slurm_notebook<R: Runtime>(
 ) -> Result<(), AppError> {
     let (host, conn, profile) = host_of(&state, &session_id)?;
     let req = request.to_request(&profile.slurm.clone().unwrap_or_default())?;
-    let jupyter = JupyterJob {
-        env_prefix: env
-            .filter(|e| !e.trim().is_empty())
-            .or(profile.environment.clone()),
-        notebook_dir: profile.notebook_dir.clone(),
-    };
+    let jupyter = JupyterJob::on_host(env, None, &profile);
     let mut sessions = state.sessions();
     let entry = sessions
         .get_mut(&session_id)
@@ -354,10 +328,7 @@ pub async fn stop_slurm_notebook<R: Runtime>(
                 "no SLURM notebook runs in this session",
             )
         })?;
-        entry.summary.url = None;
-        entry.summary.server_id = None;
-        entry.summary.gpu = None;
-        entry.summary.status = SessionStatus::Connected;
+        entry.summary.notebook_gone();
         (handle, entry.summary.window.take(), entry.host.clone())
     };
     super::jupyter::close_window(&app, window);
@@ -373,71 +344,50 @@ pub async fn stop(handle: SlurmHandle, host: &HostSession) -> Result<String, App
 }
 
 /// Says what happened to session `id`'s SLURM notebook (on host `host_name`): `slurm` events,
-/// the session's row, the notebook window, desktop notices.
+/// the session's row (core's [`tunnelbook_core::host::SessionSummary::job_news`]), the notebook
+/// window, desktop notices (core's [`tray::job_notice`]).
 fn tell<R: Runtime>(app: &AppHandle<R>, id: &str, host_name: &str, news: NotebookNews) {
     let state = app.state::<AppState>();
-    let session_id = id.to_string();
+    // Ready: the window opens first (the row names it), on the URL with its token.
+    let opened = match &news {
+        NotebookNews::Ready { url, gpu, .. } => {
+            let title = notebook::window_title(host_name, Some(gpu));
+            let window = notebook::open_window(app, &state, url, &title)
+                .inspect_err(|e| tracing::warn!(error = %e, "cannot open the notebook window"));
+            Some((notebook::public_url(app, url), window.ok()))
+        }
+        _ => None,
+    };
+    let window = state.sessions().get_mut(id).and_then(|e| {
+        if e.summary.job_news(&news) {
+            e.slurm = None;
+        }
+        if let Some((url, window)) = opened {
+            (e.summary.url, e.summary.window) = (Some(url), window);
+        }
+        e.summary.window.clone()
+    });
+    if let Some(notice) = tray::job_notice(&news) {
+        crate::tray::notify(app, &notice);
+    }
     let mut event = SlurmEvent {
-        session_id,
+        session_id: id.to_string(),
         ..SlurmEvent::default()
     };
     match news {
         NotebookNews::Step(step) => event.step = Some(step),
-        NotebookNews::Failed(error) => {
-            if let Some(entry) = state.sessions().get_mut(id) {
-                entry.summary.status = SessionStatus::Failed;
-                entry.slurm = None;
-            }
-            event.error = Some(error.into());
-        }
-        NotebookNews::Ready {
-            url,
-            server_id,
-            gpu,
-        } => {
-            let title = notebook::window_title(host_name, Some(&gpu));
-            let window = notebook::open_window(app, &state, &url, &title)
-                .inspect_err(|e| tracing::warn!(error = %e, "cannot open the notebook window"));
-            if let Some(entry) = state.sessions().get_mut(id) {
-                entry.summary.status = SessionStatus::Ready;
-                entry.summary.url = Some(notebook::public_url(app, &url));
-                entry.summary.gpu = Some(gpu);
-                entry.summary.server_id = Some(server_id);
-                entry.summary.window = window.ok();
-            }
-            // The tray sees the session ready now: its "Notebook ready" desktop notification
-            // (people walk away while queued).
-            return crate::tray::refresh(app);
-        }
+        NotebookNews::Failed(error) => event.error = Some(error.into()),
+        // The tray sees the session ready now: its "Notebook ready" desktop notification.
+        NotebookNews::Ready { .. } => return crate::tray::refresh(app),
         NotebookNews::TimeLeft { secs, warning } => {
-            if let Some(body) = &warning {
-                let title = "Notebook time limit soon".into();
-                let body = body.clone();
-                crate::tray::notify(app, &crate::tray::Notice { title, body });
-            }
             event.time_left_secs = Some(secs);
             event.warning = warning;
         }
-        NotebookNews::Ended { message, timed_out } => {
-            // Back to choosing (the connection is fine); no notebook, no GPU to show. The
-            // notebook window stays (unsaved work can be copied) and says why.
-            let window = state.sessions().get_mut(id).and_then(|e| {
-                e.summary.status = SessionStatus::Connected;
-                e.summary.server_id = None;
-                e.summary.url = None;
-                e.summary.gpu = None;
-                e.slurm = None;
-                e.summary.window.clone()
-            });
+        NotebookNews::Ended { message, .. } => {
+            // The notebook window stays (unsaved work can be copied) and says why.
             if let Some(window) = window.and_then(|label| app.get_webview_window(&label)) {
                 notebook::set_banner(&window, Some(&message), None);
             }
-            let title = match timed_out {
-                true => "Time limit reached".into(),
-                false => "Notebook job ended".into(),
-            };
-            let body = message.clone();
-            crate::tray::notify(app, &crate::tray::Notice { title, body });
             event.ended = Some(message);
         }
     }

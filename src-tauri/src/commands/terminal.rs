@@ -2,13 +2,10 @@
 //! second login); their output goes out as `terminal` events, keystrokes and resizes come back.
 
 use tauri::{AppHandle, Emitter, Manager, Runtime, State};
-use tunnelbook_core::terminal::Terminals;
+use tunnelbook_core::terminal::{self, Terminals};
 pub use tunnelbook_core::terminal::{TerminalEvent, TerminalOpened, TerminalUpdate};
 
-use crate::{
-    error::{AppError, ErrorCode},
-    state::AppState,
-};
+use crate::{error::AppError, state::AppState};
 
 /// Name of the event that carries a [`TerminalEvent`].
 pub const TERMINAL_EVENT: &str = "terminal";
@@ -71,70 +68,10 @@ pub async fn close_terminal<R: Runtime>(
     Ok(())
 }
 
-/// The system terminal program "Open in my terminal" starts (the scope in
-/// capabilities/main.json allows exactly this one per platform).
-#[cfg(windows)]
-const SYSTEM_TERMINAL: &str = "wt.exe";
-#[cfg(target_os = "macos")]
-const SYSTEM_TERMINAL: &str = "osascript";
-#[cfg(not(any(windows, target_os = "macos")))]
-const SYSTEM_TERMINAL: &str = "x-terminal-emulator";
-
 /// Checks, before "Open in my terminal" starts anything, that the system terminal program and
 /// the `tunnelbook` command it runs are on this computer's PATH (looked up as the shell does).
 /// Errors: `unsupported`, saying which program is missing and what to do instead.
 #[tauri::command]
 pub fn check_my_terminal() -> Result<(), AppError> {
-    match missing_program(std::env::var_os("PATH")) {
-        None => Ok(()),
-        Some(message) => Err(AppError::new(ErrorCode::Unsupported, message)),
-    }
-}
-
-/// What "Open in my terminal" lacks on `path` (a PATH value), in words; `None`: nothing.
-fn missing_program(path: Option<std::ffi::OsString>) -> Option<String> {
-    let cwd = std::env::current_dir().unwrap_or_default();
-    let found = |program: &str| which::which_in(program, path.as_ref(), &cwd).is_ok();
-    if !found(SYSTEM_TERMINAL) {
-        return Some(format!(
-            "no system terminal found ({SYSTEM_TERMINAL} is not on PATH); use a terminal tab here \
-             instead"
-        ));
-    }
-    if !found("tunnelbook") {
-        return Some(
-            "the `tunnelbook` command is not on this computer's PATH (the app's installer does \
-             not add it yet), so your terminal could not run it; use a terminal tab here instead"
-                .into(),
-        );
-    }
-    None
-}
-
-#[cfg(all(test, unix))]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use std::os::unix::fs::PermissionsExt;
-
-    use super::*;
-
-    fn program(dir: &std::path::Path, name: &str) {
-        let file = dir.join(name);
-        std::fs::write(&file, "#!/bin/sh\n").unwrap();
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-
-    #[test]
-    fn open_in_my_terminal_names_the_program_that_is_missing() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = Some(dir.path().as_os_str().to_owned());
-        let none = missing_program(path.clone()).unwrap();
-        assert!(none.contains(SYSTEM_TERMINAL), "{none}");
-        program(dir.path(), SYSTEM_TERMINAL);
-        let no_cli = missing_program(path.clone()).unwrap();
-        assert!(no_cli.contains("`tunnelbook` command is not"), "{no_cli}");
-        program(dir.path(), "tunnelbook");
-        assert_eq!(missing_program(path), None);
-    }
+    Ok(terminal::check_my_terminal(std::env::var_os("PATH"))?)
 }

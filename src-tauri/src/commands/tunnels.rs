@@ -7,7 +7,7 @@
 use tauri::{AppHandle, Manager, Runtime, State};
 pub use tunnelbook_core::host::{ForwardCounters, ForwardView, Forwards, TunnelsView};
 use tunnelbook_core::{
-    host::HostSession,
+    host::{HostSession, session_number},
     tunnel::{ForwardRule, ForwardSpec},
 };
 
@@ -24,13 +24,7 @@ fn connection_of(state: &AppState, host_id: &str) -> Option<(String, HostSession
         .values()
         .filter(|e| e.summary.host_id == host_id && !e.host.is_ended())
         .filter(|e| e.host.connection().is_some() || !e.host.is_local())
-        .max_by_key(|e| {
-            e.summary
-                .id
-                .trim_start_matches('s')
-                .parse::<u32>()
-                .unwrap_or(0)
-        })
+        .max_by_key(|e| session_number(&e.summary.id).unwrap_or(0))
         .map(|e| (e.summary.id.clone(), e.host.clone()))
 }
 
@@ -121,10 +115,7 @@ pub async fn start_forwards(
     forwards: State<'_, Forwards>,
     host_id: String,
 ) -> Result<TunnelsView, AppError> {
-    let rules = saved_rules(&state, &host_id)?;
-    if let Some(on) = connection_of(&state, &host_id) {
-        forwards.start_enabled(&host_id, rules, &on).await;
-    }
+    start_enabled(&state, &forwards, &host_id, false).await;
     view(&state, &forwards, &host_id).await
 }
 
@@ -132,19 +123,21 @@ pub async fn start_forwards(
 /// Tunnels view promises: "rules start once the host is connected"); the view shows them on its
 /// next refresh. Rules that cannot start keep why for the view.
 pub async fn start_saved<R: Runtime>(app: &AppHandle<R>, host_id: &str) {
-    let state = app.state::<AppState>();
-    let Some(forwards) = app.try_state::<Forwards>() else {
-        return;
-    };
-    let rules = match saved_rules(&state, host_id) {
+    if let Some(forwards) = app.try_state::<Forwards>() {
+        start_enabled(&app.state(), &forwards, host_id, true).await;
+    }
+}
+
+/// Starts `host_id`'s enabled saved rules that are not running on its live session (none: nothing
+/// starts); `wait`: once the session's authentication is done (it calls itself up then).
+async fn start_enabled(state: &AppState, forwards: &Forwards, host_id: &str, wait: bool) {
+    let rules = match saved_rules(state, host_id) {
         Ok(rules) if rules.iter().any(|r| r.enabled) => rules,
         _ => return,
     };
-    let Some(on) = connection_of(&state, host_id) else {
-        return;
-    };
-    // Authentication is done before the host session calls itself up: wait for that.
-    if on.1.next_connection(None).await.is_ok() {
+    if let Some(on) = connection_of(state, host_id)
+        && (!wait || on.1.next_connection(None).await.is_ok())
+    {
         forwards.start_enabled(host_id, rules, &on).await;
     }
 }
@@ -181,12 +174,4 @@ pub async fn stop_forward(
         .await
         .ok_or_else(|| AppError::new(ErrorCode::NotFound, format!("no running forward {id}")))?;
     view(&state, &forwards, &host_id).await
-}
-
-/// Stops every forward (on quit).
-pub async fn stop_all<R: Runtime>(app: &AppHandle<R>) {
-    let Some(forwards) = app.try_state::<Forwards>() else {
-        return;
-    };
-    forwards.stop_all().await;
 }

@@ -6,6 +6,8 @@
 
 use std::sync::{Mutex, MutexGuard};
 
+use serde::Serialize;
+
 use tauri::{
     AppHandle, Emitter, Listener, Manager, Runtime,
     menu::{IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu},
@@ -15,7 +17,7 @@ pub use tunnelbook_core::tray::{Notice, TrayAction, TrayEntry, TrayMenu};
 use tunnelbook_core::{
     settings::{Settings, SettingsStore},
     tray::{
-        LinkState, SessionLook, TrayMemory, already_running_notice, hidden_to_tray_notice,
+        LinkState, SessionLook, TrayMemory, already_running_notice, hidden_to_tray_once,
         not_started_notice, reads_gpus, shown,
     },
 };
@@ -185,6 +187,14 @@ pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
     }
 }
 
+/// Shows the main window and tells the UI `event` (what the tray did, for the UI to follow).
+fn show_and_emit<R: Runtime>(app: &AppHandle<R>, event: &str, payload: impl Serialize + Clone) {
+    show_main(app);
+    if let Err(e) = app.emit(event, payload) {
+        tracing::warn!(error = %e, event, "cannot tell the main window");
+    }
+}
+
 /// Carries out a tray action.
 pub async fn perform<R: Runtime>(app: AppHandle<R>, action: TrayAction) -> Result<(), AppError> {
     let state = app.state::<AppState>();
@@ -193,16 +203,15 @@ pub async fn perform<R: Runtime>(app: AppHandle<R>, action: TrayAction) -> Resul
         TrayAction::Connect(host) => {
             let id =
                 commands::connect::start_session(app.clone(), state.clone(), host.clone()).await?;
-            show_main(&app);
-            let _ = app.emit(
+            show_and_emit(
+                &app,
                 TRAY_SESSION_EVENT,
                 serde_json::json!({ "sessionId": id, "hostId": host }),
             );
             // "Connect and open notebook": once connected (the human may have answered host-key
             // or password dialogs meanwhile), launch with the host's saved defaults; the notebook
             // window opens when it is ready.
-            let gpu = state.profiles.get(&host).ok().and_then(|p| p.gpu);
-            tauri::async_runtime::spawn(launch_when_connected(app.clone(), id, gpu));
+            tauri::async_runtime::spawn(launch_when_connected(app.clone(), id, host));
         }
         TrayAction::Open(id) => {
             if let Some(url) = url_of(&id) {
@@ -232,8 +241,8 @@ pub async fn perform<R: Runtime>(app: AppHandle<R>, action: TrayAction) -> Resul
                     None,
                 )
                 .await?;
-                show_main(&app);
-                let _ = app.emit(
+                show_and_emit(
+                    &app,
                     TRAY_PROJECT_EVENT,
                     serde_json::json!({ "projectId": project, "sessionId": id }),
                 );
@@ -254,8 +263,7 @@ pub async fn perform<R: Runtime>(app: AppHandle<R>, action: TrayAction) -> Resul
                 let question = commands::slurm::QuitQuestion {
                     slurm_jobs: commands::slurm::jobs_left_running(&state).await,
                 };
-                show_main(&app);
-                let _ = app.emit(QUIT_EVENT, question);
+                show_and_emit(&app, QUIT_EVENT, question);
             } else {
                 commands::settings::quit(&app, false).await;
             }
@@ -265,38 +273,28 @@ pub async fn perform<R: Runtime>(app: AppHandle<R>, action: TrayAction) -> Resul
     Ok(())
 }
 
-/// Waits (up to 5 minutes) for session `id` to connect, then launches its notebook on `gpu` (the
-/// profile's default; `None`: the best free one) from the profile's environment.
-async fn launch_when_connected<R: Runtime>(app: AppHandle<R>, id: String, gpu: Option<String>) {
+/// Waits (up to 5 minutes) for session `id` to connect, then launches its notebook on host
+/// `host`'s saved GPU (none saved: the best free one) from the host's environment.
+async fn launch_when_connected<R: Runtime>(app: AppHandle<R>, id: String, host: String) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(300);
-    loop {
-        let status = app
-            .state::<AppState>()
-            .sessions()
-            .get(&id)
-            .map(|e| e.summary.status);
-        match status {
-            Some(SessionStatus::Connected) => break,
-            Some(SessionStatus::Starting) if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-            _ => return,
-        }
+    let status = || (app.state::<AppState>().sessions().get(&id)).map(|e| e.summary.status);
+    while status() == Some(SessionStatus::Starting) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    if status() != Some(SessionStatus::Connected) {
+        return;
     }
     let state = app.state::<AppState>();
+    // The host's saved defaults as they are now (the human may have edited them meanwhile).
+    let gpu = state.profiles.get(&host).ok().and_then(|p| p.gpu);
     // Never a second server without saying one is running: a Tunnelbook server already on the
     // host (an earlier run's, the CLI's) is offered for Reopen on its earlier local port instead.
-    let host = state
-        .sessions()
-        .get(&id)
-        .map(|e| e.summary.host_id.clone())
-        .unwrap_or_default();
     match commands::jupyter::list_servers(state.clone(), id.clone()).await {
         Ok(servers) => {
             if let Some(notice) = already_running_notice(&host, &servers) {
                 tracing::info!(session = %id, "the tray found a notebook running: offering Reopen");
-                show_main(&app);
-                let _ = app.emit(
+                show_and_emit(
+                    &app,
                     TRAY_RUNNING_EVENT,
                     serde_json::json!({ "sessionId": id, "hostId": host }),
                 );
@@ -384,18 +382,13 @@ pub fn on_main_close<R: Runtime>(app: &AppHandle<R>) {
     });
 }
 
-/// Hides the main window (the tray brings it back); says so once.
+/// Hides the main window (the tray brings it back); says so once (core's
+/// [`hidden_to_tray_once`]).
 fn hide_to_tray<R: Runtime>(app: &AppHandle<R>) {
     if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
         let _ = window.hide();
     }
-    let store = settings_store(app);
-    let mut settings = store.load_or_default();
-    if !settings.tray_notice_shown {
-        notify(app, &hidden_to_tray_notice());
-        settings.tray_notice_shown = true;
-        if let Err(e) = store.save(&settings) {
-            tracing::warn!(error = %e, "cannot remember that the tray notice was shown");
-        }
+    if let Some(notice) = hidden_to_tray_once(&settings_store(app)) {
+        notify(app, &notice);
     }
 }

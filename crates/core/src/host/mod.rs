@@ -34,6 +34,8 @@ use crate::{
 };
 
 mod actor;
+// A session on a SLURM login node: is its host one, its row as its job notebook changes.
+mod cluster;
 mod forwards;
 mod summary;
 

@@ -22,7 +22,8 @@ mod ports;
 mod servers;
 mod view;
 pub mod window;
-pub mod words;
+// The banner texts and steps, with the window's rules (one module, `window`).
+pub use self::window::words;
 
 use serde::{Deserialize, Serialize};
 

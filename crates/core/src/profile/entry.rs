@@ -19,6 +19,25 @@ pub struct HostEntry {
     pub profile: Option<Profile>,
 }
 
+impl HostEntry {
+    /// The host list: "This computer" first, then `profiles` (the saved hosts) in their order.
+    pub fn list(profiles: Vec<Profile>) -> Vec<HostEntry> {
+        let local = HostEntry {
+            id: LOCAL_NAME.into(),
+            kind: HostKind::Local,
+            label: host_label(LOCAL_NAME),
+            profile: None,
+        };
+        let saved = profiles.into_iter().map(|p| HostEntry {
+            id: p.name.clone(),
+            kind: HostKind::Saved,
+            label: p.name.clone(),
+            profile: Some(p),
+        });
+        std::iter::once(local).chain(saved).collect()
+    }
+}
+
 /// Kinds of host list entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]

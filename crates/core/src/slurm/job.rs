@@ -140,6 +140,24 @@ pub struct JupyterJob {
     pub notebook_dir: Option<String>,
 }
 
+impl JupyterJob {
+    /// JupyterLab for a launch on saved host `profile`: environment prefix `env` when given (not
+    /// blank), else the host's saved one; folder `dir` when given, else the host's notebook
+    /// folder. What the app's request form and the CLI's `up --slurm` launch.
+    pub fn on_host(
+        env: Option<String>,
+        dir: Option<String>,
+        profile: &crate::profile::Profile,
+    ) -> Self {
+        JupyterJob {
+            env_prefix: env
+                .filter(|e| !e.trim().is_empty())
+                .or_else(|| profile.environment.clone()),
+            notebook_dir: dir.or_else(|| profile.notebook_dir.clone()),
+        }
+    }
+}
+
 fn new_launch_id() -> String {
     let bytes: [u8; 6] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()

@@ -178,6 +178,19 @@ impl JobLeftRunning {
     }
 }
 
+/// The jobs `held` open on each login node (its saved name, its connection now, the job ids),
+/// each with the end time SLURM gives it ([`JobLeftRunning::on_host`], one after another): what
+/// keeps running when the app quits without stopping notebooks.
+pub async fn jobs_left_running(
+    held: Vec<(String, Option<Connection>, Vec<String>)>,
+) -> Vec<JobLeftRunning> {
+    let mut out = Vec::new();
+    for (host, conn, ids) in held {
+        out.extend(JobLeftRunning::on_host(&host, conn.as_ref(), ids).await);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

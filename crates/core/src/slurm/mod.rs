@@ -21,7 +21,9 @@ mod request;
 mod view;
 mod watch;
 
-pub use jobs::{JobLeftRunning, QuitQuestion, SlurmJobView, SlurmView, known_time};
+pub use jobs::{
+    JobLeftRunning, QuitQuestion, SlurmJobView, SlurmView, jobs_left_running, known_time,
+};
 pub use request::{
     GpuRequest, JobRequest, SlurmRequestForm, check_request, never_clears, reason_in_words,
 };
@@ -50,6 +52,13 @@ pub enum SlurmError {
     /// The login node has no SLURM client or the controller does not answer.
     #[error("{0}")]
     NotSlurm(String),
+    /// A plain JupyterLab launch asked on a SLURM login node: it runs as a batch job on a
+    /// compute node instead.
+    #[error(
+        "this host is a SLURM login node: JupyterLab runs as a batch job on a compute node, not \
+         here. Ask for GPUs with the request form of the GPU step."
+    )]
+    LoginNode,
     /// The request cannot be met as written; the message says what to change.
     #[error("{message}")]
     Refused {

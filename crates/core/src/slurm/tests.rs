@@ -321,3 +321,25 @@ fn form_fields_are_checked_by_name() {
         }
     ));
 }
+
+/// The app's request form and the CLI's `up --slurm` start JupyterLab alike: the environment
+/// given (not blank) wins over the host's saved one, and the folder given over its notebook folder.
+#[test]
+fn a_job_runs_jupyterlab_from_the_given_environment_else_the_hosts() {
+    use crate::profile::Profile;
+    let host = Profile {
+        environment: Some("/opt/venv".into()),
+        notebook_dir: Some("work".into()),
+        ..Profile::default()
+    };
+    let saved = JupyterJob::on_host(None, None, &host);
+    assert_eq!(saved.env_prefix.as_deref(), Some("/opt/venv"));
+    assert_eq!(saved.notebook_dir.as_deref(), Some("work"));
+    let blank = JupyterJob::on_host(Some("  ".into()), None, &host);
+    assert_eq!(blank.env_prefix.as_deref(), Some("/opt/venv"));
+    let given = JupyterJob::on_host(Some("/scratch/env".into()), Some("/data".into()), &host);
+    assert_eq!(given.env_prefix.as_deref(), Some("/scratch/env"));
+    assert_eq!(given.notebook_dir.as_deref(), Some("/data"));
+    let bare = JupyterJob::on_host(None, None, &Profile::default());
+    assert_eq!((bare.env_prefix, bare.notebook_dir), (None, None));
+}

@@ -25,7 +25,8 @@ pub use self::{
     memory::TrayMemory,
     notices::{
         LinkState, Notice, NoticeMemory, SessionLook, already_running_notice, busy_gpus,
-        freed_notices, gpu_count, hidden_to_tray_notice, not_started_notice, session_notices,
+        freed_notices, gpu_count, hidden_to_tray_notice, hidden_to_tray_once, job_notice,
+        left_running_notice, not_started_notice, session_notices,
     },
 };
 

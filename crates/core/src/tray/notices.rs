@@ -9,6 +9,8 @@ use crate::{
     host::{HostSession, SessionStatus, SessionSummary},
     jupyter::ServerView,
     profile::host_label,
+    settings::SettingsStore,
+    slurm::{JobLeftRunning, notebook::NotebookNews},
 };
 
 /// Free and total GPUs of a snapshot (MIG instances count as what a notebook can be pinned to),
@@ -70,6 +72,57 @@ pub fn hidden_to_tray_notice() -> Notice {
         body: "It keeps your sessions and tunnels open in the tray. Choose Quit there to stop."
             .into(),
     }
+}
+
+/// What closing the main window says when it left the app running in the tray: the notice the
+/// first time only (that it was shown is kept in `store`'s settings), `None` after.
+pub fn hidden_to_tray_once(store: &SettingsStore) -> Option<Notice> {
+    let mut settings = store.load_or_default();
+    if settings.tray_notice_shown {
+        return None;
+    }
+    settings.tray_notice_shown = true;
+    if let Err(e) = store.save(&settings) {
+        tracing::warn!(error = %e, "cannot remember that the tray notice was shown");
+    }
+    Some(hidden_to_tray_notice())
+}
+
+/// The desktop notice a SLURM notebook's news gives (people walk away while it is queued): its
+/// time-limit warnings (15 and 5 minutes before) and its end by itself; `None` for other news.
+pub fn job_notice(news: &NotebookNews) -> Option<Notice> {
+    let (title, body) = match news {
+        NotebookNews::TimeLeft {
+            warning: Some(body),
+            ..
+        } => ("Notebook time limit soon", body),
+        NotebookNews::Ended {
+            message,
+            timed_out: true,
+        } => ("Time limit reached", message),
+        NotebookNews::Ended { message, .. } => ("Notebook job ended", message),
+        _ => return None,
+    };
+    Some(Notice {
+        title: title.into(),
+        body: body.clone(),
+    })
+}
+
+/// What the app says after quitting when SLURM jobs were left running (`left`): until when each
+/// runs on, and how to get back to them. `None` when none was left.
+pub fn left_running_notice(left: &[JobLeftRunning]) -> Option<Notice> {
+    if left.is_empty() {
+        return None;
+    }
+    let jobs: Vec<String> = left.iter().map(JobLeftRunning::words).collect();
+    Some(Notice {
+        title: "Notebooks left running".into(),
+        body: format!(
+            "{}. Reopen from Sessions, or `tunnelbook attach` on any computer.",
+            jobs.join("; ")
+        ),
+    })
 }
 
 /// How a session's SSH connection stands (core's host session), for notifications.

@@ -396,3 +396,61 @@ fn the_tray_memory_counts_gpus_tells_freed_ones_and_forgets_closed_sessions() {
     );
     assert!(memory.shows(&menu));
 }
+
+/// A SLURM notebook's warnings and its end reach the desktop (people walk away while queued);
+/// steps and plain time-left polls do not.
+#[test]
+fn a_slurm_job_notifies_its_warnings_and_its_end() {
+    use crate::slurm::notebook::NotebookNews;
+    let warning = NotebookNews::TimeLeft {
+        secs: 600,
+        warning: Some("Job 7 reaches its time limit in 0:10:00".into()),
+    };
+    let n = job_notice(&warning).unwrap();
+    assert_eq!(n.title, "Notebook time limit soon");
+    assert!(n.body.starts_with("Job 7 reaches"), "{n:?}");
+    let quiet = NotebookNews::TimeLeft {
+        secs: 600,
+        warning: None,
+    };
+    assert_eq!(job_notice(&quiet), None);
+    let end = |timed_out| NotebookNews::Ended {
+        message: "Job 7 ended".into(),
+        timed_out,
+    };
+    assert_eq!(job_notice(&end(true)).unwrap().title, "Time limit reached");
+    assert_eq!(job_notice(&end(false)).unwrap().title, "Notebook job ended");
+}
+
+/// After quitting with SLURM jobs left running, one notice says until when each runs and how to
+/// get back to them; none when no job was left.
+#[test]
+fn jobs_left_running_are_said_once_after_quitting() {
+    use crate::slurm::JobLeftRunning;
+    assert_eq!(left_running_notice(&[]), None);
+    let job = |id: &str| JobLeftRunning {
+        host: "login".into(),
+        job_id: id.into(),
+        end_time: None,
+    };
+    let n = left_running_notice(&[job("7"), job("8")]).unwrap();
+    assert_eq!(n.title, "Notebooks left running");
+    assert_eq!(
+        n.body,
+        "SLURM job 7 on login keeps running until its time limit; SLURM job 8 on login keeps \
+         running until its time limit. Reopen from Sessions, or `tunnelbook attach` on any \
+         computer."
+    );
+}
+
+/// Closing the main window into the tray says so the first time only, kept across app runs.
+#[test]
+fn hidden_to_the_tray_is_said_once() {
+    let home = tempfile::tempdir().unwrap();
+    let store = crate::settings::SettingsStore::in_home(home.path());
+    assert_eq!(hidden_to_tray_once(&store), Some(hidden_to_tray_notice()));
+    assert_eq!(hidden_to_tray_once(&store), None);
+    let again = crate::settings::SettingsStore::in_home(home.path());
+    assert_eq!(hidden_to_tray_once(&again), None);
+    assert!(again.load().unwrap().tray_notice_shown);
+}
