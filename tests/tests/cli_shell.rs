@@ -235,15 +235,13 @@ fn shell_gives_the_remote_pty_the_local_terminals_modes_as_ssh_does() {
             ],
         );
         assert_eq!(run.failed, None, "{}", run.output);
-        let line = run
-            .output
+        run.output
             .split("MODES:")
             .nth(1)
             .and_then(|rest| rest.lines().next())
             .map(str::trim)
             .unwrap_or_default()
-            .to_string();
-        line
+            .to_string()
     };
     let openssh = remote_modes(&ssh);
     let ours = remote_modes(&tunnelbook);
