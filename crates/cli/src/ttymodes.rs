@@ -8,10 +8,12 @@
 //! (tests/tests/cli_shell.rs); elsewhere on Unix the POSIX set. Off Unix nothing is sent and the
 //! server's defaults apply.
 
-/// The modes of the terminal on `fd` as (RFC 4254 opcode, value); empty when it is not a
+use tunnelbook_core::ssh::Pty;
+
+/// The modes of the terminal on `fd` as (opcode, value); empty when it is not a
 /// terminal.
 #[cfg(unix)]
-pub fn of(fd: std::os::fd::BorrowedFd<'_>) -> Vec<(u8, u32)> {
+pub fn of(fd: std::os::fd::BorrowedFd<'_>) -> Vec<(Pty, u32)> {
     use rustix::termios::{
         ControlModes as C, InputModes as I, LocalModes as L, OutputModes as O,
         SpecialCodeIndex as V, tcgetattr,
@@ -25,20 +27,20 @@ pub fn of(fd: std::os::fd::BorrowedFd<'_>) -> Vec<(u8, u32)> {
         if c == 0 { 255 } else { u32::from(c) }
     };
     let mut modes = vec![
-        (1, special(V::VINTR)),
-        (2, special(V::VQUIT)),
-        (3, special(V::VERASE)),
-        (4, special(V::VKILL)),
-        (5, special(V::VEOF)),
-        (6, special(V::VEOL)),
-        (7, special(V::VEOL2)),
-        (8, special(V::VSTART)),
-        (9, special(V::VSTOP)),
-        (10, special(V::VSUSP)),
-        (12, special(V::VREPRINT)),
-        (13, special(V::VWERASE)),
-        (14, special(V::VLNEXT)),
-        (18, special(V::VDISCARD)),
+        (Pty::VINTR, special(V::VINTR)),
+        (Pty::VQUIT, special(V::VQUIT)),
+        (Pty::VERASE, special(V::VERASE)),
+        (Pty::VKILL, special(V::VKILL)),
+        (Pty::VEOF, special(V::VEOF)),
+        (Pty::VEOL, special(V::VEOL)),
+        (Pty::VEOL2, special(V::VEOL2)),
+        (Pty::VSTART, special(V::VSTART)),
+        (Pty::VSTOP, special(V::VSTOP)),
+        (Pty::VSUSP, special(V::VSUSP)),
+        (Pty::VREPRINT, special(V::VREPRINT)),
+        (Pty::VWERASE, special(V::VWERASE)),
+        (Pty::VLNEXT, special(V::VLNEXT)),
+        (Pty::VDISCARD, special(V::VDISCARD)),
     ];
     let flag = |on: bool| u32::from(on);
     let i = tio.input_modes;
@@ -46,53 +48,56 @@ pub fn of(fd: std::os::fd::BorrowedFd<'_>) -> Vec<(u8, u32)> {
     let o = tio.output_modes;
     let c = tio.control_modes;
     modes.extend([
-        (30, flag(i.contains(I::IGNPAR))),
-        (31, flag(i.contains(I::PARMRK))),
-        (32, flag(i.contains(I::INPCK))),
-        (33, flag(i.contains(I::ISTRIP))),
-        (34, flag(i.contains(I::INLCR))),
-        (35, flag(i.contains(I::IGNCR))),
-        (36, flag(i.contains(I::ICRNL))),
-        (38, flag(i.contains(I::IXON))),
-        (39, flag(i.contains(I::IXANY))),
-        (40, flag(i.contains(I::IXOFF))),
-        (50, flag(l.contains(L::ISIG))),
-        (51, flag(l.contains(L::ICANON))),
-        (53, flag(l.contains(L::ECHO))),
-        (54, flag(l.contains(L::ECHOE))),
-        (55, flag(l.contains(L::ECHOK))),
-        (56, flag(l.contains(L::ECHONL))),
-        (57, flag(l.contains(L::NOFLSH))),
-        (58, flag(l.contains(L::TOSTOP))),
-        (59, flag(l.contains(L::IEXTEN))),
-        (70, flag(o.contains(O::OPOST))),
-        (72, flag(o.contains(O::ONLCR))),
-        (73, flag(o.contains(O::OCRNL))),
-        (74, flag(o.contains(O::ONOCR))),
-        (75, flag(o.contains(O::ONLRET))),
+        (Pty::IGNPAR, flag(i.contains(I::IGNPAR))),
+        (Pty::PARMRK, flag(i.contains(I::PARMRK))),
+        (Pty::INPCK, flag(i.contains(I::INPCK))),
+        (Pty::ISTRIP, flag(i.contains(I::ISTRIP))),
+        (Pty::INLCR, flag(i.contains(I::INLCR))),
+        (Pty::IGNCR, flag(i.contains(I::IGNCR))),
+        (Pty::ICRNL, flag(i.contains(I::ICRNL))),
+        (Pty::IXON, flag(i.contains(I::IXON))),
+        (Pty::IXANY, flag(i.contains(I::IXANY))),
+        (Pty::IXOFF, flag(i.contains(I::IXOFF))),
+        (Pty::ISIG, flag(l.contains(L::ISIG))),
+        (Pty::ICANON, flag(l.contains(L::ICANON))),
+        (Pty::ECHO, flag(l.contains(L::ECHO))),
+        (Pty::ECHOE, flag(l.contains(L::ECHOE))),
+        (Pty::ECHOK, flag(l.contains(L::ECHOK))),
+        (Pty::ECHONL, flag(l.contains(L::ECHONL))),
+        (Pty::NOFLSH, flag(l.contains(L::NOFLSH))),
+        (Pty::TOSTOP, flag(l.contains(L::TOSTOP))),
+        (Pty::IEXTEN, flag(l.contains(L::IEXTEN))),
+        (Pty::OPOST, flag(o.contains(O::OPOST))),
+        (Pty::ONLCR, flag(o.contains(O::ONLCR))),
+        (Pty::OCRNL, flag(o.contains(O::OCRNL))),
+        (Pty::ONOCR, flag(o.contains(O::ONOCR))),
+        (Pty::ONLRET, flag(o.contains(O::ONLRET))),
         // As ssh tests them (`c_cflag & CS7`, `c_cflag & CS8`): the character size's bits overlap.
-        (90, flag(c.intersects(C::CS7))),
-        (91, flag(c.intersects(C::CS8))),
-        (92, flag(c.contains(C::PARENB))),
-        (93, flag(c.contains(C::PARODD))),
+        (Pty::CS7, flag(c.intersects(C::CS7))),
+        (Pty::CS8, flag(c.intersects(C::CS8))),
+        (Pty::PARENB, flag(c.contains(C::PARENB))),
+        (Pty::PARODD, flag(c.contains(C::PARODD))),
     ]);
     #[cfg(any(target_os = "linux", target_os = "android"))]
     modes.extend([
-        (37, flag(i.contains(I::IUCLC))),
-        (41, flag(i.contains(I::IMAXBEL))),
-        (42, flag(i.contains(I::IUTF8))),
-        (52, flag(l.contains(L::XCASE))),
-        (60, flag(l.contains(L::ECHOCTL))),
-        (61, flag(l.contains(L::ECHOKE))),
-        (62, flag(l.contains(L::PENDIN))),
-        (71, flag(o.contains(O::OLCUC))),
+        (Pty::IUCLC, flag(i.contains(I::IUCLC))),
+        (Pty::IMAXBEL, flag(i.contains(I::IMAXBEL))),
+        (Pty::IUTF8, flag(i.contains(I::IUTF8))),
+        (Pty::XCASE, flag(l.contains(L::XCASE))),
+        (Pty::ECHOCTL, flag(l.contains(L::ECHOCTL))),
+        (Pty::ECHOKE, flag(l.contains(L::ECHOKE))),
+        (Pty::PENDIN, flag(l.contains(L::PENDIN))),
+        (Pty::OLCUC, flag(o.contains(O::OLCUC))),
     ]);
-    modes.extend([(128, tio.input_speed()), (129, tio.output_speed())]);
+    modes.extend([
+        (Pty::TTY_OP_ISPEED, tio.input_speed()),
+        (Pty::TTY_OP_OSPEED, tio.output_speed()),
+    ]);
     modes
 }
 
 /// The modes of the terminal on stdin (none off Unix: the server's defaults apply).
-pub fn of_stdin() -> Vec<(u8, u32)> {
+pub fn of_stdin() -> Vec<(Pty, u32)> {
     #[cfg(unix)]
     {
         use std::os::fd::AsFd;

@@ -41,7 +41,7 @@ pub use self::{
         HostKeyPolicy, HostKeyQuestion, KbdPrompt, KbdRound, NoPrompter, Prompter, SecretAnswer,
         SecretQuestion,
     },
-    shell::{PtySpec, Shell, ShellEvent, ShellExit, ShellInput, ShellOutput, ShellSpec},
+    shell::{Pty, PtySpec, Shell, ShellEvent, ShellExit, ShellInput, ShellOutput, ShellSpec},
 };
 pub use crate::profile::{host_key_algorithms, login_user};
 use crate::{profile::Profile, secret::SecretStore};

@@ -23,6 +23,8 @@ use std::{
 };
 
 use bytes::Bytes;
+/// RFC 4254 section 8's terminal mode opcodes, for [`PtySpec::modes`].
+pub use russh::Pty;
 use russh::{ChannelMsg, ChannelWriteHalf, client};
 use tokio::sync::Notify;
 
@@ -41,21 +43,18 @@ pub struct PtySpec {
     pub cols: u32,
     /// Height in character cells.
     pub rows: u32,
-    /// Terminal modes as RFC 4254 section 8 encodes them (opcode, value): what OpenSSH's `ssh -t`
-    /// sends from the local terminal (its `ttymodes.h`), so the remote pty erases, interrupts
-    /// and handles UTF-8 as the local one does. Empty: the server's defaults.
-    pub modes: Vec<(u8, u32)>,
+    /// Terminal modes (RFC 4254 section 8: opcode, value): what OpenSSH's `ssh -t` sends from
+    /// the local terminal (its `ttymodes.h`), so the remote pty erases, interrupts and handles
+    /// UTF-8 as the local one does. Empty: the server's defaults.
+    pub modes: Vec<(Pty, u32)>,
 }
 
 impl PtySpec {
     /// The modes of a terminal that sends UTF-8 and DEL for backspace, as xterm.js and most
     /// terminal emulators do: `IUTF8` on (the line editor of `cat` or `read` then erases a whole
     /// character), `VERASE` = DEL; everything else stays as the server sets it.
-    pub fn utf8_modes() -> Vec<(u8, u32)> {
-        vec![
-            (russh::Pty::IUTF8 as u8, 1),
-            (russh::Pty::VERASE as u8, 0x7f),
-        ]
+    pub fn utf8_modes() -> Vec<(Pty, u32)> {
+        vec![(Pty::IUTF8, 1), (Pty::VERASE, 0x7f)]
     }
 }
 
@@ -430,14 +429,8 @@ impl Connection {
             write.set_env(false, name.as_str(), value.as_str()).await?;
         }
         if let Some(pty) = &spec.pty {
-            // Opcodes russh does not know are left out rather than sent wrong.
-            let modes: Vec<(russh::Pty, u32)> = pty
-                .modes
-                .iter()
-                .filter_map(|&(op, value)| Some((russh::Pty::from_u8(op)?, value)))
-                .collect();
             write
-                .request_pty(true, &pty.term, pty.cols, pty.rows, 0, 0, &modes)
+                .request_pty(true, &pty.term, pty.cols, pty.rows, 0, 0, &pty.modes)
                 .await?;
             self.reply(&mut read, "a terminal (pty-req)").await?;
         }
