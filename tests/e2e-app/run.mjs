@@ -259,6 +259,8 @@ async function main() {
   step('sessions list shows the session');
   await shot('sessions.png');
   await click(await find('xpath', "//button[normalize-space()='Close']"));
+  // Close asks first, as Stop does (its servers stop).
+  await click(await waitFor('the close question', () => find('xpath', "//button[normalize-space()='Close session']")));
 
   // 6. A real GPU host: the test bed's sshd, GPU shim and JupyterLab venv.
   const box = await startBed();

@@ -270,6 +270,27 @@ describe('Sessions screen', () => {
     }
     expect(rows[1]).toHaveTextContent('external');
   });
+
+  // A new user's finding 3: Close stopped the session's JupyterLab without asking, while Stop
+  // asks. Close asks the same way; Keep open keeps it, Close session closes it.
+  it('asks before Close stops the session\'s servers, as Stop does', async () => {
+    backend.listSessions.mockResolvedValue([
+      { id: 's1', hostId: 'gpu-box', status: 'ready', url: 'http://127.0.0.1:4000/lab', gpu: 'GPU 1', env: '/x', serverId: 'tb-1', window: null },
+    ]);
+    backend.listServers.mockResolvedValue([]);
+    const model = new SessionsState();
+    await model.refresh();
+    render(Sessions, { model });
+    await fireEvent.click(screen.getByRole('button', { name: 'Close' }));
+    expect(backend.closeSession).not.toHaveBeenCalled();
+    expect(screen.getByTestId('close-question')).toHaveTextContent(/servers it started stop.*running kernels end/);
+    await fireEvent.click(screen.getByRole('button', { name: 'Keep open' }));
+    expect(backend.closeSession).not.toHaveBeenCalled();
+    expect(screen.queryByTestId('close-question')).toBeNull();
+    await fireEvent.click(screen.getByRole('button', { name: 'Close' }));
+    await fireEvent.click(screen.getByRole('button', { name: 'Close session' }));
+    expect(backend.closeSession).toHaveBeenCalledWith('s1');
+  });
 });
 
 describe('Sessions screen on a SLURM login node (issue 20)', () => {

@@ -61,6 +61,11 @@ export const NEXT_STEP_HINTS: Partial<Record<string, string>> = {
 export const STOP_QUESTION =
   'Stop JupyterLab? Its running kernels end and what they hold in memory is lost. Open notebooks are saved first, then their windows close.';
 
+/** What Sessions ▸ Close asks before closing a session, as Stop asks: closing ends the
+ * JupyterLab it started (its own notebook's, and those "Open notebook…" started on it). */
+export const CLOSE_QUESTION =
+  'Close this session? Its connection and tunnels close, and the JupyterLab servers it started stop: their running kernels end and what they hold in memory is lost. Open notebooks are saved first (and their saves brought back), then their windows close.';
+
 /** The step a question belongs to, and what it waits for, in words. */
 function waitingFor(question: PromptQuestion): { step: SessionStep; words: string } {
   switch (question.kind) {
