@@ -434,6 +434,26 @@ describe('Stop from Sessions', () => {
     expect(views.states['gpu-box'].words).toBe('Connected');
     expect(views.running['gpu-box']).toBeUndefined();
   });
+
+  // A new user's finding 7: each Reopen (the second one only brings the window to the front)
+  // added "reopened …" to Connect's Details again.
+  it('says "reopened" once in Details however often Reopen is pressed', async () => {
+    const { HostViews } = await import('../state/host-views.svelte');
+    const views = new HostViews();
+    backend.startSession.mockResolvedValueOnce('s1');
+    backend.gpuSnapshot.mockResolvedValue(null);
+    sessionsWith({ id: 'tb-7', url: null }, null);
+    await views.start('gpu-box');
+    emit('session', { sessionId: 's1', step: 'readGpus', state: 'done', message: '2 GPUs', error: null });
+    await vi.waitFor(() => expect(views.connect.runningServers).toHaveLength(1));
+    for (let i = 0; i < 3; i++) {
+      backend.attachServer.mockResolvedValueOnce('http://127.0.0.1:8890/lab');
+      backend.openNotebook.mockResolvedValueOnce('jupyter-1');
+      await views.connect.reopen(views.connect.runningServers[0]);
+    }
+    expect(backend.openNotebook).toHaveBeenCalledTimes(3);
+    expect(views.connect.log.filter((l) => l.includes('reopened'))).toHaveLength(1);
+  });
 });
 
 // Trial of issue 14, findings 9 and 10: Sessions follows the sessions it did not start (the

@@ -483,11 +483,13 @@ export class ConnectState {
     if (!id) return;
     try {
       const url = await backend.attachServer(id, running.server.id);
+      // Once reopened, Reopen only brings its window to the front: Details says it once.
+      const again = this.reopened?.serverId === running.server.id;
       this.reopened = { serverId: running.server.id, url };
       const host = this.hostId === 'local' ? 'This computer' : this.hostId;
       const gpu = running.gpu ? ` — ${running.gpu}` : '';
       await backend.openNotebook(url, `JupyterLab — ${host}${gpu}`);
-      this.log = [...this.log, `reopened the notebook running on ${running.gpu ?? 'the host'}`];
+      if (!again) this.log = [...this.log, `reopened the notebook running on ${running.gpu ?? 'the host'}`];
     } catch (e) {
       this.error = e as AppError;
     }
