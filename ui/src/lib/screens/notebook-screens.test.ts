@@ -424,8 +424,9 @@ describe('Stop from Sessions', () => {
     backend.openNotebook.mockResolvedValueOnce('jupyter-1');
     await views.connect.reopen(views.connect.runningServers[0]);
     expect(views.connect.reopened?.serverId).toBe('tb-7');
-    expect(views.states['gpu-box'].words).toBe('Connected');
-    expect(views.running['gpu-box']).toHaveLength(1);
+    // A new user's finding 4: the card offered Reopen for the notebook already reopened.
+    expect(views.states['gpu-box'].words).toMatch(/^Notebook reopened on /);
+    expect(views.running['gpu-box']).toBeUndefined();
 
     sessionsWith({ id: 'tb-7', url: 'http://127.0.0.1:8890/lab' }, null);
     await stopInSessions('tb-7');
@@ -433,6 +434,34 @@ describe('Stop from Sessions', () => {
     expect(views.connect.reopened).toBeNull();
     expect(views.states['gpu-box'].words).toBe('Connected');
     expect(views.running['gpu-box']).toBeUndefined();
+  });
+
+  // A new user's finding 4: after Sessions ▸ Close the host card still said "Notebook ready"
+  // (and Connect showed the closed session). The card follows: nothing said, Connect offered.
+  it('drops a session closed in Sessions from its host card', async () => {
+    const { HostViews } = await import('../state/host-views.svelte');
+    const views = new HostViews();
+    backend.startSession.mockResolvedValueOnce('s1');
+    backend.gpuSnapshot.mockResolvedValue(null);
+    backend.listServers.mockResolvedValueOnce([]);
+    await views.start('gpu-box');
+    emit('session', { sessionId: 's1', step: 'readGpus', state: 'done', message: '2 GPUs', error: null });
+    backend.launchNotebook.mockResolvedValueOnce(undefined);
+    await views.connect.launch(null, null);
+    sessionsWith({ id: 'tb-8', url: 'http://127.0.0.1:41234/lab' }, 'tb-8');
+    emit('session', { sessionId: 's1', step: 'ready', state: 'done', message: 'ready', error: null });
+    await vi.waitFor(() => expect(views.states['gpu-box'].words).toBe('Notebook ready on GPU 1'));
+
+    const sessions = new SessionsState();
+    sessions.onClosed = (id) => views.closed(id);
+    await sessions.refresh();
+    render(Sessions, { model: sessions });
+    await fireEvent.click(screen.getByRole('button', { name: 'Close' }));
+    await fireEvent.click(screen.getByRole('button', { name: 'Close session' }));
+    await vi.waitFor(() => expect(backend.closeSession).toHaveBeenCalledWith('s1'));
+    await vi.waitFor(() => expect(views.states['gpu-box']).toBeUndefined());
+    expect(views.actions['gpu-box'] ?? 'Connect').toBe('Connect');
+    expect(views.connect.sessionId).toBeNull();
   });
 
   // A new user's finding 7: each Reopen (the second one only brings the window to the front)

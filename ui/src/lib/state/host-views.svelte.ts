@@ -29,10 +29,16 @@ export function hostLiveState(view: ConnectState): HostLiveState | null {
   switch (view.phase) {
     case 'running':
       return { words: 'Connecting…', tone: 'busy' };
-    case 'connected':
+    case 'connected': {
+      // A notebook reopened here is open: the card says so (and offers no Reopen for it).
+      if (view.reopened) {
+        const gpu = view.runningServers.find((r) => r.server.id === view.reopened?.serverId)?.gpu;
+        return { words: `Notebook reopened on ${gpu ?? 'the host'}`, tone: 'ok' };
+      }
       // The notebooks found running there have a line each on the card ("Notebook running on
       // GPU 1 — Reopen"): not said twice.
       return { words: 'Connected', tone: 'ok' };
+    }
     case 'launching':
       return { words: 'Connected — starting JupyterLab…', tone: 'busy' };
     case 'ready':
@@ -196,13 +202,31 @@ export class HostViews {
     return out;
   }
 
-  /** Notebooks found running, by host, for the host cards. */
+  /** Notebooks found running and not open here (each offers Reopen), by host, for the host
+   * cards. */
   get running(): Record<string, RunningServer[]> {
     const out: Record<string, RunningServer[]> = {};
     for (const [hostId, view] of Object.entries(this.byHost)) {
-      if (view.phase === 'connected' && view.runningServers.length > 0) out[hostId] = view.runningServers;
+      const closed = view.runningServers.filter((r) => r.server.id !== view.reopened?.serverId);
+      if (view.phase === 'connected' && closed.length > 0) out[hostId] = closed;
     }
     return out;
+  }
+
+  /** Session `sessionId` was closed (Sessions ▸ Close): its host's view goes with it, so the
+   * host card says nothing of it any more and offers Connect. */
+  closed(sessionId: string): void {
+    for (const [hostId, view] of Object.entries(this.byHost)) {
+      if (view.sessionId !== sessionId) continue;
+      view.stop();
+      void this.gpusByHost[hostId]?.stop();
+      const without = <T>(m: Record<string, T>): Record<string, T> =>
+        Object.fromEntries(Object.entries(m).filter(([h]) => h !== hostId));
+      this.byHost = without(this.byHost);
+      this.gpusByHost = without(this.gpusByHost);
+      this.envsByHost = without(this.envsByHost);
+      if (this.current === hostId) this.current = null;
+    }
   }
 
   stop(): void {

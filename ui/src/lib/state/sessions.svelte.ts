@@ -263,9 +263,13 @@ export class SessionsState {
   /** Final states of jobs stopped here, by job id ("Job 12 ended: CANCELLED"). */
   stopped = $state<Record<string, string>>({});
 
+  /** Told when a session was closed here (the app's host views drop it). */
+  onClosed: ((id: string) => void) | null = null;
+
   async close(id: string): Promise<void> {
     try {
       await backend.closeSession(id);
+      this.onClosed?.(id);
     } catch (e) {
       this.error = e as AppError;
     }
