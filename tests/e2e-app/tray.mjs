@@ -304,6 +304,23 @@ async function main() {
   // is used (a lookup right after the first render could miss the second one's elements).
   await waitFor('the settings form', () => find('css selector', '#st-refresh'));
   await waitFor('the loaded settings', async () => String(await prop(await find('css selector', '#st-refresh'), 'value')) !== '');
+  // A new user's finding 6: the fields overflowed their card. Each field lies inside the form's
+  // card, at this window's size and at a narrow one.
+  const outside = () => wd('POST', s('/execute/sync'), {
+    script: `const form = document.querySelector('form[aria-label="Settings"]').getBoundingClientRect();
+      return [...document.querySelectorAll('form[aria-label="Settings"] input, form[aria-label="Settings"] select')]
+        .map((e) => [e.id || e.type, e.getBoundingClientRect()])
+        .filter(([, r]) => r.right > form.right + 0.5 || r.left < form.left - 0.5)
+        .map(([id, r]) => id + ' ' + Math.round(r.left) + '..' + Math.round(r.right) + ' outside ' + Math.round(form.left) + '..' + Math.round(form.right));`,
+    args: [],
+  });
+  const wide = await outside();
+  const rect = await wd('GET', s('/window/rect'));
+  await wd('POST', s('/window/rect'), { width: 760, height: rect.height });
+  const narrow = await waitFor('the narrow window', async () => ((await wd('GET', s('/window/rect'))).width <= 780 ? outside() : null));
+  await wd('POST', s('/window/rect'), { width: rect.width, height: rect.height });
+  if (wide.length || narrow.length) throw new Error(`settings fields outside their card: ${JSON.stringify({ wide, narrow })}`);
+  step('the settings fields stay inside their card (also in a 760 px window)');
   await type(await waitFor('the interval field', () => find('css selector', '#st-refresh')), '7');
   await click(await waitFor('the theme list', () => find('css selector', '#st-theme')));
   await click(await waitFor('the dark theme', () => find('css selector', '#st-theme option[value="dark"]')));
