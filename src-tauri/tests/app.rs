@@ -2033,3 +2033,243 @@ fn a_project_followed_before_a_restart_resumes_on_connect_and_brings_back_saves(
     )
     .unwrap();
 }
+
+/// A host on a real sshd for "Open notebook…" as the second bed user (whose Jupyter servers no
+/// other test starts, so none is reused from elsewhere), with its projects folder and
+/// JupyterLab's folder `~/<dir>` (created, removed again on drop), and a local project folder
+/// holding `analysis.ipynb`.
+struct ProjectBed {
+    bed: HostBed,
+    /// `~/<dir>` on the host.
+    remote: std::path::PathBuf,
+    /// The local project folder.
+    local: tempfile::TempDir,
+    /// The local notebook.
+    notebook: std::path::PathBuf,
+}
+
+impl ProjectBed {
+    fn start(name: &str, dir: &str) -> ProjectBed {
+        use tunnelbook_testbed::OTHER_USER;
+        let bed = HostBed::start_as(name, None, OTHER_USER);
+        let remote =
+            std::path::PathBuf::from(format!("/home/{OTHER_USER}/{dir}-{}", std::process::id()));
+        std::fs::create_dir_all(&remote).unwrap();
+        let owned = std::process::Command::new("chown")
+            .args([OTHER_USER, &remote.display().to_string()])
+            .status()
+            .unwrap();
+        assert!(owned.success());
+        let remote_home = format!("~/{}", remote.file_name().unwrap().to_string_lossy());
+        std::fs::write(
+            bed.home.path().join("sync.toml"),
+            format!("[hosts.{name}]\nprojects_dir = \"{remote_home}\"\n"),
+        )
+        .unwrap();
+        // JupyterLab's folder for the host's own launches too.
+        let state = bed.app.state::<AppState>();
+        let mut profile = state
+            .profiles
+            .load()
+            .unwrap()
+            .into_iter()
+            .find(|p| p.name == name)
+            .unwrap();
+        profile.notebook_dir = Some(remote.display().to_string());
+        state.profiles.save_host(Some(name), profile, None).unwrap();
+        let local = tempfile::Builder::new()
+            .prefix("tb-proj-")
+            .tempdir()
+            .unwrap();
+        let notebook = local.path().join("analysis.ipynb");
+        std::fs::write(
+            &notebook,
+            r#"{"cells":[],"metadata":{},"nbformat":4,"nbformat_minor":5}"#,
+        )
+        .unwrap();
+        ProjectBed {
+            bed,
+            remote,
+            local,
+            notebook,
+        }
+    }
+
+    /// The project's folder on the host.
+    fn remote_project(&self) -> std::path::PathBuf {
+        self.remote.join(self.local.path().file_name().unwrap())
+    }
+
+    /// "Open notebook…" of the notebook on session `id` (no GPU, the bed's JupyterLab), until
+    /// it shows in a window: that `syncing` event.
+    fn open(&self, id: &Value, projects: &mpsc::Receiver<Value>) -> Value {
+        let args = json!({
+            "sessionId": id,
+            "path": self.notebook.display().to_string(),
+            "gpu": "cpu",
+            "env": tunnelbook_testbed::jupyter_venv().display().to_string(),
+        });
+        invoke(
+            &main_window(&self.bed.app),
+            APP_ORIGIN,
+            "open_local_notebook",
+            args,
+        )
+        .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let left = deadline
+                .checked_duration_since(std::time::Instant::now())
+                .expect("the notebook did not open");
+            let event = projects.recv_timeout(left).unwrap();
+            assert_ne!(event["type"], "failed", "{event}");
+            if event["type"] == "syncing" {
+                return event;
+            }
+        }
+    }
+
+    /// The app's `project` events, from now on.
+    fn project_events(&self) -> mpsc::Receiver<Value> {
+        let (tx, rx) = mpsc::channel();
+        self.bed.app.listen("project", move |e| {
+            let _ = tx.send(serde_json::from_str(e.payload()).unwrap());
+        });
+        rx
+    }
+
+    /// The pids of the Jupyter servers serving `~/<dir>` (their working folder) on the host.
+    fn servers(&self) -> Vec<u32> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                String::from_utf8_lossy(&cmdline).contains("jupyter")
+                    && std::fs::read_link(format!("/proc/{pid}/cwd"))
+                        .ok()
+                        .as_deref()
+                        == Some(self.remote.as_path())
+            })
+            .collect()
+    }
+}
+
+impl Drop for ProjectBed {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.remote);
+    }
+}
+
+/// The port of a notebook window's address.
+fn window_port(app: &tauri::App<MockRuntime>, label: &str) -> u16 {
+    app.get_webview_window(label)
+        .unwrap_or_else(|| panic!("no window {label}"))
+        .url()
+        .unwrap()
+        .port()
+        .unwrap()
+}
+
+/// The path of a notebook window's address.
+fn window_url_path(app: &tauri::App<MockRuntime>, label: &str) -> String {
+    app.get_webview_window(label)
+        .unwrap_or_else(|| panic!("no window {label}"))
+        .url()
+        .unwrap()
+        .path()
+        .to_string()
+}
+
+/// Waits until `check` holds, at most `secs` seconds.
+fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A new user's finding 1: "Stop notebooks and quit" left the JupyterLab that "Open notebook…"
+/// started running on the host (projects are not the sessions' notebooks). Quitting that way
+/// brings back the host's last save first, then stops that server.
+#[test]
+fn stop_notebooks_and_quit_stops_the_server_open_notebook_started_after_its_last_save() {
+    let p = ProjectBed::start("quit-box", "tb-quit");
+    let projects = p.project_events();
+    let rx = p.bed.session_events();
+    let id = p.bed.connect("quit-box", &rx);
+    p.open(&id, &projects);
+    let servers = p.servers();
+    assert_eq!(servers.len(), 1, "the project's server: {servers:?}");
+    // A save on the host just before quitting (JupyterLab writes it there).
+    let late = p.remote_project().join("late.txt");
+    std::fs::write(&late, "saved just before quitting\n").unwrap();
+
+    tauri::async_runtime::block_on(tunnelbook_app::commands::settings::end_all(
+        p.bed.app.handle(),
+        true,
+    ));
+    assert_eq!(
+        std::fs::read_to_string(p.local.path().join("late.txt"))
+            .ok()
+            .as_deref(),
+        Some("saved just before quitting\n"),
+        "the last save came back before quitting"
+    );
+    eventually(20, "the project's JupyterLab to stop", || {
+        !Path::new(&format!("/proc/{}", servers[0])).exists()
+    });
+}
+
+/// A new user's finding 2: "Open notebook…" while the host's notebook window was open reused
+/// that JupyterLab but opened a second window on a new local port. It opens the notebook in the
+/// window already on that server, over the same tunnel.
+#[test]
+fn open_notebook_on_the_server_a_window_shows_opens_it_in_that_window() {
+    let p = ProjectBed::start("reuse-box", "tb-reuse");
+    let projects = p.project_events();
+    let rx = p.bed.session_events();
+    let app = &p.bed.app;
+    let main = main_window(app);
+    let id = p.bed.connect("reuse-box", &rx);
+    let venv = tunnelbook_testbed::jupyter_venv().display().to_string();
+    let args = json!({ "sessionId": id, "gpu": "cpu", "env": venv });
+    invoke(&main, APP_ORIGIN, "launch_notebook", args).unwrap();
+    session_until(&rx, Duration::from_secs(90), |e| {
+        e["sessionId"] == id && e["step"] == "ready" && e["state"] == "done"
+    });
+    let sessions = invoke(&main, APP_ORIGIN, "list_sessions", json!({})).unwrap();
+    let session = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap()
+        .clone();
+    let window = session["window"].as_str().unwrap().to_string();
+    let port = window_port(app, &window);
+    let servers = p.servers();
+    assert_eq!(servers.len(), 1, "the session's server: {servers:?}");
+
+    let syncing = p.open(&id, &projects);
+    assert_eq!(syncing["window"], window.as_str(), "{syncing}");
+    assert_eq!(window_port(app, &window), port);
+    assert!(
+        window_url_path(app, &window).ends_with("/analysis.ipynb"),
+        "the window shows the notebook: {}",
+        window_url_path(app, &window)
+    );
+    assert_eq!(p.servers(), servers, "the same JupyterLab");
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+    eventually(20, "the session's JupyterLab to stop", || {
+        !Path::new(&format!("/proc/{}", servers[0])).exists()
+    });
+}

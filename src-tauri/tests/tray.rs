@@ -423,3 +423,131 @@ fn tunnels_view_names_a_server_that_forbids_forwarding_right_after_connecting() 
         }
     }
 }
+
+/// The local port saved rule 0 of `host` listens on, once it runs (waits up to 10 s).
+fn rule_port(main: &WebviewWindow<MockRuntime>, host: &str) -> (u16, Value) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let view = call(main, "list_forwards", json!({ "hostId": host })).unwrap();
+        if let Some(addr) = view["rules"][0]["localAddr"].as_str() {
+            let port = addr.rsplit(':').next().unwrap().parse().unwrap();
+            return (port, view);
+        }
+        assert!(Instant::now() < deadline, "rule 0 never ran: {view:#}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Turns saved rule 0 of `host` off, waits until `port` no longer listens, and on again.
+fn restart_rule(main: &WebviewWindow<MockRuntime>, host: &str, port: u16) {
+    let toggle = |enabled: bool| {
+        call(
+            main,
+            "set_forward_enabled",
+            json!({ "hostId": host, "index": 0, "enabled": enabled }),
+        )
+        .unwrap()
+    };
+    toggle(false);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(Instant::now() < deadline, "port {port} still listens");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    toggle(true);
+}
+
+/// A new user's finding 5: a rule saved with the default local port 0 got a new local port at
+/// every start, so its address changed each time. The port it first got is saved with the rule
+/// and asked for again at the next start — after a stop, and in a new app on the same home;
+/// when something else holds it then, the rule takes a free port and the view says so.
+#[test]
+fn a_rule_with_port_0_keeps_the_port_it_got_from_one_start_to_the_next() {
+    if !Path::new("/usr/sbin/sshd").exists() {
+        eprintln!("skipping: /usr/sbin/sshd not installed");
+        return;
+    }
+    let bed = HostBed::start("port-box", None);
+    let main = main_window(&bed.app);
+    let echo = echo_server();
+    let id = call(&main, "start_session", json!({ "hostId": "port-box" })).unwrap();
+    wait_for_status(&main, &id, "connected");
+    let rule = json!({ "enabled": true, "kind": "local", "bind": "127.0.0.1", "port": 0,
+                       "host": "127.0.0.1", "host_port": echo });
+    call(
+        &main,
+        "save_forward",
+        json!({ "hostId": "port-box", "index": null, "rule": rule }),
+    )
+    .unwrap();
+    let (first, _) = rule_port(&main, "port-box");
+    let hosts = std::fs::read_to_string(bed.home.path().join("hosts.toml")).unwrap();
+    assert!(hosts.contains(&format!("lastPort = {first}")), "{hosts}");
+    assert!(
+        hosts.contains("port = 0"),
+        "the rule still asks for any port: {hosts}"
+    );
+
+    // Stopped and started again: the same port.
+    restart_rule(&main, "port-box", first);
+    let (again, view) = rule_port(&main, "port-box");
+    assert_eq!(again, first, "{view:#}");
+    assert_eq!(view["rules"][0]["notice"], Value::Null, "{view:#}");
+    assert_eq!(
+        echo_through(&format!("127.0.0.1:{again}"), b"same port"),
+        b"same port"
+    );
+    // Edited in the form (which does not carry the port): an unchanged rule keeps it.
+    call(
+        &main,
+        "save_forward",
+        json!({ "hostId": "port-box", "index": 0, "rule": rule }),
+    )
+    .unwrap();
+    assert_eq!(rule_port(&main, "port-box").0, first);
+
+    // A new app on the same home (the app restarted): the same port.
+    call(&main, "close_session", json!({ "sessionId": id })).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(("127.0.0.1", first)).is_ok() {
+        assert!(Instant::now() < deadline, "port {first} still listens");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let restarted = app(bed.home.path());
+    let main2 = main_window(&restarted);
+    let id2 = call(&main2, "start_session", json!({ "hostId": "port-box" })).unwrap();
+    wait_for_status(&main2, &id2, "connected");
+    assert_eq!(rule_port(&main2, "port-box").0, first);
+
+    // Taken by something else meanwhile: a free port, and the view says why.
+    call(
+        &main2,
+        "set_forward_enabled",
+        json!({ "hostId": "port-box", "index": 0, "enabled": false }),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let squatter = loop {
+        match TcpListener::bind(("127.0.0.1", first)) {
+            Ok(l) => break l,
+            Err(e) => assert!(Instant::now() < deadline, "port {first}: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    call(
+        &main2,
+        "set_forward_enabled",
+        json!({ "hostId": "port-box", "index": 0, "enabled": true }),
+    )
+    .unwrap();
+    let (other, view) = rule_port(&main2, "port-box");
+    assert_ne!(other, first);
+    let notice = view["rules"][0]["notice"].as_str().unwrap_or_default();
+    assert!(
+        notice.contains(&format!("port {first}")) && notice.contains("taken"),
+        "{view:#}"
+    );
+    assert_eq!(view["rules"][0]["error"], Value::Null, "{view:#}");
+    drop(squatter);
+    call(&main2, "close_session", json!({ "sessionId": id2 })).unwrap();
+}

@@ -475,6 +475,7 @@ fn saved_forwarding_rules_start_with_up() {
         .edit("box", |p| {
             p.forwards = vec![
                 ForwardRule {
+                    last_port: None,
                     enabled: true,
                     spec: ForwardSpec::Local {
                         bind: "127.0.0.1".into(),
@@ -484,6 +485,7 @@ fn saved_forwarding_rules_start_with_up() {
                     },
                 },
                 ForwardRule {
+                    last_port: None,
                     enabled: false,
                     spec: ForwardSpec::Local {
                         bind: "127.0.0.1".into(),

@@ -195,6 +195,7 @@ async fn tcp_cut_for_5_s_comes_back_on_the_same_port_with_the_kernel_and_saved_f
     let mut profile = bed.profile(proxy.port);
     profile.forwards = vec![
         ForwardRule {
+            last_port: None,
             enabled: true,
             spec: ForwardSpec::Local {
                 bind: "127.0.0.1".into(),
@@ -204,6 +205,7 @@ async fn tcp_cut_for_5_s_comes_back_on_the_same_port_with_the_kernel_and_saved_f
             },
         },
         ForwardRule {
+            last_port: None,
             enabled: true,
             spec: ForwardSpec::Remote {
                 bind: "127.0.0.1".into(),
@@ -658,6 +660,7 @@ async fn saved_rules_stay_off_when_the_session_is_told_so() {
     let local_port = free_port();
     let mut profile = bed.profile(bed.sshd.port);
     profile.forwards = vec![ForwardRule {
+        last_port: None,
         enabled: true,
         spec: ForwardSpec::Local {
             bind: "127.0.0.1".into(),

@@ -40,6 +40,7 @@ fn full_profile(dir: &std::path::Path) -> Profile {
         pre_launch: vec!["module load cuda/12.4".into()],
         forwards: vec![
             ForwardRule {
+                last_port: None,
                 enabled: true,
                 spec: ForwardSpec::Local {
                     bind: "127.0.0.1".into(),
@@ -49,6 +50,7 @@ fn full_profile(dir: &std::path::Path) -> Profile {
                 },
             },
             ForwardRule {
+                last_port: None,
                 enabled: false,
                 spec: ForwardSpec::Remote {
                     bind: "localhost".into(),
@@ -58,6 +60,7 @@ fn full_profile(dir: &std::path::Path) -> Profile {
                 },
             },
             ForwardRule {
+                last_port: None,
                 enabled: true,
                 spec: ForwardSpec::Dynamic {
                     bind: "127.0.0.1".into(),
@@ -354,6 +357,7 @@ fn validation_reports_every_field() {
         jump: Some("nosuchhost".into()),
         forwards: vec![
             ForwardRule {
+                last_port: None,
                 enabled: true,
                 spec: ForwardSpec::Local {
                     bind: "127.0.0.1".into(),
@@ -363,6 +367,7 @@ fn validation_reports_every_field() {
                 },
             },
             ForwardRule {
+                last_port: None,
                 enabled: true,
                 spec: ForwardSpec::Dynamic {
                     bind: "127.0.0.1".into(),

@@ -47,7 +47,7 @@ pub fn public_url<R: Runtime>(app: &AppHandle<R>, url: &str) -> String {
 
 /// The kept notebook URL (token included) for a URL with the same origin, as the main window
 /// passes it; a URL of no kept notebook is returned as given.
-fn full_url<R: Runtime>(app: &AppHandle<R>, url: &Url) -> Sensitive<String> {
+pub(crate) fn full_url<R: Runtime>(app: &AppHandle<R>, url: &Url) -> Sensitive<String> {
     match app.try_state::<NotebookUrls>() {
         Some(urls) => urls.full(url),
         None => Sensitive::new(url.to_string()),

@@ -45,9 +45,28 @@ impl<R: Runtime> ProjectUi for Ui<R> {
         let _ = self.0.emit(PROJECT_EVENT, event);
     }
 
+    /// A window already on that server (a project opened on a server the app shows) is brought
+    /// to the front on the notebook instead: one window per server.
     fn open_window(&self, url: &str, title: &str) -> Result<String, Problem> {
+        let parsed = tunnelbook_core::jupyter::window::http_url(url)?;
+        if let Some(label) = crate::commands::notebook::focus_open_window(&self.0, &parsed) {
+            if let Some(window) = self.0.get_webview_window(&label) {
+                window.navigate(parsed).map_err(|e| problem(e.into()))?;
+            }
+            return Ok(label);
+        }
         let state = self.0.state::<AppState>();
         crate::commands::notebook::open_window(&self.0, &state, url, title).map_err(problem)
+    }
+
+    fn shown_server(&self, server_id: &str) -> Option<String> {
+        let state = self.0.state::<AppState>();
+        let public = state
+            .sessions()
+            .values()
+            .find_map(|e| e.server_url(server_id))?;
+        let full = crate::commands::notebook::full_url(&self.0, &public.parse().ok()?);
+        Some(full.expose().to_string())
     }
 
     fn show_window(&self, label: &str, url: &str, navigate: bool) -> Result<bool, Problem> {

@@ -1,6 +1,6 @@
 //! The sessions list.
 
-use tauri::{AppHandle, Runtime, State};
+use tauri::{AppHandle, Manager, Runtime, State};
 
 use crate::{error::AppError, state::AppState, wire::SessionSummary};
 
@@ -32,11 +32,23 @@ pub(crate) async fn close<R: Runtime>(
     // saves what is unsaved and closes, as Stop's do: nothing is left on a dead address (trial
     // of #14 in s28, finding 3).
     let urls = closing.urls().map(String::as_str);
-    let windows = crate::launch::windows_of(app, urls, closing.window.as_deref());
+    let mut windows = crate::launch::windows_of(app, urls, closing.window.as_deref());
+    // And those of the notebooks "Open notebook…" opened over the session: their tunnels go
+    // with its connection.
+    for label in state.projects().windows(session_id) {
+        if !windows.iter().any(|w| w.label() == label)
+            && let Some(w) = app.get_webview_window(&label)
+        {
+            windows.push(w);
+        }
+    }
     super::notebook::save_documents(&windows, super::notebook::SAVE_WAIT).await;
     for w in &windows {
         super::jupyter::close_window(app, Some(w.label().to_string()));
     }
+    // Those notebooks bring back their last saves, then the servers they started stop, as the
+    // session's own notebook's does.
+    state.projects().close(Some(session_id), true).await;
     // A SLURM notebook is stopped like a plain one: JupyterLab's shutdown, scancel, confirmed.
     let slurm = state
         .sessions()

@@ -125,8 +125,17 @@ pub async fn quit_app<R: Runtime>(app: AppHandle<R>, stop_notebooks: bool) -> Re
     Ok(())
 }
 
-/// Stops tunnels and sessions, then exits.
+/// Stops tunnels and sessions ([`end_all`]), then exits.
 pub async fn quit<R: Runtime>(app: &AppHandle<R>, stop_notebooks: bool) {
+    end_all(app, stop_notebooks).await;
+    app.exit(0);
+}
+
+/// What quitting ends before the app exits: the notebooks' unsaved cells are saved, the
+/// forwards stop, the notebooks opened with "Open notebook…" bring back their last saves and
+/// close, then every session closes; `stop_notebooks`: the Jupyter servers (the app's, those it
+/// reopened, those "Open notebook…" started) and SLURM jobs stop too.
+pub async fn end_all<R: Runtime>(app: &AppHandle<R>, stop_notebooks: bool) {
     tracing::info!(stop_notebooks, "quitting");
     // Unsaved cells go to the host first, while the tunnels still carry them.
     super::notebook::save_all_notebooks(app, super::notebook::SAVE_WAIT).await;
@@ -134,6 +143,9 @@ pub async fn quit<R: Runtime>(app: &AppHandle<R>, stop_notebooks: bool) {
         forwards.stop_all().await;
     }
     let state = app.state::<AppState>();
+    // Opened notebooks: their saves come back one last time over the sessions' connections,
+    // then the servers they started stop (when asked), before those connections close.
+    state.projects().close(None, stop_notebooks).await;
     // SLURM jobs left running say until when (issue 20); asked before their forwards close.
     let left = if stop_notebooks {
         Vec::new()
@@ -188,5 +200,4 @@ pub async fn quit<R: Runtime>(app: &AppHandle<R>, stop_notebooks: bool) {
         crate::tray::notify(app, &notice);
     }
     crate::drag_out::clean(app);
-    app.exit(0);
 }

@@ -138,7 +138,9 @@ async fn start_enabled(state: &AppState, forwards: &Forwards, host_id: &str, wai
     if let Some(on) = connection_of(state, host_id)
         && (!wait || on.1.next_connection(None).await.is_ok())
     {
-        forwards.start_enabled(host_id, rules, &on).await;
+        forwards
+            .start_enabled(&state.profiles, host_id, rules, &on)
+            .await;
     }
 }
 

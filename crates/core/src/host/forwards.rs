@@ -61,6 +61,9 @@ pub struct ForwardView {
     pub counters: ForwardCounters,
     /// Why it could not start, when it failed to.
     pub error: Option<String>,
+    /// What to know about how it started, e.g. that its port of last time was taken and it
+    /// listens on another now.
+    pub notice: Option<String>,
 }
 
 /// A host's forwards.
@@ -97,6 +100,8 @@ struct Running {
 pub struct Forwards {
     running: Mutex<HashMap<String, Running>>,
     errors: Mutex<HashMap<(String, usize), String>>,
+    /// What the view says of a running saved rule (its port of last time was taken).
+    notices: Mutex<HashMap<(String, usize), String>>,
     next: AtomicU32,
     /// Held while [`Forwards::start_enabled`] runs: the start on connect and the Tunnels view's
     /// "Start enabled rules" never start one rule twice.
@@ -110,6 +115,79 @@ impl Forwards {
 
     fn errors(&self) -> MutexGuard<'_, HashMap<(String, usize), String>> {
         self.errors.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn notices(&self) -> MutexGuard<'_, HashMap<(String, usize), String>> {
+        self.notices.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts saved rule `index` of host `host_id` (`rule`, as saved in `profiles`) on `host`
+    /// (session `session_id`); returns the forward's id. A rule with port 0 asks for the port it
+    /// got last time ([`ForwardRule::last_port`]), so its address stays the same from one start
+    /// to the next; when that port is taken it takes a free one and the view says so. The port
+    /// it got is saved to the rule (the store writes atomically).
+    ///
+    /// # Errors
+    /// The host session's, when the forward cannot start.
+    pub async fn start_rule(
+        &self,
+        profiles: &ProfileStore,
+        host_id: &str,
+        session_id: &str,
+        host: &HostSession,
+        index: usize,
+        rule: &ForwardRule,
+    ) -> Result<String, TunnelError> {
+        let key = (host_id.to_string(), index);
+        self.notices().remove(&key);
+        let spec = rule.spec_to_start();
+        let mut started = self
+            .start(host_id, session_id, host, Some(index), spec.clone())
+            .await;
+        if spec != rule.spec
+            && let Err(TunnelError::PortInUse { port, .. }) = &started
+        {
+            let taken = *port;
+            started = self
+                .start(host_id, session_id, host, Some(index), rule.spec.clone())
+                .await;
+            if started.is_ok() {
+                let now = self.local_port(host_id, index).unwrap_or(0);
+                self.notices().insert(
+                    key,
+                    format!(
+                        "port {taken} (its port last time) is taken now: it listens on port {now}"
+                    ),
+                );
+            }
+        }
+        let id = started?;
+        if rule.picks_its_port()
+            && let Some(port) = self.local_port(host_id, index)
+            && rule.last_port != Some(port)
+        {
+            // Only the rule as it was started: one edited meanwhile is left as it is.
+            let saved = profiles.edit(host_id, |p| {
+                if let Some(r) = p.forwards.get_mut(index)
+                    && r.spec == rule.spec
+                {
+                    r.last_port = Some(port);
+                }
+            });
+            if let Err(e) = saved {
+                tracing::warn!(error = %e, "cannot remember the forward's port");
+            }
+        }
+        Ok(id)
+    }
+
+    /// The local port saved rule `index` of `host_id` listens on, while it runs.
+    fn local_port(&self, host_id: &str, index: usize) -> Option<u16> {
+        self.running()
+            .values()
+            .find(|r| r.host_id == host_id && r.index == Some(index))
+            .and_then(|r| r.tunnel.local_addr())
+            .map(|a| a.port())
     }
 
     /// Forgets the forwards of sessions `alive` says ended (closed, or lost for good) and
@@ -195,6 +273,7 @@ impl Forwards {
         if forget_error {
             self.errors().remove(&(host_id.to_string(), index));
         }
+        self.notices().remove(&(host_id.to_string(), index));
         if let Some(r) = tunnel {
             r.tunnel.close().await;
         }
@@ -213,6 +292,7 @@ impl Forwards {
             }
         }
         self.errors().retain(|(h, _), _| h != host_id);
+        self.notices().retain(|(h, _), _| h != host_id);
     }
 
     /// Saves `rule` as saved rule `index` of host `host_id` in `profiles` (`None`, or an index
@@ -230,8 +310,15 @@ impl Forwards {
         rule: ForwardRule,
         on: Option<(String, HostSession)>,
     ) -> Result<usize, Problem> {
+        // The port an unchanged rule got last time stays with it (the form does not carry it).
+        let mut rule = rule;
         let profile = profiles.edit(host_id, |p| match index {
-            Some(i) if i < p.forwards.len() => p.forwards[i] = rule.clone(),
+            Some(i) if i < p.forwards.len() => {
+                if rule.last_port.is_none() && p.forwards[i].spec == rule.spec {
+                    rule.last_port = p.forwards[i].last_port;
+                }
+                p.forwards[i] = rule.clone();
+            }
             _ => p.forwards.push(rule.clone()),
         })?;
         let slot = match index {
@@ -240,7 +327,7 @@ impl Forwards {
         };
         self.stop_rule(host_id, slot, false).await;
         if let (true, Some((session_id, host))) = (rule.enabled, on) {
-            self.start(host_id, &session_id, &host, Some(slot), rule.spec)
+            self.start_rule(profiles, host_id, &session_id, &host, slot, &rule)
                 .await?;
         }
         Ok(slot)
@@ -273,7 +360,7 @@ impl Forwards {
         } else if let Some((session_id, host)) = on
             && !self.is_running(host_id, index)
         {
-            self.start(host_id, &session_id, &host, Some(index), rule.spec)
+            self.start_rule(profiles, host_id, &session_id, &host, index, &rule)
                 .await?;
         }
         Ok(())
@@ -299,11 +386,12 @@ impl Forwards {
         Ok(())
     }
 
-    /// Starts every enabled rule of `rules` (host `host_id`'s saved ones) that is not running,
-    /// on `on` (the live session on the host and its host session). Rules that cannot start keep
+    /// Starts every enabled rule of `rules` (host `host_id`'s saved ones in `profiles`) that is
+    /// not running ([`Forwards::start_rule`]), on `on` (the live session on the host and its host session). Rules that cannot start keep
     /// why for the view.
     pub async fn start_enabled(
         &self,
+        profiles: &ProfileStore,
         host_id: &str,
         rules: Vec<ForwardRule>,
         on: &(String, HostSession),
@@ -313,7 +401,7 @@ impl Forwards {
         for (i, rule) in rules.into_iter().enumerate().filter(|(_, r)| r.enabled) {
             if !self.is_running(host_id, i) {
                 let _ = self
-                    .start(host_id, session_id, host, Some(i), rule.spec)
+                    .start_rule(profiles, host_id, session_id, host, i, &rule)
                     .await;
             }
         }
@@ -353,6 +441,7 @@ impl Forwards {
         let session_id = connected.map(|(id, _)| id);
         let running = self.running();
         let errors = self.errors();
+        let notices = self.notices();
         let rules = rules
             .into_iter()
             .enumerate()
@@ -363,6 +452,7 @@ impl Forwards {
                 match found {
                     Some((id, r)) => ForwardView {
                         rule: rule.clone(),
+                        notice: notices.get(&(host_id.to_string(), i)).cloned(),
                         ..running_view(id, r)
                     },
                     None => ForwardView {
@@ -374,6 +464,7 @@ impl Forwards {
                         url: None,
                         counters: ForwardCounters::default(),
                         error: errors.get(&(host_id.to_string(), i)).cloned(),
+                        notice: None,
                     },
                 }
             })
@@ -446,6 +537,7 @@ fn running_view(id: &str, r: &Running) -> ForwardView {
     ForwardView {
         index: r.index.and_then(|i| u32::try_from(i).ok()),
         rule: ForwardRule {
+            last_port: None,
             enabled: true,
             spec: r.tunnel.spec().clone(),
         },
@@ -460,5 +552,6 @@ fn running_view(id: &str, r: &Running) -> ForwardView {
             bytes_down: s.bytes_down,
         },
         error: None,
+        notice: None,
     }
 }

@@ -15,6 +15,42 @@ pub struct ForwardRule {
     /// What is forwarded.
     #[serde(flatten)]
     pub spec: ForwardSpec,
+    /// For a local or SOCKS rule with port 0 ("any free port"): the port it got when it last
+    /// started, asked for again at the next start so its address stays the same (a free one
+    /// when it is taken then). Kept by the forwards that start it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub last_port: Option<u16>,
+}
+
+impl ForwardRule {
+    /// The spec to start: a rule with port 0 asks for the port it got last time, if any.
+    pub fn spec_to_start(&self) -> ForwardSpec {
+        match (&self.spec, self.last_port) {
+            (
+                ForwardSpec::Local { port: 0, .. } | ForwardSpec::Dynamic { port: 0, .. },
+                Some(last),
+            ) if last != 0 => {
+                let mut spec = self.spec.clone();
+                if let ForwardSpec::Local { port, .. } | ForwardSpec::Dynamic { port, .. } =
+                    &mut spec
+                {
+                    *port = last;
+                }
+                spec
+            }
+            _ => self.spec.clone(),
+        }
+    }
+
+    /// Whether its local port is chosen when it starts (port 0), so the one it got is kept in
+    /// [`ForwardRule::last_port`].
+    pub fn picks_its_port(&self) -> bool {
+        matches!(
+            self.spec,
+            ForwardSpec::Local { port: 0, .. } | ForwardSpec::Dynamic { port: 0, .. }
+        )
+    }
 }
 
 fn enabled_by_default() -> bool {

@@ -104,6 +104,7 @@ fn v0_forwards(value: &Value) -> Result<Value, String> {
                 .map_err(|_| format!("bad port in \"{spec}\""))
         };
         let rule = ForwardRule {
+            last_port: None,
             enabled: true,
             spec: ForwardSpec::Local {
                 bind: bind.to_string(),

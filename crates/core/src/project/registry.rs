@@ -15,6 +15,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::{ProjectError, ProjectEvent, ProjectPhase, ProjectSummary, ProjectUi};
 
+/// How long [`Projects::close`] waits for each project to end (its last bring-back and its
+/// server's shutdown).
+pub const END_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// The opened notebooks' projects, by id (`project-N`). Cheap to clone; clones share them.
 #[derive(Clone, Default)]
 pub struct Projects {
@@ -37,6 +41,8 @@ pub(super) struct Entry {
     pub ended: bool,
     /// Where its notebooks open, once JupyterLab is ready.
     pub server: Option<OpenServer>,
+    /// Its task, for [`Projects::close`] to wait on.
+    pub task: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// How a project's task is steered.
@@ -48,6 +54,11 @@ pub(super) struct Steer {
     pub stop: CancellationToken,
     /// Set by "Stop syncing": the project is then no longer resumed on the next connection.
     pub forget: Arc<AtomicBool>,
+    /// Cancelled by [`Projects::close`]: the saves come back one last time, then the project's
+    /// notebook session closes (its tunnel; its server too when [`Steer::stop_server`]).
+    pub close: CancellationToken,
+    /// Whether [`Steer::close`] stops the server the project started (never one it reused).
+    pub stop_server: Arc<AtomicBool>,
 }
 
 /// Where a project's notebooks open: its JupyterLab (through the front end's tunnel) and where
@@ -120,6 +131,7 @@ impl Projects {
             steer: steer.clone(),
             ended: false,
             server: None,
+            task: None,
         };
         self.lock().insert(id.clone(), entry);
         (id, steer)
@@ -131,6 +143,49 @@ impl Projects {
             entry.summary.apply(&event);
         }
         ui.emit(event);
+    }
+
+    /// Keeps `task` as project `id`'s task, for [`Projects::close`].
+    pub(super) fn set_task(&self, id: &str, task: tokio::task::JoinHandle<()>) {
+        match self.lock().get_mut(id) {
+            Some(e) => e.task = Some(task),
+            None => task.abort(),
+        }
+    }
+
+    /// The notebook windows of the projects of session `session_id` whose task still runs.
+    pub fn windows(&self, session_id: &str) -> Vec<String> {
+        self.lock()
+            .values()
+            .filter(|e| !e.ended && e.summary.session_id == session_id)
+            .filter_map(|e| e.summary.window.clone())
+            .collect()
+    }
+
+    /// Ends the running projects of session `session_id` (every session's when `None`): the
+    /// app quits, or the session closes. Each brings back the host's saves one last time, then
+    /// its notebook session closes — stopping the JupyterLab it started when `stop_servers` (a
+    /// server it reused was running before it and is left as it is). They stay remembered as
+    /// followed (not "Stop syncing"), so the next connection brings back saves made meanwhile.
+    /// Waits for them, at most [`END_WAIT`] each.
+    pub async fn close(&self, session_id: Option<&str>, stop_servers: bool) {
+        let tasks: Vec<(String, Option<tokio::task::JoinHandle<()>>)> = self
+            .lock()
+            .values_mut()
+            .filter(|e| !e.ended && session_id.is_none_or(|s| e.summary.session_id == s))
+            .map(|e| {
+                e.steer.stop_server.store(stop_servers, Ordering::SeqCst);
+                e.steer.close.cancel();
+                e.steer.stop.cancel();
+                (e.summary.id.clone(), e.task.take())
+            })
+            .collect();
+        for (id, task) in tasks {
+            let Some(task) = task else { continue };
+            if tokio::time::timeout(END_WAIT, task).await.is_err() {
+                tracing::warn!(project = %id, "the project did not end in time");
+            }
+        }
     }
 
     /// Marks project `id`'s task ended (its summary stays).

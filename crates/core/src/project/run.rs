@@ -16,7 +16,7 @@ use super::{
 use crate::{
     error::Problem,
     host::HostSession,
-    session::{ReadyInfo, Session, SessionEvent, SessionSpec},
+    session::{ReadyInfo, Session, SessionControl, SessionEvent, SessionSpec},
     sftp::{self, Progress, Sftp},
     ssh::Connection,
     sync::{Follow, FollowEvent, Project, SyncSettings},
@@ -42,6 +42,16 @@ pub trait ProjectUi: Clone + Send + Sync + 'static {
     /// # Errors
     /// Why it could not be shown.
     fn show_window(&self, label: &str, url: &str, navigate: bool) -> Result<bool, Problem>;
+
+    /// The address (with its token) under which the front end already shows the Jupyter server
+    /// `server_id` — a notebook it launched or reopened — if it does. A project whose launch
+    /// reused that server opens its notebook there, over that tunnel and in that window
+    /// ([`ProjectUi::open_window`] on that address), instead of on a second local port in a
+    /// second window. `None` (the default): the project's own tunnel.
+    fn shown_server(&self, server_id: &str) -> Option<String> {
+        let _ = server_id;
+        None
+    }
 }
 
 /// What [`Projects::open`] opens.
@@ -75,11 +85,12 @@ impl Projects {
             None,
         );
         let (this, ui, task_id) = (self.clone(), ui.clone(), id.clone());
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             this.run_open(&ui, &task_id, req, steer).await;
             // The summary stays for the window; there is nothing left to steer.
             this.end(&task_id);
         });
+        self.set_task(&id, task);
         id
     }
 
@@ -141,7 +152,9 @@ impl Projects {
         let mut spec = req.spec;
         launch_for(&mut spec, &project, &projects_dir);
         let host = spec.profile.name.clone();
-        let mut session = Session::start(spec);
+        let host_session = spec.host_session.clone();
+        // `None` once closed: the notebook shows on a tunnel the front end already had.
+        let mut session = Some(Session::start(spec));
         let rel = file_name(&req.notebook);
         // Saves come back from Ready on, through reconnects, until "Stop syncing"; the session
         // (the notebook window's tunnel) runs on after that.
@@ -149,7 +162,7 @@ impl Projects {
         let mut follow = None;
         loop {
             tokio::select! {
-                event = session.next_event() => match event {
+                event = next_event(&mut session) => match event {
                     None => break,
                     Some(SessionEvent::Progress(p)) => self.emit(ui, ProjectEvent::Launching {
                         project_id: id.to_string(), message: p.message,
@@ -160,13 +173,16 @@ impl Projects {
                     }
                     Some(SessionEvent::Ready(info)) if follow.is_none() => {
                         let Some((project, sftp)) = project.take() else { continue };
+                        // A reused server the front end shows already (its own notebook, or one
+                        // it reopened): the notebook opens there, in that window.
+                        let shown = info.reused.then(|| ui.shown_server(&info.server_id)).flatten();
                         let server = OpenServer {
-                            url: info.url.clone(),
+                            url: shown.clone().unwrap_or_else(|| info.url.clone()),
                             root_dir: info.root_dir.clone(),
                             remote_root: remote_root.clone(),
                             title_tail: format!(" — {host} — {}", info.gpu_label.as_deref().unwrap_or("CPU only")),
                         };
-                        let (url, _) = notebook_address(&info, &remote_root, &rel);
+                        let url = server.notebook_url(&rel);
                         let title = format!("{rel}{}", server.title_tail);
                         if let Some(entry) = self.lock().get_mut(id) {
                             entry.server = Some(server);
@@ -177,12 +193,23 @@ impl Projects {
                             }),
                             Err(e) => failed(e.message),
                         }
-                        let control = session.control();
+                        let control = session.as_ref().map(Session::control);
+                        let host_session = host_session.clone();
+                        // Over the host session's connection now (after a reconnect, the new one).
+                        let connection = move || match &host_session {
+                            Some(h) => h.connection(),
+                            None => control.as_ref().and_then(SessionControl::connection),
+                        };
                         let (this, ui, id, rel) = (self.clone(), ui.clone(), id.to_string(), rel.clone());
                         let steer = steer.clone();
                         follow = Some(tokio::spawn(async move {
-                            this.follow(&ui, &id, project, &rel, sftp, move || control.connection(), steer).await;
+                            this.follow(&ui, &id, project, &rel, sftp, connection, steer).await;
                         }));
+                        // Its own tunnel, on a port nothing shows, goes (the server is reused:
+                        // never stopped by it).
+                        if shown.is_some() && let Some(session) = session.take() {
+                            session.close(false).await;
+                        }
                     }
                     Some(_) => {}
                 },
@@ -192,14 +219,26 @@ impl Projects {
                     }
                     self.emit(ui, ProjectEvent::Stopped { project_id: id.to_string() });
                 }
+                // "Stop syncing" with no session of its own left: nothing more to do.
+                () = steer.stop.cancelled(), if session.is_none() => break,
+                // The app quits or the session closes (`Projects::close`).
+                () = steer.close.cancelled() => break,
             }
         }
         steer.stop.cancel();
+        // The last saves come back before the server may stop.
         if let Some(follow) = follow {
             let _ = follow.await;
         }
         if let Some((_, sftp)) = project {
             sftp.close();
+        }
+        if steer.close.is_cancelled()
+            && let Some(session) = session
+        {
+            session
+                .close(steer.stop_server.load(Ordering::SeqCst))
+                .await;
         }
     }
 
@@ -325,6 +364,14 @@ impl Projects {
                 this.end(&id);
             });
         }
+    }
+}
+
+/// The next event of `session`; never, once it is closed.
+async fn next_event(session: &mut Option<Session>) -> Option<SessionEvent> {
+    match session {
+        Some(s) => s.next_event().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -13,6 +13,7 @@ fn add(projects: &Projects, id: &str, session: &str, notebook: &str, phase: Proj
         steer: Steer::default(),
         ended: false,
         server: None,
+        task: None,
     };
     projects.lock().insert(id.to_string(), entry);
 }

@@ -253,6 +253,7 @@ fn profile_for(host: &SshConfigHost, notes: &mut Vec<String>) -> Result<Profile,
         for f in &host.local_forwards {
             if let Some((h, p)) = &f.connect {
                 profile.forwards.push(ForwardRule {
+                    last_port: None,
                     enabled: true,
                     spec: ForwardSpec::Local {
                         bind: bind(f),
@@ -266,6 +267,7 @@ fn profile_for(host: &SshConfigHost, notes: &mut Vec<String>) -> Result<Profile,
         for f in &host.remote_forwards {
             if let Some((h, p)) = &f.connect {
                 profile.forwards.push(ForwardRule {
+                    last_port: None,
                     enabled: true,
                     spec: ForwardSpec::Remote {
                         bind: bind(f),
@@ -278,6 +280,7 @@ fn profile_for(host: &SshConfigHost, notes: &mut Vec<String>) -> Result<Profile,
         }
         for f in &host.dynamic_forwards {
             profile.forwards.push(ForwardRule {
+                last_port: None,
                 enabled: true,
                 spec: ForwardSpec::Dynamic {
                     bind: bind(f),
