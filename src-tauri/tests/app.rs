@@ -2273,3 +2273,41 @@ fn open_notebook_on_the_server_a_window_shows_opens_it_in_that_window() {
         !Path::new(&format!("/proc/{}", servers[0])).exists()
     });
 }
+
+/// A new user's finding 3: Sessions ▸ Close left the notebook "Open notebook…" had opened over
+/// the session on JupyterLab's "Server Connection Error" (its tunnel went with the connection)
+/// and its server running on the host. Close ends it as it ends the session's own notebook:
+/// the host's last save comes back, then that server stops (its window closes with the others).
+#[test]
+fn closing_a_session_ends_the_notebook_open_notebook_opened_on_it() {
+    let p = ProjectBed::start("close-box", "tb-close");
+    let projects = p.project_events();
+    let rx = p.bed.session_events();
+    let id = p.bed.connect("close-box", &rx);
+    p.open(&id, &projects);
+    let servers = p.servers();
+    assert_eq!(servers.len(), 1, "the project's server: {servers:?}");
+    let late = p.remote_project().join("late.txt");
+    std::fs::write(&late, "saved just before closing\n").unwrap();
+
+    let main = main_window(&p.bed.app);
+    invoke(
+        &main,
+        APP_ORIGIN,
+        "close_session",
+        json!({ "sessionId": id }),
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(p.local.path().join("late.txt"))
+            .ok()
+            .as_deref(),
+        Some("saved just before closing\n"),
+        "the last save came back before the session closed"
+    );
+    eventually(20, "the project's JupyterLab to stop", || {
+        !Path::new(&format!("/proc/{}", servers[0])).exists()
+    });
+    let list = invoke(&main, APP_ORIGIN, "projects", json!({})).unwrap();
+    assert_eq!(list[0]["phase"], "stopped", "{list:#}");
+}

@@ -144,6 +144,18 @@ impl Forwards {
         let mut started = self
             .start(host_id, session_id, host, Some(index), spec.clone())
             .await;
+        // Its own listener of a moment ago (a restart: stopped, then started) may still be
+        // closing: the port is asked for again for up to a second before another is taken.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        while spec != rule.spec
+            && matches!(started, Err(TunnelError::PortInUse { .. }))
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            started = self
+                .start(host_id, session_id, host, Some(index), spec.clone())
+                .await;
+        }
         if spec != rule.spec
             && let Err(TunnelError::PortInUse { port, .. }) = &started
         {
