@@ -7,7 +7,13 @@ export type ForwardRule = {
 /**
  * Whether the rule starts with the connection.
  */
-enabled: boolean, } & ({ "kind": "local", 
+enabled: boolean, 
+/**
+ * For a local or SOCKS rule with port 0 ("any free port"): the port it got when it last
+ * started, asked for again at the next start so its address stays the same (a free one
+ * when it is taken then). Kept by the forwards that start it.
+ */
+lastPort?: number, } & ({ "kind": "local", 
 /**
  * Local address to listen on (127.0.0.1 unless the user asks otherwise).
  */

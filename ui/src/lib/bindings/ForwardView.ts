@@ -37,4 +37,9 @@ counters: ForwardCounters,
 /**
  * Why it could not start, when it failed to.
  */
-error: string | null, };
+error: string | null, 
+/**
+ * What to know about how it started, e.g. that its port of last time was taken and it
+ * listens on another now.
+ */
+notice: string | null, };

@@ -33,6 +33,7 @@ const running: ForwardView = {
   url: 'http://127.0.0.1:43210/',
   counters: { openConnections: 1, totalConnections: 3, bytesUp: 2048, bytesDown: 5 * 1024 * 1024 },
   error: null,
+  notice: null,
 };
 const view = (over: Partial<TunnelsView> = {}): TunnelsView => ({
   hostId: 'gpu-box',
@@ -91,6 +92,18 @@ describe('Tunnels screen', () => {
     render(Tunnels, { model, hosts });
     expect(await screen.findByTestId('tunnels-policy')).toHaveTextContent('AllowTcpForwarding no');
     expect(backend.startOneOff).not.toHaveBeenCalled();
+  });
+
+  // A new user's finding 5: a rule with port 0 keeps its port; when it was taken at the start,
+  // the row says which port it listens on instead.
+  it("says so on a rule's row when its port of last time was taken", async () => {
+    const notice = 'port 43210 (its port last time) is taken now: it listens on port 43311';
+    backend.listForwards.mockResolvedValue(view({ rules: [{ ...running, localAddr: '127.0.0.1:43311', notice }] }));
+    const model = new TunnelsState();
+    render(Tunnels, { model, hosts });
+    const row = await screen.findByTestId('rule-row');
+    expect(within(row).getByTestId('rule-notice')).toHaveTextContent(notice);
+    expect(within(row).getByText('127.0.0.1:43311')).toBeInTheDocument();
   });
 
   it('says nothing about the policy where forwarding is allowed', async () => {
