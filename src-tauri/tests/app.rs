@@ -1491,6 +1491,8 @@ fn an_lmod_module_chosen_in_the_app_is_kept_and_loaded_by_a_later_launch() {
         return;
     }
     zoo::ensure_zoo();
+    // The module tree is the test's own input: written here, not left over from tests/tests/lmod.rs.
+    zoo::ensure_modules();
     let bed = HostBed::start_as("lmod-box", None, zoo::LMOD.name);
     let main = main_window(&bed.app);
     let rx = bed.session_events();
