@@ -6,7 +6,8 @@
 //! loopback TCP as the ceiling) and the client process's CPU time per GiB of it (user + system,
 //! from `/proc/PID/stat`); p50/p99 latency of 1,000 sequential small HTTP requests; total time of
 //! 200 concurrent requests. Lines starting `row\t` are the issue-19 summary rows `scripts/bench.sh`
-//! collects.
+//! collects. `TB_BENCH_CLI_B=PATH` adds another build of the CLI as a fourth path, measured in
+//! turn with the others (an A/B of a change in one run).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -274,24 +275,29 @@ fn main() {
         .stdin(Stdio::null()),
     );
     wait_for_port(ssh_port, Duration::from_secs(10));
-    let mut tb_fwd = Guard::spawn(
-        tb().args([
-            "forward",
-            "box",
-            "-L",
-            &format!("0:127.0.0.1:{}", server.port()),
-        ])
-        .stdout(Stdio::piped()),
-    );
-    let line = tb_fwd.read_line();
-    let tb_addr: SocketAddr = line
-        .trim_start_matches("forwarding ")
-        .split(" -> ")
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let rows = rt.block_on(measure(&[
+    // `tunnelbook forward` to the bench's HTTP server on a free port: the process and its address.
+    let start_forward = |mut cmd: Command| {
+        let mut fwd = Guard::spawn(
+            cmd.args([
+                "forward",
+                "box",
+                "-L",
+                &format!("0:127.0.0.1:{}", server.port()),
+            ])
+            .stdout(Stdio::piped()),
+        );
+        let line = fwd.read_line();
+        let addr: SocketAddr = line
+            .trim_start_matches("forwarding ")
+            .split(" -> ")
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        (fwd, addr)
+    };
+    let (tb_fwd, tb_addr) = start_forward(tb());
+    let mut forwards = vec![
         Forward {
             name: "raw-tcp",
             addr: server,
@@ -307,7 +313,28 @@ fn main() {
             addr: tb_addr,
             pid: Some(tb_fwd.pid()),
         },
-    ]));
+    ];
+    // `TB_BENCH_CLI_B=PATH`: another build of the CLI (a change under test) as a fourth path,
+    // taking turns with the others in the same run, so an A/B is not at the mercy of the load.
+    let build_b = std::env::var_os("TB_BENCH_CLI_B").map(|path| {
+        let base = tb();
+        let mut cmd = Command::new(path);
+        for (k, v) in base.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let (fwd, addr) = start_forward(cmd);
+        forwards.push(Forward {
+            name: "tunnelbook-b",
+            addr,
+            pid: Some(fwd.pid()),
+        });
+        fwd
+    });
+    let rows = rt.block_on(measure(&forwards));
+    drop(build_b);
     let (raw, os, tbk) = (&rows[0], &rows[1], &rows[2]);
     println!(
         "\n## local forward (1 GiB download best of 3, the paths taking turns; 1,000 sequential requests, each on a new \
@@ -317,6 +344,16 @@ fn main() {
     println!("{}", Row::HEADER);
     for r in &rows {
         println!("{}", r.markdown());
+    }
+    if let Some(b) = rows.get(3) {
+        println!(
+            "\nbuild B / build A: client CPU per GiB {:.2}, throughput {:.2}, p50 latency {:.2}; \
+             build B / openssh: client CPU per GiB {:.2}",
+            b.cpu_per_gib / tbk.cpu_per_gib,
+            b.mib_s / tbk.mib_s,
+            b.p50 / tbk.p50,
+            b.cpu_per_gib / os.cpu_per_gib
+        );
     }
     println!(
         "\nratios tunnelbook/openssh: throughput {:.2} (target >= 1.0), p50 latency {:.2} (target <= 1.0), \
