@@ -316,7 +316,7 @@ fn main() {
     ];
     // `TB_BENCH_CLI_B=PATH`: another build of the CLI (a change under test) as a fourth path,
     // taking turns with the others in the same run, so an A/B is not at the mercy of the load.
-    let build_b = std::env::var_os("TB_BENCH_CLI_B").map(|path| {
+    let _build_b = std::env::var_os("TB_BENCH_CLI_B").map(|path| {
         let base = tb();
         let mut cmd = Command::new(path);
         for (k, v) in base.get_envs() {
@@ -334,7 +334,6 @@ fn main() {
         fwd
     });
     let rows = rt.block_on(measure(&forwards));
-    drop(build_b);
     let (raw, os, tbk) = (&rows[0], &rows[1], &rows[2]);
     println!(
         "\n## local forward (1 GiB download best of 3, the paths taking turns; 1,000 sequential requests, each on a new \
