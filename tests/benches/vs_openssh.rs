@@ -317,15 +317,7 @@ fn main() {
     // `TB_BENCH_CLI_B=PATH`: another build of the CLI (a change under test) as a fourth path,
     // taking turns with the others in the same run, so an A/B is not at the mercy of the load.
     let _build_b = std::env::var_os("TB_BENCH_CLI_B").map(|path| {
-        let base = tb();
-        let mut cmd = Command::new(path);
-        for (k, v) in base.get_envs() {
-            match v {
-                Some(v) => cmd.env(k, v),
-                None => cmd.env_remove(k),
-            };
-        }
-        let (fwd, addr) = start_forward(cmd);
+        let (fwd, addr) = start_forward(bed.tunnelbook_at(path.as_ref()));
         forwards.push(Forward {
             name: "tunnelbook-b",
             addr,

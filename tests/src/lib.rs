@@ -923,7 +923,12 @@ impl BenchBed {
 
     /// The release `tunnelbook` in this client's home.
     pub fn tunnelbook(&self) -> Command {
-        let mut c = Command::new(&self.cli);
+        self.tunnelbook_at(&self.cli)
+    }
+
+    /// Another build of the CLI (`program`), in this client's home like [`Self::tunnelbook`].
+    pub fn tunnelbook_at(&self, program: &Path) -> Command {
+        let mut c = Command::new(program);
         c.env("HOME", self.client.dir.path())
             .env("TUNNELBOOK_HOME", self.client.home())
             .env_remove("SSH_AUTH_SOCK");
