@@ -55,7 +55,13 @@ impl StaleServerFiles {
         let dir = std::path::Path::new("/home")
             .join(USER)
             .join(".local/share/jupyter/runtime");
-        std::fs::create_dir_all(&dir).unwrap();
+        // Made by the user: folders this (root) process made would keep Jupyter from writing
+        // next to them (its `notebook_secret`) in every later test on this machine.
+        tunnelbook_testbed::run(
+            std::process::Command::new("runuser")
+                .args(["-u", USER, "--", "mkdir", "-p"])
+                .arg(&dir),
+        );
         let files: Vec<_> = (0..n)
             .map(|i| {
                 // Near the top of the pid range, where no process of this short run will be.
@@ -72,11 +78,7 @@ impl StaleServerFiles {
                 file
             })
             .collect();
-        tunnelbook_testbed::run(
-            std::process::Command::new("chown")
-                .args(["-R", USER])
-                .arg(&dir),
-        );
+        tunnelbook_testbed::run(std::process::Command::new("chown").arg(USER).args(&files));
         StaleServerFiles(files)
     }
 }
