@@ -291,7 +291,10 @@ async function main() {
 
   // 2b. The tab's pty erases whole characters: a line read without an editor of its own (bash's
   //     `read`, the kernel's line discipline) gets what the screen shows after é, Backspace, x.
-  await typeLine('read -r v; echo "u8-$v-${#v}-end"');
+  // Typed only once the shell runs `read`: bash's line editor keeps the pty raw until then, and
+  // keys that arrive raw are not erased by the ones after them (a race the test would lose).
+  await typeLine('echo u8-ready; read -r v; echo "u8-$v-${#v}-end"');
+  await waitFor('the shell to run read', async () => (await lines()).includes('u8-ready'), 20000);
   await wd('POST', s('/execute/sync'), {
     script:
       "const ta = document.querySelector('[data-testid=\"terminal-active\"] textarea.xterm-helper-textarea');" +
