@@ -17,8 +17,9 @@
 
 use std::convert::TryInto;
 
-#[cfg(feature = "aws-lc-rs")]
-use aws_lc_rs::{
+// This file is the body of `cipher::gcm_aws_lc` and `cipher::gcm_ring` (`include!`d by
+// `cipher/mod.rs`), where `backend` names aws-lc-rs or ring: their `aead` APIs are the same.
+use self::backend::{
     aead::{
         Aad, Algorithm, BoundKey, NONCE_LEN, Nonce as AeadNonce, NonceSequence,
         OpeningKey as AeadOpeningKey, SealingKey as AeadSealingKey, UnboundKey,
@@ -26,14 +27,6 @@ use aws_lc_rs::{
     error::Unspecified,
 };
 use rand_core::Rng;
-#[cfg(all(not(feature = "aws-lc-rs"), feature = "ring"))]
-use ring::{
-    aead::{
-        Aad, Algorithm, BoundKey, NONCE_LEN, Nonce as AeadNonce, NonceSequence,
-        OpeningKey as AeadOpeningKey, SealingKey as AeadSealingKey, UnboundKey,
-    },
-    error::Unspecified,
-};
 
 use super::super::Error;
 use crate::keys::key::safe_rng;

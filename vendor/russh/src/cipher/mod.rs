@@ -23,15 +23,11 @@ use std::num::Wrapping;
 use std::sync::LazyLock;
 
 use aes::{Aes128, Aes192, Aes256};
-#[cfg(feature = "aws-lc-rs")]
-use aws_lc_rs::aead::{AES_128_GCM as ALGORITHM_AES_128_GCM, AES_256_GCM as ALGORITHM_AES_256_GCM};
 use byteorder::{BigEndian, ByteOrder};
 use block::CtrWrapper;
 use ctr::Ctr128BE;
 use delegate::delegate;
 use log::trace;
-#[cfg(all(not(feature = "aws-lc-rs"), feature = "ring"))]
-use ring::aead::{AES_128_GCM as ALGORITHM_AES_128_GCM, AES_256_GCM as ALGORITHM_AES_256_GCM};
 use ssh_encoding::Encode;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -44,12 +40,22 @@ pub(crate) mod block;
 pub(crate) mod cbc;
 pub(crate) mod chacha20poly1305;
 pub(crate) mod clear;
-pub(crate) mod gcm;
+/// AES-GCM from AWS-LC (`gcm.rs` over aws-lc-rs's `aead`).
+#[cfg(feature = "aws-lc-rs")]
+pub(crate) mod gcm_aws_lc {
+    use aws_lc_rs as backend;
+    include!("gcm.rs");
+}
+/// AES-GCM from ring (`gcm.rs` over ring's `aead`).
+#[cfg(feature = "ring")]
+pub(crate) mod gcm_ring {
+    use ring as backend;
+    include!("gcm.rs");
+}
 
 use block::SshBlockCipher;
 use chacha20poly1305::SshChacha20Poly1305Cipher;
 use clear::Clear;
-use gcm::GcmCipher;
 
 pub(crate) trait Cipher {
     fn needs_mac(&self) -> bool {
@@ -107,8 +113,16 @@ static _3DES_CBC: SshBlockCipher<CbcWrapper<des::TdesEde3>> = SshBlockCipher(Pha
 static _AES_128_CTR: SshBlockCipher<CtrWrapper<Ctr128BE<Aes128>>> = SshBlockCipher(PhantomData);
 static _AES_192_CTR: SshBlockCipher<CtrWrapper<Ctr128BE<Aes192>>> = SshBlockCipher(PhantomData);
 static _AES_256_CTR: SshBlockCipher<CtrWrapper<Ctr128BE<Aes256>>> = SshBlockCipher(PhantomData);
-static _AES_128_GCM: GcmCipher = GcmCipher(&ALGORITHM_AES_128_GCM);
-static _AES_256_GCM: GcmCipher = GcmCipher(&ALGORITHM_AES_256_GCM);
+#[cfg(feature = "aws-lc-rs")]
+static _AES_128_GCM_AWS_LC: gcm_aws_lc::GcmCipher =
+    gcm_aws_lc::GcmCipher(&aws_lc_rs::aead::AES_128_GCM);
+#[cfg(feature = "aws-lc-rs")]
+static _AES_256_GCM_AWS_LC: gcm_aws_lc::GcmCipher =
+    gcm_aws_lc::GcmCipher(&aws_lc_rs::aead::AES_256_GCM);
+#[cfg(feature = "ring")]
+static _AES_128_GCM_RING: gcm_ring::GcmCipher = gcm_ring::GcmCipher(&ring::aead::AES_128_GCM);
+#[cfg(feature = "ring")]
+static _AES_256_GCM_RING: gcm_ring::GcmCipher = gcm_ring::GcmCipher(&ring::aead::AES_256_GCM);
 static _AES_128_CBC: SshBlockCipher<CbcWrapper<Aes128>> = SshBlockCipher(PhantomData);
 static _AES_192_CBC: SshBlockCipher<CbcWrapper<Aes192>> = SshBlockCipher(PhantomData);
 static _AES_256_CBC: SshBlockCipher<CbcWrapper<Aes256>> = SshBlockCipher(PhantomData);
@@ -140,8 +154,9 @@ pub(crate) static CIPHERS: LazyLock<HashMap<&'static Name, &(dyn Cipher + Send +
         h.insert(&AES_128_CTR, &_AES_128_CTR);
         h.insert(&AES_192_CTR, &_AES_192_CTR);
         h.insert(&AES_256_CTR, &_AES_256_CTR);
-        h.insert(&AES_128_GCM, &_AES_128_GCM);
-        h.insert(&AES_256_GCM, &_AES_256_GCM);
+        let [aes_128_gcm, aes_256_gcm] = aes_gcm();
+        h.insert(&AES_128_GCM, aes_128_gcm);
+        h.insert(&AES_256_GCM, aes_256_gcm);
         h.insert(&AES_128_CBC, &_AES_128_CBC);
         h.insert(&AES_192_CBC, &_AES_192_CBC);
         h.insert(&AES_256_CBC, &_AES_256_CBC);
@@ -149,6 +164,46 @@ pub(crate) static CIPHERS: LazyLock<HashMap<&'static Name, &(dyn Cipher + Send +
         assert_eq!(h.len(), ALL_CIPHERS.len());
         h
     });
+
+/// `aes128-gcm@openssh.com` and `aes256-gcm@openssh.com`: from AWS-LC or ring, whichever is
+/// built; where both are, from the one with the faster routine for this CPU
+/// ([`aes_gcm_from_ring`]).
+fn aes_gcm() -> [&'static (dyn Cipher + Send + Sync); 2] {
+    #[cfg(all(feature = "aws-lc-rs", feature = "ring"))]
+    if aes_gcm_from_ring() {
+        log::debug!("AES-GCM from ring (no AVX-512 AES-GCM in AWS-LC on this CPU)");
+        return [&_AES_128_GCM_RING, &_AES_256_GCM_RING];
+    }
+    #[cfg(feature = "aws-lc-rs")]
+    return [&_AES_128_GCM_AWS_LC, &_AES_256_GCM_AWS_LC];
+    #[cfg(not(feature = "aws-lc-rs"))]
+    return [&_AES_128_GCM_RING, &_AES_256_GCM_RING];
+}
+
+/// Whether ring's AES-GCM is the faster where both libraries are built. AWS-LC (aws-lc-sys
+/// 0.47) has a vector AES-GCM only for AVX-512: VAES, VPCLMULQDQ and AVX-512 F, DQ, BW and VL
+/// (`crypto_gcm_avx512_enabled` in its `gcm.c`; never on Windows); without it, AWS-LC runs the
+/// AES-NI routine OpenSSL has, where ring (0.17.14) has a VAES/AVX2 one and otherwise the same
+/// AES-NI routine. Tunnelbook measured both ways on x86-64 (docs/PERFORMANCE.md, 2026-12-02):
+/// AWS-LC −7 % CPU per GiB with AVX-512, ring −5 % with AVX2 and VAES. Other architectures keep
+/// AWS-LC (not measured).
+#[cfg(all(feature = "aws-lc-rs", feature = "ring"))]
+fn aes_gcm_from_ring() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        let aws_lc_avx512 = !cfg!(windows)
+            && has!("vaes")
+            && has!("vpclmulqdq")
+            && has!("avx512f")
+            && has!("avx512dq")
+            && has!("avx512bw")
+            && has!("avx512vl");
+        !aws_lc_avx512
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
 
 #[derive(Debug, PartialEq, Eq, Copy, Clone, Hash)]
 pub struct Name(&'static str);
@@ -383,6 +438,60 @@ pub(crate) const MAXIMUM_DECOMPRESSED_PACKET_LEN: usize = MAXIMUM_PACKET_LEN;
 
 #[cfg(feature = "_bench")]
 pub mod benchmark;
+
+#[cfg(all(test, feature = "aws-lc-rs", feature = "ring"))]
+mod aes_gcm_tests {
+    use super::*;
+    use crate::mac::_NONE;
+
+    /// A packet sealed by one library opens with the other, with the same bytes on the wire, and
+    /// a changed byte is refused by both: either may be picked for a connection.
+    #[test]
+    fn aws_lc_and_ring_agree() {
+        let ciphers: [[&(dyn Cipher + Send + Sync); 2]; 2] = [
+            [&_AES_128_GCM_AWS_LC, &_AES_128_GCM_RING],
+            [&_AES_256_GCM_AWS_LC, &_AES_256_GCM_RING],
+        ];
+        for [aws_lc, ring] in ciphers {
+            assert_eq!(aws_lc.key_len(), ring.key_len());
+            let key: Vec<u8> = (0..aws_lc.key_len() as u8).collect();
+            let nonce = [7u8; 12];
+            // packet_length (sent in the clear), padding_length, payload, padding
+            let mut plain = vec![0, 0, 0, 28, 4];
+            plain.extend((0..23u8).map(|i| i.wrapping_mul(37)));
+            plain.extend([0; 4]);
+            let mut wire = Vec::new();
+            for sealer in [aws_lc, ring] {
+                let mut sealing = sealer.make_sealing_key(&key, &nonce, &[], &_NONE);
+                // Two packets: the second checks that both advance the nonce alike.
+                let packets: Vec<Vec<u8>> = (0..2)
+                    .map(|seqn| {
+                        let mut packet = plain.clone();
+                        let mut tag = vec![0; sealing.tag_len()];
+                        sealing.seal(seqn, &mut packet, &mut tag);
+                        packet.extend_from_slice(&tag);
+                        packet
+                    })
+                    .collect();
+                wire.push(packets);
+            }
+            assert_eq!(wire[0], wire[1], "same key and nonce, same bytes on the wire");
+            assert_ne!(wire[0][0], wire[0][1], "the nonce advances");
+            assert_ne!(wire[0][0][4..plain.len()], plain[4..]);
+            for opener in [aws_lc, ring] {
+                let mut opening = opener.make_opening_key(&key, &nonce, &[], &_NONE);
+                for (seqn, packet) in wire[0].iter().enumerate() {
+                    let mut packet = packet.clone();
+                    assert_eq!(opening.open(seqn as u32, &mut packet).unwrap(), &plain[4..]);
+                }
+                let mut opening = opener.make_opening_key(&key, &nonce, &[], &_NONE);
+                let mut changed = wire[0][0].clone();
+                changed[10] ^= 1;
+                assert!(opening.open(0, &mut changed).is_err());
+            }
+        }
+    }
+}
 
 #[cfg(all(test, feature = "des"))]
 mod tests {
