@@ -185,8 +185,8 @@ fn aes_gcm() -> [&'static (dyn Cipher + Send + Sync); 2] {
 /// (`crypto_gcm_avx512_enabled` in its `gcm.c`; never on Windows); without it, AWS-LC runs the
 /// AES-NI routine OpenSSL has, where ring (0.17.14) has a VAES/AVX2 one and otherwise the same
 /// AES-NI routine. Tunnelbook measured both ways on x86-64 (docs/PERFORMANCE.md, 2026-12-02):
-/// AWS-LC −7 % CPU per GiB with AVX-512, ring −5 % with AVX2 and VAES. Other architectures keep
-/// AWS-LC (not measured).
+/// AWS-LC 7 % less CPU per GiB with AVX-512, ring 5–7 % less with AVX2 and VAES. Other
+/// architectures keep AWS-LC (not measured).
 #[cfg(all(feature = "aws-lc-rs", feature = "ring"))]
 fn aes_gcm_from_ring() -> bool {
     #[cfg(target_arch = "x86_64")]
