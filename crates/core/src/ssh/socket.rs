@@ -1,4 +1,4 @@
-//! The SSH connection's TCP socket: buffered reads, and acknowledgements sent at once.
+//! The SSH connection's TCP socket: acknowledgements sent at once.
 //!
 //! OpenSSH's sshd leaves Nagle's algorithm on for non-interactive sessions, so a small packet it
 //! sends (a channel's CLOSE, an open confirmation, EOF) waits until its previous one is
@@ -18,19 +18,16 @@ use std::{
 };
 
 use tokio::{
-    io::{AsyncRead, AsyncWrite, BufReader, ReadBuf},
+    io::{AsyncRead, AsyncWrite, ReadBuf},
     net::TcpStream,
 };
 
-/// Read buffer in front of the socket: russh reads each packet's length and body with separate
-/// reads; the buffer turns those into one read per many packets.
-const READ_BUFFER: usize = 256 * 1024;
-
 /// The socket russh runs a connection over; `prompt` turns the ACK after each read on (the
-/// default) and off ([`super::Connection`] keeps it).
-pub(super) fn wrap(tcp: TcpStream, prompt: Arc<AtomicBool>) -> BufReader<PromptAck> {
+/// default) and off ([`super::Connection`] keeps it). No read buffer in front: russh reads into
+/// its own, many packets at a time, and decrypts them where they were read (russh patch 0003).
+pub(super) fn wrap(tcp: TcpStream, prompt: Arc<AtomicBool>) -> PromptAck {
     ack_every_segment(&tcp);
-    BufReader::with_capacity(READ_BUFFER, PromptAck(tcp, prompt))
+    PromptAck(tcp, prompt)
 }
 
 /// A switch for [`wrap`]'s ACK after each read, on at first.

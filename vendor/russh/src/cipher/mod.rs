@@ -26,6 +26,7 @@ use aes::{Aes128, Aes192, Aes256};
 use byteorder::{BigEndian, ByteOrder};
 use block::CtrWrapper;
 use ctr::Ctr128BE;
+use bytes::{Bytes, BytesMut};
 use delegate::delegate;
 use log::trace;
 use ssh_encoding::Encode;
@@ -416,6 +417,84 @@ pub(crate) async fn read<R: AsyncRead + Unpin>(
     buffer.buffer.resize(plaintext_end + 4, 0);
 
     Ok(plaintext_end + 4)
+}
+
+/// Packets at least this long are handed on as slices of the read buffer; shorter ones are
+/// copied out, so that a small packet kept for long (a slow channel's queue) does not keep a
+/// whole read buffer alive.
+const SHARED_PACKET_MIN: usize = 4096;
+
+/// Size of a new read buffer, and the least spare room a read is given (below it a new buffer is
+/// started): reads take what the socket holds, many packets at a time.
+const READ_BUFFER: usize = 256 * 1024;
+const READ_MIN: usize = 64 * 1024;
+
+/// Reads the next packet like [`read`], from `stream` through `pending`, a read buffer kept
+/// between calls: packets are decrypted where they were read and returned as [`Bytes`] holding
+/// the packet length, the padding length, the payload and no padding, the layout [`read`]
+/// leaves in `buffer.buffer`. Unlike [`read`], no copy is made between the stream and the
+/// packet handed on (for packets of [`SHARED_PACKET_MIN`] bytes or more). `buffer` keeps the
+/// sequence number and byte count; its `buffer` is not used.
+///
+/// Bytes read past the packet stay in `pending` for the next call, so the stream must only be
+/// read through it from the first packet on.
+pub(crate) async fn read_shared<R: AsyncRead + Unpin>(
+    stream: &mut R,
+    pending: &mut BytesMut,
+    buffer: &mut SSHBuffer,
+    cipher: &mut (dyn OpeningKey + Send),
+) -> Result<Bytes, Error> {
+    let probe = cipher.packet_length_to_read_for_block_length();
+    fill(stream, pending, probe).await?;
+    let seqn = buffer.seqn.0;
+    #[allow(clippy::indexing_slicing)] // filled above
+    let len = BigEndian::read_u32(&cipher.decrypt_packet_length(seqn, &pending[..probe])) as usize;
+    if len > MAXIMUM_PACKET_LEN {
+        return Err(Error::PacketSize(len));
+    }
+    // As in `read`: a valid packet is never shorter than the probe.
+    if len + PACKET_LENGTH_LEN + cipher.tag_len() < probe {
+        return Err(Error::PacketSize(len));
+    }
+    let total = PACKET_LENGTH_LEN + len + cipher.tag_len();
+    fill(stream, pending, total).await?;
+
+    let mut packet = pending.split_to(total);
+    let plaintext = cipher.open(seqn, &mut packet)?;
+    let padding_length = *plaintext.first().unwrap_or(&0) as usize;
+    let plaintext_end = plaintext
+        .len()
+        .checked_sub(padding_length)
+        .ok_or(Error::IndexOutOfBounds)?;
+    let payload_len = plaintext_end.saturating_sub(PADDING_LENGTH_LEN);
+
+    buffer.seqn += Wrapping(1);
+    buffer.bytes = buffer.bytes.saturating_add(payload_len);
+
+    packet.truncate(plaintext_end + PACKET_LENGTH_LEN);
+    Ok(if packet.len() >= SHARED_PACKET_MIN {
+        packet.freeze()
+    } else {
+        Bytes::copy_from_slice(&packet)
+    })
+}
+
+/// Reads from `stream` until `pending` holds at least `want` bytes.
+async fn fill<R: AsyncRead + Unpin>(
+    stream: &mut R,
+    pending: &mut BytesMut,
+    want: usize,
+) -> Result<(), Error> {
+    while pending.len() < want {
+        let need = want - pending.len();
+        if pending.capacity() - pending.len() < need.max(READ_MIN) {
+            pending.reserve(need.max(READ_BUFFER));
+        }
+        if stream.read_buf(pending).await? == 0 {
+            return Err(Error::IO(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) const PACKET_LENGTH_LEN: usize = 4;

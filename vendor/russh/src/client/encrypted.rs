@@ -71,8 +71,8 @@ impl Session {
             pkt.buffer.len()
         );
 
-        // The packet becomes shared so that channel data can be handed out as slices of it.
-        let packet = Bytes::from(std::mem::take(&mut pkt.buffer));
+        // Channel data is handed out as slices of the shared packet.
+        let packet = std::mem::take(&mut pkt.buffer);
         self.process_shared_packet(client, &packet).await
     }
 

@@ -42,6 +42,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::Future;
 use futures::task::{Context, Poll};
 use kex::ClientKex;
@@ -1284,31 +1285,26 @@ async fn start_reading<R: AsyncRead + Unpin>(
     mut stream_read: R,
     mut buffer: SSHBuffer,
     mut cipher: Box<dyn OpeningKey + Send>,
-) -> Result<(usize, R, SSHBuffer, Box<dyn OpeningKey + Send>), crate::Error> {
-    buffer.buffer.clear();
-    let n = cipher::read(&mut stream_read, &mut buffer, &mut *cipher).await?;
-    Ok((n, stream_read, buffer, cipher))
+) -> Result<(Bytes, R, SSHBuffer, Box<dyn OpeningKey + Send>), crate::Error> {
+    let mut pending = std::mem::take(&mut buffer.pending);
+    let packet = cipher::read_shared(&mut stream_read, &mut pending, &mut buffer, &mut *cipher).await;
+    buffer.pending = pending;
+    Ok((packet?, stream_read, buffer, cipher))
 }
 
 impl Session {
-    fn maybe_decompress(&mut self, buffer: &SSHBuffer) -> Result<IncomingSshPacket, Error> {
-        if let Some(ref mut enc) = self.common.encrypted {
-            let mut decomp = Vec::new();
-            Ok(IncomingSshPacket {
-                #[allow(clippy::indexing_slicing)] // length checked
-                buffer: enc.decompress.decompress(
-                    &buffer.buffer[5..],
-                    &mut decomp,
-                )?.into(),
-                seqn: buffer.seqn,
-            })
-        } else {
-            Ok(IncomingSshPacket {
-                #[allow(clippy::indexing_slicing)] // length checked
-                buffer: buffer.buffer[5..].into(),
-                seqn: buffer.seqn,
-            })
-        }
+    /// The payload of `packet` (as [`cipher::read_shared`] returns it), decompressed if the
+    /// connection compresses; without compression a slice of `packet`, not a copy.
+    fn maybe_decompress(&mut self, packet: &Bytes, seqn: Wrapping<u32>) -> Result<IncomingSshPacket, Error> {
+        let payload = packet.get(5..).ok_or(Error::IndexOutOfBounds)?;
+        let buffer = match self.common.encrypted {
+            Some(ref mut enc) if !matches!(enc.decompress, crate::compression::Decompress::None) => {
+                let mut decomp = Vec::new();
+                Bytes::copy_from_slice(enc.decompress.decompress(payload, &mut decomp)?)
+            }
+            _ => packet.slice_ref(payload),
+        };
+        Ok(IncomingSshPacket { buffer, seqn })
     }
 
     fn new(
@@ -1432,18 +1428,19 @@ impl Session {
             pin!(rekey_timer);
             tokio::select! {
                 r = &mut reading => {
-                    let (stream_read, mut buffer, mut opening_cipher) = match r {
-                        Ok((_, stream_read, buffer, opening_cipher)) => (stream_read, buffer, opening_cipher),
+                    let (packet, stream_read, mut buffer, mut opening_cipher) = match r {
+                        Ok(read) => read,
                         Err(e) => return Err(e.into())
                     };
 
                     std::mem::swap(&mut opening_cipher, &mut self.common.remote_to_local);
 
-                    if buffer.buffer.len() < 5 {
+                    if packet.len() < 5 {
                         break
                     }
 
-                    let mut pkt = self.maybe_decompress(&buffer)?;
+                    let mut pkt = self.maybe_decompress(&packet, buffer.seqn)?;
+                    drop(packet);
                     if !pkt.buffer.is_empty() {
                         #[allow(clippy::indexing_slicing)] // length checked
                         if pkt.buffer[0] == crate::msg::DISCONNECT {
@@ -2545,11 +2542,10 @@ mod tests {
     }
 
     #[cfg(feature = "flate2")]
-    fn incoming_packet(compressed: Vec<u8>) -> SSHBuffer {
-        let mut buffer = SSHBuffer::new();
-        buffer.buffer.extend_from_slice(&[0; 5]);
-        buffer.buffer.extend_from_slice(&compressed);
-        buffer
+    fn incoming_packet(compressed: Vec<u8>) -> Bytes {
+        let mut packet = vec![0; 5];
+        packet.extend_from_slice(&compressed);
+        packet.into()
     }
 
     #[cfg(feature = "flate2")]
@@ -2559,7 +2555,7 @@ mod tests {
         let mut handler = TestHandler;
         let mut kex_done_signal = None;
         let buffer = incoming_packet(compressed_debug_payload(200 * 1024));
-        let mut pkt: IncomingSshPacket = session.maybe_decompress(&buffer).unwrap();
+        let mut pkt: IncomingSshPacket = session.maybe_decompress(&buffer, Wrapping(0)).unwrap();
 
         super::reply(&mut session, &mut handler, &mut kex_done_signal, &mut pkt)
             .await
@@ -2575,7 +2571,7 @@ mod tests {
         let oversized = crate::cipher::MAXIMUM_DECOMPRESSED_PACKET_LEN + 1024;
         let buffer = incoming_packet(compressed_debug_payload(oversized));
 
-        let err = session.maybe_decompress(&buffer).unwrap_err();
+        let err = session.maybe_decompress(&buffer, Wrapping(0)).unwrap_err();
         assert!(
             matches!(err, crate::Error::PacketSize(len) if len > crate::cipher::MAXIMUM_DECOMPRESSED_PACKET_LEN)
         );
