@@ -229,7 +229,7 @@ async function main() {
   const xdo = (...args) => execFileSync('xdotool', args.map(String));
   // Press on a row's size cell and move past the drag threshold (the page's dragstart: the app
   // downloads the file, then starts the native drag under the held button).
-  const pressAndMove = async (name, pause = 80) => {
+  const pressAndMove = async (name, pause = 80, steps = 6) => {
     const cell = await wd('POST', s('/execute/sync'), {
       script: 'const c = arguments[0]; c.scrollIntoView({ block: "center" }); const b = c.getBoundingClientRect(); return { x: b.x, y: b.y, width: b.width, height: b.height };',
       args: [{ [ELEMENT]: await find('xpath', `${row(name)}/td[2]`) }],
@@ -240,11 +240,11 @@ async function main() {
     await sleep(300);
     xdo('mousedown', 1);
     await sleep(200);
-    for (let i = 1; i <= 6; i++) {
+    for (let i = 1; i <= steps; i++) {
       xdo('mousemove', x + 5 * i, y + 3 * i);
       await sleep(pause);
     }
-    return [x + 30, y + 18];
+    return [x + 5 * steps, y + 3 * steps];
   };
   // …then over the target in steps, and let go.
   const carryAndDrop = async ([x, y], name) => {
@@ -276,15 +276,16 @@ async function main() {
   if (!existsSync(dragCache)) throw new Error(`the drag-out copies are not in ${dragCache}`);
   step(`drag out: "drag me #1.bin" (${dragBody.length} bytes) and the folder drag-dir/ dragged from their rows onto a GTK drop target landed there byte for byte (hint: "${hint}")`);
 
-  // Let go before the file is ready (40 MB, released at once): nothing is dropped and the view
-  // says it is ready; the next drag of it starts from the same copy (no second download) and lands.
-  const bigBody = noise(40 * 1024 * 1024);
+  // Let go before the file is ready (80 MB, released right past the drag threshold: tens of
+  // milliseconds against the download's hundreds): nothing is dropped and the view says it is
+  // ready; the next drag of it starts from the same copy (no second download) and lands.
+  const bigBody = noise(80 * 1024 * 1024);
   writeFileSync(join(remoteHome, 'big-drag.bin'), bigBody);
   chownSync(join(remoteHome, 'big-drag.bin'), uid, statSync(remoteHome).gid);
   await click(await find('xpath', button('Refresh')));
   await waitFor('big-drag.bin listed', () => find('xpath', row('big-drag.bin')), 30000);
   const droppedBefore = dropped.length;
-  await pressAndMove('big-drag.bin', 10);
+  await pressAndMove('big-drag.bin', 10, 2);
   xdo('mouseup', 1);
   const readyNotice = 'big-drag.bin is ready: drag it again and drop it where it should go';
   await waitFor('the "ready: drag it again" notice', async () => (await text(await find('css selector', '[data-testid="files-notice"]')).catch(() => '')) === readyNotice, 60000);
