@@ -603,3 +603,119 @@ mod tests {
         assert_eq!(payload, [52]);
     }
 }
+
+#[cfg(test)]
+mod read_shared_tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use tokio::io::ReadBuf;
+
+    use super::*;
+    use crate::mac::_NONE;
+
+    /// A stream handing out `chunk` bytes per read at most, then EOF.
+    struct Chunked {
+        data: Vec<u8>,
+        at: usize,
+        chunk: usize,
+    }
+
+    impl AsyncRead for Chunked {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            let n = self.chunk.min(self.data.len() - self.at).min(buf.remaining());
+            let at = self.at;
+            buf.put_slice(&self.data[at..at + n]);
+            self.at += n;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn cipher() -> &'static (dyn Cipher + Send + Sync) {
+        *CIPHERS.get(&AES_256_GCM).unwrap()
+    }
+
+    /// `payloads` sealed as consecutive aes256-gcm packets (sequence numbers from 0).
+    fn wire(payloads: &[Vec<u8>]) -> Vec<u8> {
+        let key = [5u8; 32];
+        let mut sealing = cipher().make_sealing_key(&key, &[9; 12], &[], &_NONE);
+        let mut wire = Vec::new();
+        for (seqn, payload) in payloads.iter().enumerate() {
+            let mut padding = 16 - (1 + payload.len()) % 16;
+            if padding < 4 {
+                padding += 16;
+            }
+            let len = (1 + payload.len() + padding) as u32;
+            let mut packet = len.to_be_bytes().to_vec();
+            packet.push(padding as u8);
+            packet.extend_from_slice(payload);
+            packet.extend(std::iter::repeat_n(0xAA, padding));
+            let mut tag = vec![0; sealing.tag_len()];
+            sealing.seal(seqn as u32, &mut packet, &mut tag);
+            packet.extend_from_slice(&tag);
+            wire.extend_from_slice(&packet);
+        }
+        wire
+    }
+
+    fn opening() -> Box<dyn OpeningKey + Send> {
+        cipher().make_opening_key(&[5u8; 32], &[9; 12], &[], &_NONE)
+    }
+
+    /// Packets whose bytes arrive in any split (one byte at a time, odd sizes, all at once)
+    /// come out whole and in order, without padding, with the sequence number and byte count
+    /// advanced as `read` does; the end of the stream after them is `UnexpectedEof`.
+    #[tokio::test]
+    async fn packets_come_out_whole_however_the_stream_splits_them() {
+        let payloads: Vec<Vec<u8>> = [10usize, 40_000, 5_000, 1, 4_091]
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (0..n).map(|b| (b * 31 + i) as u8).collect())
+            .collect();
+        let data = wire(&payloads);
+        for chunk in [1, 7, 4096, 70_000, usize::MAX] {
+            let mut stream = Chunked { data: data.clone(), at: 0, chunk };
+            let (mut pending, mut buffer, mut key) = (BytesMut::new(), SSHBuffer::new(), opening());
+            for payload in &payloads {
+                let packet = read_shared(&mut stream, &mut pending, &mut buffer, key.as_mut())
+                    .await
+                    .unwrap();
+                assert_eq!(packet.len(), 5 + payload.len(), "chunk {chunk}");
+                assert_eq!(&packet[5..], &payload[..], "chunk {chunk}");
+            }
+            assert_eq!(buffer.seqn.0, payloads.len() as u32);
+            assert_eq!(buffer.bytes, payloads.iter().map(Vec::len).sum::<usize>());
+            let end = read_shared(&mut stream, &mut pending, &mut buffer, key.as_mut()).await;
+            assert!(
+                matches!(end, Err(Error::IO(ref e)) if e.kind() == std::io::ErrorKind::UnexpectedEof),
+                "chunk {chunk}: {end:?}"
+            );
+        }
+    }
+
+    /// A stream that ends inside a packet, a packet longer than the maximum and a changed byte
+    /// are errors, as with `read`.
+    #[tokio::test]
+    async fn bad_streams_are_refused() {
+        let data = wire(&[vec![1; 100]]);
+        let mut cut = Chunked { data: data[..data.len() - 1].to_vec(), at: 0, chunk: 13 };
+        let got = read_shared(&mut cut, &mut BytesMut::new(), &mut SSHBuffer::new(), opening().as_mut()).await;
+        assert!(matches!(got, Err(Error::IO(ref e)) if e.kind() == std::io::ErrorKind::UnexpectedEof), "{got:?}");
+
+        let mut long = data.clone();
+        long[..4].copy_from_slice(&((MAXIMUM_PACKET_LEN + 1) as u32).to_be_bytes());
+        let mut long = Chunked { data: long, at: 0, chunk: usize::MAX };
+        let got = read_shared(&mut long, &mut BytesMut::new(), &mut SSHBuffer::new(), opening().as_mut()).await;
+        assert!(matches!(got, Err(Error::PacketSize(_))), "{got:?}");
+
+        let mut changed = data;
+        changed[20] ^= 1;
+        let mut changed = Chunked { data: changed, at: 0, chunk: usize::MAX };
+        let got = read_shared(&mut changed, &mut BytesMut::new(), &mut SSHBuffer::new(), opening().as_mut()).await;
+        assert!(got.is_err(), "{got:?}");
+    }
+}
