@@ -387,7 +387,8 @@ impl PacketBytesWriter {
 }
 
 /// Incoming SSH packet after decryption and optional decompression.
-/// Uses Vec<u8> (not CryptoVec/mlocked) because incoming network data is not secret.
+/// Uses `Bytes` (not CryptoVec/mlocked) because incoming network data is not secret; on the
+/// client, a slice of the read buffer (`cipher::read_shared`).
 #[derive(Debug)]
 pub(crate) struct IncomingSshPacket {
     pub buffer: Bytes,

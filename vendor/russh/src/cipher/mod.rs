@@ -348,6 +348,44 @@ pub(crate) trait SealingKey {
     }
 }
 
+/// The packet length in `probe` (the first bytes of a packet, as many as
+/// `packet_length_to_read_for_block_length`), decrypted and checked: not above
+/// [`MAXIMUM_PACKET_LEN`], and not so short that the packet (with its MAC tag) would end inside
+/// the probe.
+fn checked_packet_length(
+    cipher: &(dyn OpeningKey + Send),
+    seqn: u32,
+    probe: &[u8],
+) -> Result<usize, Error> {
+    let len = BigEndian::read_u32(&cipher.decrypt_packet_length(seqn, probe)) as usize;
+    if len > MAXIMUM_PACKET_LEN {
+        return Err(Error::PacketSize(len));
+    }
+    // A valid packet (with its MAC tag) can never be shorter than the
+    // block we already read to probe it; a smaller value would shrink
+    // the buffer below the probe and panic on slicing past it.
+    // Reject it as a protocol error instead. The tag counts:
+    // with an EtM MAC and 8-byte blocks (3des-cbc), packet_length can
+    // be 8, and the probe also reads the start of the tag.
+    if len + PACKET_LENGTH_LEN + cipher.tag_len() < cipher.packet_length_to_read_for_block_length()
+    {
+        return Err(Error::PacketSize(len));
+    }
+    Ok(len)
+}
+
+/// Where the padding starts in a decrypted packet's `plaintext` (which begins with the padding
+/// length), and the payload's length.
+fn unpadded(plaintext: &[u8]) -> Result<(usize, usize), Error> {
+    let padding_length = *plaintext.first().unwrap_or(&0) as usize;
+    trace!("reading, padding_length {padding_length:?}");
+    let plaintext_end = plaintext
+        .len()
+        .checked_sub(padding_length)
+        .ok_or(Error::IndexOutOfBounds)?;
+    Ok((plaintext_end, plaintext_end.saturating_sub(PADDING_LENGTH_LEN)))
+}
+
 pub(crate) async fn read<R: AsyncRead + Unpin>(
     stream: &mut R,
     buffer: &mut SSHBuffer,
@@ -363,25 +401,7 @@ pub(crate) async fn read<R: AsyncRead + Unpin>(
             buffer.buffer.clear();
             buffer.buffer.extend_from_slice(&len);
             trace!("reading, seqn = {seqn:?}");
-            let len = cipher.decrypt_packet_length(seqn, &len);
-            let len = BigEndian::read_u32(&len) as usize;
-
-            if len > MAXIMUM_PACKET_LEN {
-                return Err(Error::PacketSize(len));
-            }
-
-            // A valid packet (with its MAC tag) can never be shorter than the
-            // block we already read to probe it; a smaller value would shrink
-            // the buffer below `l` below and panic on the `buffer.buffer[l..]`
-            // slice. Reject it as a protocol error instead. The tag counts:
-            // with an EtM MAC and 8-byte blocks (3des-cbc), packet_length can
-            // be 8, and the probe also reads the start of the tag.
-            if len + PACKET_LENGTH_LEN + cipher.tag_len()
-                < cipher.packet_length_to_read_for_block_length()
-            {
-                return Err(Error::PacketSize(len));
-            }
-
+            let len = checked_packet_length(cipher, seqn, &len)?;
             buffer.len = len + cipher.tag_len();
             trace!("reading, clear len = {:?}", buffer.len);
         }
@@ -398,14 +418,7 @@ pub(crate) async fn read<R: AsyncRead + Unpin>(
     trace!("read_exact done");
     let seqn = buffer.seqn.0;
     let plaintext = cipher.open(seqn, &mut buffer.buffer)?;
-
-    let padding_length = *plaintext.first().to_owned().unwrap_or(&0) as usize;
-    trace!("reading, padding_length {padding_length:?}");
-    let plaintext_end = plaintext
-        .len()
-        .checked_sub(padding_length)
-        .ok_or(Error::IndexOutOfBounds)?;
-    let payload_len = plaintext_end.saturating_sub(PADDING_LENGTH_LEN);
+    let (plaintext_end, payload_len) = unpadded(plaintext)?;
 
     // Sequence numbers are on 32 bits and wrap.
     // https://tools.ietf.org/html/rfc4253#section-6.4
@@ -429,44 +442,32 @@ const SHARED_PACKET_MIN: usize = 4096;
 const READ_BUFFER: usize = 256 * 1024;
 const READ_MIN: usize = 64 * 1024;
 
-/// Reads the next packet like [`read`], from `stream` through `pending`, a read buffer kept
-/// between calls: packets are decrypted where they were read and returned as [`Bytes`] holding
-/// the packet length, the padding length, the payload and no padding, the layout [`read`]
-/// leaves in `buffer.buffer`. Unlike [`read`], no copy is made between the stream and the
-/// packet handed on (for packets of [`SHARED_PACKET_MIN`] bytes or more). `buffer` keeps the
+/// Reads the next packet like [`read`], from `stream` through `buffer.pending`, a read buffer
+/// kept between calls: packets are decrypted where they were read and returned as [`Bytes`]
+/// holding the packet length, the padding length, the payload and no padding, the layout
+/// [`read`] leaves in `buffer.buffer`. Unlike [`read`], no copy is made between the stream and
+/// the packet handed on (for packets of [`SHARED_PACKET_MIN`] bytes or more). `buffer` keeps the
 /// sequence number and byte count; its `buffer` is not used.
 ///
-/// Bytes read past the packet stay in `pending` for the next call, so the stream must only be
-/// read through it from the first packet on.
+/// Bytes read past the packet stay in `buffer.pending` for the next call, so the stream must
+/// only be read through it from the first packet on.
 pub(crate) async fn read_shared<R: AsyncRead + Unpin>(
     stream: &mut R,
-    pending: &mut BytesMut,
     buffer: &mut SSHBuffer,
     cipher: &mut (dyn OpeningKey + Send),
 ) -> Result<Bytes, Error> {
+    let pending = &mut buffer.pending;
     let probe = cipher.packet_length_to_read_for_block_length();
     fill(stream, pending, probe).await?;
     let seqn = buffer.seqn.0;
     #[allow(clippy::indexing_slicing)] // filled above
-    let len = BigEndian::read_u32(&cipher.decrypt_packet_length(seqn, &pending[..probe])) as usize;
-    if len > MAXIMUM_PACKET_LEN {
-        return Err(Error::PacketSize(len));
-    }
-    // As in `read`: a valid packet is never shorter than the probe.
-    if len + PACKET_LENGTH_LEN + cipher.tag_len() < probe {
-        return Err(Error::PacketSize(len));
-    }
+    let len = checked_packet_length(cipher, seqn, &pending[..probe])?;
     let total = PACKET_LENGTH_LEN + len + cipher.tag_len();
     fill(stream, pending, total).await?;
 
     let mut packet = pending.split_to(total);
     let plaintext = cipher.open(seqn, &mut packet)?;
-    let padding_length = *plaintext.first().unwrap_or(&0) as usize;
-    let plaintext_end = plaintext
-        .len()
-        .checked_sub(padding_length)
-        .ok_or(Error::IndexOutOfBounds)?;
-    let payload_len = plaintext_end.saturating_sub(PADDING_LENGTH_LEN);
+    let (plaintext_end, payload_len) = unpadded(plaintext)?;
 
     buffer.seqn += Wrapping(1);
     buffer.bytes = buffer.bytes.saturating_add(payload_len);
@@ -679,9 +680,9 @@ mod read_shared_tests {
         let data = wire(&payloads);
         for chunk in [1, 7, 4096, 70_000, usize::MAX] {
             let mut stream = Chunked { data: data.clone(), at: 0, chunk };
-            let (mut pending, mut buffer, mut key) = (BytesMut::new(), SSHBuffer::new(), opening());
+            let (mut buffer, mut key) = (SSHBuffer::new(), opening());
             for payload in &payloads {
-                let packet = read_shared(&mut stream, &mut pending, &mut buffer, key.as_mut())
+                let packet = read_shared(&mut stream, &mut buffer, key.as_mut())
                     .await
                     .unwrap();
                 assert_eq!(packet.len(), 5 + payload.len(), "chunk {chunk}");
@@ -689,7 +690,7 @@ mod read_shared_tests {
             }
             assert_eq!(buffer.seqn.0, payloads.len() as u32);
             assert_eq!(buffer.bytes, payloads.iter().map(Vec::len).sum::<usize>());
-            let end = read_shared(&mut stream, &mut pending, &mut buffer, key.as_mut()).await;
+            let end = read_shared(&mut stream, &mut buffer, key.as_mut()).await;
             assert!(
                 matches!(end, Err(Error::IO(ref e)) if e.kind() == std::io::ErrorKind::UnexpectedEof),
                 "chunk {chunk}: {end:?}"
@@ -703,19 +704,19 @@ mod read_shared_tests {
     async fn bad_streams_are_refused() {
         let data = wire(&[vec![1; 100]]);
         let mut cut = Chunked { data: data[..data.len() - 1].to_vec(), at: 0, chunk: 13 };
-        let got = read_shared(&mut cut, &mut BytesMut::new(), &mut SSHBuffer::new(), opening().as_mut()).await;
+        let got = read_shared(&mut cut, &mut SSHBuffer::new(), opening().as_mut()).await;
         assert!(matches!(got, Err(Error::IO(ref e)) if e.kind() == std::io::ErrorKind::UnexpectedEof), "{got:?}");
 
         let mut long = data.clone();
         long[..4].copy_from_slice(&((MAXIMUM_PACKET_LEN + 1) as u32).to_be_bytes());
         let mut long = Chunked { data: long, at: 0, chunk: usize::MAX };
-        let got = read_shared(&mut long, &mut BytesMut::new(), &mut SSHBuffer::new(), opening().as_mut()).await;
+        let got = read_shared(&mut long, &mut SSHBuffer::new(), opening().as_mut()).await;
         assert!(matches!(got, Err(Error::PacketSize(_))), "{got:?}");
 
         let mut changed = data;
         changed[20] ^= 1;
         let mut changed = Chunked { data: changed, at: 0, chunk: usize::MAX };
-        let got = read_shared(&mut changed, &mut BytesMut::new(), &mut SSHBuffer::new(), opening().as_mut()).await;
+        let got = read_shared(&mut changed, &mut SSHBuffer::new(), opening().as_mut()).await;
         assert!(got.is_err(), "{got:?}");
     }
 }

@@ -1286,10 +1286,8 @@ async fn start_reading<R: AsyncRead + Unpin>(
     mut buffer: SSHBuffer,
     mut cipher: Box<dyn OpeningKey + Send>,
 ) -> Result<(Bytes, R, SSHBuffer, Box<dyn OpeningKey + Send>), crate::Error> {
-    let mut pending = std::mem::take(&mut buffer.pending);
-    let packet = cipher::read_shared(&mut stream_read, &mut pending, &mut buffer, &mut *cipher).await;
-    buffer.pending = pending;
-    Ok((packet?, stream_read, buffer, cipher))
+    let packet = cipher::read_shared(&mut stream_read, &mut buffer, &mut *cipher).await?;
+    Ok((packet, stream_read, buffer, cipher))
 }
 
 impl Session {
