@@ -46,7 +46,7 @@ pub(super) fn wrap(tcp: TcpStream, prompt: Arc<AtomicBool>) -> SshSocket {
     SshSocket {
         tcp,
         prompt,
-        batch: Batch::default(),
+        batch: Batch::new(),
     }
 }
 
@@ -93,15 +93,23 @@ impl AsyncRead for SshSocket {
 
 /// The batching of bulk reads: whether the socket's receive low-water mark is at [`BATCH`], and
 /// the deadline of the current wait for it.
-#[derive(Default)]
 struct Batch {
     on: bool,
-    /// Armed when a wait starts (the first `Pending` after a read), reused after.
-    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Set when a wait starts (the first `Pending` after a read).
+    deadline: Pin<Box<tokio::time::Sleep>>,
     armed: bool,
 }
 
 impl Batch {
+    /// Off; needs the runtime's timer (as every connection does).
+    fn new() -> Batch {
+        Batch {
+            on: false,
+            deadline: Box::pin(tokio::time::sleep(BATCH_WAIT)),
+            armed: false,
+        }
+    }
+
     /// After a read of `read` bytes: one that found a batch's worth waiting starts batching.
     fn after_read(&mut self, tcp: &TcpStream, read: usize) {
         self.armed = false;
@@ -117,22 +125,18 @@ impl Batch {
         if !self.on {
             return false;
         }
-        let at = tokio::time::Instant::now() + BATCH_WAIT;
-        let deadline = self
-            .deadline
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
         if !self.armed {
-            deadline.as_mut().reset(at);
+            self.deadline
+                .as_mut()
+                .reset(tokio::time::Instant::now() + BATCH_WAIT);
             self.armed = true;
         }
-        if deadline.as_mut().poll(cx).is_pending() {
+        if self.deadline.as_mut().poll(cx).is_pending() {
             return false;
         }
         self.armed = false;
-        self.on = false;
-        // Back to waking for any byte; if this fails the socket keeps its mark and the next
-        // read that finds a batch waiting goes on as before.
-        set_low_water_mark(tcp, 1);
+        // Back to waking for any byte (should that fail, the next wait tries again).
+        self.on = !set_low_water_mark(tcp, 1);
         true
     }
 }
