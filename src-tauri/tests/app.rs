@@ -1375,6 +1375,9 @@ fn installing_jupyterlab_streams_its_output_and_lists_the_new_environment() {
         }
     }
     let venv = Venv(format!("/home/{USER}/tb-app-install-{}", std::process::id()).into());
+    // The connect step runs `nvidia-smi` from ~tbtest/bin: hold that folder so another test's
+    // hung stand-in is not there meanwhile (it failed this test twice in a full run).
+    let _bin = tunnelbook_testbed::user_bin_lock(USER);
     let bed = HostBed::start("install-box", None);
     let main = main_window(&bed.app);
     let rx = bed.session_events();
@@ -1918,6 +1921,9 @@ fn a_reopened_notebook_survives_a_reconnect_and_is_dropped_when_its_server_is_go
 #[test]
 fn a_project_followed_before_a_restart_resumes_on_connect_and_brings_back_saves() {
     use tunnelbook_core::sync::{Project, SyncSettings};
+    // The connect step runs `nvidia-smi` from ~tbtest/bin: hold that folder so another test's
+    // hung stand-in is not there meanwhile.
+    let _bin = tunnelbook_testbed::user_bin_lock(tunnelbook_testbed::USER);
     let bed = HostBed::start("gpu-box", None);
     let local = tempfile::tempdir().unwrap();
     let remote = std::path::PathBuf::from(format!(

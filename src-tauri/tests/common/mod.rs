@@ -149,7 +149,9 @@ impl HostBed {
         rx
     }
 
-    /// Starts a session on host `name` and waits until its GPUs are read; returns its id.
+    /// Starts a session on host `name` and waits until its GPUs are read; returns its id. The
+    /// GPU query runs `nvidia-smi` from the user's `~/bin`, where GPU tests put stand-ins (some
+    /// hung on purpose): a test that installs none holds `tunnelbook_testbed::user_bin_lock`.
     pub fn connect(&self, name: &str, rx: &mpsc::Receiver<(&'static str, String)>) -> Value {
         let id = invoke(
             &main_window(&self.app),
