@@ -4,9 +4,10 @@
 //! --bench vs_openssh`). Prints medians and the Tunnelbook / OpenSSH ratio for: connect +
 //! authenticate + `exec true`; throughput of a 1 GiB download through a local forward (with raw
 //! loopback TCP as the ceiling) and the client process's CPU time per GiB of it (user + system,
-//! from `/proc/PID/stat`); p50/p99 latency of 1,000 sequential small HTTP requests; total time of
-//! 200 concurrent requests. Lines starting `row\t` are the issue-19 summary rows `scripts/bench.sh`
-//! collects. `TB_BENCH_CLI_B=PATH` adds another build of the CLI as a fourth path, measured in
+//! from `/proc/PID/stat`); p50/p99 latency of 1,000 sequential small HTTP requests (the paths
+//! taking turns, each request after the same pause); total time of 200 concurrent requests.
+//! Lines starting `row\t` are the issue-19 summary rows `scripts/bench.sh` collects.
+//! `TB_BENCH_CLI_B=PATH` adds another build of the CLI as a fourth path, measured in
 //! turn with the others (an A/B of a change in one run).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -24,6 +25,9 @@ use tokio::{
 use tunnelbook_testbed::{BENCH_CIPHER as CIPHER, BenchBed, Guard, median, wait_for_port};
 
 const BIG: u64 = 1 << 30;
+
+/// The pause before each sequential request (see `measure`).
+const PAUSE: Duration = Duration::from_millis(10);
 
 /// `TB_BENCH_QUICK=1`: forwards only, 200 sequential requests per path (for iterating on
 /// the data path; record full runs only).
@@ -186,17 +190,29 @@ async fn measure(forwards: &[Forward]) -> Vec<Row> {
             }
         }
     }
-    let mut rows = Vec::new();
-    for ((f, mibs), cpus) in forwards.iter().zip(mibs).zip(cpus) {
-        // Latency: 1,000 sequential requests, each on a new connection: until the response is
-        // complete, and until the connection has closed.
-        let (mut lat, mut lat_close) = (Vec::new(), Vec::new());
-        for _ in 0..if quick() { 200 } else { 1000 } {
-            let (got, complete, closed) = request(f.addr, "/").await;
+    // Latency: 1,000 sequential requests per path, each on a new connection, until the response
+    // is complete and until the connection has closed. The paths take turns request by request
+    // (the first of each turn rotating), as the echo bench types in pairs, so a change of load
+    // weighs on every path alike; and each request starts after the same pause, so every path
+    // starts from the same idle machine (docs/PERFORMANCE.md, stop 37: run back to back, a
+    // path whose connections close at once met warm caches and busy CPUs, while `ssh -L`'s
+    // requests each followed its own 40 ms close).
+    let n = forwards.len();
+    let (mut lat, mut lat_close) = (vec![Vec::new(); n], vec![Vec::new(); n]);
+    for i in 0..if quick() { 200 } else { 1000 } {
+        for j in 0..n {
+            let k = (i + j) % n;
+            tokio::time::sleep(PAUSE).await;
+            let (got, complete, closed) = request(forwards[k].addr, "/").await;
             assert!(got > 0);
-            lat.push(complete.as_secs_f64() * 1000.0);
-            lat_close.push(closed.as_secs_f64() * 1000.0);
+            lat[k].push(complete.as_secs_f64() * 1000.0);
+            lat_close[k].push(closed.as_secs_f64() * 1000.0);
         }
+    }
+    let mut rows = Vec::new();
+    for ((((f, mibs), cpus), lat), lat_close) in
+        forwards.iter().zip(mibs).zip(cpus).zip(lat).zip(lat_close)
+    {
         // 200 concurrent requests, median of 3 rounds, ms (until every connection closed).
         let mut conc = Vec::new();
         for _ in 0..3 {
@@ -329,7 +345,7 @@ fn main() {
     let (raw, os, tbk) = (&rows[0], &rows[1], &rows[2]);
     println!(
         "\n## local forward (1 GiB download best of 3, the paths taking turns; 1,000 sequential requests, each on a new \
-         connection, until the response is complete and until the connection closed; 200 \
+         connection, the paths taking turns, each request after a 10 ms pause, until the response is complete and until the connection closed; 200 \
          concurrent, median of 3)"
     );
     println!("{}", Row::HEADER);
@@ -370,7 +386,7 @@ fn main() {
         tbk.mib_s / os.mib_s
     );
     println!(
-        "row\tp50 of a small request through it, response complete (ms)\t{:.3}\t{:.3}\t{:.2}",
+        "row\tp50 of a small request through it, response complete, paths taking turns, each after a 10 ms pause (ms)\t{:.3}\t{:.3}\t{:.2}",
         tbk.p50,
         os.p50,
         tbk.p50 / os.p50
