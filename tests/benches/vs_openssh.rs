@@ -35,6 +35,18 @@ fn quick() -> bool {
     std::env::var_os("TB_BENCH_QUICK").is_some()
 }
 
+/// The `i`-th (modulo n!) ordering of `0..n`: taking every ordering in turn, each path follows
+/// each other path as often (what ran just before leaves the caches and CPUs in its state).
+fn nth_permutation(n: usize, mut i: usize) -> Vec<usize> {
+    let mut left: Vec<usize> = (0..n).collect();
+    let mut order = Vec::with_capacity(n);
+    while !left.is_empty() {
+        order.push(left.remove(i % left.len()));
+        i /= left.len() + 1;
+    }
+    order
+}
+
 fn percentile(v: &[f64], p: f64) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
@@ -192,7 +204,7 @@ async fn measure(forwards: &[Forward]) -> Vec<Row> {
     }
     // Latency: 1,000 sequential requests per path, each on a new connection, until the response
     // is complete and until the connection has closed. The paths take turns request by request
-    // (the first of each turn rotating), as the echo bench types in pairs, so a change of load
+    // (in every order in turn), as the echo bench types in pairs, so a change of load
     // weighs on every path alike; and each request starts after the same pause, so every path
     // starts from the same idle machine (docs/PERFORMANCE.md, stop 37: run back to back, a
     // path whose connections close at once met warm caches and busy CPUs, while `ssh -L`'s
@@ -200,8 +212,7 @@ async fn measure(forwards: &[Forward]) -> Vec<Row> {
     let n = forwards.len();
     let (mut lat, mut lat_close) = (vec![Vec::new(); n], vec![Vec::new(); n]);
     for i in 0..if quick() { 200 } else { 1000 } {
-        for j in 0..n {
-            let k = (i + j) % n;
+        for k in nth_permutation(n, i) {
             tokio::time::sleep(PAUSE).await;
             let (got, complete, closed) = request(forwards[k].addr, "/").await;
             assert!(got > 0);
