@@ -356,8 +356,9 @@ fn main() {
     let (raw, os, tbk) = (&rows[0], &rows[1], &rows[2]);
     println!(
         "\n## local forward (1 GiB download best of 3, the paths taking turns; 1,000 sequential requests, each on a new \
-         connection, the paths taking turns, each request after a 10 ms pause, until the response is complete and until the connection closed; 200 \
-         concurrent, median of 3)"
+         connection, the paths taking turns, each request after a {} ms pause, until the response is complete and until the connection closed; 200 \
+         concurrent, median of 3)",
+        PAUSE.as_millis()
     );
     println!("{}", Row::HEADER);
     for r in &rows {
@@ -397,7 +398,8 @@ fn main() {
         tbk.mib_s / os.mib_s
     );
     println!(
-        "row\tp50 of a small request through it, response complete, paths taking turns, each after a 10 ms pause (ms)\t{:.3}\t{:.3}\t{:.2}",
+        "row\tp50 of a small request through it, response complete, paths taking turns, each after a {} ms pause (ms)\t{:.3}\t{:.3}\t{:.2}",
+        PAUSE.as_millis(),
         tbk.p50,
         os.p50,
         tbk.p50 / os.p50
